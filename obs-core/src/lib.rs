@@ -1,0 +1,1 @@
+//! obs-core (work in progress)

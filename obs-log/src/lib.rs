@@ -1,0 +1,1 @@
+//! obs-log (work in progress)

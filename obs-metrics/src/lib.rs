@@ -1,0 +1,1 @@
+//! obs-metrics (work in progress)

@@ -1,0 +1,1 @@
+//! obs-tonic (work in progress)

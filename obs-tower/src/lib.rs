@@ -1,0 +1,1 @@
+//! obs-tower (work in progress)

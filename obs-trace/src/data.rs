@@ -1,0 +1,86 @@
+//! A finished span, handed to a [`SpanSink`] (the `obs-core` pipeline, or a test's memory).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, Status};
+use parking_lot::Mutex;
+
+use crate::{SpanContext, SpanId};
+
+/// An event recorded on a span (only when the layer is asked to record events).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanEvent {
+    /// The event's name (its message).
+    pub name: Cow<'static, str>,
+    /// When it happened.
+    pub time: SystemTime,
+    /// Its fields.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A finished, sampled span: everything OTLP needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanData {
+    /// The span name (`otel.name` if recorded, else the `tracing` span name).
+    pub name: Cow<'static, str>,
+    /// Ids, flags and trace state.
+    pub span_context: SpanContext,
+    /// The parent's span id; invalid for a root.
+    pub parent_span_id: SpanId,
+    /// Whether the parent was in another process.
+    pub parent_is_remote: bool,
+    /// `SERVER`, `CLIENT`, ... (`otel.kind`); `INTERNAL` by default.
+    pub kind: SpanKind,
+    /// When the span was created.
+    pub start_time: SystemTime,
+    /// When the span was closed.
+    pub end_time: SystemTime,
+    /// The span's fields, with dotted OpenTelemetry names kept as they are.
+    pub attributes: Vec<KeyValue>,
+    /// Recorded events.
+    pub events: Vec<SpanEvent>,
+    /// `Unset`, `Ok` or `Error` (`otel.status_code` / `otel.status_description`).
+    pub status: Status,
+    /// The instrumentation scope: the `tracing` target's crate.
+    pub scope: &'static str,
+}
+
+/// Where finished spans go. Implementations must not block: the call is made on the
+/// application's thread as the span closes.
+pub trait SpanSink: Send + Sync + fmt::Debug + 'static {
+    /// Takes a finished sampled span.
+    fn on_end(&self, span: SpanData);
+}
+
+/// A sink that keeps every span in memory, for tests and examples.
+#[derive(Clone, Debug, Default)]
+pub struct InMemorySpanSink {
+    spans: Arc<Mutex<Vec<SpanData>>>,
+}
+
+impl InMemorySpanSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every span received so far.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.spans.lock().clone()
+    }
+
+    /// Takes the spans received so far, leaving the sink empty.
+    pub fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.spans.lock())
+    }
+}
+
+impl SpanSink for InMemorySpanSink {
+    fn on_end(&self, span: SpanData) {
+        self.spans.lock().push(span);
+    }
+}

@@ -1,0 +1,419 @@
+//! [`SpanLayer`]: records `tracing` spans as OpenTelemetry spans, lean enough for every request.
+//!
+//! Per span it keeps one small state struct in the registry's extensions: ids, flags, and,
+//! only when the span is sampled, its name, start time and attributes. On close a sampled
+//! span becomes a [`SpanData`] and goes to the [`SpanSink`]; nothing else is built, locked or
+//! sent on the application's thread.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{Key, KeyValue, Value};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::active::{self, ActiveContext};
+use crate::{
+    Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
+};
+
+/// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
+/// and sends the sampled ones, finished, to a [`SpanSink`].
+///
+/// Fields with these names steer the OpenTelemetry span (the names `tracing-opentelemetry`
+/// uses): `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`, `consumer`,
+/// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
+/// field becomes an attribute, dotted names (`http.request.method`) kept as written.
+#[derive(Clone)]
+pub struct SpanLayer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sampler: Sampler,
+    sink: Option<Arc<dyn SpanSink>>,
+    record_events: bool,
+}
+
+impl fmt::Debug for SpanLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanLayer")
+            .field("sampler", &self.inner.sampler)
+            .field("sink", &self.inner.sink)
+            .field("record_events", &self.inner.record_events)
+            .finish()
+    }
+}
+
+impl Default for SpanLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpanLayer {
+    /// A layer with the default sampler (`parentbased_always_on`) and no sink: ids are made
+    /// and propagated, logs are stamped, nothing is exported.
+    pub fn new() -> Self {
+        SpanLayer {
+            inner: Arc::new(Inner {
+                sampler: Sampler::default(),
+                sink: None,
+                record_events: false,
+            }),
+        }
+    }
+
+    fn map(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            sampler: shared.sampler.clone(),
+            sink: shared.sink.clone(),
+            record_events: shared.record_events,
+        });
+        f(&mut inner);
+        SpanLayer {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sets the head sampler. Defaults to [`Sampler::default`] (`parentbased_always_on`).
+    pub fn with_sampler(self, sampler: Sampler) -> Self {
+        self.map(|i| i.sampler = sampler)
+    }
+
+    /// Sends finished sampled spans to `sink`. Defaults to none.
+    pub fn with_sink(self, sink: Arc<dyn SpanSink>) -> Self {
+        self.map(|i| i.sink = Some(sink))
+    }
+
+    /// Records `tracing` events inside a sampled span as span events too. Defaults to `false`:
+    /// events are logs, and `obs-log` exports them as OTLP log records already.
+    pub fn with_span_events(self, record: bool) -> Self {
+        self.map(|i| i.record_events = record)
+    }
+}
+
+/// Per-span state in the registry's extensions.
+pub(crate) struct SpanState {
+    pub(crate) context: SpanContext,
+    pub(crate) baggage: Baggage,
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    recording: Option<Box<Recording>>,
+}
+
+struct Recording {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    status: Status,
+    start_time: SystemTime,
+    attributes: Vec<KeyValue>,
+    events: Vec<SpanEvent>,
+}
+
+/// The parent a span about to be created must take, in place of the contextual one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteParent {
+    /// The caller's span context; `None` starts a new trace (no valid `traceparent` came in).
+    pub span: Option<SpanContext>,
+    /// The caller's baggage.
+    pub baggage: Baggage,
+}
+
+thread_local! {
+    static PENDING_PARENT: RefCell<Option<RemoteParent>> = const { RefCell::new(None) };
+}
+
+/// Creates a span (with `make`, typically `tracing::info_span!(..)`) as the child of a remote
+/// caller's context, or as a new root, whatever span is current on this thread.
+///
+/// This is how middleware starts SERVER spans: the extracted context becomes the parent
+/// before the span's sampling decision is taken, so parent-based samplers honour the
+/// caller's `sampled` flag.
+pub fn span_with_remote_parent(
+    parent: RemoteParent,
+    make: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    let _ = PENDING_PARENT.try_with(|p| *p.borrow_mut() = Some(parent));
+    let span = make();
+    // If `make` created no span (disabled everywhere) the pending parent must not leak into
+    // the next, unrelated span.
+    let _ = PENDING_PARENT.try_with(|p| p.borrow_mut().take());
+    span
+}
+
+fn kind_from_str(s: &str) -> Option<SpanKind> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "server" => SpanKind::Server,
+        "client" => SpanKind::Client,
+        "producer" => SpanKind::Producer,
+        "consumer" => SpanKind::Consumer,
+        "internal" => SpanKind::Internal,
+        _ => return None,
+    })
+}
+
+struct FieldVisitor<'a>(&'a mut Recording);
+
+impl FieldVisitor<'_> {
+    fn set(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        match name {
+            "otel.name" => self.0.name = Cow::Owned(value.as_str().into_owned()),
+            "otel.kind" => {
+                if let Some(k) = kind_from_str(&value.as_str()) {
+                    self.0.kind = k;
+                }
+            }
+            "otel.status_code" => match value.as_str().to_ascii_lowercase().as_str() {
+                "ok" => self.0.status = Status::Ok,
+                "error" => {
+                    if !matches!(self.0.status, Status::Error { .. }) {
+                        self.0.status = Status::error("");
+                    }
+                }
+                _ => self.0.status = Status::Unset,
+            },
+            "otel.status_description" | "otel.status_message" => {
+                self.0.status = Status::error(value.as_str().into_owned());
+            }
+            _ => {
+                // Later records of a field replace earlier ones (e.g. the status code).
+                if let Some(kv) = self
+                    .0
+                    .attributes
+                    .iter_mut()
+                    .find(|kv| kv.key.as_str() == name)
+                {
+                    kv.value = value;
+                } else {
+                    self.0
+                        .attributes
+                        .push(KeyValue::new(Key::from_static_str(name), value));
+                }
+            }
+        }
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.set(field, Value::I64(v)),
+            Err(_) => self.set(field, Value::String(value.to_string().into())),
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::String(value.to_owned().into()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, Value::String(format!("{value:?}").into()));
+    }
+}
+
+fn scope_of(target: &'static str) -> &'static str {
+    target.split("::").next().unwrap_or(target)
+}
+
+impl<S> tracing_subscriber::Layer<S> for SpanLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let pending = PENDING_PARENT
+            .try_with(|p| p.borrow_mut().take())
+            .ok()
+            .flatten();
+        let (parent, baggage) = match pending {
+            Some(remote) => (remote.span, remote.baggage),
+            None => {
+                if let Some(parent_id) = attrs.parent() {
+                    ctx.span(parent_id)
+                        .and_then(|p| {
+                            p.extensions()
+                                .get::<SpanState>()
+                                .map(|s| (Some(s.context.clone()), s.baggage.clone()))
+                        })
+                        .unwrap_or_default()
+                } else if attrs.is_contextual() {
+                    active::with_current(|a| a.map(|a| (Some(a.span.clone()), a.baggage.clone())))
+                        .unwrap_or_default()
+                } else {
+                    (None, Baggage::default())
+                }
+            }
+        };
+        let parent = parent.filter(SpanContext::is_valid);
+        let state = self.new_state(parent, baggage, attrs);
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(rec) = ext
+            .get_mut::<SpanState>()
+            .and_then(|s| s.recording.as_deref_mut())
+        {
+            values.record(&mut FieldVisitor(rec));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.inner.record_events {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        let Some(rec) = ext
+            .get_mut::<SpanState>()
+            .and_then(|s| s.recording.as_deref_mut())
+        else {
+            return;
+        };
+        let mut tmp = Recording {
+            name: Cow::Borrowed(event.metadata().name()),
+            kind: SpanKind::Internal,
+            status: Status::Unset,
+            start_time: SystemTime::now(),
+            attributes: Vec::new(),
+            events: Vec::new(),
+        };
+        event.record(&mut FieldVisitor(&mut tmp));
+        let mut name = tmp.name;
+        if let Some(pos) = tmp
+            .attributes
+            .iter()
+            .position(|kv| kv.key.as_str() == "message")
+        {
+            name = Cow::Owned(tmp.attributes.remove(pos).value.as_str().into_owned());
+        }
+        rec.events.push(SpanEvent {
+            name,
+            time: tmp.start_time,
+            attributes: tmp.attributes,
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let ext = span.extensions();
+        if let Some(state) = ext.get::<SpanState>() {
+            active::push(
+                id.into_u64(),
+                ActiveContext {
+                    span: state.context.clone(),
+                    baggage: state.baggage.clone(),
+                },
+            );
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        active::pop(id.into_u64());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(sink) = &self.inner.sink else { return };
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        let Some(rec) = state.recording else { return };
+        let rec = *rec;
+        sink.on_end(SpanData {
+            name: rec.name,
+            span_context: state.context,
+            parent_span_id: state.parent_span_id,
+            parent_is_remote: state.parent_is_remote,
+            kind: rec.kind,
+            start_time: rec.start_time,
+            end_time: SystemTime::now(),
+            attributes: rec.attributes,
+            events: rec.events,
+            status: rec.status,
+            scope: scope_of(span.metadata().target()),
+        });
+    }
+}
+
+impl SpanLayer {
+    fn new_state(
+        &self,
+        parent: Option<SpanContext>,
+        baggage: Baggage,
+        attrs: &Attributes<'_>,
+    ) -> SpanState {
+        let (trace_id, flags, trace_state, parent_span_id, parent_is_remote) = match parent {
+            // A local parent's decision holds for the whole local subtree.
+            Some(p) if !p.is_remote => (p.trace_id, p.flags, p.trace_state, p.span_id, false),
+            Some(p) => {
+                let sampled = self.inner.sampler.should_sample(Some(&p), p.trace_id);
+                (
+                    p.trace_id,
+                    p.flags.with_sampled(sampled),
+                    p.trace_state,
+                    p.span_id,
+                    true,
+                )
+            }
+            None => {
+                let trace_id = TraceId::random();
+                let sampled = self.inner.sampler.should_sample(None, trace_id);
+                // Our trace ids are fully random, so W3C Level 2 lets us say so.
+                (
+                    trace_id,
+                    TraceFlags::RANDOM.with_sampled(sampled),
+                    Default::default(),
+                    SpanId::INVALID,
+                    false,
+                )
+            }
+        };
+        let context = SpanContext {
+            trace_id,
+            span_id: SpanId::random(),
+            flags,
+            trace_state,
+            is_remote: false,
+        };
+        let recording = (flags.is_sampled() && self.inner.sink.is_some()).then(|| {
+            let mut rec = Box::new(Recording {
+                name: Cow::Borrowed(attrs.metadata().name()),
+                kind: SpanKind::Internal,
+                status: Status::Unset,
+                start_time: SystemTime::now(),
+                attributes: Vec::with_capacity(attrs.fields().len()),
+                events: Vec::new(),
+            });
+            attrs.record(&mut FieldVisitor(&mut rec));
+            rec
+        });
+        SpanState {
+            context,
+            baggage,
+            parent_span_id,
+            parent_is_remote,
+            recording,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The tracing pillar of `obs`: W3C Trace Context and Baggage, head samplers, and a lean
+//! `tracing` layer that gives every span an OpenTelemetry identity.
+//!
+//! A library that only emits telemetry needs nothing but `tracing`; middleware and
+//! applications use this crate to propagate context, and `obs-core` wires [`SpanLayer`] to
+//! the OTLP pipeline.
+//!
+//! ```
+//! use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};
+//! use std::sync::Arc;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let sink = InMemorySpanSink::new();
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let parent = tracing::info_span!("report", "otel.kind" = "server");
+//!     let _g = parent.enter();
+//!     let trace_id = parent.span_context().unwrap().trace_id;
+//!     // Anything that runs inside sees the current context without a span handle.
+//!     assert_eq!(obs_trace::current_span_context().unwrap().trace_id, trace_id);
+//!     tracing::info_span!("render").in_scope(|| {});
+//! });
+//! let spans = sink.spans();
+//! assert_eq!(spans.len(), 2);
+//! assert_eq!(spans[0].name, "render");
+//! assert_eq!(spans[0].parent_span_id, spans[1].span_context.span_id);
+//! assert_eq!(spans[0].span_context.trace_id, spans[1].span_context.trace_id);
+//! ```
+
+mod active;
+mod baggage;
+mod context;
+mod data;
+mod ext;
+mod ids;
+mod layer;
+mod sampler;
+mod tracestate;
+
+pub use active::{ActiveContext, current, current_span_context, with_current};
+pub use baggage::Baggage;
+pub use context::SpanContext;
+pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
+pub use ext::SpanExt;
+pub use ids::{SpanId, TraceFlags, TraceId};
+pub use layer::{RemoteParent, SpanLayer, span_with_remote_parent};
+pub use sampler::{Sampler, SamplerError};
+pub use tracestate::TraceState;
+
+/// The OpenTelemetry API this crate is built with, re-exported so versions can't skew.
+pub use opentelemetry;

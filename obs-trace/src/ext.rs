@@ -1,5 +1,6 @@
 //! [`SpanExt`]: the OpenTelemetry identity of a `tracing::Span`, from user code.
 
+use opentelemetry::{Key, KeyValue, Value};
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -17,6 +18,10 @@ pub trait SpanExt {
     fn span_context(&self) -> Option<SpanContext>;
     /// The baggage in effect in the span.
     fn baggage(&self) -> Baggage;
+    /// Sets an attribute whose key is only known at run time (`tracing` fields are fixed
+    /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
+    /// sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
+    fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
 }
 
 fn with_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
@@ -29,6 +34,19 @@ fn with_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Optio
     .flatten()
 }
 
+fn with_state_mut(span: &tracing::Span, f: impl FnOnce(&mut SpanState)) {
+    span.with_subscriber(|(id, dispatch)| {
+        let Some(registry) = dispatch.downcast_ref::<Registry>() else {
+            return;
+        };
+        if let Some(data) = registry.span(id)
+            && let Some(state) = data.extensions_mut().get_mut::<SpanState>()
+        {
+            f(state);
+        }
+    });
+}
+
 impl SpanExt for tracing::Span {
     fn span_context(&self) -> Option<SpanContext> {
         with_state(self, |s| s.context.clone())
@@ -36,5 +54,9 @@ impl SpanExt for tracing::Span {
 
     fn baggage(&self) -> Baggage {
         with_state(self, |s| s.baggage.clone()).unwrap_or_default()
+    }
+
+    fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {
+        with_state_mut(self, |s| s.set_attribute(KeyValue::new(key, value)));
     }
 }

@@ -118,6 +118,20 @@ struct Recording {
     events: Vec<SpanEvent>,
 }
 
+impl SpanState {
+    /// Sets an attribute whose key is only known at run time (a captured header); a later
+    /// value for the same key replaces the earlier one. Unsampled spans record nothing.
+    pub(crate) fn set_attribute(&mut self, attribute: KeyValue) {
+        let Some(rec) = self.recording.as_deref_mut() else {
+            return;
+        };
+        match rec.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
+            Some(kv) => kv.value = attribute.value,
+            None => rec.attributes.push(attribute),
+        }
+    }
+}
+
 /// The parent a span about to be created must take, in place of the contextual one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RemoteParent {

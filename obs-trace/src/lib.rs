@@ -35,18 +35,27 @@ mod data;
 mod ext;
 mod ids;
 mod layer;
+mod propagation;
 mod sampler;
+mod traceparent;
 mod tracestate;
 
 pub use active::{ActiveContext, current, current_span_context, with_current};
-pub use baggage::Baggage;
+pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use context::SpanContext;
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
 pub use ext::SpanExt;
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use layer::{RemoteParent, SpanLayer, span_with_remote_parent};
+pub use propagation::{
+    BAGGAGE, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,
+    install_global_propagator,
+};
 pub use sampler::{Sampler, SamplerError};
-pub use tracestate::TraceState;
+pub use traceparent::{
+    TRACEPARENT_LEN, TraceParent, TraceParentError, format_traceparent, parse_traceparent,
+};
+pub use tracestate::{MAX_TRACESTATE_MEMBERS, TraceState, TraceStateError};
 
 /// The OpenTelemetry API this crate is built with, re-exported so versions can't skew.
 pub use opentelemetry;

@@ -1,0 +1,321 @@
+//! W3C Trace Context and Baggage on an `http::HeaderMap`, and the same as an OpenTelemetry
+//! text-map propagator.
+
+use std::sync::LazyLock;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::baggage::{Baggage as OtelBaggage, BaggageExt};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator};
+use opentelemetry::trace::{self as otel, TraceContextExt};
+
+use crate::traceparent::{KNOWN_FLAGS, TraceParent};
+use crate::{
+    ActiveContext, Baggage, RemoteParent, SpanContext, SpanId, TraceFlags, TraceId, TraceState,
+    format_traceparent, parse_traceparent, with_current,
+};
+
+/// The `traceparent` header name.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// The `tracestate` header name.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// The `baggage` header name.
+pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+/// Reads the caller's context from request headers. Never fails: a missing or invalid
+/// `traceparent` gives `span: None` (the request starts a new trace); baggage is kept even
+/// without a `traceparent`, since the two specs are independent.
+///
+/// Trace Context, "Processing Model": more than one `traceparent` field is invalid (the W3C
+/// test `test_traceparent_duplicated` expects a new trace), and `tracestate` is only read
+/// when `traceparent` is valid; an invalid `tracestate` is dropped, the trace continues.
+///
+/// ```
+/// use http::HeaderMap;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse()?);
+/// headers.insert("baggage", "userId=alice".parse()?);
+/// let parent = obs_trace::extract(&headers);
+/// let span = parent.span.expect("valid traceparent");
+/// assert!(span.is_remote && span.is_sampled());
+/// assert_eq!(parent.baggage.get("userId"), Some("alice"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn extract(headers: &HeaderMap) -> RemoteParent {
+    RemoteParent {
+        span: extract_span_context(
+            headers
+                .get_all(TRACEPARENT)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            || {
+                headers
+                    .get_all(TRACESTATE)
+                    .iter()
+                    .map(HeaderValue::as_bytes)
+            },
+        ),
+        baggage: Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes)),
+    }
+}
+
+/// The span context of exactly one valid `traceparent`, with its `tracestate` (read only
+/// then, hence the closure).
+fn extract_span_context<'a, P, S>(
+    mut traceparents: P,
+    tracestates: impl FnOnce() -> S,
+) -> Option<SpanContext>
+where
+    P: Iterator<Item = &'a [u8]>,
+    S: Iterator<Item = &'a [u8]>,
+{
+    let first = traceparents.next()?;
+    if traceparents.next().is_some() {
+        return None;
+    }
+    let TraceParent {
+        trace_id,
+        parent_id,
+        flags,
+        ..
+    } = parse_traceparent(first).ok()?;
+    Some(SpanContext {
+        trace_id,
+        span_id: parent_id,
+        // Level 2 "trace-flags": unknown bits are not ours to pass on; `random` is.
+        flags: TraceFlags(flags.0 & KNOWN_FLAGS),
+        trace_state: TraceState::from_headers(tracestates()).unwrap_or_default(),
+        is_remote: true,
+    })
+}
+
+/// Writes the context of `active` into request headers: exactly one `traceparent` (the
+/// span's own ids and flags), `tracestate` only when non-empty and `baggage` only when
+/// non-empty. Existing values of those headers are replaced or removed, so a reused header
+/// map never carries a stale context. An invalid span context writes no trace headers.
+///
+/// ```
+/// use obs_trace::{ActiveContext, SpanContext, SpanId, TraceFlags, TraceId};
+/// let active = ActiveContext {
+///     span: SpanContext {
+///         trace_id: TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c),
+///         span_id: SpanId::from_u64(0xb7ad6b7169203331),
+///         flags: TraceFlags::SAMPLED,
+///         ..Default::default()
+///     },
+///     baggage: Default::default(),
+/// };
+/// let mut headers = http::HeaderMap::new();
+/// obs_trace::inject(&active, &mut headers);
+/// assert_eq!(headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+/// assert!(headers.get("tracestate").is_none() && headers.get("baggage").is_none());
+/// ```
+pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
+    let span = &active.span;
+    if span.is_valid() {
+        set(
+            headers,
+            TRACEPARENT,
+            HeaderValue::from_bytes(&traceparent_of(span)).ok(),
+        );
+        set(
+            headers,
+            TRACESTATE,
+            non_empty(span.trace_state.header().to_owned()),
+        );
+    } else {
+        headers.remove(TRACEPARENT);
+        headers.remove(TRACESTATE);
+    }
+    set(headers, BAGGAGE, non_empty(active.baggage.to_header()));
+}
+
+fn traceparent_of(span: &SpanContext) -> [u8; crate::TRACEPARENT_LEN] {
+    format_traceparent(
+        span.trace_id,
+        span.span_id,
+        TraceFlags(span.flags.0 & KNOWN_FLAGS),
+    )
+}
+
+fn non_empty(value: String) -> Option<HeaderValue> {
+    if value.is_empty() {
+        None
+    } else {
+        HeaderValue::try_from(value).ok()
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(value) => {
+            headers.insert(name, value);
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Injects the current thread's context ([`with_current`]); does nothing when no span is
+/// current.
+pub fn inject_current(headers: &mut HeaderMap) {
+    with_current(|active| {
+        if let Some(active) = active {
+            inject(active, headers);
+        }
+    });
+}
+
+static FIELDS: LazyLock<[String; 3]> =
+    LazyLock::new(|| [TRACEPARENT, TRACESTATE, BAGGAGE].map(|name| name.as_str().to_owned()));
+
+/// W3C Trace Context (Level 2) and W3C Baggage as an OpenTelemetry [`TextMapPropagator`],
+/// with the same parsing rules as [`extract`] and [`inject`], so OpenTelemetry-based code
+/// (`opentelemetry-http`, `tonic` interceptors, other libraries) interoperates with `obs`.
+///
+/// When the OpenTelemetry [`Context`](opentelemetry::Context) given to `inject_context`
+/// holds no valid span context, the current `obs` span ([`with_current`]) is injected.
+///
+/// OpenTelemetry's own `TraceState` applies an older key grammar: on conversion, members it
+/// refuses (such as `foo@@bar`) are left out of the OpenTelemetry context.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct W3CPropagator;
+
+impl W3CPropagator {
+    /// The propagator.
+    pub const fn new() -> Self {
+        W3CPropagator
+    }
+}
+
+/// Installs [`W3CPropagator`] as OpenTelemetry's global text-map propagator.
+pub fn install_global_propagator() {
+    opentelemetry::global::set_text_map_propagator(W3CPropagator::new());
+}
+
+fn all<'a>(extractor: &'a dyn Extractor, name: &HeaderName) -> Vec<&'a str> {
+    extractor.get_all(name.as_str()).unwrap_or_default()
+}
+
+fn to_otel_span_context(span: &SpanContext) -> otel::SpanContext {
+    otel::SpanContext::new(
+        otel::TraceId::from_bytes(span.trace_id.to_bytes()),
+        otel::SpanId::from_bytes(span.span_id.to_bytes()),
+        otel::TraceFlags::new(span.flags.0),
+        span.is_remote,
+        to_otel_trace_state(&span.trace_state),
+    )
+}
+
+fn to_otel_trace_state(state: &TraceState) -> otel::TraceState {
+    if state.is_empty() {
+        return otel::TraceState::NONE;
+    }
+    otel::TraceState::from_key_value(state.iter()).unwrap_or_else(|_| {
+        // Keep the members OpenTelemetry's grammar accepts, in order.
+        let accepted = state
+            .iter()
+            .filter(|&member| otel::TraceState::from_key_value([member]).is_ok());
+        otel::TraceState::from_key_value(accepted).unwrap_or_default()
+    })
+}
+
+fn from_otel_span_context(span: &otel::SpanContext) -> SpanContext {
+    SpanContext {
+        trace_id: TraceId(span.trace_id().to_bytes()),
+        span_id: SpanId(span.span_id().to_bytes()),
+        flags: TraceFlags(span.trace_flags().to_u8()),
+        trace_state: TraceState::from_header(span.trace_state().header()).unwrap_or_default(),
+        is_remote: span.is_remote(),
+    }
+}
+
+fn to_otel_baggage(baggage: &Baggage) -> OtelBaggage {
+    let mut otel_baggage = OtelBaggage::new();
+    for entry in baggage {
+        otel_baggage.insert_with_metadata(
+            entry.key().to_owned(),
+            entry.value().to_owned(),
+            entry.properties(),
+        );
+    }
+    otel_baggage
+}
+
+fn from_otel_baggage(otel_baggage: &OtelBaggage) -> Baggage {
+    let mut baggage = Baggage::new();
+    for (key, (value, metadata)) in otel_baggage {
+        // OpenTelemetry validates keys with a looser rule; entries that are not W3C tokens
+        // cannot be sent and are skipped.
+        let _ = baggage.insert_with_properties(key.as_str(), value.as_str(), metadata.as_str());
+    }
+    baggage
+}
+
+fn set_header(injector: &mut dyn Injector, name: &HeaderName, value: String) {
+    if !value.is_empty() {
+        injector.set(name.as_str(), value);
+    }
+}
+
+fn inject_span(span: &SpanContext, injector: &mut dyn Injector) {
+    let traceparent = traceparent_of(span);
+    // Hex digits and dashes are ASCII.
+    let traceparent = String::from_utf8_lossy(&traceparent).into_owned();
+    injector.set(TRACEPARENT.as_str(), traceparent);
+    set_header(injector, &TRACESTATE, span.trace_state.header().to_owned());
+}
+
+impl TextMapPropagator for W3CPropagator {
+    fn inject_context(&self, cx: &opentelemetry::Context, injector: &mut dyn Injector) {
+        let otel_span = cx.span();
+        let otel_span_context = otel_span.span_context();
+        let otel_baggage = cx.baggage();
+        if otel_span_context.is_valid() {
+            inject_span(&from_otel_span_context(otel_span_context), injector);
+            set_header(
+                injector,
+                &BAGGAGE,
+                from_otel_baggage(otel_baggage).to_header(),
+            );
+            return;
+        }
+        with_current(|active| {
+            if let Some(active) = active.filter(|a| a.span.is_valid()) {
+                inject_span(&active.span, injector);
+            }
+            let baggage = if otel_baggage.is_empty() {
+                active.map(|a| a.baggage.to_header()).unwrap_or_default()
+            } else {
+                from_otel_baggage(otel_baggage).to_header()
+            };
+            set_header(injector, &BAGGAGE, baggage);
+        });
+    }
+
+    fn extract_with_context(
+        &self,
+        cx: &opentelemetry::Context,
+        extractor: &dyn Extractor,
+    ) -> opentelemetry::Context {
+        let tracestates = all(extractor, &TRACESTATE);
+        let span = extract_span_context(
+            all(extractor, &TRACEPARENT).into_iter().map(str::as_bytes),
+            || tracestates.iter().map(|s| s.as_bytes()),
+        );
+        let mut cx = match span {
+            Some(span) => cx.with_remote_span_context(to_otel_span_context(&span)),
+            None => cx.clone(),
+        };
+        let baggage_headers = all(extractor, &BAGGAGE);
+        if !baggage_headers.is_empty() {
+            let baggage = Baggage::from_headers(baggage_headers);
+            cx = cx.with_baggage(to_otel_baggage(&baggage));
+        }
+        cx
+    }
+
+    fn fields(&self) -> text_map_propagator::FieldIter<'_> {
+        text_map_propagator::FieldIter::new(FIELDS.as_slice())
+    }
+}

@@ -1,1 +1,66 @@
-//! obs-tower (work in progress)
+//! Tower middleware that traces and measures HTTP: W3C context in and out, stable
+//! semantic-convention spans, and the standard `http.server.*` / `http.client.*` metrics.
+//!
+//! - [`HttpServerLayer`] for incoming requests (axum, hyper, any tower HTTP service).
+//! - [`HttpClientLayer`] for outgoing requests (hyper-util's client or any tower HTTP
+//!   client service).
+//!
+//! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
+//! the gRPC middleware of `obs-tonic` reuses.
+//!
+//! ```
+//! use http::{Request, Response};
+//! use obs_trace::{InMemorySpanSink, SpanLayer};
+//! use obs_tower::HttpServerLayer;
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tracing_subscriber::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let sink = InMemorySpanSink::new();
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+//! let _guard = tracing::subscriber::set_default(subscriber);
+//!
+//! let service = ServiceBuilder::new()
+//!     .layer(HttpServerLayer::new())
+//!     .service_fn(|_req: Request<String>| async {
+//!         Ok::<_, Infallible>(Response::new(String::from("hello")))
+//!     });
+//! let request = Request::get("/hello")
+//!     .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+//!     .body(String::new())
+//!     .unwrap();
+//! let response = service.oneshot(request).await.unwrap();
+//! // The span ends with the body: here, when the body is dropped.
+//! drop(response);
+//!
+//! let span = &sink.spans()[0];
+//! assert_eq!(span.name, "GET");
+//! assert_eq!(span.span_context.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+//! assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+//! # }
+//! ```
+
+mod body;
+pub mod classify;
+mod client;
+mod future;
+mod headers;
+mod hooks;
+mod route;
+mod semconv;
+mod server;
+mod service;
+
+pub use body::ResponseBody;
+pub use client::{HttpClientCall, HttpClientLayer};
+pub use future::ResponseFuture;
+pub use hooks::{CallHooks, Hooks};
+pub use server::{HttpServerCall, HttpServerLayer};
+pub use service::Instrumented;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! [`ResponseBody`]: forwards the body and ends the call when it ends.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::hooks::{Call, CallHooks};
+
+pin_project! {
+    /// The response body of [`Instrumented`](crate::Instrumented): every frame is passed
+    /// through untouched; the call (span and metrics) ends at end of stream, on a body
+    /// error, or when the body is dropped unfinished, not when the head is sent.
+    pub struct ResponseBody<B, C: CallHooks> {
+        #[pin]
+        inner: B,
+        call: Option<Call<C>>,
+    }
+}
+
+impl<B, C: CallHooks> ResponseBody<B, C> {
+    pub(crate) fn new(inner: B, call: Option<Call<C>>) -> Self {
+        ResponseBody { inner, call }
+    }
+}
+
+impl<B, C: CallHooks> std::fmt::Debug for ResponseBody<B, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = match this.call.as_ref() {
+            Some(call) => {
+                let _entered = call.span().enter();
+                this.inner.as_mut().poll_frame(cx)
+            }
+            None => this.inner.as_mut().poll_frame(cx),
+        };
+        let ended = match &polled {
+            Poll::Pending => false,
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(trailers), Some(call)) = (frame.trailers_ref(), this.call.as_mut()) {
+                    call.with(|hooks, span| hooks.on_trailers(trailers, span));
+                }
+                // Servers stop polling once the body says it has ended.
+                this.inner.is_end_stream()
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(call) = this.call.as_mut() {
+                    call.with(|hooks, span| {
+                        hooks.on_error(std::any::type_name::<B::Error>(), span);
+                    });
+                }
+                true
+            }
+        };
+        if ended {
+            // Dropping the call ends it and closes the span.
+            this.call.take();
+        }
+        polled
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,37 @@
+//! What counts as a failed call, kept out of the plumbing (as in tower-http's `classify`).
+//!
+//! HTTP semantic conventions: a SERVER span fails on 5xx only (4xx is the caller's fault,
+//! not the server's), a CLIENT span on 4xx and 5xx; both fail when no response came back.
+
+use http::StatusCode;
+
+/// Whether a SERVER span with this response status is an error: 5xx only.
+#[inline]
+pub fn is_server_error(status: StatusCode) -> bool {
+    status.is_server_error()
+}
+
+/// Whether a CLIENT span with this response status is an error: 4xx and 5xx.
+#[inline]
+pub fn is_client_error(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+/// The `error.type` of a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The status code that failed the call, e.g. `500`.
+    Status(StatusCode),
+    /// The Rust type name of the error the service or body returned.
+    Type(&'static str),
+}
+
+impl ErrorType {
+    /// The attribute value: the status code as a string, or the type name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorType::Status(status) => status.as_str(),
+            ErrorType::Type(name) => name,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! [`HttpClientLayer`]: CLIENT spans, context injection and `http.client.request.duration`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderName, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tracing::field::Empty;
+
+use crate::Instrumented;
+use crate::classify::{ErrorType, is_client_error};
+use crate::headers::CapturedHeaders;
+use crate::hooks::{CallHooks, Hooks};
+use crate::semconv::{self, SensitiveQueryParams, SpanName};
+
+/// A [`Layer`] for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
+/// service taking an `http::Request`.
+///
+/// Per request it starts a CLIENT span named `{method}` (child of the current span),
+/// writes that span's context into the request (`traceparent` replaced, so there is
+/// exactly one, with a fresh parent id per call; `tracestate` when there is one; `baggage`
+/// when there is any), and ends the span when the response body ends. 4xx and 5xx mark
+/// the span as failed, as does an error of the inner service.
+#[derive(Clone, Debug)]
+pub struct HttpClientLayer {
+    config: Arc<ClientConfig>,
+}
+
+#[derive(Debug)]
+struct ClientConfig {
+    request_headers: CapturedHeaders,
+    response_headers: CapturedHeaders,
+    sensitive_query: SensitiveQueryParams,
+}
+
+impl Default for HttpClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClientLayer {
+    /// A layer capturing no headers and redacting the default sensitive query parameters.
+    pub fn new() -> Self {
+        HttpClientLayer {
+            config: Arc::new(ClientConfig {
+                request_headers: CapturedHeaders::default(),
+                response_headers: CapturedHeaders::default(),
+                sensitive_query: SensitiveQueryParams::default(),
+            }),
+        }
+    }
+
+    fn map(self, f: impl FnOnce(&mut ClientConfig)) -> Self {
+        let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| ClientConfig {
+            request_headers: shared.request_headers.clone(),
+            response_headers: shared.response_headers.clone(),
+            sensitive_query: shared.sensitive_query.clone(),
+        });
+        f(&mut config);
+        HttpClientLayer {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Records these request headers as `http.request.header.<name>`; credential headers
+    /// are never recorded. Defaults to none.
+    pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        let captured = CapturedHeaders::new("http.request.header.", names);
+        self.map(|c| c.request_headers = captured)
+    }
+
+    /// Records these response headers as `http.response.header.<name>`; credential
+    /// headers are never recorded. Defaults to none.
+    pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        let captured = CapturedHeaders::new("http.response.header.", names);
+        self.map(|c| c.response_headers = captured)
+    }
+
+    /// Also redacts the values of these query parameters in `url.full`, on top of the
+    /// semantic-convention defaults.
+    pub fn with_sensitive_query_params<I, P>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.map(|c| c.sensitive_query.extend(names))
+    }
+}
+
+impl<S> Layer<S> for HttpClientLayer {
+    type Service = Instrumented<S, HttpClientLayer>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Instrumented::new(inner, self.clone())
+    }
+}
+
+impl<B> Hooks<B> for HttpClientLayer {
+    type Call = HttpClientCall;
+
+    fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpClientCall) {
+        let start = Instant::now();
+        let (method, method_original) = semconv::method(request.method());
+        let uri = request.uri();
+        let (address, port) = semconv::server_address(uri, request.headers());
+        let port = port.or_else(|| semconv::default_port(uri.scheme_str()));
+        let url = semconv::full_url(
+            uri,
+            request.headers(),
+            self.config.sensitive_query.as_slice(),
+        );
+        let span = tracing::info_span!(
+            "HTTP request",
+            otel.name = %SpanName(semconv::span_name_method(method), None),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = method,
+            http.request.method_original = method_original,
+            server.address = address,
+            server.port = port,
+            url.full = url,
+            http.response.status_code = Empty,
+            error.type = Empty,
+        );
+        let address = address.map(str::to_owned);
+        // Inside the client span, the current context is the client span's; if the span is
+        // disabled, it is the caller's, so the trace still goes on.
+        span.in_scope(|| obs_trace::inject_current(request.headers_mut()));
+        if !self.config.request_headers.is_empty() {
+            self.config.request_headers.record(request.headers(), &span);
+        }
+        let call = HttpClientCall {
+            config: self.config.clone(),
+            start,
+            method,
+            address,
+            port,
+            status: None,
+            error: None,
+        };
+        (span, call)
+    }
+}
+
+/// The state of one request in flight through [`HttpClientLayer`].
+#[derive(Debug)]
+pub struct HttpClientCall {
+    config: Arc<ClientConfig>,
+    start: Instant,
+    method: &'static str,
+    address: Option<String>,
+    port: Option<u16>,
+    status: Option<StatusCode>,
+    error: Option<ErrorType>,
+}
+
+impl CallHooks for HttpClientCall {
+    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
+        let status = response.status();
+        self.status = Some(status);
+        span.record("http.response.status_code", status.as_u16());
+        if is_client_error(status) {
+            let error = ErrorType::Status(status);
+            span.record("error.type", error.as_str());
+            span.record("otel.status_code", "error");
+            self.error = Some(error);
+        }
+        if !self.config.response_headers.is_empty() {
+            self.config
+                .response_headers
+                .record(response.headers(), span);
+        }
+    }
+
+    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
+        let error = ErrorType::Type(error_type);
+        span.record("error.type", error.as_str());
+        span.record("otel.status_code", "error");
+        self.error = Some(error);
+    }
+
+    fn on_end(self, _span: &tracing::Span) {
+        let _ = (self.start, self.method, self.address, self.port);
+    }
+}

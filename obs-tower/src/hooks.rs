@@ -1,0 +1,83 @@
+//! The policy of an instrumented service, kept apart from the plumbing that drives it.
+//!
+//! [`Instrumented`](crate::Instrumented) handles what every protocol shares: entering the
+//! span while the inner service and the response body are polled, and ending the call
+//! exactly once, when the body finishes, fails or is dropped. What a span is called, which
+//! attributes it carries, what counts as a failure and which metrics are recorded is the
+//! business of a [`Hooks`] implementation: [`HttpServerLayer`](crate::HttpServerLayer) and
+//! [`HttpClientLayer`](crate::HttpClientLayer) here, and the gRPC flavours in `obs-tonic`
+//! (gRPC rides on HTTP/2, so the same plumbing serves it).
+
+use http::{HeaderMap, Request, Response};
+
+/// Starts the telemetry of one call: the protocol policy of an instrumented service.
+///
+/// Implementations are cheap to clone (an `Arc` around their configuration): one clone
+/// lives in every service clone.
+pub trait Hooks<ReqBody>: Clone {
+    /// The per-call state, kept until the response body ends.
+    type Call: CallHooks;
+
+    /// Called before the inner service sees `request`: creates the call's span (not
+    /// entered) and its state. A client flavour injects the new span's context into the
+    /// request headers here.
+    fn on_request(&self, request: &mut Request<ReqBody>) -> (tracing::Span, Self::Call);
+}
+
+/// The telemetry of one call in flight. Every method runs with the call's span entered, so
+/// metrics recorded here carry the span as their exemplar.
+pub trait CallHooks: Send + 'static {
+    /// The inner service answered with a response head.
+    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span);
+
+    /// The response body ended with trailers (gRPC puts its status there). Defaults to
+    /// doing nothing.
+    fn on_trailers(&mut self, trailers: &HeaderMap, span: &tracing::Span) {
+        let _ = (trailers, span);
+    }
+
+    /// The inner service, or the response body, failed with an error of type
+    /// `error_type` (its Rust type name).
+    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span);
+
+    /// The call is over: the body ended, failed or was dropped, or the call was cancelled
+    /// before a response. Called exactly once; the span closes right after.
+    fn on_end(self, span: &tracing::Span);
+}
+
+/// A call's span and state, ending the call when dropped (whichever of the future or the
+/// body holds it at that moment).
+pub(crate) struct Call<C: CallHooks> {
+    span: tracing::Span,
+    hooks: Option<C>,
+}
+
+impl<C: CallHooks> Call<C> {
+    pub(crate) fn new(span: tracing::Span, hooks: C) -> Self {
+        Call {
+            span,
+            hooks: Some(hooks),
+        }
+    }
+
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Runs `f` on the call's state with the span entered.
+    pub(crate) fn with(&mut self, f: impl FnOnce(&mut C, &tracing::Span)) {
+        if let Some(hooks) = self.hooks.as_mut() {
+            let _entered = self.span.enter();
+            f(hooks, &self.span);
+        }
+    }
+}
+
+impl<C: CallHooks> Drop for Call<C> {
+    fn drop(&mut self) {
+        if let Some(hooks) = self.hooks.take() {
+            let _entered = self.span.enter();
+            hooks.on_end(&self.span);
+        }
+    }
+}

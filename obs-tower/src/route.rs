@@ -1,0 +1,58 @@
+//! The route template (`http.route`) and the peer address (`client.address`) a framework
+//! put in the request extensions.
+
+use http::Extensions;
+
+/// The matched route template, e.g. `/users/{id}`: never the raw path, so span names and
+/// metric labels stay bounded.
+#[derive(Clone, Debug)]
+pub(crate) struct Route(Template);
+
+#[cfg(feature = "axum")]
+type Template = axum::extract::MatchedPath;
+/// Without a framework no route is ever known.
+#[cfg(not(feature = "axum"))]
+type Template = std::convert::Infallible;
+
+impl Route {
+    /// The template axum matched (`Router::layer` and `route_layer` see it; a layer wrapped
+    /// around the whole router runs before routing and sees none).
+    #[cfg(feature = "axum")]
+    pub(crate) fn of(extensions: &Extensions) -> Option<Route> {
+        extensions
+            .get::<axum::extract::MatchedPath>()
+            .cloned()
+            .map(Route)
+    }
+
+    /// Without a framework there is no route template.
+    #[cfg(not(feature = "axum"))]
+    pub(crate) fn of(_extensions: &Extensions) -> Option<Route> {
+        None
+    }
+
+    #[cfg(feature = "axum")]
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    #[cfg(not(feature = "axum"))]
+    pub(crate) fn as_str(&self) -> &str {
+        match self.0 {}
+    }
+}
+
+/// The peer's IP address, from axum's `ConnectInfo<SocketAddr>` (set by
+/// `into_make_service_with_connect_info`).
+#[cfg(feature = "axum")]
+pub(crate) fn client_address(extensions: &Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// Without a framework the peer address is unknown.
+#[cfg(not(feature = "axum"))]
+pub(crate) fn client_address(_extensions: &Extensions) -> Option<std::net::IpAddr> {
+    None
+}

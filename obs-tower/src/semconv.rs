@@ -1,0 +1,290 @@
+//! Stable HTTP semantic-convention values shared by the server and client flavours
+//! (<https://opentelemetry.io/docs/specs/semconv/http/http-spans/>).
+
+use http::{HeaderMap, Method, Uri, Version};
+
+/// `http.request.method`: the method if it is one of the known ones (RFC 9110 and PATCH,
+/// case-sensitive), else `_OTHER`; plus `http.request.method_original` in that case.
+pub(crate) fn method(method: &Method) -> (&'static str, Option<&str>) {
+    let known = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => return (OTHER_METHOD, Some(method.as_str())),
+    };
+    (known, None)
+}
+
+/// The `http.request.method` value for methods outside the known set.
+pub(crate) const OTHER_METHOD: &str = "_OTHER";
+
+/// The method part of a span name: `HTTP` stands in for `_OTHER`.
+pub(crate) fn span_name_method(method_label: &'static str) -> &'static str {
+    if method_label == OTHER_METHOD {
+        "HTTP"
+    } else {
+        method_label
+    }
+}
+
+/// A span name: `{method}` or `{method} {route}`.
+pub(crate) struct SpanName<'a>(pub(crate) &'static str, pub(crate) Option<&'a str>);
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(route) => write!(f, "{} {route}", self.0),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
+/// `url.scheme` of an incoming request: `https` when the request line or `:scheme` says so,
+/// else `http` (origin-form requests don't carry it; TLS terminated elsewhere is invisible).
+pub(crate) fn server_scheme(scheme: Option<&str>) -> &'static str {
+    match scheme {
+        Some("https") => "https",
+        _ => "http",
+    }
+}
+
+/// `network.protocol.version`.
+pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
+    Some(match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// `server.address` and `server.port` from the URI authority (HTTP/2 `:authority`,
+/// absolute-form requests) or else the `Host` header. IPv6 literals lose their brackets.
+pub(crate) fn server_address<'a>(
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> (Option<&'a str>, Option<u16>) {
+    let authority = match uri.authority() {
+        Some(a) => a.as_str(),
+        None => match headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(h) => h,
+            None => return (None, None),
+        },
+    };
+    // Credentials never belong in `server.address`.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    split_host_port(host_port)
+}
+
+fn split_host_port(host_port: &str) -> (Option<&str>, Option<u16>) {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        return match rest.split_once(']') {
+            Some((host, tail)) => (
+                Some(host),
+                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
+            ),
+            None => (None, None),
+        };
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) => (Some(host).filter(|h| !h.is_empty()), port.parse().ok()),
+        None => (Some(host_port).filter(|h| !h.is_empty()), None),
+    }
+}
+
+/// The value that replaces sensitive data.
+pub(crate) const REDACTED: &str = "REDACTED";
+
+/// Query parameters whose values are credentials (semconv `url.query`): always redacted.
+pub(crate) const DEFAULT_SENSITIVE_QUERY_PARAMS: [&str; 4] =
+    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+
+/// The query parameters to redact: the semconv defaults plus the configured ones.
+#[derive(Clone, Debug)]
+pub(crate) struct SensitiveQueryParams(Vec<String>);
+
+impl Default for SensitiveQueryParams {
+    fn default() -> Self {
+        SensitiveQueryParams(
+            DEFAULT_SENSITIVE_QUERY_PARAMS
+                .iter()
+                .map(|&p| p.to_owned())
+                .collect(),
+        )
+    }
+}
+
+impl SensitiveQueryParams {
+    pub(crate) fn extend<P: Into<String>>(&mut self, names: impl IntoIterator<Item = P>) {
+        for name in names {
+            let name = name.into();
+            if !self.0.contains(&name) {
+                self.0.push(name);
+            }
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// The query with the value of every parameter named in `sensitive` replaced by
+/// `REDACTED`; borrowed when nothing needs redacting.
+pub(crate) fn redact_query<'a, S: AsRef<str>>(
+    query: &'a str,
+    sensitive: &[S],
+) -> std::borrow::Cow<'a, str> {
+    let is_sensitive = |pair: &str| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        sensitive.iter().any(|s| s.as_ref() == key)
+    };
+    if !query.split('&').any(is_sensitive) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if is_sensitive(pair) => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `url.full` for a client request: credentials in the authority become
+/// `REDACTED:REDACTED`, sensitive query values `REDACTED`. A relative URI is completed from
+/// the `Host` header.
+pub(crate) fn full_url<S: AsRef<str>>(uri: &Uri, headers: &HeaderMap, sensitive: &[S]) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map(|a| a.as_str()).or_else(|| {
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
+    let mut out = String::with_capacity(uri.path().len() + 64);
+    out.push_str(scheme);
+    out.push_str("://");
+    if let Some(authority) = authority {
+        match authority.rsplit_once('@') {
+            Some((_, host_port)) => {
+                out.push_str(REDACTED);
+                out.push(':');
+                out.push_str(REDACTED);
+                out.push('@');
+                out.push_str(host_port);
+            }
+            None => out.push_str(authority),
+        }
+    }
+    out.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        out.push('?');
+        out.push_str(&redact_query(query, sensitive));
+    }
+    out
+}
+
+/// The default port of a URI scheme, for a client's `server.port`.
+pub(crate) fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some("https") | Some("wss") => Some(443),
+        Some("http") | Some("ws") | None => Some(80),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_methods_pass_and_others_become_other() {
+        assert_eq!(method(&Method::GET), ("GET", None));
+        assert_eq!(method(&Method::PATCH), ("PATCH", None));
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method(&custom), ("_OTHER", Some("PURGE")));
+        // Methods are case-sensitive: `get` is not `GET`.
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method(&lower), ("_OTHER", Some("get")));
+        assert_eq!(span_name_method("_OTHER"), "HTTP");
+    }
+
+    #[test]
+    fn host_and_port_come_from_authority_or_host_header() {
+        let mut headers = HeaderMap::new();
+        let abs: Uri = "http://user:pw@example.com:8080/x".parse().unwrap();
+        assert_eq!(
+            server_address(&abs, &headers),
+            (Some("example.com"), Some(8080))
+        );
+        let rel: Uri = "/x".parse().unwrap();
+        assert_eq!(server_address(&rel, &headers), (None, None));
+        headers.insert(http::header::HOST, "[::1]:9000".parse().unwrap());
+        assert_eq!(server_address(&rel, &headers), (Some("::1"), Some(9000)));
+        headers.insert(http::header::HOST, "example.org".parse().unwrap());
+        assert_eq!(server_address(&rel, &headers), (Some("example.org"), None));
+        headers.insert(http::header::HOST, "[::1]".parse().unwrap());
+        assert_eq!(server_address(&rel, &headers), (Some("::1"), None));
+    }
+
+    #[test]
+    fn sensitive_query_values_are_redacted_and_the_rest_kept() {
+        let d = DEFAULT_SENSITIVE_QUERY_PARAMS;
+        assert!(matches!(
+            redact_query("a=1&b=2", &d),
+            std::borrow::Cow::Borrowed("a=1&b=2")
+        ));
+        assert_eq!(
+            redact_query(
+                "a=1&sig=abc&Signature=x&AWSAccessKeyId=k&X-Goog-Signature=g&b",
+                &d
+            ),
+            "a=1&sig=REDACTED&Signature=REDACTED&AWSAccessKeyId=REDACTED&X-Goog-Signature=REDACTED&b"
+        );
+        // Names match exactly, and a parameter without a value has nothing to hide.
+        assert_eq!(redact_query("SIG=1&sig", &d), "SIG=1&sig");
+        assert_eq!(
+            redact_query("token=t&x=1", &["token"]),
+            "token=REDACTED&x=1"
+        );
+    }
+
+    #[test]
+    fn full_url_hides_credentials() {
+        let headers = HeaderMap::new();
+        let uri: Uri = "https://alice:secret@example.com:8443/p?sig=1&q=2"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            full_url(&uri, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
+            "https://REDACTED:REDACTED@example.com:8443/p?sig=REDACTED&q=2"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "svc:80".parse().unwrap());
+        let rel: Uri = "/a?b=c".parse().unwrap();
+        assert_eq!(
+            full_url(&rel, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
+            "http://svc:80/a?b=c"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! [`HttpServerLayer`]: SERVER spans and `http.server.*` metrics for incoming requests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderName, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tracing::field::Empty;
+
+use crate::Instrumented;
+use crate::classify::{ErrorType, is_server_error};
+use crate::headers::CapturedHeaders;
+use crate::hooks::{CallHooks, Hooks};
+use crate::route::{self, Route};
+use crate::semconv;
+use crate::semconv::{SensitiveQueryParams, SpanName};
+
+/// A [`Layer`] that traces and measures every incoming HTTP request, for axum, hyper or
+/// any tower HTTP service.
+///
+/// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`,
+/// `baggage`), starts a SERVER span named `{method} {route}` (`{method}` when no route
+/// template is known) with the stable HTTP semantic-convention attributes, runs the inner
+/// service inside it, and ends it when the response body has been sent. A status of 5xx,
+/// or an error of the inner service, marks the span as failed; 4xx does not (it is the
+/// client's error). The response and error types are not changed.
+///
+/// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
+/// `Router::layer` (which runs after routing), not around the router from outside.
+///
+/// [`MatchedPath`]: https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html
+#[derive(Clone, Debug)]
+pub struct HttpServerLayer {
+    config: Arc<ServerConfig>,
+}
+
+#[derive(Debug)]
+struct ServerConfig {
+    request_headers: CapturedHeaders,
+    response_headers: CapturedHeaders,
+    sensitive_query: SensitiveQueryParams,
+}
+
+impl Default for HttpServerLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpServerLayer {
+    /// A layer capturing no headers and redacting the default sensitive query parameters.
+    pub fn new() -> Self {
+        HttpServerLayer {
+            config: Arc::new(ServerConfig {
+                request_headers: CapturedHeaders::default(),
+                response_headers: CapturedHeaders::default(),
+                sensitive_query: SensitiveQueryParams::default(),
+            }),
+        }
+    }
+
+    fn map(self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| ServerConfig {
+            request_headers: shared.request_headers.clone(),
+            response_headers: shared.response_headers.clone(),
+            sensitive_query: shared.sensitive_query.clone(),
+        });
+        f(&mut config);
+        HttpServerLayer {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Records these request headers as `http.request.header.<name>` (all values, as a
+    /// string array). `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` are
+    /// never recorded, even if listed. Defaults to none.
+    pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        let captured = CapturedHeaders::new("http.request.header.", names);
+        self.map(|c| c.request_headers = captured)
+    }
+
+    /// Records these response headers as `http.response.header.<name>`, with the same
+    /// rules as [`with_request_headers`](Self::with_request_headers). Defaults to none.
+    pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        let captured = CapturedHeaders::new("http.response.header.", names);
+        self.map(|c| c.response_headers = captured)
+    }
+
+    /// Also redacts the values of these query parameters in `url.query`, on top of
+    /// `AWSAccessKeyId`, `Signature`, `sig` and `X-Goog-Signature`, which always are.
+    pub fn with_sensitive_query_params<I, P>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.map(|c| c.sensitive_query.extend(names))
+    }
+}
+
+impl<S> Layer<S> for HttpServerLayer {
+    type Service = Instrumented<S, HttpServerLayer>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Instrumented::new(inner, self.clone())
+    }
+}
+
+impl<B> Hooks<B> for HttpServerLayer {
+    type Call = HttpServerCall;
+
+    fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpServerCall) {
+        let start = Instant::now();
+        let (method, method_original) = semconv::method(request.method());
+        let route = Route::of(request.extensions());
+        let uri = request.uri();
+        let scheme = semconv::server_scheme(uri.scheme_str());
+        let query = uri
+            .query()
+            .map(|q| semconv::redact_query(q, self.config.sensitive_query.as_slice()));
+        let (server_address, server_port) = semconv::server_address(uri, request.headers());
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let name_method = semconv::span_name_method(method);
+        let span = obs_trace::span_with_remote_parent(
+            obs_trace::extract(request.headers()),
+            || {
+                tracing::info_span!(
+                    "HTTP request",
+                    otel.name = %SpanName(name_method, route.as_ref().map(Route::as_str)),
+                    otel.kind = "server",
+                    otel.status_code = Empty,
+                    http.request.method = method,
+                    http.request.method_original = method_original,
+                    http.route = route.as_ref().map(Route::as_str),
+                    url.path = uri.path(),
+                    url.query = query.as_deref(),
+                    url.scheme = scheme,
+                    server.address = server_address,
+                    server.port = server_port,
+                    client.address = route::client_address(request.extensions()).map(tracing::field::display),
+                    network.protocol.version = semconv::protocol_version(request.version()),
+                    user_agent.original = user_agent,
+                    http.response.status_code = Empty,
+                    error.type = Empty,
+                )
+            },
+        );
+        if !self.config.request_headers.is_empty() {
+            self.config.request_headers.record(request.headers(), &span);
+        }
+        let call = HttpServerCall {
+            config: self.config.clone(),
+            start,
+            method,
+            route,
+            scheme,
+            status: None,
+            error: None,
+        };
+        (span, call)
+    }
+}
+
+/// The state of one request in flight through [`HttpServerLayer`].
+#[derive(Debug)]
+pub struct HttpServerCall {
+    config: Arc<ServerConfig>,
+    start: Instant,
+    method: &'static str,
+    route: Option<Route>,
+    scheme: &'static str,
+    status: Option<StatusCode>,
+    error: Option<ErrorType>,
+}
+
+impl CallHooks for HttpServerCall {
+    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
+        let status = response.status();
+        self.status = Some(status);
+        span.record("http.response.status_code", status.as_u16());
+        if is_server_error(status) {
+            let error = ErrorType::Status(status);
+            span.record("error.type", error.as_str());
+            span.record("otel.status_code", "error");
+            self.error = Some(error);
+        }
+        if !self.config.response_headers.is_empty() {
+            self.config
+                .response_headers
+                .record(response.headers(), span);
+        }
+    }
+
+    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
+        let error = ErrorType::Type(error_type);
+        span.record("error.type", error.as_str());
+        span.record("otel.status_code", "error");
+        self.error = Some(error);
+    }
+
+    fn on_end(self, _span: &tracing::Span) {
+        let _ = (self.start, self.method, self.route, self.scheme);
+    }
+}

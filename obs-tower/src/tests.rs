@@ -1,0 +1,546 @@
+//! Unit tests of the server and client layers, in process (`oneshot`), with spans collected
+//! by an `InMemorySpanSink`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use obs_trace::opentelemetry::trace::{SpanKind, Status};
+use obs_trace::opentelemetry::{Array, StringValue, Value};
+use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tracing_subscriber::prelude::*;
+
+use crate::{HttpClientLayer, HttpServerLayer};
+
+/// What a test service saw, shared with the test.
+#[derive(Clone, Default)]
+struct Captured<T>(Arc<std::sync::Mutex<Vec<T>>>);
+
+impl<T: Clone> Captured<T> {
+    fn push(&self, value: T) {
+        self.0.lock().unwrap().push(value);
+    }
+    fn all(&self) -> Vec<T> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_ID: &str = "b7ad6b7169203331";
+
+fn traceparent(flags: &str) -> String {
+    format!("00-{TRACE_ID}-{PARENT_ID}-{flags}")
+}
+
+/// Installs a subscriber with the span layer for this thread; spans land in the sink.
+fn install() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    (sink, tracing::subscriber::set_default(subscriber))
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn str_attr(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+fn only(sink: &InMemorySpanSink, kind: SpanKind) -> SpanData {
+    let spans: Vec<_> = sink
+        .spans()
+        .into_iter()
+        .filter(|s| s.kind == kind)
+        .collect();
+    assert_eq!(spans.len(), 1, "one {kind:?} span expected, got {spans:#?}");
+    spans.into_iter().next().unwrap()
+}
+
+async fn status_handler(axum::extract::Path(code): axum::extract::Path<u16>) -> StatusCode {
+    StatusCode::from_u16(code).unwrap()
+}
+
+fn app() -> Router {
+    Router::new()
+        .route("/status/{code}", get(status_handler))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .layer(HttpServerLayer::new())
+}
+
+async fn send(app: Router, request: Request<axum::body::Body>) -> Response<Bytes> {
+    let response = app.oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ok_response_makes_a_server_span_with_the_semconv_attributes() {
+    let (sink, _guard) = install();
+    let request = Request::get("/status/200?a=1")
+        .header("host", "api.example.com:8080")
+        .header("user-agent", "curl/8")
+        .header("traceparent", traceparent("01"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = send(app(), request).await;
+    assert_eq!(response.status(), 200);
+
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(span.name, "GET /status/{code}");
+    assert_eq!(span.span_context.trace_id.to_string(), TRACE_ID);
+    assert_eq!(span.parent_span_id.to_string(), PARENT_ID);
+    assert!(span.parent_is_remote);
+    assert_eq!(span.status, Status::Unset);
+    for (key, value) in [
+        ("http.request.method", "GET"),
+        ("http.route", "/status/{code}"),
+        ("url.path", "/status/200"),
+        ("url.query", "a=1"),
+        ("url.scheme", "http"),
+        ("server.address", "api.example.com"),
+        ("network.protocol.version", "1.1"),
+        ("user_agent.original", "curl/8"),
+    ] {
+        assert_eq!(str_attr(&span, key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(attr(&span, "server.port"), Some(Value::I64(8080)));
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert_eq!(attr(&span, "error.type"), None);
+    assert_eq!(attr(&span, "http.request.method_original"), None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_errors_are_not_server_span_errors_but_server_errors_are() {
+    let (sink, _guard) = install();
+    for code in [404u16, 503] {
+        let request = Request::get(format!("/status/{code}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(send(app(), request).await.status().as_u16(), code);
+    }
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(
+        attr(&spans[0], "http.response.status_code"),
+        Some(Value::I64(404))
+    );
+    assert_eq!(spans[0].status, Status::Unset);
+    assert_eq!(attr(&spans[0], "error.type"), None);
+    assert_eq!(
+        attr(&spans[1], "http.response.status_code"),
+        Some(Value::I64(503))
+    );
+    assert!(matches!(spans[1].status, Status::Error { .. }));
+    assert_eq!(str_attr(&spans[1], "error.type").as_deref(), Some("503"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unmatched_requests_carry_no_route_and_unknown_methods_become_other() {
+    let (sink, _guard) = install();
+    let request = Request::builder()
+        .method(Method::from_bytes(b"PURGE").unwrap())
+        .uri("/no/such/path/42")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app(), request).await.status(), 404);
+    let span = only(&sink, SpanKind::Server);
+    // The raw path never becomes the name or the route.
+    assert_eq!(span.name, "HTTP");
+    assert_eq!(attr(&span, "http.route"), None);
+    assert_eq!(
+        str_attr(&span, "http.request.method").as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(
+        str_attr(&span, "http.request.method_original").as_deref(),
+        Some("PURGE")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sensitive_query_parameters_are_redacted() {
+    let (sink, _guard) = install();
+    let app = Router::new()
+        .route("/s", get(|| async { "ok" }))
+        .layer(HttpServerLayer::new().with_sensitive_query_params(["token"]));
+    let request = Request::get("/s?sig=abc&token=t0p&X-Goog-Signature=g&page=2")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    send(app, request).await;
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        str_attr(&span, "url.query").as_deref(),
+        Some("sig=REDACTED&token=REDACTED&X-Goog-Signature=REDACTED&page=2")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn listed_headers_are_captured_and_credentials_never() {
+    let (sink, _guard) = install();
+    let layer = HttpServerLayer::new()
+        .with_request_headers([
+            HeaderName::from_static("x-request-id"),
+            http::header::AUTHORIZATION,
+            http::header::COOKIE,
+            HeaderName::from_static("x-absent"),
+        ])
+        .with_response_headers([http::header::CONTENT_TYPE, http::header::SET_COOKIE]);
+    let app = Router::new()
+        .route(
+            "/h",
+            get(|| async {
+                (
+                    [("set-cookie", "s=1"), ("content-type", "text/plain")],
+                    "ok",
+                )
+            }),
+        )
+        .layer(layer);
+    let request = Request::get("/h")
+        .header("X-Request-Id", "r1")
+        .header("x-request-id", "r2")
+        .header("authorization", "Bearer secret")
+        .header("cookie", "s=1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    send(app, request).await;
+    let span = only(&sink, SpanKind::Server);
+    let strings = |v: &[&'static str]| {
+        Some(Value::Array(Array::String(
+            v.iter().map(|&s| StringValue::from(s)).collect(),
+        )))
+    };
+    assert_eq!(
+        attr(&span, "http.request.header.x-request-id"),
+        strings(&["r1", "r2"])
+    );
+    assert_eq!(
+        attr(&span, "http.response.header.content-type"),
+        strings(&["text/plain"])
+    );
+    for forbidden in [
+        "http.request.header.authorization",
+        "http.request.header.cookie",
+        "http.response.header.set-cookie",
+        "http.request.header.x-absent",
+    ] {
+        assert_eq!(attr(&span, forbidden), None, "{forbidden}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_span_ends_when_the_body_ends_not_when_the_head_is_sent() {
+    let (sink, _guard) = install();
+    let (mut sender, body) = http_body_util::channel::Channel::<Bytes>::new(4);
+    let body = Arc::new(std::sync::Mutex::new(Some(body)));
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(move |_req: Request<Empty<Bytes>>| {
+            let body = body.lock().unwrap().take().unwrap();
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+    let response = service.oneshot(Request::new(Empty::new())).await.unwrap();
+    let mut body = response.into_body();
+    sender
+        .send_data(Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "first");
+    assert!(sink.spans().is_empty(), "span ended before the body did");
+    drop(sender);
+    assert!(body.frame().await.is_none());
+    assert_eq!(sink.spans().len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_body_ends_the_span() {
+    let (sink, _guard) = install();
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(|_req: Request<Empty<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"unread"))))
+        });
+    let response = service.oneshot(Request::new(Empty::new())).await.unwrap();
+    assert!(sink.spans().is_empty());
+    drop(response);
+    assert_eq!(sink.spans().len(), 1);
+}
+
+#[derive(Debug)]
+struct Refused;
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_inner_error_passes_through_and_is_recorded() {
+    let (sink, _guard) = install();
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(|_req: Request<Empty<Bytes>>| async {
+            Err::<Response<Empty<Bytes>>, _>(Refused)
+        });
+    let result = service.oneshot(Request::new(Empty::new())).await;
+    assert!(matches!(result, Err(Refused)));
+    let span = only(&sink, SpanKind::Server);
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert!(str_attr(&span, "error.type").unwrap().ends_with("Refused"));
+}
+
+/// A downstream service that records the headers it received and answers `status`.
+fn downstream(
+    seen: Captured<HeaderMap>,
+    status: StatusCode,
+) -> impl Service<
+    Request<Empty<Bytes>>,
+    Response = Response<Empty<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |req: Request<Empty<Bytes>>| {
+        seen.push(req.headers().clone());
+        let mut response = Response::new(Empty::new());
+        *response.status_mut() = status;
+        async move { Ok::<_, Infallible>(response) }
+    })
+}
+
+/// A server whose handler opens its own span, logs, and calls `downstream` through the
+/// client layer.
+fn server_calling_downstream(
+    seen: Captured<HeaderMap>,
+    status: StatusCode,
+) -> impl Service<Request<Empty<Bytes>>, Response = Response<impl http_body::Body>, Error = Infallible>
+{
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new())
+        .service(downstream(seen, status));
+    ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(move |_req: Request<Empty<Bytes>>| {
+            let client = client.clone();
+            async move {
+                let work = tracing::info_span!("handler work");
+                work.in_scope(|| tracing::error!("inside the handler"));
+                let request = Request::post("http://downstream.internal:9000/v1/items?sig=s")
+                    .header(
+                        "traceparent",
+                        "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01",
+                    )
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let response = client.oneshot(request).await?;
+                Ok::<_, Infallible>(Response::new(response.into_body()))
+            }
+        })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_incoming_trace_reaches_the_handler_spans_and_the_outgoing_call() {
+    let (sink, _guard) = install();
+    let seen = Captured::default();
+    let request = Request::get("/")
+        .header("traceparent", traceparent("01"))
+        .header("tracestate", "vendor=v1")
+        .header("baggage", "tenant=acme")
+        .body(Empty::new())
+        .unwrap();
+    let service = server_calling_downstream(seen.clone(), StatusCode::CREATED);
+    drop(service.oneshot(request).await.unwrap());
+
+    let server = only(&sink, SpanKind::Server);
+    let client = only(&sink, SpanKind::Client);
+    let work = sink
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "handler work")
+        .unwrap();
+    assert_eq!(server.span_context.trace_id.to_string(), TRACE_ID);
+    assert_eq!(work.parent_span_id, server.span_context.span_id);
+    assert_eq!(client.parent_span_id, server.span_context.span_id);
+    assert_eq!(client.span_context.trace_id, server.span_context.trace_id);
+
+    assert_eq!(client.name, "POST");
+    assert_eq!(
+        str_attr(&client, "server.address").as_deref(),
+        Some("downstream.internal")
+    );
+    assert_eq!(attr(&client, "server.port"), Some(Value::I64(9000)));
+    assert_eq!(
+        str_attr(&client, "url.full").as_deref(),
+        Some("http://downstream.internal:9000/v1/items?sig=REDACTED")
+    );
+    assert_eq!(
+        attr(&client, "http.response.status_code"),
+        Some(Value::I64(201))
+    );
+    assert_eq!(client.status, Status::Unset);
+
+    let headers = seen.all();
+    assert_eq!(headers.len(), 1);
+    let sent: Vec<_> = headers[0].get_all("traceparent").iter().collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "exactly one traceparent, the stale one replaced"
+    );
+    assert_eq!(
+        sent[0].to_str().unwrap(),
+        format!("00-{TRACE_ID}-{}-01", client.span_context.span_id)
+    );
+    assert_eq!(headers[0]["tracestate"], "vendor=v1");
+    assert_eq!(headers[0]["baggage"], "tenant=acme");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_spans_fail_on_4xx() {
+    let (sink, _guard) = install();
+    let seen = Captured::default();
+    let service = server_calling_downstream(seen, StatusCode::NOT_FOUND);
+    drop(service.oneshot(Request::new(Empty::new())).await.unwrap());
+    let client = only(&sink, SpanKind::Client);
+    assert!(matches!(client.status, Status::Error { .. }));
+    assert_eq!(str_attr(&client, "error.type").as_deref(), Some("404"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unsampled_request_still_propagates_its_trace_id() {
+    let (sink, _guard) = install();
+    let seen = Captured::default();
+    let request = Request::get("/")
+        .header("traceparent", traceparent("00"))
+        .body(Empty::new())
+        .unwrap();
+    let service = server_calling_downstream(seen.clone(), StatusCode::OK);
+    drop(service.oneshot(request).await.unwrap());
+    assert!(
+        sink.spans().is_empty(),
+        "parent-based sampling keeps the caller's no"
+    );
+    let headers = seen.all();
+    let sent = headers[0]["traceparent"].to_str().unwrap();
+    assert!(sent.starts_with(&format!("00-{TRACE_ID}-")), "{sent}");
+    assert!(sent.ends_with("-00"), "{sent}");
+    assert!(!sent.contains(PARENT_ID), "a fresh parent id: {sent}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn filtering_logs_to_error_loses_no_span() {
+    let sink = InMemorySpanSink::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::sink)
+                .with_filter(tracing_subscriber::EnvFilter::new("error")),
+        );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let seen = Captured::default();
+    let request = Request::get("/")
+        .header("traceparent", traceparent("01"))
+        .body(Empty::new())
+        .unwrap();
+    let service = server_calling_downstream(seen.clone(), StatusCode::OK);
+    drop(service.oneshot(request).await.unwrap());
+    let server = only(&sink, SpanKind::Server);
+    assert_eq!(server.span_context.trace_id.to_string(), TRACE_ID);
+    assert!(
+        seen.all()[0]["traceparent"]
+            .to_str()
+            .unwrap()
+            .contains(TRACE_ID)
+    );
+}
+
+/// The server layer placed before or after other common layers keeps the caller's context.
+#[tokio::test(flavor = "current_thread")]
+async fn layer_order_does_not_lose_the_context() {
+    let (sink, _guard) = install();
+    let handler = |_req: Request<Empty<Bytes>>| async {
+        tracing::info_span!("inner").in_scope(|| ());
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    };
+    let request = || {
+        Request::get("/")
+            .header("traceparent", traceparent("01"))
+            .body(Empty::new())
+            .unwrap()
+    };
+    let map = tower::util::MapRequestLayer::new(|r: Request<Empty<Bytes>>| r);
+    let outer = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(map.clone())
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
+        .service_fn(handler);
+    drop(outer.oneshot(request()).await.unwrap());
+    let inner = ServiceBuilder::new()
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(map)
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
+        .layer(HttpServerLayer::new())
+        .service_fn(handler);
+    drop(inner.oneshot(request()).await.unwrap());
+
+    let spans = sink.take();
+    let servers: Vec<_> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server)
+        .collect();
+    assert_eq!(servers.len(), 2);
+    for server in servers {
+        assert_eq!(server.span_context.trace_id.to_string(), TRACE_ID);
+        assert_eq!(server.parent_span_id.to_string(), PARENT_ID);
+        // Layers inside the server layer (TraceLayer's own span) may sit in between.
+        let descends_from_server = |span: &SpanData| {
+            let mut parent = span.parent_span_id;
+            for _ in 0..spans.len() {
+                if parent == server.span_context.span_id {
+                    return true;
+                }
+                match spans.iter().find(|s| s.span_context.span_id == parent) {
+                    Some(p) => parent = p.parent_span_id,
+                    None => return false,
+                }
+            }
+            false
+        };
+        let inner = spans.iter().filter(|s| s.name == "inner");
+        assert_eq!(inner.filter(|s| descends_from_server(s)).count(), 1);
+    }
+}
+
+#[tracing::instrument]
+async fn instrumented_step() {}
+
+#[tokio::test(flavor = "current_thread")]
+async fn instrumented_functions_in_the_handler_are_children_of_the_server_span() {
+    let (sink, _guard) = install();
+    let app = Router::new()
+        .route("/i", get(|| async { instrumented_step().await }))
+        .layer(HttpServerLayer::new());
+    send(
+        app,
+        Request::get("/i").body(axum::body::Body::empty()).unwrap(),
+    )
+    .await;
+    let server = only(&sink, SpanKind::Server);
+    let step = sink
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "instrumented_step")
+        .unwrap();
+    assert_eq!(step.parent_span_id, server.span_context.span_id);
+}

@@ -1,0 +1,83 @@
+//! The one error type of registration. Recording never fails.
+
+use std::fmt;
+
+/// Why a metric could not be registered.
+///
+/// Every check runs when the metric is registered, so a bad name never reaches a scrape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// The metric name breaks the Prometheus charset or naming conventions; `reason` says
+    /// which rule and what to write instead.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// A label name breaks the Prometheus charset or is reserved.
+    InvalidLabelName {
+        /// The metric the label belongs to.
+        metric: String,
+        /// The label name as given.
+        label: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// The help text is empty; `promtool check metrics` rejects metrics without help.
+    EmptyHelp {
+        /// The metric name.
+        name: String,
+    },
+    /// The histogram buckets are not finite and strictly increasing.
+    InvalidBuckets {
+        /// The metric name.
+        name: String,
+    },
+    /// The name is already registered with a different type, help, unit, buckets or
+    /// label set. Register it once and share the handle, or pick another name.
+    Conflict {
+        /// The metric name.
+        name: String,
+        /// What is already registered.
+        existing: String,
+        /// What was asked for.
+        requested: String,
+    },
+}
+
+impl fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsError::InvalidName { name, reason } => {
+                write!(f, "invalid metric name {name:?}: {reason}")
+            }
+            MetricsError::InvalidLabelName {
+                metric,
+                label,
+                reason,
+            } => write!(
+                f,
+                "invalid label name {label:?} on metric {metric:?}: {reason}"
+            ),
+            MetricsError::EmptyHelp { name } => {
+                write!(f, "metric {name:?} needs a non-empty help text")
+            }
+            MetricsError::InvalidBuckets { name } => write!(
+                f,
+                "histogram {name:?} needs finite, strictly increasing bucket bounds"
+            ),
+            MetricsError::Conflict {
+                name,
+                existing,
+                requested,
+            } => write!(
+                f,
+                "metric {name:?} is already registered as {existing}, cannot register it as {requested}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MetricsError {}

@@ -1,0 +1,606 @@
+//! Labelled families: [`Family`] with a typed label set (`#[derive(EncodeLabelSet)]`) and
+//! [`DynFamily`] with `&[(&str, &str)]` labels, over one lock-free series table with a
+//! cardinality limit.
+//!
+//! The table is open addressing over lazily allocated chunks of `OnceLock` slots, sized
+//! at twice the cardinality limit so probes stay short. A series is never removed, so a
+//! lookup is a hash, a few acquire loads and a label comparison: no lock, no atomic
+//! read-modify-write, no allocation. Only creating a series takes a mutex.
+//!
+//! Past the limit, new label sets share one overflow series labelled
+//! `otel_metric_overflow="true"`, as the OpenTelemetry metrics SDK specifies
+//! (<https://opentelemetry.io/docs/specs/otel/metrics/sdk/#cardinality-limits>); each such
+//! lookup is counted and the first one is reported once on stderr.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+
+use crate::exemplar::unix_nanos_now;
+use crate::hash::{LabelHasher, hash_of};
+use crate::instrument::Instrument;
+use crate::name::validate_label_name;
+use crate::{MetricKind, PointSnapshot};
+
+/// The label of the series that collects measurements past the cardinality limit.
+pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// Series per family before label sets fold into the overflow series (the OpenTelemetry
+/// SDK default).
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// The most labels a [`DynFamily`] can declare.
+pub const MAX_DYN_LABELS: usize = 16;
+
+const CHUNK_BITS: u32 = 6;
+const CHUNK_LEN: usize = 1 << CHUNK_BITS;
+
+/// A typed label set: a struct or enum with `#[derive(EncodeLabelSet)]` that is also
+/// `Clone + Hash + Eq + Debug`. Blanket-implemented.
+pub trait LabelSet:
+    EncodeLabelSet + Clone + Hash + Eq + fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<T> LabelSet for T where
+    T: EncodeLabelSet + Clone + Hash + Eq + fmt::Debug + Send + Sync + 'static
+{
+}
+
+struct Series<K, M> {
+    key: K,
+    hash: u64,
+    labels: Box<[(String, String)]>,
+    metric: M,
+    start: u64,
+    seq: usize,
+}
+
+type Slot<K, M> = OnceLock<Box<Series<K, M>>>;
+type Chunk<K, M> = OnceLock<Box<[Slot<K, M>]>>;
+
+/// The series of one family, keyed by `K` (the typed label set, or `()` when the stored
+/// label values are the key).
+pub(crate) struct SeriesTable<K, M> {
+    chunks: Box<[Chunk<K, M>]>,
+    mask: usize,
+    limit: usize,
+    len: AtomicUsize,
+    insert: Mutex<()>,
+    overflow: OnceLock<Series<(), M>>,
+    overflowed: AtomicU64,
+    warned: AtomicBool,
+    bounds: Arc<[f64]>,
+    name: String,
+}
+
+impl<K, M: Instrument> SeriesTable<K, M> {
+    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>) -> Self {
+        let limit = limit.max(1);
+        let slots = (limit * 2).next_power_of_two().max(CHUNK_LEN);
+        SeriesTable {
+            chunks: (0..slots / CHUNK_LEN).map(|_| OnceLock::new()).collect(),
+            mask: slots - 1,
+            limit,
+            len: AtomicUsize::new(0),
+            insert: Mutex::new(()),
+            overflow: OnceLock::new(),
+            overflowed: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+            bounds,
+            name: name.to_owned(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, index: usize) -> Option<&Series<K, M>> {
+        let chunk = self.chunks.get(index >> CHUNK_BITS)?.get()?;
+        chunk.get(index & (CHUNK_LEN - 1))?.get().map(|b| &**b)
+    }
+
+    /// The series `matches` accepts, created with `make` if absent.
+    #[inline]
+    pub(crate) fn get(
+        &self,
+        hash: u64,
+        matches: impl Fn(&K, &[(String, String)]) -> bool,
+        make: impl FnOnce() -> (K, Vec<(String, String)>),
+    ) -> &M {
+        let mut index = hash as usize & self.mask;
+        // At most `limit` of `2 * limit` slots are full, so an empty slot ends the probe.
+        for _ in 0..=self.mask {
+            match self.slot(index) {
+                Some(s) if s.hash == hash && matches(&s.key, &s.labels) => return &s.metric,
+                Some(_) => index = (index + 1) & self.mask,
+                None => break,
+            }
+        }
+        self.insert(hash, matches, make)
+    }
+
+    #[cold]
+    fn insert(
+        &self,
+        hash: u64,
+        matches: impl Fn(&K, &[(String, String)]) -> bool,
+        make: impl FnOnce() -> (K, Vec<(String, String)>),
+    ) -> &M {
+        if self.len.load(Ordering::Relaxed) >= self.limit {
+            return self.overflow();
+        }
+        let _guard = self.insert.lock();
+        // Another thread may have created it, or taken the empty slot, meanwhile.
+        let mut index = hash as usize & self.mask;
+        for _ in 0..=self.mask {
+            match self.slot(index) {
+                Some(s) if s.hash == hash && matches(&s.key, &s.labels) => return &s.metric,
+                Some(_) => index = (index + 1) & self.mask,
+                None => break,
+            }
+        }
+        let len = self.len.load(Ordering::Relaxed);
+        let Some(chunk) = self.chunks.get(index >> CHUNK_BITS) else {
+            return self.overflow();
+        };
+        if len >= self.limit {
+            return self.overflow();
+        }
+        let chunk = chunk.get_or_init(|| (0..CHUNK_LEN).map(|_| OnceLock::new()).collect());
+        let (key, labels) = make();
+        let series = chunk[index & (CHUNK_LEN - 1)].get_or_init(|| {
+            Box::new(Series {
+                key,
+                hash,
+                labels: labels.into_boxed_slice(),
+                metric: M::new_series(&self.bounds),
+                start: unix_nanos_now(),
+                seq: len,
+            })
+        });
+        self.len.store(len + 1, Ordering::Relaxed);
+        &series.metric
+    }
+
+    #[cold]
+    fn overflow(&self) -> &M {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "obs-metrics: metric {:?} reached its cardinality limit of {} series; \
+                 further label sets are folded into the {OVERFLOW_LABEL}=\"true\" series",
+                self.name, self.limit
+            );
+        }
+        &self
+            .overflow
+            .get_or_init(|| Series {
+                key: (),
+                hash: 0,
+                labels: Box::new([(OVERFLOW_LABEL.to_owned(), "true".to_owned())]),
+                metric: M::new_series(&self.bounds),
+                start: unix_nanos_now(),
+                seq: usize::MAX,
+            })
+            .metric
+    }
+
+    /// Series created so far, not counting the overflow series.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Lookups folded into the overflow series.
+    pub(crate) fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Appends a point per series, in creation order, the overflow series last.
+    pub(crate) fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        let mut series: Vec<&Series<K, M>> = self
+            .chunks
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|chunk| chunk.iter().filter_map(|slot| slot.get().map(|b| &**b)))
+            .collect();
+        series.sort_unstable_by_key(|s| s.seq);
+        let point = |labels: &[(String, String)], metric: &M, start: u64| {
+            let mut exemplars = Vec::new();
+            let value = metric.read(&mut exemplars);
+            PointSnapshot {
+                labels: labels.to_vec(),
+                value,
+                start_time_unix_nano: start,
+                time_unix_nano: now,
+                exemplars,
+            }
+        };
+        out.extend(series.iter().map(|s| point(&s.labels, &s.metric, s.start)));
+        if let Some(o) = self.overflow.get() {
+            out.push(point(&o.labels, &o.metric, o.start));
+        }
+    }
+}
+
+impl<K, M> fmt::Debug for SeriesTable<K, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeriesTable")
+            .field("name", &self.name)
+            .field("series", &self.len.load(Ordering::Relaxed))
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+// === Family ===
+
+/// A family of series keyed by a typed label set.
+///
+/// ```
+/// use obs_metrics::{EncodeLabelSet, Family, Histogram, Registry};
+///
+/// #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// struct Labels {
+///     http_request_method: &'static str,
+///     http_response_status_code: u16,
+/// }
+///
+/// let registry = Registry::new();
+/// let duration: Family<Labels, Histogram> = registry
+///     .family("http_server_request_duration_seconds", "Duration of HTTP server requests.")
+///     .unwrap();
+/// let labels = Labels { http_request_method: "GET", http_response_status_code: 200 };
+/// duration.get(&labels).observe(0.042);
+/// assert_eq!(duration.get(&labels).get().count, 1);
+/// ```
+pub struct Family<L, M: Instrument> {
+    table: Arc<SeriesTable<L, M>>,
+}
+
+impl<L: LabelSet, M: Instrument> Family<L, M> {
+    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>) -> Self {
+        Family {
+            table: Arc::new(SeriesTable::new(name, limit, bounds)),
+        }
+    }
+
+    /// The series for `labels`, created on first use. Past the cardinality limit this is
+    /// the shared overflow series. Keep the returned handle (clone it) to skip the lookup.
+    #[inline]
+    pub fn get(&self, labels: &L) -> &M {
+        let hash = hash_of(labels);
+        self.table.get(
+            hash,
+            |key, _| key == labels,
+            || {
+                (
+                    labels.clone(),
+                    label_pairs(&self.table.name, M::KIND, labels),
+                )
+            },
+        )
+    }
+
+    /// Series created so far (the overflow series not counted).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no series exists yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lookups folded into the overflow series since the family was created.
+    pub fn overflowed(&self) -> u64 {
+        self.table.overflowed()
+    }
+
+    pub(crate) fn table(&self) -> &SeriesTable<L, M> {
+        &self.table
+    }
+}
+
+impl<L, M: Instrument> Clone for Family<L, M> {
+    fn clone(&self) -> Self {
+        Family {
+            table: Arc::clone(&self.table),
+        }
+    }
+}
+
+impl<L, M: Instrument> fmt::Debug for Family<L, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Family").field(&self.table).finish()
+    }
+}
+
+/// The label pairs of a typed label set, read through prometheus-client's own text
+/// encoder (its label encoders are not constructible outside the crate). Runs once per
+/// new series. Pairs with a name the Prometheus rules reject are dropped, with a warning.
+fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(String, String)> {
+    use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+    use prometheus_client::metrics::MetricType;
+
+    #[derive(Debug)]
+    struct Probe<L>(L);
+    impl<L: LabelSet> EncodeMetric for Probe<L> {
+        fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+            encoder.encode_info(&self.0)
+        }
+        fn metric_type(&self) -> MetricType {
+            MetricType::Info
+        }
+    }
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("probe", "", Probe(labels.clone()));
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode_registry(&mut text, &registry).is_err() {
+        return Vec::new();
+    }
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("probe_info{"))
+        .unwrap_or_default();
+    let mut pairs = parse_label_list(line);
+    pairs.retain(|(name, _)| match validate_label_name(metric, name, kind) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("obs-metrics: label dropped: {e}");
+            false
+        }
+    });
+    pairs
+}
+
+/// Parses `k="v",k2="v2"}` (OpenMetrics label escaping: `\\`, `\"`, `\n`).
+fn parse_label_list(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = text;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                other => value.push(other),
+            }
+        }
+        pairs.push((name.trim_start_matches(',').to_owned(), value));
+        rest = &after[end..];
+    }
+    pairs
+}
+
+// === DynFamily ===
+
+/// A family of series with label names declared at registration and values given as
+/// `&[(&str, &str)]` at each lookup, in any order.
+///
+/// Pairs naming an undeclared label are ignored; a declared label that is not given has
+/// the empty value (which Prometheus treats as absent).
+///
+/// ```
+/// use obs_metrics::{Counter, Registry};
+///
+/// let registry = Registry::new();
+/// let requests = registry
+///     .dyn_family::<Counter>("jobs_processed", "Jobs processed.", &["queue", "outcome"])
+///     .unwrap();
+/// requests.get(&[("queue", "emails"), ("outcome", "ok")]).inc();
+/// requests.get(&[("outcome", "ok"), ("queue", "emails")]).inc();
+/// assert_eq!(requests.get(&[("queue", "emails"), ("outcome", "ok")]).get(), 2);
+/// ```
+pub struct DynFamily<M: Instrument> {
+    table: Arc<SeriesTable<(), M>>,
+    names: Arc<[String]>,
+}
+
+impl<M: Instrument> DynFamily<M> {
+    pub(crate) fn new(name: &str, names: &[&str], limit: usize, bounds: Arc<[f64]>) -> Self {
+        DynFamily {
+            table: Arc::new(SeriesTable::new(name, limit, bounds)),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    /// The series for `labels`, created on first use. Past the cardinality limit this is
+    /// the shared overflow series.
+    #[inline]
+    pub fn get(&self, labels: &[(&str, &str)]) -> &M {
+        let mut values = [""; MAX_DYN_LABELS];
+        let names = &self.names[..self.names.len().min(MAX_DYN_LABELS)];
+        for (i, name) in names.iter().enumerate() {
+            // Fast path: pairs given in declared order.
+            values[i] = match labels.get(i) {
+                Some((k, v)) if k == name => v,
+                _ => labels
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map_or("", |(_, v)| v),
+            };
+        }
+        let values = &values[..names.len()];
+        let mut hasher = LabelHasher::default();
+        values.hash(&mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        self.table.get(
+            hash,
+            |_, stored| stored.iter().zip(values).all(|((_, s), v)| s == v),
+            || {
+                let pairs = names
+                    .iter()
+                    .zip(values)
+                    .map(|(n, v)| (n.clone(), (*v).to_owned()))
+                    .collect();
+                ((), pairs)
+            },
+        )
+    }
+
+    /// The declared label names.
+    pub fn label_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Series created so far (the overflow series not counted).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no series exists yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lookups folded into the overflow series since the family was created.
+    pub fn overflowed(&self) -> u64 {
+        self.table.overflowed()
+    }
+
+    pub(crate) fn table(&self) -> &SeriesTable<(), M> {
+        &self.table
+    }
+}
+
+impl<M: Instrument> Clone for DynFamily<M> {
+    fn clone(&self) -> Self {
+        DynFamily {
+            table: Arc::clone(&self.table),
+            names: Arc::clone(&self.names),
+        }
+    }
+}
+
+impl<M: Instrument> fmt::Debug for DynFamily<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynFamily")
+            .field("table", &self.table)
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counter, EncodeLabelSet, Histogram, PointValue};
+
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Labels {
+        method: String,
+        code: u16,
+    }
+
+    #[test]
+    fn typed_labels_are_extracted_in_order_with_escapes() {
+        let l = Labels {
+            method: "a\"b\\c\nd".to_owned(),
+            code: 200,
+        };
+        assert_eq!(
+            label_pairs("m", MetricKind::Counter, &l),
+            vec![
+                ("method".to_owned(), "a\"b\\c\nd".to_owned()),
+                ("code".to_owned(), "200".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn same_labels_same_series() {
+        let f: Family<Labels, Counter> = Family::new("m", 10, Arc::from([]));
+        let get = |m: &str| {
+            f.get(&Labels {
+                method: m.to_owned(),
+                code: 200,
+            })
+            .clone()
+        };
+        get("GET").inc();
+        get("GET").inc();
+        get("POST").inc();
+        assert_eq!(get("GET").get(), 2);
+        assert_eq!(f.len(), 2);
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].labels[0].1, "GET");
+        assert_eq!(points[0].value, PointValue::U64(2));
+    }
+
+    #[test]
+    fn overflow_past_the_limit_keeps_totals() {
+        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 3, Arc::from([]));
+        for i in 0..100 {
+            f.get(&[("id", &i.to_string())]).inc();
+        }
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.overflowed(), 97);
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        assert_eq!(points.len(), 4);
+        let last = points.last().unwrap();
+        assert_eq!(
+            last.labels,
+            vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())]
+        );
+        assert_eq!(last.value, PointValue::U64(97));
+        let total: f64 = points.iter().map(|p| p.value.as_f64()).sum();
+        assert_eq!(total, 100.0);
+    }
+
+    #[test]
+    fn dyn_labels_in_any_order_and_missing_ones_empty() {
+        let f: DynFamily<Histogram> = DynFamily::new("m", &["a", "b"], 10, Arc::from([1.0]));
+        f.get(&[("b", "2"), ("a", "1")]).observe(0.5);
+        f.get(&[("a", "1"), ("b", "2"), ("c", "ignored")])
+            .observe(2.0);
+        f.get(&[("a", "1")]).observe(0.1);
+        assert_eq!(f.len(), 2);
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        assert_eq!(
+            points[1].labels,
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), String::new())
+            ]
+        );
+        match &points[0].value {
+            PointValue::Histogram(h) => assert_eq!(h.bucket_counts, vec![1, 1]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn concurrent_lookups_create_each_series_once() {
+        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 1000, Arc::from([]));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..500 {
+                        f.get(&[("id", &(i % 50).to_string())]).inc();
+                    }
+                });
+            }
+        });
+        assert_eq!(f.len(), 50);
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        assert!(points.iter().all(|p| p.value == PointValue::U64(40)));
+    }
+}

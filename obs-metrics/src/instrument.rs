@@ -1,0 +1,447 @@
+//! The instruments: [`Counter`], [`Gauge`], [`Histogram`]. Each is a cheap `Clone` handle
+//! over shared atomics; an update is one atomic operation (plus the exemplar, only when a
+//! sampled span is current).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::exemplar::ExemplarCell;
+use crate::number::AtomicF64;
+use crate::{CounterNumber, Exemplar, GaugeNumber, HistogramValue, MetricKind, PointValue};
+
+/// The default histogram buckets, in seconds: the explicit bucket boundaries the
+/// OpenTelemetry HTTP semantic conventions recommend for `http.server.request.duration`.
+pub const DEFAULT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Buckets `start, start*factor, start*factor^2, …` (`count` of them).
+pub fn exponential_buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
+    std::iter::successors(Some(start), |b| Some(b * factor))
+        .take(count)
+        .collect()
+}
+
+/// Buckets `start, start+width, start+2*width, …` (`count` of them).
+pub fn linear_buckets(start: f64, width: f64, count: usize) -> Vec<f64> {
+    (0..count).map(|i| start + width * i as f64).collect()
+}
+
+/// An instrument that can be a series of a [`Family`](crate::Family): [`Counter`],
+/// [`Gauge`] or [`Histogram`]. Sealed: the registry relies on how these store state.
+pub trait Instrument: Clone + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
+    /// The metric type.
+    #[doc(hidden)]
+    const KIND: MetricKind;
+    /// A new series (histograms use `bounds`).
+    #[doc(hidden)]
+    fn new_series(bounds: &Arc<[f64]>) -> Self;
+    /// The current value and exemplars.
+    #[doc(hidden)]
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue;
+    /// Whether `other` is a handle to the same state.
+    #[doc(hidden)]
+    fn same_as(&self, other: &Self) -> bool;
+}
+
+mod sealed {
+    // The sealed-trait pattern: public so it can bound a public trait, unnameable outside.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+}
+
+// === Counter ===
+
+/// A monotonic counter of `u64` (the default) or `f64`. Printed as `<name>_total`.
+///
+/// `inc` inside a sampled span records that span as the series' exemplar.
+pub struct Counter<N: CounterNumber = u64> {
+    core: Arc<CounterCore<N>>,
+}
+
+#[derive(Debug)]
+struct CounterCore<N: CounterNumber> {
+    value: N::Atomic,
+    exemplar: ExemplarCell,
+}
+
+impl<N: CounterNumber> Counter<N> {
+    /// A counter at zero, not registered anywhere (see [`Registry::counter`](crate::Registry::counter)).
+    pub fn new() -> Self {
+        Counter {
+            core: Arc::new(CounterCore {
+                value: N::Atomic::default(),
+                exemplar: ExemplarCell::default(),
+            }),
+        }
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.inc_by(N::ONE);
+    }
+
+    /// Adds `v`. For `f64`, negative, NaN and infinite values are ignored: a counter only
+    /// goes up.
+    #[inline]
+    pub fn inc_by(&self, v: N) {
+        if N::add(&self.core.value, v) {
+            self.core.exemplar.capture(v.to_f64());
+        }
+    }
+
+    /// The current value.
+    pub fn get(&self) -> N {
+        N::load(&self.core.value)
+    }
+}
+
+impl<N: CounterNumber> Default for Counter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N: CounterNumber> Clone for Counter<N> {
+    fn clone(&self) -> Self {
+        Counter {
+            core: Arc::clone(&self.core),
+        }
+    }
+}
+
+impl<N: CounterNumber> fmt::Debug for Counter<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counter")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+impl<N: CounterNumber> sealed::Sealed for Counter<N> {}
+
+impl<N: CounterNumber> Instrument for Counter<N> {
+    const KIND: MetricKind = MetricKind::Counter;
+
+    fn new_series(_: &Arc<[f64]>) -> Self {
+        Self::new()
+    }
+
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplar.load());
+        self.get().to_point()
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+// === Gauge ===
+
+/// A value that goes up and down: `i64` (the default) or `f64`. Also the up-down counter
+/// of OpenTelemetry (e.g. `http.server.active_requests`).
+pub struct Gauge<N: GaugeNumber = i64> {
+    value: Arc<N::Atomic>,
+}
+
+impl<N: GaugeNumber> Gauge<N> {
+    /// A gauge at zero, not registered anywhere (see [`Registry::gauge`](crate::Registry::gauge)).
+    pub fn new() -> Self {
+        Gauge {
+            value: Arc::new(N::Atomic::default()),
+        }
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        N::add(&self.value, N::ONE);
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        N::sub(&self.value, N::ONE);
+    }
+
+    /// Adds `v`.
+    #[inline]
+    pub fn add(&self, v: N) {
+        N::add(&self.value, v);
+    }
+
+    /// Subtracts `v`.
+    #[inline]
+    pub fn sub(&self, v: N) {
+        N::sub(&self.value, v);
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: N) {
+        N::set(&self.value, v);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> N {
+        N::load(&self.value)
+    }
+}
+
+impl<N: GaugeNumber> Default for Gauge<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N: GaugeNumber> Clone for Gauge<N> {
+    fn clone(&self) -> Self {
+        Gauge {
+            value: Arc::clone(&self.value),
+        }
+    }
+}
+
+impl<N: GaugeNumber> fmt::Debug for Gauge<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gauge").field("value", &self.get()).finish()
+    }
+}
+
+impl<N: GaugeNumber> sealed::Sealed for Gauge<N> {}
+
+impl<N: GaugeNumber> Instrument for Gauge<N> {
+    const KIND: MetricKind = MetricKind::Gauge;
+
+    fn new_series(_: &Arc<[f64]>) -> Self {
+        Self::new()
+    }
+
+    fn read(&self, _: &mut Vec<Exemplar>) -> PointValue {
+        self.get().to_point()
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.value, &other.value)
+    }
+}
+
+// === Histogram ===
+
+/// A histogram with explicit buckets (default [`DEFAULT_BUCKETS`], in seconds).
+///
+/// Each bucket keeps the exemplar of its latest observation made inside a sampled span.
+#[derive(Clone)]
+pub struct Histogram {
+    core: Arc<HistogramCore>,
+}
+
+struct HistogramCore {
+    bounds: Arc<[f64]>,
+    // Non-cumulative; one more than `bounds` for values above the last bound.
+    counts: Box<[AtomicU64]>,
+    sum: AtomicF64,
+    exemplars: Box<[ExemplarCell]>,
+}
+
+impl Histogram {
+    /// A histogram with the given bounds, not registered anywhere. Bounds must be finite and
+    /// strictly increasing; [`Registry`](crate::Registry) checks that at registration.
+    pub fn new(bounds: impl Into<Arc<[f64]>>) -> Self {
+        let bounds = bounds.into();
+        let n = bounds.len() + 1;
+        Histogram {
+            core: Arc::new(HistogramCore {
+                counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                exemplars: (0..n).map(|_| ExemplarCell::default()).collect(),
+                sum: AtomicF64::default(),
+                bounds,
+            }),
+        }
+    }
+
+    /// Records `value`. NaN is ignored.
+    #[inline]
+    pub fn observe(&self, value: f64) {
+        if value.is_nan() {
+            return;
+        }
+        let core = &*self.core;
+        let index = HistogramValue::bucket_index(&core.bounds, value);
+        if let (Some(count), Some(exemplar)) = (core.counts.get(index), core.exemplars.get(index)) {
+            count.fetch_add(1, Ordering::Relaxed);
+            core.sum.add_f64(value);
+            exemplar.capture(value);
+        }
+    }
+
+    /// Records a duration in seconds.
+    #[inline]
+    pub fn observe_duration(&self, duration: std::time::Duration) {
+        self.observe(duration.as_secs_f64());
+    }
+
+    /// The current state.
+    pub fn get(&self) -> HistogramValue {
+        let bucket_counts: Vec<u64> = self
+            .core
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        HistogramValue {
+            bounds: Arc::clone(&self.core.bounds),
+            count: bucket_counts.iter().sum(),
+            bucket_counts,
+            sum: self.core.sum.get_f64(),
+        }
+    }
+}
+
+impl fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.get();
+        f.debug_struct("Histogram")
+            .field("bounds", &value.bounds)
+            .field("count", &value.count)
+            .field("sum", &value.sum)
+            .finish()
+    }
+}
+
+impl sealed::Sealed for Histogram {}
+
+impl Instrument for Histogram {
+    const KIND: MetricKind = MetricKind::Histogram;
+
+    fn new_series(bounds: &Arc<[f64]>) -> Self {
+        Histogram::new(Arc::clone(bounds))
+    }
+
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplars.iter().filter_map(ExemplarCell::load));
+        PointValue::Histogram(self.get())
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+/// Whether `bounds` are finite and strictly increasing.
+pub(crate) fn valid_bounds(bounds: &[f64]) -> bool {
+    bounds.iter().all(|b| b.is_finite()) && bounds.windows(2).all(|w| w[0] < w[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_count_and_ignore_bad_float_increments() {
+        let c = Counter::<u64>::new();
+        c.inc();
+        c.inc_by(4);
+        assert_eq!(c.get(), 5);
+        let f = Counter::<f64>::new();
+        f.inc_by(1.5);
+        f.inc_by(-1.0);
+        f.inc_by(f64::NAN);
+        f.inc_by(f64::INFINITY);
+        assert_eq!(f.get(), 1.5);
+        let clone = c.clone();
+        clone.inc();
+        assert_eq!(c.get(), 6);
+    }
+
+    #[test]
+    fn gauges_go_both_ways() {
+        let g = Gauge::<i64>::new();
+        g.inc();
+        g.inc();
+        g.dec();
+        g.add(10);
+        g.sub(3);
+        assert_eq!(g.get(), 8);
+        g.set(-2);
+        assert_eq!(g.get(), -2);
+        let f = Gauge::<f64>::new();
+        f.set(0.5);
+        f.add(0.25);
+        f.sub(1.0);
+        assert_eq!(f.get(), -0.25);
+    }
+
+    #[test]
+    fn histogram_buckets_by_less_or_equal() {
+        let h = Histogram::new(vec![0.1, 1.0]);
+        for v in [0.05, 0.1, 0.5, 1.0, 3.0, f64::NAN] {
+            h.observe(v);
+        }
+        let v = h.get();
+        assert_eq!(v.bucket_counts, vec![2, 2, 1]);
+        assert_eq!(v.count, 5);
+        assert!((v.sum - 4.65).abs() < 1e-9);
+        assert_eq!(&*v.bounds, &[0.1, 1.0]);
+    }
+
+    #[test]
+    fn bucket_helpers_and_validation() {
+        assert_eq!(exponential_buckets(1.0, 2.0, 4), vec![1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(linear_buckets(0.0, 0.5, 3), vec![0.0, 0.5, 1.0]);
+        assert!(valid_bounds(&DEFAULT_BUCKETS));
+        assert!(valid_bounds(&[]));
+        assert!(!valid_bounds(&[1.0, 1.0]));
+        assert!(!valid_bounds(&[1.0, f64::INFINITY]));
+    }
+}
+
+#[cfg(test)]
+mod exemplar_tests {
+    use super::*;
+    use obs_trace::{Sampler, SpanExt, SpanLayer};
+    use tracing_subscriber::prelude::*;
+
+    fn with_spans(sampler: Sampler, f: impl FnOnce()) {
+        let subscriber =
+            tracing_subscriber::registry().with(SpanLayer::new().with_sampler(sampler));
+        tracing::subscriber::with_default(subscriber, f);
+    }
+
+    #[test]
+    fn measurements_in_a_sampled_span_carry_its_ids() {
+        let counter = Counter::<u64>::new();
+        let histogram = Histogram::new(vec![1.0]);
+        with_spans(Sampler::AlwaysOn, || {
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            let ctx = span.span_context().unwrap();
+            counter.inc_by(2);
+            histogram.observe(3.0);
+            let mut exemplars = Vec::new();
+            counter.read(&mut exemplars);
+            histogram.read(&mut exemplars);
+            assert_eq!(exemplars.len(), 2);
+            for e in &exemplars {
+                assert_eq!((e.trace_id, e.span_id), (ctx.trace_id, ctx.span_id));
+            }
+            assert_eq!((exemplars[0].value, exemplars[1].value), (2.0, 3.0));
+        });
+    }
+
+    #[test]
+    fn unsampled_spans_and_no_span_give_no_exemplar() {
+        let counter = Counter::<u64>::new();
+        counter.inc();
+        with_spans(Sampler::AlwaysOff, || {
+            tracing::info_span!("work").in_scope(|| counter.inc());
+        });
+        let mut exemplars = Vec::new();
+        counter.read(&mut exemplars);
+        assert!(exemplars.is_empty());
+        assert_eq!(counter.get(), 2);
+    }
+}

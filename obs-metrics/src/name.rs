@@ -1,0 +1,328 @@
+//! Metric and label name rules: the Prometheus data model charset plus the naming
+//! conventions `promtool check metrics` lints (base units, `_total` only on counters,
+//! snake_case, no unit abbreviations, no type in the name).
+//!
+//! See <https://prometheus.io/docs/concepts/data_model/> and
+//! <https://prometheus.io/docs/practices/naming/>.
+
+use crate::{MetricKind, MetricsError};
+
+/// The unit of a metric, always a base unit as Prometheus naming requires.
+///
+/// The unit is the last word of the metric name (`_seconds`, `_bytes`…). It is inferred
+/// from the name when not given, and a given unit must match the name's suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unit {
+    /// Seconds (`_seconds`; UCUM `s`).
+    Seconds,
+    /// Bytes (`_bytes`; UCUM `By`).
+    Bytes,
+    /// A ratio between 0 and 1 (`_ratio`; UCUM `1`).
+    Ratio,
+    /// Meters (`_meters`; UCUM `m`).
+    Meters,
+    /// Volts (`_volts`; UCUM `V`).
+    Volts,
+    /// Amperes (`_amperes`; UCUM `A`).
+    Amperes,
+    /// Joules (`_joules`; UCUM `J`).
+    Joules,
+    /// Grams (`_grams`; UCUM `g`).
+    Grams,
+    /// Degrees Celsius (`_celsius`; UCUM `Cel`).
+    Celsius,
+}
+
+impl Unit {
+    const ALL: [Unit; 9] = [
+        Unit::Seconds,
+        Unit::Bytes,
+        Unit::Ratio,
+        Unit::Meters,
+        Unit::Volts,
+        Unit::Amperes,
+        Unit::Joules,
+        Unit::Grams,
+        Unit::Celsius,
+    ];
+
+    /// The name suffix and OpenMetrics `# UNIT` value, e.g. `seconds`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Seconds => "seconds",
+            Unit::Bytes => "bytes",
+            Unit::Ratio => "ratio",
+            Unit::Meters => "meters",
+            Unit::Volts => "volts",
+            Unit::Amperes => "amperes",
+            Unit::Joules => "joules",
+            Unit::Grams => "grams",
+            Unit::Celsius => "celsius",
+        }
+    }
+
+    /// The UCUM code OTLP carries in `Metric.unit`, e.g. `s` or `By`.
+    pub fn ucum(self) -> &'static str {
+        match self {
+            Unit::Seconds => "s",
+            Unit::Bytes => "By",
+            Unit::Ratio => "1",
+            Unit::Meters => "m",
+            Unit::Volts => "V",
+            Unit::Amperes => "A",
+            Unit::Joules => "J",
+            Unit::Grams => "g",
+            Unit::Celsius => "Cel",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<Unit> {
+        Unit::ALL.into_iter().find(|u| u.as_str() == word)
+    }
+}
+
+// promtool's `lintUnitAbbreviations` list.
+const ABBREVIATIONS: [&str; 14] = [
+    "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d",
+];
+// promtool's `unitPrefixes`: a prefixed base unit is not a base unit.
+const PREFIXES: [&str; 18] = [
+    "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo", "kibi", "mega",
+    "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi",
+];
+const TIME_WORDS: [&str; 4] = ["minutes", "hours", "days", "weeks"];
+const BASE_WORDS: [&str; 11] = [
+    "seconds", "bytes", "meters", "metres", "volts", "amperes", "joules", "grams", "celsius",
+    "kelvin", "ratio",
+];
+
+fn invalid(name: &str, reason: impl Into<String>) -> MetricsError {
+    MetricsError::InvalidName {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A validated name: `name` is what the exposition prints before any type suffix
+/// (`_total` for counters is added by the encoders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ValidName {
+    pub(crate) name: String,
+    pub(crate) unit: Option<Unit>,
+}
+
+/// Checks `name` for a metric of `kind`. Counters may be given with or without `_total`.
+pub(crate) fn validate_metric_name(
+    name: &str,
+    kind: MetricKind,
+    unit: Option<Unit>,
+) -> Result<ValidName, MetricsError> {
+    let bytes = name.as_bytes();
+    let charset_ok = !bytes.is_empty()
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_' || bytes[0] == b':')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':');
+    if !charset_ok {
+        return Err(invalid(name, "must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+    }
+    if name.contains(':') {
+        return Err(invalid(name, "colons are reserved for recording rules"));
+    }
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return Err(invalid(
+            name,
+            "use snake_case (lower case words joined by _)",
+        ));
+    }
+    if name.starts_with("__") {
+        return Err(invalid(name, "names starting with __ are reserved"));
+    }
+    let base = match (kind, name.strip_suffix("_total")) {
+        (MetricKind::Counter, Some(base)) => base,
+        (MetricKind::Counter, None) => name,
+        (_, Some(_)) => {
+            return Err(invalid(name, "the _total suffix is reserved for counters"));
+        }
+        (_, None) => name,
+    };
+    if base.is_empty() || base.ends_with('_') {
+        return Err(invalid(name, "must not be empty or end with _"));
+    }
+    for reserved in ["_bucket", "_count", "_sum", "_created", "_info", "_total"] {
+        if base.ends_with(reserved) {
+            return Err(invalid(
+                name,
+                format!("the {reserved} suffix is reserved for the samples of another type"),
+            ));
+        }
+    }
+    let type_word = kind.as_str();
+    if base.split('_').any(|w| w == type_word) {
+        return Err(invalid(
+            name,
+            format!("should not include its type {type_word:?}"),
+        ));
+    }
+    for word in base.split('_') {
+        if ABBREVIATIONS.contains(&word) {
+            return Err(invalid(
+                name,
+                format!("abbreviated unit {word:?}: use a base unit word (_seconds, _bytes)"),
+            ));
+        }
+        if TIME_WORDS.contains(&word) {
+            return Err(invalid(
+                name,
+                format!("non-base unit {word:?}: use _seconds"),
+            ));
+        }
+        for prefix in PREFIXES {
+            if let Some(rest) = word.strip_prefix(prefix)
+                && BASE_WORDS.contains(&rest)
+            {
+                return Err(invalid(
+                    name,
+                    format!("non-base unit {word:?}: use _{rest}"),
+                ));
+            }
+        }
+    }
+    let suffix_unit = base.rsplit('_').next().and_then(Unit::from_word);
+    let unit = match (unit, suffix_unit) {
+        (Some(u), Some(s)) if u == s => Some(u),
+        (Some(u), _) => {
+            return Err(invalid(
+                name,
+                format!("has unit {:?}, so it must end with _{}", u, u.as_str()),
+            ));
+        }
+        (None, s) => s,
+    };
+    Ok(ValidName {
+        name: base.to_owned(),
+        unit,
+    })
+}
+
+/// Checks a label name: the Prometheus label charset, not reserved, snake_case.
+pub(crate) fn validate_label_name(
+    metric: &str,
+    label: &str,
+    kind: MetricKind,
+) -> Result<(), MetricsError> {
+    let err = |reason| MetricsError::InvalidLabelName {
+        metric: metric.to_owned(),
+        label: label.to_owned(),
+        reason,
+    };
+    let bytes = label.as_bytes();
+    let charset_ok = !bytes.is_empty()
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !charset_ok {
+        return Err(err("must match [a-zA-Z_][a-zA-Z0-9_]*"));
+    }
+    if label.starts_with("__") {
+        return Err(err("names starting with __ are reserved for Prometheus"));
+    }
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return Err(err("use snake_case"));
+    }
+    if label == crate::family::OVERFLOW_LABEL {
+        return Err(err("reserved for the cardinality overflow series"));
+    }
+    if kind == MetricKind::Histogram && label == "le" {
+        return Err(err("`le` is the histogram bucket label"));
+    }
+    if label == "quantile" {
+        return Err(err("`quantile` is reserved for summaries"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(name: &str, kind: MetricKind) -> ValidName {
+        validate_metric_name(name, kind, None).unwrap()
+    }
+
+    fn reason(name: &str, kind: MetricKind, unit: Option<Unit>) -> String {
+        match validate_metric_name(name, kind, unit) {
+            Err(MetricsError::InvalidName { reason, .. }) => reason,
+            other => panic!("expected InvalidName for {name}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn counters_accept_base_name_or_total() {
+        assert_eq!(
+            ok("http_requests", MetricKind::Counter).name,
+            "http_requests"
+        );
+        assert_eq!(
+            ok("http_requests_total", MetricKind::Counter).name,
+            "http_requests"
+        );
+        let cpu = ok("process_cpu_seconds_total", MetricKind::Counter);
+        assert_eq!(
+            (cpu.name.as_str(), cpu.unit),
+            ("process_cpu_seconds", Some(Unit::Seconds))
+        );
+    }
+
+    #[test]
+    fn units_are_inferred_and_checked() {
+        let h = ok(
+            "http_server_request_duration_seconds",
+            MetricKind::Histogram,
+        );
+        assert_eq!(h.unit, Some(Unit::Seconds));
+        assert_eq!(ok("queue_depth", MetricKind::Gauge).unit, None);
+        assert!(
+            reason(
+                "request_duration",
+                MetricKind::Histogram,
+                Some(Unit::Seconds)
+            )
+            .contains("must end with _seconds")
+        );
+        assert!(
+            reason("request_duration_milliseconds", MetricKind::Histogram, None)
+                .contains("use _seconds")
+        );
+        assert!(reason("payload_kilobytes", MetricKind::Gauge, None).contains("use _bytes"));
+        assert!(reason("latency_ms", MetricKind::Histogram, None).contains("abbreviated"));
+        assert!(reason("uptime_hours", MetricKind::Gauge, None).contains("_seconds"));
+    }
+
+    #[test]
+    fn charset_and_conventions() {
+        assert!(reason("", MetricKind::Gauge, None).contains("[a-zA-Z_:]"));
+        assert!(reason("9lives", MetricKind::Gauge, None).contains("[a-zA-Z_:]"));
+        assert!(reason("a-b", MetricKind::Gauge, None).contains("[a-zA-Z_:]"));
+        assert!(reason("job:rate5m", MetricKind::Gauge, None).contains("recording rules"));
+        assert!(reason("httpRequests", MetricKind::Counter, None).contains("snake_case"));
+        assert!(reason("queue_total", MetricKind::Gauge, None).contains("reserved for counters"));
+        assert!(reason("latency_bucket", MetricKind::Histogram, None).contains("_bucket"));
+        assert!(reason("errors_counter", MetricKind::Counter, None).contains("type"));
+        assert!(reason("__private", MetricKind::Gauge, None).contains("reserved"));
+    }
+
+    #[test]
+    fn label_names() {
+        let check = |l| validate_label_name("m", l, MetricKind::Histogram);
+        assert!(check("http_route").is_ok());
+        assert!(check("le").is_err());
+        assert!(check("__name__").is_err());
+        assert!(check("Route").is_err());
+        assert!(check("1st").is_err());
+        assert!(check("otel_metric_overflow").is_err());
+        assert!(validate_label_name("m", "le", MetricKind::Counter).is_ok());
+    }
+}

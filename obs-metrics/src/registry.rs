@@ -1,0 +1,656 @@
+//! [`Registry`]: where metrics are registered (names checked once, here) and collected.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
+
+use crate::exemplar::unix_nanos_now;
+use crate::family::{DEFAULT_CARDINALITY_LIMIT, MAX_DYN_LABELS};
+use crate::instrument::{DEFAULT_BUCKETS, Instrument, valid_bounds};
+use crate::name::{ValidName, validate_label_name, validate_metric_name};
+use crate::{
+    Counter, DynFamily, Family, Gauge, Histogram, LabelSet, MetricFamilySnapshot, MetricKind,
+    MetricsError, PointSnapshot, PointValue, Unit,
+};
+
+/// Produces metric families at collection time, for values that live elsewhere (process
+/// statistics, runtime counters). Names should follow the same rules as registered
+/// metrics; the built-in collectors do.
+pub trait Collector: fmt::Debug + Send + Sync + 'static {
+    /// Appends this collector's families; `now` is the snapshot time (Unix nanoseconds).
+    fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>);
+}
+
+/// What a registered metric reads from.
+trait Source: Send + Sync {
+    fn points(&self, now: u64, out: &mut Vec<PointSnapshot>);
+    fn handle(&self) -> &dyn Any;
+    fn overflowed(&self) -> u64 {
+        0
+    }
+}
+
+struct Single<M> {
+    metric: M,
+    start: u64,
+}
+
+impl<M: Instrument> Source for Single<M> {
+    fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        let mut exemplars = Vec::new();
+        let value = self.metric.read(&mut exemplars);
+        out.push(PointSnapshot {
+            labels: Vec::new(),
+            value,
+            start_time_unix_nano: self.start,
+            time_unix_nano: now,
+            exemplars,
+        });
+    }
+    fn handle(&self) -> &dyn Any {
+        &self.metric
+    }
+}
+
+impl<L: LabelSet, M: Instrument> Source for Family<L, M> {
+    fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        self.table().points(now, out);
+    }
+    fn handle(&self) -> &dyn Any {
+        self
+    }
+    fn overflowed(&self) -> u64 {
+        Family::overflowed(self)
+    }
+}
+
+impl<M: Instrument> Source for DynFamily<M> {
+    fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        self.table().points(now, out);
+    }
+    fn handle(&self) -> &dyn Any {
+        self
+    }
+    fn overflowed(&self) -> u64 {
+        DynFamily::overflowed(self)
+    }
+}
+
+type GaugeCallback = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+struct CallbackGauge {
+    read: GaugeCallback,
+    start: u64,
+}
+
+impl Source for CallbackGauge {
+    fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        out.push(PointSnapshot {
+            labels: Vec::new(),
+            value: PointValue::F64((self.read)()),
+            start_time_unix_nano: self.start,
+            time_unix_nano: now,
+            exemplars: Vec::new(),
+        });
+    }
+    fn handle(&self) -> &dyn Any {
+        &()
+    }
+}
+
+struct Entry {
+    name: String,
+    help: String,
+    unit: Option<Unit>,
+    kind: MetricKind,
+    // The handle type plus buckets or label names: what must match for a second
+    // registration to return the first one.
+    shape: String,
+    source: Box<dyn Source>,
+}
+
+impl Entry {
+    fn describe(&self) -> String {
+        describe(self.kind, &self.shape, &self.help)
+    }
+}
+
+fn describe(kind: MetricKind, shape: &str, help: &str) -> String {
+    format!("a {} ({shape}) with help {help:?}", kind.as_str())
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: RwLock<Vec<Entry>>,
+    collectors: RwLock<Vec<Box<dyn Collector>>>,
+    cardinality_limit: AtomicUsize,
+}
+
+/// A set of metrics to expose together. A cheap `Clone` handle: clones share the metrics.
+///
+/// Use [`global()`](crate::global) in applications (`obs-core` exposes and exports it),
+/// and an explicit registry in tests or in a library that hands its metrics to its caller.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .inner
+            .entries
+            .read()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        f.debug_struct("Registry").field("metrics", &names).finish()
+    }
+}
+
+/// The registry `obs-core` exposes on `/metrics` and exports over OTLP.
+pub fn global() -> &'static Registry {
+    static GLOBAL: OnceLock<Registry> = OnceLock::new();
+    GLOBAL.get_or_init(Registry::new)
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                cardinality_limit: AtomicUsize::new(DEFAULT_CARDINALITY_LIMIT),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// Sets the cardinality limit of families registered from now on (those that do not
+    /// set their own with [`MetricBuilder::cardinality_limit`]). Defaults to
+    /// [`DEFAULT_CARDINALITY_LIMIT`] (2000).
+    pub fn set_default_cardinality_limit(&self, limit: usize) {
+        self.inner
+            .cardinality_limit
+            .store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Starts a registration with options (unit, buckets, cardinality limit).
+    pub fn metric(&self, name: &str, help: &str) -> MetricBuilder<'_> {
+        MetricBuilder {
+            registry: self,
+            name: name.to_owned(),
+            help: help.to_owned(),
+            unit: None,
+            buckets: None,
+            cardinality_limit: None,
+        }
+    }
+
+    /// Registers a `u64` counter (name with or without `_total`).
+    pub fn counter(&self, name: &str, help: &str) -> Result<Counter, MetricsError> {
+        self.metric(name, help).counter()
+    }
+
+    /// Registers an `i64` gauge.
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, MetricsError> {
+        self.metric(name, help).gauge()
+    }
+
+    /// Registers a histogram with [`DEFAULT_BUCKETS`].
+    pub fn histogram(&self, name: &str, help: &str) -> Result<Histogram, MetricsError> {
+        self.metric(name, help).histogram()
+    }
+
+    /// Registers a gauge whose value `read` returns at each collection.
+    pub fn gauge_fn(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<(), MetricsError> {
+        self.metric(name, help).gauge_fn(read)
+    }
+
+    /// Registers a family with a typed label set; `M` is [`Counter`], [`Gauge`] or
+    /// [`Histogram`] (with default buckets).
+    pub fn family<L: LabelSet, M: Instrument>(
+        &self,
+        name: &str,
+        help: &str,
+    ) -> Result<Family<L, M>, MetricsError> {
+        self.metric(name, help).family()
+    }
+
+    /// Registers a family with the given label names, looked up with `&[(&str, &str)]`.
+    pub fn dyn_family<M: Instrument>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<DynFamily<M>, MetricsError> {
+        self.metric(name, help).dyn_family(label_names)
+    }
+
+    /// Adds a collector, read at every collection.
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.inner.collectors.write().push(Box::new(collector));
+    }
+
+    /// A snapshot of every metric: registered ones in registration order, then collectors'
+    /// families, then (if any family overflowed its cardinality limit)
+    /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}`.
+    pub fn collect(&self) -> Vec<MetricFamilySnapshot> {
+        let now = unix_nanos_now();
+        let mut out = Vec::new();
+        let mut overflow = Vec::new();
+        for e in self.inner.entries.read().iter() {
+            let mut points = Vec::new();
+            e.source.points(now, &mut points);
+            let overflowed = e.source.overflowed();
+            if overflowed > 0 {
+                overflow.push(PointSnapshot {
+                    labels: vec![("metric_name".to_owned(), e.name.clone())],
+                    value: PointValue::U64(overflowed),
+                    start_time_unix_nano: points.first().map_or(now, |p| p.start_time_unix_nano),
+                    time_unix_nano: now,
+                    exemplars: Vec::new(),
+                });
+            }
+            out.push(MetricFamilySnapshot {
+                name: e.name.clone(),
+                help: e.help.clone(),
+                unit: e.unit,
+                kind: e.kind,
+                points,
+            });
+        }
+        for c in self.inner.collectors.read().iter() {
+            c.collect(now, &mut out);
+        }
+        if !overflow.is_empty() {
+            out.push(MetricFamilySnapshot {
+                name: "obs_metrics_cardinality_overflow_measurements".to_owned(),
+                help: "Measurements folded into the otel_metric_overflow series because \
+                       their family reached its cardinality limit."
+                    .to_owned(),
+                unit: None,
+                kind: MetricKind::Counter,
+                points: overflow,
+            });
+        }
+        out
+    }
+
+    fn register<H: Clone + 'static>(
+        &self,
+        valid: ValidName,
+        help: String,
+        kind: MetricKind,
+        shape: String,
+        make: impl FnOnce(&str) -> (H, Box<dyn Source>),
+    ) -> Result<H, MetricsError> {
+        let mut entries = self.inner.entries.write();
+        if let Some(e) = entries.iter().find(|e| e.name == valid.name) {
+            if e.kind == kind
+                && e.help == help
+                && e.unit == valid.unit
+                && e.shape == shape
+                && let Some(handle) = e.source.handle().downcast_ref::<H>()
+            {
+                return Ok(handle.clone());
+            }
+            return Err(MetricsError::Conflict {
+                name: valid.name,
+                existing: e.describe(),
+                requested: describe(kind, &shape, &help),
+            });
+        }
+        let (handle, source) = make(&valid.name);
+        entries.push(Entry {
+            name: valid.name,
+            help,
+            unit: valid.unit,
+            kind,
+            shape,
+            source,
+        });
+        Ok(handle)
+    }
+}
+
+/// Options for one registration; finish with the instrument method
+/// (`counter`, `histogram`, `family`…).
+///
+/// ```
+/// use obs_metrics::{Registry, Unit};
+///
+/// let registry = Registry::new();
+/// let latency = registry
+///     .metric("queue_wait_seconds", "Time jobs wait in the queue.")
+///     .unit(Unit::Seconds)
+///     .buckets([0.01, 0.1, 1.0, 10.0])
+///     .histogram()
+///     .unwrap();
+/// latency.observe(0.2);
+/// ```
+#[derive(Debug)]
+#[must_use = "a MetricBuilder registers nothing until an instrument method is called"]
+pub struct MetricBuilder<'r> {
+    registry: &'r Registry,
+    name: String,
+    help: String,
+    unit: Option<Unit>,
+    buckets: Option<Vec<f64>>,
+    cardinality_limit: Option<usize>,
+}
+
+impl MetricBuilder<'_> {
+    /// The unit; the name must end with it. Defaults to the unit the name ends with, if any.
+    pub fn unit(mut self, unit: Unit) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// Histogram bucket upper bounds, finite and strictly increasing (`+Inf` is implied).
+    /// Defaults to [`DEFAULT_BUCKETS`].
+    pub fn buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.buckets = Some(bounds.into());
+        self
+    }
+
+    /// Series a family may hold before new label sets fold into the overflow series.
+    /// Defaults to the registry's limit (2000 unless changed).
+    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = Some(limit.max(1));
+        self
+    }
+
+    fn check(&self, kind: MetricKind) -> Result<ValidName, MetricsError> {
+        let valid = validate_metric_name(&self.name, kind, self.unit)?;
+        if self.help.trim().is_empty() {
+            return Err(MetricsError::EmptyHelp { name: valid.name });
+        }
+        Ok(valid)
+    }
+
+    fn bounds(&self, name: &str) -> Result<Arc<[f64]>, MetricsError> {
+        let bounds: Arc<[f64]> = match &self.buckets {
+            Some(b) => b.as_slice().into(),
+            None => DEFAULT_BUCKETS.as_slice().into(),
+        };
+        if valid_bounds(&bounds) {
+            Ok(bounds)
+        } else {
+            Err(MetricsError::InvalidBuckets {
+                name: name.to_owned(),
+            })
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.cardinality_limit.unwrap_or_else(|| {
+            self.registry
+                .inner
+                .cardinality_limit
+                .load(Ordering::Relaxed)
+        })
+    }
+
+    fn single<M: Instrument>(
+        self,
+        metric: impl FnOnce(&Arc<[f64]>) -> M,
+    ) -> Result<M, MetricsError> {
+        let valid = self.check(M::KIND)?;
+        let bounds = self.bounds(&valid.name)?;
+        let shape = shape_of::<M>(&bounds, &[]);
+        self.registry
+            .register(valid, self.help, M::KIND, shape, |_| {
+                let m = metric(&bounds);
+                let source = Single {
+                    metric: m.clone(),
+                    start: unix_nanos_now(),
+                };
+                (m, Box::new(source) as Box<dyn Source>)
+            })
+    }
+
+    /// Registers a `u64` counter.
+    pub fn counter(self) -> Result<Counter, MetricsError> {
+        self.single(|_| Counter::new())
+    }
+
+    /// Registers an `f64` counter.
+    pub fn counter_f64(self) -> Result<Counter<f64>, MetricsError> {
+        self.single(|_| Counter::new())
+    }
+
+    /// Registers an `i64` gauge.
+    pub fn gauge(self) -> Result<Gauge, MetricsError> {
+        self.single(|_| Gauge::new())
+    }
+
+    /// Registers an `f64` gauge.
+    pub fn gauge_f64(self) -> Result<Gauge<f64>, MetricsError> {
+        self.single(|_| Gauge::new())
+    }
+
+    /// Registers a histogram.
+    pub fn histogram(self) -> Result<Histogram, MetricsError> {
+        self.single(|bounds| Histogram::new(Arc::clone(bounds)))
+    }
+
+    /// Registers a gauge whose value `read` returns at each collection. A callback gauge
+    /// registers once: a second registration of the name is a [`MetricsError::Conflict`].
+    pub fn gauge_fn(
+        self,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<(), MetricsError> {
+        let valid = self.check(MetricKind::Gauge)?;
+        // A shape no other registration has makes any second registration a conflict.
+        static NEXT_CALLBACK: AtomicUsize = AtomicUsize::new(0);
+        let shape = format!(
+            "callback #{}",
+            NEXT_CALLBACK.fetch_add(1, Ordering::Relaxed)
+        );
+        self.registry
+            .register(valid, self.help, MetricKind::Gauge, shape, |_| {
+                let source = CallbackGauge {
+                    read: Arc::new(read),
+                    start: unix_nanos_now(),
+                };
+                ((), Box::new(source) as Box<dyn Source>)
+            })
+    }
+
+    /// Registers a family with a typed label set.
+    pub fn family<L: LabelSet, M: Instrument>(self) -> Result<Family<L, M>, MetricsError> {
+        let valid = self.check(M::KIND)?;
+        let bounds = self.bounds(&valid.name)?;
+        let limit = self.limit();
+        let shape = format!(
+            "{} by {}",
+            shape_of::<M>(&bounds, &[]),
+            std::any::type_name::<L>()
+        );
+        self.registry
+            .register(valid, self.help, M::KIND, shape, |name| {
+                let family = Family::<L, M>::new(name, limit, bounds);
+                (family.clone(), Box::new(family) as Box<dyn Source>)
+            })
+    }
+
+    /// Registers a family with the given label names, looked up with `&[(&str, &str)]`.
+    pub fn dyn_family<M: Instrument>(
+        self,
+        label_names: &[&str],
+    ) -> Result<DynFamily<M>, MetricsError> {
+        let valid = self.check(M::KIND)?;
+        for (i, label) in label_names.iter().enumerate() {
+            validate_label_name(&valid.name, label, M::KIND)?;
+            let reason = if label_names[..i].contains(label) {
+                Some("declared twice")
+            } else if i >= MAX_DYN_LABELS {
+                Some("a dynamic family has at most 16 labels")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(MetricsError::InvalidLabelName {
+                    metric: valid.name,
+                    label: (*label).to_owned(),
+                    reason,
+                });
+            }
+        }
+        let bounds = self.bounds(&valid.name)?;
+        let limit = self.limit();
+        let shape = shape_of::<M>(&bounds, label_names);
+        self.registry
+            .register(valid, self.help, M::KIND, shape, |name| {
+                let family = DynFamily::<M>::new(name, label_names, limit, bounds);
+                (family.clone(), Box::new(family) as Box<dyn Source>)
+            })
+    }
+}
+
+fn shape_of<M: Instrument>(bounds: &[f64], labels: &[&str]) -> String {
+    let mut shape = std::any::type_name::<M>().to_owned();
+    if M::KIND == MetricKind::Histogram {
+        shape.push_str(&format!(" buckets {bounds:?}"));
+    }
+    if !labels.is_empty() {
+        shape.push_str(&format!(" labels {labels:?}"));
+    }
+    shape
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_definition_returns_the_same_metric() {
+        let r = Registry::new();
+        let a = r.counter("jobs", "Jobs.").unwrap();
+        let b = r.counter("jobs_total", "Jobs.").unwrap();
+        a.inc();
+        assert_eq!(b.get(), 1);
+        let h1 = r.histogram("wait_seconds", "Wait.").unwrap();
+        let h2 = r.histogram("wait_seconds", "Wait.").unwrap();
+        h1.observe(1.0);
+        assert_eq!(h2.get().count, 1);
+    }
+
+    #[test]
+    fn different_definition_is_a_conflict() {
+        let r = Registry::new();
+        r.counter("jobs", "Jobs.").unwrap();
+        let conflict = |res: Result<(), MetricsError>| {
+            assert!(matches!(res, Err(MetricsError::Conflict { .. })), "{res:?}");
+        };
+        conflict(r.counter("jobs", "Other help.").map(drop));
+        conflict(r.metric("jobs", "Jobs.").counter_f64().map(drop));
+        conflict(r.gauge("jobs", "Jobs.").map(drop));
+        r.histogram("wait_seconds", "Wait.").unwrap();
+        conflict(
+            r.metric("wait_seconds", "Wait.")
+                .buckets([1.0])
+                .histogram()
+                .map(drop),
+        );
+        r.gauge_fn("temperature_celsius", "T.", || 20.0).unwrap();
+        conflict(r.gauge_fn("temperature_celsius", "T.", || 21.0));
+        let err = r.gauge("jobs", "Jobs.").unwrap_err().to_string();
+        assert!(err.contains("already registered as a counter"), "{err}");
+    }
+
+    #[test]
+    fn registration_rejects_bad_input_clearly() {
+        let r = Registry::new();
+        assert!(matches!(
+            r.counter("jobs", " "),
+            Err(MetricsError::EmptyHelp { .. })
+        ));
+        assert!(matches!(
+            r.metric("wait_seconds", "W.")
+                .buckets([2.0, 1.0])
+                .histogram(),
+            Err(MetricsError::InvalidBuckets { .. })
+        ));
+        assert!(matches!(
+            r.dyn_family::<Counter>("jobs", "J.", &["queue", "queue"]),
+            Err(MetricsError::InvalidLabelName {
+                reason: "declared twice",
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.dyn_family::<Histogram>("wait_seconds", "W.", &["le"]),
+            Err(MetricsError::InvalidLabelName { .. })
+        ));
+        let e = r
+            .counter("requestsPerSecond", "R.")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("snake_case"), "{e}");
+    }
+
+    #[test]
+    fn collect_reads_every_kind() {
+        let r = Registry::new();
+        r.counter("jobs", "Jobs.").unwrap().inc_by(3);
+        r.metric("load", "Load.").gauge_f64().unwrap().set(0.5);
+        r.gauge_fn("answer", "The answer.", || 42.0).unwrap();
+        let families = r.collect();
+        let names: Vec<_> = families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["jobs", "load", "answer"]);
+        assert_eq!(families[0].points[0].value, PointValue::U64(3));
+        assert_eq!(families[1].points[0].value, PointValue::F64(0.5));
+        assert_eq!(families[2].points[0].value, PointValue::F64(42.0));
+    }
+
+    #[test]
+    fn overflow_is_reported_as_its_own_counter() {
+        let r = Registry::new();
+        let f = r
+            .metric("jobs", "Jobs.")
+            .cardinality_limit(2)
+            .dyn_family::<Counter>(&["id"])
+            .unwrap();
+        for id in ["a", "b", "c", "d", "c"] {
+            f.get(&[("id", id)]).inc();
+        }
+        let families = r.collect();
+        let overflow = families.last().unwrap();
+        assert_eq!(
+            overflow.name,
+            "obs_metrics_cardinality_overflow_measurements"
+        );
+        assert_eq!(overflow.points[0].value, PointValue::U64(3));
+        assert_eq!(overflow.points[0].labels[0].1, "jobs");
+    }
+
+    #[test]
+    fn global_is_one_registry() {
+        let c = global()
+            .counter("obs_metrics_test_global", "Test.")
+            .unwrap();
+        c.inc();
+        assert_eq!(
+            global()
+                .counter("obs_metrics_test_global", "Test.")
+                .unwrap()
+                .get(),
+            1
+        );
+    }
+}

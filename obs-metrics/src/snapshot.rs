@@ -1,0 +1,110 @@
+//! A neutral, fully public copy of a registry's state at one moment: what
+//! [`Registry::collect`](crate::Registry::collect) returns, what the text encoders print,
+//! and what `obs-core` maps to OTLP metrics. One source for both, so `/metrics` and OTLP
+//! agree.
+
+use std::sync::Arc;
+
+use crate::{Exemplar, Unit};
+
+/// The type of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A monotonic cumulative sum (OTLP `Sum` with `is_monotonic` and cumulative
+    /// temporality); printed with a `_total` suffix.
+    Counter,
+    /// A value that goes up and down (OTLP `Gauge`).
+    Gauge,
+    /// Explicit-bucket histogram with cumulative temporality.
+    Histogram,
+}
+
+impl MetricKind {
+    /// The exposition `# TYPE` word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family: a name and its series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricFamilySnapshot {
+    /// The Prometheus name without the counter `_total` suffix, unit suffix included
+    /// (`http_server_request_duration_seconds`, `http_requests`).
+    pub name: String,
+    /// The help text (OTLP `description`).
+    pub help: String,
+    /// The unit, when the name ends with one.
+    pub unit: Option<Unit>,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// One point per series, in creation order.
+    pub points: Vec<PointSnapshot>,
+}
+
+/// The value of one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointSnapshot {
+    /// Label pairs in their declared order.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: PointValue,
+    /// When this series started counting (OTLP `start_time_unix_nano` of cumulative
+    /// points), in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    /// When this snapshot was taken, in nanoseconds since the Unix epoch.
+    pub time_unix_nano: u64,
+    /// The latest exemplars: at most one for a counter, one per bucket for a histogram.
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// A counter or gauge number, or a histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointValue {
+    /// An integer counter (`u64`).
+    U64(u64),
+    /// An integer gauge (`i64`).
+    I64(i64),
+    /// A floating-point counter or gauge.
+    F64(f64),
+    /// A histogram.
+    Histogram(HistogramValue),
+}
+
+impl PointValue {
+    /// The value as `f64` (a histogram gives its sum).
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            PointValue::U64(v) => *v as f64,
+            PointValue::I64(v) => *v as f64,
+            PointValue::F64(v) => *v,
+            PointValue::Histogram(h) => h.sum,
+        }
+    }
+}
+
+/// A histogram's state, laid out as OTLP `HistogramDataPoint` wants it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramValue {
+    /// Finite upper bounds, strictly increasing, without `+Inf` (OTLP `explicit_bounds`).
+    pub bounds: Arc<[f64]>,
+    /// Non-cumulative counts, one per bound plus a last one for values above the last
+    /// bound: `bucket_counts.len() == bounds.len() + 1`. Bucket `i` holds values `v` with
+    /// `bounds[i-1] < v <= bounds[i]`.
+    pub bucket_counts: Vec<u64>,
+    /// Sum of all observations.
+    pub sum: f64,
+    /// Number of observations (the sum of `bucket_counts`).
+    pub count: u64,
+}
+
+impl HistogramValue {
+    /// The bucket index a value falls in, by the `le` (less or equal) rule.
+    pub fn bucket_index(bounds: &[f64], value: f64) -> usize {
+        bounds.partition_point(|b| *b < value)
+    }
+}

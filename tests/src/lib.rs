@@ -1,1 +1,5 @@
-//! test support
+//! Support for the cross-crate integration tests: a real collector and a real Prometheus on
+//! free loopback ports. Install them with `scripts/install-test-deps.sh`.
+
+pub mod collector;
+pub mod pipeline;

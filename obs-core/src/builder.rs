@@ -1,0 +1,323 @@
+//! [`Builder`]: settings in code, which win over the environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use obs_trace::Sampler;
+
+use crate::config::{
+    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, signal_url,
+    validate_endpoint,
+};
+use crate::{InitError, Telemetry};
+
+/// Settings given in code. Each one wins over its environment variable; an invalid one makes
+/// [`Builder::init`] return [`InitError::InvalidSetting`] naming it.
+///
+/// ```
+/// let builder = obs_core::builder()
+///     .service_name("orders")
+///     .protocol(obs_core::Protocol::Grpc)
+///     .otlp_endpoint("http://127.0.0.1:4317");
+/// let config = builder.config().unwrap();
+/// assert_eq!(config.traces_otlp.endpoint, "http://127.0.0.1:4317");
+/// assert_eq!(config.service_name.as_deref(), Some("orders"));
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use]
+pub struct Builder {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    resource_attributes: Vec<(String, String)>,
+    endpoint: Option<String>,
+    signal_endpoints: Vec<(Signal, String)>,
+    protocol: Option<Protocol>,
+    headers: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    compression: Option<Compression>,
+    exporters: Vec<(Signal, ExporterKind)>,
+    sampler: Option<Sampler>,
+    span_batch: Option<BatchSettings>,
+    log_batch: Option<BatchSettings>,
+    metric_export_interval: Option<Duration>,
+    log_filter: Option<String>,
+    traces_filter: Option<String>,
+    json_logs: Option<bool>,
+    metrics_addr: Option<SocketAddr>,
+    shutdown_timeout: Option<Duration>,
+    sdk_disabled: Option<bool>,
+}
+
+fn invalid(setting: &'static str, value: impl ToString, reason: impl ToString) -> InitError {
+    InitError::InvalidSetting {
+        setting,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Builder {
+    /// `service.name`. Defaults to `OTEL_SERVICE_NAME`, else `unknown_service:<binary>`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`. Defaults to none.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// Adds a resource attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`).
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// The base OTLP endpoint for all signals, like `OTEL_EXPORTER_OTLP_ENDPOINT`: for HTTP,
+    /// `/v1/traces` etc. are appended. Defaults to `http://localhost:4318` (HTTP) or
+    /// `http://localhost:4317` (gRPC).
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The endpoint of one signal, used as is (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub fn otlp_signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
+        self.signal_endpoints.push((signal, url.into()));
+        self
+    }
+
+    /// The OTLP transport for all signals. Defaults to `http/protobuf`, as the spec says.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Adds a header to every export request (an API key, say).
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The per-export timeout, retries included. Defaults to 10 s.
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Payload compression. Defaults to none.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// The exporter of one signal. Defaults to OTLP.
+    pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
+        self.exporters.push((signal, kind));
+        self
+    }
+
+    /// The head sampler. Defaults to `parentbased_always_on`.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// Span batching. Defaults to the `OTEL_BSP_*` defaults.
+    pub fn span_batch(mut self, settings: BatchSettings) -> Self {
+        self.span_batch = Some(settings);
+        self
+    }
+
+    /// Log record batching. Defaults to the `OTEL_BLRP_*` defaults.
+    pub fn log_batch(mut self, settings: BatchSettings) -> Self {
+        self.log_batch = Some(settings);
+        self
+    }
+
+    /// How often metrics are pushed. Defaults to 60 s.
+    pub fn metric_export_interval(mut self, interval: Duration) -> Self {
+        self.metric_export_interval = Some(interval);
+        self
+    }
+
+    /// The log filter, in `RUST_LOG` syntax. Defaults to `RUST_LOG`, else `info`.
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.log_filter = Some(filter.into());
+        self
+    }
+
+    /// Which spans are traced, in `RUST_LOG` syntax. Defaults to `OBS_TRACES_FILTER`, else `info`.
+    pub fn traces_filter(mut self, filter: impl Into<String>) -> Self {
+        self.traces_filter = Some(filter.into());
+        self
+    }
+
+    /// Whether JSON log lines go to stdout. Defaults to `true`.
+    pub fn json_logs(mut self, on: bool) -> Self {
+        self.json_logs = Some(on);
+        self
+    }
+
+    /// Serves `/metrics` on `addr` from `init`. Defaults to `OBS_METRICS_ADDR`, else off.
+    pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// How long shutdown may take for all signals together. Defaults to 5 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Turns every exporter off, like `OTEL_SDK_DISABLED=true`.
+    pub fn sdk_disabled(mut self, disabled: bool) -> Self {
+        self.sdk_disabled = Some(disabled);
+        self
+    }
+
+    /// The configuration `init` would use: the environment, overridden by this builder.
+    pub fn config(&self) -> Result<Config, InitError> {
+        self.config_with(&|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Builder::config`], reading variables through `get` (a test's map, say).
+    pub fn config_with(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Config, InitError> {
+        let mut c = Config::from_lookup_with(get, self.protocol);
+        if let Some(v) = self.sdk_disabled {
+            c.sdk_disabled = v;
+        }
+        if let Some(name) = &self.service_name {
+            if name.trim().is_empty() {
+                return Err(invalid("service_name", name, "must not be empty"));
+            }
+            c.service_name = Some(name.clone());
+        }
+        if let Some(v) = &self.service_version {
+            c.service_version = Some(v.clone());
+        }
+        c.resource_attributes
+            .extend(self.resource_attributes.iter().cloned());
+        for signal in Signal::ALL {
+            let s = c.otlp_mut(signal);
+            if let Some(e) = &self.endpoint {
+                validate_endpoint(e).map_err(|why| invalid("otlp_endpoint", e, why))?;
+                s.endpoint = signal_url(e, s.protocol, signal);
+            }
+            if let Some((_, e)) = self
+                .signal_endpoints
+                .iter()
+                .rev()
+                .find(|(sig, _)| *sig == signal)
+            {
+                validate_endpoint(e).map_err(|why| invalid("otlp_signal_endpoint", e, why))?;
+                s.endpoint = e.clone();
+            }
+            if !self.headers.is_empty() {
+                s.headers.extend(self.headers.iter().cloned());
+            }
+            if let Some(t) = self.timeout {
+                if t.is_zero() {
+                    return Err(invalid(
+                        "otlp_timeout",
+                        format!("{t:?}"),
+                        "must be more than zero",
+                    ));
+                }
+                s.timeout = t;
+            }
+            if let Some(comp) = self.compression {
+                s.compression = comp;
+            }
+        }
+        for (k, v) in &self.headers {
+            http::HeaderName::try_from(k.as_str())
+                .map_err(|_| invalid("otlp_header", k, "not a valid HTTP header name"))?;
+            http::HeaderValue::try_from(v.as_str())
+                .map_err(|_| invalid("otlp_header", v, "not a valid HTTP header value"))?;
+        }
+        for (signal, kind) in &self.exporters {
+            match signal {
+                Signal::Traces => c.traces_exporter = *kind,
+                Signal::Metrics => c.metrics_exporter = *kind,
+                Signal::Logs => c.logs_exporter = *kind,
+            }
+        }
+        if let Some(s) = &self.sampler {
+            check_sampler(s)?;
+            c.sampler = s.clone();
+        }
+        for (setting, batch, target) in [
+            ("span_batch", self.span_batch, &mut c.span_batch),
+            ("log_batch", self.log_batch, &mut c.log_batch),
+        ] {
+            if let Some(b) = batch {
+                if b.max_queue_size == 0 || b.max_export_batch_size == 0 {
+                    return Err(invalid(
+                        setting,
+                        format!("{b:?}"),
+                        "queue and batch sizes must be more than zero",
+                    ));
+                }
+                if b.max_export_batch_size > b.max_queue_size {
+                    return Err(invalid(
+                        setting,
+                        format!("{b:?}"),
+                        "max_export_batch_size exceeds max_queue_size",
+                    ));
+                }
+                *target = b;
+            }
+        }
+        if let Some(i) = self.metric_export_interval {
+            if i.is_zero() {
+                return Err(invalid(
+                    "metric_export_interval",
+                    format!("{i:?}"),
+                    "must be more than zero",
+                ));
+            }
+            c.metric_export_interval = i;
+        }
+        if let Some(f) = &self.log_filter {
+            tracing_subscriber::EnvFilter::try_new(f).map_err(|e| invalid("log_filter", f, e))?;
+            c.log_filter = f.clone();
+        }
+        if let Some(f) = &self.traces_filter {
+            tracing_subscriber::EnvFilter::try_new(f)
+                .map_err(|e| invalid("traces_filter", f, e))?;
+            c.traces_filter = f.clone();
+        }
+        if let Some(j) = self.json_logs {
+            c.json_logs = j;
+        }
+        if let Some(a) = self.metrics_addr {
+            c.metrics_addr = Some(a);
+        }
+        if let Some(t) = self.shutdown_timeout {
+            c.shutdown_timeout = t;
+        }
+        Ok(c)
+    }
+
+    /// Starts telemetry: see [`crate::init`].
+    pub fn init(self) -> Result<Telemetry, InitError> {
+        let config = self.config()?;
+        crate::telemetry::start(config)
+    }
+}
+
+fn check_sampler(s: &Sampler) -> Result<(), InitError> {
+    match s {
+        Sampler::TraceIdRatio(r) if !(0.0..=1.0).contains(r) => Err(invalid(
+            "sampler",
+            format!("{s:?}"),
+            "the ratio must be within [0, 1]",
+        )),
+        Sampler::ParentBased(root) => check_sampler(root),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,580 @@
+//! Configuration from the OpenTelemetry SDK environment variables, overridden by [`Builder`].
+//!
+//! Spec: <https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/>
+//! and the OTLP exporter configuration
+//! (<https://opentelemetry.io/docs/specs/otel/protocol/exporter/>). An unparsable value warns
+//! once on stderr, naming the variable and the value, and the default is used, as the spec
+//! says; a bad value given to the [`Builder`] is an [`InitError`](crate::InitError) instead.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use obs_trace::Sampler;
+
+/// OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (`grpc`), default port 4317.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`), default port 4318. The spec's default.
+    HttpProtobuf,
+}
+
+impl Protocol {
+    fn parse(s: &str) -> Option<Protocol> {
+        match s.trim() {
+            "grpc" => Some(Protocol::Grpc),
+            "http/protobuf" => Some(Protocol::HttpProtobuf),
+            _ => None,
+        }
+    }
+
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+}
+
+/// Payload compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression (the spec's default).
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// Where one signal goes (`OTEL_{TRACES,METRICS,LOGS}_EXPORTER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP to the configured endpoint (default).
+    Otlp,
+    /// OTLP/JSON lines on stdout, for debugging.
+    Console,
+    /// Not exported.
+    None,
+}
+
+/// The three OpenTelemetry signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// All three, in shutdown order (traces first: their export may log).
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+    /// `traces`, `metrics` or `logs`, as in variable names, URL paths and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    fn upper(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
+        }
+    }
+}
+
+/// The resolved OTLP settings of one signal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpSettings {
+    /// Full URL: for HTTP it includes `/v1/{signal}`; for gRPC it is the server's base URL.
+    pub endpoint: String,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key.
+    pub headers: Vec<(String, String)>,
+    /// Per-export timeout, retries included. Default 10 s.
+    pub timeout: Duration,
+    /// Payload compression. Default none.
+    pub compression: Compression,
+}
+
+/// Batch processor settings (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Delay between two consecutive exports when the batch is not full.
+    pub schedule_delay: Duration,
+    /// Longest time one export may take.
+    pub export_timeout: Duration,
+    /// Items queued before new ones are dropped (and counted).
+    pub max_queue_size: usize,
+    /// Most items in one export request; at most `max_queue_size`.
+    pub max_export_batch_size: usize,
+}
+
+impl BatchSettings {
+    /// Spec defaults for spans: 5000 ms, 30000 ms, 2048, 512.
+    pub const SPANS: BatchSettings = BatchSettings {
+        schedule_delay: Duration::from_millis(5000),
+        export_timeout: Duration::from_millis(30000),
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+    };
+    /// Spec defaults for log records: 1000 ms, 30000 ms, 2048, 512.
+    pub const LOGS: BatchSettings = BatchSettings {
+        schedule_delay: Duration::from_millis(1000),
+        export_timeout: Duration::from_millis(30000),
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+    };
+}
+
+/// Everything `init` needs, resolved from the environment and the builder.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `OTEL_SDK_DISABLED`: no exporter runs; ids are still made and propagated.
+    pub sdk_disabled: bool,
+    /// `OTEL_SERVICE_NAME`, or `service.name` from the resource attributes.
+    pub service_name: Option<String>,
+    /// `service.version`.
+    pub service_version: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES` and builder attributes, in order (later wins).
+    pub resource_attributes: Vec<(String, String)>,
+    /// Exporter per signal.
+    pub traces_exporter: ExporterKind,
+    /// Exporter per signal.
+    pub metrics_exporter: ExporterKind,
+    /// Exporter per signal.
+    pub logs_exporter: ExporterKind,
+    /// OTLP settings per signal.
+    pub traces_otlp: OtlpSettings,
+    /// OTLP settings per signal.
+    pub metrics_otlp: OtlpSettings,
+    /// OTLP settings per signal.
+    pub logs_otlp: OtlpSettings,
+    /// `OTEL_TRACES_SAMPLER` (+ `_ARG`); `parentbased_always_on` by default.
+    pub sampler: Sampler,
+    /// `OTEL_BSP_*`.
+    pub span_batch: BatchSettings,
+    /// `OTEL_BLRP_*`.
+    pub log_batch: BatchSettings,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s.
+    pub metric_export_interval: Duration,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s.
+    pub metric_export_timeout: Duration,
+    /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
+    pub log_filter: String,
+    /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans. Default `info`,
+    /// independent of `RUST_LOG`, so quieting logs never loses a trace.
+    pub traces_filter: String,
+    /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
+    pub json_logs: bool,
+    /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long `shutdown` waits for all three signals together. Default 5 s.
+    pub shutdown_timeout: Duration,
+    /// Problems found in the environment, each warned once by `init`.
+    pub warnings: Vec<String>,
+}
+
+/// Reads `name`; empty counts as unset, per the spec.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+struct EnvReader<'a> {
+    get: Lookup<'a>,
+    warnings: Vec<String>,
+    protocol_override: Option<Protocol>,
+}
+
+impl EnvReader<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn warn(&mut self, name: &str, value: &str, why: &str) {
+        self.warnings.push(format!(
+            "obs: ignoring {name}={value:?}: {why}; using the default"
+        ));
+    }
+
+    /// A duration in milliseconds: a non-negative integer.
+    fn millis(&mut self, name: &str, default: Duration) -> Duration {
+        match self.var(name) {
+            None => default,
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) => Duration::from_millis(ms),
+                Err(_) => {
+                    self.warn(name, &v, "not a whole number of milliseconds");
+                    default
+                }
+            },
+        }
+    }
+
+    fn positive(&mut self, name: &str, default: usize) -> usize {
+        match self.var(name) {
+            None => default,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    self.warn(name, &v, "not a positive whole number");
+                    default
+                }
+            },
+        }
+    }
+
+    /// A `tracing` filter directive list; `info` by default or when it does not parse.
+    fn filter(&mut self, name: &str) -> String {
+        match self.var(name) {
+            None => "info".to_owned(),
+            Some(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
+                Ok(_) => v,
+                Err(e) => {
+                    self.warn(name, &v, &format!("not a filter ({e})"));
+                    "info".to_owned()
+                }
+            },
+        }
+    }
+
+    fn exporter(&mut self, signal: Signal) -> ExporterKind {
+        let name = format!("OTEL_{}_EXPORTER", signal.upper());
+        let Some(v) = self.var(&name) else {
+            return ExporterKind::Otlp;
+        };
+        // The value is a comma-separated list; obs runs one exporter per signal, so the first
+        // known value wins and the rest are reported.
+        let mut chosen = None;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let kind = match item {
+                "otlp" => Some(ExporterKind::Otlp),
+                "console" | "logging" => Some(ExporterKind::Console),
+                "none" => Some(ExporterKind::None),
+                _ => None,
+            };
+            match (kind, chosen) {
+                (Some(k), None) => chosen = Some(k),
+                (Some(_), Some(_)) => {
+                    self.warn(&name, item, "only one exporter per signal is supported")
+                }
+                (None, _) => self.warn(
+                    &name,
+                    item,
+                    "not a supported exporter (otlp, console, none)",
+                ),
+            }
+        }
+        chosen.unwrap_or(ExporterKind::Otlp)
+    }
+
+    fn protocol(&mut self, name: &str) -> Option<Protocol> {
+        let v = self.var(name)?;
+        match Protocol::parse(&v) {
+            Some(p) => Some(p),
+            None => {
+                self.warn(name, &v, "not a supported protocol (grpc, http/protobuf)");
+                None
+            }
+        }
+    }
+
+    fn compression(&mut self, name: &str) -> Option<Compression> {
+        let v = self.var(name)?;
+        match v.as_str() {
+            "gzip" => Some(Compression::Gzip),
+            "none" => Some(Compression::None),
+            _ => {
+                self.warn(name, &v, "not a supported compression (gzip, none)");
+                None
+            }
+        }
+    }
+
+    fn headers(&mut self, name: &str) -> Option<Vec<(String, String)>> {
+        let v = self.var(name)?;
+        match parse_key_values(&v) {
+            Some(kv) => Some(kv),
+            None => {
+                self.warn(name, &v, "not a list of key=value pairs");
+                None
+            }
+        }
+    }
+
+    fn endpoint(&mut self, name: &str) -> Option<String> {
+        let v = self.var(name)?;
+        match validate_endpoint(&v) {
+            Ok(()) => Some(v),
+            Err(why) => {
+                self.warn(name, &v, &why);
+                None
+            }
+        }
+    }
+
+    fn otlp(&mut self, signal: Signal) -> OtlpSettings {
+        let s = signal.upper();
+        let protocol = self
+            .protocol_override
+            .or_else(|| self.protocol(&format!("OTEL_EXPORTER_OTLP_{s}_PROTOCOL")))
+            .or_else(|| self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .unwrap_or(Protocol::HttpProtobuf);
+        // A per-signal endpoint is used as is; the base one gets `/v1/{signal}` appended for
+        // HTTP (spec: "Endpoint URLs for OTLP/HTTP").
+        let endpoint = match self.endpoint(&format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT")) {
+            Some(e) => e,
+            None => {
+                let base = self
+                    .endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    .unwrap_or_else(|| protocol.default_endpoint().to_owned());
+                signal_url(&base, protocol, signal)
+            }
+        };
+        let headers = self
+            .headers(&format!("OTEL_EXPORTER_OTLP_{s}_HEADERS"))
+            .or_else(|| self.headers("OTEL_EXPORTER_OTLP_HEADERS"))
+            .unwrap_or_default();
+        let timeout = match self.var(&format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT")) {
+            Some(_) => self.millis(
+                &format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"),
+                Duration::from_secs(10),
+            ),
+            None => self.millis("OTEL_EXPORTER_OTLP_TIMEOUT", Duration::from_secs(10)),
+        };
+        let compression = self
+            .compression(&format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"))
+            .or_else(|| self.compression("OTEL_EXPORTER_OTLP_COMPRESSION"))
+            .unwrap_or(Compression::None);
+        OtlpSettings {
+            endpoint,
+            protocol,
+            headers,
+            timeout,
+            compression,
+        }
+    }
+
+    fn batch(&mut self, prefix: &str, defaults: BatchSettings) -> BatchSettings {
+        let max_queue_size =
+            self.positive(&format!("{prefix}_MAX_QUEUE_SIZE"), defaults.max_queue_size);
+        let mut max_export_batch_size = self.positive(
+            &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
+            defaults.max_export_batch_size,
+        );
+        if max_export_batch_size > max_queue_size {
+            // Spec: "Must be less than or equal to OTEL_BSP_MAX_QUEUE_SIZE".
+            self.warn(
+                &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
+                &max_export_batch_size.to_string(),
+                "larger than the queue; using the queue size",
+            );
+            max_export_batch_size = max_queue_size;
+        }
+        BatchSettings {
+            schedule_delay: self
+                .millis(&format!("{prefix}_SCHEDULE_DELAY"), defaults.schedule_delay),
+            export_timeout: self
+                .millis(&format!("{prefix}_EXPORT_TIMEOUT"), defaults.export_timeout),
+            max_queue_size,
+            max_export_batch_size,
+        }
+    }
+}
+
+/// `base` + `/v1/{signal}` for HTTP; `base` as is for gRPC.
+pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> String {
+    match protocol {
+        Protocol::Grpc => base.to_owned(),
+        Protocol::HttpProtobuf => format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str()),
+    }
+}
+
+/// An endpoint must be an `http://` URL with a host: obs speaks plaintext OTLP only.
+pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
+    let uri: http::Uri = v.parse().map_err(|e| format!("not a URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err("https endpoints need TLS, which obs does not support yet".to_owned());
+        }
+        _ => return Err("the URL must start with http://".to_owned()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(())
+}
+
+/// Parses the W3C-Baggage-like `key1=value1,key2=value2` lists of `OTEL_RESOURCE_ATTRIBUTES`
+/// and `OTEL_EXPORTER_OTLP_HEADERS`, percent-decoding values. `None` if any member is bad:
+/// the spec says to discard the whole value then.
+pub(crate) fn parse_key_values(v: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for member in v.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let (k, val) = member.split_once('=')?;
+        let k = k.trim();
+        if k.is_empty() {
+            return None;
+        }
+        let val = percent_decode(val.trim())?;
+        out.push((k.to_owned(), val));
+    }
+    Some(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Config {
+        Config::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (a test's map, say) instead of the process environment.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Config {
+        Config::from_lookup_with(get, None)
+    }
+
+    /// Like [`Config::from_lookup`], with the protocol fixed in code (the builder's), so the
+    /// default endpoints follow it.
+    pub(crate) fn from_lookup_with(get: Lookup<'_>, protocol_override: Option<Protocol>) -> Config {
+        let mut r = EnvReader {
+            get,
+            warnings: Vec::new(),
+            protocol_override,
+        };
+        let sdk_disabled = match r.var("OTEL_SDK_DISABLED") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                r.warn("OTEL_SDK_DISABLED", &v, "not a boolean (true, false)");
+                false
+            }
+        };
+        let resource_attributes = match r.var("OTEL_RESOURCE_ATTRIBUTES") {
+            None => Vec::new(),
+            Some(v) => parse_key_values(&v).unwrap_or_else(|| {
+                r.warn(
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    &v,
+                    "not a list of key=value pairs",
+                );
+                Vec::new()
+            }),
+        };
+        let service_name = r.var("OTEL_SERVICE_NAME");
+        let sampler = match r.var("OTEL_TRACES_SAMPLER") {
+            None => Sampler::default(),
+            Some(name) => {
+                let arg = r.var("OTEL_TRACES_SAMPLER_ARG");
+                match Sampler::from_spec_name(&name, arg.as_deref()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        r.warnings
+                            .push(format!("obs: {e}; using parentbased_always_on"));
+                        Sampler::default()
+                    }
+                }
+            }
+        };
+        let metrics_addr = match r.var("OBS_METRICS_ADDR") {
+            None => None,
+            Some(v) => match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    r.warn(
+                        "OBS_METRICS_ADDR",
+                        &v,
+                        "not a socket address like 127.0.0.1:9464",
+                    );
+                    None
+                }
+            },
+        };
+        let json_logs = match r.var("OBS_LOG_FORMAT").as_deref() {
+            None | Some("json") => true,
+            Some("none") => false,
+            Some(v) => {
+                let v = v.to_owned();
+                r.warn("OBS_LOG_FORMAT", &v, "not a supported format (json, none)");
+                true
+            }
+        };
+        Config {
+            sdk_disabled,
+            service_name,
+            service_version: None,
+            resource_attributes,
+            traces_exporter: r.exporter(Signal::Traces),
+            metrics_exporter: r.exporter(Signal::Metrics),
+            logs_exporter: r.exporter(Signal::Logs),
+            traces_otlp: r.otlp(Signal::Traces),
+            metrics_otlp: r.otlp(Signal::Metrics),
+            logs_otlp: r.otlp(Signal::Logs),
+            sampler,
+            span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
+            log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),
+            metric_export_interval: r
+                .millis("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
+            metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
+            log_filter: r.filter("RUST_LOG"),
+            traces_filter: r.filter("OBS_TRACES_FILTER"),
+            json_logs,
+            metrics_addr,
+            shutdown_timeout: Duration::from_secs(5),
+            warnings: r.warnings,
+        }
+    }
+
+    /// The exporter chosen for `signal`.
+    pub fn exporter(&self, signal: Signal) -> ExporterKind {
+        match signal {
+            Signal::Traces => self.traces_exporter,
+            Signal::Metrics => self.metrics_exporter,
+            Signal::Logs => self.logs_exporter,
+        }
+    }
+
+    /// The OTLP settings of `signal`.
+    pub fn otlp(&self, signal: Signal) -> &OtlpSettings {
+        match signal {
+            Signal::Traces => &self.traces_otlp,
+            Signal::Metrics => &self.metrics_otlp,
+            Signal::Logs => &self.logs_otlp,
+        }
+    }
+
+    pub(crate) fn otlp_mut(&mut self, signal: Signal) -> &mut OtlpSettings {
+        match signal {
+            Signal::Traces => &mut self.traces_otlp,
+            Signal::Metrics => &mut self.metrics_otlp,
+            Signal::Logs => &mut self.logs_otlp,
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! One OTLP client for all three signals: gRPC (tonic) or HTTP/protobuf (hyper), with the
+//! configured headers, timeout, gzip and the OTLP retry rules.
+//!
+//! Retry (OTLP spec, "Failures"): gRPC `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
+//! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS` and HTTP 429, 502, 503, 504 (and connection
+//! errors) are retried with exponential backoff and jitter, honouring `Retry-After`, until the
+//! export timeout runs out; everything else fails at once.
+
+use std::fmt;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tonic::transport::Channel;
+
+use crate::config::{Compression, OtlpSettings, Protocol};
+
+/// An OTLP export request of one signal.
+pub(crate) trait OtlpRequest:
+    Message + Default + Clone + serde::Serialize + Send + Sync + 'static
+{
+    /// The matching response.
+    type Response: Message + Default + Send + Sync + 'static;
+    /// The gRPC method path.
+    const GRPC_PATH: &'static str;
+    /// Spans, log records or data points in the request.
+    fn item_count(&self) -> u64;
+    /// Items the receiver rejected (partial success).
+    fn rejected(response: &Self::Response) -> u64;
+}
+
+impl OtlpRequest for ExportTraceServiceRequest {
+    type Response = ExportTraceServiceResponse;
+    const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    fn item_count(&self) -> u64 {
+        self.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum()
+    }
+    fn rejected(response: &Self::Response) -> u64 {
+        response
+            .partial_success
+            .as_ref()
+            .map_or(0, |p| p.rejected_spans.max(0) as u64)
+    }
+}
+
+impl OtlpRequest for ExportLogsServiceRequest {
+    type Response = ExportLogsServiceResponse;
+    const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    fn item_count(&self) -> u64 {
+        self.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum()
+    }
+    fn rejected(response: &Self::Response) -> u64 {
+        response
+            .partial_success
+            .as_ref()
+            .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+    }
+}
+
+impl OtlpRequest for ExportMetricsServiceRequest {
+    type Response = ExportMetricsServiceResponse;
+    const GRPC_PATH: &'static str =
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    fn item_count(&self) -> u64 {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        self.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(Data::Sum(s)) => s.data_points.len() as u64,
+                Some(Data::Gauge(g)) => g.data_points.len() as u64,
+                Some(Data::Histogram(h)) => h.data_points.len() as u64,
+                Some(Data::ExponentialHistogram(h)) => h.data_points.len() as u64,
+                Some(Data::Summary(s)) => s.data_points.len() as u64,
+                None => 0,
+            })
+            .sum()
+    }
+    fn rejected(response: &Self::Response) -> u64 {
+        response
+            .partial_success
+            .as_ref()
+            .map_or(0, |p| p.rejected_data_points.max(0) as u64)
+    }
+}
+
+/// Why an export failed, after any retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportError {
+    /// What happened, with the endpoint.
+    pub message: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+enum Transport {
+    Grpc(Channel),
+    Http {
+        client: Box<Client<HttpConnector, Full<Bytes>>>,
+        uri: http::Uri,
+    },
+}
+
+/// An OTLP client for one signal's endpoint.
+pub(crate) struct OtlpClient {
+    transport: Transport,
+    settings: OtlpSettings,
+    headers: http::HeaderMap,
+}
+
+impl fmt::Debug for OtlpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpClient {
+    /// Must run inside the export runtime: the gRPC channel connects lazily on it.
+    pub(crate) fn new(settings: &OtlpSettings) -> Result<OtlpClient, String> {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &settings.headers {
+            let name = http::HeaderName::try_from(k.to_ascii_lowercase())
+                .map_err(|_| format!("OTLP header name {k:?} is not a valid HTTP header name"))?;
+            let value = http::HeaderValue::try_from(v.as_str()).map_err(|_| {
+                format!("OTLP header {k:?} has a value that is not a valid HTTP header value")
+            })?;
+            headers.append(name, value);
+        }
+        let transport = match settings.protocol {
+            Protocol::Grpc => {
+                let endpoint = Channel::from_shared(settings.endpoint.clone())
+                    .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?
+                    .connect_timeout(settings.timeout.min(Duration::from_secs(5)));
+                Transport::Grpc(endpoint.connect_lazy())
+            }
+            Protocol::HttpProtobuf => {
+                let uri: http::Uri = settings
+                    .endpoint
+                    .parse()
+                    .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(settings.timeout.min(Duration::from_secs(5))));
+                let client = Client::builder(TokioExecutor::new()).build(connector);
+                Transport::Http {
+                    client: Box::new(client),
+                    uri,
+                }
+            }
+        };
+        Ok(OtlpClient {
+            transport,
+            settings: settings.clone(),
+            headers,
+        })
+    }
+
+    /// The endpoint, for error messages.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.settings.endpoint
+    }
+
+    /// Sends `request`, retrying as the spec allows within the timeout. Returns how many
+    /// items the receiver rejected.
+    pub(crate) async fn export<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
+        let deadline = Instant::now() + self.settings.timeout;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt =
+                match tokio::time::timeout(remaining, self.send_once(request, remaining)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ExportError {
+                        message: format!(
+                            "export to {} timed out after {:?}",
+                            self.endpoint(),
+                            self.settings.timeout
+                        ),
+                        retryable: false,
+                        retry_after: None,
+                    }),
+                };
+            match attempt {
+                Ok(rejected) => return Ok(rejected),
+                Err(e) if e.retryable => {
+                    let jitter =
+                        Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
+                    let wait = e.retry_after.unwrap_or(backoff) + jitter;
+                    if Instant::now() + wait >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send_once<R: OtlpRequest>(
+        &self,
+        request: &R,
+        remaining: Duration,
+    ) -> Result<u64, ExportError> {
+        match &self.transport {
+            Transport::Grpc(channel) => self.send_grpc(channel.clone(), request, remaining).await,
+            Transport::Http { client, uri } => self.send_http(client, uri, request).await,
+        }
+    }
+
+    async fn send_grpc<R: OtlpRequest>(
+        &self,
+        channel: Channel,
+        request: &R,
+        remaining: Duration,
+    ) -> Result<u64, ExportError> {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        if self.settings.compression == Compression::Gzip {
+            grpc = grpc
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
+        let fail = |message: String, retryable: bool| ExportError {
+            message,
+            retryable,
+            retry_after: None,
+        };
+        grpc.ready().await.map_err(|e| {
+            fail(
+                format!("OTLP/gRPC {} not ready: {e}", self.endpoint()),
+                true,
+            )
+        })?;
+        // Encoding here, not in the codec, keeps the request borrowed: a retry resends it.
+        let mut req = tonic::Request::new(request.clone());
+        req.set_timeout(remaining);
+        for (k, v) in &self.headers {
+            if let (Ok(key), Ok(val)) = (
+                MetadataKey::from_bytes(k.as_str().as_bytes()),
+                MetadataValue::try_from(v.as_bytes()),
+            ) {
+                req.metadata_mut().append(key, val);
+            }
+        }
+        let path = http::uri::PathAndQuery::from_static(R::GRPC_PATH);
+        let codec = tonic_prost::ProstCodec::<R, R::Response>::default();
+        match grpc.unary(req, path, codec).await {
+            Ok(resp) => Ok(R::rejected(resp.get_ref())),
+            Err(status) => {
+                use tonic::Code::*;
+                let retryable = matches!(
+                    status.code(),
+                    Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss
+                );
+                Err(fail(
+                    format!(
+                        "OTLP/gRPC export to {} failed: {:?}: {}",
+                        self.endpoint(),
+                        status.code(),
+                        status.message()
+                    ),
+                    retryable,
+                ))
+            }
+        }
+    }
+
+    async fn send_http<R: OtlpRequest>(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        uri: &http::Uri,
+        request: &R,
+    ) -> Result<u64, ExportError> {
+        let fail = |message: String, retryable: bool, retry_after: Option<Duration>| ExportError {
+            message,
+            retryable,
+            retry_after,
+        };
+        let mut body = request.encode_to_vec();
+        let mut builder = http::Request::post(uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        if self.settings.compression == Compression::Gzip {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 2),
+                flate2::Compression::fast(),
+            );
+            // Writing into a Vec cannot fail.
+            if enc.write_all(&body).is_ok()
+                && let Ok(gz) = enc.finish()
+            {
+                body = gz;
+                builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
+            }
+        }
+        let mut req = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
+            fail(
+                format!("OTLP/HTTP request to {}: {e}", self.endpoint()),
+                false,
+                None,
+            )
+        })?;
+        req.headers_mut().extend(self.headers.clone());
+        let resp = client.request(req).await.map_err(|e| {
+            fail(
+                format!("OTLP/HTTP export to {} failed: {e}", self.endpoint()),
+                true,
+                None,
+            )
+        })?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if status.is_success() {
+            return Ok(R::Response::decode(bytes)
+                .map(|r| R::rejected(&r))
+                .unwrap_or(0));
+        }
+        let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+        Err(fail(
+            format!(
+                "OTLP/HTTP export to {} failed: HTTP {}",
+                self.endpoint(),
+                status.as_u16()
+            ),
+            retryable,
+            retry_after,
+        ))
+    }
+}

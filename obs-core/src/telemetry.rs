@@ -1,0 +1,396 @@
+//! `init`, the [`Telemetry`] guard, and their errors.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use obs_trace::{SpanData, SpanLayer, SpanSink};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+use crate::config::{Config, ExporterKind, Signal};
+use crate::export::batch::{BatchQueue, Destination, SignalStats};
+use crate::export::convert;
+use crate::export::transport::OtlpClient;
+use crate::resource::ResourceAttributes;
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// Why `init` could not start telemetry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `init` was already called in this process; the first guard is still in charge.
+    AlreadyInitialized,
+    /// Another global `tracing` subscriber was installed before `init`: remove that call, or
+    /// add obs's layers to it yourself.
+    SubscriberAlreadySet,
+    /// A builder setting is invalid.
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A background thread or the export runtime could not start.
+    Start(String),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::AlreadyInitialized => {
+                f.write_str("obs is already initialized in this process")
+            }
+            InitError::SubscriberAlreadySet => f.write_str(
+                "a global tracing subscriber was already installed before obs_core::init",
+            ),
+            InitError::InvalidSetting {
+                setting,
+                value,
+                reason,
+            } => {
+                write!(f, "invalid obs setting {setting} = {value:?}: {reason}")
+            }
+            InitError::Start(e) => write!(f, "obs could not start its export pipeline: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// What one signal could not do at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalFailure {
+    /// The signal.
+    pub signal: Signal,
+    /// What went wrong (the last export error, or the flush that timed out).
+    pub error: String,
+    /// Items (spans, log records, data points) that were not delivered during shutdown.
+    pub unsent: u64,
+}
+
+/// Every signal that failed to flush at shutdown; the others were flushed anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownError {
+    /// One entry per failed signal.
+    pub failures: Vec<SignalFailure>,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("obs shutdown could not deliver all telemetry:")?;
+        for x in &self.failures {
+            write!(
+                f,
+                " [{}: {} unsent: {}]",
+                x.signal.as_str(),
+                x.unsent,
+                x.error
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+/// Counters of one signal's pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalCounts {
+    /// The signal.
+    pub signal: Signal,
+    /// Items the receiver accepted.
+    pub exported: u64,
+    /// Items dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Items dropped because an export failed or the receiver rejected them.
+    pub dropped_export_failed: u64,
+}
+
+/// A dedicated export runtime on its own thread, so exporting works whether or not (and
+/// whichever) Tokio runtime the application runs, and dropping it never happens inside one.
+struct ExportRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ExportRuntime {
+    fn start() -> Result<ExportRuntime, InitError> {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("obs-export".to_owned())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("obs-export-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = handle_tx.send(Ok(rt.handle().clone()));
+                rt.block_on(async {
+                    let _ = stop_rx.await;
+                });
+                rt.shutdown_timeout(Duration::from_millis(200));
+            })
+            .map_err(|e| InitError::Start(e.to_string()))?;
+        let handle = handle_rx
+            .recv()
+            .map_err(|e| InitError::Start(e.to_string()))?
+            .map_err(InitError::Start)?;
+        Ok(ExportRuntime {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct TraceSink(Arc<BatchQueue<SpanData>>);
+
+impl fmt::Debug for TraceSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl SpanSink for TraceSink {
+    #[inline]
+    fn on_end(&self, span: SpanData) {
+        self.0.push(span);
+    }
+}
+
+struct Pipeline {
+    runtime: ExportRuntime,
+    traces: Option<Arc<BatchQueue<SpanData>>>,
+    stats: Vec<(Signal, Arc<SignalStats>)>,
+}
+
+/// The running telemetry. Keep it alive for the life of the program; dropping it (or calling
+/// [`Telemetry::shutdown`]) flushes traces, logs and metrics within the configured timeout.
+#[must_use = "dropping the guard shuts telemetry down"]
+pub struct Telemetry {
+    resource: ResourceAttributes,
+    shutdown_timeout: Duration,
+    pipeline: Option<Pipeline>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("service", &self.resource.service_name())
+            .field("running", &self.pipeline.is_some())
+            .finish()
+    }
+}
+
+fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, InitError> {
+    if config.sdk_disabled {
+        return Ok(None);
+    }
+    Ok(match config.exporter(signal) {
+        ExporterKind::None => None,
+        ExporterKind::Console => Some(Destination::Console),
+        ExporterKind::Otlp => Some(Destination::Otlp(Box::new(
+            OtlpClient::new(config.otlp(signal)).map_err(|reason| InitError::InvalidSetting {
+                setting: "otlp",
+                value: String::new(),
+                reason,
+            })?,
+        ))),
+    })
+}
+
+pub(crate) fn start(config: Config) -> Result<Telemetry, InitError> {
+    if INITIALIZED.swap(true, Ordering::SeqCst) {
+        return Err(InitError::AlreadyInitialized);
+    }
+    let result = start_once(config);
+    if result.is_err() {
+        INITIALIZED.store(false, Ordering::SeqCst);
+    }
+    result
+}
+
+fn start_once(config: Config) -> Result<Telemetry, InitError> {
+    for w in &config.warnings {
+        eprintln!("{w}");
+    }
+    let resource = ResourceAttributes::from_config(&config);
+    let runtime = ExportRuntime::start()?;
+    let proto_resource = resource.to_proto();
+    let mut stats = Vec::new();
+
+    let traces = {
+        // The gRPC channel is created lazily on the export runtime.
+        let _enter = runtime.handle.enter();
+        match destination(&config, Signal::Traces)? {
+            None => None,
+            Some(dest) => {
+                let s = Arc::new(SignalStats::default());
+                stats.push((Signal::Traces, s.clone()));
+                let r = proto_resource.clone();
+                Some(Arc::new(
+                    BatchQueue::start(
+                        Signal::Traces,
+                        config.span_batch,
+                        runtime.handle.clone(),
+                        Arc::new(dest),
+                        s,
+                        move |spans| convert::traces_request(&r, spans),
+                    )
+                    .map_err(|e| InitError::Start(e.to_string()))?,
+                ))
+            }
+        }
+    };
+
+    let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
+    if let Some(q) = &traces {
+        span_layer = span_layer.with_sink(Arc::new(TraceSink(q.clone())));
+    }
+    // Filters were checked when the configuration was read.
+    let traces_filter =
+        EnvFilter::try_new(&config.traces_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::registry().with(span_layer.with_filter(traces_filter));
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|_| InitError::SubscriberAlreadySet)?;
+
+    Ok(Telemetry {
+        resource,
+        shutdown_timeout: config.shutdown_timeout,
+        pipeline: Some(Pipeline {
+            runtime,
+            traces,
+            stats,
+        }),
+    })
+}
+
+impl Telemetry {
+    /// The resource attached to everything this process exports.
+    pub fn resource(&self) -> &ResourceAttributes {
+        &self.resource
+    }
+
+    /// Exported and dropped counts per signal so far.
+    pub fn counts(&self) -> Vec<SignalCounts> {
+        self.pipeline
+            .iter()
+            .flat_map(|p| &p.stats)
+            .map(|(signal, s)| SignalCounts {
+                signal: *signal,
+                exported: s.exported.load(Ordering::Relaxed),
+                dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
+                dropped_export_failed: s.dropped_export_failed.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Exports everything recorded so far and waits for it, up to the shutdown timeout.
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        let Some(p) = &self.pipeline else {
+            return Ok(());
+        };
+        flush_all(p, self.shutdown_timeout, false)
+    }
+
+    /// Flushes traces, logs and metrics and stops exporting. Every signal is tried even when
+    /// an earlier one fails, within the shutdown timeout in total; the error lists each
+    /// failure and how much could not be sent. Safe to call from any thread or runtime.
+    pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_now()
+    }
+
+    /// [`Telemetry::shutdown`] for code without an async context.
+    pub fn shutdown_blocking(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_now()
+    }
+
+    fn shutdown_now(&mut self) -> Result<(), ShutdownError> {
+        let Some(mut p) = self.pipeline.take() else {
+            return Ok(());
+        };
+        let result = flush_all(&p, self.shutdown_timeout, true);
+        p.runtime.stop();
+        result
+    }
+}
+
+fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), ShutdownError> {
+    let deadline = Instant::now() + timeout;
+    let mut failures = Vec::new();
+    for signal in Signal::ALL {
+        let Some((_, stats)) = p.stats.iter().find(|(s, _)| *s == signal) else {
+            continue;
+        };
+        let failed_before = stats.dropped_export_failed.load(Ordering::Relaxed);
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let outcome = match signal {
+            Signal::Traces => p.traces.as_ref().map(|q| {
+                if stop {
+                    q.shutdown(remaining)
+                } else {
+                    q.flush(remaining)
+                }
+            }),
+            Signal::Logs | Signal::Metrics => None,
+        };
+        let unsent = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
+        match outcome {
+            Some(Err(e)) => failures.push(SignalFailure {
+                signal,
+                error: e,
+                unsent,
+            }),
+            _ if unsent > 0 => failures.push(SignalFailure {
+                signal,
+                error: stats.last_error.lock().clone().unwrap_or_default(),
+                unsent,
+            }),
+            _ => {}
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(ShutdownError { failures })
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_now() {
+            eprintln!("{e}");
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Every supported `OTEL_*` variable, its default, and what an unparsable value does.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use obs_core::trace::Sampler;
+use obs_core::{Compression, Config, ExporterKind, InitError, Protocol, Signal};
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(&move |k| map.get(k).cloned())
+}
+
+fn warned(c: &Config, var: &str, value: &str) -> bool {
+    c.warnings
+        .iter()
+        .any(|w| w.contains(var) && w.contains(value))
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let c = config(&[]);
+    assert!(!c.sdk_disabled);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for s in Signal::ALL {
+        assert_eq!(c.exporter(s), ExporterKind::Otlp);
+        let o = c.otlp(s);
+        assert_eq!(o.protocol, Protocol::HttpProtobuf);
+        assert_eq!(
+            o.endpoint,
+            format!("http://localhost:4318/v1/{}", s.as_str())
+        );
+        assert_eq!(o.timeout, Duration::from_secs(10));
+        assert_eq!(o.compression, Compression::None);
+        assert!(o.headers.is_empty());
+    }
+    assert_eq!(c.sampler, Sampler::default());
+    assert_eq!(c.span_batch, obs_core::BatchSettings::SPANS);
+    assert_eq!(c.log_batch, obs_core::BatchSettings::LOGS);
+    assert_eq!(c.metric_export_interval, Duration::from_secs(60));
+    assert_eq!(c.metric_export_timeout, Duration::from_secs(30));
+    assert_eq!(c.log_filter, "info");
+    assert_eq!(c.metrics_addr, None);
+}
+
+#[test]
+fn sdk_disabled() {
+    assert!(config(&[("OTEL_SDK_DISABLED", "TRUE")]).sdk_disabled);
+    assert!(!config(&[("OTEL_SDK_DISABLED", "false")]).sdk_disabled);
+    let c = config(&[("OTEL_SDK_DISABLED", "yes")]);
+    assert!(!c.sdk_disabled && warned(&c, "OTEL_SDK_DISABLED", "yes"));
+}
+
+#[test]
+fn service_name_and_resource_attributes() {
+    let c = config(&[
+        ("OTEL_SERVICE_NAME", "orders"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=ignored, deployment.environment=prod,team=a%20b",
+        ),
+    ]);
+    assert_eq!(c.service_name.as_deref(), Some("orders"));
+    assert!(
+        c.resource_attributes
+            .contains(&("team".to_owned(), "a b".to_owned()))
+    );
+    let r = obs_core::ResourceAttributes::from_config(&c);
+    assert_eq!(
+        r.service_name(),
+        "orders",
+        "OTEL_SERVICE_NAME wins over the attributes"
+    );
+    assert_eq!(r.get("deployment.environment"), Some("prod"));
+    for key in [
+        "service.instance.id",
+        "telemetry.sdk.name",
+        "telemetry.sdk.version",
+        "host.name",
+        "process.pid",
+    ] {
+        assert!(r.get(key).is_some(), "{key}");
+    }
+    // A bad member discards the whole value, as the spec says.
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,broken")]);
+    assert!(c.resource_attributes.is_empty() && warned(&c, "OTEL_RESOURCE_ATTRIBUTES", "broken"));
+    let r = obs_core::ResourceAttributes::from_config(&config(&[]));
+    assert!(
+        r.service_name().starts_with("unknown_service:"),
+        "{}",
+        r.service_name()
+    );
+}
+
+#[test]
+fn exporters() {
+    let c = config(&[
+        ("OTEL_TRACES_EXPORTER", "console"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "otlp"),
+    ]);
+    assert_eq!(c.traces_exporter, ExporterKind::Console);
+    assert_eq!(c.metrics_exporter, ExporterKind::None);
+    assert_eq!(c.logs_exporter, ExporterKind::Otlp);
+    let c = config(&[("OTEL_TRACES_EXPORTER", "zipkin")]);
+    assert_eq!(c.traces_exporter, ExporterKind::Otlp);
+    assert!(warned(&c, "OTEL_TRACES_EXPORTER", "zipkin"));
+}
+
+#[test]
+fn endpoints_protocols_and_per_signal_overrides() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "http://logs:9999/custom/path",
+        ),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:4317"),
+    ]);
+    assert_eq!(c.traces_otlp.endpoint, "http://collector:4318/v1/traces");
+    assert_eq!(
+        c.logs_otlp.endpoint, "http://logs:9999/custom/path",
+        "per-signal URL used as is"
+    );
+    assert_eq!(c.metrics_otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.metrics_otlp.endpoint, "http://metrics:4317");
+
+    let c = config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+    assert_eq!(c.traces_otlp.endpoint, "http://localhost:4317");
+    let c = config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+    assert_eq!(c.traces_otlp.protocol, Protocol::HttpProtobuf);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"));
+    let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp")]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp"));
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"));
+    assert_eq!(c.traces_otlp.endpoint, "http://localhost:4318/v1/traces");
+    let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x")]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x"));
+}
+
+#[test]
+fn headers_timeout_compression() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret%3D1,tenant=a"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x=1"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "700"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
+    ]);
+    assert_eq!(
+        c.metrics_otlp.headers,
+        vec![
+            ("api-key".into(), "secret=1".into()),
+            ("tenant".into(), "a".into())
+        ]
+    );
+    assert_eq!(c.traces_otlp.headers, vec![("x".into(), "1".into())]);
+    assert_eq!(c.traces_otlp.timeout, Duration::from_millis(2500));
+    assert_eq!(c.logs_otlp.timeout, Duration::from_millis(700));
+    assert_eq!(c.traces_otlp.compression, Compression::Gzip);
+    assert_eq!(c.metrics_otlp.compression, Compression::None);
+    for (k, v) in [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "=x"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zip"),
+    ] {
+        let c = config(&[(k, v)]);
+        assert!(warned(&c, k, v), "{k}={v}: {:?}", c.warnings);
+    }
+}
+
+#[test]
+fn samplers() {
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+    ]);
+    assert_eq!(
+        c.sampler,
+        Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.25)))
+    );
+    assert_eq!(
+        config(&[("OTEL_TRACES_SAMPLER", "always_off")]).sampler,
+        Sampler::AlwaysOff
+    );
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "lots"),
+    ]);
+    assert_eq!(c.sampler, Sampler::default());
+    assert!(warned(&c, "OTEL_TRACES_SAMPLER_ARG", "lots"));
+    let c = config(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]);
+    assert!(warned(&c, "OTEL_TRACES_SAMPLER", "jaeger_remote"));
+}
+
+#[test]
+fn batch_processors_and_metric_interval() {
+    let c = config(&[
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "1000"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "200"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "900"),
+    ]);
+    assert_eq!(c.span_batch.schedule_delay, Duration::from_millis(100));
+    assert_eq!(c.span_batch.export_timeout, Duration::from_millis(2000));
+    assert_eq!(c.span_batch.max_queue_size, 4096);
+    assert_eq!(c.span_batch.max_export_batch_size, 1024);
+    assert_eq!(c.log_batch.schedule_delay, Duration::from_millis(50));
+    assert_eq!(c.log_batch.export_timeout, Duration::from_millis(1000));
+    assert_eq!(c.log_batch.max_queue_size, 100);
+    assert_eq!(
+        c.log_batch.max_export_batch_size, 100,
+        "capped at the queue size"
+    );
+    assert!(warned(&c, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "200"));
+    assert_eq!(c.metric_export_interval, Duration::from_millis(1500));
+    assert_eq!(c.metric_export_timeout, Duration::from_millis(900));
+    for (k, v) in [
+        ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "-5"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "1.5"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "x"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "x"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "y"),
+    ] {
+        let c = config(&[(k, v)]);
+        assert!(warned(&c, k, v), "{k}={v}: {:?}", c.warnings);
+    }
+}
+
+#[test]
+fn log_filter_metrics_addr_and_log_format() {
+    let c = config(&[
+        ("RUST_LOG", "warn,orders=debug"),
+        ("OBS_METRICS_ADDR", "127.0.0.1:9464"),
+    ]);
+    assert_eq!(c.log_filter, "warn,orders=debug");
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    let c = config(&[
+        ("RUST_LOG", "[[["),
+        ("OBS_METRICS_ADDR", "nowhere"),
+        ("OBS_LOG_FORMAT", "xml"),
+    ]);
+    assert_eq!(c.log_filter, "info");
+    assert!(warned(&c, "RUST_LOG", "[[["));
+    assert!(warned(&c, "OBS_METRICS_ADDR", "nowhere"));
+    assert!(warned(&c, "OBS_LOG_FORMAT", "xml"));
+    assert!(!config(&[("OBS_LOG_FORMAT", "none")]).json_logs);
+}
+
+#[test]
+fn builder_wins_over_the_environment() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+        ("OTEL_TRACES_SAMPLER", "always_off"),
+    ]
+    .into_iter()
+    .collect();
+    let get = move |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .service_name("from-code")
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint("http://127.0.0.1:4317")
+        .sampler(Sampler::AlwaysOn)
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(c.service_name.as_deref(), Some("from-code"));
+    assert_eq!(c.traces_otlp.endpoint, "http://127.0.0.1:4317");
+    assert_eq!(c.traces_otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.sampler, Sampler::AlwaysOn);
+    // With only the protocol set in code, the default endpoint follows it.
+    let c = obs_core::builder()
+        .protocol(Protocol::Grpc)
+        .config_with(&|_| None)
+        .unwrap();
+    assert_eq!(c.logs_otlp.endpoint, "http://localhost:4317");
+}
+
+#[test]
+fn invalid_builder_values_are_errors_that_name_the_setting() {
+    let none = |_: &str| None;
+    let cases: Vec<(obs_core::Builder, &str)> = vec![
+        (
+            obs_core::builder().otlp_endpoint("localhost:4317"),
+            "otlp_endpoint",
+        ),
+        (
+            obs_core::builder().otlp_endpoint("https://secure:4317"),
+            "otlp_endpoint",
+        ),
+        (
+            obs_core::builder().sampler(Sampler::TraceIdRatio(1.5)),
+            "sampler",
+        ),
+        (obs_core::builder().service_name(" "), "service_name"),
+        (obs_core::builder().log_filter("[[["), "log_filter"),
+        (
+            obs_core::builder().otlp_timeout(Duration::ZERO),
+            "otlp_timeout",
+        ),
+        (
+            obs_core::builder().metric_export_interval(Duration::ZERO),
+            "metric_export_interval",
+        ),
+        (
+            obs_core::builder().otlp_header("bad header", "v"),
+            "otlp_header",
+        ),
+        (
+            obs_core::builder().span_batch(obs_core::BatchSettings {
+                max_export_batch_size: 10_000,
+                ..obs_core::BatchSettings::SPANS
+            }),
+            "span_batch",
+        ),
+    ];
+    for (b, setting) in cases {
+        match b.config_with(&none) {
+            Err(e @ InitError::InvalidSetting { .. }) => {
+                assert!(e.to_string().contains(setting), "{e}");
+            }
+            other => panic!("{setting}: expected an error, got {other:?}"),
+        }
+    }
+}

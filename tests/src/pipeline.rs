@@ -1,0 +1,94 @@
+//! The end-to-end check shared by the gRPC and HTTP pipeline tests: an app initialised with
+//! `obs_core` exports to a real collector, which forwards to an in-memory receiver.
+
+use std::time::Duration;
+
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{BatchSettings, Protocol};
+
+use crate::collector::Collector;
+
+/// Runs the round trip over `protocol` and asserts on what arrives. Each test binary calls
+/// this once: `init` is once per process.
+pub async fn round_trip(protocol: Protocol) {
+    let receiver = OtlpReceiver::start(ReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let endpoint = match protocol {
+        Protocol::Grpc => collector.grpc_endpoint.clone(),
+        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
+    };
+    let telemetry = obs_core::builder()
+        .service_name("pipeline-test")
+        .service_version("1.2.3")
+        .protocol(protocol)
+        .otlp_endpoint(endpoint)
+        .json_logs(false)
+        .span_batch(BatchSettings {
+            schedule_delay: Duration::from_millis(100),
+            ..BatchSettings::SPANS
+        })
+        .log_batch(BatchSettings {
+            schedule_delay: Duration::from_millis(100),
+            ..BatchSettings::LOGS
+        })
+        .metric_export_interval(Duration::from_millis(200))
+        .init()
+        .expect("init");
+
+    let (trace_id, parent_id, child_id) = {
+        use obs_core::trace::SpanExt;
+        let parent = tracing::info_span!("checkout", "otel.kind" = "server", order.id = 7_i64);
+        let _g = parent.enter();
+        let child = tracing::info_span!("charge card", amount = 12.5_f64);
+        let ids = {
+            let _c = child.enter();
+            tracing::info!(attempt = 1_i64, "charging");
+            (
+                parent.span_context().expect("parent").trace_id,
+                parent.span_context().expect("parent").span_id,
+                child.span_context().expect("child").span_id,
+            )
+        };
+        drop(child);
+        ids
+    };
+    telemetry
+        .shutdown()
+        .await
+        .expect("shutdown flushes without error");
+
+    let spans = receiver
+        .store()
+        .wait_for_spans(|s| s.len() >= 2, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name() == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+    };
+    let parent = find("checkout");
+    let child = find("charge card");
+    assert_eq!(parent.trace_id_hex(), trace_id.to_string());
+    assert_eq!(child.trace_id_hex(), trace_id.to_string());
+    assert_eq!(parent.span_id_hex(), parent_id.to_string());
+    assert_eq!(child.span_id_hex(), child_id.to_string());
+    assert_eq!(child.parent_span_id_hex(), Some(parent_id.to_string()));
+    assert!(parent.is_root());
+    assert_eq!(parent.service_name(), Some("pipeline-test"));
+    assert_eq!(parent.span.kind, 2, "SERVER");
+    assert_eq!(
+        obs_core::testing::attribute_str(&parent.resource.attributes, "service.version"),
+        Some("1.2.3")
+    );
+    assert_eq!(
+        obs_core::testing::attribute_str(&parent.resource.attributes, "telemetry.sdk.language"),
+        Some("rust")
+    );
+    assert!(parent.attribute("order.id").is_some());
+    drop(collector);
+    receiver.shutdown().await;
+}

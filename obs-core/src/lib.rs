@@ -1,4 +1,68 @@
-//! obs-core (work in progress)
+//! `obs-core`: one dependency and one call in `main` for traces, logs and metrics over one
+//! OTLP pipeline, configured by the standard `OTEL_*` environment variables or a [`Builder`].
+//!
+//! ```no_run
+//! # async fn serve() {}
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let telemetry = obs_core::init()?; // everything from OTEL_* variables
+//!     tracing::info!(order_id = 7, "started");
+//!     serve().await;
+//!     telemetry.shutdown().await?; // also on drop: flushes traces, logs, metrics
+//!     Ok(())
+//! }
+//! ```
 
+mod builder;
+mod config;
+mod export;
+mod resource;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use builder::Builder;
+pub use config::{
+    BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol, Signal,
+};
+pub use export::ExportError;
+pub use resource::ResourceAttributes;
+pub use telemetry::{InitError, ShutdownError, SignalCounts, SignalFailure, Telemetry};
+
+/// The logging pillar: JSON lines and OTLP log records.
+pub use obs_log as log;
+/// The metrics pillar: registries, instruments, `/metrics`.
+pub use obs_metrics as metrics;
+/// gRPC middleware for tonic.
+#[cfg(feature = "tonic")]
+pub use obs_tonic as tonic;
+/// HTTP middleware for tower, axum and hyper.
+#[cfg(feature = "tower")]
+pub use obs_tower as tower;
+/// The tracing pillar: propagation, samplers, the span layer.
+pub use obs_trace as trace;
+
+/// The exact OpenTelemetry API obs is built with: use it instead of your own dependency so
+/// versions cannot skew.
+pub use opentelemetry;
+/// The exact OpenTelemetry SDK obs is built with.
+pub use opentelemetry_sdk;
+/// `tracing`, re-exported for convenience.
+pub use tracing;
+/// `tracing-subscriber`, re-exported for users who compose their own subscriber.
+pub use tracing_subscriber;
+
+/// Starts telemetry from the `OTEL_*` environment: installs the global `tracing` subscriber
+/// (spans, JSON logs, OTLP logs), the W3C propagator, and the OTLP pipeline for all three
+/// signals. Returns the guard that flushes everything on shutdown or drop.
+///
+/// Never panics: a second call returns [`InitError::AlreadyInitialized`]; it works inside or
+/// outside a Tokio runtime (exports run on a runtime of their own).
+pub fn init() -> Result<Telemetry, InitError> {
+    builder().init()
+}
+
+/// A [`Builder`] for settings in code, which win over the environment.
+pub fn builder() -> Builder {
+    Builder::default()
+}

@@ -12,6 +12,7 @@ use tracing_subscriber::prelude::*;
 use crate::config::{Config, ExporterKind, Signal};
 use crate::export::batch::{BatchQueue, Destination, SignalStats};
 use crate::export::convert;
+use crate::export::metrics::PeriodicMetrics;
 use crate::export::transport::OtlpClient;
 use crate::resource::ResourceAttributes;
 
@@ -190,7 +191,62 @@ impl SpanSink for TraceSink {
 struct Pipeline {
     runtime: ExportRuntime,
     traces: Option<Arc<BatchQueue<SpanData>>>,
+    metrics: Option<PeriodicMetrics>,
     stats: Vec<(Signal, Arc<SignalStats>)>,
+}
+
+/// Exposes the pipeline's own counters in the metrics registry, so every drop is visible
+/// where the application's metrics are (`obs_telemetry_dropped_total{signal, reason}`).
+#[derive(Debug)]
+struct PipelineCollector {
+    stats: Vec<(Signal, Arc<SignalStats>)>,
+    start: u64,
+}
+
+impl obs_metrics::Collector for PipelineCollector {
+    fn collect(&self, now: u64, out: &mut Vec<obs_metrics::MetricFamilySnapshot>) {
+        use obs_metrics::{MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue};
+        let point = |labels: Vec<(String, String)>, v: u64| PointSnapshot {
+            labels,
+            value: PointValue::U64(v),
+            start_time_unix_nano: self.start,
+            time_unix_nano: now,
+            exemplars: Vec::new(),
+        };
+        let mut dropped = Vec::new();
+        let mut exported = Vec::new();
+        for (signal, s) in &self.stats {
+            let sig = || ("signal".to_owned(), signal.as_str().to_owned());
+            for (reason, n) in [
+                ("queue_full", s.dropped_queue_full.load(Ordering::Relaxed)),
+                (
+                    "export_failed",
+                    s.dropped_export_failed.load(Ordering::Relaxed),
+                ),
+            ] {
+                dropped.push(point(
+                    vec![sig(), ("reason".to_owned(), reason.to_owned())],
+                    n,
+                ));
+            }
+            exported.push(point(vec![sig()], s.exported.load(Ordering::Relaxed)));
+        }
+        out.push(MetricFamilySnapshot {
+            name: "obs_telemetry_dropped".to_owned(),
+            help: "Spans, log records and metric points obs dropped instead of exporting."
+                .to_owned(),
+            unit: None,
+            kind: MetricKind::Counter,
+            points: dropped,
+        });
+        out.push(MetricFamilySnapshot {
+            name: "obs_telemetry_exported".to_owned(),
+            help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
+            unit: None,
+            kind: MetricKind::Counter,
+            points: exported,
+        });
+    }
 }
 
 /// The running telemetry. Keep it alive for the life of the program; dropping it (or calling
@@ -272,6 +328,32 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         }
     };
 
+    let metrics = {
+        let _enter = runtime.handle.enter();
+        match destination(&config, Signal::Metrics)? {
+            None => None,
+            Some(dest) => {
+                let s = Arc::new(SignalStats::default());
+                stats.push((Signal::Metrics, s.clone()));
+                Some(PeriodicMetrics::start(
+                    &runtime.handle,
+                    obs_metrics::global().clone(),
+                    proto_resource.clone(),
+                    Arc::new(dest),
+                    s,
+                    config.metric_export_interval,
+                    config.metric_export_timeout,
+                ))
+            }
+        }
+    };
+    if !stats.is_empty() {
+        obs_metrics::global().register_collector(PipelineCollector {
+            stats: stats.clone(),
+            start: convert::unix_nanos(std::time::SystemTime::now()),
+        });
+    }
+
     let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
     if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(TraceSink(q.clone())));
@@ -289,6 +371,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         pipeline: Some(Pipeline {
             runtime,
             traces,
+            metrics,
             stats,
         }),
     })
@@ -363,7 +446,14 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
                     q.flush(remaining)
                 }
             }),
-            Signal::Logs | Signal::Metrics => None,
+            Signal::Metrics => p.metrics.as_ref().map(|m| {
+                if stop {
+                    m.shutdown(remaining)
+                } else {
+                    m.flush(remaining)
+                }
+            }),
+            Signal::Logs => None,
         };
         let unsent = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
         match outcome {

@@ -37,6 +37,16 @@ pub async fn round_trip(protocol: Protocol) {
         .init()
         .expect("init");
 
+    let registry = obs_core::metrics::global();
+    let orders = registry
+        .counter("pipeline_orders", "Orders placed.")
+        .expect("counter");
+    let latency = registry
+        .metric("pipeline_charge_duration_seconds", "Card charge duration.")
+        .unit(obs_core::metrics::Unit::Seconds)
+        .histogram()
+        .expect("histogram");
+
     let (trace_id, parent_id, child_id) = {
         use obs_core::trace::SpanExt;
         let parent = tracing::info_span!("checkout", "otel.kind" = "server", order.id = 7_i64);
@@ -45,6 +55,8 @@ pub async fn round_trip(protocol: Protocol) {
         let ids = {
             let _c = child.enter();
             tracing::info!(attempt = 1_i64, "charging");
+            orders.inc_by(3);
+            latency.observe(0.2);
             (
                 parent.span_context().expect("parent").trace_id,
                 parent.span_context().expect("parent").span_id,
@@ -54,6 +66,8 @@ pub async fn round_trip(protocol: Protocol) {
         drop(child);
         ids
     };
+    // What `/metrics` shows at the moment of the final push.
+    let exposition = registry.encode(obs_core::metrics::text::Format::Prometheus);
     telemetry
         .shutdown()
         .await
@@ -89,6 +103,66 @@ pub async fn round_trip(protocol: Protocol) {
         Some("rust")
     );
     assert!(parent.attribute("order.id").is_some());
+
+    let points = receiver
+        .store()
+        .wait_for_metrics(
+            |m| {
+                m.iter()
+                    .any(|p| p.name == "pipeline_charge_duration_seconds")
+            },
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let last = |name: &str| {
+        points
+            .iter()
+            .rev()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no metric {name}"))
+            .clone()
+    };
+    let orders_point = last("pipeline_orders");
+    assert!(
+        exposition.contains("pipeline_orders_total 3\n"),
+        "{exposition}"
+    );
+    assert_eq!(
+        orders_point.number_value(),
+        Some(3.0),
+        "same value as /metrics"
+    );
+    assert_eq!(orders_point.service_name(), Some("pipeline-test"));
+    match &orders_point.point {
+        obs_core::testing::MetricPoint::Sum { is_monotonic, .. } => assert!(is_monotonic),
+        other => panic!("a counter must be a monotonic sum: {other:?}"),
+    }
+    match &last("pipeline_charge_duration_seconds").point {
+        obs_core::testing::MetricPoint::Histogram { point, .. } => {
+            assert_eq!(point.count, 1);
+            assert_eq!(point.sum, Some(0.2));
+            assert!(
+                exposition.contains("pipeline_charge_duration_seconds_count 1\n"),
+                "{exposition}"
+            );
+            assert_eq!(
+                point.explicit_bounds,
+                obs_core::metrics::DEFAULT_BUCKETS.to_vec()
+            );
+            assert_eq!(point.bucket_counts.iter().sum::<u64>(), 1);
+            let ex = point
+                .exemplars
+                .first()
+                .expect("an exemplar from the sampled span");
+            assert_eq!(
+                obs_core::testing::to_hex(&ex.trace_id),
+                trace_id.to_string()
+            );
+            assert_eq!(obs_core::testing::to_hex(&ex.span_id), child_id.to_string());
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
     drop(collector);
     receiver.shutdown().await;
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod convert;
+pub(crate) mod metrics;
 pub(crate) mod transport;
 
 pub use transport::ExportError;

@@ -36,8 +36,11 @@ mod hash;
 mod instrument;
 mod name;
 mod number;
+mod process;
 mod registry;
+mod service;
 mod snapshot;
+pub mod text;
 
 pub use error::MetricsError;
 pub use exemplar::Exemplar;
@@ -50,6 +53,7 @@ pub use name::Unit;
 pub use number::AtomicF64;
 pub use number::{CounterNumber, GaugeNumber};
 pub use registry::{Collector, MetricBuilder, Registry, global};
+pub use service::MetricsService;
 pub use snapshot::{HistogramValue, MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue};
 
 /// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client.

@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -127,6 +127,14 @@ struct Inner {
     entries: RwLock<Vec<Entry>>,
     collectors: RwLock<Vec<Box<dyn Collector>>>,
     cardinality_limit: AtomicUsize,
+    flags: CollectorFlags,
+}
+
+/// Which built-in collectors are registered, so registering twice adds nothing.
+#[derive(Default)]
+pub(crate) struct CollectorFlags {
+    pub(crate) process: AtomicBool,
+    pub(crate) tokio: AtomicBool,
 }
 
 /// A set of metrics to expose together. A cheap `Clone` handle: clones share the metrics.
@@ -181,6 +189,10 @@ impl Registry {
         self.inner
             .cardinality_limit
             .store(limit.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn flags(&self) -> &CollectorFlags {
+        &self.inner.flags
     }
 
     /// Starts a registration with options (unit, buckets, cardinality limit).

@@ -1,0 +1,454 @@
+//! The two text expositions, printed from a [`collect`](crate::Registry::collect)
+//! snapshot: OpenMetrics 1.0 (with exemplars and `# UNIT`) and the Prometheus text format
+//! 0.0.4 (what `promtool check metrics` and older scrapers read).
+//!
+//! Specs: <https://github.com/prometheus/OpenMetrics/blob/v1.0.0/specification/OpenMetrics.md>
+//! and <https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>.
+
+use std::fmt::Write;
+
+use crate::{Exemplar, HistogramValue, MetricFamilySnapshot, MetricKind, PointValue, Registry};
+
+/// `Content-Type` of the OpenMetrics text format.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `Content-Type` of the Prometheus text format 0.0.4.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// An exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// OpenMetrics 1.0 text: exemplars, `# UNIT`, `# EOF`.
+    OpenMetrics,
+    /// Prometheus text 0.0.4: no exemplars, no units.
+    Prometheus,
+}
+
+impl Format {
+    /// The `Content-Type` to answer with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Prometheus => PROMETHEUS_CONTENT_TYPE,
+        }
+    }
+
+    /// The format an `Accept` header value asks for (RFC 9110 §12.5.1 media ranges with
+    /// q-values). OpenMetrics only when the header names `application/openmetrics-text`
+    /// (versions 1.0.0 or 0.0.1, or none) with a q-value above zero and at least that of
+    /// any range matching `text/plain`; Prometheus text otherwise, so `*/*` clients such as
+    /// curl get the classic format.
+    pub fn from_accept(accept: &str) -> Format {
+        let mut openmetrics = 0.0f32;
+        let mut text = 0.0f32;
+        for range in accept.split(',') {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or_default().trim();
+            let mut q = 1.0f32;
+            let mut version = None;
+            let mut valid = true;
+            for param in params {
+                let Some((key, value)) = param.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                if key.trim().eq_ignore_ascii_case("q") {
+                    match value.parse::<f32>() {
+                        Ok(v) if (0.0..=1.0).contains(&v) => q = v,
+                        _ => valid = false,
+                    }
+                } else if key.trim().eq_ignore_ascii_case("version") {
+                    version = Some(value);
+                }
+            }
+            if !valid {
+                continue;
+            }
+            if media.eq_ignore_ascii_case("application/openmetrics-text") {
+                if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
+                    openmetrics = openmetrics.max(q);
+                }
+            } else if media.eq_ignore_ascii_case("text/plain")
+                || media.eq_ignore_ascii_case("text/*")
+                || media == "*/*"
+            {
+                text = text.max(q);
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
+    }
+}
+
+impl Registry {
+    /// The whole registry in `format`.
+    pub fn encode(&self, format: Format) -> String {
+        let mut out = String::new();
+        encode(&self.collect(), format, &mut out);
+        out
+    }
+}
+
+/// Prints `families` in `format` to `out`.
+pub fn encode(families: &[MetricFamilySnapshot], format: Format, out: &mut String) {
+    for family in families {
+        encode_family(family, format, out);
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+}
+
+fn encode_family(family: &MetricFamilySnapshot, format: Format, out: &mut String) {
+    let name = family.name.as_str();
+    // Prometheus 0.0.4 names a counter family by its sample name; OpenMetrics by the
+    // name without `_total`.
+    let total = if family.kind == MetricKind::Counter && format == Format::Prometheus {
+        "_total"
+    } else {
+        ""
+    };
+    let _ = write!(out, "# HELP {name}{total} ");
+    escape(&family.help, format == Format::OpenMetrics, out);
+    let _ = writeln!(out, "\n# TYPE {name}{total} {}", family.kind.as_str());
+    if let (Some(unit), Format::OpenMetrics) = (family.unit, format) {
+        let _ = writeln!(out, "# UNIT {name} {}", unit.as_str());
+    }
+    for point in &family.points {
+        match &point.value {
+            PointValue::Histogram(h) => {
+                encode_histogram(name, &point.labels, h, &point.exemplars, format, out);
+            }
+            value => {
+                let suffix = if family.kind == MetricKind::Counter {
+                    "_total"
+                } else {
+                    ""
+                };
+                sample_start(name, suffix, &point.labels, None, out);
+                write_value(value, out);
+                if format == Format::OpenMetrics && family.kind == MetricKind::Counter {
+                    write_exemplar(point.exemplars.first(), out);
+                }
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn encode_histogram(
+    name: &str,
+    labels: &[(String, String)],
+    h: &HistogramValue,
+    exemplars: &[Exemplar],
+    format: Format,
+    out: &mut String,
+) {
+    let mut cumulative = 0u64;
+    for (i, count) in h.bucket_counts.iter().enumerate() {
+        cumulative += count;
+        let mut le = String::new();
+        match h.bounds.get(i) {
+            Some(bound) => write_f64(*bound, &mut le),
+            None => le.push_str("+Inf"),
+        }
+        sample_start(name, "_bucket", labels, Some(&le), out);
+        let _ = write!(out, "{cumulative}");
+        if format == Format::OpenMetrics {
+            let exemplar = exemplars
+                .iter()
+                .rev()
+                .find(|e| HistogramValue::bucket_index(&h.bounds, e.value) == i);
+            write_exemplar(exemplar, out);
+        }
+        out.push('\n');
+    }
+    // OpenMetrics forbids negative `_sum` values (they would be counter-like samples
+    // going down); omit it then, as the spec allows.
+    if format == Format::Prometheus || h.sum >= 0.0 {
+        sample_start(name, "_sum", labels, None, out);
+        write_f64(h.sum, out);
+        out.push('\n');
+    }
+    sample_start(name, "_count", labels, None, out);
+    let _ = writeln!(out, "{}", h.count);
+}
+
+fn sample_start(
+    name: &str,
+    suffix: &str,
+    labels: &[(String, String)],
+    le: Option<&str>,
+    out: &mut String,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    let pairs = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(le.map(|le| ("le", le)));
+    write_labels(pairs, out);
+    out.push(' ');
+}
+
+fn write_labels<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, out: &mut String) {
+    let mut first = true;
+    for (key, value) in pairs {
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        out.push_str(key);
+        out.push_str("=\"");
+        escape_label_value(value, out);
+        out.push('"');
+    }
+    if !first {
+        out.push('}');
+    }
+}
+
+fn write_exemplar(exemplar: Option<&Exemplar>, out: &mut String) {
+    let Some(e) = exemplar else { return };
+    let _ = write!(
+        out,
+        " # {{trace_id=\"{}\",span_id=\"{}\"}} ",
+        e.trace_id, e.span_id
+    );
+    write_f64(e.value, out);
+    let _ = write!(
+        out,
+        " {}.{:09}",
+        e.time_unix_nano / 1_000_000_000,
+        e.time_unix_nano % 1_000_000_000
+    );
+}
+
+fn write_value(value: &PointValue, out: &mut String) {
+    match value {
+        PointValue::U64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        PointValue::I64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        PointValue::F64(v) => write_f64(*v, out),
+        PointValue::Histogram(h) => write_f64(h.sum, out),
+    }
+}
+
+/// Floats as both formats (and Go's `ParseFloat`) read them: `+Inf`, `-Inf`, `NaN`, plain
+/// decimals in the usual range and exponent notation outside it.
+fn write_f64(v: f64, out: &mut String) {
+    let _ = if v.is_nan() {
+        write!(out, "NaN")
+    } else if v.is_infinite() {
+        write!(out, "{}", if v > 0.0 { "+Inf" } else { "-Inf" })
+    } else if v == 0.0 || (1e-6..1e21).contains(&v.abs()) {
+        write!(out, "{v}")
+    } else {
+        write!(out, "{v:e}")
+    };
+}
+
+/// HELP text: both formats escape `\` and line feed; only OpenMetrics escapes `"` (the
+/// 0.0.4 parser rejects `\"` in help).
+fn escape(text: &str, quote: bool, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_label_value(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counter, Registry, Unit};
+    use obs_trace::{SpanId, TraceId};
+    use std::sync::Arc;
+
+    #[test]
+    fn accept_negotiation_follows_q_values() {
+        let prometheus_2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::from_accept(prometheus_2), Format::OpenMetrics);
+        assert_eq!(Format::from_accept("*/*"), Format::Prometheus);
+        assert_eq!(Format::from_accept(""), Format::Prometheus);
+        assert_eq!(
+            Format::from_accept("text/plain;version=0.0.4"),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::from_accept("application/openmetrics-text; q=0"),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::from_accept("application/openmetrics-text;q=0.4, text/plain;q=0.9"),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::from_accept("text/plain;q=0.2, APPLICATION/OpenMetrics-Text; Q=0.3"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept("application/openmetrics-text;version=2.0.0"),
+            Format::Prometheus
+        );
+        assert_eq!(
+            Format::from_accept("application/openmetrics-text;q=abc"),
+            Format::Prometheus
+        );
+    }
+
+    fn sample_registry() -> Registry {
+        let r = Registry::new();
+        r.counter("jobs", "Jobs \"done\"\\ here.\nSecond line.")
+            .unwrap()
+            .inc_by(7);
+        r.metric("process_cpu_seconds", "CPU time.")
+            .counter_f64()
+            .unwrap()
+            .inc_by(0.5);
+        r.gauge("queue_depth", "Depth.").unwrap().set(-3);
+        let h = r
+            .metric("wait_seconds", "Wait.")
+            .buckets([0.1, 1.0])
+            .histogram()
+            .unwrap();
+        h.observe(0.05);
+        h.observe(2.0);
+        let f = r
+            .dyn_family::<Counter>("calls", "Calls.", &["path"])
+            .unwrap();
+        f.get(&[("path", "a\"b\\c\nd")]).inc();
+        r
+    }
+
+    #[test]
+    fn prometheus_text() {
+        let text = sample_registry().encode(Format::Prometheus);
+        assert_eq!(
+            text,
+            "# HELP jobs_total Jobs \"done\"\\\\ here.\\nSecond line.\n\
+             # TYPE jobs_total counter\n\
+             jobs_total 7\n\
+             # HELP process_cpu_seconds_total CPU time.\n\
+             # TYPE process_cpu_seconds_total counter\n\
+             process_cpu_seconds_total 0.5\n\
+             # HELP queue_depth Depth.\n\
+             # TYPE queue_depth gauge\n\
+             queue_depth -3\n\
+             # HELP wait_seconds Wait.\n\
+             # TYPE wait_seconds histogram\n\
+             wait_seconds_bucket{le=\"0.1\"} 1\n\
+             wait_seconds_bucket{le=\"1\"} 1\n\
+             wait_seconds_bucket{le=\"+Inf\"} 2\n\
+             wait_seconds_sum 2.05\n\
+             wait_seconds_count 2\n\
+             # HELP calls_total Calls.\n\
+             # TYPE calls_total counter\n\
+             calls_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_text_with_units_and_eof() {
+        let text = sample_registry().encode(Format::OpenMetrics);
+        assert!(text.starts_with(
+            "# HELP jobs Jobs \\\"done\\\"\\\\ here.\\nSecond line.\n# TYPE jobs counter\njobs_total 7\n"
+        ));
+        assert!(text.contains(
+            "# HELP process_cpu_seconds CPU time.\n# TYPE process_cpu_seconds counter\n# UNIT process_cpu_seconds seconds\n"
+        ));
+        assert!(text.ends_with("calls_total{path=\"a\\\"b\\\\c\\nd\"} 1\n# EOF\n"));
+    }
+
+    #[test]
+    fn exemplars_go_on_their_bucket_and_counter_sample() {
+        let e = |value| Exemplar {
+            trace_id: TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c),
+            span_id: SpanId::from_u64(0xb7ad6b7169203331),
+            value,
+            time_unix_nano: 1_700_000_000_250_000_000,
+        };
+        let families = vec![
+            MetricFamilySnapshot {
+                name: "jobs".to_owned(),
+                help: "Jobs.".to_owned(),
+                unit: None,
+                kind: MetricKind::Counter,
+                points: vec![crate::PointSnapshot {
+                    labels: vec![],
+                    value: PointValue::U64(1),
+                    start_time_unix_nano: 0,
+                    time_unix_nano: 0,
+                    exemplars: vec![e(1.0)],
+                }],
+            },
+            MetricFamilySnapshot {
+                name: "wait_seconds".to_owned(),
+                help: "Wait.".to_owned(),
+                unit: Some(Unit::Seconds),
+                kind: MetricKind::Histogram,
+                points: vec![crate::PointSnapshot {
+                    labels: vec![],
+                    value: PointValue::Histogram(HistogramValue {
+                        bounds: Arc::from([1.0]),
+                        bucket_counts: vec![0, 1],
+                        sum: -2.0,
+                        count: 1,
+                    }),
+                    start_time_unix_nano: 0,
+                    time_unix_nano: 0,
+                    exemplars: vec![e(2.0)],
+                }],
+            },
+        ];
+        let mut text = String::new();
+        encode(&families, Format::OpenMetrics, &mut text);
+        let ex = "# {trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\"}";
+        assert!(text.contains(&format!("jobs_total 1 {ex} 1 1700000000.250000000\n")));
+        assert!(text.contains("wait_seconds_bucket{le=\"1\"} 0\n"));
+        assert!(text.contains(&format!(
+            "wait_seconds_bucket{{le=\"+Inf\"}} 1 {ex} 2 1700000000.250000000\n"
+        )));
+        assert!(!text.contains("wait_seconds_sum"), "{text}");
+        let mut text = String::new();
+        encode(&families, Format::Prometheus, &mut text);
+        assert!(!text.contains("trace_id"), "{text}");
+        assert!(text.contains("wait_seconds_sum -2\n"));
+    }
+
+    #[test]
+    fn floats() {
+        let f = |v| {
+            let mut s = String::new();
+            write_f64(v, &mut s);
+            s
+        };
+        assert_eq!(f(1.0), "1");
+        assert_eq!(f(0.005), "0.005");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(1e-9), "1e-9");
+        assert_eq!(f(1e300), "1e300");
+        assert_eq!(f(-0.0), "-0");
+    }
+}

@@ -1,0 +1,180 @@
+//! The text outputs pass the strict external checkers: `promtool check metrics` (Prometheus
+//! text 0.0.4) and the `prometheus_client` Python package's OpenMetrics parser (OpenMetrics,
+//! exemplars included). Both tools come from `scripts/install-test-deps.sh`; a missing
+//! tool fails the test.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use obs_metrics::text::Format;
+use obs_metrics::{Counter, EncodeLabelSet, Family, Histogram, Registry};
+use obs_trace::{Sampler, SpanExt, SpanLayer};
+use tracing_subscriber::prelude::*;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    http_request_method: &'static str,
+    http_route: String,
+    http_response_status_code: u16,
+}
+
+/// A registry with every kind of metric, escapes, the overflow series and exemplars
+/// recorded inside a sampled span; returns it with the span's trace id.
+fn populated_registry() -> (Registry, String) {
+    let registry = Registry::new();
+    let requests = registry
+        .metric(
+            "http_server_requests",
+            "Requests \"served\", by route.\nAll of them \\ really.",
+        )
+        .cardinality_limit(3)
+        .dyn_family::<Counter>(&["http_route"])
+        .unwrap();
+    let duration: Family<HttpLabels, Histogram> = registry
+        .family(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests.",
+        )
+        .unwrap();
+    let bytes = registry
+        .metric("http_server_response_body_size_bytes", "Response sizes.")
+        .counter_f64()
+        .unwrap();
+    let active = registry
+        .gauge("http_server_active_requests", "Requests in flight.")
+        .unwrap();
+    registry
+        .gauge_fn("app_build_ratio", "A callback gauge.", || 0.25)
+        .unwrap();
+    registry.register_process_metrics();
+
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sampler(Sampler::AlwaysOn));
+    let trace_id = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request");
+        let _entered = span.enter();
+        for (i, route) in ["/a", "/b\"quoted\"", "/c\\d", "/e", "/f"]
+            .iter()
+            .enumerate()
+        {
+            requests.get(&[("http_route", route)]).inc();
+            duration
+                .get(&HttpLabels {
+                    http_request_method: "GET",
+                    http_route: (*route).to_owned(),
+                    http_response_status_code: 200,
+                })
+                .observe(0.01 * (i as f64 + 1.0));
+        }
+        duration
+            .get(&HttpLabels {
+                http_request_method: "POST",
+                http_route: "/a".to_owned(),
+                http_response_status_code: 500,
+            })
+            .observe(42.0);
+        bytes.inc_by(512.5);
+        span.span_context().unwrap().trace_id.to_string()
+    });
+    active.inc();
+    (registry, trace_id)
+}
+
+#[test]
+fn promtool_check_metrics_reports_no_problem_on_prometheus_text() {
+    let (registry, _) = populated_registry();
+    let text = registry.encode(Format::Prometheus);
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run scripts/install-test-deps.sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool: {report}\n--- input ---\n{text}"
+    );
+}
+
+#[test]
+fn python_openmetrics_parser_accepts_openmetrics_with_exemplars() {
+    let (registry, trace_id) = populated_registry();
+    let text = registry.encode(Format::OpenMetrics);
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python");
+    // Parse strictly, then print what the parser saw: exemplar trace ids and totals.
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(sys.stdin.read()))
+for f in families:
+    for s in f.samples:
+        if s.exemplar:
+            print("exemplar", f.name, s.name, s.exemplar.labels["trace_id"], s.exemplar.labels["span_id"])
+        if s.name == "http_server_requests_total":
+            print("requests", s.labels.get("http_route", s.labels.get("otel_metric_overflow")), s.value)
+print("families", len(families))
+"#;
+    let mut child = Command::new(&python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run scripts/install-test-deps.sh",
+                python.display()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "parser rejected the output: {}\n--- input ---\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let exemplar_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("exemplar"))
+        .collect();
+    // Two counters (requests series, bytes) and histogram buckets carry exemplars.
+    assert!(
+        exemplar_lines
+            .iter()
+            .any(|l| l.contains("http_server_request_duration_seconds_bucket")),
+        "{stdout}"
+    );
+    assert!(
+        exemplar_lines
+            .iter()
+            .any(|l| l.contains("http_server_response_body_size_bytes_total")),
+        "{stdout}"
+    );
+    assert!(
+        exemplar_lines.iter().all(|l| l.contains(&trace_id)),
+        "{stdout}"
+    );
+    // Three routes fit the limit of 3; the other two folded into the overflow series.
+    assert!(stdout.contains("requests true 2\n"), "{stdout}");
+    assert!(stdout.contains("requests /a 1\n"), "{stdout}");
+}

@@ -1,0 +1,208 @@
+//! JSON string escaping straight into a byte buffer, so that no message, value or key can
+//! end a line, close a string early or forge another record.
+//!
+//! Beyond what RFC 8259 §7 requires (`"`, `\` and U+0000..U+001F), DEL and the JavaScript
+//! line terminators U+2028/U+2029 are escaped too: some log viewers split lines on them.
+
+use std::fmt;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes that end a run of literal bytes: those that must be escaped, and 0xE2, the lead
+/// byte of U+2028/U+2029 (checked in full when met).
+#[inline]
+fn is_special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xe2
+}
+
+/// Appends the escaped contents of `s` (without surrounding quotes).
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !is_special(b) {
+            i += 1;
+            continue;
+        }
+        if b == 0xe2 {
+            // U+2028 is E2 80 A8, U+2029 is E2 80 A9; any other E2 sequence is literal.
+            if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(if bytes[i + 2] == 0xa8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                i += 3;
+                start = i;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0x0f) as usize],
+            ]),
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `s` as a quoted JSON string.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// Appends `bytes` as a quoted JSON string, each invalid UTF-8 sequence replaced by U+FFFD
+/// (as `String::from_utf8_lossy` does, without allocating).
+pub(crate) fn write_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        escape_into(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            escape_into(out, char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]));
+        }
+    }
+    out.push(b'"');
+}
+
+/// A `fmt::Write` that escapes what it is given, so `Debug` and `Display` output goes into
+/// the line without an intermediate `String`.
+pub(crate) struct EscapingWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for EscapingWriter<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `value`'s `Debug` output as a quoted JSON string.
+pub(crate) fn write_debug(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
+    out.push(b'"');
+    // Formatting into a Vec cannot fail; a `Debug` impl that returns an error anyway leaves
+    // what it wrote so far, which is still a well-formed string once closed.
+    let _ = fmt::write(&mut EscapingWriter(out), format_args!("{value:?}"));
+    out.push(b'"');
+}
+
+/// Appends `value`'s `Display` output as a quoted JSON string.
+pub(crate) fn write_display(out: &mut Vec<u8>, value: &dyn fmt::Display) {
+    out.push(b'"');
+    let _ = fmt::write(&mut EscapingWriter(out), format_args!("{value}"));
+    out.push(b'"');
+}
+
+/// A `fmt::Write` into a byte buffer, for numbers (whose output needs no escaping).
+struct RawWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for RawWriter<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes `byte` as two lowercase hex digits.
+#[inline]
+pub(crate) fn write_hex_byte(out: &mut [u8; 2], byte: u8) {
+    out[0] = HEX[(byte >> 4) as usize];
+    out[1] = HEX[(byte & 0x0f) as usize];
+}
+
+/// Appends an integer as a JSON number.
+pub(crate) fn write_int(out: &mut Vec<u8>, value: impl fmt::Display) {
+    let _ = fmt::write(&mut RawWriter(out), format_args!("{value}"));
+}
+
+/// Appends a float as a JSON number; NaN and the infinities, which JSON cannot represent,
+/// become the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
+pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
+    if value.is_finite() {
+        // Rust's shortest round-trip representation, never in exponent form: valid JSON.
+        let _ = fmt::write(&mut RawWriter(out), format_args!("{value}"));
+    } else if value.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if value > 0.0 {
+        out.extend_from_slice(b"\"Infinity\"");
+    } else {
+        out.extend_from_slice(b"\"-Infinity\"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quoted(s: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escapes_what_could_break_a_line_or_a_string() {
+        assert_eq!(quoted("plain"), r#""plain""#);
+        assert_eq!(quoted("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(quoted("l1\nl2\r\t"), r#""l1\nl2\r\t""#);
+        assert_eq!(quoted("\u{0}\u{1f}\u{7f}"), r#""\u0000\u001f\u007f""#);
+        assert_eq!(quoted("x\u{2028}y\u{2029}z"), r#""x\u2028y\u2029z""#);
+        // Other characters with an E2 lead byte stay literal.
+        assert_eq!(quoted("→ €"), "\"→ €\"");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_the_replacement_character() {
+        let mut out = Vec::new();
+        write_lossy(&mut out, b"ok\xff\xfe\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"ok\u{fffd}\u{fffd}\\\"\""
+        );
+    }
+
+    #[test]
+    fn floats_stay_numbers_and_non_finite_ones_become_strings() {
+        let mut out = Vec::new();
+        for v in [
+            1.5,
+            -0.25,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            write_f64(&mut out, v);
+            out.push(b' ');
+        }
+        let text = String::from_utf8(out).unwrap();
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(parts[0], "1.5");
+        assert_eq!(parts[1], "-0.25");
+        assert_eq!(parts[2].parse::<f64>().unwrap(), 1e300);
+        assert_eq!(&parts[3..], ["\"NaN\"", "\"Infinity\"", "\"-Infinity\""]);
+    }
+}

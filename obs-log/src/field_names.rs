@@ -1,0 +1,192 @@
+//! [`FieldNames`]: the keys of the JSON line, with presets for common log schemas.
+
+use std::borrow::Cow;
+
+/// How the level is spelled in the JSON line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LevelStyle {
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`.
+    #[default]
+    Upper,
+    /// `trace`, `debug`, `info`, `warn`, `error`.
+    Lower,
+}
+
+/// The keys [`JsonLayer`](crate::JsonLayer) writes, and how it spells the level.
+///
+/// Presets (a `-` means the value is not written):
+///
+/// | what                     | [`default`](FieldNames::default) | [`ecs`](FieldNames::ecs) | [`otel`](FieldNames::otel) | [`loki`](FieldNames::loki) |
+/// |--------------------------|-----------------|------------------------|---------------------|----------------|
+/// | event time               | `timestamp`     | `@timestamp`           | `timestamp`         | `ts`           |
+/// | level                    | `level` (`INFO`)| `log.level` (`INFO`)   | `severity_text` (`INFO`) | `level` (`info`) |
+/// | severity number          | -               | -                      | `severity_number` (9) | -            |
+/// | message                  | `message`       | `message`              | `body`              | `msg`          |
+/// | target                   | `target`        | `log.logger`           | `scope.name`        | `logger`       |
+/// | service name             | `service`       | `service.name`         | `service.name`      | `service_name` |
+/// | trace id                 | `trace_id`      | `trace.id`             | `trace_id`          | `trace_id`     |
+/// | span id                  | `span_id`       | `span.id`              | `span_id`           | `span_id`      |
+/// | trace flags              | `trace_flags`   | `trace.flags`          | `trace_flags`       | `trace_flags`  |
+/// | span fields ([`SpanFields::Nested`](crate::SpanFields::Nested)) | `spans` | `spans` | `spans` | `spans` |
+/// | file                     | `file`          | `log.origin.file.name` | `code.file.path`    | `file`         |
+/// | line                     | `line`          | `log.origin.file.line` | `code.line.number`  | `line`         |
+///
+/// - The default names of the trace context are those of the OpenTelemetry specification
+///   "Trace Context in non-OTLP Log Formats" (`trace_id`, `span_id`, `trace_flags`; ids in
+///   lowercase hex, flags as two hex digits), so the same search works whatever the preset.
+/// - ECS: Elastic Common Schema 8 field names in dotted form, as `ecs-logging` writes them.
+///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`.
+/// - OTel: the log data model's field names in snake case (`severity_text`,
+///   `severity_number`, `body`), the resource attribute `service.name`, and the stable
+///   semantic conventions `code.file.path` / `code.line.number`.
+/// - Loki: the keys Grafana's log level detection and Loki's own logs use (`level` in lower
+///   case, `ts`, `msg`), and `service_name`, the label Loki derives a service from.
+///
+/// Every key here is reserved: an event or span field with one of these names, or whose
+/// name starts with `fields.`, is written as `fields.<name>` so it can never overwrite or
+/// shadow what the layer writes.
+///
+/// Build your own from a preset with struct update syntax:
+///
+/// ```
+/// use obs_log::FieldNames;
+///
+/// let names = FieldNames { message: "msg".into(), ..FieldNames::default() };
+/// assert_eq!(names.timestamp, "timestamp");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldNames {
+    /// Key of the event time (RFC 3339, UTC, nanoseconds).
+    pub timestamp: Cow<'static, str>,
+    /// Key of the level.
+    pub level: Cow<'static, str>,
+    /// How the level is spelled.
+    pub level_style: LevelStyle,
+    /// Key of the OpenTelemetry severity number (TRACE=1, DEBUG=5, INFO=9, WARN=13,
+    /// ERROR=17), if written at all.
+    pub severity_number: Option<Cow<'static, str>>,
+    /// Key of the message (the event's `message` field).
+    pub message: Cow<'static, str>,
+    /// Key of the event's target.
+    pub target: Cow<'static, str>,
+    /// Key of the service name.
+    pub service: Cow<'static, str>,
+    /// Key of the trace id.
+    pub trace_id: Cow<'static, str>,
+    /// Key of the span id.
+    pub span_id: Cow<'static, str>,
+    /// Key of the trace flags.
+    pub trace_flags: Cow<'static, str>,
+    /// Key of the list of spans, root first, in [`SpanFields::Nested`](crate::SpanFields::Nested) mode.
+    pub spans: Cow<'static, str>,
+    /// Key of the source file.
+    pub file: Cow<'static, str>,
+    /// Key of the source line.
+    pub line: Cow<'static, str>,
+}
+
+/// The prefix given to event and span fields named like a reserved key.
+pub(crate) const USER_FIELD_PREFIX: &str = "fields.";
+
+impl Default for FieldNames {
+    fn default() -> Self {
+        FieldNames {
+            timestamp: "timestamp".into(),
+            level: "level".into(),
+            level_style: LevelStyle::Upper,
+            severity_number: None,
+            message: "message".into(),
+            target: "target".into(),
+            service: "service".into(),
+            trace_id: "trace_id".into(),
+            span_id: "span_id".into(),
+            trace_flags: "trace_flags".into(),
+            spans: "spans".into(),
+            file: "file".into(),
+            line: "line".into(),
+        }
+    }
+}
+
+impl FieldNames {
+    /// Elastic Common Schema names (see the table on [`FieldNames`]).
+    pub fn ecs() -> Self {
+        FieldNames {
+            timestamp: "@timestamp".into(),
+            level: "log.level".into(),
+            target: "log.logger".into(),
+            service: "service.name".into(),
+            trace_id: "trace.id".into(),
+            span_id: "span.id".into(),
+            trace_flags: "trace.flags".into(),
+            file: "log.origin.file.name".into(),
+            line: "log.origin.file.line".into(),
+            ..FieldNames::default()
+        }
+    }
+
+    /// OpenTelemetry log data model names (see the table on [`FieldNames`]).
+    pub fn otel() -> Self {
+        FieldNames {
+            level: "severity_text".into(),
+            severity_number: Some("severity_number".into()),
+            message: "body".into(),
+            target: "scope.name".into(),
+            service: "service.name".into(),
+            file: "code.file.path".into(),
+            line: "code.line.number".into(),
+            ..FieldNames::default()
+        }
+    }
+
+    /// Grafana Loki conventions (see the table on [`FieldNames`]).
+    pub fn loki() -> Self {
+        FieldNames {
+            timestamp: "ts".into(),
+            level_style: LevelStyle::Lower,
+            message: "msg".into(),
+            target: "logger".into(),
+            service: "service_name".into(),
+            ..FieldNames::default()
+        }
+    }
+
+    /// Whether a user field named `key` must be written as `fields.<key>`.
+    pub(crate) fn must_prefix(&self, key: &str) -> bool {
+        key.starts_with(USER_FIELD_PREFIX)
+            || [
+                &self.timestamp,
+                &self.level,
+                &self.message,
+                &self.target,
+                &self.service,
+                &self.trace_id,
+                &self.span_id,
+                &self.trace_flags,
+                &self.spans,
+                &self.file,
+                &self.line,
+            ]
+            .iter()
+            .any(|k| k.as_ref() == key)
+            || self.severity_number.as_deref() == Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_keys_and_the_prefix_itself_are_prefixed() {
+        let names = FieldNames::default();
+        for key in ["message", "trace_id", "level", "spans", "fields.x"] {
+            assert!(names.must_prefix(key), "{key}");
+        }
+        for key in ["user", "msg", "fieldsx", "span"] {
+            assert!(!names.must_prefix(key), "{key}");
+        }
+        assert!(FieldNames::otel().must_prefix("severity_number"));
+        assert!(FieldNames::loki().must_prefix("msg"));
+    }
+}

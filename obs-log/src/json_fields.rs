@@ -1,0 +1,323 @@
+//! Rendering `tracing` fields as JSON members: event fields straight into the line, span
+//! fields once into a fragment kept in the span's extensions.
+
+use std::fmt;
+use std::ops::Range;
+
+use tracing_core::field::{Field, Visit};
+
+use crate::escape;
+use crate::field_names::{FieldNames, USER_FIELD_PREFIX};
+use crate::redaction::{REDACTED, Redaction};
+
+/// The key events use for their formatted message.
+pub(crate) const MESSAGE: &str = "message";
+
+/// Where a `"key":value` member sits in a buffer, and the field it came from.
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub(crate) name: &'static str,
+    pub(crate) range: Range<usize>,
+}
+
+/// Which keys a user field must not take.
+#[derive(Clone, Copy)]
+pub(crate) enum Reserved<'a> {
+    /// Top level of the line: every key of [`FieldNames`].
+    Line(&'a FieldNames),
+    /// Inside a span object in `spans`: only `name`.
+    SpanObject,
+}
+
+impl Reserved<'_> {
+    fn must_prefix(self, key: &str) -> bool {
+        match self {
+            Reserved::Line(names) => names.must_prefix(key),
+            Reserved::SpanObject => key == SPAN_NAME || key.starts_with(USER_FIELD_PREFIX),
+        }
+    }
+}
+
+/// The key of a span's name in its object under `spans`.
+pub(crate) const SPAN_NAME: &str = "name";
+
+/// Writes each field as `,"key":value`, recording where each member is.
+pub(crate) struct MemberWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) members: &'a mut Vec<Member>,
+    pub(crate) reserved: Reserved<'a>,
+    pub(crate) redaction: &'a Redaction,
+    /// Events write their message separately; spans keep a `message` field like any other.
+    pub(crate) skip_message: bool,
+}
+
+impl MemberWriter<'_> {
+    /// Writes the key; returns `false` if the value must not be written (skipped field, or
+    /// redacted, in which case the placeholder is already there).
+    #[inline]
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if self.skip_message && name == MESSAGE {
+            return false;
+        }
+        self.out.push(b',');
+        let start = self.out.len();
+        self.out.push(b'"');
+        if self.reserved.must_prefix(name) {
+            self.out.extend_from_slice(USER_FIELD_PREFIX.as_bytes());
+        }
+        escape::escape_into(self.out, name);
+        self.out.extend_from_slice(b"\":");
+        self.members.push(Member {
+            name,
+            range: start..start,
+        });
+        if self.redaction.is_redacted(name) {
+            escape::write_str(self.out, REDACTED);
+            self.end();
+            return false;
+        }
+        true
+    }
+
+    #[inline]
+    fn end(&mut self) {
+        if let Some(m) = self.members.last_mut() {
+            m.range.end = self.out.len();
+        }
+    }
+}
+
+impl Visit for MemberWriter<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.key(field) {
+            escape::write_f64(self.out, value);
+            self.end();
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.key(field) {
+            escape::write_int(self.out, value);
+            self.end();
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.key(field) {
+            escape::write_int(self.out, value);
+            self.end();
+        }
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.key(field) {
+            escape::write_int(self.out, value);
+            self.end();
+        }
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.key(field) {
+            escape::write_int(self.out, value);
+            self.end();
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.key(field) {
+            self.out
+                .extend_from_slice(if value { b"true" } else { b"false" });
+            self.end();
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.key(field) {
+            escape::write_str(self.out, value);
+            self.end();
+        }
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        if self.key(field) {
+            escape::write_lossy(self.out, value);
+            self.end();
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.key(field) {
+            escape::write_display(self.out, &value);
+            self.end();
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.key(field) {
+            escape::write_debug(self.out, value);
+            self.end();
+        }
+    }
+}
+
+/// Writes an event's `message` field, whatever its type, as a JSON string.
+pub(crate) struct MessageWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) written: bool,
+}
+
+impl MessageWriter<'_> {
+    #[inline]
+    fn is_message(&mut self, field: &Field) -> bool {
+        // A second `message` field (possible with explicit field syntax) is ignored: the key
+        // must appear once.
+        field.name() == MESSAGE && !std::mem::replace(&mut self.written, true)
+    }
+}
+
+impl Visit for MessageWriter<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.is_message(field) {
+            escape::write_str(self.out, value);
+        }
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        if self.is_message(field) {
+            escape::write_lossy(self.out, value);
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.is_message(field) {
+            escape::write_display(self.out, &value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `format_args!` messages arrive here; their `Debug` is their `Display`.
+        if self.is_message(field) {
+            escape::write_debug(self.out, value);
+        }
+    }
+}
+
+/// A span's fields, rendered once when the span is created (and again when it records).
+///
+/// `object` is the span as it appears under `spans`: `{"name":"..","k":v,..}`; `members`
+/// locates each `"k":v` in it so flattened output can copy them one by one.
+#[derive(Debug)]
+pub(crate) struct SpanJson {
+    /// The [`JsonLayer`](crate::JsonLayer) that rendered it (layers may differ in schema).
+    pub(crate) layer: u64,
+    pub(crate) object: Vec<u8>,
+    pub(crate) members: Vec<Member>,
+}
+
+impl SpanJson {
+    /// Renders a new span's name and fields.
+    pub(crate) fn render(
+        layer: u64,
+        name: &str,
+        reserved: Reserved<'_>,
+        redaction: &Redaction,
+        record: impl FnOnce(&mut dyn Visit),
+    ) -> Self {
+        let mut object = Vec::with_capacity(64);
+        let mut members = Vec::new();
+        Self::write_head(&mut object, name);
+        record(&mut MemberWriter {
+            out: &mut object,
+            members: &mut members,
+            reserved,
+            redaction,
+            skip_message: false,
+        });
+        object.push(b'}');
+        SpanJson {
+            layer,
+            object,
+            members,
+        }
+    }
+
+    fn write_head(out: &mut Vec<u8>, name: &str) {
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(SPAN_NAME.as_bytes());
+        out.extend_from_slice(b"\":");
+        escape::write_str(out, name);
+    }
+
+    /// Applies `Span::record` values: a recorded field replaces its earlier value, so no key
+    /// appears twice; new fields go at the end.
+    pub(crate) fn update(
+        &mut self,
+        name: &str,
+        reserved: Reserved<'_>,
+        redaction: &Redaction,
+        record: impl FnOnce(&mut dyn Visit),
+    ) {
+        let mut fresh = Vec::new();
+        let mut fresh_members = Vec::new();
+        record(&mut MemberWriter {
+            out: &mut fresh,
+            members: &mut fresh_members,
+            reserved,
+            redaction,
+            skip_message: false,
+        });
+        if fresh_members.is_empty() {
+            return;
+        }
+        let mut object = Vec::with_capacity(self.object.len() + fresh.len());
+        let mut members = Vec::with_capacity(self.members.len() + fresh_members.len());
+        Self::write_head(&mut object, name);
+        let kept = self
+            .members
+            .iter()
+            .filter(|m| !fresh_members.iter().any(|f| f.name == m.name))
+            .map(|m| (m.name, &self.object[m.range.clone()]));
+        let added = fresh_members
+            .iter()
+            .map(|m| (m.name, &fresh[m.range.clone()]));
+        for (name, bytes) in kept.chain(added) {
+            object.push(b',');
+            let start = object.len();
+            object.extend_from_slice(bytes);
+            members.push(Member {
+                name,
+                range: start..object.len(),
+            });
+        }
+        object.push(b'}');
+        self.object = object;
+        self.members = members;
+    }
+}
+
+/// The renderings of one span, one per [`JsonLayer`](crate::JsonLayer) in the subscriber
+/// (almost always exactly one, kept inline).
+#[derive(Debug)]
+pub(crate) struct SpanJsonSet {
+    first: SpanJson,
+    more: Vec<SpanJson>,
+}
+
+impl SpanJsonSet {
+    pub(crate) fn new(first: SpanJson) -> Self {
+        SpanJsonSet {
+            first,
+            more: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, json: SpanJson) {
+        self.more.push(json);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, layer: u64) -> Option<&SpanJson> {
+        if self.first.layer == layer {
+            Some(&self.first)
+        } else {
+            self.more.iter().find(|s| s.layer == layer)
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, layer: u64) -> Option<&mut SpanJson> {
+        if self.first.layer == layer {
+            Some(&mut self.first)
+        } else {
+            self.more.iter_mut().find(|s| s.layer == layer)
+        }
+    }
+}

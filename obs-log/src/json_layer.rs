@@ -1,0 +1,424 @@
+//! [`JsonLayer`]: one JSON object per line, stamped with the current trace context.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::escape;
+use crate::field_names::{FieldNames, LevelStyle};
+use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson, SpanJsonSet};
+use crate::redaction::Redaction;
+use crate::severity;
+use crate::timestamp;
+use crate::writer::LogWriter;
+
+/// Where span fields go in the line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SpanFields {
+    /// Under the `spans` key, as a list of objects from the root span to the current one,
+    /// each `{"name": <span name>, <its fields>..}`. A span field called `name` is written as
+    /// `fields.name`.
+    #[default]
+    Nested,
+    /// At the top level of the line next to the event's fields. Where names clash, the
+    /// innermost wins: event fields over the current span's, a child's over its parent's,
+    /// so no key appears twice.
+    Flatten,
+}
+
+/// Lines bigger than this give their buffer back after being written, so one huge event
+/// does not pin memory on a thread for good.
+const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Per-thread scratch space, reused line after line: no allocation in steady state.
+#[derive(Default)]
+struct Scratch {
+    line: Vec<u8>,
+    members: Vec<Member>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch space, or a fresh one when it is in use (a writer
+/// that logs) or gone (thread teardown).
+fn with_scratch(f: impl FnOnce(&mut Scratch)) {
+    let mut f = Some(f);
+    let _ = SCRATCH.try_with(|cell| {
+        if let Ok(mut scratch) = cell.try_borrow_mut() {
+            if let Some(f) = f.take() {
+                f(&mut scratch);
+            }
+            if scratch.line.capacity() > KEEP_BUFFER_BYTES {
+                scratch.line = Vec::new();
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Scratch::default());
+    }
+}
+
+/// Gives each layer an id, so two JSON layers in one subscriber keep their own span
+/// renderings.
+static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The constant parts of a line, rendered when the layer is configured.
+#[derive(Clone, Debug)]
+struct Keys {
+    /// `{"timestamp":`
+    open: Box<[u8]>,
+    /// `,"level":`
+    level: Box<[u8]>,
+    /// `,"severity_number":`, when written.
+    severity_number: Option<Box<[u8]>>,
+    /// `,"message":`
+    message: Box<[u8]>,
+    /// `,"target":`
+    target: Box<[u8]>,
+    /// `,"service":"<name>"`, when a service name is set.
+    service: Option<Box<[u8]>>,
+    /// `,"trace_id":"`
+    trace_id: Box<[u8]>,
+    /// `","span_id":"`
+    span_id: Box<[u8]>,
+    /// `","trace_flags":"`
+    trace_flags: Box<[u8]>,
+    /// `,"spans":[`
+    spans: Box<[u8]>,
+    /// `,"file":`
+    file: Box<[u8]>,
+    /// `,"line":`
+    line: Box<[u8]>,
+}
+
+impl Keys {
+    fn new(names: &FieldNames, service: Option<&str>) -> Self {
+        let key = |before: &[u8], name: &str, after: &[u8]| -> Box<[u8]> {
+            let mut out = before.to_vec();
+            escape::escape_into(&mut out, name);
+            out.extend_from_slice(after);
+            out.into_boxed_slice()
+        };
+        Keys {
+            open: key(b"{\"", &names.timestamp, b"\":"),
+            level: key(b",\"", &names.level, b"\":"),
+            severity_number: names
+                .severity_number
+                .as_deref()
+                .map(|n| key(b",\"", n, b"\":")),
+            message: key(b",\"", &names.message, b"\":"),
+            target: key(b",\"", &names.target, b"\":"),
+            service: service.map(|s| {
+                let mut out = key(b",\"", &names.service, b"\":").into_vec();
+                escape::write_str(&mut out, s);
+                out.into_boxed_slice()
+            }),
+            trace_id: key(b",\"", &names.trace_id, b"\":\""),
+            span_id: key(b"\",\"", &names.span_id, b"\":\""),
+            trace_flags: key(b"\",\"", &names.trace_flags, b"\":\""),
+            spans: key(b",\"", &names.spans, b"\":["),
+            file: key(b",\"", &names.file, b"\":"),
+            line: key(b",\"", &names.line, b"\":"),
+        }
+    }
+}
+
+/// A `tracing-subscriber` layer that writes each event as one JSON object on one line.
+///
+/// See the [crate docs](crate) for the schema and an example line. Configure it with the
+/// consuming `with_*` methods; every line is rendered into a reusable per-thread buffer and
+/// handed to the [`LogWriter`] in one call.
+///
+/// The layer honours per-layer filters (`.with_filter(EnvFilter::new(..))`): spans this
+/// layer's filter disables appear neither under `spans` nor flattened, while `trace_id` and
+/// `span_id` always come from [`obs_trace::with_current`], whatever the filters.
+pub struct JsonLayer<W = io::Stdout> {
+    writer: W,
+    names: FieldNames,
+    service: Option<String>,
+    keys: Keys,
+    span_fields: SpanFields,
+    file_line: bool,
+    redaction: Redaction,
+    id: u64,
+}
+
+impl<W> fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("writer", &std::any::type_name::<W>())
+            .field("names", &self.names)
+            .field("service", &self.service)
+            .field("span_fields", &self.span_fields)
+            .field("file_line", &self.file_line)
+            .field("redaction", &self.redaction)
+            .finish()
+    }
+}
+
+impl Default for JsonLayer<io::Stdout> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JsonLayer<io::Stdout> {
+    /// A layer writing to stdout with the default [`FieldNames`], span fields
+    /// [nested](SpanFields::Nested), no file and line, no service name and the default
+    /// [`Redaction`].
+    pub fn new() -> Self {
+        let names = FieldNames::default();
+        JsonLayer {
+            writer: io::stdout(),
+            keys: Keys::new(&names, None),
+            names,
+            service: None,
+            span_fields: SpanFields::default(),
+            file_line: false,
+            redaction: Redaction::default(),
+            id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl<W: LogWriter> JsonLayer<W> {
+    /// Writes lines to `writer`: a [`NonBlocking`](crate::NonBlocking), `Mutex<File>`,
+    /// `io::stderr()`, anything that implements [`LogWriter`]. Defaults to [`io::stdout`].
+    pub fn with_writer<W2: LogWriter>(self, writer: W2) -> JsonLayer<W2> {
+        JsonLayer {
+            writer,
+            names: self.names,
+            service: self.service,
+            keys: self.keys,
+            span_fields: self.span_fields,
+            file_line: self.file_line,
+            redaction: self.redaction,
+            id: self.id,
+        }
+    }
+
+    /// Writes `service` under the service key of every line (the `service.name` of the
+    /// resource). Defaults to none: the key is left out.
+    pub fn with_service_name(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self.keys = Keys::new(&self.names, self.service.as_deref());
+        self
+    }
+
+    /// Uses these key names. Defaults to [`FieldNames::default`].
+    pub fn with_field_names(mut self, names: FieldNames) -> Self {
+        self.keys = Keys::new(&names, self.service.as_deref());
+        self.names = names;
+        self
+    }
+
+    /// Puts span fields under `spans` or at the top level. Defaults to [`SpanFields::Nested`].
+    pub fn with_span_fields(mut self, span_fields: SpanFields) -> Self {
+        self.span_fields = span_fields;
+        self
+    }
+
+    /// Writes the source `file` and `line` of each event. Defaults to `false`.
+    pub fn with_file_line(mut self, file_line: bool) -> Self {
+        self.file_line = file_line;
+        self
+    }
+
+    /// Redacts the values of these fields. Defaults to [`Redaction::default`].
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// The writer lines go to (to flush it, or read a [`NonBlocking`](crate::NonBlocking)'s
+    /// drop count).
+    pub fn writer(&self) -> &W {
+        &self.writer
+    }
+
+    fn span_reserved(&self) -> Reserved<'_> {
+        match self.span_fields {
+            SpanFields::Nested => Reserved::SpanObject,
+            SpanFields::Flatten => Reserved::Line(&self.names),
+        }
+    }
+
+    fn render_line<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, s: &mut Scratch)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let now = SystemTime::now();
+        let meta = event.metadata();
+        let keys = &self.keys;
+        let out = &mut s.line;
+        out.clear();
+        s.members.clear();
+
+        out.extend_from_slice(&keys.open);
+        timestamp::write_rfc3339(out, now);
+
+        out.extend_from_slice(&keys.level);
+        out.push(b'"');
+        out.extend_from_slice(match self.names.level_style {
+            LevelStyle::Upper => severity::upper(meta.level()).as_bytes(),
+            LevelStyle::Lower => severity::lower(meta.level()).as_bytes(),
+        });
+        out.push(b'"');
+        if let Some(key) = &keys.severity_number {
+            out.extend_from_slice(key);
+            escape::write_int(out, severity::severity_number(meta.level()));
+        }
+
+        out.extend_from_slice(&keys.message);
+        let mut message = MessageWriter {
+            out,
+            written: false,
+        };
+        event.record(&mut message);
+        if !message.written {
+            out.extend_from_slice(b"\"\"");
+        }
+
+        out.extend_from_slice(&keys.target);
+        escape::write_str(out, meta.target());
+        if let Some(service) = &keys.service {
+            out.extend_from_slice(service);
+        }
+
+        // An explicit root event (`parent: None`) belongs to no trace. Any other event is
+        // stamped with the context current on this thread; for an explicit `parent:` this is
+        // the context of the span being executed, which obs-trace exposes without a lookup.
+        if !event.is_root() {
+            let ids = obs_trace::with_current(|active| {
+                active
+                    .filter(|a| a.span.is_valid())
+                    .map(|a| (a.span.trace_id, a.span.span_id, a.span.flags))
+            });
+            if let Some((trace_id, span_id, flags)) = ids {
+                out.extend_from_slice(&keys.trace_id);
+                out.extend_from_slice(&trace_id.to_hex());
+                out.extend_from_slice(&keys.span_id);
+                out.extend_from_slice(&span_id.to_hex());
+                out.extend_from_slice(&keys.trace_flags);
+                let mut flags_hex = [0u8; 2];
+                escape::write_hex_byte(&mut flags_hex, flags.to_u8());
+                out.extend_from_slice(&flags_hex);
+                out.push(b'"');
+            }
+        }
+
+        event.record(&mut MemberWriter {
+            out,
+            members: &mut s.members,
+            reserved: Reserved::Line(&self.names),
+            redaction: &self.redaction,
+            skip_message: true,
+        });
+
+        if let Some(scope) = ctx.event_scope(event) {
+            match self.span_fields {
+                SpanFields::Nested => {
+                    out.extend_from_slice(&keys.spans);
+                    let mut first = true;
+                    for span in scope.from_root() {
+                        let ext = span.extensions();
+                        let Some(json) = ext.get::<SpanJsonSet>().and_then(|j| j.get(self.id))
+                        else {
+                            continue;
+                        };
+                        if !std::mem::take(&mut first) {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(&json.object);
+                    }
+                    out.push(b']');
+                }
+                SpanFields::Flatten => {
+                    for span in scope {
+                        let ext = span.extensions();
+                        let Some(json) = ext.get::<SpanJsonSet>().and_then(|j| j.get(self.id))
+                        else {
+                            continue;
+                        };
+                        for member in &json.members {
+                            if s.members.iter().any(|m| m.name == member.name) {
+                                continue;
+                            }
+                            out.push(b',');
+                            out.extend_from_slice(&json.object[member.range.clone()]);
+                            // Only the name matters from here on.
+                            s.members.push(Member {
+                                name: member.name,
+                                range: 0..0,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        if self.file_line {
+            if let Some(file) = meta.file() {
+                out.extend_from_slice(&keys.file);
+                escape::write_str(out, file);
+            }
+            if let Some(line) = meta.line() {
+                out.extend_from_slice(&keys.line);
+                escape::write_int(out, line);
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: LogWriter,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let json = SpanJson::render(
+            self.id,
+            attrs.metadata().name(),
+            self.span_reserved(),
+            &self.redaction,
+            |v| attrs.record(v),
+        );
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<SpanJsonSet>() {
+            Some(set) => set.add(json),
+            None => ext.insert(SpanJsonSet::new(json)),
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let name = span.metadata().name();
+        let mut ext = span.extensions_mut();
+        if let Some(json) = ext
+            .get_mut::<SpanJsonSet>()
+            .and_then(|j| j.get_mut(self.id))
+        {
+            json.update(name, self.span_reserved(), &self.redaction, |v| {
+                values.record(v)
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        with_scratch(|s| {
+            self.render_line(event, &ctx, s);
+            self.writer.write_line(&s.line);
+        });
+    }
+}

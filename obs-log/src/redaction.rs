@@ -1,0 +1,111 @@
+//! [`Redaction`]: field names whose values never leave the process.
+
+/// The value written in place of a redacted field's value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The field names whose values are replaced by `"[REDACTED]"`, in JSON lines
+/// ([`JsonLayer`](crate::JsonLayer)) and OTLP records ([`OtlpLogLayer`](crate::OtlpLogLayer))
+/// alike, for event and span fields.
+///
+/// A field matches when its name, or the last dot-separated segment of its name, equals a
+/// listed name ignoring ASCII case: with the defaults `password`, `Password`,
+/// `user.password` and `http.request.header.authorization` are all redacted, while
+/// `password_hint` is not. The field stays (so a reader sees it was there); only its value
+/// goes. The message itself is free text and is not redacted: put secrets in fields.
+///
+/// ```
+/// use obs_log::Redaction;
+///
+/// let redaction = Redaction::default().with_name("ssn");
+/// assert!(redaction.is_redacted("user.SSN"));
+/// assert!(redaction.is_redacted("Authorization"));
+/// assert!(!redaction.is_redacted("user.id"));
+/// assert!(!Redaction::none().is_redacted("password"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redaction {
+    names: Vec<Box<str>>,
+}
+
+impl Redaction {
+    /// The names redacted by default.
+    pub const DEFAULT_NAMES: [&'static str; 6] = [
+        "password",
+        "secret",
+        "token",
+        "authorization",
+        "api_key",
+        "cookie",
+    ];
+
+    /// Redacts exactly `names` (matched as described on [`Redaction`]).
+    pub fn new<I>(names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Box<str>>,
+    {
+        Redaction {
+            names: names.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Redacts nothing.
+    pub fn none() -> Self {
+        Redaction { names: Vec::new() }
+    }
+
+    /// Adds `name` to the list.
+    pub fn with_name(mut self, name: impl Into<Box<str>>) -> Self {
+        self.names.push(name.into());
+        self
+    }
+
+    /// The names in the list.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|n| &**n)
+    }
+
+    /// Whether the value of a field named `field` is redacted.
+    #[inline]
+    pub fn is_redacted(&self, field: &str) -> bool {
+        if self.names.is_empty() {
+            return false;
+        }
+        let last = field.rsplit('.').next().unwrap_or(field);
+        self.names.iter().any(|n| {
+            n.eq_ignore_ascii_case(last)
+                || (last.len() != field.len() && n.eq_ignore_ascii_case(field))
+        })
+    }
+}
+
+/// Redacts [`Redaction::DEFAULT_NAMES`].
+impl Default for Redaction {
+    fn default() -> Self {
+        Redaction::new(Self::DEFAULT_NAMES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_whole_names_and_last_segments_ignoring_case() {
+        let r = Redaction::default();
+        for hit in [
+            "password",
+            "PASSWORD",
+            "api_key",
+            "db.Secret",
+            "http.request.header.cookie",
+        ] {
+            assert!(r.is_redacted(hit), "{hit}");
+        }
+        for miss in ["password_hint", "tokens", "secret.kind", "user", ""] {
+            assert!(!r.is_redacted(miss), "{miss}");
+        }
+        // A dotted name in the list matches the whole field name.
+        assert!(Redaction::new(["user.email"]).is_redacted("User.Email"));
+    }
+}

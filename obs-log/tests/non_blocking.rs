@@ -1,0 +1,114 @@
+//! The non-blocking writer: drops and counts on overflow, flushes on demand and on drop.
+
+mod common;
+
+use std::io::{self, Write};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{VecWriter, captured, lines};
+use obs_log::{JsonLayer, LogWriter, NonBlocking};
+use tracing_subscriber::prelude::*;
+
+/// A writer that blocks until the test lets it go, like a full pipe.
+struct Stuck {
+    release: Mutex<mpsc::Receiver<()>>,
+    entered: mpsc::SyncSender<()>,
+    inner: VecWriter,
+}
+
+impl Write for Stuck {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = self.entered.try_send(());
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_buffer_drops_and_counts_lines_without_blocking() {
+    let out = captured();
+    let (release_tx, release_rx) = mpsc::channel();
+    let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+    let stuck = Stuck {
+        release: Mutex::new(release_rx),
+        entered: entered_tx,
+        inner: VecWriter(out.clone()),
+    };
+    let (writer, guard) = NonBlocking::builder()
+        .buffer_bytes(100)
+        .spawn(stuck)
+        .unwrap();
+    let counter = writer.drop_counter();
+
+    // The first line is taken by the worker, which then blocks in `write`.
+    writer.write_line(b"first\n");
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // 100 bytes of room: nine 11-byte lines fit, the rest is dropped at once.
+    for i in 0..20 {
+        writer.write_line(format!("line {i:05}\n").as_bytes());
+    }
+    assert_eq!(writer.dropped_lines(), 11);
+    assert_eq!(counter.get(), 11);
+
+    // Once the writer moves again everything kept is written, in order.
+    for _ in 0..3 {
+        release_tx.send(()).unwrap();
+    }
+    drop(release_tx);
+    assert!(guard.flush(Duration::from_secs(10)));
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 10);
+    assert_eq!(lines[0], "first");
+    assert_eq!(lines[9], "line 00008");
+}
+
+#[test]
+fn dropping_the_guard_writes_what_is_buffered() {
+    let out = captured();
+    let (writer, guard) = NonBlocking::new(VecWriter(out.clone())).unwrap();
+    let subscriber =
+        tracing_subscriber::registry().with(JsonLayer::new().with_writer(writer.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..1000 {
+            tracing::info!(i, "before shutdown");
+        }
+    });
+    drop(guard);
+    assert_eq!(lines(&out).len(), 1000);
+    // After shutdown lines are dropped (and counted), not written.
+    writer.write_line(b"late\n");
+    assert_eq!(writer.dropped_lines(), 1);
+    assert_eq!(lines(&out).len(), 1000);
+}
+
+#[test]
+fn flush_reaches_the_underlying_writer() {
+    #[derive(Clone, Default)]
+    struct CountingFlush(Arc<Mutex<(Vec<u8>, usize)>>);
+    impl Write for CountingFlush {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.lock().unwrap().1 += 1;
+            Ok(())
+        }
+    }
+    let target = CountingFlush::default();
+    let (writer, _guard) = NonBlocking::new(target.clone()).unwrap();
+    writer.write_line(b"a\n");
+    assert!(writer.flush_timeout(Duration::from_secs(10)));
+    let state = target.0.lock().unwrap();
+    assert_eq!(state.0, b"a\n");
+    assert!(state.1 >= 1);
+}

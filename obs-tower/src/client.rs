@@ -11,6 +11,7 @@ use crate::Instrumented;
 use crate::classify::{ErrorType, is_client_error};
 use crate::headers::CapturedHeaders;
 use crate::hooks::{CallHooks, Hooks};
+use crate::metrics::{ClientLabels, ClientMetrics};
 use crate::semconv::{self, SensitiveQueryParams, SpanName};
 
 /// A [`Layer`] for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
@@ -31,6 +32,7 @@ struct ClientConfig {
     request_headers: CapturedHeaders,
     response_headers: CapturedHeaders,
     sensitive_query: SensitiveQueryParams,
+    metrics: Option<ClientMetrics>,
 }
 
 impl Default for HttpClientLayer {
@@ -40,13 +42,15 @@ impl Default for HttpClientLayer {
 }
 
 impl HttpClientLayer {
-    /// A layer capturing no headers and redacting the default sensitive query parameters.
+    /// A layer recording into [`obs_metrics::global()`], capturing no headers and
+    /// redacting the default sensitive query parameters.
     pub fn new() -> Self {
         HttpClientLayer {
             config: Arc::new(ClientConfig {
                 request_headers: CapturedHeaders::default(),
                 response_headers: CapturedHeaders::default(),
                 sensitive_query: SensitiveQueryParams::default(),
+                metrics: ClientMetrics::register(obs_metrics::global()),
             }),
         }
     }
@@ -56,6 +60,7 @@ impl HttpClientLayer {
             request_headers: shared.request_headers.clone(),
             response_headers: shared.response_headers.clone(),
             sensitive_query: shared.sensitive_query.clone(),
+            metrics: shared.metrics.clone(),
         });
         f(&mut config);
         HttpClientLayer {
@@ -75,6 +80,13 @@ impl HttpClientLayer {
     pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         let captured = CapturedHeaders::new("http.response.header.", names);
         self.map(|c| c.response_headers = captured)
+    }
+
+    /// Records `http.client.request.duration` in `registry`. Defaults to
+    /// [`obs_metrics::global()`].
+    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
+        let metrics = ClientMetrics::register(registry);
+        self.map(|c| c.metrics = metrics)
     }
 
     /// Also redacts the values of these query parameters in `url.full`, on top of the
@@ -181,6 +193,15 @@ impl CallHooks for HttpClientCall {
     }
 
     fn on_end(self, _span: &tracing::Span) {
-        let _ = (self.start, self.method, self.address, self.port);
+        if let Some(metrics) = &self.config.metrics {
+            let labels = ClientLabels {
+                method: self.method,
+                address: self.address.as_deref(),
+                port: self.port,
+                status: self.status.as_ref().map(StatusCode::as_str),
+                error_type: self.error.as_ref().map(ErrorType::as_str),
+            };
+            metrics.ended(&labels, self.start.elapsed());
+        }
     }
 }

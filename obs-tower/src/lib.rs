@@ -50,6 +50,7 @@ mod client;
 mod future;
 mod headers;
 mod hooks;
+mod metrics;
 mod route;
 mod semconv;
 mod server;

@@ -11,6 +11,7 @@ use crate::Instrumented;
 use crate::classify::{ErrorType, is_server_error};
 use crate::headers::CapturedHeaders;
 use crate::hooks::{CallHooks, Hooks};
+use crate::metrics::{ServerLabels, ServerMetrics};
 use crate::route::{self, Route};
 use crate::semconv;
 use crate::semconv::{SensitiveQueryParams, SpanName};
@@ -39,6 +40,7 @@ struct ServerConfig {
     request_headers: CapturedHeaders,
     response_headers: CapturedHeaders,
     sensitive_query: SensitiveQueryParams,
+    metrics: Option<ServerMetrics>,
 }
 
 impl Default for HttpServerLayer {
@@ -48,13 +50,15 @@ impl Default for HttpServerLayer {
 }
 
 impl HttpServerLayer {
-    /// A layer capturing no headers and redacting the default sensitive query parameters.
+    /// A layer recording into [`obs_metrics::global()`], capturing no headers and
+    /// redacting the default sensitive query parameters.
     pub fn new() -> Self {
         HttpServerLayer {
             config: Arc::new(ServerConfig {
                 request_headers: CapturedHeaders::default(),
                 response_headers: CapturedHeaders::default(),
                 sensitive_query: SensitiveQueryParams::default(),
+                metrics: ServerMetrics::register(obs_metrics::global()),
             }),
         }
     }
@@ -64,6 +68,7 @@ impl HttpServerLayer {
             request_headers: shared.request_headers.clone(),
             response_headers: shared.response_headers.clone(),
             sensitive_query: shared.sensitive_query.clone(),
+            metrics: shared.metrics.clone(),
         });
         f(&mut config);
         HttpServerLayer {
@@ -84,6 +89,13 @@ impl HttpServerLayer {
     pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         let captured = CapturedHeaders::new("http.response.header.", names);
         self.map(|c| c.response_headers = captured)
+    }
+
+    /// Records `http.server.request.duration` and `http.server.active_requests` in
+    /// `registry`. Defaults to [`obs_metrics::global()`].
+    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
+        let metrics = ServerMetrics::register(registry);
+        self.map(|c| c.metrics = metrics)
     }
 
     /// Also redacts the values of these query parameters in `url.query`, on top of
@@ -123,6 +135,9 @@ impl<B> Hooks<B> for HttpServerLayer {
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
         let name_method = semconv::span_name_method(method);
+        if let Some(metrics) = &self.config.metrics {
+            metrics.started(method, scheme);
+        }
         let span = obs_trace::span_with_remote_parent(
             obs_trace::extract(request.headers()),
             || {
@@ -201,6 +216,15 @@ impl CallHooks for HttpServerCall {
     }
 
     fn on_end(self, _span: &tracing::Span) {
-        let _ = (self.start, self.method, self.route, self.scheme);
+        if let Some(metrics) = &self.config.metrics {
+            let labels = ServerLabels {
+                method: self.method,
+                scheme: self.scheme,
+                route: self.route.as_ref().map(Route::as_str),
+                status: self.status.as_ref().map(StatusCode::as_str),
+                error_type: self.error.as_ref().map(ErrorType::as_str),
+            };
+            metrics.ended(&labels, self.start.elapsed());
+        }
     }
 }

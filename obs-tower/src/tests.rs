@@ -544,3 +544,107 @@ async fn instrumented_functions_in_the_handler_are_children_of_the_server_span()
         .unwrap();
     assert_eq!(step.parent_span_id, server.span_context.span_id);
 }
+
+fn family(registry: &obs_metrics::Registry, name: &str) -> obs_metrics::MetricFamilySnapshot {
+    registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_metrics_are_recorded_at_body_end_with_a_span_exemplar() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let app = Router::new()
+        .route("/status/{code}", get(status_handler))
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let request = Request::get("/status/503")
+        .header("traceparent", traceparent("01"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let active = family(&registry, "http_server_active_requests");
+    assert_eq!(
+        active.points[0].value,
+        obs_metrics::PointValue::I64(1),
+        "body not sent yet"
+    );
+    assert!(
+        family(&registry, "http_server_request_duration_seconds")
+            .points
+            .is_empty()
+    );
+    drop(response);
+
+    let active = family(&registry, "http_server_active_requests");
+    assert_eq!(active.points[0].value, obs_metrics::PointValue::I64(0));
+    assert_eq!(
+        active.points[0].labels,
+        labels(&[("http_request_method", "GET"), ("url_scheme", "http")])
+    );
+    let duration = family(&registry, "http_server_request_duration_seconds");
+    assert_eq!(duration.points.len(), 1);
+    let point = &duration.points[0];
+    assert_eq!(
+        point.labels,
+        labels(&[
+            ("http_request_method", "GET"),
+            ("url_scheme", "http"),
+            ("http_route", "/status/{code}"),
+            ("http_response_status_code", "503"),
+            ("error_type", "503"),
+        ])
+    );
+    let obs_metrics::PointValue::Histogram(histogram) = &point.value else {
+        panic!("not a histogram: {point:?}");
+    };
+    assert_eq!(histogram.count, 1);
+    let server = only(&sink, SpanKind::Server);
+    assert_eq!(point.exemplars.len(), 1);
+    assert_eq!(point.exemplars[0].trace_id, server.span_context.trace_id);
+    assert_eq!(point.exemplars[0].span_id, server.span_context.span_id);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_metrics_carry_the_server_address_and_port() {
+    let (_sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new().with_registry(&registry))
+        .service(downstream(Captured::default(), StatusCode::BAD_GATEWAY));
+    for uri in ["http://svc.internal/a", "https://secure.example:8443/b"] {
+        let request = Request::get(uri).body(Empty::<Bytes>::new()).unwrap();
+        drop(client.clone().oneshot(request).await.unwrap());
+    }
+    let duration = family(&registry, "http_client_request_duration_seconds");
+    let mut seen: Vec<_> = duration.points.iter().map(|p| p.labels.clone()).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            labels(&[
+                ("http_request_method", "GET"),
+                ("server_address", "secure.example"),
+                ("server_port", "8443"),
+                ("http_response_status_code", "502"),
+                ("error_type", "502"),
+            ]),
+            labels(&[
+                ("http_request_method", "GET"),
+                ("server_address", "svc.internal"),
+                ("server_port", "80"),
+                ("http_response_status_code", "502"),
+                ("error_type", "502"),
+            ]),
+        ]
+    );
+}

@@ -38,6 +38,8 @@ mod name;
 mod number;
 mod process;
 mod registry;
+#[cfg(feature = "server")]
+mod server;
 mod service;
 mod snapshot;
 pub mod text;
@@ -53,6 +55,8 @@ pub use name::Unit;
 pub use number::AtomicF64;
 pub use number::{CounterNumber, GaugeNumber};
 pub use registry::{Collector, MetricBuilder, Registry, global};
+#[cfg(feature = "server")]
+pub use server::{METRICS_PATH, serve, serve_addr};
 pub use service::MetricsService;
 pub use snapshot::{HistogramValue, MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue};
 

@@ -134,6 +134,7 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct CollectorFlags {
     pub(crate) process: AtomicBool,
+    #[cfg(feature = "tokio")]
     pub(crate) tokio: AtomicBool,
 }
 

@@ -17,15 +17,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -207,21 +201,19 @@ async fn accept(
                 decode::<ExportTraceServiceRequest>(&body, encoding)?,
                 transport,
             );
-            Ok(success(&ExportTraceServiceResponse::default(), encoding))
         }
         Signal::Logs => {
             store.ingest_logs(
                 decode::<ExportLogsServiceRequest>(&body, encoding)?,
                 transport,
             );
-            Ok(success(&ExportLogsServiceResponse::default(), encoding))
         }
         Signal::Metrics => {
             let request = decode::<ExportMetricsServiceRequest>(&body, encoding)?;
             store.ingest_metrics(request, transport);
-            Ok(success(&ExportMetricsServiceResponse::default(), encoding))
         }
     }
+    Ok(success(encoding))
 }
 
 /// The body's encoding from `Content-Type`, ignoring parameters such as `charset`.
@@ -294,8 +286,14 @@ fn decode<M: Message + Default + DeserializeOwned>(
     .map_err(|error| Rejection::new(StatusCode::BAD_REQUEST, format!("bad OTLP body: {error}")))
 }
 
-fn success<M: Message + Serialize>(response: &M, encoding: Encoding) -> Response<Full<Bytes>> {
-    respond(StatusCode::OK, response, encoding)
+/// `200` with an empty `Export*ServiceResponse` (no partial success): zero bytes in
+/// protobuf, `{}` in JSON.
+fn success(encoding: Encoding) -> Response<Full<Bytes>> {
+    let body = match encoding {
+        Encoding::Protobuf => Bytes::new(),
+        Encoding::Json => Bytes::from_static(b"{}"),
+    };
+    respond(StatusCode::OK, body, encoding)
 }
 
 fn reject(rejection: Rejection, encoding: Encoding) -> Response<Full<Bytes>> {
@@ -308,7 +306,12 @@ fn reject(rejection: Rejection, encoding: Encoding) -> Response<Full<Bytes>> {
         code,
         message: rejection.message,
     };
-    let mut response = respond(rejection.status, &status, encoding);
+    let body = match encoding {
+        Encoding::Protobuf => status.encode_to_vec(),
+        // Serialising a two-field struct cannot fail; an empty body is the fallback anyway.
+        Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
+    };
+    let mut response = respond(rejection.status, Bytes::from(body), encoding);
     if rejection.status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
@@ -317,17 +320,8 @@ fn reject(rejection: Rejection, encoding: Encoding) -> Response<Full<Bytes>> {
     response
 }
 
-fn respond<M: Message + Serialize>(
-    status: StatusCode,
-    message: &M,
-    encoding: Encoding,
-) -> Response<Full<Bytes>> {
-    let body = match encoding {
-        Encoding::Protobuf => message.encode_to_vec(),
-        // Serialising these plain structs cannot fail; an empty body is the fallback anyway.
-        Encoding::Json => serde_json::to_vec(message).unwrap_or_default(),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn respond(status: StatusCode, body: Bytes, encoding: Encoding) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

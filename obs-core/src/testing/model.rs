@@ -12,6 +12,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use super::hex::to_hex;
 
@@ -75,6 +77,26 @@ impl ReceivedSpan {
     /// `parent_span_id`; an all-zero id is invalid and is treated the same way.
     pub fn is_root(&self) -> bool {
         self.span.parent_span_id.iter().all(|byte| *byte == 0)
+    }
+
+    /// The span kind; `Unspecified` for a value outside the enum.
+    pub fn kind(&self) -> SpanKind {
+        SpanKind::try_from(self.span.kind).unwrap_or(SpanKind::Unspecified)
+    }
+
+    /// The status code; `Unset` when the span has no status or an unknown code.
+    pub fn status_code(&self) -> StatusCode {
+        self.span
+            .status
+            .as_ref()
+            .map_or(StatusCode::Unset, |status| {
+                StatusCode::try_from(status.code).unwrap_or(StatusCode::Unset)
+            })
+    }
+
+    /// Whether the span's status is `Error`.
+    pub fn is_error(&self) -> bool {
+        self.status_code() == StatusCode::Error
     }
 
     /// End minus start time; zero if the span ends before it starts.

@@ -192,6 +192,7 @@ struct Pipeline {
     runtime: ExportRuntime,
     traces: Option<Arc<BatchQueue<SpanData>>>,
     metrics: Option<PeriodicMetrics>,
+    json_flush: Option<obs_log::FlushGuard>,
     stats: Vec<(Signal, Arc<SignalStats>)>,
 }
 
@@ -200,6 +201,7 @@ struct Pipeline {
 #[derive(Debug)]
 struct PipelineCollector {
     stats: Vec<(Signal, Arc<SignalStats>)>,
+    log_lines_dropped: Option<obs_log::DropCounter>,
     start: u64,
 }
 
@@ -239,6 +241,15 @@ impl obs_metrics::Collector for PipelineCollector {
             kind: MetricKind::Counter,
             points: dropped,
         });
+        if let Some(lines) = &self.log_lines_dropped {
+            out.push(MetricFamilySnapshot {
+                name: "obs_log_dropped".to_owned(),
+                help: "JSON log lines dropped because the writer's buffer was full.".to_owned(),
+                unit: None,
+                kind: MetricKind::Counter,
+                points: vec![point(Vec::new(), lines.get())],
+            });
+        }
         out.push(MetricFamilySnapshot {
             name: "obs_telemetry_exported".to_owned(),
             help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
@@ -282,6 +293,11 @@ fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, I
             })?,
         ))),
     })
+}
+
+/// Which events are logged: `RUST_LOG` (checked when the configuration was read).
+fn log_filter(config: &Config) -> EnvFilter {
+    EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 pub(crate) fn start(config: Config) -> Result<Telemetry, InitError> {
@@ -347,12 +363,20 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
             }
         }
     };
-    if !stats.is_empty() {
-        obs_metrics::global().register_collector(PipelineCollector {
-            stats: stats.clone(),
-            start: convert::unix_nanos(std::time::SystemTime::now()),
-        });
-    }
+    // JSON lines to stdout through a bounded buffer: a slow terminal or pipe drops (and
+    // counts) lines instead of stalling requests.
+    let (json_writer, json_flush) = if config.json_logs {
+        let (writer, guard) = obs_log::NonBlocking::new(std::io::stdout())
+            .map_err(|e| InitError::Start(e.to_string()))?;
+        (Some(writer), Some(guard))
+    } else {
+        (None, None)
+    };
+    obs_metrics::global().register_collector(PipelineCollector {
+        stats: stats.clone(),
+        log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),
+        start: convert::unix_nanos(std::time::SystemTime::now()),
+    });
 
     let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
     if let Some(q) = &traces {
@@ -361,9 +385,17 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     // Filters were checked when the configuration was read.
     let traces_filter =
         EnvFilter::try_new(&config.traces_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::registry().with(span_layer.with_filter(traces_filter));
+    let subscriber = tracing_subscriber::registry()
+        .with(span_layer.with_filter(traces_filter))
+        .with(json_writer.map(|w| {
+            obs_log::JsonLayer::new()
+                .with_writer(w)
+                .with_service_name(resource.service_name())
+                .with_filter(log_filter(&config))
+        }));
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberAlreadySet)?;
+    obs_trace::install_global_propagator();
 
     Ok(Telemetry {
         resource,
@@ -372,6 +404,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
             runtime,
             traces,
             metrics,
+            json_flush,
             stats,
         }),
     })
@@ -469,6 +502,13 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
             }),
             _ => {}
         }
+    }
+    if let Some(f) = &p.json_flush {
+        f.flush(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
     }
     if failures.is_empty() {
         Ok(())

@@ -3,3 +3,4 @@
 
 pub mod collector;
 pub mod pipeline;
+pub mod prometheus;

@@ -17,6 +17,7 @@ use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson
 use crate::redaction::Redaction;
 use crate::severity;
 use crate::timestamp;
+use crate::trace_context;
 use crate::writer::LogWriter;
 
 /// Where span fields go in the line.
@@ -294,26 +295,16 @@ impl<W: LogWriter> JsonLayer<W> {
             out.extend_from_slice(service);
         }
 
-        // An explicit root event (`parent: None`) belongs to no trace. Any other event is
-        // stamped with the context current on this thread; for an explicit `parent:` this is
-        // the context of the span being executed, which obs-trace exposes without a lookup.
-        if !event.is_root() {
-            let ids = obs_trace::with_current(|active| {
-                active
-                    .filter(|a| a.span.is_valid())
-                    .map(|a| (a.span.trace_id, a.span.span_id, a.span.flags))
-            });
-            if let Some((trace_id, span_id, flags)) = ids {
-                out.extend_from_slice(&keys.trace_id);
-                out.extend_from_slice(&trace_id.to_hex());
-                out.extend_from_slice(&keys.span_id);
-                out.extend_from_slice(&span_id.to_hex());
-                out.extend_from_slice(&keys.trace_flags);
-                let mut flags_hex = [0u8; 2];
-                escape::write_hex_byte(&mut flags_hex, flags.to_u8());
-                out.extend_from_slice(&flags_hex);
-                out.push(b'"');
-            }
+        if let Some((trace_id, span_id, flags)) = trace_context::current_ids(event) {
+            out.extend_from_slice(&keys.trace_id);
+            out.extend_from_slice(&trace_id.to_hex());
+            out.extend_from_slice(&keys.span_id);
+            out.extend_from_slice(&span_id.to_hex());
+            out.extend_from_slice(&keys.trace_flags);
+            let mut flags_hex = [0u8; 2];
+            escape::write_hex_byte(&mut flags_hex, flags.to_u8());
+            out.extend_from_slice(&flags_hex);
+            out.push(b'"');
         }
 
         event.record(&mut MemberWriter {

@@ -82,9 +82,11 @@ mod field_names;
 mod json_fields;
 mod json_layer;
 mod non_blocking;
+mod otlp;
 mod redaction;
 mod severity;
 mod timestamp;
+mod trace_context;
 mod writer;
 
 pub use field_names::{FieldNames, LevelStyle};
@@ -93,5 +95,6 @@ pub use non_blocking::{
     DEFAULT_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DropCounter, FlushGuard, NonBlocking,
     NonBlockingBuilder,
 };
+pub use otlp::{InMemoryLogSink, LogAttribute, LogRecord, LogSink, LogValue, OtlpLogLayer};
 pub use redaction::{REDACTED, Redaction};
 pub use writer::LogWriter;

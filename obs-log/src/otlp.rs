@@ -1,0 +1,387 @@
+//! [`OtlpLogLayer`]: events as neutral OpenTelemetry log records, for `obs-core` to export.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use obs_trace::{SpanId, TraceFlags, TraceId};
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Event, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::json_fields::MESSAGE;
+use crate::redaction::{REDACTED, Redaction};
+use crate::severity;
+use crate::trace_context;
+
+/// An attribute value, typed as OTLP's `AnyValue` scalars.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogValue {
+    /// A string (also `Debug`/`Display` values, errors, byte strings, and integers beyond
+    /// the `i64` range, written in decimal).
+    String(String),
+    /// A signed integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl From<&str> for LogValue {
+    fn from(v: &str) -> Self {
+        LogValue::String(v.to_owned())
+    }
+}
+
+impl From<String> for LogValue {
+    fn from(v: String) -> Self {
+        LogValue::String(v)
+    }
+}
+
+impl From<i64> for LogValue {
+    fn from(v: i64) -> Self {
+        LogValue::I64(v)
+    }
+}
+
+impl From<f64> for LogValue {
+    fn from(v: f64) -> Self {
+        LogValue::F64(v)
+    }
+}
+
+impl From<bool> for LogValue {
+    fn from(v: bool) -> Self {
+        LogValue::Bool(v)
+    }
+}
+
+/// One attribute of a [`LogRecord`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogAttribute {
+    /// The field name, as written at the call site (dotted names kept).
+    pub key: Cow<'static, str>,
+    /// The value.
+    pub value: LogValue,
+}
+
+/// An event as an OpenTelemetry log record (log data model), without the resource, which
+/// the exporting pipeline adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    /// When the event happened. Always set (the stock `opentelemetry-appender-tracing`
+    /// leaves it at 0).
+    pub timestamp: SystemTime,
+    /// When the event was observed: the same instant, as the event is observed where it
+    /// happens.
+    pub observed_timestamp: SystemTime,
+    /// TRACE=1, DEBUG=5, INFO=9, WARN=13, ERROR=17 (the first number of each range of the
+    /// log data model's `SeverityNumber`).
+    pub severity_number: i32,
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
+    pub severity_text: &'static str,
+    /// The message (the `message` field), if the event has one.
+    pub body: Option<String>,
+    /// The `name:` given at the call site; otherwise the event's target. `tracing`'s
+    /// default name, `event src/main.rs:87`, changes with every edit above that line and
+    /// says nothing the code attributes don't, so it is never used.
+    pub event_name: Cow<'static, str>,
+    /// The event's target (its module path unless set): the instrumentation scope.
+    pub target: &'static str,
+    /// The event's fields except the message, redacted, in call-site order; plus
+    /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes).
+    pub attributes: Vec<LogAttribute>,
+    /// The trace the event belongs to, if a span context is current.
+    pub trace_id: Option<TraceId>,
+    /// The span the event belongs to, if a span context is current.
+    pub span_id: Option<SpanId>,
+    /// The current span's trace flags, if a span context is current.
+    pub trace_flags: Option<TraceFlags>,
+}
+
+impl LogRecord {
+    /// The value of the attribute `key`, if present.
+    pub fn attribute(&self, key: &str) -> Option<&LogValue> {
+        self.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| &a.value)
+    }
+}
+
+/// Where [`OtlpLogLayer`] sends records: the `obs-core` pipeline's batch queue, or
+/// [`InMemoryLogSink`] in tests.
+///
+/// `emit` runs on the thread that logs, inside the request: it must not block (a bounded
+/// queue that drops and counts when full is the intended implementation).
+pub trait LogSink: Send + Sync + fmt::Debug + 'static {
+    /// Takes one record.
+    fn emit(&self, record: LogRecord);
+}
+
+impl<T: LogSink + ?Sized> LogSink for Arc<T> {
+    fn emit(&self, record: LogRecord) {
+        (**self).emit(record);
+    }
+}
+
+impl<T: LogSink + ?Sized> LogSink for Box<T> {
+    fn emit(&self, record: LogRecord) {
+        (**self).emit(record);
+    }
+}
+
+/// A [`LogSink`] that keeps every record in memory, for tests. Clones share the records.
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryLogSink {
+    records: Arc<Mutex<Vec<LogRecord>>>,
+}
+
+impl InMemoryLogSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the records emitted so far.
+    pub fn records(&self) -> Vec<LogRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Removes and returns the records emitted so far.
+    pub fn take(&self) -> Vec<LogRecord> {
+        std::mem::take(&mut *self.records.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl LogSink for InMemoryLogSink {
+    fn emit(&self, record: LogRecord) {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
+    }
+}
+
+/// A `tracing-subscriber` layer that turns each event into a [`LogRecord`] for a
+/// [`LogSink`].
+///
+/// Fields become typed attributes (redacted as [`Redaction`] says), the `message` field the
+/// body, and the current span context (from [`obs_trace::with_current`], whatever the
+/// filters) the record's trace id, span id and flags. Span fields are not copied: they
+/// belong to the spans, which carry the same ids.
+///
+/// ```
+/// use obs_log::{InMemoryLogSink, LogValue, OtlpLogLayer};
+/// use obs_trace::SpanExt;
+/// use tracing_subscriber::prelude::*;
+///
+/// let sink = InMemoryLogSink::new();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(obs_trace::SpanLayer::new())
+///     .with(OtlpLogLayer::new(sink.clone()));
+/// let mut span_id = None;
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("checkout").entered();
+///     span_id = span.span_context().map(|c| c.span_id);
+///     tracing::warn!(name: "cart.abandoned", items = 3, token = "t0p", "cart left behind");
+/// });
+///
+/// let record = &sink.records()[0];
+/// assert_eq!(record.event_name, "cart.abandoned");
+/// assert_eq!((record.severity_number, record.severity_text), (13, "WARN"));
+/// assert_eq!(record.body.as_deref(), Some("cart left behind"));
+/// assert_eq!(record.attribute("items"), Some(&LogValue::I64(3)));
+/// assert_eq!(record.attribute("token"), Some(&LogValue::String("[REDACTED]".into())));
+/// assert_eq!(record.span_id, span_id);
+/// ```
+#[derive(Clone)]
+pub struct OtlpLogLayer {
+    sink: Arc<dyn LogSink>,
+    redaction: Redaction,
+    code_attributes: bool,
+}
+
+impl fmt::Debug for OtlpLogLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpLogLayer")
+            .field("sink", &self.sink)
+            .field("redaction", &self.redaction)
+            .field("code_attributes", &self.code_attributes)
+            .finish()
+    }
+}
+
+impl OtlpLogLayer {
+    /// A layer sending records to `sink` (an `Arc<dyn LogSink>` works too), with the default
+    /// [`Redaction`] and no code attributes.
+    pub fn new(sink: impl LogSink) -> Self {
+        OtlpLogLayer {
+            sink: Arc::new(sink),
+            redaction: Redaction::default(),
+            code_attributes: false,
+        }
+    }
+
+    /// Redacts the values of these fields. Defaults to [`Redaction::default`].
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// Adds the semantic-convention attributes `code.file.path` and `code.line.number` (the
+    /// event's source location). Defaults to `false`.
+    pub fn with_code_attributes(mut self, enabled: bool) -> Self {
+        self.code_attributes = enabled;
+        self
+    }
+}
+
+/// Whether `meta` carries `tracing`'s default event name, `event <file>:<line>` (or
+/// `log event`, the name of events bridged from the `log` crate), rather than a `name:`.
+fn has_default_name(meta: &Metadata<'_>) -> bool {
+    let name = meta.name();
+    if name == "log event" {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix("event ") else {
+        return false;
+    };
+    match (meta.file(), meta.line()) {
+        (Some(file), Some(line)) => rest
+            .strip_prefix(file)
+            .and_then(|r| r.strip_prefix(':'))
+            .is_some_and(|r| r.parse::<u32>() == Ok(line)),
+        // Without a location the macro could not have produced it; a `name:` it is.
+        _ => false,
+    }
+}
+
+/// Collects an event's fields as the body and typed attributes.
+struct RecordVisitor<'a> {
+    redaction: &'a Redaction,
+    body: Option<String>,
+    attributes: Vec<LogAttribute>,
+}
+
+impl RecordVisitor<'_> {
+    fn push(&mut self, field: &Field, value: impl FnOnce() -> LogValue) {
+        let name = field.name();
+        if name == MESSAGE {
+            if self.body.is_none() {
+                self.body = Some(match value() {
+                    LogValue::String(s) => s,
+                    LogValue::I64(v) => v.to_string(),
+                    LogValue::F64(v) => v.to_string(),
+                    LogValue::Bool(v) => v.to_string(),
+                });
+            }
+            return;
+        }
+        let value = if self.redaction.is_redacted(name) {
+            LogValue::String(REDACTED.to_owned())
+        } else {
+            value()
+        };
+        self.attributes.push(LogAttribute {
+            key: Cow::Borrowed(name),
+            value,
+        });
+    }
+}
+
+fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {
+    v.try_into()
+        .map_or_else(|_| LogValue::String(v.to_string()), LogValue::I64)
+}
+
+impl Visit for RecordVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, || LogValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, || LogValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, || wide_int(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, || wide_int(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(field, || wide_int(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, || LogValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, || LogValue::String(value.to_owned()));
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.push(field, || {
+            LogValue::String(String::from_utf8_lossy(value).into_owned())
+        });
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, || LogValue::String(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, || LogValue::String(format!("{value:?}")));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for OtlpLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let now = SystemTime::now();
+        let meta = event.metadata();
+        let mut visitor = RecordVisitor {
+            redaction: &self.redaction,
+            body: None,
+            attributes: Vec::with_capacity(meta.fields().len() + 2),
+        };
+        event.record(&mut visitor);
+        if self.code_attributes {
+            if let Some(file) = meta.file() {
+                visitor.attributes.push(LogAttribute {
+                    key: Cow::Borrowed("code.file.path"),
+                    value: LogValue::String(file.to_owned()),
+                });
+            }
+            if let Some(line) = meta.line() {
+                visitor.attributes.push(LogAttribute {
+                    key: Cow::Borrowed("code.line.number"),
+                    value: LogValue::I64(i64::from(line)),
+                });
+            }
+        }
+        let ids = trace_context::current_ids(event);
+        let event_name = if has_default_name(meta) {
+            meta.target()
+        } else {
+            meta.name()
+        };
+        self.sink.emit(LogRecord {
+            timestamp: now,
+            observed_timestamp: now,
+            severity_number: severity::severity_number(meta.level()),
+            severity_text: severity::upper(meta.level()),
+            body: visitor.body,
+            event_name: Cow::Borrowed(event_name),
+            target: meta.target(),
+            attributes: visitor.attributes,
+            trace_id: ids.map(|i| i.0),
+            span_id: ids.map(|i| i.1),
+            trace_flags: ids.map(|i| i.2),
+        });
+    }
+}

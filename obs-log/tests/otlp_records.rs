@@ -1,0 +1,196 @@
+//! Events as OTLP-ready log records: timestamps, severities, names, typed attributes, ids.
+
+use std::time::SystemTime;
+
+use obs_log::{InMemoryLogSink, LogValue, OtlpLogLayer, Redaction};
+use obs_trace::{SpanExt, SpanLayer, TraceFlags};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+fn subscriber(layer: OtlpLogLayer) -> impl tracing::Subscriber {
+    tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(layer)
+}
+
+#[test]
+fn a_record_carries_time_severity_body_attributes_and_the_span_ids() {
+    let sink = InMemoryLogSink::new();
+    let before = SystemTime::now();
+    let mut ctx = None;
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        let span = tracing::info_span!("checkout").entered();
+        ctx = span.span_context();
+        tracing::info!(
+            target: "shop::cart",
+            items = 3,
+            total = 12.5,
+            gift = false,
+            coupon = "SPRING",
+            big = u64::MAX,
+            shape = ?(1, 2),
+            "cart has {} items",
+            3
+        );
+    });
+    let after = SystemTime::now();
+    let ctx = ctx.unwrap();
+    let records = sink.take();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert!(before <= r.timestamp && r.timestamp <= after);
+    assert_eq!(r.observed_timestamp, r.timestamp);
+    assert_eq!((r.severity_number, r.severity_text), (9, "INFO"));
+    assert_eq!(r.body.as_deref(), Some("cart has 3 items"));
+    assert_eq!(r.target, "shop::cart");
+    let attributes: Vec<(&str, &LogValue)> =
+        r.attributes.iter().map(|a| (&*a.key, &a.value)).collect();
+    assert_eq!(
+        attributes,
+        [
+            ("items", &LogValue::I64(3)),
+            ("total", &LogValue::F64(12.5)),
+            ("gift", &LogValue::Bool(false)),
+            ("coupon", &LogValue::String("SPRING".into())),
+            ("big", &LogValue::String(u64::MAX.to_string())),
+            ("shape", &LogValue::String("(1, 2)".into())),
+        ]
+    );
+    assert_eq!(r.trace_id, Some(ctx.trace_id));
+    assert_eq!(r.span_id, Some(ctx.span_id));
+    assert_eq!(r.trace_flags, Some(TraceFlags(0x03)));
+    assert!(sink.take().is_empty());
+}
+
+#[test]
+fn severities_follow_the_log_data_model() {
+    let sink = InMemoryLogSink::new();
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::trace!("t");
+        tracing::debug!("d");
+        tracing::info!("i");
+        tracing::warn!("w");
+        tracing::error!("e");
+    });
+    let got: Vec<(i32, &str)> = sink
+        .records()
+        .iter()
+        .map(|r| (r.severity_number, r.severity_text))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "TRACE"),
+            (5, "DEBUG"),
+            (9, "INFO"),
+            (13, "WARN"),
+            (17, "ERROR")
+        ]
+    );
+}
+
+#[test]
+fn event_names_are_the_given_name_or_else_the_target() {
+    let sink = InMemoryLogSink::new();
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::info!(name: "payment.declined", "declined");
+        tracing::info!(target: "shop::payments", "no name");
+        tracing::info!("no name, default target");
+    });
+    let names: Vec<String> = sink
+        .records()
+        .iter()
+        .map(|r| r.event_name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["payment.declined", "shop::payments", module_path!()]
+    );
+    assert!(
+        sink.records()
+            .iter()
+            .all(|r| !r.event_name.starts_with("event "))
+    );
+}
+
+#[test]
+fn outside_spans_and_for_root_events_there_are_no_ids() {
+    let sink = InMemoryLogSink::new();
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::info!("outside");
+        let _s = tracing::info_span!("s").entered();
+        tracing::info!(parent: None, "explicit root");
+    });
+    for r in sink.records() {
+        assert_eq!((r.trace_id, r.span_id, r.trace_flags), (None, None, None));
+    }
+}
+
+#[test]
+fn redaction_and_code_attributes() {
+    let sink = InMemoryLogSink::new();
+    let layer = OtlpLogLayer::new(sink.clone())
+        .with_redaction(Redaction::default().with_name("email"))
+        .with_code_attributes(true);
+    let line = tracing::subscriber::with_default(subscriber(layer), || {
+        let line = line!() + 1;
+        tracing::info!(
+            password = "hunter2",
+            user.email = "a@b.c",
+            user.id = 7,
+            "login"
+        );
+        line
+    });
+    let r = &sink.records()[0];
+    let redacted = LogValue::String("[REDACTED]".into());
+    assert_eq!(r.attribute("password"), Some(&redacted));
+    assert_eq!(r.attribute("user.email"), Some(&redacted));
+    assert_eq!(r.attribute("user.id"), Some(&LogValue::I64(7)));
+    assert_eq!(
+        r.attribute("code.file.path"),
+        Some(&LogValue::String(file!().into()))
+    );
+    assert_eq!(
+        r.attribute("code.line.number"),
+        Some(&LogValue::I64(i64::from(line)))
+    );
+}
+
+#[test]
+fn per_target_directives_apply_to_the_otlp_layer() {
+    let sink = InMemoryLogSink::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(OtlpLogLayer::new(sink.clone()).with_filter(EnvFilter::new("info,noisy=warn")));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::debug!(target: "app", "dropped: debug");
+        tracing::info!(target: "app", "kept");
+        tracing::info!(target: "noisy", "dropped: noisy info");
+        tracing::warn!(target: "noisy", "kept too");
+    });
+    let bodies: Vec<String> = sink.records().into_iter().filter_map(|r| r.body).collect();
+    assert_eq!(bodies, ["kept", "kept too"]);
+}
+
+#[test]
+fn events_are_not_duplicated_as_span_events_unless_asked() {
+    for record_span_events in [false, true] {
+        let (logs, spans) = (InMemoryLogSink::new(), obs_trace::InMemorySpanSink::new());
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                SpanLayer::new()
+                    .with_sink(std::sync::Arc::new(spans.clone()))
+                    .with_span_events(record_span_events),
+            )
+            .with(OtlpLogLayer::new(logs.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("s").in_scope(|| tracing::info!("once"));
+        });
+        assert_eq!(logs.records().len(), 1);
+        assert_eq!(
+            spans.spans()[0].events.len(),
+            usize::from(record_span_events)
+        );
+    }
+}

@@ -476,6 +476,26 @@ async fn http_protobuf_export_plain_and_gzip_is_stored_and_queryable() {
 }
 
 #[tokio::test]
+async fn http_protobuf_export_over_h2c_is_stored() {
+    let receiver = start_receiver().await;
+    // HTTP/2 with prior knowledge, as gRPC-style HTTP clients speak it without TLS.
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let reply = post(
+        &client,
+        format!("{}/v1/traces", receiver.http_endpoint()),
+        "application/x-protobuf",
+        Some("gzip"),
+        gzip(&trace_request("inventory").encode_to_vec()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_trace_stored(&receiver, "inventory", Transport::HttpProtobuf).await;
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
 async fn http_json_export_follows_the_otlp_json_encoding() {
     let receiver = start_receiver().await;
     // As the OTLP spec's JSON example writes it: hex ids, integer enums, camelCase fields.

@@ -15,6 +15,9 @@
 //!   encoding; errors are `400`/`404`/`405`/`413`/`415` with a `google.rpc.Status` body, as
 //!   the [OTLP/HTTP spec](https://opentelemetry.io/docs/specs/otlp/#otlphttp-response) says.
 //!
+//! To use it in your own tests, enable the feature for tests only:
+//! `obs-core = { version = "…", features = ["testing"] }` under `[dev-dependencies]`.
+//!
 //! Records are flattened: each [`ReceivedSpan`], [`ReceivedLog`] and [`ReceivedMetric`]
 //! (one per data point) carries its resource and scope. [`group_by_trace`] and
 //! [`SpanTree`] put traces back together; [`to_hex`] prints ids the way logs do. The OTLP

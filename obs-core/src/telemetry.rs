@@ -173,24 +173,33 @@ impl Drop for ExportRuntime {
     }
 }
 
-struct TraceSink(Arc<BatchQueue<SpanData>>);
+/// Feeds finished spans and log records into their batch queues.
+struct QueueSink<T>(Arc<BatchQueue<T>>);
 
-impl fmt::Debug for TraceSink {
+impl<T> fmt::Debug for QueueSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl SpanSink for TraceSink {
+impl SpanSink for QueueSink<SpanData> {
     #[inline]
     fn on_end(&self, span: SpanData) {
         self.0.push(span);
     }
 }
 
+impl obs_log::LogSink for QueueSink<obs_log::LogRecord> {
+    #[inline]
+    fn emit(&self, record: obs_log::LogRecord) {
+        self.0.push(record);
+    }
+}
+
 struct Pipeline {
     runtime: ExportRuntime,
     traces: Option<Arc<BatchQueue<SpanData>>>,
+    logs: Option<Arc<BatchQueue<obs_log::LogRecord>>>,
     metrics: Option<PeriodicMetrics>,
     json_flush: Option<obs_log::FlushGuard>,
     stats: Vec<(Signal, Arc<SignalStats>)>,
@@ -300,6 +309,35 @@ fn log_filter(config: &Config) -> EnvFilter {
     EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// Starts the batch queue of `signal` if it has a destination.
+fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
+    config: &Config,
+    signal: Signal,
+    batch: crate::config::BatchSettings,
+    runtime: &ExportRuntime,
+    stats: &mut Vec<(Signal, Arc<SignalStats>)>,
+    resource: opentelemetry_proto::tonic::resource::v1::Resource,
+    to_request: fn(&opentelemetry_proto::tonic::resource::v1::Resource, Vec<T>) -> R,
+) -> Result<Option<Arc<BatchQueue<T>>>, InitError> {
+    // The gRPC channel is created lazily on the export runtime.
+    let _enter = runtime.handle.enter();
+    let Some(dest) = destination(config, signal)? else {
+        return Ok(None);
+    };
+    let s = Arc::new(SignalStats::default());
+    stats.push((signal, s.clone()));
+    let queue = BatchQueue::start(
+        signal,
+        batch,
+        runtime.handle.clone(),
+        Arc::new(dest),
+        s,
+        move |items| to_request(&resource, items),
+    )
+    .map_err(|e| InitError::Start(e.to_string()))?;
+    Ok(Some(Arc::new(queue)))
+}
+
 pub(crate) fn start(config: Config) -> Result<Telemetry, InitError> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
         return Err(InitError::AlreadyInitialized);
@@ -320,30 +358,24 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let proto_resource = resource.to_proto();
     let mut stats = Vec::new();
 
-    let traces = {
-        // The gRPC channel is created lazily on the export runtime.
-        let _enter = runtime.handle.enter();
-        match destination(&config, Signal::Traces)? {
-            None => None,
-            Some(dest) => {
-                let s = Arc::new(SignalStats::default());
-                stats.push((Signal::Traces, s.clone()));
-                let r = proto_resource.clone();
-                Some(Arc::new(
-                    BatchQueue::start(
-                        Signal::Traces,
-                        config.span_batch,
-                        runtime.handle.clone(),
-                        Arc::new(dest),
-                        s,
-                        move |spans| convert::traces_request(&r, spans),
-                    )
-                    .map_err(|e| InitError::Start(e.to_string()))?,
-                ))
-            }
-        }
-    };
-
+    let traces = start_queue(
+        &config,
+        Signal::Traces,
+        config.span_batch,
+        &runtime,
+        &mut stats,
+        proto_resource.clone(),
+        convert::traces_request,
+    )?;
+    let logs = start_queue(
+        &config,
+        Signal::Logs,
+        config.log_batch,
+        &runtime,
+        &mut stats,
+        proto_resource.clone(),
+        convert::logs_request,
+    )?;
     let metrics = {
         let _enter = runtime.handle.enter();
         match destination(&config, Signal::Metrics)? {
@@ -380,7 +412,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
 
     let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
     if let Some(q) = &traces {
-        span_layer = span_layer.with_sink(Arc::new(TraceSink(q.clone())));
+        span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
     // Filters were checked when the configuration was read.
     let traces_filter =
@@ -392,7 +424,11 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
                 .with_writer(w)
                 .with_service_name(resource.service_name())
                 .with_filter(log_filter(&config))
-        }));
+        }))
+        .with(
+            logs.clone()
+                .map(|q| obs_log::OtlpLogLayer::new(QueueSink(q)).with_filter(log_filter(&config))),
+        );
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberAlreadySet)?;
     obs_trace::install_global_propagator();
@@ -403,6 +439,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         pipeline: Some(Pipeline {
             runtime,
             traces,
+            logs,
             metrics,
             json_flush,
             stats,
@@ -486,7 +523,13 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
                     m.flush(remaining)
                 }
             }),
-            Signal::Logs => None,
+            Signal::Logs => p.logs.as_ref().map(|q| {
+                if stop {
+                    q.shutdown(remaining)
+                } else {
+                    q.flush(remaining)
+                }
+            }),
         };
         let unsent = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
         match outcome {

@@ -104,6 +104,34 @@ pub async fn round_trip(protocol: Protocol) {
     );
     assert!(parent.attribute("order.id").is_some());
 
+    let logs = receiver
+        .store()
+        .wait_for_logs(
+            |l| l.iter().any(|r| r.body_str() == Some("charging")),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let log = logs
+        .iter()
+        .find(|r| r.body_str() == Some("charging"))
+        .expect("the log record");
+    assert_eq!(
+        log.trace_id_hex(),
+        trace_id.to_string(),
+        "stamped with the span's trace"
+    );
+    assert_eq!(
+        log.span_id_hex(),
+        child_id.to_string(),
+        "and the span it was emitted in"
+    );
+    assert_eq!(log.service_name(), Some("pipeline-test"));
+    assert_eq!(log.record.severity_number, 9, "INFO");
+    assert_eq!(log.record.severity_text, "INFO");
+    assert!(log.record.time_unix_nano > 0, "the event timestamp is set");
+    assert!(log.attribute("attempt").is_some());
+
     let points = receiver
         .store()
         .wait_for_metrics(

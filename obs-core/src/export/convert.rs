@@ -4,10 +4,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Array, Value};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
 };
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span, status};
 
@@ -150,6 +152,75 @@ pub(crate) fn traces_request(
         resource_spans: vec![ResourceSpans {
             resource: Some(resource.clone()),
             scope_spans: scopes,
+            schema_url: String::new(),
+        }],
+    }
+}
+
+fn log_value(v: &obs_log::LogValue) -> AnyValue {
+    use any_value::Value as V;
+    AnyValue {
+        value: Some(match v {
+            obs_log::LogValue::String(s) => V::StringValue(s.clone()),
+            obs_log::LogValue::I64(i) => V::IntValue(*i),
+            obs_log::LogValue::F64(f) => V::DoubleValue(*f),
+            obs_log::LogValue::Bool(b) => V::BoolValue(*b),
+        }),
+    }
+}
+
+fn log_record(r: obs_log::LogRecord) -> LogRecord {
+    LogRecord {
+        time_unix_nano: unix_nanos(r.timestamp),
+        observed_time_unix_nano: unix_nanos(r.observed_timestamp),
+        severity_number: r.severity_number,
+        severity_text: r.severity_text.to_owned(),
+        body: r.body.map(string_value),
+        attributes: r
+            .attributes
+            .iter()
+            .map(|a| KeyValue {
+                key: a.key.clone().into_owned(),
+                value: Some(log_value(&a.value)),
+                ..Default::default()
+            })
+            .collect(),
+        dropped_attributes_count: 0,
+        flags: r.trace_flags.map_or(0, |f| u32::from(f.to_u8())),
+        trace_id: r
+            .trace_id
+            .map(|t| t.to_bytes().to_vec())
+            .unwrap_or_default(),
+        span_id: r.span_id.map(|s| s.to_bytes().to_vec()).unwrap_or_default(),
+        event_name: r.event_name.into_owned(),
+    }
+}
+
+/// One request: one resource, one scope per event target's crate, in first-seen order.
+pub(crate) fn logs_request(
+    resource: &Resource,
+    records: Vec<obs_log::LogRecord>,
+) -> ExportLogsServiceRequest {
+    let mut scopes: Vec<ScopeLogs> = Vec::new();
+    for r in records {
+        let name = r.target.split("::").next().unwrap_or(r.target);
+        let record = log_record(r);
+        match scopes
+            .iter_mut()
+            .find(|sc| sc.scope.as_ref().is_some_and(|x| x.name == name))
+        {
+            Some(sc) => sc.log_records.push(record),
+            None => scopes.push(ScopeLogs {
+                scope: Some(scope(name)),
+                log_records: vec![record],
+                schema_url: String::new(),
+            }),
+        }
+    }
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(resource.clone()),
+            scope_logs: scopes,
             schema_url: String::new(),
         }],
     }

@@ -1,0 +1,15 @@
+#!/bin/sh
+# The compose load generator: places an order and asks for a report through the gateway,
+# about five requests a second, until stopped. Failures are printed, never fatal.
+set -u
+i=0
+while :; do
+  i=$((i + 1))
+  curl -sS -o /dev/null -w "POST /orders %{http_code} %{time_total}s\n" \
+    -H 'content-type: application/json' \
+    -d "{\"item\":\"sku-$((i % 7))\",\"quantity\":$((i % 3 + 1))}" \
+    "$GATEWAY_URL/orders" || true
+  curl -sS -o /dev/null -w "GET /reports/$i %{http_code} %{time_total}s\n" \
+    "$GATEWAY_URL/reports/$i" || true
+  sleep 0.4
+done

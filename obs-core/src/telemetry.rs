@@ -274,6 +274,7 @@ impl obs_metrics::Collector for PipelineCollector {
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct Telemetry {
     resource: ResourceAttributes,
+    metrics_addr: Option<std::net::SocketAddr>,
     shutdown_timeout: Duration,
     pipeline: Option<Pipeline>,
 }
@@ -410,6 +411,26 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         start: convert::unix_nanos(std::time::SystemTime::now()),
     });
 
+    let metrics_addr = match config.metrics_addr {
+        None => None,
+        Some(addr) => {
+            // Bound here, so a taken port is an error from `init`, not a silent no-op.
+            let listener = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| InitError::Start(format!("OBS_METRICS_ADDR {addr}: {e}")))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| InitError::Start(e.to_string()))?;
+            let _enter = runtime.handle.enter();
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| InitError::Start(e.to_string()))?;
+            runtime
+                .handle
+                .spawn(obs_metrics::serve(listener, obs_metrics::global().clone()));
+            Some(local)
+        }
+    };
+
     let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
     if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
@@ -435,6 +456,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
 
     Ok(Telemetry {
         resource,
+        metrics_addr,
         shutdown_timeout: config.shutdown_timeout,
         pipeline: Some(Pipeline {
             runtime,
@@ -451,6 +473,12 @@ impl Telemetry {
     /// The resource attached to everything this process exports.
     pub fn resource(&self) -> &ResourceAttributes {
         &self.resource
+    }
+
+    /// Where the standalone `/metrics` listener runs (`OBS_METRICS_ADDR`), with the port
+    /// resolved when `:0` was asked for.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
     }
 
     /// Exported and dropped counts per signal so far.

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need (the rotel collector,
+# Prometheus, Chromium, docker-compose, the W3C harness's aiohttp), then runs every test of
+# every crate (unit, integration against the real collector and Prometheus, doctests, the
+# W3C Trace Context suite, bounded fuzzing). Debug profile only.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install-test-deps.sh
+cargo test --workspace --all-features --no-fail-fast

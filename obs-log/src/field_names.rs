@@ -150,26 +150,53 @@ impl FieldNames {
             ..FieldNames::default()
         }
     }
+}
+
+/// The keys of a [`FieldNames`], ready for the per-field question "must this user field be
+/// renamed?".
+#[derive(Clone, Debug)]
+pub(crate) struct ReservedKeys {
+    keys: Vec<Box<str>>,
+    /// Bit `n` is set when a key is `n` bytes long (bit 63: 63 or more): most field names
+    /// are cleared without a string comparison.
+    lengths: u64,
+}
+
+impl ReservedKeys {
+    pub(crate) fn new(names: &FieldNames) -> Self {
+        let keys: Vec<Box<str>> = [
+            &names.timestamp,
+            &names.level,
+            &names.message,
+            &names.target,
+            &names.service,
+            &names.trace_id,
+            &names.span_id,
+            &names.trace_flags,
+            &names.spans,
+            &names.file,
+            &names.line,
+        ]
+        .into_iter()
+        .chain(names.severity_number.as_ref())
+        .map(|k| Box::from(k.as_ref()))
+        .collect();
+        ReservedKeys {
+            lengths: keys.iter().fold(0, |m, k| m | 1 << k.len().min(63)),
+            keys,
+        }
+    }
 
     /// Whether a user field named `key` must be written as `fields.<key>`.
+    #[inline]
     pub(crate) fn must_prefix(&self, key: &str) -> bool {
         key.starts_with(USER_FIELD_PREFIX)
-            || [
-                &self.timestamp,
-                &self.level,
-                &self.message,
-                &self.target,
-                &self.service,
-                &self.trace_id,
-                &self.span_id,
-                &self.trace_flags,
-                &self.spans,
-                &self.file,
-                &self.line,
-            ]
-            .iter()
-            .any(|k| k.as_ref() == key)
-            || self.severity_number.as_deref() == Some(key)
+            || (self.lengths & 1 << key.len().min(63) != 0
+                && self
+                    .keys
+                    .iter()
+                    // First bytes before lengths and contents: cheaper than a `memcmp` call.
+                    .any(|k| k.as_bytes().first() == key.as_bytes().first() && **k == *key))
     }
 }
 
@@ -179,14 +206,14 @@ mod tests {
 
     #[test]
     fn reserved_keys_and_the_prefix_itself_are_prefixed() {
-        let names = FieldNames::default();
+        let names = ReservedKeys::new(&FieldNames::default());
         for key in ["message", "trace_id", "level", "spans", "fields.x"] {
             assert!(names.must_prefix(key), "{key}");
         }
         for key in ["user", "msg", "fieldsx", "span"] {
             assert!(!names.must_prefix(key), "{key}");
         }
-        assert!(FieldNames::otel().must_prefix("severity_number"));
-        assert!(FieldNames::loki().must_prefix("msg"));
+        assert!(ReservedKeys::new(&FieldNames::otel()).must_prefix("severity_number"));
+        assert!(ReservedKeys::new(&FieldNames::loki()).must_prefix("msg"));
     }
 }

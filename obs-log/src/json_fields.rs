@@ -7,7 +7,7 @@ use std::ops::Range;
 use tracing_core::field::{Field, Visit};
 
 use crate::escape;
-use crate::field_names::{FieldNames, USER_FIELD_PREFIX};
+use crate::field_names::{ReservedKeys, USER_FIELD_PREFIX};
 use crate::redaction::{REDACTED, Redaction};
 
 /// The key events use for their formatted message.
@@ -23,8 +23,8 @@ pub(crate) struct Member {
 /// Which keys a user field must not take.
 #[derive(Clone, Copy)]
 pub(crate) enum Reserved<'a> {
-    /// Top level of the line: every key of [`FieldNames`].
-    Line(&'a FieldNames),
+    /// Top level of the line: every key of the layer's [`FieldNames`](crate::FieldNames).
+    Line(&'a ReservedKeys),
     /// Inside a span object in `spans`: only `name`.
     SpanObject,
 }

@@ -12,11 +12,11 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::escape;
-use crate::field_names::{FieldNames, LevelStyle};
+use crate::field_names::{FieldNames, LevelStyle, ReservedKeys};
 use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson, SpanJsonSet};
 use crate::redaction::Redaction;
 use crate::severity;
-use crate::timestamp;
+use crate::timestamp::TimestampWriter;
 use crate::trace_context;
 use crate::writer::LogWriter;
 
@@ -43,6 +43,7 @@ const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 struct Scratch {
     line: Vec<u8>,
     members: Vec<Member>,
+    timestamps: TimestampWriter,
 }
 
 thread_local! {
@@ -99,6 +100,8 @@ struct Keys {
     file: Box<[u8]>,
     /// `,"line":`
     line: Box<[u8]>,
+    /// The keys above, which user fields must not take.
+    reserved: ReservedKeys,
 }
 
 impl Keys {
@@ -129,6 +132,7 @@ impl Keys {
             spans: key(b",\"", &names.spans, b"\":["),
             file: key(b",\"", &names.file, b"\":"),
             line: key(b",\"", &names.line, b"\":"),
+            reserved: ReservedKeys::new(names),
         }
     }
 }
@@ -249,7 +253,7 @@ impl<W: LogWriter> JsonLayer<W> {
     fn span_reserved(&self) -> Reserved<'_> {
         match self.span_fields {
             SpanFields::Nested => Reserved::SpanObject,
-            SpanFields::Flatten => Reserved::Line(&self.names),
+            SpanFields::Flatten => Reserved::Line(&self.keys.reserved),
         }
     }
 
@@ -265,7 +269,7 @@ impl<W: LogWriter> JsonLayer<W> {
         s.members.clear();
 
         out.extend_from_slice(&keys.open);
-        timestamp::write_rfc3339(out, now);
+        s.timestamps.write(out, now);
 
         out.extend_from_slice(&keys.level);
         out.push(b'"');
@@ -310,7 +314,7 @@ impl<W: LogWriter> JsonLayer<W> {
         event.record(&mut MemberWriter {
             out,
             members: &mut s.members,
-            reserved: Reserved::Line(&self.names),
+            reserved: Reserved::Line(&self.keys.reserved),
             redaction: &self.redaction,
             skip_message: true,
         });

@@ -20,39 +20,56 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-fn push_digits(out: &mut Vec<u8>, value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
+/// Writes `value` as exactly `out.len()` decimal digits, zero-padded.
+fn put_digits(out: &mut [u8], value: u64) {
     let mut v = value;
-    for d in digits[..width].iter_mut().rev() {
+    for d in out.iter_mut().rev() {
         *d = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.extend_from_slice(&digits[..width]);
 }
 
-/// Appends `time` as `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (quoted). Times before 1970 are
-/// written as the epoch: a system clock that far off is not worth a special format.
-pub(crate) fn write_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
+/// `"YYYY-MM-DDTHH:MM:SS.`: the part of a timestamp that changes once a second.
+fn second_prefix(secs: u64) -> [u8; 21] {
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    out.push(b'"');
+    let mut out = *b"\"0000-00-00T00:00:00.";
     // Four digits cover years up to 9999, the range RFC 3339 allows.
-    push_digits(out, year.clamp(0, 9999) as u64, 4);
-    out.push(b'-');
-    push_digits(out, u64::from(month), 2);
-    out.push(b'-');
-    push_digits(out, u64::from(day), 2);
-    out.push(b'T');
-    push_digits(out, rem / 3_600, 2);
-    out.push(b':');
-    push_digits(out, rem / 60 % 60, 2);
-    out.push(b':');
-    push_digits(out, rem % 60, 2);
-    out.push(b'.');
-    push_digits(out, u64::from(since.subsec_nanos()), 9);
-    out.extend_from_slice(b"Z\"");
+    put_digits(&mut out[1..5], year.clamp(0, 9999) as u64);
+    put_digits(&mut out[6..8], u64::from(month));
+    put_digits(&mut out[9..11], u64::from(day));
+    put_digits(&mut out[12..14], rem / 3_600);
+    put_digits(&mut out[15..17], rem / 60 % 60);
+    put_digits(&mut out[18..20], rem % 60);
+    out
+}
+
+/// Writes timestamps as `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (quoted), keeping the rendered
+/// date and time of the last second it saw: within a second only the nanoseconds change.
+#[derive(Debug, Default)]
+pub(crate) struct TimestampWriter {
+    cached: Option<(u64, [u8; 21])>,
+}
+
+impl TimestampWriter {
+    /// Appends `time`. Times before 1970 are written as the epoch: a system clock that far
+    /// off is not worth a special format.
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, time: SystemTime) {
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let prefix = match self.cached {
+            Some((cached_secs, prefix)) if cached_secs == secs => prefix,
+            _ => {
+                let prefix = second_prefix(secs);
+                self.cached = Some((secs, prefix));
+                prefix
+            }
+        };
+        let mut nanos = *b"000000000Z\"";
+        put_digits(&mut nanos[..9], u64::from(since.subsec_nanos()));
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(&nanos);
+    }
 }
 
 #[cfg(test)]
@@ -62,8 +79,23 @@ mod tests {
 
     fn format(secs: u64, nanos: u32) -> String {
         let mut out = Vec::new();
-        write_rfc3339(&mut out, UNIX_EPOCH + Duration::new(secs, nanos));
+        TimestampWriter::default().write(&mut out, UNIX_EPOCH + Duration::new(secs, nanos));
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_cached_second_is_only_reused_within_that_second() {
+        let mut writer = TimestampWriter::default();
+        let mut out = Vec::new();
+        for (secs, nanos) in [(59, 1), (59, 999_999_999), (60, 0), (59, 5)] {
+            writer.write(&mut out, UNIX_EPOCH + Duration::new(secs, nanos));
+            out.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"1970-01-01T00:00:59.000000001Z\" \"1970-01-01T00:00:59.999999999Z\" \
+             \"1970-01-01T00:01:00.000000000Z\" \"1970-01-01T00:00:59.000000005Z\" "
+        );
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! a sample), readers retry until they see a stable copy. Only spans with the `sampled`
 //! flag give exemplars, as the OpenTelemetry `TraceBased` exemplar filter specifies:
 //! an exemplar must point at a trace that was recorded.
+//!
+//! Two choices keep capture cheap. A cell that already holds the current span keeps it
+//! (a loop inside one span writes once). And the clock is not read at capture (a
+//! `SystemTime::now` costs more than the whole update on a virtual machine): an exemplar
+//! is stamped with the time of the first collection (scrape or export) that sees it, so
+//! its timestamp is at most one collection interval late and stays the same on later
+//! collections, which is what lets Prometheus recognise it as already stored.
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,12 +29,14 @@ pub struct Exemplar {
     pub span_id: SpanId,
     /// The measured value (for counters: the increment).
     pub value: f64,
-    /// When the measurement was made, in nanoseconds since the Unix epoch.
+    /// When the exemplar was first collected after the measurement (at most one
+    /// collection interval after it), in nanoseconds since the Unix epoch.
     pub time_unix_nano: u64,
 }
 
 /// The latest exemplar of one series or bucket. `seq` is even when stable, odd while a
-/// writer is storing, and zero until the first exemplar.
+/// writer is storing, and zero until the first exemplar. `stamped_seq` is the `seq` whose
+/// exemplar `time` belongs to.
 #[derive(Debug, Default)]
 pub(crate) struct ExemplarCell {
     seq: AtomicU64,
@@ -35,6 +44,7 @@ pub(crate) struct ExemplarCell {
     trace_lo: AtomicU64,
     span: AtomicU64,
     value: AtomicU64,
+    stamped_seq: AtomicU64,
     time: AtomicU64,
 }
 
@@ -53,6 +63,10 @@ impl ExemplarCell {
 
     #[inline]
     fn store(&self, trace_id: TraceId, span_id: SpanId, value: f64) {
+        if self.span.load(Ordering::Relaxed) == span_id.to_u64() {
+            // Already this span's exemplar: keep its first measurement.
+            return;
+        }
         let seq = self.seq.load(Ordering::Relaxed);
         if seq & 1 == 1
             || self
@@ -68,12 +82,12 @@ impl ExemplarCell {
         self.trace_lo.store(trace as u64, Ordering::Relaxed);
         self.span.store(span_id.to_u64(), Ordering::Relaxed);
         self.value.store(value.to_bits(), Ordering::Relaxed);
-        self.time.store(unix_nanos_now(), Ordering::Relaxed);
         self.seq.store(seq + 2, Ordering::Release);
     }
 
-    /// A consistent copy of the latest exemplar, if there is one.
-    pub(crate) fn load(&self) -> Option<Exemplar> {
+    /// A consistent copy of the latest exemplar, if there is one; `now` stamps an
+    /// exemplar no collection has seen yet.
+    pub(crate) fn load(&self, now: u64) -> Option<Exemplar> {
         // A writer holds the cell for a few stores; a bounded retry is plenty, and giving
         // up only means this scrape shows no exemplar.
         for _ in 0..64 {
@@ -89,9 +103,13 @@ impl ExemplarCell {
             let lo = self.trace_lo.load(Ordering::Relaxed);
             let span = self.span.load(Ordering::Relaxed);
             let value = self.value.load(Ordering::Relaxed);
-            let time = self.time.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == before {
+                // Two collections racing here both stamp "now": either time is right.
+                if self.stamped_seq.swap(before, Ordering::Relaxed) != before {
+                    self.time.store(now, Ordering::Relaxed);
+                }
+                let time = self.time.load(Ordering::Relaxed);
                 return Some(Exemplar {
                     trace_id: TraceId::from_u128((u128::from(hi) << 64) | u128::from(lo)),
                     span_id: SpanId::from_u64(span),
@@ -123,19 +141,31 @@ mod tests {
     #[test]
     fn empty_until_stored_then_round_trips() {
         let cell = ExemplarCell::default();
-        assert_eq!(cell.load(), None);
+        assert_eq!(cell.load(1), None);
         let trace_id = TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c);
         let span_id = SpanId::from_u64(0xb7ad6b7169203331);
         cell.store(trace_id, span_id, 0.25);
-        let e = cell.load().unwrap();
-        assert_eq!((e.trace_id, e.span_id, e.value), (trace_id, span_id, 0.25));
-        assert!(e.time_unix_nano > 0);
+        let e = cell.load(100).unwrap();
+        assert_eq!(
+            (e.trace_id, e.span_id, e.value, e.time_unix_nano),
+            (trace_id, span_id, 0.25, 100)
+        );
+        // Stamped once: later collections see the same time.
+        assert_eq!(cell.load(200).unwrap().time_unix_nano, 100);
+        // The same span again keeps its first measurement.
+        cell.store(trace_id, span_id, 9.0);
+        assert_eq!(cell.load(300).unwrap().value, 0.25);
+        // Another span replaces it and gets a new time.
+        let other = SpanId::from_u64(7);
+        cell.store(trace_id, other, 1.5);
+        let e = cell.load(400).unwrap();
+        assert_eq!((e.span_id, e.value, e.time_unix_nano), (other, 1.5, 400));
     }
 
     #[test]
     fn no_exemplar_without_a_current_span() {
         let cell = ExemplarCell::default();
         cell.capture(1.0);
-        assert_eq!(cell.load(), None);
+        assert_eq!(cell.load(1), None);
     }
 }

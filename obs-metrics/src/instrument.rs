@@ -37,9 +37,9 @@ pub trait Instrument: Clone + fmt::Debug + Send + Sync + 'static + sealed::Seale
     /// A new series (histograms use `bounds`).
     #[doc(hidden)]
     fn new_series(bounds: &Arc<[f64]>) -> Self;
-    /// The current value and exemplars.
+    /// The current value and exemplars (`now` stamps exemplars seen for the first time).
     #[doc(hidden)]
-    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue;
+    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue;
     /// Whether `other` is a handle to the same state.
     #[doc(hidden)]
     fn same_as(&self, other: &Self) -> bool;
@@ -129,8 +129,8 @@ impl<N: CounterNumber> Instrument for Counter<N> {
         Self::new()
     }
 
-    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
-        exemplars.extend(self.core.exemplar.load());
+    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplar.load(now));
         self.get().to_point()
     }
 
@@ -220,7 +220,7 @@ impl<N: GaugeNumber> Instrument for Gauge<N> {
         Self::new()
     }
 
-    fn read(&self, _: &mut Vec<Exemplar>) -> PointValue {
+    fn read(&self, _: u64, _: &mut Vec<Exemplar>) -> PointValue {
         self.get().to_point()
     }
 
@@ -321,8 +321,8 @@ impl Instrument for Histogram {
         Histogram::new(Arc::clone(bounds))
     }
 
-    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
-        exemplars.extend(self.core.exemplars.iter().filter_map(ExemplarCell::load));
+    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplars.iter().filter_map(|e| e.load(now)));
         PointValue::Histogram(self.get())
     }
 
@@ -422,8 +422,8 @@ mod exemplar_tests {
             counter.inc_by(2);
             histogram.observe(3.0);
             let mut exemplars = Vec::new();
-            counter.read(&mut exemplars);
-            histogram.read(&mut exemplars);
+            counter.read(1, &mut exemplars);
+            histogram.read(1, &mut exemplars);
             assert_eq!(exemplars.len(), 2);
             for e in &exemplars {
                 assert_eq!((e.trace_id, e.span_id), (ctx.trace_id, ctx.span_id));
@@ -440,7 +440,7 @@ mod exemplar_tests {
             tracing::info_span!("work").in_scope(|| counter.inc());
         });
         let mut exemplars = Vec::new();
-        counter.read(&mut exemplars);
+        counter.read(1, &mut exemplars);
         assert!(exemplars.is_empty());
         assert_eq!(counter.get(), 2);
     }

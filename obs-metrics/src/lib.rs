@@ -7,6 +7,21 @@
 //! inside a sampled span carries that span's `trace_id` and `span_id` as its exemplar,
 //! with no code at the call site.
 //!
+//! - Instruments: [`Counter`] (`u64`, `f64`), [`Gauge`] (`i64`, `f64`),
+//!   [`Registry::gauge_fn`] (read at collection), [`Histogram`] (explicit buckets,
+//!   [`DEFAULT_BUCKETS`] by default).
+//! - Labels: [`Family`] with a `#[derive(EncodeLabelSet)]` struct (the derive expands to
+//!   `::prometheus_client` paths, so a crate using it also depends on
+//!   `prometheus-client = "0.26"`), or [`DynFamily`] with `&[(&str, &str)]`. Each family
+//!   holds at most its cardinality limit of series ([`DEFAULT_CARDINALITY_LIMIT`]); more
+//!   label sets share one `otel_metric_overflow="true"` series.
+//! - Exposition: [`MetricsService`] (a tower service) and [`text`] print OpenMetrics or
+//!   Prometheus text 0.0.4 by `Accept`; [`Registry::collect`] gives the same state as
+//!   plain data for OTLP.
+//! - Extras: [`Registry::register_process_metrics`]; with feature `tokio`,
+//!   `Registry::register_tokio_metrics`; with feature `server`, `serve` and `serve_addr`
+//!   (a standalone `/metrics` listener).
+//!
 //! ```
 //! use obs_metrics::{Counter, EncodeLabelSet, Family, Histogram, Registry};
 //!
@@ -27,6 +42,17 @@
 //! let families = registry.collect();
 //! assert_eq!(families[0].name, "jobs_processed");
 //! assert_eq!(families[1].points[0].labels, [("http_route".to_owned(), "/users/{id}".to_owned())]);
+//!
+//! // What a Prometheus scrape without `Accept: application/openmetrics-text` gets:
+//! let text = registry.encode(obs_metrics::text::Format::Prometheus);
+//! assert!(text.starts_with(concat!(
+//!     "# HELP jobs_processed_total Jobs processed.\n",
+//!     "# TYPE jobs_processed_total counter\n",
+//!     "jobs_processed_total 1\n",
+//!     "# HELP http_server_request_duration_seconds Duration of HTTP server requests.\n",
+//!     "# TYPE http_server_request_duration_seconds histogram\n",
+//!     "http_server_request_duration_seconds_bucket{http_route=\"/users/{id}\",le=\"0.005\"} 0\n",
+//! )));
 //! ```
 
 mod error;

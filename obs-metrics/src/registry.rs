@@ -41,7 +41,7 @@ struct Single<M> {
 impl<M: Instrument> Source for Single<M> {
     fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
         let mut exemplars = Vec::new();
-        let value = self.metric.read(&mut exemplars);
+        let value = self.metric.read(now, &mut exemplars);
         out.push(PointSnapshot {
             labels: Vec::new(),
             value,
@@ -109,10 +109,27 @@ struct Entry {
     // The handle type plus buckets or label names: what must match for a second
     // registration to return the first one.
     shape: String,
-    source: Box<dyn Source>,
+    source: Arc<dyn Source>,
+}
+
+/// What a snapshot needs of an entry besides its source.
+struct EntryHead {
+    name: String,
+    help: String,
+    unit: Option<Unit>,
+    kind: MetricKind,
 }
 
 impl Entry {
+    fn head(&self) -> EntryHead {
+        EntryHead {
+            name: self.name.clone(),
+            help: self.help.clone(),
+            unit: self.unit,
+            kind: self.kind,
+        }
+    }
+
     fn describe(&self) -> String {
         describe(self.kind, &self.shape, &self.help)
     }
@@ -125,7 +142,7 @@ fn describe(kind: MetricKind, shape: &str, help: &str) -> String {
 #[derive(Default)]
 struct Inner {
     entries: RwLock<Vec<Entry>>,
-    collectors: RwLock<Vec<Box<dyn Collector>>>,
+    collectors: RwLock<Vec<Arc<dyn Collector>>>,
     cardinality_limit: AtomicUsize,
     flags: CollectorFlags,
 }
@@ -255,7 +272,7 @@ impl Registry {
 
     /// Adds a collector, read at every collection.
     pub fn register_collector(&self, collector: impl Collector) {
-        self.inner.collectors.write().push(Box::new(collector));
+        self.inner.collectors.write().push(Arc::new(collector));
     }
 
     /// A snapshot of every metric: registered ones in registration order, then collectors'
@@ -263,15 +280,24 @@ impl Registry {
     /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}`.
     pub fn collect(&self) -> Vec<MetricFamilySnapshot> {
         let now = unix_nanos_now();
-        let mut out = Vec::new();
+        // Read outside the locks: a callback gauge or collector may register metrics.
+        let entries: Vec<(EntryHead, Arc<dyn Source>)> = self
+            .inner
+            .entries
+            .read()
+            .iter()
+            .map(|e| (e.head(), Arc::clone(&e.source)))
+            .collect();
+        let collectors: Vec<Arc<dyn Collector>> = self.inner.collectors.read().clone();
+        let mut out = Vec::with_capacity(entries.len());
         let mut overflow = Vec::new();
-        for e in self.inner.entries.read().iter() {
+        for (head, source) in entries {
             let mut points = Vec::new();
-            e.source.points(now, &mut points);
-            let overflowed = e.source.overflowed();
+            source.points(now, &mut points);
+            let overflowed = source.overflowed();
             if overflowed > 0 {
                 overflow.push(PointSnapshot {
-                    labels: vec![("metric_name".to_owned(), e.name.clone())],
+                    labels: vec![("metric_name".to_owned(), head.name.clone())],
                     value: PointValue::U64(overflowed),
                     start_time_unix_nano: points.first().map_or(now, |p| p.start_time_unix_nano),
                     time_unix_nano: now,
@@ -279,14 +305,14 @@ impl Registry {
                 });
             }
             out.push(MetricFamilySnapshot {
-                name: e.name.clone(),
-                help: e.help.clone(),
-                unit: e.unit,
-                kind: e.kind,
+                name: head.name,
+                help: head.help,
+                unit: head.unit,
+                kind: head.kind,
                 points,
             });
         }
-        for c in self.inner.collectors.read().iter() {
+        for c in collectors {
             c.collect(now, &mut out);
         }
         if !overflow.is_empty() {
@@ -309,7 +335,7 @@ impl Registry {
         help: String,
         kind: MetricKind,
         shape: String,
-        make: impl FnOnce(&str) -> (H, Box<dyn Source>),
+        make: impl FnOnce(&str) -> (H, Arc<dyn Source>),
     ) -> Result<H, MetricsError> {
         let mut entries = self.inner.entries.write();
         if let Some(e) = entries.iter().find(|e| e.name == valid.name) {
@@ -432,7 +458,7 @@ impl MetricBuilder<'_> {
                     metric: m.clone(),
                     start: unix_nanos_now(),
                 };
-                (m, Box::new(source) as Box<dyn Source>)
+                (m, Arc::new(source) as Arc<dyn Source>)
             })
     }
 
@@ -480,7 +506,7 @@ impl MetricBuilder<'_> {
                     read: Arc::new(read),
                     start: unix_nanos_now(),
                 };
-                ((), Box::new(source) as Box<dyn Source>)
+                ((), Arc::new(source) as Arc<dyn Source>)
             })
     }
 
@@ -497,7 +523,7 @@ impl MetricBuilder<'_> {
         self.registry
             .register(valid, self.help, M::KIND, shape, |name| {
                 let family = Family::<L, M>::new(name, limit, bounds);
-                (family.clone(), Box::new(family) as Box<dyn Source>)
+                (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
     }
 
@@ -530,7 +556,7 @@ impl MetricBuilder<'_> {
         self.registry
             .register(valid, self.help, M::KIND, shape, |name| {
                 let family = DynFamily::<M>::new(name, label_names, limit, bounds);
-                (family.clone(), Box::new(family) as Box<dyn Source>)
+                (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
     }
 }
@@ -650,6 +676,20 @@ mod tests {
         );
         assert_eq!(overflow.points[0].value, PointValue::U64(3));
         assert_eq!(overflow.points[0].labels[0].1, "jobs");
+    }
+
+    #[test]
+    fn a_callback_may_register_during_collection() {
+        let r = Registry::new();
+        let inner = r.clone();
+        r.gauge_fn("registrations", "Registers while read.", move || {
+            inner
+                .counter("late", "Registered from a callback.")
+                .map_or(0.0, |_| 1.0)
+        })
+        .unwrap();
+        assert_eq!(r.collect()[0].points[0].value, PointValue::F64(1.0));
+        assert_eq!(r.collect().len(), 2);
     }
 
     #[test]

@@ -1,0 +1,197 @@
+//! [`GrpcCall`]: the state of one call through either layer, and the configuration both
+//! layers share.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Response;
+use http::uri::PathAndQuery;
+use obs_tower::CallHooks;
+use tonic::Code;
+
+use crate::classify::{is_client_error, is_server_error};
+use crate::counting::MessageCounts;
+use crate::grpc::{self, OTHER, RpcPath};
+use crate::metrics::{RpcLabels, RpcMetrics, Side};
+
+/// Services left alone by default: health checks and reflection are infrastructure
+/// traffic, frequent and uninteresting. An entry ending in `.` is a package prefix.
+pub const DEFAULT_EXCLUDED_SERVICES: [&str; 2] = ["grpc.health.v1.Health", "grpc.reflection."];
+
+/// What a layer is configured with.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) side: Side,
+    pub(crate) excluded: Vec<String>,
+    pub(crate) metrics: Option<RpcMetrics>,
+    /// Clients only: `server.address` and `server.port` when the request URI has no
+    /// authority (a generated client made with `new(channel)` sends only the path).
+    pub(crate) server_address: Option<(String, Option<u16>)>,
+}
+
+impl Config {
+    pub(crate) fn new(side: Side) -> Config {
+        Config {
+            side,
+            excluded: DEFAULT_EXCLUDED_SERVICES
+                .iter()
+                .map(|&s| s.to_owned())
+                .collect(),
+            metrics: RpcMetrics::register(obs_metrics::global(), side),
+            server_address: None,
+        }
+    }
+
+    /// A copy changed by `f`: layers are immutable once shared by services.
+    pub(crate) fn with(&self, f: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config {
+            side: self.side,
+            excluded: self.excluded.clone(),
+            metrics: self.metrics.clone(),
+            server_address: self.server_address.clone(),
+        };
+        f(&mut config);
+        config
+    }
+
+    /// Whether calls to `service` are not traced or measured.
+    pub(crate) fn is_excluded(&self, service: &str) -> bool {
+        self.excluded.iter().any(|entry| {
+            if entry.ends_with('.') {
+                service.starts_with(entry.as_str())
+            } else {
+                service == entry
+            }
+        })
+    }
+}
+
+/// The state of one call in flight through [`GrpcServerLayer`](crate::GrpcServerLayer) or
+/// [`GrpcClientLayer`](crate::GrpcClientLayer): where its status comes from, what it means
+/// for the span, and the metrics recorded when the stream ends.
+#[derive(Debug)]
+pub struct GrpcCall {
+    /// `None` for an excluded service: nothing to record.
+    active: Option<ActiveCall>,
+}
+
+#[derive(Debug)]
+struct ActiveCall {
+    config: Arc<Config>,
+    start: Instant,
+    path: Option<PathAndQuery>,
+    counts: Arc<MessageCounts>,
+    code: Option<Code>,
+    error_type: Option<&'static str>,
+}
+
+impl GrpcCall {
+    pub(crate) fn excluded() -> GrpcCall {
+        GrpcCall { active: None }
+    }
+
+    pub(crate) fn new(
+        config: Arc<Config>,
+        start: Instant,
+        path: Option<PathAndQuery>,
+        counts: Arc<MessageCounts>,
+    ) -> GrpcCall {
+        GrpcCall {
+            active: Some(ActiveCall {
+                config,
+                start,
+                path,
+                counts,
+                code: None,
+                error_type: None,
+            }),
+        }
+    }
+}
+
+impl ActiveCall {
+    /// Records the call's status: `rpc.grpc.status_code`, and for the codes that are
+    /// errors on this side, `error.type` (the code's name) and the span status.
+    fn set_code(&mut self, code: Code, span: &tracing::Span) {
+        self.code = Some(code);
+        span.record("rpc.grpc.status_code", code as i64);
+        let is_error = match self.config.side {
+            Side::Server => is_server_error(code),
+            Side::Client => is_client_error(code),
+        };
+        if is_error {
+            let (name, _) = grpc::code_name_and_label(code);
+            self.error_type = Some(name);
+            span.record("error.type", name);
+            span.record("otel.status_code", "error");
+        }
+    }
+}
+
+impl CallHooks for GrpcCall {
+    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
+        let Some(call) = self.active.as_mut() else {
+            return;
+        };
+        // A trailers-only response (an error, typically) puts the status in the headers.
+        let code = grpc::status(response.headers()).or_else(|| match call.config.side {
+            Side::Client => grpc::code_of_http_status(response.status()),
+            Side::Server => None,
+        });
+        if let Some(code) = code {
+            call.set_code(code, span);
+        }
+    }
+
+    fn on_trailers(&mut self, trailers: &http::HeaderMap, span: &tracing::Span) {
+        if let Some(call) = self.active.as_mut()
+            && let Some(code) = grpc::status(trailers)
+        {
+            call.set_code(code, span);
+        }
+    }
+
+    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
+        if let Some(call) = self.active.as_mut() {
+            call.error_type = Some(error_type);
+            span.record("error.type", error_type);
+            span.record("otel.status_code", "error");
+        }
+    }
+
+    fn on_end(self, span: &tracing::Span) {
+        let Some(mut call) = self.active else {
+            return;
+        };
+        if call.code.is_none() && call.error_type.is_none() {
+            // The stream ended with no status and no error: it was abandoned (the client
+            // cancelled, or the caller dropped the response) before the status came.
+            call.set_code(Code::Cancelled, span);
+        }
+        let Some(metrics) = &call.config.metrics else {
+            return;
+        };
+        let path = call
+            .path
+            .as_ref()
+            .and_then(|p| RpcPath::parse(p.path()))
+            // Unimplemented methods are named by the caller: as labels they would be
+            // unbounded, so they all become `_OTHER` (semconv `rpc.method`).
+            .filter(|_| {
+                !(matches!(call.config.side, Side::Server)
+                    && call.code == Some(Code::Unimplemented))
+            });
+        let labels = RpcLabels {
+            service: path.map_or(OTHER, |p| p.service),
+            method: path.map_or(OTHER, |p| p.method),
+            status: call.code.map_or("", |c| grpc::code_name_and_label(c).1),
+            error_type: call.error_type.unwrap_or_default(),
+        };
+        metrics.record(
+            &labels,
+            call.start.elapsed(),
+            call.counts.requests(),
+            call.counts.responses(),
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! [`GrpcClientLayer`]: CLIENT spans, context injection and `rpc.client.*` metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Request;
+use obs_tower::{Hooks, Instrumented};
+use tower_layer::Layer;
+use tracing::field::Empty;
+
+use crate::call::{Config, GrpcCall};
+use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
+use crate::grpc::{OTHER, RpcPath};
+use crate::metrics::{RpcMetrics, Side};
+use crate::peer;
+
+/// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
+/// service taking `http::Request<tonic::body::Body>`).
+pub type GrpcClientService<S> =
+    CountMessages<Instrumented<CountResponses<S, TonicBody>, GrpcClientLayer>>;
+
+/// A [`Layer`] for outgoing gRPC calls: wrap a `tonic::transport::Channel` (or any tower
+/// service a generated client wraps) and hand the result to the generated client.
+///
+/// ```
+/// use obs_tonic::{GrpcClientLayer, GrpcClientService};
+///
+/// // `channel`: a `tonic::transport::Channel`; hand the result to `MyClient::new(..)`.
+/// fn traced<Channel>(channel: Channel) -> GrpcClientService<Channel> {
+///     tower::ServiceBuilder::new()
+///         .layer(GrpcClientLayer::new())
+///         .service(channel)
+/// }
+/// ```
+///
+/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (child of the
+/// current span), writes that span's context into the metadata (`traceparent`, and
+/// `tracestate` and `baggage` when there are any), and ends the span when the response
+/// stream ends, or when the caller drops it (status `CANCELLED`). Every status but `OK`
+/// marks the span as failed, as does a transport error; a response without `grpc-status`
+/// takes its code from the HTTP status, as gRPC clients do.
+#[derive(Clone, Debug)]
+pub struct GrpcClientLayer {
+    config: Arc<Config>,
+}
+
+impl Default for GrpcClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcClientLayer {
+    /// A layer recording into [`obs_metrics::global()`] and excluding the health and
+    /// reflection services.
+    pub fn new() -> Self {
+        GrpcClientLayer {
+            config: Arc::new(Config::new(Side::Client)),
+        }
+    }
+
+    /// Records `rpc.client.call.duration`, `rpc.client.requests_per_rpc` and
+    /// `rpc.client.responses_per_rpc` in `registry`. Defaults to [`obs_metrics::global()`].
+    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
+        self.map(|c| c.metrics = RpcMetrics::register(registry, Side::Client))
+    }
+
+    /// Leaves calls to these services (`package.Service`, or a package prefix ending in
+    /// `.`) untraced and unmeasured, instead of the defaults,
+    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES). An empty list
+    /// traces everything.
+    pub fn with_excluded_services<I, N>(self, services: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let excluded = services.into_iter().map(Into::into).collect();
+        self.map(|c| c.excluded = excluded)
+    }
+
+    /// `server.address` and `server.port` for requests whose URI has no authority, which
+    /// is what generated clients built with `new(channel)` send. Defaults to none.
+    pub fn with_server_address(self, host: impl Into<String>, port: Option<u16>) -> Self {
+        let address = (host.into(), port);
+        self.map(|c| c.server_address = Some(address))
+    }
+
+    fn map(self, f: impl FnOnce(&mut Config)) -> Self {
+        GrpcClientLayer {
+            config: Arc::new(self.config.with(f)),
+        }
+    }
+}
+
+impl<S> Layer<S> for GrpcClientLayer {
+    type Service = GrpcClientService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CountMessages::new(Instrumented::new(CountResponses::new(inner), self.clone()))
+    }
+}
+
+impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
+    type Call = GrpcCall;
+
+    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
+        let start = Instant::now();
+        let uri = request.uri();
+        let path = RpcPath::parse(uri.path());
+        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+            return (tracing::Span::none(), GrpcCall::excluded());
+        }
+        let configured = self.config.server_address.as_ref();
+        let (address, port) = match uri.host() {
+            Some(host) => (Some(peer::unbracket(host)), uri.port_u16()),
+            None => (
+                configured.map(|(host, _)| host.as_str()),
+                configured.and_then(|&(_, port)| port),
+            ),
+        };
+        let span = tracing::info_span!(
+            "gRPC request",
+            otel.name = path.map_or(OTHER, |p| p.full),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            rpc.system = "grpc",
+            rpc.service = path.map(|p| p.service),
+            rpc.method = path.map_or(OTHER, |p| p.method),
+            rpc.grpc.status_code = Empty,
+            server.address = address,
+            server.port = port,
+            error.type = Empty,
+        );
+        let call = GrpcCall::new(
+            self.config.clone(),
+            start,
+            uri.path_and_query().cloned(),
+            request.body().counts().clone(),
+        );
+        // Inside the client span, the current context is the client span's; if the span is
+        // disabled, it is the caller's, so the trace still goes on.
+        span.in_scope(|| obs_trace::inject_current(request.headers_mut()));
+        (span, call)
+    }
+}

@@ -1,0 +1,228 @@
+//! What the gRPC protocol says, independent of telemetry: the request path, the status in
+//! headers or trailers, and the length-prefixed message framing
+//! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
+
+use http::{HeaderMap, StatusCode};
+use tonic::Code;
+
+/// The `grpc-status` header or trailer.
+const GRPC_STATUS: &str = "grpc-status";
+
+/// The method of a request path `/{package.Service}/{Method}`, split without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RpcPath<'a> {
+    /// `package.Service/Method`: the span name.
+    pub(crate) full: &'a str,
+    /// `package.Service`.
+    pub(crate) service: &'a str,
+    /// `Method`.
+    pub(crate) method: &'a str,
+}
+
+/// `rpc.method` and span name for a path that is not `/{service}/{method}`: the RPC
+/// conventions' value for a method the instrumentation does not know.
+pub(crate) const OTHER: &str = "_OTHER";
+
+impl<'a> RpcPath<'a> {
+    /// Splits `/{service}/{method}` (after any path prefix: client origins may add one);
+    /// empty parts or a path without two segments give `None`.
+    pub(crate) fn parse(path: &'a str) -> Option<RpcPath<'a>> {
+        let (rest, method) = path.rsplit_once('/')?;
+        let (_, service) = rest.rsplit_once('/')?;
+        if service.is_empty() || method.is_empty() {
+            return None;
+        }
+        let full = &path[path.len() - service.len() - 1 - method.len()..];
+        Some(RpcPath {
+            full,
+            service,
+            method,
+        })
+    }
+}
+
+/// The gRPC status code in `headers` (a trailers-only response's headers, or the trailers).
+/// A value that is not a known code reads as `UNKNOWN`, as gRPC clients treat it.
+pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get(GRPC_STATUS)
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// The gRPC code a client must assume when a response has an HTTP status other than 200
+/// and no `grpc-status` ("HTTP to gRPC Status Code Mapping", gRPC `doc/http-grpc-status-mapping.md`).
+pub(crate) fn code_of_http_status(status: StatusCode) -> Option<Code> {
+    Some(match status.as_u16() {
+        200 => return None,
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    })
+}
+
+/// The code's name as the conventions spell it (`error.type`, e.g. `DEADLINE_EXCEEDED`),
+/// and its number as a metric label (`rpc.grpc.status_code`, e.g. `4`).
+pub(crate) fn code_name_and_label(code: Code) -> (&'static str, &'static str) {
+    match code {
+        Code::Ok => ("OK", "0"),
+        Code::Cancelled => ("CANCELLED", "1"),
+        Code::Unknown => ("UNKNOWN", "2"),
+        Code::InvalidArgument => ("INVALID_ARGUMENT", "3"),
+        Code::DeadlineExceeded => ("DEADLINE_EXCEEDED", "4"),
+        Code::NotFound => ("NOT_FOUND", "5"),
+        Code::AlreadyExists => ("ALREADY_EXISTS", "6"),
+        Code::PermissionDenied => ("PERMISSION_DENIED", "7"),
+        Code::ResourceExhausted => ("RESOURCE_EXHAUSTED", "8"),
+        Code::FailedPrecondition => ("FAILED_PRECONDITION", "9"),
+        Code::Aborted => ("ABORTED", "10"),
+        Code::OutOfRange => ("OUT_OF_RANGE", "11"),
+        Code::Unimplemented => ("UNIMPLEMENTED", "12"),
+        Code::Internal => ("INTERNAL", "13"),
+        Code::Unavailable => ("UNAVAILABLE", "14"),
+        Code::DataLoss => ("DATA_LOSS", "15"),
+        Code::Unauthenticated => ("UNAUTHENTICATED", "16"),
+    }
+}
+
+/// Counts the messages of a gRPC stream as its bytes go by, without decoding them: each
+/// message is a 1-byte compressed flag, a 4-byte big-endian length, then that many bytes.
+/// A message counts once its 5-byte prefix is complete.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MessageCounter {
+    /// Bytes of the current prefix read so far (0 to 4).
+    prefix_read: u8,
+    /// The length read from the current prefix so far.
+    length: u32,
+    /// Payload bytes of the current message still to skip.
+    payload_left: u64,
+}
+
+/// The length of a message's prefix.
+const PREFIX_LEN: usize = 5;
+
+impl MessageCounter {
+    /// Feeds the next bytes of the stream; returns how many messages started in them.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> u32 {
+        let mut started = 0;
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
+                let skip = bytes.len().min(self.payload_left as usize);
+                self.payload_left -= skip as u64;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            // Fast path: a whole prefix at hand.
+            if self.prefix_read == 0 && bytes.len() >= PREFIX_LEN {
+                let length = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+                started += 1;
+                self.payload_left = u64::from(length);
+                bytes = &bytes[PREFIX_LEN..];
+                continue;
+            }
+            // A prefix split across frames: one byte at a time (byte 0 is the flag).
+            if self.prefix_read > 0 {
+                self.length = (self.length << 8) | u32::from(bytes[0]);
+            }
+            self.prefix_read += 1;
+            bytes = &bytes[1..];
+            if usize::from(self.prefix_read) == PREFIX_LEN {
+                started += 1;
+                self.payload_left = u64::from(self.length);
+                self.prefix_read = 0;
+                self.length = 0;
+            }
+        }
+        started
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0];
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn paths_split_into_service_and_method() {
+        let path = RpcPath::parse("/grpc.health.v1.Health/Check").unwrap();
+        assert_eq!(path.full, "grpc.health.v1.Health/Check");
+        assert_eq!(path.service, "grpc.health.v1.Health");
+        assert_eq!(path.method, "Check");
+        let prefixed = RpcPath::parse("/prefix/pkg.Svc/Method").unwrap();
+        assert_eq!(
+            (prefixed.full, prefixed.service),
+            ("pkg.Svc/Method", "pkg.Svc")
+        );
+        for bad in ["", "/", "//", "/Svc", "/Svc/", "//Method", "Svc/Method"] {
+            assert_eq!(RpcPath::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_comes_from_grpc_status_and_unknown_values_read_as_unknown() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(status(&headers), None);
+        headers.insert("grpc-status", "4".parse().unwrap());
+        assert_eq!(status(&headers), Some(Code::DeadlineExceeded));
+        headers.insert("grpc-status", "99".parse().unwrap());
+        assert_eq!(status(&headers), Some(Code::Unknown));
+        headers.insert("grpc-status", "x".parse().unwrap());
+        assert_eq!(status(&headers), Some(Code::Unknown));
+    }
+
+    #[test]
+    fn http_statuses_map_as_grpc_specifies() {
+        assert_eq!(code_of_http_status(StatusCode::OK), None);
+        assert_eq!(
+            code_of_http_status(StatusCode::NOT_FOUND),
+            Some(Code::Unimplemented)
+        );
+        assert_eq!(
+            code_of_http_status(StatusCode::SERVICE_UNAVAILABLE),
+            Some(Code::Unavailable)
+        );
+        assert_eq!(
+            code_of_http_status(StatusCode::IM_A_TEAPOT),
+            Some(Code::Unknown)
+        );
+    }
+
+    #[test]
+    fn every_code_has_its_number_as_label() {
+        for number in 0..=16 {
+            let code = Code::from_i32(number);
+            assert_eq!(code_name_and_label(code).1, number.to_string());
+        }
+        assert_eq!(
+            code_name_and_label(Code::DeadlineExceeded).0,
+            "DEADLINE_EXCEEDED"
+        );
+    }
+
+    #[test]
+    fn messages_are_counted_whatever_the_frame_boundaries() {
+        let mut stream = Vec::new();
+        for payload in [&b""[..], b"a", b"hello world", &[7; 300]] {
+            stream.extend(frame(payload));
+        }
+        let mut whole = MessageCounter::default();
+        assert_eq!(whole.feed(&stream), 4);
+        // Every split point, and byte by byte.
+        for split in 0..=stream.len() {
+            let mut counter = MessageCounter::default();
+            let (a, b) = stream.split_at(split);
+            assert_eq!(counter.feed(a) + counter.feed(b), 4, "split at {split}");
+        }
+        let mut counter = MessageCounter::default();
+        let bytewise: u32 = stream.chunks(1).map(|b| counter.feed(b)).sum();
+        assert_eq!(bytewise, 4);
+    }
+}

@@ -1,0 +1,40 @@
+//! The connection's addresses, as tonic's transport puts them in the request extensions.
+
+use std::net::SocketAddr;
+
+use http::Extensions;
+
+/// The local and remote addresses of the connection a request came on, when known.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Peer {
+    pub(crate) remote: Option<SocketAddr>,
+    pub(crate) local_port: Option<u16>,
+}
+
+impl Peer {
+    /// From tonic's `TcpConnectInfo` (`tonic::transport::Server` adds it to every request).
+    #[cfg(feature = "transport")]
+    pub(crate) fn of(extensions: &Extensions) -> Peer {
+        match extensions.get::<tonic::transport::server::TcpConnectInfo>() {
+            Some(info) => Peer {
+                remote: info.remote_addr(),
+                local_port: info.local_addr().map(|a| a.port()),
+            },
+            None => Peer::default(),
+        }
+    }
+
+    /// Without the `transport` feature the connection is unknown.
+    #[cfg(not(feature = "transport"))]
+    pub(crate) fn of(_extensions: &Extensions) -> Peer {
+        Peer::default()
+    }
+}
+
+/// A URI host without the brackets of an IPv6 literal (`server.address` is the bare
+/// address).
+pub(crate) fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}

@@ -1,0 +1,131 @@
+//! [`GrpcServerLayer`]: SERVER spans and `rpc.server.*` metrics for incoming gRPC calls.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Request;
+use obs_tower::{Hooks, Instrumented};
+use tower_layer::Layer;
+use tracing::field::Empty;
+
+use crate::call::{Config, GrpcCall};
+use crate::counting::{CountMessages, CountResponses, CountedBody};
+use crate::grpc::{OTHER, RpcPath};
+use crate::metrics::{RpcMetrics, Side};
+use crate::peer;
+
+/// The service [`GrpcServerLayer`] makes of `S`.
+pub type GrpcServerService<S> = CountMessages<Instrumented<CountResponses<S>, GrpcServerLayer>>;
+
+/// A [`Layer`] that traces and measures every incoming gRPC call, for
+/// `tonic::transport::Server::builder().layer(..)` or any tower service of gRPC over HTTP/2.
+///
+/// Per call it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`)
+/// from the metadata, starts a SERVER span named `{package.Service}/{Method}` with the RPC
+/// semantic-convention attributes (`rpc.system`, `rpc.service`, `rpc.method`,
+/// `rpc.grpc.status_code`, `server.address`, `server.port`, `client.address`,
+/// `client.port`, `error.type`), runs the service inside it, and ends it when the response
+/// stream ends: after the trailers, or when the client cancels and the body is dropped
+/// (status `CANCELLED`). The status comes from the `grpc-status` header of a trailers-only
+/// response or from the trailers. `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
+/// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` mark the span as failed; other codes are the
+/// caller's errors. Request and response messages are counted as they stream.
+///
+/// Malformed metadata never fails a call: an invalid `traceparent` starts a new trace.
+/// Calls to [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) are passed
+/// through untraced.
+///
+/// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`).
+#[derive(Clone, Debug)]
+pub struct GrpcServerLayer {
+    config: Arc<Config>,
+}
+
+impl Default for GrpcServerLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcServerLayer {
+    /// A layer recording into [`obs_metrics::global()`] and excluding the health and
+    /// reflection services.
+    pub fn new() -> Self {
+        GrpcServerLayer {
+            config: Arc::new(Config::new(Side::Server)),
+        }
+    }
+
+    /// Records `rpc.server.call.duration`, `rpc.server.requests_per_rpc` and
+    /// `rpc.server.responses_per_rpc` in `registry`. Defaults to [`obs_metrics::global()`].
+    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
+        self.map(|c| c.metrics = RpcMetrics::register(registry, Side::Server))
+    }
+
+    /// Leaves calls to these services (`package.Service`, or a package prefix ending in
+    /// `.`) untraced and unmeasured, instead of the defaults,
+    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES). An empty list
+    /// traces everything.
+    pub fn with_excluded_services<I, N>(self, services: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let excluded = services.into_iter().map(Into::into).collect();
+        self.map(|c| c.excluded = excluded)
+    }
+
+    fn map(self, f: impl FnOnce(&mut Config)) -> Self {
+        GrpcServerLayer {
+            config: Arc::new(self.config.with(f)),
+        }
+    }
+}
+
+impl<S> Layer<S> for GrpcServerLayer {
+    type Service = GrpcServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CountMessages::new(Instrumented::new(CountResponses::new(inner), self.clone()))
+    }
+}
+
+impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
+    type Call = GrpcCall;
+
+    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
+        let start = Instant::now();
+        let uri = request.uri();
+        let path = RpcPath::parse(uri.path());
+        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+            return (tracing::Span::none(), GrpcCall::excluded());
+        }
+        let peer = peer::Peer::of(request.extensions());
+        let server_port = uri.port_u16().or(peer.local_port);
+        let span =
+            obs_trace::span_with_remote_parent(obs_trace::extract(request.headers()), || {
+                tracing::info_span!(
+                    "gRPC request",
+                    otel.name = path.map_or(OTHER, |p| p.full),
+                    otel.kind = "server",
+                    otel.status_code = Empty,
+                    rpc.system = "grpc",
+                    rpc.service = path.map(|p| p.service),
+                    rpc.method = path.map_or(OTHER, |p| p.method),
+                    rpc.grpc.status_code = Empty,
+                    server.address = uri.host().map(peer::unbracket),
+                    server.port = server_port,
+                    client.address = peer.remote.map(|a| tracing::field::display(a.ip())),
+                    client.port = peer.remote.map(|a| a.port()),
+                    error.type = Empty,
+                )
+            });
+        let call = GrpcCall::new(
+            self.config.clone(),
+            start,
+            uri.path_and_query().cloned(),
+            request.body().counts().clone(),
+        );
+        (span, call)
+    }
+}

@@ -1,0 +1,496 @@
+//! Layer behaviour on in-process services: names, attributes, status mapping, streaming,
+//! cancellation, exclusion and malformed metadata.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use obs_metrics::{PointValue, Registry};
+use obs_trace::opentelemetry::trace::{SpanKind, Status};
+use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
+use tower::{ServiceBuilder, ServiceExt};
+use tracing_subscriber::prelude::*;
+
+use crate::{CountedBody, GrpcClientLayer, GrpcServerLayer};
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+fn capture() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    (sink, tracing::subscriber::set_default(subscriber))
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+fn only(sink: &InMemorySpanSink) -> SpanData {
+    let spans = sink.take();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    spans.into_iter().next().unwrap()
+}
+
+/// `count` gRPC messages, each with its 5-byte prefix.
+fn messages(count: usize, payload: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        out.push(0);
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    Bytes::from(out)
+}
+
+fn grpc_request(path: &str, body: Bytes) -> Request<Full<Bytes>> {
+    Request::post(format!("http://svc.local:50051{path}"))
+        .header("content-type", "application/grpc")
+        .header("traceparent", TRACEPARENT)
+        .body(Full::new(body))
+        .unwrap()
+}
+
+type Frames = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<FrameResult>>>;
+type FrameResult = Result<Frame<Bytes>, Infallible>;
+
+/// A response streaming `chunks` then trailers with `grpc-status: code`.
+fn streamed(chunks: Vec<Bytes>, code: &'static str) -> Response<Frames> {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static(code));
+    let frames: Vec<FrameResult> = chunks
+        .into_iter()
+        .map(Frame::data)
+        .chain([Frame::trailers(trailers)])
+        .map(Ok)
+        .collect();
+    Response::builder()
+        .header("content-type", "application/grpc")
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap()
+}
+
+/// A server answering every call with `chunks` and `code` in the trailers, after reading
+/// the whole request.
+fn server(
+    layer: GrpcServerLayer,
+    chunks: Vec<Bytes>,
+    code: &'static str,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<impl http_body::Body<Data = Bytes, Error = Infallible>>,
+    Error = Infallible,
+> + Clone {
+    ServiceBuilder::new().layer(layer).service_fn(
+        move |request: Request<CountedBody<Full<Bytes>>>| {
+            let chunks = chunks.clone();
+            async move {
+                request.into_body().collect().await.unwrap();
+                Ok::<_, Infallible>(streamed(chunks, code))
+            }
+        },
+    )
+}
+
+async fn drain<B: http_body::Body<Error = Infallible>>(response: Response<B>) -> Option<HeaderMap> {
+    response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .trailers()
+        .cloned()
+}
+
+fn family(registry: &Registry, name: &str) -> obs_metrics::MetricFamilySnapshot {
+    registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn histogram(registry: &Registry, name: &str) -> (Vec<(String, String)>, f64, u64) {
+    let family = family(registry, name);
+    assert_eq!(family.points.len(), 1, "{family:?}");
+    let point = &family.points[0];
+    let PointValue::Histogram(h) = &point.value else {
+        panic!("not a histogram: {point:?}");
+    };
+    (point.labels.clone(), h.sum, h.count)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unary_server_call_is_a_child_span_with_rpc_attributes_and_metrics() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let service = server(
+        GrpcServerLayer::new().with_registry(&registry),
+        vec![messages(1, b"pong")],
+        "0",
+    );
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"ping")))
+        .await
+        .unwrap();
+    let trailers = drain(response).await.unwrap();
+    assert_eq!(trailers["grpc-status"], "0", "trailers pass through");
+
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    assert_eq!(span.kind, SpanKind::Server);
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(
+        span.span_context.trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
+    for (key, value) in [
+        ("rpc.system", "grpc"),
+        ("rpc.service", "shop.v1.Orders"),
+        ("rpc.method", "Get"),
+        ("rpc.grpc.status_code", "0"),
+        ("server.address", "svc.local"),
+        ("server.port", "50051"),
+    ] {
+        assert_eq!(attribute(&span, key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(attribute(&span, "error.type"), None);
+
+    let expected = labels(&[
+        ("rpc_system", "grpc"),
+        ("rpc_service", "shop.v1.Orders"),
+        ("rpc_method", "Get"),
+        ("rpc_grpc_status_code", "0"),
+        ("error_type", ""),
+    ]);
+    let (duration_labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert_eq!((duration_labels, count), (expected.clone(), 1));
+    assert_eq!(
+        histogram(&registry, "rpc_server_requests_per_rpc"),
+        (expected.clone(), 1.0, 1)
+    );
+    assert_eq!(
+        histogram(&registry, "rpc_server_responses_per_rpc"),
+        (expected, 1.0, 1)
+    );
+    let duration = family(&registry, "rpc_server_call_duration_seconds");
+    let exemplar = &duration.points[0].exemplars[0];
+    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn streamed_messages_are_counted_across_frame_boundaries() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    // Five messages, re-cut into frames that split prefixes and payloads.
+    let stream = messages(5, b"0123456789");
+    let chunks = vec![
+        stream.slice(0..3),
+        stream.slice(3..17),
+        stream.slice(17..40),
+        stream.slice(40..),
+    ];
+    let service = server(GrpcServerLayer::new().with_registry(&registry), chunks, "0");
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Watch", messages(3, b"")))
+        .await
+        .unwrap();
+    drain(response).await;
+    assert_eq!(only(&sink).name, "shop.v1.Orders/Watch");
+    assert_eq!(histogram(&registry, "rpc_server_requests_per_rpc").1, 3.0);
+    assert_eq!(histogram(&registry, "rpc_server_responses_per_rpc").1, 5.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_status_marks_only_server_faults_as_errors() {
+    let (sink, _guard) = capture();
+    for (code, error) in [
+        ("13", Some("INTERNAL")),
+        ("4", Some("DEADLINE_EXCEEDED")),
+        ("5", None),
+        ("3", None),
+    ] {
+        let service = server(GrpcServerLayer::new(), vec![], code);
+        let response = service
+            .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"")))
+            .await
+            .unwrap();
+        drain(response).await;
+        let span = only(&sink);
+        assert_eq!(
+            attribute(&span, "rpc.grpc.status_code").as_deref(),
+            Some(code)
+        );
+        assert_eq!(
+            attribute(&span, "error.type").as_deref(),
+            error,
+            "code {code}"
+        );
+        assert_eq!(
+            matches!(span.status, Status::Error { .. }),
+            error.is_some(),
+            "code {code}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn trailers_only_status_is_read_from_the_headers() {
+    let (sink, _guard) = capture();
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(|_: Request<_>| async {
+            let response = Response::builder()
+                .header("grpc-status", "12")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Nope/Missing", Bytes::new()))
+        .await
+        .unwrap();
+    drop(response);
+    let span = only(&sink);
+    assert_eq!(
+        attribute(&span, "rpc.grpc.status_code").as_deref(),
+        Some("12")
+    );
+    assert_eq!(
+        attribute(&span, "error.type").as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unimplemented_methods_are_other_in_metric_labels() {
+    let (_sink, _guard) = capture();
+    let registry = Registry::new();
+    let service = server(
+        GrpcServerLayer::new().with_registry(&registry),
+        vec![],
+        "12",
+    );
+    let response = service
+        .oneshot(grpc_request("/random.Service/Guess", messages(1, b"")))
+        .await
+        .unwrap();
+    drain(response).await;
+    let (labels, _, _) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert_eq!(labels[1], ("rpc_service".to_owned(), "_OTHER".to_owned()));
+    assert_eq!(labels[2], ("rpc_method".to_owned(), "_OTHER".to_owned()));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_stream_ends_its_span_as_cancelled() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+    let body = std::sync::Mutex::new(Some(body));
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new().with_registry(&registry))
+        .service_fn(move |_: Request<_>| {
+            let body = body.lock().unwrap().take().expect("one call");
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Watch", messages(1, b"")))
+        .await
+        .unwrap();
+    sender.send_data(messages(2, b"tick")).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    assert!(sink.spans().is_empty(), "the stream is still open");
+    // The client goes away: the server drops the body mid-stream.
+    drop(body);
+
+    let span = only(&sink);
+    assert_eq!(
+        attribute(&span, "rpc.grpc.status_code").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "CANCELLED is not a server fault"
+    );
+    assert_eq!(histogram(&registry, "rpc_server_responses_per_rpc").1, 2.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn health_and_reflection_are_excluded_unless_configured() {
+    let (sink, _guard) = capture();
+    for path in [
+        "/grpc.health.v1.Health/Check",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    ] {
+        let response = server(GrpcServerLayer::new(), vec![], "0")
+            .oneshot(grpc_request(path, messages(1, b"")))
+            .await
+            .unwrap();
+        drain(response).await;
+    }
+    assert!(sink.take().is_empty());
+
+    let everything = GrpcServerLayer::new().with_excluded_services(Vec::<String>::new());
+    let response = server(everything, vec![], "0")
+        .oneshot(grpc_request(
+            "/grpc.health.v1.Health/Check",
+            messages(1, b""),
+        ))
+        .await
+        .unwrap();
+    drain(response).await;
+    assert_eq!(only(&sink).name, "grpc.health.v1.Health/Check");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_metadata_starts_a_new_trace_and_the_call_succeeds() {
+    let (sink, _guard) = capture();
+    let huge = "k=".to_owned() + &"v".repeat(64 * 1024);
+    let cases: [&[(&str, &[u8])]; 4] = [
+        &[("traceparent", b"00-not-a-trace-01")],
+        &[(
+            "traceparent",
+            b"00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        )],
+        &[
+            ("traceparent", b"\xff\xfe binary"),
+            ("grpc-trace-bin", b"AAEC"),
+            ("custom-bin", b"AAEC==="),
+        ],
+        &[
+            ("traceparent", TRACEPARENT.as_bytes()),
+            ("traceparent", TRACEPARENT.as_bytes()),
+        ],
+    ];
+    for headers in cases {
+        let mut request = grpc_request("/shop.v1.Orders/Get", messages(1, b""));
+        request.headers_mut().remove("traceparent");
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_bytes(value).unwrap());
+        }
+        request
+            .headers_mut()
+            .insert("baggage", HeaderValue::from_str(&huge).unwrap());
+        let response = server(GrpcServerLayer::new(), vec![messages(1, b"ok")], "0")
+            .oneshot(request)
+            .await
+            .unwrap();
+        let trailers = drain(response).await.unwrap();
+        assert_eq!(trailers["grpc-status"], "0", "{headers:?}");
+        let span = only(&sink);
+        assert!(!span.parent_span_id.is_valid(), "new root for {headers:?}");
+        assert_eq!(span.status, Status::Unset);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_injects_its_span_and_fails_on_any_non_ok_status() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let seen = Arc::new(std::sync::Mutex::new(None::<HeaderMap>));
+    let captured = seen.clone();
+    let client = ServiceBuilder::new()
+        .layer(
+            GrpcClientLayer::new()
+                .with_registry(&registry)
+                .with_server_address("orders", Some(50051)),
+        )
+        .service_fn(move |request: Request<tonic::body::Body>| {
+            *captured.lock().unwrap() = Some(request.headers().clone());
+            async move {
+                request.into_body().collect().await.unwrap();
+                Ok::<_, Infallible>(streamed(vec![messages(1, b"")], "5"))
+            }
+        });
+    let request = Request::post("/shop.v1.Orders/Get")
+        .body(tonic::body::Body::new(Full::new(messages(1, b"x"))))
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    assert_eq!(span.kind, SpanKind::Client);
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(attribute(&span, "error.type").as_deref(), Some("NOT_FOUND"));
+    assert_eq!(
+        attribute(&span, "server.address").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(attribute(&span, "server.port").as_deref(), Some("50051"));
+    let headers = seen.lock().unwrap().take().unwrap();
+    let traceparent = headers["traceparent"].to_str().unwrap();
+    let expected = format!(
+        "00-{}-{}-",
+        span.span_context.trace_id, span.span_context.span_id
+    );
+    assert!(traceparent.starts_with(&expected), "{traceparent}");
+    let (labels, _, _) = histogram(&registry, "rpc_client_call_duration_seconds");
+    assert_eq!(
+        labels[3],
+        ("rpc_grpc_status_code".to_owned(), "5".to_owned())
+    );
+    assert_eq!(labels[4], ("error_type".to_owned(), "NOT_FOUND".to_owned()));
+    assert_eq!(histogram(&registry, "rpc_client_requests_per_rpc").1, 1.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_transport_errors_and_http_statuses_fail_the_span() {
+    let (sink, _guard) = capture();
+    #[derive(Debug)]
+    struct Refused;
+    let failing = ServiceBuilder::new()
+        .layer(GrpcClientLayer::new())
+        .service_fn(|_: Request<tonic::body::Body>| async {
+            Err::<Response<Empty<Bytes>>, _>(Refused)
+        });
+    let request = Request::post("http://b:1/pkg.Svc/M")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    assert!(failing.oneshot(request).await.is_err());
+    let span = only(&sink);
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert!(attribute(&span, "error.type").unwrap().ends_with("Refused"));
+    assert_eq!(attribute(&span, "rpc.grpc.status_code"), None);
+
+    // A proxy's 503 without `grpc-status` reads as UNAVAILABLE.
+    let proxy = ServiceBuilder::new()
+        .layer(GrpcClientLayer::new())
+        .service_fn(|_: Request<tonic::body::Body>| async {
+            let response = Response::builder()
+                .status(503)
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    let request = Request::post("http://b:1/pkg.Svc/M")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    drop(proxy.oneshot(request).await.unwrap());
+    let span = only(&sink);
+    assert_eq!(
+        attribute(&span, "rpc.grpc.status_code").as_deref(),
+        Some("14")
+    );
+    assert_eq!(
+        attribute(&span, "error.type").as_deref(),
+        Some("UNAVAILABLE")
+    );
+}

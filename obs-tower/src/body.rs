@@ -39,35 +39,38 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let polled = match this.call.as_ref() {
-            Some(call) => {
-                let _entered = call.span().enter();
-                this.inner.as_mut().poll_frame(cx)
-            }
-            None => this.inner.as_mut().poll_frame(cx),
+        let this = self.project();
+        let Some(call) = this.call.as_mut() else {
+            return this.inner.poll_frame(cx);
         };
-        let ended = match &polled {
-            Poll::Pending => false,
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(trailers), Some(call)) = (frame.trailers_ref(), this.call.as_mut()) {
-                    call.with(|hooks, span| hooks.on_trailers(trailers, span));
+        let mut inner = this.inner;
+        // One enter for the poll and, at the end, for ending the call.
+        let (polled, ended) = call.entered(|mut state| {
+            let polled = inner.as_mut().poll_frame(cx);
+            let ended = match &polled {
+                Poll::Pending => false,
+                Poll::Ready(None) => true,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(trailers) = frame.trailers_ref() {
+                        state.with(|hooks, span| hooks.on_trailers(trailers, span));
+                    }
+                    // Servers stop polling once the body says it has ended.
+                    inner.is_end_stream()
                 }
-                // Servers stop polling once the body says it has ended.
-                this.inner.is_end_stream()
-            }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(call) = this.call.as_mut() {
-                    call.with(|hooks, span| {
+                Poll::Ready(Some(Err(_))) => {
+                    state.with(|hooks, span| {
                         hooks.on_error(std::any::type_name::<B::Error>(), span);
                     });
+                    true
                 }
-                true
+            };
+            if ended {
+                state.end();
             }
-        };
+            (polled, ended)
+        });
         if ended {
-            // Dropping the call ends it and closes the span.
+            // Closes the span.
             this.call.take();
         }
         polled

@@ -18,7 +18,7 @@ pub fn is_client_error(status: StatusCode) -> bool {
 }
 
 /// The `error.type` of a failed call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorType {
     /// The status code that failed the call, e.g. `500`.
     Status(StatusCode),

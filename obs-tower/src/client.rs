@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderName, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
 use tower_layer::Layer;
 use tracing::field::Empty;
 
@@ -112,16 +112,32 @@ impl<B> Hooks<B> for HttpClientLayer {
     type Call = HttpClientCall;
 
     fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpClientCall) {
+        let (span, call) = self.start(request.method(), request.uri(), request.headers());
+        inject(&span, request.headers_mut());
+        (span, call)
+    }
+}
+
+/// Writes the context of the client `span` into `headers`. Inside the span the current
+/// context is the span's own; if the span is disabled, it is the caller's, so the trace
+/// still goes on.
+pub(crate) fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    span.in_scope(|| obs_trace::inject_current(headers));
+}
+
+impl HttpClientLayer {
+    /// Starts the CLIENT span and the call state of a request (headers not yet injected).
+    pub(crate) fn start(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> (tracing::Span, HttpClientCall) {
         let start = Instant::now();
-        let (method, method_original) = semconv::method(request.method());
-        let uri = request.uri();
-        let (address, port) = semconv::server_address(uri, request.headers());
+        let (method, method_original) = semconv::method(method);
+        let (address, port) = semconv::server_address(uri, headers);
         let port = port.or_else(|| semconv::default_port(uri.scheme_str()));
-        let url = semconv::full_url(
-            uri,
-            request.headers(),
-            self.config.sensitive_query.as_slice(),
-        );
+        let url = semconv::full_url(uri, headers, self.config.sensitive_query.as_slice());
         let span = tracing::info_span!(
             "HTTP request",
             otel.name = %SpanName(semconv::span_name_method(method), None),
@@ -135,18 +151,14 @@ impl<B> Hooks<B> for HttpClientLayer {
             http.response.status_code = Empty,
             error.type = Empty,
         );
-        let address = address.map(str::to_owned);
-        // Inside the client span, the current context is the client span's; if the span is
-        // disabled, it is the caller's, so the trace still goes on.
-        span.in_scope(|| obs_trace::inject_current(request.headers_mut()));
         if !self.config.request_headers.is_empty() {
-            self.config.request_headers.record(request.headers(), &span);
+            self.config.request_headers.record(headers, &span);
         }
         let call = HttpClientCall {
             config: self.config.clone(),
             start,
             method,
-            address,
+            address: address.map(str::to_owned),
             port,
             status: None,
             error: None,
@@ -169,20 +181,7 @@ pub struct HttpClientCall {
 
 impl CallHooks for HttpClientCall {
     fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
-        let status = response.status();
-        self.status = Some(status);
-        span.record("http.response.status_code", status.as_u16());
-        if is_client_error(status) {
-            let error = ErrorType::Status(status);
-            span.record("error.type", error.as_str());
-            span.record("otel.status_code", "error");
-            self.error = Some(error);
-        }
-        if !self.config.response_headers.is_empty() {
-            self.config
-                .response_headers
-                .record(response.headers(), span);
-        }
+        self.record_response(response.status(), response.headers(), span);
     }
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
@@ -194,14 +193,38 @@ impl CallHooks for HttpClientCall {
 
     fn on_end(self, _span: &tracing::Span) {
         if let Some(metrics) = &self.config.metrics {
+            let elapsed = self.start.elapsed();
             let labels = ClientLabels {
                 method: self.method,
-                address: self.address.as_deref(),
+                address: self.address,
                 port: self.port,
-                status: self.status.as_ref().map(StatusCode::as_str),
-                error_type: self.error.as_ref().map(ErrorType::as_str),
+                status: self.status,
+                error: self.error,
             };
-            metrics.ended(&labels, self.start.elapsed());
+            metrics.ended(&labels, elapsed);
+        }
+    }
+}
+
+impl HttpClientCall {
+    /// Records the response head (also for clients whose responses are not
+    /// `http::Response`s).
+    pub(crate) fn record_response(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        span: &tracing::Span,
+    ) {
+        self.status = Some(status);
+        span.record("http.response.status_code", status.as_u16());
+        if is_client_error(status) {
+            let error = ErrorType::Status(status);
+            span.record("error.type", error.as_str());
+            span.record("otel.status_code", "error");
+            self.error = Some(error);
+        }
+        if !self.config.response_headers.is_empty() {
+            self.config.response_headers.record(headers, span);
         }
     }
 }

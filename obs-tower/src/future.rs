@@ -45,30 +45,30 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = match this.call.as_ref() {
-            Some(call) => {
-                let _entered = call.span().enter();
-                ready!(this.inner.poll(cx))
-            }
+        let Some(call) = this.call.as_mut() else {
             // Polled again after completion: a contract breach of the caller's, not a
             // reason for telemetry to panic.
-            None => ready!(this.inner.poll(cx)),
+            return this
+                .inner
+                .poll(cx)
+                .map_ok(|r| r.map(|b| ResponseBody::new(b, None)));
         };
-        let mut call = this.call.take();
-        Poll::Ready(match result {
-            Ok(response) => {
-                if let Some(call) = call.as_mut() {
-                    call.with(|hooks, span| hooks.on_response(&response, span));
+        // One enter for the poll and whatever the result asks of the hooks.
+        let result = ready!(call.entered(|mut state| {
+            let polled = this.inner.poll(cx);
+            match &polled {
+                Poll::Pending => {}
+                Poll::Ready(Ok(response)) => {
+                    state.with(|hooks, span| hooks.on_response(response, span));
                 }
-                Ok(response.map(|body| ResponseBody::new(body, call)))
-            }
-            Err(error) => {
-                if let Some(call) = call.as_mut() {
-                    call.with(|hooks, span| hooks.on_error(std::any::type_name::<E>(), span));
+                Poll::Ready(Err(_)) => {
+                    state.with(|hooks, span| hooks.on_error(std::any::type_name::<E>(), span));
+                    state.end();
                 }
-                // Dropping `call` ends it.
-                Err(error)
             }
-        })
+            polled
+        }));
+        let call = this.call.take();
+        Poll::Ready(result.map(|response| response.map(|body| ResponseBody::new(body, call))))
     }
 }

@@ -60,15 +60,35 @@ impl<C: CallHooks> Call<C> {
         }
     }
 
-    pub(crate) fn span(&self) -> &tracing::Span {
-        &self.span
+    /// Runs `f` with the span entered (once) and the call's state, if it has not ended;
+    /// `f` may end the call with [`Ending::end`], under the same entered span.
+    pub(crate) fn entered<R>(&mut self, f: impl FnOnce(Ending<'_, C>) -> R) -> R {
+        let _entered = self.span.enter();
+        f(Ending {
+            hooks: &mut self.hooks,
+            span: &self.span,
+        })
     }
+}
 
-    /// Runs `f` on the call's state with the span entered.
+/// A call's state while its span is entered.
+pub(crate) struct Ending<'a, C: CallHooks> {
+    hooks: &'a mut Option<C>,
+    span: &'a tracing::Span,
+}
+
+impl<C: CallHooks> Ending<'_, C> {
+    /// Runs `f` on the state, if the call has not ended.
     pub(crate) fn with(&mut self, f: impl FnOnce(&mut C, &tracing::Span)) {
         if let Some(hooks) = self.hooks.as_mut() {
-            let _entered = self.span.enter();
-            f(hooks, &self.span);
+            f(hooks, self.span);
+        }
+    }
+
+    /// Ends the call now (the span stays open until the [`Call`] is dropped).
+    pub(crate) fn end(&mut self) {
+        if let Some(hooks) = self.hooks.take() {
+            hooks.on_end(self.span);
         }
     }
 }

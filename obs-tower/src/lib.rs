@@ -3,7 +3,8 @@
 //!
 //! - [`HttpServerLayer`] for incoming requests (axum, hyper, any tower HTTP service).
 //! - [`HttpClientLayer`] for outgoing requests (hyper-util's client or any tower HTTP
-//!   client service).
+//!   client service); for `reqwest`, the `reqwest` feature adds a `reqwest-middleware`
+//!   middleware, `obs_tower::reqwest::TracingMiddleware`.
 //!
 //! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
 //! the gRPC middleware of `obs-tonic` reuses.
@@ -51,6 +52,8 @@ mod future;
 mod headers;
 mod hooks;
 mod metrics;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod route;
 mod semconv;
 mod server;

@@ -2,29 +2,71 @@
 //! (<https://opentelemetry.io/docs/specs/semconv/http/http-metrics/>), with Prometheus names
 //! (dots become underscores, the unit a suffix).
 //!
-//! Labels that have no value for a request (no route matched, no status because the
-//! service failed, no `error.type` on success) are left empty, which Prometheus treats as
-//! absent. Durations are recorded with the request's span entered, so a sampled span
-//! becomes the measurement's exemplar.
+//! A label with no value for a request (no route matched, no status because the service
+//! failed, no `error.type` on success) is left out. Durations are recorded with the
+//! request's span entered, so a sampled span becomes the measurement's exemplar.
 
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Gauge, Histogram, Registry, Unit};
+use http::StatusCode;
+use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Family, Gauge, Histogram, Registry, Unit};
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
+
+use crate::classify::ErrorType;
+use crate::route::Route;
 
 /// `http.server.request.duration` and `http.server.active_requests`.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerMetrics {
-    duration: DynFamily<Histogram>,
+    duration: Family<ServerLabels, Histogram>,
     active: DynFamily<Gauge>,
+    /// The `active_requests` series by method and scheme, looked up once each: the
+    /// per-request cost is then two atomic operations.
+    active_series: Arc<[OnceLock<Gauge>; METHODS.len() * SCHEMES.len()]>,
 }
 
-/// The labels of one server request.
-pub(crate) struct ServerLabels<'a> {
+/// Every `http.request.method` value, and every server `url.scheme` value.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+];
+const SCHEMES: [&str; 2] = ["http", "https"];
+
+/// The labels of `http.server.request.duration`; a typed key, so a lookup hashes and
+/// compares a few words and short strings, and allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub(crate) struct ServerLabels {
     pub(crate) method: &'static str,
     pub(crate) scheme: &'static str,
-    pub(crate) route: Option<&'a str>,
-    pub(crate) status: Option<&'a str>,
-    pub(crate) error_type: Option<&'a str>,
+    pub(crate) route: Option<Route>,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) error: Option<ErrorType>,
+}
+
+impl EncodeLabelSet for ServerLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
+        ("http_request_method", self.method).encode(encoder.encode_label())?;
+        ("url_scheme", self.scheme).encode(encoder.encode_label())?;
+        if let Some(route) = &self.route {
+            ("http_route", route.as_str()).encode(encoder.encode_label())?;
+        }
+        encode_outcome(self.status, self.error.as_ref(), encoder)
+    }
+}
+
+fn encode_outcome(
+    status: Option<StatusCode>,
+    error: Option<&ErrorType>,
+    encoder: &mut LabelSetEncoder<'_>,
+) -> fmt::Result {
+    if let Some(status) = status {
+        ("http_response_status_code", status.as_u16()).encode(encoder.encode_label())?;
+    }
+    if let Some(error) = error {
+        ("error_type", error.as_str()).encode(encoder.encode_label())?;
+    }
+    Ok(())
 }
 
 impl ServerMetrics {
@@ -40,19 +82,14 @@ impl ServerMetrics {
                     )
                     .unit(Unit::Seconds)
                     .buckets(DEFAULT_BUCKETS)
-                    .dyn_family(&[
-                        "http_request_method",
-                        "url_scheme",
-                        "http_route",
-                        "http_response_status_code",
-                        "error_type",
-                    ])?,
+                    .family()?,
                 active: registry
                     .metric(
                         "http_server_active_requests",
                         "Number of active HTTP server requests.",
                     )
                     .dyn_family(&["http_request_method", "url_scheme"])?,
+                active_series: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             })
         })();
         registered
@@ -66,41 +103,54 @@ impl ServerMetrics {
     }
 
     /// A request that [`started`](Self::started) ended after `elapsed`.
-    pub(crate) fn ended(&self, labels: &ServerLabels<'_>, elapsed: Duration) {
+    pub(crate) fn ended(&self, labels: &ServerLabels, elapsed: Duration) {
         self.active_series(labels.method, labels.scheme).dec();
-        self.duration
-            .get(&[
-                ("http_request_method", labels.method),
-                ("url_scheme", labels.scheme),
-                ("http_route", labels.route.unwrap_or_default()),
-                (
-                    "http_response_status_code",
-                    labels.status.unwrap_or_default(),
-                ),
-                ("error_type", labels.error_type.unwrap_or_default()),
-            ])
-            .observe_duration(elapsed);
+        self.duration.get(labels).observe_duration(elapsed);
     }
 
     fn active_series(&self, method: &'static str, scheme: &'static str) -> &Gauge {
-        self.active
-            .get(&[("http_request_method", method), ("url_scheme", scheme)])
+        let lookup = || {
+            self.active
+                .get(&[("http_request_method", method), ("url_scheme", scheme)])
+        };
+        let m = METHODS.iter().position(|&m| m == method);
+        let s = SCHEMES.iter().position(|&s| s == scheme);
+        match (m, s) {
+            (Some(m), Some(s)) => {
+                self.active_series[m * SCHEMES.len() + s].get_or_init(|| lookup().clone())
+            }
+            _ => lookup(),
+        }
     }
 }
 
 /// `http.client.request.duration`.
 #[derive(Clone, Debug)]
 pub(crate) struct ClientMetrics {
-    duration: DynFamily<Histogram>,
+    duration: Family<ClientLabels, Histogram>,
 }
 
-/// The labels of one client request.
-pub(crate) struct ClientLabels<'a> {
+/// The labels of `http.client.request.duration`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub(crate) struct ClientLabels {
     pub(crate) method: &'static str,
-    pub(crate) address: Option<&'a str>,
+    pub(crate) address: Option<String>,
     pub(crate) port: Option<u16>,
-    pub(crate) status: Option<&'a str>,
-    pub(crate) error_type: Option<&'a str>,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) error: Option<ErrorType>,
+}
+
+impl EncodeLabelSet for ClientLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> fmt::Result {
+        ("http_request_method", self.method).encode(encoder.encode_label())?;
+        if let Some(address) = &self.address {
+            ("server_address", address.as_str()).encode(encoder.encode_label())?;
+        }
+        if let Some(port) = self.port {
+            ("server_port", port).encode(encoder.encode_label())?;
+        }
+        encode_outcome(self.status, self.error.as_ref(), encoder)
+    }
 }
 
 impl ClientMetrics {
@@ -113,64 +163,14 @@ impl ClientMetrics {
             )
             .unit(Unit::Seconds)
             .buckets(DEFAULT_BUCKETS)
-            .dyn_family(&[
-                "http_request_method",
-                "server_address",
-                "server_port",
-                "http_response_status_code",
-                "error_type",
-            ])
+            .family()
             .map(|duration| ClientMetrics { duration })
             .map_err(|e| eprintln!("obs-tower: HTTP client metrics disabled: {e}"))
             .ok()
     }
 
     /// A request ended after `elapsed`.
-    pub(crate) fn ended(&self, labels: &ClientLabels<'_>, elapsed: Duration) {
-        let mut port = PortBuf::default();
-        self.duration
-            .get(&[
-                ("http_request_method", labels.method),
-                ("server_address", labels.address.unwrap_or_default()),
-                ("server_port", labels.port.map_or("", |p| port.format(p))),
-                (
-                    "http_response_status_code",
-                    labels.status.unwrap_or_default(),
-                ),
-                ("error_type", labels.error_type.unwrap_or_default()),
-            ])
-            .observe_duration(elapsed);
-    }
-}
-
-/// Formats a port without allocating.
-#[derive(Default)]
-struct PortBuf([u8; 5]);
-
-impl PortBuf {
-    fn format(&mut self, port: u16) -> &str {
-        let mut n = port;
-        let mut start = self.0.len();
-        loop {
-            start -= 1;
-            self.0[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        std::str::from_utf8(&self.0[start..]).unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PortBuf;
-
-    #[test]
-    fn ports_format_like_display() {
-        for port in [0u16, 7, 80, 443, 8080, 65535] {
-            assert_eq!(PortBuf::default().format(port), port.to_string());
-        }
+    pub(crate) fn ended(&self, labels: &ClientLabels, elapsed: Duration) {
+        self.duration.get(labels).observe_duration(elapsed);
     }
 }

@@ -14,6 +14,21 @@ type Template = axum::extract::MatchedPath;
 #[cfg(not(feature = "axum"))]
 type Template = std::convert::Infallible;
 
+// Routes are compared and hashed by their template (metric label sets are keyed by them).
+impl PartialEq for Route {
+    fn eq(&self, other: &Route) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl std::hash::Hash for Route {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
 impl Route {
     /// The template axum matched (`Router::layer` and `route_layer` see it; a layer wrapped
     /// around the whole router runs before routing and sees none).

@@ -217,14 +217,15 @@ impl CallHooks for HttpServerCall {
 
     fn on_end(self, _span: &tracing::Span) {
         if let Some(metrics) = &self.config.metrics {
+            let elapsed = self.start.elapsed();
             let labels = ServerLabels {
                 method: self.method,
                 scheme: self.scheme,
-                route: self.route.as_ref().map(Route::as_str),
-                status: self.status.as_ref().map(StatusCode::as_str),
-                error_type: self.error.as_ref().map(ErrorType::as_str),
+                route: self.route,
+                status: self.status,
+                error: self.error,
             };
-            metrics.ended(&labels, self.start.elapsed());
+            metrics.ended(&labels, elapsed);
         }
     }
 }

@@ -648,3 +648,52 @@ async fn client_metrics_carry_the_server_address_and_port() {
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_reqwest_middleware_traces_and_injects() {
+    let (sink, _guard) = install();
+    let seen: Captured<HeaderMap> = Captured::default();
+    let recorder = seen.clone();
+    let server = Router::new().route(
+        "/r",
+        get(move |headers: HeaderMap| {
+            recorder.push(headers);
+            async { StatusCode::IM_A_TEAPOT }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, server).await });
+
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(crate::reqwest::TracingMiddleware::new(
+            HttpClientLayer::new().with_registry(&obs_metrics::Registry::new()),
+        ))
+        .build();
+    let response = client
+        .get(format!("http://{addr}/r?sig=secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::IM_A_TEAPOT);
+
+    let span = only(&sink, SpanKind::Client);
+    assert_eq!(span.name, "GET");
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(418))
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(
+        str_attr(&span, "url.full"),
+        Some(format!("http://{addr}/r?sig=REDACTED"))
+    );
+    let headers = seen.all();
+    assert_eq!(
+        headers[0]["traceparent"].to_str().unwrap(),
+        format!(
+            "00-{}-{}-03",
+            span.span_context.trace_id, span.span_context.span_id
+        )
+    );
+}

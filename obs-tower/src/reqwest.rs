@@ -1,0 +1,101 @@
+//! `reqwest` support (feature `reqwest`): [`TracingMiddleware`], a `reqwest-middleware`
+//! middleware with the behaviour of [`HttpClientLayer`].
+//!
+//! ```no_run
+//! use obs_tower::HttpClientLayer;
+//! use obs_tower::reqwest::TracingMiddleware;
+//!
+//! # async fn call() -> Result<(), reqwest_middleware::Error> {
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(TracingMiddleware::new(HttpClientLayer::new()))
+//!     .build();
+//! let response = client.get("http://127.0.0.1:3000/users/7").send().await?;
+//! # let _ = response;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! One difference with the tower layer: `reqwest` hands the response body to the caller,
+//! so the CLIENT span and `http.client.request.duration` end when the response head
+//! arrives, not when the body has been read.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::{Extensions, Uri};
+use reqwest_middleware::{Middleware, Next};
+use tracing::Instrument;
+
+use crate::HttpClientLayer;
+use crate::hooks::{Call, CallHooks};
+
+/// A `reqwest-middleware` middleware: a CLIENT span per request, its context injected
+/// (`traceparent`, `tracestate`, `baggage`), and `http.client.request.duration`, as
+/// [`HttpClientLayer`] configures them.
+#[derive(Clone, Debug, Default)]
+pub struct TracingMiddleware {
+    layer: HttpClientLayer,
+}
+
+impl TracingMiddleware {
+    /// A middleware that behaves as `layer` does.
+    pub fn new(layer: HttpClientLayer) -> Self {
+        TracingMiddleware { layer }
+    }
+}
+
+impl Middleware for TracingMiddleware {
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        mut request: reqwest::Request,
+        extensions: &'life1 mut Extensions,
+        next: Next<'life2>,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = reqwest_middleware::Result<reqwest::Response>>
+                + Send
+                + 'async_trait,
+        >,
+    >
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        // A `Url` is always a valid `Uri`; should that ever fail, the span lacks the URL
+        // but the request goes out unchanged.
+        let uri: Uri = request.url().as_str().parse().unwrap_or_default();
+        let (span, hooks) = self.layer.start(request.method(), &uri, request.headers());
+        crate::client::inject(&span, request.headers_mut());
+        let mut call = Call::new(span.clone(), hooks);
+        Box::pin(
+            async move {
+                let result = next.run(request, extensions).await;
+                call.entered(|mut state| {
+                    match &result {
+                        Ok(response) => state.with(|hooks, span| {
+                            hooks.record_response(response.status(), response.headers(), span);
+                        }),
+                        Err(error) => {
+                            state.with(|hooks, span| hooks.on_error(error_type(error), span))
+                        }
+                    }
+                    state.end();
+                });
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The `error.type` of a failed `reqwest` call.
+fn error_type(error: &reqwest_middleware::Error) -> &'static str {
+    match error {
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => "connect",
+        reqwest_middleware::Error::Reqwest(_) => "reqwest::Error",
+        reqwest_middleware::Error::Middleware(_) => "reqwest_middleware::Error",
+    }
+}

@@ -299,7 +299,7 @@ impl<W: LogWriter> JsonLayer<W> {
             out.extend_from_slice(service);
         }
 
-        if let Some((trace_id, span_id, flags)) = trace_context::current_ids(event) {
+        if let Some((trace_id, span_id, flags)) = trace_context::current_ids(event, ctx) {
             out.extend_from_slice(&keys.trace_id);
             out.extend_from_slice(&trace_id.to_hex());
             out.extend_from_slice(&keys.span_id);

@@ -341,7 +341,7 @@ impl<S> tracing_subscriber::Layer<S> for OtlpLogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = SystemTime::now();
         let meta = event.metadata();
         let mut visitor = RecordVisitor {
@@ -364,7 +364,7 @@ where
                 });
             }
         }
-        let ids = trace_context::current_ids(event);
+        let ids = trace_context::current_ids(event, &ctx);
         let event_name = if has_default_name(meta) {
             meta.target()
         } else {

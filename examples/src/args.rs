@@ -1,0 +1,144 @@
+//! A tiny command-line parser: `--name value` or `--name=value` flags, each with an
+//! environment-variable fallback and a default.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A flag that was given a value its type cannot hold, or an unknown flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError(String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// The flags of one command line, looked up by name with an environment fallback.
+///
+/// ```
+/// use obs_examples::args::Args;
+///
+/// let args = Args::parse_from(["--addr", "127.0.0.1:9000", "--slow-ms=50"]).unwrap();
+/// assert_eq!(args.string("addr", "ADDR", "0.0.0.0:8082"), "127.0.0.1:9000");
+/// assert_eq!(args.value::<u64>("slow-ms", "SLOW_MS", 300).unwrap(), 50);
+/// assert_eq!(args.optional("orders-url", "OBS_EXAMPLES_UNSET_VARIABLE"), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    flags: HashMap<String, String>,
+}
+
+impl Args {
+    /// Parses the process's arguments (without the program name).
+    pub fn from_env() -> Result<Args, ArgError> {
+        Args::parse_from(std::env::args().skip(1))
+    }
+
+    /// Parses `--name value` and `--name=value` pairs; anything else is an error.
+    pub fn parse_from<I, S>(arguments: I) -> Result<Args, ArgError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut flags = HashMap::new();
+        let mut arguments = arguments.into_iter().map(Into::into);
+        while let Some(argument) = arguments.next() {
+            let Some(flag) = argument.strip_prefix("--") else {
+                return Err(ArgError(format!(
+                    "unexpected argument {argument:?}: flags look like --name value"
+                )));
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None => {
+                    let value = arguments
+                        .next()
+                        .ok_or_else(|| ArgError(format!("--{flag} needs a value")))?;
+                    (flag.to_owned(), value)
+                }
+            };
+            flags.insert(name, value);
+        }
+        Ok(Args { flags })
+    }
+
+    /// The flag `--name`, else the variable `env`, else `None`.
+    pub fn optional(&self, name: &str, env: &str) -> Option<String> {
+        self.flags
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(env).ok().filter(|value| !value.is_empty()))
+    }
+
+    /// The flag `--name`, else the variable `env`, else `default`.
+    pub fn string(&self, name: &str, env: &str, default: &str) -> String {
+        self.optional(name, env)
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// Like [`Args::string`], parsed as `T`.
+    pub fn value<T: FromStr>(&self, name: &str, env: &str, default: T) -> Result<T, ArgError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.optional(name, env) {
+            Some(text) => text
+                .parse()
+                .map_err(|e| ArgError(format!("--{name} {text:?}: {e}"))),
+            None => Ok(default),
+        }
+    }
+
+    /// Fails naming the first flag not in `known`, so a typo does not pass silently.
+    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), ArgError> {
+        match self
+            .flags
+            .keys()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            Some(name) => Err(ArgError(format!(
+                "unknown flag --{name}; known: --{}",
+                known.join(", --")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_defaults_and_bad_input_is_named() {
+        let args = Args::parse_from(["--requests", "20", "--html=out.html"]).unwrap();
+        assert_eq!(
+            args.value::<usize>("requests", "OBS_EXAMPLES_UNSET", 300)
+                .unwrap(),
+            20
+        );
+        assert_eq!(
+            args.optional("html", "OBS_EXAMPLES_UNSET").as_deref(),
+            Some("out.html")
+        );
+        assert_eq!(
+            args.string("addr", "OBS_EXAMPLES_UNSET", "0.0.0.0:1"),
+            "0.0.0.0:1"
+        );
+        assert!(args.reject_unknown(&["requests", "html"]).is_ok());
+        let unknown = args.reject_unknown(&["requests"]).unwrap_err();
+        assert!(unknown.to_string().contains("--html"), "{unknown}");
+
+        let bad = Args::parse_from(["--requests", "many"]).unwrap();
+        let error = bad
+            .value::<usize>("requests", "OBS_EXAMPLES_UNSET", 1)
+            .unwrap_err();
+        assert!(error.to_string().contains("many"), "{error}");
+        assert!(Args::parse_from(["--requests"]).is_err());
+        assert!(Args::parse_from(["requests"]).is_err());
+    }
+}

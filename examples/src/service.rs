@@ -1,0 +1,97 @@
+//! What every mesh service does around its handlers: start telemetry, serve `/metrics`,
+//! listen, stop on `SIGTERM` or Ctrl-C, flush.
+
+use std::error::Error;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::get;
+use obs_core::Telemetry;
+use obs_core::tonic::GrpcServerLayer;
+use obs_core::tower::HttpServerLayer;
+use tokio::net::TcpListener;
+
+use crate::grpc::{GrpcMethods, GrpcService, Health};
+
+/// What a service's `main` returns on failure.
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Starts telemetry from the `OTEL_*` environment; the service is named `default_name`
+/// unless `OTEL_SERVICE_NAME` says otherwise. `obs_core` also serves `/metrics` on
+/// `OBS_METRICS_ADDR` when it is set.
+pub fn start_telemetry(default_name: &str) -> Result<Telemetry, BoxError> {
+    let mut builder = obs_core::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        builder = builder.service_name(default_name);
+    }
+    Ok(builder.init()?)
+}
+
+/// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+/// Serves `routes` on `addr`, traced and measured by [`HttpServerLayer`], plus an untraced
+/// `GET /healthz`, until [`shutdown_signal`]; then flushes `telemetry`.
+pub async fn serve_http(
+    addr: SocketAddr,
+    routes: Router,
+    telemetry: Telemetry,
+) -> Result<(), BoxError> {
+    // `Router::layer` runs after routing, so the layer sees the route template; routes
+    // added after it (health checks) stay out of traces and metrics.
+    let router = routes
+        .layer(HttpServerLayer::new())
+        .route("/healthz", get(|| async { "ok" }));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    telemetry.shutdown().await?;
+    Ok(())
+}
+
+/// Serves `service` and `grpc.health.v1.Health` over gRPC on `addr` until
+/// [`shutdown_signal`]; then flushes `telemetry`.
+pub async fn serve_grpc<T: GrpcMethods>(
+    addr: SocketAddr,
+    service: T,
+    telemetry: Telemetry,
+) -> Result<(), BoxError> {
+    tracing::info!(%addr, grpc_service = T::NAME, "listening (gRPC)");
+    tonic::transport::Server::builder()
+        .layer(GrpcServerLayer::new())
+        .add_service(GrpcService(Health))
+        .add_service(GrpcService(service))
+        .serve_with_shutdown(addr, shutdown_signal())
+        .await
+        .map_err(|e| format!("gRPC server on {addr}: {e}"))?;
+    telemetry.shutdown().await?;
+    Ok(())
+}

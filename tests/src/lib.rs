@@ -2,5 +2,6 @@
 //! free loopback ports. Install them with `scripts/install-test-deps.sh`.
 
 pub mod collector;
+pub mod deploy;
 pub mod pipeline;
 pub mod prometheus;

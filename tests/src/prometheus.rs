@@ -25,23 +25,25 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` (`host:port`, path `/metrics`) every second and
     /// waits, up to 30 s, until it reports ready. Panics with the log if it does not.
     pub fn start(target: SocketAddr) -> Prometheus {
+        Prometheus::start_with_config(&format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: obs\n    static_configs:\n      - targets: ['{target}']\n"
+        ))
+    }
+
+    /// Starts Prometheus with the configuration file `config` (YAML) and waits, up to 30 s,
+    /// until it reports ready. Panics with the log if it does not.
+    pub fn start_with_config(config: &str) -> Prometheus {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let dir = std::env::temp_dir().join(format!("obs-prometheus-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("prometheus temp dir");
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-                 scrape_configs:\n  - job_name: obs\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .expect("prometheus config");
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("prometheus config");
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.join("data").display()

@@ -201,16 +201,37 @@ mod tests {
 
     #[test]
     fn the_word_test_agrees_with_the_byte_test() {
+        // Bytes at and around every boundary of the test, plus ordinary ones.
+        const EDGES: [u8; 16] = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0xe1,
+            0xe2, 0xff,
+        ];
+        // Every byte value at every position among ordinary bytes, exhaustively.
+        for position in 0..8 {
+            for value in 0..=255u8 {
+                let mut bytes = [b'a'; 8];
+                bytes[position] = value;
+                let word = u64::from_le_bytes(bytes);
+                assert_eq!(has_special(word), is_special(value), "{word:#018x}");
+            }
+        }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for round in 0..200_000u32 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            // Bias half the words towards the interesting range around the special bytes.
             let word = if round % 2 == 0 {
                 x
             } else {
-                x & 0x7f7f_7f7f_7f7f_7f7f | 0x2020_2020_2020_2020
+                // Each byte one of the edges, picked by four random bits; mostly one edge
+                // among ordinary letters, so a single special byte must be found.
+                let mut bytes = [b'a'; 8];
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    if (x >> (32 + i)) & 7 == 0 || i == (x as usize >> 60) & 7 {
+                        *b = EDGES[(x >> (4 * i)) as usize & 15];
+                    }
+                }
+                u64::from_le_bytes(bytes)
             };
             let by_byte = word.to_le_bytes().iter().any(|&b| is_special(b));
             assert_eq!(has_special(word), by_byte, "{word:#018x}");

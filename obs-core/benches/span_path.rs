@@ -1,12 +1,19 @@
 //! The span path, our headline cost: `tracing::info_span!` entered and closed, per span, on
 //! the application's thread.
 //!
-//! - `obs/sampled`: the subscriber `obs_core::init` installs, exporting for real over
-//!   OTLP/gRPC to an in-process receiver (conservative: the peer below exports to a no-op).
-//! - `obs/unsampled`: the same layers with the `always_off` sampler.
+//! - `obs/sampled`: `obs_trace::SpanLayer` behind `SkipUnsampled(EnvFilter("info"))`, as
+//!   `init` installs it, with the application-thread half of the pipeline: a `try_send` into
+//!   a bounded (2048) crossbeam channel, which is all `BatchQueue::push` does, drained by a
+//!   thread that discards (the no-op exporter).
+//! - `obs/unsampled`: the same with the `always_off` sampler (a root span, then the
+//!   measured span inside it, which the filter skips).
+//! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
+//!   OTLP/gRPC to an in-process receiver; its background threads share the 2 cores with the
+//!   measurement, so this is the conservative number.
 //! - `tracing-opentelemetry/sampled`: `tracing` + `tracing-opentelemetry` 0.34 + the SDK batch
 //!   processor (default settings) with a no-op exporter, as usually set up.
-//! - `tracing-opentelemetry/unsampled`: the same with the SDK's `AlwaysOff` sampler.
+//! - `tracing-opentelemetry/unsampled`: the same with the SDK's `AlwaysOff` sampler (also
+//!   inside an unsampled root).
 //!
 //! Run: `CARGO_TARGET_DIR=target/bench cargo bench -p obs-core --bench span_path`
 
@@ -32,6 +39,29 @@ impl SpanExporter for NoopExporter {
     }
 }
 
+/// The application-thread half of `obs-core`'s span queue, with a no-op exporter behind it.
+#[derive(Debug)]
+struct ChannelSink(crossbeam_channel::Sender<obs_core::trace::SpanData>);
+
+impl obs_core::trace::SpanSink for ChannelSink {
+    fn on_end(&self, span: obs_core::trace::SpanData) {
+        let _ = self.0.try_send(span);
+    }
+}
+
+fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + Send + Sync {
+    let (tx, rx) = crossbeam_channel::bounded(2048);
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    tracing_subscriber::registry().with(
+        obs_core::trace::SpanLayer::new()
+            .with_sampler(sampler)
+            .with_sink(std::sync::Arc::new(ChannelSink(tx)))
+            .with_filter(obs_core::trace::SkipUnsampled::new(
+                tracing_subscriber::EnvFilter::new("info"),
+            )),
+    )
+}
+
 fn span() {
     let span = tracing::info_span!("handle", order.id = 7_i64, user = "ann");
     let _entered = span.enter();
@@ -54,6 +84,27 @@ fn peer(
 }
 
 fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("span_path");
+    tracing::subscriber::with_default(obs_layers(obs_core::trace::Sampler::AlwaysOn), || {
+        g.bench_function("obs/sampled", |b| b.iter(span));
+    });
+    tracing::subscriber::with_default(obs_layers(obs_core::trace::Sampler::AlwaysOff), || {
+        let _root = tracing::info_span!("root").entered();
+        g.bench_function("obs/unsampled", |b| b.iter(span));
+    });
+
+    let (sub, provider) = peer(opentelemetry_sdk::trace::Sampler::AlwaysOn);
+    tracing::subscriber::with_default(sub, || {
+        g.bench_function("tracing-opentelemetry/sampled", |b| b.iter(span));
+    });
+    let _ = provider.shutdown();
+    let (sub, provider) = peer(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    tracing::subscriber::with_default(sub, || {
+        let _root = tracing::info_span!("root").entered();
+        g.bench_function("tracing-opentelemetry/unsampled", |b| b.iter(span));
+    });
+    let _ = provider.shutdown();
+
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let receiver = rt
         .block_on(obs_core::testing::OtlpReceiver::start(
@@ -67,32 +118,12 @@ fn bench(c: &mut Criterion) {
         .json_logs(false)
         .init()
         .expect("init");
-
-    let mut g = c.benchmark_group("span_path");
-    g.bench_function("obs/sampled", |b| b.iter(span));
-    let unsampled = tracing_subscriber::registry().with(
-        obs_core::trace::SpanLayer::new()
-            .with_sampler(obs_core::trace::Sampler::AlwaysOff)
-            .with_filter(tracing_subscriber::EnvFilter::new("info")),
-    );
-    tracing::subscriber::with_default(unsampled, || {
-        g.bench_function("obs/unsampled", |b| b.iter(span))
-    });
-
-    let (sub, provider) = peer(opentelemetry_sdk::trace::Sampler::AlwaysOn);
-    tracing::subscriber::with_default(sub, || {
-        g.bench_function("tracing-opentelemetry/sampled", |b| b.iter(span))
-    });
-    let _ = provider.shutdown();
-    let (sub, provider) = peer(opentelemetry_sdk::trace::Sampler::AlwaysOff);
-    tracing::subscriber::with_default(sub, || {
-        g.bench_function("tracing-opentelemetry/unsampled", |b| b.iter(span))
-    });
-    let _ = provider.shutdown();
+    g.bench_function("obs/sampled-otlp", |b| b.iter(span));
     g.finish();
-
-    let counts = telemetry.counts();
-    eprintln!("obs pipeline counts during the bench: {counts:?}");
+    eprintln!(
+        "obs pipeline counts during sampled-otlp: {:?}",
+        telemetry.counts()
+    );
     drop(telemetry);
     drop(receiver);
     rt.shutdown_timeout(Duration::from_secs(1));

@@ -439,7 +439,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let traces_filter =
         EnvFilter::try_new(&config.traces_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let subscriber = tracing_subscriber::registry()
-        .with(span_layer.with_filter(traces_filter))
+        .with(span_layer.with_filter(obs_trace::SkipUnsampled::new(traces_filter)))
         .with(json_writer.map(|w| {
             obs_log::JsonLayer::new()
                 .with_writer(w)

@@ -106,7 +106,8 @@ pub(crate) struct SpanState {
     pub(crate) baggage: Baggage,
     parent_span_id: SpanId,
     parent_is_remote: bool,
-    recording: Option<Box<Recording>>,
+    // Inline, not boxed: the extension map already boxes the whole state once.
+    recording: Option<Recording>,
 }
 
 struct Recording {
@@ -122,7 +123,7 @@ impl SpanState {
     /// Sets an attribute whose key is only known at run time (a captured header); a later
     /// value for the same key replaces the earlier one. Unsampled spans record nothing.
     pub(crate) fn set_attribute(&mut self, attribute: KeyValue) {
-        let Some(rec) = self.recording.as_deref_mut() else {
+        let Some(rec) = self.recording.as_mut() else {
             return;
         };
         match rec.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
@@ -284,7 +285,7 @@ where
         let mut ext = span.extensions_mut();
         if let Some(rec) = ext
             .get_mut::<SpanState>()
-            .and_then(|s| s.recording.as_deref_mut())
+            .and_then(|s| s.recording.as_mut())
         {
             values.record(&mut FieldVisitor(rec));
         }
@@ -300,7 +301,7 @@ where
         let mut ext = span.extensions_mut();
         let Some(rec) = ext
             .get_mut::<SpanState>()
-            .and_then(|s| s.recording.as_deref_mut())
+            .and_then(|s| s.recording.as_mut())
         else {
             return;
         };
@@ -353,7 +354,6 @@ where
             return;
         };
         let Some(rec) = state.recording else { return };
-        let rec = *rec;
         sink.on_end(SpanData {
             name: rec.name,
             span_context: state.context,
@@ -411,14 +411,14 @@ impl SpanLayer {
             is_remote: false,
         };
         let recording = (flags.is_sampled() && self.inner.sink.is_some()).then(|| {
-            let mut rec = Box::new(Recording {
+            let mut rec = Recording {
                 name: Cow::Borrowed(attrs.metadata().name()),
                 kind: SpanKind::Internal,
                 status: Status::Unset,
                 start_time: SystemTime::now(),
                 attributes: Vec::with_capacity(attrs.fields().len()),
                 events: Vec::new(),
-            });
+            };
             attrs.record(&mut FieldVisitor(&mut rec));
             rec
         });

@@ -33,6 +33,7 @@ mod baggage;
 mod context;
 mod data;
 mod ext;
+mod filter;
 mod ids;
 mod layer;
 mod propagation;
@@ -45,6 +46,7 @@ pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BA
 pub use context::SpanContext;
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
 pub use ext::SpanExt;
+pub use filter::SkipUnsampled;
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use layer::{RemoteParent, SpanLayer, span_with_remote_parent};
 pub use propagation::{

@@ -178,7 +178,7 @@ impl Baggage {
     /// Never fails: an invalid list-member is skipped, not the whole header; OWS around
     /// members, keys, values and properties is trimmed; values are percent-decoded. A
     /// repeated key keeps the last value. At most the first 64 distinct keys are kept, the
-    /// number this crate propagates.
+    /// number this crate propagates, and a member longer than 8192 bytes is skipped.
     pub fn from_headers<I>(values: I) -> Self
     where
         I: IntoIterator,
@@ -187,7 +187,13 @@ impl Baggage {
         let mut entries: Vec<BaggageEntry> = Vec::new();
         for value in values {
             for member in value.as_ref().split(|&b| b == b',') {
-                let Some(entry) = parse_member(trim_ows(member)) else {
+                let member = trim_ows(member);
+                // A member over the total byte limit can never be propagated: the sender
+                // broke the limit, and keeping it would only hold memory.
+                if member.len() > MAX_BAGGAGE_BYTES {
+                    continue;
+                }
+                let Some(entry) = parse_member(member) else {
                     continue;
                 };
                 if let Some(existing) = entries.iter_mut().find(|e| e.key == entry.key) {

@@ -221,3 +221,24 @@ fn parsers_never_panic_and_round_trip() {
     );
     assert!(done > 0);
 }
+
+#[test]
+fn huge_values_are_handled() {
+    let huge_list = "a=1,".repeat(64 * 1024);
+    let huge_value = format!("k={}", "v".repeat(256 * 1024));
+    for input in [huge_list.as_bytes(), huge_value.as_bytes()] {
+        check_traceparent(input);
+        assert!(
+            !check_tracestate(input),
+            "more than 32 members or a 256 KiB value"
+        );
+        check_baggage(input);
+    }
+    assert_eq!(Baggage::from_header(&huge_list).len(), 1);
+    assert!(
+        Baggage::from_header(&huge_value).to_header().is_empty(),
+        "over 8192 bytes"
+    );
+    let mut rng = Rng(1);
+    check_extract(&mut rng, huge_list.as_bytes());
+}

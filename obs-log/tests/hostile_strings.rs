@@ -3,7 +3,7 @@
 mod common;
 
 use common::{captured, lines, objects};
-use obs_log::{JsonLayer, Redaction};
+use obs_log::{JsonLayer, Redaction, SpanFields};
 use proptest::prelude::*;
 use tracing::field::{Field, FieldSet, Value};
 use tracing::{Level, Metadata, callsite::Identifier};
@@ -71,9 +71,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn messages_and_values_round_trip(message in hostile(), value in hostile(), shown in hostile()) {
+    fn messages_and_values_round_trip(
+        message in hostile(),
+        value in hostile(),
+        shown in hostile(),
+        flatten in any::<bool>(),
+    ) {
         let out = captured();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::new().with_writer(out.clone()));
+        let span_fields = if flatten { SpanFields::Flatten } else { SpanFields::Nested };
+        let subscriber = tracing_subscriber::registry()
+            .with(JsonLayer::new().with_writer(out.clone()).with_span_fields(span_fields));
         tracing::subscriber::with_default(subscriber, || {
             let _s = tracing::info_span!("s", span_value = value.as_str()).entered();
             tracing::info!(value = value.as_str(), shown = ?shown, "{}", message);
@@ -84,7 +91,8 @@ proptest! {
         prop_assert_eq!(line["value"].as_str(), Some(value.as_str()));
         let shown_debug = format!("{shown:?}");
         prop_assert_eq!(line["shown"].as_str(), Some(shown_debug.as_str()));
-        prop_assert_eq!(line["spans"][0]["span_value"].as_str(), Some(value.as_str()));
+        let span_value = if flatten { &line["span_value"] } else { &line["spans"][0]["span_value"] };
+        prop_assert_eq!(span_value.as_str(), Some(value.as_str()));
     }
 
     #[test]

@@ -1,0 +1,314 @@
+//! `deploy/k8s`: renders the kustomization with `kubectl kustomize` (no cluster needed) and
+//! checks the rendered objects against each other and the service contract: container
+//! ports, probes, Service selectors and target ports, ServiceMonitor selectors and port
+//! names, the collector endpoint the services export to, and the dashboard ConfigMap.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use obs_tests::deploy::{
+    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, MeshService, Protocol, collector_routes,
+    deploy_path, host_port, run, tool,
+};
+use serde_json::Value;
+
+/// The objects `kubectl kustomize deploy/k8s` renders.
+fn rendered() -> Vec<Value> {
+    let output = run(
+        tool("kubectl").arg("kustomize").arg(deploy_path("k8s")),
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    // kustomize separates documents with a bare `---` line.
+    text.split("\n---\n")
+        .map(|document| {
+            serde_norway::from_str::<Value>(document)
+                .unwrap_or_else(|e| panic!("rendered YAML: {e}\n{document}"))
+        })
+        .filter(|object| !object.is_null())
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+/// Whether every `key: value` of `selector` is among `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|(k, v)| &labels[k] == v))
+}
+
+/// The port number a probe or Service `targetPort` names (a number or a container port name).
+fn resolve_port(port: &Value, container: &Value) -> u64 {
+    match port {
+        Value::Number(n) => n.as_u64().unwrap_or_default(),
+        Value::String(name) => container["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name.as_str())
+            .and_then(|p| p["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("no container port named {name}")),
+        other => panic!("not a port: {other}"),
+    }
+}
+
+/// The container's environment as the kubelet builds it: `envFrom` ConfigMaps first, then
+/// `env` (which wins).
+fn container_env(container: &Value, objects: &[Value]) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for source in container["envFrom"].as_array().into_iter().flatten() {
+        let name = source["configMapRef"]["name"]
+            .as_str()
+            .expect("only configMapRef envFrom is used");
+        let data = find(objects, "ConfigMap", name)["data"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (key, value) in data {
+            env.insert(key, value.as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for variable in container["env"].as_array().into_iter().flatten() {
+        if let Some(value) = variable["value"].as_str() {
+            env.insert(
+                variable["name"].as_str().unwrap_or_default().to_owned(),
+                value.to_owned(),
+            );
+        }
+    }
+    env
+}
+
+fn check_service(service: &MeshService, objects: &[Value], collector_service: &str) {
+    let name = service.name;
+    let deployment = find(objects, "Deployment", name);
+    let pod = &deployment["spec"]["template"];
+    let pod_labels = &pod["metadata"]["labels"];
+    assert!(
+        selects(&deployment["spec"]["selector"]["matchLabels"], pod_labels),
+        "Deployment {name}'s selector does not match its pods"
+    );
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(
+        grace >= 15,
+        "{name}: terminationGracePeriodSeconds {grace} leaves too little time to flush telemetry"
+    );
+    let containers = pod["spec"]["containers"].as_array().expect("containers");
+    let [container] = containers.as_slice() else {
+        panic!("{name} should have one container")
+    };
+    assert_eq!(container["command"], serde_json::json!([name]));
+    let (port_name, probe_kind) = match service.protocol {
+        Protocol::Http => ("http", "httpGet"),
+        Protocol::Grpc => ("grpc", "tcpSocket"),
+    };
+    assert_eq!(
+        resolve_port(&Value::from(port_name), container),
+        u64::from(service.port),
+        "{name} container port {port_name}"
+    );
+    assert_eq!(
+        resolve_port(&Value::from("metrics"), container),
+        u64::from(METRICS_PORT),
+        "{name} container port metrics"
+    );
+
+    let env = container_env(container, objects);
+    let var = |key: &str| -> &str {
+        env.get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{name}: {key} is not set"))
+    };
+    assert_eq!(var("OTEL_SERVICE_NAME"), name);
+    assert_eq!(
+        host_port(var(ADDR_ENV)).1,
+        service.port,
+        "{name} {ADDR_ENV}"
+    );
+    assert_eq!(host_port(var(METRICS_ADDR_ENV)).1, METRICS_PORT);
+    assert_eq!(
+        host_port(var("OTEL_EXPORTER_OTLP_ENDPOINT")),
+        (
+            collector_service.to_owned(),
+            obs_tests::deploy::OTLP_GRPC_PORT
+        ),
+        "{name} must export to the operator's collector Service"
+    );
+    assert_eq!(var("OTEL_EXPORTER_OTLP_PROTOCOL"), "grpc");
+    for (variable, callee) in service.peers {
+        let (host, port) = host_port(var(variable));
+        let callee_service = find(objects, "Service", &host);
+        assert_eq!(host, *callee, "{name} {variable}");
+        assert!(
+            callee_service["spec"]["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["port"] == port),
+            "{name} {variable}: Service {host} has no port {port}"
+        );
+    }
+
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let handler = &container[probe][probe_kind];
+        assert!(handler.is_object(), "{name} {probe} must be {probe_kind}");
+        assert_eq!(
+            resolve_port(&handler["port"], container),
+            u64::from(service.port),
+            "{name} {probe} port"
+        );
+        if service.protocol == Protocol::Http {
+            assert_eq!(handler["path"], "/healthz", "{name} {probe} path");
+        }
+    }
+
+    let k8s_service = find(objects, "Service", name);
+    let selector = &k8s_service["spec"]["selector"];
+    assert!(
+        selects(selector, pod_labels),
+        "Service {name} does not select its pods"
+    );
+    for other in MESH.iter().filter(|s| s.name != name) {
+        let other_pods =
+            &find(objects, "Deployment", other.name)["spec"]["template"]["metadata"]["labels"];
+        assert!(
+            !selects(selector, other_pods),
+            "Service {name} also selects {}'s pods",
+            other.name
+        );
+    }
+    let ports = k8s_service["spec"]["ports"].as_array().expect("ports");
+    for (wanted_name, port) in [(port_name, service.port), ("metrics", METRICS_PORT)] {
+        let found = ports
+            .iter()
+            .find(|p| p["name"] == wanted_name)
+            .unwrap_or_else(|| panic!("Service {name} has no port {wanted_name}"));
+        assert_eq!(found["port"], port, "Service {name} port {wanted_name}");
+        assert_eq!(
+            resolve_port(&found["targetPort"], container),
+            u64::from(port),
+            "Service {name} port {wanted_name} targets another container port"
+        );
+    }
+}
+
+#[test]
+fn kustomization_renders_and_agrees_with_what_the_services_listen_on() {
+    let objects = rendered();
+    for object in objects.iter().filter(|o| o["kind"] != "Namespace") {
+        assert_eq!(
+            object["metadata"]["namespace"], "obs-mesh",
+            "{} {} is outside the obs-mesh namespace",
+            object["kind"], object["metadata"]["name"]
+        );
+    }
+
+    // The OpenTelemetry Operator names the collector's Service `<name>-collector`.
+    let collectors: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "OpenTelemetryCollector")
+        .collect();
+    let [collector] = collectors.as_slice() else {
+        panic!(
+            "one OpenTelemetryCollector expected, found {}",
+            collectors.len()
+        )
+    };
+    let collector_service = format!(
+        "{}-collector",
+        collector["metadata"]["name"]
+            .as_str()
+            .expect("collector name")
+    );
+    let routes = collector_routes(&collector["spec"]["config"]);
+    assert_eq!(
+        host_port(&routes.otlp_grpc_listen).1,
+        obs_tests::deploy::OTLP_GRPC_PORT
+    );
+
+    for service in &MESH {
+        check_service(service, &objects, &collector_service);
+    }
+
+    // The services' monitor selects exactly the five Services, on their metrics port, and
+    // names the job after the service as compose does (the dashboard's `job`).
+    let monitor = find(&objects, "ServiceMonitor", "obs-mesh");
+    let selector = &monitor["spec"]["selector"]["matchLabels"];
+    let job_label = monitor["spec"]["jobLabel"].as_str().expect("jobLabel");
+    let endpoints = monitor["spec"]["endpoints"].as_array().expect("endpoints");
+    for object in objects.iter().filter(|o| o["kind"] == "Service") {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let labels = &object["metadata"]["labels"];
+        let is_mesh = MESH.iter().any(|s| s.name == name);
+        assert_eq!(
+            selects(selector, labels),
+            is_mesh,
+            "ServiceMonitor obs-mesh and Service {name}"
+        );
+        if is_mesh {
+            assert_eq!(
+                labels[job_label], name,
+                "Service {name}'s {job_label} label"
+            );
+            for endpoint in endpoints {
+                assert!(
+                    object["spec"]["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == endpoint["port"]),
+                    "Service {name} has no port {} to scrape",
+                    endpoint["port"]
+                );
+            }
+        }
+    }
+
+    // The collector's monitor selects the operator's base Service, on the port the operator
+    // names after the prometheus exporter.
+    let collector_monitor = find(&objects, "ServiceMonitor", "obs-collector");
+    let collector_selector = &collector_monitor["spec"]["selector"]["matchLabels"];
+    assert_eq!(
+        collector_selector["app.kubernetes.io/name"],
+        collector_service.as_str()
+    );
+    assert_eq!(
+        collector_selector["operator.opentelemetry.io/collector-service-type"],
+        "base"
+    );
+    assert_eq!(
+        collector_monitor["spec"]["endpoints"][0]["port"],
+        "prometheus"
+    );
+    assert_eq!(
+        collector_monitor["spec"]["endpoints"][0]["honorLabels"],
+        true
+    );
+
+    // The dashboard ConfigMap is the shared file, labelled for the Grafana sidecar.
+    let dashboards: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    let [dashboard] = dashboards.as_slice() else {
+        panic!(
+            "one ConfigMap labelled grafana_dashboard: \"1\" expected, found {}",
+            dashboards.len()
+        )
+    };
+    let shared = std::fs::read_to_string(deploy_path("grafana/dashboards/obs-mesh.json"))
+        .expect("shared dashboard");
+    assert_eq!(
+        dashboard["data"]["obs-mesh.json"].as_str(),
+        Some(shared.as_str()),
+        "the dashboard ConfigMap must carry deploy/grafana/dashboards/obs-mesh.json unchanged"
+    );
+}

@@ -350,9 +350,29 @@ pub(crate) fn start(config: Config) -> Result<Telemetry, InitError> {
     result
 }
 
+/// Whether someone installed an OpenTelemetry tracer provider globally before `init`: spans
+/// made through it would bypass obs's pipeline (and belong to another trace tree), the
+/// classic "two pipelines, parent lost" setup.
+fn foreign_tracer_provider() -> bool {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let tracer = opentelemetry::global::tracer_provider().tracer("obs-init-probe");
+    let mut probe = tracer.start_with_context("obs-init-probe", &opentelemetry::Context::new());
+    let valid = probe.span_context().is_valid();
+    probe.end();
+    valid
+}
+
 fn start_once(config: Config) -> Result<Telemetry, InitError> {
     for w in &config.warnings {
         eprintln!("{w}");
+    }
+    if foreign_tracer_provider() {
+        eprintln!(
+            "obs: an OpenTelemetry tracer provider was installed with opentelemetry::global before \
+             obs_core::init; spans made through it bypass obs's pipeline and its trace context. \
+             Remove that setup, and use obs_core::opentelemetry (the exact version obs is built \
+             with) in your code."
+        );
     }
     let resource = ResourceAttributes::from_config(&config);
     let runtime = ExportRuntime::start()?;

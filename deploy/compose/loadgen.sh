@@ -7,7 +7,7 @@ while :; do
   i=$((i + 1))
   curl -sS -o /dev/null -w "POST /orders %{http_code} %{time_total}s\n" \
     -H 'content-type: application/json' \
-    -d "{\"item\":\"sku-$((i % 7))\",\"quantity\":$((i % 3 + 1))}" \
+    -d "{\"sku\":\"sku-$((i % 5))\",\"qty\":$((i % 3 + 1))}" \
     "$GATEWAY_URL/orders" || true
   curl -sS -o /dev/null -w "GET /reports/$i %{http_code} %{time_total}s\n" \
     "$GATEWAY_URL/reports/$i" || true

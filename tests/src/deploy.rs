@@ -52,16 +52,16 @@ pub const MESH: [MeshService; 5] = [
         peers: &[],
     },
     MeshService {
-        name: "reports",
-        protocol: Protocol::Http,
-        port: 8082,
-        peers: &[],
-    },
-    MeshService {
         name: "orders",
         protocol: Protocol::Http,
         port: 8081,
         peers: &[("INVENTORY_URL", "inventory"), ("PAYMENTS_URL", "payments")],
+    },
+    MeshService {
+        name: "reports",
+        protocol: Protocol::Http,
+        port: 8082,
+        peers: &[("ORDERS_URL", "orders"), ("INVENTORY_URL", "inventory")],
     },
     MeshService {
         name: "gateway",
@@ -510,7 +510,7 @@ pub struct Mesh {
 
 /// The body of one `POST /orders`, as the compose load generator sends it.
 pub fn order_body(i: usize) -> String {
-    format!(r#"{{"item":"sku-{}","quantity":{}}}"#, i % 7, i % 3 + 1)
+    format!(r#"{{"sku":"sku-{}","qty":{}}}"#, i % 5, i % 3 + 1)
 }
 
 impl Mesh {

@@ -108,7 +108,8 @@ fn check_service(service: &MeshService, objects: &[Value], collector_service: &s
     assert_eq!(container["command"], serde_json::json!([name]));
     let (port_name, probe_kind) = match service.protocol {
         Protocol::Http => ("http", "httpGet"),
-        Protocol::Grpc => ("grpc", "tcpSocket"),
+        // The services serve grpc.health.v1, which the kubelet's gRPC probe calls.
+        Protocol::Grpc => ("grpc", "grpc"),
     };
     assert_eq!(
         resolve_port(&Value::from(port_name), container),

@@ -39,15 +39,24 @@ pub enum SpanFields {
 const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Per-thread scratch space, reused line after line: no allocation in steady state.
-#[derive(Default)]
 struct Scratch {
     line: Vec<u8>,
     members: Vec<Member>,
     timestamps: TimestampWriter,
 }
 
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            line: Vec::new(),
+            members: Vec::new(),
+            timestamps: TimestampWriter::new(),
+        }
+    }
+}
+
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
 /// Runs `f` with this thread's scratch space, or a fresh one when it is in use (a writer
@@ -65,7 +74,7 @@ fn with_scratch(f: impl FnOnce(&mut Scratch)) {
         }
     });
     if let Some(f) = f {
-        f(&mut Scratch::default());
+        f(&mut Scratch::new());
     }
 }
 

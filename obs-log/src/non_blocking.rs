@@ -82,7 +82,8 @@ impl Default for NonBlockingBuilder {
 }
 
 impl NonBlockingBuilder {
-    /// How many bytes of lines may wait to be written; a line that does not fit is dropped.
+    /// How many bytes of lines may wait to be written; a line that does not fit is dropped
+    /// (so is a line longer than this).
     /// Defaults to [`DEFAULT_BUFFER_BYTES`]. Two buffers of this size are reserved (one
     /// filling, one being written); their memory is only touched as lines wait.
     pub fn buffer_bytes(mut self, bytes: usize) -> Self {

@@ -52,6 +52,10 @@ pub(crate) struct TimestampWriter {
 }
 
 impl TimestampWriter {
+    pub(crate) const fn new() -> Self {
+        TimestampWriter { cached: None }
+    }
+
     /// Appends `time`. Times before 1970 are written as the epoch: a system clock that far
     /// off is not worth a special format.
     pub(crate) fn write(&mut self, out: &mut Vec<u8>, time: SystemTime) {

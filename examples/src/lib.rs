@@ -13,6 +13,7 @@
 pub mod args;
 pub mod grpc;
 pub mod http_client;
+pub mod mesh;
 pub mod proto;
 pub mod service;
 pub mod services;

@@ -1,0 +1,235 @@
+//! One service as a child process: its environment, its captured output, readiness and
+//! a graceful stop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use super::traffic::{PlainClient, get_status};
+use crate::service::BoxError;
+
+/// How often readiness is polled.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// Lines of stdout kept per service (the burst writes far fewer).
+const MAX_LINES: usize = 200_000;
+
+/// How to start one service.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceSpec {
+    name: &'static str,
+    addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    http: bool,
+    env: Vec<(&'static str, String)>,
+}
+
+impl ServiceSpec {
+    /// An HTTP service: ready when `/healthz` and `/metrics` answer 200.
+    pub(crate) fn http(
+        name: &'static str,
+        addr: SocketAddr,
+        metrics_addr: SocketAddr,
+        env: Vec<(&'static str, String)>,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            name,
+            addr,
+            metrics_addr,
+            http: true,
+            env,
+        }
+    }
+
+    /// A gRPC service: ready when `/metrics` answers 200 and its port accepts connections.
+    pub(crate) fn grpc(
+        name: &'static str,
+        addr: SocketAddr,
+        metrics_addr: SocketAddr,
+        env: Vec<(&'static str, String)>,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            http: false,
+            ..ServiceSpec::http(name, addr, metrics_addr, env)
+        }
+    }
+}
+
+/// A running service whose stdout (JSON logs) and stderr are captured.
+#[derive(Debug)]
+pub(crate) struct ServiceProcess {
+    spec: ServiceSpec,
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ServiceProcess {
+    /// Starts `bin_dir/<name>` exporting to `endpoint` (when given) with short export
+    /// intervals, so the burst's telemetry is out within a second.
+    pub(crate) fn spawn(
+        bin_dir: &Path,
+        spec: ServiceSpec,
+        endpoint: Option<&str>,
+    ) -> Result<ServiceProcess, BoxError> {
+        let program = bin_dir.join(spec.name);
+        let mut command = Command::new(&program);
+        command
+            .env("ADDR", spec.addr.to_string())
+            .env("OBS_METRICS_ADDR", spec.metrics_addr.to_string())
+            .env("OTEL_SERVICE_NAME", spec.name)
+            .env("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            .env("OTEL_BLRP_SCHEDULE_DELAY", "200")
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+            .env("RUST_LOG", "info")
+            .envs(spec.env.iter().map(|(key, value)| (*key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(endpoint) = endpoint {
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        }
+        let mut child = command.spawn().map_err(|e| {
+            format!(
+                "cannot start {}: {e} (build it with `cargo build -p obs-examples --bins`)",
+                program.display()
+            )
+        })?;
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::with_capacity(2);
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(collect_lines(out, Arc::clone(&stdout))));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(collect_lines(err, Arc::clone(&stderr))));
+        }
+        Ok(ServiceProcess {
+            spec,
+            child,
+            stdout,
+            stderr,
+            readers,
+        })
+    }
+
+    /// The binary's name, which is also its `service.name`.
+    pub(crate) fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    /// The main listen address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.spec.addr
+    }
+
+    /// `http://<metrics addr>/metrics`.
+    pub(crate) fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.spec.metrics_addr)
+    }
+
+    /// Polls until the service answers, it exits, or `timeout` passes.
+    pub(crate) async fn wait_ready(
+        &self,
+        client: &PlainClient,
+        timeout: Duration,
+    ) -> Result<(), BoxError> {
+        let deadline = Instant::now() + timeout;
+        let health = format!("http://{}/healthz", self.spec.addr);
+        loop {
+            let metrics_up = get_status(client, &self.metrics_url()).await == Some(200);
+            let main_up = if self.spec.http {
+                get_status(client, &health).await == Some(200)
+            } else {
+                tokio::net::TcpStream::connect(self.spec.addr).await.is_ok()
+            };
+            if metrics_up && main_up {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} did not become ready within {timeout:?} on {}",
+                    self.name(),
+                    self.spec.addr
+                )
+                .into());
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// Sends `SIGTERM`: the service stops serving, flushes its telemetry and exits.
+    pub(crate) fn terminate(&mut self) {
+        let Some(pid) = self.child.id() else {
+            return; // already exited
+        };
+        // `kill` the command: the crate forbids `unsafe`, so no libc call.
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !sent {
+            let _ = self.child.start_kill();
+        }
+    }
+
+    /// Waits up to `timeout` for the exit (and the end of its output), then kills it.
+    pub(crate) async fn wait(&mut self, timeout: Duration) {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(status)) if !status.success() => {
+                eprintln!("mesh: {} exited with {status}", self.name());
+            }
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!(
+                    "mesh: {} did not stop within {timeout:?}; killing it",
+                    self.name()
+                );
+                let _ = self.child.kill().await;
+            }
+        }
+        // The readers end at EOF, right after the exit (unless a grandchild holds the pipe).
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+    }
+
+    /// `(service, line)` for every stdout line so far.
+    pub(crate) fn stdout_lines(&self) -> Vec<(String, String)> {
+        let lines = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .map(|line| (self.name().to_owned(), line.clone()))
+            .collect()
+    }
+
+    /// Everything written to stderr so far.
+    pub(crate) fn stderr_text(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+}
+
+async fn collect_lines(output: impl AsyncRead + Unpin, into: Arc<Mutex<Vec<String>>>) {
+    let mut lines = BufReader::new(output).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut kept = into.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < MAX_LINES {
+            kept.push(line);
+        }
+    }
+}

@@ -10,6 +10,8 @@
 //! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
 //!   OTLP/gRPC to an in-process receiver; its background threads share the 2 cores with the
 //!   measurement, so this is the conservative number.
+//! - `registry-only`: `tracing-subscriber`'s registry with one filtered no-op layer, the
+//!   floor under every layer here.
 //! - `tracing-opentelemetry/sampled`: `tracing` + `tracing-opentelemetry` 0.34 + the SDK batch
 //!   processor (default settings) with a no-op exporter, as usually set up.
 //! - `tracing-opentelemetry/unsampled`: the same with the SDK's `AlwaysOff` sampler (also
@@ -85,6 +87,14 @@ fn peer(
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("span_path");
+    // The floor every tracing layer pays: the registry alone, with a per-layer filter.
+    let floor = tracing_subscriber::registry().with(
+        tracing_subscriber::layer::Identity::new()
+            .with_filter(tracing_subscriber::EnvFilter::new("info")),
+    );
+    tracing::subscriber::with_default(floor, || {
+        g.bench_function("registry-only", |b| b.iter(span));
+    });
     tracing::subscriber::with_default(obs_layers(obs_core::trace::Sampler::AlwaysOn), || {
         g.bench_function("obs/sampled", |b| b.iter(span));
     });

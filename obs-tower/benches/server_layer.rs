@@ -4,6 +4,9 @@
 //!
 //! - `obs_tower`: [`HttpServerLayer`] with `obs_trace::SpanLayer` (every span sampled and
 //!   handed to a sink that drops it) and the HTTP metrics in an `obs_metrics` registry;
+//!   for the breakdown, `obs_tower/unsampled` (the caller's flags say not sampled: ids are
+//!   made and propagated, no attributes recorded) and `obs_tower/no_subscriber` (spans
+//!   disabled: the layer's own work and the metrics);
 //! - `tower_http_trace+tracing_opentelemetry`: `tower_http::trace::TraceLayer` making a
 //!   span whose parent is extracted with the SDK's `TraceContextPropagator`, exported by
 //!   `tracing-opentelemetry` 0.34 to an SDK tracer provider with a no-op exporter (no
@@ -41,13 +44,14 @@ use tower::{Layer, Service, ServiceBuilder};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::prelude::*;
 
-const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
 
-fn request() -> Request<Full<Bytes>> {
+fn request(traceparent: &'static str) -> Request<Full<Bytes>> {
     Request::get("/users/42?page=2")
         .header("host", "api.example.com:8080")
         .header("user-agent", "bench/1")
-        .header("traceparent", TRACEPARENT)
+        .header("traceparent", traceparent)
         .body(Full::new(Bytes::new()))
         .unwrap_or_default()
 }
@@ -58,13 +62,13 @@ async fn handler(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, In
 
 /// Calls the ready service once and reads the body to its end; every future here is ready
 /// on its first poll.
-fn drive<S, B>(service: &mut S)
+fn drive<S, B>(service: &mut S, traceparent: &'static str)
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>>,
     B: Body,
 {
     let mut cx = Context::from_waker(Waker::noop());
-    let future = pin!(service.call(request()));
+    let future = pin!(service.call(request(traceparent)));
     let Poll::Ready(Ok(response)) = future.poll(&mut cx) else {
         panic!("the bench service completes on its first poll");
     };
@@ -72,12 +76,18 @@ where
     while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {}
 }
 
-fn bench_service<S, B>(c: &mut Criterion, name: &str, mut service: S)
+fn bench_service<S, B>(c: &mut Criterion, name: &str, traceparent: &'static str, mut service: S)
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>>,
     B: Body,
 {
-    c.bench_function(name, |b| b.iter(|| drive(&mut service)));
+    c.bench_function(name, |b| b.iter(|| drive(&mut service, traceparent)));
+}
+
+fn obs_tower_service() -> impl Service<Request<Full<Bytes>>, Response = Response<impl Body>> {
+    HttpServerLayer::new()
+        .with_registry(&obs_metrics::Registry::new())
+        .layer(tower::service_fn(handler))
 }
 
 /// Drops every span, like a no-op exporter.
@@ -118,7 +128,13 @@ fn sdk_tracer_provider() -> SdkTracerProvider {
 }
 
 fn server_layer(c: &mut Criterion) {
-    bench_service(c, "server_layer/bare", tower::service_fn(handler));
+    bench_service(c, "server_layer/bare", SAMPLED, tower::service_fn(handler));
+    bench_service(
+        c,
+        "server_layer/obs_tower/no_subscriber",
+        SAMPLED,
+        obs_tower_service(),
+    );
 
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
@@ -126,11 +142,13 @@ fn server_layer(c: &mut Criterion) {
             .with_sink(Arc::new(DropSpans)),
     );
     tracing::subscriber::with_default(subscriber, || {
-        let registry = obs_metrics::Registry::new();
-        let service = HttpServerLayer::new()
-            .with_registry(&registry)
-            .layer(tower::service_fn(handler));
-        bench_service(c, "server_layer/obs_tower", service);
+        bench_service(c, "server_layer/obs_tower", SAMPLED, obs_tower_service());
+        bench_service(
+            c,
+            "server_layer/obs_tower/unsampled",
+            UNSAMPLED,
+            obs_tower_service(),
+        );
     });
 
     let provider = sdk_tracer_provider();
@@ -158,6 +176,7 @@ fn server_layer(c: &mut Criterion) {
         bench_service(
             c,
             "server_layer/tower_http_trace+tracing_opentelemetry",
+            SAMPLED,
             service,
         );
     });
@@ -174,6 +193,7 @@ fn server_layer(c: &mut Criterion) {
     bench_service(
         c,
         "server_layer/opentelemetry_instrumentation_tower",
+        SAMPLED,
         service,
     );
     let _ = provider.shutdown();

@@ -83,8 +83,10 @@ impl Destination {
         match self {
             Destination::Otlp(client) => client.export(request).await.map_err(|e| e.message),
             Destination::Console => {
+                use std::io::Write;
                 let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
-                println!("{line}");
+                // Not `println!`: a closed stdout must cost a dropped batch, not a panic.
+                writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("stdout: {e}"))?;
                 Ok(0)
             }
         }

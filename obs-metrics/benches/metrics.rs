@@ -194,6 +194,11 @@ fn labelled_lookup_and_update(c: &mut Criterion) {
         dyn_requests.get(&labels).inc();
         dyn_duration.get(&labels).observe(0.042);
     });
+    bench(&mut group, "obs_metrics_dyn_values", &|| {
+        let values = black_box(["GET", "/users/{id}", "200", "http"]);
+        dyn_requests.get_values(&values).inc();
+        dyn_duration.get_values(&values).observe(0.042);
+    });
 
     let raw_requests = prometheus_client::metrics::family::Family::<
         HttpLabels,

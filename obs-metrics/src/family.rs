@@ -13,7 +13,7 @@
 //! lookup is counted and the first one is reported once on stderr.
 
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 
 use crate::exemplar::unix_nanos_now;
-use crate::hash::{LabelHasher, hash_of};
+use crate::hash::{LabelHasher, hash_of, str_eq};
 use crate::instrument::Instrument;
 use crate::name::validate_label_name;
 use crate::{MetricKind, PointSnapshot};
@@ -426,25 +426,40 @@ impl<M: Instrument> DynFamily<M> {
         for (i, name) in names.iter().enumerate() {
             // Fast path: pairs given in declared order.
             values[i] = match labels.get(i) {
-                Some((k, v)) if k == name => v,
+                Some((k, v)) if str_eq(k, name) => v,
                 _ => labels
                     .iter()
-                    .find(|(k, _)| k == name)
+                    .find(|(k, _)| str_eq(k, name))
                     .map_or("", |(_, v)| v),
             };
         }
-        let values = &values[..names.len()];
+        self.get_values(&values[..names.len()])
+    }
+
+    /// The series for label `values` given in declared order (missing trailing values are
+    /// empty, extra ones ignored): [`get`](Self::get) without matching names.
+    #[inline]
+    pub fn get_values(&self, values: &[&str]) -> &M {
+        let names = &self.names;
+        let value = |i: usize| values.get(i).copied().unwrap_or_default();
         let mut hasher = LabelHasher::default();
-        values.hash(&mut hasher);
-        let hash = std::hash::Hasher::finish(&hasher);
+        for i in 0..names.len() {
+            hasher.write_value(value(i).as_bytes());
+        }
+        let hash = hasher.finish();
         self.table.get(
             hash,
-            |_, stored| stored.iter().zip(values).all(|((_, s), v)| s == v),
+            |_, stored| {
+                stored
+                    .iter()
+                    .enumerate()
+                    .all(|(i, (_, s))| str_eq(s, value(i)))
+            },
             || {
                 let pairs = names
                     .iter()
-                    .zip(values)
-                    .map(|(n, v)| (n.clone(), (*v).to_owned()))
+                    .enumerate()
+                    .map(|(i, n)| (n.clone(), value(i).to_owned()))
                     .collect();
                 ((), pairs)
             },
@@ -570,6 +585,8 @@ mod tests {
         f.get(&[("a", "1"), ("b", "2"), ("c", "ignored")])
             .observe(2.0);
         f.get(&[("a", "1")]).observe(0.1);
+        f.get_values(&["1"]).observe(0.2);
+        f.get_values(&["1", "2", "extra"]).observe(0.3);
         assert_eq!(f.len(), 2);
         let mut points = Vec::new();
         f.table().points(1, &mut points);
@@ -581,7 +598,7 @@ mod tests {
             ]
         );
         match &points[0].value {
-            PointValue::Histogram(h) => assert_eq!(h.bucket_counts, vec![1, 1]),
+            PointValue::Histogram(h) => assert_eq!(h.bucket_counts, vec![2, 1]),
             other => panic!("{other:?}"),
         }
     }

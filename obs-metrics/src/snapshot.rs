@@ -104,7 +104,52 @@ pub struct HistogramValue {
 
 impl HistogramValue {
     /// The bucket index a value falls in, by the `le` (less or equal) rule.
+    #[inline]
     pub fn bucket_index(bounds: &[f64], value: f64) -> usize {
-        bounds.partition_point(|b| *b < value)
+        // Typical bucket lists are short and most values land in the first buckets, where
+        // a forward scan stops after a few well-predicted compares; long lists bisect.
+        if bounds.len() <= 16 {
+            bounds
+                .iter()
+                .position(|b| value <= *b)
+                .unwrap_or(bounds.len())
+        } else {
+            bounds.partition_point(|b| *b < value)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_index_scans_and_bisects_alike() {
+        let short: Vec<f64> = (1..=10).map(f64::from).collect();
+        let long: Vec<f64> = (1..=40).map(f64::from).collect();
+        for v in [
+            -1.0,
+            0.5,
+            1.0,
+            1.5,
+            10.0,
+            10.5,
+            39.0,
+            40.0,
+            41.0,
+            f64::INFINITY,
+        ] {
+            let expected = |bounds: &[f64]| bounds.iter().filter(|b| **b < v).count();
+            assert_eq!(
+                HistogramValue::bucket_index(&short, v),
+                expected(&short),
+                "{v}"
+            );
+            assert_eq!(
+                HistogramValue::bucket_index(&long, v),
+                expected(&long),
+                "{v}"
+            );
+        }
     }
 }

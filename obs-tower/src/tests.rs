@@ -697,3 +697,35 @@ async fn the_reqwest_middleware_traces_and_injects() {
         )
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sink(Arc::new(InMemorySpanSink::new()))
+            .with_filter(obs_trace::SkipUnsampled::new(
+                tracing_subscriber::filter::LevelFilter::INFO,
+            )),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let seen = Captured::default();
+    for _ in 0..2 {
+        let request = Request::get("/")
+            .header("traceparent", traceparent("00"))
+            .body(Empty::new())
+            .unwrap();
+        let service = server_calling_downstream(seen.clone(), StatusCode::OK);
+        drop(service.oneshot(request).await.unwrap());
+    }
+    let sent: Vec<String> = seen
+        .all()
+        .iter()
+        .map(|h| h["traceparent"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    for value in &sent {
+        assert!(value.starts_with(&format!("00-{TRACE_ID}-")) && value.ends_with("-00"));
+        assert!(!value.contains(PARENT_ID), "{value}");
+    }
+    assert_ne!(sent[0], sent[1], "a fresh parent id per call");
+}

@@ -6,14 +6,14 @@
 #   scripts/w3c-conformance.sh [TestClass | TestClass.test_name ...]
 #
 # Environment:
-#   W3C_HARNESS  the harness folder (default: ../shared/w3c-trace-context beside the repo);
-#                it is used read-only, where it is.
-#   W3C_VENV     virtualenv with aiohttp (default: .tools/venv, see scripts/install-test-deps.sh)
+#   W3C_HARNESS_DIR  the harness folder (default: ../shared/w3c-trace-context beside the
+#                    repo); it is used read-only, where it is.
+#   W3C_VENV         virtualenv with aiohttp (default: .tools/venv, see scripts/install-test-deps.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HARNESS="${W3C_HARNESS:-$ROOT/../shared/w3c-trace-context}"
+HARNESS="${W3C_HARNESS_DIR:-$ROOT/../shared/w3c-trace-context}"
 export W3C_VENV="${W3C_VENV:-$ROOT/.tools/venv}"
-[ -x "$HARNESS/run.sh" ] || { echo "w3c-conformance: no harness at $HARNESS (set W3C_HARNESS)" >&2; exit 2; }
+[ -x "$HARNESS/run.sh" ] || { echo "w3c-conformance: no harness at $HARNESS (set W3C_HARNESS_DIR)" >&2; exit 2; }
 
 cd "$ROOT"
 cargo build -q -p obs-examples --bin trace-context-service

@@ -13,11 +13,11 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #d
 .verdict{font-size:1.1em;background:#fff4e6;border-left:4px solid #d9480f;padding:.6em 1em}
 table{border-collapse:collapse;width:100%}th,td{padding:3px 8px;text-align:left;border-bottom:1px solid #eee}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-svg text{font:12px system-ui,sans-serif}.node rect{fill:#e7f5ff;stroke:#1c7ed6}
+svg text{font:12px system-ui,sans-serif}.edge text{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:4px}.node rect{fill:#e7f5ff;stroke:#1c7ed6}
 .edge path{fill:none;stroke:#868e96;stroke-width:1.5}.edge.err path{stroke:#e8590c}
 .span-row{cursor:pointer}.span-row:hover rect.bg{fill:#f1f3f5}.span-row.selected rect.bg{fill:#fff4e6}
 .bar{fill:#74c0fc}.bar.slow{fill:#d9480f}.bar.error{stroke:#e03131;stroke-width:2}
-#logs td{font:12px ui-monospace,monospace;vertical-align:top}#logs tr.hidden{display:none}
+#logs td{font:12px ui-monospace,monospace;vertical-align:top}#logs td.raw{word-break:break-all;color:#495057}#logs tr.hidden{display:none}
 #logs tr.hit{background:#fff4e6}.level-WARN,.level-ERROR{color:#d9480f;font-weight:bold}
 button{margin:0 .3em .5em 0}button.off{opacity:.4}#status{color:#868e96}
 ";
@@ -188,9 +188,15 @@ fn service_map(out: &mut String, edges: &[Edge]) {
     let mut position: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for (service, col) in &column {
         let row = rows_used.entry(*col).or_default();
+        // Odd columns sit half a row lower, so an edge that skips a column passes
+        // between the nodes instead of through them.
+        let stagger = if col % 2 == 1 { 55.0 } else { 0.0 };
         position.insert(
             service,
-            (20.0 + *col as f64 * 300.0, 20.0 + *row as f64 * 110.0),
+            (
+                20.0 + *col as f64 * 280.0,
+                30.0 + stagger + *row as f64 * 110.0,
+            ),
         );
         *row += 1;
     }
@@ -324,7 +330,7 @@ fn logs(out: &mut String, slow: &SlowTrace) {
     for log in &slow.logs {
         let _ = write!(
             out,
-            "<tr data-service=\"{}\" data-span-id=\"{}\"><td>{}</td><td>{}</td><td class=\"level-{}\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-service=\"{}\" data-span-id=\"{}\"><td>{}</td><td>{}</td><td class=\"level-{}\">{}</td><td>{}</td><td class=\"raw\">{}</td></tr>",
             escape(&log.service),
             escape(&log.span_id),
             escape(log.timestamp.get(11..23).unwrap_or(&log.timestamp)),

@@ -1,0 +1,263 @@
+//! The mesh end to end: `mesh --requests 40 --html ...` as a user runs it (the services as
+//! separate processes on loopback, the embedded OTLP receiver), then its text output and
+//! its HTML page in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The bound for a whole mesh run (build excluded).
+const MESH_TIMEOUT: Duration = Duration::from_secs(120);
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct MeshRun {
+    stdout: String,
+    html: PathBuf,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("obs-mesh-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `command` to its end, killing it after `timeout`.
+fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// One mesh run shared by the tests of this file.
+fn mesh() -> &'static MeshRun {
+    static RUN: OnceLock<MeshRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = TempDir::new("report");
+        let html = dir.0.join("report.html");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
+        command
+            .args(["--requests", "40", "--html"])
+            .arg(&html)
+            // The test needs the spans in the runner's own receiver.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let output = run_bounded(command, MESH_TIMEOUT);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "mesh failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        MeshRun {
+            stdout,
+            html,
+            _dir: dir,
+        }
+    })
+}
+
+#[test]
+fn the_text_report_names_the_slow_service_and_span_with_logs_from_four_services() {
+    let out = &mesh().stdout;
+    let verdict = out
+        .lines()
+        .find(|line| line.starts_with("slowest: "))
+        .unwrap_or_else(|| panic!("no verdict line in:\n{out}"));
+    assert!(
+        verdict.starts_with("slowest: reports / report.render, "),
+        "{verdict}"
+    );
+    assert!(verdict.contains("summary cache is disabled"), "{verdict}");
+
+    // "4. Logs of trace <id> (N lines from K services: a, b, ...)"
+    let logs_header = out
+        .lines()
+        .find(|line| line.starts_with("4. Logs of trace "))
+        .unwrap_or_else(|| panic!("no logs section in:\n{out}"));
+    let services: Vec<&str> = logs_header
+        .split("services: ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected header {logs_header}"))
+        .split(", ")
+        .collect();
+    assert!(services.len() >= 4, "{logs_header}");
+    for service in ["gateway", "reports", "orders", "inventory"] {
+        assert!(services.contains(&service), "{logs_header}");
+    }
+    // Every log line printed under the header carries the slow trace's id.
+    let trace_id = logs_header
+        .trim_start_matches("4. Logs of trace ")
+        .split(' ')
+        .next()
+        .expect("a trace id");
+    assert_eq!(trace_id.len(), 32, "{logs_header}");
+    let log_lines: Vec<&str> = out
+        .lines()
+        .skip_while(|line| !line.starts_with("4. Logs"))
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert!(log_lines.len() >= 4, "{log_lines:?}");
+    for line in &log_lines {
+        assert!(
+            line.contains(&format!("\"trace_id\":\"{trace_id}\"")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn the_text_report_has_red_metrics_per_route_and_the_service_map() {
+    let out = &mesh().stdout;
+    let route = |service: &str, route: &str| {
+        out.lines()
+            .find(|line| {
+                let mut columns = line.split_whitespace();
+                columns.next() == Some(service) && line.contains(route)
+            })
+            .unwrap_or_else(|| panic!("no {service} {route} row in:\n{out}"))
+    };
+    // 40 requests: 30 orders and 10 reports through the gateway.
+    let orders_row: Vec<&str> = route("gateway", "POST /orders")
+        .split_whitespace()
+        .collect();
+    assert_eq!(orders_row[4], "30", "{orders_row:?}");
+    let reports_row: Vec<&str> = route("gateway", "GET /reports/{id}")
+        .split_whitespace()
+        .collect();
+    assert_eq!(reports_row[4], "10", "{reports_row:?}");
+    route("payments", "mesh.Payments/Charge");
+    route("inventory", "mesh.Inventory/WatchStock");
+    // One charge in 20 is declined: 30 charges give at least one error.
+    let charge = route("payments", "mesh.Payments/Charge");
+    let errors = charge
+        .split_whitespace()
+        .find(|column| column.ends_with('%'))
+        .unwrap_or_else(|| panic!("no error rate in {charge}"));
+    assert_ne!(errors, "0.0%", "{charge}");
+
+    for edge in [
+        "gateway    -> orders     http",
+        "gateway    -> reports    http",
+        "orders     -> inventory  grpc",
+        "orders     -> payments   grpc",
+        "reports    -> inventory  grpc",
+        "reports    -> orders     http",
+    ] {
+        assert!(out.contains(edge), "no edge {edge:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("report.render") && out.contains("<-- slowest"),
+        "{out}"
+    );
+}
+
+fn chromium(html: &Path, profile: &Path) -> Output {
+    let mut command = Command::new("chromium");
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("file://{}", html.display()));
+    run_bounded(command, CHROMIUM_TIMEOUT)
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_renders_in_chromium_without_script_errors() {
+    let run = mesh();
+    let page = std::fs::read_to_string(&run.html).expect("the HTML report was written");
+    for external in ["<link", " src=", "@import", "url(http"] {
+        assert!(
+            !page.contains(external),
+            "the page loads an asset: {external}"
+        );
+    }
+
+    let profile = TempDir::new("chromium");
+    let output = chromium(&run.html, &profile.0);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "chromium failed: {}\n{log}",
+        output.status
+    );
+    // Chromium logs page console messages (uncaught exceptions included) as CONSOLE lines.
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(":CONSOLE"))
+        .collect();
+    assert!(console.is_empty(), "console output: {console:#?}");
+    assert!(!log.contains("Uncaught"), "{log}");
+    // The script ran to its end and found the slow span in the data.
+    assert!(
+        dom.contains("data-rendered=\"ok\""),
+        "script did not finish:\n{dom}"
+    );
+    assert!(
+        dom.contains("slowest span: reports / report.render"),
+        "status line missing:\n{dom}"
+    );
+    // The waterfall draws the slow span in its own colour, and the service map is drawn.
+    assert!(dom.contains("class=\"bar slow\""), "{dom}");
+    assert!(dom.contains("id=\"service-map\""), "{dom}");
+    assert!(dom.contains("report.render"), "{dom}");
+}

@@ -729,3 +729,45 @@ async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
     }
     assert_ne!(sent[0], sent[1], "a fresh parent id per call");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_peer_address_from_connect_info_is_the_client_address() {
+    let (sink, _guard) = install();
+    let mut request = Request::get("/status/204")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let peer: std::net::SocketAddr = "192.0.2.7:51000".parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    send(app(), request).await;
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        str_attr(&span, "client.address").as_deref(),
+        Some("192.0.2.7")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_body_ends_the_span_as_an_error() {
+    let (sink, _guard) = install();
+    let (sender, body) = http_body_util::channel::Channel::<Bytes, Refused>::new(1);
+    let body = Arc::new(std::sync::Mutex::new(Some(body)));
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(move |_req: Request<Empty<Bytes>>| {
+            let body = body.lock().unwrap().take().unwrap();
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+    let response = service.oneshot(Request::new(Empty::new())).await.unwrap();
+    let mut body = response.into_body();
+    sender.abort(Refused);
+    assert!(matches!(body.frame().await, Some(Err(Refused))));
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert!(str_attr(&span, "error.type").unwrap().ends_with("Refused"));
+}

@@ -1,0 +1,254 @@
+//! A small gRPC catalog service for the gRPC tests, written by hand so that no `protoc`
+//! or code generation is needed: prost messages, a tonic service routing two methods
+//! (`obs.test.Catalog/Get`, unary, and `obs.test.Catalog/List`, server streaming), and a
+//! client for both. Servers run behind `GrpcServerLayer` on free loopback ports, clients
+//! go through `GrpcClientLayer`.
+
+#![allow(dead_code, unreachable_pub)] // Each test binary uses its own part of this module.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use http::uri::PathAndQuery;
+use obs_tonic::{GrpcClientLayer, GrpcClientService, GrpcServerLayer};
+use tonic::client::GrpcService;
+use tonic::server::{NamedService, ServerStreamingService, UnaryService};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+use tonic_prost::ProstCodec;
+
+/// `obs.test.ItemRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ItemRequest {
+    /// The item, or the first item listed.
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    /// How many items `List` streams.
+    #[prost(uint32, tag = "2")]
+    pub count: u32,
+}
+
+/// `obs.test.Item`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Item {
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    #[prost(string, tag = "2")]
+    pub name: String,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type ItemStream = Pin<Box<dyn Stream<Item = Result<Item, Status>> + Send>>;
+type GetFn =
+    dyn Fn(Request<ItemRequest>) -> BoxFuture<Result<Response<Item>, Status>> + Send + Sync;
+type ListFn =
+    dyn Fn(Request<ItemRequest>) -> BoxFuture<Result<Response<ItemStream>, Status>> + Send + Sync;
+
+pub const SERVICE: &str = "obs.test.Catalog";
+const GET: &str = "/obs.test.Catalog/Get";
+const LIST: &str = "/obs.test.Catalog/List";
+
+/// The catalog service: what `Get` and `List` do.
+#[derive(Clone)]
+pub struct Catalog {
+    get: Arc<GetFn>,
+    list: Arc<ListFn>,
+}
+
+impl Catalog {
+    pub fn new<G, GF, L, LF>(get: G, list: L) -> Catalog
+    where
+        G: Fn(Request<ItemRequest>) -> GF + Send + Sync + 'static,
+        GF: Future<Output = Result<Response<Item>, Status>> + Send + 'static,
+        L: Fn(Request<ItemRequest>) -> LF + Send + Sync + 'static,
+        LF: Future<Output = Result<Response<ItemStream>, Status>> + Send + 'static,
+    {
+        Catalog {
+            get: Arc::new(move |r| Box::pin(get(r))),
+            list: Arc::new(move |r| Box::pin(list(r))),
+        }
+    }
+
+    /// Serves the catalog behind `GrpcServerLayer` on a free loopback port.
+    pub async fn serve(self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(GrpcServerLayer::new())
+                .add_service(self)
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Catalog")
+    }
+}
+
+impl NamedService for Catalog {
+    const NAME: &'static str = SERVICE;
+}
+
+struct Get(Arc<GetFn>);
+
+impl UnaryService<ItemRequest> for Get {
+    type Response = Item;
+    type Future = BoxFuture<Result<Response<Item>, Status>>;
+
+    fn call(&mut self, request: Request<ItemRequest>) -> Self::Future {
+        (self.0)(request)
+    }
+}
+
+struct List(Arc<ListFn>);
+
+impl ServerStreamingService<ItemRequest> for List {
+    type Response = Item;
+    type ResponseStream = ItemStream;
+    type Future = BoxFuture<Result<Response<ItemStream>, Status>>;
+
+    fn call(&mut self, request: Request<ItemRequest>) -> Self::Future {
+        (self.0)(request)
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for Catalog
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let catalog = self.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(ProstCodec::<Item, ItemRequest>::default());
+            Ok(match request.uri().path() {
+                GET => grpc.unary(Get(catalog.get), request).await,
+                LIST => grpc.server_streaming(List(catalog.list), request).await,
+                _ => Status::unimplemented("no such method").into_http(),
+            })
+        })
+    }
+}
+
+/// A catalog client; by default over a traced channel.
+#[derive(Clone, Debug)]
+pub struct CatalogClient<T = GrpcClientService<Channel>> {
+    grpc: tonic::client::Grpc<T>,
+}
+
+fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy()
+}
+
+impl CatalogClient {
+    /// A client of the catalog at `addr` through `GrpcClientLayer` (connects on first use).
+    pub fn new(addr: SocketAddr) -> CatalogClient {
+        let layer =
+            GrpcClientLayer::new().with_server_address(addr.ip().to_string(), Some(addr.port()));
+        let traced = tower::ServiceBuilder::new()
+            .layer(layer)
+            .service(channel(addr));
+        CatalogClient {
+            grpc: tonic::client::Grpc::new(traced),
+        }
+    }
+}
+
+impl CatalogClient<Channel> {
+    /// A client without the layer: it sends whatever metadata the request carries.
+    pub fn untraced(addr: SocketAddr) -> CatalogClient<Channel> {
+        CatalogClient {
+            grpc: tonic::client::Grpc::new(channel(addr)),
+        }
+    }
+}
+
+impl<T> CatalogClient<T>
+where
+    T: GrpcService<tonic::body::Body>,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<BoxError>,
+{
+    pub async fn get(&mut self, request: Request<ItemRequest>) -> Result<Item, Status> {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .unary(
+                request,
+                PathAndQuery::from_static(GET),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    pub async fn list(
+        &mut self,
+        request: Request<ItemRequest>,
+    ) -> Result<tonic::Streaming<Item>, Status> {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .server_streaming(
+                request,
+                PathAndQuery::from_static(LIST),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Calls a method the catalog does not have.
+    pub async fn missing(&mut self) -> Result<Item, Status> {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .unary(
+                Request::new(ItemRequest::default()),
+                PathAndQuery::from_static("/obs.test.Catalog/Missing"),
+                ProstCodec::<ItemRequest, Item>::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    async fn ready(&mut self) -> Result<(), Status> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(e.into().to_string()))
+    }
+}
+
+/// `count` items from `first` on, as a stream.
+pub fn items(first: u32, count: u32) -> ItemStream {
+    Box::pin(futures_util::stream::iter((first..first + count).map(
+        |id| {
+            Ok(Item {
+                id,
+                name: format!("item {id}"),
+            })
+        },
+    )))
+}

@@ -1,0 +1,314 @@
+//! An HTTP gateway calling gRPC service A, which calls gRPC service B, unary and
+//! server-streaming, all over loopback in one process: one trace arrives at the real
+//! collector (rotel, forwarding to an in-memory OTLP receiver) with every parent/child
+//! link and the RPC attributes, and the RPC duration metrics arrive with exemplars.
+
+mod grpc_common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::routing::get;
+use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream, items};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use obs_core::testing::proto::tonic::common::v1::any_value::Value;
+use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
+use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
+use obs_core::tower::{HttpClientLayer, HttpServerLayer, Instrumented};
+use obs_core::{BatchSettings, Protocol};
+use obs_tests::collector::Collector;
+use tonic::{Request, Response};
+use tower_service::Service;
+use tracing::Instrument;
+
+/// B answers `Get` with the item and `List` with `count` items.
+fn service_b() -> Catalog {
+    Catalog::new(
+        |request: Request<ItemRequest>| async move {
+            let id = request.into_inner().id;
+            Ok(Response::new(Item {
+                id,
+                name: format!("item {id}"),
+            }))
+        },
+        |request: Request<ItemRequest>| async move {
+            let request = request.into_inner();
+            Ok(Response::new(items(request.id, request.count)))
+        },
+    )
+}
+
+/// A forwards both methods to B (the stream is read to its end, then replayed).
+fn service_a(b: SocketAddr) -> Catalog {
+    let client = CatalogClient::new(b);
+    let list_client = client.clone();
+    Catalog::new(
+        move |request: Request<ItemRequest>| {
+            let mut client = client.clone();
+            async move {
+                let item = client.get(Request::new(request.into_inner())).await?;
+                Ok(Response::new(item))
+            }
+        },
+        move |request: Request<ItemRequest>| {
+            let mut client = list_client.clone();
+            async move {
+                let mut stream = client.list(Request::new(request.into_inner())).await?;
+                let mut all = Vec::new();
+                while let Some(item) = stream.message().await? {
+                    all.push(Ok(item));
+                }
+                let replay: ItemStream = Box::pin(futures_util::stream::iter(all));
+                Ok(Response::new(replay))
+            }
+        },
+    )
+}
+
+/// The gateway: `GET /items/{id}` calls A's `Get`, `GET /items` streams three from A's
+/// `List`.
+async fn gateway(a: SocketAddr) -> SocketAddr {
+    let client = CatalogClient::new(a);
+    let list_client = client.clone();
+    let router = Router::new()
+        .route(
+            "/items/{id}",
+            get(move |Path(id): Path<u32>| {
+                let mut client = client.clone();
+                async move {
+                    let item = client
+                        .get(Request::new(ItemRequest { id, count: 0 }))
+                        .await
+                        .unwrap();
+                    item.name
+                }
+            }),
+        )
+        .route(
+            "/items",
+            get(move || {
+                let mut client = list_client.clone();
+                async move {
+                    let mut stream = client
+                        .list(Request::new(ItemRequest { id: 1, count: 3 }))
+                        .await
+                        .unwrap();
+                    let mut names = Vec::new();
+                    while let Some(item) = stream.message().await.unwrap() {
+                        names.push(item.name);
+                    }
+                    names.join(",")
+                }
+            }),
+        )
+        .layer(HttpServerLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+async fn http_get(url: &str) -> String {
+    let mut client = Instrumented::new(
+        Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>(),
+        HttpClientLayer::new(),
+    );
+    let request = http::Request::get(url).body(Empty::new()).unwrap();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = client.call(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn int_attribute(span: &ReceivedSpan, key: &str) -> Option<i64> {
+    match span.attribute(key)?.value.as_ref()? {
+        Value::IntValue(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The one child of `parent` with this kind and name.
+fn child<'a>(
+    spans: &'a [ReceivedSpan],
+    parent: &ReceivedSpan,
+    kind: SpanKind,
+    name: &str,
+) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| {
+            s.parent_span_id_hex().as_deref() == Some(parent.span_id_hex().as_str())
+                && s.kind() == kind
+                && s.name() == name
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {kind:?} {name:?} under {:?}; spans: {:#?}",
+        parent.name(),
+        spans
+            .iter()
+            .map(|s| (s.name(), s.kind(), s.span_id_hex(), s.parent_span_id_hex()))
+            .collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+/// Checks the chain below a gateway SERVER span for `method` and returns A's and B's
+/// SERVER spans.
+fn grpc_chain<'a>(
+    spans: &'a [ReceivedSpan],
+    gateway: &ReceivedSpan,
+    method: &str,
+    a: SocketAddr,
+    b: SocketAddr,
+) -> (&'a ReceivedSpan, &'a ReceivedSpan) {
+    let name = format!("obs.test.Catalog/{method}");
+    let gateway_client = child(spans, gateway, SpanKind::Client, &name);
+    let server_a = child(spans, gateway_client, SpanKind::Server, &name);
+    let client_a = child(spans, server_a, SpanKind::Client, &name);
+    let server_b = child(spans, client_a, SpanKind::Server, &name);
+    for (span, port) in [
+        (gateway_client, a.port()),
+        (server_a, a.port()),
+        (client_a, b.port()),
+        (server_b, b.port()),
+    ] {
+        assert_eq!(span.attribute_str("rpc.system"), Some("grpc"));
+        assert_eq!(span.attribute_str("rpc.service"), Some("obs.test.Catalog"));
+        assert_eq!(span.attribute_str("rpc.method"), Some(method));
+        assert_eq!(int_attribute(span, "rpc.grpc.status_code"), Some(0));
+        assert_eq!(span.attribute_str("server.address"), Some("127.0.0.1"));
+        assert_eq!(int_attribute(span, "server.port"), Some(i64::from(port)));
+        assert_eq!(span.attribute("error.type"), None);
+        assert!(!span.is_error(), "{span:?}");
+    }
+    for server in [server_a, server_b] {
+        assert_eq!(server.attribute_str("client.address"), Some("127.0.0.1"));
+    }
+    (server_a, server_b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
+    let receiver = OtlpReceiver::start(ReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let telemetry = obs_core::builder()
+        .service_name("grpc-chain")
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(collector.grpc_endpoint.clone())
+        .json_logs(false)
+        .span_batch(BatchSettings {
+            schedule_delay: Duration::from_millis(100),
+            ..BatchSettings::SPANS
+        })
+        .metric_export_interval(Duration::from_millis(200))
+        .init()
+        .expect("init");
+
+    let b = service_b().serve().await;
+    let a = service_a(b).serve().await;
+    let gateway = gateway(a).await;
+
+    let journey = tracing::info_span!("user journey");
+    let (one, three) = async {
+        (
+            http_get(&format!("http://{gateway}/items/7")).await,
+            http_get(&format!("http://{gateway}/items")).await,
+        )
+    }
+    .instrument(journey)
+    .await;
+    assert_eq!(one, "item 7");
+    assert_eq!(three, "item 1,item 2,item 3");
+
+    // Server spans end a moment after their callers have read the response: shutting
+    // down flushes whatever has ended, so wait for all 13 first.
+    let spans = receiver
+        .store()
+        .wait_for_spans(|s| s.len() >= 13, Duration::from_secs(20))
+        .await;
+    telemetry.shutdown().await.expect("shutdown");
+    let spans = spans.unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    assert_eq!(spans.len(), 13);
+
+    let root = spans
+        .iter()
+        .find(|s| s.name() == "user journey")
+        .expect("root");
+    assert!(root.is_root());
+    for span in &spans {
+        assert_eq!(span.trace_id_hex(), root.trace_id_hex(), "one trace");
+        assert_eq!(span.service_name(), Some("grpc-chain"));
+    }
+    let [unary_call, stream_call] = ["GET /items/{id}", "GET /items"].map(|route| {
+        spans
+            .iter()
+            .filter(|s| s.kind() == SpanKind::Client && s.name() == "GET")
+            .inspect(|http_client| {
+                assert_eq!(
+                    http_client.parent_span_id_hex().as_deref(),
+                    Some(root.span_id_hex().as_str())
+                );
+            })
+            .find_map(|http_client| {
+                spans.iter().find(|s| {
+                    s.kind() == SpanKind::Server
+                        && s.name() == route
+                        && s.parent_span_id_hex().as_deref()
+                            == Some(http_client.span_id_hex().as_str())
+                })
+            })
+            .unwrap_or_else(|| panic!("gateway span {route}"))
+    });
+    let (unary_a, _) = grpc_chain(&spans, unary_call, "Get", a, b);
+    let (_, stream_b) = grpc_chain(&spans, stream_call, "List", a, b);
+    // The streaming server span covers the whole stream, which took longer than B's
+    // handler: it ends only after the last message and the trailers.
+    assert!(stream_b.duration() > Duration::ZERO);
+    assert!(unary_a.duration() > Duration::ZERO);
+
+    // A's List and B's List each streamed three messages.
+    let list_responses = |p: &ReceivedMetric| {
+        p.name == "rpc_server_responses_per_rpc"
+            && p.attribute_str("rpc_method") == Some("List")
+            && matches!(&p.point, MetricPoint::Histogram { point, .. }
+                if (point.count, point.sum) == (2, Some(6.0)))
+    };
+    let points = receiver
+        .store()
+        .wait_for_metrics(|m| m.iter().any(list_responses), Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let duration = points
+        .iter()
+        .rev()
+        .find(|p| {
+            p.name == "rpc_server_call_duration_seconds"
+                && p.attribute_str("rpc_method") == Some("Get")
+        })
+        .expect("server duration of Get");
+    assert_eq!(duration.attribute_str("rpc_grpc_status_code"), Some("0"));
+    match &duration.point {
+        MetricPoint::Histogram { point, .. } => {
+            let exemplar = point.exemplars.first().expect("a span exemplar");
+            assert_eq!(
+                obs_core::testing::to_hex(&exemplar.trace_id),
+                root.trace_id_hex()
+            );
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    drop(collector);
+    receiver.shutdown().await;
+}

@@ -1,0 +1,250 @@
+//! Real tonic servers and clients over loopback, spans in memory: gRPC statuses map to the
+//! span status and `error.type` on each side, a cancelled stream ends both spans, and
+//! malformed metadata starts a new trace without failing the call.
+//!
+//! Each test runs on a current-thread runtime, so the servers' tasks run on the test's
+//! thread and see its default subscriber.
+
+mod grpc_common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
+use obs_trace::opentelemetry::trace::{SpanKind, Status as SpanStatus};
+use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
+use tonic::metadata::{BinaryMetadataValue, MetadataValue};
+use tonic::{Code, Request, Response, Status};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+/// Adds a test case's metadata to a request.
+type AddMetadata = dyn Fn(&mut tonic::metadata::MetadataMap);
+
+fn capture() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
+    let sink = InMemorySpanSink::new();
+    // h2, hyper and tower have debug and trace spans of their own.
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())))
+        .with(LevelFilter::INFO);
+    (sink, tracing::subscriber::set_default(subscriber))
+}
+
+/// Waits (at most 10 s) until `sink` holds `count` spans, and takes them.
+async fn take_spans(sink: &InMemorySpanSink, count: usize) -> Vec<SpanData> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.spans().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = sink.take();
+    assert_eq!(spans.len(), count, "{spans:#?}");
+    spans
+}
+
+fn of_kind(spans: &[SpanData], kind: SpanKind) -> &SpanData {
+    spans.iter().find(|s| s.kind == kind).expect("span of kind")
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+fn is_error(span: &SpanData) -> bool {
+    matches!(span.status, SpanStatus::Error { .. })
+}
+
+/// A catalog whose `Get` fails with the code in the request's `id`, and whose `List`
+/// sends one item and then waits forever.
+fn failing_catalog() -> Catalog {
+    Catalog::new(
+        |request: Request<ItemRequest>| async move {
+            match Code::from_i32(request.into_inner().id as i32) {
+                Code::Ok => Ok(Response::new(Item::default())),
+                code => Err(Status::new(code, "as asked")),
+            }
+        },
+        |_request: Request<ItemRequest>| async move {
+            let first = futures_util::stream::iter([Ok(Item::default())]);
+            let stream: ItemStream = Box::pin(futures_util::StreamExt::chain(
+                first,
+                futures_util::stream::pending(),
+            ));
+            Ok(Response::new(stream))
+        },
+    )
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn statuses_map_to_span_status_and_error_type_on_each_side() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::new(addr);
+    // (code, server error.type, client error.type)
+    let cases = [
+        (Code::Ok, None, None),
+        (Code::Internal, Some("INTERNAL"), Some("INTERNAL")),
+        (Code::Unavailable, Some("UNAVAILABLE"), Some("UNAVAILABLE")),
+        (Code::NotFound, None, Some("NOT_FOUND")),
+        (Code::InvalidArgument, None, Some("INVALID_ARGUMENT")),
+    ];
+    for (code, server_error, client_error) in cases {
+        let result = client
+            .get(Request::new(ItemRequest {
+                id: code as u32,
+                count: 0,
+            }))
+            .await;
+        assert_eq!(
+            result.err().map(|s| s.code()),
+            (code != Code::Ok).then_some(code)
+        );
+        let spans = take_spans(&sink, 2).await;
+        let server = of_kind(&spans, SpanKind::Server);
+        let client = of_kind(&spans, SpanKind::Client);
+        let number = (code as i32).to_string();
+        for span in [server, client] {
+            assert_eq!(span.name, "obs.test.Catalog/Get");
+            assert_eq!(
+                attribute(span, "rpc.grpc.status_code"),
+                Some(number.clone())
+            );
+        }
+        assert_eq!(server.parent_span_id, client.span_context.span_id);
+        assert_eq!(
+            attribute(server, "error.type").as_deref(),
+            server_error,
+            "{code:?}"
+        );
+        assert_eq!(is_error(server), server_error.is_some(), "{code:?}");
+        assert_eq!(
+            attribute(client, "error.type").as_deref(),
+            client_error,
+            "{code:?}"
+        );
+        assert_eq!(is_error(client), client_error.is_some(), "{code:?}");
+    }
+
+    // A method the service does not have: tonic answers UNIMPLEMENTED, a server fault.
+    assert_eq!(
+        client.missing().await.unwrap_err().code(),
+        Code::Unimplemented
+    );
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(server.name, "obs.test.Catalog/Missing");
+    assert_eq!(
+        attribute(server, "error.type").as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+    assert!(is_error(server));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_stream_ends_both_spans() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::new(addr);
+    let mut stream = client
+        .list(Request::new(ItemRequest::default()))
+        .await
+        .unwrap();
+    assert!(stream.message().await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        sink.spans().is_empty(),
+        "the stream is open: no span has ended"
+    );
+    // The client gives up on the stream: the server sees the HTTP/2 stream reset.
+    drop(stream);
+
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    let client = of_kind(&spans, SpanKind::Client);
+    for span in [server, client] {
+        assert_eq!(span.name, "obs.test.Catalog/List");
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("1")
+        );
+    }
+    assert!(!is_error(server), "CANCELLED is the caller's doing");
+    assert!(is_error(client), "every non-OK status fails a client span");
+    assert_eq!(
+        attribute(client, "error.type").as_deref(),
+        Some("CANCELLED")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_metadata_starts_a_new_trace_and_never_fails_the_call() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::untraced(addr);
+    // Over the propagation limits (traceparent is 55 bytes, W3C Baggage allows 8192) yet
+    // under h2's 16 KiB header list limit, which would reject the call before any layer
+    // sees it.
+    let long = "v".repeat(1024);
+    let longer = "v".repeat(9 * 1024);
+    let cases: Vec<(&str, Box<AddMetadata>)> = vec![
+        (
+            "invalid traceparent",
+            Box::new(|m| {
+                m.insert(
+                    "traceparent",
+                    MetadataValue::from_static("00-xyz-b7ad6b7169203331-01"),
+                );
+            }),
+        ),
+        (
+            "all-zero trace id",
+            Box::new(|m| {
+                m.insert(
+                    "traceparent",
+                    MetadataValue::from_static(
+                        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                    ),
+                );
+            }),
+        ),
+        (
+            "binary headers",
+            Box::new(|m| {
+                m.insert_bin(
+                    "traceparent-bin",
+                    BinaryMetadataValue::from_bytes(&[0, 1, 2, 255]),
+                );
+                m.insert_bin("grpc-trace-bin", BinaryMetadataValue::from_bytes(&[0; 29]));
+            }),
+        ),
+        (
+            "oversized values",
+            Box::new(move |m| {
+                let huge = format!("00-{long}");
+                m.insert("traceparent", huge.parse().unwrap());
+                m.insert("tracestate", format!("k={long}").parse().unwrap());
+                m.insert("baggage", format!("k={longer}").parse().unwrap());
+            }),
+        ),
+    ];
+    for (case, add_metadata) in cases {
+        let mut request = Request::new(ItemRequest::default());
+        add_metadata(request.metadata_mut());
+        client
+            .get(request)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let spans = take_spans(&sink, 1).await;
+        let server = &spans[0];
+        assert_eq!(server.kind, SpanKind::Server, "{case}");
+        assert!(!server.parent_span_id.is_valid(), "{case}: a new trace");
+        assert!(server.span_context.trace_id.is_valid(), "{case}");
+        assert_eq!(
+            attribute(server, "rpc.grpc.status_code").as_deref(),
+            Some("0"),
+            "{case}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain, idempotently:
 #   - Debian: prometheus (+ promtool) for real scrapes, chromium for the HTML report test,
-#     docker-compose for `config` validation (kubectl is used if present).
+#     docker-compose for `config` validation, kubectl (Debian's kubernetes-client) for
+#     `kubectl kustomize` of deploy/k8s.
 #   - PyPI, into .tools/venv: rotel (the OTLP collector binary), prometheus_client (a strict
 #     OpenMetrics parser) and aiohttp (the W3C Trace Context harness).
 # Prints where things are; exits non-zero if anything could not be installed, so tests never
@@ -16,7 +17,8 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
-command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
+# Debian ships kubectl in the package kubernetes-client.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -313,3 +313,85 @@ fn kustomization_renders_and_agrees_with_what_the_services_listen_on() {
         "the dashboard ConfigMap must carry deploy/grafana/dashboards/obs-mesh.json unchanged"
     );
 }
+
+#[test]
+fn kube_prometheus_stack_values_fit_the_manifests() {
+    let path = deploy_path("k8s/helm/kube-prometheus-stack.yaml");
+    let text = std::fs::read_to_string(&path).expect("values file");
+    // Grafana expands ${VAR} from its environment in provisioned data sources.
+    assert!(
+        !text.replace("$${", "").contains("${"),
+        "{} has a ${{...}} Grafana would replace",
+        path.display()
+    );
+    let values: Value = serde_norway::from_str(&text).expect("values are YAML");
+    let features = values["prometheus"]["prometheusSpec"]["enableFeatures"].to_string();
+    assert!(
+        features.contains("exemplar-storage"),
+        "exemplar storage is off"
+    );
+    assert_eq!(
+        values["prometheus"]["prometheusSpec"]["serviceMonitorSelectorNilUsesHelmValues"], false,
+        "the mesh's ServiceMonitors carry no Helm release label"
+    );
+
+    let objects = rendered();
+    let sidecar = &values["grafana"]["sidecar"]["dashboards"];
+    let label = sidecar["label"].as_str().expect("sidecar label");
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["kind"] == "ConfigMap"
+                && o["metadata"]["labels"][label] == sidecar["labelValue"]),
+        "no ConfigMap carries the sidecar's {label} label"
+    );
+    assert_eq!(
+        sidecar["searchNamespace"], "ALL",
+        "the dashboard lives in obs-mesh"
+    );
+
+    let sources = values["grafana"]["additionalDataSources"]
+        .as_array()
+        .expect("additionalDataSources");
+    let uid = |kind: &str| -> Value {
+        sources
+            .iter()
+            .find(|s| s["type"] == kind)
+            .map(|s| s["uid"].clone())
+            .unwrap_or_else(|| panic!("no {kind} data source"))
+    };
+    let datasources = &values["grafana"]["sidecar"]["datasources"];
+    assert_eq!(
+        datasources["exemplarTraceIdDestinations"]["datasourceUid"],
+        uid("jaeger")
+    );
+    assert_eq!(
+        datasources["exemplarTraceIdDestinations"]["traceIdLabelName"],
+        "trace_id"
+    );
+    let loki = sources.iter().find(|s| s["type"] == "loki").expect("loki");
+    let jaeger = sources
+        .iter()
+        .find(|s| s["type"] == "jaeger")
+        .expect("jaeger");
+    assert_eq!(
+        loki["jsonData"]["derivedFields"][0]["datasourceUid"],
+        uid("jaeger")
+    );
+    assert_eq!(
+        jaeger["jsonData"]["tracesToLogsV2"]["datasourceUid"],
+        uid("loki")
+    );
+
+    // Grafana reads Loki where the collector writes to it.
+    let collector = objects
+        .iter()
+        .find(|o| o["kind"] == "OpenTelemetryCollector")
+        .expect("collector");
+    let logs_to = collector_routes(&collector["spec"]["config"]).logs_to;
+    assert_eq!(
+        logs_to.strip_suffix("/otlp"),
+        loki["url"].as_str(),
+        "Grafana's Loki is not the collector's"
+    );
+}

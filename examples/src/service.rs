@@ -73,7 +73,7 @@ pub async fn serve_http(
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    telemetry.shutdown().await?;
+    flush(telemetry).await;
     Ok(())
 }
 
@@ -92,6 +92,15 @@ pub async fn serve_grpc<T: GrpcMethods>(
         .serve_with_shutdown(addr, shutdown_signal())
         .await
         .map_err(|e| format!("gRPC server on {addr}: {e}"))?;
-    telemetry.shutdown().await?;
+    flush(telemetry).await;
     Ok(())
+}
+
+/// Flushes and stops telemetry. A collector that is down must not turn a clean stop into
+/// a failed one (Kubernetes would count a restart), so a failure is only reported.
+async fn flush(telemetry: Telemetry) {
+    if let Err(e) = telemetry.shutdown().await {
+        // The subscriber is gone by now: stderr is the only place left to say it.
+        eprintln!("telemetry was not fully flushed: {e}");
+    }
 }

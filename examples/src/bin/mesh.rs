@@ -1,5 +1,8 @@
 //! `cargo run -p obs-examples --bin mesh`: starts the example services, sends them
 //! traffic, and prints which service is slow, and why. See `docs/MESH.md`.
+//!
+//! `mesh serve <service> [flags]` runs one service instead (what the runner starts in
+//! each child process), the same as the service's own binary.
 
 use obs_examples::args::Args;
 use obs_examples::mesh::{self, MeshOptions};
@@ -7,7 +10,13 @@ use obs_examples::service::BoxError;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let options = MeshOptions::from_args(&Args::from_env()?)?;
+    let mut argv = std::env::args().skip(1);
+    let first = argv.next();
+    if first.as_deref() == Some("serve") {
+        let name = argv.next().ok_or("usage: mesh serve <service> [flags]")?;
+        return obs_examples::services::run(&name, Args::parse_from(argv)?).await;
+    }
+    let options = MeshOptions::from_args(&Args::parse_from(first.into_iter().chain(argv))?)?;
     let summary = mesh::run(&options).await?;
     print!("{}", mesh::text::render(&summary));
     if let Some(path) = &options.html {

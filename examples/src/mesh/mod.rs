@@ -19,7 +19,7 @@ use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 
 use crate::args::Args;
 use crate::service::BoxError;
-use process::{ServiceProcess, ServiceSpec};
+use process::{Launcher, ServiceProcess, ServiceSpec};
 use summary::Summary;
 
 /// How long the services get to start listening.
@@ -42,7 +42,9 @@ pub struct MeshOptions {
     pub max_traffic: Duration,
     /// `--html`: also write the summary as a self-contained HTML page here.
     pub html: Option<PathBuf>,
-    /// `--bin-dir`: where the service binaries are (default: next to `mesh`).
+    /// `--bin-dir`: run the service binaries in this directory (`gateway`, `orders`, ...).
+    /// By default the runner starts copies of itself in `mesh serve <name>` mode, so a
+    /// `cargo run --bin mesh`, which builds only `mesh`, never runs stale services.
     pub bin_dir: Option<PathBuf>,
 }
 
@@ -76,12 +78,9 @@ impl MeshOptions {
 
 /// Runs the whole demo and returns its summary (also printed as it goes to stderr).
 pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
-    let bin_dir = match &options.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("the mesh binary has no directory")?
-            .to_path_buf(),
+    let launcher = match &options.bin_dir {
+        Some(dir) => Launcher::Binaries(dir.clone()),
+        None => Launcher::Serve(std::env::current_exe()?),
     };
     // With an endpoint of their own the services export there, and the runner sees no
     // spans: the summary then has metrics and logs only.
@@ -139,7 +138,7 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
     let endpoint = receiver.as_ref().map(OtlpReceiver::http_endpoint);
     let mut services = Vec::with_capacity(specs.len());
     for spec in specs {
-        services.push(ServiceProcess::spawn(&bin_dir, spec, endpoint.as_deref())?);
+        services.push(ServiceProcess::spawn(&launcher, spec, endpoint.as_deref())?);
     }
     eprintln!(
         "mesh: started {} services; waiting until they listen",

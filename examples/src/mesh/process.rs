@@ -2,7 +2,7 @@
 //! a graceful stop.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +18,15 @@ use crate::service::BoxError;
 const READY_POLL: Duration = Duration::from_millis(100);
 /// Lines of stdout kept per service (the burst writes far fewer).
 const MAX_LINES: usize = 200_000;
+
+/// Which executable runs the services.
+#[derive(Debug, Clone)]
+pub(crate) enum Launcher {
+    /// `<dir>/<name>`: the service binaries.
+    Binaries(PathBuf),
+    /// `<mesh> serve <name>`: the runner's own executable in service mode.
+    Serve(PathBuf),
+}
 
 /// How to start one service.
 #[derive(Debug, Clone)]
@@ -71,16 +80,20 @@ pub(crate) struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `bin_dir/<name>` exporting to `endpoint` (when given) with short export
+    /// Starts the service exporting to `endpoint` (when given) with short export
     /// intervals, so the burst's telemetry is out within a second.
     pub(crate) fn spawn(
-        bin_dir: &Path,
+        launcher: &Launcher,
         spec: ServiceSpec,
         endpoint: Option<&str>,
     ) -> Result<ServiceProcess, BoxError> {
-        let program = bin_dir.join(spec.name);
+        let (program, args) = match launcher {
+            Launcher::Binaries(dir) => (dir.join(spec.name), Vec::new()),
+            Launcher::Serve(mesh) => (mesh.clone(), vec!["serve", spec.name]),
+        };
         let mut command = Command::new(&program);
         command
+            .args(args)
             .env("ADDR", spec.addr.to_string())
             .env("OBS_METRICS_ADDR", spec.metrics_addr.to_string())
             .env("OTEL_SERVICE_NAME", spec.name)
@@ -101,8 +114,9 @@ impl ServiceProcess {
         }
         let mut child = command.spawn().map_err(|e| {
             format!(
-                "cannot start {}: {e} (build it with `cargo build -p obs-examples --bins`)",
-                program.display()
+                "cannot start {} for {}: {e} (build it with `cargo build -p obs-examples --bins`)",
+                program.display(),
+                spec.name
             )
         })?;
         let stdout = Arc::new(Mutex::new(Vec::new()));

@@ -82,7 +82,11 @@ pub fn render(summary: &Summary) -> String {
     }
 
     let Some(slow) = &summary.slowest else {
-        let _ = writeln!(out, "\n3. Slowest trace: no complete trace received");
+        let _ = writeln!(
+            out,
+            "\n3. Slowest trace: no complete trace received (telemetry: {})",
+            summary.telemetry
+        );
         return out;
     };
     let _ = writeln!(

@@ -17,6 +17,22 @@ pub mod reports;
 use std::net::SocketAddr;
 
 use crate::args::{ArgError, Args};
+use crate::service::BoxError;
+
+/// The services' names: their binaries' names and default `service.name`s.
+pub const NAMES: [&str; 5] = ["gateway", "orders", "inventory", "payments", "reports"];
+
+/// Runs the service called `name` (one of [`NAMES`]).
+pub async fn run(name: &str, args: Args) -> Result<(), BoxError> {
+    match name {
+        "gateway" => gateway::run(args).await,
+        "orders" => orders::run(args).await,
+        "inventory" => inventory::run(args).await,
+        "payments" => payments::run(args).await,
+        "reports" => reports::run(args).await,
+        other => Err(format!("no service {other:?}; services: {}", NAMES.join(", ")).into()),
+    }
+}
 
 /// The `--addr` flag (env `ADDR`), defaulting to `default`.
 fn listen_addr(args: &Args, default: SocketAddr) -> Result<SocketAddr, ArgError> {

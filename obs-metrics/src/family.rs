@@ -51,6 +51,10 @@ impl<T> LabelSet for T where
 {
 }
 
+// Aligned to (and so filling) whole cache-line pairs: lookups read this struct on every
+// measurement, and an allocation that shared its lines with a written atomic would make
+// those reads miss whenever another core updates that atomic (false sharing).
+#[repr(align(128))]
 struct Series<K, M> {
     key: K,
     hash: u64,

@@ -60,7 +60,9 @@ pub struct Counter<N: CounterNumber = u64> {
     core: Arc<CounterCore<N>>,
 }
 
+// Own cache lines, so updates do not slow readers of neighbouring allocations.
 #[derive(Debug)]
+#[repr(align(128))]
 struct CounterCore<N: CounterNumber> {
     value: N::Atomic,
     exemplar: ExemplarCell,
@@ -239,6 +241,7 @@ pub struct Histogram {
     core: Arc<HistogramCore>,
 }
 
+#[repr(align(128))]
 struct HistogramCore {
     bounds: Arc<[f64]>,
     // Non-cumulative; one more than `bounds` for values above the last bound.

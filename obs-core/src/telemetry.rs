@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 use crate::config::{Config, ExporterKind, Signal};
-use crate::export::batch::{BatchQueue, Destination, SignalStats};
+use crate::export::batch::{BatchQueue, Controlled, Destination, SignalStats};
 use crate::export::convert;
 use crate::export::metrics::PeriodicMetrics;
 use crate::export::transport::OtlpClient;
@@ -556,29 +556,18 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        let outcome = match signal {
-            Signal::Traces => p.traces.as_ref().map(|q| {
-                if stop {
-                    q.shutdown(remaining)
-                } else {
-                    q.flush(remaining)
-                }
-            }),
-            Signal::Metrics => p.metrics.as_ref().map(|m| {
-                if stop {
-                    m.shutdown(remaining)
-                } else {
-                    m.flush(remaining)
-                }
-            }),
-            Signal::Logs => p.logs.as_ref().map(|q| {
-                if stop {
-                    q.shutdown(remaining)
-                } else {
-                    q.flush(remaining)
-                }
-            }),
+        let exporter: Option<&dyn Controlled> = match signal {
+            Signal::Traces => p.traces.as_deref().map(|q| q as &dyn Controlled),
+            Signal::Logs => p.logs.as_deref().map(|q| q as &dyn Controlled),
+            Signal::Metrics => p.metrics.as_ref().map(|m| m as &dyn Controlled),
         };
+        let outcome = exporter.map(|e| {
+            if stop {
+                e.shutdown(remaining)
+            } else {
+                e.flush(remaining)
+            }
+        });
         let unsent = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
         match outcome {
             Some(Err(e)) => failures.push(SignalFailure {

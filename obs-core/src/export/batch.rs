@@ -93,9 +93,44 @@ impl Destination {
     }
 }
 
-enum Control {
-    Flush(std::sync::mpsc::Sender<()>),
-    Shutdown(std::sync::mpsc::Sender<()>),
+/// Answered when a [`Control`] request is done.
+pub(crate) type Ack = std::sync::mpsc::Sender<()>;
+
+/// A flush or a shutdown asked of a background exporter.
+pub(crate) enum Control {
+    /// Export what is pending, then answer.
+    Flush(Ack),
+    /// Export what is pending, answer, and stop.
+    Shutdown(Ack),
+}
+
+/// A background exporter that takes [`Control`] requests: the span and log batch workers
+/// and the metrics pusher.
+pub(crate) trait Controlled {
+    /// Hands `request` to the exporter; `false` if it is gone.
+    fn send_control(&self, request: Control, timeout: Duration) -> bool;
+
+    /// What was left undone when a request was not answered within `timeout`.
+    fn undone(&self, timeout: Duration) -> String;
+
+    /// Sends the request `make` builds and waits up to `timeout` for its answer.
+    fn request(&self, make: fn(Ack) -> Control, timeout: Duration) -> Result<(), String> {
+        let (ack, done) = std::sync::mpsc::channel();
+        if !self.send_control(make(ack), timeout) {
+            return Err("the exporter has already stopped".to_owned());
+        }
+        done.recv_timeout(timeout).map_err(|_| self.undone(timeout))
+    }
+
+    /// Exports everything pending and waits for it, up to `timeout`.
+    fn flush(&self, timeout: Duration) -> Result<(), String> {
+        self.request(Control::Flush, timeout)
+    }
+
+    /// Exports everything pending, then stops; up to `timeout`.
+    fn shutdown(&self, timeout: Duration) -> Result<(), String> {
+        self.request(Control::Shutdown, timeout)
+    }
 }
 
 /// The producer side of one signal's queue.
@@ -161,33 +196,19 @@ impl<T: Send + 'static> BatchQueue<T> {
             }
         }
     }
+}
 
-    fn control(
-        &self,
-        make: fn(std::sync::mpsc::Sender<()>) -> Control,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let (ack, done) = std::sync::mpsc::channel();
-        self.control
-            .send_timeout(make(ack), timeout)
-            .map_err(|_| format!("the {} worker is gone", self.signal.as_str()))?;
-        done.recv_timeout(timeout).map_err(|_| {
-            format!(
-                "{} still queued after {timeout:?}: {} items not sent",
-                self.signal.as_str(),
-                self.tx.len()
-            )
-        })
+impl<T> Controlled for BatchQueue<T> {
+    fn send_control(&self, request: Control, timeout: Duration) -> bool {
+        self.control.send_timeout(request, timeout).is_ok()
     }
 
-    /// Exports everything queued so far and waits for it, up to `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.control(Control::Flush, timeout)
-    }
-
-    /// Exports everything queued, then stops the worker; up to `timeout`.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), String> {
-        self.control(Control::Shutdown, timeout)
+    fn undone(&self, timeout: Duration) -> String {
+        format!(
+            "{} still queued after {timeout:?}: {} items not sent",
+            self.signal.as_str(),
+            self.tx.len()
+        )
     }
 }
 

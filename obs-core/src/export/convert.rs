@@ -127,31 +127,41 @@ fn span(s: SpanData) -> Span {
     }
 }
 
-/// One request: one resource, one scope per instrumentation scope, in first-seen order.
+/// Groups items by instrumentation scope, keeping first-seen order of scopes and items.
+fn by_scope<T, P>(
+    items: Vec<T>,
+    scope_of: impl Fn(&T) -> &'static str,
+    convert: impl Fn(T) -> P,
+) -> Vec<(InstrumentationScope, Vec<P>)> {
+    let mut groups: Vec<(InstrumentationScope, Vec<P>)> = Vec::new();
+    for item in items {
+        let name = scope_of(&item);
+        let converted = convert(item);
+        match groups.iter_mut().find(|(sc, _)| sc.name == name) {
+            Some((_, group)) => group.push(converted),
+            None => groups.push((scope(name), vec![converted])),
+        }
+    }
+    groups
+}
+
+/// One request: one resource, one scope per instrumentation scope.
 pub(crate) fn traces_request(
     resource: &Resource,
     spans: Vec<SpanData>,
 ) -> ExportTraceServiceRequest {
-    let mut scopes: Vec<ScopeSpans> = Vec::new();
-    for s in spans {
-        let name = s.scope;
-        let span = span(s);
-        match scopes
-            .iter_mut()
-            .find(|sc| sc.scope.as_ref().is_some_and(|x| x.name == name))
-        {
-            Some(sc) => sc.spans.push(span),
-            None => scopes.push(ScopeSpans {
-                scope: Some(scope(name)),
-                spans: vec![span],
-                schema_url: String::new(),
-            }),
-        }
-    }
+    let scope_spans = by_scope(spans, |s| s.scope, span)
+        .into_iter()
+        .map(|(scope, spans)| ScopeSpans {
+            scope: Some(scope),
+            spans,
+            schema_url: String::new(),
+        })
+        .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(resource.clone()),
-            scope_spans: scopes,
+            scope_spans,
             schema_url: String::new(),
         }],
     }
@@ -196,31 +206,27 @@ fn log_record(r: obs_log::LogRecord) -> LogRecord {
     }
 }
 
-/// One request: one resource, one scope per event target's crate, in first-seen order.
+/// One request: one resource, one scope per event target's crate.
 pub(crate) fn logs_request(
     resource: &Resource,
     records: Vec<obs_log::LogRecord>,
 ) -> ExportLogsServiceRequest {
-    let mut scopes: Vec<ScopeLogs> = Vec::new();
-    for r in records {
-        let name = r.target.split("::").next().unwrap_or(r.target);
-        let record = log_record(r);
-        match scopes
-            .iter_mut()
-            .find(|sc| sc.scope.as_ref().is_some_and(|x| x.name == name))
-        {
-            Some(sc) => sc.log_records.push(record),
-            None => scopes.push(ScopeLogs {
-                scope: Some(scope(name)),
-                log_records: vec![record],
-                schema_url: String::new(),
-            }),
-        }
-    }
+    let scope_logs = by_scope(
+        records,
+        |r| r.target.split("::").next().unwrap_or(r.target),
+        log_record,
+    )
+    .into_iter()
+    .map(|(scope, log_records)| ScopeLogs {
+        scope: Some(scope),
+        log_records,
+        schema_url: String::new(),
+    })
+    .collect();
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(resource.clone()),
-            scope_logs: scopes,
+            scope_logs,
             schema_url: String::new(),
         }],
     }

@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
 use crate::config::Signal;
-use crate::export::batch::{Destination, SignalStats};
+use crate::export::batch::{Control, Controlled, Destination, SignalStats};
 use crate::export::convert::{scope, string_value};
 
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
@@ -131,11 +131,6 @@ pub(crate) fn metrics_request(
     }
 }
 
-enum Control {
-    Flush(std::sync::mpsc::Sender<()>),
-    Shutdown(std::sync::mpsc::Sender<()>),
-}
-
 /// Pushes the registry every interval, and once more on flush and shutdown.
 #[derive(Debug)]
 pub(crate) struct PeriodicMetrics {
@@ -186,27 +181,14 @@ impl PeriodicMetrics {
         });
         PeriodicMetrics { control }
     }
+}
 
-    fn control(
-        &self,
-        make: fn(std::sync::mpsc::Sender<()>) -> Control,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let (ack, done) = std::sync::mpsc::channel();
-        self.control
-            .try_send(make(ack))
-            .map_err(|_| "the metrics exporter is gone".to_owned())?;
-        done.recv_timeout(timeout)
-            .map_err(|_| format!("metrics were not exported within {timeout:?}"))
+impl Controlled for PeriodicMetrics {
+    fn send_control(&self, request: Control, _timeout: Duration) -> bool {
+        self.control.try_send(request).is_ok()
     }
 
-    /// Exports the registry now and waits, up to `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.control(Control::Flush, timeout)
-    }
-
-    /// Exports a last time and stops, up to `timeout`.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), String> {
-        self.control(Control::Shutdown, timeout)
+    fn undone(&self, timeout: Duration) -> String {
+        format!("metrics were not exported within {timeout:?}")
     }
 }

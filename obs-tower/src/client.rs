@@ -9,10 +9,10 @@ use tracing::field::Empty;
 
 use crate::Instrumented;
 use crate::classify::{ErrorType, is_client_error};
-use crate::headers::CapturedHeaders;
+use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallHooks, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
-use crate::semconv::{self, SensitiveQueryParams, SpanName};
+use crate::semconv::{self, SpanName};
 
 /// A [`Layer`] for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
 /// service taking an `http::Request`.
@@ -24,15 +24,7 @@ use crate::semconv::{self, SensitiveQueryParams, SpanName};
 /// the span as failed, as does an error of the inner service.
 #[derive(Clone, Debug)]
 pub struct HttpClientLayer {
-    config: Arc<ClientConfig>,
-}
-
-#[derive(Debug)]
-struct ClientConfig {
-    request_headers: CapturedHeaders,
-    response_headers: CapturedHeaders,
-    sensitive_query: SensitiveQueryParams,
-    metrics: Option<ClientMetrics>,
+    config: Arc<HttpConfig<ClientMetrics>>,
 }
 
 impl Default for HttpClientLayer {
@@ -46,40 +38,26 @@ impl HttpClientLayer {
     /// redacting the default sensitive query parameters.
     pub fn new() -> Self {
         HttpClientLayer {
-            config: Arc::new(ClientConfig {
-                request_headers: CapturedHeaders::default(),
-                response_headers: CapturedHeaders::default(),
-                sensitive_query: SensitiveQueryParams::default(),
-                metrics: ClientMetrics::register(obs_metrics::global()),
-            }),
+            config: HttpConfig::new(ClientMetrics::register(obs_metrics::global())),
         }
     }
 
-    fn map(self, f: impl FnOnce(&mut ClientConfig)) -> Self {
-        let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| ClientConfig {
-            request_headers: shared.request_headers.clone(),
-            response_headers: shared.response_headers.clone(),
-            sensitive_query: shared.sensitive_query.clone(),
-            metrics: shared.metrics.clone(),
-        });
-        f(&mut config);
+    fn map(self, f: impl FnOnce(&mut HttpConfig<ClientMetrics>)) -> Self {
         HttpClientLayer {
-            config: Arc::new(config),
+            config: HttpConfig::update(self.config, f),
         }
     }
 
     /// Records these request headers as `http.request.header.<name>`; credential headers
     /// are never recorded. Defaults to none.
     pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        let captured = CapturedHeaders::new("http.request.header.", names);
-        self.map(|c| c.request_headers = captured)
+        self.map(|c| c.set_request_headers(names))
     }
 
     /// Records these response headers as `http.response.header.<name>`; credential
     /// headers are never recorded. Defaults to none.
     pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        let captured = CapturedHeaders::new("http.response.header.", names);
-        self.map(|c| c.response_headers = captured)
+        self.map(|c| c.set_response_headers(names))
     }
 
     /// Records `http.client.request.duration` in `registry`. Defaults to
@@ -160,8 +138,7 @@ impl HttpClientLayer {
             method,
             address: address.map(str::to_owned),
             port,
-            status: None,
-            error: None,
+            outcome: Outcome::default(),
         };
         (span, call)
     }
@@ -170,13 +147,12 @@ impl HttpClientLayer {
 /// The state of one request in flight through [`HttpClientLayer`].
 #[derive(Debug)]
 pub struct HttpClientCall {
-    config: Arc<ClientConfig>,
+    config: Arc<HttpConfig<ClientMetrics>>,
     start: Instant,
     method: &'static str,
     address: Option<String>,
     port: Option<u16>,
-    status: Option<StatusCode>,
-    error: Option<ErrorType>,
+    outcome: Outcome,
 }
 
 impl CallHooks for HttpClientCall {
@@ -185,10 +161,7 @@ impl CallHooks for HttpClientCall {
     }
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
-        let error = ErrorType::Type(error_type);
-        span.record("error.type", error.as_str());
-        span.record("otel.status_code", "error");
-        self.error = Some(error);
+        self.outcome.error(ErrorType::Type(error_type), span);
     }
 
     fn on_end(self, _span: &tracing::Span) {
@@ -198,8 +171,8 @@ impl CallHooks for HttpClientCall {
                 method: self.method,
                 address: self.address,
                 port: self.port,
-                status: self.status,
-                error: self.error,
+                status: self.outcome.status,
+                error: self.outcome.error,
             };
             metrics.ended(&labels, elapsed);
         }
@@ -215,16 +188,7 @@ impl HttpClientCall {
         headers: &HeaderMap,
         span: &tracing::Span,
     ) {
-        self.status = Some(status);
-        span.record("http.response.status_code", status.as_u16());
-        if is_client_error(status) {
-            let error = ErrorType::Status(status);
-            span.record("error.type", error.as_str());
-            span.record("otel.status_code", "error");
-            self.error = Some(error);
-        }
-        if !self.config.response_headers.is_empty() {
-            self.config.response_headers.record(headers, span);
-        }
+        self.outcome
+            .response(status, headers, is_client_error, &self.config, span);
     }
 }

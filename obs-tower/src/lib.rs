@@ -48,6 +48,7 @@
 mod body;
 pub mod classify;
 mod client;
+mod config;
 mod future;
 mod headers;
 mod hooks;

@@ -3,18 +3,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderName, Request, Response, StatusCode};
+use http::{HeaderName, Request, Response};
 use tower_layer::Layer;
 use tracing::field::Empty;
 
 use crate::Instrumented;
 use crate::classify::{ErrorType, is_server_error};
-use crate::headers::CapturedHeaders;
+use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallHooks, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
 use crate::route::{self, Route};
 use crate::semconv;
-use crate::semconv::{SensitiveQueryParams, SpanName};
+use crate::semconv::SpanName;
 
 /// A [`Layer`] that traces and measures every incoming HTTP request, for axum, hyper or
 /// any tower HTTP service.
@@ -32,15 +32,7 @@ use crate::semconv::{SensitiveQueryParams, SpanName};
 /// [`MatchedPath`]: https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html
 #[derive(Clone, Debug)]
 pub struct HttpServerLayer {
-    config: Arc<ServerConfig>,
-}
-
-#[derive(Debug)]
-struct ServerConfig {
-    request_headers: CapturedHeaders,
-    response_headers: CapturedHeaders,
-    sensitive_query: SensitiveQueryParams,
-    metrics: Option<ServerMetrics>,
+    config: Arc<HttpConfig<ServerMetrics>>,
 }
 
 impl Default for HttpServerLayer {
@@ -54,25 +46,13 @@ impl HttpServerLayer {
     /// redacting the default sensitive query parameters.
     pub fn new() -> Self {
         HttpServerLayer {
-            config: Arc::new(ServerConfig {
-                request_headers: CapturedHeaders::default(),
-                response_headers: CapturedHeaders::default(),
-                sensitive_query: SensitiveQueryParams::default(),
-                metrics: ServerMetrics::register(obs_metrics::global()),
-            }),
+            config: HttpConfig::new(ServerMetrics::register(obs_metrics::global())),
         }
     }
 
-    fn map(self, f: impl FnOnce(&mut ServerConfig)) -> Self {
-        let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| ServerConfig {
-            request_headers: shared.request_headers.clone(),
-            response_headers: shared.response_headers.clone(),
-            sensitive_query: shared.sensitive_query.clone(),
-            metrics: shared.metrics.clone(),
-        });
-        f(&mut config);
+    fn map(self, f: impl FnOnce(&mut HttpConfig<ServerMetrics>)) -> Self {
         HttpServerLayer {
-            config: Arc::new(config),
+            config: HttpConfig::update(self.config, f),
         }
     }
 
@@ -80,15 +60,13 @@ impl HttpServerLayer {
     /// string array). `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` are
     /// never recorded, even if listed. Defaults to none.
     pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        let captured = CapturedHeaders::new("http.request.header.", names);
-        self.map(|c| c.request_headers = captured)
+        self.map(|c| c.set_request_headers(names))
     }
 
     /// Records these response headers as `http.response.header.<name>`, with the same
     /// rules as [`with_request_headers`](Self::with_request_headers). Defaults to none.
     pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        let captured = CapturedHeaders::new("http.response.header.", names);
-        self.map(|c| c.response_headers = captured)
+        self.map(|c| c.set_response_headers(names))
     }
 
     /// Records `http.server.request.duration` and `http.server.active_requests` in
@@ -171,8 +149,7 @@ impl<B> Hooks<B> for HttpServerLayer {
             method,
             route,
             scheme,
-            status: None,
-            error: None,
+            outcome: Outcome::default(),
         };
         (span, call)
     }
@@ -181,38 +158,23 @@ impl<B> Hooks<B> for HttpServerLayer {
 /// The state of one request in flight through [`HttpServerLayer`].
 #[derive(Debug)]
 pub struct HttpServerCall {
-    config: Arc<ServerConfig>,
+    config: Arc<HttpConfig<ServerMetrics>>,
     start: Instant,
     method: &'static str,
     route: Option<Route>,
     scheme: &'static str,
-    status: Option<StatusCode>,
-    error: Option<ErrorType>,
+    outcome: Outcome,
 }
 
 impl CallHooks for HttpServerCall {
     fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
-        let status = response.status();
-        self.status = Some(status);
-        span.record("http.response.status_code", status.as_u16());
-        if is_server_error(status) {
-            let error = ErrorType::Status(status);
-            span.record("error.type", error.as_str());
-            span.record("otel.status_code", "error");
-            self.error = Some(error);
-        }
-        if !self.config.response_headers.is_empty() {
-            self.config
-                .response_headers
-                .record(response.headers(), span);
-        }
+        let (status, headers) = (response.status(), response.headers());
+        self.outcome
+            .response(status, headers, is_server_error, &self.config, span);
     }
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
-        let error = ErrorType::Type(error_type);
-        span.record("error.type", error.as_str());
-        span.record("otel.status_code", "error");
-        self.error = Some(error);
+        self.outcome.error(ErrorType::Type(error_type), span);
     }
 
     fn on_end(self, _span: &tracing::Span) {
@@ -222,8 +184,8 @@ impl CallHooks for HttpServerCall {
                 method: self.method,
                 scheme: self.scheme,
                 route: self.route,
-                status: self.status,
-                error: self.error,
+                status: self.outcome.status,
+                error: self.outcome.error,
             };
             metrics.ended(&labels, elapsed);
         }

@@ -343,3 +343,66 @@ fn logs(out: &mut String, slow: &SlowTrace) {
     }
     let _ = write!(out, "</tbody></table>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::summary::{LogLine, Traffic, WaterfallRow};
+
+    fn row(name: &str, depth: usize, start: f64, duration: f64) -> WaterfallRow {
+        WaterfallRow {
+            service: "reports".to_owned(),
+            name: name.to_owned(),
+            span_id: format!("{depth:016x}"),
+            depth,
+            start,
+            duration,
+            self_time: duration,
+            error: false,
+        }
+    }
+
+    #[test]
+    fn text_from_telemetry_cannot_break_out_of_the_page() {
+        let hostile = "</script><script>alert(1)</script><b onclick=\"x\">";
+        let summary = Summary {
+            traffic: Traffic::default(),
+            telemetry: "here".to_owned(),
+            routes: Vec::new(),
+            edges: vec![Edge {
+                caller: "gateway".to_owned(),
+                callee: hostile.to_owned(),
+                protocol: "http",
+                calls: 1,
+                error_rate: 0.0,
+                p99: 0.01,
+            }],
+            slowest: Some(SlowTrace {
+                trace_id: "01".repeat(16),
+                duration: 0.3,
+                rows: vec![row("GET", 0, 0.0, 0.3), row(hostile, 1, 0.01, 0.28)],
+                slowest_row: 1,
+                logs: vec![LogLine {
+                    service: "reports".to_owned(),
+                    level: "WARN".to_owned(),
+                    message: hostile.to_owned(),
+                    span_id: "1".repeat(16),
+                    timestamp: "2026-01-01T00:00:00.000000000Z".to_owned(),
+                    raw: hostile.to_owned(),
+                }],
+                reason: Some(hostile.to_owned()),
+            }),
+        };
+        let page = render(&summary);
+        assert!(!page.contains(hostile), "unescaped telemetry in the page");
+        assert!(
+            !page.contains("<script>alert"),
+            "a script could be injected"
+        );
+        // Exactly the two script elements the page brings.
+        assert_eq!(page.matches("<script").count(), 2);
+        assert!(page.contains("&lt;/script&gt;"));
+        assert!(page.contains("class=\"bar slow\""));
+        assert!(page.contains("id=\"service-map\""));
+    }
+}

@@ -439,7 +439,188 @@ fn log_line(service: &str, line: &str, trace_id: &str) -> Option<LogLine> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use obs_core::testing::Transport;
+    use obs_core::testing::proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use obs_core::testing::proto::tonic::resource::v1::Resource;
+    use obs_core::testing::proto::tonic::trace::v1::{Span, Status, status};
+
     use super::*;
+
+    fn string(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.to_owned())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A span of trace 1 with id `id`, parent `parent`, from `start` to `end` ms.
+    fn span(
+        service: &str,
+        name: &str,
+        id: u8,
+        parent: Option<u8>,
+        start: u64,
+        end: u64,
+    ) -> ReceivedSpan {
+        let resource = Resource {
+            attributes: vec![string("service.name", service)],
+            ..Default::default()
+        };
+        ReceivedSpan {
+            transport: Transport::HttpProtobuf,
+            resource: Arc::new(resource),
+            scope: Arc::default(),
+            span: Span {
+                trace_id: vec![1; 16],
+                span_id: vec![id; 8],
+                parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+                name: name.to_owned(),
+                start_time_unix_nano: start * 1_000_000,
+                end_time_unix_nano: end * 1_000_000,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn client(mut span: ReceivedSpan) -> ReceivedSpan {
+        span.span.kind = SpanKind::Client as i32;
+        span
+    }
+
+    fn failed(mut span: ReceivedSpan) -> ReceivedSpan {
+        span.span.status = Some(Status {
+            code: status::StatusCode::Error as i32,
+            ..Default::default()
+        });
+        span
+    }
+
+    fn grpc(mut span: ReceivedSpan) -> ReceivedSpan {
+        span.span.attributes.push(string("rpc.system", "grpc"));
+        span
+    }
+
+    /// gateway → reports (HTTP) → inventory (gRPC, failed), and a slow render.
+    fn report_trace() -> Vec<ReceivedSpan> {
+        vec![
+            span("gateway", "GET /reports/{id}", 1, None, 0, 100),
+            client(span("gateway", "GET", 2, Some(1), 2, 98)),
+            span("reports", "GET /reports/{id}", 3, Some(2), 5, 95),
+            span("reports", "report.query", 4, Some(3), 6, 20),
+            failed(client(span(
+                "reports",
+                "mesh.Inventory/WatchStock",
+                5,
+                Some(4),
+                7,
+                19,
+            ))),
+            grpc(span(
+                "inventory",
+                "mesh.Inventory/WatchStock",
+                6,
+                Some(5),
+                8,
+                18,
+            )),
+            span("reports", "report.render", 7, Some(3), 20, 94),
+        ]
+    }
+
+    #[test]
+    fn the_service_map_has_one_edge_per_crossing_with_protocol_and_errors() {
+        let edges = service_map(&report_trace());
+        let summary: Vec<(&str, &str, &str, usize, f64)> = edges
+            .iter()
+            .map(|e| {
+                (
+                    e.caller.as_str(),
+                    e.callee.as_str(),
+                    e.protocol,
+                    e.calls,
+                    e.error_rate,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("gateway", "reports", "http", 1, 0.0),
+                ("reports", "inventory", "grpc", 1, 1.0)
+            ]
+        );
+        // The caller's client span: 2..98 ms.
+        assert!((edges[0].p99 - 0.096).abs() < 1e-9, "{}", edges[0].p99);
+    }
+
+    #[test]
+    fn the_slowest_span_is_the_one_with_most_self_time_and_its_warning_is_the_reason() {
+        let trace_id = "01".repeat(16);
+        let line = |service: &str, level: &str, span: u8, message: &str| {
+            (
+                service.to_owned(),
+                serde_json::json!({
+                    "timestamp": format!("2026-01-01T00:00:00.{span:03}Z"),
+                    "level": level,
+                    "message": message,
+                    "trace_id": trace_id,
+                    "span_id": format!("{span:02x}").repeat(8),
+                })
+                .to_string(),
+            )
+        };
+        let logs = vec![
+            line("reports", "INFO", 7, "report rendered"),
+            line("reports", "WARN", 7, "no summary cache"),
+            line("gateway", "INFO", 1, "fetching report"),
+            ("reports".to_owned(), "not json".to_owned()),
+            (
+                "orders".to_owned(),
+                r#"{"trace_id":"ff","message":"other trace"}"#.to_owned(),
+            ),
+        ];
+        let slow = slowest_trace(&report_trace(), &logs).expect("a trace");
+        assert_eq!(slow.trace_id, trace_id);
+        let names: Vec<(usize, &str)> = slow
+            .rows
+            .iter()
+            .map(|r| (r.depth, r.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (0, "GET /reports/{id}"),
+                (1, "GET"),
+                (2, "GET /reports/{id}"),
+                (3, "report.query"),
+                (4, "mesh.Inventory/WatchStock"),
+                (5, "mesh.Inventory/WatchStock"),
+                (3, "report.render"),
+            ]
+        );
+        let slowest = &slow.rows[slow.slowest_row];
+        assert_eq!(
+            (slowest.service.as_str(), slowest.name.as_str()),
+            ("reports", "report.render")
+        );
+        assert!((slowest.self_time - 0.074).abs() < 1e-9);
+        // reports' server span: 90 ms, of which query (14) and render (74) are children.
+        assert!((slow.rows[2].self_time - 0.002).abs() < 1e-9);
+        assert!(slow.rows[4].error);
+        assert_eq!(slow.logs.len(), 3);
+        assert_eq!(slow.logs[0].message, "fetching report");
+        assert_eq!(slow.log_services(), ["gateway", "reports"]);
+        assert_eq!(slow.reason.as_deref(), Some("no summary cache"));
+        assert_eq!(
+            slow.verdict(),
+            "slowest: reports / report.render, 74.0 ms of 100 ms (its own time, not waiting on other spans); its log says: \"no summary cache\""
+        );
+    }
 
     #[test]
     fn children_overlaps_count_once_and_are_clipped() {

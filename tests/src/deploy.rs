@@ -79,6 +79,10 @@ pub const METRICS_ADDR_ENV: &str = "OBS_METRICS_ADDR";
 pub const METRICS_PORT: u16 = 9464;
 /// The OTLP/gRPC port of a collector.
 pub const OTLP_GRPC_PORT: u16 = 4317;
+/// How long every deployment lets a service run after `SIGTERM` (compose
+/// `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`, at least) so it can
+/// flush its telemetry before `SIGKILL`.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// The mesh service called `name`. Panics for other names.
 pub fn mesh_service(name: &str) -> &'static MeshService {
@@ -519,6 +523,11 @@ impl Mesh {
     /// `otlp_grpc_endpoint`. Waits (30 s each) until each serves; panics with the logs if
     /// one does not.
     pub fn start(otlp_grpc_endpoint: &str) -> Mesh {
+        Mesh::start_with_env(otlp_grpc_endpoint, &[])
+    }
+
+    /// Like [`Mesh::start`], with `extra_env` added to every service's environment.
+    pub fn start_with_env(otlp_grpc_endpoint: &str, extra_env: &[(&str, &str)]) -> Mesh {
         let bin_dir = example_binaries();
         let logs = std::env::temp_dir().join(format!("obs-deploy-mesh-{}", free_port()));
         std::fs::create_dir_all(&logs).expect("mesh log directory");
@@ -546,6 +555,7 @@ impl Mesh {
             for (variable, callee) in service.peers {
                 command.env(variable, format!("http://{}", mesh.addr(callee)));
             }
+            command.envs(extra_env.iter().copied());
             let child = command
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log handle"))
@@ -620,6 +630,27 @@ impl Mesh {
             Some((200, body)) => body,
             other => panic!("{service} /metrics answered {other:?}"),
         }
+    }
+
+    /// Sends `SIGTERM` to `service` (as `docker stop` and the kubelet do) and waits for it
+    /// to exit, at most `timeout`: its exit status, or `None` if it was still running (it
+    /// is then killed).
+    pub fn terminate(
+        &mut self,
+        service: &str,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let child = self
+            .processes
+            .iter_mut()
+            .find(|(name, _)| *name == service)
+            .map(|(_, child)| child)
+            .unwrap_or_else(|| panic!("{service} is not running"));
+        run(
+            Command::new("kill").args(["-TERM", &child.id().to_string()]),
+            Duration::from_secs(10),
+        );
+        wait_bounded(child, timeout)
     }
 
     /// Every service's output so far.

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use obs_tests::deploy::{
-    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, OTLP_GRPC_PORT, Protocol, collector_routes,
-    deploy_path, host_port, mesh_service, run, tool,
+    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, OTLP_GRPC_PORT, Protocol, SHUTDOWN_GRACE,
+    collector_routes, deploy_path, host_port, mesh_service, run, tool,
 };
 use serde_json::Value;
 
@@ -92,6 +92,16 @@ fn compose_file_is_valid_and_runs_each_service_as_the_contract_says() {
             "{name} must export OTLP/gRPC to the collector's gRPC receiver"
         );
         assert_eq!(collector_port, OTLP_GRPC_PORT);
+        let grace = spec["stop_grace_period"]
+            .as_str()
+            .and_then(|g| g.strip_suffix('s'))
+            .and_then(|g| g.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name}: stop_grace_period must be set in seconds"));
+        assert!(
+            grace >= SHUTDOWN_GRACE.as_secs(),
+            "{name}: stop_grace_period {grace}s is shorter than the {SHUTDOWN_GRACE:?} \
+             deploy_sigterm shows a flush may take"
+        );
         let health = spec["healthcheck"]["test"].to_string();
         let probe = match service.protocol {
             Protocol::Http => format!(":{}/healthz", service.port),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use obs_tests::deploy::{
-    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, MeshService, Protocol, collector_routes,
-    deploy_path, host_port, run, tool,
+    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, MeshService, Protocol, SHUTDOWN_GRACE,
+    collector_routes, deploy_path, host_port, run, tool,
 };
 use serde_json::Value;
 
@@ -98,8 +98,9 @@ fn check_service(service: &MeshService, objects: &[Value], collector_service: &s
         .as_u64()
         .unwrap_or_default();
     assert!(
-        grace >= 15,
-        "{name}: terminationGracePeriodSeconds {grace} leaves too little time to flush telemetry"
+        grace >= SHUTDOWN_GRACE.as_secs(),
+        "{name}: terminationGracePeriodSeconds {grace} is shorter than the {SHUTDOWN_GRACE:?} \
+         deploy_sigterm shows a flush may take"
     );
     let containers = pod["spec"]["containers"].as_array().expect("containers");
     let [container] = containers.as_slice() else {

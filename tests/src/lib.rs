@@ -3,5 +3,6 @@
 
 pub mod collector;
 pub mod deploy;
+pub mod http;
 pub mod pipeline;
 pub mod prometheus;

@@ -9,7 +9,14 @@ use obs_examples::mesh::{self, MeshOptions};
 use obs_examples::service::BoxError;
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("mesh: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     let mut argv = std::env::args().skip(1);
     let first = argv.next();
     if first.as_deref() == Some("serve") {

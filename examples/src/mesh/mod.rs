@@ -144,7 +144,7 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
         "mesh: started {} services; waiting until they listen",
         services.len()
     );
-    let outcome = drive(options, &services).await;
+    let outcome = drive(options, &mut services).await;
     eprintln!("mesh: stopping the services (SIGTERM, so they flush telemetry)");
     let mut logs = Vec::new();
     for service in &mut services {
@@ -194,10 +194,10 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
 /// Waits for readiness, sends the traffic, scrapes every `/metrics`.
 async fn drive(
     options: &MeshOptions,
-    services: &[ServiceProcess],
+    services: &mut [ServiceProcess],
 ) -> Result<(summary::Traffic, Vec<(String, Vec<prom::Sample>)>), BoxError> {
     let client = traffic::plain_client();
-    for service in services {
+    for service in services.iter_mut() {
         service.wait_ready(&client, READY_TIMEOUT).await?;
     }
     let gateway = services
@@ -212,7 +212,7 @@ async fn drive(
     );
     let traffic = traffic::send(&client, gateway.addr(), options).await;
     let mut scrapes = Vec::with_capacity(services.len());
-    for service in services {
+    for service in services.iter() {
         let text = traffic::get_text(&client, &service.metrics_url()).await?;
         scrapes.push((service.name().to_owned(), prom::parse(&text)));
     }

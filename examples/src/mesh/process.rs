@@ -154,7 +154,7 @@ impl ServiceProcess {
 
     /// Polls until the service answers, it exits, or `timeout` passes.
     pub(crate) async fn wait_ready(
-        &self,
+        &mut self,
         client: &PlainClient,
         timeout: Duration,
     ) -> Result<(), BoxError> {
@@ -169,6 +169,16 @@ impl ServiceProcess {
             };
             if metrics_up && main_up {
                 return Ok(());
+            }
+            // A port taken since the runner picked it, a bad flag: fail now, not at the
+            // deadline, and say why.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} exited with {status} before it was ready:\n{}",
+                    self.name(),
+                    self.stderr_text()
+                )
+                .into());
             }
             if Instant::now() >= deadline {
                 return Err(format!(

@@ -13,6 +13,16 @@
 //! the `grpc-status` of a trailers-only response or from the trailers; messages are
 //! counted from their 5-byte length prefixes, without decoding.
 //!
+//! Metrics (into [`obs_metrics::global()`] unless `with_registry` says otherwise), each
+//! labelled `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` and
+//! `error_type`, recorded with the call's span entered so a sampled span is the exemplar:
+//! `rpc_server_call_duration_seconds` / `rpc_client_call_duration_seconds`
+//! (`rpc.server.call.duration`, `rpc.client.call.duration`), and the messages per call,
+//! `rpc_{server,client}_requests_per_rpc` and `rpc_{server,client}_responses_per_rpc`.
+//!
+//! Cargo feature `transport`: `client.address` and `client.port` on server spans, from
+//! the connection info `tonic::transport::Server` attaches to each request.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use http::{Request, Response};

@@ -484,6 +484,11 @@ pub fn http_request(
     Some((status, body))
 }
 
+/// The body of one `POST /orders`, as the compose load generator sends it.
+pub fn order_body(i: usize) -> String {
+    format!(r#"{{"sku":"sku-{}","qty":{}}}"#, i % 5, i % 3 + 1)
+}
+
 /// The directory holding the `obs-examples` binaries, built (debug) on first use by this
 /// test process so they are never stale; at most 20 minutes on a cold cache.
 pub fn example_binaries() -> &'static Path {
@@ -510,11 +515,6 @@ pub struct Mesh {
     processes: Vec<(&'static str, Child)>,
     addrs: Vec<(&'static str, SocketAddr, SocketAddr)>,
     logs: PathBuf,
-}
-
-/// The body of one `POST /orders`, as the compose load generator sends it.
-pub fn order_body(i: usize) -> String {
-    format!(r#"{{"sku":"sku-{}","qty":{}}}"#, i % 5, i % 3 + 1)
 }
 
 impl Mesh {

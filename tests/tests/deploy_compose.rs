@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use obs_tests::deploy::{
     ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, OTLP_GRPC_PORT, Protocol, SHUTDOWN_GRACE,
-    collector_routes, deploy_path, host_port, mesh_service, run, tool,
+    collector_routes, deploy_path, host_port, mesh_service, order_body, run, tool,
 };
 use serde_json::Value;
 
@@ -112,6 +112,23 @@ fn compose_file_is_valid_and_runs_each_service_as_the_contract_says() {
             "{name} health check {health} does not probe {probe}"
         );
     }
+    // The load generator calls the gateway with the body the live tests prove it accepts.
+    let loadgen = &services["loadgen"];
+    let (host, port) = host_port(env(loadgen, "GATEWAY_URL"));
+    assert_eq!(
+        (host.as_str(), port),
+        ("gateway", mesh_service("gateway").port)
+    );
+    let script = std::fs::read_to_string(deploy_path("compose/loadgen.sh")).expect("loadgen.sh");
+    let body: Value = serde_json::from_str(&order_body(0)).expect("order body");
+    for field in body.as_object().expect("order body object").keys() {
+        assert!(
+            script.contains(&format!("\\\"{field}\\\"")),
+            "loadgen.sh does not send the order field {field:?}"
+        );
+    }
+    assert!(script.contains("/orders") && script.contains("/reports/"));
+
     // The collector's backends are compose services.
     for backend in [&collector.traces_to, &collector.logs_to] {
         let host = host_port(backend).0;

@@ -1,17 +1,20 @@
 //! Bounded batching queues in front of the exporter.
 //!
-//! The application's thread only does a `try_send` into a bounded channel: when the queue is
-//! full the item is dropped and counted, never waited for. A worker thread per signal forms
-//! batches (full batch or schedule delay, whichever comes first) and hands each to the export
-//! runtime, with up to [`MAX_CONCURRENT_EXPORTS`] requests in flight, so one slow round trip
-//! does not stall the queue the way a one-at-a-time exporter does under load.
+//! The application's thread only pushes into a bounded lock-free queue (one compare-and-swap):
+//! when the queue is full the item is dropped and counted, never waited for. It wakes the
+//! worker only when a full batch is waiting (once per `max_export_batch_size` items), so the
+//! hot path makes no system call. A worker thread per signal forms batches (full batch or
+//! schedule delay, whichever comes first) and hands each to the export runtime, with up to
+//! [`MAX_CONCURRENT_EXPORTS`] requests in flight, so one slow round trip does not stall the
+//! queue the way a one-at-a-time exporter does under load.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
@@ -135,17 +138,26 @@ pub(crate) trait Controlled {
 
 /// The producer side of one signal's queue.
 pub(crate) struct BatchQueue<T> {
-    tx: Sender<T>,
+    shared: Arc<Shared<T>>,
     control: Sender<Control>,
+    worker: std::thread::Thread,
     signal: Signal,
     stats: Arc<SignalStats>,
+}
+
+/// What the application's threads and the worker share.
+struct Shared<T> {
+    queue: ArrayQueue<T>,
+    batch_size: usize,
+    /// Set when a producer has woken the worker for a full batch; cleared by the worker.
+    woken: AtomicBool,
 }
 
 impl<T> fmt::Debug for BatchQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchQueue")
             .field("signal", &self.signal)
-            .field("queued", &self.tx.len())
+            .field("queued", &self.shared.queue.len())
             .finish()
     }
 }
@@ -164,7 +176,11 @@ impl<T: Send + 'static> BatchQueue<T> {
         R: OtlpRequest,
         F: Fn(Vec<T>) -> R + Send + Sync + 'static,
     {
-        let (tx, rx) = bounded(settings.max_queue_size);
+        let shared = Arc::new(Shared {
+            queue: ArrayQueue::new(settings.max_queue_size),
+            batch_size: settings.max_export_batch_size,
+            woken: AtomicBool::new(false),
+        });
         let (control, control_rx) = bounded(16);
         let worker = Worker {
             signal,
@@ -175,12 +191,14 @@ impl<T: Send + 'static> BatchQueue<T> {
             to_request: Arc::new(to_request),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS as usize)),
         };
-        std::thread::Builder::new()
+        let queue = shared.clone();
+        let handle = std::thread::Builder::new()
             .name(format!("obs-{}-batch", signal.as_str()))
-            .spawn(move || worker.run(rx, control_rx))?;
+            .spawn(move || worker.run(&queue, control_rx))?;
         Ok(BatchQueue {
-            tx,
+            shared,
             control,
+            worker: handle.thread().clone(),
             signal,
             stats,
         })
@@ -189,25 +207,30 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// Queues `item`, or drops and counts it when the queue is full. Never blocks.
     #[inline]
     pub(crate) fn push(&self, item: T) {
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.queue_full(self.signal, 1)
-            }
+        if self.shared.queue.push(item).is_err() {
+            self.stats.queue_full(self.signal, 1);
+            return;
+        }
+        if self.shared.queue.len() >= self.shared.batch_size
+            && !self.shared.woken.swap(true, Ordering::AcqRel)
+        {
+            self.worker.unpark();
         }
     }
 }
 
 impl<T> Controlled for BatchQueue<T> {
     fn send_control(&self, request: Control, timeout: Duration) -> bool {
-        self.control.send_timeout(request, timeout).is_ok()
+        let sent = self.control.send_timeout(request, timeout).is_ok();
+        self.worker.unpark();
+        sent
     }
 
     fn undone(&self, timeout: Duration) -> String {
         format!(
             "{} still queued after {timeout:?}: {} items not sent",
             self.signal.as_str(),
-            self.tx.len()
+            self.shared.queue.len()
         )
     }
 }
@@ -223,55 +246,55 @@ struct Worker<T, R> {
 }
 
 impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
-    fn run(self, rx: Receiver<T>, control: Receiver<Control>) {
-        let max = self.settings.max_export_batch_size;
-        let mut batch = Vec::with_capacity(max);
+    fn run(self, shared: &Shared<T>, control: Receiver<Control>) {
         let mut deadline = Instant::now() + self.settings.schedule_delay;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            select! {
-                recv(rx) -> item => match item {
-                    Ok(item) => {
-                        batch.push(item);
-                        if batch.len() >= max {
-                            self.dispatch(std::mem::replace(&mut batch, Vec::with_capacity(max)));
-                        }
-                    }
-                    Err(_) => return,
-                },
-                recv(control) -> msg => {
-                    let (ack, stop) = match msg {
-                        Ok(Control::Flush(ack)) => (ack, false),
-                        Ok(Control::Shutdown(ack)) => (ack, true),
-                        Err(_) => return,
+            match control.try_recv() {
+                Ok(request) => {
+                    let (ack, stop) = match request {
+                        Control::Flush(ack) => (ack, false),
+                        Control::Shutdown(ack) => (ack, true),
                     };
-                    self.drain(&rx, &mut batch);
+                    self.export_queued(shared, true);
                     self.wait_idle();
                     let _ = ack.send(());
                     if stop {
                         return;
                     }
-                },
-                default(wait) => {
-                    if !batch.is_empty() {
-                        self.dispatch(std::mem::replace(&mut batch, Vec::with_capacity(max)));
-                    }
-                    deadline = Instant::now() + self.settings.schedule_delay;
+                    continue;
                 }
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.export_queued(shared, true);
+                deadline = now + self.settings.schedule_delay;
+            } else if shared.queue.len() >= shared.batch_size {
+                self.export_queued(shared, false);
+            } else {
+                // Woken early by a producer (full batch) or a control request.
+                std::thread::park_timeout(deadline - now);
+                shared.woken.store(false, Ordering::Release);
             }
         }
     }
 
-    fn drain(&self, rx: &Receiver<T>, batch: &mut Vec<T>) {
+    /// Exports full batches, and the partial rest too when `all`.
+    fn export_queued(&self, shared: &Shared<T>, all: bool) {
         let max = self.settings.max_export_batch_size;
-        while let Ok(item) = rx.try_recv() {
-            batch.push(item);
-            if batch.len() >= max {
-                self.dispatch(std::mem::replace(batch, Vec::with_capacity(max)));
+        while shared.queue.len() >= max || (all && !shared.queue.is_empty()) {
+            let mut batch = Vec::with_capacity(max.min(shared.queue.len()));
+            while batch.len() < max {
+                match shared.queue.pop() {
+                    Some(item) => batch.push(item),
+                    None => break,
+                }
             }
-        }
-        if !batch.is_empty() {
-            self.dispatch(std::mem::take(batch));
+            if batch.is_empty() {
+                break;
+            }
+            self.dispatch(batch);
         }
     }
 

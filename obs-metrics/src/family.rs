@@ -410,14 +410,19 @@ fn parse_label_list(text: &str) -> Vec<(String, String)> {
 /// ```
 pub struct DynFamily<M: Instrument> {
     table: Arc<SeriesTable<(), M>>,
-    names: Arc<[String]>,
+    names: Arc<[&'static str]>,
 }
 
 impl<M: Instrument> DynFamily<M> {
-    pub(crate) fn new(name: &str, names: &[&str], limit: usize, bounds: Arc<[f64]>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        names: &[&'static str],
+        limit: usize,
+        bounds: Arc<[f64]>,
+    ) -> Self {
         DynFamily {
             table: Arc::new(SeriesTable::new(name, limit, bounds)),
-            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            names: names.into(),
         }
     }
 
@@ -427,13 +432,18 @@ impl<M: Instrument> DynFamily<M> {
     pub fn get(&self, labels: &[(&str, &str)]) -> &M {
         let mut values = [""; MAX_DYN_LABELS];
         let names = &self.names[..self.names.len().min(MAX_DYN_LABELS)];
+        // The declared names are `'static`: a caller passing the same literal usually
+        // passes the same pointer, which settles equality without reading the bytes.
+        let same = |k: &str, name: &str| {
+            (k.as_ptr() == name.as_ptr() && k.len() == name.len()) || str_eq(k, name)
+        };
         for (i, name) in names.iter().enumerate() {
             // Fast path: pairs given in declared order.
             values[i] = match labels.get(i) {
-                Some((k, v)) if str_eq(k, name) => v,
+                Some((k, v)) if same(k, name) => v,
                 _ => labels
                     .iter()
-                    .find(|(k, _)| str_eq(k, name))
+                    .find(|(k, _)| same(k, name))
                     .map_or("", |(_, v)| v),
             };
         }
@@ -463,7 +473,7 @@ impl<M: Instrument> DynFamily<M> {
                 let pairs = names
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (n.clone(), value(i).to_owned()))
+                    .map(|(i, n)| ((*n).to_owned(), value(i).to_owned()))
                     .collect();
                 ((), pairs)
             },
@@ -471,7 +481,7 @@ impl<M: Instrument> DynFamily<M> {
     }
 
     /// The declared label names.
-    pub fn label_names(&self) -> &[String] {
+    pub fn label_names(&self) -> &[&'static str] {
         &self.names
     }
 

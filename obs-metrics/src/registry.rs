@@ -265,7 +265,7 @@ impl Registry {
         &self,
         name: &str,
         help: &str,
-        label_names: &[&str],
+        label_names: &[&'static str],
     ) -> Result<DynFamily<M>, MetricsError> {
         self.metric(name, help).dyn_family(label_names)
     }
@@ -530,7 +530,7 @@ impl MetricBuilder<'_> {
     /// Registers a family with the given label names, looked up with `&[(&str, &str)]`.
     pub fn dyn_family<M: Instrument>(
         self,
-        label_names: &[&str],
+        label_names: &[&'static str],
     ) -> Result<DynFamily<M>, MetricsError> {
         let valid = self.check(M::KIND)?;
         for (i, label) in label_names.iter().enumerate() {

@@ -1,14 +1,16 @@
 //! `deploy/k8s`: renders the kustomization with `kubectl kustomize` (no cluster needed) and
 //! checks the rendered objects against each other and the service contract: container
 //! ports, probes, Service selectors and target ports, ServiceMonitor selectors and port
-//! names, the collector endpoint the services export to, and the dashboard ConfigMap.
+//! names, the collector endpoint the services export to, and the dashboard ConfigMap; then
+//! runs the rendered probes against the real services.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_tests::deploy::{
-    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, MeshService, Protocol, SHUTDOWN_GRACE,
-    collector_routes, deploy_path, host_port, run, tool,
+    ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, Mesh, MeshService, Protocol, SHUTDOWN_GRACE,
+    collector_routes, deploy_path, host_port, http_request, run, tool,
 };
 use serde_json::Value;
 
@@ -395,4 +397,90 @@ fn kube_prometheus_stack_values_fit_the_manifests() {
         loki["url"].as_str(),
         "Grafana's Loki is not the collector's"
     );
+}
+
+/// `grpc.health.v1.HealthCheckRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct HealthCheckRequest {
+    #[prost(string, tag = "1")]
+    service: String,
+}
+
+/// `grpc.health.v1.HealthCheckResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct HealthCheckResponse {
+    #[prost(int32, tag = "1")]
+    status: i32,
+}
+
+/// `HealthCheckResponse.ServingStatus.SERVING`.
+const SERVING: i32 = 1;
+
+/// What the kubelet's gRPC probe does: `grpc.health.v1.Health/Check` for `service`.
+async fn grpc_health_check(addr: std::net::SocketAddr, service: &str) -> Result<i32, String> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| e.to_string())?;
+    let response: tonic::Response<HealthCheckResponse> = grpc
+        .unary(
+            tonic::Request::new(HealthCheckRequest {
+                service: service.to_owned(),
+            }),
+            http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(response.into_inner().status)
+}
+
+#[test]
+fn the_rendered_probes_succeed_against_the_real_services() {
+    let objects = rendered();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let receiver = runtime
+        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
+        .expect("OTLP receiver");
+    let mesh = Mesh::start(&receiver.grpc_endpoint());
+    for service in MESH {
+        let container = &find(&objects, "Deployment", service.name)["spec"]["template"]["spec"]["containers"]
+            [0];
+        // The probes target the service's port (deploy_k8s checks that); here they run
+        // against where the loopback instance of the service listens.
+        let addr = mesh.addr(service.name);
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let probe_spec = &container[probe];
+            if let Some(path) = probe_spec["httpGet"]["path"].as_str() {
+                let answer = http_request(addr, "GET", path, None);
+                assert!(
+                    answer
+                        .as_ref()
+                        .is_some_and(|(status, _)| (200..400).contains(status)),
+                    "{} {probe} GET {path}: {answer:?}",
+                    service.name
+                );
+            } else if probe_spec["grpc"].is_object() {
+                let health_service = probe_spec["grpc"]["service"].as_str().unwrap_or_default();
+                let status = runtime.block_on(grpc_health_check(addr, health_service));
+                assert_eq!(
+                    status,
+                    Ok(SERVING),
+                    "{} {probe}: grpc.health.v1 Check({health_service:?})",
+                    service.name
+                );
+            } else {
+                panic!("{} {probe} is neither httpGet nor grpc", service.name);
+            }
+        }
+    }
 }

@@ -165,56 +165,80 @@ pub fn span_with_remote_parent(
 }
 
 fn kind_from_str(s: &str) -> Option<SpanKind> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "server" => SpanKind::Server,
-        "client" => SpanKind::Client,
-        "producer" => SpanKind::Producer,
-        "consumer" => SpanKind::Consumer,
-        "internal" => SpanKind::Internal,
-        _ => return None,
-    })
+    [
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+        ("internal", SpanKind::Internal),
+    ]
+    .into_iter()
+    .find_map(|(name, kind)| s.eq_ignore_ascii_case(name).then_some(kind))
 }
 
-struct FieldVisitor<'a>(&'a mut Recording);
+/// Records fields into a [`Recording`]. `fresh` is set for a new span's own fields, which a
+/// callsite declares once each, so they are appended without looking for an earlier value.
+struct FieldVisitor<'a> {
+    rec: &'a mut Recording,
+    fresh: bool,
+}
 
-impl FieldVisitor<'_> {
+impl<'a> FieldVisitor<'a> {
+    fn new(rec: &'a mut Recording) -> Self {
+        FieldVisitor { rec, fresh: false }
+    }
+
+    fn fresh(rec: &'a mut Recording) -> Self {
+        FieldVisitor { rec, fresh: true }
+    }
+
+    /// Handles the `otel.*` fields that steer the span; `false` for any other field.
+    fn steer(&mut self, name: &str, value: &str) -> bool {
+        match name {
+            "otel.name" => self.rec.name = Cow::Owned(value.to_owned()),
+            "otel.kind" => {
+                if let Some(k) = kind_from_str(value) {
+                    self.rec.kind = k;
+                }
+            }
+            "otel.status_code" => {
+                if value.eq_ignore_ascii_case("ok") {
+                    self.rec.status = Status::Ok;
+                } else if value.eq_ignore_ascii_case("error") {
+                    if !matches!(self.rec.status, Status::Error { .. }) {
+                        self.rec.status = Status::error("");
+                    }
+                } else {
+                    self.rec.status = Status::Unset;
+                }
+            }
+            "otel.status_description" | "otel.status_message" => {
+                self.rec.status = Status::error(value.to_owned());
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn set(&mut self, field: &Field, value: Value) {
         let name = field.name();
-        match name {
-            "otel.name" => self.0.name = Cow::Owned(value.as_str().into_owned()),
-            "otel.kind" => {
-                if let Some(k) = kind_from_str(&value.as_str()) {
-                    self.0.kind = k;
-                }
-            }
-            "otel.status_code" => match value.as_str().to_ascii_lowercase().as_str() {
-                "ok" => self.0.status = Status::Ok,
-                "error" => {
-                    if !matches!(self.0.status, Status::Error { .. }) {
-                        self.0.status = Status::error("");
-                    }
-                }
-                _ => self.0.status = Status::Unset,
-            },
-            "otel.status_description" | "otel.status_message" => {
-                self.0.status = Status::error(value.as_str().into_owned());
-            }
-            _ => {
-                // Later records of a field replace earlier ones (e.g. the status code).
-                if let Some(kv) = self
-                    .0
-                    .attributes
-                    .iter_mut()
-                    .find(|kv| kv.key.as_str() == name)
-                {
-                    kv.value = value;
-                } else {
-                    self.0
-                        .attributes
-                        .push(KeyValue::new(Key::from_static_str(name), value));
-                }
-            }
+        if name.starts_with("otel.") && self.steer(name, &value.as_str()) {
+            return;
         }
+        // Later records of a field replace earlier ones (e.g. the status code).
+        if !self.fresh
+            && let Some(kv) = self
+                .rec
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == name)
+        {
+            kv.value = value;
+            return;
+        }
+        self.rec
+            .attributes
+            .push(KeyValue::new(Key::from_static_str(name), value));
     }
 }
 
@@ -235,6 +259,10 @@ impl Visit for FieldVisitor<'_> {
         self.set(field, Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
+        // `otel.kind = "server"` and friends steer the span without an allocation.
+        if field.name().starts_with("otel.") && self.steer(field.name(), value) {
+            return;
+        }
         self.set(field, Value::String(value.to_owned().into()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -287,7 +315,7 @@ where
             .get_mut::<SpanState>()
             .and_then(|s| s.recording.as_mut())
         {
-            values.record(&mut FieldVisitor(rec));
+            values.record(&mut FieldVisitor::new(rec));
         }
     }
 
@@ -313,7 +341,7 @@ where
             attributes: Vec::new(),
             events: Vec::new(),
         };
-        event.record(&mut FieldVisitor(&mut tmp));
+        event.record(&mut FieldVisitor::fresh(&mut tmp));
         let mut name = tmp.name;
         if let Some(pos) = tmp
             .attributes
@@ -419,7 +447,7 @@ impl SpanLayer {
                 attributes: Vec::with_capacity(attrs.fields().len()),
                 events: Vec::new(),
             };
-            attrs.record(&mut FieldVisitor(&mut rec));
+            attrs.record(&mut FieldVisitor::fresh(&mut rec));
             rec
         });
         SpanState {

@@ -2,9 +2,9 @@
 //! the application's thread.
 //!
 //! - `obs/sampled`: `obs_trace::SpanLayer` behind `SkipUnsampled(EnvFilter("info"))`, as
-//!   `init` installs it, with the application-thread half of the pipeline: a `try_send` into
-//!   a bounded (2048) crossbeam channel, which is all `BatchQueue::push` does, drained by a
-//!   thread that discards (the no-op exporter).
+//!   `init` installs it, with the application-thread half of the pipeline: a push into a
+//!   bounded (2048) lock-free `ArrayQueue`, which is what `BatchQueue::push` does, drained by
+//!   a thread that discards (the no-op exporter).
 //! - `obs/unsampled`: the same with the `always_off` sampler (a root span, then the
 //!   measured span inside it, which the filter skips).
 //! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
@@ -23,9 +23,11 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use crossbeam_queue::ArrayQueue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
@@ -43,21 +45,27 @@ impl SpanExporter for NoopExporter {
 
 /// The application-thread half of `obs-core`'s span queue, with a no-op exporter behind it.
 #[derive(Debug)]
-struct ChannelSink(crossbeam_channel::Sender<obs_core::trace::SpanData>);
+struct QueueSink(Arc<ArrayQueue<obs_core::trace::SpanData>>);
 
-impl obs_core::trace::SpanSink for ChannelSink {
+impl obs_core::trace::SpanSink for QueueSink {
     fn on_end(&self, span: obs_core::trace::SpanData) {
-        let _ = self.0.try_send(span);
+        let _ = self.0.push(span);
     }
 }
 
 fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + Send + Sync {
-    let (tx, rx) = crossbeam_channel::bounded(2048);
-    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let queue = Arc::new(ArrayQueue::new(2048));
+    let drained = queue.clone();
+    std::thread::spawn(move || {
+        loop {
+            while drained.pop().is_some() {}
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
     tracing_subscriber::registry().with(
         obs_core::trace::SpanLayer::new()
             .with_sampler(sampler)
-            .with_sink(std::sync::Arc::new(ChannelSink(tx)))
+            .with_sink(Arc::new(QueueSink(queue)))
             .with_filter(obs_core::trace::SkipUnsampled::new(
                 tracing_subscriber::EnvFilter::new("info"),
             )),

@@ -39,6 +39,12 @@ pub type GrpcClientService<S> =
 /// stream ends, or when the caller drops it (status `CANCELLED`). Every status but `OK`
 /// marks the span as failed, as does a transport error; a response without `grpc-status`
 /// takes its code from the HTTP status, as gRPC clients do.
+///
+/// `server.address` and `server.port` come from the request URI. A `Channel` adds the
+/// authority only below this layer, and generated clients built with `new(channel)` send
+/// just the path, so give them with
+/// [`with_server_address`](Self::with_server_address): the conventions require
+/// `server.address` on client spans.
 #[derive(Clone, Debug)]
 pub struct GrpcClientLayer {
     config: Arc<Config>,

@@ -9,39 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::routing::get;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use obs_core::opentelemetry::trace::SpanKind;
-use obs_core::tower::{HttpClientLayer, HttpServerLayer, Instrumented};
+use obs_core::tower::HttpServerLayer;
 use obs_core::trace::{InMemorySpanSink, SpanData, SpanLayer};
 use obs_core::tracing_subscriber::prelude::*;
-use tower_service::Service;
-
-type TracedClient = Instrumented<Client<HttpConnector, Empty<Bytes>>, HttpClientLayer>;
-
-fn traced_client() -> TracedClient {
-    Instrumented::new(
-        Client::builder(TokioExecutor::new()).build_http(),
-        HttpClientLayer::new(),
-    )
-}
-
-/// GETs `url` through `client` and returns the body.
-async fn get_text(client: &TracedClient, url: &str) -> String {
-    let mut client = client.clone();
-    let request = axum::http::Request::get(url).body(Empty::new()).unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = client.call(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
-}
+use obs_tests::http::{get_text, serve, traced_client};
 
 /// Service B (`GET /items/{id}`) and service A (`GET /front`, which calls B), each behind
 /// [`HttpServerLayer`], on free loopback ports.
@@ -70,13 +44,6 @@ impl TwoServices {
             .layer(HttpServerLayer::new());
         TwoServices { a: serve(a).await }
     }
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
 }
 
 /// Waits (at most 10 s) until `sink` holds `count` spans: server spans end when their

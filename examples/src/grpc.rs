@@ -151,11 +151,19 @@ pub struct GrpcClient {
 impl GrpcClient {
     /// A client of `url` (`http://host:port`) that connects on first use.
     pub fn new(url: &str) -> Result<GrpcClient, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
+        let endpoint = Endpoint::from_shared(url.to_owned())?;
+        let (host, port) = (
+            endpoint.uri().host().unwrap_or_default().to_owned(),
+            endpoint.uri().port_u16(),
+        );
+        let channel = endpoint
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
         Ok(GrpcClient {
-            channel: GrpcClientLayer::new().layer(channel),
+            // A channel adds the authority below the layer: name the server for the span.
+            channel: GrpcClientLayer::new()
+                .with_server_address(host, port)
+                .layer(channel),
         })
     }
 

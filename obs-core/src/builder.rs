@@ -46,6 +46,8 @@ pub struct Builder {
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Option<Duration>,
     sdk_disabled: Option<bool>,
+    process_metrics: Option<bool>,
+    runtime_metrics: Option<bool>,
 }
 
 fn invalid(setting: &'static str, value: impl ToString, reason: impl ToString) -> InitError {
@@ -170,6 +172,19 @@ impl Builder {
     /// How long shutdown may take for all signals together. Defaults to 5 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether `process_*` metrics are registered. Defaults to `OBS_PROCESS_METRICS`, else `true`.
+    pub fn process_metrics(mut self, on: bool) -> Self {
+        self.process_metrics = Some(on);
+        self
+    }
+
+    /// Whether `tokio_runtime_*` metrics of the calling runtime are registered. Defaults to
+    /// `OBS_RUNTIME_METRICS`, else `true`.
+    pub fn runtime_metrics(mut self, on: bool) -> Self {
+        self.runtime_metrics = Some(on);
         self
     }
 
@@ -299,6 +314,12 @@ impl Builder {
         }
         if let Some(t) = self.shutdown_timeout {
             c.shutdown_timeout = t;
+        }
+        if let Some(on) = self.process_metrics {
+            c.process_metrics = on;
+        }
+        if let Some(on) = self.runtime_metrics {
+            c.runtime_metrics = on;
         }
         Ok(c)
     }

@@ -179,6 +179,12 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// `OBS_PROCESS_METRICS`: `process_*` metrics (CPU, memory, file descriptors, threads)
+    /// from `/proc`. Default `true`.
+    pub process_metrics: bool,
+    /// `OBS_RUNTIME_METRICS`: `tokio_runtime_*` metrics of the runtime `init` is called in.
+    /// Default `true`.
+    pub runtime_metrics: bool,
     /// Problems found in the environment, each warned once by `init`.
     pub warnings: Vec<String>,
 }
@@ -243,6 +249,19 @@ impl EnvReader<'_> {
                     "info".to_owned()
                 }
             },
+        }
+    }
+
+    /// `true` or `false`, case-insensitive.
+    fn boolean(&mut self, name: &str, default: bool) -> bool {
+        match self.var(name) {
+            None => default,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                self.warn(name, &v, "not a boolean (true, false)");
+                default
+            }
         }
     }
 
@@ -468,15 +487,7 @@ impl Config {
             warnings: Vec::new(),
             protocol_override,
         };
-        let sdk_disabled = match r.var("OTEL_SDK_DISABLED") {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                r.warn("OTEL_SDK_DISABLED", &v, "not a boolean (true, false)");
-                false
-            }
-        };
+        let sdk_disabled = r.boolean("OTEL_SDK_DISABLED", false);
         let resource_attributes = match r.var("OTEL_RESOURCE_ATTRIBUTES") {
             None => Vec::new(),
             Some(v) => parse_key_values(&v).unwrap_or_else(|| {
@@ -548,6 +559,8 @@ impl Config {
             json_logs,
             metrics_addr,
             shutdown_timeout: Duration::from_secs(5),
+            process_metrics: r.boolean("OBS_PROCESS_METRICS", true),
+            runtime_metrics: r.boolean("OBS_RUNTIME_METRICS", true),
             warnings: r.warnings,
         }
     }

@@ -425,6 +425,14 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     } else {
         (None, None)
     };
+    if config.process_metrics {
+        obs_metrics::global().register_process_metrics();
+    }
+    if config.runtime_metrics
+        && let Ok(handle) = tokio::runtime::Handle::try_current()
+    {
+        obs_metrics::global().register_tokio_metrics(handle);
+    }
     obs_metrics::global().register_collector(PipelineCollector {
         stats: stats.clone(),
         log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),

@@ -267,6 +267,19 @@ fn log_filter_metrics_addr_and_log_format() {
 }
 
 #[test]
+fn process_and_runtime_metric_switches() {
+    let c = config(&[]);
+    assert!(c.process_metrics && c.runtime_metrics);
+    let c = config(&[
+        ("OBS_PROCESS_METRICS", "false"),
+        ("OBS_RUNTIME_METRICS", "FALSE"),
+    ]);
+    assert!(!c.process_metrics && !c.runtime_metrics);
+    let c = config(&[("OBS_PROCESS_METRICS", "off")]);
+    assert!(c.process_metrics && warned(&c, "OBS_PROCESS_METRICS", "off"));
+}
+
+#[test]
 fn builder_wins_over_the_environment() {
     let env: HashMap<&str, &str> = [
         ("OTEL_SERVICE_NAME", "from-env"),

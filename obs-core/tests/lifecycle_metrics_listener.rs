@@ -33,6 +33,10 @@ fn init_serves_metrics_on_the_configured_address() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("text/plain; version=0.0.4"), "{text}");
     assert!(text.contains("listener_hits_total 1"), "{text}");
+    assert!(
+        text.contains("process_resident_memory_bytes "),
+        "process metrics are on by default"
+    );
 
     let om = get(addr, "application/openmetrics-text; version=1.0.0");
     assert!(om.contains("application/openmetrics-text"), "{om}");

@@ -91,7 +91,10 @@ async fn the_callers_trace_survives_quiet_logs_layer_order_and_user_spans() {
         .wait_for_spans(|s| s.len() >= 4, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
-    telemetry.shutdown().await.expect("shutdown flushes the logs");
+    telemetry
+        .shutdown()
+        .await
+        .expect("shutdown flushes the logs");
     assert!(
         spans.iter().all(|s| s.trace_id_hex() == TRACE_ID),
         "one trace: {spans:#?}"

@@ -411,6 +411,10 @@ fn parse_label_list(text: &str) -> Vec<(String, String)> {
 pub struct DynFamily<M: Instrument> {
     table: Arc<SeriesTable<(), M>>,
     names: Arc<[&'static str]>,
+    // Per declared name, the address of a `'static` string last found equal to it: names
+    // are `'static` on both sides, and static memory is never freed or changed, so an
+    // address match proves equality without reading the bytes.
+    known_names: Arc<[AtomicUsize]>,
 }
 
 impl<M: Instrument> DynFamily<M> {
@@ -423,27 +427,38 @@ impl<M: Instrument> DynFamily<M> {
         DynFamily {
             table: Arc::new(SeriesTable::new(name, limit, bounds)),
             names: names.into(),
+            known_names: names
+                .iter()
+                .map(|n| AtomicUsize::new(n.as_ptr() as usize))
+                .collect(),
         }
     }
 
     /// The series for `labels`, created on first use. Past the cardinality limit this is
-    /// the shared overflow series.
+    /// the shared overflow series. Label names are `'static` (literals, as declared).
     #[inline]
-    pub fn get(&self, labels: &[(&str, &str)]) -> &M {
+    pub fn get(&self, labels: &[(&'static str, &str)]) -> &M {
         let mut values = [""; MAX_DYN_LABELS];
         let names = &self.names[..self.names.len().min(MAX_DYN_LABELS)];
-        // The declared names are `'static`: a caller passing the same literal usually
-        // passes the same pointer, which settles equality without reading the bytes.
-        let same = |k: &str, name: &str| {
-            (k.as_ptr() == name.as_ptr() && k.len() == name.len()) || str_eq(k, name)
+        let same = |i: usize, key: &'static str| {
+            let known = &self.known_names[i];
+            let name = names[i];
+            if key.as_ptr() as usize == known.load(Ordering::Relaxed) && key.len() == name.len() {
+                return true;
+            }
+            let equal = str_eq(key, name);
+            if equal {
+                known.store(key.as_ptr() as usize, Ordering::Relaxed);
+            }
+            equal
         };
-        for (i, name) in names.iter().enumerate() {
+        for (i, value) in values.iter_mut().enumerate().take(names.len()) {
             // Fast path: pairs given in declared order.
-            values[i] = match labels.get(i) {
-                Some((k, v)) if same(k, name) => v,
+            *value = match labels.get(i) {
+                Some((k, v)) if same(i, k) => v,
                 _ => labels
                     .iter()
-                    .find(|(k, _)| same(k, name))
+                    .find(|(k, _)| same(i, k))
                     .map_or("", |(_, v)| v),
             };
         }
@@ -510,6 +525,7 @@ impl<M: Instrument> Clone for DynFamily<M> {
         DynFamily {
             table: Arc::clone(&self.table),
             names: Arc::clone(&self.names),
+            known_names: Arc::clone(&self.known_names),
         }
     }
 }
@@ -599,6 +615,10 @@ mod tests {
         f.get(&[("a", "1"), ("b", "2"), ("c", "ignored")])
             .observe(2.0);
         f.get(&[("a", "1")]).observe(0.1);
+        // Equal names at other addresses match too (and are remembered).
+        let a_elsewhere: &'static str = Box::leak(String::from("a").into_boxed_str());
+        f.get(&[(a_elsewhere, "1"), ("b", "2")]).observe(0.4);
+        f.get(&[(a_elsewhere, "1"), ("b", "2")]).observe(0.4);
         f.get_values(&["1"]).observe(0.2);
         f.get_values(&["1", "2", "extra"]).observe(0.3);
         assert_eq!(f.len(), 2);
@@ -612,7 +632,7 @@ mod tests {
             ]
         );
         match &points[0].value {
-            PointValue::Histogram(h) => assert_eq!(h.bucket_counts, vec![2, 1]),
+            PointValue::Histogram(h) => assert_eq!(h.bucket_counts, vec![4, 1]),
             other => panic!("{other:?}"),
         }
     }

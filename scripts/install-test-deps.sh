@@ -41,5 +41,7 @@ ROTEL="$("$VENV/bin/python" -c 'import rotel, os; print(os.path.join(os.path.dir
 [ -x "$ROTEL" ] || { echo "install-test-deps: rotel-agent not found at $ROTEL" >&2; exit 1; }
 mkdir -p "$TOOLS/bin"
 ln -sf "$ROTEL" "$TOOLS/bin/rotel-agent"
-ln -sf "$VENV/bin/python" "$TOOLS/bin/python"
+# A wrapper, not a symlink: Python finds its venv from the path it was started as.
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$VENV/bin/python" > "$TOOLS/bin/python"
+chmod +x "$TOOLS/bin/python"
 echo "install-test-deps: rotel-agent=$TOOLS/bin/rotel-agent prometheus=$(command -v prometheus) promtool=$(command -v promtool)" >&2

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry::{Key, KeyValue, StringValue, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -195,7 +195,12 @@ impl<'a> FieldVisitor<'a> {
     /// Handles the `otel.*` fields that steer the span; `false` for any other field.
     fn steer(&mut self, name: &str, value: &str) -> bool {
         match name {
-            "otel.name" => self.rec.name = Cow::Owned(value.to_owned()),
+            "otel.name" => {
+                self.rec.name = match known_value(value) {
+                    Some(known) => Cow::Borrowed(known),
+                    None => Cow::Owned(value.to_owned()),
+                }
+            }
             "otel.kind" => {
                 if let Some(k) = kind_from_str(value) {
                     self.rec.kind = k;
@@ -220,11 +225,28 @@ impl<'a> FieldVisitor<'a> {
         true
     }
 
+    /// Records a string field: `otel.*` steering, or an attribute whose value is borrowed
+    /// from the known set when it is one, and otherwise copied once.
+    fn set_str(&mut self, field: &Field, value: &str) {
+        if field.name().starts_with("otel.") && self.steer(field.name(), value) {
+            return;
+        }
+        let value = match known_value(value) {
+            Some(known) => StringValue::from(known),
+            None => StringValue::from(value.to_owned()),
+        };
+        self.insert(field.name(), Value::String(value));
+    }
+
     fn set(&mut self, field: &Field, value: Value) {
         let name = field.name();
         if name.starts_with("otel.") && self.steer(name, &value.as_str()) {
             return;
         }
+        self.insert(name, value);
+    }
+
+    fn insert(&mut self, name: &'static str, value: Value) {
         // Later records of a field replace earlier ones (e.g. the status code).
         if !self.fresh
             && let Some(kv) = self
@@ -259,19 +281,81 @@ impl Visit for FieldVisitor<'_> {
         self.set(field, Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        // `otel.kind = "server"` and friends steer the span without an allocation.
-        if field.name().starts_with("otel.") && self.steer(field.name(), value) {
-            return;
-        }
-        self.set(field, Value::String(value.to_owned().into()));
+        self.set_str(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, Value::String(format!("{value:?}").into()));
+        // Formatted on the stack first, so the value is allocated once, at its exact size
+        // (or not at all when it is a known value, e.g. a span name `GET`).
+        let mut buf = StackBuf::new();
+        if fmt::write(&mut buf, format_args!("{value:?}")).is_ok() {
+            self.set_str(field, buf.as_str());
+        } else {
+            self.set(field, Value::String(format!("{value:?}").into()));
+        }
+    }
+}
+
+/// Values so common in semantic-convention attributes (HTTP methods, URL schemes, protocol
+/// versions, `rpc.system`) that they are recorded as `&'static str`, with no allocation.
+fn known_value(value: &str) -> Option<&'static str> {
+    Some(match value {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        "HTTP" => "HTTP",
+        "_OTHER" => "_OTHER",
+        "http" => "http",
+        "https" => "https",
+        "0.9" => "0.9",
+        "1.0" => "1.0",
+        "1.1" => "1.1",
+        "2" => "2",
+        "3" => "3",
+        "grpc" => "grpc",
+        _ => return None,
+    })
+}
+
+/// A formatting buffer on the stack; writing more than it holds fails.
+struct StackBuf {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        StackBuf {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever written, so the prefix is valid UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dest = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
 fn scope_of(target: &'static str) -> &'static str {
-    target.split("::").next().unwrap_or(target)
+    // A crate name has no ':', so the first one starts the first `::` (a one-byte search,
+    // much cheaper than a substring search).
+    target.split(':').next().unwrap_or(target)
 }
 
 impl<S> tracing_subscriber::Layer<S> for SpanLayer

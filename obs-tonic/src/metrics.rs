@@ -14,6 +14,9 @@
 //! and `error_type` (empty on success). Values are recorded with the call's span entered,
 //! so a sampled span becomes the exemplar.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Histogram, Registry, Unit};
@@ -44,6 +47,64 @@ pub(crate) struct RpcMetrics {
     duration: DynFamily<Histogram>,
     requests: DynFamily<Histogram>,
     responses: DynFamily<Histogram>,
+    /// The three series of each label set seen so far, found with one hash lookup instead
+    /// of three family lookups per call.
+    series: Arc<RwLock<SeriesCache>>,
+}
+
+/// Label sets cached at most: beyond, calls look the families up (which bound their own
+/// cardinality).
+const MAX_CACHED_SERIES: usize = 1024;
+
+/// Cached series by the hash of their labels; the labels are kept to tell collisions apart.
+type SeriesCache = HashMap<u64, CachedSeries, BuildHasherDefault<SeriesHasher>>;
+
+#[derive(Debug)]
+struct CachedSeries {
+    service: Box<str>,
+    method: Box<str>,
+    status: &'static str,
+    error_type: &'static str,
+    duration: Histogram,
+    requests: Histogram,
+    responses: Histogram,
+}
+
+/// Hashes label values a word at a time (the FxHash step). The cache's keys are these
+/// hashes already, so the map passes them through ([`Hasher::write_u64`]).
+#[derive(Default)]
+struct SeriesHasher(u64);
+
+impl Hasher for SeriesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+}
+
+impl SeriesHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 /// The labels of one finished call.
@@ -51,7 +112,22 @@ pub(crate) struct RpcLabels<'a> {
     pub(crate) service: &'a str,
     pub(crate) method: &'a str,
     pub(crate) status: &'static str,
-    pub(crate) error_type: &'a str,
+    pub(crate) error_type: &'static str,
+}
+
+impl RpcLabels<'_> {
+    fn hash(&self) -> u64 {
+        let mut hasher = SeriesHasher::default();
+        (self.service, self.method, self.status, self.error_type).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn matches(&self, cached: &CachedSeries) -> bool {
+        *cached.service == *self.service
+            && *cached.method == *self.method
+            && cached.status == self.status
+            && cached.error_type == self.error_type
+    }
 }
 
 impl RpcMetrics {
@@ -87,6 +163,7 @@ impl RpcMetrics {
                     .dyn_family(&LABELS)?,
                 requests: messages(requests, "Request messages per RPC.")?,
                 responses: messages(responses, "Response messages per RPC.")?,
+                series: Arc::default(),
             })
         })();
         registered
@@ -102,7 +179,18 @@ impl RpcMetrics {
         requests: u32,
         responses: u32,
     ) {
-        // In the order of `LABELS`: no name matching on the hot path.
+        let hash = labels.hash();
+        // A poisoned lock only means a panic elsewhere while inserting: the map is intact.
+        let cache = self.series.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = cache.get(&hash).filter(|c| labels.matches(c)) {
+            cached.duration.observe_duration(elapsed);
+            cached.requests.observe(f64::from(requests));
+            cached.responses.observe(f64::from(responses));
+            return;
+        }
+        let room = cache.len() < MAX_CACHED_SERIES && !cache.contains_key(&hash);
+        drop(cache);
+        // In the order of `LABELS`: no name matching.
         let values = [
             "grpc",
             labels.service,
@@ -110,12 +198,32 @@ impl RpcMetrics {
             labels.status,
             labels.error_type,
         ];
-        self.duration.get_values(&values).observe_duration(elapsed);
-        self.requests
-            .get_values(&values)
-            .observe(f64::from(requests));
-        self.responses
-            .get_values(&values)
-            .observe(f64::from(responses));
+        let overflowed = self.overflowed();
+        let duration = self.duration.get_values(&values);
+        let requests_series = self.requests.get_values(&values);
+        let responses_series = self.responses.get_values(&values);
+        duration.observe_duration(elapsed);
+        requests_series.observe(f64::from(requests));
+        responses_series.observe(f64::from(responses));
+        // A label set folded into the overflow series is not cached: each of its calls must
+        // still count as an overflowed lookup.
+        if room && self.overflowed() == overflowed {
+            let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
+            if cache.len() < MAX_CACHED_SERIES {
+                cache.entry(hash).or_insert_with(|| CachedSeries {
+                    service: labels.service.into(),
+                    method: labels.method.into(),
+                    status: labels.status,
+                    error_type: labels.error_type,
+                    duration: duration.clone(),
+                    requests: requests_series.clone(),
+                    responses: responses_series.clone(),
+                });
+            }
+        }
+    }
+
+    fn overflowed(&self) -> u64 {
+        self.duration.overflowed() + self.requests.overflowed() + self.responses.overflowed()
     }
 }

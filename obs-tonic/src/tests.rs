@@ -494,3 +494,56 @@ async fn client_transport_errors_and_http_statuses_fail_the_span() {
         Some("UNAVAILABLE")
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn repeated_calls_add_to_their_own_series() {
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::new().with_registry(&registry);
+    // Three calls of one label set (the later ones find its series cached), then one with
+    // another status and one to another method: each lands in its own series.
+    for (path, code, payloads) in [
+        ("/shop.v1.Orders/Get", "0", 1),
+        ("/shop.v1.Orders/Get", "0", 2),
+        ("/shop.v1.Orders/Get", "0", 3),
+        ("/shop.v1.Orders/Get", "13", 1),
+        ("/shop.v1.Orders/List", "0", 1),
+    ] {
+        let service = server(layer.clone(), vec![messages(payloads, b"x")], code);
+        let response = service
+            .oneshot(grpc_request(path, messages(1, b"")))
+            .await
+            .unwrap();
+        drain(response).await;
+    }
+    let series = |name: &str, method: &str, code: &str| {
+        let family = family(&registry, name);
+        let point = family
+            .points
+            .iter()
+            .find(|p| {
+                p.labels
+                    .contains(&("rpc_method".to_owned(), method.to_owned()))
+                    && p.labels
+                        .contains(&("rpc_grpc_status_code".to_owned(), code.to_owned()))
+            })
+            .unwrap_or_else(|| panic!("no {name} series for {method} {code}: {family:?}"));
+        let PointValue::Histogram(h) = &point.value else {
+            panic!("not a histogram: {point:?}");
+        };
+        (h.count, h.sum)
+    };
+    assert_eq!(
+        family(&registry, "rpc_server_call_duration_seconds")
+            .points
+            .len(),
+        3
+    );
+    assert_eq!(series("rpc_server_call_duration_seconds", "Get", "0").0, 3);
+    assert_eq!(series("rpc_server_responses_per_rpc", "Get", "0"), (3, 6.0));
+    assert_eq!(series("rpc_server_requests_per_rpc", "Get", "0"), (3, 3.0));
+    assert_eq!(series("rpc_server_call_duration_seconds", "Get", "13").0, 1);
+    assert_eq!(
+        series("rpc_server_responses_per_rpc", "List", "0"),
+        (1, 1.0)
+    );
+}

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+
 use crate::collector::{free_port, repo_root, wait_listening};
 
 /// How a mesh service is called.
@@ -506,6 +508,20 @@ pub fn example_binaries() -> &'static Path {
             .unwrap_or_else(|| repo_root().join("target"))
             .join("debug")
     })
+}
+
+/// A two-worker Tokio runtime and an in-memory OTLP receiver running on it, for the tests
+/// that start the mesh binaries.
+pub fn runtime_and_receiver() -> (tokio::runtime::Runtime, OtlpReceiver) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let receiver = runtime
+        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
+        .expect("OTLP receiver");
+    (runtime, receiver)
 }
 
 /// The five mesh services as real processes on free loopback ports, exporting OTLP to a

@@ -3,10 +3,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_tests::deploy::{
     MESH, Mesh, Protocol, dashboard, dashboard_queries, exposition_sample_names,
-    promql_metric_names,
+    promql_metric_names, runtime_and_receiver,
 };
 
 #[test]
@@ -52,14 +51,8 @@ fn dashboard_is_well_formed_and_every_panel_queries_the_chosen_prometheus() {
 #[test]
 fn dashboard_queries_name_only_metrics_the_running_services_expose() {
     let queries = dashboard_queries(&dashboard());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("OTLP receiver");
+    // The receiver runs on the runtime: keep both alive to the end of the test.
+    let (_runtime, receiver) = runtime_and_receiver();
     let mesh = Mesh::start(&receiver.grpc_endpoint());
     let statuses = mesh.send_traffic(10);
     // Rounds are (POST /orders, GET /reports/{i}): each route must work at least once.

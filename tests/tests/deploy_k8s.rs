@@ -7,10 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_tests::deploy::{
     ADDR_ENV, MESH, METRICS_ADDR_ENV, METRICS_PORT, Mesh, MeshService, Protocol, SHUTDOWN_GRACE,
-    collector_routes, deploy_path, host_port, http_request, run, tool,
+    collector_routes, deploy_path, host_port, http_request, run, runtime_and_receiver, tool,
 };
 use serde_json::Value;
 
@@ -443,14 +442,7 @@ async fn grpc_health_check(addr: std::net::SocketAddr, service: &str) -> Result<
 #[test]
 fn the_rendered_probes_succeed_against_the_real_services() {
     let objects = rendered();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("OTLP receiver");
+    let (runtime, receiver) = runtime_and_receiver();
     let mesh = Mesh::start(&receiver.grpc_endpoint());
     for service in MESH {
         let container = &find(&objects, "Deployment", service.name)["spec"]["template"]["spec"]["containers"]

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_tests::deploy::{MESH, Mesh, Protocol, dashboard, dashboard_queries, deploy_path};
+use obs_tests::deploy::{
+    MESH, Mesh, Protocol, dashboard, dashboard_queries, deploy_path, runtime_and_receiver,
+};
 use obs_tests::prometheus::Prometheus;
 use serde_json::{Value, json};
 
@@ -42,14 +43,8 @@ fn is_trace_id(value: &Value) -> bool {
 
 #[test]
 fn prometheus_with_the_compose_scrape_config_finds_every_service_up_with_exemplars() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("OTLP receiver");
+    // The receiver runs on the runtime: keep both alive to the end of the test.
+    let (_runtime, receiver) = runtime_and_receiver();
     let mesh = Mesh::start(&receiver.grpc_endpoint());
     let prometheus = Prometheus::start_with_config(&loopback_config(&mesh));
     mesh.send_traffic(5);

@@ -4,19 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_tests::deploy::{MESH, Mesh, SHUTDOWN_GRACE};
+use obs_tests::deploy::{MESH, Mesh, SHUTDOWN_GRACE, runtime_and_receiver};
 
 #[test]
 fn sigterm_flushes_every_signal_of_every_service_within_the_grace_period() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("OTLP receiver");
+    // The receiver runs on the runtime: keep both alive to the end of the test.
+    let (_runtime, receiver) = runtime_and_receiver();
     // Nothing is exported on schedule during the test: only the shutdown flush sends.
     let mut mesh = Mesh::start_with_env(
         &receiver.grpc_endpoint(),

@@ -331,3 +331,89 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use super::*;
+
+    const BATCH: usize = 4;
+
+    /// A queue of numbers exported as that many empty spans to the console, with a schedule
+    /// delay that never passes in a test, so only a full batch or a flush exports.
+    fn queue(runtime: &tokio::runtime::Runtime) -> (BatchQueue<u64>, Arc<SignalStats>) {
+        let settings = BatchSettings {
+            schedule_delay: Duration::from_secs(3600),
+            export_timeout: Duration::from_secs(10),
+            max_queue_size: 4 * BATCH,
+            max_export_batch_size: BATCH,
+        };
+        let stats = Arc::new(SignalStats::default());
+        let to_request = |items: Vec<u64>| ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: items.iter().map(|_| Span::default()).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let queue = BatchQueue::start(
+            Signal::Traces,
+            settings,
+            runtime.handle().clone(),
+            Arc::new(Destination::Console),
+            stats.clone(),
+            to_request,
+        )
+        .unwrap();
+        (queue, stats)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Waits (bounded) until `stats` counts `n` exported items; returns the count.
+    fn wait_for_exported(stats: &SignalStats, n: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.exported.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stats.exported.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_full_batch_wakes_the_worker_before_the_schedule_delay() {
+        let runtime = runtime();
+        let (queue, stats) = queue(&runtime);
+        for i in 0..BATCH as u64 * 2 {
+            queue.push(i);
+        }
+        assert_eq!(wait_for_exported(&stats, 2 * BATCH as u64), 2 * BATCH as u64);
+        assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 0);
+        queue.shutdown(Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn flush_exports_the_partial_rest() {
+        let runtime = runtime();
+        let (queue, stats) = queue(&runtime);
+        // One full batch, exported on its wake-up, and a remainder left queued; then one
+        // more item: flush must export the remainder and the newcomer.
+        for i in 0..BATCH as u64 + 2 {
+            queue.push(i);
+        }
+        assert_eq!(wait_for_exported(&stats, BATCH as u64), BATCH as u64);
+        queue.push(100);
+        queue.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(stats.exported.load(Ordering::Relaxed), BATCH as u64 + 3);
+        queue.shutdown(Duration::from_secs(10)).unwrap();
+    }
+}

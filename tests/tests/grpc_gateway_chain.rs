@@ -9,21 +9,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::routing::get;
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream, items};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use obs_core::testing::proto::tonic::common::v1::any_value::Value;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
 use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
-use obs_core::tower::{HttpClientLayer, HttpServerLayer, Instrumented};
+use obs_core::tower::HttpServerLayer;
 use obs_core::{BatchSettings, Protocol};
 use obs_tests::collector::Collector;
+use obs_tests::http::{get_text, serve, traced_client};
 use tonic::{Request, Response};
-use tower_service::Service;
 use tracing::Instrument;
 
 /// B answers `Get` with the item and `List` with `count` items.
@@ -107,24 +103,7 @@ async fn gateway(a: SocketAddr) -> SocketAddr {
             }),
         )
         .layer(HttpServerLayer::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
-}
-
-async fn http_get(url: &str) -> String {
-    let mut client = Instrumented::new(
-        Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>(),
-        HttpClientLayer::new(),
-    );
-    let request = http::Request::get(url).body(Empty::new()).unwrap();
-    std::future::poll_fn(|cx| client.poll_ready(cx))
-        .await
-        .unwrap();
-    let response = client.call(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    serve(router).await
 }
 
 fn int_attribute(span: &ReceivedSpan, key: &str) -> Option<i64> {
@@ -223,8 +202,8 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
     let journey = tracing::info_span!("user journey");
     let (one, three) = async {
         (
-            http_get(&format!("http://{gateway}/items/7")).await,
-            http_get(&format!("http://{gateway}/items")).await,
+            get_text(&traced_client(), &format!("http://{gateway}/items/7")).await,
+            get_text(&traced_client(), &format!("http://{gateway}/items")).await,
         )
     }
     .instrument(journey)

@@ -31,13 +31,7 @@ pub async fn get_text(client: &TracedClient, url: &str) -> String {
         .await
         .expect("client ready");
     let response = client.call(request).await.expect("response");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    String::from_utf8_lossy(&body).into_owned()
+    text(response).await
 }
 
 /// GETs `url` with a plain client (no telemetry) and the given headers; returns the body.
@@ -51,6 +45,14 @@ pub async fn get_plain(url: &str, headers: &[(&str, &str)]) -> String {
         .request(request.body(Empty::new()).expect("request"))
         .await
         .expect("response");
+    text(response).await
+}
+
+/// The whole body of `response`, as text.
+async fn text<B: http_body::Body>(response: http::Response<B>) -> String
+where
+    B::Error: std::fmt::Debug,
+{
     let body = response
         .into_body()
         .collect()

@@ -188,7 +188,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             runtime,
             destination,
             stats: stats.clone(),
-            to_request: Arc::new(to_request),
+            to_request: Box::new(to_request),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS as usize)),
         };
         let queue = shared.clone();
@@ -241,7 +241,7 @@ struct Worker<T, R> {
     runtime: tokio::runtime::Handle,
     destination: Arc<Destination>,
     stats: Arc<SignalStats>,
-    to_request: Arc<dyn Fn(Vec<T>) -> R + Send + Sync>,
+    to_request: Box<dyn Fn(Vec<T>) -> R + Send>,
     permits: Arc<Semaphore>,
 }
 
@@ -311,14 +311,15 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         let Ok(permit) = self.runtime.block_on(self.permits.clone().acquire_owned()) else {
             return;
         };
-        let to_request = self.to_request.clone();
+        // Converted here, on this signal's own thread, so the export runtime's one worker
+        // only does I/O and the signals convert in parallel.
+        let request = (self.to_request)(batch);
+        let items = request.item_count();
         let destination = self.destination.clone();
         let stats = self.stats.clone();
         let signal = self.signal;
         let timeout = self.settings.export_timeout;
         self.runtime.spawn(async move {
-            let request = to_request(batch);
-            let items = request.item_count();
             let result = match tokio::time::timeout(timeout, destination.send(&request)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!(
@@ -396,7 +397,10 @@ mod tests {
         for i in 0..BATCH as u64 * 2 {
             queue.push(i);
         }
-        assert_eq!(wait_for_exported(&stats, 2 * BATCH as u64), 2 * BATCH as u64);
+        assert_eq!(
+            wait_for_exported(&stats, 2 * BATCH as u64),
+            2 * BATCH as u64
+        );
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 0);
         queue.shutdown(Duration::from_secs(10)).unwrap();
     }

@@ -2,11 +2,12 @@
 //! headers or trailers, and the length-prefixed message framing
 //! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use tonic::Code;
 
-/// The `grpc-status` header or trailer.
-const GRPC_STATUS: &str = "grpc-status";
+/// The `grpc-status` header or trailer: a `HeaderName`, since a `&str` key is parsed and
+/// validated again on every lookup.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The method of a request path `/{package.Service}/{Method}`, split without allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

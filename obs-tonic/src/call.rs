@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::Response;
-use http::uri::PathAndQuery;
 use obs_tower::CallHooks;
 use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
-use crate::grpc::{self, OTHER, RpcPath};
+use crate::grpc::{self, OTHER, OwnedRpcPath};
 use crate::metrics::{RpcLabels, RpcMetrics, Side};
 
 /// Services left alone by default: health checks and reflection are infrastructure
@@ -79,7 +78,7 @@ pub struct GrpcCall {
 struct ActiveCall {
     config: Arc<Config>,
     start: Instant,
-    path: Option<PathAndQuery>,
+    path: Option<OwnedRpcPath>,
     counts: Arc<MessageCounts>,
     code: Option<Code>,
     error_type: Option<&'static str>,
@@ -93,7 +92,7 @@ impl GrpcCall {
     pub(crate) fn new(
         config: Arc<Config>,
         start: Instant,
-        path: Option<PathAndQuery>,
+        path: Option<OwnedRpcPath>,
         counts: Arc<MessageCounts>,
     ) -> GrpcCall {
         GrpcCall {
@@ -174,7 +173,7 @@ impl CallHooks for GrpcCall {
         let path = call
             .path
             .as_ref()
-            .and_then(|p| RpcPath::parse(p.path()))
+            .map(OwnedRpcPath::get)
             // Unimplemented methods are named by the caller: as labels they would be
             // unbounded, so they all become `_OTHER` (semconv `rpc.method`).
             .filter(|_| {

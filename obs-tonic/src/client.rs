@@ -10,7 +10,7 @@ use tracing::field::Empty;
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
-use crate::grpc::{OTHER, RpcPath};
+use crate::grpc::{OTHER, OwnedRpcPath, RpcPath};
 use crate::metrics::{RpcMetrics, Side};
 use crate::peer;
 
@@ -140,7 +140,8 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         let call = GrpcCall::new(
             self.config.clone(),
             start,
-            uri.path_and_query().cloned(),
+            path.zip(uri.path_and_query())
+                .map(|(rpc, path_and_query)| OwnedRpcPath::new(path_and_query.clone(), rpc)),
             request.body().counts().clone(),
         );
         // Inside the client span, the current context is the client span's; if the span is

@@ -2,6 +2,7 @@
 //! headers or trailers, and the length-prefixed message framing
 //! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
 
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, StatusCode};
 use tonic::Code;
 
@@ -39,6 +40,37 @@ impl<'a> RpcPath<'a> {
             service,
             method,
         })
+    }
+}
+
+/// An [`RpcPath`] kept with the request path it was split from, so that the end of the call
+/// reads it back without searching the path again.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedRpcPath {
+    path: PathAndQuery,
+    /// Where `full` starts in the path, and the length of its service part.
+    full_start: usize,
+    service_len: usize,
+}
+
+impl OwnedRpcPath {
+    /// Keeps `rpc`, which [`RpcPath::parse`] split from `path.path()`.
+    pub(crate) fn new(path: PathAndQuery, rpc: RpcPath<'_>) -> OwnedRpcPath {
+        OwnedRpcPath {
+            full_start: path.path().len() - rpc.full.len(),
+            service_len: rpc.service.len(),
+            path,
+        }
+    }
+
+    /// The split path.
+    pub(crate) fn get(&self) -> RpcPath<'_> {
+        let full = &self.path.path()[self.full_start..];
+        RpcPath {
+            full,
+            service: &full[..self.service_len],
+            method: &full[self.service_len + 1..],
+        }
     }
 }
 

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{BatchSettings, Protocol};
+use obs_core::{BatchSettings, Compression, Protocol};
 
 use crate::collector::Collector;
 
-/// Runs the round trip over `protocol` and asserts on what arrives. Each test binary calls
-/// this once: `init` is once per process.
-pub async fn round_trip(protocol: Protocol) {
+/// Runs the round trip over `protocol` with `compression` and asserts on what arrives. Each
+/// test binary calls this once: `init` is once per process.
+pub async fn round_trip(protocol: Protocol, compression: Compression) {
     let receiver = OtlpReceiver::start(ReceiverConfig::default())
         .await
         .expect("receiver");
@@ -23,6 +23,7 @@ pub async fn round_trip(protocol: Protocol) {
         .service_name("pipeline-test")
         .service_version("1.2.3")
         .protocol(protocol)
+        .compression(compression)
         .otlp_endpoint(endpoint)
         .json_logs(false)
         .span_batch(BatchSettings {

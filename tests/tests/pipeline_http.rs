@@ -1,6 +1,11 @@
-//! Spans, logs and metrics reach a real collector over OTLP/http with their ids, names and resource.
+//! Spans, logs and metrics reach a real collector over OTLP/HTTP (protobuf) with their ids,
+//! names, values and resource.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telemetry_reaches_a_real_collector_over_http() {
-    obs_tests::pipeline::round_trip(obs_core::Protocol::HttpProtobuf).await;
+    obs_tests::pipeline::round_trip(
+        obs_core::Protocol::HttpProtobuf,
+        obs_core::Compression::None,
+    )
+    .await;
 }

@@ -126,6 +126,54 @@ impl fmt::Display for ExportError {
 
 impl std::error::Error for ExportError {}
 
+/// An export request encoded once, resent as is by retries.
+struct Payload {
+    bytes: Bytes,
+    /// Whether `bytes` is gzip-compressed (HTTP only).
+    gzip: bool,
+}
+
+/// A gRPC codec whose request is already-encoded protobuf bytes and whose response is `Resp`.
+struct EncodedCodec<Resp>(std::marker::PhantomData<fn() -> Resp>);
+
+impl<Resp> Default for EncodedCodec<Resp> {
+    fn default() -> Self {
+        EncodedCodec(std::marker::PhantomData)
+    }
+}
+
+struct BytesEncoder;
+
+impl tonic::codec::Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl<Resp: Message + Default + Send + 'static> tonic::codec::Codec for EncodedCodec<Resp> {
+    type Encode = Bytes;
+    type Decode = Resp;
+    type Encoder = BytesEncoder;
+    type Decoder = tonic_prost::ProstDecoder<Resp>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
 enum Transport {
     Grpc(Channel),
     Http {
@@ -198,12 +246,16 @@ impl OtlpClient {
     /// Sends `request`, retrying as the spec allows within the timeout. Returns how many
     /// items the receiver rejected.
     pub(crate) async fn export<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
+        // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
+        let payload = self.payload(request);
         let deadline = Instant::now() + self.settings.timeout;
         let mut backoff = Duration::from_millis(50);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let attempt =
-                match tokio::time::timeout(remaining, self.send_once(request, remaining)).await {
+                match tokio::time::timeout(remaining, self.send_once::<R>(&payload, remaining))
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Err(ExportError {
                         message: format!(
@@ -232,21 +284,50 @@ impl OtlpClient {
         }
     }
 
+    fn payload<R: OtlpRequest>(&self, request: &R) -> Payload {
+        let body = request.encode_to_vec();
+        // gRPC compresses per message in tonic's codec; HTTP compresses the whole body here.
+        if matches!(self.transport, Transport::Http { .. })
+            && self.settings.compression == Compression::Gzip
+        {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 2),
+                flate2::Compression::fast(),
+            );
+            // Writing into a Vec cannot fail.
+            if enc.write_all(&body).is_ok()
+                && let Ok(gz) = enc.finish()
+            {
+                return Payload {
+                    bytes: Bytes::from(gz),
+                    gzip: true,
+                };
+            }
+        }
+        Payload {
+            bytes: Bytes::from(body),
+            gzip: false,
+        }
+    }
+
     async fn send_once<R: OtlpRequest>(
         &self,
-        request: &R,
+        payload: &Payload,
         remaining: Duration,
     ) -> Result<u64, ExportError> {
         match &self.transport {
-            Transport::Grpc(channel) => self.send_grpc(channel.clone(), request, remaining).await,
-            Transport::Http { client, uri } => self.send_http(client, uri, request).await,
+            Transport::Grpc(channel) => {
+                self.send_grpc::<R>(channel.clone(), payload.bytes.clone(), remaining)
+                    .await
+            }
+            Transport::Http { client, uri } => self.send_http::<R>(client, uri, payload).await,
         }
     }
 
     async fn send_grpc<R: OtlpRequest>(
         &self,
         channel: Channel,
-        request: &R,
+        message: Bytes,
         remaining: Duration,
     ) -> Result<u64, ExportError> {
         let mut grpc = tonic::client::Grpc::new(channel);
@@ -266,8 +347,7 @@ impl OtlpClient {
                 true,
             )
         })?;
-        // Encoding here, not in the codec, keeps the request borrowed: a retry resends it.
-        let mut req = tonic::Request::new(request.clone());
+        let mut req = tonic::Request::new(message);
         req.set_timeout(remaining);
         for (k, v) in &self.headers {
             if let (Ok(key), Ok(val)) = (
@@ -278,8 +358,10 @@ impl OtlpClient {
             }
         }
         let path = http::uri::PathAndQuery::from_static(R::GRPC_PATH);
-        let codec = tonic_prost::ProstCodec::<R, R::Response>::default();
-        match grpc.unary(req, path, codec).await {
+        match grpc
+            .unary(req, path, EncodedCodec::<R::Response>::default())
+            .await
+        {
             Ok(resp) => Ok(R::rejected(resp.get_ref())),
             Err(status) => {
                 use tonic::Code::*;
@@ -304,36 +386,27 @@ impl OtlpClient {
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
         uri: &http::Uri,
-        request: &R,
+        payload: &Payload,
     ) -> Result<u64, ExportError> {
         let fail = |message: String, retryable: bool, retry_after: Option<Duration>| ExportError {
             message,
             retryable,
             retry_after,
         };
-        let mut body = request.encode_to_vec();
         let mut builder = http::Request::post(uri.clone())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
-        if self.settings.compression == Compression::Gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 2),
-                flate2::Compression::fast(),
-            );
-            // Writing into a Vec cannot fail.
-            if enc.write_all(&body).is_ok()
-                && let Ok(gz) = enc.finish()
-            {
-                body = gz;
-                builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
-            }
+        if payload.gzip {
+            builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
         }
-        let mut req = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
-            fail(
-                format!("OTLP/HTTP request to {}: {e}", self.endpoint()),
-                false,
-                None,
-            )
-        })?;
+        let mut req = builder
+            .body(Full::new(payload.bytes.clone()))
+            .map_err(|e| {
+                fail(
+                    format!("OTLP/HTTP request to {}: {e}", self.endpoint()),
+                    false,
+                    None,
+                )
+            })?;
         req.headers_mut().extend(self.headers.clone());
         let resp = client.request(req).await.map_err(|e| {
             fail(

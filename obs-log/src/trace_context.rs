@@ -3,26 +3,30 @@
 use obs_trace::{SpanId, TraceFlags, TraceId};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
 
 /// The ids of the span context current on this thread ([`obs_trace::with_current`]).
 ///
 /// - An explicit root event (`parent: None`) belongs to no trace: `None`.
-/// - An event with an explicit `parent:` gets the current context only if that parent is
-///   the span being executed. obs-trace exposes span contexts of the current span, not of
-///   any span by id, and stamping a line with an unrelated span's ids would be worse than
-///   stamping none; such lines still list the parent's spans.
+/// - An event with an explicit `parent:` other than the span being executed gets that
+///   parent's context ([`obs_trace::span_context_of`]).
 #[inline]
-pub(crate) fn current_ids<S: Subscriber>(
+pub(crate) fn current_ids<S>(
     event: &Event<'_>,
     ctx: &Context<'_, S>,
-) -> Option<(TraceId, SpanId, TraceFlags)> {
+) -> Option<(TraceId, SpanId, TraceFlags)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     if event.is_root() {
         return None;
     }
     if let Some(parent) = event.parent()
         && ctx.current_span().id() != Some(parent)
     {
-        return None;
+        return obs_trace::span_context_of(ctx, parent)
+            .filter(obs_trace::SpanContext::is_valid)
+            .map(|c| (c.trace_id, c.span_id, c.flags));
     }
     obs_trace::with_current(|active| {
         active

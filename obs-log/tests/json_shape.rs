@@ -346,22 +346,26 @@ fn two_json_layers_keep_their_own_schemas() {
 }
 
 #[test]
-fn explicit_parents_get_ids_only_when_they_are_the_current_span() {
+fn explicit_parents_stamp_their_own_ids() {
     let out = captured();
     let subscriber = tracing_subscriber::registry()
         .with(SpanLayer::new())
         .with(JsonLayer::new().with_writer(out.clone()));
     let mut current_ctx = None;
+    let mut background_ctx = None;
     tracing::subscriber::with_default(subscriber, || {
         let background = tracing::info_span!("background", job = 1);
+        background_ctx = background.span_context();
         let request = tracing::info_span!("request").entered();
         current_ctx = request.span_context();
         tracing::info!(parent: &background, "about the background job");
         tracing::info!(parent: request.id(), "about the current request");
     });
     let objects = objects(&out);
-    // Not the span being executed: its spans are listed, but no unrelated ids are stamped.
-    assert!(!objects[0].contains_key("trace_id"));
+    // Not the span being executed: the line carries that parent's ids, not the current ones.
+    let background = background_ctx.unwrap();
+    assert_eq!(objects[0]["span_id"], background.span_id.to_string());
+    assert_eq!(objects[0]["trace_id"], background.trace_id.to_string());
     assert_eq!(
         objects[0]["spans"],
         json!([{"name": "background", "job": 1}])

@@ -60,3 +60,18 @@ impl SpanExt for tracing::Span {
         with_state_mut(self, |s| s.set_attribute(KeyValue::new(key, value)));
     }
 }
+
+/// The context [`SpanLayer`](crate::SpanLayer) gave the span `id`, looked up from another
+/// layer's callback: for an event whose explicit `parent:` is not the current span.
+/// `None` if the span is not visible to that layer or the span layer did not see it.
+pub fn span_context_of<S>(
+    ctx: &tracing_subscriber::layer::Context<'_, S>,
+    id: &tracing_core::span::Id,
+) -> Option<SpanContext>
+where
+    S: tracing_core::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.span(id)?;
+    let ext = span.extensions();
+    ext.get::<SpanState>().map(|s| s.context.clone())
+}

@@ -45,7 +45,7 @@ pub use active::{ActiveContext, current, current_span_context, with_current};
 pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use context::SpanContext;
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
-pub use ext::SpanExt;
+pub use ext::{SpanExt, span_context_of};
 pub use filter::SkipUnsampled;
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use layer::{RemoteParent, SpanLayer, span_with_remote_parent};

@@ -32,7 +32,7 @@
 //! | `message` | always | the formatted message, `""` if the event has none |
 //! | `target` | always | the event's target (module path unless set) |
 //! | `service` | if [set](JsonLayer::with_service_name) | the service name |
-//! | `trace_id`, `span_id`, `trace_flags` | a span context is current (for an explicit `parent:`, only if it is that span) | lowercase hex as in `traceparent` |
+//! | `trace_id`, `span_id`, `trace_flags` | a span context is current (for an explicit `parent:`, that parent's) | lowercase hex as in `traceparent` |
 //! | event fields | always | strings, numbers and booleans keep their JSON types; `Debug` values are strings |
 //! | `spans` | inside spans, [`SpanFields::Nested`] | span objects, root first: `{"name":..,<fields>}` |
 //! | span fields | inside spans, [`SpanFields::Flatten`] | at the top level; the innermost wins on a clash |

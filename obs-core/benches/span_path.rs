@@ -1,7 +1,7 @@
 //! The span path, our headline cost: `tracing::info_span!` entered and closed, per span, on
 //! the application's thread.
 //!
-//! - `obs/sampled`: `obs_trace::SpanLayer` behind `SkipUnsampled(EnvFilter("info"))`, as
+//! - `obs/sampled`: `obs_trace::SpanLayer` behind `SpanFilter(EnvFilter("info"))`, as
 //!   `init` installs it, with the application-thread half of the pipeline: a push into a
 //!   bounded (2048) lock-free `ArrayQueue`, which is what `BatchQueue::push` does, drained by
 //!   a thread that discards (the no-op exporter).
@@ -66,7 +66,7 @@ fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + S
         obs_core::trace::SpanLayer::new()
             .with_sampler(sampler)
             .with_sink(Arc::new(QueueSink(queue)))
-            .with_filter(obs_core::trace::SkipUnsampled::new(
+            .with_filter(obs_core::trace::SpanFilter::new(
                 tracing_subscriber::EnvFilter::new("info"),
             )),
     )

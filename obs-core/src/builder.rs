@@ -43,6 +43,7 @@ pub struct Builder {
     log_filter: Option<String>,
     traces_filter: Option<String>,
     json_logs: Option<bool>,
+    unsampled_spans: Option<obs_trace::UnsampledSpans>,
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Option<Duration>,
     sdk_disabled: Option<bool>,
@@ -160,6 +161,13 @@ impl Builder {
     /// Whether JSON log lines go to stdout. Defaults to `true`.
     pub fn json_logs(mut self, on: bool) -> Self {
         self.json_logs = Some(on);
+        self
+    }
+
+    /// Whether spans inside unsampled traces are created for the log layers. Defaults to
+    /// `OBS_UNSAMPLED_SPANS`, else [`UnsampledSpans::Skip`](obs_trace::UnsampledSpans::Skip).
+    pub fn unsampled_spans(mut self, unsampled_spans: obs_trace::UnsampledSpans) -> Self {
+        self.unsampled_spans = Some(unsampled_spans);
         self
     }
 
@@ -308,6 +316,9 @@ impl Builder {
         }
         if let Some(j) = self.json_logs {
             c.json_logs = j;
+        }
+        if let Some(u) = self.unsampled_spans {
+            c.unsampled_spans = u;
         }
         if let Some(a) = self.metrics_addr {
             c.metrics_addr = Some(a);

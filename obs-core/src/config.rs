@@ -175,6 +175,10 @@ pub struct Config {
     pub traces_filter: String,
     /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
     pub json_logs: bool,
+    /// `OBS_UNSAMPLED_SPANS`: `skip` (default) creates no span inside an unsampled trace
+    /// but the SERVER and CLIENT ones; `keep` creates them, so JSON log lines keep their
+    /// fields. See [`obs_trace::UnsampledSpans`].
+    pub unsampled_spans: obs_trace::UnsampledSpans,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
@@ -537,6 +541,15 @@ impl Config {
                 true
             }
         };
+        let unsampled_spans = match r.var("OBS_UNSAMPLED_SPANS").as_deref() {
+            None | Some("skip") => obs_trace::UnsampledSpans::Skip,
+            Some("keep") => obs_trace::UnsampledSpans::Keep,
+            Some(v) => {
+                let v = v.to_owned();
+                r.warn("OBS_UNSAMPLED_SPANS", &v, "not one of skip, keep");
+                obs_trace::UnsampledSpans::Skip
+            }
+        };
         Config {
             sdk_disabled,
             service_name,
@@ -557,6 +570,7 @@ impl Config {
             log_filter: r.filter("RUST_LOG"),
             traces_filter: r.filter("OBS_TRACES_FILTER"),
             json_logs,
+            unsampled_spans,
             metrics_addr,
             shutdown_timeout: Duration::from_secs(5),
             process_metrics: r.boolean("OBS_PROCESS_METRICS", true),

@@ -459,7 +459,9 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         }
     };
 
-    let mut span_layer = SpanLayer::new().with_sampler(config.sampler.clone());
+    let mut span_layer = SpanLayer::new()
+        .with_sampler(config.sampler.clone())
+        .with_unsampled_spans(config.unsampled_spans);
     if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
@@ -467,7 +469,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let traces_filter =
         EnvFilter::try_new(&config.traces_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let subscriber = tracing_subscriber::registry()
-        .with(span_layer.with_filter(obs_trace::SkipUnsampled::new(traces_filter)))
+        .with(span_layer.with_filter(obs_trace::SpanFilter::new(traces_filter)))
         .with(json_writer.map(|w| {
             obs_log::JsonLayer::new()
                 .with_writer(w)

@@ -267,6 +267,22 @@ fn log_filter_metrics_addr_and_log_format() {
 }
 
 #[test]
+fn unsampled_spans_skip_by_default_keep_on_request() {
+    use obs_core::trace::UnsampledSpans;
+    assert_eq!(config(&[]).unsampled_spans, UnsampledSpans::Skip);
+    let c = config(&[("OBS_UNSAMPLED_SPANS", "keep")]);
+    assert_eq!(c.unsampled_spans, UnsampledSpans::Keep);
+    let c = config(&[("OBS_UNSAMPLED_SPANS", "sometimes")]);
+    assert_eq!(c.unsampled_spans, UnsampledSpans::Skip);
+    assert!(warned(&c, "OBS_UNSAMPLED_SPANS", "sometimes"));
+    let built = obs_core::builder()
+        .unsampled_spans(UnsampledSpans::Keep)
+        .config()
+        .unwrap();
+    assert_eq!(built.unsampled_spans, UnsampledSpans::Keep);
+}
+
+#[test]
 fn process_and_runtime_metric_switches() {
     let c = config(&[]);
     assert!(c.process_metrics && c.runtime_metrics);

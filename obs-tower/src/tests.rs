@@ -703,7 +703,7 @@ async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
             .with_sink(Arc::new(InMemorySpanSink::new()))
-            .with_filter(obs_trace::SkipUnsampled::new(
+            .with_filter(obs_trace::SpanFilter::new(
                 tracing_subscriber::filter::LevelFilter::INFO,
             )),
     );

@@ -15,13 +15,15 @@ use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Key, KeyValue, StringValue, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Subscriber};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::active::{self, ActiveContext};
 use crate::{
     Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
+    UnsampledSpans,
 };
 
 /// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
@@ -40,6 +42,7 @@ struct Inner {
     sampler: Sampler,
     sink: Option<Arc<dyn SpanSink>>,
     record_events: bool,
+    unsampled_spans: UnsampledSpans,
 }
 
 impl fmt::Debug for SpanLayer {
@@ -48,6 +51,7 @@ impl fmt::Debug for SpanLayer {
             .field("sampler", &self.inner.sampler)
             .field("sink", &self.inner.sink)
             .field("record_events", &self.inner.record_events)
+            .field("unsampled_spans", &self.inner.unsampled_spans)
             .finish()
     }
 }
@@ -67,6 +71,7 @@ impl SpanLayer {
                 sampler: Sampler::default(),
                 sink: None,
                 record_events: false,
+                unsampled_spans: UnsampledSpans::default(),
             }),
         }
     }
@@ -76,6 +81,7 @@ impl SpanLayer {
             sampler: shared.sampler.clone(),
             sink: shared.sink.clone(),
             record_events: shared.record_events,
+            unsampled_spans: shared.unsampled_spans,
         });
         f(&mut inner);
         SpanLayer {
@@ -97,6 +103,13 @@ impl SpanLayer {
     /// events are logs, and `obs-log` exports them as OTLP log records already.
     pub fn with_span_events(self, record: bool) -> Self {
         self.map(|i| i.record_events = record)
+    }
+
+    /// Whether spans created inside unsampled traces exist for the other layers. Defaults to
+    /// [`UnsampledSpans::Skip`]: they are not created at all. Under a per-layer filter, wrap
+    /// it in [`SpanFilter`](crate::SpanFilter) for this to take effect.
+    pub fn with_unsampled_spans(self, unsampled_spans: UnsampledSpans) -> Self {
+        self.map(|i| i.unsampled_spans = unsampled_spans)
     }
 }
 
@@ -364,6 +377,21 @@ impl<S> tracing_subscriber::Layer<S> for SpanLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // Only asked when the layer is not under a per-layer filter (`SpanFilter` does it then).
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if meta.is_span() && self.inner.unsampled_spans == UnsampledSpans::Skip {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
+
+    // `false` here disables the span for every layer: a per-layer filter's "no" would only
+    // keep this layer out, and the registry would still create the span for the others.
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        !self.inner.unsampled_spans.skips(meta)
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let pending = PENDING_PARENT

@@ -33,20 +33,19 @@ mod baggage;
 mod context;
 mod data;
 mod ext;
-mod filter;
 mod ids;
 mod layer;
 mod propagation;
 mod sampler;
 mod traceparent;
 mod tracestate;
+mod unsampled;
 
 pub use active::{ActiveContext, current, current_span_context, with_current};
 pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use context::SpanContext;
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
 pub use ext::{SpanExt, span_context_of};
-pub use filter::SkipUnsampled;
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use layer::{RemoteParent, SpanLayer, span_with_remote_parent};
 pub use propagation::{
@@ -58,6 +57,7 @@ pub use traceparent::{
     TRACEPARENT_LEN, TraceParent, TraceParentError, format_traceparent, parse_traceparent,
 };
 pub use tracestate::{MAX_TRACESTATE_MEMBERS, TraceState, TraceStateError};
+pub use unsampled::{SpanFilter, UnsampledSpans};
 
 /// The OpenTelemetry API this crate is built with, re-exported so versions can't skew.
 pub use opentelemetry;

@@ -12,7 +12,7 @@ use crate::classify::{ErrorType, is_client_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallHooks, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
-use crate::semconv::{self, SpanName};
+use crate::semconv;
 
 /// A [`Layer`] for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
 /// service taking an `http::Request`.
@@ -118,7 +118,7 @@ impl HttpClientLayer {
         let url = semconv::full_url(uri, headers, self.config.sensitive_query.as_slice());
         let span = tracing::info_span!(
             "HTTP request",
-            otel.name = %SpanName(semconv::span_name_method(method), None),
+            otel.name = semconv::span_name_method(method),
             otel.kind = "client",
             otel.status_code = Empty,
             http.request.method = method,

@@ -33,14 +33,43 @@ pub(crate) fn span_name_method(method_label: &'static str) -> &'static str {
     }
 }
 
-/// A span name: `{method}` or `{method} {route}`.
-pub(crate) struct SpanName<'a>(pub(crate) &'static str, pub(crate) Option<&'a str>);
+/// A span name, `{method}` or `{method} {route}`, recorded as a `&str`: the span layer
+/// copies it once, where a `%Display` field would go through the formatter first. With a
+/// route it is assembled on the stack (routes are short).
+pub(crate) enum SpanName {
+    Method(&'static str),
+    Stack {
+        bytes: [u8; SPAN_NAME_CAPACITY],
+        len: usize,
+    },
+    Heap(String),
+}
 
-impl std::fmt::Display for SpanName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.1 {
-            Some(route) => write!(f, "{} {route}", self.0),
-            None => f.write_str(self.0),
+const SPAN_NAME_CAPACITY: usize = 128;
+
+impl SpanName {
+    pub(crate) fn new(method: &'static str, route: Option<&str>) -> SpanName {
+        let Some(route) = route else {
+            return SpanName::Method(method);
+        };
+        let len = method.len() + 1 + route.len();
+        let mut bytes = [0; SPAN_NAME_CAPACITY];
+        let Some(dest) = bytes.get_mut(..len) else {
+            return SpanName::Heap(format!("{method} {route}"));
+        };
+        let (m, rest) = dest.split_at_mut(method.len());
+        m.copy_from_slice(method.as_bytes());
+        rest[0] = b' ';
+        rest[1..].copy_from_slice(route.as_bytes());
+        SpanName::Stack { bytes, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            SpanName::Method(method) => method,
+            // Two whole `&str`s joined by a space: always valid UTF-8.
+            SpanName::Stack { bytes, len } => std::str::from_utf8(&bytes[..*len]).unwrap_or(""),
+            SpanName::Heap(name) => name,
         }
     }
 }
@@ -151,7 +180,13 @@ pub(crate) fn redact_query<'a, S: AsRef<str>>(
         let key = pair.split_once('=').map_or(pair, |(k, _)| k);
         sensitive.iter().any(|s| s.as_ref() == key)
     };
-    if !query.split('&').any(is_sensitive) {
+    // The common case, nothing to redact, found with byte splits (cheaper than `str`
+    // pattern searches): a key runs to the first `=` of its pair.
+    let has_sensitive = query.as_bytes().split(|&b| b == b'&').any(|pair| {
+        let key = pair.split(|&b| b == b'=').next().unwrap_or(pair);
+        sensitive.iter().any(|s| s.as_ref().as_bytes() == key)
+    });
+    if !has_sensitive {
         return std::borrow::Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
@@ -230,6 +265,20 @@ mod tests {
     }
 
     #[test]
+    fn span_names_are_the_method_and_the_route() {
+        assert_eq!(SpanName::new("GET", None).as_str(), "GET");
+        assert_eq!(
+            SpanName::new("POST", Some("/users/{id}")).as_str(),
+            "POST /users/{id}"
+        );
+        let long = format!("/{}", "a".repeat(SPAN_NAME_CAPACITY));
+        assert_eq!(
+            SpanName::new("GET", Some(&long)).as_str(),
+            format!("GET {long}")
+        );
+    }
+
+    #[test]
     fn host_and_port_come_from_authority_or_host_header() {
         let mut headers = HeaderMap::new();
         let abs: Uri = "http://user:pw@example.com:8080/x".parse().unwrap();
@@ -245,6 +294,13 @@ mod tests {
         assert_eq!(server_address(&rel, &headers), (Some("example.org"), None));
         headers.insert(http::header::HOST, "[::1]".parse().unwrap());
         assert_eq!(server_address(&rel, &headers), (Some("::1"), None));
+        let v6: Uri = "http://u:p@[2001:db8::1]:443/x".parse().unwrap();
+        assert_eq!(
+            server_address(&v6, &headers),
+            (Some("2001:db8::1"), Some(443))
+        );
+        headers.insert(http::header::HOST, "example.org:notaport".parse().unwrap());
+        assert_eq!(server_address(&rel, &headers), (Some("example.org"), None));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderName, Request, Response};
+use obs_trace::opentelemetry::KeyValue;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
@@ -102,42 +103,41 @@ impl<B> Hooks<B> for HttpServerLayer {
         let start = Instant::now();
         let (method, method_original) = semconv::method(request.method());
         let route = Route::of(request.extensions());
-        let uri = request.uri();
-        let scheme = semconv::server_scheme(uri.scheme_str());
-        let query = uri
-            .query()
-            .map(|q| semconv::redact_query(q, self.config.sensitive_query.as_slice()));
-        let (server_address, server_port) = semconv::server_address(uri, request.headers());
-        let user_agent = request
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        let name_method = semconv::span_name_method(method);
+        let scheme = semconv::server_scheme(request.uri().scheme_str());
+        let name = SpanName::new(
+            semconv::span_name_method(method),
+            route.as_ref().map(Route::as_str),
+        );
         if let Some(metrics) = &self.config.metrics {
             metrics.started(method, scheme);
         }
-        let span = obs_trace::span_with_remote_parent(
-            obs_trace::extract(request.headers()),
+        // The span's identifying fields are `tracing` fields (every layer sees them, logs
+        // included); the rest of the request attributes are handed to the span layer typed,
+        // and only worked out when the span records.
+        let span = obs_trace::extract(request.headers()).span_with_attributes(
             || {
                 tracing::info_span!(
                     "HTTP request",
-                    otel.name = %SpanName(name_method, route.as_ref().map(Route::as_str)),
+                    otel.name = name.as_str(),
                     otel.kind = "server",
                     otel.status_code = Empty,
                     http.request.method = method,
-                    http.request.method_original = method_original,
                     http.route = route.as_ref().map(Route::as_str),
-                    url.path = uri.path(),
-                    url.query = query.as_deref(),
-                    url.scheme = scheme,
-                    server.address = server_address,
-                    server.port = server_port,
-                    client.address = route::client_address(request.extensions()).map(tracing::field::display),
-                    network.protocol.version = semconv::protocol_version(request.version()),
-                    user_agent.original = user_agent,
+                    http.request.method_original = Empty,
+                    url.path = Empty,
+                    url.query = Empty,
+                    url.scheme = Empty,
+                    server.address = Empty,
+                    server.port = Empty,
+                    client.address = Empty,
+                    network.protocol.version = Empty,
+                    user_agent.original = Empty,
                     http.response.status_code = Empty,
                     error.type = Empty,
                 )
+            },
+            |attributes| {
+                request_attributes(request, method_original, scheme, &self.config, attributes);
             },
         );
         if !self.config.request_headers.is_empty() {
@@ -152,6 +152,50 @@ impl<B> Hooks<B> for HttpServerLayer {
             outcome: Outcome::default(),
         };
         (span, call)
+    }
+}
+
+/// The request attributes of a recording server span, besides the method and route (see
+/// [`obs_trace::RemoteParent::span_with_attributes`]).
+fn request_attributes<B, M>(
+    request: &Request<B>,
+    method_original: Option<&str>,
+    scheme: &'static str,
+    config: &HttpConfig<M>,
+    attributes: &mut Vec<KeyValue>,
+) {
+    let uri = request.uri();
+    let headers = request.headers();
+    if let Some(original) = method_original {
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            original.to_owned(),
+        ));
+    }
+    attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
+    if let Some(query) = uri.query() {
+        let query = semconv::redact_query(query, config.sensitive_query.as_slice());
+        attributes.push(KeyValue::new("url.query", query.into_owned()));
+    }
+    attributes.push(KeyValue::new("url.scheme", scheme));
+    let (server_address, server_port) = semconv::server_address(uri, headers);
+    if let Some(address) = server_address {
+        attributes.push(KeyValue::new("server.address", address.to_owned()));
+    }
+    if let Some(port) = server_port {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    if let Some(client) = route::client_address(request.extensions()) {
+        attributes.push(KeyValue::new("client.address", client.to_string()));
+    }
+    if let Some(version) = semconv::protocol_version(request.version()) {
+        attributes.push(KeyValue::new("network.protocol.version", version));
+    }
+    if let Some(user_agent) = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new("user_agent.original", user_agent.to_owned()));
     }
 }
 

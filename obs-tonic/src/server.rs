@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
+use obs_trace::opentelemetry::KeyValue;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
@@ -90,6 +91,27 @@ impl<S> Layer<S> for GrpcServerLayer {
     }
 }
 
+/// `rpc.system` and the connection attributes of a recording server span (see
+/// [`obs_trace::RemoteParent::span_with_attributes`]).
+fn connection_attributes<B>(request: &Request<B>, attributes: &mut Vec<KeyValue>) {
+    attributes.push(KeyValue::new("rpc.system", "grpc"));
+    let uri = request.uri();
+    let peer = peer::Peer::of(request.extensions());
+    if let Some(host) = uri.host() {
+        attributes.push(KeyValue::new(
+            "server.address",
+            peer::unbracket(host).to_owned(),
+        ));
+    }
+    if let Some(port) = uri.port_u16().or(peer.local_port) {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    if let Some(remote) = peer.remote {
+        attributes.push(KeyValue::new("client.address", remote.ip().to_string()));
+        attributes.push(KeyValue::new("client.port", i64::from(remote.port())));
+    }
+}
+
 impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
@@ -100,26 +122,29 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
         if path.is_some_and(|p| self.config.is_excluded(p.service)) {
             return (tracing::Span::none(), GrpcCall::excluded());
         }
-        let peer = peer::Peer::of(request.extensions());
-        let server_port = uri.port_u16().or(peer.local_port);
-        let span =
-            obs_trace::span_with_remote_parent(obs_trace::extract(request.headers()), || {
+        // The identifying fields are `tracing` fields (every layer sees them, logs
+        // included); the connection's attributes are handed to the span layer typed, and
+        // only worked out when the span records.
+        let span = obs_trace::extract(request.headers()).span_with_attributes(
+            || {
                 tracing::info_span!(
                     "gRPC request",
                     otel.name = path.map_or(OTHER, |p| p.full),
                     otel.kind = "server",
                     otel.status_code = Empty,
-                    rpc.system = "grpc",
                     rpc.service = path.map(|p| p.service),
                     rpc.method = path.map_or(OTHER, |p| p.method),
+                    rpc.system = Empty,
                     rpc.grpc.status_code = Empty,
-                    server.address = uri.host().map(peer::unbracket),
-                    server.port = server_port,
-                    client.address = peer.remote.map(|a| tracing::field::display(a.ip())),
-                    client.port = peer.remote.map(|a| a.port()),
+                    server.address = Empty,
+                    server.port = Empty,
+                    client.address = Empty,
+                    client.port = Empty,
                     error.type = Empty,
                 )
-            });
+            },
+            |attributes| connection_attributes(request, attributes),
+        );
         let call = GrpcCall::new(
             self.config.clone(),
             start,

@@ -129,18 +129,20 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
             || {
                 tracing::info_span!(
                     "gRPC request",
+                    // Fields recorded later come first: `Span::record` finds a field by
+                    // comparing names from the front.
+                    rpc.grpc.status_code = Empty,
+                    error.type = Empty,
+                    otel.status_code = Empty,
                     otel.name = path.map_or(OTHER, |p| p.full),
                     otel.kind = "server",
-                    otel.status_code = Empty,
                     rpc.service = path.map(|p| p.service),
                     rpc.method = path.map_or(OTHER, |p| p.method),
                     rpc.system = Empty,
-                    rpc.grpc.status_code = Empty,
                     server.address = Empty,
                     server.port = Empty,
                     client.address = Empty,
                     client.port = Empty,
-                    error.type = Empty,
                 )
             },
             |attributes| connection_attributes(request, attributes),

@@ -118,9 +118,13 @@ impl<B> Hooks<B> for HttpServerLayer {
             || {
                 tracing::info_span!(
                     "HTTP request",
+                    // Fields recorded later come first: `Span::record` finds a field by
+                    // comparing names from the front.
+                    http.response.status_code = Empty,
+                    error.type = Empty,
+                    otel.status_code = Empty,
                     otel.name = name.as_str(),
                     otel.kind = "server",
-                    otel.status_code = Empty,
                     http.request.method = method,
                     http.route = route.as_ref().map(Route::as_str),
                     http.request.method_original = Empty,
@@ -132,8 +136,6 @@ impl<B> Hooks<B> for HttpServerLayer {
                     client.address = Empty,
                     network.protocol.version = Empty,
                     user_agent.original = Empty,
-                    http.response.status_code = Empty,
-                    error.type = Empty,
                 )
             },
             |attributes| {

@@ -1,17 +1,17 @@
 //! The span path, our headline cost: `tracing::info_span!` entered and closed, per span, on
 //! the application's thread.
 //!
-//! - `obs/sampled`: `obs_trace::SpanLayer` behind `SpanFilter(EnvFilter("info"))`, as
-//!   `init` installs it, with the application-thread half of the pipeline: a push into a
+//! - `obs/sampled`: `obs_trace::SpanLayer` with the traces filter `info`, as `init`
+//!   installs it, with the application-thread half of the pipeline: a push into a
 //!   bounded (2048) lock-free `ArrayQueue`, which is what `BatchQueue::push` does, drained by
 //!   a thread that discards (the no-op exporter).
 //! - `obs/unsampled`: the same with the `always_off` sampler (a root span, then the
-//!   measured span inside it, which the filter skips).
+//!   measured span inside it, which is not created at all: `UnsampledSpans::Skip`).
 //! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
 //!   OTLP/gRPC to an in-process receiver; its background threads share the 2 cores with the
 //!   measurement, so this is the conservative number.
-//! - `registry-only`: `tracing-subscriber`'s registry with one filtered no-op layer, the
-//!   floor under every layer here.
+//! - `registry-only`: `tracing-subscriber`'s registry with a no-op layer, the floor under
+//!   every layer here.
 //! - `tracing-opentelemetry/sampled`: `tracing` + `tracing-opentelemetry` 0.34 + the SDK batch
 //!   processor (default settings) with a no-op exporter, as usually set up.
 //! - `tracing-opentelemetry/unsampled`: the same with the SDK's `AlwaysOff` sampler (also
@@ -66,9 +66,9 @@ fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + S
         obs_core::trace::SpanLayer::new()
             .with_sampler(sampler)
             .with_sink(Arc::new(QueueSink(queue)))
-            .with_filter(obs_core::trace::SpanFilter::new(
-                tracing_subscriber::EnvFilter::new("info"),
-            )),
+            .with_traces_filter(
+                tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+            ),
     )
 }
 
@@ -95,11 +95,8 @@ fn peer(
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("span_path");
-    // The floor every tracing layer pays: the registry alone, with a per-layer filter.
-    let floor = tracing_subscriber::registry().with(
-        tracing_subscriber::layer::Identity::new()
-            .with_filter(tracing_subscriber::EnvFilter::new("info")),
-    );
+    // The floor every tracing layer pays: the registry alone.
+    let floor = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
     tracing::subscriber::with_default(floor, || {
         g.bench_function("registry-only", |b| b.iter(span));
     });

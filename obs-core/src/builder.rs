@@ -152,7 +152,8 @@ impl Builder {
         self
     }
 
-    /// Which spans are traced, in `RUST_LOG` syntax. Defaults to `OBS_TRACES_FILTER`, else `info`.
+    /// Which spans are traced, as `target=level` directives (`RUST_LOG` syntax without span
+    /// and field directives). Defaults to `OBS_TRACES_FILTER`, else `info`.
     pub fn traces_filter(mut self, filter: impl Into<String>) -> Self {
         self.traces_filter = Some(filter.into());
         self
@@ -310,7 +311,7 @@ impl Builder {
             c.log_filter = f.clone();
         }
         if let Some(f) = &self.traces_filter {
-            tracing_subscriber::EnvFilter::try_new(f)
+            f.parse::<tracing_subscriber::filter::Targets>()
                 .map_err(|e| invalid("traces_filter", f, e))?;
             c.traces_filter = f.clone();
         }

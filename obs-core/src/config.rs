@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use obs_trace::Sampler;
+use tracing_subscriber::filter::Targets;
 
 /// OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,8 +171,9 @@ pub struct Config {
     pub metric_export_timeout: Duration,
     /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
     pub log_filter: String,
-    /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans. Default `info`,
-    /// independent of `RUST_LOG`, so quieting logs never loses a trace.
+    /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans, as
+    /// `target=level` directives (`RUST_LOG` syntax without span and field directives).
+    /// Default `info`, independent of `RUST_LOG`, so quieting logs never loses a trace.
     pub traces_filter: String,
     /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
     pub json_logs: bool,
@@ -250,6 +252,21 @@ impl EnvReader<'_> {
                 Ok(_) => v,
                 Err(e) => {
                     self.warn(name, &v, &format!("not a filter ({e})"));
+                    "info".to_owned()
+                }
+            },
+        }
+    }
+
+    /// A traces filter: `target=level` directives (`RUST_LOG` syntax without span and
+    /// field directives), or `info` with a warning.
+    fn traces_filter(&mut self, name: &str) -> String {
+        match self.var(name) {
+            None => "info".to_owned(),
+            Some(v) => match v.parse::<Targets>() {
+                Ok(_) => v,
+                Err(e) => {
+                    self.warn(name, &v, &format!("not a target=level filter ({e})"));
                     "info".to_owned()
                 }
             },
@@ -568,7 +585,7 @@ impl Config {
                 .millis("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
             log_filter: r.filter("RUST_LOG"),
-            traces_filter: r.filter("OBS_TRACES_FILTER"),
+            traces_filter: r.traces_filter("OBS_TRACES_FILTER"),
             json_logs,
             unsampled_spans,
             metrics_addr,

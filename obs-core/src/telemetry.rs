@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use obs_trace::{SpanData, SpanLayer, SpanSink};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::config::{Config, ExporterKind, Signal};
@@ -466,10 +467,12 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
     // Filters were checked when the configuration was read.
-    let traces_filter =
-        EnvFilter::try_new(&config.traces_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let traces_filter = config
+        .traces_filter
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let subscriber = tracing_subscriber::registry()
-        .with(span_layer.with_filter(obs_trace::SpanFilter::new(traces_filter)))
+        .with(span_layer.with_traces_filter(traces_filter))
         .with(json_writer.map(|w| {
             obs_log::JsonLayer::new()
                 .with_writer(w)

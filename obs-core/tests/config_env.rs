@@ -267,6 +267,17 @@ fn log_filter_metrics_addr_and_log_format() {
 }
 
 #[test]
+fn traces_filter_takes_target_level_directives() {
+    assert_eq!(config(&[]).traces_filter, "info");
+    let c = config(&[("OBS_TRACES_FILTER", "warn,orders=debug")]);
+    assert_eq!(c.traces_filter, "warn,orders=debug");
+    // Span and field directives are for log filters; spans are traced by target and level.
+    let c = config(&[("OBS_TRACES_FILTER", "[request{id=1}]=trace")]);
+    assert_eq!(c.traces_filter, "info");
+    assert!(warned(&c, "OBS_TRACES_FILTER", "[request{id=1}]=trace"));
+}
+
+#[test]
 fn unsampled_spans_skip_by_default_keep_on_request() {
     use obs_core::trace::UnsampledSpans;
     assert_eq!(config(&[]).unsampled_spans, UnsampledSpans::Skip);
@@ -342,6 +353,10 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
         ),
         (obs_core::builder().service_name(" "), "service_name"),
         (obs_core::builder().log_filter("[[["), "log_filter"),
+        (
+            obs_core::builder().traces_filter("orders=loud"),
+            "traces_filter",
+        ),
         (
             obs_core::builder().otlp_timeout(Duration::ZERO),
             "otlp_timeout",

@@ -703,9 +703,9 @@ async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
             .with_sink(Arc::new(InMemorySpanSink::new()))
-            .with_filter(obs_trace::SpanFilter::new(
-                tracing_subscriber::filter::LevelFilter::INFO,
-            )),
+            .with_traces_filter(
+                tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+            ),
     );
     let _guard = tracing::subscriber::set_default(subscriber);
     let seen = Captured::default();

@@ -57,7 +57,7 @@ pub use traceparent::{
     TRACEPARENT_LEN, TraceParent, TraceParentError, format_traceparent, parse_traceparent,
 };
 pub use tracestate::{MAX_TRACESTATE_MEMBERS, TraceState, TraceStateError};
-pub use unsampled::{SpanFilter, UnsampledSpans};
+pub use unsampled::UnsampledSpans;
 
 /// The OpenTelemetry API this crate is built with, re-exported so versions can't skew.
 pub use opentelemetry;

@@ -1,9 +1,6 @@
-//! Spans inside unsampled traces: [`UnsampledSpans`] says whether they exist at all, and
-//! [`SpanFilter`] lets [`SpanLayer`](crate::SpanLayer) decide it per span.
+//! Spans inside unsampled traces: [`UnsampledSpans`] says whether they exist at all.
 
-use tracing_core::subscriber::Interest;
-use tracing_core::{Metadata, span};
-use tracing_subscriber::layer::{Context, Filter};
+use tracing_core::Metadata;
 
 use crate::active;
 
@@ -37,83 +34,15 @@ impl UnsampledSpans {
     }
 }
 
-/// The per-layer filter for [`SpanLayer`](crate::SpanLayer): `inner` decides which spans are
-/// traced (an `EnvFilter`, say), and span callsites are asked about on every span rather
-/// than once, so the layer can skip the spans of unsampled traces ([`UnsampledSpans`]).
-///
-/// A plain filter works too; it only loses that saving, because `tracing` then caches
-/// "always" for an enabled span callsite and never asks again.
-///
-/// ```
-/// use obs_trace::{SpanFilter, SpanLayer};
-/// use tracing_subscriber::{EnvFilter, prelude::*};
-///
-/// let subscriber = tracing_subscriber::registry()
-///     .with(SpanLayer::new().with_filter(SpanFilter::new(EnvFilter::new("info"))));
-/// # drop(subscriber);
-/// ```
-#[derive(Debug)]
-pub struct SpanFilter<F> {
-    inner: F,
-}
-
-impl<F> SpanFilter<F> {
-    /// Wraps `inner`, which decides which spans are traced.
-    pub fn new(inner: F) -> Self {
-        SpanFilter { inner }
-    }
-}
-
-impl<S, F: Filter<S>> Filter<S> for SpanFilter<F> {
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        self.inner.enabled(meta, cx)
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        let interest = self.inner.callsite_enabled(meta);
-        // Whether a span is inside an unsampled trace is only known when it is created.
-        if meta.is_span() && interest.is_always() {
-            Interest::sometimes()
-        } else {
-            interest
-        }
-    }
-
-    fn max_level_hint(&self) -> Option<tracing_core::LevelFilter> {
-        self.inner.max_level_hint()
-    }
-
-    fn event_enabled(&self, event: &tracing_core::Event<'_>, cx: &Context<'_, S>) -> bool {
-        self.inner.event_enabled(event, cx)
-    }
-
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        self.inner.on_new_span(attrs, id, ctx);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        self.inner.on_record(id, values, ctx);
-    }
-
-    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
-        self.inner.on_enter(id, ctx);
-    }
-
-    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
-        self.inner.on_exit(id, ctx);
-    }
-
-    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        self.inner.on_close(id, ctx);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use tracing_core::span;
+    use tracing_subscriber::Registry;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::Context;
     use tracing_subscriber::prelude::*;
-    use tracing_subscriber::{EnvFilter, Registry};
 
     use super::*;
     use crate::{
@@ -137,7 +66,7 @@ mod tests {
                 .with_sampler(Sampler::AlwaysOff)
                 .with_unsampled_spans(mode)
                 .with_sink(Arc::new(sink.clone()))
-                .with_filter(SpanFilter::new(EnvFilter::new("info"))),
+                .with_traces_filter(Targets::new().with_default(tracing::Level::INFO)),
         );
         tracing::subscriber::with_default(subscriber, || {
             let root =
@@ -191,7 +120,7 @@ mod tests {
         let subscriber = Registry::default().with(
             SpanLayer::new()
                 .with_sink(Arc::new(sink.clone()))
-                .with_filter(SpanFilter::new(EnvFilter::new("info"))),
+                .with_traces_filter(Targets::new().with_default(tracing::Level::INFO)),
         );
         tracing::subscriber::with_default(subscriber, || {
             let _root = tracing::info_span!("root").entered();
@@ -201,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unfiltered_span_layer_skips_them_too() {
+    fn a_callsite_first_seen_in_an_unsampled_trace_is_still_asked_about_later() {
         let others = SeenByOthers::default();
         let subscriber = Registry::default()
             .with(others.clone())
@@ -212,10 +141,42 @@ mod tests {
                 let _root = tracing::info_span!("root").entered();
                 assert!(inner().is_disabled());
             }
-            // The callsite was registered inside an unsampled trace: its interest must not
-            // have been cached as "never" for the traces that come later.
+            // Its interest must not have been cached as "never" for the traces after.
             assert!(!inner().is_disabled(), "a new root is created");
         });
         assert_eq!(*others.0.lock().unwrap(), ["root", "inner"]);
+    }
+
+    #[test]
+    fn spans_the_traces_filter_leaves_out_stay_for_the_other_layers() {
+        let sink = InMemorySpanSink::new();
+        let others = SeenByOthers::default();
+        let subscriber = Registry::default().with(others.clone()).with(
+            SpanLayer::new()
+                .with_sink(Arc::new(sink.clone()))
+                .with_traces_filter("info,noisy=off".parse::<Targets>().unwrap()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let root = tracing::info_span!("root").entered();
+            let root_context = root.span_context().unwrap();
+            let debug = tracing::debug_span!("debug").entered();
+            assert_eq!(debug.span_context(), None, "not traced, but created");
+            let noisy = tracing::info_span!(target: "noisy", "noisy").entered();
+            assert_eq!(noisy.span_context(), None);
+            let child = tracing::info_span!("child");
+            assert_eq!(
+                child.span_context().map(|c| c.trace_id),
+                Some(root_context.trace_id)
+            );
+        });
+        assert_eq!(
+            *others.0.lock().unwrap(),
+            ["root", "debug", "noisy", "child"]
+        );
+        let spans = sink.spans();
+        assert_eq!(spans.len(), 2);
+        let root = spans.iter().find(|s| s.name == "root").unwrap();
+        let child = spans.iter().find(|s| s.name == "child").unwrap();
+        assert_eq!(child.parent_span_id, root.span_context.span_id);
     }
 }

@@ -9,7 +9,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Key, KeyValue, StringValue, Value};
@@ -22,6 +21,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::active::{self, ActiveContext};
+use crate::clock::Stamp;
 use crate::{
     Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
     UnsampledSpans,
@@ -69,6 +69,7 @@ impl SpanLayer {
     /// A layer with the default sampler (`parentbased_always_on`) and no sink: ids are made
     /// and propagated, logs are stamped, nothing is exported.
     pub fn new() -> Self {
+        crate::clock::calibrate();
         SpanLayer {
             inner: Arc::new(Inner {
                 sampler: Sampler::default(),
@@ -153,7 +154,7 @@ struct Recording {
     name: Cow<'static, str>,
     kind: SpanKind,
     status: Status,
-    start_time: SystemTime,
+    start_time: Stamp,
     attributes: Vec<KeyValue>,
     events: Vec<SpanEvent>,
 }
@@ -430,8 +431,11 @@ impl fmt::Write for StackBuf {
 
 fn scope_of(target: &'static str) -> &'static str {
     // A crate name has no ':', so the first one starts the first `::` (a one-byte search,
-    // much cheaper than a substring search).
-    target.split(':').next().unwrap_or(target)
+    // much cheaper than a substring search or `split`).
+    match target.bytes().position(|b| b == b':') {
+        Some(end) => target.get(..end).unwrap_or(target),
+        None => target,
+    }
 }
 
 impl<S> tracing_subscriber::Layer<S> for SpanLayer
@@ -516,7 +520,7 @@ where
             name: Cow::Borrowed(event.metadata().name()),
             kind: SpanKind::Internal,
             status: Status::Unset,
-            start_time: SystemTime::now(),
+            start_time: Stamp::now(),
             attributes: Vec::new(),
             events: Vec::new(),
         };
@@ -531,7 +535,7 @@ where
         }
         rec.events.push(SpanEvent {
             name,
-            time: tmp.start_time,
+            time: tmp.start_time.wall(),
             attributes: tmp.attributes,
         });
     }
@@ -567,8 +571,8 @@ where
             parent_span_id: state.parent_span_id,
             parent_is_remote: state.parent_is_remote,
             kind: rec.kind,
-            start_time: rec.start_time,
-            end_time: SystemTime::now(),
+            start_time: rec.start_time.wall(),
+            end_time: rec.start_time.elapsed_wall(),
             attributes: rec.attributes,
             events: rec.events,
             status: rec.status,
@@ -622,7 +626,7 @@ impl SpanLayer {
                 name: Cow::Borrowed(attrs.metadata().name()),
                 kind: SpanKind::Internal,
                 status: Status::Unset,
-                start_time: SystemTime::now(),
+                start_time: Stamp::now(),
                 attributes: Vec::with_capacity(attrs.fields().len()),
                 events: Vec::new(),
             };

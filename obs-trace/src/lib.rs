@@ -30,6 +30,7 @@
 
 mod active;
 mod baggage;
+mod clock;
 mod context;
 mod data;
 mod ext;

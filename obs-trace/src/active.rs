@@ -5,7 +5,7 @@
 //! metrics (for exemplars) and client middleware (for injection) read it. Reading is a
 //! thread-local access: no lock, no atomic, no allocation.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::{Baggage, SpanContext};
 
@@ -25,6 +25,36 @@ struct Entry {
 
 thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// The context of the span created last on this thread, for its first enter: creating a
+    /// span and entering it at once is the common case (`info_span!(..).entered()`,
+    /// `#[instrument]`), and this spares that enter a registry lookup. Ids carry the
+    /// registry slot's generation, so a closed span's id is not handed out again soon; the
+    /// entry is also dropped when the span closes on this thread.
+    static JUST_CREATED: Cell<Option<(u64, ActiveContext)>> = const { Cell::new(None) };
+}
+
+/// Remembers the context of the span `id`, just created on this thread.
+#[inline]
+pub(crate) fn remember_created(id: u64, active: ActiveContext) {
+    let _ = JUST_CREATED.try_with(|c| c.set(Some((id, active))));
+}
+
+/// The context remembered for `id`, if it is the span created last on this thread (once).
+#[inline]
+pub(crate) fn take_created(id: u64) -> Option<ActiveContext> {
+    JUST_CREATED
+        .try_with(|c| match c.take() {
+            Some((created, active)) if created == id => Some(active),
+            other => {
+                c.set(other);
+                None
+            }
+        })
+        .ok()
+        .flatten()
 }
 
 /// Pushes `active` for the tracing span `id` (called on enter).

@@ -488,6 +488,13 @@ where
         };
         let parent = parent.filter(SpanContext::is_valid);
         let state = self.new_state(parent, baggage, attrs);
+        active::remember_created(
+            id.into_u64(),
+            ActiveContext {
+                span: state.context.clone(),
+                baggage: state.baggage.clone(),
+            },
+        );
         span.extensions_mut().insert(state);
     }
 
@@ -541,6 +548,10 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(created) = active::take_created(id.into_u64()) {
+            active::push(id.into_u64(), created);
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
         if let Some(state) = ext.get::<SpanState>() {
@@ -559,6 +570,8 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // Its id may be handed out again from now on.
+        let _ = active::take_created(id.into_u64());
         let Some(sink) = &self.inner.sink else { return };
         let Some(span) = ctx.span(&id) else { return };
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {

@@ -32,6 +32,10 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<CountResponses<S>, Gr
 /// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` mark the span as failed; other codes are the
 /// caller's errors. Request and response messages are counted as they stream.
 ///
+/// Other `tracing` layers see the span's name, `rpc.service`, `rpc.method` and, once
+/// known, `rpc.grpc.status_code` and `error.type`; `rpc.system` and the address attributes
+/// are handed to `obs_trace::SpanLayer` directly, and only for spans it records.
+///
 /// Malformed metadata never fails a call: an invalid `traceparent` starts a new trace.
 /// Calls to [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) are passed
 /// through untraced.

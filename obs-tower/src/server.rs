@@ -27,6 +27,11 @@ use crate::semconv::SpanName;
 /// or an error of the inner service, marks the span as failed; 4xx does not (it is the
 /// client's error). The response and error types are not changed.
 ///
+/// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
+/// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,
+/// address and user-agent attributes are handed to `obs_trace::SpanLayer` directly, and
+/// only for spans it records.
+///
 /// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
 /// `Router::layer` (which runs after routing), not around the router from outside.
 ///

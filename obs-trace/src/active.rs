@@ -27,34 +27,58 @@ thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The context of the span created last on this thread, for its first enter: creating a
+/// span and entering it at once is the common case (`info_span!(..).entered()`,
+/// `#[instrument]`), and this spares that enter a registry lookup. Ids carry the registry
+/// slot's generation, so a closed span's id is not handed out again soon; the id is also
+/// forgotten when the span closes on this thread.
+struct JustCreated {
+    // Kept apart from the context so that a miss compares a `u64` and moves nothing.
+    id: Cell<u64>,
+    active: Cell<Option<ActiveContext>>,
+}
+
 thread_local! {
-    /// The context of the span created last on this thread, for its first enter: creating a
-    /// span and entering it at once is the common case (`info_span!(..).entered()`,
-    /// `#[instrument]`), and this spares that enter a registry lookup. Ids carry the
-    /// registry slot's generation, so a closed span's id is not handed out again soon; the
-    /// entry is also dropped when the span closes on this thread.
-    static JUST_CREATED: Cell<Option<(u64, ActiveContext)>> = const { Cell::new(None) };
+    static JUST_CREATED: JustCreated = const {
+        JustCreated {
+            id: Cell::new(0),
+            active: Cell::new(None),
+        }
+    };
 }
 
 /// Remembers the context of the span `id`, just created on this thread.
 #[inline]
 pub(crate) fn remember_created(id: u64, active: ActiveContext) {
-    let _ = JUST_CREATED.try_with(|c| c.set(Some((id, active))));
+    let _ = JUST_CREATED.try_with(|c| {
+        c.id.set(id);
+        c.active.set(Some(active));
+    });
 }
 
 /// The context remembered for `id`, if it is the span created last on this thread (once).
 #[inline]
 pub(crate) fn take_created(id: u64) -> Option<ActiveContext> {
     JUST_CREATED
-        .try_with(|c| match c.take() {
-            Some((created, active)) if created == id => Some(active),
-            other => {
-                c.set(other);
-                None
+        .try_with(|c| {
+            if c.id.get() != id {
+                return None;
             }
+            c.id.set(0);
+            c.active.take()
         })
         .ok()
         .flatten()
+}
+
+/// Forgets the span `id` if it is the one remembered (called on close: ids are reused).
+#[inline]
+pub(crate) fn forget_created(id: u64) {
+    let _ = JUST_CREATED.try_with(|c| {
+        if c.id.get() == id {
+            c.id.set(0);
+        }
+    });
 }
 
 /// Pushes `active` for the tracing span `id` (called on enter).
@@ -66,7 +90,10 @@ pub(crate) fn push(id: u64, active: ActiveContext) {
 pub(crate) fn pop(id: u64) {
     let _ = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
-        if let Some(pos) = s.iter().rposition(|e| e.id == id) {
+        // Spans are almost always exited in the reverse order of entering.
+        if s.last().is_some_and(|e| e.id == id) {
+            s.pop();
+        } else if let Some(pos) = s.iter().rposition(|e| e.id == id) {
             s.remove(pos);
         }
     });

@@ -571,7 +571,7 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // Its id may be handed out again from now on.
-        let _ = active::take_created(id.into_u64());
+        active::forget_created(id.into_u64());
         let Some(sink) = &self.inner.sink else { return };
         let Some(span) = ctx.span(&id) else { return };
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {

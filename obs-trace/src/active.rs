@@ -35,6 +35,7 @@ thread_local! {
 struct JustCreated {
     // Kept apart from the context so that a miss compares a `u64` and moves nothing.
     id: Cell<u64>,
+    records: Cell<bool>,
     active: Cell<Option<ActiveContext>>,
 }
 
@@ -42,18 +43,30 @@ thread_local! {
     static JUST_CREATED: JustCreated = const {
         JustCreated {
             id: Cell::new(0),
+            records: Cell::new(false),
             active: Cell::new(None),
         }
     };
 }
 
-/// Remembers the context of the span `id`, just created on this thread.
+/// Remembers the context of the span `id`, just created on this thread, and whether it
+/// records (is sampled and will be exported).
 #[inline]
-pub(crate) fn remember_created(id: u64, active: ActiveContext) {
+pub(crate) fn remember_created(id: u64, active: ActiveContext, records: bool) {
     let _ = JUST_CREATED.try_with(|c| {
         c.id.set(id);
+        c.records.set(records);
         c.active.set(Some(active));
     });
+}
+
+/// Whether the span `id` records, if it is the span created last on this thread.
+#[inline]
+pub(crate) fn created_records(id: u64) -> Option<bool> {
+    JUST_CREATED
+        .try_with(|c| (c.id.get() == id).then(|| c.records.get()))
+        .ok()
+        .flatten()
 }
 
 /// The context remembered for `id`, if it is the span created last on this thread (once).

@@ -221,6 +221,10 @@ impl RemoteParent {
     ) -> tracing::Span {
         let span = span_with_remote_parent(self, make);
         span.with_subscriber(|(id, dispatch)| {
+            // An unsampled span records nothing: no need to look it up.
+            if active::created_records(id.into_u64()) == Some(false) {
+                return;
+            }
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
                 return;
             };
@@ -494,6 +498,7 @@ where
                 span: state.context.clone(),
                 baggage: state.baggage.clone(),
             },
+            state.recording.is_some(),
         );
         span.extensions_mut().insert(state);
     }

@@ -19,7 +19,7 @@ python3 - "$bin" "$rounds" <<'PY'
 import re, statistics, subprocess, sys
 binary, rounds = sys.argv[1], int(sys.argv[2])
 names = ["registry-only", "obs/sampled", "tracing-opentelemetry/sampled",
-         "obs/unsampled", "tracing-opentelemetry/unsampled"]
+         "obs/unsampled", "obs/unsampled-keep", "tracing-opentelemetry/unsampled"]
 pattern = "span_path/(" + "|".join(re.escape(n) for n in names) + ")$"
 sampled, unsampled = [], []
 for r in range(rounds):

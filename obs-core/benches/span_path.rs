@@ -6,7 +6,11 @@
 //!   bounded (2048) lock-free `ArrayQueue`, which is what `BatchQueue::push` does, drained by
 //!   a thread that discards (the no-op exporter).
 //! - `obs/unsampled`: the same with the `always_off` sampler (a root span, then the
-//!   measured span inside it, which is not created at all: `UnsampledSpans::Skip`).
+//!   measured span inside it, which is not created at all: `UnsampledSpans::Skip`, what
+//!   `init` installs when no JSON log lines are written).
+//! - `obs/unsampled-keep`: the same with `UnsampledSpans::Keep` (what `init` installs with
+//!   JSON log lines, which show every span's fields): the span is created, nothing is
+//!   recorded.
 //! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
 //!   OTLP/gRPC to an in-process receiver; its background threads share the 2 cores with the
 //!   measurement, so this is the conservative number.
@@ -53,7 +57,10 @@ impl obs_core::trace::SpanSink for QueueSink {
     }
 }
 
-fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + Send + Sync {
+fn obs_layers(
+    sampler: obs_core::trace::Sampler,
+    unsampled_spans: obs_core::trace::UnsampledSpans,
+) -> impl tracing::Subscriber + Send + Sync {
     let queue = Arc::new(ArrayQueue::new(2048));
     let drained = queue.clone();
     std::thread::spawn(move || {
@@ -65,6 +72,7 @@ fn obs_layers(sampler: obs_core::trace::Sampler) -> impl tracing::Subscriber + S
     tracing_subscriber::registry().with(
         obs_core::trace::SpanLayer::new()
             .with_sampler(sampler)
+            .with_unsampled_spans(unsampled_spans)
             .with_sink(Arc::new(QueueSink(queue)))
             .with_traces_filter(
                 tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
@@ -100,13 +108,20 @@ fn bench(c: &mut Criterion) {
     tracing::subscriber::with_default(floor, || {
         g.bench_function("registry-only", |b| b.iter(span));
     });
-    tracing::subscriber::with_default(obs_layers(obs_core::trace::Sampler::AlwaysOn), || {
+    use obs_core::trace::{Sampler, UnsampledSpans};
+    let sampled = obs_layers(Sampler::AlwaysOn, UnsampledSpans::Skip);
+    tracing::subscriber::with_default(sampled, || {
         g.bench_function("obs/sampled", |b| b.iter(span));
     });
-    tracing::subscriber::with_default(obs_layers(obs_core::trace::Sampler::AlwaysOff), || {
-        let _root = tracing::info_span!("root").entered();
-        g.bench_function("obs/unsampled", |b| b.iter(span));
-    });
+    for (name, unsampled_spans) in [
+        ("obs/unsampled", UnsampledSpans::Skip),
+        ("obs/unsampled-keep", UnsampledSpans::Keep),
+    ] {
+        tracing::subscriber::with_default(obs_layers(Sampler::AlwaysOff, unsampled_spans), || {
+            let _root = tracing::info_span!("root").entered();
+            g.bench_function(name, |b| b.iter(span));
+        });
+    }
 
     let (sub, provider) = peer(opentelemetry_sdk::trace::Sampler::AlwaysOn);
     tracing::subscriber::with_default(sub, || {

@@ -166,7 +166,8 @@ impl Builder {
     }
 
     /// Whether spans inside unsampled traces are created for the log layers. Defaults to
-    /// `OBS_UNSAMPLED_SPANS`, else [`UnsampledSpans::Skip`](obs_trace::UnsampledSpans::Skip).
+    /// `OBS_UNSAMPLED_SPANS`, else `Keep` when JSON log lines are written (they show every
+    /// span's fields) and `Skip` when not (see [`obs_trace::UnsampledSpans`]).
     pub fn unsampled_spans(mut self, unsampled_spans: obs_trace::UnsampledSpans) -> Self {
         self.unsampled_spans = Some(unsampled_spans);
         self
@@ -319,7 +320,7 @@ impl Builder {
             c.json_logs = j;
         }
         if let Some(u) = self.unsampled_spans {
-            c.unsampled_spans = u;
+            c.unsampled_spans = Some(u);
         }
         if let Some(a) = self.metrics_addr {
             c.metrics_addr = Some(a);

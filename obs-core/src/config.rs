@@ -177,10 +177,11 @@ pub struct Config {
     pub traces_filter: String,
     /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
     pub json_logs: bool,
-    /// `OBS_UNSAMPLED_SPANS`: `skip` (default) creates no span inside an unsampled trace
-    /// but the SERVER and CLIENT ones; `keep` creates them, so JSON log lines keep their
-    /// fields. See [`obs_trace::UnsampledSpans`].
-    pub unsampled_spans: obs_trace::UnsampledSpans,
+    /// `OBS_UNSAMPLED_SPANS`: `skip` creates no span inside an unsampled trace but the
+    /// SERVER and CLIENT ones; `keep` creates them. Unset (`None`): `keep` when JSON log
+    /// lines are written (they show every span's fields), `skip` otherwise. See
+    /// [`obs_trace::UnsampledSpans`].
+    pub unsampled_spans: Option<obs_trace::UnsampledSpans>,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
@@ -559,12 +560,13 @@ impl Config {
             }
         };
         let unsampled_spans = match r.var("OBS_UNSAMPLED_SPANS").as_deref() {
-            None | Some("skip") => obs_trace::UnsampledSpans::Skip,
-            Some("keep") => obs_trace::UnsampledSpans::Keep,
+            None => None,
+            Some("skip") => Some(obs_trace::UnsampledSpans::Skip),
+            Some("keep") => Some(obs_trace::UnsampledSpans::Keep),
             Some(v) => {
                 let v = v.to_owned();
                 r.warn("OBS_UNSAMPLED_SPANS", &v, "not one of skip, keep");
-                obs_trace::UnsampledSpans::Skip
+                None
             }
         };
         Config {

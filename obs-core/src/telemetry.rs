@@ -462,7 +462,12 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
 
     let mut span_layer = SpanLayer::new()
         .with_sampler(config.sampler.clone())
-        .with_unsampled_spans(config.unsampled_spans);
+        .with_unsampled_spans(config.unsampled_spans.unwrap_or(if json_writer.is_some() {
+            // JSON log lines show the fields of every span around an event.
+            obs_trace::UnsampledSpans::Keep
+        } else {
+            obs_trace::UnsampledSpans::Skip
+        }));
     if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }

@@ -278,19 +278,21 @@ fn traces_filter_takes_target_level_directives() {
 }
 
 #[test]
-fn unsampled_spans_skip_by_default_keep_on_request() {
+fn unsampled_spans_follow_the_json_logs_unless_set() {
     use obs_core::trace::UnsampledSpans;
-    assert_eq!(config(&[]).unsampled_spans, UnsampledSpans::Skip);
+    assert_eq!(config(&[]).unsampled_spans, None);
+    let c = config(&[("OBS_UNSAMPLED_SPANS", "skip")]);
+    assert_eq!(c.unsampled_spans, Some(UnsampledSpans::Skip));
     let c = config(&[("OBS_UNSAMPLED_SPANS", "keep")]);
-    assert_eq!(c.unsampled_spans, UnsampledSpans::Keep);
+    assert_eq!(c.unsampled_spans, Some(UnsampledSpans::Keep));
     let c = config(&[("OBS_UNSAMPLED_SPANS", "sometimes")]);
-    assert_eq!(c.unsampled_spans, UnsampledSpans::Skip);
+    assert_eq!(c.unsampled_spans, None);
     assert!(warned(&c, "OBS_UNSAMPLED_SPANS", "sometimes"));
     let built = obs_core::builder()
         .unsampled_spans(UnsampledSpans::Keep)
         .config()
         .unwrap();
-    assert_eq!(built.unsampled_spans, UnsampledSpans::Keep);
+    assert_eq!(built.unsampled_spans, Some(UnsampledSpans::Keep));
 }
 
 #[test]

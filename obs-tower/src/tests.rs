@@ -703,6 +703,7 @@ async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
             .with_sink(Arc::new(InMemorySpanSink::new()))
+            .with_unsampled_spans(obs_trace::UnsampledSpans::Skip)
             .with_traces_filter(
                 tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
             ),

@@ -112,7 +112,8 @@ impl SpanLayer {
     }
 
     /// Whether spans created inside unsampled traces exist for the other layers. Defaults to
-    /// [`UnsampledSpans::Skip`]: they are not created at all.
+    /// [`UnsampledSpans::Keep`]: other layers (a JSON log layer) see them as usual;
+    /// [`UnsampledSpans::Skip`] does not create them at all, for the cost of a disabled span.
     pub fn with_unsampled_spans(self, unsampled_spans: UnsampledSpans) -> Self {
         self.map(|i| i.unsampled_spans = unsampled_spans)
     }

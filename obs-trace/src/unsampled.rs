@@ -6,6 +6,9 @@ use crate::active;
 
 /// What becomes of a span created while the current trace on this thread is not sampled.
 ///
+/// `obs_core::init` skips them unless JSON log lines are written, which show the fields of
+/// every span around an event; [`SpanLayer`](crate::SpanLayer) on its own keeps them.
+///
 /// Either way the trace id stays current (logs carry it, outgoing calls propagate it with the
 /// `sampled` flag off) and spans that declare an `otel.kind` field (the SERVER and CLIENT spans
 /// of obs's middleware) are always created: they cross process boundaries, so every outgoing
@@ -15,10 +18,10 @@ pub enum UnsampledSpans {
     /// The span is not created at all, for any layer: it costs what a disabled span costs
     /// (`fastrace` hands out no-op spans the same way, and OpenTelemetry SDKs make them
     /// non-recording). Log lines inside it carry the nearest created span's id and fields.
-    #[default]
     Skip,
     /// The span is created, with its own span id, so other layers see it (JSON log lines keep
     /// its fields); nothing of it is recorded or exported.
+    #[default]
     Keep,
 }
 
@@ -132,9 +135,11 @@ mod tests {
     #[test]
     fn a_callsite_first_seen_in_an_unsampled_trace_is_still_asked_about_later() {
         let others = SeenByOthers::default();
-        let subscriber = Registry::default()
-            .with(others.clone())
-            .with(SpanLayer::new().with_sampler(Sampler::AlwaysOff));
+        let subscriber = Registry::default().with(others.clone()).with(
+            SpanLayer::new()
+                .with_sampler(Sampler::AlwaysOff)
+                .with_unsampled_spans(UnsampledSpans::Skip),
+        );
         let inner = || tracing::info_span!("inner");
         tracing::subscriber::with_default(subscriber, || {
             {

@@ -22,6 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::active::{self, ActiveContext};
 use crate::clock::Stamp;
+use crate::unsampled::inside_unsampled_trace;
 use crate::{
     Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
     UnsampledSpans,
@@ -460,11 +461,19 @@ where
 
     // `false` here disables the span for every layer, as `UnsampledSpans::Skip` says.
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        !(self.inner.unsampled_spans.skips(meta) && self.traces(meta))
+        !(self.inner.unsampled_spans == UnsampledSpans::Skip
+            && inside_unsampled_trace(meta)
+            && self.traces(meta))
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if !self.traces(attrs.metadata()) {
+            return;
+        }
+        // Kept for the other layers only (with `Skip` these never get here).
+        if self.inner.unsampled_spans == UnsampledSpans::Keep
+            && inside_unsampled_trace(attrs.metadata())
+        {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -476,11 +485,16 @@ where
             Some(remote) => (remote.span, remote.baggage),
             None => {
                 if let Some(parent_id) = attrs.parent() {
+                    // The nearest traced span from the parent up: the parent itself may be
+                    // one this layer leaves alone (filtered out, or kept for the log layers
+                    // inside an unsampled trace).
                     ctx.span(parent_id)
                         .and_then(|p| {
-                            p.extensions()
-                                .get::<SpanState>()
-                                .map(|s| (Some(s.context.clone()), s.baggage.clone()))
+                            p.scope().find_map(|s| {
+                                s.extensions()
+                                    .get::<SpanState>()
+                                    .map(|s| (Some(s.context.clone()), s.baggage.clone()))
+                            })
                         })
                         .unwrap_or_default()
                 } else if attrs.is_contextual() {

@@ -18,23 +18,25 @@ pub enum UnsampledSpans {
     /// The span is not created at all, for any layer: it costs what a disabled span costs
     /// (`fastrace` hands out no-op spans the same way, and OpenTelemetry SDKs make them
     /// non-recording). Log lines inside it carry the nearest created span's id and fields.
+    /// As with any disabled span, a span that names it as its explicit parent
+    /// (`info_span!(parent: &skipped, ..)`) starts a new trace; `Span::current()` is the
+    /// nearest created span, so `parent: Span::current()` stays in the trace.
     Skip,
-    /// The span is created, with its own span id, so other layers see it (JSON log lines keep
-    /// its fields); nothing of it is recorded or exported.
+    /// The span is created for the other layers (JSON log lines keep its fields), but
+    /// [`SpanLayer`](crate::SpanLayer) does nothing for it: no ids of its own, nothing
+    /// recorded. Log lines inside it carry the nearest traced span's ids.
     #[default]
     Keep,
 }
 
-impl UnsampledSpans {
-    /// Whether `meta`, about to be created on this thread, is to be skipped.
-    #[inline]
-    pub(crate) fn skips(self, meta: &Metadata<'_>) -> bool {
-        self == UnsampledSpans::Skip
-            && meta.is_span()
-            // The thread-local first: it is what is false on the sampled path.
-            && active::with_current(|a| a.is_some_and(|a| !a.span.is_sampled()))
-            && meta.fields().field("otel.kind").is_none()
-    }
+/// Whether `meta`, about to be created on this thread, is a span inside an unsampled trace
+/// that can go without an OpenTelemetry identity: any span but those that declare `otel.kind`.
+#[inline]
+pub(crate) fn inside_unsampled_trace(meta: &Metadata<'_>) -> bool {
+    meta.is_span()
+        // The thread-local first: it is what is false on the sampled path.
+        && active::with_current(|a| a.is_some_and(|a| !a.span.is_sampled()))
+        && meta.fields().field("otel.kind").is_none()
 }
 
 #[cfg(test)]
@@ -81,20 +83,27 @@ mod tests {
             match mode {
                 UnsampledSpans::Skip => assert!(inner.is_disabled(), "not created at all"),
                 UnsampledSpans::Keep => {
-                    let own = inner.span_context().expect("created, with its own ids");
-                    assert_eq!(own.trace_id, root_context.trace_id);
-                    assert_ne!(own.span_id, root_context.span_id);
-                    assert!(!own.is_sampled());
+                    assert!(!inner.is_disabled(), "created for the other layers");
+                    assert_eq!(inner.span_context(), None, "with no identity of its own");
                 }
             }
             let client_context = client.span_context().expect("client spans always exist");
             assert_eq!(client_context.trace_id, root_context.trace_id);
             assert!(!client_context.is_sampled());
+            if mode == UnsampledSpans::Keep {
+                // A child naming the untraced span as its explicit parent stays in the trace.
+                let explicit =
+                    tracing::info_span!(parent: &inner, "explicit", otel.kind = "client");
+                assert_eq!(
+                    explicit.span_context().map(|c| c.trace_id),
+                    Some(root_context.trace_id)
+                );
+            }
             let _i = inner.enter();
             assert_eq!(
-                crate::current_span_context().map(|c| c.trace_id),
-                Some(root_context.trace_id),
-                "the trace id stays current for logs and outgoing calls"
+                crate::current_span_context(),
+                Some(root_context.clone()),
+                "the root's context stays current for logs and outgoing calls"
             );
         });
         assert!(
@@ -114,7 +123,10 @@ mod tests {
     fn kept_spans_inside_an_unsampled_trace_reach_the_other_layers() {
         let others = SeenByOthers::default();
         unsampled_root_then_inner(UnsampledSpans::Keep, others.clone());
-        assert_eq!(*others.0.lock().unwrap(), ["root", "inner", "client"]);
+        assert_eq!(
+            *others.0.lock().unwrap(),
+            ["root", "inner", "client", "explicit"]
+        );
     }
 
     #[test]
@@ -173,15 +185,22 @@ mod tests {
                 child.span_context().map(|c| c.trace_id),
                 Some(root_context.trace_id)
             );
+            let explicit = tracing::info_span!(parent: &debug, "explicit");
+            assert_eq!(
+                explicit.span_context().map(|c| c.trace_id),
+                Some(root_context.trace_id)
+            );
         });
         assert_eq!(
             *others.0.lock().unwrap(),
-            ["root", "debug", "noisy", "child"]
+            ["root", "debug", "noisy", "child", "explicit"]
         );
         let spans = sink.spans();
-        assert_eq!(spans.len(), 2);
+        assert_eq!(spans.len(), 3);
         let root = spans.iter().find(|s| s.name == "root").unwrap();
-        let child = spans.iter().find(|s| s.name == "child").unwrap();
-        assert_eq!(child.parent_span_id, root.span_context.span_id);
+        for name in ["child", "explicit"] {
+            let span = spans.iter().find(|s| s.name == name).unwrap();
+            assert_eq!(span.parent_span_id, root.span_context.span_id, "{name}");
+        }
     }
 }

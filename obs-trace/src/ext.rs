@@ -15,8 +15,11 @@ use crate::{Baggage, SpanContext};
 /// before the sampling decision, which is taken when the span is created.
 pub trait SpanExt {
     /// The span's context, if the span exists and a [`SpanLayer`](crate::SpanLayer) saw it.
+    /// For a span the layer gave no identity of its own (left out by its traces filter, or
+    /// kept only for the log layers inside an unsampled trace), the context of the nearest
+    /// traced span around it: the trace it runs in.
     fn span_context(&self) -> Option<SpanContext>;
-    /// The baggage in effect in the span.
+    /// The baggage in effect in the span (found the same way as its context).
     fn baggage(&self) -> Baggage;
     /// Sets an attribute whose key is only known at run time (`tracing` fields are fixed
     /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
@@ -24,14 +27,25 @@ pub trait SpanExt {
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
 }
 
-fn with_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
+/// Calls `f` with the state of the nearest traced span from `span` up.
+fn with_nearest_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
-        let data = registry.span(id)?;
-        let ext = data.extensions();
-        ext.get::<SpanState>().map(f)
+        nearest_state(registry.span(id)?, f)
     })
     .flatten()
+}
+
+fn nearest_state<'a, R: LookupSpan<'a>, T>(
+    span: tracing_subscriber::registry::SpanRef<'a, R>,
+    f: impl FnOnce(&SpanState) -> T,
+) -> Option<T> {
+    let mut f = Some(f);
+    span.scope().find_map(|s| {
+        let ext = s.extensions();
+        let state = ext.get::<SpanState>()?;
+        f.take().map(|f| f(state))
+    })
 }
 
 fn with_state_mut(span: &tracing::Span, f: impl FnOnce(&mut SpanState)) {
@@ -49,11 +63,11 @@ fn with_state_mut(span: &tracing::Span, f: impl FnOnce(&mut SpanState)) {
 
 impl SpanExt for tracing::Span {
     fn span_context(&self) -> Option<SpanContext> {
-        with_state(self, |s| s.context.clone())
+        with_nearest_state(self, |s| s.context.clone())
     }
 
     fn baggage(&self) -> Baggage {
-        with_state(self, |s| s.baggage.clone()).unwrap_or_default()
+        with_nearest_state(self, |s| s.baggage.clone()).unwrap_or_default()
     }
 
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {
@@ -61,9 +75,10 @@ impl SpanExt for tracing::Span {
     }
 }
 
-/// The context [`SpanLayer`](crate::SpanLayer) gave the span `id`, looked up from another
-/// layer's callback: for an event whose explicit `parent:` is not the current span.
-/// `None` if the span is not visible to that layer or the span layer did not see it.
+/// The context [`SpanLayer`](crate::SpanLayer) gave the span `id` (or the nearest traced
+/// span around it, as [`SpanExt::span_context`] says), looked up from another layer's
+/// callback: for an event whose explicit `parent:` is not the current span. `None` if the
+/// span is not visible to that layer or the span layer saw none of its scope.
 pub fn span_context_of<S>(
     ctx: &tracing_subscriber::layer::Context<'_, S>,
     id: &tracing_core::span::Id,
@@ -71,7 +86,5 @@ pub fn span_context_of<S>(
 where
     S: tracing_core::Subscriber + for<'a> LookupSpan<'a>,
 {
-    let span = ctx.span(id)?;
-    let ext = span.extensions();
-    ext.get::<SpanState>().map(|s| s.context.clone())
+    nearest_state(ctx.span(id)?, |s| s.context.clone())
 }

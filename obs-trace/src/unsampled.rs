@@ -84,7 +84,11 @@ mod tests {
                 UnsampledSpans::Skip => assert!(inner.is_disabled(), "not created at all"),
                 UnsampledSpans::Keep => {
                     assert!(!inner.is_disabled(), "created for the other layers");
-                    assert_eq!(inner.span_context(), None, "with no identity of its own");
+                    assert_eq!(
+                        inner.span_context(),
+                        Some(root_context.clone()),
+                        "no identity of its own: the context of the trace it runs in"
+                    );
                 }
             }
             let client_context = client.span_context().expect("client spans always exist");
@@ -177,9 +181,13 @@ mod tests {
             let root = tracing::info_span!("root").entered();
             let root_context = root.span_context().unwrap();
             let debug = tracing::debug_span!("debug").entered();
-            assert_eq!(debug.span_context(), None, "not traced, but created");
+            assert_eq!(
+                debug.span_context(),
+                Some(root_context.clone()),
+                "not traced, but created, in the root's trace"
+            );
             let noisy = tracing::info_span!(target: "noisy", "noisy").entered();
-            assert_eq!(noisy.span_context(), None);
+            assert_eq!(noisy.span_context(), Some(root_context.clone()));
             let child = tracing::info_span!("child");
             assert_eq!(
                 child.span_context().map(|c| c.trace_id),

@@ -27,12 +27,13 @@ thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The context of the span created last on this thread, for its first enter: creating a
-/// span and entering it at once is the common case (`info_span!(..).entered()`,
-/// `#[instrument]`), and this spares that enter a registry lookup. Ids carry the registry
-/// slot's generation, so a closed span's id is not handed out again soon; the id is also
-/// forgotten when the span closes on this thread.
-struct JustCreated {
+/// The context of the span created, or exited, last on this thread, for its next enter:
+/// creating a span and entering it at once (`info_span!(..).entered()`, `#[instrument]`)
+/// and entering the same span again and again (a future polled, a response body read under
+/// its request's span) are the common cases, and this spares those enters a registry
+/// lookup. Ids carry the registry slot's generation, so a closed span's id is not handed out
+/// again soon; the id is also forgotten when the span closes on this thread.
+struct Recent {
     // Kept apart from the context so that a miss compares a `u64` and moves nothing.
     id: Cell<u64>,
     records: Cell<bool>,
@@ -40,8 +41,8 @@ struct JustCreated {
 }
 
 thread_local! {
-    static JUST_CREATED: JustCreated = const {
-        JustCreated {
+    static RECENT: Recent = const {
+        Recent {
             id: Cell::new(0),
             records: Cell::new(false),
             active: Cell::new(None),
@@ -49,30 +50,30 @@ thread_local! {
     };
 }
 
-/// Remembers the context of the span `id`, just created on this thread, and whether it
+/// Remembers the context of the span `id`, just created or exited on this thread, and whether it
 /// records (is sampled and will be exported).
 #[inline]
-pub(crate) fn remember_created(id: u64, active: ActiveContext, records: bool) {
-    let _ = JUST_CREATED.try_with(|c| {
+pub(crate) fn remember(id: u64, active: ActiveContext, records: bool) {
+    let _ = RECENT.try_with(|c| {
         c.id.set(id);
         c.records.set(records);
         c.active.set(Some(active));
     });
 }
 
-/// Whether the span `id` records, if it is the span created last on this thread.
+/// Whether the span `id` records, if it is the span remembered last on this thread.
 #[inline]
-pub(crate) fn created_records(id: u64) -> Option<bool> {
-    JUST_CREATED
+pub(crate) fn remembered_records(id: u64) -> Option<bool> {
+    RECENT
         .try_with(|c| (c.id.get() == id).then(|| c.records.get()))
         .ok()
         .flatten()
 }
 
-/// The context remembered for `id`, if it is the span created last on this thread (once).
+/// The context remembered for `id`, if it is the span remembered last on this thread (once).
 #[inline]
-pub(crate) fn take_created(id: u64) -> Option<ActiveContext> {
-    JUST_CREATED
+pub(crate) fn take_remembered(id: u64) -> Option<ActiveContext> {
+    RECENT
         .try_with(|c| {
             if c.id.get() != id {
                 return None;
@@ -86,8 +87,8 @@ pub(crate) fn take_created(id: u64) -> Option<ActiveContext> {
 
 /// Forgets the span `id` if it is the one remembered (called on close: ids are reused).
 #[inline]
-pub(crate) fn forget_created(id: u64) {
-    let _ = JUST_CREATED.try_with(|c| {
+pub(crate) fn forget_remembered(id: u64) {
+    let _ = RECENT.try_with(|c| {
         if c.id.get() == id {
             c.id.set(0);
         }
@@ -104,10 +105,14 @@ pub(crate) fn pop(id: u64) {
     let _ = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
         // Spans are almost always exited in the reverse order of entering.
-        if s.last().is_some_and(|e| e.id == id) {
-            s.pop();
-        } else if let Some(pos) = s.iter().rposition(|e| e.id == id) {
-            s.remove(pos);
+        let exited = if s.last().is_some_and(|e| e.id == id) {
+            s.pop()
+        } else {
+            s.iter().rposition(|e| e.id == id).map(|pos| s.remove(pos))
+        };
+        if let Some(Entry { id, active }) = exited {
+            // `records` is only asked right after creation; `true` never skips work.
+            remember(id, active, true);
         }
     });
 }

@@ -224,7 +224,7 @@ impl RemoteParent {
         let span = span_with_remote_parent(self, make);
         span.with_subscriber(|(id, dispatch)| {
             // An unsampled span records nothing: no need to look it up.
-            if active::created_records(id.into_u64()) == Some(false) {
+            if active::remembered_records(id.into_u64()) == Some(false) {
                 return;
             }
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
@@ -507,7 +507,7 @@ where
         };
         let parent = parent.filter(SpanContext::is_valid);
         let state = self.new_state(parent, baggage, attrs);
-        active::remember_created(
+        active::remember(
             id.into_u64(),
             ActiveContext {
                 span: state.context.clone(),
@@ -568,7 +568,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(created) = active::take_created(id.into_u64()) {
+        if let Some(created) = active::take_remembered(id.into_u64()) {
             active::push(id.into_u64(), created);
             return;
         }
@@ -591,7 +591,7 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // Its id may be handed out again from now on.
-        active::forget_created(id.into_u64());
+        active::forget_remembered(id.into_u64());
         let Some(sink) = &self.inner.sink else { return };
         let Some(span) = ctx.span(&id) else { return };
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {

@@ -45,10 +45,7 @@ impl Stamp {
     #[inline]
     pub(crate) fn now() -> Stamp {
         let Some(clock) = COUNTER.get() else {
-            return Stamp {
-                wall: SystemTime::now(),
-                ticks: None,
-            };
+            return Stamp::system();
         };
         let ticks = clock.raw();
         let anchored = ANCHOR.try_with(|anchor| {
@@ -68,10 +65,15 @@ impl Stamp {
                 ticks: Some(ticks),
             },
             // Thread-local storage is being torn down.
-            Err(_) => Stamp {
-                wall: SystemTime::now(),
-                ticks: None,
-            },
+            Err(_) => Stamp::system(),
+        }
+    }
+
+    /// Now, from the system clock alone.
+    fn system() -> Stamp {
+        Stamp {
+            wall: SystemTime::now(),
+            ticks: None,
         }
     }
 
@@ -101,7 +103,13 @@ mod tests {
         for _ in 0..2 {
             let before = SystemTime::now();
             let start = Stamp::now();
-            std::thread::sleep(Duration::from_millis(5));
+            // Until the system clock has moved on by 5 ms (bounded, should it stand still).
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while SystemTime::now() < before + Duration::from_millis(5)
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
             let end = start.elapsed_wall();
             let after = SystemTime::now();
             let slack = Duration::from_millis(2);

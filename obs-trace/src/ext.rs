@@ -27,7 +27,7 @@ pub trait SpanExt {
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
 }
 
-/// Calls `f` with the state of the nearest traced span from `span` up.
+/// Calls `f` with the state of the nearest traced span from the `tracing::Span` up.
 fn with_nearest_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
@@ -36,7 +36,9 @@ fn with_nearest_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) 
     .flatten()
 }
 
-fn nearest_state<'a, R: LookupSpan<'a>, T>(
+/// Calls `f` with the state of the nearest traced span from `span` up: the span itself, or,
+/// if [`SpanLayer`](crate::SpanLayer) gave it no identity, the closest ancestor it did.
+pub(crate) fn nearest_state<'a, R: LookupSpan<'a>, T>(
     span: tracing_subscriber::registry::SpanRef<'a, R>,
     f: impl FnOnce(&SpanState) -> T,
 ) -> Option<T> {

@@ -22,6 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::active::{self, ActiveContext};
 use crate::clock::Stamp;
+use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
 use crate::{
     Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
@@ -162,6 +163,14 @@ struct Recording {
 }
 
 impl SpanState {
+    /// What becomes current on this thread while the span is entered.
+    fn active(&self) -> ActiveContext {
+        ActiveContext {
+            span: self.context.clone(),
+            baggage: self.baggage.clone(),
+        }
+    }
+
     /// Sets an attribute whose key is only known at run time (a captured header); a later
     /// value for the same key replaces the earlier one. Unsampled spans record nothing.
     pub(crate) fn set_attribute(&mut self, attribute: KeyValue) {
@@ -490,11 +499,7 @@ where
                     // inside an unsampled trace).
                     ctx.span(parent_id)
                         .and_then(|p| {
-                            p.scope().find_map(|s| {
-                                s.extensions()
-                                    .get::<SpanState>()
-                                    .map(|s| (Some(s.context.clone()), s.baggage.clone()))
-                            })
+                            nearest_state(p, |s| (Some(s.context.clone()), s.baggage.clone()))
                         })
                         .unwrap_or_default()
                 } else if attrs.is_contextual() {
@@ -507,14 +512,7 @@ where
         };
         let parent = parent.filter(SpanContext::is_valid);
         let state = self.new_state(parent, baggage, attrs);
-        active::remember(
-            id.into_u64(),
-            ActiveContext {
-                span: state.context.clone(),
-                baggage: state.baggage.clone(),
-            },
-            state.recording.is_some(),
-        );
+        active::remember(id.into_u64(), state.active(), state.recording.is_some());
         span.extensions_mut().insert(state);
     }
 
@@ -575,13 +573,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
         if let Some(state) = ext.get::<SpanState>() {
-            active::push(
-                id.into_u64(),
-                ActiveContext {
-                    span: state.context.clone(),
-                    baggage: state.baggage.clone(),
-                },
-            );
+            active::push(id.into_u64(), state.active());
         }
     }
 

@@ -245,29 +245,20 @@ impl EnvReader<'_> {
         }
     }
 
-    /// A `tracing` filter directive list; `info` by default or when it does not parse.
-    fn filter(&mut self, name: &str) -> String {
+    /// A directive list that `check` accepts (it says what is wrong otherwise); `info` by
+    /// default, or with a warning when it is not `what`.
+    fn directives(
+        &mut self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> String {
         match self.var(name) {
             None => "info".to_owned(),
-            Some(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
-                Ok(_) => v,
+            Some(v) => match check(&v) {
+                Ok(()) => v,
                 Err(e) => {
-                    self.warn(name, &v, &format!("not a filter ({e})"));
-                    "info".to_owned()
-                }
-            },
-        }
-    }
-
-    /// A traces filter: `target=level` directives (`RUST_LOG` syntax without span and
-    /// field directives), or `info` with a warning.
-    fn traces_filter(&mut self, name: &str) -> String {
-        match self.var(name) {
-            None => "info".to_owned(),
-            Some(v) => match v.parse::<Targets>() {
-                Ok(_) => v,
-                Err(e) => {
-                    self.warn(name, &v, &format!("not a target=level filter ({e})"));
+                    self.warn(name, &v, &format!("not {what} ({e})"));
                     "info".to_owned()
                 }
             },
@@ -586,8 +577,17 @@ impl Config {
             metric_export_interval: r
                 .millis("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
-            log_filter: r.filter("RUST_LOG"),
-            traces_filter: r.traces_filter("OBS_TRACES_FILTER"),
+            // A `tracing` filter, span and field directives included.
+            log_filter: r.directives("RUST_LOG", "a filter", |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+            // Spans are traced by target and level: `RUST_LOG` syntax without span and
+            // field directives.
+            traces_filter: r.directives("OBS_TRACES_FILTER", "a target=level filter", |v| {
+                v.parse::<Targets>().map(drop).map_err(|e| e.to_string())
+            }),
             json_logs,
             unsampled_spans,
             metrics_addr,

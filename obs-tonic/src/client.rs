@@ -1,17 +1,14 @@
 //! [`GrpcClientLayer`]: CLIENT spans, context injection and `rpc.client.*` metrics.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
 use tower_layer::Layer;
 use tracing::field::Empty;
 
-use crate::call::{Config, GrpcCall};
+use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
-use crate::grpc::{OTHER, OwnedRpcPath, RpcPath};
-use crate::metrics::{RpcMetrics, Side};
+use crate::grpc::OTHER;
+use crate::layer::{ClientSide, GrpcLayer};
 use crate::peer;
 
 /// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
@@ -44,57 +41,16 @@ pub type GrpcClientService<S> =
 /// authority only below this layer, and generated clients built with `new(channel)` send
 /// just the path, so give them with
 /// [`with_server_address`](Self::with_server_address): the conventions require
-/// `server.address` on client spans.
-#[derive(Clone, Debug)]
-pub struct GrpcClientLayer {
-    config: Arc<Config>,
-}
-
-impl Default for GrpcClientLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// `server.address` on client spans. Configured with the builder methods of [`GrpcLayer`]
+/// and [`with_server_address`](Self::with_server_address).
+pub type GrpcClientLayer = GrpcLayer<ClientSide>;
 
 impl GrpcClientLayer {
-    /// A layer recording into [`obs_metrics::global()`] and excluding the health and
-    /// reflection services.
-    pub fn new() -> Self {
-        GrpcClientLayer {
-            config: Arc::new(Config::new(Side::Client)),
-        }
-    }
-
-    /// Records `rpc.client.call.duration`, `rpc.client.requests_per_rpc` and
-    /// `rpc.client.responses_per_rpc` in `registry`. Defaults to [`obs_metrics::global()`].
-    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
-        self.map(|c| c.metrics = RpcMetrics::register(registry, Side::Client))
-    }
-
-    /// Leaves calls to these services (`package.Service`, or a package prefix ending in
-    /// `.`) untraced and unmeasured, instead of the defaults,
-    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES). An empty list
-    /// traces everything.
-    pub fn with_excluded_services<I, N>(self, services: I) -> Self
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<String>,
-    {
-        let excluded = services.into_iter().map(Into::into).collect();
-        self.map(|c| c.excluded = excluded)
-    }
-
     /// `server.address` and `server.port` for requests whose URI has no authority, which
     /// is what generated clients built with `new(channel)` send. Defaults to none.
     pub fn with_server_address(self, host: impl Into<String>, port: Option<u16>) -> Self {
         let address = (host.into(), port);
         self.map(|c| c.server_address = Some(address))
-    }
-
-    fn map(self, f: impl FnOnce(&mut Config)) -> Self {
-        GrpcClientLayer {
-            config: Arc::new(self.config.with(f)),
-        }
     }
 }
 
@@ -110,12 +66,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let start = Instant::now();
-        let uri = request.uri();
-        let path = RpcPath::parse(uri.path());
-        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+        let Some((path, call)) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
-        }
+        };
+        let uri = request.uri();
         let configured = self.config.server_address.as_ref();
         let (address, port) = match uri.host() {
             Some(host) => (Some(peer::unbracket(host)), uri.port_u16()),
@@ -136,13 +90,6 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
             server.address = address,
             server.port = port,
             error.type = Empty,
-        );
-        let call = GrpcCall::new(
-            self.config.clone(),
-            start,
-            path.zip(uri.path_and_query())
-                .map(|(rpc, path_and_query)| OwnedRpcPath::new(path_and_query.clone(), rpc)),
-            request.body().counts().clone(),
         );
         // Inside the client span, the current context is the client span's; if the span is
         // disabled, it is the caller's, so the trace still goes on.

@@ -81,6 +81,7 @@ pub mod classify;
 mod client;
 mod counting;
 mod grpc;
+mod layer;
 mod metrics;
 mod peer;
 mod server;
@@ -91,6 +92,7 @@ pub use counting::{
     AsIs, CountMessages, CountResponses, CountResponsesFuture, CountedBody, ForwardBody,
     MessageCounts, TonicBody,
 };
+pub use layer::{CallSide, ClientSide, GrpcLayer, ServerSide};
 pub use server::{GrpcServerLayer, GrpcServerService};
 
 #[cfg(test)]

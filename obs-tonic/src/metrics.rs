@@ -34,10 +34,13 @@ const LABELS: [&str; 5] = [
     "error_type",
 ];
 
-/// Which end of the call is measured.
+/// Which end of the call is measured (declared `pub` only to appear in the sealed
+/// [`CallSide`](crate::CallSide) machinery; not reachable by users).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Side {
+pub enum Side {
+    /// Incoming calls.
     Server,
+    /// Outgoing calls.
     Client,
 }
 

@@ -1,18 +1,15 @@
 //! [`GrpcServerLayer`]: SERVER spans and `rpc.server.*` metrics for incoming gRPC calls.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
 use obs_trace::opentelemetry::KeyValue;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
-use crate::call::{Config, GrpcCall};
+use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody};
-use crate::grpc::{OTHER, OwnedRpcPath, RpcPath};
-use crate::metrics::{RpcMetrics, Side};
+use crate::grpc::OTHER;
+use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
 /// The service [`GrpcServerLayer`] makes of `S`.
@@ -40,52 +37,9 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<CountResponses<S>, Gr
 /// Calls to [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) are passed
 /// through untraced.
 ///
-/// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`).
-#[derive(Clone, Debug)]
-pub struct GrpcServerLayer {
-    config: Arc<Config>,
-}
-
-impl Default for GrpcServerLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl GrpcServerLayer {
-    /// A layer recording into [`obs_metrics::global()`] and excluding the health and
-    /// reflection services.
-    pub fn new() -> Self {
-        GrpcServerLayer {
-            config: Arc::new(Config::new(Side::Server)),
-        }
-    }
-
-    /// Records `rpc.server.call.duration`, `rpc.server.requests_per_rpc` and
-    /// `rpc.server.responses_per_rpc` in `registry`. Defaults to [`obs_metrics::global()`].
-    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
-        self.map(|c| c.metrics = RpcMetrics::register(registry, Side::Server))
-    }
-
-    /// Leaves calls to these services (`package.Service`, or a package prefix ending in
-    /// `.`) untraced and unmeasured, instead of the defaults,
-    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES). An empty list
-    /// traces everything.
-    pub fn with_excluded_services<I, N>(self, services: I) -> Self
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<String>,
-    {
-        let excluded = services.into_iter().map(Into::into).collect();
-        self.map(|c| c.excluded = excluded)
-    }
-
-    fn map(self, f: impl FnOnce(&mut Config)) -> Self {
-        GrpcServerLayer {
-            config: Arc::new(self.config.with(f)),
-        }
-    }
-}
+/// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`). Configured
+/// with the builder methods of [`GrpcLayer`].
+pub type GrpcServerLayer = GrpcLayer<ServerSide>;
 
 impl<S> Layer<S> for GrpcServerLayer {
     type Service = GrpcServerService<S>;
@@ -120,12 +74,9 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let start = Instant::now();
-        let uri = request.uri();
-        let path = RpcPath::parse(uri.path());
-        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+        let Some((path, call)) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
-        }
+        };
         // The identifying fields are `tracing` fields (every layer sees them, logs
         // included); the connection's attributes are handed to the span layer typed, and
         // only worked out when the span records.
@@ -150,13 +101,6 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                 )
             },
             |attributes| connection_attributes(request, attributes),
-        );
-        let call = GrpcCall::new(
-            self.config.clone(),
-            start,
-            path.zip(uri.path_and_query())
-                .map(|(rpc, path_and_query)| OwnedRpcPath::new(path_and_query.clone(), rpc)),
-            request.body().counts().clone(),
         );
         (span, call)
     }

@@ -3,18 +3,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
-use tower_layer::Layer;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use tracing::field::Empty;
 
-use crate::Instrumented;
+use crate::HttpLayer;
 use crate::classify::{ErrorType, is_client_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallHooks, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
 use crate::semconv;
 
-/// A [`Layer`] for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
+/// A [`Layer`](tower_layer::Layer) for outgoing HTTP requests: hyper-util's legacy `Client`, or any tower
 /// service taking an `http::Request`.
 ///
 /// Per request it starts a CLIENT span named `{method}` (child of the current span),
@@ -22,69 +21,9 @@ use crate::semconv;
 /// exactly one, with a fresh parent id per call; `tracestate` when there is one; `baggage`
 /// when there is any), and ends the span when the response body ends. 4xx and 5xx mark
 /// the span as failed, as does an error of the inner service.
-#[derive(Clone, Debug)]
-pub struct HttpClientLayer {
-    config: Arc<HttpConfig<ClientMetrics>>,
-}
-
-impl Default for HttpClientLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl HttpClientLayer {
-    /// A layer recording into [`obs_metrics::global()`], capturing no headers and
-    /// redacting the default sensitive query parameters.
-    pub fn new() -> Self {
-        HttpClientLayer {
-            config: HttpConfig::new(ClientMetrics::register(obs_metrics::global())),
-        }
-    }
-
-    fn map(self, f: impl FnOnce(&mut HttpConfig<ClientMetrics>)) -> Self {
-        HttpClientLayer {
-            config: HttpConfig::update(self.config, f),
-        }
-    }
-
-    /// Records these request headers as `http.request.header.<name>`; credential headers
-    /// are never recorded. Defaults to none.
-    pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.map(|c| c.set_request_headers(names))
-    }
-
-    /// Records these response headers as `http.response.header.<name>`; credential
-    /// headers are never recorded. Defaults to none.
-    pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.map(|c| c.set_response_headers(names))
-    }
-
-    /// Records `http.client.request.duration` in `registry`. Defaults to
-    /// [`obs_metrics::global()`].
-    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
-        let metrics = ClientMetrics::register(registry);
-        self.map(|c| c.metrics = metrics)
-    }
-
-    /// Also redacts the values of these query parameters in `url.full`, on top of the
-    /// semantic-convention defaults.
-    pub fn with_sensitive_query_params<I, P>(self, names: I) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<String>,
-    {
-        self.map(|c| c.sensitive_query.extend(names))
-    }
-}
-
-impl<S> Layer<S> for HttpClientLayer {
-    type Service = Instrumented<S, HttpClientLayer>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Instrumented::new(inner, self.clone())
-    }
-}
+///
+/// Configured with the builder methods of [`HttpLayer`].
+pub type HttpClientLayer = HttpLayer<ClientMetrics>;
 
 impl<B> Hooks<B> for HttpClientLayer {
     type Call = HttpClientCall;

@@ -52,6 +52,7 @@ mod config;
 mod future;
 mod headers;
 mod hooks;
+mod layer;
 mod metrics;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
@@ -64,6 +65,8 @@ pub use body::ResponseBody;
 pub use client::{HttpClientCall, HttpClientLayer};
 pub use future::ResponseFuture;
 pub use hooks::{CallHooks, Hooks};
+pub use layer::{HttpInstruments, HttpLayer};
+pub use metrics::{ClientMetrics, ServerMetrics};
 pub use server::{HttpServerCall, HttpServerLayer};
 pub use service::Instrumented;
 

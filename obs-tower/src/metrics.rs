@@ -15,11 +15,13 @@ use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Family, Gauge, Histogram, Registry
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 
 use crate::classify::ErrorType;
+use crate::layer::{HttpInstruments, sealed};
 use crate::route::Route;
 
+/// The instruments of [`HttpServerLayer`](crate::HttpServerLayer):
 /// `http.server.request.duration` and `http.server.active_requests`.
 #[derive(Clone, Debug)]
-pub(crate) struct ServerMetrics {
+pub struct ServerMetrics {
     duration: Family<ServerLabels, Histogram>,
     active: DynFamily<Gauge>,
     /// The `active_requests` series by method and scheme, looked up once each: the
@@ -69,10 +71,10 @@ fn encode_outcome(
     Ok(())
 }
 
-impl ServerMetrics {
-    /// Registers the instruments in `registry`, or says on stderr why it could not (a name
-    /// taken with another shape): telemetry never stops the service from starting.
-    pub(crate) fn register(registry: &Registry) -> Option<ServerMetrics> {
+impl sealed::Sealed for ServerMetrics {}
+
+impl HttpInstruments for ServerMetrics {
+    fn register(registry: &Registry) -> Option<ServerMetrics> {
         let registered = (|| {
             Ok::<_, obs_metrics::MetricsError>(ServerMetrics {
                 duration: registry
@@ -96,7 +98,9 @@ impl ServerMetrics {
             .map_err(|e| eprintln!("obs-tower: HTTP server metrics disabled: {e}"))
             .ok()
     }
+}
 
+impl ServerMetrics {
     /// A request started.
     pub(crate) fn started(&self, method: &'static str, scheme: &'static str) {
         self.active_series(method, scheme).inc();
@@ -124,9 +128,10 @@ impl ServerMetrics {
     }
 }
 
+/// The instrument of [`HttpClientLayer`](crate::HttpClientLayer):
 /// `http.client.request.duration`.
 #[derive(Clone, Debug)]
-pub(crate) struct ClientMetrics {
+pub struct ClientMetrics {
     duration: Family<ClientLabels, Histogram>,
 }
 
@@ -153,9 +158,10 @@ impl EncodeLabelSet for ClientLabels {
     }
 }
 
-impl ClientMetrics {
-    /// Registers the instrument in `registry`, or says on stderr why it could not.
-    pub(crate) fn register(registry: &Registry) -> Option<ClientMetrics> {
+impl sealed::Sealed for ClientMetrics {}
+
+impl HttpInstruments for ClientMetrics {
+    fn register(registry: &Registry) -> Option<ClientMetrics> {
         registry
             .metric(
                 "http_client_request_duration_seconds",
@@ -168,7 +174,9 @@ impl ClientMetrics {
             .map_err(|e| eprintln!("obs-tower: HTTP client metrics disabled: {e}"))
             .ok()
     }
+}
 
+impl ClientMetrics {
     /// A request ended after `elapsed`.
     pub(crate) fn ended(&self, labels: &ClientLabels, elapsed: Duration) {
         self.duration.get(labels).observe_duration(elapsed);

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderName, Request, Response};
+use http::{Request, Response};
 use obs_trace::opentelemetry::KeyValue;
-use tower_layer::Layer;
 use tracing::field::Empty;
 
-use crate::Instrumented;
+use crate::HttpLayer;
 use crate::classify::{ErrorType, is_server_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallHooks, Hooks};
@@ -17,7 +16,7 @@ use crate::route::{self, Route};
 use crate::semconv;
 use crate::semconv::SpanName;
 
-/// A [`Layer`] that traces and measures every incoming HTTP request, for axum, hyper or
+/// A [`Layer`](tower_layer::Layer) that traces and measures every incoming HTTP request, for axum, hyper or
 /// any tower HTTP service.
 ///
 /// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`,
@@ -35,71 +34,10 @@ use crate::semconv::SpanName;
 /// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
 /// `Router::layer` (which runs after routing), not around the router from outside.
 ///
+/// Configured with the builder methods of [`HttpLayer`].
+///
 /// [`MatchedPath`]: https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html
-#[derive(Clone, Debug)]
-pub struct HttpServerLayer {
-    config: Arc<HttpConfig<ServerMetrics>>,
-}
-
-impl Default for HttpServerLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl HttpServerLayer {
-    /// A layer recording into [`obs_metrics::global()`], capturing no headers and
-    /// redacting the default sensitive query parameters.
-    pub fn new() -> Self {
-        HttpServerLayer {
-            config: HttpConfig::new(ServerMetrics::register(obs_metrics::global())),
-        }
-    }
-
-    fn map(self, f: impl FnOnce(&mut HttpConfig<ServerMetrics>)) -> Self {
-        HttpServerLayer {
-            config: HttpConfig::update(self.config, f),
-        }
-    }
-
-    /// Records these request headers as `http.request.header.<name>` (all values, as a
-    /// string array). `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` are
-    /// never recorded, even if listed. Defaults to none.
-    pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.map(|c| c.set_request_headers(names))
-    }
-
-    /// Records these response headers as `http.response.header.<name>`, with the same
-    /// rules as [`with_request_headers`](Self::with_request_headers). Defaults to none.
-    pub fn with_response_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.map(|c| c.set_response_headers(names))
-    }
-
-    /// Records `http.server.request.duration` and `http.server.active_requests` in
-    /// `registry`. Defaults to [`obs_metrics::global()`].
-    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
-        let metrics = ServerMetrics::register(registry);
-        self.map(|c| c.metrics = metrics)
-    }
-
-    /// Also redacts the values of these query parameters in `url.query`, on top of
-    /// `AWSAccessKeyId`, `Signature`, `sig` and `X-Goog-Signature`, which always are.
-    pub fn with_sensitive_query_params<I, P>(self, names: I) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<String>,
-    {
-        self.map(|c| c.sensitive_query.extend(names))
-    }
-}
-
-impl<S> Layer<S> for HttpServerLayer {
-    type Service = Instrumented<S, HttpServerLayer>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Instrumented::new(inner, self.clone())
-    }
-}
+pub type HttpServerLayer = HttpLayer<ServerMetrics>;
 
 impl<B> Hooks<B> for HttpServerLayer {
     type Call = HttpServerCall;

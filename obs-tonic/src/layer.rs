@@ -1,0 +1,127 @@
+//! [`GrpcLayer`]: the builder the server and client layers share; only their side and
+//! their [`Hooks`](obs_tower::Hooks) differ.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Request;
+
+use crate::call::{Config, GrpcCall};
+use crate::counting::CountedBody;
+use crate::grpc::{OwnedRpcPath, RpcPath};
+use crate::metrics::{RpcMetrics, Side};
+
+/// A gRPC layer: [`GrpcServerLayer`](crate::GrpcServerLayer) (`K` = [`ServerSide`]) or
+/// [`GrpcClientLayer`](crate::GrpcClientLayer) (`K` = [`ClientSide`]). Use those names;
+/// this type carries the configuration both share.
+#[derive(Debug)]
+pub struct GrpcLayer<K> {
+    pub(crate) config: Arc<Config>,
+    side: PhantomData<fn() -> K>,
+}
+
+// By hand: a derive would ask `K: Clone` of the marker.
+impl<K> Clone for GrpcLayer<K> {
+    fn clone(&self) -> Self {
+        GrpcLayer {
+            config: self.config.clone(),
+            side: PhantomData,
+        }
+    }
+}
+
+/// The end of a call a [`GrpcLayer`] instruments; [`ServerSide`] and [`ClientSide`] only.
+pub trait CallSide: sealed::Sealed {}
+
+/// The server end: incoming calls, `rpc.server.*` metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerSide;
+
+/// The client end: outgoing calls, `rpc.client.*` metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSide;
+
+mod sealed {
+    /// Keeps [`CallSide`](super::CallSide) to this crate's two sides, and says which.
+    pub trait Sealed {
+        /// Which side this is.
+        const SIDE: crate::metrics::Side;
+    }
+}
+
+impl sealed::Sealed for ServerSide {
+    const SIDE: Side = Side::Server;
+}
+impl CallSide for ServerSide {}
+impl sealed::Sealed for ClientSide {
+    const SIDE: Side = Side::Client;
+}
+impl CallSide for ClientSide {}
+
+impl<K: CallSide> Default for GrpcLayer<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: CallSide> GrpcLayer<K> {
+    /// A layer recording into [`obs_metrics::global()`] and excluding the health and
+    /// reflection services.
+    pub fn new() -> Self {
+        GrpcLayer {
+            config: Arc::new(Config::new(K::SIDE)),
+            side: PhantomData,
+        }
+    }
+
+    /// Records the side's `rpc.{server,client}.call.duration`,
+    /// `rpc.{server,client}.requests_per_rpc` and `rpc.{server,client}.responses_per_rpc` in
+    /// `registry`. Defaults to [`obs_metrics::global()`].
+    pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
+        self.map(|c| c.metrics = RpcMetrics::register(registry, K::SIDE))
+    }
+
+    /// Leaves calls to these services (`package.Service`, or a package prefix ending in
+    /// `.`) untraced and unmeasured, instead of the defaults,
+    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES). An empty list
+    /// traces everything.
+    pub fn with_excluded_services<I, N>(self, services: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let excluded = services.into_iter().map(Into::into).collect();
+        self.map(|c| c.excluded = excluded)
+    }
+
+    /// The start of a call through either side: its RPC path (`None` when the request
+    /// path is not `/{service}/{method}`) and its state, or `None` for an excluded service,
+    /// which is passed through untraced.
+    pub(crate) fn begin<'r, B>(
+        &self,
+        request: &'r Request<CountedBody<B>>,
+    ) -> Option<(Option<RpcPath<'r>>, GrpcCall)> {
+        let start = Instant::now();
+        let uri = request.uri();
+        let path = RpcPath::parse(uri.path());
+        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+            return None;
+        }
+        let call = GrpcCall::new(
+            self.config.clone(),
+            start,
+            path.zip(uri.path_and_query())
+                .map(|(rpc, path_and_query)| OwnedRpcPath::new(path_and_query.clone(), rpc)),
+            request.body().counts().clone(),
+        );
+        Some((path, call))
+    }
+
+    pub(crate) fn map(self, f: impl FnOnce(&mut Config)) -> Self {
+        GrpcLayer {
+            config: Arc::new(self.config.with(f)),
+            side: PhantomData,
+        }
+    }
+}

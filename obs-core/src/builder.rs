@@ -44,6 +44,7 @@ pub struct Builder {
     traces_filter: Option<String>,
     json_logs: Option<bool>,
     unsampled_spans: Option<obs_trace::UnsampledSpans>,
+    tail_sampling: Option<obs_trace::TailSampling>,
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Option<Duration>,
     sdk_disabled: Option<bool>,
@@ -170,6 +171,15 @@ impl Builder {
     /// span's fields) and `Skip` when not (see [`obs_trace::UnsampledSpans`]).
     pub fn unsampled_spans(mut self, unsampled_spans: obs_trace::UnsampledSpans) -> Self {
         self.unsampled_spans = Some(unsampled_spans);
+        self
+    }
+
+    /// Tail sampling: exports only the local traces that failed, were slow, or fall in the
+    /// policy's baseline ratio, decided when each trace's local root ends. Defaults to
+    /// `OBS_TAIL_SAMPLING_LATENCY_MS` / `OBS_TAIL_SAMPLING_RATIO`, else off. See
+    /// [`obs_trace::TailSamplingSink`].
+    pub fn tail_sampling(mut self, policy: obs_trace::TailSampling) -> Self {
+        self.tail_sampling = Some(policy);
         self
     }
 
@@ -321,6 +331,9 @@ impl Builder {
         }
         if let Some(u) = self.unsampled_spans {
             c.unsampled_spans = Some(u);
+        }
+        if let Some(t) = &self.tail_sampling {
+            c.tail_sampling = Some(t.clone());
         }
         if let Some(a) = self.metrics_addr {
             c.metrics_addr = Some(a);

@@ -182,6 +182,11 @@ pub struct Config {
     /// lines are written (they show every span's fields), `skip` otherwise. See
     /// [`obs_trace::UnsampledSpans`].
     pub unsampled_spans: Option<obs_trace::UnsampledSpans>,
+    /// `OBS_TAIL_SAMPLING_LATENCY_MS` (and `OBS_TAIL_SAMPLING_RATIO`, the baseline keep
+    /// ratio): tail sampling, off by default. When set, the spans of each local trace wait
+    /// until its root ends and are exported only if one failed, the root took at least
+    /// that long, or the trace id falls in the ratio. See [`obs_trace::TailSamplingSink`].
+    pub tail_sampling: Option<obs_trace::TailSampling>,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
@@ -230,6 +235,33 @@ impl EnvReader<'_> {
                 }
             },
         }
+    }
+
+    fn tail_sampling(&mut self) -> Option<obs_trace::TailSampling> {
+        const LATENCY: &str = "OBS_TAIL_SAMPLING_LATENCY_MS";
+        const RATIO: &str = "OBS_TAIL_SAMPLING_RATIO";
+        let ratio = self.var(RATIO);
+        let Some(latency) = self.var(LATENCY) else {
+            if let Some(v) = ratio {
+                self.warn(RATIO, &v, "ignored without OBS_TAIL_SAMPLING_LATENCY_MS");
+            }
+            return None;
+        };
+        let Ok(ms) = latency.parse::<u64>() else {
+            self.warn(LATENCY, &latency, "not a whole number of milliseconds");
+            return None;
+        };
+        let policy = obs_trace::TailSampling::new(Duration::from_millis(ms));
+        Some(match ratio {
+            None => policy,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => policy.with_keep_ratio(x),
+                _ => {
+                    self.warn(RATIO, &v, "not a number from 0 to 1");
+                    policy
+                }
+            },
+        })
     }
 
     fn positive(&mut self, name: &str, default: usize) -> usize {
@@ -560,6 +592,7 @@ impl Config {
                 None
             }
         };
+        let tail_sampling = r.tail_sampling();
         Config {
             sdk_disabled,
             service_name,
@@ -590,6 +623,7 @@ impl Config {
             }),
             json_logs,
             unsampled_spans,
+            tail_sampling,
             metrics_addr,
             shutdown_timeout: Duration::from_secs(5),
             process_metrics: r.boolean("OBS_PROCESS_METRICS", true),

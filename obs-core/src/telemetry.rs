@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use obs_trace::{SpanData, SpanLayer, SpanSink};
+use obs_trace::{SpanData, SpanLayer, SpanSink, TailSamplingSink};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -200,6 +200,8 @@ impl obs_log::LogSink for QueueSink<obs_log::LogRecord> {
 struct Pipeline {
     runtime: ExportRuntime,
     traces: Option<Arc<BatchQueue<SpanData>>>,
+    /// In front of `traces` when tail sampling is on: flushed first.
+    tail: Option<Arc<TailSamplingSink>>,
     logs: Option<Arc<BatchQueue<obs_log::LogRecord>>>,
     metrics: Option<PeriodicMetrics>,
     json_flush: Option<obs_log::FlushGuard>,
@@ -212,6 +214,7 @@ struct Pipeline {
 struct PipelineCollector {
     stats: Vec<(Signal, Arc<SignalStats>)>,
     log_lines_dropped: Option<obs_log::DropCounter>,
+    tail: Option<Arc<TailSamplingSink>>,
     start: u64,
 }
 
@@ -258,6 +261,27 @@ impl obs_metrics::Collector for PipelineCollector {
                 unit: None,
                 kind: MetricKind::Counter,
                 points: vec![point(Vec::new(), lines.get())],
+            });
+        }
+        if let Some(tail) = &self.tail {
+            let counts = tail.counts();
+            let decision = |d: &str| vec![("decision".to_owned(), d.to_owned())];
+            out.push(MetricFamilySnapshot {
+                name: "obs_tail_sampling_traces".to_owned(),
+                help: "Local traces tail sampling kept or dropped.".to_owned(),
+                unit: None,
+                kind: MetricKind::Counter,
+                points: vec![
+                    point(decision("kept"), counts.kept_traces),
+                    point(decision("dropped"), counts.dropped_traces),
+                ],
+            });
+            out.push(MetricFamilySnapshot {
+                name: "obs_tail_sampling_dropped_spans".to_owned(),
+                help: "Spans of the traces tail sampling dropped.".to_owned(),
+                unit: None,
+                kind: MetricKind::Counter,
+                points: vec![point(Vec::new(), counts.dropped_spans)],
             });
         }
         out.push(MetricFamilySnapshot {
@@ -434,9 +458,19 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     {
         obs_metrics::global().register_tokio_metrics(handle);
     }
+    let tail = traces
+        .as_ref()
+        .zip(config.tail_sampling.as_ref())
+        .map(|(q, policy)| {
+            Arc::new(TailSamplingSink::new(
+                policy.clone(),
+                Arc::new(QueueSink(q.clone())),
+            ))
+        });
     obs_metrics::global().register_collector(PipelineCollector {
         stats: stats.clone(),
         log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),
+        tail: tail.clone(),
         start: convert::unix_nanos(std::time::SystemTime::now()),
     });
 
@@ -468,7 +502,9 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         } else {
             obs_trace::UnsampledSpans::Skip
         }));
-    if let Some(q) = &traces {
+    if let Some(tail) = &tail {
+        span_layer = span_layer.with_sink(tail.clone());
+    } else if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
     // Filters were checked when the configuration was read.
@@ -499,6 +535,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         pipeline: Some(Pipeline {
             runtime,
             traces,
+            tail,
             logs,
             metrics,
             json_flush,
@@ -574,6 +611,12 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
+        if signal == Signal::Traces
+            && let Some(tail) = &p.tail
+        {
+            // Ended spans still waiting for their trace's decision are decided now.
+            tail.flush();
+        }
         let exporter: Option<&dyn Controlled> = match signal {
             Signal::Traces => p.traces.as_deref().map(|q| q as &dyn Controlled),
             Signal::Logs => p.logs.as_deref().map(|q| q as &dyn Controlled),

@@ -296,6 +296,45 @@ fn unsampled_spans_follow_the_json_logs_unless_set() {
 }
 
 #[test]
+fn tail_sampling_is_off_unless_a_latency_is_set() {
+    use obs_core::trace::TailSampling;
+    use std::time::Duration;
+    assert_eq!(config(&[]).tail_sampling, None);
+    let c = config(&[("OBS_TAIL_SAMPLING_LATENCY_MS", "250")]);
+    assert_eq!(
+        c.tail_sampling,
+        Some(TailSampling::new(Duration::from_millis(250)))
+    );
+    let c = config(&[
+        ("OBS_TAIL_SAMPLING_LATENCY_MS", "250"),
+        ("OBS_TAIL_SAMPLING_RATIO", "0.1"),
+    ]);
+    assert_eq!(c.tail_sampling.map(|t| t.keep_ratio()), Some(0.1));
+    // Bad values are warned about: a bad latency leaves tail sampling off, a bad ratio
+    // leaves the baseline at 0, and a ratio alone does nothing.
+    let c = config(&[("OBS_TAIL_SAMPLING_LATENCY_MS", "fast")]);
+    assert_eq!(c.tail_sampling, None);
+    assert!(warned(&c, "OBS_TAIL_SAMPLING_LATENCY_MS", "fast"));
+    let c = config(&[
+        ("OBS_TAIL_SAMPLING_LATENCY_MS", "250"),
+        ("OBS_TAIL_SAMPLING_RATIO", "1.5"),
+    ]);
+    assert_eq!(c.tail_sampling.as_ref().map(|t| t.keep_ratio()), Some(0.0));
+    assert!(warned(&c, "OBS_TAIL_SAMPLING_RATIO", "1.5"));
+    let c = config(&[("OBS_TAIL_SAMPLING_RATIO", "0.5")]);
+    assert_eq!(c.tail_sampling, None);
+    assert!(warned(&c, "OBS_TAIL_SAMPLING_RATIO", "0.5"));
+    let built = obs_core::builder()
+        .tail_sampling(TailSampling::new(Duration::from_secs(1)))
+        .config()
+        .unwrap();
+    assert_eq!(
+        built.tail_sampling,
+        Some(TailSampling::new(Duration::from_secs(1)))
+    );
+}
+
+#[test]
 fn process_and_runtime_metric_switches() {
     let c = config(&[]);
     assert!(c.process_metrics && c.runtime_metrics);

@@ -38,6 +38,7 @@ mod ids;
 mod layer;
 mod propagation;
 mod sampler;
+mod tail;
 mod traceparent;
 mod tracestate;
 mod unsampled;
@@ -54,6 +55,7 @@ pub use propagation::{
     install_global_propagator,
 };
 pub use sampler::{Sampler, SamplerError};
+pub use tail::{TailSampling, TailSamplingCounts, TailSamplingSink};
 pub use traceparent::{
     TRACEPARENT_LEN, TraceParent, TraceParentError, format_traceparent, parse_traceparent,
 };

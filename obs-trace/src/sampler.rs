@@ -97,7 +97,7 @@ impl Sampler {
 
 /// Compares the trace id's right-most 8 bytes with the ratio, so that every service using
 /// the same ratio makes the same decision for a trace (W3C Level 2 makes those bytes random).
-fn ratio_sampled(ratio: f64, trace_id: TraceId) -> bool {
+pub(crate) fn ratio_sampled(ratio: f64, trace_id: TraceId) -> bool {
     if ratio >= 1.0 {
         return true;
     }

@@ -1,0 +1,507 @@
+//! Tail sampling: keep the traces that failed or were slow, decided once they are over.
+//!
+//! A head sampler decides when a trace starts, before anyone knows how it will go.
+//! [`TailSamplingSink`] sits between the span layer and the exporter instead: it holds the
+//! finished spans of each trace until the trace's *local root* ends (the span whose parent
+//! is in another process, or that has none), then passes the whole local trace on if any
+//! of its spans failed (status `Error`), if the local root took at least
+//! [`TailSampling::latency`], or if the trace id falls in the baseline
+//! [`TailSampling::keep_ratio`]; otherwise it drops them and counts the drop.
+//!
+//! Each process decides for its own spans: a downstream service that keeps its part of a
+//! trace the caller dropped exports a partial trace. Whole-trace decisions across services
+//! are the job of a collector's tail-sampling processor; this one keeps the interesting
+//! traces of a service at the cost of its memory, bounded by
+//! [`TailSampling::max_buffered_spans`] and [`TailSampling::max_wait`].
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::Status;
+use parking_lot::Mutex;
+
+use crate::sampler::ratio_sampled;
+use crate::{SpanData, SpanSink, TraceId};
+
+/// The tail-sampling policy of a [`TailSamplingSink`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TailSampling {
+    latency: Duration,
+    keep_ratio: f64,
+    max_buffered_spans: usize,
+    max_wait: Duration,
+}
+
+impl TailSampling {
+    /// Keeps every trace with an error or whose local root took at least `latency`, and no
+    /// other (see the setters for the rest).
+    pub fn new(latency: Duration) -> Self {
+        TailSampling {
+            latency,
+            keep_ratio: 0.0,
+            max_buffered_spans: 10_000,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+
+    /// The duration of the local root from which a trace is slow, and kept.
+    pub fn latency(&self) -> Duration {
+        self.latency
+    }
+
+    /// Also keeps this fraction (0 to 1) of the traces that are neither failed nor slow,
+    /// chosen by trace id the way `traceidratio` chooses, so that services with the same
+    /// ratio keep the same ones. Defaults to 0. Values outside 0..=1 are clamped.
+    pub fn with_keep_ratio(mut self, ratio: f64) -> Self {
+        self.keep_ratio = if ratio.is_nan() {
+            0.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// The baseline fraction of ordinary traces kept.
+    pub fn keep_ratio(&self) -> f64 {
+        self.keep_ratio
+    }
+
+    /// At most this many spans wait for their trace's decision; past it the trace waiting
+    /// longest is decided at once on what is known (an error, or the baseline ratio).
+    /// Defaults to 10,000.
+    pub fn with_max_buffered_spans(mut self, spans: usize) -> Self {
+        self.max_buffered_spans = spans.max(1);
+        self
+    }
+
+    /// The bound on buffered spans.
+    pub fn max_buffered_spans(&self) -> usize {
+        self.max_buffered_spans
+    }
+
+    /// A trace whose local root has not ended after this long (a long stream, or spans
+    /// that outlive their root) is decided on what is known, counting as slow if `latency`
+    /// is shorter. Defaults to 30 s.
+    pub fn with_max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// The longest a trace waits for its local root.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+}
+
+/// What a [`TailSamplingSink`] decided so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TailSamplingCounts {
+    /// Local traces passed on.
+    pub kept_traces: u64,
+    /// Local traces dropped: neither failed, slow nor in the baseline ratio.
+    pub dropped_traces: u64,
+    /// The spans of the dropped traces.
+    pub dropped_spans: u64,
+}
+
+/// A [`SpanSink`] that keeps whole local traces that failed or were slow and drops the
+/// rest (see the [module documentation](self)). Cheap per span: a short lock on a map.
+///
+/// Only sampled spans reach a sink, so the head sampler should keep everything it can
+/// afford to look at (the default, `parentbased_always_on`, does).
+///
+/// ```
+/// use obs_trace::{InMemorySpanSink, SpanLayer, TailSampling, TailSamplingSink};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tracing_subscriber::prelude::*;
+///
+/// let exported = InMemorySpanSink::new();
+/// let tail = Arc::new(TailSamplingSink::new(
+///     TailSampling::new(Duration::from_secs(1)),
+///     Arc::new(exported.clone()),
+/// ));
+/// let subscriber = tracing_subscriber::registry().with(SpanLayer::new().with_sink(tail.clone()));
+/// tracing::subscriber::with_default(subscriber, || {
+///     // Quick and fine: dropped.
+///     tracing::info_span!("ok", "otel.kind" = "server").in_scope(|| {
+///         tracing::info_span!("child").in_scope(|| {});
+///     });
+///     // Failed: kept, with its child.
+///     tracing::info_span!("failed", "otel.kind" = "server", "otel.status_code" = "error")
+///         .in_scope(|| tracing::info_span!("child").in_scope(|| {}));
+/// });
+/// let names: Vec<_> = exported.spans().into_iter().map(|s| s.name).collect();
+/// assert_eq!(names, ["child", "failed"]);
+/// assert_eq!(tail.counts().dropped_spans, 2);
+/// ```
+pub struct TailSamplingSink {
+    policy: TailSampling,
+    inner: Arc<dyn SpanSink>,
+    state: Mutex<State>,
+    kept_traces: AtomicU64,
+    dropped_traces: AtomicU64,
+    dropped_spans: AtomicU64,
+}
+
+impl fmt::Debug for TailSamplingSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TailSamplingSink")
+            .field("policy", &self.policy)
+            .field("inner", &self.inner)
+            .field("counts", &self.counts())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decisions remembered for spans that end after their local root (detached tasks).
+const REMEMBERED_DECISIONS: usize = 4096;
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<TraceId, Pending>,
+    /// Pending traces, oldest first (an id may outlive its entry: skipped when met).
+    order: VecDeque<TraceId>,
+    buffered: usize,
+    decided: HashMap<TraceId, bool>,
+    decided_order: VecDeque<TraceId>,
+}
+
+struct Pending {
+    spans: Vec<SpanData>,
+    failed: bool,
+    since: Instant,
+}
+
+/// Spans to pass on and spans dropped, gathered under the lock and handled after it.
+#[derive(Default)]
+struct Outcome {
+    keep: Vec<SpanData>,
+    kept_traces: u64,
+    dropped_traces: u64,
+    dropped_spans: u64,
+}
+
+impl TailSamplingSink {
+    /// A sink applying `policy` in front of `inner` (the exporter).
+    pub fn new(policy: TailSampling, inner: Arc<dyn SpanSink>) -> Self {
+        TailSamplingSink {
+            policy,
+            inner,
+            state: Mutex::new(State::default()),
+            kept_traces: AtomicU64::new(0),
+            dropped_traces: AtomicU64::new(0),
+            dropped_spans: AtomicU64::new(0),
+        }
+    }
+
+    /// The decisions so far.
+    pub fn counts(&self) -> TailSamplingCounts {
+        TailSamplingCounts {
+            kept_traces: self.kept_traces.load(Ordering::Relaxed),
+            dropped_traces: self.dropped_traces.load(Ordering::Relaxed),
+            dropped_spans: self.dropped_spans.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Decides every waiting trace now, on what is known, and passes the kept ones on: for
+    /// a flush or shutdown, so that no ended span is left behind undecided.
+    pub fn flush(&self) {
+        let mut outcome = Outcome::default();
+        {
+            let mut state = self.state.lock();
+            while let Some(trace_id) = state.order.pop_front() {
+                self.decide_early(&mut state, trace_id, &mut outcome);
+            }
+        }
+        self.finish(outcome);
+    }
+
+    fn is_kept(&self, trace_id: TraceId, failed: bool, slow: bool) -> bool {
+        failed || slow || ratio_sampled(self.policy.keep_ratio, trace_id)
+    }
+
+    /// Decides the pending trace `trace_id` before its local root ended.
+    fn decide_early(&self, state: &mut State, trace_id: TraceId, outcome: &mut Outcome) {
+        let Some(pending) = state.pending.remove(&trace_id) else {
+            return;
+        };
+        state.buffered -= pending.spans.len();
+        let slow = pending.since.elapsed() >= self.policy.latency;
+        let keep = self.is_kept(trace_id, pending.failed, slow);
+        remember(state, trace_id, keep);
+        outcome.add(keep, pending.spans);
+    }
+
+    fn finish(&self, outcome: Outcome) {
+        self.kept_traces
+            .fetch_add(outcome.kept_traces, Ordering::Relaxed);
+        self.dropped_traces
+            .fetch_add(outcome.dropped_traces, Ordering::Relaxed);
+        self.dropped_spans
+            .fetch_add(outcome.dropped_spans, Ordering::Relaxed);
+        for span in outcome.keep {
+            self.inner.on_end(span);
+        }
+    }
+}
+
+fn remember(state: &mut State, trace_id: TraceId, keep: bool) {
+    if state.decided.insert(trace_id, keep).is_none() {
+        state.decided_order.push_back(trace_id);
+        if state.decided_order.len() > REMEMBERED_DECISIONS
+            && let Some(oldest) = state.decided_order.pop_front()
+        {
+            state.decided.remove(&oldest);
+        }
+    }
+}
+
+impl Outcome {
+    fn add(&mut self, keep: bool, spans: Vec<SpanData>) {
+        if keep {
+            self.kept_traces += 1;
+            self.keep.extend(spans);
+        } else {
+            self.dropped_traces += 1;
+            self.dropped_spans += spans.len() as u64;
+        }
+    }
+}
+
+impl SpanSink for TailSamplingSink {
+    fn on_end(&self, span: SpanData) {
+        let trace_id = span.span_context.trace_id;
+        let failed = matches!(span.status, Status::Error { .. });
+        let local_root = span.parent_is_remote || !span.parent_span_id.is_valid();
+        let mut outcome = Outcome::default();
+        {
+            let mut state = self.state.lock();
+            if let Some(&keep) = state.decided.get(&trace_id) {
+                // A straggler of a decided trace follows the decision (not counted as a
+                // trace again).
+                if keep {
+                    outcome.keep.push(span);
+                } else {
+                    outcome.dropped_spans += 1;
+                }
+            } else if local_root {
+                let pending = state.pending.remove(&trace_id);
+                let (mut spans, pending_failed) = match pending {
+                    Some(p) => {
+                        state.buffered -= p.spans.len();
+                        (p.spans, p.failed)
+                    }
+                    None => (Vec::new(), false),
+                };
+                let lasted = span
+                    .end_time
+                    .duration_since(span.start_time)
+                    .unwrap_or_default();
+                let keep = self.is_kept(
+                    trace_id,
+                    failed || pending_failed,
+                    lasted >= self.policy.latency,
+                );
+                spans.push(span);
+                remember(&mut state, trace_id, keep);
+                outcome.add(keep, spans);
+            } else {
+                let state = &mut *state;
+                let pending = state.pending.entry(trace_id).or_insert_with(|| {
+                    state.order.push_back(trace_id);
+                    Pending {
+                        spans: Vec::new(),
+                        failed: false,
+                        since: Instant::now(),
+                    }
+                });
+                pending.failed |= failed;
+                pending.spans.push(span);
+                state.buffered += 1;
+            }
+            // Bounds: the trace waiting longest goes first, when memory or time runs out.
+            while let Some(&oldest) = state.order.front() {
+                let Some(pending) = state.pending.get(&oldest) else {
+                    state.order.pop_front();
+                    continue;
+                };
+                if state.buffered <= self.policy.max_buffered_spans
+                    && pending.since.elapsed() < self.policy.max_wait
+                {
+                    break;
+                }
+                state.order.pop_front();
+                self.decide_early(&mut state, oldest, &mut outcome);
+            }
+        }
+        self.finish(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use opentelemetry::trace::SpanKind;
+
+    use super::*;
+    use crate::{InMemorySpanSink, SpanContext, SpanId, TraceFlags};
+
+    fn span(trace: u128, id: u64, parent: u64, lasted_ms: u64, failed: bool) -> SpanData {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        SpanData {
+            name: format!("span {id}").into(),
+            span_context: SpanContext {
+                trace_id: TraceId::from_u128(trace),
+                span_id: SpanId::from_u64(id),
+                flags: TraceFlags::SAMPLED,
+                ..Default::default()
+            },
+            parent_span_id: if parent == 0 {
+                SpanId::INVALID
+            } else {
+                SpanId::from_u64(parent)
+            },
+            parent_is_remote: false,
+            kind: SpanKind::Internal,
+            start_time: start,
+            end_time: start + Duration::from_millis(lasted_ms),
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: if failed {
+                Status::error("boom")
+            } else {
+                Status::Unset
+            },
+            scope: "test",
+        }
+    }
+
+    fn sink(policy: TailSampling) -> (TailSamplingSink, InMemorySpanSink) {
+        let exported = InMemorySpanSink::new();
+        (
+            TailSamplingSink::new(policy, Arc::new(exported.clone())),
+            exported,
+        )
+    }
+
+    fn ids(spans: &[SpanData]) -> Vec<u64> {
+        spans
+            .iter()
+            .map(|s| u64::from_be_bytes(s.span_context.span_id.0))
+            .collect()
+    }
+
+    #[test]
+    fn keeps_failed_and_slow_traces_whole_and_drops_the_rest() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_millis(100)));
+        // Trace 1: a child failed, the root is quick.
+        tail.on_end(span(1, 11, 10, 5, true));
+        tail.on_end(span(1, 10, 0, 10, false));
+        // Trace 2: quick and fine.
+        tail.on_end(span(2, 21, 20, 5, false));
+        tail.on_end(span(2, 22, 20, 5, false));
+        tail.on_end(span(2, 20, 0, 10, false));
+        // Trace 3: slow root.
+        tail.on_end(span(3, 31, 30, 5, false));
+        tail.on_end(span(3, 30, 0, 100, false));
+        assert_eq!(ids(&exported.spans()), [11, 10, 31, 30]);
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 2,
+                dropped_traces: 1,
+                dropped_spans: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_remote_parent_makes_a_local_root() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_millis(100)));
+        tail.on_end(span(1, 11, 10, 1, false));
+        let mut root = span(1, 10, 99, 1, true);
+        root.parent_is_remote = true;
+        tail.on_end(root);
+        assert_eq!(ids(&exported.spans()), [11, 10]);
+    }
+
+    #[test]
+    fn stragglers_follow_the_decision_of_their_trace() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_millis(100)));
+        tail.on_end(span(1, 10, 0, 1, true));
+        tail.on_end(span(1, 12, 10, 1, false));
+        tail.on_end(span(2, 20, 0, 1, false));
+        tail.on_end(span(2, 22, 20, 1, false));
+        assert_eq!(ids(&exported.spans()), [10, 12]);
+        assert_eq!(tail.counts().dropped_spans, 2);
+        assert_eq!(tail.counts().dropped_traces, 1);
+    }
+
+    #[test]
+    fn the_baseline_ratio_keeps_ordinary_traces() {
+        let (all, exported) = sink(TailSampling::new(Duration::from_secs(1)).with_keep_ratio(1.0));
+        all.on_end(span(1, 10, 0, 1, false));
+        assert_eq!(exported.spans().len(), 1);
+        // Out-of-range ratios are clamped, not trusted.
+        assert_eq!(
+            TailSampling::new(Duration::ZERO)
+                .with_keep_ratio(f64::NAN)
+                .keep_ratio(),
+            0.0
+        );
+        assert_eq!(
+            TailSampling::new(Duration::ZERO)
+                .with_keep_ratio(7.0)
+                .keep_ratio(),
+            1.0
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_and_every_drop_counted() {
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_secs(60)).with_max_buffered_spans(3));
+        // Children whose roots never end; the failed trace is kept when evicted.
+        tail.on_end(span(1, 11, 10, 1, false));
+        tail.on_end(span(2, 21, 20, 1, true));
+        tail.on_end(span(3, 31, 30, 1, false));
+        tail.on_end(span(4, 41, 40, 1, false));
+        tail.on_end(span(5, 51, 50, 1, false));
+        // Traces 1 and 2 were decided to make room: 1 dropped, 2 (failed) kept.
+        assert_eq!(ids(&exported.spans()), [21]);
+        assert_eq!(tail.counts().dropped_spans, 1);
+        tail.flush();
+        assert_eq!(ids(&exported.spans()), [21]);
+        let counts = tail.counts();
+        assert_eq!(counts.kept_traces, 1);
+        assert_eq!(counts.dropped_traces, 4);
+        assert_eq!(counts.dropped_spans, 4);
+    }
+
+    #[test]
+    fn a_trace_waiting_too_long_is_decided_as_slow_when_it_is() {
+        let (tail, exported) = sink(
+            TailSampling::new(Duration::ZERO)
+                .with_max_wait(Duration::ZERO)
+                .with_max_buffered_spans(100),
+        );
+        tail.on_end(span(1, 11, 10, 1, false));
+        assert_eq!(ids(&exported.spans()), [11]);
+    }
+
+    #[test]
+    fn flush_decides_what_waits() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_secs(60)));
+        tail.on_end(span(1, 11, 10, 1, true));
+        tail.on_end(span(2, 21, 20, 1, false));
+        assert!(exported.spans().is_empty());
+        tail.flush();
+        assert_eq!(ids(&exported.spans()), [11]);
+        assert_eq!(tail.counts().dropped_spans, 1);
+    }
+}

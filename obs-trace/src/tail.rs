@@ -24,7 +24,7 @@ use opentelemetry::trace::Status;
 use parking_lot::Mutex;
 
 use crate::sampler::ratio_sampled;
-use crate::{SpanData, SpanSink, TraceId};
+use crate::{SpanData, SpanId, SpanSink, TraceId};
 
 /// The tail-sampling policy of a [`TailSamplingSink`].
 #[derive(Clone, Debug, PartialEq)]
@@ -157,8 +157,9 @@ impl fmt::Debug for TailSamplingSink {
     }
 }
 
-/// Decisions remembered for spans that end after their local root (detached tasks).
-const REMEMBERED_DECISIONS: usize = 4096;
+/// Decisions remembered, by span id, for the spans that end after their local root (a
+/// detached task's span follows its parent's decision).
+const REMEMBERED_DECISIONS: usize = 16_384;
 
 #[derive(Default)]
 struct State {
@@ -166,13 +167,12 @@ struct State {
     /// Pending traces, oldest first (an id may outlive its entry: skipped when met).
     order: VecDeque<TraceId>,
     buffered: usize,
-    decided: HashMap<TraceId, bool>,
-    decided_order: VecDeque<TraceId>,
+    decided: HashMap<SpanId, bool>,
+    decided_order: VecDeque<SpanId>,
 }
 
 struct Pending {
     spans: Vec<SpanData>,
-    failed: bool,
     since: Instant,
 }
 
@@ -183,6 +183,10 @@ struct Outcome {
     kept_traces: u64,
     dropped_traces: u64,
     dropped_spans: u64,
+}
+
+fn failed(span: &SpanData) -> bool {
+    matches!(span.status, Status::Error { .. })
 }
 
 impl TailSamplingSink {
@@ -224,16 +228,62 @@ impl TailSamplingSink {
         failed || slow || ratio_sampled(self.policy.keep_ratio, trace_id)
     }
 
-    /// Decides the pending trace `trace_id` before its local root ended.
+    /// Decides the whole pending trace `trace_id` before a local root ended, on what is
+    /// known: a failed span, or having waited at least the latency threshold.
     fn decide_early(&self, state: &mut State, trace_id: TraceId, outcome: &mut Outcome) {
         let Some(pending) = state.pending.remove(&trace_id) else {
             return;
         };
         state.buffered -= pending.spans.len();
         let slow = pending.since.elapsed() >= self.policy.latency;
-        let keep = self.is_kept(trace_id, pending.failed, slow);
-        remember(state, trace_id, keep);
-        outcome.add(keep, pending.spans);
+        let keep = self.is_kept(trace_id, pending.spans.iter().any(failed), slow);
+        decide(state, keep, pending.spans, outcome);
+    }
+
+    /// Decides the local trace under `root`, which just ended: `root` and the pending spans
+    /// of its trace that descend from it. Other pending spans of the trace (another request
+    /// of the same trace, still running here) wait for their own root.
+    fn decide_local_trace(&self, state: &mut State, root: SpanData, outcome: &mut Outcome) {
+        let trace_id = root.span_context.trace_id;
+        let mut spans = Vec::new();
+        if let Some(pending) = state.pending.get_mut(&trace_id) {
+            // Walk down from the root through the pending spans (they end before their
+            // parents, so the whole subtree is here).
+            let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
+            for (i, span) in pending.spans.iter().enumerate() {
+                children.entry(span.parent_span_id).or_default().push(i);
+            }
+            let mut inside = vec![false; pending.spans.len()];
+            let mut walk = vec![root.span_context.span_id];
+            while let Some(id) = walk.pop() {
+                for &i in children.get(&id).into_iter().flatten() {
+                    if !std::mem::replace(&mut inside[i], true) {
+                        walk.push(pending.spans[i].span_context.span_id);
+                    }
+                }
+            }
+            let mut inside = inside.into_iter();
+            let (taken, rest) = std::mem::take(&mut pending.spans)
+                .into_iter()
+                .partition(|_| inside.next().unwrap_or(false));
+            spans = taken;
+            pending.spans = rest;
+            state.buffered -= spans.len();
+            if pending.spans.is_empty() {
+                state.pending.remove(&trace_id);
+            }
+        }
+        let lasted = root
+            .end_time
+            .duration_since(root.start_time)
+            .unwrap_or_default();
+        let keep = self.is_kept(
+            trace_id,
+            failed(&root) || spans.iter().any(failed),
+            lasted >= self.policy.latency,
+        );
+        spans.push(root);
+        decide(state, keep, spans, outcome);
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -249,9 +299,23 @@ impl TailSamplingSink {
     }
 }
 
-fn remember(state: &mut State, trace_id: TraceId, keep: bool) {
-    if state.decided.insert(trace_id, keep).is_none() {
-        state.decided_order.push_back(trace_id);
+/// Records the decision for `spans` (one local trace), so that its stragglers follow it.
+fn decide(state: &mut State, keep: bool, spans: Vec<SpanData>, outcome: &mut Outcome) {
+    for span in &spans {
+        remember(state, span.span_context.span_id, keep);
+    }
+    if keep {
+        outcome.kept_traces += 1;
+        outcome.keep.extend(spans);
+    } else {
+        outcome.dropped_traces += 1;
+        outcome.dropped_spans += spans.len() as u64;
+    }
+}
+
+fn remember(state: &mut State, span_id: SpanId, keep: bool) {
+    if state.decided.insert(span_id, keep).is_none() {
+        state.decided_order.push_back(span_id);
         if state.decided_order.len() > REMEMBERED_DECISIONS
             && let Some(oldest) = state.decided_order.pop_front()
         {
@@ -260,66 +324,36 @@ fn remember(state: &mut State, trace_id: TraceId, keep: bool) {
     }
 }
 
-impl Outcome {
-    fn add(&mut self, keep: bool, spans: Vec<SpanData>) {
-        if keep {
-            self.kept_traces += 1;
-            self.keep.extend(spans);
-        } else {
-            self.dropped_traces += 1;
-            self.dropped_spans += spans.len() as u64;
-        }
-    }
-}
-
 impl SpanSink for TailSamplingSink {
     fn on_end(&self, span: SpanData) {
         let trace_id = span.span_context.trace_id;
-        let failed = matches!(span.status, Status::Error { .. });
         let local_root = span.parent_is_remote || !span.parent_span_id.is_valid();
         let mut outcome = Outcome::default();
         {
             let mut state = self.state.lock();
-            if let Some(&keep) = state.decided.get(&trace_id) {
-                // A straggler of a decided trace follows the decision (not counted as a
-                // trace again).
+            if let Some(&keep) = (!local_root)
+                .then(|| state.decided.get(&span.parent_span_id))
+                .flatten()
+            {
+                // It ended after its local root (a detached task): it follows the decision
+                // its parent was part of, and is not counted as a trace again.
+                remember(&mut state, span.span_context.span_id, keep);
                 if keep {
                     outcome.keep.push(span);
                 } else {
                     outcome.dropped_spans += 1;
                 }
             } else if local_root {
-                let pending = state.pending.remove(&trace_id);
-                let (mut spans, pending_failed) = match pending {
-                    Some(p) => {
-                        state.buffered -= p.spans.len();
-                        (p.spans, p.failed)
-                    }
-                    None => (Vec::new(), false),
-                };
-                let lasted = span
-                    .end_time
-                    .duration_since(span.start_time)
-                    .unwrap_or_default();
-                let keep = self.is_kept(
-                    trace_id,
-                    failed || pending_failed,
-                    lasted >= self.policy.latency,
-                );
-                spans.push(span);
-                remember(&mut state, trace_id, keep);
-                outcome.add(keep, spans);
+                self.decide_local_trace(&mut state, span, &mut outcome);
             } else {
                 let state = &mut *state;
                 let pending = state.pending.entry(trace_id).or_insert_with(|| {
                     state.order.push_back(trace_id);
                     Pending {
                         spans: Vec::new(),
-                        failed: false,
                         since: Instant::now(),
                     }
                 });
-                pending.failed |= failed;
                 pending.spans.push(span);
                 state.buffered += 1;
             }
@@ -440,6 +474,35 @@ mod tests {
         assert_eq!(ids(&exported.spans()), [10, 12]);
         assert_eq!(tail.counts().dropped_spans, 2);
         assert_eq!(tail.counts().dropped_traces, 1);
+    }
+
+    #[test]
+    fn two_requests_of_one_trace_are_decided_apart() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_millis(100)));
+        // The caller calls this service twice in one trace (two remote parents): the first
+        // request is fine, the second fails, and their spans interleave.
+        let remote = |mut s: SpanData| {
+            s.parent_is_remote = true;
+            s
+        };
+        tail.on_end(span(1, 11, 10, 1, false));
+        tail.on_end(span(1, 21, 20, 1, false));
+        tail.on_end(span(1, 22, 21, 1, true));
+        tail.on_end(remote(span(1, 10, 99, 2, false)));
+        assert!(
+            exported.spans().is_empty(),
+            "the first request is dropped alone"
+        );
+        tail.on_end(remote(span(1, 20, 98, 2, false)));
+        assert_eq!(ids(&exported.spans()), [21, 22, 20]);
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 1,
+                dropped_traces: 1,
+                dropped_spans: 2
+            }
+        );
     }
 
     #[test]

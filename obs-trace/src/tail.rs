@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -163,12 +164,32 @@ const REMEMBERED_DECISIONS: usize = 16_384;
 
 #[derive(Default)]
 struct State {
+    // Keyed by trace ids, which callers choose: the default (keyed, DoS-resistant) hasher.
     pending: HashMap<TraceId, Pending>,
     /// Pending traces, oldest first (an id may outlive its entry: skipped when met).
     order: VecDeque<TraceId>,
     buffered: usize,
-    decided: HashMap<SpanId, bool>,
+    decided: HashMap<SpanId, bool, LocalIds>,
     decided_order: VecDeque<SpanId>,
+}
+
+/// Hashes span ids this process made (random 8 bytes) by taking them as they are: the keys
+/// of `decided` and of the walk from a local root are such ids, never a caller's.
+type LocalIds = BuildHasherDefault<LocalIdHasher>;
+
+#[derive(Default)]
+struct LocalIdHasher(u64);
+
+impl Hasher for LocalIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 struct Pending {
@@ -249,7 +270,7 @@ impl TailSamplingSink {
         if let Some(pending) = state.pending.get_mut(&trace_id) {
             // Walk down from the root through the pending spans (they end before their
             // parents, so the whole subtree is here).
-            let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
+            let mut children: HashMap<SpanId, Vec<usize>, LocalIds> = HashMap::default();
             for (i, span) in pending.spans.iter().enumerate() {
                 children.entry(span.parent_span_id).or_default().push(i);
             }

@@ -6,6 +6,8 @@
 //! - [`GrpcClientLayer`] around a `tonic::transport::Channel` (or any service a generated
 //!   client wraps): a CLIENT span per call, its context injected into the metadata.
 //!
+//! Both are configured through one builder, [`GrpcLayer`].
+//!
 //! gRPC rides on HTTP/2, so both are [`obs_tower::Hooks`] policies over `obs-tower`'s
 //! plumbing: the span is entered while the service and the response stream are polled, and
 //! the call ends when the stream does (trailers sent, or the body dropped when the client

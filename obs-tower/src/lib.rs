@@ -7,7 +7,7 @@
 //!   middleware, `obs_tower::reqwest::TracingMiddleware`.
 //!
 //! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
-//! the gRPC middleware of `obs-tonic` reuses.
+//! the gRPC middleware of `obs-tonic` reuses, and share one builder, [`HttpLayer`].
 //!
 //! ```
 //! use http::{Request, Response};

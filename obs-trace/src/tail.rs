@@ -109,7 +109,22 @@ pub struct TailSamplingCounts {
 }
 
 /// A [`SpanSink`] that keeps whole local traces that failed or were slow and drops the
-/// rest (see the [module documentation](self)). Cheap per span: a short lock on a map.
+/// rest: tail sampling, decided once a trace is over. Cheap per span: a short lock on a map.
+///
+/// It holds the finished spans of each *local trace* (the spans under a span whose parent
+/// is in another process, or that has none) until that local root ends, then passes them
+/// all on if any failed (status `Error`), if the root took at least
+/// [`TailSampling::latency`], or if the trace id falls in the baseline
+/// [`TailSampling::with_keep_ratio`]; otherwise it drops them and counts them
+/// ([`counts`](Self::counts)). A span that ends after its local root (a detached task)
+/// follows the decision of its parent. Memory is bounded by
+/// [`TailSampling::with_max_buffered_spans`] and [`TailSampling::with_max_wait`], past which
+/// the trace waiting longest is decided on what is known; [`flush`](Self::flush) decides
+/// everything still waiting.
+///
+/// Each process decides for its own spans: a downstream service that keeps its part of a
+/// trace the caller dropped exports a partial trace. Whole-trace decisions across services
+/// are the job of a collector's tail-sampling processor.
 ///
 /// Only sampled spans reach a sink, so the head sampler should keep everything it can
 /// afford to look at (the default, `parentbased_always_on`, does).

@@ -32,18 +32,19 @@ impl SpanSink for Discard {
     }
 }
 
-fn span(trace_id: TraceId, id: u64, parent: u64, status: Status) -> SpanData {
+fn span(trace_id: TraceId, id: SpanId, parent: SpanId, root: SpanId, status: Status) -> SpanData {
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     SpanData {
         name: "span".into(),
         span_context: SpanContext {
             trace_id,
-            span_id: SpanId::from_u64(id),
+            span_id: id,
             flags: TraceFlags::SAMPLED,
             ..Default::default()
         },
-        parent_span_id: SpanId::from_u64(parent),
+        parent_span_id: parent,
         parent_is_remote: false,
+        local_root_span_id: root,
         kind: SpanKind::Internal,
         start_time: start,
         end_time: start + Duration::from_millis(3),
@@ -54,17 +55,19 @@ fn span(trace_id: TraceId, id: u64, parent: u64, status: Status) -> SpanData {
     }
 }
 
-/// Ends one local trace in `sink`: two children, then the root (failed if `fail`).
+/// Ends one local trace in `sink`: two children, then the root (failed if `fail`). Ids
+/// are fresh, as the span layer makes them.
 fn local_trace(sink: &dyn SpanSink, fail: bool) {
     let trace_id = TraceId::random();
-    sink.on_end(span(trace_id, 2, 1, Status::Unset));
-    sink.on_end(span(trace_id, 3, 1, Status::Unset));
+    let root = SpanId::random();
+    sink.on_end(span(trace_id, SpanId::random(), root, root, Status::Unset));
+    sink.on_end(span(trace_id, SpanId::random(), root, root, Status::Unset));
     let status = if fail {
         Status::error("boom")
     } else {
         Status::Unset
     };
-    sink.on_end(span(trace_id, 1, 0, status));
+    sink.on_end(span(trace_id, root, SpanId::INVALID, root, status));
 }
 
 fn tail_sampling(c: &mut Criterion) {

@@ -7,7 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::{Baggage, SpanContext};
+use crate::{Baggage, SpanContext, SpanId};
 
 /// What is current on this thread: the span context and the baggage that came with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,9 +18,18 @@ pub struct ActiveContext {
     pub baggage: Baggage,
 }
 
+/// What the span layer keeps for an entered span: what is current, and the span's local
+/// root (the nearest span up from it, itself included, whose parent is remote or absent),
+/// which its children inherit.
+#[derive(Clone, Debug)]
+pub(crate) struct Entered {
+    pub(crate) active: ActiveContext,
+    pub(crate) local_root: SpanId,
+}
+
 struct Entry {
     id: u64,
-    active: ActiveContext,
+    entered: Entered,
 }
 
 thread_local! {
@@ -37,7 +46,7 @@ struct Recent {
     // Kept apart from the context so that a miss compares a `u64` and moves nothing.
     id: Cell<u64>,
     records: Cell<bool>,
-    active: Cell<Option<ActiveContext>>,
+    entered: Cell<Option<Entered>>,
 }
 
 thread_local! {
@@ -45,7 +54,7 @@ thread_local! {
         Recent {
             id: Cell::new(0),
             records: Cell::new(false),
-            active: Cell::new(None),
+            entered: Cell::new(None),
         }
     };
 }
@@ -53,11 +62,11 @@ thread_local! {
 /// Remembers the context of the span `id`, just created or exited on this thread, and whether it
 /// records (is sampled and will be exported).
 #[inline]
-pub(crate) fn remember(id: u64, active: ActiveContext, records: bool) {
+pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
     let _ = RECENT.try_with(|c| {
         c.id.set(id);
         c.records.set(records);
-        c.active.set(Some(active));
+        c.entered.set(Some(entered));
     });
 }
 
@@ -72,14 +81,14 @@ pub(crate) fn remembered_records(id: u64) -> Option<bool> {
 
 /// The context remembered for `id`, if it is the span remembered last on this thread (once).
 #[inline]
-pub(crate) fn take_remembered(id: u64) -> Option<ActiveContext> {
+pub(crate) fn take_remembered(id: u64) -> Option<Entered> {
     RECENT
         .try_with(|c| {
             if c.id.get() != id {
                 return None;
             }
             c.id.set(0);
-            c.active.take()
+            c.entered.take()
         })
         .ok()
         .flatten()
@@ -95,9 +104,9 @@ pub(crate) fn forget_remembered(id: u64) {
     });
 }
 
-/// Pushes `active` for the tracing span `id` (called on enter).
-pub(crate) fn push(id: u64, active: ActiveContext) {
-    let _ = STACK.try_with(|s| s.borrow_mut().push(Entry { id, active }));
+/// Pushes `entered` for the tracing span `id` (called on enter).
+pub(crate) fn push(id: u64, entered: Entered) {
+    let _ = STACK.try_with(|s| s.borrow_mut().push(Entry { id, entered }));
 }
 
 /// Pops the innermost entry for the tracing span `id` (called on exit).
@@ -110,9 +119,9 @@ pub(crate) fn pop(id: u64) {
         } else {
             s.iter().rposition(|e| e.id == id).map(|pos| s.remove(pos))
         };
-        if let Some(Entry { id, active }) = exited {
+        if let Some(Entry { id, entered }) = exited {
             // `records` is only asked right after creation; `true` never skips work.
-            remember(id, active, true);
+            remember(id, entered, true);
         }
     });
 }
@@ -120,11 +129,17 @@ pub(crate) fn pop(id: u64) {
 /// Calls `f` with the current context on this thread, if a span is entered; no clone.
 #[inline]
 pub fn with_current<R>(f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
+    with_current_entered(|e| f(e.map(|e| &e.active)))
+}
+
+/// [`with_current`] with the current span's local root.
+#[inline]
+pub(crate) fn with_current_entered<R>(f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
     let r = STACK.try_with(|s| {
         let s = s.borrow();
         let f = f.take().expect("called once");
-        f(s.last().map(|e| &e.active))
+        f(s.last().map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,

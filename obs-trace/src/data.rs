@@ -33,6 +33,10 @@ pub struct SpanData {
     pub parent_span_id: SpanId,
     /// Whether the parent was in another process.
     pub parent_is_remote: bool,
+    /// The span id of this span's local root: the nearest span up from it, itself
+    /// included, whose parent is in another process or that has none. The spans of one
+    /// request in one service share it (tail sampling groups them by it).
+    pub local_root_span_id: SpanId,
     /// `SERVER`, `CLIENT`, ... (`otel.kind`); `INTERNAL` by default.
     pub kind: SpanKind,
     /// When the span was created.

@@ -20,7 +20,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::active::{self, ActiveContext};
+use crate::active::{self, ActiveContext, Entered};
 use crate::clock::Stamp;
 use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
@@ -149,6 +149,9 @@ pub(crate) struct SpanState {
     pub(crate) baggage: Baggage,
     parent_span_id: SpanId,
     parent_is_remote: bool,
+    /// The nearest span up from this one, itself included, whose parent is remote or
+    /// absent: what tail sampling groups spans by.
+    local_root: SpanId,
     // Inline, not boxed: the extension map already boxes the whole state once.
     recording: Option<Recording>,
 }
@@ -164,10 +167,13 @@ struct Recording {
 
 impl SpanState {
     /// What becomes current on this thread while the span is entered.
-    fn active(&self) -> ActiveContext {
-        ActiveContext {
-            span: self.context.clone(),
-            baggage: self.baggage.clone(),
+    fn active(&self) -> Entered {
+        Entered {
+            active: ActiveContext {
+                span: self.context.clone(),
+                baggage: self.baggage.clone(),
+            },
+            local_root: self.local_root,
         }
     }
 
@@ -490,8 +496,9 @@ where
             .try_with(|p| p.borrow_mut().take())
             .ok()
             .flatten();
-        let (parent, baggage) = match pending {
-            Some(remote) => (remote.span, remote.baggage),
+        // The parent, the baggage, and the parent's local root when the parent is local.
+        let (parent, baggage, local_root) = match pending {
+            Some(remote) => (remote.span, remote.baggage, SpanId::INVALID),
             None => {
                 if let Some(parent_id) = attrs.parent() {
                     // The nearest traced span from the parent up: the parent itself may be
@@ -499,19 +506,29 @@ where
                     // inside an unsampled trace).
                     ctx.span(parent_id)
                         .and_then(|p| {
-                            nearest_state(p, |s| (Some(s.context.clone()), s.baggage.clone()))
+                            nearest_state(p, |s| {
+                                (Some(s.context.clone()), s.baggage.clone(), s.local_root)
+                            })
                         })
                         .unwrap_or_default()
                 } else if attrs.is_contextual() {
-                    active::with_current(|a| a.map(|a| (Some(a.span.clone()), a.baggage.clone())))
-                        .unwrap_or_default()
+                    active::with_current_entered(|e| {
+                        e.map(|e| {
+                            (
+                                Some(e.active.span.clone()),
+                                e.active.baggage.clone(),
+                                e.local_root,
+                            )
+                        })
+                    })
+                    .unwrap_or_default()
                 } else {
-                    (None, Baggage::default())
+                    (None, Baggage::default(), SpanId::INVALID)
                 }
             }
         };
         let parent = parent.filter(SpanContext::is_valid);
-        let state = self.new_state(parent, baggage, attrs);
+        let state = self.new_state(parent, baggage, local_root, attrs);
         active::remember(id.into_u64(), state.active(), state.recording.is_some());
         span.extensions_mut().insert(state);
     }
@@ -595,6 +612,7 @@ where
             span_context: state.context,
             parent_span_id: state.parent_span_id,
             parent_is_remote: state.parent_is_remote,
+            local_root_span_id: state.local_root,
             kind: rec.kind,
             start_time: rec.start_time.wall(),
             end_time: rec.start_time.elapsed_wall(),
@@ -611,6 +629,7 @@ impl SpanLayer {
         &self,
         parent: Option<SpanContext>,
         baggage: Baggage,
+        parent_local_root: SpanId,
         attrs: &Attributes<'_>,
     ) -> SpanState {
         let (trace_id, flags, trace_state, parent_span_id, parent_is_remote) = match parent {
@@ -639,9 +658,18 @@ impl SpanLayer {
                 )
             }
         };
+        let span_id = SpanId::random();
+        // A span with a local parent belongs to that parent's local trace; any other span
+        // starts one.
+        let local_root =
+            if parent_span_id.is_valid() && !parent_is_remote && parent_local_root.is_valid() {
+                parent_local_root
+            } else {
+                span_id
+            };
         let context = SpanContext {
             trace_id,
-            span_id: SpanId::random(),
+            span_id,
             flags,
             trace_state,
             is_remote: false,
@@ -663,6 +691,7 @@ impl SpanLayer {
             baggage,
             parent_span_id,
             parent_is_remote,
+            local_root,
             recording,
         }
     }

@@ -116,8 +116,9 @@ pub struct TailSamplingCounts {
 /// all on if any failed (status `Error`), if the root took at least
 /// [`TailSampling::latency`], or if the trace id falls in the baseline
 /// [`TailSampling::with_keep_ratio`]; otherwise it drops them and counts them
-/// ([`counts`](Self::counts)). A span that ends after its local root (a detached task)
-/// follows the decision of its parent. Memory is bounded by
+/// ([`counts`](Self::counts)). Spans are grouped by
+/// [`SpanData::local_root_span_id`]; one that ends after its local trace was decided (a
+/// detached task) follows that decision. Memory is bounded by
 /// [`TailSampling::with_max_buffered_spans`] and [`TailSampling::with_max_wait`], past which
 /// the trace waiting longest is decided on what is known; [`flush`](Self::flush) decides
 /// everything still waiting.
@@ -173,25 +174,26 @@ impl fmt::Debug for TailSamplingSink {
     }
 }
 
-/// Decisions remembered, by span id, for the spans that end after their local root (a
-/// detached task's span follows its parent's decision).
-const REMEMBERED_DECISIONS: usize = 16_384;
+/// Decisions remembered for the spans that end after their local trace was decided (a
+/// detached task's span, or a root still running when its trace was decided early).
+const REMEMBERED_DECISIONS: usize = 4096;
 
+/// Everything is keyed by local root span id ([`SpanData::local_root_span_id`]): ids this
+/// process made, at random, so they are hashed as they are (callers choose trace ids, never
+/// these).
 #[derive(Default)]
 struct State {
-    // Keyed by trace ids, which callers choose: the default (keyed, DoS-resistant) hasher.
-    pending: HashMap<TraceId, Pending>,
-    /// Pending traces, oldest first (an id may outlive its entry: skipped when met).
-    order: VecDeque<TraceId>,
+    pending: HashMap<SpanId, Pending, LocalIds>,
+    /// Pending local traces, oldest first (an id may outlive its entry: skipped when met).
+    order: VecDeque<SpanId>,
     buffered: usize,
     decided: HashMap<SpanId, bool, LocalIds>,
     decided_order: VecDeque<SpanId>,
 }
 
-/// Hashes span ids this process made (random 8 bytes) by taking them as they are: the keys
-/// of `decided` and of the walk from a local root are such ids, never a caller's.
 type LocalIds = BuildHasherDefault<LocalIdHasher>;
 
+/// Takes the last eight bytes written: a span id's own bytes.
 #[derive(Default)]
 struct LocalIdHasher(u64);
 
@@ -208,6 +210,7 @@ impl Hasher for LocalIdHasher {
 }
 
 struct Pending {
+    trace_id: TraceId,
     spans: Vec<SpanData>,
     since: Instant,
 }
@@ -253,8 +256,8 @@ impl TailSamplingSink {
         let mut outcome = Outcome::default();
         {
             let mut state = self.state.lock();
-            while let Some(trace_id) = state.order.pop_front() {
-                self.decide_early(&mut state, trace_id, &mut outcome);
+            while let Some(root) = state.order.pop_front() {
+                self.decide_early(&mut state, root, &mut outcome);
             }
         }
         self.finish(outcome);
@@ -264,62 +267,16 @@ impl TailSamplingSink {
         failed || slow || ratio_sampled(self.policy.keep_ratio, trace_id)
     }
 
-    /// Decides the whole pending trace `trace_id` before a local root ended, on what is
-    /// known: a failed span, or having waited at least the latency threshold.
-    fn decide_early(&self, state: &mut State, trace_id: TraceId, outcome: &mut Outcome) {
-        let Some(pending) = state.pending.remove(&trace_id) else {
+    /// Decides the local trace under `root` before the root ended, on what is known: a
+    /// failed span, or having waited at least the latency threshold.
+    fn decide_early(&self, state: &mut State, root: SpanId, outcome: &mut Outcome) {
+        let Some(pending) = state.pending.remove(&root) else {
             return;
         };
         state.buffered -= pending.spans.len();
         let slow = pending.since.elapsed() >= self.policy.latency;
-        let keep = self.is_kept(trace_id, pending.spans.iter().any(failed), slow);
-        decide(state, keep, pending.spans, outcome);
-    }
-
-    /// Decides the local trace under `root`, which just ended: `root` and the pending spans
-    /// of its trace that descend from it. Other pending spans of the trace (another request
-    /// of the same trace, still running here) wait for their own root.
-    fn decide_local_trace(&self, state: &mut State, root: SpanData, outcome: &mut Outcome) {
-        let trace_id = root.span_context.trace_id;
-        let mut spans = Vec::new();
-        if let Some(pending) = state.pending.get_mut(&trace_id) {
-            // Walk down from the root through the pending spans (they end before their
-            // parents, so the whole subtree is here).
-            let mut children: HashMap<SpanId, Vec<usize>, LocalIds> = HashMap::default();
-            for (i, span) in pending.spans.iter().enumerate() {
-                children.entry(span.parent_span_id).or_default().push(i);
-            }
-            let mut inside = vec![false; pending.spans.len()];
-            let mut walk = vec![root.span_context.span_id];
-            while let Some(id) = walk.pop() {
-                for &i in children.get(&id).into_iter().flatten() {
-                    if !std::mem::replace(&mut inside[i], true) {
-                        walk.push(pending.spans[i].span_context.span_id);
-                    }
-                }
-            }
-            let mut inside = inside.into_iter();
-            let (taken, rest) = std::mem::take(&mut pending.spans)
-                .into_iter()
-                .partition(|_| inside.next().unwrap_or(false));
-            spans = taken;
-            pending.spans = rest;
-            state.buffered -= spans.len();
-            if pending.spans.is_empty() {
-                state.pending.remove(&trace_id);
-            }
-        }
-        let lasted = root
-            .end_time
-            .duration_since(root.start_time)
-            .unwrap_or_default();
-        let keep = self.is_kept(
-            trace_id,
-            failed(&root) || spans.iter().any(failed),
-            lasted >= self.policy.latency,
-        );
-        spans.push(root);
-        decide(state, keep, spans, outcome);
+        let keep = self.is_kept(pending.trace_id, pending.spans.iter().any(failed), slow);
+        decide(state, root, keep, pending.spans, outcome);
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -335,10 +292,21 @@ impl TailSamplingSink {
     }
 }
 
-/// Records the decision for `spans` (one local trace), so that its stragglers follow it.
-fn decide(state: &mut State, keep: bool, spans: Vec<SpanData>, outcome: &mut Outcome) {
-    for span in &spans {
-        remember(state, span.span_context.span_id, keep);
+/// Records the decision for the local trace under `root`, so that its stragglers follow it.
+fn decide(
+    state: &mut State,
+    root: SpanId,
+    keep: bool,
+    spans: Vec<SpanData>,
+    outcome: &mut Outcome,
+) {
+    if state.decided.insert(root, keep).is_none() {
+        state.decided_order.push_back(root);
+        if state.decided_order.len() > REMEMBERED_DECISIONS
+            && let Some(oldest) = state.decided_order.pop_front()
+        {
+            state.decided.remove(&oldest);
+        }
     }
     if keep {
         outcome.kept_traces += 1;
@@ -349,43 +317,52 @@ fn decide(state: &mut State, keep: bool, spans: Vec<SpanData>, outcome: &mut Out
     }
 }
 
-fn remember(state: &mut State, span_id: SpanId, keep: bool) {
-    if state.decided.insert(span_id, keep).is_none() {
-        state.decided_order.push_back(span_id);
-        if state.decided_order.len() > REMEMBERED_DECISIONS
-            && let Some(oldest) = state.decided_order.pop_front()
-        {
-            state.decided.remove(&oldest);
-        }
-    }
-}
-
 impl SpanSink for TailSamplingSink {
     fn on_end(&self, span: SpanData) {
-        let trace_id = span.span_context.trace_id;
-        let local_root = span.parent_is_remote || !span.parent_span_id.is_valid();
+        let root = span.local_root_span_id;
+        if !root.is_valid() {
+            // Not from a span layer that tracks local roots: nothing to group it by, so it
+            // is passed on rather than judged alone.
+            self.inner.on_end(span);
+            return;
+        }
         let mut outcome = Outcome::default();
         {
             let mut state = self.state.lock();
-            if let Some(&keep) = (!local_root)
-                .then(|| state.decided.get(&span.parent_span_id))
-                .flatten()
-            {
-                // It ended after its local root (a detached task): it follows the decision
-                // its parent was part of, and is not counted as a trace again.
-                remember(&mut state, span.span_context.span_id, keep);
+            if let Some(&keep) = state.decided.get(&root) {
+                // Its local trace was decided already: it ended after its root (a detached
+                // task), or it is the root, still running when its trace was decided early.
+                // It follows that decision, and is not counted as a trace again.
                 if keep {
                     outcome.keep.push(span);
                 } else {
                     outcome.dropped_spans += 1;
                 }
-            } else if local_root {
-                self.decide_local_trace(&mut state, span, &mut outcome);
+            } else if span.span_context.span_id == root {
+                let (trace_id, mut spans) = match state.pending.remove(&root) {
+                    Some(p) => {
+                        state.buffered -= p.spans.len();
+                        (p.trace_id, p.spans)
+                    }
+                    None => (span.span_context.trace_id, Vec::new()),
+                };
+                let lasted = span
+                    .end_time
+                    .duration_since(span.start_time)
+                    .unwrap_or_default();
+                let keep = self.is_kept(
+                    trace_id,
+                    failed(&span) || spans.iter().any(failed),
+                    lasted >= self.policy.latency,
+                );
+                spans.push(span);
+                decide(&mut state, root, keep, spans, &mut outcome);
             } else {
                 let state = &mut *state;
-                let pending = state.pending.entry(trace_id).or_insert_with(|| {
-                    state.order.push_back(trace_id);
+                let pending = state.pending.entry(root).or_insert_with(|| {
+                    state.order.push_back(root);
                     Pending {
+                        trace_id: span.span_context.trace_id,
                         spans: Vec::new(),
                         since: Instant::now(),
                     }
@@ -421,6 +398,8 @@ mod tests {
     use super::*;
     use crate::{InMemorySpanSink, SpanContext, SpanId, TraceFlags};
 
+    /// A span of `trace`; by the tests' convention its local root is `id` rounded down to
+    /// a multiple of ten (the roots are 10, 20, ...; their spans 11, 12, 21, ...).
     fn span(trace: u128, id: u64, parent: u64, lasted_ms: u64, failed: bool) -> SpanData {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         SpanData {
@@ -437,6 +416,7 @@ mod tests {
                 SpanId::from_u64(parent)
             },
             parent_is_remote: false,
+            local_root_span_id: SpanId::from_u64(id / 10 * 10),
             kind: SpanKind::Internal,
             start_time: start,
             end_time: start + Duration::from_millis(lasted_ms),
@@ -591,6 +571,41 @@ mod tests {
         );
         tail.on_end(span(1, 11, 10, 1, false));
         assert_eq!(ids(&exported.spans()), [11]);
+    }
+
+    #[test]
+    fn concurrent_traces_are_each_decided_once_and_no_span_is_lost() {
+        const THREADS: u64 = 4;
+        const TRACES: u64 = 500;
+        // A bound this small decides many traces early, before their roots end.
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_millis(100)).with_max_buffered_spans(3));
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let tail = &tail;
+                scope.spawn(move || {
+                    for n in 0..TRACES {
+                        let trace = u128::from(t * TRACES + n + 1);
+                        let base = (t * TRACES + n + 1) * 10;
+                        // Every fifth trace fails; the others are quick and fine.
+                        tail.on_end(span(trace, base + 1, base, 1, n % 5 == 0));
+                        tail.on_end(span(trace, base + 2, base, 1, false));
+                        tail.on_end(span(trace, base, 0, 2, false));
+                    }
+                });
+            }
+        });
+        tail.flush();
+        let counts = tail.counts();
+        let traces = THREADS * TRACES;
+        assert_eq!(counts.kept_traces + counts.dropped_traces, traces);
+        // The failed child is in every early decision, so the failed traces are all kept.
+        assert_eq!(counts.kept_traces, traces / 5);
+        assert_eq!(exported.spans().len() as u64, 3 * counts.kept_traces);
+        assert_eq!(
+            exported.spans().len() as u64 + counts.dropped_spans,
+            3 * traces
+        );
     }
 
     #[test]

@@ -39,6 +39,30 @@ fn traceparent_parse(c: &mut Criterion) {
     group.bench_function("obs_trace::extract (HeaderMap)", |b| {
         b.iter(|| extract(black_box(&headers)))
     });
+    // A browser-sized request: the trace headers among a dozen others.
+    let mut busy = HeaderMap::new();
+    for (name, value) in [
+        ("host", "shop.example.com"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0",
+        ),
+        ("accept", "text/html,application/xhtml+xml"),
+        ("accept-language", "en-GB,en;q=0.5"),
+        ("accept-encoding", "gzip, deflate, br"),
+        ("referer", "https://shop.example.com/cart"),
+        ("cookie", "session=abc123"),
+        ("x-request-id", "5f0c6b2e"),
+        ("x-forwarded-for", "203.0.113.7"),
+        ("content-type", "application/json"),
+        ("content-length", "42"),
+        ("traceparent", TRACEPARENT),
+    ] {
+        busy.insert(name, HeaderValue::from_static(value));
+    }
+    group.bench_function("obs_trace::extract (HeaderMap, 12 headers)", |b| {
+        b.iter(|| extract(black_box(&busy)))
+    });
     let carrier = HashMap::from([("traceparent".to_owned(), TRACEPARENT.to_owned())]);
     let propagator = TraceContextPropagator::new();
     let cx = Context::new();

@@ -41,20 +41,38 @@ pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn extract(headers: &HeaderMap) -> RemoteParent {
+    // One walk over the header names finds which of the three are there, cheaper than
+    // three lookups that each hash a name; `traceparent` values are taken on the way (the
+    // first two: a second one makes the header invalid), the rarer `tracestate` and
+    // `baggage` are read with a lookup only when present.
+    let mut traceparents: [Option<&[u8]>; 2] = [None, None];
+    let (mut tracestate, mut baggage) = (false, false);
+    for (name, value) in headers {
+        let name = name.as_str();
+        match name.len() {
+            11 if name == TRACEPARENT.as_str() => {
+                if let Some(free) = traceparents.iter_mut().find(|v| v.is_none()) {
+                    *free = Some(value.as_bytes());
+                }
+            }
+            10 if name == TRACESTATE.as_str() => tracestate = true,
+            7 if name == BAGGAGE.as_str() => baggage = true,
+            _ => {}
+        }
+    }
     RemoteParent {
-        span: extract_span_context(
-            headers
-                .get_all(TRACEPARENT)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            || {
-                headers
-                    .get_all(TRACESTATE)
-                    .iter()
-                    .map(HeaderValue::as_bytes)
-            },
-        ),
-        baggage: Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes)),
+        span: extract_span_context(traceparents.into_iter().flatten(), || {
+            tracestate
+                .then(|| headers.get_all(TRACESTATE))
+                .into_iter()
+                .flatten()
+                .map(HeaderValue::as_bytes)
+        }),
+        baggage: if baggage {
+            Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes))
+        } else {
+            Baggage::default()
+        },
     }
 }
 

@@ -22,15 +22,51 @@ pub(crate) fn decode_hex_lower<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    // Table lookups with one validity check at the end: no branch per character, which
-    // keeps `traceparent` parsing in the tens of nanoseconds.
+    // Eight characters at a time in one `u64` (ids are 16 and 32 characters), the rest by
+    // table: no branch per character, which keeps `traceparent` parsing in the tens of
+    // nanoseconds.
+    let mut sources = hex.chunks_exact(8);
+    let mut targets = out.chunks_exact_mut(4);
+    for (source, target) in (&mut sources).zip(&mut targets) {
+        let chars = u64::from_le_bytes(source.try_into().ok()?);
+        target.copy_from_slice(&decode_8_hex_lower(chars)?.to_le_bytes());
+    }
     let mut invalid = 0u8;
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+    for (byte, pair) in targets
+        .into_remainder()
+        .iter_mut()
+        .zip(sources.remainder().chunks_exact(2))
+    {
         let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
         invalid |= hi | lo;
         *byte = (hi << 4) | (lo & 0x0f);
     }
     (invalid & INVALID_NIBBLE == 0).then_some(out)
+}
+
+/// Eight lowercase hex characters (first one in the lowest byte) as four bytes (first in
+/// the lowest byte), or `None` if one is not `0-9a-f`: byte-wise range checks and
+/// arithmetic in one register ("SWAR").
+#[inline]
+fn decode_8_hex_lower(chars: u64) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For a byte below 0x80, adding 0x80 - k sets its high bit exactly when it is >= k,
+    // and never carries into the next byte. Bytes from 0x80 up are rejected first.
+    let at_least = |k: u64| chars.wrapping_add(ONES * (0x80 - k)) & HIGH;
+    let digit = at_least(0x30) & !at_least(0x3a);
+    let letter = at_least(0x61) & !at_least(0x67);
+    if chars & HIGH != 0 || (digit | letter) != HIGH {
+        return None;
+    }
+    // '0'..'9' are 0x30..0x39 and 'a'..'f' are 0x61..0x66: the low nibble, plus 9 for a
+    // letter.
+    let nibbles = (chars & (ONES * 0x0f)) + (letter >> 7) * 9;
+    // Pairs of nibbles into bytes, each in the low half of a 16-bit lane...
+    let lanes = ((nibbles & 0x000f_000f_000f_000f) << 4) | ((nibbles >> 8) & 0x000f_000f_000f_000f);
+    // ...then the four lanes packed into the low 32 bits.
+    let pairs = (lanes | (lanes >> 8)) & 0x0000_ffff_0000_ffff;
+    Some((pairs | (pairs >> 16)) as u32)
 }
 
 /// Marks a byte that is not a lowercase hex digit in [`NIBBLE`].
@@ -269,6 +305,27 @@ impl fmt::Debug for TraceFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table decoding of one pair of characters: the reference for the SWAR path.
+    fn by_table(pair: &[u8]) -> Option<u8> {
+        let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        ((hi | lo) & INVALID_NIBBLE == 0).then_some((hi << 4) | lo)
+    }
+
+    #[test]
+    fn eight_at_a_time_agrees_with_the_table_for_every_byte_in_every_position() {
+        let base = *b"09af5c3e";
+        for position in 0..8 {
+            for byte in 0..=255u8 {
+                let mut chars = base;
+                chars[position] = byte;
+                let expected: Option<Vec<u8>> = chars.chunks_exact(2).map(by_table).collect();
+                let got = decode_8_hex_lower(u64::from_le_bytes(chars))
+                    .map(|v| v.to_le_bytes().to_vec());
+                assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(&chars));
+            }
+        }
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_upper_case() {

@@ -320,8 +320,8 @@ mod tests {
                 let mut chars = base;
                 chars[position] = byte;
                 let expected: Option<Vec<u8>> = chars.chunks_exact(2).map(by_table).collect();
-                let got = decode_8_hex_lower(u64::from_le_bytes(chars))
-                    .map(|v| v.to_le_bytes().to_vec());
+                let got =
+                    decode_8_hex_lower(u64::from_le_bytes(chars)).map(|v| v.to_le_bytes().to_vec());
                 assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(&chars));
             }
         }

@@ -15,7 +15,10 @@ use obs_core::trace::TailSampling;
 use obs_tests::collector::Collector;
 use obs_tests::http::{get_plain, serve};
 
-const SLOW: Duration = Duration::from_millis(300);
+/// The latency threshold: far above what a quick request takes even on a loaded machine,
+/// so that only `/slow` crosses it.
+const THRESHOLD: Duration = Duration::from_secs(1);
+const SLOW: Duration = Duration::from_millis(1_200);
 
 /// The handler's own span, so that each kept trace has a child to keep with it.
 async fn work(pause: Duration) {
@@ -36,7 +39,7 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
         .service_name("tail-sampling-test")
         .otlp_endpoint(collector.http_endpoint.clone())
         .json_logs(false)
-        .tail_sampling(TailSampling::new(Duration::from_millis(200)))
+        .tail_sampling(TailSampling::new(THRESHOLD))
         .span_batch(BatchSettings {
             schedule_delay: Duration::from_millis(100),
             ..BatchSettings::SPANS

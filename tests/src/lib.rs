@@ -6,3 +6,4 @@ pub mod deploy;
 pub mod http;
 pub mod pipeline;
 pub mod prometheus;
+pub mod wait;

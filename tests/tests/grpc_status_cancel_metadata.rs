@@ -8,9 +8,10 @@
 mod grpc_common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
+use obs_tests::wait::wait_until;
 use obs_trace::opentelemetry::trace::{SpanKind, Status as SpanStatus};
 use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
@@ -32,10 +33,7 @@ fn capture() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
 
 /// Waits (at most 10 s) until `sink` holds `count` spans, and takes them.
 async fn take_spans(sink: &InMemorySpanSink, count: usize) -> Vec<SpanData> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.spans().len() < count && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(Duration::from_secs(10), || sink.spans().len() >= count).await;
     let spans = sink.take();
     assert_eq!(spans.len(), count, "{spans:#?}");
     spans

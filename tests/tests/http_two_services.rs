@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Path;
@@ -16,6 +16,7 @@ use obs_core::tower::HttpServerLayer;
 use obs_core::trace::{InMemorySpanSink, SpanData, SpanLayer};
 use obs_core::tracing_subscriber::prelude::*;
 use obs_tests::http::{get_text, serve, traced_client};
+use obs_tests::wait::wait_until;
 
 /// Service B (`GET /items/{id}`) and service A (`GET /front`, which calls B), each behind
 /// [`HttpServerLayer`], on free loopback ports.
@@ -49,10 +50,7 @@ impl TwoServices {
 /// Waits (at most 10 s) until `sink` holds `count` spans: server spans end when their
 /// response body has been written, a moment after the caller has read it.
 async fn wait_for_spans(sink: &InMemorySpanSink, count: usize) -> Vec<SpanData> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sink.spans().len() < count && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(Duration::from_secs(10), || sink.spans().len() >= count).await;
     sink.spans()
 }
 

@@ -14,6 +14,7 @@ use obs_core::tower::HttpServerLayer;
 use obs_core::trace::TailSampling;
 use obs_tests::collector::Collector;
 use obs_tests::http::{get_plain, serve};
+use obs_tests::wait::wait_until;
 
 /// The latency threshold: far above what a quick request takes even on a loaded machine,
 /// so that only `/slow` crosses it.
@@ -73,19 +74,16 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
     // Server spans end just after the response is written; wait (bounded) for all six
     // decisions before shutting down, so none is made by the final flush instead.
     let metrics = obs_core::metrics::global();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let decided = |text: &str| {
         text.contains("obs_tail_sampling_traces_total{decision=\"kept\"} 2")
             && text.contains("obs_tail_sampling_traces_total{decision=\"dropped\"} 4")
     };
     let mut exposition = String::new();
-    while std::time::Instant::now() < deadline {
+    wait_until(Duration::from_secs(10), || {
         exposition = metrics.encode(obs_core::metrics::text::Format::Prometheus);
-        if decided(&exposition) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        decided(&exposition)
+    })
+    .await;
     assert!(decided(&exposition), "{exposition}");
     // Two spans (server and `work`) for each of the four dropped traces.
     assert!(

@@ -659,14 +659,13 @@ impl SpanLayer {
             }
         };
         let span_id = SpanId::random();
-        // A span with a local parent belongs to that parent's local trace; any other span
-        // starts one.
-        let local_root =
-            if parent_span_id.is_valid() && !parent_is_remote && parent_local_root.is_valid() {
-                parent_local_root
-            } else {
-                span_id
-            };
+        // A span with a local parent belongs to that parent's local trace (the caller passes
+        // the parent's root only then); any other span starts one.
+        let local_root = if parent_local_root.is_valid() {
+            parent_local_root
+        } else {
+            span_id
+        };
         let context = SpanContext {
             trace_id,
             span_id,

@@ -209,7 +209,17 @@ impl Hasher for LocalIdHasher {
     }
 }
 
+impl State {
+    /// Takes the pending local trace under `root` out of the buffer, if there is one.
+    fn take_pending(&mut self, root: SpanId) -> Option<Pending> {
+        let pending = self.pending.remove(&root)?;
+        self.buffered -= pending.spans.len();
+        Some(pending)
+    }
+}
+
 struct Pending {
+    /// For a decision taken before the root ends (the baseline ratio reads it).
     trace_id: TraceId,
     spans: Vec<SpanData>,
     since: Instant,
@@ -270,10 +280,9 @@ impl TailSamplingSink {
     /// Decides the local trace under `root` before the root ended, on what is known: a
     /// failed span, or having waited at least the latency threshold.
     fn decide_early(&self, state: &mut State, root: SpanId, outcome: &mut Outcome) {
-        let Some(pending) = state.pending.remove(&root) else {
+        let Some(pending) = state.take_pending(root) else {
             return;
         };
-        state.buffered -= pending.spans.len();
         let slow = pending.since.elapsed() >= self.policy.latency;
         let keep = self.is_kept(pending.trace_id, pending.spans.iter().any(failed), slow);
         decide(state, root, keep, pending.spans, outcome);
@@ -339,19 +348,13 @@ impl SpanSink for TailSamplingSink {
                     outcome.dropped_spans += 1;
                 }
             } else if span.span_context.span_id == root {
-                let (trace_id, mut spans) = match state.pending.remove(&root) {
-                    Some(p) => {
-                        state.buffered -= p.spans.len();
-                        (p.trace_id, p.spans)
-                    }
-                    None => (span.span_context.trace_id, Vec::new()),
-                };
+                let mut spans = state.take_pending(root).map_or_else(Vec::new, |p| p.spans);
                 let lasted = span
                     .end_time
                     .duration_since(span.start_time)
                     .unwrap_or_default();
                 let keep = self.is_kept(
-                    trace_id,
+                    span.span_context.trace_id,
                     failed(&span) || spans.iter().any(failed),
                     lasted >= self.policy.latency,
                 );

@@ -6,8 +6,10 @@
 //!
 //! - `obs_tonic`: [`GrpcServerLayer`] with `obs_trace::SpanLayer` (every span sampled and
 //!   handed to a sink that drops it) and the RPC metrics in an `obs_metrics` registry; for
-//!   the breakdown, `obs_tonic/unsampled` (the caller's flags say not sampled) and
-//!   `obs_tonic/no_subscriber` (spans disabled: the layer's own work and the metrics);
+//!   the breakdown, `obs_tonic/unsampled` (the caller's flags say not sampled),
+//!   `obs_tonic/no_subscriber` (spans disabled: the layer's own work and the metrics) and
+//!   `obs_tonic/registry_only` (a bare `tracing_subscriber::registry()`: the span created,
+//!   entered, recorded and closed by `tracing`, with no span layer);
 //! - `tonic_tracing_opentelemetry`: its server `OtelGrpcLayer` 0.42, exported by
 //!   `tracing-opentelemetry` 0.34 to an SDK tracer provider with a no-op exporter and the
 //!   SDK's W3C propagator (spans only: it records no metrics).
@@ -177,6 +179,17 @@ fn grpc_layer(c: &mut Criterion) {
         SAMPLED,
         obs_tonic_service(),
     );
+
+    // What `tracing`'s registry alone costs the layer's span (created, entered, recorded,
+    // closed), with no span layer: the floor under any `tracing`-based span.
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        bench_service(
+            c,
+            "grpc_layer/obs_tonic/registry_only",
+            SAMPLED,
+            obs_tonic_service(),
+        );
+    });
 
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()

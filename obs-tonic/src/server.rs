@@ -1,14 +1,18 @@
 //! [`GrpcServerLayer`]: SERVER spans and `rpc.server.*` metrics for incoming gRPC calls.
 
+use std::borrow::Cow;
+
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
+use obs_trace::SpanStart;
 use obs_trace::opentelemetry::KeyValue;
+use obs_trace::opentelemetry::trace::SpanKind;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody};
-use crate::grpc::OTHER;
+use crate::grpc::{OTHER, RpcPath};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
@@ -49,10 +53,21 @@ impl<S> Layer<S> for GrpcServerLayer {
     }
 }
 
-/// `rpc.system` and the connection attributes of a recording server span (see
-/// [`obs_trace::RemoteParent::span_with_attributes`]).
-fn connection_attributes<B>(request: &Request<B>, attributes: &mut Vec<KeyValue>) {
+/// The OpenTelemetry side of a recording server span (see
+/// [`obs_trace::RemoteParent::span_with_attributes`]): name, kind, the RPC's attributes and
+/// the connection's.
+fn describe<B>(request: &Request<B>, path: Option<RpcPath<'_>>, start: &mut SpanStart<'_>) {
+    start.set_kind(SpanKind::Server);
+    start.set_name(path.map_or(Cow::Borrowed(OTHER), |p| Cow::Owned(p.full.to_owned())));
+    let attributes = start.attributes();
     attributes.push(KeyValue::new("rpc.system", "grpc"));
+    match path {
+        Some(path) => {
+            attributes.push(KeyValue::new("rpc.service", path.service.to_owned()));
+            attributes.push(KeyValue::new("rpc.method", path.method.to_owned()));
+        }
+        None => attributes.push(KeyValue::new("rpc.method", OTHER)),
+    }
     let uri = request.uri();
     let peer = peer::Peer::of(request.extensions());
     if let Some(host) = uri.host() {
@@ -77,9 +92,9 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
         let Some((path, call)) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
-        // The identifying fields are `tracing` fields (every layer sees them, logs
-        // included); the connection's attributes are handed to the span layer typed, and
-        // only worked out when the span records.
+        // The identifying fields are `tracing` fields for the other layers (logs
+        // included); the span layer is handed them and the connection's attributes typed,
+        // worked out only when the span records.
         let span = obs_trace::extract(request.headers()).span_with_attributes(
             || {
                 tracing::info_span!(
@@ -100,7 +115,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                     client.port = Empty,
                 )
             },
-            |attributes| connection_attributes(request, attributes),
+            |start| describe(request, path, start),
         );
         (span, call)
     }

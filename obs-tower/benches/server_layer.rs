@@ -5,8 +5,10 @@
 //! - `obs_tower`: [`HttpServerLayer`] with `obs_trace::SpanLayer` (every span sampled and
 //!   handed to a sink that drops it) and the HTTP metrics in an `obs_metrics` registry;
 //!   for the breakdown, `obs_tower/unsampled` (the caller's flags say not sampled: ids are
-//!   made and propagated, no attributes recorded) and `obs_tower/no_subscriber` (spans
-//!   disabled: the layer's own work and the metrics);
+//!   made and propagated, no attributes recorded), `obs_tower/no_subscriber` (spans
+//!   disabled: the layer's own work and the metrics) and `obs_tower/registry_only` (a bare
+//!   `tracing_subscriber::registry()`: the span created, entered, recorded and closed by
+//!   `tracing`, with no span layer);
 //! - `tower_http_trace+tracing_opentelemetry`: `tower_http::trace::TraceLayer` making a
 //!   span whose parent is extracted with the SDK's `TraceContextPropagator`, exported by
 //!   `tracing-opentelemetry` 0.34 to an SDK tracer provider with a no-op exporter (no
@@ -135,6 +137,17 @@ fn server_layer(c: &mut Criterion) {
         SAMPLED,
         obs_tower_service(),
     );
+
+    // What `tracing`'s registry alone costs the layer's span (created, entered, recorded,
+    // closed), with no span layer: the floor under any `tracing`-based span.
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        bench_service(
+            c,
+            "server_layer/obs_tower/registry_only",
+            SAMPLED,
+            obs_tower_service(),
+        );
+    });
 
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()

@@ -1,6 +1,8 @@
 //! Stable HTTP semantic-convention values shared by the server and client flavours
 //! (<https://opentelemetry.io/docs/specs/semconv/http/http-spans/>).
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method, Uri, Version};
 
 /// `http.request.method`: the method if it is one of the known ones (RFC 9110 and PATCH,
@@ -62,6 +64,14 @@ impl SpanName {
         rest[0] = b' ';
         rest[1..].copy_from_slice(route.as_bytes());
         SpanName::Stack { bytes, len }
+    }
+
+    /// The name as the span layer keeps it: borrowed when it is the bare method.
+    pub(crate) fn to_cow(&self) -> Cow<'static, str> {
+        match self {
+            SpanName::Method(method) => Cow::Borrowed(method),
+            _ => Cow::Owned(self.as_str().to_owned()),
+        }
     }
 
     pub(crate) fn as_str(&self) -> &str {

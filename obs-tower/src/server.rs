@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use http::{Request, Response};
 use obs_trace::opentelemetry::KeyValue;
+use obs_trace::opentelemetry::trace::SpanKind;
 use tracing::field::Empty;
 
 use crate::HttpLayer;
@@ -54,9 +55,9 @@ impl<B> Hooks<B> for HttpServerLayer {
         if let Some(metrics) = &self.config.metrics {
             metrics.started(method, scheme);
         }
-        // The span's identifying fields are `tracing` fields (every layer sees them, logs
-        // included); the rest of the request attributes are handed to the span layer typed,
-        // and only worked out when the span records.
+        // The span's identifying fields are `tracing` fields for the other layers (logs
+        // included); the span layer is handed them and the rest of the request attributes
+        // typed, worked out only when the span records.
         let span = obs_trace::extract(request.headers()).span_with_attributes(
             || {
                 tracing::info_span!(
@@ -81,7 +82,14 @@ impl<B> Hooks<B> for HttpServerLayer {
                     user_agent.original = Empty,
                 )
             },
-            |attributes| {
+            |start| {
+                start.set_name(name.to_cow());
+                start.set_kind(SpanKind::Server);
+                let attributes = start.attributes();
+                attributes.push(KeyValue::new("http.request.method", method));
+                if let Some(route) = &route {
+                    attributes.push(KeyValue::new("http.route", route.as_str().to_owned()));
+                }
                 request_attributes(request, method_original, scheme, &self.config, attributes);
             },
         );
@@ -100,8 +108,7 @@ impl<B> Hooks<B> for HttpServerLayer {
     }
 }
 
-/// The request attributes of a recording server span, besides the method and route (see
-/// [`obs_trace::RemoteParent::span_with_attributes`]).
+/// The request attributes of a recording server span, besides the method and route.
 fn request_attributes<B, M>(
     request: &Request<B>,
     method_original: Option<&str>,

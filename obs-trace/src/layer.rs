@@ -199,8 +199,16 @@ pub struct RemoteParent {
     pub baggage: Baggage,
 }
 
+/// The remote parent the next span created on this thread must take, and whether its
+/// OpenTelemetry side will be described to [`SpanLayer`] by
+/// [`RemoteParent::span_with_attributes`] (then its `tracing` fields are not visited).
+struct PendingParent {
+    parent: RemoteParent,
+    described: bool,
+}
+
 thread_local! {
-    static PENDING_PARENT: RefCell<Option<RemoteParent>> = const { RefCell::new(None) };
+    static PENDING_PARENT: RefCell<Option<PendingParent>> = const { RefCell::new(None) };
 }
 
 /// Creates a span (with `make`, typically `tracing::info_span!(..)`) as the child of a remote
@@ -213,7 +221,16 @@ pub fn span_with_remote_parent(
     parent: RemoteParent,
     make: impl FnOnce() -> tracing::Span,
 ) -> tracing::Span {
-    let _ = PENDING_PARENT.try_with(|p| *p.borrow_mut() = Some(parent));
+    with_pending_parent(parent, false, make)
+}
+
+fn with_pending_parent(
+    parent: RemoteParent,
+    described: bool,
+    make: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    let _ =
+        PENDING_PARENT.try_with(|p| *p.borrow_mut() = Some(PendingParent { parent, described }));
     let span = make();
     // If `make` created no span (disabled everywhere) the pending parent must not leak into
     // the next, unrelated span.
@@ -221,22 +238,56 @@ pub fn span_with_remote_parent(
     span
 }
 
+/// The OpenTelemetry side of a recording span that middleware is starting with
+/// [`RemoteParent::span_with_attributes`]: its name, kind and attributes.
+pub struct SpanStart<'a> {
+    rec: &'a mut Recording,
+}
+
+impl fmt::Debug for SpanStart<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanStart")
+            .field("name", &self.rec.name)
+            .field("kind", &self.rec.kind)
+            .field("attributes", &self.rec.attributes)
+            .finish()
+    }
+}
+
+impl SpanStart<'_> {
+    /// Sets the span name (the `tracing` span's name until then).
+    pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        self.rec.name = name.into();
+    }
+
+    /// Sets the span kind (`INTERNAL` until then).
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        self.rec.kind = kind;
+    }
+
+    /// The span's attributes (empty until then), to push the known ones onto: appended as
+    /// they are, without looking for an earlier value of the same key.
+    pub fn attributes(&mut self) -> &mut Vec<KeyValue> {
+        &mut self.rec.attributes
+    }
+}
+
 impl RemoteParent {
-    /// [`span_with_remote_parent`], then `attributes` added to the new span if it is
-    /// recording (sampled, with a sink): for middleware, a typed hand-off of the attributes
-    /// it knows at the start, cheaper than `tracing` fields (no `Visit` dispatch, and
-    /// nothing is built for unsampled spans).
+    /// [`span_with_remote_parent`], with the OpenTelemetry side of the new span described
+    /// by `describe` if it records (sampled, with a sink): a typed hand-off for middleware,
+    /// cheaper than `tracing` fields (no `Visit` dispatch per field, nothing built for
+    /// unsampled spans).
     ///
-    /// Only [`SpanLayer`] sees these attributes, not other layers. `attributes` must not
-    /// repeat a field the span recorded: they are appended without looking for one (declare
-    /// such fields `Empty` in `make`, which keeps them recordable later and sizes the
-    /// attribute list for them).
+    /// [`SpanLayer`] takes the name, kind and attributes `describe` gives *instead of*
+    /// visiting the span's `tracing` fields, which only the other layers (JSON logs, say)
+    /// see: `describe` must give everything the span carries at the start. Fields recorded
+    /// later with `Span::record` are added as usual (declare them `Empty` in `make`).
     pub fn span_with_attributes(
         self,
         make: impl FnOnce() -> tracing::Span,
-        attributes: impl FnOnce(&mut Vec<KeyValue>),
+        describe: impl FnOnce(&mut SpanStart<'_>),
     ) -> tracing::Span {
-        let span = span_with_remote_parent(self, make);
+        let span = with_pending_parent(self, true, make);
         span.with_subscriber(|(id, dispatch)| {
             // An unsampled span records nothing: no need to look it up.
             if active::remembered_records(id.into_u64()) == Some(false) {
@@ -253,7 +304,7 @@ impl RemoteParent {
                 .get_mut::<SpanState>()
                 .and_then(|s| s.recording.as_mut())
             {
-                attributes(&mut rec.attributes);
+                describe(&mut SpanStart { rec });
             }
         });
         span
@@ -496,9 +547,10 @@ where
             .try_with(|p| p.borrow_mut().take())
             .ok()
             .flatten();
+        let described = pending.as_ref().is_some_and(|p| p.described);
         // The parent, the baggage, and the parent's local root when the parent is local.
         let (parent, baggage, local_root) = match pending {
-            Some(remote) => (remote.span, remote.baggage, SpanId::INVALID),
+            Some(PendingParent { parent, .. }) => (parent.span, parent.baggage, SpanId::INVALID),
             None => {
                 if let Some(parent_id) = attrs.parent() {
                     // The nearest traced span from the parent up: the parent itself may be
@@ -528,7 +580,7 @@ where
             }
         };
         let parent = parent.filter(SpanContext::is_valid);
-        let state = self.new_state(parent, baggage, local_root, attrs);
+        let state = self.new_state(parent, baggage, local_root, attrs, !described);
         active::remember(id.into_u64(), state.active(), state.recording.is_some());
         span.extensions_mut().insert(state);
     }
@@ -631,6 +683,7 @@ impl SpanLayer {
         baggage: Baggage,
         parent_local_root: SpanId,
         attrs: &Attributes<'_>,
+        visit_fields: bool,
     ) -> SpanState {
         let (trace_id, flags, trace_state, parent_span_id, parent_is_remote) = match parent {
             // A local parent's decision holds for the whole local subtree.
@@ -679,10 +732,13 @@ impl SpanLayer {
                 kind: SpanKind::Internal,
                 status: Status::Unset,
                 start_time: Stamp::now(),
+                // Room for every field, whether visited now or recorded later.
                 attributes: Vec::with_capacity(attrs.fields().len()),
                 events: Vec::new(),
             };
-            attrs.record(&mut FieldVisitor::fresh(&mut rec));
+            if visit_fields {
+                attrs.record(&mut FieldVisitor::fresh(&mut rec));
+            }
             rec
         });
         SpanState {

@@ -9,7 +9,6 @@ use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
 use crate::grpc::OTHER;
 use crate::layer::{ClientSide, GrpcLayer};
-use crate::peer;
 
 /// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
 /// service taking `http::Request<tonic::body::Body>`).
@@ -69,11 +68,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         let Some((path, call)) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
-        let uri = request.uri();
         let configured = self.config.server_address.as_ref();
-        let (address, port) = match uri.host() {
-            Some(host) => (Some(peer::unbracket(host)), uri.port_u16()),
-            None => (
+        let (address, port) = match obs_tower::server_address(request.uri(), request.headers()) {
+            (Some(host), port) => (Some(host), port),
+            (None, _) => (
                 configured.map(|(host, _)| host.as_str()),
                 configured.and_then(|&(_, port)| port),
             ),

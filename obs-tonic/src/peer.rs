@@ -30,11 +30,3 @@ impl Peer {
         Peer::default()
     }
 }
-
-/// A URI host without the brackets of an IPv6 literal (`server.address` is the bare
-/// address).
-pub(crate) fn unbracket(host: &str) -> &str {
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-}

@@ -68,15 +68,12 @@ fn describe<B>(request: &Request<B>, path: Option<RpcPath<'_>>, start: &mut Span
         }
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }
-    let uri = request.uri();
     let peer = peer::Peer::of(request.extensions());
-    if let Some(host) = uri.host() {
-        attributes.push(KeyValue::new(
-            "server.address",
-            peer::unbracket(host).to_owned(),
-        ));
+    let (address, port) = obs_tower::server_address(request.uri(), request.headers());
+    if let Some(address) = address {
+        attributes.push(KeyValue::new("server.address", address.to_owned()));
     }
-    if let Some(port) = uri.port_u16().or(peer.local_port) {
+    if let Some(port) = port.or(peer.local_port) {
         attributes.push(KeyValue::new("server.port", i64::from(port)));
     }
     if let Some(remote) = peer.remote {

@@ -105,12 +105,18 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     })
 }
 
-/// `server.address` and `server.port` from the URI authority (HTTP/2 `:authority`,
-/// absolute-form requests) or else the `Host` header. IPv6 literals lose their brackets.
-pub(crate) fn server_address<'a>(
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-) -> (Option<&'a str>, Option<u16>) {
+/// `server.address` and `server.port` of a request (or of the target of an outgoing one)
+/// by the HTTP semantic conventions: from the URI authority (HTTP/2 `:authority`,
+/// absolute-form requests), or else the `Host` header. Credentials before an `@` are
+/// dropped and IPv6 literals lose their brackets. gRPC rides on HTTP/2, so `obs-tonic`
+/// takes its RPC `server.address` and `server.port` from here too.
+///
+/// ```
+/// let uri: http::Uri = "http://[::1]:50051/echo.Echo/Say".parse().unwrap();
+/// let headers = http::HeaderMap::new();
+/// assert_eq!(obs_tower::server_address(&uri, &headers), (Some("::1"), Some(50051)));
+/// ```
+pub fn server_address<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> (Option<&'a str>, Option<u16>) {
     let authority = match uri.authority() {
         Some(a) => a.as_str(),
         None => match headers

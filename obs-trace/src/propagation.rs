@@ -62,11 +62,12 @@ pub fn extract(headers: &HeaderMap) -> RemoteParent {
     }
     RemoteParent {
         span: extract_span_context(traceparents.into_iter().flatten(), || {
-            tracestate
-                .then(|| headers.get_all(TRACESTATE))
-                .into_iter()
-                .flatten()
-                .map(HeaderValue::as_bytes)
+            tracestate.then(|| {
+                headers
+                    .get_all(TRACESTATE)
+                    .iter()
+                    .map(HeaderValue::as_bytes)
+            })
         }),
         baggage: if baggage {
             Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes))
@@ -77,10 +78,10 @@ pub fn extract(headers: &HeaderMap) -> RemoteParent {
 }
 
 /// The span context of exactly one valid `traceparent`, with its `tracestate` (read only
-/// then, hence the closure).
+/// then, hence the closure; `None` when no `tracestate` header came).
 fn extract_span_context<'a, P, S>(
     mut traceparents: P,
-    tracestates: impl FnOnce() -> S,
+    tracestates: impl FnOnce() -> Option<S>,
 ) -> Option<SpanContext>
 where
     P: Iterator<Item = &'a [u8]>,
@@ -101,7 +102,9 @@ where
         span_id: parent_id,
         // Level 2 "trace-flags": unknown bits are not ours to pass on; `random` is.
         flags: TraceFlags(flags.0 & KNOWN_FLAGS),
-        trace_state: TraceState::from_headers(tracestates()).unwrap_or_default(),
+        trace_state: tracestates()
+            .and_then(|values| TraceState::from_headers(values).ok())
+            .unwrap_or_default(),
         is_remote: true,
     })
 }
@@ -319,7 +322,7 @@ impl TextMapPropagator for W3CPropagator {
         let tracestates = all(extractor, &TRACESTATE);
         let span = extract_span_context(
             all(extractor, &TRACEPARENT).into_iter().map(str::as_bytes),
-            || tracestates.iter().map(|s| s.as_bytes()),
+            || (!tracestates.is_empty()).then(|| tracestates.iter().map(|s| s.as_bytes())),
         );
         let mut cx = match span {
             Some(span) => cx.with_remote_span_context(to_otel_span_context(&span)),

@@ -30,6 +30,7 @@ pub(crate) struct Entered {
 struct Entry {
     id: u64,
     entered: Entered,
+    records: bool,
 }
 
 thread_local! {
@@ -70,25 +71,34 @@ pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
     });
 }
 
-/// Whether the span `id` records, if it is the span remembered last on this thread.
+/// Whether the span `id` records, if this thread knows without a registry lookup: it is
+/// the span remembered last, or the innermost entered one. Spans that don't record need
+/// no lookup when a field is recorded on them or when they close.
 #[inline]
-pub(crate) fn remembered_records(id: u64) -> Option<bool> {
-    RECENT
+pub(crate) fn known_records(id: u64) -> Option<bool> {
+    let remembered = RECENT
         .try_with(|c| (c.id.get() == id).then(|| c.records.get()))
         .ok()
-        .flatten()
+        .flatten();
+    remembered.or_else(|| {
+        STACK
+            .try_with(|s| s.borrow().last().filter(|e| e.id == id).map(|e| e.records))
+            .ok()
+            .flatten()
+    })
 }
 
-/// The context remembered for `id`, if it is the span remembered last on this thread (once).
+/// The context remembered for `id`, and whether the span records, if it is the span
+/// remembered last on this thread (once).
 #[inline]
-pub(crate) fn take_remembered(id: u64) -> Option<Entered> {
+pub(crate) fn take_remembered(id: u64) -> Option<(Entered, bool)> {
     RECENT
         .try_with(|c| {
             if c.id.get() != id {
                 return None;
             }
             c.id.set(0);
-            c.entered.take()
+            c.entered.take().map(|e| (e, c.records.get()))
         })
         .ok()
         .flatten()
@@ -104,9 +114,15 @@ pub(crate) fn forget_remembered(id: u64) {
     });
 }
 
-/// Pushes `entered` for the tracing span `id` (called on enter).
-pub(crate) fn push(id: u64, entered: Entered) {
-    let _ = STACK.try_with(|s| s.borrow_mut().push(Entry { id, entered }));
+/// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
+pub(crate) fn push(id: u64, entered: Entered, records: bool) {
+    let _ = STACK.try_with(|s| {
+        s.borrow_mut().push(Entry {
+            id,
+            entered,
+            records,
+        })
+    });
 }
 
 /// Pops the innermost entry for the tracing span `id` (called on exit).
@@ -119,9 +135,13 @@ pub(crate) fn pop(id: u64) {
         } else {
             s.iter().rposition(|e| e.id == id).map(|pos| s.remove(pos))
         };
-        if let Some(Entry { id, entered }) = exited {
-            // `records` is only asked right after creation; `true` never skips work.
-            remember(id, entered, true);
+        if let Some(Entry {
+            id,
+            entered,
+            records,
+        }) = exited
+        {
+            remember(id, entered, records);
         }
     });
 }

@@ -290,7 +290,7 @@ impl RemoteParent {
         let span = with_pending_parent(self, true, make);
         span.with_subscriber(|(id, dispatch)| {
             // An unsampled span records nothing: no need to look it up.
-            if active::remembered_records(id.into_u64()) == Some(false) {
+            if active::known_records(id.into_u64()) == Some(false) {
                 return;
             }
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
@@ -586,6 +586,10 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        // An unsampled span records nothing: no need to look it up.
+        if active::known_records(id.into_u64()) == Some(false) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(rec) = ext
@@ -635,14 +639,14 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(created) = active::take_remembered(id.into_u64()) {
-            active::push(id.into_u64(), created);
+        if let Some((created, records)) = active::take_remembered(id.into_u64()) {
+            active::push(id.into_u64(), created, records);
             return;
         }
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
         if let Some(state) = ext.get::<SpanState>() {
-            active::push(id.into_u64(), state.active());
+            active::push(id.into_u64(), state.active(), state.recording.is_some());
         }
     }
 
@@ -651,8 +655,13 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let records = active::known_records(id.into_u64());
         // Its id may be handed out again from now on.
         active::forget_remembered(id.into_u64());
+        // Nothing to export; the registry drops the span's state with its slot.
+        if records == Some(false) {
+            return;
+        }
         let Some(sink) = &self.inner.sink else { return };
         let Some(span) = ctx.span(&id) else { return };
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {

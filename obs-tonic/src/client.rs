@@ -70,7 +70,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         };
         let configured = self.config.server_address.as_ref();
         let (address, port) = match obs_tower::server_address(request.uri(), request.headers()) {
-            (Some(host), port) => (Some(host), port),
+            found @ (Some(_), _) => found,
             (None, _) => (
                 configured.map(|(host, _)| host.as_str()),
                 configured.and_then(|&(_, port)| port),

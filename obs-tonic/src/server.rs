@@ -58,20 +58,23 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// the connection's.
 fn describe<B>(request: &Request<B>, path: Option<RpcPath<'_>>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
-    start.set_name(path.map_or(Cow::Borrowed(OTHER), |p| Cow::Owned(p.full.to_owned())));
+    start.set_name(path.map_or(Cow::Borrowed(OTHER), |p| obs_trace::intern(p.full)));
     let attributes = start.attributes();
     attributes.push(KeyValue::new("rpc.system", "grpc"));
     match path {
         Some(path) => {
-            attributes.push(KeyValue::new("rpc.service", path.service.to_owned()));
-            attributes.push(KeyValue::new("rpc.method", path.method.to_owned()));
+            attributes.push(KeyValue::new(
+                "rpc.service",
+                obs_trace::intern(path.service),
+            ));
+            attributes.push(KeyValue::new("rpc.method", obs_trace::intern(path.method)));
         }
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }
     let peer = peer::Peer::of(request.extensions());
     let (address, port) = obs_tower::server_address(request.uri(), request.headers());
     if let Some(address) = address {
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        attributes.push(KeyValue::new("server.address", obs_trace::intern(address)));
     }
     if let Some(port) = port.or(peer.local_port) {
         attributes.push(KeyValue::new("server.port", i64::from(port)));

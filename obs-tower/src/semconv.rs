@@ -66,11 +66,12 @@ impl SpanName {
         SpanName::Stack { bytes, len }
     }
 
-    /// The name as the span layer keeps it: borrowed when it is the bare method.
+    /// The name as the span layer keeps it: the bare method, or interned (an app has few
+    /// route templates).
     pub(crate) fn to_cow(&self) -> Cow<'static, str> {
         match self {
             SpanName::Method(method) => Cow::Borrowed(method),
-            _ => Cow::Owned(self.as_str().to_owned()),
+            _ => obs_trace::intern(self.as_str()),
         }
     }
 

@@ -88,7 +88,10 @@ impl<B> Hooks<B> for HttpServerLayer {
                 let attributes = start.attributes();
                 attributes.push(KeyValue::new("http.request.method", method));
                 if let Some(route) = &route {
-                    attributes.push(KeyValue::new("http.route", route.as_str().to_owned()));
+                    attributes.push(KeyValue::new(
+                        "http.route",
+                        obs_trace::intern(route.as_str()),
+                    ));
                 }
                 request_attributes(request, method_original, scheme, &self.config, attributes);
             },
@@ -132,7 +135,7 @@ fn request_attributes<B, M>(
     attributes.push(KeyValue::new("url.scheme", scheme));
     let (server_address, server_port) = semconv::server_address(uri, headers);
     if let Some(address) = server_address {
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        attributes.push(KeyValue::new("server.address", obs_trace::intern(address)));
     }
     if let Some(port) = server_port {
         attributes.push(KeyValue::new("server.port", i64::from(port)));

@@ -1,0 +1,177 @@
+//! A bounded, process-wide interner for the strings middleware puts on every span of an
+//! endpoint: span names, route templates, RPC services and methods.
+//!
+//! A span's owned strings are allocated on the request's thread and freed on the
+//! exporter's, after the span is sent; an interned string is shared and never freed, so a
+//! span named and attributed from interned strings costs no allocation for them. Only
+//! values drawn from a small set belong here: the set is capped, and once full (a client
+//! sending made-up paths can fill it), new strings are copied as if there were no interner.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashSet;
+
+use parking_lot::Mutex;
+
+/// How many strings the process keeps at most.
+const MAX_ENTRIES: usize = 4096;
+/// How many bytes of strings the process keeps at most.
+const MAX_BYTES: usize = 256 * 1024;
+/// Longer strings are not interned (no name or template of an endpoint is this long).
+const MAX_LEN: usize = 256;
+
+struct Interned {
+    strings: HashSet<&'static str>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Interned {
+    fn new(max_entries: usize, max_bytes: usize) -> Interned {
+        Interned {
+            strings: HashSet::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    /// Finds `s`, or adds it if there is room.
+    fn find_or_add(&mut self, s: &str) -> Option<&'static str> {
+        if let Some(&shared) = self.strings.get(s) {
+            return Some(shared);
+        }
+        if self.strings.len() >= self.max_entries || self.bytes + s.len() > self.max_bytes {
+            return None;
+        }
+        // Kept for the life of the process, within the caps.
+        let shared: &'static str = Box::leak(s.into());
+        self.strings.insert(shared);
+        self.bytes += s.len();
+        Some(shared)
+    }
+}
+
+static INTERNED: Mutex<Option<Interned>> = Mutex::new(None);
+
+/// Slots of the per-thread cache in front of the shared set: a hit costs a hash of the
+/// string and one comparison, with no lock.
+const SLOTS: usize = 64;
+
+thread_local! {
+    static RECENT: [Cell<&'static str>; SLOTS] = const { [const { Cell::new("") }; SLOTS] };
+}
+
+/// `s` as a shared `&'static str` when it is interned or there is room to intern it, else
+/// a copy: for a span name ([`SpanStart::set_name`](crate::SpanStart::set_name)) or an
+/// attribute value (`KeyValue::new(key, intern(s))`) whose values come from a small set.
+///
+/// ```
+/// let name = obs_trace::intern("helloworld.Greeter/SayHello");
+/// assert_eq!(name, "helloworld.Greeter/SayHello");
+/// // Interned: the same string is handed out again, without a copy.
+/// let again = obs_trace::intern("helloworld.Greeter/SayHello");
+/// assert!(matches!((&name, &again), (std::borrow::Cow::Borrowed(a), std::borrow::Cow::Borrowed(b)) if std::ptr::eq(*a, *b)));
+/// ```
+pub fn intern(s: &str) -> Cow<'static, str> {
+    match interned(s) {
+        Some(shared) => Cow::Borrowed(shared),
+        None => Cow::Owned(s.to_owned()),
+    }
+}
+
+fn interned(s: &str) -> Option<&'static str> {
+    if s.len() > MAX_LEN {
+        return None;
+    }
+    if s.is_empty() {
+        // The cache's empty slots hold "": never a hit.
+        return Some("");
+    }
+    let slot = slot_of(s);
+    if let Ok(cached) = RECENT.try_with(|recent| recent[slot].get())
+        && cached == s
+    {
+        return Some(cached);
+    }
+    let shared = INTERNED
+        .lock()
+        .get_or_insert_with(|| Interned::new(MAX_ENTRIES, MAX_BYTES))
+        .find_or_add(s)?;
+    let _ = RECENT.try_with(|recent| recent[slot].set(shared));
+    Some(shared)
+}
+
+/// The cache slot of `s`: a multiplicative hash of its bytes, 8 at a time (no need to
+/// resist collisions: a collision is a miss that takes the lock).
+#[inline]
+fn slot_of(s: &str) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = s.as_bytes();
+    let mut hash = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        hash = (hash.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        hash = (hash.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    (hash >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_is_interned_once_and_shared() {
+        let a = intern("pkg.Interned/Once");
+        let b = intern(&String::from("pkg.Interned/Once"));
+        let (Cow::Borrowed(a), Cow::Borrowed(b)) = (a, b) else {
+            panic!("both interned");
+        };
+        assert!(std::ptr::eq(a, b));
+        // From another thread (another cache), the same shared string.
+        let c = std::thread::spawn(|| intern("pkg.Interned/Once"))
+            .join()
+            .unwrap();
+        assert!(matches!(c, Cow::Borrowed(c) if std::ptr::eq(a, c)));
+    }
+
+    #[test]
+    fn strings_that_share_a_cache_slot_stay_distinct() {
+        let strings: Vec<String> = (0..4 * SLOTS).map(|i| format!("/route/{i}")).collect();
+        for _ in 0..2 {
+            for s in &strings {
+                assert_eq!(intern(s), s.as_str());
+            }
+        }
+        assert_eq!(intern(""), "");
+    }
+
+    #[test]
+    fn long_strings_are_copied() {
+        let long = "x".repeat(MAX_LEN + 1);
+        assert!(matches!(intern(&long), Cow::Owned(s) if s == long));
+    }
+
+    #[test]
+    fn a_full_interner_adds_nothing_more() {
+        let mut interned = Interned::new(2, 12);
+        assert_eq!(interned.find_or_add("a/1"), Some("a/1"));
+        assert_eq!(interned.find_or_add("b/12345"), Some("b/12345"));
+        // Over the entry cap; then over the byte cap with room for an entry.
+        assert_eq!(interned.find_or_add("c"), None);
+        let mut interned = Interned::new(10, 8);
+        assert_eq!(interned.find_or_add("12345"), Some("12345"));
+        assert_eq!(interned.find_or_add("6789"), None);
+        assert_eq!(interned.find_or_add("678"), Some("678"));
+        // What is in stays found.
+        assert_eq!(interned.find_or_add("12345"), Some("12345"));
+    }
+}

@@ -5,7 +5,7 @@
 //! metrics (for exemplars) and client middleware (for injection) read it. Reading is a
 //! thread-local access: no lock, no atomic, no allocation.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use crate::{Baggage, SpanContext, SpanId};
 
@@ -33,41 +33,39 @@ struct Entry {
     records: bool,
 }
 
-thread_local! {
-    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+/// This thread's entered spans, innermost last, and the span created or exited last.
+struct Active {
+    stack: Vec<Entry>,
+    /// The context of the span created, or exited, last on this thread, for its next enter:
+    /// creating a span and entering it at once (`info_span!(..).entered()`,
+    /// `#[instrument]`) and entering the same span again and again (a future polled, a
+    /// response body read under its request's span) are the common cases, and this spares
+    /// those enters a registry lookup. Ids carry the registry slot's generation, so a
+    /// closed span's id is not handed out again soon; the id is also forgotten when the
+    /// span closes on this thread.
+    recent: Option<Entry>,
 }
 
-/// The context of the span created, or exited, last on this thread, for its next enter:
-/// creating a span and entering it at once (`info_span!(..).entered()`, `#[instrument]`)
-/// and entering the same span again and again (a future polled, a response body read under
-/// its request's span) are the common cases, and this spares those enters a registry
-/// lookup. Ids carry the registry slot's generation, so a closed span's id is not handed out
-/// again soon; the id is also forgotten when the span closes on this thread.
-struct Recent {
-    // Kept apart from the context so that a miss compares a `u64` and moves nothing.
-    id: Cell<u64>,
-    records: Cell<bool>,
-    entered: Cell<Option<Entered>>,
-}
-
+// One thread-local for both, so that an enter or an exit costs one access.
 thread_local! {
-    static RECENT: Recent = const {
-        Recent {
-            id: Cell::new(0),
-            records: Cell::new(false),
-            entered: Cell::new(None),
-        }
+    static ACTIVE: RefCell<Active> = const {
+        RefCell::new(Active {
+            stack: Vec::new(),
+            recent: None,
+        })
     };
 }
 
-/// Remembers the context of the span `id`, just created or exited on this thread, and whether it
+/// Remembers the context of the span `id`, just created on this thread, and whether it
 /// records (is sampled and will be exported).
 #[inline]
 pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
-    let _ = RECENT.try_with(|c| {
-        c.id.set(id);
-        c.records.set(records);
-        c.entered.set(Some(entered));
+    let _ = ACTIVE.try_with(|a| {
+        a.borrow_mut().recent = Some(Entry {
+            id,
+            entered,
+            records,
+        });
     });
 }
 
@@ -76,48 +74,52 @@ pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
 /// no lookup when a field is recorded on them or when they close.
 #[inline]
 pub(crate) fn known_records(id: u64) -> Option<bool> {
-    let remembered = RECENT
-        .try_with(|c| (c.id.get() == id).then(|| c.records.get()))
-        .ok()
-        .flatten();
-    remembered.or_else(|| {
-        STACK
-            .try_with(|s| s.borrow().last().filter(|e| e.id == id).map(|e| e.records))
-            .ok()
-            .flatten()
-    })
-}
-
-/// The context remembered for `id`, and whether the span records, if it is the span
-/// remembered last on this thread (once).
-#[inline]
-pub(crate) fn take_remembered(id: u64) -> Option<(Entered, bool)> {
-    RECENT
-        .try_with(|c| {
-            if c.id.get() != id {
-                return None;
-            }
-            c.id.set(0);
-            c.entered.take().map(|e| (e, c.records.get()))
+    ACTIVE
+        .try_with(|a| {
+            let a = a.borrow();
+            a.recent
+                .as_ref()
+                .filter(|e| e.id == id)
+                .or_else(|| a.stack.last().filter(|e| e.id == id))
+                .map(|e| e.records)
         })
         .ok()
         .flatten()
 }
 
+/// Enters the span `id` if it is the span remembered last on this thread (moved onto the
+/// stack, once); `false` if it is not.
+#[inline]
+pub(crate) fn enter_remembered(id: u64) -> bool {
+    ACTIVE
+        .try_with(|a| {
+            let a = &mut *a.borrow_mut();
+            match a.recent.take_if(|e| e.id == id) {
+                Some(entry) => {
+                    a.stack.push(entry);
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
 /// Forgets the span `id` if it is the one remembered (called on close: ids are reused).
 #[inline]
 pub(crate) fn forget_remembered(id: u64) {
-    let _ = RECENT.try_with(|c| {
-        if c.id.get() == id {
-            c.id.set(0);
+    let _ = ACTIVE.try_with(|a| {
+        let mut a = a.borrow_mut();
+        if a.recent.as_ref().is_some_and(|e| e.id == id) {
+            a.recent = None;
         }
     });
 }
 
 /// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
 pub(crate) fn push(id: u64, entered: Entered, records: bool) {
-    let _ = STACK.try_with(|s| {
-        s.borrow_mut().push(Entry {
+    let _ = ACTIVE.try_with(|a| {
+        a.borrow_mut().stack.push(Entry {
             id,
             entered,
             records,
@@ -125,23 +127,21 @@ pub(crate) fn push(id: u64, entered: Entered, records: bool) {
     });
 }
 
-/// Pops the innermost entry for the tracing span `id` (called on exit).
+/// Pops the innermost entry for the tracing span `id` and remembers it (called on exit).
 pub(crate) fn pop(id: u64) {
-    let _ = STACK.try_with(|s| {
-        let mut s = s.borrow_mut();
+    let _ = ACTIVE.try_with(|a| {
+        let a = &mut *a.borrow_mut();
         // Spans are almost always exited in the reverse order of entering.
-        let exited = if s.last().is_some_and(|e| e.id == id) {
-            s.pop()
+        let exited = if a.stack.last().is_some_and(|e| e.id == id) {
+            a.stack.pop()
         } else {
-            s.iter().rposition(|e| e.id == id).map(|pos| s.remove(pos))
+            a.stack
+                .iter()
+                .rposition(|e| e.id == id)
+                .map(|pos| a.stack.remove(pos))
         };
-        if let Some(Entry {
-            id,
-            entered,
-            records,
-        }) = exited
-        {
-            remember(id, entered, records);
+        if exited.is_some() {
+            a.recent = exited;
         }
     });
 }
@@ -156,10 +156,10 @@ pub fn with_current<R>(f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
 #[inline]
 pub(crate) fn with_current_entered<R>(f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
-    let r = STACK.try_with(|s| {
-        let s = s.borrow();
+    let r = ACTIVE.try_with(|a| {
+        let a = a.borrow();
         let f = f.take().expect("called once");
-        f(s.last().map(|e| &e.entered))
+        f(a.stack.last().map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,

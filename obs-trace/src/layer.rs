@@ -639,8 +639,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some((created, records)) = active::take_remembered(id.into_u64()) {
-            active::push(id.into_u64(), created, records);
+        if active::enter_remembered(id.into_u64()) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };

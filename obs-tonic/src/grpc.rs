@@ -29,14 +29,19 @@ impl<'a> RpcPath<'a> {
     /// Splits `/{service}/{method}` (after any path prefix: client origins may add one);
     /// empty parts or a path without two segments give `None`.
     pub(crate) fn parse(path: &'a str) -> Option<RpcPath<'a>> {
-        let (rest, method) = path.rsplit_once('/')?;
-        let (_, service) = rest.rsplit_once('/')?;
+        // One backward scan for the last two `/` (paths are short; `rsplit_once` twice
+        // costs two searches with their setup).
+        let bytes = path.as_bytes();
+        let mut slashes = bytes.iter().enumerate().rev().filter(|&(_, &b)| b == b'/');
+        let (method_slash, _) = slashes.next()?;
+        let (service_slash, _) = slashes.next()?;
+        let service = &path[service_slash + 1..method_slash];
+        let method = &path[method_slash + 1..];
         if service.is_empty() || method.is_empty() {
             return None;
         }
-        let full = &path[path.len() - service.len() - 1 - method.len()..];
         Some(RpcPath {
-            full,
+            full: &path[service_slash + 1..],
             service,
             method,
         })
@@ -77,9 +82,17 @@ impl OwnedRpcPath {
 /// The gRPC status code in `headers` (a trailers-only response's headers, or the trailers).
 /// A value that is not a known code reads as `UNKNOWN`, as gRPC clients treat it.
 pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
-    headers
-        .get(GRPC_STATUS)
-        .map(|value| Code::from_bytes(value.as_bytes()))
+    // Response heads and trailers hold a handful of entries: comparing their names is
+    // cheaper than hashing `grpc-status` to look it up.
+    let value = if headers.len() <= 4 {
+        headers
+            .iter()
+            .find(|&(name, _)| *name == GRPC_STATUS)
+            .map(|(_, value)| value)
+    } else {
+        headers.get(GRPC_STATUS)
+    };
+    value.map(|value| Code::from_bytes(value.as_bytes()))
 }
 
 /// The gRPC code a client must assume when a response has an HTTP status other than 200
@@ -209,6 +222,14 @@ mod tests {
         assert_eq!(status(&headers), Some(Code::Unknown));
         headers.insert("grpc-status", "x".parse().unwrap());
         assert_eq!(status(&headers), Some(Code::Unknown));
+        // Found the same way in a larger map (looked up rather than scanned).
+        for (i, name) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            headers.insert(name, i.into());
+        }
+        headers.insert("grpc-status", "5".parse().unwrap());
+        assert_eq!(status(&headers), Some(Code::NotFound));
+        headers.remove("grpc-status");
+        assert_eq!(status(&headers), None);
     }
 
     #[test]

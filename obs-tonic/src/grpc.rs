@@ -2,6 +2,8 @@
 //! headers or trailers, and the length-prefixed message framing
 //! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
 
+use std::borrow::Cow;
+
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, StatusCode};
 use tonic::Code;
@@ -45,6 +47,28 @@ impl<'a> RpcPath<'a> {
             service,
             method,
         })
+    }
+}
+
+impl RpcPath<'_> {
+    /// The span name (`full`), `rpc.service` and `rpc.method` as a span keeps them: slices
+    /// of the one interned `full`, or copies when the interner is full.
+    pub(crate) fn interned(self) -> [Cow<'static, str>; 3] {
+        match obs_trace::intern(self.full) {
+            Cow::Borrowed(full) => {
+                let (service, slash_method) = full.split_at(self.service.len());
+                [
+                    Cow::Borrowed(full),
+                    Cow::Borrowed(service),
+                    Cow::Borrowed(&slash_method[1..]),
+                ]
+            }
+            Cow::Owned(full) => [
+                Cow::Owned(full),
+                Cow::Owned(self.service.to_owned()),
+                Cow::Owned(self.method.to_owned()),
+            ],
+        }
     }
 }
 
@@ -206,6 +230,15 @@ mod tests {
         assert_eq!(
             (prefixed.full, prefixed.service),
             ("pkg.Svc/Method", "pkg.Svc")
+        );
+        let [name, service, method] = path.interned();
+        assert_eq!(
+            (&*name, &*service, &*method),
+            (
+                "grpc.health.v1.Health/Check",
+                "grpc.health.v1.Health",
+                "Check"
+            )
         );
         for bad in ["", "/", "//", "/Svc", "/Svc/", "//Method", "Svc/Method"] {
             assert_eq!(RpcPath::parse(bad), None, "{bad}");

@@ -58,16 +58,20 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// the connection's.
 fn describe<B>(request: &Request<B>, path: Option<RpcPath<'_>>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
-    start.set_name(path.map_or(Cow::Borrowed(OTHER), |p| obs_trace::intern(p.full)));
+    let (name, service_and_method) = match path {
+        Some(path) => {
+            let [name, service, method] = path.interned();
+            (name, Some((service, method)))
+        }
+        None => (Cow::Borrowed(OTHER), None),
+    };
+    start.set_name(name);
     let attributes = start.attributes();
     attributes.push(KeyValue::new("rpc.system", "grpc"));
-    match path {
-        Some(path) => {
-            attributes.push(KeyValue::new(
-                "rpc.service",
-                obs_trace::intern(path.service),
-            ));
-            attributes.push(KeyValue::new("rpc.method", obs_trace::intern(path.method)));
+    match service_and_method {
+        Some((service, method)) => {
+            attributes.push(KeyValue::new("rpc.service", service));
+            attributes.push(KeyValue::new("rpc.method", method));
         }
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }

@@ -1,5 +1,6 @@
 //! [`HttpServerLayer`]: SERVER spans and `http.server.*` metrics for incoming requests.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -83,15 +84,23 @@ impl<B> Hooks<B> for HttpServerLayer {
                 )
             },
             |start| {
-                start.set_name(name.to_cow());
+                let span_name = name.to_cow();
+                // The route is the end of the interned name: no second lookup.
+                let route = route.as_ref().map(|route| {
+                    let route = route.as_str();
+                    match &span_name {
+                        Cow::Borrowed(name) if name.ends_with(route) => {
+                            Cow::Borrowed(&name[name.len() - route.len()..])
+                        }
+                        _ => obs_trace::intern(route),
+                    }
+                });
+                start.set_name(span_name);
                 start.set_kind(SpanKind::Server);
                 let attributes = start.attributes();
                 attributes.push(KeyValue::new("http.request.method", method));
-                if let Some(route) = &route {
-                    attributes.push(KeyValue::new(
-                        "http.route",
-                        obs_trace::intern(route.as_str()),
-                    ));
+                if let Some(route) = route {
+                    attributes.push(KeyValue::new("http.route", route));
                 }
                 request_attributes(request, method_original, scheme, &self.config, attributes);
             },

@@ -55,12 +55,13 @@ impl Interned {
 
 static INTERNED: Mutex<Option<Interned>> = Mutex::new(None);
 
-/// Slots of the per-thread cache in front of the shared set: a hit costs a hash of the
-/// string and one comparison, with no lock.
-const SLOTS: usize = 64;
+/// Sets of the per-thread cache in front of the shared set, two strings each (the one used
+/// last first): a hit costs a hash of the string and at most two comparisons, with no lock.
+const SETS: usize = 64;
 
 thread_local! {
-    static RECENT: [Cell<&'static str>; SLOTS] = const { [const { Cell::new("") }; SLOTS] };
+    static RECENT: [[Cell<&'static str>; 2]; SETS] =
+        const { [const { [const { Cell::new("") }, const { Cell::new("") }] }; SETS] };
 }
 
 /// `s` as a shared `&'static str` when it is interned or there is room to intern it, else
@@ -86,42 +87,55 @@ fn interned(s: &str) -> Option<&'static str> {
         return None;
     }
     if s.is_empty() {
-        // The cache's empty slots hold "": never a hit.
+        // The cache's empty places hold "": never a hit.
         return Some("");
     }
-    let slot = slot_of(s);
-    if let Ok(cached) = RECENT.try_with(|recent| recent[slot].get())
-        && cached == s
-    {
+    let set = set_of(s);
+    if let Ok(Some(cached)) = RECENT.try_with(|recent| {
+        let [first, second] = &recent[set];
+        if first.get() == s {
+            return Some(first.get());
+        }
+        let hit = second.get();
+        (hit == s).then(|| second.swap(first)).map(|()| hit)
+    }) {
         return Some(cached);
     }
     let shared = INTERNED
         .lock()
         .get_or_insert_with(|| Interned::new(MAX_ENTRIES, MAX_BYTES))
         .find_or_add(s)?;
-    let _ = RECENT.try_with(|recent| recent[slot].set(shared));
+    let _ = RECENT.try_with(|recent| {
+        let [first, second] = &recent[set];
+        second.set(first.replace(shared));
+    });
     Some(shared)
 }
 
-/// The cache slot of `s`: a multiplicative hash of its bytes, 8 at a time (no need to
-/// resist collisions: a collision is a miss that takes the lock).
+/// The cache set of `s`: a multiplicative hash of its bytes, 8 at a time, the last 8
+/// (overlapping) for the rest, so no partial word is copied (no need to resist collisions:
+/// a collision is a miss that takes the lock).
 #[inline]
-fn slot_of(s: &str) -> usize {
+fn set_of(s: &str) -> usize {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let bytes = s.as_bytes();
+    let mix = |hash: u64, word: u64| (hash.rotate_left(23) ^ word).wrapping_mul(K);
     let mut hash = bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        hash = (hash.rotate_left(23) ^ word).wrapping_mul(K);
+        hash = mix(
+            hash,
+            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+        );
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        hash = (hash.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    if !chunks.remainder().is_empty() {
+        let last = match bytes.len().checked_sub(8) {
+            Some(start) => u64::from_le_bytes(bytes[start..].try_into().unwrap_or_default()),
+            None => bytes.iter().fold(0, |word, &b| (word << 8) | u64::from(b)),
+        };
+        hash = mix(hash, last);
     }
-    (hash >> (64 - SLOTS.trailing_zeros())) as usize
+    (hash >> (64 - SETS.trailing_zeros())) as usize
 }
 
 #[cfg(test)]
@@ -144,8 +158,8 @@ mod tests {
     }
 
     #[test]
-    fn strings_that_share_a_cache_slot_stay_distinct() {
-        let strings: Vec<String> = (0..4 * SLOTS).map(|i| format!("/route/{i}")).collect();
+    fn strings_that_share_a_cache_set_stay_distinct() {
+        let strings: Vec<String> = (0..8 * SETS).map(|i| format!("/route/{i}")).collect();
         for _ in 0..2 {
             for s in &strings {
                 assert_eq!(intern(s), s.as_str());

@@ -46,7 +46,10 @@ struct Active {
     recent: Option<Entry>,
 }
 
-// One thread-local for both, so that an enter or an exit costs one access.
+// One thread-local for both, so that an enter or an exit costs one access. `with_current`
+// lends the innermost entry to its caller's closure; spans created, entered, exited or
+// closed inside that closure find the cell borrowed and leave it as it is (their enters
+// then do not change what is current) rather than panic.
 thread_local! {
     static ACTIVE: RefCell<Active> = const {
         RefCell::new(Active {
@@ -61,11 +64,13 @@ thread_local! {
 #[inline]
 pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
     let _ = ACTIVE.try_with(|a| {
-        a.borrow_mut().recent = Some(Entry {
-            id,
-            entered,
-            records,
-        });
+        if let Ok(mut a) = a.try_borrow_mut() {
+            a.recent = Some(Entry {
+                id,
+                entered,
+                records,
+            });
+        }
     });
 }
 
@@ -76,7 +81,7 @@ pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
 pub(crate) fn known_records(id: u64) -> Option<bool> {
     ACTIVE
         .try_with(|a| {
-            let a = a.borrow();
+            let a = a.try_borrow().ok()?;
             a.recent
                 .as_ref()
                 .filter(|e| e.id == id)
@@ -93,7 +98,10 @@ pub(crate) fn known_records(id: u64) -> Option<bool> {
 pub(crate) fn enter_remembered(id: u64) -> bool {
     ACTIVE
         .try_with(|a| {
-            let a = &mut *a.borrow_mut();
+            let Ok(mut a) = a.try_borrow_mut() else {
+                return false;
+            };
+            let a = &mut *a;
             match a.recent.take_if(|e| e.id == id) {
                 Some(entry) => {
                     a.stack.push(entry);
@@ -109,7 +117,9 @@ pub(crate) fn enter_remembered(id: u64) -> bool {
 #[inline]
 pub(crate) fn forget_remembered(id: u64) {
     let _ = ACTIVE.try_with(|a| {
-        let mut a = a.borrow_mut();
+        let Ok(mut a) = a.try_borrow_mut() else {
+            return;
+        };
         if a.recent.as_ref().is_some_and(|e| e.id == id) {
             a.recent = None;
         }
@@ -119,18 +129,23 @@ pub(crate) fn forget_remembered(id: u64) {
 /// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
 pub(crate) fn push(id: u64, entered: Entered, records: bool) {
     let _ = ACTIVE.try_with(|a| {
-        a.borrow_mut().stack.push(Entry {
-            id,
-            entered,
-            records,
-        })
+        if let Ok(mut a) = a.try_borrow_mut() {
+            a.stack.push(Entry {
+                id,
+                entered,
+                records,
+            });
+        }
     });
 }
 
 /// Pops the innermost entry for the tracing span `id` and remembers it (called on exit).
 pub(crate) fn pop(id: u64) {
     let _ = ACTIVE.try_with(|a| {
-        let a = &mut *a.borrow_mut();
+        let Ok(mut a) = a.try_borrow_mut() else {
+            return;
+        };
+        let a = &mut *a;
         // Spans are almost always exited in the reverse order of entering.
         let exited = if a.stack.last().is_some_and(|e| e.id == id) {
             a.stack.pop()
@@ -157,9 +172,9 @@ pub fn with_current<R>(f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
 pub(crate) fn with_current_entered<R>(f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
     let r = ACTIVE.try_with(|a| {
-        let a = a.borrow();
+        let a = a.try_borrow().ok();
         let f = f.take().expect("called once");
-        f(a.stack.last().map(|e| &e.entered))
+        f(a.as_ref().and_then(|a| a.stack.last()).map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,

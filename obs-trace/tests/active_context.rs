@@ -1,0 +1,46 @@
+//! The thread's active context while code runs inside `with_current`'s closure: spans made,
+//! entered and closed there neither panic nor disturb what is current afterwards.
+
+use std::sync::Arc;
+
+use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};
+use tracing_subscriber::prelude::*;
+
+#[test]
+fn spans_inside_with_current_neither_panic_nor_unsettle_the_context() {
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let outer_context = outer.span_context().expect("sampled");
+        let _outer = outer.enter();
+        let seen = obs_trace::with_current(|current| {
+            let seen = current.map(|c| c.span.span_id);
+            // Created, entered, exited and closed while the context is lent out.
+            let inner = tracing::info_span!("inner");
+            inner.in_scope(|| tracing::info!("inside"));
+            drop(inner);
+            seen
+        });
+        assert_eq!(seen, Some(outer_context.span_id));
+        // What is current is the outer span again, and spans entered now are tracked.
+        assert_eq!(
+            obs_trace::current_span_context().map(|c| c.span_id),
+            Some(outer_context.span_id)
+        );
+        let after = tracing::info_span!("after");
+        let after_id = after.span_context().expect("sampled").span_id;
+        after.in_scope(|| {
+            assert_eq!(
+                obs_trace::current_span_context().map(|c| c.span_id),
+                Some(after_id)
+            );
+        });
+    });
+    let spans = sink.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(names, ["inner", "after", "outer"]);
+    // The inner span still has its parent: the context lent out was the outer span's.
+    assert_eq!(spans[0].parent_span_id, spans[2].span_context.span_id);
+}

@@ -1,5 +1,5 @@
 //! A bounded, process-wide interner for the strings middleware puts on every span of an
-//! endpoint: span names, route templates, RPC services and methods.
+//! endpoint: span names, route templates, RPC services and methods, server addresses.
 //!
 //! A span's owned strings are allocated on the request's thread and freed on the
 //! exporter's, after the span is sent; an interned string is shared and never freed, so a

@@ -343,9 +343,11 @@ impl<'a> FieldVisitor<'a> {
     fn steer(&mut self, name: &str, value: &str) -> bool {
         match name {
             "otel.name" => {
+                // A span name names a class of spans, not an instance (OpenTelemetry's
+                // tracing API): few enough to intern.
                 self.rec.name = match known_value(value) {
                     Some(known) => Cow::Borrowed(known),
-                    None => Cow::Owned(value.to_owned()),
+                    None => crate::intern(value),
                 }
             }
             "otel.kind" => {
@@ -373,13 +375,15 @@ impl<'a> FieldVisitor<'a> {
     }
 
     /// Records a string field: `otel.*` steering, or an attribute whose value is borrowed
-    /// from the known set when it is one, and otherwise copied once.
+    /// from the known set when it is one, interned when its attribute's values are few,
+    /// and otherwise copied once.
     fn set_str(&mut self, field: &Field, value: &str) {
         if field.name().starts_with("otel.") && self.steer(field.name(), value) {
             return;
         }
         let value = match known_value(value) {
             Some(known) => StringValue::from(known),
+            None if has_few_values(field.name()) => StringValue::from(crate::intern(value)),
             None => StringValue::from(value.to_owned()),
         };
         self.insert(field.name(), Value::String(value));
@@ -442,6 +446,16 @@ impl Visit for FieldVisitor<'_> {
             self.set(field, Value::String(format!("{value:?}").into()));
         }
     }
+}
+
+/// Attributes whose values the semantic conventions keep to a small set (a route template,
+/// an RPC service and method, the host a client calls or a server is reached as): interned
+/// rather than copied for every span.
+fn has_few_values(name: &str) -> bool {
+    matches!(
+        name,
+        "http.route" | "rpc.service" | "rpc.method" | "server.address"
+    )
 }
 
 /// Values so common in semantic-convention attributes (HTTP methods, URL schemes, protocol

@@ -2,10 +2,10 @@
 //! layers share.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::Response;
 use obs_tower::CallHooks;
+use obs_trace::Stopwatch;
 use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
@@ -77,7 +77,7 @@ pub struct GrpcCall {
 #[derive(Debug)]
 struct ActiveCall {
     config: Arc<Config>,
-    start: Instant,
+    start: Stopwatch,
     path: Option<OwnedRpcPath>,
     counts: Arc<MessageCounts>,
     code: Option<Code>,
@@ -91,7 +91,7 @@ impl GrpcCall {
 
     pub(crate) fn new(
         config: Arc<Config>,
-        start: Instant,
+        start: Stopwatch,
         path: Option<OwnedRpcPath>,
         counts: Arc<MessageCounts>,
     ) -> GrpcCall {

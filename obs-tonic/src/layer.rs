@@ -3,9 +3,9 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::Request;
+use obs_trace::Stopwatch;
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::CountedBody;
@@ -102,7 +102,7 @@ impl<K: CallSide> GrpcLayer<K> {
         &self,
         request: &'r Request<CountedBody<B>>,
     ) -> Option<(Option<RpcPath<'r>>, GrpcCall)> {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let uri = request.uri();
         let path = RpcPath::parse(uri.path());
         if path.is_some_and(|p| self.config.is_excluded(p.service)) {

@@ -1,9 +1,9 @@
 //! [`HttpClientLayer`]: CLIENT spans, context injection and `http.client.request.duration`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use obs_trace::Stopwatch;
 use tracing::field::Empty;
 
 use crate::HttpLayer;
@@ -50,7 +50,7 @@ impl HttpClientLayer {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> (tracing::Span, HttpClientCall) {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let (method, method_original) = semconv::method(method);
         let (address, port) = semconv::server_address(uri, headers);
         let port = port.or_else(|| semconv::default_port(uri.scheme_str()));
@@ -87,7 +87,7 @@ impl HttpClientLayer {
 #[derive(Debug)]
 pub struct HttpClientCall {
     config: Arc<HttpConfig<ClientMetrics>>,
-    start: Instant,
+    start: Stopwatch,
     method: &'static str,
     address: Option<String>,
     port: Option<u16>,

@@ -2,9 +2,9 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::{Request, Response};
+use obs_trace::Stopwatch;
 use obs_trace::opentelemetry::KeyValue;
 use obs_trace::opentelemetry::trace::SpanKind;
 use tracing::field::Empty;
@@ -45,7 +45,7 @@ impl<B> Hooks<B> for HttpServerLayer {
     type Call = HttpServerCall;
 
     fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpServerCall) {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let (method, method_original) = semconv::method(request.method());
         let route = Route::of(request.extensions());
         let scheme = semconv::server_scheme(request.uri().scheme_str());
@@ -167,7 +167,7 @@ fn request_attributes<B, M>(
 #[derive(Debug)]
 pub struct HttpServerCall {
     config: Arc<HttpConfig<ServerMetrics>>,
-    start: Instant,
+    start: Stopwatch,
     method: &'static str,
     route: Option<Route>,
     scheme: &'static str,

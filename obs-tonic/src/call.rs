@@ -10,7 +10,7 @@ use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
-use crate::grpc::{self, OTHER, OwnedRpcPath};
+use crate::grpc::{self, OTHER_NAME, RpcNames};
 use crate::metrics::{RpcLabels, RpcMetrics, Side};
 
 /// Services left alone by default: health checks and reflection are infrastructure
@@ -78,7 +78,7 @@ pub struct GrpcCall {
 struct ActiveCall {
     config: Arc<Config>,
     start: Stopwatch,
-    path: Option<OwnedRpcPath>,
+    names: Option<RpcNames>,
     counts: Arc<MessageCounts>,
     code: Option<Code>,
     error_type: Option<&'static str>,
@@ -92,19 +92,24 @@ impl GrpcCall {
     pub(crate) fn new(
         config: Arc<Config>,
         start: Stopwatch,
-        path: Option<OwnedRpcPath>,
+        names: Option<RpcNames>,
         counts: Arc<MessageCounts>,
     ) -> GrpcCall {
         GrpcCall {
             active: Some(ActiveCall {
                 config,
                 start,
-                path,
+                names,
                 counts,
                 code: None,
                 error_type: None,
             }),
         }
+    }
+
+    /// The call's span name, service and method, if its path had them.
+    pub(crate) fn names(&self) -> Option<&RpcNames> {
+        self.active.as_ref().and_then(|call| call.names.as_ref())
     }
 }
 
@@ -170,10 +175,9 @@ impl CallHooks for GrpcCall {
         let Some(metrics) = &call.config.metrics else {
             return;
         };
-        let path = call
-            .path
+        let names = call
+            .names
             .as_ref()
-            .map(OwnedRpcPath::get)
             // Unimplemented methods are named by the caller: as labels they would be
             // unbounded, so they all become `_OTHER` (semconv `rpc.method`).
             .filter(|_| {
@@ -181,8 +185,8 @@ impl CallHooks for GrpcCall {
                     && call.code == Some(Code::Unimplemented))
             });
         let labels = RpcLabels {
-            service: path.map_or(OTHER, |p| p.service),
-            method: path.map_or(OTHER, |p| p.method),
+            service: names.map_or(&OTHER_NAME, |n| &n.service),
+            method: names.map_or(&OTHER_NAME, |n| &n.method),
             status: call.code.map_or("", |c| grpc::code_name_and_label(c).1),
             error_type: call.error_type.unwrap_or_default(),
         };

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, StatusCode};
 use tonic::Code;
 
@@ -26,6 +25,9 @@ pub(crate) struct RpcPath<'a> {
 /// `rpc.method` and span name for a path that is not `/{service}/{method}`: the RPC
 /// conventions' value for a method the instrumentation does not know.
 pub(crate) const OTHER: &str = "_OTHER";
+
+/// [`OTHER`] as a call's names hold it.
+pub(crate) static OTHER_NAME: Cow<'static, str> = Cow::Borrowed(OTHER);
 
 impl<'a> RpcPath<'a> {
     /// Splits `/{service}/{method}` (after any path prefix: client origins may add one);
@@ -51,56 +53,38 @@ impl<'a> RpcPath<'a> {
 }
 
 impl RpcPath<'_> {
-    /// The span name (`full`), `rpc.service` and `rpc.method` as a span keeps them: slices
-    /// of the one interned `full`, or copies when the interner is full.
-    pub(crate) fn interned(self) -> [Cow<'static, str>; 3] {
+    /// The names spans and metric labels keep: slices of the one interned `full`, or
+    /// copies when the interner is full.
+    pub(crate) fn interned(self) -> RpcNames {
         match obs_trace::intern(self.full) {
             Cow::Borrowed(full) => {
                 let (service, slash_method) = full.split_at(self.service.len());
-                [
-                    Cow::Borrowed(full),
-                    Cow::Borrowed(service),
-                    Cow::Borrowed(&slash_method[1..]),
-                ]
+                RpcNames {
+                    full: Cow::Borrowed(full),
+                    service: Cow::Borrowed(service),
+                    method: Cow::Borrowed(&slash_method[1..]),
+                }
             }
-            Cow::Owned(full) => [
-                Cow::Owned(full),
-                Cow::Owned(self.service.to_owned()),
-                Cow::Owned(self.method.to_owned()),
-            ],
+            Cow::Owned(full) => RpcNames {
+                full: Cow::Owned(full),
+                service: Cow::Owned(self.service.to_owned()),
+                method: Cow::Owned(self.method.to_owned()),
+            },
         }
     }
 }
 
-/// An [`RpcPath`] kept with the request path it was split from, so that the end of the call
-/// reads it back without searching the path again.
+/// An [`RpcPath`] as a call keeps it until it ends: the span name, `rpc.service` and
+/// `rpc.method`, shared rather than copied when interned (they then also compare by
+/// address when the call's metric series is looked up).
 #[derive(Clone, Debug)]
-pub(crate) struct OwnedRpcPath {
-    path: PathAndQuery,
-    /// Where `full` starts in the path, and the length of its service part.
-    full_start: usize,
-    service_len: usize,
-}
-
-impl OwnedRpcPath {
-    /// Keeps `rpc`, which [`RpcPath::parse`] split from `path.path()`.
-    pub(crate) fn new(path: PathAndQuery, rpc: RpcPath<'_>) -> OwnedRpcPath {
-        OwnedRpcPath {
-            full_start: path.path().len() - rpc.full.len(),
-            service_len: rpc.service.len(),
-            path,
-        }
-    }
-
-    /// The split path.
-    pub(crate) fn get(&self) -> RpcPath<'_> {
-        let full = &self.path.path()[self.full_start..];
-        RpcPath {
-            full,
-            service: &full[..self.service_len],
-            method: &full[self.service_len + 1..],
-        }
-    }
+pub(crate) struct RpcNames {
+    /// `package.Service/Method`: the span name.
+    pub(crate) full: Cow<'static, str>,
+    /// `package.Service`.
+    pub(crate) service: Cow<'static, str>,
+    /// `Method`.
+    pub(crate) method: Cow<'static, str>,
 }
 
 /// The gRPC status code in `headers` (a trailers-only response's headers, or the trailers).
@@ -231,9 +215,9 @@ mod tests {
             (prefixed.full, prefixed.service),
             ("pkg.Svc/Method", "pkg.Svc")
         );
-        let [name, service, method] = path.interned();
+        let names = path.interned();
         assert_eq!(
-            (&*name, &*service, &*method),
+            (&*names.full, &*names.service, &*names.method),
             (
                 "grpc.health.v1.Health/Check",
                 "grpc.health.v1.Health",

@@ -9,7 +9,7 @@ use obs_trace::Stopwatch;
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::CountedBody;
-use crate::grpc::{OwnedRpcPath, RpcPath};
+use crate::grpc::RpcPath;
 use crate::metrics::{RpcMetrics, Side};
 
 /// A gRPC layer: [`GrpcServerLayer`](crate::GrpcServerLayer) (`K` = [`ServerSide`]) or
@@ -111,8 +111,7 @@ impl<K: CallSide> GrpcLayer<K> {
         let call = GrpcCall::new(
             self.config.clone(),
             start,
-            path.zip(uri.path_and_query())
-                .map(|(rpc, path_and_query)| OwnedRpcPath::new(path_and_query.clone(), rpc)),
+            path.map(RpcPath::interned),
             request.body().counts().clone(),
         );
         Some((path, call))

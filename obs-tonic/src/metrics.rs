@@ -14,6 +14,7 @@
 //! and `error_type` (empty on success). Values are recorded with the call's span entered,
 //! so a sampled span becomes the exemplar.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock};
@@ -64,8 +65,8 @@ type SeriesCache = HashMap<u64, CachedSeries, BuildHasherDefault<SeriesHasher>>;
 
 #[derive(Debug)]
 struct CachedSeries {
-    service: Box<str>,
-    method: Box<str>,
+    service: Cow<'static, str>,
+    method: Cow<'static, str>,
     status: &'static str,
     error_type: &'static str,
     duration: Histogram,
@@ -112,24 +113,37 @@ impl SeriesHasher {
 
 /// The labels of one finished call.
 pub(crate) struct RpcLabels<'a> {
-    pub(crate) service: &'a str,
-    pub(crate) method: &'a str,
+    pub(crate) service: &'a Cow<'static, str>,
+    pub(crate) method: &'a Cow<'static, str>,
     pub(crate) status: &'static str,
     pub(crate) error_type: &'static str,
+}
+
+/// `a == b`, without reading the bytes when both are the same string: interned names and
+/// the static status labels are, whenever a cached series matches.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 impl RpcLabels<'_> {
     fn hash(&self) -> u64 {
         let mut hasher = SeriesHasher::default();
-        (self.service, self.method, self.status, self.error_type).hash(&mut hasher);
+        (
+            &**self.service,
+            &**self.method,
+            self.status,
+            self.error_type,
+        )
+            .hash(&mut hasher);
         hasher.finish()
     }
 
     fn matches(&self, cached: &CachedSeries) -> bool {
-        *cached.service == *self.service
-            && *cached.method == *self.method
-            && cached.status == self.status
-            && cached.error_type == self.error_type
+        same(&cached.service, self.service)
+            && same(&cached.method, self.method)
+            && same(cached.status, self.status)
+            && same(cached.error_type, self.error_type)
     }
 }
 
@@ -196,8 +210,8 @@ impl RpcMetrics {
         // In the order of `LABELS`: no name matching.
         let values = [
             "grpc",
-            labels.service,
-            labels.method,
+            &**labels.service,
+            &**labels.method,
             labels.status,
             labels.error_type,
         ];
@@ -214,8 +228,8 @@ impl RpcMetrics {
             let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
             if cache.len() < MAX_CACHED_SERIES {
                 cache.entry(hash).or_insert_with(|| CachedSeries {
-                    service: labels.service.into(),
-                    method: labels.method.into(),
+                    service: labels.service.clone(),
+                    method: labels.method.clone(),
                     status: labels.status,
                     error_type: labels.error_type,
                     duration: duration.clone(),

@@ -12,7 +12,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody};
-use crate::grpc::{OTHER, RpcPath};
+use crate::grpc::{OTHER, RpcNames};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
@@ -56,22 +56,15 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// The OpenTelemetry side of a recording server span (see
 /// [`obs_trace::RemoteParent::span_with_attributes`]): name, kind, the RPC's attributes and
 /// the connection's.
-fn describe<B>(request: &Request<B>, path: Option<RpcPath<'_>>, start: &mut SpanStart<'_>) {
+fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
-    let (name, service_and_method) = match path {
-        Some(path) => {
-            let [name, service, method] = path.interned();
-            (name, Some((service, method)))
-        }
-        None => (Cow::Borrowed(OTHER), None),
-    };
-    start.set_name(name);
+    start.set_name(names.map_or(Cow::Borrowed(OTHER), |n| n.full.clone()));
     let attributes = start.attributes();
     attributes.push(KeyValue::new("rpc.system", "grpc"));
-    match service_and_method {
-        Some((service, method)) => {
-            attributes.push(KeyValue::new("rpc.service", service));
-            attributes.push(KeyValue::new("rpc.method", method));
+    match names {
+        Some(names) => {
+            attributes.push(KeyValue::new("rpc.service", names.service.clone()));
+            attributes.push(KeyValue::new("rpc.method", names.method.clone()));
         }
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }
@@ -119,7 +112,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                     client.port = Empty,
                 )
             },
-            |start| describe(request, path, start),
+            |start| describe(request, call.names(), start),
         );
         (span, call)
     }

@@ -93,11 +93,11 @@ fn interned(s: &str) -> Option<&'static str> {
     let set = set_of(s);
     if let Ok(Some(cached)) = RECENT.try_with(|recent| {
         let [first, second] = &recent[set];
-        if first.get() == s {
+        if same(first.get(), s) {
             return Some(first.get());
         }
         let hit = second.get();
-        (hit == s).then(|| second.swap(first)).map(|()| hit)
+        same(hit, s).then(|| second.swap(first)).map(|()| hit)
     }) {
         return Some(cached);
     }
@@ -110,6 +110,26 @@ fn interned(s: &str) -> Option<&'static str> {
         second.set(first.replace(shared));
     });
     Some(shared)
+}
+
+/// `a == b`, compared a word at a time in line: the strings here are short, and a call to
+/// `memcmp` for each costs more than the comparison itself.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+    let (mut a_words, mut b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    (&mut a_words)
+        .zip(&mut b_words)
+        .all(|(x, y)| word(x) == word(y))
+        && a_words
+            .remainder()
+            .iter()
+            .zip(b_words.remainder())
+            .all(|(x, y)| x == y)
 }
 
 /// The cache set of `s`: a multiplicative hash of its bytes, 8 at a time, the last 8
@@ -166,6 +186,28 @@ mod tests {
             }
         }
         assert_eq!(intern(""), "");
+    }
+
+    #[test]
+    fn same_compares_whole_strings() {
+        for (a, b) in [
+            ("", ""),
+            ("a", "a"),
+            ("pkg.Svc/Method", "pkg.Svc/Method"),
+            ("exactly8", "exactly8"),
+            ("sixteen-bytes-16", "sixteen-bytes-16"),
+        ] {
+            assert!(same(a, b), "{a}");
+        }
+        for (a, b) in [
+            ("a", ""),
+            ("pkg.Svc/Method", "pkg.Svc/Methoe"),
+            ("pkg.Svc/Method", "qkg.Svc/Method"),
+            ("exactly8", "exactly9"),
+            ("abc", "abcd"),
+        ] {
+            assert!(!same(a, b), "{a} {b}");
+        }
     }
 
     #[test]

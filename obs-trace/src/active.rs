@@ -33,28 +33,45 @@ struct Entry {
     records: bool,
 }
 
-/// This thread's entered spans, innermost last, and the span created or exited last.
+/// This thread's entered spans and the span created or exited last, in one vector:
+/// `entries[..entered]` are the entered spans, innermost last, and `entries[entered]`, when
+/// there, is the span created or exited last, kept for its next enter. Creating a span and
+/// entering it at once (`info_span!(..).entered()`, `#[instrument]`) and entering the same
+/// span again and again (a future polled, a response body read under its request's span)
+/// are the common cases: those enters need no registry lookup, and an exit and the enter
+/// that follows it move nothing, they only move `entered`. Ids carry the registry slot's
+/// generation, so a closed span's id is not handed out again soon; the id is also
+/// forgotten when the span closes on this thread.
 struct Active {
-    stack: Vec<Entry>,
-    /// The context of the span created, or exited, last on this thread, for its next enter:
-    /// creating a span and entering it at once (`info_span!(..).entered()`,
-    /// `#[instrument]`) and entering the same span again and again (a future polled, a
-    /// response body read under its request's span) are the common cases, and this spares
-    /// those enters a registry lookup. Ids carry the registry slot's generation, so a
-    /// closed span's id is not handed out again soon; the id is also forgotten when the
-    /// span closes on this thread.
-    recent: Option<Entry>,
+    entries: Vec<Entry>,
+    entered: usize,
 }
 
-// One thread-local for both, so that an enter or an exit costs one access. `with_current`
-// lends the innermost entry to its caller's closure; spans created, entered, exited or
-// closed inside that closure find the cell borrowed and leave it as it is (their enters
-// then do not change what is current) rather than panic.
+impl Active {
+    fn recent(&self) -> Option<&Entry> {
+        self.entries.get(self.entered)
+    }
+
+    fn innermost(&self) -> Option<&Entry> {
+        self.entries[..self.entered].last()
+    }
+
+    /// Makes `entry` the remembered one, in place of any other.
+    fn set_recent(&mut self, entry: Entry) {
+        self.entries.truncate(self.entered);
+        self.entries.push(entry);
+    }
+}
+
+// One thread-local for all of it, so that an enter or an exit costs one access.
+// `with_current` lends the innermost entry to its caller's closure; spans created, entered,
+// exited or closed inside that closure find the cell borrowed and leave it as it is (their
+// enters then do not change what is current) rather than panic.
 thread_local! {
     static ACTIVE: RefCell<Active> = const {
         RefCell::new(Active {
-            stack: Vec::new(),
-            recent: None,
+            entries: Vec::new(),
+            entered: 0,
         })
     };
 }
@@ -65,7 +82,7 @@ thread_local! {
 pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
     let _ = ACTIVE.try_with(|a| {
         if let Ok(mut a) = a.try_borrow_mut() {
-            a.recent = Some(Entry {
+            a.set_recent(Entry {
                 id,
                 entered,
                 records,
@@ -82,18 +99,17 @@ pub(crate) fn known_records(id: u64) -> Option<bool> {
     ACTIVE
         .try_with(|a| {
             let a = a.try_borrow().ok()?;
-            a.recent
-                .as_ref()
+            a.recent()
                 .filter(|e| e.id == id)
-                .or_else(|| a.stack.last().filter(|e| e.id == id))
+                .or_else(|| a.innermost().filter(|e| e.id == id))
                 .map(|e| e.records)
         })
         .ok()
         .flatten()
 }
 
-/// Enters the span `id` if it is the span remembered last on this thread (moved onto the
-/// stack, once); `false` if it is not.
+/// Enters the span `id` if it is the span remembered last on this thread; `false` if it is
+/// not.
 #[inline]
 pub(crate) fn enter_remembered(id: u64) -> bool {
     ACTIVE
@@ -101,14 +117,11 @@ pub(crate) fn enter_remembered(id: u64) -> bool {
             let Ok(mut a) = a.try_borrow_mut() else {
                 return false;
             };
-            let a = &mut *a;
-            match a.recent.take_if(|e| e.id == id) {
-                Some(entry) => {
-                    a.stack.push(entry);
-                    true
-                }
-                None => false,
+            let remembered = a.recent().is_some_and(|e| e.id == id);
+            if remembered {
+                a.entered += 1;
             }
+            remembered
         })
         .unwrap_or(false)
 }
@@ -120,8 +133,9 @@ pub(crate) fn forget_remembered(id: u64) {
         let Ok(mut a) = a.try_borrow_mut() else {
             return;
         };
-        if a.recent.as_ref().is_some_and(|e| e.id == id) {
-            a.recent = None;
+        if a.recent().is_some_and(|e| e.id == id) {
+            let entered = a.entered;
+            a.entries.truncate(entered);
         }
     });
 }
@@ -130,33 +144,32 @@ pub(crate) fn forget_remembered(id: u64) {
 pub(crate) fn push(id: u64, entered: Entered, records: bool) {
     let _ = ACTIVE.try_with(|a| {
         if let Ok(mut a) = a.try_borrow_mut() {
-            a.stack.push(Entry {
+            a.set_recent(Entry {
                 id,
                 entered,
                 records,
             });
+            a.entered += 1;
         }
     });
 }
 
-/// Pops the innermost entry for the tracing span `id` and remembers it (called on exit).
+/// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
+/// (called on exit).
 pub(crate) fn pop(id: u64) {
     let _ = ACTIVE.try_with(|a| {
         let Ok(mut a) = a.try_borrow_mut() else {
             return;
         };
-        let a = &mut *a;
         // Spans are almost always exited in the reverse order of entering.
-        let exited = if a.stack.last().is_some_and(|e| e.id == id) {
-            a.stack.pop()
-        } else {
-            a.stack
-                .iter()
-                .rposition(|e| e.id == id)
-                .map(|pos| a.stack.remove(pos))
-        };
-        if exited.is_some() {
-            a.recent = exited;
+        if a.innermost().is_some_and(|e| e.id == id) {
+            let entered = a.entered;
+            a.entries.truncate(entered);
+            a.entered -= 1;
+        } else if let Some(pos) = a.entries[..a.entered].iter().rposition(|e| e.id == id) {
+            let exited = a.entries.remove(pos);
+            a.entered -= 1;
+            a.set_recent(exited);
         }
     });
 }
@@ -174,7 +187,7 @@ pub(crate) fn with_current_entered<R>(f: impl FnOnce(Option<&Entered>) -> R) -> 
     let r = ACTIVE.try_with(|a| {
         let a = a.try_borrow().ok();
         let f = f.take().expect("called once");
-        f(a.as_ref().and_then(|a| a.stack.last()).map(|e| &e.entered))
+        f(a.as_ref().and_then(|a| a.innermost()).map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,
@@ -193,4 +206,65 @@ pub fn current_span_context() -> Option<SpanContext> {
 #[inline]
 pub fn current() -> Option<ActiveContext> {
     with_current(|a| a.cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entered(n: u64) -> Entered {
+        Entered {
+            active: ActiveContext {
+                span: SpanContext {
+                    span_id: SpanId::from_u64(n),
+                    ..SpanContext::default()
+                },
+                baggage: Baggage::default(),
+            },
+            local_root: SpanId::from_u64(n),
+        }
+    }
+
+    fn current_id() -> Option<u64> {
+        with_current(|c| c.map(|c| c.span.span_id.to_u64()))
+    }
+
+    #[test]
+    fn enters_and_exits_keep_the_innermost_current_and_the_last_exited_remembered() {
+        // A thread of its own: the state is per thread.
+        std::thread::spawn(|| {
+            remember(1, entered(1), true);
+            assert_eq!((known_records(1), current_id()), (Some(true), None));
+            assert!(enter_remembered(1));
+            assert_eq!(current_id(), Some(1));
+            // A child created and entered, exited, entered again (a future polled twice).
+            remember(2, entered(2), false);
+            assert_eq!(current_id(), Some(1));
+            assert!(enter_remembered(2));
+            assert_eq!(current_id(), Some(2));
+            pop(2);
+            assert_eq!((current_id(), known_records(2)), (Some(1), Some(false)));
+            assert!(enter_remembered(2));
+            pop(2);
+            // Entered by lookup, then exited out of order: the outer span first.
+            push(3, entered(3), true);
+            assert_eq!(current_id(), Some(3));
+            assert!(
+                !enter_remembered(2),
+                "forgotten once another span is entered"
+            );
+            pop(1);
+            assert_eq!((current_id(), known_records(1)), (Some(3), Some(true)));
+            pop(3);
+            assert_eq!((current_id(), known_records(3)), (None, Some(true)));
+            forget_remembered(3);
+            assert_eq!(known_records(3), None);
+            assert!(!enter_remembered(3));
+            // Exiting a span that is not entered changes nothing.
+            pop(42);
+            assert_eq!(current_id(), None);
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -162,14 +162,14 @@ where
     }
 }
 
-/// How [`CountResponses`] hands the request body on: as is (servers), or boxed into
-/// tonic's body type (clients: a `Channel` takes nothing else).
+/// How [`CountResponses`] hands the request on: as is (servers), or with its body boxed
+/// into tonic's body type (clients: a `Channel` takes nothing else).
 pub trait ForwardBody<B> {
     /// The request body the inner service takes.
     type Body;
 
-    /// Converts the counted body.
-    fn forward(body: CountedBody<B>) -> Self::Body;
+    /// Converts the request (the whole request, so that passing it on as is moves nothing).
+    fn forward(request: Request<CountedBody<B>>) -> Request<Self::Body>;
 }
 
 /// Passes the counted request body on unchanged.
@@ -180,8 +180,8 @@ impl<B> ForwardBody<B> for AsIs {
     type Body = CountedBody<B>;
 
     #[inline]
-    fn forward(body: CountedBody<B>) -> CountedBody<B> {
-        body
+    fn forward(request: Request<CountedBody<B>>) -> Request<CountedBody<B>> {
+        request
     }
 }
 
@@ -197,8 +197,8 @@ where
     type Body = tonic::body::Body;
 
     #[inline]
-    fn forward(body: CountedBody<B>) -> tonic::body::Body {
-        tonic::body::Body::new(body)
+    fn forward(request: Request<CountedBody<B>>) -> Request<tonic::body::Body> {
+        request.map(tonic::body::Body::new)
     }
 }
 
@@ -246,7 +246,7 @@ where
     fn call(&mut self, request: Request<CountedBody<B>>) -> Self::Future {
         let counts = Some(request.body().counts.clone());
         CountResponsesFuture {
-            inner: self.inner.call(request.map(F::forward)),
+            inner: self.inner.call(F::forward(request)),
             counts,
         }
     }

@@ -125,3 +125,37 @@ fn an_unsampled_span_is_not_described_but_keeps_its_trace() {
     assert_eq!(described.get(), 0);
     assert!(sink.spans().is_empty());
 }
+
+/// A root (no caller context) under a ratio sampler: every span that records was described,
+/// and no other span was.
+#[test]
+fn roots_are_described_exactly_when_the_ratio_sampler_keeps_them() {
+    let sink = InMemorySpanSink::new();
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sampler(obs_trace::Sampler::TraceIdRatio(0.5))
+            .with_sink(Arc::new(sink.clone())),
+    );
+    let described = Cell::new(0);
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..200 {
+            let root = RemoteParent {
+                span: None,
+                baggage: Default::default(),
+            };
+            drop(request_span(root, &described));
+        }
+    });
+    let spans = sink.spans();
+    assert!(
+        !spans.is_empty() && spans.len() < 200,
+        "{} kept",
+        spans.len()
+    );
+    assert_eq!(described.get() as usize, spans.len());
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.name == "GET /users/{id}" && s.attributes.len() == 2)
+    );
+}

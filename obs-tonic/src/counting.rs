@@ -155,6 +155,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<B>) -> S::Future {
         let counts = Arc::new(MessageCounts::default());
         self.inner
@@ -243,6 +244,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<CountedBody<B>>) -> Self::Future {
         let counts = Some(request.body().counts.clone());
         CountResponsesFuture {
@@ -274,6 +276,7 @@ where
 {
     type Output = Result<Response<CountedBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));

@@ -128,8 +128,12 @@ pub fn server_address<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> (Option<&'a s
             None => return (None, None),
         },
     };
-    // Credentials never belong in `server.address`.
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    // Credentials never belong in `server.address`. Byte loops, not `rsplit_once`: an
+    // authority is short, and `memrchr`'s setup costs more than the loop.
+    let host_port = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     split_host_port(host_port)
 }
 
@@ -144,8 +148,11 @@ fn split_host_port(host_port: &str) -> (Option<&str>, Option<u16>) {
             None => (None, None),
         };
     }
-    match host_port.rsplit_once(':') {
-        Some((host, port)) => (Some(host).filter(|h| !h.is_empty()), port.parse().ok()),
+    match host_port.bytes().rposition(|b| b == b':') {
+        Some(colon) => (
+            Some(&host_port[..colon]).filter(|h| !h.is_empty()),
+            host_port[colon + 1..].parse().ok(),
+        ),
         None => (Some(host_port).filter(|h| !h.is_empty()), None),
     }
 }

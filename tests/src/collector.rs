@@ -5,7 +5,9 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::poll_blocking;
 
 /// The repository root (the parent of this crate).
 pub fn repo_root() -> PathBuf {
@@ -22,14 +24,10 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts TCP connections on `addr`, up to `timeout`.
 pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    poll_blocking(timeout, Duration::from_millis(50), || {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+    })
+    .is_some()
 }
 
 /// A running `rotel-agent`; stopped with SIGTERM (it flushes) when dropped.
@@ -109,13 +107,12 @@ impl Drop for Collector {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_file(&self.log);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let exited = poll_blocking(Duration::from_secs(5), Duration::from_millis(50), || {
+            self.child.try_wait().ok().flatten()
+        });
+        if exited.is_some() {
+            let _ = std::fs::remove_file(&self.log);
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

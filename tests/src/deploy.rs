@@ -9,11 +9,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 
 use crate::collector::{free_port, repo_root, wait_listening};
+use crate::wait::poll_blocking;
 
 /// How a mesh service is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,18 +152,14 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
 
 /// Waits for `child` at most `timeout`; kills it and returns `None` when time runs out.
 fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let status = poll_blocking(timeout, Duration::from_millis(100), || {
+        child.try_wait().ok().flatten()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    status
 }
 
 /// `host` and `port` of `scheme://host:port/path`, `host:port` or `host:port/path`; panics
@@ -597,14 +594,12 @@ impl Mesh {
 
     /// `GET /healthz` answers 200 within 10 s.
     fn healthy(&self, addr: SocketAddr) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if http_request(addr, "GET", "/healthz", None).is_some_and(|(s, _)| s == 200) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        poll_blocking(Duration::from_secs(10), Duration::from_millis(100), || {
+            http_request(addr, "GET", "/healthz", None)
+                .is_some_and(|(s, _)| s == 200)
+                .then_some(())
+        })
+        .is_some()
     }
 
     /// Where `service` listens.

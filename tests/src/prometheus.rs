@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::collector::{free_port, wait_listening};
+use crate::wait::poll_blocking;
 
 /// A running Prometheus; killed and its data directory removed when dropped.
 #[derive(Debug)]
@@ -83,16 +84,7 @@ impl Prometheus {
         timeout: Duration,
         mut check: impl FnMut(&Self) -> Option<T>,
     ) -> Option<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = check(self) {
-                return Some(found);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        poll_blocking(timeout, Duration::from_millis(200), || check(self))
     }
 
     /// `GET /api/v1/query?query=<promql>`: the `data.result` array, if the call succeeded.

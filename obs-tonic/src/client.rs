@@ -65,9 +65,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let Some((path, call)) = self.begin(request) else {
+        let Some(call) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
+        let names = call.names();
         let configured = self.config.server_address.as_ref();
         let (address, port) = match obs_tower::server_address(request.uri(), request.headers()) {
             found @ (Some(_), _) => found,
@@ -78,12 +79,12 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         };
         let span = tracing::info_span!(
             "gRPC request",
-            otel.name = path.map_or(OTHER, |p| p.full),
+            otel.name = names.map_or(OTHER, |n| &n.full),
             otel.kind = "client",
             otel.status_code = Empty,
             rpc.system = "grpc",
-            rpc.service = path.map(|p| p.service),
-            rpc.method = path.map_or(OTHER, |p| p.method),
+            rpc.service = names.map(|n| &*n.service),
+            rpc.method = names.map_or(OTHER, |n| &n.method),
             rpc.grpc.status_code = Empty,
             server.address = address,
             server.port = port,

@@ -3,8 +3,10 @@
 //! (<https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md>).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use http::{HeaderMap, HeaderName, StatusCode};
+use obs_trace::LastSeen;
 use tonic::Code;
 
 /// The `grpc-status` header or trailer: a `HeaderName`, since a `&str` key is parsed and
@@ -54,15 +56,15 @@ impl<'a> RpcPath<'a> {
 impl RpcPath<'_> {
     /// The names spans and metric labels keep: slices of the one interned `full`, or
     /// copies when the interner is full.
-    pub(crate) fn interned(self) -> RpcNames {
+    fn interned(self) -> RpcNames {
         match obs_trace::intern(self.full) {
             Cow::Borrowed(full) => {
                 let (service, slash_method) = full.split_at(self.service.len());
-                RpcNames {
-                    full: Cow::Borrowed(full),
-                    service: Cow::Borrowed(service),
-                    method: Cow::Borrowed(&slash_method[1..]),
-                }
+                RpcNames::from(RpcPath {
+                    full,
+                    service,
+                    method: &slash_method[1..],
+                })
             }
             Cow::Owned(full) => RpcNames {
                 full: Cow::Owned(full),
@@ -84,6 +86,52 @@ pub(crate) struct RpcNames {
     pub(crate) service: Cow<'static, str>,
     /// `Method`.
     pub(crate) method: Cow<'static, str>,
+}
+
+impl RpcNames {
+    /// The names of a call to the request path `path`, or `None` if it is not
+    /// `/{service}/{method}` ([`RpcPath::parse`]), interned. A server sees the same few
+    /// paths again and again, so each thread remembers the last one: a repeat costs one
+    /// comparison instead of a parse and an interner lookup.
+    pub(crate) fn of_path(path: &str) -> Option<RpcNames> {
+        thread_local! {
+            static LAST_PATH: RefCell<LastSeen<Option<RpcPath<'static>>>> =
+                const { RefCell::new(LastSeen::new()) };
+        }
+        if let Some(remembered) = LastSeen::recall(&LAST_PATH, path) {
+            return remembered.map(RpcNames::from);
+        }
+        let names = RpcPath::parse(path).map(RpcPath::interned);
+        match &names {
+            None => LastSeen::store(&LAST_PATH, path, None),
+            Some(RpcNames {
+                full: Cow::Borrowed(full),
+                service: Cow::Borrowed(service),
+                method: Cow::Borrowed(method),
+            }) => LastSeen::store(
+                &LAST_PATH,
+                path,
+                Some(RpcPath {
+                    full,
+                    service,
+                    method,
+                }),
+            ),
+            // Copies (the interner is full) are made afresh for each call.
+            Some(_) => {}
+        }
+        names
+    }
+}
+
+impl From<RpcPath<'static>> for RpcNames {
+    fn from(path: RpcPath<'static>) -> RpcNames {
+        RpcNames {
+            full: Cow::Borrowed(path.full),
+            service: Cow::Borrowed(path.service),
+            method: Cow::Borrowed(path.method),
+        }
+    }
 }
 
 /// The gRPC status code in `headers` (a trailers-only response's headers, or the trailers).
@@ -225,6 +273,28 @@ mod tests {
         );
         for bad in ["", "/", "//", "/Svc", "/Svc/", "//Method", "Svc/Method"] {
             assert_eq!(RpcPath::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_call_gets_the_names_of_its_own_path_whatever_came_before() {
+        let paths = [
+            "/pkg.Svc/Get",
+            "/pkg.Svc/Get",
+            "/pkg.Svc/Put",
+            "/bad",
+            "/bad",
+            "/pkg.Svc/Get",
+            "/prefix/other.Svc/Get",
+        ];
+        for path in paths.iter().chain(&paths) {
+            let names = RpcNames::of_path(path).map(|n| (n.full, n.service, n.method));
+            let parsed = RpcPath::parse(path).map(|p| (p.full, p.service, p.method));
+            assert_eq!(
+                names.as_ref().map(|(f, s, m)| (&**f, &**s, &**m)),
+                parsed,
+                "{path}"
+            );
         }
     }
 

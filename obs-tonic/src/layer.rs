@@ -9,7 +9,7 @@ use obs_trace::Stopwatch;
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::CountedBody;
-use crate::grpc::RpcPath;
+use crate::grpc::RpcNames;
 use crate::metrics::{RpcMetrics, Side};
 
 /// A gRPC layer: [`GrpcServerLayer`](crate::GrpcServerLayer) (`K` = [`ServerSide`]) or
@@ -95,26 +95,24 @@ impl<K: CallSide> GrpcLayer<K> {
         self.map(|c| c.excluded = excluded)
     }
 
-    /// The start of a call through either side: its RPC path (`None` when the request
-    /// path is not `/{service}/{method}`) and its state, or `None` for an excluded service,
-    /// which is passed through untraced.
-    pub(crate) fn begin<'r, B>(
-        &self,
-        request: &'r Request<CountedBody<B>>,
-    ) -> Option<(Option<RpcPath<'r>>, GrpcCall)> {
+    /// The start of a call through either side, or `None` for an excluded service, which
+    /// is passed through untraced. The call's names are `None` when the request path is
+    /// not `/{service}/{method}`.
+    pub(crate) fn begin<B>(&self, request: &Request<CountedBody<B>>) -> Option<GrpcCall> {
         let start = Stopwatch::start();
-        let uri = request.uri();
-        let path = RpcPath::parse(uri.path());
-        if path.is_some_and(|p| self.config.is_excluded(p.service)) {
+        let names = RpcNames::of_path(request.uri().path());
+        if names
+            .as_ref()
+            .is_some_and(|n| self.config.is_excluded(&n.service))
+        {
             return None;
         }
-        let call = GrpcCall::new(
+        Some(GrpcCall::new(
             self.config.clone(),
             start,
-            path.map(RpcPath::interned),
+            names,
             request.body().counts().clone(),
-        );
-        Some((path, call))
+        ))
     }
 
     pub(crate) fn map(self, f: impl FnOnce(&mut Config)) -> Self {

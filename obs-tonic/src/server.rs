@@ -69,9 +69,9 @@ fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanS
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }
     let peer = peer::Peer::of(request.extensions());
-    let (address, port) = obs_tower::server_address(request.uri(), request.headers());
+    let (address, port) = obs_tower::interned_server_address(request.uri(), request.headers());
     if let Some(address) = address {
-        attributes.push(KeyValue::new("server.address", obs_trace::intern(address)));
+        attributes.push(KeyValue::new("server.address", address));
     }
     if let Some(port) = port.or(peer.local_port) {
         attributes.push(KeyValue::new("server.port", i64::from(port)));
@@ -86,9 +86,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let Some((path, call)) = self.begin(request) else {
+        let Some(call) = self.begin(request) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
+        let names = call.names();
         // The identifying fields are `tracing` fields for the other layers (logs
         // included); the span layer is handed them and the connection's attributes typed,
         // worked out only when the span records.
@@ -101,10 +102,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                     rpc.grpc.status_code = Empty,
                     error.type = Empty,
                     otel.status_code = Empty,
-                    otel.name = path.map_or(OTHER, |p| p.full),
+                    otel.name = names.map_or(OTHER, |n| &n.full),
                     otel.kind = "server",
-                    rpc.service = path.map(|p| p.service),
-                    rpc.method = path.map_or(OTHER, |p| p.method),
+                    rpc.service = names.map(|n| &*n.service),
+                    rpc.method = names.map_or(OTHER, |n| &n.method),
                     rpc.system = Empty,
                     server.address = Empty,
                     server.port = Empty,

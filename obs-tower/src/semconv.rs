@@ -2,8 +2,10 @@
 //! (<https://opentelemetry.io/docs/specs/semconv/http/http-spans/>).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use http::{HeaderMap, Method, Uri, Version};
+use obs_trace::LastSeen;
 
 /// `http.request.method`: the method if it is one of the known ones (RFC 9110 and PATCH,
 /// case-sensitive), else `_OTHER`; plus `http.request.method_original` in that case.
@@ -118,16 +120,59 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
 /// assert_eq!(obs_tower::server_address(&uri, &headers), (Some("::1"), Some(50051)));
 /// ```
 pub fn server_address<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> (Option<&'a str>, Option<u16>) {
-    let authority = match uri.authority() {
-        Some(a) => a.as_str(),
-        None => match headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-        {
-            Some(h) => h,
-            None => return (None, None),
-        },
+    authority(uri, headers).map_or((None, None), address_and_port)
+}
+
+/// [`server_address`] with the address interned ([`obs_trace::intern`]), as a server span
+/// records it. A server sees the same authority on request after request, so each thread
+/// remembers the last one it resolved: a repeat costs one comparison instead of a parse
+/// and an interner lookup.
+///
+/// ```
+/// let uri: http::Uri = "http://echo.internal:50051/echo.Echo/Say".parse().unwrap();
+/// let headers = http::HeaderMap::new();
+/// let (address, port) = obs_tower::interned_server_address(&uri, &headers);
+/// assert_eq!((address.as_deref(), port), (Some("echo.internal"), Some(50051)));
+/// ```
+pub fn interned_server_address(
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (Option<Cow<'static, str>>, Option<u16>) {
+    thread_local! {
+        static LAST_AUTHORITY: RefCell<LastSeen<(Option<&'static str>, Option<u16>)>> =
+            const { RefCell::new(LastSeen::new()) };
+    }
+    let Some(authority) = authority(uri, headers) else {
+        return (None, None);
     };
+    if let Some((address, port)) = LastSeen::recall(&LAST_AUTHORITY, authority) {
+        return (address.map(Cow::Borrowed), port);
+    }
+    let (address, port) = address_and_port(authority);
+    let address = address.map(obs_trace::intern);
+    match &address {
+        // A copy (the interner is full) is not remembered: each span needs its own.
+        Some(Cow::Owned(_)) => {}
+        Some(Cow::Borrowed(shared)) => {
+            LastSeen::store(&LAST_AUTHORITY, authority, (Some(shared), port))
+        }
+        None => LastSeen::store(&LAST_AUTHORITY, authority, (None, port)),
+    }
+    (address, port)
+}
+
+/// The authority a request names: the URI's, else the `Host` header.
+fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    match uri.authority() {
+        Some(a) => Some(a.as_str()),
+        None => headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    }
+}
+
+/// The host and port of an authority, without its credentials.
+fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
     // Credentials never belong in `server.address`. Byte loops, not `rsplit_once`: an
     // authority is short, and `memrchr`'s setup costs more than the loop.
     let host_port = match authority.bytes().rposition(|b| b == b'@') {
@@ -304,27 +349,49 @@ mod tests {
 
     #[test]
     fn host_and_port_come_from_authority_or_host_header() {
-        let mut headers = HeaderMap::new();
-        let abs: Uri = "http://user:pw@example.com:8080/x".parse().unwrap();
-        assert_eq!(
-            server_address(&abs, &headers),
-            (Some("example.com"), Some(8080))
-        );
-        let rel: Uri = "/x".parse().unwrap();
-        assert_eq!(server_address(&rel, &headers), (None, None));
-        headers.insert(http::header::HOST, "[::1]:9000".parse().unwrap());
-        assert_eq!(server_address(&rel, &headers), (Some("::1"), Some(9000)));
-        headers.insert(http::header::HOST, "example.org".parse().unwrap());
-        assert_eq!(server_address(&rel, &headers), (Some("example.org"), None));
-        headers.insert(http::header::HOST, "[::1]".parse().unwrap());
-        assert_eq!(server_address(&rel, &headers), (Some("::1"), None));
-        let v6: Uri = "http://u:p@[2001:db8::1]:443/x".parse().unwrap();
-        assert_eq!(
-            server_address(&v6, &headers),
-            (Some("2001:db8::1"), Some(443))
-        );
-        headers.insert(http::header::HOST, "example.org:notaport".parse().unwrap());
-        assert_eq!(server_address(&rel, &headers), (Some("example.org"), None));
+        // (URI, `Host` header, expected address and port)
+        type Case<'a> = (&'a str, Option<&'a str>, (Option<&'a str>, Option<u16>));
+        let cases: [Case<'_>; 9] = [
+            (
+                "http://user:pw@example.com:8080/x",
+                None,
+                (Some("example.com"), Some(8080)),
+            ),
+            ("/x", None, (None, None)),
+            ("/x", Some("[::1]:9000"), (Some("::1"), Some(9000))),
+            ("/x", Some("example.org"), (Some("example.org"), None)),
+            ("/x", Some("[::1]"), (Some("::1"), None)),
+            (
+                "http://u:p@[2001:db8::1]:443/x",
+                Some("[::1]"),
+                (Some("2001:db8::1"), Some(443)),
+            ),
+            (
+                "/x",
+                Some("example.org:notaport"),
+                (Some("example.org"), None),
+            ),
+            (
+                "/x",
+                Some("example.org:8080"),
+                (Some("example.org"), Some(8080)),
+            ),
+            ("/x", Some(":8080"), (None, Some(8080))),
+        ];
+        // Twice through, so that the interned flavour answers from its memory of the last
+        // authority as well as afresh, alternating authorities included.
+        for (uri, host, expected) in cases.iter().chain(&cases) {
+            let uri: Uri = uri.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            if let Some(host) = host {
+                headers.insert(http::header::HOST, host.parse().unwrap());
+            }
+            assert_eq!(server_address(&uri, &headers), *expected, "{uri} {host:?}");
+            for _ in 0..2 {
+                let (address, port) = interned_server_address(&uri, &headers);
+                assert_eq!((address.as_deref(), port), *expected, "{uri} {host:?}");
+            }
+        }
     }
 
     #[test]

@@ -142,9 +142,9 @@ fn request_attributes<B, M>(
         attributes.push(KeyValue::new("url.query", query.into_owned()));
     }
     attributes.push(KeyValue::new("url.scheme", scheme));
-    let (server_address, server_port) = semconv::server_address(uri, headers);
+    let (server_address, server_port) = semconv::interned_server_address(uri, headers);
     if let Some(address) = server_address {
-        attributes.push(KeyValue::new("server.address", obs_trace::intern(address)));
+        attributes.push(KeyValue::new("server.address", address));
     }
     if let Some(port) = server_port {
         attributes.push(KeyValue::new("server.port", i64::from(port)));

@@ -8,8 +8,9 @@
 //! sending made-up paths can fill it), new strings are copied as if there were no interner.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::thread::LocalKey;
 
 use parking_lot::Mutex;
 
@@ -112,6 +113,89 @@ fn interned(s: &str) -> Option<&'static str> {
     Some(shared)
 }
 
+/// The last string a thread worked something out from, and what it worked out: a
+/// repeat of the string gets the value back for one comparison, instead of parsing and
+/// interning again. Middleware keeps one in a `thread_local!` per derivation (a server
+/// sees the same authority on request after request).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use obs_trace::LastSeen;
+///
+/// thread_local! {
+///     static LAST_LENGTH: RefCell<LastSeen<usize>> = const { RefCell::new(LastSeen::new()) };
+/// }
+///
+/// fn length(s: &str) -> usize {
+///     if let Some(length) = LastSeen::recall(&LAST_LENGTH, s) {
+///         return length;
+///     }
+///     let length = s.chars().count();
+///     LastSeen::store(&LAST_LENGTH, s, length);
+///     length
+/// }
+/// assert_eq!(length("héllo"), 5);
+/// assert_eq!(length("héllo"), 5); // remembered
+/// assert_eq!(length("hi"), 2);
+/// ```
+#[derive(Debug)]
+pub struct LastSeen<V> {
+    key: String,
+    value: Option<V>,
+}
+
+impl<V: Copy> LastSeen<V> {
+    /// Remembers nothing yet.
+    pub const fn new() -> Self {
+        LastSeen {
+            key: String::new(),
+            value: None,
+        }
+    }
+
+    /// The value remembered for `key`, if `key` is the last one remembered.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.value.filter(|_| same(&self.key, key))
+    }
+
+    /// Remembers `value` for `key`, in place of the last one (unless `key` is longer than
+    /// the interner takes: such keys are not expected to repeat).
+    pub fn remember(&mut self, key: &str, value: V) {
+        if key.len() <= MAX_LEN {
+            self.key.clear();
+            self.key.push_str(key);
+            self.value = Some(value);
+        }
+    }
+}
+
+impl<V: Copy + 'static> LastSeen<V> {
+    /// [`get`](Self::get) on this thread's `memo`: `None` while the thread is torn down.
+    #[inline]
+    pub fn recall(memo: &'static LocalKey<RefCell<LastSeen<V>>>, key: &str) -> Option<V> {
+        memo.try_with(|last| last.try_borrow().ok()?.get(key))
+            .ok()
+            .flatten()
+    }
+
+    /// [`remember`](Self::remember) on this thread's `memo` (nothing while the thread is
+    /// torn down).
+    pub fn store(memo: &'static LocalKey<RefCell<LastSeen<V>>>, key: &str, value: V) {
+        let _ = memo.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                last.remember(key, value);
+            }
+        });
+    }
+}
+
+impl<V: Copy> Default for LastSeen<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `a == b`, compared a word at a time in line: the strings here are short, and a call to
 /// `memcmp` for each costs more than the comparison itself.
 #[inline]
@@ -208,6 +292,23 @@ mod tests {
         ] {
             assert!(!same(a, b), "{a} {b}");
         }
+    }
+
+    #[test]
+    fn last_seen_remembers_the_last_key() {
+        let mut last = LastSeen::new();
+        assert_eq!(last.get(""), None);
+        last.remember("echo.internal:50051", 1);
+        assert_eq!(last.get("echo.internal:50051"), Some(1));
+        assert_eq!(last.get("echo.internal:50052"), None);
+        assert_eq!(last.get(""), None);
+        last.remember("", 2);
+        assert_eq!(last.get(""), Some(2));
+        assert_eq!(last.get("echo.internal:50051"), None);
+        // Too long to be remembered: the last key stays.
+        last.remember(&"x".repeat(MAX_LEN + 1), 3);
+        assert_eq!(last.get(&"x".repeat(MAX_LEN + 1)), None);
+        assert_eq!(last.get(""), Some(2));
     }
 
     #[test]

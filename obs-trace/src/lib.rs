@@ -51,7 +51,7 @@ pub use context::SpanContext;
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
 pub use ext::{SpanExt, span_context_of};
 pub use ids::{SpanId, TraceFlags, TraceId};
-pub use intern::intern;
+pub use intern::{LastSeen, intern};
 pub use layer::{RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
 pub use propagation::{
     BAGGAGE, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,

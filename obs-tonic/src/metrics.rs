@@ -15,6 +15,7 @@
 //! so a sampled span becomes the exemplar.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock};
@@ -56,12 +57,22 @@ pub(crate) struct RpcMetrics {
     series: Arc<RwLock<SeriesCache>>,
 }
 
+thread_local! {
+    /// The series this thread recorded last, and the cache they belong to (held, so that
+    /// its address is not reused while remembered): a server's calls mostly repeat one
+    /// label set, found again by comparing the labels' addresses, with no hash and no lock.
+    static LAST_SERIES: RefCell<Option<LastSeries>> = const { RefCell::new(None) };
+}
+
+/// A thread's last series and the cache it came from.
+type LastSeries = (Arc<RwLock<SeriesCache>>, Arc<CachedSeries>);
+
 /// Label sets cached at most: beyond, calls look the families up (which bound their own
 /// cardinality).
 const MAX_CACHED_SERIES: usize = 1024;
 
 /// Cached series by the hash of their labels; the labels are kept to tell collisions apart.
-type SeriesCache = HashMap<u64, CachedSeries, BuildHasherDefault<SeriesHasher>>;
+type SeriesCache = HashMap<u64, Arc<CachedSeries>, BuildHasherDefault<SeriesHasher>>;
 
 #[derive(Debug)]
 struct CachedSeries {
@@ -196,14 +207,48 @@ impl RpcMetrics {
         requests: u32,
         responses: u32,
     ) {
+        let observe = |series: &CachedSeries| {
+            series.duration.observe_duration(elapsed);
+            series.requests.observe(f64::from(requests));
+            series.responses.observe(f64::from(responses));
+        };
+        let repeated = LAST_SERIES.try_with(|last| {
+            let last = last.try_borrow().ok()?;
+            let (owner, series) = last.as_ref()?;
+            (Arc::ptr_eq(owner, &self.series) && labels.matches(series)).then(|| observe(series))
+        });
+        if let Ok(Some(())) = repeated {
+            return;
+        }
+        let series = self.series_of(labels);
+        match &series {
+            Ok(cached) => observe(cached),
+            Err((duration, requests_series, responses_series)) => {
+                duration.observe_duration(elapsed);
+                requests_series.observe(f64::from(requests));
+                responses_series.observe(f64::from(responses));
+            }
+        }
+        if let Ok(cached) = series {
+            let _ = LAST_SERIES.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some((self.series.clone(), cached));
+                }
+            });
+        }
+    }
+
+    /// The cached series of `labels`, cached now if there is room; else the three series
+    /// from the families (a label set folded into the overflow series, or a full cache).
+    fn series_of(
+        &self,
+        labels: &RpcLabels<'_>,
+    ) -> Result<Arc<CachedSeries>, (&Histogram, &Histogram, &Histogram)> {
         let hash = labels.hash();
         // A poisoned lock only means a panic elsewhere while inserting: the map is intact.
         let cache = self.series.read().unwrap_or_else(|e| e.into_inner());
         if let Some(cached) = cache.get(&hash).filter(|c| labels.matches(c)) {
-            cached.duration.observe_duration(elapsed);
-            cached.requests.observe(f64::from(requests));
-            cached.responses.observe(f64::from(responses));
-            return;
+            return Ok(cached.clone());
         }
         let room = cache.len() < MAX_CACHED_SERIES && !cache.contains_key(&hash);
         drop(cache);
@@ -217,30 +262,97 @@ impl RpcMetrics {
         ];
         let overflowed = self.overflowed();
         let duration = self.duration.get_values(&values);
-        let requests_series = self.requests.get_values(&values);
-        let responses_series = self.responses.get_values(&values);
-        duration.observe_duration(elapsed);
-        requests_series.observe(f64::from(requests));
-        responses_series.observe(f64::from(responses));
+        let requests = self.requests.get_values(&values);
+        let responses = self.responses.get_values(&values);
         // A label set folded into the overflow series is not cached: each of its calls must
         // still count as an overflowed lookup.
         if room && self.overflowed() == overflowed {
             let mut cache = self.series.write().unwrap_or_else(|e| e.into_inner());
             if cache.len() < MAX_CACHED_SERIES {
-                cache.entry(hash).or_insert_with(|| CachedSeries {
-                    service: labels.service.clone(),
-                    method: labels.method.clone(),
-                    status: labels.status,
-                    error_type: labels.error_type,
-                    duration: duration.clone(),
-                    requests: requests_series.clone(),
-                    responses: responses_series.clone(),
+                let cached = cache.entry(hash).or_insert_with(|| {
+                    Arc::new(CachedSeries {
+                        service: labels.service.clone(),
+                        method: labels.method.clone(),
+                        status: labels.status,
+                        error_type: labels.error_type,
+                        duration: duration.clone(),
+                        requests: requests.clone(),
+                        responses: responses.clone(),
+                    })
                 });
+                return Ok(cached.clone());
             }
         }
+        Err((duration, requests, responses))
     }
 
     fn overflowed(&self) -> u64 {
         self.duration.overflowed() + self.requests.overflowed() + self.responses.overflowed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use obs_metrics::PointValue;
+
+    /// Calls per label set of `name` in `registry`: (status label, count).
+    fn counts(registry: &Registry, name: &str) -> Vec<(String, u64)> {
+        let family = registry
+            .collect()
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no family {name}"));
+        family
+            .points
+            .iter()
+            .map(|point| {
+                let PointValue::Histogram(h) = &point.value else {
+                    panic!("not a histogram: {point:?}");
+                };
+                (point.labels[3].1.clone(), h.count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_thread_alternating_registries_and_label_sets_records_each_call_in_its_series() {
+        let (first, second) = (Registry::new(), Registry::new());
+        let first_metrics = RpcMetrics::register(&first, Side::Server).unwrap();
+        let second_metrics = RpcMetrics::register(&second, Side::Server).unwrap();
+        let (service, method) = (Cow::Borrowed("pkg.Svc"), Cow::Borrowed("Get"));
+        // The same label values in another allocation: equal, not the same address.
+        let (service_copy, method_copy): (Cow<'static, str>, Cow<'static, str>) =
+            (Cow::Owned("pkg.Svc".into()), Cow::Owned("Get".into()));
+        let labels = |service, method, status| RpcLabels {
+            service,
+            method,
+            status,
+            error_type: "",
+        };
+        let elapsed = Duration::from_millis(1);
+        first_metrics.record(&labels(&service, &method, "0"), elapsed, 1, 1);
+        first_metrics.record(&labels(&service, &method, "0"), elapsed, 1, 1);
+        second_metrics.record(&labels(&service, &method, "0"), elapsed, 1, 1);
+        first_metrics.record(&labels(&service, &method, "5"), elapsed, 1, 1);
+        first_metrics.record(&labels(&service_copy, &method_copy, "0"), elapsed, 1, 1);
+        second_metrics.record(&labels(&service_copy, &method_copy, "5"), elapsed, 1, 1);
+        second_metrics.record(&labels(&service, &method, "5"), elapsed, 1, 1);
+        for name in [
+            "rpc_server_call_duration_seconds",
+            "rpc_server_requests_per_rpc",
+            "rpc_server_responses_per_rpc",
+        ] {
+            assert_eq!(
+                counts(&first, name),
+                [("0".to_owned(), 3), ("5".to_owned(), 1)],
+                "{name}"
+            );
+            assert_eq!(
+                counts(&second, name),
+                [("0".to_owned(), 1), ("5".to_owned(), 2)],
+                "{name}"
+            );
+        }
     }
 }

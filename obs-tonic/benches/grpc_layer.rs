@@ -14,12 +14,19 @@
 //!   `tracing-opentelemetry` 0.34 to an SDK tracer provider with a no-op exporter and the
 //!   SDK's W3C propagator (spans only: it records no metrics).
 //!
+//! Each `…/added` bench measures the overhead itself: the variant's time minus the bare
+//! handler's, the two run in alternating batches in one process (`support/interleaved.rs`
+//! of obs-tower's benches), which keeps the host's noise out of the difference.
+//!
 //! ```text
 //! CARGO_TARGET_DIR=/work/main/target/bench cargo bench -p obs-tonic --bench grpc_layer -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
+
+#[path = "../../obs-tower/benches/support/interleaved.rs"]
+mod interleaved;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -144,6 +151,26 @@ where
     c.bench_function(name, |b| b.iter(|| drive(&mut service, &body, traceparent)));
 }
 
+/// The overhead of `service` over the bare handler, measured interleaved (`{name}/added`).
+fn bench_added<S, B>(c: &mut Criterion, name: &str, traceparent: &'static str, mut service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+{
+    let body = framed_hello();
+    let mut bare = EchoServer;
+    c.bench_function(&format!("{name}/added"), |b| {
+        b.iter_custom(|iters| {
+            interleaved::added(
+                iters,
+                || drive(&mut bare, &body, traceparent),
+                || drive(&mut service, &body, traceparent),
+            )
+        })
+    });
+}
+
 fn obs_tonic_service()
 -> impl Service<Request<Full<Bytes>>, Response = Response<impl Body>, Error = Infallible> {
     GrpcServerLayer::new()
@@ -204,6 +231,13 @@ fn grpc_layer(c: &mut Criterion) {
             UNSAMPLED,
             obs_tonic_service(),
         );
+        bench_added(c, "grpc_layer/obs_tonic", SAMPLED, obs_tonic_service());
+        bench_added(
+            c,
+            "grpc_layer/obs_tonic/unsampled",
+            UNSAMPLED,
+            obs_tonic_service(),
+        );
     });
 
     let provider = SdkTracerProvider::builder()
@@ -216,6 +250,12 @@ fn grpc_layer(c: &mut Criterion) {
         let service = tonic_tracing_opentelemetry::middleware::server::OtelGrpcLayer::default()
             .layer(EchoServer);
         bench_service(
+            c,
+            "grpc_layer/tonic_tracing_opentelemetry",
+            SAMPLED,
+            service.clone(),
+        );
+        bench_added(
             c,
             "grpc_layer/tonic_tracing_opentelemetry",
             SAMPLED,

@@ -16,12 +16,19 @@
 //! - `opentelemetry_instrumentation_tower`: its layer, with the same SDK tracer provider
 //!   and an SDK meter provider with a manual reader (metrics kept in memory).
 //!
+//! Each `…/added` bench measures the overhead itself: the variant's time minus the bare
+//! service's, the two run in alternating batches in one process (`support/interleaved.rs`),
+//! which keeps the host's noise out of the difference.
+//!
 //! ```text
 //! CARGO_TARGET_DIR=target/bench cargo bench -p obs-tower --bench server_layer -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
+
+#[path = "support/interleaved.rs"]
+mod interleaved;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -84,6 +91,24 @@ where
     B: Body,
 {
     c.bench_function(name, |b| b.iter(|| drive(&mut service, traceparent)));
+}
+
+/// The overhead of `service` over the bare service, measured interleaved (`{name}/added`).
+fn bench_added<S, B>(c: &mut Criterion, name: &str, traceparent: &'static str, mut service: S)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    B: Body,
+{
+    let mut bare = tower::service_fn(handler);
+    c.bench_function(&format!("{name}/added"), |b| {
+        b.iter_custom(|iters| {
+            interleaved::added(
+                iters,
+                || drive(&mut bare, traceparent),
+                || drive(&mut service, traceparent),
+            )
+        })
+    });
 }
 
 fn obs_tower_service() -> impl Service<Request<Full<Bytes>>, Response = Response<impl Body>> {
@@ -162,6 +187,13 @@ fn server_layer(c: &mut Criterion) {
             UNSAMPLED,
             obs_tower_service(),
         );
+        bench_added(c, "server_layer/obs_tower", SAMPLED, obs_tower_service());
+        bench_added(
+            c,
+            "server_layer/obs_tower/unsampled",
+            UNSAMPLED,
+            obs_tower_service(),
+        );
     });
 
     let provider = sdk_tracer_provider();
@@ -190,6 +222,12 @@ fn server_layer(c: &mut Criterion) {
             c,
             "server_layer/tower_http_trace+tracing_opentelemetry",
             SAMPLED,
+            service.clone(),
+        );
+        bench_added(
+            c,
+            "server_layer/tower_http_trace+tracing_opentelemetry",
+            SAMPLED,
             service,
         );
     });
@@ -204,6 +242,12 @@ fn server_layer(c: &mut Criterion) {
     let service = opentelemetry_instrumentation_tower::http::server::Layer::new()
         .layer(tower::service_fn(handler));
     bench_service(
+        c,
+        "server_layer/opentelemetry_instrumentation_tower",
+        SAMPLED,
+        service.clone(),
+    );
+    bench_added(
         c,
         "server_layer/opentelemetry_instrumentation_tower",
         SAMPLED,

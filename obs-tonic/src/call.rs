@@ -1,6 +1,7 @@
 //! [`GrpcCall`]: the state of one call through either layer, and the configuration both
 //! layers share.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::Response;
@@ -10,7 +11,7 @@ use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
-use crate::grpc::{self, OTHER_NAME, RpcNames};
+use crate::grpc::{self, OTHER, RpcNames};
 use crate::metrics::{RpcLabels, RpcMetrics, Side};
 
 /// Services left alone by default: health checks and reflection are infrastructure
@@ -185,8 +186,8 @@ impl CallHooks for GrpcCall {
                     && call.code == Some(Code::Unimplemented))
             });
         let labels = RpcLabels {
-            service: names.map_or(&OTHER_NAME, |n| &n.service),
-            method: names.map_or(&OTHER_NAME, |n| &n.method),
+            service: names.map_or(Cow::Borrowed(OTHER), RpcNames::service_value),
+            method: names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),
             status: call.code.map_or("", |c| grpc::code_name_and_label(c).1),
             error_type: call.error_type.unwrap_or_default(),
         };

@@ -7,7 +7,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
-use crate::grpc::OTHER;
+use crate::grpc::{OTHER, RpcNames};
 use crate::layer::{ClientSide, GrpcLayer};
 
 /// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
@@ -79,12 +79,12 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         };
         let span = tracing::info_span!(
             "gRPC request",
-            otel.name = names.map_or(OTHER, |n| &n.full),
+            otel.name = names.map_or(OTHER, RpcNames::full),
             otel.kind = "client",
             otel.status_code = Empty,
             rpc.system = "grpc",
-            rpc.service = names.map(|n| &*n.service),
-            rpc.method = names.map_or(OTHER, |n| &n.method),
+            rpc.service = names.map(RpcNames::service),
+            rpc.method = names.map_or(OTHER, RpcNames::method),
             rpc.grpc.status_code = Empty,
             server.address = address,
             server.port = port,

@@ -28,9 +28,6 @@ pub(crate) struct RpcPath<'a> {
 /// conventions' value for a method the instrumentation does not know.
 pub(crate) const OTHER: &str = "_OTHER";
 
-/// [`OTHER`] as a call's names hold it.
-pub(crate) static OTHER_NAME: Cow<'static, str> = Cow::Borrowed(OTHER);
-
 impl<'a> RpcPath<'a> {
     /// Splits `/{service}/{method}` (after any path prefix: client origins may add one);
     /// empty parts or a path without two segments give `None`.
@@ -53,39 +50,16 @@ impl<'a> RpcPath<'a> {
     }
 }
 
-impl RpcPath<'_> {
-    /// The names spans and metric labels keep: slices of the one interned `full`, or
-    /// copies when the interner is full.
-    fn interned(self) -> RpcNames {
-        match obs_trace::intern(self.full) {
-            Cow::Borrowed(full) => {
-                let (service, slash_method) = full.split_at(self.service.len());
-                RpcNames::from(RpcPath {
-                    full,
-                    service,
-                    method: &slash_method[1..],
-                })
-            }
-            Cow::Owned(full) => RpcNames {
-                full: Cow::Owned(full),
-                service: Cow::Owned(self.service.to_owned()),
-                method: Cow::Owned(self.method.to_owned()),
-            },
-        }
-    }
-}
-
-/// An [`RpcPath`] as a call keeps it until it ends: the span name, `rpc.service` and
-/// `rpc.method`, shared rather than copied when interned (they then also compare by
-/// address when the call's metric series is looked up).
+/// An [`RpcPath`] as a call keeps it until it ends, for the span name, `rpc.service`,
+/// `rpc.method` and the metric labels: one string, shared rather than copied when interned
+/// (its parts then also compare by address when the call's metric series is looked up),
+/// and where it splits. Small, because a call's state moves with its response.
 #[derive(Clone, Debug)]
 pub(crate) struct RpcNames {
-    /// `package.Service/Method`: the span name.
-    pub(crate) full: Cow<'static, str>,
-    /// `package.Service`.
-    pub(crate) service: Cow<'static, str>,
-    /// `Method`.
-    pub(crate) method: Cow<'static, str>,
+    /// `package.Service/Method`.
+    full: Cow<'static, str>,
+    /// The length of `package.Service`, where the `/` is.
+    service_len: u32,
 }
 
 impl RpcNames {
@@ -95,41 +69,64 @@ impl RpcNames {
     /// comparison instead of a parse and an interner lookup.
     pub(crate) fn of_path(path: &str) -> Option<RpcNames> {
         thread_local! {
-            static LAST_PATH: RefCell<LastSeen<Option<RpcPath<'static>>>> =
+            static LAST_PATH: RefCell<LastSeen<Option<(&'static str, u32)>>> =
                 const { RefCell::new(LastSeen::new()) };
         }
         if let Some(remembered) = LastSeen::recall(&LAST_PATH, path) {
-            return remembered.map(RpcNames::from);
-        }
-        let names = RpcPath::parse(path).map(RpcPath::interned);
-        match &names {
-            None => LastSeen::store(&LAST_PATH, path, None),
-            Some(RpcNames {
+            return remembered.map(|(full, service_len)| RpcNames {
                 full: Cow::Borrowed(full),
-                service: Cow::Borrowed(service),
-                method: Cow::Borrowed(method),
-            }) => LastSeen::store(
-                &LAST_PATH,
-                path,
-                Some(RpcPath {
-                    full,
-                    service,
-                    method,
-                }),
-            ),
-            // Copies (the interner is full) are made afresh for each call.
-            Some(_) => {}
+                service_len,
+            });
         }
-        names
+        let Some(parsed) = RpcPath::parse(path) else {
+            LastSeen::store(&LAST_PATH, path, None);
+            return None;
+        };
+        // A path is far shorter than 4 GiB: hyper and tonic cap headers long before.
+        let service_len = u32::try_from(parsed.service.len()).ok()?;
+        let full = obs_trace::intern(parsed.full);
+        if let Cow::Borrowed(shared) = full {
+            LastSeen::store(&LAST_PATH, path, Some((shared, service_len)));
+        }
+        // A copy (the interner is full) is made afresh for each call.
+        Some(RpcNames { full, service_len })
     }
-}
 
-impl From<RpcPath<'static>> for RpcNames {
-    fn from(path: RpcPath<'static>) -> RpcNames {
-        RpcNames {
-            full: Cow::Borrowed(path.full),
-            service: Cow::Borrowed(path.service),
-            method: Cow::Borrowed(path.method),
+    /// `package.Service/Method`.
+    pub(crate) fn full(&self) -> &str {
+        &self.full
+    }
+
+    /// `package.Service`.
+    pub(crate) fn service(&self) -> &str {
+        &self.full[..self.service_len as usize]
+    }
+
+    /// `Method`.
+    pub(crate) fn method(&self) -> &str {
+        &self.full[self.service_len as usize + 1..]
+    }
+
+    /// [`full`](Self::full) as a span keeps it.
+    pub(crate) fn full_value(&self) -> Cow<'static, str> {
+        self.full.clone()
+    }
+
+    /// [`service`](Self::service) as a span or a metric series keeps it: a slice of the
+    /// interned string, or a copy.
+    pub(crate) fn service_value(&self) -> Cow<'static, str> {
+        self.part(..self.service_len as usize)
+    }
+
+    /// [`method`](Self::method) as a span or a metric series keeps it.
+    pub(crate) fn method_value(&self) -> Cow<'static, str> {
+        self.part(self.service_len as usize + 1..)
+    }
+
+    fn part(&self, range: impl std::slice::SliceIndex<str, Output = str>) -> Cow<'static, str> {
+        match &self.full {
+            Cow::Borrowed(full) => Cow::Borrowed(&full[range]),
+            Cow::Owned(full) => Cow::Owned(full[range].to_owned()),
         }
     }
 }
@@ -262,13 +259,25 @@ mod tests {
             (prefixed.full, prefixed.service),
             ("pkg.Svc/Method", "pkg.Svc")
         );
-        let names = path.interned();
+        let names = RpcNames::of_path("/grpc.health.v1.Health/Check").unwrap();
         assert_eq!(
-            (&*names.full, &*names.service, &*names.method),
+            (names.full(), names.service(), names.method()),
             (
                 "grpc.health.v1.Health/Check",
                 "grpc.health.v1.Health",
                 "Check"
+            )
+        );
+        assert_eq!(
+            (
+                names.full_value(),
+                names.service_value(),
+                names.method_value()
+            ),
+            (
+                "grpc.health.v1.Health/Check".into(),
+                "grpc.health.v1.Health".into(),
+                "Check".into()
             )
         );
         for bad in ["", "/", "//", "/Svc", "/Svc/", "//Method", "Svc/Method"] {
@@ -288,10 +297,10 @@ mod tests {
             "/prefix/other.Svc/Get",
         ];
         for path in paths.iter().chain(&paths) {
-            let names = RpcNames::of_path(path).map(|n| (n.full, n.service, n.method));
+            let names = RpcNames::of_path(path);
             let parsed = RpcPath::parse(path).map(|p| (p.full, p.service, p.method));
             assert_eq!(
-                names.as_ref().map(|(f, s, m)| (&**f, &**s, &**m)),
+                names.as_ref().map(|n| (n.full(), n.service(), n.method())),
                 parsed,
                 "{path}"
             );

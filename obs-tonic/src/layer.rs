@@ -103,7 +103,7 @@ impl<K: CallSide> GrpcLayer<K> {
         let names = RpcNames::of_path(request.uri().path());
         if names
             .as_ref()
-            .is_some_and(|n| self.config.is_excluded(&n.service))
+            .is_some_and(|n| self.config.is_excluded(n.service()))
         {
             return None;
         }

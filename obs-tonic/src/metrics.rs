@@ -123,9 +123,9 @@ impl SeriesHasher {
 }
 
 /// The labels of one finished call.
-pub(crate) struct RpcLabels<'a> {
-    pub(crate) service: &'a Cow<'static, str>,
-    pub(crate) method: &'a Cow<'static, str>,
+pub(crate) struct RpcLabels {
+    pub(crate) service: Cow<'static, str>,
+    pub(crate) method: Cow<'static, str>,
     pub(crate) status: &'static str,
     pub(crate) error_type: &'static str,
 }
@@ -137,22 +137,16 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
-impl RpcLabels<'_> {
+impl RpcLabels {
     fn hash(&self) -> u64 {
         let mut hasher = SeriesHasher::default();
-        (
-            &**self.service,
-            &**self.method,
-            self.status,
-            self.error_type,
-        )
-            .hash(&mut hasher);
+        (&*self.service, &*self.method, self.status, self.error_type).hash(&mut hasher);
         hasher.finish()
     }
 
     fn matches(&self, cached: &CachedSeries) -> bool {
-        same(&cached.service, self.service)
-            && same(&cached.method, self.method)
+        same(&cached.service, &self.service)
+            && same(&cached.method, &self.method)
             && same(cached.status, self.status)
             && same(cached.error_type, self.error_type)
     }
@@ -202,7 +196,7 @@ impl RpcMetrics {
     /// Records a call that ended after `elapsed` with these message counts.
     pub(crate) fn record(
         &self,
-        labels: &RpcLabels<'_>,
+        labels: &RpcLabels,
         elapsed: Duration,
         requests: u32,
         responses: u32,
@@ -242,7 +236,7 @@ impl RpcMetrics {
     /// from the families (a label set folded into the overflow series, or a full cache).
     fn series_of(
         &self,
-        labels: &RpcLabels<'_>,
+        labels: &RpcLabels,
     ) -> Result<Arc<CachedSeries>, (&Histogram, &Histogram, &Histogram)> {
         let hash = labels.hash();
         // A poisoned lock only means a panic elsewhere while inserting: the map is intact.
@@ -255,8 +249,8 @@ impl RpcMetrics {
         // In the order of `LABELS`: no name matching.
         let values = [
             "grpc",
-            &**labels.service,
-            &**labels.method,
+            &*labels.service,
+            &*labels.method,
             labels.status,
             labels.error_type,
         ];
@@ -324,9 +318,9 @@ mod tests {
         // The same label values in another allocation: equal, not the same address.
         let (service_copy, method_copy): (Cow<'static, str>, Cow<'static, str>) =
             (Cow::Owned("pkg.Svc".into()), Cow::Owned("Get".into()));
-        let labels = |service, method, status| RpcLabels {
-            service,
-            method,
+        let labels = |service: &Cow<'static, str>, method: &Cow<'static, str>, status| RpcLabels {
+            service: service.clone(),
+            method: method.clone(),
             status,
             error_type: "",
         };

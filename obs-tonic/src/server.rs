@@ -58,13 +58,13 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// the connection's.
 fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
-    start.set_name(names.map_or(Cow::Borrowed(OTHER), |n| n.full.clone()));
+    start.set_name(names.map_or(Cow::Borrowed(OTHER), RpcNames::full_value));
     let attributes = start.attributes();
     attributes.push(KeyValue::new("rpc.system", "grpc"));
     match names {
         Some(names) => {
-            attributes.push(KeyValue::new("rpc.service", names.service.clone()));
-            attributes.push(KeyValue::new("rpc.method", names.method.clone()));
+            attributes.push(KeyValue::new("rpc.service", names.service_value()));
+            attributes.push(KeyValue::new("rpc.method", names.method_value()));
         }
         None => attributes.push(KeyValue::new("rpc.method", OTHER)),
     }
@@ -102,10 +102,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                     rpc.grpc.status_code = Empty,
                     error.type = Empty,
                     otel.status_code = Empty,
-                    otel.name = names.map_or(OTHER, |n| &n.full),
+                    otel.name = names.map_or(OTHER, RpcNames::full),
                     otel.kind = "server",
-                    rpc.service = names.map(|n| &*n.service),
-                    rpc.method = names.map_or(OTHER, |n| &n.method),
+                    rpc.service = names.map(RpcNames::service),
+                    rpc.method = names.map_or(OTHER, RpcNames::method),
                     rpc.system = Empty,
                     server.address = Empty,
                     server.port = Empty,

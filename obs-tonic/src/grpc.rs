@@ -13,45 +13,29 @@ use tonic::Code;
 /// validated again on every lookup.
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
-/// The method of a request path `/{package.Service}/{Method}`, split without allocating.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RpcPath<'a> {
-    /// `package.Service/Method`: the span name.
-    pub(crate) full: &'a str,
-    /// `package.Service`.
-    pub(crate) service: &'a str,
-    /// `Method`.
-    pub(crate) method: &'a str,
-}
-
 /// `rpc.method` and span name for a path that is not `/{service}/{method}`: the RPC
 /// conventions' value for a method the instrumentation does not know.
 pub(crate) const OTHER: &str = "_OTHER";
 
-impl<'a> RpcPath<'a> {
-    /// Splits `/{service}/{method}` (after any path prefix: client origins may add one);
-    /// empty parts or a path without two segments give `None`.
-    pub(crate) fn parse(path: &'a str) -> Option<RpcPath<'a>> {
-        // Byte loops from the back: paths are short, and `memrchr` (what `rsplit_once`
-        // calls) costs more in setup than these loops in total.
-        let bytes = path.as_bytes();
-        let method_slash = bytes.iter().rposition(|&b| b == b'/')?;
-        let service_slash = bytes[..method_slash].iter().rposition(|&b| b == b'/')?;
-        let service = &path[service_slash + 1..method_slash];
-        let method = &path[method_slash + 1..];
-        if service.is_empty() || method.is_empty() {
-            return None;
-        }
-        Some(RpcPath {
-            full: &path[service_slash + 1..],
-            service,
-            method,
-        })
+/// Splits a request path `/{package.Service}/{Method}` (after any path prefix: client
+/// origins may add one) into `package.Service/Method` and the length of `package.Service`,
+/// without allocating; empty parts or a path without two segments give `None`.
+fn split_path(path: &str) -> Option<(&str, u32)> {
+    // Byte loops from the back: paths are short, and `memrchr` (what `rsplit_once` calls)
+    // costs more in setup than these loops in total.
+    let bytes = path.as_bytes();
+    let method_slash = bytes.iter().rposition(|&b| b == b'/')?;
+    let service_slash = bytes[..method_slash].iter().rposition(|&b| b == b'/')?;
+    let service_len = method_slash - service_slash - 1;
+    if service_len == 0 || method_slash + 1 == path.len() {
+        return None;
     }
+    // A path is far shorter than 4 GiB: hyper and tonic cap headers long before.
+    Some((&path[service_slash + 1..], u32::try_from(service_len).ok()?))
 }
 
-/// An [`RpcPath`] as a call keeps it until it ends, for the span name, `rpc.service`,
-/// `rpc.method` and the metric labels: one string, shared rather than copied when interned
+/// The names of a call's method as the call keeps them until it ends, for the span name,
+/// `rpc.service`, `rpc.method` and the metric labels: one string, shared rather than copied when interned
 /// (its parts then also compare by address when the call's metric series is looked up),
 /// and where it splits. Small, because a call's state moves with its response.
 #[derive(Clone, Debug)]
@@ -64,7 +48,7 @@ pub(crate) struct RpcNames {
 
 impl RpcNames {
     /// The names of a call to the request path `path`, or `None` if it is not
-    /// `/{service}/{method}` ([`RpcPath::parse`]), interned. A server sees the same few
+    /// `/{service}/{method}` ([`split_path`]), interned. A server sees the same few
     /// paths again and again, so each thread remembers the last one: a repeat costs one
     /// comparison instead of a parse and an interner lookup.
     pub(crate) fn of_path(path: &str) -> Option<RpcNames> {
@@ -78,13 +62,11 @@ impl RpcNames {
                 service_len,
             });
         }
-        let Some(parsed) = RpcPath::parse(path) else {
+        let Some((full, service_len)) = split_path(path) else {
             LastSeen::store(&LAST_PATH, path, None);
             return None;
         };
-        // A path is far shorter than 4 GiB: hyper and tonic cap headers long before.
-        let service_len = u32::try_from(parsed.service.len()).ok()?;
-        let full = obs_trace::intern(parsed.full);
+        let full = obs_trace::intern(full);
         if let Cow::Borrowed(shared) = full {
             LastSeen::store(&LAST_PATH, path, Some((shared, service_len)));
         }
@@ -250,15 +232,6 @@ mod tests {
 
     #[test]
     fn paths_split_into_service_and_method() {
-        let path = RpcPath::parse("/grpc.health.v1.Health/Check").unwrap();
-        assert_eq!(path.full, "grpc.health.v1.Health/Check");
-        assert_eq!(path.service, "grpc.health.v1.Health");
-        assert_eq!(path.method, "Check");
-        let prefixed = RpcPath::parse("/prefix/pkg.Svc/Method").unwrap();
-        assert_eq!(
-            (prefixed.full, prefixed.service),
-            ("pkg.Svc/Method", "pkg.Svc")
-        );
         let names = RpcNames::of_path("/grpc.health.v1.Health/Check").unwrap();
         assert_eq!(
             (names.full(), names.service(), names.method()),
@@ -280,8 +253,13 @@ mod tests {
                 "Check".into()
             )
         );
+        assert_eq!(
+            split_path("/prefix/pkg.Svc/Method"),
+            Some(("pkg.Svc/Method", 7))
+        );
         for bad in ["", "/", "//", "/Svc", "/Svc/", "//Method", "Svc/Method"] {
-            assert_eq!(RpcPath::parse(bad), None, "{bad}");
+            assert_eq!(split_path(bad), None, "{bad}");
+            assert!(RpcNames::of_path(bad).is_none(), "{bad}");
         }
     }
 
@@ -298,10 +276,13 @@ mod tests {
         ];
         for path in paths.iter().chain(&paths) {
             let names = RpcNames::of_path(path);
-            let parsed = RpcPath::parse(path).map(|p| (p.full, p.service, p.method));
+            let split = split_path(path).map(|(full, service_len)| {
+                let (service, slash_method) = full.split_at(service_len as usize);
+                (full, service, &slash_method[1..])
+            });
             assert_eq!(
                 names.as_ref().map(|n| (n.full(), n.service(), n.method())),
-                parsed,
+                split,
                 "{path}"
             );
         }

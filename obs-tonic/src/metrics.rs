@@ -201,26 +201,26 @@ impl RpcMetrics {
         requests: u32,
         responses: u32,
     ) {
-        let observe = |series: &CachedSeries| {
-            series.duration.observe_duration(elapsed);
-            series.requests.observe(f64::from(requests));
-            series.responses.observe(f64::from(responses));
-        };
+        let observe =
+            |duration: &Histogram, requests_series: &Histogram, responses_series: &Histogram| {
+                duration.observe_duration(elapsed);
+                requests_series.observe(f64::from(requests));
+                responses_series.observe(f64::from(responses));
+            };
         let repeated = LAST_SERIES.try_with(|last| {
             let last = last.try_borrow().ok()?;
             let (owner, series) = last.as_ref()?;
-            (Arc::ptr_eq(owner, &self.series) && labels.matches(series)).then(|| observe(series))
+            (Arc::ptr_eq(owner, &self.series) && labels.matches(series))
+                .then(|| observe(&series.duration, &series.requests, &series.responses))
         });
         if let Ok(Some(())) = repeated {
             return;
         }
         let series = self.series_of(labels);
         match &series {
-            Ok(cached) => observe(cached),
+            Ok(cached) => observe(&cached.duration, &cached.requests, &cached.responses),
             Err((duration, requests_series, responses_series)) => {
-                duration.observe_duration(elapsed);
-                requests_series.observe(f64::from(requests));
-                responses_series.observe(f64::from(responses));
+                observe(duration, requests_series, responses_series);
             }
         }
         if let Ok(cached) = series {

@@ -216,19 +216,18 @@ impl RpcMetrics {
         if let Ok(Some(())) = repeated {
             return;
         }
-        let series = self.series_of(labels);
-        match &series {
-            Ok(cached) => observe(&cached.duration, &cached.requests, &cached.responses),
+        match self.series_of(labels) {
+            Ok(cached) => {
+                observe(&cached.duration, &cached.requests, &cached.responses);
+                let _ = LAST_SERIES.try_with(|last| {
+                    if let Ok(mut last) = last.try_borrow_mut() {
+                        *last = Some((self.series.clone(), cached));
+                    }
+                });
+            }
             Err((duration, requests_series, responses_series)) => {
                 observe(duration, requests_series, responses_series);
             }
-        }
-        if let Ok(cached) = series {
-            let _ = LAST_SERIES.try_with(|last| {
-                if let Ok(mut last) = last.try_borrow_mut() {
-                    *last = Some((self.series.clone(), cached));
-                }
-            });
         }
     }
 

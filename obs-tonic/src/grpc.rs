@@ -96,15 +96,18 @@ impl RpcNames {
 
     /// [`service`](Self::service) as a span or a metric series keeps it: a slice of the
     /// interned string, or a copy.
+    #[inline]
     pub(crate) fn service_value(&self) -> Cow<'static, str> {
         self.part(..self.service_len as usize)
     }
 
     /// [`method`](Self::method) as a span or a metric series keeps it.
+    #[inline]
     pub(crate) fn method_value(&self) -> Cow<'static, str> {
         self.part(self.service_len as usize + 1..)
     }
 
+    #[inline]
     fn part(&self, range: impl std::slice::SliceIndex<str, Output = str>) -> Cow<'static, str> {
         match &self.full {
             Cow::Borrowed(full) => Cow::Borrowed(&full[range]),

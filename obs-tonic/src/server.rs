@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
 use obs_trace::SpanStart;
-use obs_trace::opentelemetry::KeyValue;
 use obs_trace::opentelemetry::trace::SpanKind;
 use tower_layer::Layer;
 use tracing::field::Empty;
@@ -59,26 +58,25 @@ impl<S> Layer<S> for GrpcServerLayer {
 fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
     start.set_name(names.map_or(Cow::Borrowed(OTHER), RpcNames::full_value));
-    let attributes = start.attributes();
-    attributes.push(KeyValue::new("rpc.system", "grpc"));
+    start.push_str("rpc.system", "grpc");
     match names {
         Some(names) => {
-            attributes.push(KeyValue::new("rpc.service", names.service_value()));
-            attributes.push(KeyValue::new("rpc.method", names.method_value()));
+            start.push_str("rpc.service", names.service_value());
+            start.push_str("rpc.method", names.method_value());
         }
-        None => attributes.push(KeyValue::new("rpc.method", OTHER)),
+        None => start.push_str("rpc.method", OTHER),
     }
     let peer = peer::Peer::of(request.extensions());
     let (address, port) = obs_tower::interned_server_address(request.uri(), request.headers());
     if let Some(address) = address {
-        attributes.push(KeyValue::new("server.address", address));
+        start.push_str("server.address", address);
     }
     if let Some(port) = port.or(peer.local_port) {
-        attributes.push(KeyValue::new("server.port", i64::from(port)));
+        start.push_i64("server.port", i64::from(port));
     }
     if let Some(remote) = peer.remote {
-        attributes.push(KeyValue::new("client.address", remote.ip().to_string()));
-        attributes.push(KeyValue::new("client.port", i64::from(remote.port())));
+        start.push_str("client.address", remote.ip().to_string());
+        start.push_i64("client.port", i64::from(remote.port()));
     }
 }
 

@@ -4,9 +4,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{Request, Response};
-use obs_trace::Stopwatch;
-use obs_trace::opentelemetry::KeyValue;
 use obs_trace::opentelemetry::trace::SpanKind;
+use obs_trace::{SpanStart, Stopwatch};
 use tracing::field::Empty;
 
 use crate::HttpLayer;
@@ -97,12 +96,11 @@ impl<B> Hooks<B> for HttpServerLayer {
                 });
                 start.set_name(span_name);
                 start.set_kind(SpanKind::Server);
-                let attributes = start.attributes();
-                attributes.push(KeyValue::new("http.request.method", method));
+                start.push_str("http.request.method", method);
                 if let Some(route) = route {
-                    attributes.push(KeyValue::new("http.route", route));
+                    start.push_str("http.route", route);
                 }
-                request_attributes(request, method_original, scheme, &self.config, attributes);
+                request_attributes(request, method_original, scheme, &self.config, start);
             },
         );
         if !self.config.request_headers.is_empty() {
@@ -126,40 +124,37 @@ fn request_attributes<B, M>(
     method_original: Option<&str>,
     scheme: &'static str,
     config: &HttpConfig<M>,
-    attributes: &mut Vec<KeyValue>,
+    start: &mut SpanStart<'_>,
 ) {
     let uri = request.uri();
     let headers = request.headers();
     if let Some(original) = method_original {
-        attributes.push(KeyValue::new(
-            "http.request.method_original",
-            original.to_owned(),
-        ));
+        start.push_str("http.request.method_original", original.to_owned());
     }
-    attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
+    start.push_str("url.path", uri.path().to_owned());
     if let Some(query) = uri.query() {
         let query = semconv::redact_query(query, config.sensitive_query.as_slice());
-        attributes.push(KeyValue::new("url.query", query.into_owned()));
+        start.push_str("url.query", query.into_owned());
     }
-    attributes.push(KeyValue::new("url.scheme", scheme));
+    start.push_str("url.scheme", scheme);
     let (server_address, server_port) = semconv::interned_server_address(uri, headers);
     if let Some(address) = server_address {
-        attributes.push(KeyValue::new("server.address", address));
+        start.push_str("server.address", address);
     }
     if let Some(port) = server_port {
-        attributes.push(KeyValue::new("server.port", i64::from(port)));
+        start.push_i64("server.port", i64::from(port));
     }
     if let Some(client) = route::client_address(request.extensions()) {
-        attributes.push(KeyValue::new("client.address", client.to_string()));
+        start.push_str("client.address", client.to_string());
     }
     if let Some(version) = semconv::protocol_version(request.version()) {
-        attributes.push(KeyValue::new("network.protocol.version", version));
+        start.push_str("network.protocol.version", version);
     }
     if let Some(user_agent) = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
     {
-        attributes.push(KeyValue::new("user_agent.original", user_agent.to_owned()));
+        start.push_str("user_agent.original", user_agent.to_owned());
     }
 }
 

@@ -64,9 +64,9 @@ fn request_span(parent: RemoteParent, described: &Cell<u32>) -> tracing::Span {
             start
                 .attributes()
                 .push(KeyValue::new("http.route", "/users/{id}"));
-            start
-                .attributes()
-                .push(KeyValue::new("url.path", "/users/7"));
+            start.push_str("url.path", String::from("/users/7"));
+            start.push_str("url.scheme", "https");
+            start.push_i64("server.port", 8443);
         },
     )
 }
@@ -96,6 +96,8 @@ fn a_recording_span_takes_its_description_and_later_records() {
         vec![
             KeyValue::new("http.route", "/users/{id}"),
             KeyValue::new("url.path", "/users/7"),
+            KeyValue::new("url.scheme", "https"),
+            KeyValue::new("server.port", Value::I64(8443)),
             KeyValue::new("http.response.status_code", Value::I64(200)),
         ]
     );
@@ -156,6 +158,6 @@ fn roots_are_described_exactly_when_the_ratio_sampler_keeps_them() {
     assert!(
         spans
             .iter()
-            .all(|s| s.name == "GET /users/{id}" && s.attributes.len() == 2)
+            .all(|s| s.name == "GET /users/{id}" && s.attributes.len() == 4)
     );
 }

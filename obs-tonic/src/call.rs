@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use bytes::Buf;
 use http::Response;
 use obs_tower::CallHooks;
 use obs_trace::Stopwatch;
@@ -11,7 +12,7 @@ use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
-use crate::grpc::{self, OTHER, RpcNames};
+use crate::grpc::{self, MessageCounter, OTHER, RpcNames};
 use crate::metrics::{RpcLabels, RpcMetrics, Side};
 
 /// Services left alone by default: health checks and reflection are infrastructure
@@ -80,7 +81,11 @@ struct ActiveCall {
     config: Arc<Config>,
     start: Stopwatch,
     names: Option<RpcNames>,
+    /// The request messages, counted by the request body.
     counts: Arc<MessageCounts>,
+    /// The response messages, counted here as the response body's frames pass.
+    responses: MessageCounter,
+    response_count: u32,
     code: Option<Code>,
     error_type: Option<&'static str>,
 }
@@ -102,6 +107,8 @@ impl GrpcCall {
                 start,
                 names,
                 counts,
+                responses: MessageCounter::default(),
+                response_count: 0,
                 code: None,
                 error_type: None,
             }),
@@ -145,6 +152,14 @@ impl CallHooks for GrpcCall {
         });
         if let Some(code) = code {
             call.set_code(code, span);
+        }
+    }
+
+    fn on_data<D: Buf>(&mut self, data: &D) {
+        // tonic's bodies carry `Bytes`: the first chunk is the whole frame.
+        if let Some(call) = self.active.as_mut() {
+            let started = call.responses.feed(data.chunk());
+            call.response_count = call.response_count.saturating_add(started);
         }
     }
 
@@ -195,7 +210,7 @@ impl CallHooks for GrpcCall {
             &labels,
             call.start.elapsed(),
             call.counts.requests(),
-            call.counts.responses(),
+            call.response_count,
         );
     }
 }

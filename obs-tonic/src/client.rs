@@ -6,14 +6,13 @@ use tower_layer::Layer;
 use tracing::field::Empty;
 
 use crate::call::GrpcCall;
-use crate::counting::{CountMessages, CountResponses, CountedBody, TonicBody};
+use crate::counting::{CountMessages, CountedBody, TonicRequestBody};
 use crate::grpc::{OTHER, RpcNames};
 use crate::layer::{ClientSide, GrpcLayer};
 
 /// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
 /// service taking `http::Request<tonic::body::Body>`).
-pub type GrpcClientService<S> =
-    CountMessages<Instrumented<CountResponses<S, TonicBody>, GrpcClientLayer>>;
+pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, GrpcClientLayer>>;
 
 /// A [`Layer`] for outgoing gRPC calls: wrap a `tonic::transport::Channel` (or any tower
 /// service a generated client wraps) and hand the result to the generated client.
@@ -57,7 +56,10 @@ impl<S> Layer<S> for GrpcClientLayer {
     type Service = GrpcClientService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CountMessages::new(Instrumented::new(CountResponses::new(inner), self.clone()))
+        CountMessages::new(Instrumented::new(
+            TonicRequestBody::new(inner),
+            self.clone(),
+        ))
     }
 }
 

@@ -1,31 +1,30 @@
-//! Message counts for `rpc.*.requests_per_rpc` and `rpc.*.responses_per_rpc`: the request
-//! and response bodies are wrapped so that their gRPC messages are counted as they stream.
+//! Message counts for `rpc.*.requests_per_rpc` and `rpc.*.responses_per_rpc`: gRPC
+//! messages are counted as the bodies stream, without decoding them.
 //!
-//! [`CountMessages`] sits outside the instrumented service and wraps the request body;
-//! [`CountResponses`] sits inside it and wraps the response body before the call's
-//! [`ResponseBody`](obs_tower::ResponseBody) sees it, so every message is counted before
-//! the call ends. Both share one [`MessageCounts`] per call, reached through the request
-//! body.
+//! [`CountMessages`] sits outside the instrumented service and wraps the request body in a
+//! [`CountedBody`], which the inner service consumes on its own schedule: the call reads
+//! the count through the [`MessageCounts`] they share. The response body is the call's
+//! own: its messages are counted by the call itself as each data frame passes
+//! ([`GrpcCall`](crate::GrpcCall)'s `on_data`), so no second wrapper or shared count is
+//! needed there.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::grpc::MessageCounter;
 
-/// The messages of one call so far, in each direction.
+/// The request messages of one call so far.
 #[derive(Debug, Default)]
 pub struct MessageCounts {
     requests: AtomicU32,
-    responses: AtomicU32,
 }
 
 impl MessageCounts {
@@ -33,37 +32,23 @@ impl MessageCounts {
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
     }
-
-    /// Messages in the response stream so far.
-    pub fn responses(&self) -> u32 {
-        self.responses.load(Ordering::Relaxed)
-    }
-}
-
-/// Which count a [`CountedBody`] adds to.
-#[derive(Clone, Copy, Debug)]
-enum Direction {
-    Requests,
-    Responses,
 }
 
 pin_project! {
-    /// A body whose gRPC messages are counted as its frames pass, untouched.
+    /// A request body whose gRPC messages are counted as its frames pass, untouched.
     pub struct CountedBody<B> {
         #[pin]
         inner: B,
         counts: Arc<MessageCounts>,
-        direction: Direction,
         counter: MessageCounter,
     }
 }
 
 impl<B> CountedBody<B> {
-    fn new(inner: B, counts: Arc<MessageCounts>, direction: Direction) -> Self {
+    fn new(inner: B, counts: Arc<MessageCounts>) -> Self {
         CountedBody {
             inner,
             counts,
-            direction,
             counter: MessageCounter::default(),
         }
     }
@@ -98,11 +83,7 @@ impl<B: Body<Data = Bytes>> Body for CountedBody<B> {
         {
             let started = this.counter.feed(data);
             if started > 0 {
-                let count = match this.direction {
-                    Direction::Requests => &this.counts.requests,
-                    Direction::Responses => &this.counts.responses,
-                };
-                count.fetch_add(started, Ordering::Relaxed);
+                this.counts.requests.fetch_add(started, Ordering::Relaxed);
             }
         }
         polled
@@ -159,69 +140,20 @@ where
     fn call(&mut self, request: Request<B>) -> S::Future {
         let counts = Arc::new(MessageCounts::default());
         self.inner
-            .call(request.map(|body| CountedBody::new(body, counts, Direction::Requests)))
+            .call(request.map(|body| CountedBody::new(body, counts)))
     }
 }
 
-/// How [`CountResponses`] hands the request on: as is (servers), or with its body boxed
-/// into tonic's body type (clients: a `Channel` takes nothing else).
-pub trait ForwardBody<B> {
-    /// The request body the inner service takes.
-    type Body;
-
-    /// Converts the request (the whole request, so that passing it on as is moves nothing).
-    fn forward(request: Request<CountedBody<B>>) -> Request<Self::Body>;
-}
-
-/// Passes the counted request body on unchanged.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AsIs;
-
-impl<B> ForwardBody<B> for AsIs {
-    type Body = CountedBody<B>;
-
-    #[inline]
-    fn forward(request: Request<CountedBody<B>>) -> Request<CountedBody<B>> {
-        request
-    }
-}
-
-/// Boxes the counted request body into [`tonic::body::Body`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TonicBody;
-
-impl<B> ForwardBody<B> for TonicBody
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Body = tonic::body::Body;
-
-    #[inline]
-    fn forward(request: Request<CountedBody<B>>) -> Request<tonic::body::Body> {
-        request.map(tonic::body::Body::new)
-    }
-}
-
-/// The inner service of the gRPC layers: counts the response messages of each call.
-#[derive(Debug)]
-pub struct CountResponses<S, F = AsIs> {
+/// The inner service of [`GrpcClientLayer`](crate::GrpcClientLayer): boxes the counted
+/// request body into [`tonic::body::Body`], the only body a `Channel` takes.
+#[derive(Clone, Debug)]
+pub struct TonicRequestBody<S> {
     inner: S,
-    forward: std::marker::PhantomData<fn() -> F>,
 }
 
-impl<S: Clone, F> Clone for CountResponses<S, F> {
-    fn clone(&self) -> Self {
-        CountResponses::new(self.inner.clone())
-    }
-}
-
-impl<S, F> CountResponses<S, F> {
+impl<S> TonicRequestBody<S> {
     pub(crate) fn new(inner: S) -> Self {
-        CountResponses {
-            inner,
-            forward: std::marker::PhantomData,
-        }
+        TonicRequestBody { inner }
     }
 
     /// The wrapped service.
@@ -230,14 +162,15 @@ impl<S, F> CountResponses<S, F> {
     }
 }
 
-impl<S, F, B, ResBody> Service<Request<CountedBody<B>>> for CountResponses<S, F>
+impl<S, B> Service<Request<CountedBody<B>>> for TonicRequestBody<S>
 where
-    F: ForwardBody<B>,
-    S: Service<Request<F::Body>, Response = Response<ResBody>>,
+    S: Service<Request<tonic::body::Body>>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Response<CountedBody<ResBody>>;
+    type Response = S::Response;
     type Error = S::Error;
-    type Future = CountResponsesFuture<S::Future>;
+    type Future = S::Future;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
@@ -245,46 +178,7 @@ where
     }
 
     #[inline]
-    fn call(&mut self, request: Request<CountedBody<B>>) -> Self::Future {
-        let counts = Some(request.body().counts.clone());
-        CountResponsesFuture {
-            inner: self.inner.call(F::forward(request)),
-            counts,
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`CountResponses`].
-    pub struct CountResponsesFuture<F> {
-        #[pin]
-        inner: F,
-        counts: Option<Arc<MessageCounts>>,
-    }
-}
-
-impl<F> std::fmt::Debug for CountResponsesFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CountResponsesFuture")
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for CountResponsesFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<CountedBody<B>>, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        // Polled after completion (a caller's contract breach): count into a fresh set
-        // rather than panic.
-        let counts = this.counts.take().unwrap_or_default();
-        Poll::Ready(result.map(|response| {
-            response.map(|body| CountedBody::new(body, counts, Direction::Responses))
-        }))
+    fn call(&mut self, request: Request<CountedBody<B>>) -> S::Future {
+        self.inner.call(request.map(tonic::body::Body::new))
     }
 }

@@ -90,10 +90,7 @@ mod server;
 
 pub use call::{DEFAULT_EXCLUDED_SERVICES, GrpcCall};
 pub use client::{GrpcClientLayer, GrpcClientService};
-pub use counting::{
-    AsIs, CountMessages, CountResponses, CountResponsesFuture, CountedBody, ForwardBody,
-    MessageCounts, TonicBody,
-};
+pub use counting::{CountMessages, CountedBody, MessageCounts, TonicRequestBody};
 pub use layer::{CallSide, ClientSide, GrpcLayer, ServerSide};
 pub use server::{GrpcServerLayer, GrpcServerService};
 

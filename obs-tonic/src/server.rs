@@ -10,13 +10,13 @@ use tower_layer::Layer;
 use tracing::field::Empty;
 
 use crate::call::GrpcCall;
-use crate::counting::{CountMessages, CountResponses, CountedBody};
+use crate::counting::{CountMessages, CountedBody};
 use crate::grpc::{OTHER, RpcNames};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
 /// The service [`GrpcServerLayer`] makes of `S`.
-pub type GrpcServerService<S> = CountMessages<Instrumented<CountResponses<S>, GrpcServerLayer>>;
+pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 
 /// A [`Layer`] that traces and measures every incoming gRPC call, for
 /// `tonic::transport::Server::builder().layer(..)` or any tower service of gRPC over HTTP/2.
@@ -48,7 +48,7 @@ impl<S> Layer<S> for GrpcServerLayer {
     type Service = GrpcServerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CountMessages::new(Instrumented::new(CountResponses::new(inner), self.clone()))
+        CountMessages::new(Instrumented::new(inner, self.clone()))
     }
 }
 

@@ -417,7 +417,10 @@ async fn client_injects_its_span_and_fails_on_any_non_ok_status() {
             *captured.lock().unwrap() = Some(request.headers().clone());
             async move {
                 request.into_body().collect().await.unwrap();
-                Ok::<_, Infallible>(streamed(vec![messages(1, b"")], "5"))
+                // Three response messages, the last split across two frames.
+                let body = messages(3, b"ab");
+                let chunks = vec![body.slice(..10), body.slice(10..)];
+                Ok::<_, Infallible>(streamed(chunks, "5"))
             }
         });
     let request = Request::post("/shop.v1.Orders/Get")
@@ -449,6 +452,7 @@ async fn client_injects_its_span_and_fails_on_any_non_ok_status() {
     );
     assert_eq!(labels[4], ("error_type".to_owned(), "NOT_FOUND".to_owned()));
     assert_eq!(histogram(&registry, "rpc_client_requests_per_rpc").1, 1.0);
+    assert_eq!(histogram(&registry, "rpc_client_responses_per_rpc").1, 3.0);
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -51,7 +51,9 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
                 Poll::Pending => false,
                 Poll::Ready(None) => true,
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(data) = frame.data_ref() {
+                        state.with(|hooks, _| hooks.on_data(data));
+                    } else if let Some(trailers) = frame.trailers_ref() {
                         state.with(|hooks, span| hooks.on_trailers(trailers, span));
                     }
                     // Servers stop polling once the body says it has ended.

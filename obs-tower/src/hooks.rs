@@ -8,6 +8,7 @@
 //! [`HttpClientLayer`](crate::HttpClientLayer) here, and the gRPC flavours in `obs-tonic`
 //! (gRPC rides on HTTP/2, so the same plumbing serves it).
 
+use bytes::Buf;
 use http::{HeaderMap, Request, Response};
 
 /// Starts the telemetry of one call: the protocol policy of an instrumented service.
@@ -29,6 +30,12 @@ pub trait Hooks<ReqBody>: Clone {
 pub trait CallHooks: Send + 'static {
     /// The inner service answered with a response head.
     fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span);
+
+    /// A data frame of the response body went by, untouched (gRPC counts its messages
+    /// here). Defaults to doing nothing.
+    fn on_data<D: Buf>(&mut self, data: &D) {
+        let _ = data;
+    }
 
     /// The response body ended with trailers (gRPC puts its status there). Defaults to
     /// doing nothing.

@@ -156,11 +156,22 @@ impl CallHooks for GrpcCall {
     }
 
     fn on_data<D: Buf>(&mut self, data: &D) {
-        // tonic's bodies carry `Bytes`: the first chunk is the whole frame.
-        if let Some(call) = self.active.as_mut() {
-            let started = call.responses.feed(data.chunk());
-            call.response_count = call.response_count.saturating_add(started);
+        let Some(call) = self.active.as_mut() else {
+            return;
+        };
+        let mut started = 0;
+        if data.chunk().len() == data.remaining() {
+            // tonic's bodies carry `Bytes`: one chunk, the whole frame.
+            started = call.responses.feed(data.chunk());
+        } else {
+            // A buffer in pieces is read where it lies (the frame passes on untouched).
+            let mut pieces = [std::io::IoSlice::new(&[]); 16];
+            let filled = data.chunks_vectored(&mut pieces);
+            for piece in &pieces[..filled] {
+                started += call.responses.feed(piece);
+            }
         }
+        call.response_count = call.response_count.saturating_add(started);
     }
 
     fn on_trailers(&mut self, trailers: &http::HeaderMap, span: &tracing::Span) {
@@ -212,5 +223,42 @@ impl CallHooks for GrpcCall {
             call.counts.requests(),
             call.response_count,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Buf, Bytes};
+
+    use super::*;
+
+    fn response_count(call: &GrpcCall) -> u32 {
+        call.active.as_ref().map_or(0, |c| c.response_count)
+    }
+
+    #[test]
+    fn response_messages_are_counted_in_whole_and_pieced_frames() {
+        let mut call = GrpcCall::new(
+            Arc::new(Config::new(Side::Server)),
+            Stopwatch::start(),
+            None,
+            Arc::default(),
+        );
+        // Two 1-byte messages in one contiguous frame.
+        call.on_data(&Bytes::from_static(&[
+            0, 0, 0, 0, 1, b'a', 0, 0, 0, 0, 1, b'b',
+        ]));
+        assert_eq!(response_count(&call), 2);
+        // A third message whose prefix is split across the two pieces of one buffer, then
+        // a fourth in the next frame.
+        let pieced = Bytes::from_static(&[0, 0, 0]).chain(Bytes::from_static(&[0, 2, b'c', b'd']));
+        call.on_data(&pieced);
+        assert_eq!(response_count(&call), 3);
+        call.on_data(&Bytes::from_static(&[0, 0, 0, 0, 0]));
+        assert_eq!(response_count(&call), 4);
+        // An excluded call counts nothing and does not fail.
+        let mut excluded = GrpcCall::excluded();
+        excluded.on_data(&Bytes::from_static(&[0, 0, 0, 0, 0]));
+        assert_eq!(response_count(&excluded), 0);
     }
 }

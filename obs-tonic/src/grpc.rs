@@ -35,9 +35,10 @@ fn split_path(path: &str) -> Option<(&str, u32)> {
 }
 
 /// The names of a call's method as the call keeps them until it ends, for the span name,
-/// `rpc.service`, `rpc.method` and the metric labels: one string, shared rather than copied when interned
-/// (its parts then also compare by address when the call's metric series is looked up),
-/// and where it splits. Small, because a call's state moves with its response.
+/// `rpc.service`, `rpc.method` and the metric labels: one string, shared rather than
+/// copied when interned (its parts then also compare by address when the call's metric
+/// series is looked up), and where it splits. Small, because a call's state moves with
+/// its response.
 #[derive(Clone, Debug)]
 pub(crate) struct RpcNames {
     /// `package.Service/Method`.

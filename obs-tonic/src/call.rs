@@ -223,6 +223,7 @@ impl CallHooks for GrpcCall {
             call.counts.requests(),
             call.response_count,
         );
+        MessageCounts::recycle(call.counts);
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`GrpcCall`](crate::GrpcCall)'s `on_data`), so no second wrapper or shared count is
 //! needed there.
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,10 +28,36 @@ pub struct MessageCounts {
     requests: AtomicU32,
 }
 
+thread_local! {
+    /// Counts a finished call gave back on this thread: the next call started here takes
+    /// them instead of allocating, which saves an allocation and its free on every call.
+    static SPARE_COUNTS: Cell<Option<Arc<MessageCounts>>> = const { Cell::new(None) };
+}
+
 impl MessageCounts {
     /// Messages in the request stream so far.
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Zeroed counts for a new call: this thread's spare ones if it has them.
+    fn for_new_call() -> Arc<MessageCounts> {
+        SPARE_COUNTS
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Takes back the counts of a finished call for [`for_new_call`](Self::for_new_call),
+    /// if nothing shares them any more (a request body the service still holds keeps them
+    /// alive, and they are simply dropped).
+    pub(crate) fn recycle(mut counts: Arc<MessageCounts>) {
+        let Some(unique) = Arc::get_mut(&mut counts) else {
+            return;
+        };
+        *unique.requests.get_mut() = 0;
+        let _ = SPARE_COUNTS.try_with(|spare| spare.set(Some(counts)));
     }
 }
 
@@ -138,7 +165,7 @@ where
 
     #[inline]
     fn call(&mut self, request: Request<B>) -> S::Future {
-        let counts = Arc::new(MessageCounts::default());
+        let counts = MessageCounts::for_new_call();
         self.inner
             .call(request.map(|body| CountedBody::new(body, counts)))
     }
@@ -180,5 +207,29 @@ where
     #[inline]
     fn call(&mut self, request: Request<CountedBody<B>>) -> S::Future {
         self.inner.call(request.map(tonic::body::Body::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_counts_are_reused_zeroed_and_shared_ones_are_not() {
+        let counts = MessageCounts::for_new_call();
+        counts.requests.fetch_add(3, Ordering::Relaxed);
+        let address = Arc::as_ptr(&counts);
+        MessageCounts::recycle(counts);
+        let reused = MessageCounts::for_new_call();
+        assert_eq!(Arc::as_ptr(&reused), address);
+        assert_eq!(reused.requests(), 0);
+
+        // A request body still holding the counts keeps them: the next call gets others.
+        let held_by_body = Arc::clone(&reused);
+        held_by_body.requests.fetch_add(1, Ordering::Relaxed);
+        MessageCounts::recycle(reused);
+        let next = MessageCounts::for_new_call();
+        assert!(!Arc::ptr_eq(&next, &held_by_body));
+        assert_eq!((next.requests(), held_by_body.requests()), (0, 1));
     }
 }

@@ -79,11 +79,12 @@ pub(crate) struct SeriesTable<K, M> {
     overflowed: AtomicU64,
     warned: AtomicBool,
     bounds: Arc<[f64]>,
+    exemplars: bool,
     name: String,
 }
 
 impl<K, M: Instrument> SeriesTable<K, M> {
-    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>) -> Self {
+    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>, exemplars: bool) -> Self {
         let limit = limit.max(1);
         let slots = (limit * 2).next_power_of_two().max(CHUNK_LEN);
         SeriesTable {
@@ -96,6 +97,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
             overflowed: AtomicU64::new(0),
             warned: AtomicBool::new(false),
             bounds,
+            exemplars,
             name: name.to_owned(),
         }
     }
@@ -160,7 +162,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
                 key,
                 hash,
                 labels: labels.into_boxed_slice(),
-                metric: M::new_series(&self.bounds),
+                metric: M::new_series(&self.bounds, self.exemplars),
                 start: unix_nanos_now(),
                 seq: len,
             })
@@ -185,7 +187,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
                 key: (),
                 hash: 0,
                 labels: Box::new([(OVERFLOW_LABEL.to_owned(), "true".to_owned())]),
-                metric: M::new_series(&self.bounds),
+                metric: M::new_series(&self.bounds, self.exemplars),
                 start: unix_nanos_now(),
                 seq: usize::MAX,
             })
@@ -265,9 +267,9 @@ pub struct Family<L, M: Instrument> {
 }
 
 impl<L: LabelSet, M: Instrument> Family<L, M> {
-    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>) -> Self {
+    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>, exemplars: bool) -> Self {
         Family {
-            table: Arc::new(SeriesTable::new(name, limit, bounds)),
+            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars)),
         }
     }
 
@@ -423,9 +425,10 @@ impl<M: Instrument> DynFamily<M> {
         names: &[&'static str],
         limit: usize,
         bounds: Arc<[f64]>,
+        exemplars: bool,
     ) -> Self {
         DynFamily {
-            table: Arc::new(SeriesTable::new(name, limit, bounds)),
+            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars)),
             names: names.into(),
             known_names: names
                 .iter()
@@ -567,7 +570,7 @@ mod tests {
 
     #[test]
     fn same_labels_same_series() {
-        let f: Family<Labels, Counter> = Family::new("m", 10, Arc::from([]));
+        let f: Family<Labels, Counter> = Family::new("m", 10, Arc::from([]), true);
         let get = |m: &str| {
             f.get(&Labels {
                 method: m.to_owned(),
@@ -589,7 +592,7 @@ mod tests {
 
     #[test]
     fn overflow_past_the_limit_keeps_totals() {
-        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 3, Arc::from([]));
+        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 3, Arc::from([]), true);
         for i in 0..100 {
             f.get(&[("id", &i.to_string())]).inc();
         }
@@ -610,7 +613,7 @@ mod tests {
 
     #[test]
     fn dyn_labels_in_any_order_and_missing_ones_empty() {
-        let f: DynFamily<Histogram> = DynFamily::new("m", &["a", "b"], 10, Arc::from([1.0]));
+        let f: DynFamily<Histogram> = DynFamily::new("m", &["a", "b"], 10, Arc::from([1.0]), true);
         f.get(&[("b", "2"), ("a", "1")]).observe(0.5);
         f.get(&[("a", "1"), ("b", "2"), ("c", "ignored")])
             .observe(2.0);
@@ -639,7 +642,7 @@ mod tests {
 
     #[test]
     fn concurrent_lookups_create_each_series_once() {
-        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 1000, Arc::from([]));
+        let f: DynFamily<Counter> = DynFamily::new("m", &["id"], 1000, Arc::from([]), true);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {

@@ -34,9 +34,9 @@ pub trait Instrument: Clone + fmt::Debug + Send + Sync + 'static + sealed::Seale
     /// The metric type.
     #[doc(hidden)]
     const KIND: MetricKind;
-    /// A new series (histograms use `bounds`).
+    /// A new series (histograms use `bounds`, and keep exemplars if `exemplars`).
     #[doc(hidden)]
-    fn new_series(bounds: &Arc<[f64]>) -> Self;
+    fn new_series(bounds: &Arc<[f64]>, exemplars: bool) -> Self;
     /// The current value and exemplars (`now` stamps exemplars seen for the first time).
     #[doc(hidden)]
     fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue;
@@ -127,7 +127,7 @@ impl<N: CounterNumber> sealed::Sealed for Counter<N> {}
 impl<N: CounterNumber> Instrument for Counter<N> {
     const KIND: MetricKind = MetricKind::Counter;
 
-    fn new_series(_: &Arc<[f64]>) -> Self {
+    fn new_series(_: &Arc<[f64]>, _: bool) -> Self {
         Self::new()
     }
 
@@ -218,7 +218,7 @@ impl<N: GaugeNumber> sealed::Sealed for Gauge<N> {}
 impl<N: GaugeNumber> Instrument for Gauge<N> {
     const KIND: MetricKind = MetricKind::Gauge;
 
-    fn new_series(_: &Arc<[f64]>) -> Self {
+    fn new_series(_: &Arc<[f64]>, _: bool) -> Self {
         Self::new()
     }
 
@@ -235,7 +235,8 @@ impl<N: GaugeNumber> Instrument for Gauge<N> {
 
 /// A histogram with explicit buckets (default [`DEFAULT_BUCKETS`], in seconds).
 ///
-/// Each bucket keeps the exemplar of its latest observation made inside a sampled span.
+/// Each bucket keeps the exemplar of its latest observation made inside a sampled span,
+/// unless registered with [`MetricBuilder::without_exemplars`](crate::MetricBuilder::without_exemplars).
 #[derive(Clone)]
 pub struct Histogram {
     core: Arc<HistogramCore>,
@@ -247,6 +248,7 @@ struct HistogramCore {
     // Non-cumulative; one more than `bounds` for values above the last bound.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
+    // One per bucket, or none for a histogram that keeps no exemplars.
     exemplars: Box<[ExemplarCell]>,
 }
 
@@ -254,12 +256,17 @@ impl Histogram {
     /// A histogram with the given bounds, not registered anywhere. Bounds must be finite and
     /// strictly increasing; [`Registry`](crate::Registry) checks that at registration.
     pub fn new(bounds: impl Into<Arc<[f64]>>) -> Self {
-        let bounds = bounds.into();
+        Histogram::with_exemplars(bounds.into(), true)
+    }
+
+    /// A histogram with the given bounds, keeping exemplars or not.
+    pub(crate) fn with_exemplars(bounds: Arc<[f64]>, exemplars: bool) -> Self {
         let n = bounds.len() + 1;
+        let cells = if exemplars { n } else { 0 };
         Histogram {
             core: Arc::new(HistogramCore {
                 counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
-                exemplars: (0..n).map(|_| ExemplarCell::default()).collect(),
+                exemplars: (0..cells).map(|_| ExemplarCell::default()).collect(),
                 sum: AtomicF64::default(),
                 bounds,
             }),
@@ -274,9 +281,12 @@ impl Histogram {
         }
         let core = &*self.core;
         let index = HistogramValue::bucket_index(&core.bounds, value);
-        if let (Some(count), Some(exemplar)) = (core.counts.get(index), core.exemplars.get(index)) {
-            count.fetch_add(1, Ordering::Relaxed);
-            core.sum.add_f64(value);
+        let Some(count) = core.counts.get(index) else {
+            return;
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        core.sum.add_f64(value);
+        if let Some(exemplar) = core.exemplars.get(index) {
             exemplar.capture(value);
         }
     }
@@ -320,8 +330,8 @@ impl sealed::Sealed for Histogram {}
 impl Instrument for Histogram {
     const KIND: MetricKind = MetricKind::Histogram;
 
-    fn new_series(bounds: &Arc<[f64]>) -> Self {
-        Histogram::new(Arc::clone(bounds))
+    fn new_series(bounds: &Arc<[f64]>, exemplars: bool) -> Self {
+        Histogram::with_exemplars(Arc::clone(bounds), exemplars)
     }
 
     fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
@@ -433,6 +443,48 @@ mod exemplar_tests {
             }
             assert_eq!((exemplars[0].value, exemplars[1].value), (2.0, 3.0));
         });
+    }
+
+    #[test]
+    fn histograms_registered_without_exemplars_count_but_keep_none() {
+        let registry = crate::Registry::new();
+        let with = registry.metric("with_seconds", "h").histogram().unwrap();
+        let without = registry
+            .metric("without_seconds", "h")
+            .without_exemplars()
+            .histogram()
+            .unwrap();
+        let family = registry
+            .metric("without_family_seconds", "h")
+            .without_exemplars()
+            .dyn_family::<Histogram>(&["a"])
+            .unwrap();
+        with_spans(Sampler::AlwaysOn, || {
+            tracing::info_span!("work").in_scope(|| {
+                with.observe(0.2);
+                without.observe(0.2);
+                family.get(&[("a", "x")]).observe(0.2);
+            });
+        });
+        let text = registry.encode(crate::text::Format::OpenMetrics);
+        let exemplar_lines = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}_bucket")) && l.contains(" # {"))
+                .count()
+        };
+        assert_eq!(exemplar_lines("with_seconds"), 1, "{text}");
+        assert_eq!(exemplar_lines("without_seconds"), 0, "{text}");
+        assert_eq!(exemplar_lines("without_family_seconds"), 0, "{text}");
+        for h in [&without, family.get(&[("a", "x")])] {
+            let v = h.get();
+            assert_eq!((v.count, v.sum), (1, 0.2));
+        }
+        // The same name with exemplars is another metric: a conflict, not a silent merge.
+        let again = registry.metric("without_seconds", "h").histogram();
+        assert!(
+            matches!(again, Err(crate::MetricsError::Conflict { .. })),
+            "{again:?}"
+        );
     }
 
     #[test]

@@ -222,6 +222,7 @@ impl Registry {
             unit: None,
             buckets: None,
             cardinality_limit: None,
+            exemplars: true,
         }
     }
 
@@ -390,6 +391,7 @@ pub struct MetricBuilder<'r> {
     unit: Option<Unit>,
     buckets: Option<Vec<f64>>,
     cardinality_limit: Option<usize>,
+    exemplars: bool,
 }
 
 impl MetricBuilder<'_> {
@@ -410,6 +412,14 @@ impl MetricBuilder<'_> {
     /// Defaults to the registry's limit (2000 unless changed).
     pub fn cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit.max(1));
+        self
+    }
+
+    /// Histograms only: keep no exemplars. For values a trace does not explain (messages
+    /// per call, say): the histogram then skips the exemplar write on every observation
+    /// and the per-bucket cells. Histograms keep exemplars by default.
+    pub fn without_exemplars(mut self) -> Self {
+        self.exemplars = false;
         self
     }
 
@@ -444,16 +454,13 @@ impl MetricBuilder<'_> {
         })
     }
 
-    fn single<M: Instrument>(
-        self,
-        metric: impl FnOnce(&Arc<[f64]>) -> M,
-    ) -> Result<M, MetricsError> {
+    fn single<M: Instrument>(self) -> Result<M, MetricsError> {
         let valid = self.check(M::KIND)?;
         let bounds = self.bounds(&valid.name)?;
-        let shape = shape_of::<M>(&bounds, &[]);
+        let shape = shape_of::<M>(&bounds, self.exemplars, &[]);
         self.registry
             .register(valid, self.help, M::KIND, shape, |_| {
-                let m = metric(&bounds);
+                let m = M::new_series(&bounds, self.exemplars);
                 let source = Single {
                     metric: m.clone(),
                     start: unix_nanos_now(),
@@ -464,27 +471,27 @@ impl MetricBuilder<'_> {
 
     /// Registers a `u64` counter.
     pub fn counter(self) -> Result<Counter, MetricsError> {
-        self.single(|_| Counter::new())
+        self.single()
     }
 
     /// Registers an `f64` counter.
     pub fn counter_f64(self) -> Result<Counter<f64>, MetricsError> {
-        self.single(|_| Counter::new())
+        self.single()
     }
 
     /// Registers an `i64` gauge.
     pub fn gauge(self) -> Result<Gauge, MetricsError> {
-        self.single(|_| Gauge::new())
+        self.single()
     }
 
     /// Registers an `f64` gauge.
     pub fn gauge_f64(self) -> Result<Gauge<f64>, MetricsError> {
-        self.single(|_| Gauge::new())
+        self.single()
     }
 
     /// Registers a histogram.
     pub fn histogram(self) -> Result<Histogram, MetricsError> {
-        self.single(|bounds| Histogram::new(Arc::clone(bounds)))
+        self.single()
     }
 
     /// Registers a gauge whose value `read` returns at each collection. A callback gauge
@@ -517,12 +524,12 @@ impl MetricBuilder<'_> {
         let limit = self.limit();
         let shape = format!(
             "{} by {}",
-            shape_of::<M>(&bounds, &[]),
+            shape_of::<M>(&bounds, self.exemplars, &[]),
             std::any::type_name::<L>()
         );
         self.registry
             .register(valid, self.help, M::KIND, shape, |name| {
-                let family = Family::<L, M>::new(name, limit, bounds);
+                let family = Family::<L, M>::new(name, limit, bounds, self.exemplars);
                 (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
     }
@@ -552,19 +559,22 @@ impl MetricBuilder<'_> {
         }
         let bounds = self.bounds(&valid.name)?;
         let limit = self.limit();
-        let shape = shape_of::<M>(&bounds, label_names);
+        let shape = shape_of::<M>(&bounds, self.exemplars, label_names);
         self.registry
             .register(valid, self.help, M::KIND, shape, |name| {
-                let family = DynFamily::<M>::new(name, label_names, limit, bounds);
+                let family = DynFamily::<M>::new(name, label_names, limit, bounds, self.exemplars);
                 (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
     }
 }
 
-fn shape_of<M: Instrument>(bounds: &[f64], labels: &[&str]) -> String {
+fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: &[&str]) -> String {
     let mut shape = std::any::type_name::<M>().to_owned();
     if M::KIND == MetricKind::Histogram {
         shape.push_str(&format!(" buckets {bounds:?}"));
+        if !exemplars {
+            shape.push_str(" without exemplars");
+        }
     }
     if !labels.is_empty() {
         shape.push_str(&format!(" labels {labels:?}"));

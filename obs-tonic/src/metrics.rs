@@ -11,8 +11,10 @@
 //!   every call.
 //!
 //! Labels: `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` (the number)
-//! and `error_type` (empty on success). Values are recorded with the call's span entered,
-//! so a sampled span becomes the exemplar.
+//! and `error_type` (empty on success). The duration is recorded with the call's span
+//! entered, so a sampled span becomes its exemplar; the message counts keep no exemplars
+//! (a trace does not explain how many messages a call had, and skipping them saves a write
+//! per call).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -174,6 +176,7 @@ impl RpcMetrics {
             registry
                 .metric(name, help)
                 .buckets(MESSAGE_BUCKETS)
+                .without_exemplars()
                 .dyn_family(&LABELS)
         };
         let registered = (|| {

@@ -17,10 +17,11 @@
 //!
 //! Metrics (into [`obs_metrics::global()`] unless `with_registry` says otherwise), each
 //! labelled `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` and
-//! `error_type`, recorded with the call's span entered so a sampled span is the exemplar:
-//! `rpc_server_call_duration_seconds` / `rpc_client_call_duration_seconds`
-//! (`rpc.server.call.duration`, `rpc.client.call.duration`), and the messages per call,
-//! `rpc_{server,client}_requests_per_rpc` and `rpc_{server,client}_responses_per_rpc`.
+//! `error_type`: `rpc_server_call_duration_seconds` / `rpc_client_call_duration_seconds`
+//! (`rpc.server.call.duration`, `rpc.client.call.duration`), recorded with the call's span
+//! entered so a sampled span is the exemplar, and the messages per call,
+//! `rpc_{server,client}_requests_per_rpc` and `rpc_{server,client}_responses_per_rpc`
+//! (without exemplars).
 //!
 //! Cargo feature `transport`: `client.address` and `client.port` on server spans, from
 //! the connection info `tonic::transport::Server` attaches to each request.

@@ -153,7 +153,7 @@ fn encode_histogram(
         cumulative += count;
         let mut le = String::new();
         match h.bounds.get(i) {
-            Some(bound) => write_f64(*bound, &mut le),
+            Some(bound) => write_le(*bound, format, &mut le),
             None => le.push_str("+Inf"),
         }
         sample_start(name, "_bucket", labels, Some(&le), out);
@@ -167,15 +167,19 @@ fn encode_histogram(
         }
         out.push('\n');
     }
-    // OpenMetrics forbids negative `_sum` values (they would be counter-like samples
-    // going down); omit it then, as the spec allows.
-    if format == Format::Prometheus || h.sum >= 0.0 {
+    // OpenMetrics 1.0, Histogram: a histogram with negative thresholds "MUST NOT contain a
+    // sum value", and a sum is a counter-like sample that must not go below zero (or be
+    // NaN); `_count` appears "if and only if" `_sum` does. The 0.0.4 format has neither
+    // rule, and Prometheus reads negative sums from it as they are.
+    let sum_allowed = format == Format::Prometheus
+        || (h.sum >= 0.0 && h.bounds.first().is_none_or(|&lowest| lowest >= 0.0));
+    if sum_allowed {
         sample_start(name, "_sum", labels, None, out);
         write_f64(h.sum, out);
         out.push('\n');
+        sample_start(name, "_count", labels, None, out);
+        let _ = writeln!(out, "{}", h.count);
     }
-    sample_start(name, "_count", labels, None, out);
-    let _ = writeln!(out, "{}", h.count);
 }
 
 fn sample_start(
@@ -251,6 +255,32 @@ fn write_f64(v: f64, out: &mut String) {
     } else {
         write!(out, "{v:e}")
     };
+}
+
+/// A bucket threshold as Prometheus' own clients print it (Go's `%g`, shortest: exponent
+/// notation from 1e+06 up and below 1e-04, with a sign and two digits); in OpenMetrics also
+/// a Canonical Number ("MUST", OpenMetrics 1.0, Histogram), which gives an integral value a
+/// `.0`: `1.0`, `100000.0`, `1e+06`, `1e-05`. Ingestors compare `le` as a string.
+fn write_le(bound: f64, format: Format, out: &mut String) {
+    let start = out.len();
+    if bound.is_infinite() || bound.is_nan() {
+        write_f64(bound, out);
+        return;
+    }
+    let scientific = format!("{bound:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .and_then(|(m, e)| Some((m, e.parse::<i32>().ok()?)))
+        .unwrap_or((scientific.as_str(), 0));
+    let _ = if bound != 0.0 && !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        write!(out, "{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    } else {
+        write!(out, "{bound}")
+    };
+    if format == Format::OpenMetrics && !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
+    }
 }
 
 /// HELP text: both formats escape `\` and line feed; only OpenMetrics escapes `"` (the
@@ -424,11 +454,12 @@ mod tests {
         encode(&families, Format::OpenMetrics, &mut text);
         let ex = "# {trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\"}";
         assert!(text.contains(&format!("jobs_total 1 {ex} 1 1700000000.250000000\n")));
-        assert!(text.contains("wait_seconds_bucket{le=\"1\"} 0\n"));
+        assert!(text.contains("wait_seconds_bucket{le=\"1.0\"} 0\n"));
         assert!(text.contains(&format!(
             "wait_seconds_bucket{{le=\"+Inf\"}} 1 {ex} 2 1700000000.250000000\n"
         )));
         assert!(!text.contains("wait_seconds_sum"), "{text}");
+        assert!(!text.contains("wait_seconds_count"), "{text}");
         let mut text = String::new();
         encode(&families, Format::Prometheus, &mut text);
         assert!(!text.contains("trace_id"), "{text}");
@@ -450,5 +481,66 @@ mod tests {
         assert_eq!(f(1e-9), "1e-9");
         assert_eq!(f(1e300), "1e300");
         assert_eq!(f(-0.0), "-0");
+    }
+
+    #[test]
+    fn bucket_thresholds_are_canonical_numbers_in_openmetrics() {
+        let le = |v, format| {
+            let mut s = String::new();
+            write_le(v, format, &mut s);
+            s
+        };
+        // The thresholds of OpenMetrics 1.0's own histogram example.
+        for (v, canonical) in [
+            (0.0, "0.0"),
+            (1e-05, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (10.0, "10.0"),
+            (100000.0, "100000.0"),
+            (1e+06, "1e+06"),
+            (1e+23, "1e+23"),
+            (1.1e+23, "1.1e+23"),
+        ] {
+            assert_eq!(le(v, Format::OpenMetrics), canonical);
+        }
+        // The 0.0.4 format as Prometheus' Go clients print it.
+        for (v, text) in [
+            (1.0, "1"),
+            (0.005, "0.005"),
+            (2.5e-7, "2.5e-07"),
+            (-10.0, "-10"),
+        ] {
+            assert_eq!(le(v, Format::Prometheus), text);
+        }
+        assert_eq!(le(-1.5e7, Format::OpenMetrics), "-1.5e+07");
+    }
+
+    #[test]
+    fn openmetrics_histograms_without_a_valid_sum_show_neither_sum_nor_count() {
+        let registry = crate::Registry::new();
+        let negative_values = registry.metric("skew_seconds", "h").histogram().unwrap();
+        negative_values.observe(-3.0);
+        let negative_bounds = registry
+            .metric("delta", "h")
+            .buckets([-10.0, 0.0, 10.0])
+            .histogram()
+            .unwrap();
+        negative_bounds.observe(-5.0);
+        negative_bounds.observe(20.0);
+        let text = registry.encode(Format::OpenMetrics);
+        for name in ["skew_seconds", "delta"] {
+            assert!(!text.contains(&format!("{name}_sum")), "{text}");
+            assert!(!text.contains(&format!("{name}_count")), "{text}");
+        }
+        assert!(text.contains("delta_bucket{le=\"-10.0\"} 0\n"), "{text}");
+        assert!(text.contains("delta_bucket{le=\"+Inf\"} 2\n"), "{text}");
+        let text = registry.encode(Format::Prometheus);
+        assert!(
+            text.contains("skew_seconds_sum -3\nskew_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("delta_sum 15\ndelta_count 2\n"), "{text}");
     }
 }

@@ -48,6 +48,20 @@ fn populated_registry() -> (Registry, String) {
         .gauge_fn("app_build_ratio", "A callback gauge.", || 0.25)
         .unwrap();
     registry.register_process_metrics();
+    // Histograms whose sum OpenMetrics can't show: negative values, negative thresholds.
+    registry
+        .metric("clock_skew_seconds", "Negative observations.")
+        .buckets([0.001, 1.0, 1e6])
+        .histogram()
+        .unwrap()
+        .observe(-3.0);
+    let delta = registry
+        .metric("balance_delta", "Negative thresholds.")
+        .buckets([-10.0, 0.0, 1e-5, 10.0])
+        .histogram()
+        .unwrap();
+    delta.observe(-5.0);
+    delta.observe(20.0);
 
     let subscriber =
         tracing_subscriber::registry().with(SpanLayer::new().with_sampler(Sampler::AlwaysOn));

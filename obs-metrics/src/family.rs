@@ -33,6 +33,12 @@ pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
 /// SDK default).
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
+/// The highest cardinality limit a family takes; larger limits are lowered to it. A family
+/// reserves its table's index up front (about 16 bytes per two series), so an unbounded
+/// limit would reserve unbounded memory, and no Prometheus scrape survives a million
+/// series per family anyway.
+pub const MAX_CARDINALITY_LIMIT: usize = 1 << 20;
+
 /// The most labels a [`DynFamily`] can declare.
 pub const MAX_DYN_LABELS: usize = 16;
 
@@ -85,7 +91,7 @@ pub(crate) struct SeriesTable<K, M> {
 
 impl<K, M: Instrument> SeriesTable<K, M> {
     pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>, exemplars: bool) -> Self {
-        let limit = limit.max(1);
+        let limit = limit.clamp(1, MAX_CARDINALITY_LIMIT);
         let slots = (limit * 2).next_power_of_two().max(CHUNK_LEN);
         SeriesTable {
             chunks: (0..slots / CHUNK_LEN).map(|_| OnceLock::new()).collect(),
@@ -588,6 +594,27 @@ mod tests {
         assert_eq!(points.len(), 2);
         assert_eq!(points[0].labels[0].1, "GET");
         assert_eq!(points[0].value, PointValue::U64(2));
+    }
+
+    #[test]
+    fn an_unbounded_limit_is_lowered_to_the_maximum() {
+        let registry = crate::Registry::new();
+        let f = registry
+            .metric("wide", "h")
+            .cardinality_limit(usize::MAX)
+            .dyn_family::<Counter>(&["id"])
+            .unwrap();
+        registry.set_default_cardinality_limit(usize::MAX);
+        let g = registry
+            .dyn_family::<Counter>("wider", "h", &["id"])
+            .unwrap();
+        for family in [&f, &g] {
+            assert_eq!(family.table().limit, MAX_CARDINALITY_LIMIT);
+            for i in 0..100 {
+                family.get(&[("id", &i.to_string())]).inc();
+            }
+            assert_eq!((family.len(), family.overflowed()), (100, 0));
+        }
     }
 
     #[test]

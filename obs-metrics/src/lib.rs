@@ -72,7 +72,9 @@ pub mod text;
 
 pub use error::MetricsError;
 pub use exemplar::Exemplar;
-pub use family::{DEFAULT_CARDINALITY_LIMIT, DynFamily, Family, LabelSet, MAX_DYN_LABELS};
+pub use family::{
+    DEFAULT_CARDINALITY_LIMIT, DynFamily, Family, LabelSet, MAX_CARDINALITY_LIMIT, MAX_DYN_LABELS,
+};
 pub use instrument::{
     Counter, DEFAULT_BUCKETS, Gauge, Histogram, Instrument, exponential_buckets, linear_buckets,
 };

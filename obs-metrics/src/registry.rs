@@ -202,7 +202,8 @@ impl Registry {
 
     /// Sets the cardinality limit of families registered from now on (those that do not
     /// set their own with [`MetricBuilder::cardinality_limit`]). Defaults to
-    /// [`DEFAULT_CARDINALITY_LIMIT`] (2000).
+    /// [`DEFAULT_CARDINALITY_LIMIT`] (2000); at most
+    /// [`MAX_CARDINALITY_LIMIT`](crate::MAX_CARDINALITY_LIMIT).
     pub fn set_default_cardinality_limit(&self, limit: usize) {
         self.inner
             .cardinality_limit
@@ -409,7 +410,8 @@ impl MetricBuilder<'_> {
     }
 
     /// Series a family may hold before new label sets fold into the overflow series.
-    /// Defaults to the registry's limit (2000 unless changed).
+    /// Defaults to the registry's limit (2000 unless changed); at most
+    /// [`MAX_CARDINALITY_LIMIT`](crate::MAX_CARDINALITY_LIMIT).
     pub fn cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit.max(1));
         self

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
@@ -66,10 +66,13 @@ impl MetricsService {
             .join(",");
         let format = Format::from_accept(&accept);
         let mut response = Response::new(Full::new(Bytes::from(self.registry.encode(format))));
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static(format.content_type()),
         );
+        // The body depends on `Accept`: caches between the scraper and us must key on it.
+        headers.insert(VARY, HeaderValue::from_static("accept"));
         response
     }
 }
@@ -126,6 +129,7 @@ mod tests {
             om.headers()[CONTENT_TYPE],
             crate::text::OPENMETRICS_CONTENT_TYPE
         );
+        assert_eq!(om.headers()[VARY], "accept");
         assert!(body(om).ends_with("# EOF\n"));
         let post = service.respond(&Request::post("/metrics").body(()).unwrap());
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -359,14 +359,49 @@ fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(
         .find_map(|l| l.strip_prefix("probe_info{"))
         .unwrap_or_default();
     let mut pairs = parse_label_list(line);
-    pairs.retain(|(name, _)| match validate_label_name(metric, name, kind) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("obs-metrics: label dropped: {e}");
-            false
+    for (name, _) in &mut pairs {
+        if let Err(e) = validate_label_name(metric, name, kind) {
+            rename_invalid_label(metric, kind, name, &e);
         }
-    });
+    }
     pairs
+}
+
+/// Gives a typed label set's invalid label name (its names are only seen once a value is
+/// encoded, so they can't be refused at registration) a valid one: snake case, and a
+/// `label_` prefix if still reserved (`le` on a histogram becomes `label_le`). Dropping the
+/// label instead would fold distinct label sets into one series that the exposition then
+/// repeats, which OpenMetrics forbids and Prometheus resolves by losing one of them.
+/// Reported once per metric and label.
+fn rename_invalid_label(
+    metric: &str,
+    kind: MetricKind,
+    name: &mut String,
+    error: &crate::MetricsError,
+) {
+    static REPORTED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let original = std::mem::take(name);
+    let mut renamed: String = original
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if renamed.is_empty() || validate_label_name(metric, &renamed, kind).is_err() {
+        renamed.insert_str(0, "label_");
+    }
+    if let Ok(mut reported) = REPORTED.lock() {
+        let key = (metric.to_owned(), original);
+        if !reported.contains(&key) {
+            eprintln!("obs-metrics: {error}; exposed as {renamed:?} instead");
+            reported.push(key);
+        }
+    }
+    *name = renamed;
 }
 
 /// Parses `k="v",k2="v2"}` (OpenMetrics label escaping: `\\`, `\"`, `\n`).
@@ -570,6 +605,36 @@ mod tests {
             vec![
                 ("method".to_owned(), "a\"b\\c\nd".to_owned()),
                 ("code".to_owned(), "200".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_typed_label_names_are_renamed_not_dropped() {
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct Reserved {
+            le: String,
+            quantile: u8,
+        }
+        let f: Family<Reserved, crate::Histogram> =
+            Family::new("wait_seconds", 10, Arc::from([1.0]), true);
+        for le in ["a", "b"] {
+            let labels = Reserved {
+                le: le.to_owned(),
+                quantile: 9,
+            };
+            f.get(&labels).observe(0.5);
+        }
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        // Two label sets stay two series, under names the exposition accepts.
+        let labels: Vec<_> = points.iter().map(|p| p.labels.clone()).collect();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            labels,
+            vec![
+                vec![pair("label_le", "a"), pair("label_quantile", "9")],
+                vec![pair("label_le", "b"), pair("label_quantile", "9")],
             ]
         );
     }

@@ -145,6 +145,8 @@ struct Inner {
     collectors: RwLock<Vec<Arc<dyn Collector>>>,
     cardinality_limit: AtomicUsize,
     flags: CollectorFlags,
+    /// Family names a collector clashed on, reported already.
+    reported_clashes: parking_lot::Mutex<Vec<String>>,
 }
 
 /// Which built-in collectors are registered, so registering twice adds nothing.
@@ -328,7 +330,32 @@ impl Registry {
                 points: overflow,
             });
         }
+        self.drop_clashing_families(&mut out);
         out
+    }
+
+    /// Keeps the first family of each name. Registration refuses a second metric of a
+    /// name, but a collector's families (process metrics, the pipeline's counters) are only
+    /// seen here and may take a registered name: both exposition formats allow one family
+    /// per name, and Prometheus would keep one of the two at random. Registered metrics
+    /// come first, so they win; each clash is reported once.
+    fn drop_clashing_families(&self, families: &mut Vec<MetricFamilySnapshot>) {
+        let mut seen = std::collections::HashSet::with_capacity(families.len());
+        families.retain(|family| {
+            if seen.insert(family.name.clone()) {
+                return true;
+            }
+            let mut reported = self.inner.reported_clashes.lock();
+            if !reported.contains(&family.name) {
+                eprintln!(
+                    "obs-metrics: a collector's family {:?} has the name of another metric \
+                     family; only the first is exposed",
+                    family.name
+                );
+                reported.push(family.name.clone());
+            }
+            false
+        });
     }
 
     fn register<H: Clone + 'static>(
@@ -587,6 +614,26 @@ fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: &[&str]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_collector_family_named_like_a_registered_metric_is_left_out() {
+        let r = Registry::new();
+        r.gauge_fn("process_open_fds", "Mine.", || 3.0).unwrap();
+        r.register_process_metrics();
+        let text = r.encode(crate::text::Format::OpenMetrics);
+        assert_eq!(
+            text.matches("# TYPE process_open_fds ").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("# HELP process_open_fds Mine.\n"), "{text}");
+        assert!(text.contains("\nprocess_open_fds 3\n"), "{text}");
+        // The other process metrics are still there.
+        assert!(
+            text.contains("# TYPE process_cpu_seconds counter\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn same_definition_returns_the_same_metric() {

@@ -450,14 +450,6 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     } else {
         (None, None)
     };
-    if config.process_metrics {
-        obs_metrics::global().register_process_metrics();
-    }
-    if config.runtime_metrics
-        && let Ok(handle) = tokio::runtime::Handle::try_current()
-    {
-        obs_metrics::global().register_tokio_metrics(handle);
-    }
     let tail = traces
         .as_ref()
         .zip(config.tail_sampling.as_ref())
@@ -467,12 +459,12 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
                 Arc::new(QueueSink(q.clone())),
             ))
         });
-    obs_metrics::global().register_collector(PipelineCollector {
+    let pipeline_collector = PipelineCollector {
         stats: stats.clone(),
         log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),
         tail: tail.clone(),
         start: convert::unix_nanos(std::time::SystemTime::now()),
-    });
+    };
 
     let metrics_addr = match config.metrics_addr {
         None => None,
@@ -527,6 +519,18 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberAlreadySet)?;
     obs_trace::install_global_propagator();
+    // Collectors last, once nothing can fail: a failed `init` left a collector behind in
+    // the global registry, and the next one added a second (two families of one name).
+    let registry = obs_metrics::global();
+    registry.register_collector(pipeline_collector);
+    if config.process_metrics {
+        registry.register_process_metrics();
+    }
+    if config.runtime_metrics
+        && let Ok(handle) = tokio::runtime::Handle::try_current()
+    {
+        registry.register_tokio_metrics(handle);
+    }
 
     Ok(Telemetry {
         resource,

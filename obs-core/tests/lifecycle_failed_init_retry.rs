@@ -1,0 +1,56 @@
+//! A failed `init` leaves nothing behind: the retry's `/metrics` has each family once, and
+//! the pipeline counters shown are the live pipeline's.
+
+use std::time::Duration;
+
+use obs_core::{BatchSettings, ExporterKind, Signal};
+
+fn builder() -> obs_core::Builder {
+    // Traces to a port nothing listens on, through a one-span queue: a burst of spans
+    // overflows it at once, so the live pipeline's counters move without waiting.
+    obs_core::builder()
+        .json_logs(false)
+        .otlp_endpoint("http://127.0.0.1:9")
+        .exporter(Signal::Logs, ExporterKind::None)
+        .exporter(Signal::Metrics, ExporterKind::None)
+        .span_batch(BatchSettings {
+            schedule_delay: Duration::from_secs(60),
+            export_timeout: Duration::from_millis(200),
+            max_queue_size: 1,
+            max_export_batch_size: 1,
+        })
+        .shutdown_timeout(Duration::from_millis(500))
+}
+
+#[test]
+fn a_failed_init_can_be_retried_without_duplicate_or_stale_families() {
+    // A port someone else holds makes `init` fail after the pipeline has started.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let failed = builder().metrics_addr(taken.local_addr().unwrap()).init();
+    assert!(
+        matches!(failed, Err(obs_core::InitError::Start(_))),
+        "{:?}",
+        failed.err()
+    );
+
+    let telemetry = builder().init().expect("the retry starts");
+    for i in 0..10 {
+        tracing::info_span!("burst", i).in_scope(|| {});
+    }
+    let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::OpenMetrics);
+    let mut types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let all = types.len();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(types.len(), all, "a family appears twice:\n{text}");
+    let queue_full = text
+        .lines()
+        .find(|l| {
+            l.starts_with("obs_telemetry_dropped_total{")
+                && l.contains("signal=\"traces\"")
+                && l.contains("reason=\"queue_full\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(queue_full.is_some_and(|n| n > 0), "{text}");
+    let _ = telemetry.shutdown_blocking();
+}

@@ -26,8 +26,10 @@ use crate::instrument::Instrument;
 use crate::name::validate_label_name;
 use crate::{MetricKind, PointSnapshot};
 
-/// The label of the series that collects measurements past the cardinality limit.
-pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+/// The label (value `"true"`) of the series that collects measurements past the
+/// cardinality limit: the Prometheus form of the OpenTelemetry SDK's
+/// `otel.metric.overflow` attribute.
+pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
 
 /// Series per family before label sets fold into the overflow series (the OpenTelemetry
 /// SDK default).

@@ -74,6 +74,7 @@ pub use error::MetricsError;
 pub use exemplar::Exemplar;
 pub use family::{
     DEFAULT_CARDINALITY_LIMIT, DynFamily, Family, LabelSet, MAX_CARDINALITY_LIMIT, MAX_DYN_LABELS,
+    OVERFLOW_LABEL,
 };
 pub use instrument::{
     Counter, DEFAULT_BUCKETS, Gauge, Histogram, Instrument, exponential_buckets, linear_buckets,

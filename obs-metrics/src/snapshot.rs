@@ -117,6 +117,16 @@ impl HistogramValue {
             bounds.partition_point(|b| *b < value)
         }
     }
+
+    /// The sum, if it can be shown as the counter-like value both OpenMetrics and OTLP take
+    /// it for: `None` when a threshold is negative (OpenMetrics 1.0: such a histogram "MUST
+    /// NOT contain a sum value"), or the sum is negative or NaN (OTLP
+    /// `HistogramDataPoint.sum`: "should not be filled out" when negative values were
+    /// recorded).
+    pub fn counter_like_sum(&self) -> Option<f64> {
+        let lowest_ok = self.bounds.first().is_none_or(|&lowest| lowest >= 0.0);
+        (lowest_ok && self.sum >= 0.0).then_some(self.sum)
+    }
 }
 
 #[cfg(test)]

@@ -171,8 +171,7 @@ fn encode_histogram(
     // sum value", and a sum is a counter-like sample that must not go below zero (or be
     // NaN); `_count` appears "if and only if" `_sum` does. The 0.0.4 format has neither
     // rule, and Prometheus reads negative sums from it as they are.
-    let sum_allowed = format == Format::Prometheus
-        || (h.sum >= 0.0 && h.bounds.first().is_none_or(|&lowest| lowest >= 0.0));
+    let sum_allowed = format == Format::Prometheus || h.counter_like_sum().is_some();
     if sum_allowed {
         sample_start(name, "_sum", labels, None, out);
         write_f64(h.sum, out);

@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obs_metrics::{MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue, Registry};
+use obs_metrics::{
+    MetricFamilySnapshot, MetricKind, OVERFLOW_LABEL, PointSnapshot, PointValue, Registry,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exemplar, metric, number_data_point,
@@ -26,10 +28,21 @@ use crate::export::convert::{scope, string_value};
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
     p.labels
         .iter()
-        .map(|(k, v)| KeyValue {
-            key: k.clone(),
-            value: Some(string_value(v.as_str())),
-            ..Default::default()
+        .map(|(k, v)| match (k.as_str(), v.as_str()) {
+            // The overflow series' attribute as the OpenTelemetry metrics SDK spec names it
+            // ("Cardinality limits": `otel.metric.overflow` = boolean `true`).
+            (OVERFLOW_LABEL, "true") => KeyValue {
+                key: "otel.metric.overflow".to_owned(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::BoolValue(true)),
+                }),
+                ..Default::default()
+            },
+            _ => KeyValue {
+                key: k.clone(),
+                value: Some(string_value(v.as_str())),
+                ..Default::default()
+            },
         })
         .collect()
 }
@@ -49,9 +62,11 @@ fn exemplars(p: &PointSnapshot) -> Vec<Exemplar> {
 
 fn number_point(p: &PointSnapshot) -> NumberDataPoint {
     let value = match &p.value {
-        PointValue::U64(v) => {
-            number_data_point::Value::AsInt(i64::try_from(*v).unwrap_or(i64::MAX))
-        }
+        // OTLP integers are signed: a count past i64::MAX goes as a double, not clamped.
+        PointValue::U64(v) => i64::try_from(*v).map_or(
+            number_data_point::Value::AsDouble(*v as f64),
+            number_data_point::Value::AsInt,
+        ),
         PointValue::I64(v) => number_data_point::Value::AsInt(*v),
         PointValue::F64(v) => number_data_point::Value::AsDouble(*v),
         PointValue::Histogram(h) => number_data_point::Value::AsDouble(h.sum),
@@ -86,7 +101,7 @@ fn metric(f: &MetricFamilySnapshot) -> Metric {
                         start_time_unix_nano: p.start_time_unix_nano,
                         time_unix_nano: p.time_unix_nano,
                         count: h.count,
-                        sum: Some(h.sum),
+                        sum: h.counter_like_sum(),
                         bucket_counts: h.bucket_counts.clone(),
                         explicit_bounds: h.bounds.to_vec(),
                         exemplars: exemplars(p),
@@ -190,5 +205,65 @@ impl Controlled for PeriodicMetrics {
 
     fn undone(&self, timeout: Duration) -> String {
         format!("metrics were not exported within {timeout:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exported(registry: &Registry) -> Vec<Metric> {
+        let request = metrics_request(&Resource::default(), &registry.collect());
+        request.resource_metrics[0].scope_metrics[0].metrics.clone()
+    }
+
+    fn named<'m>(metrics: &'m [Metric], name: &str) -> &'m metric::Data {
+        let found = metrics.iter().find(|m| m.name == name);
+        found.and_then(|m| m.data.as_ref()).expect(name)
+    }
+
+    #[test]
+    fn overflow_attribute_large_counts_and_negative_sums_follow_otlp() {
+        let registry = Registry::new();
+        let calls = registry
+            .metric("calls", "c")
+            .cardinality_limit(1)
+            .dyn_family::<obs_metrics::Counter>(&["id"])
+            .unwrap();
+        calls.get(&[("id", "a")]).inc();
+        calls.get(&[("id", "b")]).inc();
+        registry.counter("big", "c").unwrap().inc_by(u64::MAX);
+        registry
+            .histogram("skew_seconds", "h")
+            .unwrap()
+            .observe(-2.0);
+        registry
+            .histogram("wait_seconds", "h")
+            .unwrap()
+            .observe(2.0);
+        let metrics = exported(&registry);
+
+        let metric::Data::Sum(calls) = named(&metrics, "calls") else {
+            panic!("calls is a sum")
+        };
+        let overflow = &calls.data_points[1].attributes[0];
+        assert_eq!(overflow.key, "otel.metric.overflow");
+        assert_eq!(
+            overflow.value.as_ref().and_then(|v| v.value.clone()),
+            Some(any_value::Value::BoolValue(true))
+        );
+        let metric::Data::Sum(big) = named(&metrics, "big") else {
+            panic!("big is a sum")
+        };
+        assert_eq!(
+            big.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(u64::MAX as f64))
+        );
+        let sum_of = |name| match named(&metrics, name) {
+            metric::Data::Histogram(h) => h.data_points[0].sum,
+            _ => panic!("{name} is a histogram"),
+        };
+        assert_eq!(sum_of("skew_seconds"), None);
+        assert_eq!(sum_of("wait_seconds"), Some(2.0));
     }
 }

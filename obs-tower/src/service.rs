@@ -57,11 +57,12 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let (span, hooks) = self.hooks.on_request(&mut request);
-        // Whatever the inner service does synchronously in `call` belongs to the span too.
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(inner, Call::new(span, hooks))
+        // The call exists before the inner service runs, so that a panic in its `call`
+        // still ends it (on drop): the active-request count goes back down and the
+        // duration is recorded. What the inner service does synchronously in `call`
+        // belongs to the span too.
+        let mut call = Call::new(span, hooks);
+        let inner = call.entered(|_| self.inner.call(request));
+        ResponseFuture::new(inner, call)
     }
 }

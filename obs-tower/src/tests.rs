@@ -299,6 +299,43 @@ async fn an_inner_error_passes_through_and_is_recorded() {
     assert!(str_attr(&span, "error.type").unwrap().ends_with("Refused"));
 }
 
+/// The one `http.server.request.duration` point of `registry`: its labels and count.
+fn server_duration(registry: &obs_metrics::Registry) -> (Vec<(String, String)>, u64) {
+    let duration = family(registry, "http_server_request_duration_seconds");
+    assert_eq!(duration.points.len(), 1, "{duration:?}");
+    let point = &duration.points[0];
+    let obs_metrics::PointValue::Histogram(histogram) = &point.value else {
+        panic!("not a histogram: {point:?}");
+    };
+    (point.labels.clone(), histogram.count)
+}
+
+fn active_requests(registry: &obs_metrics::Registry) -> obs_metrics::PointValue {
+    family(registry, "http_server_active_requests").points[0]
+        .value
+        .clone()
+}
+
+#[test]
+fn a_panic_in_the_inner_call_still_ends_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let mut service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .service_fn(
+            |_req: Request<Empty<Bytes>>| -> std::future::Ready<Result<Response<Empty<Bytes>>, Infallible>> {
+                panic!("the inner call panicked")
+            },
+        );
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        service.call(Request::new(Empty::new()))
+    }));
+    assert!(called.is_err());
+    assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
+    assert_eq!(server_duration(&registry).1, 1);
+    only(&sink, SpanKind::Server);
+}
+
 /// A downstream service that records the headers it received and answers `status`.
 fn downstream(
     seen: Captured<HeaderMap>,

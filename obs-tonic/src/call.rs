@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Buf;
 use http::Response;
 use obs_tower::CallHooks;
+use obs_tower::classify::PANIC_ERROR_TYPE;
 use obs_trace::Stopwatch;
 use tonic::Code;
 
@@ -184,6 +185,15 @@ impl CallHooks for GrpcCall {
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
         if let Some(call) = self.active.as_mut() {
+            if error_type == PANIC_ERROR_TYPE
+                && call.code.is_none()
+                && matches!(call.config.side, Side::Server)
+            {
+                // gRPC's code for a handler that ended other than with a status is
+                // `UNKNOWN`, a server fault (the client sees its stream reset instead).
+                call.code = Some(Code::Unknown);
+                span.record("rpc.grpc.status_code", Code::Unknown as i64);
+            }
             call.error_type = Some(error_type);
             span.record("error.type", error_type);
             span.record("otel.status_code", "error");

@@ -32,7 +32,9 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// current span), writes that span's context into the metadata (`traceparent`, and
 /// `tracestate` and `baggage` when there are any), and ends the span when the response
 /// stream ends, or when the caller drops it (status `CANCELLED`). Every status but `OK`
-/// marks the span as failed, as does a transport error; a response without `grpc-status`
+/// marks the span as failed, as does a transport error or a panic (`error.type`
+/// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE), no status code: none came back);
+/// a response without `grpc-status`
 /// takes its code from the HTTP status, as gRPC clients do.
 ///
 /// `server.address` and `server.port` come from the request URI. A `Channel` adds the

@@ -30,7 +30,11 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// (status `CANCELLED`). The status comes from the `grpc-status` header of a trailers-only
 /// response or from the trailers. `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
 /// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` mark the span as failed; other codes are the
-/// caller's errors. Request and response messages are counted as they stream.
+/// caller's errors. A handler that panics fails the span with `error.type`
+/// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE) and, as no status was sent,
+/// `rpc.grpc.status_code` `UNKNOWN`: gRPC's code for a server application that ended
+/// other than with a status (tonic resets the stream; the client sees an error).
+/// Request and response messages are counted as they stream.
 ///
 /// Other `tracing` layers see the span's name, `rpc.service`, `rpc.method` and, once
 /// known, `rpc.grpc.status_code` and `error.type`; `rpc.system` and the address attributes

@@ -331,6 +331,35 @@ async fn a_cancelled_stream_ends_its_span_as_cancelled() {
     assert_eq!(histogram(&registry, "rpc_server_responses_per_rpc").1, 2.0);
 }
 
+async fn panicking_handler(
+    _: Request<CountedBody<Full<Bytes>>>,
+) -> Result<Response<Empty<Bytes>>, Infallible> {
+    panic!("the handler panicked")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_handler_fails_its_span_with_unknown() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new().with_registry(&registry))
+        .service_fn(panicking_handler);
+    let call = service.oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"")));
+    assert!(tokio::spawn(call).await.unwrap_err().is_panic());
+
+    let span = only(&sink);
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(attribute(&span, "error.type").as_deref(), Some("panic"));
+    assert_eq!(
+        attribute(&span, "rpc.grpc.status_code").as_deref(),
+        Some("2")
+    );
+    let (labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert_eq!(count, 1);
+    assert!(labels.contains(&("rpc_grpc_status_code".to_owned(), "2".to_owned())));
+    assert!(labels.contains(&("error_type".to_owned(), "panic".to_owned())));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn health_and_reflection_are_excluded_unless_configured() {
     let (sink, _guard) = capture();

@@ -1,7 +1,8 @@
 //! What counts as a failed call, kept out of the plumbing (as in tower-http's `classify`).
 //!
 //! HTTP semantic conventions: a SERVER span fails on 5xx only (4xx is the caller's fault,
-//! not the server's), a CLIENT span on 4xx and 5xx; both fail when no response came back.
+//! not the server's), a CLIENT span on 4xx and 5xx; both fail when no response came back,
+//! or when the call was cut short by a panic ([`PANIC_ERROR_TYPE`]).
 
 use http::StatusCode;
 
@@ -16,6 +17,12 @@ pub fn is_server_error(status: StatusCode) -> bool {
 pub fn is_client_error(status: StatusCode) -> bool {
     status.is_client_error() || status.is_server_error()
 }
+
+/// The `error.type` of a call cut short by a panic (the inner service's, the response
+/// body's, or one unwinding through whatever held the call). A panic has no exception type
+/// and its message is unbounded, so the conventions' "component-specific low cardinality
+/// error identifier" is this fixed value.
+pub const PANIC_ERROR_TYPE: &str = "panic";
 
 /// The `error.type` of a failed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -20,7 +20,8 @@ use crate::semconv;
 /// writes that span's context into the request (`traceparent` replaced, so there is
 /// exactly one, with a fresh parent id per call; `tracestate` when there is one; `baggage`
 /// when there is any), and ends the span when the response body ends. 4xx and 5xx mark
-/// the span as failed, as does an error of the inner service.
+/// the span as failed, as does an error of the inner service or a panic
+/// (`error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE)).
 ///
 /// Configured with the builder methods of [`HttpLayer`].
 pub type HttpClientLayer = HttpLayer<ClientMetrics>;

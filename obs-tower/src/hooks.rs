@@ -11,6 +11,8 @@
 use bytes::Buf;
 use http::{HeaderMap, Request, Response};
 
+use crate::classify::PANIC_ERROR_TYPE;
+
 /// Starts the telemetry of one call: the protocol policy of an instrumented service.
 ///
 /// Implementations are cheap to clone (an `Arc` around their configuration): one clone
@@ -44,11 +46,17 @@ pub trait CallHooks: Send + 'static {
     }
 
     /// The inner service, or the response body, failed with an error of type
-    /// `error_type` (its Rust type name).
+    /// `error_type` (its Rust type name); or, with `error_type`
+    /// [`PANIC_ERROR_TYPE`](crate::classify::PANIC_ERROR_TYPE), the call was cut short by
+    /// a panic: the inner service or the body panicked while polled (even if the panic is
+    /// caught further out), or the call was dropped while its thread unwound. On a panic
+    /// this runs during the unwinding, right before [`on_end`](Self::on_end), and must not
+    /// panic itself.
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span);
 
     /// The call is over: the body ended, failed or was dropped, or the call was cancelled
-    /// before a response. Called exactly once; the span closes right after.
+    /// before a response. Called exactly once; the span closes right after. A call dropped
+    /// unfinished without a panic (the client went away) gets no `on_error` first.
     fn on_end(self, span: &tracing::Span);
 }
 
@@ -68,13 +76,19 @@ impl<C: CallHooks> Call<C> {
     }
 
     /// Runs `f` with the span entered (once) and the call's state, if it has not ended;
-    /// `f` may end the call with [`Ending::end`], under the same entered span.
+    /// `f` may end the call with [`Ending::end`], under the same entered span. Should `f`
+    /// panic (it polls the inner service or body), the call ends as failed there and then:
+    /// whoever catches the panic may drop the call much later, not knowing.
     pub(crate) fn entered<R>(&mut self, f: impl FnOnce(Ending<'_, C>) -> R) -> R {
         let _entered = self.span.enter();
-        f(Ending {
+        let mut unwinding = EndOnUnwind(Ending {
             hooks: &mut self.hooks,
             span: &self.span,
-        })
+        });
+        let result = f(unwinding.0.reborrow());
+        // `f` returned: the guard has nothing to do, and without a drop costs nothing.
+        std::mem::forget(unwinding);
+        result
     }
 }
 
@@ -98,13 +112,43 @@ impl<C: CallHooks> Ending<'_, C> {
             hooks.on_end(self.span);
         }
     }
+
+    /// Ends the call as failed by a panic.
+    fn end_panicked(&mut self) {
+        self.with(|hooks, span| hooks.on_error(PANIC_ERROR_TYPE, span));
+        self.end();
+    }
+
+    fn reborrow(&mut self) -> Ending<'_, C> {
+        Ending {
+            hooks: self.hooks,
+            span: self.span,
+        }
+    }
+}
+
+/// Ends the call as failed by a panic when dropped: [`Call::entered`] forgets it unless
+/// unwinding.
+struct EndOnUnwind<'a, C: CallHooks>(Ending<'a, C>);
+
+impl<C: CallHooks> Drop for EndOnUnwind<'_, C> {
+    fn drop(&mut self) {
+        self.0.end_panicked();
+    }
 }
 
 impl<C: CallHooks> Drop for Call<C> {
     fn drop(&mut self) {
-        if let Some(hooks) = self.hooks.take() {
-            let _entered = self.span.enter();
-            hooks.on_end(&self.span);
+        // `panicking` is asked only of a call that has not ended: a cancelled one, or one
+        // dropped while a panic elsewhere (an outer layer, the task) unwinds its thread.
+        if self.hooks.is_some() {
+            self.entered(|mut ending| {
+                if std::thread::panicking() {
+                    ending.end_panicked();
+                } else {
+                    ending.end();
+                }
+            });
         }
     }
 }

@@ -25,7 +25,10 @@ use crate::semconv::SpanName;
 /// template is known) with the stable HTTP semantic-convention attributes, runs the inner
 /// service inside it, and ends it when the response body has been sent. A status of 5xx,
 /// or an error of the inner service, marks the span as failed; 4xx does not (it is the
-/// client's error). The response and error types are not changed.
+/// client's error). So does a panic of the inner service or of the body, with `error.type`
+/// [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration, even when a
+/// layer further out (tower-http's `CatchPanic`) turns it into a response. The response
+/// and error types are not changed.
 ///
 /// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
 /// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,

@@ -2,6 +2,7 @@
 //! by an `InMemorySpanSink`.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -332,8 +333,110 @@ fn a_panic_in_the_inner_call_still_ends_the_request() {
     }));
     assert!(called.is_err());
     assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
+    assert_panicked(&sink, &registry, None);
+}
+
+/// The request ended as failed by a panic: on its span, and on its duration point (`route`
+/// its `http_route` label).
+fn assert_panicked(sink: &InMemorySpanSink, registry: &obs_metrics::Registry, route: Option<&str>) {
+    let span = only(sink, SpanKind::Server);
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(str_attr(&span, "error.type").as_deref(), Some("panic"));
+    assert_eq!(attr(&span, "http.response.status_code"), None);
+    let mut expected = vec![("http_request_method", "GET"), ("url_scheme", "http")];
+    expected.extend(route.map(|route| ("http_route", route)));
+    expected.push(("error_type", "panic"));
+    assert_eq!(server_duration(registry), (labels(&expected), 1));
+}
+
+async fn panicking_handler() -> &'static str {
+    panic!("the handler panicked")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_handler_fails_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let app = Router::new()
+        .route("/boom", get(panicking_handler))
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let request = Request::get("/boom")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    // The runtime drops the task's future while the panic unwinds.
+    let joined = tokio::spawn(app.oneshot(request)).await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
+    assert_panicked(&sink, &registry, Some("/boom"));
+}
+
+#[test]
+fn a_panic_caught_further_out_still_fails_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let app = Router::new()
+        .route("/boom", get(panicking_handler))
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let request = Request::get("/boom")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let mut future = Box::pin(app.oneshot(request));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    // As tower-http's `CatchPanic` does: the panic is caught, the future dropped later.
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        future.as_mut().poll(&mut cx)
+    }));
+    assert!(polled.is_err());
+    // The call ended with the panic; its span closes when the future goes.
+    assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
     assert_eq!(server_duration(&registry).1, 1);
-    only(&sink, SpanKind::Server);
+    drop(future);
+    assert_panicked(&sink, &registry, Some("/boom"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_dropped_by_a_panic_elsewhere_fails_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .service_fn(|_req: Request<Empty<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"unsent"))))
+        });
+    let response = service.oneshot(Request::new(Empty::new())).await.unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _body = response.into_body();
+        panic!("whatever sends the body panicked");
+    }));
+    assert!(unwound.is_err());
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(str_attr(&span, "error.type").as_deref(), Some("panic"));
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_request_is_not_an_error() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .service_fn(|_req: Request<Empty<Bytes>>| {
+            std::future::pending::<Result<Response<Empty<Bytes>>, Infallible>>()
+        });
+    let mut future = Box::pin(service.oneshot(Request::new(Empty::new())));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    // The client went away: the server drops the future.
+    drop(future);
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(&span, "error.type"), None);
+    assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
+    let labels = labels(&[("http_request_method", "GET"), ("url_scheme", "http")]);
+    assert_eq!(server_duration(&registry), (labels, 1));
 }
 
 /// A downstream service that records the headers it received and answers `status`.

@@ -1,7 +1,7 @@
-//! The route template (`http.route`) and the peer address (`client.address`) a framework
-//! put in the request extensions.
+//! The route template (`http.route`), the peer address (`client.address`) and the URI as
+//! received (`url.path`, `url.query`) a framework put in the request extensions.
 
-use http::Extensions;
+use http::{Extensions, Uri};
 
 /// The matched route template, e.g. `/users/{id}`: never the raw path, so span names and
 /// metric labels stay bounded.
@@ -69,5 +69,21 @@ pub(crate) fn client_address(extensions: &Extensions) -> Option<std::net::IpAddr
 /// Without a framework the peer address is unknown.
 #[cfg(not(feature = "axum"))]
 pub(crate) fn client_address(_extensions: &Extensions) -> Option<std::net::IpAddr> {
+    None
+}
+
+/// The URI the request arrived with, from axum's `OriginalUri`: inside a router nested
+/// with `Router::nest`, the request's own URI has lost the nest's prefix (which
+/// `MatchedPath` keeps). One lookup, paid only by recording spans.
+#[cfg(feature = "axum")]
+pub(crate) fn original_uri(extensions: &Extensions) -> Option<&Uri> {
+    extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|original| &original.0)
+}
+
+/// Without a framework the request's URI is the original.
+#[cfg(not(feature = "axum"))]
+pub(crate) fn original_uri(_extensions: &Extensions) -> Option<&Uri> {
     None
 }

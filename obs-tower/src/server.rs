@@ -36,7 +36,9 @@ use crate::semconv::SpanName;
 /// only for spans it records.
 ///
 /// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
-/// `Router::layer` (which runs after routing), not around the router from outside.
+/// `Router::layer` (which runs after routing), not around the router from outside. In a
+/// router nested with `Router::nest`, `url.path` and `url.query` come from axum's
+/// `OriginalUri`, the URI as received, not the one with the nest's prefix stripped.
 ///
 /// Configured with the builder methods of [`HttpLayer`].
 ///
@@ -134,8 +136,10 @@ fn request_attributes<B, M>(
     if let Some(original) = method_original {
         start.push_str("http.request.method_original", original.to_owned());
     }
-    start.push_str("url.path", uri.path().to_owned());
-    if let Some(query) = uri.query() {
+    // A nested router's request has lost the nest's prefix: the path is the one received.
+    let target = route::original_uri(request.extensions()).unwrap_or(uri);
+    start.push_str("url.path", target.path().to_owned());
+    if let Some(query) = target.query() {
         let query = semconv::redact_query(query, config.sensitive_query.as_slice());
         start.push_str("url.query", query.into_owned());
     }

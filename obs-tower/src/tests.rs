@@ -173,6 +173,32 @@ async fn unmatched_requests_carry_no_route_and_unknown_methods_become_other() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_nested_router_records_the_path_it_received() {
+    let (sink, _guard) = install();
+    let users = Router::new()
+        .route("/users/{id}", get(|| async { "user" }))
+        .layer(HttpServerLayer::new());
+    let app = Router::new().nest("/api", users);
+    let request = Request::get("/api/users/42?sig=s&page=2")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app, request).await.status(), 200);
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        str_attr(&span, "http.route").as_deref(),
+        Some("/api/users/{id}")
+    );
+    assert_eq!(
+        str_attr(&span, "url.path").as_deref(),
+        Some("/api/users/42")
+    );
+    assert_eq!(
+        str_attr(&span, "url.query").as_deref(),
+        Some("sig=REDACTED&page=2")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn sensitive_query_parameters_are_redacted() {
     let (sink, _guard) = install();
     let app = Router::new()

@@ -240,20 +240,21 @@ impl SensitiveQueryParams {
 }
 
 /// The query with the value of every parameter named in `sensitive` replaced by
-/// `REDACTED`; borrowed when nothing needs redacting.
+/// `REDACTED`; borrowed when nothing needs redacting. Keys are compared percent-decoded, as
+/// the application reads them (`%73ig` is `sig`).
 pub(crate) fn redact_query<'a, S: AsRef<str>>(
     query: &'a str,
     sensitive: &[S],
 ) -> std::borrow::Cow<'a, str> {
     let is_sensitive = |pair: &str| {
         let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        sensitive.iter().any(|s| s.as_ref() == key)
+        is_sensitive_key(key.as_bytes(), sensitive)
     };
     // The common case, nothing to redact, found with byte splits (cheaper than `str`
     // pattern searches): a key runs to the first `=` of its pair.
     let has_sensitive = query.as_bytes().split(|&b| b == b'&').any(|pair| {
         let key = pair.split(|&b| b == b'=').next().unwrap_or(pair);
-        sensitive.iter().any(|s| s.as_ref().as_bytes() == key)
+        is_sensitive_key(key, sensitive)
     });
     if !has_sensitive {
         return std::borrow::Cow::Borrowed(query);
@@ -273,6 +274,39 @@ pub(crate) fn redact_query<'a, S: AsRef<str>>(
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Whether the raw query `key` is one of the `sensitive` names. Only a key with a `%` pays
+/// for decoding, done as it is compared, without a copy.
+fn is_sensitive_key<S: AsRef<str>>(key: &[u8], sensitive: &[S]) -> bool {
+    if key.contains(&b'%') {
+        sensitive
+            .iter()
+            .any(|s| percent_decodes_to(key, s.as_ref().as_bytes()))
+    } else {
+        sensitive.iter().any(|s| s.as_ref().as_bytes() == key)
+    }
+}
+
+/// Whether `encoded`, percent-decoded, is `decoded`. A `%` not followed by two hex digits
+/// stands for itself, as in WHATWG URL parsing.
+fn percent_decodes_to(mut encoded: &[u8], decoded: &[u8]) -> bool {
+    let hex = |digit: u8| (digit as char).to_digit(16).map(|d| d as u8);
+    let mut expected = decoded.iter();
+    loop {
+        let (byte, rest) = match encoded {
+            [] => return expected.next().is_none(),
+            [b'%', hi, lo, rest @ ..] => match (hex(*hi), hex(*lo)) {
+                (Some(hi), Some(lo)) => ((hi << 4) | lo, rest),
+                _ => (b'%', &encoded[1..]),
+            },
+            [byte, rest @ ..] => (*byte, rest),
+        };
+        if expected.next() != Some(&byte) {
+            return false;
+        }
+        encoded = rest;
+    }
 }
 
 /// `url.full` for a client request: credentials in the authority become
@@ -410,6 +444,14 @@ mod tests {
         );
         // Names match exactly, and a parameter without a value has nothing to hide.
         assert_eq!(redact_query("SIG=1&sig", &d), "SIG=1&sig");
+        // Keys are compared decoded, and keep their encoding in the output.
+        assert_eq!(
+            redact_query("%73ig=4&Sig%6eature=5&%2=6&s%69g%=7&a%2Db=8", &d),
+            "%73ig=REDACTED&Sig%6eature=REDACTED&%2=6&s%69g%=7&a%2Db=8"
+        );
+        assert_eq!(redact_query("a%2Db=8", &["a-b"]), "a%2Db=REDACTED");
+        assert_eq!(redact_query("%25=1", &["%"]), "%25=REDACTED");
+        assert_eq!(redact_query("%=1", &["%"]), "%=REDACTED");
         assert_eq!(
             redact_query("token=t&x=1", &["token"]),
             "token=REDACTED&x=1"

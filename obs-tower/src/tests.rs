@@ -204,14 +204,16 @@ async fn sensitive_query_parameters_are_redacted() {
     let app = Router::new()
         .route("/s", get(|| async { "ok" }))
         .layer(HttpServerLayer::new().with_sensitive_query_params(["token"]));
-    let request = Request::get("/s?sig=abc&token=t0p&X-Goog-Signature=g&page=2")
+    let request = Request::get("/s?sig=abc&token=t0p&X-Goog-Signature=g&page=2&%73ig=4&t%6Fken=5")
         .body(axum::body::Body::empty())
         .unwrap();
     send(app, request).await;
     let span = only(&sink, SpanKind::Server);
     assert_eq!(
         str_attr(&span, "url.query").as_deref(),
-        Some("sig=REDACTED&token=REDACTED&X-Goog-Signature=REDACTED&page=2")
+        Some(
+            "sig=REDACTED&token=REDACTED&X-Goog-Signature=REDACTED&page=2&%73ig=REDACTED&t%6Fken=REDACTED"
+        )
     );
 }
 

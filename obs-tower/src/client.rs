@@ -23,6 +23,12 @@ use crate::semconv;
 /// the span as failed, as does an error of the inner service or a panic
 /// (`error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE)).
 ///
+/// A relative URI is completed from the `Host` header (hyper's connection-level senders
+/// take origin-form requests). With no host from either, the target is unknown to the
+/// layer: the span has no `url.full` (the conventions want an absolute URL; `http:///path`
+/// would be an invalid one), no `server.address` and no `server.port` (the port goes only
+/// with an address).
+///
 /// Configured with the builder methods of [`HttpLayer`].
 pub type HttpClientLayer = HttpLayer<ClientMetrics>;
 
@@ -54,7 +60,8 @@ impl HttpClientLayer {
         let start = Stopwatch::start();
         let (method, method_original) = semconv::method(method);
         let (address, port) = semconv::server_address(uri, headers);
-        let port = port.or_else(|| semconv::default_port(uri.scheme_str()));
+        // Semconv: `server.port` only with `server.address`.
+        let port = address.and(port.or_else(|| semconv::default_port(uri.scheme_str())));
         let url = semconv::full_url(uri, headers, self.config.sensitive_query.as_slice());
         let span = tracing::info_span!(
             "HTTP request",

@@ -111,7 +111,8 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
 /// `server.address` and `server.port` of a request (or of the target of an outgoing one)
 /// by the HTTP semantic conventions: from the URI authority (HTTP/2 `:authority`,
 /// absolute-form requests), or else the `Host` header. Credentials before an `@` are
-/// dropped and IPv6 literals lose their brackets. gRPC rides on HTTP/2, so `obs-tonic`
+/// dropped and IPv6 literals lose their brackets; a port comes only with an address
+/// (`Host: :8080` gives neither). gRPC rides on HTTP/2, so `obs-tonic`
 /// takes its RPC `server.address` and `server.port` from here too.
 ///
 /// ```
@@ -171,34 +172,38 @@ fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
     }
 }
 
-/// The host and port of an authority, without its credentials.
+/// The host and port of an authority, without its credentials; no port without a host
+/// (semconv: `server.port` only "if `server.address` is set").
 fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
-    // Credentials never belong in `server.address`. Byte loops, not `rsplit_once`: an
-    // authority is short, and `memrchr`'s setup costs more than the loop.
-    let host_port = match authority.bytes().rposition(|b| b == b'@') {
-        Some(at) => &authority[at + 1..],
-        None => authority,
-    };
-    split_host_port(host_port)
+    // Credentials never belong in `server.address`.
+    match split_host_port(split_userinfo(authority).1) {
+        ("", _) => (None, None),
+        (host, port) => (Some(host), port),
+    }
 }
 
-fn split_host_port(host_port: &str) -> (Option<&str>, Option<u16>) {
+/// The credentials (`user:password`) of an authority, if any, and the `host:port` after
+/// them.
+fn split_userinfo(authority: &str) -> (Option<&str>, &str) {
+    // A byte loop, not `rsplit_once`: an authority is short, and `memrchr`'s setup costs
+    // more than the loop.
+    match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    }
+}
+
+/// The host (empty if none) and port of `host:port`, `host`, `[v6]:port` or `[v6]`.
+fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
     if let Some(rest) = host_port.strip_prefix('[') {
-        // `[v6]` or `[v6]:port`
         return match rest.split_once(']') {
-            Some((host, tail)) => (
-                Some(host),
-                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
-            ),
-            None => (None, None),
+            Some((host, tail)) => (host, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => ("", None),
         };
     }
     match host_port.bytes().rposition(|b| b == b':') {
-        Some(colon) => (
-            Some(&host_port[..colon]).filter(|h| !h.is_empty()),
-            host_port[colon + 1..].parse().ok(),
-        ),
-        None => (Some(host_port).filter(|h| !h.is_empty()), None),
+        Some(colon) => (&host_port[..colon], host_port[colon + 1..].parse().ok()),
+        None => (host_port, None),
     }
 }
 
@@ -311,35 +316,35 @@ fn percent_decodes_to(mut encoded: &[u8], decoded: &[u8]) -> bool {
 
 /// `url.full` for a client request: credentials in the authority become
 /// `REDACTED:REDACTED`, sensitive query values `REDACTED`. A relative URI is completed from
-/// the `Host` header.
-pub(crate) fn full_url<S: AsRef<str>>(uri: &Uri, headers: &HeaderMap, sensitive: &[S]) -> String {
+/// the `Host` header. With no host from either, there is no absolute URL to give (the
+/// attribute's format), and `http:///path` would name no host (RFC 9110 forbids an empty
+/// one): `None`, the attribute is left out rather than invented.
+pub(crate) fn full_url<S: AsRef<str>>(
+    uri: &Uri,
+    headers: &HeaderMap,
+    sensitive: &[S],
+) -> Option<String> {
     let scheme = uri.scheme_str().unwrap_or("http");
-    let authority = uri.authority().map(|a| a.as_str()).or_else(|| {
-        headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-    });
+    let (credentials, host_port) = split_userinfo(authority(uri, headers)?);
+    if split_host_port(host_port).0.is_empty() {
+        return None;
+    }
     let mut out = String::with_capacity(uri.path().len() + 64);
     out.push_str(scheme);
     out.push_str("://");
-    if let Some(authority) = authority {
-        match authority.rsplit_once('@') {
-            Some((_, host_port)) => {
-                out.push_str(REDACTED);
-                out.push(':');
-                out.push_str(REDACTED);
-                out.push('@');
-                out.push_str(host_port);
-            }
-            None => out.push_str(authority),
-        }
+    if credentials.is_some() {
+        out.push_str(REDACTED);
+        out.push(':');
+        out.push_str(REDACTED);
+        out.push('@');
     }
+    out.push_str(host_port);
     out.push_str(uri.path());
     if let Some(query) = uri.query() {
         out.push('?');
         out.push_str(&redact_query(query, sensitive));
     }
-    out
+    Some(out)
 }
 
 /// The default port of a URI scheme, for a client's `server.port`.
@@ -385,7 +390,7 @@ mod tests {
     fn host_and_port_come_from_authority_or_host_header() {
         // (URI, `Host` header, expected address and port)
         type Case<'a> = (&'a str, Option<&'a str>, (Option<&'a str>, Option<u16>));
-        let cases: [Case<'_>; 9] = [
+        let cases: [Case<'_>; 10] = [
             (
                 "http://user:pw@example.com:8080/x",
                 None,
@@ -395,6 +400,7 @@ mod tests {
             ("/x", Some("[::1]:9000"), (Some("::1"), Some(9000))),
             ("/x", Some("example.org"), (Some("example.org"), None)),
             ("/x", Some("[::1]"), (Some("::1"), None)),
+            ("/x", Some("u@[]:80"), (None, None)),
             (
                 "http://u:p@[2001:db8::1]:443/x",
                 Some("[::1]"),
@@ -410,7 +416,8 @@ mod tests {
                 Some("example.org:8080"),
                 (Some("example.org"), Some(8080)),
             ),
-            ("/x", Some(":8080"), (None, Some(8080))),
+            // No port without an address.
+            ("/x", Some(":8080"), (None, None)),
         ];
         // Twice through, so that the interned flavour answers from its memory of the last
         // authority as well as afresh, alternating authorities included.
@@ -465,15 +472,24 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(
-            full_url(&uri, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
-            "https://REDACTED:REDACTED@example.com:8443/p?sig=REDACTED&q=2"
+            full_url(&uri, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS).as_deref(),
+            Some("https://REDACTED:REDACTED@example.com:8443/p?sig=REDACTED&q=2")
         );
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::HOST, "svc:80".parse().unwrap());
         let rel: Uri = "/a?b=c".parse().unwrap();
         assert_eq!(
             full_url(&rel, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
-            "http://svc:80/a?b=c"
+            None
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "svc:80".parse().unwrap());
+        assert_eq!(
+            full_url(&rel, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS).as_deref(),
+            Some("http://svc:80/a?b=c")
+        );
+        headers.insert(http::header::HOST, ":80".parse().unwrap());
+        assert_eq!(
+            full_url(&rel, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
+            None
         );
     }
 }

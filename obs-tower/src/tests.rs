@@ -818,6 +818,39 @@ async fn client_metrics_carry_the_server_address_and_port() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn no_port_or_url_is_recorded_without_a_host() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new().with_registry(&registry))
+        .service(downstream(Captured::default(), StatusCode::OK));
+    let request = Request::get("/rel").body(Empty::<Bytes>::new()).unwrap();
+    drop(client.oneshot(request).await.unwrap());
+    let server = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service(downstream(Captured::default(), StatusCode::OK));
+    let request = Request::get("/x")
+        .header("host", ":8080")
+        .body(Empty::new())
+        .unwrap();
+    drop(server.oneshot(request).await.unwrap());
+
+    for span in [only(&sink, SpanKind::Client), only(&sink, SpanKind::Server)] {
+        for key in ["server.address", "server.port", "url.full"] {
+            assert_eq!(attr(&span, key), None, "{key} of {:?}", span.kind);
+        }
+    }
+    let duration = family(&registry, "http_client_request_duration_seconds");
+    assert_eq!(
+        duration.points[0].labels,
+        labels(&[
+            ("http_request_method", "GET"),
+            ("http_response_status_code", "200"),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn the_reqwest_middleware_traces_and_injects() {
     let (sink, _guard) = install();
     let seen: Captured<HeaderMap> = Captured::default();

@@ -201,6 +201,15 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+/// The general `OTEL_EXPORTER_OTLP_*` values that are set and valid.
+struct OtlpGeneral {
+    protocol: Option<Protocol>,
+    endpoint: Option<String>,
+    headers: Option<Vec<(String, String)>>,
+    timeout: Option<Duration>,
+    compression: Option<Compression>,
+}
+
 /// Reads `name`; empty counts as unset, per the spec.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -223,18 +232,21 @@ impl EnvReader<'_> {
         ));
     }
 
-    /// A duration in milliseconds: a non-negative integer.
-    fn millis(&mut self, name: &str, default: Duration) -> Duration {
-        match self.var(name) {
-            None => default,
-            Some(v) => match v.parse::<u64>() {
-                Ok(ms) => Duration::from_millis(ms),
-                Err(_) => {
-                    self.warn(name, &v, "not a whole number of milliseconds");
-                    default
-                }
-            },
+    /// A duration in milliseconds: a non-negative integer; `None` if unset or unparsable.
+    fn millis_opt(&mut self, name: &str) -> Option<Duration> {
+        let v = self.var(name)?;
+        match v.parse::<u64>() {
+            Ok(ms) => Some(Duration::from_millis(ms)),
+            Err(_) => {
+                self.warn(name, &v, "not a whole number of milliseconds");
+                None
+            }
         }
+    }
+
+    /// Like [`EnvReader::millis_opt`], with `default` when unset or unparsable.
+    fn millis(&mut self, name: &str, default: Duration) -> Duration {
+        self.millis_opt(name).unwrap_or(default)
     }
 
     fn tail_sampling(&mut self) -> Option<obs_trace::TailSampling> {
@@ -385,38 +397,54 @@ impl EnvReader<'_> {
         }
     }
 
-    fn otlp(&mut self, signal: Signal) -> OtlpSettings {
+    /// The general `OTEL_EXPORTER_OTLP_*` variables, read once for all three signals so that
+    /// a bad value is warned about once, not once per signal.
+    fn otlp_general(&mut self) -> OtlpGeneral {
+        OtlpGeneral {
+            // A protocol set in code makes the variables irrelevant.
+            protocol: match self.protocol_override {
+                Some(_) => None,
+                None => self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            },
+            endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
+            timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT"),
+            compression: self.compression("OTEL_EXPORTER_OTLP_COMPRESSION"),
+        }
+    }
+
+    /// The settings of `signal`: each per-signal variable that is set and valid, else the
+    /// general one from `general`, else the default.
+    fn otlp(&mut self, signal: Signal, general: &OtlpGeneral) -> OtlpSettings {
         let s = signal.upper();
         let protocol = self
             .protocol_override
             .or_else(|| self.protocol(&format!("OTEL_EXPORTER_OTLP_{s}_PROTOCOL")))
-            .or_else(|| self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .or(general.protocol)
             .unwrap_or(Protocol::HttpProtobuf);
         // A per-signal endpoint is used as is; the base one gets `/v1/{signal}` appended for
         // HTTP (spec: "Endpoint URLs for OTLP/HTTP").
         let endpoint = match self.endpoint(&format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT")) {
             Some(e) => e,
             None => {
-                let base = self
-                    .endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .unwrap_or_else(|| protocol.default_endpoint().to_owned());
-                signal_url(&base, protocol, signal)
+                let base = general
+                    .endpoint
+                    .as_deref()
+                    .unwrap_or_else(|| protocol.default_endpoint());
+                signal_url(base, protocol, signal)
             }
         };
         let headers = self
             .headers(&format!("OTEL_EXPORTER_OTLP_{s}_HEADERS"))
-            .or_else(|| self.headers("OTEL_EXPORTER_OTLP_HEADERS"))
+            .or_else(|| general.headers.clone())
             .unwrap_or_default();
-        let timeout = match self.var(&format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT")) {
-            Some(_) => self.millis(
-                &format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"),
-                Duration::from_secs(10),
-            ),
-            None => self.millis("OTEL_EXPORTER_OTLP_TIMEOUT", Duration::from_secs(10)),
-        };
+        let timeout = self
+            .millis_opt(&format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"))
+            .or(general.timeout)
+            .unwrap_or(Duration::from_secs(10));
         let compression = self
             .compression(&format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"))
-            .or_else(|| self.compression("OTEL_EXPORTER_OTLP_COMPRESSION"))
+            .or(general.compression)
             .unwrap_or(Compression::None);
         OtlpSettings {
             endpoint,
@@ -593,6 +621,7 @@ impl Config {
             }
         };
         let tail_sampling = r.tail_sampling();
+        let otlp = r.otlp_general();
         Config {
             sdk_disabled,
             service_name,
@@ -601,9 +630,9 @@ impl Config {
             traces_exporter: r.exporter(Signal::Traces),
             metrics_exporter: r.exporter(Signal::Metrics),
             logs_exporter: r.exporter(Signal::Logs),
-            traces_otlp: r.otlp(Signal::Traces),
-            metrics_otlp: r.otlp(Signal::Metrics),
-            logs_otlp: r.otlp(Signal::Logs),
+            traces_otlp: r.otlp(Signal::Traces, &otlp),
+            metrics_otlp: r.otlp(Signal::Metrics, &otlp),
+            logs_otlp: r.otlp(Signal::Logs, &otlp),
             sampler,
             span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
             log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),

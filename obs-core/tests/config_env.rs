@@ -427,3 +427,33 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
         }
     }
 }
+
+#[test]
+fn a_bad_general_otlp_variable_is_warned_about_once() {
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "abc"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+    ];
+    let c = config(&vars);
+    for (k, _) in vars {
+        let n = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains(&format!("{k}=")))
+            .count();
+        assert_eq!(n, 1, "{k}: {:?}", c.warnings);
+    }
+}
+
+#[test]
+fn a_bad_per_signal_timeout_falls_back_to_the_general_one() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "abc"),
+    ]);
+    assert_eq!(c.traces_otlp.timeout, Duration::from_millis(2000));
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "abc"));
+}

@@ -579,11 +579,20 @@ impl Config {
                 let arg = r.var("OTEL_TRACES_SAMPLER_ARG");
                 match Sampler::from_spec_name(&name, arg.as_deref()) {
                     Ok(s) => s,
-                    Err(e) => {
-                        r.warnings
-                            .push(format!("obs: {e}; using parentbased_always_on"));
-                        Sampler::default()
-                    }
+                    // The name is known, so the argument is what is bad: the spec says to
+                    // behave as if it were unset, i.e. that sampler with its default argument.
+                    Err(e) => match Sampler::from_spec_name(&name, None) {
+                        Ok(s) => {
+                            r.warnings
+                                .push(format!("obs: {e}; using {name} with its default"));
+                            s
+                        }
+                        Err(e) => {
+                            r.warnings
+                                .push(format!("obs: {e}; using parentbased_always_on"));
+                            Sampler::default()
+                        }
+                    },
                 }
             }
         };

@@ -196,8 +196,21 @@ fn samplers() {
         ("OTEL_TRACES_SAMPLER", "traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "lots"),
     ]);
-    assert_eq!(c.sampler, Sampler::default());
+    assert_eq!(
+        c.sampler,
+        Sampler::TraceIdRatio(1.0),
+        "as if the argument were unset"
+    );
     assert!(warned(&c, "OTEL_TRACES_SAMPLER_ARG", "lots"));
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+    ]);
+    assert_eq!(
+        c.sampler,
+        Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(1.0)))
+    );
+    assert!(warned(&c, "OTEL_TRACES_SAMPLER_ARG", "2"));
     let c = config(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]);
     assert!(warned(&c, "OTEL_TRACES_SAMPLER", "jaeger_remote"));
 }

@@ -47,7 +47,9 @@ impl Sampler {
     /// `jaeger_remote`, `parentbased_jaeger_remote` and `xray` need a remote sampling
     /// service and are reported as unsupported.
     ///
-    /// For the ratio samplers a missing argument means `1.0`; a bad one is an error.
+    /// For the ratio samplers a missing argument means `1.0`; a bad one is an error. The
+    /// spec says a bad `OTEL_TRACES_SAMPLER_ARG` is to be treated as unset, so a caller
+    /// reading the environment falls back to `from_spec_name(name, None)` on that error.
     pub fn from_spec_name(name: &str, arg: Option<&str>) -> Result<Sampler, SamplerError> {
         let ratio = || -> Result<f64, SamplerError> {
             match arg.map(str::trim).filter(|a| !a.is_empty()) {

@@ -22,8 +22,9 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Case-insensitive, as the spec says enum values should be.
     fn parse(s: &str) -> Option<Protocol> {
-        match s.trim() {
+        match s.trim().to_ascii_lowercase().as_str() {
             "grpc" => Some(Protocol::Grpc),
             "http/protobuf" => Some(Protocol::HttpProtobuf),
             _ => None,
@@ -331,7 +332,7 @@ impl EnvReader<'_> {
         // known value wins and the rest are reported.
         let mut chosen = None;
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let kind = match item {
+            let kind = match item.to_ascii_lowercase().as_str() {
                 "otlp" => Some(ExporterKind::Otlp),
                 "console" | "logging" => Some(ExporterKind::Console),
                 "none" => Some(ExporterKind::None),
@@ -365,7 +366,7 @@ impl EnvReader<'_> {
 
     fn compression(&mut self, name: &str) -> Option<Compression> {
         let v = self.var(name)?;
-        match v.as_str() {
+        match v.to_ascii_lowercase().as_str() {
             "gzip" => Some(Compression::Gzip),
             "none" => Some(Compression::None),
             _ => {
@@ -610,24 +611,28 @@ impl Config {
                 }
             },
         };
-        let json_logs = match r.var("OBS_LOG_FORMAT").as_deref() {
-            None | Some("json") => true,
-            Some("none") => false,
-            Some(v) => {
-                let v = v.to_owned();
-                r.warn("OBS_LOG_FORMAT", &v, "not a supported format (json, none)");
-                true
-            }
+        // Enum values are case-insensitive, like the spec's.
+        let json_logs = match r.var("OBS_LOG_FORMAT") {
+            None => true,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "json" => true,
+                "none" => false,
+                _ => {
+                    r.warn("OBS_LOG_FORMAT", &v, "not a supported format (json, none)");
+                    true
+                }
+            },
         };
-        let unsampled_spans = match r.var("OBS_UNSAMPLED_SPANS").as_deref() {
+        let unsampled_spans = match r.var("OBS_UNSAMPLED_SPANS") {
             None => None,
-            Some("skip") => Some(obs_trace::UnsampledSpans::Skip),
-            Some("keep") => Some(obs_trace::UnsampledSpans::Keep),
-            Some(v) => {
-                let v = v.to_owned();
-                r.warn("OBS_UNSAMPLED_SPANS", &v, "not one of skip, keep");
-                None
-            }
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "skip" => Some(obs_trace::UnsampledSpans::Skip),
+                "keep" => Some(obs_trace::UnsampledSpans::Keep),
+                _ => {
+                    r.warn("OBS_UNSAMPLED_SPANS", &v, "not one of skip, keep");
+                    None
+                }
+            },
         };
         let tail_sampling = r.tail_sampling();
         let otlp = r.otlp_general();

@@ -470,3 +470,32 @@ fn a_bad_per_signal_timeout_falls_back_to_the_general_one() {
     assert_eq!(c.traces_otlp.timeout, Duration::from_millis(2000));
     assert!(warned(&c, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "abc"));
 }
+
+#[test]
+fn enum_values_are_case_insensitive() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "None"),
+        ("OTEL_TRACES_EXPORTER", "Console"),
+        ("OTEL_METRICS_EXPORTER", "NONE"),
+        ("OTEL_LOGS_EXPORTER", "OTLP"),
+        ("OTEL_TRACES_SAMPLER", "TraceIdRatio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+        ("OBS_LOG_FORMAT", "None"),
+        ("OBS_UNSAMPLED_SPANS", "Keep"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.traces_otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.traces_otlp.compression, Compression::Gzip);
+    assert_eq!(c.logs_otlp.compression, Compression::None);
+    assert_eq!(c.traces_exporter, ExporterKind::Console);
+    assert_eq!(c.metrics_exporter, ExporterKind::None);
+    assert_eq!(c.logs_exporter, ExporterKind::Otlp);
+    assert_eq!(c.sampler, Sampler::TraceIdRatio(0.5));
+    assert!(!c.json_logs);
+    assert_eq!(
+        c.unsampled_spans,
+        Some(obs_core::trace::UnsampledSpans::Keep)
+    );
+}

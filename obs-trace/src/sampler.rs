@@ -45,7 +45,8 @@ impl Sampler {
     /// argument. Known values: `always_on`, `always_off`, `traceidratio`,
     /// `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`.
     /// `jaeger_remote`, `parentbased_jaeger_remote` and `xray` need a remote sampling
-    /// service and are reported as unsupported.
+    /// service and are reported as unsupported. Names are case-insensitive, as the spec says
+    /// enum values should be.
     ///
     /// For the ratio samplers a missing argument means `1.0`; a bad one is an error. The
     /// spec says a bad `OTEL_TRACES_SAMPLER_ARG` is to be treated as unset, so a caller
@@ -62,7 +63,8 @@ impl Sampler {
                 },
             }
         };
-        match name.trim() {
+        let name = name.trim();
+        match name.to_ascii_lowercase().as_str() {
             "always_on" => Ok(Sampler::AlwaysOn),
             "always_off" => Ok(Sampler::AlwaysOff),
             "traceidratio" => Ok(Sampler::TraceIdRatio(ratio()?)),
@@ -71,13 +73,11 @@ impl Sampler {
             "parentbased_traceidratio" => Ok(Sampler::ParentBased(Box::new(
                 Sampler::TraceIdRatio(ratio()?),
             ))),
-            other @ ("jaeger_remote" | "parentbased_jaeger_remote" | "xray") => {
-                Err(SamplerError(format!(
-                    "OTEL_TRACES_SAMPLER={other:?} needs a remote sampling service, which obs does not support"
-                )))
-            }
-            other => Err(SamplerError(format!(
-                "OTEL_TRACES_SAMPLER={other:?} is not a known sampler"
+            "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => Err(SamplerError(format!(
+                "OTEL_TRACES_SAMPLER={name:?} needs a remote sampling service, which obs does not support"
+            ))),
+            _ => Err(SamplerError(format!(
+                "OTEL_TRACES_SAMPLER={name:?} is not a known sampler"
             ))),
         }
     }
@@ -138,6 +138,10 @@ mod tests {
         ] {
             assert!(Sampler::from_spec_name(n, Some("0.5")).is_ok(), "{n}");
         }
+        assert_eq!(
+            Sampler::from_spec_name("ParentBased_Always_Off", None),
+            Ok(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
+        );
         assert!(Sampler::from_spec_name("xray", None).is_err());
         assert!(Sampler::from_spec_name("bogus", None).is_err());
         assert!(Sampler::from_spec_name("traceidratio", Some("2")).is_err());

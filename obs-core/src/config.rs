@@ -483,11 +483,24 @@ impl EnvReader<'_> {
     }
 }
 
-/// `base` + `/v1/{signal}` for HTTP; `base` as is for gRPC.
+/// `base` with `/v1/{signal}` appended to its path for HTTP (before any query string);
+/// `base` as is for gRPC.
 pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> String {
     match protocol {
         Protocol::Grpc => base.to_owned(),
-        Protocol::HttpProtobuf => format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str()),
+        Protocol::HttpProtobuf => {
+            // The scheme and authority hold no `?`, so the first one starts the query.
+            let (path, query) = match base.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (base, None),
+            };
+            let mut url = format!("{}/v1/{}", path.trim_end_matches('/'), signal.as_str());
+            if let Some(query) = query {
+                url.push('?');
+                url.push_str(query);
+            }
+            url
+        }
     }
 }
 

@@ -499,3 +499,16 @@ fn enum_values_are_case_insensitive() {
         Some(obs_core::trace::UnsampledSpans::Keep)
     );
 }
+
+#[test]
+fn the_signal_path_goes_before_the_query_string() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318?x=1")]);
+    assert_eq!(c.traces_otlp.endpoint, "http://h:4318/v1/traces?x=1");
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/base/?x=1&y=2")]);
+    assert_eq!(c.logs_otlp.endpoint, "http://h:4318/base/v1/logs?x=1&y=2");
+    let c = obs_core::builder()
+        .otlp_endpoint("http://h:4318/p?k=v")
+        .config_with(&|_| None)
+        .unwrap();
+    assert_eq!(c.metrics_otlp.endpoint, "http://h:4318/p/v1/metrics?k=v");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use obs_trace::Sampler;
 
 use crate::config::{
-    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, signal_url,
+    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, check_header, signal_url,
     validate_endpoint,
 };
 use crate::{InitError, Telemetry};
@@ -236,6 +236,9 @@ impl Builder {
         }
         c.resource_attributes
             .extend(self.resource_attributes.iter().cloned());
+        for (k, v) in &self.headers {
+            check_header(k, v).map_err(|why| invalid("otlp_header", format!("{k}: {v}"), why))?;
+        }
         for signal in Signal::ALL {
             let s = c.otlp_mut(signal);
             if let Some(e) = &self.endpoint {
@@ -267,12 +270,6 @@ impl Builder {
             if let Some(comp) = self.compression {
                 s.compression = comp;
             }
-        }
-        for (k, v) in &self.headers {
-            http::HeaderName::try_from(k.as_str())
-                .map_err(|_| invalid("otlp_header", k, "not a valid HTTP header name"))?;
-            http::HeaderValue::try_from(v.as_str())
-                .map_err(|_| invalid("otlp_header", v, "not a valid HTTP header value"))?;
         }
         for (signal, kind) in &self.exporters {
             match signal {

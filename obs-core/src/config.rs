@@ -99,7 +99,8 @@ pub struct OtlpSettings {
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
-    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key.
+    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key; each a valid
+    /// HTTP header name and value.
     pub headers: Vec<(String, String)>,
     /// Per-export timeout, retries included. Default 10 s.
     pub timeout: Duration,
@@ -376,15 +377,24 @@ impl EnvReader<'_> {
         }
     }
 
+    /// Request headers. A bad member (malformed, or not a valid HTTP header) is skipped with
+    /// a warning and the others are kept, as other SDKs do: one typo must not drop an API
+    /// key. `None`, so the general variable or the default applies, when no member is good.
     fn headers(&mut self, name: &str) -> Option<Vec<(String, String)>> {
         let v = self.var(name)?;
-        match parse_key_values(&v) {
-            Some(kv) => Some(kv),
-            None => {
-                self.warn(name, &v, "not a list of key=value pairs");
-                None
+        let mut headers = Vec::new();
+        for (member, pair) in members(&v) {
+            let checked = pair
+                .ok_or("not a key=value pair")
+                .and_then(|(k, val)| check_header(&k, &val).map(|()| (k, val)));
+            match checked {
+                Ok(header) => headers.push(header),
+                Err(why) => self
+                    .warnings
+                    .push(format!("obs: ignoring {member:?} in {name}: {why}")),
             }
         }
+        (!headers.is_empty()).then_some(headers)
     }
 
     fn endpoint(&mut self, name: &str) -> Option<String> {
@@ -520,21 +530,34 @@ pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses the W3C-Baggage-like `key1=value1,key2=value2` lists of `OTEL_RESOURCE_ATTRIBUTES`
-/// and `OTEL_EXPORTER_OTLP_HEADERS`, percent-decoding values. `None` if any member is bad:
-/// the spec says to discard the whole value then.
+/// The members of a W3C-Baggage-like `key1=value1,key2=value2` list, as in
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`: each as written, with its key
+/// and percent-decoded value, or `None` if it is malformed.
+fn members(v: &str) -> impl Iterator<Item = (&str, Option<(String, String)>)> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|member| {
+            let pair = member.split_once('=').and_then(|(k, val)| {
+                let k = k.trim();
+                let val = percent_decode(val.trim())?;
+                (!k.is_empty()).then(|| (k.to_owned(), val))
+            });
+            (member, pair)
+        })
+}
+
+/// The pairs of an `OTEL_RESOURCE_ATTRIBUTES`-style list. `None` if any member is malformed:
+/// the resource spec says to discard the whole value then.
 pub(crate) fn parse_key_values(v: &str) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for member in v.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let (k, val) = member.split_once('=')?;
-        let k = k.trim();
-        if k.is_empty() {
-            return None;
-        }
-        let val = percent_decode(val.trim())?;
-        out.push((k.to_owned(), val));
-    }
-    Some(out)
+    members(v).map(|(_, pair)| pair).collect()
+}
+
+/// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
+    http::HeaderName::try_from(name).map_err(|_| "not a valid HTTP header name")?;
+    http::HeaderValue::try_from(value).map_err(|_| "not a valid HTTP header value")?;
+    Ok(())
 }
 
 fn percent_decode(s: &str) -> Option<String> {

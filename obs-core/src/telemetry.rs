@@ -323,7 +323,7 @@ fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, I
         ExporterKind::Otlp => Some(Destination::Otlp(Box::new(
             OtlpClient::new(config.otlp(signal)).map_err(|reason| InitError::InvalidSetting {
                 setting: "otlp",
-                value: String::new(),
+                value: config.otlp(signal).endpoint.clone(),
                 reason,
             })?,
         ))),

@@ -424,6 +424,10 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             "otlp_header",
         ),
         (
+            obs_core::builder().otlp_header("x-key", "line\nbreak"),
+            "otlp_header",
+        ),
+        (
             obs_core::builder().span_batch(obs_core::BatchSettings {
                 max_export_batch_size: 10_000,
                 ..obs_core::BatchSettings::SPANS
@@ -452,11 +456,7 @@ fn a_bad_general_otlp_variable_is_warned_about_once() {
     ];
     let c = config(&vars);
     for (k, _) in vars {
-        let n = c
-            .warnings
-            .iter()
-            .filter(|w| w.contains(&format!("{k}=")))
-            .count();
+        let n = c.warnings.iter().filter(|w| w.contains(k)).count();
         assert_eq!(n, 1, "{k}: {:?}", c.warnings);
     }
 }
@@ -511,4 +511,30 @@ fn the_signal_path_goes_before_the_query_string() {
         .config_with(&|_| None)
         .unwrap();
     assert_eq!(c.metrics_otlp.endpoint, "http://h:4318/p/v1/metrics?k=v");
+}
+
+#[test]
+fn a_bad_header_is_skipped_and_the_others_kept() {
+    let c = config(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "api key=x,k=%0Ax,tenant=a,novalue,x-key=1",
+    )]);
+    assert_eq!(
+        c.traces_otlp.headers,
+        vec![("tenant".into(), "a".into()), ("x-key".into(), "1".into())]
+    );
+    for member in ["api key=x", "k=%0Ax", "novalue"] {
+        assert!(
+            warned(&c, "OTEL_EXPORTER_OTLP_HEADERS", member),
+            "{member}: {:?}",
+            c.warnings
+        );
+    }
+    // A per-signal value with no good member leaves the general one in force.
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "tenant=a"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "bad name=1"),
+    ]);
+    assert_eq!(c.logs_otlp.headers, vec![("tenant".into(), "a".into())]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "bad name=1"));
 }

@@ -99,7 +99,9 @@ impl Builder {
         self
     }
 
-    /// Adds a header to every export request (an API key, say).
+    /// Adds a header to every export request (an API key, say). It replaces any header of the
+    /// same name (compared case-insensitively) from `OTEL_EXPORTER_OTLP_*HEADERS`; calling this
+    /// twice with one name sends both values.
     pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -254,9 +256,10 @@ impl Builder {
                 validate_endpoint(e).map_err(|why| invalid("otlp_signal_endpoint", e, why))?;
                 s.endpoint = e.clone();
             }
-            if !self.headers.is_empty() {
-                s.headers.extend(self.headers.iter().cloned());
-            }
+            // Header names are case-insensitive; the builder's replace the environment's.
+            s.headers
+                .retain(|(k, _)| !self.headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
+            s.headers.extend(self.headers.iter().cloned());
             if let Some(t) = self.timeout {
                 if t.is_zero() {
                     return Err(invalid(

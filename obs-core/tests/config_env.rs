@@ -538,3 +538,23 @@ fn a_bad_header_is_skipped_and_the_others_kept() {
     assert_eq!(c.logs_otlp.headers, vec![("tenant".into(), "a".into())]);
     assert!(warned(&c, "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "bad name=1"));
 }
+
+#[test]
+fn a_builder_header_replaces_the_environments_of_the_same_name() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "X-Key=e,tenant=a"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-key=t"),
+    ]
+    .into_iter()
+    .collect();
+    let get = move |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .otlp_header("x-key", "b")
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(
+        c.logs_otlp.headers,
+        vec![("tenant".into(), "a".into()), ("x-key".into(), "b".into())]
+    );
+    assert_eq!(c.traces_otlp.headers, vec![("x-key".into(), "b".into())]);
+}

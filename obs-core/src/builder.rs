@@ -61,7 +61,8 @@ fn invalid(setting: &'static str, value: impl ToString, reason: impl ToString) -
 }
 
 impl Builder {
-    /// `service.name`. Defaults to `OTEL_SERVICE_NAME`, else `unknown_service:<binary>`.
+    /// `service.name`; wins over a `service.name` [`Builder::resource_attribute`] too.
+    /// Defaults to `OTEL_SERVICE_NAME`, else `unknown_service:<binary>`.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
@@ -73,7 +74,8 @@ impl Builder {
         self
     }
 
-    /// Adds a resource attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`).
+    /// Adds a resource attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`, and for `service.name`
+    /// over `OTEL_SERVICE_NAME`).
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self
@@ -238,6 +240,17 @@ impl Builder {
         }
         c.resource_attributes
             .extend(self.resource_attributes.iter().cloned());
+        // `OTEL_SERVICE_NAME` is applied after the resource attributes, so a `service.name`
+        // attribute from code must replace it to win.
+        if self.service_name.is_none()
+            && let Some((_, name)) = self
+                .resource_attributes
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "service.name")
+        {
+            c.service_name = Some(name.clone());
+        }
         for (k, v) in &self.headers {
             check_header(k, v).map_err(|why| invalid("otlp_header", format!("{k}: {v}"), why))?;
         }

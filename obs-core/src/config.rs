@@ -143,7 +143,8 @@ impl BatchSettings {
 pub struct Config {
     /// `OTEL_SDK_DISABLED`: no exporter runs; ids are still made and propagated.
     pub sdk_disabled: bool,
-    /// `OTEL_SERVICE_NAME`, or `service.name` from the resource attributes.
+    /// `service.name` set in code (the builder's `service_name`, else its `service.name`
+    /// resource attribute), else `OTEL_SERVICE_NAME`. Wins over `resource_attributes`.
     pub service_name: Option<String>,
     /// `service.version`.
     pub service_version: Option<String>,

@@ -558,3 +558,35 @@ fn a_builder_header_replaces_the_environments_of_the_same_name() {
     );
     assert_eq!(c.traces_otlp.headers, vec![("x-key".into(), "b".into())]);
 }
+
+#[test]
+fn a_service_name_from_the_builder_wins_over_every_variable() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"),
+    ]
+    .into_iter()
+    .collect();
+    let get = move |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let name = |b: obs_core::Builder| {
+        let c = b.config_with(&get).unwrap();
+        obs_core::ResourceAttributes::from_config(&c)
+            .service_name()
+            .to_owned()
+    };
+    assert_eq!(name(obs_core::builder()), "from-env");
+    assert_eq!(
+        name(obs_core::builder().resource_attribute("service.name", "attr")),
+        "attr"
+    );
+    assert_eq!(name(obs_core::builder().service_name("named")), "named");
+    assert_eq!(
+        name(
+            obs_core::builder()
+                .service_name("named")
+                .resource_attribute("service.name", "attr")
+        ),
+        "named",
+        "service_name is the more specific setting"
+    );
+}

@@ -168,7 +168,7 @@ pub struct Config {
     pub span_batch: BatchSettings,
     /// `OTEL_BLRP_*`.
     pub log_batch: BatchSettings,
-    /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s.
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s; more than zero.
     pub metric_export_interval: Duration,
     /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s.
     pub metric_export_timeout: Duration,
@@ -250,6 +250,18 @@ impl EnvReader<'_> {
     /// Like [`EnvReader::millis_opt`], with `default` when unset or unparsable.
     fn millis(&mut self, name: &str, default: Duration) -> Duration {
         self.millis_opt(name).unwrap_or(default)
+    }
+
+    /// Like [`EnvReader::millis`] for a period, which zero cannot be (it would never end).
+    fn period(&mut self, name: &str, default: Duration) -> Duration {
+        match self.millis_opt(name) {
+            Some(d) if d.is_zero() => {
+                let v = self.var(name).unwrap_or_default();
+                self.warn(name, &v, "a period must be more than zero");
+                default
+            }
+            d => d.unwrap_or(default),
+        }
     }
 
     fn tail_sampling(&mut self) -> Option<obs_trace::TailSampling> {
@@ -688,7 +700,7 @@ impl Config {
             span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
             log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),
             metric_export_interval: r
-                .millis("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
+                .period("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
             // A `tracing` filter, span and field directives included.
             log_filter: r.directives("RUST_LOG", "a filter", |v| {

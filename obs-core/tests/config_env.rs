@@ -243,6 +243,12 @@ fn batch_processors_and_metric_interval() {
     assert!(warned(&c, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "200"));
     assert_eq!(c.metric_export_interval, Duration::from_millis(1500));
     assert_eq!(c.metric_export_timeout, Duration::from_millis(900));
+    let c = config(&[("OTEL_METRIC_EXPORT_INTERVAL", "0")]);
+    assert_eq!(
+        c.metric_export_interval,
+        Duration::from_secs(60),
+        "zero would never end"
+    );
     for (k, v) in [
         ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
@@ -252,6 +258,7 @@ fn batch_processors_and_metric_interval() {
         ("OTEL_BLRP_EXPORT_TIMEOUT", "x"),
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
         ("OTEL_METRIC_EXPORT_TIMEOUT", "y"),
     ] {
         let c = config(&[(k, v)]);

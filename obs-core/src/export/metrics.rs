@@ -173,9 +173,7 @@ impl PeriodicMetrics {
                 };
                 stats.export_result(Signal::Metrics, items, result);
             };
-            let mut ticker =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticker = ticker(interval);
             loop {
                 tokio::select! {
                     _ = ticker.tick() => export().await,
@@ -196,6 +194,15 @@ impl PeriodicMetrics {
         });
         PeriodicMetrics { control }
     }
+}
+
+/// Ticks every `interval`, the first time one interval from now. A zero interval (which the
+/// configuration rejects) ticks every millisecond rather than panic, as Tokio would.
+fn ticker(interval: Duration) -> tokio::time::Interval {
+    let period = interval.max(Duration::from_millis(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
 }
 
 impl Controlled for PeriodicMetrics {
@@ -265,5 +272,12 @@ mod tests {
         };
         assert_eq!(sum_of("skew_seconds"), None);
         assert_eq!(sum_of("wait_seconds"), Some(2.0));
+    }
+
+    #[tokio::test]
+    async fn a_zero_interval_ticks_instead_of_panicking() {
+        let mut ticker = ticker(Duration::ZERO);
+        ticker.tick().await;
+        assert_eq!(ticker.period(), Duration::from_millis(1));
     }
 }

@@ -111,7 +111,8 @@ pub struct OtlpSettings {
 /// Batch processor settings (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchSettings {
-    /// Delay between two consecutive exports when the batch is not full.
+    /// Delay between two consecutive exports when the batch is not full. Zero exports
+    /// whatever is queued at once (the worker still sleeps while the queue is empty).
     pub schedule_delay: Duration,
     /// Longest time one export may take.
     pub export_timeout: Duration,

@@ -3,10 +3,11 @@
 //! The application's thread only pushes into a bounded lock-free queue (one compare-and-swap):
 //! when the queue is full the item is dropped and counted, never waited for. It wakes the
 //! worker only when a full batch is waiting (once per `max_export_batch_size` items), so the
-//! hot path makes no system call. A worker thread per signal forms batches (full batch or
-//! schedule delay, whichever comes first) and hands each to the export runtime, with up to
-//! [`MAX_CONCURRENT_EXPORTS`] requests in flight, so one slow round trip does not stall the
-//! queue the way a one-at-a-time exporter does under load.
+//! hot path makes no system call; with a zero schedule delay it wakes an idle worker at the
+//! first item instead, the price of exporting at once. A worker thread per signal forms
+//! batches (full batch or schedule delay, whichever comes first) and hands each to the export
+//! runtime, with up to [`MAX_CONCURRENT_EXPORTS`] requests in flight, so one slow round trip
+//! does not stall the queue the way a one-at-a-time exporter does under load.
 
 use std::fmt;
 use std::sync::Arc;
@@ -148,9 +149,14 @@ pub(crate) struct BatchQueue<T> {
 /// What the application's threads and the worker share.
 struct Shared<T> {
     queue: ArrayQueue<T>,
-    batch_size: usize,
-    /// Set when a producer has woken the worker for a full batch; cleared by the worker.
+    /// The queue length at which a producer wakes the worker: a full batch, or with a zero
+    /// schedule delay any item, since the worker then has no schedule to wake it.
+    wake_at: usize,
+    /// Set when a producer has woken the worker; cleared by the worker.
     woken: AtomicBool,
+    /// Turns of the worker's loop, so tests can tell sleeping from spinning.
+    #[cfg(test)]
+    turns: AtomicU64,
 }
 
 impl<T> fmt::Debug for BatchQueue<T> {
@@ -178,8 +184,14 @@ impl<T: Send + 'static> BatchQueue<T> {
     {
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(settings.max_queue_size),
-            batch_size: settings.max_export_batch_size,
+            wake_at: if settings.schedule_delay.is_zero() {
+                1
+            } else {
+                settings.max_export_batch_size
+            },
             woken: AtomicBool::new(false),
+            #[cfg(test)]
+            turns: AtomicU64::new(0),
         });
         let (control, control_rx) = bounded(16);
         let worker = Worker {
@@ -211,7 +223,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             self.stats.queue_full(self.signal, 1);
             return;
         }
-        if self.shared.queue.len() >= self.shared.batch_size
+        if self.shared.queue.len() >= self.shared.wake_at
             && !self.shared.woken.swap(true, Ordering::AcqRel)
         {
             self.worker.unpark();
@@ -247,8 +259,11 @@ struct Worker<T, R> {
 
 impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
     fn run(self, shared: &Shared<T>, control: Receiver<Control>) {
-        let mut deadline = Instant::now() + self.settings.schedule_delay;
+        let delay = self.settings.schedule_delay;
+        let mut deadline = Instant::now() + delay;
         loop {
+            #[cfg(test)]
+            shared.turns.fetch_add(1, Ordering::Relaxed);
             match control.try_recv() {
                 Ok(request) => {
                     let (ack, stop) = match request {
@@ -266,17 +281,33 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {}
             }
-            let now = Instant::now();
-            if now >= deadline {
-                self.export_queued(shared, true);
-                deadline = now + self.settings.schedule_delay;
-            } else if shared.queue.len() >= shared.batch_size {
-                self.export_queued(shared, false);
+            if delay.is_zero() {
+                // No schedule: whatever is queued is due at once, and an empty queue sleeps
+                // until a push (`wake_at` is 1) or a control request; a deadline of "now"
+                // would spin.
+                if !shared.queue.is_empty() {
+                    self.export_queued(shared, true);
+                    continue;
+                }
+                std::thread::park();
             } else {
+                let now = Instant::now();
+                if now >= deadline {
+                    self.export_queued(shared, true);
+                    deadline = now + delay;
+                    continue;
+                }
+                if shared.queue.len() >= self.settings.max_export_batch_size {
+                    self.export_queued(shared, false);
+                    continue;
+                }
                 // Woken early by a producer (full batch) or a control request.
                 std::thread::park_timeout(deadline - now);
-                shared.woken.store(false, Ordering::Release);
             }
+            // A swap, not a store: ordered with the producers' swaps, so a push that saw
+            // `woken` still set is visible to the queue checks of the next turn (otherwise an
+            // item could wait for the next wake-up, forever with a zero delay).
+            shared.woken.swap(false, Ordering::AcqRel);
         }
     }
 
@@ -342,11 +373,16 @@ mod tests {
 
     const BATCH: usize = 4;
 
-    /// A queue of numbers exported as that many empty spans to the console, with a schedule
-    /// delay that never passes in a test, so only a full batch or a flush exports.
-    fn queue(runtime: &tokio::runtime::Runtime) -> (BatchQueue<u64>, Arc<SignalStats>) {
+    /// A schedule delay that never passes in a test, so only a full batch or a flush exports.
+    const NEVER: Duration = Duration::from_secs(3600);
+
+    /// A queue of numbers exported as that many empty spans to the console.
+    fn queue(
+        runtime: &tokio::runtime::Runtime,
+        schedule_delay: Duration,
+    ) -> (BatchQueue<u64>, Arc<SignalStats>) {
         let settings = BatchSettings {
-            schedule_delay: Duration::from_secs(3600),
+            schedule_delay,
             export_timeout: Duration::from_secs(10),
             max_queue_size: 4 * BATCH,
             max_export_batch_size: BATCH,
@@ -393,7 +429,7 @@ mod tests {
     #[test]
     fn a_full_batch_wakes_the_worker_before_the_schedule_delay() {
         let runtime = runtime();
-        let (queue, stats) = queue(&runtime);
+        let (queue, stats) = queue(&runtime, NEVER);
         for i in 0..BATCH as u64 * 2 {
             queue.push(i);
         }
@@ -408,7 +444,7 @@ mod tests {
     #[test]
     fn flush_exports_the_partial_rest() {
         let runtime = runtime();
-        let (queue, stats) = queue(&runtime);
+        let (queue, stats) = queue(&runtime, NEVER);
         // One full batch, exported on its wake-up, and a remainder left queued; then one
         // more item: flush must export the remainder and the newcomer.
         for i in 0..BATCH as u64 + 2 {
@@ -418,6 +454,24 @@ mod tests {
         queue.push(100);
         queue.flush(Duration::from_secs(10)).unwrap();
         assert_eq!(stats.exported.load(Ordering::Relaxed), BATCH as u64 + 3);
+        queue.shutdown(Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn a_zero_schedule_delay_exports_at_once_and_sleeps_when_idle() {
+        let runtime = runtime();
+        let (queue, stats) = queue(&runtime, Duration::ZERO);
+        let turns = || queue.shared.turns.load(Ordering::Relaxed);
+        // A spinning worker turns millions of times in this window; a sleeping one a few.
+        std::thread::sleep(Duration::from_millis(100));
+        let idle = turns();
+        assert!(idle < 10, "{idle} turns while idle");
+        // Less than a batch, exported without waiting for more.
+        queue.push(1);
+        assert_eq!(wait_for_exported(&stats, 1), 1);
+        std::thread::sleep(Duration::from_millis(100));
+        let after = turns() - idle;
+        assert!(after < 10, "{after} turns for one item");
         queue.shutdown(Duration::from_secs(10)).unwrap();
     }
 }

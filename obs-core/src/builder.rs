@@ -109,7 +109,9 @@ impl Builder {
         self
     }
 
-    /// The per-export timeout, retries included. Defaults to 10 s.
+    /// The per-export timeout, retries included. Defaults to 10 s. Zero means no limit, as
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT=0` does (the spec's Timeout type), and as a zero
+    /// [`BatchSettings::export_timeout`] does; shutdown still ends within its own timeout.
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -274,13 +276,6 @@ impl Builder {
                 .retain(|(k, _)| !self.headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
             s.headers.extend(self.headers.iter().cloned());
             if let Some(t) = self.timeout {
-                if t.is_zero() {
-                    return Err(invalid(
-                        "otlp_timeout",
-                        format!("{t:?}"),
-                        "must be more than zero",
-                    ));
-                }
                 s.timeout = t;
             }
             if let Some(comp) = self.compression {

@@ -102,7 +102,9 @@ pub struct OtlpSettings {
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key; each a valid
     /// HTTP header name and value.
     pub headers: Vec<(String, String)>,
-    /// Per-export timeout, retries included. Default 10 s.
+    /// Per-export timeout, retries included. Default 10 s. Zero means no limit (the spec's
+    /// Timeout type): a retryable failure is retried until it succeeds, and only shutdown's
+    /// own deadline ends the wait.
     pub timeout: Duration,
     /// Payload compression. Default none.
     pub compression: Compression,
@@ -114,7 +116,7 @@ pub struct BatchSettings {
     /// Delay between two consecutive exports when the batch is not full. Zero exports
     /// whatever is queued at once (the worker still sleeps while the queue is empty).
     pub schedule_delay: Duration,
-    /// Longest time one export may take.
+    /// Longest time one export may take; zero means no limit.
     pub export_timeout: Duration,
     /// Items queued before new ones are dropped (and counted).
     pub max_queue_size: usize,
@@ -171,7 +173,7 @@ pub struct Config {
     pub log_batch: BatchSettings,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s; more than zero.
     pub metric_export_interval: Duration,
-    /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s.
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s; zero means no limit.
     pub metric_export_timeout: Duration,
     /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
     pub log_filter: String,

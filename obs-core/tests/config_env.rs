@@ -419,10 +419,6 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             "traces_filter",
         ),
         (
-            obs_core::builder().otlp_timeout(Duration::ZERO),
-            "otlp_timeout",
-        ),
-        (
             obs_core::builder().metric_export_interval(Duration::ZERO),
             "metric_export_interval",
         ),
@@ -596,4 +592,27 @@ fn a_service_name_from_the_builder_wins_over_every_variable() {
         "named",
         "service_name is the more specific setting"
     );
+}
+
+#[test]
+fn a_zero_timeout_means_no_limit_and_is_no_error() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "0"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "0"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for s in Signal::ALL {
+        assert_eq!(c.otlp(s).timeout, Duration::ZERO);
+    }
+    assert_eq!(c.span_batch.export_timeout, Duration::ZERO);
+    assert_eq!(c.log_batch.export_timeout, Duration::ZERO);
+    assert_eq!(c.metric_export_timeout, Duration::ZERO);
+    let c = obs_core::builder()
+        .otlp_timeout(Duration::ZERO)
+        .config_with(&|_| None)
+        .unwrap();
+    assert_eq!(c.traces_otlp.timeout, Duration::ZERO);
 }

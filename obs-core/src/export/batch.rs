@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{BatchSettings, Signal};
 use crate::export::transport::{OtlpClient, OtlpRequest};
+use crate::export::{limit, within};
 
 /// Export requests one signal may have in flight at once.
 pub(crate) const MAX_CONCURRENT_EXPORTS: u32 = 4;
@@ -351,9 +352,9 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         let signal = self.signal;
         let timeout = self.settings.export_timeout;
         self.runtime.spawn(async move {
-            let result = match tokio::time::timeout(timeout, destination.send(&request)).await {
-                Ok(r) => r,
-                Err(_) => Err(format!(
+            let result = match within(limit(timeout), destination.send(&request)).await {
+                Some(r) => r,
+                None => Err(format!(
                     "{} export timed out after {timeout:?}",
                     signal.as_str()
                 )),

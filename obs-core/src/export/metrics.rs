@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::config::Signal;
 use crate::export::batch::{Control, Controlled, Destination, SignalStats};
 use crate::export::convert::{scope, string_value};
+use crate::export::{limit, within};
 
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
     p.labels
@@ -167,9 +168,9 @@ impl PeriodicMetrics {
             let export = || async {
                 let request = metrics_request(&resource, &registry.collect());
                 let items = crate::export::transport::OtlpRequest::item_count(&request);
-                let result = match tokio::time::timeout(timeout, destination.send(&request)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(format!("metrics export timed out after {timeout:?}")),
+                let result = match within(limit(timeout), destination.send(&request)).await {
+                    Some(r) => r,
+                    None => Err(format!("metrics export timed out after {timeout:?}")),
                 };
                 stats.export_result(Signal::Metrics, items, result);
             };

@@ -6,3 +6,34 @@ pub(crate) mod metrics;
 pub(crate) mod transport;
 
 pub use transport::ExportError;
+
+use std::time::Duration;
+
+/// `timeout` as a limit: `None` (no limit) when zero, as the spec's Timeout type says.
+pub(crate) fn limit(timeout: Duration) -> Option<Duration> {
+    (!timeout.is_zero()).then_some(timeout)
+}
+
+/// Runs `future` for at most `limit`, or to the end without one; `None` if the limit ran out.
+pub(crate) async fn within<F: Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_zero_timeout_is_no_limit() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            7
+        };
+        assert_eq!(within(limit(Duration::ZERO), slow).await, Some(7));
+        let never = std::future::pending::<()>();
+        assert_eq!(within(limit(Duration::from_millis(1)), never).await, None);
+    }
+}

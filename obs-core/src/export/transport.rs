@@ -4,7 +4,8 @@
 //! Retry (OTLP spec, "Failures"): gRPC `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
 //! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS` and HTTP 429, 502, 503, 504 (and connection
 //! errors) are retried with exponential backoff and jitter, honouring `Retry-After`, until the
-//! export timeout runs out; everything else fails at once.
+//! export timeout runs out (for ever with a zero timeout, which means no limit); everything
+//! else fails at once.
 
 use std::fmt;
 use std::io::Write;
@@ -30,6 +31,11 @@ use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::config::{Compression, OtlpSettings, Protocol};
+use crate::export::{limit, within};
+
+/// The longest wait for a connection: also with a longer export timeout, or none, a
+/// collector that does not answer is retried soon.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An OTLP export request of one signal.
 pub(crate) trait OtlpRequest:
@@ -209,11 +215,13 @@ impl OtlpClient {
             })?;
             headers.append(name, value);
         }
+        let connect_timeout =
+            limit(settings.timeout).map_or(MAX_CONNECT_TIMEOUT, |t| t.min(MAX_CONNECT_TIMEOUT));
         let transport = match settings.protocol {
             Protocol::Grpc => {
                 let endpoint = Channel::from_shared(settings.endpoint.clone())
                     .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?
-                    .connect_timeout(settings.timeout.min(Duration::from_secs(5)));
+                    .connect_timeout(connect_timeout);
                 Transport::Grpc(endpoint.connect_lazy())
             }
             Protocol::HttpProtobuf => {
@@ -223,7 +231,7 @@ impl OtlpClient {
                     .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(settings.timeout.min(Duration::from_secs(5))));
+                connector.set_connect_timeout(Some(connect_timeout));
                 let client = Client::builder(TokioExecutor::new()).build(connector);
                 Transport::Http {
                     client: Box::new(client),
@@ -248,32 +256,29 @@ impl OtlpClient {
     pub(crate) async fn export<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
-        let deadline = Instant::now() + self.settings.timeout;
+        let deadline = limit(self.settings.timeout).map(|t| Instant::now() + t);
         let mut backoff = Duration::from_millis(50);
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let attempt =
-                match tokio::time::timeout(remaining, self.send_once::<R>(&payload, remaining))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(ExportError {
-                        message: format!(
-                            "export to {} timed out after {:?}",
-                            self.endpoint(),
-                            self.settings.timeout
-                        ),
-                        retryable: false,
-                        retry_after: None,
-                    }),
-                };
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let attempt = match within(remaining, self.send_once::<R>(&payload, remaining)).await {
+                Some(r) => r,
+                None => Err(ExportError {
+                    message: format!(
+                        "export to {} timed out after {:?}",
+                        self.endpoint(),
+                        self.settings.timeout
+                    ),
+                    retryable: false,
+                    retry_after: None,
+                }),
+            };
             match attempt {
                 Ok(rejected) => return Ok(rejected),
                 Err(e) if e.retryable => {
                     let jitter =
                         Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
                     let wait = e.retry_after.unwrap_or(backoff) + jitter;
-                    if Instant::now() + wait >= deadline {
+                    if deadline.is_some_and(|d| Instant::now() + wait >= d) {
                         return Err(e);
                     }
                     tokio::time::sleep(wait).await;
@@ -310,10 +315,11 @@ impl OtlpClient {
         }
     }
 
+    /// One attempt; `remaining` is what is left of the export timeout (`None`: no limit).
     async fn send_once<R: OtlpRequest>(
         &self,
         payload: &Payload,
-        remaining: Duration,
+        remaining: Option<Duration>,
     ) -> Result<u64, ExportError> {
         match &self.transport {
             Transport::Grpc(channel) => {
@@ -328,7 +334,7 @@ impl OtlpClient {
         &self,
         channel: Channel,
         message: Bytes,
-        remaining: Duration,
+        remaining: Option<Duration>,
     ) -> Result<u64, ExportError> {
         let mut grpc = tonic::client::Grpc::new(channel);
         if self.settings.compression == Compression::Gzip {
@@ -348,7 +354,10 @@ impl OtlpClient {
             )
         })?;
         let mut req = tonic::Request::new(message);
-        req.set_timeout(remaining);
+        // Tells the server how long the client waits (`grpc-timeout`); none without a limit.
+        if let Some(remaining) = remaining {
+            req.set_timeout(remaining);
+        }
         for (k, v) in &self.headers {
             if let (Ok(key), Ok(val)) = (
                 MetadataKey::from_bytes(k.as_str().as_bytes()),
@@ -443,5 +452,37 @@ impl OtlpClient {
             retryable,
             retry_after,
         ))
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use super::*;
+    use crate::config::{Signal, signal_url};
+    use crate::testing::{OtlpReceiver, ReceiverConfig};
+
+    #[tokio::test]
+    async fn a_zero_timeout_exports_without_a_limit() {
+        let receiver = OtlpReceiver::start(ReceiverConfig::default())
+            .await
+            .unwrap();
+        for (protocol, base) in [
+            (Protocol::HttpProtobuf, receiver.http_endpoint()),
+            (Protocol::Grpc, receiver.grpc_endpoint()),
+        ] {
+            let client = OtlpClient::new(&OtlpSettings {
+                endpoint: signal_url(&base, protocol, Signal::Traces),
+                protocol,
+                headers: Vec::new(),
+                timeout: Duration::ZERO,
+                compression: Compression::None,
+            })
+            .unwrap();
+            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            assert_eq!(sent, Ok(0), "{protocol:?}");
+        }
+        receiver.shutdown().await;
     }
 }

@@ -135,13 +135,15 @@ impl Builder {
         self
     }
 
-    /// Span batching. Defaults to the `OTEL_BSP_*` defaults.
+    /// Span batching. Defaults to the `OTEL_BSP_*` defaults. Zero sizes, a batch larger than
+    /// the queue, or a queue above [`BatchSettings::MAX_QUEUE_SIZE`] are errors.
     pub fn span_batch(mut self, settings: BatchSettings) -> Self {
         self.span_batch = Some(settings);
         self
     }
 
-    /// Log record batching. Defaults to the `OTEL_BLRP_*` defaults.
+    /// Log record batching. Defaults to the `OTEL_BLRP_*` defaults; checked as
+    /// [`Builder::span_batch`] is.
     pub fn log_batch(mut self, settings: BatchSettings) -> Self {
         self.log_batch = Some(settings);
         self
@@ -303,6 +305,16 @@ impl Builder {
                         setting,
                         format!("{b:?}"),
                         "queue and batch sizes must be more than zero",
+                    ));
+                }
+                if b.max_queue_size > BatchSettings::MAX_QUEUE_SIZE {
+                    return Err(invalid(
+                        setting,
+                        format!("{b:?}"),
+                        format!(
+                            "max_queue_size exceeds the maximum of {}",
+                            BatchSettings::MAX_QUEUE_SIZE
+                        ),
                     ));
                 }
                 if b.max_export_batch_size > b.max_queue_size {

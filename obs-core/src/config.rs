@@ -118,13 +118,20 @@ pub struct BatchSettings {
     pub schedule_delay: Duration,
     /// Longest time one export may take; zero means no limit.
     pub export_timeout: Duration,
-    /// Items queued before new ones are dropped (and counted).
+    /// Items queued before new ones are dropped (and counted); at most
+    /// [`BatchSettings::MAX_QUEUE_SIZE`].
     pub max_queue_size: usize,
     /// Most items in one export request; at most `max_queue_size`.
     pub max_export_batch_size: usize,
 }
 
 impl BatchSettings {
+    /// The largest `max_queue_size`: 2^20 items, 512 times the spec's default. The queue's
+    /// slots are allocated when `init` starts it (216 bytes per span, 176 per log record), so
+    /// this bounds that allocation at 216 MiB; a larger value, such as `2147483647` meant as
+    /// "unbounded", asked for hundreds of GiB and aborted the process.
+    pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+
     /// Spec defaults for spans: 5000 ms, 30000 ms, 2048, 512.
     pub const SPANS: BatchSettings = BatchSettings {
         schedule_delay: Duration::from_millis(5000),
@@ -233,8 +240,13 @@ impl EnvReader<'_> {
     }
 
     fn warn(&mut self, name: &str, value: &str, why: &str) {
+        self.warn_using(name, value, why, "the default");
+    }
+
+    /// Like [`EnvReader::warn`], for a value replaced by `using` rather than the default.
+    fn warn_using(&mut self, name: &str, value: &str, why: &str, using: &str) {
         self.warnings.push(format!(
-            "obs: ignoring {name}={value:?}: {why}; using the default"
+            "obs: ignoring {name}={value:?}: {why}; using {using}"
         ));
     }
 
@@ -483,18 +495,28 @@ impl EnvReader<'_> {
     }
 
     fn batch(&mut self, prefix: &str, defaults: BatchSettings) -> BatchSettings {
-        let max_queue_size =
-            self.positive(&format!("{prefix}_MAX_QUEUE_SIZE"), defaults.max_queue_size);
+        let queue_var = format!("{prefix}_MAX_QUEUE_SIZE");
+        let mut max_queue_size = self.positive(&queue_var, defaults.max_queue_size);
+        if max_queue_size > BatchSettings::MAX_QUEUE_SIZE {
+            self.warn_using(
+                &queue_var,
+                &max_queue_size.to_string(),
+                "more than obs's maximum queue size",
+                &BatchSettings::MAX_QUEUE_SIZE.to_string(),
+            );
+            max_queue_size = BatchSettings::MAX_QUEUE_SIZE;
+        }
         let mut max_export_batch_size = self.positive(
             &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
             defaults.max_export_batch_size,
         );
         if max_export_batch_size > max_queue_size {
             // Spec: "Must be less than or equal to OTEL_BSP_MAX_QUEUE_SIZE".
-            self.warn(
+            self.warn_using(
                 &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
                 &max_export_batch_size.to_string(),
-                "larger than the queue; using the queue size",
+                "larger than the queue",
+                "the queue size",
             );
             max_export_batch_size = max_queue_size;
         }

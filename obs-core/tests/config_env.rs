@@ -437,6 +437,13 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             }),
             "span_batch",
         ),
+        (
+            obs_core::builder().log_batch(obs_core::BatchSettings {
+                max_queue_size: obs_core::BatchSettings::MAX_QUEUE_SIZE + 1,
+                ..obs_core::BatchSettings::LOGS
+            }),
+            "log_batch",
+        ),
     ];
     for (b, setting) in cases {
         match b.config_with(&none) {
@@ -615,4 +622,32 @@ fn a_zero_timeout_means_no_limit_and_is_no_error() {
         .config_with(&|_| None)
         .unwrap();
     assert_eq!(c.traces_otlp.timeout, Duration::ZERO);
+}
+
+#[test]
+fn a_huge_queue_size_is_capped() {
+    const MAX: usize = obs_core::BatchSettings::MAX_QUEUE_SIZE;
+    let c = config(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "2147483647"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "2147483647"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "2147483647"),
+    ]);
+    assert_eq!(c.span_batch.max_queue_size, MAX);
+    assert_eq!(c.span_batch.max_export_batch_size, 512);
+    assert_eq!(c.log_batch.max_queue_size, MAX);
+    assert_eq!(
+        c.log_batch.max_export_batch_size, MAX,
+        "still at most the queue"
+    );
+    assert!(warned(&c, "OTEL_BSP_MAX_QUEUE_SIZE", "2147483647"));
+    assert!(warned(&c, "OTEL_BLRP_MAX_QUEUE_SIZE", "2147483647"));
+    let at_max = obs_core::BatchSettings {
+        max_queue_size: MAX,
+        ..obs_core::BatchSettings::SPANS
+    };
+    let c = obs_core::builder()
+        .span_batch(at_max)
+        .config_with(&|_| None)
+        .unwrap();
+    assert_eq!(c.span_batch, at_max);
 }

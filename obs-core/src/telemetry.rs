@@ -11,7 +11,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::config::{Config, ExporterKind, Signal};
-use crate::export::batch::{BatchQueue, Controlled, Destination, SignalStats};
+use crate::export::batch::{BatchQueue, Control, Controlled, Destination, SignalStats};
 use crate::export::convert;
 use crate::export::metrics::PeriodicMetrics;
 use crate::export::transport::OtlpClient;
@@ -582,9 +582,11 @@ impl Telemetry {
         flush_all(p, self.shutdown_timeout, false)
     }
 
-    /// Flushes traces, logs and metrics and stops exporting. Every signal is tried even when
-    /// an earlier one fails, within the shutdown timeout in total; the error lists each
-    /// failure and how much could not be sent. Safe to call from any thread or runtime.
+    /// Flushes traces, logs and metrics and stops exporting. The signals flush at once,
+    /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
+    /// the error lists each failure and how much could not be sent (failed, still queued or
+    /// still in export; the latter are counted as dropped when exporting stops). Safe to
+    /// call from any thread or runtime.
     pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.shutdown_now()
     }
@@ -606,46 +608,65 @@ impl Telemetry {
 
 fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), ShutdownError> {
     let deadline = Instant::now() + timeout;
-    let mut failures = Vec::new();
-    for signal in Signal::ALL {
-        let Some((_, stats)) = p.stats.iter().find(|(s, _)| *s == signal) else {
-            continue;
-        };
-        let failed_before = stats.dropped_export_failed.load(Ordering::Relaxed);
-        let remaining = deadline
+    let remaining = || {
+        deadline
             .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        if signal == Signal::Traces
-            && let Some(tail) = &p.tail
-        {
-            // Ended spans still waiting for their trace's decision are decided now.
-            tail.flush();
-        }
-        let exporter: Option<&dyn Controlled> = match signal {
-            Signal::Traces => p.traces.as_deref().map(|q| q as &dyn Controlled),
-            Signal::Logs => p.logs.as_deref().map(|q| q as &dyn Controlled),
-            Signal::Metrics => p.metrics.as_ref().map(|m| m as &dyn Controlled),
-        };
-        let outcome = exporter.map(|e| {
-            if stop {
-                e.shutdown(remaining)
-            } else {
-                e.flush(remaining)
-            }
+            .max(Duration::from_millis(1))
+    };
+    if let Some(tail) = &p.tail {
+        // Ended spans still waiting for their trace's decision are decided now.
+        tail.flush();
+    }
+    // Every signal is asked at once and then awaited against the one deadline, so that an
+    // unreachable collector for one signal can't use up the others' time.
+    let make = if stop {
+        Control::Shutdown
+    } else {
+        Control::Flush
+    };
+    let asked: Vec<_> = Signal::ALL
+        .into_iter()
+        .filter_map(|signal| {
+            let (_, stats) = p.stats.iter().find(|(s, _)| *s == signal)?;
+            let exporter: &dyn Controlled = match signal {
+                Signal::Traces => p.traces.as_deref()?,
+                Signal::Logs => p.logs.as_deref()?,
+                Signal::Metrics => p.metrics.as_ref()?,
+            };
+            let failed_before = stats.dropped_export_failed.load(Ordering::Relaxed);
+            let answer = exporter.ask(make, remaining());
+            Some((signal, stats, exporter, failed_before, answer))
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (signal, stats, exporter, failed_before, answer) in asked {
+        let outcome = answer.and_then(|answer| {
+            answer.recv_timeout(remaining()).map_err(|_| {
+                let pending = exporter.pending();
+                format!(
+                    "not done within {timeout:?}: {} queued, {} in export",
+                    pending.queued, pending.in_flight
+                )
+            })
         });
-        let unsent = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
+        let failed = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
         match outcome {
-            Some(Err(e)) => failures.push(SignalFailure {
-                signal,
-                error: e,
-                unsent,
-            }),
-            _ if unsent > 0 => failures.push(SignalFailure {
+            Err(error) => {
+                // What is still queued or in export now is not delivered by this call (and,
+                // at shutdown, never: it is counted as dropped when the exporter stops).
+                let pending = exporter.pending();
+                failures.push(SignalFailure {
+                    signal,
+                    error,
+                    unsent: failed + pending.queued + pending.in_flight,
+                });
+            }
+            Ok(()) if failed > 0 => failures.push(SignalFailure {
                 signal,
                 error: stats.last_error.lock().clone().unwrap_or_default(),
-                unsent,
+                unsent: failed,
             }),
-            _ => {}
+            Ok(()) => {}
         }
     }
     if let Some(f) = &p.json_flush {

@@ -32,6 +32,8 @@ pub(crate) struct SignalStats {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    /// Items in exports that have not finished yet.
+    pub(crate) in_flight: AtomicU64,
     warned_full: AtomicBool,
     warned_export: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
@@ -72,6 +74,61 @@ impl SignalStats {
             }
         }
     }
+}
+
+/// The items of one export until it finishes: counted in flight meanwhile, and counted as
+/// failed if the export is dropped unfinished (the export runtime stopped under it at
+/// shutdown), so that no item leaves the pipeline uncounted.
+pub(crate) struct InFlight {
+    stats: Arc<SignalStats>,
+    signal: Signal,
+    items: u64,
+    settled: bool,
+}
+
+impl InFlight {
+    pub(crate) fn new(stats: Arc<SignalStats>, signal: Signal, items: u64) -> InFlight {
+        stats.in_flight.fetch_add(items, Ordering::Relaxed);
+        InFlight {
+            stats,
+            signal,
+            items,
+            settled: false,
+        }
+    }
+
+    /// Counts the export's outcome.
+    pub(crate) fn settle(mut self, result: Result<u64, String>) {
+        self.stats.export_result(self.signal, self.items, result);
+        self.settled = true;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.stats
+            .in_flight
+            .fetch_sub(self.items, Ordering::Relaxed);
+        if !self.settled {
+            self.stats.export_result(
+                self.signal,
+                self.items,
+                Err(format!(
+                    "{} export cut off when the exporter stopped",
+                    self.signal.as_str()
+                )),
+            );
+        }
+    }
+}
+
+/// What a background exporter has not delivered yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// Items waiting in the queue.
+    pub(crate) queued: u64,
+    /// Items in exports that have not finished.
+    pub(crate) in_flight: u64,
 }
 
 /// Where batches go.
@@ -115,26 +172,22 @@ pub(crate) trait Controlled {
     /// Hands `request` to the exporter; `false` if it is gone.
     fn send_control(&self, request: Control, timeout: Duration) -> bool;
 
-    /// What was left undone when a request was not answered within `timeout`.
-    fn undone(&self, timeout: Duration) -> String;
+    /// What it has not delivered yet.
+    fn pending(&self) -> Pending;
 
-    /// Sends the request `make` builds and waits up to `timeout` for its answer.
-    fn request(&self, make: fn(Ack) -> Control, timeout: Duration) -> Result<(), String> {
+    /// Sends the request `make` builds (a flush or a shutdown) without waiting for it: the
+    /// answer comes on the returned channel. An error if the exporter is gone.
+    fn ask(
+        &self,
+        make: fn(Ack) -> Control,
+        timeout: Duration,
+    ) -> Result<std::sync::mpsc::Receiver<()>, String> {
         let (ack, done) = std::sync::mpsc::channel();
-        if !self.send_control(make(ack), timeout) {
-            return Err("the exporter has already stopped".to_owned());
+        if self.send_control(make(ack), timeout) {
+            Ok(done)
+        } else {
+            Err("the exporter has already stopped".to_owned())
         }
-        done.recv_timeout(timeout).map_err(|_| self.undone(timeout))
-    }
-
-    /// Exports everything pending and waits for it, up to `timeout`.
-    fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.request(Control::Flush, timeout)
-    }
-
-    /// Exports everything pending, then stops; up to `timeout`.
-    fn shutdown(&self, timeout: Duration) -> Result<(), String> {
-        self.request(Control::Shutdown, timeout)
     }
 }
 
@@ -239,12 +292,11 @@ impl<T> Controlled for BatchQueue<T> {
         sent
     }
 
-    fn undone(&self, timeout: Duration) -> String {
-        format!(
-            "{} still queued after {timeout:?}: {} items not sent",
-            self.signal.as_str(),
-            self.shared.queue.len()
-        )
+    fn pending(&self) -> Pending {
+        Pending {
+            queued: self.shared.queue.len() as u64,
+            in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -346,9 +398,8 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         // Converted here, on this signal's own thread, so the export runtime's one worker
         // only does I/O and the signals convert in parallel.
         let request = (self.to_request)(batch);
-        let items = request.item_count();
+        let in_flight = InFlight::new(self.stats.clone(), self.signal, request.item_count());
         let destination = self.destination.clone();
-        let stats = self.stats.clone();
         let signal = self.signal;
         let timeout = self.settings.export_timeout;
         self.runtime.spawn(async move {
@@ -359,7 +410,7 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
                     signal.as_str()
                 )),
             };
-            stats.export_result(signal, items, result);
+            in_flight.settle(result);
             drop(permit);
         });
     }
@@ -373,6 +424,13 @@ mod tests {
     use super::*;
 
     const BATCH: usize = 4;
+
+    /// Asks `queue` for a flush or a shutdown and waits (bounded) for its answer.
+    fn answered(queue: &impl Controlled, make: fn(Ack) -> Control) {
+        let timeout = Duration::from_secs(10);
+        let answer = queue.ask(make, timeout).expect("the worker runs");
+        answer.recv_timeout(timeout).expect("answered in time");
+    }
 
     /// A schedule delay that never passes in a test, so only a full batch or a flush exports.
     const NEVER: Duration = Duration::from_secs(3600);
@@ -439,7 +497,7 @@ mod tests {
             2 * BATCH as u64
         );
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 0);
-        queue.shutdown(Duration::from_secs(10)).unwrap();
+        answered(&queue, Control::Shutdown);
     }
 
     #[test]
@@ -453,9 +511,9 @@ mod tests {
         }
         assert_eq!(wait_for_exported(&stats, BATCH as u64), BATCH as u64);
         queue.push(100);
-        queue.flush(Duration::from_secs(10)).unwrap();
+        answered(&queue, Control::Flush);
         assert_eq!(stats.exported.load(Ordering::Relaxed), BATCH as u64 + 3);
-        queue.shutdown(Duration::from_secs(10)).unwrap();
+        answered(&queue, Control::Shutdown);
     }
 
     #[test]
@@ -473,6 +531,6 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         let after = turns() - idle;
         assert!(after < 10, "{after} turns for one item");
-        queue.shutdown(Duration::from_secs(10)).unwrap();
+        answered(&queue, Control::Shutdown);
     }
 }

@@ -7,6 +7,7 @@
 //! trace and span ids; the start time of each cumulative series is when it was created.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use obs_metrics::{
@@ -22,7 +23,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
 use crate::config::Signal;
-use crate::export::batch::{Control, Controlled, Destination, SignalStats};
+use crate::export::batch::{Control, Controlled, Destination, InFlight, Pending, SignalStats};
 use crate::export::convert::{scope, string_value};
 use crate::export::{limit, within};
 
@@ -151,6 +152,7 @@ pub(crate) fn metrics_request(
 #[derive(Debug)]
 pub(crate) struct PeriodicMetrics {
     control: mpsc::Sender<Control>,
+    stats: Arc<SignalStats>,
 }
 
 impl PeriodicMetrics {
@@ -164,15 +166,18 @@ impl PeriodicMetrics {
         timeout: Duration,
     ) -> PeriodicMetrics {
         let (control, mut rx) = mpsc::channel::<Control>(4);
+        let pusher_stats = stats.clone();
         runtime.spawn(async move {
+            let stats = pusher_stats;
             let export = || async {
                 let request = metrics_request(&resource, &registry.collect());
                 let items = crate::export::transport::OtlpRequest::item_count(&request);
+                let in_flight = InFlight::new(stats.clone(), Signal::Metrics, items);
                 let result = match within(limit(timeout), destination.send(&request)).await {
                     Some(r) => r,
                     None => Err(format!("metrics export timed out after {timeout:?}")),
                 };
-                stats.export_result(Signal::Metrics, items, result);
+                in_flight.settle(result);
             };
             let mut ticker = ticker(interval);
             loop {
@@ -193,7 +198,7 @@ impl PeriodicMetrics {
                 }
             }
         });
-        PeriodicMetrics { control }
+        PeriodicMetrics { control, stats }
     }
 }
 
@@ -211,8 +216,11 @@ impl Controlled for PeriodicMetrics {
         self.control.try_send(request).is_ok()
     }
 
-    fn undone(&self, timeout: Duration) -> String {
-        format!("metrics were not exported within {timeout:?}")
+    fn pending(&self) -> Pending {
+        Pending {
+            queued: 0,
+            in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -61,7 +61,7 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
                 }
                 Poll::Ready(Some(Err(_))) => {
                     state.with(|hooks, span| {
-                        hooks.on_error(std::any::type_name::<B::Error>(), span);
+                        hooks.on_error(crate::classify::error_type_of::<B::Error>(), span);
                     });
                     true
                 }

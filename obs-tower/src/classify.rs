@@ -24,6 +24,19 @@ pub fn is_client_error(status: StatusCode) -> bool {
 /// error identifier" is this fixed value.
 pub const PANIC_ERROR_TYPE: &str = "panic";
 
+/// The `error.type` of an error of type `E` a service or body returned: its Rust type name
+/// (the conventions' "fully-qualified class name"), or `_OTHER`, their fallback, for a
+/// trait object (`Box<dyn Error + ..>`, tower's `BoxError`), whose name says nothing of
+/// the error inside and would give every boxed error stack the same long label.
+pub fn error_type_of<E>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    if name.starts_with("alloc::boxed::Box<dyn ") {
+        "_OTHER"
+    } else {
+        name
+    }
+}
+
 /// The `error.type` of a failed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorType {
@@ -40,5 +53,20 @@ impl ErrorType {
             ErrorType::Status(status) => status.as_str(),
             ErrorType::Type(name) => name,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_are_type_names_except_for_trait_objects() {
+        assert_eq!(error_type_of::<std::io::Error>(), "std::io::error::Error");
+        assert_eq!(
+            error_type_of::<Box<dyn std::error::Error + Send + Sync>>(),
+            "_OTHER"
+        );
+        assert_eq!(error_type_of::<Box<dyn std::error::Error>>(), "_OTHER");
     }
 }

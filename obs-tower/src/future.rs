@@ -62,7 +62,9 @@ where
                     state.with(|hooks, span| hooks.on_response(response, span));
                 }
                 Poll::Ready(Err(_)) => {
-                    state.with(|hooks, span| hooks.on_error(std::any::type_name::<E>(), span));
+                    state.with(|hooks, span| {
+                        hooks.on_error(crate::classify::error_type_of::<E>(), span);
+                    });
                     state.end();
                 }
             }

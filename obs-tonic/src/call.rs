@@ -146,11 +146,12 @@ impl CallHooks for GrpcCall {
         let Some(call) = self.active.as_mut() else {
             return;
         };
-        // A trailers-only response (an error, typically) puts the status in the headers.
-        let code = grpc::status(response.headers()).or_else(|| match call.config.side {
-            Side::Client => grpc::code_of_http_status(response.status()),
-            Side::Server => None,
-        });
+        // A trailers-only response (an error, typically) puts the status in the headers; a
+        // response that is not gRPC at all (an auth layer's 401, a proxy's 503) has only its
+        // HTTP status, which both sides read as the client will (gRPC's
+        // doc/http-grpc-status-mapping.md), so that they agree.
+        let code = grpc::status(response.headers())
+            .or_else(|| grpc::code_of_http_status(response.status()));
         if let Some(code) = code {
             call.set_code(code, span);
         }
@@ -183,6 +184,17 @@ impl CallHooks for GrpcCall {
         }
     }
 
+    fn on_finished(&mut self, span: &tracing::Span) {
+        if let Some(call) = self.active.as_mut()
+            && call.code.is_none()
+            && call.error_type.is_none()
+        {
+            // The stream ended without a `grpc-status` (truncated, or not gRPC): the client
+            // sees UNKNOWN, as tonic and the other gRPC libraries report it.
+            call.set_code(Code::Unknown, span);
+        }
+    }
+
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
         if let Some(call) = self.active.as_mut() {
             if error_type == PANIC_ERROR_TYPE
@@ -205,8 +217,8 @@ impl CallHooks for GrpcCall {
             return;
         };
         if call.code.is_none() && call.error_type.is_none() {
-            // The stream ended with no status and no error: it was abandoned (the client
-            // cancelled, or the caller dropped the response) before the status came.
+            // The stream stopped before its end with no status and no error: it was
+            // abandoned (the client cancelled, or the caller dropped the response).
             call.set_code(Code::Cancelled, span);
         }
         let Some(metrics) = &call.config.metrics else {

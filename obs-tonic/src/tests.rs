@@ -277,6 +277,71 @@ async fn trailers_only_status_is_read_from_the_headers() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_sides() {
+    let (sink, _guard) = capture();
+    // An auth layer under the server layer answers 401, no gRPC at all: UNAUTHENTICATED
+    // (gRPC's HTTP-to-gRPC status mapping), the caller's fault, not the server's.
+    let unauthorized = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(|_: Request<_>| async {
+            let response = Response::builder()
+                .status(401)
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    let response = unauthorized
+        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+        .await
+        .unwrap();
+    drain(response).await;
+    let span = only(&sink);
+    assert_eq!(
+        attribute(&span, "rpc.grpc.status_code").as_deref(),
+        Some("16")
+    );
+    assert_eq!(span.status, Status::Unset);
+
+    // A stream that ends without trailers (truncated): UNKNOWN, as the client reports it,
+    // on the server and on the client; not CANCELLED, which is for abandoned streams.
+    let truncated = || {
+        let frames: Vec<FrameResult> = vec![Ok(Frame::data(messages(1, b"x")))];
+        Response::builder()
+            .header("content-type", "application/grpc")
+            .body(StreamBody::new(futures_util::stream::iter(frames)))
+            .unwrap()
+    };
+    let server = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(move |_: Request<_>| async move { Ok::<_, Infallible>(truncated()) });
+    let response = server
+        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+        .await
+        .unwrap();
+    drain(response).await;
+    let client = ServiceBuilder::new()
+        .layer(GrpcClientLayer::new())
+        .service_fn(move |_: Request<tonic::body::Body>| async move {
+            Ok::<_, Infallible>(truncated())
+        });
+    let request = Request::post("http://b:1/shop.v1.Cart/Get")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for span in spans {
+        assert_eq!(
+            attribute(&span, "rpc.grpc.status_code").as_deref(),
+            Some("2"),
+            "{span:?}"
+        );
+        assert_eq!(attribute(&span, "error.type").as_deref(), Some("UNKNOWN"));
+        assert!(matches!(span.status, Status::Error { .. }));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn unimplemented_methods_are_other_in_metric_labels() {
     let (_sink, _guard) = capture();
     let registry = Registry::new();

@@ -47,8 +47,8 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
         // One enter for the poll and, at the end, for ending the call.
         let (polled, ended) = call.entered(|mut state| {
             let polled = inner.as_mut().poll_frame(cx);
-            let ended = match &polled {
-                Poll::Pending => false,
+            let finished = match &polled {
+                Poll::Pending => return (polled, false),
                 Poll::Ready(None) => true,
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
@@ -57,19 +57,23 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
                         state.with(|hooks, span| hooks.on_trailers(trailers, span));
                     }
                     // Servers stop polling once the body says it has ended.
-                    inner.is_end_stream()
+                    if !inner.is_end_stream() {
+                        return (polled, false);
+                    }
+                    true
                 }
                 Poll::Ready(Some(Err(_))) => {
                     state.with(|hooks, span| {
                         hooks.on_error(crate::classify::error_type_of::<B::Error>(), span);
                     });
-                    true
+                    false
                 }
             };
-            if ended {
-                state.end();
+            if finished {
+                state.with(|hooks, span| hooks.on_finished(span));
             }
-            (polled, ended)
+            state.end();
+            (polled, true)
         });
         if ended {
             // Closes the span.

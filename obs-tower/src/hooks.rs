@@ -45,6 +45,14 @@ pub trait CallHooks: Send + 'static {
         let _ = (trailers, span);
     }
 
+    /// The response body reached its end normally, after its last frame; called right
+    /// before [`on_end`](Self::on_end), which also runs for a body dropped unfinished or
+    /// failed, so this tells a complete response from an abandoned one. Defaults to doing
+    /// nothing.
+    fn on_finished(&mut self, span: &tracing::Span) {
+        let _ = span;
+    }
+
     /// The inner service, or the response body, failed with an error of type
     /// `error_type` (see [`error_type_of`](crate::classify::error_type_of)); or, with `error_type`
     /// [`PANIC_ERROR_TYPE`](crate::classify::PANIC_ERROR_TYPE), the call was cut short by

@@ -35,7 +35,9 @@ use crate::{
 /// Fields with these names steer the OpenTelemetry span (the names `tracing-opentelemetry`
 /// uses): `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`, `consumer`,
 /// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
-/// field becomes an attribute, dotted names (`http.request.method`) kept as written.
+/// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
+/// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error; status
+/// Ok is final, and Unset is never set back (OpenTelemetry Trace API, Set Status).
 #[derive(Clone)]
 pub struct SpanLayer {
     inner: Arc<Inner>,
@@ -380,19 +382,23 @@ impl<'a> FieldVisitor<'a> {
                     self.rec.kind = k;
                 }
             }
+            // OpenTelemetry Trace API, Set Status: Ok is final, and an attempt to set Unset
+            // (or, here, a value that is no status) is ignored; a description goes with
+            // Error only.
+            "otel.status_code" if self.rec.status == Status::Ok => {}
             "otel.status_code" => {
                 if value.eq_ignore_ascii_case("ok") {
                     self.rec.status = Status::Ok;
-                } else if value.eq_ignore_ascii_case("error") {
-                    if !matches!(self.rec.status, Status::Error { .. }) {
-                        self.rec.status = Status::error("");
-                    }
-                } else {
-                    self.rec.status = Status::Unset;
+                } else if value.eq_ignore_ascii_case("error")
+                    && !matches!(self.rec.status, Status::Error { .. })
+                {
+                    self.rec.status = Status::error("");
                 }
             }
             "otel.status_description" | "otel.status_message" => {
-                self.rec.status = Status::error(value.to_owned());
+                if self.rec.status != Status::Ok {
+                    self.rec.status = Status::error(value.to_owned());
+                }
             }
             _ => return false,
         }
@@ -640,7 +646,8 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if !self.inner.record_events {
+        let is_error = *event.metadata().level() == tracing::Level::ERROR;
+        if !self.inner.record_events && !is_error {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -653,6 +660,15 @@ where
         else {
             return;
         };
+        // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
+        // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
+        // An Ok status stays final (OpenTelemetry Trace API, Set Status).
+        if is_error && rec.status == Status::Unset {
+            rec.status = Status::error("");
+        }
+        if !self.inner.record_events {
+            return;
+        }
         let mut tmp = Recording {
             name: Cow::Borrowed(event.metadata().name()),
             kind: SpanKind::Internal,

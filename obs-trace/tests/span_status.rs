@@ -1,0 +1,80 @@
+//! Span status from `tracing`: the `otel.status_code` field follows the OpenTelemetry Trace
+//! API's Set Status rules, and an ERROR event inside a span fails it.
+
+use std::sync::Arc;
+
+use obs_trace::opentelemetry::trace::Status;
+use obs_trace::{InMemorySpanSink, Sampler, SpanLayer};
+use tracing_subscriber::prelude::*;
+
+fn statuses(f: impl FnOnce()) -> Vec<(String, Status)> {
+    let sink = InMemorySpanSink::default();
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sampler(Sampler::AlwaysOn)
+            .with_sink(Arc::new(sink.clone())),
+    );
+    tracing::subscriber::with_default(subscriber, f);
+    sink.take()
+        .into_iter()
+        .map(|s| (s.name.to_string(), s.status))
+        .collect()
+}
+
+fn status_of(spans: &[(String, Status)], name: &str) -> Status {
+    spans
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+}
+
+#[test]
+fn ok_is_final_and_unset_or_unknown_values_are_ignored() {
+    let spans = statuses(|| {
+        let record = |name: &'static str, values: &[&str]| {
+            let span = tracing::info_span!(
+                "s",
+                otel.name = name,
+                otel.status_code = tracing::field::Empty
+            );
+            for v in values {
+                span.record("otel.status_code", *v);
+            }
+        };
+        record("ok_then_error", &["ok", "error"]);
+        record("error_then_unset", &["error", "unset"]);
+        record("error_then_unknown", &["error", "failed"]);
+        record("error_then_ok", &["error", "ok"]);
+    });
+    assert_eq!(status_of(&spans, "ok_then_error"), Status::Ok);
+    assert!(matches!(
+        status_of(&spans, "error_then_unset"),
+        Status::Error { .. }
+    ));
+    assert!(matches!(
+        status_of(&spans, "error_then_unknown"),
+        Status::Error { .. }
+    ));
+    assert_eq!(status_of(&spans, "error_then_ok"), Status::Ok);
+}
+
+#[tracing::instrument(err)]
+fn failing() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("disk full"))
+}
+
+#[test]
+fn an_error_event_fails_its_span_unless_it_is_ok() {
+    let spans = statuses(|| {
+        let _ = failing();
+        tracing::info_span!("logged").in_scope(|| tracing::error!("could not render"));
+        tracing::info_span!("warned").in_scope(|| tracing::warn!("slow"));
+        let ok = tracing::info_span!("ok_first", otel.status_code = "ok");
+        ok.in_scope(|| tracing::error!("after the fact"));
+    });
+    assert!(matches!(status_of(&spans, "failing"), Status::Error { .. }));
+    assert!(matches!(status_of(&spans, "logged"), Status::Error { .. }));
+    assert_eq!(status_of(&spans, "warned"), Status::Unset);
+    assert_eq!(status_of(&spans, "ok_first"), Status::Ok);
+}

@@ -575,6 +575,7 @@ impl Telemetry {
     }
 
     /// Exports everything recorded so far and waits for it, up to the shutdown timeout.
+    /// With tail sampling, spans of traces not decided yet keep waiting for their decision.
     pub fn force_flush(&self) -> Result<(), ShutdownError> {
         let Some(p) = &self.pipeline else {
             return Ok(());
@@ -613,8 +614,10 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1))
     };
-    if let Some(tail) = &p.tail {
-        // Ended spans still waiting for their trace's decision are decided now.
+    if stop && let Some(tail) = &p.tail {
+        // Ended spans still waiting for their trace's decision are decided now: at
+        // shutdown there is no later. A flush leaves them waiting, since deciding a trace
+        // whose root is still running would drop it before an error could keep it.
         tail.flush();
     }
     // Every signal is asked at once and then awaited against the one deadline, so that an

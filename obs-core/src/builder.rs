@@ -49,6 +49,7 @@ pub struct Builder {
     shutdown_timeout: Option<Duration>,
     sdk_disabled: Option<bool>,
     process_metrics: Option<bool>,
+    span_events: Option<bool>,
     runtime_metrics: Option<bool>,
 }
 
@@ -188,6 +189,14 @@ impl Builder {
     /// [`obs_trace::TailSamplingSink`].
     pub fn tail_sampling(mut self, policy: obs_trace::TailSampling) -> Self {
         self.tail_sampling = Some(policy);
+        self
+    }
+
+    /// Whether `tracing` events inside a sampled span are also recorded as its span events
+    /// (with their fields as attributes). Defaults to `OBS_SPAN_EVENTS`, else `false`: events
+    /// are exported as log records already.
+    pub fn span_events(mut self, on: bool) -> Self {
+        self.span_events = Some(on);
         self
     }
 
@@ -360,6 +369,9 @@ impl Builder {
         }
         if let Some(t) = self.shutdown_timeout {
             c.shutdown_timeout = t;
+        }
+        if let Some(on) = self.span_events {
+            c.span_events = on;
         }
         if let Some(on) = self.process_metrics {
             c.process_metrics = on;

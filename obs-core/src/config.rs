@@ -200,6 +200,9 @@ pub struct Config {
     /// until its root ends and are exported only if one failed, the root took at least
     /// that long, or the trace id falls in the ratio. See [`obs_trace::TailSamplingSink`].
     pub tail_sampling: Option<obs_trace::TailSampling>,
+    /// `OBS_SPAN_EVENTS`: whether `tracing` events inside a sampled span are also recorded
+    /// as its span events. Default `false`: events are log records already.
+    pub span_events: bool,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
@@ -741,6 +744,7 @@ impl Config {
             json_logs,
             unsampled_spans,
             tail_sampling,
+            span_events: r.boolean("OBS_SPAN_EVENTS", false),
             metrics_addr,
             shutdown_timeout: Duration::from_secs(5),
             process_metrics: r.boolean("OBS_PROCESS_METRICS", true),

@@ -368,6 +368,20 @@ fn process_and_runtime_metric_switches() {
 }
 
 #[test]
+fn span_events_switch() {
+    assert!(!config(&[]).span_events);
+    assert!(config(&[("OBS_SPAN_EVENTS", "true")]).span_events);
+    let c = config(&[("OBS_SPAN_EVENTS", "yes")]);
+    assert!(!c.span_events && warned(&c, "OBS_SPAN_EVENTS", "yes"));
+    let get = |name: &str| (name == "OBS_SPAN_EVENTS").then(|| "true".to_owned());
+    let built = obs_core::builder()
+        .span_events(false)
+        .config_with(&get)
+        .unwrap();
+    assert!(!built.span_events, "the builder wins");
+}
+
+#[test]
 fn builder_wins_over_the_environment() {
     let env: HashMap<&str, &str> = [
         ("OTEL_SERVICE_NAME", "from-env"),

@@ -1,0 +1,20 @@
+//! The README's quick start, kept here so that it compiles and can't drift from the README
+//! (`tests/readme_quick_start.rs` compares the two): an axum service with traces, logs and
+//! metrics from one `init`, served on 127.0.0.1:3000 until Ctrl-C.
+
+use axum::{Router, routing::get};
+use obs_core::{tower::HttpServerLayer, tracing}; // one dependency: obs re-exports tracing
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let telemetry = obs_core::init()?; // OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, RUST_LOG, ...
+    let app = Router::new()
+        .route("/hello/{name}", get(|| async { tracing::info!("hello") }))
+        .layer(HttpServerLayer::new()); // span, W3C context, http.server.* metrics
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let ctrl_c = async { tokio::signal::ctrl_c().await.unwrap_or_default() };
+    let served = axum::serve(listener, app).with_graceful_shutdown(ctrl_c);
+    served.await?; // until Ctrl-C, so that the next line runs
+    telemetry.shutdown().await?; // flushes traces, logs and metrics (also on drop)
+    Ok(())
+}

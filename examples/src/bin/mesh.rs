@@ -24,7 +24,15 @@ async fn run() -> Result<(), BoxError> {
         return obs_examples::services::run(&name, Args::parse_from(argv)?).await;
     }
     let options = MeshOptions::from_args(&Args::parse_from(first.into_iter().chain(argv))?)?;
-    let summary = mesh::run(&options).await?;
+    // Stopped by SIGINT or SIGTERM (`timeout`, a CI cancel, an IDE's stop button), the
+    // runner drops the run, and with it the service processes it started: none is left
+    // running without its parent.
+    let summary = tokio::select! {
+        summary = mesh::run(&options) => summary?,
+        signal = stop_signal() => {
+            return Err(format!("stopped by {signal}; the services were stopped too").into());
+        }
+    };
     print!("{}", mesh::text::render(&summary));
     if let Some(path) = &options.html {
         std::fs::write(path, mesh::html::render(&summary))
@@ -32,4 +40,20 @@ async fn run() -> Result<(), BoxError> {
         eprintln!("mesh: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The first SIGINT or SIGTERM, by name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the default actions apply: nothing to wait for here.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
 }

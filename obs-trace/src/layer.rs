@@ -168,6 +168,20 @@ struct Recording {
 }
 
 impl SpanState {
+    /// The state of an untraced span that passes a remote parent on: the caller's context
+    /// as the current one, never recorded, a local root for whatever is traced inside.
+    fn carrier(remote: &RemoteParent) -> SpanState {
+        let context = remote.span.clone().unwrap_or_default();
+        SpanState {
+            parent_span_id: context.span_id,
+            context,
+            baggage: remote.baggage.clone(),
+            parent_is_remote: true,
+            local_root: SpanId::INVALID,
+            recording: None,
+        }
+    }
+
     /// What becomes current on this thread while the span is entered.
     fn active(&self) -> Entered {
         Entered {
@@ -211,6 +225,13 @@ struct PendingParent {
 
 thread_local! {
     static PENDING_PARENT: RefCell<Option<PendingParent>> = const { RefCell::new(None) };
+}
+
+/// Whether the span about to be created on this thread was given a remote parent.
+fn has_pending_parent() -> bool {
+    PENDING_PARENT
+        .try_with(|p| p.try_borrow().is_ok_and(|p| p.is_some()))
+        .unwrap_or(false)
 }
 
 /// Creates a span (with `make`, typically `tracing::info_span!(..)`) as the child of a remote
@@ -570,28 +591,39 @@ where
         }
     }
 
-    // `false` here disables the span for every layer, as `UnsampledSpans::Skip` says.
+    // `false` here disables the span for every layer, as `UnsampledSpans::Skip` says; never
+    // a span given a remote parent, which starts (or continues) a trace of its own.
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         !(self.inner.unsampled_spans == UnsampledSpans::Skip
             && inside_unsampled_trace(meta)
-            && self.traces(meta))
+            && self.traces(meta)
+            && !has_pending_parent())
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.traces(attrs.metadata()) {
-            return;
-        }
-        // Kept for the other layers only (with `Skip` these never get here).
-        if self.inner.unsampled_spans == UnsampledSpans::Keep
-            && inside_unsampled_trace(attrs.metadata())
-        {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
         let pending = PENDING_PARENT
             .try_with(|p| p.borrow_mut().take())
             .ok()
             .flatten();
+        let traced = self.traces(attrs.metadata());
+        if pending.is_none()
+            && (!traced
+                // Kept for the other layers only (with `Skip` these never get here).
+                || (self.inner.unsampled_spans == UnsampledSpans::Keep
+                    && inside_unsampled_trace(attrs.metadata())))
+        {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(pending) = pending.as_ref().filter(|_| !traced) {
+            // A span given a remote parent but not traced itself (its level or target is
+            // filtered out) still carries the caller's context, untouched: its traced
+            // descendants and its log lines continue the caller's trace instead of losing it.
+            let state = SpanState::carrier(&pending.parent);
+            active::remember(id.into_u64(), state.active(), false);
+            span.extensions_mut().insert(state);
+            return;
+        }
         let described = pending.as_ref().is_some_and(|p| p.described);
         // The parent, the baggage, and the parent's local root when the parent is local.
         let (parent, baggage, local_root) = match pending {

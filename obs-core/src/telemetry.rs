@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use obs_trace::{SpanData, SpanLayer, SpanSink, TailSamplingSink};
+use tracing_log::AsLog;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -520,6 +521,19 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberAlreadySet)?;
     obs_trace::install_global_propagator();
+    // Libraries that log through the `log` crate: their records become `tracing` events,
+    // at the levels RUST_LOG lets through, and reach the JSON lines and OTLP logs too.
+    let log_level = log_filter(&config)
+        .max_level_hint()
+        .map_or(tracing_log::log::LevelFilter::Trace, |level| level.as_log());
+    if let Err(e) = tracing_log::LogTracer::builder()
+        .with_max_level(log_level)
+        .init()
+    {
+        eprintln!(
+            "obs: `log` records keep going to the logger installed before obs_core::init ({e})"
+        );
+    }
     // Collectors last, once nothing can fail: a failed `init` left a collector behind in
     // the global registry, and the next one added a second (two families of one name).
     let registry = obs_metrics::global();

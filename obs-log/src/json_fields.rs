@@ -49,6 +49,8 @@ pub(crate) struct MemberWriter<'a> {
     pub(crate) redaction: &'a Redaction,
     /// Events write their message separately; spans keep a `message` field like any other.
     pub(crate) skip_message: bool,
+    /// A `log` record's `log.target`, `log.file`... fields, which are its metadata.
+    pub(crate) skip_log_fields: bool,
 }
 
 impl MemberWriter<'_> {
@@ -57,7 +59,9 @@ impl MemberWriter<'_> {
     #[inline]
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
-        if self.skip_message && name == MESSAGE {
+        if (self.skip_message && name == MESSAGE)
+            || (self.skip_log_fields && name.starts_with("log."))
+        {
             return false;
         }
         self.out.push(b',');
@@ -221,6 +225,7 @@ impl SpanJson {
             reserved,
             redaction,
             skip_message: false,
+            skip_log_fields: false,
         });
         object.push(b'}');
         SpanJson {
@@ -254,6 +259,7 @@ impl SpanJson {
             reserved,
             redaction,
             skip_message: false,
+            skip_log_fields: false,
         });
         if fresh_members.is_empty() {
             return;

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -271,7 +272,10 @@ impl<W: LogWriter> JsonLayer<W> {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let now = SystemTime::now();
-        let meta = event.metadata();
+        // A `log` record comes as an event of a fixed `log` callsite, its target, file and
+        // line in fields: read them back as its metadata.
+        let from_log = event.normalized_metadata();
+        let meta = from_log.as_ref().unwrap_or_else(|| event.metadata());
         let keys = &self.keys;
         let out = &mut s.line;
         out.clear();
@@ -326,6 +330,7 @@ impl<W: LogWriter> JsonLayer<W> {
             reserved: Reserved::Line(&self.keys.reserved),
             redaction: &self.redaction,
             skip_message: true,
+            skip_log_fields: from_log.is_some(),
         });
 
         if let Some(scope) = ctx.event_scope(event) {

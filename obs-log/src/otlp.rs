@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use obs_trace::{SpanId, TraceFlags, TraceId};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -90,8 +91,9 @@ pub struct LogRecord {
     /// default name, `event src/main.rs:87`, changes with every edit above that line and
     /// says nothing the code attributes don't, so it is never used.
     pub event_name: Cow<'static, str>,
-    /// The event's target (its module path unless set): the instrumentation scope.
-    pub target: &'static str,
+    /// The event's target (its module path unless set; a `log` record's own target): the
+    /// instrumentation scope.
+    pub target: Cow<'static, str>,
     /// The event's fields except the message, redacted, in call-site order; plus
     /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes).
     pub attributes: Vec<LogAttribute>,
@@ -269,11 +271,16 @@ struct RecordVisitor<'a> {
     redaction: &'a Redaction,
     body: Option<String>,
     attributes: Vec<LogAttribute>,
+    /// A `log` record's `log.target`, `log.file`... fields, which are its metadata.
+    skip_log_fields: bool,
 }
 
 impl RecordVisitor<'_> {
     fn push(&mut self, field: &Field, value: impl FnOnce() -> LogValue) {
         let name = field.name();
+        if self.skip_log_fields && name.starts_with("log.") {
+            return;
+        }
         if name == MESSAGE {
             if self.body.is_none() {
                 self.body = Some(match value() {
@@ -343,11 +350,15 @@ where
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = SystemTime::now();
-        let meta = event.metadata();
+        // A `log` record comes as an event of a fixed `log` callsite, its target, file and
+        // line in fields: read them back as its metadata.
+        let from_log = event.normalized_metadata();
+        let meta = from_log.as_ref().unwrap_or_else(|| event.metadata());
         let mut visitor = RecordVisitor {
             redaction: &self.redaction,
             body: None,
             attributes: Vec::with_capacity(meta.fields().len() + 2),
+            skip_log_fields: from_log.is_some(),
         };
         event.record(&mut visitor);
         if self.code_attributes {
@@ -365,10 +376,15 @@ where
             }
         }
         let ids = trace_context::current_ids(event, &ctx);
-        let event_name = if has_default_name(meta) {
-            meta.target()
+        let static_meta = event.metadata();
+        let target = match &from_log {
+            Some(log) => Cow::Owned(log.target().to_owned()),
+            None => Cow::Borrowed(static_meta.target()),
+        };
+        let event_name = if has_default_name(static_meta) {
+            target.clone()
         } else {
-            meta.name()
+            Cow::Borrowed(static_meta.name())
         };
         self.sink.emit(LogRecord {
             timestamp: now,
@@ -376,8 +392,8 @@ where
             severity_number: severity::severity_number(meta.level()),
             severity_text: severity::upper(meta.level()),
             body: visitor.body,
-            event_name: Cow::Borrowed(event_name),
-            target: meta.target(),
+            event_name,
+            target,
             attributes: visitor.attributes,
             trace_id: ids.map(|i| i.0),
             span_id: ids.map(|i| i.1),

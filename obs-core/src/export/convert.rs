@@ -130,17 +130,20 @@ fn span(s: SpanData) -> Span {
 /// Groups items by instrumentation scope, keeping first-seen order of scopes and items.
 fn by_scope<T, P>(
     items: Vec<T>,
-    scope_of: impl Fn(&T) -> &'static str,
+    scope_of: impl Fn(&T) -> &str,
     convert: impl Fn(T) -> P,
 ) -> Vec<(InstrumentationScope, Vec<P>)> {
     let mut groups: Vec<(InstrumentationScope, Vec<P>)> = Vec::new();
     for item in items {
         let name = scope_of(&item);
-        let converted = convert(item);
-        match groups.iter_mut().find(|(sc, _)| sc.name == name) {
-            Some((_, group)) => group.push(converted),
-            None => groups.push((scope(name), vec![converted])),
-        }
+        let index = match groups.iter().position(|(sc, _)| sc.name == name) {
+            Some(index) => index,
+            None => {
+                groups.push((scope(name), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[index].1.push(convert(item));
     }
     groups
 }
@@ -213,7 +216,7 @@ pub(crate) fn logs_request(
 ) -> ExportLogsServiceRequest {
     let scope_logs = by_scope(
         records,
-        |r| r.target.split("::").next().unwrap_or(r.target),
+        |r| r.target.split("::").next().unwrap_or_default(),
         log_record,
     )
     .into_iter()

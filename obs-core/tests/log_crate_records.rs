@@ -1,0 +1,57 @@
+//! Records of libraries that log through the `log` crate reach obs's logs as well, with
+//! their own target, under the same RUST_LOG filter, stamped with the current span.
+
+use std::time::Duration;
+
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::trace::SpanExt;
+use obs_core::{ExporterKind, Protocol, Signal};
+use tracing_log::log;
+
+#[test]
+fn log_crate_records_become_log_records_in_their_span() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
+        .expect("receiver");
+    let telemetry = obs_core::builder()
+        .service_name("log-crate")
+        .protocol(Protocol::HttpProtobuf)
+        .otlp_endpoint(receiver.http_endpoint())
+        .exporter(Signal::Metrics, ExporterKind::None)
+        .log_filter("info")
+        .json_logs(false)
+        .init()
+        .expect("init");
+
+    let span = tracing::info_span!("request");
+    let trace_id = span.in_scope(|| {
+        log::warn!(target: "legacy::db", "slow query took {} ms", 42);
+        log::debug!(target: "legacy::db", "below RUST_LOG");
+        span.span_context().unwrap().trace_id.to_string()
+    });
+    drop(span);
+    telemetry.shutdown_blocking().expect("shutdown");
+
+    let logs = runtime
+        .block_on(
+            receiver
+                .store()
+                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
+        )
+        .expect("the log record arrived");
+    assert_eq!(logs.len(), 1, "the debug record is filtered out: {logs:#?}");
+    let record = &logs[0];
+    assert_eq!(record.body_str(), Some("slow query took 42 ms"));
+    assert_eq!(record.record.severity_text, "WARN");
+    assert_eq!(
+        record.scope.name, "legacy",
+        "scoped by the record's own target"
+    );
+    assert_eq!(record.trace_id_hex(), trace_id);
+    assert_eq!(
+        record.attribute("log.target"),
+        None,
+        "the record's metadata is not repeated as attributes"
+    );
+}

@@ -43,7 +43,9 @@ pub use obs_tower as tower;
 pub use obs_trace as trace;
 
 /// The exact OpenTelemetry API obs is built with: use it instead of your own dependency so
-/// versions cannot skew.
+/// versions cannot skew (its types, the global text-map propagator obs installs). Spans are
+/// made with `tracing`: obs installs no OpenTelemetry tracer provider, so a tracer taken
+/// from `opentelemetry::global` records nothing.
 pub use opentelemetry;
 /// The exact OpenTelemetry SDK obs is built with.
 pub use opentelemetry_sdk;

@@ -396,8 +396,9 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         eprintln!(
             "obs: an OpenTelemetry tracer provider was installed with opentelemetry::global before \
              obs_core::init; spans made through it bypass obs's pipeline and its trace context. \
-             Remove that setup, and use obs_core::opentelemetry (the exact version obs is built \
-             with) in your code."
+             Remove that setup and make spans with `tracing` (obs exports those); obs installs no \
+             OpenTelemetry tracer provider, and obs_core::opentelemetry is there for its types \
+             (the exact version obs is built with)."
         );
     }
     let resource = ResourceAttributes::from_config(&config);

@@ -98,6 +98,22 @@ fn server(
     )
 }
 
+/// The server layer over a service answering every call with an empty body and `head`'s
+/// status and headers: no handler, an auth layer, a trailers-only error.
+fn answering(
+    head: fn() -> http::response::Builder,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<impl http_body::Body<Data = Bytes, Error = Infallible>>,
+    Error = Infallible,
+> {
+    ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(move |_: Request<_>| async move {
+            Ok::<_, Infallible>(head().body(Empty::<Bytes>::new()).unwrap())
+        })
+}
+
 async fn drain<B: http_body::Body<Error = Infallible>>(response: Response<B>) -> Option<HeaderMap> {
     response
         .into_body()
@@ -251,15 +267,7 @@ async fn server_status_marks_only_server_faults_as_errors() {
 #[tokio::test(flavor = "current_thread")]
 async fn trailers_only_status_is_read_from_the_headers() {
     let (sink, _guard) = capture();
-    let service = ServiceBuilder::new()
-        .layer(GrpcServerLayer::new())
-        .service_fn(|_: Request<_>| async {
-            let response = Response::builder()
-                .header("grpc-status", "12")
-                .body(Empty::<Bytes>::new())
-                .unwrap();
-            Ok::<_, Infallible>(response)
-        });
+    let service = answering(|| Response::builder().header("grpc-status", "12"));
     let response = service
         .oneshot(grpc_request("/shop.v1.Nope/Missing", Bytes::new()))
         .await
@@ -281,15 +289,7 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     let (sink, _guard) = capture();
     // An auth layer under the server layer answers 401, no gRPC at all: UNAUTHENTICATED
     // (gRPC's HTTP-to-gRPC status mapping), the caller's fault, not the server's.
-    let unauthorized = ServiceBuilder::new()
-        .layer(GrpcServerLayer::new())
-        .service_fn(|_: Request<_>| async {
-            let response = Response::builder()
-                .status(401)
-                .body(Empty::<Bytes>::new())
-                .unwrap();
-            Ok::<_, Infallible>(response)
-        });
+    let unauthorized = answering(|| Response::builder().status(401));
     let response = unauthorized
         .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
         .await

@@ -84,12 +84,19 @@ pub async fn serve_grpc<T: GrpcMethods>(
     service: T,
     telemetry: Telemetry,
 ) -> Result<(), BoxError> {
+    // Bound here rather than by `serve`, whose error hides the cause ("transport error"),
+    // and so that the log shows the port a `:0` resolved to.
+    let incoming = tonic::transport::server::TcpIncoming::bind(addr)
+        .map_err(|e| format!("gRPC server on {addr}: {e}"))?
+        // What `serve` would set: tonic's servers default to TCP_NODELAY.
+        .with_nodelay(Some(true));
+    let addr = incoming.local_addr().unwrap_or(addr);
     tracing::info!(%addr, grpc_service = T::NAME, "listening (gRPC)");
     tonic::transport::Server::builder()
         .layer(GrpcServerLayer::new())
         .add_service(GrpcService(Health))
         .add_service(GrpcService(service))
-        .serve_with_shutdown(addr, shutdown_signal())
+        .serve_with_incoming_shutdown(incoming, shutdown_signal())
         .await
         .map_err(|e| format!("gRPC server on {addr}: {e}"))?;
     flush(telemetry).await;

@@ -81,3 +81,17 @@ impl fmt::Display for MetricsError {
 }
 
 impl std::error::Error for MetricsError {}
+
+/// Writes `message` to stderr the first time `key` is reported in this process: for
+/// problems only seen while the application runs (a collector's clashing family, a typed
+/// label renamed), which would otherwise repeat at every scrape or label set.
+pub(crate) fn warn_once(key: String, message: impl FnOnce() -> String) {
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut reported) = REPORTED.lock() else {
+        return;
+    };
+    if !reported.contains(&key) {
+        eprintln!("obs-metrics: {}", message());
+        reported.push(key);
+    }
+}

@@ -381,7 +381,6 @@ fn rename_invalid_label(
     name: &mut String,
     error: &crate::MetricsError,
 ) {
-    static REPORTED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
     let original = std::mem::take(name);
     let mut renamed: String = original
         .chars()
@@ -396,13 +395,9 @@ fn rename_invalid_label(
     if renamed.is_empty() || validate_label_name(metric, &renamed, kind).is_err() {
         renamed.insert_str(0, "label_");
     }
-    if let Ok(mut reported) = REPORTED.lock() {
-        let key = (metric.to_owned(), original);
-        if !reported.contains(&key) {
-            eprintln!("obs-metrics: {error}; exposed as {renamed:?} instead");
-            reported.push(key);
-        }
-    }
+    crate::error::warn_once(format!("label {metric} {original}"), || {
+        format!("{error}; exposed as {renamed:?} instead")
+    });
     *name = renamed;
 }
 

@@ -145,8 +145,6 @@ struct Inner {
     collectors: RwLock<Vec<Arc<dyn Collector>>>,
     cardinality_limit: AtomicUsize,
     flags: CollectorFlags,
-    /// Family names a collector clashed on, reported already.
-    reported_clashes: parking_lot::Mutex<Vec<String>>,
 }
 
 /// Which built-in collectors are registered, so registering twice adds nothing.
@@ -330,7 +328,7 @@ impl Registry {
                 points: overflow,
             });
         }
-        self.drop_clashing_families(&mut out);
+        Self::drop_clashing_families(&mut out);
         out
     }
 
@@ -339,21 +337,19 @@ impl Registry {
     /// seen here and may take a registered name: both exposition formats allow one family
     /// per name, and Prometheus would keep one of the two at random. Registered metrics
     /// come first, so they win; each clash is reported once.
-    fn drop_clashing_families(&self, families: &mut Vec<MetricFamilySnapshot>) {
+    fn drop_clashing_families(families: &mut Vec<MetricFamilySnapshot>) {
         let mut seen = std::collections::HashSet::with_capacity(families.len());
         families.retain(|family| {
             if seen.insert(family.name.clone()) {
                 return true;
             }
-            let mut reported = self.inner.reported_clashes.lock();
-            if !reported.contains(&family.name) {
-                eprintln!(
-                    "obs-metrics: a collector's family {:?} has the name of another metric \
-                     family; only the first is exposed",
+            crate::error::warn_once(format!("family {}", family.name), || {
+                format!(
+                    "a collector's family {:?} has the name of another metric family; only \
+                     the first is exposed",
                     family.name
-                );
-                reported.push(family.name.clone());
-            }
+                )
+            });
             false
         });
     }

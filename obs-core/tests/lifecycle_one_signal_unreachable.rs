@@ -5,17 +5,15 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{BatchSettings, ExporterKind, Protocol, Signal};
+use obs_core::{BatchSettings, ExporterKind, Signal};
+
+mod common;
 
 const SPANS: u64 = 50;
 
 #[test]
 fn an_unreachable_signal_costs_the_others_nothing_and_counts_its_losses() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("receiver");
+    let (runtime, receiver) = common::receiver();
     // Accepts and holds every connection, never answering.
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
     let black_hole_addr = black_hole.local_addr().unwrap();
@@ -24,10 +22,7 @@ fn an_unreachable_signal_costs_the_others_nothing_and_counts_its_losses() {
         drop(held);
     });
 
-    let telemetry = obs_core::builder()
-        .service_name("one-unreachable")
-        .protocol(Protocol::HttpProtobuf)
-        .otlp_endpoint(receiver.http_endpoint())
+    let telemetry = common::exporting_to(&receiver, "one-unreachable")
         .otlp_signal_endpoint(
             Signal::Traces,
             format!("http://{black_hole_addr}/v1/traces"),
@@ -41,7 +36,6 @@ fn an_unreachable_signal_costs_the_others_nothing_and_counts_its_losses() {
         })
         .metric_export_interval(Duration::from_secs(3600))
         .shutdown_timeout(Duration::from_millis(1500))
-        .json_logs(false)
         .init()
         .expect("init");
     obs_core::metrics::global()

@@ -3,24 +3,18 @@
 
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::trace::SpanExt;
-use obs_core::{ExporterKind, Protocol, Signal};
+use obs_core::{ExporterKind, Signal};
 use tracing_log::log;
+
+mod common;
 
 #[test]
 fn log_crate_records_become_log_records_in_their_span() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("receiver");
-    let telemetry = obs_core::builder()
-        .service_name("log-crate")
-        .protocol(Protocol::HttpProtobuf)
-        .otlp_endpoint(receiver.http_endpoint())
+    let (runtime, receiver) = common::receiver();
+    let telemetry = common::exporting_to(&receiver, "log-crate")
         .exporter(Signal::Metrics, ExporterKind::None)
         .log_filter("info")
-        .json_logs(false)
         .init()
         .expect("init");
 

@@ -3,25 +3,19 @@
 
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::trace::TailSampling;
-use obs_core::{ExporterKind, Protocol, Signal};
+use obs_core::{ExporterKind, Signal};
+
+mod common;
 
 #[test]
 fn a_flush_does_not_decide_a_trace_that_is_still_running() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(ReceiverConfig::default()))
-        .expect("receiver");
-    let telemetry = obs_core::builder()
-        .service_name("tail-flush")
-        .protocol(Protocol::HttpProtobuf)
-        .otlp_endpoint(receiver.http_endpoint())
+    let (runtime, receiver) = common::receiver();
+    let telemetry = common::exporting_to(&receiver, "tail-flush")
         .exporter(Signal::Logs, ExporterKind::None)
         .exporter(Signal::Metrics, ExporterKind::None)
         // Only failed traces (or ones slower than an hour) are kept.
         .tail_sampling(TailSampling::new(Duration::from_secs(3600)))
-        .json_logs(false)
         .init()
         .expect("init");
 

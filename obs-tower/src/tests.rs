@@ -381,16 +381,22 @@ async fn panicking_handler() -> &'static str {
     panic!("the handler panicked")
 }
 
+/// An app whose `/boom` handler panics, measured in `registry`, and a request for it.
+fn panicking_route(registry: &obs_metrics::Registry) -> (Router, Request<axum::body::Body>) {
+    let app = Router::new()
+        .route("/boom", get(panicking_handler))
+        .layer(HttpServerLayer::new().with_registry(registry));
+    let request = Request::get("/boom")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    (app, request)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_panicking_handler_fails_the_request() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
-    let app = Router::new()
-        .route("/boom", get(panicking_handler))
-        .layer(HttpServerLayer::new().with_registry(&registry));
-    let request = Request::get("/boom")
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let (app, request) = panicking_route(&registry);
     // The runtime drops the task's future while the panic unwinds.
     let joined = tokio::spawn(app.oneshot(request)).await;
     assert!(joined.unwrap_err().is_panic());
@@ -402,12 +408,7 @@ async fn a_panicking_handler_fails_the_request() {
 fn a_panic_caught_further_out_still_fails_the_request() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
-    let app = Router::new()
-        .route("/boom", get(panicking_handler))
-        .layer(HttpServerLayer::new().with_registry(&registry));
-    let request = Request::get("/boom")
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let (app, request) = panicking_route(&registry);
     let mut future = Box::pin(app.oneshot(request));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     // As tower-http's `CatchPanic` does: the panic is caught, the future dropped later.

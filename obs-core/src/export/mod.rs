@@ -26,7 +26,8 @@ pub(crate) async fn within<F: Future>(limit: Option<Duration>, future: F) -> Opt
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // Paused time: the sleep and the timeout advance a virtual clock, not the wall clock.
+    #[tokio::test(start_paused = true)]
     async fn a_zero_timeout_is_no_limit() {
         let slow = async {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -202,9 +202,9 @@ impl CallHooks for GrpcCall {
                 && matches!(call.config.side, Side::Server)
             {
                 // gRPC's code for a handler that ended other than with a status is
-                // `UNKNOWN`, a server fault (the client sees its stream reset instead).
-                call.code = Some(Code::Unknown);
-                span.record("rpc.grpc.status_code", Code::Unknown as i64);
+                // `UNKNOWN`, a server fault (the client sees its stream reset instead); the
+                // error type below replaces the code's name.
+                call.set_code(Code::Unknown, span);
             }
             call.error_type = Some(error_type);
             span.record("error.type", error_type);

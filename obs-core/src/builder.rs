@@ -6,8 +6,8 @@ use std::time::Duration;
 use obs_trace::Sampler;
 
 use crate::config::{
-    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, check_header, signal_url,
-    validate_endpoint,
+    AttributeLimits, BatchSettings, Compression, Config, ExporterKind, Protocol, Signal,
+    SpanLimits, check_header, signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -35,10 +35,13 @@ pub struct Builder {
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
     compression: Option<Compression>,
+    max_request_bytes: Option<usize>,
     exporters: Vec<(Signal, ExporterKind)>,
     sampler: Option<Sampler>,
     span_batch: Option<BatchSettings>,
     log_batch: Option<BatchSettings>,
+    span_limits: Option<SpanLimits>,
+    log_limits: Option<AttributeLimits>,
     metric_export_interval: Option<Duration>,
     log_filter: Option<String>,
     traces_filter: Option<String>,
@@ -124,6 +127,16 @@ impl Builder {
         self
     }
 
+    /// The largest OTLP request sent, in bytes of encoded protobuf before compression: larger
+    /// batches are cut into several requests. Defaults to 4 MiB, what gRPC servers take by
+    /// default; set it to what the receiver takes if that is less (a proxy's body limit).
+    /// See [`OtlpSettings::max_request_bytes`](crate::OtlpSettings::max_request_bytes).
+    /// Zero is an error.
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = Some(bytes);
+        self
+    }
+
     /// The exporter of one signal. Defaults to OTLP.
     pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
         self.exporters.push((signal, kind));
@@ -147,6 +160,20 @@ impl Builder {
     /// [`Builder::span_batch`] is.
     pub fn log_batch(mut self, settings: BatchSettings) -> Self {
         self.log_batch = Some(settings);
+        self
+    }
+
+    /// Limits on span attributes and events. Defaults to the `OTEL_SPAN_*_LIMIT` variables,
+    /// else the spec's defaults ([`SpanLimits::DEFAULT`]).
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.span_limits = Some(limits);
+        self
+    }
+
+    /// Limits on log record attributes. Defaults to the `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`
+    /// variables, else the spec's defaults ([`AttributeLimits::DEFAULT`]).
+    pub fn log_limits(mut self, limits: AttributeLimits) -> Self {
+        self.log_limits = Some(limits);
         self
     }
 
@@ -292,6 +319,16 @@ impl Builder {
             if let Some(comp) = self.compression {
                 s.compression = comp;
             }
+            if let Some(bytes) = self.max_request_bytes {
+                if bytes == 0 {
+                    return Err(invalid(
+                        "max_request_bytes",
+                        bytes,
+                        "must be more than zero",
+                    ));
+                }
+                s.max_request_bytes = bytes;
+            }
         }
         for (signal, kind) in &self.exporters {
             match signal {
@@ -335,6 +372,12 @@ impl Builder {
                 }
                 *target = b;
             }
+        }
+        if let Some(limits) = self.span_limits {
+            c.span_limits = limits;
+        }
+        if let Some(limits) = self.log_limits {
+            c.log_limits = limits;
         }
         if let Some(i) = self.metric_export_interval {
             if i.is_zero() {

@@ -108,6 +108,19 @@ pub struct OtlpSettings {
     pub timeout: Duration,
     /// Payload compression. Default none.
     pub compression: Compression,
+    /// The largest request sent, in bytes of encoded protobuf before compression. A larger
+    /// batch is cut into several requests (each keeping its resource and scopes); a single
+    /// span, log record or metric point larger than this is dropped and counted
+    /// (`obs_telemetry_dropped_total{reason="too_large"}`). Default
+    /// [`OtlpSettings::DEFAULT_MAX_REQUEST_BYTES`].
+    pub max_request_bytes: usize,
+}
+
+impl OtlpSettings {
+    /// 4 MiB: the largest message a gRPC server takes by default (grpc-go's and tonic's,
+    /// so the OpenTelemetry Collector's and rotel's), which refuses a whole request over it.
+    /// The limit applies to the message after decompression, so it holds with gzip too.
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 }
 
 /// Batch processor settings (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs).
@@ -148,6 +161,67 @@ impl BatchSettings {
     };
 }
 
+/// Limits on the attributes of one kind of record (OpenTelemetry SDK environment variables,
+/// "Attribute Limits"). They are applied when spans and log records are converted for
+/// export, on the exporter's threads, so they cost the application nothing; JSON log lines
+/// are not limited, and resource attributes are exempt, as the spec says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttributeLimits {
+    /// The most attributes kept per record: the first ones set. The rest are dropped and
+    /// counted in the record's `dropped_attributes_count`, and obs says so once on stderr.
+    /// Default 128.
+    pub count: usize,
+    /// The longest string value kept, in characters (each Unicode scalar value counts 1):
+    /// longer strings, strings inside arrays too, are cut to this length. Other values are
+    /// never cut. Default `None`, no limit.
+    pub value_length: Option<usize>,
+}
+
+impl AttributeLimits {
+    /// The spec's defaults: 128 attributes, values of any length.
+    pub const DEFAULT: AttributeLimits = AttributeLimits {
+        count: 128,
+        value_length: None,
+    };
+}
+
+impl Default for AttributeLimits {
+    fn default() -> Self {
+        AttributeLimits::DEFAULT
+    }
+}
+
+/// Limits on spans (OpenTelemetry SDK environment variables, "Span Limits"), applied as
+/// [`AttributeLimits`] are. obs records no span links, so the link limits don't apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// The span's own attributes: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT` and
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`. The value length applies to event attributes too.
+    pub attributes: AttributeLimits,
+    /// The most events kept per span, the first ones (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default
+    /// 128); the rest are counted in its `dropped_events_count`.
+    pub event_count: usize,
+    /// The most attributes kept per span event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, else
+    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub event_attribute_count: usize,
+}
+
+impl SpanLimits {
+    /// The spec's defaults: 128 attributes of any length, 128 events of 128 attributes.
+    pub const DEFAULT: SpanLimits = SpanLimits {
+        attributes: AttributeLimits::DEFAULT,
+        event_count: 128,
+        event_attribute_count: 128,
+    };
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        SpanLimits::DEFAULT
+    }
+}
+
 /// Everything `init` needs, resolved from the environment and the builder.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -178,6 +252,12 @@ pub struct Config {
     pub span_batch: BatchSettings,
     /// `OTEL_BLRP_*`.
     pub log_batch: BatchSettings,
+    /// `OTEL_SPAN_*_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT` and the general
+    /// `OTEL_ATTRIBUTE_*_LIMIT`.
+    pub span_limits: SpanLimits,
+    /// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT` and `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
+    /// else the general `OTEL_ATTRIBUTE_*_LIMIT`.
+    pub log_limits: AttributeLimits,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s; more than zero.
     pub metric_export_interval: Duration,
     /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s; zero means no limit.
@@ -307,6 +387,48 @@ impl EnvReader<'_> {
                 }
             },
         })
+    }
+
+    /// A limit: a non-negative integer (zero allowed: nothing kept); `None` if unset or
+    /// unparsable.
+    fn limit(&mut self, name: &str) -> Option<usize> {
+        let v = self.var(name)?;
+        match v.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.warn(name, &v, "not a non-negative whole number");
+                None
+            }
+        }
+    }
+
+    /// The span and log record limits: each model-specific variable that is set and valid,
+    /// else the general one, else the spec's default.
+    fn limits(&mut self) -> (SpanLimits, AttributeLimits) {
+        let count = self.limit("OTEL_ATTRIBUTE_COUNT_LIMIT");
+        let value_length = self.limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT");
+        let mut attributes = |prefix: &str| AttributeLimits {
+            count: self
+                .limit(&format!("OTEL_{prefix}_ATTRIBUTE_COUNT_LIMIT"))
+                .or(count)
+                .unwrap_or(AttributeLimits::DEFAULT.count),
+            value_length: self
+                .limit(&format!("OTEL_{prefix}_ATTRIBUTE_VALUE_LENGTH_LIMIT"))
+                .or(value_length),
+        };
+        let spans = attributes("SPAN");
+        let logs = attributes("LOGRECORD");
+        let spans = SpanLimits {
+            attributes: spans,
+            event_count: self
+                .limit("OTEL_SPAN_EVENT_COUNT_LIMIT")
+                .unwrap_or(SpanLimits::DEFAULT.event_count),
+            event_attribute_count: self
+                .limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT")
+                .or(count)
+                .unwrap_or(SpanLimits::DEFAULT.event_attribute_count),
+        };
+        (spans, logs)
     }
 
     fn positive(&mut self, name: &str, default: usize) -> usize {
@@ -494,6 +616,7 @@ impl EnvReader<'_> {
             headers,
             timeout,
             compression,
+            max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
@@ -712,6 +835,7 @@ impl Config {
             },
         };
         let tail_sampling = r.tail_sampling();
+        let (span_limits, log_limits) = r.limits();
         let otlp = r.otlp_general();
         Config {
             sdk_disabled,
@@ -727,6 +851,8 @@ impl Config {
             sampler,
             span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
             log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),
+            span_limits,
+            log_limits,
             metric_export_interval: r
                 .period("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),

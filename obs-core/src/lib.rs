@@ -23,7 +23,8 @@ pub mod testing;
 
 pub use builder::Builder;
 pub use config::{
-    BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol, Signal,
+    AttributeLimits, BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol,
+    Signal, SpanLimits,
 };
 pub use export::ExportError;
 pub use resource::ResourceAttributes;

@@ -112,6 +112,9 @@ pub struct SignalCounts {
     pub dropped_queue_full: u64,
     /// Items dropped because an export failed or the receiver rejected them.
     pub dropped_export_failed: u64,
+    /// Items dropped because each alone is larger than the largest request the receiver
+    /// takes ([`OtlpSettings::max_request_bytes`](crate::OtlpSettings::max_request_bytes)).
+    pub dropped_too_large: u64,
 }
 
 /// A dedicated export runtime on its own thread, so exporting works whether or not (and
@@ -239,6 +242,7 @@ impl obs_metrics::Collector for PipelineCollector {
                     "export_failed",
                     s.dropped_export_failed.load(Ordering::Relaxed),
                 ),
+                ("too_large", s.dropped_too_large.load(Ordering::Relaxed)),
             ] {
                 dropped.push(point(
                     vec![sig(), ("reason".to_owned(), reason.to_owned())],
@@ -343,8 +347,7 @@ fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
     batch: crate::config::BatchSettings,
     runtime: &ExportRuntime,
     stats: &mut Vec<(Signal, Arc<SignalStats>)>,
-    resource: opentelemetry_proto::tonic::resource::v1::Resource,
-    to_request: fn(&opentelemetry_proto::tonic::resource::v1::Resource, Vec<T>) -> R,
+    to_request: impl Fn(Vec<T>) -> R + Send + Sync + 'static,
 ) -> Result<Option<Arc<BatchQueue<T>>>, InitError> {
     // The gRPC channel is created lazily on the export runtime.
     let _enter = runtime.handle.enter();
@@ -359,7 +362,7 @@ fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
         runtime.handle.clone(),
         Arc::new(dest),
         s,
-        move |items| to_request(&resource, items),
+        to_request,
     )
     .map_err(|e| InitError::Start(e.to_string()))?;
     Ok(Some(Arc::new(queue)))
@@ -412,8 +415,10 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         config.span_batch,
         &runtime,
         &mut stats,
-        proto_resource.clone(),
-        convert::traces_request,
+        {
+            let (resource, limits) = (proto_resource.clone(), config.span_limits);
+            move |spans| convert::traces_request(&resource, &limits, spans)
+        },
     )?;
     let logs = start_queue(
         &config,
@@ -421,8 +426,10 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         config.log_batch,
         &runtime,
         &mut stats,
-        proto_resource.clone(),
-        convert::logs_request,
+        {
+            let (resource, limits) = (proto_resource.clone(), config.log_limits);
+            move |records| convert::logs_request(&resource, &limits, records)
+        },
     )?;
     let metrics = {
         let _enter = runtime.handle.enter();
@@ -586,6 +593,7 @@ impl Telemetry {
                 exported: s.exported.load(Ordering::Relaxed),
                 dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
                 dropped_export_failed: s.dropped_export_failed.load(Ordering::Relaxed),
+                dropped_too_large: s.dropped_too_large.load(Ordering::Relaxed),
             })
             .collect()
     }

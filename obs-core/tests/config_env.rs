@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use obs_core::trace::Sampler;
-use obs_core::{Compression, Config, ExporterKind, InitError, Protocol, Signal};
+use obs_core::{
+    AttributeLimits, Compression, Config, ExporterKind, InitError, Protocol, Signal, SpanLimits,
+};
 
 fn config(vars: &[(&str, &str)]) -> Config {
     let map: HashMap<String, String> = vars
@@ -44,6 +46,101 @@ fn defaults_follow_the_spec() {
     assert_eq!(c.metric_export_timeout, Duration::from_secs(30));
     assert_eq!(c.log_filter, "info");
     assert_eq!(c.metrics_addr, None);
+    assert_eq!(c.span_limits, SpanLimits::DEFAULT);
+    assert_eq!(c.log_limits, AttributeLimits::DEFAULT);
+    assert_eq!(
+        (
+            c.span_limits.attributes.count,
+            c.span_limits.attributes.value_length
+        ),
+        (128, None)
+    );
+    for s in Signal::ALL {
+        assert_eq!(c.otlp(s).max_request_bytes, 4 * 1024 * 1024);
+    }
+}
+
+#[test]
+fn attribute_limits_take_the_specific_variable_then_the_general_one() {
+    let c = config(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "5"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "0"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        c.span_limits,
+        SpanLimits {
+            attributes: AttributeLimits {
+                count: 10,
+                value_length: Some(200),
+            },
+            event_count: 5,
+            event_attribute_count: 10,
+        }
+    );
+    // Zero is a limit (keep none), not an error.
+    assert_eq!(
+        c.log_limits,
+        AttributeLimits {
+            count: 0,
+            value_length: Some(100),
+        }
+    );
+    let c = config(&[
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "64"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "4"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+    ]);
+    assert_eq!(c.span_limits.attributes.count, 64);
+    assert_eq!(c.span_limits.event_attribute_count, 4);
+    assert_eq!(
+        c.log_limits.count, 128,
+        "the span variable is for spans only"
+    );
+    assert_eq!(c.log_limits.value_length, Some(16));
+    assert_eq!(c.span_limits.attributes.value_length, None);
+}
+
+#[test]
+fn an_unparsable_limit_is_warned_about_and_the_fallback_used() {
+    let c = config(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "20"),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "-1"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots"),
+    ]);
+    assert!(warned(&c, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "-1"));
+    assert!(warned(&c, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots"));
+    assert_eq!(c.span_limits.attributes.count, 20);
+    assert_eq!(c.span_limits.attributes.value_length, None);
+}
+
+#[test]
+fn builder_limits_win_over_the_environment() {
+    let env: HashMap<&str, &str> = [("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3")].into();
+    let spans = SpanLimits {
+        attributes: AttributeLimits {
+            count: 50,
+            value_length: Some(1000),
+        },
+        ..SpanLimits::DEFAULT
+    };
+    let logs = AttributeLimits {
+        count: 7,
+        value_length: None,
+    };
+    let c = obs_core::builder()
+        .span_limits(spans)
+        .log_limits(logs)
+        .max_request_bytes(1 << 20)
+        .config_with(&|k| env.get(k).map(|v| (*v).to_owned()))
+        .expect("valid");
+    assert_eq!((c.span_limits, c.log_limits), (spans, logs));
+    for s in Signal::ALL {
+        assert_eq!(c.otlp(s).max_request_bytes, 1 << 20);
+    }
 }
 
 #[test]
@@ -457,6 +554,10 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
                 ..obs_core::BatchSettings::LOGS
             }),
             "log_batch",
+        ),
+        (
+            obs_core::builder().max_request_bytes(0),
+            "max_request_bytes",
         ),
     ];
     for (b, setting) in cases {

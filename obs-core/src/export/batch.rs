@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::config::{BatchSettings, Signal};
+use crate::export::split::{self, Dropped};
 use crate::export::transport::{OtlpClient, OtlpRequest};
 use crate::export::{limit, within};
 
@@ -32,10 +33,13 @@ pub(crate) struct SignalStats {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    /// Items larger on their own than the largest request the receiver takes.
+    pub(crate) dropped_too_large: AtomicU64,
     /// Items in exports that have not finished yet.
     pub(crate) in_flight: AtomicU64,
     warned_full: AtomicBool,
     warned_export: AtomicBool,
+    warned_too_large: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
 }
 
@@ -47,6 +51,26 @@ impl SignalStats {
             eprintln!(
                 "obs: the {} export queue is full; dropping and counting in obs_telemetry_dropped_total (warned once)",
                 signal.as_str()
+            );
+        }
+    }
+
+    /// Counts the items [`split::fit`] could not fit in a request of `max_bytes`.
+    pub(crate) fn too_large(&self, signal: Signal, dropped: Dropped, max_bytes: usize) {
+        self.dropped_too_large
+            .fetch_add(dropped.items, Ordering::Relaxed);
+        if !self.warned_too_large.swap(true, Ordering::Relaxed) {
+            let item = match signal {
+                Signal::Traces => "span",
+                Signal::Logs => "log record",
+                Signal::Metrics => "metric point",
+            };
+            eprintln!(
+                "obs: a {item} of {} bytes is larger than the largest OTLP request the receiver \
+                 takes ({max_bytes} bytes); dropping and counting in \
+                 obs_telemetry_dropped_total{{reason=\"too_large\"}} (warned once). \
+                 OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT truncates long attribute values.",
+                dropped.largest
             );
         }
     }
@@ -102,6 +126,26 @@ impl InFlight {
         self.stats.export_result(self.signal, self.items, result);
         self.settled = true;
     }
+
+    /// Sends `request`, the export's items, to `destination` until `timeout` (zero: no
+    /// limit) has passed since `started`, and counts the outcome.
+    pub(crate) async fn send<R: OtlpRequest>(
+        self,
+        destination: &Destination,
+        request: &R,
+        timeout: Duration,
+        started: Instant,
+    ) {
+        let remaining = limit(timeout).map(|t| t.saturating_sub(started.elapsed()));
+        let result = match within(remaining, destination.send(request)).await {
+            Some(r) => r,
+            None => Err(format!(
+                "{} export timed out after {timeout:?}",
+                self.signal.as_str()
+            )),
+        };
+        self.settle(result);
+    }
 }
 
 impl Drop for InFlight {
@@ -141,6 +185,35 @@ pub(crate) enum Destination {
 }
 
 impl Destination {
+    /// `request` cut into parts the destination takes ([`split::fit`]), each counted in
+    /// flight from now; the items too large to send are counted as dropped.
+    pub(crate) fn parts<R: OtlpRequest>(
+        &self,
+        request: R,
+        signal: Signal,
+        stats: &Arc<SignalStats>,
+    ) -> Vec<(R, InFlight)> {
+        let parts = match self {
+            Destination::Otlp(client) => {
+                let max_bytes = client.max_request_bytes();
+                let (parts, dropped) = split::fit(request, max_bytes);
+                if dropped.items > 0 {
+                    stats.too_large(signal, dropped, max_bytes);
+                }
+                parts
+            }
+            // One line on stdout has no size limit.
+            Destination::Console => vec![request],
+        };
+        parts
+            .into_iter()
+            .map(|part| {
+                let in_flight = InFlight::new(stats.clone(), signal, part.item_count());
+                (part, in_flight)
+            })
+            .collect()
+    }
+
     pub(crate) async fn send<R: OtlpRequest>(&self, request: &R) -> Result<u64, String> {
         match self {
             Destination::Otlp(client) => client.export(request).await.map_err(|e| e.message),
@@ -392,27 +465,30 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
     fn dispatch(&self, batch: Vec<T>) {
         // Waits while MAX_CONCURRENT_EXPORTS are in flight; meanwhile the bounded queue absorbs
         // the load, and overflows are dropped and counted by `push`.
-        let Ok(permit) = self.runtime.block_on(self.permits.clone().acquire_owned()) else {
-            return;
+        let acquire = || {
+            self.runtime
+                .block_on(self.permits.clone().acquire_owned())
+                .ok()
         };
+        let mut permit = acquire();
         // Converted here, on this signal's own thread, so the export runtime's one worker
         // only does I/O and the signals convert in parallel.
         let request = (self.to_request)(batch);
-        let in_flight = InFlight::new(self.stats.clone(), self.signal, request.item_count());
-        let destination = self.destination.clone();
-        let signal = self.signal;
-        let timeout = self.settings.export_timeout;
-        self.runtime.spawn(async move {
-            let result = match within(limit(timeout), destination.send(&request)).await {
-                Some(r) => r,
-                None => Err(format!(
-                    "{} export timed out after {timeout:?}",
-                    signal.as_str()
-                )),
+        for (part, in_flight) in self.destination.parts(request, self.signal, &self.stats) {
+            // A request cut in parts takes a permit per part. (The semaphore is never
+            // closed; if it were, the parts' `InFlight`s would count them as failed.)
+            let Some(part_permit) = permit.take().or_else(acquire) else {
+                return;
             };
-            in_flight.settle(result);
-            drop(permit);
-        });
+            let destination = self.destination.clone();
+            let timeout = self.settings.export_timeout;
+            self.runtime.spawn(async move {
+                in_flight
+                    .send(&destination, &part, timeout, Instant::now())
+                    .await;
+                drop(part_permit);
+            });
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! From the leaves' neutral data to OTLP protobuf messages.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanKind, Status};
@@ -15,6 +16,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, spa
 
 use obs_trace::SpanData;
 
+use crate::config::{AttributeLimits, SpanLimits};
+
 /// Nanoseconds since the Unix epoch; 0 for times before it.
 pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -28,32 +31,74 @@ pub(crate) fn string_value(s: impl Into<String>) -> AnyValue {
     }
 }
 
-pub(crate) fn any_value(v: &Value) -> AnyValue {
+/// `s` cut to at most `max` characters, each Unicode scalar value counting one (the spec's
+/// attribute value length limit); all of it without a limit.
+fn truncated(s: &str, max: Option<usize>) -> &str {
+    match max {
+        // A string of no more bytes than the limit has no more characters either.
+        Some(max) if s.len() > max => match s.char_indices().nth(max) {
+            Some((end, _)) => &s[..end],
+            None => s,
+        },
+        _ => s,
+    }
+}
+
+/// An attribute value, its strings (those in arrays too) cut to `max_length` characters.
+fn any_value(v: &Value, max_length: Option<usize>) -> AnyValue {
     use any_value::Value as V;
+    let string = |s: &str| V::StringValue(truncated(s, max_length).to_owned());
     let value = match v {
         Value::Bool(b) => V::BoolValue(*b),
         Value::I64(i) => V::IntValue(*i),
         Value::F64(f) => V::DoubleValue(*f),
-        Value::String(s) => V::StringValue(s.as_str().to_owned()),
+        Value::String(s) => string(s.as_str()),
         Value::Array(a) => {
+            let wrap = |value| AnyValue { value: Some(value) };
             let values = match a {
-                Array::Bool(v) => v.iter().map(|b| any_value(&Value::Bool(*b))).collect(),
-                Array::I64(v) => v.iter().map(|i| any_value(&Value::I64(*i))).collect(),
-                Array::F64(v) => v.iter().map(|f| any_value(&Value::F64(*f))).collect(),
-                Array::String(v) => v.iter().map(|s| string_value(s.as_str())).collect(),
+                Array::Bool(v) => v.iter().map(|b| wrap(V::BoolValue(*b))).collect(),
+                Array::I64(v) => v.iter().map(|i| wrap(V::IntValue(*i))).collect(),
+                Array::F64(v) => v.iter().map(|f| wrap(V::DoubleValue(*f))).collect(),
+                Array::String(v) => v.iter().map(|s| wrap(string(s.as_str()))).collect(),
                 _ => Vec::new(),
             };
             V::ArrayValue(ArrayValue { values })
         }
-        other => V::StringValue(other.as_str().into_owned()),
+        other => string(&other.as_str()),
     };
     AnyValue { value: Some(value) }
 }
 
-pub(crate) fn key_value(kv: &opentelemetry::KeyValue) -> KeyValue {
+/// The first `count` of `attributes` (or of a span's events), converted by `convert` (given
+/// the value length limit), and how many were dropped; a drop is said once per `warned` flag, as the spec asks
+/// ("at most once per" limit, not per attribute).
+fn limited<A, O>(
+    attributes: &[A],
+    count: usize,
+    max_length: Option<usize>,
+    convert: impl Fn(&A, Option<usize>) -> O,
+    warned: &AtomicBool,
+    what: &str,
+) -> (Vec<O>, u32) {
+    let kept = attributes.len().min(count);
+    let dropped = attributes.len() - kept;
+    if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "obs: {what} over the limit of {count} dropped, and counted in the record's \
+             dropped_attributes_count or dropped_events_count (warned once)"
+        );
+    }
+    let converted = attributes[..kept]
+        .iter()
+        .map(|a| convert(a, max_length))
+        .collect();
+    (converted, u32::try_from(dropped).unwrap_or(u32::MAX))
+}
+
+fn key_value(kv: &opentelemetry::KeyValue, max_length: Option<usize>) -> KeyValue {
     KeyValue {
         key: kv.key.as_str().to_owned(),
-        value: Some(any_value(&kv.value)),
+        value: Some(any_value(&kv.value, max_length)),
         ..Default::default()
     }
 }
@@ -79,7 +124,12 @@ fn span_kind(kind: &SpanKind) -> span::SpanKind {
 const HAS_IS_REMOTE: u32 = 0x100;
 const IS_REMOTE: u32 = 0x200;
 
-fn span(s: SpanData) -> Span {
+static SPAN_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
+static SPAN_EVENTS_WARNED: AtomicBool = AtomicBool::new(false);
+static EVENT_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
+static LOG_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn span(s: SpanData, limits: &SpanLimits) -> Span {
     let parent_span_id = if s.parent_span_id.is_valid() {
         s.parent_span_id.to_bytes().to_vec()
     } else {
@@ -96,6 +146,39 @@ fn span(s: SpanData) -> Span {
             code: status::StatusCode::Error as i32,
         }),
     };
+    let max_length = limits.attributes.value_length;
+    let (attributes, dropped_attributes_count) = limited(
+        &s.attributes,
+        limits.attributes.count,
+        max_length,
+        key_value,
+        &SPAN_ATTRIBUTES_WARNED,
+        "span attributes",
+    );
+    let event = |e: &obs_trace::SpanEvent, _: Option<usize>| {
+        let (attributes, dropped_attributes_count) = limited(
+            &e.attributes,
+            limits.event_attribute_count,
+            max_length,
+            key_value,
+            &EVENT_ATTRIBUTES_WARNED,
+            "span event attributes",
+        );
+        span::Event {
+            time_unix_nano: unix_nanos(e.time),
+            name: e.name.to_string(),
+            attributes,
+            dropped_attributes_count,
+        }
+    };
+    let (events, dropped_events_count) = limited(
+        &s.events,
+        limits.event_count,
+        max_length,
+        event,
+        &SPAN_EVENTS_WARNED,
+        "span events",
+    );
     Span {
         trace_id: s.span_context.trace_id.to_bytes().to_vec(),
         span_id: s.span_context.span_id.to_bytes().to_vec(),
@@ -108,19 +191,10 @@ fn span(s: SpanData) -> Span {
         kind: span_kind(&s.kind) as i32,
         start_time_unix_nano: unix_nanos(s.start_time),
         end_time_unix_nano: unix_nanos(s.end_time),
-        attributes: s.attributes.iter().map(key_value).collect(),
-        dropped_attributes_count: 0,
-        events: s
-            .events
-            .into_iter()
-            .map(|e| span::Event {
-                time_unix_nano: unix_nanos(e.time),
-                name: e.name.into_owned(),
-                attributes: e.attributes.iter().map(key_value).collect(),
-                dropped_attributes_count: 0,
-            })
-            .collect(),
-        dropped_events_count: 0,
+        attributes,
+        dropped_attributes_count,
+        events,
+        dropped_events_count,
         links: Vec::new(),
         dropped_links_count: 0,
         status,
@@ -151,9 +225,10 @@ fn by_scope<T, P>(
 /// One request: one resource, one scope per instrumentation scope.
 pub(crate) fn traces_request(
     resource: &Resource,
+    limits: &SpanLimits,
     spans: Vec<SpanData>,
 ) -> ExportTraceServiceRequest {
-    let scope_spans = by_scope(spans, |s| s.scope, span)
+    let scope_spans = by_scope(spans, |s| s.scope, |s| span(s, limits))
         .into_iter()
         .map(|(scope, spans)| ScopeSpans {
             scope: Some(scope),
@@ -170,11 +245,11 @@ pub(crate) fn traces_request(
     }
 }
 
-fn log_value(v: &obs_log::LogValue) -> AnyValue {
+fn log_value(v: &obs_log::LogValue, max_length: Option<usize>) -> AnyValue {
     use any_value::Value as V;
     AnyValue {
         value: Some(match v {
-            obs_log::LogValue::String(s) => V::StringValue(s.clone()),
+            obs_log::LogValue::String(s) => V::StringValue(truncated(s, max_length).to_owned()),
             obs_log::LogValue::I64(i) => V::IntValue(*i),
             obs_log::LogValue::F64(f) => V::DoubleValue(*f),
             obs_log::LogValue::Bool(b) => V::BoolValue(*b),
@@ -182,23 +257,28 @@ fn log_value(v: &obs_log::LogValue) -> AnyValue {
     }
 }
 
-fn log_record(r: obs_log::LogRecord) -> LogRecord {
+fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
+    let (attributes, dropped_attributes_count) = limited(
+        &r.attributes,
+        limits.count,
+        limits.value_length,
+        |a, max_length| KeyValue {
+            key: a.key.clone().into_owned(),
+            value: Some(log_value(&a.value, max_length)),
+            ..Default::default()
+        },
+        &LOG_ATTRIBUTES_WARNED,
+        "log record attributes",
+    );
     LogRecord {
         time_unix_nano: unix_nanos(r.timestamp),
         observed_time_unix_nano: unix_nanos(r.observed_timestamp),
         severity_number: r.severity_number,
         severity_text: r.severity_text.to_owned(),
+        // The body is no attribute: the limits leave it whole.
         body: r.body.map(string_value),
-        attributes: r
-            .attributes
-            .iter()
-            .map(|a| KeyValue {
-                key: a.key.clone().into_owned(),
-                value: Some(log_value(&a.value)),
-                ..Default::default()
-            })
-            .collect(),
-        dropped_attributes_count: 0,
+        attributes,
+        dropped_attributes_count,
         flags: r.trace_flags.map_or(0, |f| u32::from(f.to_u8())),
         trace_id: r
             .trace_id
@@ -212,12 +292,13 @@ fn log_record(r: obs_log::LogRecord) -> LogRecord {
 /// One request: one resource, one scope per event target's crate.
 pub(crate) fn logs_request(
     resource: &Resource,
+    limits: &AttributeLimits,
     records: Vec<obs_log::LogRecord>,
 ) -> ExportLogsServiceRequest {
     let scope_logs = by_scope(
         records,
         |r| r.target.split("::").next().unwrap_or_default(),
-        log_record,
+        |r| log_record(r, limits),
     )
     .into_iter()
     .map(|(scope, log_records)| ScopeLogs {
@@ -232,5 +313,156 @@ pub(crate) fn logs_request(
             scope_logs,
             schema_url: String::new(),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use opentelemetry::{KeyValue as OtelKeyValue, StringValue};
+
+    use super::*;
+
+    fn text(v: &AnyValue) -> &str {
+        match &v.value {
+            Some(any_value::Value::StringValue(s)) => s,
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_are_cut_by_characters_not_bytes() {
+        assert_eq!(truncated("héllo wörld", Some(4)), "héll");
+        assert_eq!(truncated("日本語テキスト", Some(3)), "日本語");
+        assert_eq!(truncated("short", Some(5)), "short");
+        assert_eq!(truncated("short", Some(50)), "short");
+        assert_eq!(truncated("anything", Some(0)), "");
+        assert_eq!(truncated("anything", None), "anything");
+    }
+
+    fn span_data(attributes: usize, events: usize) -> SpanData {
+        let attribute = |i: usize| OtelKeyValue::new(format!("a{i}"), format!("välue-{i}"));
+        SpanData {
+            name: Cow::Borrowed("limited"),
+            span_context: obs_trace::SpanContext::default(),
+            parent_span_id: obs_trace::SpanId::INVALID,
+            parent_is_remote: false,
+            local_root_span_id: obs_trace::SpanId::INVALID,
+            kind: SpanKind::Internal,
+            start_time: SystemTime::now(),
+            end_time: SystemTime::now(),
+            attributes: (0..attributes).map(attribute).collect(),
+            events: (0..events)
+                .map(|i| obs_trace::SpanEvent {
+                    name: Cow::Owned(format!("event {i}")),
+                    time: SystemTime::now(),
+                    attributes: (0..attributes).map(attribute).collect(),
+                })
+                .collect(),
+            status: Status::Unset,
+            scope: "test",
+        }
+    }
+
+    #[test]
+    fn span_attributes_and_events_beyond_the_limits_are_dropped_and_counted() {
+        let limits = SpanLimits {
+            attributes: AttributeLimits {
+                count: 3,
+                value_length: Some(4),
+            },
+            event_count: 2,
+            event_attribute_count: 1,
+        };
+        let mut data = span_data(5, 4);
+        data.attributes.push(OtelKeyValue::new("n", 123_456_i64));
+        data.attributes.insert(
+            0,
+            OtelKeyValue::new(
+                "tags",
+                Value::Array(Array::String(vec![
+                    StringValue::from("alpha"),
+                    StringValue::from("β"),
+                ])),
+            ),
+        );
+        let s = span(data, &limits);
+        // The first three set are kept, in order; the other four are counted.
+        let keys: Vec<&str> = s.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["tags", "a0", "a1"]);
+        assert_eq!(s.dropped_attributes_count, 4);
+        let Some(any_value::Value::ArrayValue(tags)) =
+            &s.attributes[0].value.as_ref().unwrap().value
+        else {
+            panic!("an array");
+        };
+        let tags: Vec<&str> = tags.values.iter().map(text).collect();
+        assert_eq!(tags, ["alph", "β"], "each string of an array is cut");
+        assert_eq!(text(s.attributes[1].value.as_ref().unwrap()), "välu");
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.dropped_events_count, 2);
+        for event in &s.events {
+            assert_eq!(event.attributes.len(), 1);
+            assert_eq!(event.dropped_attributes_count, 4);
+            assert_eq!(text(event.attributes[0].value.as_ref().unwrap()), "välu");
+        }
+    }
+
+    #[test]
+    fn the_default_limits_keep_128_attributes_of_any_length() {
+        let mut data = span_data(130, 0);
+        data.attributes[0].value = Value::from("x".repeat(100_000));
+        let s = span(data, &SpanLimits::DEFAULT);
+        assert_eq!(s.attributes.len(), 128);
+        assert_eq!(s.dropped_attributes_count, 2);
+        assert_eq!(text(s.attributes[0].value.as_ref().unwrap()).len(), 100_000);
+    }
+
+    #[test]
+    fn log_record_attributes_are_limited_and_the_body_is_not() {
+        let record = obs_log::LogRecord {
+            timestamp: SystemTime::now(),
+            observed_timestamp: SystemTime::now(),
+            severity_number: 9,
+            severity_text: "INFO",
+            body: Some("a body longer than the limit".to_owned()),
+            event_name: Cow::Borrowed(""),
+            target: Cow::Borrowed("app"),
+            attributes: vec![
+                obs_log::LogAttribute {
+                    key: Cow::Borrowed("user"),
+                    value: "alexandra".to_owned().into(),
+                },
+                obs_log::LogAttribute {
+                    key: Cow::Borrowed("attempt"),
+                    value: 3_i64.into(),
+                },
+                obs_log::LogAttribute {
+                    key: Cow::Borrowed("retry"),
+                    value: true.into(),
+                },
+            ],
+            trace_id: None,
+            span_id: None,
+            trace_flags: None,
+        };
+        let limits = AttributeLimits {
+            count: 2,
+            value_length: Some(4),
+        };
+        let r = log_record(record, &limits);
+        assert_eq!(
+            r.body.as_ref().map(text),
+            Some("a body longer than the limit")
+        );
+        assert_eq!(r.attributes.len(), 2);
+        assert_eq!(r.dropped_attributes_count, 1);
+        assert_eq!(text(r.attributes[0].value.as_ref().unwrap()), "alex");
+        assert_eq!(
+            r.attributes[1].value.as_ref().unwrap().value,
+            Some(any_value::Value::IntValue(3)),
+            "numbers are never cut"
+        );
     }
 }

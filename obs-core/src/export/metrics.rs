@@ -23,9 +23,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
 use crate::config::Signal;
-use crate::export::batch::{Control, Controlled, Destination, InFlight, Pending, SignalStats};
+use crate::export::batch::{Control, Controlled, Destination, Pending, SignalStats};
 use crate::export::convert::{scope, string_value};
-use crate::export::{limit, within};
 
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
     p.labels
@@ -170,14 +169,13 @@ impl PeriodicMetrics {
         runtime.spawn(async move {
             let stats = pusher_stats;
             let export = || async {
+                let started = std::time::Instant::now();
                 let request = metrics_request(&resource, &registry.collect());
-                let items = crate::export::transport::OtlpRequest::item_count(&request);
-                let in_flight = InFlight::new(stats.clone(), Signal::Metrics, items);
-                let result = match within(limit(timeout), destination.send(&request)).await {
-                    Some(r) => r,
-                    None => Err(format!("metrics export timed out after {timeout:?}")),
-                };
-                in_flight.settle(result);
+                // One after the other, within one timeout: a request is cut in parts only
+                // when it is larger than the receiver takes.
+                for (part, in_flight) in destination.parts(request, Signal::Metrics, &stats) {
+                    in_flight.send(&destination, &part, timeout, started).await;
+                }
             };
             let mut ticker = ticker(interval);
             loop {

@@ -3,6 +3,7 @@
 pub(crate) mod batch;
 pub(crate) mod convert;
 pub(crate) mod metrics;
+pub(crate) mod split;
 pub(crate) mod transport;
 
 pub use transport::ExportError;

@@ -31,6 +31,7 @@ use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::config::{Compression, OtlpSettings, Protocol};
+use crate::export::split::Items;
 use crate::export::{limit, within};
 
 /// The longest wait for a connection: also with a longer export timeout, or none, a
@@ -39,14 +40,16 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An OTLP export request of one signal.
 pub(crate) trait OtlpRequest:
-    Message + Default + Clone + serde::Serialize + Send + Sync + 'static
+    Items + Message + Default + Clone + serde::Serialize + Send + Sync + 'static
 {
     /// The matching response.
     type Response: Message + Default + Send + Sync + 'static;
     /// The gRPC method path.
     const GRPC_PATH: &'static str;
     /// Spans, log records or data points in the request.
-    fn item_count(&self) -> u64;
+    fn item_count(&self) -> u64 {
+        self.count() as u64
+    }
     /// Items the receiver rejected (partial success).
     fn rejected(response: &Self::Response) -> u64;
 }
@@ -54,13 +57,6 @@ pub(crate) trait OtlpRequest:
 impl OtlpRequest for ExportTraceServiceRequest {
     type Response = ExportTraceServiceResponse;
     const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    fn item_count(&self) -> u64 {
-        self.resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len() as u64)
-            .sum()
-    }
     fn rejected(response: &Self::Response) -> u64 {
         response
             .partial_success
@@ -72,13 +68,6 @@ impl OtlpRequest for ExportTraceServiceRequest {
 impl OtlpRequest for ExportLogsServiceRequest {
     type Response = ExportLogsServiceResponse;
     const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-    fn item_count(&self) -> u64 {
-        self.resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len() as u64)
-            .sum()
-    }
     fn rejected(response: &Self::Response) -> u64 {
         response
             .partial_success
@@ -91,22 +80,6 @@ impl OtlpRequest for ExportMetricsServiceRequest {
     type Response = ExportMetricsServiceResponse;
     const GRPC_PATH: &'static str =
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-    fn item_count(&self) -> u64 {
-        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-        self.resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(Data::Sum(s)) => s.data_points.len() as u64,
-                Some(Data::Gauge(g)) => g.data_points.len() as u64,
-                Some(Data::Histogram(h)) => h.data_points.len() as u64,
-                Some(Data::ExponentialHistogram(h)) => h.data_points.len() as u64,
-                Some(Data::Summary(s)) => s.data_points.len() as u64,
-                None => 0,
-            })
-            .sum()
-    }
     fn rejected(response: &Self::Response) -> u64 {
         response
             .partial_success
@@ -244,6 +217,11 @@ impl OtlpClient {
             settings: settings.clone(),
             headers,
         })
+    }
+
+    /// The largest request to send, encoded.
+    pub(crate) fn max_request_bytes(&self) -> usize {
+        self.settings.max_request_bytes
     }
 
     /// The endpoint, for error messages.
@@ -478,6 +456,7 @@ mod tests {
                 headers: Vec::new(),
                 timeout: Duration::ZERO,
                 compression: Compression::None,
+                max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
             })
             .unwrap();
             let sent = client.export(&ExportTraceServiceRequest::default()).await;

@@ -1,0 +1,101 @@
+//! Attribute limits (OpenTelemetry SDK "Attribute Limits" / "Span Limits"): attributes and
+//! events beyond the counts are dropped and counted, long strings are cut, and a real
+//! collector passes the result on as sent.
+
+use std::time::Duration;
+
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{AttributeLimits, BatchSettings, Protocol, SpanLimits};
+use obs_tests::collector::Collector;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_cut_spans_and_log_records_before_the_collector() {
+    let receiver = OtlpReceiver::start(ReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let telemetry = obs_core::builder()
+        .service_name("limits-test")
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(collector.grpc_endpoint.clone())
+        .json_logs(false)
+        .span_events(true)
+        .span_limits(SpanLimits {
+            attributes: AttributeLimits {
+                count: 2,
+                value_length: Some(5),
+            },
+            event_count: 2,
+            event_attribute_count: 1,
+        })
+        .log_limits(AttributeLimits {
+            count: 1,
+            value_length: Some(3),
+        })
+        .span_batch(BatchSettings {
+            schedule_delay: Duration::from_millis(100),
+            ..BatchSettings::SPANS
+        })
+        .log_batch(BatchSettings {
+            schedule_delay: Duration::from_millis(100),
+            ..BatchSettings::LOGS
+        })
+        .init()
+        .expect("init");
+
+    tracing::info_span!(
+        "report",
+        customer = "Zoë Ångström",
+        pages = 12_i64,
+        format = "pdf",
+        locale = "de-DE"
+    )
+    .in_scope(|| {
+        for step in ["layout", "render", "upload"] {
+            tracing::info!(step, size = 1_i64, "step done");
+        }
+    });
+
+    let spans = receiver
+        .store()
+        .wait_for_spans(
+            |s| s.iter().any(|s| s.name() == "report"),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let logs = receiver
+        .store()
+        .wait_for_logs(|l| l.len() >= 3, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    telemetry.shutdown().await.expect("shutdown");
+
+    let report = spans.iter().find(|s| s.name() == "report").expect("report");
+    // The first two fields set are kept, the string cut to five characters, not bytes.
+    let keys: Vec<&str> = report
+        .span
+        .attributes
+        .iter()
+        .map(|kv| kv.key.as_str())
+        .collect();
+    assert_eq!(keys, ["customer", "pages"]);
+    assert_eq!(report.attribute_str("customer"), Some("Zoë Å"));
+    assert_eq!(report.span.dropped_attributes_count, 2);
+    assert_eq!(report.span.events.len(), 2);
+    assert_eq!(report.span.dropped_events_count, 1);
+    for event in &report.span.events {
+        assert_eq!(event.attributes.len(), 1, "{event:?}");
+        assert_eq!(event.dropped_attributes_count, 1, "{event:?}");
+    }
+
+    let mut steps: Vec<&str> = Vec::new();
+    for log in logs.iter().filter(|l| l.body_str() == Some("step done")) {
+        // `step` is the first field; `size` is dropped and counted.
+        assert_eq!(log.record.attributes.len(), 1, "{:?}", log.record);
+        assert_eq!(log.record.dropped_attributes_count, 1, "{:?}", log.record);
+        steps.extend(log.attribute_str("step"));
+    }
+    steps.sort_unstable();
+    assert_eq!(steps, ["lay", "ren", "upl"]);
+}

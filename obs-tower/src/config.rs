@@ -16,16 +16,21 @@ pub(crate) struct HttpConfig<M> {
     pub(crate) request_headers: CapturedHeaders,
     pub(crate) response_headers: CapturedHeaders,
     pub(crate) sensitive_query: SensitiveQueryParams,
+    /// Whether a server reads proxy headers (set only through
+    /// [`HttpServerLayer::with_forwarded_headers`](crate::HttpServerLayer::with_forwarded_headers)).
+    pub(crate) forwarded_headers: bool,
     pub(crate) metrics: Option<M>,
 }
 
 impl<M: Clone> HttpConfig<M> {
-    /// No captured headers, the default sensitive query parameters, and `metrics`.
+    /// No captured headers, the default sensitive query parameters, no proxy headers, and
+    /// `metrics`.
     pub(crate) fn new(metrics: Option<M>) -> Arc<Self> {
         Arc::new(HttpConfig {
             request_headers: CapturedHeaders::default(),
             response_headers: CapturedHeaders::default(),
             sensitive_query: SensitiveQueryParams::default(),
+            forwarded_headers: false,
             metrics,
         })
     }

@@ -47,7 +47,7 @@ impl<M: HttpInstruments> HttpLayer<M> {
         }
     }
 
-    fn map(self, f: impl FnOnce(&mut HttpConfig<M>)) -> Self {
+    pub(crate) fn map(self, f: impl FnOnce(&mut HttpConfig<M>)) -> Self {
         HttpLayer {
             config: HttpConfig::update(self.config, f),
         }

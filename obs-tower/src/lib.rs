@@ -49,6 +49,7 @@ mod body;
 pub mod classify;
 mod client;
 mod config;
+mod forwarded;
 mod future;
 mod headers;
 mod hooks;

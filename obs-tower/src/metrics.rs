@@ -33,7 +33,7 @@ pub struct ServerMetrics {
 const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];
-const SCHEMES: [&str; 2] = ["http", "https"];
+pub(crate) const SCHEMES: [&str; 2] = ["http", "https"];
 
 /// The labels of `http.server.request.duration`; a typed key, so a lookup hashes and
 /// compares a few words and short strings, and allocates nothing.

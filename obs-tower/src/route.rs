@@ -1,4 +1,5 @@
-//! The route template (`http.route`), the peer address (`client.address`) and the URI as
+//! The route template (`http.route`), the peer's address (`client.address`, or
+//! `network.peer.address` behind a proxy) and the URI as
 //! received (`url.path`, `url.query`) a framework put in the request extensions.
 
 use http::{Extensions, Uri};
@@ -57,18 +58,18 @@ impl Route {
     }
 }
 
-/// The peer's IP address, from axum's `ConnectInfo<SocketAddr>` (set by
+/// The peer's IP address and port, from axum's `ConnectInfo<SocketAddr>` (set by
 /// `into_make_service_with_connect_info`).
 #[cfg(feature = "axum")]
-pub(crate) fn client_address(extensions: &Extensions) -> Option<std::net::IpAddr> {
+pub(crate) fn peer_address(extensions: &Extensions) -> Option<std::net::SocketAddr> {
     extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip())
+        .map(|info| info.0)
 }
 
 /// Without a framework the peer address is unknown.
 #[cfg(not(feature = "axum"))]
-pub(crate) fn client_address(_extensions: &Extensions) -> Option<std::net::IpAddr> {
+pub(crate) fn peer_address(_extensions: &Extensions) -> Option<std::net::SocketAddr> {
     None
 }
 

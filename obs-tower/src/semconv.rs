@@ -88,7 +88,8 @@ impl SpanName {
 }
 
 /// `url.scheme` of an incoming request: `https` when the request line or `:scheme` says so,
-/// else `http` (origin-form requests don't carry it; TLS terminated elsewhere is invisible).
+/// else `http` (origin-form requests don't carry it; TLS terminated by a proxy is invisible
+/// here, only its headers tell, if the server reads them).
 pub(crate) fn server_scheme(scheme: Option<&str>) -> &'static str {
     match scheme {
         Some("https") => "https",
@@ -174,7 +175,7 @@ fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
 
 /// The host and port of an authority, without its credentials; no port without a host
 /// (semconv: `server.port` only "if `server.address` is set").
-fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
+pub(crate) fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
     // Credentials never belong in `server.address`.
     match split_host_port(split_userinfo(authority).1) {
         ("", _) => (None, None),
@@ -194,7 +195,7 @@ fn split_userinfo(authority: &str) -> (Option<&str>, &str) {
 }
 
 /// The host (empty if none) and port of `host:port`, `host`, `[v6]:port` or `[v6]`.
-fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
+pub(crate) fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
     if let Some(rest) = host_port.strip_prefix('[') {
         return match rest.split_once(']') {
             Some((host, tail)) => (host, tail.strip_prefix(':').and_then(|p| p.parse().ok())),

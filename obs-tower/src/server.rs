@@ -11,6 +11,7 @@ use tracing::field::Empty;
 use crate::HttpLayer;
 use crate::classify::{ErrorType, is_server_error};
 use crate::config::{HttpConfig, Outcome};
+use crate::forwarded::ProxyHeaders;
 use crate::hooks::{CallHooks, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
 use crate::route::{self, Route};
@@ -40,10 +41,36 @@ use crate::semconv::SpanName;
 /// router nested with `Router::nest`, `url.path` and `url.query` come from axum's
 /// `OriginalUri`, the URI as received, not the one with the nest's prefix stripped.
 ///
+/// Behind a reverse proxy, [`with_forwarded_headers`](Self::with_forwarded_headers) takes
+/// the original request's address, scheme and client from the proxy's headers.
+///
 /// Configured with the builder methods of [`HttpLayer`].
 ///
 /// [`MatchedPath`]: https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html
 pub type HttpServerLayer = HttpLayer<ServerMetrics>;
+
+impl HttpServerLayer {
+    /// Takes `server.address` and `server.port`, `url.scheme` (on spans and metrics) and
+    /// `client.address` of the original request from the headers of a reverse proxy, as
+    /// the HTTP semantic conventions recommend: from `Forwarded` (RFC 7239: `host=`,
+    /// `proto=`, `for=`), else `X-Forwarded-Host`, `X-Forwarded-Proto` and
+    /// `X-Forwarded-For`; from the request itself when they are absent or do not parse.
+    /// Only the first element of each header is read, the one the proxy nearest the
+    /// client wrote; `url.scheme` is taken only if it is `http` or `https`. When
+    /// `client.address` comes from a header, the immediate peer (axum's `ConnectInfo`) is
+    /// recorded as `network.peer.address` and `network.peer.port`.
+    ///
+    /// Enable this only behind a proxy you trust to set or overwrite these headers: a
+    /// client can send them too, and forge every value taken from them. The values are
+    /// only recorded, never acted on. Defaults to off (the headers are not even read).
+    ///
+    /// ```
+    /// let layer = obs_tower::HttpServerLayer::new().with_forwarded_headers(true);
+    /// ```
+    pub fn with_forwarded_headers(self, enabled: bool) -> Self {
+        self.map(|c| c.forwarded_headers = enabled)
+    }
+}
 
 impl<B> Hooks<B> for HttpServerLayer {
     type Call = HttpServerCall;
@@ -52,7 +79,15 @@ impl<B> Hooks<B> for HttpServerLayer {
         let start = Stopwatch::start();
         let (method, method_original) = semconv::method(request.method());
         let route = Route::of(request.extensions());
-        let scheme = semconv::server_scheme(request.uri().scheme_str());
+        // Opt-in: by default no proxy header is even looked up.
+        let proxy = self
+            .config
+            .forwarded_headers
+            .then(|| ProxyHeaders::new(request.headers()));
+        let scheme = proxy
+            .as_ref()
+            .and_then(ProxyHeaders::scheme)
+            .unwrap_or_else(|| semconv::server_scheme(request.uri().scheme_str()));
         let name = SpanName::new(
             semconv::span_name_method(method),
             route.as_ref().map(Route::as_str),
@@ -105,7 +140,8 @@ impl<B> Hooks<B> for HttpServerLayer {
                 if let Some(route) = route {
                     start.push_str("http.route", route);
                 }
-                request_attributes(request, method_original, scheme, &self.config, start);
+                let proxy = proxy.as_ref();
+                request_attributes(request, method_original, scheme, proxy, &self.config, start);
             },
         );
         if !self.config.request_headers.is_empty() {
@@ -128,6 +164,7 @@ fn request_attributes<B, M>(
     request: &Request<B>,
     method_original: Option<&str>,
     scheme: &'static str,
+    proxy: Option<&ProxyHeaders<'_>>,
     config: &HttpConfig<M>,
     start: &mut SpanStart<'_>,
 ) {
@@ -144,15 +181,34 @@ fn request_attributes<B, M>(
         start.push_str("url.query", query.into_owned());
     }
     start.push_str("url.scheme", scheme);
-    let (server_address, server_port) = semconv::interned_server_address(uri, headers);
+    let (server_address, server_port) = match proxy.and_then(ProxyHeaders::server_address) {
+        // The client's to choose: copied, as interning made-up hosts would fill the
+        // interner for good.
+        Some((address, port)) => (Some(Cow::Owned(address)), port),
+        None => semconv::interned_server_address(uri, headers),
+    };
     if let Some(address) = server_address {
         start.push_str("server.address", address);
     }
     if let Some(port) = server_port {
         start.push_i64("server.port", i64::from(port));
     }
-    if let Some(client) = route::client_address(request.extensions()) {
-        start.push_str("client.address", client.to_string());
+    let peer = route::peer_address(request.extensions());
+    match proxy.and_then(ProxyHeaders::client_address) {
+        Some(client) => {
+            start.push_str("client.address", client);
+            // Semconv: with `client.address` the original client's, the immediate peer
+            // (the proxy) goes to `network.peer.*`.
+            if let Some(peer) = peer {
+                start.push_str("network.peer.address", peer.ip().to_string());
+                start.push_i64("network.peer.port", i64::from(peer.port()));
+            }
+        }
+        None => {
+            if let Some(peer) = peer {
+                start.push_str("client.address", peer.ip().to_string());
+            }
+        }
     }
     if let Some(version) = semconv::protocol_version(request.version()) {
         start.push_str("network.protocol.version", version);

@@ -974,3 +974,160 @@ async fn a_failing_body_ends_the_span_as_an_error() {
     assert!(matches!(span.status, Status::Error { .. }));
     assert!(str_attr(&span, "error.type").unwrap().ends_with("Refused"));
 }
+
+/// The attributes proxy headers may change, in this order.
+const ORIGIN_KEYS: [&str; 6] = [
+    "server.address",
+    "server.port",
+    "url.scheme",
+    "client.address",
+    "network.peer.address",
+    "network.peer.port",
+];
+
+/// Sends `GET /status/200` with `Host: api.internal:8080`, from the peer 192.0.2.7:51000
+/// (axum's `ConnectInfo`) and with the header `lines` a proxy added, through a server layer
+/// that reads proxy headers or not. Returns the server span's [`ORIGIN_KEYS`] attributes
+/// (those present) and the `url_scheme` labels of `http.server.request.duration` and
+/// `http.server.active_requests`.
+async fn proxied(
+    forwarded_headers: bool,
+    lines: &[(&str, &str)],
+) -> (Vec<(&'static str, Value)>, [String; 2]) {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let layer = HttpServerLayer::new()
+        .with_registry(&registry)
+        .with_forwarded_headers(forwarded_headers);
+    let app = Router::new()
+        .route("/status/{code}", get(status_handler))
+        .layer(layer);
+    let mut request = Request::get("/status/200").header("host", "api.internal:8080");
+    for (name, value) in lines {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(axum::body::Body::empty()).unwrap();
+    let peer: std::net::SocketAddr = "192.0.2.7:51000".parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    assert_eq!(send(app, request).await.status(), 200);
+
+    let span = only(&sink, SpanKind::Server);
+    let origin = ORIGIN_KEYS
+        .into_iter()
+        .filter_map(|key| attr(&span, key).map(|value| (key, value)))
+        .collect();
+    let scheme = |labels: &[(String, String)]| {
+        let scheme = labels.iter().find(|(name, _)| name == "url_scheme");
+        scheme.map(|(_, value)| value.clone()).unwrap_or_default()
+    };
+    let duration = server_duration(&registry).0;
+    let active = family(&registry, "http_server_active_requests").points[0]
+        .labels
+        .clone();
+    (origin, [scheme(&duration), scheme(&active)])
+}
+
+/// `Forwarded` and `X-Forwarded-*` headers that disagree with each other and with the
+/// request.
+const PROXY_HEADERS: [(&str, &str); 4] = [
+    (
+        "forwarded",
+        r#"for=203.0.113.9;host="public.example:443";proto=https, for=10.0.0.2"#,
+    ),
+    ("x-forwarded-for", "198.51.100.4, 10.0.0.2"),
+    ("x-forwarded-host", "shop.example:8443"),
+    ("x-forwarded-proto", "http"),
+];
+
+#[tokio::test(flavor = "current_thread")]
+async fn proxy_headers_are_ignored_by_default() {
+    let (origin, schemes) = proxied(false, &PROXY_HEADERS).await;
+    assert_eq!(
+        origin,
+        [
+            ("server.address", Value::from("api.internal")),
+            ("server.port", Value::I64(8080)),
+            ("url.scheme", Value::from("http")),
+            ("client.address", Value::from("192.0.2.7")),
+        ]
+    );
+    assert_eq!(schemes, ["http", "http"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn forwarded_names_the_original_request_before_x_forwarded_headers() {
+    let (origin, schemes) = proxied(true, &PROXY_HEADERS).await;
+    assert_eq!(
+        origin,
+        [
+            ("server.address", Value::from("public.example")),
+            ("server.port", Value::I64(443)),
+            ("url.scheme", Value::from("https")),
+            ("client.address", Value::from("203.0.113.9")),
+            ("network.peer.address", Value::from("192.0.2.7")),
+            ("network.peer.port", Value::I64(51000)),
+        ]
+    );
+    assert_eq!(schemes, ["https", "https"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn x_forwarded_headers_name_the_original_request_without_forwarded() {
+    let (origin, schemes) = proxied(true, &PROXY_HEADERS[1..]).await;
+    assert_eq!(
+        origin,
+        [
+            ("server.address", Value::from("shop.example")),
+            ("server.port", Value::I64(8443)),
+            ("url.scheme", Value::from("http")),
+            ("client.address", Value::from("198.51.100.4")),
+            ("network.peer.address", Value::from("192.0.2.7")),
+            ("network.peer.port", Value::I64(51000)),
+        ]
+    );
+    assert_eq!(schemes, ["http", "http"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn invalid_proxy_headers_fall_back_to_the_next_source() {
+    // Every value unusable: the request's own, as without the option.
+    let unusable = [
+        ("forwarded", r#"for=unknown;host="";proto=ftp"#),
+        ("x-forwarded-for", "_hidden"),
+        ("x-forwarded-host", ":8443"),
+        ("x-forwarded-proto", "ftp"),
+    ];
+    let (origin, schemes) = proxied(true, &unusable).await;
+    assert_eq!(
+        origin,
+        [
+            ("server.address", Value::from("api.internal")),
+            ("server.port", Value::I64(8080)),
+            ("url.scheme", Value::from("http")),
+            ("client.address", Value::from("192.0.2.7")),
+        ]
+    );
+    assert_eq!(schemes, ["http", "http"]);
+
+    // A malformed `Forwarded` (unterminated quote) is ignored whole: X-Forwarded-* instead.
+    let malformed = [
+        ("forwarded", r#"for=203.0.113.9;host="public.example"#),
+        ("x-forwarded-for", "[2001:db8::7]:4711"),
+        ("x-forwarded-proto", "HTTPS"),
+    ];
+    let (origin, schemes) = proxied(true, &malformed).await;
+    assert_eq!(
+        origin,
+        [
+            ("server.address", Value::from("api.internal")),
+            ("server.port", Value::I64(8080)),
+            ("url.scheme", Value::from("https")),
+            ("client.address", Value::from("2001:db8::7")),
+            ("network.peer.address", Value::from("192.0.2.7")),
+            ("network.peer.port", Value::I64(51000)),
+        ]
+    );
+    assert_eq!(schemes, ["https", "https"]);
+}

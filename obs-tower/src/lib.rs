@@ -6,6 +6,10 @@
 //!   client service); for `reqwest`, the `reqwest` feature adds a `reqwest-middleware`
 //!   middleware, `obs_tower::reqwest::TracingMiddleware`.
 //!
+//! Behind a reverse proxy, [`HttpServerLayer::with_forwarded_headers`] takes the original
+//! request's `server.address`, `url.scheme` and `client.address` from `Forwarded` or
+//! `X-Forwarded-*`; it is off by default, as clients can forge these headers.
+//!
 //! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
 //! the gRPC middleware of `obs-tonic` reuses, and share one builder, [`HttpLayer`].
 //!

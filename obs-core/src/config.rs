@@ -389,6 +389,43 @@ impl EnvReader<'_> {
         })
     }
 
+    /// `OTEL_PROPAGATORS`: obs propagates W3C Trace Context and Baggage, the spec's default
+    /// `tracecontext,baggage`, and no other format, so any other list is warned about,
+    /// naming what is not honoured, rather than silently ignored.
+    fn propagators(&mut self) {
+        const NAME: &str = "OTEL_PROPAGATORS";
+        let Some(v) = self.var(NAME) else { return };
+        let listed: Vec<String> = v
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let unsupported: Vec<&str> = listed
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !matches!(*p, "tracecontext" | "baggage"))
+            .collect();
+        let missing: Vec<&str> = ["tracecontext", "baggage"]
+            .into_iter()
+            .filter(|p| !listed.iter().any(|l| l == p))
+            .collect();
+        let mut why = Vec::new();
+        if !unsupported.is_empty() {
+            why.push(format!("{} not supported", unsupported.join(", ")));
+        }
+        if !missing.is_empty() {
+            why.push(format!("{} propagated all the same", missing.join(" and ")));
+        }
+        if !why.is_empty() {
+            self.warn_using(
+                NAME,
+                &v,
+                &why.join("; "),
+                "tracecontext,baggage (W3C Trace Context and Baggage)",
+            );
+        }
+    }
+
     /// A limit: a non-negative integer (zero allowed: nothing kept); `None` if unset or
     /// unparsable.
     fn limit(&mut self, name: &str) -> Option<usize> {
@@ -836,6 +873,7 @@ impl Config {
         };
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
+        r.propagators();
         let otlp = r.otlp_general();
         Config {
             sdk_disabled,

@@ -61,6 +61,32 @@ fn defaults_follow_the_spec() {
 }
 
 #[test]
+fn propagators_other_than_the_w3c_pair_are_warned_about() {
+    for ok in [
+        "tracecontext,baggage",
+        "Baggage, TraceContext",
+        " tracecontext , baggage,",
+    ] {
+        let c = config(&[("OTEL_PROPAGATORS", ok)]);
+        assert!(c.warnings.is_empty(), "{ok}: {:?}", c.warnings);
+    }
+    let c = config(&[("OTEL_PROPAGATORS", "b3multi,tracecontext")]);
+    assert!(warned(&c, "OTEL_PROPAGATORS", "b3multi,tracecontext"));
+    let warning = &c.warnings[0];
+    assert!(warning.contains("b3multi not supported"), "{warning}");
+    assert!(
+        warning.contains("baggage propagated all the same"),
+        "{warning}"
+    );
+    let c = config(&[("OTEL_PROPAGATORS", "none")]);
+    assert!(
+        c.warnings[0].contains("tracecontext and baggage propagated all the same"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
 fn attribute_limits_take_the_specific_variable_then_the_general_one() {
     let c = config(&[
         ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),

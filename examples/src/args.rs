@@ -5,13 +5,48 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// A flag that was given a value its type cannot hold, or an unknown flag.
+/// A flag that was given a value its type cannot hold, an unknown flag, or `--help`
+/// (then the message is the usage, and not an error: see [`exit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArgError(String);
+pub struct ArgError {
+    message: String,
+    help: bool,
+}
+
+impl ArgError {
+    fn new(message: String) -> ArgError {
+        ArgError {
+            message,
+            help: false,
+        }
+    }
+
+    /// Whether this is the answer to `--help` rather than a mistake.
+    pub fn is_help(&self) -> bool {
+        self.help
+    }
+}
 
 impl fmt::Display for ArgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
+    }
+}
+
+/// Ends a binary with the outcome of its work: on failure, `program: error` on stderr (the
+/// message, not `main`'s `Error: Debug` form) and exit status 1; the usage asked for with
+/// `--help` goes to stdout with status 0.
+pub fn exit(program: &str, result: Result<(), crate::service::BoxError>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ArgError>().is_some_and(ArgError::is_help) => {
+            println!("{e}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -30,6 +65,7 @@ impl std::error::Error for ArgError {}
 #[derive(Debug, Clone, Default)]
 pub struct Args {
     flags: HashMap<String, String>,
+    help: bool,
 }
 
 impl Args {
@@ -38,18 +74,24 @@ impl Args {
         Args::parse_from(std::env::args().skip(1))
     }
 
-    /// Parses `--name value` and `--name=value` pairs; anything else is an error.
+    /// Parses `--name value` and `--name=value` pairs, and `--help` (or `-h`), which
+    /// [`Args::reject_unknown`] answers with the usage; anything else is an error.
     pub fn parse_from<I, S>(arguments: I) -> Result<Args, ArgError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let mut flags = HashMap::new();
+        let mut help = false;
         let mut arguments = arguments.into_iter().map(Into::into);
         while let Some(argument) = arguments.next() {
+            if argument == "--help" || argument == "-h" {
+                help = true;
+                continue;
+            }
             let Some(flag) = argument.strip_prefix("--") else {
-                return Err(ArgError(format!(
-                    "unexpected argument {argument:?}: flags look like --name value"
+                return Err(ArgError::new(format!(
+                    "unexpected argument {argument:?}: flags look like --name value (--help lists them)"
                 )));
             };
             let (name, value) = match flag.split_once('=') {
@@ -57,13 +99,13 @@ impl Args {
                 None => {
                     let value = arguments
                         .next()
-                        .ok_or_else(|| ArgError(format!("--{flag} needs a value")))?;
+                        .ok_or_else(|| ArgError::new(format!("--{flag} needs a value")))?;
                     (flag.to_owned(), value)
                 }
             };
             flags.insert(name, value);
         }
-        Ok(Args { flags })
+        Ok(Args { flags, help })
     }
 
     /// The flag `--name`, else the variable `env`, else `None`.
@@ -88,19 +130,29 @@ impl Args {
         match self.optional(name, env) {
             Some(text) => text
                 .parse()
-                .map_err(|e| ArgError(format!("--{name} {text:?}: {e}"))),
+                .map_err(|e| ArgError::new(format!("--{name} {text:?}: {e}"))),
             None => Ok(default),
         }
     }
 
-    /// Fails naming the first flag not in `known`, so a typo does not pass silently.
+    /// Fails naming the first flag not in `known`, so a typo does not pass silently; after
+    /// `--help`, "fails" with the usage (see [`ArgError::is_help`]).
     pub fn reject_unknown(&self, known: &[&str]) -> Result<(), ArgError> {
+        if self.help {
+            return Err(ArgError {
+                message: format!(
+                    "flags (each also read from an environment variable; see docs/MESH.md): --{}",
+                    known.join(" VALUE, --") + " VALUE"
+                ),
+                help: true,
+            });
+        }
         match self
             .flags
             .keys()
             .find(|name| !known.contains(&name.as_str()))
         {
-            Some(name) => Err(ArgError(format!(
+            Some(name) => Err(ArgError::new(format!(
                 "unknown flag --{name}; known: --{}",
                 known.join(", --")
             ))),
@@ -140,5 +192,28 @@ mod tests {
         assert!(error.to_string().contains("many"), "{error}");
         assert!(Args::parse_from(["--requests"]).is_err());
         assert!(Args::parse_from(["requests"]).is_err());
+        assert!(!error.is_help() && !unknown.is_help());
+    }
+
+    #[test]
+    fn help_lists_the_flags_and_is_no_error() {
+        for flag in ["--help", "-h"] {
+            let args = Args::parse_from(["--requests", "20", flag]).unwrap();
+            let help = args.reject_unknown(&["requests", "html"]).unwrap_err();
+            assert!(help.is_help());
+            assert!(
+                help.to_string().contains("--requests VALUE, --html VALUE"),
+                "{help}"
+            );
+            let boxed: crate::service::BoxError = Box::new(help);
+            assert_eq!(exit("mesh", Err(boxed)), std::process::ExitCode::SUCCESS);
+        }
+        let mistake: crate::service::BoxError = Box::new(
+            Args::parse_from(["--nope", "1"])
+                .unwrap()
+                .reject_unknown(&["requests"])
+                .unwrap_err(),
+        );
+        assert_eq!(exit("mesh", Err(mistake)), std::process::ExitCode::FAILURE);
     }
 }

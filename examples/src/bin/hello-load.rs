@@ -67,7 +67,11 @@ impl fmt::Display for Mode {
     }
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
+    obs_examples::args::exit("hello-load", start())
+}
+
+fn start() -> Result<(), BoxError> {
     let args = Args::from_env()?;
     args.reject_unknown(&["mode", "addr"])?;
     let mode: Mode = args.value("mode", "HELLO_LOAD_MODE", Mode::Obs)?;

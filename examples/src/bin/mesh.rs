@@ -4,16 +4,13 @@
 //! `mesh serve <service> [flags]` runs one service instead (what the runner starts in
 //! each child process), the same as the service's own binary.
 
-use obs_examples::args::Args;
+use obs_examples::args::{self, Args};
 use obs_examples::mesh::{self, MeshOptions};
 use obs_examples::service::BoxError;
 
 #[tokio::main]
-async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("mesh: {e}");
-        std::process::exit(1);
-    }
+async fn main() -> std::process::ExitCode {
+    args::exit("mesh", run().await)
 }
 
 async fn run() -> Result<(), BoxError> {

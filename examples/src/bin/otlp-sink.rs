@@ -17,7 +17,11 @@ use obs_examples::service::{BoxError, shutdown_signal};
 /// Records kept per signal: enough to look at, small enough that memory stays flat.
 const KEPT_PER_SIGNAL: usize = 1024;
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
+    obs_examples::args::exit("otlp-sink", start())
+}
+
+fn start() -> Result<(), BoxError> {
     let args = Args::from_env()?;
     args.reject_unknown(&["grpc-addr"])?;
     let grpc_addr: SocketAddr = args.value(

@@ -92,7 +92,11 @@ async fn test(client: TracedClient, body: Bytes) -> Result<&'static str, Callbac
     Ok("[]")
 }
 
-fn parse_addr() -> Result<SocketAddr, String> {
+const USAGE: &str =
+    "usage: trace-context-service [--addr IP:PORT] (default 127.0.0.1:0, a free port)";
+
+/// The address to listen on; `None` when `--help` asked for the usage.
+fn parse_addr() -> Result<Option<SocketAddr>, String> {
     let mut args = std::env::args().skip(1);
     let mut addr = SocketAddr::from(([127, 0, 0, 1], 0));
     while let Some(arg) = args.next() {
@@ -101,15 +105,33 @@ fn parse_addr() -> Result<SocketAddr, String> {
                 let value = args.next().ok_or("--addr needs a value")?;
                 addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
             }
-            other => return Err(format!("unknown argument {other:?}; usage: --addr IP:PORT")),
+            "--help" | "-h" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
-    Ok(addr)
+    Ok(Some(addr))
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr = parse_addr().map_err(std::io::Error::other)?;
+async fn main() -> std::process::ExitCode {
+    let result = match parse_addr() {
+        Ok(Some(addr)) => serve(addr).await.map_err(|e| e.to_string()),
+        Ok(None) => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trace-context-service: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     // Spans get W3C identities and propagate; none is exported.
     tracing_subscriber::registry().with(SpanLayer::new()).init();
 

@@ -1,5 +1,5 @@
 //! The mesh's services. Each `run` parses its flags, starts telemetry with one call, and
-//! serves its routes; the binaries in `src/bin/` only call `run`.
+//! serves its routes; the binaries in `src/bin/` only call [`main`].
 //!
 //! ```text
 //! client ─HTTP─▶ gateway ─HTTP─▶ orders ─gRPC─▶ inventory (Reserve, WatchStock)
@@ -21,6 +21,16 @@ use crate::service::BoxError;
 
 /// The services' names: their binaries' names and default `service.name`s.
 pub const NAMES: [&str; 5] = ["gateway", "orders", "inventory", "payments", "reports"];
+
+/// The `main` of the service binaries: runs the service called `name` with the process's
+/// flags, and exits as [`crate::args::exit`] does.
+pub async fn main(name: &str) -> std::process::ExitCode {
+    let result = match Args::from_env() {
+        Ok(flags) => run(name, flags).await,
+        Err(e) => Err(e.into()),
+    };
+    crate::args::exit(name, result)
+}
 
 /// Runs the service called `name` (one of [`NAMES`]).
 pub async fn run(name: &str, args: Args) -> Result<(), BoxError> {

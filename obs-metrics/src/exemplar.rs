@@ -4,9 +4,10 @@
 //! Each counter series and each histogram bucket keeps its latest exemplar in an
 //! [`ExemplarCell`], a sequence lock over plain atomics: a writer takes the cell with one
 //! compare-and-swap (and drops its exemplar if another writer holds it, which is fine for
-//! a sample), readers retry until they see a stable copy. Only spans with the `sampled`
-//! flag give exemplars, as the OpenTelemetry `TraceBased` exemplar filter specifies:
-//! an exemplar must point at a trace that was recorded.
+//! a sample), readers retry until they see a stable copy. Which measurements are offered
+//! to the cell is the process-wide [`ExemplarFilter`]: by default only those made inside
+//! a span with the `sampled` flag (`TraceBased`), so an exemplar points at a trace that
+//! was recorded.
 //!
 //! Two choices keep capture cheap. A cell that already holds the current span keeps it
 //! (a loop inside one span writes once). And the clock is not read at capture (a
@@ -15,7 +16,7 @@
 //! its timestamp is at most one collection interval late and stays the same on later
 //! collections, which is what lets Prometheus recognise it as already stored.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use obs_trace::{SpanId, TraceId};
@@ -34,6 +35,59 @@ pub struct Exemplar {
     pub time_unix_nano: u64,
 }
 
+/// Which measurements may become exemplars: the OpenTelemetry Metrics SDK's ExemplarFilter
+/// (<https://opentelemetry.io/docs/specs/otel/metrics/sdk/#exemplarfilter>), set from
+/// `OTEL_METRICS_EXEMPLAR_FILTER`
+/// (<https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/#exemplar>)
+/// by `obs_core::init`, or by [`set_exemplar_filter`].
+///
+/// It applies to every counter and histogram of the process; a histogram registered with
+/// [`MetricBuilder::without_exemplars`](crate::MetricBuilder::without_exemplars) keeps none
+/// whatever the filter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ExemplarFilter {
+    /// Every measurement made while a span is current is eligible (`always_on`), in a
+    /// sampled or an unsampled trace. The exemplar carries the current span context's ids:
+    /// inside an unsampled trace most spans get no ids of their own
+    /// ([`obs_trace::UnsampledSpans`]), and those of the nearest span around that has some
+    /// are used, as in log lines.
+    ///
+    /// A measurement made outside any span gets no exemplar, unlike the spec's AlwaysOn:
+    /// such an exemplar would carry a value and no trace context, which links to nothing in
+    /// Prometheus or OpenMetrics (where an exemplar is its `trace_id` and `span_id` labels),
+    /// and each series or bucket keeps one exemplar, so it would also evict one that does.
+    AlwaysOn = 0,
+    /// No measurement is eligible (`always_off`): no exemplars anywhere, and measurements
+    /// skip the exemplar store.
+    AlwaysOff = 1,
+    /// Measurements made inside a sampled span are eligible (`trace_based`): an exemplar
+    /// then always points at a trace that was recorded. The spec's default.
+    #[default]
+    TraceBased = 2,
+}
+
+/// The process-wide filter, as an [`ExemplarFilter`] discriminant. Relaxed loads are
+/// enough: a measurement racing with a change may follow either filter.
+static FILTER: AtomicU8 = AtomicU8::new(ExemplarFilter::TraceBased as u8);
+
+/// Sets the process-wide [`ExemplarFilter`] for every counter and histogram, those already
+/// created included. `obs_core::init` calls it with `OTEL_METRICS_EXEMPLAR_FILTER` (or the
+/// builder's `exemplar_filter`). Exemplars already stored stay until replaced.
+pub fn set_exemplar_filter(filter: ExemplarFilter) {
+    FILTER.store(filter as u8, Ordering::Relaxed);
+}
+
+/// The process-wide [`ExemplarFilter`] in effect (see [`set_exemplar_filter`]).
+#[inline]
+pub fn exemplar_filter() -> ExemplarFilter {
+    match FILTER.load(Ordering::Relaxed) {
+        0 => ExemplarFilter::AlwaysOn,
+        1 => ExemplarFilter::AlwaysOff,
+        _ => ExemplarFilter::TraceBased,
+    }
+}
+
 /// The latest exemplar of one series or bucket. `seq` is even when stable, odd while a
 /// writer is storing, and zero until the first exemplar. `stamped_seq` is the `seq` whose
 /// exemplar `time` belongs to.
@@ -49,14 +103,23 @@ pub(crate) struct ExemplarCell {
 }
 
 impl ExemplarCell {
-    /// Records `value` as this cell's exemplar if a sampled span is current.
+    /// Records `value` as this cell's exemplar if the [`ExemplarFilter`] lets the current
+    /// span's measurements in.
     #[inline]
     pub(crate) fn capture(&self, value: f64) {
         obs_trace::with_current(|active| {
-            if let Some(active) = active
-                && active.span.flags.is_sampled()
-            {
-                self.store(active.span.trace_id, active.span.span_id, value);
+            // No span, no ids to attach whatever the filter: the filter is read only once
+            // a span is current, so the common no-span path costs what it did without one.
+            let Some(active) = active else { return };
+            let span = &active.span;
+            let eligible = match exemplar_filter() {
+                ExemplarFilter::TraceBased => span.is_sampled(),
+                // A span that only carries baggage has no ids.
+                ExemplarFilter::AlwaysOn => span.is_valid(),
+                ExemplarFilter::AlwaysOff => false,
+            };
+            if eligible {
+                self.store(span.trace_id, span.span_id, value);
             }
         });
     }

@@ -1,6 +1,6 @@
 //! The instruments: [`Counter`], [`Gauge`], [`Histogram`]. Each is a cheap `Clone` handle
 //! over shared atomics; an update is one atomic operation (plus the exemplar, only when a
-//! sampled span is current).
+//! span the [`ExemplarFilter`](crate::ExemplarFilter) lets in is current).
 
 use std::fmt;
 use std::sync::Arc;
@@ -55,7 +55,8 @@ mod sealed {
 
 /// A monotonic counter of `u64` (the default) or `f64`. Printed as `<name>_total`.
 ///
-/// `inc` inside a sampled span records that span as the series' exemplar.
+/// `inc` inside a sampled span records that span as the series' exemplar (which spans do
+/// is the process-wide [`ExemplarFilter`](crate::ExemplarFilter)).
 pub struct Counter<N: CounterNumber = u64> {
     core: Arc<CounterCore<N>>,
 }
@@ -235,8 +236,9 @@ impl<N: GaugeNumber> Instrument for Gauge<N> {
 
 /// A histogram with explicit buckets (default [`DEFAULT_BUCKETS`], in seconds).
 ///
-/// Each bucket keeps the exemplar of its latest observation made inside a sampled span,
-/// unless registered with [`MetricBuilder::without_exemplars`](crate::MetricBuilder::without_exemplars).
+/// Each bucket keeps the exemplar of its latest observation made inside a sampled span (which
+/// spans do is the process-wide [`ExemplarFilter`](crate::ExemplarFilter)), unless registered
+/// with [`MetricBuilder::without_exemplars`](crate::MetricBuilder::without_exemplars).
 #[derive(Clone)]
 pub struct Histogram {
     core: Arc<HistogramCore>,

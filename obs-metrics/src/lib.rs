@@ -5,7 +5,8 @@
 //! Register once (names are checked against the Prometheus conventions here, never at
 //! scrape time), keep the handle, update it with one atomic operation. A measurement made
 //! inside a sampled span carries that span's `trace_id` and `span_id` as its exemplar,
-//! with no code at the call site.
+//! with no code at the call site; [`set_exemplar_filter`] changes which measurements do
+//! (`OTEL_METRICS_EXEMPLAR_FILTER`).
 //!
 //! - Instruments: [`Counter`] (`u64`, `f64`), [`Gauge`] (`i64`, `f64`),
 //!   [`Registry::gauge_fn`] (read at collection), [`Histogram`] (explicit buckets,
@@ -71,7 +72,7 @@ mod snapshot;
 pub mod text;
 
 pub use error::MetricsError;
-pub use exemplar::Exemplar;
+pub use exemplar::{Exemplar, ExemplarFilter, exemplar_filter, set_exemplar_filter};
 pub use family::{
     DEFAULT_CARDINALITY_LIMIT, DynFamily, Family, LabelSet, MAX_CARDINALITY_LIMIT, MAX_DYN_LABELS,
     OVERFLOW_LABEL,

@@ -442,7 +442,8 @@ impl MetricBuilder<'_> {
 
     /// Histograms only: keep no exemplars. For values a trace does not explain (messages
     /// per call, say): the histogram then skips the exemplar write on every observation
-    /// and the per-bucket cells. Histograms keep exemplars by default.
+    /// and the per-bucket cells, whatever the [`ExemplarFilter`](crate::ExemplarFilter).
+    /// Histograms keep exemplars by default.
     pub fn without_exemplars(mut self) -> Self {
         self.exemplars = false;
         self

@@ -43,6 +43,7 @@ pub struct Builder {
     span_limits: Option<SpanLimits>,
     log_limits: Option<AttributeLimits>,
     metric_export_interval: Option<Duration>,
+    exemplar_filter: Option<obs_metrics::ExemplarFilter>,
     log_filter: Option<String>,
     traces_filter: Option<String>,
     json_logs: Option<bool>,
@@ -180,6 +181,15 @@ impl Builder {
     /// How often metrics are pushed. Defaults to 60 s.
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
         self.metric_export_interval = Some(interval);
+        self
+    }
+
+    /// Which measurements become exemplars, for every counter and histogram of the process
+    /// (OpenTelemetry Metrics SDK, ExemplarFilter). Defaults to
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`, else `TraceBased`: only measurements made inside a
+    /// sampled span. See [`obs_metrics::ExemplarFilter`].
+    pub fn exemplar_filter(mut self, filter: obs_metrics::ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
         self
     }
 
@@ -388,6 +398,9 @@ impl Builder {
                 ));
             }
             c.metric_export_interval = i;
+        }
+        if let Some(f) = self.exemplar_filter {
+            c.exemplar_filter = f;
         }
         if let Some(f) = &self.log_filter {
             tracing_subscriber::EnvFilter::try_new(f).map_err(|e| invalid("log_filter", f, e))?;

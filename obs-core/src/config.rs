@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use obs_metrics::ExemplarFilter;
 use obs_trace::Sampler;
 use tracing_subscriber::filter::Targets;
 
@@ -262,6 +263,9 @@ pub struct Config {
     pub metric_export_interval: Duration,
     /// `OTEL_METRIC_EXPORT_TIMEOUT`, default 30 s; zero means no limit.
     pub metric_export_timeout: Duration,
+    /// `OTEL_METRICS_EXEMPLAR_FILTER` (`always_on`, `always_off`, `trace_based`): which
+    /// measurements become exemplars, process-wide. Default `trace_based`, as the spec says.
+    pub exemplar_filter: ExemplarFilter,
     /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
     pub log_filter: String,
     /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans, as
@@ -871,6 +875,22 @@ impl Config {
                 }
             },
         };
+        let exemplar_filter = match r.var("OTEL_METRICS_EXEMPLAR_FILTER") {
+            None => ExemplarFilter::default(),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "always_on" => ExemplarFilter::AlwaysOn,
+                "always_off" => ExemplarFilter::AlwaysOff,
+                "trace_based" => ExemplarFilter::TraceBased,
+                _ => {
+                    r.warn(
+                        "OTEL_METRICS_EXEMPLAR_FILTER",
+                        &v,
+                        "not one of always_on, always_off, trace_based",
+                    );
+                    ExemplarFilter::default()
+                }
+            },
+        };
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
         r.propagators();
@@ -894,6 +914,7 @@ impl Config {
             metric_export_interval: r
                 .period("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
+            exemplar_filter,
             // A `tracing` filter, span and field directives included.
             log_filter: r.directives("RUST_LOG", "a filter", |v| {
                 tracing_subscriber::EnvFilter::try_new(v)

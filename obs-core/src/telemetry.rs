@@ -544,6 +544,8 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     }
     // Collectors last, once nothing can fail: a failed `init` left a collector behind in
     // the global registry, and the next one added a second (two families of one name).
+    // The exemplar filter too: a failed `init` leaves the process as it found it.
+    obs_metrics::set_exemplar_filter(config.exemplar_filter);
     let registry = obs_metrics::global();
     registry.register_collector(pipeline_collector);
     if config.process_metrics {

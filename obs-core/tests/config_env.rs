@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use obs_core::metrics::ExemplarFilter;
 use obs_core::trace::Sampler;
 use obs_core::{
     AttributeLimits, Compression, Config, ExporterKind, InitError, Protocol, Signal, SpanLimits,
@@ -44,6 +45,7 @@ fn defaults_follow_the_spec() {
     assert_eq!(c.log_batch, obs_core::BatchSettings::LOGS);
     assert_eq!(c.metric_export_interval, Duration::from_secs(60));
     assert_eq!(c.metric_export_timeout, Duration::from_secs(30));
+    assert_eq!(c.exemplar_filter, ExemplarFilter::TraceBased);
     assert_eq!(c.log_filter, "info");
     assert_eq!(c.metrics_addr, None);
     assert_eq!(c.span_limits, SpanLimits::DEFAULT);
@@ -439,6 +441,38 @@ fn unsampled_spans_follow_the_json_logs_unless_set() {
 }
 
 #[test]
+fn exemplar_filter_takes_the_spec_values_and_the_builder_wins() {
+    const VAR: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
+    for (value, filter) in [
+        ("always_on", ExemplarFilter::AlwaysOn),
+        ("ALWAYS_OFF", ExemplarFilter::AlwaysOff),
+        (" Trace_Based ", ExemplarFilter::TraceBased),
+        ("", ExemplarFilter::TraceBased),
+    ] {
+        let c = config(&[(VAR, value)]);
+        assert!(c.warnings.is_empty(), "{value:?}: {:?}", c.warnings);
+        assert_eq!(c.exemplar_filter, filter, "{value:?}");
+    }
+    // The spec's names only, not the enum's: an unknown value warns once, default used.
+    for bad in ["alwayson", "AlwaysOn", "parentbased_always_on"] {
+        let c = config(&[(VAR, bad)]);
+        assert_eq!(c.exemplar_filter, ExemplarFilter::TraceBased, "{bad}");
+        assert!(warned(&c, VAR, bad), "{bad}: {:?}", c.warnings);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+    let env = |k: &str| (k == VAR).then(|| "always_on".to_owned());
+    for filter in [ExemplarFilter::AlwaysOff, ExemplarFilter::TraceBased] {
+        let c = obs_core::builder()
+            .exemplar_filter(filter)
+            .config_with(&env)
+            .unwrap();
+        assert_eq!(c.exemplar_filter, filter);
+    }
+    let c = obs_core::builder().config_with(&env).unwrap();
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOn);
+}
+
+#[test]
 fn tail_sampling_is_off_unless_a_latency_is_set() {
     use obs_core::trace::TailSampling;
     use std::time::Duration;
@@ -635,6 +669,7 @@ fn enum_values_are_case_insensitive() {
         ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
         ("OBS_LOG_FORMAT", "None"),
         ("OBS_UNSAMPLED_SPANS", "Keep"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "Always_Off"),
     ]);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(c.traces_otlp.protocol, Protocol::Grpc);
@@ -649,6 +684,7 @@ fn enum_values_are_case_insensitive() {
         c.unsampled_spans,
         Some(obs_core::trace::UnsampledSpans::Keep)
     );
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOff);
 }
 
 #[test]

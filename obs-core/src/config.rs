@@ -1,10 +1,12 @@
-//! Configuration from the OpenTelemetry SDK environment variables, overridden by [`Builder`].
+//! Configuration from the OpenTelemetry SDK environment variables, overridden by
+//! [`Builder`](crate::Builder).
 //!
 //! Spec: <https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/>
 //! and the OTLP exporter configuration
 //! (<https://opentelemetry.io/docs/specs/otel/protocol/exporter/>). An unparsable value warns
 //! once on stderr, naming the variable and the value, and the default is used, as the spec
-//! says; a bad value given to the [`Builder`] is an [`InitError`](crate::InitError) instead.
+//! says; a bad value given to the [`Builder`](crate::Builder) is an
+//! [`InitError`](crate::InitError) instead.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -55,7 +55,7 @@ pub trait CallHooks: Send + 'static {
 
     /// The inner service, or the response body, failed with an error of type
     /// `error_type` (see [`error_type_of`](crate::classify::error_type_of)); or, with `error_type`
-    /// [`PANIC_ERROR_TYPE`](crate::classify::PANIC_ERROR_TYPE), the call was cut short by
+    /// [`PANIC_ERROR_TYPE`], the call was cut short by
     /// a panic: the inner service or the body panicked while polled (even if the panic is
     /// caught further out), or the call was dropped while its thread unwound. On a panic
     /// this runs during the unwinding, right before [`on_end`](Self::on_end), and must not

@@ -257,6 +257,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 .to_owned(),
             unit: None,
             kind: MetricKind::Counter,
+            asynchronous: true,
             points: dropped,
         });
         if let Some(lines) = &self.log_lines_dropped {
@@ -265,6 +266,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "JSON log lines dropped because the writer's buffer was full.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                asynchronous: true,
                 points: vec![point(Vec::new(), lines.get())],
             });
         }
@@ -276,6 +278,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Local traces tail sampling kept or dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                asynchronous: true,
                 points: vec![
                     point(decision("kept"), counts.kept_traces),
                     point(decision("dropped"), counts.dropped_traces),
@@ -286,6 +289,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Spans of the traces tail sampling dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                asynchronous: true,
                 points: vec![point(Vec::new(), counts.dropped_spans)],
             });
         }
@@ -294,6 +298,7 @@ impl obs_metrics::Collector for PipelineCollector {
             help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
             unit: None,
             kind: MetricKind::Counter,
+            asynchronous: true,
             points: exported,
         });
     }

@@ -31,6 +31,10 @@ trait Source: Send + Sync {
     fn overflowed(&self) -> u64 {
         0
     }
+    /// Whether the value is read at collection (see `MetricFamilySnapshot::asynchronous`).
+    fn asynchronous(&self) -> bool {
+        false
+    }
 }
 
 struct Single<M> {
@@ -98,6 +102,9 @@ impl Source for CallbackGauge {
     }
     fn handle(&self) -> &dyn Any {
         &()
+    }
+    fn asynchronous(&self) -> bool {
+        true
     }
 }
 
@@ -279,7 +286,9 @@ impl Registry {
 
     /// A snapshot of every metric: registered ones in registration order, then collectors'
     /// families, then (if any family overflowed its cardinality limit)
-    /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}`.
+    /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}`. Collectors'
+    /// families and the overflow counter are marked
+    /// [`asynchronous`](MetricFamilySnapshot::asynchronous), as `gauge_fn` gauges are.
     pub fn collect(&self) -> Vec<MetricFamilySnapshot> {
         let now = unix_nanos_now();
         // Read outside the locks: a callback gauge or collector may register metrics.
@@ -311,11 +320,17 @@ impl Registry {
                 help: head.help,
                 unit: head.unit,
                 kind: head.kind,
+                asynchronous: source.asynchronous(),
                 points,
             });
         }
         for c in collectors {
+            let first = out.len();
             c.collect(now, &mut out);
+            // A collector reads its values at collection: asynchronous by definition.
+            for family in &mut out[first..] {
+                family.asynchronous = true;
+            }
         }
         if !overflow.is_empty() {
             out.push(MetricFamilySnapshot {
@@ -325,6 +340,8 @@ impl Registry {
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                // Read from the families' overflow counts at collection.
+                asynchronous: true,
                 points: overflow,
             });
         }
@@ -625,6 +642,8 @@ mod tests {
         );
         assert!(text.contains("# HELP process_open_fds Mine.\n"), "{text}");
         assert!(text.contains("\nprocess_open_fds 3\n"), "{text}");
+        // Read at collection, so asynchronous: `gauge_fn` and the collector's families.
+        assert!(r.collect().iter().all(|f| f.asynchronous));
         // The other process metrics are still there.
         assert!(
             text.contains("# TYPE process_cpu_seconds counter\n"),
@@ -711,6 +730,12 @@ mod tests {
         assert_eq!(families[0].points[0].value, PointValue::U64(3));
         assert_eq!(families[1].points[0].value, PointValue::F64(0.5));
         assert_eq!(families[2].points[0].value, PointValue::F64(42.0));
+        let asynchronous: Vec<_> = families.iter().map(|f| f.asynchronous).collect();
+        assert_eq!(
+            asynchronous,
+            [false, false, true],
+            "only gauge_fn is observed"
+        );
     }
 
     #[test]
@@ -732,6 +757,11 @@ mod tests {
         );
         assert_eq!(overflow.points[0].value, PointValue::U64(3));
         assert_eq!(overflow.points[0].labels[0].1, "jobs");
+        assert!(overflow.asynchronous);
+        assert!(
+            !families[0].asynchronous,
+            "the family itself is recorded into"
+        );
     }
 
     #[test]

@@ -42,6 +42,15 @@ pub struct MetricFamilySnapshot {
     pub unit: Option<Unit>,
     /// Counter, gauge or histogram.
     pub kind: MetricKind,
+    /// Whether the values are observed at collection rather than recorded by the
+    /// application: an OpenTelemetry *asynchronous* instrument (an observable counter or
+    /// gauge). True for [`Registry::gauge_fn`](crate::Registry::gauge_fn), the cardinality
+    /// overflow counter, and every family a [`Collector`](crate::Collector) produces
+    /// (process, runtime and pipeline metrics): [`Registry::collect`](crate::Registry::collect)
+    /// sets it for those whatever the collector says. An OTLP exporter needs it to choose
+    /// a temporality: the `lowmemory` preference of the OTLP exporter spec keeps
+    /// asynchronous counters cumulative and makes synchronous ones delta.
+    pub asynchronous: bool,
     /// One point per series, in creation order.
     pub points: Vec<PointSnapshot>,
 }

@@ -422,6 +422,7 @@ mod tests {
                 help: "Jobs.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                asynchronous: false,
                 points: vec![crate::PointSnapshot {
                     labels: vec![],
                     value: PointValue::U64(1),
@@ -435,6 +436,7 @@ mod tests {
                 help: "Wait.".to_owned(),
                 unit: Some(Unit::Seconds),
                 kind: MetricKind::Histogram,
+                asynchronous: false,
                 points: vec![crate::PointSnapshot {
                     labels: vec![],
                     value: PointValue::Histogram(HistogramValue {

@@ -7,7 +7,7 @@ use obs_trace::Sampler;
 
 use crate::config::{
     AttributeLimits, BatchSettings, Compression, Config, ExporterKind, Protocol, Signal,
-    SpanLimits, check_header, signal_url, validate_endpoint,
+    SpanLimits, TemporalityPreference, check_header, signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -44,6 +44,7 @@ pub struct Builder {
     log_limits: Option<AttributeLimits>,
     metric_export_interval: Option<Duration>,
     exemplar_filter: Option<obs_metrics::ExemplarFilter>,
+    metrics_temporality: Option<TemporalityPreference>,
     log_filter: Option<String>,
     traces_filter: Option<String>,
     json_logs: Option<bool>,
@@ -190,6 +191,14 @@ impl Builder {
     /// sampled span. See [`obs_metrics::ExemplarFilter`].
     pub fn exemplar_filter(mut self, filter: obs_metrics::ExemplarFilter) -> Self {
         self.exemplar_filter = Some(filter);
+        self
+    }
+
+    /// The temporality of pushed counters and histograms: see [`TemporalityPreference`].
+    /// Defaults to `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, else cumulative.
+    /// `/metrics` stays cumulative whatever this says.
+    pub fn metrics_temporality(mut self, preference: TemporalityPreference) -> Self {
+        self.metrics_temporality = Some(preference);
         self
     }
 
@@ -401,6 +410,9 @@ impl Builder {
         }
         if let Some(f) = self.exemplar_filter {
             c.exemplar_filter = f;
+        }
+        if let Some(t) = self.metrics_temporality {
+            c.metrics_temporality = t;
         }
         if let Some(f) = &self.log_filter {
             tracing_subscriber::EnvFilter::try_new(f).map_err(|e| invalid("log_filter", f, e))?;

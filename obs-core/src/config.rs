@@ -51,6 +51,43 @@ pub enum Compression {
     Gzip,
 }
 
+/// The aggregation temporality of pushed counters and histograms
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, from the OTLP exporter spec's
+/// "Additional Environment Variable Configuration",
+/// <https://opentelemetry.io/docs/specs/otel/metrics/sdk_exporters/otlp/>).
+///
+/// Only the metrics push follows it: `/metrics` stays cumulative, as Prometheus expects.
+/// Gauges have no temporality. obs has no up-down counters (a value that goes down is a
+/// gauge), which the spec keeps cumulative under every preference. A *delta* point is the
+/// change since the series' previous export, starting at that export's time (see the OTLP
+/// metrics data model, "Temporality").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TemporalityPreference {
+    /// `cumulative`, the default: each point is the total since the series started.
+    #[default]
+    Cumulative,
+    /// `delta`: counters and histograms are delta, the asynchronous counters too (those a
+    /// [`Collector`](obs_metrics::Collector) reads at collection: `process_cpu_seconds_total`,
+    /// `tokio_runtime_*_total`, obs's own pipeline counters).
+    Delta,
+    /// `lowmemory`: counters and histograms the application records into are delta;
+    /// asynchronous counters stay cumulative (delta would make obs keep their previous
+    /// values, which the preference exists to avoid).
+    LowMemory,
+}
+
+impl TemporalityPreference {
+    /// Case-insensitive, as the spec says enum values should be.
+    fn parse(s: &str) -> Option<TemporalityPreference> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cumulative" => Some(TemporalityPreference::Cumulative),
+            "delta" => Some(TemporalityPreference::Delta),
+            "lowmemory" => Some(TemporalityPreference::LowMemory),
+            _ => None,
+        }
+    }
+}
+
 /// Where one signal goes (`OTEL_{TRACES,METRICS,LOGS}_EXPORTER`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExporterKind {
@@ -268,6 +305,9 @@ pub struct Config {
     /// `OTEL_METRICS_EXEMPLAR_FILTER` (`always_on`, `always_off`, `trace_based`): which
     /// measurements become exemplars, process-wide. Default `trace_based`, as the spec says.
     pub exemplar_filter: ExemplarFilter,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (`cumulative`, `delta`,
+    /// `lowmemory`), default cumulative: the temporality of pushed metrics.
+    pub metrics_temporality: TemporalityPreference,
     /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
     pub log_filter: String,
     /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans, as
@@ -893,6 +933,14 @@ impl Config {
                 }
             },
         };
+        const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        let metrics_temporality = match r.var(TEMPORALITY) {
+            None => TemporalityPreference::default(),
+            Some(v) => TemporalityPreference::parse(&v).unwrap_or_else(|| {
+                r.warn(TEMPORALITY, &v, "not one of cumulative, delta, lowmemory");
+                TemporalityPreference::default()
+            }),
+        };
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
         r.propagators();
@@ -917,6 +965,7 @@ impl Config {
                 .period("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_secs(60)),
             metric_export_timeout: r.millis("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_secs(30)),
             exemplar_filter,
+            metrics_temporality,
             // A `tracing` filter, span and field directives included.
             log_filter: r.directives("RUST_LOG", "a filter", |v| {
                 tracing_subscriber::EnvFilter::try_new(v)

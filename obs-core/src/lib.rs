@@ -24,7 +24,7 @@ pub mod testing;
 pub use builder::Builder;
 pub use config::{
     AttributeLimits, BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol,
-    Signal, SpanLimits,
+    Signal, SpanLimits, TemporalityPreference,
 };
 pub use export::ExportError;
 pub use resource::ResourceAttributes;

@@ -7,6 +7,7 @@ use obs_core::metrics::ExemplarFilter;
 use obs_core::trace::Sampler;
 use obs_core::{
     AttributeLimits, Compression, Config, ExporterKind, InitError, Protocol, Signal, SpanLimits,
+    TemporalityPreference,
 };
 
 fn config(vars: &[(&str, &str)]) -> Config {
@@ -46,6 +47,7 @@ fn defaults_follow_the_spec() {
     assert_eq!(c.metric_export_interval, Duration::from_secs(60));
     assert_eq!(c.metric_export_timeout, Duration::from_secs(30));
     assert_eq!(c.exemplar_filter, ExemplarFilter::TraceBased);
+    assert_eq!(c.metrics_temporality, TemporalityPreference::Cumulative);
     assert_eq!(c.log_filter, "info");
     assert_eq!(c.metrics_addr, None);
     assert_eq!(c.span_limits, SpanLimits::DEFAULT);
@@ -522,6 +524,33 @@ fn process_and_runtime_metric_switches() {
     assert!(!c.process_metrics && !c.runtime_metrics);
     let c = config(&[("OBS_PROCESS_METRICS", "off")]);
     assert!(c.process_metrics && warned(&c, "OBS_PROCESS_METRICS", "off"));
+}
+
+#[test]
+fn metrics_temporality_preference() {
+    const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    for (value, expected) in [
+        ("cumulative", TemporalityPreference::Cumulative),
+        ("Delta", TemporalityPreference::Delta),
+        ("LOWMEMORY", TemporalityPreference::LowMemory),
+    ] {
+        let c = config(&[(VAR, value)]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.metrics_temporality, expected, "{value}");
+    }
+    let c = config(&[(VAR, "low_memory")]);
+    assert_eq!(c.metrics_temporality, TemporalityPreference::Cumulative);
+    assert!(warned(&c, VAR, "low_memory"));
+    let get = |name: &str| (name == VAR).then(|| "delta".to_owned());
+    let built = obs_core::builder()
+        .metrics_temporality(TemporalityPreference::LowMemory)
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(
+        built.metrics_temporality,
+        TemporalityPreference::LowMemory,
+        "the builder wins"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use tracing_subscriber::prelude::*;
 use crate::config::{Config, ExporterKind, Signal};
 use crate::export::batch::{BatchQueue, Control, Controlled, Destination, SignalStats};
 use crate::export::convert;
-use crate::export::metrics::PeriodicMetrics;
+use crate::export::metrics::{MetricsConverter, PeriodicMetrics};
 use crate::export::transport::OtlpClient;
 use crate::resource::ResourceAttributes;
 
@@ -446,7 +446,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
                 Some(PeriodicMetrics::start(
                     &runtime.handle,
                     obs_metrics::global().clone(),
-                    proto_resource.clone(),
+                    MetricsConverter::new(proto_resource.clone(), config.metrics_temporality),
                     Arc::new(dest),
                     s,
                     config.metric_export_interval,

@@ -2,16 +2,19 @@
 //! destination (endpoint, headers, timeout, compression, retry, drop accounting) as the
 //! other signals.
 //!
-//! Mapping (OTLP metrics data model): counters are monotonic cumulative sums, gauges are
-//! gauges, histograms are cumulative explicit-bucket histograms; exemplars carry the
-//! trace and span ids; the start time of each cumulative series is when it was created.
+//! Mapping (OTLP metrics data model): counters are monotonic sums, gauges are gauges,
+//! histograms are explicit-bucket histograms; exemplars carry the trace and span ids. Sums
+//! and histograms are cumulative, the start time of each series being when it was created,
+//! unless the [`TemporalityPreference`] makes them delta (see [`MetricsConverter`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use obs_metrics::{
-    MetricFamilySnapshot, MetricKind, OVERFLOW_LABEL, PointSnapshot, PointValue, Registry,
+    HistogramValue, MetricFamilySnapshot, MetricKind, OVERFLOW_LABEL, PointSnapshot, PointValue,
+    Registry,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -22,7 +25,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
-use crate::config::Signal;
+use crate::config::{Signal, TemporalityPreference};
 use crate::export::batch::{Control, Controlled, Destination, Pending, SignalStats};
 use crate::export::convert::{scope, string_value};
 
@@ -82,19 +85,23 @@ fn number_point(p: &PointSnapshot) -> NumberDataPoint {
     }
 }
 
-fn metric(f: &MetricFamilySnapshot) -> Metric {
+/// `f` with `points` (its own, or their deltas) at `temporality`, which gauges ignore.
+fn metric(
+    f: &MetricFamilySnapshot,
+    points: &[PointSnapshot],
+    temporality: AggregationTemporality,
+) -> Metric {
     let data = match f.kind {
         MetricKind::Counter => metric::Data::Sum(Sum {
-            data_points: f.points.iter().map(number_point).collect(),
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            data_points: points.iter().map(number_point).collect(),
+            aggregation_temporality: temporality as i32,
             is_monotonic: true,
         }),
         MetricKind::Gauge => metric::Data::Gauge(Gauge {
-            data_points: f.points.iter().map(number_point).collect(),
+            data_points: points.iter().map(number_point).collect(),
         }),
         MetricKind::Histogram => metric::Data::Histogram(Histogram {
-            data_points: f
-                .points
+            data_points: points
                 .iter()
                 .filter_map(|p| match &p.value {
                     PointValue::Histogram(h) => Some(HistogramDataPoint {
@@ -113,7 +120,7 @@ fn metric(f: &MetricFamilySnapshot) -> Metric {
                     _ => None,
                 })
                 .collect(),
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            aggregation_temporality: temporality as i32,
         }),
     };
     Metric {
@@ -125,25 +132,157 @@ fn metric(f: &MetricFamilySnapshot) -> Metric {
     }
 }
 
-/// The registry's current state as one OTLP request.
-pub(crate) fn metrics_request(
-    resource: &Resource,
-    families: &[MetricFamilySnapshot],
-) -> ExportMetricsServiceRequest {
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(resource.clone()),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(scope("obs-metrics")),
-                metrics: families
+/// Whether `family` is pushed as delta: the OTLP exporter spec's table for `preference`,
+/// where obs's counters are Counters, or Asynchronous Counters when a collector observes
+/// them, and its histograms are Histograms. Gauges have no temporality.
+fn is_delta(preference: TemporalityPreference, family: &MetricFamilySnapshot) -> bool {
+    match (preference, family.kind) {
+        (TemporalityPreference::Cumulative, _) | (_, MetricKind::Gauge) => false,
+        (TemporalityPreference::Delta, _) => true,
+        (TemporalityPreference::LowMemory, MetricKind::Counter) => !family.asynchronous,
+        (TemporalityPreference::LowMemory, MetricKind::Histogram) => true,
+    }
+}
+
+/// A series: its family's name and its label pairs.
+type SeriesKey = (String, Vec<(String, String)>);
+
+/// A delta series as of its previous export, what its next delta is taken from.
+#[derive(Debug)]
+struct Baseline {
+    /// The cumulative value then.
+    value: PointValue,
+    /// The series' start time then: a later one means the series was made anew.
+    start_time_unix_nano: u64,
+    /// When that snapshot was taken: where the next delta point starts.
+    time_unix_nano: u64,
+}
+
+/// `current − previous` for a cumulative value, or `None` if the series went down (a
+/// reset: a counter or histogram never does otherwise) or changed shape.
+fn difference(current: &PointValue, previous: &PointValue) -> Option<PointValue> {
+    match (current, previous) {
+        (PointValue::U64(c), PointValue::U64(p)) => c.checked_sub(*p).map(PointValue::U64),
+        // NaN compares false: reported whole, as a reset, rather than as a NaN delta.
+        (PointValue::F64(c), PointValue::F64(p)) => (c >= p).then(|| PointValue::F64(c - p)),
+        (PointValue::Histogram(c), PointValue::Histogram(p)) if c.bounds == p.bounds => {
+            let bucket_counts = c
+                .bucket_counts
+                .iter()
+                .zip(&p.bucket_counts)
+                .map(|(c, p)| c.checked_sub(*p))
+                .collect::<Option<Vec<u64>>>()?;
+            Some(PointValue::Histogram(HistogramValue {
+                bounds: c.bounds.clone(),
+                bucket_counts,
+                sum: c.sum - p.sum,
+                count: c.count.checked_sub(p.count)?,
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// The delta point of `p` since `previous`, its export before this one (`None`: the first,
+/// which carries the whole value since the series' start).
+///
+/// The point starts where the previous one ended, so consecutive points neither overlap nor
+/// leave gaps; a series made anew since (a later start time) starts at its own start. A
+/// series that went down is a reset: its whole new value is the delta, never a negative
+/// one. Only the exemplars stamped after the previous export are new (obs stamps an
+/// exemplar with the time of the first collection, scrape or export, that sees it; one a
+/// `/metrics` scrape racing the previous export stamped may rarely be left out).
+fn delta_point(p: &PointSnapshot, previous: Option<&Baseline>) -> PointSnapshot {
+    let Some(previous) = previous else {
+        return p.clone();
+    };
+    let same_series = p.start_time_unix_nano == previous.start_time_unix_nano;
+    let change = same_series
+        .then(|| difference(&p.value, &previous.value))
+        .flatten();
+    PointSnapshot {
+        labels: p.labels.clone(),
+        value: change.unwrap_or_else(|| p.value.clone()),
+        start_time_unix_nano: p.start_time_unix_nano.max(previous.time_unix_nano),
+        time_unix_nano: p.time_unix_nano,
+        exemplars: p
+            .exemplars
+            .iter()
+            .filter(|e| e.time_unix_nano > previous.time_unix_nano)
+            .copied()
+            .collect(),
+    }
+}
+
+/// Turns registry snapshots into OTLP requests at the [`TemporalityPreference`].
+///
+/// Delta is computed from the registry's cumulative values: each export reports the change
+/// since the series' previous export, zero included, so every series the registry holds is
+/// in every export, as with cumulative. For that it keeps the previous cumulative value of
+/// each delta series, and only of the series in the latest snapshot, so it never holds
+/// more than the registry does and forgets a series that is gone (one that comes back
+/// starts over with its whole value).
+#[derive(Debug)]
+pub(crate) struct MetricsConverter {
+    resource: Resource,
+    preference: TemporalityPreference,
+    baselines: HashMap<SeriesKey, Baseline>,
+}
+
+impl MetricsConverter {
+    pub(crate) fn new(resource: Resource, preference: TemporalityPreference) -> MetricsConverter {
+        MetricsConverter {
+            resource,
+            preference,
+            baselines: HashMap::new(),
+        }
+    }
+
+    /// `families`, a snapshot, as one OTLP request. Delta series take this snapshot as
+    /// their next baseline: convert only a snapshot that is then sent.
+    pub(crate) fn request(
+        &mut self,
+        families: &[MetricFamilySnapshot],
+    ) -> ExportMetricsServiceRequest {
+        let mut previous = std::mem::take(&mut self.baselines);
+        let metrics = families
+            .iter()
+            .filter(|f| !f.points.is_empty())
+            .map(|f| {
+                if !is_delta(self.preference, f) {
+                    return metric(f, &f.points, AggregationTemporality::Cumulative);
+                }
+                let points: Vec<PointSnapshot> = f
+                    .points
                     .iter()
-                    .filter(|f| !f.points.is_empty())
-                    .map(metric)
-                    .collect(),
+                    .map(|p| {
+                        let key = (f.name.clone(), p.labels.clone());
+                        let delta = delta_point(p, previous.remove(&key).as_ref());
+                        self.baselines.insert(
+                            key,
+                            Baseline {
+                                value: p.value.clone(),
+                                start_time_unix_nano: p.start_time_unix_nano,
+                                time_unix_nano: p.time_unix_nano,
+                            },
+                        );
+                        delta
+                    })
+                    .collect();
+                metric(f, &points, AggregationTemporality::Delta)
+            })
+            .collect();
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(self.resource.clone()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(scope("obs-metrics")),
+                    metrics,
+                    schema_url: String::new(),
+                }],
                 schema_url: String::new(),
             }],
-            schema_url: String::new(),
-        }],
+        }
     }
 }
 
@@ -154,40 +293,67 @@ pub(crate) struct PeriodicMetrics {
     stats: Arc<SignalStats>,
 }
 
+/// What one push needs, owned by the pushing task.
+struct Pusher {
+    registry: Registry,
+    converter: MetricsConverter,
+    destination: Arc<Destination>,
+    stats: Arc<SignalStats>,
+    timeout: Duration,
+}
+
+impl Pusher {
+    /// Collects, converts and sends one snapshot. A delta baseline moves even when the send
+    /// fails, as an OpenTelemetry SDK's delta aggregation resets at every collection: the
+    /// failed points are counted as dropped
+    /// (`obs_telemetry_dropped_total{reason="export_failed"}`) and their change is lost,
+    /// rather than sent twice by a retry or folded into a later point.
+    async fn export(&mut self) {
+        let started = std::time::Instant::now();
+        let request = self.converter.request(&self.registry.collect());
+        // One after the other, within one timeout: a request is cut in parts only when it
+        // is larger than the receiver takes.
+        for (part, in_flight) in self
+            .destination
+            .parts(request, Signal::Metrics, &self.stats)
+        {
+            in_flight
+                .send(&self.destination, &part, self.timeout, started)
+                .await;
+        }
+    }
+}
+
 impl PeriodicMetrics {
     pub(crate) fn start(
         runtime: &tokio::runtime::Handle,
         registry: Registry,
-        resource: Resource,
+        converter: MetricsConverter,
         destination: Arc<Destination>,
         stats: Arc<SignalStats>,
         interval: Duration,
         timeout: Duration,
     ) -> PeriodicMetrics {
         let (control, mut rx) = mpsc::channel::<Control>(4);
-        let pusher_stats = stats.clone();
+        let mut pusher = Pusher {
+            registry,
+            converter,
+            destination,
+            stats: stats.clone(),
+            timeout,
+        };
         runtime.spawn(async move {
-            let stats = pusher_stats;
-            let export = || async {
-                let started = std::time::Instant::now();
-                let request = metrics_request(&resource, &registry.collect());
-                // One after the other, within one timeout: a request is cut in parts only
-                // when it is larger than the receiver takes.
-                for (part, in_flight) in destination.parts(request, Signal::Metrics, &stats) {
-                    in_flight.send(&destination, &part, timeout, started).await;
-                }
-            };
             let mut ticker = ticker(interval);
             loop {
                 tokio::select! {
-                    _ = ticker.tick() => export().await,
+                    _ = ticker.tick() => pusher.export().await,
                     msg = rx.recv() => match msg {
                         Some(Control::Flush(ack)) => {
-                            export().await;
+                            pusher.export().await;
                             let _ = ack.send(());
                         }
                         Some(Control::Shutdown(ack)) => {
-                            export().await;
+                            pusher.export().await;
                             let _ = ack.send(());
                             return;
                         }
@@ -227,7 +393,16 @@ mod tests {
     use super::*;
 
     fn exported(registry: &Registry) -> Vec<Metric> {
-        let request = metrics_request(&Resource::default(), &registry.collect());
+        let mut converter =
+            MetricsConverter::new(Resource::default(), TemporalityPreference::Cumulative);
+        converted(&mut converter, &registry.collect())
+    }
+
+    fn converted(
+        converter: &mut MetricsConverter,
+        families: &[MetricFamilySnapshot],
+    ) -> Vec<Metric> {
+        let request = converter.request(families);
         request.resource_metrics[0].scope_metrics[0].metrics.clone()
     }
 
@@ -286,5 +461,349 @@ mod tests {
         let mut ticker = ticker(Duration::ZERO);
         ticker.tick().await;
         assert_eq!(ticker.period(), Duration::from_millis(1));
+    }
+
+    fn family(
+        name: &str,
+        kind: MetricKind,
+        asynchronous: bool,
+        points: Vec<PointSnapshot>,
+    ) -> MetricFamilySnapshot {
+        MetricFamilySnapshot {
+            name: name.to_owned(),
+            help: "h".to_owned(),
+            unit: None,
+            kind,
+            asynchronous,
+            points,
+        }
+    }
+
+    /// A point of series `id`, counting since `start`, read at `time`.
+    fn point(id: &str, value: PointValue, start: u64, time: u64) -> PointSnapshot {
+        PointSnapshot {
+            labels: vec![("id".to_owned(), id.to_owned())],
+            value,
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            exemplars: Vec::new(),
+        }
+    }
+
+    fn histogram(bucket_counts: Vec<u64>, sum: f64) -> PointValue {
+        PointValue::Histogram(HistogramValue {
+            bounds: Arc::from([1.0]),
+            count: bucket_counts.iter().sum(),
+            bucket_counts,
+            sum,
+        })
+    }
+
+    fn delta() -> MetricsConverter {
+        MetricsConverter::new(Resource::default(), TemporalityPreference::Delta)
+    }
+
+    /// The sum `name`'s temporality and points as (series id, value, start, time).
+    fn sum_points(metrics: &[Metric], name: &str) -> (i32, Vec<(String, f64, u64, u64)>) {
+        let metric::Data::Sum(sum) = named(metrics, name) else {
+            panic!("{name} is a sum")
+        };
+        assert!(sum.is_monotonic);
+        let points = sum
+            .data_points
+            .iter()
+            .map(|p| {
+                let id = match p.attributes[0]
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.value.as_ref())
+                {
+                    Some(any_value::Value::StringValue(id)) => id.clone(),
+                    other => panic!("id attribute: {other:?}"),
+                };
+                let value = match p.value {
+                    Some(number_data_point::Value::AsInt(v)) => v as f64,
+                    Some(number_data_point::Value::AsDouble(v)) => v,
+                    None => panic!("no value"),
+                };
+                (id, value, p.start_time_unix_nano, p.time_unix_nano)
+            })
+            .collect();
+        (sum.aggregation_temporality, points)
+    }
+
+    /// The unlabelled sum `name`'s temporality and integer value.
+    fn unlabelled_sum(metrics: &[Metric], name: &str) -> (i32, u64) {
+        match named(metrics, name) {
+            metric::Data::Sum(s) => match s.data_points[0].value {
+                Some(number_data_point::Value::AsInt(v)) => {
+                    (s.aggregation_temporality, u64::try_from(v).unwrap())
+                }
+                ref other => panic!("{other:?}"),
+            },
+            _ => panic!("{name} is a sum"),
+        }
+    }
+
+    const DELTA: i32 = AggregationTemporality::Delta as i32;
+    const CUMULATIVE: i32 = AggregationTemporality::Cumulative as i32;
+
+    #[test]
+    fn delta_reports_the_whole_value_first_then_the_change_since_the_previous_export() {
+        let mut converter = delta();
+        let snapshot = |time, jobs, seconds: f64, buckets, sum, load| {
+            vec![
+                family(
+                    "jobs",
+                    MetricKind::Counter,
+                    false,
+                    vec![
+                        point("u", PointValue::U64(jobs), 10, time),
+                        point("f", PointValue::F64(seconds), 10, time),
+                    ],
+                ),
+                family(
+                    "wait_seconds",
+                    MetricKind::Histogram,
+                    false,
+                    vec![point("h", histogram(buckets, sum), 10, time)],
+                ),
+                family(
+                    "load",
+                    MetricKind::Gauge,
+                    false,
+                    vec![point("g", PointValue::I64(load), 10, time)],
+                ),
+            ]
+        };
+        let first = converted(&mut converter, &snapshot(100, 5, 1.5, vec![1, 2], 3.5, 7));
+        assert_eq!(
+            sum_points(&first, "jobs"),
+            (
+                DELTA,
+                vec![
+                    ("u".to_owned(), 5.0, 10, 100),
+                    ("f".to_owned(), 1.5, 10, 100)
+                ]
+            ),
+            "the first export carries the whole value since the series' start"
+        );
+        let second = converted(&mut converter, &snapshot(200, 8, 4.0, vec![1, 5], 7.0, -3));
+        assert_eq!(
+            sum_points(&second, "jobs"),
+            (
+                DELTA,
+                vec![
+                    ("u".to_owned(), 3.0, 100, 200),
+                    ("f".to_owned(), 2.5, 100, 200)
+                ]
+            ),
+            "the change, starting at the previous export's time"
+        );
+        let metric::Data::Histogram(h) = named(&second, "wait_seconds") else {
+            panic!("a histogram")
+        };
+        assert_eq!(h.aggregation_temporality, DELTA);
+        let p = &h.data_points[0];
+        assert_eq!(
+            (&p.bucket_counts, p.count, p.sum, p.start_time_unix_nano),
+            (&vec![0, 3], 3, Some(3.5), 100)
+        );
+        assert_eq!((p.min, p.max), (None, None), "min and max are never sent");
+        let metric::Data::Gauge(g) = named(&second, "load") else {
+            panic!("a gauge")
+        };
+        assert_eq!(
+            (
+                g.data_points[0].value,
+                g.data_points[0].start_time_unix_nano
+            ),
+            (Some(number_data_point::Value::AsInt(-3)), 10),
+            "a gauge is its current value, whatever the preference"
+        );
+        // No change is a zero point: the series is still there.
+        let third = converted(&mut converter, &snapshot(300, 8, 4.0, vec![1, 5], 7.0, 0));
+        assert_eq!(
+            sum_points(&third, "jobs").1[0],
+            ("u".to_owned(), 0.0, 200, 300)
+        );
+    }
+
+    #[test]
+    fn a_series_that_goes_down_or_starts_anew_is_a_reset_not_a_negative_delta() {
+        let mut converter = delta();
+        let jobs = |value, start, time| {
+            vec![family(
+                "jobs",
+                MetricKind::Counter,
+                false,
+                vec![point("a", PointValue::U64(value), start, time)],
+            )]
+        };
+        converted(&mut converter, &jobs(10, 0, 100));
+        let down = converted(&mut converter, &jobs(4, 0, 200));
+        assert_eq!(
+            sum_points(&down, "jobs").1,
+            [("a".to_owned(), 4.0, 100, 200)],
+            "the whole new value, since the previous export (the reset happened after it)"
+        );
+        // Made anew at 250 (a later start time), with a value above the previous one.
+        let anew = converted(&mut converter, &jobs(6, 250, 300));
+        assert_eq!(
+            sum_points(&anew, "jobs").1,
+            [("a".to_owned(), 6.0, 250, 300)],
+            "the whole value, from the new series' start"
+        );
+        let after = converted(&mut converter, &jobs(9, 250, 400));
+        assert_eq!(
+            sum_points(&after, "jobs").1,
+            [("a".to_owned(), 3.0, 300, 400)]
+        );
+
+        let waits = |buckets, time| {
+            vec![family(
+                "wait_seconds",
+                MetricKind::Histogram,
+                false,
+                vec![point("h", histogram(buckets, 1.0), 0, time)],
+            )]
+        };
+        converted(&mut converter, &waits(vec![2, 2], 100));
+        let metrics = converted(&mut converter, &waits(vec![3, 0], 200));
+        let metric::Data::Histogram(h) = named(&metrics, "wait_seconds") else {
+            panic!("a histogram")
+        };
+        assert_eq!(
+            (&h.data_points[0].bucket_counts, h.data_points[0].count),
+            (&vec![3, 0], 3),
+            "a bucket that went down resets the whole histogram"
+        );
+    }
+
+    #[test]
+    fn a_series_no_longer_in_the_snapshot_is_forgotten() {
+        let mut converter = delta();
+        let jobs = |ids: &[(&str, u64)], time| {
+            let points = ids
+                .iter()
+                .map(|(id, v)| point(id, PointValue::U64(*v), 0, time))
+                .collect();
+            vec![family("jobs", MetricKind::Counter, false, points)]
+        };
+        converted(&mut converter, &jobs(&[("a", 1), ("b", 5)], 100));
+        assert_eq!(converter.baselines.len(), 2);
+        converted(&mut converter, &jobs(&[("a", 2)], 200));
+        assert_eq!(
+            converter.baselines.len(),
+            1,
+            "only the series of the latest snapshot are kept"
+        );
+        let back = converted(&mut converter, &jobs(&[("a", 3), ("b", 7)], 300));
+        assert_eq!(
+            sum_points(&back, "jobs").1,
+            [
+                ("a".to_owned(), 1.0, 200, 300),
+                ("b".to_owned(), 7.0, 0, 300)
+            ],
+            "a series that comes back starts over with its whole value"
+        );
+        // A family that is gone entirely is forgotten too.
+        converted(&mut converter, &[]);
+        assert!(converter.baselines.is_empty());
+    }
+
+    #[test]
+    fn delta_keeps_only_the_exemplars_stamped_since_the_previous_export() {
+        let exemplar = |time| obs_metrics::Exemplar {
+            trace_id: obs_trace::TraceId::from_u128(1),
+            span_id: obs_trace::SpanId::from_u64(time),
+            value: 1.0,
+            time_unix_nano: time,
+        };
+        let jobs = |value, time, exemplars: &[u64]| {
+            let mut p = point("a", PointValue::U64(value), 0, time);
+            p.exemplars = exemplars.iter().map(|t| exemplar(*t)).collect();
+            vec![family("jobs", MetricKind::Counter, false, vec![p])]
+        };
+        let times = |metrics: &[Metric]| match named(metrics, "jobs") {
+            metric::Data::Sum(s) => s.data_points[0]
+                .exemplars
+                .iter()
+                .map(|e| e.time_unix_nano)
+                .collect::<Vec<_>>(),
+            _ => panic!("a sum"),
+        };
+        let mut converter = delta();
+        let first = converted(&mut converter, &jobs(1, 100, &[50, 100]));
+        assert_eq!(times(&first), [50, 100], "the first export has them all");
+        // 100 was stamped by the previous export, 150 by a scrape since, 200 by this one.
+        let second = converted(&mut converter, &jobs(2, 200, &[100, 150, 200]));
+        assert_eq!(times(&second), [150, 200]);
+    }
+
+    #[test]
+    fn cumulative_is_the_snapshot_as_is_and_keeps_no_state() {
+        let registry = Registry::new();
+        let jobs = registry.counter("jobs", "Jobs.").unwrap();
+        let waits = registry.histogram("wait_seconds", "Wait.").unwrap();
+        let mut converter =
+            MetricsConverter::new(Resource::default(), TemporalityPreference::Cumulative);
+        for _ in 0..2 {
+            jobs.inc_by(2);
+            waits.observe(0.5);
+            let metrics = converted(&mut converter, &registry.collect());
+            let (temporality, total) = unlabelled_sum(&metrics, "jobs");
+            assert_eq!(temporality, CUMULATIVE);
+            let metric::Data::Histogram(h) = named(&metrics, "wait_seconds") else {
+                panic!("a histogram")
+            };
+            assert_eq!(h.aggregation_temporality, CUMULATIVE);
+            assert_eq!(
+                (total, h.data_points[0].count),
+                (jobs.get(), waits.get().count)
+            );
+        }
+        assert!(converter.baselines.is_empty());
+    }
+
+    /// The spec's table: `delta` makes an asynchronous counter (the process CPU time a
+    /// collector reads) delta, `lowmemory` keeps it cumulative; both make a counter the
+    /// application increments delta.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lowmemory_keeps_asynchronous_counters_cumulative_and_delta_does_not() {
+        let registry = Registry::new();
+        registry.register_process_metrics();
+        registry.counter("jobs", "Jobs.").unwrap().inc();
+        registry.gauge_fn("answer", "The answer.", || 42.0).unwrap();
+        let temporality = |preference, name| {
+            let mut converter = MetricsConverter::new(Resource::default(), preference);
+            match named(&converted(&mut converter, &registry.collect()), name) {
+                metric::Data::Sum(s) => Some(s.aggregation_temporality),
+                metric::Data::Gauge(_) => None,
+                _ => panic!("{name}"),
+            }
+        };
+        use TemporalityPreference::{Cumulative, Delta, LowMemory};
+        assert_eq!(
+            temporality(LowMemory, "process_cpu_seconds"),
+            Some(CUMULATIVE)
+        );
+        assert_eq!(temporality(LowMemory, "jobs"), Some(DELTA));
+        assert_eq!(temporality(Delta, "process_cpu_seconds"), Some(DELTA));
+        assert_eq!(temporality(Delta, "jobs"), Some(DELTA));
+        assert_eq!(
+            temporality(Cumulative, "process_cpu_seconds"),
+            Some(CUMULATIVE)
+        );
+        assert_eq!(temporality(Cumulative, "jobs"), Some(CUMULATIVE));
+        for preference in [Cumulative, Delta, LowMemory] {
+            assert_eq!(
+                temporality(preference, "answer"),
+                None,
+                "a gauge stays a gauge"
+            );
+            assert_eq!(temporality(preference, "process_open_fds"), None);
+        }
     }
 }

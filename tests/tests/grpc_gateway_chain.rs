@@ -12,11 +12,11 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream, items};
+use obs_core::Protocol;
 use obs_core::testing::proto::tonic::common::v1::any_value::Value;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
 use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
-use obs_core::{BatchSettings, Protocol};
 use obs_tests::collector::Collector;
 use obs_tests::http::{get_text, serve, traced_client};
 use tonic::{Request, Response};
@@ -182,15 +182,11 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
         .await
         .expect("receiver");
     let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_core::builder()
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
         .service_name("grpc-chain")
         .protocol(Protocol::Grpc)
         .otlp_endpoint(collector.grpc_endpoint.clone())
         .json_logs(false)
-        .span_batch(BatchSettings {
-            schedule_delay: Duration::from_millis(100),
-            ..BatchSettings::SPANS
-        })
         .metric_export_interval(Duration::from_millis(200))
         .init()
         .expect("init");

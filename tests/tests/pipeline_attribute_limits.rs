@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{AttributeLimits, BatchSettings, Protocol, SpanLimits};
+use obs_core::{AttributeLimits, Protocol, SpanLimits};
 use obs_tests::collector::Collector;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +14,7 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
         .await
         .expect("receiver");
     let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_core::builder()
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
         .service_name("limits-test")
         .protocol(Protocol::Grpc)
         .otlp_endpoint(collector.grpc_endpoint.clone())
@@ -31,14 +31,6 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
         .log_limits(AttributeLimits {
             count: 1,
             value_length: Some(3),
-        })
-        .span_batch(BatchSettings {
-            schedule_delay: Duration::from_millis(100),
-            ..BatchSettings::SPANS
-        })
-        .log_batch(BatchSettings {
-            schedule_delay: Duration::from_millis(100),
-            ..BatchSettings::LOGS
         })
         .init()
         .expect("init");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use obs_core::Protocol;
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{BatchSettings, Protocol};
 use obs_tests::collector::Collector;
 
 const MIB: usize = 1024 * 1024;
@@ -15,15 +15,11 @@ async fn a_batch_over_the_collectors_limit_arrives_in_parts() {
         .await
         .expect("receiver");
     let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_core::builder()
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
         .service_name("oversized-test")
         .protocol(Protocol::Grpc)
         .otlp_endpoint(collector.grpc_endpoint.clone())
         .json_logs(false)
-        .span_batch(BatchSettings {
-            schedule_delay: Duration::from_millis(100),
-            ..BatchSettings::SPANS
-        })
         .init()
         .expect("init");
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use obs_core::BatchSettings;
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
 use obs_core::trace::TailSampling;
@@ -36,15 +35,11 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
         .await
         .expect("receiver");
     let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_core::builder()
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
         .service_name("tail-sampling-test")
         .otlp_endpoint(collector.http_endpoint.clone())
         .json_logs(false)
         .tail_sampling(TailSampling::new(THRESHOLD))
-        .span_batch(BatchSettings {
-            schedule_delay: Duration::from_millis(100),
-            ..BatchSettings::SPANS
-        })
         .metric_export_interval(Duration::from_secs(60))
         .init()
         .expect("init");

@@ -56,9 +56,9 @@ impl HttpServerLayer {
     /// `proto=`, `for=`), else `X-Forwarded-Host`, `X-Forwarded-Proto` and
     /// `X-Forwarded-For`; from the request itself when they are absent or do not parse.
     /// Only the first element of each header is read, the one the proxy nearest the
-    /// client wrote; `url.scheme` is taken only if it is `http` or `https`. When
-    /// `client.address` comes from a header, the immediate peer (axum's `ConnectInfo`) is
-    /// recorded as `network.peer.address` and `network.peer.port`.
+    /// client wrote; `url.scheme` is taken only if it is `http` or `https`. The immediate
+    /// peer (axum's `ConnectInfo`), the proxy, stays `network.peer.address` and
+    /// `network.peer.port`.
     ///
     /// Enable this only behind a proxy you trust to set or overwrite these headers: a
     /// client can send them too, and forge every value taken from them. The values are
@@ -194,21 +194,22 @@ fn request_attributes<B, M>(
         start.push_i64("server.port", i64::from(port));
     }
     let peer = route::peer_address(request.extensions());
+    let peer_ip = peer.map(|peer| peer.ip().to_string());
+    // `client.address` is the original client: a proxy's header when trusted, else the
+    // peer itself.
     match proxy.and_then(ProxyHeaders::client_address) {
-        Some(client) => {
-            start.push_str("client.address", client);
-            // Semconv: with `client.address` the original client's, the immediate peer
-            // (the proxy) goes to `network.peer.*`.
-            if let Some(peer) = peer {
-                start.push_str("network.peer.address", peer.ip().to_string());
-                start.push_i64("network.peer.port", i64::from(peer.port()));
-            }
-        }
+        Some(client) => start.push_str("client.address", client),
         None => {
-            if let Some(peer) = peer {
-                start.push_str("client.address", peer.ip().to_string());
+            if let Some(ip) = &peer_ip {
+                start.push_str("client.address", ip.clone());
             }
         }
+    }
+    // `network.peer.*` (Recommended on HTTP server spans) is the immediate peer: the
+    // proxy, when there is one.
+    if let (Some(peer), Some(ip)) = (peer, peer_ip) {
+        start.push_str("network.peer.address", ip);
+        start.push_i64("network.peer.port", i64::from(peer.port()));
     }
     if let Some(version) = semconv::protocol_version(request.version()) {
         start.push_str("network.protocol.version", version);

@@ -934,7 +934,7 @@ async fn skipping_unsampled_spans_still_gives_each_call_a_fresh_parent_id() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn the_peer_address_from_connect_info_is_the_client_address() {
+async fn the_peer_address_from_connect_info_is_the_client_and_the_network_peer() {
     let (sink, _guard) = install();
     let mut request = Request::get("/status/204")
         .body(axum::body::Body::empty())
@@ -949,6 +949,11 @@ async fn the_peer_address_from_connect_info_is_the_client_address() {
         str_attr(&span, "client.address").as_deref(),
         Some("192.0.2.7")
     );
+    assert_eq!(
+        str_attr(&span, "network.peer.address").as_deref(),
+        Some("192.0.2.7")
+    );
+    assert_eq!(attr(&span, "network.peer.port"), Some(Value::I64(51000)));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -1051,6 +1056,8 @@ async fn proxy_headers_are_ignored_by_default() {
             ("server.port", Value::I64(8080)),
             ("url.scheme", Value::from("http")),
             ("client.address", Value::from("192.0.2.7")),
+            ("network.peer.address", Value::from("192.0.2.7")),
+            ("network.peer.port", Value::I64(51000)),
         ]
     );
     assert_eq!(schemes, ["http", "http"]);
@@ -1107,6 +1114,8 @@ async fn invalid_proxy_headers_fall_back_to_the_next_source() {
             ("server.port", Value::I64(8080)),
             ("url.scheme", Value::from("http")),
             ("client.address", Value::from("192.0.2.7")),
+            ("network.peer.address", Value::from("192.0.2.7")),
+            ("network.peer.port", Value::I64(51000)),
         ]
     );
     assert_eq!(schemes, ["http", "http"]);

@@ -147,6 +147,9 @@ fn is_delta(preference: TemporalityPreference, family: &MetricFamilySnapshot) ->
 /// A series: its family's name and its label pairs.
 type SeriesKey = (String, Vec<(String, String)>);
 
+/// The most baselines kept for series missing from the latest snapshot.
+const MAX_ABSENT_BASELINES: usize = 4096;
+
 /// A delta series as of its previous export, what its next delta is taken from.
 #[derive(Debug)]
 struct Baseline {
@@ -156,6 +159,8 @@ struct Baseline {
     start_time_unix_nano: u64,
     /// When that snapshot was taken: where the next delta point starts.
     time_unix_nano: u64,
+    /// The conversion that last saw the series.
+    seen: u64,
 }
 
 /// `current − previous` for a cumulative value, or `None` if the series went down (a
@@ -219,14 +224,17 @@ fn delta_point(p: &PointSnapshot, previous: Option<&Baseline>) -> PointSnapshot 
 /// Delta is computed from the registry's cumulative values: each export reports the change
 /// since the series' previous export, zero included, so every series the registry holds is
 /// in every export, as with cumulative. For that it keeps the previous cumulative value of
-/// each delta series, and only of the series in the latest snapshot, so it never holds
-/// more than the registry does and forgets a series that is gone (one that comes back
-/// starts over with its whole value).
+/// each delta series. A series missing from a snapshot (a collector that could not read
+/// `/proc` once) keeps its baseline, so when it is back it reports the change since its
+/// last export, not its whole value again over an interval already reported; up to
+/// [`MAX_ABSENT_BASELINES`] such baselines are kept, the most recently seen.
 #[derive(Debug)]
 pub(crate) struct MetricsConverter {
     resource: Resource,
     preference: TemporalityPreference,
     baselines: HashMap<SeriesKey, Baseline>,
+    /// Counts conversions, to tell the series of the latest snapshot from the missing ones.
+    conversions: u64,
 }
 
 impl MetricsConverter {
@@ -235,6 +243,7 @@ impl MetricsConverter {
             resource,
             preference,
             baselines: HashMap::new(),
+            conversions: 0,
         }
     }
 
@@ -244,7 +253,8 @@ impl MetricsConverter {
         &mut self,
         families: &[MetricFamilySnapshot],
     ) -> ExportMetricsServiceRequest {
-        let mut previous = std::mem::take(&mut self.baselines);
+        self.conversions += 1;
+        let now = self.conversions;
         let metrics = families
             .iter()
             .filter(|f| !f.points.is_empty())
@@ -257,13 +267,14 @@ impl MetricsConverter {
                     .iter()
                     .map(|p| {
                         let key = (f.name.clone(), p.labels.clone());
-                        let delta = delta_point(p, previous.remove(&key).as_ref());
+                        let delta = delta_point(p, self.baselines.get(&key));
                         self.baselines.insert(
                             key,
                             Baseline {
                                 value: p.value.clone(),
                                 start_time_unix_nano: p.start_time_unix_nano,
                                 time_unix_nano: p.time_unix_nano,
+                                seen: now,
                             },
                         );
                         delta
@@ -272,6 +283,7 @@ impl MetricsConverter {
                 metric(f, &points, AggregationTemporality::Delta)
             })
             .collect();
+        self.evict_absent(now);
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(self.resource.clone()),
@@ -291,6 +303,27 @@ impl MetricsConverter {
 pub(crate) struct PeriodicMetrics {
     control: mpsc::Sender<Control>,
     stats: Arc<SignalStats>,
+}
+
+impl MetricsConverter {
+    /// Keeps the baselines of at most [`MAX_ABSENT_BASELINES`] series missing from
+    /// conversion `now`, those seen most recently, so that series that are gone for good
+    /// (a collector's labels that changed) don't pile up.
+    fn evict_absent(&mut self, now: u64) {
+        let mut absent: Vec<(u64, SeriesKey)> = self
+            .baselines
+            .iter()
+            .filter(|(_, b)| b.seen != now)
+            .map(|(key, b)| (b.seen, key.clone()))
+            .collect();
+        let Some(excess) = absent.len().checked_sub(MAX_ABSENT_BASELINES) else {
+            return;
+        };
+        absent.sort_unstable_by_key(|(seen, _)| *seen);
+        for (_, key) in absent.into_iter().take(excess) {
+            self.baselines.remove(&key);
+        }
+    }
 }
 
 /// What one push needs, owned by the pushing task.
@@ -681,7 +714,7 @@ mod tests {
     }
 
     #[test]
-    fn a_series_no_longer_in_the_snapshot_is_forgotten() {
+    fn a_series_missing_from_a_snapshot_reports_only_its_change_when_back() {
         let mut converter = delta();
         let jobs = |ids: &[(&str, u64)], time| {
             let points = ids
@@ -691,25 +724,44 @@ mod tests {
             vec![family("jobs", MetricKind::Counter, false, points)]
         };
         converted(&mut converter, &jobs(&[("a", 1), ("b", 5)], 100));
-        assert_eq!(converter.baselines.len(), 2);
+        // `b` is missing once (a collector that failed to read its source).
         converted(&mut converter, &jobs(&[("a", 2)], 200));
-        assert_eq!(
-            converter.baselines.len(),
-            1,
-            "only the series of the latest snapshot are kept"
-        );
         let back = converted(&mut converter, &jobs(&[("a", 3), ("b", 7)], 300));
         assert_eq!(
             sum_points(&back, "jobs").1,
             [
                 ("a".to_owned(), 1.0, 200, 300),
-                ("b".to_owned(), 7.0, 0, 300)
+                ("b".to_owned(), 2.0, 100, 300)
             ],
-            "a series that comes back starts over with its whole value"
+            "b's 5 up to 100 was reported already: only its change since, from 100"
         );
-        // A family that is gone entirely is forgotten too.
+    }
+
+    #[test]
+    fn only_the_most_recently_seen_missing_baselines_are_kept() {
+        let mut converter = delta();
+        let many: Vec<PointSnapshot> = (0..MAX_ABSENT_BASELINES + 10)
+            .map(|i| point(&i.to_string(), PointValue::U64(1), 0, 100))
+            .collect();
+        converted(
+            &mut converter,
+            &[family("jobs", MetricKind::Counter, false, many)],
+        );
+        let one = vec![point("0", PointValue::U64(2), 0, 200)];
+        converted(
+            &mut converter,
+            &[family("jobs", MetricKind::Counter, false, one)],
+        );
+        assert_eq!(converter.baselines.len(), MAX_ABSENT_BASELINES + 1);
+        // A family gone entirely keeps its baselines too, within the bound.
         converted(&mut converter, &[]);
-        assert!(converter.baselines.is_empty());
+        assert_eq!(converter.baselines.len(), MAX_ABSENT_BASELINES);
+        assert!(
+            converter
+                .baselines
+                .contains_key(&("jobs".to_owned(), vec![("id".to_owned(), "0".to_owned())])),
+            "the series seen last is kept"
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Args {
         if self.help {
             return Err(ArgError {
                 message: format!(
-                    "flags (each also read from an environment variable; see docs/MESH.md): --{}",
+                    "flags (each also read from an environment variable, named in the docs): --{}",
                     known.join(" VALUE, --") + " VALUE"
                 ),
                 help: true,

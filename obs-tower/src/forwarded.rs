@@ -7,9 +7,10 @@
 //! original request's `server.address` and `server.port`, `url.scheme` and
 //! `client.address` from `Forwarded` (RFC 7239) first, then from the de facto
 //! `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-For`. Proxies append to these
-//! headers, so only the first line's first element (or entry) is read: the one written by
-//! the proxy nearest the client, about the client's request. A value that does not parse
-//! is ignored and the next source is used.
+//! headers, so only the first line's first element (or entry) is read: the one about the
+//! client's request, written by the proxy nearest the client, if that proxy overwrote what
+//! the client sent (a client can send these headers too, and an appending proxy keeps its
+//! values first). A value that does not parse is ignored and the next source is used.
 
 use std::borrow::Cow;
 use std::net::IpAddr;

@@ -1,6 +1,6 @@
-//! The route template (`http.route`), the peer's address (`client.address`, or
-//! `network.peer.address` behind a proxy) and the URI as
-//! received (`url.path`, `url.query`) a framework put in the request extensions.
+//! The route template (`http.route`), the peer's address (`network.peer.address`, and
+//! `client.address` unless a trusted proxy names the client) and the URI as received
+//! (`url.path`, `url.query`) a framework put in the request extensions.
 
 use http::{Extensions, Uri};
 

@@ -55,14 +55,16 @@ impl HttpServerLayer {
     /// the HTTP semantic conventions recommend: from `Forwarded` (RFC 7239: `host=`,
     /// `proto=`, `for=`), else `X-Forwarded-Host`, `X-Forwarded-Proto` and
     /// `X-Forwarded-For`; from the request itself when they are absent or do not parse.
-    /// Only the first element of each header is read, the one the proxy nearest the
-    /// client wrote; `url.scheme` is taken only if it is `http` or `https`. The immediate
+    /// Only the first element of each header is read, the one about the client's request;
+    /// `url.scheme` is taken only if it is `http` or `https`. The immediate
     /// peer (axum's `ConnectInfo`), the proxy, stays `network.peer.address` and
     /// `network.peer.port`.
     ///
-    /// Enable this only behind a proxy you trust to set or overwrite these headers: a
-    /// client can send them too, and forge every value taken from them. The values are
-    /// only recorded, never acted on. Defaults to off (the headers are not even read).
+    /// Enable this only behind a proxy you trust to *overwrite* these headers (nginx's
+    /// `proxy_set_header X-Forwarded-For $remote_addr`, not `$proxy_add_x_forwarded_for`,
+    /// which appends): a client can send them too, and a proxy that appends keeps the
+    /// client's forged values first. The values are only recorded, never acted on.
+    /// Defaults to off (the headers are not even read).
     ///
     /// ```
     /// let layer = obs_tower::HttpServerLayer::new().with_forwarded_headers(true);

@@ -60,16 +60,23 @@ impl SignalStats {
         self.dropped_too_large
             .fetch_add(dropped.items, Ordering::Relaxed);
         if !self.warned_too_large.swap(true, Ordering::Relaxed) {
-            let item = match signal {
-                Signal::Traces => "span",
-                Signal::Logs => "log record",
-                Signal::Metrics => "metric point",
+            let (item, remedy) = match signal {
+                Signal::Traces => (
+                    "span",
+                    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT cuts long attribute values",
+                ),
+                Signal::Logs => (
+                    "log record",
+                    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT cuts long attribute values \
+                     (not the body)",
+                ),
+                Signal::Metrics => ("metric point", "fewer exemplars or labels make it smaller"),
             };
             eprintln!(
                 "obs: a {item} of {} bytes is larger than the largest OTLP request the receiver \
-                 takes ({max_bytes} bytes); dropping and counting in \
-                 obs_telemetry_dropped_total{{reason=\"too_large\"}} (warned once). \
-                 OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT truncates long attribute values.",
+                 takes ({max_bytes} bytes, Builder::max_request_bytes); dropping and counting \
+                 in obs_telemetry_dropped_total{{reason=\"too_large\"}} (warned once). \
+                 {remedy}.",
                 dropped.largest
             );
         }

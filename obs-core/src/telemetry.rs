@@ -101,8 +101,9 @@ impl fmt::Display for ShutdownError {
 
 impl std::error::Error for ShutdownError {}
 
-/// Counters of one signal's pipeline.
+/// Counters of one signal's pipeline. Non-exhaustive: later versions may count more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignalCounts {
     /// The signal.
     pub signal: Signal,

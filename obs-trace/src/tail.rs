@@ -14,7 +14,7 @@
 //! traces of a service at the cost of its memory, bounded by
 //! [`TailSampling::max_buffered_spans`] and [`TailSampling::max_wait`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -71,8 +71,9 @@ impl TailSampling {
     }
 
     /// At most this many spans wait for their trace's decision; past it the trace waiting
-    /// longest is decided at once on what is known (an error, or the baseline ratio).
-    /// Defaults to 10,000.
+    /// longest is decided at once on what is known (an error, or the baseline ratio). If
+    /// that drops it, only its spans so far go: the later ones wait for a decision of their
+    /// own, so a failure or a slow root after that is still kept. Defaults to 10,000.
     pub fn with_max_buffered_spans(mut self, spans: usize) -> Self {
         self.max_buffered_spans = spans.max(1);
         self
@@ -120,8 +121,9 @@ pub struct TailSamplingCounts {
 /// [`SpanData::local_root_span_id`]; one that ends after its local trace was decided (a
 /// detached task) follows that decision. Memory is bounded by
 /// [`TailSampling::with_max_buffered_spans`] and [`TailSampling::with_max_wait`], past which
-/// the trace waiting longest is decided on what is known; [`flush`](Self::flush) decides
-/// everything still waiting.
+/// the trace waiting longest is decided on what is known (a drop then is for the spans so
+/// far: the later ones of that trace are judged again, and the trace is counted once);
+/// [`flush`](Self::flush) decides everything still waiting.
 ///
 /// Each process decides for its own spans: a downstream service that keeps its part of a
 /// trace the caller dropped exports a partial trace. Whole-trace decisions across services
@@ -175,7 +177,8 @@ impl fmt::Debug for TailSamplingSink {
 }
 
 /// Decisions remembered for the spans that end after their local trace was decided (a
-/// detached task's span, or a root still running when its trace was decided early).
+/// detached task's span, or a root still running when its trace was decided early), and
+/// local traces dropped early but not over yet.
 const REMEMBERED_DECISIONS: usize = 4096;
 
 /// Everything is keyed by local root span id ([`SpanData::local_root_span_id`]): ids this
@@ -189,6 +192,13 @@ struct State {
     buffered: usize,
     decided: HashMap<SpanId, bool, LocalIds>,
     decided_order: VecDeque<SpanId>,
+    /// Local traces whose spans so far were dropped early (to bound memory, before their
+    /// root ended, with nothing failed or slow yet), oldest first. Their later spans wait
+    /// for a decision of their own, so that a later failure or a slow root is still kept;
+    /// the trace is counted once, when its root ends (or on flush, or when forgotten).
+    dropped_early: HashSet<SpanId, LocalIds>,
+    /// [`State::dropped_early`], oldest first (an id may outlive its entry: skipped).
+    dropped_early_order: VecDeque<SpanId>,
 }
 
 type LocalIds = BuildHasherDefault<LocalIdHasher>;
@@ -267,8 +277,12 @@ impl TailSamplingSink {
         {
             let mut state = self.state.lock();
             while let Some(root) = state.order.pop_front() {
-                self.decide_early(&mut state, root, &mut outcome);
+                self.decide_early(&mut state, root, true, &mut outcome);
             }
+            // Dropped early, and nothing of theirs waits: the drop is final.
+            outcome.dropped_traces += state.dropped_early.len() as u64;
+            state.dropped_early.clear();
+            state.dropped_early_order.clear();
         }
         self.finish(outcome);
     }
@@ -278,14 +292,42 @@ impl TailSamplingSink {
     }
 
     /// Decides the local trace under `root` before the root ended, on what is known: a
-    /// failed span, or having waited at least the latency threshold.
-    fn decide_early(&self, state: &mut State, root: SpanId, outcome: &mut Outcome) {
+    /// failed span, or having waited at least the latency threshold. A trace kept is kept
+    /// for good. A trace dropped here to make room is dropped for now: its spans so far go,
+    /// and the later ones wait for a decision of their own ([`State::dropped_early`]),
+    /// unless `last` (a flush: nothing more will be decided) makes it final.
+    fn decide_early(&self, state: &mut State, root: SpanId, last: bool, outcome: &mut Outcome) {
         let Some(pending) = state.take_pending(root) else {
             return;
         };
         let slow = pending.since.elapsed() >= self.policy.latency;
         let keep = self.is_kept(pending.trace_id, pending.spans.iter().any(failed), slow);
-        decide(state, root, keep, pending.spans, outcome);
+        if keep || last {
+            decide(state, root, keep, pending.spans, outcome);
+            return;
+        }
+        outcome.dropped_spans += pending.spans.len() as u64;
+        if state.dropped_early.insert(root) {
+            state.dropped_early_order.push_back(root);
+        }
+        while state.dropped_early.len() > REMEMBERED_DECISIONS {
+            let Some(oldest) = state.dropped_early_order.pop_front() else {
+                break;
+            };
+            if state.dropped_early.remove(&oldest) {
+                // Forgotten: its drop is final, and counted now.
+                outcome.dropped_traces += 1;
+            }
+        }
+        // Ids of traces decided since stay in the order until met: keep it near the set's size.
+        if state.dropped_early_order.len() > 2 * REMEMBERED_DECISIONS {
+            let State {
+                dropped_early,
+                dropped_early_order,
+                ..
+            } = state;
+            dropped_early_order.retain(|id| dropped_early.contains(id));
+        }
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -309,6 +351,8 @@ fn decide(
     spans: Vec<SpanData>,
     outcome: &mut Outcome,
 ) {
+    // A trace dropped early is decided for good now, and counted once.
+    state.dropped_early.remove(&root);
     if state.decided.insert(root, keep).is_none() {
         state.decided_order.push_back(root);
         if state.decided_order.len() > REMEMBERED_DECISIONS
@@ -385,7 +429,7 @@ impl SpanSink for TailSamplingSink {
                     break;
                 }
                 state.order.pop_front();
-                self.decide_early(&mut state, oldest, &mut outcome);
+                self.decide_early(&mut state, oldest, false, &mut outcome);
             }
         }
         self.finish(outcome);
@@ -563,6 +607,27 @@ mod tests {
         assert_eq!(counts.kept_traces, 1);
         assert_eq!(counts.dropped_traces, 4);
         assert_eq!(counts.dropped_spans, 4);
+    }
+
+    #[test]
+    fn a_failure_after_an_early_drop_is_still_kept_and_the_trace_counted_once() {
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_secs(60)).with_max_buffered_spans(2));
+        tail.on_end(span(1, 11, 10, 1, false));
+        tail.on_end(span(2, 21, 20, 1, false));
+        // Room for trace 3: trace 1's first span goes, as nothing failed yet.
+        tail.on_end(span(3, 31, 30, 1, false));
+        assert_eq!(tail.counts().dropped_spans, 1);
+        // Then trace 1 fails, and its root ends: what is left of it is kept.
+        tail.on_end(span(1, 12, 10, 1, true));
+        tail.on_end(span(1, 10, 0, 5, false));
+        assert_eq!(ids(&exported.spans()), [12, 10]);
+        // Trace 2's root ends quick and fine: dropped, one trace, its one span.
+        tail.on_end(span(2, 20, 0, 5, false));
+        tail.flush();
+        let counts = tail.counts();
+        assert_eq!((counts.kept_traces, counts.dropped_traces), (1, 2));
+        assert_eq!(counts.dropped_spans, 1 + 2 + 1, "11; 21 and 20; 31");
     }
 
     #[test]

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use obs_trace::Sampler;
+use obs_trace::{AttributeLimits, Sampler, SpanLimits};
 
 use crate::config::{
-    AttributeLimits, BatchSettings, Compression, Config, ExporterKind, Protocol, Signal,
-    SpanLimits, TemporalityPreference, check_header, signal_url, validate_endpoint,
+    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, TemporalityPreference,
+    check_header, signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 

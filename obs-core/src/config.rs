@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use obs_metrics::ExemplarFilter;
-use obs_trace::Sampler;
+use obs_trace::{AttributeLimits, Sampler, SpanLimits};
 use tracing_subscriber::filter::Targets;
 
 /// OTLP transport.
@@ -199,67 +199,6 @@ impl BatchSettings {
         max_queue_size: 2048,
         max_export_batch_size: 512,
     };
-}
-
-/// Limits on the attributes of one kind of record (OpenTelemetry SDK environment variables,
-/// "Attribute Limits"). They are applied when spans and log records are converted for
-/// export, on the exporter's threads, so they cost the application nothing; JSON log lines
-/// are not limited, and resource attributes are exempt, as the spec says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttributeLimits {
-    /// The most attributes kept per record: the first ones set. The rest are dropped and
-    /// counted in the record's `dropped_attributes_count`, and obs says so once on stderr.
-    /// Default 128.
-    pub count: usize,
-    /// The longest string value kept, in characters (each Unicode scalar value counts 1):
-    /// longer strings, strings inside arrays too, are cut to this length. Other values are
-    /// never cut. Default `None`, no limit.
-    pub value_length: Option<usize>,
-}
-
-impl AttributeLimits {
-    /// The spec's defaults: 128 attributes, values of any length.
-    pub const DEFAULT: AttributeLimits = AttributeLimits {
-        count: 128,
-        value_length: None,
-    };
-}
-
-impl Default for AttributeLimits {
-    fn default() -> Self {
-        AttributeLimits::DEFAULT
-    }
-}
-
-/// Limits on spans (OpenTelemetry SDK environment variables, "Span Limits"), applied as
-/// [`AttributeLimits`] are. obs records no span links, so the link limits don't apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SpanLimits {
-    /// The span's own attributes: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and
-    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT` and
-    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`. The value length applies to event attributes too.
-    pub attributes: AttributeLimits,
-    /// The most events kept per span, the first ones (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default
-    /// 128); the rest are counted in its `dropped_events_count`.
-    pub event_count: usize,
-    /// The most attributes kept per span event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, else
-    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128).
-    pub event_attribute_count: usize,
-}
-
-impl SpanLimits {
-    /// The spec's defaults: 128 attributes of any length, 128 events of 128 attributes.
-    pub const DEFAULT: SpanLimits = SpanLimits {
-        attributes: AttributeLimits::DEFAULT,
-        event_count: 128,
-        event_attribute_count: 128,
-    };
-}
-
-impl Default for SpanLimits {
-    fn default() -> Self {
-        SpanLimits::DEFAULT
-    }
 }
 
 /// Everything `init` needs, resolved from the environment and the builder.

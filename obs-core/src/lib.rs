@@ -23,10 +23,11 @@ pub mod testing;
 
 pub use builder::Builder;
 pub use config::{
-    AttributeLimits, BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol,
-    Signal, SpanLimits, TemporalityPreference,
+    BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol, Signal,
+    TemporalityPreference,
 };
 pub use export::ExportError;
+pub use obs_trace::{AttributeLimits, SpanLimits};
 pub use resource::ResourceAttributes;
 pub use telemetry::{InitError, ShutdownError, SignalCounts, SignalFailure, Telemetry};
 

@@ -37,6 +37,7 @@ mod ext;
 mod ids;
 mod intern;
 mod layer;
+mod limits;
 mod propagation;
 mod sampler;
 mod tail;
@@ -53,6 +54,7 @@ pub use ext::{SpanExt, span_context_of};
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use intern::{LastSeen, intern};
 pub use layer::{RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
+pub use limits::{AttributeLimits, SpanLimits};
 pub use propagation::{
     BAGGAGE, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,
     install_global_propagator,

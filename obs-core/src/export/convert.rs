@@ -14,9 +14,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span, status};
 
-use obs_trace::SpanData;
-
-use crate::config::{AttributeLimits, SpanLimits};
+use obs_trace::{AttributeLimits, SpanData, SpanLimits};
 
 /// Nanoseconds since the Unix epoch; 0 for times before it.
 pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
@@ -31,23 +29,10 @@ pub(crate) fn string_value(s: impl Into<String>) -> AnyValue {
     }
 }
 
-/// `s` cut to at most `max` characters, each Unicode scalar value counting one (the spec's
-/// attribute value length limit); all of it without a limit.
-fn truncated(s: &str, max: Option<usize>) -> &str {
-    match max {
-        // A string of no more bytes than the limit has no more characters either.
-        Some(max) if s.len() > max => match s.char_indices().nth(max) {
-            Some((end, _)) => &s[..end],
-            None => s,
-        },
-        _ => s,
-    }
-}
-
-/// An attribute value, its strings (those in arrays too) cut to `max_length` characters.
-fn any_value(v: &Value, max_length: Option<usize>) -> AnyValue {
+/// An attribute value, its strings (those in arrays too) cut to the value length limit.
+fn any_value(v: &Value, limits: &AttributeLimits) -> AnyValue {
     use any_value::Value as V;
-    let string = |s: &str| V::StringValue(truncated(s, max_length).to_owned());
+    let string = |s: &str| V::StringValue(limits.truncate(s).to_owned());
     let value = match v {
         Value::Bool(b) => V::BoolValue(*b),
         Value::I64(i) => V::IntValue(*i),
@@ -69,36 +54,32 @@ fn any_value(v: &Value, max_length: Option<usize>) -> AnyValue {
     AnyValue { value: Some(value) }
 }
 
-/// The first `count` of `attributes` (or of a span's events), converted by `convert` (given
-/// the value length limit), and how many were dropped; a drop is said once per `warned` flag, as the spec asks
-/// ("at most once per" limit, not per attribute).
+/// The first `count` of `items` (a record's attributes, or a span's events), converted by
+/// `convert`, and how many were dropped; a drop is said once per `warned` flag, as the spec
+/// asks ("at most once per" limit, not per attribute).
 fn limited<A, O>(
-    attributes: &[A],
+    items: &[A],
     count: usize,
-    max_length: Option<usize>,
-    convert: impl Fn(&A, Option<usize>) -> O,
+    convert: impl Fn(&A) -> O,
     warned: &AtomicBool,
     what: &str,
 ) -> (Vec<O>, u32) {
-    let kept = attributes.len().min(count);
-    let dropped = attributes.len() - kept;
+    let kept = items.len().min(count);
+    let dropped = u32::try_from(items.len() - kept).unwrap_or(u32::MAX);
     if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
         eprintln!(
             "obs: {what} over the limit of {count} dropped, and counted in the record's \
              dropped_attributes_count or dropped_events_count (warned once)"
         );
     }
-    let converted = attributes[..kept]
-        .iter()
-        .map(|a| convert(a, max_length))
-        .collect();
-    (converted, u32::try_from(dropped).unwrap_or(u32::MAX))
+    let converted = items[..kept].iter().map(convert).collect();
+    (converted, dropped)
 }
 
-fn key_value(kv: &opentelemetry::KeyValue, max_length: Option<usize>) -> KeyValue {
+fn key_value(kv: &opentelemetry::KeyValue, limits: &AttributeLimits) -> KeyValue {
     KeyValue {
         key: kv.key.as_str().to_owned(),
-        value: Some(any_value(&kv.value, max_length)),
+        value: Some(any_value(&kv.value, limits)),
         ..Default::default()
     }
 }
@@ -146,21 +127,19 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
             code: status::StatusCode::Error as i32,
         }),
     };
-    let max_length = limits.attributes.value_length;
+    let attribute_limits = &limits.attributes;
     let (attributes, dropped_attributes_count) = limited(
         &s.attributes,
-        limits.attributes.count,
-        max_length,
-        key_value,
+        attribute_limits.count,
+        |kv| key_value(kv, attribute_limits),
         &SPAN_ATTRIBUTES_WARNED,
         "span attributes",
     );
-    let event = |e: &obs_trace::SpanEvent, _: Option<usize>| {
+    let event = |e: &obs_trace::SpanEvent| {
         let (attributes, dropped_attributes_count) = limited(
             &e.attributes,
             limits.event_attribute_count,
-            max_length,
-            key_value,
+            |kv| key_value(kv, attribute_limits),
             &EVENT_ATTRIBUTES_WARNED,
             "span event attributes",
         );
@@ -174,7 +153,6 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
     let (events, dropped_events_count) = limited(
         &s.events,
         limits.event_count,
-        max_length,
         event,
         &SPAN_EVENTS_WARNED,
         "span events",
@@ -245,11 +223,11 @@ pub(crate) fn traces_request(
     }
 }
 
-fn log_value(v: &obs_log::LogValue, max_length: Option<usize>) -> AnyValue {
+fn log_value(v: &obs_log::LogValue, limits: &AttributeLimits) -> AnyValue {
     use any_value::Value as V;
     AnyValue {
         value: Some(match v {
-            obs_log::LogValue::String(s) => V::StringValue(truncated(s, max_length).to_owned()),
+            obs_log::LogValue::String(s) => V::StringValue(limits.truncate(s).to_owned()),
             obs_log::LogValue::I64(i) => V::IntValue(*i),
             obs_log::LogValue::F64(f) => V::DoubleValue(*f),
             obs_log::LogValue::Bool(b) => V::BoolValue(*b),
@@ -261,10 +239,9 @@ fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
     let (attributes, dropped_attributes_count) = limited(
         &r.attributes,
         limits.count,
-        limits.value_length,
-        |a, max_length| KeyValue {
+        |a| KeyValue {
             key: a.key.clone().into_owned(),
-            value: Some(log_value(&a.value, max_length)),
+            value: Some(log_value(&a.value, limits)),
             ..Default::default()
         },
         &LOG_ATTRIBUTES_WARNED,
@@ -329,16 +306,6 @@ mod tests {
             Some(any_value::Value::StringValue(s)) => s,
             other => panic!("not a string: {other:?}"),
         }
-    }
-
-    #[test]
-    fn strings_are_cut_by_characters_not_bytes() {
-        assert_eq!(truncated("héllo wörld", Some(4)), "héll");
-        assert_eq!(truncated("日本語テキスト", Some(3)), "日本語");
-        assert_eq!(truncated("short", Some(5)), "short");
-        assert_eq!(truncated("short", Some(50)), "short");
-        assert_eq!(truncated("anything", Some(0)), "");
-        assert_eq!(truncated("anything", None), "anything");
     }
 
     fn span_data(attributes: usize, events: usize) -> SpanData {

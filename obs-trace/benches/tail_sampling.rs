@@ -49,7 +49,9 @@ fn span(trace_id: TraceId, id: SpanId, parent: SpanId, root: SpanId, status: Sta
         start_time: start,
         end_time: start + Duration::from_millis(3),
         attributes: Vec::new(),
+        dropped_attributes_count: 0,
         events: Vec::new(),
+        dropped_events_count: 0,
         status,
         scope: "bench",
     }

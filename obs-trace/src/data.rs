@@ -18,8 +18,11 @@ pub struct SpanEvent {
     pub name: Cow<'static, str>,
     /// When it happened.
     pub time: SystemTime,
-    /// Its fields.
+    /// Its fields: the first ones, up to the layer's
+    /// [`SpanLimits::event_attribute_count`](crate::SpanLimits::event_attribute_count).
     pub attributes: Vec<KeyValue>,
+    /// How many of its fields were over the limit, and dropped (counted, not kept).
+    pub dropped_attributes_count: u32,
 }
 
 /// A finished, sampled span: everything OTLP needs.
@@ -43,10 +46,16 @@ pub struct SpanData {
     pub start_time: SystemTime,
     /// When the span was closed.
     pub end_time: SystemTime,
-    /// The span's fields, with dotted OpenTelemetry names kept as they are.
+    /// The span's fields, with dotted OpenTelemetry names kept as they are, within the
+    /// layer's [`SpanLimits`](crate::SpanLimits).
     pub attributes: Vec<KeyValue>,
-    /// Recorded events.
+    /// How many attributes were over the limit, and dropped, as the span recorded.
+    pub dropped_attributes_count: u32,
+    /// Recorded events: the first ones, up to the layer's
+    /// [`SpanLimits::event_count`](crate::SpanLimits::event_count).
     pub events: Vec<SpanEvent>,
+    /// How many events were over the limit, and dropped, as the span recorded.
+    pub dropped_events_count: u32,
     /// `Unset`, `Ok` or `Error` (`otel.status_code` / `otel.status_description`).
     pub status: Status,
     /// The instrumentation scope: the `tracing` target's crate.

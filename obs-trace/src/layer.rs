@@ -722,6 +722,7 @@ where
             name,
             time: tmp.start_time.wall(),
             attributes: tmp.attributes,
+            dropped_attributes_count: 0,
         });
     }
 
@@ -764,7 +765,9 @@ where
             start_time: rec.start_time.wall(),
             end_time: rec.start_time.elapsed_wall(),
             attributes: rec.attributes,
+            dropped_attributes_count: 0,
             events: rec.events,
+            dropped_events_count: 0,
             status: rec.status,
             scope: scope_of(span.metadata().target()),
         });

@@ -468,7 +468,9 @@ mod tests {
             start_time: start,
             end_time: start + Duration::from_millis(lasted_ms),
             attributes: Vec::new(),
+            dropped_attributes_count: 0,
             events: Vec::new(),
+            dropped_events_count: 0,
             status: if failed {
                 Status::error("boom")
             } else {

@@ -55,17 +55,21 @@ fn any_value(v: &Value, limits: &AttributeLimits) -> AnyValue {
 }
 
 /// The first `count` of `items` (a record's attributes, or a span's events), converted by
-/// `convert`, and how many were dropped; a drop is said once per `warned` flag, as the spec
-/// asks ("at most once per" limit, not per attribute).
+/// `convert`, and how many were dropped: those over `count` here, and the `earlier` ones the
+/// span layer dropped as the span recorded. A drop is said once per `warned` flag, as the
+/// spec asks ("at most once per" limit, not per attribute).
 fn limited<A, O>(
     items: &[A],
     count: usize,
+    earlier: u32,
     convert: impl Fn(&A) -> O,
     warned: &AtomicBool,
     what: &str,
 ) -> (Vec<O>, u32) {
     let kept = items.len().min(count);
-    let dropped = u32::try_from(items.len() - kept).unwrap_or(u32::MAX);
+    let dropped = u32::try_from(items.len() - kept)
+        .unwrap_or(u32::MAX)
+        .saturating_add(earlier);
     if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
         eprintln!(
             "obs: {what} over the limit of {count} dropped, and counted in the record's \
@@ -127,10 +131,13 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
             code: status::StatusCode::Error as i32,
         }),
     };
+    // Applied again (the span may come from a layer with other limits, or none): a span
+    // already within them passes unchanged, and its own drop counts are added.
     let attribute_limits = &limits.attributes;
     let (attributes, dropped_attributes_count) = limited(
         &s.attributes,
         attribute_limits.count,
+        s.dropped_attributes_count,
         |kv| key_value(kv, attribute_limits),
         &SPAN_ATTRIBUTES_WARNED,
         "span attributes",
@@ -139,6 +146,7 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
         let (attributes, dropped_attributes_count) = limited(
             &e.attributes,
             limits.event_attribute_count,
+            e.dropped_attributes_count,
             |kv| key_value(kv, attribute_limits),
             &EVENT_ATTRIBUTES_WARNED,
             "span event attributes",
@@ -153,6 +161,7 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
     let (events, dropped_events_count) = limited(
         &s.events,
         limits.event_count,
+        s.dropped_events_count,
         event,
         &SPAN_EVENTS_WARNED,
         "span events",
@@ -239,6 +248,7 @@ fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
     let (attributes, dropped_attributes_count) = limited(
         &r.attributes,
         limits.count,
+        0,
         |a| KeyValue {
             key: a.key.clone().into_owned(),
             value: Some(log_value(&a.value, limits)),
@@ -320,13 +330,16 @@ mod tests {
             start_time: SystemTime::now(),
             end_time: SystemTime::now(),
             attributes: (0..attributes).map(attribute).collect(),
+            dropped_attributes_count: 0,
             events: (0..events)
                 .map(|i| obs_trace::SpanEvent {
                     name: Cow::Owned(format!("event {i}")),
                     time: SystemTime::now(),
                     attributes: (0..attributes).map(attribute).collect(),
+                    dropped_attributes_count: 0,
                 })
                 .collect(),
+            dropped_events_count: 0,
             status: Status::Unset,
             scope: "test",
         }
@@ -384,6 +397,46 @@ mod tests {
         assert_eq!(s.attributes.len(), 128);
         assert_eq!(s.dropped_attributes_count, 2);
         assert_eq!(text(s.attributes[0].value.as_ref().unwrap()).len(), 100_000);
+    }
+
+    #[test]
+    fn the_counts_the_span_layer_dropped_are_added_to_those_dropped_here() {
+        let limits = SpanLimits {
+            attributes: AttributeLimits {
+                count: 3,
+                value_length: None,
+            },
+            event_count: 2,
+            event_attribute_count: 4,
+        };
+        // As a layer with the same limits hands it over: within them, with what it dropped.
+        let mut within = span_data(3, 2);
+        within.dropped_attributes_count = 5;
+        within.dropped_events_count = 7;
+        within.events[0].dropped_attributes_count = 1;
+        let s = span(within, &limits);
+        assert_eq!(s.attributes.len(), 3);
+        assert_eq!(s.dropped_attributes_count, 5);
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.dropped_events_count, 7);
+        assert_eq!(s.events[0].dropped_attributes_count, 1);
+        assert_eq!(s.events[1].dropped_attributes_count, 0);
+        // From a layer with looser limits: both counts add up.
+        let mut looser = span_data(6, 3);
+        looser.dropped_attributes_count = 5;
+        looser.dropped_events_count = 7;
+        looser.events[0].dropped_attributes_count = 1;
+        let s = span(looser, &limits);
+        assert_eq!(s.attributes.len(), 3);
+        assert_eq!(s.dropped_attributes_count, 5 + 3);
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.dropped_events_count, 7 + 1);
+        assert_eq!(s.events[0].dropped_attributes_count, 1 + 2);
+        assert_eq!(s.events[1].dropped_attributes_count, 2);
+        // No overflow, however many were dropped.
+        let mut many = span_data(4, 0);
+        many.dropped_attributes_count = u32::MAX;
+        assert_eq!(span(many, &limits).dropped_attributes_count, u32::MAX);
     }
 
     #[test]

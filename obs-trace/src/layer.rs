@@ -1,9 +1,9 @@
 //! [`SpanLayer`]: records `tracing` spans as OpenTelemetry spans, lean enough for every request.
 //!
 //! Per span it keeps one small state struct in the registry's extensions: ids, flags, and,
-//! only when the span is sampled, its name, start time and attributes. On close a sampled
-//! span becomes a [`SpanData`] and goes to the [`SpanSink`]; nothing else is built, locked or
-//! sent on the application's thread.
+//! only when the span is sampled, its name, start time and attributes (within its
+//! [`SpanLimits`]). On close a sampled span becomes a [`SpanData`] and goes to the
+//! [`SpanSink`]; nothing else is built, locked or sent on the application's thread.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry::{Key, KeyValue, StringValue, Value};
+use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
@@ -25,8 +25,8 @@ use crate::clock::Stamp;
 use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
 use crate::{
-    Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanSink, TraceFlags, TraceId,
-    UnsampledSpans,
+    AttributeLimits, Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanLimits,
+    SpanSink, TraceFlags, TraceId, UnsampledSpans,
 };
 
 /// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
@@ -38,6 +38,15 @@ use crate::{
 /// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
 /// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error; status
 /// Ok is final, and Unset is never set back (OpenTelemetry Trace API, Set Status).
+///
+/// A sampled span keeps within its [`SpanLimits`] ([`with_limits`](Self::with_limits), the
+/// spec's defaults unless set) as it records, not only at export: erroneous code that adds
+/// attributes or events without end, or a huge string, can't grow a long-lived span's memory
+/// without bound. Attributes with new keys over the count and events over theirs are not
+/// kept, only counted ([`SpanData::dropped_attributes_count`],
+/// [`SpanData::dropped_events_count`], [`SpanEvent::dropped_attributes_count`]); a new value
+/// for a key the span has keeps replacing the old one. Longer strings are cut to the value
+/// length, by characters, before they are stored.
 #[derive(Clone)]
 pub struct SpanLayer {
     inner: Arc<Inner>,
@@ -49,6 +58,19 @@ struct Inner {
     record_events: bool,
     unsampled_spans: UnsampledSpans,
     traces_filter: Option<Targets>,
+    limits: SpanLimits,
+    /// `limits.attributes`, and the limits of an event's attributes, as a recording keeps
+    /// them.
+    span_attributes: Limits,
+    event_attributes: Limits,
+}
+
+impl Inner {
+    fn set_limits(&mut self, limits: SpanLimits) {
+        self.limits = limits;
+        self.span_attributes = Limits::new(limits.attributes.count, limits.attributes);
+        self.event_attributes = Limits::new(limits.event_attribute_count, limits.attributes);
+    }
 }
 
 impl fmt::Debug for SpanLayer {
@@ -59,6 +81,7 @@ impl fmt::Debug for SpanLayer {
             .field("record_events", &self.inner.record_events)
             .field("unsampled_spans", &self.inner.unsampled_spans)
             .field("traces_filter", &self.inner.traces_filter)
+            .field("limits", &self.inner.limits)
             .finish()
     }
 }
@@ -81,6 +104,15 @@ impl SpanLayer {
                 record_events: false,
                 unsampled_spans: UnsampledSpans::default(),
                 traces_filter: None,
+                limits: SpanLimits::DEFAULT,
+                span_attributes: Limits::new(
+                    SpanLimits::DEFAULT.attributes.count,
+                    SpanLimits::DEFAULT.attributes,
+                ),
+                event_attributes: Limits::new(
+                    SpanLimits::DEFAULT.event_attribute_count,
+                    SpanLimits::DEFAULT.attributes,
+                ),
             }),
         }
     }
@@ -92,6 +124,9 @@ impl SpanLayer {
             record_events: shared.record_events,
             unsampled_spans: shared.unsampled_spans,
             traces_filter: shared.traces_filter.clone(),
+            limits: shared.limits,
+            span_attributes: shared.span_attributes,
+            event_attributes: shared.event_attributes,
         });
         f(&mut inner);
         SpanLayer {
@@ -113,6 +148,22 @@ impl SpanLayer {
     /// events are logs, and `obs-log` exports them as OTLP log records already.
     pub fn with_span_events(self, record: bool) -> Self {
         self.map(|i| i.record_events = record)
+    }
+
+    /// The limits a sampled span keeps within as it records. Defaults to
+    /// [`SpanLimits::DEFAULT`] (the spec's: 128 attributes of any length, 128 events of 128
+    /// attributes).
+    ///
+    /// The first attributes set are kept, up to [`AttributeLimits::count`]; another key is
+    /// dropped and counted in [`SpanData::dropped_attributes_count`], while a new value of a
+    /// key the span has still replaces it. Events over [`SpanLimits::event_count`] are
+    /// dropped and counted in [`SpanData::dropped_events_count`], attributes of an event
+    /// over [`SpanLimits::event_attribute_count`] in its
+    /// [`SpanEvent::dropped_attributes_count`]. String values (in string arrays too) are cut
+    /// to [`AttributeLimits::value_length`] characters, on a character boundary, before they
+    /// are stored.
+    pub fn with_limits(self, limits: SpanLimits) -> Self {
+        self.map(|i| i.set_limits(limits))
     }
 
     /// Whether spans created inside unsampled traces exist for the other layers. Defaults to
@@ -165,6 +216,117 @@ struct Recording {
     start_time: Stamp,
     attributes: Vec<KeyValue>,
     events: Vec<SpanEvent>,
+    /// The limits of `attributes` (a span's own, or an event's while it is recorded).
+    limits: Limits,
+    dropped_attributes: u32,
+    dropped_events: u32,
+}
+
+impl Recording {
+    #[inline(always)]
+    fn new(name: Cow<'static, str>, limits: Limits, capacity: usize) -> Recording {
+        Recording {
+            name,
+            kind: SpanKind::Internal,
+            status: Status::Unset,
+            start_time: Stamp::now(),
+            attributes: Vec::with_capacity(capacity.min(limits.count as usize)),
+            events: Vec::new(),
+            limits,
+            dropped_attributes: 0,
+            dropped_events: 0,
+        }
+    }
+
+    /// Appends an attribute with a key the span does not have yet, or counts it if the span
+    /// has all it may keep.
+    #[inline(always)]
+    fn push(&mut self, attribute: KeyValue) {
+        if self.attributes.len() < self.limits.count as usize {
+            self.attributes.push(attribute);
+        } else {
+            self.dropped_attributes = self.dropped_attributes.saturating_add(1);
+        }
+    }
+
+    /// Brings attributes appended as they are (by [`SpanStart`]) within the limits: those
+    /// over the count dropped and counted, strings cut.
+    #[inline]
+    fn enforce_limits(&mut self) {
+        let count = self.limits.count as usize;
+        if self.attributes.len() > count {
+            let over = u32::try_from(self.attributes.len() - count).unwrap_or(u32::MAX);
+            self.dropped_attributes = self.dropped_attributes.saturating_add(over);
+            self.attributes.truncate(count);
+        }
+        if self.limits.value_length != Limits::ANY_LENGTH {
+            let limits = self.limits;
+            for kv in &mut self.attributes {
+                limits.cut_value(&mut kv.value);
+            }
+        }
+    }
+}
+
+/// [`AttributeLimits`] as a recording keeps them: two `u32`s rather than 24 bytes, which
+/// every sampled span would carry. A count or a length beyond `u32` can't be reached in
+/// practice: it is taken as no limit here (the exporter still applies the exact one).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    count: u32,
+    /// `ANY_LENGTH` for none.
+    value_length: u32,
+}
+
+impl Limits {
+    const ANY_LENGTH: u32 = u32::MAX;
+
+    fn new(count: usize, attributes: AttributeLimits) -> Limits {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Limits {
+            count: clamp(count),
+            value_length: attributes.value_length.map_or(Limits::ANY_LENGTH, clamp),
+        }
+    }
+
+    #[inline(always)]
+    fn value_length(self) -> Option<usize> {
+        (self.value_length != Limits::ANY_LENGTH).then_some(self.value_length as usize)
+    }
+
+    /// `s` cut to the value length ([`AttributeLimits::truncate`]).
+    #[inline(always)]
+    fn truncate(self, s: &str) -> &str {
+        AttributeLimits {
+            count: self.count as usize,
+            value_length: self.value_length(),
+        }
+        .truncate(s)
+    }
+
+    /// Cuts a string value, or each string of an array, to the value length.
+    #[inline]
+    fn cut_value(self, value: &mut Value) {
+        if self.value_length == Limits::ANY_LENGTH {
+            return;
+        }
+        match value {
+            Value::String(s) => self.cut_string(s),
+            Value::Array(Array::String(strings)) => {
+                strings.iter_mut().for_each(|s| self.cut_string(s));
+            }
+            _ => {}
+        }
+    }
+
+    fn cut_string(self, s: &mut StringValue) {
+        let kept = self.truncate(s.as_str());
+        if kept.len() < s.as_str().len() {
+            // A copy of the part kept: the whole string is freed now, not at export.
+            let kept = kept.to_owned();
+            *s = StringValue::from(kept);
+        }
+    }
 }
 
 impl SpanState {
@@ -195,13 +357,14 @@ impl SpanState {
 
     /// Sets an attribute whose key is only known at run time (a captured header); a later
     /// value for the same key replaces the earlier one. Unsampled spans record nothing.
-    pub(crate) fn set_attribute(&mut self, attribute: KeyValue) {
+    pub(crate) fn set_attribute(&mut self, mut attribute: KeyValue) {
         let Some(rec) = self.recording.as_mut() else {
             return;
         };
+        rec.limits.cut_value(&mut attribute.value);
         match rec.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
             Some(kv) => kv.value = attribute.value,
-            None => rec.attributes.push(attribute),
+            None => rec.push(attribute),
         }
     }
 }
@@ -290,6 +453,11 @@ impl SpanStart<'_> {
 
     /// The span's attributes (empty until then), to push the known ones onto: appended as
     /// they are, without looking for an earlier value of the same key.
+    ///
+    /// The layer's [`SpanLimits`] are applied once the description is done (as they are to
+    /// [`push_str`](Self::push_str) and [`push_i64`](Self::push_i64)): the first
+    /// [`AttributeLimits::count`] attributes are kept, the others dropped and counted, and
+    /// strings cut to [`AttributeLimits::value_length`].
     pub fn attributes(&mut self) -> &mut Vec<KeyValue> {
         &mut self.rec.attributes
     }
@@ -324,7 +492,8 @@ impl RemoteParent {
     /// [`span_with_remote_parent`], with the OpenTelemetry side of the new span described
     /// by `describe` if it records (sampled, with a sink): a typed hand-off for middleware,
     /// cheaper than `tracing` fields (no `Visit` dispatch per field, nothing built for
-    /// unsampled spans).
+    /// unsampled spans). The layer's [`SpanLimits`] are applied to what `describe` gives
+    /// once it returns.
     ///
     /// [`SpanLayer`] takes the name, kind and attributes `describe` gives *instead of*
     /// visiting the span's `tracing` fields, which only the other layers (JSON logs, say)
@@ -352,7 +521,10 @@ impl RemoteParent {
                 .get_mut::<SpanState>()
                 .and_then(|s| s.recording.as_mut())
             {
-                describe(&mut SpanStart { rec });
+                describe(&mut SpanStart { rec: &mut *rec });
+                // Once for all the attributes given, rather than in each push: a description
+                // gives a dozen at most, and the pushes stay as cheap as `Vec::push`.
+                rec.enforce_limits();
             }
         });
         span
@@ -371,20 +543,38 @@ fn kind_from_str(s: &str) -> Option<SpanKind> {
     .find_map(|(name, kind)| s.eq_ignore_ascii_case(name).then_some(kind))
 }
 
-/// Records fields into a [`Recording`]. `fresh` is set for a new span's own fields, which a
-/// callsite declares once each, so they are appended without looking for an earlier value.
+/// Records fields into a [`Recording`], within its limits. `fresh` is set for a new span's
+/// own fields (and an event's), which a callsite declares once each, so they are appended
+/// without looking for an earlier value; `event` for an event's, whose `message` is its name.
 struct FieldVisitor<'a> {
     rec: &'a mut Recording,
     fresh: bool,
+    event: bool,
 }
 
 impl<'a> FieldVisitor<'a> {
     fn new(rec: &'a mut Recording) -> Self {
-        FieldVisitor { rec, fresh: false }
+        FieldVisitor {
+            rec,
+            fresh: false,
+            event: false,
+        }
     }
 
     fn fresh(rec: &'a mut Recording) -> Self {
-        FieldVisitor { rec, fresh: true }
+        FieldVisitor {
+            rec,
+            fresh: true,
+            event: false,
+        }
+    }
+
+    fn event(rec: &'a mut Recording) -> Self {
+        FieldVisitor {
+            rec,
+            fresh: true,
+            event: true,
+        }
     }
 
     /// Handles the `otel.*` fields that steer the span; `false` for any other field.
@@ -426,13 +616,18 @@ impl<'a> FieldVisitor<'a> {
         true
     }
 
-    /// Records a string field: `otel.*` steering, or an attribute whose value is borrowed
-    /// from the known set when it is one, interned when its attribute's values are few,
-    /// and otherwise copied once.
+    /// Records a string field: `otel.*` steering, an event's message, or an attribute
+    /// whose value (cut to the value length first) is borrowed from the known set when it
+    /// is one, interned when its attribute's values are few, and otherwise copied once.
     fn set_str(&mut self, field: &Field, value: &str) {
         if field.name().starts_with("otel.") && self.steer(field.name(), value) {
             return;
         }
+        if self.event && field.name() == "message" {
+            self.rec.name = Cow::Owned(value.to_owned());
+            return;
+        }
+        let value = self.rec.limits.truncate(value);
         let value = match known_value(value) {
             Some(known) => StringValue::from(known),
             None if has_few_values(field.name()) => StringValue::from(crate::intern(value)),
@@ -441,11 +636,20 @@ impl<'a> FieldVisitor<'a> {
         self.insert(field.name(), Value::String(value));
     }
 
-    fn set(&mut self, field: &Field, value: Value) {
+    fn set(&mut self, field: &Field, mut value: Value) {
         let name = field.name();
         if name.starts_with("otel.") && self.steer(name, &value.as_str()) {
             return;
         }
+        if self.event && name == "message" {
+            // An event's name, not an attribute: neither counted nor cut.
+            self.rec.name = Cow::Owned(match value {
+                Value::String(s) => s.into(),
+                other => other.as_str().into_owned(),
+            });
+            return;
+        }
+        self.rec.limits.cut_value(&mut value);
         self.insert(name, value);
     }
 
@@ -464,7 +668,6 @@ impl<'a> FieldVisitor<'a> {
             return;
         }
         self.rec
-            .attributes
             .push(KeyValue::new(Key::from_static_str(name), value));
     }
 }
@@ -495,8 +698,56 @@ impl Visit for FieldVisitor<'_> {
         if fmt::write(&mut buf, format_args!("{value:?}")).is_ok() {
             self.set_str(field, buf.as_str());
         } else {
-            self.set(field, Value::String(format!("{value:?}").into()));
+            // On the heap, and only as far as the value length limit (an event's message,
+            // its name, is whole): a huge value is never copied whole.
+            let limit = if self.event && field.name() == "message" {
+                None
+            } else {
+                self.rec.limits.value_length()
+            };
+            let mut out = CappedString::new(limit);
+            // An error is the limit reached (or the value's own, after what it wrote).
+            let _ = fmt::write(&mut out, format_args!("{value:?}"));
+            self.set(field, Value::String(out.text.into()));
         }
+    }
+}
+
+/// A formatting buffer on the heap that takes at most `left` more characters; writing past
+/// them fails.
+struct CappedString {
+    text: String,
+    /// `None` for no limit.
+    left: Option<usize>,
+}
+
+impl CappedString {
+    fn new(limit: Option<usize>) -> Self {
+        CappedString {
+            text: String::new(),
+            left: limit,
+        }
+    }
+}
+
+impl fmt::Write for CappedString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let Some(left) = self.left else {
+            self.text.push_str(s);
+            return Ok(());
+        };
+        let kept = AttributeLimits {
+            value_length: Some(left),
+            ..AttributeLimits::DEFAULT
+        }
+        .truncate(s);
+        self.text.push_str(kept);
+        if kept.len() < s.len() {
+            self.left = Some(0);
+            return Err(fmt::Error);
+        }
+        self.left = Some(left.saturating_sub(kept.chars().count()));
+        Ok(())
     }
 }
 
@@ -701,28 +952,23 @@ where
         if !self.inner.record_events {
             return;
         }
-        let mut tmp = Recording {
-            name: Cow::Borrowed(event.metadata().name()),
-            kind: SpanKind::Internal,
-            status: Status::Unset,
-            start_time: Stamp::now(),
-            attributes: Vec::new(),
-            events: Vec::new(),
-        };
-        event.record(&mut FieldVisitor::fresh(&mut tmp));
-        let mut name = tmp.name;
-        if let Some(pos) = tmp
-            .attributes
-            .iter()
-            .position(|kv| kv.key.as_str() == "message")
-        {
-            name = Cow::Owned(tmp.attributes.remove(pos).value.as_str().into_owned());
+        if rec.events.len() >= self.inner.limits.event_count {
+            rec.dropped_events = rec.dropped_events.saturating_add(1);
+            return;
         }
+        // The event's fields are recorded as a span's are, with the event's limits; its
+        // `message` becomes its name.
+        let mut tmp = Recording::new(
+            Cow::Borrowed(event.metadata().name()),
+            self.inner.event_attributes,
+            0,
+        );
+        event.record(&mut FieldVisitor::event(&mut tmp));
         rec.events.push(SpanEvent {
-            name,
+            name: tmp.name,
             time: tmp.start_time.wall(),
             attributes: tmp.attributes,
-            dropped_attributes_count: 0,
+            dropped_attributes_count: tmp.dropped_attributes,
         });
     }
 
@@ -765,9 +1011,9 @@ where
             start_time: rec.start_time.wall(),
             end_time: rec.start_time.elapsed_wall(),
             attributes: rec.attributes,
-            dropped_attributes_count: 0,
+            dropped_attributes_count: rec.dropped_attributes,
             events: rec.events,
-            dropped_events_count: 0,
+            dropped_events_count: rec.dropped_events,
             status: rec.status,
             scope: scope_of(span.metadata().target()),
         });
@@ -825,15 +1071,13 @@ impl SpanLayer {
             is_remote: false,
         };
         let recording = (flags.is_sampled() && self.inner.sink.is_some()).then(|| {
-            let mut rec = Recording {
-                name: Cow::Borrowed(attrs.metadata().name()),
-                kind: SpanKind::Internal,
-                status: Status::Unset,
-                start_time: Stamp::now(),
-                // Room for every field, whether visited now or recorded later.
-                attributes: Vec::with_capacity(attrs.fields().len()),
-                events: Vec::new(),
-            };
+            let mut rec = Recording::new(
+                Cow::Borrowed(attrs.metadata().name()),
+                self.inner.span_attributes,
+                // Room for every field (as many as may be kept), whether visited now or
+                // recorded later.
+                attrs.fields().len(),
+            );
             if visit_fields {
                 attrs.record(&mut FieldVisitor::fresh(&mut rec));
             }
@@ -847,5 +1091,292 @@ impl SpanLayer {
             local_root,
             recording,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::{Array, KeyValue, StringValue, Value};
+    use tracing::field::Empty;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::{InMemorySpanSink, SpanExt};
+
+    /// Runs `f` under a layer with `limits` (span events on) and returns the spans it ended.
+    fn record(limits: SpanLimits, f: impl FnOnce()) -> Vec<SpanData> {
+        let sink = InMemorySpanSink::new();
+        let layer = SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_span_events(true)
+            .with_limits(limits);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        sink.take()
+    }
+
+    fn only(spans: Vec<SpanData>) -> SpanData {
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        spans.into_iter().next().unwrap_or_else(|| unreachable!())
+    }
+
+    fn attributes(count: usize, value_length: Option<usize>) -> SpanLimits {
+        SpanLimits {
+            attributes: AttributeLimits {
+                count,
+                value_length,
+            },
+            ..SpanLimits::DEFAULT
+        }
+    }
+
+    fn keys(attributes: &[KeyValue]) -> Vec<&str> {
+        attributes.iter().map(|kv| kv.key.as_str()).collect()
+    }
+
+    fn value<'a>(attributes: &'a [KeyValue], key: &str) -> &'a Value {
+        &attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .unwrap_or_else(|| panic!("no {key} in {attributes:?}"))
+            .value
+    }
+
+    #[test]
+    fn events_over_the_count_are_counted_not_kept() {
+        let limits = SpanLimits {
+            event_count: 3,
+            ..SpanLimits::DEFAULT
+        };
+        let span = only(record(limits, || {
+            tracing::info_span!("long-lived").in_scope(|| {
+                for i in 0..10 {
+                    tracing::info!(i, "event {i}");
+                }
+            });
+        }));
+        let names: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["event 0", "event 1", "event 2"],
+            "the first ones kept"
+        );
+        assert_eq!(span.dropped_events_count, 7);
+        assert_eq!(span.dropped_attributes_count, 0);
+    }
+
+    #[test]
+    fn an_error_event_over_the_count_still_fails_the_span() {
+        let limits = SpanLimits {
+            event_count: 0,
+            ..SpanLimits::DEFAULT
+        };
+        let span = only(record(limits, || {
+            tracing::info_span!("failing").in_scope(|| tracing::error!("boom"));
+        }));
+        assert!(span.events.is_empty());
+        assert_eq!(span.dropped_events_count, 1);
+        assert!(matches!(span.status, Status::Error { .. }));
+    }
+
+    #[test]
+    fn event_attributes_are_limited_per_event_and_the_message_is_not_one() {
+        let limits = SpanLimits {
+            attributes: AttributeLimits {
+                count: 128,
+                value_length: Some(3),
+            },
+            event_count: 128,
+            event_attribute_count: 2,
+        };
+        let span = only(record(limits, || {
+            tracing::info_span!("s").in_scope(|| {
+                tracing::info!(
+                    a = "abcdef",
+                    b = 2,
+                    c = 3,
+                    d = 4,
+                    "a message longer than three"
+                );
+                tracing::info!(x = 1, "second");
+                // Formatted on the heap (longer than the stack buffer), and still whole.
+                tracing::info!("{}", "long ".repeat(100));
+            });
+        }));
+        assert_eq!(span.events.len(), 3);
+        assert_eq!(span.events[2].name, "long ".repeat(100));
+        let first = &span.events[0];
+        // The message is the name, whole: not an attribute, neither counted nor cut.
+        assert_eq!(first.name, "a message longer than three");
+        assert_eq!(keys(&first.attributes), ["a", "b"]);
+        assert_eq!(*value(&first.attributes, "a"), Value::from("abc"));
+        assert_eq!(first.dropped_attributes_count, 2);
+        let second = &span.events[1];
+        assert_eq!(second.name, "second");
+        assert_eq!(keys(&second.attributes), ["x"]);
+        assert_eq!(second.dropped_attributes_count, 0);
+    }
+
+    #[test]
+    fn attributes_over_the_count_are_counted_and_known_keys_still_replaced() {
+        let span = only(record(attributes(2, None), || {
+            let span = tracing::info_span!("s", a = 1, b = 2, c = 3, d = 4, late = Empty);
+            // A key the span has: replaced, as ever.
+            span.record("a", 10);
+            // A new key beyond the limit: counted.
+            span.record("late", 5);
+            span.set_attribute("dynamic", "x");
+            // Again a key it has, set by name at run time.
+            span.set_attribute("b", "twenty");
+        }));
+        assert_eq!(keys(&span.attributes), ["a", "b"]);
+        assert_eq!(*value(&span.attributes, "a"), Value::I64(10));
+        assert_eq!(*value(&span.attributes, "b"), Value::from("twenty"));
+        assert_eq!(span.dropped_attributes_count, 4, "c, d, late, dynamic");
+    }
+
+    #[test]
+    fn a_huge_string_is_stored_cut_to_the_value_length() {
+        let huge = "x".repeat(1 << 20);
+        let span = only(record(attributes(128, Some(10)), || {
+            let span = tracing::info_span!(
+                "s",
+                as_str = huge.as_str(),
+                // Longer than the stack buffer: formatted on the heap, then cut.
+                as_debug = ?huge,
+                as_display = %huge,
+                short = "short",
+                number = 123_456_789_012_i64,
+                late = Empty,
+            );
+            span.record("late", huge.as_str());
+            span.set_attribute("dynamic", huge.clone());
+            span.set_attribute(
+                "array",
+                Value::Array(Array::String(vec![
+                    StringValue::from(huge.clone()),
+                    StringValue::from("ok"),
+                ])),
+            );
+        }));
+        let ten = Value::from("x".repeat(10));
+        assert_eq!(*value(&span.attributes, "as_str"), ten);
+        assert_eq!(
+            *value(&span.attributes, "as_debug"),
+            Value::from(format!("\"{}", "x".repeat(9)))
+        );
+        assert_eq!(*value(&span.attributes, "as_display"), ten);
+        assert_eq!(*value(&span.attributes, "late"), ten);
+        assert_eq!(*value(&span.attributes, "dynamic"), ten);
+        assert_eq!(
+            *value(&span.attributes, "array"),
+            Value::Array(Array::String(vec![
+                StringValue::from("x".repeat(10)),
+                StringValue::from("ok"),
+            ]))
+        );
+        assert_eq!(*value(&span.attributes, "short"), Value::from("short"));
+        assert_eq!(
+            *value(&span.attributes, "number"),
+            Value::I64(123_456_789_012),
+            "numbers are never cut"
+        );
+        assert_eq!(span.dropped_attributes_count, 0);
+    }
+
+    /// A value that would write a megabyte in 1 KiB pieces, counting those taken.
+    struct Megabyte(std::cell::Cell<usize>);
+
+    impl std::fmt::Debug for Megabyte {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let piece = "y".repeat(1024);
+            for _ in 0..1024 {
+                f.write_str(&piece)?;
+                self.0.set(self.0.get() + 1);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_huge_formatted_value_is_not_formatted_past_the_value_length() {
+        let megabyte = Megabyte(std::cell::Cell::new(0));
+        let span = only(record(attributes(128, Some(3000)), || {
+            let _span = tracing::info_span!("s", big = ?megabyte);
+        }));
+        assert_eq!(
+            *value(&span.attributes, "big"),
+            Value::from("y".repeat(3000))
+        );
+        assert_eq!(megabyte.0.get(), 2, "formatting stopped at the third piece");
+    }
+
+    #[test]
+    fn multibyte_strings_are_cut_on_character_boundaries() {
+        let span = only(record(attributes(128, Some(4)), || {
+            tracing::info_span!(
+                "s",
+                latin = "héllo wörld",
+                cjk = "日本語テキスト",
+                crab = "🦀🦀🦀🦀🦀",
+                fits = "日本語!",
+            )
+            .in_scope(|| tracing::info!(e = "ünïcödé", "event"));
+        }));
+        assert_eq!(*value(&span.attributes, "latin"), Value::from("héll"));
+        assert_eq!(*value(&span.attributes, "cjk"), Value::from("日本語テ"));
+        assert_eq!(*value(&span.attributes, "crab"), Value::from("🦀🦀🦀🦀"));
+        assert_eq!(*value(&span.attributes, "fits"), Value::from("日本語!"));
+        assert_eq!(*value(&span.events[0].attributes, "e"), Value::from("ünïc"));
+    }
+
+    #[test]
+    fn a_described_span_keeps_within_the_limits() {
+        let caller = RemoteParent {
+            span: Some(SpanContext {
+                trace_id: TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c),
+                span_id: SpanId::from_u64(0xb7ad6b7169203331),
+                flags: TraceFlags::SAMPLED,
+                is_remote: true,
+                ..Default::default()
+            }),
+            baggage: Baggage::default(),
+        };
+        let span = only(record(attributes(3, Some(5)), || {
+            let span = caller.span_with_attributes(
+                || tracing::info_span!("request", status = Empty, url.path = Empty),
+                |start| {
+                    start.push_str("url.scheme", "https-and-more");
+                    start.push_str("url.path", String::from("/users/7"));
+                    start.push_i64("server.port", 8443);
+                    start.push_str("user_agent.original", "bench/1");
+                    start
+                        .attributes()
+                        .push(KeyValue::new("client.address", "10.0.0.1"));
+                },
+            );
+            span.record("status", 200);
+            span.record("url.path", "/a");
+        }));
+        assert_eq!(
+            keys(&span.attributes),
+            ["url.scheme", "url.path", "server.port"]
+        );
+        assert_eq!(*value(&span.attributes, "url.scheme"), Value::from("https"));
+        // A later record of a key the description gave still replaces it.
+        assert_eq!(*value(&span.attributes, "url.path"), Value::from("/a"));
+        assert_eq!(
+            span.dropped_attributes_count, 3,
+            "two described, one recorded"
+        );
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_recording_stays_small() {
+        // 136 bytes without limits; the limits a recording carries are two `u32`s, its drop
+        // counts two more.
+        assert_eq!(std::mem::size_of::<Recording>(), 136 + 16);
     }
 }

@@ -504,6 +504,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let mut span_layer = SpanLayer::new()
         .with_sampler(config.sampler.clone())
         .with_span_events(config.span_events)
+        .with_limits(config.span_limits)
         .with_unsampled_spans(config.unsampled_spans.unwrap_or(if json_writer.is_some() {
             // JSON log lines show the fields of every span around an event.
             obs_trace::UnsampledSpans::Keep

@@ -165,15 +165,17 @@ impl Builder {
         self
     }
 
-    /// Limits on span attributes and events. Defaults to the `OTEL_SPAN_*_LIMIT` variables,
-    /// else the spec's defaults ([`SpanLimits::DEFAULT`]).
+    /// Limits on span attributes and events, kept as spans record (what is over them is
+    /// counted, not held) and at export. Defaults to the `OTEL_SPAN_*_LIMIT` variables, else
+    /// the spec's defaults ([`SpanLimits::DEFAULT`]).
     pub fn span_limits(mut self, limits: SpanLimits) -> Self {
         self.span_limits = Some(limits);
         self
     }
 
-    /// Limits on log record attributes. Defaults to the `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`
-    /// variables, else the spec's defaults ([`AttributeLimits::DEFAULT`]).
+    /// Limits on log record attributes, applied as records are converted for export.
+    /// Defaults to the `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT` variables, else the spec's
+    /// defaults ([`AttributeLimits::DEFAULT`]).
     pub fn log_limits(mut self, limits: AttributeLimits) -> Self {
         self.log_limits = Some(limits);
         self

@@ -232,10 +232,13 @@ pub struct Config {
     /// `OTEL_BLRP_*`.
     pub log_batch: BatchSettings,
     /// `OTEL_SPAN_*_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT` and the general
-    /// `OTEL_ATTRIBUTE_*_LIMIT`.
+    /// `OTEL_ATTRIBUTE_*_LIMIT`: kept by the span layer as spans record
+    /// ([`SpanLayer::with_limits`](obs_trace::SpanLayer::with_limits)), and applied again
+    /// when spans are converted for export.
     pub span_limits: SpanLimits,
     /// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT` and `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
-    /// else the general `OTEL_ATTRIBUTE_*_LIMIT`.
+    /// else the general `OTEL_ATTRIBUTE_*_LIMIT`: applied when log records are converted for
+    /// export.
     pub log_limits: AttributeLimits,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s; more than zero.
     pub metric_export_interval: Duration,

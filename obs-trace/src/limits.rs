@@ -1,9 +1,13 @@
-//! The OpenTelemetry SDK's attribute and span limits ("Attribute Limits", "Span Limits").
+//! The OpenTelemetry SDK's attribute and span limits ("Attribute Limits", "Span Limits"),
+//! which [`SpanLayer`](crate::SpanLayer) applies as a span records and `obs-core` again as
+//! it converts records for export.
 
 /// Limits on the attributes of one kind of record (OpenTelemetry SDK environment variables,
-/// "Attribute Limits"). They are applied when spans and log records are converted for
-/// export, on the exporter's threads, so they cost the application nothing; JSON log lines
-/// are not limited, and resource attributes are exempt, as the spec says.
+/// "Attribute Limits"). [`SpanLayer`](crate::SpanLayer) applies a span's as it records it
+/// ([`SpanLayer::with_limits`](crate::SpanLayer::with_limits)), so what is over them is never
+/// kept in memory; `obs-core` applies them again when spans and log records are converted
+/// for export (to spans from any layer, and to log records, which are limited only there).
+/// JSON log lines are not limited, and resource attributes are exempt, as the spec says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttributeLimits {
     /// The most attributes kept per record: the first ones set. The rest are dropped and
@@ -62,7 +66,8 @@ impl Default for AttributeLimits {
 }
 
 /// Limits on spans (OpenTelemetry SDK environment variables, "Span Limits"), applied as
-/// [`AttributeLimits`] are. obs records no span links, so the link limits don't apply.
+/// [`AttributeLimits`] are: by [`SpanLayer`](crate::SpanLayer) as a span records, and by
+/// `obs-core` again at export. obs records no span links, so the link limits don't apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanLimits {
     /// The span's own attributes: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and
@@ -73,7 +78,8 @@ pub struct SpanLimits {
     /// 128); the rest are counted in its `dropped_events_count`.
     pub event_count: usize,
     /// The most attributes kept per span event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, else
-    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128); the rest are counted in the event's
+    /// `dropped_attributes_count`.
     pub event_attribute_count: usize,
 }
 

@@ -291,6 +291,9 @@ struct Shared<T> {
     /// Turns of the worker's loop, so tests can tell sleeping from spinning.
     #[cfg(test)]
     turns: AtomicU64,
+    /// Times the worker went to sleep with no deadline (an empty queue, no schedule).
+    #[cfg(test)]
+    idle_parks: AtomicU64,
 }
 
 impl<T> fmt::Debug for BatchQueue<T> {
@@ -326,6 +329,8 @@ impl<T: Send + 'static> BatchQueue<T> {
             woken: AtomicBool::new(false),
             #[cfg(test)]
             turns: AtomicU64::new(0),
+            #[cfg(test)]
+            idle_parks: AtomicU64::new(0),
         });
         let (control, control_rx) = bounded(16);
         let worker = Worker {
@@ -422,6 +427,8 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
                     self.export_queued(shared, true);
                     continue;
                 }
+                #[cfg(test)]
+                shared.idle_parks.fetch_add(1, Ordering::Relaxed);
                 std::thread::park();
             } else {
                 let now = Instant::now();
@@ -559,12 +566,18 @@ mod tests {
             .unwrap()
     }
 
-    /// Waits (bounded) until `stats` counts `n` exported items; returns the count.
-    fn wait_for_exported(stats: &SignalStats, n: u64) -> u64 {
+    /// Waits until `done` holds, for at most 10 s; whether it does.
+    fn wait_until(done: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while stats.exported.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+        while !done() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        done()
+    }
+
+    /// Waits (bounded) until `stats` counts `n` exported items; returns the count.
+    fn wait_for_exported(stats: &SignalStats, n: u64) -> u64 {
+        wait_until(|| stats.exported.load(Ordering::Relaxed) >= n);
         stats.exported.load(Ordering::Relaxed)
     }
 
@@ -604,14 +617,22 @@ mod tests {
         let runtime = runtime();
         let (queue, stats) = queue(&runtime, Duration::ZERO);
         let turns = || queue.shared.turns.load(Ordering::Relaxed);
-        // A spinning worker turns millions of times in this window; a sleeping one a few.
-        std::thread::sleep(Duration::from_millis(100));
+        let idle_parks = || queue.shared.idle_parks.load(Ordering::Relaxed);
+        // Idle, the worker goes to sleep with no deadline, after a few turns. A spinning
+        // worker (a deadline of "now") would never get there, and the wait would fail.
+        assert!(
+            wait_until(|| idle_parks() >= 1),
+            "the idle worker never slept"
+        );
         let idle = turns();
-        assert!(idle < 10, "{idle} turns while idle");
-        // Less than a batch, exported without waiting for more.
+        assert!(idle < 10, "{idle} turns before sleeping");
+        // Less than a batch, exported without waiting for more, then asleep again.
         queue.push(1);
         assert_eq!(wait_for_exported(&stats, 1), 1);
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            wait_until(|| idle_parks() >= 2),
+            "the worker never slept again"
+        );
         let after = turns() - idle;
         assert!(after < 10, "{after} turns for one item");
         answered(&queue, Control::Shutdown);

@@ -32,6 +32,19 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
         .map(|kv| kv.value.to_string())
 }
 
+/// The span's `rpc.grpc.status_code` and `error.type`.
+fn outcome(span: &SpanData) -> (Option<String>, Option<String>) {
+    (
+        attribute(span, "rpc.grpc.status_code"),
+        attribute(span, "error.type"),
+    )
+}
+
+/// `outcome` as expected, in `&str`s.
+fn expected(code: &str, error_type: Option<&str>) -> (Option<String>, Option<String>) {
+    (Some(code.to_owned()), error_type.map(str::to_owned))
+}
+
 fn only(sink: &InMemorySpanSink) -> SpanData {
     let spans = sink.take();
     assert_eq!(spans.len(), 1, "{spans:#?}");
@@ -247,15 +260,7 @@ async fn server_status_marks_only_server_faults_as_errors() {
             .unwrap();
         drain(response).await;
         let span = only(&sink);
-        assert_eq!(
-            attribute(&span, "rpc.grpc.status_code").as_deref(),
-            Some(code)
-        );
-        assert_eq!(
-            attribute(&span, "error.type").as_deref(),
-            error,
-            "code {code}"
-        );
+        assert_eq!(outcome(&span), expected(code, error), "code {code}");
         assert_eq!(
             matches!(span.status, Status::Error { .. }),
             error.is_some(),
@@ -274,14 +279,7 @@ async fn trailers_only_status_is_read_from_the_headers() {
         .unwrap();
     drop(response);
     let span = only(&sink);
-    assert_eq!(
-        attribute(&span, "rpc.grpc.status_code").as_deref(),
-        Some("12")
-    );
-    assert_eq!(
-        attribute(&span, "error.type").as_deref(),
-        Some("UNIMPLEMENTED")
-    );
+    assert_eq!(outcome(&span), expected("12", Some("UNIMPLEMENTED")));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -331,12 +329,7 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     let spans = sink.take();
     assert_eq!(spans.len(), 2, "{spans:#?}");
     for span in spans {
-        assert_eq!(
-            attribute(&span, "rpc.grpc.status_code").as_deref(),
-            Some("2"),
-            "{span:?}"
-        );
-        assert_eq!(attribute(&span, "error.type").as_deref(), Some("UNKNOWN"));
+        assert_eq!(outcome(&span), expected("2", Some("UNKNOWN")), "{span:?}");
         assert!(matches!(span.status, Status::Error { .. }));
     }
 }
@@ -583,14 +576,7 @@ async fn client_transport_errors_and_http_statuses_fail_the_span() {
         .unwrap();
     drop(proxy.oneshot(request).await.unwrap());
     let span = only(&sink);
-    assert_eq!(
-        attribute(&span, "rpc.grpc.status_code").as_deref(),
-        Some("14")
-    );
-    assert_eq!(
-        attribute(&span, "error.type").as_deref(),
-        Some("UNAVAILABLE")
-    );
+    assert_eq!(outcome(&span), expected("14", Some("UNAVAILABLE")));
 }
 
 #[tokio::test(flavor = "current_thread")]

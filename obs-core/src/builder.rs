@@ -1,6 +1,7 @@
 //! [`Builder`]: settings in code, which win over the environment.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_trace::{AttributeLimits, Sampler, SpanLimits};
@@ -36,6 +37,8 @@ pub struct Builder {
     timeout: Option<Duration>,
     compression: Option<Compression>,
     max_request_bytes: Option<usize>,
+    tls_certificate: Option<PathBuf>,
+    tls_identity: Option<(PathBuf, PathBuf)>,
     exporters: Vec<(Signal, ExporterKind)>,
     sampler: Option<Sampler>,
     span_batch: Option<BatchSettings>,
@@ -136,6 +139,27 @@ impl Builder {
     /// Zero is an error.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = Some(bytes);
+        self
+    }
+
+    /// The PEM file of the CA certificates that verify an `https://` endpoint, for all
+    /// signals, in place of the system's roots (like `OTEL_EXPORTER_OTLP_CERTIFICATE`). Needs
+    /// the `tls` feature; a file that can't be read or holds no certificate is an error.
+    pub fn otlp_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_certificate = Some(path.into());
+        self
+    }
+
+    /// The client certificate (chain) and its private key, PEM files, that an `https://`
+    /// endpoint asking for mutual TLS gets, for all signals (like
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `_CLIENT_KEY`). Needs the `tls` feature; files
+    /// that can't be read or are not a certificate and its key are an error.
+    pub fn otlp_client_identity(
+        mut self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls_identity = Some((certificate.into(), key.into()));
         self
     }
 
@@ -349,6 +373,40 @@ impl Builder {
                     ));
                 }
                 s.max_request_bytes = bytes;
+            }
+            if let Some(path) = &self.tls_certificate {
+                s.tls.certificate = Some(path.clone());
+            }
+            if let Some((cert, key)) = &self.tls_identity {
+                s.tls.client_certificate = Some(cert.clone());
+                s.tls.client_key = Some(key.clone());
+            }
+        }
+        #[cfg(feature = "tls")]
+        {
+            use crate::config::TlsFiles;
+            use crate::export::tls::TlsMaterial;
+            if let Some(path) = &self.tls_certificate {
+                let files = TlsFiles {
+                    certificate: Some(path.clone()),
+                    ..TlsFiles::default()
+                };
+                TlsMaterial::check_certificate(&files)
+                    .map_err(|why| invalid("otlp_certificate", path.display(), why))?;
+            }
+            if let Some((cert, key)) = &self.tls_identity {
+                let files = TlsFiles {
+                    client_certificate: Some(cert.clone()),
+                    client_key: Some(key.clone()),
+                    ..TlsFiles::default()
+                };
+                TlsMaterial::check_identity(&files).map_err(|why| {
+                    invalid(
+                        "otlp_client_identity",
+                        format!("{}, {}", cert.display(), key.display()),
+                        why,
+                    )
+                })?;
             }
         }
         for (signal, kind) in &self.exporters {

@@ -9,6 +9,7 @@
 //! [`InitError`](crate::InitError) instead.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_metrics::ExemplarFilter;
@@ -154,6 +155,25 @@ pub struct OtlpSettings {
     /// (`obs_telemetry_dropped_total{reason="too_large"}`). Default
     /// [`OtlpSettings::DEFAULT_MAX_REQUEST_BYTES`].
     pub max_request_bytes: usize,
+    /// TLS for an `https://` endpoint (feature `tls`); unused for `http://`.
+    pub tls: TlsFiles,
+}
+
+/// The PEM files of TLS to an `https://` endpoint (obs-core's `tls` feature), read when
+/// [`init`](crate::init) runs. The spec's "Certificate File", "Client Certificate File" and
+/// "Client key file"; an `http://` endpoint ignores them, as the spec says they "should only
+/// be used for a secure connection".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA certificates that verify the receiver (`OTEL_EXPORTER_OTLP_CERTIFICATE`), in
+    /// place of the system's trusted roots, which verify it when this is unset.
+    pub certificate: Option<PathBuf>,
+    /// The client certificate (chain) for mutual TLS
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`); set together with `client_key`.
+    pub client_certificate: Option<PathBuf>,
+    /// The client certificate's private key (`OTEL_EXPORTER_OTLP_CLIENT_KEY`): PKCS#8, PKCS#1
+    /// or SEC1.
+    pub client_key: Option<PathBuf>,
 }
 
 impl OtlpSettings {
@@ -292,6 +312,7 @@ struct OtlpGeneral {
     headers: Option<Vec<(String, String)>>,
     timeout: Option<Duration>,
     compression: Option<Compression>,
+    tls: TlsFiles,
 }
 
 /// Reads `name`; empty counts as unset, per the spec.
@@ -316,9 +337,11 @@ impl EnvReader<'_> {
 
     /// Like [`EnvReader::warn`], for a value replaced by `using` rather than the default.
     fn warn_using(&mut self, name: &str, value: &str, why: &str, using: &str) {
-        self.warnings.push(format!(
-            "obs: ignoring {name}={value:?}: {why}; using {using}"
-        ));
+        let warning = format!("obs: ignoring {name}={value:?}: {why}; using {using}");
+        // A general variable's value is checked again for each signal that uses it.
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
     }
 
     /// A duration in milliseconds: a non-negative integer; `None` if unset or unparsable.
@@ -599,7 +622,65 @@ impl EnvReader<'_> {
             headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
             timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT"),
             compression: self.compression("OTEL_EXPORTER_OTLP_COMPRESSION"),
+            tls: TlsFiles {
+                certificate: self.path("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+                client_certificate: self.path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+                client_key: self.path("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+            },
         }
+    }
+
+    fn path(&mut self, name: &str) -> Option<PathBuf> {
+        self.var(name).map(PathBuf::from)
+    }
+
+    /// The TLS files of `signal`, each per-signal variable winning over the general one. With
+    /// the `tls` feature they are read and checked now, so that a bad one is warned about (and
+    /// left out: the system's roots verify the receiver, no client certificate is sent)
+    /// rather than failing `init`; without it no endpoint uses them.
+    fn tls(&mut self, s: &str, general: &TlsFiles) -> TlsFiles {
+        let mut pick = |var: &str, general: &Option<PathBuf>| {
+            let name = format!("OTEL_EXPORTER_OTLP_{s}_{var}");
+            match self.path(&name) {
+                Some(p) => Some((name, p)),
+                None => general
+                    .clone()
+                    .map(|p| (format!("OTEL_EXPORTER_OTLP_{var}"), p)),
+            }
+        };
+        let certificate = pick("CERTIFICATE", &general.certificate);
+        let client_certificate = pick("CLIENT_CERTIFICATE", &general.client_certificate);
+        let client_key = pick("CLIENT_KEY", &general.client_key);
+        let files = TlsFiles {
+            certificate: certificate.as_ref().map(|(_, p)| p.clone()),
+            client_certificate: client_certificate.as_ref().map(|(_, p)| p.clone()),
+            client_key: client_key.as_ref().map(|(_, p)| p.clone()),
+        };
+        #[cfg(feature = "tls")]
+        {
+            let mut files = files;
+            use crate::export::tls::TlsMaterial;
+            if let Err(why) = TlsMaterial::check_certificate(&files) {
+                if let Some((name, p)) = &certificate {
+                    self.warn_using(name, &p.display().to_string(), &why, "the system's roots");
+                }
+                files.certificate = None;
+            }
+            if let Err(why) = TlsMaterial::check_identity(&files) {
+                let (name, p) = client_certificate.or(client_key).unwrap_or_default();
+                self.warn_using(
+                    &name,
+                    &p.display().to_string(),
+                    &why,
+                    "no client certificate",
+                );
+                files.client_certificate = None;
+                files.client_key = None;
+            }
+            files
+        }
+        #[cfg(not(feature = "tls"))]
+        files
     }
 
     /// The settings of `signal`: each per-signal variable that is set and valid, else the
@@ -635,6 +716,7 @@ impl EnvReader<'_> {
             .compression(&format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"))
             .or(general.compression)
             .unwrap_or(Compression::None);
+        let tls = self.tls(s, &general.tls);
         OtlpSettings {
             endpoint,
             protocol,
@@ -642,6 +724,7 @@ impl EnvReader<'_> {
             timeout,
             compression,
             max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
+            tls,
         }
     }
 
@@ -703,15 +786,16 @@ pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> Stri
     }
 }
 
-/// An endpoint must be an `http://` URL with a host: obs speaks plaintext OTLP only.
+/// An endpoint must be an `http://` URL with a host, or `https://` with the `tls` feature.
 pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
     let uri: http::Uri = v.parse().map_err(|e| format!("not a URL ({e})"))?;
     match uri.scheme_str() {
         Some("http") => {}
+        Some("https") if cfg!(feature = "tls") => {}
         Some("https") => {
-            return Err("https endpoints need TLS, which obs does not support yet".to_owned());
+            return Err("https endpoints need obs-core's `tls` feature".to_owned());
         }
-        _ => return Err("the URL must start with http://".to_owned()),
+        _ => return Err("the URL must start with http:// or https://".to_owned()),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err("the URL has no host".to_owned());

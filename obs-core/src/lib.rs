@@ -12,6 +12,10 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! Features (all off by default): `tower` and `axum` (HTTP middleware, `obs_core::tower`),
+//! `tonic` (gRPC middleware, `obs_core::tonic`), `tls` (`https://` OTLP endpoints, see
+//! [`TlsFiles`]) and `testing` (an in-memory OTLP receiver, `obs_core::testing`).
 
 mod builder;
 mod config;
@@ -24,7 +28,7 @@ pub mod testing;
 pub use builder::Builder;
 pub use config::{
     BatchSettings, Compression, Config, ExporterKind, OtlpSettings, Protocol, Signal,
-    TemporalityPreference,
+    TemporalityPreference, TlsFiles,
 };
 pub use export::ExportError;
 pub use obs_trace::{AttributeLimits, SpanLimits};

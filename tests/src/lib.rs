@@ -6,4 +6,5 @@ pub mod deploy;
 pub mod http;
 pub mod pipeline;
 pub mod prometheus;
+pub mod tls;
 pub mod wait;

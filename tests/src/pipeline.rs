@@ -7,6 +7,18 @@ use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::{BatchSettings, Compression, Protocol};
 
 use crate::collector::Collector;
+use crate::tls::{Pki, TlsProxy};
+
+/// How [`round_trip`] reaches the collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Plaintext, straight to the collector.
+    Direct,
+    /// `https://`, through a [`TlsProxy`] that requires a client certificate: the app trusts
+    /// the test CA (`Builder::otlp_certificate`) and presents its client certificate
+    /// (`Builder::otlp_client_identity`).
+    MutualTls,
+}
 
 /// `builder` with spans and log records exported 100 ms after they end, rather than the
 /// spec's 5 s and 1 s, so that a test sees them soon.
@@ -22,9 +34,9 @@ pub fn quick_batches(builder: obs_core::Builder) -> obs_core::Builder {
         })
 }
 
-/// Runs the round trip over `protocol` with `compression` and asserts on what arrives. Each
-/// test binary calls this once: `init` is once per process.
-pub async fn round_trip(protocol: Protocol, compression: Compression) {
+/// Runs the round trip over `protocol` with `compression` by `route` and asserts on what
+/// arrives. Each test binary calls this once: `init` is once per process.
+pub async fn round_trip(protocol: Protocol, compression: Compression, route: Route) {
     let receiver = OtlpReceiver::start(ReceiverConfig::default())
         .await
         .expect("receiver");
@@ -33,7 +45,22 @@ pub async fn round_trip(protocol: Protocol, compression: Compression) {
         Protocol::Grpc => collector.grpc_endpoint.clone(),
         Protocol::HttpProtobuf => collector.http_endpoint.clone(),
     };
-    let telemetry = quick_batches(obs_core::builder())
+    let mut builder = quick_batches(obs_core::builder());
+    let mut proxy = None;
+    let endpoint = match route {
+        Route::Direct => endpoint,
+        Route::MutualTls => {
+            let pki = Pki::generate(&format!("{protocol:?}"));
+            builder = builder
+                .otlp_certificate(&pki.ca)
+                .otlp_client_identity(&pki.client_certificate, &pki.client_key);
+            let started = TlsProxy::start(&pki, &endpoint).await;
+            let endpoint = started.endpoint.clone();
+            proxy = Some((started, pki));
+            endpoint
+        }
+    };
+    let telemetry = builder
         .service_name("pipeline-test")
         .service_version("1.2.3")
         .protocol(protocol)
@@ -197,6 +224,11 @@ pub async fn round_trip(protocol: Protocol, compression: Compression) {
             assert_eq!(obs_core::testing::to_hex(&ex.span_id), child_id.to_string());
         }
         other => panic!("not a histogram: {other:?}"),
+    }
+    if let Some((proxy, _pki)) = proxy {
+        // Everything above arrived through the proxy, so over TLS with the client certificate.
+        assert!(proxy.accepted() >= 1, "{proxy:?}");
+        assert_eq!(proxy.refused(), 0, "no handshake failed");
     }
     drop(collector);
     receiver.shutdown().await;

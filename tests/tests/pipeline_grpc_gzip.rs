@@ -3,5 +3,10 @@
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telemetry_reaches_a_real_collector_over_grpc_gzip() {
-    obs_tests::pipeline::round_trip(obs_core::Protocol::Grpc, obs_core::Compression::Gzip).await;
+    obs_tests::pipeline::round_trip(
+        obs_core::Protocol::Grpc,
+        obs_core::Compression::Gzip,
+        obs_tests::pipeline::Route::Direct,
+    )
+    .await;
 }

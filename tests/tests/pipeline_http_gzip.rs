@@ -6,6 +6,7 @@ async fn telemetry_reaches_a_real_collector_over_http_gzip() {
     obs_tests::pipeline::round_trip(
         obs_core::Protocol::HttpProtobuf,
         obs_core::Compression::Gzip,
+        obs_tests::pipeline::Route::Direct,
     )
     .await;
 }

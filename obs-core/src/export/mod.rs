@@ -4,6 +4,8 @@ pub(crate) mod batch;
 pub(crate) mod convert;
 pub(crate) mod metrics;
 pub(crate) mod split;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod transport;
 
 pub use transport::ExportError;

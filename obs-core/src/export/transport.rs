@@ -153,10 +153,16 @@ impl<Resp: Message + Default + Send + 'static> tonic::codec::Codec for EncodedCo
     }
 }
 
+/// The HTTP client's connector: with the `tls` feature it speaks TLS to `https://` URLs.
+#[cfg(feature = "tls")]
+type HttpConnect = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type HttpConnect = HttpConnector;
+
 enum Transport {
     Grpc(Channel),
     Http {
-        client: Box<Client<HttpConnector, Full<Bytes>>>,
+        client: Box<Client<HttpConnect, Full<Bytes>>>,
         uri: http::Uri,
     },
 }
@@ -190,21 +196,48 @@ impl OtlpClient {
         }
         let connect_timeout =
             limit(settings.timeout).map_or(MAX_CONNECT_TIMEOUT, |t| t.min(MAX_CONNECT_TIMEOUT));
+        let uri: http::Uri = settings
+            .endpoint
+            .parse()
+            .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
+        #[cfg(feature = "tls")]
+        let tls = (uri.scheme_str() == Some("https"))
+            .then(|| crate::export::tls::TlsMaterial::load(&settings.tls))
+            .transpose()
+            .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?;
         let transport = match settings.protocol {
             Protocol::Grpc => {
                 let endpoint = Channel::from_shared(settings.endpoint.clone())
                     .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?
                     .connect_timeout(connect_timeout);
+                #[cfg(feature = "tls")]
+                let endpoint = match &tls {
+                    Some(tls) => endpoint
+                        .tls_config(tls.tonic_config())
+                        .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?,
+                    None => endpoint,
+                };
                 Transport::Grpc(endpoint.connect_lazy())
             }
             Protocol::HttpProtobuf => {
-                let uri: http::Uri = settings
-                    .endpoint
-                    .parse()
-                    .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(connect_timeout));
+                #[cfg(feature = "tls")]
+                let connector = {
+                    connector.enforce_http(false);
+                    let config = match &tls {
+                        Some(tls) => tls.rustls_config(),
+                        // Never used for an `http://` URL, but the connector needs one.
+                        None => crate::export::tls::trusting_nobody(),
+                    }
+                    .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?;
+                    hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(config)
+                        .https_or_http()
+                        .enable_http1()
+                        .wrap_connector(connector)
+                };
                 let client = Client::builder(TokioExecutor::new()).build(connector);
                 Transport::Http {
                     client: Box::new(client),
@@ -327,7 +360,7 @@ impl OtlpClient {
         };
         grpc.ready().await.map_err(|e| {
             fail(
-                format!("OTLP/gRPC {} not ready: {e}", self.endpoint()),
+                format!("OTLP/gRPC {} not ready: {}", self.endpoint(), causes(&e)),
                 true,
             )
         })?;
@@ -361,7 +394,7 @@ impl OtlpClient {
                         "OTLP/gRPC export to {} failed: {:?}: {}",
                         self.endpoint(),
                         status.code(),
-                        status.message()
+                        causes(&status)
                     ),
                     retryable,
                 ))
@@ -371,7 +404,7 @@ impl OtlpClient {
 
     async fn send_http<R: OtlpRequest>(
         &self,
-        client: &Client<HttpConnector, Full<Bytes>>,
+        client: &Client<HttpConnect, Full<Bytes>>,
         uri: &http::Uri,
         payload: &Payload,
     ) -> Result<u64, ExportError> {
@@ -397,7 +430,11 @@ impl OtlpClient {
         req.headers_mut().extend(self.headers.clone());
         let resp = client.request(req).await.map_err(|e| {
             fail(
-                format!("OTLP/HTTP export to {} failed: {e}", self.endpoint()),
+                format!(
+                    "OTLP/HTTP export to {} failed: {}",
+                    self.endpoint(),
+                    causes(&e)
+                ),
                 true,
                 None,
             )
@@ -433,6 +470,27 @@ impl OtlpClient {
     }
 }
 
+/// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
+/// "client error (Connect)") say little; the cause (connection refused, a certificate the
+/// receiver did not trust) is inside. A tonic `Status` shows its message, not its code.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = match error.downcast_ref::<tonic::Status>() {
+        Some(status) => status.message().to_owned(),
+        None => error.to_string(),
+    };
+    let mut source = error.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        // Some wrappers repeat their source's text.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}
+
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -440,6 +498,38 @@ mod tests {
     use super::*;
     use crate::config::{Signal, signal_url};
     use crate::testing::{OtlpReceiver, ReceiverConfig};
+
+    /// An error that says little and carries its cause, as transport errors do.
+    #[derive(Debug)]
+    struct Wrapper(&'static str, std::io::Error);
+
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn export_errors_name_their_causes_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            causes(&Wrapper("transport error", refused())),
+            "transport error: refused"
+        );
+        // A wrapper that already shows its source's text doesn't repeat it.
+        assert_eq!(
+            causes(&Wrapper("connect: refused", refused())),
+            "connect: refused"
+        );
+        let status = tonic::Status::from_error(Box::new(Wrapper("transport error", refused())));
+        assert_eq!(causes(&status), "transport error: refused");
+    }
 
     #[tokio::test]
     async fn a_zero_timeout_exports_without_a_limit() {
@@ -457,6 +547,7 @@ mod tests {
                 timeout: Duration::ZERO,
                 compression: Compression::None,
                 max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
+                tls: Default::default(),
             })
             .unwrap();
             let sent = client.export(&ExportTraceServiceRequest::default()).await;

@@ -658,8 +658,8 @@ impl EnvReader<'_> {
         };
         #[cfg(feature = "tls")]
         {
-            let mut files = files;
             use crate::export::tls::TlsMaterial;
+            let mut files = files;
             if let Err(why) = TlsMaterial::check_certificate(&files) {
                 if let Some((name, p)) = &certificate {
                     self.warn_using(name, &p.display().to_string(), &why, "the system's roots");

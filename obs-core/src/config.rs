@@ -475,6 +475,13 @@ impl EnvReader<'_> {
                 .limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT")
                 .or(count)
                 .unwrap_or(SpanLimits::DEFAULT.event_attribute_count),
+            link_count: self
+                .limit("OTEL_SPAN_LINK_COUNT_LIMIT")
+                .unwrap_or(SpanLimits::DEFAULT.link_count),
+            link_attribute_count: self
+                .limit("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT")
+                .or(count)
+                .unwrap_or(SpanLimits::DEFAULT.link_attribute_count),
         };
         (spans, logs)
     }

@@ -97,6 +97,7 @@ fn attribute_limits_take_the_specific_variable_then_the_general_one() {
         ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
         ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
         ("OTEL_SPAN_EVENT_COUNT_LIMIT", "5"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "3"),
         ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "0"),
     ]);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -109,6 +110,8 @@ fn attribute_limits_take_the_specific_variable_then_the_general_one() {
             },
             event_count: 5,
             event_attribute_count: 10,
+            link_count: 3,
+            link_attribute_count: 10,
         }
     );
     // Zero is a limit (keep none), not an error.
@@ -122,10 +125,13 @@ fn attribute_limits_take_the_specific_variable_then_the_general_one() {
     let c = config(&[
         ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "64"),
         ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "4"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "6"),
         ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
     ]);
     assert_eq!(c.span_limits.attributes.count, 64);
     assert_eq!(c.span_limits.event_attribute_count, 4);
+    assert_eq!(c.span_limits.link_attribute_count, 6);
+    assert_eq!(c.span_limits.link_count, 128);
     assert_eq!(
         c.log_limits.count, 128,
         "the span variable is for spans only"

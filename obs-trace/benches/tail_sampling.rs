@@ -52,6 +52,8 @@ fn span(trace_id: TraceId, id: SpanId, parent: SpanId, root: SpanId, status: Sta
         dropped_attributes_count: 0,
         events: Vec::new(),
         dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
         status,
         scope: "bench",
     }

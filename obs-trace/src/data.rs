@@ -25,6 +25,20 @@ pub struct SpanEvent {
     pub dropped_attributes_count: u32,
 }
 
+/// A link from a span to another span, of this trace or another (OpenTelemetry Trace API,
+/// "Link"): from `tracing`'s `Span::follows_from`, or [`SpanExt::add_link`](crate::SpanExt::add_link)
+/// for a context from elsewhere (a message's `traceparent`, say).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanLink {
+    /// The linked span.
+    pub span_context: SpanContext,
+    /// The link's attributes: the first ones, up to the layer's
+    /// [`SpanLimits::link_attribute_count`](crate::SpanLimits::link_attribute_count).
+    pub attributes: Vec<KeyValue>,
+    /// How many of its attributes were over the limit, and dropped.
+    pub dropped_attributes_count: u32,
+}
+
 /// A finished, sampled span: everything OTLP needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanData {
@@ -56,6 +70,11 @@ pub struct SpanData {
     pub events: Vec<SpanEvent>,
     /// How many events were over the limit, and dropped, as the span recorded.
     pub dropped_events_count: u32,
+    /// Links to other spans: the first ones, up to the layer's
+    /// [`SpanLimits::link_count`](crate::SpanLimits::link_count).
+    pub links: Vec<SpanLink>,
+    /// How many links were over the limit, and dropped.
+    pub dropped_links_count: u32,
     /// `Unset`, `Ok` or `Error` (`otel.status_code` / `otel.status_description`).
     pub status: Status,
     /// The instrumentation scope: the `tracing` target's crate.

@@ -5,7 +5,7 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::layer::SpanState;
-use crate::{Baggage, SpanContext};
+use crate::{Baggage, SpanContext, SpanLayer};
 
 /// Reads the OpenTelemetry context [`SpanLayer`](crate::SpanLayer) gave a `tracing::Span`
 /// (the counterpart of `tracing-opentelemetry`'s `OpenTelemetrySpanExt::context`).
@@ -25,6 +25,35 @@ pub trait SpanExt {
     /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
     /// sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
+    /// Links the span to `context` with `attributes` (OpenTelemetry Trace API, "Link"):
+    /// to a context from elsewhere, such as the `traceparent` of each message a consumer
+    /// handles in one batch. For another `tracing` span, `span.follows_from(&other)` does the
+    /// same. Kept within the layer's [`SpanLimits`](crate::SpanLimits); a no-op if the span
+    /// is not sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
+    ///
+    /// ```
+    /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer, extract, opentelemetry};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let sink = InMemorySpanSink::new();
+    /// let layer = SpanLayer::new().with_sink(std::sync::Arc::new(sink.clone()));
+    /// let subscriber = tracing_subscriber::registry().with(layer);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let mut message = http::HeaderMap::new();
+    ///     message.insert(
+    ///         "traceparent",
+    ///         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap(),
+    ///     );
+    ///     let producer = extract(&message).span.expect("a valid traceparent");
+    ///     let batch = tracing::info_span!("process batch");
+    ///     let index = opentelemetry::KeyValue::new("messaging.batch.index", 0);
+    ///     batch.add_link(producer.clone(), vec![index]);
+    ///     drop(batch);
+    ///     let links = &sink.take()[0].links;
+    ///     assert_eq!(links[0].span_context.trace_id, producer.trace_id);
+    /// });
+    /// ```
+    fn add_link(&self, context: SpanContext, attributes: Vec<KeyValue>);
 }
 
 /// Calls `f` with the state of the nearest traced span from the `tracing::Span` up.
@@ -74,6 +103,17 @@ impl SpanExt for tracing::Span {
 
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {
         with_state_mut(self, |s| s.set_attribute(KeyValue::new(key, value)));
+    }
+
+    fn add_link(&self, context: SpanContext, attributes: Vec<KeyValue>) {
+        // The layer's limits: found through the dispatcher, as `tracing` layers are.
+        let limits = self
+            .with_subscriber(|(_, dispatch)| {
+                dispatch.downcast_ref::<SpanLayer>().map(|l| *l.limits())
+            })
+            .flatten()
+            .unwrap_or_default();
+        with_state_mut(self, |s| s.add_link(context, attributes, &limits));
     }
 }
 

@@ -26,7 +26,7 @@ use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
 use crate::{
     AttributeLimits, Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanLimits,
-    SpanSink, TraceFlags, TraceId, UnsampledSpans,
+    SpanLink, SpanSink, TraceFlags, TraceId, UnsampledSpans,
 };
 
 /// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
@@ -166,6 +166,11 @@ impl SpanLayer {
         self.map(|i| i.set_limits(limits))
     }
 
+    /// The limits the layer keeps spans within.
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.inner.limits
+    }
+
     /// Whether spans created inside unsampled traces exist for the other layers. Defaults to
     /// [`UnsampledSpans::Keep`]: other layers (a JSON log layer) see them as usual;
     /// [`UnsampledSpans::Skip`] does not create them at all, for the cost of a disabled span.
@@ -216,10 +221,18 @@ struct Recording {
     start_time: Stamp,
     attributes: Vec<KeyValue>,
     events: Vec<SpanEvent>,
+    /// Boxed: few spans have links, and every sampled span carries the field.
+    links: Option<Box<Links>>,
     /// The limits of `attributes` (a span's own, or an event's while it is recorded).
     limits: Limits,
     dropped_attributes: u32,
     dropped_events: u32,
+}
+
+#[derive(Default)]
+struct Links {
+    kept: Vec<SpanLink>,
+    dropped: u32,
 }
 
 impl Recording {
@@ -232,6 +245,7 @@ impl Recording {
             start_time: Stamp::now(),
             attributes: Vec::with_capacity(capacity.min(limits.count as usize)),
             events: Vec::new(),
+            links: None,
             limits,
             dropped_attributes: 0,
             dropped_events: 0,
@@ -366,6 +380,39 @@ impl SpanState {
             Some(kv) => kv.value = attribute.value,
             None => rec.push(attribute),
         }
+    }
+
+    /// Links the span to `context`, within `limits`. Unsampled spans record nothing. A link
+    /// to an invalid context is kept only if it carries something (attributes or a trace
+    /// state), as the Trace API says ("Link").
+    pub(crate) fn add_link(
+        &mut self,
+        context: SpanContext,
+        mut attributes: Vec<KeyValue>,
+        limits: &SpanLimits,
+    ) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        if !context.is_valid() && attributes.is_empty() && context.trace_state.is_empty() {
+            return;
+        }
+        let links = rec.links.get_or_insert_default();
+        if links.kept.len() >= limits.link_count {
+            links.dropped = links.dropped.saturating_add(1);
+            return;
+        }
+        let kept = attributes.len().min(limits.link_attribute_count);
+        let dropped = u32::try_from(attributes.len() - kept).unwrap_or(u32::MAX);
+        attributes.truncate(kept);
+        for kv in &mut attributes {
+            rec.limits.cut_value(&mut kv.value);
+        }
+        links.kept.push(SpanLink {
+            span_context: context,
+            attributes,
+            dropped_attributes_count: dropped,
+        });
     }
 }
 
@@ -972,6 +1019,24 @@ where
         });
     }
 
+    // `span.follows_from(other)`: a link to `other`'s context (as `tracing-opentelemetry`
+    // makes one), or to the nearest traced span around it.
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        if active::known_records(id.into_u64()) == Some(false) {
+            return;
+        }
+        let Some(context) = ctx
+            .span(follows)
+            .and_then(|f| nearest_state(f, |s| s.context.clone()))
+        else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+            state.add_link(context, Vec::new(), &self.inner.limits);
+        }
+    }
+
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if active::enter_remembered(id.into_u64()) {
             return;
@@ -1001,6 +1066,7 @@ where
             return;
         };
         let Some(rec) = state.recording else { return };
+        let links = rec.links.map(|l| *l).unwrap_or_default();
         sink.on_end(SpanData {
             name: rec.name,
             span_context: state.context,
@@ -1014,6 +1080,8 @@ where
             dropped_attributes_count: rec.dropped_attributes,
             events: rec.events,
             dropped_events_count: rec.dropped_events,
+            links: links.kept,
+            dropped_links_count: links.dropped,
             status: rec.status,
             scope: scope_of(span.metadata().target()),
         });
@@ -1116,6 +1184,91 @@ mod tests {
         sink.take()
     }
 
+    fn linked(trace: u128, span: u64) -> SpanContext {
+        SpanContext {
+            trace_id: TraceId::from_u128(trace),
+            span_id: SpanId::from_u64(span),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn follows_from_links_to_the_other_spans_context() {
+        let spans = record(SpanLimits::DEFAULT, || {
+            let first = tracing::info_span!("first");
+            let second = tracing::info_span!(parent: None, "second");
+            second.follows_from(&first);
+            let closed = tracing::info_span!("closed");
+            let closed_id = closed.id();
+            drop(closed);
+            // A span that has closed is no longer there to link to.
+            second.follows_from(closed_id);
+        });
+        let second = spans.iter().find(|s| s.name == "second").expect("second");
+        let first = spans.iter().find(|s| s.name == "first").expect("first");
+        let [link] = second.links.as_slice() else {
+            panic!("one link: {:?}", second.links);
+        };
+        assert_eq!(link.span_context, first.span_context);
+        assert!(!link.span_context.is_remote);
+        assert_ne!(second.span_context.trace_id, first.span_context.trace_id);
+        assert!(first.links.is_empty());
+    }
+
+    #[test]
+    fn links_over_the_limits_are_counted_not_kept() {
+        let limits = SpanLimits {
+            link_count: 2,
+            link_attribute_count: 1,
+            ..attributes(128, Some(3))
+        };
+        let span = only(record(limits, || {
+            let span = tracing::info_span!("consumer");
+            // An invalid context with nothing else is no link at all (Trace API, "Link").
+            span.add_link(SpanContext::default(), Vec::new());
+            span.add_link(
+                SpanContext::default(),
+                vec![KeyValue::new("reason", "no traceparent")],
+            );
+            for n in 1..=3 {
+                span.add_link(
+                    linked(n, n as u64),
+                    vec![
+                        KeyValue::new("queue", "invoices"),
+                        KeyValue::new("n", n as i64),
+                    ],
+                );
+            }
+        }));
+        assert_eq!(span.links.len(), 2);
+        assert_eq!(span.dropped_links_count, 2);
+        assert!(!span.links[0].span_context.is_valid());
+        assert_eq!(span.links[1].span_context, linked(1, 1));
+        assert_eq!(span.links[1].attributes, [KeyValue::new("queue", "inv")]);
+        assert_eq!(span.links[1].dropped_attributes_count, 1);
+    }
+
+    #[test]
+    fn add_link_finds_the_layers_limits_under_a_per_layer_filter() {
+        let sink = InMemorySpanSink::new();
+        let layer = SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_limits(SpanLimits {
+                link_count: 1,
+                ..SpanLimits::DEFAULT
+            })
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!("consumer");
+            span.add_link(linked(1, 1), Vec::new());
+            span.add_link(linked(2, 2), Vec::new());
+        });
+        let span = only(sink.take());
+        assert_eq!((span.links.len(), span.dropped_links_count), (1, 1));
+    }
+
     fn only(spans: Vec<SpanData>) -> SpanData {
         assert_eq!(spans.len(), 1, "{spans:?}");
         spans.into_iter().next().unwrap_or_else(|| unreachable!())
@@ -1187,8 +1340,8 @@ mod tests {
                 count: 128,
                 value_length: Some(3),
             },
-            event_count: 128,
             event_attribute_count: 2,
+            ..SpanLimits::DEFAULT
         };
         let span = only(record(limits, || {
             tracing::info_span!("s").in_scope(|| {
@@ -1376,7 +1529,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn a_recording_stays_small() {
         // 136 bytes without limits; the limits a recording carries are two `u32`s, its drop
-        // counts two more.
-        assert_eq!(std::mem::size_of::<Recording>(), 136 + 16);
+        // counts two more, its links a pointer.
+        assert_eq!(std::mem::size_of::<Recording>(), 136 + 16 + 8);
     }
 }

@@ -49,7 +49,7 @@ pub use active::{ActiveContext, current, current_span_context, with_current};
 pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use clock::Stopwatch;
 pub use context::SpanContext;
-pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanSink};
+pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanLink, SpanSink};
 pub use ext::{SpanExt, span_context_of};
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use intern::{LastSeen, intern};

@@ -67,7 +67,7 @@ impl Default for AttributeLimits {
 
 /// Limits on spans (OpenTelemetry SDK environment variables, "Span Limits"), applied as
 /// [`AttributeLimits`] are: by [`SpanLayer`](crate::SpanLayer) as a span records, and by
-/// `obs-core` again at export. obs records no span links, so the link limits don't apply.
+/// `obs-core` again at export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanLimits {
     /// The span's own attributes: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and
@@ -81,14 +81,24 @@ pub struct SpanLimits {
     /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128); the rest are counted in the event's
     /// `dropped_attributes_count`.
     pub event_attribute_count: usize,
+    /// The most links kept per span, the first ones (`OTEL_SPAN_LINK_COUNT_LIMIT`, default
+    /// 128); the rest are counted in its `dropped_links_count`.
+    pub link_count: usize,
+    /// The most attributes kept per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, else
+    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`, default 128); the rest are counted in the link's
+    /// `dropped_attributes_count`.
+    pub link_attribute_count: usize,
 }
 
 impl SpanLimits {
-    /// The spec's defaults: 128 attributes of any length, 128 events of 128 attributes.
+    /// The spec's defaults: 128 attributes of any length, 128 events and 128 links of 128
+    /// attributes each.
     pub const DEFAULT: SpanLimits = SpanLimits {
         attributes: AttributeLimits::DEFAULT,
         event_count: 128,
         event_attribute_count: 128,
+        link_count: 128,
+        link_attribute_count: 128,
     };
 }
 

@@ -471,6 +471,8 @@ mod tests {
             dropped_attributes_count: 0,
             events: Vec::new(),
             dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
             status: if failed {
                 Status::error("boom")
             } else {

@@ -98,6 +98,10 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
             )
         };
         drop(child);
+        // A new trace that follows from the checkout: a span link, not a parent.
+        let receipt = tracing::info_span!(parent: None, "send receipt");
+        receipt.follows_from(&parent);
+        drop(receipt);
         ids
     };
     // What `/metrics` shows at the moment of the final push.
@@ -109,7 +113,7 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
 
     let spans = receiver
         .store()
-        .wait_for_spans(|s| s.len() >= 2, Duration::from_secs(20))
+        .wait_for_spans(|s| s.len() >= 3, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
     let find = |name: &str| {
@@ -137,6 +141,27 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
         Some("rust")
     );
     assert!(parent.attribute("order.id").is_some());
+    let receipt = find("send receipt");
+    assert_ne!(
+        receipt.trace_id_hex(),
+        trace_id.to_string(),
+        "a trace of its own"
+    );
+    let [link] = receipt.span.links.as_slice() else {
+        panic!("one link: {:?}", receipt.span.links);
+    };
+    assert_eq!(
+        obs_core::testing::to_hex(&link.trace_id),
+        trace_id.to_string()
+    );
+    assert_eq!(
+        obs_core::testing::to_hex(&link.span_id),
+        parent_id.to_string()
+    );
+    assert_eq!(
+        link.flags, 0x103,
+        "sampled and random (W3C level 2), known to be local"
+    );
 
     let logs = receiver
         .store()

@@ -1,10 +1,12 @@
-//! Attribute limits (OpenTelemetry SDK "Attribute Limits" / "Span Limits"): attributes and
-//! events beyond the counts are dropped and counted, long strings are cut, and a real
-//! collector passes the result on as sent.
+//! Attribute limits (OpenTelemetry SDK "Attribute Limits" / "Span Limits"): attributes,
+//! events and links beyond the counts are dropped and counted, long strings are cut, and a
+//! real collector passes the result on as sent.
 
 use std::time::Duration;
 
+use obs_core::opentelemetry::KeyValue;
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::trace::{SpanContext, SpanExt, SpanId, TraceFlags, TraceId};
 use obs_core::{AttributeLimits, Protocol, SpanLimits};
 use obs_tests::collector::Collector;
 
@@ -27,6 +29,8 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
             },
             event_count: 2,
             event_attribute_count: 1,
+            link_count: 2,
+            link_attribute_count: 1,
         })
         .log_limits(AttributeLimits {
             count: 1,
@@ -45,6 +49,22 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
     .in_scope(|| {
         for step in ["layout", "render", "upload"] {
             tracing::info!(step, size = 1_i64, "step done");
+        }
+        for n in 1..=3_u64 {
+            let linked = SpanContext {
+                trace_id: TraceId::from_u128(u128::from(n)),
+                span_id: SpanId::from_u64(n),
+                flags: TraceFlags::SAMPLED,
+                is_remote: true,
+                ..Default::default()
+            };
+            tracing::Span::current().add_link(
+                linked,
+                vec![
+                    KeyValue::new("queue", "invoices-high"),
+                    KeyValue::new("n", n as i64),
+                ],
+            );
         }
     });
 
@@ -79,6 +99,24 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
     for event in &report.span.events {
         assert_eq!(event.attributes.len(), 1, "{event:?}");
         assert_eq!(event.dropped_attributes_count, 1, "{event:?}");
+    }
+    // The first two links, each with its first attribute, cut; the rest counted.
+    assert_eq!(report.span.dropped_links_count, 1);
+    let linked: Vec<String> = report
+        .span
+        .links
+        .iter()
+        .map(|l| obs_core::testing::to_hex(&l.span_id))
+        .collect();
+    assert_eq!(linked, ["0000000000000001", "0000000000000002"]);
+    for link in &report.span.links {
+        assert_eq!(
+            obs_core::testing::attribute_str(&link.attributes, "queue"),
+            Some("invoi")
+        );
+        assert_eq!(link.attributes.len(), 1, "{link:?}");
+        assert_eq!(link.dropped_attributes_count, 1, "{link:?}");
+        assert_eq!(link.flags & 0x300, 0x300, "known to be remote: {link:?}");
     }
 
     let mut steps: Vec<&str> = Vec::new();

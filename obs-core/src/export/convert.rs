@@ -73,7 +73,7 @@ fn limited<A, O>(
     if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
         eprintln!(
             "obs: {what} over the limit of {count} dropped, and counted in the record's \
-             dropped_attributes_count or dropped_events_count (warned once)"
+             dropped_attributes_count, dropped_events_count or dropped_links_count (warned once)"
         );
     }
     let converted = items[..kept].iter().map(convert).collect();
@@ -112,6 +112,8 @@ const IS_REMOTE: u32 = 0x200;
 static SPAN_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 static SPAN_EVENTS_WARNED: AtomicBool = AtomicBool::new(false);
 static EVENT_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
+static SPAN_LINKS_WARNED: AtomicBool = AtomicBool::new(false);
+static LINK_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 static LOG_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 
 fn span(s: SpanData, limits: &SpanLimits) -> Span {
@@ -166,6 +168,35 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
         &SPAN_EVENTS_WARNED,
         "span events",
     );
+    let link = |l: &obs_trace::SpanLink| {
+        let (attributes, dropped_attributes_count) = limited(
+            &l.attributes,
+            limits.link_attribute_count,
+            l.dropped_attributes_count,
+            |kv| key_value(kv, attribute_limits),
+            &LINK_ATTRIBUTES_WARNED,
+            "span link attributes",
+        );
+        let context = &l.span_context;
+        span::Link {
+            trace_id: context.trace_id.to_bytes().to_vec(),
+            span_id: context.span_id.to_bytes().to_vec(),
+            trace_state: context.trace_state.header().to_owned(),
+            attributes,
+            dropped_attributes_count,
+            flags: u32::from(context.flags.to_u8())
+                | HAS_IS_REMOTE
+                | if context.is_remote { IS_REMOTE } else { 0 },
+        }
+    };
+    let (links, dropped_links_count) = limited(
+        &s.links,
+        limits.link_count,
+        s.dropped_links_count,
+        link,
+        &SPAN_LINKS_WARNED,
+        "span links",
+    );
     Span {
         trace_id: s.span_context.trace_id.to_bytes().to_vec(),
         span_id: s.span_context.span_id.to_bytes().to_vec(),
@@ -182,8 +213,8 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
         dropped_attributes_count,
         events,
         dropped_events_count,
-        links: Vec::new(),
-        dropped_links_count: 0,
+        links,
+        dropped_links_count,
         status,
     }
 }
@@ -340,13 +371,15 @@ mod tests {
                 })
                 .collect(),
             dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
             status: Status::Unset,
             scope: "test",
         }
     }
 
     #[test]
-    fn span_attributes_and_events_beyond_the_limits_are_dropped_and_counted() {
+    fn span_attributes_events_and_links_beyond_the_limits_are_dropped_and_counted() {
         let limits = SpanLimits {
             attributes: AttributeLimits {
                 count: 3,
@@ -354,8 +387,20 @@ mod tests {
             },
             event_count: 2,
             event_attribute_count: 1,
+            link_count: 1,
+            link_attribute_count: 2,
         };
         let mut data = span_data(5, 4);
+        let link = |n: u64| obs_trace::SpanLink {
+            span_context: obs_trace::SpanContext {
+                trace_id: obs_trace::TraceId::from_u128(7),
+                span_id: obs_trace::SpanId::from_u64(n),
+                ..Default::default()
+            },
+            attributes: data.attributes.clone(),
+            dropped_attributes_count: 1,
+        };
+        data.links = vec![link(1), link(2), link(3)];
         data.attributes.push(OtelKeyValue::new("n", 123_456_i64));
         data.attributes.insert(
             0,
@@ -387,6 +432,15 @@ mod tests {
             assert_eq!(event.dropped_attributes_count, 4);
             assert_eq!(text(event.attributes[0].value.as_ref().unwrap()), "välu");
         }
+        let [link] = s.links.as_slice() else {
+            panic!("one link: {:?}", s.links);
+        };
+        assert_eq!(s.dropped_links_count, 2);
+        assert_eq!(link.span_id, 1_u64.to_be_bytes());
+        assert_eq!(link.attributes.len(), 2);
+        assert_eq!(link.dropped_attributes_count, 1 + 3, "its own and these");
+        assert_eq!(text(link.attributes[0].value.as_ref().unwrap()), "välu");
+        assert_eq!(link.flags, 0x100, "not sampled, known to be local");
     }
 
     #[test]
@@ -408,6 +462,7 @@ mod tests {
             },
             event_count: 2,
             event_attribute_count: 4,
+            ..SpanLimits::DEFAULT
         };
         // As a layer with the same limits hands it over: within them, with what it dropped.
         let mut within = span_data(3, 2);

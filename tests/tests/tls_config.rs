@@ -1,18 +1,16 @@
 //! TLS settings (obs-core's `tls` feature): the spec's certificate variables, per signal, and
 //! the builder's; bad files are a warning from the environment and an error from the builder.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use obs_core::{Config, InitError, Signal};
 use obs_tests::tls::Pki;
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Config::from_lookup(&move |k| map.get(k).cloned())
+    Config::from_lookup(&|name| {
+        let (_, value) = vars.iter().find(|(k, _)| *k == name)?;
+        Some((*value).to_owned())
+    })
 }
 
 fn path(p: &std::path::Path) -> &str {

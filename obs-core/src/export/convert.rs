@@ -135,21 +135,30 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
     };
     // Applied again (the span may come from a layer with other limits, or none): a span
     // already within them passes unchanged, and its own drop counts are added.
-    let attribute_limits = &limits.attributes;
-    let (attributes, dropped_attributes_count) = limited(
+    // The span's, an event's or a link's attributes, each kind with its own count limit.
+    let attributes_within =
+        |list: &[opentelemetry::KeyValue], count, earlier, warned: &AtomicBool, what: &str| {
+            limited(
+                list,
+                count,
+                earlier,
+                |kv| key_value(kv, &limits.attributes),
+                warned,
+                what,
+            )
+        };
+    let (attributes, dropped_attributes_count) = attributes_within(
         &s.attributes,
-        attribute_limits.count,
+        limits.attributes.count,
         s.dropped_attributes_count,
-        |kv| key_value(kv, attribute_limits),
         &SPAN_ATTRIBUTES_WARNED,
         "span attributes",
     );
     let event = |e: &obs_trace::SpanEvent| {
-        let (attributes, dropped_attributes_count) = limited(
+        let (attributes, dropped_attributes_count) = attributes_within(
             &e.attributes,
             limits.event_attribute_count,
             e.dropped_attributes_count,
-            |kv| key_value(kv, attribute_limits),
             &EVENT_ATTRIBUTES_WARNED,
             "span event attributes",
         );
@@ -169,11 +178,10 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
         "span events",
     );
     let link = |l: &obs_trace::SpanLink| {
-        let (attributes, dropped_attributes_count) = limited(
+        let (attributes, dropped_attributes_count) = attributes_within(
             &l.attributes,
             limits.link_attribute_count,
             l.dropped_attributes_count,
-            |kv| key_value(kv, attribute_limits),
             &LINK_ATTRIBUTES_WARNED,
             "span link attributes",
         );

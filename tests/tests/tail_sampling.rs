@@ -67,11 +67,15 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
         get_plain(&format!("http://{addr}{path}"), &[]).await;
     }
     // Server spans end just after the response is written; wait (bounded) for all six
-    // decisions before shutting down, so none is made by the final flush instead.
+    // decisions before shutting down, so none is made by the final flush instead. A
+    // decision adds to the trace counter and then to the span counter, so the dropped
+    // spans are waited for too, not read a moment after the last trace was counted.
     let metrics = obs_core::metrics::global();
     let decided = |text: &str| {
         text.contains("obs_tail_sampling_traces_total{decision=\"kept\"} 2")
             && text.contains("obs_tail_sampling_traces_total{decision=\"dropped\"} 4")
+            // Two spans (server and `work`) for each of the four dropped traces.
+            && text.contains("obs_tail_sampling_dropped_spans_total 8")
     };
     let mut exposition = String::new();
     wait_until(Duration::from_secs(10), || {
@@ -80,11 +84,6 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
     })
     .await;
     assert!(decided(&exposition), "{exposition}");
-    // Two spans (server and `work`) for each of the four dropped traces.
-    assert!(
-        exposition.contains("obs_tail_sampling_dropped_spans_total 8"),
-        "{exposition}"
-    );
     telemetry.shutdown().await.expect("shutdown");
 
     let spans = receiver

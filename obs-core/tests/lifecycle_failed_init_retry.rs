@@ -1,13 +1,13 @@
 //! A failed `init` leaves nothing behind: the retry's `/metrics` has each family once, and
 //! the pipeline counters shown are the live pipeline's.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use obs_core::{BatchSettings, ExporterKind, Signal};
 
 fn builder() -> obs_core::Builder {
     // Traces to a port nothing listens on, through a one-span queue: a burst of spans
-    // overflows it at once, so the live pipeline's counters move without waiting.
+    // overflows it, so the live pipeline's counters move.
     obs_core::builder()
         .json_logs(false)
         .otlp_endpoint("http://127.0.0.1:9")
@@ -34,8 +34,23 @@ fn a_failed_init_can_be_retried_without_duplicate_or_stale_families() {
     );
 
     let telemetry = builder().init().expect("the retry starts");
-    for i in 0..10 {
+    // Each of the four exports the pipeline runs at once holds its one span for the 200 ms
+    // export timeout, and the worker holds one more while it waits for them: a burst
+    // quicker than that overflows the one-span queue, one whose thread is kept off the
+    // CPU that long may not. So the burst goes on (bounded) until the live pipeline has
+    // counted a drop.
+    let queue_full = || {
+        telemetry
+            .counts()
+            .into_iter()
+            .find(|c| c.signal == Signal::Traces)
+            .map_or(0, |c| c.dropped_queue_full)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut i = 0_u64;
+    while queue_full() == 0 && Instant::now() < deadline {
         tracing::info_span!("burst", i).in_scope(|| {});
+        i += 1;
     }
     let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::OpenMetrics);
     let mut types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();

@@ -85,6 +85,9 @@ fn mesh() -> &'static MeshRun {
         command
             .args(["--requests", "40", "--html"])
             .arg(&html)
+            // The report's render step far slower than the default 300 ms, so that its
+            // trace is the slowest even when a loaded machine makes other requests slow.
+            .args(["--slow-ms", "2000"])
             // The test needs the spans in the runner's own receiver.
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
         let output = run_bounded(command, MESH_TIMEOUT);

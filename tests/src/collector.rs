@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::wait::poll_blocking;
@@ -15,6 +15,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
+///
+/// Released, it is anyone's until the process it was chosen for binds it: start that
+/// process with [`wait_child_listening`] and try again with new ports when it exits.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -22,12 +25,73 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// How many times a child is started on new free ports before a test gives up.
+pub const START_ATTEMPTS: usize = 5;
+
 /// Waits until something accepts TCP connections on `addr`, up to `timeout`.
 pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
     poll_blocking(timeout, Duration::from_millis(50), || {
         TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
     })
     .is_some()
+}
+
+/// What [`wait_child_listening`] saw.
+#[derive(Debug)]
+pub enum Listening {
+    /// The child itself listens on every port.
+    Ready,
+    /// The child exited first: typically, one of its ports was taken between
+    /// [`free_port`] and its bind (or two [`free_port`] calls gave the same port).
+    Exited(ExitStatus),
+    /// Neither happened within the timeout.
+    TimedOut,
+}
+
+/// Waits, up to `timeout`, until `child` itself listens on 127.0.0.1 on every one of
+/// `ports`, or exits. Unlike [`wait_listening`], someone else listening on a port the
+/// child was given does not count as the child being up.
+pub fn wait_child_listening(child: &mut Child, ports: &[u16], timeout: Duration) -> Listening {
+    let pid = child.id();
+    poll_blocking(timeout, Duration::from_millis(50), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(Listening::Exited(status));
+        }
+        ports
+            .iter()
+            .all(|&port| listens(pid, port))
+            .then_some(Listening::Ready)
+    })
+    .unwrap_or(Listening::TimedOut)
+}
+
+/// Whether the process `pid` holds a socket listening on 127.0.0.1:`port`, from Linux's
+/// `/proc`. Without `/proc/net/tcp`, whether anything accepts connections there.
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        return TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+    };
+    // The address as the kernel prints it (its 32 bits in host byte order), and the port.
+    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes([127, 0, 0, 1]));
+    // Fields: sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth).
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.len() > 9 && fields[1] == local && fields[3] == "0A")
+        .map(|fields| format!("socket:[{}]", fields[9]))
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
 }
 
 /// A running `rotel-agent`; stopped with SIGTERM (it flushes) when dropped.
@@ -43,8 +107,10 @@ pub struct Collector {
 
 impl Collector {
     /// Starts rotel receiving OTLP on two free ports and forwarding over OTLP/gRPC to
-    /// `forward_to` (`http://127.0.0.1:R`). Panics, with what to do, if rotel is missing or
-    /// does not come up: these tests never silently skip the real collector.
+    /// `forward_to` (`http://127.0.0.1:R`), and waits until rotel itself listens on both
+    /// (on other ports if it exits first: one was taken since it was chosen). Panics, with
+    /// what to do, if rotel is missing or does not come up: these tests never silently skip
+    /// the real collector.
     pub fn start(forward_to: &str) -> Collector {
         let bin = std::env::var_os("OBS_ROTEL")
             .map(PathBuf::from)
@@ -54,46 +120,61 @@ impl Collector {
             "the rotel collector is not installed at {}: run scripts/install-test-deps.sh",
             bin.display()
         );
-        let grpc = free_port();
-        let http = free_port();
-        let log = std::env::temp_dir().join(format!("obs-rotel-{grpc}.log"));
-        let out = std::fs::File::create(&log).expect("rotel log file");
-        let child = Command::new(&bin)
-            .args([
-                "start",
-                "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{grpc}"),
-            ])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-            .args(["--exporter", "otlp", "--otlp-exporter-endpoint", forward_to])
-            .args([
-                "--otlp-exporter-protocol",
-                "grpc",
-                "--batch-timeout",
-                "100ms",
-            ])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log handle"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
-        let mut c = Collector {
-            child,
-            grpc_endpoint: format!("http://127.0.0.1:{grpc}"),
-            http_endpoint: format!("http://127.0.0.1:{http}"),
-            log,
-        };
-        for port in [grpc, http] {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            if !wait_listening(addr, Duration::from_secs(20)) {
-                let _ = c.child.kill();
-                panic!(
-                    "rotel did not listen on {addr} within 20 s; its output:\n{}",
-                    c.output()
-                );
+        for attempt in 1..=START_ATTEMPTS {
+            let grpc = free_port();
+            let http = free_port();
+            let log = std::env::temp_dir().join(format!("obs-rotel-{grpc}.log"));
+            let out = std::fs::File::create(&log).expect("rotel log file");
+            let mut child = Command::new(&bin)
+                .args([
+                    "start",
+                    "--otlp-grpc-endpoint",
+                    &format!("127.0.0.1:{grpc}"),
+                ])
+                .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+                .args(["--exporter", "otlp", "--otlp-exporter-endpoint", forward_to])
+                .args([
+                    "--otlp-exporter-protocol",
+                    "grpc",
+                    "--batch-timeout",
+                    "100ms",
+                ])
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("log handle"))
+                .stderr(out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
+            let output = || std::fs::read_to_string(&log).unwrap_or_default();
+            match wait_child_listening(&mut child, &[grpc, http], Duration::from_secs(20)) {
+                Listening::Ready => {
+                    return Collector {
+                        child,
+                        grpc_endpoint: format!("http://127.0.0.1:{grpc}"),
+                        http_endpoint: format!("http://127.0.0.1:{http}"),
+                        log,
+                    };
+                }
+                // A port taken before rotel could bind it: again, on other ports.
+                Listening::Exited(status) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "rotel exited ({status}) before listening on {grpc} and {http}; \
+                         trying other ports. Its output:\n{}",
+                        output()
+                    );
+                    let _ = std::fs::remove_file(&log);
+                }
+                outcome => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "rotel did not listen on 127.0.0.1:{grpc} and :{http} within 20 s \
+                         ({outcome:?}); its output:\n{}",
+                        output()
+                    );
+                }
             }
         }
-        c
+        unreachable!("the last attempt returns or panics")
     }
 
     /// What rotel printed so far, for failure messages.

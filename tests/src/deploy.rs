@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 
-use crate::collector::{free_port, repo_root, wait_listening};
+use crate::collector::{Listening, START_ATTEMPTS, free_port, repo_root, wait_child_listening};
 use crate::wait::poll_blocking;
 
 /// How a mesh service is called.
@@ -550,9 +550,35 @@ impl Mesh {
             logs,
         };
         for service in MESH {
+            let (child, addr, metrics_addr) =
+                mesh.spawn(bin_dir, service, otlp_grpc_endpoint, extra_env);
+            mesh.processes.push((service.name, child));
+            mesh.addrs.push((service.name, addr, metrics_addr));
+            let ready = service.protocol == Protocol::Grpc || mesh.healthy(addr);
+            assert!(
+                ready,
+                "{} did not come up on {addr} (metrics {metrics_addr}):\n{}",
+                service.name,
+                mesh.logs()
+            );
+        }
+        mesh
+    }
+
+    /// Starts `service` with `ADDR` and `OBS_METRICS_ADDR` on free loopback ports and waits
+    /// (30 s) until it listens on both itself; on new ports if it exits first (a port taken
+    /// since it was chosen). Panics with the logs if it does not come up.
+    fn spawn(
+        &self,
+        bin_dir: &Path,
+        service: MeshService,
+        otlp_grpc_endpoint: &str,
+        extra_env: &[(&str, &str)],
+    ) -> (Child, SocketAddr, SocketAddr) {
+        for attempt in 1..=START_ATTEMPTS {
             let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
             let metrics_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-            let log = std::fs::File::create(mesh.logs.join(format!("{}.log", service.name)))
+            let log = std::fs::File::create(self.logs.join(format!("{}.log", service.name)))
                 .expect("service log file");
             let mut command = Command::new(bin_dir.join(service.name));
             command
@@ -566,10 +592,10 @@ impl Mesh {
                 // The slow report step, short: these tests are about the deployment.
                 .env("SLOW_MS", "20");
             for (variable, callee) in service.peers {
-                command.env(variable, format!("http://{}", mesh.addr(callee)));
+                command.env(variable, format!("http://{}", self.addr(callee)));
             }
             command.envs(extra_env.iter().copied());
-            let child = command
+            let mut child = command
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log handle"))
                 .stderr(log)
@@ -577,19 +603,33 @@ impl Mesh {
                 .unwrap_or_else(|e| {
                     panic!("cannot start {}: {e}", bin_dir.join(service.name).display())
                 });
-            mesh.processes.push((service.name, child));
-            mesh.addrs.push((service.name, addr, metrics_addr));
-            let ready = wait_listening(addr, Duration::from_secs(30))
-                && wait_listening(metrics_addr, Duration::from_secs(30))
-                && (service.protocol == Protocol::Grpc || mesh.healthy(addr));
-            assert!(
-                ready,
-                "{} did not come up on {addr} (metrics {metrics_addr}):\n{}",
-                service.name,
-                mesh.logs()
-            );
+            let own_log = || {
+                std::fs::read_to_string(self.logs.join(format!("{}.log", service.name)))
+                    .unwrap_or_default()
+            };
+            let ports = [addr.port(), metrics_addr.port()];
+            match wait_child_listening(&mut child, &ports, Duration::from_secs(30)) {
+                Listening::Ready => return (child, addr, metrics_addr),
+                Listening::Exited(status) if attempt < START_ATTEMPTS => eprintln!(
+                    "{} exited ({status}) before listening on {addr} and {metrics_addr}; \
+                     trying other ports. Its output:\n{}",
+                    service.name,
+                    own_log()
+                ),
+                outcome => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let name = service.name;
+                    panic!(
+                        "{name} did not listen on {addr} (metrics {metrics_addr}): {outcome:?}\n\
+                         --- {name}\n{}{}",
+                        own_log(),
+                        self.logs()
+                    );
+                }
+            }
         }
-        mesh
+        unreachable!("the last attempt returns or panics")
     }
 
     /// `GET /healthz` answers 200 within 10 s.

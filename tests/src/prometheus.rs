@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::collector::{free_port, wait_listening};
+use crate::collector::{Listening, START_ATTEMPTS, free_port, wait_child_listening};
 use crate::wait::poll_blocking;
 
 /// A running Prometheus; killed and its data directory removed when dropped.
@@ -32,45 +32,65 @@ impl Prometheus {
         ))
     }
 
-    /// Starts Prometheus with the configuration file `config` (YAML) and waits, up to 30 s,
-    /// until it reports ready. Panics with the log if it does not.
+    /// Starts Prometheus with the configuration file `config` (YAML) on a free port and
+    /// waits, up to 30 s, until it listens there itself (on another port if it exits first:
+    /// the port was taken since it was chosen) and reports ready. Panics with the log if it
+    /// does not.
     pub fn start_with_config(config: &str) -> Prometheus {
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let dir = std::env::temp_dir().join(format!("obs-prometheus-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("prometheus temp dir");
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("prometheus config");
-        let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("`prometheus` not found on PATH: run scripts/install-test-deps.sh");
-        let prometheus = Prometheus { child, addr, dir };
-        let ready = wait_listening(addr, Duration::from_secs(30))
-            && prometheus
+        for attempt in 1..=START_ATTEMPTS {
+            let port = free_port();
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let dir = std::env::temp_dir().join(format!("obs-prometheus-{port}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("prometheus temp dir");
+            let config_path = dir.join("prometheus.yml");
+            std::fs::write(&config_path, config).expect("prometheus config");
+            let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
+            let child = Command::new("prometheus")
+                .arg(format!("--config.file={}", config_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--enable-feature=exemplar-storage")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("`prometheus` not found on PATH: run scripts/install-test-deps.sh");
+            let mut prometheus = Prometheus { child, addr, dir };
+            match wait_child_listening(&mut prometheus.child, &[port], Duration::from_secs(30)) {
+                Listening::Ready => {}
+                // Its port was taken before it could bind it: again, on another port.
+                Listening::Exited(status) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "prometheus exited ({status}) before listening on {addr}; trying \
+                         another port. Its log:\n{}",
+                        prometheus.log()
+                    );
+                    continue;
+                }
+                outcome => panic!(
+                    "prometheus did not listen on {addr} ({outcome:?}):\n{}",
+                    prometheus.log()
+                ),
+            }
+            let ready = prometheus
                 .wait_for(Duration::from_secs(30), |p| {
                     p.get("/-/ready")
                         .filter(|(status, _)| *status == 200)
                         .map(drop)
                 })
                 .is_some();
-        assert!(
-            ready,
-            "prometheus did not become ready:\n{}",
-            prometheus.log()
-        );
-        prometheus
+            assert!(
+                ready,
+                "prometheus did not become ready:\n{}",
+                prometheus.log()
+            );
+            return prometheus;
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// Prometheus's own log so far.

@@ -789,7 +789,40 @@ fn free_loopback_port() -> SocketAddr {
     listener.local_addr().expect("a bound address")
 }
 
-/// Starts rotel forwarding everything to `endpoint` over `protocol` (`grpc` or `http`).
+/// Whether the process `pid` holds a socket listening on `addr` (127.0.0.1), from Linux's
+/// `/proc`: a port [`free_loopback_port`] released is anyone's until rotel binds it (this
+/// file's other tests bind receivers meanwhile), so something accepting connections there
+/// need not be rotel. Without `/proc/net/tcp`, whether anything accepts connections.
+fn listens(pid: u32, addr: SocketAddr) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+    };
+    // The address as the kernel prints it (its 32 bits in host byte order), and the port.
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes([127, 0, 0, 1]),
+        addr.port()
+    );
+    // Fields: sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth).
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.len() > 9 && fields[1] == local && fields[3] == "0A")
+        .map(|fields| format!("socket:[{}]", fields[9]))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
+}
+
+/// Starts rotel forwarding everything to `endpoint` over `protocol` (`grpc` or `http`), and
+/// waits until it listens on both its ports itself; on new ports if it exits first (one was
+/// taken since it was chosen).
 fn start_rotel(endpoint: &str, protocol: &str) -> Rotel {
     let agent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/rotel-agent");
     assert!(
@@ -797,40 +830,62 @@ fn start_rotel(endpoint: &str, protocol: &str) -> Rotel {
         "the rotel collector is missing at {}: run scripts/install-test-deps.sh",
         agent.display()
     );
-    let otlp_grpc = free_loopback_port();
-    let otlp_http = free_loopback_port();
-    // Its own pid and log files, so parallel tests and other rotels don't collide.
-    let work_dir = std::env::temp_dir().join(format!(
-        "obs-receiver-rotel-{}-{}",
-        std::process::id(),
-        otlp_grpc.port()
-    ));
-    std::fs::create_dir_all(&work_dir).expect("a temporary directory");
-    let child = Command::new(&agent)
-        .arg("start")
-        .args(["--otlp-grpc-endpoint", &otlp_grpc.to_string()])
-        .args(["--otlp-http-endpoint", &otlp_http.to_string()])
-        .args(["--exporter", "otlp"])
-        .args(["--otlp-exporter-endpoint", endpoint])
-        .args(["--otlp-exporter-protocol", protocol])
-        .arg("--pid-file")
-        .arg(work_dir.join("rotel.pid"))
-        .arg("--log-file")
-        .arg(work_dir.join("rotel.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|error| {
-            panic!(
-                "cannot start {} ({error}): run scripts/install-test-deps.sh",
-                agent.display()
-            )
-        });
-    Rotel {
-        child,
-        otlp_grpc,
-        work_dir,
+    for attempt in 1..=5 {
+        let otlp_grpc = free_loopback_port();
+        let otlp_http = free_loopback_port();
+        // Its own pid and log files, so parallel tests and other rotels don't collide.
+        let work_dir = std::env::temp_dir().join(format!(
+            "obs-receiver-rotel-{}-{}",
+            std::process::id(),
+            otlp_grpc.port()
+        ));
+        std::fs::create_dir_all(&work_dir).expect("a temporary directory");
+        let mut child = Command::new(&agent)
+            .arg("start")
+            .args(["--otlp-grpc-endpoint", &otlp_grpc.to_string()])
+            .args(["--otlp-http-endpoint", &otlp_http.to_string()])
+            .args(["--exporter", "otlp"])
+            .args(["--otlp-exporter-endpoint", endpoint])
+            .args(["--otlp-exporter-protocol", protocol])
+            .arg("--pid-file")
+            .arg(work_dir.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(work_dir.join("rotel.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start {} ({error}): run scripts/install-test-deps.sh",
+                    agent.display()
+                )
+            });
+        let pid = child.id();
+        let deadline = Instant::now() + WAIT;
+        let exited = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if listens(pid, otlp_grpc) && listens(pid, otlp_http) {
+                return Rotel {
+                    child,
+                    otlp_grpc,
+                    work_dir,
+                };
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("rotel did not listen on {otlp_grpc} and {otlp_http} within {WAIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Not a `Rotel`, whose drop signals its pid: this one was reaped, the pid is free.
+        let _ = std::fs::remove_dir_all(&work_dir);
+        assert!(attempt < 5, "rotel exited early with {exited}");
+        eprintln!("rotel exited with {exited} before it listened; trying other ports");
     }
+    unreachable!("the last attempt returns or panics")
 }
 
 /// Exports all three signals to rotel, retrying while it is still starting up.

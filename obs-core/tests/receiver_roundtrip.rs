@@ -2,6 +2,11 @@
 //! clients, HTTP through a hyper client (protobuf plain and gzip, JSON), and a real
 //! collector (`rotel`) forwarding into it over both transports.
 
+// The tests crate's check that rotel itself listens on its ports (this crate can't depend on
+// that one, which depends on it).
+#[path = "../../tests/src/listening.rs"]
+pub mod listening;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -16,6 +21,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use listening::{Listening, wait_child_listening};
 use obs_core::testing::proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use obs_core::testing::proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -789,37 +795,6 @@ fn free_loopback_port() -> SocketAddr {
     listener.local_addr().expect("a bound address")
 }
 
-/// Whether the process `pid` holds a socket listening on `addr` (127.0.0.1), from Linux's
-/// `/proc`: a port [`free_loopback_port`] released is anyone's until rotel binds it (this
-/// file's other tests bind receivers meanwhile), so something accepting connections there
-/// need not be rotel. Without `/proc/net/tcp`, whether anything accepts connections.
-fn listens(pid: u32, addr: SocketAddr) -> bool {
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
-        return std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-    };
-    // The address as the kernel prints it (its 32 bits in host byte order), and the port.
-    let local = format!(
-        "{:08X}:{:04X}",
-        u32::from_ne_bytes([127, 0, 0, 1]),
-        addr.port()
-    );
-    // Fields: sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth).
-    let sockets: Vec<String> = table
-        .lines()
-        .skip(1)
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .filter(|fields| fields.len() > 9 && fields[1] == local && fields[3] == "0A")
-        .map(|fields| format!("socket:[{}]", fields[9]))
-        .collect();
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
-    })
-}
-
 /// Starts rotel forwarding everything to `endpoint` over `protocol` (`grpc` or `http`), and
 /// waits until it listens on both its ports itself; on new ports if it exits first (one was
 /// taken since it was chosen).
@@ -860,26 +835,22 @@ fn start_rotel(endpoint: &str, protocol: &str) -> Rotel {
                     agent.display()
                 )
             });
-        let pid = child.id();
-        let deadline = Instant::now() + WAIT;
-        let exited = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                break status;
-            }
-            if listens(pid, otlp_grpc) && listens(pid, otlp_http) {
-                return Rotel {
-                    child,
-                    otlp_grpc,
-                    work_dir,
-                };
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("rotel did not listen on {otlp_grpc} and {otlp_http} within {WAIT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let exited =
+            match wait_child_listening(&mut child, &[otlp_grpc.port(), otlp_http.port()], WAIT) {
+                Listening::Ready => {
+                    return Rotel {
+                        child,
+                        otlp_grpc,
+                        work_dir,
+                    };
+                }
+                Listening::Exited(status) => status,
+                Listening::TimedOut => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("rotel did not listen on {otlp_grpc} and {otlp_http} within {WAIT:?}");
+                }
+            };
         // Not a `Rotel`, whose drop signals its pid: this one was reaped, the pid is free.
         let _ = std::fs::remove_dir_all(&work_dir);
         assert!(attempt < 5, "rotel exited early with {exited}");

@@ -4,9 +4,10 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::listening::{Listening, wait_child_listening};
 use crate::wait::poll_blocking;
 
 /// The repository root (the parent of this crate).
@@ -34,64 +35,6 @@ pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
         TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
     })
     .is_some()
-}
-
-/// What [`wait_child_listening`] saw.
-#[derive(Debug)]
-pub enum Listening {
-    /// The child itself listens on every port.
-    Ready,
-    /// The child exited first: typically, one of its ports was taken between
-    /// [`free_port`] and its bind (or two [`free_port`] calls gave the same port).
-    Exited(ExitStatus),
-    /// Neither happened within the timeout.
-    TimedOut,
-}
-
-/// Waits, up to `timeout`, until `child` itself listens on 127.0.0.1 on every one of
-/// `ports`, or exits. Unlike [`wait_listening`], someone else listening on a port the
-/// child was given does not count as the child being up.
-pub fn wait_child_listening(child: &mut Child, ports: &[u16], timeout: Duration) -> Listening {
-    let pid = child.id();
-    poll_blocking(timeout, Duration::from_millis(50), || {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(Listening::Exited(status));
-        }
-        ports
-            .iter()
-            .all(|&port| listens(pid, port))
-            .then_some(Listening::Ready)
-    })
-    .unwrap_or(Listening::TimedOut)
-}
-
-/// Whether the process `pid` holds a socket listening on 127.0.0.1:`port`, from Linux's
-/// `/proc`. Without `/proc/net/tcp`, whether anything accepts connections there.
-fn listens(pid: u32, port: u16) -> bool {
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        return TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-    };
-    // The address as the kernel prints it (its 32 bits in host byte order), and the port.
-    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes([127, 0, 0, 1]));
-    // Fields: sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth).
-    let sockets: Vec<String> = table
-        .lines()
-        .skip(1)
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .filter(|fields| fields.len() > 9 && fields[1] == local && fields[3] == "0A")
-        .map(|fields| format!("socket:[{}]", fields[9]))
-        .collect();
-    if sockets.is_empty() {
-        return false;
-    }
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
-    })
 }
 
 /// A running `rotel-agent`; stopped with SIGTERM (it flushes) when dropped.

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 
-use crate::collector::{Listening, START_ATTEMPTS, free_port, repo_root, wait_child_listening};
+use crate::collector::{START_ATTEMPTS, free_port, repo_root};
+use crate::listening::{Listening, wait_child_listening};
 use crate::wait::poll_blocking;
 
 /// How a mesh service is called.

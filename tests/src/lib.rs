@@ -4,6 +4,7 @@
 pub mod collector;
 pub mod deploy;
 pub mod http;
+pub mod listening;
 pub mod pipeline;
 pub mod prometheus;
 pub mod tls;

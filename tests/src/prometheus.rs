@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::collector::{Listening, START_ATTEMPTS, free_port, wait_child_listening};
+use crate::collector::{START_ATTEMPTS, free_port};
+use crate::listening::{Listening, wait_child_listening};
 use crate::wait::poll_blocking;
 
 /// A running Prometheus; killed and its data directory removed when dropped.

@@ -30,8 +30,11 @@ fn an_unreachable_signal_costs_the_others_nothing_and_counts_its_losses() {
         // Longer than the shutdown: the traces export is still waiting when time is up.
         .otlp_timeout(Duration::from_secs(30))
         .exporter(Signal::Logs, ExporterKind::None)
+        // Ten batches of five: four exports hang, the worker holds the fifth batch while it
+        // waits for an export slot, and five stay queued. All of them count as unsent.
         .span_batch(BatchSettings {
             schedule_delay: Duration::from_millis(10),
+            max_export_batch_size: 5,
             ..BatchSettings::SPANS
         })
         .metric_export_interval(Duration::from_secs(3600))

@@ -128,6 +128,12 @@ impl InFlight {
         }
     }
 
+    /// Stops counting the items, without an outcome: they are counted again elsewhere (a
+    /// batch taken off the queue, now in the exports of its parts).
+    pub(crate) fn hand_on(mut self) {
+        self.settled = true;
+    }
+
     /// Counts the export's outcome.
     pub(crate) fn settle(mut self, result: Result<u64, String>) {
         self.stats.export_result(self.signal, self.items, result);
@@ -178,7 +184,8 @@ impl Drop for InFlight {
 pub(crate) struct Pending {
     /// Items waiting in the queue.
     pub(crate) queued: u64,
-    /// Items in exports that have not finished.
+    /// Items taken off the queue and not delivered yet: waiting for an export slot, being
+    /// converted, or in exports that have not finished.
     pub(crate) in_flight: u64,
 }
 
@@ -477,6 +484,9 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
     }
 
     fn dispatch(&self, batch: Vec<T>) {
+        // In flight from the moment it left the queue, so that a shutdown that times out while
+        // this batch waits for a slot reports it as not delivered.
+        let held = InFlight::new(self.stats.clone(), self.signal, batch.len() as u64);
         // Waits while MAX_CONCURRENT_EXPORTS are in flight; meanwhile the bounded queue absorbs
         // the load, and overflows are dropped and counted by `push`.
         let acquire = || {
@@ -488,7 +498,9 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         // Converted here, on this signal's own thread, so the export runtime's one worker
         // only does I/O and the signals convert in parallel.
         let request = (self.to_request)(batch);
-        for (part, in_flight) in self.destination.parts(request, self.signal, &self.stats) {
+        let parts = self.destination.parts(request, self.signal, &self.stats);
+        held.hand_on();
+        for (part, in_flight) in parts {
             // A request cut in parts takes a permit per part. (The semaphore is never
             // closed; if it were, the parts' `InFlight`s would count them as failed.)
             let Some(part_permit) = permit.take().or_else(acquire) else {

@@ -2,10 +2,12 @@
 //! clients, HTTP through a hyper client (protobuf plain and gzip, JSON), and a real
 //! collector (`rotel`) forwarding into it over both transports.
 
-// The tests crate's check that rotel itself listens on its ports (this crate can't depend on
-// that one, which depends on it).
+// The tests crate's check that rotel itself listens on its ports, and the bounded wait it
+// uses (this crate can't depend on that one, which depends on it).
 #[path = "../../tests/src/listening.rs"]
 pub mod listening;
+#[path = "../../tests/src/wait.rs"]
+pub mod wait;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -774,12 +776,10 @@ impl Drop for Rotel {
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .is_ok_and(|status| status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while terminated && Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if terminated {
+            wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(50), || {
+                self.child.try_wait().ok().flatten()
+            });
         }
         // Still running (or SIGTERM could not be sent): don't leak the process.
         if let Ok(None) = self.child.try_wait() {

@@ -3,11 +3,14 @@
 //! A port chosen by binding port 0 and releasing it is anyone's until the child binds it;
 //! another listener (a receiver of a parallel test, or the same port handed out twice) may
 //! take it, and then the child exits while a connect check succeeds against the other one.
-//! Shared with `obs-core/tests/receiver_roundtrip.rs`, which includes this file by path.
+//! Shared with `obs-core/tests/receiver_roundtrip.rs`, which includes this file and
+//! `wait.rs` by path.
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::poll_blocking;
 
 /// What [`wait_child_listening`] saw.
 #[derive(Debug)]
@@ -26,19 +29,16 @@ pub enum Listening {
 /// was given does not count as the child being up.
 pub fn wait_child_listening(child: &mut Child, ports: &[u16], timeout: Duration) -> Listening {
     let pid = child.id();
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll_blocking(timeout, Duration::from_millis(50), || {
         if let Ok(Some(status)) = child.try_wait() {
-            return Listening::Exited(status);
+            return Some(Listening::Exited(status));
         }
-        if ports.iter().all(|&port| listens(pid, port)) {
-            return Listening::Ready;
-        }
-        if Instant::now() >= deadline {
-            return Listening::TimedOut;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ports
+            .iter()
+            .all(|&port| listens(pid, port))
+            .then_some(Listening::Ready)
+    })
+    .unwrap_or(Listening::TimedOut)
 }
 
 /// Whether the process `pid` holds a socket listening on 127.0.0.1:`port`, from Linux's

@@ -29,8 +29,10 @@ impl TlsMaterial {
             certificate: read_certificate(files)?,
             identity: read_identity(files)?,
         };
-        // Building the configuration checks that the key fits the client certificate.
-        material.rustls_config()?;
+        // What building a configuration would check, without reading the system's roots: the
+        // HTTP client reads them once, for its own, and tonic reads them for a gRPC channel.
+        material.configured_roots()?;
+        material.check_client_auth()?;
         Ok(material)
     }
 
@@ -41,28 +43,38 @@ impl TlsMaterial {
 
     /// Whether the client certificate and key, if set, are set together, readable and a pair.
     pub(crate) fn check_identity(files: &TlsFiles) -> Result<(), String> {
-        let identity = read_identity(files)?;
         TlsMaterial {
             certificate: None,
-            identity,
+            identity: read_identity(files)?,
         }
-        .client_auth(rustls_builder()?.with_root_certificates(rustls::RootCertStore::empty()))
-        .map(drop)
+        .check_client_auth()
+    }
+
+    /// Whether the client key fits the client certificate, if there is one.
+    fn check_client_auth(&self) -> Result<(), String> {
+        self.client_auth(rustls_builder()?.with_root_certificates(rustls::RootCertStore::empty()))
+            .map(drop)
+    }
+
+    /// The configured CA certificates as trusted roots; `None` when none are configured.
+    fn configured_roots(&self) -> Result<Option<rustls::RootCertStore>, String> {
+        let Some(pem) = &self.certificate else {
+            return Ok(None);
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certificates(pem) {
+            roots
+                .add(cert)
+                .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
+        }
+        Ok(Some(roots))
     }
 
     /// The configuration of an HTTP/1.1 client (`hyper-rustls` sets the ALPN protocol).
     pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, String> {
         let builder = rustls_builder()?;
-        let roots = match &self.certificate {
-            Some(pem) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in certificates(pem) {
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
-                }
-                roots
-            }
+        let roots = match self.configured_roots()? {
+            Some(roots) => roots,
             // A system without roots gets an empty store: every export then fails, counted,
             // with rustls's "invalid peer certificate: UnknownIssuer", and the application runs
             // on; `OTEL_EXPORTER_OTLP_CERTIFICATE` is the remedy.

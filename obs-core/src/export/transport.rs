@@ -3,9 +3,9 @@
 //!
 //! Retry (OTLP spec, "Failures"): gRPC `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
 //! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS` and HTTP 429, 502, 503, 504 (and connection
-//! errors) are retried with exponential backoff and jitter, honouring `Retry-After`, until the
-//! export timeout runs out (for ever with a zero timeout, which means no limit); everything
-//! else fails at once.
+//! errors) are retried with exponential backoff and jitter, honouring `Retry-After` (seconds
+//! or a date), until the export timeout runs out (for ever with a zero timeout, which means
+//! no limit); everything else fails at once.
 
 use std::fmt;
 use std::io::Write;
@@ -37,6 +37,11 @@ use crate::export::{limit, within};
 /// The longest wait for a connection: also with a longer export timeout, or none, a
 /// collector that does not answer is retried soon.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most of a response body read: an OTLP response is a few bytes (a partial success and
+/// its message), and a receiver that sends more, or never ends its body, must not grow the
+/// application's memory.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// An OTLP export request of one signal.
 pub(crate) trait OtlpRequest:
@@ -151,6 +156,20 @@ impl<Resp: Message + Default + Send + 'static> tonic::codec::Codec for EncodedCo
     fn decoder(&mut self) -> Self::Decoder {
         tonic_prost::ProstDecoder::default()
     }
+}
+
+/// An HTTP `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110, 10.2.3); a date
+/// in the past is no wait.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// The HTTP client's connector: with the `tls` feature it speaks TLS to `https://` URLs.
@@ -288,8 +307,12 @@ impl OtlpClient {
                 Err(e) if e.retryable => {
                     let jitter =
                         Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
-                    let wait = e.retry_after.unwrap_or(backoff) + jitter;
-                    if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                    // Saturating and compared with what is left, not added to an instant: a
+                    // receiver's delay can be any number (`Retry-After: 18446744073709551615`),
+                    // and an overflow would panic.
+                    let wait = e.retry_after.unwrap_or(backoff).saturating_add(jitter);
+                    if deadline.is_some_and(|d| wait >= d.saturating_duration_since(Instant::now()))
+                    {
                         return Err(e);
                     }
                     tokio::time::sleep(wait).await;
@@ -440,23 +463,23 @@ impl OtlpClient {
             )
         })?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
         if status.is_success() {
+            // Only a success's body is read, for its partial success; one that is too long
+            // (or cut off) is still a success, with no count of rejected items.
+            let bytes = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             return Ok(R::Response::decode(bytes)
                 .map(|r| R::rejected(&r))
                 .unwrap_or(0));
         }
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
         let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
         Err(fail(
             format!(
@@ -493,6 +516,8 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(all(test, feature = "testing"))]
 mod tests {
+    use std::sync::Arc;
+
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     use super::*;
@@ -531,6 +556,20 @@ mod tests {
         assert_eq!(causes(&status), "transport error: refused");
     }
 
+    /// A client of the traces endpoint under `base`, with export timeout `timeout`.
+    fn traces_client(base: &str, protocol: Protocol, timeout: Duration) -> OtlpClient {
+        OtlpClient::new(&OtlpSettings {
+            endpoint: signal_url(base, protocol, Signal::Traces),
+            protocol,
+            headers: Vec::new(),
+            timeout,
+            compression: Compression::None,
+            max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
+            tls: Default::default(),
+        })
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn a_zero_timeout_exports_without_a_limit() {
         let receiver = OtlpReceiver::start(ReceiverConfig::default())
@@ -540,19 +579,128 @@ mod tests {
             (Protocol::HttpProtobuf, receiver.http_endpoint()),
             (Protocol::Grpc, receiver.grpc_endpoint()),
         ] {
-            let client = OtlpClient::new(&OtlpSettings {
-                endpoint: signal_url(&base, protocol, Signal::Traces),
-                protocol,
-                headers: Vec::new(),
-                timeout: Duration::ZERO,
-                compression: Compression::None,
-                max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
-                tls: Default::default(),
-            })
-            .unwrap();
+            let client = traces_client(&base, protocol, Duration::ZERO);
             let sent = client.export(&ExportTraceServiceRequest::default()).await;
             assert_eq!(sent, Ok(0), "{protocol:?}");
         }
         receiver.shutdown().await;
+    }
+
+    /// When each request of a fake receiver arrived.
+    type Arrivals = Arc<parking_lot::Mutex<Vec<Instant>>>;
+
+    /// The most connections a fake receiver serves, so its accept loop ends.
+    const MAX_CONNECTIONS: usize = 64;
+
+    /// An HTTP/1.1 receiver on a free loopback port: it reads each request whole, notes when
+    /// it arrived, and lets `answer` write the response (given the request's index) on the
+    /// connection. Returns its base URL.
+    async fn http_answering<F, A>(answer: F) -> (String, Arrivals)
+    where
+        F: Fn(usize, tokio::net::TcpStream) -> A + Send + 'static,
+        A: Future<Output = ()> + Send + 'static,
+    {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let arrivals = Arrivals::default();
+        let seen = arrivals.clone();
+        tokio::spawn(async move {
+            for index in 0..MAX_CONNECTIONS {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut reader = tokio::io::BufReader::new(stream);
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).await.is_err() {
+                    continue;
+                }
+                seen.lock().push(Instant::now());
+                tokio::spawn(answer(index, reader.into_inner()));
+            }
+        });
+        (base, arrivals)
+    }
+
+    /// Writes `response` and closes the connection.
+    async fn respond(mut stream: tokio::net::TcpStream, response: String) {
+        use tokio::io::AsyncWriteExt;
+        let _ = stream.write_all(response.as_bytes()).await;
+    }
+
+    /// A 503 whose `Retry-After` is `value`.
+    fn unavailable(value: &str) -> String {
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {value}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                      Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn an_enormous_retry_after_fails_the_export_without_a_panic() {
+        let (base, arrivals) =
+            http_answering(|_, stream| respond(stream, unavailable(&u64::MAX.to_string()))).await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let error = sent.expect_err("the wait ends after the deadline");
+        assert!(error.message.contains("HTTP 503"), "{error}");
+        assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_date_is_honoured() {
+        let (base, arrivals) = http_answering(|index, stream| {
+            // Three seconds on, to the second: a wait of more than two.
+            let later = std::time::SystemTime::now() + Duration::from_secs(3);
+            let answer = match index {
+                0 => unavailable(&httpdate::fmt_http_date(later)),
+                _ => OK.to_owned(),
+            };
+            respond(stream, answer)
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0));
+        let arrivals = arrivals.lock();
+        assert_eq!(arrivals.len(), 2);
+        let waited = arrivals[1] - arrivals[0];
+        assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_response_body_is_not_read_to_its_end() {
+        let (base, _) = http_answering(|_, mut stream| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                        Transfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            // 16 MiB in 64 KiB chunks, then a body that never ends: the connection stays
+            // open (until the client closes it, at most a minute) with no last chunk.
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+            for _ in 0..256 {
+                if stream.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut [0; 1])).await;
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0), "the receiver accepted the request");
     }
 }

@@ -2,10 +2,11 @@
 //! configured headers, timeout, gzip and the OTLP retry rules.
 //!
 //! Retry (OTLP spec, "Failures"): gRPC `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
-//! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS` and HTTP 429, 502, 503, 504 (and connection
-//! errors) are retried with exponential backoff and jitter, honouring `Retry-After` (seconds
-//! or a date), until the export timeout runs out (for ever with a zero timeout, which means
-//! no limit); everything else fails at once.
+//! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS`, `RESOURCE_EXHAUSTED` with a `RetryInfo` (the
+//! server's sign that it can recover) and HTTP 429, 502, 503, 504 (and connection errors)
+//! are retried with exponential backoff and jitter, honouring the gRPC `RetryInfo` delay and
+//! HTTP `Retry-After` (seconds or a date), until the export timeout runs out (for ever with
+//! a zero timeout, which means no limit); everything else fails at once.
 
 use std::fmt;
 use std::io::Write;
@@ -156,6 +157,59 @@ impl<Resp: Message + Default + Send + 'static> tonic::codec::Codec for EncodedCo
     fn decoder(&mut self) -> Self::Decoder {
         tonic_prost::ProstDecoder::default()
     }
+}
+
+/// `google.rpc.Status`, which gRPC carries in `grpc-status-details-bin`: only its details
+/// are read.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`: how long the server asks the client to wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// The delay of the `RetryInfo` in a gRPC status's details, if it has one; a negative
+/// delay counts as none to wait.
+fn retry_info(details: &[u8]) -> Option<Duration> {
+    let status = RpcStatus::decode(details).ok()?;
+    let info = status
+        .details
+        .iter()
+        .find(|any| any.type_url == RETRY_INFO_TYPE)?;
+    let delay = RetryInfo::decode(info.value.as_slice())
+        .ok()?
+        .retry_delay
+        .unwrap_or_default();
+    Some(
+        Duration::from_secs(delay.seconds.max(0) as u64)
+            + Duration::from_nanos(delay.nanos.clamp(0, 999_999_999) as u64),
+    )
 }
 
 /// An HTTP `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110, 10.2.3); a date
@@ -408,19 +462,25 @@ impl OtlpClient {
             Ok(resp) => Ok(R::rejected(resp.get_ref())),
             Err(status) => {
                 use tonic::Code::*;
-                let retryable = matches!(
-                    status.code(),
-                    Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss
-                );
-                Err(fail(
-                    format!(
+                let retry_after = retry_info(status.details());
+                let retryable = match status.code() {
+                    Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable
+                    | DataLoss => true,
+                    // Retryable "only if the server signals that a recovery from resource
+                    // exhaustion is possible", which it does with a RetryInfo.
+                    ResourceExhausted => retry_after.is_some(),
+                    _ => false,
+                };
+                Err(ExportError {
+                    message: format!(
                         "OTLP/gRPC export to {} failed: {:?}: {}",
                         self.endpoint(),
                         status.code(),
                         causes(&status)
                     ),
                     retryable,
-                ))
+                    retry_after,
+                })
             }
         }
     }
@@ -702,5 +762,111 @@ mod tests {
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
         let sent = client.export(&ExportTraceServiceRequest::default()).await;
         assert_eq!(sent, Ok(0), "the receiver accepted the request");
+    }
+
+    /// A gRPC receiver on a free loopback port that answers the calls in turn with `answers`
+    /// (the last one again once they run out): a status code and the delay of a RetryInfo.
+    /// Returns its base URL.
+    async fn grpc_answering(answers: Vec<(tonic::Code, Option<Duration>)>) -> (String, Arrivals) {
+        use http_body_util::Empty;
+        use hyper_util::rt::TokioIo;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let arrivals = Arrivals::default();
+        let seen = arrivals.clone();
+        let answers = Arc::new(answers);
+        tokio::spawn(async move {
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, answers) = (seen.clone(), answers.clone());
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let (seen, answers) = (seen.clone(), answers.clone());
+                        async move {
+                            let _ = request.into_body().collect().await;
+                            let index = {
+                                let mut seen = seen.lock();
+                                seen.push(Instant::now());
+                                seen.len() - 1
+                            };
+                            let (code, delay) = answers[index.min(answers.len() - 1)];
+                            let details = delay.map_or_else(Bytes::new, |delay| {
+                                let info = RetryInfo {
+                                    retry_delay: Some(ProtoDuration {
+                                        seconds: delay.as_secs() as i64,
+                                        nanos: delay.subsec_nanos() as i32,
+                                    }),
+                                };
+                                let status = RpcStatus {
+                                    details: vec![ProtoAny {
+                                        type_url: RETRY_INFO_TYPE.to_owned(),
+                                        value: info.encode_to_vec(),
+                                    }],
+                                };
+                                Bytes::from(status.encode_to_vec())
+                            });
+                            // The status goes in trailers, after an empty response message when
+                            // it is OK.
+                            let status = tonic::Status::with_details(code, "fake", details);
+                            let trailers =
+                                status.into_http::<Empty<Bytes>>().into_parts().0.headers;
+                            let message: &'static [u8] = match code {
+                                tonic::Code::Ok => &[0; 5],
+                                _ => &[],
+                            };
+                            let body = Full::new(Bytes::from_static(message))
+                                .with_trailers(async move { Some(Ok(trailers)) });
+                            http::Response::builder()
+                                .header(http::header::CONTENT_TYPE, "application/grpc")
+                                .body(body)
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        (base, arrivals)
+    }
+
+    #[tokio::test]
+    async fn resource_exhausted_is_retried_only_with_a_retry_info_and_after_its_delay() {
+        use tonic::Code::{Ok as Accepted, ResourceExhausted};
+        let delay = Duration::from_millis(300);
+        let (base, arrivals) =
+            grpc_answering(vec![(ResourceExhausted, Some(delay)), (Accepted, None)]).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0), "retried after the RetryInfo delay");
+        let arrivals = arrivals.lock().clone();
+        assert_eq!(arrivals.len(), 2);
+        let waited = arrivals[1] - arrivals[0];
+        assert!(waited >= delay, "retried after {waited:?}");
+
+        let (base, arrivals) =
+            grpc_answering(vec![(ResourceExhausted, None), (Accepted, None)]).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let error = sent.expect_err("no RetryInfo: not retryable");
+        assert!(error.message.contains("ResourceExhausted"), "{error}");
+        assert_eq!(arrivals.lock().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_info_delay_past_the_deadline_fails_at_once() {
+        let (base, arrivals) = grpc_answering(vec![(
+            tonic::Code::Unavailable,
+            Some(Duration::from_secs(60)),
+        )])
+        .await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert!(sent.is_err());
+        // Without the RetryInfo's delay, backoff would have retried it several times.
+        assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
     }
 }

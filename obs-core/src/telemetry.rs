@@ -620,7 +620,8 @@ impl Telemetry {
     /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
     /// the error lists each failure and how much could not be sent (failed, still queued or
     /// still in export; the latter are counted as dropped when exporting stops). Safe to
-    /// call from any thread or runtime.
+    /// call from any thread or runtime. Spans and log records made afterwards (by code that
+    /// is still running) are dropped and counted in `obs_telemetry_dropped_total`.
     pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.shutdown_now()
     }

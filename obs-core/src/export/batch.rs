@@ -295,6 +295,9 @@ struct Shared<T> {
     wake_at: usize,
     /// Set when a producer has woken the worker; cleared by the worker.
     woken: AtomicBool,
+    /// Set when the worker has stopped (shutdown): nothing takes items off the queue any
+    /// more, so a producer counts what it queued as dropped ([`Shared::discard`]).
+    stopped: AtomicBool,
     /// Turns of the worker's loop, so tests can tell sleeping from spinning.
     #[cfg(test)]
     turns: AtomicU64,
@@ -334,6 +337,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                 settings.max_export_batch_size
             },
             woken: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             #[cfg(test)]
             turns: AtomicU64::new(0),
             #[cfg(test)]
@@ -369,10 +373,43 @@ impl<T: Send + 'static> BatchQueue<T> {
             self.stats.queue_full(self.signal, 1);
             return;
         }
+        // Telemetry made after shutdown (code still running during a graceful stop) would
+        // otherwise sit in the queue uncounted. SeqCst, as are the queue's push and the
+        // worker's store: either this load sees the worker stopped, or the worker's last
+        // `discard` comes after this push and takes the item. A plain load on x86.
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            self.shared.discard(self.signal, &self.stats);
+            return;
+        }
         if self.shared.queue.len() >= self.shared.wake_at
             && !self.shared.woken.swap(true, Ordering::AcqRel)
         {
             self.worker.unpark();
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    /// Empties the queue of a stopped worker, counting its items as dropped (a failed
+    /// export: nothing exports them any more). Takes at most a queue's worth: a producer
+    /// that queues more after that sees `stopped` and discards its own.
+    fn discard(&self, signal: Signal, stats: &SignalStats) {
+        let mut discarded = 0;
+        for _ in 0..self.queue.capacity() {
+            if self.queue.pop().is_none() {
+                break;
+            }
+            discarded += 1;
+        }
+        if discarded > 0 {
+            stats.export_result(
+                signal,
+                discarded,
+                Err(format!(
+                    "{} made after shutdown are not exported",
+                    signal.as_str()
+                )),
+            );
         }
     }
 }
@@ -417,6 +454,12 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
                     };
                     self.export_queued(shared, true);
                     self.wait_idle();
+                    if stop {
+                        // What was queued during the final export is not exported: counted
+                        // as dropped, before the answer, so that shutdown reports it.
+                        shared.stopped.store(true, Ordering::SeqCst);
+                        shared.discard(self.signal, &self.stats);
+                    }
                     let _ = ack.send(());
                     if stop {
                         return;

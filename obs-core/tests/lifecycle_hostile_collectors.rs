@@ -1,0 +1,362 @@
+//! Collectors that fail in ways a real one can't be made to (one that accepts connections and
+//! never answers, a host name that does not resolve, one that starts after the application),
+//! telemetry made after shutdown, and the guard dropped in every kind of context: the
+//! application's thread never waits on the collector, shutdown keeps its deadline, nothing
+//! panics, and every span and log record is either exported or counted as dropped.
+//!
+//! `init` is once per process, so each scenario runs in a child process of this test binary
+//! (the test re-runs itself with [`CHILD`] naming the scenario).
+
+// The tests crate's bounded wait (this crate can't depend on that one, which depends on it).
+#[path = "../../tests/src/wait.rs"]
+pub mod wait;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{ExporterKind, Signal};
+
+/// Set in a child process to the scenario it runs.
+const CHILD: &str = "OBS_HOSTILE_CHILD";
+
+/// The target of the test's own spans and events; the filters let only these through, so
+/// the counts are the test's alone.
+const TARGET: &str = "hostile";
+
+/// How long the children's shutdowns may take.
+const SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// Room for a loaded machine beyond a deadline obs keeps.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// Runs this binary's test `test` in a child process for `scenario`, with `env` set, and
+/// checks that it passed without a panic anywhere (also in obs's own threads).
+fn in_child(test: &str, scenario: &str, env: &[(&str, String)]) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, scenario)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("child test process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{scenario}:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The scenario this process runs as a child, if it is one.
+fn scenario() -> Option<String> {
+    std::env::var(CHILD).ok()
+}
+
+/// A loopback port nothing listens on (yet).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `signal`'s spans or log records exported or dropped, whatever the reason, as
+/// `obs_telemetry_exported_total` and `obs_telemetry_dropped_total` count them.
+fn accounted(signal: Signal) -> u64 {
+    let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
+    let label = format!("signal=\"{}\"", signal.as_str());
+    text.lines()
+        .filter(|l| {
+            (l.starts_with("obs_telemetry_dropped_total{")
+                || l.starts_with("obs_telemetry_exported_total{"))
+                && l.contains(&label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits (bounded) until `n` spans and `n` log records are accounted for, then checks that
+/// no more are.
+fn assert_all_accounted(n: u64) {
+    let settled = wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(10), || {
+        (accounted(Signal::Traces) >= n && accounted(Signal::Logs) >= n).then_some(())
+    });
+    let counts = (accounted(Signal::Traces), accounted(Signal::Logs));
+    assert!(settled.is_some(), "{counts:?} of {n} accounted for");
+    assert_eq!(counts, (n, n), "each item counted once");
+}
+
+/// One span with one event inside, both seen only by this test's filters.
+fn emit(i: u64) {
+    let _span = tracing::info_span!(target: TARGET, "work", i).entered();
+    tracing::info!(target: TARGET, i, "work");
+}
+
+/// A builder that exports only the test's own spans and log records, and no process
+/// metrics (whose collection is not under test).
+fn builder() -> obs_core::Builder {
+    obs_core::builder()
+        .service_name("hostile")
+        .json_logs(false)
+        .traces_filter(format!("{TARGET}=info"))
+        .log_filter(format!("{TARGET}=info"))
+        .process_metrics(false)
+        .shutdown_timeout(SHUTDOWN)
+}
+
+/// A listener that accepts connections and never answers; they stay open while the test
+/// process lives.
+fn black_hole() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Bounded: exporters open a few connections, not this many.
+        let held: Vec<_> = listener.incoming().take(256).collect();
+        drop(held);
+    });
+    addr
+}
+
+#[test]
+fn a_black_hole_and_an_unresolvable_collector_cost_the_app_nothing_and_every_loss_is_counted() {
+    const N: u64 = 10_000;
+    if scenario().is_some() {
+        let started = Instant::now();
+        let telemetry = builder().init().expect("init");
+        let init_took = started.elapsed();
+        // Name resolution and connections happen on the export runtime, never in `init`.
+        assert!(init_took < SLACK, "init took {init_took:?}");
+        let requests = obs_core::metrics::global()
+            .counter("hostile_requests", "Counted by the burst.")
+            .unwrap();
+        let burst = Instant::now();
+        for i in 0..N {
+            emit(i);
+            requests.inc();
+        }
+        let burst_took = burst.elapsed();
+        // A generous bound: an application thread that waited for one export would take the
+        // 30 s export timeout.
+        assert!(
+            burst_took < Duration::from_secs(10),
+            "{N} spans took {burst_took:?}"
+        );
+        for c in telemetry.counts() {
+            assert_eq!(c.exported, 0, "{c:?}");
+        }
+        let stop = Instant::now();
+        let error = telemetry
+            .shutdown_blocking()
+            .expect_err("nothing delivered");
+        let stop_took = stop.elapsed();
+        assert!(stop_took < SHUTDOWN + SLACK, "shutdown took {stop_took:?}");
+        let failed: Vec<Signal> = error.failures.iter().map(|f| f.signal).collect();
+        assert_eq!(failed, Signal::ALL, "{error}");
+        assert_all_accounted(N);
+        return;
+    }
+    let hole = black_hole();
+    in_child(
+        "a_black_hole_and_an_unresolvable_collector_cost_the_app_nothing_and_every_loss_is_counted",
+        "hostile",
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://{hole}"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+                "http/protobuf".to_owned(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://nonexistent.invalid:4318/v1/logs".to_owned(),
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://nonexistent.invalid:4317".to_owned(),
+            ),
+            // Longer than the shutdown: exports are still waiting when it comes.
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10".to_owned()),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "256".to_owned()),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "32".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "10".to_owned()),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "256".to_owned()),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "32".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "50".to_owned()),
+        ],
+    );
+}
+
+#[test]
+fn a_collector_that_starts_late_receives_what_comes_after() {
+    if scenario().is_some() {
+        let grpc: SocketAddr = std::env::var("LATE_GRPC").unwrap().parse().unwrap();
+        let http: SocketAddr = std::env::var("LATE_HTTP").unwrap().parse().unwrap();
+        let telemetry = builder()
+            .exporter(Signal::Metrics, ExporterKind::None)
+            .init()
+            .expect("init");
+        // Before the collector is up: refused, and counted as dropped.
+        emit(0);
+        let early = wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(10), || {
+            (accounted(Signal::Traces) == 1 && accounted(Signal::Logs) == 1).then_some(())
+        });
+        assert!(early.is_some(), "{:?}", telemetry.counts());
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let receiver = runtime
+            .block_on(OtlpReceiver::start(
+                ReceiverConfig::default().grpc_addr(grpc).http_addr(http),
+            ))
+            .expect("the collector starts on the ports obs exports to");
+        emit(1);
+        telemetry
+            .force_flush()
+            .expect("delivered once the collector is up");
+        // The early ones were refused, so whatever arrives came after the collector was up.
+        let spans = runtime.block_on(
+            receiver
+                .store()
+                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
+        );
+        assert!(spans.is_ok(), "the late span over gRPC: {spans:?}");
+        let logs = runtime.block_on(
+            receiver
+                .store()
+                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
+        );
+        assert!(logs.is_ok(), "the late log record over HTTP: {logs:?}");
+        for c in telemetry.counts() {
+            assert_eq!((c.exported, c.dropped_export_failed), (1, 1), "{c:?}");
+        }
+        telemetry.shutdown_blocking().expect("shutdown");
+        return;
+    }
+    let (grpc, http) = (free_port(), free_port());
+    in_child(
+        "a_collector_that_starts_late_receives_what_comes_after",
+        "late",
+        &[
+            ("LATE_GRPC", format!("127.0.0.1:{grpc}")),
+            ("LATE_HTTP", format!("127.0.0.1:{http}")),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://127.0.0.1:{grpc}"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+                "http/protobuf".to_owned(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                format!("http://127.0.0.1:{http}/v1/logs"),
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "10".to_owned()),
+        ],
+    );
+}
+
+#[test]
+fn telemetry_after_shutdown_is_counted_as_dropped() {
+    const N: u64 = 10;
+    if scenario().is_some() {
+        let telemetry = builder()
+            .otlp_endpoint(format!("http://127.0.0.1:{}", free_port()))
+            .exporter(Signal::Metrics, ExporterKind::None)
+            .init()
+            .expect("init");
+        telemetry.shutdown_blocking().expect("nothing to send");
+        // Code still running after shutdown (a request finishing during a graceful stop)
+        // keeps making spans and log records: nothing exports them any more.
+        for i in 0..N {
+            emit(i);
+        }
+        assert_all_accounted(N);
+        return;
+    }
+    in_child(
+        "telemetry_after_shutdown_is_counted_as_dropped",
+        "after-shutdown",
+        &[],
+    );
+}
+
+#[test]
+fn the_guard_can_be_dropped_in_any_context() {
+    if let Some(context) = scenario() {
+        let telemetry = || {
+            builder()
+                .otlp_endpoint(format!("http://{}", black_hole()))
+                .init()
+                .expect("init")
+        };
+        let started = Instant::now();
+        match context.as_str() {
+            "no runtime" => {
+                let guard = telemetry();
+                emit(0);
+                drop(guard);
+            }
+            "current-thread runtime" => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    // Initialized inside the application's runtime, dropped in a task of it.
+                    let guard = telemetry();
+                    emit(0);
+                    drop(guard);
+                });
+                drop(runtime);
+            }
+            "multi-thread runtime" => {
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                let guard = runtime.block_on(async { telemetry() });
+                let dropped = runtime.spawn(async move {
+                    emit(0);
+                    drop(guard);
+                });
+                runtime.block_on(dropped).expect("the task finished");
+                drop(runtime);
+            }
+            "async shutdown in a current-thread runtime" => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let result = runtime.block_on(async {
+                    let guard = telemetry();
+                    emit(0);
+                    guard.shutdown().await
+                });
+                assert!(result.is_err(), "the black hole took nothing");
+                drop(runtime);
+            }
+            other => panic!("unknown context {other}"),
+        }
+        let took = started.elapsed();
+        assert!(took < SHUTDOWN + SLACK, "{context}: {took:?}");
+        // The application's runtime is gone: reading the metrics must not need it.
+        let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
+        assert!(text.contains("obs_telemetry_dropped_total"), "{text}");
+        assert_all_accounted(1);
+        return;
+    }
+    for context in [
+        "no runtime",
+        "current-thread runtime",
+        "multi-thread runtime",
+        "async shutdown in a current-thread runtime",
+    ] {
+        in_child("the_guard_can_be_dropped_in_any_context", context, &[]);
+    }
+}

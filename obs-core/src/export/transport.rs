@@ -3,10 +3,11 @@
 //!
 //! Retry (OTLP spec, "Failures"): gRPC `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
 //! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS`, `RESOURCE_EXHAUSTED` with a `RetryInfo` (the
-//! server's sign that it can recover) and HTTP 429, 502, 503, 504 (and connection errors)
-//! are retried with exponential backoff and jitter, honouring the gRPC `RetryInfo` delay and
-//! HTTP `Retry-After` (seconds or a date), until the export timeout runs out (for ever with
-//! a zero timeout, which means no limit); everything else fails at once.
+//! server's sign that it can recover) and HTTP 429, 502, 503, 504 (and connection errors,
+//! also a connection that breaks mid-call) are retried with exponential backoff and
+//! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date),
+//! until the export timeout runs out (for ever with a zero timeout, which means no limit);
+//! everything else fails at once.
 
 use std::fmt;
 use std::io::Write;
@@ -463,14 +464,21 @@ impl OtlpClient {
             Err(status) => {
                 use tonic::Code::*;
                 let retry_after = retry_info(status.details());
-                let retryable = match status.code() {
-                    Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable
-                    | DataLoss => true,
-                    // Retryable "only if the server signals that a recovery from resource
-                    // exhaustion is possible", which it does with a RetryInfo.
-                    ResourceExhausted => retry_after.is_some(),
-                    _ => false,
-                };
+                // A connection that broke mid-call (a receiver that crashed or restarted)
+                // brings no status from the receiver: tonic makes an UNKNOWN one caused by a
+                // transport error. gRPC calls that condition UNAVAILABLE, and it is retried as
+                // a broken HTTP connection is.
+                let broken = std::error::Error::source(&status)
+                    .is_some_and(|cause| cause.is::<tonic::transport::Error>());
+                let retryable = broken
+                    || match status.code() {
+                        Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable
+                        | DataLoss => true,
+                        // Retryable "only if the server signals that a recovery from resource
+                        // exhaustion is possible", which it does with a RetryInfo.
+                        ResourceExhausted => retry_after.is_some(),
+                        _ => false,
+                    };
                 Err(ExportError {
                     message: format!(
                         "OTLP/gRPC export to {} failed: {:?}: {}",
@@ -578,7 +586,9 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use std::sync::Arc;
 
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
 
     use super::*;
     use crate::config::{Signal, signal_url};
@@ -691,9 +701,9 @@ mod tests {
     }
 
     /// Writes `response` and closes the connection.
-    async fn respond(mut stream: tokio::net::TcpStream, response: String) {
+    async fn respond(mut stream: tokio::net::TcpStream, response: impl AsRef<[u8]>) {
         use tokio::io::AsyncWriteExt;
-        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.write_all(response.as_ref()).await;
     }
 
     /// A 503 whose `Retry-After` is `value`.
@@ -764,11 +774,102 @@ mod tests {
         assert_eq!(sent, Ok(0), "the receiver accepted the request");
     }
 
-    /// A gRPC receiver on a free loopback port that answers the calls in turn with `answers`
-    /// (the last one again once they run out): a status code and the delay of a RetryInfo.
-    /// Returns its base URL.
-    async fn grpc_answering(answers: Vec<(tonic::Code, Option<Duration>)>) -> (String, Arrivals) {
+    /// How the fake gRPC receiver answers a call.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// Accepted, with this many spans rejected (a partial success if more than zero).
+        Accepted(i64),
+        /// Failed with the code, and a RetryInfo of the delay if there is one.
+        Failed(tonic::Code, Option<Duration>),
+    }
+
+    /// A response that rejects `rejected` spans (none: a plain success).
+    fn rejecting(rejected: i64) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: "too old".to_owned(),
+            }),
+        }
+    }
+
+    /// Whether `frame` starts the DATA frame of the first call on an HTTP/2 connection
+    /// (stream 1) that holds an empty request: a gRPC message of five bytes, whatever the
+    /// flags.
+    fn first_call_data(frame: &[u8]) -> bool {
+        frame[..4] == [0, 0, 5, 0] && frame[5..9] == [0, 0, 0, 1]
+    }
+
+    /// Reads the first call on `stream` (up to 64 KiB, for at most 10 s) and hangs up
+    /// without an answer, as a collector that crashes or restarts mid-request.
+    async fn hang_up(mut stream: tokio::net::TcpStream) {
+        use tokio::io::AsyncReadExt;
+        let mut read = Vec::new();
+        let mut buf = [0; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while read.len() < 0x10000 && !read.windows(9).any(first_call_data) {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+    }
+
+    /// The response to one call: its status in trailers, after the response message when it
+    /// is accepted.
+    fn grpc_response(
+        answer: Answer,
+    ) -> http::Response<
+        impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Send + 'static,
+    > {
         use http_body_util::Empty;
+        let (status, message) = match answer {
+            Answer::Accepted(rejected) => {
+                let encoded = rejecting(rejected).encode_to_vec();
+                // The gRPC message prefix: not compressed, then the length.
+                let mut message = vec![0];
+                message.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+                message.extend_from_slice(&encoded);
+                (tonic::Status::new(tonic::Code::Ok, ""), message)
+            }
+            Answer::Failed(code, delay) => {
+                let details = delay.map_or_else(Bytes::new, |delay| {
+                    let info = RetryInfo {
+                        retry_delay: Some(ProtoDuration {
+                            seconds: delay.as_secs() as i64,
+                            nanos: delay.subsec_nanos() as i32,
+                        }),
+                    };
+                    let status = RpcStatus {
+                        details: vec![ProtoAny {
+                            type_url: RETRY_INFO_TYPE.to_owned(),
+                            value: info.encode_to_vec(),
+                        }],
+                    };
+                    Bytes::from(status.encode_to_vec())
+                });
+                (
+                    tonic::Status::with_details(code, "fake", details),
+                    Vec::new(),
+                )
+            }
+        };
+        let trailers = status.into_http::<Empty<Bytes>>().into_parts().0.headers;
+        let body = Full::new(Bytes::from(message)).with_trailers(async move { Some(Ok(trailers)) });
+        let mut response = http::Response::new(body);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        response
+    }
+
+    /// A gRPC receiver on a free loopback port that hangs up on the first `hang_ups` calls
+    /// (each on a connection of its own) and answers the calls after them in turn with
+    /// `answers` (the last one again once they run out). Returns its base URL.
+    async fn grpc_answering(hang_ups: usize, answers: Vec<Answer>) -> (String, Arrivals) {
         use hyper_util::rt::TokioIo;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -776,10 +877,15 @@ mod tests {
         let seen = arrivals.clone();
         let answers = Arc::new(answers);
         tokio::spawn(async move {
-            for _ in 0..MAX_CONNECTIONS {
+            for connection in 0..MAX_CONNECTIONS {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                if connection < hang_ups {
+                    seen.lock().push(Instant::now());
+                    tokio::spawn(hang_up(stream));
+                    continue;
+                }
                 let (seen, answers) = (seen.clone(), answers.clone());
                 let service = hyper::service::service_fn(
                     move |request: http::Request<hyper::body::Incoming>| {
@@ -789,38 +895,10 @@ mod tests {
                             let index = {
                                 let mut seen = seen.lock();
                                 seen.push(Instant::now());
-                                seen.len() - 1
+                                seen.len() - 1 - hang_ups
                             };
-                            let (code, delay) = answers[index.min(answers.len() - 1)];
-                            let details = delay.map_or_else(Bytes::new, |delay| {
-                                let info = RetryInfo {
-                                    retry_delay: Some(ProtoDuration {
-                                        seconds: delay.as_secs() as i64,
-                                        nanos: delay.subsec_nanos() as i32,
-                                    }),
-                                };
-                                let status = RpcStatus {
-                                    details: vec![ProtoAny {
-                                        type_url: RETRY_INFO_TYPE.to_owned(),
-                                        value: info.encode_to_vec(),
-                                    }],
-                                };
-                                Bytes::from(status.encode_to_vec())
-                            });
-                            // The status goes in trailers, after an empty response message when
-                            // it is OK.
-                            let status = tonic::Status::with_details(code, "fake", details);
-                            let trailers =
-                                status.into_http::<Empty<Bytes>>().into_parts().0.headers;
-                            let message: &'static [u8] = match code {
-                                tonic::Code::Ok => &[0; 5],
-                                _ => &[],
-                            };
-                            let body = Full::new(Bytes::from_static(message))
-                                .with_trailers(async move { Some(Ok(trailers)) });
-                            http::Response::builder()
-                                .header(http::header::CONTENT_TYPE, "application/grpc")
-                                .body(body)
+                            let answer = answers[index.min(answers.len() - 1)];
+                            Ok::<_, std::convert::Infallible>(grpc_response(answer))
                         }
                     },
                 );
@@ -835,10 +913,11 @@ mod tests {
 
     #[tokio::test]
     async fn resource_exhausted_is_retried_only_with_a_retry_info_and_after_its_delay() {
-        use tonic::Code::{Ok as Accepted, ResourceExhausted};
+        use Answer::{Accepted, Failed};
+        use tonic::Code::ResourceExhausted;
         let delay = Duration::from_millis(300);
         let (base, arrivals) =
-            grpc_answering(vec![(ResourceExhausted, Some(delay)), (Accepted, None)]).await;
+            grpc_answering(0, vec![Failed(ResourceExhausted, Some(delay)), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client.export(&ExportTraceServiceRequest::default()).await;
         assert_eq!(sent, Ok(0), "retried after the RetryInfo delay");
@@ -848,7 +927,7 @@ mod tests {
         assert!(waited >= delay, "retried after {waited:?}");
 
         let (base, arrivals) =
-            grpc_answering(vec![(ResourceExhausted, None), (Accepted, None)]).await;
+            grpc_answering(0, vec![Failed(ResourceExhausted, None), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client.export(&ExportTraceServiceRequest::default()).await;
         let error = sent.expect_err("no RetryInfo: not retryable");
@@ -858,15 +937,113 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_info_delay_past_the_deadline_fails_at_once() {
-        let (base, arrivals) = grpc_answering(vec![(
-            tonic::Code::Unavailable,
-            Some(Duration::from_secs(60)),
-        )])
-        .await;
+        let delay = Some(Duration::from_secs(60));
+        let (base, arrivals) =
+            grpc_answering(0, vec![Answer::Failed(tonic::Code::Unavailable, delay)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
         let sent = client.export(&ExportTraceServiceRequest::default()).await;
         assert!(sent.is_err());
         // Without the RetryInfo's delay, backoff would have retried it several times.
         assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
+    }
+
+    #[tokio::test]
+    async fn grpc_codes_are_retried_as_the_spec_says() {
+        use tonic::Code::*;
+        for (code, retried) in [
+            (Unavailable, true),
+            (DeadlineExceeded, true),
+            (Aborted, true),
+            (InvalidArgument, false),
+            (Unauthenticated, false),
+            (Internal, false),
+        ] {
+            let answers = vec![Answer::Failed(code, None), Answer::Accepted(0)];
+            let (base, arrivals) = grpc_answering(0, answers).await;
+            let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
+            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            assert_eq!(sent.is_ok(), retried, "{code:?}: {sent:?}");
+            assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{code:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn http_statuses_are_retried_as_the_spec_says() {
+        for (status, retried) in [
+            (429, true),
+            (502, true),
+            (503, true),
+            (504, true),
+            (400, false),
+            (401, false),
+            (413, false),
+            (500, false),
+        ] {
+            let (base, arrivals) = http_answering(move |index, stream| {
+                let answer = match index {
+                    0 => format!(
+                        "HTTP/1.1 {status} Failed\r\nRetry-After: 0\r\n\
+                         Content-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    _ => OK.to_owned(),
+                };
+                respond(stream, answer)
+            })
+            .await;
+            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            assert_eq!(sent.is_ok(), retried, "{status}: {sent:?}");
+            assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grpc_receiver_that_hangs_up_mid_call_is_retried() {
+        let (base, arrivals) = grpc_answering(2, vec![Answer::Accepted(0)]).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0), "delivered on a new connection");
+        assert_eq!(arrivals.lock().len(), 3, "two hang-ups, then the answer");
+    }
+
+    #[tokio::test]
+    async fn an_http_receiver_that_hangs_up_mid_response_is_retried() {
+        let (base, arrivals) = http_answering(|index, stream| {
+            // Half a status line, then the connection closes.
+            let answer = match index {
+                0 => "HTTP/1.1 20".to_owned(),
+                _ => OK.to_owned(),
+            };
+            respond(stream, answer)
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0));
+        assert_eq!(arrivals.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_partial_success_returns_the_rejected_count() {
+        let (base, _) = grpc_answering(0, vec![Answer::Accepted(3)]).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(3), "gRPC");
+
+        let (base, _) = http_answering(|_, stream| {
+            let body = rejecting(3).encode_to_vec();
+            let mut answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            answer.extend_from_slice(&body);
+            respond(stream, answer)
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(3), "HTTP");
     }
 }

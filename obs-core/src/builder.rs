@@ -69,6 +69,24 @@ fn invalid(setting: &'static str, value: impl ToString, reason: impl ToString) -
     }
 }
 
+/// The longest duration a setting takes: what the `OTEL_*` millisecond variables can say
+/// (2^64 - 1 ms, some 584 million years). A longer one, such as `Duration::MAX` meant as
+/// "for ever", overflowed when added to the current time for a deadline or the next export,
+/// a panic in the exporter or in shutdown.
+const MAX_DURATION: Duration = Duration::from_millis(u64::MAX);
+
+/// `duration`, if it is at most [`MAX_DURATION`].
+fn checked(setting: &'static str, duration: Duration) -> Result<Duration, InitError> {
+    if duration > MAX_DURATION {
+        return Err(invalid(
+            setting,
+            format!("{duration:?}"),
+            "longer than the most obs waits (u64::MAX milliseconds)",
+        ));
+    }
+    Ok(duration)
+}
+
 impl Builder {
     /// `service.name`; wins over a `service.name` [`Builder::resource_attribute`] too.
     /// Defaults to `OTEL_SERVICE_NAME`, else `unknown_service:<binary>`.
@@ -359,7 +377,7 @@ impl Builder {
                 .retain(|(k, _)| !self.headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
             s.headers.extend(self.headers.iter().cloned());
             if let Some(t) = self.timeout {
-                s.timeout = t;
+                s.timeout = checked("otlp_timeout", t)?;
             }
             if let Some(comp) = self.compression {
                 s.compression = comp;
@@ -449,6 +467,8 @@ impl Builder {
                         "max_export_batch_size exceeds max_queue_size",
                     ));
                 }
+                checked(setting, b.schedule_delay)?;
+                checked(setting, b.export_timeout)?;
                 *target = b;
             }
         }
@@ -466,7 +486,7 @@ impl Builder {
                     "must be more than zero",
                 ));
             }
-            c.metric_export_interval = i;
+            c.metric_export_interval = checked("metric_export_interval", i)?;
         }
         if let Some(f) = self.exemplar_filter {
             c.exemplar_filter = f;
@@ -496,7 +516,7 @@ impl Builder {
             c.metrics_addr = Some(a);
         }
         if let Some(t) = self.shutdown_timeout {
-            c.shutdown_timeout = t;
+            c.shutdown_timeout = checked("shutdown_timeout", t)?;
         }
         if let Some(on) = self.span_events {
             c.span_events = on;

@@ -650,6 +650,33 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             obs_core::builder().max_request_bytes(0),
             "max_request_bytes",
         ),
+        // "For ever" as `Duration::MAX` overflowed when added to the current time.
+        (
+            obs_core::builder().otlp_timeout(Duration::MAX),
+            "otlp_timeout",
+        ),
+        (
+            obs_core::builder().span_batch(obs_core::BatchSettings {
+                schedule_delay: Duration::MAX,
+                ..obs_core::BatchSettings::SPANS
+            }),
+            "span_batch",
+        ),
+        (
+            obs_core::builder().log_batch(obs_core::BatchSettings {
+                export_timeout: Duration::MAX,
+                ..obs_core::BatchSettings::LOGS
+            }),
+            "log_batch",
+        ),
+        (
+            obs_core::builder().metric_export_interval(Duration::MAX),
+            "metric_export_interval",
+        ),
+        (
+            obs_core::builder().shutdown_timeout(Duration::MAX),
+            "shutdown_timeout",
+        ),
     ];
     // Without the `tls` feature, `https://` is refused (tests/tests/tls_config.rs has it on).
     let https = obs_core::builder().otlp_endpoint("https://secure:4317");

@@ -133,9 +133,12 @@ impl ExportRuntime {
         let thread = std::thread::Builder::new()
             .name("obs-export".to_owned())
             .spawn(move || {
+                crate::export::mark_export_thread();
                 let rt = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
                     .thread_name("obs-export-worker")
+                    // Its worker and its blocking threads (name resolution) alike.
+                    .on_thread_start(crate::export::mark_export_thread)
                     .enable_all()
                     .build()
                 {
@@ -188,17 +191,23 @@ impl<T> fmt::Debug for QueueSink<T> {
     }
 }
 
+// What obs's export threads make is not queued (see `mark_export_thread`): left out, as a
+// filter leaves out, not dropped.
 impl SpanSink for QueueSink<SpanData> {
     #[inline]
     fn on_end(&self, span: SpanData) {
-        self.0.push(span);
+        if !crate::export::on_export_thread() {
+            self.0.push(span);
+        }
     }
 }
 
 impl obs_log::LogSink for QueueSink<obs_log::LogRecord> {
     #[inline]
     fn emit(&self, record: obs_log::LogRecord) {
-        self.0.push(record);
+        if !crate::export::on_export_thread() {
+            self.0.push(record);
+        }
     }
 }
 

@@ -356,7 +356,10 @@ impl<T: Send + 'static> BatchQueue<T> {
         let queue = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("obs-{}-batch", signal.as_str()))
-            .spawn(move || worker.run(&queue, control_rx))?;
+            .spawn(move || {
+                crate::export::mark_export_thread();
+                worker.run(&queue, control_rx)
+            })?;
         Ok(BatchQueue {
             shared,
             control,

@@ -10,7 +10,27 @@ pub(crate) mod transport;
 
 pub use transport::ExportError;
 
+use std::cell::Cell;
 use std::time::Duration;
+
+thread_local! {
+    /// Set on obs's own export threads.
+    static EXPORT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of obs's export threads: the spans and log records made
+/// on it are not exported. The export's own logging (h2 logs each frame at debug, hyper and
+/// tonic their connections) would otherwise become telemetry that the next export sends and
+/// logs again, for ever, with `RUST_LOG=debug`.
+pub(crate) fn mark_export_thread() {
+    EXPORT_THREAD.set(true);
+}
+
+/// Whether the calling thread is one of obs's export threads ([`mark_export_thread`]).
+#[inline]
+pub(crate) fn on_export_thread() -> bool {
+    EXPORT_THREAD.get()
+}
 
 /// `timeout` as a limit: `None` (no limit) when zero, as the spec's Timeout type says.
 pub(crate) fn limit(timeout: Duration) -> Option<Duration> {

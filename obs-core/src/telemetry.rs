@@ -316,6 +316,8 @@ impl obs_metrics::Collector for PipelineCollector {
 
 /// The running telemetry. Keep it alive for the life of the program; dropping it (or calling
 /// [`Telemetry::shutdown`]) flushes traces, logs and metrics within the configured timeout.
+/// Dropping it waits on the dropping thread; in async code, `shutdown().await` lets the
+/// runtime run its other tasks meanwhile.
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct Telemetry {
     resource: ResourceAttributes,
@@ -629,10 +631,32 @@ impl Telemetry {
     /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
     /// the error lists each failure and how much could not be sent (failed, still queued or
     /// still in export; the latter are counted as dropped when exporting stops). Safe to
-    /// call from any thread or runtime. Spans and log records made afterwards (by code that
-    /// is still running) are dropped and counted in `obs_telemetry_dropped_total`.
-    pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
-        self.shutdown_now()
+    /// call from any thread or runtime: the waiting happens on a thread of its own, so the
+    /// runtime that awaits this keeps running its other tasks meanwhile (requests still
+    /// finishing, or a collector served on the same current-thread runtime, as in a
+    /// `#[tokio::test]`). Spans and log records made afterwards (by code that is still
+    /// running) are dropped and counted in `obs_telemetry_dropped_total`.
+    pub async fn shutdown(self) -> Result<(), ShutdownError> {
+        // In a slot, so that it can still be shut down here if no thread can be started.
+        let slot = Arc::new(parking_lot::Mutex::new(Some(self)));
+        let (done, result) = tokio::sync::oneshot::channel();
+        let on_thread = slot.clone();
+        let started = std::thread::Builder::new()
+            .name("obs-shutdown".to_owned())
+            .spawn(move || {
+                if let Some(telemetry) = on_thread.lock().take() {
+                    let _ = done.send(telemetry.shutdown_blocking());
+                }
+            });
+        if started.is_ok()
+            && let Ok(outcome) = result.await
+        {
+            return outcome;
+        }
+        // No thread could start: shut down here, blocking. (A thread that took the
+        // telemetry and then died has left nothing to shut down.)
+        let telemetry = slot.lock().take();
+        telemetry.map_or(Ok(()), Telemetry::shutdown_blocking)
     }
 
     /// [`Telemetry::shutdown`] for code without an async context.

@@ -1,8 +1,9 @@
 //! Collectors that fail in ways a real one can't be made to (one that accepts connections and
 //! never answers, a host name that does not resolve, one that starts after the application),
-//! telemetry made after shutdown, and the guard dropped in every kind of context: the
-//! application's thread never waits on the collector, shutdown keeps its deadline, nothing
-//! panics, and every span and log record is either exported or counted as dropped.
+//! telemetry made after shutdown, and the guard dropped (or shut down with `.await`) in every
+//! kind of context: the application's thread never waits on the collector, shutdown keeps
+//! its deadline and lets an async runtime keep serving, nothing panics, and every span and
+//! log record is either exported or counted as dropped.
 //!
 //! `init` is once per process, so each scenario runs in a child process of this test binary
 //! (the test re-runs itself with [`CHILD`] naming the scenario).
@@ -359,4 +360,38 @@ fn the_guard_can_be_dropped_in_any_context() {
     ] {
         in_child("the_guard_can_be_dropped_in_any_context", context, &[]);
     }
+}
+
+#[test]
+fn async_shutdown_lets_its_runtime_serve_meanwhile() {
+    if scenario().is_some() {
+        // A current-thread runtime, as `#[tokio::test]` makes, serving the collector too: a
+        // shutdown that blocked the thread would keep the collector from taking the last
+        // export (and the application's other tasks, requests still finishing, from running).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let receiver = OtlpReceiver::start(ReceiverConfig::default())
+                .await
+                .unwrap();
+            let telemetry = builder()
+                .protocol(obs_core::Protocol::HttpProtobuf)
+                .otlp_endpoint(receiver.http_endpoint())
+                .exporter(Signal::Metrics, ExporterKind::None)
+                .init()
+                .expect("init");
+            emit(0);
+            telemetry.shutdown().await.expect("delivered");
+            assert_eq!(receiver.store().spans().len(), 1);
+            assert_eq!(receiver.store().logs().len(), 1);
+        });
+        return;
+    }
+    in_child(
+        "async_shutdown_lets_its_runtime_serve_meanwhile",
+        "shutdown in the collector's runtime",
+        &[],
+    );
 }

@@ -670,6 +670,12 @@ impl Telemetry {
         };
         let result = flush_all(&p, self.shutdown_timeout, true);
         p.runtime.stop();
+        // The JSON lines had their flush within the deadline (`flush_all`): the writer
+        // stops without its own wait (3 s by default), and one stuck writing to a stdout
+        // nobody reads is left behind rather than hold shutdown past its deadline.
+        if let Some(json) = p.json_flush.take() {
+            drop(json.with_timeout(Duration::ZERO));
+        }
         result
     }
 }

@@ -395,3 +395,63 @@ fn async_shutdown_lets_its_runtime_serve_meanwhile() {
         &[],
     );
 }
+
+#[test]
+fn a_stuck_stdout_keeps_shutdown_within_its_deadline() {
+    const REPORT: &str = "shutdown took ms=";
+    if scenario().is_some() {
+        let telemetry = builder()
+            .json_logs(true)
+            .exporter(Signal::Traces, ExporterKind::None)
+            .exporter(Signal::Logs, ExporterKind::None)
+            .exporter(Signal::Metrics, ExporterKind::None)
+            .init()
+            .expect("init");
+        // More than the pipe holds: the JSON writer is stuck writing, and lines wait.
+        let filler = "x".repeat(1024);
+        for i in 0..1_000 {
+            tracing::info!(target: TARGET, i, filler, "line");
+        }
+        let stop = Instant::now();
+        let flushed = telemetry.shutdown_blocking();
+        // On stderr: stdout is the stuck pipe (the parent reads it once this is printed).
+        eprintln!("{REPORT}{}", stop.elapsed().as_millis());
+        assert!(flushed.is_ok(), "{flushed:?}");
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_stuck_stdout_keeps_shutdown_within_its_deadline",
+            "--nocapture",
+        ])
+        .env(CHILD, "stuck stdout")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("child test process");
+    // Stdout is read only after the child reports its shutdown: until then it stays full.
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut took = None;
+    // Bounded by the child: its stderr ends when it exits, and it reports before that.
+    for line in stderr.lines().map_while(Result::ok) {
+        if let Some(ms) = line.strip_prefix(REPORT) {
+            took = ms.parse::<u64>().ok().map(Duration::from_millis);
+            break;
+        }
+        seen.push(line);
+    }
+    let _ = stdout.read_to_end(&mut Vec::new());
+    let status = child.wait().expect("the child exits");
+    let took = took.unwrap_or_else(|| panic!("no report:\n{}", seen.join("\n")));
+    // Less than the writer's own 3 s wait on top of the deadline.
+    assert!(
+        took < SHUTDOWN + Duration::from_secs(2),
+        "shutdown took {took:?}, its deadline is {SHUTDOWN:?}"
+    );
+    assert!(status.success(), "{}", seen.join("\n"));
+}

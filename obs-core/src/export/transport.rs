@@ -40,6 +40,10 @@ use crate::export::{limit, within};
 /// collector that does not answer is retried soon.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Who sends obs's exports: the OTLP spec asks exporters for a User-Agent that names the
+/// exporter, its language and its version. One among the configured headers wins.
+const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-obs/", env!("CARGO_PKG_VERSION"));
+
 /// The most of a response body read: an OTLP response is a few bytes (a partial success and
 /// its message), and a receiver that sends more, or never ends its body, must not grow the
 /// application's memory.
@@ -268,6 +272,10 @@ impl OtlpClient {
             })?;
             headers.append(name, value);
         }
+        // Sent as a header over HTTP and as metadata over gRPC, to which tonic adds its name.
+        headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(USER_AGENT));
         let connect_timeout =
             limit(settings.timeout).map_or(MAX_CONNECT_TIMEOUT, |t| t.min(MAX_CONNECT_TIMEOUT));
         let uri: http::Uri = settings
@@ -656,8 +664,15 @@ mod tests {
         receiver.shutdown().await;
     }
 
-    /// When each request of a fake receiver arrived.
-    type Arrivals = Arc<parking_lot::Mutex<Vec<Instant>>>;
+    /// A request to a fake receiver: when it arrived, and its User-Agent.
+    #[derive(Clone, Debug)]
+    struct Arrival {
+        at: Instant,
+        user_agent: Option<String>,
+    }
+
+    /// The requests of a fake receiver, in order.
+    type Arrivals = Arc<parking_lot::Mutex<Vec<Arrival>>>;
 
     /// The most connections a fake receiver serves, so its accept loop ends.
     const MAX_CONNECTIONS: usize = 64;
@@ -681,11 +696,15 @@ mod tests {
                     return;
                 };
                 let mut reader = tokio::io::BufReader::new(stream);
-                let mut length = 0;
+                let (mut length, mut user_agent) = (0, None);
                 let mut line = String::new();
                 while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("user-agent:") {
+                        user_agent = Some(line["user-agent:".len()..].trim().to_owned());
                     }
                     line.clear();
                 }
@@ -693,7 +712,10 @@ mod tests {
                 if reader.read_exact(&mut body).await.is_err() {
                     continue;
                 }
-                seen.lock().push(Instant::now());
+                seen.lock().push(Arrival {
+                    at: Instant::now(),
+                    user_agent,
+                });
                 tokio::spawn(answer(index, reader.into_inner()));
             }
         });
@@ -745,7 +767,7 @@ mod tests {
         assert_eq!(sent, Ok(0));
         let arrivals = arrivals.lock();
         assert_eq!(arrivals.len(), 2);
-        let waited = arrivals[1] - arrivals[0];
+        let waited = arrivals[1].at - arrivals[0].at;
         assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
     }
 
@@ -882,7 +904,10 @@ mod tests {
                     return;
                 };
                 if connection < hang_ups {
-                    seen.lock().push(Instant::now());
+                    seen.lock().push(Arrival {
+                        at: Instant::now(),
+                        user_agent: None,
+                    });
                     tokio::spawn(hang_up(stream));
                     continue;
                 }
@@ -891,10 +916,18 @@ mod tests {
                     move |request: http::Request<hyper::body::Incoming>| {
                         let (seen, answers) = (seen.clone(), answers.clone());
                         async move {
+                            let user_agent = request
+                                .headers()
+                                .get(http::header::USER_AGENT)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned);
                             let _ = request.into_body().collect().await;
                             let index = {
                                 let mut seen = seen.lock();
-                                seen.push(Instant::now());
+                                seen.push(Arrival {
+                                    at: Instant::now(),
+                                    user_agent,
+                                });
                                 seen.len() - 1 - hang_ups
                             };
                             let answer = answers[index.min(answers.len() - 1)];
@@ -923,7 +956,7 @@ mod tests {
         assert_eq!(sent, Ok(0), "retried after the RetryInfo delay");
         let arrivals = arrivals.lock().clone();
         assert_eq!(arrivals.len(), 2);
-        let waited = arrivals[1] - arrivals[0];
+        let waited = arrivals[1].at - arrivals[0].at;
         assert!(waited >= delay, "retried after {waited:?}");
 
         let (base, arrivals) =
@@ -1045,5 +1078,36 @@ mod tests {
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client.export(&ExportTraceServiceRequest::default()).await;
         assert_eq!(sent, Ok(3), "HTTP");
+    }
+
+    #[tokio::test]
+    async fn exports_name_the_exporter_in_their_user_agent() {
+        let (http, http_arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let (grpc, grpc_arrivals) = grpc_answering(0, vec![Answer::Accepted(0)]).await;
+        for (base, protocol) in [(&http, Protocol::HttpProtobuf), (&grpc, Protocol::Grpc)] {
+            let client = traces_client(base, protocol, Duration::from_secs(30));
+            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            assert_eq!(sent, Ok(0), "{protocol:?}");
+        }
+        let http_agent = http_arrivals.lock()[0].user_agent.clone();
+        assert_eq!(http_agent.as_deref(), Some(USER_AGENT));
+        let grpc_agent = grpc_arrivals.lock()[0]
+            .user_agent
+            .clone()
+            .unwrap_or_default();
+        assert!(grpc_agent.starts_with(USER_AGENT), "{grpc_agent}");
+        assert_eq!(grpc_agent.matches(USER_AGENT).count(), 1, "{grpc_agent}");
+
+        // A configured User-Agent wins.
+        let (http, http_arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let client = OtlpClient::new(&OtlpSettings {
+            headers: vec![("User-Agent".to_owned(), "shop/2.0".to_owned())],
+            ..traces_client(&http, Protocol::HttpProtobuf, Duration::ZERO).settings
+        })
+        .unwrap();
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert_eq!(sent, Ok(0));
+        let agent = http_arrivals.lock()[0].user_agent.clone();
+        assert_eq!(agent.as_deref(), Some("shop/2.0"));
     }
 }

@@ -455,3 +455,35 @@ fn a_stuck_stdout_keeps_shutdown_within_its_deadline() {
     );
     assert!(status.success(), "{}", seen.join("\n"));
 }
+
+#[test]
+fn flushes_waiting_behind_a_hung_export_say_so() {
+    if scenario().is_some() {
+        let telemetry = builder()
+            .otlp_endpoint(format!("http://{}", black_hole()))
+            .otlp_timeout(Duration::from_secs(60))
+            .shutdown_timeout(Duration::from_millis(100))
+            .exporter(Signal::Traces, ExporterKind::None)
+            .exporter(Signal::Logs, ExporterKind::None)
+            .init()
+            .expect("init");
+        // The first flush's export hangs; later ones wait behind it until there is no more
+        // room for them (the metrics exporter takes four), and then can't be sent at all.
+        let errors: Vec<String> = (0..8)
+            .map(|_| telemetry.force_flush().expect_err("hung").to_string())
+            .collect();
+        let last = errors.last().unwrap();
+        assert!(
+            last.contains("still busy with earlier flushes"),
+            "{errors:#?}"
+        );
+        let error = telemetry.shutdown_blocking().expect_err("hung").to_string();
+        assert!(!error.contains("stopped"), "the exporter runs: {error}");
+        return;
+    }
+    in_child(
+        "flushes_waiting_behind_a_hung_export_say_so",
+        "flushes behind a hung export",
+        &[],
+    );
+}

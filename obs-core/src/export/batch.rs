@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, bounded};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -242,6 +242,12 @@ impl Destination {
     }
 }
 
+/// Why a [`Control`] request could not be sent: the exporter is gone.
+pub(crate) const STOPPED: &str = "the exporter has already stopped";
+
+/// Why a [`Control`] request could not be sent: earlier ones wait for a slow export.
+pub(crate) const BUSY: &str = "the exporter is still busy with earlier flushes";
+
 /// Answered when a [`Control`] request is done.
 pub(crate) type Ack = std::sync::mpsc::Sender<()>;
 
@@ -256,25 +262,22 @@ pub(crate) enum Control {
 /// A background exporter that takes [`Control`] requests: the span and log batch workers
 /// and the metrics pusher.
 pub(crate) trait Controlled {
-    /// Hands `request` to the exporter; `false` if it is gone.
-    fn send_control(&self, request: Control, timeout: Duration) -> bool;
+    /// Hands `request` to the exporter, waiting up to `timeout` for room; why not, if not:
+    /// it is gone, or still busy with the earlier requests (a slow collector's flushes).
+    fn send_control(&self, request: Control, timeout: Duration) -> Result<(), String>;
 
     /// What it has not delivered yet.
     fn pending(&self) -> Pending;
 
     /// Sends the request `make` builds (a flush or a shutdown) without waiting for it: the
-    /// answer comes on the returned channel. An error if the exporter is gone.
+    /// answer comes on the returned channel. An error if it could not be sent.
     fn ask(
         &self,
         make: fn(Ack) -> Control,
         timeout: Duration,
     ) -> Result<std::sync::mpsc::Receiver<()>, String> {
         let (ack, done) = std::sync::mpsc::channel();
-        if self.send_control(make(ack), timeout) {
-            Ok(done)
-        } else {
-            Err("the exporter has already stopped".to_owned())
-        }
+        self.send_control(make(ack), timeout).map(|()| done)
     }
 }
 
@@ -418,10 +421,13 @@ impl<T> Shared<T> {
 }
 
 impl<T> Controlled for BatchQueue<T> {
-    fn send_control(&self, request: Control, timeout: Duration) -> bool {
-        let sent = self.control.send_timeout(request, timeout).is_ok();
+    fn send_control(&self, request: Control, timeout: Duration) -> Result<(), String> {
+        let sent = self.control.send_timeout(request, timeout);
         self.worker.unpark();
-        sent
+        sent.map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => BUSY.to_owned(),
+            SendTimeoutError::Disconnected(_) => STOPPED.to_owned(),
+        })
     }
 
     fn pending(&self) -> Pending {

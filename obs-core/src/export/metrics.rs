@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
 use crate::config::{Signal, TemporalityPreference};
-use crate::export::batch::{Control, Controlled, Destination, Pending, SignalStats};
+use crate::export::batch::{BUSY, Control, Controlled, Destination, Pending, STOPPED, SignalStats};
 use crate::export::convert::{scope, string_value};
 
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
@@ -409,8 +409,13 @@ fn ticker(interval: Duration) -> tokio::time::Interval {
 }
 
 impl Controlled for PeriodicMetrics {
-    fn send_control(&self, request: Control, _timeout: Duration) -> bool {
-        self.control.try_send(request).is_ok()
+    // No wait: the caller may be on an async thread, where this channel's waiting send
+    // can't be awaited.
+    fn send_control(&self, request: Control, _timeout: Duration) -> Result<(), String> {
+        self.control.try_send(request).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => BUSY.to_owned(),
+            mpsc::error::TrySendError::Closed(_) => STOPPED.to_owned(),
+        })
     }
 
     fn pending(&self) -> Pending {

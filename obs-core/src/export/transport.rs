@@ -5,9 +5,9 @@
 //! `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS`, `RESOURCE_EXHAUSTED` with a `RetryInfo` (the
 //! server's sign that it can recover) and HTTP 429, 502, 503, 504 (and connection errors,
 //! also a connection that breaks mid-call) are retried with exponential backoff and
-//! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date),
-//! until the export timeout runs out (for ever with a zero timeout, which means no limit);
-//! everything else fails at once.
+//! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
+//! as the least wait, until the export timeout runs out (for ever with a zero timeout,
+//! which means no limit); everything else fails at once.
 
 use std::fmt;
 use std::io::Write;
@@ -370,10 +370,16 @@ impl OtlpClient {
                 Err(e) if e.retryable => {
                     let jitter =
                         Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
-                    // Saturating and compared with what is left, not added to an instant: a
-                    // receiver's delay can be any number (`Retry-After: 18446744073709551615`),
-                    // and an overflow would panic.
-                    let wait = e.retry_after.unwrap_or(backoff).saturating_add(jitter);
+                    // The receiver's delay is the least to wait, not a replacement for the
+                    // backoff: `Retry-After: 0` on every answer would otherwise be retried
+                    // every few milliseconds, the whole request each time, until the deadline.
+                    // Saturating and compared with what is left, not added to an instant: the
+                    // delay can be any number (`Retry-After: 18446744073709551615`), and an
+                    // overflow would panic.
+                    let wait = e
+                        .retry_after
+                        .map_or(backoff, |delay| delay.max(backoff))
+                        .saturating_add(jitter);
                     if deadline.is_some_and(|d| wait >= d.saturating_duration_since(Instant::now()))
                     {
                         return Err(e);
@@ -1109,5 +1115,17 @@ mod tests {
         assert_eq!(sent, Ok(0));
         let agent = http_arrivals.lock()[0].user_agent.clone();
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
+    }
+
+    #[tokio::test]
+    async fn a_zero_retry_after_still_backs_off() {
+        let (base, arrivals) = http_answering(|_, stream| respond(stream, unavailable("0"))).await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(2));
+        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        assert!(sent.is_err(), "never accepted");
+        // Waits of 50 ms doubling: six attempts in 2 s (without the backoff, one every few
+        // milliseconds: as many as the receiver takes).
+        let attempts = arrivals.lock().len();
+        assert!(attempts <= 8, "{attempts} attempts in 2 s");
     }
 }

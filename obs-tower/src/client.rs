@@ -58,7 +58,7 @@ impl HttpClientLayer {
         headers: &HeaderMap,
     ) -> (tracing::Span, HttpClientCall) {
         let start = Stopwatch::start();
-        let (method, method_original) = semconv::method(method);
+        let (method, method_original) = semconv::method(method, &self.config.known_methods);
         let (address, port) = semconv::server_address(uri, headers);
         // Semconv: `server.port` only with `server.address`.
         let port = address.and(port.or_else(|| semconv::default_port(uri.scheme_str())));

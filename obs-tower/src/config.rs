@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 use crate::classify::ErrorType;
 use crate::headers::CapturedHeaders;
-use crate::semconv::SensitiveQueryParams;
+use crate::semconv::{KnownMethods, SensitiveQueryParams};
 
 /// The configuration of an HTTP layer; `M` is its metrics (server or client instruments).
 /// Shared by every service clone and every call through an `Arc`.
@@ -16,6 +16,7 @@ pub(crate) struct HttpConfig<M> {
     pub(crate) request_headers: CapturedHeaders,
     pub(crate) response_headers: CapturedHeaders,
     pub(crate) sensitive_query: SensitiveQueryParams,
+    pub(crate) known_methods: KnownMethods,
     /// Whether a server reads proxy headers (set only through
     /// [`HttpServerLayer::with_forwarded_headers`](crate::HttpServerLayer::with_forwarded_headers)).
     pub(crate) forwarded_headers: bool,
@@ -23,13 +24,14 @@ pub(crate) struct HttpConfig<M> {
 }
 
 impl<M: Clone> HttpConfig<M> {
-    /// No captured headers, the default sensitive query parameters, no proxy headers, and
-    /// `metrics`.
+    /// No captured headers, the default sensitive query parameters and known methods, no
+    /// proxy headers, and `metrics`.
     pub(crate) fn new(metrics: Option<M>) -> Arc<Self> {
         Arc::new(HttpConfig {
             request_headers: CapturedHeaders::default(),
             response_headers: CapturedHeaders::default(),
             sensitive_query: SensitiveQueryParams::default(),
+            known_methods: KnownMethods::default(),
             forwarded_headers: false,
             metrics,
         })

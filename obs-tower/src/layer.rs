@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, Method};
 use tower_layer::Layer;
 
 use crate::Instrumented;
 use crate::config::HttpConfig;
+use crate::semconv::KnownMethods;
 
 /// An HTTP layer: [`HttpServerLayer`](crate::HttpServerLayer) (`M` =
 /// [`ServerMetrics`](crate::ServerMetrics)) or [`HttpClientLayer`](crate::HttpClientLayer)
@@ -84,6 +85,26 @@ impl<M: HttpInstruments> HttpLayer<M> {
         P: Into<String>,
     {
         self.map(|c| c.sensitive_query.extend(names))
+    }
+
+    /// Replaces the HTTP methods the layer knows: a method outside this list is recorded
+    /// as `http.request.method` `_OTHER` (the span named `HTTP`, or `HTTP {route}`), with
+    /// `http.request.method_original` on the span. Methods compare case-sensitively, and
+    /// the list replaces the default rather than adding to it, as the HTTP semantic
+    /// conventions require of this override. Defaults to the methods of RFC 9110 and
+    /// `PATCH`; list extension methods your service serves (WebDAV's `PROPFIND`, `QUERY`)
+    /// so they keep their name. Each method becomes a metric label value: list only
+    /// methods you expect.
+    ///
+    /// ```
+    /// use http::Method;
+    /// let propfind = Method::from_bytes(b"PROPFIND").unwrap();
+    /// let layer = obs_tower::HttpServerLayer::new()
+    ///     .with_known_methods([Method::GET, Method::PUT, Method::OPTIONS, propfind]);
+    /// ```
+    pub fn with_known_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
+        let known = KnownMethods::new(methods);
+        self.map(|c| c.known_methods = known)
     }
 }
 

@@ -29,7 +29,9 @@ pub struct ServerMetrics {
     active_series: Arc<[OnceLock<Gauge>; METHODS.len() * SCHEMES.len()]>,
 }
 
-/// Every `http.request.method` value, and every server `url.scheme` value.
+/// Every default `http.request.method` value (methods configured with
+/// [`with_known_methods`](crate::HttpLayer::with_known_methods) are looked up in the
+/// family instead), and every server `url.scheme` value.
 const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];

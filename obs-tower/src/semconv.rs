@@ -7,9 +7,19 @@ use std::cell::RefCell;
 use http::{HeaderMap, Method, Uri, Version};
 use obs_trace::LastSeen;
 
-/// `http.request.method`: the method if it is one of the known ones (RFC 9110 and PATCH,
-/// case-sensitive), else `_OTHER`; plus `http.request.method_original` in that case.
-pub(crate) fn method(method: &Method) -> (&'static str, Option<&str>) {
+/// `http.request.method`: the method if it is one of the `known` ones (by default RFC 9110's
+/// and PATCH; case-sensitive), else `_OTHER`; plus `http.request.method_original` in that
+/// case.
+pub(crate) fn method<'m>(
+    method: &'m Method,
+    known: &KnownMethods,
+) -> (&'static str, Option<&'m str>) {
+    if let Some(list) = &known.0 {
+        return match list.iter().find(|&&m| m == method.as_str()) {
+            Some(&m) => (m, None),
+            None => (OTHER_METHOD, Some(method.as_str())),
+        };
+    }
     let known = match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -23,6 +33,37 @@ pub(crate) fn method(method: &Method) -> (&'static str, Option<&str>) {
         _ => return (OTHER_METHOD, Some(method.as_str())),
     };
     (known, None)
+}
+
+/// The methods a layer knows, when configured
+/// ([`with_known_methods`](crate::HttpLayer::with_known_methods)); `None`: the default
+/// set.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KnownMethods(Option<Box<[&'static str]>>);
+
+impl KnownMethods {
+    /// Exactly `methods`: the semantic conventions' override is "a full override of the
+    /// default known method[s], not a list of known methods in addition to the defaults".
+    pub(crate) fn new(methods: impl IntoIterator<Item = Method>) -> Self {
+        let mut list: Vec<&'static str> = Vec::new();
+        for method in methods {
+            let name = static_method(method.as_str());
+            if !list.contains(&name) {
+                list.push(name);
+            }
+        }
+        KnownMethods(Some(list.into()))
+    }
+}
+
+/// A configured method name for the life of the process, as metric labels and span names
+/// keep methods: interned, or else leaked. Only configuration comes here (a few names per
+/// layer built), never a request's method, so what is kept stays small.
+fn static_method(name: &str) -> &'static str {
+    match obs_trace::intern(name) {
+        Cow::Borrowed(shared) => shared,
+        Cow::Owned(copy) => Box::leak(copy.into_boxed_str()),
+    }
 }
 
 /// The `http.request.method` value for methods outside the known set.
@@ -363,13 +404,14 @@ mod tests {
 
     #[test]
     fn known_methods_pass_and_others_become_other() {
-        assert_eq!(method(&Method::GET), ("GET", None));
-        assert_eq!(method(&Method::PATCH), ("PATCH", None));
+        let default = KnownMethods::default();
+        assert_eq!(method(&Method::GET, &default), ("GET", None));
+        assert_eq!(method(&Method::PATCH, &default), ("PATCH", None));
         let custom = Method::from_bytes(b"PURGE").unwrap();
-        assert_eq!(method(&custom), ("_OTHER", Some("PURGE")));
+        assert_eq!(method(&custom, &default), ("_OTHER", Some("PURGE")));
         // Methods are case-sensitive: `get` is not `GET`.
         let lower = Method::from_bytes(b"get").unwrap();
-        assert_eq!(method(&lower), ("_OTHER", Some("get")));
+        assert_eq!(method(&lower, &default), ("_OTHER", Some("get")));
         assert_eq!(span_name_method("_OTHER"), "HTTP");
     }
 

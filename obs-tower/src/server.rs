@@ -79,7 +79,8 @@ impl<B> Hooks<B> for HttpServerLayer {
 
     fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpServerCall) {
         let start = Stopwatch::start();
-        let (method, method_original) = semconv::method(request.method());
+        let (method, method_original) =
+            semconv::method(request.method(), &self.config.known_methods);
         let route = Route::of(request.extensions());
         // Opt-in: by default no proxy header is even looked up.
         let proxy = self

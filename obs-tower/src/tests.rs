@@ -172,6 +172,76 @@ async fn unmatched_requests_carry_no_route_and_unknown_methods_become_other() {
     );
 }
 
+/// Semconv `http.request.method`: an instrumentation that could turn valid methods into
+/// `_OTHER` "MUST provide a way to override the list of known HTTP methods", and the list
+/// is "a full override of the default known method[s]".
+#[tokio::test(flavor = "current_thread")]
+async fn configured_known_methods_replace_the_default_list() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let propfind = Method::from_bytes(b"PROPFIND").unwrap();
+    let server = HttpServerLayer::new()
+        .with_registry(&registry)
+        .with_known_methods([Method::GET, propfind.clone()]);
+    let app = Router::new()
+        .route("/dav/{file}", axum::routing::any(|| async { "dav" }))
+        .layer(server);
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new().with_known_methods([propfind.clone()]))
+        .service(downstream(Captured::default(), StatusCode::OK));
+    for method in [propfind.clone(), Method::POST] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/dav/a.txt")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(send(app.clone(), request).await.status(), 200);
+        let request = Request::builder()
+            .method(method)
+            .uri("http://dav.example/a.txt")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        drop(client.clone().oneshot(request).await.unwrap());
+    }
+
+    let spans = sink.take();
+    let named: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            let method = str_attr(s, "http.request.method").unwrap();
+            let original = str_attr(s, "http.request.method_original");
+            (s.kind.clone(), s.name.to_string(), method, original)
+        })
+        .collect();
+    let other = Some("POST".to_owned());
+    assert_eq!(
+        named,
+        [
+            (
+                SpanKind::Server,
+                "PROPFIND /dav/{file}".into(),
+                "PROPFIND".into(),
+                None
+            ),
+            (SpanKind::Client, "PROPFIND".into(), "PROPFIND".into(), None),
+            // POST is known by default, but not to these layers.
+            (
+                SpanKind::Server,
+                "HTTP /dav/{file}".into(),
+                "_OTHER".into(),
+                other.clone()
+            ),
+            (SpanKind::Client, "HTTP".into(), "_OTHER".into(), other),
+        ]
+    );
+    let methods: Vec<String> = family(&registry, "http_server_request_duration_seconds")
+        .points
+        .iter()
+        .map(|p| p.labels[0].1.clone())
+        .collect();
+    assert_eq!(methods, ["PROPFIND", "_OTHER"]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_nested_router_records_the_path_it_received() {
     let (sink, _guard) = install();

@@ -87,9 +87,11 @@ pub struct LogRecord {
     pub severity_text: &'static str,
     /// The message (the `message` field), if the event has one.
     pub body: Option<String>,
-    /// The `name:` given at the call site; otherwise the event's target. `tracing`'s
-    /// default name, `event src/main.rs:87`, changes with every edit above that line and
-    /// says nothing the code attributes don't, so it is never used.
+    /// The `name:` given at the call site, else empty (no event name). In the OpenTelemetry
+    /// log data model a record with an `EventName` is an Event, whose name identifies the
+    /// structure of its attributes and body; a plain log line is no such thing, and its
+    /// target is already the record's instrumentation scope. `tracing`'s default name,
+    /// `event src/main.rs:87`, is not a name given to the event and is never used.
     pub event_name: Cow<'static, str>,
     /// The event's target (its module path unless set; a `log` record's own target): the
     /// instrumentation scope.
@@ -382,7 +384,7 @@ where
             None => Cow::Borrowed(static_meta.target()),
         };
         let event_name = if has_default_name(static_meta) {
-            target.clone()
+            Cow::Borrowed("")
         } else {
             Cow::Borrowed(static_meta.name())
         };

@@ -1,21 +1,25 @@
 //! What counts as a failed call, kept out of the plumbing (as in tower-http's `classify`).
 //!
 //! HTTP semantic conventions: a SERVER span fails on 5xx only (4xx is the caller's fault,
-//! not the server's), a CLIENT span on 4xx and 5xx; both fail when no response came back,
-//! or when the call was cut short by a panic ([`PANIC_ERROR_TYPE`]).
+//! not the server's), a CLIENT span on 4xx and 5xx; both fail on "any other code the client
+//! failed to interpret" (a code above 599, which RFC 9110 §15 does not define but `http`
+//! accepts up to 999), when no response came back, or when the call was cut short by a
+//! panic ([`PANIC_ERROR_TYPE`]).
 
 use http::StatusCode;
 
-/// Whether a SERVER span with this response status is an error: 5xx only.
+/// Whether a SERVER span with this response status is an error: 5xx, and the codes above
+/// 599 no client can interpret.
 #[inline]
 pub fn is_server_error(status: StatusCode) -> bool {
-    status.is_server_error()
+    status.as_u16() >= 500
 }
 
-/// Whether a CLIENT span with this response status is an error: 4xx and 5xx.
+/// Whether a CLIENT span with this response status is an error: 4xx, 5xx, and the codes
+/// above 599 it cannot interpret.
 #[inline]
 pub fn is_client_error(status: StatusCode) -> bool {
-    status.is_client_error() || status.is_server_error()
+    status.as_u16() >= 400
 }
 
 /// The `error.type` of a call cut short by a panic (the inner service's, the response

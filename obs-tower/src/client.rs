@@ -19,8 +19,8 @@ use crate::semconv;
 /// Per request it starts a CLIENT span named `{method}` (child of the current span),
 /// writes that span's context into the request (`traceparent` replaced, so there is
 /// exactly one, with a fresh parent id per call; `tracestate` when there is one; `baggage`
-/// when there is any), and ends the span when the response body ends. 4xx and 5xx mark
-/// the span as failed, as does an error of the inner service or a panic
+/// when there is any), and ends the span when the response body ends. 4xx and 5xx (and
+/// codes above 599) mark the span as failed, as does an error of the inner service or a panic
 /// (`error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE)).
 ///
 /// A relative URI is completed from the `Host` header (hyper's connection-level senders

@@ -24,8 +24,9 @@ use crate::semconv::SpanName;
 /// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`,
 /// `baggage`), starts a SERVER span named `{method} {route}` (`{method}` when no route
 /// template is known) with the stable HTTP semantic-convention attributes, runs the inner
-/// service inside it, and ends it when the response body has been sent. A status of 5xx,
-/// or an error of the inner service, marks the span as failed; 4xx does not (it is the
+/// service inside it, and ends it when the response body has been sent. A status of 5xx (or
+/// above, see [`classify`](crate::classify)), or an error of the inner service, marks the
+/// span as failed; 4xx does not (it is the
 /// client's error). So does a panic of the inner service or of the body, with `error.type`
 /// [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration, even when a
 /// layer further out (tower-http's `CatchPanic`) turns it into a response. The response

@@ -654,6 +654,41 @@ async fn client_spans_fail_on_4xx() {
     assert_eq!(str_attr(&client, "error.type").as_deref(), Some("404"));
 }
 
+/// HTTP spans, "Status": "For HTTP status codes in the 5xx range, as well as any other code
+/// the client failed to interpret, span status SHOULD be set to `Error`". RFC 9110 §15
+/// defines codes 100 to 599 only; hyper and `http` still pass on three-digit codes up to
+/// 999.
+#[tokio::test(flavor = "current_thread")]
+async fn status_codes_beyond_599_fail_client_and_server_spans() {
+    let (sink, _guard) = install();
+    let seen = Captured::default();
+    let uninterpretable = StatusCode::from_u16(999).unwrap();
+    let service = server_calling_downstream(seen, uninterpretable);
+    drop(service.oneshot(Request::new(Empty::new())).await.unwrap());
+    let request = Request::get("/status/600")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app(), request).await.status().as_u16(), 600);
+    let spans = sink.take();
+    let outcomes: Vec<_> = spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::Client | SpanKind::Server))
+        .map(|s| {
+            let failed = matches!(s.status, Status::Error { .. });
+            (s.kind.clone(), failed, str_attr(s, "error.type"))
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (SpanKind::Client, true, Some("999".to_owned())),
+            // The server relayed a 200 with the downstream body.
+            (SpanKind::Server, false, None),
+            (SpanKind::Server, true, Some("600".to_owned())),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn an_unsampled_request_still_propagates_its_trace_id() {
     let (sink, _guard) = install();

@@ -35,13 +35,16 @@ impl Format {
     }
 
     /// The format an `Accept` header value asks for (RFC 9110 §12.5.1 media ranges with
-    /// q-values). OpenMetrics only when the header names `application/openmetrics-text`
-    /// (versions 1.0.0 or 0.0.1, or none) with a q-value above zero and at least that of
-    /// any range matching `text/plain`; Prometheus text otherwise, so `*/*` clients such as
-    /// curl get the classic format.
+    /// q-values, the most specific range that matches a format giving its q-value).
+    /// OpenMetrics when `application/openmetrics-text` (versions 1.0.0 or 0.0.1, or none) is
+    /// named with a q-value above zero and at least that of `text/plain`, or when only a
+    /// wildcard (`*/*`, `application/*`) reaches it and `text/plain` is less welcome;
+    /// Prometheus text otherwise, so `*/*` clients such as curl get the classic format.
     pub fn from_accept(accept: &str) -> Format {
-        let mut openmetrics = 0.0f32;
-        let mut text = 0.0f32;
+        // The q-value of each format per specificity: [exact type, `type/*`, `*/*`].
+        let mut openmetrics = [None::<f32>; 3];
+        let mut text = [None::<f32>; 3];
+        let raise = |slot: &mut Option<f32>, q: f32| *slot = Some(slot.map_or(q, |s| s.max(q)));
         for range in accept.split(',') {
             let mut params = range.split(';');
             let media = params.next().unwrap_or_default().trim();
@@ -67,16 +70,23 @@ impl Format {
             }
             if media.eq_ignore_ascii_case("application/openmetrics-text") {
                 if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
-                    openmetrics = openmetrics.max(q);
+                    raise(&mut openmetrics[0], q);
                 }
-            } else if media.eq_ignore_ascii_case("text/plain")
-                || media.eq_ignore_ascii_case("text/*")
-                || media == "*/*"
-            {
-                text = text.max(q);
+            } else if media.eq_ignore_ascii_case("application/*") {
+                raise(&mut openmetrics[1], q);
+            } else if media.eq_ignore_ascii_case("text/plain") {
+                raise(&mut text[0], q);
+            } else if media.eq_ignore_ascii_case("text/*") {
+                raise(&mut text[1], q);
+            } else if media == "*/*" {
+                raise(&mut openmetrics[2], q);
+                raise(&mut text[2], q);
             }
         }
-        if openmetrics > 0.0 && openmetrics >= text {
+        let most_specific = |qs: [Option<f32>; 3]| qs.into_iter().flatten().next().unwrap_or(0.0);
+        let (om, plain) = (most_specific(openmetrics), most_specific(text));
+        let named = openmetrics[0].is_some();
+        if om > 0.0 && (om > plain || (named && om >= plain)) {
             Format::OpenMetrics
         } else {
             Format::Prometheus
@@ -341,6 +351,28 @@ mod tests {
         );
         assert_eq!(
             Format::from_accept("application/openmetrics-text;q=abc"),
+            Format::Prometheus
+        );
+        // The most specific range decides (RFC 9110 §12.5.1): a wildcard's q-value does not
+        // override what `text/plain` itself was given.
+        assert_eq!(
+            Format::from_accept("*/*;q=0.9, text/plain;q=0.1, application/openmetrics-text;q=0.5"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept("text/plain;q=0, */*"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept("text/*;q=0.2, application/*;q=0.5"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept("text/plain;q=0.5, text/*;q=1, */*"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::from_accept("application/*, text/plain"),
             Format::Prometheus
         );
     }

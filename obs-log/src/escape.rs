@@ -163,12 +163,25 @@ pub(crate) fn write_int(out: &mut Vec<u8>, value: impl fmt::Display) {
     let _ = fmt::write(&mut RawWriter(out), format_args!("{value}"));
 }
 
-/// Appends a float as a JSON number; NaN and the infinities, which JSON cannot represent,
-/// become the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
+/// Appends a float as a JSON number that reads back as a float: `2.0`, not `2`, and
+/// `1e300`, not 301 digits (readers that infer a field's type from its first value, such
+/// as Elasticsearch's dynamic mapping or Python's `json`, would take those for integers,
+/// and the long one overflows a 64-bit integer field). NaN and the infinities, which JSON
+/// cannot represent, become the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
 pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        // Rust's shortest round-trip representation, never in exponent form: valid JSON.
-        let _ = fmt::write(&mut RawWriter(out), format_args!("{value}"));
+        let start = out.len();
+        // Rust's shortest round-trip representation, in exponent form (`1e300`, `5e-324`:
+        // valid JSON) where the plain one would run long.
+        let magnitude = value.abs();
+        let _ = if magnitude == 0.0 || (1e-5..1e16).contains(&magnitude) {
+            fmt::write(&mut RawWriter(out), format_args!("{value}"))
+        } else {
+            fmt::write(&mut RawWriter(out), format_args!("{value:e}"))
+        };
+        if !out[start..].iter().any(|&b| b == b'.' || b == b'e') {
+            out.extend_from_slice(b".0");
+        }
     } else if value.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if value > 0.0 {
@@ -266,7 +279,33 @@ mod tests {
         let parts: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(parts[0], "1.5");
         assert_eq!(parts[1], "-0.25");
-        assert_eq!(parts[2].parse::<f64>().unwrap(), 1e300);
+        assert_eq!(parts[2], "1e300");
         assert_eq!(&parts[3..], ["\"NaN\"", "\"Infinity\"", "\"-Infinity\""]);
+    }
+
+    #[test]
+    fn whole_tiny_and_huge_floats_keep_a_fraction_or_an_exponent() {
+        for (v, json) in [
+            (2.0, "2.0"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (123456.0, "123456.0"),
+            (0.00001, "0.00001"),
+            (0.000001, "1e-6"),
+            (1e16, "1e16"),
+            (-1.5e17, "-1.5e17"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (5e-324, "5e-324"),
+        ] {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text, json);
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{json}"
+            );
+        }
     }
 }

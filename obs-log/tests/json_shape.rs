@@ -160,6 +160,8 @@ fn values_keep_their_json_types() {
             neg = -5i64,
             wide = i128::MIN,
             float = -1.25,
+            whole = 2.0,
+            huge = 1e300,
             nan = f64::NAN,
             inf = f64::INFINITY,
             yes = true,
@@ -174,6 +176,13 @@ fn values_keep_their_json_types() {
     assert_eq!(line["neg"], -5);
     assert_eq!(line["wide"].as_f64().unwrap(), i128::MIN as f64);
     assert_eq!(line["float"], -1.25);
+    // A float reads back as a float, whole or huge: readers that infer a field's type from
+    // its first value (Elasticsearch's dynamic mapping, Python's `json`) must not take it
+    // for an integer.
+    assert!(line["whole"].is_f64(), "{}", line["whole"]);
+    assert_eq!(line["whole"], 2.0);
+    assert!(line["huge"].is_f64(), "{}", line["huge"]);
+    assert_eq!(line["huge"], 1e300);
     assert_eq!(line["nan"], "NaN");
     assert_eq!(line["inf"], "Infinity");
     assert_eq!(line["yes"], true);

@@ -32,6 +32,11 @@ use crate::export::convert::{scope, string_value};
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
     p.labels
         .iter()
+        // Prometheus data model: "A label with an empty label value is considered equivalent
+        // to a label that does not exist." In OTLP an empty string is a value ("meaningful",
+        // common attribute spec), so such a label (an `error_type` on a call that did not
+        // fail, a `DynFamily` label left out) becomes no attribute.
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| match (k.as_str(), v.as_str()) {
             // The overflow series' attribute as the OpenTelemetry metrics SDK spec names it
             // ("Cardinality limits": `otel.metric.overflow` = boolean `true`).
@@ -492,6 +497,28 @@ mod tests {
         };
         assert_eq!(sum_of("skew_seconds"), None);
         assert_eq!(sum_of("wait_seconds"), Some(2.0));
+    }
+
+    #[test]
+    fn labels_with_empty_values_are_no_attributes() {
+        let registry = Registry::new();
+        let calls = registry
+            .dyn_family::<obs_metrics::Counter>("calls", "c", &["route", "error_type"])
+            .unwrap();
+        calls.get(&[("route", "/a")]).inc();
+        calls
+            .get(&[("route", "/a"), ("error_type", "timeout")])
+            .inc();
+        let metrics = exported(&registry);
+        let metric::Data::Sum(calls) = named(&metrics, "calls") else {
+            panic!("calls is a sum")
+        };
+        let keys: Vec<Vec<&str>> = calls
+            .data_points
+            .iter()
+            .map(|p| p.attributes.iter().map(|a| a.key.as_str()).collect())
+            .collect();
+        assert_eq!(keys, [vec!["route"], vec!["route", "error_type"]]);
     }
 
     #[tokio::test]

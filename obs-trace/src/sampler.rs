@@ -98,7 +98,11 @@ impl Sampler {
 }
 
 /// Compares the trace id's right-most 8 bytes with the ratio, so that every service using
-/// the same ratio makes the same decision for a trace (W3C Level 2 makes those bytes random).
+/// the same ratio makes the same decision for a trace. W3C Level 2's random flag promises
+/// only the right-most 7 bytes random, so ids whose 9th byte is not random sample
+/// unevenly; the algorithm is kept all the same, as the trace SDK specification asks of
+/// `TraceIdRatioBased` ("SHALL NOT remove or modify the behavior ... until at least January
+/// 1, 2027"): its successor, `ProbabilitySampler`, reads those 56 bits.
 pub(crate) fn ratio_sampled(ratio: f64, trace_id: TraceId) -> bool {
     if ratio >= 1.0 {
         return true;

@@ -91,9 +91,9 @@ impl<M: HttpInstruments> HttpLayer<M> {
     /// as `http.request.method` `_OTHER` (the span named `HTTP`, or `HTTP {route}`), with
     /// `http.request.method_original` on the span. Methods compare case-sensitively, and
     /// the list replaces the default rather than adding to it, as the HTTP semantic
-    /// conventions require of this override. Defaults to the methods of RFC 9110 and
-    /// `PATCH`; list extension methods your service serves (WebDAV's `PROPFIND`, `QUERY`)
-    /// so they keep their name. Each method becomes a metric label value: list only
+    /// conventions require of this override. Defaults to the methods of RFC 9110, `PATCH`
+    /// and `QUERY`; list extension methods your service serves (WebDAV's `PROPFIND`) so
+    /// they keep their name. Each method becomes a metric label value: list only
     /// methods you expect.
     ///
     /// ```

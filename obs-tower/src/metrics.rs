@@ -32,8 +32,9 @@ pub struct ServerMetrics {
 /// Every default `http.request.method` value (methods configured with
 /// [`with_known_methods`](crate::HttpLayer::with_known_methods) are looked up in the
 /// family instead), and every server `url.scheme` value.
-const METHODS: [&str; 10] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+const METHODS: [&str; 11] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+    "_OTHER",
 ];
 pub(crate) const SCHEMES: [&str; 2] = ["http", "https"];
 

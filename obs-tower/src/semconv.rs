@@ -7,9 +7,9 @@ use std::cell::RefCell;
 use http::{HeaderMap, Method, Uri, Version};
 use obs_trace::LastSeen;
 
-/// `http.request.method`: the method if it is one of the `known` ones (by default RFC 9110's
-/// and PATCH; case-sensitive), else `_OTHER`; plus `http.request.method_original` in that
-/// case.
+/// `http.request.method`: the method if it is one of the `known` ones (by default RFC 9110's,
+/// PATCH and, since semantic conventions v1.38, QUERY; case-sensitive), else `_OTHER`; plus
+/// `http.request.method_original` in that case.
 pub(crate) fn method<'m>(
     method: &'m Method,
     known: &KnownMethods,
@@ -30,6 +30,8 @@ pub(crate) fn method<'m>(
         Method::OPTIONS => "OPTIONS",
         Method::TRACE => "TRACE",
         Method::PATCH => "PATCH",
+        // The safe method with a body (httpbis-safe-method-w-body): `http` has no constant.
+        _ if method.as_str() == "QUERY" => "QUERY",
         _ => return (OTHER_METHOD, Some(method.as_str())),
     };
     (known, None)
@@ -407,6 +409,10 @@ mod tests {
         let default = KnownMethods::default();
         assert_eq!(method(&Method::GET, &default), ("GET", None));
         assert_eq!(method(&Method::PATCH, &default), ("PATCH", None));
+        let query = Method::from_bytes(b"QUERY").unwrap();
+        assert_eq!(method(&query, &default), ("QUERY", None));
+        let lower_query = Method::from_bytes(b"query").unwrap();
+        assert_eq!(method(&lower_query, &default), ("_OTHER", Some("query")));
         let custom = Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method(&custom, &default), ("_OTHER", Some("PURGE")));
         // Methods are case-sensitive: `get` is not `GET`.

@@ -7,7 +7,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountedBody, TonicRequestBody};
-use crate::grpc::{OTHER, RpcNames};
+use crate::grpc::{OTHER, RpcNames, SYSTEM};
 use crate::layer::{ClientSide, GrpcLayer};
 
 /// The service [`GrpcClientLayer`] makes of `S` (a `tonic::transport::Channel`, or any
@@ -28,8 +28,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// }
 /// ```
 ///
-/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (child of the
-/// current span), writes that span's context into the metadata (`traceparent`, and
+/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path
+/// that names no method; child of the current span), writes that span's context into the metadata (`traceparent`, and
 /// `tracestate` and `baggage` when there are any), and ends the span when the response
 /// stream ends, or when the caller drops it (status `CANCELLED`). Every status but `OK`
 /// marks the span as failed, as does a transport error or a panic (`error.type`
@@ -83,10 +83,10 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         };
         let span = tracing::info_span!(
             "gRPC request",
-            otel.name = names.map_or(OTHER, RpcNames::full),
+            otel.name = names.map_or(SYSTEM, RpcNames::full),
             otel.kind = "client",
             otel.status_code = Empty,
-            rpc.system = "grpc",
+            rpc.system = SYSTEM,
             rpc.service = names.map(RpcNames::service),
             rpc.method = names.map_or(OTHER, RpcNames::method),
             rpc.grpc.status_code = Empty,

@@ -13,9 +13,14 @@ use tonic::Code;
 /// validated again on every lookup.
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
-/// `rpc.method` and span name for a path that is not `/{service}/{method}`: the RPC
-/// conventions' value for a method the instrumentation does not know.
+/// `rpc.method` for a path that is not `/{service}/{method}`: the RPC conventions' value
+/// for a method the instrumentation does not know.
 pub(crate) const OTHER: &str = "_OTHER";
+
+/// `rpc.system`, and the span name of a call whose method is [`OTHER`]: RPC spans, Name:
+/// "If `rpc.method` is unavailable or set to `_OTHER`, the span name SHOULD be
+/// `{rpc.system.name}`" (`_OTHER` names no class of calls a reader would recognise).
+pub(crate) const SYSTEM: &str = "grpc";
 
 /// Splits a request path `/{package.Service}/{Method}` (after any path prefix: client
 /// origins may add one) into `package.Service/Method` and the length of `package.Service`,

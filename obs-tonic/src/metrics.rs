@@ -250,7 +250,7 @@ impl RpcMetrics {
         drop(cache);
         // In the order of `LABELS`: no name matching.
         let values = [
-            "grpc",
+            crate::grpc::SYSTEM,
             &*labels.service,
             &*labels.method,
             labels.status,

@@ -11,7 +11,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountedBody};
-use crate::grpc::{OTHER, RpcNames};
+use crate::grpc::{OTHER, RpcNames, SYSTEM};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
@@ -22,7 +22,8 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `tonic::transport::Server::builder().layer(..)` or any tower service of gRPC over HTTP/2.
 ///
 /// Per call it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`)
-/// from the metadata, starts a SERVER span named `{package.Service}/{Method}` with the RPC
+/// from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
+/// path that names no method) with the RPC
 /// semantic-convention attributes (`rpc.system`, `rpc.service`, `rpc.method`,
 /// `rpc.grpc.status_code`, `server.address`, `server.port`, `client.address`,
 /// `client.port`, `error.type`), runs the service inside it, and ends it when the response
@@ -61,8 +62,8 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// the connection's.
 fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanStart<'_>) {
     start.set_kind(SpanKind::Server);
-    start.set_name(names.map_or(Cow::Borrowed(OTHER), RpcNames::full_value));
-    start.push_str("rpc.system", "grpc");
+    start.set_name(names.map_or(Cow::Borrowed(SYSTEM), RpcNames::full_value));
+    start.push_str("rpc.system", SYSTEM);
     match names {
         Some(names) => {
             start.push_str("rpc.service", names.service_value());
@@ -104,7 +105,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
                     rpc.grpc.status_code = Empty,
                     error.type = Empty,
                     otel.status_code = Empty,
-                    otel.name = names.map_or(OTHER, RpcNames::full),
+                    otel.name = names.map_or(SYSTEM, RpcNames::full),
                     otel.kind = "server",
                     rpc.service = names.map(RpcNames::service),
                     rpc.method = names.map_or(OTHER, RpcNames::method),

@@ -334,6 +334,23 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     }
 }
 
+/// RPC spans, Name: "If `rpc.method` is unavailable or set to `_OTHER`, the span name
+/// SHOULD be `{rpc.system.name}`."
+#[tokio::test(flavor = "current_thread")]
+async fn a_path_naming_no_method_gives_a_span_named_after_the_system() {
+    let (sink, _guard) = capture();
+    let service = server(GrpcServerLayer::new(), vec![], "12");
+    let response = service
+        .oneshot(grpc_request("/not-a-method", messages(1, b"")))
+        .await
+        .unwrap();
+    drain(response).await;
+    let span = only(&sink);
+    assert_eq!(span.name, "grpc");
+    assert_eq!(attribute(&span, "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(attribute(&span, "rpc.system").as_deref(), Some("grpc"));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn unimplemented_methods_are_other_in_metric_labels() {
     let (_sink, _guard) = capture();

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Features (all off by default): `tower` and `axum` (HTTP middleware, `obs_core::tower`),
-//! `tonic` (gRPC middleware, `obs_core::tonic`), `tls` (`https://` OTLP endpoints, see
+//! `reqwest` (also the `reqwest` client middleware, `obs_core::tower::reqwest`), `tonic`
+//! (gRPC middleware, `obs_core::tonic`), `tls` (`https://` OTLP endpoints, see
 //! [`TlsFiles`]) and `testing` (an in-memory OTLP receiver, `obs_core::testing`).
 
 mod builder;
@@ -42,7 +43,7 @@ pub use obs_metrics as metrics;
 /// gRPC middleware for tonic.
 #[cfg(feature = "tonic")]
 pub use obs_tonic as tonic;
-/// HTTP middleware for tower, axum and hyper.
+/// HTTP middleware for tower, axum and hyper (and reqwest, with the `reqwest` feature).
 #[cfg(feature = "tower")]
 pub use obs_tower as tower;
 /// The tracing pillar: propagation, samplers, the span layer.

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use obs_tower::HttpClientLayer;
-//! use obs_tower::reqwest::TracingMiddleware;
+//! use obs_tower::reqwest::{TracingMiddleware, reqwest, reqwest_middleware};
 //!
 //! # async fn call() -> Result<(), reqwest_middleware::Error> {
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
@@ -14,6 +14,11 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The middleware only fits the `reqwest-middleware` release it implements `Middleware` of,
+//! and that release only takes its own `reqwest`'s clients: both are re-exported here, so an
+//! application builds its client with them (or depends on the versions this crate's
+//! `Cargo.toml` names) instead of finding the pairing by compile errors.
 //!
 //! One difference with the tower layer: `reqwest` hands the response body to the caller,
 //! so the CLIENT span and `http.client.request.duration` end when the response head
@@ -28,6 +33,11 @@ use tracing::Instrument;
 
 use crate::HttpClientLayer;
 use crate::hooks::{Call, CallHooks};
+
+/// The `reqwest` whose clients [`reqwest_middleware::ClientBuilder`] takes.
+pub use reqwest;
+/// The `reqwest-middleware` whose `Middleware` [`TracingMiddleware`] implements.
+pub use reqwest_middleware;
 
 /// A `reqwest-middleware` middleware: a CLIENT span per request, its context injected
 /// (`traceparent`, `tracestate`, `baggage`), and `http.client.request.duration`, as

@@ -56,7 +56,10 @@ pub use obs_trace as trace;
 pub use opentelemetry;
 /// The exact OpenTelemetry SDK obs is built with.
 pub use opentelemetry_sdk;
-/// `tracing`, re-exported for convenience.
+/// `tracing`, re-exported so that its macros (`obs_core::tracing::info!`, `info_span!`)
+/// need no dependency of their own. Not `#[instrument]`: its expansion names `::tracing`,
+/// which only a crate's own dependency provides, so code using it adds `tracing = "0.1"`
+/// (Cargo resolves it to this same `tracing`).
 pub use tracing;
 /// `tracing-subscriber`, re-exported for users who compose their own subscriber.
 pub use tracing_subscriber;

@@ -38,7 +38,9 @@ use crate::semconv::SpanName;
 /// only for spans it records.
 ///
 /// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
-/// `Router::layer` (which runs after routing), not around the router from outside. In a
+/// `Router::layer` (which runs after routing), not around the router from outside. That is
+/// axum 0.8's `MatchedPath`: a router of another axum release compiles with the layer (both
+/// speak `http` 1) but its routes are never found, so spans are named by method alone. In a
 /// router nested with `Router::nest`, `url.path` and `url.query` come from axum's
 /// `OriginalUri`, the URI as received, not the one with the nest's prefix stripped.
 ///

@@ -3,6 +3,8 @@
 //!
 //! ```no_run
 //! # async fn serve() {}
+//! use obs_core::tracing; // re-exported: no `tracing` dependency of your own needed
+//!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let telemetry = obs_core::init()?; // everything from OTEL_* variables

@@ -45,8 +45,10 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// Calls to [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) are passed
 /// through untraced.
 ///
-/// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`). Configured
-/// with the builder methods of [`GrpcLayer`].
+/// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`), and a server
+/// of the tonic release this crate is built with: another release's server compiles with
+/// the layer (both speak `http` 1) but its `TcpConnectInfo` is another type, so the client
+/// attributes are silently missing. Configured with the builder methods of [`GrpcLayer`].
 pub type GrpcServerLayer = GrpcLayer<ServerSide>;
 
 impl<S> Layer<S> for GrpcServerLayer {

@@ -30,6 +30,29 @@ use crate::semconv;
 /// with an address).
 ///
 /// Configured with the builder methods of [`HttpLayer`].
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Empty};
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use obs_tower::HttpClientLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// # async fn call() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // Once, as the connection pool is: clones share it.
+/// let client =
+///     HttpClientLayer::new().layer(Client::builder(TokioExecutor::new()).build_http());
+///
+/// let request = http::Request::get("http://127.0.0.1:3000/users/7")
+///     .body(Empty::<Bytes>::new())?;
+/// let response = client.clone().oneshot(request).await?;
+/// // The span and `http.client.request.duration` end with the body: read it to its end.
+/// let body = response.into_body().collect().await?.to_bytes();
+/// # let _ = body;
+/// # Ok(())
+/// # }
+/// ```
 pub type HttpClientLayer = HttpLayer<ClientMetrics>;
 
 impl<B> Hooks<B> for HttpClientLayer {

@@ -23,8 +23,9 @@ use crate::text::Format;
 ///
 /// let registry = Registry::new();
 /// registry.counter("jobs", "Jobs.").unwrap().inc();
-/// // Mount it as a tower service (e.g. axum's `route_service("/metrics", ..)`), or ask
-/// // it directly:
+/// // Mount it as a tower service (e.g. axum's `route_service("/metrics", ..)`; in an
+/// // application, of `obs_metrics::global().clone()`, the registry obs's middleware and
+/// // `obs-core` use), or ask it directly:
 /// let service = MetricsService::new(registry);
 /// let request = http::Request::get("/metrics")
 ///     .header("accept", "application/openmetrics-text; version=1.0.0")

@@ -56,7 +56,9 @@ pub use obs_trace as trace;
 /// made with `tracing`: obs installs no OpenTelemetry tracer provider, so a tracer taken
 /// from `opentelemetry::global` records nothing.
 pub use opentelemetry;
-/// The exact OpenTelemetry SDK obs is built with.
+/// The OpenTelemetry SDK release that matches [`opentelemetry`], for code that runs an SDK
+/// beside obs (a comparison, a foreign tracer provider). obs itself does not use it: its
+/// spans, logs and metrics go through its own pipeline, which no SDK setting changes.
 pub use opentelemetry_sdk;
 /// `tracing`, re-exported so that its macros (`obs_core::tracing::info!`, `info_span!`)
 /// need no dependency of their own. Not `#[instrument]`: its expansion names `::tracing`,

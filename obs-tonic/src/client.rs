@@ -18,13 +18,11 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// service a generated client wraps) and hand the result to the generated client.
 ///
 /// ```
-/// use obs_tonic::{GrpcClientLayer, GrpcClientService};
+/// use obs_tonic::{GrpcClientLayer, GrpcClientService, Layer};
 ///
 /// // `channel`: a `tonic::transport::Channel`; hand the result to `MyClient::new(..)`.
 /// fn traced<Channel>(channel: Channel) -> GrpcClientService<Channel> {
-///     tower::ServiceBuilder::new()
-///         .layer(GrpcClientLayer::new())
-///         .service(channel)
+///     GrpcClientLayer::new().layer(channel)
 /// }
 /// ```
 ///

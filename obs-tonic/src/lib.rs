@@ -94,6 +94,9 @@ pub use client::{GrpcClientLayer, GrpcClientService};
 pub use counting::{CountMessages, CountedBody, MessageCounts, TonicRequestBody};
 pub use layer::{CallSide, ClientSide, GrpcLayer, ServerSide};
 pub use server::{GrpcServerLayer, GrpcServerService};
+/// tower's `Layer` trait, whose `layer(channel)` wraps a client in [`GrpcClientLayer`]:
+/// re-exported so that an application needs no `tower` dependency for it.
+pub use tower_layer::Layer;
 
 #[cfg(test)]
 mod tests;

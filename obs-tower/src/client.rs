@@ -36,8 +36,8 @@ use crate::semconv;
 /// use http_body_util::{BodyExt, Empty};
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
-/// use obs_tower::HttpClientLayer;
-/// use tower::{Layer, ServiceExt};
+/// use obs_tower::{HttpClientLayer, Layer};
+/// use tower::ServiceExt; // `oneshot`; or call through `tower_service::Service`
 ///
 /// # async fn call() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 /// // Once, as the connection pool is: clones share it.

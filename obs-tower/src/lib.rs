@@ -75,6 +75,9 @@ pub use metrics::{ClientMetrics, ServerMetrics};
 pub use semconv::{interned_server_address, server_address};
 pub use server::{HttpServerCall, HttpServerLayer};
 pub use service::Instrumented;
+/// tower's `Layer` trait, whose `layer(client)` wraps a client in [`HttpClientLayer`]:
+/// re-exported so that an application needs no `tower` dependency for it.
+pub use tower_layer::Layer;
 
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,10 @@
 //! The middleware only fits the `reqwest-middleware` release it implements `Middleware` of,
 //! and that release only takes its own `reqwest`'s clients: both are re-exported here, so an
 //! application builds its client with them (or depends on the versions this crate's
-//! `Cargo.toml` names) instead of finding the pairing by compile errors.
+//! `Cargo.toml` names) instead of finding the pairing by compile errors. This crate turns
+//! on none of `reqwest`'s features: an application that calls `https://` URLs (or wants
+//! HTTP/2, proxies from the environment, ...) also depends on `reqwest` itself with those
+//! features, which Cargo then enables on this same `reqwest`.
 //!
 //! One difference with the tower layer: `reqwest` hands the response body to the caller,
 //! so the CLIENT span and `http.client.request.duration` end when the response head

@@ -250,6 +250,25 @@ pub(crate) struct OtlpClient {
     transport: Transport,
     settings: OtlpSettings,
     headers: http::HeaderMap,
+    /// Appended to a failed export's message ([`port_hint`]).
+    hint: &'static str,
+}
+
+/// A hint for an endpoint on the other protocol's default port, the likeliest cause of an
+/// export that fails with a protocol error ("invalid HTTP version parsed", "received
+/// unexpected message"), which names neither the port nor the protocol.
+fn port_hint(protocol: Protocol, port: Option<u16>) -> &'static str {
+    match (protocol, port) {
+        (Protocol::HttpProtobuf, Some(4317)) => {
+            " (port 4317 is OTLP/gRPC's default port: for gRPC, set \
+             OTEL_EXPORTER_OTLP_PROTOCOL=grpc or Builder::protocol)"
+        }
+        (Protocol::Grpc, Some(4318)) => {
+            " (port 4318 is OTLP/HTTP's default port: for HTTP, set \
+             OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or Builder::protocol)"
+        }
+        _ => "",
+    }
 }
 
 impl fmt::Debug for OtlpClient {
@@ -282,6 +301,7 @@ impl OtlpClient {
             .endpoint
             .parse()
             .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
+        let hint = port_hint(settings.protocol, uri.port_u16());
         #[cfg(feature = "tls")]
         let tls = (uri.scheme_str() == Some("https"))
             .then(|| crate::export::tls::TlsMaterial::load(&settings.tls))
@@ -331,6 +351,7 @@ impl OtlpClient {
             transport,
             settings: settings.clone(),
             headers,
+            hint,
         })
     }
 
@@ -347,6 +368,13 @@ impl OtlpClient {
     /// Sends `request`, retrying as the spec allows within the timeout. Returns how many
     /// items the receiver rejected.
     pub(crate) async fn export<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
+        self.send_with_retries(request).await.map_err(|mut e| {
+            e.message.push_str(self.hint);
+            e
+        })
+    }
+
+    async fn send_with_retries<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
         let deadline = limit(self.settings.timeout).map(|t| Instant::now() + t);
@@ -652,6 +680,37 @@ mod tests {
             tls: Default::default(),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn an_endpoint_on_the_other_protocols_port_gets_a_hint() {
+        assert!(port_hint(Protocol::HttpProtobuf, Some(4317)).contains("PROTOCOL=grpc"));
+        assert!(port_hint(Protocol::Grpc, Some(4318)).contains("PROTOCOL=http/protobuf"));
+        for (protocol, port) in [
+            (Protocol::HttpProtobuf, Some(4318)),
+            (Protocol::Grpc, Some(4317)),
+            (Protocol::HttpProtobuf, None),
+            (Protocol::Grpc, Some(14317)),
+        ] {
+            assert_eq!(port_hint(protocol, port), "", "{protocol:?} {port:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_export_ends_with_the_hint() {
+        // A port nothing listens on any more: the export fails at once (refused).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+            let mut client = traces_client(&base, protocol, Duration::from_millis(300));
+            client.hint = " (the hint)";
+            let error = client
+                .export(&ExportTraceServiceRequest::default())
+                .await
+                .expect_err("nothing listens");
+            assert!(error.message.ends_with(" (the hint)"), "{error}");
+        }
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@
 //! (the test re-runs itself with [`CHILD`] naming the scenario).
 
 // The tests crate's bounded wait (this crate can't depend on that one, which depends on it).
-#[path = "../../tests/src/wait.rs"]
+#[path = "support/wait.rs"]
 pub mod wait;
 
 use std::net::{SocketAddr, TcpListener};

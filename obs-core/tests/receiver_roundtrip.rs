@@ -4,9 +4,9 @@
 
 // The tests crate's check that rotel itself listens on its ports, and the bounded wait it
 // uses (this crate can't depend on that one, which depends on it).
-#[path = "../../tests/src/listening.rs"]
+#[path = "support/listening.rs"]
 pub mod listening;
-#[path = "../../tests/src/wait.rs"]
+#[path = "support/wait.rs"]
 pub mod wait;
 
 use std::io::Write;

@@ -4,8 +4,11 @@
 pub mod collector;
 pub mod deploy;
 pub mod http;
+// Shared with obs-core's own tests, which are published with obs-core and so hold them.
+#[path = "../../obs-core/tests/support/listening.rs"]
 pub mod listening;
 pub mod pipeline;
 pub mod prometheus;
 pub mod tls;
+#[path = "../../obs-core/tests/support/wait.rs"]
 pub mod wait;

@@ -60,3 +60,73 @@ fn docs_rs_documents_every_features_api() {
         }
     }
 }
+
+/// The files `cargo package` would publish for `package` (paths relative to its folder).
+fn published_files(package: &serde_json::Value) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let name = package["name"].as_str().unwrap();
+    let output = Command::new(cargo)
+        .args(["package", "--list", "--allow-dirty", "-p", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo package --list");
+    assert!(
+        output.status.success(),
+        "cargo package --list -p {name} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system; `None` if it climbs out.
+fn normalize(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut parts = Vec::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            std::path::Component::CurDir => {}
+            other => parts.push(other.as_os_str().to_owned()),
+        }
+    }
+    Some(parts.iter().collect())
+}
+
+/// A module included by `#[path]` must ship with the crate: a published test or bench that
+/// reaches into another folder of the repository fails to build from the downloaded crate.
+#[test]
+fn every_file_a_published_crate_includes_by_path_is_published_with_it() {
+    for package in published_packages() {
+        let folder = std::path::Path::new(package["manifest_path"].as_str().unwrap())
+            .parent()
+            .unwrap()
+            .to_owned();
+        let files = published_files(&package);
+        for file in files.iter().filter(|f| f.ends_with(".rs")) {
+            let text = std::fs::read_to_string(folder.join(file)).unwrap();
+            let dir = std::path::Path::new(file).parent().unwrap();
+            for line in text.lines() {
+                let Some(target) = line
+                    .trim()
+                    .strip_prefix("#[path = \"")
+                    .and_then(|rest| rest.strip_suffix("\"]"))
+                else {
+                    continue;
+                };
+                let included = normalize(&dir.join(target));
+                assert!(
+                    included
+                        .as_ref()
+                        .is_some_and(|p| files.iter().any(|f| std::path::Path::new(f) == p)),
+                    "{}: {file} includes {target}, which is not published with it",
+                    package["name"]
+                );
+            }
+        }
+    }
+}

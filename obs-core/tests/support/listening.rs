@@ -3,7 +3,7 @@
 //! A port chosen by binding port 0 and releasing it is anyone's until the child binds it;
 //! another listener (a receiver of a parallel test, or the same port handed out twice) may
 //! take it, and then the child exits while a connect check succeeds against the other one.
-//! Shared with `obs-core/tests/receiver_roundtrip.rs`, which includes this file and
+//! Shared by obs-core's tests and the workspace's `obs-tests`, which include this file and
 //! `wait.rs` by path.
 
 use std::net::{SocketAddr, TcpStream};

@@ -189,7 +189,12 @@ pub(crate) fn validate_metric_name(
             }
         }
     }
-    let suffix_unit = base.rsplit('_').next().and_then(Unit::from_word);
+    // OpenMetrics 1.0 (MetricFamily, Unit): a unit "MUST be a suffix of the MetricFamily
+    // name separated by an underscore", so a name that is only a unit word (`seconds`,
+    // `ratio`) has none: its `# UNIT` line would make the parsers reject the exposition.
+    let suffix_unit = base
+        .rsplit_once('_')
+        .and_then(|(_, word)| Unit::from_word(word));
     let unit = match (unit, suffix_unit) {
         (Some(u), Some(s)) if u == s => Some(u),
         (Some(u), _) => {
@@ -299,6 +304,20 @@ mod tests {
         assert!(reason("payload_kilobytes", MetricKind::Gauge, None).contains("use _bytes"));
         assert!(reason("latency_ms", MetricKind::Histogram, None).contains("abbreviated"));
         assert!(reason("uptime_hours", MetricKind::Gauge, None).contains("_seconds"));
+    }
+
+    #[test]
+    fn a_name_that_is_only_a_unit_word_has_no_unit() {
+        for (name, kind) in [
+            ("seconds", MetricKind::Counter),
+            ("ratio", MetricKind::Gauge),
+            ("bytes", MetricKind::Histogram),
+        ] {
+            assert_eq!(ok(name, kind).unit, None, "{name}");
+        }
+        assert!(reason("seconds", MetricKind::Gauge, Some(Unit::Seconds)).contains("_seconds"));
+        // An underscore before the unit word is all OpenMetrics asks for.
+        assert_eq!(ok("_seconds", MetricKind::Gauge).unit, Some(Unit::Seconds));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::{
 
 /// Produces metric families at collection time, for values that live elsewhere (process
 /// statistics, runtime counters). Names should follow the same rules as registered
-/// metrics; the built-in collectors do.
+/// metrics; the built-in collectors do. A collector that panics has its families left
+/// out of that collection (reported once on stderr); the other metrics are unaffected.
 pub trait Collector: fmt::Debug + Send + Sync + 'static {
     /// Appends this collector's families; `now` is the snapshot time (Unix nanoseconds).
     fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>);
@@ -85,16 +86,38 @@ impl<M: Instrument> Source for DynFamily<M> {
 
 type GaugeCallback = Arc<dyn Fn() -> f64 + Send + Sync>;
 
+/// Runs `read`, application code read at collection (a `gauge_fn` callback, a
+/// [`Collector`]), or `None` if it panicked, which is reported once per `what`. A panic let
+/// through would fail every scrape while it lasts, and end the task that pushes OTLP
+/// metrics for good: one callback must not take every other metric with it.
+fn catching_panics<T>(what: &str, read: impl FnOnce() -> T) -> Option<T> {
+    // Unwind safety: what `read` may leave half-done is its own state, or (for a
+    // collector) families it appended, which the caller discards.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .map_err(|_| {
+            crate::error::warn_once(format!("panic {what}"), || {
+                format!("{what} panicked at collection; its values are left out while it does")
+            });
+        })
+        .ok()
+}
+
 struct CallbackGauge {
+    name: String,
     read: GaugeCallback,
     start: u64,
 }
 
 impl Source for CallbackGauge {
     fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        let Some(value) = catching_panics(&self.name, || (self.read)()) else {
+            // No point this time: the family is printed without samples and left out of
+            // the OTLP push, both valid for a value that could not be read.
+            return;
+        };
         out.push(PointSnapshot {
             labels: Vec::new(),
-            value: PointValue::F64((self.read)()),
+            value: PointValue::F64(value),
             start_time_unix_nano: self.start,
             time_unix_nano: now,
             exemplars: Vec::new(),
@@ -326,7 +349,9 @@ impl Registry {
         }
         for c in collectors {
             let first = out.len();
-            c.collect(now, &mut out);
+            if catching_panics(&format!("collector {c:?}"), || c.collect(now, &mut out)).is_none() {
+                out.truncate(first);
+            }
             // A collector reads its values at collection: asynchronous by definition.
             for family in &mut out[first..] {
                 family.asynchronous = true;
@@ -539,6 +564,8 @@ impl MetricBuilder<'_> {
 
     /// Registers a gauge whose value `read` returns at each collection. A callback gauge
     /// registers once: a second registration of the name is a [`MetricsError::Conflict`].
+    /// A collection at which `read` panics has no value for the gauge (reported once on
+    /// stderr); the other metrics are unaffected.
     pub fn gauge_fn(
         self,
         read: impl Fn() -> f64 + Send + Sync + 'static,
@@ -551,8 +578,9 @@ impl MetricBuilder<'_> {
             NEXT_CALLBACK.fetch_add(1, Ordering::Relaxed)
         );
         self.registry
-            .register(valid, self.help, MetricKind::Gauge, shape, |_| {
+            .register(valid, self.help, MetricKind::Gauge, shape, |name| {
                 let source = CallbackGauge {
+                    name: format!("gauge_fn {name:?}"),
                     read: Arc::new(read),
                     start: unix_nanos_now(),
                 };
@@ -776,6 +804,47 @@ mod tests {
         .unwrap();
         assert_eq!(r.collect()[0].points[0].value, PointValue::F64(1.0));
         assert_eq!(r.collect().len(), 2);
+    }
+
+    #[test]
+    fn a_panicking_callback_or_collector_leaves_the_other_metrics_readable() {
+        #[derive(Debug)]
+        struct Failing;
+        impl Collector for Failing {
+            fn collect(&self, _: u64, out: &mut Vec<MetricFamilySnapshot>) {
+                out.push(MetricFamilySnapshot {
+                    name: "half_written".to_owned(),
+                    help: "Appended before the panic.".to_owned(),
+                    unit: None,
+                    kind: MetricKind::Gauge,
+                    asynchronous: true,
+                    points: Vec::new(),
+                });
+                panic!("a collector that fails after appending a family");
+            }
+        }
+        let r = Registry::new();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        r.gauge_fn("flaky", "Fails on its second read.", move || {
+            if calls.fetch_add(1, Ordering::Relaxed) == 1 {
+                panic!("a callback that fails once");
+            }
+            1.0
+        })
+        .unwrap();
+        r.register_collector(Failing);
+        r.counter("jobs", "Jobs.").unwrap().inc();
+        let read = |r: &Registry| {
+            r.collect()
+                .into_iter()
+                .map(|f| (f.name, f.points.iter().map(|p| p.value.as_f64()).collect()))
+                .collect::<Vec<(String, Vec<f64>)>>()
+        };
+        let flaky = |points: Vec<f64>| ("flaky".to_owned(), points);
+        let jobs = ("jobs".to_owned(), vec![1.0]);
+        assert_eq!(read(&r), [flaky(vec![1.0]), jobs.clone()]);
+        assert_eq!(read(&r), [flaky(vec![]), jobs.clone()], "the failed read");
+        assert_eq!(read(&r), [flaky(vec![1.0]), jobs], "read again next time");
     }
 
     #[test]

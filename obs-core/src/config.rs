@@ -437,6 +437,21 @@ impl EnvReader<'_> {
         }
     }
 
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` (OTLP exporter spec):
+    /// obs's histograms have explicit buckets, the spec's default
+    /// `explicit_bucket_histogram`, and no exponential ones, so any other value is warned
+    /// about rather than silently ignored.
+    fn histogram_aggregation(&mut self) {
+        const NAME: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+        let Some(v) = self.var(NAME) else { return };
+        let why = match v.to_ascii_lowercase().as_str() {
+            "explicit_bucket_histogram" => return,
+            "base2_exponential_bucket_histogram" => "exponential histograms are not supported",
+            _ => "not one of explicit_bucket_histogram, base2_exponential_bucket_histogram",
+        };
+        self.warn_using(NAME, &v, why, "explicit_bucket_histogram");
+    }
+
     /// A limit: a non-negative integer (zero allowed: nothing kept); `None` if unset or
     /// unparsable.
     fn limit(&mut self, name: &str) -> Option<usize> {
@@ -974,6 +989,7 @@ impl Config {
                 TemporalityPreference::default()
             }),
         };
+        r.histogram_aggregation();
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
         r.propagators();

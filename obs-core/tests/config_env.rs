@@ -560,6 +560,22 @@ fn metrics_temporality_preference() {
 }
 
 #[test]
+fn an_exponential_histogram_aggregation_is_warned_about() {
+    const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+    let c = config(&[(VAR, "Explicit_Bucket_Histogram")]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for value in ["base2_exponential_bucket_histogram", "exponential"] {
+        let c = config(&[(VAR, value)]);
+        assert!(warned(&c, VAR, value), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("using explicit_bucket_histogram"),
+            "{:?}",
+            c.warnings
+        );
+    }
+}
+
+#[test]
 fn span_events_switch() {
     assert!(!config(&[]).span_events);
     assert!(config(&[("OBS_SPAN_EVENTS", "true")]).span_events);

@@ -87,14 +87,16 @@ impl<M: Instrument> Source for DynFamily<M> {
 type GaugeCallback = Arc<dyn Fn() -> f64 + Send + Sync>;
 
 /// Runs `read`, application code read at collection (a `gauge_fn` callback, a
-/// [`Collector`]), or `None` if it panicked, which is reported once per `what`. A panic let
-/// through would fail every scrape while it lasts, and end the task that pushes OTLP
-/// metrics for good: one callback must not take every other metric with it.
-fn catching_panics<T>(what: &str, read: impl FnOnce() -> T) -> Option<T> {
+/// [`Collector`]), or `None` if it panicked, which is reported once per `what` (only
+/// formatted then, as collection is on every scrape and push). A panic let through would
+/// fail every scrape while it lasts, and end the task that pushes OTLP metrics for good:
+/// one callback must not take every other metric with it.
+fn catching_panics<T>(what: impl FnOnce() -> String, read: impl FnOnce() -> T) -> Option<T> {
     // Unwind safety: what `read` may leave half-done is its own state, or (for a
     // collector) families it appended, which the caller discards.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
         .map_err(|_| {
+            let what = what();
             crate::error::warn_once(format!("panic {what}"), || {
                 format!("{what} panicked at collection; its values are left out while it does")
             });
@@ -110,7 +112,8 @@ struct CallbackGauge {
 
 impl Source for CallbackGauge {
     fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
-        let Some(value) = catching_panics(&self.name, || (self.read)()) else {
+        let Some(value) = catching_panics(|| format!("gauge_fn {:?}", self.name), || (self.read)())
+        else {
             // No point this time: the family is printed without samples and left out of
             // the OTLP push, both valid for a value that could not be read.
             return;
@@ -349,7 +352,8 @@ impl Registry {
         }
         for c in collectors {
             let first = out.len();
-            if catching_panics(&format!("collector {c:?}"), || c.collect(now, &mut out)).is_none() {
+            if catching_panics(|| format!("collector {c:?}"), || c.collect(now, &mut out)).is_none()
+            {
                 out.truncate(first);
             }
             // A collector reads its values at collection: asynchronous by definition.
@@ -580,7 +584,7 @@ impl MetricBuilder<'_> {
         self.registry
             .register(valid, self.help, MetricKind::Gauge, shape, |name| {
                 let source = CallbackGauge {
-                    name: format!("gauge_fn {name:?}"),
+                    name: name.to_owned(),
                     read: Arc::new(read),
                     start: unix_nanos_now(),
                 };

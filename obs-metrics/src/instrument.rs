@@ -250,6 +250,8 @@ struct HistogramCore {
     // Non-cumulative; one more than `bounds` for values above the last bound.
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
+    // Written only by the rare negative observation: the common path just compares.
+    negative_count: AtomicU64,
     // One per bucket, or none for a histogram that keeps no exemplars.
     exemplars: Box<[ExemplarCell]>,
 }
@@ -270,6 +272,7 @@ impl Histogram {
                 counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
                 exemplars: (0..cells).map(|_| ExemplarCell::default()).collect(),
                 sum: AtomicF64::default(),
+                negative_count: AtomicU64::new(0),
                 bounds,
             }),
         }
@@ -287,6 +290,9 @@ impl Histogram {
             return;
         };
         count.fetch_add(1, Ordering::Relaxed);
+        if value < 0.0 {
+            core.negative_count.fetch_add(1, Ordering::Relaxed);
+        }
         core.sum.add_f64(value);
         if let Some(exemplar) = core.exemplars.get(index) {
             exemplar.capture(value);
@@ -312,6 +318,7 @@ impl Histogram {
             count: bucket_counts.iter().sum(),
             bucket_counts,
             sum: self.core.sum.get_f64(),
+            negative_count: self.core.negative_count.load(Ordering::Relaxed),
         }
     }
 }
@@ -401,6 +408,20 @@ mod tests {
         assert_eq!(v.count, 5);
         assert!((v.sum - 4.65).abs() < 1e-9);
         assert_eq!(&*v.bounds, &[0.1, 1.0]);
+    }
+
+    #[test]
+    fn a_negative_observation_leaves_the_sum_no_counter_even_once_back_above_zero() {
+        let h = Histogram::new(vec![1.0]);
+        h.observe(2.0);
+        assert_eq!(h.get().counter_like_sum(), Some(2.0));
+        h.observe(-1.0);
+        h.observe(5.0);
+        let v = h.get();
+        assert_eq!((v.sum, v.negative_count), (6.0, 1));
+        assert_eq!(v.counter_like_sum(), None, "it went down from 2 to 1 once");
+        h.observe(-0.0);
+        assert_eq!(h.get().negative_count, 1, "-0 is not below zero");
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct HistogramValue {
     pub sum: f64,
     /// Number of observations (the sum of `bucket_counts`).
     pub count: u64,
+    /// How many of them were below zero: with any, the sum is no counter, whatever its
+    /// sign now (see [`counter_like_sum`](Self::counter_like_sum)).
+    pub negative_count: u64,
 }
 
 impl HistogramValue {
@@ -129,12 +132,13 @@ impl HistogramValue {
 
     /// The sum, if it can be shown as the counter-like value both OpenMetrics and OTLP take
     /// it for: `None` when a threshold is negative (OpenMetrics 1.0: such a histogram "MUST
-    /// NOT contain a sum value"), or the sum is negative or NaN (OTLP
-    /// `HistogramDataPoint.sum`: "should not be filled out" when negative values were
-    /// recorded).
+    /// NOT contain a sum value"), when a negative value was recorded (OTLP
+    /// `HistogramDataPoint.sum`: "Negative events *can* be recorded, but sum should not be
+    /// filled out when doing so"; a sum that went down once would read as a counter reset,
+    /// even when it is back above zero), or when the sum is NaN.
     pub fn counter_like_sum(&self) -> Option<f64> {
         let lowest_ok = self.bounds.first().is_none_or(|&lowest| lowest >= 0.0);
-        (lowest_ok && self.sum >= 0.0).then_some(self.sum)
+        (lowest_ok && self.negative_count == 0 && self.sum >= 0.0).then_some(self.sum)
     }
 }
 

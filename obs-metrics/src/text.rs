@@ -178,8 +178,8 @@ fn encode_histogram(
         out.push('\n');
     }
     // OpenMetrics 1.0, Histogram: a histogram with negative thresholds "MUST NOT contain a
-    // sum value", and a sum is a counter-like sample that must not go below zero (or be
-    // NaN); `_count` appears "if and only if" `_sum` does. The 0.0.4 format has neither
+    // sum value", and a sum is a counter-like sample that must not go down (so none once a
+    // negative value was observed) or be NaN; `_count` appears "if and only if" `_sum` does. The 0.0.4 format has neither
     // rule, and Prometheus reads negative sums from it as they are.
     let sum_allowed = format == Format::Prometheus || h.counter_like_sum().is_some();
     if sum_allowed {
@@ -476,6 +476,7 @@ mod tests {
                         bucket_counts: vec![0, 1],
                         sum: -2.0,
                         count: 1,
+                        negative_count: 1,
                     }),
                     start_time_unix_nano: 0,
                     time_unix_nano: 0,
@@ -562,8 +563,11 @@ mod tests {
             .unwrap();
         negative_bounds.observe(-5.0);
         negative_bounds.observe(20.0);
+        let rebound = registry.metric("rebound_seconds", "h").histogram().unwrap();
+        rebound.observe(-1.0);
+        rebound.observe(5.0);
         let text = registry.encode(Format::OpenMetrics);
-        for name in ["skew_seconds", "delta"] {
+        for name in ["skew_seconds", "delta", "rebound_seconds"] {
             assert!(!text.contains(&format!("{name}_sum")), "{text}");
             assert!(!text.contains(&format!("{name}_count")), "{text}");
         }

@@ -187,6 +187,8 @@ fn difference(current: &PointValue, previous: &PointValue) -> Option<PointValue>
                 bucket_counts,
                 sum: c.sum - p.sum,
                 count: c.count.checked_sub(p.count)?,
+                // Those of this interval: only a delta point that had some loses its sum.
+                negative_count: c.negative_count.checked_sub(p.negative_count)?,
             }))
         }
         _ => None,
@@ -469,6 +471,9 @@ mod tests {
             .histogram("skew_seconds", "h")
             .unwrap()
             .observe(-2.0);
+        let rebound = registry.histogram("rebound_seconds", "h").unwrap();
+        rebound.observe(-1.0);
+        rebound.observe(5.0);
         registry
             .histogram("wait_seconds", "h")
             .unwrap()
@@ -496,6 +501,11 @@ mod tests {
             _ => panic!("{name} is a histogram"),
         };
         assert_eq!(sum_of("skew_seconds"), None);
+        assert_eq!(
+            sum_of("rebound_seconds"),
+            None,
+            "back above zero, still no counter"
+        );
         assert_eq!(sum_of("wait_seconds"), Some(2.0));
     }
 
@@ -561,6 +571,7 @@ mod tests {
             count: bucket_counts.iter().sum(),
             bucket_counts,
             sum,
+            negative_count: 0,
         })
     }
 
@@ -743,6 +754,34 @@ mod tests {
             (&vec![3, 0], 3),
             "a bucket that went down resets the whole histogram"
         );
+    }
+
+    #[test]
+    fn a_delta_histogram_point_has_no_sum_only_if_its_interval_recorded_a_negative_value() {
+        let mut converter = delta();
+        let skews = |buckets, negative_count, sum, time| {
+            let PointValue::Histogram(mut value) = histogram(buckets, sum) else {
+                unreachable!("a histogram")
+            };
+            value.negative_count = negative_count;
+            let p = point("h", PointValue::Histogram(value), 0, time);
+            vec![family(
+                "skew_seconds",
+                MetricKind::Histogram,
+                false,
+                vec![p],
+            )]
+        };
+        let mut sum = |buckets, negative_count, sum, time| match named(
+            &converted(&mut converter, &skews(buckets, negative_count, sum, time)),
+            "skew_seconds",
+        ) {
+            metric::Data::Histogram(h) => h.data_points[0].sum,
+            _ => panic!("a histogram"),
+        };
+        assert_eq!(sum(vec![2, 0], 1, 1.0, 100), None, "-1 and 2");
+        assert_eq!(sum(vec![3, 0], 1, 1.5, 200), Some(0.5), "0.5 alone");
+        assert_eq!(sum(vec![4, 0], 2, 1.0, 300), None, "-0.5 alone");
     }
 
     #[test]

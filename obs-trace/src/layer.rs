@@ -36,7 +36,8 @@ use crate::{
 /// uses): `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`, `consumer`,
 /// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
 /// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
-/// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error; status
+/// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error (inside a
+/// span the layer does not trace, the nearest traced span's); status
 /// Ok is final, and Unset is never set back (OpenTelemetry Trace API, Set Status).
 ///
 /// A sampled span keeps within its [`SpanLimits`] ([`with_limits`](Self::with_limits), the
@@ -180,7 +181,8 @@ impl SpanLayer {
 
     /// Which spans, by target and level, become OpenTelemetry spans. Defaults to all. The
     /// others are left to the other layers as they are; a traced span inside one takes the
-    /// nearest traced span around it as its parent.
+    /// nearest traced span around it as its parent, and an event inside one belongs to that
+    /// span (an `ERROR` fails it; with span events on, the event is one of its events).
     ///
     /// The layer filters for itself, rather than under a per-layer filter
     /// (`Layer::with_filter`), because a per-layer filter looks each span up in the registry
@@ -983,40 +985,25 @@ where
         let Some(span) = ctx.event_span(event) else {
             return;
         };
-        let mut ext = span.extensions_mut();
-        let Some(rec) = ext
-            .get_mut::<SpanState>()
-            .and_then(|s| s.recording.as_mut())
-        else {
-            return;
-        };
-        // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
-        // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
-        // An Ok status stays final (OpenTelemetry Trace API, Set Status).
-        if is_error && rec.status == Status::Unset {
-            rec.status = Status::error("");
+        // The event belongs to the nearest traced span around it, as a traced child span
+        // would: the span it is in may be one this layer leaves alone (its traces filter,
+        // e.g. a `#[instrument(level = "debug", err)]` under the default `info`), whose
+        // ERROR must still fail the trace, or tail sampling would drop a failed trace. The
+        // walk stops at the first span with a state (an unsampled one records nothing), and
+        // looks a parent up only when the event's own span has none (`iter::successors`
+        // would look it up before the span is even tried). Bounded: it climbs the span's
+        // ancestors, towards a root.
+        let mut span = span;
+        loop {
+            if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+                if let Some(rec) = state.recording.as_mut() {
+                    self.record_event(rec, event, is_error);
+                }
+                return;
+            }
+            let Some(parent) = span.parent() else { return };
+            span = parent;
         }
-        if !self.inner.record_events {
-            return;
-        }
-        if rec.events.len() >= self.inner.limits.event_count {
-            rec.dropped_events = rec.dropped_events.saturating_add(1);
-            return;
-        }
-        // The event's fields are recorded as a span's are, with the event's limits; its
-        // `message` becomes its name.
-        let mut tmp = Recording::new(
-            Cow::Borrowed(event.metadata().name()),
-            self.inner.event_attributes,
-            0,
-        );
-        event.record(&mut FieldVisitor::event(&mut tmp));
-        rec.events.push(SpanEvent {
-            name: tmp.name,
-            time: tmp.start_time.wall(),
-            attributes: tmp.attributes,
-            dropped_attributes_count: tmp.dropped_attributes,
-        });
     }
 
     // `span.follows_from(other)`: a link to `other`'s context (as `tracing-opentelemetry`
@@ -1089,6 +1076,38 @@ where
 }
 
 impl SpanLayer {
+    /// Records `event`, inside a span that records, on that span: an ERROR fails it, and
+    /// with span events on the event is kept as one (within the limits).
+    fn record_event(&self, rec: &mut Recording, event: &Event<'_>, is_error: bool) {
+        // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
+        // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
+        // An Ok status stays final (OpenTelemetry Trace API, Set Status).
+        if is_error && rec.status == Status::Unset {
+            rec.status = Status::error("");
+        }
+        if !self.inner.record_events {
+            return;
+        }
+        if rec.events.len() >= self.inner.limits.event_count {
+            rec.dropped_events = rec.dropped_events.saturating_add(1);
+            return;
+        }
+        // The event's fields are recorded as a span's are, with the event's limits; its
+        // `message` becomes its name.
+        let mut tmp = Recording::new(
+            Cow::Borrowed(event.metadata().name()),
+            self.inner.event_attributes,
+            0,
+        );
+        event.record(&mut FieldVisitor::event(&mut tmp));
+        rec.events.push(SpanEvent {
+            name: tmp.name,
+            time: tmp.start_time.wall(),
+            attributes: tmp.attributes,
+            dropped_attributes_count: tmp.dropped_attributes,
+        });
+    }
+
     fn new_state(
         &self,
         parent: Option<SpanContext>,
@@ -1175,13 +1194,36 @@ mod tests {
 
     /// Runs `f` under a layer with `limits` (span events on) and returns the spans it ended.
     fn record(limits: SpanLimits, f: impl FnOnce()) -> Vec<SpanData> {
+        record_with(SpanLayer::new().with_limits(limits), f)
+    }
+
+    /// Runs `f` under `layer` (span events on) and returns the spans it ended.
+    fn record_with(layer: SpanLayer, f: impl FnOnce()) -> Vec<SpanData> {
         let sink = InMemorySpanSink::new();
-        let layer = SpanLayer::new()
+        let layer = layer
             .with_sink(Arc::new(sink.clone()))
-            .with_span_events(true)
-            .with_limits(limits);
+            .with_span_events(true);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
         sink.take()
+    }
+
+    #[test]
+    fn an_event_inside_an_untraced_span_is_one_of_the_nearest_traced_span() {
+        let traced = Targets::new().with_default(tracing::Level::INFO);
+        let span = only(record_with(
+            SpanLayer::new().with_traces_filter(traced),
+            || {
+                tracing::info_span!("request").in_scope(|| {
+                    tracing::debug_span!("step").in_scope(|| tracing::info!(rows = 3, "loaded"));
+                });
+            },
+        ));
+        assert_eq!(span.name, "request");
+        let [event] = span.events.as_slice() else {
+            panic!("one event: {:?}", span.events);
+        };
+        assert_eq!(event.name, "loaded");
+        assert_eq!(event.attributes, [KeyValue::new("rows", 3)]);
     }
 
     fn linked(trace: u128, span: u64) -> SpanContext {

@@ -1,18 +1,23 @@
 //! Span status from `tracing`: the `otel.status_code` field follows the OpenTelemetry Trace
-//! API's Set Status rules, and an ERROR event inside a span fails it.
+//! API's Set Status rules, and an ERROR event inside a span fails it (or, inside a span that
+//! is not traced, the nearest traced span around it).
 
 use std::sync::Arc;
 
 use obs_trace::opentelemetry::trace::Status;
 use obs_trace::{InMemorySpanSink, Sampler, SpanLayer};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
+/// The statuses of the spans `f` ends, traced at `info` and above (`obs_core::init`'s
+/// default `OBS_TRACES_FILTER`).
 fn statuses(f: impl FnOnce()) -> Vec<(String, Status)> {
     let sink = InMemorySpanSink::default();
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
             .with_sampler(Sampler::AlwaysOn)
-            .with_sink(Arc::new(sink.clone())),
+            .with_sink(Arc::new(sink.clone()))
+            .with_traces_filter(Targets::new().with_default(tracing::Level::INFO)),
     );
     tracing::subscriber::with_default(subscriber, f);
     sink.take()
@@ -77,4 +82,26 @@ fn an_error_event_fails_its_span_unless_it_is_ok() {
     assert!(matches!(status_of(&spans, "logged"), Status::Error { .. }));
     assert_eq!(status_of(&spans, "warned"), Status::Unset);
     assert_eq!(status_of(&spans, "ok_first"), Status::Ok);
+}
+
+#[tracing::instrument(level = "debug", err)]
+fn failing_quietly() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("disk full"))
+}
+
+#[test]
+fn an_error_event_inside_an_untraced_span_fails_the_nearest_traced_one() {
+    let spans = statuses(|| {
+        // The debug span exists (for the log layers) but is not traced: its `err` event
+        // fails the request it runs in, so tail sampling keeps that trace.
+        tracing::info_span!("request").in_scope(|| {
+            let _ = failing_quietly();
+        });
+        tracing::info_span!("quiet").in_scope(|| {
+            tracing::debug_span!("step").in_scope(|| tracing::warn!("slow"));
+        });
+    });
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(matches!(status_of(&spans, "request"), Status::Error { .. }));
+    assert_eq!(status_of(&spans, "quiet"), Status::Unset);
 }

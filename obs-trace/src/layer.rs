@@ -189,7 +189,9 @@ impl SpanLayer {
     /// again on every enter, exit and close: about 15% of a span's cost. Wrapping it in one
     /// still works, but spans inside unsampled traces are then created for the other layers
     /// ([`UnsampledSpans::Skip`] can't take effect: `tracing` caches that an enabled span
-    /// callsite is always wanted, and never asks again).
+    /// callsite is always wanted, and never asks again), and a span whose explicit parent
+    /// the filter hides can't see that parent's ancestors: it takes the current span's
+    /// context instead (right when the parent is the current `tracing` span or inside it).
     pub fn with_traces_filter(self, filter: Targets) -> Self {
         self.map(|i| i.traces_filter = Some(filter))
     }
@@ -929,18 +931,24 @@ where
         let (parent, baggage, local_root) = match pending {
             Some(PendingParent { parent, .. }) => (parent.span, parent.baggage, SpanId::INVALID),
             None => {
-                if let Some(parent_id) = attrs.parent() {
+                if let Some(parent) = attrs.parent().and_then(|id| ctx.span(id)) {
                     // The nearest traced span from the parent up: the parent itself may be
                     // one this layer leaves alone (filtered out, or kept for the log layers
                     // inside an unsampled trace).
-                    ctx.span(parent_id)
-                        .and_then(|p| {
-                            nearest_state(p, |s| {
-                                (Some(s.context.clone()), s.baggage.clone(), s.local_root)
-                            })
-                        })
-                        .unwrap_or_default()
-                } else if attrs.is_contextual() {
+                    nearest_state(parent, |s| {
+                        (Some(s.context.clone()), s.baggage.clone(), s.local_root)
+                    })
+                    .unwrap_or_default()
+                } else if attrs.is_contextual()
+                    // An explicit parent that exists but that this layer can't see: a
+                    // per-layer filter (`Layer::with_filter`) hides it, and its ancestors with
+                    // it. The current span stands in for it: it is the nearest traced span
+                    // around the parent when the parent is the current `tracing` span
+                    // (`parent: Span::current()`, or `&span` where `span` is entered), while
+                    // a new trace (what `tracing-opentelemetry` makes of such a span) would
+                    // break the caller's.
+                    || attrs.parent().is_some_and(|id| ctx.exists(id))
+                {
                     active::with_current_entered(|e| {
                         e.map(|e| {
                             (
@@ -1290,6 +1298,40 @@ mod tests {
         assert_eq!(span.links[1].span_context, linked(1, 1));
         assert_eq!(span.links[1].attributes, [KeyValue::new("queue", "inv")]);
         assert_eq!(span.links[1].dropped_attributes_count, 1);
+    }
+
+    /// A layer that wants every span and event: the log layer beside a filtered span layer.
+    struct Everything;
+
+    impl<S: Subscriber> tracing_subscriber::Layer<S> for Everything {}
+
+    #[test]
+    fn an_explicit_parent_a_per_layer_filter_hides_does_not_start_a_trace() {
+        let sink = InMemorySpanSink::new();
+        let layer = SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        let subscriber = tracing_subscriber::registry().with(layer).with(Everything);
+        tracing::subscriber::with_default(subscriber, || {
+            let _request = tracing::info_span!("request").entered();
+            let step = tracing::debug_span!("step").entered();
+            tracing::info_span!(parent: &step, "child").in_scope(|| {});
+            tracing::info_span!(parent: tracing::Span::current(), "current").in_scope(|| {});
+        });
+        let spans = sink.take();
+        let request = spans.iter().find(|s| s.name == "request").expect("request");
+        for name in ["child", "current"] {
+            let span = spans.iter().find(|s| s.name == name).expect(name);
+            assert_eq!(
+                span.span_context.trace_id, request.span_context.trace_id,
+                "{name}"
+            );
+            assert_eq!(span.parent_span_id, request.span_context.span_id, "{name}");
+            assert_eq!(
+                span.local_root_span_id, request.span_context.span_id,
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -40,8 +40,9 @@ struct Entry {
 /// span again and again (a future polled, a response body read under its request's span)
 /// are the common cases: those enters need no registry lookup, and an exit and the enter
 /// that follows it move nothing, they only move `entered`. Ids carry the registry slot's
-/// generation, so a closed span's id is not handed out again soon; the id is also
-/// forgotten when the span closes on this thread.
+/// generation, but it wraps after 8192 reuses of the slot: the id is forgotten when the
+/// span closes on this thread, and, since a slot is only handed out again on the thread
+/// that owns it, when a span the layer does not remember is created here with that id.
 struct Active {
     entries: Vec<Entry>,
     entered: usize,
@@ -134,7 +135,8 @@ pub(crate) fn enter_remembered(id: u64) -> bool {
     remembered
 }
 
-/// Forgets the span `id` if it is the one remembered (called on close: ids are reused).
+/// Forgets the span `id` if it is the one remembered (called on close, and on creating a
+/// span that is not remembered: ids are reused).
 #[inline]
 pub(crate) fn forget_remembered(id: u64) {
     with_active!(|a| {

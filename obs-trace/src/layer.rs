@@ -914,6 +914,11 @@ where
                 || (self.inner.unsampled_spans == UnsampledSpans::Keep
                     && inside_unsampled_trace(attrs.metadata())))
         {
+            // The registry hands a slot out again only on the thread that owns it, here, and
+            // its generation wraps after 8192 reuses: a span remembered on this thread and
+            // closed on another may share this id. Entering this span must not bring that
+            // span's context back (the traced paths below remember this span instead).
+            active::forget_remembered(id.into_u64());
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -1194,6 +1199,7 @@ mod tests {
     use std::sync::Arc;
 
     use opentelemetry::{Array, KeyValue, StringValue, Value};
+    use tracing::Level;
     use tracing::field::Empty;
     use tracing_subscriber::prelude::*;
 
@@ -1217,7 +1223,7 @@ mod tests {
 
     #[test]
     fn an_event_inside_an_untraced_span_is_one_of_the_nearest_traced_span() {
-        let traced = Targets::new().with_default(tracing::Level::INFO);
+        let traced = Targets::new().with_default(Level::INFO);
         let span = only(record_with(
             SpanLayer::new().with_traces_filter(traced),
             || {
@@ -1298,6 +1304,39 @@ mod tests {
         assert_eq!(span.links[1].span_context, linked(1, 1));
         assert_eq!(span.links[1].attributes, [KeyValue::new("queue", "inv")]);
         assert_eq!(span.links[1].dropped_attributes_count, 1);
+    }
+
+    #[test]
+    fn a_span_closed_elsewhere_is_not_current_again_when_its_id_comes_back() {
+        let layer = SpanLayer::new().with_traces_filter(Targets::new().with_default(Level::INFO));
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            // Remembered on this thread once exited, then closed on another.
+            let request = tracing::info_span!("request");
+            let id = request.id().expect("created");
+            request.in_scope(|| {});
+            let elsewhere = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&elsewhere, || drop(request))
+            })
+            .join()
+            .expect("closed");
+            // Untraced spans reuse this thread's slots until the generation wraps: more
+            // spans at once than a page holds, so the slot freed elsewhere is reused too.
+            let reused = (0..1 << 14)
+                .find_map(|_| {
+                    let mut batch: Vec<_> = (0..40).map(|_| tracing::debug_span!("step")).collect();
+                    let at = batch.iter().position(|s| s.id().as_ref() == Some(&id))?;
+                    Some(batch.swap_remove(at))
+                })
+                .expect("the registry hands the id out again");
+            let _step = reused.enter();
+            assert_eq!(
+                crate::current_span_context(),
+                None,
+                "nothing traced is entered"
+            );
+        });
     }
 
     /// A layer that wants every span and event: the log layer beside a filtered span layer.

@@ -910,8 +910,11 @@ where
         let traced = self.traces(attrs.metadata());
         if pending.is_none()
             && (!traced
-                // Kept for the other layers only (with `Skip` these never get here).
+                // Kept for the other layers only (with `Skip` these never get here). Only a
+                // span whose parent is the current span: one that names its parent (another
+                // trace's, or none) is in that parent's trace, or starts one.
                 || (self.inner.unsampled_spans == UnsampledSpans::Keep
+                    && attrs.is_contextual()
                     && inside_unsampled_trace(attrs.metadata())))
         {
             // The registry hands a slot out again only on the thread that owns it, here, and

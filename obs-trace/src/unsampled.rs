@@ -20,11 +20,17 @@ pub enum UnsampledSpans {
     /// non-recording). Log lines inside it carry the nearest created span's id and fields.
     /// As with any disabled span, a span that names it as its explicit parent
     /// (`info_span!(parent: &skipped, ..)`) starts a new trace; `Span::current()` is the
-    /// nearest created span, so `parent: Span::current()` stays in the trace.
+    /// nearest created span, so `parent: Span::current()` stays in the trace. A span that
+    /// names its own parent (`parent: &span`, `parent: None`) is skipped the same way while
+    /// this thread is inside an unsampled trace, even if that parent is sampled or it would
+    /// start a trace: `tracing` asks whether a span is wanted before it says its parent.
+    /// [`Keep`](Self::Keep) traces those as their parent says.
     Skip,
     /// The span is created for the other layers (JSON log lines keep its fields), but
     /// [`SpanLayer`](crate::SpanLayer) does nothing for it: no ids of its own, nothing
-    /// recorded. Log lines inside it carry the nearest traced span's ids.
+    /// recorded. Log lines inside it carry the nearest traced span's ids. A span that names
+    /// its own parent is traced as that parent says (a sampled span's child is recorded,
+    /// `parent: None` starts a trace).
     #[default]
     Keep,
 }

@@ -78,3 +78,48 @@ fn a_filtered_out_span_passes_its_remote_parent_to_what_is_traced_inside() {
     assert_eq!(work.parent_span_id.to_string(), CALLER_SPAN);
     assert!(work.parent_is_remote);
 }
+
+/// Spans that name their parent, created while this thread is inside an unsampled trace:
+/// a child of a sampled span of another trace, and a new root.
+fn explicit_parents_inside_an_unsampled_trace() {
+    let handler = span_with_remote_parent(caller("01"), || tracing::info_span!("handle"));
+    let outer = span_with_remote_parent(caller("00"), || tracing::info_span!("poll loop"));
+    outer.in_scope(|| {
+        tracing::info_span!(parent: &handler, "callback").in_scope(|| {
+            tracing::info_span!("callback step").in_scope(|| {});
+        });
+        tracing::info_span!(parent: None, "background job").in_scope(|| {
+            tracing::info_span!("job step").in_scope(|| {});
+        });
+    });
+}
+
+#[test]
+fn an_explicit_parent_decides_even_inside_an_unsampled_trace() {
+    let spans = traced(
+        SpanLayer::new().with_unsampled_spans(UnsampledSpans::Keep),
+        explicit_parents_inside_an_unsampled_trace,
+    );
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {spans:?}"))
+    };
+    let (handle, callback) = (span("handle"), span("callback"));
+    assert_eq!(callback.span_context.trace_id, handle.span_context.trace_id);
+    assert_eq!(callback.parent_span_id, handle.span_context.span_id);
+    assert_eq!(
+        span("callback step").parent_span_id,
+        callback.span_context.span_id
+    );
+    let job = span("background job");
+    assert_ne!(
+        job.span_context.trace_id.to_string(),
+        CALLER_TRACE,
+        "a new trace"
+    );
+    assert!(!job.parent_span_id.is_valid());
+    assert_eq!(span("job step").parent_span_id, job.span_context.span_id);
+    assert_eq!(spans.len(), 5, "nothing of the poll loop's trace");
+}

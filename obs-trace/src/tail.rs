@@ -187,7 +187,8 @@ const REMEMBERED_DECISIONS: usize = 4096;
 #[derive(Default)]
 struct State {
     pending: HashMap<SpanId, Pending, LocalIds>,
-    /// Pending local traces, oldest first (an id may outlive its entry: skipped when met).
+    /// Pending local traces, oldest first (an id may outlive its entry: skipped when met,
+    /// or compacted away once they outnumber the entries).
     order: VecDeque<SpanId>,
     buffered: usize,
     decided: HashMap<SpanId, bool, LocalIds>,
@@ -430,6 +431,15 @@ impl SpanSink for TailSamplingSink {
                 }
                 state.order.pop_front();
                 self.decide_early(&mut state, oldest, false, &mut outcome);
+            }
+            // A decided trace's id leaves the order only once met at its front, where a
+            // trace that waits long (a stream) would keep the ids of every trace decided
+            // behind it: memory growing with the request rate times the wait, not bounded by
+            // the buffer. Keep the order near the pending traces' count (amortized: a
+            // compaction follows at least as many pushes as it scans).
+            if state.order.len() > 2 * state.pending.len() + REMEMBERED_DECISIONS {
+                let State { pending, order, .. } = &mut *state;
+                order.retain(|id| pending.contains_key(id));
             }
         }
         self.finish(outcome);
@@ -681,6 +691,32 @@ mod tests {
         assert_eq!(
             exported.spans().len() as u64 + counts.dropped_spans,
             3 * traces
+        );
+    }
+
+    #[test]
+    fn ids_of_decided_traces_do_not_pile_up_behind_one_that_waits() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_secs(60)));
+        // A stream: its root runs for the whole test, one of its spans waits for it.
+        tail.on_end(span(1, 11, 10, 1, false));
+        // Many quick requests behind it, each with a span ending before its root.
+        for n in 2..20_000u64 {
+            tail.on_end(span(u128::from(n), n * 10 + 1, n * 10, 1, false));
+            tail.on_end(span(u128::from(n), n * 10, 0, 1, false));
+        }
+        let state = tail.state.lock();
+        assert_eq!(state.pending.len(), 1);
+        assert!(
+            state.order.len() <= 2 * REMEMBERED_DECISIONS,
+            "{} ids kept for one waiting trace",
+            state.order.len()
+        );
+        drop(state);
+        tail.on_end(span(1, 10, 0, 1, true));
+        assert_eq!(
+            ids(&exported.spans()),
+            [11, 10],
+            "the stream is still decided"
         );
     }
 

@@ -704,6 +704,15 @@ impl<'a> FieldVisitor<'a> {
         self.insert(name, value);
     }
 
+    /// Records an integer as an OpenTelemetry integer (`i64`) if it fits, else as its
+    /// decimal string, which keeps every digit.
+    fn set_int<T: Copy + TryInto<i64> + fmt::Display>(&mut self, field: &Field, value: T) {
+        match value.try_into() {
+            Ok(v) => self.set(field, Value::I64(v)),
+            Err(_) => self.set(field, Value::String(value.to_string().into())),
+        }
+    }
+
     // Inlined into its two callers: one call and one copy of the value fewer per field.
     #[inline(always)]
     fn insert(&mut self, name: &'static str, value: Value) {
@@ -731,10 +740,15 @@ impl Visit for FieldVisitor<'_> {
         self.set(field, Value::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.set(field, Value::I64(v)),
-            Err(_) => self.set(field, Value::String(value.to_string().into())),
-        }
+        self.set_int(field, value);
+    }
+    // Not left to `record_debug` (which `Visit` defaults them to): a 128-bit value that fits
+    // is an integer like any other, not a string of digits.
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.set_int(field, value);
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.set_int(field, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.set(field, Value::Bool(value));
@@ -1513,6 +1527,32 @@ mod tests {
         assert_eq!(*value(&span.attributes, "a"), Value::I64(10));
         assert_eq!(*value(&span.attributes, "b"), Value::from("twenty"));
         assert_eq!(span.dropped_attributes_count, 4, "c, d, late, dynamic");
+    }
+
+    #[test]
+    fn integers_are_integers_when_they_fit_in_an_i64() {
+        let span = only(record(SpanLimits::DEFAULT, || {
+            let _span = tracing::info_span!(
+                "s",
+                small_u64 = 7_u64,
+                big_u64 = u64::MAX,
+                small_i128 = -7_i128,
+                small_u128 = 7_u128,
+                big_u128 = u128::MAX,
+            );
+        }));
+        let attributes = &span.attributes;
+        assert_eq!(*value(attributes, "small_u64"), Value::I64(7));
+        assert_eq!(
+            *value(attributes, "big_u64"),
+            Value::from(u64::MAX.to_string())
+        );
+        assert_eq!(*value(attributes, "small_i128"), Value::I64(-7));
+        assert_eq!(*value(attributes, "small_u128"), Value::I64(7));
+        assert_eq!(
+            *value(attributes, "big_u128"),
+            Value::from(u128::MAX.to_string())
+        );
     }
 
     #[test]

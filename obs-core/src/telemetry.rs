@@ -532,6 +532,16 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         .traces_filter
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // The log layers are the only others, both under the RUST_LOG filter (or none of them):
+    // an event callsite that filter rules out, and the span layer doesn't need, is disabled
+    // for good instead of built and dropped by each filter.
+    let others_filter = (json_writer.is_some() || logs.is_some()).then(|| log_filter(&config));
+    let span_layer = span_layer.with_other_layers_events(move |callsite| {
+        others_filter.as_ref().is_some_and(|filter| {
+            !<EnvFilter as tracing_subscriber::layer::Filter<tracing_subscriber::Registry>>::callsite_enabled(filter, callsite)
+                .is_never()
+        })
+    });
     let subscriber = tracing_subscriber::registry()
         .with(span_layer.with_traces_filter(traces_filter))
         .with(json_writer.map(|w| {

@@ -64,7 +64,13 @@ struct Inner {
     /// them.
     span_attributes: Limits,
     event_attributes: Limits,
+    /// Whether the subscriber's other layers may want an event callsite
+    /// ([`SpanLayer::with_other_layers_events`]); `None`: unknown, so every one is kept.
+    others_want_event: Option<EventCallsiteFilter>,
 }
+
+/// What [`SpanLayer::with_other_layers_events`] takes.
+type EventCallsiteFilter = Arc<dyn Fn(&'static Metadata<'static>) -> bool + Send + Sync>;
 
 impl Inner {
     fn set_limits(&mut self, limits: SpanLimits) {
@@ -83,6 +89,10 @@ impl fmt::Debug for SpanLayer {
             .field("unsampled_spans", &self.inner.unsampled_spans)
             .field("traces_filter", &self.inner.traces_filter)
             .field("limits", &self.inner.limits)
+            .field(
+                "other_layers_events",
+                &self.inner.others_want_event.as_ref().map(|_| ".."),
+            )
             .finish()
     }
 }
@@ -114,6 +124,7 @@ impl SpanLayer {
                     SpanLimits::DEFAULT.event_attribute_count,
                     SpanLimits::DEFAULT.attributes,
                 ),
+                others_want_event: None,
             }),
         }
     }
@@ -128,6 +139,7 @@ impl SpanLayer {
             limits: shared.limits,
             span_attributes: shared.span_attributes,
             event_attributes: shared.event_attributes,
+            others_want_event: shared.others_want_event.clone(),
         });
         f(&mut inner);
         SpanLayer {
@@ -149,6 +161,35 @@ impl SpanLayer {
     /// events are logs, and `obs-log` exports them as OTLP log records already.
     pub fn with_span_events(self, record: bool) -> Self {
         self.map(|i| i.record_events = record)
+    }
+
+    /// Which event callsites the subscriber's other layers may want (`false`: none of them
+    /// ever does), so that `tracing` can skip the events nobody wants. Without it, this
+    /// layer (a layer without a filter of its own) keeps every event callsite enabled, as it
+    /// can't know what its neighbours' per-layer filters want: each `debug!` and `trace!`,
+    /// of the application and of its dependencies (hyper and h2 log every connection and
+    /// frame), has its fields evaluated and is dispatched to every layer, only for each
+    /// filter to drop it. With it, an event callsite this layer doesn't need (it needs ERROR
+    /// events, which fail their span, and every event with span events on) and that
+    /// `others_want` rules out is disabled for good: `obs_core::init` passes its `RUST_LOG`
+    /// filter here.
+    ///
+    /// ```
+    /// use tracing_subscriber::{EnvFilter, Registry, layer::Filter, prelude::*};
+    ///
+    /// // The filter of the log layers (each added `.with_filter(EnvFilter::new("info"))`).
+    /// let logs = EnvFilter::new("info");
+    /// let spans = obs_trace::SpanLayer::new().with_other_layers_events(move |callsite| {
+    ///     !<EnvFilter as Filter<Registry>>::callsite_enabled(&logs, callsite).is_never()
+    /// });
+    /// let subscriber = tracing_subscriber::registry().with(spans);
+    /// # drop(subscriber);
+    /// ```
+    pub fn with_other_layers_events(
+        self,
+        others_want: impl Fn(&'static Metadata<'static>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.map(|i| i.others_want_event = Some(Arc::new(others_want)))
     }
 
     /// The limits a sampled span keeps within as it records. Defaults to
@@ -898,10 +939,22 @@ where
 {
     // `always` is "no objection": the other layers decide. The spans this layer traces are
     // asked about one by one, to skip those inside unsampled traces.
+    // `never` (an event that neither this layer nor any other wants) disables the callsite
+    // for every layer: only when `with_other_layers_events` rules the others out.
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         if meta.is_span() && self.inner.unsampled_spans == UnsampledSpans::Skip && self.traces(meta)
         {
             Interest::sometimes()
+        } else if meta.is_event()
+            && !self.inner.record_events
+            && *meta.level() != tracing_core::Level::ERROR
+            && self
+                .inner
+                .others_want_event
+                .as_ref()
+                .is_some_and(|others_want| !others_want(meta))
+        {
+            Interest::never()
         } else {
             Interest::always()
         }
@@ -1236,6 +1289,58 @@ mod tests {
             .with_span_events(true);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
         sink.take()
+    }
+
+    #[test]
+    fn only_events_no_layer_wants_are_disabled() {
+        use tracing_core::callsite::Callsite;
+        use tracing_core::metadata::Kind;
+        use tracing_subscriber::{Layer, Registry};
+
+        struct Site(&'static Metadata<'static>);
+        impl Callsite for Site {
+            fn set_interest(&self, _: Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                self.0
+            }
+        }
+        macro_rules! site {
+            ($level:expr, $kind:expr) => {{
+                static SITE: Site = Site(&META);
+                static META: Metadata<'static> = tracing_core::metadata! {
+                    name: "site",
+                    target: "app",
+                    level: $level,
+                    fields: &[],
+                    callsite: &SITE,
+                    kind: $kind,
+                };
+                &META
+            }};
+        }
+        let debug = site!(Level::DEBUG, Kind::EVENT);
+        let error = site!(Level::ERROR, Kind::EVENT);
+        let span = site!(Level::DEBUG, Kind::SPAN);
+        let interest = |layer: &SpanLayer, meta| Layer::<Registry>::register_callsite(layer, meta);
+
+        let nobody = SpanLayer::new().with_other_layers_events(|_| false);
+        assert!(interest(&nobody, debug).is_never());
+        assert!(
+            interest(&nobody, error).is_always(),
+            "an ERROR fails its span"
+        );
+        assert!(
+            interest(&nobody, span).is_always(),
+            "spans carry the context"
+        );
+        let recording = nobody.with_span_events(true);
+        assert!(interest(&recording, debug).is_always(), "a span event");
+        let wanted = SpanLayer::new().with_other_layers_events(|meta| meta.target() == "app");
+        assert!(interest(&wanted, debug).is_always());
+        assert!(
+            interest(&SpanLayer::new(), debug).is_always(),
+            "unknown: kept"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - `obs/sampled-otlp`: the subscriber `obs_core::init` really installs, exporting over
 //!   OTLP/gRPC to an in-process receiver; its background threads share the 2 cores with the
 //!   measurement, so this is the conservative number.
+//! - `obs/debug-event-below-rust-log`: under that subscriber, a `debug!` event that RUST_LOG
+//!   (`info`) rules out, inside a span: what each of a dependency's debug logs costs.
 //! - `registry-only`: `tracing-subscriber`'s registry with a no-op layer, the floor under
 //!   every layer here.
 //! - `tracing-opentelemetry/sampled`: `tracing` + `tracing-opentelemetry` 0.34 + the SDK batch
@@ -149,6 +151,12 @@ fn bench(c: &mut Criterion) {
         .init()
         .expect("init");
     g.bench_function("obs/sampled-otlp", |b| b.iter(span));
+    // A `debug!` below RUST_LOG (`info`, the default) inside a span, as hyper and h2 make
+    // per connection and frame: its callsite is disabled, its fields never evaluated.
+    let _request = tracing::info_span!("request").entered();
+    g.bench_function("obs/debug-event-below-rust-log", |b| {
+        b.iter(|| tracing::debug!(rows = black_box(3_i64), "below RUST_LOG"))
+    });
     g.finish();
     eprintln!(
         "obs pipeline counts during sampled-otlp: {:?}",

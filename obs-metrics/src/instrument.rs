@@ -144,8 +144,9 @@ impl<N: CounterNumber> Instrument for Counter<N> {
 
 // === Gauge ===
 
-/// A value that goes up and down: `i64` (the default) or `f64`. Also the up-down counter
-/// of OpenTelemetry (e.g. `http.server.active_requests`).
+/// A value that goes up and down: `i64` (the default) or `f64`. For a count of things
+/// that come and go (requests in flight, open connections), an [`UpDownCounter`] says so
+/// to OTLP backends.
 pub struct Gauge<N: GaugeNumber = i64> {
     value: Arc<N::Atomic>,
 }
@@ -229,6 +230,83 @@ impl<N: GaugeNumber> Instrument for Gauge<N> {
 
     fn same_as(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.value, &other.value)
+    }
+}
+
+// === UpDownCounter ===
+
+/// A sum that goes up and down: OpenTelemetry's UpDownCounter (`http.server.active_requests`,
+/// open connections, queue lengths counted as items come and go). Prometheus sees a gauge;
+/// OTLP receives a non-monotonic cumulative `Sum`, which a backend may add up across
+/// series, as it can't a `Gauge`. Only added to, as the OpenTelemetry API's UpDownCounter.
+pub struct UpDownCounter<N: GaugeNumber = i64>(Gauge<N>);
+
+impl<N: GaugeNumber> UpDownCounter<N> {
+    /// An up-down counter at zero, not registered anywhere (see
+    /// [`Registry::up_down_counter`](crate::Registry::up_down_counter)).
+    pub fn new() -> Self {
+        UpDownCounter(Gauge::new())
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.0.dec();
+    }
+
+    /// Adds `v`, which may be negative.
+    #[inline]
+    pub fn add(&self, v: N) {
+        self.0.add(v);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> N {
+        self.0.get()
+    }
+}
+
+impl<N: GaugeNumber> Default for UpDownCounter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N: GaugeNumber> Clone for UpDownCounter<N> {
+    fn clone(&self) -> Self {
+        UpDownCounter(self.0.clone())
+    }
+}
+
+impl<N: GaugeNumber> fmt::Debug for UpDownCounter<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpDownCounter")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+impl<N: GaugeNumber> sealed::Sealed for UpDownCounter<N> {}
+
+impl<N: GaugeNumber> Instrument for UpDownCounter<N> {
+    const KIND: MetricKind = MetricKind::UpDownCounter;
+
+    fn new_series(bounds: &Arc<[f64]>, exemplars: bool) -> Self {
+        UpDownCounter(Gauge::new_series(bounds, exemplars))
+    }
+
+    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        self.0.read(now, exemplars)
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        self.0.same_as(&other.0)
     }
 }
 

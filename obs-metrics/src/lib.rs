@@ -9,6 +9,7 @@
 //! (`OTEL_METRICS_EXEMPLAR_FILTER`).
 //!
 //! - Instruments: [`Counter`] (`u64`, `f64`), [`Gauge`] (`i64`, `f64`),
+//!   [`UpDownCounter`] (a gauge to Prometheus, a non-monotonic sum over OTLP),
 //!   [`Registry::gauge_fn`] (read at collection), [`Histogram`] (explicit buckets,
 //!   [`DEFAULT_BUCKETS`] by default).
 //! - Labels: [`Family`] with a `#[derive(EncodeLabelSet)]` struct (the derive expands to
@@ -78,7 +79,8 @@ pub use family::{
     OVERFLOW_LABEL,
 };
 pub use instrument::{
-    Counter, DEFAULT_BUCKETS, Gauge, Histogram, Instrument, exponential_buckets, linear_buckets,
+    Counter, DEFAULT_BUCKETS, Gauge, Histogram, Instrument, UpDownCounter, exponential_buckets,
+    linear_buckets,
 };
 pub use name::Unit;
 #[doc(hidden)]

@@ -13,7 +13,7 @@ use crate::instrument::{DEFAULT_BUCKETS, Instrument, valid_bounds};
 use crate::name::{ValidName, validate_label_name, validate_metric_name};
 use crate::{
     Counter, DynFamily, Family, Gauge, Histogram, LabelSet, MetricFamilySnapshot, MetricKind,
-    MetricsError, PointSnapshot, PointValue, Unit,
+    MetricsError, PointSnapshot, PointValue, Unit, UpDownCounter,
 };
 
 /// Produces metric families at collection time, for values that live elsewhere (process
@@ -270,6 +270,11 @@ impl Registry {
         self.metric(name, help).gauge()
     }
 
+    /// Registers an `i64` up-down counter.
+    pub fn up_down_counter(&self, name: &str, help: &str) -> Result<UpDownCounter, MetricsError> {
+        self.metric(name, help).up_down_counter()
+    }
+
     /// Registers a histogram with [`DEFAULT_BUCKETS`].
     pub fn histogram(&self, name: &str, help: &str) -> Result<Histogram, MetricsError> {
         self.metric(name, help).histogram()
@@ -285,8 +290,8 @@ impl Registry {
         self.metric(name, help).gauge_fn(read)
     }
 
-    /// Registers a family with a typed label set; `M` is [`Counter`], [`Gauge`] or
-    /// [`Histogram`] (with default buckets).
+    /// Registers a family with a typed label set; `M` is [`Counter`], [`Gauge`],
+    /// [`UpDownCounter`] or [`Histogram`] (with default buckets).
     pub fn family<L: LabelSet, M: Instrument>(
         &self,
         name: &str,
@@ -561,6 +566,11 @@ impl MetricBuilder<'_> {
         self.single()
     }
 
+    /// Registers an `i64` up-down counter.
+    pub fn up_down_counter(self) -> Result<UpDownCounter, MetricsError> {
+        self.single()
+    }
+
     /// Registers a histogram.
     pub fn histogram(self) -> Result<Histogram, MetricsError> {
         self.single()
@@ -694,6 +704,30 @@ mod tests {
         let h2 = r.histogram("wait_seconds", "Wait.").unwrap();
         h1.observe(1.0);
         assert_eq!(h2.get().count, 1);
+    }
+
+    #[test]
+    fn an_up_down_counter_is_a_gauge_to_prometheus_and_its_own_kind() {
+        let r = Registry::new();
+        let open = r.up_down_counter("open_connections", "Open.").unwrap();
+        open.add(5);
+        open.add(-2);
+        open.dec();
+        assert_eq!(open.get(), 2);
+        let same = r.up_down_counter("open_connections", "Open.").unwrap();
+        assert_eq!(same.get(), 2, "the same series");
+        assert!(matches!(
+            r.gauge("open_connections", "Open."),
+            Err(MetricsError::Conflict { .. })
+        ));
+        let family = &r.collect()[0];
+        assert_eq!(family.kind, MetricKind::UpDownCounter);
+        assert_eq!(family.points[0].value, PointValue::I64(2));
+        let text = r.encode(crate::text::Format::Prometheus);
+        assert!(
+            text.contains("# TYPE open_connections gauge\nopen_connections 2\n"),
+            "{text}"
+        );
     }
 
     #[test]

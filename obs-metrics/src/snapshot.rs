@@ -15,6 +15,9 @@ pub enum MetricKind {
     Counter,
     /// A value that goes up and down (OTLP `Gauge`).
     Gauge,
+    /// A sum that goes up and down, OpenTelemetry's UpDownCounter (OTLP `Sum`, not
+    /// monotonic, always cumulative); a gauge to Prometheus.
+    UpDownCounter,
     /// Explicit-bucket histogram with cumulative temporality.
     Histogram,
 }
@@ -24,7 +27,7 @@ impl MetricKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MetricKind::Counter => "counter",
-            MetricKind::Gauge => "gauge",
+            MetricKind::Gauge | MetricKind::UpDownCounter => "gauge",
             MetricKind::Histogram => "histogram",
         }
     }

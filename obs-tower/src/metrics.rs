@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::StatusCode;
-use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Family, Gauge, Histogram, Registry, Unit};
+use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Family, Histogram, Registry, Unit, UpDownCounter};
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 
 use crate::classify::ErrorType;
@@ -23,10 +23,10 @@ use crate::route::Route;
 #[derive(Clone, Debug)]
 pub struct ServerMetrics {
     duration: Family<ServerLabels, Histogram>,
-    active: DynFamily<Gauge>,
+    active: DynFamily<UpDownCounter>,
     /// The `active_requests` series by method and scheme, looked up once each: the
     /// per-request cost is then two atomic operations.
-    active_series: Arc<[OnceLock<Gauge>; METHODS.len() * SCHEMES.len()]>,
+    active_series: Arc<[OnceLock<UpDownCounter>; METHODS.len() * SCHEMES.len()]>,
 }
 
 /// Every default `http.request.method` value (methods configured with
@@ -115,7 +115,7 @@ impl ServerMetrics {
         self.duration.get(labels).observe_duration(elapsed);
     }
 
-    fn active_series(&self, method: &'static str, scheme: &'static str) -> &Gauge {
+    fn active_series(&self, method: &'static str, scheme: &'static str) -> &UpDownCounter {
         let lookup = || {
             self.active
                 .get(&[("http_request_method", method), ("url_scheme", scheme)])

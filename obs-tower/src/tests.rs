@@ -860,6 +860,11 @@ async fn server_metrics_are_recorded_at_body_end_with_a_span_exemplar() {
     drop(response);
 
     let active = family(&registry, "http_server_active_requests");
+    assert_eq!(
+        active.kind,
+        obs_metrics::MetricKind::UpDownCounter,
+        "semconv: http.server.active_requests is an UpDownCounter"
+    );
     assert_eq!(active.points[0].value, obs_metrics::PointValue::I64(0));
     assert_eq!(
         active.points[0].labels,

@@ -80,6 +80,9 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
         .unit(obs_core::metrics::Unit::Seconds)
         .histogram()
         .expect("histogram");
+    let in_flight = registry
+        .up_down_counter("pipeline_charges_in_flight", "Card charges under way.")
+        .expect("up-down counter");
 
     let (trace_id, parent_id, child_id) = {
         use obs_core::trace::SpanExt;
@@ -91,6 +94,8 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
             tracing::info!(attempt = 1_i64, "charging");
             orders.inc_by(3);
             latency.observe(0.2);
+            in_flight.add(3);
+            in_flight.dec();
             (
                 parent.span_context().expect("parent").trace_id,
                 parent.span_context().expect("parent").span_id,
@@ -224,6 +229,31 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
     match &orders_point.point {
         obs_core::testing::MetricPoint::Sum { is_monotonic, .. } => assert!(is_monotonic),
         other => panic!("a counter must be a monotonic sum: {other:?}"),
+    }
+    let in_flight_point = last("pipeline_charges_in_flight");
+    assert!(
+        exposition
+            .contains("# TYPE pipeline_charges_in_flight gauge\npipeline_charges_in_flight 2\n"),
+        "{exposition}"
+    );
+    assert_eq!(
+        in_flight_point.number_value(),
+        Some(2.0),
+        "same as /metrics"
+    );
+    match &in_flight_point.point {
+        obs_core::testing::MetricPoint::Sum {
+            is_monotonic,
+            temporality,
+            ..
+        } => {
+            assert!(!is_monotonic, "an up-down counter goes down too");
+            assert_eq!(
+                *temporality,
+                obs_core::testing::proto::tonic::metrics::v1::AggregationTemporality::Cumulative
+            );
+        }
+        other => panic!("an up-down counter must be a non-monotonic sum: {other:?}"),
     }
     match &last("pipeline_charge_duration_seconds").point {
         obs_core::testing::MetricPoint::Histogram { point, .. } => {

@@ -105,6 +105,11 @@ fn metric(
         MetricKind::Gauge => metric::Data::Gauge(Gauge {
             data_points: points.iter().map(number_point).collect(),
         }),
+        MetricKind::UpDownCounter => metric::Data::Sum(Sum {
+            data_points: points.iter().map(number_point).collect(),
+            aggregation_temporality: temporality as i32,
+            is_monotonic: false,
+        }),
         MetricKind::Histogram => metric::Data::Histogram(Histogram {
             data_points: points
                 .iter()
@@ -139,10 +144,12 @@ fn metric(
 
 /// Whether `family` is pushed as delta: the OTLP exporter spec's table for `preference`,
 /// where obs's counters are Counters, or Asynchronous Counters when a collector observes
-/// them, and its histograms are Histograms. Gauges have no temporality.
+/// them, and its histograms are Histograms. Gauges have no temporality, and UpDownCounters
+/// are cumulative under every preference.
 fn is_delta(preference: TemporalityPreference, family: &MetricFamilySnapshot) -> bool {
     match (preference, family.kind) {
-        (TemporalityPreference::Cumulative, _) | (_, MetricKind::Gauge) => false,
+        (TemporalityPreference::Cumulative, _)
+        | (_, MetricKind::Gauge | MetricKind::UpDownCounter) => false,
         (TemporalityPreference::Delta, _) => true,
         (TemporalityPreference::LowMemory, MetricKind::Counter) => !family.asynchronous,
         (TemporalityPreference::LowMemory, MetricKind::Histogram) => true,
@@ -927,6 +934,40 @@ mod tests {
                 "a gauge stays a gauge"
             );
             assert_eq!(temporality(preference, "process_open_fds"), None);
+        }
+    }
+
+    /// The spec's table makes an UpDownCounter cumulative under every preference; OTLP
+    /// carries it as a non-monotonic `Sum` with a fixed start.
+    #[test]
+    fn an_up_down_counter_is_a_cumulative_non_monotonic_sum_under_every_preference() {
+        let registry = Registry::new();
+        let active = registry
+            .up_down_counter("active_requests", "In flight.")
+            .unwrap();
+        active.add(3);
+        active.dec();
+        for preference in [
+            TemporalityPreference::Cumulative,
+            TemporalityPreference::Delta,
+            TemporalityPreference::LowMemory,
+        ] {
+            let mut converter = MetricsConverter::new(Resource::default(), preference);
+            let mut pushes = (0..2).map(|_| converted(&mut converter, &registry.collect()));
+            let (first, second) = (pushes.next().unwrap(), pushes.next().unwrap());
+            let sum = |metrics: &[Metric]| match named(metrics, "active_requests") {
+                metric::Data::Sum(sum) => sum.clone(),
+                other => panic!("{preference:?}: a sum, not {other:?}"),
+            };
+            let (first, second) = (sum(&first), sum(&second));
+            assert!(!second.is_monotonic, "{preference:?}");
+            assert_eq!(second.aggregation_temporality, CUMULATIVE, "{preference:?}");
+            let point = &second.data_points[0];
+            assert_eq!(point.value, Some(number_data_point::Value::AsInt(2)));
+            assert_eq!(
+                point.start_time_unix_nano, first.data_points[0].start_time_unix_nano,
+                "{preference:?}: the same start at every push"
+            );
         }
     }
 }

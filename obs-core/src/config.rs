@@ -291,7 +291,9 @@ pub struct Config {
     /// `OBS_SPAN_EVENTS`: whether `tracing` events inside a sampled span are also recorded
     /// as its span events. Default `false`: events are log records already.
     pub span_events: bool,
-    /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default.
+    /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default. With
+    /// `OTEL_METRICS_EXPORTER=prometheus` and no `OBS_METRICS_ADDR`,
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`).
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
     pub shutdown_timeout: Duration,
@@ -322,6 +324,8 @@ struct EnvReader<'a> {
     get: Lookup<'a>,
     warnings: Vec<String>,
     protocol_override: Option<Protocol>,
+    /// `OTEL_METRICS_EXPORTER=prometheus`: metrics are scraped, not pushed.
+    prometheus: bool,
 }
 
 impl EnvReader<'_> {
@@ -556,25 +560,68 @@ impl EnvReader<'_> {
         // known value wins and the rest are reported.
         let mut chosen = None;
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let kind = match item.to_ascii_lowercase().as_str() {
+            let lower = item.to_ascii_lowercase();
+            let kind = match lower.as_str() {
                 "otlp" => Some(ExporterKind::Otlp),
                 "console" | "logging" => Some(ExporterKind::Console),
                 "none" => Some(ExporterKind::None),
+                // The spec's pull exporter: nothing pushed, `/metrics` served
+                // (`OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`).
+                "prometheus" if signal == Signal::Metrics => Some(ExporterKind::None),
                 _ => None,
             };
             match (kind, chosen) {
-                (Some(k), None) => chosen = Some(k),
+                (Some(k), None) => {
+                    self.prometheus = lower == "prometheus";
+                    chosen = Some(k);
+                }
                 (Some(_), Some(_)) => {
                     self.warn(&name, item, "only one exporter per signal is supported")
                 }
                 (None, _) => self.warn(
                     &name,
                     item,
-                    "not a supported exporter (otlp, console, none)",
+                    if signal == Signal::Metrics {
+                        "not a supported exporter (otlp, prometheus, console, none)"
+                    } else {
+                        "not a supported exporter (otlp, console, none)"
+                    },
                 ),
             }
         }
         chosen.unwrap_or(ExporterKind::Otlp)
+    }
+
+    /// Where the Prometheus exporter serves `/metrics`: `OTEL_EXPORTER_PROMETHEUS_HOST`
+    /// (default `localhost`) and `OTEL_EXPORTER_PROMETHEUS_PORT` (default 9464), as the SDK
+    /// environment-variable spec names them. A host name is resolved once, here; an IPv4
+    /// address is preferred, as `localhost` is where scrapers usually look.
+    fn prometheus_addr(&mut self) -> Option<SocketAddr> {
+        const HOST: &str = "OTEL_EXPORTER_PROMETHEUS_HOST";
+        const PORT: &str = "OTEL_EXPORTER_PROMETHEUS_PORT";
+        let port = match self.var(PORT) {
+            None => 9464,
+            Some(v) => v.parse::<u16>().unwrap_or_else(|_| {
+                self.warn_using(PORT, &v, "not a port number", "9464");
+                9464
+            }),
+        };
+        let host = self.var(HOST).unwrap_or_else(|| "localhost".to_owned());
+        // An IPv6 literal may come bracketed, as in a URL.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(bare, port))
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let addr = resolved
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(resolved.first())
+            .copied();
+        if addr.is_none() {
+            self.warn_using(HOST, &host, "not a host name or address", "localhost");
+            return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        addr
     }
 
     fn protocol(&mut self, name: &str) -> Option<Protocol> {
@@ -891,6 +938,7 @@ impl Config {
             get,
             warnings: Vec::new(),
             protocol_override,
+            prometheus: false,
         };
         let sdk_disabled = r.boolean("OTEL_SDK_DISABLED", false);
         let resource_attributes = match r.var("OTEL_RESOURCE_ATTRIBUTES") {
@@ -928,7 +976,9 @@ impl Config {
                 }
             }
         };
+        let metrics_exporter = r.exporter(Signal::Metrics);
         let metrics_addr = match r.var("OBS_METRICS_ADDR") {
+            None if r.prometheus => r.prometheus_addr(),
             None => None,
             Some(v) => match v.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
@@ -1000,7 +1050,7 @@ impl Config {
             service_version: None,
             resource_attributes,
             traces_exporter: r.exporter(Signal::Traces),
-            metrics_exporter: r.exporter(Signal::Metrics),
+            metrics_exporter,
             logs_exporter: r.exporter(Signal::Logs),
             traces_otlp: r.otlp(Signal::Traces, &otlp),
             metrics_otlp: r.otlp(Signal::Metrics, &otlp),

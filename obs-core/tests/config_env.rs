@@ -243,6 +243,42 @@ fn exporters() {
     assert!(warned(&c, "OTEL_TRACES_EXPORTER", "zipkin"));
 }
 
+/// The spec's pull exporter for metrics: nothing pushed, `/metrics` served at
+/// `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`).
+#[test]
+fn the_prometheus_metrics_exporter_serves_metrics_instead_of_pushing() {
+    let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus")]);
+    assert_eq!(c.metrics_exporter, ExporterKind::None, "nothing pushed");
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = config(&[
+        ("OTEL_METRICS_EXPORTER", "Prometheus"),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+    ]);
+    assert_eq!(c.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+    let c = config(&[
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "[::1]"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "port"),
+    ]);
+    assert_eq!(c.metrics_addr, Some("[::1]:9464".parse().unwrap()));
+    assert!(warned(&c, "OTEL_EXPORTER_PROMETHEUS_PORT", "port"));
+    // obs's own variable wins; the host and port are the exporter's defaults only.
+    let c = config(&[
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OBS_METRICS_ADDR", "127.0.0.1:9999"),
+    ]);
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
+    // Without it, the host and port mean nothing.
+    let c = config(&[("OTEL_EXPORTER_PROMETHEUS_PORT", "9100")]);
+    assert_eq!(c.metrics_addr, None);
+    // Prometheus exports metrics only.
+    let c = config(&[("OTEL_TRACES_EXPORTER", "prometheus")]);
+    assert_eq!(c.traces_exporter, ExporterKind::Otlp);
+    assert!(warned(&c, "OTEL_TRACES_EXPORTER", "prometheus"));
+}
+
 #[test]
 fn endpoints_protocols_and_per_signal_overrides() {
     let c = config(&[

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use obs_trace::Stopwatch;
 use tracing::field::Empty;
 
@@ -97,6 +97,7 @@ impl HttpClientLayer {
             server.port = port,
             url.full = url,
             http.response.status_code = Empty,
+            network.protocol.version = Empty,
             error.type = Empty,
         );
         if !self.config.request_headers.is_empty() {
@@ -127,7 +128,12 @@ pub struct HttpClientCall {
 
 impl CallHooks for HttpClientCall {
     fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
-        self.record_response(response.status(), response.headers(), span);
+        self.record_response(
+            response.status(),
+            response.version(),
+            response.headers(),
+            span,
+        );
     }
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
@@ -151,13 +157,18 @@ impl CallHooks for HttpClientCall {
 
 impl HttpClientCall {
     /// Records the response head (also for clients whose responses are not
-    /// `http::Response`s).
+    /// `http::Response`s). `network.protocol.version` is the response's: the version the
+    /// connection really spoke (a request says HTTP/1.1 by default, and ALPN may make it 2).
     pub(crate) fn record_response(
         &mut self,
         status: StatusCode,
+        version: Version,
         headers: &HeaderMap,
         span: &tracing::Span,
     ) {
+        if let Some(version) = semconv::protocol_version(version) {
+            span.record("network.protocol.version", version);
+        }
         self.outcome
             .response(status, headers, is_client_error, &self.config, span);
     }

@@ -88,7 +88,12 @@ impl Middleware for TracingMiddleware {
                 call.entered(|mut state| {
                     match &result {
                         Ok(response) => state.with(|hooks, span| {
-                            hooks.record_response(response.status(), response.headers(), span);
+                            hooks.record_response(
+                                response.status(),
+                                response.version(),
+                                response.headers(),
+                                span,
+                            );
                         }),
                         Err(error) => {
                             state.with(|hooks, span| hooks.on_error(error_type(error), span))

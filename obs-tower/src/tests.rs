@@ -625,6 +625,11 @@ async fn the_incoming_trace_reaches_the_handler_spans_and_the_outgoing_call() {
         attr(&client, "http.response.status_code"),
         Some(Value::I64(201))
     );
+    assert_eq!(
+        str_attr(&client, "network.protocol.version").as_deref(),
+        Some("1.1"),
+        "the response's version"
+    );
     assert_eq!(client.status, Status::Unset);
 
     let headers = seen.all();
@@ -994,6 +999,10 @@ async fn the_reqwest_middleware_traces_and_injects() {
     assert_eq!(
         attr(&span, "http.response.status_code"),
         Some(Value::I64(418))
+    );
+    assert_eq!(
+        str_attr(&span, "network.protocol.version").as_deref(),
+        Some("1.1")
     );
     assert!(matches!(span.status, Status::Error { .. }));
     assert_eq!(

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, VARY};
+use http::header::{ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
@@ -15,8 +15,9 @@ use crate::Registry;
 use crate::text::Format;
 
 /// Answers `GET`/`HEAD` with the registry in the format the `Accept` header asks for
-/// (OpenMetrics for Prometheus scrapers, Prometheus text 0.0.4 otherwise), whatever the
-/// path; other methods get `405 Method Not Allowed`.
+/// (OpenMetrics for Prometheus scrapers, Prometheus text 0.0.4 otherwise), gzipped when
+/// `Accept-Encoding` allows it (as Prometheus's does), whatever the path; other methods get
+/// `405 Method Not Allowed`.
 ///
 /// ```
 /// use obs_metrics::{MetricsService, Registry};
@@ -66,16 +67,62 @@ impl MetricsService {
             .collect::<Vec<_>>()
             .join(",");
         let format = Format::from_accept(&accept);
-        let mut response = Response::new(Full::new(Bytes::from(self.registry.encode(format))));
+        let text = self.registry.encode(format);
+        let gzipped = accepts_gzip(request.headers());
+        let mut response = Response::new(Full::new(if gzipped {
+            Bytes::from(gzip(text.as_bytes()))
+        } else {
+            Bytes::from(text)
+        }));
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static(format.content_type()),
         );
-        // The body depends on `Accept`: caches between the scraper and us must key on it.
-        headers.insert(VARY, HeaderValue::from_static("accept"));
+        if gzipped {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        // The body depends on both: caches between the scraper and us must key on them.
+        headers.insert(VARY, HeaderValue::from_static("accept, accept-encoding"));
         response
     }
+}
+
+/// Whether `Accept-Encoding` takes gzip (RFC 9110 §12.5.3): `gzip` (or `x-gzip`) listed
+/// with a q-value above zero, or `*` above zero with gzip not refused by name.
+fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    let mut named = None;
+    let mut any = None;
+    for value in headers.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for coding in value.split(',') {
+            let mut params = coding.split(';');
+            let name = params.next().unwrap_or_default().trim();
+            let q = params
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                named = Some(q);
+            } else if name == "*" {
+                any = Some(q);
+            }
+        }
+    }
+    named.or(any).is_some_and(|q| q > 0.0)
+}
+
+/// `text` gzipped at the fastest level: a scrape costs the application little CPU, and text
+/// of repeated names and labels compresses well at any level.
+fn gzip(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing into a `Vec` cannot fail.
+    let _ = encoder.write_all(text);
+    encoder.finish().unwrap_or_default()
 }
 
 impl<B> Service<Request<B>> for MetricsService {
@@ -108,6 +155,62 @@ mod tests {
     }
 
     #[test]
+    fn gzips_when_the_scraper_accepts_it() {
+        let registry = Registry::new();
+        registry.counter("jobs", "Jobs.").unwrap().inc();
+        let service = MetricsService::new(registry);
+        let respond = |accept_encoding: Option<&str>| {
+            let mut request = Request::get("/metrics");
+            if let Some(value) = accept_encoding {
+                request = request.header(ACCEPT_ENCODING, value);
+            }
+            service.respond(&request.body(()).unwrap())
+        };
+        let plain = body(respond(None));
+        assert!(plain.contains("jobs_total 1\n"), "{plain}");
+        // Prometheus's own header, and other ways of taking gzip.
+        for accepted in [
+            "gzip",
+            "gzip, deflate",
+            "identity;q=0.5, gzip;q=0.8",
+            "x-gzip",
+            "*",
+        ] {
+            let response = respond(Some(accepted));
+            assert_eq!(response.headers()[CONTENT_ENCODING], "gzip", "{accepted}");
+            assert_eq!(response.headers()[VARY], "accept, accept-encoding");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let compressed = rt
+                .block_on(response.into_body().collect())
+                .unwrap_or_else(|never| match never {})
+                .to_bytes();
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(&compressed[..]),
+                &mut text,
+            )
+            .unwrap();
+            assert_eq!(text, plain, "{accepted}");
+        }
+        for refused in [
+            "identity",
+            "deflate, br",
+            "gzip;q=0",
+            "*;q=0",
+            "*, gzip;q=0",
+        ] {
+            let response = respond(Some(refused));
+            assert!(
+                !response.headers().contains_key(CONTENT_ENCODING),
+                "{refused}"
+            );
+            assert_eq!(body(response), plain, "{refused}");
+        }
+    }
+
+    #[test]
     fn negotiates_format_and_content_type() {
         let registry = Registry::new();
         registry.counter("jobs", "Jobs.").unwrap().inc();
@@ -130,7 +233,7 @@ mod tests {
             om.headers()[CONTENT_TYPE],
             crate::text::OPENMETRICS_CONTENT_TYPE
         );
-        assert_eq!(om.headers()[VARY], "accept");
+        assert_eq!(om.headers()[VARY], "accept, accept-encoding");
         assert!(body(om).ends_with("# EOF\n"));
         let post = service.respond(&Request::post("/metrics").body(()).unwrap());
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Buf;
 use http::Response;
@@ -19,6 +20,11 @@ use crate::metrics::{RpcLabels, RpcMetrics, Side};
 /// Services left alone by default: health checks and reflection are infrastructure
 /// traffic, frequent and uninteresting. An entry ending in `.` is a package prefix.
 pub const DEFAULT_EXCLUDED_SERVICES: [&str; 2] = ["grpc.health.v1.Health", "grpc.reflection."];
+
+/// How much earlier than the caller's deadline a call may stop and still count as timed
+/// out: tonic's server starts its `grpc-timeout` timer just before this layer's stopwatch,
+/// and tokio fires timers on millisecond ticks.
+const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 
 /// What a layer is configured with.
 #[derive(Debug)]
@@ -89,6 +95,9 @@ struct ActiveCall {
     response_count: u32,
     code: Option<Code>,
     error_type: Option<&'static str>,
+    /// The caller's deadline (`grpc-timeout`), counted from the call's start; `None` once
+    /// a response head has come, after which tonic no longer enforces it.
+    deadline: Option<Duration>,
 }
 
 impl GrpcCall {
@@ -101,6 +110,7 @@ impl GrpcCall {
         start: Stopwatch,
         names: Option<RpcNames>,
         counts: Arc<MessageCounts>,
+        deadline: Option<Duration>,
     ) -> GrpcCall {
         GrpcCall {
             active: Some(ActiveCall {
@@ -112,6 +122,7 @@ impl GrpcCall {
                 response_count: 0,
                 code: None,
                 error_type: None,
+                deadline,
             }),
         }
     }
@@ -123,6 +134,13 @@ impl GrpcCall {
 }
 
 impl ActiveCall {
+    /// Whether the call, stopped without a status, timed out: the caller's deadline passed
+    /// before any response head came (tonic's client and server enforce it until then).
+    fn deadline_passed(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| self.start.elapsed() + DEADLINE_SLACK >= deadline)
+    }
+
     /// Records the call's status: `rpc.grpc.status_code`, and for the codes that are
     /// errors on this side, `error.type` (the code's name) and the span status.
     fn set_code(&mut self, code: Code, span: &tracing::Span) {
@@ -146,6 +164,9 @@ impl CallHooks for GrpcCall {
         let Some(call) = self.active.as_mut() else {
             return;
         };
+        // From here on, a stream that stops without a status was given up on, whatever
+        // the time: tonic enforces no deadline past the head.
+        call.deadline = None;
         // A trailers-only response (an error, typically) puts the status in the headers; a
         // response that is not gRPC at all (an auth layer's 401, a proxy's 503) has only its
         // HTTP status, which both sides read as the client will (gRPC's
@@ -197,6 +218,18 @@ impl CallHooks for GrpcCall {
 
     fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
         if let Some(call) = self.active.as_mut() {
+            if error_type != PANIC_ERROR_TYPE
+                && call.code.is_none()
+                && matches!(call.config.side, Side::Client)
+                && call.deadline_passed()
+            {
+                // The channel gave up at the caller's deadline (tonic's `TimeoutExpired`,
+                // which tonic hands the caller as CANCELLED): a gRPC client reports
+                // DEADLINE_EXCEEDED (gRPC doc/statuscodes.md), so the span and metrics say
+                // what timed out rather than the transport error's type.
+                call.set_code(Code::DeadlineExceeded, span);
+                return;
+            }
             if error_type == PANIC_ERROR_TYPE
                 && call.code.is_none()
                 && matches!(call.config.side, Side::Server)
@@ -218,8 +251,16 @@ impl CallHooks for GrpcCall {
         };
         if call.code.is_none() && call.error_type.is_none() {
             // The stream stopped before its end with no status and no error: it was
-            // abandoned (the client cancelled, or the caller dropped the response).
-            call.set_code(Code::Cancelled, span);
+            // abandoned (the client cancelled, or the caller dropped the response), or cut
+            // off at the caller's deadline (tonic's server drops the call then, and answers
+            // CANCELLED where gRPC's doc/statuscodes.md has DEADLINE_EXCEEDED, a server
+            // fault that must not pass for the caller's cancellation).
+            let code = if call.deadline_passed() {
+                Code::DeadlineExceeded
+            } else {
+                Code::Cancelled
+            };
+            call.set_code(code, span);
         }
         let Some(metrics) = &call.config.metrics else {
             return;
@@ -266,6 +307,7 @@ mod tests {
             Stopwatch::start(),
             None,
             Arc::default(),
+            None,
         );
         // Two 1-byte messages in one contiguous frame.
         call.on_data(&Bytes::from_static(&[

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use obs_trace::LastSeen;
@@ -12,6 +13,9 @@ use tonic::Code;
 /// The `grpc-status` header or trailer: a `HeaderName`, since a `&str` key is parsed and
 /// validated again on every lookup.
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
+/// The `grpc-timeout` request header: the caller's deadline, relative to the call's start.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// `rpc.method` for a path that is not `/{service}/{method}`: the RPC conventions' value
 /// for a method the instrumentation does not know.
@@ -125,17 +129,44 @@ impl RpcNames {
 /// The gRPC status code in `headers` (a trailers-only response's headers, or the trailers).
 /// A value that is not a known code reads as `UNKNOWN`, as gRPC clients treat it.
 pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
-    // Response heads and trailers hold a handful of entries: comparing their names is
-    // cheaper than hashing `grpc-status` to look it up.
-    let value = if headers.len() <= 4 {
+    find(headers, &GRPC_STATUS).map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// The caller's deadline in a request's `grpc-timeout` (PROTOCOL-HTTP2, "Requests":
+/// at most 8 digits, then `H`, `M`, `S`, `m`, `u` or `n`), or `None` if it has none or
+/// a malformed one (which tonic ignores too).
+pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = find(headers, &GRPC_TIMEOUT)?.as_bytes();
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // At most 8 digits: no overflow, even in hours.
+    let amount = digits
+        .iter()
+        .fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(amount * 3600),
+        b'M' => Duration::from_secs(amount * 60),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// The value of `name` in `headers`. gRPC heads and trailers hold a handful of entries:
+/// comparing their names is cheaper than hashing `name` to look it up.
+fn find<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h http::HeaderValue> {
+    if headers.len() <= 4 {
         headers
             .iter()
-            .find(|&(name, _)| *name == GRPC_STATUS)
+            .find(|&(key, _)| key == name)
             .map(|(_, value)| value)
     } else {
-        headers.get(GRPC_STATUS)
-    };
-    value.map(|value| Code::from_bytes(value.as_bytes()))
+        headers.get(name)
+    }
 }
 
 /// The gRPC code a client must assume when a response has an HTTP status other than 200
@@ -315,6 +346,28 @@ mod tests {
         assert_eq!(status(&headers), Some(Code::NotFound));
         headers.remove("grpc-status");
         assert_eq!(status(&headers), None);
+    }
+
+    #[test]
+    fn timeouts_are_read_in_every_unit_and_malformed_ones_ignored() {
+        let timeout_of = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            timeout(&headers)
+        };
+        assert_eq!(timeout(&HeaderMap::new()), None);
+        assert_eq!(timeout_of("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(timeout_of("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(timeout_of("4S"), Some(Duration::from_secs(4)));
+        assert_eq!(timeout_of("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            timeout_of("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        assert_eq!(timeout_of("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "m", "5", "5x", "-5m", "1.5S", "123456789m", "5 m"] {
+            assert_eq!(timeout_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use obs_trace::Stopwatch;
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::CountedBody;
-use crate::grpc::RpcNames;
+use crate::grpc::{self, RpcNames};
 use crate::metrics::{RpcMetrics, Side};
 
 /// A gRPC layer: [`GrpcServerLayer`](crate::GrpcServerLayer) (`K` = [`ServerSide`]) or
@@ -112,6 +112,7 @@ impl<K: CallSide> GrpcLayer<K> {
             start,
             names,
             request.body().counts().clone(),
+            grpc::timeout(request.headers()),
         ))
     }
 

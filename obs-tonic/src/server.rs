@@ -28,7 +28,11 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `rpc.grpc.status_code`, `server.address`, `server.port`, `client.address`,
 /// `client.port`, `error.type`), runs the service inside it, and ends it when the response
 /// stream ends: after the trailers, or when the client cancels and the body is dropped
-/// (status `CANCELLED`). The status comes from the `grpc-status` header of a trailers-only
+/// (status `CANCELLED`). A call dropped before its response head once the caller's
+/// `grpc-timeout` has run out (tonic's server cuts it off then) is `DEADLINE_EXCEEDED`,
+/// gRPC's code for it, though tonic answers `CANCELLED`; a deadline set only with
+/// tonic's `Server::timeout` is not seen by the layer, and such a call reads as
+/// `CANCELLED`. The status comes from the `grpc-status` header of a trailers-only
 /// response or from the trailers. `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
 /// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` mark the span as failed; other codes are the
 /// caller's errors. A handler that panics fails the span with `error.type`

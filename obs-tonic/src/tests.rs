@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
@@ -404,6 +405,61 @@ async fn a_cancelled_stream_ends_its_span_as_cancelled() {
         "CANCELLED is not a server fault"
     );
     assert_eq!(histogram(&registry, "rpc_server_responses_per_rpc").1, 2.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_cut_off_at_its_deadline_is_deadline_exceeded_and_one_dropped_before_is_cancelled() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new().with_registry(&registry))
+        .service_fn(|_: Request<CountedBody<Full<Bytes>>>| {
+            std::future::pending::<Result<Response<Empty<Bytes>>, Infallible>>()
+        });
+    let with_timeout = |timeout: &'static str| {
+        let mut request = grpc_request("/shop.v1.Orders/Get", messages(1, b""));
+        let timeout = HeaderValue::from_static(timeout);
+        request.headers_mut().insert("grpc-timeout", timeout);
+        request
+    };
+    // What tonic's server does with a `grpc-timeout`: its timer starts before the call,
+    // which is dropped when the timer fires.
+    let call = service.clone().oneshot(with_timeout("20m"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), call)
+            .await
+            .is_err()
+    );
+    let span = only(&sink);
+    assert_eq!(outcome(&span), expected("4", Some("DEADLINE_EXCEEDED")));
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    let (labels, _, _) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert!(labels.contains(&("rpc_grpc_status_code".to_owned(), "4".to_owned())));
+
+    // Dropped long before its deadline: the caller cancelled.
+    let call = service.oneshot(with_timeout("10S"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), call)
+            .await
+            .is_err()
+    );
+    let span = only(&sink);
+    assert_eq!(outcome(&span), expected("1", None));
+    assert_eq!(span.status, Status::Unset);
+
+    // A stream given up on after its deadline, but after its head: tonic enforces no
+    // deadline past the head, so the caller cancelled.
+    let (_sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+    let body = std::sync::Mutex::new(Some(body));
+    let streaming = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new().with_registry(&registry))
+        .service_fn(move |_: Request<_>| {
+            let body = body.lock().unwrap().take().expect("one call");
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+    let response = streaming.oneshot(with_timeout("1n")).await.unwrap();
+    drop(response);
+    assert_eq!(outcome(&only(&sink)), expected("1", None));
 }
 
 async fn panicking_handler(

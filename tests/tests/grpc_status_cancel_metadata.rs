@@ -54,12 +54,19 @@ fn is_error(span: &SpanData) -> bool {
     matches!(span.status, SpanStatus::Error { .. })
 }
 
-/// A catalog whose `Get` fails with the code in the request's `id`, and whose `List`
-/// sends one item and then waits forever.
+/// The `id` for which `failing_catalog`'s `Get` never answers.
+const NEVER_ANSWER: u32 = u32::MAX;
+
+/// A catalog whose `Get` fails with the code in the request's `id` (or never answers, for
+/// [`NEVER_ANSWER`]), and whose `List` sends one item and then waits forever.
 fn failing_catalog() -> Catalog {
     Catalog::new(
         |request: Request<ItemRequest>| async move {
-            match Code::from_i32(request.into_inner().id as i32) {
+            let id = request.into_inner().id;
+            if id == NEVER_ANSWER {
+                std::future::pending::<()>().await;
+            }
+            match Code::from_i32(id as i32) {
                 Code::Ok => Ok(Response::new(Item::default())),
                 code => Err(Status::new(code, "as asked")),
             }
@@ -173,6 +180,61 @@ async fn a_cancelled_stream_ends_both_spans() {
     assert_eq!(
         attribute(client, "error.type").as_deref(),
         Some("CANCELLED")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_past_its_deadline_is_deadline_exceeded_where_it_timed_out() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::new(addr);
+    // A first call opens the connection, so that the deadline's timers start on both sides
+    // within a millisecond or so.
+    client
+        .get(Request::new(ItemRequest::default()))
+        .await
+        .unwrap();
+    take_spans(&sink, 2).await;
+
+    let mut request = Request::new(ItemRequest {
+        id: NEVER_ANSWER,
+        count: 0,
+    });
+    request.set_timeout(Duration::from_millis(100));
+    let status = client.get(request).await.unwrap_err();
+    // tonic hands its caller CANCELLED for a deadline its channel enforced; gRPC's code is
+    // DEADLINE_EXCEEDED.
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    let spans = take_spans(&sink, 2).await;
+    let client = of_kind(&spans, SpanKind::Client);
+    assert_eq!(
+        attribute(client, "rpc.grpc.status_code").as_deref(),
+        Some("4"),
+        "{client:#?}"
+    );
+    assert_eq!(
+        attribute(client, "error.type").as_deref(),
+        Some("DEADLINE_EXCEEDED")
+    );
+    assert!(is_error(client));
+    // The server times the call out when its own timer, started as the request arrived,
+    // fires: usually first, a server fault. But the client's timer started earlier, and its
+    // stream reset may reach a loaded server before that: then the client gave up first.
+    let server = of_kind(&spans, SpanKind::Server);
+    let outcome = (
+        attribute(server, "rpc.grpc.status_code"),
+        attribute(server, "error.type"),
+        is_error(server),
+    );
+    let timed_out = (
+        Some("4".to_owned()),
+        Some("DEADLINE_EXCEEDED".to_owned()),
+        true,
+    );
+    let reset_first = (Some("1".to_owned()), None, false);
+    assert!(
+        outcome == timed_out || outcome == reset_first,
+        "{server:#?}"
     );
 }
 

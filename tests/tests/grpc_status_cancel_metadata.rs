@@ -7,52 +7,16 @@
 
 mod grpc_common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
-use obs_tests::wait::wait_until;
-use obs_trace::opentelemetry::trace::{SpanKind, Status as SpanStatus};
-use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
+use obs_trace::opentelemetry::trace::SpanKind;
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
 use tonic::{Code, Request, Response, Status};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::prelude::*;
 
 /// Adds a test case's metadata to a request.
 type AddMetadata = dyn Fn(&mut tonic::metadata::MetadataMap);
-
-fn capture() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
-    let sink = InMemorySpanSink::new();
-    // h2, hyper and tower have debug and trace spans of their own.
-    let subscriber = tracing_subscriber::registry()
-        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())))
-        .with(LevelFilter::INFO);
-    (sink, tracing::subscriber::set_default(subscriber))
-}
-
-/// Waits (at most 10 s) until `sink` holds `count` spans, and takes them.
-async fn take_spans(sink: &InMemorySpanSink, count: usize) -> Vec<SpanData> {
-    wait_until(Duration::from_secs(10), || sink.spans().len() >= count).await;
-    let spans = sink.take();
-    assert_eq!(spans.len(), count, "{spans:#?}");
-    spans
-}
-
-fn of_kind(spans: &[SpanData], kind: SpanKind) -> &SpanData {
-    spans.iter().find(|s| s.kind == kind).expect("span of kind")
-}
-
-fn attribute(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
-}
-
-fn is_error(span: &SpanData) -> bool {
-    matches!(span.status, SpanStatus::Error { .. })
-}
 
 /// The `id` for which `failing_catalog`'s `Get` never answers.
 const NEVER_ANSWER: u32 = u32::MAX;

@@ -1,7 +1,8 @@
 //! A small gRPC catalog service for the gRPC tests, written by hand so that no `protoc`
 //! or code generation is needed: prost messages, a tonic service routing two methods
-//! (`obs.test.Catalog/Get`, unary, and `obs.test.Catalog/List`, server streaming), and a
-//! client for both. Servers run behind `GrpcServerLayer` on free loopback ports, clients
+//! (`obs.test.Catalog/Get`, unary, `obs.test.Catalog/List`, server streaming, and two
+//! fixed ones: `obs.test.Catalog/Collect`, client streaming, and `obs.test.Catalog/Chat`,
+//! bidirectional), and a client for all four. Servers run behind `GrpcServerLayer` on free loopback ports, clients
 //! go through `GrpcClientLayer`.
 
 #![allow(dead_code, unreachable_pub)] // Each test binary uses its own part of this module.
@@ -13,14 +14,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use http::uri::PathAndQuery;
 use obs_tonic::{GrpcClientLayer, GrpcClientService, GrpcServerLayer};
 use tonic::client::GrpcService;
 use tonic::server::{NamedService, ServerStreamingService, UnaryService};
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tonic_prost::ProstCodec;
+
+pub mod spans;
 
 /// `obs.test.ItemRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -53,6 +56,8 @@ type ListFn =
 pub const SERVICE: &str = "obs.test.Catalog";
 const GET: &str = "/obs.test.Catalog/Get";
 const LIST: &str = "/obs.test.Catalog/List";
+const COLLECT: &str = "/obs.test.Catalog/Collect";
+const CHAT: &str = "/obs.test.Catalog/Chat";
 
 /// The catalog service: what `Get` and `List` do.
 #[derive(Clone)]
@@ -123,6 +128,57 @@ impl ServerStreamingService<ItemRequest> for List {
     }
 }
 
+/// `Collect`: reads the whole request stream and answers with an item whose `id` is the
+/// number of requests.
+struct Collect;
+
+impl tower_service::Service<Request<Streaming<ItemRequest>>> for Collect {
+    type Response = Response<Item>;
+    type Error = Status;
+    type Future = BoxFuture<Result<Response<Item>, Status>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Streaming<ItemRequest>>) -> Self::Future {
+        Box::pin(async move {
+            let mut requests = request.into_inner();
+            let mut id = 0;
+            while requests.message().await?.is_some() {
+                id += 1;
+            }
+            Ok(Response::new(Item {
+                id,
+                name: String::new(),
+            }))
+        })
+    }
+}
+
+/// `Chat`: answers each request, as it comes, with the item of its `id`.
+struct Chat;
+
+impl tower_service::Service<Request<Streaming<ItemRequest>>> for Chat {
+    type Response = Response<ItemStream>;
+    type Error = Status;
+    type Future = BoxFuture<Result<Response<ItemStream>, Status>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Streaming<ItemRequest>>) -> Self::Future {
+        let answers: ItemStream = Box::pin(request.into_inner().map(|request| {
+            request.map(|request| Item {
+                id: request.id,
+                name: String::new(),
+            })
+        }));
+        Box::pin(async move { Ok(Response::new(answers)) })
+    }
+}
+
 impl<B> tower_service::Service<http::Request<B>> for Catalog
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -143,6 +199,8 @@ where
             Ok(match request.uri().path() {
                 GET => grpc.unary(Get(catalog.get), request).await,
                 LIST => grpc.server_streaming(List(catalog.list), request).await,
+                COLLECT => grpc.client_streaming(Collect, request).await,
+                CHAT => grpc.streaming(Chat, request).await,
                 _ => Status::unimplemented("no such method").into_http(),
             })
         })
@@ -213,6 +271,40 @@ where
             .server_streaming(
                 request,
                 PathAndQuery::from_static(LIST),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Streams `requests` to `Collect`: the answer's `id` is how many arrived.
+    pub async fn collect<S>(&mut self, requests: S) -> Result<Item, Status>
+    where
+        S: Stream<Item = ItemRequest> + Send + 'static,
+    {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .client_streaming(
+                Request::new(requests),
+                PathAndQuery::from_static(COLLECT),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Streams `requests` to `Chat`, which answers each as it comes.
+    pub async fn chat<S>(&mut self, requests: S) -> Result<tonic::Streaming<Item>, Status>
+    where
+        S: Stream<Item = ItemRequest> + Send + 'static,
+    {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .streaming(
+                Request::new(requests),
+                PathAndQuery::from_static(CHAT),
                 ProstCodec::default(),
             )
             .await?;

@@ -13,8 +13,10 @@ const BATCH: u64 = 32;
 
 /// The time `variant` takes beyond `bare` over `iters` calls of each, run in alternating
 /// batches (which side goes first alternates too, so neither is always the one that finds
-/// the caches warm): for `Bencher::iter_custom`. A negative total (possible only when the
-/// overhead drowns in the noise) is reported as zero.
+/// the caches warm): for `Bencher::iter_custom`. A total at or below zero (possible only
+/// when the overhead drowns in the noise, in a sample of a batch or two) is reported as
+/// 1 ns: criterion refuses a sample of zero time and drops the whole benchmark's analysis,
+/// which it did in about one run in two of `grpc_layer/obs_tonic/added`.
 pub(crate) fn added(iters: u64, mut bare: impl FnMut(), mut variant: impl FnMut()) -> Duration {
     let mut added: i128 = 0;
     let mut done = 0;
@@ -32,7 +34,7 @@ pub(crate) fn added(iters: u64, mut bare: impl FnMut(), mut variant: impl FnMut(
         done += calls;
         bare_first = !bare_first;
     }
-    Duration::from_nanos(u64::try_from(added).unwrap_or(0))
+    Duration::from_nanos(u64::try_from(added).unwrap_or(0).max(1))
 }
 
 /// Nanoseconds `calls` calls of `f` take.

@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use obs_examples::service::shutdown_signal;
 use obs_tower::{HttpClientLayer, HttpServerLayer, Instrumented};
 use obs_trace::SpanLayer;
 use tower_layer::Layer;
@@ -115,7 +116,7 @@ fn parse_addr() -> Result<Option<SocketAddr>, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let result = match parse_addr() {
-        Ok(Some(addr)) => serve(addr).await.map_err(|e| e.to_string()),
+        Ok(Some(addr)) => serve(addr).await,
         Ok(None) => {
             println!("{USAGE}");
             Ok(())
@@ -131,7 +132,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+async fn serve(addr: SocketAddr) -> Result<(), String> {
     // Spans get W3C identities and propagate; none is exported.
     tracing_subscriber::registry().with(SpanLayer::new()).init();
 
@@ -141,7 +142,17 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
         .route("/test", post(move |body: Bytes| test(client.clone(), body)))
         .layer(HttpServerLayer::new());
 
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on http://{}/test", listener.local_addr()?);
-    axum::serve(listener, app).await
+    // The address in the message: a bare "Address already in use" leaves the reader
+    // guessing which port.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{local}/test");
+    // Stops on SIGTERM as on Ctrl-C, with status 0: a script that starts it in the
+    // background (where SIGINT is ignored) ends it with `kill`.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

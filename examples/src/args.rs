@@ -136,25 +136,32 @@ impl Args {
     }
 
     /// Fails naming the first flag not in `known`, so a typo does not pass silently; after
-    /// `--help`, "fails" with the usage (see [`ArgError::is_help`]).
-    pub fn reject_unknown(&self, known: &[&str]) -> Result<(), ArgError> {
+    /// `--help`, "fails" with the usage (see [`ArgError::is_help`]). `known` pairs each flag
+    /// with the environment variable read when it is not given, so that the usage names
+    /// both: the variables are documented nowhere else.
+    pub fn reject_unknown(&self, known: &[(&str, &str)]) -> Result<(), ArgError> {
         if self.help {
+            let lines: Vec<String> = known
+                .iter()
+                .map(|(flag, env)| format!("  --{flag} VALUE (or env {env})"))
+                .collect();
             return Err(ArgError {
-                message: format!(
-                    "flags (each also read from an environment variable, named in the docs): --{}",
-                    known.join(" VALUE, --") + " VALUE"
-                ),
+                message: format!("flags:\n{}", lines.join("\n")),
                 help: true,
             });
         }
         match self
             .flags
             .keys()
-            .find(|name| !known.contains(&name.as_str()))
+            .find(|name| !known.iter().any(|(flag, _)| flag == name))
         {
             Some(name) => Err(ArgError::new(format!(
                 "unknown flag --{name}; known: --{}",
-                known.join(", --")
+                known
+                    .iter()
+                    .map(|(flag, _)| *flag)
+                    .collect::<Vec<_>>()
+                    .join(", --")
             ))),
             None => Ok(()),
         }
@@ -181,8 +188,11 @@ mod tests {
             args.string("addr", "OBS_EXAMPLES_UNSET", "0.0.0.0:1"),
             "0.0.0.0:1"
         );
-        assert!(args.reject_unknown(&["requests", "html"]).is_ok());
-        let unknown = args.reject_unknown(&["requests"]).unwrap_err();
+        assert!(
+            args.reject_unknown(&[("requests", "R"), ("html", "H")])
+                .is_ok()
+        );
+        let unknown = args.reject_unknown(&[("requests", "R")]).unwrap_err();
         assert!(unknown.to_string().contains("--html"), "{unknown}");
 
         let bad = Args::parse_from(["--requests", "many"]).unwrap();
@@ -199,11 +209,13 @@ mod tests {
     fn help_lists_the_flags_and_is_no_error() {
         for flag in ["--help", "-h"] {
             let args = Args::parse_from(["--requests", "20", flag]).unwrap();
-            let help = args.reject_unknown(&["requests", "html"]).unwrap_err();
+            let help = args
+                .reject_unknown(&[("requests", "MESH_REQUESTS"), ("html", "MESH_HTML")])
+                .unwrap_err();
             assert!(help.is_help());
-            assert!(
-                help.to_string().contains("--requests VALUE, --html VALUE"),
-                "{help}"
+            assert_eq!(
+                help.to_string(),
+                "flags:\n  --requests VALUE (or env MESH_REQUESTS)\n  --html VALUE (or env MESH_HTML)"
             );
             let boxed: crate::service::BoxError = Box::new(help);
             assert_eq!(exit("mesh", Err(boxed)), std::process::ExitCode::SUCCESS);
@@ -211,7 +223,7 @@ mod tests {
         let mistake: crate::service::BoxError = Box::new(
             Args::parse_from(["--nope", "1"])
                 .unwrap()
-                .reject_unknown(&["requests"])
+                .reject_unknown(&[("requests", "MESH_REQUESTS")])
                 .unwrap_err(),
         );
         assert_eq!(exit("mesh", Err(mistake)), std::process::ExitCode::FAILURE);

@@ -73,7 +73,7 @@ fn main() -> std::process::ExitCode {
 
 fn start() -> Result<(), BoxError> {
     let args = Args::from_env()?;
-    args.reject_unknown(&["mode", "addr"])?;
+    args.reject_unknown(&[("mode", "HELLO_LOAD_MODE"), ("addr", "HELLO_LOAD_ADDR")])?;
     let mode: Mode = args.value("mode", "HELLO_LOAD_MODE", Mode::Obs)?;
     let addr: SocketAddr = args.value(
         "addr",

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
 
 fn start() -> Result<(), BoxError> {
     let args = Args::from_env()?;
-    args.reject_unknown(&["grpc-addr"])?;
+    args.reject_unknown(&[("grpc-addr", "OTLP_SINK_GRPC_ADDR")])?;
     let grpc_addr: SocketAddr = args.value(
         "grpc-addr",
         "OTLP_SINK_GRPC_ADDR",

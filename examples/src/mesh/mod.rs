@@ -52,12 +52,12 @@ impl MeshOptions {
     /// Reads the flags (and `MESH_*` environment variables).
     pub fn from_args(args: &Args) -> Result<MeshOptions, BoxError> {
         args.reject_unknown(&[
-            "requests",
-            "concurrency",
-            "slow-ms",
-            "max-seconds",
-            "html",
-            "bin-dir",
+            ("requests", "MESH_REQUESTS"),
+            ("concurrency", "MESH_CONCURRENCY"),
+            ("slow-ms", "SLOW_MS"),
+            ("max-seconds", "MESH_MAX_SECONDS"),
+            ("html", "MESH_HTML"),
+            ("bin-dir", "MESH_BIN_DIR"),
         ])?;
         Ok(MeshOptions {
             requests: args.value("requests", "MESH_REQUESTS", 300)?,

@@ -26,7 +26,11 @@ struct Peers {
 /// Runs the gateway: flags `--addr`, `--orders-url`, `--reports-url` (env `ADDR`,
 /// `ORDERS_URL`, `REPORTS_URL`).
 pub async fn run(args: Args) -> Result<(), BoxError> {
-    args.reject_unknown(&["addr", "orders-url", "reports-url"])?;
+    args.reject_unknown(&[
+        ("addr", "ADDR"),
+        ("orders-url", "ORDERS_URL"),
+        ("reports-url", "REPORTS_URL"),
+    ])?;
     let addr = super::listen_addr(&args, DEFAULT_ADDR)?;
     let peers = Peers {
         orders: JsonClient::new(&args.string("orders-url", "ORDERS_URL", "http://127.0.0.1:8081")),

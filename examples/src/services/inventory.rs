@@ -37,7 +37,7 @@ pub struct Inventory {
 
 /// Runs inventory: flag `--addr` (env `ADDR`).
 pub async fn run(args: Args) -> Result<(), BoxError> {
-    args.reject_unknown(&["addr"])?;
+    args.reject_unknown(&[("addr", "ADDR")])?;
     let addr = super::listen_addr(&args, DEFAULT_ADDR)?;
     let telemetry = start_telemetry("inventory")?;
     serve_grpc(addr, Inventory::default(), telemetry).await

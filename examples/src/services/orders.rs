@@ -59,7 +59,11 @@ struct Orders {
 /// Runs orders: flags `--addr`, `--inventory-url`, `--payments-url` (env `ADDR`,
 /// `INVENTORY_URL`, `PAYMENTS_URL`).
 pub async fn run(args: Args) -> Result<(), BoxError> {
-    args.reject_unknown(&["addr", "inventory-url", "payments-url"])?;
+    args.reject_unknown(&[
+        ("addr", "ADDR"),
+        ("inventory-url", "INVENTORY_URL"),
+        ("payments-url", "PAYMENTS_URL"),
+    ])?;
     let addr = super::listen_addr(&args, DEFAULT_ADDR)?;
     let orders = Orders {
         inventory: GrpcClient::new(&args.string(

@@ -30,7 +30,7 @@ pub struct Payments {
 
 /// Runs payments: flag `--addr` (env `ADDR`).
 pub async fn run(args: Args) -> Result<(), BoxError> {
-    args.reject_unknown(&["addr"])?;
+    args.reject_unknown(&[("addr", "ADDR")])?;
     let addr = super::listen_addr(&args, DEFAULT_ADDR)?;
     let telemetry = start_telemetry("payments")?;
     serve_grpc(addr, Payments::default(), telemetry).await

@@ -37,7 +37,12 @@ struct Reports {
 /// `--inventory-url` (env `ADDR`, `SLOW_MS`, `ORDERS_URL`, `INVENTORY_URL`); a report
 /// skips the data of a peer that is not configured.
 pub async fn run(args: Args) -> Result<(), BoxError> {
-    args.reject_unknown(&["addr", "slow-ms", "orders-url", "inventory-url"])?;
+    args.reject_unknown(&[
+        ("addr", "ADDR"),
+        ("slow-ms", "SLOW_MS"),
+        ("orders-url", "ORDERS_URL"),
+        ("inventory-url", "INVENTORY_URL"),
+    ])?;
     let addr = super::listen_addr(&args, DEFAULT_ADDR)?;
     let reports = Reports {
         slow: Duration::from_millis(args.value("slow-ms", "SLOW_MS", DEFAULT_SLOW_MS)?),

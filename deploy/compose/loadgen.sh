@@ -1,6 +1,7 @@
 #!/bin/sh
 # The compose load generator: places an order and asks for a report through the gateway,
-# about five requests a second, until stopped. Failures are printed, never fatal.
+# one round (two requests) every ~0.75 s: the report's SLOW_MS (300 ms) plus the 0.4 s pause,
+# until stopped. Failures are printed, never fatal.
 set -u
 i=0
 while :; do

@@ -20,7 +20,8 @@ pub struct JsonClient {
     client: Traced,
 }
 
-/// A peer's answer: its status and its body as JSON (`null` when it is not JSON).
+/// A peer's answer: its status and its body as JSON (`{"error": text}` for a plain-text
+/// body, `null` for an empty one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonResponse {
     /// The status code.
@@ -83,7 +84,40 @@ impl JsonClient {
             .await
             .map_err(|e| format!("{url}: reading the body: {e}"))?
             .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        Ok(JsonResponse { status, body })
+        Ok(JsonResponse {
+            status,
+            body: body_json(&bytes),
+        })
+    }
+}
+
+/// A body as JSON. A body that is not JSON (axum's extractors reject a request in plain
+/// text, such as a negative `qty`) becomes `{"error": text}`, the services' own error
+/// shape, so that a caller passing it on or logging `body["error"]` keeps the reason
+/// rather than answering `null`; an empty body is `null`.
+fn body_json(bytes: &[u8]) -> serde_json::Value {
+    match serde_json::from_slice(bytes) {
+        Ok(json) => json,
+        Err(_) if bytes.is_empty() => serde_json::Value::Null,
+        Err(_) => serde_json::json!({ "error": String::from_utf8_lossy(bytes) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_json;
+    use serde_json::json;
+
+    #[test]
+    fn a_plain_text_rejection_keeps_its_reason_as_the_error() {
+        assert_eq!(
+            body_json(br#"{"order_id":"ord-1"}"#),
+            json!({"order_id": "ord-1"})
+        );
+        assert_eq!(body_json(b""), serde_json::Value::Null);
+        assert_eq!(
+            body_json(b"Failed to deserialize the JSON body: qty: invalid value"),
+            json!({"error": "Failed to deserialize the JSON body: qty: invalid value"})
+        );
     }
 }

@@ -89,7 +89,16 @@ fn mesh() -> &'static MeshRun {
             // trace is the slowest even when a loaded machine makes other requests slow.
             .args(["--slow-ms", "2000"])
             // The test needs the spans in the runner's own receiver.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            // A shell whose settings would turn the services' telemetry off or send it
+            // elsewhere: the runner's report must not come out empty because of them.
+            .env("OTEL_SDK_DISABLED", "true")
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env(
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://127.0.0.1:9/v1/logs",
+            )
+            .env("OBS_LOG_FORMAT", "none");
         let output = run_bounded(command, MESH_TIMEOUT);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(

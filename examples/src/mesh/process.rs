@@ -79,6 +79,23 @@ pub(crate) struct ServiceProcess {
     readers: Vec<JoinHandle<()>>,
 }
 
+/// What a user's environment may hold that would turn the services' telemetry off or send
+/// it past the runner's receiver (a per-signal endpoint wins over the general one): the
+/// report would then be empty with no hint why, so with the embedded receiver the services
+/// do not inherit them.
+const DIVERTING_VARIABLES: [&str; 10] = [
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+];
+
 impl ServiceProcess {
     /// Starts the service exporting to `endpoint` (when given) with short export
     /// intervals, so the burst's telemetry is out within a second.
@@ -102,12 +119,17 @@ impl ServiceProcess {
             .env("OTEL_BLRP_SCHEDULE_DELAY", "200")
             .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
             .env("RUST_LOG", "info")
+            // The logs section reads the JSON lines of stdout.
+            .env("OBS_LOG_FORMAT", "json")
             .envs(spec.env.iter().map(|(key, value)| (*key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(endpoint) = endpoint {
+            for variable in DIVERTING_VARIABLES {
+                command.env_remove(variable);
+            }
             command
                 .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
                 .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");

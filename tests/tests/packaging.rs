@@ -2,21 +2,28 @@
 
 use std::process::Command;
 
-/// The workspace's publishable packages, as `cargo metadata` describes them.
-fn published_packages() -> Vec<serde_json::Value> {
+/// What `cargo <args>` prints, in the workspace; it must succeed.
+fn cargo(args: &[&str]) -> Vec<u8> {
     // Cargo sets `CARGO` for the tests it runs: the same cargo, whatever is on `PATH`.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("run cargo metadata");
+        .expect("run cargo");
     assert!(
         output.status.success(),
-        "cargo metadata failed: {}",
+        "cargo {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    output.stdout
+}
+
+/// The workspace's publishable packages, as `cargo metadata` describes them.
+fn published_packages() -> Vec<serde_json::Value> {
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&cargo(&["metadata", "--no-deps", "--format-version", "1"]))
+            .unwrap();
     let packages = metadata["packages"].as_array().unwrap();
     // `publish = false` is an empty list of registries.
     let published: Vec<_> = packages
@@ -63,19 +70,8 @@ fn docs_rs_documents_every_features_api() {
 
 /// The files `cargo package` would publish for `package` (paths relative to its folder).
 fn published_files(package: &serde_json::Value) -> Vec<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let name = package["name"].as_str().unwrap();
-    let output = Command::new(cargo)
-        .args(["package", "--list", "--allow-dirty", "-p", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo package --list");
-    assert!(
-        output.status.success(),
-        "cargo package --list -p {name} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
+    String::from_utf8(cargo(&["package", "--list", "--allow-dirty", "-p", name]))
         .unwrap()
         .lines()
         .map(str::to_owned)

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 /// The bound for a whole mesh run (build excluded).
 const MESH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -56,18 +58,7 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Output {
         let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
         text
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = support::wait_bounded(&mut child, timeout, &format!("{command:?}"));
     Output {
         status,
         stdout: out.join().unwrap_or_default(),

@@ -3,25 +3,16 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trace-context-service");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+mod support;
+
 /// Waits for `child` to exit, at most `TIMEOUT`; kills it and fails past that.
 fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for the service") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("trace-context-service still running after {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_bounded(child, TIMEOUT, "trace-context-service")
 }
 
 #[test]

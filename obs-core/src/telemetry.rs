@@ -485,6 +485,22 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
                 Arc::new(QueueSink(q.clone())),
             ))
         });
+    if let Some(tail) = &tail {
+        // A trace whose local root never ends is decided at `max_wait` only when another
+        // span ends; a quiet service would hold it until shutdown. Weak: the task ends with
+        // the pipeline (the export runtime stops at shutdown anyway).
+        let tail = Arc::downgrade(tail);
+        runtime.handle.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(tail) = tail.upgrade() else { return };
+                // The spans it passes on are the application's, not the export's own.
+                crate::export::as_application(|| tail.decide_overdue());
+            }
+        });
+    }
     let pipeline_collector = PipelineCollector {
         stats: stats.clone(),
         log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),

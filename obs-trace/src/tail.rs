@@ -288,6 +288,35 @@ impl TailSamplingSink {
         self.finish(outcome);
     }
 
+    /// Decides, on what is known, the traces that have waited [`TailSampling::max_wait`]
+    /// for their local root. Every span that ends does this too; call it now and then when
+    /// spans may stop coming (a quiet service holding a trace whose root never ends), or
+    /// such a trace waits until the next span or [`flush`](Self::flush). `obs_core::init`
+    /// calls it every second.
+    pub fn decide_overdue(&self) {
+        let mut outcome = Outcome::default();
+        self.decide_over_bounds(&mut self.state.lock(), &mut outcome);
+        self.finish(outcome);
+    }
+
+    /// The bounds: the trace waiting longest goes first, while memory
+    /// ([`TailSampling::max_buffered_spans`]) or time ([`TailSampling::max_wait`]) is over.
+    fn decide_over_bounds(&self, state: &mut State, outcome: &mut Outcome) {
+        while let Some(&oldest) = state.order.front() {
+            let Some(pending) = state.pending.get(&oldest) else {
+                state.order.pop_front();
+                continue;
+            };
+            if state.buffered <= self.policy.max_buffered_spans
+                && pending.since.elapsed() < self.policy.max_wait
+            {
+                break;
+            }
+            state.order.pop_front();
+            self.decide_early(state, oldest, false, outcome);
+        }
+    }
+
     fn is_kept(&self, trace_id: TraceId, failed: bool, slow: bool) -> bool {
         failed || slow || ratio_sampled(self.policy.keep_ratio, trace_id)
     }
@@ -418,20 +447,7 @@ impl SpanSink for TailSamplingSink {
                 pending.spans.push(span);
                 state.buffered += 1;
             }
-            // Bounds: the trace waiting longest goes first, when memory or time runs out.
-            while let Some(&oldest) = state.order.front() {
-                let Some(pending) = state.pending.get(&oldest) else {
-                    state.order.pop_front();
-                    continue;
-                };
-                if state.buffered <= self.policy.max_buffered_spans
-                    && pending.since.elapsed() < self.policy.max_wait
-                {
-                    break;
-                }
-                state.order.pop_front();
-                self.decide_early(&mut state, oldest, false, &mut outcome);
-            }
+            self.decide_over_bounds(&mut state, &mut outcome);
             // A decided trace's id leaves the order only once met at its front, where a
             // trace that waits long (a stream) would keep the ids of every trace decided
             // behind it: memory growing with the request rate times the wait, not bounded by
@@ -653,6 +669,29 @@ mod tests {
         );
         tail.on_end(span(1, 11, 10, 1, false));
         assert_eq!(ids(&exported.spans()), [11]);
+    }
+
+    #[test]
+    fn an_overdue_trace_is_decided_without_another_span() {
+        let (tail, exported) = sink(
+            TailSampling::new(Duration::ZERO)
+                .with_max_wait(Duration::from_millis(200))
+                .with_max_buffered_spans(100),
+        );
+        // A child of root 10, which never ends; no other span comes.
+        tail.on_end(span(1, 11, 10, 1, false));
+        assert!(exported.spans().is_empty(), "waiting for its root");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while exported.spans().is_empty() && std::time::Instant::now() < deadline {
+            tail.decide_overdue();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            ids(&exported.spans()),
+            [11],
+            "decided once overdue, as slow"
+        );
+        assert_eq!(tail.counts().kept_traces, 1);
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub(crate) fn mark_export_thread() {
     EXPORT_THREAD.set(true);
 }
 
+/// Runs `f` on an export thread as on an application thread: for work done there on the
+/// application's behalf (the tail sampler's overdue decisions pass the application's spans
+/// on), which makes no telemetry of its own.
+pub(crate) fn as_application<T>(f: impl FnOnce() -> T) -> T {
+    let marked = EXPORT_THREAD.replace(false);
+    let result = f();
+    EXPORT_THREAD.set(marked);
+    result
+}
+
 /// Whether the calling thread is one of obs's export threads ([`mark_export_thread`]).
 #[inline]
 pub(crate) fn on_export_thread() -> bool {

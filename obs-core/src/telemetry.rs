@@ -191,23 +191,28 @@ impl<T> fmt::Debug for QueueSink<T> {
     }
 }
 
-// What obs's export threads make is not queued (see `mark_export_thread`): left out, as a
-// filter leaves out, not dropped.
+impl<T: Send + 'static> QueueSink<T> {
+    /// Queues `item`, unless one of obs's export threads made it (see
+    /// `mark_export_thread`): left out, as a filter leaves out, not dropped.
+    #[inline]
+    fn push(&self, item: T) {
+        if !crate::export::on_export_thread() {
+            self.0.push(item);
+        }
+    }
+}
+
 impl SpanSink for QueueSink<SpanData> {
     #[inline]
     fn on_end(&self, span: SpanData) {
-        if !crate::export::on_export_thread() {
-            self.0.push(span);
-        }
+        self.push(span);
     }
 }
 
 impl obs_log::LogSink for QueueSink<obs_log::LogRecord> {
     #[inline]
     fn emit(&self, record: obs_log::LogRecord) {
-        if !crate::export::on_export_thread() {
-            self.0.push(record);
-        }
+        self.push(record);
     }
 }
 

@@ -27,28 +27,46 @@ pub fn start_telemetry(default_name: &str) -> Result<Telemetry, BoxError> {
     Ok(builder.init()?)
 }
 
-/// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C. The
+/// handlers are installed by this call, not when the future is first polled: a service
+/// calls it before it says it listens, so a signal sent as soon as it does (a script's
+/// `kill` after that line) is caught rather than ending the process with the default action.
+/// Must be called inside a Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let (mut terminate, mut interrupt) = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(terminate) => drop(terminate.recv().await),
+                    None => std::future::pending().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(interrupt) => drop(interrupt.recv().await),
+                    None => drop(tokio::signal::ctrl_c().await),
+                }
+            };
+            tokio::select! {
+                () = terminated => {}
+                () = interrupted => {}
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }
 
 /// Serves `routes` on `addr`, traced and measured by [`HttpServerLayer`], plus an untraced
@@ -66,12 +84,13 @@ pub async fn serve_http(
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let stop = shutdown_signal();
     tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(stop)
     .await?;
     flush(telemetry).await;
     Ok(())
@@ -91,12 +110,13 @@ pub async fn serve_grpc<T: GrpcMethods>(
         // What `serve` would set: tonic's servers default to TCP_NODELAY.
         .with_nodelay(Some(true));
     let addr = incoming.local_addr().unwrap_or(addr);
+    let stop = shutdown_signal();
     tracing::info!(%addr, grpc_service = T::NAME, "listening (gRPC)");
     tonic::transport::Server::builder()
         .layer(GrpcServerLayer::new())
         .add_service(GrpcService(Health))
         .add_service(GrpcService(service))
-        .serve_with_incoming_shutdown(incoming, shutdown_signal())
+        .serve_with_incoming_shutdown(incoming, stop)
         .await
         .map_err(|e| format!("gRPC server on {addr}: {e}"))?;
     flush(telemetry).await;

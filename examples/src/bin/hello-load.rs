@@ -153,9 +153,10 @@ async fn serve(addr: SocketAddr, router: Router) -> Result<(), BoxError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let stop = shutdown_signal();
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await?;
     Ok(())
 }

@@ -43,10 +43,10 @@ async fn run(grpc_addr: SocketAddr) -> Result<(), BoxError> {
     let receiver = OtlpReceiver::start(config)
         .await
         .map_err(|e| format!("cannot listen on {grpc_addr}: {e}"))?;
+    let mut stop = std::pin::pin!(shutdown_signal());
     println!("otlp-sink listening on grpc {}", receiver.grpc_addr());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut stop = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
             _ = tick.tick() => println!("{}", counts(receiver.stats())),

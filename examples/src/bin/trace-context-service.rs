@@ -148,11 +148,13 @@ async fn serve(addr: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Before the line that says it listens: a `kill` right after it is caught.
+    let stop = shutdown_signal();
     println!("listening on http://{local}/test");
     // Stops on SIGTERM as on Ctrl-C, with status 0: a script that starts it in the
     // background (where SIGINT is ignored) ends it with `kill`.
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .map_err(|e| e.to_string())
 }

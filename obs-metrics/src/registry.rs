@@ -336,6 +336,11 @@ impl Registry {
         for (head, source) in entries {
             let mut points = Vec::new();
             source.points(now, &mut points);
+            // A series another thread made since `now` was read is left to the next
+            // snapshot: stamped `now`, it would end before it starts (OTLP's cumulative
+            // and delta points cover start_time_unix_nano to time_unix_nano), and moving
+            // its start to `now` would make the next snapshot's real start read as a reset.
+            points.retain(|p| p.start_time_unix_nano <= now);
             let overflowed = source.overflowed();
             if overflowed > 0 {
                 overflow.push(PointSnapshot {
@@ -842,6 +847,52 @@ mod tests {
         .unwrap();
         assert_eq!(r.collect()[0].points[0].value, PointValue::F64(1.0));
         assert_eq!(r.collect().len(), 2);
+    }
+
+    /// A series made while a snapshot is taken (another thread's first request on a new
+    /// route, here a callback read before the family) started after the snapshot's time:
+    /// it is in the next one, never in one whose time comes before its start.
+    #[test]
+    fn a_series_made_during_collection_waits_for_the_next_snapshot() {
+        let r = Registry::new();
+        let inner = r.clone();
+        let routes = |r: &Registry| r.dyn_family::<Counter>("requests", "Requests.", &["route"]);
+        r.gauge_fn("routes_made", "Makes a series while read.", move || {
+            // The snapshot's time was taken before this callback: wait for the clock to
+            // pass it, so the new series surely starts after it.
+            let entered = crate::exemplar::unix_nanos_now();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while crate::exemplar::unix_nanos_now() <= entered
+                && std::time::Instant::now() < deadline
+            {
+                std::hint::spin_loop();
+            }
+            routes(&inner).map_or(0.0, |f| {
+                f.get(&[("route", "/new")]).inc();
+                1.0
+            })
+        })
+        .unwrap();
+        // Registered after the callback gauge, so read after it.
+        routes(&r).unwrap();
+        let before = r.collect();
+        let requests = before.iter().find(|f| f.name == "requests").unwrap();
+        assert!(requests.points.is_empty(), "{requests:?}");
+        for family in &before {
+            for p in &family.points {
+                assert!(
+                    p.start_time_unix_nano <= p.time_unix_nano,
+                    "{}: {p:?}",
+                    family.name
+                );
+            }
+        }
+        let next = r.collect();
+        let requests = next.iter().find(|f| f.name == "requests").unwrap();
+        let [point] = requests.points.as_slice() else {
+            panic!("the series is there now: {requests:?}");
+        };
+        assert!(point.start_time_unix_nano <= point.time_unix_nano);
     }
 
     #[test]

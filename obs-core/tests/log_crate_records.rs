@@ -39,7 +39,7 @@ fn log_crate_records_become_log_records_in_their_span() {
     assert_eq!(record.body_str(), Some("slow query took 42 ms"));
     assert_eq!(record.record.severity_text, "WARN");
     assert_eq!(
-        record.scope.name, "legacy",
+        record.scope.name, "legacy::db",
         "scoped by the record's own target"
     );
     assert_eq!(record.trace_id_hex(), trace_id);

@@ -315,24 +315,24 @@ fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
     }
 }
 
-/// One request: one resource, one scope per event target's crate.
+/// One request: one resource, one scope per event target.
+///
+/// A span's scope is its crate (the instrumentation library), a log record's its whole
+/// target: that is the logger name, which the Logs Bridge API says "SHOULD be recorded as
+/// the Instrumentation Scope name".
 pub(crate) fn logs_request(
     resource: &Resource,
     limits: &AttributeLimits,
     records: Vec<obs_log::LogRecord>,
 ) -> ExportLogsServiceRequest {
-    let scope_logs = by_scope(
-        records,
-        |r| r.target.split("::").next().unwrap_or_default(),
-        |r| log_record(r, limits),
-    )
-    .into_iter()
-    .map(|(scope, log_records)| ScopeLogs {
-        scope: Some(scope),
-        log_records,
-        schema_url: String::new(),
-    })
-    .collect();
+    let scope_logs = by_scope(records, |r| &r.target, |r| log_record(r, limits))
+        .into_iter()
+        .map(|(scope, log_records)| ScopeLogs {
+            scope: Some(scope),
+            log_records,
+            schema_url: String::new(),
+        })
+        .collect();
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(resource.clone()),
@@ -500,6 +500,53 @@ mod tests {
         let mut many = span_data(4, 0);
         many.dropped_attributes_count = u32::MAX;
         assert_eq!(span(many, &limits).dropped_attributes_count, u32::MAX);
+    }
+
+    /// Logs Bridge API, Get a Logger: "For log sources which define a logger name (e.g.
+    /// Java Logger Name) the Logger Name SHOULD be recorded as the Instrumentation Scope
+    /// name". A `tracing` or `log` target is that name, whole: as the JSON lines'
+    /// `scope.name` (`FieldNames::otel`) and `opentelemetry-otlp` have it.
+    #[test]
+    fn a_log_records_scope_is_its_whole_target() {
+        let record = |target: &'static str, body: &str| obs_log::LogRecord {
+            timestamp: SystemTime::now(),
+            observed_timestamp: SystemTime::now(),
+            severity_number: 9,
+            severity_text: "INFO",
+            body: Some(body.to_owned()),
+            event_name: Cow::Borrowed(""),
+            target: Cow::Borrowed(target),
+            attributes: Vec::new(),
+            trace_id: None,
+            span_id: None,
+            trace_flags: None,
+        };
+        let request = logs_request(
+            &Resource::default(),
+            &AttributeLimits::DEFAULT,
+            vec![
+                record("shop::db", "a"),
+                record("shop::http", "b"),
+                record("shop::db", "c"),
+                record("shop", "d"),
+            ],
+        );
+        let scopes: Vec<(&str, Vec<&str>)> = request.resource_logs[0]
+            .scope_logs
+            .iter()
+            .map(|s| {
+                let bodies = s.log_records.iter().map(|r| text(r.body.as_ref().unwrap()));
+                (s.scope.as_ref().unwrap().name.as_str(), bodies.collect())
+            })
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                ("shop::db", vec!["a", "c"]),
+                ("shop::http", vec!["b"]),
+                ("shop", vec!["d"])
+            ]
+        );
     }
 
     #[test]

@@ -58,10 +58,10 @@ pub enum Compression {
 /// <https://opentelemetry.io/docs/specs/otel/metrics/sdk_exporters/otlp/>).
 ///
 /// Only the metrics push follows it: `/metrics` stays cumulative, as Prometheus expects.
-/// Gauges have no temporality. obs has no up-down counters (a value that goes down is a
-/// gauge), which the spec keeps cumulative under every preference. A *delta* point is the
-/// change since the series' previous export, starting at that export's time (see the OTLP
-/// metrics data model, "Temporality").
+/// Gauges have no temporality, and up-down counters stay cumulative under every preference,
+/// as the spec's table says. A *delta* point is the change since the previous export,
+/// starting at that export's time (see the OTLP metrics data model, "Temporality"); a
+/// series the application recorded nothing into since is left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TemporalityPreference {
     /// `cumulative`, the default: each point is the total since the series started.

@@ -5,7 +5,8 @@
 //! Mapping (OTLP metrics data model): counters are monotonic sums, gauges are gauges,
 //! histograms are explicit-bucket histograms; exemplars carry the trace and span ids. Sums
 //! and histograms are cumulative, the start time of each series being when it was created,
-//! unless the [`TemporalityPreference`] makes them delta (see [`MetricsConverter`]).
+//! unless the [`TemporalityPreference`] makes them delta (see [`MetricsConverter`]): then a
+//! series with nothing measured since the previous push is left out of the next.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -202,11 +203,25 @@ fn difference(current: &PointValue, previous: &PointValue) -> Option<PointValue>
     }
 }
 
-/// The delta point of `p` since `previous`, its export before this one (`None`: the first,
-/// which carries the whole value since the series' start).
+/// Whether a delta `value` saw a measurement: a count or sum that moved. (An increment by
+/// zero can't be told from none; it changes nothing either.)
+fn was_measured(value: &PointValue) -> bool {
+    match value {
+        PointValue::U64(v) => *v != 0,
+        PointValue::I64(v) => *v != 0,
+        // NaN included: something was recorded.
+        PointValue::F64(v) => *v != 0.0,
+        PointValue::Histogram(h) => h.count != 0,
+    }
+}
+
+/// The delta point of `p` since `previous`, the collection before this one that saw the
+/// series (`None`: the first, which carries the whole value since the series' start).
 ///
-/// The point starts where the previous one ended, so consecutive points neither overlap nor
-/// leave gaps; a series made anew since (a later start time) starts at its own start. A
+/// The point starts at that collection, so consecutive points never overlap, and a point
+/// after collections that sent none of the series (nothing measured) covers only the
+/// latest interval, where its change happened; a series made anew since (a later start
+/// time) starts at its own start. A
 /// series that went down is a reset: its whole new value is the delta, never a negative
 /// one. Only the exemplars stamped after the previous export are new (obs stamps an
 /// exemplar with the time of the first collection, scrape or export, that sees it; one a
@@ -236,9 +251,10 @@ fn delta_point(p: &PointSnapshot, previous: Option<&Baseline>) -> PointSnapshot 
 /// Turns registry snapshots into OTLP requests at the [`TemporalityPreference`].
 ///
 /// Delta is computed from the registry's cumulative values: each export reports the change
-/// since the series' previous export, zero included, so every series the registry holds is
-/// in every export, as with cumulative. For that it keeps the previous cumulative value of
-/// each delta series. A series missing from a snapshot (a collector that could not read
+/// since the previous collection of the series that changed (and of every series an
+/// asynchronous collector observed, unchanged ones too), as the Metrics SDK spec's
+/// MetricReader does for delta. For that it keeps the previous cumulative value of each
+/// delta series. A series missing from a snapshot (a collector that could not read
 /// `/proc` once) keeps its baseline, so when it is back it reports the change since its
 /// last export, not its whole value again over an interval already reported; up to
 /// [`MAX_ABSENT_BASELINES`] such baselines are kept, the most recently seen.
@@ -271,15 +287,15 @@ impl MetricsConverter {
         let now = self.conversions;
         let metrics = families
             .iter()
-            .filter(|f| !f.points.is_empty())
-            .map(|f| {
+            .filter_map(|f| {
                 if !is_delta(self.preference, f) {
-                    return metric(f, &f.points, AggregationTemporality::Cumulative);
+                    return (!f.points.is_empty())
+                        .then(|| metric(f, &f.points, AggregationTemporality::Cumulative));
                 }
                 let points: Vec<PointSnapshot> = f
                     .points
                     .iter()
-                    .map(|p| {
+                    .filter_map(|p| {
                         let key = (f.name.clone(), p.labels.clone());
                         let delta = delta_point(p, self.baselines.get(&key));
                         self.baselines.insert(
@@ -291,10 +307,14 @@ impl MetricsConverter {
                                 seen: now,
                             },
                         );
-                        delta
+                        // Metrics SDK, MetricReader: a synchronous instrument's delta
+                        // points are only those "with measurements recorded since the
+                        // previous collection"; an asynchronous one observes at every
+                        // collection, so its series are all measured.
+                        (f.asynchronous || was_measured(&delta.value)).then_some(delta)
                     })
                     .collect();
-                metric(f, &points, AggregationTemporality::Delta)
+                (!points.is_empty()).then(|| metric(f, &points, AggregationTemporality::Delta))
             })
             .collect();
         self.evict_absent(now);
@@ -704,12 +724,88 @@ mod tests {
             (Some(number_data_point::Value::AsInt(-3)), 10),
             "a gauge is its current value, whatever the preference"
         );
-        // No change is a zero point: the series is still there.
-        let third = converted(&mut converter, &snapshot(300, 8, 4.0, vec![1, 5], 7.0, 0));
+    }
+
+    /// Metrics SDK, MetricReader: "For synchronous instruments with Delta aggregation
+    /// temporality, MetricReader.Collect MUST only receive data points with measurements
+    /// recorded since the previous collection", and "For asynchronous instruments [...]
+    /// MUST only receive data points with measurements recorded since the previous
+    /// collection": an observation at every collection is a measurement, so those stay.
+    /// Intervals follow the collections ("(T0, T1], (T1, T2], (T2, T3]"): a series left
+    /// out of one starts its next point at that collection, not at its own last point.
+    #[test]
+    fn a_delta_series_with_no_measurement_since_the_previous_collection_is_left_out() {
+        let mut converter = delta();
+        let snapshot = |time, a, b, buckets, cpu| {
+            vec![
+                family(
+                    "jobs",
+                    MetricKind::Counter,
+                    false,
+                    vec![
+                        point("a", PointValue::U64(a), 10, time),
+                        point("b", PointValue::F64(b), 10, time),
+                    ],
+                ),
+                family(
+                    "wait_seconds",
+                    MetricKind::Histogram,
+                    false,
+                    vec![point("h", histogram(buckets, 1.0), 10, time)],
+                ),
+                family(
+                    "cpu_seconds",
+                    MetricKind::Counter,
+                    true,
+                    vec![point("c", PointValue::F64(cpu), 10, time)],
+                ),
+            ]
+        };
+        converted(&mut converter, &snapshot(100, 5, 1.5, vec![1, 0], 0.5));
+        // `a` and the histogram had no measurement since 100, `b` had one.
+        let second = converted(&mut converter, &snapshot(200, 5, 2.5, vec![1, 0], 0.5));
         assert_eq!(
-            sum_points(&third, "jobs").1[0],
-            ("u".to_owned(), 0.0, 200, 300)
+            sum_points(&second, "jobs").1,
+            [("b".to_owned(), 1.0, 100, 200)]
         );
+        assert!(
+            second.iter().all(|m| m.name != "wait_seconds"),
+            "a metric with no point is left out whole: {second:?}"
+        );
+        assert_eq!(
+            sum_points(&second, "cpu_seconds").1,
+            [("c".to_owned(), 0.0, 100, 200)],
+            "observed, so reported, unchanged as it is"
+        );
+        // Nothing at all: only the observed series.
+        let third = converted(&mut converter, &snapshot(300, 5, 2.5, vec![1, 0], 0.5));
+        let names: Vec<&str> = third.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["cpu_seconds"]);
+        // Counted again: the change since the latest collection, which is where it starts.
+        let fourth = converted(&mut converter, &snapshot(400, 7, 2.5, vec![1, 2], 0.5));
+        assert_eq!(
+            sum_points(&fourth, "jobs").1,
+            [("a".to_owned(), 2.0, 300, 400)]
+        );
+        let metric::Data::Histogram(h) = named(&fourth, "wait_seconds") else {
+            panic!("a histogram")
+        };
+        let p = &h.data_points[0];
+        assert_eq!(
+            (&p.bucket_counts, p.count, p.start_time_unix_nano),
+            (&vec![0, 2], 2, 300)
+        );
+        // A series made but never counted has no measurement either.
+        let unused = converted(
+            &mut converter,
+            &[family(
+                "retries",
+                MetricKind::Counter,
+                false,
+                vec![point("r", PointValue::U64(0), 450, 500)],
+            )],
+        );
+        assert!(unused.is_empty(), "{unused:?}");
     }
 
     #[test]

@@ -19,11 +19,14 @@ fn log_crate_records_become_log_records_in_their_span() {
         .expect("init");
 
     let span = tracing::info_span!("request");
-    let trace_id = span.in_scope(|| {
+    let before = std::time::SystemTime::now();
+    let context = span.in_scope(|| {
         log::warn!(target: "legacy::db", "slow query took {} ms", 42);
         log::debug!(target: "legacy::db", "below RUST_LOG");
-        span.span_context().unwrap().trace_id.to_string()
+        span.span_context().unwrap()
     });
+    let after = std::time::SystemTime::now();
+    let trace_id = context.trace_id.to_string();
     drop(span);
     telemetry.shutdown_blocking().expect("shutdown");
 
@@ -43,6 +46,21 @@ fn log_crate_records_become_log_records_in_their_span() {
         "scoped by the record's own target"
     );
     assert_eq!(record.trace_id_hex(), trace_id);
+    assert_eq!(record.span_id_hex(), context.span_id.to_string());
+    // The W3C flags (sampled, random) in LogRecordFlags' low byte, as in the span.
+    assert_eq!(record.record.flags, u32::from(context.flags.to_u8()));
+    assert_eq!(record.record.flags, 0x03);
+    assert_eq!(record.record.severity_number, 13, "WARN's SeverityNumber");
+    assert_eq!(
+        record.record.event_name, "",
+        "a log line, not a named event"
+    );
+    let nanos = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    };
+    let time = record.record.time_unix_nano;
+    assert!((nanos(before)..=nanos(after)).contains(&time), "{time}");
+    assert_eq!(record.record.observed_time_unix_nano, time);
     assert_eq!(
         record.attribute("log.target"),
         None,

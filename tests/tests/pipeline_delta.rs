@@ -61,6 +61,16 @@ fn adds_up(metrics: &[ReceivedMetric], name: &str, total: f64) -> bool {
     series(metrics, name).iter().map(|p| p.3).sum::<f64>() == total
 }
 
+/// The times of the pushes received so far, in order: those of obs's pipeline counters,
+/// which every push carries.
+fn push_times(metrics: &[ReceivedMetric]) -> Vec<u64> {
+    let times: std::collections::BTreeSet<u64> = series(metrics, "obs_telemetry_exported")
+        .iter()
+        .map(|p| p.1)
+        .collect();
+    times.into_iter().collect()
+}
+
 /// The metrics received once `predicate` holds, or a failure with rotel's output.
 async fn wait_until(
     receiver: &OtlpReceiver,
@@ -103,11 +113,17 @@ async fn delta_points_add_up_to_the_counts_through_a_real_collector() {
 
     orders.inc_by(3);
     waits.observe(0.25);
-    wait_until(&receiver, &collector, |m| {
+    let metrics = wait_until(&receiver, &collector, |m| {
         adds_up(m, "delta_orders", 3.0) && adds_up(m, "delta_wait_seconds", 1.0)
     })
     .await;
-    // Counted after the push that carried the first ones: a later push carries these.
+    // And a push after that one, with nothing new to say of them.
+    let first_push = series(&metrics, "delta_orders")[0].1;
+    wait_until(&receiver, &collector, |m| {
+        push_times(m).last().is_some_and(|t| *t > first_push)
+    })
+    .await;
+    // Counted after the pushes that carried the first ones: a later push carries these.
     orders.inc_by(4);
     waits.observe(0.5);
     waits.observe(7.0);
@@ -171,6 +187,42 @@ async fn delta_points_add_up_to_the_counts_through_a_real_collector() {
             .iter()
             .all(|p| p.2 == AggregationTemporality::Delta),
         "{exported:?}"
+    );
+
+    // Observed at every push, so in every push (zero changes too): their times are the
+    // pushes'. Once a push after the second order point is in, those before it are too.
+    let second = orders_points[1];
+    let metrics = wait_until(&receiver, &collector, |m| {
+        push_times(m).last().is_some_and(|t| *t > second.1)
+    })
+    .await;
+    let pushes = push_times(&metrics);
+    let never_dropped: Vec<u64> = metrics
+        .iter()
+        .filter(|m| {
+            m.name == "obs_telemetry_dropped" && m.attribute_str("reason") == Some("too_large")
+        })
+        .map(|m| match &m.point {
+            MetricPoint::Sum { point, .. } => point.time_unix_nano,
+            other => panic!("a sum: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        never_dropped, pushes,
+        "an asynchronous series unchanged at 0 is still in every push"
+    );
+    // Metrics SDK, MetricReader: delta points "advance the starting timestamp (e.g. (T0, T1],
+    // (T1, T2], (T2, T3])": the second point starts at the push just before it, which had
+    // nothing of the series to send.
+    let before_second = pushes.iter().rev().find(|t| **t < second.1);
+    assert_eq!(
+        Some(&second.0),
+        before_second,
+        "{pushes:?} {orders_points:?}"
+    );
+    assert!(
+        second.0 > orders_points[0].1,
+        "pushes with nothing in between"
     );
 
     // `/metrics` stays cumulative.

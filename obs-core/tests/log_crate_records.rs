@@ -1,5 +1,6 @@
 //! Records of libraries that log through the `log` crate reach obs's logs as well, with
-//! their own target, under the same RUST_LOG filter, stamped with the current span.
+//! their own target, under the same RUST_LOG filter, stamped with the current span, and
+//! are events of that span.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ fn log_crate_records_become_log_records_in_their_span() {
     let telemetry = common::exporting_to(&receiver, "log-crate")
         .exporter(Signal::Metrics, ExporterKind::None)
         .log_filter("info")
+        .span_events(true)
         .init()
         .expect("init");
 
@@ -61,6 +63,23 @@ fn log_crate_records_become_log_records_in_their_span() {
     let time = record.record.time_unix_nano;
     assert!((nanos(before)..=nanos(after)).contains(&time), "{time}");
     assert_eq!(record.record.observed_time_unix_nano, time);
+
+    let spans = runtime
+        .block_on(
+            receiver
+                .store()
+                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
+        )
+        .expect("the span arrived");
+    // The same record as an event of its span: its message the name, and, as on the log
+    // record, none of the `log.*` fields that carry a `log` record's metadata through
+    // `tracing`.
+    let [event] = spans[0].span.events.as_slice() else {
+        panic!("one span event: {spans:#?}");
+    };
+    assert_eq!(event.name, "slow query took 42 ms");
+    assert_eq!(event.attributes, [], "{event:?}");
+    assert_eq!(event.dropped_attributes_count, 0);
     assert_eq!(
         record.attribute("log.target"),
         None,

@@ -16,6 +16,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -1183,6 +1184,13 @@ impl SpanLayer {
             0,
         );
         event.record(&mut FieldVisitor::event(&mut tmp));
+        if event.is_log() {
+            // A `log` record comes through `tracing` as its message and its metadata
+            // (`log.target`, `log.module_path`, `log.file`, `log.line`), which are no
+            // attributes of it: the log record leaves them out too.
+            tmp.attributes.clear();
+            tmp.dropped_attributes = 0;
+        }
         rec.events.push(SpanEvent {
             name: tmp.name,
             time: tmp.start_time.wall(),

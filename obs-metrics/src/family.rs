@@ -334,7 +334,8 @@ impl<L, M: Instrument> fmt::Debug for Family<L, M> {
 
 /// The label pairs of a typed label set, read through prometheus-client's own text
 /// encoder (its label encoders are not constructible outside the crate). Runs once per
-/// new series. Pairs with a name the Prometheus rules reject are dropped, with a warning.
+/// new series. Names the Prometheus rules reject, or that repeat, are renamed (see
+/// [`rename_label`]).
 fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(String, String)> {
     use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
     use prometheus_client::metrics::MetricType;
@@ -361,25 +362,38 @@ fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(
         .find_map(|l| l.strip_prefix("probe_info{"))
         .unwrap_or_default();
     let mut pairs = parse_label_list(line);
-    for (name, _) in &mut pairs {
-        if let Err(e) = validate_label_name(metric, name, kind) {
-            rename_invalid_label(metric, kind, name, &e);
+    for i in 0..pairs.len() {
+        let (before, rest) = pairs.split_at_mut(i);
+        let name = &mut rest[0].0;
+        let problem = match validate_label_name(metric, name, kind) {
+            Err(e) => Some(e.to_string()),
+            // A flattened label set may repeat a name.
+            Ok(()) if before.iter().any(|(n, _)| n == name) => Some(format!(
+                "label name {name:?} appears twice in the label set of metric {metric:?}"
+            )),
+            Ok(()) => None,
+        };
+        if let Some(problem) = problem {
+            rename_label(metric, kind, name, before, &problem);
         }
     }
     pairs
 }
 
-/// Gives a typed label set's invalid label name (its names are only seen once a value is
-/// encoded, so they can't be refused at registration) a valid one: snake case, and a
-/// `label_` prefix if still reserved (`le` on a histogram becomes `label_le`). Dropping the
-/// label instead would fold distinct label sets into one series that the exposition then
-/// repeats, which OpenMetrics forbids and Prometheus resolves by losing one of them.
-/// Reported once per metric and label.
-fn rename_invalid_label(
+/// Gives a typed label set's invalid or repeated label name (its names are only seen once
+/// a value is encoded, so they can't be refused at registration) a valid, unique one:
+/// snake case, then `label_` prefixes until it is neither reserved nor one of `before`
+/// (`le` on a histogram becomes `label_le`; a second `method`, `label_method`). Dropping
+/// the label instead would fold distinct label sets into one series that the exposition
+/// then repeats, which OpenMetrics forbids and Prometheus resolves by losing one of them;
+/// keeping a repeated name makes Prometheus reject the whole scrape. Reported once per
+/// metric and label.
+fn rename_label(
     metric: &str,
     kind: MetricKind,
     name: &mut String,
-    error: &crate::MetricsError,
+    before: &[(String, String)],
+    problem: &str,
 ) {
     let original = std::mem::take(name);
     let mut renamed: String = original
@@ -392,11 +406,14 @@ fn rename_invalid_label(
             }
         })
         .collect();
-    if renamed.is_empty() || validate_label_name(metric, &renamed, kind).is_err() {
+    while renamed.is_empty()
+        || validate_label_name(metric, &renamed, kind).is_err()
+        || before.iter().any(|(n, _)| *n == renamed)
+    {
         renamed.insert_str(0, "label_");
     }
     crate::error::warn_once(format!("label {metric} {original}"), || {
-        format!("{error}; exposed as {renamed:?} instead")
+        format!("{problem}; exposed as {renamed:?} instead")
     });
     *name = renamed;
 }
@@ -632,6 +649,48 @@ mod tests {
             vec![
                 vec![pair("label_le", "a"), pair("label_quantile", "9")],
                 vec![pair("label_le", "b"), pair("label_quantile", "9")],
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_label_names_that_repeat_are_made_unique() {
+        // A flattened set repeating a name, and a rename landing on a declared name:
+        // repeated label names make Prometheus reject the whole scrape.
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct Request {
+            method: String,
+        }
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct Repeated {
+            #[prometheus(flatten)]
+            request: Request,
+            method: String,
+            le: String,
+            label_le: String,
+            label_method: String,
+        }
+        let labels = Repeated {
+            request: Request {
+                method: "GET".to_owned(),
+            },
+            method: "POST".to_owned(),
+            le: "a".to_owned(),
+            label_le: "b".to_owned(),
+            label_method: "c".to_owned(),
+        };
+        let names: Vec<String> = label_pairs("wait_seconds", MetricKind::Histogram, &labels)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "method",
+                "label_method",
+                "label_le",
+                "label_label_le",
+                "label_label_method"
             ]
         );
     }

@@ -12,6 +12,7 @@
 //! (<https://opentelemetry.io/docs/specs/otel/metrics/sdk/#cardinality-limits>); each such
 //! lookup is counted and the first one is reported once on stderr.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -70,6 +71,9 @@ struct Series<K, M> {
     metric: M,
     start: u64,
     seq: usize,
+    // Shares the metric of an earlier series with the same label pairs (see `insert`), so
+    // it is not a series of its own in the exposition.
+    alias: bool,
 }
 
 type Slot<K, M> = OnceLock<Box<Series<K, M>>>;
@@ -82,7 +86,11 @@ pub(crate) struct SeriesTable<K, M> {
     mask: usize,
     limit: usize,
     len: AtomicUsize,
-    insert: Mutex<()>,
+    // Held to create a series. For typed label sets, it guards the slot of the first
+    // series per hash of label pairs (see `insert`); empty for `DynFamily`, whose key is
+    // its printed values.
+    insert: Mutex<HashMap<u64, usize>>,
+    by_labels: bool,
     overflow: OnceLock<Series<(), M>>,
     overflowed: AtomicU64,
     warned: AtomicBool,
@@ -92,7 +100,15 @@ pub(crate) struct SeriesTable<K, M> {
 }
 
 impl<K, M: Instrument> SeriesTable<K, M> {
-    pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>, exemplars: bool) -> Self {
+    /// `by_labels`: whether distinct keys may print the same label pairs (typed label
+    /// sets), which must then share one series.
+    pub(crate) fn new(
+        name: &str,
+        limit: usize,
+        bounds: Arc<[f64]>,
+        exemplars: bool,
+        by_labels: bool,
+    ) -> Self {
         let limit = limit.clamp(1, MAX_CARDINALITY_LIMIT);
         let slots = (limit * 2).next_power_of_two().max(CHUNK_LEN);
         SeriesTable {
@@ -100,7 +116,8 @@ impl<K, M: Instrument> SeriesTable<K, M> {
             mask: slots - 1,
             limit,
             len: AtomicUsize::new(0),
-            insert: Mutex::new(()),
+            insert: Mutex::new(HashMap::new()),
+            by_labels,
             overflow: OnceLock::new(),
             overflowed: AtomicU64::new(0),
             warned: AtomicBool::new(false),
@@ -146,7 +163,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         if self.len.load(Ordering::Relaxed) >= self.limit {
             return self.overflow();
         }
-        let _guard = self.insert.lock();
+        let mut first_by_labels = self.insert.lock();
         // Another thread may have created it, or taken the empty slot, meanwhile.
         let mut index = hash as usize & self.mask;
         for _ in 0..=self.mask {
@@ -165,14 +182,44 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         }
         let chunk = chunk.get_or_init(|| (0..CHUNK_LEN).map(|_| OnceLock::new()).collect());
         let (key, labels) = make();
+        // Two typed label sets can print the same pairs (`None` and `Some("")`, a label
+        // left out by a hand-written encoder). One exposition must not repeat a label set
+        // (OpenMetrics 1.0: "MUST NOT"; Prometheus keeps one of the samples), so the later
+        // key shares the first one's metric and is left out of the exposition.
+        let same_labels = if self.by_labels {
+            let labels_hash = hash_of(&labels);
+            let first = *first_by_labels.entry(labels_hash).or_insert(index);
+            let equal = |s: &&Series<K, M>| *s.labels == *labels;
+            match self.slot(first).filter(equal) {
+                Some(s) => Some(s),
+                // Another label set with the same hash came first: look at every series.
+                None if first != index => self.series().find(equal),
+                None => None,
+            }
+        } else {
+            None
+        };
+        if let Some(s) = same_labels {
+            crate::error::warn_once(format!("alias {}", self.name), || {
+                format!(
+                    "metric {:?}: distinct label sets print the same labels {:?}; they \
+                     share one series",
+                    self.name, s.labels
+                )
+            });
+        }
         let series = chunk[index & (CHUNK_LEN - 1)].get_or_init(|| {
             Box::new(Series {
                 key,
                 hash,
                 labels: labels.into_boxed_slice(),
-                metric: M::new_series(&self.bounds, self.exemplars),
-                start: unix_nanos_now(),
+                metric: same_labels.map_or_else(
+                    || M::new_series(&self.bounds, self.exemplars),
+                    |s| s.metric.clone(),
+                ),
+                start: same_labels.map_or_else(unix_nanos_now, |s| s.start),
                 seq: len,
+                alias: same_labels.is_some(),
             })
         });
         self.len.store(len + 1, Ordering::Relaxed);
@@ -198,6 +245,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
                 metric: M::new_series(&self.bounds, self.exemplars),
                 start: unix_nanos_now(),
                 seq: usize::MAX,
+                alias: false,
             })
             .metric
     }
@@ -212,14 +260,17 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         self.overflowed.load(Ordering::Relaxed)
     }
 
-    /// Appends a point per series, in creation order, the overflow series last.
-    pub(crate) fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
-        let mut series: Vec<&Series<K, M>> = self
-            .chunks
+    /// Every series created so far, aliases included, in table order.
+    fn series(&self) -> impl Iterator<Item = &Series<K, M>> {
+        self.chunks
             .iter()
             .filter_map(OnceLock::get)
             .flat_map(|chunk| chunk.iter().filter_map(|slot| slot.get().map(|b| &**b)))
-            .collect();
+    }
+
+    /// Appends a point per series, in creation order, the overflow series last.
+    pub(crate) fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
+        let mut series: Vec<&Series<K, M>> = self.series().filter(|s| !s.alias).collect();
         series.sort_unstable_by_key(|s| s.seq);
         let point = |labels: &[(String, String)], metric: &M, start: u64| {
             let mut exemplars = Vec::new();
@@ -253,6 +304,11 @@ impl<K, M> fmt::Debug for SeriesTable<K, M> {
 
 /// A family of series keyed by a typed label set.
 ///
+/// The exposition shows each label set once: label sets that print the same labels (an
+/// `Option` field's `None` and `Some("")`) share one series, and a label name that is
+/// invalid or repeated (through `#[prometheus(flatten)]`) is renamed with a `label_`
+/// prefix, both reported once on stderr.
+///
 /// ```
 /// use obs_metrics::{EncodeLabelSet, Family, Histogram, Registry};
 ///
@@ -277,7 +333,7 @@ pub struct Family<L, M: Instrument> {
 impl<L: LabelSet, M: Instrument> Family<L, M> {
     pub(crate) fn new(name: &str, limit: usize, bounds: Arc<[f64]>, exemplars: bool) -> Self {
         Family {
-            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars)),
+            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars, true)),
         }
     }
 
@@ -483,7 +539,7 @@ impl<M: Instrument> DynFamily<M> {
         exemplars: bool,
     ) -> Self {
         DynFamily {
-            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars)),
+            table: Arc::new(SeriesTable::new(name, limit, bounds, exemplars, false)),
             names: names.into(),
             known_names: names
                 .iter()
@@ -692,6 +748,41 @@ mod tests {
                 "label_label_le",
                 "label_label_method"
             ]
+        );
+    }
+
+    #[test]
+    fn typed_label_sets_that_print_the_same_labels_share_a_series() {
+        // `None` and `Some("")` are two keys but one label set once printed: two series
+        // would repeat it in the exposition, and Prometheus would keep only one of them.
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct Route {
+            http_route: Option<String>,
+        }
+        let registry = crate::Registry::new();
+        let f: Family<Route, Counter> = registry.family("requests", "Requests.").unwrap();
+        f.get(&Route { http_route: None }).inc();
+        f.get(&Route {
+            http_route: Some(String::new()),
+        })
+        .inc_by(2);
+        f.get(&Route {
+            http_route: Some("/a".to_owned()),
+        })
+        .inc();
+        f.get(&Route { http_route: None }).inc();
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        let series: Vec<_> = points
+            .iter()
+            .map(|p| (p.labels[0].1.as_str(), p.value.as_f64()))
+            .collect();
+        assert_eq!(series, [("", 4.0), ("/a", 1.0)]);
+        let text = registry.encode(crate::text::Format::Prometheus);
+        assert_eq!(
+            text.matches("requests_total{http_route=\"\"}").count(),
+            1,
+            "{text}"
         );
     }
 

@@ -17,9 +17,13 @@ use crate::{
 };
 
 /// Produces metric families at collection time, for values that live elsewhere (process
-/// statistics, runtime counters). Names should follow the same rules as registered
-/// metrics; the built-in collectors do. A collector that panics has its families left
-/// out of that collection (reported once on stderr); the other metrics are unaffected.
+/// statistics, runtime counters). Families follow the rules registration checks (name,
+/// unit, non-empty help, label names), counters named without `_total`; a family that
+/// breaks them, or that no exposition can show (a label set repeated, histogram buckets
+/// that don't match their bounds or count, a value of another kind), is left out of every
+/// collection, reported once on stderr, as one invalid family would make Prometheus
+/// reject the whole scrape. A collector that panics has its families left out of that
+/// collection (reported once on stderr); the other metrics are unaffected.
 pub trait Collector: fmt::Debug + Send + Sync + 'static {
     /// Appends this collector's families; `now` is the snapshot time (Unix nanoseconds).
     fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>);
@@ -132,6 +136,64 @@ impl Source for CallbackGauge {
     fn asynchronous(&self) -> bool {
         true
     }
+}
+
+/// Checks a collector's family as registration checks a metric, plus what registration
+/// guarantees by construction: unique label names and label sets, histogram points that
+/// match their bounds. Registered metrics never need it.
+fn check_collected(family: &MetricFamilySnapshot) -> Result<(), String> {
+    let name = &family.name;
+    let valid = validate_metric_name(name, family.kind, family.unit).map_err(|e| e.to_string())?;
+    if valid.name != *name {
+        return Err(format!(
+            "a collected counter family is named without _total: {name:?} should be {:?}",
+            valid.name
+        ));
+    }
+    if family.help.trim().is_empty() {
+        return Err(MetricsError::EmptyHelp { name: name.clone() }.to_string());
+    }
+    let mut label_sets = std::collections::HashSet::with_capacity(family.points.len());
+    for point in &family.points {
+        for (i, (label, _)) in point.labels.iter().enumerate() {
+            validate_label_name(name, label, family.kind).map_err(|e| e.to_string())?;
+            if point.labels[..i].iter().any(|(l, _)| l == label) {
+                return Err(format!(
+                    "label {label:?} appears twice in a point of {name:?}"
+                ));
+            }
+        }
+        // Label order does not make another series.
+        let mut labels: Vec<&(String, String)> = point.labels.iter().collect();
+        labels.sort_unstable();
+        if !label_sets.insert(labels) {
+            return Err(format!(
+                "metric {name:?} has two points with the labels {:?}",
+                point.labels
+            ));
+        }
+        let problem = match (&point.value, family.kind) {
+            (PointValue::Histogram(h), MetricKind::Histogram) => {
+                !valid_bounds(&h.bounds)
+                    || h.bucket_counts.len() != h.bounds.len() + 1
+                    || h.bucket_counts.iter().sum::<u64>() != h.count
+            }
+            (PointValue::Histogram(_), _) | (_, MetricKind::Histogram) => {
+                return Err(format!(
+                    "metric {name:?} of type {} has a point of another type",
+                    family.kind.as_str()
+                ));
+            }
+            _ => false,
+        };
+        if problem {
+            return Err(format!(
+                "histogram {name:?} has a point whose bounds are not finite and strictly \
+                 increasing, or whose bucket counts do not match them and its count"
+            ));
+        }
+    }
+    Ok(())
 }
 
 struct Entry {
@@ -366,10 +428,21 @@ impl Registry {
             {
                 out.truncate(first);
             }
+            let mut collected = out.split_off(first);
+            collected.retain(|family| {
+                let Err(problem) = check_collected(family) else {
+                    return true;
+                };
+                crate::error::warn_once(format!("collected {}", family.name), || {
+                    format!("{problem}; collector {c:?} has this family left out")
+                });
+                false
+            });
             // A collector reads its values at collection: asynchronous by definition.
-            for family in &mut out[first..] {
+            for family in &mut collected {
                 family.asynchronous = true;
             }
+            out.append(&mut collected);
         }
         if !overflow.is_empty() {
             out.push(MetricFamilySnapshot {
@@ -696,6 +769,119 @@ mod tests {
             text.contains("# TYPE process_cpu_seconds counter\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_collector_family_no_exposition_can_show_is_left_out() {
+        #[derive(Debug)]
+        struct Careless;
+        impl Collector for Careless {
+            fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
+                let point = |labels: &[(&str, &str)], value| PointSnapshot {
+                    labels: labels
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                    value,
+                    start_time_unix_nano: now,
+                    time_unix_nano: now,
+                    exemplars: Vec::new(),
+                };
+                let family = |name: &str, kind, points| MetricFamilySnapshot {
+                    name: name.to_owned(),
+                    help: "Collected.".to_owned(),
+                    unit: None,
+                    kind,
+                    asynchronous: true,
+                    points,
+                };
+                let histogram = |bounds: &[f64], bucket_counts: Vec<u64>, count| {
+                    PointValue::Histogram(crate::HistogramValue {
+                        bounds: bounds.into(),
+                        bucket_counts,
+                        sum: 1.0,
+                        count,
+                        negative_count: 0,
+                    })
+                };
+                let one = PointValue::I64(1);
+                out.extend([
+                    family(
+                        "queue-depth",
+                        MetricKind::Gauge,
+                        vec![point(&[], one.clone())],
+                    ),
+                    // Prints `jobs_total`, a sample of the registered counter `jobs`.
+                    family(
+                        "jobs_total",
+                        MetricKind::Gauge,
+                        vec![point(&[], one.clone())],
+                    ),
+                    family("jobs", MetricKind::Counter, vec![]),
+                    family(
+                        "wait_seconds",
+                        MetricKind::Histogram,
+                        vec![point(&[("le", "1")], histogram(&[1.0], vec![1, 0], 1))],
+                    ),
+                    family(
+                        "backlog",
+                        MetricKind::Gauge,
+                        vec![point(&[("queue", "a"), ("queue", "b")], one.clone())],
+                    ),
+                    family(
+                        "workers",
+                        MetricKind::Gauge,
+                        vec![
+                            point(&[("pool", "a"), ("zone", "z")], one.clone()),
+                            point(&[("zone", "z"), ("pool", "a")], one.clone()),
+                        ],
+                    ),
+                    family(
+                        "batch_seconds",
+                        MetricKind::Histogram,
+                        vec![point(&[], histogram(&[1.0, 2.0], vec![1], 1))],
+                    ),
+                    family(
+                        "retry_seconds",
+                        MetricKind::Histogram,
+                        vec![point(&[], histogram(&[2.0, 1.0], vec![1, 0, 0], 1))],
+                    ),
+                    family(
+                        "lag_seconds",
+                        MetricKind::Histogram,
+                        vec![point(&[], histogram(&[1.0], vec![1, 1], 5))],
+                    ),
+                    family(
+                        "mixed",
+                        MetricKind::Gauge,
+                        vec![point(&[], histogram(&[], vec![1], 1))],
+                    ),
+                    family(
+                        "ticks",
+                        MetricKind::Histogram,
+                        vec![point(&[], one.clone())],
+                    ),
+                    MetricFamilySnapshot {
+                        help: " ".to_owned(),
+                        ..family("silent", MetricKind::Gauge, vec![point(&[], one.clone())])
+                    },
+                    MetricFamilySnapshot {
+                        unit: Some(Unit::Bytes),
+                        ..family("size", MetricKind::Gauge, vec![point(&[], one.clone())])
+                    },
+                    family(
+                        "queue_depth",
+                        MetricKind::Gauge,
+                        vec![point(&[("queue", "a")], one)],
+                    ),
+                ]);
+            }
+        }
+        let r = Registry::new();
+        r.counter("jobs", "Jobs.").unwrap().inc();
+        r.register_collector(Careless);
+        let names: Vec<String> = r.collect().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["jobs", "queue_depth"]);
     }
 
     #[test]

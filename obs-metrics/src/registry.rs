@@ -17,12 +17,14 @@ use crate::{
 };
 
 /// Produces metric families at collection time, for values that live elsewhere (process
-/// statistics, runtime counters). Families follow the rules registration checks (name,
-/// unit, non-empty help, label names), counters named without `_total`; a family that
-/// breaks them, or that no exposition can show (a label set repeated, histogram buckets
-/// that don't match their bounds or count, a value of another kind), is left out of every
-/// collection, reported once on stderr, as one invalid family would make Prometheus
-/// reject the whole scrape. A collector that panics has its families left out of that
+/// statistics, runtime counters).
+///
+/// Families follow the rules registration checks (name, unit, non-empty help, label
+/// names), with counters named without `_total`. A family that breaks them, or that no
+/// exposition can show (a label set repeated, histogram buckets that don't match their
+/// bounds or count, a negative or NaN counter, a value of another kind), is left out of
+/// the collection and reported once on stderr: one invalid family can make a scraper
+/// reject the whole exposition. A collector that panics has its families left out of that
 /// collection (reported once on stderr); the other metrics are unaffected.
 pub trait Collector: fmt::Debug + Send + Sync + 'static {
     /// Appends this collector's families; `now` is the snapshot time (Unix nanoseconds).
@@ -183,6 +185,13 @@ fn check_collected(family: &MetricFamilySnapshot) -> Result<(), String> {
                     "metric {name:?} of type {} has a point of another type",
                     family.kind.as_str()
                 ));
+            }
+            // OpenMetrics 1.0, Counter: the total is "non-NaN" and starts from 0.
+            (PointValue::I64(v), MetricKind::Counter) if *v < 0 => {
+                return Err(format!("counter {name:?} has a negative value"));
+            }
+            (PointValue::F64(v), MetricKind::Counter) if v.is_nan() || *v < 0.0 => {
+                return Err(format!("counter {name:?} has a negative or NaN value"));
             }
             _ => false,
         };
@@ -860,6 +869,16 @@ mod tests {
                         "ticks",
                         MetricKind::Histogram,
                         vec![point(&[], one.clone())],
+                    ),
+                    family(
+                        "debt",
+                        MetricKind::Counter,
+                        vec![point(&[], PointValue::I64(-5))],
+                    ),
+                    family(
+                        "fuzz",
+                        MetricKind::Counter,
+                        vec![point(&[], PointValue::F64(f64::NAN))],
                     ),
                     MetricFamilySnapshot {
                         help: " ".to_owned(),

@@ -240,8 +240,13 @@ pub(crate) fn validate_label_name(
     if label == crate::family::OVERFLOW_LABEL {
         return Err(err("reserved for the cardinality overflow series"));
     }
-    if kind == MetricKind::Histogram && label == "le" {
-        return Err(err("`le` is the histogram bucket label"));
+    if label == "le" {
+        return Err(err(if kind == MetricKind::Histogram {
+            "`le` is the histogram bucket label"
+        } else {
+            // promtool check metrics: "non-histogram metrics should not have "le" label".
+            "`le` is reserved for histogram buckets"
+        }));
     }
     if label == "quantile" {
         return Err(err("`quantile` is reserved for summaries"));
@@ -342,6 +347,13 @@ mod tests {
         assert!(check("Route").is_err());
         assert!(check("1st").is_err());
         assert!(check("otel_metric_overflow").is_err());
-        assert!(validate_label_name("m", "le", MetricKind::Counter).is_ok());
+        // promtool: "non-histogram metrics should not have "le" label".
+        for kind in [
+            MetricKind::Counter,
+            MetricKind::Gauge,
+            MetricKind::UpDownCounter,
+        ] {
+            assert!(validate_label_name("m", "le", kind).is_err(), "{kind:?}");
+        }
     }
 }

@@ -182,18 +182,19 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         }
         let chunk = chunk.get_or_init(|| (0..CHUNK_LEN).map(|_| OnceLock::new()).collect());
         let (key, labels) = make();
-        // Two typed label sets can print the same pairs (`None` and `Some("")`, a label
-        // left out by a hand-written encoder). One exposition must not repeat a label set
+        // Two typed label sets can be one series to Prometheus: `None` and `Some("")`
+        // print alike, and a `Vec` of pairs may give them in another order or add a label
+        // with an empty value (which is no label). One exposition must not repeat a series
         // (OpenMetrics 1.0: "MUST NOT"; Prometheus keeps one of the samples), so the later
         // key shares the first one's metric and is left out of the exposition.
         let same_labels = if self.by_labels {
-            let labels_hash = hash_of(&labels);
-            let first = *first_by_labels.entry(labels_hash).or_insert(index);
-            let equal = |s: &&Series<K, M>| *s.labels == *labels;
-            match self.slot(first).filter(equal) {
+            let identity = series_identity(&labels);
+            let first = *first_by_labels.entry(hash_of(&identity)).or_insert(index);
+            let same = |s: &&Series<K, M>| series_identity(&s.labels) == identity;
+            match self.slot(first).filter(same) {
                 Some(s) => Some(s),
-                // Another label set with the same hash came first: look at every series.
-                None if first != index => self.series().find(equal),
+                // Another series with the same hash came first: look at every series.
+                None if first != index => self.series().find(same),
                 None => None,
             }
         } else {
@@ -290,6 +291,13 @@ impl<K, M: Instrument> SeriesTable<K, M> {
     }
 }
 
+/// What makes a series one to Prometheus: its pairs with a value, in any order.
+pub(crate) fn series_identity(labels: &[(String, String)]) -> Vec<&(String, String)> {
+    let mut pairs: Vec<_> = labels.iter().filter(|(_, v)| !v.is_empty()).collect();
+    pairs.sort_unstable();
+    pairs
+}
+
 impl<K, M> fmt::Debug for SeriesTable<K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SeriesTable")
@@ -304,10 +312,11 @@ impl<K, M> fmt::Debug for SeriesTable<K, M> {
 
 /// A family of series keyed by a typed label set.
 ///
-/// The exposition shows each label set once: label sets that print the same labels (an
-/// `Option` field's `None` and `Some("")`) share one series, and a label name that is
-/// invalid or repeated (through `#[prometheus(flatten)]`) is renamed with a `label_`
-/// prefix, both reported once on stderr.
+/// The exposition shows each series once: label sets that are one series to Prometheus
+/// (an `Option` field's `None` and `Some("")`; a `Vec` of pairs in another order, or with
+/// an extra label whose value is empty) share one, and a label name that is invalid or
+/// repeated (through `#[prometheus(flatten)]`) is renamed with a `label_` prefix, both
+/// reported once on stderr.
 ///
 /// ```
 /// use obs_metrics::{EncodeLabelSet, Family, Histogram, Registry};
@@ -784,6 +793,20 @@ mod tests {
             1,
             "{text}"
         );
+
+        // Pairs in another order, or with an extra empty value, are the same series to
+        // Prometheus (a label with an empty value is no label).
+        let pairs: Family<Vec<(&str, &str)>, Counter> = registry.family("jobs", "Jobs.").unwrap();
+        pairs.get(&vec![("queue", "a"), ("outcome", "ok")]).inc();
+        pairs.get(&vec![("outcome", "ok"), ("queue", "a")]).inc();
+        pairs
+            .get(&vec![("queue", "a"), ("shard", ""), ("outcome", "ok")])
+            .inc();
+        pairs.get(&vec![("queue", "b"), ("outcome", "ok")]).inc();
+        let mut points = Vec::new();
+        pairs.table().points(1, &mut points);
+        let values: Vec<f64> = points.iter().map(|p| p.value.as_f64()).collect();
+        assert_eq!(values, [3.0, 1.0]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use crate::exemplar::unix_nanos_now;
-use crate::family::{DEFAULT_CARDINALITY_LIMIT, MAX_DYN_LABELS};
+use crate::family::{DEFAULT_CARDINALITY_LIMIT, MAX_DYN_LABELS, series_identity};
 use crate::instrument::{DEFAULT_BUCKETS, Instrument, valid_bounds};
 use crate::name::{ValidName, validate_label_name, validate_metric_name};
 use crate::{
@@ -165,12 +165,10 @@ fn check_collected(family: &MetricFamilySnapshot) -> Result<(), String> {
                 ));
             }
         }
-        // Label order does not make another series.
-        let mut labels: Vec<&(String, String)> = point.labels.iter().collect();
-        labels.sort_unstable();
-        if !label_sets.insert(labels) {
+        // In another order, or with another label whose value is empty, still one series.
+        if !label_sets.insert(series_identity(&point.labels)) {
             return Err(format!(
-                "metric {name:?} has two points with the labels {:?}",
+                "metric {name:?} has two points of the series {:?}",
                 point.labels
             ));
         }
@@ -843,6 +841,15 @@ mod tests {
                         vec![
                             point(&[("pool", "a"), ("zone", "z")], one.clone()),
                             point(&[("zone", "z"), ("pool", "a")], one.clone()),
+                        ],
+                    ),
+                    // A label with an empty value is no label.
+                    family(
+                        "shards",
+                        MetricKind::Gauge,
+                        vec![
+                            point(&[("pool", "a"), ("zone", "")], one.clone()),
+                            point(&[("pool", "a")], one.clone()),
                         ],
                     ),
                     family(

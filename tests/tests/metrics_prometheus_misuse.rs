@@ -1,6 +1,6 @@
 //! A real Prometheus scrapes a registry a careless user filled, in both text formats: typed
-//! label names that repeat once flattened or renamed, label sets that print alike, and a
-//! collector whose families no exposition can show. Each of these used to make Prometheus
+//! label names that repeat once flattened or renamed, label sets that are one series to
+//! Prometheus, and a collector whose families no exposition can show. Each of these used to make Prometheus
 //! mark the target down (the whole scrape lost) or keep one of two samples; now both
 //! targets are up without errors and the values are whole.
 
@@ -101,6 +101,14 @@ fn misused_registry() -> Registry {
             http_route: Some(""),
         })
         .inc_by(3);
+    // One series to Prometheus: pairs in another order, an extra label with an empty value.
+    let jobs: Family<Vec<(&str, &str)>, Counter> = registry
+        .family("misuse_jobs", "Label pairs that are one series.")
+        .unwrap();
+    jobs.get(&vec![("queue", "a"), ("outcome", "ok")]).inc();
+    jobs.get(&vec![("outcome", "ok"), ("queue", "a")]).inc();
+    jobs.get(&vec![("queue", "a"), ("shard", ""), ("outcome", "ok")])
+        .inc();
     registry.register_collector(CarelessCollector);
     registry
 }
@@ -159,6 +167,10 @@ async fn prometheus_scrapes_a_misused_registry_in_both_formats() {
                 Some(1.0)
             );
             assert_eq!(query(r#"queue_depth{job="JOB"}"#), Some(3.0));
+            assert_eq!(
+                query(r#"misuse_jobs_total{job="JOB",queue="a",outcome="ok"}"#),
+                Some(3.0)
+            );
             assert_eq!(query(r#"count({job="JOB",__name__=~"collected.*"})"#), None);
         }
     })

@@ -118,15 +118,30 @@ pub(crate) fn validate_metric_name(
     kind: MetricKind,
     unit: Option<Unit>,
 ) -> Result<ValidName, MetricsError> {
-    let bytes = name.as_bytes();
-    let charset_ok = !bytes.is_empty()
-        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_' || bytes[0] == b':')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':');
-    if !charset_ok {
-        return Err(invalid(name, "must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+    if !metric_charset_ok(name) {
+        const CHARSET: &str = "must match [a-zA-Z_:][a-zA-Z0-9_:]*";
+        // An OpenTelemetry name (`http.server.request.duration`) or another separator:
+        // say what to write when underscores make a valid name of it.
+        let suggestion: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let reason = if metric_charset_ok(&suggestion)
+            && validate_metric_name(&suggestion, kind, unit).is_ok()
+        {
+            format!("{CHARSET}: write {suggestion:?}")
+        } else {
+            CHARSET.to_owned()
+        };
+        return Err(invalid(name, reason));
     }
+    let bytes = name.as_bytes();
     if name.contains(':') {
         return Err(invalid(name, "colons are reserved for recording rules"));
     }
@@ -209,6 +224,16 @@ pub(crate) fn validate_metric_name(
         name: base.to_owned(),
         unit,
     })
+}
+
+/// Whether `name` is in the Prometheus metric name charset.
+fn metric_charset_ok(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_' || bytes[0] == b':')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':')
 }
 
 /// Checks a label name: the Prometheus label charset, not reserved, snake_case.
@@ -323,6 +348,29 @@ mod tests {
         assert!(reason("seconds", MetricKind::Gauge, Some(Unit::Seconds)).contains("_seconds"));
         // An underscore before the unit word is all OpenMetrics asks for.
         assert_eq!(ok("_seconds", MetricKind::Gauge).unit, Some(Unit::Seconds));
+    }
+
+    #[test]
+    fn a_name_outside_the_charset_gets_a_suggestion() {
+        // OpenTelemetry names (dots) and other separators: the error says what to write.
+        for (name, kind, suggestion) in [
+            (
+                "http.server.request.duration",
+                MetricKind::Histogram,
+                "http_server_request_duration",
+            ),
+            ("jobs-processed", MetricKind::Counter, "jobs_processed"),
+            ("queue depth", MetricKind::Gauge, "queue_depth"),
+        ] {
+            let reason = reason(name, kind, None);
+            assert!(
+                reason.contains(&format!("write {suggestion:?}")),
+                "{name}: {reason}"
+            );
+        }
+        // No suggestion when replacing characters does not give a valid name.
+        assert!(!reason("9lives", MetricKind::Gauge, None).contains("write"));
+        assert!(!reason("", MetricKind::Gauge, None).contains("write"));
     }
 
     #[test]

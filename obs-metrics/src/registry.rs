@@ -561,8 +561,8 @@ impl MetricBuilder<'_> {
         self
     }
 
-    /// Histogram bucket upper bounds, finite and strictly increasing (`+Inf` is implied).
-    /// Defaults to [`DEFAULT_BUCKETS`].
+    /// Histograms only (other types have no buckets and ignore this): bucket upper bounds,
+    /// finite and strictly increasing (`+Inf` is implied). Defaults to [`DEFAULT_BUCKETS`].
     pub fn buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
         self.buckets = Some(bounds.into());
         self
@@ -593,8 +593,10 @@ impl MetricBuilder<'_> {
         Ok(valid)
     }
 
-    fn bounds(&self, name: &str) -> Result<Arc<[f64]>, MetricsError> {
+    /// The bucket bounds of a histogram; none for other kinds, which have no use for them.
+    fn bounds(&self, name: &str, kind: MetricKind) -> Result<Arc<[f64]>, MetricsError> {
         let bounds: Arc<[f64]> = match &self.buckets {
+            _ if kind != MetricKind::Histogram => Arc::new([]),
             Some(b) => b.as_slice().into(),
             None => DEFAULT_BUCKETS.as_slice().into(),
         };
@@ -618,7 +620,7 @@ impl MetricBuilder<'_> {
 
     fn single<M: Instrument>(self) -> Result<M, MetricsError> {
         let valid = self.check(M::KIND)?;
-        let bounds = self.bounds(&valid.name)?;
+        let bounds = self.bounds(&valid.name, M::KIND)?;
         let shape = shape_of::<M>(&bounds, self.exemplars, &[]);
         self.registry
             .register(valid, self.help, M::KIND, shape, |_| {
@@ -690,7 +692,7 @@ impl MetricBuilder<'_> {
     /// Registers a family with a typed label set.
     pub fn family<L: LabelSet, M: Instrument>(self) -> Result<Family<L, M>, MetricsError> {
         let valid = self.check(M::KIND)?;
-        let bounds = self.bounds(&valid.name)?;
+        let bounds = self.bounds(&valid.name, M::KIND)?;
         let limit = self.limit();
         let shape = format!(
             "{} by {}",
@@ -727,7 +729,7 @@ impl MetricBuilder<'_> {
                 });
             }
         }
-        let bounds = self.bounds(&valid.name)?;
+        let bounds = self.bounds(&valid.name, M::KIND)?;
         let limit = self.limit();
         let shape = shape_of::<M>(&bounds, self.exemplars, label_names);
         self.registry
@@ -999,6 +1001,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("snake_case"), "{e}");
+    }
+
+    #[test]
+    fn buckets_are_for_histograms_only() {
+        // Not an error that calls the counter a histogram: the bounds have no use there.
+        let r = Registry::new();
+        let jobs = r.metric("jobs", "Jobs.").buckets([2.0, 1.0]).counter();
+        assert!(jobs.is_ok(), "{jobs:?}");
+        let depth = r.metric("queue_depth", "Depth.").buckets([f64::NAN]);
+        assert!(depth.dyn_family::<Gauge>(&["queue"]).is_ok());
+        // The same counter again, with other (ignored) buckets.
+        assert!(r.metric("jobs", "Jobs.").buckets([1.0]).counter().is_ok());
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
             .metric
     }
 
-    /// Series created so far, not counting the overflow series.
+    /// Keys with a series so far, not counting the overflow series.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -363,7 +363,8 @@ impl<L: LabelSet, M: Instrument> Family<L, M> {
         )
     }
 
-    /// Series created so far (the overflow series not counted).
+    /// Label sets with a series so far, up to the cardinality limit (the overflow series
+    /// not counted; label sets that share a series count once each).
     pub fn len(&self) -> usize {
         self.table.len()
     }

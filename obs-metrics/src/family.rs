@@ -71,8 +71,8 @@ struct Series<K, M> {
     metric: M,
     start: u64,
     seq: usize,
-    // Shares the metric of an earlier series with the same label pairs (see `insert`), so
-    // it is not a series of its own in the exposition.
+    // Shares the metric of an earlier series that is the same series to Prometheus (see
+    // `insert`), so it is not a series of its own in the exposition.
     alias: bool,
 }
 
@@ -87,8 +87,8 @@ pub(crate) struct SeriesTable<K, M> {
     limit: usize,
     len: AtomicUsize,
     // Held to create a series. For typed label sets, it guards the slot of the first
-    // series per hash of label pairs (see `insert`); empty for `DynFamily`, whose key is
-    // its printed values.
+    // series per hash of `series_identity` (see `insert`); empty for `DynFamily`, whose
+    // key is its printed values.
     insert: Mutex<HashMap<u64, usize>>,
     by_labels: bool,
     overflow: OnceLock<Series<(), M>>,
@@ -100,8 +100,8 @@ pub(crate) struct SeriesTable<K, M> {
 }
 
 impl<K, M: Instrument> SeriesTable<K, M> {
-    /// `by_labels`: whether distinct keys may print the same label pairs (typed label
-    /// sets), which must then share one series.
+    /// `by_labels`: whether distinct keys may be one series to Prometheus (typed label
+    /// sets), which must then share it.
     pub(crate) fn new(
         name: &str,
         limit: usize,
@@ -203,8 +203,8 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         if let Some(s) = same_labels {
             crate::error::warn_once(format!("alias {}", self.name), || {
                 format!(
-                    "metric {:?}: distinct label sets print the same labels {:?}; they \
-                     share one series",
+                    "metric {:?}: distinct label sets are one series to Prometheus ({:?}); \
+                     they share it",
                     self.name, s.labels
                 )
             });

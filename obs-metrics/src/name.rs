@@ -213,9 +213,15 @@ pub(crate) fn validate_metric_name(
     let unit = match (unit, suffix_unit) {
         (Some(u), Some(s)) if u == s => Some(u),
         (Some(u), _) => {
+            let unit = u.as_str();
+            let ending = if kind == MetricKind::Counter {
+                format!("_{unit} or _{unit}_total")
+            } else {
+                format!("_{unit}")
+            };
             return Err(invalid(
                 name,
-                format!("has unit {:?}, so it must end with _{}", u, u.as_str()),
+                format!("has unit {u:?}, so it must end with {ending}"),
             ));
         }
         (None, s) => s,
@@ -330,6 +336,11 @@ mod tests {
         assert!(
             reason("request_duration_milliseconds", MetricKind::Histogram, None)
                 .contains("use _seconds")
+        );
+        // A counter's unit comes before `_total`: the error says so.
+        assert!(
+            reason("cpu_total", MetricKind::Counter, Some(Unit::Seconds))
+                .contains("must end with _seconds or _seconds_total"),
         );
         assert!(reason("payload_kilobytes", MetricKind::Gauge, None).contains("use _bytes"));
         assert!(reason("latency_ms", MetricKind::Histogram, None).contains("abbreviated"));

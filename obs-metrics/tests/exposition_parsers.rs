@@ -37,6 +37,12 @@ struct RepeatedNames {
     label_le: &'static str,
 }
 
+/// `le` on a counter: promtool wants it on histograms only.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Level {
+    le: &'static str,
+}
+
 /// `None` and `Some("")` print the same labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OptionalRoute {
@@ -95,6 +101,10 @@ fn add_misuse(registry: &Registry) {
             label_le: "b",
         })
         .observe(0.5);
+    let levels: Family<Level, Counter> = registry
+        .family("misuse_levels", "A label named le.")
+        .unwrap();
+    levels.get(&Level { le: "debug" }).inc();
     let routes: Family<OptionalRoute, Counter> = registry
         .family("misuse_requests", "Label sets that print alike.")
         .unwrap();

@@ -65,18 +65,20 @@ impl fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
-/// What one signal could not do at shutdown.
+/// What one signal could not deliver at a flush or at shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalFailure {
     /// The signal.
     pub signal: Signal,
     /// What went wrong (the last export error, or the flush that timed out).
     pub error: String,
-    /// Items (spans, log records, data points) that were not delivered during shutdown.
+    /// Items (spans, log records, data points) that were not delivered by that flush or
+    /// shutdown.
     pub unsent: u64,
 }
 
-/// Every signal that failed to flush at shutdown; the others were flushed anyway.
+/// Every signal that failed to flush, at [`Telemetry::force_flush`] or at shutdown; the
+/// others were flushed anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownError {
     /// One entry per failed signal.
@@ -85,7 +87,8 @@ pub struct ShutdownError {
 
 impl fmt::Display for ShutdownError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("obs shutdown could not deliver all telemetry:")?;
+        // Neutral: `force_flush` returns this error too.
+        f.write_str("obs could not deliver all telemetry:")?;
         for x in &self.failures {
             write!(
                 f,
@@ -651,6 +654,12 @@ impl Telemetry {
 
     /// Exports everything recorded so far and waits for it, up to the shutdown timeout.
     /// With tail sampling, spans of traces not decided yet keep waiting for their decision.
+    ///
+    /// The wait blocks the calling thread. On a current-thread runtime (`#[tokio::test]`)
+    /// that also runs the collector, the collector then can't take the flush, which fails
+    /// after the full timeout: in async code, wait elsewhere, with `Telemetry` in an `Arc`
+    /// and `tokio::task::spawn_blocking(move || telemetry.force_flush()).await`, or end with
+    /// [`shutdown`](Self::shutdown)`.await`, which does.
     pub fn force_flush(&self) -> Result<(), ShutdownError> {
         let Some(p) = &self.pipeline else {
             return Ok(());

@@ -477,6 +477,11 @@ fn flushes_waiting_behind_a_hung_export_say_so() {
             last.contains("still busy with earlier flushes"),
             "{errors:#?}"
         );
+        // A flush's error is not a shutdown's.
+        assert!(
+            errors.iter().all(|e| !e.contains("shutdown")),
+            "{errors:#?}"
+        );
         let error = telemetry.shutdown_blocking().expect_err("hung").to_string();
         assert!(!error.contains("stopped"), "the exporter runs: {error}");
         return;

@@ -148,7 +148,7 @@ fn check_collected(family: &MetricFamilySnapshot) -> Result<(), String> {
     let valid = validate_metric_name(name, family.kind, family.unit).map_err(|e| e.to_string())?;
     if valid.name != *name {
         return Err(format!(
-            "a collected counter family is named without _total: {name:?} should be {:?}",
+            "a collected counter family must be named without _total: {name:?} should be {:?}",
             valid.name
         ));
     }
@@ -878,6 +878,12 @@ mod tests {
                         "ticks",
                         MetricKind::Histogram,
                         vec![point(&[], one.clone())],
+                    ),
+                    // Would print `retries_total_total`.
+                    family(
+                        "retries_total",
+                        MetricKind::Counter,
+                        vec![point(&[], PointValue::U64(1))],
                     ),
                     family(
                         "debt",

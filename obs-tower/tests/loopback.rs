@@ -1,0 +1,924 @@
+//! The server and client layers over real loopback connections: axum and plain hyper
+//! servers, reqwest and hyper-util clients, and a raw TCP client for what those clients
+//! never send. Each test installs its span sink on its own thread and runs a
+//! current-thread runtime, so the server's connection tasks record into that sink.
+
+// The workspace's bounded condition wait (obs-core's test support); only its async half
+// serves here.
+#[path = "../../obs-core/tests/support/wait.rs"]
+pub mod wait;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use obs_tower::{HttpClientLayer, HttpServerLayer, Layer};
+use obs_trace::opentelemetry::Value;
+use obs_trace::opentelemetry::trace::{SpanKind, Status};
+use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+use tracing_subscriber::prelude::*;
+
+/// How long a test waits for what happens on the other end of a connection.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn install() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    (sink, tracing::subscriber::set_default(subscriber))
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn str_attr(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+fn spans_of(sink: &InMemorySpanSink, kind: SpanKind) -> Vec<SpanData> {
+    sink.spans()
+        .into_iter()
+        .filter(|s| s.kind == kind)
+        .collect()
+}
+
+/// Waits until `count` spans of `kind` have ended, and returns them.
+async fn ended(sink: &InMemorySpanSink, kind: SpanKind, count: usize) -> Vec<SpanData> {
+    let arrived = wait::wait_until(WAIT, || spans_of(sink, kind.clone()).len() >= count).await;
+    let spans = spans_of(sink, kind.clone());
+    assert!(arrived, "{count} {kind:?} spans expected, got {spans:#?}");
+    assert_eq!(spans.len(), count, "{spans:#?}");
+    spans
+}
+
+/// Every `http.server.active_requests` series of `registry`, by labels.
+fn active_requests(registry: &obs_metrics::Registry) -> Vec<(Vec<(String, String)>, i64)> {
+    family(registry, "http_server_active_requests")
+        .points
+        .into_iter()
+        .map(|p| match p.value {
+            obs_metrics::PointValue::I64(v) => (p.labels, v),
+            other => panic!("not an up-down counter: {other:?}"),
+        })
+        .collect()
+}
+
+/// Waits until every active-requests series of `registry` is back at 0.
+async fn no_active_requests(registry: &obs_metrics::Registry) {
+    let idle = wait::wait_until(WAIT, || {
+        active_requests(registry).iter().all(|(_, v)| *v == 0)
+    })
+    .await;
+    assert!(idle, "{:?}", active_requests(registry));
+}
+
+/// The request count of every `http.server.request.duration` series, by labels.
+fn durations(registry: &obs_metrics::Registry, name: &str) -> Vec<(Vec<(String, String)>, u64)> {
+    let mut points: Vec<_> = family(registry, name)
+        .points
+        .into_iter()
+        .map(|p| match p.value {
+            obs_metrics::PointValue::Histogram(h) => (p.labels, h.count),
+            other => panic!("not a histogram: {other:?}"),
+        })
+        .collect();
+    points.sort();
+    points
+}
+
+fn family(registry: &obs_metrics::Registry, name: &str) -> obs_metrics::MetricFamilySnapshot {
+    registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Serves `router` with `axum::serve` (HTTP/1.1 and h2c) on a free loopback port.
+async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    addr
+}
+
+/// Sends `request` as raw bytes and reads the reply until the server closes.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+async fn status(Path(code): Path<u16>) -> StatusCode {
+    StatusCode::from_u16(code).unwrap()
+}
+
+/// A body the test feeds frame by frame: `/stream` answers with the next one handed over.
+#[derive(Clone, Default)]
+struct Streams(Arc<Mutex<Vec<Body>>>);
+
+impl Streams {
+    /// The sender of the body the next `/stream` request answers with.
+    fn next(&self) -> http_body_util::channel::Sender<Bytes, std::io::Error> {
+        let (sender, body) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(1);
+        self.0.lock().unwrap().push(Body::new(body));
+        sender
+    }
+}
+
+fn app(registry: &obs_metrics::Registry, streams: Streams) -> Router {
+    Router::new()
+        .route("/ok", get(|| async { "hello" }))
+        .route("/status/{code}", get(status))
+        .route("/empty", get(|| async { "" }))
+        .route(
+            "/stream",
+            get(move || {
+                let body = streams
+                    .0
+                    .lock()
+                    .unwrap()
+                    .pop()
+                    .expect("a stream handed over");
+                async move { Response::new(body) }
+            }),
+        )
+        .route("/pending", get(std::future::pending::<&'static str>))
+        .layer(HttpServerLayer::new().with_registry(registry))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn keep_alive_requests_on_one_connection_each_get_their_span() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let response = client
+            .get(format!("http://{addr}/ok"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
+    }
+    let spans = ended(&sink, SpanKind::Server, 5).await;
+    let peer_port = attr(&spans[0], "network.peer.port").expect("a peer port");
+    for span in &spans {
+        assert_eq!(span.name, "GET /ok");
+        assert_eq!(
+            attr(span, "network.peer.port"),
+            Some(peer_port.clone()),
+            "one connection"
+        );
+        assert_eq!(
+            str_attr(span, "network.protocol.version").as_deref(),
+            Some("1.1")
+        );
+        assert_eq!(
+            str_attr(span, "server.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            attr(span, "server.port"),
+            Some(Value::I64(i64::from(addr.port())))
+        );
+    }
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn h2c_with_prior_knowledge_is_protocol_version_2_on_both_sides() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let client = HttpClientLayer::new()
+        .with_registry(&obs_metrics::Registry::new())
+        .layer(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build_http::<http_body_util::Empty<Bytes>>(),
+        );
+    let request = Request::get(format!("http://{addr}/ok"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hello");
+    let server = ended(&sink, SpanKind::Server, 1).await;
+    let client = ended(&sink, SpanKind::Client, 1).await;
+    for span in [&server[0], &client[0]] {
+        assert_eq!(
+            str_attr(span, "network.protocol.version").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            str_attr(span, "server.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            attr(span, "server.port"),
+            Some(Value::I64(i64::from(addr.port())))
+        );
+    }
+    assert_eq!(server[0].parent_span_id, client[0].span_context.span_id);
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn plain_hyper_serves_http_1_1_and_h2c_through_the_layer() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let service = tower::ServiceBuilder::new()
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .service_fn(|_req: Request<hyper::body::Incoming>| async {
+            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
+                Bytes::from_static(b"plain"),
+            )))
+        });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let _ = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    for http2 in [false, true] {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(http2)
+                .build_http::<http_body_util::Empty<Bytes>>();
+        let response = client
+            .get(format!("http://{addr}/plain").parse().unwrap())
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "plain");
+    }
+    let spans = ended(&sink, SpanKind::Server, 2).await;
+    let versions: Vec<_> = spans
+        .iter()
+        .map(|s| str_attr(s, "network.protocol.version").unwrap())
+        .collect();
+    assert_eq!(versions, ["1.1", "2"]);
+    for span in &spans {
+        assert_eq!(span.name, "GET");
+        assert_eq!(str_attr(span, "url.path").as_deref(), Some("/plain"));
+        assert_eq!(
+            str_attr(span, "server.address").as_deref(),
+            Some("127.0.0.1")
+        );
+    }
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_http_1_0_request_without_host_has_no_server_address() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let reply = raw(addr, b"GET /ok HTTP/1.0\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(
+        str_attr(span, "network.protocol.version").as_deref(),
+        Some("1.0")
+    );
+    assert_eq!(attr(span, "server.address"), None);
+    assert_eq!(attr(span, "server.port"), None);
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bodiless_responses_end_their_span_and_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let client = reqwest::Client::new();
+    let head = client
+        .head(format!("http://{addr}/ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.text().await.unwrap(), "");
+    for (path, code) in [("/status/204", 204), ("/status/304", 304), ("/empty", 200)] {
+        let response = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), code);
+        assert_eq!(response.text().await.unwrap(), "");
+    }
+    let spans = ended(&sink, SpanKind::Server, 4).await;
+    let mut seen: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                attr(s, "http.response.status_code"),
+                s.status.clone(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            (
+                "GET /empty".to_owned(),
+                Some(Value::I64(200)),
+                Status::Unset
+            ),
+            (
+                "GET /status/{code}".to_owned(),
+                Some(Value::I64(204)),
+                Status::Unset
+            ),
+            (
+                "GET /status/{code}".to_owned(),
+                Some(Value::I64(304)),
+                Status::Unset
+            ),
+            ("HEAD /ok".to_owned(), Some(Value::I64(200)), Status::Unset),
+        ]
+    );
+    no_active_requests(&registry).await;
+    let total: u64 = durations(&registry, "http_server_request_duration_seconds")
+        .iter()
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(total, 4);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_streamed_body_ends_the_span_after_its_last_frame() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let streams = Streams::default();
+    let mut sender = streams.next();
+    let addr = serve(app(&registry, streams)).await;
+    let mut response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    for frame in ["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"] {
+        sender
+            .send_data(Bytes::from_static(frame.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(response.chunk().await.unwrap().unwrap(), frame);
+        assert!(
+            spans_of(&sink, SpanKind::Server).is_empty(),
+            "ended mid-stream"
+        );
+        assert_eq!(active_requests(&registry)[0].1, 1);
+    }
+    drop(sender);
+    assert_eq!(response.chunk().await.unwrap(), None);
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(span, "error.type"), None);
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_failing_mid_stream_fails_the_span() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let streams = Streams::default();
+    let mut sender = streams.next();
+    let addr = serve(app(&registry, streams)).await;
+    let mut response = reqwest::get(format!("http://{addr}/stream")).await.unwrap();
+    sender
+        .send_data(Bytes::from_static(b"data: 1\n\n"))
+        .await
+        .unwrap();
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "data: 1\n\n");
+    sender.abort(std::io::Error::other("the source went away"));
+    assert!(
+        response.chunk().await.is_err(),
+        "the client sees a cut-off body"
+    );
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    // axum boxes every body error into its own type.
+    assert_eq!(
+        str_attr(span, "error.type").as_deref(),
+        Some("axum_core::error::Error")
+    );
+    no_active_requests(&registry).await;
+    assert_eq!(
+        durations(&registry, "http_server_request_duration_seconds"),
+        [(
+            labels(&[
+                ("http_request_method", "GET"),
+                ("url_scheme", "http"),
+                ("http_route", "/stream"),
+                ("http_response_status_code", "200"),
+                ("error_type", "axum_core::error::Error"),
+            ]),
+            1
+        )]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_leaving_mid_response_ends_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let streams = Streams::default();
+    let mut sender = streams.next();
+    let addr = serve(app(&registry, streams)).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    sender
+        .send_data(Bytes::from_static(b"data: 1\n\n"))
+        .await
+        .unwrap();
+    let mut head = [0; 64];
+    let read = stream.read(&mut head).await.unwrap();
+    assert!(head[..read].starts_with(b"HTTP/1.1 200"));
+    drop(stream);
+    // The server finds out when writing: frames go until the body is dropped.
+    let gone = tokio::time::timeout(WAIT, async {
+        for _ in 0..100_000 {
+            if sender
+                .send_data(Bytes::from_static(b"data: n\n\n"))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        panic!("the server kept taking frames for a client that left");
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "the server kept the body of a client that left"
+    );
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_leaving_before_the_response_ends_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /pending HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let started = wait::wait_until(WAIT, || {
+        active_requests(&registry).first().is_some_and(|a| a.1 == 1)
+    })
+    .await;
+    assert!(started);
+    drop(stream);
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(span, "http.response.status_code"), None);
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_upgraded_connection_ends_the_request_at_101() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let router = Router::new()
+        .route(
+            "/ws",
+            get(|mut request: Request<Body>| async move {
+                let upgrade = hyper::upgrade::on(&mut request);
+                tokio::spawn(async move {
+                    let upgraded = upgrade.await.unwrap();
+                    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                    let mut ping = [0; 4];
+                    io.read_exact(&mut ping).await.unwrap();
+                    io.write_all(&ping).await.unwrap();
+                });
+                Response::builder()
+                    .status(StatusCode::SWITCHING_PROTOCOLS)
+                    .header(header::CONNECTION, "upgrade")
+                    .header(header::UPGRADE, "echo")
+                    .body(Body::empty())
+                    .unwrap()
+            }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let addr = serve(router).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // The request is over once the protocol switched, while the connection lives on.
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(101))
+    );
+    assert_eq!(span.status, Status::Unset);
+    no_active_requests(&registry).await;
+    stream.write_all(b"ping").await.unwrap();
+    let mut pong = [0; 4];
+    stream.read_exact(&mut pong).await.unwrap();
+    assert_eq!(&pong, b"ping");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_caught_by_catch_panic_is_a_failed_request_and_a_500() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let router = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("the handler panicked");
+                }
+                ""
+            }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let addr = serve(router).await;
+    let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("panic"));
+    no_active_requests(&registry).await;
+}
+
+/// The server span of one raw `request` to the app.
+async fn raw_span(request: &[u8]) -> SpanData {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let reply = raw(addr, request).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    no_active_requests(&registry).await;
+    ended(&sink, SpanKind::Server, 1).await.remove(0)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_address_on_the_wire() {
+    let span = raw_span(b"GET /ok HTTP/1.1\r\nHost: [::1]:8443\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(str_attr(&span, "server.address").as_deref(), Some("::1"));
+    assert_eq!(attr(&span, "server.port"), Some(Value::I64(8443)));
+
+    // RFC 9112 §3.2.2: a request target in absolute form overrides Host.
+    let span = raw_span(
+        b"GET http://api.example:9000/ok?x=1 HTTP/1.1\r\nHost: other:1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        str_attr(&span, "server.address").as_deref(),
+        Some("api.example")
+    );
+    assert_eq!(attr(&span, "server.port"), Some(Value::I64(9000)));
+    assert_eq!(str_attr(&span, "url.path").as_deref(), Some("/ok"));
+    assert_eq!(str_attr(&span, "url.query").as_deref(), Some("x=1"));
+    assert_eq!(span.name, "GET /ok");
+
+    let span =
+        raw_span(b"GET /ok HTTP/1.1\r\nHost: API.Example\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(
+        str_attr(&span, "server.address").as_deref(),
+        Some("API.Example")
+    );
+    assert_eq!(attr(&span, "server.port"), None);
+
+    for host in ["[::1", ":80", "", "a b:c"] {
+        let request = format!("GET /ok HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let span = raw_span(request.as_bytes()).await;
+        assert_eq!(attr(&span, "server.port"), None, "{host:?}: {span:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_60_kb_query_is_recorded_and_redacted() {
+    // Under hyper's URI limit (64 KiB), beyond which it answers 414 itself.
+    let filler = "a=b&".repeat(15 * 1024);
+    let request = format!(
+        "GET /ok?{filler}sig=secret HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    let span = raw_span(request.as_bytes()).await;
+    assert_eq!(
+        str_attr(&span, "url.query"),
+        Some(format!("{filler}sig=REDACTED"))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn many_traceparent_headers_start_a_new_trace() {
+    let mut request = b"GET /ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n".to_vec();
+    for i in 0..50 {
+        request.extend_from_slice(
+            format!(
+                "traceparent: 00-0af7651916cd43dd8448eb211c8031{i:02x}-b7ad6b7169203331-01\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    request.extend_from_slice(b"\r\n");
+    let span = raw_span(&request).await;
+    assert!(
+        !span
+            .span_context
+            .trace_id
+            .to_string()
+            .starts_with("0af7651916cd43dd8448eb211c8031")
+    );
+    assert_eq!(span.parent_span_id.to_string(), "0000000000000000");
+}
+
+/// A reqwest client with the middleware, recording into `registry`.
+fn reqwest_client(
+    registry: &obs_metrics::Registry,
+    client: reqwest::Client,
+) -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(client)
+        .with(obs_tower::reqwest::TracingMiddleware::new(
+            HttpClientLayer::new().with_registry(registry),
+        ))
+        .build()
+}
+
+/// A loopback port nothing listens on.
+async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_follows_redirects_under_one_client_span() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let router = Router::new()
+        .route("/ok", get(|| async { "hello" }))
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ok")]) }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let addr = serve(router).await;
+    let client = reqwest_client(&obs_metrics::Registry::new(), reqwest::Client::new());
+    let response = client
+        .get(format!("http://{addr}/moved"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "hello");
+    // reqwest resends inside the client, below any middleware: the span is the semantic
+    // conventions' "top-most operation", and both hops are its children.
+    let client = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(
+        str_attr(client, "url.full"),
+        Some(format!("http://{addr}/moved"))
+    );
+    assert_eq!(
+        attr(client, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert_eq!(attr(client, "http.request.resend_count"), None);
+    let servers = ended(&sink, SpanKind::Server, 2).await;
+    for server in &servers {
+        assert_eq!(server.parent_span_id, client.span_context.span_id);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_connection_refused_is_a_connect_error() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = closed_port().await;
+    let client = reqwest_client(&registry, reqwest::Client::new());
+    let error = client
+        .get(format!("http://{addr}/x"))
+        .send()
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Reqwest(error) = error else {
+        panic!("not reqwest's own error: {error:?}");
+    };
+    assert!(error.is_connect(), "{error:?}");
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("connect"));
+    assert_eq!(attr(span, "http.response.status_code"), None);
+    let port = addr.port().to_string();
+    assert_eq!(
+        durations(&registry, "http_client_request_duration_seconds"),
+        [(
+            labels(&[
+                ("http_request_method", "GET"),
+                ("server_address", "127.0.0.1"),
+                ("server_port", &port),
+                ("error_type", "connect"),
+            ]),
+            1
+        )]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_timeouts_are_timeout_errors() {
+    let (sink, _guard) = install();
+    let addr = serve(app(&obs_metrics::Registry::new(), Streams::default())).await;
+    let client = reqwest_client(
+        &obs_metrics::Registry::new(),
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    );
+    let error = client
+        .get(format!("http://{addr}/pending"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("timeout"));
+}
+
+type LegacyClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<Bytes>,
+>;
+
+fn legacy_client() -> LegacyClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_hyper_client_returns_its_own_connect_error() {
+    let (sink, _guard) = install();
+    let addr = closed_port().await;
+    let client = HttpClientLayer::new()
+        .with_registry(&obs_metrics::Registry::new())
+        .layer(legacy_client());
+    let request = Request::get(format!("http://{addr}/x"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let error = client.oneshot(request).await.unwrap_err();
+    assert!(error.is_connect(), "{error:?}");
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(
+        str_attr(span, "error.type").as_deref(),
+        Some("hyper_util::client::legacy::client::Error")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_response_body_cut_off_fails_the_client_span() {
+    let (sink, _guard) = install();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request).await.unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+            .await
+            .unwrap();
+    });
+    let client = HttpClientLayer::new()
+        .with_registry(&obs_metrics::Registry::new())
+        .layer(legacy_client());
+    let request = Request::get(format!("http://{addr}/x"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert!(response.into_body().collect().await.is_err());
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(
+        str_attr(span, "error.type").as_deref(),
+        Some("hyper::error::Error")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_call_through_the_hyper_client_injects_a_fresh_parent() {
+    let (sink, _guard) = install();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let router = Router::new().route(
+        "/seen",
+        get(move |headers: http::HeaderMap| {
+            let traceparent = headers
+                .get_all("traceparent")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>();
+            recorder.lock().unwrap().push(traceparent);
+            async { "" }
+        }),
+    );
+    let addr = serve(router).await;
+    let client = HttpClientLayer::new()
+        .with_registry(&obs_metrics::Registry::new())
+        .layer(legacy_client());
+    let parent = tracing::info_span!("caller");
+    let stale = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for _ in 0..2 {
+        let request = Request::get(format!("http://{addr}/seen"))
+            .header("traceparent", stale)
+            .header("traceparent", stale)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let response =
+            tracing::Instrument::instrument(client.clone().oneshot(request), parent.clone())
+                .await
+                .unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    drop(parent);
+    let clients = ended(&sink, SpanKind::Client, 2).await;
+    let seen = seen.lock().unwrap().clone();
+    for (sent, span) in seen.iter().zip(&clients) {
+        // One `traceparent`, the caller's stale ones replaced by the call's own span.
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let ids = format!(
+            "00-{}-{}-",
+            span.span_context.trace_id, span.span_context.span_id
+        );
+        assert!(sent[0].starts_with(&ids), "{sent:?} {ids}");
+    }
+    assert_ne!(seen[0], seen[1]);
+}

@@ -220,11 +220,12 @@ fn request_attributes<B, M>(
     if let Some(version) = semconv::protocol_version(request.version()) {
         start.push_str("network.protocol.version", version);
     }
-    if let Some(user_agent) = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        start.push_str("user_agent.original", user_agent.to_owned());
+    if let Some(user_agent) = headers.get(http::header::USER_AGENT) {
+        // The header's value as sent: `to_str` takes visible ASCII only, and would drop a
+        // UTF-8 user agent (device names in them are common); bytes that are not UTF-8
+        // become U+FFFD rather than losing the attribute.
+        let user_agent = String::from_utf8_lossy(user_agent.as_bytes()).into_owned();
+        start.push_str("user_agent.original", user_agent);
     }
 }
 

@@ -664,6 +664,38 @@ async fn server_address_on_the_wire() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn user_agents_beyond_ascii_are_recorded() {
+    let mut request =
+        b"GET /ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: ".to_vec();
+    request.extend_from_slice("Dalvik/2.1.0 (Linux; Android 13; 小米 13)".as_bytes());
+    request.extend_from_slice(b"\r\n\r\n");
+    let span = raw_span(&request).await;
+    assert_eq!(
+        str_attr(&span, "user_agent.original").as_deref(),
+        Some("Dalvik/2.1.0 (Linux; Android 13; 小米 13)")
+    );
+
+    let span = raw_span(
+        b"GET /ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: caf\xe9\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        str_attr(&span, "user_agent.original").as_deref(),
+        Some("caf\u{fffd}")
+    );
+
+    let long = "x".repeat(16 * 1024);
+    let request = format!(
+        "GET /ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: {long}\r\n\r\n"
+    );
+    let span = raw_span(request.as_bytes()).await;
+    assert_eq!(
+        str_attr(&span, "user_agent.original").map(|ua| ua.len()),
+        Some(long.len())
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_60_kb_query_is_recorded_and_redacted() {
     // Under hyper's URI limit (64 KiB), beyond which it answers 414 itself.
     let filler = "a=b&".repeat(15 * 1024);

@@ -29,6 +29,12 @@ use crate::semconv;
 /// would be an invalid one), no `server.address` and no `server.port` (the port goes only
 /// with an address).
 ///
+/// A retry or redirect layer wrapped around this one (tower's `Retry`, tower-http's
+/// `FollowRedirect`) sends each attempt through it: a span and a fresh `traceparent` per
+/// attempt, as the HTTP semantic conventions want. Those layers resend their own copy of
+/// the request, so no attempt can tell it is a resend: `http.request.resend_count` is not
+/// recorded (the reqwest middleware records it).
+///
 /// Configured with the builder methods of [`HttpLayer`].
 ///
 /// ```no_run
@@ -59,7 +65,9 @@ impl<B> Hooks<B> for HttpClientLayer {
     type Call = HttpClientCall;
 
     fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpClientCall) {
-        let (span, call) = self.start(request.method(), request.uri(), request.headers());
+        // A tower retry or redirect layer outside this one keeps its own copy of the
+        // request: no attempt can tell it is a resend.
+        let (span, call) = self.start(request.method(), request.uri(), request.headers(), None);
         inject(&span, request.headers_mut());
         (span, call)
     }
@@ -73,12 +81,14 @@ pub(crate) fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
 }
 
 impl HttpClientLayer {
-    /// Starts the CLIENT span and the call state of a request (headers not yet injected).
+    /// Starts the CLIENT span and the call state of a request (headers not yet injected);
+    /// `resend_count` is `http.request.resend_count`, for a resent request only.
     pub(crate) fn start(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
+        resend_count: Option<u32>,
     ) -> (tracing::Span, HttpClientCall) {
         let start = Stopwatch::start();
         let (method, method_original) = semconv::method(method, &self.config.known_methods);
@@ -96,6 +106,7 @@ impl HttpClientLayer {
             server.address = address,
             server.port = port,
             url.full = url,
+            http.request.resend_count = resend_count,
             http.response.status_code = Empty,
             network.protocol.version = Empty,
             error.type = Empty,

@@ -26,6 +26,17 @@
 //! One difference with the tower layer: `reqwest` hands the response body to the caller,
 //! so the CLIENT span and `http.client.request.duration` end when the response head
 //! arrives, not when the body has been read.
+//!
+//! Resends, as the HTTP semantic conventions count them: a retry middleware added *before*
+//! this one (`reqwest-retry`'s `RetryTransientMiddleware`) sends each attempt through it,
+//! so each attempt is a CLIENT span of its own with a fresh `traceparent`, and the resends
+//! carry `http.request.resend_count` (1, 2, ...). Added after it, one span covers all the
+//! attempts. Redirects are followed inside `reqwest::Client`, below every middleware: one
+//! span covers the whole chain (the conventions' span for "the top-most operation", when a
+//! library has no hook per attempt), with the first request's `url.full` and the last
+//! response's status, and every hop receives the same `traceparent`. For a span per hop,
+//! build the client with `reqwest::redirect::Policy::none()` and follow redirects in a
+//! middleware added before this one: each hop is then a resend.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,7 +90,10 @@ impl Middleware for TracingMiddleware {
         // A `Url` is always a valid `Uri`; should that ever fail, the span lacks the URL
         // but the request goes out unchanged.
         let uri: Uri = request.url().as_str().parse().unwrap_or_default();
-        let (span, hooks) = self.layer.start(request.method(), &uri, request.headers());
+        let resend_count = Sends::count(extensions);
+        let (span, hooks) =
+            self.layer
+                .start(request.method(), &uri, request.headers(), resend_count);
         crate::client::inject(&span, request.headers_mut());
         let mut call = Call::new(span.clone(), hooks);
         Box::pin(
@@ -105,6 +119,30 @@ impl Middleware for TracingMiddleware {
             }
             .instrument(span),
         )
+    }
+}
+
+/// How many times one `send` went through the middleware so far. `reqwest-middleware`
+/// hands every pass down the chain the same extensions, so a retry middleware placed before
+/// this one (`reqwest-retry`'s) resends with this count in them.
+#[derive(Clone, Copy, Debug)]
+struct Sends(u32);
+
+impl Sends {
+    /// Counts a pass: `http.request.resend_count` for a resend (the semantic conventions
+    /// count them from 1, and leave the attribute out of the first attempt), `None` for the
+    /// first.
+    fn count(extensions: &mut Extensions) -> Option<u32> {
+        match extensions.get_mut::<Sends>() {
+            Some(sends) => {
+                sends.0 += 1;
+                Some(sends.0)
+            }
+            None => {
+                extensions.insert(Sends(0));
+                None
+            }
+        }
     }
 }
 

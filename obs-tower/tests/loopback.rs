@@ -9,6 +9,7 @@
 pub mod wait;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -953,4 +954,94 @@ async fn each_call_through_the_hyper_client_injects_a_fresh_parent() {
         assert!(sent[0].starts_with(&ids), "{sent:?} {ids}");
     }
     assert_ne!(seen[0], seen[1]);
+}
+
+/// Resends a request once when the answer is 503, as reqwest-retry does: each attempt goes
+/// down the rest of the chain with the same extensions.
+struct RetryOnce;
+
+impl reqwest_middleware::Middleware for RetryOnce {
+    fn handle<'a, 'b, 'c, 'd>(
+        &'a self,
+        request: reqwest::Request,
+        extensions: &'b mut http::Extensions,
+        next: reqwest_middleware::Next<'c>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + 'd>,
+    >
+    where
+        'a: 'd,
+        'b: 'd,
+        'c: 'd,
+        Self: 'd,
+    {
+        Box::pin(async move {
+            let resend = request.try_clone().expect("a body that clones");
+            let first = next.clone().run(request, extensions).await?;
+            if first.status() != StatusCode::SERVICE_UNAVAILABLE {
+                return Ok(first);
+            }
+            next.run(resend, extensions).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_resends_are_spans_of_their_own_with_their_resend_count() {
+    let (sink, _guard) = install();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let router = Router::new()
+        .route(
+            "/flaky",
+            get(move || {
+                let call = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    if call == 0 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&obs_metrics::Registry::new()));
+    let addr = serve(router).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(RetryOnce)
+        .with(obs_tower::reqwest::TracingMiddleware::new(
+            HttpClientLayer::new().with_registry(&obs_metrics::Registry::new()),
+        ))
+        .build();
+    for _ in 0..2 {
+        let response = client
+            .get(format!("http://{addr}/flaky"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // Semantic conventions: a span per attempt, `http.request.resend_count` on resends only;
+    // each `send` counts its own attempts.
+    let clients = ended(&sink, SpanKind::Client, 3).await;
+    let seen: Vec<_> = clients
+        .iter()
+        .map(|s| {
+            (
+                attr(s, "http.response.status_code"),
+                attr(s, "http.request.resend_count"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(Value::I64(503)), None),
+            (Some(Value::I64(200)), Some(Value::I64(1))),
+            (Some(Value::I64(200)), None),
+        ]
+    );
+    let servers = ended(&sink, SpanKind::Server, 3).await;
+    for (server, client) in servers.iter().zip(&clients) {
+        assert_eq!(server.parent_span_id, client.span_context.span_id);
+    }
 }

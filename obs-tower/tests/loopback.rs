@@ -1045,3 +1045,84 @@ async fn reqwest_resends_are_spans_of_their_own_with_their_resend_count() {
         assert_eq!(server.parent_span_id, client.span_context.span_id);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_and_abandoned_requests_leave_no_active_request_behind() {
+    // No span sink: the server's tasks run on worker threads, and metrics need none.
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let http1 = reqwest::Client::new();
+    let http2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let in_flight = |registry: &obs_metrics::Registry| -> i64 {
+        active_requests(registry).iter().map(|(_, v)| v).sum()
+    };
+    // Requests the server never answers, each on an HTTP/1.1 connection or HTTP/2 stream
+    // of its own.
+    let mut pending = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (http1, http2) = (http1.clone(), http2.clone());
+        pending.spawn(async move {
+            if i % 2 == 0 {
+                let _ = http1.get(format!("http://{addr}/pending")).send().await;
+            } else {
+                let _ = http2
+                    .get(format!("http://{addr}/pending").parse().unwrap())
+                    .await;
+            }
+        });
+    }
+    assert!(wait::wait_until(WAIT, || in_flight(&registry) == 20).await);
+    let mut answered = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http1, http2) = (http1.clone(), http2.clone());
+        answered.spawn(async move {
+            if i % 2 == 0 {
+                let response = http1.get(format!("http://{addr}/ok")).send().await.unwrap();
+                assert_eq!(response.text().await.unwrap(), "hello");
+            } else {
+                let uri = format!("http://{addr}/status/204").parse().unwrap();
+                let response = http2.get(uri).await.unwrap();
+                assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            }
+        });
+    }
+    while let Some(joined) = answered.join_next().await {
+        joined.unwrap();
+    }
+    assert!(wait::wait_until(WAIT, || in_flight(&registry) == 20).await);
+    // The clients give up: HTTP/1.1 connections close, HTTP/2 streams are reset.
+    pending.abort_all();
+    while pending.join_next().await.is_some() {}
+    no_active_requests(&registry).await;
+    let series = active_requests(&registry);
+    assert_eq!(
+        series
+            .iter()
+            .map(|(labels, _)| labels.clone())
+            .collect::<Vec<_>>(),
+        [labels(&[
+            ("http_request_method", "GET"),
+            ("url_scheme", "http")
+        ])]
+    );
+    let counts = durations(&registry, "http_server_request_duration_seconds");
+    let count_of = |route: &str, status: Option<&str>| -> u64 {
+        counts
+            .iter()
+            .filter(|(labels, _)| {
+                labels.contains(&("http_route".to_owned(), route.to_owned()))
+                    && labels
+                        .iter()
+                        .find(|(k, _)| k == "http_response_status_code")
+                        .map(|(_, v)| v.as_str())
+                        == status
+            })
+            .map(|(_, count)| count)
+            .sum()
+    };
+    assert_eq!(count_of("/ok", Some("200")), 20);
+    assert_eq!(count_of("/status/{code}", Some("204")), 20);
+    assert_eq!(count_of("/pending", None), 20, "{counts:?}");
+}

@@ -44,6 +44,12 @@ use crate::semconv::SpanName;
 /// router nested with `Router::nest`, `url.path` and `url.query` come from axum's
 /// `OriginalUri`, the URI as received, not the one with the nest's prefix stripped.
 ///
+/// Add it after (around) the layers that answer on their own, tower-http's `TimeoutLayer`
+/// say, so that the span and the metrics get the response the client does: a layer
+/// around this one that answers (`503` on a timeout) drops the call inside, which then
+/// ends as if the client had left, with no status and no error. A panic is the exception:
+/// it is recorded wherever it is caught.
+///
 /// Behind a reverse proxy, [`with_forwarded_headers`](Self::with_forwarded_headers) takes
 /// the original request's address, scheme and client from the proxy's headers.
 ///

@@ -1126,3 +1126,48 @@ async fn concurrent_and_abandoned_requests_leave_no_active_request_behind() {
     assert_eq!(count_of("/status/{code}", Some("204")), 20);
     assert_eq!(count_of("/pending", None), 20, "{counts:?}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_timeout_layer_answers_inside_the_server_layer_only() {
+    let (sink, _guard) = install();
+    let timeout = || {
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(50),
+        )
+    };
+    let pending = get(std::future::pending::<&'static str>);
+    // The documented order: the server layer added last, around the timeout.
+    let outermost = Router::new()
+        .route("/slow", pending.clone())
+        .layer(timeout())
+        .layer(HttpServerLayer::new().with_registry(&obs_metrics::Registry::new()));
+    // The other order: the timeout answers around the server layer, which sees the call
+    // dropped, as if the client had left.
+    let inside = Router::new()
+        .route("/slow", pending)
+        .layer(HttpServerLayer::new().with_registry(&obs_metrics::Registry::new()))
+        .layer(timeout());
+    for router in [outermost, inside] {
+        let addr = serve(router).await;
+        let response = reqwest::get(format!("http://{addr}/slow")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let spans = ended(&sink, SpanKind::Server, 2).await;
+    let seen: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                attr(s, "http.response.status_code"),
+                str_attr(s, "error.type"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(Value::I64(503)), Some("503".to_owned())),
+            (None, None)
+        ]
+    );
+}

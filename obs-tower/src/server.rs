@@ -206,7 +206,10 @@ fn request_attributes<B, M>(
         start.push_i64("server.port", i64::from(port));
     }
     let peer = route::peer_address(request.extensions());
-    let peer_ip = peer.map(|peer| peer.ip().to_string());
+    // A socket bound to `[::]` sees IPv4 clients as IPv4-mapped IPv6 (`::ffff:192.0.2.7`):
+    // the client's address is the IPv4 one it connected from (and the one a proxy's
+    // `X-Forwarded-For` names).
+    let peer_ip = peer.map(|peer| peer.ip().to_canonical().to_string());
     // `client.address` is the original client: a proxy's header when trusted, else the
     // peer itself.
     match proxy.and_then(ProxyHeaders::client_address) {

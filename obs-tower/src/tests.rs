@@ -1076,6 +1076,24 @@ async fn the_peer_address_from_connect_info_is_the_client_and_the_network_peer()
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_ipv4_peer_of_a_dual_stack_socket_is_recorded_as_ipv4() {
+    let (sink, _guard) = install();
+    let mut request = Request::get("/status/204")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    // What a server bound to `[::]` is told of an IPv4 client.
+    let peer: std::net::SocketAddr = "[::ffff:192.0.2.7]:51000".parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    send(app(), request).await;
+    let span = only(&sink, SpanKind::Server);
+    for key in ["client.address", "network.peer.address"] {
+        assert_eq!(str_attr(&span, key).as_deref(), Some("192.0.2.7"), "{key}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_failing_body_ends_the_span_as_an_error() {
     let (sink, _guard) = install();
     let (sender, body) = http_body_util::channel::Channel::<Bytes, Refused>::new(1);

@@ -120,6 +120,7 @@ impl HttpClientLayer {
             method,
             address: address.map(str::to_owned),
             port,
+            protocol: None,
             outcome: Outcome::default(),
         };
         (span, call)
@@ -134,6 +135,8 @@ pub struct HttpClientCall {
     method: &'static str,
     address: Option<String>,
     port: Option<u16>,
+    /// `network.protocol.version`, once a response told it.
+    protocol: Option<&'static str>,
     outcome: Outcome,
 }
 
@@ -158,6 +161,7 @@ impl CallHooks for HttpClientCall {
                 method: self.method,
                 address: self.address,
                 port: self.port,
+                protocol: self.protocol,
                 status: self.outcome.status,
                 error: self.outcome.error,
             };
@@ -177,7 +181,8 @@ impl HttpClientCall {
         headers: &HeaderMap,
         span: &tracing::Span,
     ) {
-        if let Some(version) = semconv::protocol_version(version) {
+        self.protocol = semconv::protocol_version(version);
+        if let Some(version) = self.protocol {
             span.record("network.protocol.version", version);
         }
         self.outcome

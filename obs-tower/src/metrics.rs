@@ -3,7 +3,8 @@
 //! (dots become underscores, the unit a suffix).
 //!
 //! A label with no value for a request (no route matched, no status because the service
-//! failed, no `error.type` on success) is left out. Durations are recorded with the
+//! failed, no `error.type` on success, no `network.protocol.version` on a client request
+//! that got no response) is left out. Durations are recorded with the
 //! request's span entered, so a sampled span becomes the measurement's exemplar.
 
 use std::fmt;
@@ -45,6 +46,8 @@ pub(crate) struct ServerLabels {
     pub(crate) method: &'static str,
     pub(crate) scheme: &'static str,
     pub(crate) route: Option<Route>,
+    /// `network.protocol.version` (Recommended on both duration metrics).
+    pub(crate) protocol: Option<&'static str>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) error: Option<ErrorType>,
 }
@@ -56,15 +59,20 @@ impl EncodeLabelSet for ServerLabels {
         if let Some(route) = &self.route {
             ("http_route", route.as_str()).encode(encoder.encode_label())?;
         }
-        encode_outcome(self.status, self.error.as_ref(), encoder)
+        encode_outcome(self.protocol, self.status, self.error.as_ref(), encoder)
     }
 }
 
+/// The labels known once the request was received or answered, common to both sides.
 fn encode_outcome(
+    protocol: Option<&'static str>,
     status: Option<StatusCode>,
     error: Option<&ErrorType>,
     encoder: &mut LabelSetEncoder<'_>,
 ) -> fmt::Result {
+    if let Some(protocol) = protocol {
+        ("network_protocol_version", protocol).encode(encoder.encode_label())?;
+    }
     if let Some(status) = status {
         ("http_response_status_code", status.as_u16()).encode(encoder.encode_label())?;
     }
@@ -144,6 +152,8 @@ pub(crate) struct ClientLabels {
     pub(crate) method: &'static str,
     pub(crate) address: Option<String>,
     pub(crate) port: Option<u16>,
+    /// `network.protocol.version` of the response: unknown without one.
+    pub(crate) protocol: Option<&'static str>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) error: Option<ErrorType>,
 }
@@ -157,7 +167,7 @@ impl EncodeLabelSet for ClientLabels {
         if let Some(port) = self.port {
             ("server_port", port).encode(encoder.encode_label())?;
         }
-        encode_outcome(self.status, self.error.as_ref(), encoder)
+        encode_outcome(self.protocol, self.status, self.error.as_ref(), encoder)
     }
 }
 

@@ -165,6 +165,7 @@ impl<B> Hooks<B> for HttpServerLayer {
             method,
             route,
             scheme,
+            protocol: semconv::protocol_version(request.version()),
             outcome: Outcome::default(),
         };
         (span, call)
@@ -246,6 +247,7 @@ pub struct HttpServerCall {
     method: &'static str,
     route: Option<Route>,
     scheme: &'static str,
+    protocol: Option<&'static str>,
     outcome: Outcome,
 }
 
@@ -267,6 +269,7 @@ impl CallHooks for HttpServerCall {
                 method: self.method,
                 scheme: self.scheme,
                 route: self.route,
+                protocol: self.protocol,
                 status: self.outcome.status,
                 error: self.outcome.error,
             };

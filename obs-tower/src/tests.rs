@@ -443,6 +443,7 @@ fn assert_panicked(sink: &InMemorySpanSink, registry: &obs_metrics::Registry, ro
     assert_eq!(attr(&span, "http.response.status_code"), None);
     let mut expected = vec![("http_request_method", "GET"), ("url_scheme", "http")];
     expected.extend(route.map(|route| ("http_route", route)));
+    expected.push(("network_protocol_version", "1.1"));
     expected.push(("error_type", "panic"));
     assert_eq!(server_duration(registry), (labels(&expected), 1));
 }
@@ -534,7 +535,11 @@ async fn a_cancelled_request_is_not_an_error() {
     assert_eq!(span.status, Status::Unset);
     assert_eq!(attr(&span, "error.type"), None);
     assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
-    let labels = labels(&[("http_request_method", "GET"), ("url_scheme", "http")]);
+    let labels = labels(&[
+        ("http_request_method", "GET"),
+        ("url_scheme", "http"),
+        ("network_protocol_version", "1.1"),
+    ]);
     assert_eq!(server_duration(&registry), (labels, 1));
 }
 
@@ -884,6 +889,7 @@ async fn server_metrics_are_recorded_at_body_end_with_a_span_exemplar() {
             ("http_request_method", "GET"),
             ("url_scheme", "http"),
             ("http_route", "/status/{code}"),
+            ("network_protocol_version", "1.1"),
             ("http_response_status_code", "503"),
             ("error_type", "503"),
         ])
@@ -919,6 +925,7 @@ async fn client_metrics_carry_the_server_address_and_port() {
                 ("http_request_method", "GET"),
                 ("server_address", "secure.example"),
                 ("server_port", "8443"),
+                ("network_protocol_version", "1.1"),
                 ("http_response_status_code", "502"),
                 ("error_type", "502"),
             ]),
@@ -926,6 +933,7 @@ async fn client_metrics_carry_the_server_address_and_port() {
                 ("http_request_method", "GET"),
                 ("server_address", "svc.internal"),
                 ("server_port", "80"),
+                ("network_protocol_version", "1.1"),
                 ("http_response_status_code", "502"),
                 ("error_type", "502"),
             ]),
@@ -961,6 +969,7 @@ async fn no_port_or_url_is_recorded_without_a_host() {
         duration.points[0].labels,
         labels(&[
             ("http_request_method", "GET"),
+            ("network_protocol_version", "1.1"),
             ("http_response_status_code", "200"),
         ])
     );

@@ -33,6 +33,7 @@ use tracing_subscriber::prelude::*;
 /// How long a test waits for what happens on the other end of a connection.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Installs a subscriber with the span layer for this thread; spans land in the sink.
 fn install() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
     let sink = InMemorySpanSink::new();
     let subscriber =
@@ -88,7 +89,7 @@ async fn no_active_requests(registry: &obs_metrics::Registry) {
     assert!(idle, "{:?}", active_requests(registry));
 }
 
-/// The request count of every `http.server.request.duration` series, by labels.
+/// The request count of every series of the duration histogram `name`, by labels.
 fn durations(registry: &obs_metrics::Registry, name: &str) -> Vec<(Vec<(String, String)>, u64)> {
     let mut points: Vec<_> = family(registry, name)
         .points
@@ -220,8 +221,9 @@ async fn h2c_with_prior_knowledge_is_protocol_version_2_on_both_sides() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
     let addr = serve(app(&registry, Streams::default())).await;
+    let client_registry = obs_metrics::Registry::new();
     let client = HttpClientLayer::new()
-        .with_registry(&obs_metrics::Registry::new())
+        .with_registry(&client_registry)
         .layer(
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .http2_only(true)
@@ -252,6 +254,35 @@ async fn h2c_with_prior_knowledge_is_protocol_version_2_on_both_sides() {
     }
     assert_eq!(server[0].parent_span_id, client[0].span_context.span_id);
     no_active_requests(&registry).await;
+    // Semantic conventions: `network.protocol.version` is a Recommended attribute of both
+    // duration metrics.
+    let port = addr.port().to_string();
+    assert_eq!(
+        durations(&registry, "http_server_request_duration_seconds"),
+        [(
+            labels(&[
+                ("http_request_method", "GET"),
+                ("url_scheme", "http"),
+                ("http_route", "/ok"),
+                ("network_protocol_version", "2"),
+                ("http_response_status_code", "200"),
+            ]),
+            1
+        )]
+    );
+    assert_eq!(
+        durations(&client_registry, "http_client_request_duration_seconds"),
+        [(
+            labels(&[
+                ("http_request_method", "GET"),
+                ("server_address", "127.0.0.1"),
+                ("server_port", &port),
+                ("network_protocol_version", "2"),
+                ("http_response_status_code", "200"),
+            ]),
+            1
+        )]
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -459,6 +490,7 @@ async fn a_body_failing_mid_stream_fails_the_span() {
                 ("http_request_method", "GET"),
                 ("url_scheme", "http"),
                 ("http_route", "/stream"),
+                ("network_protocol_version", "1.1"),
                 ("http_response_status_code", "200"),
                 ("error_type", "axum_core::error::Error"),
             ]),
@@ -745,7 +777,7 @@ fn reqwest_client(
         .build()
 }
 
-/// A loopback port nothing listens on.
+/// A loopback port nothing listens on (any more).
 async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()

@@ -17,7 +17,11 @@ impl Peer {
     pub(crate) fn of(extensions: &Extensions) -> Peer {
         match extensions.get::<tonic::transport::server::TcpConnectInfo>() {
             Some(info) => Peer {
-                remote: info.remote_addr(),
+                // A socket bound to `[::]` sees IPv4 clients as IPv4-mapped IPv6
+                // (`::ffff:192.0.2.7`): the client's address is the IPv4 one.
+                remote: info
+                    .remote_addr()
+                    .map(|remote| SocketAddr::new(remote.ip().to_canonical(), remote.port())),
                 local_port: info.local_addr().map(|a| a.port()),
             },
             None => Peer::default(),

@@ -352,6 +352,31 @@ async fn a_path_naming_no_method_gives_a_span_named_after_the_system() {
     assert_eq!(attribute(&span, "rpc.system").as_deref(), Some("grpc"));
 }
 
+#[cfg(feature = "transport")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_ipv4_peer_of_a_dual_stack_socket_is_recorded_as_ipv4() {
+    let (sink, _guard) = capture();
+    let mut request = grpc_request("/echo.Echo/Say", messages(1, b""));
+    // What a server bound to `[::]` is told of an IPv4 client.
+    request
+        .extensions_mut()
+        .insert(tonic::transport::server::TcpConnectInfo {
+            local_addr: Some("[::ffff:127.0.0.1]:50051".parse().unwrap()),
+            remote_addr: Some("[::ffff:192.0.2.7]:51000".parse().unwrap()),
+        });
+    let response = server(GrpcServerLayer::new(), vec![], "0")
+        .oneshot(request)
+        .await
+        .unwrap();
+    drain(response).await;
+    let span = only(&sink);
+    assert_eq!(
+        attribute(&span, "client.address").as_deref(),
+        Some("192.0.2.7")
+    );
+    assert_eq!(attribute(&span, "client.port").as_deref(), Some("51000"));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn unimplemented_methods_are_other_in_metric_labels() {
     let (_sink, _guard) = capture();

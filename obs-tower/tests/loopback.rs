@@ -1203,3 +1203,43 @@ async fn a_timeout_layer_answers_inside_the_server_layer_only() {
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn pipelined_requests_keep_their_own_context() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    // Three requests in one write on one connection, the first with a caller's context.
+    let reply = raw(
+        addr,
+        b"GET /ok HTTP/1.1\r\nHost: a\r\n\
+          traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n\
+          GET /status/204 HTTP/1.1\r\nHost: b\r\n\r\n\
+          HEAD /ok HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.matches("HTTP/1.1 ").count(), 3, "{reply}");
+    let spans = ended(&sink, SpanKind::Server, 3).await;
+    let seen: Vec<_> = spans
+        .iter()
+        .map(|s| (s.name.to_string(), str_attr(s, "server.address").unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET /ok".to_owned(), "a".to_owned()),
+            ("GET /status/{code}".to_owned(), "b".to_owned()),
+            ("HEAD /ok".to_owned(), "c".to_owned()),
+        ]
+    );
+    assert_eq!(
+        spans[0].span_context.trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    // The caller's context stays with its request: the next ones start their own traces.
+    for span in &spans[1..] {
+        assert_ne!(span.span_context.trace_id, spans[0].span_context.trace_id);
+        assert_eq!(span.parent_span_id.to_string(), "0000000000000000");
+    }
+    no_active_requests(&registry).await;
+}

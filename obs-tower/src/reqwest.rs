@@ -37,6 +37,11 @@
 //! response's status, and every hop receives the same `traceparent`. For a span per hop,
 //! build the client with `reqwest::redirect::Policy::none()` and follow redirects in a
 //! middleware added before this one: each hop is then a resend.
+//!
+//! `error.type` of a request that got no response: `timeout` (reqwest's timeouts, connect
+//! timeouts included), `connect` (no connection: refused, unreachable, DNS), else
+//! `reqwest::Error` or, for an error of another middleware further down,
+//! `reqwest_middleware::Error`. With a response, it is the status code for 4xx and 5xx.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -46,9 +46,9 @@ use crate::semconv::SpanName;
 ///
 /// Add it after (around) the layers that answer on their own, tower-http's `TimeoutLayer`
 /// say, so that the span and the metrics get the response the client does: a layer
-/// around this one that answers (`503` on a timeout) drops the call inside, which then
-/// ends as if the client had left, with no status and no error. A panic is the exception:
-/// it is recorded wherever it is caught.
+/// around this one that answers in its place (a timeout's `408` or `503`) drops the call
+/// inside, which then ends as if the client had left, with no status and no error. A
+/// panic is the exception: it is recorded wherever it is caught.
 ///
 /// Behind a reverse proxy, [`with_forwarded_headers`](Self::with_forwarded_headers) takes
 /// the original request's address, scheme and client from the proxy's headers.

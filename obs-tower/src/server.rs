@@ -25,12 +25,18 @@ use crate::semconv::SpanName;
 /// `baggage`), starts a SERVER span named `{method} {route}` (`{method}` when no route
 /// template is known) with the stable HTTP semantic-convention attributes, runs the inner
 /// service inside it, and ends it when the response body has been sent. A status of 5xx (or
-/// above, see [`classify`](crate::classify)), or an error of the inner service, marks the
-/// span as failed; 4xx does not (it is the
-/// client's error). So does a panic of the inner service or of the body, with `error.type`
-/// [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration, even when a
-/// layer further out (tower-http's `CatchPanic`) turns it into a response. The response
-/// and error types are not changed.
+/// above, see [`classify`](crate::classify)), or an error of the inner service or of the
+/// response body (a stream failing mid-way), marks the span as failed; 4xx does not (it is
+/// the client's error). So does a panic of the inner service or of the body, with
+/// `error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration,
+/// even when a layer further out (tower-http's `CatchPanic`) turns it into a response. The
+/// response and error types are not changed.
+///
+/// A client that leaves (closes its connection, resets its HTTP/2 stream) ends the span
+/// when the server drops the call: before the response, with no status; during the body,
+/// with the status sent. Neither is marked failed: to a tower layer a body the server drops
+/// unsent looks the same whether the client left or the protocol sends none (`HEAD`, `204`,
+/// `304`, a `Content-Length` reached), and those are not failures.
 ///
 /// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
 /// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,

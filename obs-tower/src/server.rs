@@ -35,8 +35,8 @@ use crate::semconv::SpanName;
 /// A client that leaves (closes its connection, resets its HTTP/2 stream) ends the span
 /// when the server drops the call: before the response, with no status; during the body,
 /// with the status sent. Neither is marked failed: to a tower layer a body the server drops
-/// unsent looks the same whether the client left or the protocol sends none (`HEAD`, `204`,
-/// `304`, a `Content-Length` reached), and those are not failures.
+/// before its end looks the same whether the client left or the protocol needs no more of
+/// it (`HEAD`, `204`, `304`, its `Content-Length` reached), and those are not failures.
 ///
 /// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
 /// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,

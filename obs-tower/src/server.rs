@@ -237,10 +237,13 @@ fn request_attributes<B, M>(
         start.push_str("network.protocol.version", version);
     }
     if let Some(user_agent) = headers.get(http::header::USER_AGENT) {
-        // The header's value as sent: `to_str` takes visible ASCII only, and would drop a
-        // UTF-8 user agent (device names in them are common); bytes that are not UTF-8
-        // become U+FFFD rather than losing the attribute.
-        let user_agent = String::from_utf8_lossy(user_agent.as_bytes()).into_owned();
+        // The header's value as sent. `to_str` (the cheap check) takes visible ASCII only:
+        // a UTF-8 user agent (device names in them are common) is taken as UTF-8, and
+        // bytes that are not UTF-8 become U+FFFD rather than losing the attribute.
+        let user_agent = match user_agent.to_str() {
+            Ok(ascii) => ascii.to_owned(),
+            Err(_) => String::from_utf8_lossy(user_agent.as_bytes()).into_owned(),
+        };
         start.push_str("user_agent.original", user_agent);
     }
 }

@@ -29,6 +29,11 @@ use crate::semconv;
 /// would be an invalid one), no `server.address` and no `server.port` (the port goes only
 /// with an address).
 ///
+/// A timeout belongs inside the layer (`ServiceBuilder::new().layer(HttpClientLayer::new())
+/// .timeout(..)`): its error then fails the span (`error.type` `_OTHER`, the fallback for a
+/// boxed error). A timeout around the layer, tower's or `tokio::time::timeout`, drops the
+/// call as a caller giving up would: the span ends with neither status nor error.
+///
 /// A retry or redirect layer wrapped around this one (tower's `Retry`, tower-http's
 /// `FollowRedirect`) sends each attempt through it: a span and a fresh `traceparent` per
 /// attempt, as the HTTP semantic conventions want. Those layers resend their own copy of

@@ -1253,3 +1253,44 @@ async fn pipelined_requests_keep_their_own_context() {
     }
     no_active_requests(&registry).await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() {
+    let (sink, _guard) = install();
+    let addr = serve(app(&obs_metrics::Registry::new(), Streams::default())).await;
+    let request = || {
+        Request::get(format!("http://{addr}/pending"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let layer = || HttpClientLayer::new().with_registry(&obs_metrics::Registry::new());
+    // Inside the layer: the timeout is the client's error, its type boxed.
+    let inside = tower::ServiceBuilder::new()
+        .layer(layer())
+        .timeout(Duration::from_millis(50))
+        .service(legacy_client());
+    assert!(inside.oneshot(request()).await.is_err());
+    // Around it: the call is dropped, as a caller giving up would.
+    let around = tower::ServiceBuilder::new()
+        .timeout(Duration::from_millis(50))
+        .layer(layer())
+        .service(legacy_client());
+    assert!(around.oneshot(request()).await.is_err());
+    let spans = ended(&sink, SpanKind::Client, 2).await;
+    let seen: Vec<_> = spans
+        .iter()
+        .map(|s| (str_attr(s, "error.type"), s.status.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                Some("_OTHER".to_owned()),
+                Status::Error {
+                    description: "".into()
+                }
+            ),
+            (None, Status::Unset),
+        ]
+    );
+}

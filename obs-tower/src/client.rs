@@ -70,8 +70,7 @@ impl<B> Hooks<B> for HttpClientLayer {
     type Call = HttpClientCall;
 
     fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpClientCall) {
-        // A tower retry or redirect layer outside this one keeps its own copy of the
-        // request: no attempt can tell it is a resend.
+        // No resend count: see the type's docs on retry and redirect layers.
         let (span, call) = self.start(request.method(), request.uri(), request.headers(), None);
         inject(&span, request.headers_mut());
         (span, call)

@@ -1294,3 +1294,45 @@ async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() 
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_http2_stream_reset_mid_response_ends_the_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let streams = Streams::default();
+    let mut sender = streams.next();
+    let addr = serve(app(&registry, streams)).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let response = client
+        .get(format!("http://{addr}/stream").parse().unwrap())
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    sender
+        .send_data(Bytes::from_static(b"data: 1\n\n"))
+        .await
+        .unwrap();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "data: 1\n\n");
+    // Dropping the body resets the stream; the connection stays up.
+    drop(body);
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(
+        str_attr(span, "network.protocol.version").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert_eq!(span.status, Status::Unset);
+    no_active_requests(&registry).await;
+    assert!(
+        sender
+            .send_data(Bytes::from_static(b"data: 2\n\n"))
+            .await
+            .is_err()
+    );
+}

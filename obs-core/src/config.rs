@@ -889,10 +889,17 @@ fn members(v: &str) -> impl Iterator<Item = (&str, Option<(String, String)>)> {
         })
 }
 
-/// The pairs of an `OTEL_RESOURCE_ATTRIBUTES`-style list. `None` if any member is malformed:
-/// the resource spec says to discard the whole value then.
+/// The pairs of an `OTEL_RESOURCE_ATTRIBUTES` list, keys percent-decoded too: the resource
+/// spec has `,` and `=` percent-encoded "in keys and values" (a header name is an HTTP token,
+/// so `_HEADERS` keys are taken as written). `None` if any member is malformed: the resource
+/// spec says to discard the whole value then.
 pub(crate) fn parse_key_values(v: &str) -> Option<Vec<(String, String)>> {
-    members(v).map(|(_, pair)| pair).collect()
+    members(v)
+        .map(|(_, pair)| {
+            let (key, value) = pair?;
+            Some((percent_decode(&key)?, value))
+        })
+        .collect()
 }
 
 /// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).

@@ -228,6 +228,34 @@ fn service_name_and_resource_attributes() {
     );
 }
 
+/// The resource spec: "The `,` and `=` characters in keys and values MUST be percent
+/// encoded", so keys are decoded as values are.
+#[test]
+fn resource_attribute_keys_are_percent_decoded_like_values() {
+    let c = config(&[(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "team%2Cunit=a%2Cb,k%3Dv=1,service%2Ename=orders",
+    )]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        c.resource_attributes,
+        vec![
+            ("team,unit".to_owned(), "a,b".to_owned()),
+            ("k=v".to_owned(), "1".to_owned()),
+            ("service.name".to_owned(), "orders".to_owned()),
+        ]
+    );
+    assert_eq!(
+        obs_core::ResourceAttributes::from_config(&c).service_name(),
+        "orders"
+    );
+    // A key that does not decode is an error like a value that does not: the whole value is
+    // discarded.
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,b%zz=2")]);
+    assert!(c.resource_attributes.is_empty());
+    assert!(warned(&c, "OTEL_RESOURCE_ATTRIBUTES", "b%zz=2"));
+}
+
 #[test]
 fn exporters() {
     let c = config(&[

@@ -317,6 +317,9 @@ struct OtlpGeneral {
     tls: TlsFiles,
 }
 
+/// What replaces a bad value with no more general variable behind it.
+const DEFAULT: &str = "the default";
+
 /// Reads `name`; empty counts as unset, per the spec.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -336,7 +339,7 @@ impl EnvReader<'_> {
     }
 
     fn warn(&mut self, name: &str, value: &str, why: &str) {
-        self.warn_using(name, value, why, "the default");
+        self.warn_using(name, value, why, DEFAULT);
     }
 
     /// Like [`EnvReader::warn`], for a value replaced by `using` rather than the default.
@@ -348,13 +351,14 @@ impl EnvReader<'_> {
         }
     }
 
-    /// A duration in milliseconds: a non-negative integer; `None` if unset or unparsable.
-    fn millis_opt(&mut self, name: &str) -> Option<Duration> {
+    /// A duration in milliseconds: a non-negative integer; `None` if unset or unparsable
+    /// (warned about as replaced by `using`).
+    fn millis_opt(&mut self, name: &str, using: &str) -> Option<Duration> {
         let v = self.var(name)?;
         match v.parse::<u64>() {
             Ok(ms) => Some(Duration::from_millis(ms)),
             Err(_) => {
-                self.warn(name, &v, "not a whole number of milliseconds");
+                self.warn_using(name, &v, "not a whole number of milliseconds", using);
                 None
             }
         }
@@ -362,12 +366,12 @@ impl EnvReader<'_> {
 
     /// Like [`EnvReader::millis_opt`], with `default` when unset or unparsable.
     fn millis(&mut self, name: &str, default: Duration) -> Duration {
-        self.millis_opt(name).unwrap_or(default)
+        self.millis_opt(name, DEFAULT).unwrap_or(default)
     }
 
     /// Like [`EnvReader::millis`] for a period, which zero cannot be (it would never end).
     fn period(&mut self, name: &str, default: Duration) -> Duration {
-        match self.millis_opt(name) {
+        match self.millis_opt(name, DEFAULT) {
             Some(d) if d.is_zero() => {
                 let v = self.var(name).unwrap_or_default();
                 self.warn(name, &v, "a period must be more than zero");
@@ -624,24 +628,33 @@ impl EnvReader<'_> {
         addr
     }
 
-    fn protocol(&mut self, name: &str) -> Option<Protocol> {
+    /// `None` if unset or not supported (warned about as replaced by `using`).
+    fn protocol(&mut self, name: &str, using: &str) -> Option<Protocol> {
         let v = self.var(name)?;
         match Protocol::parse(&v) {
             Some(p) => Some(p),
             None => {
-                self.warn(name, &v, "not a supported protocol (grpc, http/protobuf)");
+                // A spec value that obs does not implement, said as such: the generic
+                // message read as if the value were misspelt.
+                let why = if v.eq_ignore_ascii_case("http/json") {
+                    "OTLP/JSON (http/json) is not supported; obs sends grpc or http/protobuf"
+                } else {
+                    "not a supported protocol (grpc, http/protobuf)"
+                };
+                self.warn_using(name, &v, why, using);
                 None
             }
         }
     }
 
-    fn compression(&mut self, name: &str) -> Option<Compression> {
+    /// `None` if unset or not supported (warned about as replaced by `using`).
+    fn compression(&mut self, name: &str, using: &str) -> Option<Compression> {
         let v = self.var(name)?;
         match v.to_ascii_lowercase().as_str() {
             "gzip" => Some(Compression::Gzip),
             "none" => Some(Compression::None),
             _ => {
-                self.warn(name, &v, "not a supported compression (gzip, none)");
+                self.warn_using(name, &v, "not a supported compression (gzip, none)", using);
                 None
             }
         }
@@ -667,12 +680,13 @@ impl EnvReader<'_> {
         (!headers.is_empty()).then_some(headers)
     }
 
-    fn endpoint(&mut self, name: &str) -> Option<String> {
+    /// `None` if unset or not a usable URL (warned about as replaced by `using`).
+    fn endpoint(&mut self, name: &str, using: &str) -> Option<String> {
         let v = self.var(name)?;
         match validate_endpoint(&v) {
             Ok(()) => Some(v),
             Err(why) => {
-                self.warn(name, &v, &why);
+                self.warn_using(name, &v, &why, using);
                 None
             }
         }
@@ -685,12 +699,12 @@ impl EnvReader<'_> {
             // A protocol set in code makes the variables irrelevant.
             protocol: match self.protocol_override {
                 Some(_) => None,
-                None => self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL"),
+                None => self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL", DEFAULT),
             },
-            endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT),
             headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
-            timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT"),
-            compression: self.compression("OTEL_EXPORTER_OTLP_COMPRESSION"),
+            timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT),
+            compression: self.compression("OTEL_EXPORTER_OTLP_COMPRESSION", DEFAULT),
             tls: TlsFiles {
                 certificate: self.path("OTEL_EXPORTER_OTLP_CERTIFICATE"),
                 client_certificate: self.path("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
@@ -756,14 +770,30 @@ impl EnvReader<'_> {
     /// general one from `general`, else the default.
     fn otlp(&mut self, signal: Signal, general: &OtlpGeneral) -> OtlpSettings {
         let s = signal.upper();
-        let protocol = self
-            .protocol_override
-            .or_else(|| self.protocol(&format!("OTEL_EXPORTER_OTLP_{s}_PROTOCOL")))
-            .or(general.protocol)
-            .unwrap_or(Protocol::HttpProtobuf);
+        // What replaces a bad per-signal value, for its warning.
+        let instead = |general_set: bool, option: &str| {
+            if general_set {
+                format!("OTEL_EXPORTER_OTLP_{option}")
+            } else {
+                DEFAULT.to_owned()
+            }
+        };
+        let protocol = match self.protocol_override {
+            Some(p) => p,
+            None => self
+                .protocol(
+                    &format!("OTEL_EXPORTER_OTLP_{s}_PROTOCOL"),
+                    &instead(general.protocol.is_some(), "PROTOCOL"),
+                )
+                .or(general.protocol)
+                .unwrap_or(Protocol::HttpProtobuf),
+        };
         // A per-signal endpoint is used as is; the base one gets `/v1/{signal}` appended for
         // HTTP (spec: "Endpoint URLs for OTLP/HTTP").
-        let endpoint = match self.endpoint(&format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT")) {
+        let endpoint = match self.endpoint(
+            &format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT"),
+            &instead(general.endpoint.is_some(), "ENDPOINT"),
+        ) {
             Some(e) => e,
             None => {
                 let base = general
@@ -778,11 +808,17 @@ impl EnvReader<'_> {
             .or_else(|| general.headers.clone())
             .unwrap_or_default();
         let timeout = self
-            .millis_opt(&format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"))
+            .millis_opt(
+                &format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"),
+                &instead(general.timeout.is_some(), "TIMEOUT"),
+            )
             .or(general.timeout)
             .unwrap_or(Duration::from_secs(10));
         let compression = self
-            .compression(&format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"))
+            .compression(
+                &format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"),
+                &instead(general.compression.is_some(), "COMPRESSION"),
+            )
             .or(general.compression)
             .unwrap_or(Compression::None);
         let tls = self.tls(s, &general.tls);

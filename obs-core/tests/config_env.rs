@@ -791,6 +791,53 @@ fn a_bad_general_otlp_variable_is_warned_about_once() {
     }
 }
 
+/// A bad per-signal value leaves the general variable in force, and its warning says so
+/// rather than promising the default.
+#[test]
+fn a_bad_per_signal_value_is_warned_about_naming_the_general_variable_used() {
+    let general = [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ];
+    let bad = [
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "-1"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd"),
+    ];
+    let c = config(&[general.as_slice(), bad.as_slice()].concat());
+    assert_eq!(c.traces_otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.traces_otlp.endpoint, "http://collector:4317");
+    assert_eq!(c.logs_otlp.timeout, Duration::from_millis(2000));
+    assert_eq!(c.metrics_otlp.compression, Compression::Gzip);
+    assert_eq!(c.warnings.len(), bad.len(), "{:?}", c.warnings);
+    for ((name, value), (general, _)) in bad.into_iter().zip(general) {
+        let warning = c
+            .warnings
+            .iter()
+            .find(|w| w.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {:?}", c.warnings));
+        assert!(warning.contains(value), "{warning}");
+        assert!(warning.ends_with(&format!("using {general}")), "{warning}");
+    }
+    // Without the general variable, the default is what is used.
+    let c = config(&[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "-1")]);
+    assert!(
+        c.warnings[0].ends_with("using the default"),
+        "{:?}",
+        c.warnings
+    );
+    // OTLP/JSON is named as unsupported, not as an unknown protocol.
+    let c = config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/JSON")]);
+    assert!(
+        c.warnings[0].contains("OTLP/JSON (http/json) is not supported"),
+        "{:?}",
+        c.warnings
+    );
+}
+
 #[test]
 fn a_bad_per_signal_timeout_falls_back_to_the_general_one() {
     let c = config(&[

@@ -560,9 +560,16 @@ impl EnvReader<'_> {
         let Some(v) = self.var(&name) else {
             return ExporterKind::Otlp;
         };
+        let supported = if signal == Signal::Metrics {
+            "otlp, prometheus, console, none"
+        } else {
+            "otlp, console, none"
+        };
         // The value is a comma-separated list; obs runs one exporter per signal, so the first
-        // known value wins and the rest are reported.
-        let mut chosen = None;
+        // known value wins and the others are reported, once the one in use is known (a
+        // repeat of it is no other one).
+        let mut chosen: Option<(ExporterKind, String)> = None;
+        let mut left_out = Vec::new();
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let lower = item.to_ascii_lowercase();
             let kind = match lower.as_str() {
@@ -574,26 +581,25 @@ impl EnvReader<'_> {
                 "prometheus" if signal == Signal::Metrics => Some(ExporterKind::None),
                 _ => None,
             };
-            match (kind, chosen) {
+            match (kind, &chosen) {
                 (Some(k), None) => {
                     self.prometheus = lower == "prometheus";
-                    chosen = Some(k);
+                    chosen = Some((k, lower));
                 }
+                (Some(_), Some((_, first))) if *first == lower => {}
                 (Some(_), Some(_)) => {
-                    self.warn(&name, item, "only one exporter per signal is supported")
+                    left_out.push((item, "only one exporter per signal is supported".to_owned()))
                 }
-                (None, _) => self.warn(
-                    &name,
-                    item,
-                    if signal == Signal::Metrics {
-                        "not a supported exporter (otlp, prometheus, console, none)"
-                    } else {
-                        "not a supported exporter (otlp, console, none)"
-                    },
-                ),
+                (None, _) => {
+                    left_out.push((item, format!("not a supported exporter ({supported})")))
+                }
             }
         }
-        chosen.unwrap_or(ExporterKind::Otlp)
+        let using = chosen.as_ref().map_or(DEFAULT, |(_, first)| first.as_str());
+        for (item, why) in left_out {
+            self.warn_using(&name, item, &why, using);
+        }
+        chosen.map_or(ExporterKind::Otlp, |(kind, _)| kind)
     }
 
     /// Where the Prometheus exporter serves `/metrics`: `OTEL_EXPORTER_PROMETHEUS_HOST`

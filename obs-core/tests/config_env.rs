@@ -271,6 +271,44 @@ fn exporters() {
     assert!(warned(&c, "OTEL_TRACES_EXPORTER", "zipkin"));
 }
 
+/// The spec allows a comma-separated list; obs runs one exporter per signal: the first. A
+/// repeat of it is no conflict, and another one's warning names the exporter in use.
+#[test]
+fn an_exporter_list_runs_the_first_and_names_it_when_others_are_left_out() {
+    let c = config(&[
+        ("OTEL_TRACES_EXPORTER", "otlp, OTLP"),
+        ("OTEL_LOGS_EXPORTER", "console,otlp"),
+        ("OTEL_METRICS_EXPORTER", "zipkin,prometheus,console"),
+    ]);
+    assert_eq!(c.traces_exporter, ExporterKind::Otlp);
+    assert_eq!(c.logs_exporter, ExporterKind::Console);
+    assert_eq!(c.metrics_exporter, ExporterKind::None);
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    assert!(warned(&c, "OTEL_LOGS_EXPORTER", "otlp"), "{:?}", c.warnings);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("OTEL_LOGS_EXPORTER") && w.ends_with("using console")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("OTEL_METRICS_EXPORTER") && w.ends_with("using prometheus")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .filter(|w| w.contains("OTEL_METRICS_EXPORTER"))
+            .all(|w| w.ends_with("using prometheus")),
+        "an unknown one before it names it too: {:?}",
+        c.warnings
+    );
+}
+
 /// The spec's pull exporter for metrics: nothing pushed, `/metrics` served at
 /// `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`).
 #[test]

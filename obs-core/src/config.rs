@@ -851,18 +851,20 @@ impl EnvReader<'_> {
             );
             max_queue_size = BatchSettings::MAX_QUEUE_SIZE;
         }
-        let mut max_export_batch_size = self.positive(
-            &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
-            defaults.max_export_batch_size,
-        );
+        let batch_var = format!("{prefix}_MAX_EXPORT_BATCH_SIZE");
+        let mut max_export_batch_size = self.positive(&batch_var, defaults.max_export_batch_size);
         if max_export_batch_size > max_queue_size {
-            // Spec: "Must be less than or equal to OTEL_BSP_MAX_QUEUE_SIZE".
-            self.warn_using(
-                &format!("{prefix}_MAX_EXPORT_BATCH_SIZE"),
-                &max_export_batch_size.to_string(),
-                "larger than the queue",
-                "the queue size",
-            );
+            // Spec: "Must be less than or equal to OTEL_BSP_MAX_QUEUE_SIZE". Only a value that
+            // was set (and not already warned about) is: the default shrinks with the queue.
+            let set = self.var(&batch_var).and_then(|v| v.parse::<usize>().ok());
+            if set == Some(max_export_batch_size) {
+                self.warn_using(
+                    &batch_var,
+                    &max_export_batch_size.to_string(),
+                    "larger than the queue",
+                    "the queue size",
+                );
+            }
             max_export_batch_size = max_queue_size;
         }
         BatchSettings {

@@ -501,6 +501,31 @@ fn batch_processors_and_metric_interval() {
     }
 }
 
+/// The spec's batch size default (512) must be at most the queue: a smaller queue set alone
+/// takes the batch size down with it, with no warning about a variable nobody set.
+#[test]
+fn a_queue_smaller_than_the_default_batch_caps_it_quietly() {
+    let c = config(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "64"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        (
+            c.span_batch.max_queue_size,
+            c.span_batch.max_export_batch_size
+        ),
+        (100, 100)
+    );
+    assert_eq!(
+        (
+            c.log_batch.max_queue_size,
+            c.log_batch.max_export_batch_size
+        ),
+        (64, 64)
+    );
+}
+
 #[test]
 fn log_filter_metrics_addr_and_log_format() {
     let c = config(&[

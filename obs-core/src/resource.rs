@@ -46,8 +46,12 @@ impl ResourceAttributes {
         r
     }
 
+    /// Sets `key` from a source of higher precedence than those set before. As the resource
+    /// spec's Merge says, an empty value keeps the one there ("If the value on the primary
+    /// resource is an empty string, the result has the value of the secondary resource").
     fn set(&mut self, key: &str, value: &str) {
         match self.attributes.iter_mut().find(|(k, _)| k == key) {
+            Some(_) if value.is_empty() => {}
             Some(kv) => kv.1 = value.to_owned(),
             None => self.attributes.push((key.to_owned(), value.to_owned())),
         }

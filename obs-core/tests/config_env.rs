@@ -256,6 +256,31 @@ fn resource_attribute_keys_are_percent_decoded_like_values() {
     assert!(warned(&c, "OTEL_RESOURCE_ATTRIBUTES", "b%zz=2"));
 }
 
+/// The resource spec's Merge: "If the value on the primary resource is an empty string, the
+/// result has the value of the secondary resource", so `service.name=` (a template whose
+/// variable was empty, say) keeps the default name rather than naming the service "".
+#[test]
+fn an_empty_resource_attribute_value_does_not_replace_a_value() {
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=,host.name=,team=")]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let r = obs_core::ResourceAttributes::from_config(&c);
+    assert!(
+        r.service_name().starts_with("unknown_service:"),
+        "{:?}",
+        r.service_name()
+    );
+    assert!(r.get("host.name").is_some_and(|h| !h.is_empty()));
+    assert_eq!(r.get("team"), Some(""), "a new key keeps its empty value");
+    let c = obs_core::builder()
+        .resource_attribute("team", "")
+        .config_with(&|k| (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "team=a".to_owned()))
+        .unwrap();
+    assert_eq!(
+        obs_core::ResourceAttributes::from_config(&c).get("team"),
+        Some("a")
+    );
+}
+
 #[test]
 fn exporters() {
     let c = config(&[

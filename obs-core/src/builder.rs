@@ -7,8 +7,8 @@ use std::time::Duration;
 use obs_trace::{AttributeLimits, Sampler, SpanLimits};
 
 use crate::config::{
-    BatchSettings, Compression, Config, ExporterKind, Protocol, Signal, TemporalityPreference,
-    check_header, signal_url, validate_endpoint,
+    BatchSettings, Compression, Config, ExporterKind, Protocol, SetInCode, Signal,
+    TemporalityPreference, check_header, signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -315,7 +315,9 @@ impl Builder {
         self
     }
 
-    /// Turns every exporter off, like `OTEL_SDK_DISABLED=true`.
+    /// Turns every exporter off, like `OTEL_SDK_DISABLED=true` (the Prometheus exporter of
+    /// `OTEL_METRICS_EXPORTER=prometheus` too; a [`Builder::metrics_addr`] or
+    /// `OBS_METRICS_ADDR` still serves `/metrics`).
     pub fn sdk_disabled(mut self, disabled: bool) -> Self {
         self.sdk_disabled = Some(disabled);
         self
@@ -328,10 +330,13 @@ impl Builder {
 
     /// Like [`Builder::config`], reading variables through `get` (a test's map, say).
     pub fn config_with(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Config, InitError> {
-        let mut c = Config::from_lookup_with(get, self.protocol);
-        if let Some(v) = self.sdk_disabled {
-            c.sdk_disabled = v;
-        }
+        let mut c = Config::from_lookup_with(
+            get,
+            SetInCode {
+                protocol: self.protocol,
+                sdk_disabled: self.sdk_disabled,
+            },
+        );
         if let Some(name) = &self.service_name {
             if name.trim().is_empty() {
                 return Err(invalid("service_name", name, "must not be empty"));

@@ -224,7 +224,9 @@ impl BatchSettings {
 /// Everything `init` needs, resolved from the environment and the builder.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `OTEL_SDK_DISABLED`: no exporter runs; ids are still made and propagated.
+    /// `OTEL_SDK_DISABLED`: no exporter runs, the Prometheus one of
+    /// `OTEL_METRICS_EXPORTER=prometheus` neither (`OBS_METRICS_ADDR`, obs's own listener,
+    /// still serves `/metrics`); ids are still made and propagated.
     pub sdk_disabled: bool,
     /// `service.name` set in code (the builder's `service_name`, else its `service.name`
     /// resource attribute), else `OTEL_SERVICE_NAME`. Wins over `resource_attributes`.
@@ -315,6 +317,14 @@ struct OtlpGeneral {
     timeout: Option<Duration>,
     compression: Option<Compression>,
     tls: TlsFiles,
+}
+
+/// Builder settings that variables depend on: the protocol (the default endpoints follow
+/// it) and whether the SDK is disabled (the Prometheus exporter's listener follows it).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SetInCode {
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) sdk_disabled: Option<bool>,
 }
 
 /// What replaces a bad value with no more general variable behind it.
@@ -979,19 +989,22 @@ impl Config {
 
     /// Reads variables through `get` (a test's map, say) instead of the process environment.
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Config {
-        Config::from_lookup_with(get, None)
+        Config::from_lookup_with(get, SetInCode::default())
     }
 
-    /// Like [`Config::from_lookup`], with the protocol fixed in code (the builder's), so the
-    /// default endpoints follow it.
-    pub(crate) fn from_lookup_with(get: Lookup<'_>, protocol_override: Option<Protocol>) -> Config {
+    /// Like [`Config::from_lookup`], with the settings that other variables depend on fixed
+    /// in code (the builder's), so that what follows from them follows the code.
+    pub(crate) fn from_lookup_with(get: Lookup<'_>, in_code: SetInCode) -> Config {
         let mut r = EnvReader {
             get,
             warnings: Vec::new(),
-            protocol_override,
+            protocol_override: in_code.protocol,
             prometheus: false,
         };
-        let sdk_disabled = r.boolean("OTEL_SDK_DISABLED", false);
+        let sdk_disabled = match in_code.sdk_disabled {
+            Some(disabled) => disabled,
+            None => r.boolean("OTEL_SDK_DISABLED", false),
+        };
         let resource_attributes = match r.var("OTEL_RESOURCE_ATTRIBUTES") {
             None => Vec::new(),
             Some(v) => parse_key_values(&v).unwrap_or_else(|| {
@@ -1029,7 +1042,8 @@ impl Config {
         };
         let metrics_exporter = r.exporter(Signal::Metrics);
         let metrics_addr = match r.var("OBS_METRICS_ADDR") {
-            None if r.prometheus => r.prometheus_addr(),
+            // The Prometheus exporter is an SDK exporter: off with the SDK.
+            None if r.prometheus && !sdk_disabled => r.prometheus_addr(),
             None => None,
             Some(v) => match v.parse::<SocketAddr>() {
                 Ok(a) => Some(a),

@@ -187,6 +187,36 @@ fn sdk_disabled() {
     assert!(!c.sdk_disabled && warned(&c, "OTEL_SDK_DISABLED", "yes"));
 }
 
+/// `OTEL_SDK_DISABLED` turns every exporter off, the Prometheus pull exporter too: it bound
+/// `localhost:9464` all the same (and failed `init` when that port was taken). obs's own
+/// `OBS_METRICS_ADDR` is not an SDK exporter and still serves `/metrics`.
+#[test]
+fn a_disabled_sdk_serves_no_prometheus_exporter() {
+    let disabled_prometheus = [
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+    ];
+    assert_eq!(config(&disabled_prometheus).metrics_addr, None);
+    let env: HashMap<&str, &str> = disabled_prometheus.into_iter().collect();
+    let get = |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .sdk_disabled(false)
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    let prometheus = |k: &str| (k == "OTEL_METRICS_EXPORTER").then(|| "prometheus".to_owned());
+    let c = obs_core::builder()
+        .sdk_disabled(true)
+        .config_with(&prometheus)
+        .unwrap();
+    assert_eq!(c.metrics_addr, None);
+    let c = config(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OBS_METRICS_ADDR", "127.0.0.1:9999"),
+    ]);
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
+}
+
 #[test]
 fn service_name_and_resource_attributes() {
     let c = config(&[

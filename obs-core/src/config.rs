@@ -735,23 +735,31 @@ impl EnvReader<'_> {
 
     /// The TLS files of `signal`, each per-signal variable winning over the general one. With
     /// the `tls` feature they are read and checked now, so that a bad one is warned about (and
-    /// left out: the system's roots verify the receiver, no client certificate is sent)
-    /// rather than failing `init`; without it no endpoint uses them.
+    /// left out: a bad per-signal certificate for the general one, else the system's roots
+    /// verify the receiver; no client certificate is sent) rather than failing `init`;
+    /// without it no endpoint uses them.
     fn tls(&mut self, s: &str, general: &TlsFiles) -> TlsFiles {
-        let mut pick = |var: &str, general: &Option<PathBuf>| {
+        // The per-signal variable and the general one, in that order, each if set.
+        let mut candidates = |var: &str, general: &Option<PathBuf>| {
             let name = format!("OTEL_EXPORTER_OTLP_{s}_{var}");
-            match self.path(&name) {
-                Some(p) => Some((name, p)),
-                None => general
-                    .clone()
-                    .map(|p| (format!("OTEL_EXPORTER_OTLP_{var}"), p)),
-            }
+            let per_signal = self.path(&name).map(|p| (name, p));
+            let general = general
+                .clone()
+                .map(|p| (format!("OTEL_EXPORTER_OTLP_{var}"), p));
+            [per_signal, general]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
         };
-        let certificate = pick("CERTIFICATE", &general.certificate);
-        let client_certificate = pick("CLIENT_CERTIFICATE", &general.client_certificate);
-        let client_key = pick("CLIENT_KEY", &general.client_key);
+        let certificates = candidates("CERTIFICATE", &general.certificate);
+        let client_certificate = candidates("CLIENT_CERTIFICATE", &general.client_certificate)
+            .into_iter()
+            .next();
+        let client_key = candidates("CLIENT_KEY", &general.client_key)
+            .into_iter()
+            .next();
         let files = TlsFiles {
-            certificate: certificate.as_ref().map(|(_, p)| p.clone()),
+            certificate: certificates.first().map(|(_, p)| p.clone()),
             client_certificate: client_certificate.as_ref().map(|(_, p)| p.clone()),
             client_key: client_key.as_ref().map(|(_, p)| p.clone()),
         };
@@ -759,11 +767,26 @@ impl EnvReader<'_> {
         {
             use crate::export::tls::TlsMaterial;
             let mut files = files;
-            if let Err(why) = TlsMaterial::check_certificate(&files) {
-                if let Some((name, p)) = &certificate {
-                    self.warn_using(name, &p.display().to_string(), &why, "the system's roots");
+            // A bad per-signal certificate is as if unset, as any bad per-signal value: the
+            // general one is used, else the system's roots.
+            files.certificate = None;
+            for (i, (name, path)) in certificates.iter().enumerate() {
+                let one = TlsFiles {
+                    certificate: Some(path.clone()),
+                    ..TlsFiles::default()
+                };
+                match TlsMaterial::check_certificate(&one) {
+                    Ok(()) => {
+                        files.certificate = Some(path.clone());
+                        break;
+                    }
+                    Err(why) => {
+                        let using = certificates
+                            .get(i + 1)
+                            .map_or("the system's roots", |(general, _)| general.as_str());
+                        self.warn_using(name, &path.display().to_string(), &why, using);
+                    }
                 }
-                files.certificate = None;
             }
             if let Err(why) = TlsMaterial::check_identity(&files) {
                 let (name, p) = client_certificate.or(client_key).unwrap_or_default();

@@ -102,6 +102,32 @@ fn a_bad_certificate_variable_is_warned_about_once_and_left_out() {
     }
 }
 
+/// A bad per-signal certificate is treated as unset, as every other per-signal variable: the
+/// general one verifies the receiver, not the system's roots (which refuse a private CA).
+#[test]
+fn a_bad_per_signal_certificate_falls_back_to_the_general_one() {
+    let pki = Pki::generate("env-fallback");
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&pki.ca)),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "/nonexistent/ca.pem",
+        ),
+    ]);
+    assert_eq!(
+        c.traces_otlp.tls.certificate.as_deref(),
+        Some(pki.ca.as_path())
+    );
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(
+        warning.contains("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+            && warning.ends_with("using OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{warning}"
+    );
+}
+
 #[test]
 fn bad_tls_files_from_the_builder_are_errors_that_name_the_setting() {
     let pki = Pki::generate("builder");

@@ -153,8 +153,8 @@ async fn run_child(test: &'static str, env: Vec<(&'static str, String)>) {
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && !stderr.contains("obs:"),
-        "the child failed or warned:\n{}\n{stderr}",
+        out.status.success() && !stderr.contains("obs:") && !stderr.contains("panicked"),
+        "the child failed, warned or panicked:\n{}\n{stderr}",
         String::from_utf8_lossy(&out.stdout)
     );
 }
@@ -328,4 +328,50 @@ async fn grpc_metadata_compression_and_deadlines_follow_the_variables() {
         &records,
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
     );
+}
+
+/// The longest durations the millisecond variables can say (2^64 - 1 ms, "for ever") are
+/// taken as they are: nothing overflows when they are added to the current time, and
+/// shutdown still exports everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_durations_the_variables_can_say_start_and_flush() {
+    const TEST: &str = "the_longest_durations_the_variables_can_say_start_and_flush";
+    if std::env::var_os(CHILD).is_some() {
+        return tokio::task::spawn_blocking(application).await.unwrap();
+    }
+    let forever = u64::MAX.to_string();
+    for (protocol, paths) in [
+        ("http/protobuf", ["/v1/traces", "/v1/logs", "/v1/metrics"]),
+        (
+            // The deadline goes to the receiver too, as `grpc-timeout`.
+            "grpc",
+            [
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            ],
+        ),
+    ] {
+        let (base, records) = recording_server().await;
+        let mut env = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ];
+        for name in [
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            "OTEL_BLRP_SCHEDULE_DELAY",
+            "OTEL_BLRP_EXPORT_TIMEOUT",
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+        ] {
+            env.push((name, forever.clone()));
+        }
+        run_child(TEST, env).await;
+        let records = records.lock().clone();
+        for path in paths {
+            at(&records, path);
+        }
+    }
 }

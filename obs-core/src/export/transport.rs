@@ -36,6 +36,11 @@ use crate::config::{Compression, OtlpSettings, Protocol};
 use crate::export::split::Items;
 use crate::export::{limit, within};
 
+/// The longest `grpc-timeout` (8 digits of hours, the gRPC spec's "TimeoutValue"), some
+/// 11,400 years. `OTEL_EXPORTER_OTLP_TIMEOUT` can say longer (2^64 - 1 ms), which tonic's
+/// `Request::set_timeout` refused with a panic in the export worker.
+const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(99_999_999 * 3600);
+
 /// The longest wait for a connection: also with a longer export timeout, or none, a
 /// collector that does not answer is retried soon.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -485,8 +490,10 @@ impl OtlpClient {
             )
         })?;
         let mut req = tonic::Request::new(message);
-        // Tells the server how long the client waits (`grpc-timeout`); none without a limit.
-        if let Some(remaining) = remaining {
+        // Tells the server how long the client waits (`grpc-timeout`); none without a limit,
+        // nor for one longer than the header can say (tonic panics on it): the client keeps
+        // its deadline all the same.
+        if let Some(remaining) = remaining.filter(|r| *r <= MAX_GRPC_TIMEOUT) {
             req.set_timeout(remaining);
         }
         for (k, v) in &self.headers {

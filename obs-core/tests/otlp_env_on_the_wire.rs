@@ -288,7 +288,12 @@ async fn grpc_metadata_compression_and_deadlines_follow_the_variables() {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
             // For gRPC the base URL is the server's: no `/v1/traces`.
             ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret".to_owned()),
+            // A `-bin` name is binary metadata: its value is sent base64-encoded, as gRPC
+            // clients do with any metadata value under such a name.
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=s%3Dcret,x-token-bin=abc".to_owned(),
+            ),
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip".to_owned()),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "9000".to_owned()),
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3000".to_owned()),
@@ -302,6 +307,12 @@ async fn grpc_metadata_compression_and_deadlines_follow_the_variables() {
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     );
     assert_eq!(traces.header("api-key"), Some("s=cret"));
+    assert_eq!(
+        traces.header("x-token-bin"),
+        Some("YWJj"),
+        "{:?}",
+        traces.headers
+    );
     assert_eq!(traces.header("grpc-encoding"), Some("gzip"));
     let spans = ExportTraceServiceRequest::decode(traces.grpc_message().as_slice()).unwrap();
     assert_eq!(

@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::{MetadataKey, MetadataValue};
+use tonic::metadata::{Binary, MetadataKey, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::config::{Compression, OtlpSettings, Protocol};
@@ -497,11 +497,17 @@ impl OtlpClient {
             req.set_timeout(remaining);
         }
         for (k, v) in &self.headers {
-            if let (Ok(key), Ok(val)) = (
+            let metadata = req.metadata_mut();
+            // A `-bin` name is binary metadata (gRPC's "Binary-Header"): the value's bytes,
+            // sent base64-encoded, as gRPC clients send any value under such a name. As ASCII
+            // metadata tonic refuses the name, and the header was left out without a word.
+            if let Ok(key) = MetadataKey::<Binary>::from_bytes(k.as_str().as_bytes()) {
+                metadata.append_bin(key, MetadataValue::from_bytes(v.as_bytes()));
+            } else if let (Ok(key), Ok(val)) = (
                 MetadataKey::from_bytes(k.as_str().as_bytes()),
                 MetadataValue::try_from(v.as_bytes()),
             ) {
-                req.metadata_mut().append(key, val);
+                metadata.append(key, val);
             }
         }
         let path = http::uri::PathAndQuery::from_static(R::GRPC_PATH);

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use obs_trace::{AttributeLimits, Sampler, SpanLimits};
+use obs_trace::{AttributeLimits, Propagators, Sampler, SpanLimits};
 
 use crate::config::{
     BatchSettings, Compression, Config, ExporterKind, Protocol, SetInCode, Signal,
@@ -41,6 +41,7 @@ pub struct Builder {
     tls_identity: Option<(PathBuf, PathBuf)>,
     exporters: Vec<(Signal, ExporterKind)>,
     sampler: Option<Sampler>,
+    propagators: Option<Propagators>,
     span_batch: Option<BatchSettings>,
     log_batch: Option<BatchSettings>,
     span_limits: Option<SpanLimits>,
@@ -190,6 +191,13 @@ impl Builder {
     /// The head sampler. Defaults to `parentbased_always_on`.
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
+        self
+    }
+
+    /// Which W3C formats (Trace Context, Baggage) every obs middleware reads from and writes
+    /// into headers, process-wide. Defaults to `OTEL_PROPAGATORS`, else both.
+    pub fn propagators(mut self, propagators: Propagators) -> Self {
+        self.propagators = Some(propagators);
         self
     }
 
@@ -442,6 +450,9 @@ impl Builder {
         if let Some(s) = &self.sampler {
             check_sampler(s)?;
             c.sampler = s.clone();
+        }
+        if let Some(p) = self.propagators {
+            c.propagators = p;
         }
         for (setting, batch, target) in [
             ("span_batch", self.span_batch, &mut c.span_batch),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_metrics::ExemplarFilter;
-use obs_trace::{AttributeLimits, Sampler, SpanLimits};
+use obs_trace::{AttributeLimits, Propagators, Sampler, SpanLimits};
 use tracing_subscriber::filter::Targets;
 
 /// OTLP transport.
@@ -249,6 +249,9 @@ pub struct Config {
     pub logs_otlp: OtlpSettings,
     /// `OTEL_TRACES_SAMPLER` (+ `_ARG`); `parentbased_always_on` by default.
     pub sampler: Sampler,
+    /// `OTEL_PROPAGATORS`: which W3C formats every obs middleware reads and writes
+    /// ([`obs_trace::Propagators`], set process-wide by `init`). Both by default.
+    pub propagators: Propagators,
     /// `OTEL_BSP_*`.
     pub span_batch: BatchSettings,
     /// `OTEL_BLRP_*`.
@@ -418,41 +421,48 @@ impl EnvReader<'_> {
         })
     }
 
-    /// `OTEL_PROPAGATORS`: obs propagates W3C Trace Context and Baggage, the spec's default
-    /// `tracecontext,baggage`, and no other format, so any other list is warned about,
-    /// naming what is not honoured, rather than silently ignored.
-    fn propagators(&mut self) {
+    /// `OTEL_PROPAGATORS`: which of W3C Trace Context (`tracecontext`) and Baggage
+    /// (`baggage`) are propagated, or `none`. The other formats the spec names (`b3`,
+    /// `jaeger`, `xray`, ...) are not implemented: they are warned about, and a list with
+    /// nothing else in it is ignored (the default used), as an enum value not recognized is.
+    fn propagators(&mut self) -> Propagators {
         const NAME: &str = "OTEL_PROPAGATORS";
-        let Some(v) = self.var(NAME) else { return };
-        let listed: Vec<String> = v
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let unsupported: Vec<&str> = listed
-            .iter()
-            .map(String::as_str)
-            .filter(|p| !matches!(*p, "tracecontext" | "baggage"))
-            .collect();
-        let missing: Vec<&str> = ["tracecontext", "baggage"]
-            .into_iter()
-            .filter(|p| !listed.iter().any(|l| l == p))
-            .collect();
+        let Some(v) = self.var(NAME) else {
+            return Propagators::W3C;
+        };
+        let mut chosen = Propagators::NONE;
+        let (mut none, mut unsupported) = (false, Vec::new());
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "tracecontext" => chosen.trace_context = true,
+                "baggage" => chosen.baggage = true,
+                "none" => none = true,
+                _ => unsupported.push(item),
+            }
+        }
         let mut why = Vec::new();
         if !unsupported.is_empty() {
             why.push(format!("{} not supported", unsupported.join(", ")));
         }
-        if !missing.is_empty() {
-            why.push(format!("{} propagated all the same", missing.join(" and ")));
+        if none && chosen != Propagators::NONE {
+            why.push("none listed with other propagators".to_owned());
+        }
+        if chosen == Propagators::NONE && !none {
+            chosen = Propagators::W3C;
         }
         if !why.is_empty() {
-            self.warn_using(
-                NAME,
-                &v,
-                &why.join("; "),
-                "tracecontext,baggage (W3C Trace Context and Baggage)",
-            );
+            let using = match chosen {
+                Propagators::W3C => "tracecontext,baggage",
+                Propagators::NONE => "none",
+                Propagators {
+                    trace_context: true,
+                    ..
+                } => "tracecontext",
+                Propagators { .. } => "baggage",
+            };
+            self.warn_using(NAME, &v, &why.join("; "), using);
         }
+        chosen
     }
 
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` (OTLP exporter spec):
@@ -1130,7 +1140,7 @@ impl Config {
         r.histogram_aggregation();
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
-        r.propagators();
+        let propagators = r.propagators();
         let otlp = r.otlp_general();
         Config {
             sdk_disabled,
@@ -1144,6 +1154,7 @@ impl Config {
             metrics_otlp: r.otlp(Signal::Metrics, &otlp),
             logs_otlp: r.otlp(Signal::Logs, &otlp),
             sampler,
+            propagators,
             span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
             log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),
             span_limits,

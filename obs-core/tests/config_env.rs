@@ -65,29 +65,57 @@ fn defaults_follow_the_spec() {
 }
 
 #[test]
-fn propagators_other_than_the_w3c_pair_are_warned_about() {
-    for ok in [
-        "tracecontext,baggage",
-        "Baggage, TraceContext",
-        " tracecontext , baggage,",
+fn propagators_choose_the_w3c_formats_and_others_are_warned_about() {
+    use obs_core::trace::Propagators;
+    const TRACE_CONTEXT: Propagators = Propagators {
+        trace_context: true,
+        baggage: false,
+    };
+    const BAGGAGE: Propagators = Propagators {
+        trace_context: false,
+        baggage: true,
+    };
+    assert_eq!(config(&[]).propagators, Propagators::W3C);
+    for (value, chosen) in [
+        ("tracecontext,baggage", Propagators::W3C),
+        ("Baggage, TraceContext", Propagators::W3C),
+        (" tracecontext , baggage,", Propagators::W3C),
+        ("tracecontext,tracecontext", TRACE_CONTEXT),
+        ("baggage", BAGGAGE),
+        ("none", Propagators::NONE),
+        ("NONE", Propagators::NONE),
     ] {
-        let c = config(&[("OTEL_PROPAGATORS", ok)]);
-        assert!(c.warnings.is_empty(), "{ok}: {:?}", c.warnings);
+        let c = config(&[("OTEL_PROPAGATORS", value)]);
+        assert!(c.warnings.is_empty(), "{value}: {:?}", c.warnings);
+        assert_eq!(c.propagators, chosen, "{value}");
     }
-    let c = config(&[("OTEL_PROPAGATORS", "b3multi,tracecontext")]);
-    assert!(warned(&c, "OTEL_PROPAGATORS", "b3multi,tracecontext"));
-    let warning = &c.warnings[0];
-    assert!(warning.contains("b3multi not supported"), "{warning}");
+    // A format obs does not implement is warned about; the W3C ones listed are used.
+    let c = config(&[("OTEL_PROPAGATORS", "b3multi,tracecontext,xray")]);
+    assert_eq!(c.propagators, TRACE_CONTEXT);
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(warning.contains("b3multi, xray not supported"), "{warning}");
+    assert!(warning.ends_with("using tracecontext"), "{warning}");
+    // Nothing usable listed: the setting is ignored, as the spec says of an enum value not
+    // recognized, and the default used.
+    let c = config(&[("OTEL_PROPAGATORS", "b3")]);
+    assert_eq!(c.propagators, Propagators::W3C);
     assert!(
-        warning.contains("baggage propagated all the same"),
-        "{warning}"
-    );
-    let c = config(&[("OTEL_PROPAGATORS", "none")]);
-    assert!(
-        c.warnings[0].contains("tracecontext and baggage propagated all the same"),
+        c.warnings[0].ends_with("using tracecontext,baggage"),
         "{:?}",
         c.warnings
     );
+    // `none` means no propagator: beside others it means nothing.
+    let c = config(&[("OTEL_PROPAGATORS", "none,baggage")]);
+    assert_eq!(c.propagators, BAGGAGE);
+    assert!(warned(&c, "OTEL_PROPAGATORS", "none,baggage"));
+    // The builder's choice wins.
+    let c = obs_core::builder()
+        .propagators(Propagators::NONE)
+        .config_with(&|k| (k == "OTEL_PROPAGATORS").then(|| "tracecontext".to_owned()))
+        .unwrap();
+    assert_eq!(c.propagators, Propagators::NONE);
 }
 
 #[test]

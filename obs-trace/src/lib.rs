@@ -56,8 +56,8 @@ pub use intern::{LastSeen, intern};
 pub use layer::{RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
 pub use limits::{AttributeLimits, SpanLimits};
 pub use propagation::{
-    BAGGAGE, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,
-    install_global_propagator,
+    BAGGAGE, Propagators, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,
+    install_global_propagator, propagators, set_propagators,
 };
 pub use sampler::{Sampler, SamplerError};
 pub use tail::{TailSampling, TailSamplingCounts, TailSamplingSink};

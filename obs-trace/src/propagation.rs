@@ -2,6 +2,7 @@
 //! text-map propagator.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::baggage::{Baggage as OtelBaggage, BaggageExt};
@@ -21,9 +22,71 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// The `baggage` header name.
 pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
+/// Which W3C formats [`extract`], [`inject`] (so every obs middleware) and
+/// [`W3CPropagator`] read and write, process-wide: what `OTEL_PROPAGATORS` chooses
+/// (`tracecontext`, `baggage`, `none`; `obs_core::init` sets it). A format left out is
+/// neither read nor written: its headers pass through untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Propagators {
+    /// `tracecontext`: `traceparent` and `tracestate`.
+    pub trace_context: bool,
+    /// `baggage`: the `baggage` header.
+    pub baggage: bool,
+}
+
+impl Propagators {
+    /// `tracecontext,baggage`, the spec's default and the process's until it is set.
+    pub const W3C: Propagators = Propagators {
+        trace_context: true,
+        baggage: true,
+    };
+
+    /// `none`: no context is read from or written into headers.
+    pub const NONE: Propagators = Propagators {
+        trace_context: false,
+        baggage: false,
+    };
+
+    const TRACE_CONTEXT_BIT: u8 = 1;
+    const BAGGAGE_BIT: u8 = 2;
+
+    fn to_bits(self) -> u8 {
+        (u8::from(self.trace_context) * Self::TRACE_CONTEXT_BIT)
+            | (u8::from(self.baggage) * Self::BAGGAGE_BIT)
+    }
+
+    fn from_bits(bits: u8) -> Propagators {
+        Propagators {
+            trace_context: bits & Self::TRACE_CONTEXT_BIT != 0,
+            baggage: bits & Self::BAGGAGE_BIT != 0,
+        }
+    }
+}
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Propagators::W3C
+    }
+}
+
+/// The process's [`Propagators`]; read on every extract and inject, hence an atomic.
+static PROPAGATORS: AtomicU8 =
+    AtomicU8::new(Propagators::TRACE_CONTEXT_BIT | Propagators::BAGGAGE_BIT);
+
+/// Sets which W3C formats are propagated, process-wide (see [`Propagators`]).
+pub fn set_propagators(propagators: Propagators) {
+    PROPAGATORS.store(propagators.to_bits(), Ordering::Relaxed);
+}
+
+/// Which W3C formats are propagated (see [`Propagators`]).
+pub fn propagators() -> Propagators {
+    Propagators::from_bits(PROPAGATORS.load(Ordering::Relaxed))
+}
+
 /// Reads the caller's context from request headers. Never fails: a missing or invalid
 /// `traceparent` gives `span: None` (the request starts a new trace); baggage is kept even
-/// without a `traceparent`, since the two specs are independent.
+/// without a `traceparent`, since the two specs are independent. A format left out of
+/// [`propagators`] is not read.
 ///
 /// Trace Context, "Processing Model": more than one `traceparent` field is invalid (the W3C
 /// test `test_traceparent_duplicated` expects a new trace), and `tracestate` is only read
@@ -60,16 +123,22 @@ pub fn extract(headers: &HeaderMap) -> RemoteParent {
             _ => {}
         }
     }
+    let on = propagators();
     RemoteParent {
-        span: extract_span_context(traceparents.into_iter().flatten(), || {
-            tracestate.then(|| {
-                headers
-                    .get_all(TRACESTATE)
-                    .iter()
-                    .map(HeaderValue::as_bytes)
+        span: on
+            .trace_context
+            .then(|| {
+                extract_span_context(traceparents.into_iter().flatten(), || {
+                    tracestate.then(|| {
+                        headers
+                            .get_all(TRACESTATE)
+                            .iter()
+                            .map(HeaderValue::as_bytes)
+                    })
+                })
             })
-        }),
-        baggage: if baggage {
+            .flatten(),
+        baggage: if baggage && on.baggage {
             Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes))
         } else {
             Baggage::default()
@@ -112,7 +181,8 @@ where
 /// Writes the context of `active` into request headers: exactly one `traceparent` (the
 /// span's own ids and flags), `tracestate` only when non-empty and `baggage` only when
 /// non-empty. Existing values of those headers are replaced or removed, so a reused header
-/// map never carries a stale context. An invalid span context writes no trace headers.
+/// map never carries a stale context. An invalid span context writes no trace headers. A
+/// format left out of [`propagators`] is not written, and its headers are left as they are.
 ///
 /// ```
 /// use obs_trace::{ActiveContext, SpanContext, SpanId, TraceFlags, TraceId};
@@ -131,8 +201,11 @@ where
 /// assert!(headers.get("tracestate").is_none() && headers.get("baggage").is_none());
 /// ```
 pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
+    let on = propagators();
     let span = &active.span;
-    if span.is_valid() {
+    if !on.trace_context {
+        // Not ours to write, nor to remove.
+    } else if span.is_valid() {
         set(
             headers,
             TRACEPARENT,
@@ -147,7 +220,9 @@ pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
         headers.remove(TRACEPARENT);
         headers.remove(TRACESTATE);
     }
-    set(headers, BAGGAGE, non_empty(active.baggage.to_header()));
+    if on.baggage {
+        set(headers, BAGGAGE, non_empty(active.baggage.to_header()));
+    }
 }
 
 fn traceparent_of(span: &SpanContext) -> [u8; crate::TRACEPARENT_LEN] {
@@ -289,28 +364,35 @@ fn inject_span(span: &SpanContext, injector: &mut dyn Injector) {
 
 impl TextMapPropagator for W3CPropagator {
     fn inject_context(&self, cx: &opentelemetry::Context, injector: &mut dyn Injector) {
+        let on = propagators();
         let otel_span = cx.span();
         let otel_span_context = otel_span.span_context();
         let otel_baggage = cx.baggage();
         if otel_span_context.is_valid() {
-            inject_span(&from_otel_span_context(otel_span_context), injector);
-            set_header(
-                injector,
-                &BAGGAGE,
-                from_otel_baggage(otel_baggage).to_header(),
-            );
+            if on.trace_context {
+                inject_span(&from_otel_span_context(otel_span_context), injector);
+            }
+            if on.baggage {
+                set_header(
+                    injector,
+                    &BAGGAGE,
+                    from_otel_baggage(otel_baggage).to_header(),
+                );
+            }
             return;
         }
         with_current(|active| {
-            if let Some(active) = active.filter(|a| a.span.is_valid()) {
+            if let Some(active) = active.filter(|a| on.trace_context && a.span.is_valid()) {
                 inject_span(&active.span, injector);
             }
-            let baggage = if otel_baggage.is_empty() {
-                active.map(|a| a.baggage.to_header()).unwrap_or_default()
-            } else {
-                from_otel_baggage(otel_baggage).to_header()
-            };
-            set_header(injector, &BAGGAGE, baggage);
+            if on.baggage {
+                let baggage = if otel_baggage.is_empty() {
+                    active.map(|a| a.baggage.to_header()).unwrap_or_default()
+                } else {
+                    from_otel_baggage(otel_baggage).to_header()
+                };
+                set_header(injector, &BAGGAGE, baggage);
+            }
         });
     }
 
@@ -319,16 +401,26 @@ impl TextMapPropagator for W3CPropagator {
         cx: &opentelemetry::Context,
         extractor: &dyn Extractor,
     ) -> opentelemetry::Context {
-        let tracestates = all(extractor, &TRACESTATE);
-        let span = extract_span_context(
-            all(extractor, &TRACEPARENT).into_iter().map(str::as_bytes),
-            || (!tracestates.is_empty()).then(|| tracestates.iter().map(|s| s.as_bytes())),
-        );
+        let on = propagators();
+        let span = on
+            .trace_context
+            .then(|| {
+                let tracestates = all(extractor, &TRACESTATE);
+                extract_span_context(
+                    all(extractor, &TRACEPARENT).into_iter().map(str::as_bytes),
+                    || (!tracestates.is_empty()).then(|| tracestates.iter().map(|s| s.as_bytes())),
+                )
+            })
+            .flatten();
         let mut cx = match span {
             Some(span) => cx.with_remote_span_context(to_otel_span_context(&span)),
             None => cx.clone(),
         };
-        let baggage_headers = all(extractor, &BAGGAGE);
+        let baggage_headers = if on.baggage {
+            all(extractor, &BAGGAGE)
+        } else {
+            Vec::new()
+        };
         if !baggage_headers.is_empty() {
             let baggage = Baggage::from_headers(baggage_headers);
             cx = cx.with_baggage(to_otel_baggage(&baggage));
@@ -337,6 +429,22 @@ impl TextMapPropagator for W3CPropagator {
     }
 
     fn fields(&self) -> text_map_propagator::FieldIter<'_> {
-        text_map_propagator::FieldIter::new(FIELDS.as_slice())
+        // `traceparent` and `tracestate`, then `baggage`.
+        let fields = match propagators() {
+            Propagators {
+                trace_context: true,
+                baggage: true,
+            } => &FIELDS[..],
+            Propagators {
+                trace_context: true,
+                baggage: false,
+            } => &FIELDS[..2],
+            Propagators {
+                trace_context: false,
+                baggage: true,
+            } => &FIELDS[2..],
+            Propagators::NONE => &[],
+        };
+        text_map_propagator::FieldIter::new(fields)
     }
 }

@@ -13,7 +13,11 @@ use crate::config::{
 use crate::{InitError, Telemetry};
 
 /// Settings given in code. Each one wins over its environment variable; an invalid one makes
-/// [`Builder::init`] return [`InitError::InvalidSetting`] naming it.
+/// [`Builder::init`] return [`InitError::InvalidSetting`] naming it. An OTLP setting for all
+/// signals ([`Builder::otlp_endpoint`], [`Builder::protocol`], [`Builder::otlp_timeout`],
+/// [`Builder::compression`], the TLS files) wins over the per-signal variables
+/// (`OTEL_EXPORTER_OTLP_TRACES_*`, ...) too; [`Builder::otlp_signal_endpoint`] sets one
+/// signal's.
 ///
 /// ```
 /// let builder = obs_core::builder()

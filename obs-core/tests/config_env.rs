@@ -828,6 +828,38 @@ fn builder_wins_over_the_environment() {
     assert_eq!(c.logs_otlp.endpoint, "http://localhost:4317");
 }
 
+/// What the builder's doc promises: a setting for all signals wins over the per-signal
+/// variables too; `otlp_signal_endpoint` over both.
+#[test]
+fn builder_settings_for_all_signals_win_over_per_signal_variables() {
+    let env: HashMap<&str, &str> = [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://env-traces:4318/v1/traces",
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1000"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+    ]
+    .into_iter()
+    .collect();
+    let get = move |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .otlp_endpoint("http://code:4317")
+        .protocol(Protocol::Grpc)
+        .otlp_timeout(Duration::from_secs(3))
+        .compression(Compression::Gzip)
+        .otlp_signal_endpoint(Signal::Logs, "http://code-logs:4317")
+        .config_with(&get)
+        .unwrap();
+    let traces = &c.traces_otlp;
+    assert_eq!(traces.endpoint, "http://code:4317");
+    assert_eq!(traces.protocol, Protocol::Grpc);
+    assert_eq!(traces.timeout, Duration::from_secs(3));
+    assert_eq!(traces.compression, Compression::Gzip);
+    assert_eq!(c.logs_otlp.endpoint, "http://code-logs:4317");
+}
+
 #[test]
 fn invalid_builder_values_are_errors_that_name_the_setting() {
     let none = |_: &str| None;

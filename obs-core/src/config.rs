@@ -136,7 +136,9 @@ impl Signal {
 /// The resolved OTLP settings of one signal.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OtlpSettings {
-    /// Full URL: for HTTP it includes `/v1/{signal}`; for gRPC it is the server's base URL.
+    /// Full URL: for HTTP, the base endpoint with `/v1/{signal}` appended, or the
+    /// per-signal endpoint as given (the root path `/` if it has none, as the spec says);
+    /// for gRPC, the server's URL.
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,

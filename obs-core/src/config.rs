@@ -841,19 +841,40 @@ impl EnvReader<'_> {
         };
         // A per-signal endpoint is used as is; the base one gets `/v1/{signal}` appended for
         // HTTP (spec: "Endpoint URLs for OTLP/HTTP").
-        let endpoint = match self.endpoint(
-            &format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT"),
+        let per_signal = format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT");
+        let (endpoint, from) = match self.endpoint(
+            &per_signal,
             &instead(general.endpoint.is_some(), "ENDPOINT"),
         ) {
-            Some(e) => e,
+            Some(e) => (e, Some(per_signal.as_str())),
             None => {
                 let base = general
                     .endpoint
                     .as_deref()
                     .unwrap_or_else(|| protocol.default_endpoint());
-                signal_url(base, protocol, signal)
+                let from = general
+                    .endpoint
+                    .as_ref()
+                    .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
+                (signal_url(base, protocol, signal), from)
             }
         };
+        // A gRPC call goes to its service's path, whatever the endpoint's (tonic keeps only
+        // its scheme and authority): said rather than dropped silently.
+        if let Some(name) = from
+            && protocol == Protocol::Grpc
+            && let Ok(uri) = endpoint.parse::<http::Uri>()
+            && !matches!(uri.path(), "" | "/")
+        {
+            let warning = format!(
+                "obs: the path {:?} of {name}={endpoint:?} is not used: OTLP/gRPC calls go to \
+                 the collector's service paths (/opentelemetry.proto.collector.*)",
+                uri.path()
+            );
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
         let headers = self
             .headers(&format!("OTEL_EXPORTER_OTLP_{s}_HEADERS"))
             .or_else(|| general.headers.clone())

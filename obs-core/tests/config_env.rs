@@ -1016,6 +1016,42 @@ fn a_bad_per_signal_value_is_warned_about_naming_the_general_variable_used() {
     );
 }
 
+/// A gRPC call goes to the service's own path (`/opentelemetry.proto.collector.../Export`),
+/// so a path in a gRPC endpoint is not used; it was dropped without a word.
+#[test]
+fn a_path_in_a_grpc_endpoint_is_warned_about() {
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gateway:4317/otlp"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:4317/"),
+    ]);
+    assert_eq!(c.traces_otlp.endpoint, "http://gateway:4317/otlp");
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning, for the general variable: {:?}", c.warnings);
+    };
+    assert!(
+        warning.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && warning.contains("/otlp"),
+        "{warning}"
+    );
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:4317/v1/traces",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "http://c:4318/v1/metrics",
+        ),
+    ]);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(warned(
+        &c,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "/v1/traces"
+    ));
+}
+
 #[test]
 fn a_bad_per_signal_timeout_falls_back_to_the_general_one() {
     let c = config(&[

@@ -944,12 +944,14 @@ impl EnvReader<'_> {
     }
 }
 
-/// `base` with `/v1/{signal}` appended to its path for HTTP (before any query string);
-/// `base` as is for gRPC.
+/// `base` with `/v1/{signal}` appended to its path for HTTP (before any query string, and
+/// without the fragment, which the spec lets an exporter ignore and which would take the
+/// signal's path in); `base` as is for gRPC.
 pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> String {
     match protocol {
         Protocol::Grpc => base.to_owned(),
         Protocol::HttpProtobuf => {
+            let base = base.split_once('#').map_or(base, |(before, _)| before);
             // The scheme and authority hold no `?`, so the first one starts the query.
             let (path, query) = match base.split_once('?') {
                 Some((path, query)) => (path, Some(query)),

@@ -1106,6 +1106,17 @@ fn the_signal_path_goes_before_the_query_string() {
     assert_eq!(c.metrics_otlp.endpoint, "http://h:4318/p/v1/metrics?k=v");
 }
 
+/// The spec lets an exporter ignore URL components other than scheme, host, port and path; a
+/// fragment is ignored, not left in front of `/v1/{signal}`, where it swallowed the signal's
+/// path (`http://h:4318/otlp#x/v1/traces` is a request to `/otlp`).
+#[test]
+fn a_fragment_in_the_base_endpoint_is_ignored() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/otlp#x")]);
+    assert_eq!(c.traces_otlp.endpoint, "http://h:4318/otlp/v1/traces");
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/?k=v#x")]);
+    assert_eq!(c.logs_otlp.endpoint, "http://h:4318/v1/logs?k=v");
+}
+
 #[test]
 fn a_bad_header_is_skipped_and_the_others_kept() {
     let c = config(&[(

@@ -372,7 +372,9 @@ impl Builder {
             c.service_name = Some(name.clone());
         }
         for (k, v) in &self.headers {
-            check_header(k, v).map_err(|why| invalid("otlp_header", format!("{k}: {v}"), why))?;
+            // The value is withheld: it is usually a credential, and the error gets printed.
+            check_header(k, v)
+                .map_err(|why| invalid("otlp_header", format!("{k}: (value withheld)"), why))?;
         }
         for signal in Signal::ALL {
             let s = c.otlp_mut(signal);

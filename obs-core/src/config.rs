@@ -689,20 +689,30 @@ impl EnvReader<'_> {
     }
 
     /// Request headers. A bad member (malformed, or not a valid HTTP header) is skipped with
-    /// a warning and the others are kept, as other SDKs do: one typo must not drop an API
-    /// key. `None`, so the general variable or the default applies, when no member is good.
+    /// a warning that withholds its value, and the others are kept, as other SDKs do: one
+    /// typo must not drop an API key. `None`, so the general variable or the default applies, when no member is good.
     fn headers(&mut self, name: &str) -> Option<Vec<(String, String)>> {
         let v = self.var(name)?;
         let mut headers = Vec::new();
-        for (member, pair) in members(&v) {
+        for (place, (member, pair)) in members(&v).enumerate() {
             let checked = pair
                 .ok_or("not a key=value pair")
                 .and_then(|(k, val)| check_header(&k, &val).map(|()| (k, val)));
             match checked {
                 Ok(header) => headers.push(header),
-                Err(why) => self
-                    .warnings
-                    .push(format!("obs: ignoring {member:?} in {name}: {why}")),
+                Err(why) => {
+                    // Named by place and key only: header values are credentials, and this
+                    // goes to stderr, so into the logs. A member with no `=` may be a key
+                    // pasted alone, so none of it is shown.
+                    let shown = match member.split_once('=') {
+                        Some((key, _)) => format!("key {:?}, value withheld", key.trim()),
+                        None => "no '=', withheld".to_owned(),
+                    };
+                    self.warnings.push(format!(
+                        "obs: ignoring member {} of {name} ({shown}): {why}",
+                        place + 1
+                    ));
+                }
             }
         }
         (!headers.is_empty()).then_some(headers)

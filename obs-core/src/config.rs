@@ -991,6 +991,20 @@ pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err("the URL has no host".to_owned());
     }
+    // `http::Uri` takes any port text; the connectors read a bad one as none, port 80. An
+    // empty port is the scheme's default (RFC 3986), as the OTLP exporter spec says.
+    let host_port = uri.authority().map_or("", |a| {
+        a.as_str()
+            .rsplit_once('@')
+            .map_or(a.as_str(), |(_, host_port)| host_port)
+    });
+    let port = host_port
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && !port.ends_with(']'));
+    if port.is_some() && uri.port_u16().is_none() {
+        return Err("the port is not a number from 0 to 65535".to_owned());
+    }
     Ok(())
 }
 

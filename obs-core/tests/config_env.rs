@@ -461,6 +461,40 @@ fn endpoints_protocols_and_per_signal_overrides() {
     assert!(warned(&c, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x"));
 }
 
+/// A port that is not a number from 0 to 65535 is refused: `http::Uri` takes it, and the
+/// connectors then fell back to port 80 without a word. An empty port is the scheme's
+/// default, as the OTLP exporter spec says.
+#[test]
+fn an_endpoint_with_a_bad_port_is_refused() {
+    for bad in ["http://h:99999", "http://h:-1", "http://h:43l7"] {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)]);
+        assert_eq!(
+            c.traces_otlp.endpoint, "http://localhost:4318/v1/traces",
+            "{bad}"
+        );
+        assert!(
+            warned(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", bad),
+            "{:?}",
+            c.warnings
+        );
+        let built = obs_core::builder()
+            .otlp_signal_endpoint(Signal::Traces, bad)
+            .config_with(&|_| None);
+        assert!(built.is_err(), "{bad}");
+    }
+    for good in [
+        "http://h:",
+        "http://[::1]",
+        "http://[::1]:4318",
+        "http://user:pw@h",
+        "http://user:pw@h:4318",
+    ] {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", good)]);
+        assert!(c.warnings.is_empty(), "{good}: {:?}", c.warnings);
+        assert_eq!(c.traces_otlp.endpoint, format!("{good}/v1/traces"));
+    }
+}
+
 #[test]
 fn headers_timeout_compression() {
     let c = config(&[

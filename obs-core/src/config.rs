@@ -690,7 +690,8 @@ impl EnvReader<'_> {
 
     /// Request headers. A bad member (malformed, or not a valid HTTP header) is skipped with
     /// a warning that withholds its value, and the others are kept, as other SDKs do: one
-    /// typo must not drop an API key. `None`, so the general variable or the default applies, when no member is good.
+    /// typo must not drop an API key. `None`, so the general variable or the default
+    /// applies, when no member is good.
     fn headers(&mut self, name: &str) -> Option<Vec<(String, String)>> {
         let v = self.var(name)?;
         let mut headers = Vec::new();

@@ -1100,12 +1100,35 @@ impl Config {
             }),
         };
         let service_name = r.var("OTEL_SERVICE_NAME");
+        const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
         let sampler = match r.var("OTEL_TRACES_SAMPLER") {
-            None => Sampler::default(),
+            None => {
+                // "Only used if OTEL_TRACES_SAMPLER is set": said, since it reads as if used.
+                if let Some(arg) = r.var(SAMPLER_ARG) {
+                    r.warn_using(
+                        SAMPLER_ARG,
+                        &arg,
+                        "OTEL_TRACES_SAMPLER is not set",
+                        "parentbased_always_on",
+                    );
+                }
+                Sampler::default()
+            }
             Some(name) => {
-                let arg = r.var("OTEL_TRACES_SAMPLER_ARG");
+                let arg = r.var(SAMPLER_ARG);
                 match Sampler::from_spec_name(&name, arg.as_deref()) {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        // Only the ratio samplers take an argument; to the others it is
+                        // unrecognized input, which the spec says "MUST be logged".
+                        let ratio = |s: &Sampler| matches!(s, Sampler::TraceIdRatio(_));
+                        let takes_arg =
+                            ratio(&s) || matches!(&s, Sampler::ParentBased(root) if ratio(root));
+                        if let Some(arg) = arg.as_deref().filter(|_| !takes_arg) {
+                            let why = format!("{name} takes no argument");
+                            r.warn_using(SAMPLER_ARG, arg, &why, &name);
+                        }
+                        s
+                    }
                     // The name is known, so the argument is what is bad: the spec says to
                     // behave as if it were unset, i.e. that sampler with its default argument.
                     Err(e) => match Sampler::from_spec_name(&name, None) {

@@ -573,6 +573,37 @@ fn samplers() {
     assert!(warned(&c, "OTEL_TRACES_SAMPLER", "jaeger_remote"));
 }
 
+/// The spec: invalid or unrecognized `OTEL_TRACES_SAMPLER_ARG` input "MUST be logged". A
+/// ratio given to a sampler that takes none (or with no sampler named) sampled everything
+/// without a word, while the ratio read as if it applied.
+#[test]
+fn a_sampler_argument_nothing_uses_is_warned_about() {
+    for sampler in ["always_on", "parentbased_always_on", "Always_Off"] {
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", sampler),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ]);
+        assert!(
+            warned(&c, "OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            "{sampler}: {:?}",
+            c.warnings
+        );
+        assert!(c.warnings[0].contains(sampler), "{:?}", c.warnings);
+    }
+    let c = config(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")]);
+    assert_eq!(c.sampler, Sampler::default());
+    assert!(
+        warned(&c, "OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        "{:?}",
+        c.warnings
+    );
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
 #[test]
 fn batch_processors_and_metric_interval() {
     let c = config(&[

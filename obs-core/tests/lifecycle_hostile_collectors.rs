@@ -9,6 +9,8 @@
 //! (the test re-runs itself with [`CHILD`] naming the scenario).
 
 // The tests crate's bounded wait (this crate can't depend on that one, which depends on it).
+#[path = "support/child.rs"]
+pub mod child;
 #[path = "support/wait.rs"]
 pub mod wait;
 
@@ -19,8 +21,7 @@ use std::time::{Duration, Instant};
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::{ExporterKind, Signal};
 
-/// Set in a child process to the scenario it runs.
-const CHILD: &str = "OBS_HOSTILE_CHILD";
+use child::{CHILD, in_child, scenario};
 
 /// The target of the test's own spans and events; the filters let only these through, so
 /// the counts are the test's alone.
@@ -31,28 +32,6 @@ const SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// Room for a loaded machine beyond a deadline obs keeps.
 const SLACK: Duration = Duration::from_secs(3);
-
-/// Runs this binary's test `test` in a child process for `scenario`, with `env` set, and
-/// checks that it passed without a panic anywhere (also in obs's own threads).
-fn in_child(test: &str, scenario: &str, env: &[(&str, String)]) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, scenario)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("child test process");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stderr.contains("panicked"),
-        "{scenario}:\n{stdout}\n{stderr}"
-    );
-}
-
-/// The scenario this process runs as a child, if it is one.
-fn scenario() -> Option<String> {
-    std::env::var(CHILD).ok()
-}
 
 /// A loopback port nothing listens on (yet).
 fn free_port() -> u16 {

@@ -1,0 +1,151 @@
+//! Bursts of spans and log records well above the queue's capacity, and many metric series,
+//! through a real collector: every item is either received behind the collector or counted
+//! as dropped, exactly once, for each signal, over OTLP/gRPC and over OTLP/HTTP-protobuf.
+//! The pipeline's threads and open files are back to what they were once shutdown returns.
+
+use std::time::Duration;
+
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{BatchSettings, Protocol, Signal};
+use obs_tests::child::{in_child, scenario};
+use obs_tests::collector::Collector;
+use obs_tests::load::{Resources, TARGET, accounted, emit, exported};
+
+/// Bursts, each followed by a flush (which also pushes the metrics).
+const BURSTS: u64 = 5;
+/// Spans, and log records, per burst: far more than the queue holds.
+const BURST: u64 = 4_000;
+/// The span and log queues' capacity.
+const QUEUE: usize = 256;
+/// Series of the test's counter, each a metric point per push.
+const SERIES: usize = 300;
+
+#[test]
+fn every_item_of_a_burst_is_received_or_counted_as_dropped() {
+    match scenario().as_deref() {
+        Some("grpc") => run(Protocol::Grpc),
+        Some("http/protobuf") => run(Protocol::HttpProtobuf),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {
+            for protocol in ["grpc", "http/protobuf"] {
+                in_child(
+                    "every_item_of_a_burst_is_received_or_counted_as_dropped",
+                    protocol,
+                    &[],
+                );
+            }
+        }
+    }
+}
+
+fn run(protocol: Protocol) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = runtime
+        .block_on(OtlpReceiver::start(
+            ReceiverConfig::default().max_items_per_signal(16),
+        ))
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let endpoint = match protocol {
+        Protocol::Grpc => collector.grpc_endpoint.clone(),
+        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
+    };
+    let batch = BatchSettings {
+        schedule_delay: Duration::from_millis(20),
+        max_queue_size: QUEUE,
+        max_export_batch_size: 64,
+        ..BatchSettings::SPANS
+    };
+    let before = Resources::now();
+    let telemetry = obs_core::builder()
+        .service_name("load-accounting")
+        .protocol(protocol)
+        .otlp_endpoint(endpoint)
+        .json_logs(false)
+        .traces_filter(format!("{TARGET}=info"))
+        .log_filter(format!("{TARGET}=info"))
+        .process_metrics(false)
+        .span_batch(batch)
+        .log_batch(batch)
+        // Pushed by the flushes and the shutdown only, so the test knows how many pushes.
+        .metric_export_interval(Duration::from_secs(3600))
+        .shutdown_timeout(Duration::from_secs(10))
+        .init()
+        .expect("init");
+    let requests = obs_core::metrics::global()
+        .dyn_family::<obs_core::metrics::Counter>(
+            "load_requests",
+            "Requests per client.",
+            &["client"],
+        )
+        .expect("family");
+    let mut pushes = 0;
+    for burst in 0..BURSTS {
+        for i in 0..BURST {
+            emit(burst * BURST + i);
+            requests
+                .get(&[("client", &(i as usize % SERIES).to_string())])
+                .inc();
+        }
+        telemetry
+            .force_flush()
+            .unwrap_or_else(|e| panic!("burst {burst}: {e}; {:?}", telemetry.counts()));
+        pushes += 1;
+    }
+    // Every push sends every series of the registry: the test's, and obs's own counters.
+    let points: usize = obs_core::metrics::global()
+        .collect()
+        .iter()
+        .map(|f| f.points.len())
+        .sum();
+    let counts = telemetry.counts();
+    for signal in [Signal::Traces, Signal::Logs] {
+        let c = counts.iter().find(|c| c.signal == signal).expect("counted");
+        assert!(
+            c.dropped_queue_full > 0,
+            "a burst overflows the queue: {c:?}"
+        );
+        assert!(c.exported > 0, "{c:?}");
+    }
+    telemetry.shutdown_blocking().expect("delivered");
+    pushes += 1;
+    // Stopped with SIGTERM, rotel sends what it holds before it exits.
+    drop(collector);
+
+    let produced = BURSTS * BURST;
+    let metric_points = pushes * points as u64;
+    let received = receiver.store().stats();
+    eprintln!(
+        "{protocol:?}: produced {produced} spans and log records, {metric_points} metric points; \
+         received {received:?}; exposition:\n{}",
+        obs_core::metrics::global()
+            .encode(obs_core::metrics::text::Format::Prometheus)
+            .lines()
+            .filter(|l| l.starts_with("obs_telemetry"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for (signal, n, received) in [
+        (Signal::Traces, produced, received.spans_received),
+        (Signal::Logs, produced, received.logs_received),
+        (
+            Signal::Metrics,
+            metric_points,
+            received.metric_points_received,
+        ),
+    ] {
+        assert_eq!(
+            accounted(signal),
+            n,
+            "{signal:?}: exported + dropped = produced, each counted once"
+        );
+        assert_eq!(
+            received,
+            exported(signal),
+            "{signal:?}: what obs counts as exported arrived behind the collector"
+        );
+    }
+    let after = Resources::settled(&before);
+    assert_eq!(after, before, "threads and open files after shutdown");
+    runtime.block_on(receiver.shutdown());
+}

@@ -471,3 +471,66 @@ fn flushes_waiting_behind_a_hung_export_say_so() {
         &[],
     );
 }
+
+/// The names of this process's threads that `init` started for spans and log records.
+fn batch_threads() -> Vec<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        // `obs-{signal}-batch`, cut to the kernel's 15 bytes.
+        .filter(|name| name.starts_with("obs-") && name.contains("-bat"))
+        .collect()
+}
+
+#[test]
+fn a_shutdown_behind_hung_flushes_still_stops_the_exporters() {
+    const N: u64 = 10;
+    if scenario().is_some() {
+        let telemetry = builder()
+            .otlp_endpoint(format!("http://{}", black_hole()))
+            .otlp_timeout(Duration::from_secs(60))
+            .shutdown_timeout(Duration::from_millis(100))
+            .exporter(Signal::Metrics, ExporterKind::None)
+            .init()
+            .expect("init");
+        // Each names itself once it runs.
+        let started =
+            wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(10), || {
+                (batch_threads().len() == 2).then_some(())
+            });
+        assert!(started.is_some(), "{:?}", batch_threads());
+        emit(0);
+        // Each flush waits behind the first, hung export, until the span and log exporters
+        // have no room for more requests.
+        let errors: Vec<String> = (0..24)
+            .map(|_| telemetry.force_flush().expect_err("hung").to_string())
+            .collect();
+        assert!(
+            errors
+                .last()
+                .unwrap()
+                .contains("still busy with earlier flushes"),
+            "{errors:#?}"
+        );
+        telemetry.shutdown_blocking().expect_err("hung");
+        // The exporters stop all the same: no thread left behind, and what is made from now
+        // on is dropped as made after shutdown.
+        let stopped =
+            wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(10), || {
+                batch_threads().is_empty().then_some(())
+            });
+        assert!(stopped.is_some(), "still running: {:?}", batch_threads());
+        for i in 1..N {
+            emit(i);
+        }
+        assert_all_accounted(N);
+        return;
+    }
+    in_child(
+        "a_shutdown_behind_hung_flushes_still_stops_the_exporters",
+        "shutdown behind hung flushes",
+        &[],
+    );
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -301,6 +301,10 @@ struct Shared<T> {
     /// Set when the worker has stopped (shutdown): nothing takes items off the queue any
     /// more, so a producer counts what it queued as dropped ([`Shared::discard`]).
     stopped: AtomicBool,
+    /// A shutdown asked when the control channel had no room (flushes waiting behind a hung
+    /// export fill it): taken by the worker before the channel's requests, so that it
+    /// stops even then, once the export runtime's stop has ended that export.
+    shutdown: Mutex<Option<Ack>>,
     /// Turns of the worker's loop, so tests can tell sleeping from spinning.
     #[cfg(test)]
     turns: AtomicU64,
@@ -341,6 +345,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             },
             woken: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            shutdown: Mutex::new(None),
             #[cfg(test)]
             turns: AtomicU64::new(0),
             #[cfg(test)]
@@ -422,12 +427,26 @@ impl<T> Shared<T> {
 
 impl<T> Controlled for BatchQueue<T> {
     fn send_control(&self, request: Control, timeout: Duration) -> Result<(), String> {
-        let sent = self.control.send_timeout(request, timeout);
+        let sent = match request {
+            // Never waits behind flushes for room: a shutdown that could not be sent would
+            // leave the worker running (and its thread) for the life of the process.
+            Control::Shutdown(ack) => match self.control.try_send(Control::Shutdown(ack)) {
+                Err(TrySendError::Full(Control::Shutdown(ack))) => {
+                    *self.shared.shutdown.lock() = Some(ack);
+                    Ok(())
+                }
+                sent => sent.map_err(|_| STOPPED.to_owned()),
+            },
+            flush => self
+                .control
+                .send_timeout(flush, timeout)
+                .map_err(|e| match e {
+                    SendTimeoutError::Timeout(_) => BUSY.to_owned(),
+                    SendTimeoutError::Disconnected(_) => STOPPED.to_owned(),
+                }),
+        };
         self.worker.unpark();
-        sent.map_err(|e| match e {
-            SendTimeoutError::Timeout(_) => BUSY.to_owned(),
-            SendTimeoutError::Disconnected(_) => STOPPED.to_owned(),
-        })
+        sent
     }
 
     fn pending(&self) -> Pending {
@@ -455,7 +474,11 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         loop {
             #[cfg(test)]
             shared.turns.fetch_add(1, Ordering::Relaxed);
-            match control.try_recv() {
+            let request = match shared.shutdown.lock().take() {
+                Some(ack) => Ok(Control::Shutdown(ack)),
+                None => control.try_recv(),
+            };
+            match request {
                 Ok(request) => {
                     let (ack, stop) = match request {
                         Control::Flush(ack) => (ack, false),

@@ -3,6 +3,8 @@
 //! as dropped, exactly once, for each signal, over OTLP/gRPC and over OTLP/HTTP-protobuf.
 //! The pipeline's threads and open files are back to what they were once shutdown returns.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
@@ -10,6 +12,7 @@ use obs_core::{BatchSettings, Protocol, Signal};
 use obs_tests::child::{in_child, scenario};
 use obs_tests::collector::Collector;
 use obs_tests::load::{Resources, TARGET, accounted, emit, exported};
+use obs_tests::wait::poll_blocking;
 
 /// Bursts, each followed by a flush (which also pushes the metrics).
 const BURSTS: u64 = 5;
@@ -147,5 +150,123 @@ fn run(protocol: Protocol) {
     }
     let after = Resources::settled(&before);
     assert_eq!(after, before, "threads and open files after shutdown");
+    runtime.block_on(receiver.shutdown());
+}
+
+/// Threads that make spans and log records.
+const PRODUCERS: u64 = 4;
+/// Spans (and log records) each producer makes at most: it stops earlier, when told.
+const PER_PRODUCER: u64 = 2_000_000;
+/// Spans (and log records) made before the shutdown, and after it, at least.
+const AROUND: u64 = 20_000;
+
+#[test]
+fn threads_still_producing_across_shutdown_lose_nothing_uncounted() {
+    match scenario().as_deref() {
+        Some("grpc") => produce_across_shutdown(Protocol::Grpc),
+        Some("http/protobuf") => produce_across_shutdown(Protocol::HttpProtobuf),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {
+            for protocol in ["grpc", "http/protobuf"] {
+                in_child(
+                    "threads_still_producing_across_shutdown_lose_nothing_uncounted",
+                    protocol,
+                    &[],
+                );
+            }
+        }
+    }
+}
+
+/// Producers on their own threads go on through a shutdown on the main thread (requests
+/// still running during a graceful stop): what they made before is exported or dropped,
+/// what they made after is dropped, all of it counted once.
+fn produce_across_shutdown(protocol: Protocol) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = runtime
+        .block_on(OtlpReceiver::start(
+            ReceiverConfig::default().max_items_per_signal(16),
+        ))
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let endpoint = match protocol {
+        Protocol::Grpc => collector.grpc_endpoint.clone(),
+        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
+    };
+    let batch = BatchSettings {
+        schedule_delay: Duration::ZERO,
+        max_queue_size: QUEUE,
+        max_export_batch_size: 64,
+        ..BatchSettings::SPANS
+    };
+    let telemetry = obs_core::builder()
+        .service_name("load-across-shutdown")
+        .protocol(protocol)
+        .otlp_endpoint(endpoint)
+        .json_logs(false)
+        .traces_filter(format!("{TARGET}=info"))
+        .log_filter(format!("{TARGET}=info"))
+        .process_metrics(false)
+        .exporter(Signal::Metrics, obs_core::ExporterKind::None)
+        .span_batch(batch)
+        .log_batch(batch)
+        .shutdown_timeout(Duration::from_secs(10))
+        .init()
+        .expect("init");
+    let made = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (made, stop) = (made.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for i in 0..PER_PRODUCER {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    emit(p * PER_PRODUCER + i);
+                    made.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let made_at_least = |n: u64| {
+        let made = poll_blocking(Duration::from_secs(60), Duration::from_millis(1), || {
+            (made.load(Ordering::Relaxed) >= n).then_some(())
+        });
+        assert!(made.is_some(), "the producers made {n} spans");
+    };
+    made_at_least(AROUND);
+    // Served at once, though the queues never empty; only what the producers made during
+    // the final export is not delivered, and said so.
+    if let Err(error) = telemetry.shutdown_blocking() {
+        assert!(
+            error
+                .failures
+                .iter()
+                .all(|f| f.error.contains("made after shutdown are not exported")),
+            "{error}"
+        );
+    }
+    let at_shutdown = made.load(Ordering::Relaxed);
+    made_at_least(at_shutdown + AROUND);
+    stop.store(true, Ordering::Relaxed);
+    for producer in producers {
+        producer.join().expect("the producer finished");
+    }
+    drop(collector);
+
+    let produced = made.load(Ordering::Relaxed);
+    let received = receiver.store().stats();
+    for (signal, received) in [
+        (Signal::Traces, received.spans_received),
+        (Signal::Logs, received.logs_received),
+    ] {
+        assert_eq!(
+            accounted(signal),
+            produced,
+            "{signal:?}: exported + dropped = produced, each counted once"
+        );
+        assert_eq!(received, exported(signal), "{signal:?}");
+    }
     runtime.block_on(receiver.shutdown());
 }

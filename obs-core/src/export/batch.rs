@@ -533,12 +533,17 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
         }
     }
 
-    /// Exports full batches, and the partial rest too when `all`.
+    /// Exports the items queued now in full batches, and the partial rest too when `all`.
+    /// Not those queued meanwhile: under a load that refills the queue as fast as it is
+    /// emptied, the worker would stay here, and a flush or the shutdown would wait
+    /// unanswered (past its deadline) for as long as the load lasts.
     fn export_queued(&self, shared: &Shared<T>, all: bool) {
         let max = self.settings.max_export_batch_size;
-        while shared.queue.len() >= max || (all && !shared.queue.is_empty()) {
-            let mut batch = Vec::with_capacity(max.min(shared.queue.len()));
-            while batch.len() < max {
+        let mut left = shared.queue.len();
+        while left >= max || (all && left > 0) {
+            let size = max.min(left);
+            let mut batch = Vec::with_capacity(size);
+            while batch.len() < size {
                 match shared.queue.pop() {
                     Some(item) => batch.push(item),
                     None => break,
@@ -547,6 +552,7 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
             if batch.is_empty() {
                 break;
             }
+            left -= batch.len();
             self.dispatch(batch);
         }
     }
@@ -596,6 +602,8 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use std::sync::OnceLock;
+
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     use super::*;
@@ -617,25 +625,11 @@ mod tests {
         runtime: &tokio::runtime::Runtime,
         schedule_delay: Duration,
     ) -> (BatchQueue<u64>, Arc<SignalStats>) {
-        let settings = BatchSettings {
-            schedule_delay,
-            export_timeout: Duration::from_secs(10),
-            max_queue_size: 4 * BATCH,
-            max_export_batch_size: BATCH,
-        };
         let stats = Arc::new(SignalStats::default());
-        let to_request = |items: Vec<u64>| ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans: items.iter().map(|_| Span::default()).collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
+        let to_request = |items: Vec<u64>| spans(items.len());
         let queue = BatchQueue::start(
             Signal::Traces,
-            settings,
+            settings(schedule_delay),
             runtime.handle().clone(),
             Arc::new(Destination::Console),
             stats.clone(),
@@ -643,6 +637,29 @@ mod tests {
         )
         .unwrap();
         (queue, stats)
+    }
+
+    /// A queue of four batches.
+    fn settings(schedule_delay: Duration) -> BatchSettings {
+        BatchSettings {
+            schedule_delay,
+            export_timeout: Duration::from_secs(10),
+            max_queue_size: 4 * BATCH,
+            max_export_batch_size: BATCH,
+        }
+    }
+
+    /// A request of `n` empty spans.
+    fn spans(n: usize) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span::default(); n],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -697,6 +714,71 @@ mod tests {
         answered(&queue, Control::Flush);
         assert_eq!(stats.exported.load(Ordering::Relaxed), BATCH as u64 + 3);
         answered(&queue, Control::Shutdown);
+    }
+
+    #[test]
+    fn a_flush_is_answered_though_the_queue_refills_as_fast_as_it_empties() {
+        // More than the test waits to see: the refills go on until the flush is answered.
+        const REFILLS: u64 = 100_000;
+        let runtime = runtime();
+        let producers = Arc::new(OnceLock::new());
+        let flush = Arc::new(Mutex::new(None));
+        let (refills, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        // As a load that keeps the queue full would: every batch taken off the queue is
+        // replaced at once, and the flush is asked while the worker exports.
+        let to_request = {
+            let (producers, flush) = (producers.clone(), flush.clone());
+            let (refills, stop) = (refills.clone(), stop.clone());
+            move |items: Vec<u64>| {
+                let queue: Option<Arc<BatchQueue<u64>>> =
+                    producers.get().and_then(std::sync::Weak::upgrade);
+                if let Some(queue) = queue
+                    && !stop.load(Ordering::Relaxed)
+                {
+                    let refilled = refills.fetch_add(1, Ordering::Relaxed);
+                    if refilled >= REFILLS {
+                        return spans(items.len());
+                    }
+                    if refilled == 0 {
+                        *flush.lock() = Some(queue.ask(Control::Flush, NEVER).unwrap());
+                    }
+                    for &item in &items {
+                        queue.push(item);
+                    }
+                }
+                spans(items.len())
+            }
+        };
+        let stats = Arc::new(SignalStats::default());
+        let queue = Arc::new(
+            BatchQueue::start(
+                Signal::Traces,
+                settings(NEVER),
+                runtime.handle().clone(),
+                Arc::new(Destination::Console),
+                stats,
+                to_request,
+            )
+            .unwrap(),
+        );
+        producers.set(Arc::downgrade(&queue)).unwrap();
+        for i in 0..BATCH as u64 {
+            queue.push(i);
+        }
+        assert!(wait_until(|| flush.lock().is_some()), "the flush was asked");
+        let answer = flush.lock().take().unwrap();
+        let flushed = answer.recv_timeout(Duration::from_secs(10));
+        stop.store(true, Ordering::Relaxed);
+        let refilled = refills.load(Ordering::Relaxed);
+        assert!(flushed.is_ok());
+        assert!(
+            refilled < REFILLS,
+            "the flush was answered only once the refills ended"
+        );
+        answered(&*queue, Control::Shutdown);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Memory stays flat under ten bursts of everything an application's clients and its own
 //! code can make unbounded, with a dead collector: spans and log records with values never
 //! seen twice, metric labels far past the cardinality limit, 10,000 route templates and
-//! ever-new `Host` headers and client server addresses (past the interner's caps), baggage
+//! ever-new `Host` headers, client server addresses and gRPC services and methods (past
+//! the interner's caps and the RPC metrics' series cache), baggage
 //! at its limits, and many traces open at once under tail sampling (past its buffer). The
 //! resident memory after the tenth burst is within a generous bound of that after the
 //! second, and the structures that count their own size are at their caps.
@@ -12,8 +13,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{Empty, Full};
 use obs_core::metrics::Counter;
+use obs_core::tonic::GrpcServerLayer;
 use obs_core::tower::{HttpClientLayer, HttpServerLayer};
 use obs_core::trace::TailSampling;
 use obs_core::{BatchSettings, Protocol, Signal, TemporalityPreference};
@@ -32,8 +34,8 @@ const OPEN_TRACES: usize = 5_000;
 /// What tail sampling may buffer: fewer spans than the open traces hold.
 const TAIL_BUFFER: usize = 1_000;
 /// How much the resident memory may grow from the second burst to the tenth. One burst
-/// makes about 40,000 spans and 15,000 log records, 25,000 new strings for the interner
-/// and 5,000 new label sets: kept, any of them would add several MiB per burst.
+/// makes 45,000 spans and 5,000 log records, 50,000 new strings for the interner and
+/// 5,000 new label sets: kept, any of them would add several MiB per burst.
 const GROWTH: u64 = 6 << 20;
 
 #[test]
@@ -87,6 +89,17 @@ fn memory_stays_flat_under_bursts_of_unbounded_values() {
         .service_fn(|_: http::Request<Empty<Bytes>>| async {
             Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
         });
+    // Answers every call, whatever its path, with a trailers-only UNIMPLEMENTED.
+    let grpc = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(|_: http::Request<_>| async {
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12")
+                .body(Empty::<Bytes>::new())
+                .expect("response");
+            Ok::<_, Infallible>(response)
+        });
     let users = obs_core::metrics::global()
         .dyn_family::<Counter>("memory_requests", "Requests per user.", &["user"])
         .expect("family");
@@ -107,6 +120,12 @@ fn memory_stays_flat_under_bursts_of_unbounded_values() {
                     .body(Empty::new())
                     .expect("request");
                 client.clone().oneshot(call).await.expect("infallible");
+                // gRPC paths are the caller's to choose: services and methods never seen.
+                let call = http::Request::post(format!("http://g.example/s{burst}.S{r}/M{r}"))
+                    .header("content-type", "application/grpc")
+                    .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
+                    .expect("request");
+                grpc.clone().oneshot(call).await.expect("infallible");
             }
         });
         for i in 0..UNIQUE {
@@ -148,8 +167,8 @@ fn memory_stays_flat_under_bursts_of_unbounded_values() {
     assert!(!error.failures.is_empty(), "{error}");
     let logs = BURSTS * UNIQUE;
     assert_eq!(accounted(Signal::Logs), logs, "every log record counted");
-    // Server and client spans, the unique ones, and the open traces' roots and children.
-    let spans = BURSTS * (2 * ROUTES as u64 + UNIQUE + 2 * OPEN_TRACES as u64);
+    // HTTP server and client spans, gRPC server spans, the unique ones, and the open traces' roots and children.
+    let spans = BURSTS * (3 * ROUTES as u64 + UNIQUE + 2 * OPEN_TRACES as u64);
     assert_eq!(
         accounted(Signal::Traces) + counter("obs_tail_sampling_dropped_spans_total"),
         spans,

@@ -752,7 +752,7 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
                 Signal::Metrics => p.metrics.as_ref()?,
             };
             let failed_before = stats.dropped_export_failed.load(Ordering::Relaxed);
-            let answer = exporter.ask(make, remaining());
+            let answer = exporter.ask(make);
             Some((signal, stats, exporter, failed_before, answer))
         })
         .collect();

@@ -534,3 +534,53 @@ fn a_shutdown_behind_hung_flushes_still_stops_the_exporters() {
         &[],
     );
 }
+
+#[test]
+fn flushes_piling_up_behind_one_hung_signal_cost_the_others_nothing() {
+    if scenario().is_some() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let receiver = runtime
+            .block_on(OtlpReceiver::start(ReceiverConfig::default()))
+            .unwrap();
+        let telemetry = builder()
+            .protocol(obs_core::Protocol::HttpProtobuf)
+            .otlp_signal_endpoint(Signal::Traces, format!("http://{}/v1/traces", black_hole()))
+            .otlp_signal_endpoint(
+                Signal::Logs,
+                format!("{}/v1/logs", receiver.http_endpoint()),
+            )
+            .otlp_timeout(Duration::from_secs(60))
+            .shutdown_timeout(Duration::from_millis(300))
+            .exporter(Signal::Metrics, ExporterKind::None)
+            .init()
+            .expect("init");
+        // The span flushes wait behind the first, hung export until there is no room for
+        // more; the log records are delivered by every flush all the same. Enough of them
+        // that their export takes a while: not done in the millisecond a flush that waited
+        // for the spans' room would leave them.
+        const FLUSHES: u64 = 24;
+        const RECORDS: u64 = 500;
+        emit(0);
+        for flush in 0..FLUSHES {
+            for i in 0..RECORDS {
+                tracing::info!(target: TARGET, i, "work");
+            }
+            let error = telemetry.force_flush().expect_err("the spans hang");
+            let failed: Vec<Signal> = error.failures.iter().map(|f| f.signal).collect();
+            assert_eq!(failed, [Signal::Traces], "flush {flush}: {error}");
+        }
+        let error = telemetry.shutdown_blocking().expect_err("the spans hang");
+        let failed: Vec<Signal> = error.failures.iter().map(|f| f.signal).collect();
+        assert_eq!(failed, [Signal::Traces], "{error}");
+        assert_eq!(
+            receiver.store().stats().logs_received,
+            FLUSHES * RECORDS + 1
+        );
+        return;
+    }
+    in_child(
+        "flushes_piling_up_behind_one_hung_signal_cost_the_others_nothing",
+        "flushes behind one hung signal",
+        &[],
+    );
+}

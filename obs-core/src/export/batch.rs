@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -262,22 +262,20 @@ pub(crate) enum Control {
 /// A background exporter that takes [`Control`] requests: the span and log batch workers
 /// and the metrics pusher.
 pub(crate) trait Controlled {
-    /// Hands `request` to the exporter, waiting up to `timeout` for room; why not, if not:
-    /// it is gone, or still busy with the earlier requests (a slow collector's flushes).
-    fn send_control(&self, request: Control, timeout: Duration) -> Result<(), String>;
+    /// Hands `request` to the exporter, without waiting for room: a flush and a shutdown
+    /// ask every signal at once, so one whose collector hangs must not use up the others'
+    /// deadline. Why not, if not: it is gone, or still busy with the earlier requests (a
+    /// slow collector's flushes).
+    fn send_control(&self, request: Control) -> Result<(), String>;
 
     /// What it has not delivered yet.
     fn pending(&self) -> Pending;
 
     /// Sends the request `make` builds (a flush or a shutdown) without waiting for it: the
     /// answer comes on the returned channel. An error if it could not be sent.
-    fn ask(
-        &self,
-        make: fn(Ack) -> Control,
-        timeout: Duration,
-    ) -> Result<std::sync::mpsc::Receiver<()>, String> {
+    fn ask(&self, make: fn(Ack) -> Control) -> Result<std::sync::mpsc::Receiver<()>, String> {
         let (ack, done) = std::sync::mpsc::channel();
-        self.send_control(make(ack), timeout).map(|()| done)
+        self.send_control(make(ack)).map(|()| done)
     }
 }
 
@@ -426,24 +424,17 @@ impl<T> Shared<T> {
 }
 
 impl<T> Controlled for BatchQueue<T> {
-    fn send_control(&self, request: Control, timeout: Duration) -> Result<(), String> {
-        let sent = match request {
-            // Never waits behind flushes for room: a shutdown that could not be sent would
-            // leave the worker running (and its thread) for the life of the process.
-            Control::Shutdown(ack) => match self.control.try_send(Control::Shutdown(ack)) {
-                Err(TrySendError::Full(Control::Shutdown(ack))) => {
-                    *self.shared.shutdown.lock() = Some(ack);
-                    Ok(())
-                }
-                sent => sent.map_err(|_| STOPPED.to_owned()),
-            },
-            flush => self
-                .control
-                .send_timeout(flush, timeout)
-                .map_err(|e| match e {
-                    SendTimeoutError::Timeout(_) => BUSY.to_owned(),
-                    SendTimeoutError::Disconnected(_) => STOPPED.to_owned(),
-                }),
+    fn send_control(&self, request: Control) -> Result<(), String> {
+        let sent = match self.control.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Control::Flush(_))) => Err(BUSY.to_owned()),
+            // A shutdown that could not be sent would leave the worker running (and its
+            // thread) for the life of the process.
+            Err(TrySendError::Full(Control::Shutdown(ack))) => {
+                *self.shared.shutdown.lock() = Some(ack);
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(STOPPED.to_owned()),
         };
         self.worker.unpark();
         sent
@@ -613,7 +604,7 @@ mod tests {
     /// Asks `queue` for a flush or a shutdown and waits (bounded) for its answer.
     fn answered(queue: &impl Controlled, make: fn(Ack) -> Control) {
         let timeout = Duration::from_secs(10);
-        let answer = queue.ask(make, timeout).expect("the worker runs");
+        let answer = queue.ask(make).expect("the worker runs");
         answer.recv_timeout(timeout).expect("answered in time");
     }
 
@@ -743,7 +734,7 @@ mod tests {
                         return spans(items.len());
                     }
                     if refilled == 0 {
-                        *flush.lock() = Some(queue.ask(Control::Flush, NEVER).unwrap());
+                        *flush.lock() = Some(queue.ask(Control::Flush).unwrap());
                     }
                     for &item in &items {
                         queue.push(item);

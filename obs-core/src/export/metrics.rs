@@ -443,9 +443,7 @@ fn ticker(interval: Duration) -> tokio::time::Interval {
 }
 
 impl Controlled for PeriodicMetrics {
-    // No wait: the caller may be on an async thread, where this channel's waiting send
-    // can't be awaited.
-    fn send_control(&self, request: Control, _timeout: Duration) -> Result<(), String> {
+    fn send_control(&self, request: Control) -> Result<(), String> {
         self.control.try_send(request).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => BUSY.to_owned(),
             mpsc::error::TrySendError::Closed(_) => STOPPED.to_owned(),

@@ -163,6 +163,18 @@ fn run(protocol: Protocol) {
     collector.resume();
     app.exports_again("a collector running again");
 
+    // A killed collector loses what it acknowledged and has not forwarded yet: it is
+    // killed once all of that has reached the receiver behind it.
+    // (An export of the freeze still failing may make the flush an error: what matters
+    // is that it sent what was queued.)
+    let _flushed = app.telemetry.force_flush();
+    let forwarded = poll_blocking(WAIT, Duration::from_millis(20), || {
+        let received = receiver.store().stats();
+        (received.spans_received >= exported(Signal::Traces)
+            && received.logs_received >= exported(Signal::Logs))
+        .then_some(())
+    });
+    assert!(forwarded.is_some(), "{:?}", receiver.store().stats());
     collector.kill();
     app.bursts_into_the_void("a crashed collector");
     collector.restart();

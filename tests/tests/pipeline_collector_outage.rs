@@ -206,7 +206,7 @@ fn run(protocol: Protocol) {
     let received = receiver.store().stats();
     eprintln!(
         "{protocol:?}: produced {produced} spans and log records; received {received:?}; \
-         shutdown: {error}; exposition:\n{}",
+         shutdown in {took:?}: {error}; exposition:\n{}",
         obs_core::metrics::global()
             .encode(obs_core::metrics::text::Format::Prometheus)
             .lines()

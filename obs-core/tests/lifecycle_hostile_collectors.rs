@@ -584,3 +584,38 @@ fn flushes_piling_up_behind_one_hung_signal_cost_the_others_nothing() {
         &[],
     );
 }
+
+#[test]
+fn a_failed_init_leaves_no_thread_behind() {
+    if scenario().is_some() {
+        // A port someone else holds makes `init` fail once its exporters have started; with
+        // no schedule delay, they sleep until told something.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let batch = obs_core::BatchSettings {
+            schedule_delay: Duration::ZERO,
+            ..obs_core::BatchSettings::SPANS
+        };
+        let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+        let before = threads();
+        let failed = builder()
+            .otlp_endpoint(format!("http://127.0.0.1:{}", free_port()))
+            .json_logs(true)
+            .span_batch(batch)
+            .log_batch(batch)
+            .metrics_addr(taken.local_addr().unwrap())
+            .init();
+        assert!(failed.is_err(), "{failed:?}");
+        let stopped =
+            wait::poll_blocking(Duration::from_secs(10), Duration::from_millis(10), || {
+                (threads() == before).then_some(())
+            });
+        assert!(
+            stopped.is_some(),
+            "{} threads, {before} before; exporters still running: {:?}",
+            threads(),
+            batch_threads()
+        );
+        return;
+    }
+    in_child("a_failed_init_leaves_no_thread_behind", "failed init", &[]);
+}

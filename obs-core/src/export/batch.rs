@@ -300,8 +300,9 @@ struct Shared<T> {
     /// more, so a producer counts what it queued as dropped ([`Shared::discard`]).
     stopped: AtomicBool,
     /// A shutdown asked when the control channel had no room (flushes waiting behind a hung
-    /// export fill it): taken by the worker before the channel's requests, so that it
-    /// stops even then, once the export runtime's stop has ended that export.
+    /// export fill it), or by dropping the queue: taken by the worker before the channel's
+    /// requests, so that it stops even then, once the export runtime's stop has ended that
+    /// export.
     shutdown: Mutex<Option<Ack>>,
     /// Turns of the worker's loop, so tests can tell sleeping from spinning.
     #[cfg(test)]
@@ -395,6 +396,17 @@ impl<T: Send + 'static> BatchQueue<T> {
         {
             self.worker.unpark();
         }
+    }
+}
+
+impl<T> Drop for BatchQueue<T> {
+    /// Shuts the worker down: it sleeps until told something (with no schedule delay, for
+    /// good), and nothing else would tell it when the queue goes unused (an `init` that
+    /// failed after starting it). What is queued is exported or counted as dropped.
+    fn drop(&mut self) {
+        let (ack, _) = std::sync::mpsc::channel();
+        self.shared.shutdown.lock().get_or_insert(ack);
+        self.worker.unpark();
     }
 }
 

@@ -5,13 +5,16 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::{MetricsService, Registry};
 
@@ -24,17 +27,34 @@ pub async fn serve_addr(addr: SocketAddr, registry: Registry) -> io::Result<()> 
     serve(TcpListener::bind(addr).await?, registry).await
 }
 
+/// How long a connection may take to send a request's headers, idle between requests
+/// included: a scraper sends its request at once, and a connection that does not is closed
+/// rather than hold a socket, and a file descriptor of the application, for good.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once. More wait in the listener's backlog, where they cost the
+/// process no file descriptor, until one of these ends: a flood of connections can delay
+/// scrapes, never take the descriptors the application needs.
+const MAX_CONNECTIONS: usize = 64;
+
 /// Serves `registry` on [`METRICS_PATH`] over HTTP/1.1 on every connection `listener`
-/// accepts, until the future is dropped. Connection errors end that connection only.
+/// accepts, 64 at a time (more wait in the listener's backlog), until the future is
+/// dropped. Connection errors end that connection only, and so does a client that has not
+/// sent a request's headers within 10 s (idle between requests included).
 pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> {
     let service = MetricsService::new(registry);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // Never closed, so always a permit.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             // Out of file descriptors and similar: keep serving the connections we have
             // and try again shortly rather than ending the listener.
             Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
@@ -52,8 +72,11 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
             });
             // A client that goes away mid-request is not our error to report.
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), handler)
                 .await;
+            drop(slot);
         });
     }
 }
@@ -108,6 +131,84 @@ mod tests {
             .await
             .unwrap();
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_nothing_is_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Registry::new()));
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut read = Vec::new();
+        let closed = tokio::time::timeout(
+            HEADER_READ_TIMEOUT + std::time::Duration::from_secs(20),
+            idle.read_to_end(&mut read),
+        )
+        .await;
+        assert!(
+            matches!(closed, Ok(Ok(_))),
+            "still open after the header read timeout: {closed:?}"
+        );
+        server.abort();
+    }
+
+    /// The connections to `port` this process accepted: its sockets whose local port it is.
+    fn accepted(port: u16) -> usize {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        // Fields: sl, local_address (hex address:port), rem_address, st (01: established),
+        // ..., inode (the tenth; 0 while the connection waits in the backlog).
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1].ends_with(&format!(":{port:04X}")) && f[3] == "01")
+            .map(|f| format!("socket:[{}]", f[9]))
+            .collect();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|target| {
+                    inodes
+                        .iter()
+                        .any(|inode| target.as_os_str() == inode.as_str())
+                })
+            })
+            .count()
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_wait_in_the_backlog() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Registry::new()));
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 16 {
+            held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        // Connected (the kernel completed every handshake); the server accepts what it
+        // takes in a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while accepted(addr.port()) < MAX_CONNECTIONS && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(accepted(addr.port()), MAX_CONNECTIONS);
+        // A scrape waits behind them in the backlog, and is served once they end.
+        let mut next = tokio::net::TcpStream::connect(addr).await.unwrap();
+        drop(held);
+        next.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            next.read_to_string(&mut response),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
         server.abort();
     }
 }

@@ -712,6 +712,16 @@ impl Telemetry {
         };
         let result = flush_all(&p, self.shutdown_timeout, true);
         p.runtime.stop();
+        // The exports the stop cut off are counted; the span and log workers then count what
+        // they still held or had queued, on their own threads, in a moment (no I/O is left
+        // to wait for).
+        let grace = Duration::from_secs(1);
+        if let Some(traces) = &p.traces {
+            traces.wait_ended(grace);
+        }
+        if let Some(logs) = &p.logs {
+            logs.wait_ended(grace);
+        }
         // The JSON lines had their flush within the deadline (`flush_all`): the writer
         // stops without its own wait (3 s by default), and one stuck writing to a stdout
         // nobody reads is left behind rather than hold shutdown past its deadline.

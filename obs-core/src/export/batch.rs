@@ -283,7 +283,7 @@ pub(crate) trait Controlled {
 pub(crate) struct BatchQueue<T> {
     shared: Arc<Shared<T>>,
     control: Sender<Control>,
-    worker: std::thread::Thread,
+    worker: std::thread::JoinHandle<()>,
     signal: Signal,
     stats: Arc<SignalStats>,
 }
@@ -370,7 +370,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         Ok(BatchQueue {
             shared,
             control,
-            worker: handle.thread().clone(),
+            worker: handle,
             signal,
             stats,
         })
@@ -394,7 +394,19 @@ impl<T: Send + 'static> BatchQueue<T> {
         if self.shared.queue.len() >= self.shared.wake_at
             && !self.shared.woken.swap(true, Ordering::AcqRel)
         {
-            self.worker.unpark();
+            self.worker.thread().unpark();
+        }
+    }
+}
+
+impl<T> BatchQueue<T> {
+    /// Waits, at most `timeout`, until the worker has ended, after a shutdown: when the
+    /// export runtime stops under it, it still counts what it held and what is queued as
+    /// dropped, and the counters read once shutdown returns must include them.
+    pub(crate) fn wait_ended(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.worker.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
@@ -406,7 +418,7 @@ impl<T> Drop for BatchQueue<T> {
     fn drop(&mut self) {
         let (ack, _) = std::sync::mpsc::channel();
         self.shared.shutdown.lock().get_or_insert(ack);
-        self.worker.unpark();
+        self.worker.thread().unpark();
     }
 }
 
@@ -448,7 +460,7 @@ impl<T> Controlled for BatchQueue<T> {
             }
             Err(TrySendError::Disconnected(_)) => Err(STOPPED.to_owned()),
         };
-        self.worker.unpark();
+        self.worker.thread().unpark();
         sent
     }
 

@@ -240,10 +240,9 @@ fn produce_across_shutdown(protocol: Protocol) {
     // the final export is not delivered, and said so.
     if let Err(error) = telemetry.shutdown_blocking() {
         assert!(
-            error
-                .failures
-                .iter()
-                .all(|f| f.error.contains("made after shutdown are not exported")),
+            error.failures.iter().all(|f| f
+                .error
+                .contains("made during or after shutdown are not exported")),
             "{error}"
         );
     }

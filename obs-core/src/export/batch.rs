@@ -439,7 +439,7 @@ impl<T> Shared<T> {
                 signal,
                 discarded,
                 Err(format!(
-                    "{} made after shutdown are not exported",
+                    "{} made during or after shutdown are not exported",
                     signal.as_str()
                 )),
             );

@@ -72,8 +72,9 @@ pub use tracing_subscriber;
 /// (spans, JSON logs, OTLP logs), the W3C propagator, and the OTLP pipeline for all three
 /// signals. Returns the guard that flushes everything on shutdown or drop.
 ///
-/// Never panics: a second call returns [`InitError::AlreadyInitialized`]; it works inside or
-/// outside a Tokio runtime (exports run on a runtime of their own).
+/// Never panics: a second call returns [`InitError::AlreadyInitialized`], also once the first
+/// guard has shut down; it works inside or outside a Tokio runtime (exports run on a runtime
+/// of their own).
 pub fn init() -> Result<Telemetry, InitError> {
     builder().init()
 }

@@ -24,7 +24,9 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InitError {
-    /// `init` was already called in this process; the first guard is still in charge.
+    /// `init` already succeeded in this process. Telemetry starts once per process: the
+    /// global `tracing` subscriber can't be replaced, so this holds after the first guard
+    /// has shut down too (a failed `init` can be retried).
     AlreadyInitialized,
     /// Another global `tracing` subscriber was installed before `init`: remove that call, or
     /// add obs's layers to it yourself.

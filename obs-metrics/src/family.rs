@@ -24,7 +24,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use crate::exemplar::unix_nanos_now;
 use crate::hash::{LabelHasher, hash_of, str_eq};
 use crate::instrument::Instrument;
-use crate::name::validate_label_name;
+use crate::name::{underscored, validate_label_name};
 use crate::{MetricKind, PointSnapshot};
 
 /// The label (value `"true"`) of the series that collects measurements past the
@@ -462,16 +462,7 @@ fn rename_label(
     problem: &str,
 ) {
     let original = std::mem::take(name);
-    let mut renamed: String = original
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut renamed = underscored(&original);
     while renamed.is_empty()
         || validate_label_name(metric, &renamed, kind).is_err()
         || before.iter().any(|(n, _)| *n == renamed)

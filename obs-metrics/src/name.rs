@@ -112,6 +112,20 @@ pub(crate) struct ValidName {
     pub(crate) unit: Option<Unit>,
 }
 
+/// `name` in lower case with every character other than an ASCII letter or digit replaced
+/// by `_`: the valid name closest to an OpenTelemetry one (`http.server.request.duration`).
+pub(crate) fn underscored(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Checks `name` for a metric of `kind`. Counters may be given with or without `_total`.
 pub(crate) fn validate_metric_name(
     name: &str,
@@ -122,16 +136,7 @@ pub(crate) fn validate_metric_name(
         const CHARSET: &str = "must match [a-zA-Z_:][a-zA-Z0-9_:]*";
         // An OpenTelemetry name (`http.server.request.duration`) or another separator:
         // say what to write when underscores make a valid name of it.
-        let suggestion: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let suggestion = underscored(name);
         let reason = if metric_charset_ok(&suggestion)
             && validate_metric_name(&suggestion, kind, unit).is_ok()
         {

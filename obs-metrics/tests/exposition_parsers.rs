@@ -8,10 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use obs_metrics::text::Format;
-use obs_metrics::{
-    Collector, Counter, EncodeLabelSet, Family, Gauge, Histogram, MetricFamilySnapshot, MetricKind,
-    PointSnapshot, PointValue, Registry,
-};
+use obs_metrics::{Counter, EncodeLabelSet, Family, Histogram, Registry};
 use obs_trace::{Sampler, SpanExt, SpanLayer};
 use tracing_subscriber::prelude::*;
 
@@ -22,124 +19,9 @@ struct HttpLabels {
     http_response_status_code: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Method {
-    method: &'static str,
-}
-
-/// Label names that repeat once flattened or renamed.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RepeatedNames {
-    #[prometheus(flatten)]
-    request: Method,
-    method: &'static str,
-    le: &'static str,
-    label_le: &'static str,
-}
-
-/// `le` on a counter: promtool wants it on histograms only.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Level {
-    le: &'static str,
-}
-
-/// `None` and `Some("")` print the same labels.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OptionalRoute {
-    http_route: Option<&'static str>,
-}
-
-/// A collector whose families no exposition can show (all left out) beside a valid one.
-#[derive(Debug)]
-struct CarelessCollector;
-
-impl Collector for CarelessCollector {
-    fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
-        let family = |name: &str, kind, labels: &[(&str, &str)], value| MetricFamilySnapshot {
-            name: name.to_owned(),
-            help: "Collected.".to_owned(),
-            unit: None,
-            kind,
-            asynchronous: true,
-            points: vec![PointSnapshot {
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-                value,
-                start_time_unix_nano: now,
-                time_unix_nano: now,
-                exemplars: Vec::new(),
-            }],
-        };
-        out.extend([
-            family("queue-depth", MetricKind::Gauge, &[], PointValue::I64(1)),
-            family(
-                "backlog",
-                MetricKind::Gauge,
-                &[("queue", "a"), ("queue", "b")],
-                PointValue::I64(1),
-            ),
-            family("debt", MetricKind::Counter, &[], PointValue::I64(-5)),
-            family("queue_depth", MetricKind::Gauge, &[], PointValue::I64(3)),
-        ]);
-    }
-}
-
-/// What a careless user can do to a registry: label names that repeat, label sets that
-/// print alike, control and non-ASCII characters in help and label values, NaN and
-/// infinities, a histogram with only the `+Inf` bucket, a collector's invalid families.
-fn add_misuse(registry: &Registry) {
-    let repeated: Family<RepeatedNames, Histogram> = registry
-        .family("misuse_wait_seconds", "Label names that repeat.")
-        .unwrap();
-    repeated
-        .get(&RepeatedNames {
-            request: Method { method: "GET" },
-            method: "POST",
-            le: "a",
-            label_le: "b",
-        })
-        .observe(0.5);
-    let levels: Family<Level, Counter> = registry
-        .family("misuse_levels", "A label named le.")
-        .unwrap();
-    levels.get(&Level { le: "debug" }).inc();
-    let routes: Family<OptionalRoute, Counter> = registry
-        .family("misuse_requests", "Label sets that print alike.")
-        .unwrap();
-    routes.get(&OptionalRoute { http_route: None }).inc();
-    routes
-        .get(&OptionalRoute {
-            http_route: Some(""),
-        })
-        .inc_by(3);
-    let values = registry
-        .metric("misuse_values", "Ünïcödé \\ \"help\"\twith a tab.")
-        .dyn_family::<Gauge<f64>>(&["case", "text"])
-        .unwrap();
-    values
-        .get(&[("case", "nan"), ("text", "nul\0 snow☃ line\u{2028}sep")])
-        .set(f64::NAN);
-    values
-        .get(&[("case", "inf"), ("text", "")])
-        .set(f64::INFINITY);
-    values.get(&[("case", "-inf")]).set(f64::NEG_INFINITY);
-    let huge = registry
-        .metric("misuse_huge", "A float counter past f64::MAX.")
-        .counter_f64()
-        .unwrap();
-    huge.inc_by(f64::MAX);
-    huge.inc_by(f64::MAX);
-    let unbounded = registry
-        .metric("misuse_unbounded_seconds", "No bucket but +Inf.")
-        .buckets([])
-        .histogram()
-        .unwrap();
-    unbounded.observe(f64::INFINITY);
-    unbounded.observe(1.0);
-    registry.register_collector(CarelessCollector);
-}
+#[path = "support/misuse.rs"]
+mod misuse;
+use misuse::add_misuse;
 
 /// A registry with every kind of metric, escapes, the overflow series, exemplars
 /// recorded inside a sampled span and the misuse of [`add_misuse`]; returns it with the

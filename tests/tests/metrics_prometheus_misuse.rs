@@ -1,115 +1,24 @@
 //! A real Prometheus scrapes a registry a careless user filled, in both text formats: typed
 //! label names that repeat once flattened or renamed, label sets that are one series to
-//! Prometheus, and a collector whose families no exposition can show. Each of these used to make Prometheus
-//! mark the target down (the whole scrape lost) or keep one of two samples; now both
-//! targets are up without errors and the values are whole.
+//! Prometheus, and a collector whose families no exposition can show. Each of these used to
+//! make Prometheus mark the target down (the whole scrape lost) or keep one of two samples;
+//! now both targets are up without errors and the values are whole.
 
 use std::time::Duration;
 
 use axum::routing::get;
 use http::header::CONTENT_TYPE;
+use obs_metrics::Registry;
 use obs_metrics::text::{Format, PROMETHEUS_CONTENT_TYPE};
-use obs_metrics::{
-    Collector, Counter, EncodeLabelSet, Family, Histogram, MetricFamilySnapshot, MetricKind,
-    PointSnapshot, PointValue, Registry,
-};
 use obs_tests::prometheus::Prometheus;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Method {
-    method: &'static str,
-}
-
-/// `method` twice once flattened; `le` renamed onto the declared `label_le`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RepeatedNames {
-    #[prometheus(flatten)]
-    request: Method,
-    method: &'static str,
-    le: &'static str,
-    label_le: &'static str,
-}
-
-/// `None` and `Some("")` print the same labels.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OptionalRoute {
-    http_route: Option<&'static str>,
-}
-
-/// Families with an invalid name and a repeated `le` label (both left out), and a valid one.
-#[derive(Debug)]
-struct CarelessCollector;
-
-impl Collector for CarelessCollector {
-    fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
-        let family = |name: &str, kind, labels: &[(&str, &str)], value| MetricFamilySnapshot {
-            name: name.to_owned(),
-            help: "Collected.".to_owned(),
-            unit: None,
-            kind,
-            asynchronous: true,
-            points: vec![PointSnapshot {
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-                value,
-                start_time_unix_nano: now,
-                time_unix_nano: now,
-                exemplars: Vec::new(),
-            }],
-        };
-        let histogram = PointValue::Histogram(obs_metrics::HistogramValue {
-            bounds: [1.0].into(),
-            bucket_counts: vec![1, 0],
-            sum: 0.5,
-            count: 1,
-            negative_count: 0,
-        });
-        out.extend([
-            family("queue-depth", MetricKind::Gauge, &[], PointValue::I64(1)),
-            family(
-                "collected_wait_seconds",
-                MetricKind::Histogram,
-                &[("le", "x")],
-                histogram,
-            ),
-            family("queue_depth", MetricKind::Gauge, &[], PointValue::I64(3)),
-        ]);
-    }
-}
+// The misused registry of obs-metrics' exposition tests.
+#[path = "../../obs-metrics/tests/support/misuse.rs"]
+mod misuse;
 
 fn misused_registry() -> Registry {
     let registry = Registry::new();
-    let repeated: Family<RepeatedNames, Histogram> = registry
-        .family("misuse_wait_seconds", "Label names that repeat.")
-        .unwrap();
-    repeated
-        .get(&RepeatedNames {
-            request: Method { method: "GET" },
-            method: "POST",
-            le: "a",
-            label_le: "b",
-        })
-        .observe(0.5);
-    let routes: Family<OptionalRoute, Counter> = registry
-        .family("misuse_requests", "Label sets that print alike.")
-        .unwrap();
-    routes.get(&OptionalRoute { http_route: None }).inc();
-    routes
-        .get(&OptionalRoute {
-            http_route: Some(""),
-        })
-        .inc_by(3);
-    // One series to Prometheus: pairs in another order, an extra label with an empty value.
-    let jobs: Family<Vec<(&str, &str)>, Counter> = registry
-        .family("misuse_jobs", "Label pairs that are one series.")
-        .unwrap();
-    jobs.get(&vec![("queue", "a"), ("outcome", "ok")]).inc();
-    jobs.get(&vec![("outcome", "ok"), ("queue", "a")]).inc();
-    jobs.get(&vec![("queue", "a"), ("shard", ""), ("outcome", "ok")])
-        .inc();
-    registry.register_collector(CarelessCollector);
+    misuse::add_misuse(&registry);
     registry
 }
 

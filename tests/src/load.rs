@@ -1,10 +1,13 @@
-//! What the load and outage tests share: the spans and log records they make, how they read
-//! obs's own counts of them, and the process's threads and open files.
+//! What the load and outage tests share: where they export, how obs is configured for them,
+//! the spans and log records they make, how they read obs's own counts of them, and the
+//! process's threads and open files.
 
 use std::time::Duration;
 
-use obs_core::Signal;
+use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{BatchSettings, Protocol, Signal};
 
+use crate::collector::Collector;
 use crate::wait::poll_blocking;
 
 /// The target of the tests' spans and events; their filters let only these through, so the
@@ -84,4 +87,87 @@ pub fn resident_bytes() -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .expect("VmRSS");
     kib * 1024
+}
+
+/// Runs `run` once per OTLP protocol, each in a child process that runs only the test
+/// `test` (obs's `init` is once per process).
+pub fn per_protocol(test: &str, run: fn(Protocol)) {
+    match crate::child::scenario().as_deref() {
+        Some("grpc") => run(Protocol::Grpc),
+        Some("http/protobuf") => run(Protocol::HttpProtobuf),
+        Some(other) => panic!("unknown scenario {other}"),
+        None => {
+            for protocol in ["grpc", "http/protobuf"] {
+                crate::child::in_child(test, protocol, &[]);
+            }
+        }
+    }
+}
+
+/// Where the load tests export: a real rotel collector, which forwards to an in-process
+/// receiver that counts what arrived.
+#[derive(Debug)]
+pub struct Chain {
+    /// Runs the receiver.
+    pub runtime: tokio::runtime::Runtime,
+    /// Behind the collector.
+    pub receiver: OtlpReceiver,
+    /// What obs exports to.
+    pub collector: Collector,
+}
+
+impl Chain {
+    /// Starts the receiver, then the collector in front of it.
+    pub fn start() -> Chain {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let receiver = runtime
+            .block_on(OtlpReceiver::start(
+                ReceiverConfig::default().max_items_per_signal(16),
+            ))
+            .expect("receiver");
+        let collector = Collector::start(&receiver.grpc_endpoint());
+        Chain {
+            runtime,
+            receiver,
+            collector,
+        }
+    }
+
+    /// The collector's endpoint for `protocol`.
+    pub fn endpoint(&self, protocol: Protocol) -> String {
+        match protocol {
+            Protocol::Grpc => self.collector.grpc_endpoint.clone(),
+            Protocol::HttpProtobuf => self.collector.http_endpoint.clone(),
+        }
+    }
+}
+
+/// The span and log queues' capacity in the load tests: far less than a burst.
+pub const QUEUE: usize = 256;
+
+/// obs configured as the load tests run it, exporting to `endpoint` over `protocol`: only
+/// the spans and log records of [`TARGET`], no JSON lines, no process metrics, span and log
+/// queues of [`QUEUE`] items exported 64 at a time every `schedule_delay`.
+pub fn builder(
+    service: &str,
+    protocol: Protocol,
+    endpoint: String,
+    schedule_delay: Duration,
+) -> obs_core::Builder {
+    let batch = BatchSettings {
+        schedule_delay,
+        max_queue_size: QUEUE,
+        max_export_batch_size: 64,
+        ..BatchSettings::SPANS
+    };
+    obs_core::builder()
+        .service_name(service)
+        .protocol(protocol)
+        .otlp_endpoint(endpoint)
+        .json_logs(false)
+        .traces_filter(format!("{TARGET}=info"))
+        .log_filter(format!("{TARGET}=info"))
+        .process_metrics(false)
+        .span_batch(batch)
+        .log_batch(batch)
 }

@@ -8,11 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{BatchSettings, Protocol, Signal, SignalCounts, Telemetry};
-use obs_tests::child::{in_child, scenario};
-use obs_tests::collector::Collector;
-use obs_tests::load::{Resources, TARGET, accounted, emit, exported};
+use obs_core::{Protocol, Signal, SignalCounts, Telemetry};
+use obs_tests::load::{Chain, Resources, accounted, builder, emit, exported, per_protocol};
 use obs_tests::wait::poll_blocking;
 
 /// Bursts per outage, and spans (and log records) per burst: far more than the queue holds.
@@ -29,20 +26,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_frozen_or_restarted_collector_costs_the_app_only_counted_drops() {
-    match scenario().as_deref() {
-        Some("grpc") => run(Protocol::Grpc),
-        Some("http/protobuf") => run(Protocol::HttpProtobuf),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {
-            for protocol in ["grpc", "http/protobuf"] {
-                in_child(
-                    "a_frozen_or_restarted_collector_costs_the_app_only_counted_drops",
-                    protocol,
-                    &[],
-                );
-            }
-        }
-    }
+    per_protocol(
+        "a_frozen_or_restarted_collector_costs_the_app_only_counted_drops",
+        run,
+    );
 }
 
 /// The application under test: its guard, and how many spans (and log records) it made.
@@ -119,39 +106,25 @@ impl App {
 }
 
 fn run(protocol: Protocol) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(
-            ReceiverConfig::default().max_items_per_signal(16),
-        ))
-        .expect("receiver");
-    let mut collector = Collector::start(&receiver.grpc_endpoint());
-    let endpoint = match protocol {
-        Protocol::Grpc => collector.grpc_endpoint.clone(),
-        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
-    };
-    let batch = BatchSettings {
-        schedule_delay: Duration::from_millis(20),
-        max_queue_size: 256,
-        max_export_batch_size: 64,
-        ..BatchSettings::SPANS
-    };
+    let chain = Chain::start();
+    let endpoint = chain.endpoint(protocol);
+    let Chain {
+        runtime,
+        receiver,
+        mut collector,
+    } = chain;
     let before = Resources::now();
-    let telemetry = obs_core::builder()
-        .service_name("collector-outage")
-        .protocol(protocol)
-        .otlp_endpoint(endpoint)
-        .otlp_timeout(EXPORT_TIMEOUT)
-        .json_logs(false)
-        .traces_filter(format!("{TARGET}=info"))
-        .log_filter(format!("{TARGET}=info"))
-        .process_metrics(false)
-        .span_batch(batch)
-        .log_batch(batch)
-        .metric_export_interval(Duration::from_millis(100))
-        .shutdown_timeout(SHUTDOWN)
-        .init()
-        .expect("init");
+    let telemetry = builder(
+        "collector-outage",
+        protocol,
+        endpoint,
+        Duration::from_millis(20),
+    )
+    .otlp_timeout(EXPORT_TIMEOUT)
+    .metric_export_interval(Duration::from_millis(100))
+    .shutdown_timeout(SHUTDOWN)
+    .init()
+    .expect("init");
     let mut app = App {
         telemetry,
         produced: 0,

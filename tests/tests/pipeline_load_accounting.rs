@@ -7,74 +7,45 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_core::{BatchSettings, Protocol, Signal};
-use obs_tests::child::{in_child, scenario};
-use obs_tests::collector::Collector;
-use obs_tests::load::{Resources, TARGET, accounted, emit, exported};
+use obs_core::{Protocol, Signal};
+use obs_tests::load::{Chain, Resources, accounted, builder, emit, exported, per_protocol};
 use obs_tests::wait::poll_blocking;
 
 /// Bursts, each followed by a flush (which also pushes the metrics).
 const BURSTS: u64 = 5;
 /// Spans, and log records, per burst: far more than the queue holds.
 const BURST: u64 = 4_000;
-/// The span and log queues' capacity.
-const QUEUE: usize = 256;
 /// Series of the test's counter, each a metric point per push.
 const SERIES: usize = 300;
 
 #[test]
 fn every_item_of_a_burst_is_received_or_counted_as_dropped() {
-    match scenario().as_deref() {
-        Some("grpc") => run(Protocol::Grpc),
-        Some("http/protobuf") => run(Protocol::HttpProtobuf),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {
-            for protocol in ["grpc", "http/protobuf"] {
-                in_child(
-                    "every_item_of_a_burst_is_received_or_counted_as_dropped",
-                    protocol,
-                    &[],
-                );
-            }
-        }
-    }
+    per_protocol(
+        "every_item_of_a_burst_is_received_or_counted_as_dropped",
+        run,
+    );
 }
 
 fn run(protocol: Protocol) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(
-            ReceiverConfig::default().max_items_per_signal(16),
-        ))
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let endpoint = match protocol {
-        Protocol::Grpc => collector.grpc_endpoint.clone(),
-        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
-    };
-    let batch = BatchSettings {
-        schedule_delay: Duration::from_millis(20),
-        max_queue_size: QUEUE,
-        max_export_batch_size: 64,
-        ..BatchSettings::SPANS
-    };
+    let chain = Chain::start();
+    let endpoint = chain.endpoint(protocol);
+    let Chain {
+        runtime,
+        receiver,
+        collector,
+    } = chain;
     let before = Resources::now();
-    let telemetry = obs_core::builder()
-        .service_name("load-accounting")
-        .protocol(protocol)
-        .otlp_endpoint(endpoint)
-        .json_logs(false)
-        .traces_filter(format!("{TARGET}=info"))
-        .log_filter(format!("{TARGET}=info"))
-        .process_metrics(false)
-        .span_batch(batch)
-        .log_batch(batch)
-        // Pushed by the flushes and the shutdown only, so the test knows how many pushes.
-        .metric_export_interval(Duration::from_secs(3600))
-        .shutdown_timeout(Duration::from_secs(10))
-        .init()
-        .expect("init");
+    let telemetry = builder(
+        "load-accounting",
+        protocol,
+        endpoint,
+        Duration::from_millis(20),
+    )
+    // Pushed by the flushes and the shutdown only, so the test knows how many pushes.
+    .metric_export_interval(Duration::from_secs(3600))
+    .shutdown_timeout(Duration::from_secs(10))
+    .init()
+    .expect("init");
     let requests = obs_core::metrics::global()
         .dyn_family::<obs_core::metrics::Counter>(
             "load_requests",
@@ -162,54 +133,25 @@ const AROUND: u64 = 20_000;
 
 #[test]
 fn threads_still_producing_across_shutdown_lose_nothing_uncounted() {
-    match scenario().as_deref() {
-        Some("grpc") => produce_across_shutdown(Protocol::Grpc),
-        Some("http/protobuf") => produce_across_shutdown(Protocol::HttpProtobuf),
-        Some(other) => panic!("unknown scenario {other}"),
-        None => {
-            for protocol in ["grpc", "http/protobuf"] {
-                in_child(
-                    "threads_still_producing_across_shutdown_lose_nothing_uncounted",
-                    protocol,
-                    &[],
-                );
-            }
-        }
-    }
+    per_protocol(
+        "threads_still_producing_across_shutdown_lose_nothing_uncounted",
+        produce_across_shutdown,
+    );
 }
 
 /// Producers on their own threads go on through a shutdown on the main thread (requests
 /// still running during a graceful stop): what they made before is exported or dropped,
 /// what they made after is dropped, all of it counted once.
 fn produce_across_shutdown(protocol: Protocol) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let receiver = runtime
-        .block_on(OtlpReceiver::start(
-            ReceiverConfig::default().max_items_per_signal(16),
-        ))
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let endpoint = match protocol {
-        Protocol::Grpc => collector.grpc_endpoint.clone(),
-        Protocol::HttpProtobuf => collector.http_endpoint.clone(),
-    };
-    let batch = BatchSettings {
-        schedule_delay: Duration::ZERO,
-        max_queue_size: QUEUE,
-        max_export_batch_size: 64,
-        ..BatchSettings::SPANS
-    };
-    let telemetry = obs_core::builder()
-        .service_name("load-across-shutdown")
-        .protocol(protocol)
-        .otlp_endpoint(endpoint)
-        .json_logs(false)
-        .traces_filter(format!("{TARGET}=info"))
-        .log_filter(format!("{TARGET}=info"))
-        .process_metrics(false)
+    let chain = Chain::start();
+    let endpoint = chain.endpoint(protocol);
+    let Chain {
+        runtime,
+        receiver,
+        collector,
+    } = chain;
+    let telemetry = builder("load-across-shutdown", protocol, endpoint, Duration::ZERO)
         .exporter(Signal::Metrics, obs_core::ExporterKind::None)
-        .span_batch(batch)
-        .log_batch(batch)
         .shutdown_timeout(Duration::from_secs(10))
         .init()
         .expect("init");

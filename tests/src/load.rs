@@ -32,6 +32,27 @@ pub fn exported(signal: Signal) -> u64 {
     counted(signal, "obs_telemetry_exported_total{")
 }
 
+/// Asserts that every one of the `produced` items of `signal` was exported or dropped, and
+/// counted once.
+pub fn assert_accounted(signal: Signal, produced: u64) {
+    assert_eq!(
+        accounted(signal),
+        produced,
+        "{signal:?}: exported + dropped = produced, each counted once"
+    );
+}
+
+/// obs's own counters (`obs_telemetry_*`) as the exposition shows them: what a failed
+/// accounting test prints.
+pub fn telemetry_counters() -> String {
+    obs_core::metrics::global()
+        .encode(obs_core::metrics::text::Format::Prometheus)
+        .lines()
+        .filter(|l| l.starts_with("obs_telemetry"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn counted(signal: Signal, series: &str) -> u64 {
     let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
     let label = format!("signal=\"{}\"", signal.as_str());

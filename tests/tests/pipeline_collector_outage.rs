@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use obs_core::{Protocol, Signal, SignalCounts, Telemetry};
-use obs_tests::load::{Chain, Resources, accounted, builder, emit, exported, per_protocol};
+use obs_tests::load::{
+    Chain, Resources, assert_accounted, builder, emit, exported, per_protocol, telemetry_counters,
+};
 use obs_tests::wait::poll_blocking;
 
 /// Bursts per outage, and spans (and log records) per burst: far more than the queue holds.
@@ -180,22 +182,13 @@ fn run(protocol: Protocol) {
     eprintln!(
         "{protocol:?}: produced {produced} spans and log records; received {received:?}; \
          shutdown in {took:?}: {error}; exposition:\n{}",
-        obs_core::metrics::global()
-            .encode(obs_core::metrics::text::Format::Prometheus)
-            .lines()
-            .filter(|l| l.starts_with("obs_telemetry"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        telemetry_counters()
     );
     for (signal, received) in [
         (Signal::Traces, received.spans_received),
         (Signal::Logs, received.logs_received),
     ] {
-        assert_eq!(
-            accounted(signal),
-            produced,
-            "{signal:?}: exported + dropped = produced, each counted once"
-        );
+        assert_accounted(signal, produced);
         // An export that timed out against the frozen collector may still have reached it
         // (it reads its sockets once it runs again): counted as dropped, and received.
         assert!(

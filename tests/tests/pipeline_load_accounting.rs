@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use obs_core::{Protocol, Signal};
-use obs_tests::load::{Chain, Resources, accounted, builder, emit, exported, per_protocol};
+use obs_tests::load::{
+    Chain, Resources, assert_accounted, builder, emit, exported, per_protocol, telemetry_counters,
+};
 use obs_tests::wait::poll_blocking;
 
 /// Bursts, each followed by a flush (which also pushes the metrics).
@@ -92,12 +94,7 @@ fn run(protocol: Protocol) {
     eprintln!(
         "{protocol:?}: produced {produced} spans and log records, {metric_points} metric points; \
          received {received:?}; exposition:\n{}",
-        obs_core::metrics::global()
-            .encode(obs_core::metrics::text::Format::Prometheus)
-            .lines()
-            .filter(|l| l.starts_with("obs_telemetry"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        telemetry_counters()
     );
     for (signal, n, received) in [
         (Signal::Traces, produced, received.spans_received),
@@ -108,11 +105,7 @@ fn run(protocol: Protocol) {
             received.metric_points_received,
         ),
     ] {
-        assert_eq!(
-            accounted(signal),
-            n,
-            "{signal:?}: exported + dropped = produced, each counted once"
-        );
+        assert_accounted(signal, n);
         assert_eq!(
             received,
             exported(signal),
@@ -202,11 +195,7 @@ fn produce_across_shutdown(protocol: Protocol) {
         (Signal::Traces, received.spans_received),
         (Signal::Logs, received.logs_received),
     ] {
-        assert_eq!(
-            accounted(signal),
-            produced,
-            "{signal:?}: exported + dropped = produced, each counted once"
-        );
+        assert_accounted(signal, produced);
         assert_eq!(received, exported(signal), "{signal:?}");
     }
     runtime.block_on(receiver.shutdown());

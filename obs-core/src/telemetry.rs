@@ -283,7 +283,8 @@ impl obs_metrics::Collector for PipelineCollector {
         if let Some(lines) = &self.log_lines_dropped {
             out.push(MetricFamilySnapshot {
                 name: "obs_log_dropped".to_owned(),
-                help: "JSON log lines dropped because the writer's buffer was full.".to_owned(),
+                help: "JSON log lines dropped: the writer's buffer was full or stdout failed."
+                    .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
                 asynchronous: true,

@@ -20,7 +20,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 /// thread writes the buffer to the real writer in batches.
 ///
 /// When the buffer is full the line is dropped and counted ([`dropped_lines`]), never
-/// waited for: a slow disk or a blocked pipe must not slow requests. The lock taken per line
+/// waited for: a slow disk or a blocked pipe must not slow requests. Lines the underlying
+/// writer fails to take (a write or flush error: a closed pipe, a full disk) are counted
+/// there too, a failed batch as a whole. The lock taken per line
 /// only guards a `memcpy`; the background thread holds it just long enough to swap buffers.
 /// Lines are only ever appended whole, so they never interleave.
 ///
@@ -51,7 +53,8 @@ pub struct NonBlocking {
     shared: Arc<Shared>,
 }
 
-/// Counts the lines a [`NonBlocking`] writer dropped because its buffer was full.
+/// Counts the lines a [`NonBlocking`] writer dropped: its buffer was full, or writing them
+/// failed (a closed pipe, a full disk).
 ///
 /// A cheap, cloneable handle; `obs-core` reads it to export `obs_log_dropped_total`.
 #[derive(Clone, Debug, Default)]
@@ -172,6 +175,7 @@ impl Shared {
         // Double buffering: the worker swaps its empty buffer for the full one, then writes
         // without the lock. Both were allocated at full size up front (pages are only
         // touched under backlog), so no line ever allocates.
+        let mut written = 0;
         loop {
             let (lines, shutdown) = {
                 let mut state = self.lock();
@@ -184,10 +188,17 @@ impl Shared {
                 std::mem::swap(&mut state.buffer, &mut batch);
                 (state.appended, state.shutdown)
             };
-            // Write errors cannot be reported to anyone who could act on them; the lines
-            // are lost, as on a full buffer.
-            let _ = writer.write_all(&batch);
-            let _ = writer.flush();
+            // A write error (stdout piped into `head`, which has exited: EPIPE, since Rust
+            // ignores SIGPIPE) cannot be reported to anyone who could act on it: the batch's
+            // lines are lost, and counted as on a full buffer.
+            if writer
+                .write_all(&batch)
+                .and_then(|()| writer.flush())
+                .is_err()
+            {
+                self.dropped.0.fetch_add(lines - written, Ordering::Relaxed);
+            }
+            written = lines;
             batch.clear();
             {
                 let mut state = self.lock();
@@ -237,7 +248,7 @@ impl NonBlocking {
         NonBlockingBuilder::default()
     }
 
-    /// The number of lines dropped so far because the buffer was full.
+    /// The number of lines dropped so far: the buffer was full, or writing them failed.
     #[inline]
     pub fn dropped_lines(&self) -> u64 {
         self.shared.dropped.get()

@@ -112,3 +112,28 @@ fn flush_reaches_the_underlying_writer() {
     assert_eq!(state.0, b"a\n");
     assert!(state.1 >= 1);
 }
+
+#[test]
+fn lines_the_writer_fails_to_write_are_counted() {
+    /// Stdout piped into `head -1` once `head` has exited: Rust ignores SIGPIPE, so every
+    /// write fails with EPIPE.
+    struct ClosedPipe;
+    impl Write for ClosedPipe {
+        fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let (writer, guard) = NonBlocking::new(ClosedPipe).unwrap();
+    for i in 0..50 {
+        writer.write_line(format!("line {i}\n").as_bytes());
+        // Some lines alone, some in batches: each is counted once.
+        if i % 10 == 0 {
+            assert!(writer.flush_timeout(Duration::from_secs(10)));
+        }
+    }
+    assert!(guard.flush(Duration::from_secs(10)));
+    assert_eq!(writer.dropped_lines(), 50);
+}

@@ -24,6 +24,7 @@ mod builder;
 mod config;
 mod export;
 mod resource;
+mod stderr;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

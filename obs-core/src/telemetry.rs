@@ -421,16 +421,16 @@ fn foreign_tracer_provider() -> bool {
 
 fn start_once(config: Config) -> Result<Telemetry, InitError> {
     for w in &config.warnings {
-        eprintln!("{w}");
+        crate::stderr::warn(format_args!("{w}"));
     }
     if foreign_tracer_provider() {
-        eprintln!(
+        crate::stderr::warn(format_args!(
             "obs: an OpenTelemetry tracer provider was installed with opentelemetry::global before \
              obs_core::init; spans made through it bypass obs's pipeline and its trace context. \
              Remove that setup and make spans with `tracing` (obs exports those); obs installs no \
              OpenTelemetry tracer provider, and obs_core::opentelemetry is there for its types \
              (the exact version obs is built with)."
-        );
+        ));
     }
     let resource = ResourceAttributes::from_config(&config);
     let runtime = ExportRuntime::start()?;
@@ -595,9 +595,9 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         .with_max_level(log_level)
         .init()
     {
-        eprintln!(
+        crate::stderr::warn(format_args!(
             "obs: `log` records keep going to the logger installed before obs_core::init ({e})"
-        );
+        ));
     }
     // Collectors last, once nothing can fail: a failed `init` left a collector behind in
     // the global registry, and the next one added a second (two families of one name).
@@ -817,7 +817,7 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown_now() {
-            eprintln!("{e}");
+            crate::stderr::warn(format_args!("{e}"));
         }
     }
 }

@@ -67,7 +67,7 @@ fn json_lines_to_a_closed_stdout_are_counted_not_fatal() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let done = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("child done: "))
+        .find_map(|l| l.split_once("child done: ").map(|(_, rest)| rest))
         .unwrap_or_else(|| panic!("the child ran to its end:\n{stderr}"));
     let dropped: u64 = done
         .rsplit(' ')

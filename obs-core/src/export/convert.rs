@@ -71,10 +71,10 @@ fn limited<A, O>(
         .unwrap_or(u32::MAX)
         .saturating_add(earlier);
     if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        crate::stderr::warn(format_args!(
             "obs: {what} over the limit of {count} dropped, and counted in the record's \
              dropped_attributes_count, dropped_events_count or dropped_links_count (warned once)"
-        );
+        ));
     }
     let converted = items[..kept].iter().map(convert).collect();
     (converted, dropped)

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use tracing_core::field::{Field, Visit};
 
+use crate::error_chain::ErrorChain;
 use crate::escape;
 use crate::field_names::{ReservedKeys, USER_FIELD_PREFIX};
 use crate::redaction::{REDACTED, Redaction};
@@ -144,7 +145,7 @@ impl Visit for MemberWriter<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if self.key(field) {
-            escape::write_display(self.out, &value);
+            escape::write_display(self.out, &ErrorChain(value));
             self.end();
         }
     }
@@ -184,7 +185,7 @@ impl Visit for MessageWriter<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if self.is_message(field) {
-            escape::write_display(self.out, &value);
+            escape::write_display(self.out, &ErrorChain(value));
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {

@@ -42,7 +42,9 @@
 //! valid JSON object and nothing can forge another (control characters, U+2028/U+2029 and
 //! DEL are escaped; invalid UTF-8 in byte values becomes U+FFFD). A field named like a key
 //! the layer writes (`message`, `level`, `trace_id`, ..), or whose name starts with
-//! `fields.`, is written as `fields.<name>` and never overwrites it. A float always has a
+//! `fields.`, is written as `fields.<name>` and never overwrites it. An error value
+//! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
+//! refused"`. A float always has a
 //! fraction or an exponent (`2.0`, `1e300`), so no reader takes it for an integer;
 //! non-finite floats are written as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
 //! Other schemas:
@@ -79,6 +81,7 @@
 //! assert_eq!(line["spans"][0], serde_json::json!({"name": "request", "method": "GET"}));
 //! ```
 
+mod error_chain;
 mod escape;
 mod field_names;
 mod json_fields;

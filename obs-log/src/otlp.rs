@@ -12,6 +12,7 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::error_chain::ErrorChain;
 use crate::json_fields::MESSAGE;
 use crate::redaction::{REDACTED, Redaction};
 use crate::severity;
@@ -339,7 +340,7 @@ impl Visit for RecordVisitor<'_> {
         });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, || LogValue::String(value.to_string()));
+        self.push(field, || LogValue::String(ErrorChain(value).to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.push(field, || LogValue::String(format!("{value:?}")));

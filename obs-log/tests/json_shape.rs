@@ -383,3 +383,36 @@ fn explicit_parents_stamp_their_own_ids() {
     assert_eq!(objects[1]["span_id"], ctx.span_id.to_string());
     assert_eq!(objects[1]["trace_id"], ctx.trace_id.to_string());
 }
+
+/// An error whose cause is its source, as `thiserror`'s `#[source]` makes them.
+#[derive(Debug)]
+struct RequestFailed(std::io::Error);
+
+impl std::fmt::Display for RequestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request failed")
+    }
+}
+
+impl std::error::Error for RequestFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn an_error_value_keeps_its_sources() {
+    let out = captured();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new().with_writer(out.clone()));
+    let err = RequestFailed(std::io::Error::other("connection refused"));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::error!(
+            error = &err as &(dyn std::error::Error + 'static),
+            "upstream"
+        );
+    });
+    assert_eq!(
+        objects(&out)[0]["error"],
+        "request failed: connection refused"
+    );
+}

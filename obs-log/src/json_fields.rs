@@ -60,8 +60,11 @@ impl MemberWriter<'_> {
     #[inline]
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        // A field given twice (`info!(a = 1, a = 2)` compiles) is written once, with its
+        // first value, as the message is: a key must appear once in a JSON object.
         if (self.skip_message && name == MESSAGE)
             || (self.skip_log_fields && name.starts_with("log."))
+            || self.members.iter().any(|m| m.name == name)
         {
             return false;
         }

@@ -295,6 +295,11 @@ impl RecordVisitor<'_> {
             }
             return;
         }
+        // Attribute keys are unique within a record (OTel common spec, "Attribute
+        // collections"): a field given twice keeps its first value, as the body does.
+        if self.attributes.iter().any(|a| a.key == name) {
+            return;
+        }
         let value = if self.redaction.is_redacted(name) {
             LogValue::String(REDACTED.to_owned())
         } else {

@@ -416,3 +416,29 @@ fn an_error_value_keeps_its_sources() {
         "request failed: connection refused"
     );
 }
+
+#[test]
+fn a_field_given_twice_is_written_once() {
+    for span_fields in [SpanFields::Nested, SpanFields::Flatten] {
+        let out = captured();
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLayer::new()
+                .with_writer(out.clone())
+                .with_span_fields(span_fields),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("s", attempt = 1, attempt = 2).entered();
+            tracing::info!(user = "ann", user = "bob", "twice");
+        });
+        // The first value stays, as for a second `message`.
+        let raw = &lines(&out)[0];
+        assert_eq!(raw.matches("\"user\":").count(), 1, "{raw}");
+        assert_eq!(raw.matches("\"attempt\":").count(), 1, "{raw}");
+        let line = &objects(&out)[0];
+        assert_eq!(line["user"], "ann");
+        match span_fields {
+            SpanFields::Nested => assert_eq!(line["spans"][0]["attempt"], 1),
+            SpanFields::Flatten => assert_eq!(line["attempt"], 1),
+        }
+    }
+}

@@ -197,3 +197,46 @@ fn events_are_not_duplicated_as_span_events_unless_asked() {
         );
     }
 }
+
+#[test]
+fn attribute_keys_are_unique_and_errors_keep_their_sources() {
+    #[derive(Debug)]
+    struct RequestFailed(std::io::Error);
+    impl std::fmt::Display for RequestFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("request failed")
+        }
+    }
+    impl std::error::Error for RequestFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let sink = InMemoryLogSink::new();
+    let err = RequestFailed(std::io::Error::other("connection refused"));
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::error!(
+            user = "ann",
+            user = "bob",
+            error = &err as &(dyn std::error::Error + 'static),
+            "upstream"
+        );
+    });
+    let records = sink.take();
+    let attributes: Vec<(&str, &LogValue)> = records[0]
+        .attributes
+        .iter()
+        .map(|a| (&*a.key, &a.value))
+        .collect();
+    // OTLP attribute keys are unique within a record; the first value stays.
+    assert_eq!(
+        attributes,
+        [
+            ("user", &LogValue::String("ann".into())),
+            (
+                "error",
+                &LogValue::String("request failed: connection refused".into())
+            ),
+        ]
+    );
+}

@@ -82,6 +82,14 @@ impl fmt::Display for MetricsError {
 
 impl std::error::Error for MetricsError {}
 
+/// Writes one `obs-metrics: ` warning line to stderr, ignoring failure: unlike `eprintln!`,
+/// which panics when stderr is a closed pipe (`app 2>&1 | head -1`: EPIPE, since Rust
+/// ignores SIGPIPE), and warnings come from the request path (a family over its limit).
+pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "obs-metrics: {message}");
+}
+
 /// Writes `message` to stderr the first time `key` is reported in this process: for
 /// problems only seen while the application runs (a collector's clashing family, a typed
 /// label renamed), which would otherwise repeat at every scrape or label set.
@@ -91,7 +99,7 @@ pub(crate) fn warn_once(key: String, message: impl FnOnce() -> String) {
         return;
     };
     if !reported.contains(&key) {
-        eprintln!("obs-metrics: {}", message());
+        warn(format_args!("{}", message()));
         reported.push(key);
     }
 }

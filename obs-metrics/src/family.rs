@@ -231,11 +231,11 @@ impl<K, M: Instrument> SeriesTable<K, M> {
     fn overflow(&self) -> &M {
         self.overflowed.fetch_add(1, Ordering::Relaxed);
         if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "obs-metrics: metric {:?} reached its cardinality limit of {} series; \
+            crate::error::warn(format_args!(
+                "metric {:?} reached its cardinality limit of {} series; \
                  further label sets are folded into the {OVERFLOW_LABEL}=\"true\" series",
                 self.name, self.limit
-            );
+            ));
         }
         &self
             .overflow

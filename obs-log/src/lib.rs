@@ -45,11 +45,10 @@
 //! `fields.`, is written as `fields.<name>` and never overwrites it; a field given twice
 //! (`info!(a = 1, a = 2)`) is written once, with its first value. An error value
 //! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
-//! refused"`. A float always has a
-//! fraction or an exponent (`2.0`, `1e300`), so no reader takes it for an integer;
-//! non-finite floats are written as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
-//! Other schemas:
-//! [`FieldNames::ecs`], [`FieldNames::otel`], [`FieldNames::loki`].
+//! refused"`. A float always has a fraction or an exponent (`2.0`, `1e300`), so no reader
+//! takes it for an integer; non-finite floats are written as the strings `"NaN"`,
+//! `"Infinity"`, `"-Infinity"`. Other schemas: [`FieldNames::ecs`], [`FieldNames::otel`],
+//! [`FieldNames::loki`].
 //!
 //! # Example
 //!

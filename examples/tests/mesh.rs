@@ -85,6 +85,9 @@ fn mesh() -> &'static MeshRun {
             // elsewhere: the runner's report must not come out empty because of them.
             .env("OTEL_SDK_DISABLED", "true")
             .env("OTEL_TRACES_EXPORTER", "none")
+            // Without propagation every service would start its own traces: no waterfall
+            // across services, no logs of one trace from four of them.
+            .env("OTEL_PROPAGATORS", "none")
             .env(
                 "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
                 "http://127.0.0.1:9/v1/logs",

@@ -115,6 +115,9 @@ impl ServiceProcess {
             .env("OBS_METRICS_ADDR", spec.metrics_addr.to_string())
             .env("OTEL_SERVICE_NAME", spec.name)
             .env("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+            // The report follows each trace across the services: `OTEL_PROPAGATORS=none` (or
+            // `baggage`) in the user's shell would cut every trace at each hop.
+            .env("OTEL_PROPAGATORS", "tracecontext,baggage")
             .env("OTEL_BSP_SCHEDULE_DELAY", "200")
             .env("OTEL_BLRP_SCHEDULE_DELAY", "200")
             .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")

@@ -632,14 +632,15 @@ mod tests {
     }
 
     #[test]
-    fn route_stats_merge_status_labels_and_count_errors() {
+    fn route_stats_merge_status_and_protocol_labels_and_count_errors() {
+        // The label set obs-tower records: one route's series differ by protocol version too.
         let text = "\
-h_bucket{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"201\",le=\"0.1\"} 18
-h_bucket{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"201\",le=\"+Inf\"} 18
-h_count{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"201\"} 18
-h_bucket{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"402\",le=\"0.1\"} 1
-h_bucket{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"402\",le=\"+Inf\"} 2
-h_count{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"402\"} 2
+h_bucket{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"1.1\",http_response_status_code=\"201\",le=\"0.1\"} 18
+h_bucket{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"1.1\",http_response_status_code=\"201\",le=\"+Inf\"} 18
+h_count{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"1.1\",http_response_status_code=\"201\"} 18
+h_bucket{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"2\",http_response_status_code=\"402\",le=\"0.1\"} 1
+h_bucket{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"2\",http_response_status_code=\"402\",le=\"+Inf\"} 2
+h_count{http_request_method=\"POST\",url_scheme=\"http\",http_route=\"/orders\",network_protocol_version=\"2\",http_response_status_code=\"402\"} 2
 "
         .replace("h_", "http_server_request_duration_seconds_");
         let scrapes = vec![("gateway".to_owned(), super::super::prom::parse(&text))];

@@ -69,7 +69,8 @@ pub enum TemporalityPreference {
     Cumulative,
     /// `delta`: counters and histograms are delta, the asynchronous counters too (those a
     /// [`Collector`](obs_metrics::Collector) reads at collection: `process_cpu_seconds_total`,
-    /// `tokio_runtime_*_total`, obs's own pipeline counters).
+    /// `tokio_runtime_*_total`, obs's own pipeline counters), which are pushed every time,
+    /// unchanged ones too.
     Delta,
     /// `lowmemory`: counters and histograms the application records into are delta;
     /// asynchronous counters stay cumulative (delta would make obs keep their previous
@@ -138,12 +139,13 @@ impl Signal {
 pub struct OtlpSettings {
     /// Full URL: for HTTP, the base endpoint with `/v1/{signal}` appended, or the
     /// per-signal endpoint as given (the root path `/` if it has none, as the spec says);
-    /// for gRPC, the server's URL.
+    /// for gRPC, the server's URL. A port that is not a number from 0 to 65535 is refused.
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key; each a valid
-    /// HTTP header name and value.
+    /// HTTP header name and value. Over gRPC a name ending in `-bin` is binary metadata: the
+    /// value's bytes go base64-encoded, as gRPC clients send any value under such a name.
     pub headers: Vec<(String, String)>,
     /// Per-export timeout, retries included. Default 10 s. Zero means no limit (the spec's
     /// Timeout type): a retryable failure is retried until it succeeds, and only shutdown's

@@ -28,7 +28,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 ///
 /// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path
 /// that names no method; child of the current span), writes that span's context into the metadata (`traceparent`, and
-/// `tracestate` and `baggage` when there are any), and ends the span when the response
+/// `tracestate` and `baggage` when there are any; only the formats
+/// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends the span when the response
 /// stream ends, or when the caller drops it (status `CANCELLED`). A call the channel gives
 /// up on at the request's deadline (`Request::set_timeout`, sent as `grpc-timeout`) is
 /// `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller `CANCELLED`; a

@@ -449,7 +449,7 @@ fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(
 /// Gives a typed label set's invalid or repeated label name (its names are only seen once
 /// a value is encoded, so they can't be refused at registration) a valid, unique one:
 /// snake case, then `label_` prefixes until it is neither reserved nor one of `before`
-/// (`le` on a histogram becomes `label_le`; a second `method`, `label_method`). Dropping
+/// (`le`, on any metric type, becomes `label_le`; a second `method`, `label_method`). Dropping
 /// the label instead would fold distinct label sets into one series that the exposition
 /// then repeats, which OpenMetrics forbids and Prometheus resolves by losing one of them;
 /// keeping a repeated name makes Prometheus reject the whole scrape. Reported once per

@@ -26,19 +26,18 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// }
 /// ```
 ///
-/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path
-/// that names no method; child of the current span), writes that span's context into the metadata (`traceparent`, and
-/// `tracestate` and `baggage` when there are any; only the formats
-/// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends the span when the response
-/// stream ends, or when the caller drops it (status `CANCELLED`). A call the channel gives
-/// up on at the request's deadline (`Request::set_timeout`, sent as `grpc-timeout`) is
-/// `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller `CANCELLED`; a
-/// deadline set only with `Endpoint::timeout` is not seen by the layer, and such a call
-/// fails with the transport error's type. Every status but `OK`
-/// marks the span as failed, as does a transport error or a panic (`error.type`
-/// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE), no status code: none came back);
-/// a response without `grpc-status`
-/// takes its code from the HTTP status, as gRPC clients do.
+/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path that
+/// names no method; child of the current span), writes that span's context into the metadata
+/// (`traceparent`, and `tracestate` and `baggage` when there are any; only the formats
+/// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends
+/// the span when the response stream ends, or when the caller drops it (status `CANCELLED`). A
+/// call the channel gives up on at the request's deadline (`Request::set_timeout`, sent as
+/// `grpc-timeout`) is `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller
+/// `CANCELLED`; a deadline set only with `Endpoint::timeout` is not seen by the layer, and such
+/// a call fails with the transport error's type. Every status but `OK` marks the span as
+/// failed, as does a transport error or a panic (`error.type`
+/// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE), no status code: none came back); a
+/// response without `grpc-status` takes its code from the HTTP status, as gRPC clients do.
 ///
 /// `server.address` and `server.port` come from the request URI. A `Channel` adds the
 /// authority only below this layer, and generated clients built with `new(channel)` send

@@ -21,26 +21,24 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// A [`Layer`] that traces and measures every incoming gRPC call, for
 /// `tonic::transport::Server::builder().layer(..)` or any tower service of gRPC over HTTP/2.
 ///
-/// Per call it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`;
-/// only the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says
-/// otherwise) from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
-/// path that names no method) with the RPC
-/// semantic-convention attributes (`rpc.system`, `rpc.service`, `rpc.method`,
-/// `rpc.grpc.status_code`, `server.address`, `server.port`, `client.address`,
-/// `client.port`, `error.type`), runs the service inside it, and ends it when the response
-/// stream ends: after the trailers, or when the client cancels and the body is dropped
-/// (status `CANCELLED`). A call dropped before its response head once the caller's
-/// `grpc-timeout` has run out (tonic's server cuts it off then) is `DEADLINE_EXCEEDED`,
-/// gRPC's code for it, though tonic answers `CANCELLED`; a deadline set only with
-/// tonic's `Server::timeout` is not seen by the layer, and such a call reads as
-/// `CANCELLED`. The status comes from the `grpc-status` header of a trailers-only
-/// response or from the trailers. `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
-/// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` mark the span as failed; other codes are the
-/// caller's errors. A handler that panics fails the span with `error.type`
-/// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE) and, as no status was sent,
-/// `rpc.grpc.status_code` `UNKNOWN`: gRPC's code for a server application that ended
-/// other than with a status (tonic resets the stream; the client sees an error).
-/// Request and response messages are counted as they stream.
+/// Per call it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`; only
+/// the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise)
+/// from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
+/// path that names no method) with the RPC semantic-convention attributes (`rpc.system`,
+/// `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `server.address`, `server.port`,
+/// `client.address`, `client.port`, `error.type`), runs the service inside it, and ends it when
+/// the response stream ends: after the trailers, or when the client cancels and the body is
+/// dropped (status `CANCELLED`). A call dropped before its response head once the caller's
+/// `grpc-timeout` has run out (tonic's server cuts it off then) is `DEADLINE_EXCEEDED`, gRPC's
+/// code for it, though tonic answers `CANCELLED`; a deadline set only with tonic's
+/// `Server::timeout` is not seen by the layer, and such a call reads as `CANCELLED`. The status
+/// comes from the `grpc-status` header of a trailers-only response or from the trailers.
+/// `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`
+/// mark the span as failed; other codes are the caller's errors. A handler that panics fails
+/// the span with `error.type` [`panic`](obs_tower::classify::PANIC_ERROR_TYPE) and, as no
+/// status was sent, `rpc.grpc.status_code` `UNKNOWN`: gRPC's code for a server application that
+/// ended other than with a status (tonic resets the stream; the client sees an error). Request
+/// and response messages are counted as they stream.
 ///
 /// Other `tracing` layers see the span's name, `rpc.service`, `rpc.method` and, once
 /// known, `rpc.grpc.status_code` and `error.type`; `rpc.system` and the address attributes

@@ -21,17 +21,17 @@ use crate::semconv::SpanName;
 /// A [`Layer`](tower_layer::Layer) that traces and measures every incoming HTTP request, for axum, hyper or
 /// any tower HTTP service.
 ///
-/// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`,
-/// `baggage`; only the formats [`obs_trace::propagators`] lists, both unless
-/// `OTEL_PROPAGATORS` says otherwise), starts a SERVER span named `{method} {route}` (`{method}` when no route
-/// template is known) with the stable HTTP semantic-convention attributes, runs the inner
-/// service inside it, and ends it when the response body has been sent. A status of 5xx (or
-/// above, see [`classify`](crate::classify)), or an error of the inner service or of the
-/// response body (a stream failing mid-way), marks the span as failed; 4xx does not (it is
-/// the client's error). So does a panic of the inner service or of the body, with
-/// `error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration,
-/// even when a layer further out (tower-http's `CatchPanic`) turns it into a response. The
-/// response and error types are not changed.
+/// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`;
+/// only the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says
+/// otherwise), starts a SERVER span named `{method} {route}` (`{method}` when no route template
+/// is known) with the stable HTTP semantic-convention attributes, runs the inner service inside
+/// it, and ends it when the response body has been sent. A status of 5xx (or above, see
+/// [`classify`](crate::classify)), or an error of the inner service or of the response body (a
+/// stream failing mid-way), marks the span as failed; 4xx does not (it is the client's error).
+/// So does a panic of the inner service or of the body, with `error.type`
+/// [`panic`](crate::classify::PANIC_ERROR_TYPE) on the span and the duration, even when a layer
+/// further out (tower-http's `CatchPanic`) turns it into a response. The response and error
+/// types are not changed.
 ///
 /// A client that leaves (closes its connection, resets its HTTP/2 stream) ends the span
 /// when the server drops the call: before the response, with no status; during the body,

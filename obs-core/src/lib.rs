@@ -70,12 +70,13 @@ pub use tracing;
 pub use tracing_subscriber;
 
 /// Starts telemetry from the `OTEL_*` environment: installs the global `tracing` subscriber
-/// (spans, JSON logs, OTLP logs), the W3C propagator, and the OTLP pipeline for all three
-/// signals. Returns the guard that flushes everything on shutdown or drop.
+/// (spans, JSON logs, OTLP logs), the W3C propagator (the formats `OTEL_PROPAGATORS`
+/// chooses), and the OTLP pipeline for all three signals. Returns the guard that flushes
+/// everything on shutdown or drop.
 ///
 /// Never panics: a second call returns [`InitError::AlreadyInitialized`], also once the first
 /// guard has shut down; it works inside or outside a Tokio runtime (exports run on a runtime
-/// of their own).
+/// of their own). An `init` that fails leaves none of its threads behind.
 pub fn init() -> Result<Telemetry, InitError> {
     builder().init()
 }

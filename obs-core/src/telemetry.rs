@@ -675,7 +675,8 @@ impl Telemetry {
     /// Flushes traces, logs and metrics and stops exporting. The signals flush at once,
     /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
     /// the error lists each failure and how much could not be sent (failed, still queued or
-    /// still in export; the latter are counted as dropped when exporting stops). Safe to
+    /// still in export; all of them are counted in `obs_telemetry_dropped_total` by the time
+    /// this returns). Safe to
     /// call from any thread or runtime: the waiting happens on a thread of its own, so the
     /// runtime that awaits this keeps running its other tasks meanwhile (requests still
     /// finishing, or a collector served on the same current-thread runtime, as in a

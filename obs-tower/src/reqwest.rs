@@ -59,8 +59,8 @@ pub use reqwest;
 pub use reqwest_middleware;
 
 /// A `reqwest-middleware` middleware: a CLIENT span per request, its context injected
-/// (`traceparent`, `tracestate`, `baggage`), and `http.client.request.duration`, as
-/// [`HttpClientLayer`] configures them.
+/// (`traceparent`, `tracestate`, `baggage`: the formats `OTEL_PROPAGATORS` chooses), and
+/// `http.client.request.duration`, as [`HttpClientLayer`] configures them.
 #[derive(Clone, Debug, Default)]
 pub struct TracingMiddleware {
     layer: HttpClientLayer,

@@ -107,7 +107,8 @@ impl Builder {
     }
 
     /// Adds a resource attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`, and for `service.name`
-    /// over `OTEL_SERVICE_NAME`).
+    /// over `OTEL_SERVICE_NAME`, unless its value is empty: as the resource spec's Merge says,
+    /// an empty value keeps the one it would replace).
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self
@@ -361,13 +362,14 @@ impl Builder {
         c.resource_attributes
             .extend(self.resource_attributes.iter().cloned());
         // `OTEL_SERVICE_NAME` is applied after the resource attributes, so a `service.name`
-        // attribute from code must replace it to win.
+        // attribute from code must replace it to win; an empty one keeps it (resource spec,
+        // Merge: an empty primary value leaves the secondary one).
         if self.service_name.is_none()
             && let Some((_, name)) = self
                 .resource_attributes
                 .iter()
                 .rev()
-                .find(|(k, _)| k == "service.name")
+                .find(|(k, v)| k == "service.name" && !v.is_empty())
         {
             c.service_name = Some(name.clone());
         }

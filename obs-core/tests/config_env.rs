@@ -337,6 +337,16 @@ fn an_empty_resource_attribute_value_does_not_replace_a_value() {
         obs_core::ResourceAttributes::from_config(&c).get("team"),
         Some("a")
     );
+    // An empty `service.name` from code keeps `OTEL_SERVICE_NAME` too, which is applied
+    // after the attributes: it must not be replaced by the empty value.
+    let c = obs_core::builder()
+        .resource_attribute("service.name", "")
+        .config_with(&|k| (k == "OTEL_SERVICE_NAME").then(|| "orders".to_owned()))
+        .unwrap();
+    assert_eq!(
+        obs_core::ResourceAttributes::from_config(&c).service_name(),
+        "orders"
+    );
 }
 
 #[test]

@@ -139,7 +139,9 @@ impl Signal {
 pub struct OtlpSettings {
     /// Full URL: for HTTP, the base endpoint with `/v1/{signal}` appended, or the
     /// per-signal endpoint as given (the root path `/` if it has none, as the spec says);
-    /// for gRPC, the server's URL. A port that is not a number from 0 to 65535 is refused.
+    /// for gRPC, the server's URL (a path in it is not used: the calls go to the collector's
+    /// service paths, `/opentelemetry.proto.collector.*`; from a variable, it is warned
+    /// about). A port that is not a number from 0 to 65535 is refused.
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
@@ -237,7 +239,8 @@ pub struct Config {
     pub service_name: Option<String>,
     /// `service.version`.
     pub service_version: Option<String>,
-    /// `OTEL_RESOURCE_ATTRIBUTES` and builder attributes, in order (later wins).
+    /// `OTEL_RESOURCE_ATTRIBUTES` and builder attributes, in order (later wins, but an empty
+    /// value does not replace an earlier one, as the resource spec's Merge says).
     pub resource_attributes: Vec<(String, String)>,
     /// Exporter per signal.
     pub traces_exporter: ExporterKind,

@@ -20,7 +20,11 @@ use crate::layer::{HttpInstruments, sealed};
 use crate::route::Route;
 
 /// The instruments of [`HttpServerLayer`](crate::HttpServerLayer):
-/// `http.server.request.duration` and `http.server.active_requests`.
+/// `http.server.request.duration` (`http_server_request_duration_seconds`, labels
+/// `http_request_method`, `url_scheme`, `http_route`, `network_protocol_version`,
+/// `http_response_status_code`, `error_type`) and `http.server.active_requests`
+/// (`http_server_active_requests`, labels `http_request_method`, `url_scheme`). A label with
+/// no value for a request is left out.
 #[derive(Clone, Debug)]
 pub struct ServerMetrics {
     duration: Family<ServerLabels, Histogram>,
@@ -140,7 +144,10 @@ impl ServerMetrics {
 }
 
 /// The instrument of [`HttpClientLayer`](crate::HttpClientLayer):
-/// `http.client.request.duration`.
+/// `http.client.request.duration` (`http_client_request_duration_seconds`, labels
+/// `http_request_method`, `server_address`, `server_port`, `network_protocol_version`,
+/// `http_response_status_code`, `error_type`). A label with no value for a request is left
+/// out (`network_protocol_version` and `http_response_status_code` without a response).
 #[derive(Clone, Debug)]
 pub struct ClientMetrics {
     duration: Family<ClientLabels, Histogram>,

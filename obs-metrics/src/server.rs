@@ -5,7 +5,9 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,8 +15,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 
 use crate::{MetricsService, Registry};
 
@@ -32,6 +36,10 @@ pub async fn serve_addr(addr: SocketAddr, registry: Registry) -> io::Result<()> 
 /// rather than hold a socket, and a file descriptor of the application, for good.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a response may wait for the client to take more of it: a client that stops
+/// reading is cut off rather than hold a connection slot for good.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connections served at once. More wait in the listener's backlog, where they cost the
 /// process no file descriptor, until one of these ends: a flood of connections can delay
 /// scrapes, never take the descriptors the application needs.
@@ -40,7 +48,8 @@ const MAX_CONNECTIONS: usize = 64;
 /// Serves `registry` on [`METRICS_PATH`] over HTTP/1.1 on every connection `listener`
 /// accepts, 64 at a time (more wait in the listener's backlog), until the future is
 /// dropped. Connection errors end that connection only, and so does a client that has not
-/// sent a request's headers within 10 s (idle between requests included).
+/// sent a request's headers within 10 s (idle between requests included), or that has taken
+/// none of a response for 10 s.
 pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> {
     let service = MetricsService::new(registry);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -74,10 +83,95 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), handler)
+                .serve_connection(TokioIo::new(WriteDeadline::new(stream)), handler)
                 .await;
             drop(slot);
         });
+    }
+}
+
+/// A connection whose writes fail once one has waited [`WRITE_TIMEOUT`] for the client to
+/// take more: hyper has no write timeout, and a response the client stops reading would
+/// otherwise wait for room in the socket for good.
+struct WriteDeadline<S> {
+    stream: S,
+    /// Armed when a write finds no room, cleared when one makes progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(stream: S) -> Self {
+        WriteDeadline {
+            stream,
+            stalled: None,
+        }
+    }
+
+    fn check<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.stalled = None;
+            return result;
+        }
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took none of the response for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.check(result, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.check(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_flush(cx);
+        this.check(result, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -176,6 +270,51 @@ mod tests {
                 })
             })
             .count()
+    }
+
+    /// A scraper that asks and then stops reading (stuck, or hostile) leaves a response
+    /// larger than the socket buffers half written: its connection must not hold one of the
+    /// [`MAX_CONNECTIONS`] slots for good, as one that sends nothing does not.
+    #[tokio::test]
+    async fn a_connection_that_stops_reading_is_closed() {
+        let registry = Registry::new();
+        // About 16 MiB of exposition, more than loopback's socket buffers hold.
+        let value = "v".repeat(120);
+        for family in 0..50 {
+            let series = registry
+                .metric(&format!("series_{family}"), "Many series.")
+                .cardinality_limit(2000)
+                .dyn_family::<crate::Counter>(&["id"])
+                .unwrap();
+            for id in 0..2000 {
+                series.get(&[("id", &format!("{value}{id}"))]).inc();
+            }
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, registry));
+        let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stuck
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let taken = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while accepted(addr.port()) == 0 && std::time::Instant::now() < taken {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(accepted(addr.port()), 1, "the server took the connection");
+        let deadline =
+            std::time::Instant::now() + WRITE_TIMEOUT + std::time::Duration::from_secs(20);
+        while accepted(addr.port()) > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            accepted(addr.port()),
+            0,
+            "the server still holds the connection of a client that stopped reading"
+        );
+        drop(stuck);
+        server.abort();
     }
 
     #[tokio::test]

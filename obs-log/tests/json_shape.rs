@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{captured, lines, mask_timestamp, objects};
+use common::{RequestFailed, captured, lines, mask_timestamp, objects};
 use obs_log::{FieldNames, JsonLayer, Redaction, SpanFields};
 use obs_trace::{Sampler, SpanExt, SpanLayer};
 use serde_json::json;
@@ -382,22 +382,6 @@ fn explicit_parents_stamp_their_own_ids() {
     let ctx = current_ctx.unwrap();
     assert_eq!(objects[1]["span_id"], ctx.span_id.to_string());
     assert_eq!(objects[1]["trace_id"], ctx.trace_id.to_string());
-}
-
-/// An error whose cause is its source, as `thiserror`'s `#[source]` makes them.
-#[derive(Debug)]
-struct RequestFailed(std::io::Error);
-
-impl std::fmt::Display for RequestFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request failed")
-    }
-}
-
-impl std::error::Error for RequestFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
 }
 
 #[test]

@@ -2,6 +2,9 @@
 
 use std::time::SystemTime;
 
+mod common;
+
+use common::RequestFailed;
 use obs_log::{InMemoryLogSink, LogValue, OtlpLogLayer, Redaction};
 use obs_trace::{SpanExt, SpanLayer, TraceFlags};
 use tracing_subscriber::EnvFilter;
@@ -200,18 +203,6 @@ fn events_are_not_duplicated_as_span_events_unless_asked() {
 
 #[test]
 fn attribute_keys_are_unique_and_errors_keep_their_sources() {
-    #[derive(Debug)]
-    struct RequestFailed(std::io::Error);
-    impl std::fmt::Display for RequestFailed {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("request failed")
-        }
-    }
-    impl std::error::Error for RequestFailed {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
     let sink = InMemoryLogSink::new();
     let err = RequestFailed(std::io::Error::other("connection refused"));
     tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {

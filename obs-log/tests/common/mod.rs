@@ -65,3 +65,19 @@ impl std::io::Write for VecWriter {
         Ok(())
     }
 }
+
+/// An error whose cause is its source, as `thiserror`'s `#[source]` makes them.
+#[derive(Debug)]
+pub struct RequestFailed(pub std::io::Error);
+
+impl std::fmt::Display for RequestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request failed")
+    }
+}
+
+impl std::error::Error for RequestFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}

@@ -272,6 +272,18 @@ mod tests {
             .count()
     }
 
+    /// [`accepted`] once `done` holds of it, or once `within` has passed: what it is then.
+    async fn accepted_when(port: u16, done: impl Fn(usize) -> bool, within: Duration) -> usize {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let n = accepted(port);
+            if done(n) || std::time::Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// A scraper that asks and then stops reading (stuck, or hostile) leaves a response
     /// larger than the socket buffers half written: its connection must not hold one of the
     /// [`MAX_CONNECTIONS`] slots for good, as one that sends nothing does not.
@@ -298,19 +310,16 @@ mod tests {
             .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
             .await
             .unwrap();
-        let taken = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while accepted(addr.port()) == 0 && std::time::Instant::now() < taken {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(accepted(addr.port()), 1, "the server took the connection");
-        let deadline =
-            std::time::Instant::now() + WRITE_TIMEOUT + std::time::Duration::from_secs(20);
-        while accepted(addr.port()) > 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let taken = accepted_when(addr.port(), |n| n > 0, Duration::from_secs(10)).await;
+        assert_eq!(taken, 1, "the server took the connection");
+        let held = accepted_when(
+            addr.port(),
+            |n| n == 0,
+            WRITE_TIMEOUT + Duration::from_secs(20),
+        )
+        .await;
         assert_eq!(
-            accepted(addr.port()),
-            0,
+            held, 0,
             "the server still holds the connection of a client that stopped reading"
         );
         drop(stuck);
@@ -328,11 +337,13 @@ mod tests {
         }
         // Connected (the kernel completed every handshake); the server accepts what it
         // takes in a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while accepted(addr.port()) < MAX_CONNECTIONS && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(accepted(addr.port()), MAX_CONNECTIONS);
+        let taken = accepted_when(
+            addr.port(),
+            |n| n >= MAX_CONNECTIONS,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(taken, MAX_CONNECTIONS);
         // A scrape waits behind them in the backlog, and is served once they end.
         let mut next = tokio::net::TcpStream::connect(addr).await.unwrap();
         drop(held);

@@ -283,7 +283,9 @@ pub(crate) trait Controlled {
 pub(crate) struct BatchQueue<T> {
     shared: Arc<Shared<T>>,
     control: Sender<Control>,
-    worker: std::thread::JoinHandle<()>,
+    worker: std::thread::Thread,
+    /// Disconnected once the worker's thread has ended (it holds the only sender).
+    ended: Receiver<()>,
     signal: Signal,
     stats: Arc<SignalStats>,
 }
@@ -361,16 +363,19 @@ impl<T: Send + 'static> BatchQueue<T> {
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS as usize)),
         };
         let queue = shared.clone();
+        let (ending, ended) = bounded::<()>(0);
         let handle = std::thread::Builder::new()
             .name(format!("obs-{}-batch", signal.as_str()))
             .spawn(move || {
+                let _ending = ending;
                 crate::export::mark_export_thread();
                 worker.run(&queue, control_rx)
             })?;
         Ok(BatchQueue {
             shared,
             control,
-            worker: handle,
+            worker: handle.thread().clone(),
+            ended,
             signal,
             stats,
         })
@@ -394,7 +399,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         if self.shared.queue.len() >= self.shared.wake_at
             && !self.shared.woken.swap(true, Ordering::AcqRel)
         {
-            self.worker.thread().unpark();
+            self.worker.unpark();
         }
     }
 }
@@ -404,10 +409,8 @@ impl<T> BatchQueue<T> {
     /// export runtime stops under it, it still counts what it held and what is queued as
     /// dropped, and the counters read once shutdown returns must include them.
     pub(crate) fn wait_ended(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.worker.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // Nothing is ever sent: this returns when the worker's end drops the sender.
+        let _ = self.ended.recv_timeout(timeout);
     }
 }
 
@@ -418,7 +421,7 @@ impl<T> Drop for BatchQueue<T> {
     fn drop(&mut self) {
         let (ack, _) = std::sync::mpsc::channel();
         self.shared.shutdown.lock().get_or_insert(ack);
-        self.worker.thread().unpark();
+        self.worker.unpark();
     }
 }
 
@@ -460,7 +463,7 @@ impl<T> Controlled for BatchQueue<T> {
             }
             Err(TrySendError::Disconnected(_)) => Err(STOPPED.to_owned()),
         };
-        self.worker.thread().unpark();
+        self.worker.unpark();
         sent
     }
 

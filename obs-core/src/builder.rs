@@ -46,6 +46,7 @@ pub struct Builder {
     exporters: Vec<(Signal, ExporterKind)>,
     sampler: Option<Sampler>,
     propagators: Option<Propagators>,
+    diagnostics: Option<obs_trace::diagnostics::Level>,
     span_batch: Option<BatchSettings>,
     log_batch: Option<BatchSettings>,
     span_limits: Option<SpanLimits>,
@@ -203,6 +204,13 @@ impl Builder {
     /// into headers, process-wide. Defaults to `OTEL_PROPAGATORS`, else both.
     pub fn propagators(mut self, propagators: Propagators) -> Self {
         self.propagators = Some(propagators);
+        self
+    }
+
+    /// Which of obs's own diagnostics (settings ignored, telemetry dropped, exports failed)
+    /// reach stderr, process-wide. Defaults to `OTEL_LOG_LEVEL`, else errors and warnings.
+    pub fn diagnostics(mut self, level: obs_trace::diagnostics::Level) -> Self {
+        self.diagnostics = Some(level);
         self
     }
 
@@ -461,6 +469,9 @@ impl Builder {
         }
         if let Some(p) = self.propagators {
             c.propagators = p;
+        }
+        if let Some(level) = self.diagnostics {
+            c.diagnostics = level;
         }
         for (setting, batch, target) in [
             ("span_batch", self.span_batch, &mut c.span_batch),

@@ -315,6 +315,10 @@ pub struct Config {
     /// `OBS_RUNTIME_METRICS`: `tokio_runtime_*` metrics of the runtime `init` is called in.
     /// Default `true`.
     pub runtime_metrics: bool,
+    /// `OTEL_LOG_LEVEL`, the level of the SDK's internal logger: which of obs's own
+    /// diagnostics reach stderr ([`obs_trace::diagnostics::Level`], set process-wide by
+    /// `init`). Default `info`, which shows errors and warnings.
+    pub diagnostics: obs_trace::diagnostics::Level,
     /// Problems found in the environment, each warned once by `init`.
     pub warnings: Vec<String>,
 }
@@ -470,6 +474,32 @@ impl EnvReader<'_> {
             self.warn_using(NAME, &v, &why.join("; "), using);
         }
         chosen
+    }
+
+    /// `OTEL_LOG_LEVEL`. The spec gives its type (an enum, so case-insensitive) and default
+    /// (`info`) but no values; these are the ones the SDKs accept (JavaScript's `none` ...
+    /// `all`, the syslog-like names of the others). obs reports nothing below a warning, so
+    /// every level from `warn` up shows the same.
+    fn diagnostics(&mut self) -> obs_trace::diagnostics::Level {
+        use obs_trace::diagnostics::Level;
+        const NAME: &str = "OTEL_LOG_LEVEL";
+        let Some(v) = self.var(NAME) else {
+            return Level::default();
+        };
+        match v.to_ascii_lowercase().as_str() {
+            "none" | "off" => Level::Off,
+            "fatal" | "critical" | "error" => Level::Error,
+            "warn" | "warning" | "info" | "debug" | "trace" | "verbose" | "all" => Level::Warn,
+            _ => {
+                self.warn_using(
+                    NAME,
+                    &v,
+                    "not one of none, error, warn, info, debug, trace, verbose, all",
+                    "info",
+                );
+                Level::default()
+            }
+        }
     }
 
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` (OTLP exporter spec):
@@ -1261,6 +1291,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             process_metrics: r.boolean("OBS_PROCESS_METRICS", true),
             runtime_metrics: r.boolean("OBS_RUNTIME_METRICS", true),
+            diagnostics: r.diagnostics(),
             warnings: r.warnings,
         }
     }

@@ -24,7 +24,6 @@ mod builder;
 mod config;
 mod export;
 mod resource;
-mod stderr;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

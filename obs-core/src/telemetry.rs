@@ -420,11 +420,13 @@ fn foreign_tracer_provider() -> bool {
 }
 
 fn start_once(config: Config) -> Result<Telemetry, InitError> {
+    // First, so that it filters the configuration's own warnings too.
+    obs_trace::diagnostics::set_level(config.diagnostics);
     for w in &config.warnings {
-        crate::stderr::warn(format_args!("{w}"));
+        obs_trace::diagnostics::warn(format_args!("{w}"));
     }
     if foreign_tracer_provider() {
-        crate::stderr::warn(format_args!(
+        obs_trace::diagnostics::error(format_args!(
             "obs: an OpenTelemetry tracer provider was installed with opentelemetry::global before \
              obs_core::init; spans made through it bypass obs's pipeline and its trace context. \
              Remove that setup and make spans with `tracing` (obs exports those); obs installs no \
@@ -595,7 +597,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         .with_max_level(log_level)
         .init()
     {
-        crate::stderr::warn(format_args!(
+        obs_trace::diagnostics::warn(format_args!(
             "obs: `log` records keep going to the logger installed before obs_core::init ({e})"
         ));
     }
@@ -818,7 +820,7 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown_now() {
-            crate::stderr::warn(format_args!("{e}"));
+            obs_trace::diagnostics::error(format_args!("{e}"));
         }
     }
 }

@@ -1358,3 +1358,26 @@ fn a_huge_queue_size_is_capped() {
         .unwrap();
     assert_eq!(c.span_batch, at_max);
 }
+
+#[test]
+fn otel_log_level_sets_which_diagnostics_show() {
+    use obs_core::trace::diagnostics::Level;
+    assert_eq!(config(&[]).diagnostics, Level::Warn);
+    for (value, level) in [
+        ("none", Level::Off),
+        ("OFF", Level::Off),
+        ("error", Level::Error),
+        ("fatal", Level::Error),
+        ("warn", Level::Warn),
+        ("Info", Level::Warn),
+        ("debug", Level::Warn),
+        ("all", Level::Warn),
+    ] {
+        let c = config(&[("OTEL_LOG_LEVEL", value)]);
+        assert_eq!(c.diagnostics, level, "{value}");
+        assert!(c.warnings.is_empty(), "{value}: {:?}", c.warnings);
+    }
+    let c = config(&[("OTEL_LOG_LEVEL", "chatty")]);
+    assert_eq!(c.diagnostics, Level::Warn);
+    assert!(warned(&c, "OTEL_LOG_LEVEL", "chatty"), "{:?}", c.warnings);
+}

@@ -1,6 +1,7 @@
 //! Stderr that goes away (`app 2>&1 | head -1`: once `head` exits, every write fails with
 //! EPIPE, since Rust ignores SIGPIPE): obs's warnings, at `init` and from the request path
-//! (a full export queue), must not panic the thread that logs them (`eprintln!` does).
+//! (a full export queue) and from the middleware (its metrics disabled by a clashing family),
+//! must not panic the thread that logs them (`eprintln!` does).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -33,6 +34,14 @@ fn warnings_to_a_closed_stderr_are_not_fatal() {
             .expect("init, which warns about OBS_LOG_FORMAT");
         for i in 0..100 {
             let _span = tracing::info_span!("request", i).entered();
+        }
+        #[cfg(feature = "tower")]
+        {
+            // A family of the HTTP layer's name and another type: the layer's metrics are
+            // disabled, and it says so on stderr.
+            let registry = obs_core::metrics::Registry::new();
+            let _ = registry.gauge("http_server_request_duration_seconds", "taken");
+            let _layer = obs_core::tower::HttpServerLayer::new().with_registry(&registry);
         }
         let dropped: u64 = telemetry
             .counts()

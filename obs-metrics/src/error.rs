@@ -82,12 +82,10 @@ impl fmt::Display for MetricsError {
 
 impl std::error::Error for MetricsError {}
 
-/// Writes one `obs-metrics: ` warning line to stderr, ignoring failure: unlike `eprintln!`,
-/// which panics when stderr is a closed pipe (`app 2>&1 | head -1`: EPIPE, since Rust
-/// ignores SIGPIPE), and warnings come from the request path (a family over its limit).
+/// Writes one `obs-metrics: ` warning line through obs's diagnostics (stderr, at the level
+/// `OTEL_LOG_LEVEL` sets).
 pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "obs-metrics: {message}");
+    obs_trace::diagnostics::warn(format_args!("obs-metrics: {message}"));
 }
 
 /// Writes `message` to stderr the first time `key` is reported in this process: for

@@ -192,7 +192,11 @@ impl RpcMetrics {
             })
         })();
         registered
-            .map_err(|e| eprintln!("obs-tonic: RPC {side_name} metrics disabled: {e}"))
+            .map_err(|e| {
+                obs_trace::diagnostics::error(format_args!(
+                    "obs-tonic: RPC {side_name} metrics disabled: {e}"
+                ))
+            })
             .ok()
     }
 

@@ -110,7 +110,11 @@ impl HttpInstruments for ServerMetrics {
             })
         })();
         registered
-            .map_err(|e| eprintln!("obs-tower: HTTP server metrics disabled: {e}"))
+            .map_err(|e| {
+                obs_trace::diagnostics::error(format_args!(
+                    "obs-tower: HTTP server metrics disabled: {e}"
+                ))
+            })
             .ok()
     }
 }
@@ -191,7 +195,11 @@ impl HttpInstruments for ClientMetrics {
             .buckets(DEFAULT_BUCKETS)
             .family()
             .map(|duration| ClientMetrics { duration })
-            .map_err(|e| eprintln!("obs-tower: HTTP client metrics disabled: {e}"))
+            .map_err(|e| {
+                obs_trace::diagnostics::error(format_args!(
+                    "obs-tower: HTTP client metrics disabled: {e}"
+                ))
+            })
             .ok()
     }
 }

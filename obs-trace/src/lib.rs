@@ -33,6 +33,7 @@ mod baggage;
 mod clock;
 mod context;
 mod data;
+pub mod diagnostics;
 mod ext;
 mod ids;
 mod intern;

@@ -48,7 +48,7 @@ impl SignalStats {
         if self.dropped_queue_full.fetch_add(n, Ordering::Relaxed) == 0
             && !self.warned_full.swap(true, Ordering::Relaxed)
         {
-            crate::stderr::warn(format_args!(
+            obs_trace::diagnostics::warn(format_args!(
                 "obs: the {} export queue is full; dropping and counting in obs_telemetry_dropped_total (warned once)",
                 signal.as_str()
             ));
@@ -72,7 +72,7 @@ impl SignalStats {
                 ),
                 Signal::Metrics => ("metric point", "fewer exemplars or labels make it smaller"),
             };
-            crate::stderr::warn(format_args!(
+            obs_trace::diagnostics::warn(format_args!(
                 "obs: a {item} of {} bytes is larger than the largest OTLP request the receiver \
                  takes ({max_bytes} bytes, Builder::max_request_bytes); dropping and counting \
                  in obs_telemetry_dropped_total{{reason=\"too_large\"}} (warned once). \
@@ -96,7 +96,7 @@ impl SignalStats {
                 self.dropped_export_failed
                     .fetch_add(items, Ordering::Relaxed);
                 if !self.warned_export.swap(true, Ordering::Relaxed) {
-                    crate::stderr::warn(format_args!(
+                    obs_trace::diagnostics::error(format_args!(
                         "obs: {} export failed, dropping and counting (warned once): {e}",
                         signal.as_str()
                     ));

@@ -71,7 +71,7 @@ fn limited<A, O>(
         .unwrap_or(u32::MAX)
         .saturating_add(earlier);
     if dropped > 0 && !warned.swap(true, Ordering::Relaxed) {
-        crate::stderr::warn(format_args!(
+        obs_trace::diagnostics::warn(format_args!(
             "obs: {what} over the limit of {count} dropped, and counted in the record's \
              dropped_attributes_count, dropped_events_count or dropped_links_count (warned once)"
         ));

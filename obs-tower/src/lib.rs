@@ -72,6 +72,7 @@ pub use future::ResponseFuture;
 pub use hooks::{CallHooks, Hooks};
 pub use layer::{HttpInstruments, HttpLayer};
 pub use metrics::{ClientMetrics, ServerMetrics};
+pub use route::PeerAddr;
 pub use semconv::{interned_server_address, server_address};
 pub use server::{HttpServerCall, HttpServerLayer};
 pub use service::Instrumented;

@@ -58,20 +58,41 @@ impl Route {
     }
 }
 
-/// The peer's IP address and port, from axum's `ConnectInfo<SocketAddr>` (set by
-/// `into_make_service_with_connect_info`).
-#[cfg(feature = "axum")]
+/// The peer's IP address and port: from axum's `ConnectInfo<SocketAddr>` (set by
+/// `into_make_service_with_connect_info`), else from a [`PeerAddr`] the server put there.
 pub(crate) fn peer_address(extensions: &Extensions) -> Option<std::net::SocketAddr> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0)
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        return Some(info.0);
+    }
+    extensions.get::<PeerAddr>().map(|peer| peer.0)
 }
 
-/// Without a framework the peer address is unknown.
-#[cfg(not(feature = "axum"))]
-pub(crate) fn peer_address(_extensions: &Extensions) -> Option<std::net::SocketAddr> {
-    None
-}
+/// The address of a request's connection peer, for servers that record none where the
+/// layer looks (axum's `ConnectInfo`): plain hyper, say. Put into each request's
+/// extensions before [`HttpServerLayer`](crate::HttpServerLayer) sees it, it gives the
+/// server span `client.address`, `network.peer.address` and `network.peer.port`.
+///
+/// ```
+/// use obs_tower::{HttpServerLayer, PeerAddr};
+/// use tower::ServiceBuilder;
+/// # use std::convert::Infallible;
+/// # fn accepted(peer: std::net::SocketAddr) {
+/// // Per accepted connection, with `peer` from `TcpListener::accept`:
+/// let service = ServiceBuilder::new()
+///     .map_request(move |mut request: http::Request<String>| {
+///         request.extensions_mut().insert(PeerAddr(peer));
+///         request
+///     })
+///     .layer(HttpServerLayer::new())
+///     .service_fn(|_request: http::Request<String>| async {
+///         Ok::<_, Infallible>(http::Response::new(String::new()))
+///     });
+/// # drop(service);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// The URI the request arrived with, from axum's `OriginalUri`: inside a router nested
 /// with `Router::nest`, the request's own URI has lost the nest's prefix (which

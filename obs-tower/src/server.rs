@@ -51,6 +51,10 @@ use crate::semconv::SpanName;
 /// router nested with `Router::nest`, `url.path` and `url.query` come from axum's
 /// `OriginalUri`, the URI as received, not the one with the nest's prefix stripped.
 ///
+/// `client.address` and `network.peer.*` come from axum's `ConnectInfo` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`); other servers, plain hyper say,
+/// put a [`PeerAddr`](crate::PeerAddr) into each request's extensions.
+///
 /// Add it after (around) the layers that answer on their own, tower-http's `TimeoutLayer`
 /// say, so that the span and the metrics get the response the client does: a layer
 /// around this one that answers in its place (a timeout's `408` or `503`) drops the call
@@ -73,7 +77,7 @@ impl HttpServerLayer {
     /// `X-Forwarded-For`; from the request itself when they are absent or do not parse.
     /// Only the first element of each header is read, the one about the client's request;
     /// `url.scheme` is taken only if it is `http` or `https`. The immediate
-    /// peer (axum's `ConnectInfo`), the proxy, stays `network.peer.address` and
+    /// peer (axum's `ConnectInfo`, or a [`PeerAddr`](crate::PeerAddr)), the proxy, stays `network.peer.address` and
     /// `network.peer.port`.
     ///
     /// Enable this only behind a proxy you trust to *overwrite* these headers (nginx's

@@ -303,19 +303,27 @@ async fn h2c_with_prior_knowledge_is_protocol_version_2_on_both_sides() {
 async fn plain_hyper_serves_http_1_1_and_h2c_through_the_layer() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
-    let service = tower::ServiceBuilder::new()
-        .layer(HttpServerLayer::new().with_registry(&registry))
-        .service_fn(|_req: Request<hyper::body::Incoming>| async {
-            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
-                Bytes::from_static(b"plain"),
-            )))
-        });
+    let layer = HttpServerLayer::new().with_registry(&registry);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let (peers_tx, mut peers) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            let (stream, peer) = listener.accept().await.unwrap();
+            let _ = peers_tx.send(peer);
+            // hyper records no peer address where the layer looks: the server gives it.
+            let service = tower::ServiceBuilder::new()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(obs_tower::PeerAddr(peer));
+                    request
+                })
+                .layer(layer.clone())
+                .service_fn(|_req: Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
+                        Bytes::from_static(b"plain"),
+                    )))
+                });
+            let service = hyper_util::service::TowerToHyperService::new(service);
             tokio::spawn(async move {
                 let builder = hyper_util::server::conn::auto::Builder::new(
                     hyper_util::rt::TokioExecutor::new(),
@@ -350,6 +358,15 @@ async fn plain_hyper_serves_http_1_1_and_h2c_through_the_layer() {
         assert_eq!(
             str_attr(span, "server.address").as_deref(),
             Some("127.0.0.1")
+        );
+        let peer = peers.recv().await.expect("one connection per request");
+        assert_eq!(
+            str_attr(span, "client.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            attr(span, "network.peer.port"),
+            Some(Value::I64(i64::from(peer.port())))
         );
     }
     no_active_requests(&registry).await;

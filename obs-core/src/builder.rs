@@ -7,8 +7,8 @@ use std::time::Duration;
 use obs_trace::{AttributeLimits, Propagators, Sampler, SpanLimits};
 
 use crate::config::{
-    BatchSettings, Compression, Config, ExporterKind, Protocol, SetInCode, Signal,
-    TemporalityPreference, check_header, signal_url, validate_endpoint,
+    BatchSettings, Compression, Config, ExporterKind, NOT_GRPC_METADATA, Protocol, SetInCode,
+    Signal, TemporalityPreference, check_header, signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -405,6 +405,17 @@ impl Builder {
             s.headers
                 .retain(|(k, _)| !self.headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
             s.headers.extend(self.headers.iter().cloned());
+            if s.protocol == Protocol::Grpc
+                && let Some((k, _)) = self.headers.iter().find(|(k, v)| {
+                    crate::export::transport::grpc_metadata(k, v.as_bytes()).is_none()
+                })
+            {
+                return Err(invalid(
+                    "otlp_header",
+                    format!("{k}: (value withheld)"),
+                    NOT_GRPC_METADATA,
+                ));
+            }
             if let Some(t) = self.timeout {
                 s.timeout = checked("otlp_timeout", t)?;
             }

@@ -921,10 +921,24 @@ impl EnvReader<'_> {
                 self.warnings.push(warning);
             }
         }
-        let headers = self
+        let mut headers = self
             .headers(&format!("OTEL_EXPORTER_OTLP_{s}_HEADERS"))
             .or_else(|| general.headers.clone())
             .unwrap_or_default();
+        if protocol == Protocol::Grpc {
+            headers.retain(|(k, v)| {
+                let metadata = crate::export::transport::grpc_metadata(k, v.as_bytes()).is_some();
+                if !metadata {
+                    let warning = format!(
+                        "obs: leaving header {k:?} out of OTLP/gRPC exports: {NOT_GRPC_METADATA}"
+                    );
+                    if !self.warnings.contains(&warning) {
+                        self.warnings.push(warning);
+                    }
+                }
+                metadata
+            });
+        }
         let timeout = self
             .millis_opt(
                 &format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"),
@@ -1075,6 +1089,11 @@ pub(crate) fn parse_key_values(v: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
+/// Why a header valid in HTTP can't go over gRPC (its value withheld: usually a credential).
+pub(crate) const NOT_GRPC_METADATA: &str = "its value (withheld) is not valid gRPC metadata, \
+     which is visible ASCII and spaces only (no tab, no byte above 0x7F); a name ending in \
+     `-bin` sends any bytes";
+
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
     http::HeaderName::try_from(name).map_err(|_| "not a valid HTTP header name")?;
     http::HeaderValue::try_from(value).map_err(|_| "not a valid HTTP header value")?;

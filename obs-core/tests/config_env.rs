@@ -1381,3 +1381,59 @@ fn otel_log_level_sets_which_diagnostics_show() {
     assert_eq!(c.diagnostics, Level::Warn);
     assert!(warned(&c, "OTEL_LOG_LEVEL", "chatty"), "{:?}", c.warnings);
 }
+
+/// An HTTP header value may hold a tab or bytes above 0x7F, gRPC ASCII metadata neither:
+/// over gRPC such a header is left out with a warning (its value withheld), unless its name
+/// ends in `-bin`, which sends any bytes; over HTTP it is kept. From the builder it is an
+/// error, like any header the builder can't send.
+#[test]
+fn a_header_that_is_not_grpc_metadata_is_left_out_of_grpc_exports_with_a_warning() {
+    let headers = (
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "tab=a%09b,utf8=caf%C3%A9,raw-bin=caf%C3%A9,tenant=a",
+    );
+    let http = config(&[headers]);
+    assert_eq!(http.traces_otlp.headers.len(), 4, "{:?}", http.warnings);
+    assert!(http.warnings.is_empty(), "{:?}", http.warnings);
+
+    let grpc = config(&[headers, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+    let names = |s: &obs_core::OtlpSettings| -> Vec<String> {
+        s.headers.iter().map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(names(&grpc.traces_otlp), ["raw-bin", "tenant"]);
+    assert_eq!(names(&grpc.logs_otlp), ["tab", "utf8", "raw-bin", "tenant"]);
+    for key in ["\"tab\"", "\"utf8\""] {
+        assert!(
+            grpc.warnings
+                .iter()
+                .any(|w| w.contains(key) && w.contains("gRPC metadata")),
+            "{key}: {:?}",
+            grpc.warnings
+        );
+    }
+    assert_eq!(grpc.warnings.len(), 2, "{:?}", grpc.warnings);
+    assert!(
+        grpc.warnings.iter().all(|w| !w.contains("caf")),
+        "{:?}",
+        grpc.warnings
+    );
+
+    let err = obs_core::builder()
+        .protocol(Protocol::Grpc)
+        .otlp_header("authorization", "Bearer s3cr\u{e9}t")
+        .config_with(&|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("authorization") && err.contains("gRPC metadata"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr"), "{err}");
+    assert!(
+        obs_core::builder()
+            .protocol(Protocol::HttpProtobuf)
+            .otlp_header("authorization", "Bearer s3cr\u{e9}t")
+            .config_with(&|_| None)
+            .is_ok()
+    );
+}

@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::{Binary, MetadataKey, MetadataValue};
+use tonic::metadata::{Ascii, Binary, MetadataKey, MetadataValue};
 use tonic::transport::Channel;
 
 use crate::config::{Compression, OtlpSettings, Protocol};
@@ -206,6 +206,31 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// The delay of the `RetryInfo` in a gRPC status's details, if it has one; a negative
 /// delay counts as none to wait.
+/// An OTLP header as gRPC metadata.
+pub(crate) enum GrpcMetadata {
+    Ascii(MetadataKey<Ascii>, MetadataValue<Ascii>),
+    Binary(MetadataKey<Binary>, MetadataValue<Binary>),
+}
+
+/// A header as gRPC metadata, `None` if it can't be. An ASCII metadata value is visible
+/// ASCII and spaces only (gRPC over HTTP/2, "ASCII-Value → 1*( %x20-%x7E )"), stricter than
+/// an HTTP header value, which may hold a tab or bytes above 0x7F: tonic would send those,
+/// and a conforming peer (grpc-go's client checks the same rule) may refuse the call. A
+/// `-bin` name is binary metadata ("Binary-Header"): the value's bytes, sent
+/// base64-encoded, as gRPC clients send any value under such a name (as ASCII metadata
+/// tonic refuses the name).
+pub(crate) fn grpc_metadata(name: &str, value: &[u8]) -> Option<GrpcMetadata> {
+    if let Ok(key) = MetadataKey::<Binary>::from_bytes(name.as_bytes()) {
+        return Some(GrpcMetadata::Binary(key, MetadataValue::from_bytes(value)));
+    }
+    let key = MetadataKey::from_bytes(name.as_bytes()).ok()?;
+    if !value.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return None;
+    }
+    let value = MetadataValue::try_from(value).ok()?;
+    Some(GrpcMetadata::Ascii(key, value))
+}
+
 fn retry_info(details: &[u8]) -> Option<Duration> {
     let status = RpcStatus::decode(details).ok()?;
     let info = status
@@ -497,18 +522,12 @@ impl OtlpClient {
             req.set_timeout(remaining);
         }
         for (k, v) in &self.headers {
-            let metadata = req.metadata_mut();
-            // A `-bin` name is binary metadata (gRPC's "Binary-Header"): the value's bytes,
-            // sent base64-encoded, as gRPC clients send any value under such a name. As ASCII
-            // metadata tonic refuses the name, and the header was left out without a word.
-            if let Ok(key) = MetadataKey::<Binary>::from_bytes(k.as_str().as_bytes()) {
-                metadata.append_bin(key, MetadataValue::from_bytes(v.as_bytes()));
-            } else if let (Ok(key), Ok(val)) = (
-                MetadataKey::from_bytes(k.as_str().as_bytes()),
-                MetadataValue::try_from(v.as_bytes()),
-            ) {
-                metadata.append(key, val);
-            }
+            // The configuration left out (and warned about) what is not metadata.
+            match grpc_metadata(k.as_str(), v.as_bytes()) {
+                Some(GrpcMetadata::Binary(key, val)) => req.metadata_mut().append_bin(key, val),
+                Some(GrpcMetadata::Ascii(key, val)) => req.metadata_mut().append(key, val),
+                None => false,
+            };
         }
         let path = http::uri::PathAndQuery::from_static(R::GRPC_PATH);
         match grpc

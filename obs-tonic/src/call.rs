@@ -9,13 +9,13 @@ use bytes::Buf;
 use http::Response;
 use obs_tower::CallHooks;
 use obs_tower::classify::PANIC_ERROR_TYPE;
-use obs_trace::Stopwatch;
+use obs_trace::{RpcConventions, Stopwatch};
 use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
 use crate::grpc::{self, MessageCounter, OTHER, RpcNames};
-use crate::metrics::{RpcLabels, RpcMetrics, Side};
+use crate::metrics::{RpcLabels, RpcMetrics, ServerLabel, Side};
 
 /// Services left alone by default: health checks and reflection are infrastructure
 /// traffic, frequent and uninteresting. An entry ending in `.` is a package prefix.
@@ -30,6 +30,9 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) side: Side,
+    /// What the spans and metrics say, fixed when the layer is built: the metric families
+    /// are registered with its label names.
+    pub(crate) conventions: RpcConventions,
     pub(crate) excluded: Vec<String>,
     pub(crate) metrics: Option<RpcMetrics>,
     /// Clients only: `server.address` and `server.port` when the request URI has no
@@ -38,14 +41,19 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn new(side: Side) -> Config {
+    pub(crate) fn new(
+        side: Side,
+        conventions: RpcConventions,
+        registry: &obs_metrics::Registry,
+    ) -> Config {
         Config {
             side,
+            conventions,
             excluded: DEFAULT_EXCLUDED_SERVICES
                 .iter()
                 .map(|&s| s.to_owned())
                 .collect(),
-            metrics: RpcMetrics::register(obs_metrics::global(), side),
+            metrics: RpcMetrics::register(registry, side, conventions),
             server_address: None,
         }
     }
@@ -54,6 +62,7 @@ impl Config {
     pub(crate) fn with(&self, f: impl FnOnce(&mut Config)) -> Config {
         let mut config = Config {
             side: self.side,
+            conventions: self.conventions,
             excluded: self.excluded.clone(),
             metrics: self.metrics.clone(),
             server_address: self.server_address.clone(),
@@ -88,6 +97,8 @@ struct ActiveCall {
     config: Arc<Config>,
     start: Stopwatch,
     names: Option<RpcNames>,
+    /// `server.address` and `server.port` as metric labels: stable client metrics only.
+    server: Option<ServerLabel>,
     /// The request messages, counted by the request body.
     counts: Arc<MessageCounts>,
     /// The response messages, counted here as the response body's frames pass.
@@ -109,6 +120,7 @@ impl GrpcCall {
         config: Arc<Config>,
         start: Stopwatch,
         names: Option<RpcNames>,
+        server: Option<ServerLabel>,
         counts: Arc<MessageCounts>,
         deadline: Option<Duration>,
     ) -> GrpcCall {
@@ -117,6 +129,7 @@ impl GrpcCall {
                 config,
                 start,
                 names,
+                server,
                 counts,
                 responses: MessageCounter::default(),
                 response_count: 0,
@@ -141,17 +154,39 @@ impl ActiveCall {
             .is_some_and(|deadline| self.start.elapsed() + DEADLINE_SLACK >= deadline)
     }
 
-    /// Records the call's status: `rpc.grpc.status_code`, and for the codes that are
-    /// errors on this side, `error.type` (the code's name) and the span status.
+    /// Records the call's status: `rpc.grpc.status_code` (old conventions) or
+    /// `rpc.status_code` (stable), and for the codes that are errors on this side,
+    /// `error.type` (the code's name) and the span status.
     fn set_code(&mut self, code: Code, span: &tracing::Span) {
         self.code = Some(code);
-        span.record("rpc.grpc.status_code", code as i64);
+        let conventions = self.config.conventions;
+        let (name, _) = grpc::code_name_and_label(code);
+        if conventions.emits_old() {
+            span.record("rpc.grpc.status_code", code as i64);
+        }
+        if conventions.emits_stable() {
+            // gRPC, "Server"/"Client": `rpc.status_code` is "the string representation of
+            // the status code", e.g. `DEADLINE_EXCEEDED`.
+            span.record("rpc.status_code", name);
+            if code == Code::Unimplemented
+                && matches!(self.config.side, Side::Server)
+                && let Some(names) = &self.names
+            {
+                // A server answers UNIMPLEMENTED for a method it does not have: `rpc.method`
+                // "MUST be set to `_OTHER`" when "the server receives a request for a
+                // method that is not predefined on the server", the name the client used
+                // goes in `rpc.method_original`, and the span is then named
+                // `{rpc.system.name}` (rpc-spans.md, "Name").
+                span.record("rpc.method", OTHER);
+                span.record("rpc.method_original", names.full());
+                span.record("otel.name", grpc::SYSTEM);
+            }
+        }
         let is_error = match self.config.side {
             Side::Server => is_server_error(code),
             Side::Client => is_client_error(code),
         };
         if is_error {
-            let (name, _) = grpc::code_name_and_label(code);
             self.error_type = Some(name);
             span.record("error.type", name);
             span.record("otel.status_code", "error");
@@ -277,8 +312,10 @@ impl CallHooks for GrpcCall {
         let labels = RpcLabels {
             service: names.map_or(Cow::Borrowed(OTHER), RpcNames::service_value),
             method: names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),
-            status: call.code.map_or("", |c| grpc::code_name_and_label(c).1),
+            full: names.map_or(Cow::Borrowed(OTHER), RpcNames::full_value),
+            code: call.code,
             error_type: call.error_type.unwrap_or_default(),
+            server: call.server.take(),
         };
         metrics.record(
             &labels,
@@ -303,8 +340,13 @@ mod tests {
     #[test]
     fn response_messages_are_counted_in_whole_and_pieced_frames() {
         let mut call = GrpcCall::new(
-            Arc::new(Config::new(Side::Server)),
+            Arc::new(Config::new(
+                Side::Server,
+                RpcConventions::Old,
+                &obs_metrics::Registry::new(),
+            )),
             Stopwatch::start(),
+            None,
             None,
             Arc::default(),
             None,

@@ -2,6 +2,7 @@
 
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
+use obs_trace::RpcConventions;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
@@ -71,34 +72,92 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let Some(call) = self.begin(request) else {
+        let configured = self.config.server_address.as_ref();
+        // The stable client metrics' `server.address` and `server.port` ("Conditionally
+        // Required: If available", rpc-metrics.md): few values, interned.
+        let server_label = || match server_address(request, configured) {
+            (Some(address), port) => Some((obs_trace::intern(address), port)),
+            (None, _) => None,
+        };
+        let Some(call) = self.begin(request, server_label) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
         let names = call.names();
-        let configured = self.config.server_address.as_ref();
-        let (address, port) = match obs_tower::server_address(request.uri(), request.headers()) {
-            found @ (Some(_), _) => found,
-            (None, _) => (
-                configured.map(|(host, _)| host.as_str()),
-                configured.and_then(|&(_, port)| port),
+        let (address, port) = server_address(request, configured);
+        let span = match self.config.conventions {
+            RpcConventions::Old => tracing::info_span!(
+                "gRPC request",
+                otel.name = names.map_or(SYSTEM, RpcNames::full),
+                otel.kind = "client",
+                otel.status_code = Empty,
+                rpc.system = SYSTEM,
+                rpc.service = names.map(RpcNames::service),
+                rpc.method = names.map_or(OTHER, RpcNames::method),
+                rpc.grpc.status_code = Empty,
+                server.address = address,
+                server.port = port,
+                error.type = Empty,
+            ),
+            // gRPC, "Client": `rpc.system.name` "grpc", `rpc.method` the fully qualified
+            // name (the client's stub knows its methods), `rpc.status_code` the code's name.
+            RpcConventions::Stable => tracing::info_span!(
+                "gRPC request",
+                otel.name = names.map_or(SYSTEM, RpcNames::full),
+                otel.kind = "client",
+                otel.status_code = Empty,
+                rpc.system.name = SYSTEM,
+                rpc.method = names.map_or(OTHER, RpcNames::full),
+                rpc.method_original = method_original(request, names),
+                rpc.status_code = Empty,
+                server.address = address,
+                server.port = port,
+                error.type = Empty,
+            ),
+            RpcConventions::Both => tracing::info_span!(
+                "gRPC request",
+                otel.name = names.map_or(SYSTEM, RpcNames::full),
+                otel.kind = "client",
+                otel.status_code = Empty,
+                rpc.system = SYSTEM,
+                rpc.system.name = SYSTEM,
+                rpc.service = names.map(RpcNames::service),
+                rpc.method = names.map_or(OTHER, RpcNames::full),
+                rpc.method_original = method_original(request, names),
+                rpc.grpc.status_code = Empty,
+                rpc.status_code = Empty,
+                server.address = address,
+                server.port = port,
+                error.type = Empty,
             ),
         };
-        let span = tracing::info_span!(
-            "gRPC request",
-            otel.name = names.map_or(SYSTEM, RpcNames::full),
-            otel.kind = "client",
-            otel.status_code = Empty,
-            rpc.system = SYSTEM,
-            rpc.service = names.map(RpcNames::service),
-            rpc.method = names.map_or(OTHER, RpcNames::method),
-            rpc.grpc.status_code = Empty,
-            server.address = address,
-            server.port = port,
-            error.type = Empty,
-        );
         // Inside the client span, the current context is the client span's; if the span is
         // disabled, it is the caller's, so the trace still goes on.
         span.in_scope(|| obs_trace::inject_current(request.headers_mut()));
         (span, call)
     }
+}
+
+/// `server.address` and `server.port` from the request URI, else as configured
+/// ([`GrpcClientLayer::with_server_address`]).
+fn server_address<'a, B>(
+    request: &'a Request<B>,
+    configured: Option<&'a (String, Option<u16>)>,
+) -> (Option<&'a str>, Option<u16>) {
+    match obs_tower::server_address(request.uri(), request.headers()) {
+        found @ (Some(_), _) => found,
+        (None, _) => (
+            configured.map(|(host, _)| host.as_str()),
+            configured.and_then(|&(_, port)| port),
+        ),
+    }
+}
+
+/// `rpc.method_original` of a call whose path names no method (`rpc.method` is `_OTHER`):
+/// the path without its leading `/`.
+fn method_original<'a, B>(request: &'a Request<B>, names: Option<&RpcNames>) -> Option<&'a str> {
+    if names.is_some() {
+        return None;
+    }
+    let path = request.uri().path();
+    Some(path.strip_prefix('/').unwrap_or(path)).filter(|original| !original.is_empty())
 }

@@ -5,12 +5,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::Request;
-use obs_trace::Stopwatch;
+use obs_trace::{RpcConventions, Stopwatch};
 
 use crate::call::{Config, GrpcCall};
 use crate::counting::CountedBody;
 use crate::grpc::{self, RpcNames};
-use crate::metrics::{RpcMetrics, Side};
+use crate::metrics::{RpcMetrics, ServerLabel, Side};
 
 /// A gRPC layer: [`GrpcServerLayer`](crate::GrpcServerLayer) (`K` = [`ServerSide`]) or
 /// [`GrpcClientLayer`](crate::GrpcClientLayer) (`K` = [`ClientSide`]). Use those names;
@@ -67,19 +67,31 @@ impl<K: CallSide> Default for GrpcLayer<K> {
 
 impl<K: CallSide> GrpcLayer<K> {
     /// A layer recording into [`obs_metrics::global()`] and excluding the health and
-    /// reflection services.
+    /// reflection services, emitting the RPC conventions [`obs_trace::rpc_conventions`]
+    /// says now (what `OTEL_SEMCONV_STABILITY_OPT_IN` chose, once `obs_core::init` has
+    /// run): build layers after `init`.
     pub fn new() -> Self {
+        Self::with_conventions_in(obs_trace::rpc_conventions(), obs_metrics::global())
+    }
+
+    /// A layer emitting `conventions`, its metrics registered in `registry`.
+    pub(crate) fn with_conventions_in(
+        conventions: RpcConventions,
+        registry: &obs_metrics::Registry,
+    ) -> Self {
         GrpcLayer {
-            config: Arc::new(Config::new(K::SIDE)),
+            config: Arc::new(Config::new(K::SIDE, conventions, registry)),
             side: PhantomData,
         }
     }
 
-    /// Records the side's `rpc.{server,client}.call.duration`,
-    /// `rpc.{server,client}.requests_per_rpc` and `rpc.{server,client}.responses_per_rpc` in
-    /// `registry`. Defaults to [`obs_metrics::global()`].
+    /// Records the side's `rpc.{server,client}.call.duration` (and with the old RPC
+    /// conventions, `rpc.{server,client}.requests_per_rpc` and
+    /// `rpc.{server,client}.responses_per_rpc`) in `registry`. Defaults to
+    /// [`obs_metrics::global()`]. Layers emitting other [`RpcConventions`] can't share a
+    /// registry: their duration families have the same names and other labels.
     pub fn with_registry(self, registry: &obs_metrics::Registry) -> Self {
-        self.map(|c| c.metrics = RpcMetrics::register(registry, K::SIDE))
+        self.map(|c| c.metrics = RpcMetrics::register(registry, K::SIDE, c.conventions))
     }
 
     /// Leaves calls to these services (`package.Service`, or a package prefix ending in
@@ -97,8 +109,13 @@ impl<K: CallSide> GrpcLayer<K> {
 
     /// The start of a call through either side, or `None` for an excluded service, which
     /// is passed through untraced. The call's names are `None` when the request path is
-    /// not `/{service}/{method}`.
-    pub(crate) fn begin<B>(&self, request: &Request<CountedBody<B>>) -> Option<GrpcCall> {
+    /// not `/{service}/{method}`; `server` is the call's `server.address` and `server.port`
+    /// metric labels, asked for only when the metrics have them.
+    pub(crate) fn begin<B>(
+        &self,
+        request: &Request<CountedBody<B>>,
+        server: impl FnOnce() -> Option<ServerLabel>,
+    ) -> Option<GrpcCall> {
         let start = Stopwatch::start();
         let names = RpcNames::of_path(request.uri().path());
         if names
@@ -107,10 +124,17 @@ impl<K: CallSide> GrpcLayer<K> {
         {
             return None;
         }
+        let server = self
+            .config
+            .metrics
+            .as_ref()
+            .filter(|metrics| metrics.has_server_labels())
+            .and_then(|_| server());
         Some(GrpcCall::new(
             self.config.clone(),
             start,
             names,
+            server,
             request.body().counts().clone(),
             grpc::timeout(request.headers()),
         ))

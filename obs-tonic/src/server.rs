@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use http::Request;
 use obs_tower::{Hooks, Instrumented};
-use obs_trace::SpanStart;
 use obs_trace::opentelemetry::trace::SpanKind;
+use obs_trace::{RpcConventions, SpanStart};
 use tower_layer::Layer;
 use tracing::field::Empty;
 
@@ -64,29 +64,74 @@ impl<S> Layer<S> for GrpcServerLayer {
 
 /// The OpenTelemetry side of a recording server span (see
 /// [`obs_trace::RemoteParent::span_with_attributes`]): name, kind, the RPC's attributes and
-/// the connection's.
-fn describe<B>(request: &Request<B>, names: Option<&RpcNames>, start: &mut SpanStart<'_>) {
+/// the connection's, in the versions of the conventions `conventions` says. An attribute
+/// both versions name holds the stable value.
+fn describe<B>(
+    request: &Request<B>,
+    names: Option<&RpcNames>,
+    conventions: RpcConventions,
+    start: &mut SpanStart<'_>,
+) {
     start.set_kind(SpanKind::Server);
+    // The same name in both versions: `{rpc.method}` (stable: `package.Service/Method`),
+    // or `{rpc.system.name}` when it is `_OTHER` (rpc-spans.md, "Name").
     start.set_name(names.map_or(Cow::Borrowed(SYSTEM), RpcNames::full_value));
-    start.push_str("rpc.system", SYSTEM);
-    match names {
-        Some(names) => {
+    if conventions.emits_old() {
+        start.push_str("rpc.system", SYSTEM);
+        if let Some(names) = names {
             start.push_str("rpc.service", names.service_value());
-            start.push_str("rpc.method", names.method_value());
         }
-        None => start.push_str("rpc.method", OTHER),
+    }
+    if conventions.emits_stable() {
+        // gRPC, "Server": "`rpc.system.name` MUST be set to `"grpc"`"; `rpc.method` is
+        // "the fully-qualified logical name of the method", `_OTHER` with the name used
+        // in `rpc.method_original` when it is not recognised: here, a path that is not
+        // `/{service}/{method}` (an UNIMPLEMENTED answer renames it when the call ends).
+        start.push_str("rpc.system.name", SYSTEM);
+        match names {
+            Some(names) => start.push_str("rpc.method", names.full_value()),
+            None => {
+                start.push_str("rpc.method", OTHER);
+                let path = request.uri().path();
+                let original = path.strip_prefix('/').unwrap_or(path);
+                if !original.is_empty() {
+                    start.push_str("rpc.method_original", original.to_owned());
+                }
+            }
+        }
+    } else {
+        start.push_str(
+            "rpc.method",
+            names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),
+        );
     }
     let peer = peer::Peer::of(request.extensions());
     let (address, port) = obs_tower::interned_server_address(request.uri(), request.headers());
     if let Some(address) = address {
         start.push_str("server.address", address);
     }
-    if let Some(port) = port.or(peer.local_port) {
+    // The old conventions fell back on the connection's local port; the stable ones take
+    // `server.port` only "from the port component of the HTTP/2 `:authority`" and "SHOULD
+    // NOT use actual network-level connection information" (gRPC, "Server", [5]).
+    let port = if conventions.emits_stable() {
+        port
+    } else {
+        port.or(peer.local_port)
+    };
+    if let Some(port) = port {
         start.push_i64("server.port", i64::from(port));
     }
     if let Some(remote) = peer.remote {
-        start.push_str("client.address", remote.ip().to_string());
-        start.push_i64("client.port", i64::from(remote.port()));
+        // The old conventions' `client.*` are gone from the stable server span, which has
+        // the connection's peer as `network.peer.*` (rpc-migration.md; gRPC, "Server").
+        if conventions.emits_old() {
+            start.push_str("client.address", remote.ip().to_string());
+            start.push_i64("client.port", i64::from(remote.port()));
+        }
+        if conventions.emits_stable() {
+            start.push_str("network.peer.address", remote.ip().to_string());
+            start.push_i64("network.peer.port", i64::from(remote.port()));
+        }
     }
 }
 
@@ -94,35 +139,86 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
-        let Some(call) = self.begin(request) else {
+        let Some(call) = self.begin(request, || None) else {
             return (tracing::Span::none(), GrpcCall::excluded());
         };
         let names = call.names();
+        let conventions = self.config.conventions;
+        let parent = obs_trace::extract(request.headers());
+        let describe_span =
+            |start: &mut SpanStart<'_>| describe(request, names, conventions, start);
         // The identifying fields are `tracing` fields for the other layers (logs
         // included); the span layer is handed them and the connection's attributes typed,
-        // worked out only when the span records.
-        let span = obs_trace::extract(request.headers()).span_with_attributes(
-            || {
-                tracing::info_span!(
-                    "gRPC request",
-                    // Fields recorded later come first: `Span::record` finds a field by
-                    // comparing names from the front.
-                    rpc.grpc.status_code = Empty,
-                    error.type = Empty,
-                    otel.status_code = Empty,
-                    otel.name = names.map_or(SYSTEM, RpcNames::full),
-                    otel.kind = "server",
-                    rpc.service = names.map(RpcNames::service),
-                    rpc.method = names.map_or(OTHER, RpcNames::method),
-                    rpc.system = Empty,
-                    server.address = Empty,
-                    server.port = Empty,
-                    client.address = Empty,
-                    client.port = Empty,
-                )
-            },
-            |start| describe(request, call.names(), start),
-        );
+        // worked out only when the span records. One callsite per version of the
+        // conventions: a callsite's fields are fixed. Fields recorded later come first:
+        // `Span::record` finds a field by comparing names from the front.
+        let span = match conventions {
+            RpcConventions::Old => parent.span_with_attributes(
+                || {
+                    tracing::info_span!(
+                        "gRPC request",
+                        rpc.grpc.status_code = Empty,
+                        error.type = Empty,
+                        otel.status_code = Empty,
+                        otel.name = names.map_or(SYSTEM, RpcNames::full),
+                        otel.kind = "server",
+                        rpc.service = names.map(RpcNames::service),
+                        rpc.method = names.map_or(OTHER, RpcNames::method),
+                        rpc.system = Empty,
+                        server.address = Empty,
+                        server.port = Empty,
+                        client.address = Empty,
+                        client.port = Empty,
+                    )
+                },
+                describe_span,
+            ),
+            RpcConventions::Stable => parent.span_with_attributes(
+                || {
+                    tracing::info_span!(
+                        "gRPC request",
+                        rpc.status_code = Empty,
+                        error.type = Empty,
+                        otel.status_code = Empty,
+                        otel.name = names.map_or(SYSTEM, RpcNames::full),
+                        rpc.method = names.map_or(OTHER, RpcNames::full),
+                        rpc.method_original = Empty,
+                        otel.kind = "server",
+                        rpc.system.name = Empty,
+                        server.address = Empty,
+                        server.port = Empty,
+                        network.peer.address = Empty,
+                        network.peer.port = Empty,
+                    )
+                },
+                describe_span,
+            ),
+            RpcConventions::Both => parent.span_with_attributes(
+                || {
+                    tracing::info_span!(
+                        "gRPC request",
+                        rpc.grpc.status_code = Empty,
+                        rpc.status_code = Empty,
+                        error.type = Empty,
+                        otel.status_code = Empty,
+                        otel.name = names.map_or(SYSTEM, RpcNames::full),
+                        rpc.method = names.map_or(OTHER, RpcNames::full),
+                        rpc.method_original = Empty,
+                        otel.kind = "server",
+                        rpc.service = names.map(RpcNames::service),
+                        rpc.system = Empty,
+                        rpc.system.name = Empty,
+                        server.address = Empty,
+                        server.port = Empty,
+                        client.address = Empty,
+                        client.port = Empty,
+                        network.peer.address = Empty,
+                        network.peer.port = Empty,
+                    )
+                },
+                describe_span,
+            ),
+        };
         (span, call)
     }
 }

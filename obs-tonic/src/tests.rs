@@ -15,6 +15,8 @@ use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
 use tower::{ServiceBuilder, ServiceExt};
 use tracing_subscriber::prelude::*;
 
+use obs_trace::RpcConventions;
+
 use crate::{CountedBody, GrpcClientLayer, GrpcServerLayer};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -730,4 +732,304 @@ async fn repeated_calls_add_to_their_own_series() {
         series("rpc_server_responses_per_rpc", "List", "0"),
         (1, 1.0)
     );
+}
+
+// === The stable RPC conventions (`OTEL_SEMCONV_STABILITY_OPT_IN=rpc` / `rpc/dup`) ===
+
+/// Whether `registry` has a family named `name`.
+fn has_family(registry: &Registry, name: &str) -> bool {
+    registry.collect().iter().any(|f| f.name == name)
+}
+
+/// The labels of every point of `name` that has a non-empty label `label`, and its count.
+fn points_with(registry: &Registry, name: &str, label: &str) -> Vec<(Vec<(String, String)>, u64)> {
+    family(registry, name)
+        .points
+        .iter()
+        .filter(|p| p.labels.iter().any(|(k, v)| k == label && !v.is_empty()))
+        .map(|p| {
+            let PointValue::Histogram(h) = &p.value else {
+                panic!("not a histogram: {p:?}");
+            };
+            (p.labels.clone(), h.count)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stable_server_call_has_the_stable_attributes_and_metric_labels_only() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &registry);
+    let service = server(layer, vec![messages(1, b"pong")], "0");
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"ping")))
+        .await
+        .unwrap();
+    drain(response).await;
+
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    assert_eq!(span.kind, SpanKind::Server);
+    assert_eq!(span.status, Status::Unset);
+    for (key, value) in [
+        ("rpc.system.name", Some("grpc")),
+        ("rpc.method", Some("shop.v1.Orders/Get")),
+        ("rpc.status_code", Some("OK")),
+        ("server.address", Some("svc.local")),
+        ("server.port", Some("50051")),
+        ("rpc.system", None),
+        ("rpc.service", None),
+        ("rpc.grpc.status_code", None),
+        ("rpc.method_original", None),
+        ("error.type", None),
+    ] {
+        assert_eq!(attribute(&span, key).as_deref(), value, "{key}");
+    }
+
+    let (duration_labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
+    let expected = labels(&[
+        ("rpc_system_name", "grpc"),
+        ("rpc_method", "shop.v1.Orders/Get"),
+        ("rpc_status_code", "OK"),
+        ("error_type", ""),
+    ]);
+    assert_eq!((duration_labels, count), (expected, 1));
+    let duration = family(&registry, "rpc_server_call_duration_seconds");
+    let exemplar = &duration.points[0].exemplars[0];
+    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+    // Removed with no replacement by the stable conventions.
+    assert!(!has_family(&registry, "rpc_server_requests_per_rpc"));
+    assert!(!has_family(&registry, "rpc_server_responses_per_rpc"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stable_server_status_is_the_code_name_and_fails_only_on_server_faults() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &registry);
+    for (code, name, error) in [
+        ("13", "INTERNAL", Some("INTERNAL")),
+        ("4", "DEADLINE_EXCEEDED", Some("DEADLINE_EXCEEDED")),
+        ("5", "NOT_FOUND", None),
+        ("1", "CANCELLED", None),
+    ] {
+        let service = server(layer.clone(), vec![], code);
+        let response = service
+            .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"")))
+            .await
+            .unwrap();
+        drain(response).await;
+        let span = only(&sink);
+        assert_eq!(attribute(&span, "rpc.status_code").as_deref(), Some(name));
+        assert_eq!(attribute(&span, "error.type").as_deref(), error, "{name}");
+        assert_eq!(matches!(span.status, Status::Error { .. }), error.is_some());
+        let series = points_with(
+            &registry,
+            "rpc_server_call_duration_seconds",
+            "rpc_status_code",
+        )
+        .into_iter()
+        .find(|(l, _)| l[2].1 == name)
+        .unwrap_or_else(|| panic!("no series for {name}"));
+        assert_eq!(
+            series.0[3],
+            (
+                "error_type".to_owned(),
+                error.unwrap_or_default().to_owned()
+            )
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stable_server_names_an_unimplemented_or_unparsable_method_other() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &registry);
+    // tonic's router answers a method it does not have with a trailers-only UNIMPLEMENTED.
+    let service = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(|_: Request<_>| async {
+            let head = Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12");
+            Ok::<_, Infallible>(head.body(Empty::<Bytes>::new()).unwrap())
+        });
+    let response = service
+        .clone()
+        .oneshot(grpc_request("/shop.v1.Orders/Nope", Bytes::new()))
+        .await
+        .unwrap();
+    drop(response);
+    let span = only(&sink);
+    assert_eq!(span.name, "grpc");
+    assert_eq!(attribute(&span, "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attribute(&span, "rpc.method_original").as_deref(),
+        Some("shop.v1.Orders/Nope")
+    );
+    assert_eq!(
+        attribute(&span, "rpc.status_code").as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+    assert_eq!(
+        attribute(&span, "error.type").as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+    let (duration_labels, _, _) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert_eq!(
+        duration_labels,
+        labels(&[
+            ("rpc_system_name", "grpc"),
+            ("rpc_method", "_OTHER"),
+            ("rpc_status_code", "UNIMPLEMENTED"),
+            ("error_type", "UNIMPLEMENTED"),
+        ])
+    );
+
+    // A path that is not `/{service}/{method}`: `_OTHER` from the start.
+    let response = service
+        .oneshot(grpc_request("/healthz", Bytes::new()))
+        .await
+        .unwrap();
+    drop(response);
+    let span = only(&sink);
+    assert_eq!(span.name, "grpc");
+    assert_eq!(attribute(&span, "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attribute(&span, "rpc.method_original").as_deref(),
+        Some("healthz")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stable_client_call_fails_on_any_non_ok_status_and_labels_its_server() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcClientLayer::with_conventions_in(RpcConventions::Stable, &registry)
+        .with_server_address("orders", Some(50051));
+    let client = ServiceBuilder::new().layer(layer).service_fn(
+        |request: Request<tonic::body::Body>| async move {
+            request.into_body().collect().await.unwrap();
+            Ok::<_, Infallible>(streamed(vec![messages(1, b"ab")], "5"))
+        },
+    );
+    let request = Request::post("/shop.v1.Orders/Get")
+        .body(tonic::body::Body::new(Full::new(messages(1, b"x"))))
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    assert_eq!(span.kind, SpanKind::Client);
+    assert!(matches!(span.status, Status::Error { .. }));
+    for (key, value) in [
+        ("rpc.system.name", Some("grpc")),
+        ("rpc.method", Some("shop.v1.Orders/Get")),
+        ("rpc.status_code", Some("NOT_FOUND")),
+        ("error.type", Some("NOT_FOUND")),
+        ("server.address", Some("orders")),
+        ("server.port", Some("50051")),
+        ("rpc.system", None),
+        ("rpc.service", None),
+        ("rpc.grpc.status_code", None),
+    ] {
+        assert_eq!(attribute(&span, key).as_deref(), value, "{key}");
+    }
+    let (duration_labels, _, count) = histogram(&registry, "rpc_client_call_duration_seconds");
+    let expected = labels(&[
+        ("rpc_system_name", "grpc"),
+        ("rpc_method", "shop.v1.Orders/Get"),
+        ("rpc_status_code", "NOT_FOUND"),
+        ("error_type", "NOT_FOUND"),
+        ("server_address", "orders"),
+        ("server_port", "50051"),
+    ]);
+    assert_eq!((duration_labels, count), (expected, 1));
+    let duration = family(&registry, "rpc_client_call_duration_seconds");
+    let exemplar = &duration.points[0].exemplars[0];
+    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+    assert!(!has_family(&registry, "rpc_client_requests_per_rpc"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn both_conventions_put_both_attribute_sets_on_spans_and_one_series_each_in_metrics() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Both, &registry);
+    let service = server(layer, vec![messages(2, b"pong")], "5");
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"ping")))
+        .await
+        .unwrap();
+    drain(response).await;
+
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    for (key, value) in [
+        ("rpc.system", "grpc"),
+        ("rpc.system.name", "grpc"),
+        ("rpc.service", "shop.v1.Orders"),
+        // One key, one value: the stable one.
+        ("rpc.method", "shop.v1.Orders/Get"),
+        ("rpc.grpc.status_code", "5"),
+        ("rpc.status_code", "NOT_FOUND"),
+        ("server.address", "svc.local"),
+        ("server.port", "50051"),
+    ] {
+        assert_eq!(attribute(&span, key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(attribute(&span, "error.type"), None);
+
+    // One family, each call in it twice: the old labels' series and the stable labels'.
+    let name = "rpc_server_call_duration_seconds";
+    let old = points_with(&registry, name, "rpc_system");
+    let stable = points_with(&registry, name, "rpc_system_name");
+    assert_eq!(family(&registry, name).points.len(), 2);
+    assert_eq!(
+        old,
+        [(
+            labels(&[
+                ("rpc_system", "grpc"),
+                ("rpc_service", "shop.v1.Orders"),
+                ("rpc_method", "Get"),
+                ("rpc_grpc_status_code", "5"),
+                ("error_type", ""),
+                ("rpc_system_name", ""),
+                ("rpc_status_code", ""),
+            ]),
+            1
+        )]
+    );
+    assert_eq!(
+        stable,
+        [(
+            labels(&[
+                ("rpc_system", ""),
+                ("rpc_service", ""),
+                ("rpc_method", "shop.v1.Orders/Get"),
+                ("rpc_grpc_status_code", ""),
+                ("error_type", ""),
+                ("rpc_system_name", "grpc"),
+                ("rpc_status_code", "NOT_FOUND"),
+            ]),
+            1
+        )]
+    );
+    for point in &family(&registry, name).points {
+        assert_eq!(point.exemplars[0].span_id, span.span_context.span_id);
+    }
+    assert_eq!(histogram(&registry, "rpc_server_responses_per_rpc").1, 2.0);
+}
+
+#[test]
+fn layers_of_other_conventions_cannot_share_a_registry_and_leave_it_alone() {
+    let registry = Registry::new();
+    let old = GrpcServerLayer::with_conventions_in(RpcConventions::Old, &registry);
+    let stable = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &registry);
+    assert!(old.config.metrics.is_some());
+    // The stable layer's metrics are disabled (said on stderr); the old ones stay.
+    assert!(stable.config.metrics.is_none());
+    assert!(has_family(&registry, "rpc_server_requests_per_rpc"));
 }

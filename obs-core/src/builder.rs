@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use obs_trace::{AttributeLimits, Propagators, Sampler, SpanLimits};
+use obs_trace::{AttributeLimits, Propagators, RpcConventions, Sampler, SpanLimits};
 
 use crate::config::{
     BatchSettings, Compression, Config, ExporterKind, NOT_GRPC_METADATA, Protocol, SetInCode,
@@ -47,6 +47,7 @@ pub struct Builder {
     sampler: Option<Sampler>,
     propagators: Option<Propagators>,
     diagnostics: Option<obs_trace::diagnostics::Level>,
+    rpc_conventions: Option<RpcConventions>,
     span_batch: Option<BatchSettings>,
     log_batch: Option<BatchSettings>,
     span_limits: Option<SpanLimits>,
@@ -211,6 +212,15 @@ impl Builder {
     /// reach stderr, process-wide. Defaults to `OTEL_LOG_LEVEL`, else errors and warnings.
     pub fn diagnostics(mut self, level: obs_trace::diagnostics::Level) -> Self {
         self.diagnostics = Some(level);
+        self
+    }
+
+    /// Which RPC semantic conventions obs-tonic's gRPC layers emit, process-wide: the old
+    /// ones, the stable ones, or both ([`RpcConventions`]; each layer reads it when it is
+    /// built, so build them after `init`). Defaults to `OTEL_SEMCONV_STABILITY_OPT_IN`
+    /// (`rpc`, `rpc/dup`), else the old ones.
+    pub fn rpc_conventions(mut self, conventions: RpcConventions) -> Self {
+        self.rpc_conventions = Some(conventions);
         self
     }
 
@@ -483,6 +493,9 @@ impl Builder {
         }
         if let Some(level) = self.diagnostics {
             c.diagnostics = level;
+        }
+        if let Some(conventions) = self.rpc_conventions {
+            c.rpc_conventions = conventions;
         }
         for (setting, batch, target) in [
             ("span_batch", self.span_batch, &mut c.span_batch),

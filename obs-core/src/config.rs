@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_metrics::ExemplarFilter;
-use obs_trace::{AttributeLimits, Propagators, Sampler, SpanLimits};
+use obs_trace::{AttributeLimits, Propagators, RpcConventions, Sampler, SpanLimits};
 use tracing_subscriber::filter::Targets;
 
 /// OTLP transport.
@@ -259,6 +259,11 @@ pub struct Config {
     /// `OTEL_PROPAGATORS`: which W3C formats every obs middleware reads and writes
     /// ([`obs_trace::Propagators`], set process-wide by `init`). Both by default.
     pub propagators: Propagators,
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN`'s `rpc` (the stable RPC conventions) or `rpc/dup`
+    /// (both): what obs-tonic's layers emit ([`obs_trace::RpcConventions`], set
+    /// process-wide by `init`, read by each layer when it is built). The old ones by
+    /// default.
+    pub rpc_conventions: RpcConventions,
     /// `OTEL_BSP_*`.
     pub span_batch: BatchSettings,
     /// `OTEL_BLRP_*`.
@@ -500,6 +505,47 @@ impl EnvReader<'_> {
                 Level::default()
             }
         }
+    }
+
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN`: a comma-separated list of categories, each opting in
+    /// to a stable version of a group of semantic conventions. The RPC conventions
+    /// (docs/rpc/README.md) define `rpc` (the stable conventions only) and `rpc/dup` (old
+    /// and stable), "`rpc/dup` has higher precedence than `rpc` in case both values are
+    /// present"; neither leaves the old ones. `http` and `http/dup` are the HTTP
+    /// conventions' values, taken silently: obs-tower emits only the stable HTTP
+    /// conventions, as it always has. Other values are warned about and ignored.
+    fn rpc_conventions(&mut self) -> RpcConventions {
+        const NAME: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
+        let Some(v) = self.var(NAME) else {
+            return RpcConventions::Old;
+        };
+        let (mut stable, mut dup, mut unknown) = (false, false, Vec::new());
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "rpc" => stable = true,
+                "rpc/dup" => dup = true,
+                "http" | "http/dup" => {}
+                _ => unknown.push(item),
+            }
+        }
+        let chosen = match (dup, stable) {
+            (true, _) => RpcConventions::Both,
+            (false, true) => RpcConventions::Stable,
+            (false, false) => RpcConventions::Old,
+        };
+        if !unknown.is_empty() {
+            let why = format!(
+                "{} not known to obs (it knows rpc, rpc/dup, http, http/dup)",
+                unknown.join(", ")
+            );
+            let using = match chosen {
+                RpcConventions::Old => "the old RPC conventions",
+                RpcConventions::Stable => "rpc",
+                RpcConventions::Both => "rpc/dup",
+            };
+            self.warn_using(NAME, &v, &why, using);
+        }
+        chosen
     }
 
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` (OTLP exporter spec):
@@ -1268,6 +1314,7 @@ impl Config {
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
         let propagators = r.propagators();
+        let rpc_conventions = r.rpc_conventions();
         let otlp = r.otlp_general();
         Config {
             sdk_disabled,
@@ -1282,6 +1329,7 @@ impl Config {
             logs_otlp: r.otlp(Signal::Logs, &otlp),
             sampler,
             propagators,
+            rpc_conventions,
             span_batch: r.batch("OTEL_BSP", BatchSettings::SPANS),
             log_batch: r.batch("OTEL_BLRP", BatchSettings::LOGS),
             span_limits,

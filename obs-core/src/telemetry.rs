@@ -588,6 +588,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     obs_trace::install_global_propagator();
     // `OTEL_SDK_DISABLED` has no effect on propagators, the spec says: set either way.
     obs_trace::set_propagators(config.propagators);
+    obs_trace::set_rpc_conventions(config.rpc_conventions);
     // Libraries that log through the `log` crate: their records become `tracing` events,
     // at the levels RUST_LOG lets through, and reach the JSON lines and OTLP logs too.
     let log_level = log_filter(&config)

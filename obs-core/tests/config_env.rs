@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use obs_core::metrics::ExemplarFilter;
-use obs_core::trace::Sampler;
+use obs_core::trace::{RpcConventions, Sampler};
 use obs_core::{
     AttributeLimits, Compression, Config, ExporterKind, InitError, Protocol, Signal, SpanLimits,
     TemporalityPreference,
@@ -1436,4 +1436,43 @@ fn a_header_that_is_not_grpc_metadata_is_left_out_of_grpc_exports_with_a_warning
             .config_with(&|_| None)
             .is_ok()
     );
+}
+
+#[test]
+fn semconv_stability_opt_in_chooses_the_rpc_conventions_and_dup_wins() {
+    assert_eq!(config(&[]).rpc_conventions, RpcConventions::Old);
+    for (value, chosen) in [
+        ("rpc", RpcConventions::Stable),
+        (" RPC ", RpcConventions::Stable),
+        ("rpc/dup", RpcConventions::Both),
+        // RPC README: "`rpc/dup` has higher precedence than `rpc` in case both values are
+        // present", in either order.
+        ("rpc,rpc/dup", RpcConventions::Both),
+        ("rpc/dup, rpc", RpcConventions::Both),
+        // The HTTP conventions' values are known (obs-tower emits stable HTTP anyway).
+        ("http", RpcConventions::Old),
+        ("http/dup,rpc", RpcConventions::Stable),
+        (",rpc,,", RpcConventions::Stable),
+    ] {
+        let c = config(&[("OTEL_SEMCONV_STABILITY_OPT_IN", value)]);
+        assert!(c.warnings.is_empty(), "{value}: {:?}", c.warnings);
+        assert_eq!(c.rpc_conventions, chosen, "{value}");
+    }
+    // Another category's value is ignored with a warning; the rest is used.
+    let c = config(&[("OTEL_SEMCONV_STABILITY_OPT_IN", "database,rpc/dup,rpcs")]);
+    assert_eq!(c.rpc_conventions, RpcConventions::Both);
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(
+        warning.contains("database, rpcs not known to obs"),
+        "{warning}"
+    );
+    assert!(warning.ends_with("using rpc/dup"), "{warning}");
+    // The builder's choice wins.
+    let c = obs_core::builder()
+        .rpc_conventions(RpcConventions::Stable)
+        .config_with(&|k| (k == "OTEL_SEMCONV_STABILITY_OPT_IN").then(|| "rpc/dup".to_owned()))
+        .unwrap();
+    assert_eq!(c.rpc_conventions, RpcConventions::Stable);
 }

@@ -27,6 +27,10 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// }
 /// ```
 ///
+/// The span's attributes and the metrics' labels follow the RPC conventions the layer was
+/// built with ([`RpcConventions`](crate::RpcConventions), see [the crate
+/// docs](crate#old-and-stable-rpc-conventions)).
+///
 /// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path that
 /// names no method; child of the current span), writes that span's context into the metadata
 /// (`traceparent`, and `tracestate` and `baggage` when there are any; only the formats

@@ -17,11 +17,37 @@
 //!
 //! Metrics (into [`obs_metrics::global()`] unless `with_registry` says otherwise), each
 //! labelled `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` and
-//! `error_type`: `rpc_server_call_duration_seconds` / `rpc_client_call_duration_seconds`
+//! `error_type` (with the old conventions, the default; see below): `rpc_server_call_duration_seconds` / `rpc_client_call_duration_seconds`
 //! (`rpc.server.call.duration`, `rpc.client.call.duration`), recorded with the call's span
 //! entered so a sampled span is the exemplar, and the messages per call,
 //! `rpc_{server,client}_requests_per_rpc` and `rpc_{server,client}_responses_per_rpc`
 //! (without exemplars).
+//!
+//! # Old and stable RPC conventions
+//!
+//! The RPC semantic conventions have a stable version; as they ask of an instrumentation
+//! that emitted the older ones, the layers keep emitting those by default and switch on
+//! `OTEL_SEMCONV_STABILITY_OPT_IN` (read by `obs_core::init`; without it,
+//! [`obs_trace::set_rpc_conventions`]): `rpc` for the stable conventions only, `rpc/dup`
+//! for both ([`RpcConventions`]). Each layer takes the choice when it is built
+//! ([`GrpcLayer::new`]): build layers after `init`.
+//!
+//! | | old (default) | stable (`rpc`) |
+//! |---|---|---|
+//! | system | `rpc.system` `grpc` | `rpc.system.name` `grpc` |
+//! | method | `rpc.service` `shop.v1.Orders`, `rpc.method` `Get` | `rpc.method` `shop.v1.Orders/Get` |
+//! | status | `rpc.grpc.status_code` `5` (int) | `rpc.status_code` `NOT_FOUND` |
+//! | unknown method (server answers UNIMPLEMENTED, path not `/{service}/{method}`) | metric labels `_OTHER` | `rpc.method` `_OTHER`, `rpc.method_original` the name used, span name `grpc`; metric label `_OTHER` |
+//! | server peer | `client.address`, `client.port` | `network.peer.address`, `network.peer.port` |
+//! | server `server.port` | from `:authority`, else the local port | from `:authority` only |
+//! | duration labels | `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`, `error_type` | `rpc_system_name`, `rpc_method`, `rpc_status_code`, `error_type`; client also `server_address`, `server_port` |
+//! | messages per call | `rpc_{server,client}_{requests,responses}_per_rpc` | none (removed by the conventions) |
+//!
+//! Span names, `error.type` (the code's name, for the codes that are errors on each side)
+//! and the duration metrics' names, unit and buckets are the same in both. With `rpc/dup`
+//! a span carries both sets (`rpc.method`, in both, holds the stable value), and each call
+//! is recorded twice in the duration family: one series with the old labels, one with the
+//! stable ones; select one with `rpc_system="grpc"` or `rpc_system_name="grpc"`.
 //!
 //! Cargo feature `transport`: `client.address` and `client.port` on server spans, from
 //! the connection info `tonic::transport::Server` attaches to each request.
@@ -93,6 +119,8 @@ pub use call::{DEFAULT_EXCLUDED_SERVICES, GrpcCall};
 pub use client::{GrpcClientLayer, GrpcClientService};
 pub use counting::{CountMessages, CountedBody, MessageCounts, TonicRequestBody};
 pub use layer::{CallSide, ClientSide, GrpcLayer, ServerSide};
+/// Which RPC conventions the layers emit: re-exported from `obs-trace`, where it is set.
+pub use obs_trace::RpcConventions;
 pub use server::{GrpcServerLayer, GrpcServerService};
 /// tower's `Layer` trait, whose `layer(channel)` wraps a client in [`GrpcClientLayer`]:
 /// re-exported so that an application needs no `tower` dependency for it.

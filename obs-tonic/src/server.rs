@@ -26,7 +26,10 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
 /// path that names no method) with the RPC semantic-convention attributes (`rpc.system`,
 /// `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `server.address`, `server.port`,
-/// `client.address`, `client.port`, `error.type`), runs the service inside it, and ends it when
+/// `client.address`, `client.port`, `error.type`; with the stable conventions
+/// `rpc.system.name`, `rpc.method` as `package.Service/Method`, `rpc.status_code` and
+/// `network.peer.*` instead: see [the crate docs](crate#old-and-stable-rpc-conventions)),
+/// runs the service inside it, and ends it when
 /// the response stream ends: after the trailers, or when the client cancels and the body is
 /// dropped (status `CANCELLED`). A call dropped before its response head once the caller's
 /// `grpc-timeout` has run out (tonic's server cuts it off then) is `DEADLINE_EXCEEDED`, gRPC's

@@ -7,7 +7,8 @@
 //! - `obs_tonic`: [`GrpcServerLayer`] with `obs_trace::SpanLayer` (every span sampled and
 //!   handed to a sink that drops it) and the RPC metrics in an `obs_metrics` registry; for
 //!   the breakdown, `obs_tonic/unsampled` (the caller's flags say not sampled),
-//!   `obs_tonic/no_subscriber` (spans disabled: the layer's own work and the metrics) and
+//!   `obs_tonic/no_subscriber` (spans disabled: the layer's own work and the metrics),
+//!   `obs_tonic/stable` and `obs_tonic/dup` (the stable RPC conventions, and both) and
 //!   `obs_tonic/registry_only` (a bare `tracing_subscriber::registry()`: the span created,
 //!   entered, recorded and closed by `tracing`, with no span layer);
 //! - `tonic_tracing_opentelemetry`: its server `OtelGrpcLayer` 0.42, exported by
@@ -41,7 +42,7 @@ use http_body::Body;
 use http_body_util::Full;
 use obs_tonic::GrpcServerLayer;
 use obs_trace::opentelemetry::trace::TracerProvider as _;
-use obs_trace::{Sampler, SpanData, SpanLayer, SpanSink};
+use obs_trace::{RpcConventions, Sampler, SpanData, SpanLayer, SpanSink};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
@@ -178,6 +179,16 @@ fn obs_tonic_service()
         .layer(EchoServer)
 }
 
+/// [`obs_tonic_service`] emitting `conventions` (a layer takes them when it is built).
+fn obs_tonic_service_emitting(
+    conventions: RpcConventions,
+) -> impl Service<Request<Full<Bytes>>, Response = Response<impl Body>, Error = Infallible> {
+    obs_trace::set_rpc_conventions(conventions);
+    let service = obs_tonic_service();
+    obs_trace::set_rpc_conventions(RpcConventions::Old);
+    service
+}
+
 /// Drops every span, like a no-op exporter.
 #[derive(Debug)]
 struct DropSpans;
@@ -225,6 +236,19 @@ fn grpc_layer(c: &mut Criterion) {
     );
     tracing::subscriber::with_default(subscriber, || {
         bench_service(c, "grpc_layer/obs_tonic", SAMPLED, obs_tonic_service());
+        // `OTEL_SEMCONV_STABILITY_OPT_IN=rpc` and `rpc/dup`.
+        bench_service(
+            c,
+            "grpc_layer/obs_tonic/stable",
+            SAMPLED,
+            obs_tonic_service_emitting(RpcConventions::Stable),
+        );
+        bench_service(
+            c,
+            "grpc_layer/obs_tonic/dup",
+            SAMPLED,
+            obs_tonic_service_emitting(RpcConventions::Both),
+        );
         bench_service(
             c,
             "grpc_layer/obs_tonic/unsampled",

@@ -312,7 +312,6 @@ impl CallHooks for GrpcCall {
         let labels = RpcLabels {
             service: names.map_or(Cow::Borrowed(OTHER), RpcNames::service_value),
             method: names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),
-            full: names.map_or(Cow::Borrowed(OTHER), RpcNames::full_value),
             code: call.code,
             error_type: call.error_type.unwrap_or_default(),
             server: call.server.take(),

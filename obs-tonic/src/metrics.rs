@@ -32,7 +32,7 @@
 //! exemplar; the message counts keep no exemplars (a trace does not explain how many
 //! messages a call had, and skipping them saves a write per call).
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -43,7 +43,7 @@ use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Histogram, Registry, Unit};
 use obs_trace::RpcConventions;
 use tonic::Code;
 
-use crate::grpc::{SYSTEM, code_name_and_label};
+use crate::grpc::{OTHER, SYSTEM, code_name_and_label};
 
 /// Buckets for messages per call: powers of two up to 1024.
 const MESSAGE_BUCKETS: [f64; 11] = [
@@ -145,28 +145,20 @@ struct Series<H> {
     messages: Option<(H, H)>,
 }
 
-impl Series<Histogram> {
-    fn by_ref(&self) -> Series<&Histogram> {
-        Series {
-            duration: &self.duration,
-            stable_duration: self.stable_duration.as_ref(),
-            messages: self.messages.as_ref().map(|(req, resp)| (req, resp)),
+impl<H: Borrow<Histogram>> Series<H> {
+    fn observe(&self, elapsed: Duration, requests: u32, responses: u32) {
+        self.duration.borrow().observe_duration(elapsed);
+        if let Some(stable) = &self.stable_duration {
+            stable.borrow().observe_duration(elapsed);
+        }
+        if let Some((requests_series, responses_series)) = &self.messages {
+            requests_series.borrow().observe(f64::from(requests));
+            responses_series.borrow().observe(f64::from(responses));
         }
     }
 }
 
 impl Series<&Histogram> {
-    fn observe(&self, elapsed: Duration, requests: u32, responses: u32) {
-        self.duration.observe_duration(elapsed);
-        if let Some(stable) = self.stable_duration {
-            stable.observe_duration(elapsed);
-        }
-        if let Some((requests_series, responses_series)) = self.messages {
-            requests_series.observe(f64::from(requests));
-            responses_series.observe(f64::from(responses));
-        }
-    }
-
     fn cloned(&self) -> Series<Histogram> {
         Series {
             duration: self.duration.clone(),
@@ -223,9 +215,6 @@ pub(crate) struct RpcLabels {
     pub(crate) service: Cow<'static, str>,
     /// `Method`, or `_OTHER`.
     pub(crate) method: Cow<'static, str>,
-    /// `package.Service/Method`, or `_OTHER` (stable `rpc.method`): follows from the two
-    /// above, so it is neither hashed nor compared.
-    pub(crate) full: Cow<'static, str>,
     pub(crate) code: Option<Code>,
     pub(crate) error_type: &'static str,
     /// Stable conventions, client side only: `None` otherwise.
@@ -347,7 +336,7 @@ impl RpcMetrics {
             let last = last.try_borrow().ok()?;
             let (owner, cached) = last.as_ref()?;
             (Arc::ptr_eq(owner, &self.series) && labels.matches(cached)).then(|| {
-                cached.series.by_ref().observe(elapsed, requests, responses);
+                cached.series.observe(elapsed, requests, responses);
             })
         });
         if let Ok(Some(())) = repeated {
@@ -355,7 +344,7 @@ impl RpcMetrics {
         }
         match self.series_of(labels) {
             Ok(cached) => {
-                cached.series.by_ref().observe(elapsed, requests, responses);
+                cached.series.observe(elapsed, requests, responses);
                 let _ = LAST_SERIES.try_with(|last| {
                     if let Ok(mut last) = last.try_borrow_mut() {
                         *last = Some((self.series.clone(), cached));
@@ -413,6 +402,13 @@ impl RpcMetrics {
             labels.server.as_ref().map_or("", |(address, _)| address),
             port.as_deref().unwrap_or_default(),
         );
+        // Stable `rpc.method`: `package.Service/Method`, or `_OTHER`. Made here, once per
+        // label set, rather than carried by every call.
+        let full = if labels.service == OTHER {
+            Cow::Borrowed(OTHER)
+        } else {
+            Cow::Owned(format!("{}/{}", labels.service, labels.method))
+        };
         let old = [
             SYSTEM,
             &*labels.service,
@@ -425,7 +421,7 @@ impl RpcMetrics {
             RpcConventions::Stable => (
                 self.duration.get_values(&[
                     SYSTEM,
-                    &labels.full,
+                    &full,
                     status_name,
                     labels.error_type,
                     address,
@@ -438,7 +434,7 @@ impl RpcMetrics {
                 Some(self.duration.get_values(&[
                     "",
                     "",
-                    &labels.full,
+                    &full,
                     "",
                     labels.error_type,
                     SYSTEM,
@@ -503,7 +499,6 @@ mod tests {
         let labels = |service: &Cow<'static, str>, method: &Cow<'static, str>, code| RpcLabels {
             service: service.clone(),
             method: method.clone(),
-            full: Cow::Borrowed("pkg.Svc/Get"),
             code: Some(code),
             error_type: "",
             server: None,

@@ -147,81 +147,71 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
         };
         let names = call.names();
         let conventions = self.config.conventions;
-        let parent = obs_trace::extract(request.headers());
-        let describe_span =
-            |start: &mut SpanStart<'_>| describe(request, names, conventions, start);
         // The identifying fields are `tracing` fields for the other layers (logs
         // included); the span layer is handed them and the connection's attributes typed,
-        // worked out only when the span records. One callsite per version of the
-        // conventions: a callsite's fields are fixed. Fields recorded later come first:
-        // `Span::record` finds a field by comparing names from the front.
-        let span = match conventions {
-            RpcConventions::Old => parent.span_with_attributes(
-                || {
-                    tracing::info_span!(
-                        "gRPC request",
-                        rpc.grpc.status_code = Empty,
-                        error.type = Empty,
-                        otel.status_code = Empty,
-                        otel.name = names.map_or(SYSTEM, RpcNames::full),
-                        otel.kind = "server",
-                        rpc.service = names.map(RpcNames::service),
-                        rpc.method = names.map_or(OTHER, RpcNames::method),
-                        rpc.system = Empty,
-                        server.address = Empty,
-                        server.port = Empty,
-                        client.address = Empty,
-                        client.port = Empty,
-                    )
-                },
-                describe_span,
-            ),
-            RpcConventions::Stable => parent.span_with_attributes(
-                || {
-                    tracing::info_span!(
-                        "gRPC request",
-                        rpc.status_code = Empty,
-                        error.type = Empty,
-                        otel.status_code = Empty,
-                        otel.name = names.map_or(SYSTEM, RpcNames::full),
-                        rpc.method = names.map_or(OTHER, RpcNames::full),
-                        rpc.method_original = Empty,
-                        otel.kind = "server",
-                        rpc.system.name = Empty,
-                        server.address = Empty,
-                        server.port = Empty,
-                        network.peer.address = Empty,
-                        network.peer.port = Empty,
-                    )
-                },
-                describe_span,
-            ),
-            RpcConventions::Both => parent.span_with_attributes(
-                || {
-                    tracing::info_span!(
-                        "gRPC request",
-                        rpc.grpc.status_code = Empty,
-                        rpc.status_code = Empty,
-                        error.type = Empty,
-                        otel.status_code = Empty,
-                        otel.name = names.map_or(SYSTEM, RpcNames::full),
-                        rpc.method = names.map_or(OTHER, RpcNames::full),
-                        rpc.method_original = Empty,
-                        otel.kind = "server",
-                        rpc.service = names.map(RpcNames::service),
-                        rpc.system = Empty,
-                        rpc.system.name = Empty,
-                        server.address = Empty,
-                        server.port = Empty,
-                        client.address = Empty,
-                        client.port = Empty,
-                        network.peer.address = Empty,
-                        network.peer.port = Empty,
-                    )
-                },
-                describe_span,
-            ),
-        };
+        // worked out only when the span records.
+        let span = obs_trace::extract(request.headers()).span_with_attributes(
+            || server_span(conventions, names),
+            |start| describe(request, names, conventions, start),
+        );
         (span, call)
+    }
+}
+
+/// A server span's `tracing` side, with the fields of the conventions' version: one
+/// callsite per version, since a callsite's fields are fixed. Fields recorded later come
+/// first: `Span::record` finds a field by comparing names from the front.
+fn server_span(conventions: RpcConventions, names: Option<&RpcNames>) -> tracing::Span {
+    match conventions {
+        RpcConventions::Old => tracing::info_span!(
+            "gRPC request",
+            rpc.grpc.status_code = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            otel.name = names.map_or(SYSTEM, RpcNames::full),
+            otel.kind = "server",
+            rpc.service = names.map(RpcNames::service),
+            rpc.method = names.map_or(OTHER, RpcNames::method),
+            rpc.system = Empty,
+            server.address = Empty,
+            server.port = Empty,
+            client.address = Empty,
+            client.port = Empty,
+        ),
+        RpcConventions::Stable => tracing::info_span!(
+            "gRPC request",
+            rpc.status_code = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            otel.name = names.map_or(SYSTEM, RpcNames::full),
+            rpc.method = names.map_or(OTHER, RpcNames::full),
+            rpc.method_original = Empty,
+            otel.kind = "server",
+            rpc.system.name = Empty,
+            server.address = Empty,
+            server.port = Empty,
+            network.peer.address = Empty,
+            network.peer.port = Empty,
+        ),
+        RpcConventions::Both => tracing::info_span!(
+            "gRPC request",
+            rpc.grpc.status_code = Empty,
+            rpc.status_code = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            otel.name = names.map_or(SYSTEM, RpcNames::full),
+            rpc.method = names.map_or(OTHER, RpcNames::full),
+            rpc.method_original = Empty,
+            otel.kind = "server",
+            rpc.service = names.map(RpcNames::service),
+            rpc.system = Empty,
+            rpc.system.name = Empty,
+            server.address = Empty,
+            server.port = Empty,
+            client.address = Empty,
+            client.port = Empty,
+            network.peer.address = Empty,
+            network.peer.port = Empty,
+        ),
     }
 }

@@ -1,0 +1,196 @@
+//! `OTEL_SEMCONV_STABILITY_OPT_IN=rpc` (here `Builder::rpc_conventions`, which it sets):
+//! real tonic servers and clients over loopback, built after `init`, emit the stable RPC
+//! conventions, and their spans and duration metrics arrive so at the real collector (rotel,
+//! forwarding to an in-memory OTLP receiver): `rpc.system.name`, `rpc.method`
+//! `package.Service/Method`, `rpc.status_code` by name, `_OTHER` for a method the server
+//! does not have, and no old attribute or message-count metric.
+
+mod grpc_common;
+
+use std::time::Duration;
+
+use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, items};
+use obs_core::Protocol;
+use obs_core::testing::proto::tonic::common::v1::any_value::Value;
+use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
+use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
+use obs_core::trace::RpcConventions;
+use obs_tests::collector::Collector;
+use tonic::{Code, Request, Response};
+use tracing::Instrument;
+
+fn int_attribute(span: &ReceivedSpan, key: &str) -> Option<i64> {
+    match span.attribute(key)?.value.as_ref()? {
+        Value::IntValue(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The one span of this kind and name.
+fn span<'a>(spans: &'a [ReceivedSpan], kind: SpanKind, name: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.kind() == kind && s.name() == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind:?} {name:?} in {spans:#?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
+    let receiver = OtlpReceiver::start(ReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
+        .service_name("grpc-stable")
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(collector.grpc_endpoint.clone())
+        .json_logs(false)
+        .rpc_conventions(RpcConventions::Stable)
+        .metric_export_interval(Duration::from_millis(200))
+        .init()
+        .expect("init");
+    assert_eq!(obs_core::trace::rpc_conventions(), RpcConventions::Stable);
+
+    let addr = Catalog::new(
+        |request: Request<ItemRequest>| async move {
+            let id = request.into_inner().id;
+            Ok(Response::new(Item {
+                id,
+                name: format!("item {id}"),
+            }))
+        },
+        |request: Request<ItemRequest>| async move {
+            let request = request.into_inner();
+            Ok(Response::new(items(request.id, request.count)))
+        },
+    )
+    .serve()
+    .await;
+    let mut client = CatalogClient::new(addr);
+    let (item, missing) = async {
+        let item = client
+            .get(Request::new(ItemRequest { id: 7, count: 0 }))
+            .await;
+        (item, client.missing().await)
+    }
+    .instrument(tracing::info_span!("caller"))
+    .await;
+    assert_eq!(item.expect("get").name, "item 7");
+    assert_eq!(missing.expect_err("missing").code(), Code::Unimplemented);
+
+    // caller, and a CLIENT and a SERVER span per call.
+    let spans = receiver
+        .store()
+        .wait_for_spans(|s| s.len() >= 5, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+
+    let get = "obs.test.Catalog/Get";
+    for kind in [SpanKind::Client, SpanKind::Server] {
+        let span = span(&spans, kind, get);
+        assert_eq!(span.attribute_str("rpc.system.name"), Some("grpc"));
+        assert_eq!(span.attribute_str("rpc.method"), Some(get));
+        assert_eq!(span.attribute_str("rpc.status_code"), Some("OK"));
+        assert_eq!(span.attribute_str("server.address"), Some("127.0.0.1"));
+        assert_eq!(
+            int_attribute(span, "server.port"),
+            Some(i64::from(addr.port()))
+        );
+        for old in [
+            "rpc.system",
+            "rpc.service",
+            "rpc.grpc.status_code",
+            "client.address",
+            "error.type",
+        ] {
+            assert_eq!(span.attribute(old), None, "{kind:?} {old}");
+        }
+        assert!(!span.is_error());
+    }
+    let server = span(&spans, SpanKind::Server, get);
+    assert_eq!(
+        server.attribute_str("network.peer.address"),
+        Some("127.0.0.1")
+    );
+
+    // The server does not have `Missing`: `_OTHER`, named `{rpc.system.name}`; the client
+    // called a method its stub names, and fails on the status.
+    let unknown = span(&spans, SpanKind::Server, "grpc");
+    assert_eq!(unknown.attribute_str("rpc.method"), Some("_OTHER"));
+    assert_eq!(
+        unknown.attribute_str("rpc.method_original"),
+        Some("obs.test.Catalog/Missing")
+    );
+    assert_eq!(
+        unknown.attribute_str("rpc.status_code"),
+        Some("UNIMPLEMENTED")
+    );
+    assert_eq!(unknown.attribute_str("error.type"), Some("UNIMPLEMENTED"));
+    assert!(unknown.is_error());
+    let caller = span(&spans, SpanKind::Client, "obs.test.Catalog/Missing");
+    assert_eq!(
+        caller.attribute_str("rpc.method"),
+        Some("obs.test.Catalog/Missing")
+    );
+    assert_eq!(caller.attribute_str("error.type"), Some("UNIMPLEMENTED"));
+
+    let server_duration = |p: &ReceivedMetric| {
+        p.name == "rpc_server_call_duration_seconds" && p.attribute_str("rpc_method") == Some(get)
+    };
+    let client_duration = |p: &ReceivedMetric| {
+        p.name == "rpc_client_call_duration_seconds" && p.attribute_str("rpc_method") == Some(get)
+    };
+    let points = receiver
+        .store()
+        .wait_for_metrics(
+            |m| m.iter().any(server_duration) && m.iter().any(client_duration),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    telemetry.shutdown().await.expect("shutdown");
+    let server_point = points.iter().rev().find(|p| server_duration(p)).unwrap();
+    assert_eq!(server_point.attribute_str("rpc_system_name"), Some("grpc"));
+    assert_eq!(server_point.attribute_str("rpc_status_code"), Some("OK"));
+    // Opt-In on server metrics: left out.
+    assert_eq!(server_point.attribute_str("server_address"), None);
+    for old in ["rpc_system", "rpc_service", "rpc_grpc_status_code"] {
+        assert_eq!(server_point.attribute_str(old), None, "{old}");
+    }
+    match &server_point.point {
+        MetricPoint::Histogram { point, .. } => {
+            let exemplar = point.exemplars.first().expect("a span exemplar");
+            assert_eq!(
+                obs_core::testing::to_hex(&exemplar.trace_id),
+                server.trace_id_hex()
+            );
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    let client_point = points.iter().rev().find(|p| client_duration(p)).unwrap();
+    assert_eq!(
+        client_point.attribute_str("server_address"),
+        Some("127.0.0.1")
+    );
+    let port = addr.port().to_string();
+    assert_eq!(
+        client_point.attribute_str("server_port"),
+        Some(port.as_str())
+    );
+    let other = points.iter().find(|p| {
+        p.name == "rpc_server_call_duration_seconds"
+            && p.attribute_str("rpc_method") == Some("_OTHER")
+    });
+    assert_eq!(
+        other.and_then(|p| p.attribute_str("rpc_status_code")),
+        Some("UNIMPLEMENTED")
+    );
+    assert!(
+        !points.iter().any(|p| p.name.ends_with("_per_rpc")),
+        "no message counts in the stable conventions"
+    );
+    drop(collector);
+    receiver.shutdown().await;
+}

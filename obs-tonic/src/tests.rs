@@ -1033,3 +1033,51 @@ fn layers_of_other_conventions_cannot_share_a_registry_and_leave_it_alone() {
     assert!(stable.config.metrics.is_none());
     assert!(has_family(&registry, "rpc_server_requests_per_rpc"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn both_conventions_expose_one_family_whose_two_series_leave_the_other_labels_empty() {
+    let registry = Registry::new();
+    let layer = GrpcClientLayer::with_conventions_in(RpcConventions::Both, &registry)
+        .with_server_address("orders", Some(50051));
+    let client = ServiceBuilder::new().layer(layer).service_fn(
+        |request: Request<tonic::body::Body>| async move {
+            request.into_body().collect().await.unwrap();
+            Ok::<_, Infallible>(streamed(vec![messages(1, b"ab")], "0"))
+        },
+    );
+    let request = Request::post("/shop.v1.Orders/Get")
+        .body(tonic::body::Body::new(Full::new(messages(1, b"x"))))
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+
+    let text = registry.encode(obs_metrics::text::Format::Prometheus);
+    let counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("rpc_client_call_duration_seconds_count"))
+        .collect();
+    // Each series leaves the other version's labels empty, which the Prometheus data model
+    // reads as absent: a query for one version's labels matches only its series.
+    assert_eq!(
+        counts,
+        [
+            concat!(
+                r#"rpc_client_call_duration_seconds_count{rpc_system="grpc","#,
+                r#"rpc_service="shop.v1.Orders",rpc_method="Get",rpc_grpc_status_code="0","#,
+                r#"error_type="",rpc_system_name="",rpc_status_code="",server_address="","#,
+                r#"server_port=""} 1"#
+            ),
+            concat!(
+                r#"rpc_client_call_duration_seconds_count{rpc_system="",rpc_service="","#,
+                r#"rpc_method="shop.v1.Orders/Get",rpc_grpc_status_code="",error_type="","#,
+                r#"rpc_system_name="grpc",rpc_status_code="OK",server_address="orders","#,
+                r#"server_port="50051"} 1"#
+            ),
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("# TYPE rpc_client_call_duration_seconds histogram")
+            .count(),
+        1
+    );
+}

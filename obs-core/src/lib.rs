@@ -70,7 +70,9 @@ pub use tracing_subscriber;
 
 /// Starts telemetry from the `OTEL_*` environment: installs the global `tracing` subscriber
 /// (spans, JSON logs, OTLP logs), the W3C propagator (the formats `OTEL_PROPAGATORS`
-/// chooses), and the OTLP pipeline for all three signals. Returns the guard that flushes
+/// chooses), the RPC conventions gRPC layers built from then on emit
+/// (`OTEL_SEMCONV_STABILITY_OPT_IN`, [`trace::RpcConventions`]), and the OTLP pipeline for
+/// all three signals. Returns the guard that flushes
 /// everything on shutdown or drop.
 ///
 /// Never panics: a second call returns [`InitError::AlreadyInitialized`], also once the first

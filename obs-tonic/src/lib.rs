@@ -43,6 +43,10 @@
 //! | duration labels | `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`, `error_type` | `rpc_system_name`, `rpc_method`, `rpc_status_code`, `error_type`; client also `server_address`, `server_port` |
 //! | messages per call | `rpc_{server,client}_{requests,responses}_per_rpc` | none (removed by the conventions) |
 //!
+//! A layer does not see which methods a server has: it takes an UNIMPLEMENTED answer to
+//! mean the method is not one (tonic's router answers so), so a handler that answers
+//! UNIMPLEMENTED itself is counted as `_OTHER` too.
+//!
 //! Span names, `error.type` (the code's name, for the codes that are errors on each side)
 //! and the duration metrics' names, unit and buckets are the same in both. With `rpc/dup`
 //! a span carries both sets (`rpc.method`, in both, holds the stable value), and each call

@@ -748,9 +748,11 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
     };
     if stop && let Some(tail) = &p.tail {
         // Ended spans still waiting for their trace's decision are decided now: at
-        // shutdown there is no later. A flush leaves them waiting, since deciding a trace
-        // whose root is still running would drop it before an error could keep it.
-        tail.flush();
+        // shutdown there is no later, and spans that end from now on are decided at once
+        // (kept ones reach the stopped queue, which counts them as dropped). A flush leaves
+        // them waiting, since deciding a trace whose root is still running would drop it
+        // before an error could keep it.
+        tail.shutdown();
     }
     // Every signal is asked at once and then awaited against the one deadline, so that an
     // unreachable collector for one signal can't use up the others' time.

@@ -123,7 +123,9 @@ pub struct TailSamplingCounts {
 /// [`TailSampling::with_max_buffered_spans`] and [`TailSampling::with_max_wait`], past which
 /// the trace waiting longest is decided on what is known (a drop then is for the spans so
 /// far: the later ones of that trace are judged again, and the trace is counted once);
-/// [`flush`](Self::flush) decides everything still waiting.
+/// [`flush`](Self::flush) decides everything still waiting, and
+/// [`shutdown`](Self::shutdown) does too and then decides each span that ends later at once,
+/// so that no span is left waiting for a decision that would never come.
 ///
 /// Each process decides for its own spans: a downstream service that keeps its part of a
 /// trace the caller dropped exports a partial trace. Whole-trace decisions across services
@@ -200,6 +202,9 @@ struct State {
     dropped_early: HashSet<SpanId, LocalIds>,
     /// [`State::dropped_early`], oldest first (an id may outlive its entry: skipped).
     dropped_early_order: VecDeque<SpanId>,
+    /// Set by [`TailSamplingSink::shutdown`]: nothing will decide a waiting trace any more
+    /// (no flush, no overdue check), so a span that ends now is decided at once.
+    shut_down: bool,
 }
 
 type LocalIds = BuildHasherDefault<LocalIdHasher>;
@@ -274,9 +279,26 @@ impl TailSamplingSink {
     /// Decides every waiting trace now, on what is known, and passes the kept ones on: for
     /// a flush or shutdown, so that no ended span is left behind undecided.
     pub fn flush(&self) {
+        self.decide_all(false);
+    }
+
+    /// [`flush`](Self::flush)es, then decides every span that ends from now on at once, on
+    /// what is known (its trace's decision if there was one, else its own failure, the
+    /// baseline ratio, or a zero latency threshold), instead of holding it for a root that
+    /// may never end: after shutdown nothing decides a waiting trace any more, and its spans
+    /// would be lost uncounted. A kept one is passed on (an exporter that has stopped counts
+    /// it as dropped), a dropped one is counted in [`counts`](Self::counts).
+    pub fn shutdown(&self) {
+        self.decide_all(true);
+    }
+
+    fn decide_all(&self, shut_down: bool) {
         let mut outcome = Outcome::default();
         {
             let mut state = self.state.lock();
+            // Under the same lock as the flush: a span that ends meanwhile either waits and
+            // is decided here, or comes after and is decided at once.
+            state.shut_down |= shut_down;
             while let Some(root) = state.order.pop_front() {
                 self.decide_early(&mut state, root, true, &mut outcome);
             }
@@ -446,6 +468,9 @@ impl SpanSink for TailSamplingSink {
                 });
                 pending.spans.push(span);
                 state.buffered += 1;
+                if state.shut_down {
+                    self.decide_early(state, root, true, &mut outcome);
+                }
             }
             self.decide_over_bounds(&mut state, &mut outcome);
             // A decided trace's id leaves the order only once met at its front, where a
@@ -761,6 +786,27 @@ mod tests {
             [11, 10],
             "the stream is still decided"
         );
+    }
+
+    #[test]
+    fn a_span_ending_after_shutdown_under_a_root_that_never_ends_is_counted() {
+        let (tail, exported) = sink(TailSampling::new(Duration::from_secs(60)));
+        tail.on_end(span(1, 11, 10, 1, false));
+        tail.shutdown();
+        assert_eq!(tail.counts().dropped_spans, 1, "decided at shutdown");
+        // Roots 10 and 20 never end; their children end after shutdown.
+        tail.on_end(span(1, 12, 10, 1, false));
+        tail.on_end(span(2, 21, 20, 1, false));
+        tail.on_end(span(3, 31, 30, 1, true));
+        assert_eq!(
+            ids(&exported.spans()),
+            [31],
+            "failed: kept, passed on at once"
+        );
+        let counts = tail.counts();
+        assert_eq!(counts.dropped_spans, 3, "11, 12 and 21");
+        assert_eq!((counts.kept_traces, counts.dropped_traces), (1, 2));
+        assert!(tail.state.lock().pending.is_empty(), "nothing left waiting");
     }
 
     #[test]

@@ -472,6 +472,53 @@ fn flushes_waiting_behind_a_hung_export_say_so() {
     );
 }
 
+/// `signal`'s items dropped, as `obs_telemetry_dropped_total` counts them.
+fn dropped(signal: Signal) -> u64 {
+    let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
+    let label = format!("signal=\"{}\"", signal.as_str());
+    text.lines()
+        .filter(|l| l.starts_with("obs_telemetry_dropped_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_final_metrics_push_behind_hung_flushes_is_made_and_its_loss_counted() {
+    const DEADLINE: Duration = Duration::from_millis(500);
+    if scenario().is_some() {
+        let telemetry = builder()
+            .otlp_endpoint(format!("http://{}", black_hole()))
+            .otlp_timeout(Duration::from_secs(60))
+            .shutdown_timeout(DEADLINE)
+            .exporter(Signal::Traces, ExporterKind::None)
+            .exporter(Signal::Logs, ExporterKind::None)
+            .init()
+            .expect("init");
+        // The first flush's push hangs with its points in flight; four more wait behind it,
+        // and the rest find no room.
+        let unsent = |e: &obs_core::ShutdownError| e.failures.iter().map(|f| f.unsent).sum();
+        let first: u64 = unsent(&telemetry.force_flush().expect_err("hung"));
+        assert!(first > 0, "the hung push's points are in flight");
+        for _ in 0..7 {
+            telemetry.force_flush().expect_err("hung");
+        }
+        let started = Instant::now();
+        let error = telemetry.shutdown_blocking().expect_err("hung");
+        let took = started.elapsed();
+        assert!(took < DEADLINE + SLACK, "shutdown took {took:?}");
+        assert!(!error.to_string().contains("still busy"), "{error}");
+        // The final push was made beside the hung one: both are reported, and counted.
+        assert_eq!(unsent(&error), 2 * first, "{error}");
+        assert_eq!(dropped(Signal::Metrics), 2 * first, "{error}");
+        return;
+    }
+    in_child(
+        "the_final_metrics_push_behind_hung_flushes_is_made_and_its_loss_counted",
+        "final metrics push behind hung flushes",
+        &[],
+    );
+}
+
 /// The names of this process's threads that `init` started for spans and log records.
 fn batch_threads() -> Vec<String> {
     let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");

@@ -27,7 +27,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::mpsc;
 
 use crate::config::{Signal, TemporalityPreference};
-use crate::export::batch::{BUSY, Control, Controlled, Destination, Pending, STOPPED, SignalStats};
+use crate::export::batch::{
+    Ack, BUSY, Control, Controlled, Destination, Pending, STOPPED, SignalStats,
+};
 use crate::export::convert::{scope, string_value};
 
 fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
@@ -335,8 +337,36 @@ impl MetricsConverter {
 /// Pushes the registry every interval, and once more on flush and shutdown.
 #[derive(Debug)]
 pub(crate) struct PeriodicMetrics {
-    control: mpsc::Sender<Control>,
+    /// Flushes, answered in turn once their push is done.
+    flushes: mpsc::Sender<Ack>,
+    /// The shutdown, outside the flushes' channel: see [`Shutdown`].
+    shutdown: Arc<Shutdown>,
     stats: Arc<SignalStats>,
+}
+
+/// A shutdown asked of the pushing task. It does not queue behind the flushes: with a push
+/// hung on a frozen collector and flushes waiting behind it, the final push would never be
+/// made (the export runtime stops at the deadline first), and the points it would have
+/// carried would be lost without being counted. The task takes it as soon as it is asked,
+/// even in the middle of a push, and makes the final push at once.
+#[derive(Debug, Default)]
+struct Shutdown {
+    ack: parking_lot::Mutex<Option<Ack>>,
+    asked: tokio::sync::Notify,
+}
+
+impl Shutdown {
+    fn ask(&self, ack: Ack) {
+        *self.ack.lock() = Some(ack);
+        // Stores a permit if the task is busy elsewhere: the next `notified` takes it.
+        self.asked.notify_one();
+    }
+
+    fn answer(&self) {
+        if let Some(ack) = self.ack.lock().take() {
+            let _ = ack.send(());
+        }
+    }
 }
 
 impl MetricsConverter {
@@ -370,23 +400,26 @@ struct Pusher {
 }
 
 impl Pusher {
-    /// Collects, converts and sends one snapshot. A delta baseline moves even when the send
-    /// fails, as an OpenTelemetry SDK's delta aggregation resets at every collection: the
-    /// failed points are counted as dropped
+    /// Collects and converts one snapshot now, and returns the send of it. A delta baseline
+    /// moves even when the send fails, as an OpenTelemetry SDK's delta aggregation resets at
+    /// every collection: the failed points are counted as dropped
     /// (`obs_telemetry_dropped_total{reason="export_failed"}`) and their change is lost,
-    /// rather than sent twice by a retry or folded into a later point.
-    async fn export(&mut self) {
+    /// rather than sent twice by a retry or folded into a later point. The points are
+    /// counted in flight from now until the send ends; a send dropped unfinished (the
+    /// export runtime stopped at shutdown) counts them as dropped.
+    fn push(&mut self) -> impl Future<Output = ()> + Send + 'static {
         let started = std::time::Instant::now();
         let request = self.converter.request(&self.registry.collect());
-        // One after the other, within one timeout: a request is cut in parts only when it
-        // is larger than the receiver takes.
-        for (part, in_flight) in self
+        let parts = self
             .destination
-            .parts(request, Signal::Metrics, &self.stats)
-        {
-            in_flight
-                .send(&self.destination, &part, self.timeout, started)
-                .await;
+            .parts(request, Signal::Metrics, &self.stats);
+        let (destination, timeout) = (self.destination.clone(), self.timeout);
+        async move {
+            // One after the other, within one timeout: a request is cut in parts only when
+            // it is larger than the receiver takes.
+            for (part, in_flight) in parts {
+                in_flight.send(&destination, &part, timeout, started).await;
+            }
         }
     }
 }
@@ -401,7 +434,8 @@ impl PeriodicMetrics {
         interval: Duration,
         timeout: Duration,
     ) -> PeriodicMetrics {
-        let (control, mut rx) = mpsc::channel::<Control>(4);
+        let (flushes, mut rx) = mpsc::channel::<Ack>(4);
+        let shutdown = Arc::new(Shutdown::default());
         let mut pusher = Pusher {
             registry,
             converter,
@@ -409,27 +443,51 @@ impl PeriodicMetrics {
             stats: stats.clone(),
             timeout,
         };
+        let asked = shutdown.clone();
         runtime.spawn(async move {
             let mut ticker = ticker(interval);
             loop {
-                tokio::select! {
-                    _ = ticker.tick() => pusher.export().await,
-                    msg = rx.recv() => match msg {
-                        Some(Control::Flush(ack)) => {
-                            pusher.export().await;
-                            let _ = ack.send(());
-                        }
-                        Some(Control::Shutdown(ack)) => {
-                            pusher.export().await;
-                            let _ = ack.send(());
-                            return;
-                        }
+                let flush = tokio::select! {
+                    biased;
+                    () = asked.asked.notified() => {
+                        pusher.push().await;
+                        asked.answer();
+                        return;
+                    }
+                    _ = ticker.tick() => None,
+                    flush = rx.recv() => match flush {
+                        Some(ack) => Some(ack),
                         None => return,
                     },
+                };
+                let mut push = std::pin::pin!(pusher.push());
+                tokio::select! {
+                    biased;
+                    () = &mut push => {}
+                    () = asked.asked.notified() => {
+                        // A shutdown during this push (hung on a frozen collector, maybe):
+                        // the final push goes now, beside it, rather than after it and the
+                        // flushes queued behind it. Both are delivered or, if the deadline
+                        // stops the runtime first, counted as dropped.
+                        let last = pusher.push();
+                        tokio::join!(push, last);
+                        if let Some(ack) = flush {
+                            let _ = ack.send(());
+                        }
+                        asked.answer();
+                        return;
+                    }
+                }
+                if let Some(ack) = flush {
+                    let _ = ack.send(());
                 }
             }
         });
-        PeriodicMetrics { control, stats }
+        PeriodicMetrics {
+            flushes,
+            shutdown,
+            stats,
+        }
     }
 }
 
@@ -444,10 +502,18 @@ fn ticker(interval: Duration) -> tokio::time::Interval {
 
 impl Controlled for PeriodicMetrics {
     fn send_control(&self, request: Control) -> Result<(), String> {
-        self.control.try_send(request).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => BUSY.to_owned(),
-            mpsc::error::TrySendError::Closed(_) => STOPPED.to_owned(),
-        })
+        match request {
+            Control::Flush(ack) => self.flushes.try_send(ack).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => BUSY.to_owned(),
+                mpsc::error::TrySendError::Closed(_) => STOPPED.to_owned(),
+            }),
+            // The task holds the flushes' receiver until it ends.
+            Control::Shutdown(_) if self.flushes.is_closed() => Err(STOPPED.to_owned()),
+            Control::Shutdown(ack) => {
+                self.shutdown.ask(ack);
+                Ok(())
+            }
+        }
     }
 
     fn pending(&self) -> Pending {

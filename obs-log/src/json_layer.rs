@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -19,7 +18,7 @@ use crate::redaction::Redaction;
 use crate::severity;
 use crate::timestamp::TimestampWriter;
 use crate::trace_context;
-use crate::writer::LogWriter;
+use crate::writer::{LogWriter, Stdout};
 
 /// Where span fields go in the line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -156,7 +155,7 @@ impl Keys {
 /// The layer honours per-layer filters (`.with_filter(EnvFilter::new(..))`): spans this
 /// layer's filter disables appear neither under `spans` nor flattened, while `trace_id` and
 /// `span_id` always come from [`obs_trace::with_current`], whatever the filters.
-pub struct JsonLayer<W = io::Stdout> {
+pub struct JsonLayer<W = Stdout> {
     writer: W,
     names: FieldNames,
     service: Option<String>,
@@ -180,20 +179,21 @@ impl<W> fmt::Debug for JsonLayer<W> {
     }
 }
 
-impl Default for JsonLayer<io::Stdout> {
+impl Default for JsonLayer<Stdout> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl JsonLayer<io::Stdout> {
-    /// A layer writing to stdout with the default [`FieldNames`], span fields
+impl JsonLayer<Stdout> {
+    /// A layer writing to [`Stdout`] (which counts the lines stdout refuses: read
+    /// [`writer`](Self::writer)`().drop_counter()`) with the default [`FieldNames`], span fields
     /// [nested](SpanFields::Nested), no file and line, no service name and the default
     /// [`Redaction`].
     pub fn new() -> Self {
         let names = FieldNames::default();
         JsonLayer {
-            writer: io::stdout(),
+            writer: Stdout::new(),
             keys: Keys::new(&names, None),
             names,
             service: None,
@@ -207,7 +207,7 @@ impl JsonLayer<io::Stdout> {
 
 impl<W: LogWriter> JsonLayer<W> {
     /// Writes lines to `writer`: a [`NonBlocking`](crate::NonBlocking), `Mutex<File>`,
-    /// `io::stderr()`, anything that implements [`LogWriter`]. Defaults to [`io::stdout`].
+    /// `io::stderr()`, anything that implements [`LogWriter`]. Defaults to [`Stdout`].
     pub fn with_writer<W2: LogWriter>(self, writer: W2) -> JsonLayer<W2> {
         JsonLayer {
             writer,

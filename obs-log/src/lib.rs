@@ -1,9 +1,9 @@
 //! The logging pillar of `obs`: `tracing` events as JSON lines stamped with the trace and
 //! span they belong to, and as OpenTelemetry log records.
 //!
-//! - [`JsonLayer`] writes one JSON object per line to a [`LogWriter`] (stdout by default,
-//!   a file, any `io::Write`, or a [`NonBlocking`] writer that drops and counts rather than
-//!   block).
+//! - [`JsonLayer`] writes one JSON object per line to a [`LogWriter`] ([`Stdout`] by
+//!   default, which counts the lines stdout refuses; a file, any `io::Write`, or a
+//!   [`NonBlocking`] writer that drops and counts rather than block).
 //! - [`OtlpLogLayer`] turns the same events into neutral [`LogRecord`]s for a [`LogSink`];
 //!   `obs-core` batches and exports them over OTLP.
 //! - [`Redaction`] hides the values of secret fields in both.
@@ -102,4 +102,4 @@ pub use non_blocking::{
 };
 pub use otlp::{InMemoryLogSink, LogAttribute, LogRecord, LogSink, LogValue, OtlpLogLayer};
 pub use redaction::{REDACTED, Redaction};
-pub use writer::LogWriter;
+pub use writer::{LogWriter, Stdout};

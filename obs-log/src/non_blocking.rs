@@ -53,8 +53,8 @@ pub struct NonBlocking {
     shared: Arc<Shared>,
 }
 
-/// Counts the lines a [`NonBlocking`] writer dropped: its buffer was full, or writing them
-/// failed (a closed pipe, a full disk).
+/// Counts the lines a [`NonBlocking`] or [`Stdout`](crate::Stdout) writer dropped: the
+/// buffer was full, or writing them failed (a closed pipe, a full disk).
 ///
 /// A cheap, cloneable handle; `obs-core` reads it to export `obs_log_dropped_total`.
 #[derive(Clone, Debug, Default)]
@@ -65,6 +65,12 @@ impl DropCounter {
     #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts `lines` more.
+    #[inline]
+    pub(crate) fn add(&self, lines: u64) {
+        self.0.fetch_add(lines, Ordering::Relaxed);
     }
 }
 
@@ -196,7 +202,7 @@ impl Shared {
                 .and_then(|()| writer.flush())
                 .is_err()
             {
-                self.dropped.0.fetch_add(lines - written, Ordering::Relaxed);
+                self.dropped.add(lines - written);
             }
             written = lines;
             batch.clear();
@@ -280,7 +286,7 @@ impl LogWriter for NonBlocking {
         let mut state = self.shared.lock();
         if state.shutdown || state.buffer.len() + line.len() > self.shared.capacity {
             drop(state);
-            self.shared.dropped.0.fetch_add(1, Ordering::Relaxed);
+            self.shared.dropped.add(1);
             return;
         }
         let was_empty = state.buffer.is_empty();

@@ -62,6 +62,7 @@ pub struct Builder {
     tail_sampling: Option<obs_trace::TailSampling>,
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Option<Duration>,
+    max_queue_bytes: Option<usize>,
     sdk_disabled: Option<bool>,
     process_metrics: Option<bool>,
     span_events: Option<bool>,
@@ -246,7 +247,8 @@ impl Builder {
         self
     }
 
-    /// Limits on log record attributes, applied as records are converted for export.
+    /// Limits on log record attributes, applied as records are made (what is over them is
+    /// counted, not held) and at export.
     /// Defaults to the `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT` variables, else the spec's
     /// defaults ([`AttributeLimits::DEFAULT`]).
     pub fn log_limits(mut self, limits: AttributeLimits) -> Self {
@@ -330,6 +332,16 @@ impl Builder {
     /// How long shutdown may take for all signals together. Defaults to 5 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// The most bytes the span queue, and the log record queue, may hold each, beside their
+    /// item count ([`BatchSettings::max_queue_size`]): a span or log record that would take
+    /// its queue past it is dropped and counted as on a full queue. The spec bounds queues by
+    /// count only, and a log message has no length limit; this bounds their memory. Defaults
+    /// to [`Config::DEFAULT_MAX_QUEUE_BYTES`]. Zero is an error.
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = Some(bytes);
         self
     }
 
@@ -576,6 +588,12 @@ impl Builder {
         }
         if let Some(t) = self.shutdown_timeout {
             c.shutdown_timeout = checked("shutdown_timeout", t)?;
+        }
+        if let Some(bytes) = self.max_queue_bytes {
+            if bytes == 0 {
+                return Err(invalid("max_queue_bytes", bytes, "must be more than zero"));
+            }
+            c.max_queue_bytes = bytes;
         }
         if let Some(on) = self.span_events {
             c.span_events = on;

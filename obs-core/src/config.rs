@@ -274,8 +274,9 @@ pub struct Config {
     /// when spans are converted for export.
     pub span_limits: SpanLimits,
     /// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT` and `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
-    /// else the general `OTEL_ATTRIBUTE_*_LIMIT`: applied when log records are converted for
-    /// export.
+    /// else the general `OTEL_ATTRIBUTE_*_LIMIT`: applied as log records are made
+    /// ([`OtlpLogLayer::with_limits`](obs_log::OtlpLogLayer::with_limits)), before they are
+    /// queued, and again when they are converted for export.
     pub log_limits: AttributeLimits,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, default 60 s; more than zero.
     pub metric_export_interval: Duration,
@@ -314,6 +315,10 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// The most bytes the span queue, and the log record queue, may hold each, beside their
+    /// `max_queue_size` in items: a record that would take its queue past this is dropped
+    /// and counted as on a full queue. Default [`Config::DEFAULT_MAX_QUEUE_BYTES`].
+    pub max_queue_bytes: usize,
     /// `OBS_PROCESS_METRICS`: `process_*` metrics (CPU, memory, file descriptors, threads)
     /// from `/proc`. Default `true`.
     pub process_metrics: bool,
@@ -1165,6 +1170,11 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 impl Config {
+    /// The default [`Config::max_queue_bytes`]: 64 MiB per queue, some 30 times what a full
+    /// queue of typical records (2,048 of about 1 KiB) holds, so it only ever stops records
+    /// carrying megabytes each (a log message has no length limit).
+    pub const DEFAULT_MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
     /// Reads the process environment.
     pub fn from_env() -> Config {
         Config::from_lookup(&|k| std::env::var(k).ok())
@@ -1356,6 +1366,7 @@ impl Config {
             span_events: r.boolean("OBS_SPAN_EVENTS", false),
             metrics_addr,
             shutdown_timeout: Duration::from_secs(5),
+            max_queue_bytes: Config::DEFAULT_MAX_QUEUE_BYTES,
             process_metrics: r.boolean("OBS_PROCESS_METRICS", true),
             runtime_metrics: r.boolean("OBS_RUNTIME_METRICS", true),
             diagnostics: r.diagnostics(),

@@ -12,10 +12,10 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::config::{Config, ExporterKind, Signal};
-use crate::export::batch::{BatchQueue, Control, Controlled, Destination, SignalStats};
-use crate::export::convert;
+use crate::export::batch::{BatchQueue, Budget, Control, Controlled, Destination, SignalStats};
 use crate::export::metrics::{MetricsConverter, PeriodicMetrics};
 use crate::export::transport::OtlpClient;
+use crate::export::{convert, weight};
 use crate::resource::ResourceAttributes;
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -114,7 +114,8 @@ pub struct SignalCounts {
     pub signal: Signal,
     /// Items the receiver accepted.
     pub exported: u64,
-    /// Items dropped because the queue was full.
+    /// Items dropped because the queue was full: its count of items, or its byte budget
+    /// ([`Builder::max_queue_bytes`](crate::Builder::max_queue_bytes)).
     pub dropped_queue_full: u64,
     /// Items dropped because an export failed or the receiver rejected them.
     pub dropped_export_failed: u64,
@@ -372,7 +373,7 @@ fn log_filter(config: &Config) -> EnvFilter {
 fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
     config: &Config,
     signal: Signal,
-    batch: crate::config::BatchSettings,
+    (batch, weigh): (crate::config::BatchSettings, fn(&T) -> usize),
     runtime: &ExportRuntime,
     stats: &mut Vec<(Signal, Arc<SignalStats>)>,
     to_request: impl Fn(Vec<T>) -> R + Send + Sync + 'static,
@@ -390,6 +391,10 @@ fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
         runtime.handle.clone(),
         Arc::new(dest),
         s,
+        Budget {
+            max_bytes: config.max_queue_bytes,
+            weigh,
+        },
         to_request,
     )
     .map_err(|e| InitError::Start(e.to_string()))?;
@@ -442,7 +447,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let traces = start_queue(
         &config,
         Signal::Traces,
-        config.span_batch,
+        (config.span_batch, weight::span_bytes),
         &runtime,
         &mut stats,
         {
@@ -453,7 +458,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
     let logs = start_queue(
         &config,
         Signal::Logs,
-        config.log_batch,
+        (config.log_batch, weight::log_record_bytes),
         &runtime,
         &mut stats,
         {
@@ -579,10 +584,11 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
                 .with_service_name(resource.service_name())
                 .with_filter(log_filter(&config))
         }))
-        .with(
-            logs.clone()
-                .map(|q| obs_log::OtlpLogLayer::new(QueueSink(q)).with_filter(log_filter(&config))),
-        );
+        .with(logs.clone().map(|q| {
+            obs_log::OtlpLogLayer::new(QueueSink(q))
+                .with_limits(config.log_limits)
+                .with_filter(log_filter(&config))
+        }));
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberAlreadySet)?;
     obs_trace::install_global_propagator();
@@ -825,5 +831,93 @@ impl Drop for Telemetry {
         if let Err(e) = self.shutdown_now() {
             obs_trace::diagnostics::error(format_args!("{e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use obs_trace::AttributeLimits;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::config::{BatchSettings, Compression, OtlpSettings, Protocol};
+
+    #[test]
+    fn log_records_carrying_megabytes_keep_the_queue_within_its_byte_budget() {
+        const BUDGET: usize = 8 * 1024 * 1024;
+        const RECORDS: usize = 200;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let _enter = runtime.enter();
+        // Nothing listens there: whatever is exported in the end fails, and is counted.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}/v1/logs", closed.local_addr().unwrap());
+        drop(closed);
+        let client = OtlpClient::new(&OtlpSettings {
+            endpoint,
+            protocol: Protocol::HttpProtobuf,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            compression: Compression::None,
+            max_request_bytes: OtlpSettings::DEFAULT_MAX_REQUEST_BYTES,
+            tls: Default::default(),
+        })
+        .unwrap();
+        let stats = Arc::new(SignalStats::default());
+        let limits = AttributeLimits {
+            value_length: Some(1024),
+            ..AttributeLimits::DEFAULT
+        };
+        let queue = Arc::new(
+            BatchQueue::start(
+                Signal::Logs,
+                // A queue that holds all of them by count, and is not exported meanwhile.
+                BatchSettings {
+                    schedule_delay: Duration::from_secs(3600),
+                    max_queue_size: 4 * RECORDS,
+                    max_export_batch_size: 4 * RECORDS,
+                    ..BatchSettings::LOGS
+                },
+                runtime.handle().clone(),
+                Arc::new(Destination::Otlp(Box::new(client))),
+                stats.clone(),
+                Budget {
+                    max_bytes: BUDGET,
+                    weigh: weight::log_record_bytes,
+                },
+                move |records| convert::logs_request(&Default::default(), &limits, records),
+            )
+            .unwrap(),
+        );
+        let layer = obs_log::OtlpLogLayer::new(QueueSink(queue.clone())).with_limits(limits);
+        // Each record: a 1 MiB attribute, cut as it is made, and a 100 KiB message, which
+        // no limit cuts.
+        let attribute = "a".repeat(1 << 20);
+        let message = "m".repeat(100 << 10);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for _ in 0..RECORDS {
+                tracing::info!(attribute = attribute.as_str(), "{message}");
+            }
+        });
+        let held = queue.queued_bytes();
+        assert!(
+            held <= BUDGET,
+            "{held} bytes queued, the budget is {BUDGET}"
+        );
+        // The attribute was cut before it was queued: some 80 records fit, not 7.
+        let queued = RECORDS as u64 - stats.dropped_queue_full.load(Ordering::Relaxed);
+        assert!(queued >= 70, "{queued} queued");
+        assert!(queued < RECORDS as u64, "all {RECORDS} queued");
+        // Every record is queued or counted as dropped.
+        assert_eq!(
+            queue.pending().queued + stats.dropped_queue_full.load(Ordering::Relaxed),
+            RECORDS as u64
+        );
     }
 }

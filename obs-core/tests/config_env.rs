@@ -989,6 +989,7 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             obs_core::builder().max_request_bytes(0),
             "max_request_bytes",
         ),
+        (obs_core::builder().max_queue_bytes(0), "max_queue_bytes"),
         // "For ever" as `Duration::MAX` overflowed when added to the current time.
         (
             obs_core::builder().otlp_timeout(Duration::MAX),

@@ -138,6 +138,7 @@ fn logs_request(service: &str) -> ExportLogsServiceRequest {
             value: Some(any_value::Value::StringValue("render is slow".to_owned())),
         }),
         attributes: vec![string_attribute("reason", "cold cache")],
+        dropped_attributes_count: 0,
         trace_id: TRACE_ID.to_vec(),
         span_id: CHILD_SPAN_ID.to_vec(),
         ..Default::default()

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use obs_trace::{SpanId, TraceFlags, TraceId};
+use obs_trace::{AttributeLimits, SpanId, TraceFlags, TraceId};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
@@ -99,7 +99,11 @@ pub struct LogRecord {
     pub target: Cow<'static, str>,
     /// The event's fields except the message, redacted, in call-site order; plus
     /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes).
+    /// Within the layer's [limits](OtlpLogLayer::with_limits).
     pub attributes: Vec<LogAttribute>,
+    /// Attributes left out because the record had as many as its
+    /// [limits](OtlpLogLayer::with_limits) allow (OTLP's `dropped_attributes_count`).
+    pub dropped_attributes_count: u32,
     /// The trace the event belongs to, if a span context is current.
     pub trace_id: Option<TraceId>,
     /// The span the event belongs to, if a span context is current.
@@ -212,6 +216,7 @@ pub struct OtlpLogLayer {
     sink: Arc<dyn LogSink>,
     redaction: Redaction,
     code_attributes: bool,
+    limits: AttributeLimits,
 }
 
 impl fmt::Debug for OtlpLogLayer {
@@ -220,6 +225,7 @@ impl fmt::Debug for OtlpLogLayer {
             .field("sink", &self.sink)
             .field("redaction", &self.redaction)
             .field("code_attributes", &self.code_attributes)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -232,7 +238,26 @@ impl OtlpLogLayer {
             sink: Arc::new(sink),
             redaction: Redaction::default(),
             code_attributes: false,
+            limits: AttributeLimits::DEFAULT,
         }
+    }
+
+    /// Applies these attribute limits as each record is made (`OTEL_LOGRECORD_ATTRIBUTE_*`,
+    /// the OpenTelemetry SDK's "LogRecord Limits"): the attributes past
+    /// [`count`](AttributeLimits::count) are left out and counted in the record's
+    /// [`dropped_attributes_count`](LogRecord::dropped_attributes_count), and string values
+    /// are cut to [`value_length`](AttributeLimits::value_length) before they are copied.
+    /// Defaults to [`AttributeLimits::DEFAULT`] (128 attributes, values of any length).
+    ///
+    /// Here, and not only when records are exported, because that is where an OpenTelemetry
+    /// SDK applies them (on the record, as its attributes are set), and because a record
+    /// waits in a queue with what it carries: a 10 MB value cut only at export would be
+    /// held at full size meanwhile, by every record in the queue. The body (the message) is
+    /// no attribute, and the limits leave it whole, as the spec says; `obs-core` bounds the
+    /// bytes its queue holds for that.
+    pub fn with_limits(mut self, limits: AttributeLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Redacts the values of these fields. Defaults to [`Redaction::default`].
@@ -272,21 +297,31 @@ fn has_default_name(meta: &Metadata<'_>) -> bool {
 /// Collects an event's fields as the body and typed attributes.
 struct RecordVisitor<'a> {
     redaction: &'a Redaction,
+    limits: &'a AttributeLimits,
     body: Option<String>,
     attributes: Vec<LogAttribute>,
+    dropped_attributes: u32,
     /// A `log` record's `log.target`, `log.file`... fields, which are its metadata.
     skip_log_fields: bool,
 }
 
+/// No limits: for the body, which is no attribute.
+const UNLIMITED: AttributeLimits = AttributeLimits {
+    count: usize::MAX,
+    value_length: None,
+};
+
 impl RecordVisitor<'_> {
-    fn push(&mut self, field: &Field, value: impl FnOnce() -> LogValue) {
+    /// Takes a field; `value` makes its value within the limits it is given (the attribute
+    /// limits, or none for the body), only if it is kept.
+    fn push(&mut self, field: &Field, value: impl FnOnce(&AttributeLimits) -> LogValue) {
         let name = field.name();
         if self.skip_log_fields && name.starts_with("log.") {
             return;
         }
         if name == MESSAGE {
             if self.body.is_none() {
-                self.body = Some(match value() {
+                self.body = Some(match value(&UNLIMITED) {
                     LogValue::String(s) => s,
                     LogValue::I64(v) => v.to_string(),
                     LogValue::F64(v) => v.to_string(),
@@ -300,16 +335,37 @@ impl RecordVisitor<'_> {
         if self.attributes.iter().any(|a| a.key == name) {
             return;
         }
-        let value = if self.redaction.is_redacted(name) {
-            LogValue::String(REDACTED.to_owned())
+        if self.redaction.is_redacted(name) {
+            self.attribute(name, || LogValue::String(REDACTED.to_owned()));
         } else {
-            value()
-        };
+            let limits = self.limits;
+            self.attribute(name, || value(limits));
+        }
+    }
+
+    /// Adds an attribute within the count limit: past it, it is left out and counted,
+    /// without making its value.
+    fn attribute(&mut self, key: &'static str, value: impl FnOnce() -> LogValue) {
+        if self.attributes.len() >= self.limits.count {
+            self.dropped_attributes = self.dropped_attributes.saturating_add(1);
+            return;
+        }
         self.attributes.push(LogAttribute {
-            key: Cow::Borrowed(name),
-            value,
+            key: Cow::Borrowed(key),
+            value: value(),
         });
     }
+}
+
+/// `s` cut to the value length limit, the memory past the cut given back: the record may
+/// wait in a queue.
+fn cut(mut s: String, limits: &AttributeLimits) -> LogValue {
+    let kept = limits.truncate(&s).len();
+    if kept < s.len() {
+        s.truncate(kept);
+        s.shrink_to_fit();
+    }
+    LogValue::String(s)
 }
 
 fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {
@@ -319,36 +375,37 @@ fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {
 
 impl Visit for RecordVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, || LogValue::F64(value));
+        self.push(field, |_| LogValue::F64(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, || LogValue::I64(value));
+        self.push(field, |_| LogValue::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, || wide_int(value));
+        self.push(field, |_| wide_int(value));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.push(field, || wide_int(value));
+        self.push(field, |_| wide_int(value));
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.push(field, || wide_int(value));
+        self.push(field, |_| wide_int(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, || LogValue::Bool(value));
+        self.push(field, |_| LogValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, || LogValue::String(value.to_owned()));
+        // Cut before it is copied: a long value is never copied whole.
+        self.push(field, |l| LogValue::String(l.truncate(value).to_owned()));
     }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.push(field, || {
-            LogValue::String(String::from_utf8_lossy(value).into_owned())
+        self.push(field, |l| {
+            LogValue::String(l.truncate(&String::from_utf8_lossy(value)).to_owned())
         });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, || LogValue::String(ErrorChain(value).to_string()));
+        self.push(field, |l| cut(ErrorChain(value).to_string(), l));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, || LogValue::String(format!("{value:?}")));
+        self.push(field, |l| cut(format!("{value:?}"), l));
     }
 }
 
@@ -364,23 +421,22 @@ where
         let meta = from_log.as_ref().unwrap_or_else(|| event.metadata());
         let mut visitor = RecordVisitor {
             redaction: &self.redaction,
+            limits: &self.limits,
             body: None,
-            attributes: Vec::with_capacity(meta.fields().len() + 2),
+            attributes: Vec::with_capacity(meta.fields().len().min(self.limits.count) + 2),
+            dropped_attributes: 0,
             skip_log_fields: from_log.is_some(),
         };
         event.record(&mut visitor);
         if self.code_attributes {
             if let Some(file) = meta.file() {
-                visitor.attributes.push(LogAttribute {
-                    key: Cow::Borrowed("code.file.path"),
-                    value: LogValue::String(file.to_owned()),
+                let limits = self.limits;
+                visitor.attribute("code.file.path", || {
+                    LogValue::String(limits.truncate(file).to_owned())
                 });
             }
             if let Some(line) = meta.line() {
-                visitor.attributes.push(LogAttribute {
-                    key: Cow::Borrowed("code.line.number"),
-                    value: LogValue::I64(i64::from(line)),
-                });
+                visitor.attribute("code.line.number", || LogValue::I64(i64::from(line)));
             }
         }
         let ids = trace_context::current_ids(event, &ctx);
@@ -403,6 +459,7 @@ where
             event_name,
             target,
             attributes: visitor.attributes,
+            dropped_attributes_count: visitor.dropped_attributes,
             trace_id: ids.map(|i| i.0),
             span_id: ids.map(|i| i.1),
             trace_flags: ids.map(|i| i.2),

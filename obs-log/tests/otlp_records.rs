@@ -231,3 +231,42 @@ fn attribute_keys_are_unique_and_errors_keep_their_sources() {
         ]
     );
 }
+
+#[test]
+fn attribute_limits_apply_as_the_record_is_made_and_leave_the_body_whole() {
+    let sink = InMemoryLogSink::new();
+    let limits = obs_trace::AttributeLimits {
+        count: 3,
+        value_length: Some(4),
+    };
+    let layer = OtlpLogLayer::new(sink.clone())
+        .with_limits(limits)
+        .with_code_attributes(true);
+    let long = "ü".repeat(1 << 20);
+    let err = RequestFailed(std::io::Error::other("connection refused"));
+    tracing::subscriber::with_default(subscriber(layer), || {
+        tracing::info!(
+            text = long.as_str(),
+            debug = ?long,
+            error = &err as &dyn std::error::Error,
+            dropped = "past the count",
+            "{long}"
+        );
+    });
+    let r = &sink.records()[0];
+    // The body is no attribute: whole.
+    assert_eq!(r.body.as_deref(), Some(long.as_str()));
+    let text = |v: &str| Some(LogValue::String(v.into()));
+    assert_eq!(r.attribute("text").cloned(), text("üüüü"));
+    assert_eq!(r.attribute("debug").cloned(), text("\"üüü"));
+    assert_eq!(r.attribute("error").cloned(), text("requ"));
+    // The fourth field and both code attributes are past the count.
+    assert_eq!(r.attributes.len(), 3);
+    assert_eq!(r.dropped_attributes_count, 3);
+    // What is kept holds no more than it shows: a cut value gives the rest back.
+    for a in &r.attributes {
+        if let LogValue::String(s) = &a.value {
+            assert!(s.capacity() <= 64, "{}: {} bytes held", a.key, s.capacity());
+        }
+    }
+}

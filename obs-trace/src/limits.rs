@@ -5,9 +5,10 @@
 /// Limits on the attributes of one kind of record (OpenTelemetry SDK environment variables,
 /// "Attribute Limits"). [`SpanLayer`](crate::SpanLayer) applies a span's as it records it
 /// ([`SpanLayer::with_limits`](crate::SpanLayer::with_limits)), so what is over them is never
-/// kept in memory; `obs-core` applies them again when spans and log records are converted
-/// for export (to spans from any layer, and to log records, which are limited only there).
-/// JSON log lines are not limited, and resource attributes are exempt, as the spec says.
+/// kept in memory; `obs_log::OtlpLogLayer::with_limits` applies a log record's as it makes
+/// the record. `obs-core` applies them again when spans and log records are converted for
+/// export (to spans and records from any layer). JSON log lines are not limited, and
+/// resource attributes are exempt, as the spec says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttributeLimits {
     /// The most attributes kept per record: the first ones set. The rest are dropped and

@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
@@ -290,9 +290,29 @@ pub(crate) struct BatchQueue<T> {
     stats: Arc<SignalStats>,
 }
 
+/// The bytes one signal's queue may hold, beside its count of items.
+///
+/// The queue is bounded by count as the OpenTelemetry SDK's batch processors are
+/// (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE`), which bounds its memory only if
+/// each item is small. Attribute limits keep attributes small, but a log record's body is
+/// no attribute and is never cut (Logs SDK spec, "LogRecord Limits"), and the span attribute
+/// value length is unlimited by default: an app logging 10 MB messages would hold
+/// `max_queue_size` of them. So the queue also keeps to a byte budget: an item that would
+/// take it past the budget is dropped and counted like one that finds the queue full.
+pub(crate) struct Budget<T> {
+    /// The most bytes queued at once.
+    pub(crate) max_bytes: usize,
+    /// The bytes one item holds (`export::weight`).
+    pub(crate) weigh: fn(&T) -> usize,
+}
+
 /// What the application's threads and the worker share.
 struct Shared<T> {
     queue: ArrayQueue<T>,
+    budget: Budget<T>,
+    /// The bytes the queued items hold, by [`Budget::weigh`]: reserved before an item is
+    /// queued, given back when it is taken off.
+    bytes: AtomicUsize,
     /// The queue length at which a producer wakes the worker: a full batch, or with a zero
     /// schedule delay any item, since the worker then has no schedule to wake it.
     wake_at: usize,
@@ -331,6 +351,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         runtime: tokio::runtime::Handle,
         destination: Arc<Destination>,
         stats: Arc<SignalStats>,
+        budget: Budget<T>,
         to_request: F,
     ) -> std::io::Result<BatchQueue<T>>
     where
@@ -339,6 +360,8 @@ impl<T: Send + 'static> BatchQueue<T> {
     {
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(settings.max_queue_size),
+            budget,
+            bytes: AtomicUsize::new(0),
             wake_at: if settings.schedule_delay.is_zero() {
                 1
             } else {
@@ -384,7 +407,15 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// Queues `item`, or drops and counts it when the queue is full. Never blocks.
     #[inline]
     pub(crate) fn push(&self, item: T) {
+        let weight = (self.shared.budget.weigh)(&item);
+        let before = self.shared.bytes.fetch_add(weight, Ordering::Relaxed);
+        if before + weight > self.shared.budget.max_bytes {
+            self.shared.bytes.fetch_sub(weight, Ordering::Relaxed);
+            self.stats.queue_full(self.signal, 1);
+            return;
+        }
         if self.shared.queue.push(item).is_err() {
+            self.shared.bytes.fetch_sub(weight, Ordering::Relaxed);
             self.stats.queue_full(self.signal, 1);
             return;
         }
@@ -405,6 +436,12 @@ impl<T: Send + 'static> BatchQueue<T> {
 }
 
 impl<T> BatchQueue<T> {
+    /// The bytes the queued items hold, as the budget accounts them.
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Relaxed)
+    }
+
     /// Waits, at most `timeout`, until the worker has ended, after a shutdown: when the
     /// export runtime stops under it, it still counts what it held and what is queued as
     /// dropped, and the counters read once shutdown returns must include them.
@@ -426,13 +463,21 @@ impl<T> Drop for BatchQueue<T> {
 }
 
 impl<T> Shared<T> {
+    /// Takes the oldest item off the queue, giving back the bytes it held.
+    fn pop(&self) -> Option<T> {
+        let item = self.queue.pop()?;
+        self.bytes
+            .fetch_sub((self.budget.weigh)(&item), Ordering::Relaxed);
+        Some(item)
+    }
+
     /// Empties the queue of a stopped worker, counting its items as dropped (a failed
     /// export: nothing exports them any more). Takes at most a queue's worth: a producer
     /// that queues more after that sees `stopped` and discards its own.
     fn discard(&self, signal: Signal, stats: &SignalStats) {
         let mut discarded = 0;
         for _ in 0..self.queue.capacity() {
-            if self.queue.pop().is_none() {
+            if self.pop().is_none() {
                 break;
             }
             discarded += 1;
@@ -562,7 +607,7 @@ impl<T: Send + 'static, R: OtlpRequest> Worker<T, R> {
             let size = max.min(left);
             let mut batch = Vec::with_capacity(size);
             while batch.len() < size {
-                match shared.queue.pop() {
+                match shared.pop() {
                     Some(item) => batch.push(item),
                     None => break,
                 }
@@ -651,10 +696,19 @@ mod tests {
             runtime.handle().clone(),
             Arc::new(Destination::Console),
             stats.clone(),
+            unlimited(),
             to_request,
         )
         .unwrap();
         (queue, stats)
+    }
+
+    /// No byte budget to speak of: an item weighs its own size.
+    fn unlimited() -> Budget<u64> {
+        Budget {
+            max_bytes: usize::MAX / 2,
+            weigh: |_| size_of::<u64>(),
+        }
     }
 
     /// A queue of four batches.
@@ -778,6 +832,7 @@ mod tests {
                 runtime.handle().clone(),
                 Arc::new(Destination::Console),
                 stats,
+                unlimited(),
                 to_request,
             )
             .unwrap(),
@@ -797,6 +852,48 @@ mod tests {
             "the flush was answered only once the refills ended"
         );
         answered(&*queue, Control::Shutdown);
+    }
+
+    #[test]
+    fn the_queue_keeps_to_its_byte_budget_and_counts_what_it_drops() {
+        const BUDGET: usize = 10 * 1024 * 1024;
+        let runtime = runtime();
+        let stats = Arc::new(SignalStats::default());
+        // Each item weighs what it says: a 1 MiB log message is 1 << 20.
+        let queue = BatchQueue::start(
+            Signal::Logs,
+            BatchSettings {
+                max_queue_size: 64,
+                max_export_batch_size: 64,
+                ..settings(NEVER)
+            },
+            runtime.handle().clone(),
+            Arc::new(Destination::Console),
+            stats.clone(),
+            Budget {
+                max_bytes: BUDGET,
+                weigh: |&bytes: &u64| bytes as usize,
+            },
+            |items: Vec<u64>| spans(items.len()),
+        )
+        .unwrap();
+        // Room for 64 items by count, for 10 of these by bytes.
+        for _ in 0..40 {
+            queue.push(1 << 20);
+        }
+        let held = queue.queued_bytes();
+        assert!(held <= BUDGET, "{held} bytes queued");
+        assert_eq!(queue.shared.queue.len(), 10);
+        assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 30);
+        // Small items still fit in what is left, and taking items off gives the bytes back.
+        queue.push(1);
+        assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 31, "full");
+        answered(&queue, Control::Flush);
+        assert_eq!(queue.queued_bytes(), 0);
+        queue.push(1);
+        answered(&queue, Control::Shutdown);
+        assert_eq!(stats.exported.load(Ordering::Relaxed), 11);
+        assert_eq!(queue.queued_bytes(), 0);
     }
 
     #[test]

@@ -284,10 +284,12 @@ fn log_value(v: &obs_log::LogValue, limits: &AttributeLimits) -> AnyValue {
 }
 
 fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
+    // The layer applied the limits as it made the record; again here for records from any
+    // other sink's producer, adding what the layer left out.
     let (attributes, dropped_attributes_count) = limited(
         &r.attributes,
         limits.count,
-        0,
+        r.dropped_attributes_count,
         |a| KeyValue {
             key: a.key.clone().into_owned(),
             value: Some(log_value(&a.value, limits)),
@@ -517,6 +519,7 @@ mod tests {
             event_name: Cow::Borrowed(""),
             target: Cow::Borrowed(target),
             attributes: Vec::new(),
+            dropped_attributes_count: 0,
             trace_id: None,
             span_id: None,
             trace_flags: None,
@@ -573,6 +576,8 @@ mod tests {
                     value: true.into(),
                 },
             ],
+            // Left out by the layer, under its own limits.
+            dropped_attributes_count: 5,
             trace_id: None,
             span_id: None,
             trace_flags: None,
@@ -587,7 +592,7 @@ mod tests {
             Some("a body longer than the limit")
         );
         assert_eq!(r.attributes.len(), 2);
-        assert_eq!(r.dropped_attributes_count, 1);
+        assert_eq!(r.dropped_attributes_count, 5 + 1);
         assert_eq!(text(r.attributes[0].value.as_ref().unwrap()), "alex");
         assert_eq!(
             r.attributes[1].value.as_ref().unwrap().value,

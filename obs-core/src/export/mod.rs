@@ -7,6 +7,7 @@ pub(crate) mod split;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 pub(crate) mod transport;
+pub(crate) mod weight;
 
 pub use transport::ExportError;
 

@@ -222,6 +222,25 @@ impl obs_log::LogSink for QueueSink<obs_log::LogRecord> {
     }
 }
 
+/// The tail sampler, fed only the spans made on the application's threads.
+///
+/// Its decisions pass spans on from the thread that ends a span, and
+/// [`QueueSink::push`] leaves out whatever arrives on one of obs's export threads: a span
+/// of obs's own export (h2's, with `OBS_TRACES_FILTER=debug`) ending there could make room
+/// by keeping an application trace, whose spans were then left out, lost and counted
+/// nowhere. Such a span is left out here, before the sampler sees it.
+#[derive(Debug)]
+struct ApplicationSpans(Arc<TailSamplingSink>);
+
+impl SpanSink for ApplicationSpans {
+    #[inline]
+    fn on_end(&self, span: SpanData) {
+        if !crate::export::on_export_thread() {
+            self.0.on_end(span);
+        }
+    }
+}
+
 struct Pipeline {
     runtime: ExportRuntime,
     traces: Option<Arc<BatchQueue<SpanData>>>,
@@ -557,7 +576,7 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
             obs_trace::UnsampledSpans::Skip
         }));
     if let Some(tail) = &tail {
-        span_layer = span_layer.with_sink(tail.clone());
+        span_layer = span_layer.with_sink(Arc::new(ApplicationSpans(tail.clone())));
     } else if let Some(q) = &traces {
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
@@ -845,19 +864,15 @@ mod tests {
     use super::*;
     use crate::config::{BatchSettings, Compression, OtlpSettings, Protocol};
 
-    #[test]
-    fn log_records_carrying_megabytes_keep_the_queue_within_its_byte_budget() {
-        const BUDGET: usize = 8 * 1024 * 1024;
-        const RECORDS: usize = 200;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let _enter = runtime.enter();
-        // Nothing listens there: whatever is exported in the end fails, and is counted.
+    /// An OTLP/HTTP destination for `signal` where nothing listens: whatever is exported in
+    /// the end fails, and is counted.
+    fn unreachable(signal: Signal) -> Arc<Destination> {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}/v1/logs", closed.local_addr().unwrap());
+        let endpoint = format!(
+            "http://{}/v1/{}",
+            closed.local_addr().unwrap(),
+            signal.as_str()
+        );
         drop(closed);
         let client = OtlpClient::new(&OtlpSettings {
             endpoint,
@@ -869,6 +884,83 @@ mod tests {
             tls: Default::default(),
         })
         .unwrap();
+        Arc::new(Destination::Otlp(Box::new(client)))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Batching that exports nothing until shutdown.
+    const HELD: BatchSettings = BatchSettings {
+        schedule_delay: Duration::from_secs(3600),
+        max_queue_size: 1024,
+        max_export_batch_size: 1024,
+        ..BatchSettings::SPANS
+    };
+
+    #[test]
+    fn tail_sampling_on_an_export_thread_loses_no_application_span() {
+        let runtime = runtime();
+        let _enter = runtime.enter();
+        let queue = Arc::new(
+            BatchQueue::start(
+                Signal::Traces,
+                HELD,
+                runtime.handle().clone(),
+                unreachable(Signal::Traces),
+                Arc::new(SignalStats::default()),
+                Budget {
+                    max_bytes: Config::DEFAULT_MAX_QUEUE_BYTES,
+                    weigh: weight::span_bytes,
+                },
+                |spans| convert::traces_request(&Default::default(), &Default::default(), spans),
+            )
+            .unwrap(),
+        );
+        // Room for one waiting span: a second one decides the first trace.
+        let tail = Arc::new(TailSamplingSink::new(
+            obs_trace::TailSampling::new(Duration::from_secs(3600)).with_max_buffered_spans(1),
+            Arc::new(QueueSink(queue.clone())),
+        ));
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(SpanLayer::new().with_sink(Arc::new(ApplicationSpans(tail.clone())))),
+        );
+        // An application request whose step failed, its root still running.
+        let request = tracing::dispatcher::with_default(&dispatch, || {
+            let request = tracing::info_span!("request");
+            request.in_scope(|| {
+                tracing::info_span!("step", otel.status_code = "error").in_scope(|| {});
+            });
+            request
+        });
+        // A span of obs's own export ends on an export thread, its connection's still open.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                crate::export::mark_export_thread();
+                tracing::dispatcher::with_default(&dispatch, || {
+                    tracing::info_span!("h2 connection").in_scope(|| {
+                        tracing::info_span!("h2 frame").in_scope(|| {});
+                    });
+                });
+            });
+        });
+        tail.shutdown();
+        assert_eq!(queue.pending().queued, 1, "the failed step is queued");
+        drop(request);
+    }
+
+    #[test]
+    fn log_records_carrying_megabytes_keep_the_queue_within_its_byte_budget() {
+        const BUDGET: usize = 8 * 1024 * 1024;
+        const RECORDS: usize = 200;
+        let runtime = runtime();
+        let _enter = runtime.enter();
         let stats = Arc::new(SignalStats::default());
         let limits = AttributeLimits {
             value_length: Some(1024),
@@ -878,14 +970,9 @@ mod tests {
             BatchQueue::start(
                 Signal::Logs,
                 // A queue that holds all of them by count, and is not exported meanwhile.
-                BatchSettings {
-                    schedule_delay: Duration::from_secs(3600),
-                    max_queue_size: 4 * RECORDS,
-                    max_export_batch_size: 4 * RECORDS,
-                    ..BatchSettings::LOGS
-                },
+                HELD,
                 runtime.handle().clone(),
-                Arc::new(Destination::Otlp(Box::new(client))),
+                unreachable(Signal::Logs),
                 stats.clone(),
                 Budget {
                     max_bytes: BUDGET,

@@ -124,6 +124,7 @@ impl NonBlockingBuilder {
                 buffer: Vec::with_capacity(self.buffer_bytes),
                 appended: 0,
                 written: 0,
+                taken: 0,
                 shutdown: false,
             }),
             wake_worker: Condvar::new(),
@@ -169,6 +170,9 @@ struct State {
     /// waits for `written` to reach the `appended` it saw.
     appended: u64,
     written: u64,
+    /// Lines the worker has taken out of `buffer` (the `appended` of its last swap): those
+    /// after it are still in `buffer`.
+    taken: u64,
     shutdown: bool,
 }
 
@@ -192,6 +196,7 @@ impl Shared {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 std::mem::swap(&mut state.buffer, &mut batch);
+                state.taken = state.appended;
                 (state.appended, state.shutdown)
             };
             // A write error (stdout piped into `head`, which has exited: EPIPE, since Rust
@@ -307,7 +312,9 @@ impl LogWriter for NonBlocking {
 
 /// Stops a [`NonBlocking`] writer's thread when dropped, after writing what is buffered
 /// (waiting at most its timeout, [`DEFAULT_SHUTDOWN_TIMEOUT`] unless
-/// [changed](FlushGuard::with_timeout)). Lines written after that are dropped and counted.
+/// [changed](FlushGuard::with_timeout)). If the timeout passes first, the lines the thread
+/// has not taken yet are dropped and counted, and the thread is left to finish the write it
+/// is stuck in. Lines written after that are dropped and counted.
 #[must_use = "dropping the guard stops the writer thread"]
 pub struct FlushGuard {
     shared: Arc<Shared>,
@@ -340,7 +347,21 @@ impl fmt::Debug for FlushGuard {
 impl Drop for FlushGuard {
     fn drop(&mut self) {
         let flushed = self.shared.flush(self.timeout);
-        self.shared.lock().shutdown = true;
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            if !flushed {
+                // The worker is stuck (a stdout nobody reads) or slow: it is left behind, and
+                // the lines it has not taken yet would be written only if it got going again
+                // before the process ends, lost without a count otherwise. They are dropped
+                // and counted now; the batch it holds is written or, if that fails, counted
+                // by the worker.
+                let untaken = state.appended - state.taken;
+                state.buffer.clear();
+                state.appended = state.taken;
+                self.shared.dropped.add(untaken);
+            }
+        }
         self.shared.wake_worker.notify_one();
         // A writer stuck in I/O past the timeout is left behind rather than hang shutdown.
         if flushed && let Some(worker) = self.worker.take() {

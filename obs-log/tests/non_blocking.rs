@@ -72,6 +72,38 @@ fn a_full_buffer_drops_and_counts_lines_without_blocking() {
 }
 
 #[test]
+fn lines_a_stuck_writer_never_takes_are_counted_when_the_guard_gives_up() {
+    let out = captured();
+    let (release_tx, release_rx) = mpsc::channel();
+    let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+    let stuck = Stuck {
+        release: Mutex::new(release_rx),
+        entered: entered_tx,
+        inner: VecWriter(out.clone()),
+    };
+    let (writer, guard) = NonBlocking::new(stuck).unwrap();
+    // The first line is taken by the worker, which then blocks in `write` (a stdout nobody
+    // reads); five more wait behind it.
+    writer.write_line(b"first\n");
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    for i in 0..5 {
+        writer.write_line(format!("line {i}\n").as_bytes());
+    }
+    // Shutdown gives up on the writer: the five will never be written, and say so.
+    drop(guard.with_timeout(Duration::from_millis(10)));
+    assert_eq!(writer.dropped_lines(), 5);
+    // The line the writer held is written once it moves again, and nothing more.
+    release_tx.send(()).unwrap();
+    drop(release_tx);
+    // A bounded condition wait (this published crate can't include the workspace's).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while lines(&out).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(lines(&out), ["first"]);
+}
+
+#[test]
 fn dropping_the_guard_writes_what_is_buffered() {
     let out = captured();
     let (writer, guard) = NonBlocking::new(VecWriter(out.clone())).unwrap();

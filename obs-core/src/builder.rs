@@ -335,8 +335,9 @@ impl Builder {
         self
     }
 
-    /// The most bytes the span queue, and the log record queue, may hold each, beside their
-    /// item count ([`BatchSettings::max_queue_size`]): a span or log record that would take
+    /// The most bytes the large spans and log records (over 4 KiB each) in the span queue,
+    /// and in the log record queue, may hold, beside the queue's item count
+    /// ([`BatchSettings::max_queue_size`]), which bounds the small ones: one that would take
     /// its queue past it is dropped and counted as on a full queue. The spec bounds queues by
     /// count only, and a log message has no length limit; this bounds their memory. Defaults
     /// to [`Config::DEFAULT_MAX_QUEUE_BYTES`]. Zero is an error.

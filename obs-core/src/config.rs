@@ -315,9 +315,10 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
     pub shutdown_timeout: Duration,
-    /// The most bytes the span queue, and the log record queue, may hold each, beside their
-    /// `max_queue_size` in items: a record that would take its queue past this is dropped
-    /// and counted as on a full queue. Default [`Config::DEFAULT_MAX_QUEUE_BYTES`].
+    /// The most bytes the large spans and log records (over 4 KiB each) in the span queue,
+    /// and in the log record queue, may hold, beside their `max_queue_size` in items: one
+    /// that would take its queue past this is dropped and counted as on a full queue.
+    /// Default [`Config::DEFAULT_MAX_QUEUE_BYTES`].
     pub max_queue_bytes: usize,
     /// `OBS_PROCESS_METRICS`: `process_*` metrics (CPU, memory, file descriptors, threads)
     /// from `/proc`. Default `true`.

@@ -299,6 +299,11 @@ pub(crate) struct BatchQueue<T> {
 /// value length is unlimited by default: an app logging 10 MB messages would hold
 /// `max_queue_size` of them. So the queue also keeps to a byte budget: an item that would
 /// take it past the budget is dropped and counted like one that finds the queue full.
+///
+/// Only items larger than [`SMALL_ITEM_BYTES`] are charged to it: the others are bounded
+/// by the count, and a push of one (nearly every span and record) touches no counter that
+/// every thread shares. The queue's memory is thus at most `max_queue_size` small items
+/// plus the budget.
 pub(crate) struct Budget<T> {
     /// The most bytes queued at once.
     pub(crate) max_bytes: usize,
@@ -306,11 +311,23 @@ pub(crate) struct Budget<T> {
     pub(crate) weigh: fn(&T) -> usize,
 }
 
+/// The size up to which an item is bounded by the queue's count alone ([`Budget`]).
+pub(crate) const SMALL_ITEM_BYTES: usize = 4096;
+
+impl<T> Budget<T> {
+    /// The bytes `item` is charged: none if it is small.
+    #[inline]
+    fn charge(&self, item: &T) -> usize {
+        let weight = (self.weigh)(item);
+        if weight > SMALL_ITEM_BYTES { weight } else { 0 }
+    }
+}
+
 /// What the application's threads and the worker share.
 struct Shared<T> {
     queue: ArrayQueue<T>,
     budget: Budget<T>,
-    /// The bytes the queued items hold, by [`Budget::weigh`]: reserved before an item is
+    /// The bytes the queued items are charged ([`Budget`]): reserved before an item is
     /// queued, given back when it is taken off.
     bytes: AtomicUsize,
     /// The queue length at which a producer wakes the worker: a full batch, or with a zero
@@ -407,15 +424,19 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// Queues `item`, or drops and counts it when the queue is full. Never blocks.
     #[inline]
     pub(crate) fn push(&self, item: T) {
-        let weight = (self.shared.budget.weigh)(&item);
-        let before = self.shared.bytes.fetch_add(weight, Ordering::Relaxed);
-        if before + weight > self.shared.budget.max_bytes {
-            self.shared.bytes.fetch_sub(weight, Ordering::Relaxed);
+        let charge = self.shared.budget.charge(&item);
+        if charge > 0
+            && self.shared.bytes.fetch_add(charge, Ordering::Relaxed) + charge
+                > self.shared.budget.max_bytes
+        {
+            self.shared.bytes.fetch_sub(charge, Ordering::Relaxed);
             self.stats.queue_full(self.signal, 1);
             return;
         }
         if self.shared.queue.push(item).is_err() {
-            self.shared.bytes.fetch_sub(weight, Ordering::Relaxed);
+            if charge > 0 {
+                self.shared.bytes.fetch_sub(charge, Ordering::Relaxed);
+            }
             self.stats.queue_full(self.signal, 1);
             return;
         }
@@ -466,8 +487,10 @@ impl<T> Shared<T> {
     /// Takes the oldest item off the queue, giving back the bytes it held.
     fn pop(&self) -> Option<T> {
         let item = self.queue.pop()?;
-        self.bytes
-            .fetch_sub((self.budget.weigh)(&item), Ordering::Relaxed);
+        let charge = self.budget.charge(&item);
+        if charge > 0 {
+            self.bytes.fetch_sub(charge, Ordering::Relaxed);
+        }
         Some(item)
     }
 
@@ -885,14 +908,19 @@ mod tests {
         assert!(held <= BUDGET, "{held} bytes queued");
         assert_eq!(queue.shared.queue.len(), 10);
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 30);
-        // Small items still fit in what is left, and taking items off gives the bytes back.
-        queue.push(1);
+        // A large item past the budget is dropped; a small one, bounded by the count, is
+        // not charged and still fits.
+        queue.push(SMALL_ITEM_BYTES as u64 + 1);
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 31, "full");
+        queue.push(SMALL_ITEM_BYTES as u64);
+        assert_eq!(queue.shared.queue.len(), 11);
+        assert_eq!(queue.queued_bytes(), held, "small items are not charged");
+        // Taking items off gives their bytes back.
         answered(&queue, Control::Flush);
         assert_eq!(queue.queued_bytes(), 0);
-        queue.push(1);
+        queue.push(1 << 20);
         answered(&queue, Control::Shutdown);
-        assert_eq!(stats.exported.load(Ordering::Relaxed), 11);
+        assert_eq!(stats.exported.load(Ordering::Relaxed), 12);
         assert_eq!(queue.queued_bytes(), 0);
     }
 

@@ -697,6 +697,31 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_dropped_at_max_wait_is_counted_and_its_later_spans_too() {
+        let (tail, exported) = sink(
+            TailSampling::new(Duration::from_secs(3600))
+                .with_max_wait(Duration::ZERO)
+                .with_max_buffered_spans(100),
+        );
+        // Overdue at once, neither failed nor slow: its span so far is dropped.
+        tail.on_end(span(1, 11, 10, 1, false));
+        assert_eq!(tail.counts().dropped_spans, 1);
+        // A later span waits for a decision of its own, and is dropped the same way; the
+        // trace is counted once, when its root ends.
+        tail.on_end(span(1, 12, 10, 1, false));
+        tail.on_end(span(1, 10, 0, 1, false));
+        assert!(exported.spans().is_empty());
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 0,
+                dropped_traces: 1,
+                dropped_spans: 3
+            }
+        );
+    }
+
+    #[test]
     fn an_overdue_trace_is_decided_without_another_span() {
         let (tail, exported) = sink(
             TailSampling::new(Duration::ZERO)

@@ -2,8 +2,10 @@
 //! (`Builder::max_queue_bytes`) is spent on it.
 //!
 //! Counted: the record itself and its heap data that can be large (names, string values,
-//! the attribute, event and link lists). Not counted: allocator overhead and capacity left
-//! over, which are small beside what a budget is for (a 10 MB log message).
+//! the attribute, event and link lists); a log record's own strings by their capacity (a
+//! formatted message may hold up to twice its length). Not counted: allocator overhead, and
+//! the spare capacity of a span's strings (not readable through `opentelemetry`'s types),
+//! which are small beside what a budget is for (a 10 MB log message).
 
 use std::mem::size_of;
 
@@ -54,15 +56,50 @@ pub(crate) fn log_record_bytes(record: &obs_log::LogRecord) -> usize {
         .iter()
         .map(|a| {
             let value = match &a.value {
-                obs_log::LogValue::String(s) => s.len(),
+                obs_log::LogValue::String(s) => s.capacity(),
                 _ => 0,
             };
             size_of::<obs_log::LogAttribute>() + a.key.len() + value
         })
         .sum();
     size_of::<obs_log::LogRecord>()
-        + record.body.as_ref().map_or(0, String::len)
+        + record.body.as_ref().map_or(0, String::capacity)
         + record.event_name.len()
         + record.target.len()
         + attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use super::*;
+
+    #[test]
+    fn a_log_record_weighs_the_memory_its_strings_hold() {
+        // A message formatted into a buffer that grew past it holds the whole buffer.
+        let mut body = String::with_capacity(1 << 20);
+        body.push_str("short");
+        let record = obs_log::LogRecord {
+            timestamp: SystemTime::UNIX_EPOCH,
+            observed_timestamp: SystemTime::UNIX_EPOCH,
+            severity_number: 9,
+            severity_text: "INFO",
+            body: Some(body),
+            event_name: Cow::Borrowed(""),
+            target: Cow::Borrowed("app"),
+            attributes: vec![obs_log::LogAttribute {
+                key: Cow::Borrowed("user"),
+                value: obs_log::LogValue::String("ann".repeat(1000)),
+            }],
+            dropped_attributes_count: 0,
+            trace_id: None,
+            span_id: None,
+            trace_flags: None,
+        };
+        let weight = log_record_bytes(&record);
+        assert!(weight >= (1 << 20) + 3000, "{weight}");
+        assert!(weight < (1 << 20) + 3000 + 1024, "{weight}");
+    }
 }

@@ -20,6 +20,10 @@
 //! (gRPC middleware, `obs_core::tonic`), `tls` (`https://` OTLP endpoints, see
 //! [`TlsFiles`]) and `testing` (an in-memory OTLP receiver, `obs_core::testing`).
 
+// On docs.rs (`--cfg docsrs`, see Cargo.toml), each feature-gated item says which feature
+// enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod builder;
 mod config;
 mod export;
@@ -42,10 +46,11 @@ pub use telemetry::{InitError, ShutdownError, SignalCounts, SignalFailure, Telem
 pub use obs_log as log;
 /// The metrics pillar: registries, instruments, `/metrics`.
 pub use obs_metrics as metrics;
-/// gRPC middleware for tonic.
+/// gRPC middleware for tonic (feature `tonic`).
 #[cfg(feature = "tonic")]
 pub use obs_tonic as tonic;
-/// HTTP middleware for tower, axum and hyper (and reqwest, with the `reqwest` feature).
+/// HTTP middleware for tower, axum and hyper (feature `tower`; `axum` adds route templates,
+/// `reqwest` the reqwest client middleware).
 #[cfg(feature = "tower")]
 pub use obs_tower as tower;
 /// The tracing pillar: propagation, samplers, the span layer.

@@ -294,7 +294,8 @@ impl Registry {
     /// Adds metrics of the tokio runtime behind `handle` (`tokio_runtime_workers`,
     /// `tokio_runtime_alive_tasks`, `tokio_runtime_global_queue_depth`,
     /// `tokio_runtime_worker_busy_seconds_total`, `tokio_runtime_worker_parks_total`),
-    /// read at each collection. Off unless called; calling it again adds nothing.
+    /// read at each collection (feature `tokio`). Off unless called; calling it again adds
+    /// nothing.
     pub fn register_tokio_metrics(&self, handle: tokio::runtime::Handle) {
         if !self.flags().tokio.swap(true, Ordering::Relaxed) {
             self.register_collector(TokioCollector { handle });

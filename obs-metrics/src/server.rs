@@ -22,11 +22,12 @@ use tokio::time::Sleep;
 
 use crate::{MetricsService, Registry};
 
-/// The path the standalone listener serves; other paths get `404 Not Found`.
+/// The path the standalone listener serves (feature `server`); other paths get
+/// `404 Not Found`.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Binds `addr` and serves `registry` on [`METRICS_PATH`] until the future is dropped.
-/// Fails only if `addr` cannot be bound.
+/// Binds `addr` and serves `registry` on [`METRICS_PATH`] until the future is dropped
+/// (feature `server`). Fails only if `addr` cannot be bound.
 pub async fn serve_addr(addr: SocketAddr, registry: Registry) -> io::Result<()> {
     serve(TcpListener::bind(addr).await?, registry).await
 }
@@ -45,11 +46,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// scrapes, never take the descriptors the application needs.
 const MAX_CONNECTIONS: usize = 64;
 
-/// Serves `registry` on [`METRICS_PATH`] over HTTP/1.1 on every connection `listener`
-/// accepts, 64 at a time (more wait in the listener's backlog), until the future is
-/// dropped. Connection errors end that connection only, and so does a client that has not
-/// sent a request's headers within 10 s (idle between requests included), or that has taken
-/// none of a response for 10 s.
+/// Serves `registry` on [`METRICS_PATH`] over HTTP/1.1 (feature `server`) on every
+/// connection `listener` accepts, 64 at a time (more wait in the listener's backlog),
+/// until the future is dropped. Connection errors end that connection only, and so does a
+/// client that has not sent a request's headers within 10 s (idle between requests
+/// included), or that has taken none of a response for 10 s.
 pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> {
     let service = MetricsService::new(registry);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -49,6 +49,10 @@
 //! # }
 //! ```
 
+// On docs.rs (`--cfg docsrs`, see Cargo.toml), each feature-gated item says which feature
+// enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod body;
 pub mod classify;
 mod client;

@@ -21,9 +21,13 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// ```
 /// use obs_tonic::{GrpcClientLayer, GrpcClientService, Layer};
 ///
-/// // `channel`: a `tonic::transport::Channel`; hand the result to `MyClient::new(..)`.
+/// // `channel`: a `tonic::transport::Channel` to `http://orders.internal:50051`; hand the
+/// // result to `MyClient::new(..)`. A channel adds the authority below this layer, so name
+/// // the server here: the conventions require `server.address` on client spans.
 /// fn traced<Channel>(channel: Channel) -> GrpcClientService<Channel> {
-///     GrpcClientLayer::new().layer(channel)
+///     GrpcClientLayer::new()
+///         .with_server_address("orders.internal", Some(50051))
+///         .layer(channel)
 /// }
 /// ```
 ///

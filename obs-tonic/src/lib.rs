@@ -4,7 +4,9 @@
 //! - [`GrpcServerLayer`] for `tonic::transport::Server::builder().layer(..)`: a SERVER
 //!   span per call, child of the caller's `traceparent`.
 //! - [`GrpcClientLayer`] around a `tonic::transport::Channel` (or any service a generated
-//!   client wraps): a CLIENT span per call, its context injected into the metadata.
+//!   client wraps): a CLIENT span per call, its context injected into the metadata. A
+//!   channel adds the server's authority only below the layer: give it with
+//!   [`GrpcClientLayer::with_server_address`], or client spans have no `server.address`.
 //!
 //! Both are configured through one builder, [`GrpcLayer`].
 //!
@@ -108,6 +110,10 @@
 //! assert_eq!(attribute("error.type"), None);
 //! # }
 //! ```
+
+// On docs.rs (`--cfg docsrs`, see Cargo.toml), each feature-gated item says which feature
+// enables it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod call;
 pub mod classify;

@@ -28,8 +28,10 @@ pub enum InitError {
     /// global `tracing` subscriber can't be replaced, so this holds after the first guard
     /// has shut down too (a failed `init` can be retried).
     AlreadyInitialized,
-    /// Another global `tracing` subscriber was installed before `init`: remove that call, or
-    /// add obs's layers to it yourself.
+    /// Another global `tracing` subscriber was installed before `init` (by
+    /// `tracing_subscriber::fmt().init()`, say): remove that call. `init` installs the
+    /// subscriber that writes the JSON log lines and feeds the span and log exporters, which
+    /// no other subscriber can reach.
     SubscriberAlreadySet,
     /// A builder setting is invalid.
     InvalidSetting {
@@ -51,7 +53,9 @@ impl fmt::Display for InitError {
                 f.write_str("obs is already initialized in this process")
             }
             InitError::SubscriberAlreadySet => f.write_str(
-                "a global tracing subscriber was already installed before obs_core::init",
+                "a global tracing subscriber was already installed before obs_core::init \
+                 (tracing_subscriber::fmt().init(), say): remove that call, since obs_core::init \
+                 installs the subscriber that writes JSON logs and exports spans and log records",
             ),
             InitError::InvalidSetting {
                 setting,

@@ -10,6 +10,9 @@ fn init_reports_an_existing_global_subscriber() {
         .init()
         .err();
     assert_eq!(err, Some(obs_core::InitError::SubscriberAlreadySet));
+    // The message says what to do about it, not only what happened.
+    let message = obs_core::InitError::SubscriberAlreadySet.to_string();
+    assert!(message.contains("remove that call"), "{message}");
     // The failed init left nothing half-started: a corrected retry is not refused as a
     // second init (it fails for the same subscriber reason, not AlreadyInitialized).
     let again = obs_core::builder()

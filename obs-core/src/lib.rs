@@ -19,6 +19,40 @@
 //! `reqwest` (also the `reqwest` client middleware, `obs_core::tower::reqwest`), `tonic`
 //! (gRPC middleware, `obs_core::tonic`), `tls` (`https://` OTLP endpoints, see
 //! [`TlsFiles`]) and `testing` (an in-memory OTLP receiver, `obs_core::testing`).
+//!
+//! # Coming from `tracing-opentelemetry`
+//!
+//! obs records spans with its own layer, not `tracing-opentelemetry` (which it neither uses
+//! nor re-exports): on an obs span, `tracing_opentelemetry::OpenTelemetrySpanExt::context()`
+//! is an empty context. Read the span's ids with [`trace::SpanExt::span_context`]; code that
+//! injects through OpenTelemetry's global propagator keeps working, since the propagator
+//! `init` installs writes the current obs span when the context it is given holds none.
+//! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
+//! release, which Cargo unifies with it): a provider or propagator installed through another
+//! `opentelemetry` release lives in that release's own `global`, which obs can neither use
+//! nor see (`cargo tree -d -i opentelemetry` lists the releases in a build).
+//!
+//! ```
+//! use obs_core::opentelemetry::{Context, global};
+//! use obs_core::trace::SpanExt;
+//! use obs_core::tracing;
+//! use std::collections::HashMap;
+//!
+//! # fn main() -> Result<(), obs_core::InitError> {
+//! let telemetry = obs_core::builder().sdk_disabled(true).json_logs(false).init()?;
+//! let span = tracing::info_span!("checkout");
+//! let _entered = span.enter();
+//! let ids = span.span_context().expect("obs traces the span");
+//!
+//! let mut headers = HashMap::new();
+//! global::get_text_map_propagator(|p| p.inject_context(&Context::new(), &mut headers));
+//! let parent = format!("00-{}-{}-", ids.trace_id, ids.span_id);
+//! assert!(headers["traceparent"].starts_with(&parent), "{headers:?}");
+//! # drop(_entered);
+//! # drop(telemetry);
+//! # Ok(())
+//! # }
+//! ```
 
 // On docs.rs (`--cfg docsrs`, see Cargo.toml), each feature-gated item says which feature
 // enables it.
@@ -70,7 +104,11 @@ pub use opentelemetry_sdk;
 /// which only a crate's own dependency provides, so code using it adds `tracing = "0.1"`
 /// (Cargo resolves it to this same `tracing`).
 pub use tracing;
-/// `tracing-subscriber`, re-exported for users who compose their own subscriber.
+/// `tracing-subscriber`, re-exported for code that runs a subscriber of its own instead of
+/// `init` (a test with [`trace::SpanLayer`] and an [`trace::InMemorySpanSink`], say); obs
+/// turns on none of its formatting features (`fmt`, `json`). `init` installs the global
+/// subscriber itself: one installed before it makes `init` fail with
+/// [`InitError::SubscriberAlreadySet`].
 pub use tracing_subscriber;
 
 /// Starts telemetry from the `OTEL_*` environment: installs the global `tracing` subscriber

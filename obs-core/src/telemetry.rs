@@ -810,8 +810,10 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
             answer.recv_timeout(remaining()).map_err(|_| {
                 let pending = exporter.pending();
                 format!(
-                    "not done within {timeout:?}: {} queued, {} in export",
-                    pending.queued, pending.in_flight
+                    "not done within {timeout:?}: {} queued, {} in export{}",
+                    pending.queued,
+                    pending.in_flight,
+                    stats.retrying_note()
                 )
             })
         });

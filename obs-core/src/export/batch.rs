@@ -41,9 +41,21 @@ pub(crate) struct SignalStats {
     warned_export: AtomicBool,
     warned_too_large: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// The error of the failed attempt an export waits to retry, if one does.
+    pub(crate) retrying: Mutex<Option<String>>,
 }
 
 impl SignalStats {
+    /// `, while retrying after: <error>` when an export waits to retry, else nothing: why an
+    /// export still under way when it is timed out or cut off had not succeeded.
+    pub(crate) fn retrying_note(&self) -> String {
+        self.retrying
+            .lock()
+            .as_deref()
+            .map(|e| format!(", while retrying after: {e}"))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn queue_full(&self, signal: Signal, n: u64) {
         if self.dropped_queue_full.fetch_add(n, Ordering::Relaxed) == 0
             && !self.warned_full.swap(true, Ordering::Relaxed)
@@ -150,11 +162,13 @@ impl InFlight {
         started: Instant,
     ) {
         let remaining = limit(timeout).map(|t| t.saturating_sub(started.elapsed()));
-        let result = match within(remaining, destination.send(request)).await {
+        let sent = destination.send(request, &self.stats.retrying);
+        let result = match within(remaining, sent).await {
             Some(r) => r,
             None => Err(format!(
-                "{} export timed out after {timeout:?}",
-                self.signal.as_str()
+                "{} export timed out after {timeout:?}{}",
+                self.signal.as_str(),
+                self.stats.retrying_note()
             )),
         };
         self.settle(result);
@@ -171,8 +185,9 @@ impl Drop for InFlight {
                 self.signal,
                 self.items,
                 Err(format!(
-                    "{} export cut off when the exporter stopped",
-                    self.signal.as_str()
+                    "{} export cut off when the exporter stopped{}",
+                    self.signal.as_str(),
+                    self.stats.retrying_note()
                 )),
             );
         }
@@ -228,9 +243,18 @@ impl Destination {
             .collect()
     }
 
-    pub(crate) async fn send<R: OtlpRequest>(&self, request: &R) -> Result<u64, String> {
+    /// Sends `request`; `retrying` holds the error of the attempt an OTLP export waits to
+    /// retry, if one does (see [`OtlpClient::export`]).
+    pub(crate) async fn send<R: OtlpRequest>(
+        &self,
+        request: &R,
+        retrying: &Mutex<Option<String>>,
+    ) -> Result<u64, String> {
         match self {
-            Destination::Otlp(client) => client.export(request).await.map_err(|e| e.message),
+            Destination::Otlp(client) => client
+                .export(request, retrying)
+                .await
+                .map_err(|e| e.message),
             Destination::Console => {
                 use std::io::Write;
                 let line = serde_json::to_string(request).map_err(|e| e.to_string())?;

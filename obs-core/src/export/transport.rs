@@ -27,6 +27,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use parking_lot::Mutex;
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{Ascii, Binary, MetadataKey, MetadataValue};
@@ -396,15 +397,27 @@ impl OtlpClient {
     }
 
     /// Sends `request`, retrying as the spec allows within the timeout. Returns how many
-    /// items the receiver rejected.
-    pub(crate) async fn export<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
-        self.send_with_retries(request).await.map_err(|mut e| {
+    /// items the receiver rejected. While it waits to retry, `retrying` holds the error of
+    /// the attempt that failed, so that an export cut off or timed out meanwhile can say why
+    /// it had not succeeded yet (no collector listening, say); it is cleared at the end.
+    pub(crate) async fn export<R: OtlpRequest>(
+        &self,
+        request: &R,
+        retrying: &Mutex<Option<String>>,
+    ) -> Result<u64, ExportError> {
+        let result = self.send_with_retries(request, retrying).await;
+        *retrying.lock() = None;
+        result.map_err(|mut e| {
             e.message.push_str(self.hint);
             e
         })
     }
 
-    async fn send_with_retries<R: OtlpRequest>(&self, request: &R) -> Result<u64, ExportError> {
+    async fn send_with_retries<R: OtlpRequest>(
+        &self,
+        request: &R,
+        retrying: &Mutex<Option<String>>,
+    ) -> Result<u64, ExportError> {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
         let deadline = limit(self.settings.timeout).map(|t| Instant::now() + t);
@@ -442,6 +455,7 @@ impl OtlpClient {
                     {
                         return Err(e);
                     }
+                    *retrying.lock() = Some(format!("{}{}", e.message, self.hint));
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -738,7 +752,7 @@ mod tests {
             let mut client = traces_client(&base, protocol, Duration::from_millis(300));
             client.hint = " (the hint)";
             let error = client
-                .export(&ExportTraceServiceRequest::default())
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
                 .await
                 .expect_err("nothing listens");
             assert!(error.message.ends_with(" (the hint)"), "{error}");
@@ -755,7 +769,9 @@ mod tests {
             (Protocol::Grpc, receiver.grpc_endpoint()),
         ] {
             let client = traces_client(&base, protocol, Duration::ZERO);
-            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
             assert_eq!(sent, Ok(0), "{protocol:?}");
         }
         receiver.shutdown().await;
@@ -841,7 +857,9 @@ mod tests {
         let (base, arrivals) =
             http_answering(|_, stream| respond(stream, unavailable(&u64::MAX.to_string()))).await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         let error = sent.expect_err("the wait ends after the deadline");
         assert!(error.message.contains("HTTP 503"), "{error}");
         assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
@@ -860,7 +878,9 @@ mod tests {
         })
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0));
         let arrivals = arrivals.lock();
         assert_eq!(arrivals.len(), 2);
@@ -889,7 +909,9 @@ mod tests {
         })
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0), "the receiver accepted the request");
     }
 
@@ -1049,7 +1071,9 @@ mod tests {
         let (base, arrivals) =
             grpc_answering(0, vec![Failed(ResourceExhausted, Some(delay)), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0), "retried after the RetryInfo delay");
         let arrivals = arrivals.lock().clone();
         assert_eq!(arrivals.len(), 2);
@@ -1059,7 +1083,9 @@ mod tests {
         let (base, arrivals) =
             grpc_answering(0, vec![Failed(ResourceExhausted, None), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         let error = sent.expect_err("no RetryInfo: not retryable");
         assert!(error.message.contains("ResourceExhausted"), "{error}");
         assert_eq!(arrivals.lock().len(), 1);
@@ -1071,7 +1097,9 @@ mod tests {
         let (base, arrivals) =
             grpc_answering(0, vec![Answer::Failed(tonic::Code::Unavailable, delay)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert!(sent.is_err());
         // Without the RetryInfo's delay, backoff would have retried it several times.
         assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
@@ -1091,7 +1119,9 @@ mod tests {
             let answers = vec![Answer::Failed(code, None), Answer::Accepted(0)];
             let (base, arrivals) = grpc_answering(0, answers).await;
             let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
             assert_eq!(sent.is_ok(), retried, "{code:?}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{code:?}");
         }
@@ -1121,7 +1151,9 @@ mod tests {
             })
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
             assert_eq!(sent.is_ok(), retried, "{status}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{status}");
         }
@@ -1131,7 +1163,9 @@ mod tests {
     async fn a_grpc_receiver_that_hangs_up_mid_call_is_retried() {
         let (base, arrivals) = grpc_answering(2, vec![Answer::Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0), "delivered on a new connection");
         assert_eq!(arrivals.lock().len(), 3, "two hang-ups, then the answer");
     }
@@ -1148,7 +1182,9 @@ mod tests {
         })
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0));
         assert_eq!(arrivals.lock().len(), 2);
     }
@@ -1157,7 +1193,9 @@ mod tests {
     async fn a_partial_success_returns_the_rejected_count() {
         let (base, _) = grpc_answering(0, vec![Answer::Accepted(3)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(3), "gRPC");
 
         let (base, _) = http_answering(|_, stream| {
@@ -1173,7 +1211,9 @@ mod tests {
         })
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(3), "HTTP");
     }
 
@@ -1183,7 +1223,9 @@ mod tests {
         let (grpc, grpc_arrivals) = grpc_answering(0, vec![Answer::Accepted(0)]).await;
         for (base, protocol) in [(&http, Protocol::HttpProtobuf), (&grpc, Protocol::Grpc)] {
             let client = traces_client(base, protocol, Duration::from_secs(30));
-            let sent = client.export(&ExportTraceServiceRequest::default()).await;
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
             assert_eq!(sent, Ok(0), "{protocol:?}");
         }
         let http_agent = http_arrivals.lock()[0].user_agent.clone();
@@ -1202,7 +1244,9 @@ mod tests {
             ..traces_client(&http, Protocol::HttpProtobuf, Duration::ZERO).settings
         })
         .unwrap();
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert_eq!(sent, Ok(0));
         let agent = http_arrivals.lock()[0].user_agent.clone();
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
@@ -1212,7 +1256,9 @@ mod tests {
     async fn a_zero_retry_after_still_backs_off() {
         let (base, arrivals) = http_answering(|_, stream| respond(stream, unavailable("0"))).await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(2));
-        let sent = client.export(&ExportTraceServiceRequest::default()).await;
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
         assert!(sent.is_err(), "never accepted");
         // Waits of 50 ms doubling: six attempts in 2 s (without the backoff, one every few
         // milliseconds: as many as the receiver takes).

@@ -96,5 +96,9 @@ pub use server::{METRICS_PATH, serve, serve_addr};
 pub use service::MetricsService;
 pub use snapshot::{HistogramValue, MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue};
 
-/// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client.
+/// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client. Its
+/// expansion names `::prometheus_client`, which only a crate's own dependency provides: a
+/// crate deriving it adds `prometheus-client = "0.26"` (the release obs uses), or else the
+/// build fails with "could not find `prometheus_client` in the list of imported crates".
+/// [`DynFamily`] takes `&[(&str, &str)]` labels and needs no dependency.
 pub use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};

@@ -24,9 +24,12 @@
 //!
 //! obs records spans with its own layer, not `tracing-opentelemetry` (which it neither uses
 //! nor re-exports): on an obs span, `tracing_opentelemetry::OpenTelemetrySpanExt::context()`
-//! is an empty context. Read the span's ids with [`trace::SpanExt::span_context`]; code that
-//! injects through OpenTelemetry's global propagator keeps working, since the propagator
-//! `init` installs writes the current obs span when the context it is given holds none.
+//! is an empty context and its `set_parent` does nothing. Read the span's ids with
+//! [`trace::SpanExt::span_context`], and make a span the child of a context from elsewhere
+//! (a message's `traceparent`) with [`trace::span_with_remote_parent`] and
+//! [`trace::extract`]. Code that injects through OpenTelemetry's global propagator keeps
+//! working, since the propagator `init` installs writes the current obs span when the
+//! context it is given holds none.
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use
@@ -48,6 +51,14 @@
 //! global::get_text_map_propagator(|p| p.inject_context(&Context::new(), &mut headers));
 //! let parent = format!("00-{}-{}-", ids.trace_id, ids.span_id);
 //! assert!(headers["traceparent"].starts_with(&parent), "{headers:?}");
+//!
+//! // In place of `set_parent`: a span whose parent is a queue message's `traceparent`.
+//! let mut message = obs_core::trace::http::HeaderMap::new();
+//! message.insert("traceparent", headers["traceparent"].parse().unwrap());
+//! let consume = obs_core::trace::span_with_remote_parent(obs_core::trace::extract(&message), || {
+//!     tracing::info_span!("consume")
+//! });
+//! assert_eq!(consume.span_context().map(|c| c.trace_id), Some(ids.trace_id));
 //! # drop(_entered);
 //! # drop(telemetry);
 //! # Ok(())

@@ -70,5 +70,9 @@ pub use traceparent::{
 pub use tracestate::{MAX_TRACESTATE_MEMBERS, TraceState, TraceStateError};
 pub use unsampled::UnsampledSpans;
 
+/// The `http` crate whose `HeaderMap` [`extract`], [`inject`] and [`inject_current`] take,
+/// re-exported so that code carrying context in something other than an HTTP request (a
+/// queue message's headers) needs no `http` dependency of its own.
+pub use http;
 /// The OpenTelemetry API this crate is built with, re-exported so versions can't skew.
 pub use opentelemetry;

@@ -58,6 +58,11 @@
 //! Cargo feature `transport`: `client.address` and `client.port` on server spans, from
 //! the connection info `tonic::transport::Server` attaches to each request.
 //!
+//! Built for tonic 0.14: the layers take its `tonic::body::Body`, so the application's
+//! `tonic` must be a 0.14 release too. With another (0.13, say) the client layer over its
+//! `Channel` fails to compile with "the trait bound `Channel: Service<..>` is not
+//! satisfied" and the note "there are multiple different versions of crate `tonic`".
+//!
 //! ```
 //! use bytes::Bytes;
 //! use http::{Request, Response};

@@ -13,6 +13,9 @@
 //! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
 //! the gRPC middleware of `obs-tonic` reuses, and share one builder, [`HttpLayer`].
 //!
+//! Built for `http` 1, tower 0.5 and, with the `axum` feature, axum 0.8: an application on
+//! an older axum or hyper (`http` 0.2) gets "multiple different versions of crate" errors.
+//!
 //! ```
 //! use http::{Request, Response};
 //! use obs_trace::{InMemorySpanSink, SpanLayer};

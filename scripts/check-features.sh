@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Every library crate's features compile alone: `cargo check` of each crate's library with no
-# features, with each feature by itself, and with all of them (a feature that uses an item
-# only another feature turns on breaks here, not in a user's build); then rustdoc with
-# warnings as errors (broken intra-doc links, missing docs). Not the powerset: the features
-# of one crate are independent but for `axum` and `reqwest`, which each turn on `tower`.
-# 9 s with a warm target directory, 75 s after an edit to the crates, 7 min cold (2 cores).
+# Every library crate's features compile in every combination: `cargo check` of each crate's
+# library with each subset of its features (the powerset: 64 for obs-core, at most 4 for the
+# others), so that a feature using an item only another feature turns on breaks here, not in
+# a user's build; then rustdoc with warnings as errors (broken intra-doc links, missing docs).
+# Subsets that resolve to the same features (`axum` and `tower,axum`) cost nothing the
+# second time. Measured on 2 cores: 31 s with a warm target directory, 2.5 min after an edit
+# to the crates; cold, an estimated 9 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,11 +15,15 @@ features() {
 }
 
 for crate in obs-trace obs-metrics obs-log obs-tower obs-tonic obs-core; do
-  cargo check --quiet -p "$crate" --lib --no-default-features
-  for feature in $(features "$crate"); do
-    cargo check --quiet -p "$crate" --lib --no-default-features --features "$feature"
+  mapfile -t all < <(features "$crate")
+  for ((mask = 0; mask < 1 << ${#all[@]}; mask++)); do
+    subset=()
+    for ((i = 0; i < ${#all[@]}; i++)); do
+      if ((mask >> i & 1)); then subset+=("${all[$i]}"); fi
+    done
+    list=$(IFS=,; echo "${subset[*]}")
+    cargo check --quiet -p "$crate" --lib --no-default-features ${list:+--features "$list"}
   done
-  cargo check --quiet -p "$crate" --lib --all-features
   RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p "$crate" --no-deps --all-features
-  echo "check-features: $crate: no features, $(features "$crate" | wc -w) alone, all; docs"
+  echo "check-features: $crate: $((1 << ${#all[@]})) feature set(s); docs"
 done

@@ -40,8 +40,10 @@ pub enum UnsampledSpans {
 #[inline]
 pub(crate) fn inside_unsampled_trace(meta: &Metadata<'_>) -> bool {
     meta.is_span()
-        // The thread-local first: it is what is false on the sampled path.
-        && active::with_current(|a| a.is_some_and(|a| !a.span.is_sampled()))
+        // The thread-local first: it is what is false on the sampled path. An invalid
+        // context is no trace at all (an untraced span given no remote parent carries one):
+        // what is created inside it starts a trace of its own.
+        && active::with_current(|a| a.is_some_and(|a| !a.span.is_sampled() && a.span.is_valid()))
         && meta.fields().field("otel.kind").is_none()
 }
 

@@ -123,3 +123,25 @@ fn an_explicit_parent_decides_even_inside_an_unsampled_trace() {
     assert_eq!(span("job step").parent_span_id, job.span_context.span_id);
     assert_eq!(spans.len(), 5, "nothing of the poll loop's trace");
 }
+
+#[test]
+fn a_filtered_out_span_without_a_caller_lets_what_is_traced_inside_start_a_trace() {
+    for mode in [UnsampledSpans::Keep, UnsampledSpans::Skip] {
+        let layer = SpanLayer::new()
+            .with_unsampled_spans(mode)
+            .with_traces_filter(Targets::new().with_default(tracing::Level::INFO));
+        let spans = traced(layer, || {
+            // No `traceparent` came in: the untraced server span carries no trace.
+            let server = span_with_remote_parent(obs_trace::RemoteParent::default(), || {
+                tracing::debug_span!("server")
+            });
+            server.in_scope(|| tracing::info_span!("work").in_scope(|| {}));
+        });
+        let [work] = spans.as_slice() else {
+            panic!("{mode:?}: the work span is traced: {spans:#?}");
+        };
+        assert_eq!(work.name, "work");
+        assert!(work.span_context.is_valid() && work.span_context.is_sampled());
+        assert!(!work.parent_span_id.is_valid(), "a root: {work:#?}");
+    }
+}

@@ -990,6 +990,9 @@ where
             // closed on another may share this id. Entering this span must not bring that
             // span's context back (the traced paths below remember this span instead).
             active::forget_remembered(id.into_u64());
+            if !attrs.is_contextual() {
+                self.detach(attrs, id, &ctx);
+            }
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -1116,6 +1119,8 @@ where
         let ext = span.extensions();
         if let Some(state) = ext.get::<SpanState>() {
             active::push(id.into_u64(), state.active(), state.recording.is_some());
+        } else if let Some(detached) = ext.get::<Detached>() {
+            active::push(id.into_u64(), detached.0.clone(), false);
         }
     }
 
@@ -1159,7 +1164,40 @@ where
     }
 }
 
+/// What an untraced span that names its parent makes current while it is entered (see
+/// [`SpanLayer::detach`]).
+struct Detached(Entered);
+
 impl SpanLayer {
+    /// Gives the untraced span `id`, which names its parent rather than take the current
+    /// span, what it makes current while entered: its parent's nearest traced span's
+    /// context, or none for a root. An untraced span entered otherwise changes nothing on
+    /// this thread's stack, which is right only for a child of the current span: inside a
+    /// `debug_span!(parent: &other_request, ..)` (or `parent: None`), logs, exemplars,
+    /// outgoing calls and child spans would take the context of whatever span the thread
+    /// was in, another request's, rather than the one `tracing` says they are in.
+    fn detach<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let entered = match attrs.parent() {
+            Some(parent) => match ctx.span(parent) {
+                Some(parent) => nearest_state(parent, SpanState::active),
+                // A parent a per-layer filter hides: the current span stands in for it, as
+                // for a traced span (see `on_new_span`).
+                None => return,
+            },
+            None => None,
+        };
+        let entered = entered.unwrap_or_else(|| Entered {
+            active: ActiveContext::default(),
+            local_root: SpanId::INVALID,
+        });
+        let Some(span) = ctx.span(id) else { return };
+        active::remember(id.into_u64(), entered.clone(), false);
+        span.extensions_mut().insert(Detached(entered));
+    }
+
     /// Records `event`, inside a span that records, on that span: an ERROR fails it, and
     /// with span events on the event is kept as one (within the limits).
     fn record_event(&self, rec: &mut Recording, event: &Event<'_>, is_error: bool) {

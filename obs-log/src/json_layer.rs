@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use obs_trace::ContextReader;
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Subscriber};
+use tracing_core::{Dispatch, Event, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -154,7 +155,8 @@ impl Keys {
 ///
 /// The layer honours per-layer filters (`.with_filter(EnvFilter::new(..))`): spans this
 /// layer's filter disables appear neither under `spans` nor flattened, while `trace_id` and
-/// `span_id` always come from [`obs_trace::with_current`], whatever the filters.
+/// `span_id` always come from the span current in the layer's subscriber
+/// ([`obs_trace::ContextReader`]), whatever the filters.
 pub struct JsonLayer<W = Stdout> {
     writer: W,
     names: FieldNames,
@@ -164,6 +166,8 @@ pub struct JsonLayer<W = Stdout> {
     file_line: bool,
     redaction: Redaction,
     id: u64,
+    /// Where `trace_id` and `span_id` come from: this layer's subscriber's current span.
+    context: ContextReader,
 }
 
 impl<W> fmt::Debug for JsonLayer<W> {
@@ -201,6 +205,7 @@ impl JsonLayer<Stdout> {
             file_line: false,
             redaction: Redaction::default(),
             id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
+            context: ContextReader::new(),
         }
     }
 }
@@ -218,6 +223,7 @@ impl<W: LogWriter> JsonLayer<W> {
             file_line: self.file_line,
             redaction: self.redaction,
             id: self.id,
+            context: self.context,
         }
     }
 
@@ -312,7 +318,9 @@ impl<W: LogWriter> JsonLayer<W> {
             out.extend_from_slice(service);
         }
 
-        if let Some((trace_id, span_id, flags)) = trace_context::current_ids(event, ctx) {
+        if let Some((trace_id, span_id, flags)) =
+            trace_context::current_ids(event, ctx, &self.context)
+        {
             out.extend_from_slice(&keys.trace_id);
             out.extend_from_slice(&trace_id.to_hex());
             out.extend_from_slice(&keys.span_id);
@@ -394,6 +402,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: LogWriter,
 {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.context.register(subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let json = SpanJson::render(

@@ -10,7 +10,8 @@
 //!
 //! Both are plain `tracing-subscriber` layers: level filtering is the subscriber's business
 //! (`obs-core` gives each layer an `EnvFilter` from `RUST_LOG`), and the trace context comes
-//! from [`obs_trace::with_current`], which `obs_trace::SpanLayer` maintains.
+//! from [`obs_trace::ContextReader`] (the span current in the layer's own subscriber), which
+//! `obs_trace::SpanLayer` maintains.
 //!
 //! # The line
 //!

@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use obs_trace::{AttributeLimits, SpanId, TraceFlags, TraceId};
+use obs_trace::{AttributeLimits, ContextReader, SpanId, TraceFlags, TraceId};
 use tracing_core::field::{Field, Visit};
-use tracing_core::{Event, Metadata, Subscriber};
+use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -183,8 +183,8 @@ impl LogSink for InMemoryLogSink {
 /// [`LogSink`].
 ///
 /// Fields become typed attributes (redacted as [`Redaction`] says), the `message` field the
-/// body, and the current span context (from [`obs_trace::with_current`], whatever the
-/// filters) the record's trace id, span id and flags. Span fields are not copied: they
+/// body, and the current span context (of the layer's subscriber, from
+/// [`obs_trace::ContextReader`], whatever the filters) the record's trace id, span id and flags. Span fields are not copied: they
 /// belong to the spans, which carry the same ids.
 ///
 /// ```
@@ -217,6 +217,8 @@ pub struct OtlpLogLayer {
     redaction: Redaction,
     code_attributes: bool,
     limits: AttributeLimits,
+    /// Where the trace context comes from: this layer's subscriber's current span.
+    context: ContextReader,
 }
 
 impl fmt::Debug for OtlpLogLayer {
@@ -239,6 +241,7 @@ impl OtlpLogLayer {
             redaction: Redaction::default(),
             code_attributes: false,
             limits: AttributeLimits::DEFAULT,
+            context: ContextReader::new(),
         }
     }
 
@@ -413,6 +416,10 @@ impl<S> tracing_subscriber::Layer<S> for OtlpLogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.context.register(subscriber);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let now = SystemTime::now();
         // A `log` record comes as an event of a fixed `log` callsite, its target, file and
@@ -439,7 +446,7 @@ where
                 visitor.attribute("code.line.number", || LogValue::I64(i64::from(line)));
             }
         }
-        let ids = trace_context::current_ids(event, &ctx);
+        let ids = trace_context::current_ids(event, &ctx, &self.context);
         let static_meta = event.metadata();
         let target = match &from_log {
             Some(log) => Cow::Owned(log.target().to_owned()),

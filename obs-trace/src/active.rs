@@ -3,9 +3,19 @@
 //!
 //! [`SpanLayer`](crate::SpanLayer) pushes on enter and pops on exit; logs (for `trace_id`),
 //! metrics (for exemplars) and client middleware (for injection) read it. Reading is a
-//! thread-local access: no lock, no atomic, no allocation.
+//! thread-local access: no lock, no allocation.
+//!
+//! One thread may run several subscribers' spans (`tracing::subscriber::with_default`
+//! nested, or inside a global one): each entry is tagged with the subscriber whose span
+//! layer pushed it, and a reader sees only the current subscriber's entries. Else a span of
+//! one subscriber would take another's span for its parent (another trace), and the logs
+//! of a subscriber with no span of its own entered would carry another's trace id.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tracing_core::Dispatch;
+use tracing_subscriber::Registry;
 
 use crate::{Baggage, SpanContext, SpanId};
 
@@ -27,7 +37,51 @@ pub(crate) struct Entered {
     pub(crate) local_root: SpanId,
 }
 
+/// Which subscriber a context belongs to: the address of its [`Registry`], which stays where
+/// it is while the subscriber exists (in its `Dispatch`'s `Arc`, or leaked by
+/// `set_global_default`). `0` is unknown: a subscriber not built on a `Registry`, or a layer
+/// not registered with a `Dispatch` yet. Read with `Relaxed` loads: it is written once,
+/// when the subscriber becomes a `Dispatch`, before any of its callbacks.
+#[derive(Debug, Default)]
+pub(crate) struct Owner(AtomicUsize);
+
+impl Clone for Owner {
+    fn clone(&self) -> Self {
+        Owner(AtomicUsize::new(self.get()))
+    }
+}
+
+impl Owner {
+    /// Takes the subscriber `dispatch` wraps as the owner (from `on_register_dispatch`).
+    pub(crate) fn register(&self, dispatch: &Dispatch) {
+        self.0.store(subscriber_of(dispatch), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The subscriber `dispatch` wraps, as an [`Owner`] value.
+fn subscriber_of(dispatch: &Dispatch) -> usize {
+    dispatch.downcast_ref::<Registry>().map_or(0, owner_of)
+}
+
+/// The subscriber built on `registry`, as an [`Owner`] value.
+#[inline]
+pub(crate) fn owner_of(registry: &Registry) -> usize {
+    std::ptr::from_ref(registry) as usize
+}
+
+/// Whether an entry of `owner` is visible to a reader for `reader` (any, if unknown).
+#[inline]
+fn visible(reader: usize, owner: usize) -> bool {
+    reader == 0 || reader == owner
+}
+
 struct Entry {
+    owner: usize,
     id: u64,
     entered: Entered,
     records: bool,
@@ -49,12 +103,20 @@ struct Active {
 }
 
 impl Active {
-    fn recent(&self) -> Option<&Entry> {
-        self.entries.get(self.entered)
+    fn recent(&self, owner: usize, id: u64) -> Option<&Entry> {
+        self.entries
+            .get(self.entered)
+            .filter(|e| e.id == id && e.owner == owner)
     }
 
-    fn innermost(&self) -> Option<&Entry> {
-        self.entries[..self.entered].last()
+    /// The innermost entered span of `reader`'s subscriber. Almost always the top entry: a
+    /// thread runs one subscriber's spans at a time.
+    #[inline]
+    fn innermost(&self, reader: usize) -> Option<&Entry> {
+        self.entries[..self.entered]
+            .iter()
+            .rev()
+            .find(|e| visible(reader, e.owner))
     }
 
     /// Makes `entry` the remembered one, in place of any other.
@@ -93,11 +155,15 @@ macro_rules! with_active {
     };
 }
 
+// The span layer's calls below take `owner`, its subscriber ([`Owner::get`]): tracing ids
+// are per subscriber, so two subscribers' spans may share one.
+
 /// Remembers the context of the span `id`, just created on this thread, and whether it
 /// records (is sampled and will be exported).
 #[inline]
-pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
+pub(crate) fn remember(owner: usize, id: u64, entered: Entered, records: bool) {
     with_active!(|a| a.set_recent(Entry {
+        owner,
         id,
         entered,
         records,
@@ -108,13 +174,16 @@ pub(crate) fn remember(id: u64, entered: Entered, records: bool) {
 /// the span remembered last, or the innermost entered one. Spans that don't record need
 /// no lookup when a field is recorded on them or when they close.
 #[inline]
-pub(crate) fn known_records(id: u64) -> Option<bool> {
+pub(crate) fn known_records(owner: usize, id: u64) -> Option<bool> {
     ACTIVE
         .try_with(|a| {
             let a = a.try_borrow().ok()?;
-            a.recent()
-                .filter(|e| e.id == id)
-                .or_else(|| a.innermost().filter(|e| e.id == id))
+            a.recent(owner, id)
+                .or_else(|| {
+                    a.entries[..a.entered]
+                        .last()
+                        .filter(|e| e.id == id && e.owner == owner)
+                })
                 .map(|e| e.records)
         })
         .ok()
@@ -124,10 +193,10 @@ pub(crate) fn known_records(id: u64) -> Option<bool> {
 /// Enters the span `id` if it is the span remembered last on this thread; `false` if it is
 /// not.
 #[inline]
-pub(crate) fn enter_remembered(id: u64) -> bool {
+pub(crate) fn enter_remembered(owner: usize, id: u64) -> bool {
     let mut remembered = false;
     with_active!(|a| {
-        remembered = a.recent().is_some_and(|e| e.id == id);
+        remembered = a.recent(owner, id).is_some();
         if remembered {
             a.entered += 1;
         }
@@ -138,18 +207,19 @@ pub(crate) fn enter_remembered(id: u64) -> bool {
 /// Forgets the span `id` if it is the one remembered (called on close, and on creating a
 /// span that is not remembered: ids are reused).
 #[inline]
-pub(crate) fn forget_remembered(id: u64) {
+pub(crate) fn forget_remembered(owner: usize, id: u64) {
     with_active!(|a| {
-        if a.recent().is_some_and(|e| e.id == id) {
+        if a.recent(owner, id).is_some() {
             a.entries.truncate(a.entered);
         }
     });
 }
 
 /// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
-pub(crate) fn push(id: u64, entered: Entered, records: bool) {
+pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
     with_active!(|a| {
         a.set_recent(Entry {
+            owner,
             id,
             entered,
             records,
@@ -160,13 +230,14 @@ pub(crate) fn push(id: u64, entered: Entered, records: bool) {
 
 /// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
 /// (called on exit).
-pub(crate) fn pop(id: u64) {
+pub(crate) fn pop(owner: usize, id: u64) {
     with_active!(|a| {
+        let is_exited = |e: &Entry| e.id == id && e.owner == owner;
         // Spans are almost always exited in the reverse order of entering.
-        if a.innermost().is_some_and(|e| e.id == id) {
+        if a.entries[..a.entered].last().is_some_and(is_exited) {
             a.entries.truncate(a.entered);
             a.entered -= 1;
-        } else if let Some(pos) = a.entries[..a.entered].iter().rposition(|e| e.id == id) {
+        } else if let Some(pos) = a.entries[..a.entered].iter().rposition(is_exited) {
             let exited = a.entries.remove(pos);
             a.entered -= 1;
             a.set_recent(exited);
@@ -174,25 +245,96 @@ pub(crate) fn pop(id: u64) {
     });
 }
 
-/// Calls `f` with the current context on this thread, if a span is entered; no clone.
+/// Calls `f` with the current context on this thread, if a span of the current
+/// subscriber (`tracing`'s default) is entered; no clone.
+///
+/// From a `tracing` layer's callbacks, where `tracing` gives no default subscriber
+/// (it is dispatching), use a [`ContextReader`] instead: this sees every subscriber's
+/// spans there, as it does when no subscriber is set.
 #[inline]
 pub fn with_current<R>(f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
-    with_current_entered(|e| f(e.map(|e| &e.active)))
+    with_innermost(
+        // Asked only when a span is entered: no cost on the common no-span path.
+        || tracing_core::dispatcher::get_default(subscriber_of),
+        |e| f(e.map(|e| &e.active)),
+    )
 }
 
-/// [`with_current`] with the current span's local root.
+/// [`with_current`] for `owner`'s subscriber, with the current span's local root.
 #[inline]
-pub(crate) fn with_current_entered<R>(f: impl FnOnce(Option<&Entered>) -> R) -> R {
+pub(crate) fn with_current_entered<R>(owner: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
+    with_innermost(|| owner, f)
+}
+
+/// Calls `f` with the innermost entry of `reader()`'s subscriber, asking `reader` only if
+/// a span is entered.
+#[inline]
+fn with_innermost<R>(reader: impl FnOnce() -> usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
     let r = ACTIVE.try_with(|a| {
         let a = a.try_borrow().ok();
         let f = f.take().expect("called once");
-        f(a.as_ref().and_then(|a| a.innermost()).map(|e| &e.entered))
+        let innermost = a
+            .as_ref()
+            .filter(|a| a.entered > 0)
+            .and_then(|a| a.innermost(reader()));
+        f(innermost.map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,
         // Thread-local storage is being torn down: behave as if nothing is current.
         Err(_) => (f.take().expect("not called yet"))(None),
+    }
+}
+
+/// Reads the current context for the subscriber a `tracing` layer is part of, from that
+/// layer's callbacks: what a log layer stamps its records with. Register it in
+/// `Layer::on_register_dispatch`.
+///
+/// ```
+/// use obs_trace::ContextReader;
+/// use tracing::{Event, Subscriber, dispatcher::Dispatch};
+/// use tracing_subscriber::layer::{Context, Layer};
+///
+/// #[derive(Default)]
+/// struct TraceIds {
+///     context: ContextReader,
+/// }
+///
+/// impl<S: Subscriber> Layer<S> for TraceIds {
+///     fn on_register_dispatch(&self, subscriber: &Dispatch) {
+///         self.context.register(subscriber);
+///     }
+///
+///     fn on_event(&self, _event: &Event<'_>, _ctx: Context<'_, S>) {
+///         let trace_id = self.context.with_current(|c| c.map(|c| c.span.trace_id));
+///         # let _ = trace_id;
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ContextReader {
+    owner: Owner,
+}
+
+impl ContextReader {
+    /// A reader not registered yet: until [`register`](Self::register)ed it sees the spans
+    /// of every subscriber, as [`with_current`] does when no subscriber is set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the context of the subscriber `dispatch` wraps (call it from
+    /// `Layer::on_register_dispatch`).
+    pub fn register(&self, dispatch: &Dispatch) {
+        self.owner.register(dispatch);
+    }
+
+    /// Calls `f` with the context current on this thread in the registered subscriber, if
+    /// one of its spans is entered; no clone.
+    #[inline]
+    pub fn with_current<R>(&self, f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
+        with_innermost(|| self.owner.get(), |e| f(e.map(|e| &e.active)))
     }
 }
 
@@ -225,6 +367,9 @@ mod tests {
         }
     }
 
+    /// The subscriber of the spans below (no subscriber is set: readers see every one's).
+    const OWNER: usize = 1;
+
     fn current_id() -> Option<u64> {
         with_current(|c| c.map(|c| c.span.span_id.to_u64()))
     }
@@ -233,35 +378,52 @@ mod tests {
     fn enters_and_exits_keep_the_innermost_current_and_the_last_exited_remembered() {
         // A thread of its own: the state is per thread.
         std::thread::spawn(|| {
-            remember(1, entered(1), true);
-            assert_eq!((known_records(1), current_id()), (Some(true), None));
-            assert!(enter_remembered(1));
+            remember(OWNER, 1, entered(1), true);
+            assert_eq!((known_records(OWNER, 1), current_id()), (Some(true), None));
+            assert!(enter_remembered(OWNER, 1));
             assert_eq!(current_id(), Some(1));
             // A child created and entered, exited, entered again (a future polled twice).
-            remember(2, entered(2), false);
+            remember(OWNER, 2, entered(2), false);
             assert_eq!(current_id(), Some(1));
-            assert!(enter_remembered(2));
+            assert!(enter_remembered(OWNER, 2));
             assert_eq!(current_id(), Some(2));
-            pop(2);
-            assert_eq!((current_id(), known_records(2)), (Some(1), Some(false)));
-            assert!(enter_remembered(2));
-            pop(2);
+            pop(OWNER, 2);
+            assert_eq!(
+                (current_id(), known_records(OWNER, 2)),
+                (Some(1), Some(false))
+            );
+            assert!(enter_remembered(OWNER, 2));
+            pop(OWNER, 2);
             // Entered by lookup, then exited out of order: the outer span first.
-            push(3, entered(3), true);
+            push(OWNER, 3, entered(3), true);
             assert_eq!(current_id(), Some(3));
             assert!(
-                !enter_remembered(2),
+                !enter_remembered(OWNER, 2),
                 "forgotten once another span is entered"
             );
-            pop(1);
-            assert_eq!((current_id(), known_records(1)), (Some(3), Some(true)));
-            pop(3);
-            assert_eq!((current_id(), known_records(3)), (None, Some(true)));
-            forget_remembered(3);
-            assert_eq!(known_records(3), None);
-            assert!(!enter_remembered(3));
+            pop(OWNER, 1);
+            assert_eq!(
+                (current_id(), known_records(OWNER, 1)),
+                (Some(3), Some(true))
+            );
+            pop(OWNER, 3);
+            assert_eq!((current_id(), known_records(OWNER, 3)), (None, Some(true)));
+            forget_remembered(OWNER, 3);
+            assert_eq!(known_records(OWNER, 3), None);
+            assert!(!enter_remembered(OWNER, 3));
             // Exiting a span that is not entered changes nothing.
-            pop(42);
+            pop(OWNER, 42);
+            assert_eq!(current_id(), None);
+            // Another subscriber's span with the same id is another span.
+            remember(OWNER, 4, entered(4), true);
+            assert!(!enter_remembered(OWNER + 1, 4));
+            push(OWNER + 1, 4, entered(40), false);
+            let innermost_of = |owner| with_current_entered(owner, |e| e.map(|e| e.local_root));
+            assert_eq!(innermost_of(OWNER), None);
+            assert_eq!(innermost_of(OWNER + 1), Some(SpanId::from_u64(40)));
+            pop(OWNER, 4);
+            assert_eq!(current_id(), Some(40), "not the other subscriber's span");
+            pop(OWNER + 1, 4);
             assert_eq!(current_id(), None);
         })
         .join()

@@ -21,7 +21,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::active::{self, ActiveContext, Entered};
+use crate::active::{self, ActiveContext, Entered, Owner};
 use crate::clock::Stamp;
 use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
@@ -52,6 +52,8 @@ use crate::{
 #[derive(Clone)]
 pub struct SpanLayer {
     inner: Arc<Inner>,
+    /// The subscriber this layer is part of, which tags what it makes current on a thread.
+    owner: Owner,
 }
 
 struct Inner {
@@ -110,6 +112,7 @@ impl SpanLayer {
     pub fn new() -> Self {
         crate::clock::calibrate();
         SpanLayer {
+            owner: Owner::default(),
             inner: Arc::new(Inner {
                 sampler: Sampler::default(),
                 sink: None,
@@ -145,6 +148,7 @@ impl SpanLayer {
         f(&mut inner);
         SpanLayer {
             inner: Arc::new(inner),
+            owner: self.owner,
         }
     }
 
@@ -599,13 +603,13 @@ impl RemoteParent {
     ) -> tracing::Span {
         let span = with_pending_parent(self, true, make);
         span.with_subscriber(|(id, dispatch)| {
-            // An unsampled span records nothing: no need to look it up.
-            if active::known_records(id.into_u64()) == Some(false) {
-                return;
-            }
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
                 return;
             };
+            // An unsampled span records nothing: no need to look it up.
+            if active::known_records(active::owner_of(registry), id.into_u64()) == Some(false) {
+                return;
+            }
             let Some(data) = registry.span_data(id) else {
                 return;
             };
@@ -965,7 +969,7 @@ where
     // a span given a remote parent, which starts (or continues) a trace of its own.
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         !(self.inner.unsampled_spans == UnsampledSpans::Skip
-            && inside_unsampled_trace(meta)
+            && inside_unsampled_trace(self.owner.get(), meta)
             && self.traces(meta)
             && !has_pending_parent())
     }
@@ -976,6 +980,7 @@ where
             .ok()
             .flatten();
         let traced = self.traces(attrs.metadata());
+        let owner = self.owner.get();
         if pending.is_none()
             && (!traced
                 // Kept for the other layers only (with `Skip` these never get here). Only a
@@ -983,13 +988,13 @@ where
                 // trace's, or none) is in that parent's trace, or starts one.
                 || (self.inner.unsampled_spans == UnsampledSpans::Keep
                     && attrs.is_contextual()
-                    && inside_unsampled_trace(attrs.metadata())))
+                    && inside_unsampled_trace(owner, attrs.metadata())))
         {
             // The registry hands a slot out again only on the thread that owns it, here, and
             // its generation wraps after 8192 reuses: a span remembered on this thread and
             // closed on another may share this id. Entering this span must not bring that
             // span's context back (the traced paths below remember this span instead).
-            active::forget_remembered(id.into_u64());
+            active::forget_remembered(owner, id.into_u64());
             if !attrs.is_contextual() {
                 self.detach(attrs, id, &ctx);
             }
@@ -1001,7 +1006,7 @@ where
             // filtered out) still carries the caller's context, untouched: its traced
             // descendants and its log lines continue the caller's trace instead of losing it.
             let state = SpanState::carrier(&pending.parent);
-            active::remember(id.into_u64(), state.active(), false);
+            active::remember(owner, id.into_u64(), state.active(), false);
             span.extensions_mut().insert(state);
             return;
         }
@@ -1028,7 +1033,7 @@ where
                     // break the caller's.
                     || attrs.parent().is_some_and(|id| ctx.exists(id))
                 {
-                    active::with_current_entered(|e| {
+                    active::with_current_entered(owner, |e| {
                         e.map(|e| {
                             (
                                 Some(e.active.span.clone()),
@@ -1045,13 +1050,18 @@ where
         };
         let parent = parent.filter(SpanContext::is_valid);
         let state = self.new_state(parent, baggage, local_root, attrs, !described);
-        active::remember(id.into_u64(), state.active(), state.recording.is_some());
+        active::remember(
+            owner,
+            id.into_u64(),
+            state.active(),
+            state.recording.is_some(),
+        );
         span.extensions_mut().insert(state);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         // An unsampled span records nothing: no need to look it up.
-        if active::known_records(id.into_u64()) == Some(false) {
+        if active::known_records(self.owner.get(), id.into_u64()) == Some(false) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -1096,7 +1106,7 @@ where
     // `span.follows_from(other)`: a link to `other`'s context (as `tracing-opentelemetry`
     // makes one), or to the nearest traced span around it.
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        if active::known_records(id.into_u64()) == Some(false) {
+        if active::known_records(self.owner.get(), id.into_u64()) == Some(false) {
             return;
         }
         let Some(context) = ctx
@@ -1111,27 +1121,38 @@ where
         }
     }
 
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        self.owner.register(subscriber);
+    }
+
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if active::enter_remembered(id.into_u64()) {
+        let owner = self.owner.get();
+        if active::enter_remembered(owner, id.into_u64()) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
         if let Some(state) = ext.get::<SpanState>() {
-            active::push(id.into_u64(), state.active(), state.recording.is_some());
+            active::push(
+                owner,
+                id.into_u64(),
+                state.active(),
+                state.recording.is_some(),
+            );
         } else if let Some(detached) = ext.get::<Detached>() {
-            active::push(id.into_u64(), detached.0.clone(), false);
+            active::push(owner, id.into_u64(), detached.0.clone(), false);
         }
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        active::pop(id.into_u64());
+        active::pop(self.owner.get(), id.into_u64());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let records = active::known_records(id.into_u64());
+        let owner = self.owner.get();
+        let records = active::known_records(owner, id.into_u64());
         // Its id may be handed out again from now on.
-        active::forget_remembered(id.into_u64());
+        active::forget_remembered(owner, id.into_u64());
         // Nothing to export; the registry drops the span's state with its slot.
         if records == Some(false) {
             return;
@@ -1194,7 +1215,7 @@ impl SpanLayer {
             local_root: SpanId::INVALID,
         });
         let Some(span) = ctx.span(id) else { return };
-        active::remember(id.into_u64(), entered.clone(), false);
+        active::remember(self.owner.get(), id.into_u64(), entered.clone(), false);
         span.extensions_mut().insert(Detached(entered));
     }
 

@@ -35,15 +35,18 @@ pub enum UnsampledSpans {
     Keep,
 }
 
-/// Whether `meta`, about to be created on this thread, is a span inside an unsampled trace
-/// that can go without an OpenTelemetry identity: any span but those that declare `otel.kind`.
+/// Whether `meta`, about to be created on this thread by `owner`'s subscriber, is a span
+/// inside an unsampled trace that can go without an OpenTelemetry identity: any span but
+/// those that declare `otel.kind`.
 #[inline]
-pub(crate) fn inside_unsampled_trace(meta: &Metadata<'_>) -> bool {
+pub(crate) fn inside_unsampled_trace(owner: usize, meta: &Metadata<'_>) -> bool {
     meta.is_span()
         // The thread-local first: it is what is false on the sampled path. An invalid
         // context is no trace at all (an untraced span given no remote parent carries one):
         // what is created inside it starts a trace of its own.
-        && active::with_current(|a| a.is_some_and(|a| !a.span.is_sampled() && a.span.is_valid()))
+        && active::with_current_entered(owner, |e| {
+            e.is_some_and(|e| !e.active.span.is_sampled() && e.active.span.is_valid())
+        })
         && meta.fields().field("otel.kind").is_none()
 }
 

@@ -3,13 +3,16 @@
 //! event is in, however spans are parented, entered and exited: explicit parents, spans the
 //! layer does not trace, guards dropped out of order, one span entered on several threads.
 //!
+//! One thread may also run several subscribers (`with_default` nested): each sees its own
+//! spans only, never another's as a parent or in its logs.
+//!
 //! An oracle layer compares, at each event, the two views: the registry's (the event's span,
 //! then the nearest traced span up from it, as `SpanExt::span_context` finds it) and the
-//! thread-local one.
+//! thread-local one, read as a log layer reads it (`ContextReader`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 
-use obs_trace::{SpanContext, SpanExt, SpanLayer};
+use obs_trace::{ContextReader, InMemorySpanSink, SpanContext, SpanExt, SpanLayer};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::Context;
@@ -26,22 +29,32 @@ struct Seen {
 
 /// Records, for each event, the context of its span in `tracing`'s view and the thread's.
 #[derive(Clone, Default)]
-struct Oracle(Arc<Mutex<Vec<Seen>>>);
+struct Oracle {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    context: ContextReader,
+}
 
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Oracle {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.context.register(subscriber);
+    }
+
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let in_tracing = ctx
             .event_span(event)
             .and_then(|span| obs_trace::span_context_of(&ctx, &span.id()))
             .filter(SpanContext::is_valid);
-        let in_obs = obs_trace::current_span_context().filter(SpanContext::is_valid);
+        let in_obs = self
+            .context
+            .with_current(|c| c.map(|c| c.span.clone()))
+            .filter(SpanContext::is_valid);
         let mut message = String::new();
         event.record(
             &mut |_: &tracing::field::Field, value: &dyn std::fmt::Debug| {
                 message = format!("{value:?}");
             },
         );
-        self.0.lock().unwrap().push(Seen {
+        self.seen.lock().unwrap().push(Seen {
             message,
             in_tracing,
             in_obs,
@@ -52,7 +65,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 impl Oracle {
     /// Asserts that the events seen were `messages` and that both views agreed at each.
     fn assert_agreed(&self, messages: &[&str]) {
-        let seen = self.0.lock().unwrap();
+        let seen = self.seen.lock().unwrap();
         let seen_messages: Vec<&str> = seen.iter().map(|s| s.message.as_str()).collect();
         assert_eq!(seen_messages, messages);
         let disagreed: Vec<&Seen> = seen.iter().filter(|s| s.in_tracing != s.in_obs).collect();
@@ -95,4 +108,139 @@ fn an_untraced_span_makes_its_own_parents_context_current() {
         "in no request",
         "back in the second request",
     ]);
+}
+
+/// What `obs_trace::current_span_context` gives outside a layer (an exemplar, an outgoing
+/// call), the trace id only.
+fn current_trace() -> Option<obs_trace::TraceId> {
+    obs_trace::current_span_context().map(|c| c.trace_id)
+}
+
+fn trace_of(span: &tracing::Span) -> Option<obs_trace::TraceId> {
+    span.span_context().map(|c| c.trace_id)
+}
+
+#[test]
+fn nested_subscribers_see_only_their_own_spans() {
+    let (sink_a, sink_b) = (InMemorySpanSink::new(), InMemorySpanSink::new());
+    let (oracle_a, oracle_b, oracle_c) = (Oracle::default(), Oracle::default(), Oracle::default());
+    let a = tracing_subscriber::registry()
+        .with(SpanLayer::new().with_sink(Arc::new(sink_a.clone())))
+        .with(oracle_a.clone());
+    let b = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanLayer::new().with_sink(Arc::new(sink_b.clone())))
+            .with(oracle_b.clone()),
+    );
+    // A subscriber with a log layer and no span layer: no span of its own, ever.
+    let c = tracing::Dispatch::new(tracing_subscriber::registry().with(oracle_c.clone()));
+    tracing::subscriber::with_default(a, || {
+        // Spans made before B's: tracing ids are per subscriber, B's first spans get the
+        // same ids as these.
+        let a_spans: Vec<tracing::Span> =
+            (0..4).map(|i| tracing::info_span!("a span", i)).collect();
+        let a_root = tracing::info_span!("a root");
+        let _a_root = a_root.enter();
+        tracing::info!("a: in its root");
+        let b_spans = tracing::dispatcher::with_default(&b, || {
+            let b_spans: Vec<tracing::Span> =
+                (0..4).map(|i| tracing::info_span!("b span", i)).collect();
+            tracing::info!("b: no span of its own");
+            assert_eq!(current_trace(), None, "A's span is not B's");
+            let b_root = tracing::info_span!("b root");
+            assert_ne!(trace_of(&b_root), trace_of(&a_root), "a root of its own");
+            b_root.in_scope(|| {
+                tracing::info!("b: in its root");
+                assert_eq!(current_trace(), trace_of(&b_root));
+                tracing::dispatcher::with_default(&c, || {
+                    tracing::info!("c: no span at all");
+                    assert_eq!(current_trace(), None);
+                });
+            });
+            b_spans
+        });
+        for (a_span, b_span) in a_spans.iter().zip(&b_spans) {
+            assert_eq!(a_span.id(), b_span.id(), "the ids collide");
+            // Entering A's span right after B made one with its id: A's span is current.
+            a_span.in_scope(|| {
+                tracing::info!("a: in a span");
+                assert_eq!(current_trace(), trace_of(a_span));
+            });
+        }
+        tracing::info!("a: back in its root");
+        assert_eq!(current_trace(), trace_of(&a_root));
+    });
+    oracle_a.assert_agreed(&[
+        "a: in its root",
+        "a: in a span",
+        "a: in a span",
+        "a: in a span",
+        "a: in a span",
+        "a: back in its root",
+    ]);
+    oracle_b.assert_agreed(&["b: no span of its own", "b: in its root"]);
+    oracle_c.assert_agreed(&["c: no span at all"]);
+    let a_traces: Vec<_> = sink_a
+        .spans()
+        .iter()
+        .map(|s| s.span_context.trace_id)
+        .collect();
+    let b_spans = sink_b.spans();
+    assert_eq!((a_traces.len(), b_spans.len()), (5, 1 + 4));
+    for span in &b_spans {
+        assert!(!a_traces.contains(&span.span_context.trace_id), "{span:#?}");
+        assert!(
+            !span.parent_span_id.is_valid(),
+            "B's spans are roots: {span:#?}"
+        );
+    }
+}
+
+#[test]
+fn one_span_entered_on_several_threads_with_guards_dropped_out_of_order() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 200;
+    let oracle = Oracle::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(oracle.clone());
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let (shared, expected) = tracing::dispatcher::with_default(&dispatch, || {
+        let shared = tracing::info_span!("shared");
+        let trace = trace_of(&shared);
+        (shared, trace)
+    });
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let (shared, dispatch, barrier) = (&shared, &dispatch, &barrier);
+            scope.spawn(move || {
+                tracing::dispatcher::with_default(dispatch, || {
+                    for round in 0..ROUNDS {
+                        let own = tracing::info_span!("own", thread, round);
+                        // Every thread enters the shared span at once.
+                        barrier.wait();
+                        let shared_guard = shared.enter();
+                        let own_guard = own.enter();
+                        tracing::info!("in own");
+                        assert_eq!(current_trace(), trace_of(&own));
+                        // The outer guard first: the inner span stays current.
+                        drop(shared_guard);
+                        tracing::info!("in own after the shared span's exit");
+                        assert_eq!(current_trace(), trace_of(&own));
+                        drop(own_guard);
+                        assert_eq!(current_trace(), None);
+                        shared.in_scope(|| {
+                            tracing::info!("in shared");
+                            assert_eq!(current_trace(), expected);
+                        });
+                    }
+                });
+            });
+        }
+    });
+    let seen = oracle.seen.lock().unwrap();
+    assert_eq!(seen.len(), THREADS * ROUNDS * 3);
+    let disagreed: Vec<&Seen> = seen.iter().filter(|s| s.in_tracing != s.in_obs).collect();
+    assert!(disagreed.is_empty(), "{disagreed:#?}");
 }

@@ -7,9 +7,10 @@
 //!
 //! One thread may run several subscribers' spans (`tracing::subscriber::with_default`
 //! nested, or inside a global one): each entry is tagged with the subscriber whose span
-//! layer pushed it, and a reader sees only the current subscriber's entries. Else a span of
-//! one subscriber would take another's span for its parent (another trace), and the logs
-//! of a subscriber with no span of its own entered would carry another's trace id.
+//! layer pushed it, and the span layer and the log layers ([`ContextReader`]) see only
+//! their own subscriber's entries. Else a span of one subscriber would take another's span
+//! for its parent (another trace), and the logs of a subscriber with no span of its own
+//! entered would carry another's trace id.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,19 +66,15 @@ impl Owner {
 
 /// The subscriber `dispatch` wraps, as an [`Owner`] value.
 fn subscriber_of(dispatch: &Dispatch) -> usize {
-    dispatch.downcast_ref::<Registry>().map_or(0, owner_of)
-}
-
-/// The subscriber built on `registry`, as an [`Owner`] value.
-#[inline]
-pub(crate) fn owner_of(registry: &Registry) -> usize {
-    std::ptr::from_ref(registry) as usize
+    dispatch
+        .downcast_ref::<Registry>()
+        .map_or(0, |registry| std::ptr::from_ref(registry) as usize)
 }
 
 /// Whether an entry of `owner` is visible to a reader for `reader` (any, if unknown).
 #[inline]
 fn visible(reader: usize, owner: usize) -> bool {
-    reader == 0 || reader == owner
+    reader == ANY || reader == owner
 }
 
 struct Entry {
@@ -103,6 +100,7 @@ struct Active {
 }
 
 impl Active {
+    #[inline]
     fn recent(&self, owner: usize, id: u64) -> Option<&Entry> {
         self.entries
             .get(self.entered)
@@ -190,6 +188,22 @@ pub(crate) fn known_records(owner: usize, id: u64) -> Option<bool> {
         .flatten()
 }
 
+/// Whether the span `id`, just created on this thread, records, if the span layer
+/// remembered it; for a caller that doesn't know the span's subscriber, to which this
+/// answer is right whatever subscriber it got it from: that subscriber's span layer
+/// remembered the span, or gave it nothing to record into, or there is none.
+#[inline]
+pub(crate) fn created_records(id: u64) -> Option<bool> {
+    ACTIVE
+        .try_with(|a| {
+            let a = a.try_borrow().ok()?;
+            let recent = a.entries.get(a.entered)?;
+            (recent.id == id).then_some(recent.records)
+        })
+        .ok()
+        .flatten()
+}
+
 /// Enters the span `id` if it is the span remembered last on this thread; `false` if it is
 /// not.
 #[inline]
@@ -245,40 +259,38 @@ pub(crate) fn pop(owner: usize, id: u64) {
     });
 }
 
-/// Calls `f` with the current context on this thread, if a span of the current
-/// subscriber (`tracing`'s default) is entered; no clone.
+/// Calls `f` with the current context on this thread, if a span is entered; no clone.
 ///
-/// From a `tracing` layer's callbacks, where `tracing` gives no default subscriber
-/// (it is dispatching), use a [`ContextReader`] instead: this sees every subscriber's
-/// spans there, as it does when no subscriber is set.
+/// That is the innermost span entered on this thread, whichever subscriber's: with
+/// subscribers nested on one thread (`with_default`), code that runs inside the outer one's
+/// span while the inner one is the default still runs in that span (its measurements and
+/// outgoing calls belong to it). Asking `tracing` which subscriber is the default would
+/// cost every exemplar and every outgoing call a dispatcher lookup. A `tracing` layer
+/// reads its own subscriber's context with a [`ContextReader`].
 #[inline]
 pub fn with_current<R>(f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
-    with_innermost(
-        // Asked only when a span is entered: no cost on the common no-span path.
-        || tracing_core::dispatcher::get_default(subscriber_of),
-        |e| f(e.map(|e| &e.active)),
-    )
+    with_innermost(ANY, |e| f(e.map(|e| &e.active)))
 }
+
+/// A reader of every subscriber's entries.
+const ANY: usize = 0;
 
 /// [`with_current`] for `owner`'s subscriber, with the current span's local root.
 #[inline]
 pub(crate) fn with_current_entered<R>(owner: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
-    with_innermost(|| owner, f)
+    with_innermost(owner, f)
 }
 
-/// Calls `f` with the innermost entry of `reader()`'s subscriber, asking `reader` only if
-/// a span is entered.
+/// Calls `f` with the innermost entry of `reader`'s subscriber.
 #[inline]
-fn with_innermost<R>(reader: impl FnOnce() -> usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
+fn with_innermost<R>(reader: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
     let r = ACTIVE.try_with(|a| {
         let a = a.try_borrow().ok();
         let f = f.take().expect("called once");
-        let innermost = a
-            .as_ref()
-            .filter(|a| a.entered > 0)
-            .and_then(|a| a.innermost(reader()));
-        f(innermost.map(|e| &e.entered))
+        f(a.as_ref()
+            .and_then(|a| a.innermost(reader))
+            .map(|e| &e.entered))
     });
     match r {
         Ok(r) => r,
@@ -319,7 +331,7 @@ pub struct ContextReader {
 
 impl ContextReader {
     /// A reader not registered yet: until [`register`](Self::register)ed it sees the spans
-    /// of every subscriber, as [`with_current`] does when no subscriber is set.
+    /// of every subscriber, as [`with_current`] does.
     pub fn new() -> Self {
         Self::default()
     }
@@ -334,7 +346,7 @@ impl ContextReader {
     /// one of its spans is entered; no clone.
     #[inline]
     pub fn with_current<R>(&self, f: impl FnOnce(Option<&ActiveContext>) -> R) -> R {
-        with_innermost(|| self.owner.get(), |e| f(e.map(|e| &e.active)))
+        with_innermost(self.owner.get(), |e| f(e.map(|e| &e.active)))
     }
 }
 

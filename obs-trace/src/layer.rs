@@ -603,13 +603,13 @@ impl RemoteParent {
     ) -> tracing::Span {
         let span = with_pending_parent(self, true, make);
         span.with_subscriber(|(id, dispatch)| {
+            // An unsampled span records nothing: no need to look it up.
+            if active::created_records(id.into_u64()) == Some(false) {
+                return;
+            }
             let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() else {
                 return;
             };
-            // An unsampled span records nothing: no need to look it up.
-            if active::known_records(active::owner_of(registry), id.into_u64()) == Some(false) {
-                return;
-            }
             let Some(data) = registry.span_data(id) else {
                 return;
             };

@@ -4,16 +4,19 @@
 //! layer does not trace, guards dropped out of order, one span entered on several threads.
 //!
 //! One thread may also run several subscribers (`with_default` nested): each sees its own
-//! spans only, never another's as a parent or in its logs.
+//! spans only, never another's as a parent or in its logs. (`with_current`, outside any
+//! layer, gives the innermost span entered on the thread, whichever subscriber's.)
 //!
 //! An oracle layer compares, at each event, the two views: the registry's (the event's span,
 //! then the nearest traced span up from it, as `SpanExt::span_context` finds it) and the
 //! thread-local one, read as a log layer reads it (`ContextReader`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Barrier, Mutex};
 
 use obs_trace::{ContextReader, InMemorySpanSink, SpanContext, SpanExt, SpanLayer};
-use tracing::Level;
+use tracing::{Instrument, Level};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
@@ -23,6 +26,8 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug)]
 struct Seen {
     message: String,
+    /// The event's `task` field, if any.
+    task: Option<u64>,
     in_tracing: Option<SpanContext>,
     in_obs: Option<SpanContext>,
 }
@@ -49,13 +54,17 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
             .with_current(|c| c.map(|c| c.span.clone()))
             .filter(SpanContext::is_valid);
         let mut message = String::new();
+        let mut task = None;
         event.record(
-            &mut |_: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                message = format!("{value:?}");
+            &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| match field.name() {
+                "message" => message = format!("{value:?}"),
+                "task" => task = format!("{value:?}").parse().ok(),
+                _ => {}
             },
         );
         self.seen.lock().unwrap().push(Seen {
             message,
+            task,
             in_tracing,
             in_obs,
         });
@@ -111,7 +120,7 @@ fn an_untraced_span_makes_its_own_parents_context_current() {
 }
 
 /// What `obs_trace::current_span_context` gives outside a layer (an exemplar, an outgoing
-/// call), the trace id only.
+/// call), the trace id only: the innermost span entered on the thread.
 fn current_trace() -> Option<obs_trace::TraceId> {
     obs_trace::current_span_context().map(|c| c.trace_id)
 }
@@ -146,7 +155,7 @@ fn nested_subscribers_see_only_their_own_spans() {
             let b_spans: Vec<tracing::Span> =
                 (0..4).map(|i| tracing::info_span!("b span", i)).collect();
             tracing::info!("b: no span of its own");
-            assert_eq!(current_trace(), None, "A's span is not B's");
+            assert_eq!(current_trace(), trace_of(&a_root), "still inside A's span");
             let b_root = tracing::info_span!("b root");
             assert_ne!(trace_of(&b_root), trace_of(&a_root), "a root of its own");
             b_root.in_scope(|| {
@@ -154,7 +163,7 @@ fn nested_subscribers_see_only_their_own_spans() {
                 assert_eq!(current_trace(), trace_of(&b_root));
                 tracing::dispatcher::with_default(&c, || {
                     tracing::info!("c: no span at all");
-                    assert_eq!(current_trace(), None);
+                    assert_eq!(current_trace(), trace_of(&b_root), "still inside B's span");
                 });
             });
             b_spans
@@ -243,4 +252,106 @@ fn one_span_entered_on_several_threads_with_guards_dropped_out_of_order() {
     assert_eq!(seen.len(), THREADS * ROUNDS * 3);
     let disagreed: Vec<&Seen> = seen.iter().filter(|s| s.in_tracing != s.in_obs).collect();
     assert!(disagreed.is_empty(), "{disagreed:#?}");
+}
+
+thread_local! {
+    /// The test's subscriber, the default on each runtime thread for the thread's life.
+    static DEFAULT: RefCell<Option<tracing::dispatcher::DefaultGuard>> = const { RefCell::new(None) };
+}
+
+/// Logs `message` for `task` after `yields` yields (each a chance to move to another worker).
+async fn log_after_yields(task: u64, yields: usize, message: &'static str) {
+    for _ in 0..yields {
+        tokio::task::yield_now().await;
+    }
+    tracing::info!(task, "{message}");
+}
+
+/// One task's work under its root span, in every way a task can run code: 8 lines.
+async fn well_behaved(task: u64) {
+    log_after_yields(task, 1, "in the task").await;
+    tokio::join!(
+        log_after_yields(task, 2, "joined").instrument(tracing::info_span!("left")),
+        log_after_yields(task, 3, "joined").instrument(tracing::info_span!("right")),
+    );
+    // Whichever branch is polled first after its yield logs and wins: one line.
+    tokio::select! {
+        () = log_after_yields(task, 1, "selected").instrument(tracing::info_span!("a")) => {}
+        () = log_after_yields(task, 1, "selected").instrument(tracing::info_span!("b")) => {}
+    }
+    let spawned = tokio::spawn(log_after_yields(task, 2, "spawned").in_current_span());
+    let span = tracing::Span::current();
+    let blocking = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| tracing::info!(task, "blocking"));
+    });
+    tokio::task::block_in_place(|| tracing::info!(task, "in place"));
+    spawned.await.expect("spawned");
+    blocking.await.expect("blocking");
+    log_after_yields(task, 1, "at the end").await;
+}
+
+/// Holds `Span::enter`'s guard across an `.await` (a misuse `tracing` warns about): the
+/// span stays entered on the worker the task left, in `tracing`'s view too.
+async fn holds_a_guard_across_await(task: u64, span: tracing::Span) {
+    let guard = span.enter();
+    tokio::task::yield_now().await;
+    tracing::info!(task, "after holding the guard");
+    drop(guard);
+}
+
+#[test]
+fn tasks_moving_between_workers_see_what_tracing_sees() {
+    const TASKS: u64 = 64;
+    let oracle = Oracle::default();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanLayer::new())
+            .with(oracle.clone()),
+    );
+    let on_start = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&on_start);
+            DEFAULT.with(|d| *d.borrow_mut() = Some(guard));
+        })
+        .on_thread_stop(|| DEFAULT.with(|d| drop(d.borrow_mut().take())))
+        .build()
+        .expect("runtime");
+    let roots: Vec<(u64, tracing::Span)> = tracing::dispatcher::with_default(&dispatch, || {
+        (0..TASKS)
+            .map(|task| (task, tracing::info_span!("task", task)))
+            .collect()
+    });
+    let traces: HashMap<u64, Option<obs_trace::TraceId>> = roots
+        .iter()
+        .map(|(task, span)| (*task, trace_of(span)))
+        .collect();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (task, span) in roots {
+            // Every fourth task misbehaves, among the others.
+            if task % 4 == 3 {
+                tasks.spawn(holds_a_guard_across_await(task, span));
+            } else {
+                tasks.spawn(well_behaved(task).instrument(span));
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("no task panics");
+        }
+    });
+    drop(runtime);
+
+    let seen = oracle.seen.lock().unwrap();
+    let disagreed: Vec<&Seen> = seen.iter().filter(|s| s.in_tracing != s.in_obs).collect();
+    assert!(disagreed.is_empty(), "{disagreed:#?}");
+    let mut lines = 0;
+    for line in seen.iter().filter(|s| s.task.is_some_and(|t| t % 4 != 3)) {
+        let task = line.task.expect("a task");
+        let trace = line.in_obs.as_ref().map(|c| c.trace_id);
+        assert_eq!(trace, traces[&task], "{line:#?}");
+        lines += 1;
+    }
+    assert_eq!(lines, TASKS / 4 * 3 * 8);
 }

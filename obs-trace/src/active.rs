@@ -32,7 +32,7 @@ pub struct ActiveContext {
 /// What the span layer keeps for an entered span: what is current, and the span's local
 /// root (the nearest span up from it, itself included, whose parent is remote or absent),
 /// which its children inherit.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Entered {
     pub(crate) active: ActiveContext,
     pub(crate) local_root: SpanId,
@@ -279,6 +279,15 @@ const ANY: usize = 0;
 #[inline]
 pub(crate) fn with_current_entered<R>(owner: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
     with_innermost(owner, f)
+}
+
+/// The tracing id of `owner`'s innermost entered span on this thread.
+#[inline]
+pub(crate) fn innermost_id(owner: usize) -> Option<u64> {
+    ACTIVE
+        .try_with(|a| a.try_borrow().ok()?.innermost(owner).map(|e| e.id))
+        .ok()
+        .flatten()
 }
 
 /// Calls `f` with the innermost entry of `reader`'s subscriber.

@@ -995,9 +995,6 @@ where
             // closed on another may share this id. Entering this span must not bring that
             // span's context back (the traced paths below remember this span instead).
             active::forget_remembered(owner, id.into_u64());
-            if !attrs.is_contextual() {
-                self.detach(attrs, id, &ctx);
-            }
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -1139,8 +1136,9 @@ where
                 state.active(),
                 state.recording.is_some(),
             );
-        } else if let Some(detached) = ext.get::<Detached>() {
-            active::push(owner, id.into_u64(), detached.0.clone(), false);
+        } else {
+            drop(ext);
+            enter_untraced(owner, id, &span);
         }
     }
 
@@ -1185,40 +1183,31 @@ where
     }
 }
 
-/// What an untraced span that names its parent makes current while it is entered (see
-/// [`SpanLayer::detach`]).
-struct Detached(Entered);
+/// Enters the untraced span `id` (filtered out, or kept for the log layers inside an
+/// unsampled trace): it makes the nearest traced span up from it current (none for a
+/// root), as `tracing` sees it. Entered inside its parent (the usual case: the parent is
+/// the innermost span entered here) it changes nothing. Entered anywhere else, that
+/// context must come with it: a task spawned with `.instrument(step)` or a blocking task
+/// given the span runs where its request's span is not entered, and a span that names
+/// another parent (`debug_span!(parent: &other_request, ..)`, `parent: None`) may be
+/// entered inside another request's; logs, exemplars, outgoing calls and child spans there
+/// would lose their trace or take another's.
+fn enter_untraced<'a, R: LookupSpan<'a>>(
+    owner: usize,
+    id: &Id,
+    span: &tracing_subscriber::registry::SpanRef<'a, R>,
+) {
+    let parent = span.parent();
+    if active::innermost_id(owner) == parent.as_ref().map(|p| p.id().into_u64()) {
+        return;
+    }
+    let entered = parent
+        .and_then(|parent| nearest_state(parent, SpanState::active))
+        .unwrap_or_default();
+    active::push(owner, id.into_u64(), entered, false);
+}
 
 impl SpanLayer {
-    /// Gives the untraced span `id`, which names its parent rather than take the current
-    /// span, what it makes current while entered: its parent's nearest traced span's
-    /// context, or none for a root. An untraced span entered otherwise changes nothing on
-    /// this thread's stack, which is right only for a child of the current span: inside a
-    /// `debug_span!(parent: &other_request, ..)` (or `parent: None`), logs, exemplars,
-    /// outgoing calls and child spans would take the context of whatever span the thread
-    /// was in, another request's, rather than the one `tracing` says they are in.
-    fn detach<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let entered = match attrs.parent() {
-            Some(parent) => match ctx.span(parent) {
-                Some(parent) => nearest_state(parent, SpanState::active),
-                // A parent a per-layer filter hides: the current span stands in for it, as
-                // for a traced span (see `on_new_span`).
-                None => return,
-            },
-            None => None,
-        };
-        let entered = entered.unwrap_or_else(|| Entered {
-            active: ActiveContext::default(),
-            local_root: SpanId::INVALID,
-        });
-        let Some(span) = ctx.span(id) else { return };
-        active::remember(self.owner.get(), id.into_u64(), entered.clone(), false);
-        span.extensions_mut().insert(Detached(entered));
-    }
-
     /// Records `event`, inside a span that records, on that span: an ERROR fails it, and
     /// with span events on the event is kept as one (within the limits).
     fn record_event(&self, rec: &mut Recording, event: &Event<'_>, is_error: bool) {

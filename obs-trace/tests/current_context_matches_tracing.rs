@@ -119,6 +119,50 @@ fn an_untraced_span_makes_its_own_parents_context_current() {
     ]);
 }
 
+#[test]
+fn an_untraced_span_entered_on_another_thread_brings_its_trace() {
+    let oracle = Oracle::default();
+    let traced = Targets::new().with_default(Level::INFO);
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanLayer::new().with_traces_filter(traced))
+            .with(oracle.clone()),
+    );
+    // A filtered-out step, and a step of an unsampled trace (`UnsampledSpans::Keep` keeps
+    // it for the log layers only), made inside their requests and run on another thread
+    // (a task spawned with `.instrument(step)`, a blocking task given it).
+    let (steps, traces) = tracing::dispatcher::with_default(&dispatch, || {
+        let request = tracing::info_span!("request");
+        let step = request.in_scope(|| tracing::debug_span!("step"));
+        let nested = step.in_scope(|| tracing::debug_span!("nested step"));
+        let unsampled = obs_trace::span_with_remote_parent(
+            obs_trace::extract(&{
+                let mut headers = http::HeaderMap::new();
+                let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+                headers.insert("traceparent", caller.parse().unwrap());
+                headers
+            }),
+            || tracing::info_span!("unsampled request"),
+        );
+        let unsampled_step = unsampled.in_scope(|| tracing::info_span!("unsampled step"));
+        let traces = [trace_of(&request), trace_of(&request), trace_of(&unsampled)];
+        ([step, nested, unsampled_step], traces)
+    });
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                for (step, trace) in steps.iter().zip(traces) {
+                    step.in_scope(|| {
+                        tracing::info!("in the step, elsewhere");
+                        assert_eq!(current_trace(), trace, "{step:?}");
+                    });
+                }
+            });
+        });
+    });
+    oracle.assert_agreed(&["in the step, elsewhere"; 3]);
+}
+
 /// What `obs_trace::current_span_context` gives outside a layer (an exemplar, an outgoing
 /// call), the trace id only: the innermost span entered on the thread.
 fn current_trace() -> Option<obs_trace::TraceId> {

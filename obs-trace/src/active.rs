@@ -71,10 +71,13 @@ fn subscriber_of(dispatch: &Dispatch) -> usize {
         .map_or(0, |registry| std::ptr::from_ref(registry) as usize)
 }
 
-/// Whether an entry of `owner` is visible to a reader for `reader` (any, if unknown).
+/// Whether an entry of `owner` is visible to a reader for `reader`. An unknown reader
+/// sees every entry, and every reader sees the entries of an unknown owner: a span layer
+/// `tracing-subscriber` never registers with its dispatcher (one inside an `Option` or a
+/// `Vec`, which don't pass `on_register_dispatch` on) must still stamp its logs.
 #[inline]
 fn visible(reader: usize, owner: usize) -> bool {
-    reader == ANY || reader == owner
+    reader == ANY || owner == ANY || reader == owner
 }
 
 struct Entry {

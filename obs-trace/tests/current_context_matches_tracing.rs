@@ -404,10 +404,13 @@ fn tasks_moving_between_workers_see_what_tracing_sees() {
     });
     drop(runtime);
 
-    // Only the well-behaved tasks' lines: a misbehaving task's line, logged outside any
-    // span of its own, is in whatever span another misbehaving task left entered on that
-    // worker, and once that span has closed `tracing` sees no span there while the span
-    // layer still has the closed span entered (see the report of the audit; not fixed).
+    // Only the well-behaved tasks' lines are checked against `tracing`: a misbehaving
+    // task's line, logged outside any span of its own, is in whatever span another
+    // misbehaving task left entered on that worker. Once that span has closed, `tracing`
+    // sees no span there (its registry keeps no reference to an entered span, and a closed
+    // span on top of a thread's stack hides the spans under it), while the span layer,
+    // which can't reach another thread's stack when a span closes, keeps the closed span's
+    // context current on that worker until it is exited there.
     let seen = oracle.seen.lock().unwrap();
     let mut lines = 0;
     for line in seen.iter().filter(|s| s.task.is_some_and(|t| t % 4 != 3)) {

@@ -13,7 +13,9 @@
 //! entered would carry another's trace id.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
 
 use tracing_core::Dispatch;
 use tracing_subscriber::Registry;
@@ -85,6 +87,8 @@ struct Entry {
     id: u64,
     entered: Entered,
     records: bool,
+    /// A span left entered here that has closed since (see [`sweep`]).
+    closed: bool,
 }
 
 /// This thread's entered spans and the span created or exited last, in one vector:
@@ -100,6 +104,9 @@ struct Entry {
 struct Active {
     entries: Vec<Entry>,
     entered: usize,
+    /// How many spans left entered elsewhere had closed when this thread last swept its
+    /// stack ([`sweep`]).
+    swept: u64,
 }
 
 impl Active {
@@ -111,13 +118,15 @@ impl Active {
     }
 
     /// The innermost entered span of `reader`'s subscriber. Almost always the top entry: a
-    /// thread runs one subscriber's spans at a time.
+    /// thread runs one subscriber's spans at a time. None if it has closed, as `tracing`'s
+    /// registry says, which hides the spans under a closed span from a thread's context.
     #[inline]
     fn innermost(&self, reader: usize) -> Option<&Entry> {
         self.entries[..self.entered]
             .iter()
             .rev()
             .find(|e| visible(reader, e.owner))
+            .filter(|e| !e.closed)
     }
 
     /// Makes `entry` the remembered one, in place of any other.
@@ -136,6 +145,7 @@ thread_local! {
         RefCell::new(Active {
             entries: Vec::new(),
             entered: 0,
+            swept: 0,
         })
     };
 }
@@ -168,6 +178,7 @@ pub(crate) fn remember(owner: usize, id: u64, entered: Entered, records: bool) {
         id,
         entered,
         records,
+        closed: false,
     }));
 }
 
@@ -240,14 +251,16 @@ pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
             id,
             entered,
             records,
+            closed: false,
         });
         a.entered += 1;
     });
 }
 
 /// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
-/// (called on exit).
-pub(crate) fn pop(owner: usize, id: u64) {
+/// (called on exit); `false` if this thread has no entry for it.
+pub(crate) fn pop(owner: usize, id: u64) -> bool {
+    let mut found = true;
     with_active!(|a| {
         let is_exited = |e: &Entry| e.id == id && e.owner == owner;
         // Spans are almost always exited in the reverse order of entering.
@@ -258,8 +271,114 @@ pub(crate) fn pop(owner: usize, id: u64) {
             let exited = a.entries.remove(pos);
             a.entered -= 1;
             a.set_recent(exited);
+        } else {
+            found = false;
         }
     });
+    found
+}
+
+// Spans left entered on another thread. `Span::enter`'s guard held across an `.await` (a
+// misuse `tracing` warns about) is dropped on whichever worker the task resumed on: the
+// span stays entered on the worker it was entered on, in `tracing`'s registry as here,
+// and is current there, for whatever runs outside a span of its own, until it closes.
+// Then `tracing` sees no span there (its registry holds no reference to an entered span),
+// while this thread-local stack, which a close elsewhere can't reach, would keep the
+// closed span (another request's) current on that worker for good: root spans made there
+// would join its trace, and logs carry its ids. So an exit that finds no entry records the
+// span here, its close marks it, and each thread sweeps marked spans off its stack before
+// it next reads it: one relaxed load a read while none has closed. Marks, not removes: a
+// closed span on top of a thread's stack leaves no span current there in `tracing`'s
+// registry, which keeps its id on the stack until the span is exited on that thread.
+
+/// A span exited on a thread that had no entry for it. `span_id` (random) tells it apart
+/// from a later span given the same tracing id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LeftSpan {
+    owner: usize,
+    id: u64,
+    span_id: SpanId,
+}
+
+/// Spans left entered elsewhere, and those of them that closed since (the last
+/// `MAX_LEFT_SPANS` of each: a thread away for longer keeps a closed span current).
+struct LeftSpans {
+    open: Vec<LeftSpan>,
+    closed: Vec<LeftSpan>,
+}
+
+const MAX_LEFT_SPANS: usize = 256;
+
+static LEFT_SPANS: Mutex<LeftSpans> = Mutex::new(LeftSpans {
+    open: Vec::new(),
+    closed: Vec::new(),
+});
+/// Whether `LEFT_SPANS.open` may hold a span: a close looks no further while it is false.
+static ANY_LEFT_OPEN: AtomicBool = AtomicBool::new(false);
+/// How many left spans have closed, ever: a thread whose last sweep saw fewer sweeps again.
+static LEFT_CLOSED: AtomicU64 = AtomicU64::new(0);
+
+fn push_bounded(spans: &mut Vec<LeftSpan>, span: LeftSpan) {
+    if spans.len() >= MAX_LEFT_SPANS {
+        spans.remove(0);
+    }
+    spans.push(span);
+}
+
+/// Records that the span `id` (context `span_id`) was exited here without an entry: it is
+/// left entered on another thread.
+pub(crate) fn left_elsewhere(owner: usize, id: u64, span_id: SpanId) {
+    let mut left = LEFT_SPANS.lock();
+    push_bounded(&mut left.open, LeftSpan { owner, id, span_id });
+    ANY_LEFT_OPEN.store(true, Ordering::Relaxed);
+}
+
+/// Marks the span `id`, closing now, for the threads it was left entered on.
+#[inline]
+pub(crate) fn closing(owner: usize, id: u64) {
+    if ANY_LEFT_OPEN.load(Ordering::Relaxed) {
+        close_left(owner, id);
+    }
+}
+
+#[cold]
+fn close_left(owner: usize, id: u64) {
+    let mut left = LEFT_SPANS.lock();
+    let LeftSpans { open, closed } = &mut *left;
+    let mut any_closed = false;
+    open.retain(|s| {
+        let closing = s.owner == owner && s.id == id;
+        if closing {
+            push_bounded(closed, *s);
+            any_closed = true;
+        }
+        !closing
+    });
+    if open.is_empty() {
+        ANY_LEFT_OPEN.store(false, Ordering::Relaxed);
+    }
+    if any_closed {
+        LEFT_CLOSED.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Marks the left spans that closed since this thread's last sweep on its stack.
+#[cold]
+fn sweep(a: &mut Active, closed_now: u64) {
+    a.swept = closed_now;
+    let left = LEFT_SPANS.lock();
+    let is_closed = |e: &Entry| {
+        left.closed.iter().any(|s| {
+            s.owner == e.owner && s.id == e.id && s.span_id == e.entered.active.span.span_id
+        })
+    };
+    let entered = a.entered;
+    for entry in &mut a.entries[..entered] {
+        entry.closed |= is_closed(entry);
+    }
+    if a.entries.get(entered).is_some_and(is_closed) {
+        a.entries.truncate(entered);
+    }
 }
 
 /// Calls `f` with the current context on this thread, if a span is entered; no clone.
@@ -297,8 +416,14 @@ pub(crate) fn innermost_id(owner: usize) -> Option<u64> {
 #[inline]
 fn with_innermost<R>(reader: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
-    let r = ACTIVE.try_with(|a| {
-        let a = a.try_borrow().ok();
+    let r = ACTIVE.try_with(|cell| {
+        let closed_now = LEFT_CLOSED.load(Ordering::Acquire);
+        if cell.try_borrow().is_ok_and(|a| a.swept != closed_now)
+            && let Ok(mut a) = cell.try_borrow_mut()
+        {
+            sweep(&mut a, closed_now);
+        }
+        let a = cell.try_borrow().ok();
         let f = f.take().expect("called once");
         f(a.as_ref()
             .and_then(|a| a.innermost(reader))

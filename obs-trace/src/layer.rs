@@ -1142,12 +1142,23 @@ where
         }
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        active::pop(self.owner.get(), id.into_u64());
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let owner = self.owner.get();
+        if active::pop(owner, id.into_u64()) {
+            return;
+        }
+        // Not entered here: an untraced span entered inside its parent (nothing was pushed
+        // for it), or a traced one left entered on another thread (see `active`).
+        if let Some(span) = ctx.span(id)
+            && let Some(state) = span.extensions().get::<SpanState>()
+        {
+            active::left_elsewhere(owner, id.into_u64(), state.context.span_id);
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let owner = self.owner.get();
+        active::closing(owner, id.into_u64());
         let records = active::known_records(owner, id.into_u64());
         // Its id may be handed out again from now on.
         active::forget_remembered(owner, id.into_u64());

@@ -45,14 +45,35 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        let in_tracing = ctx
-            .event_span(event)
-            .and_then(|span| obs_trace::span_context_of(&ctx, &span.id()))
-            .filter(SpanContext::is_valid);
-        let in_obs = self
-            .context
-            .with_current(|c| c.map(|c| c.span.clone()))
-            .filter(SpanContext::is_valid);
+        // Not `ctx.event_span`: it looks the current span up twice and asserts (in debug
+        // builds) that the second finds it, which a span closing on another thread between
+        // the two breaks.
+        let in_tracing = || {
+            let span = match event.parent() {
+                Some(parent) => Some(parent.clone()),
+                None if event.is_contextual() => ctx.current_span().id().cloned(),
+                None => None,
+            };
+            span.and_then(|id| obs_trace::span_context_of(&ctx, &id))
+                .filter(SpanContext::is_valid)
+        };
+        let in_obs = || {
+            self.context
+                .with_current(|c| c.map(|c| c.span.clone()))
+                .filter(SpanContext::is_valid)
+        };
+        let (mut in_tracing_now, mut in_obs_now) = (in_tracing(), in_obs());
+        // A span left entered here by a task that moved on may be closing on another thread
+        // at this moment, seen open by one view and closed by the other: read both again
+        // (a bounded number of times) until they settle.
+        for _ in 0..1000 {
+            if in_tracing_now == in_obs_now {
+                break;
+            }
+            std::thread::yield_now();
+            (in_tracing_now, in_obs_now) = (in_tracing(), in_obs());
+        }
+        let (in_tracing, in_obs) = (in_tracing_now, in_obs_now);
         let mut message = String::new();
         let mut task = None;
         event.record(
@@ -178,6 +199,45 @@ fn a_span_layer_in_an_option_still_stamps_its_subscribers_logs() {
     assert!(seen[0].in_obs.is_some(), "{seen:#?}");
     drop(seen);
     oracle.assert_agreed(&["in the request"]);
+}
+
+#[test]
+fn a_span_left_entered_on_a_thread_is_current_there_until_it_closes() {
+    let oracle = Oracle::default();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanLayer::new())
+            .with(oracle.clone()),
+    );
+    let span = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("left"));
+    let (id, trace) = (span.id().expect("enabled"), trace_of(&span));
+    let (entered, on_entered) = std::sync::mpsc::channel();
+    let (closed, on_closed) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let (dispatch, id) = (&dispatch, &id);
+        scope.spawn(move || {
+            tracing::dispatcher::with_default(dispatch, || {
+                // What `Span::enter` does; its guard, held across an `.await`, is then
+                // dropped on another worker.
+                dispatch.enter(id);
+                tracing::info!("while it is open");
+                assert_eq!(current_trace(), trace);
+                entered.send(()).unwrap();
+                on_closed.recv().unwrap();
+                tracing::info!("once it closed");
+                assert_eq!(current_trace(), None);
+                let job = tracing::info_span!("job");
+                assert_ne!(trace_of(&job), trace, "a root of its own");
+            });
+        });
+        on_entered.recv().unwrap();
+        tracing::dispatcher::with_default(dispatch, || {
+            dispatch.exit(id);
+            drop(span);
+        });
+        closed.send(()).unwrap();
+    });
+    oracle.assert_agreed(&["while it is open", "once it closed"]);
 }
 
 /// What `obs_trace::current_span_context` gives outside a layer (an exemplar, an outgoing
@@ -404,17 +464,11 @@ fn tasks_moving_between_workers_see_what_tracing_sees() {
     });
     drop(runtime);
 
-    // Only the well-behaved tasks' lines are checked against `tracing`: a misbehaving
-    // task's line, logged outside any span of its own, is in whatever span another
-    // misbehaving task left entered on that worker. Once that span has closed, `tracing`
-    // sees no span there (its registry keeps no reference to an entered span, and a closed
-    // span on top of a thread's stack hides the spans under it), while the span layer,
-    // which can't reach another thread's stack when a span closes, keeps the closed span's
-    // context current on that worker until it is exited there.
     let seen = oracle.seen.lock().unwrap();
+    let disagreed: Vec<&Seen> = seen.iter().filter(|s| s.in_tracing != s.in_obs).collect();
+    assert!(disagreed.is_empty(), "{disagreed:#?}");
     let mut lines = 0;
     for line in seen.iter().filter(|s| s.task.is_some_and(|t| t % 4 != 3)) {
-        assert_eq!(line.in_tracing, line.in_obs, "{line:#?}");
         let task = line.task.expect("a task");
         let trace = line.in_obs.as_ref().map(|c| c.trace_id);
         assert_eq!(trace, traces[&task], "{line:#?}");

@@ -12,7 +12,7 @@
 //! for its parent (another trace), and the logs of a subscriber with no span of its own
 //! entered would carry another's trace id.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -87,8 +87,8 @@ struct Entry {
     id: u64,
     entered: Entered,
     records: bool,
-    /// A span left entered here that has closed since (see [`sweep`]).
-    closed: bool,
+    /// A span left entered here that has closed since (see [`Active::sweep`]).
+    closed: Cell<bool>,
 }
 
 /// This thread's entered spans and the span created or exited last, in one vector:
@@ -105,8 +105,8 @@ struct Active {
     entries: Vec<Entry>,
     entered: usize,
     /// How many spans left entered elsewhere had closed when this thread last swept its
-    /// stack ([`sweep`]).
-    swept: u64,
+    /// stack ([`Active::sweep`]). Cells, as the marks: readers sweep.
+    swept: Cell<u64>,
 }
 
 impl Active {
@@ -122,11 +122,33 @@ impl Active {
     /// registry says, which hides the spans under a closed span from a thread's context.
     #[inline]
     fn innermost(&self, reader: usize) -> Option<&Entry> {
+        let closed_now = LEFT_CLOSED.load(Ordering::Acquire);
+        if self.swept.get() != closed_now {
+            self.sweep(closed_now);
+        }
         self.entries[..self.entered]
             .iter()
             .rev()
             .find(|e| visible(reader, e.owner))
-            .filter(|e| !e.closed)
+            .filter(|e| !e.closed.get())
+    }
+
+    /// Marks the left spans that closed since this thread's last sweep on its stack.
+    #[cold]
+    #[inline(never)]
+    fn sweep(&self, closed_now: u64) {
+        self.swept.set(closed_now);
+        let left = LEFT_SPANS.lock();
+        for entry in &self.entries[..self.entered] {
+            let closed = left.closed.iter().any(|s| {
+                s.owner == entry.owner
+                    && s.id == entry.id
+                    && s.span_id == entry.entered.active.span.span_id
+            });
+            if closed {
+                entry.closed.set(true);
+            }
+        }
     }
 
     /// Makes `entry` the remembered one, in place of any other.
@@ -145,7 +167,7 @@ thread_local! {
         RefCell::new(Active {
             entries: Vec::new(),
             entered: 0,
-            swept: 0,
+            swept: Cell::new(0),
         })
     };
 }
@@ -178,7 +200,7 @@ pub(crate) fn remember(owner: usize, id: u64, entered: Entered, records: bool) {
         id,
         entered,
         records,
-        closed: false,
+        closed: Cell::new(false),
     }));
 }
 
@@ -251,7 +273,7 @@ pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
             id,
             entered,
             records,
-            closed: false,
+            closed: Cell::new(false),
         });
         a.entered += 1;
     });
@@ -287,7 +309,7 @@ pub(crate) fn pop(owner: usize, id: u64) -> bool {
 // closed span (another request's) current on that worker for good: root spans made there
 // would join its trace, and logs carry its ids. So an exit that finds no entry records the
 // span here, its close marks it, and each thread sweeps marked spans off its stack before
-// it next reads it: one relaxed load a read while none has closed. Marks, not removes: a
+// it next reads it: one load a read while none has closed. Marks, not removes: a
 // closed span on top of a thread's stack leaves no span current there in `tracing`'s
 // registry, which keeps its id on the stack until the span is exited on that thread.
 
@@ -362,25 +384,6 @@ fn close_left(owner: usize, id: u64) {
     }
 }
 
-/// Marks the left spans that closed since this thread's last sweep on its stack.
-#[cold]
-fn sweep(a: &mut Active, closed_now: u64) {
-    a.swept = closed_now;
-    let left = LEFT_SPANS.lock();
-    let is_closed = |e: &Entry| {
-        left.closed.iter().any(|s| {
-            s.owner == e.owner && s.id == e.id && s.span_id == e.entered.active.span.span_id
-        })
-    };
-    let entered = a.entered;
-    for entry in &mut a.entries[..entered] {
-        entry.closed |= is_closed(entry);
-    }
-    if a.entries.get(entered).is_some_and(is_closed) {
-        a.entries.truncate(entered);
-    }
-}
-
 /// Calls `f` with the current context on this thread, if a span is entered; no clone.
 ///
 /// That is the innermost span entered on this thread, whichever subscriber's: with
@@ -416,14 +419,8 @@ pub(crate) fn innermost_id(owner: usize) -> Option<u64> {
 #[inline]
 fn with_innermost<R>(reader: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R {
     let mut f = Some(f);
-    let r = ACTIVE.try_with(|cell| {
-        let closed_now = LEFT_CLOSED.load(Ordering::Acquire);
-        if cell.try_borrow().is_ok_and(|a| a.swept != closed_now)
-            && let Ok(mut a) = cell.try_borrow_mut()
-        {
-            sweep(&mut a, closed_now);
-        }
-        let a = cell.try_borrow().ok();
+    let r = ACTIVE.try_with(|a| {
+        let a = a.try_borrow().ok();
         let f = f.take().expect("called once");
         f(a.as_ref()
             .and_then(|a| a.innermost(reader))

@@ -2,11 +2,14 @@
 //! its own caller trace, whose handler logs, measures and calls out from every place a task
 //! can run: the handler itself, a task spawned in its span and one spawned without, a
 //! blocking task given its span, `block_in_place`, two instrumented futures polled in one
-//! task (`join!`, `select!`), a future whose span handle was dropped before it ran, and an
-//! outgoing call. Every log line, exemplar, child span and outgoing `traceparent` must carry
-//! its own request's trace, never another's; the task spawned without a span carries none.
+//! task (`join!`, `select!`), a future whose span handle was dropped before it ran, and
+//! outgoing HTTP and gRPC calls. Every log line, exemplar, child span and outgoing
+//! `traceparent` must carry its own request's trace, never another's; the task spawned
+//! without a span carries none.
 //!
 //! One test in the binary: tokio's worker threads see only the global subscriber.
+
+mod grpc_common;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,18 +18,22 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
+use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, items};
 use obs_core::log::{InMemoryLogSink, JsonLayer, LogValue, OtlpLogLayer};
 use obs_core::metrics::{DynFamily, Histogram, Registry};
+use obs_core::opentelemetry::trace::SpanKind;
 use obs_core::tower::HttpServerLayer;
 use obs_core::trace::{InMemorySpanSink, SpanData, SpanLayer, TraceId};
+use obs_core::tracing_subscriber::filter::Targets;
 use obs_core::tracing_subscriber::prelude::*;
 use obs_tests::http::{TracedClient, get_plain, get_text, serve, traced_client};
-use tracing::Instrument;
+use tonic::{Request, Response};
+use tracing::{Instrument, Level};
 
 const REQUESTS: u32 = 48;
 
 /// Where each request's handler logs from, and how many lines each place writes.
-const STEPS: [(&str, usize); 11] = [
+const STEPS: [(&str, usize); 12] = [
     ("handler", 1),
     ("spawned", 1),
     ("unspawned", 1),
@@ -37,6 +44,7 @@ const STEPS: [(&str, usize); 11] = [
     ("select", 1),
     ("handle dropped", 1),
     ("after the call", 1),
+    ("after the gRPC call", 1),
     ("after the tasks", 1),
 ];
 
@@ -65,6 +73,7 @@ impl Write for Lines {
 #[derive(Clone)]
 struct App {
     client: TracedClient,
+    grpc: CatalogClient,
     echo: std::net::SocketAddr,
     measured: DynFamily<Histogram>,
 }
@@ -102,11 +111,39 @@ async fn handler(Path(i): Path<u32>, State(app): State<App>) -> String {
     handle_dropped.await;
     let echoed = get_text(&app.client, &format!("http://{}/echo", app.echo)).await;
     tracing::info!(req = i, step = "after the call", "step");
+    let mut grpc = app.grpc.clone();
+    let item = grpc
+        .get(Request::new(ItemRequest { id: i, count: 0 }))
+        .await
+        .expect("the gRPC call");
+    tracing::info!(req = i, step = "after the gRPC call", "step");
     spawned.await.expect("spawned task");
     unspawned.await.expect("unspawned task");
     blocking.await.expect("blocking task");
     tracing::info!(req = i, step = "after the tasks", "step");
-    echoed
+    format!("{echoed} {}", item.name)
+}
+
+/// A gRPC catalog whose `Get` answers with the `traceparent` it was called with.
+fn grpc_echo() -> Catalog {
+    Catalog::new(
+        |request: Request<ItemRequest>| async move {
+            let traceparent = request
+                .metadata()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_owned();
+            Ok(Response::new(Item {
+                id: request.into_inner().id,
+                name: traceparent,
+            }))
+        },
+        |request: Request<ItemRequest>| async move {
+            let request = request.into_inner();
+            Ok(Response::new(items(request.id, request.count)))
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -115,7 +152,12 @@ async fn concurrent_requests_never_carry_each_others_trace() {
     let records = InMemoryLogSink::new();
     let sink = InMemorySpanSink::new();
     let subscriber = obs_core::tracing_subscriber::registry()
-        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())))
+        // Not h2's own trace-level spans (a connection's, in traces of their own).
+        .with(
+            SpanLayer::new()
+                .with_sink(Arc::new(sink.clone()))
+                .with_traces_filter(Targets::new().with_default(Level::INFO)),
+        )
         .with(JsonLayer::new().with_writer(Mutex::new(lines.clone())))
         .with(OtlpLogLayer::new(records.clone()));
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
@@ -133,8 +175,10 @@ async fn concurrent_requests_never_carry_each_others_trace() {
     ))
     .await;
     let registry = Registry::new();
+    let grpc_echo = grpc_echo().serve().await;
     let app = App {
         client: traced_client(),
+        grpc: CatalogClient::new(grpc_echo),
         echo,
         measured: registry
             .dyn_family("work_seconds", "Work per request.", &["req"])
@@ -162,13 +206,14 @@ async fn concurrent_requests_never_carry_each_others_trace() {
         outgoing.insert(i, echoed);
     }
 
-    // Outgoing calls: each continues its own request's trace.
-    for (i, traceparent) in &outgoing {
-        let trace = traceparent.split('-').nth(1);
+    // Outgoing calls, HTTP and gRPC: each continues its own request's trace.
+    for (i, echoed) in &outgoing {
+        let traces: Vec<Option<&str>> = echoed.split(' ').map(|t| t.split('-').nth(1)).collect();
+        let expected = trace_of(*i);
         assert_eq!(
-            trace,
-            Some(trace_of(*i).as_str()),
-            "request {i}: {traceparent}"
+            traces,
+            [Some(expected.as_str()); 2],
+            "request {i}: {echoed}"
         );
     }
 
@@ -206,17 +251,30 @@ async fn concurrent_requests_never_carry_each_others_trace() {
         .collect();
     assert_eq!(server_spans.len(), REQUESTS as usize);
     let mut children: HashMap<TraceId, Vec<&str>> = HashMap::new();
+    let mut grpc_servers = 0;
     for span in spans.iter().filter(|s| s.name != "GET /work/{i}") {
         let trace = span.span_context.trace_id;
         let server = server_spans
             .get(&trace)
             .unwrap_or_else(|| panic!("a span in no request's trace: {span:#?}"));
+        if span.kind == SpanKind::Server {
+            // The gRPC call's server side, in this process: its parent is the client span.
+            let caller = spans
+                .iter()
+                .find(|s| s.span_context.span_id == span.parent_span_id)
+                .unwrap_or_else(|| panic!("the caller of {span:#?}"));
+            assert_eq!(caller.kind, SpanKind::Client, "{span:#?}");
+            assert_eq!(caller.span_context.trace_id, trace, "{span:#?}");
+            grpc_servers += 1;
+            continue;
+        }
         assert_eq!(
             span.parent_span_id, server.span_context.span_id,
             "a child of its request's server span: {span:#?}"
         );
         children.entry(trace).or_default().push(&span.name);
     }
+    assert_eq!(grpc_servers, REQUESTS);
     for (trace, mut names) in children {
         names.sort_unstable();
         // Both `select!` branches' spans exist, whichever ran: the futures were built.
@@ -224,6 +282,7 @@ async fn concurrent_requests_never_carry_each_others_trace() {
             "GET",
             "handle dropped",
             "left",
+            "obs.test.Catalog/Get",
             "right",
             "select a",
             "select b",

@@ -13,7 +13,7 @@
 //! entered would carry another's trace id.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -335,8 +335,17 @@ static LEFT_SPANS: Mutex<LeftSpans> = Mutex::new(LeftSpans {
     open: Vec::new(),
     closed: Vec::new(),
 });
-/// Whether `LEFT_SPANS.open` may hold a span: a close looks no further while it is false.
-static ANY_LEFT_OPEN: AtomicBool = AtomicBool::new(false);
+/// The tracing ids of the open left spans, by a hash of the id (0: none), so that a close
+/// looks no further, and takes no lock, unless its span may be one: a left span that lives
+/// on (a connection's) must not make every close in the process take `LEFT_SPANS`' lock. A
+/// left span whose place another takes is not marked when it closes (it stays current on
+/// its thread, as it did before spans were marked).
+static LEFT_IDS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+fn left_id_slot(id: u64) -> &'static AtomicU64 {
+    // Fibonacci hashing: the top 6 bits of the product (ids differ in their low bits).
+    &LEFT_IDS[(id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize]
+}
 /// How many left spans have closed, ever: a thread whose last sweep saw fewer sweeps again.
 static LEFT_CLOSED: AtomicU64 = AtomicU64::new(0);
 
@@ -352,13 +361,13 @@ fn push_bounded(spans: &mut Vec<LeftSpan>, span: LeftSpan) {
 pub(crate) fn left_elsewhere(owner: usize, id: u64, span_id: SpanId) {
     let mut left = LEFT_SPANS.lock();
     push_bounded(&mut left.open, LeftSpan { owner, id, span_id });
-    ANY_LEFT_OPEN.store(true, Ordering::Relaxed);
+    left_id_slot(id).store(id, Ordering::Relaxed);
 }
 
 /// Marks the span `id`, closing now, for the threads it was left entered on.
 #[inline]
 pub(crate) fn closing(owner: usize, id: u64) {
-    if ANY_LEFT_OPEN.load(Ordering::Relaxed) {
+    if left_id_slot(id).load(Ordering::Relaxed) == id {
         close_left(owner, id);
     }
 }
@@ -376,8 +385,8 @@ fn close_left(owner: usize, id: u64) {
         }
         !closing
     });
-    if open.is_empty() {
-        ANY_LEFT_OPEN.store(false, Ordering::Relaxed);
+    if !open.iter().any(|s| s.id == id) {
+        let _ = left_id_slot(id).compare_exchange(id, 0, Ordering::Relaxed, Ordering::Relaxed);
     }
     if any_closed {
         LEFT_CLOSED.fetch_add(1, Ordering::Release);

@@ -139,6 +139,18 @@ async fn drain<B: http_body::Body<Error = Infallible>>(response: Response<B>) ->
         .trailers()
         .cloned()
 }
+/// Asserts each of `expected` on `span`: the attribute's value, `None` for one it lacks.
+fn assert_attributes(span: &SpanData, expected: &[(&str, Option<&str>)]) {
+    for (key, value) in expected {
+        assert_eq!(attribute(span, key).as_deref(), *value, "{key}");
+    }
+}
+
+/// Asserts that the first series of the histogram `name` has `span` as its exemplar.
+fn assert_span_exemplar(registry: &Registry, name: &str, span: &SpanData) {
+    let exemplar = &family(registry, name).points[0].exemplars[0];
+    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+}
 
 fn family(registry: &Registry, name: &str) -> obs_metrics::MetricFamilySnapshot {
     registry
@@ -219,9 +231,7 @@ async fn unary_server_call_is_a_child_span_with_rpc_attributes_and_metrics() {
         histogram(&registry, "rpc_server_responses_per_rpc"),
         (expected, 1.0, 1)
     );
-    let duration = family(&registry, "rpc_server_call_duration_seconds");
-    let exemplar = &duration.points[0].exemplars[0];
-    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+    assert_span_exemplar(&registry, "rpc_server_call_duration_seconds", &span);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -772,20 +782,21 @@ async fn stable_server_call_has_the_stable_attributes_and_metric_labels_only() {
     assert_eq!(span.name, "shop.v1.Orders/Get");
     assert_eq!(span.kind, SpanKind::Server);
     assert_eq!(span.status, Status::Unset);
-    for (key, value) in [
-        ("rpc.system.name", Some("grpc")),
-        ("rpc.method", Some("shop.v1.Orders/Get")),
-        ("rpc.status_code", Some("OK")),
-        ("server.address", Some("svc.local")),
-        ("server.port", Some("50051")),
-        ("rpc.system", None),
-        ("rpc.service", None),
-        ("rpc.grpc.status_code", None),
-        ("rpc.method_original", None),
-        ("error.type", None),
-    ] {
-        assert_eq!(attribute(&span, key).as_deref(), value, "{key}");
-    }
+    assert_attributes(
+        &span,
+        &[
+            ("rpc.system.name", Some("grpc")),
+            ("rpc.method", Some("shop.v1.Orders/Get")),
+            ("rpc.status_code", Some("OK")),
+            ("server.address", Some("svc.local")),
+            ("server.port", Some("50051")),
+            ("rpc.system", None),
+            ("rpc.service", None),
+            ("rpc.grpc.status_code", None),
+            ("rpc.method_original", None),
+            ("error.type", None),
+        ],
+    );
 
     let (duration_labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
     let expected = labels(&[
@@ -795,9 +806,7 @@ async fn stable_server_call_has_the_stable_attributes_and_metric_labels_only() {
         ("error_type", ""),
     ]);
     assert_eq!((duration_labels, count), (expected, 1));
-    let duration = family(&registry, "rpc_server_call_duration_seconds");
-    let exemplar = &duration.points[0].exemplars[0];
-    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+    assert_span_exemplar(&registry, "rpc_server_call_duration_seconds", &span);
     // Removed with no replacement by the stable conventions.
     assert!(!has_family(&registry, "rpc_server_requests_per_rpc"));
     assert!(!has_family(&registry, "rpc_server_responses_per_rpc"));
@@ -924,19 +933,20 @@ async fn stable_client_call_fails_on_any_non_ok_status_and_labels_its_server() {
     assert_eq!(span.name, "shop.v1.Orders/Get");
     assert_eq!(span.kind, SpanKind::Client);
     assert!(matches!(span.status, Status::Error { .. }));
-    for (key, value) in [
-        ("rpc.system.name", Some("grpc")),
-        ("rpc.method", Some("shop.v1.Orders/Get")),
-        ("rpc.status_code", Some("NOT_FOUND")),
-        ("error.type", Some("NOT_FOUND")),
-        ("server.address", Some("orders")),
-        ("server.port", Some("50051")),
-        ("rpc.system", None),
-        ("rpc.service", None),
-        ("rpc.grpc.status_code", None),
-    ] {
-        assert_eq!(attribute(&span, key).as_deref(), value, "{key}");
-    }
+    assert_attributes(
+        &span,
+        &[
+            ("rpc.system.name", Some("grpc")),
+            ("rpc.method", Some("shop.v1.Orders/Get")),
+            ("rpc.status_code", Some("NOT_FOUND")),
+            ("error.type", Some("NOT_FOUND")),
+            ("server.address", Some("orders")),
+            ("server.port", Some("50051")),
+            ("rpc.system", None),
+            ("rpc.service", None),
+            ("rpc.grpc.status_code", None),
+        ],
+    );
     let (duration_labels, _, count) = histogram(&registry, "rpc_client_call_duration_seconds");
     let expected = labels(&[
         ("rpc_system_name", "grpc"),
@@ -947,9 +957,7 @@ async fn stable_client_call_fails_on_any_non_ok_status_and_labels_its_server() {
         ("server_port", "50051"),
     ]);
     assert_eq!((duration_labels, count), (expected, 1));
-    let duration = family(&registry, "rpc_client_call_duration_seconds");
-    let exemplar = &duration.points[0].exemplars[0];
-    assert_eq!(exemplar.span_id, span.span_context.span_id, "span exemplar");
+    assert_span_exemplar(&registry, "rpc_client_call_duration_seconds", &span);
     assert!(!has_family(&registry, "rpc_client_requests_per_rpc"));
 }
 
@@ -967,20 +975,21 @@ async fn both_conventions_put_both_attribute_sets_on_spans_and_one_series_each_i
 
     let span = only(&sink);
     assert_eq!(span.name, "shop.v1.Orders/Get");
-    for (key, value) in [
-        ("rpc.system", "grpc"),
-        ("rpc.system.name", "grpc"),
-        ("rpc.service", "shop.v1.Orders"),
-        // One key, one value: the stable one.
-        ("rpc.method", "shop.v1.Orders/Get"),
-        ("rpc.grpc.status_code", "5"),
-        ("rpc.status_code", "NOT_FOUND"),
-        ("server.address", "svc.local"),
-        ("server.port", "50051"),
-    ] {
-        assert_eq!(attribute(&span, key).as_deref(), Some(value), "{key}");
-    }
-    assert_eq!(attribute(&span, "error.type"), None);
+    assert_attributes(
+        &span,
+        &[
+            ("rpc.system", Some("grpc")),
+            ("rpc.system.name", Some("grpc")),
+            ("rpc.service", Some("shop.v1.Orders")),
+            // One key, one value: the stable one.
+            ("rpc.method", Some("shop.v1.Orders/Get")),
+            ("rpc.grpc.status_code", Some("5")),
+            ("rpc.status_code", Some("NOT_FOUND")),
+            ("server.address", Some("svc.local")),
+            ("server.port", Some("50051")),
+            ("error.type", None),
+        ],
+    );
 
     // One family, each call in it twice: the old labels' series and the stable labels'.
     let name = "rpc_server_call_duration_seconds";

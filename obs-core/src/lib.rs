@@ -22,9 +22,10 @@
 //!
 //! # Coming from `tracing-opentelemetry`
 //!
-//! obs records spans with its own layer, not `tracing-opentelemetry` (which it neither uses
-//! nor re-exports): on an obs span, `tracing_opentelemetry::OpenTelemetrySpanExt::context()`
-//! is an empty context and its `set_parent` does nothing. Read the span's ids with
+//! obs records spans with its own layer, not `tracing-opentelemetry` (which it re-exports,
+//! as [`obs_core::tracing_opentelemetry`](tracing_opentelemetry), but does not use): on an
+//! obs span, `tracing_opentelemetry::OpenTelemetrySpanExt::context()` is an empty context
+//! and its `set_parent` does nothing. Read the span's ids with
 //! [`trace::SpanExt::span_context`], and make a span the child of a context from elsewhere
 //! (a message's `traceparent`) with [`trace::span_with_remote_parent`] and
 //! [`trace::extract`]. Code that injects through OpenTelemetry's global propagator keeps
@@ -115,6 +116,43 @@ pub use opentelemetry_sdk;
 /// which only a crate's own dependency provides, so code using it adds `tracing = "0.1"`
 /// (Cargo resolves it to this same `tracing`).
 pub use tracing;
+/// The `tracing-opentelemetry` release built for [`opentelemetry`] (default features off),
+/// for code that runs its layer with an SDK tracer provider in a subscriber of its own, beside
+/// obs: a gradual migration, a library's tests, a comparison. Taking it from here rather than
+/// from a dependency of your own means its `opentelemetry` is obs's, so a context extracted
+/// by obs's propagator is the type its `set_parent` takes.
+///
+/// obs does not use it: `init`'s subscriber records spans with [`trace::SpanLayer`], and on
+/// those spans `OpenTelemetrySpanExt` finds no `tracing-opentelemetry` layer (its `context()`
+/// is empty, its `set_parent` does nothing). See "Coming from `tracing-opentelemetry`" above
+/// for the obs equivalents.
+///
+/// ```
+/// use obs_core::opentelemetry::propagation::TextMapPropagator;
+/// use obs_core::opentelemetry::trace::{TraceContextExt, TracerProvider};
+/// use obs_core::opentelemetry_sdk::trace::SdkTracerProvider;
+/// use obs_core::tracing_opentelemetry::OpenTelemetrySpanExt;
+/// use obs_core::tracing_subscriber::layer::SubscriberExt;
+/// use obs_core::tracing;
+/// use std::collections::HashMap;
+///
+/// let provider = SdkTracerProvider::builder().build();
+/// let subscriber = obs_core::tracing_subscriber::registry()
+///     .with(obs_core::tracing_opentelemetry::layer().with_tracer(provider.tracer("legacy")));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let headers = HashMap::from([(
+///         "traceparent".to_owned(),
+///         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+///     )]);
+///     // obs's propagator and tracing-opentelemetry share one `opentelemetry::Context`.
+///     let parent = obs_core::trace::W3CPropagator.extract(&headers);
+///     let span = tracing::info_span!("legacy work");
+///     span.set_parent(parent).unwrap();
+///     let trace_id = span.context().span().span_context().trace_id();
+///     assert_eq!(trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+/// });
+/// ```
+pub use tracing_opentelemetry;
 /// `tracing-subscriber`, re-exported for code that runs a subscriber of its own instead of
 /// `init` (a test with [`trace::SpanLayer`] and an [`trace::InMemorySpanSink`], say); obs
 /// turns on none of its formatting features (`fmt`, `json`). `init` installs the global

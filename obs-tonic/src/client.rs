@@ -1,7 +1,7 @@
 //! [`GrpcClientLayer`]: CLIENT spans, context injection and `rpc.client.*` metrics.
 
 use http::Request;
-use obs_tower::{Hooks, Instrumented};
+use obs_tower::{CallSpan, Hooks, Instrumented};
 use obs_trace::RpcConventions;
 use tower_layer::Layer;
 use tracing::field::Empty;
@@ -79,7 +79,7 @@ impl<S> Layer<S> for GrpcClientLayer {
 impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
     type Call = GrpcCall;
 
-    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
+    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (CallSpan, GrpcCall) {
         let configured = self.config.server_address.as_ref();
         // The stable client metrics' `server.address` and `server.port` ("Conditionally
         // Required: If available", rpc-metrics.md): few values, interned.
@@ -88,7 +88,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
             (None, _) => None,
         };
         let Some(call) = self.begin(request, server_label) else {
-            return (tracing::Span::none(), GrpcCall::excluded());
+            return (tracing::Span::none().into(), GrpcCall::excluded());
         };
         let names = call.names();
         let (address, port) = server_address(request, configured);
@@ -141,7 +141,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
         // Inside the client span, the current context is the client span's; if the span is
         // disabled, it is the caller's, so the trace still goes on.
         span.in_scope(|| obs_trace::inject_current(request.headers_mut()));
-        (span, call)
+        (span.into(), call)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use http::Request;
-use obs_tower::{Hooks, Instrumented};
+use obs_tower::{CallSpan, Hooks, Instrumented};
 use obs_trace::opentelemetry::trace::SpanKind;
 use obs_trace::{RpcConventions, SpanStart};
 use tower_layer::Layer;
@@ -66,7 +66,7 @@ impl<S> Layer<S> for GrpcServerLayer {
 }
 
 /// The OpenTelemetry side of a recording server span (see
-/// [`obs_trace::RemoteParent::span_with_attributes`]): name, kind, the RPC's attributes and
+/// [`obs_trace::RemoteParent::span_or_parent`]): name, kind, the RPC's attributes and
 /// the connection's, in the versions of the conventions `conventions` says. An attribute
 /// both versions name holds the stable value.
 fn describe<B>(
@@ -141,20 +141,26 @@ fn describe<B>(
 impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
-    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (tracing::Span, GrpcCall) {
+    fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (CallSpan, GrpcCall) {
         let Some(call) = self.begin(request, || None) else {
-            return (tracing::Span::none(), GrpcCall::excluded());
+            return (tracing::Span::none().into(), GrpcCall::excluded());
         };
         let names = call.names();
         let conventions = self.config.conventions;
         // The identifying fields are `tracing` fields for the other layers (logs
         // included); the span layer is handed them and the connection's attributes typed,
         // worked out only when the span records.
-        let span = obs_trace::extract(request.headers()).span_with_attributes(
+        let (span, untraced_parent) = obs_trace::extract(request.headers()).span_or_parent(
             || server_span(conventions, names),
             |start| describe(request, names, conventions, start),
         );
-        (span, call)
+        (
+            CallSpan {
+                span,
+                untraced_parent,
+            },
+            call,
+        )
     }
 }
 

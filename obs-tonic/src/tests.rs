@@ -234,6 +234,37 @@ async fn unary_server_call_is_a_child_span_with_rpc_attributes_and_metrics() {
     assert_span_exemplar(&registry, "rpc_server_call_duration_seconds", &span);
 }
 
+/// A global filter that disables the server span for every layer (the usual `tracing`
+/// set-up, `LevelFilter` or an `EnvFilter` as a layer of its own) does not cut the handler
+/// off from the caller's trace: its logs and outgoing calls still carry it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_globally_filtered_server_span_still_passes_the_callers_trace_on() {
+    let sink = InMemorySpanSink::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::ERROR)
+        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let outgoing = Arc::new(std::sync::Mutex::new(HeaderMap::new()));
+    let handler_outgoing = outgoing.clone();
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(move |request: Request<CountedBody<Full<Bytes>>>| {
+            let outgoing = handler_outgoing.clone();
+            async move {
+                request.into_body().collect().await.unwrap();
+                obs_trace::inject_current(&mut outgoing.lock().unwrap());
+                Ok::<_, Infallible>(streamed(vec![messages(1, b"pong")], "0"))
+            }
+        });
+    let response = service
+        .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"ping")))
+        .await
+        .unwrap();
+    assert_eq!(drain(response).await.unwrap()["grpc-status"], "0");
+    assert_eq!(outgoing.lock().unwrap()["traceparent"], TRACEPARENT);
+    assert!(sink.spans().is_empty(), "the server span is disabled");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn streamed_messages_are_counted_across_frame_boundaries() {
     let (sink, _guard) = capture();

@@ -9,7 +9,7 @@ use tracing::field::Empty;
 use crate::HttpLayer;
 use crate::classify::{ErrorType, is_client_error};
 use crate::config::{HttpConfig, Outcome};
-use crate::hooks::{CallHooks, Hooks};
+use crate::hooks::{CallHooks, CallSpan, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
 use crate::semconv;
 
@@ -71,11 +71,11 @@ pub type HttpClientLayer = HttpLayer<ClientMetrics>;
 impl<B> Hooks<B> for HttpClientLayer {
     type Call = HttpClientCall;
 
-    fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpClientCall) {
+    fn on_request(&self, request: &mut Request<B>) -> (CallSpan, HttpClientCall) {
         // No resend count: see the type's docs on retry and redirect layers.
         let (span, call) = self.start(request.method(), request.uri(), request.headers(), None);
         inject(&span, request.headers_mut());
-        (span, call)
+        (span.into(), call)
     }
 }
 

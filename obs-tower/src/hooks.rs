@@ -11,6 +11,8 @@
 use bytes::Buf;
 use http::{HeaderMap, Request, Response};
 
+use obs_trace::ActiveContext;
+
 use crate::classify::PANIC_ERROR_TYPE;
 
 /// Starts the telemetry of one call: the protocol policy of an instrumented service.
@@ -24,7 +26,29 @@ pub trait Hooks<ReqBody>: Clone {
     /// Called before the inner service sees `request`: creates the call's span (not
     /// entered) and its state. A client flavour injects the new span's context into the
     /// request headers here.
-    fn on_request(&self, request: &mut Request<ReqBody>) -> (tracing::Span, Self::Call);
+    fn on_request(&self, request: &mut Request<ReqBody>) -> (CallSpan, Self::Call);
+}
+
+/// A call's span, and the caller's context to keep current in its place if no span layer
+/// saw the span (see [`obs_trace::RemoteParent::span_or_parent`]): a server span that a
+/// global filter disabled still passes the caller's trace on to the handler's logs and
+/// outgoing calls. A plain `tracing::Span` converts into one with no such context.
+#[derive(Debug)]
+pub struct CallSpan {
+    /// The call's span.
+    pub span: tracing::Span,
+    /// The caller's context, made current while the call runs
+    /// ([`obs_trace::enter_context`]).
+    pub untraced_parent: Option<ActiveContext>,
+}
+
+impl From<tracing::Span> for CallSpan {
+    fn from(span: tracing::Span) -> Self {
+        CallSpan {
+            span,
+            untraced_parent: None,
+        }
+    }
 }
 
 /// The telemetry of one call in flight. Every method runs with the call's span entered, so
@@ -72,13 +96,16 @@ pub trait CallHooks: Send + 'static {
 /// body holds it at that moment).
 pub(crate) struct Call<C: CallHooks> {
     span: tracing::Span,
+    // Boxed: rare (a global filter), and the call state is moved a few times a request.
+    untraced_parent: Option<Box<ActiveContext>>,
     hooks: Option<C>,
 }
 
 impl<C: CallHooks> Call<C> {
-    pub(crate) fn new(span: tracing::Span, hooks: C) -> Self {
+    pub(crate) fn new(span: CallSpan, hooks: C) -> Self {
         Call {
-            span,
+            span: span.span,
+            untraced_parent: span.untraced_parent.map(Box::new),
             hooks: Some(hooks),
         }
     }
@@ -89,6 +116,10 @@ impl<C: CallHooks> Call<C> {
     /// whoever catches the panic may drop the call much later, not knowing.
     pub(crate) fn entered<R>(&mut self, f: impl FnOnce(Ending<'_, C>) -> R) -> R {
         let _entered = self.span.enter();
+        let _untraced_parent = self
+            .untraced_parent
+            .as_deref()
+            .map(obs_trace::enter_context);
         let mut unwinding = EndOnUnwind(Ending {
             hooks: &mut self.hooks,
             span: &self.span,

@@ -100,7 +100,7 @@ impl Middleware for TracingMiddleware {
             self.layer
                 .start(request.method(), &uri, request.headers(), resend_count);
         crate::client::inject(&span, request.headers_mut());
-        let mut call = Call::new(span.clone(), hooks);
+        let mut call = Call::new(span.clone().into(), hooks);
         Box::pin(
             async move {
                 let result = next.run(request, extensions).await;

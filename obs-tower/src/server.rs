@@ -12,7 +12,7 @@ use crate::HttpLayer;
 use crate::classify::{ErrorType, is_server_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::forwarded::ProxyHeaders;
-use crate::hooks::{CallHooks, Hooks};
+use crate::hooks::{CallHooks, CallSpan, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
 use crate::route::{self, Route};
 use crate::semconv;
@@ -97,7 +97,7 @@ impl HttpServerLayer {
 impl<B> Hooks<B> for HttpServerLayer {
     type Call = HttpServerCall;
 
-    fn on_request(&self, request: &mut Request<B>) -> (tracing::Span, HttpServerCall) {
+    fn on_request(&self, request: &mut Request<B>) -> (CallSpan, HttpServerCall) {
         let start = Stopwatch::start();
         let (method, method_original) =
             semconv::method(request.method(), &self.config.known_methods);
@@ -121,7 +121,7 @@ impl<B> Hooks<B> for HttpServerLayer {
         // The span's identifying fields are `tracing` fields for the other layers (logs
         // included); the span layer is handed them and the rest of the request attributes
         // typed, worked out only when the span records.
-        let span = obs_trace::extract(request.headers()).span_with_attributes(
+        let (span, untraced_parent) = obs_trace::extract(request.headers()).span_or_parent(
             || {
                 tracing::info_span!(
                     "HTTP request",
@@ -179,7 +179,13 @@ impl<B> Hooks<B> for HttpServerLayer {
             protocol: semconv::protocol_version(request.version()),
             outcome: Outcome::default(),
         };
-        (span, call)
+        (
+            CallSpan {
+                span,
+                untraced_parent,
+            },
+            call,
+        )
     }
 }
 

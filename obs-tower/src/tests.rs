@@ -748,6 +748,85 @@ async fn filtering_logs_to_error_loses_no_span() {
     );
 }
 
+/// The trace id obs has current at each event (what a log line is stamped with).
+#[derive(Clone, Default)]
+struct EventTraceIds(Captured<Option<String>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for EventTraceIds {
+    fn on_event(
+        &self,
+        _event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0
+            .push(obs_trace::current_span_context().map(|c| c.trace_id.to_string()));
+    }
+}
+
+/// A global filter (a `LevelFilter`, or an `EnvFilter` added as a layer of its own, the
+/// usual `tracing` set-up) disables the server span for every layer, and a subscriber may
+/// have no span layer at all: either way the caller's trace still reaches the handler's
+/// logs and its outgoing call, with the caller's sampled flag, as W3C Trace Context asks
+/// of a participant that records nothing. Before, the handler's logs had no trace id and
+/// its call went out with the stale `traceparent` it was given.
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_span_no_span_layer_saw_still_passes_the_callers_trace_on() {
+    for (with_span_layer, flags) in [(true, "01"), (false, "01"), (true, "00")] {
+        let events = EventTraceIds::default();
+        let sink = InMemorySpanSink::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::ERROR)
+            .with(with_span_layer.then(|| SpanLayer::new().with_sink(Arc::new(sink.clone()))))
+            .with(events.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let seen = Captured::default();
+        let request = Request::get("/")
+            .header("traceparent", traceparent(flags))
+            .body(Empty::new())
+            .unwrap();
+        let service = server_calling_downstream(seen.clone(), StatusCode::OK);
+        drop(service.oneshot(request).await.unwrap());
+        let case = format!("span layer {with_span_layer}, flags {flags}");
+        assert!(sink.spans().is_empty(), "{case}: every span is disabled");
+        assert_eq!(
+            events.0.all(),
+            [Some(TRACE_ID.to_owned())],
+            "{case}: the handler's error log"
+        );
+        let sent = seen.all()[0]["traceparent"].to_str().unwrap().to_owned();
+        assert_eq!(sent, traceparent(flags), "{case}");
+        // Out of the request, nothing of it stays current.
+        assert_eq!(obs_trace::current_span_context(), None, "{case}");
+    }
+}
+
+/// Under a global filter that disables the server span, a span the filter lets through in
+/// the handler continues the caller's trace, as the server span's child would.
+#[tokio::test(flavor = "current_thread")]
+async fn a_handler_span_under_a_disabled_server_span_continues_the_callers_trace() {
+    let sink = InMemorySpanSink::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::WARN)
+        .with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new())
+        .service_fn(|_req: Request<Empty<Bytes>>| async {
+            tracing::warn_span!("slow query").in_scope(|| ());
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        });
+    let request = Request::get("/")
+        .header("traceparent", traceparent("01"))
+        .body(Empty::new())
+        .unwrap();
+    drop(service.oneshot(request).await.unwrap());
+    let spans = sink.spans();
+    assert_eq!(spans.len(), 1, "only the handler's span is enabled");
+    assert_eq!(spans[0].name, "slow query");
+    assert_eq!(spans[0].span_context.trace_id.to_string(), TRACE_ID);
+    assert_eq!(spans[0].parent_span_id.to_string(), PARENT_ID);
+}
+
 /// The server layer placed before or after other common layers keeps the caller's context.
 #[tokio::test(flavor = "current_thread")]
 async fn layer_order_does_not_lose_the_context() {

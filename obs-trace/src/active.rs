@@ -493,6 +493,45 @@ impl ContextReader {
     }
 }
 
+/// Makes `context` current on this thread, with no span, until the returned guard drops:
+/// what middleware keeps current while it runs a request whose span no span layer saw
+/// ([`RemoteParent::span_or_parent`](crate::RemoteParent::span_or_parent)), so that the
+/// caller's trace still reaches the logs, exemplars and outgoing calls of the code it runs.
+/// Every subscriber's layers see it, and spans created inside take it as their parent.
+/// Guards must drop in the reverse order of entering, on the thread that entered them (the
+/// guard is not `Send`).
+pub fn enter_context(context: &ActiveContext) -> EnteredContext {
+    push(
+        ANY,
+        NO_SPAN,
+        Entered {
+            active: context.clone(),
+            local_root: SpanId::INVALID,
+        },
+        false,
+    );
+    EnteredContext {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// The id of a context entered with no span: tracing ids are never 0.
+const NO_SPAN: u64 = 0;
+
+/// A context made current by [`enter_context`]; leaves it when dropped.
+#[derive(Debug)]
+#[must_use = "the context is current only until the guard drops"]
+pub struct EnteredContext {
+    // The entry is on this thread's stack: it must be popped here.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for EnteredContext {
+    fn drop(&mut self) {
+        pop(ANY, NO_SPAN);
+    }
+}
+
 /// The current span context on this thread (a clone), if a span is entered.
 #[inline]
 pub fn current_span_context() -> Option<SpanContext> {

@@ -504,21 +504,26 @@ pub fn span_with_remote_parent(
     parent: RemoteParent,
     make: impl FnOnce() -> tracing::Span,
 ) -> tracing::Span {
-    with_pending_parent(parent, false, make)
+    with_pending_parent(parent, false, make).0
 }
 
+/// Creates the span with `make` as the child of `parent`; also gives `parent` back if no
+/// span layer took it: the span is disabled for every layer (a global filter), or the
+/// subscriber has no [`SpanLayer`].
 fn with_pending_parent(
     parent: RemoteParent,
     described: bool,
     make: impl FnOnce() -> tracing::Span,
-) -> tracing::Span {
+) -> (tracing::Span, Option<RemoteParent>) {
     let _ =
         PENDING_PARENT.try_with(|p| *p.borrow_mut() = Some(PendingParent { parent, described }));
     let span = make();
-    // If `make` created no span (disabled everywhere) the pending parent must not leak into
-    // the next, unrelated span.
-    let _ = PENDING_PARENT.try_with(|p| p.borrow_mut().take());
-    span
+    // The pending parent must not leak into the next, unrelated span.
+    let left = PENDING_PARENT
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten();
+    (span, left.map(|pending| pending.parent))
 }
 
 /// The OpenTelemetry side of a recording span that middleware is starting with
@@ -601,7 +606,35 @@ impl RemoteParent {
         make: impl FnOnce() -> tracing::Span,
         describe: impl FnOnce(&mut SpanStart<'_>),
     ) -> tracing::Span {
-        let span = with_pending_parent(self, true, make);
+        self.span_or_parent(make, describe).0
+    }
+
+    /// [`span_with_attributes`](Self::span_with_attributes), and the caller's context when
+    /// no span layer saw the new span: a global filter (`LevelFilter`, or an `EnvFilter`
+    /// added as a layer of its own rather than with `.with_filter`) disabled it for every
+    /// layer, or the subscriber has no [`SpanLayer`]. Middleware keeps that context current
+    /// with [`enter_context`](crate::enter_context) while the request runs, so that the
+    /// caller's trace still reaches the handler's logs and outgoing calls, as W3C Trace
+    /// Context asks of a participant that records nothing (it passes the trace on). `None`
+    /// when a span layer took the span, or when there is no caller's trace to carry.
+    pub fn span_or_parent(
+        self,
+        make: impl FnOnce() -> tracing::Span,
+        describe: impl FnOnce(&mut SpanStart<'_>),
+    ) -> (tracing::Span, Option<ActiveContext>) {
+        let (span, untaken) = with_pending_parent(self, true, make);
+        let untraced_parent = untaken.and_then(|parent| {
+            parent
+                .span
+                .filter(SpanContext::is_valid)
+                .map(|span| ActiveContext {
+                    span,
+                    baggage: parent.baggage,
+                })
+        });
+        if untraced_parent.is_some() {
+            return (span, untraced_parent);
+        }
         span.with_subscriber(|(id, dispatch)| {
             // An unsampled span records nothing: no need to look it up.
             if active::created_records(id.into_u64()) == Some(false) {
@@ -624,7 +657,7 @@ impl RemoteParent {
                 rec.enforce_limits();
             }
         });
-        span
+        (span, None)
     }
 }
 

@@ -47,7 +47,10 @@ mod traceparent;
 mod tracestate;
 mod unsampled;
 
-pub use active::{ActiveContext, ContextReader, current, current_span_context, with_current};
+pub use active::{
+    ActiveContext, ContextReader, EnteredContext, current, current_span_context, enter_context,
+    with_current,
+};
 pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use clock::Stopwatch;
 pub use context::SpanContext;

@@ -44,3 +44,48 @@ fn spans_inside_with_current_neither_panic_nor_unsettle_the_context() {
     // The inner span still has its parent: the context lent out was the outer span's.
     assert_eq!(spans[0].parent_span_id, spans[2].span_context.span_id);
 }
+
+/// A context entered with no span (what middleware does when no span layer saw its span)
+/// is current until its guard drops, is seen through every subscriber, and is the parent
+/// of spans created inside; the span context that was current before comes back after.
+#[test]
+fn a_context_entered_without_a_span_is_current_until_its_guard_drops() {
+    let parent =
+        obs_trace::parse_traceparent(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+            .expect("valid");
+    let caller = obs_trace::ActiveContext {
+        span: obs_trace::SpanContext {
+            trace_id: parent.trace_id,
+            span_id: parent.parent_id,
+            flags: parent.flags,
+            trace_state: obs_trace::TraceState::default(),
+            is_remote: true,
+        },
+        baggage: obs_trace::Baggage::default(),
+    };
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let outer_id = outer.span_context().expect("sampled").span_id;
+        let _outer = outer.enter();
+        {
+            let _entered = obs_trace::enter_context(&caller);
+            assert_eq!(obs_trace::current(), Some(caller.clone()));
+            tracing::info_span!("inside").in_scope(|| ());
+        }
+        assert_eq!(
+            obs_trace::current_span_context().map(|c| c.span_id),
+            Some(outer_id)
+        );
+    });
+    let inside = sink
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "inside")
+        .expect("exported");
+    assert_eq!(inside.span_context.trace_id, caller.span.trace_id);
+    assert_eq!(inside.parent_span_id, caller.span.span_id);
+    assert_eq!(obs_trace::current(), None);
+}

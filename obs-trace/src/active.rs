@@ -500,6 +500,7 @@ impl ContextReader {
 /// Every subscriber's layers see it, and spans created inside take it as their parent.
 /// Guards must drop in the reverse order of entering, on the thread that entered them (the
 /// guard is not `Send`).
+#[cold]
 pub fn enter_context(context: &ActiveContext) -> EnteredContext {
     push(
         ANY,

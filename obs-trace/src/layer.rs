@@ -518,12 +518,23 @@ fn with_pending_parent(
     let _ =
         PENDING_PARENT.try_with(|p| *p.borrow_mut() = Some(PendingParent { parent, described }));
     let span = make();
-    // The pending parent must not leak into the next, unrelated span.
-    let left = PENDING_PARENT
+    // A span layer took it, as a rule. If not, it must not leak into the next, unrelated
+    // span.
+    let left = if has_pending_parent() {
+        take_pending_parent()
+    } else {
+        None
+    };
+    (span, left)
+}
+
+#[cold]
+fn take_pending_parent() -> Option<RemoteParent> {
+    PENDING_PARENT
         .try_with(|p| p.borrow_mut().take())
         .ok()
-        .flatten();
-    (span, left.map(|pending| pending.parent))
+        .flatten()
+        .map(|pending| pending.parent)
 }
 
 /// The OpenTelemetry side of a recording span that middleware is starting with
@@ -1007,6 +1018,7 @@ where
             && !has_pending_parent())
     }
 
+    #[inline]
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let pending = PENDING_PARENT
             .try_with(|p| p.borrow_mut().take())
@@ -1089,6 +1101,7 @@ where
         span.extensions_mut().insert(state);
     }
 
+    #[inline]
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         // An unsampled span records nothing: no need to look it up.
         if active::known_records(self.owner.get(), id.into_u64()) == Some(false) {
@@ -1155,6 +1168,7 @@ where
         self.owner.register(subscriber);
     }
 
+    #[inline]
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let owner = self.owner.get();
         if active::enter_remembered(owner, id.into_u64()) {
@@ -1175,6 +1189,7 @@ where
         }
     }
 
+    #[inline]
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let owner = self.owner.get();
         if !active::pop(owner, id.into_u64()) {
@@ -1182,6 +1197,7 @@ where
         }
     }
 
+    #[inline]
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let owner = self.owner.get();
         active::closing(owner, id.into_u64());

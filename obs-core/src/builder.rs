@@ -611,7 +611,44 @@ impl Builder {
     /// Starts telemetry: see [`crate::init`].
     pub fn init(self) -> Result<Telemetry, InitError> {
         let config = self.config()?;
-        crate::telemetry::start(config)
+        crate::telemetry::start(config, None)
+    }
+
+    /// [`init`](Self::init), with `layer`, a `tracing` layer of the application's, added to
+    /// the subscriber `init` installs: a console format while developing, an error
+    /// tracker, `tokio-console`. Several layers go in as one with `Layer::and_then`, or as
+    /// a `Vec` of boxed layers. obs's spans, logs and metrics are unchanged, and `layer`
+    /// sees every span and event (`RUST_LOG` filters only obs's own log layers).
+    ///
+    /// Give `layer` a filter of its own with `.with_filter(..)`. A filter added as a layer
+    /// of its own (a `LevelFilter` or an `EnvFilter` in `layer`) filters every layer,
+    /// obs's included: a span it disables is not exported, and an event it disables
+    /// reaches no log. The trace context is not lost with them: the middleware keeps a
+    /// caller's trace current through a request whose span was disabled, so the handler's
+    /// logs and outgoing calls still carry it.
+    ///
+    /// ```
+    /// use obs_core::tracing_subscriber::filter::LevelFilter;
+    /// use obs_core::tracing_subscriber::Layer;
+    /// # struct Console;
+    /// # impl<S: obs_core::tracing::Subscriber> Layer<S> for Console {}
+    /// # fn main() -> Result<(), obs_core::InitError> {
+    /// // With `tracing-subscriber`'s `fmt` feature: `fmt::layer().pretty()`.
+    /// let console = Console.with_filter(LevelFilter::DEBUG);
+    /// let telemetry = obs_core::builder()
+    ///     .sdk_disabled(true)
+    ///     .json_logs(false)
+    ///     .init_with(console)?;
+    /// # drop(telemetry);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn init_with<L>(self, layer: L) -> Result<Telemetry, InitError>
+    where
+        L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    {
+        let config = self.config()?;
+        crate::telemetry::start(config, Some(Box::new(layer)))
     }
 }
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use obs_trace::{SpanData, SpanLayer, SpanSink, TailSamplingSink};
 use tracing_log::AsLog;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{Config, ExporterKind, Signal};
 use crate::export::batch::{BatchQueue, Budget, Control, Controlled, Destination, SignalStats};
@@ -55,7 +55,8 @@ impl fmt::Display for InitError {
             InitError::SubscriberAlreadySet => f.write_str(
                 "a global tracing subscriber was already installed before obs_core::init \
                  (tracing_subscriber::fmt().init(), say): remove that call, since obs_core::init \
-                 installs the subscriber that writes JSON logs and exports spans and log records",
+                 installs the subscriber that writes JSON logs and exports spans and log records; \
+                 add your own layers to it with obs_core::builder().init_with(layer)",
             ),
             InitError::InvalidSetting {
                 setting,
@@ -388,6 +389,27 @@ fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, I
 }
 
 /// Which events are logged: `RUST_LOG` (checked when the configuration was read).
+/// Installs `base` with obs's layers on it as the global subscriber: spans, then the JSON
+/// lines and the OTLP logs, each under the RUST_LOG filter. Stacked with `with`, not
+/// `Layer::and_then`: a `None` log layer inside an `and_then` chain turns the whole
+/// subscriber's level hint to `OFF` (found by `export_retry.rs`).
+fn install<S>(
+    base: S,
+    span_layer: SpanLayer,
+    json_layer: Option<obs_log::JsonLayer<obs_log::NonBlocking>>,
+    log_layer: Option<obs_log::OtlpLogLayer>,
+    log_filter: impl Fn() -> EnvFilter,
+) -> Result<(), InitError>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    let subscriber = base
+        .with(span_layer)
+        .with(json_layer.map(|l| l.with_filter(log_filter())))
+        .with(log_layer.map(|l| l.with_filter(log_filter())));
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError::SubscriberAlreadySet)
+}
+
 fn log_filter(config: &Config) -> EnvFilter {
     EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
@@ -424,11 +446,15 @@ fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
     Ok(Some(Arc::new(queue)))
 }
 
-pub(crate) fn start(config: Config) -> Result<Telemetry, InitError> {
+/// A `tracing` layer of the application's, added to the subscriber `init` installs
+/// ([`Builder::init_with`](crate::Builder::init_with)).
+pub(crate) type UserLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
+
+pub(crate) fn start(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry, InitError> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
         return Err(InitError::AlreadyInitialized);
     }
-    let result = start_once(config);
+    let result = start_once(config, user_layer);
     if result.is_err() {
         INITIALIZED.store(false, Ordering::SeqCst);
     }
@@ -447,7 +473,7 @@ fn foreign_tracer_provider() -> bool {
     valid
 }
 
-fn start_once(config: Config) -> Result<Telemetry, InitError> {
+fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry, InitError> {
     // First, so that it filters the configuration's own warnings too.
     obs_trace::diagnostics::set_level(config.diagnostics);
     for w in &config.warnings {
@@ -573,12 +599,15 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         .with_sampler(config.sampler.clone())
         .with_span_events(config.span_events)
         .with_limits(config.span_limits)
-        .with_unsampled_spans(config.unsampled_spans.unwrap_or(if json_writer.is_some() {
-            // JSON log lines show the fields of every span around an event.
-            obs_trace::UnsampledSpans::Keep
-        } else {
-            obs_trace::UnsampledSpans::Skip
-        }));
+        .with_unsampled_spans(config.unsampled_spans.unwrap_or(
+            if json_writer.is_some() || user_layer.is_some() {
+                // JSON log lines show the fields of every span around an event, and the
+                // application's own layer may want every span.
+                obs_trace::UnsampledSpans::Keep
+            } else {
+                obs_trace::UnsampledSpans::Skip
+            },
+        ));
     if let Some(tail) = &tail {
         span_layer = span_layer.with_sink(Arc::new(ApplicationSpans(tail.clone())));
     } else if let Some(q) = &traces {
@@ -589,31 +618,51 @@ fn start_once(config: Config) -> Result<Telemetry, InitError> {
         .traces_filter
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
-    // The log layers are the only others, both under the RUST_LOG filter (or none of them):
-    // an event callsite that filter rules out, and the span layer doesn't need, is disabled
-    // for good instead of built and dropped by each filter.
+    // Without a layer of the application's, the log layers are the only others, both under
+    // the RUST_LOG filter (or none of them): an event callsite that filter rules out, and
+    // the span layer doesn't need, is disabled for good instead of built and dropped by
+    // each filter. The application's layer may want any event.
     let others_filter = (json_writer.is_some() || logs.is_some()).then(|| log_filter(&config));
+    let any_event = user_layer.is_some();
     let span_layer = span_layer.with_other_layers_events(move |callsite| {
-        others_filter.as_ref().is_some_and(|filter| {
-            !<EnvFilter as tracing_subscriber::layer::Filter<tracing_subscriber::Registry>>::callsite_enabled(filter, callsite)
+        any_event
+            || others_filter.as_ref().is_some_and(|filter| {
+                !<EnvFilter as tracing_subscriber::layer::Filter<Registry>>::callsite_enabled(
+                    filter, callsite,
+                )
                 .is_never()
-        })
+            })
     });
-    let subscriber = tracing_subscriber::registry()
-        .with(span_layer.with_traces_filter(traces_filter))
-        .with(json_writer.map(|w| {
-            obs_log::JsonLayer::new()
-                .with_writer(w)
-                .with_service_name(resource.service_name())
-                .with_filter(log_filter(&config))
-        }))
-        .with(logs.clone().map(|q| {
-            obs_log::OtlpLogLayer::new(QueueSink(q))
-                .with_limits(config.log_limits)
-                .with_filter(log_filter(&config))
-        }));
-    tracing::subscriber::set_global_default(subscriber)
-        .map_err(|_| InitError::SubscriberAlreadySet)?;
+    let span_layer = span_layer.with_traces_filter(traces_filter);
+    let json_layer = json_writer.map(|w| {
+        obs_log::JsonLayer::new()
+            .with_writer(w)
+            .with_service_name(resource.service_name())
+    });
+    let log_layer = logs
+        .clone()
+        .map(|q| obs_log::OtlpLogLayer::new(QueueSink(q)).with_limits(config.log_limits));
+    // The application's layer sits on the registry, under obs's: its type names no obs
+    // type, and a global filter in it (a `LevelFilter`, an `EnvFilter` added as a layer)
+    // filters obs's layers too, as `tracing` users expect; the middleware still carries
+    // the callers' traces through spans such a filter disables.
+    let log_filters = || log_filter(&config);
+    match user_layer {
+        None => install(
+            tracing_subscriber::registry(),
+            span_layer,
+            json_layer,
+            log_layer,
+            log_filters,
+        ),
+        Some(user_layer) => install(
+            tracing_subscriber::registry().with(user_layer),
+            span_layer,
+            json_layer,
+            log_layer,
+            log_filters,
+        ),
+    }?;
     obs_trace::install_global_propagator();
     // `OTEL_SDK_DISABLED` has no effect on propagators, the spec says: set either way.
     obs_trace::set_propagators(config.propagators);

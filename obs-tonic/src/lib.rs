@@ -98,9 +98,9 @@
 //!     .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 //!     .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
 //!     .unwrap();
-//! let response = service.oneshot(request).await.unwrap();
-//! // The span ends with the response stream: here, when the body is dropped.
-//! drop(response);
+//! // The span ends with the response stream: a trailers-only response has an empty body,
+//! // so the call is over when its head comes back.
+//! let _response = service.oneshot(request).await.unwrap();
 //!
 //! let span = &sink.spans()[0];
 //! assert_eq!(span.name, "shop.v1.Orders/Get");

@@ -344,6 +344,17 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     );
     assert_eq!(span.status, Status::Unset);
 
+    // An empty 200 without `grpc-status`: the server sends its head with the end of the
+    // stream and drops the body unpolled, and the client reads UNKNOWN; not CANCELLED, as
+    // an abandoned body would be.
+    let bare = answering(Response::builder);
+    drop(
+        bare.oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(outcome(&only(&sink)), expected("2", Some("UNKNOWN")));
+
     // A stream that ends without trailers (truncated): UNKNOWN, as the client reports it,
     // on the server and on the client; not CANCELLED, which is for abandoned streams.
     let truncated = || {

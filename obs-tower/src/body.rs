@@ -11,7 +11,9 @@ use crate::hooks::{Call, CallHooks};
 pin_project! {
     /// The response body of [`Instrumented`](crate::Instrumented): every frame is passed
     /// through untouched; the call (span and metrics) ends at end of stream, on a body
-    /// error, or when the body is dropped unfinished, not when the head is sent.
+    /// error, or when the body is dropped unfinished, not when the head is sent (unless
+    /// the body is empty: [`is_end_stream`](Body::is_end_stream) from the start, it has
+    /// ended with the head, and the call with it).
     pub struct ResponseBody<B, C: CallHooks> {
         #[pin]
         inner: B,

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
+use http_body::Body;
 use pin_project_lite::pin_project;
 
 use crate::ResponseBody;
@@ -13,7 +14,8 @@ use crate::hooks::{Call, CallHooks};
 pin_project! {
     /// The response future of [`Instrumented`](crate::Instrumented): the inner future runs
     /// inside the call's span (so the handler's spans and logs are its children), and the
-    /// response body takes over the call when the head arrives.
+    /// response body takes over the call when the head arrives, unless the body is empty:
+    /// the call then ends with the head.
     pub struct ResponseFuture<F, C: CallHooks> {
         #[pin]
         inner: F,
@@ -39,6 +41,7 @@ impl<F, C: CallHooks> std::fmt::Debug for ResponseFuture<F, C> {
 impl<F, B, E, C> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
     C: CallHooks,
 {
     type Output = Result<Response<ResponseBody<B, C>>, E>;
@@ -54,23 +57,36 @@ where
                 .map_ok(|r| r.map(|b| ResponseBody::new(b, None)));
         };
         // One enter for the poll and whatever the result asks of the hooks.
-        let result = ready!(call.entered(|mut state| {
+        let (result, ended) = ready!(call.entered(|mut state| {
             let polled = this.inner.poll(cx);
-            match &polled {
-                Poll::Pending => {}
+            let ended = match &polled {
+                Poll::Pending => false,
                 Poll::Ready(Ok(response)) => {
                     state.with(|hooks, span| hooks.on_response(response, span));
+                    // A body that has ended before it is polled (an empty one) ends the
+                    // call with the head: a server sends such a head with the end of the
+                    // stream and drops the body unpolled (hyper does, over HTTP/1.1 and
+                    // HTTP/2), which would otherwise read as a response abandoned
+                    // half-way (a gRPC CANCELLED where the client reads UNKNOWN).
+                    let empty = response.body().is_end_stream();
+                    if empty {
+                        state.with(|hooks, span| hooks.on_finished(span));
+                        state.end();
+                    }
+                    empty
                 }
                 Poll::Ready(Err(_)) => {
                     state.with(|hooks, span| {
                         hooks.on_error(crate::classify::error_type_of::<E>(), span);
                     });
                     state.end();
+                    true
                 }
-            }
-            polled
+            };
+            polled.map(|result| (result, ended))
         }));
-        let call = this.call.take();
+        // An ended call closes its span here; otherwise the body takes it over.
+        let call = this.call.take().filter(|_| !ended);
         Poll::Ready(result.map(|response| response.map(|body| ResponseBody::new(body, call))))
     }
 }

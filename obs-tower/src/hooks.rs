@@ -69,8 +69,8 @@ pub trait CallHooks: Send + 'static {
         let _ = (trailers, span);
     }
 
-    /// The response body reached its end normally, after its last frame; called right
-    /// before [`on_end`](Self::on_end), which also runs for a body dropped unfinished or
+    /// The response body reached its end normally, after its last frame (or with the head,
+    /// for a body empty from the start); called right before [`on_end`](Self::on_end), which also runs for a body dropped unfinished or
     /// failed, so this tells a complete response from an abandoned one. Defaults to doing
     /// nothing.
     fn on_finished(&mut self, span: &tracing::Span) {

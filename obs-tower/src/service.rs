@@ -44,6 +44,7 @@ impl<S, H> Instrumented<S, H> {
 impl<S, H, ReqBody, ResBody> Service<Request<ReqBody>> for Instrumented<S, H>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
     H: Hooks<ReqBody>,
 {
     type Response = Response<ResponseBody<ResBody, H::Call>>;

@@ -380,6 +380,34 @@ async fn a_dropped_body_ends_the_span() {
     assert_eq!(sink.spans().len(), 1);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn an_empty_body_ends_the_span_with_the_head() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .service_fn(|_req: Request<Empty<Bytes>>| async {
+            let response = Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    // A server never polls a body that has ended already (hyper sends the head with the
+    // end of stream): the request is over with the head, not whenever the body is dropped.
+    let response = service.oneshot(Request::new(Empty::new())).await.unwrap();
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(204))
+    );
+    assert_eq!(server_duration(&registry).1, 1);
+    assert_eq!(active_requests(&registry), obs_metrics::PointValue::I64(0));
+    // The body still reads as the empty body it is.
+    assert!(response.into_body().frame().await.is_none());
+    assert_eq!(sink.spans().len(), 1);
+}
+
 #[derive(Debug)]
 struct Refused;
 
@@ -927,8 +955,12 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn server_metrics_are_recorded_at_body_end_with_a_span_exemplar() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
+    // A body to send: an empty one would end the request with the head.
     let app = Router::new()
-        .route("/status/{code}", get(status_handler))
+        .route(
+            "/status/{code}",
+            get(|code| async { (status_handler(code).await, "unavailable") }),
+        )
         .layer(HttpServerLayer::new().with_registry(&registry));
     let request = Request::get("/status/503")
         .header("traceparent", traceparent("01"))

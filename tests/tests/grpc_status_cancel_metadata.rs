@@ -112,6 +112,29 @@ async fn statuses_map_to_span_status_and_error_type_on_each_side() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_answer_without_grpc_status_is_unknown_on_both_sides() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::new(addr);
+    // An empty 200 with no `grpc-status`: the server sends it as a head ending the stream,
+    // never polling the body, and the client reads UNKNOWN (gRPC's
+    // doc/http-grpc-status-mapping.md), as must both spans.
+    let status = client.bare().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unknown, "{status:?}");
+    let spans = take_spans(&sink, 2).await;
+    for kind in [SpanKind::Server, SpanKind::Client] {
+        let span = of_kind(&spans, kind.clone());
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("2"),
+            "{span:#?}"
+        );
+        assert_eq!(attribute(span, "error.type").as_deref(), Some("UNKNOWN"));
+        assert!(is_error(span), "{kind:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_stream_ends_both_spans() {
     let (sink, _guard) = capture();
     let addr = failing_catalog().serve().await;

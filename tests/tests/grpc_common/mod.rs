@@ -2,7 +2,8 @@
 //! or code generation is needed: prost messages, a tonic service routing two methods
 //! (`obs.test.Catalog/Get`, unary, `obs.test.Catalog/List`, server streaming, and two
 //! fixed ones: `obs.test.Catalog/Collect`, client streaming, and `obs.test.Catalog/Chat`,
-//! bidirectional), and a client for all four. Servers run behind `GrpcServerLayer` on free loopback ports, clients
+//! bidirectional), and a client for all four; `obs.test.Catalog/Bare` answers as a broken
+//! proxy may, with an empty 200 and no `grpc-status`. Servers run behind `GrpcServerLayer` on free loopback ports, clients
 //! go through `GrpcClientLayer`.
 
 #![allow(dead_code, unreachable_pub)] // Each test binary uses its own part of this module.
@@ -58,6 +59,7 @@ const GET: &str = "/obs.test.Catalog/Get";
 const LIST: &str = "/obs.test.Catalog/List";
 const COLLECT: &str = "/obs.test.Catalog/Collect";
 const CHAT: &str = "/obs.test.Catalog/Chat";
+const BARE: &str = "/obs.test.Catalog/Bare";
 
 /// The catalog service: what `Get` and `List` do.
 #[derive(Clone)]
@@ -201,6 +203,9 @@ where
                 LIST => grpc.server_streaming(List(catalog.list), request).await,
                 COLLECT => grpc.client_streaming(Collect, request).await,
                 CHAT => grpc.streaming(Chat, request).await,
+                // No gRPC at all: the head ends the stream (hyper sends it with END_STREAM
+                // and never polls the body).
+                BARE => http::Response::new(tonic::body::Body::empty()),
                 _ => Status::unimplemented("no such method").into_http(),
             })
         })
@@ -313,12 +318,22 @@ where
 
     /// Calls a method the catalog does not have.
     pub async fn missing(&mut self) -> Result<Item, Status> {
+        self.unary("/obs.test.Catalog/Missing").await
+    }
+
+    /// Calls `Bare`, whose answer has no `grpc-status`.
+    pub async fn bare(&mut self) -> Result<Item, Status> {
+        self.unary(BARE).await
+    }
+
+    /// A unary call of `path` with a default request.
+    async fn unary(&mut self, path: &'static str) -> Result<Item, Status> {
         self.ready().await?;
         let response = self
             .grpc
             .unary(
                 Request::new(ItemRequest::default()),
-                PathAndQuery::from_static("/obs.test.Catalog/Missing"),
+                PathAndQuery::from_static(path),
                 ProstCodec::<ItemRequest, Item>::default(),
             )
             .await?;

@@ -16,6 +16,7 @@ use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
 use crate::grpc::{self, MessageCounter, OTHER, RpcNames};
 use crate::metrics::{RpcLabels, RpcMetrics, ServerLabel, Side};
+use crate::served::ServedMethods;
 
 /// Services left alone by default: health checks and reflection are infrastructure
 /// traffic, frequent and uninteresting. An entry ending in `.` is a package prefix.
@@ -38,6 +39,8 @@ pub(crate) struct Config {
     /// Clients only: `server.address` and `server.port` when the request URI has no
     /// authority (a generated client made with `new(channel)` sends only the path).
     pub(crate) server_address: Option<(String, Option<u16>)>,
+    /// Servers only: the methods calls have been seen to reach, named in metric labels.
+    pub(crate) served: ServedMethods,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
                 .collect(),
             metrics: RpcMetrics::register(registry, side, conventions),
             server_address: None,
+            served: ServedMethods::new(),
         }
     }
 
@@ -66,6 +70,8 @@ impl Config {
             excluded: self.excluded.clone(),
             metrics: self.metrics.clone(),
             server_address: self.server_address.clone(),
+            // Builders run before any call: nothing served yet.
+            served: ServedMethods::new(),
         };
         f(&mut config);
         config
@@ -152,6 +158,23 @@ impl ActiveCall {
     fn deadline_passed(&self) -> bool {
         self.deadline
             .is_some_and(|deadline| self.start.elapsed() + DEADLINE_SLACK >= deadline)
+    }
+
+    /// Whether the metric labels name the call's method, or say `_OTHER`. A server names
+    /// only the methods it has (see [`ServedMethods`]): method names are the caller's, and
+    /// as labels the made-up ones would be unbounded (RPC conventions, `rpc.method`). A
+    /// client's methods are its own code's.
+    fn labels_method(&self, names: &RpcNames) -> bool {
+        match self.config.side {
+            Side::Client => true,
+            // Tonic's answer to a method it does not have.
+            Side::Server if self.code == Some(Code::Unimplemented) => false,
+            Side::Server if self.counts.requests() > 0 => {
+                self.config.served.confirm(names);
+                true
+            }
+            Side::Server => self.config.served.contains(names),
+        }
     }
 
     /// Records the call's status: `rpc.grpc.status_code` (old conventions) or
@@ -303,12 +326,7 @@ impl CallHooks for GrpcCall {
         let names = call
             .names
             .as_ref()
-            // Unimplemented methods are named by the caller: as labels they would be
-            // unbounded, so they all become `_OTHER` (semconv `rpc.method`).
-            .filter(|_| {
-                !(matches!(call.config.side, Side::Server)
-                    && call.code == Some(Code::Unimplemented))
-            });
+            .filter(|names| call.labels_method(names));
         let labels = RpcLabels {
             service: names.map_or(Cow::Borrowed(OTHER), RpcNames::service_value),
             method: names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),

@@ -89,6 +89,14 @@ impl RpcNames {
         &self.full
     }
 
+    /// `package.Service/Method` when interned: the same string for the life of the process.
+    pub(crate) fn interned(&self) -> Option<&'static str> {
+        match self.full {
+            Cow::Borrowed(full) => Some(full),
+            Cow::Owned(_) => None,
+        }
+    }
+
     /// `package.Service`.
     pub(crate) fn service(&self) -> &str {
         &self.full[..self.service_len as usize]

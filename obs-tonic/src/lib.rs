@@ -47,7 +47,12 @@
 //!
 //! A layer does not see which methods a server has: it takes an UNIMPLEMENTED answer to
 //! mean the method is not one (tonic's router answers so), so a handler that answers
-//! UNIMPLEMENTED itself is counted as `_OTHER` too.
+//! UNIMPLEMENTED itself is counted as `_OTHER` too. A layer under the server layer may
+//! answer before routing, for made-up methods as for real ones (authentication, rate
+//! limiting): so a server's metric labels name a method only once a call to it has read
+//! its request, which tonic does before a handler runs and such a layer does not. Until
+//! then, calls to it that did not are `_OTHER` in labels, and a scanner making names up
+//! adds no series. Spans keep the name the caller used.
 //!
 //! Span names, `error.type` (the code's name, for the codes that are errors on each side)
 //! and the duration metrics' names, unit and buckets are the same in both. With `rpc/dup`
@@ -128,6 +133,7 @@ mod grpc;
 mod layer;
 mod metrics;
 mod peer;
+mod served;
 mod server;
 
 pub use call::{DEFAULT_EXCLUDED_SERVICES, GrpcCall};

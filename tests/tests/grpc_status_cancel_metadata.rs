@@ -134,6 +134,75 @@ async fn an_answer_without_grpc_status_is_unknown_on_both_sides() {
     }
 }
 
+/// The `rpc_method` label of every `rpc_server_call_duration_seconds` series of `registry`
+/// with the status `code`, and its count.
+fn methods_answered(registry: &obs_metrics::Registry, code: Code) -> Vec<(String, u64)> {
+    let family = registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == "rpc_server_call_duration_seconds")
+        .expect("the duration family");
+    let label = |point: &obs_metrics::PointSnapshot, key: &str| {
+        point
+            .labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let code = (code as i32).to_string();
+    let mut methods: Vec<_> = family
+        .points
+        .iter()
+        .filter(|p| label(p, "rpc_grpc_status_code") == code)
+        .map(|p| match &p.value {
+            obs_metrics::PointValue::Histogram(h) => (label(p, "rpc_method"), h.count),
+            other => panic!("not a histogram: {other:?}"),
+        })
+        .collect();
+    methods.sort();
+    methods
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn made_up_methods_rejected_before_routing_are_other_in_metric_labels() {
+    let (_sink, _guard) = capture();
+    let registry = obs_metrics::Registry::new();
+    let addr = failing_catalog().serve_behind_auth(&registry).await;
+    let mut client = CatalogClient::untraced(addr);
+    // A scanner without credentials: the auth layer rejects each made-up method before
+    // tonic could answer UNIMPLEMENTED, so only the caller says these methods exist. As
+    // labels they would be unbounded (rpc.method: "_OTHER" when the method is not known).
+    for i in 0..20 {
+        let status = client.call_method(&format!("Probe{i}")).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    assert_eq!(
+        methods_answered(&registry, Code::Unauthenticated),
+        [("_OTHER".to_owned(), 20)]
+    );
+    // A method the catalog has keeps its name once it has served a call: its requests were
+    // read, which no layer rejecting a call before routing does.
+    let mut request = Request::new(ItemRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", MetadataValue::from_static("Bearer t"));
+    client.get(request).await.unwrap();
+    assert_eq!(
+        methods_answered(&registry, Code::Ok),
+        [("Get".to_owned(), 1)]
+    );
+    client
+        .get(Request::new(ItemRequest::default()))
+        .await
+        .unwrap_err();
+    client.call_method("Probe20").await.unwrap_err();
+    assert_eq!(
+        methods_answered(&registry, Code::Unauthenticated),
+        [("Get".to_owned(), 1), ("_OTHER".to_owned(), 21)]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_stream_ends_both_spans() {
     let (sink, _guard) = capture();

@@ -97,6 +97,57 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Serves the catalog on a free loopback port behind `GrpcServerLayer`, recording into
+    /// `registry`, with an auth layer under it that answers UNAUTHENTICATED to any call
+    /// without `authorization` metadata before routing: as such layers do, it answers for
+    /// made-up methods just as for the catalog's own.
+    pub async fn serve_behind_auth(self, registry: &obs_metrics::Registry) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(GrpcServerLayer::new().with_registry(registry))
+                .layer(tower::layer::layer_fn(RequireAuth))
+                .add_service(self)
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+}
+
+/// Answers UNAUTHENTICATED to calls without `authorization` metadata; passes the others to
+/// the service.
+#[derive(Clone, Debug)]
+struct RequireAuth<S>(S);
+
+impl<S, B> tower_service::Service<http::Request<B>> for RequireAuth<S>
+where
+    S: tower_service::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.headers().contains_key("authorization") {
+            Box::pin(self.0.call(request))
+        } else {
+            Box::pin(async { Ok(Status::unauthenticated("no credentials").into_http()) })
+        }
+    }
+}
+
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Catalog")
@@ -318,22 +369,29 @@ where
 
     /// Calls a method the catalog does not have.
     pub async fn missing(&mut self) -> Result<Item, Status> {
-        self.unary("/obs.test.Catalog/Missing").await
+        self.unary(PathAndQuery::from_static("/obs.test.Catalog/Missing"))
+            .await
+    }
+
+    /// Calls `method` of the catalog's service, which it may not have.
+    pub async fn call_method(&mut self, method: &str) -> Result<Item, Status> {
+        let path = PathAndQuery::try_from(format!("/{SERVICE}/{method}")).expect("a valid path");
+        self.unary(path).await
     }
 
     /// Calls `Bare`, whose answer has no `grpc-status`.
     pub async fn bare(&mut self) -> Result<Item, Status> {
-        self.unary(BARE).await
+        self.unary(PathAndQuery::from_static(BARE)).await
     }
 
     /// A unary call of `path` with a default request.
-    async fn unary(&mut self, path: &'static str) -> Result<Item, Status> {
+    async fn unary(&mut self, path: PathAndQuery) -> Result<Item, Status> {
         self.ready().await?;
         let response = self
             .grpc
             .unary(
                 Request::new(ItemRequest::default()),
-                PathAndQuery::from_static(path),
+                path,
                 ProstCodec::<ItemRequest, Item>::default(),
             )
             .await?;

@@ -1,0 +1,114 @@
+//! [`ServedMethods`]: the methods a server has been seen to serve, the only ones its metric
+//! labels name when a call was answered before routing.
+//!
+//! A server layer sits in front of routing: it cannot ask which methods the server has, so
+//! the method name is the caller's word. tonic's router answers a made-up method with
+//! UNIMPLEMENTED, which the layer reads as "no such method"; but a layer under the server
+//! layer that answers before routing (authentication, rate limiting, load shedding) answers
+//! a made-up method as it does a real one, and a scanner would mint a metric series per
+//! name it makes up. What a routed call does and a call rejected before routing does not is
+//! read its request: tonic's codec reads the request message before the handler runs. So a
+//! method whose call read a request message is one the server has, and any other call keeps
+//! its method's name only once the method has been seen so; until then it is `_OTHER` (RPC
+//! conventions, `rpc.method`: `_OTHER` "when instrumentation is not able to reliably detect
+//! if the method is predefined").
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::grpc::RpcNames;
+
+/// Methods remembered at most: more than a server has, and a bound should a layer under the
+/// server layer read every request (every name a caller sends would then count as served).
+const MAX_SERVED_METHODS: usize = 1024;
+
+/// The methods (`package.Service/Method`) a server layer has seen calls read the request of.
+#[derive(Debug)]
+pub(crate) struct ServedMethods {
+    /// Tells this set from the others in a thread's memory of what it confirmed last.
+    id: u64,
+    methods: RwLock<HashSet<Box<str>>>,
+}
+
+thread_local! {
+    /// The set, and the interned method (its address and length: one string for the life of
+    /// the process), this thread confirmed last: a server's calls mostly repeat a method,
+    /// which then costs a comparison and no lock.
+    static LAST_CONFIRMED: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
+}
+
+impl ServedMethods {
+    pub(crate) fn new() -> ServedMethods {
+        // 0 is no set: the threads' memory starts with it.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        ServedMethods {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            methods: RwLock::default(),
+        }
+    }
+
+    /// Remembers that the server has `method`: a call to it read its request.
+    pub(crate) fn confirm(&self, method: &RpcNames) {
+        // Only an interned name is remembered by address: a copy's address may be reused.
+        let key = method
+            .interned()
+            .map(|full| (self.id, full.as_ptr() as usize, full.len()));
+        if key.is_some() && LAST_CONFIRMED.try_with(Cell::get).ok() == key {
+            return;
+        }
+        let full = method.full();
+        let known = self.methods.read().map_or(true, |m| m.contains(full));
+        if !known
+            && let Ok(mut methods) = self.methods.write()
+            && methods.len() < MAX_SERVED_METHODS
+        {
+            methods.insert(full.into());
+        }
+        if let Some(key) = key {
+            let _ = LAST_CONFIRMED.try_with(|last| last.set(key));
+        }
+    }
+
+    /// Whether a call to `method` has been seen to read its request.
+    pub(crate) fn contains(&self, method: &RpcNames) -> bool {
+        self.methods
+            .read()
+            .is_ok_and(|methods| methods.contains(method.full()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(path: &str) -> RpcNames {
+        RpcNames::of_path(path).expect("a method path")
+    }
+
+    #[test]
+    fn confirmed_methods_are_kept_per_set_up_to_the_bound() {
+        let served = ServedMethods::new();
+        let get = names("/shop.v1.Orders/Get");
+        assert!(!served.contains(&get));
+        served.confirm(&get);
+        // Again, from this thread's memory of it.
+        served.confirm(&get);
+        assert!(served.contains(&get));
+        // Another layer's set has seen nothing, though this thread remembers `get`.
+        let other = ServedMethods::new();
+        assert!(!other.contains(&get));
+        other.confirm(&get);
+        assert!(other.contains(&get));
+        // A layer under the server layer reading every request (each made-up name then
+        // reads as served) fills the set to its bound and no further.
+        for i in 1..MAX_SERVED_METHODS {
+            served.confirm(&names(&format!("/scan.Svc/M{i}")));
+        }
+        let beyond = names("/scan.Svc/Beyond");
+        served.confirm(&beyond);
+        assert!(!served.contains(&beyond));
+        assert!(served.contains(&names(&format!("/scan.Svc/M{}", MAX_SERVED_METHODS - 1))));
+    }
+}

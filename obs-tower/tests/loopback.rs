@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -188,6 +188,8 @@ fn app(registry: &obs_metrics::Registry, streams: Streams) -> Router {
             }),
         )
         .route("/pending", get(std::future::pending::<&'static str>))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/unread", post(|| async { "unread" }))
         .layer(HttpServerLayer::new().with_registry(registry))
 }
 
@@ -650,6 +652,162 @@ async fn an_upgraded_connection_ends_the_request_at_101() {
         .expect("the upgraded connection answers")
         .unwrap();
     assert_eq!(&pong, b"ping");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connect_tunnel_ends_the_request_at_its_2xx_and_carries_on() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let layer = HttpServerLayer::new().with_registry(&registry);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A forward proxy's CONNECT: a 2xx turns the connection into a tunnel (RFC 9110
+    // §9.3.6), which hyper hands over as an upgrade; here the tunnel echoes.
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+            |mut request: Request<hyper::body::Incoming>| async move {
+                let upgrade = hyper::upgrade::on(&mut request);
+                tokio::spawn(async move {
+                    let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
+                    let mut ping = [0; 4];
+                    io.read_exact(&mut ping).await.unwrap();
+                    io.write_all(&ping).await.unwrap();
+                });
+                Ok::<_, Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
+            },
+        );
+        let builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        let _ = builder
+            .serve_connection_with_upgrades(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .await;
+    });
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(span.name, "CONNECT");
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    // The authority-form target is the tunnel's end, and the Host.
+    assert_eq!(
+        str_attr(span, "server.address").as_deref(),
+        Some("db.internal")
+    );
+    assert_eq!(attr(span, "server.port"), Some(Value::I64(5432)));
+    no_active_requests(&registry).await;
+    stream.write_all(b"ping").await.unwrap();
+    let mut pong = [0; 4];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut pong))
+        .await
+        .expect("the tunnel answers")
+        .unwrap();
+    assert_eq!(&pong, b"ping");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn asterisk_form_and_expect_continue_requests_end_their_spans() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let reply = raw(
+        addr,
+        b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    // hyper sends `100 Continue` when the handler first reads the body, and never when it
+    // answers without reading it.
+    let reply = raw(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\n\
+          Content-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert!(
+        reply.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"),
+        "{reply}"
+    );
+    assert!(reply.ends_with("hello"), "{reply}");
+    let reply = raw(
+        addr,
+        b"POST /unread HTTP/1.1\r\nHost: c\r\nExpect: 100-continue\r\n\
+          Content-Length: 5\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let spans = ended(&sink, SpanKind::Server, 3).await;
+    let seen: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                str_attr(s, "url.path").unwrap(),
+                attr(s, "http.response.status_code"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("OPTIONS".to_owned(), "*".to_owned(), Some(Value::I64(404))),
+            (
+                "POST /echo".to_owned(),
+                "/echo".to_owned(),
+                Some(Value::I64(200))
+            ),
+            (
+                "POST /unread".to_owned(),
+                "/unread".to_owned(),
+                Some(Value::I64(200))
+            ),
+        ]
+    );
+    no_active_requests(&registry).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_http2_request_without_authority_has_no_server_address() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let addr = serve(app(&registry, Streams::default())).await;
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    // An origin-form URI: no `:authority` pseudo-header, and no Host either.
+    let request = Request::get("/ok")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hello");
+    let span = &ended(&sink, SpanKind::Server, 1).await[0];
+    assert_eq!(span.name, "GET /ok");
+    assert_eq!(
+        str_attr(span, "network.protocol.version").as_deref(),
+        Some("2")
+    );
+    assert_eq!(attr(span, "server.address"), None);
+    assert_eq!(attr(span, "server.port"), None);
+    no_active_requests(&registry).await;
 }
 
 #[tokio::test(flavor = "current_thread")]

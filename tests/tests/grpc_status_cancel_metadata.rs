@@ -21,8 +21,11 @@ type AddMetadata = dyn Fn(&mut tonic::metadata::MetadataMap);
 /// The `id` for which `failing_catalog`'s `Get` never answers.
 const NEVER_ANSWER: u32 = u32::MAX;
 
+/// The `id` for which `failing_catalog`'s `Get` panics.
+const PANIC: u32 = u32::MAX - 1;
+
 /// A catalog whose `Get` fails with the code in the request's `id` (or never answers, for
-/// [`NEVER_ANSWER`]), and whose `List` sends one item and then waits forever.
+/// [`NEVER_ANSWER`], or panics, for [`PANIC`]), and whose `List` sends one item and then waits forever.
 fn failing_catalog() -> Catalog {
     Catalog::new(
         |request: Request<ItemRequest>| async move {
@@ -30,6 +33,7 @@ fn failing_catalog() -> Catalog {
             if id == NEVER_ANSWER {
                 std::future::pending::<()>().await;
             }
+            assert_ne!(id, PANIC, "the handler panicked");
             match Code::from_i32(id as i32) {
                 Code::Ok => Ok(Response::new(Item::default())),
                 code => Err(Status::new(code, "as asked")),
@@ -200,6 +204,45 @@ async fn made_up_methods_rejected_before_routing_are_other_in_metric_labels() {
     assert_eq!(
         methods_answered(&registry, Code::Unauthenticated),
         [("Get".to_owned(), 1), ("_OTHER".to_owned(), 21)]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_handler_fails_its_call_and_the_connection_carries_on() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    let mut client = CatalogClient::new(addr);
+    let panicking = Request::new(ItemRequest {
+        id: PANIC,
+        count: 0,
+    });
+    // tonic catches no panic: the stream's task unwinds and the stream is reset.
+    assert!(client.get(panicking).await.is_err());
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(attribute(server, "error.type").as_deref(), Some("panic"));
+    assert_eq!(
+        attribute(server, "rpc.grpc.status_code").as_deref(),
+        Some("2")
+    );
+    assert!(is_error(server));
+    assert!(is_error(of_kind(&spans, SpanKind::Client)));
+    // The next call goes over the same connection.
+    client
+        .get(Request::new(ItemRequest::default()))
+        .await
+        .unwrap();
+    let spans = take_spans(&sink, 2).await;
+    for span in &spans {
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("0")
+        );
+    }
+    assert_eq!(
+        attribute(of_kind(&spans, SpanKind::Server), "client.port"),
+        attribute(server, "client.port"),
+        "one connection"
     );
 }
 

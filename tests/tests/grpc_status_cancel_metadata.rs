@@ -247,6 +247,49 @@ async fn a_panicking_handler_fails_its_call_and_the_connection_carries_on() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn requests_that_are_not_grpc_get_tonics_answer_and_their_span() {
+    let (sink, _guard) = capture();
+    let addr = failing_catalog().serve().await;
+    // Plain HTTP/2 requests, sent as they are (no gRPC client adds its headers).
+    let mut channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let cases = [
+        // JSON to a method: tonic reads `{` as a message's compression flag: INTERNAL.
+        (
+            "/obs.test.Catalog/Get",
+            "application/json",
+            &b"{\"id\": 1}"[..],
+            13,
+        ),
+        // No method at all: the router's UNIMPLEMENTED.
+        ("/", "text/plain", &b""[..], 12),
+    ];
+    for (path, content_type, body, code) in cases {
+        tower::ServiceExt::ready(&mut channel).await.unwrap();
+        let request = http::Request::post(format!("http://{addr}{path}"))
+            .header("content-type", content_type)
+            .body(tonic::body::Body::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(body),
+            )))
+            .unwrap();
+        let response = tower_service::Service::call(&mut channel, request)
+            .await
+            .unwrap();
+        // Trailers-only: the status is in the head.
+        let status = response.headers()["grpc-status"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(status, code.to_string(), "{path}");
+        let span = &take_spans(&sink, 1).await[0];
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(attribute(span, "rpc.grpc.status_code"), Some(status));
+        assert!(is_error(span), "{path}: {span:#?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_stream_ends_both_spans() {
     let (sink, _guard) = capture();
     let addr = failing_catalog().serve().await;

@@ -167,12 +167,16 @@ impl ActiveCall {
     fn labels_method(&self, names: &RpcNames) -> bool {
         match self.config.side {
             Side::Client => true,
-            // Tonic's answer to a method it does not have.
-            Side::Server if self.code == Some(Code::Unimplemented) => false,
-            Side::Server if self.counts.requests() > 0 => {
-                self.config.served.confirm(names);
-                true
+            // A call that read its request reached a handler, unless it was answered
+            // UNIMPLEMENTED (a proxy reads every request, and its upstream may not have
+            // the method).
+            Side::Server
+                if self.code != Some(Code::Unimplemented) && self.counts.requests() > 0 =>
+            {
+                self.config.served.confirm(names)
             }
+            // UNIMPLEMENTED is tonic's answer to a method it does not have, and to one it
+            // has when it takes no request in that `grpc-encoding`.
             Side::Server => self.config.served.contains(names),
         }
     }
@@ -194,12 +198,14 @@ impl ActiveCall {
             if code == Code::Unimplemented
                 && matches!(self.config.side, Side::Server)
                 && let Some(names) = &self.names
+                && !self.config.served.contains(names)
             {
-                // A server answers UNIMPLEMENTED for a method it does not have: `rpc.method`
-                // "MUST be set to `_OTHER`" when "the server receives a request for a
-                // method that is not predefined on the server", the name the client used
-                // goes in `rpc.method_original`, and the span is then named
-                // `{rpc.system.name}` (rpc-spans.md, "Name").
+                // A server answers UNIMPLEMENTED for a method it does not have (or one it
+                // has served, in an encoding it does not take): `rpc.method` "MUST be set
+                // to `_OTHER`" when "the server receives a request for a method that is
+                // not predefined on the server", the name the client used goes in
+                // `rpc.method_original`, and the span is then named `{rpc.system.name}`
+                // (rpc-spans.md, "Name").
                 span.record("rpc.method", OTHER);
                 span.record("rpc.method_original", names.full());
                 span.record("otel.name", grpc::SYSTEM);

@@ -39,20 +39,24 @@
 //! | system | `rpc.system` `grpc` | `rpc.system.name` `grpc` |
 //! | method | `rpc.service` `shop.v1.Orders`, `rpc.method` `Get` | `rpc.method` `shop.v1.Orders/Get` |
 //! | status | `rpc.grpc.status_code` `5` (int) | `rpc.status_code` `NOT_FOUND` |
-//! | unknown method (server answers UNIMPLEMENTED, path not `/{service}/{method}`) | metric labels `_OTHER` | `rpc.method` `_OTHER`, `rpc.method_original` the name used, span name `grpc`; metric label `_OTHER` |
+//! | unknown method (server answers UNIMPLEMENTED for a method it has not served, path not `/{service}/{method}`) | metric labels `_OTHER` | `rpc.method` `_OTHER`, `rpc.method_original` the name used, span name `grpc`; metric label `_OTHER` |
 //! | server peer | `client.address`, `client.port` | `network.peer.address`, `network.peer.port` |
 //! | server `server.port` | from `:authority`, else the local port | from `:authority` only |
 //! | duration labels | `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`, `error_type` | `rpc_system_name`, `rpc_method`, `rpc_status_code`, `error_type`; client also `server_address`, `server_port` |
 //! | messages per call | `rpc_{server,client}_{requests,responses}_per_rpc` | none (removed by the conventions) |
 //!
-//! A layer does not see which methods a server has: it takes an UNIMPLEMENTED answer to
-//! mean the method is not one (tonic's router answers so), so a handler that answers
-//! UNIMPLEMENTED itself is counted as `_OTHER` too. A layer under the server layer may
-//! answer before routing, for made-up methods as for real ones (authentication, rate
-//! limiting): so a server's metric labels name a method only once a call to it has read
-//! its request, which tonic does before a handler runs and such a layer does not. Until
-//! then, calls to it that did not are `_OTHER` in labels, and a scanner making names up
-//! adds no series. Spans keep the name the caller used.
+//! A layer does not see which methods a server has. It learns them from the calls that
+//! read their request, which tonic does before a handler runs: a method is the server's
+//! once a call to it has read its request and was not answered UNIMPLEMENTED (a proxy
+//! reads every request). A method it has not learnt is "unknown" (the table's row) when
+//! the answer is UNIMPLEMENTED (tonic's router's for a method it does not have; a method
+//! already learnt keeps its name, as when tonic refuses a request's `grpc-encoding`), and
+//! is `_OTHER` in metric labels whatever the answer: a layer under the server layer may
+//! answer before routing (authentication, rate limiting), for made-up methods as for real
+//! ones, and a scanner making names up adds no series. So calls to a method the layer has
+//! not learnt yet (all of them rejected before routing so far, or all answered
+//! UNIMPLEMENTED by its handler) are counted as `_OTHER` too; spans keep the name the
+//! caller used unless the method is unknown. At most 1024 methods are learnt per layer.
 //!
 //! Span names, `error.type` (the code's name, for the codes that are errors on each side)
 //! and the duration metrics' names, unit and buckets are the same in both. With `rpc/dup`

@@ -8,10 +8,13 @@
 //! a made-up method as it does a real one, and a scanner would mint a metric series per
 //! name it makes up. What a routed call does and a call rejected before routing does not is
 //! read its request: tonic's codec reads the request message before the handler runs. So a
-//! method whose call read a request message is one the server has, and any other call keeps
-//! its method's name only once the method has been seen so; until then it is `_OTHER` (RPC
-//! conventions, `rpc.method`: `_OTHER` "when instrumentation is not able to reliably detect
-//! if the method is predefined").
+//! method whose call read a request message (and was not answered UNIMPLEMENTED: a proxy
+//! reads every request, whatever its upstream has) is one the server has, and any other
+//! call keeps its method's name only once the method has been seen so; until then it is
+//! `_OTHER` (RPC conventions, `rpc.method`: `_OTHER` "when instrumentation is not able to
+//! reliably detect if the method is predefined"). A method seen so also keeps its name when
+//! tonic answers it UNIMPLEMENTED without reading it, for a `grpc-encoding` it does not
+//! take.
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -49,26 +52,26 @@ impl ServedMethods {
         }
     }
 
-    /// Remembers that the server has `method`: a call to it read its request.
-    pub(crate) fn confirm(&self, method: &RpcNames) {
+    /// Remembers that the server has `method`, as a call to it read its request; whether
+    /// it is remembered (not when the set is full without it).
+    pub(crate) fn confirm(&self, method: &RpcNames) -> bool {
         // Only an interned name is remembered by address: a copy's address may be reused.
         let key = method
             .interned()
             .map(|full| (self.id, full.as_ptr() as usize, full.len()));
         if key.is_some() && LAST_CONFIRMED.try_with(Cell::get).ok() == key {
-            return;
+            return true;
         }
         let full = method.full();
-        let known = self.methods.read().map_or(true, |m| m.contains(full));
-        if !known
-            && let Ok(mut methods) = self.methods.write()
-            && methods.len() < MAX_SERVED_METHODS
-        {
-            methods.insert(full.into());
-        }
-        if let Some(key) = key {
+        let known = self.methods.read().is_ok_and(|m| m.contains(full))
+            || self.methods.write().is_ok_and(|mut methods| {
+                methods.contains(full)
+                    || (methods.len() < MAX_SERVED_METHODS && methods.insert(full.into()))
+            });
+        if known && let Some(key) = key {
             let _ = LAST_CONFIRMED.try_with(|last| last.set(key));
         }
+        known
     }
 
     /// Whether a call to `method` has been seen to read its request.
@@ -92,23 +95,24 @@ mod tests {
         let served = ServedMethods::new();
         let get = names("/shop.v1.Orders/Get");
         assert!(!served.contains(&get));
-        served.confirm(&get);
+        assert!(served.confirm(&get));
         // Again, from this thread's memory of it.
-        served.confirm(&get);
+        assert!(served.confirm(&get));
         assert!(served.contains(&get));
         // Another layer's set has seen nothing, though this thread remembers `get`.
         let other = ServedMethods::new();
         assert!(!other.contains(&get));
-        other.confirm(&get);
+        assert!(other.confirm(&get));
         assert!(other.contains(&get));
         // A layer under the server layer reading every request (each made-up name then
         // reads as served) fills the set to its bound and no further.
         for i in 1..MAX_SERVED_METHODS {
-            served.confirm(&names(&format!("/scan.Svc/M{i}")));
+            assert!(served.confirm(&names(&format!("/scan.Svc/M{i}"))));
         }
         let beyond = names("/scan.Svc/Beyond");
-        served.confirm(&beyond);
+        assert!(!served.confirm(&beyond));
         assert!(!served.contains(&beyond));
+        assert!(served.confirm(&get));
         assert!(served.contains(&names(&format!("/scan.Svc/M{}", MAX_SERVED_METHODS - 1))));
     }
 }

@@ -955,6 +955,47 @@ async fn stable_server_names_an_unimplemented_or_unparsable_method_other() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn stable_server_keeps_the_name_of_a_method_it_has_served_when_it_is_unimplemented() {
+    let (sink, _guard) = capture();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &Registry::new());
+    // A call that reads its request: tonic routed it to a handler.
+    let served = server(layer.clone(), vec![messages(1, b"")], "0");
+    drain(
+        served
+            .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"x")))
+            .await
+            .unwrap(),
+    )
+    .await;
+    sink.take();
+    // tonic's UNIMPLEMENTED for a request in a `grpc-encoding` it does not take, without
+    // reading it: the method is still the server's.
+    let refused = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_: Request<_>| async {
+            let head = Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12");
+            Ok::<_, Infallible>(head.body(Empty::<Bytes>::new()).unwrap())
+        });
+    let mut request = grpc_request("/shop.v1.Orders/Get", messages(1, b"x"));
+    request
+        .headers_mut()
+        .insert("grpc-encoding", HeaderValue::from_static("br"));
+    drop(refused.oneshot(request).await.unwrap());
+    let span = only(&sink);
+    assert_eq!(span.name, "shop.v1.Orders/Get");
+    assert_attributes(
+        &span,
+        &[
+            ("rpc.method", Some("shop.v1.Orders/Get")),
+            ("rpc.method_original", None),
+            ("rpc.status_code", Some("UNIMPLEMENTED")),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn stable_client_call_fails_on_any_non_ok_status_and_labels_its_server() {
     let (sink, _guard) = capture();
     let registry = Registry::new();

@@ -7,6 +7,7 @@
 
 mod grpc_common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
@@ -246,47 +247,95 @@ async fn a_panicking_handler_fails_its_call_and_the_connection_carries_on() {
     );
 }
 
+/// Sends a POST of `body` with `headers` to `path` as it is, over a plain channel (no gRPC
+/// client adds its headers), and returns the answer's `grpc-status`.
+async fn post_raw(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> String {
+    let mut channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    tower::ServiceExt::ready(&mut channel).await.unwrap();
+    let mut request = http::Request::post(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from_static(body),
+        )))
+        .unwrap();
+    let response = tower_service::Service::call(&mut channel, request)
+        .await
+        .unwrap();
+    let (head, body) = response.into_parts();
+    let trailers = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .trailers()
+        .cloned();
+    // In the head of a trailers-only answer, else in the trailers.
+    let status = head
+        .headers
+        .get("grpc-status")
+        .or_else(|| trailers.as_ref()?.get("grpc-status"));
+    status.expect("a grpc-status").to_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn requests_that_are_not_grpc_get_tonics_answer_and_their_span() {
     let (sink, _guard) = capture();
     let addr = failing_catalog().serve().await;
-    // Plain HTTP/2 requests, sent as they are (no gRPC client adds its headers).
-    let mut channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
     let cases = [
         // JSON to a method: tonic reads `{` as a message's compression flag: INTERNAL.
         (
             "/obs.test.Catalog/Get",
             "application/json",
             &b"{\"id\": 1}"[..],
-            13,
+            "13",
         ),
         // No method at all: the router's UNIMPLEMENTED.
-        ("/", "text/plain", &b""[..], 12),
+        ("/", "text/plain", &b""[..], "12"),
     ];
     for (path, content_type, body, code) in cases {
-        tower::ServiceExt::ready(&mut channel).await.unwrap();
-        let request = http::Request::post(format!("http://{addr}{path}"))
-            .header("content-type", content_type)
-            .body(tonic::body::Body::new(http_body_util::Full::new(
-                bytes::Bytes::from_static(body),
-            )))
-            .unwrap();
-        let response = tower_service::Service::call(&mut channel, request)
-            .await
-            .unwrap();
-        // Trailers-only: the status is in the head.
-        let status = response.headers()["grpc-status"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(status, code.to_string(), "{path}");
+        let status = post_raw(addr, path, &[("content-type", content_type)], body).await;
+        assert_eq!(status, code, "{path}");
         let span = &take_spans(&sink, 1).await[0];
         assert_eq!(span.kind, SpanKind::Server);
-        assert_eq!(attribute(span, "rpc.grpc.status_code"), Some(status));
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some(code)
+        );
         assert!(is_error(span), "{path}: {span:#?}");
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_method_the_server_has_keeps_its_name_when_tonic_refuses_its_encoding() {
+    let (sink, _guard) = capture();
+    let registry = obs_metrics::Registry::new();
+    let addr = failing_catalog().serve_behind_auth(&registry).await;
+    let auth = ("authorization", "Bearer t");
+    let grpc = ("content-type", "application/grpc");
+    // One empty message, as a client sends it.
+    let message = &[0, 0, 0, 0, 0][..];
+    let status = post_raw(addr, "/obs.test.Catalog/Get", &[auth, grpc], message).await;
+    assert_eq!(status, "0");
+    // An encoding tonic does not take: UNIMPLEMENTED, though the method is the server's
+    // (gRPC's PROTOCOL-HTTP2, "Compression"); a made-up method gets the router's.
+    let brotli = ("grpc-encoding", "br");
+    for path in ["/obs.test.Catalog/Get", "/obs.test.Catalog/Made"] {
+        let status = post_raw(addr, path, &[auth, grpc, brotli], message).await;
+        assert_eq!(status, "12", "{path}");
+    }
+    assert_eq!(
+        methods_answered(&registry, Code::Unimplemented),
+        [("Get".to_owned(), 1), ("_OTHER".to_owned(), 1)]
+    );
+    take_spans(&sink, 3).await;
 }
 
 #[tokio::test(flavor = "current_thread")]

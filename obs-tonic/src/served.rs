@@ -30,16 +30,20 @@ const MAX_SERVED_METHODS: usize = 1024;
 /// The methods (`package.Service/Method`) a server layer has seen calls read the request of.
 #[derive(Debug)]
 pub(crate) struct ServedMethods {
-    /// Tells this set from the others in a thread's memory of what it confirmed last.
+    /// Tells this set from the others in a thread's memory of what it confirmed.
     id: u64,
     methods: RwLock<HashSet<Box<str>>>,
 }
 
+/// Slots of the per-thread memory of confirmed methods, by the method's address.
+const SLOTS: usize = 16;
+
 thread_local! {
-    /// The set, and the interned method (its address and length: one string for the life of
-    /// the process), this thread confirmed last: a server's calls mostly repeat a method,
-    /// which then costs a comparison and no lock.
-    static LAST_CONFIRMED: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
+    /// Sets and interned methods (their address and length: one string for the life of the
+    /// process) this thread confirmed, one per slot: a server's calls go to a few methods,
+    /// whose confirmation then costs a comparison and no lock.
+    static CONFIRMED: [Cell<(u64, usize, usize)>; SLOTS] =
+        const { [const { Cell::new((0, 0, 0)) }; SLOTS] };
 }
 
 impl ServedMethods {
@@ -59,7 +63,10 @@ impl ServedMethods {
         let key = method
             .interned()
             .map(|full| (self.id, full.as_ptr() as usize, full.len()));
-        if key.is_some() && LAST_CONFIRMED.try_with(Cell::get).ok() == key {
+        // An interned string starts where the allocator put it, on an 8- or 16-byte
+        // boundary: the address's lowest bits are zero.
+        let slot = key.map_or(0, |(_, address, _)| (address >> 3) % SLOTS);
+        if key.is_some() && CONFIRMED.try_with(|slots| slots[slot].get()).ok() == key {
             return true;
         }
         let full = method.full();
@@ -69,7 +76,7 @@ impl ServedMethods {
                     || (methods.len() < MAX_SERVED_METHODS && methods.insert(full.into()))
             });
         if known && let Some(key) = key {
-            let _ = LAST_CONFIRMED.try_with(|last| last.set(key));
+            let _ = CONFIRMED.try_with(|slots| slots[slot].set(key));
         }
         known
     }

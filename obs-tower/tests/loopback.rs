@@ -598,30 +598,34 @@ async fn a_client_leaving_before_the_response_ends_the_request() {
     no_active_requests(&registry).await;
 }
 
+/// Echoes the first 4 bytes sent over the connection `upgrade` hands over: the protocol
+/// these tests upgrade to.
+fn echo_four_bytes(upgrade: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
+        let mut ping = [0; 4];
+        io.read_exact(&mut ping).await.unwrap();
+        io.write_all(&ping).await.unwrap();
+    });
+}
+
+/// Switches the connection to the echo protocol.
+async fn switch_to_echo(mut request: Request<Body>) -> Response<Body> {
+    echo_four_bytes(hyper::upgrade::on(&mut request));
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "echo")
+        .body(Body::empty())
+        .unwrap()
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn an_upgraded_connection_ends_the_request_at_101() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
     let router = Router::new()
-        .route(
-            "/ws",
-            get(|mut request: Request<Body>| async move {
-                let upgrade = hyper::upgrade::on(&mut request);
-                tokio::spawn(async move {
-                    let upgraded = upgrade.await.unwrap();
-                    let mut io = hyper_util::rt::TokioIo::new(upgraded);
-                    let mut ping = [0; 4];
-                    io.read_exact(&mut ping).await.unwrap();
-                    io.write_all(&ping).await.unwrap();
-                });
-                Response::builder()
-                    .status(StatusCode::SWITCHING_PROTOCOLS)
-                    .header(header::CONNECTION, "upgrade")
-                    .header(header::UPGRADE, "echo")
-                    .body(Body::empty())
-                    .unwrap()
-            }),
-        )
+        .route("/ws", get(switch_to_echo))
         .layer(HttpServerLayer::new().with_registry(&registry));
     let addr = serve(router).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -667,13 +671,7 @@ async fn a_connect_tunnel_ends_the_request_at_its_2xx_and_carries_on() {
         let (stream, _) = listener.accept().await.unwrap();
         let service = tower::ServiceBuilder::new().layer(layer).service_fn(
             |mut request: Request<hyper::body::Incoming>| async move {
-                let upgrade = hyper::upgrade::on(&mut request);
-                tokio::spawn(async move {
-                    let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
-                    let mut ping = [0; 4];
-                    io.read_exact(&mut ping).await.unwrap();
-                    io.write_all(&ping).await.unwrap();
-                });
+                echo_four_bytes(hyper::upgrade::on(&mut request));
                 Ok::<_, Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
             },
         );
@@ -1087,6 +1085,45 @@ async fn the_hyper_client_returns_its_own_connect_error() {
         str_attr(span, "error.type").as_deref(),
         Some("hyper_util::client::legacy::client::Error")
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_upgrade_through_the_client_layer_ends_its_span_at_101() {
+    let (sink, _guard) = install();
+    let addr = serve(Router::new().route("/ws", get(switch_to_echo))).await;
+    let registry = obs_metrics::Registry::new();
+    let client = HttpClientLayer::new()
+        .with_registry(&registry)
+        .layer(legacy_client());
+    let request = Request::get(format!("http://{addr}/ws"))
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "echo")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let mut response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    // The request is over with the 101 (its body is empty), while the caller still holds
+    // the response to take the connection from.
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(101))
+    );
+    assert_eq!(span.status, Status::Unset);
+    let total: u64 = durations(&registry, "http_client_request_duration_seconds")
+        .iter()
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(total, 1);
+    let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    io.write_all(b"ping").await.unwrap();
+    let mut pong = [0; 4];
+    tokio::time::timeout(WAIT, io.read_exact(&mut pong))
+        .await
+        .expect("the upgraded connection answers")
+        .unwrap();
+    assert_eq!(&pong, b"ping");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -38,8 +38,9 @@ pub struct CallSpan {
     /// The call's span.
     pub span: tracing::Span,
     /// The caller's context, made current while the call runs
-    /// ([`obs_trace::enter_context`]).
-    pub untraced_parent: Option<ActiveContext>,
+    /// ([`obs_trace::enter_context`]). Boxed: it is rare (a global filter), and a call's
+    /// state is moved a few times a request.
+    pub untraced_parent: Option<Box<ActiveContext>>,
 }
 
 impl From<tracing::Span> for CallSpan {
@@ -96,7 +97,6 @@ pub trait CallHooks: Send + 'static {
 /// body holds it at that moment).
 pub(crate) struct Call<C: CallHooks> {
     span: tracing::Span,
-    // Boxed: rare (a global filter), and the call state is moved a few times a request.
     untraced_parent: Option<Box<ActiveContext>>,
     hooks: Option<C>,
 }
@@ -105,7 +105,7 @@ impl<C: CallHooks> Call<C> {
     pub(crate) fn new(span: CallSpan, hooks: C) -> Self {
         Call {
             span: span.span,
-            untraced_parent: span.untraced_parent.map(Box::new),
+            untraced_parent: span.untraced_parent,
             hooks: Some(hooks),
         }
     }

@@ -632,16 +632,15 @@ impl RemoteParent {
         self,
         make: impl FnOnce() -> tracing::Span,
         describe: impl FnOnce(&mut SpanStart<'_>),
-    ) -> (tracing::Span, Option<ActiveContext>) {
+    ) -> (tracing::Span, Option<Box<ActiveContext>>) {
         let (span, untaken) = with_pending_parent(self, true, make);
         let untraced_parent = untaken.and_then(|parent| {
-            parent
-                .span
-                .filter(SpanContext::is_valid)
-                .map(|span| ActiveContext {
+            parent.span.filter(SpanContext::is_valid).map(|span| {
+                Box::new(ActiveContext {
                     span,
                     baggage: parent.baggage,
                 })
+            })
         });
         if untraced_parent.is_some() {
             return (span, untraced_parent);

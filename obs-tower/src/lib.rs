@@ -10,6 +10,11 @@
 //! request's `server.address`, `url.scheme` and `client.address` from `Forwarded` or
 //! `X-Forwarded-*`; it is off by default, as clients can forge these headers.
 //!
+//! A caller's trace is never dropped: when no span layer sees the server span (a global
+//! filter such as a `LevelFilter` layer disabled it, or the subscriber has no
+//! [`SpanLayer`](obs_trace::SpanLayer)), the caller's context stays current while the
+//! request runs, so the handler's logs and outgoing calls still continue the trace.
+//!
 //! Both are thin policies ([`Hooks`]) over one piece of plumbing ([`Instrumented`]), which
 //! the gRPC middleware of `obs-tonic` reuses, and share one builder, [`HttpLayer`].
 //!

@@ -91,7 +91,23 @@ const PREFIXES: [&str; 18] = [
     "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo", "kibi", "mega",
     "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi",
 ];
-const TIME_WORDS: [&str; 4] = ["minutes", "hours", "days", "weeks"];
+// promtool's `units` map without its base units: each word and the base unit to use.
+const NON_BASE_UNITS: [(&str, &str); 14] = [
+    ("minutes", "seconds"),
+    ("hours", "seconds"),
+    ("days", "seconds"),
+    ("weeks", "seconds"),
+    ("kelvins", "kelvin"),
+    ("fahrenheit", "celsius"),
+    ("rankine", "celsius"),
+    ("inches", "meters"),
+    ("yards", "meters"),
+    ("miles", "meters"),
+    ("bits", "bytes"),
+    ("calories", "joules"),
+    ("pounds", "grams"),
+    ("ounces", "grams"),
+];
 const BASE_WORDS: [&str; 11] = [
     "seconds", "bytes", "meters", "metres", "volts", "amperes", "joules", "grams", "celsius",
     "kelvin", "ratio",
@@ -178,35 +194,41 @@ pub(crate) fn validate_metric_name(
             ));
         }
     }
+    // promtool (`lintMetricTypeInName`, `lintUnitAbbreviations`) looks for `_word_` or a
+    // `_word` suffix, so a first word (`ms_sql_queries`, `b_tree_pages`) is neither.
+    let later_words = || base.split('_').skip(1);
     let type_word = kind.as_str();
-    if base.split('_').any(|w| w == type_word) {
+    if later_words().any(|w| w == type_word) {
         return Err(invalid(
             name,
             format!("should not include its type {type_word:?}"),
         ));
     }
+    if let Some(word) = later_words().find(|w| ABBREVIATIONS.contains(w)) {
+        return Err(invalid(
+            name,
+            format!("abbreviated unit {word:?}: use a base unit word (_seconds, _bytes)"),
+        ));
+    }
+    // promtool's `lintMetricUnits`: any word, prefixed or not, that is a unit but no base
+    // unit.
     for word in base.split('_') {
-        if ABBREVIATIONS.contains(&word) {
+        let unprefixed = PREFIXES
+            .iter()
+            .find_map(|prefix| word.strip_prefix(prefix))
+            .unwrap_or(word);
+        let base_unit = NON_BASE_UNITS
+            .iter()
+            .find(|(unit, _)| *unit == unprefixed || *unit == word)
+            .map(|(_, base)| *base)
+            .or_else(|| {
+                (unprefixed != word && BASE_WORDS.contains(&unprefixed)).then_some(unprefixed)
+            });
+        if let Some(base_unit) = base_unit {
             return Err(invalid(
                 name,
-                format!("abbreviated unit {word:?}: use a base unit word (_seconds, _bytes)"),
+                format!("non-base unit {word:?}: use _{base_unit}"),
             ));
-        }
-        if TIME_WORDS.contains(&word) {
-            return Err(invalid(
-                name,
-                format!("non-base unit {word:?}: use _seconds"),
-            ));
-        }
-        for prefix in PREFIXES {
-            if let Some(rest) = word.strip_prefix(prefix)
-                && BASE_WORDS.contains(&rest)
-            {
-                return Err(invalid(
-                    name,
-                    format!("non-base unit {word:?}: use _{rest}"),
-                ));
-            }
         }
     }
     // OpenMetrics 1.0 (MetricFamily, Unit): a unit "MUST be a suffix of the MetricFamily
@@ -350,6 +372,48 @@ mod tests {
         assert!(reason("payload_kilobytes", MetricKind::Gauge, None).contains("use _bytes"));
         assert!(reason("latency_ms", MetricKind::Histogram, None).contains("abbreviated"));
         assert!(reason("uptime_hours", MetricKind::Gauge, None).contains("_seconds"));
+    }
+
+    /// promtool's `lintMetricUnits` flags every non-base unit word it knows (its `units`
+    /// map), with or without a prefix, wherever it is in the name.
+    #[test]
+    fn every_non_base_unit_promtool_knows_is_rejected() {
+        for (name, base) in [
+            ("link_speed_bits", "bytes"),
+            ("bits_received", "bytes"),
+            ("uplink_kilobits", "bytes"),
+            ("body_temperature_fahrenheit", "celsius"),
+            ("oven_rankine", "celsius"),
+            ("probe_kelvins", "kelvin"),
+            ("cable_inches", "meters"),
+            ("pitch_yards", "meters"),
+            ("trip_miles", "meters"),
+            ("meal_calories", "joules"),
+            ("cargo_pounds", "grams"),
+            ("dose_ounces", "grams"),
+            ("uptime_kilominutes", "seconds"),
+        ] {
+            let reason = reason(name, MetricKind::Gauge, None);
+            assert!(reason.contains(&format!("use _{base}")), "{name}: {reason}");
+        }
+    }
+
+    /// promtool's `lintUnitAbbreviations` and `lintMetricTypeInName` look for `_word_` or
+    /// a `_word` suffix: a name's first word is neither (`ms_sql`, a b-tree).
+    #[test]
+    fn a_first_word_is_no_abbreviated_unit_or_type() {
+        for (name, kind) in [
+            ("ms_sql_queries", MetricKind::Gauge),
+            ("b_tree_pages", MetricKind::Gauge),
+            ("gauge_readings", MetricKind::Gauge),
+            ("counter_resets", MetricKind::Counter),
+            ("histogram_merges", MetricKind::Histogram),
+        ] {
+            assert_eq!(ok(name, kind).name, name);
+        }
+        assert!(reason("queries_ms", MetricKind::Gauge, None).contains("abbreviated"));
+        assert!(reason("pages_b_tree", MetricKind::Gauge, None).contains("abbreviated"));
+        assert!(reason("readings_gauge", MetricKind::Gauge, None).contains("type"));
     }
 
     #[test]

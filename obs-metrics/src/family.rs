@@ -527,7 +527,8 @@ fn parse_label_list(text: &str) -> Vec<(String, String)> {
 /// `&[(&str, &str)]` at each lookup, in any order.
 ///
 /// Pairs naming an undeclared label are ignored; a declared label that is not given has
-/// the empty value (which Prometheus treats as absent).
+/// the empty value (which Prometheus treats as absent); a label given twice takes the value
+/// of its first pair.
 ///
 /// ```
 /// use obs_metrics::{Counter, Registry};
@@ -585,14 +586,19 @@ impl<M: Instrument> DynFamily<M> {
             }
             equal
         };
+        // Whether the pairs so far came in declared order, one per name: then no earlier
+        // pair names label `i`, and pair `i`, if it does, is its first.
+        let mut in_order = true;
         for (i, value) in values.iter_mut().enumerate().take(names.len()) {
-            // Fast path: pairs given in declared order.
             *value = match labels.get(i) {
-                Some((k, v)) if same(i, k) => v,
-                _ => labels
-                    .iter()
-                    .find(|(k, _)| same(i, k))
-                    .map_or("", |(_, v)| v),
+                Some((k, v)) if in_order && same(i, k) => v,
+                _ => {
+                    in_order = false;
+                    labels
+                        .iter()
+                        .find(|(k, _)| same(i, k))
+                        .map_or("", |(_, v)| v)
+                }
             };
         }
         self.get_values(&values[..names.len()])
@@ -939,6 +945,25 @@ mod tests {
             })
             .count();
         assert_eq!(rounds_with_overflow, 0);
+    }
+
+    #[test]
+    fn a_label_given_twice_takes_its_first_value_wherever_it_is() {
+        let f: DynFamily<Counter> = DynFamily::new("m", &["a", "b"], 10, Arc::from([]), true);
+        f.get(&[("b", "1"), ("b", "2")]).inc();
+        f.get(&[("b", "1"), ("x", "y"), ("b", "2")]).inc();
+        f.get(&[("a", "1"), ("a", "2"), ("b", "3")]).inc();
+        f.get(&[("a", "1"), ("b", "3"), ("a", "2")]).inc();
+        let mut points = Vec::new();
+        f.table().points(1, &mut points);
+        let series: Vec<(Vec<&str>, f64)> = points
+            .iter()
+            .map(|p| {
+                let values = p.labels.iter().map(|(_, v)| v.as_str()).collect();
+                (values, p.value.as_f64())
+            })
+            .collect();
+        assert_eq!(series, [(vec!["", "1"], 2.0), (vec!["1", "3"], 2.0)]);
     }
 
     #[test]

@@ -667,6 +667,12 @@ impl MetricBuilder<'_> {
     /// registers once: a second registration of the name is a [`MetricsError::Conflict`].
     /// A collection at which `read` panics has no value for the gauge (reported once on
     /// stderr); the other metrics are unaffected.
+    ///
+    /// `read` runs on the thread that collects. The standalone listener (`serve`, feature
+    /// `server`) and `obs-core`'s OTLP push collect aside from their runtime's workers, so
+    /// a slow `read` delays only its own scrape or push; a
+    /// [`MetricsService`](crate::MetricsService) mounted in an application's router
+    /// collects on the thread serving that request.
     pub fn gauge_fn(
         self,
         read: impl Fn() -> f64 + Send + Sync + 'static,

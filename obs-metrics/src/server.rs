@@ -71,14 +71,20 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
         let service = service.clone();
         tokio::spawn(async move {
             let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let response = if request.uri().path() == METRICS_PATH {
-                    service.respond(&request)
-                } else {
-                    let mut not_found = Response::new(Full::new(Bytes::new()));
-                    *not_found.status_mut() = StatusCode::NOT_FOUND;
-                    not_found
-                };
-                std::future::ready(Ok::<_, Infallible>(response))
+                let service = service.clone();
+                async move {
+                    if request.uri().path() != METRICS_PATH {
+                        return Ok::<_, Infallible>(status(StatusCode::NOT_FOUND));
+                    }
+                    // Collecting runs application code (`gauge_fn` callbacks, collectors)
+                    // that may take long or wait on a lock: on a blocking thread, so the
+                    // runtime's workers (obs-core's exporter shares them) go on meanwhile.
+                    let head = Request::from_parts(request.into_parts().0, ());
+                    let response = tokio::task::spawn_blocking(move || service.respond(&head))
+                        .await
+                        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
+                    Ok(response)
+                }
             });
             // A client that goes away mid-request is not our error to report.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -89,6 +95,13 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
             drop(slot);
         });
     }
+}
+
+/// An empty response with `status`.
+fn status(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
 }
 
 /// A connection whose writes fail once one has waited [`WRITE_TIMEOUT`] for the client to

@@ -409,7 +409,7 @@ impl Pusher {
     /// export runtime stopped at shutdown) counts them as dropped.
     fn push(&mut self) -> impl Future<Output = ()> + Send + 'static {
         let started = std::time::Instant::now();
-        let request = self.converter.request(&self.registry.collect());
+        let request = self.converter.request(&collect_aside(&self.registry));
         let parts = self
             .destination
             .parts(request, Signal::Metrics, &self.stats);
@@ -421,6 +421,20 @@ impl Pusher {
                 in_flight.send(&destination, &part, timeout, started).await;
             }
         }
+    }
+}
+
+/// `registry.collect()`, which runs application code (`gauge_fn` callbacks, collectors)
+/// that may take long or wait on a lock: on a multi-threaded runtime (the export runtime's)
+/// the worker's other tasks, the span and log exports, move to another thread meanwhile
+/// instead of waiting for it, and their queues don't fill and drop.
+fn collect_aside(registry: &Registry) -> Vec<MetricFamilySnapshot> {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(|| registry.collect())
+    } else {
+        registry.collect()
     }
 }
 

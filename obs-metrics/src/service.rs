@@ -99,7 +99,10 @@ fn accepts_gzip(headers: &http::HeaderMap) -> bool {
             let mut params = coding.split(';');
             let name = params.next().unwrap_or_default().trim();
             let q = params
-                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|p| {
+                    let (key, value) = p.split_once('=')?;
+                    key.trim().eq_ignore_ascii_case("q").then_some(value)
+                })
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
             if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
@@ -200,6 +203,9 @@ mod tests {
             "gzip;q=0",
             "*;q=0",
             "*, gzip;q=0",
+            // RFC 9110's `weight` is `OWS ";" OWS "q=" qvalue`, and ABNF strings ignore case.
+            "gzip;Q=0",
+            "gzip ; q=0",
         ] {
             let response = respond(Some(refused));
             assert!(

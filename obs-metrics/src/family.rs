@@ -29,7 +29,8 @@ use crate::{MetricKind, PointSnapshot};
 
 /// The label (value `"true"`) of the series that collects measurements past the
 /// cardinality limit: the Prometheus form of the OpenTelemetry SDK's
-/// `otel.metric.overflow` attribute.
+/// `otel.metric.overflow` attribute. `obs-core`'s OTLP push sends that series with the
+/// attribute itself, `otel.metric.overflow` = `true` (a boolean), as the SDK would.
 pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
 
 /// Series per family before label sets fold into the overflow series (the OpenTelemetry

@@ -87,7 +87,9 @@ impl<N: CounterNumber> Counter<N> {
     }
 
     /// Adds `v`. For `f64`, negative, NaN and infinite values are ignored: a counter only
-    /// goes up.
+    /// goes up. A `u64` counter wraps past `u64::MAX` (as prometheus-client's and the
+    /// OpenTelemetry SDK's do: one atomic add, no check), which Prometheus and the OTLP
+    /// delta conversion read as a reset.
     #[inline]
     pub fn inc_by(&self, v: N) {
         if N::add(&self.core.value, v) {

@@ -83,6 +83,14 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
     let in_flight = registry
         .up_down_counter("pipeline_charges_in_flight", "Card charges under way.")
         .expect("up-down counter");
+    // Past its limit of one series: the second tenant folds into the overflow series.
+    let tenants = registry
+        .metric("pipeline_tenant_requests", "Requests by tenant.")
+        .cardinality_limit(1)
+        .dyn_family::<obs_core::metrics::Counter>(&["tenant"])
+        .expect("family");
+    tenants.get(&[("tenant", "a")]).inc();
+    tenants.get(&[("tenant", "b")]).inc_by(2);
 
     let (trace_id, parent_id, child_id) = {
         use obs_core::trace::SpanExt;
@@ -230,6 +238,40 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
         obs_core::testing::MetricPoint::Sum { is_monotonic, .. } => assert!(is_monotonic),
         other => panic!("a counter must be a monotonic sum: {other:?}"),
     }
+    // The overflow series: `otel_metric_overflow="true"` on /metrics, and over OTLP the
+    // attribute of the OpenTelemetry SDK spec's cardinality limits, a boolean.
+    assert!(
+        exposition.contains("pipeline_tenant_requests_total{otel_metric_overflow=\"true\"} 2\n"),
+        "{exposition}"
+    );
+    let tenant_points: Vec<_> = points
+        .iter()
+        .filter(|p| p.name == "pipeline_tenant_requests")
+        .collect();
+    let overflow = tenant_points
+        .iter()
+        .rev()
+        .find(|p| p.attribute_str("tenant").is_none())
+        .expect("the overflow point");
+    assert_eq!(
+        overflow.attributes(),
+        [obs_core::testing::proto::tonic::common::v1::KeyValue {
+            key: "otel.metric.overflow".to_owned(),
+            value: Some(obs_core::testing::proto::tonic::common::v1::AnyValue {
+                value: Some(
+                    obs_core::testing::proto::tonic::common::v1::any_value::Value::BoolValue(true)
+                ),
+            }),
+            ..Default::default()
+        }]
+    );
+    assert_eq!(overflow.number_value(), Some(2.0), "same as /metrics");
+    let tenant_a = tenant_points
+        .iter()
+        .rev()
+        .find(|p| p.attribute_str("tenant") == Some("a"))
+        .expect("the series within the limit");
+    assert_eq!(tenant_a.number_value(), Some(1.0));
     let in_flight_point = last("pipeline_charges_in_flight");
     assert!(
         exposition

@@ -25,7 +25,9 @@ use crate::{
 /// bounds or count, a negative or NaN counter, a value of another kind), is left out of
 /// the collection and reported once on stderr: one invalid family can make a scraper
 /// reject the whole exposition. A collector that panics has its families left out of that
-/// collection (reported once on stderr); the other metrics are unaffected.
+/// collection (reported once on stderr); the other metrics are unaffected. One that
+/// collects its own registry is left out of that inner collection (the recursion would
+/// overflow the stack).
 pub trait Collector: fmt::Debug + Send + Sync + 'static {
     /// Appends this collector's families; `now` is the snapshot time (Unix nanoseconds).
     fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>);
@@ -92,12 +94,43 @@ impl<M: Instrument> Source for DynFamily<M> {
 
 type GaugeCallback = Arc<dyn Fn() -> f64 + Send + Sync>;
 
-/// Runs `read`, application code read at collection (a `gauge_fn` callback, a
-/// [`Collector`]), or `None` if it panicked, which is reported once per `what` (only
-/// formatted then, as collection is on every scrape and push). A panic let through would
-/// fail every scrape while it lasts, and end the task that pushes OTLP metrics for good:
-/// one callback must not take every other metric with it.
-fn catching_panics<T>(what: impl FnOnce() -> String, read: impl FnOnce() -> T) -> Option<T> {
+/// Runs `read`, the application code at `callback` read at collection (a `gauge_fn`
+/// callback, a [`Collector`]), or `None` if it panicked, which is reported once per `what`
+/// (only formatted then, as collection is on every scrape and push). A panic let through
+/// would fail every scrape while it lasts, and end the task that pushes OTLP metrics for
+/// good: one callback must not take every other metric with it.
+///
+/// Also `None`, without running it, when this thread is already reading `callback`: one
+/// that collects its own registry (to count its families, say) would otherwise recurse
+/// until the stack overflows, which aborts the process. The inner collection goes without
+/// its values, and that is reported once.
+fn run_callback<T>(
+    callback: usize,
+    what: impl FnOnce() -> String,
+    read: impl FnOnce() -> T,
+) -> Option<T> {
+    thread_local! {
+        static READING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// Takes `callback` off this thread's list when its read ends, by a panic too.
+    struct Reading;
+    impl Drop for Reading {
+        fn drop(&mut self) {
+            READING.with_borrow_mut(Vec::pop);
+        }
+    }
+    if READING.with_borrow(|reading| reading.contains(&callback)) {
+        let what = what();
+        crate::error::warn_once(format!("reentered {what}"), || {
+            format!(
+                "{what} collects its own registry; inside that collection its values are \
+                 left out"
+            )
+        });
+        return None;
+    }
+    READING.with_borrow_mut(|reading| reading.push(callback));
+    let _reading = Reading;
     // Unwind safety: what `read` may leave half-done is its own state, or (for a
     // collector) families it appended, which the caller discards.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
@@ -118,8 +151,12 @@ struct CallbackGauge {
 
 impl Source for CallbackGauge {
     fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
-        let Some(value) = catching_panics(|| format!("gauge_fn {:?}", self.name), || (self.read)())
-        else {
+        let callback = Arc::as_ptr(&self.read).cast::<()>() as usize;
+        let Some(value) = run_callback(
+            callback,
+            || format!("gauge_fn {:?}", self.name),
+            || (self.read)(),
+        ) else {
             // No point this time: the family is printed without samples and left out of
             // the OTLP push, both valid for a value that could not be read.
             return;
@@ -431,8 +468,9 @@ impl Registry {
         }
         for c in collectors {
             let first = out.len();
-            if catching_panics(|| format!("collector {c:?}"), || c.collect(now, &mut out)).is_none()
-            {
+            let callback = Arc::as_ptr(&c).cast::<()>() as usize;
+            let read = || c.collect(now, &mut out);
+            if run_callback(callback, || format!("collector {c:?}"), read).is_none() {
                 out.truncate(first);
             }
             let mut collected = out.split_off(first);
@@ -666,7 +704,8 @@ impl MetricBuilder<'_> {
     /// Registers a gauge whose value `read` returns at each collection. A callback gauge
     /// registers once: a second registration of the name is a [`MetricsError::Conflict`].
     /// A collection at which `read` panics has no value for the gauge (reported once on
-    /// stderr); the other metrics are unaffected.
+    /// stderr); the other metrics are unaffected. A `read` may collect this registry
+    /// (the gauge has no value inside that collection).
     ///
     /// `read` runs on the thread that collects. The standalone listener (`serve`, feature
     /// `server`) and `obs-core`'s OTLP push collect aside from their runtime's workers, so
@@ -1172,6 +1211,54 @@ mod tests {
         assert_eq!(read(&r), [flaky(vec![1.0]), jobs.clone()]);
         assert_eq!(read(&r), [flaky(vec![]), jobs.clone()], "the failed read");
         assert_eq!(read(&r), [flaky(vec![1.0]), jobs], "read again next time");
+    }
+
+    /// A callback or collector that collects its own registry (to count its families,
+    /// say) recursed until the stack overflowed, which aborts the whole process.
+    #[test]
+    fn a_callback_or_collector_that_collects_its_own_registry_is_not_read_again_inside() {
+        #[derive(Debug)]
+        struct Counting(Registry);
+        impl Collector for Counting {
+            fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
+                let families = self.0.collect();
+                out.push(MetricFamilySnapshot {
+                    name: "collected_families".to_owned(),
+                    help: "Families the registry had inside this collector.".to_owned(),
+                    unit: None,
+                    kind: MetricKind::Gauge,
+                    asynchronous: true,
+                    points: vec![PointSnapshot {
+                        labels: Vec::new(),
+                        value: PointValue::F64(families.len() as f64),
+                        start_time_unix_nano: now,
+                        time_unix_nano: now,
+                        exemplars: Vec::new(),
+                    }],
+                });
+            }
+        }
+        let r = Registry::new();
+        let inner = r.clone();
+        r.gauge_fn("metric_families", "Families in this registry.", move || {
+            inner.collect().len() as f64
+        })
+        .unwrap();
+        r.register_collector(Counting(r.clone()));
+        let values: Vec<(String, f64)> = r
+            .collect()
+            .into_iter()
+            .map(|f| (f.name, f.points[0].value.as_f64()))
+            .collect();
+        // Inside, each reads the registry without itself (the gauge's family is there,
+        // without a point; the collector's is not).
+        assert_eq!(
+            values,
+            [
+                ("metric_families".to_owned(), 2.0),
+                ("collected_families".to_owned(), 1.0)
+            ]
+        );
     }
 
     #[test]

@@ -442,11 +442,12 @@ fn label_pairs<L: LabelSet>(metric: &str, kind: MetricKind, labels: &L) -> Vec<(
     if prometheus_client::encoding::text::encode_registry(&mut text, &registry).is_err() {
         return Vec::new();
     }
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("probe_info{"))
-        .unwrap_or_default();
-    let mut pairs = parse_label_list(line);
+    // Not up to the line's end: names are printed unescaped, and may hold a line break.
+    // After the last value comes only `} 1` and `# EOF`, where the parse finds no `="`.
+    let labels = text
+        .split_once("probe_info{")
+        .map_or("", |(_, labels)| labels);
+    let mut pairs = parse_label_list(labels);
     for i in 0..pairs.len() {
         let (before, rest) = pairs.split_at_mut(i);
         let name = &mut rest[0].0;
@@ -731,6 +732,20 @@ mod tests {
             vec![
                 vec![pair("label_le", "a"), pair("label_quantile", "9")],
                 vec![pair("label_le", "b"), pair("label_quantile", "9")],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typed_label_name_with_a_line_break_loses_no_label() {
+        // prometheus-client prints label names as they are: the line break used to end
+        // the parse, dropping this label and every one after it.
+        let pairs = vec![("a\nb", "v"), ("c", "w")];
+        assert_eq!(
+            label_pairs("m", MetricKind::Counter, &pairs),
+            [
+                ("a_b".to_owned(), "v".to_owned()),
+                ("c".to_owned(), "w".to_owned())
             ]
         );
     }

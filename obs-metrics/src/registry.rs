@@ -213,7 +213,11 @@ fn check_collected(family: &MetricFamilySnapshot) -> Result<(), String> {
             (PointValue::Histogram(h), MetricKind::Histogram) => {
                 !valid_bounds(&h.bounds)
                     || h.bucket_counts.len() != h.bounds.len() + 1
-                    || h.bucket_counts.iter().sum::<u64>() != h.count
+                    // Checked: counts past u64::MAX would panic (debug) or wrap (release).
+                    || h.bucket_counts
+                        .iter()
+                        .try_fold(0u64, |sum, c| sum.checked_add(*c))
+                        != Some(h.count)
             }
             (PointValue::Histogram(_), _) | (_, MetricKind::Histogram) => {
                 return Err(format!(
@@ -913,6 +917,12 @@ mod tests {
                         "lag_seconds",
                         MetricKind::Histogram,
                         vec![point(&[], histogram(&[1.0], vec![1, 1], 5))],
+                    ),
+                    // Bucket counts whose sum is past u64::MAX (it wraps to the count).
+                    family(
+                        "wrap_seconds",
+                        MetricKind::Histogram,
+                        vec![point(&[], histogram(&[1.0], vec![u64::MAX, 1], 0))],
                     ),
                     family(
                         "mixed",

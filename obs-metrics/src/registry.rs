@@ -427,7 +427,8 @@ impl Registry {
 
     /// A snapshot of every metric: registered ones in registration order, then collectors'
     /// families, then (if any family overflowed its cardinality limit)
-    /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}`. Collectors'
+    /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}` (the lookups
+    /// given the overflow series, as [`DynFamily::overflowed`] counts). Collectors'
     /// families and the overflow counter are marked
     /// [`asynchronous`](MetricFamilySnapshot::asynchronous), as `gauge_fn` gauges are.
     pub fn collect(&self) -> Vec<MetricFamilySnapshot> {
@@ -496,8 +497,9 @@ impl Registry {
         if !overflow.is_empty() {
             out.push(MetricFamilySnapshot {
                 name: "obs_metrics_cardinality_overflow_measurements".to_owned(),
-                help: "Measurements folded into the otel_metric_overflow series because \
-                       their family reached its cardinality limit."
+                help: "Series lookups (one per measurement unless a handle is kept) \
+                       given the otel_metric_overflow series because their family \
+                       reached its cardinality limit."
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,

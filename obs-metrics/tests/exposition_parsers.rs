@@ -139,7 +139,8 @@ fn python_openmetrics_parser_accepts_openmetrics_with_exemplars() {
     let script = r#"
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-families = list(text_string_to_metric_families(sys.stdin.read()))
+# Not sys.stdin.read(): text mode would turn a carriage return into a line feed.
+families = list(text_string_to_metric_families(sys.stdin.buffer.read().decode("utf-8")))
 for f in families:
     for s in f.samples:
         if s.exemplar:

@@ -124,11 +124,17 @@ pub(crate) fn add_misuse(registry: &Registry) {
     jobs.get(&vec![("queue", "a"), ("shard", ""), ("outcome", "ok")])
         .inc();
     let values = registry
-        .metric("misuse_values", "Ünïcödé \\ \"help\"\twith a tab,\r\nCRLF lines.")
+        .metric(
+            "misuse_values",
+            "Ünïcödé \\ \"help\"\twith a tab,\r\nCRLF lines.",
+        )
         .dyn_family::<Gauge<f64>>(&["case", "text"])
         .unwrap();
     values
-        .get(&[("case", "nan"), ("text", "nul\0 snow☃ line\u{2028}sep\r\ncr")])
+        .get(&[
+            ("case", "nan"),
+            ("text", "nul\0 snow☃ line\u{2028}sep\r\ncr"),
+        ])
         .set(f64::NAN);
     values
         .get(&[("case", "inf"), ("text", "")])

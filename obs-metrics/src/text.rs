@@ -103,7 +103,11 @@ impl Registry {
     }
 }
 
-/// Prints `families` in `format` to `out`.
+/// Prints `families` in `format` to `out`. They are printed as they are: those
+/// [`Registry::collect`] returns are valid in both formats (it checks a
+/// [`Collector`](crate::Collector)'s families), while a hand-made snapshot that breaks the
+/// rules `collect` checks (a name, a repeated series, buckets that don't match their
+/// bounds) gives an exposition a scraper may reject.
 pub fn encode(families: &[MetricFamilySnapshot], format: Format, out: &mut String) {
     for family in families {
         encode_family(family, format, out);
@@ -160,7 +164,8 @@ fn encode_histogram(
 ) {
     let mut cumulative = 0u64;
     for (i, count) in h.bucket_counts.iter().enumerate() {
-        cumulative += count;
+        // Saturating: `encode` is public, and a hand-made snapshot may count past u64::MAX.
+        cumulative = cumulative.saturating_add(*count);
         let mut le = String::new();
         match h.bounds.get(i) {
             Some(bound) => write_le(*bound, format, &mut le),
@@ -498,6 +503,43 @@ mod tests {
         encode(&families, Format::Prometheus, &mut text);
         assert!(!text.contains("trace_id"), "{text}");
         assert!(text.contains("wait_seconds_sum -2\n"));
+    }
+
+    /// `encode` is public and takes any snapshot: bucket counts that add up past u64::MAX
+    /// (which `Registry::collect` leaves out of a collector's families) must not panic.
+    #[test]
+    fn a_hand_made_snapshot_with_huge_bucket_counts_does_not_panic() {
+        let families = [MetricFamilySnapshot {
+            name: "wait_seconds".to_owned(),
+            help: "Wait.".to_owned(),
+            unit: None,
+            kind: MetricKind::Histogram,
+            asynchronous: false,
+            points: vec![crate::PointSnapshot {
+                labels: vec![],
+                value: PointValue::Histogram(HistogramValue {
+                    bounds: Arc::from([1.0]),
+                    bucket_counts: vec![u64::MAX, 1],
+                    sum: 1.0,
+                    count: u64::MAX,
+                    negative_count: 0,
+                }),
+                start_time_unix_nano: 0,
+                time_unix_nano: 0,
+                exemplars: vec![],
+            }],
+        }];
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let mut text = String::new();
+            encode(&families, format, &mut text);
+            assert!(
+                text.contains(&format!(
+                    "wait_seconds_bucket{{le=\"+Inf\"}} {}\n",
+                    u64::MAX
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

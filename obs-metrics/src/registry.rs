@@ -614,7 +614,9 @@ impl MetricBuilder<'_> {
 
     /// Series a family may hold before new label sets fold into the overflow series.
     /// Defaults to the registry's limit (2000 unless changed); at most
-    /// [`MAX_CARDINALITY_LIMIT`](crate::MAX_CARDINALITY_LIMIT).
+    /// [`MAX_CARDINALITY_LIMIT`](crate::MAX_CARDINALITY_LIMIT). The limit is no part of
+    /// the definition: registering the family again with another one returns the
+    /// existing family, with the limit it was first given.
     pub fn cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit.max(1));
         self

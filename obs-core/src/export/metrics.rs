@@ -400,21 +400,42 @@ struct Pusher {
 }
 
 impl Pusher {
-    /// Collects and converts one snapshot now, and returns the send of it. A delta baseline
-    /// moves even when the send fails, as an OpenTelemetry SDK's delta aggregation resets at
-    /// every collection: the failed points are counted as dropped
+    /// A snapshot of the registry and when it was asked for, taken on a blocking thread:
+    /// collecting runs application code (`gauge_fn` callbacks, collectors) that may take
+    /// long or wait on a lock, and the span and log exports share the export runtime's
+    /// one worker. `None` if the collection did not end (the runtime stopped under it).
+    async fn snapshot(&self) -> Option<(std::time::Instant, Vec<MetricFamilySnapshot>)> {
+        let started = std::time::Instant::now();
+        let registry = self.registry.clone();
+        let families = tokio::task::spawn_blocking(move || registry.collect())
+            .await
+            .ok()?;
+        Some((started, families))
+    }
+
+    /// Converts `snapshot` and returns the send of it. A delta baseline moves even when
+    /// the send fails, as an OpenTelemetry SDK's delta aggregation resets at every
+    /// collection: the failed points are counted as dropped
     /// (`obs_telemetry_dropped_total{reason="export_failed"}`) and their change is lost,
     /// rather than sent twice by a retry or folded into a later point. The points are
     /// counted in flight from now until the send ends; a send dropped unfinished (the
     /// export runtime stopped at shutdown) counts them as dropped.
-    fn push(&mut self) -> impl Future<Output = ()> + Send + 'static {
-        let started = std::time::Instant::now();
-        let request = self.converter.request(&collect_aside(&self.registry));
-        let parts = self
-            .destination
-            .parts(request, Signal::Metrics, &self.stats);
+    fn send(
+        &mut self,
+        snapshot: Option<(std::time::Instant, Vec<MetricFamilySnapshot>)>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let parts = snapshot.map(|(started, families)| {
+            let request = self.converter.request(&families);
+            let parts = self
+                .destination
+                .parts(request, Signal::Metrics, &self.stats);
+            (started, parts)
+        });
         let (destination, timeout) = (self.destination.clone(), self.timeout);
         async move {
+            let Some((started, parts)) = parts else {
+                return;
+            };
             // One after the other, within one timeout: a request is cut in parts only when
             // it is larger than the receiver takes.
             for (part, in_flight) in parts {
@@ -422,19 +443,11 @@ impl Pusher {
             }
         }
     }
-}
 
-/// `registry.collect()`, which runs application code (`gauge_fn` callbacks, collectors)
-/// that may take long or wait on a lock: on a multi-threaded runtime (the export runtime's)
-/// the worker's other tasks, the span and log exports, move to another thread meanwhile
-/// instead of waiting for it, and their queues don't fill and drop.
-fn collect_aside(registry: &Registry) -> Vec<MetricFamilySnapshot> {
-    let multi_threaded = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_threaded {
-        tokio::task::block_in_place(|| registry.collect())
-    } else {
-        registry.collect()
+    /// Collects a snapshot now and sends it.
+    async fn push(&mut self) {
+        let snapshot = self.snapshot().await;
+        self.send(snapshot).await;
     }
 }
 
@@ -474,7 +487,8 @@ impl PeriodicMetrics {
                         None => return,
                     },
                 };
-                let mut push = std::pin::pin!(pusher.push());
+                let snapshot = pusher.snapshot().await;
+                let mut push = std::pin::pin!(pusher.send(snapshot));
                 tokio::select! {
                     biased;
                     () = &mut push => {}

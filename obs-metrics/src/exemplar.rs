@@ -187,7 +187,10 @@ impl ExemplarCell {
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn unix_nanos_now() -> u64 {
-    unix_nanos(SystemTime::now())
+    let now = unix_nanos(SystemTime::now());
+    #[cfg(test)]
+    let now = now.saturating_sub(tests::CLOCK_STEPPED_BACK.with(std::cell::Cell::get));
+    now
 }
 
 /// `time` as nanoseconds since the Unix epoch (0 if before it).
@@ -198,8 +201,15 @@ pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Nanoseconds this thread's `unix_nanos_now` is behind the system clock: a wall
+        /// clock stepped back (by NTP, at a VM's resync), which tests can't do to the
+        /// real one.
+        pub(crate) static CLOCK_STEPPED_BACK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
 
     #[test]
     fn empty_until_stored_then_round_trips() {

@@ -447,18 +447,22 @@ impl Registry {
         for (head, source) in entries {
             let mut points = Vec::new();
             source.points(now, &mut points);
-            // A series another thread made since `now` was read is left to the next
-            // snapshot: stamped `now`, it would end before it starts (OTLP's cumulative
-            // and delta points cover start_time_unix_nano to time_unix_nano), and moving
-            // its start to `now` would make the next snapshot's real start read as a reset.
-            points.retain(|p| p.start_time_unix_nano <= now);
+            // A series that started after `now` (another thread made it since `now` was
+            // read, or the wall clock stepped back since it was made) is stamped with its
+            // start: stamped `now`, it would end before it starts (OTLP's cumulative and
+            // delta points cover start_time_unix_nano to time_unix_nano); moving its start
+            // would make the next snapshot's real start read as a reset; and leaving it
+            // out would hide it, after a step back of the clock, until the clock caught up.
+            for point in &mut points {
+                point.time_unix_nano = point.time_unix_nano.max(point.start_time_unix_nano);
+            }
             let overflowed = source.overflowed();
             if overflowed > 0 {
                 overflow.push(PointSnapshot {
                     labels: vec![("metric_name".to_owned(), head.name.clone())],
                     value: PointValue::U64(overflowed),
                     start_time_unix_nano: points.first().map_or(now, |p| p.start_time_unix_nano),
-                    time_unix_nano: now,
+                    time_unix_nano: points.first().map_or(now, |p| p.time_unix_nano),
                     exemplars: Vec::new(),
                 });
             }
@@ -1142,9 +1146,10 @@ mod tests {
 
     /// A series made while a snapshot is taken (another thread's first request on a new
     /// route, here a callback read before the family) started after the snapshot's time:
-    /// it is in the next one, never in one whose time comes before its start.
+    /// its point is stamped with its start, never with a time before it, and the next
+    /// snapshot has the same start.
     #[test]
-    fn a_series_made_during_collection_waits_for_the_next_snapshot() {
+    fn a_series_made_during_collection_is_stamped_no_earlier_than_its_start() {
         let r = Registry::new();
         let inner = r.clone();
         let routes = |r: &Registry| r.dyn_family::<Counter>("requests", "Requests.", &["route"]);
@@ -1167,8 +1172,13 @@ mod tests {
         // Registered after the callback gauge, so read after it.
         routes(&r).unwrap();
         let before = r.collect();
+        let snapshot_time = before[0].points[0].time_unix_nano;
         let requests = before.iter().find(|f| f.name == "requests").unwrap();
-        assert!(requests.points.is_empty(), "{requests:?}");
+        let [made] = requests.points.as_slice() else {
+            panic!("the series made during the collection is in it: {requests:?}");
+        };
+        assert!(made.start_time_unix_nano > snapshot_time, "{made:?}");
+        assert_eq!(made.time_unix_nano, made.start_time_unix_nano);
         for family in &before {
             for p in &family.points {
                 assert!(
@@ -1181,9 +1191,37 @@ mod tests {
         let next = r.collect();
         let requests = next.iter().find(|f| f.name == "requests").unwrap();
         let [point] = requests.points.as_slice() else {
-            panic!("the series is there now: {requests:?}");
+            panic!("the series is still there: {requests:?}");
         };
+        assert_eq!(point.start_time_unix_nano, made.start_time_unix_nano);
         assert!(point.start_time_unix_nano <= point.time_unix_nano);
+    }
+
+    /// A wall clock stepped back (NTP, a VM's resync) puts the snapshot's time before the
+    /// start of the series made shortly before: they used to be left out of every
+    /// snapshot, `/metrics` and OTLP alike, until the clock caught up again (with a step of
+    /// an hour at boot, every metric registered at startup, for an hour).
+    #[test]
+    fn series_made_before_the_wall_clock_stepped_back_stay_in_the_snapshot() {
+        let r = Registry::new();
+        r.counter("jobs", "Jobs.").unwrap().inc();
+        let calls = r.dyn_family::<Counter>("calls", "Calls.", &["id"]).unwrap();
+        calls.get(&[("id", "a")]).inc();
+        crate::exemplar::tests::CLOCK_STEPPED_BACK.set(3600 * 1_000_000_000);
+        let families = r.collect();
+        crate::exemplar::tests::CLOCK_STEPPED_BACK.set(0);
+        for family in &families {
+            let [point] = family.points.as_slice() else {
+                panic!("{}: one point, not {:?}", family.name, family.points);
+            };
+            assert_eq!(point.value, PointValue::U64(1), "{}", family.name);
+            assert!(
+                point.start_time_unix_nano <= point.time_unix_nano,
+                "{}: {point:?}",
+                family.name
+            );
+        }
+        assert_eq!(families.len(), 2);
     }
 
     #[test]

@@ -68,7 +68,9 @@ pub struct PointSnapshot {
     /// When this series started counting (OTLP `start_time_unix_nano` of cumulative
     /// points), in nanoseconds since the Unix epoch.
     pub start_time_unix_nano: u64,
-    /// When this snapshot was taken, in nanoseconds since the Unix epoch.
+    /// When this snapshot was taken, in nanoseconds since the Unix epoch; the series'
+    /// start if that is later (a series made while the snapshot was taken, or a wall clock
+    /// stepped back since it was made), so a point never ends before it starts.
     pub time_unix_nano: u64,
     /// The latest exemplars: at most one for a counter, one per bucket for a histogram.
     pub exemplars: Vec<Exemplar>,

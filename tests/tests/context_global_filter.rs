@@ -13,7 +13,7 @@ use obs_core::tower::HttpServerLayer;
 use obs_core::tracing_subscriber::filter::LevelFilter;
 use obs_core::{BatchSettings, Protocol};
 use obs_tests::collector::Collector;
-use obs_tests::http::{get_plain, get_text, serve, traced_client};
+use obs_tests::http::{get_as_caller, get_text, serve, traced_client};
 
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "10f067aa0ba902b7";
@@ -61,12 +61,7 @@ async fn a_global_filter_disabling_every_span_keeps_the_callers_trace_in_the_log
         .layer(HttpServerLayer::new());
     let a = serve(a).await;
 
-    let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
-    let body = get_plain(
-        &format!("http://{a}/front"),
-        &[("traceparent", &traceparent)],
-    )
-    .await;
+    let body = get_as_caller(&format!("http://{a}/front"), TRACE_ID, CALLER_SPAN).await;
     assert_eq!(body, "item");
     let logs = receiver
         .store()

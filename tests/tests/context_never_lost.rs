@@ -12,7 +12,7 @@ use obs_core::testing::{OtlpReceiver, ReceivedSpan, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
 use obs_core::{BatchSettings, Protocol};
 use obs_tests::collector::Collector;
-use obs_tests::http::{get_plain, get_text, serve, traced_client};
+use obs_tests::http::{get_as_caller, get_text, serve, traced_client};
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
@@ -79,12 +79,7 @@ async fn the_callers_trace_survives_quiet_logs_layer_order_and_user_spans() {
         .layer(HttpServerLayer::new());
     let a = serve(a).await;
 
-    let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
-    let body = get_plain(
-        &format!("http://{a}/front"),
-        &[("traceparent", &traceparent)],
-    )
-    .await;
+    let body = get_as_caller(&format!("http://{a}/front"), TRACE_ID, CALLER_SPAN).await;
     assert_eq!(body, "item");
     let spans = receiver
         .store()

@@ -34,7 +34,6 @@ pub async fn get_text(client: &TracedClient, url: &str) -> String {
     text(response).await
 }
 
-/// GETs `url` with a plain client (no telemetry) and the given headers; returns the body.
 /// GETs `url` as a sampled caller would: its `traceparent` names the trace `trace_id` and
 /// the caller's span `caller_span`. Returns the body.
 pub async fn get_as_caller(url: &str, trace_id: &str, caller_span: &str) -> String {
@@ -42,6 +41,7 @@ pub async fn get_as_caller(url: &str, trace_id: &str, caller_span: &str) -> Stri
     get_plain(url, &[("traceparent", &traceparent)]).await
 }
 
+/// GETs `url` with a plain client (no telemetry) and the given headers; returns the body.
 pub async fn get_plain(url: &str, headers: &[(&str, &str)]) -> String {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut request = http::Request::get(url);

@@ -71,9 +71,9 @@ pub trait CallHooks: Send + 'static {
     }
 
     /// The response body reached its end normally, after its last frame (or with the head,
-    /// for a body empty from the start); called right before [`on_end`](Self::on_end), which also runs for a body dropped unfinished or
-    /// failed, so this tells a complete response from an abandoned one. Defaults to doing
-    /// nothing.
+    /// for a body empty from the start); called right before [`on_end`](Self::on_end),
+    /// which also runs for a body dropped unfinished or failed, so this tells a complete
+    /// response from an abandoned one. Defaults to doing nothing.
     fn on_finished(&mut self, span: &tracing::Span) {
         let _ = span;
     }

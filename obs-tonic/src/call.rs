@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytes::Buf;
@@ -39,6 +40,8 @@ pub(crate) struct Config {
     /// Clients only: `server.address` and `server.port` when the request URI has no
     /// authority (a generated client made with `new(channel)` sends only the path).
     pub(crate) server_address: Option<(String, Option<u16>)>,
+    /// Clients only: whether a request with no server address to record was warned about.
+    pub(crate) warned_no_server_address: AtomicBool,
     /// Servers only: the methods calls have been seen to reach, named in metric labels.
     pub(crate) served: ServedMethods,
 }
@@ -58,6 +61,7 @@ impl Config {
                 .collect(),
             metrics: RpcMetrics::register(registry, side, conventions),
             server_address: None,
+            warned_no_server_address: AtomicBool::new(false),
             served: ServedMethods::new(),
         }
     }
@@ -70,6 +74,7 @@ impl Config {
             excluded: self.excluded.clone(),
             metrics: self.metrics.clone(),
             server_address: self.server_address.clone(),
+            warned_no_server_address: AtomicBool::new(false),
             // Builders run before any call: nothing served yet.
             served: ServedMethods::new(),
         };

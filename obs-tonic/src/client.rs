@@ -1,12 +1,14 @@
 //! [`GrpcClientLayer`]: CLIENT spans, context injection and `rpc.client.*` metrics.
 
+use std::sync::atomic::Ordering;
+
 use http::Request;
 use obs_tower::{CallSpan, Hooks, Instrumented};
 use obs_trace::RpcConventions;
 use tower_layer::Layer;
 use tracing::field::Empty;
 
-use crate::call::GrpcCall;
+use crate::call::{Config, GrpcCall};
 use crate::counting::{CountMessages, CountedBody, TonicRequestBody};
 use crate::grpc::{OTHER, RpcNames, SYSTEM};
 use crate::layer::{ClientSide, GrpcLayer};
@@ -52,7 +54,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// authority only below this layer, and generated clients built with `new(channel)` send
 /// just the path, so give them with
 /// [`with_server_address`](Self::with_server_address): the conventions require
-/// `server.address` on client spans. Configured with the builder methods of [`GrpcLayer`]
+/// `server.address` on client spans (a layer whose requests have none says so on stderr,
+/// once). Configured with the builder methods of [`GrpcLayer`]
 /// and [`with_server_address`](Self::with_server_address).
 pub type GrpcClientLayer = GrpcLayer<ClientSide>;
 
@@ -80,10 +83,9 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (CallSpan, GrpcCall) {
-        let configured = self.config.server_address.as_ref();
         // The stable client metrics' `server.address` and `server.port` ("Conditionally
         // Required: If available", rpc-metrics.md): few values, interned.
-        let server_label = || match server_address(request, configured) {
+        let server_label = || match server_address(request, &self.config) {
             (Some(address), port) => Some((obs_trace::intern(address), port)),
             (None, _) => None,
         };
@@ -91,7 +93,7 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
             return (tracing::Span::none().into(), GrpcCall::excluded());
         };
         let names = call.names();
-        let (address, port) = server_address(request, configured);
+        let (address, port) = server_address(request, &self.config);
         let span = match self.config.conventions {
             RpcConventions::Old => tracing::info_span!(
                 "gRPC request",
@@ -146,17 +148,38 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
 }
 
 /// `server.address` and `server.port` from the request URI, else as configured
-/// ([`GrpcClientLayer::with_server_address`]).
+/// ([`GrpcClientLayer::with_server_address`]). Neither: warned about once per layer, since
+/// the RPC conventions require `server.address` on client spans, and a generated client
+/// built with `new(channel)` sends only the path.
 fn server_address<'a, B>(
     request: &'a Request<B>,
-    configured: Option<&'a (String, Option<u16>)>,
+    config: &'a Config,
 ) -> (Option<&'a str>, Option<u16>) {
     match obs_tower::server_address(request.uri(), request.headers()) {
         found @ (Some(_), _) => found,
-        (None, _) => (
-            configured.map(|(host, _)| host.as_str()),
-            configured.and_then(|&(_, port)| port),
-        ),
+        (None, _) => match &config.server_address {
+            Some((host, port)) => (Some(host.as_str()), *port),
+            None => {
+                warn_no_server_address(request, config);
+                (None, None)
+            }
+        },
+    }
+}
+
+#[cold]
+fn warn_no_server_address<B>(request: &Request<B>, config: &Config) {
+    if !config
+        .warned_no_server_address
+        .swap(true, Ordering::Relaxed)
+    {
+        obs_trace::diagnostics::warn(format_args!(
+            "obs: a GrpcClientLayer call to {} has no server address: the request URI has \
+             no authority (a client built with `new(channel)`) and the layer was given none, \
+             so its spans and metrics lack server.address, which the RPC conventions require; \
+             call GrpcClientLayer::with_server_address (warned once per layer)",
+            request.uri().path()
+        ));
     }
 }
 

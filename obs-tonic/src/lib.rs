@@ -6,7 +6,8 @@
 //! - [`GrpcClientLayer`] around a `tonic::transport::Channel` (or any service a generated
 //!   client wraps): a CLIENT span per call, its context injected into the metadata. A
 //!   channel adds the server's authority only below the layer: give it with
-//!   [`GrpcClientLayer::with_server_address`], or client spans have no `server.address`.
+//!   [`GrpcClientLayer::with_server_address`], or client spans have no `server.address`
+//!   (warned about on stderr, once per layer).
 //!
 //! Both are configured through one builder, [`GrpcLayer`].
 //!

@@ -98,7 +98,8 @@ pub struct LogRecord {
     /// instrumentation scope.
     pub target: Cow<'static, str>,
     /// The event's fields except the message, redacted, in call-site order; plus
-    /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes).
+    /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes)
+    /// and no field has that name. Keys are unique: a field given twice keeps its first value.
     /// Within the layer's [limits](OtlpLogLayer::with_limits).
     pub attributes: Vec<LogAttribute>,
     /// Attributes left out because the record had as many as its
@@ -333,11 +334,6 @@ impl RecordVisitor<'_> {
             }
             return;
         }
-        // Attribute keys are unique within a record (OTel common spec, "Attribute
-        // collections"): a field given twice keeps its first value, as the body does.
-        if self.attributes.iter().any(|a| a.key == name) {
-            return;
-        }
         if self.redaction.is_redacted(name) {
             self.attribute(name, || LogValue::String(REDACTED.to_owned()));
         } else {
@@ -348,7 +344,15 @@ impl RecordVisitor<'_> {
 
     /// Adds an attribute within the count limit: past it, it is left out and counted,
     /// without making its value.
+    ///
+    /// Attribute keys are unique within a record (OTel common spec, "Attribute
+    /// collections"): a key already there keeps its first value, as the body does. That
+    /// covers a field given twice, and the code attributes after an event field of the same
+    /// name (a bridge forwarding a location from elsewhere).
     fn attribute(&mut self, key: &'static str, value: impl FnOnce() -> LogValue) {
+        if self.attributes.iter().any(|a| a.key == key) {
+            return;
+        }
         if self.attributes.len() >= self.limits.count {
             self.dropped_attributes = self.dropped_attributes.saturating_add(1);
             return;

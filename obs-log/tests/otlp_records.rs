@@ -270,3 +270,26 @@ fn attribute_limits_apply_as_the_record_is_made_and_leave_the_body_whole() {
         }
     }
 }
+
+#[test]
+fn code_attributes_never_duplicate_fields_of_the_same_name() {
+    let sink = InMemoryLogSink::new();
+    let layer = OtlpLogLayer::new(sink.clone()).with_code_attributes(true);
+    tracing::subscriber::with_default(subscriber(layer), || {
+        // A bridge forwarding a location from elsewhere names it itself.
+        tracing::info!(
+            code.file.path = "Main.java",
+            code.line.number = 3,
+            "bridged"
+        );
+    });
+    let r = &sink.records()[0];
+    let keys: Vec<&str> = r.attributes.iter().map(|a| &*a.key).collect();
+    // OTLP attribute keys are unique within a record; the event's own fields come first.
+    assert_eq!(keys, ["code.file.path", "code.line.number"]);
+    assert_eq!(
+        r.attribute("code.file.path"),
+        Some(&LogValue::String("Main.java".into()))
+    );
+    assert_eq!(r.attribute("code.line.number"), Some(&LogValue::I64(3)));
+}

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::format_panic::{self, FORMAT_PANICKED};
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Bytes that end a run of literal bytes: those that must be escaped, and 0xE2, the lead
@@ -124,20 +126,29 @@ impl fmt::Write for EscapingWriter<'_> {
     }
 }
 
+/// Appends `args` (a value's `Debug` or `Display` output) as a quoted JSON string, or
+/// [`FORMAT_PANICKED`] if formatting panics.
+fn write_formatted(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    out.push(b'"');
+    let start = out.len();
+    // Formatting into a Vec cannot fail; an impl that returns an error anyway leaves what it
+    // wrote so far, which is still a well-formed string once closed. One that panics leaves
+    // half a value: cut back.
+    if format_panic::catch(|| fmt::write(&mut EscapingWriter(out), args)).is_none() {
+        out.truncate(start);
+        escape_into(out, FORMAT_PANICKED);
+    }
+    out.push(b'"');
+}
+
 /// Appends `value`'s `Debug` output as a quoted JSON string.
 pub(crate) fn write_debug(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
-    out.push(b'"');
-    // Formatting into a Vec cannot fail; a `Debug` impl that returns an error anyway leaves
-    // what it wrote so far, which is still a well-formed string once closed.
-    let _ = fmt::write(&mut EscapingWriter(out), format_args!("{value:?}"));
-    out.push(b'"');
+    write_formatted(out, format_args!("{value:?}"));
 }
 
 /// Appends `value`'s `Display` output as a quoted JSON string.
 pub(crate) fn write_display(out: &mut Vec<u8>, value: &dyn fmt::Display) {
-    out.push(b'"');
-    let _ = fmt::write(&mut EscapingWriter(out), format_args!("{value}"));
-    out.push(b'"');
+    write_formatted(out, format_args!("{value}"));
 }
 
 /// A `fmt::Write` into a byte buffer, for numbers (whose output needs no escaping).

@@ -48,7 +48,9 @@
 //! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
 //! refused"`. A float always has a fraction or an exponent (`2.0`, `1e300`), so no reader
 //! takes it for an integer; non-finite floats are written as the strings `"NaN"`,
-//! `"Infinity"`, `"-Infinity"`. Other schemas: [`FieldNames::ecs`], [`FieldNames::otel`],
+//! `"Infinity"`, `"-Infinity"`. A value (or message argument) whose `Debug` or `Display`
+//! panics is written as [`FORMAT_PANICKED`], in the line and the OTLP record alike: the
+//! panic goes to the panic hook, not to the code that logs. Other schemas: [`FieldNames::ecs`], [`FieldNames::otel`],
 //! [`FieldNames::loki`].
 //!
 //! # Example
@@ -85,6 +87,7 @@
 mod error_chain;
 mod escape;
 mod field_names;
+mod format_panic;
 mod json_fields;
 mod json_layer;
 mod non_blocking;
@@ -96,6 +99,7 @@ mod trace_context;
 mod writer;
 
 pub use field_names::{FieldNames, LevelStyle};
+pub use format_panic::FORMAT_PANICKED;
 pub use json_layer::{JsonLayer, SpanFields};
 pub use non_blocking::{
     DEFAULT_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DropCounter, FlushGuard, NonBlocking,

@@ -13,6 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::error_chain::ErrorChain;
+use crate::format_panic::{self, FORMAT_PANICKED};
 use crate::json_fields::MESSAGE;
 use crate::redaction::{REDACTED, Redaction};
 use crate::severity;
@@ -375,6 +376,11 @@ fn cut(mut s: String, limits: &AttributeLimits) -> LogValue {
     LogValue::String(s)
 }
 
+/// `args` formatted, or [`FORMAT_PANICKED`] if a value's `Debug` or `Display` panics.
+fn format_guarded(args: fmt::Arguments<'_>) -> String {
+    format_panic::catch(|| fmt::format(args)).unwrap_or_else(|| FORMAT_PANICKED.to_owned())
+}
+
 fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {
     v.try_into()
         .map_or_else(|_| LogValue::String(v.to_string()), LogValue::I64)
@@ -409,10 +415,12 @@ impl Visit for RecordVisitor<'_> {
         });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, |l| cut(ErrorChain(value).to_string(), l));
+        self.push(field, |l| {
+            cut(format_guarded(format_args!("{}", ErrorChain(value))), l)
+        });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, |l| cut(format!("{value:?}"), l));
+        self.push(field, |l| cut(format_guarded(format_args!("{value:?}")), l));
     }
 }
 

@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::{RequestFailed, captured, lines, mask_timestamp, objects};
-use obs_log::{FieldNames, JsonLayer, Redaction, SpanFields};
+use common::{PanicsWhenFormatted, RequestFailed, captured, lines, mask_timestamp, objects};
+use obs_log::{FORMAT_PANICKED, FieldNames, JsonLayer, Redaction, SpanFields};
 use obs_trace::{Sampler, SpanExt, SpanLayer};
 use serde_json::json;
 use tracing::field;
@@ -425,4 +425,25 @@ fn a_field_given_twice_is_written_once() {
             SpanFields::Flatten => assert_eq!(line["attempt"], 1),
         }
     }
+}
+
+#[test]
+fn a_value_whose_formatting_panics_neither_panics_the_caller_nor_loses_the_line() {
+    let out = captured();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new().with_writer(out.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let _span = tracing::info_span!("s", broken = ?PanicsWhenFormatted, ok = 1).entered();
+        tracing::info!(shown = %PanicsWhenFormatted, after = "kept", "value");
+        tracing::info!("message {}", PanicsWhenFormatted);
+    });
+    let objects = objects(&out);
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[0]["message"], "value");
+    assert_eq!(objects[0]["shown"], FORMAT_PANICKED);
+    assert_eq!(objects[0]["after"], "kept");
+    assert_eq!(
+        objects[0]["spans"][0],
+        json!({"name": "s", "broken": FORMAT_PANICKED, "ok": 1})
+    );
+    assert_eq!(objects[1]["message"], FORMAT_PANICKED);
 }

@@ -4,8 +4,8 @@ use std::time::SystemTime;
 
 mod common;
 
-use common::RequestFailed;
-use obs_log::{InMemoryLogSink, LogValue, OtlpLogLayer, Redaction};
+use common::{PanicsWhenFormatted, RequestFailed};
+use obs_log::{FORMAT_PANICKED, InMemoryLogSink, LogValue, OtlpLogLayer, Redaction};
 use obs_trace::{SpanExt, SpanLayer, TraceFlags};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
@@ -292,4 +292,22 @@ fn code_attributes_never_duplicate_fields_of_the_same_name() {
         Some(&LogValue::String("Main.java".into()))
     );
     assert_eq!(r.attribute("code.line.number"), Some(&LogValue::I64(3)));
+}
+
+#[test]
+fn a_value_whose_formatting_panics_neither_panics_the_caller_nor_loses_the_record() {
+    let sink = InMemoryLogSink::new();
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::info!(shown = %PanicsWhenFormatted, after = "kept", "value");
+        tracing::info!("message {}", PanicsWhenFormatted);
+    });
+    let records = sink.take();
+    assert_eq!(records.len(), 2);
+    let placeholder = LogValue::String(FORMAT_PANICKED.into());
+    assert_eq!(records[0].attribute("shown"), Some(&placeholder));
+    assert_eq!(
+        records[0].attribute("after"),
+        Some(&LogValue::String("kept".into()))
+    );
+    assert_eq!(records[1].body.as_deref(), Some(FORMAT_PANICKED));
 }

@@ -81,3 +81,20 @@ impl std::error::Error for RequestFailed {
         Some(&self.0)
     }
 }
+
+/// A value whose `Display` and `Debug` panic after writing part of their text, as a buggy
+/// user type may (an index out of bounds, an `unwrap` on `None`).
+pub struct PanicsWhenFormatted;
+
+impl std::fmt::Display for PanicsWhenFormatted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half \"written")?;
+        panic!("formatting a PanicsWhenFormatted");
+    }
+}
+
+impl std::fmt::Debug for PanicsWhenFormatted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

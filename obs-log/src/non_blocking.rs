@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -22,7 +23,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 /// When the buffer is full the line is dropped and counted ([`dropped_lines`]), never
 /// waited for: a slow disk or a blocked pipe must not slow requests. Lines the underlying
 /// writer fails to take (a write or flush error: a closed pipe, a full disk) are counted
-/// there too, a failed batch as a whole. The lock taken per line
+/// there too, a failed batch as a whole; so are those of a batch during which the writer
+/// panicked (the thread catches the panic and goes on with the next batch). The lock taken
+/// per line
 /// only guards a `memcpy`; the background thread holds it just long enough to swap buffers.
 /// Lines are only ever appended whole, so they never interleave.
 ///
@@ -201,12 +204,14 @@ impl Shared {
             };
             // A write error (stdout piped into `head`, which has exited: EPIPE, since Rust
             // ignores SIGPIPE) cannot be reported to anyone who could act on it: the batch's
-            // lines are lost, and counted as on a full buffer.
-            if writer
-                .write_all(&batch)
-                .and_then(|()| writer.flush())
-                .is_err()
-            {
+            // lines are lost, and counted as on a full buffer. So is a panic in the writer
+            // (a bug in a user's `io::Write`), after which the thread carries on: dead, it
+            // would leave every later line uncounted in the buffer and every flush waiting
+            // out its timeout.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                writer.write_all(&batch).and_then(|()| writer.flush())
+            }));
+            if !matches!(outcome, Ok(Ok(()))) {
                 self.dropped.add(lines - written);
             }
             written = lines;

@@ -169,3 +169,37 @@ fn lines_the_writer_fails_to_write_are_counted() {
     assert!(guard.flush(Duration::from_secs(10)));
     assert_eq!(writer.dropped_lines(), 50);
 }
+
+#[test]
+fn lines_a_panicking_writer_loses_are_counted_and_the_writer_keeps_going() {
+    /// A writer with a bug: its first write panics, later ones work.
+    struct PanicsOnce {
+        panicked: bool,
+        inner: VecWriter,
+    }
+    impl Write for PanicsOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !std::mem::replace(&mut self.panicked, true) {
+                panic!("a buggy writer");
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = captured();
+    let (writer, guard) = NonBlocking::new(PanicsOnce {
+        panicked: false,
+        inner: VecWriter(out.clone()),
+    })
+    .unwrap();
+    writer.write_line(b"lost\n");
+    // The lost line is reported written (and counted), not waited for until the timeout.
+    assert!(writer.flush_timeout(Duration::from_secs(10)));
+    assert_eq!(writer.dropped_lines(), 1);
+    writer.write_line(b"kept\n");
+    assert!(guard.flush(Duration::from_secs(10)));
+    assert_eq!(lines(&out), ["kept"]);
+    assert_eq!(writer.dropped_lines(), 1);
+}

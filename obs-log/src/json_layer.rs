@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -439,7 +440,9 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         with_scratch(|s| {
             self.render_line(event, &ctx, s);
-            self.writer.write_line(&s.line);
+            // A writer that panics (a bug in a user's `io::Write`) loses its line, not the
+            // request that logged it.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.writer.write_line(&s.line)));
         });
     }
 }

@@ -12,7 +12,8 @@ use crate::non_blocking::DropCounter;
 /// under its lock never interleaves lines from different threads. Errors are not returned:
 /// logging must never fail the code that logs. [`Stdout`] (the default) and
 /// [`NonBlocking`](crate::NonBlocking) count the lines they lose in a [`DropCounter`]; the
-/// other implementations swallow the error.
+/// other implementations swallow the error. A `write_line` that panics loses its line:
+/// [`JsonLayer`](crate::JsonLayer) catches the panic, so that the code that logs goes on.
 ///
 /// Implemented for [`Stdout`], [`io::Stdout`] and [`io::Stderr`] (locked per line),
 /// [`io::Sink`], `Mutex<W>` for any `W: io::Write + Send` (a [`File`](std::fs::File), a

@@ -1,4 +1,5 @@
-//! The non-blocking writer: drops and counts on overflow, flushes on demand and on drop.
+//! The non-blocking writer: drops and counts on overflow, flushes on demand and on drop;
+//! and writers that fail or panic.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{VecWriter, captured, lines};
+use common::{Captured, VecWriter, captured, lines};
 use obs_log::{JsonLayer, LogWriter, NonBlocking};
 use tracing_subscriber::prelude::*;
 
@@ -170,30 +171,37 @@ fn lines_the_writer_fails_to_write_are_counted() {
     assert_eq!(writer.dropped_lines(), 50);
 }
 
+/// A writer with a bug: its first write panics, later ones work.
+struct PanicsOnce {
+    panicked: bool,
+    inner: VecWriter,
+}
+
+impl PanicsOnce {
+    fn new(out: &Captured) -> Self {
+        PanicsOnce {
+            panicked: false,
+            inner: VecWriter(out.clone()),
+        }
+    }
+}
+
+impl Write for PanicsOnce {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !std::mem::replace(&mut self.panicked, true) {
+            panic!("a buggy writer");
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn lines_a_panicking_writer_loses_are_counted_and_the_writer_keeps_going() {
-    /// A writer with a bug: its first write panics, later ones work.
-    struct PanicsOnce {
-        panicked: bool,
-        inner: VecWriter,
-    }
-    impl Write for PanicsOnce {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if !std::mem::replace(&mut self.panicked, true) {
-                panic!("a buggy writer");
-            }
-            self.inner.write(buf)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
     let out = captured();
-    let (writer, guard) = NonBlocking::new(PanicsOnce {
-        panicked: false,
-        inner: VecWriter(out.clone()),
-    })
-    .unwrap();
+    let (writer, guard) = NonBlocking::new(PanicsOnce::new(&out)).unwrap();
     writer.write_line(b"lost\n");
     // The lost line is reported written (and counted), not waited for until the timeout.
     assert!(writer.flush_timeout(Duration::from_secs(10)));
@@ -202,4 +210,18 @@ fn lines_a_panicking_writer_loses_are_counted_and_the_writer_keeps_going() {
     assert!(guard.flush(Duration::from_secs(10)));
     assert_eq!(lines(&out), ["kept"]);
     assert_eq!(writer.dropped_lines(), 1);
+}
+
+#[test]
+fn a_writer_that_panics_on_the_logging_thread_does_not_panic_the_caller() {
+    let out = captured();
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLayer::new().with_writer(Mutex::new(PanicsOnce::new(&out))));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("lost");
+        tracing::info!("kept");
+    });
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("\"kept\""), "{lines:?}");
 }

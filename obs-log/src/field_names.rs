@@ -44,7 +44,11 @@ pub enum LevelStyle {
 ///
 /// Every key here is reserved: an event or span field with one of these names, or whose
 /// name starts with `fields.`, is written as `fields.<name>` so it can never overwrite or
-/// shadow what the layer writes.
+/// shadow what the layer writes. So is a field above or below a reserved key once dots
+/// are read as nesting, as Elasticsearch reads them (with ECS names, `service` and
+/// `log.origin` are above `service.name` and `log.origin.file.name`; `message.length` is
+/// below `message`): a line holding both would be rejected whole. Siblings
+/// (`log.custom`) are left as they are.
 ///
 /// Build your own from a preset with struct update syntax:
 ///
@@ -154,17 +158,27 @@ impl FieldNames {
 
 /// The keys of a [`FieldNames`], ready for the per-field question "must this user field be
 /// renamed?".
+///
+/// A user field clashes with a key when it has the same name, and also when one is the
+/// other plus a dotted suffix (`service` and `service.name`, `trace.id` and `trace.id.hex`):
+/// Elasticsearch, and so ECS, reads dots in keys as nesting, and a line holding both a
+/// value and an object under one name is rejected whole.
 #[derive(Clone, Debug)]
 pub(crate) struct ReservedKeys {
-    keys: Vec<Box<str>>,
-    /// Bit `n` is set when a key is `n` bytes long (bit 63: 63 or more): most field names
-    /// are cleared without a string comparison.
+    /// The keys, and every dotted prefix of them (`log`, `log.origin`..): a user field
+    /// named like one of these is renamed.
+    names: Vec<Box<str>>,
+    /// How many of `names` are keys (the first ones): a user field below one of those
+    /// (`<key>.<more>`) is renamed too.
+    keys: usize,
+    /// Bit `n` is set when one of `names` is `n` bytes long (bit 63: 63 or more): most
+    /// field names are cleared without a string comparison.
     lengths: u64,
 }
 
 impl ReservedKeys {
     pub(crate) fn new(names: &FieldNames) -> Self {
-        let keys: Vec<Box<str>> = [
+        let mut all: Vec<Box<str>> = [
             &names.timestamp,
             &names.level,
             &names.message,
@@ -181,22 +195,44 @@ impl ReservedKeys {
         .chain(names.severity_number.as_ref())
         .map(|k| Box::from(k.as_ref()))
         .collect();
+        let keys = all.len();
+        let parents: Vec<Box<str>> = all
+            .iter()
+            .flat_map(|key| {
+                key.match_indices('.')
+                    .map(|(dot, _)| Box::from(&key[..dot]))
+            })
+            .collect();
+        for parent in parents {
+            if !all.contains(&parent) {
+                all.push(parent);
+            }
+        }
         ReservedKeys {
-            lengths: keys.iter().fold(0, |m, k| m | 1 << k.len().min(63)),
+            lengths: all.iter().fold(0, |m, k| m | 1 << k.len().min(63)),
+            names: all,
             keys,
         }
+    }
+
+    /// Whether `key` is one of `names` (the first `count` of them).
+    #[inline]
+    fn is_one_of(&self, key: &str, count: usize) -> bool {
+        self.lengths & 1 << key.len().min(63) != 0
+            && self.names[..count]
+                .iter()
+                // First bytes before lengths and contents: cheaper than a `memcmp` call.
+                .any(|k| k.as_bytes().first() == key.as_bytes().first() && **k == *key)
     }
 
     /// Whether a user field named `key` must be written as `fields.<key>`.
     #[inline]
     pub(crate) fn must_prefix(&self, key: &str) -> bool {
         key.starts_with(USER_FIELD_PREFIX)
-            || (self.lengths & 1 << key.len().min(63) != 0
-                && self
-                    .keys
-                    .iter()
-                    // First bytes before lengths and contents: cheaper than a `memcmp` call.
-                    .any(|k| k.as_bytes().first() == key.as_bytes().first() && **k == *key))
+            || self.is_one_of(key, self.names.len())
+            || key
+                .match_indices('.')
+                .any(|(dot, _)| self.is_one_of(&key[..dot], self.keys))
     }
 }
 
@@ -215,5 +251,25 @@ mod tests {
         }
         assert!(ReservedKeys::new(&FieldNames::otel()).must_prefix("severity_number"));
         assert!(ReservedKeys::new(&FieldNames::loki()).must_prefix("msg"));
+    }
+
+    #[test]
+    fn fields_above_and_below_a_dotted_key_are_prefixed_and_siblings_are_not() {
+        let ecs = ReservedKeys::new(&FieldNames::ecs());
+        for key in ["service", "span", "log", "log.origin.file", "trace.id.hex"] {
+            assert!(ecs.must_prefix(key), "{key}");
+        }
+        for key in [
+            "log.custom",
+            "trace.parent",
+            "services",
+            "logs.level",
+            "user",
+        ] {
+            assert!(!ecs.must_prefix(key), "{key}");
+        }
+        let default = ReservedKeys::new(&FieldNames::default());
+        assert!(default.must_prefix("message.length"));
+        assert!(!default.must_prefix("user.id"));
     }
 }

@@ -42,8 +42,9 @@
 //! Guarantees: every string (message, value, key) is escaped, so a line is always one
 //! valid JSON object and nothing can forge another (control characters, U+2028/U+2029 and
 //! DEL are escaped; invalid UTF-8 in byte values becomes U+FFFD). A field named like a key
-//! the layer writes (`message`, `level`, `trace_id`, ..), or whose name starts with
-//! `fields.`, is written as `fields.<name>` and never overwrites it; a field given twice
+//! the layer writes (`message`, `level`, `trace_id`, ..), above or below one once dots are
+//! read as nesting (`service` and `service.name`), or whose name starts with `fields.`, is
+//! written as `fields.<name>` and never overwrites it; a field given twice
 //! (`info!(a = 1, a = 2)`) is written once, with its first value. An error value
 //! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
 //! refused"`. A float always has a fraction or an exponent (`2.0`, `1e300`), so no reader

@@ -130,6 +130,66 @@ fn fields_named_like_reserved_keys_never_overwrite_them() {
     assert_eq!(raw.matches("\"trace_id\":").count(), 1);
 }
 
+/// `line` with its dotted keys expanded into objects, as Elasticsearch indexes an ECS
+/// line (`{"service.name":"a"}` is `{"service":{"name":"a"}}`), or the key that clashes.
+fn expand_dots(
+    line: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let mut root = serde_json::Map::new();
+    for (key, value) in line {
+        let mut segments: Vec<&str> = key.split('.').collect();
+        let leaf = segments.pop().unwrap();
+        let mut object = &mut root;
+        for segment in segments {
+            let next = object.entry(segment).or_insert_with(|| json!({}));
+            object = next.as_object_mut().ok_or_else(|| key.clone())?;
+        }
+        if object.insert(leaf.to_owned(), value.clone()).is_some() {
+            return Err(key.clone());
+        }
+    }
+    Ok(serde_json::Value::Object(root))
+}
+
+#[test]
+fn user_fields_never_clash_with_reserved_keys_once_dots_are_expanded() {
+    for span_fields in [SpanFields::Nested, SpanFields::Flatten] {
+        let out = captured();
+        let subscriber = tracing_subscriber::registry().with(SpanLayer::new()).with(
+            JsonLayer::new()
+                .with_writer(out.clone())
+                .with_field_names(FieldNames::ecs())
+                .with_service_name("shop")
+                .with_span_fields(span_fields)
+                .with_file_line(true),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("s", trace = "parent of trace.id").entered();
+            tracing::info!(
+                service = "checkout",
+                log.origin = "parent of log.origin.file.name",
+                message.length = 12,
+                span.id.hex = "below span.id",
+                log.custom = "a sibling, kept as is",
+                "calling"
+            );
+        });
+        let line = &objects(&out)[0];
+        let expanded = expand_dots(line).unwrap_or_else(|key| panic!("{key} clashes: {line:?}"));
+        assert_eq!(expanded["service"]["name"], "shop");
+        assert_eq!(expanded["message"], "calling");
+        assert_eq!(line["fields.service"], "checkout");
+        assert_eq!(line["fields.log.origin"], "parent of log.origin.file.name");
+        assert_eq!(line["fields.message.length"], 12);
+        assert_eq!(line["fields.span.id.hex"], "below span.id");
+        assert_eq!(line["log.custom"], "a sibling, kept as is");
+        match span_fields {
+            SpanFields::Nested => assert_eq!(line["spans"][0]["trace"], "parent of trace.id"),
+            SpanFields::Flatten => assert_eq!(line["fields.trace"], "parent of trace.id"),
+        }
+    }
+}
+
 #[test]
 fn a_message_field_is_the_message() {
     let out = captured();

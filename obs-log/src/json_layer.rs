@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use obs_trace::ContextReader;
 use tracing_core::span::{Attributes, Id, Record};
@@ -14,6 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::escape;
+use crate::event_time;
 use crate::field_names::{FieldNames, LevelStyle, ReservedKeys};
 use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson, SpanJsonSet};
 use crate::redaction::Redaction;
@@ -278,7 +278,7 @@ impl<W: LogWriter> JsonLayer<W> {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let now = SystemTime::now();
+        let now = event_time::of(event);
         // A `log` record comes as an event of a fixed `log` callsite, its target, file and
         // line in fields: read them back as its metadata.
         let from_log = event.normalized_metadata();
@@ -405,6 +405,11 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         self.context.register(subscriber);
+    }
+
+    fn event_enabled(&self, _event: &Event<'_>, _ctx: Context<'_, S>) -> bool {
+        event_time::new_event();
+        true
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

@@ -28,7 +28,7 @@
 //!
 //! | key | when | value |
 //! |-----|------|-------|
-//! | `timestamp` | always | event time, RFC 3339 in UTC with nanoseconds |
+//! | `timestamp` | always | event time, RFC 3339 in UTC with nanoseconds (the OTLP record's instant) |
 //! | `level` | always | `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR` |
 //! | `message` | always | the formatted message, `""` if the event has none |
 //! | `target` | always | the event's target (module path unless set) |
@@ -87,6 +87,7 @@
 
 mod error_chain;
 mod escape;
+mod event_time;
 mod field_names;
 mod format_panic;
 mod json_fields;

@@ -13,6 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::error_chain::ErrorChain;
+use crate::event_time;
 use crate::format_panic::{self, FORMAT_PANICKED};
 use crate::json_fields::MESSAGE;
 use crate::redaction::{REDACTED, Redaction};
@@ -77,7 +78,8 @@ pub struct LogAttribute {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRecord {
     /// When the event happened. Always set (the stock `opentelemetry-appender-tracing`
-    /// leaves it at 0).
+    /// leaves it at 0), and the instant a [`JsonLayer`](crate::JsonLayer) in the same
+    /// subscriber writes in the event's line.
     pub timestamp: SystemTime,
     /// When the event was observed: the same instant, as the event is observed where it
     /// happens.
@@ -432,8 +434,14 @@ where
         self.context.register(subscriber);
     }
 
+    fn event_enabled(&self, _event: &Event<'_>, _ctx: Context<'_, S>) -> bool {
+        event_time::new_event();
+        true
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let now = SystemTime::now();
+        // The instant the event's JSON line carries too.
+        let now = event_time::of(event);
         // A `log` record comes as an event of a fixed `log` callsite, its target, file and
         // line in fields: read them back as its metadata.
         let from_log = event.normalized_metadata();

@@ -311,3 +311,71 @@ fn a_value_whose_formatting_panics_neither_panics_the_caller_nor_loses_the_recor
     );
     assert_eq!(records[1].body.as_deref(), Some(FORMAT_PANICKED));
 }
+
+/// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`'s time of day and nanoseconds, as those of a
+/// `SystemTime` since the epoch: `(seconds % 86400, subsec nanos)`.
+fn time_of_day(rfc3339: &str) -> (u64, u32) {
+    let field = |range: std::ops::Range<usize>| rfc3339[range].parse::<u64>().unwrap();
+    let seconds = field(11..13) * 3600 + field(14..16) * 60 + field(17..19);
+    (seconds, field(20..29) as u32)
+}
+
+fn time_of_day_of(time: SystemTime) -> (u64, u32) {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    (since.as_secs() % 86_400, since.subsec_nanos())
+}
+
+#[test]
+fn the_json_line_and_the_record_of_one_event_carry_the_same_instant() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tracing_subscriber::filter::dynamic_filter_fn;
+
+    let (sink, out) = (InMemoryLogSink::new(), common::captured());
+    // Which layer takes the next event: both, or one of them only.
+    let (json_on, otlp_on) = (
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(true)),
+    );
+    let (json_flag, otlp_flag) = (json_on.clone(), otlp_on.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(
+            obs_log::JsonLayer::new()
+                .with_writer(out.clone())
+                .with_filter(dynamic_filter_fn(move |_, _| {
+                    json_flag.load(Ordering::Relaxed)
+                })),
+        )
+        .with(
+            OtlpLogLayer::new(sink.clone()).with_filter(dynamic_filter_fn(move |_, _| {
+                otlp_flag.load(Ordering::Relaxed)
+            })),
+        );
+    let log = || tracing::info!("one event");
+    tracing::subscriber::with_default(subscriber, || {
+        log();
+        // Then the same call site for one layer, then for the other: each event gets a
+        // time of its own, never the time of the one before.
+        otlp_on.store(false, Ordering::Relaxed);
+        log();
+        let json_time = SystemTime::now();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while SystemTime::now() <= json_time && std::time::Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        json_on.store(false, Ordering::Relaxed);
+        otlp_on.store(true, Ordering::Relaxed);
+        log();
+    });
+    let (lines, records) = (common::objects(&out), sink.take());
+    assert_eq!((lines.len(), records.len()), (2, 2));
+    let json_times: Vec<(u64, u32)> = lines
+        .iter()
+        .map(|l| time_of_day(l["timestamp"].as_str().unwrap()))
+        .collect();
+    assert_eq!(json_times[0], time_of_day_of(records[0].timestamp));
+    assert_eq!(records[0].timestamp, records[0].observed_timestamp);
+    assert!(records[1].timestamp > records[0].timestamp);
+    assert_ne!(time_of_day_of(records[1].timestamp), json_times[1]);
+}

@@ -11,7 +11,18 @@ pub const REDACTED: &str = "[REDACTED]";
 /// listed name ignoring ASCII case: with the defaults `password`, `Password`,
 /// `user.password` and `http.request.header.authorization` are all redacted, while
 /// `password_hint` is not. The field stays (so a reader sees it was there); only its value
-/// goes. The message itself is free text and is not redacted: put secrets in fields.
+/// goes.
+///
+/// What it can't do, since it goes by field names only:
+/// - The message is free text and is not redacted: `info!("login {password}")` writes the
+///   password. Put secrets in fields.
+/// - A value is not looked into: `info!(user = ?user)` writes the `Debug` output of `user`
+///   whole, secret members included.
+/// - A name that merely contains a listed one is not matched: with the defaults,
+///   `access_token`, `db_password` and `x-api-key` are written as they are. List them
+///   ([`with_name`](Self::with_name)), or name fields with dots (`db.password`).
+/// - It applies to log lines and log records. The fields of spans exported as traces
+///   (`obs_trace::SpanLayer`) are span attributes, which it does not touch.
 ///
 /// ```
 /// use obs_log::Redaction;

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -130,7 +131,9 @@ impl LogRecord {
 /// [`InMemoryLogSink`] in tests.
 ///
 /// `emit` runs on the thread that logs, inside the request: it must not block (a bounded
-/// queue that drops and counts when full is the intended implementation).
+/// queue that drops and counts when full is the intended implementation). An `emit` that
+/// panics loses its record: [`OtlpLogLayer`] catches the panic, so that the code that logs
+/// goes on.
 pub trait LogSink: Send + Sync + fmt::Debug + 'static {
     /// Takes one record.
     fn emit(&self, record: LogRecord);
@@ -477,7 +480,7 @@ where
         } else {
             Cow::Borrowed(static_meta.name())
         };
-        self.sink.emit(LogRecord {
+        let record = LogRecord {
             timestamp: now,
             observed_timestamp: now,
             severity_number: severity::severity_number(meta.level()),
@@ -490,6 +493,9 @@ where
             trace_id: ids.map(|i| i.0),
             span_id: ids.map(|i| i.1),
             trace_flags: ids.map(|i| i.2),
-        });
+        };
+        // A sink that panics (a bug in a user's `LogSink`) loses its record, not the
+        // request that logged it.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.sink.emit(record)));
     }
 }

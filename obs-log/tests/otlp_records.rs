@@ -379,3 +379,30 @@ fn the_json_line_and_the_record_of_one_event_carry_the_same_instant() {
     assert!(records[1].timestamp > records[0].timestamp);
     assert_ne!(time_of_day_of(records[1].timestamp), json_times[1]);
 }
+
+#[test]
+fn a_sink_that_panics_does_not_panic_the_caller() {
+    /// A sink with a bug: its first record panics, later ones are kept.
+    #[derive(Debug, Default)]
+    struct PanicsOnce(std::sync::Mutex<bool>, InMemoryLogSink);
+    impl obs_log::LogSink for PanicsOnce {
+        fn emit(&self, record: obs_log::LogRecord) {
+            if !std::mem::replace(&mut *self.0.lock().unwrap(), true) {
+                panic!("a buggy sink");
+            }
+            self.1.emit(record);
+        }
+    }
+    let sink = std::sync::Arc::new(PanicsOnce::default());
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), || {
+        tracing::info!("lost");
+        tracing::info!("kept");
+    });
+    let bodies: Vec<String> = sink
+        .1
+        .records()
+        .into_iter()
+        .filter_map(|r| r.body)
+        .collect();
+    assert_eq!(bodies, ["kept"]);
+}

@@ -58,6 +58,9 @@ pub struct Builder {
     log_filter: Option<String>,
     traces_filter: Option<String>,
     json_logs: Option<bool>,
+    json_field_names: Option<obs_log::FieldNames>,
+    json_span_fields: Option<obs_log::SpanFields>,
+    log_redaction: Option<obs_log::Redaction>,
     unsampled_spans: Option<obs_trace::UnsampledSpans>,
     tail_sampling: Option<obs_trace::TailSampling>,
     metrics_addr: Option<SocketAddr>,
@@ -295,6 +298,30 @@ impl Builder {
     /// Whether JSON log lines go to stdout. Defaults to `true`.
     pub fn json_logs(mut self, on: bool) -> Self {
         self.json_logs = Some(on);
+        self
+    }
+
+    /// The key names of the JSON lines: [`obs_log::FieldNames::ecs`] for Elasticsearch,
+    /// [`otel`](obs_log::FieldNames::otel) or [`loki`](obs_log::FieldNames::loki), or
+    /// names of your own. Defaults to [`obs_log::FieldNames::default`].
+    pub fn json_field_names(mut self, names: obs_log::FieldNames) -> Self {
+        self.json_field_names = Some(names);
+        self
+    }
+
+    /// Where the JSON lines put the fields of the spans around an event. Defaults to
+    /// [`obs_log::SpanFields::default`].
+    pub fn json_span_fields(mut self, span_fields: obs_log::SpanFields) -> Self {
+        self.json_span_fields = Some(span_fields);
+        self
+    }
+
+    /// The fields (of events and of the spans around them) whose values the JSON lines
+    /// and the OTLP log records show as `[REDACTED]`. Defaults to
+    /// [`obs_log::Redaction::default`]; [`obs_log::Redaction::none`] turns it off.
+    /// Span attributes exported as traces are not redacted.
+    pub fn log_redaction(mut self, redaction: obs_log::Redaction) -> Self {
+        self.log_redaction = Some(redaction);
         self
     }
 
@@ -574,6 +601,15 @@ impl Builder {
             f.parse::<tracing_subscriber::filter::Targets>()
                 .map_err(|e| invalid("traces_filter", f, e))?;
             c.traces_filter = f.clone();
+        }
+        if let Some(names) = &self.json_field_names {
+            c.json_field_names = names.clone();
+        }
+        if let Some(span_fields) = self.json_span_fields {
+            c.json_span_fields = span_fields;
+        }
+        if let Some(redaction) = &self.log_redaction {
+            c.log_redaction = redaction.clone();
         }
         if let Some(j) = self.json_logs {
             c.json_logs = j;

@@ -296,6 +296,15 @@ pub struct Config {
     pub traces_filter: String,
     /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
     pub json_logs: bool,
+    /// The key names of the JSON lines (a schema: obs's default, ECS, the OTel log data
+    /// model, Loki). Default [`obs_log::FieldNames::default`].
+    pub json_field_names: obs_log::FieldNames,
+    /// Where the JSON lines put the fields of the spans around an event. Default
+    /// [`obs_log::SpanFields::default`].
+    pub json_span_fields: obs_log::SpanFields,
+    /// The fields whose values JSON lines and OTLP log records show as `[REDACTED]`.
+    /// Default [`obs_log::Redaction::default`].
+    pub log_redaction: obs_log::Redaction,
     /// `OBS_UNSAMPLED_SPANS`: `skip` creates no span inside an unsampled trace but the
     /// SERVER and CLIENT ones; `keep` creates them. Unset (`None`): `keep` when JSON log
     /// lines are written (they show every span's fields), `skip` otherwise. See
@@ -1362,6 +1371,9 @@ impl Config {
                 v.parse::<Targets>().map(drop).map_err(|e| e.to_string())
             }),
             json_logs,
+            json_field_names: obs_log::FieldNames::default(),
+            json_span_fields: obs_log::SpanFields::default(),
+            log_redaction: obs_log::Redaction::default(),
             unsampled_spans,
             tail_sampling,
             span_events: r.boolean("OBS_SPAN_EVENTS", false),

@@ -638,10 +638,15 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
         obs_log::JsonLayer::new()
             .with_writer(w)
             .with_service_name(resource.service_name())
+            .with_field_names(config.json_field_names.clone())
+            .with_span_fields(config.json_span_fields)
+            .with_redaction(config.log_redaction.clone())
     });
-    let log_layer = logs
-        .clone()
-        .map(|q| obs_log::OtlpLogLayer::new(QueueSink(q)).with_limits(config.log_limits));
+    let log_layer = logs.clone().map(|q| {
+        obs_log::OtlpLogLayer::new(QueueSink(q))
+            .with_limits(config.log_limits)
+            .with_redaction(config.log_redaction.clone())
+    });
     // The application's layer sits on the registry, under obs's: its type names no obs
     // type, and a global filter in it (a `LevelFilter`, an `EnvFilter` added as a layer)
     // filters obs's layers too, as `tracing` users expect; the middleware still carries

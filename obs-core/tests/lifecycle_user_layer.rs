@@ -1,9 +1,11 @@
 //! `Builder::init_with`: the application's own `tracing` layer joins the subscriber `init`
 //! installs. It sees obs's spans and ids and the events `RUST_LOG` keeps from obs's own
-//! log layers, while obs exports as before.
+//! log layers, while obs exports as before (its OTLP log records redacted as
+//! `Builder::log_redaction` says).
 
 use std::sync::{Arc, Mutex};
 
+use obs_core::testing::proto::tonic::common::v1::any_value::Value::StringValue;
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 use obs_core::trace::SpanExt;
 use obs_core::tracing_subscriber::Layer;
@@ -52,6 +54,8 @@ fn an_application_layer_sees_obs_spans_and_events_obs_logs_filter_out() {
         .process_metrics(false)
         .runtime_metrics(false)
         .log_filter("info")
+        // The OTLP records take the builder's redaction list.
+        .log_redaction(obs_core::log::Redaction::new(["card"]))
         .init_with(seen.clone().with_filter(LevelFilter::DEBUG))
         .expect("init");
 
@@ -60,7 +64,7 @@ fn an_application_layer_sees_obs_spans_and_events_obs_logs_filter_out() {
     span.in_scope(|| {
         // Below obs's `info` log filter: only the application's layer wants it.
         tracing::debug!("cart loaded");
-        tracing::info!("paid");
+        tracing::info!(card = "4111 1111", "paid");
     });
     drop(span);
     // Below the application's own filter: nobody wants it.
@@ -82,15 +86,13 @@ fn an_application_layer_sees_obs_spans_and_events_obs_logs_filter_out() {
             .any(|s| s.name() == "checkout" && s.trace_id_hex() == trace_id),
         "{spans:?}"
     );
-    let logs: Vec<_> = store
-        .logs()
-        .into_iter()
-        .map(|l| l.body_str().map(str::to_owned))
-        .collect();
+    let records = store.logs();
+    let bodies: Vec<_> = records.iter().map(|l| l.body_str()).collect();
+    assert_eq!(bodies, [Some("paid")], "obs's logs keep RUST_LOG's filter");
     assert_eq!(
-        logs,
-        [Some("paid".to_owned())],
-        "obs's logs keep RUST_LOG's filter"
+        records[0].attribute("card").and_then(|v| v.value.clone()),
+        Some(StringValue("[REDACTED]".to_owned())),
+        "the builder's redaction list"
     );
     runtime.block_on(receiver.shutdown());
 }

@@ -1,0 +1,61 @@
+//! The JSON lines `init` writes take their schema and redaction from the builder
+//! (`json_field_names`, `json_span_fields`, `log_redaction`): `init` is once per process and
+//! writes to stdout, so the case runs in a child process whose stdout the test reads.
+
+use std::process::Command;
+
+use obs_core::log::{FieldNames, Redaction, SpanFields};
+
+const CHILD: &str = "OBS_JSON_FORMAT_CHILD";
+const TEST: &str = "init_writes_json_lines_in_the_configured_schema_and_redaction";
+
+#[test]
+fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
+    if std::env::var_os(CHILD).is_some() {
+        let telemetry = obs_core::builder()
+            .service_name("json-format")
+            .sdk_disabled(true)
+            .json_field_names(FieldNames::ecs())
+            .json_span_fields(SpanFields::Flatten)
+            .log_redaction(Redaction::new(["card"]))
+            .init()
+            .expect("init");
+        tracing::info_span!("checkout", order = 7).in_scope(|| {
+            tracing::info!(card = "4111 1111", password = "shown", "paid");
+        });
+        telemetry.shutdown_blocking().expect("shutdown");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("RUST_LOG")
+        .env_remove("OBS_LOG_FORMAT")
+        .output()
+        .expect("child test process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The test harness prints on stdout too, on the same line as the child's first output.
+    let line = stdout
+        .lines()
+        .find_map(|l| {
+            l.find("{\"")
+                .filter(|_| l.contains("\"paid\""))
+                .map(|at| &l[at..])
+        })
+        .unwrap_or_else(|| panic!("no JSON line in {stdout}"));
+    let json: serde_json::Value = serde_json::from_str(line).expect("one JSON object");
+    // ECS names.
+    assert!(json.get("@timestamp").is_some(), "{line}");
+    assert_eq!(json["service.name"], "json-format", "{line}");
+    assert_eq!(json["log.level"], "INFO", "{line}");
+    // The builder's list replaces the default one.
+    assert_eq!(json["card"], "[REDACTED]", "{line}");
+    assert_eq!(json["password"], "shown", "{line}");
+    // Span fields flattened into the line.
+    assert_eq!(json["order"], 7, "{line}");
+}

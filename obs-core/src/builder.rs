@@ -60,6 +60,7 @@ pub struct Builder {
     json_logs: Option<bool>,
     json_field_names: Option<obs_log::FieldNames>,
     json_span_fields: Option<obs_log::SpanFields>,
+    json_file_line: Option<bool>,
     log_redaction: Option<obs_log::Redaction>,
     unsampled_spans: Option<obs_trace::UnsampledSpans>,
     tail_sampling: Option<obs_trace::TailSampling>,
@@ -313,6 +314,13 @@ impl Builder {
     /// [`obs_log::SpanFields::default`].
     pub fn json_span_fields(mut self, span_fields: obs_log::SpanFields) -> Self {
         self.json_span_fields = Some(span_fields);
+        self
+    }
+
+    /// Whether the JSON lines carry each event's source `file` and `line` (under the
+    /// [`FieldNames`](obs_log::FieldNames)' names for them). Defaults to `false`.
+    pub fn json_file_line(mut self, on: bool) -> Self {
+        self.json_file_line = Some(on);
         self
     }
 
@@ -607,6 +615,9 @@ impl Builder {
         }
         if let Some(span_fields) = self.json_span_fields {
             c.json_span_fields = span_fields;
+        }
+        if let Some(on) = self.json_file_line {
+            c.json_file_line = on;
         }
         if let Some(redaction) = &self.log_redaction {
             c.log_redaction = redaction.clone();

@@ -302,6 +302,8 @@ pub struct Config {
     /// Where the JSON lines put the fields of the spans around an event. Default
     /// [`obs_log::SpanFields::default`].
     pub json_span_fields: obs_log::SpanFields,
+    /// Whether the JSON lines carry each event's source `file` and `line`. Default `false`.
+    pub json_file_line: bool,
     /// The fields whose values JSON lines and OTLP log records show as `[REDACTED]`.
     /// Default [`obs_log::Redaction::default`].
     pub log_redaction: obs_log::Redaction,
@@ -1373,6 +1375,7 @@ impl Config {
             json_logs,
             json_field_names: obs_log::FieldNames::default(),
             json_span_fields: obs_log::SpanFields::default(),
+            json_file_line: false,
             log_redaction: obs_log::Redaction::default(),
             unsampled_spans,
             tail_sampling,

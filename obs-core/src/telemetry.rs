@@ -640,6 +640,7 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
             .with_service_name(resource.service_name())
             .with_field_names(config.json_field_names.clone())
             .with_span_fields(config.json_span_fields)
+            .with_file_line(config.json_file_line)
             .with_redaction(config.log_redaction.clone())
     });
     let log_layer = logs.clone().map(|q| {

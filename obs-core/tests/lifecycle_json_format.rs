@@ -1,5 +1,5 @@
 //! The JSON lines `init` writes take their schema and redaction from the builder
-//! (`json_field_names`, `json_span_fields`, `log_redaction`): `init` is once per process and
+//! (`json_field_names`, `json_span_fields`, `json_file_line`, `log_redaction`): `init` is once per process and
 //! writes to stdout, so the case runs in a child process whose stdout the test reads.
 
 use std::process::Command;
@@ -17,6 +17,7 @@ fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
             .sdk_disabled(true)
             .json_field_names(FieldNames::ecs())
             .json_span_fields(SpanFields::Flatten)
+            .json_file_line(true)
             .log_redaction(Redaction::new(["card"]))
             .init()
             .expect("init");
@@ -58,4 +59,10 @@ fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
     assert_eq!(json["password"], "shown", "{line}");
     // Span fields flattened into the line.
     assert_eq!(json["order"], 7, "{line}");
+    // The event's source, under ECS's names.
+    assert_eq!(
+        json["log.origin.file.name"], "obs-core/tests/lifecycle_json_format.rs",
+        "{line}"
+    );
+    assert!(json["log.origin.file.line"].is_u64(), "{line}");
 }

@@ -2,16 +2,16 @@
 //! (`json_field_names`, `json_span_fields`, `json_file_line`, `log_redaction`): `init` is once per process and
 //! writes to stdout, so the case runs in a child process whose stdout the test reads.
 
-use std::process::Command;
+#[path = "support/child.rs"]
+pub mod child;
 
 use obs_core::log::{FieldNames, Redaction, SpanFields};
 
-const CHILD: &str = "OBS_JSON_FORMAT_CHILD";
 const TEST: &str = "init_writes_json_lines_in_the_configured_schema_and_redaction";
 
 #[test]
 fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
-    if std::env::var_os(CHILD).is_some() {
+    if child::scenario().is_some() {
         let telemetry = obs_core::builder()
             .service_name("json-format")
             .sdk_disabled(true)
@@ -27,18 +27,13 @@ fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
         telemetry.shutdown_blocking().expect("shutdown");
         return;
     }
-    let out = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("RUST_LOG")
-        .env_remove("OBS_LOG_FORMAT")
-        .output()
-        .expect("child test process");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = child::in_child(
+        TEST,
+        "json-format",
+        &[
+            ("RUST_LOG", "info".to_owned()),
+            ("OBS_LOG_FORMAT", "json".to_owned()),
+        ],
     );
     // The test harness prints on stdout too, on the same line as the child's first output.
     let line = stdout

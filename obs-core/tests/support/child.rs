@@ -14,8 +14,8 @@ pub fn scenario() -> Option<String> {
 
 /// Runs this binary's test `test` in a child process for `scenario`, with `env` set, and
 /// checks that it passed without a panic anywhere (also in obs's own threads); the child's
-/// output is in the message when it did not.
-pub fn in_child(test: &str, scenario: &str, env: &[(&str, String)]) {
+/// output is in the message when it did not. Returns the child's stdout.
+pub fn in_child(test: &str, scenario: &str, env: &[(&str, String)]) -> String {
     let out = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, scenario)
@@ -28,4 +28,5 @@ pub fn in_child(test: &str, scenario: &str, env: &[(&str, String)]) {
         out.status.success() && !stderr.contains("panicked"),
         "{scenario}:\n{stdout}\n{stderr}"
     );
+    stdout.into_owned()
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 
+use crate::service::empty_response;
 use crate::{MetricsService, Registry};
 
 /// The path the standalone listener serves (feature `server`); other paths get
@@ -74,7 +73,7 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
                 let service = service.clone();
                 async move {
                     if request.uri().path() != METRICS_PATH {
-                        return Ok::<_, Infallible>(status(StatusCode::NOT_FOUND));
+                        return Ok::<_, Infallible>(empty_response(StatusCode::NOT_FOUND));
                     }
                     // Collecting runs application code (`gauge_fn` callbacks, collectors)
                     // that may take long or wait on a lock: on a blocking thread, so the
@@ -82,7 +81,7 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
                     let head = Request::from_parts(request.into_parts().0, ());
                     let response = tokio::task::spawn_blocking(move || service.respond(&head))
                         .await
-                        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR));
+                        .unwrap_or_else(|_| empty_response(StatusCode::INTERNAL_SERVER_ERROR));
                     Ok(response)
                 }
             });
@@ -95,13 +94,6 @@ pub async fn serve(listener: TcpListener, registry: Registry) -> io::Result<()> 
             drop(slot);
         });
     }
-}
-
-/// An empty response with `status`.
-fn status(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
 }
 
 /// A connection whose writes fail once one has waited [`WRITE_TIMEOUT`] for the client to

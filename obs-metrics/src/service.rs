@@ -52,8 +52,7 @@ impl MetricsService {
     /// The response to `request` (no I/O; the body is the whole exposition).
     pub fn respond<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            let mut response = empty_response(StatusCode::METHOD_NOT_ALLOWED);
             response
                 .headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -86,6 +85,13 @@ impl MetricsService {
         headers.insert(VARY, HeaderValue::from_static("accept, accept-encoding"));
         response
     }
+}
+
+/// An empty response with `status`.
+pub(crate) fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
 }
 
 /// Whether `Accept-Encoding` takes gzip (RFC 9110 §12.5.3): `gzip` (or `x-gzip`) listed

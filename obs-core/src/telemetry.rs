@@ -302,6 +302,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 .to_owned(),
             unit: None,
             kind: MetricKind::Counter,
+            otel: Default::default(),
             asynchronous: true,
             points: dropped,
         });
@@ -312,6 +313,7 @@ impl obs_metrics::Collector for PipelineCollector {
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                otel: Default::default(),
                 asynchronous: true,
                 points: vec![point(Vec::new(), lines.get())],
             });
@@ -324,6 +326,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Local traces tail sampling kept or dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                otel: Default::default(),
                 asynchronous: true,
                 points: vec![
                     point(decision("kept"), counts.kept_traces),
@@ -335,6 +338,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Spans of the traces tail sampling dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                otel: Default::default(),
                 asynchronous: true,
                 points: vec![point(Vec::new(), counts.dropped_spans)],
             });
@@ -344,6 +348,7 @@ impl obs_metrics::Collector for PipelineCollector {
             help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
             unit: None,
             kind: MetricKind::Counter,
+            otel: Default::default(),
             asynchronous: true,
             points: exported,
         });

@@ -94,7 +94,10 @@ pub use registry::{Collector, MetricBuilder, Registry, global};
 #[cfg(feature = "server")]
 pub use server::{METRICS_PATH, serve, serve_addr};
 pub use service::MetricsService;
-pub use snapshot::{HistogramValue, MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue};
+pub use snapshot::{
+    HistogramValue, MetricFamilySnapshot, MetricKind, OtelAttribute, OtelNames, PointSnapshot,
+    PointValue,
+};
 
 /// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client. Its
 /// expansion names `::prometheus_client`, which only a crate's own dependency provides: a

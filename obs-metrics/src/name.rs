@@ -5,7 +5,7 @@
 //! See <https://prometheus.io/docs/concepts/data_model/> and
 //! <https://prometheus.io/docs/practices/naming/>.
 
-use crate::{MetricKind, MetricsError};
+use crate::{MetricKind, MetricsError, OtelNames};
 
 /// The unit of a metric, always a base unit as Prometheus naming requires.
 ///
@@ -308,6 +308,48 @@ pub(crate) fn validate_label_name(
     }
     if label == "quantile" {
         return Err(err("`quantile` is reserved for summaries"));
+    }
+    Ok(())
+}
+
+/// Checks the OpenTelemetry names of metric `metric`: the instrument name syntax of the
+/// metrics API spec ("Instrument name syntax": an ASCII letter, then up to 254 letters,
+/// digits, `_`, `.`, `-` or `/`), and attribute keys that are non-empty, one per label
+/// (the OTel common spec: "The attribute key MUST be a non-null and non-empty string").
+pub(crate) fn validate_otel_names(metric: &str, otel: &OtelNames) -> Result<(), MetricsError> {
+    if let Some(name) = otel.name {
+        let bytes = name.as_bytes();
+        let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic)
+            && bytes.len() <= 255
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(b));
+        if !valid {
+            return Err(invalid(
+                name,
+                format!(
+                    "the OpenTelemetry name of {metric} must match [A-Za-z][A-Za-z0-9_./-]* \
+                     and have at most 255 characters"
+                ),
+            ));
+        }
+    }
+    for (i, attribute) in otel.attributes.iter().enumerate() {
+        let reason = if attribute.key.is_empty() {
+            "its OpenTelemetry attribute key is empty"
+        } else if otel.attributes[..i]
+            .iter()
+            .any(|a| a.label == attribute.label)
+        {
+            "given two OpenTelemetry attribute keys"
+        } else {
+            continue;
+        };
+        return Err(MetricsError::InvalidLabelName {
+            metric: metric.to_owned(),
+            label: attribute.label.to_owned(),
+            reason,
+        });
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ fn family_of(
         help: help.to_owned(),
         unit,
         kind,
+        otel: Default::default(),
         asynchronous: true,
         points: points
             .into_iter()

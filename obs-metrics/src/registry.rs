@@ -10,10 +10,10 @@ use parking_lot::RwLock;
 use crate::exemplar::unix_nanos_now;
 use crate::family::{DEFAULT_CARDINALITY_LIMIT, MAX_DYN_LABELS, series_identity};
 use crate::instrument::{DEFAULT_BUCKETS, Instrument, valid_bounds};
-use crate::name::{ValidName, validate_label_name, validate_metric_name};
+use crate::name::{ValidName, validate_label_name, validate_metric_name, validate_otel_names};
 use crate::{
     Counter, DynFamily, Family, Gauge, Histogram, LabelSet, MetricFamilySnapshot, MetricKind,
-    MetricsError, PointSnapshot, PointValue, Unit, UpDownCounter,
+    MetricsError, OtelAttribute, OtelNames, PointSnapshot, PointValue, Unit, UpDownCounter,
 };
 
 /// Produces metric families at collection time, for values that live elsewhere (process
@@ -252,6 +252,7 @@ struct Entry {
     // The handle type plus buckets or label names: what must match for a second
     // registration to return the first one.
     shape: String,
+    otel: OtelNames,
     source: Arc<dyn Source>,
 }
 
@@ -261,6 +262,7 @@ struct EntryHead {
     help: String,
     unit: Option<Unit>,
     kind: MetricKind,
+    otel: OtelNames,
 }
 
 impl Entry {
@@ -270,16 +272,24 @@ impl Entry {
             help: self.help.clone(),
             unit: self.unit,
             kind: self.kind,
+            otel: self.otel,
         }
     }
 
     fn describe(&self) -> String {
-        describe(self.kind, &self.shape, &self.help)
+        describe(self.kind, &self.shape, &self.help, &self.otel)
     }
 }
 
-fn describe(kind: MetricKind, shape: &str, help: &str) -> String {
-    format!("a {} ({shape}) with help {help:?}", kind.as_str())
+fn describe(kind: MetricKind, shape: &str, help: &str, otel: &OtelNames) -> String {
+    let mut described = format!("a {} ({shape}) with help {help:?}", kind.as_str());
+    if *otel != OtelNames::default() {
+        described.push_str(&format!(
+            ", OpenTelemetry name {:?} and attributes {:?}",
+            otel.name, otel.attributes
+        ));
+    }
+    described
 }
 
 #[derive(Default)]
@@ -367,6 +377,7 @@ impl Registry {
             buckets: None,
             cardinality_limit: None,
             exemplars: true,
+            otel: OtelNames::default(),
         }
     }
 
@@ -471,6 +482,7 @@ impl Registry {
                 help: head.help,
                 unit: head.unit,
                 kind: head.kind,
+                otel: head.otel,
                 asynchronous: source.asynchronous(),
                 points,
             });
@@ -507,6 +519,7 @@ impl Registry {
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                otel: Default::default(),
                 // Read from the families' overflow counts at collection.
                 asynchronous: true,
                 points: overflow,
@@ -544,6 +557,7 @@ impl Registry {
         help: String,
         kind: MetricKind,
         shape: String,
+        otel: OtelNames,
         make: impl FnOnce(&str) -> (H, Arc<dyn Source>),
     ) -> Result<H, MetricsError> {
         let mut entries = self.inner.entries.write();
@@ -552,6 +566,7 @@ impl Registry {
                 && e.help == help
                 && e.unit == valid.unit
                 && e.shape == shape
+                && e.otel == otel
                 && let Some(handle) = e.source.handle().downcast_ref::<H>()
             {
                 return Ok(handle.clone());
@@ -559,7 +574,7 @@ impl Registry {
             return Err(MetricsError::Conflict {
                 name: valid.name,
                 existing: e.describe(),
-                requested: describe(kind, &shape, &help),
+                requested: describe(kind, &shape, &help, &otel),
             });
         }
         let (handle, source) = make(&valid.name);
@@ -569,6 +584,7 @@ impl Registry {
             unit: valid.unit,
             kind,
             shape,
+            otel,
             source,
         });
         Ok(handle)
@@ -600,6 +616,7 @@ pub struct MetricBuilder<'r> {
     buckets: Option<Vec<f64>>,
     cardinality_limit: Option<usize>,
     exemplars: bool,
+    otel: OtelNames,
 }
 
 impl MetricBuilder<'_> {
@@ -635,11 +652,54 @@ impl MetricBuilder<'_> {
         self
     }
 
+    /// The instrument name OTLP exporters send instead of the Prometheus name, which the
+    /// Prometheus exposition keeps: the semantic conventions' name
+    /// (`http.server.request.duration`) of a metric exposed as
+    /// `http_server_request_duration_seconds`. The unit travels apart (OTLP's `unit`), so
+    /// the name has none. Must follow the OpenTelemetry instrument name syntax
+    /// (`[A-Za-z][A-Za-z0-9_.\-/]*`, at most 255 characters). See [`OtelNames`].
+    ///
+    /// ```
+    /// use obs_metrics::{OtelAttribute, Registry, Unit};
+    ///
+    /// static JOB_ATTRIBUTES: [OtelAttribute; 1] = [OtelAttribute::string("job_queue", "job.queue")];
+    ///
+    /// let registry = Registry::new();
+    /// let duration = registry
+    ///     .metric("jobs_run_duration_seconds", "Duration of jobs.")
+    ///     .unit(Unit::Seconds)
+    ///     .otel_name("jobs.run.duration")
+    ///     .otel_attributes(&JOB_ATTRIBUTES)
+    ///     .dyn_family::<obs_metrics::Histogram>(&["job_queue"])
+    ///     .unwrap();
+    /// duration.get(&[("job_queue", "reports")]).observe(0.25);
+    ///
+    /// let family = &registry.collect()[0];
+    /// assert_eq!(family.name, "jobs_run_duration_seconds");
+    /// assert_eq!(family.otel.name, Some("jobs.run.duration"));
+    /// assert_eq!(family.otel.attribute("job_queue").map(|a| a.key), Some("job.queue"));
+    /// ```
+    pub fn otel_name(mut self, name: &'static str) -> Self {
+        self.otel.name = Some(name);
+        self
+    }
+
+    /// The attribute OTLP exporters send each listed label as
+    /// (`OtelAttribute::string("http_request_method", "http.request.method")`); a label not
+    /// listed is a string attribute keyed by its name. Keys must be non-empty and each
+    /// label listed once. The list is `'static`: declare it in a `static` or `const` (see
+    /// [`otel_name`](Self::otel_name)).
+    pub fn otel_attributes(mut self, attributes: &'static [OtelAttribute]) -> Self {
+        self.otel.attributes = attributes;
+        self
+    }
+
     fn check(&self, kind: MetricKind) -> Result<ValidName, MetricsError> {
         let valid = validate_metric_name(&self.name, kind, self.unit)?;
         if self.help.trim().is_empty() {
             return Err(MetricsError::EmptyHelp { name: valid.name });
         }
+        validate_otel_names(&valid.name, &self.otel)?;
         Ok(valid)
     }
 
@@ -673,7 +733,7 @@ impl MetricBuilder<'_> {
         let bounds = self.bounds(&valid.name, M::KIND)?;
         let shape = shape_of::<M>(&bounds, self.exemplars, &[]);
         self.registry
-            .register(valid, self.help, M::KIND, shape, |_| {
+            .register(valid, self.help, M::KIND, shape, self.otel, |_| {
                 let m = M::new_series(&bounds, self.exemplars);
                 let source = Single {
                     metric: m.clone(),
@@ -735,15 +795,21 @@ impl MetricBuilder<'_> {
             "callback #{}",
             NEXT_CALLBACK.fetch_add(1, Ordering::Relaxed)
         );
-        self.registry
-            .register(valid, self.help, MetricKind::Gauge, shape, |name| {
+        self.registry.register(
+            valid,
+            self.help,
+            MetricKind::Gauge,
+            shape,
+            self.otel,
+            |name| {
                 let source = CallbackGauge {
                     name: name.to_owned(),
                     read: Arc::new(read),
                     start: unix_nanos_now(),
                 };
                 ((), Arc::new(source) as Arc<dyn Source>)
-            })
+            },
+        )
     }
 
     /// Registers a family with a typed label set.
@@ -757,7 +823,7 @@ impl MetricBuilder<'_> {
             std::any::type_name::<L>()
         );
         self.registry
-            .register(valid, self.help, M::KIND, shape, |name| {
+            .register(valid, self.help, M::KIND, shape, self.otel, |name| {
                 let family = Family::<L, M>::new(name, limit, bounds, self.exemplars);
                 (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
@@ -790,7 +856,7 @@ impl MetricBuilder<'_> {
         let limit = self.limit();
         let shape = shape_of::<M>(&bounds, self.exemplars, label_names);
         self.registry
-            .register(valid, self.help, M::KIND, shape, |name| {
+            .register(valid, self.help, M::KIND, shape, self.otel, |name| {
                 let family = DynFamily::<M>::new(name, label_names, limit, bounds, self.exemplars);
                 (family.clone(), Arc::new(family) as Arc<dyn Source>)
             })
@@ -858,6 +924,7 @@ mod tests {
                     help: "Collected.".to_owned(),
                     unit: None,
                     kind,
+                    otel: Default::default(),
                     asynchronous: true,
                     points,
                 };
@@ -1039,6 +1106,62 @@ mod tests {
         conflict(r.gauge_fn("temperature_celsius", "T.", || 21.0));
         let err = r.gauge("jobs", "Jobs.").unwrap_err().to_string();
         assert!(err.contains("already registered as a counter"), "{err}");
+    }
+
+    #[test]
+    fn otel_names_are_checked_kept_and_part_of_the_definition() {
+        const KEYS: [OtelAttribute; 1] = [OtelAttribute::int("status_code", "rpc.status")];
+        let r = Registry::new();
+        let calls = || {
+            r.metric("calls", "Calls.")
+                .otel_name("app.calls")
+                .otel_attributes(&KEYS)
+        };
+        calls().dyn_family::<Counter>(&["status_code"]).unwrap();
+        calls().dyn_family::<Counter>(&["status_code"]).unwrap();
+        let family = &r.collect()[0];
+        assert_eq!(family.name, "calls");
+        assert_eq!(family.otel.name, Some("app.calls"));
+        assert_eq!(family.otel.attribute("status_code"), Some(&KEYS[0]));
+        // Another OpenTelemetry name is another definition.
+        let other = r
+            .metric("calls", "Calls.")
+            .otel_name("app.requests")
+            .otel_attributes(&KEYS)
+            .dyn_family::<Counter>(&["status_code"])
+            .unwrap_err()
+            .to_string();
+        assert!(other.contains("app.requests"), "{other}");
+        let plain = r.dyn_family::<Counter>("calls", "Calls.", &["status_code"]);
+        assert!(matches!(plain, Err(MetricsError::Conflict { .. })));
+
+        for bad in ["", "1xx", "app calls", "app.calls!", &"a".repeat(256)] {
+            let name: &'static str = Box::leak(bad.to_owned().into_boxed_str());
+            assert!(
+                matches!(
+                    r.metric("bad", "B.").otel_name(name).counter(),
+                    Err(MetricsError::InvalidName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        r.metric("good", "G.")
+            .otel_name("Good_name.v2-x/y")
+            .counter()
+            .unwrap();
+        const EMPTY_KEY: [OtelAttribute; 1] = [OtelAttribute::string("a", "")];
+        const TWICE: [OtelAttribute; 2] = [
+            OtelAttribute::string("a", "x"),
+            OtelAttribute::string("a", "y"),
+        ];
+        for attributes in [&EMPTY_KEY[..], &TWICE[..]] {
+            assert!(matches!(
+                r.metric("keyed", "K.")
+                    .otel_attributes(attributes)
+                    .counter(),
+                Err(MetricsError::InvalidLabelName { .. })
+            ));
+        }
     }
 
     #[test]
@@ -1235,6 +1358,7 @@ mod tests {
                     help: "Appended before the panic.".to_owned(),
                     unit: None,
                     kind: MetricKind::Gauge,
+                    otel: Default::default(),
                     asynchronous: true,
                     points: Vec::new(),
                 });
@@ -1279,6 +1403,7 @@ mod tests {
                     help: "Families the registry had inside this collector.".to_owned(),
                     unit: None,
                     kind: MetricKind::Gauge,
+                    otel: Default::default(),
                     asynchronous: true,
                     points: vec![PointSnapshot {
                         labels: Vec::new(),

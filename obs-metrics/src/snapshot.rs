@@ -33,6 +33,79 @@ impl MetricKind {
     }
 }
 
+/// What a metric is called in OpenTelemetry where that differs from its Prometheus name:
+/// the instrument name (`http.server.request.duration` for
+/// `http_server_request_duration_seconds`) and the attribute of each label
+/// (`http.request.method` for `http_request_method`). Prometheus names can't hold the dots
+/// of the semantic conventions, and dots can't be recovered from underscores
+/// (`http_response_status_code` is `http.response.status_code`), so both are given, with
+/// [`MetricBuilder::otel_name`](crate::MetricBuilder::otel_name) and
+/// [`MetricBuilder::otel_attributes`](crate::MetricBuilder::otel_attributes). OTLP exporters
+/// (`obs-core`'s push) send these; the text exposition ignores them. The default keeps the
+/// Prometheus names over OTLP too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OtelNames {
+    /// The instrument name; `None`: the Prometheus name (without a counter's `_total`).
+    pub name: Option<&'static str>,
+    /// The attributes of the labels listed; a label not listed is a string attribute keyed
+    /// by its name.
+    pub attributes: &'static [OtelAttribute],
+}
+
+impl OtelNames {
+    /// The attribute `label` is sent as, if listed.
+    ///
+    /// ```
+    /// use obs_metrics::{OtelAttribute, OtelNames};
+    ///
+    /// static ATTRIBUTES: [OtelAttribute; 1] = [OtelAttribute::string("url_scheme", "url.scheme")];
+    ///
+    /// let names = OtelNames {
+    ///     name: None,
+    ///     attributes: &ATTRIBUTES,
+    /// };
+    /// assert_eq!(names.attribute("url_scheme").map(|a| a.key), Some("url.scheme"));
+    /// assert_eq!(names.attribute("tenant"), None);
+    /// ```
+    pub fn attribute(&self, label: &str) -> Option<&OtelAttribute> {
+        self.attributes.iter().find(|a| a.label == label)
+    }
+}
+
+/// The OpenTelemetry attribute a label is sent as: its key and whether its value is an
+/// integer (`http.response.status_code`, `server.port`: the semantic conventions type them
+/// `int`, and an OTLP backend compares them as such). A label value that does not parse as
+/// an `i64` is sent as a string all the same, never dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtelAttribute {
+    /// The Prometheus label name (`http_response_status_code`).
+    pub label: &'static str,
+    /// The attribute key (`http.response.status_code`).
+    pub key: &'static str,
+    /// Whether the value is sent as an integer.
+    pub integer: bool,
+}
+
+impl OtelAttribute {
+    /// A string attribute.
+    pub const fn string(label: &'static str, key: &'static str) -> OtelAttribute {
+        OtelAttribute {
+            label,
+            key,
+            integer: false,
+        }
+    }
+
+    /// An integer attribute.
+    pub const fn int(label: &'static str, key: &'static str) -> OtelAttribute {
+        OtelAttribute {
+            label,
+            key,
+            integer: true,
+        }
+    }
+}
+
 /// One metric family: a name and its series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricFamilySnapshot {
@@ -45,6 +118,9 @@ pub struct MetricFamilySnapshot {
     pub unit: Option<Unit>,
     /// Counter, gauge or histogram.
     pub kind: MetricKind,
+    /// The OpenTelemetry instrument name and attribute keys, where they differ from the
+    /// Prometheus ones: what an OTLP exporter sends instead.
+    pub otel: OtelNames,
     /// Whether the values are observed at collection rather than recorded by the
     /// application: an OpenTelemetry *asynchronous* instrument (an observable counter or
     /// gauge). True for [`Registry::gauge_fn`](crate::Registry::gauge_fn), the cardinality

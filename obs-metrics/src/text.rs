@@ -459,6 +459,7 @@ mod tests {
                 help: "Jobs.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
+                otel: Default::default(),
                 asynchronous: false,
                 points: vec![crate::PointSnapshot {
                     labels: vec![],
@@ -473,6 +474,7 @@ mod tests {
                 help: "Wait.".to_owned(),
                 unit: Some(Unit::Seconds),
                 kind: MetricKind::Histogram,
+                otel: Default::default(),
                 asynchronous: false,
                 points: vec![crate::PointSnapshot {
                     labels: vec![],
@@ -514,6 +516,7 @@ mod tests {
             help: "Wait.".to_owned(),
             unit: None,
             kind: MetricKind::Histogram,
+            otel: Default::default(),
             asynchronous: false,
             points: vec![crate::PointSnapshot {
                 labels: vec![],

@@ -1,5 +1,6 @@
-//! The RPC metrics of the semantic conventions, with Prometheus names, in the version
-//! [`RpcConventions`] chooses.
+//! The RPC metrics of the semantic conventions, with Prometheus names on `/metrics` and
+//! the conventions' own names, attribute keys and types over OTLP (`RPC_ATTRIBUTES`), in
+//! the version [`RpcConventions`] chooses.
 //!
 //! - `rpc.server.call.duration` / `rpc.client.call.duration`, in seconds, with the
 //!   explicit bucket boundaries the conventions give (the same as obs-metrics'
@@ -39,7 +40,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Histogram, Registry, Unit};
+use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Histogram, OtelAttribute, Registry, Unit};
 use obs_trace::RpcConventions;
 use tonic::Code;
 
@@ -81,6 +82,20 @@ const BOTH_LABELS: [&str; 9] = [
     "rpc_status_code",
     "server_address",
     "server_port",
+];
+
+/// The OpenTelemetry attribute of every label above, as the conventions of its version key
+/// and type it (`rpc.grpc.status_code` and `server.port` are `int`).
+static RPC_ATTRIBUTES: [OtelAttribute; 9] = [
+    OtelAttribute::string("rpc_system", "rpc.system"),
+    OtelAttribute::string("rpc_service", "rpc.service"),
+    OtelAttribute::string("rpc_method", "rpc.method"),
+    OtelAttribute::int("rpc_grpc_status_code", "rpc.grpc.status_code"),
+    OtelAttribute::string("error_type", "error.type"),
+    OtelAttribute::string("rpc_system_name", "rpc.system.name"),
+    OtelAttribute::string("rpc_status_code", "rpc.status_code"),
+    OtelAttribute::string("server_address", "server.address"),
+    OtelAttribute::int("server_port", "server.port"),
 ];
 
 /// Which end of the call is measured (declared `pub` only to appear in the sealed
@@ -262,17 +277,30 @@ impl RpcMetrics {
         side: Side,
         conventions: RpcConventions,
     ) -> Option<RpcMetrics> {
+        // Each metric's Prometheus and OpenTelemetry names.
         let (duration, requests, responses, side_name) = match side {
             Side::Server => (
-                "rpc_server_call_duration_seconds",
-                "rpc_server_requests_per_rpc",
-                "rpc_server_responses_per_rpc",
+                (
+                    "rpc_server_call_duration_seconds",
+                    "rpc.server.call.duration",
+                ),
+                ("rpc_server_requests_per_rpc", "rpc.server.requests_per_rpc"),
+                (
+                    "rpc_server_responses_per_rpc",
+                    "rpc.server.responses_per_rpc",
+                ),
                 "server",
             ),
             Side::Client => (
-                "rpc_client_call_duration_seconds",
-                "rpc_client_requests_per_rpc",
-                "rpc_client_responses_per_rpc",
+                (
+                    "rpc_client_call_duration_seconds",
+                    "rpc.client.call.duration",
+                ),
+                ("rpc_client_requests_per_rpc", "rpc.client.requests_per_rpc"),
+                (
+                    "rpc_client_responses_per_rpc",
+                    "rpc.client.responses_per_rpc",
+                ),
                 "client",
             ),
         };
@@ -283,9 +311,11 @@ impl RpcMetrics {
             (RpcConventions::Both, Side::Server) => &BOTH_LABELS[..7],
             (RpcConventions::Both, Side::Client) => &BOTH_LABELS,
         };
-        let messages = |name: &str, help: &str| {
+        let messages = |(name, otel_name): (&str, &'static str), help: &str| {
             registry
                 .metric(name, help)
+                .otel_name(otel_name)
+                .otel_attributes(&RPC_ATTRIBUTES)
                 .buckets(MESSAGE_BUCKETS)
                 .without_exemplars()
                 .dyn_family(&OLD_LABELS)
@@ -295,7 +325,12 @@ impl RpcMetrics {
                 conventions,
                 side,
                 duration: registry
-                    .metric(duration, "Duration of RPCs, from request to end of stream.")
+                    .metric(
+                        duration.0,
+                        "Duration of RPCs, from request to end of stream.",
+                    )
+                    .otel_name(duration.1)
+                    .otel_attributes(&RPC_ATTRIBUTES)
                     .unit(Unit::Seconds)
                     .buckets(DEFAULT_BUCKETS)
                     .dyn_family(duration_labels)?,

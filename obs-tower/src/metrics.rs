@@ -1,6 +1,7 @@
 //! The HTTP metrics of the semantic conventions
 //! (<https://opentelemetry.io/docs/specs/semconv/http/http-metrics/>), with Prometheus names
-//! (dots become underscores, the unit a suffix).
+//! (dots become underscores, the unit a suffix) on `/metrics`, and the conventions' own
+//! names, attribute keys and types over OTLP (`HTTP_ATTRIBUTES`).
 //!
 //! A label with no value for a request (no route matched, no status because the service
 //! failed, no `error.type` on success, no `network.protocol.version` on a client request
@@ -12,7 +13,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::StatusCode;
-use obs_metrics::{DEFAULT_BUCKETS, DynFamily, Family, Histogram, Registry, Unit, UpDownCounter};
+use obs_metrics::{
+    DEFAULT_BUCKETS, DynFamily, Family, Histogram, OtelAttribute, Registry, Unit, UpDownCounter,
+};
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 
 use crate::classify::ErrorType;
@@ -24,7 +27,8 @@ use crate::route::Route;
 /// `http_request_method`, `url_scheme`, `http_route`, `network_protocol_version`,
 /// `http_response_status_code`, `error_type`) and `http.server.active_requests`
 /// (`http_server_active_requests`, labels `http_request_method`, `url_scheme`). A label with
-/// no value for a request is left out.
+/// no value for a request is left out. Over OTLP each has its conventions name, and its
+/// labels their attribute keys (`http.request.method`) and types.
 #[derive(Clone, Debug)]
 pub struct ServerMetrics {
     duration: Family<ServerLabels, Histogram>,
@@ -33,6 +37,20 @@ pub struct ServerMetrics {
     /// per-request cost is then two atomic operations.
     active_series: Arc<[OnceLock<UpDownCounter>; METHODS.len() * SCHEMES.len()]>,
 }
+
+/// The OpenTelemetry attribute of every label of the HTTP metrics, server and client, as
+/// the stable conventions key and type them (`http.response.status_code` and `server.port`
+/// are `int`).
+static HTTP_ATTRIBUTES: [OtelAttribute; 8] = [
+    OtelAttribute::string("http_request_method", "http.request.method"),
+    OtelAttribute::string("url_scheme", "url.scheme"),
+    OtelAttribute::string("http_route", "http.route"),
+    OtelAttribute::string("network_protocol_version", "network.protocol.version"),
+    OtelAttribute::int("http_response_status_code", "http.response.status_code"),
+    OtelAttribute::string("error_type", "error.type"),
+    OtelAttribute::string("server_address", "server.address"),
+    OtelAttribute::int("server_port", "server.port"),
+];
 
 /// Every default `http.request.method` value (methods configured with
 /// [`with_known_methods`](crate::HttpLayer::with_known_methods) are looked up in the
@@ -97,6 +115,8 @@ impl HttpInstruments for ServerMetrics {
                         "http_server_request_duration_seconds",
                         "Duration of HTTP server requests.",
                     )
+                    .otel_name("http.server.request.duration")
+                    .otel_attributes(&HTTP_ATTRIBUTES)
                     .unit(Unit::Seconds)
                     .buckets(DEFAULT_BUCKETS)
                     .family()?,
@@ -105,6 +125,8 @@ impl HttpInstruments for ServerMetrics {
                         "http_server_active_requests",
                         "Number of active HTTP server requests.",
                     )
+                    .otel_name("http.server.active_requests")
+                    .otel_attributes(&HTTP_ATTRIBUTES)
                     .dyn_family(&["http_request_method", "url_scheme"])?,
                 active_series: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             })
@@ -152,6 +174,7 @@ impl ServerMetrics {
 /// `http_request_method`, `server_address`, `server_port`, `network_protocol_version`,
 /// `http_response_status_code`, `error_type`). A label with no value for a request is left
 /// out (`network_protocol_version` and `http_response_status_code` without a response).
+/// Over OTLP it has its conventions name, and its labels their attribute keys and types.
 #[derive(Clone, Debug)]
 pub struct ClientMetrics {
     duration: Family<ClientLabels, Histogram>,
@@ -191,6 +214,8 @@ impl HttpInstruments for ClientMetrics {
                 "http_client_request_duration_seconds",
                 "Duration of HTTP client requests.",
             )
+            .otel_name("http.client.request.duration")
+            .otel_attributes(&HTTP_ATTRIBUTES)
             .unit(Unit::Seconds)
             .buckets(DEFAULT_BUCKETS)
             .family()

@@ -13,7 +13,6 @@ use axum::extract::Path;
 use axum::routing::get;
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream, items};
 use obs_core::Protocol;
-use obs_core::testing::proto::tonic::common::v1::any_value::Value;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
 use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
@@ -106,13 +105,6 @@ async fn gateway(a: SocketAddr) -> SocketAddr {
     serve(router).await
 }
 
-fn int_attribute(span: &ReceivedSpan, key: &str) -> Option<i64> {
-    match span.attribute(key)?.value.as_ref()? {
-        Value::IntValue(n) => Some(*n),
-        _ => None,
-    }
-}
-
 /// The one child of `parent` with this kind and name.
 fn child<'a>(
     spans: &'a [ReceivedSpan],
@@ -164,9 +156,9 @@ fn grpc_chain<'a>(
         assert_eq!(span.attribute_str("rpc.system"), Some("grpc"));
         assert_eq!(span.attribute_str("rpc.service"), Some("obs.test.Catalog"));
         assert_eq!(span.attribute_str("rpc.method"), Some(method));
-        assert_eq!(int_attribute(span, "rpc.grpc.status_code"), Some(0));
+        assert_eq!(span.attribute_int("rpc.grpc.status_code"), Some(0));
         assert_eq!(span.attribute_str("server.address"), Some("127.0.0.1"));
-        assert_eq!(int_attribute(span, "server.port"), Some(i64::from(port)));
+        assert_eq!(span.attribute_int("server.port"), Some(i64::from(port)));
         assert_eq!(span.attribute("error.type"), None);
         assert!(!span.is_error(), "{span:?}");
     }
@@ -253,10 +245,11 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
     assert!(stream_b.duration() > Duration::ZERO);
     assert!(unary_a.duration() > Duration::ZERO);
 
-    // A's List and B's List each streamed three messages.
+    // A's List and B's List each streamed three messages. Over OTLP the metrics have the
+    // conventions' names and attribute keys and types, not their Prometheus names.
     let list_responses = |p: &ReceivedMetric| {
-        p.name == "rpc_server_responses_per_rpc"
-            && p.attribute_str("rpc_method") == Some("List")
+        p.name == "rpc.server.responses_per_rpc"
+            && p.attribute_str("rpc.method") == Some("List")
             && matches!(&p.point, MetricPoint::Histogram { point, .. }
                 if (point.count, point.sum) == (2, Some(6.0)))
     };
@@ -269,11 +262,17 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
         .iter()
         .rev()
         .find(|p| {
-            p.name == "rpc_server_call_duration_seconds"
-                && p.attribute_str("rpc_method") == Some("Get")
+            p.name == "rpc.server.call.duration" && p.attribute_str("rpc.method") == Some("Get")
         })
         .expect("server duration of Get");
-    assert_eq!(duration.attribute_str("rpc_grpc_status_code"), Some("0"));
+    assert_eq!(duration.unit, "s");
+    assert_eq!(duration.attribute_int("rpc.grpc.status_code"), Some(0));
+    assert_eq!(duration.attribute_str("rpc.system"), Some("grpc"));
+    assert!(
+        !points.iter().any(|p| p.name.starts_with("rpc_")
+            || p.attributes().iter().any(|a| a.key.starts_with("rpc_"))),
+        "no Prometheus name over OTLP"
+    );
     match &duration.point {
         MetricPoint::Histogram { point, .. } => {
             let exemplar = point.exemplars.first().expect("a span exemplar");

@@ -11,20 +11,12 @@ use std::time::Duration;
 
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, items};
 use obs_core::Protocol;
-use obs_core::testing::proto::tonic::common::v1::any_value::Value;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
 use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
 use obs_core::trace::RpcConventions;
 use obs_tests::collector::Collector;
 use tonic::{Code, Request, Response};
 use tracing::Instrument;
-
-fn int_attribute(span: &ReceivedSpan, key: &str) -> Option<i64> {
-    match span.attribute(key)?.value.as_ref()? {
-        Value::IntValue(n) => Some(*n),
-        _ => None,
-    }
-}
 
 /// The one span of this kind and name.
 fn span<'a>(spans: &'a [ReceivedSpan], kind: SpanKind, name: &str) -> &'a ReceivedSpan {
@@ -95,7 +87,7 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
         assert_eq!(span.attribute_str("rpc.status_code"), Some("OK"));
         assert_eq!(span.attribute_str("server.address"), Some("127.0.0.1"));
         assert_eq!(
-            int_attribute(span, "server.port"),
+            span.attribute_int("server.port"),
             Some(i64::from(addr.port()))
         );
         for old in [
@@ -137,10 +129,10 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
     assert_eq!(caller.attribute_str("error.type"), Some("UNIMPLEMENTED"));
 
     let server_duration = |p: &ReceivedMetric| {
-        p.name == "rpc_server_call_duration_seconds" && p.attribute_str("rpc_method") == Some(get)
+        p.name == "rpc.server.call.duration" && p.attribute_str("rpc.method") == Some(get)
     };
     let client_duration = |p: &ReceivedMetric| {
-        p.name == "rpc_client_call_duration_seconds" && p.attribute_str("rpc_method") == Some(get)
+        p.name == "rpc.client.call.duration" && p.attribute_str("rpc.method") == Some(get)
     };
     let points = receiver
         .store()
@@ -152,12 +144,13 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
         .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
     telemetry.shutdown().await.expect("shutdown");
     let server_point = points.iter().rev().find(|p| server_duration(p)).unwrap();
-    assert_eq!(server_point.attribute_str("rpc_system_name"), Some("grpc"));
-    assert_eq!(server_point.attribute_str("rpc_status_code"), Some("OK"));
+    assert_eq!(server_point.unit, "s");
+    assert_eq!(server_point.attribute_str("rpc.system.name"), Some("grpc"));
+    assert_eq!(server_point.attribute_str("rpc.status_code"), Some("OK"));
     // Opt-In on server metrics: left out.
-    assert_eq!(server_point.attribute_str("server_address"), None);
-    for old in ["rpc_system", "rpc_service", "rpc_grpc_status_code"] {
-        assert_eq!(server_point.attribute_str(old), None, "{old}");
+    assert_eq!(server_point.attribute("server.address"), None);
+    for old in ["rpc.system", "rpc.service", "rpc.grpc.status_code"] {
+        assert_eq!(server_point.attribute(old), None, "{old}");
     }
     match &server_point.point {
         MetricPoint::Histogram { point, .. } => {
@@ -171,20 +164,18 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
     }
     let client_point = points.iter().rev().find(|p| client_duration(p)).unwrap();
     assert_eq!(
-        client_point.attribute_str("server_address"),
+        client_point.attribute_str("server.address"),
         Some("127.0.0.1")
     );
-    let port = addr.port().to_string();
     assert_eq!(
-        client_point.attribute_str("server_port"),
-        Some(port.as_str())
+        client_point.attribute_int("server.port"),
+        Some(i64::from(addr.port()))
     );
     let other = points.iter().find(|p| {
-        p.name == "rpc_server_call_duration_seconds"
-            && p.attribute_str("rpc_method") == Some("_OTHER")
+        p.name == "rpc.server.call.duration" && p.attribute_str("rpc.method") == Some("_OTHER")
     });
     assert_eq!(
-        other.and_then(|p| p.attribute_str("rpc_status_code")),
+        other.and_then(|p| p.attribute_str("rpc.status_code")),
         Some("UNIMPLEMENTED")
     );
     assert!(

@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use obs_metrics::{
-    HistogramValue, MetricFamilySnapshot, MetricKind, OVERFLOW_LABEL, PointSnapshot, PointValue,
-    Registry,
+    HistogramValue, MetricFamilySnapshot, MetricKind, OVERFLOW_LABEL, OtelNames, PointSnapshot,
+    PointValue, Registry,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -32,7 +32,8 @@ use crate::export::batch::{
 };
 use crate::export::convert::{scope, string_value};
 
-fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
+/// The attributes of `p`, a point of a family named `otel` in OpenTelemetry.
+fn labels(p: &PointSnapshot, otel: &OtelNames) -> Vec<KeyValue> {
     p.labels
         .iter()
         // Prometheus data model: "A label with an empty label value is considered equivalent
@@ -50,11 +51,22 @@ fn labels(p: &PointSnapshot) -> Vec<KeyValue> {
                 }),
                 ..Default::default()
             },
-            _ => KeyValue {
-                key: k.clone(),
-                value: Some(string_value(v.as_str())),
-                ..Default::default()
-            },
+            _ => {
+                let attribute = otel.attribute(k);
+                let int = attribute
+                    .filter(|a| a.integer)
+                    .and_then(|_| v.parse::<i64>().ok());
+                KeyValue {
+                    key: attribute.map_or_else(|| k.clone(), |a| a.key.to_owned()),
+                    value: Some(match int {
+                        Some(int) => AnyValue {
+                            value: Some(any_value::Value::IntValue(int)),
+                        },
+                        None => string_value(v.as_str()),
+                    }),
+                    ..Default::default()
+                }
+            }
         })
         .collect()
 }
@@ -72,7 +84,7 @@ fn exemplars(p: &PointSnapshot) -> Vec<Exemplar> {
         .collect()
 }
 
-fn number_point(p: &PointSnapshot) -> NumberDataPoint {
+fn number_point(p: &PointSnapshot, otel: &OtelNames) -> NumberDataPoint {
     let value = match &p.value {
         // OTLP integers are signed: a count past i64::MAX goes as a double, not clamped.
         PointValue::U64(v) => i64::try_from(*v).map_or(
@@ -84,7 +96,7 @@ fn number_point(p: &PointSnapshot) -> NumberDataPoint {
         PointValue::Histogram(h) => number_data_point::Value::AsDouble(h.sum),
     };
     NumberDataPoint {
-        attributes: labels(p),
+        attributes: labels(p, otel),
         start_time_unix_nano: p.start_time_unix_nano,
         time_unix_nano: p.time_unix_nano,
         exemplars: exemplars(p),
@@ -101,15 +113,15 @@ fn metric(
 ) -> Metric {
     let data = match f.kind {
         MetricKind::Counter => metric::Data::Sum(Sum {
-            data_points: points.iter().map(number_point).collect(),
+            data_points: points.iter().map(|p| number_point(p, &f.otel)).collect(),
             aggregation_temporality: temporality as i32,
             is_monotonic: true,
         }),
         MetricKind::Gauge => metric::Data::Gauge(Gauge {
-            data_points: points.iter().map(number_point).collect(),
+            data_points: points.iter().map(|p| number_point(p, &f.otel)).collect(),
         }),
         MetricKind::UpDownCounter => metric::Data::Sum(Sum {
-            data_points: points.iter().map(number_point).collect(),
+            data_points: points.iter().map(|p| number_point(p, &f.otel)).collect(),
             aggregation_temporality: temporality as i32,
             is_monotonic: false,
         }),
@@ -118,7 +130,7 @@ fn metric(
                 .iter()
                 .filter_map(|p| match &p.value {
                     PointValue::Histogram(h) => Some(HistogramDataPoint {
-                        attributes: labels(p),
+                        attributes: labels(p, &f.otel),
                         start_time_unix_nano: p.start_time_unix_nano,
                         time_unix_nano: p.time_unix_nano,
                         count: h.count,
@@ -137,7 +149,11 @@ fn metric(
         }),
     };
     Metric {
-        name: f.name.clone(),
+        // The OpenTelemetry name where the family has one (the semantic conventions'
+        // `http.server.request.duration`, whose unit travels in `unit`): what an OTLP
+        // backend looks for, and what a collector's Prometheus exporter turns back into the
+        // `/metrics` name (dots to underscores, the unit as a suffix).
+        name: f.otel.name.map_or_else(|| f.name.clone(), str::to_owned),
         description: f.help.clone(),
         unit: f.unit.map(|u| u.ucum().to_owned()).unwrap_or_default(),
         metadata: Vec::new(),
@@ -650,6 +666,71 @@ mod tests {
         assert_eq!(keys, [vec!["route"], vec!["route", "error_type"]]);
     }
 
+    #[test]
+    fn otel_names_name_the_metric_and_its_attributes_and_type_them() {
+        const KEYS: [obs_metrics::OtelAttribute; 2] = [
+            obs_metrics::OtelAttribute::int(
+                "http_response_status_code",
+                "http.response.status_code",
+            ),
+            obs_metrics::OtelAttribute::string("url_scheme", "url.scheme"),
+        ];
+        let registry = Registry::new();
+        let requests = registry
+            .metric("requests_duration_seconds", "d")
+            .otel_name("requests.duration")
+            .otel_attributes(&KEYS)
+            .dyn_family::<obs_metrics::Histogram>(&[
+                "url_scheme",
+                "http_response_status_code",
+                "tenant",
+            ])
+            .unwrap();
+        requests
+            .get(&[
+                ("url_scheme", "https"),
+                ("http_response_status_code", "200"),
+                ("tenant", "a"),
+            ])
+            .observe(0.5);
+        // Not an integer: sent as the string it is, not dropped.
+        requests
+            .get(&[("url_scheme", "http"), ("http_response_status_code", "2xx")])
+            .observe(0.5);
+        let metrics = exported(&registry);
+        assert_eq!(metrics[0].name, "requests.duration");
+        assert_eq!(metrics[0].unit, "s");
+        let metric::Data::Histogram(h) = named(&metrics, "requests.duration") else {
+            panic!("a histogram")
+        };
+        let attributes = |i: usize| -> Vec<(&str, Option<any_value::Value>)> {
+            h.data_points[i]
+                .attributes
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.clone().and_then(|v| v.value)))
+                .collect()
+        };
+        let text = |v: &str| Some(any_value::Value::StringValue(v.to_owned()));
+        assert_eq!(
+            attributes(0),
+            [
+                ("url.scheme", text("https")),
+                (
+                    "http.response.status_code",
+                    Some(any_value::Value::IntValue(200))
+                ),
+                ("tenant", text("a")),
+            ]
+        );
+        assert_eq!(
+            attributes(1),
+            [
+                ("url.scheme", text("http")),
+                ("http.response.status_code", text("2xx")),
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_zero_interval_ticks_instead_of_panicking() {
         let mut ticker = ticker(Duration::ZERO);
@@ -668,6 +749,7 @@ mod tests {
             help: "h".to_owned(),
             unit: None,
             kind,
+            otel: Default::default(),
             asynchronous,
             points,
         }

@@ -97,7 +97,7 @@ pub use self::config::ReceiverConfig;
 pub use self::hex::{from_hex, to_hex};
 pub use self::model::{
     MetricPoint, ReceivedLog, ReceivedMetric, ReceivedSpan, SERVICE_NAME, Transport, any_value_str,
-    attribute, attribute_str, service_name,
+    attribute, attribute_int, attribute_str, service_name,
 };
 pub use self::receiver::OtlpReceiver;
 pub use self::store::{ReceiverStats, TelemetryStore, WaitTimeout};

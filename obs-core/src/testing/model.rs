@@ -117,6 +117,11 @@ impl ReceivedSpan {
     pub fn attribute_str(&self, key: &str) -> Option<&str> {
         attribute_str(&self.span.attributes, key)
     }
+
+    /// A span attribute by key, if it is an integer.
+    pub fn attribute_int(&self, key: &str) -> Option<i64> {
+        attribute_int(&self.span.attributes, key)
+    }
 }
 
 /// One received log record, with the resource and instrumentation scope it was sent under.
@@ -199,9 +204,19 @@ impl ReceivedMetric {
         }
     }
 
+    /// A point attribute by key.
+    pub fn attribute(&self, key: &str) -> Option<&AnyValue> {
+        attribute(self.attributes(), key)
+    }
+
     /// A point attribute by key, if it is a string.
     pub fn attribute_str(&self, key: &str) -> Option<&str> {
         attribute_str(self.attributes(), key)
+    }
+
+    /// A point attribute by key, if it is an integer.
+    pub fn attribute_int(&self, key: &str) -> Option<i64> {
+        attribute_int(self.attributes(), key)
     }
 
     /// The value of a gauge or sum point as `f64` (integers converted); `None` for
@@ -266,6 +281,14 @@ pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyVal
 /// The value of the attribute named `key`, if it is a string.
 pub fn attribute_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     attribute(attributes, key).and_then(any_value_str)
+}
+
+/// The value of the attribute named `key`, if it is an integer.
+pub fn attribute_int(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match attribute(attributes, key)?.value.as_ref()? {
+        any_value::Value::IntValue(value) => Some(*value),
+        _ => None,
+    }
 }
 
 /// The string inside an [`AnyValue`], if it holds one.

@@ -46,6 +46,7 @@ impl Collector for CarelessCollector {
             help: "Collected.".to_owned(),
             unit: None,
             kind,
+            otel: Default::default(),
             asynchronous: true,
             points: vec![PointSnapshot {
                 labels: labels

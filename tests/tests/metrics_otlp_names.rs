@@ -1,0 +1,132 @@
+//! The HTTP metrics reach a real collector (rotel, forwarding to an in-memory receiver)
+//! under the names, attribute keys and attribute types of the stable HTTP metric
+//! conventions (`http.server.request.duration`, unit `s`, `http.request.method`,
+//! `http.response.status_code` an integer), while `/metrics` keeps their Prometheus names
+//! (`http_server_request_duration_seconds`, `http_request_method`): what a collector's
+//! Prometheus exporter makes of the first is the second.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use obs_core::Protocol;
+use obs_core::metrics::text::Format;
+use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceiverConfig};
+use obs_core::tower::HttpServerLayer;
+use obs_tests::collector::Collector;
+use obs_tests::http::{get_text, serve, traced_client};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_metrics_go_over_otlp_under_their_conventions_names() {
+    let receiver = OtlpReceiver::start(ReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
+        .service_name("otlp-names")
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(collector.grpc_endpoint.clone())
+        .json_logs(false)
+        .metric_export_interval(Duration::from_millis(200))
+        .init()
+        .expect("init");
+
+    let server = Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(HttpServerLayer::new());
+    let addr = serve(server).await;
+    let body = get_text(&traced_client(), &format!("http://{addr}/items/7")).await;
+    assert_eq!(body, "item");
+
+    let server_duration = |m: &ReceivedMetric| {
+        m.name == "http.server.request.duration"
+            && m.attribute_str("http.route") == Some("/items/{id}")
+    };
+    let client_duration = |m: &ReceivedMetric| {
+        m.name == "http.client.request.duration" && m.attribute_int("server.port").is_some()
+    };
+    let metrics = receiver
+        .store()
+        .wait_for_metrics(
+            |m| m.iter().any(server_duration) && m.iter().any(client_duration),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let spans = receiver
+        .store()
+        .wait_for_spans(|s| s.len() >= 2, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let server_span = spans
+        .iter()
+        .find(|s| s.name() == "GET /items/{id}")
+        .expect("the server span");
+
+    let server = metrics.iter().rev().find(|m| server_duration(m)).unwrap();
+    assert_eq!(server.unit, "s");
+    assert_eq!(server.attribute_str("http.request.method"), Some("GET"));
+    assert_eq!(server.attribute_str("url.scheme"), Some("http"));
+    assert_eq!(
+        server.attribute_str("network.protocol.version"),
+        Some("1.1")
+    );
+    assert_eq!(server.attribute_int("http.response.status_code"), Some(200));
+    assert_eq!(server.attributes().len(), 5, "{:?}", server.attributes());
+    match &server.point {
+        MetricPoint::Histogram { point, .. } => {
+            assert_eq!(point.count, 1);
+            let exemplar = point.exemplars.first().expect("the span's exemplar");
+            assert_eq!(
+                obs_core::testing::to_hex(&exemplar.trace_id),
+                server_span.trace_id_hex()
+            );
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+
+    let client = metrics.iter().rev().find(|m| client_duration(m)).unwrap();
+    assert_eq!(client.unit, "s");
+    assert_eq!(client.attribute_str("http.request.method"), Some("GET"));
+    assert_eq!(client.attribute_str("server.address"), Some("127.0.0.1"));
+    assert_eq!(
+        client.attribute_int("server.port"),
+        Some(i64::from(addr.port()))
+    );
+    assert_eq!(client.attribute_int("http.response.status_code"), Some(200));
+
+    let active = metrics
+        .iter()
+        .rev()
+        .find(|m| m.name == "http.server.active_requests")
+        .expect("http.server.active_requests");
+    assert!(
+        matches!(
+            active.point,
+            MetricPoint::Sum {
+                is_monotonic: false,
+                ..
+            }
+        ),
+        "an UpDownCounter: {active:?}"
+    );
+    assert_eq!(active.attribute_str("http.request.method"), Some("GET"));
+    assert_eq!(active.attribute_str("url.scheme"), Some("http"));
+
+    // Nothing of the HTTP layers arrives under a Prometheus name.
+    assert!(
+        !metrics.iter().any(|m| m.name.starts_with("http_")
+            || m.attributes().iter().any(|a| a.key.starts_with("http_"))),
+        "{:?}",
+        metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+    );
+    // `/metrics` keeps the Prometheus names.
+    let exposition = obs_core::metrics::global().encode(Format::OpenMetrics);
+    assert!(
+        exposition.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/items/{id}",network_protocol_version="1.1",http_response_status_code="200"} 1"#),
+        "{exposition}"
+    );
+    telemetry.shutdown().await.expect("shutdown");
+    drop(collector);
+    receiver.shutdown().await;
+}

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use http::Response;
-use obs_tower::CallHooks;
-use obs_tower::classify::PANIC_ERROR_TYPE;
+use obs_tower::{CallError, CallHooks};
 use obs_trace::{RpcConventions, Stopwatch};
 use tonic::Code;
 
@@ -285,29 +284,38 @@ impl CallHooks for GrpcCall {
         }
     }
 
-    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
+    fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
         if let Some(call) = self.active.as_mut() {
-            if error_type != PANIC_ERROR_TYPE
-                && call.code.is_none()
-                && matches!(call.config.side, Side::Client)
-                && call.deadline_passed()
-            {
+            let client = matches!(call.config.side, Side::Client);
+            if !error.is_panic() && call.code.is_none() && client && call.deadline_passed() {
                 // The channel gave up at the caller's deadline (tonic's `TimeoutExpired`,
                 // which tonic hands the caller as CANCELLED): a gRPC client reports
                 // DEADLINE_EXCEEDED (gRPC doc/statuscodes.md), so the span and metrics say
-                // what timed out rather than the transport error's type.
+                // what timed out rather than CANCELLED.
                 call.set_code(Code::DeadlineExceeded, span);
                 return;
             }
-            if error_type == PANIC_ERROR_TYPE
+            if client
                 && call.code.is_none()
-                && matches!(call.config.side, Side::Server)
+                && let Some(status) = error.downcast_ref::<tonic::Status>()
+                && status.code() != Code::Ok
             {
+                // No status came from the server (a refused connection, a stream broken
+                // mid-way): the call ends with the status tonic makes of the error, which is
+                // this one (the request side turns the transport's errors into it, as
+                // tonic's client does). The RPC conventions' client span carries the status
+                // the call ended with, for its caller (`rpc.grpc.status_code`, and
+                // `error.type` the code's name, as for any status that fails the span).
+                call.set_code(status.code(), span);
+                return;
+            }
+            if error.is_panic() && call.code.is_none() && !client {
                 // gRPC's code for a handler that ended other than with a status is
                 // `UNKNOWN`, a server fault (the client sees its stream reset instead); the
                 // error type below replaces the code's name.
                 call.set_code(Code::Unknown, span);
             }
+            let error_type = error.error_type();
             call.error_type = Some(error_type);
             span.record("error.type", error_type);
             span.record("otel.status_code", "error");

@@ -45,8 +45,11 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// call the channel gives up on at the request's deadline (`Request::set_timeout`, sent as
 /// `grpc-timeout`) is `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller
 /// `CANCELLED`; a deadline set only with `Endpoint::timeout` is not seen by the layer, and such
-/// a call fails with the transport error's type. Every status but `OK` marks the span as
-/// failed, as does a transport error or a panic (`error.type`
+/// a call is `CANCELLED`, as tonic says. A call that fails without a status from the server
+/// (a refused connection, a stream broken mid-way) ends with the status tonic hands the
+/// caller (`UNAVAILABLE`, `INTERNAL`, ...): the service's errors are `tonic::Status`es, made
+/// as tonic's client makes them, which it passes on unchanged. Every status but `OK` marks
+/// the span as failed, as does a panic (`error.type`
 /// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE), no status code: none came back); a
 /// response without `grpc-status` takes its code from the HTTP status, as gRPC clients do.
 ///

@@ -9,6 +9,7 @@
 //! needed there.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -172,7 +173,10 @@ where
 }
 
 /// The inner service of [`GrpcClientLayer`](crate::GrpcClientLayer): boxes the counted
-/// request body into [`tonic::body::Body`], the only body a `Channel` takes.
+/// request body into [`tonic::body::Body`], the only body a `Channel` takes, and makes its
+/// errors the [`tonic::Status`] tonic's client makes of them (`Status::from_error`), so
+/// that the call's span records the status the caller gets (tonic passes a `Status` on
+/// unchanged).
 #[derive(Clone, Debug)]
 pub struct TonicRequestBody<S> {
     inner: S,
@@ -189,24 +193,64 @@ impl<S> TonicRequestBody<S> {
     }
 }
 
+/// A transport error as the status tonic's client hands its caller (UNAVAILABLE for a
+/// connection refused, CANCELLED for `Endpoint::timeout`, ...).
+#[cold]
+fn status_of<E: Into<BoxError>>(error: E) -> tonic::Status {
+    tonic::Status::from_error(error.into())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl<S, B> Service<Request<CountedBody<B>>> for TonicRequestBody<S>
 where
     S: Service<Request<tonic::body::Body>>,
+    S::Error: Into<BoxError>,
     B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Error = tonic::Status;
+    type Future = StatusFuture<S::Future>;
 
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tonic::Status>> {
+        self.inner.poll_ready(cx).map_err(status_of)
     }
 
     #[inline]
-    fn call(&mut self, request: Request<CountedBody<B>>) -> S::Future {
-        self.inner.call(request.map(tonic::body::Body::new))
+    fn call(&mut self, request: Request<CountedBody<B>>) -> Self::Future {
+        StatusFuture {
+            inner: self.inner.call(request.map(tonic::body::Body::new)),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`TonicRequestBody`]: the inner service's, with its error
+    /// made a [`tonic::Status`].
+    pub struct StatusFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> std::fmt::Debug for StatusFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, R, E> Future for StatusFuture<F>
+where
+    F: Future<Output = Result<R, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<R, tonic::Status>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx).map_err(status_of)
     }
 }
 

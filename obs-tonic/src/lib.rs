@@ -143,7 +143,7 @@ mod server;
 
 pub use call::{DEFAULT_EXCLUDED_SERVICES, GrpcCall};
 pub use client::{GrpcClientLayer, GrpcClientService};
-pub use counting::{CountMessages, CountedBody, MessageCounts, TonicRequestBody};
+pub use counting::{CountMessages, CountedBody, MessageCounts, StatusFuture, TonicRequestBody};
 pub use layer::{CallSide, ClientSide, GrpcLayer, ServerSide};
 /// Which RPC conventions the layers emit: re-exported from `obs-trace`, where it is set.
 pub use obs_trace::RpcConventions;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::hooks::{Call, CallHooks};
+use crate::hooks::{Call, CallError, CallHooks};
 
 pin_project! {
     /// The response body of [`Instrumented`](crate::Instrumented): every frame is passed
@@ -33,7 +33,12 @@ impl<B, C: CallHooks> std::fmt::Debug for ResponseBody<B, C> {
     }
 }
 
-impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
+impl<B, C> Body for ResponseBody<B, C>
+where
+    B: Body,
+    B::Error: 'static,
+    C: CallHooks,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -64,10 +69,8 @@ impl<B: Body, C: CallHooks> Body for ResponseBody<B, C> {
                     }
                     true
                 }
-                Poll::Ready(Some(Err(_))) => {
-                    state.with(|hooks, span| {
-                        hooks.on_error(crate::classify::error_type_of::<B::Error>(), span);
-                    });
+                Poll::Ready(Some(Err(error))) => {
+                    state.with(|hooks, span| hooks.on_error(CallError::returned(error), span));
                     false
                 }
             };

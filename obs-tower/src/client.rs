@@ -9,7 +9,7 @@ use tracing::field::Empty;
 use crate::HttpLayer;
 use crate::classify::{ErrorType, is_client_error};
 use crate::config::{HttpConfig, Outcome};
-use crate::hooks::{CallHooks, CallSpan, Hooks};
+use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
 use crate::semconv;
 
@@ -156,8 +156,9 @@ impl CallHooks for HttpClientCall {
         );
     }
 
-    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
-        self.outcome.error(ErrorType::Type(error_type), span);
+    fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
+        self.outcome
+            .error(ErrorType::Type(error.error_type()), span);
     }
 
     fn on_end(self, _span: &tracing::Span) {

@@ -9,7 +9,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 
 use crate::ResponseBody;
-use crate::hooks::{Call, CallHooks};
+use crate::hooks::{Call, CallError, CallHooks};
 
 pin_project! {
     /// The response future of [`Instrumented`](crate::Instrumented): the inner future runs
@@ -42,6 +42,7 @@ impl<F, B, E, C> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
+    E: 'static,
     C: CallHooks,
 {
     type Output = Result<Response<ResponseBody<B, C>>, E>;
@@ -75,10 +76,8 @@ where
                     }
                     empty
                 }
-                Poll::Ready(Err(_)) => {
-                    state.with(|hooks, span| {
-                        hooks.on_error(crate::classify::error_type_of::<E>(), span);
-                    });
+                Poll::Ready(Err(error)) => {
+                    state.with(|hooks, span| hooks.on_error(CallError::returned(error), span));
                     state.end();
                     true
                 }

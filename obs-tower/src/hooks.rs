@@ -8,12 +8,14 @@
 //! [`HttpClientLayer`](crate::HttpClientLayer) here, and the gRPC flavours in `obs-tonic`
 //! (gRPC rides on HTTP/2, so the same plumbing serves it).
 
+use std::any::Any;
+
 use bytes::Buf;
 use http::{HeaderMap, Request, Response};
 
 use obs_trace::ActiveContext;
 
-use crate::classify::PANIC_ERROR_TYPE;
+use crate::classify::{PANIC_ERROR_TYPE, error_type_of};
 
 /// Starts the telemetry of one call: the protocol policy of an instrumented service.
 ///
@@ -78,19 +80,81 @@ pub trait CallHooks: Send + 'static {
         let _ = span;
     }
 
-    /// The inner service, or the response body, failed with an error of type
-    /// `error_type` (see [`error_type_of`](crate::classify::error_type_of)); or, with `error_type`
-    /// [`PANIC_ERROR_TYPE`], the call was cut short by
-    /// a panic: the inner service or the body panicked while polled (even if the panic is
-    /// caught further out), or the call was dropped while its thread unwound. On a panic
-    /// this runs during the unwinding, right before [`on_end`](Self::on_end), and must not
-    /// panic itself.
-    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span);
+    /// The inner service, or the response body, failed with `error` (its type name is its
+    /// [`error_type`](CallError::error_type), and the value can be looked into with
+    /// [`downcast_ref`](CallError::downcast_ref)); or the call was cut short by a panic
+    /// ([`CallError::is_panic`]): the inner service or the body panicked while polled (even
+    /// if the panic is caught further out), or the call was dropped while its thread
+    /// unwound. On a panic this runs during the unwinding, right before
+    /// [`on_end`](Self::on_end), and must not panic itself.
+    fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span);
 
     /// The call is over: the body ended, failed or was dropped, or the call was cancelled
     /// before a response. Called exactly once; the span closes right after. A call dropped
     /// unfinished without a panic (the client went away) gets no `on_error` first.
     fn on_end(self, span: &tracing::Span);
+}
+
+/// What failed a call, as [`CallHooks::on_error`] is told: an error the inner service or
+/// the response body returned (borrowed for the call, the caller gets it unchanged), or a
+/// panic.
+#[derive(Clone, Copy)]
+pub struct CallError<'a> {
+    error_type: &'static str,
+    /// `None` for a panic, which has no value to look into.
+    error: Option<&'a dyn Any>,
+}
+
+impl<'a> CallError<'a> {
+    /// The call was cut short by a panic; its `error.type` is [`PANIC_ERROR_TYPE`].
+    pub const PANIC: CallError<'static> = CallError {
+        error_type: PANIC_ERROR_TYPE,
+        error: None,
+    };
+
+    /// `error`, returned by the inner service or the body; its `error.type` is its type's
+    /// name ([`error_type_of`]).
+    pub fn returned<E: 'static>(error: &'a E) -> Self {
+        CallError {
+            error_type: error_type_of::<E>(),
+            error: Some(error),
+        }
+    }
+
+    /// `error`, whose `error.type` is `error_type` rather than its type's name (a client
+    /// that knows its errors better, as the `reqwest` middleware does).
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn classified<E: 'static>(error: &'a E, error_type: &'static str) -> Self {
+        CallError {
+            error_type,
+            error: Some(error),
+        }
+    }
+
+    /// The `error.type` of the failure: the error's type name ([`error_type_of`]), or
+    /// [`PANIC_ERROR_TYPE`].
+    pub fn error_type(&self) -> &'static str {
+        self.error_type
+    }
+
+    /// Whether the call was cut short by a panic rather than failed with an error.
+    pub fn is_panic(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// The error, if it is a `T` (a protocol's own error type, which says more than the
+    /// type's name: gRPC's `tonic::Status` carries the code the caller gets).
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&'a T> {
+        self.error.and_then(|error| error.downcast_ref())
+    }
+}
+
+impl std::fmt::Debug for CallError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallError")
+            .field("error_type", &self.error_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A call's span and state, ending the call when dropped (whichever of the future or the
@@ -157,7 +221,7 @@ impl<C: CallHooks> Ending<'_, C> {
 
     /// Ends the call as failed by a panic.
     fn end_panicked(&mut self) {
-        self.with(|hooks, span| hooks.on_error(PANIC_ERROR_TYPE, span));
+        self.with(|hooks, span| hooks.on_error(CallError::PANIC, span));
         self.end();
     }
 

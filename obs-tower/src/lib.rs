@@ -81,7 +81,7 @@ mod service;
 pub use body::ResponseBody;
 pub use client::{HttpClientCall, HttpClientLayer};
 pub use future::ResponseFuture;
-pub use hooks::{CallHooks, CallSpan, Hooks};
+pub use hooks::{CallError, CallHooks, CallSpan, Hooks};
 pub use layer::{HttpInstruments, HttpLayer};
 pub use metrics::{ClientMetrics, ServerMetrics};
 pub use route::PeerAddr;

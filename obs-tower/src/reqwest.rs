@@ -51,7 +51,7 @@ use reqwest_middleware::{Middleware, Next};
 use tracing::Instrument;
 
 use crate::HttpClientLayer;
-use crate::hooks::{Call, CallHooks};
+use crate::hooks::{Call, CallError, CallHooks};
 
 /// The `reqwest` whose clients [`reqwest_middleware::ClientBuilder`] takes.
 pub use reqwest;
@@ -114,9 +114,9 @@ impl Middleware for TracingMiddleware {
                                 span,
                             );
                         }),
-                        Err(error) => {
-                            state.with(|hooks, span| hooks.on_error(error_type(error), span))
-                        }
+                        Err(error) => state.with(|hooks, span| {
+                            hooks.on_error(CallError::classified(error, error_type(error)), span);
+                        }),
                     }
                     state.end();
                 });

@@ -12,7 +12,7 @@ use crate::HttpLayer;
 use crate::classify::{ErrorType, is_server_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::forwarded::ProxyHeaders;
-use crate::hooks::{CallHooks, CallSpan, Hooks};
+use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
 use crate::route::{self, Route};
 use crate::semconv;
@@ -278,8 +278,9 @@ impl CallHooks for HttpServerCall {
             .response(status, headers, is_server_error, &self.config, span);
     }
 
-    fn on_error(&mut self, error_type: &'static str, span: &tracing::Span) {
-        self.outcome.error(ErrorType::Type(error_type), span);
+    fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
+        self.outcome
+            .error(ErrorType::Type(error.error_type()), span);
     }
 
     fn on_end(self, _span: &tracing::Span) {

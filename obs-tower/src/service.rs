@@ -44,7 +44,10 @@ impl<S, H> Instrumented<S, H> {
 impl<S, H, ReqBody, ResBody> Service<Request<ReqBody>> for Instrumented<S, H>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    // Errors are handed to the hooks as `&dyn Any`, to be looked into (gRPC's status).
+    S::Error: 'static,
     ResBody: http_body::Body,
+    ResBody::Error: 'static,
     H: Hooks<ReqBody>,
 {
     type Response = Response<ResponseBody<ResBody, H::Call>>;

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
+use obs_tonic::GrpcClientLayer;
+use obs_trace::SpanData;
 use obs_trace::opentelemetry::trace::SpanKind;
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
 use tonic::{Code, Request, Response, Status};
@@ -137,6 +139,102 @@ async fn an_answer_without_grpc_status_is_unknown_on_both_sides() {
         assert_eq!(attribute(span, "error.type").as_deref(), Some("UNKNOWN"));
         assert!(is_error(span), "{kind:?}");
     }
+}
+
+/// The `rpc_grpc_status_code` and `error_type` labels of every
+/// `rpc_client_call_duration_seconds` series of `registry`, with their counts.
+fn client_outcomes(registry: &obs_metrics::Registry) -> Vec<(String, String, u64)> {
+    let family = registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == "rpc_client_call_duration_seconds")
+        .expect("the duration family");
+    family
+        .points
+        .iter()
+        .map(|p| {
+            let label = |key: &str| {
+                let found = p.labels.iter().find(|(k, _)| k == key);
+                found.map(|(_, v)| v.clone()).unwrap_or_default()
+            };
+            match &p.value {
+                obs_metrics::PointValue::Histogram(h) => {
+                    (label("rpc_grpc_status_code"), label("error_type"), h.count)
+                }
+                other => panic!("not a histogram: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// Asserts that the client span and the client duration metric of the one call recorded
+/// in `registry` say the status the caller got, `status`.
+fn assert_client_recorded(client: &SpanData, registry: &obs_metrics::Registry, status: &Status) {
+    let code = (status.code() as i32).to_string();
+    let name = code_name(status.code());
+    assert_eq!(
+        attribute(client, "rpc.grpc.status_code").as_deref(),
+        Some(code.as_str()),
+        "{status:?} {client:#?}"
+    );
+    assert_eq!(attribute(client, "error.type").as_deref(), Some(name));
+    assert!(is_error(client));
+    assert_eq!(
+        client_outcomes(registry),
+        [(code, name.to_owned(), 1)],
+        "{status:?}"
+    );
+}
+
+/// The conventions' name of `code` (the codes a transport failure can end a call with).
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        other => panic!("no transport failure gives {other:?}"),
+    }
+}
+
+/// RPC conventions: the CLIENT span's status code is the one the call ended with, for the
+/// caller: a call that got no status from the server (a refused connection, a stream broken
+/// mid-way) ends with the one tonic makes of the transport error, and that, not the error's
+/// Rust type, is the span's and the metric's `rpc.grpc.status_code` and `error.type`.
+#[tokio::test(flavor = "current_thread")]
+async fn transport_failures_record_the_status_the_caller_gets() {
+    let (sink, _guard) = capture();
+    // A port nothing listens on any more: the connection is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = listener.local_addr().unwrap();
+    drop(listener);
+    let registry = obs_metrics::Registry::new();
+    let layer = GrpcClientLayer::new().with_registry(&registry);
+    let status = CatalogClient::with_layer(refused, layer)
+        .get(Request::new(ItemRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let spans = take_spans(&sink, 1).await;
+    assert_client_recorded(of_kind(&spans, SpanKind::Client), &registry, &status);
+
+    // A server that sends the head and one message, then resets the stream.
+    let catalog = failing_catalog();
+    let breaker = catalog.breaker();
+    let addr = catalog.serve().await;
+    let registry = obs_metrics::Registry::new();
+    let layer = GrpcClientLayer::new().with_registry(&registry);
+    let mut stream = CatalogClient::with_layer(addr, layer)
+        .broken()
+        .await
+        .unwrap();
+    assert!(stream.message().await.unwrap().is_some());
+    breaker.notify_one();
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    drop(stream);
+    let spans = take_spans(&sink, 2).await;
+    assert_client_recorded(of_kind(&spans, SpanKind::Client), &registry, &status);
 }
 
 /// The `rpc_method` label of every `rpc_server_call_duration_seconds` series of `registry`

@@ -3,8 +3,10 @@
 //! (`obs.test.Catalog/Get`, unary, `obs.test.Catalog/List`, server streaming, and two
 //! fixed ones: `obs.test.Catalog/Collect`, client streaming, and `obs.test.Catalog/Chat`,
 //! bidirectional), and a client for all four; `obs.test.Catalog/Bare` answers as a broken
-//! proxy may, with an empty 200 and no `grpc-status`. Servers run behind `GrpcServerLayer` on free loopback ports, clients
-//! go through `GrpcClientLayer`.
+//! proxy may, with an empty 200 and no `grpc-status`, and `obs.test.Catalog/Broken` sends
+//! one message and, once the test says ([`Catalog::breaker`]), fails its stream (the
+//! server resets it). Servers run behind `GrpcServerLayer` on free loopback ports,
+//! clients go through `GrpcClientLayer`.
 
 #![allow(dead_code, unreachable_pub)] // Each test binary uses its own part of this module.
 
@@ -60,12 +62,15 @@ const LIST: &str = "/obs.test.Catalog/List";
 const COLLECT: &str = "/obs.test.Catalog/Collect";
 const CHAT: &str = "/obs.test.Catalog/Chat";
 const BARE: &str = "/obs.test.Catalog/Bare";
+const BROKEN: &str = "/obs.test.Catalog/Broken";
 
 /// The catalog service: what `Get` and `List` do.
 #[derive(Clone)]
 pub struct Catalog {
     get: Arc<GetFn>,
     list: Arc<ListFn>,
+    /// Breaks the streams `Broken` has started.
+    breaker: Arc<tokio::sync::Notify>,
 }
 
 impl Catalog {
@@ -79,7 +84,14 @@ impl Catalog {
         Catalog {
             get: Arc::new(move |r| Box::pin(get(r))),
             list: Arc::new(move |r| Box::pin(list(r))),
+            breaker: Arc::default(),
         }
+    }
+
+    /// What breaks the stream of a `Broken` call, after its first message: one
+    /// `notify_one` a call.
+    pub fn breaker(&self) -> Arc<tokio::sync::Notify> {
+        self.breaker.clone()
     }
 
     /// Serves the catalog behind `GrpcServerLayer` on a free loopback port.
@@ -257,10 +269,29 @@ where
                 // No gRPC at all: the head ends the stream (hyper sends it with END_STREAM
                 // and never polls the body).
                 BARE => http::Response::new(tonic::body::Body::empty()),
+                BROKEN => broken_stream(catalog.breaker),
                 _ => Status::unimplemented("no such method").into_http(),
             })
         })
     }
+}
+
+/// A gRPC answer whose body sends one (empty) message and, once `breaker` is notified,
+/// fails: hyper resets the HTTP/2 stream (`INTERNAL_ERROR`) in the middle of the response.
+fn broken_stream(breaker: Arc<tokio::sync::Notify>) -> http::Response<tonic::body::Body> {
+    let message = Ok(http_body::Frame::data(bytes::Bytes::from_static(&[0; 5])));
+    let failure = async move {
+        breaker.notified().await;
+        Err(Status::internal("the stream broke"))
+    };
+    let frames = futures_util::stream::iter([message]).chain(futures_util::stream::once(failure));
+    let body = tonic::body::Body::new(http_body_util::StreamBody::new(frames));
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
 }
 
 /// A catalog client; by default over a traced channel.
@@ -278,8 +309,12 @@ fn channel(addr: SocketAddr) -> Channel {
 impl CatalogClient {
     /// A client of the catalog at `addr` through `GrpcClientLayer` (connects on first use).
     pub fn new(addr: SocketAddr) -> CatalogClient {
-        let layer =
-            GrpcClientLayer::new().with_server_address(addr.ip().to_string(), Some(addr.port()));
+        Self::with_layer(addr, GrpcClientLayer::new())
+    }
+
+    /// A client of the catalog at `addr` through `layer`, given the server's address.
+    pub fn with_layer(addr: SocketAddr, layer: GrpcClientLayer) -> CatalogClient {
+        let layer = layer.with_server_address(addr.ip().to_string(), Some(addr.port()));
         let traced = tower::ServiceBuilder::new()
             .layer(layer)
             .service(channel(addr));
@@ -377,6 +412,21 @@ where
     pub async fn call_method(&mut self, method: &str) -> Result<Item, Status> {
         let path = PathAndQuery::try_from(format!("/{SERVICE}/{method}")).expect("a valid path");
         self.unary(path).await
+    }
+
+    /// Calls `Broken`, whose answer fails after its first message when the server's
+    /// breaker says.
+    pub async fn broken(&mut self) -> Result<tonic::Streaming<Item>, Status> {
+        self.ready().await?;
+        let response = self
+            .grpc
+            .server_streaming(
+                Request::new(ItemRequest::default()),
+                PathAndQuery::from_static(BROKEN),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(response.into_inner())
     }
 
     /// Calls `Bare`, whose answer has no `grpc-status`.

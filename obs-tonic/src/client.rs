@@ -39,7 +39,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 ///
 /// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path that
 /// names no method; child of the current span), writes that span's context into the metadata
-/// (`traceparent`, and `tracestate` and `baggage` when there are any; only the formats
+/// (`traceparent`, and `tracestate` and `baggage` when there are any: an application's own
+/// `baggage` is left as it is when the context has none; only the formats
 /// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends
 /// the span when the response stream ends, or when the caller drops it (status `CANCELLED`). A
 /// call the channel gives up on at the request's deadline (`Request::set_timeout`, sent as

@@ -696,6 +696,78 @@ async fn client_injects_its_span_and_fails_on_any_non_ok_status() {
     assert_eq!(histogram(&registry, "rpc_client_responses_per_rpc").1, 3.0);
 }
 
+/// W3C Baggage: the client layer writes `baggage` only when the context has some (then
+/// replacing the application's, as the OpenTelemetry propagators API's inject *sets* it),
+/// and leaves the application's alone otherwise; `traceparent` and `tracestate` are always
+/// the layer's.
+#[tokio::test(flavor = "current_thread")]
+async fn client_keeps_an_application_baggage_header_unless_the_context_has_baggage() {
+    let (sink, _guard) = capture();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<HeaderMap>::new()));
+    let captured = seen.clone();
+    let client = ServiceBuilder::new()
+        .layer(GrpcClientLayer::new().with_server_address("orders", Some(50051)))
+        .service_fn(move |request: Request<tonic::body::Body>| {
+            captured.lock().unwrap().push(request.headers().clone());
+            async { Ok::<_, Infallible>(streamed(vec![], "0")) }
+        });
+    let call = || {
+        let request = Request::post("/shop.v1.Orders/Get")
+            .header(
+                "traceparent",
+                "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01",
+            )
+            .header("tracestate", "app=stale")
+            .header("baggage", "app=1")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        client.clone().oneshot(request)
+    };
+    // No context: the call's span is a root, with no baggage and no tracestate.
+    drain(call().await.unwrap()).await;
+    // A context with both.
+    let context = obs_trace::ActiveContext {
+        span: obs_trace::SpanContext {
+            trace_id: obs_trace::TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c),
+            span_id: obs_trace::SpanId::from_u64(0xb7ad6b7169203331),
+            flags: obs_trace::TraceFlags::SAMPLED,
+            trace_state: obs_trace::TraceState::from_header("vendor=v1").unwrap(),
+            is_remote: true,
+        },
+        baggage: obs_trace::Baggage::from_header("tenant=acme"),
+    };
+    {
+        let _entered = obs_trace::enter_context(&context);
+        drain(call().await.unwrap()).await;
+    }
+
+    let spans = sink.take();
+    let headers = seen.lock().unwrap().clone();
+    assert_eq!((spans.len(), headers.len()), (2, 2));
+    let expected = [
+        (None, Some("app=1")),
+        (Some("vendor=v1"), Some("tenant=acme")),
+    ];
+    for ((span, headers), (tracestate, baggage)) in spans.iter().zip(&headers).zip(expected) {
+        let values = |name: &str| -> Vec<&str> {
+            let values = headers.get_all(name).iter();
+            values.map(|v| v.to_str().unwrap()).collect()
+        };
+        // The call's own span (flags aside: a root also has the `random` flag).
+        let own = format!(
+            "00-{}-{}-",
+            span.span_context.trace_id, span.span_context.span_id
+        );
+        let traceparents = values("traceparent");
+        assert!(
+            traceparents.len() == 1 && traceparents[0].starts_with(&own),
+            "{traceparents:?}"
+        );
+        assert_eq!(values("tracestate"), Vec::from_iter(tracestate));
+        assert_eq!(values("baggage"), Vec::from_iter(baggage));
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn client_transport_errors_and_http_statuses_fail_the_span() {
     let (sink, _guard) = capture();

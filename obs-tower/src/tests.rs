@@ -590,10 +590,28 @@ fn downstream(
 }
 
 /// A server whose handler opens its own span, logs, and calls `downstream` through the
-/// client layer.
+/// client layer, with a stale `traceparent` the layer must replace.
 fn server_calling_downstream(
     seen: Captured<HeaderMap>,
     status: StatusCode,
+) -> impl Service<Request<Empty<Bytes>>, Response = Response<impl http_body::Body>, Error = Infallible>
+{
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01"
+            .parse()
+            .unwrap(),
+    );
+    server_calling_downstream_with(seen, status, headers)
+}
+
+/// [`server_calling_downstream`], the outgoing request carrying `headers`, as the
+/// application set them.
+fn server_calling_downstream_with(
+    seen: Captured<HeaderMap>,
+    status: StatusCode,
+    headers: HeaderMap,
 ) -> impl Service<Request<Empty<Bytes>>, Response = Response<impl http_body::Body>, Error = Infallible>
 {
     let client = ServiceBuilder::new()
@@ -603,16 +621,14 @@ fn server_calling_downstream(
         .layer(HttpServerLayer::new())
         .service_fn(move |_req: Request<Empty<Bytes>>| {
             let client = client.clone();
+            let headers = headers.clone();
             async move {
                 let work = tracing::info_span!("handler work");
                 work.in_scope(|| tracing::error!("inside the handler"));
-                let request = Request::post("http://downstream.internal:9000/v1/items?sig=s")
-                    .header(
-                        "traceparent",
-                        "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01",
-                    )
+                let mut request = Request::post("http://downstream.internal:9000/v1/items?sig=s")
                     .body(Empty::<Bytes>::new())
                     .unwrap();
+                *request.headers_mut() = headers;
                 let response = client.oneshot(request).await?;
                 Ok::<_, Infallible>(Response::new(response.into_body()))
             }
@@ -679,6 +695,64 @@ async fn the_incoming_trace_reaches_the_handler_spans_and_the_outgoing_call() {
     );
     assert_eq!(headers[0]["tracestate"], "vendor=v1");
     assert_eq!(headers[0]["baggage"], "tenant=acme");
+}
+
+/// W3C Baggage: the layer writes `baggage` only when the context has some, replacing the
+/// application's header then (inject *sets* its fields, as the OpenTelemetry propagators
+/// API has it), and leaving it alone otherwise; `traceparent` and `tracestate` are always
+/// the layer's, whatever the application set.
+#[tokio::test(flavor = "current_thread")]
+async fn an_application_baggage_header_is_kept_unless_the_context_has_baggage() {
+    let (sink, _guard) = install();
+    let mut application = HeaderMap::new();
+    for (name, value) in [
+        (
+            "traceparent",
+            "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01",
+        ),
+        ("tracestate", "app=stale"),
+        ("baggage", "app=1"),
+    ] {
+        application.insert(name, value.parse().unwrap());
+    }
+    // (incoming tracestate and baggage, the tracestate and baggage sent downstream)
+    let cases = [
+        (None, None, None, Some("app=1")),
+        (
+            Some("vendor=v1"),
+            Some("tenant=acme"),
+            Some("vendor=v1"),
+            Some("tenant=acme"),
+        ),
+    ];
+    for (tracestate, baggage, sent_tracestate, sent_baggage) in cases {
+        let seen = Captured::default();
+        let mut request = Request::get("/").header("traceparent", traceparent("01"));
+        if let Some(tracestate) = tracestate {
+            request = request.header("tracestate", tracestate);
+        }
+        if let Some(baggage) = baggage {
+            request = request.header("baggage", baggage);
+        }
+        let service =
+            server_calling_downstream_with(seen.clone(), StatusCode::OK, application.clone());
+        let response = service
+            .oneshot(request.body(Empty::new()).unwrap())
+            .await
+            .unwrap();
+        drop(response);
+        let client = only(&sink, SpanKind::Client);
+        sink.take();
+        let headers = &seen.all()[0];
+        let values = |name: &str| -> Vec<&str> {
+            let values = headers.get_all(name).iter();
+            values.map(|v| v.to_str().unwrap()).collect()
+        };
+        let expected = format!("00-{TRACE_ID}-{}-01", client.span_context.span_id);
+        assert_eq!(values("traceparent"), [expected.as_str()], "{baggage:?}");
+        assert_eq!(values("tracestate"), Vec::from_iter(sent_tracestate));
+        assert_eq!(values("baggage"), Vec::from_iter(sent_baggage));
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

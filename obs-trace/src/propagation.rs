@@ -180,9 +180,13 @@ where
 
 /// Writes the context of `active` into request headers: exactly one `traceparent` (the
 /// span's own ids and flags), `tracestate` only when non-empty and `baggage` only when
-/// non-empty. Existing values of those headers are replaced or removed, so a reused header
-/// map never carries a stale context. An invalid span context writes no trace headers. A
-/// format left out of [`propagators`] is not written, and its headers are left as they are.
+/// non-empty. Existing `traceparent` and `tracestate` values are replaced or removed, so a
+/// reused header map never carries a stale trace. A `baggage` header is replaced when the
+/// context has baggage (inject *sets* the propagator's fields, in the OpenTelemetry
+/// propagators API) and otherwise left as it is: with nothing to inject, the one the
+/// application (or a layer above) set is its data, not a stale context. An invalid span
+/// context writes no trace headers. A format left out of [`propagators`] is not written,
+/// and its headers are left as they are.
 ///
 /// ```
 /// use obs_trace::{ActiveContext, SpanContext, SpanId, TraceFlags, TraceId};
@@ -220,8 +224,15 @@ pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
         headers.remove(TRACEPARENT);
         headers.remove(TRACESTATE);
     }
-    if on.baggage {
-        set(headers, BAGGAGE, non_empty(active.baggage.to_header()));
+    // No baggage in the context: nothing to inject, and an application's own header stays.
+    // With baggage, the context's replaces it rather than merging with it: a merge would
+    // have to settle duplicate keys and the 8192-byte and 64-member limits, and
+    // an application wanting both puts its entries into the context.
+    if on.baggage
+        && !active.baggage.is_empty()
+        && let Ok(value) = HeaderValue::try_from(active.baggage.to_header())
+    {
+        headers.insert(BAGGAGE, value);
     }
 }
 

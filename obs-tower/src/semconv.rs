@@ -156,7 +156,9 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
 /// by the HTTP semantic conventions: from the URI authority (HTTP/2 `:authority`,
 /// absolute-form requests), or else the `Host` header. Credentials before an `@` are
 /// dropped and IPv6 literals lose their brackets; a port comes only with an address
-/// (`Host: :8080` gives neither). gRPC rides on HTTP/2, so `obs-tonic`
+/// (`Host: :8080` gives neither, nor does any authority that is no valid `host[:port]`,
+/// RFC 9110 §7.2: a space in the host, a bracketless IPv6 address, a port past 65535).
+/// gRPC rides on HTTP/2, so `obs-tonic`
 /// takes its RPC `server.address` and `server.port` from here too.
 ///
 /// ```
@@ -217,13 +219,104 @@ fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
 }
 
 /// The host and port of an authority, without its credentials; no port without a host
-/// (semconv: `server.port` only "if `server.address` is set").
+/// (semconv: `server.port` only "if `server.address` is set"), and neither from an
+/// authority that is not a valid `host[:port]` ([`valid_host_port`]): a client's made-up
+/// `Host` names no server.
 pub(crate) fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
     // Credentials never belong in `server.address`.
-    match split_host_port(split_userinfo(authority).1) {
-        ("", _) => (None, None),
-        (host, port) => (Some(host), port),
+    match valid_host_port(split_userinfo(authority).1) {
+        Some((host, port)) => (Some(host), port),
+        None => (None, None),
     }
+}
+
+/// The host (brackets removed) and port of `host_port` if it is a valid `uri-host [":"
+/// port]` (RFC 9110 §7.2, RFC 3986 §3.2.2-3): a reg-name or IPv4 address (unreserved
+/// characters, sub-delims, `%` and two hex digits), or an IPv6 literal in brackets; a port
+/// of decimal digits up to 65535, or empty (no port). `None` otherwise, an empty host
+/// included. A valid host costs one table lookup per byte beyond the split.
+fn valid_host_port(host_port: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(rest) = host_port.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        // An IPv6 literal (IPvFuture and zone ids, never seen in `Host`, are refused too).
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match tail {
+            "" => None,
+            _ => Some(tail.strip_prefix(':')?),
+        };
+        (host, port)
+    } else {
+        let (host, port) = match host_port.bytes().rposition(|b| b == b':') {
+            Some(colon) => (&host_port[..colon], Some(&host_port[colon + 1..])),
+            None => (host_port, None),
+        };
+        // A `:` left in the host is a bracketless IPv6 address, or a second port.
+        if host.is_empty() || !is_reg_name(host.as_bytes()) {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(digits) => Some(parse_port(digits.as_bytes())?),
+    };
+    Some((host, port))
+}
+
+/// Whether `host` is an RFC 3986 reg-name (an IPv4 address is one too): unreserved
+/// characters, sub-delims, and `%` followed by two hex digits.
+fn is_reg_name(host: &[u8]) -> bool {
+    let mut rest = host;
+    while let [byte, tail @ ..] = rest {
+        rest = tail;
+        if REG_NAME[usize::from(*byte)] {
+            continue;
+        }
+        match rest {
+            [hi, lo, tail @ ..]
+                if *byte == b'%' && hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() =>
+            {
+                rest = tail;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The bytes of a reg-name besides percent-encodings (RFC 3986: `unreserved` and
+/// `sub-delims`).
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let allowed = b"-._~!$&'()*+,;=";
+    let mut i = 0;
+    while i < allowed.len() {
+        table[allowed[i] as usize] = true;
+        i += 1;
+    }
+    let mut byte = 0;
+    while byte < 256 {
+        if (byte as u8).is_ascii_alphanumeric() {
+            table[byte] = true;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// A port: 1 to 5 decimal digits, at most 65535 (`str::parse` would also take a `+`).
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut port: u32 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(digit - b'0');
+    }
+    u16::try_from(port).ok()
 }
 
 /// The credentials (`user:password`) of an authority, if any, and the `host:port` after
@@ -455,11 +548,7 @@ mod tests {
                 Some("[::1]"),
                 (Some("2001:db8::1"), Some(443)),
             ),
-            (
-                "/x",
-                Some("example.org:notaport"),
-                (Some("example.org"), None),
-            ),
+            ("/x", Some("example.org:notaport"), (None, None)),
             (
                 "/x",
                 Some("example.org:8080"),
@@ -481,6 +570,69 @@ mod tests {
                 let (address, port) = interned_server_address(&uri, &headers);
                 assert_eq!((address.as_deref(), port), *expected, "{uri} {host:?}");
             }
+        }
+    }
+
+    /// RFC 9110 §7.2 (`Host = uri-host [ ":" port ]`) and RFC 3986 §3.2.2-3: a host is a
+    /// reg-name, an IPv4 address or a bracketed IPv6 literal, a port digits only. A `Host`
+    /// that is not one says nothing trustworthy about the server: neither `server.address`
+    /// nor `server.port` is recorded from it.
+    #[test]
+    fn invalid_hosts_give_neither_address_nor_port() {
+        // (`Host` header, expected address and port)
+        type Case<'a> = (&'a str, (Option<&'a str>, Option<u16>));
+        let cases: &[Case<'_>] = &[
+            ("exa mple.com:99999", (None, None)),
+            ("exa mple.com", (None, None)),
+            ("example.com:99999", (None, None)),
+            ("example.com:65536", (None, None)),
+            ("example.com:+80", (None, None)),
+            ("example.com:-1", (None, None)),
+            ("example.com:8 0", (None, None)),
+            ("example.org:notaport", (None, None)),
+            ("example.com:80:80", (None, None)),
+            (":80", (None, None)),
+            ("", (None, None)),
+            // Bracketless IPv6.
+            ("::1", (None, None)),
+            ("2001:db8::1", (None, None)),
+            ("2001:db8::1:8080", (None, None)),
+            // Brackets that hold no IPv6 address, or are not closed, or trail something.
+            ("[::1", (None, None)),
+            ("[example.com]:80", (None, None)),
+            ("[]:80", (None, None)),
+            ("[::1]junk", (None, None)),
+            ("[::1]:99999", (None, None)),
+            ("[::1]:x", (None, None)),
+            // Characters no host has; a `%` that encodes nothing.
+            ("exa\"mple.com", (None, None)),
+            ("example.com/path", (None, None)),
+            ("exa%4mple.com", (None, None)),
+            ("example.com%", (None, None)),
+            // Valid ones.
+            ("example.com:65535", (Some("example.com"), Some(65535))),
+            ("example.com:0", (Some("example.com"), Some(0))),
+            ("example.com:", (Some("example.com"), None)),
+            ("EXAMPLE.com:8080", (Some("EXAMPLE.com"), Some(8080))),
+            ("host_name.internal", (Some("host_name.internal"), None)),
+            ("192.0.2.1:443", (Some("192.0.2.1"), Some(443))),
+            (
+                "xn--bcher-kva.example",
+                (Some("xn--bcher-kva.example"), None),
+            ),
+            ("exa%2Dmple.com", (Some("exa%2Dmple.com"), None)),
+            ("[2001:db8::1]:8080", (Some("2001:db8::1"), Some(8080))),
+            ("[::ffff:192.0.2.1]", (Some("::ffff:192.0.2.1"), None)),
+            ("[::1]:", (Some("::1"), None)),
+        ];
+        let uri = Uri::from_static("/x");
+        // Twice through: afresh, then (interned) from the memory of the last authority.
+        for (host, expected) in cases.iter().chain(cases) {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::HOST, host.parse().unwrap());
+            assert_eq!(server_address(&uri, &headers), *expected, "{host:?}");
+            let (address, port) = interned_server_address(&uri, &headers);
+            assert_eq!((address.as_deref(), port), *expected, "{host:?}");
         }
     }
 

@@ -872,9 +872,19 @@ async fn server_address_on_the_wire() {
     );
     assert_eq!(attr(&span, "server.port"), None);
 
-    for host in ["[::1", ":80", "", "a b:c"] {
+    // Hosts hyper lets through that name no server (RFC 9110 §7.2): neither address nor port.
+    for host in [
+        "[::1",
+        ":80",
+        "",
+        "a b:c",
+        "exa mple.com:99999",
+        "::1",
+        "2001:db8::1:80",
+    ] {
         let request = format!("GET /ok HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let span = raw_span(request.as_bytes()).await;
+        assert_eq!(attr(&span, "server.address"), None, "{host:?}: {span:?}");
         assert_eq!(attr(&span, "server.port"), None, "{host:?}: {span:?}");
     }
 }

@@ -228,7 +228,7 @@ impl ActiveCall {
 }
 
 impl CallHooks for GrpcCall {
-    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
+    fn on_response<B: http_body::Body>(&mut self, response: &Response<B>, span: &tracing::Span) {
         let Some(call) = self.active.as_mut() else {
             return;
         };

@@ -147,7 +147,7 @@ pub struct HttpClientCall {
 }
 
 impl CallHooks for HttpClientCall {
-    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span) {
+    fn on_response<B: http_body::Body>(&mut self, response: &Response<B>, span: &tracing::Span) {
         self.record_response(
             response.status(),
             response.version(),

@@ -57,8 +57,8 @@ impl From<tracing::Span> for CallSpan {
 /// The telemetry of one call in flight. Every method runs with the call's span entered, so
 /// metrics recorded here carry the span as their exemplar.
 pub trait CallHooks: Send + 'static {
-    /// The inner service answered with a response head.
-    fn on_response<B>(&mut self, response: &Response<B>, span: &tracing::Span);
+    /// The inner service answered with a response head (its body not yet polled).
+    fn on_response<B: http_body::Body>(&mut self, response: &Response<B>, span: &tracing::Span);
 
     /// A data frame of the response body went by, untouched (gRPC counts its messages
     /// here). Defaults to doing nothing.

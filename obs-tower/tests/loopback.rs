@@ -532,8 +532,11 @@ async fn a_body_failing_mid_stream_fails_the_span() {
     );
 }
 
+/// HTTP spans, `error.type`: a request that "ends with an error". A response the server
+/// could not deliver in full (the client left in the middle of the body) is one: the span
+/// keeps the status sent and fails, `error.type` `CANCELLED`.
 #[tokio::test(flavor = "current_thread")]
-async fn a_client_leaving_mid_response_ends_the_request() {
+async fn a_client_leaving_mid_response_fails_the_request() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
     let streams = Streams::default();
@@ -573,7 +576,102 @@ async fn a_client_leaving_mid_response_ends_the_request() {
         attr(span, "http.response.status_code"),
         Some(Value::I64(200))
     );
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("CANCELLED"));
     no_active_requests(&registry).await;
+    assert_eq!(
+        durations(&registry, "http_server_request_duration_seconds"),
+        [(
+            labels(&[
+                ("http_request_method", "GET"),
+                ("url_scheme", "http"),
+                ("http_route", "/stream"),
+                ("network_protocol_version", "1.1"),
+                ("http_response_status_code", "200"),
+                ("error_type", "CANCELLED"),
+            ]),
+            1
+        )]
+    );
+}
+
+/// Bodies hyper stops polling before their end because the protocol needs no more of them
+/// (a `HEAD` request, a `204` or `304`, a `Content-Length` reached by a stream that has not
+/// said it ended): delivered in full, so no failure.
+#[tokio::test(flavor = "current_thread")]
+async fn bodies_the_protocol_cuts_short_are_not_failures() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let layer = HttpServerLayer::new().with_registry(&registry);
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(
+        |request: Request<hyper::body::Incoming>| async move {
+            let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+            let mut response = Response::new(body);
+            match request.uri().path() {
+                "/no-content" => *response.status_mut() = StatusCode::NO_CONTENT,
+                "/not-modified" => *response.status_mut() = StatusCode::NOT_MODIFIED,
+                _ => {
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_LENGTH, 5.into());
+                }
+            }
+            // Five bytes, and the stream stays open for good: the task, which never ends,
+            // keeps the sender.
+            tokio::spawn(async move {
+                let _ = sender.send_data(Bytes::from_static(b"12345")).await;
+                std::future::pending::<()>().await;
+            });
+            Ok::<_, Infallible>(response)
+        },
+    );
+    let addr = serve_http1(service).await;
+    let client = reqwest::Client::new();
+    for (method, path, status, body) in [
+        (http::Method::GET, "/sized", 200, "12345"),
+        (http::Method::HEAD, "/sized", 200, ""),
+        (http::Method::GET, "/no-content", 204, ""),
+        (http::Method::GET, "/not-modified", 304, ""),
+    ] {
+        let response = client
+            .request(method, format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+    for span in ended(&sink, SpanKind::Server, 4).await {
+        assert_eq!(span.status, Status::Unset, "{span:?}");
+        assert_eq!(attr(&span, "error.type"), None, "{span:?}");
+    }
+    no_active_requests(&registry).await;
+}
+
+/// Serves `service` with plain hyper, HTTP/1.1 only, on a free loopback port.
+async fn serve_http1<S, B>(service: S) -> SocketAddr
+where
+    S: tower::Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -1518,7 +1616,7 @@ async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() 
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn an_http2_stream_reset_mid_response_ends_the_request() {
+async fn an_http2_stream_reset_mid_response_fails_the_request() {
     let (sink, _guard) = install();
     let registry = obs_metrics::Registry::new();
     let streams = Streams::default();
@@ -1549,7 +1647,9 @@ async fn an_http2_stream_reset_mid_response_ends_the_request() {
         attr(span, "http.response.status_code"),
         Some(Value::I64(200))
     );
-    assert_eq!(span.status, Status::Unset);
+    // As over HTTP/1.1: the response did not reach the client in full.
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("CANCELLED"));
     no_active_requests(&registry).await;
     assert!(
         sender

@@ -48,7 +48,9 @@ pub(crate) struct MemberWriter<'a> {
     pub(crate) members: &'a mut Vec<Member>,
     pub(crate) reserved: Reserved<'a>,
     pub(crate) redaction: &'a Redaction,
-    /// Events write their message separately; spans keep a `message` field like any other.
+    /// Events write their first `message` field separately, as the message
+    /// ([`MessageWriter`]); spans keep a `message` field like any other. Cleared once that
+    /// field is skipped: a later `message` is a user field.
     pub(crate) skip_message: bool,
     /// A `log` record's `log.target`, `log.file`... fields, which are its metadata.
     pub(crate) skip_log_fields: bool,
@@ -62,8 +64,15 @@ impl MemberWriter<'_> {
         let name = field.name();
         // A field given twice (`info!(a = 1, a = 2)` compiles) is written once, with its
         // first value, as the message is: a key must appear once in a JSON object.
-        if (self.skip_message && name == MESSAGE)
-            || (self.skip_log_fields && name.starts_with("log."))
+        if self.skip_message && name == MESSAGE {
+            // `info!(message = "explicit", "formatted {}", 1)` gives two `message` fields,
+            // the formatted one first (`tracing`'s macros put the format string first):
+            // that one is the message, and the other is written as any field named like a
+            // reserved key is (`fields.message`), not lost.
+            self.skip_message = false;
+            return false;
+        }
+        if (self.skip_log_fields && name.starts_with("log."))
             || self.members.iter().any(|m| m.name == name)
         {
             return false;
@@ -169,8 +178,8 @@ pub(crate) struct MessageWriter<'a> {
 impl MessageWriter<'_> {
     #[inline]
     fn is_message(&mut self, field: &Field) -> bool {
-        // A second `message` field (possible with explicit field syntax) is ignored: the key
-        // must appear once.
+        // Only the first `message` field: a second one (`message = ..` next to a format
+        // string) is a user field, written by `MemberWriter`.
         field.name() == MESSAGE && !std::mem::replace(&mut self.written, true)
     }
 }

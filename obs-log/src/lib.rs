@@ -45,7 +45,10 @@
 //! the layer writes (`message`, `level`, `trace_id`, ..), above or below one once dots are
 //! read as nesting (`service` and `service.name`), or whose name starts with `fields.`, is
 //! written as `fields.<name>` and never overwrites it; a field given twice
-//! (`info!(a = 1, a = 2)`) is written once, with its first value. An error value
+//! (`info!(a = 1, a = 2)`) is written once, with its first value; but a `message` field
+//! next to a format string (`info!(message = "x", "formatted {n}")`) is no message given
+//! twice: the formatted text is the message, and the field is written as `fields.message`
+//! (the OTLP record's attribute `message`). An error value
 //! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
 //! refused"`. A float always has a fraction or an exponent (`2.0`, `1e300`), so no reader
 //! takes it for an integer; non-finite floats are written as the strings `"NaN"`,

@@ -90,7 +90,8 @@ pub struct LogRecord {
     pub severity_number: i32,
     /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`.
     pub severity_text: &'static str,
-    /// The message (the `message` field), if the event has one.
+    /// The message (the first `message` field: the formatted message when a format
+    /// string is given), if the event has one.
     pub body: Option<String>,
     /// The `name:` given at the call site, else empty (no event name). In the OpenTelemetry
     /// log data model a record with an `EventName` is an Event, whose name identifies the
@@ -101,7 +102,8 @@ pub struct LogRecord {
     /// The event's target (its module path unless set; a `log` record's own target): the
     /// instrumentation scope.
     pub target: Cow<'static, str>,
-    /// The event's fields except the message, redacted, in call-site order; plus
+    /// The event's fields except the message (a `message` field given next to a format
+    /// string is one of them: `message`), redacted, in call-site order; plus
     /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes)
     /// and no field has that name. Keys are unique: a field given twice keeps its first value.
     /// Within the layer's [limits](OtlpLogLayer::with_limits).
@@ -329,15 +331,16 @@ impl RecordVisitor<'_> {
         if self.skip_log_fields && name.starts_with("log.") {
             return;
         }
-        if name == MESSAGE {
-            if self.body.is_none() {
-                self.body = Some(match value(&UNLIMITED) {
-                    LogValue::String(s) => s,
-                    LogValue::I64(v) => v.to_string(),
-                    LogValue::F64(v) => v.to_string(),
-                    LogValue::Bool(v) => v.to_string(),
-                });
-            }
+        // The first `message` is the body. With `message = ..` next to a format string,
+        // `tracing`'s macros give the formatted message first and the field after it: that
+        // one is kept as the attribute `message`, as the JSON line keeps it.
+        if name == MESSAGE && self.body.is_none() {
+            self.body = Some(match value(&UNLIMITED) {
+                LogValue::String(s) => s,
+                LogValue::I64(v) => v.to_string(),
+                LogValue::F64(v) => v.to_string(),
+                LogValue::Bool(v) => v.to_string(),
+            });
             return;
         }
         if self.redaction.is_redacted(name) {

@@ -474,7 +474,7 @@ fn a_field_given_twice_is_written_once() {
             let _span = tracing::info_span!("s", attempt = 1, attempt = 2).entered();
             tracing::info!(user = "ann", user = "bob", "twice");
         });
-        // The first value stays, as for a second `message`.
+        // The first value stays.
         let raw = &lines(&out)[0];
         assert_eq!(raw.matches("\"user\":").count(), 1, "{raw}");
         assert_eq!(raw.matches("\"attempt\":").count(), 1, "{raw}");

@@ -49,6 +49,7 @@ fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
     assert!(json.get("@timestamp").is_some(), "{line}");
     assert_eq!(json["service.name"], "json-format", "{line}");
     assert_eq!(json["log.level"], "INFO", "{line}");
+    assert_eq!(json["ecs.version"], FieldNames::ECS_VERSION, "{line}");
     // The builder's list replaces the default one.
     assert_eq!(json["card"], "[REDACTED]", "{line}");
     assert_eq!(json["password"], "shown", "{line}");

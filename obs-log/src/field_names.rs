@@ -30,12 +30,16 @@ pub enum LevelStyle {
 /// | span fields ([`SpanFields::Nested`](crate::SpanFields::Nested)) | `spans` | `spans` | `spans` | `spans` |
 /// | file                     | `file`          | `log.origin.file.name` | `code.file.path`    | `file`         |
 /// | line                     | `line`          | `log.origin.file.line` | `code.line.number`  | `line`         |
+/// | schema version           | -               | `ecs.version` ([`ECS_VERSION`](FieldNames::ECS_VERSION)) | - | -  |
 ///
 /// - The default names of the trace context are those of the OpenTelemetry specification
 ///   "Trace Context in non-OTLP Log Formats" (`trace_id`, `span_id`, `trace_flags`; ids in
 ///   lowercase hex, flags as two hex digits), so the same search works whatever the preset.
 /// - ECS: Elastic Common Schema 8 field names in dotted form, as `ecs-logging` writes them.
-///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`.
+///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`. Every line
+///   carries `ecs.version`, which ECS requires on every event
+///   (<https://www.elastic.co/guide/en/ecs/current/ecs-ecs.html>, and the `ecs-logging`
+///   spec), so that Elastic's integrations know which schema a line follows.
 /// - OTel: the log data model's field names in snake case (`severity_text`,
 ///   `severity_number`, `body`), the resource attribute `service.name`, and the stable
 ///   semantic conventions `code.file.path` / `code.line.number`.
@@ -87,7 +91,14 @@ pub struct FieldNames {
     pub file: Cow<'static, str>,
     /// Key of the source line.
     pub line: Cow<'static, str>,
+    /// The ECS version, written as `"ecs.version":"<version>"` on every line when set
+    /// (after the service name): [`ECS_VERSION`](FieldNames::ECS_VERSION) in
+    /// [`FieldNames::ecs`], `None` (nothing written, nothing spent) in the other presets.
+    pub ecs_version: Option<Cow<'static, str>>,
 }
+
+/// The key of [`FieldNames::ecs_version`], fixed by ECS.
+pub(crate) const ECS_VERSION_KEY: &str = "ecs.version";
 
 /// The prefix given to event and span fields named like a reserved key.
 pub(crate) const USER_FIELD_PREFIX: &str = "fields.";
@@ -108,11 +119,17 @@ impl Default for FieldNames {
             spans: "spans".into(),
             file: "file".into(),
             line: "line".into(),
+            ecs_version: None,
         }
     }
 }
 
 impl FieldNames {
+    /// The ECS version whose field names [`FieldNames::ecs`] follows, written as
+    /// `ecs.version`: the last ECS 8 release. The names of the preset are those of every
+    /// ECS 8 release (and of ECS 1.x, where they were introduced).
+    pub const ECS_VERSION: &'static str = "8.17.0";
+
     /// Elastic Common Schema names (see the table on [`FieldNames`]).
     pub fn ecs() -> Self {
         FieldNames {
@@ -125,6 +142,7 @@ impl FieldNames {
             trace_flags: "trace.flags".into(),
             file: "log.origin.file.name".into(),
             line: "log.origin.file.line".into(),
+            ecs_version: Some(Self::ECS_VERSION.into()),
             ..FieldNames::default()
         }
     }
@@ -192,8 +210,10 @@ impl ReservedKeys {
             &names.line,
         ]
         .into_iter()
-        .chain(names.severity_number.as_ref())
-        .map(|k| Box::from(k.as_ref()))
+        .map(|k| k.as_ref())
+        .chain(names.severity_number.as_deref())
+        .chain(names.ecs_version.as_ref().map(|_| ECS_VERSION_KEY))
+        .map(Box::from)
         .collect();
         let keys = all.len();
         let parents: Vec<Box<str>> = all
@@ -256,7 +276,15 @@ mod tests {
     #[test]
     fn fields_above_and_below_a_dotted_key_are_prefixed_and_siblings_are_not() {
         let ecs = ReservedKeys::new(&FieldNames::ecs());
-        for key in ["service", "span", "log", "log.origin.file", "trace.id.hex"] {
+        for key in [
+            "service",
+            "span",
+            "log",
+            "log.origin.file",
+            "trace.id.hex",
+            "ecs",
+            "ecs.version",
+        ] {
             assert!(ecs.must_prefix(key), "{key}");
         }
         for key in [
@@ -270,6 +298,7 @@ mod tests {
         }
         let default = ReservedKeys::new(&FieldNames::default());
         assert!(default.must_prefix("message.length"));
+        assert!(!default.must_prefix("ecs.version"));
         assert!(!default.must_prefix("user.id"));
     }
 }

@@ -14,7 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::escape;
 use crate::event_time;
-use crate::field_names::{FieldNames, LevelStyle, ReservedKeys};
+use crate::field_names::{ECS_VERSION_KEY, FieldNames, LevelStyle, ReservedKeys};
 use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson, SpanJsonSet};
 use crate::redaction::Redaction;
 use crate::severity;
@@ -97,8 +97,10 @@ struct Keys {
     message: Box<[u8]>,
     /// `,"target":`
     target: Box<[u8]>,
-    /// `,"service":"<name>"`, when a service name is set.
-    service: Option<Box<[u8]>>,
+    /// The members every line carries unchanged: `,"service":"<name>"` when a service name
+    /// is set, then `,"ecs.version":"<version>"` when the names give one. `None` when
+    /// neither: one branch a line either way.
+    constant: Option<Box<[u8]>>,
     /// `,"trace_id":"`
     trace_id: Box<[u8]>,
     /// `","span_id":"`
@@ -132,11 +134,18 @@ impl Keys {
                 .map(|n| key(b",\"", n, b"\":")),
             message: key(b",\"", &names.message, b"\":"),
             target: key(b",\"", &names.target, b"\":"),
-            service: service.map(|s| {
-                let mut out = key(b",\"", &names.service, b"\":").into_vec();
-                escape::write_str(&mut out, s);
-                out.into_boxed_slice()
-            }),
+            constant: {
+                let mut out = Vec::new();
+                if let Some(service) = service {
+                    out.extend_from_slice(&key(b",\"", &names.service, b"\":"));
+                    escape::write_str(&mut out, service);
+                }
+                if let Some(version) = &names.ecs_version {
+                    out.extend_from_slice(&key(b",\"", ECS_VERSION_KEY, b"\":"));
+                    escape::write_str(&mut out, version);
+                }
+                (!out.is_empty()).then(|| out.into_boxed_slice())
+            },
             trace_id: key(b",\"", &names.trace_id, b"\":\""),
             span_id: key(b"\",\"", &names.span_id, b"\":\""),
             trace_flags: key(b"\",\"", &names.trace_flags, b"\":\""),
@@ -315,8 +324,8 @@ impl<W: LogWriter> JsonLayer<W> {
 
         out.extend_from_slice(&keys.target);
         escape::write_str(out, meta.target());
-        if let Some(service) = &keys.service {
-            out.extend_from_slice(service);
+        if let Some(constant) = &keys.constant {
+            out.extend_from_slice(constant);
         }
 
         if let Some((trace_id, span_id, flags)) =

@@ -33,6 +33,7 @@
 //! | `message` | always | the formatted message, `""` if the event has none |
 //! | `target` | always | the event's target (module path unless set) |
 //! | `service` | if [set](JsonLayer::with_service_name) | the service name |
+//! | `ecs.version` | with [`FieldNames::ecs`] only | [`FieldNames::ECS_VERSION`], which ECS requires on every event |
 //! | `trace_id`, `span_id`, `trace_flags` | a span context is current (for an explicit `parent:`, that parent's) | lowercase hex as in `traceparent` |
 //! | event fields | always | strings, numbers and booleans keep their JSON types; `Debug` values are strings |
 //! | `spans` | inside spans, [`SpanFields::Nested`] | span objects, root first: `{"name":..,<fields>}` |

@@ -171,12 +171,15 @@ fn user_fields_never_clash_with_reserved_keys_once_dots_are_expanded() {
                 message.length = 12,
                 span.id.hex = "below span.id",
                 log.custom = "a sibling, kept as is",
+                ecs.version = "1.0.0",
                 "calling"
             );
         });
         let line = &objects(&out)[0];
         let expanded = expand_dots(line).unwrap_or_else(|key| panic!("{key} clashes: {line:?}"));
         assert_eq!(expanded["service"]["name"], "shop");
+        assert_eq!(expanded["ecs"]["version"], FieldNames::ECS_VERSION);
+        assert_eq!(line["fields.ecs.version"], "1.0.0");
         assert_eq!(expanded["message"], "calling");
         assert_eq!(line["fields.service"], "checkout");
         assert_eq!(line["fields.log.origin"], "parent of log.origin.file.name");
@@ -258,7 +261,7 @@ fn presets_and_file_line() {
         (
             FieldNames::ecs(),
             "@timestamp",
-            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","service.name":"svc","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
+            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","service.name":"svc","ecs.version":"8.17.0","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
         ),
         (
             FieldNames::otel(),
@@ -293,6 +296,35 @@ fn presets_and_file_line() {
             .replace(&format!(":{line_no}}}"), ":<line>}");
         assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn ecs_lines_carry_ecs_version_and_other_schemas_do_not() {
+    for (names, version) in [
+        (FieldNames::ecs(), Some(FieldNames::ECS_VERSION)),
+        (FieldNames::default(), None),
+        (FieldNames::otel(), None),
+        (FieldNames::loki(), None),
+    ] {
+        let out = captured();
+        // No service name: `ecs.version` does not depend on one.
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLayer::new()
+                .with_writer(out.clone())
+                .with_field_names(names),
+        );
+        tracing::subscriber::with_default(subscriber, || tracing::info!("m"));
+        let line = &objects(&out)[0];
+        assert_eq!(
+            line.get("ecs.version").and_then(|v| v.as_str()),
+            version,
+            "{line:?}"
+        );
+    }
+    // ECS requires it on every event, so `FieldNames::ecs` gives a full version string.
+    let parts: Vec<&str> = FieldNames::ECS_VERSION.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    assert!(parts.iter().all(|p| p.parse::<u32>().is_ok()));
 }
 
 #[test]

@@ -7,22 +7,40 @@ pub const REDACTED: &str = "[REDACTED]";
 /// ([`JsonLayer`](crate::JsonLayer)) and OTLP records ([`OtlpLogLayer`](crate::OtlpLogLayer))
 /// alike, for event and span fields.
 ///
-/// A field matches when its name, or the last dot-separated segment of its name, equals a
-/// listed name ignoring ASCII case: with the defaults `password`, `Password`,
-/// `user.password` and `http.request.header.authorization` are all redacted, while
-/// `password_hint` is not. The field stays (so a reader sees it was there); only its value
-/// goes.
+/// A field matches a listed name when its name *ends with* that name at a segment
+/// boundary, ignoring ASCII case, with `_`, `-` and `.` read as the same separator:
+/// the whole name, or its last segments after a separator. Exactly:
+///
+/// - `password` matches `password`, `Password`, `db_password`, `DB-PASSWORD`,
+///   `user.password`; not `password_hint`, `password_length`, `passwords` or `mypassword`.
+/// - `token` matches `access_token`, `refresh_token`, `id-token`, `auth.token`; not
+///   `token_count`, `tokens`, `max_tokens` or `tokenizer`.
+/// - `api_key` matches `api_key`, `x-api-key`, `X-API-KEY`,
+///   `http.request.header.x-api-key`; not `key` or `cache_key`.
+/// - A name of several segments (`user.email`) matches `user.email`, `User.Email`,
+///   `user_email` and `account.user.email`; not `poweruser_email`.
+///
+/// The default list, [`DEFAULT_NAMES`](Self::DEFAULT_NAMES), holds the credential words
+/// that end the names of secret values (`password`, `passwd`, `secret`, `token`,
+/// `authorization`, `api_key`, `private_key`, `cookie`), so `client_secret`,
+/// `proxy-authorization` and `set-cookie` are redacted too. A word that only *starts* a
+/// name describes the secret rather than holds it (`token_count`, `password_hint`,
+/// `secret_name`), and is written as it is. The field stays (so a reader sees it was
+/// there); only its value goes.
 ///
 /// What it can't do, since it goes by field names only:
 /// - The message is free text and is not redacted: `info!("login {password}")` writes the
 ///   password. Put secrets in fields.
 /// - A value is not looked into: `info!(user = ?user)` writes the `Debug` output of `user`
 ///   whole, secret members included.
-/// - A name that merely contains a listed one is not matched: with the defaults,
-///   `access_token`, `db_password` and `x-api-key` are written as they are. List them
-///   ([`with_name`](Self::with_name)), or name fields with dots (`db.password`).
+/// - Names without a separator before the word are not matched: `apikey`, `accessToken`,
+///   `dbpassword`. List them ([`with_name`](Self::with_name)).
 /// - It applies to log lines and log records. The fields of spans exported as traces
 ///   (`obs_trace::SpanLayer`) are span attributes, which it does not touch.
+///
+/// The check runs for every field of every line, and allocates nothing: a field whose
+/// last byte ends no listed name is cleared with one bit test, the others by comparing
+/// their end with each listed name (a few bytes, stopping at the first that differs).
 ///
 /// ```
 /// use obs_log::Redaction;
@@ -30,30 +48,65 @@ pub const REDACTED: &str = "[REDACTED]";
 /// let redaction = Redaction::default().with_name("ssn");
 /// assert!(redaction.is_redacted("user.SSN"));
 /// assert!(redaction.is_redacted("Authorization"));
+/// assert!(redaction.is_redacted("access_token"));
+/// assert!(!redaction.is_redacted("token_count"));
 /// assert!(!redaction.is_redacted("user.id"));
 /// assert!(!Redaction::none().is_redacted("password"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redaction {
     names: Vec<Box<str>>,
-    /// Bit `n` is set when a name is `n` bytes long (bit 63: 63 or more), so most fields
-    /// are cleared without a single string comparison.
-    lengths: u64,
+    /// Bit `n` is set when a name's last byte, [folded](fold), is `n` (mod 64; letters
+    /// have bits of their own): most fields are cleared without a single comparison.
+    last_bytes: u64,
+}
+
+/// `b` as names are compared: ASCII lowercase, `-` and `.` read as `_`.
+#[inline]
+fn fold(b: u8) -> u8 {
+    match b {
+        b'-' | b'.' => b'_',
+        _ => b.to_ascii_lowercase(),
+    }
 }
 
 #[inline]
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b'.')
+}
+
+/// The bit of [`Redaction::last_bytes`] for a name ending with `name` (none if empty: an
+/// empty name matches nothing).
+#[inline]
+fn last_byte_bit(name: &[u8]) -> u64 {
+    name.last().map_or(0, |&b| 1 << (fold(b) & 63))
+}
+
+/// Whether `field` ends with `name` at a segment boundary (see [`Redaction`]).
+#[inline]
+fn ends_with_name(field: &[u8], name: &[u8]) -> bool {
+    let Some(start) = field.len().checked_sub(name.len()) else {
+        return false;
+    };
+    !name.is_empty()
+        && (start == 0 || is_separator(field[start - 1]))
+        && field[start..]
+            .iter()
+            .zip(name)
+            .all(|(&a, &b)| fold(a) == fold(b))
 }
 
 impl Redaction {
-    /// The names redacted by default.
-    pub const DEFAULT_NAMES: [&'static str; 6] = [
+    /// The names redacted by default: credential words, matched at the end of a field name
+    /// (see [`Redaction`]).
+    pub const DEFAULT_NAMES: [&'static str; 8] = [
         "password",
+        "passwd",
         "secret",
         "token",
         "authorization",
         "api_key",
+        "private_key",
         "cookie",
     ];
 
@@ -63,25 +116,23 @@ impl Redaction {
         I: IntoIterator,
         I::Item: Into<Box<str>>,
     {
-        let names: Vec<Box<str>> = names.into_iter().map(Into::into).collect();
-        Redaction {
-            lengths: names.iter().fold(0, |m, n| m | length_bit(n.len())),
-            names,
-        }
+        names
+            .into_iter()
+            .fold(Redaction::none(), |r, name| r.with_name(name))
     }
 
     /// Redacts nothing.
     pub fn none() -> Self {
         Redaction {
             names: Vec::new(),
-            lengths: 0,
+            last_bytes: 0,
         }
     }
 
     /// Adds `name` to the list.
     pub fn with_name(mut self, name: impl Into<Box<str>>) -> Self {
         let name = name.into();
-        self.lengths |= length_bit(name.len());
+        self.last_bytes |= last_byte_bit(name.as_bytes());
         self.names.push(name);
         self
     }
@@ -94,15 +145,12 @@ impl Redaction {
     /// Whether the value of a field named `field` is redacted.
     #[inline]
     pub fn is_redacted(&self, field: &str) -> bool {
-        let matches = |candidate: &str| {
-            self.lengths & length_bit(candidate.len()) != 0
-                && self.names.iter().any(|n| n.eq_ignore_ascii_case(candidate))
-        };
-        // A plain loop: field names are short, and this runs for every field of every line.
-        match field.bytes().rposition(|b| b == b'.') {
-            Some(dot) => matches(&field[dot + 1..]) || matches(field),
-            None => matches(field),
-        }
+        let field = field.as_bytes();
+        self.last_bytes & last_byte_bit(field) != 0
+            && self
+                .names
+                .iter()
+                .any(|name| ends_with_name(field, name.as_bytes()))
     }
 }
 
@@ -118,21 +166,85 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matches_whole_names_and_last_segments_ignoring_case() {
+    fn the_default_list_catches_credential_words_at_the_end_of_a_name() {
         let r = Redaction::default();
         for hit in [
             "password",
             "PASSWORD",
-            "api_key",
+            "db_password",
+            "DB-Password",
+            "user.password",
+            "smtp_passwd",
+            "secret",
+            "client_secret",
             "db.Secret",
+            "token",
+            "access_token",
+            "refresh_token",
+            "id-token",
+            "auth.token",
+            "authorization",
+            "proxy-authorization",
+            "http.request.header.authorization",
+            "api_key",
+            "x-api-key",
+            "X-API-KEY",
+            "stripe.api_key",
+            "http.request.header.x-api-key",
+            "cookie",
+            "set-cookie",
             "http.request.header.cookie",
+            "private_key",
+            "ssh_private_key",
+        ] {
+            assert!(r.is_redacted(hit), "{hit} is redacted");
+        }
+        for miss in [
+            "token_count",
+            "password_length",
+            "password_hint",
+            "secret.kind",
+            "secret_name",
+            "tokens",
+            "max_tokens",
+            "tokenizer",
+            "cookies_enabled",
+            "key",
+            "cache_key",
+            "mytoken",
+            "passwords",
+            "user",
+            "",
+            "_",
+        ] {
+            assert!(!r.is_redacted(miss), "{miss} is written as it is");
+        }
+    }
+
+    #[test]
+    fn listed_names_of_several_segments_match_at_a_segment_boundary_too() {
+        let r = Redaction::new(["user.email", "SSN"]);
+        for hit in [
+            "User.Email",
+            "account.user.email",
+            "user_email",
+            "ssn",
+            "user.ssn",
         ] {
             assert!(r.is_redacted(hit), "{hit}");
         }
-        for miss in ["password_hint", "tokens", "secret.kind", "user", ""] {
+        for miss in [
+            "email",
+            "superuser.emails",
+            "poweruser_email",
+            "ssns",
+            "password",
+        ] {
             assert!(!r.is_redacted(miss), "{miss}");
         }
-        // A dotted name in the list matches the whole field name.
-        assert!(Redaction::new(["user.email"]).is_redacted("User.Email"));
+        // An empty name matches nothing.
+        let empty = Redaction::new(["", "a_"]);
+        assert!(!empty.is_redacted("b_"));
+        assert!(empty.is_redacted("x-a-"));
     }
 }

@@ -86,7 +86,9 @@ pub use config::{
 pub use export::ExportError;
 pub use obs_trace::{AttributeLimits, SpanLimits};
 pub use resource::ResourceAttributes;
-pub use telemetry::{InitError, ShutdownError, SignalCounts, SignalFailure, Telemetry};
+pub use telemetry::{
+    InitError, JsonLinesFailure, ShutdownError, SignalCounts, SignalFailure, Telemetry,
+};
 
 /// The logging pillar: JSON lines and OTLP log records.
 pub use obs_log as log;

@@ -84,12 +84,44 @@ pub struct SignalFailure {
     pub unsent: u64,
 }
 
-/// Every signal that failed to flush, at [`Telemetry::force_flush`] or at shutdown; the
-/// others were flushed anyway.
+/// The JSON log lines (to stdout) a flush or shutdown did not write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLinesFailure {
+    /// What went wrong.
+    pub error: String,
+    /// Lines dropped during the flush or shutdown (stdout failed, the buffer was full, or,
+    /// at shutdown, they were still buffered when time was up: all of them counted in
+    /// `obs_log_dropped_total`), plus those still waiting or being written when it
+    /// returned (after a shutdown, written only if stdout takes them before the process
+    /// ends).
+    pub unsent: u64,
+}
+
+/// Every signal that failed to flush, at [`Telemetry::force_flush`] or at shutdown, and
+/// the JSON log lines if some were not written; the others were flushed anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownError {
     /// One entry per failed signal.
     pub failures: Vec<SignalFailure>,
+    /// The JSON log lines, if some were not written.
+    pub json_lines: Option<JsonLinesFailure>,
+}
+
+impl ShutdownError {
+    /// `Err` if anything failed.
+    fn check(
+        failures: Vec<SignalFailure>,
+        json_lines: Option<JsonLinesFailure>,
+    ) -> Result<(), ShutdownError> {
+        if failures.is_empty() && json_lines.is_none() {
+            Ok(())
+        } else {
+            Err(ShutdownError {
+                failures,
+                json_lines,
+            })
+        }
+    }
 }
 
 impl fmt::Display for ShutdownError {
@@ -104,6 +136,9 @@ impl fmt::Display for ShutdownError {
                 x.unsent,
                 x.error
             )?;
+        }
+        if let Some(x) = &self.json_lines {
+            write!(f, " [json log lines: {} unsent: {}]", x.unsent, x.error)?;
         }
         Ok(())
     }
@@ -253,8 +288,77 @@ struct Pipeline {
     tail: Option<Arc<TailSamplingSink>>,
     logs: Option<Arc<BatchQueue<obs_log::LogRecord>>>,
     metrics: Option<PeriodicMetrics>,
-    json_flush: Option<obs_log::FlushGuard>,
+    json: Option<JsonLines>,
     stats: Vec<(Signal, Arc<SignalStats>)>,
+}
+
+/// The JSON lines' writer thread, flushed and stopped with the signals.
+struct JsonLines {
+    guard: obs_log::FlushGuard,
+    /// The writer's drop count (`obs_log_dropped_total`).
+    dropped: obs_log::DropCounter,
+}
+
+impl JsonLines {
+    /// Waits until the lines written so far are written, up to `deadline`: the failure,
+    /// if lines were dropped since the drop count read `dropped_before`, or are not
+    /// written yet.
+    fn flush(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+        dropped_before: u64,
+    ) -> Option<JsonLinesFailure> {
+        let unwritten = if self.guard.flush(until(deadline)) {
+            0
+        } else {
+            self.guard.unwritten_lines()
+        };
+        failure(&self.dropped, dropped_before, unwritten, timeout)
+    }
+
+    /// Stops the writer thread, waiting for what is buffered until `deadline` at most: the
+    /// failure, as for [`flush`](Self::flush), counting the lines it still buffered, now
+    /// dropped, and those it was still writing, left behind.
+    fn stop(
+        self,
+        deadline: Instant,
+        timeout: Duration,
+        dropped_before: u64,
+    ) -> Option<JsonLinesFailure> {
+        let writing = self.guard.stop(until(deadline));
+        failure(&self.dropped, dropped_before, writing, timeout)
+    }
+}
+
+/// The failure of the JSON lines: those `dropped` counts since it read `dropped_before`,
+/// and `unwritten` more, if any.
+fn failure(
+    dropped: &obs_log::DropCounter,
+    dropped_before: u64,
+    unwritten: u64,
+    timeout: Duration,
+) -> Option<JsonLinesFailure> {
+    let dropped = dropped.get().saturating_sub(dropped_before);
+    let unsent = dropped + unwritten;
+    (unsent > 0).then(|| JsonLinesFailure {
+        error: if unwritten > 0 {
+            format!(
+                "not written within {timeout:?}: {dropped} dropped, {unwritten} still \
+                 waiting or being written"
+            )
+        } else {
+            format!("{dropped} dropped: stdout failed or the buffer was full")
+        },
+        unsent,
+    })
+}
+
+/// The time left until `deadline`, at least 1 ms.
+fn until(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
 }
 
 /// Exposes the pipeline's own counters in the metrics registry, so every drop is visible
@@ -573,9 +677,10 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
             }
         });
     }
+    let json_dropped = json_writer.as_ref().map(obs_log::NonBlocking::drop_counter);
     let pipeline_collector = PipelineCollector {
         stats: stats.clone(),
-        log_lines_dropped: json_writer.as_ref().map(obs_log::NonBlocking::drop_counter),
+        log_lines_dropped: json_dropped.clone(),
         tail: tail.clone(),
         start: convert::unix_nanos(std::time::SystemTime::now()),
     };
@@ -716,7 +821,9 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
             tail,
             logs,
             metrics,
-            json_flush,
+            json: json_flush
+                .zip(json_dropped)
+                .map(|(guard, dropped)| JsonLines { guard, dropped }),
             stats,
         }),
     })
@@ -749,8 +856,9 @@ impl Telemetry {
             .collect()
     }
 
-    /// Exports everything recorded so far and waits for it, up to the shutdown timeout.
-    /// With tail sampling, spans of traces not decided yet keep waiting for their decision.
+    /// Exports everything recorded so far, and writes the JSON lines, and waits for it, up
+    /// to the shutdown timeout. With tail sampling, spans of traces not decided yet keep
+    /// waiting for their decision.
     ///
     /// The wait blocks the calling thread. On a current-thread runtime (`#[tokio::test]`)
     /// that also runs the collector, the collector then can't take the flush, which fails
@@ -761,14 +869,24 @@ impl Telemetry {
         let Some(p) = &self.pipeline else {
             return Ok(());
         };
-        flush_all(p, self.shutdown_timeout, false)
+        let timeout = self.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        let json_dropped = p.json.as_ref().map_or(0, |j| j.dropped.get());
+        let failures = flush_all(p, deadline, timeout, false);
+        let json_lines = p
+            .json
+            .as_ref()
+            .and_then(|j| j.flush(deadline, timeout, json_dropped));
+        ShutdownError::check(failures, json_lines)
     }
 
     /// Flushes traces, logs and metrics and stops exporting. The signals flush at once,
     /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
     /// the error lists each failure and how much could not be sent (failed, still queued or
     /// still in export; all of them are counted in `obs_telemetry_dropped_total` by the time
-    /// this returns). Safe to
+    /// this returns), and the JSON log lines stdout did not take in time
+    /// ([`ShutdownError::json_lines`]: those dropped, counted in `obs_log_dropped_total`,
+    /// and those still being written). Safe to
     /// call from any thread or runtime: the waiting happens on a thread of its own, so the
     /// runtime that awaits this keeps running its other tasks meanwhile (requests still
     /// finishing, or a collector served on the same current-thread runtime, as in a
@@ -806,7 +924,13 @@ impl Telemetry {
         let Some(mut p) = self.pipeline.take() else {
             return Ok(());
         };
-        let result = flush_all(&p, self.shutdown_timeout, true);
+        let timeout = self.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        let json_dropped = p.json.as_ref().map_or(0, |j| j.dropped.get());
+        let failures = flush_all(&p, deadline, timeout, true);
+        if let Some(json) = &p.json {
+            json.guard.flush(until(deadline));
+        }
         p.runtime.stop();
         // The exports the stop cut off are counted; the span and log workers then count what
         // they still held or had queued, on their own threads, in a moment (no I/O is left
@@ -818,23 +942,22 @@ impl Telemetry {
         if let Some(logs) = &p.logs {
             logs.wait_ended(grace);
         }
-        // The JSON lines had their flush within the deadline (`flush_all`): the writer
-        // stops without its own wait (3 s by default), and one stuck writing to a stdout
-        // nobody reads is left behind rather than hold shutdown past its deadline.
-        if let Some(json) = p.json_flush.take() {
-            drop(json.with_timeout(Duration::ZERO));
-        }
-        result
+        // The JSON lines had their flush within the deadline: the writer stops without its
+        // own wait (3 s by default), and one stuck writing to a stdout nobody reads is left
+        // behind rather than hold shutdown past its deadline. What it lost or still holds
+        // is reported with the signals.
+        let json_lines = p
+            .json
+            .take()
+            .and_then(|j| j.stop(deadline, timeout, json_dropped));
+        ShutdownError::check(failures, json_lines)
     }
 }
 
-fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), ShutdownError> {
-    let deadline = Instant::now() + timeout;
-    let remaining = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
+/// Flushes (or, with `stop`, shuts down) the signals' exporters, waiting until `deadline`
+/// (`timeout` after the call started): the signals that failed.
+fn flush_all(p: &Pipeline, deadline: Instant, timeout: Duration, stop: bool) -> Vec<SignalFailure> {
+    let remaining = || until(deadline);
     if stop && let Some(tail) = &p.tail {
         // Ended spans still waiting for their trace's decision are decided now: at
         // shutdown there is no later, and spans that end from now on are decided at once
@@ -897,18 +1020,7 @@ fn flush_all(p: &Pipeline, timeout: Duration, stop: bool) -> Result<(), Shutdown
             Ok(()) => {}
         }
     }
-    if let Some(f) = &p.json_flush {
-        f.flush(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(ShutdownError { failures })
-    }
+    failures
 }
 
 impl Drop for Telemetry {
@@ -968,6 +1080,99 @@ mod tests {
         max_export_batch_size: 1024,
         ..BatchSettings::SPANS
     };
+
+    /// A writer whose first write waits until it is released (a stdout nobody reads),
+    /// saying when it has started waiting.
+    struct Stuck {
+        started: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+
+    impl std::io::Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.started.send(());
+            let _ = self.release.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Telemetry writing JSON lines to a [`Stuck`] writer, which holds the first of `lines`
+    /// lines written before it returns (the others wait in the buffer), and exporting
+    /// nothing else; the sender that releases the writer, and the writer's drop count.
+    fn stuck_json_lines(
+        lines: u64,
+    ) -> (Telemetry, std::sync::mpsc::Sender<()>, obs_log::DropCounter) {
+        use obs_log::LogWriter;
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let (writer, guard) = obs_log::NonBlocking::new(Stuck {
+            started: started_tx,
+            release: release_rx,
+        })
+        .unwrap();
+        writer.write_line(b"{}\n");
+        started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer thread took the first line");
+        for _ in 1..lines {
+            writer.write_line(b"{}\n");
+        }
+        let config = Config::from_lookup(&|_| None);
+        let telemetry = Telemetry {
+            resource: ResourceAttributes::from_config(&config),
+            metrics_addr: None,
+            shutdown_timeout: Duration::from_millis(200),
+            pipeline: Some(Pipeline {
+                runtime: ExportRuntime::start().unwrap(),
+                traces: None,
+                tail: None,
+                logs: None,
+                metrics: None,
+                json: Some(JsonLines {
+                    guard,
+                    dropped: writer.drop_counter(),
+                }),
+                stats: Vec::new(),
+            }),
+        };
+        (telemetry, release, writer.drop_counter())
+    }
+
+    #[test]
+    fn json_lines_a_stuck_writer_loses_at_shutdown_are_in_the_shutdown_error() {
+        let (telemetry, release, dropped) = stuck_json_lines(10);
+        let error = telemetry
+            .shutdown_blocking()
+            .expect_err("the JSON lines were not written");
+        drop(release);
+        assert!(error.failures.is_empty(), "{error}");
+        let json = error.json_lines.as_ref().expect("the JSON lines' failure");
+        // Nine dropped from the buffer (and counted), one left in the stuck write.
+        assert_eq!(json.unsent, 10, "{error}");
+        assert_eq!(dropped.get(), 9, "{error}");
+        assert!(
+            error.to_string().contains("json log lines: 10 unsent"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn json_lines_a_flush_could_not_write_are_in_its_error() {
+        let (telemetry, release, dropped) = stuck_json_lines(10);
+        let error = telemetry
+            .force_flush()
+            .expect_err("the JSON lines were not written");
+        let json = error.json_lines.as_ref().expect("the JSON lines' failure");
+        // Still waiting, not dropped.
+        assert_eq!(json.unsent, 10, "{error}");
+        assert_eq!(dropped.get(), 0, "{error}");
+        // Once stdout takes them, a flush succeeds.
+        drop(release);
+        telemetry.force_flush().expect("every line written");
+    }
 
     #[test]
     fn tail_sampling_on_an_export_thread_loses_no_application_span() {

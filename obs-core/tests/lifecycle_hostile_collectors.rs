@@ -395,7 +395,19 @@ fn a_stuck_stdout_keeps_shutdown_within_its_deadline() {
         let flushed = telemetry.shutdown_blocking();
         // On stderr: stdout is the stuck pipe (the parent reads it once this is printed).
         eprintln!("{REPORT}{}", stop.elapsed().as_millis());
-        assert!(flushed.is_ok(), "{flushed:?}");
+        // The lines stdout did not take are reported: those dropped, all of them counted,
+        // and those still being written.
+        let error = flushed.expect_err("the JSON lines were not all written");
+        assert!(error.failures.is_empty(), "{error}");
+        let json = error.json_lines.as_ref().expect("the JSON lines' failure");
+        let counted = obs_core::metrics::global()
+            .encode(obs_core::metrics::text::Format::Prometheus)
+            .lines()
+            .find_map(|l| l.strip_prefix("obs_log_dropped_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("obs_log_dropped_total");
+        assert!(json.unsent > 0 && json.unsent <= 1_000, "{error}");
+        assert!(json.unsent >= counted, "{error}; {counted} counted");
         return;
     }
     use std::io::{BufRead, BufReader, Read};

@@ -339,20 +339,31 @@ impl FlushGuard {
     pub fn flush(&self, timeout: Duration) -> bool {
         self.shared.flush(timeout)
     }
-}
 
-impl fmt::Debug for FlushGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FlushGuard")
-            .field("timeout", &self.timeout)
-            .finish()
+    /// The lines written to the writer that its thread has not written out yet: waiting in
+    /// the buffer, or in the batch it is writing.
+    pub fn unwritten_lines(&self) -> u64 {
+        let state = self.shared.lock();
+        state.appended - state.written
     }
-}
 
-impl Drop for FlushGuard {
-    fn drop(&mut self) {
+    /// Stops the writer as dropping the guard does, waiting at most `timeout` (instead of
+    /// the guard's own) for buffered lines to be written. Returns how many lines its thread
+    /// was still writing when it was left behind: 0 if it finished. Those are not counted as
+    /// dropped (they are written if the writer gets going again before the process ends,
+    /// and counted if that write fails); the lines it had not taken yet are.
+    pub fn stop(mut self, timeout: Duration) -> u64 {
+        self.timeout = timeout;
+        self.shut_down()
+    }
+
+    /// What dropping the guard does (see [`FlushGuard`]); nothing the second time.
+    fn shut_down(&mut self) -> u64 {
+        let Some(worker) = self.worker.take() else {
+            return 0;
+        };
         let flushed = self.shared.flush(self.timeout);
-        {
+        let writing = {
             let mut state = self.shared.lock();
             state.shutdown = true;
             if !flushed {
@@ -366,11 +377,28 @@ impl Drop for FlushGuard {
                 state.appended = state.taken;
                 self.shared.dropped.add(untaken);
             }
-        }
+            state.taken - state.written
+        };
         self.shared.wake_worker.notify_one();
         // A writer stuck in I/O past the timeout is left behind rather than hang shutdown.
-        if flushed && let Some(worker) = self.worker.take() {
+        if flushed {
             let _ = worker.join();
+            return 0;
         }
+        writing
+    }
+}
+
+impl fmt::Debug for FlushGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlushGuard")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }

@@ -90,8 +90,10 @@ fn lines_a_stuck_writer_never_takes_are_counted_when_the_guard_gives_up() {
     for i in 0..5 {
         writer.write_line(format!("line {i}\n").as_bytes());
     }
-    // Shutdown gives up on the writer: the five will never be written, and say so.
-    drop(guard.with_timeout(Duration::from_millis(10)));
+    assert_eq!(guard.unwritten_lines(), 6);
+    // Shutdown gives up on the writer: the five will never be written, and say so; the
+    // line the writer holds is not written yet either.
+    assert_eq!(guard.stop(Duration::from_millis(10)), 1);
     assert_eq!(writer.dropped_lines(), 5);
     // The line the writer held is written once it moves again, and nothing more.
     release_tx.send(()).unwrap();

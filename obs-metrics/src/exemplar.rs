@@ -9,12 +9,15 @@
 //! a span with the `sampled` flag (`TraceBased`), so an exemplar points at a trace that
 //! was recorded.
 //!
-//! Two choices keep capture cheap. A cell that already holds the current span keeps it
-//! (a loop inside one span writes once). And the clock is not read at capture (a
-//! `SystemTime::now` costs more than the whole update on a virtual machine): an exemplar
-//! is stamped with the time of the first collection (scrape or export) that sees it, so
-//! its timestamp is at most one collection interval late and stays the same on later
-//! collections, which is what lets Prometheus recognise it as already stored.
+//! An exemplar's time is its measurement's: OTLP's `Exemplar.time_unix_nano` is "the exact
+//! time when this exemplar was recorded" (opentelemetry-proto, metrics.proto), and an
+//! OpenMetrics exemplar's timestamp is the measurement's too. Two choices keep capture
+//! cheap. A cell that already holds the current span keeps it (a loop inside one span
+//! writes once, and reads no clock). And the writer that takes the cell reads the clock of
+//! the span timestamps ([`obs_trace::unix_nanos_now`], the time-stamp counter anchored to
+//! the system clock), not `SystemTime::now`, which can cost more than the whole update on a
+//! virtual machine. The time stays the same on later collections, which is what lets
+//! Prometheus recognise the exemplar as already stored.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,8 +33,7 @@ pub struct Exemplar {
     pub span_id: SpanId,
     /// The measured value (for counters: the increment).
     pub value: f64,
-    /// When the exemplar was first collected after the measurement (at most one
-    /// collection interval after it), in nanoseconds since the Unix epoch.
+    /// When the measurement was made, in nanoseconds since the Unix epoch.
     pub time_unix_nano: u64,
 }
 
@@ -89,8 +91,7 @@ pub fn exemplar_filter() -> ExemplarFilter {
 }
 
 /// The latest exemplar of one series or bucket. `seq` is even when stable, odd while a
-/// writer is storing, and zero until the first exemplar. `stamped_seq` is the `seq` whose
-/// exemplar `time` belongs to.
+/// writer is storing, and zero until the first exemplar.
 #[derive(Debug, Default)]
 pub(crate) struct ExemplarCell {
     seq: AtomicU64,
@@ -98,7 +99,6 @@ pub(crate) struct ExemplarCell {
     trace_lo: AtomicU64,
     span: AtomicU64,
     value: AtomicU64,
-    stamped_seq: AtomicU64,
     time: AtomicU64,
 }
 
@@ -140,17 +140,19 @@ impl ExemplarCell {
             // Another thread is writing this cell: its exemplar is as good as ours.
             return;
         }
+        // Read only by the writer that took the cell: the others keep the exemplar there.
+        let time = obs_trace::unix_nanos_now();
         let trace = trace_id.to_u128();
         self.trace_hi.store((trace >> 64) as u64, Ordering::Relaxed);
         self.trace_lo.store(trace as u64, Ordering::Relaxed);
         self.span.store(span_id.to_u64(), Ordering::Relaxed);
         self.value.store(value.to_bits(), Ordering::Relaxed);
+        self.time.store(time, Ordering::Relaxed);
         self.seq.store(seq + 2, Ordering::Release);
     }
 
-    /// A consistent copy of the latest exemplar, if there is one; `now` stamps an
-    /// exemplar no collection has seen yet.
-    pub(crate) fn load(&self, now: u64) -> Option<Exemplar> {
+    /// A consistent copy of the latest exemplar, if there is one.
+    pub(crate) fn load(&self) -> Option<Exemplar> {
         // A writer holds the cell for a few stores; a bounded retry is plenty, and giving
         // up only means this scrape shows no exemplar.
         for _ in 0..64 {
@@ -166,13 +168,9 @@ impl ExemplarCell {
             let lo = self.trace_lo.load(Ordering::Relaxed);
             let span = self.span.load(Ordering::Relaxed);
             let value = self.value.load(Ordering::Relaxed);
+            let time = self.time.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == before {
-                // Two collections racing here both stamp "now": either time is right.
-                if self.stamped_seq.swap(before, Ordering::Relaxed) != before {
-                    self.time.store(now, Ordering::Relaxed);
-                }
-                let time = self.time.load(Ordering::Relaxed);
                 return Some(Exemplar {
                     trace_id: TraceId::from_u128((u128::from(hi) << 64) | u128::from(lo)),
                     span_id: SpanId::from_u64(span),
@@ -185,7 +183,8 @@ impl ExemplarCell {
     }
 }
 
-/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+/// Nanoseconds since the Unix epoch (0 if the clock is before it), from the system clock:
+/// for collections and series starts, which are rare (exemplars read the span layer's clock).
 pub(crate) fn unix_nanos_now() -> u64 {
     let now = unix_nanos(SystemTime::now());
     #[cfg(test)]
@@ -214,31 +213,34 @@ pub(crate) mod tests {
     #[test]
     fn empty_until_stored_then_round_trips() {
         let cell = ExemplarCell::default();
-        assert_eq!(cell.load(1), None);
+        assert_eq!(cell.load(), None);
         let trace_id = TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c);
         let span_id = SpanId::from_u64(0xb7ad6b7169203331);
         cell.store(trace_id, span_id, 0.25);
-        let e = cell.load(100).unwrap();
-        assert_eq!(
-            (e.trace_id, e.span_id, e.value, e.time_unix_nano),
-            (trace_id, span_id, 0.25, 100)
-        );
-        // Stamped once: later collections see the same time.
-        assert_eq!(cell.load(200).unwrap().time_unix_nano, 100);
-        // The same span again keeps its first measurement.
+        let e = cell.load().unwrap();
+        assert_eq!((e.trace_id, e.span_id, e.value), (trace_id, span_id, 0.25));
+        assert!(e.time_unix_nano > 0);
+        // Later collections see the same time.
+        assert_eq!(cell.load().unwrap().time_unix_nano, e.time_unix_nano);
+        // The same span again keeps its first measurement and its time.
         cell.store(trace_id, span_id, 9.0);
-        assert_eq!(cell.load(300).unwrap().value, 0.25);
-        // Another span replaces it and gets a new time.
+        let again = cell.load().unwrap();
+        assert_eq!(
+            (again.value, again.time_unix_nano),
+            (0.25, e.time_unix_nano)
+        );
+        // Another span replaces it, with its own measurement's time.
         let other = SpanId::from_u64(7);
         cell.store(trace_id, other, 1.5);
-        let e = cell.load(400).unwrap();
-        assert_eq!((e.span_id, e.value, e.time_unix_nano), (other, 1.5, 400));
+        let replaced = cell.load().unwrap();
+        assert_eq!((replaced.span_id, replaced.value), (other, 1.5));
+        assert!(replaced.time_unix_nano >= e.time_unix_nano);
     }
 
     #[test]
     fn no_exemplar_without_a_current_span() {
         let cell = ExemplarCell::default();
         cell.capture(1.0);
-        assert_eq!(cell.load(1), None);
+        assert_eq!(cell.load(), None);
     }
 }

@@ -294,7 +294,7 @@ impl<K, M: Instrument> SeriesTable<K, M> {
         series.sort_unstable_by_key(|s| s.seq);
         let point = |labels: &[(String, String)], metric: &M, start: u64| {
             let mut exemplars = Vec::new();
-            let value = metric.read(now, &mut exemplars);
+            let value = metric.read(&mut exemplars);
             PointSnapshot {
                 labels: labels.to_vec(),
                 value,

@@ -37,9 +37,9 @@ pub trait Instrument: Clone + fmt::Debug + Send + Sync + 'static + sealed::Seale
     /// A new series (histograms use `bounds`, and keep exemplars if `exemplars`).
     #[doc(hidden)]
     fn new_series(bounds: &Arc<[f64]>, exemplars: bool) -> Self;
-    /// The current value and exemplars (`now` stamps exemplars seen for the first time).
+    /// The current value and exemplars.
     #[doc(hidden)]
-    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue;
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue;
     /// Whether `other` is a handle to the same state.
     #[doc(hidden)]
     fn same_as(&self, other: &Self) -> bool;
@@ -134,8 +134,8 @@ impl<N: CounterNumber> Instrument for Counter<N> {
         Self::new()
     }
 
-    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
-        exemplars.extend(self.core.exemplar.load(now));
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplar.load());
         self.get().to_point()
     }
 
@@ -226,7 +226,7 @@ impl<N: GaugeNumber> Instrument for Gauge<N> {
         Self::new()
     }
 
-    fn read(&self, _: u64, _: &mut Vec<Exemplar>) -> PointValue {
+    fn read(&self, _: &mut Vec<Exemplar>) -> PointValue {
         self.get().to_point()
     }
 
@@ -303,8 +303,8 @@ impl<N: GaugeNumber> Instrument for UpDownCounter<N> {
         UpDownCounter(Gauge::new_series(bounds, exemplars))
     }
 
-    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
-        self.0.read(now, exemplars)
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        self.0.read(exemplars)
     }
 
     fn same_as(&self, other: &Self) -> bool {
@@ -423,8 +423,8 @@ impl Instrument for Histogram {
         Histogram::with_exemplars(Arc::clone(bounds), exemplars)
     }
 
-    fn read(&self, now: u64, exemplars: &mut Vec<Exemplar>) -> PointValue {
-        exemplars.extend(self.core.exemplars.iter().filter_map(|e| e.load(now)));
+    fn read(&self, exemplars: &mut Vec<Exemplar>) -> PointValue {
+        exemplars.extend(self.core.exemplars.iter().filter_map(ExemplarCell::load));
         PointValue::Histogram(self.get())
     }
 
@@ -538,8 +538,8 @@ mod exemplar_tests {
             counter.inc_by(2);
             histogram.observe(3.0);
             let mut exemplars = Vec::new();
-            counter.read(1, &mut exemplars);
-            histogram.read(1, &mut exemplars);
+            counter.read(&mut exemplars);
+            histogram.read(&mut exemplars);
             assert_eq!(exemplars.len(), 2);
             for e in &exemplars {
                 assert_eq!((e.trace_id, e.span_id), (ctx.trace_id, ctx.span_id));
@@ -590,6 +590,70 @@ mod exemplar_tests {
         );
     }
 
+    /// OTLP `Exemplar.time_unix_nano` is "the exact time when this exemplar was recorded"
+    /// (metrics.proto), and an OpenMetrics exemplar's timestamp the measurement's: not the
+    /// time of the collection that first sees it.
+    #[test]
+    fn exemplars_carry_the_time_of_their_measurement_not_of_the_collection() {
+        use crate::exemplar::unix_nanos_now;
+        // The counter-based clock exemplars read follows the system clock to within
+        // microseconds; the clock is moved on by far more than that before collecting.
+        const SLACK: u64 = 2_000_000;
+        const SEPARATION: u64 = 50_000_000;
+        let registry = crate::Registry::new();
+        let counter = registry.counter("jobs", "Jobs.").unwrap();
+        let histogram = registry
+            .metric("wait_seconds", "Wait.")
+            .histogram()
+            .unwrap();
+        let (mut before, mut after) = (0, 0);
+        with_spans(Sampler::AlwaysOn, || {
+            tracing::info_span!("work").in_scope(|| {
+                before = unix_nanos_now();
+                counter.inc();
+                histogram.observe(0.2);
+                after = unix_nanos_now();
+            });
+        });
+        // Until the wall clock has moved on (bounded, should it stand still).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while unix_nanos_now() < after + SEPARATION && std::time::Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        let collecting = unix_nanos_now();
+        assert!(collecting >= after + SEPARATION, "the clock stood still");
+
+        let families = registry.collect();
+        let exemplars: Vec<Exemplar> = families
+            .iter()
+            .flat_map(|f| f.points[0].exemplars.iter().copied())
+            .collect();
+        assert_eq!(exemplars.len(), 2, "{families:?}");
+        for e in &exemplars {
+            assert!(
+                e.time_unix_nano + SLACK >= before && e.time_unix_nano <= after + SLACK,
+                "{e:?}: recorded within [{before}, {after}], collected at {collecting}"
+            );
+        }
+        // What `/metrics` writes in OpenMetrics: the same times, on later scrapes too.
+        let expected: Vec<String> = exemplars
+            .iter()
+            .map(|e| {
+                let t = e.time_unix_nano;
+                format!("{}.{:09}", t / 1_000_000_000, t % 1_000_000_000)
+            })
+            .collect();
+        for _ in 0..2 {
+            let text = registry.encode(crate::text::Format::OpenMetrics);
+            let written: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains(" # {"))
+                .filter_map(|l| l.rsplit(' ').next())
+                .collect();
+            assert_eq!(written, expected, "{text}");
+        }
+    }
+
     #[test]
     fn unsampled_spans_and_no_span_give_no_exemplar() {
         let counter = Counter::<u64>::new();
@@ -598,7 +662,7 @@ mod exemplar_tests {
             tracing::info_span!("work").in_scope(|| counter.inc());
         });
         let mut exemplars = Vec::new();
-        counter.read(1, &mut exemplars);
+        counter.read(&mut exemplars);
         assert!(exemplars.is_empty());
         assert_eq!(counter.get(), 2);
     }

@@ -54,7 +54,7 @@ struct Single<M> {
 impl<M: Instrument> Source for Single<M> {
     fn points(&self, now: u64, out: &mut Vec<PointSnapshot>) {
         let mut exemplars = Vec::new();
-        let value = self.metric.read(now, &mut exemplars);
+        let value = self.metric.read(&mut exemplars);
         out.push(PointSnapshot {
             labels: Vec::new(),
             value,

@@ -12,14 +12,55 @@
 
 use std::cell::Cell;
 use std::sync::{Once, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static COUNTER: OnceLock<quanta::Clock> = OnceLock::new();
 
 const ANCHOR_LIFETIME: Duration = Duration::from_millis(100);
 
+/// A system-clock reading (also as nanoseconds since the Unix epoch, for
+/// [`unix_nanos_now`]) and the counter at that moment.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    wall: SystemTime,
+    unix_nanos: u64,
+    ticks: u64,
+}
+
 thread_local! {
-    static ANCHOR: Cell<Option<(SystemTime, u64)>> = const { Cell::new(None) };
+    static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
+}
+
+/// This thread's anchor for a counter reading of `ticks`, renewed once older than
+/// [`ANCHOR_LIFETIME`], and the nanoseconds from it to `ticks`; `None` while thread-local
+/// storage is being torn down.
+#[inline]
+fn anchor(clock: &quanta::Clock, ticks: u64) -> Option<(Anchor, u64)> {
+    const LIFETIME_NANOS: u64 = ANCHOR_LIFETIME.as_nanos() as u64;
+    ANCHOR
+        .try_with(|anchor| {
+            if let Some(a) = anchor.get() {
+                let since = clock.delta_as_nanos(a.ticks, ticks);
+                if since < LIFETIME_NANOS {
+                    return (a, since);
+                }
+            }
+            let wall = SystemTime::now();
+            let fresh = Anchor {
+                wall,
+                unix_nanos: unix_nanos(wall),
+                ticks,
+            };
+            anchor.set(Some(fresh));
+            (fresh, 0)
+        })
+        .ok()
+}
+
+/// `time` as nanoseconds since the Unix epoch (0 if before it).
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Starts calibrating the counter in the background, once per process.
@@ -48,24 +89,13 @@ impl Stamp {
             return Stamp::system();
         };
         let ticks = clock.raw();
-        let anchored = ANCHOR.try_with(|anchor| {
-            let (wall, at) = match anchor.get() {
-                Some((wall, at)) if clock.delta(at, ticks) < ANCHOR_LIFETIME => (wall, at),
-                _ => {
-                    let fresh = (SystemTime::now(), ticks);
-                    anchor.set(Some(fresh));
-                    fresh
-                }
-            };
-            wall + clock.delta(at, ticks)
-        });
-        match anchored {
-            Ok(wall) => Stamp {
-                wall,
+        match anchor(clock, ticks) {
+            Some((a, since)) => Stamp {
+                wall: a.wall + Duration::from_nanos(since),
                 ticks: Some(ticks),
             },
             // Thread-local storage is being torn down.
-            Err(_) => Stamp::system(),
+            None => Stamp::system(),
         }
     }
 
@@ -90,6 +120,32 @@ impl Stamp {
             _ => SystemTime::now().max(self.wall),
         }
     }
+}
+
+/// The wall-clock time now, in nanoseconds since the Unix epoch (0 before it), read as span
+/// timestamps are: from the time-stamp counter, anchored to the system clock per thread every
+/// 100 ms, once the span layer has calibrated it (a few nanoseconds a read, where
+/// [`SystemTime::now`] may cost a system call); from the system clock before. For stamping
+/// what happens on a hot path with a time on the same clock as the spans around it (an
+/// exemplar's measurement).
+///
+/// ```
+/// use std::time::{SystemTime, UNIX_EPOCH};
+///
+/// let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+/// let now = obs_trace::unix_nanos_now();
+/// // Within the anchor's accuracy of the system clock (microseconds).
+/// assert!(now + 2_000_000 >= before);
+/// ```
+#[inline]
+pub fn unix_nanos_now() -> u64 {
+    if let Some(clock) = COUNTER.get() {
+        let ticks = clock.raw();
+        if let Some((a, since)) = anchor(clock, ticks) {
+            return a.unix_nanos.saturating_add(since);
+        }
+    }
+    unix_nanos(SystemTime::now())
 }
 
 /// Measures how long something takes, for metrics (request durations): from the
@@ -146,6 +202,7 @@ mod tests {
         for _ in 0..2 {
             let before = SystemTime::now();
             let start = Stamp::now();
+            let start_nanos = unix_nanos_now();
             // Until the system clock has moved on by 5 ms (bounded, should it stand still).
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             while SystemTime::now() < before + Duration::from_millis(5)
@@ -157,6 +214,10 @@ mod tests {
             let after = SystemTime::now();
             let slack = Duration::from_millis(2);
             assert!(start.wall() + slack >= before && start.wall() <= after + slack);
+            // The same clock, in nanoseconds since the epoch.
+            let as_nanos = u64::try_from(slack.as_nanos()).unwrap();
+            assert!(start_nanos + as_nanos >= unix_nanos(start.wall()));
+            assert!(start_nanos <= unix_nanos(after) + as_nanos);
             assert!(end >= start.wall() + Duration::from_millis(4));
             assert!(end <= after + slack);
             let _ = COUNTER.get_or_init(quanta::Clock::new);

@@ -52,7 +52,7 @@ pub use active::{
     with_current,
 };
 pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
-pub use clock::Stopwatch;
+pub use clock::{Stopwatch, unix_nanos_now};
 pub use context::SpanContext;
 pub use conventions::{RpcConventions, rpc_conventions, set_rpc_conventions};
 pub use data::{InMemorySpanSink, SpanData, SpanEvent, SpanLink, SpanSink};

@@ -58,6 +58,8 @@ struct Known {
     batch: SpanContext,
     /// Wall clock around the events logged in the server span.
     logged: (u64, u64),
+    /// Wall clock around the measurements made in the server span.
+    measured: (u64, u64),
 }
 
 /// Everything the application does: spans, events, metrics over several exports.
@@ -86,15 +88,17 @@ async fn run_application(receiver: &OtlpReceiver, collector: &Collector) -> Know
             tracing::info_span!("POST /jobs", "otel.kind" = "server")
         });
     let before = nanos(SystemTime::now());
-    let (payment, logged) = server.in_scope(|| {
+    let (payment, logged, measured) = server.in_scope(|| {
         tracing::trace!(target: "wire::jobs", step = 1_i64, "trace level");
         tracing::debug!(target: "wire::jobs", small = 7_u64, huge = u64::MAX, "debug level");
         tracing::info!(target: "wire::jobs", ratio = 0.25_f64, urgent = true, queue = "a", "info level");
         tracing::warn!(name: "job.late", target: "wire::jobs", "warn level");
         tracing::error!(target: "wire::jobs", "error level");
         let logged = (before, nanos(SystemTime::now()));
+        let measuring = nanos(SystemTime::now());
         jobs.get(&[("queue", "a")]).inc();
         waits.observe(0.3);
+        let measured = (measuring, nanos(SystemTime::now()));
         depth.set(4);
         let payment = tracing::info_span!(
             "charge",
@@ -110,7 +114,7 @@ async fn run_application(receiver: &OtlpReceiver, collector: &Collector) -> Know
             "otel.status_description" = "out of stock"
         )
         .in_scope(|| {});
-        (context, logged)
+        (context, logged, measured)
     });
     let server_context = server.span_context().expect("sampled");
     drop(server);
@@ -151,6 +155,7 @@ async fn run_application(receiver: &OtlpReceiver, collector: &Collector) -> Know
         payment,
         batch: batch_context,
         logged,
+        measured,
     }
 }
 
@@ -569,10 +574,16 @@ fn check_metrics(metrics: &[ReceivedMetric], known: &Known) {
             exemplar.filtered_attributes.is_empty(),
             "the point has all the labels"
         );
+        // metrics.proto `Exemplar.time_unix_nano`: "the exact time when this exemplar
+        // was recorded", not when an export collected it (give or take the microseconds
+        // by which the span layer's counter-based clock may lead the system clock).
+        let (measuring, measured) = known.measured;
         assert!(
-            exemplar.time_unix_nano >= known.logged.0
+            exemplar.time_unix_nano + 2_000_000 >= measuring
+                && exemplar.time_unix_nano <= measured + 2_000_000
                 && exemplar.time_unix_nano <= point.time_unix_nano,
-            "{exemplar:?}"
+            "{exemplar:?} recorded within {:?}",
+            known.measured
         );
     }
     assert_eq!(starts.len(), 1, "one start across exports: {starts:?}");

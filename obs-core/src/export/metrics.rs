@@ -241,9 +241,9 @@ fn was_measured(value: &PointValue) -> bool {
 /// latest interval, where its change happened; a series made anew since (a later start
 /// time) starts at its own start. A
 /// series that went down is a reset: its whole new value is the delta, never a negative
-/// one. Only the exemplars stamped after the previous export are new (obs stamps an
-/// exemplar with the time of the first collection, scrape or export, that sees it; one a
-/// `/metrics` scrape racing the previous export stamped may rarely be left out).
+/// one. Only the exemplars recorded after the previous export's time are new (an
+/// exemplar's time is its measurement's; one recorded while the previous export was
+/// collected may rarely be sent twice).
 fn delta_point(p: &PointSnapshot, previous: Option<&Baseline>) -> PointSnapshot {
     let Some(previous) = previous else {
         return p.clone();
@@ -1113,7 +1113,7 @@ mod tests {
     }
 
     #[test]
-    fn delta_keeps_only_the_exemplars_stamped_since_the_previous_export() {
+    fn delta_keeps_only_the_exemplars_recorded_since_the_previous_export() {
         let exemplar = |time| obs_metrics::Exemplar {
             trace_id: obs_trace::TraceId::from_u128(1),
             span_id: obs_trace::SpanId::from_u64(time),
@@ -1136,7 +1136,7 @@ mod tests {
         let mut converter = delta();
         let first = converted(&mut converter, &jobs(1, 100, &[50, 100]));
         assert_eq!(times(&first), [50, 100], "the first export has them all");
-        // 100 was stamped by the previous export, 150 by a scrape since, 200 by this one.
+        // 100 was recorded by the previous export's time, 150 and 200 since.
         let second = converted(&mut converter, &jobs(2, 200, &[100, 150, 200]));
         assert_eq!(times(&second), [150, 200]);
     }

@@ -99,6 +99,10 @@ pub use snapshot::{
     PointValue,
 };
 
+/// This crate's version: the OTLP instrumentation scope `obs-metrics`, under which
+/// `obs-core` exports the registry, is exported with it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client. Its
 /// expansion names `::prometheus_client`, which only a crate's own dependency provides: a
 /// crate deriving it adds `prometheus-client = "0.26"` (the release obs uses), or else the

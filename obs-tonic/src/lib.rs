@@ -152,5 +152,9 @@ pub use server::{GrpcServerLayer, GrpcServerService};
 /// re-exported so that an application needs no `tower` dependency for it.
 pub use tower_layer::Layer;
 
+/// This crate's version: the OTLP instrumentation scope `obs_tonic` (the crate of its spans'
+/// `tracing` target) is exported with it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[cfg(test)]
 mod tests;

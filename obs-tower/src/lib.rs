@@ -92,5 +92,9 @@ pub use service::Instrumented;
 /// re-exported so that an application needs no `tower` dependency for it.
 pub use tower_layer::Layer;
 
+/// This crate's version: the OTLP instrumentation scope `obs_tower` (the crate of its spans'
+/// `tracing` target) is exported with it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[cfg(test)]
 mod tests;

@@ -492,11 +492,16 @@ fn body_text(r: &obs_core::testing::proto::tonic::logs::v1::LogRecord) -> &str {
 }
 
 fn check_metrics(metrics: &[ReceivedMetric], known: &Known) {
-    // Every point: a time, a start at or before it (gauges too), the obs-metrics scope.
+    // Every point: a time, a start at or before it (gauges too), the obs-metrics scope
+    // with its version (common.proto `InstrumentationScope`; every obs crate has the
+    // workspace's version).
     for m in metrics {
         let (start, time) = point_times(m);
         assert!(time > 0 && start > 0 && start <= time, "{m:?}");
-        assert_eq!(m.scope.name, "obs-metrics");
+        assert_eq!(
+            (m.scope.name.as_str(), m.scope.version.as_str()),
+            ("obs-metrics", env!("CARGO_PKG_VERSION"))
+        );
     }
     let ours = |name: &str| -> Vec<&ReceivedMetric> {
         metrics.iter().filter(|m| m.name == name).collect()

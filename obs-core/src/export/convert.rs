@@ -88,9 +88,24 @@ fn key_value(kv: &opentelemetry::KeyValue, limits: &AttributeLimits) -> KeyValue
     }
 }
 
+/// The instrumentation scope `name`: with its crate's version when it is one of obs's own
+/// (the OTLP `InstrumentationScope.version`, "the version of the instrumentation scope";
+/// the Tracer, Meter and Logger of the OpenTelemetry API take one), and none for an
+/// application's crate or target, whose version obs can't know. `obs_tower` and
+/// `obs_tonic` are known with this crate's `tower` and `tonic` features (without them,
+/// such spans come from a direct dependency on those crates and go without a version).
 pub(crate) fn scope(name: &str) -> InstrumentationScope {
+    let version = match name {
+        "obs-metrics" => obs_metrics::VERSION,
+        #[cfg(feature = "tower")]
+        "obs_tower" => obs_tower::VERSION,
+        #[cfg(feature = "tonic")]
+        "obs_tonic" => obs_tonic::VERSION,
+        _ => "",
+    };
     InstrumentationScope {
         name: name.to_owned(),
+        version: version.to_owned(),
         ..Default::default()
     }
 }
@@ -385,6 +400,28 @@ mod tests {
             dropped_links_count: 0,
             status: Status::Unset,
             scope: "test",
+        }
+    }
+
+    /// OTLP `InstrumentationScope.version`: obs's own scopes carry their crate's version;
+    /// an application's crate or target gets none invented.
+    #[test]
+    fn obs_own_scopes_carry_their_crate_version_and_others_none() {
+        let version = |name: &str| scope(name).version;
+        assert!(!obs_metrics::VERSION.is_empty());
+        assert_eq!(version("obs-metrics"), obs_metrics::VERSION);
+        // Every obs crate has the workspace's version.
+        let with = |enabled: bool| {
+            if enabled {
+                env!("CARGO_PKG_VERSION")
+            } else {
+                ""
+            }
+        };
+        assert_eq!(version("obs_tower"), with(cfg!(feature = "tower")));
+        assert_eq!(version("obs_tonic"), with(cfg!(feature = "tonic")));
+        for other in ["checkout", "legacy::db", "obs", "obs_metrics", ""] {
+            assert_eq!(version(other), "", "{other}");
         }
     }
 

@@ -1,6 +1,8 @@
-//! What `init`'s OTLP export says about when telemetry was made: an exemplar carries the
-//! time of its measurement, "the exact time when this exemplar was recorded" (metrics.proto
-//! `Exemplar`), not that of the export that collected it.
+//! What `init`'s OTLP export says about where and when telemetry was made: obs's own
+//! instrumentation scope carries its crate's version while an application's carries none
+//! (`InstrumentationScope.version`), and an exemplar carries the time of its measurement,
+//! "the exact time when this exemplar was recorded" (metrics.proto `Exemplar`), not that of
+//! the export that collected it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +21,7 @@ fn now() -> u64 {
 }
 
 #[test]
-fn exemplars_carry_their_measurement_time() {
+fn scopes_carry_obs_versions_and_exemplars_their_measurement_time() {
     // Exemplar times come from the span layer's counter-based clock, which follows the
     // system clock to within microseconds; the clock moves on far more before the export.
     const SLACK: u64 = 2_000_000;
@@ -68,5 +70,20 @@ fn exemplars_carry_their_measurement_time() {
     assert!(
         exemplar.time_unix_nano + SLACK >= before && exemplar.time_unix_nano <= after + SLACK,
         "{exemplar:?}: recorded within [{before}, {after}], exported from {exporting}"
+    );
+
+    assert_eq!(
+        (waited.scope.name.as_str(), waited.scope.version.as_str()),
+        ("obs-metrics", env!("CARGO_PKG_VERSION")),
+        "obs's scope, with its version (every obs crate has the workspace's)"
+    );
+    let spans = runtime
+        .block_on(store.wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)))
+        .expect("the span arrived");
+    let work = spans.iter().find(|s| s.name() == "work").expect("work");
+    assert_eq!(
+        (work.scope.name.as_str(), work.scope.version.as_str()),
+        (module_path!(), ""),
+        "the application's crate, with no version invented"
     );
 }

@@ -15,7 +15,8 @@ use crate::Registry;
 use crate::text::Format;
 
 /// Answers `GET`/`HEAD` with the registry in the format the `Accept` header asks for
-/// (OpenMetrics for Prometheus scrapers, Prometheus text 0.0.4 otherwise), gzipped when
+/// (OpenMetrics for Prometheus scrapers, labelled with the version they ask for; Prometheus
+/// text 0.0.4 otherwise: see [`Format::negotiate`]), gzipped when
 /// `Accept-Encoding` allows it (as Prometheus's does), whatever the path; other methods get
 /// `405 Method Not Allowed`.
 ///
@@ -65,7 +66,7 @@ impl MetricsService {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        let format = Format::from_accept(&accept);
+        let (format, content_type) = Format::negotiate(&accept);
         let text = self.registry.encode(format);
         let gzipped = accepts_gzip(request.headers());
         let mut response = Response::new(Full::new(if gzipped {
@@ -74,10 +75,7 @@ impl MetricsService {
             Bytes::from(text)
         }));
         let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if gzipped {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
@@ -250,5 +248,68 @@ mod tests {
         let post = service.respond(&Request::post("/metrics").body(()).unwrap());
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[ALLOW], "GET, HEAD");
+    }
+
+    /// Prometheus' scrape negotiation: the answer's `Content-Type` "SHOULD" match "one of
+    /// the accepted formats" (<https://prometheus.io/docs/instrumenting/content_negotiation/>).
+    /// A scraper configured for `OpenMetricsText0.0.1` only gets OpenMetrics labelled
+    /// 0.0.1 (the same text), not 1.0.0 that only its `*/*` reaches.
+    #[test]
+    fn answers_openmetrics_with_the_version_the_scraper_asked_for() {
+        let registry = Registry::new();
+        registry.counter("jobs", "Jobs.").unwrap().inc();
+        let service = MetricsService::new(registry);
+        let scrape = |accept: &str| {
+            let response = service.respond(
+                &Request::get("/metrics")
+                    .header(ACCEPT, accept)
+                    .body(())
+                    .unwrap(),
+            );
+            let content_type = response.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (content_type, body(response))
+        };
+        let (v1_type, v1_text) = scrape("application/openmetrics-text;version=1.0.0");
+        assert_eq!(v1_type, crate::text::OPENMETRICS_CONTENT_TYPE);
+        for (accept, expected) in [
+            // Prometheus 3 with `scrape_protocols: [OpenMetricsText0.0.1]`.
+            (
+                "application/openmetrics-text;version=0.0.1;q=0.2,*/*;q=0.1",
+                crate::text::OPENMETRICS_0_0_1_CONTENT_TYPE,
+            ),
+            (
+                "application/openmetrics-text;version=0.0.1",
+                crate::text::OPENMETRICS_0_0_1_CONTENT_TYPE,
+            ),
+            (
+                "application/openmetrics-text;version=1.0.0;q=0.3,application/openmetrics-text;version=0.0.1;q=0.4",
+                crate::text::OPENMETRICS_0_0_1_CONTENT_TYPE,
+            ),
+            // A range without a version reaches both: 1.0.0 unless 0.0.1 is preferred.
+            (
+                "application/openmetrics-text;q=0.5,application/openmetrics-text;version=0.0.1",
+                crate::text::OPENMETRICS_0_0_1_CONTENT_TYPE,
+            ),
+            (
+                "application/openmetrics-text",
+                crate::text::OPENMETRICS_CONTENT_TYPE,
+            ),
+            // Prometheus' default: 1.0.0 first.
+            (
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                crate::text::OPENMETRICS_CONTENT_TYPE,
+            ),
+            (
+                "application/openmetrics-text;version=0.0.1;q=0.5,application/openmetrics-text;version=1.0.0;q=0.5",
+                crate::text::OPENMETRICS_CONTENT_TYPE,
+            ),
+        ] {
+            let (content_type, text) = scrape(accept);
+            assert_eq!(content_type, expected, "{accept}");
+            assert_eq!(text, v1_text, "the same text: {accept}");
+        }
     }
 }

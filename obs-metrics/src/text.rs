@@ -13,6 +13,12 @@ use crate::{Exemplar, HistogramValue, MetricFamilySnapshot, MetricKind, PointVal
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// `Content-Type` of the OpenMetrics text for a scraper that asks for version 0.0.1 rather
+/// than 1.0.0 (Prometheus' `OpenMetricsText0.0.1` scrape protocol): the same text, the
+/// pre-1.0 version number that Prometheus parses alike and its Go client answers with.
+pub const OPENMETRICS_0_0_1_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=0.0.1; charset=utf-8";
+
 /// `Content-Type` of the Prometheus text format 0.0.4.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -26,7 +32,8 @@ pub enum Format {
 }
 
 impl Format {
-    /// The `Content-Type` to answer with.
+    /// The `Content-Type` of this format (OpenMetrics as version 1.0.0), which
+    /// [`negotiate`](Self::negotiate) answers with unless the client prefers OpenMetrics 0.0.1.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
@@ -41,6 +48,23 @@ impl Format {
     /// wildcard (`*/*`, `application/*`) reaches it and `text/plain` is less welcome;
     /// Prometheus text otherwise, so `*/*` clients such as curl get the classic format.
     pub fn from_accept(accept: &str) -> Format {
+        Format::negotiate(accept).0
+    }
+
+    /// The format an `Accept` header value asks for (as [`from_accept`](Self::from_accept)),
+    /// and the `Content-Type` to answer with: OpenMetrics as version 0.0.1 when the client
+    /// welcomes that version more than 1.0.0 (it asked for 0.0.1 only, say), since
+    /// Prometheus' scrape negotiation says the answer's `Content-Type` "SHOULD" match "one
+    /// of the accepted formats"
+    /// (<https://prometheus.io/docs/instrumenting/content_negotiation/>). The text is the
+    /// same: Prometheus reads both versions with one parser, and its Go client writes both
+    /// alike.
+    pub fn negotiate(accept: &str) -> (Format, &'static str) {
+        // The q-value of each OpenMetrics version, named exactly or by
+        // `application/openmetrics-text` with no version (the most specific range decides).
+        let mut v1 = None::<f32>;
+        let mut v0_0_1 = None::<f32>;
+        let mut unversioned = None::<f32>;
         // The q-value of each format per specificity: [exact type, `type/*`, `*/*`].
         let mut openmetrics = [None::<f32>; 3];
         let mut text = [None::<f32>; 3];
@@ -69,8 +93,11 @@ impl Format {
                 continue;
             }
             if media.eq_ignore_ascii_case("application/openmetrics-text") {
-                if matches!(version, None | Some("1.0.0") | Some("0.0.1")) {
-                    raise(&mut openmetrics[0], q);
+                match version {
+                    None => raise(&mut unversioned, q),
+                    Some("1.0.0") => raise(&mut v1, q),
+                    Some("0.0.1") => raise(&mut v0_0_1, q),
+                    Some(_) => {}
                 }
             } else if media.eq_ignore_ascii_case("application/*") {
                 raise(&mut openmetrics[1], q);
@@ -83,13 +110,21 @@ impl Format {
                 raise(&mut text[2], q);
             }
         }
+        // 1.0.0 unless 0.0.1 is welcome and more so.
+        let (v1, v0_0_1) = (v1.or(unversioned), v0_0_1.or(unversioned));
+        let (named, content_type) = match (v1, v0_0_1) {
+            (v1, Some(old)) if v1.is_none_or(|v1| old > v1) => {
+                (Some(old), OPENMETRICS_0_0_1_CONTENT_TYPE)
+            }
+            (v1, _) => (v1, OPENMETRICS_CONTENT_TYPE),
+        };
+        openmetrics[0] = named;
         let most_specific = |qs: [Option<f32>; 3]| qs.into_iter().flatten().next().unwrap_or(0.0);
         let (om, plain) = (most_specific(openmetrics), most_specific(text));
-        let named = openmetrics[0].is_some();
-        if om > 0.0 && (om > plain || (named && om >= plain)) {
-            Format::OpenMetrics
+        if om > 0.0 && (om > plain || (named.is_some() && om >= plain)) {
+            (Format::OpenMetrics, content_type)
         } else {
-            Format::Prometheus
+            (Format::Prometheus, PROMETHEUS_CONTENT_TYPE)
         }
     }
 }

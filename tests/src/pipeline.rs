@@ -34,6 +34,24 @@ pub fn quick_batches(builder: obs_core::Builder) -> obs_core::Builder {
         })
 }
 
+/// An in-memory receiver (with `config`) behind a real collector, and a builder for service
+/// `service` that exports all three signals to that collector over OTLP/gRPC with
+/// [`quick_batches`] and no JSON lines on stdout: the set-up of the tests that check what
+/// arrives at a collector, which add their own settings before `init`.
+pub async fn via_collector(
+    service: &str,
+    config: ReceiverConfig,
+) -> (OtlpReceiver, Collector, obs_core::Builder) {
+    let receiver = OtlpReceiver::start(config).await.expect("receiver");
+    let collector = Collector::start(&receiver.grpc_endpoint());
+    let builder = quick_batches(obs_core::builder())
+        .service_name(service)
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(collector.grpc_endpoint.clone())
+        .json_logs(false);
+    (receiver, collector, builder)
+}
+
 /// Runs the round trip over `protocol` with `compression` by `route` and asserts on what
 /// arrives. Each test binary calls this once: `init` is once per process.
 pub async fn round_trip(protocol: Protocol, compression: Compression, route: Route) {

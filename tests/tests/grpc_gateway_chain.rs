@@ -12,11 +12,9 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream, items};
-use obs_core::Protocol;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
-use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
+use obs_core::testing::{MetricPoint, ReceivedMetric, ReceivedSpan, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
-use obs_tests::collector::Collector;
 use obs_tests::http::{get_text, serve, traced_client};
 use tonic::{Request, Response};
 use tracing::Instrument;
@@ -170,15 +168,9 @@ fn grpc_chain<'a>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default())
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("grpc-chain")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
+    let (receiver, collector, builder) =
+        obs_tests::pipeline::via_collector("grpc-chain", ReceiverConfig::default()).await;
+    let telemetry = builder
         .metric_export_interval(Duration::from_millis(200))
         .init()
         .expect("init");

@@ -10,11 +10,9 @@ mod grpc_common;
 use std::time::Duration;
 
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, items};
-use obs_core::Protocol;
 use obs_core::testing::proto::tonic::trace::v1::span::SpanKind;
-use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceivedSpan, ReceiverConfig};
+use obs_core::testing::{MetricPoint, ReceivedMetric, ReceivedSpan, ReceiverConfig};
 use obs_core::trace::RpcConventions;
-use obs_tests::collector::Collector;
 use tonic::{Code, Request, Response};
 use tracing::Instrument;
 
@@ -30,15 +28,9 @@ fn span<'a>(spans: &'a [ReceivedSpan], kind: SpanKind, name: &str) -> &'a Receiv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default())
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("grpc-stable")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
+    let (receiver, collector, builder) =
+        obs_tests::pipeline::via_collector("grpc-stable", ReceiverConfig::default()).await;
+    let telemetry = builder
         .rpc_conventions(RpcConventions::Stable)
         .metric_export_interval(Duration::from_millis(200))
         .init()

@@ -9,24 +9,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use obs_core::Protocol;
 use obs_core::metrics::text::Format;
-use obs_core::testing::{MetricPoint, OtlpReceiver, ReceivedMetric, ReceiverConfig};
+use obs_core::testing::{MetricPoint, ReceivedMetric, ReceiverConfig};
 use obs_core::tower::HttpServerLayer;
-use obs_tests::collector::Collector;
 use obs_tests::http::{get_text, serve, traced_client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_metrics_go_over_otlp_under_their_conventions_names() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default())
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("otlp-names")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
+    let (receiver, collector, builder) =
+        obs_tests::pipeline::via_collector("otlp-names", ReceiverConfig::default()).await;
+    let telemetry = builder
         .metric_export_interval(Duration::from_millis(200))
         .init()
         .expect("init");

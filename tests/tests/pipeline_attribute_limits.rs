@@ -5,22 +5,15 @@
 use std::time::Duration;
 
 use obs_core::opentelemetry::KeyValue;
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::testing::ReceiverConfig;
 use obs_core::trace::{SpanContext, SpanExt, SpanId, TraceFlags, TraceId};
-use obs_core::{AttributeLimits, Protocol, SpanLimits};
-use obs_tests::collector::Collector;
+use obs_core::{AttributeLimits, SpanLimits};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_cut_spans_and_log_records_before_the_collector() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default())
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("limits-test")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
+    let (receiver, collector, builder) =
+        obs_tests::pipeline::via_collector("limits-test", ReceiverConfig::default()).await;
+    let telemetry = builder
         .span_events(true)
         .span_limits(SpanLimits {
             attributes: AttributeLimits {

@@ -3,25 +3,18 @@
 
 use std::time::Duration;
 
-use obs_core::Protocol;
-use obs_core::testing::{OtlpReceiver, ReceiverConfig};
-use obs_tests::collector::Collector;
+use obs_core::testing::ReceiverConfig;
 
 const MIB: usize = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_the_collectors_limit_arrives_in_parts() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default().max_message_bytes(64 * MIB))
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("oversized-test")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
-        .init()
-        .expect("init");
+    let (receiver, collector, builder) = obs_tests::pipeline::via_collector(
+        "oversized-test",
+        ReceiverConfig::default().max_message_bytes(64 * MIB),
+    )
+    .await;
+    let telemetry = builder.init().expect("init");
 
     // 6 MiB in six spans, 20 small ones, and one span of 5 MiB, which no request can carry.
     let megabyte = "m".repeat(MIB);

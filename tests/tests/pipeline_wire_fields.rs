@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use obs_core::Protocol;
 use obs_core::metrics::{Counter, Unit};
 use obs_core::testing::proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use obs_core::testing::proto::tonic::metrics::v1::AggregationTemporality;
@@ -183,15 +182,9 @@ fn point_times(m: &ReceivedMetric) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_on_the_wire_follows_the_otlp_data_model_across_exports() {
-    let receiver = OtlpReceiver::start(ReceiverConfig::default())
-        .await
-        .expect("receiver");
-    let collector = Collector::start(&receiver.grpc_endpoint());
-    let telemetry = obs_tests::pipeline::quick_batches(obs_core::builder())
-        .service_name("wire-test")
-        .protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint.clone())
-        .json_logs(false)
+    let (receiver, collector, builder) =
+        obs_tests::pipeline::via_collector("wire-test", ReceiverConfig::default()).await;
+    let telemetry = builder
         .span_events(true)
         .log_filter("warn,wire=trace")
         .metric_export_interval(Duration::from_millis(200))

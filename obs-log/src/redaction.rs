@@ -8,22 +8,26 @@ pub const REDACTED: &str = "[REDACTED]";
 /// alike, for event and span fields.
 ///
 /// A field matches a listed name when its name *ends with* that name at a segment
-/// boundary, ignoring ASCII case, with `_`, `-` and `.` read as the same separator:
-/// the whole name, or its last segments after a separator. Exactly:
+/// boundary, ignoring ASCII case: the whole name, or its last segments. Segments are
+/// separated by `_`, `-` or `.` (read as the same separator), or start where a lower-case
+/// letter or a digit is followed by an upper-case one (`camelCase`). Exactly:
 ///
 /// - `password` matches `password`, `Password`, `db_password`, `DB-PASSWORD`,
 ///   `user.password`; not `password_hint`, `password_length`, `passwords` or `mypassword`.
 /// - `token` matches `access_token`, `refresh_token`, `id-token`, `auth.token`; not
 ///   `token_count`, `tokens`, `max_tokens` or `tokenizer`.
-/// - `api_key` matches `api_key`, `x-api-key`, `X-API-KEY`,
-///   `http.request.header.x-api-key`; not `key` or `cache_key`.
+/// - `token` matches `accessToken`, `oauth2Token` and `AccessToken`; not `myToken_count`,
+///   `TokenCount` or `mytoken`.
+/// - `api_key` matches `api_key`, `x-api-key`, `X-API-KEY`, `apiKey`, `X-Api-Key`,
+///   `http.request.header.x-api-key`; not `key` or `cache_key`. `apikey`, one word, is a
+///   name of its own in the default list.
 /// - A name of several segments (`user.email`) matches `user.email`, `User.Email`,
 ///   `user_email` and `account.user.email`; not `poweruser_email`.
 ///
 /// The default list, [`DEFAULT_NAMES`](Self::DEFAULT_NAMES), holds the credential words
 /// that end the names of secret values (`password`, `passwd`, `secret`, `token`,
-/// `authorization`, `api_key`, `private_key`, `cookie`), so `client_secret`,
-/// `proxy-authorization` and `set-cookie` are redacted too. A word that only *starts* a
+/// `authorization`, `api_key`, `apikey`, `private_key`, `cookie`), so `client_secret`,
+/// `clientSecret`, `proxy-authorization` and `set-cookie` are redacted too. A word that only *starts* a
 /// name describes the secret rather than holds it (`token_count`, `password_hint`,
 /// `secret_name`), and is written as it is. The field stays (so a reader sees it was
 /// there); only its value goes.
@@ -33,8 +37,8 @@ pub const REDACTED: &str = "[REDACTED]";
 ///   password. Put secrets in fields.
 /// - A value is not looked into: `info!(user = ?user)` writes the `Debug` output of `user`
 ///   whole, secret members included.
-/// - Names without a separator before the word are not matched: `apikey`, `accessToken`,
-///   `dbpassword`. List them ([`with_name`](Self::with_name)).
+/// - Names that run the word on with no separator or case change are not matched:
+///   `dbpassword`, `DBPASSWORD`, `mytoken`. List them ([`with_name`](Self::with_name)).
 /// - It applies to log lines and log records. The fields of spans exported as traces
 ///   (`obs_trace::SpanLayer`) are span attributes, which it does not touch.
 ///
@@ -55,7 +59,7 @@ pub const REDACTED: &str = "[REDACTED]";
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redaction {
-    names: Vec<Box<str>>,
+    names: Vec<Name>,
     /// Bit `n` is set when a name's last byte, [folded](fold), is `n` (mod 64; letters
     /// have bits of their own): most fields are cleared without a single comparison.
     last_bytes: u64,
@@ -82,30 +86,77 @@ fn last_byte_bit(name: &[u8]) -> u64 {
     name.last().map_or(0, |&b| 1 << (fold(b) & 63))
 }
 
-/// Whether `field` ends with `name` at a segment boundary (see [`Redaction`]).
+/// Whether a segment of `field` starts at `at` because of a case change: an upper-case
+/// letter right after a lower-case letter or a digit (`accessToken`, `oauth2Token`). A run
+/// of capitals (`APIKey`) has no boundary inside it.
 #[inline]
-fn ends_with_name(field: &[u8], name: &[u8]) -> bool {
-    let Some(start) = field.len().checked_sub(name.len()) else {
-        return false;
-    };
-    !name.is_empty()
-        && (start == 0 || is_separator(field[start - 1]))
-        && field[start..]
-            .iter()
-            .zip(name)
-            .all(|(&a, &b)| fold(a) == fold(b))
+fn is_hump(field: &[u8], at: usize) -> bool {
+    at > 0
+        && field.get(at).is_some_and(u8::is_ascii_uppercase)
+        && (field[at - 1].is_ascii_lowercase() || field[at - 1].is_ascii_digit())
+}
+
+/// Whether a segment of `field` starts at `at`: the start, after a separator, or at a
+/// case change.
+#[inline]
+fn is_boundary(field: &[u8], at: usize) -> bool {
+    at == 0 || is_separator(field[at - 1]) || is_hump(field, at)
+}
+
+/// A listed name, and whether it has separators inside or at its ends (`api_key`), whose
+/// matches are walked segment by segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Name {
+    text: Box<str>,
+    segmented: bool,
+}
+
+impl Name {
+    /// Whether `field` ends with this name at a segment boundary (see [`Redaction`]).
+    #[inline]
+    fn ends(&self, field: &[u8]) -> bool {
+        let name = self.text.as_bytes();
+        if !self.segmented {
+            // One segment: a fixed tail, whose boundary (which rarely holds) is checked first.
+            let Some(start) = field.len().checked_sub(name.len()) else {
+                return false;
+            };
+            return !name.is_empty()
+                && is_boundary(field, start)
+                && field[start..]
+                    .iter()
+                    .zip(name)
+                    .all(|(&a, &b)| fold(a) == fold(b));
+        }
+        // From the end: a separator in the name matches a separator in `field` or a case
+        // change (`api_key` in `apiKey`).
+        let mut at = field.len();
+        for &b in name.iter().rev() {
+            if is_separator(b) && !(at > 0 && is_separator(field[at - 1])) {
+                if !is_hump(field, at) {
+                    return false;
+                }
+            } else if at == 0 || fold(field[at - 1]) != fold(b) {
+                return false;
+            } else {
+                at -= 1;
+            }
+        }
+        is_boundary(field, at)
+    }
 }
 
 impl Redaction {
     /// The names redacted by default: credential words, matched at the end of a field name
     /// (see [`Redaction`]).
-    pub const DEFAULT_NAMES: [&'static str; 8] = [
+    pub const DEFAULT_NAMES: [&'static str; 9] = [
         "password",
         "passwd",
         "secret",
         "token",
         "authorization",
         "api_key",
+        "apikey",
         "private_key",
         "cookie",
     ];
@@ -131,15 +182,16 @@ impl Redaction {
 
     /// Adds `name` to the list.
     pub fn with_name(mut self, name: impl Into<Box<str>>) -> Self {
-        let name = name.into();
-        self.last_bytes |= last_byte_bit(name.as_bytes());
-        self.names.push(name);
+        let text = name.into();
+        self.last_bytes |= last_byte_bit(text.as_bytes());
+        let segmented = text.bytes().any(is_separator);
+        self.names.push(Name { text, segmented });
         self
     }
 
     /// The names in the list.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|n| &**n)
+        self.names.iter().map(|n| &*n.text)
     }
 
     /// Whether the value of a field named `field` is redacted.
@@ -147,10 +199,7 @@ impl Redaction {
     pub fn is_redacted(&self, field: &str) -> bool {
         let field = field.as_bytes();
         self.last_bytes & last_byte_bit(field) != 0
-            && self
-                .names
-                .iter()
-                .any(|name| ends_with_name(field, name.as_bytes()))
+            && self.names.iter().any(|name| name.ends(field))
     }
 }
 
@@ -196,6 +245,20 @@ mod tests {
             "http.request.header.cookie",
             "private_key",
             "ssh_private_key",
+            // camelCase and PascalCase names, as JSON APIs spell them.
+            "accessToken",
+            "AccessToken",
+            "oauth2Token",
+            "clientSecret",
+            "dbPassword",
+            "apiKey",
+            "xApiKey",
+            "X-Api-Key",
+            "privateKey",
+            "setCookie",
+            "apikey",
+            "x-apikey",
+            "APIKEY",
         ] {
             assert!(r.is_redacted(hit), "{hit} is redacted");
         }
@@ -212,6 +275,14 @@ mod tests {
             "key",
             "cache_key",
             "mytoken",
+            "myToken_count",
+            "TokenCount",
+            "tokenCount",
+            "passwordHint",
+            "maxTokens",
+            "cacheKey",
+            "APIKey_id",
+            "dbpassword",
             "passwords",
             "user",
             "",
@@ -228,6 +299,8 @@ mod tests {
             "User.Email",
             "account.user.email",
             "user_email",
+            "userEmail",
+            "accountUserEmail",
             "ssn",
             "user.ssn",
         ] {
@@ -237,6 +310,7 @@ mod tests {
             "email",
             "superuser.emails",
             "poweruser_email",
+            "poweruserEmail",
             "ssns",
             "password",
         ] {

@@ -316,7 +316,28 @@ pub(crate) fn validate_label_name(
 /// metrics API spec ("Instrument name syntax": an ASCII letter, then up to 254 letters,
 /// digits, `_`, `.`, `-` or `/`), and attribute keys that are non-empty, one per label
 /// (the OTel common spec: "The attribute key MUST be a non-null and non-empty string").
-pub(crate) fn validate_otel_names(metric: &str, otel: &OtelNames) -> Result<(), MetricsError> {
+pub(crate) fn validate_otel_names(
+    metric: &str,
+    unit: Option<Unit>,
+    otel: &OtelNames,
+) -> Result<(), MetricsError> {
+    if let Some(otel_unit) = otel.unit {
+        // The API spec's unit syntax: "ASCII string", "maximum length of 63 characters".
+        // A family with a `Unit` has its UCUM code already: two units would disagree.
+        let reason = if !otel_unit.is_ascii() || otel_unit.len() > 63 {
+            Some("must be ASCII, at most 63 characters")
+        } else if unit.is_some() {
+            Some("is for a family without a unit suffix (its unit's UCUM code is sent)")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(invalid(
+                metric,
+                format!("the OpenTelemetry unit {otel_unit:?} of {metric} {reason}"),
+            ));
+        }
+    }
     if let Some(name) = otel.name {
         let bytes = name.as_bytes();
         let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic)

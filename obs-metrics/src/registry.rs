@@ -694,12 +694,35 @@ impl MetricBuilder<'_> {
         self
     }
 
+    /// The unit OTLP exporters send for a family whose Prometheus name carries none: the
+    /// UCUM annotation the semantic conventions give a count (`{count}` for
+    /// `rpc.server.requests_per_rpc`, `{request}` for `http.server.active_requests`). Must
+    /// be ASCII, at most 63 characters (the API spec's unit syntax), and only for a family
+    /// without a [`unit`](Self::unit). See [`OtelNames`].
+    ///
+    /// ```
+    /// use obs_metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry
+    ///     .metric("jobs_in_flight", "Jobs running.")
+    ///     .otel_name("jobs.in_flight")
+    ///     .otel_unit("{job}")
+    ///     .up_down_counter()
+    ///     .unwrap();
+    /// assert_eq!(registry.collect()[0].otel.unit, Some("{job}"));
+    /// ```
+    pub fn otel_unit(mut self, unit: &'static str) -> Self {
+        self.otel.unit = Some(unit);
+        self
+    }
+
     fn check(&self, kind: MetricKind) -> Result<ValidName, MetricsError> {
         let valid = validate_metric_name(&self.name, kind, self.unit)?;
         if self.help.trim().is_empty() {
             return Err(MetricsError::EmptyHelp { name: valid.name });
         }
-        validate_otel_names(&valid.name, &self.otel)?;
+        validate_otel_names(&valid.name, valid.unit, &self.otel)?;
         Ok(valid)
     }
 
@@ -1154,6 +1177,21 @@ mod tests {
             OtelAttribute::string("a", "x"),
             OtelAttribute::string("a", "y"),
         ];
+        r.metric("queued", "Q.").otel_unit("{job}").gauge().unwrap();
+        for (name, unit) in [
+            ("waited_seconds", "s"),
+            ("odd", "{é}"),
+            ("long", &*"x".repeat(64)),
+        ] {
+            let unit: &'static str = Box::leak(unit.to_owned().into_boxed_str());
+            assert!(
+                matches!(
+                    r.metric(name, "U.").otel_unit(unit).counter(),
+                    Err(MetricsError::InvalidName { .. })
+                ),
+                "{name} {unit:?}"
+            );
+        }
         for attributes in [&EMPTY_KEY[..], &TWICE[..]] {
             assert!(matches!(
                 r.metric("keyed", "K.")

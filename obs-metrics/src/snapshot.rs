@@ -40,9 +40,10 @@ impl MetricKind {
 /// of the semantic conventions, and dots can't be recovered from underscores
 /// (`http_response_status_code` is `http.response.status_code`), so both are given, with
 /// [`MetricBuilder::otel_name`](crate::MetricBuilder::otel_name) and
-/// [`MetricBuilder::otel_attributes`](crate::MetricBuilder::otel_attributes). OTLP exporters
-/// (`obs-core`'s push) send these; the text exposition ignores them. The default keeps the
-/// Prometheus names over OTLP too.
+/// [`MetricBuilder::otel_attributes`](crate::MetricBuilder::otel_attributes), and the unit
+/// of a count, which no Prometheus suffix carries ([`MetricBuilder::otel_unit`](crate::MetricBuilder::otel_unit)).
+/// OTLP exporters (`obs-core`'s push) send these; the text exposition ignores them. The
+/// default keeps the Prometheus names over OTLP too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OtelNames {
     /// The instrument name; `None`: the Prometheus name (without a counter's `_total`).
@@ -50,6 +51,10 @@ pub struct OtelNames {
     /// The attributes of the labels listed; a label not listed is a string attribute keyed
     /// by its name.
     pub attributes: &'static [OtelAttribute],
+    /// The OTLP unit of a family whose Prometheus name has no [`Unit`]: a UCUM annotation
+    /// such as `{count}` or `{request}`, which the semantic conventions give counts and
+    /// Prometheus names leave out. `None`: the [`Unit`]'s UCUM code, if any.
+    pub unit: Option<&'static str>,
 }
 
 impl OtelNames {
@@ -61,8 +66,8 @@ impl OtelNames {
     /// static ATTRIBUTES: [OtelAttribute; 1] = [OtelAttribute::string("url_scheme", "url.scheme")];
     ///
     /// let names = OtelNames {
-    ///     name: None,
     ///     attributes: &ATTRIBUTES,
+    ///     ..OtelNames::default()
     /// };
     /// assert_eq!(names.attribute("url_scheme").map(|a| a.key), Some("url.scheme"));
     /// assert_eq!(names.attribute("tenant"), None);

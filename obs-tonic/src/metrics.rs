@@ -10,8 +10,9 @@
 //! - `rpc.{server,client}.requests_per_rpc` and `responses_per_rpc`, messages per call:
 //!   defined up to v1.37 ("Streaming: required", 1 for unary calls), removed with no
 //!   replacement by the stable conventions (non-normative/rpc-migration.md, "Deprecated
-//!   metrics"), so only emitted with the old conventions. The layers cannot tell a unary
-//!   call from a streaming one without the service definition, so they record every call.
+//!   metrics"), so only emitted with the old conventions; their OTLP unit is the
+//!   conventions' `{count}`. The layers cannot tell a unary call from a streaming one
+//!   without the service definition, so they record every call.
 //!
 //! Labels of the old conventions ([`RpcConventions::Old`]): `rpc_system`, `rpc_service`,
 //! `rpc_method` (the method alone), `rpc_grpc_status_code` (the number) and `error_type`.
@@ -316,6 +317,8 @@ impl RpcMetrics {
                 .metric(name, help)
                 .otel_name(otel_name)
                 .otel_attributes(&RPC_ATTRIBUTES)
+                // rpc-metrics.md (v1.37): the unit of both message counts.
+                .otel_unit("{count}")
                 .buckets(MESSAGE_BUCKETS)
                 .without_exemplars()
                 .dyn_family(&OLD_LABELS)

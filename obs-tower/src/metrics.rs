@@ -127,6 +127,8 @@ impl HttpInstruments for ServerMetrics {
                     )
                     .otel_name("http.server.active_requests")
                     .otel_attributes(&HTTP_ATTRIBUTES)
+                    // http-metrics.md: "UpDownCounter | `{request}`".
+                    .otel_unit("{request}")
                     .dyn_family(&["http_request_method", "url_scheme"])?,
                 active_series: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             })

@@ -258,6 +258,9 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
         })
         .expect("server duration of Get");
     assert_eq!(duration.unit, "s");
+    // Message counts have no Prometheus unit suffix; their conventions' unit is `{count}`.
+    let responses = points.iter().rev().find(|p| list_responses(p)).unwrap();
+    assert_eq!(responses.unit, "{count}");
     assert_eq!(duration.attribute_int("rpc.grpc.status_code"), Some(0));
     assert_eq!(duration.attribute_str("rpc.system"), Some("grpc"));
     assert!(

@@ -102,6 +102,7 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         ),
         "an UpDownCounter: {active:?}"
     );
+    assert_eq!(active.unit, "{request}");
     assert_eq!(active.attribute_str("http.request.method"), Some("GET"));
     assert_eq!(active.attribute_str("url.scheme"), Some("http"));
 

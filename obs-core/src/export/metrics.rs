@@ -155,7 +155,14 @@ fn metric(
         // `/metrics` name (dots to underscores, the unit as a suffix).
         name: f.otel.name.map_or_else(|| f.name.clone(), str::to_owned),
         description: f.help.clone(),
-        unit: f.unit.map(|u| u.ucum().to_owned()).unwrap_or_default(),
+        // A count's annotation (`{count}`) where the family has one, which no Prometheus
+        // name carries, else the UCUM code of the name's unit suffix.
+        unit: f
+            .otel
+            .unit
+            .or(f.unit.map(|u| u.ucum()))
+            .unwrap_or_default()
+            .to_owned(),
         metadata: Vec::new(),
         data: Some(data),
     }
@@ -729,6 +736,30 @@ mod tests {
                 ("http.response.status_code", text("2xx")),
             ]
         );
+    }
+
+    #[test]
+    fn a_count_goes_with_its_otel_unit_and_a_unit_suffix_with_its_ucum_code() {
+        let registry = Registry::new();
+        registry
+            .metric("messages_per_call", "m")
+            .otel_name("messages.per_call")
+            .otel_unit("{count}")
+            .histogram()
+            .unwrap()
+            .observe(3.0);
+        registry
+            .metric("queue_bytes", "q")
+            .otel_name("queue.size")
+            .gauge()
+            .unwrap()
+            .set(1);
+        registry.counter("jobs", "j").unwrap().inc();
+        let metrics = exported(&registry);
+        let unit = |name: &str| metrics.iter().find(|m| m.name == name).map(|m| &*m.unit);
+        assert_eq!(unit("messages.per_call"), Some("{count}"));
+        assert_eq!(unit("queue.size"), Some("By"));
+        assert_eq!(unit("jobs"), Some(""));
     }
 
     #[tokio::test]

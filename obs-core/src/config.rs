@@ -68,7 +68,7 @@ pub enum TemporalityPreference {
     #[default]
     Cumulative,
     /// `delta`: counters and histograms are delta, the asynchronous counters too (those a
-    /// [`Collector`](obs_metrics::Collector) reads at collection: `process_cpu_seconds_total`,
+    /// [`Collector`](obs_metrics::Collector) reads at collection: `process.cpu.time`,
     /// `tokio_runtime_*_total`, obs's own pipeline counters), which are pushed every time,
     /// unchanged ones too.
     Delta,

@@ -1,15 +1,28 @@
 //! Process metrics read from `/proc` at collection time (Linux; elsewhere nothing), with
 //! the names and meaning of the Prometheus client libraries' process collector
-//! (<https://prometheus.io/docs/instrumenting/writing_clientlibs/#process-metrics>), and
-//! tokio runtime metrics from the stable `RuntimeMetrics` API (feature `tokio`).
+//! (<https://prometheus.io/docs/instrumenting/writing_clientlibs/#process-metrics>) on
+//! `/metrics` and, over OTLP, the names of the OS process metric conventions where they
+//! have one (see [`Registry::register_process_metrics`]), and tokio runtime metrics from
+//! the stable `RuntimeMetrics` API (feature `tokio`).
 
 use std::sync::atomic::Ordering;
 
-use crate::{MetricFamilySnapshot, MetricKind, PointSnapshot, PointValue, Registry, Unit};
+use crate::{
+    MetricFamilySnapshot, MetricKind, OtelNames, PointSnapshot, PointValue, Registry, Unit,
+};
 
 /// Linux fixes `USER_HZ`, the unit of the tick counts in `/proc/<pid>/stat`, at 100 on
 /// every architecture it supports (`sysconf(_SC_CLK_TCK)`), so no libc call is needed.
 const TICKS_PER_SECOND: f64 = 100.0;
+
+/// An OpenTelemetry name (and count unit) for a family without labels.
+const fn otel(name: &'static str, unit: Option<&'static str>) -> OtelNames {
+    OtelNames {
+        name: Some(name),
+        attributes: &[],
+        unit,
+    }
+}
 
 /// One unlabelled point.
 fn family(
@@ -17,10 +30,14 @@ fn family(
     help: &str,
     unit: Option<Unit>,
     kind: MetricKind,
+    otel: OtelNames,
     value: PointValue,
     now: u64,
 ) -> MetricFamilySnapshot {
-    family_of(name, help, unit, kind, vec![(Vec::new(), value)], now)
+    MetricFamilySnapshot {
+        otel,
+        ..family_of(name, help, unit, kind, vec![(Vec::new(), value)], now)
+    }
 }
 
 fn family_of(
@@ -36,7 +53,7 @@ fn family_of(
         help: help.to_owned(),
         unit,
         kind,
-        otel: Default::default(),
+        otel: OtelNames::default(),
         asynchronous: true,
         points: points
             .into_iter()
@@ -144,18 +161,22 @@ struct ProcessCollector;
 
 impl crate::Collector for ProcessCollector {
     fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
-        let gauge = |name: &str, help: &str, unit, value: Option<u64>| {
+        // Sizes and counts the conventions make UpDownCounters (a non-monotonic OTLP sum;
+        // a gauge on `/metrics` all the same); those without a convention stay gauges.
+        let level = |name: &str, help: &str, unit, kind, otel, value: Option<u64>| {
             value.map(|v| {
                 family(
                     name,
                     help,
                     unit,
-                    MetricKind::Gauge,
+                    kind,
+                    otel,
                     PointValue::I64(i64::try_from(v).unwrap_or(i64::MAX)),
                     now,
                 )
             })
         };
+        use MetricKind::{Gauge, UpDownCounter};
         let stat = ProcStat::read();
         out.extend(stat.map(|s| {
             family(
@@ -163,32 +184,46 @@ impl crate::Collector for ProcessCollector {
                 "Total user and system CPU time spent in seconds.",
                 Some(Unit::Seconds),
                 MetricKind::Counter,
+                // User and system time together: the conventions allow a process "data
+                // points with no `mode` labels" (`cpu.mode` is Recommended).
+                otel("process.cpu.time", None),
                 PointValue::F64(s.cpu_seconds()),
                 now,
             )
         }));
-        out.extend(gauge(
+        out.extend(level(
             "process_resident_memory_bytes",
             "Resident memory size in bytes.",
             Some(Unit::Bytes),
+            UpDownCounter,
+            otel("process.memory.usage", None),
             resident_bytes(),
         ));
-        out.extend(gauge(
+        out.extend(level(
             "process_virtual_memory_bytes",
             "Virtual memory size in bytes.",
             Some(Unit::Bytes),
+            UpDownCounter,
+            otel("process.memory.virtual", None),
             stat.map(|s| s.virtual_bytes),
         ));
-        out.extend(gauge(
+        out.extend(level(
             "process_open_fds",
             "Number of open file descriptors.",
             None,
+            UpDownCounter,
+            otel(
+                "process.unix.file_descriptor.count",
+                Some("{file_descriptor}"),
+            ),
             open_fds(),
         ));
-        out.extend(gauge(
+        out.extend(level(
             "process_max_fds",
             "Maximum number of open file descriptors.",
             None,
+            Gauge,
+            OtelNames::default(),
             max_fds(),
         ));
         out.extend(stat.and_then(|s| s.start_time_seconds()).map(|secs| {
@@ -196,15 +231,18 @@ impl crate::Collector for ProcessCollector {
                 "process_start_time_seconds",
                 "Start time of the process since unix epoch in seconds.",
                 Some(Unit::Seconds),
-                MetricKind::Gauge,
+                Gauge,
+                OtelNames::default(),
                 PointValue::F64(secs),
                 now,
             )
         }));
-        out.extend(gauge(
+        out.extend(level(
             "process_threads",
             "Number of OS threads in the process.",
             None,
+            UpDownCounter,
+            otel("process.thread.count", Some("{thread}")),
             stat.map(|s| s.threads),
         ));
     }
@@ -217,6 +255,17 @@ impl Registry {
     /// `process_start_time_seconds`, `process_threads`. Off unless called (`obs-core`
     /// calls it unless configured not to); calling it again adds nothing. On systems
     /// without `/proc` the families are simply absent.
+    ///
+    /// OTLP exporters send them under the names of the OS process metric conventions
+    /// (system/process-metrics.md, v1.39 and later): `process.cpu.time` (user and system
+    /// time as one point, without `cpu.mode`: splitting it would put a label on
+    /// `process_cpu_seconds_total`, whose every Prometheus client has none),
+    /// `process.memory.usage`, `process.memory.virtual`,
+    /// `process.unix.file_descriptor.count` (v1.38's `process.open_file_descriptor.count`),
+    /// `process.thread.count`, the sizes and counts as UpDownCounters as the conventions
+    /// type them. The conventions have no metric for the descriptor limit, and theirs for
+    /// the start time, `process.uptime`, holds another value (seconds since the start),
+    /// so `process_max_fds` and `process_start_time_seconds` keep their names.
     pub fn register_process_metrics(&self) {
         if !self.flags().process.swap(true, Ordering::Relaxed) {
             self.register_collector(ProcessCollector);
@@ -242,6 +291,7 @@ impl crate::Collector for TokioCollector {
             "Worker threads of the tokio runtime.",
             None,
             MetricKind::Gauge,
+            OtelNames::default(),
             count(m.num_workers()),
             now,
         ));
@@ -250,6 +300,7 @@ impl crate::Collector for TokioCollector {
             "Tasks alive in the tokio runtime.",
             None,
             MetricKind::Gauge,
+            OtelNames::default(),
             count(m.num_alive_tasks()),
             now,
         ));
@@ -258,6 +309,7 @@ impl crate::Collector for TokioCollector {
             "Tasks waiting in the tokio runtime's global queue.",
             None,
             MetricKind::Gauge,
+            OtelNames::default(),
             count(m.global_queue_depth()),
             now,
         ));
@@ -344,6 +396,38 @@ mod tests {
                 "process_max_fds",
                 "process_start_time_seconds",
                 "process_threads"
+            ]
+        );
+        let otel: Vec<(Option<&str>, MetricKind, Option<&str>)> = families
+            .iter()
+            .map(|f| (f.otel.name, f.kind, f.otel.unit))
+            .collect();
+        assert_eq!(
+            otel,
+            [
+                (Some("process.cpu.time"), MetricKind::Counter, None),
+                (
+                    Some("process.memory.usage"),
+                    MetricKind::UpDownCounter,
+                    None
+                ),
+                (
+                    Some("process.memory.virtual"),
+                    MetricKind::UpDownCounter,
+                    None
+                ),
+                (
+                    Some("process.unix.file_descriptor.count"),
+                    MetricKind::UpDownCounter,
+                    Some("{file_descriptor}")
+                ),
+                (None, MetricKind::Gauge, None),
+                (None, MetricKind::Gauge, None),
+                (
+                    Some("process.thread.count"),
+                    MetricKind::UpDownCounter,
+                    Some("{thread}")
+                ),
             ]
         );
         let value = |name: &str| {

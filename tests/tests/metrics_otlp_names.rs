@@ -1,9 +1,9 @@
 //! The HTTP metrics reach a real collector (rotel, forwarding to an in-memory receiver)
 //! under the names, attribute keys and attribute types of the stable HTTP metric
 //! conventions (`http.server.request.duration`, unit `s`, `http.request.method`,
-//! `http.response.status_code` an integer), while `/metrics` keeps their Prometheus names
-//! (`http_server_request_duration_seconds`, `http_request_method`): what a collector's
-//! Prometheus exporter makes of the first is the second.
+//! `http.response.status_code` an integer), and the process metrics under the OS process
+//! conventions' names (`process.cpu.time`), while `/metrics` keeps their Prometheus names
+//! (`http_server_request_duration_seconds`, `http_request_method`, `process_cpu_seconds`).
 
 use std::time::Duration;
 
@@ -113,8 +113,55 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         "{:?}",
         metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
     );
+    // The process metrics: the OS process conventions' names, units and instrument types.
+    let process = |name: &str| {
+        metrics
+            .iter()
+            .rev()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    for (name, unit, monotonic) in [
+        ("process.cpu.time", "s", true),
+        ("process.memory.usage", "By", false),
+        ("process.memory.virtual", "By", false),
+        (
+            "process.unix.file_descriptor.count",
+            "{file_descriptor}",
+            false,
+        ),
+        ("process.thread.count", "{thread}", false),
+    ] {
+        let metric = process(name);
+        assert_eq!(metric.unit, unit, "{name}");
+        assert!(
+            matches!(metric.point, MetricPoint::Sum { is_monotonic, .. } if is_monotonic == monotonic),
+            "{name}: {metric:?}"
+        );
+        assert!(metric.attributes().is_empty(), "{name}: {metric:?}");
+    }
+    // No convention: the Prometheus names.
+    assert_eq!(process("process_max_fds").unit, "");
+    assert_eq!(process("process_start_time_seconds").unit, "s");
+    for renamed in [
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+    ] {
+        assert!(!metrics.iter().any(|m| m.name == renamed), "{renamed}");
+    }
     // `/metrics` keeps the Prometheus names.
     let exposition = obs_core::metrics::global().encode(Format::OpenMetrics);
+    for line in [
+        "# TYPE process_cpu_seconds counter",
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_open_fds gauge",
+        "# TYPE process_threads gauge",
+    ] {
+        assert!(exposition.contains(line), "{line}: {exposition}");
+    }
     assert!(
         exposition.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/items/{id}",network_protocol_version="1.1",http_response_status_code="200"} 1"#),
         "{exposition}"

@@ -1216,15 +1216,12 @@ mod tests {
             }
         };
         use TemporalityPreference::{Cumulative, Delta, LowMemory};
-        assert_eq!(
-            temporality(LowMemory, "process_cpu_seconds"),
-            Some(CUMULATIVE)
-        );
+        assert_eq!(temporality(LowMemory, "process.cpu.time"), Some(CUMULATIVE));
         assert_eq!(temporality(LowMemory, "jobs"), Some(DELTA));
-        assert_eq!(temporality(Delta, "process_cpu_seconds"), Some(DELTA));
+        assert_eq!(temporality(Delta, "process.cpu.time"), Some(DELTA));
         assert_eq!(temporality(Delta, "jobs"), Some(DELTA));
         assert_eq!(
-            temporality(Cumulative, "process_cpu_seconds"),
+            temporality(Cumulative, "process.cpu.time"),
             Some(CUMULATIVE)
         );
         assert_eq!(temporality(Cumulative, "jobs"), Some(CUMULATIVE));
@@ -1234,7 +1231,12 @@ mod tests {
                 None,
                 "a gauge stays a gauge"
             );
-            assert_eq!(temporality(preference, "process_open_fds"), None);
+            assert_eq!(temporality(preference, "process_max_fds"), None);
+            // The conventions' UpDownCounter.
+            assert_eq!(
+                temporality(preference, "process.unix.file_descriptor.count"),
+                Some(CUMULATIVE)
+            );
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use obs_metrics::{OtelAttribute, OtelNames};
 use obs_trace::{SpanData, SpanLayer, SpanSink, TailSamplingSink};
 use tracing_log::AsLog;
 use tracing_subscriber::filter::Targets;
@@ -363,12 +364,37 @@ fn until(deadline: Instant) -> Duration {
 
 /// Exposes the pipeline's own counters in the metrics registry, so every drop is visible
 /// where the application's metrics are (`obs_telemetry_dropped_total{signal, reason}`).
+///
+/// Over OTLP they are named in an `obs.` namespace (`obs.telemetry.dropped`, with
+/// attributes `obs.signal` and `error.type`), not as the conventions' SDK self-observability
+/// metrics (`otel.sdk.processor.span.processed`, `otel.sdk.exporter.span.exported`, ...,
+/// otel/sdk-metrics.md): those are one metric per signal where these are one family with a
+/// `signal` label (a name per family can't split it), they count successes and failures
+/// together where these count drops and deliveries apart, and they describe an
+/// OpenTelemetry SDK's components (`otel.component.type`), which obs is not. The reason of a
+/// drop is `error.type`, as those metrics key theirs (`queue_full` is a value they name).
 #[derive(Debug)]
 struct PipelineCollector {
     stats: Vec<(Signal, Arc<SignalStats>)>,
     log_lines_dropped: Option<obs_log::DropCounter>,
     tail: Option<Arc<TailSamplingSink>>,
     start: u64,
+}
+
+/// The OpenTelemetry attributes of the pipeline counters' labels.
+static PIPELINE_ATTRIBUTES: [OtelAttribute; 3] = [
+    OtelAttribute::string("signal", "obs.signal"),
+    OtelAttribute::string("reason", "error.type"),
+    OtelAttribute::string("decision", "obs.tail_sampling.decision"),
+];
+
+/// The OpenTelemetry name and unit of a pipeline counter.
+const fn pipeline_otel(name: &'static str, unit: &'static str) -> OtelNames {
+    OtelNames {
+        name: Some(name),
+        attributes: &PIPELINE_ATTRIBUTES,
+        unit: Some(unit),
+    }
 }
 
 impl obs_metrics::Collector for PipelineCollector {
@@ -406,7 +432,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 .to_owned(),
             unit: None,
             kind: MetricKind::Counter,
-            otel: Default::default(),
+            otel: pipeline_otel("obs.telemetry.dropped", "{item}"),
             asynchronous: true,
             points: dropped,
         });
@@ -417,7 +443,7 @@ impl obs_metrics::Collector for PipelineCollector {
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
-                otel: Default::default(),
+                otel: pipeline_otel("obs.log.dropped", "{line}"),
                 asynchronous: true,
                 points: vec![point(Vec::new(), lines.get())],
             });
@@ -430,7 +456,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Local traces tail sampling kept or dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
-                otel: Default::default(),
+                otel: pipeline_otel("obs.tail_sampling.traces", "{trace}"),
                 asynchronous: true,
                 points: vec![
                     point(decision("kept"), counts.kept_traces),
@@ -442,7 +468,7 @@ impl obs_metrics::Collector for PipelineCollector {
                 help: "Spans of the traces tail sampling dropped.".to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
-                otel: Default::default(),
+                otel: pipeline_otel("obs.tail_sampling.dropped_spans", "{span}"),
                 asynchronous: true,
                 points: vec![point(Vec::new(), counts.dropped_spans)],
             });
@@ -452,7 +478,7 @@ impl obs_metrics::Collector for PipelineCollector {
             help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
             unit: None,
             kind: MetricKind::Counter,
-            otel: Default::default(),
+            otel: pipeline_otel("obs.telemetry.exported", "{item}"),
             asynchronous: true,
             points: exported,
         });

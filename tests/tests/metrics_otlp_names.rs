@@ -2,8 +2,10 @@
 //! under the names, attribute keys and attribute types of the stable HTTP metric
 //! conventions (`http.server.request.duration`, unit `s`, `http.request.method`,
 //! `http.response.status_code` an integer), and the process metrics under the OS process
-//! conventions' names (`process.cpu.time`), while `/metrics` keeps their Prometheus names
-//! (`http_server_request_duration_seconds`, `http_request_method`, `process_cpu_seconds`).
+//! conventions' names (`process.cpu.time`) and obs's own counters in its namespace
+//! (`obs.telemetry.exported`), while `/metrics` keeps their Prometheus names
+//! (`http_server_request_duration_seconds`, `http_request_method`, `process_cpu_seconds`,
+//! `obs_telemetry_exported`).
 
 use std::time::Duration;
 
@@ -152,6 +154,25 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
     ] {
         assert!(!metrics.iter().any(|m| m.name == renamed), "{renamed}");
     }
+    // obs's own counters, in its namespace, the reason of a drop as `error.type`.
+    let pipeline = |name: &str, attribute: &str, value: &str| {
+        metrics
+            .iter()
+            .rev()
+            .find(|m| m.name == name && m.attribute_str(attribute) == Some(value))
+            .unwrap_or_else(|| panic!("{name} {attribute}={value}"))
+    };
+    let exported = pipeline("obs.telemetry.exported", "obs.signal", "traces");
+    assert_eq!(exported.unit, "{item}");
+    assert_eq!(exported.attributes().len(), 1, "{exported:?}");
+    let dropped = pipeline("obs.telemetry.dropped", "error.type", "queue_full");
+    assert_eq!(dropped.unit, "{item}");
+    assert!(dropped.attribute_str("obs.signal").is_some(), "{dropped:?}");
+    assert!(
+        !metrics.iter().any(|m| m.name.starts_with("obs_")),
+        "{:?}",
+        metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+    );
     // `/metrics` keeps the Prometheus names.
     let exposition = obs_core::metrics::global().encode(Format::OpenMetrics);
     for line in [
@@ -159,6 +180,7 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         "# TYPE process_resident_memory_bytes gauge",
         "# TYPE process_open_fds gauge",
         "# TYPE process_threads gauge",
+        "# TYPE obs_telemetry_exported counter",
     ] {
         assert!(exposition.contains(line), "{line}: {exposition}");
     }

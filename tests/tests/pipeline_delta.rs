@@ -64,7 +64,7 @@ fn adds_up(metrics: &[ReceivedMetric], name: &str, total: f64) -> bool {
 /// The times of the pushes received so far, in order: those of obs's pipeline counters,
 /// which every push carries.
 fn push_times(metrics: &[ReceivedMetric]) -> Vec<u64> {
-    let times: std::collections::BTreeSet<u64> = series(metrics, "obs_telemetry_exported")
+    let times: std::collections::BTreeSet<u64> = series(metrics, "obs.telemetry.exported")
         .iter()
         .map(|p| p.1)
         .collect();
@@ -180,7 +180,7 @@ async fn delta_points_add_up_to_the_counts_through_a_real_collector() {
     assert_eq!(sum, 7.75, "the sums are deltas too");
 
     // obs's own pipeline counters are asynchronous counters: delta under `delta` too.
-    let exported = series(&metrics, "obs_telemetry_exported");
+    let exported = series(&metrics, "obs.telemetry.exported");
     assert!(!exported.is_empty());
     assert!(
         exported
@@ -200,7 +200,7 @@ async fn delta_points_add_up_to_the_counts_through_a_real_collector() {
     let never_dropped: Vec<u64> = metrics
         .iter()
         .filter(|m| {
-            m.name == "obs_telemetry_dropped" && m.attribute_str("reason") == Some("too_large")
+            m.name == "obs.telemetry.dropped" && m.attribute_str("error.type") == Some("too_large")
         })
         .map(|m| match &m.point {
             MetricPoint::Sum { point, .. } => point.time_unix_nano,

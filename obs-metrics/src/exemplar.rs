@@ -15,8 +15,8 @@
 //! cheap. A cell that already holds the current span keeps it (a loop inside one span
 //! writes once, and reads no clock). And the writer that takes the cell reads the clock of
 //! the span timestamps ([`obs_trace::unix_nanos_now`], the time-stamp counter anchored to
-//! the system clock), not `SystemTime::now`, which can cost more than the whole update on a
-//! virtual machine. The time stays the same on later collections, which is what lets
+//! the system clock, one anchor for all threads so that their exemplars keep their order),
+//! not `SystemTime::now`, which can cost more than the whole update on a virtual machine. The time stays the same on later collections, which is what lets
 //! Prometheus recognise the exemplar as already stored.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};

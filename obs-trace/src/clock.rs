@@ -2,15 +2,24 @@
 //!
 //! Two reads of the system clock (start and end) are about a tenth of a sampled span's cost;
 //! the time-stamp counter, read through `quanta`, costs a few nanoseconds. Wall-clock time
-//! comes from an anchor (a system-clock reading and the counter at that moment) that each
-//! thread renews every [`ANCHOR_LIFETIME`], so span times follow the system clock (NTP
-//! included) to within microseconds, and an end is never before its start.
+//! comes from an anchor (a system-clock reading and the counter at that moment) renewed
+//! every [`ANCHOR_LIFETIME`], so span times follow the system clock (NTP included) to
+//! within microseconds, and an end is never before its start.
+//!
+//! The anchor is one for the process, not one per thread: two anchors taken at different
+//! moments disagree by microseconds (the counter's calibration error over their age, the
+//! gap between the two clock reads), so with one per thread a moment stamped on one thread
+//! after another thread's could come out earlier, and Prometheus drops an exemplar older
+//! than the one it has for the series. With one, stamps keep the counter's order; only a
+//! renewal can move them back, by what the counter drifted from the system clock in
+//! 100 ms. Reading it costs a seqlock's loads, as cheap as the thread-local it replaces;
+//! whichever thread finds it expired renews it.
 //!
 //! `quanta` calibrates the counter against the monotonic clock for up to 200 ms, so that
 //! runs once, on a thread of its own; until it is done, and on machines without an invariant
 //! counter, the system clock is read instead.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,43 +27,72 @@ static COUNTER: OnceLock<quanta::Clock> = OnceLock::new();
 
 const ANCHOR_LIFETIME: Duration = Duration::from_millis(100);
 
-/// A system-clock reading (also as nanoseconds since the Unix epoch, for
-/// [`unix_nanos_now`]) and the counter at that moment.
-#[derive(Clone, Copy, Debug)]
+/// A system-clock reading, as nanoseconds since the Unix epoch, and the counter at that
+/// moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Anchor {
-    wall: SystemTime,
     unix_nanos: u64,
     ticks: u64,
 }
 
-thread_local! {
-    static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
+/// The process's anchor behind a seqlock: `seq` is 0 before the first anchor, odd while a
+/// thread renews it, even when `unix_nanos` and `ticks` belong together.
+struct SharedAnchor {
+    seq: AtomicU64,
+    unix_nanos: AtomicU64,
+    ticks: AtomicU64,
 }
 
-/// This thread's anchor for a counter reading of `ticks`, renewed once older than
-/// [`ANCHOR_LIFETIME`], and the nanoseconds from it to `ticks`; `None` while thread-local
-/// storage is being torn down.
+static ANCHOR: SharedAnchor = SharedAnchor {
+    seq: AtomicU64::new(0),
+    unix_nanos: AtomicU64::new(0),
+    ticks: AtomicU64::new(0),
+};
+
+/// The process's anchor for a counter reading of `ticks`, renewed once older than
+/// [`ANCHOR_LIFETIME`], and the nanoseconds from it to `ticks` (0 if `ticks` is older: read
+/// before another thread renewed it); `None` while another thread renews it (the caller
+/// reads the system clock, for the few nanoseconds that takes).
 #[inline]
 fn anchor(clock: &quanta::Clock, ticks: u64) -> Option<(Anchor, u64)> {
     const LIFETIME_NANOS: u64 = ANCHOR_LIFETIME.as_nanos() as u64;
-    ANCHOR
-        .try_with(|anchor| {
-            if let Some(a) = anchor.get() {
-                let since = clock.delta_as_nanos(a.ticks, ticks);
-                if since < LIFETIME_NANOS {
-                    return (a, since);
-                }
+    let seq = ANCHOR.seq.load(Ordering::Acquire);
+    if seq != 0 && seq & 1 == 0 {
+        let a = Anchor {
+            unix_nanos: ANCHOR.unix_nanos.load(Ordering::Relaxed),
+            ticks: ANCHOR.ticks.load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        if ANCHOR.seq.load(Ordering::Relaxed) == seq {
+            let since = clock.delta_as_nanos(a.ticks, ticks);
+            if since < LIFETIME_NANOS {
+                return Some((a, since));
             }
-            let wall = SystemTime::now();
-            let fresh = Anchor {
-                wall,
-                unix_nanos: unix_nanos(wall),
-                ticks,
-            };
-            anchor.set(Some(fresh));
-            (fresh, 0)
-        })
-        .ok()
+        }
+    }
+    renew(clock, seq)
+}
+
+/// Takes a new anchor if no other thread is (`seq` is what the caller read: a thread that
+/// renewed since makes the exchange fail).
+#[cold]
+fn renew(clock: &quanta::Clock, seq: u64) -> Option<(Anchor, u64)> {
+    if seq & 1 == 1
+        || ANCHOR
+            .seq
+            .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+    {
+        return None;
+    }
+    let fresh = Anchor {
+        ticks: clock.raw(),
+        unix_nanos: unix_nanos(SystemTime::now()),
+    };
+    ANCHOR.unix_nanos.store(fresh.unix_nanos, Ordering::Relaxed);
+    ANCHOR.ticks.store(fresh.ticks, Ordering::Relaxed);
+    ANCHOR.seq.store(seq + 2, Ordering::Release);
+    Some((fresh, 0))
 }
 
 /// `time` as nanoseconds since the Unix epoch (0 if before it).
@@ -91,10 +129,10 @@ impl Stamp {
         let ticks = clock.raw();
         match anchor(clock, ticks) {
             Some((a, since)) => Stamp {
-                wall: a.wall + Duration::from_nanos(since),
+                wall: UNIX_EPOCH + Duration::from_nanos(a.unix_nanos.saturating_add(since)),
                 ticks: Some(ticks),
             },
-            // Thread-local storage is being torn down.
+            // Another thread is renewing the anchor.
             None => Stamp::system(),
         }
     }
@@ -123,8 +161,10 @@ impl Stamp {
 }
 
 /// The wall-clock time now, in nanoseconds since the Unix epoch (0 before it), read as span
-/// timestamps are: from the time-stamp counter, anchored to the system clock per thread every
-/// 100 ms, once the span layer has calibrated it (a few nanoseconds a read, where
+/// timestamps are: from the time-stamp counter, anchored to the system clock every 100 ms
+/// (one anchor for the process, so that moments stamped on different threads keep their
+/// order, but across a renewal, where the system clock may correct the microseconds the
+/// counter drifted), once the span layer has calibrated it (a few nanoseconds a read, where
 /// [`SystemTime::now`] may cost a system call); from the system clock before. For stamping
 /// what happens on a hot path with a time on the same clock as the spans around it (an
 /// exemplar's measurement).
@@ -194,6 +234,34 @@ impl Stopwatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The anchor a read on this thread uses now.
+    fn current_anchor() -> Option<Anchor> {
+        let clock = COUNTER.get_or_init(quanta::Clock::new);
+        anchor(clock, clock.raw()).map(|(a, _)| a)
+    }
+
+    #[test]
+    fn threads_stamp_from_one_anchor() {
+        // Two reads here with the same anchor: no renewal came between them, so a thread
+        // reading in between must have had that anchor too, and its stamp, taken later,
+        // can't be earlier. Retried when another test's read renewed it meanwhile (every
+        // 100 ms).
+        let read = || (current_anchor(), unix_nanos_now());
+        for _ in 0..100 {
+            let (here, before) = read();
+            let (there, after) = std::thread::spawn(read).join().unwrap();
+            let again = current_anchor();
+            if let (Some(here), Some(there)) = (here, there)
+                && Some(here) == again
+            {
+                assert_eq!(there, here, "another thread's anchor");
+                assert!(after >= before, "{after} after {before}");
+                return;
+            }
+        }
+        panic!("the anchor was renewed between every pair of reads");
+    }
 
     #[test]
     fn stamps_follow_the_system_clock_and_ends_never_precede_starts() {

@@ -85,6 +85,13 @@ fn renew(clock: &quanta::Clock, seq: u64) -> Option<(Anchor, u64)> {
     {
         return None;
     }
+    // The odd `seq` must be visible before either new value, so that a reader that loads
+    // a new value sees a changed `seq` after its acquire fence and drops the torn pair.
+    // The exchange's acquire keeps the stores below after its read, not after its write
+    // (a weakly ordered CPU may show them first); a release fence orders them after it
+    // (the seqlock writer in Boehm, "Can seqlocks get along with programming language
+    // memory models?", 2012). x86 orders stores anyway: no test here can tell.
+    fence(Ordering::Release);
     let fresh = Anchor {
         ticks: clock.raw(),
         unix_nanos: unix_nanos(SystemTime::now()),

@@ -295,25 +295,31 @@ impl CallHooks for GrpcCall {
                 call.set_code(Code::DeadlineExceeded, span);
                 return;
             }
-            if client
-                && call.code.is_none()
-                && let Some(status) = error.downcast_ref::<tonic::Status>()
-                && status.code() != Code::Ok
+            if call.code.is_none()
+                && let Some(status) = returned_status(&error)
+                && !(client && status.code() == Code::Ok)
             {
-                // No status came from the server (a refused connection, a stream broken
-                // mid-way): the call ends with the status tonic makes of the error, which is
-                // this one (the request side turns the transport's errors into it, as
-                // tonic's client does). The RPC conventions' client span carries the status
-                // the call ended with, for its caller (`rpc.grpc.status_code`, and
-                // `error.type` the code's name, as for any status that fails the span).
+                // The call ends with this status. A client's: no status came from the
+                // server (a refused connection, a stream broken mid-way), and tonic hands
+                // its caller the status it makes of the error, which is this one (the
+                // request side turns the transport's errors into it, as tonic's client
+                // does). A server's: the service failed with a status, which tonic's
+                // server sends the caller as a trailers-only response (its
+                // `RecoverError`). The RPC conventions' span carries the status the call
+                // ended with (`rpc.grpc.status_code`, and `error.type` the code's name when
+                // it fails the span: "If a status code is returned and it indicates an
+                // error, `error.type` SHOULD be set to that status code").
                 call.set_code(status.code(), span);
                 return;
             }
-            if error.is_panic() && call.code.is_none() && !client {
-                // gRPC's code for a handler that ended other than with a status is
-                // `UNKNOWN`, a server fault (the client sees its stream reset instead); the
-                // error type below replaces the code's name.
+            if call.code.is_none() && !client {
+                // A panic, or an error holding no status: gRPC's code for a server
+                // application that ends a call other than with a status is UNKNOWN
+                // (doc/statuscodes.md), a server fault, and the status the span records;
+                // `error.type` names it, as for any status that fails the span (tonic
+                // resets the stream instead: the caller reads an error of its own).
                 call.set_code(Code::Unknown, span);
+                return;
             }
             let error_type = error.error_type();
             call.error_type = Some(error_type);
@@ -361,6 +367,26 @@ impl CallHooks for GrpcCall {
         );
         MessageCounts::recycle(call.counts);
     }
+}
+
+/// The `tonic::Status` a call failed with: the error itself, or the first status in the
+/// source chain of a boxed error (tower's `BoxError`, what layers box theirs into). That
+/// status is what tonic's server answers the call with (`Status::try_from_error`, in its
+/// `RecoverError`), and what tonic's client hands its caller. Other errors (of other types,
+/// or boxed without a status) hold none.
+fn returned_status<'a>(error: &CallError<'a>) -> Option<&'a tonic::Status> {
+    if let Some(status) = error.downcast_ref::<tonic::Status>() {
+        return Some(status);
+    }
+    let boxed = error.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()?;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(boxed.as_ref());
+    while let Some(error) = source {
+        if let Some(status) = error.downcast_ref::<tonic::Status>() {
+            return Some(status);
+        }
+        source = error.source();
+    }
+    None
 }
 
 #[cfg(test)]

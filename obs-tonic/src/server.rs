@@ -37,11 +37,15 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `Server::timeout` is not seen by the layer, and such a call reads as `CANCELLED`. The status
 /// comes from the `grpc-status` header of a trailers-only response or from the trailers.
 /// `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`
-/// mark the span as failed; other codes are the caller's errors. A handler that panics fails
-/// the span with `error.type` [`panic`](obs_tower::classify::PANIC_ERROR_TYPE) and, as no
-/// status was sent, `rpc.grpc.status_code` `UNKNOWN`: gRPC's code for a server application that
-/// ended other than with a status (tonic resets the stream; the client sees an error). Request
-/// and response messages are counted as they stream.
+/// mark the span as failed; other codes are the caller's errors. A service under the layer
+/// that fails with a `tonic::Status` (returned, or in a boxed error's source chain) ends the
+/// call with that status, which tonic's server sends the caller. A handler that panics, or
+/// a service failing with an error that holds no status, ends it with `UNKNOWN`: gRPC's code
+/// for a server application that ended other than with a status (tonic resets the stream;
+/// the client sees an error). Either way `error.type` is the code's name when the code fails
+/// the span, never a Rust type name or `panic` (RPC conventions, `error.type`: the status
+/// code, when one indicates an error). Request and response messages are counted as they
+/// stream.
 ///
 /// Other `tracing` layers see the span's name, `rpc.service`, `rpc.method` and, once
 /// known, `rpc.grpc.status_code` and `error.type`; `rpc.system` and the address attributes

@@ -561,15 +561,91 @@ async fn a_panicking_handler_fails_its_span_with_unknown() {
 
     let span = only(&sink);
     assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
-    assert_eq!(attribute(&span, "error.type").as_deref(), Some("panic"));
-    assert_eq!(
-        attribute(&span, "rpc.grpc.status_code").as_deref(),
-        Some("2")
-    );
+    // The call's status is UNKNOWN, and `error.type` names it, as for any status that
+    // fails the span (RPC conventions): no second value for one status.
+    assert_eq!(outcome(&span), expected("2", Some("UNKNOWN")));
     let (labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
     assert_eq!(count, 1);
     assert!(labels.contains(&("rpc_grpc_status_code".to_owned(), "2".to_owned())));
-    assert!(labels.contains(&("error_type".to_owned(), "panic".to_owned())));
+    assert!(labels.contains(&("error_type".to_owned(), "UNKNOWN".to_owned())));
+}
+
+/// A service under the server layer that fails a call with `error`: the call's status is
+/// the one tonic's server answers it with (its `RecoverError` sends a `tonic::Status`,
+/// returned or boxed, as a trailers-only response), `UNKNOWN` when the error holds none
+/// (gRPC's code for a server application that ended the call without a status). Both the
+/// span and the duration carry that status, and `error.type` is its name when it is a
+/// server fault (RPC conventions, `error.type`: "If a status code is returned and it
+/// indicates an error, `error.type` SHOULD be set to that status code"), never a Rust type.
+async fn failed_call<E: 'static>(
+    sink: &InMemorySpanSink,
+    error: fn() -> E,
+) -> (SpanData, Vec<(String, String)>) {
+    let registry = Registry::new();
+    let service = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new().with_registry(&registry))
+        .service_fn(move |_: Request<CountedBody<Full<Bytes>>>| async move {
+            Err::<Response<Empty<Bytes>>, E>(error())
+        });
+    let result = service
+        .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"")))
+        .await;
+    assert!(result.is_err(), "the error passes through");
+    let (labels, _, count) = histogram(&registry, "rpc_server_call_duration_seconds");
+    assert_eq!(count, 1);
+    (only(sink), labels)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_service_records_the_status_the_server_answers_with() {
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    #[derive(Debug)]
+    struct Refused;
+    let (sink, _guard) = capture();
+    let label = |labels: &[(String, String)], key: &str| {
+        labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    // (outcome on the span, whether it failed, status and error labels of the duration)
+    let check = |(span, labels): (SpanData, Vec<(String, String)>),
+                 code: &str,
+                 error_type: Option<&str>| {
+        assert_eq!(outcome(&span), expected(code, error_type), "{span:?}");
+        assert_eq!(
+            matches!(span.status, Status::Error { .. }),
+            error_type.is_some(),
+            "{span:?}"
+        );
+        assert_eq!(
+            label(&labels, "rpc_grpc_status_code").as_deref(),
+            Some(code)
+        );
+        assert_eq!(
+            label(&labels, "error_type").as_deref(),
+            Some(error_type.unwrap_or(""))
+        );
+    };
+    // A status the caller gets as it is: the caller's fault, no error on the server.
+    check(
+        failed_call(&sink, || tonic::Status::permission_denied("no")).await,
+        "7",
+        None,
+    );
+    // A server fault, boxed as tower layers box their errors.
+    check(
+        failed_call(&sink, || BoxError::from(tonic::Status::unavailable("shed"))).await,
+        "14",
+        Some("UNAVAILABLE"),
+    );
+    // Errors holding no status: the server ended the call without one.
+    check(
+        failed_call(&sink, || BoxError::from(std::io::Error::other("down"))).await,
+        "2",
+        Some("UNKNOWN"),
+    );
+    check(failed_call(&sink, || Refused).await, "2", Some("UNKNOWN"));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -141,13 +141,14 @@ async fn an_answer_without_grpc_status_is_unknown_on_both_sides() {
     }
 }
 
-/// The `rpc_grpc_status_code` and `error_type` labels of every
-/// `rpc_client_call_duration_seconds` series of `registry`, with their counts.
-fn client_outcomes(registry: &obs_metrics::Registry) -> Vec<(String, String, u64)> {
+/// The `rpc_grpc_status_code` and `error_type` labels of every series of the duration
+/// family `name` (`rpc_client_call_duration_seconds`, `rpc_server_call_duration_seconds`)
+/// of `registry`, with their counts.
+fn outcomes(registry: &obs_metrics::Registry, name: &str) -> Vec<(String, String, u64)> {
     let family = registry
         .collect()
         .into_iter()
-        .find(|f| f.name == "rpc_client_call_duration_seconds")
+        .find(|f| f.name == name)
         .expect("the duration family");
     family
         .points
@@ -180,7 +181,7 @@ fn assert_client_recorded(client: &SpanData, registry: &obs_metrics::Registry, s
     assert_eq!(attribute(client, "error.type").as_deref(), Some(name));
     assert!(is_error(client));
     assert_eq!(
-        client_outcomes(registry),
+        outcomes(registry, "rpc_client_call_duration_seconds"),
         [(code, name.to_owned(), 1)],
         "{status:?}"
     );
@@ -235,6 +236,57 @@ async fn transport_failures_record_the_status_the_caller_gets() {
     drop(stream);
     let spans = take_spans(&sink, 2).await;
     assert_client_recorded(of_kind(&spans, SpanKind::Client), &registry, &status);
+}
+
+/// RPC conventions, `error.type`: "If a status code is returned and it indicates an error,
+/// `error.type` SHOULD be set to that status code". A layer under the server layer that
+/// fails a call with a status (boxed) gets that status sent by tonic's server: the server
+/// span and duration record it, failed only if it is a server fault. An error holding no
+/// status makes tonic reset the stream: the server ended the call without a status, which
+/// gRPC calls UNKNOWN. Neither records the error's Rust type.
+#[tokio::test(flavor = "current_thread")]
+async fn a_layer_failing_calls_under_the_server_layer_records_their_status() {
+    let (sink, _guard) = capture();
+    let registry = obs_metrics::Registry::new();
+    let addr = failing_catalog().serve_behind_failures(&registry).await;
+    let mut client = CatalogClient::new(addr);
+    let failing = |kind: &'static str| {
+        let mut request = Request::new(ItemRequest::default());
+        request
+            .metadata_mut()
+            .insert("fail", MetadataValue::from_static(kind));
+        request
+    };
+    let status = client.get(failing("status")).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(
+        attribute(server, "rpc.grpc.status_code").as_deref(),
+        Some("8")
+    );
+    assert_eq!(attribute(server, "error.type"), None);
+    assert!(!is_error(server), "RESOURCE_EXHAUSTED is no server fault");
+
+    assert!(client.get(failing("other")).await.is_err());
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(
+        attribute(server, "rpc.grpc.status_code").as_deref(),
+        Some("2")
+    );
+    assert_eq!(attribute(server, "error.type").as_deref(), Some("UNKNOWN"));
+    assert!(is_error(server));
+
+    let mut server_outcomes = outcomes(&registry, "rpc_server_call_duration_seconds");
+    server_outcomes.sort();
+    assert_eq!(
+        server_outcomes,
+        [
+            ("2".to_owned(), "UNKNOWN".to_owned(), 1),
+            ("8".to_owned(), String::new(), 1)
+        ]
+    );
 }
 
 /// The `rpc_method` label of every `rpc_server_call_duration_seconds` series of `registry`
@@ -319,7 +371,9 @@ async fn a_panicking_handler_fails_its_call_and_the_connection_carries_on() {
     assert!(client.get(panicking).await.is_err());
     let spans = take_spans(&sink, 2).await;
     let server = of_kind(&spans, SpanKind::Server);
-    assert_eq!(attribute(server, "error.type").as_deref(), Some("panic"));
+    // gRPC's status for a handler that ends other than with a status, named by
+    // `error.type` as any status that fails the span is.
+    assert_eq!(attribute(server, "error.type").as_deref(), Some("UNKNOWN"));
     assert_eq!(
         attribute(server, "rpc.grpc.status_code").as_deref(),
         Some("2")

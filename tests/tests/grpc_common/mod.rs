@@ -129,6 +129,61 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Serves the catalog on a free loopback port behind `GrpcServerLayer`, recording into
+    /// `registry`, with a layer under it that fails the calls carrying `fail` metadata
+    /// before routing, with an error (boxed, as tower layers box theirs): a
+    /// `RESOURCE_EXHAUSTED` status for `fail: status`, an I/O error for any other value.
+    pub async fn serve_behind_failures(self, registry: &obs_metrics::Registry) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(GrpcServerLayer::new().with_registry(registry))
+                .layer(tower::layer::layer_fn(FailOnRequest))
+                .add_service(self)
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+}
+
+/// Fails the calls with `fail` metadata (see [`Catalog::serve_behind_failures`]); passes
+/// the others to the service.
+#[derive(Clone, Debug)]
+struct FailOnRequest<S>(S);
+
+impl<S, B> tower_service::Service<http::Request<B>> for FailOnRequest<S>
+where
+    S: tower_service::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(BoxError::from)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let error: BoxError = match request.headers().get("fail") {
+            None => {
+                let call = self.0.call(request);
+                return Box::pin(async move { call.await.map_err(BoxError::from) });
+            }
+            Some(kind) if kind == "status" => Status::resource_exhausted("shed").into(),
+            Some(_) => std::io::Error::other("the backend is down").into(),
+        };
+        Box::pin(async move { Err(error) })
+    }
+}
+
 /// Answers UNAUTHENTICATED to calls without `authorization` metadata; passes the others to
 /// the service.
 #[derive(Clone, Debug)]

@@ -4,15 +4,15 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Buf;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use obs_trace::opentelemetry::trace::SpanKind;
 use obs_trace::{SpanStart, Stopwatch};
 use tracing::field::Empty;
 
 use crate::HttpLayer;
-use crate::classify::{CANCELLED_ERROR_TYPE, ErrorType, is_server_error};
-use crate::config::{HttpConfig, Outcome};
+use crate::classify::{ErrorType, is_server_error};
+use crate::config::{Delivery, HttpConfig, Outcome};
 use crate::forwarded::ProxyHeaders;
 use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
@@ -40,8 +40,9 @@ use crate::semconv::SpanName;
 /// (nothing was left undelivered). During the body, with the status sent, failed with
 /// `error.type` [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE): the response did not
 /// reach the client in full. A body the server stops polling because the protocol needs
-/// no more of it (a `HEAD` request, `1xx`, `204`, `304`, its `Content-Length` or exact
-/// size reached) is delivered, not failed, though it never said it ended.
+/// no more of it (a `HEAD` request, a 2xx to a `CONNECT`, `1xx`, `204`, `304`, its
+/// `Content-Length` or exact size reached) is delivered, not failed, though it never said
+/// it ended.
 ///
 /// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
 /// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,
@@ -182,8 +183,7 @@ impl<B> Hooks<B> for HttpServerLayer {
             scheme,
             protocol: semconv::protocol_version(request.version()),
             outcome: Outcome::default(),
-            head: request.method() == Method::HEAD,
-            delivery: Delivery::default(),
+            delivery: Delivery::new(request.method()),
         };
         (
             CallSpan {
@@ -275,38 +275,7 @@ pub struct HttpServerCall {
     scheme: &'static str,
     protocol: Option<&'static str>,
     outcome: Outcome,
-    /// Whether the request is a `HEAD`, whose response has no body to send.
-    head: bool,
     delivery: Delivery,
-}
-
-/// How much of a response body went out, to tell a body the server dropped before its end
-/// because the client left from one the protocol needed no more of.
-#[derive(Debug, Default)]
-struct Delivery {
-    /// The body reached its end (or its trailers, the last frame there is).
-    finished: bool,
-    /// The body's length as the server announces it (`Content-Length`, or the exact size
-    /// hyper makes it of), if known.
-    length: Option<u64>,
-    /// Data bytes the body has given so far.
-    sent: u64,
-}
-
-impl HttpServerCall {
-    /// Whether a response body dropped before its end (by the server, with no error) had
-    /// more to deliver. HTTP/1.1 servers stop polling a body the protocol needs no more of:
-    /// the response to a `HEAD`, a `1xx`, `204` or `304` (RFC 9110 §6.4.1), one whose
-    /// announced length went out (hyper drops it then); only a client that left stops
-    /// them earlier.
-    #[cold]
-    fn undelivered(&self, status: StatusCode) -> bool {
-        let bodiless = self.head
-            || status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        !bodiless && self.delivery.length != Some(self.delivery.sent)
-    }
 }
 
 impl CallHooks for HttpServerCall {
@@ -314,28 +283,21 @@ impl CallHooks for HttpServerCall {
         let (status, headers) = (response.status(), response.headers());
         self.outcome
             .response(status, headers, is_server_error, &self.config, span);
-        // What the server will send: the body's exact size, else (a stream) the header an
-        // application sets for it. One size hint a response; the header is looked up for
-        // streams only.
-        self.delivery.length = response
-            .body()
-            .size_hint()
-            .exact()
-            .or_else(|| content_length(headers));
+        self.delivery.response(response);
     }
 
     #[inline]
     fn on_data<D: Buf>(&mut self, data: &D) {
-        self.delivery.sent += data.remaining() as u64;
+        self.delivery.data(data);
     }
 
     fn on_trailers(&mut self, _trailers: &HeaderMap, _span: &tracing::Span) {
-        self.delivery.finished = true;
+        self.delivery.finish();
     }
 
     #[inline]
     fn on_finished(&mut self, _span: &tracing::Span) {
-        self.delivery.finished = true;
+        self.delivery.finish();
     }
 
     fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
@@ -344,17 +306,8 @@ impl CallHooks for HttpServerCall {
     }
 
     fn on_end(mut self, span: &tracing::Span) {
-        // HTTP spans, `error.type`: set when the request "ends with an error"; a response
-        // that did not reach the client in full is one. Asked only of a body that did not
-        // finish: a completed response pays one test here.
-        if !self.delivery.finished
-            && self.outcome.error.is_none()
-            && let Some(status) = self.outcome.status
-            && self.undelivered(status)
-        {
-            self.outcome
-                .error(ErrorType::Type(CANCELLED_ERROR_TYPE), span);
-        }
+        // A client that left mid-body: the response did not reach it in full.
+        self.outcome.end(&self.delivery, span);
         if let Some(metrics) = &self.config.metrics {
             let elapsed = self.start.elapsed();
             let labels = ServerLabels {
@@ -368,10 +321,4 @@ impl CallHooks for HttpServerCall {
             metrics.ended(&labels, elapsed);
         }
     }
-}
-
-/// The `Content-Length` of a response, if it has a valid one.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let value = headers.get(http::header::CONTENT_LENGTH)?;
-    value.to_str().ok()?.parse().ok()
 }

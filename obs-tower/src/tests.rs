@@ -1311,6 +1311,178 @@ async fn a_failing_body_ends_the_span_as_an_error() {
     assert!(str_attr(&span, "error.type").unwrap().ends_with("Refused"));
 }
 
+/// A client through the layer to a service answering each request with a body that sends
+/// `data` (with the `Content-Length` `length`, if any), then stays open for good: what a
+/// caller reads of it, and when it drops it, is the test's.
+fn client_of_open_bodies(
+    registry: &obs_metrics::Registry,
+    status: StatusCode,
+    data: &'static [u8],
+    length: Option<u64>,
+) -> impl Service<
+    Request<Empty<Bytes>>,
+    Response = Response<impl http_body::Body<Data = Bytes, Error = Infallible>>,
+    Error = Infallible,
+> + Clone {
+    ServiceBuilder::new()
+        .layer(HttpClientLayer::new().with_registry(registry))
+        .service_fn(move |_req: Request<Empty<Bytes>>| async move {
+            let (mut sender, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+            let mut response = Response::new(body);
+            *response.status_mut() = status;
+            if let Some(length) = length {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_LENGTH, length.into());
+            }
+            if !data.is_empty() {
+                let frame = http_body::Frame::data(Bytes::from_static(data));
+                assert!(sender.try_send(frame).is_ok());
+            }
+            // The task, which never ends, keeps the sender: the stream stays open.
+            tokio::spawn(async move {
+                let _sender = sender;
+                std::future::pending::<()>().await;
+            });
+            Ok::<_, Infallible>(response)
+        })
+}
+
+/// The `error_type` label of each `http.client.request.duration` series, with its count.
+fn client_error_types(registry: &obs_metrics::Registry) -> Vec<(Option<String>, u64)> {
+    family(registry, "http_client_request_duration_seconds")
+        .points
+        .iter()
+        .map(|p| {
+            let error_type = p.labels.iter().find(|(k, _)| k == "error_type");
+            let obs_metrics::PointValue::Histogram(h) = &p.value else {
+                panic!("not a histogram: {p:?}");
+            };
+            (error_type.map(|(_, v)| v.clone()), h.count)
+        })
+        .collect()
+}
+
+/// HTTP spans, `error.type`: set when the request "ends with an error". A caller that drops
+/// the response body before its end has not received the response in full: the span ends
+/// there, with the status received, failed with `CANCELLED`, as the server layer records a
+/// client leaving mid-body.
+#[tokio::test(flavor = "current_thread")]
+async fn a_response_body_dropped_mid_stream_fails_the_client_request() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let client = client_of_open_bodies(&registry, StatusCode::OK, b"first", None);
+    let request = Request::get("http://svc.internal/feed")
+        .body(Empty::new())
+        .unwrap();
+    let mut body = client.oneshot(request).await.unwrap().into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "first");
+    assert!(sink.spans().is_empty(), "the response is still coming");
+    drop(body);
+    let span = only(&sink, SpanKind::Client);
+    assert_eq!(
+        attr(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(str_attr(&span, "error.type").as_deref(), Some("CANCELLED"));
+    assert_eq!(
+        client_error_types(&registry),
+        [(Some("CANCELLED".to_owned()), 1)]
+    );
+}
+
+/// Bodies a caller drops unfinished but has all of: the response to a `HEAD` or to a
+/// `CONNECT` (2xx), a `1xx`, `204` or `304` (none has content, RFC 9110 §6.4.1), and one
+/// whose `Content-Length` was read. No failure.
+#[tokio::test(flavor = "current_thread")]
+async fn client_bodies_the_protocol_cuts_short_are_not_failures() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    // (method, URI, status, data sent, `Content-Length`, data frames read)
+    type Case = (
+        Method,
+        &'static str,
+        StatusCode,
+        &'static [u8],
+        Option<u64>,
+        usize,
+    );
+    let cases: [Case; 6] = [
+        (
+            Method::HEAD,
+            "http://svc.internal/a",
+            StatusCode::OK,
+            b"",
+            None,
+            0,
+        ),
+        (
+            Method::CONNECT,
+            "svc.internal:443",
+            StatusCode::OK,
+            b"",
+            None,
+            0,
+        ),
+        (
+            Method::GET,
+            "http://svc.internal/b",
+            StatusCode::SWITCHING_PROTOCOLS,
+            b"",
+            None,
+            0,
+        ),
+        (
+            Method::GET,
+            "http://svc.internal/c",
+            StatusCode::NO_CONTENT,
+            b"",
+            None,
+            0,
+        ),
+        (
+            Method::GET,
+            "http://svc.internal/d",
+            StatusCode::NOT_MODIFIED,
+            b"",
+            None,
+            0,
+        ),
+        // Five bytes of five, read; the stream never says it ended.
+        (
+            Method::GET,
+            "http://svc.internal/e",
+            StatusCode::OK,
+            b"12345",
+            Some(5),
+            1,
+        ),
+    ];
+    for (method, uri, status, data, length, frames) in cases {
+        let client = client_of_open_bodies(&registry, status, data, length);
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Empty::new())
+            .unwrap();
+        let mut body = client.oneshot(request).await.unwrap().into_body();
+        for _ in 0..frames {
+            body.frame().await.unwrap().unwrap();
+        }
+        drop(body);
+        let spans = sink.take();
+        assert_eq!(spans.len(), 1, "{uri}: {spans:?}");
+        let span = &spans[0];
+        assert_eq!(span.status, Status::Unset, "{uri}: {span:?}");
+        assert_eq!(attr(span, "error.type"), None, "{uri}");
+    }
+    for (error_type, _) in client_error_types(&registry) {
+        assert_eq!(error_type, None);
+    }
+}
+
 /// The attributes proxy headers may change, in this order.
 const ORIGIN_KEYS: [&str; 6] = [
     "server.address",

@@ -1260,6 +1260,53 @@ async fn a_response_body_cut_off_fails_the_client_span() {
     );
 }
 
+/// A caller of hyper's client that reads the first chunk of a streamed response and drops
+/// the rest: the CLIENT span and the duration end there, with the status received, failed
+/// with `CANCELLED` (the response did not come through in full).
+#[tokio::test(flavor = "current_thread")]
+async fn a_response_body_the_caller_drops_mid_stream_fails_the_client_span() {
+    let (sink, _guard) = install();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request).await.unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+            .await
+            .unwrap();
+        // The rest never comes; the connection stays open until the client closes it.
+        let _ = stream.read(&mut request).await;
+    });
+    let registry = obs_metrics::Registry::new();
+    let client = HttpClientLayer::new()
+        .with_registry(&registry)
+        .layer(legacy_client());
+    let request = Request::get(format!("http://{addr}/feed"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let mut body = client.oneshot(request).await.unwrap().into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "first");
+    drop(body);
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(
+        attr(span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("CANCELLED"));
+    let error_types: Vec<_> = durations(&registry, "http_client_request_duration_seconds")
+        .into_iter()
+        .map(|(labels, count)| {
+            let error_type = labels.into_iter().find(|(k, _)| k == "error_type");
+            (error_type.map(|(_, v)| v), count)
+        })
+        .collect();
+    assert_eq!(error_types, [(Some("CANCELLED".to_owned()), 1)]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn each_call_through_the_hyper_client_injects_a_fresh_parent() {
     let (sink, _guard) = install();

@@ -35,10 +35,13 @@ use crate::semconv;
 /// length (`Content-Length`, or the body's exact size) was read.
 ///
 /// A relative URI is completed from the `Host` header (hyper's connection-level senders
-/// take origin-form requests). With no host from either, the target is unknown to the
+/// take origin-form requests). With no host from either, or one that is no valid
+/// `host[:port]` (`Host: exa mple.com`, a port past 65535), the target is unknown to the
 /// layer: the span has no `url.full` (the conventions want an absolute URL; `http:///path`
 /// would be an invalid one), no `server.address` and no `server.port` (the port goes only
-/// with an address).
+/// with an address). Credentials in the authority show as `REDACTED:REDACTED@` in
+/// `url.full`; an IPv6 literal keeps its brackets there and loses them in
+/// `server.address`; `server.port` is the scheme's default port when the URI names none.
 ///
 /// A timeout belongs inside the layer (`ServiceBuilder::new().layer(HttpClientLayer::new())
 /// .timeout(..)`): its error then fails the span (`error.type` `_OTHER`, the fallback for a

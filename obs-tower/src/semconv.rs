@@ -232,14 +232,25 @@ pub(crate) fn address_and_port(authority: &str) -> (Option<&str>, Option<u16>) {
 
 /// The host (brackets removed) and port of `host_port` if it is a valid `uri-host [":"
 /// port]` (RFC 9110 §7.2, RFC 3986 §3.2.2-3): a reg-name or IPv4 address (unreserved
-/// characters, sub-delims, `%` and two hex digits), or an IPv6 literal in brackets; a port
+/// characters, sub-delims, `%` and two hex digits), or an IPv6 literal in brackets, with
+/// or without a zone (RFC 6874: `[fe80::1%25eth0]`, which a client's URL may hold); a port
 /// of decimal digits up to 65535, or empty (no port). `None` otherwise, an empty host
 /// included. A valid host costs one table lookup per byte beyond the split.
 fn valid_host_port(host_port: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if let Some(rest) = host_port.strip_prefix('[') {
         let (host, tail) = rest.split_once(']')?;
-        // An IPv6 literal (IPvFuture and zone ids, never seen in `Host`, are refused too).
-        host.parse::<std::net::Ipv6Addr>().ok()?;
+        // An IPv6 literal, and its zone: `%25` then unreserved characters or
+        // percent-encodings (IPvFuture, never seen, is refused).
+        let (address, zone) = match host.split_once("%25") {
+            Some((address, zone)) => (address, Some(zone)),
+            None => (host, None),
+        };
+        address.parse::<std::net::Ipv6Addr>().ok()?;
+        if let Some(zone) = zone
+            && (zone.is_empty() || !is_zone_id(zone.as_bytes()))
+        {
+            return None;
+        }
         let port = match tail {
             "" => None,
             _ => Some(tail.strip_prefix(':')?),
@@ -283,6 +294,15 @@ fn is_reg_name(host: &[u8]) -> bool {
     }
     true
 }
+
+/// Whether `zone` is an RFC 6874 `ZoneID`: unreserved characters and percent-encodings (a
+/// reg-name without sub-delims).
+fn is_zone_id(zone: &[u8]) -> bool {
+    is_reg_name(zone) && !zone.iter().any(|b| SUB_DELIMS.contains(b))
+}
+
+/// RFC 3986 `sub-delims`.
+const SUB_DELIMS: &[u8] = b"!$&'()*+,;=";
 
 /// The bytes of a reg-name besides percent-encodings (RFC 3986: `unreserved` and
 /// `sub-delims`).
@@ -453,9 +473,11 @@ fn percent_decodes_to(mut encoded: &[u8], decoded: &[u8]) -> bool {
 
 /// `url.full` for a client request: credentials in the authority become
 /// `REDACTED:REDACTED`, sensitive query values `REDACTED`. A relative URI is completed from
-/// the `Host` header. With no host from either, there is no absolute URL to give (the
-/// attribute's format), and `http:///path` would name no host (RFC 9110 forbids an empty
-/// one): `None`, the attribute is left out rather than invented.
+/// the `Host` header. With no host from either, or one that is not a valid `host[:port]`
+/// ([`valid_host_port`], as for `server.address`: `Host: exa mple.com`, a port past
+/// 65535), there is no absolute URL to give (the attribute's format, RFC 3986), and
+/// `http:///path` would name no host (RFC 9110 forbids an empty one): `None`, the attribute
+/// is left out rather than invented.
 pub(crate) fn full_url<S: AsRef<str>>(
     uri: &Uri,
     headers: &HeaderMap,
@@ -463,9 +485,7 @@ pub(crate) fn full_url<S: AsRef<str>>(
 ) -> Option<String> {
     let scheme = uri.scheme_str().unwrap_or("http");
     let (credentials, host_port) = split_userinfo(authority(uri, headers)?);
-    if split_host_port(host_port).0.is_empty() {
-        return None;
-    }
+    valid_host_port(host_port)?;
     let mut out = String::with_capacity(uri.path().len() + 64);
     out.push_str(scheme);
     out.push_str("://");
@@ -624,6 +644,16 @@ mod tests {
             ("[2001:db8::1]:8080", (Some("2001:db8::1"), Some(8080))),
             ("[::ffff:192.0.2.1]", (Some("::ffff:192.0.2.1"), None)),
             ("[::1]:", (Some("::1"), None)),
+            // RFC 6874 zones: `%25` and unreserved characters or percent-encodings.
+            (
+                "[fe80::1%25eth0]:8080",
+                (Some("fe80::1%25eth0"), Some(8080)),
+            ),
+            ("[fe80::1%25en%2D1]", (Some("fe80::1%25en%2D1"), None)),
+            ("[fe80::1%25]", (None, None)),
+            ("[fe80::1%eth0]", (None, None)),
+            ("[fe80::1%25eth;0]", (None, None)),
+            ("[example%25eth0]", (None, None)),
         ];
         let uri = Uri::from_static("/x");
         // Twice through: afresh, then (interned) from the memory of the last authority.
@@ -692,5 +722,80 @@ mod tests {
             full_url(&rel, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS),
             None
         );
+    }
+
+    /// `url.full` is an absolute URL (RFC 3986) naming the server `server.address` and
+    /// `server.port` name: from an authority that is no valid `host[:port]` (an invalid
+    /// `Host` completing a relative URI, a port `http::Uri` takes but no server has),
+    /// neither, where the URL was recorded with the invalid host.
+    #[test]
+    fn full_url_and_server_address_agree_on_odd_authorities() {
+        // (URI, `Host` header, expected `url.full`, expected address and port)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            (Option<&'a str>, Option<u16>),
+        );
+        let cases: &[Case<'_>] = &[
+            // IPv6 literals keep their brackets in the URL, lose them in the address.
+            (
+                "http://[::1]:8080/x",
+                None,
+                Some("http://[::1]:8080/x"),
+                (Some("::1"), Some(8080)),
+            ),
+            (
+                "https://[2001:db8::1]/x",
+                None,
+                Some("https://[2001:db8::1]/x"),
+                (Some("2001:db8::1"), None),
+            ),
+            (
+                "http://[fe80::1%25eth0]:80/x",
+                None,
+                Some("http://[fe80::1%25eth0]:80/x"),
+                (Some("fe80::1%25eth0"), Some(80)),
+            ),
+            // Any userinfo is credentials: redacted whole.
+            (
+                "http://alice@host/x",
+                None,
+                Some("http://REDACTED:REDACTED@host/x"),
+                (Some("host"), None),
+            ),
+            (
+                "http://a@b:c@host:80/x?sig=s&q=1",
+                None,
+                Some("http://REDACTED:REDACTED@host:80/x?sig=REDACTED&q=1"),
+                (Some("host"), Some(80)),
+            ),
+            (
+                "/x",
+                Some("u:p@[::1]:9000"),
+                Some("http://REDACTED:REDACTED@[::1]:9000/x"),
+                (Some("::1"), Some(9000)),
+            ),
+            // Invalid authorities: neither URL nor address.
+            ("http://host:99999/x", None, None, (None, None)),
+            ("http://host:+80/x", None, None, (None, None)),
+            ("/x", Some("exa mple.com"), None, (None, None)),
+            ("/x", Some("::1"), None, (None, None)),
+            ("/x", Some("host:65536"), None, (None, None)),
+            ("/x", Some("[fe80::1%eth0]"), None, (None, None)),
+        ];
+        for (uri, host, url, address) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            if let Some(host) = host {
+                headers.insert(http::header::HOST, host.parse().unwrap());
+            }
+            assert_eq!(
+                full_url(&uri, &headers, &DEFAULT_SENSITIVE_QUERY_PARAMS).as_deref(),
+                *url,
+                "{uri} {host:?}"
+            );
+            assert_eq!(server_address(&uri, &headers), *address, "{uri} {host:?}");
+        }
     }
 }

@@ -76,9 +76,10 @@ impl<M: HttpInstruments> HttpLayer<M> {
     }
 
     /// Also redacts the values of these query parameters (in `url.query` on a server, in
-    /// `url.full` on a client), on top of `AWSAccessKeyId`, `Signature`, `sig` and
-    /// `X-Goog-Signature`, which always are. Names match a parameter's key exactly, once
-    /// percent-decoded (`%73ig` is `sig`).
+    /// `url.full` on a client), on top of the semantic conventions' list, which always
+    /// is: `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`,
+    /// `AWSAccessKeyId`, `Signature`, `sig` and `X-Goog-Signature`. Names match a
+    /// parameter's key exactly, once percent-decoded (`%73ig` is `sig`).
     pub fn with_sensitive_query_params<I, P>(self, names: I) -> Self
     where
         I: IntoIterator<Item = P>,

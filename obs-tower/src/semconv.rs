@@ -367,9 +367,17 @@ pub(crate) fn split_host_port(host_port: &str) -> (&str, Option<u16>) {
 /// The value that replaces sensitive data.
 pub(crate) const REDACTED: &str = "REDACTED";
 
-/// Query parameters whose values are credentials (semconv `url.query`): always redacted.
-pub(crate) const DEFAULT_SENSITIVE_QUERY_PARAMS: [&str; 4] =
-    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+/// Query parameters whose values are credentials (semconv `url.query` and `url.full`, the
+/// list of v1.42 and later, AWS Signature Version 4's among them): always redacted.
+pub(crate) const DEFAULT_SENSITIVE_QUERY_PARAMS: [&str; 7] = [
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+];
 
 /// The query parameters to redact: the semconv defaults plus the configured ones.
 #[derive(Clone, Debug)]
@@ -679,6 +687,14 @@ mod tests {
                 &d
             ),
             "a=1&sig=REDACTED&Signature=REDACTED&AWSAccessKeyId=REDACTED&X-Goog-Signature=REDACTED&b"
+        );
+        // AWS Signature Version 4's presigned URLs (semconv v1.42 and later).
+        assert_eq!(
+            redact_query(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101&X-Amz-Security-Token=t&X-Amz-Signature=s",
+                &d
+            ),
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"
         );
         // Names match exactly, and a parameter without a value has nothing to hide.
         assert_eq!(redact_query("SIG=1&sig", &d), "SIG=1&sig");

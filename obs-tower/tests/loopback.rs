@@ -797,6 +797,11 @@ async fn a_connect_tunnel_ends_the_request_at_its_2xx_and_carries_on() {
         Some("db.internal")
     );
     assert_eq!(attr(span, "server.port"), Some(Value::I64(5432)));
+    // `url.path` is Required on a server span; an authority-form target's rebuilt URI has
+    // an empty path and no query (RFC 9112 §3.3): the path is "", and there is no
+    // `url.query`.
+    assert_eq!(str_attr(span, "url.path").as_deref(), Some(""));
+    assert_eq!(attr(span, "url.query"), None);
     no_active_requests(&registry).await;
     stream.write_all(b"ping").await.unwrap();
     let mut pong = [0; 4];

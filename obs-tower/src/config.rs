@@ -129,10 +129,17 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     /// Nothing delivered yet of the response to a `method` request.
+    #[inline]
     pub(crate) fn new(method: &Method) -> Self {
+        // One match on the method's tag for both.
+        let (head, connect) = match *method {
+            Method::HEAD => (true, false),
+            Method::CONNECT => (false, true),
+            _ => (false, false),
+        };
         Delivery {
-            head: method == Method::HEAD,
-            connect: method == Method::CONNECT,
+            head,
+            connect,
             finished: false,
             length: None,
             passed: 0,

@@ -28,11 +28,10 @@ pub fn is_client_error(status: StatusCode) -> bool {
 /// error identifier" is this fixed value.
 pub const PANIC_ERROR_TYPE: &str = "panic";
 
-/// The `error.type` of a response whose body was dropped before its end with more to
-/// deliver: on a server, the client left (closed its connection, reset its stream) in the
-/// middle of it; on a client, the caller stopped reading it. `CANCELLED` is gRPC's name for
-/// a call abandoned by its caller, the code `obs-tonic` records for an abandoned stream:
-/// one value for one event in both layers' metrics.
+/// The `error.type` of a server response whose body was dropped before its end with more
+/// to send: the client left (closed its connection, reset its stream) in the middle of
+/// it. `CANCELLED` is gRPC's name for a call its client abandoned, the code `obs-tonic`
+/// records for an abandoned stream: one value for one event in both layers' metrics.
 pub const CANCELLED_ERROR_TYPE: &str = "CANCELLED";
 
 /// The `error.type` of an error of type `E` a service or body returned: its Rust type name

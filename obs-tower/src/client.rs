@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use bytes::Buf;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use obs_trace::Stopwatch;
 use tracing::field::Empty;
 
 use crate::HttpLayer;
 use crate::classify::{ErrorType, is_client_error};
-use crate::config::{Delivery, HttpConfig, Outcome};
+use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
 use crate::semconv;
@@ -26,13 +25,13 @@ use crate::semconv;
 /// codes above 599) mark the span as failed, as does an error of the inner service or a panic
 /// (`error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE)).
 ///
-/// A caller that drops the response body before its end, with more to come, ends the span
-/// and `http.client.request.duration` there, with the status received, failed with
-/// `error.type` [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE): the response did not
-/// come through in full (the server layer says the same of a client that leaves mid-body).
-/// A body the protocol needs no more of is complete, though never polled to its end: the
-/// response to a `HEAD`, a 2xx to a `CONNECT`, `1xx`, `204`, `304`, or one whose announced
-/// length (`Content-Length`, or the body's exact size) was read.
+/// A caller that drops the response body before its end ends the span and
+/// `http.client.request.duration` there, with the status received and not failed: a client
+/// stops reading on purpose (a stream it is done with, a response whose head was all it
+/// needed), and the HTTP conventions let a client span end once the head is read ("This
+/// may or may not include reading the response body"). The reqwest middleware, which never
+/// sees the body, ends with the head; the two agree on the outcome. A body that fails while
+/// being read fails the span.
 ///
 /// A relative URI is completed from the `Host` header (hyper's connection-level senders
 /// take origin-form requests). With no host from either, or one that is no valid
@@ -109,7 +108,6 @@ impl HttpClientLayer {
         resend_count: Option<u32>,
     ) -> (tracing::Span, HttpClientCall) {
         let start = Stopwatch::start();
-        let delivery = Delivery::new(method);
         let (method, method_original) = semconv::method(method, &self.config.known_methods);
         let (address, port) = semconv::server_address(uri, headers);
         // Semconv: `server.port` only with `server.address`.
@@ -141,7 +139,6 @@ impl HttpClientLayer {
             port,
             protocol: None,
             outcome: Outcome::default(),
-            delivery,
         };
         (span, call)
     }
@@ -158,7 +155,6 @@ pub struct HttpClientCall {
     /// `network.protocol.version`, once a response told it.
     protocol: Option<&'static str>,
     outcome: Outcome,
-    delivery: Delivery,
 }
 
 impl CallHooks for HttpClientCall {
@@ -169,21 +165,6 @@ impl CallHooks for HttpClientCall {
             response.headers(),
             span,
         );
-        self.delivery.response(response);
-    }
-
-    #[inline]
-    fn on_data<D: Buf>(&mut self, data: &D) {
-        self.delivery.data(data);
-    }
-
-    fn on_trailers(&mut self, _trailers: &HeaderMap, _span: &tracing::Span) {
-        self.delivery.finish();
-    }
-
-    #[inline]
-    fn on_finished(&mut self, _span: &tracing::Span) {
-        self.delivery.finish();
     }
 
     fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
@@ -191,10 +172,7 @@ impl CallHooks for HttpClientCall {
             .error(ErrorType::Type(error.error_type()), span);
     }
 
-    fn on_end(mut self, span: &tracing::Span) {
-        // A caller that dropped the response body before its end: the response did not
-        // come through in full.
-        self.outcome.end(&self.delivery, span);
+    fn on_end(self, _span: &tracing::Span) {
         if let Some(metrics) = &self.config.metrics {
             let elapsed = self.start.elapsed();
             let labels = ClientLabels {

@@ -113,9 +113,6 @@ impl Middleware for TracingMiddleware {
                                 response.headers(),
                                 span,
                             );
-                            // The call ends with the head: the body is the caller's, and
-                            // how much of it is read is not the request's outcome here.
-                            hooks.on_finished(span);
                         }),
                         Err(error) => state.with(|hooks, span| {
                             hooks.on_error(CallError::classified(error, error_type(error)), span);

@@ -4,15 +4,15 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Buf;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use obs_trace::opentelemetry::trace::SpanKind;
 use obs_trace::{SpanStart, Stopwatch};
 use tracing::field::Empty;
 
 use crate::HttpLayer;
-use crate::classify::{ErrorType, is_server_error};
-use crate::config::{Delivery, HttpConfig, Outcome};
+use crate::classify::{CANCELLED_ERROR_TYPE, ErrorType, is_server_error};
+use crate::config::{HttpConfig, Outcome};
 use crate::forwarded::ProxyHeaders;
 use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ServerLabels, ServerMetrics};
@@ -269,6 +269,102 @@ fn request_attributes<B, M>(
     }
 }
 
+/// How much of a response body went through the layer, to tell a body dropped before its
+/// end because the client left from one the protocol needed no more of.
+#[derive(Debug)]
+struct Delivery {
+    /// The request is a `HEAD`, whose response has no body.
+    head: bool,
+    /// The request is a `CONNECT`, whose 2xx response has no body.
+    connect: bool,
+    /// The body reached its end (or its trailers, the last frame there is).
+    finished: bool,
+    /// The body's length as the response announces it (`Content-Length`, or the body's
+    /// exact size), if known.
+    length: Option<u64>,
+    /// Data bytes the body has given so far.
+    passed: u64,
+}
+
+impl Delivery {
+    /// Nothing delivered yet of the response to a `method` request.
+    #[inline]
+    fn new(method: &Method) -> Self {
+        // One match on the method's tag for both.
+        let (head, connect) = match *method {
+            Method::HEAD => (true, false),
+            Method::CONNECT => (false, true),
+            _ => (false, false),
+        };
+        Delivery {
+            head,
+            connect,
+            finished: false,
+            length: None,
+            passed: 0,
+        }
+    }
+
+    /// The response head: the body's announced length, its exact size, else (a stream) the
+    /// header an application sets for it. One size hint a response; the header is looked
+    /// up for streams only.
+    fn response<B: Body>(&mut self, response: &Response<B>) {
+        self.length = response
+            .body()
+            .size_hint()
+            .exact()
+            .or_else(|| content_length(response.headers()));
+    }
+
+    /// A data frame of the body went by.
+    #[inline]
+    fn data<D: Buf>(&mut self, data: &D) {
+        self.passed += data.remaining() as u64;
+    }
+
+    /// The body reached its end, or its trailers.
+    #[inline]
+    fn finish(&mut self) {
+        self.finished = true;
+    }
+
+    /// Ends the call's outcome: a response whose body was dropped before its end with more
+    /// to deliver fails with `error.type`
+    /// [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE). HTTP spans, `error.type`: set
+    /// when the request "ends with an error", and a response that did not reach the client
+    /// in full is one. Asked only of a body that did not finish: a completed response pays
+    /// one test here.
+    fn end(&self, outcome: &mut Outcome, span: &tracing::Span) {
+        if !self.finished
+            && outcome.error.is_none()
+            && let Some(status) = outcome.status
+            && self.undelivered(status)
+        {
+            outcome.error(ErrorType::Type(CANCELLED_ERROR_TYPE), span);
+        }
+    }
+
+    /// Whether a response body dropped before its end (with no error) had more to deliver.
+    /// Servers stop polling a body the protocol needs no more of: the response to a `HEAD`,
+    /// a 2xx to a `CONNECT`, a `1xx`, `204` or `304` (RFC 9110 §6.4.1), one whose announced
+    /// length went out (hyper drops it then); only a client that left stops them earlier.
+    #[cold]
+    fn undelivered(&self, status: StatusCode) -> bool {
+        let bodiless = self.head
+            || (self.connect && status.is_success())
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        !bodiless && self.length != Some(self.passed)
+    }
+}
+
+/// The `Content-Length` of a response, if it has a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.parse().ok()
+}
+
 /// The state of one request in flight through [`HttpServerLayer`].
 #[derive(Debug)]
 pub struct HttpServerCall {
@@ -311,7 +407,7 @@ impl CallHooks for HttpServerCall {
 
     fn on_end(mut self, span: &tracing::Span) {
         // A client that left mid-body: the response did not reach it in full.
-        self.outcome.end(&self.delivery, span);
+        self.delivery.end(&mut self.outcome, span);
         if let Some(metrics) = &self.config.metrics {
             let elapsed = self.start.elapsed();
             let labels = ServerLabels {

@@ -714,10 +714,14 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     let metrics_addr = match config.metrics_addr {
         None => None,
         Some(addr) => {
-            // Bound here, so a taken port is an error from `init`, not a silent no-op.
+            // Bound here, so a taken port is an error from `init`, not a silent no-op. Named
+            // by address: it comes from `OBS_METRICS_ADDR`, `Builder::metrics_addr` or the
+            // Prometheus exporter's `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`.
             let listener = std::net::TcpListener::bind(addr)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .map_err(|e| InitError::Start(format!("OBS_METRICS_ADDR {addr}: {e}")))?;
+                .map_err(|e| {
+                    InitError::Start(format!("could not serve /metrics on {addr}: {e}"))
+                })?;
             let local = listener
                 .local_addr()
                 .map_err(|e| InitError::Start(e.to_string()))?;

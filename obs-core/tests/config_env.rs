@@ -314,6 +314,29 @@ fn resource_attribute_keys_are_percent_decoded_like_values() {
     assert!(warned(&c, "OTEL_RESOURCE_ATTRIBUTES", "b%zz=2"));
 }
 
+/// A `%` takes two hex digits (RFC 3986 §2.1): `%+1` or `%-1` is no escape (a sign that
+/// integer parsing would take), so the value is malformed, in a resource attribute as in a
+/// header.
+#[test]
+fn a_percent_escape_takes_two_hex_digits_and_no_sign() {
+    for bad in ["a=%+1", "a=%+f", "a=%-1", "a=% 1", "a=%1"] {
+        let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", bad)]);
+        assert!(
+            c.resource_attributes.is_empty(),
+            "{bad}: {:?}",
+            c.resource_attributes
+        );
+        assert!(warned(&c, "OTEL_RESOURCE_ATTRIBUTES", bad), "{bad}");
+        let c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", bad)]);
+        assert!(c.otlp(Signal::Traces).headers.is_empty(), "{bad}");
+    }
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "a=%2b%2B")]);
+    assert_eq!(
+        c.resource_attributes,
+        vec![("a".to_owned(), "++".to_owned())]
+    );
+}
+
 /// The resource spec's Merge: "If the value on the primary resource is an empty string, the
 /// result has the value of the secondary resource", so `service.name=` (a template whose
 /// variable was empty, say) keeps the default name rather than naming the service "".

@@ -794,9 +794,7 @@ impl EnvReader<'_> {
         let v = self.var(name)?;
         let mut headers = Vec::new();
         for (place, (member, pair)) in members(&v).enumerate() {
-            let checked = pair
-                .ok_or("not a key=value pair")
-                .and_then(|(k, val)| check_header(&k, &val).map(|()| (k, val)));
+            let checked = pair.and_then(|(k, val)| check_header(&k, &val).map(|()| (k, val)));
             match checked {
                 Ok(header) => headers.push(header),
                 Err(why) => {
@@ -1121,32 +1119,44 @@ pub(crate) fn validate_endpoint(v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a member of a `key=value` list is malformed: no key or no `=`.
+const NOT_A_PAIR: &str = "not a key=value pair";
+/// Why a member of a `key=value` list is malformed: a `%` that is not an escape (a literal
+/// `%`, say, which reads as a well-formed pair, so "not a key=value pair" would mislead).
+const BAD_ESCAPE: &str = "a `%` that does not start an escape of two hex digits giving UTF-8 \
+     (write a literal `%` as `%25`)";
+
 /// The members of a W3C-Baggage-like `key1=value1,key2=value2` list, as in
 /// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`: each as written, with its key
-/// and percent-decoded value, or `None` if it is malformed.
-fn members(v: &str) -> impl Iterator<Item = (&str, Option<(String, String)>)> {
+/// and percent-decoded value, or why it is malformed.
+fn members(v: &str) -> impl Iterator<Item = (&str, Result<(String, String), &'static str>)> {
     v.split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(|member| {
-            let pair = member.split_once('=').and_then(|(k, val)| {
-                let k = k.trim();
-                let val = percent_decode(val.trim())?;
-                (!k.is_empty()).then(|| (k.to_owned(), val))
-            });
+            let pair = match member.split_once('=') {
+                Some((k, val)) if !k.trim().is_empty() => percent_decode(val.trim())
+                    .map(|val| (k.trim().to_owned(), val))
+                    .ok_or(BAD_ESCAPE),
+                _ => Err(NOT_A_PAIR),
+            };
             (member, pair)
         })
 }
 
 /// The pairs of an `OTEL_RESOURCE_ATTRIBUTES` list, keys percent-decoded too: the resource
 /// spec has `,` and `=` percent-encoded "in keys and values" (a header name is an HTTP token,
-/// so `_HEADERS` keys are taken as written). `None` if any member is malformed: the resource
-/// spec says to discard the whole value then.
-pub(crate) fn parse_key_values(v: &str) -> Option<Vec<(String, String)>> {
+/// so `_HEADERS` keys are taken as written). Which member is malformed and why, if any: the resource
+/// spec says to discard the whole value then; the warning names the member.
+pub(crate) fn parse_key_values(v: &str) -> Result<Vec<(String, String)>, String> {
     members(v)
-        .map(|(_, pair)| {
-            let (key, value) = pair?;
-            Some((percent_decode(&key)?, value))
+        .map(|(member, pair)| {
+            let decoded = pair.and_then(|(key, value)| {
+                percent_decode(&key)
+                    .map(|key| (key, value))
+                    .ok_or(BAD_ESCAPE)
+            });
+            decoded.map_err(|why| format!("member {member:?}: {why}"))
         })
         .collect()
 }
@@ -1216,12 +1226,8 @@ impl Config {
         };
         let resource_attributes = match r.var("OTEL_RESOURCE_ATTRIBUTES") {
             None => Vec::new(),
-            Some(v) => parse_key_values(&v).unwrap_or_else(|| {
-                r.warn(
-                    "OTEL_RESOURCE_ATTRIBUTES",
-                    &v,
-                    "not a list of key=value pairs",
-                );
+            Some(v) => parse_key_values(&v).unwrap_or_else(|why| {
+                r.warn("OTEL_RESOURCE_ATTRIBUTES", &v, &why);
                 Vec::new()
             }),
         };

@@ -1500,3 +1500,37 @@ fn semconv_stability_opt_in_chooses_the_rpc_conventions_and_dup_wins() {
         .unwrap();
     assert_eq!(c.rpc_conventions, RpcConventions::Stable);
 }
+
+/// A literal `%` (`discount=100%`) is a well-formed pair whose value does not decode: the
+/// warning says so and how to write it, rather than "not a key=value pair", in a resource
+/// attribute as in a header (whose value stays withheld).
+#[test]
+fn a_bad_percent_escape_is_warned_about_as_such() {
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "discount=100%")]);
+    assert!(c.resource_attributes.is_empty());
+    let warning = c.warnings.join("\n");
+    assert!(warning.contains("OTEL_RESOURCE_ATTRIBUTES"), "{warning}");
+    assert!(warning.contains("%25"), "{warning}");
+    assert!(
+        !warning.contains("not a list of key=value pairs"),
+        "{warning}"
+    );
+
+    let c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cr%t,x-team=a")]);
+    assert_eq!(
+        c.otlp(Signal::Traces).headers,
+        vec![("x-team".to_owned(), "a".to_owned())]
+    );
+    let warning = c.warnings.join("\n");
+    assert!(warning.contains("%25"), "{warning}");
+    assert!(!warning.contains("not a key=value pair"), "{warning}");
+    assert!(
+        !warning.contains("s3cr"),
+        "a header value is never shown: {warning}"
+    );
+
+    // A member without `=` is still said to be one.
+    let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,b")]);
+    let warning = c.warnings.join("\n");
+    assert!(warning.contains("not a key=value pair"), "{warning}");
+}

@@ -65,6 +65,9 @@ impl std::error::Error for ArgError {}
 #[derive(Debug, Clone, Default)]
 pub struct Args {
     flags: HashMap<String, String>,
+    /// Flags given without a value, reported by [`Args::reject_unknown`] after unknown
+    /// ones: `--verbose` at the end is a typo before it is a flag missing its value.
+    without_value: Vec<String>,
     help: bool,
 }
 
@@ -75,15 +78,20 @@ impl Args {
     }
 
     /// Parses `--name value` and `--name=value` pairs, and `--help` (or `-h`), which
-    /// [`Args::reject_unknown`] answers with the usage; anything else is an error.
+    /// [`Args::reject_unknown`] answers with the usage; anything else is an error. A flag
+    /// followed by another flag, or by nothing, has no value: [`Args::reject_unknown`]
+    /// says so.
     pub fn parse_from<I, S>(arguments: I) -> Result<Args, ArgError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let mut flags = HashMap::new();
+        let mut without_value = Vec::new();
         let mut help = false;
-        let mut arguments = arguments.into_iter().map(Into::into);
+        let mut arguments = arguments.into_iter().map(Into::into).peekable();
+        // What can't be a flag's value: a value may start with one `-` (`-5`), not two.
+        let is_flag = |argument: &String| argument.starts_with("--") || argument == "-h";
         while let Some(argument) = arguments.next() {
             if argument == "--help" || argument == "-h" {
                 help = true;
@@ -96,16 +104,21 @@ impl Args {
             };
             let (name, value) = match flag.split_once('=') {
                 Some((name, value)) => (name.to_owned(), value.to_owned()),
-                None => {
-                    let value = arguments
-                        .next()
-                        .ok_or_else(|| ArgError::new(format!("--{flag} needs a value")))?;
-                    (flag.to_owned(), value)
-                }
+                None => match arguments.next_if(|next| !is_flag(next)) {
+                    Some(value) => (flag.to_owned(), value),
+                    None => {
+                        without_value.push(flag.to_owned());
+                        continue;
+                    }
+                },
             };
             flags.insert(name, value);
         }
-        Ok(Args { flags, help })
+        Ok(Args {
+            flags,
+            without_value,
+            help,
+        })
     }
 
     /// The flag `--name`, else the variable `env`, else `None`.
@@ -153,6 +166,7 @@ impl Args {
         match self
             .flags
             .keys()
+            .chain(&self.without_value)
             .find(|name| !known.iter().any(|(flag, _)| flag == name))
         {
             Some(name) => Err(ArgError::new(format!(
@@ -163,7 +177,10 @@ impl Args {
                     .collect::<Vec<_>>()
                     .join(", --")
             ))),
-            None => Ok(()),
+            None => match self.without_value.first() {
+                Some(name) => Err(ArgError::new(format!("--{name} needs a value"))),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -200,9 +217,28 @@ mod tests {
             .value::<usize>("requests", "OBS_EXAMPLES_UNSET", 1)
             .unwrap_err();
         assert!(error.to_string().contains("many"), "{error}");
-        assert!(Args::parse_from(["--requests"]).is_err());
         assert!(Args::parse_from(["requests"]).is_err());
         assert!(!error.is_help() && !unknown.is_help());
+    }
+
+    #[test]
+    fn a_flag_without_a_value_is_named_unknown_first_and_takes_no_flag_as_its_value() {
+        let known = [("requests", "R"), ("html", "H")];
+        let check = |arguments: &[&str]| {
+            Args::parse_from(arguments.iter().copied()).and_then(|a| a.reject_unknown(&known))
+        };
+        // A typo at the end is an unknown flag, not one missing its value.
+        let error = check(&["--verbose"]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("unknown flag --verbose"),
+            "{error}"
+        );
+        // The next flag is no value: `--html` is the one missing it, and `--requests` keeps 10.
+        let error = check(&["--html", "--requests", "10"]).unwrap_err();
+        assert_eq!(error.to_string(), "--html needs a value");
+        assert!(check(&["--requests"]).is_err());
+        // `--help` after a flag still asks for the usage.
+        assert!(check(&["--requests", "--help"]).unwrap_err().is_help());
     }
 
     #[test]

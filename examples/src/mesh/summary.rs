@@ -195,6 +195,10 @@ pub fn route_stats(scrapes: &[(String, Vec<Sample>)], seconds: f64) -> Vec<Route
                 status >= 400 || !sample.label("error_type").is_empty()
             },
         ));
+        // The gRPC layers label calls by the old RPC conventions, by the stable ones
+        // (`OTEL_SEMCONV_STABILITY_OPT_IN=rpc`), or by both, each call recorded once per
+        // label set (`rpc/dup`): one set is read, the old one when it is there.
+        let old = samples.iter().any(|s| !s.label("rpc_system").is_empty());
         routes.extend(stats_of(
             service,
             samples,
@@ -202,13 +206,22 @@ pub fn route_stats(scrapes: &[(String, Vec<Sample>)], seconds: f64) -> Vec<Route
             "rpc_server_call_duration_seconds",
             seconds,
             |sample| {
-                Some(format!(
-                    "{}/{}",
-                    sample.label("rpc_service"),
-                    sample.label("rpc_method")
-                ))
+                if !old {
+                    Some(sample.label("rpc_method").to_owned())
+                } else if sample.label("rpc_system").is_empty() {
+                    None
+                } else {
+                    let service = sample.label("rpc_service");
+                    Some(format!("{service}/{}", sample.label("rpc_method")))
+                }
             },
-            |sample| sample.label("rpc_grpc_status_code") != "0",
+            |sample| {
+                if old {
+                    sample.label("rpc_grpc_status_code") != "0"
+                } else {
+                    sample.label("rpc_status_code") != "OK"
+                }
+            },
         ));
     }
     routes
@@ -287,7 +300,9 @@ pub fn service_map(spans: &[ReceivedSpan]) -> Vec<Edge> {
     for trace in group_by_trace(spans.iter().cloned()) {
         let tree = trace.tree();
         for (caller, callee) in tree.cross_service_calls() {
-            let protocol = if callee.attribute_str("rpc.system").is_some() {
+            // `rpc.system` in the old RPC conventions, `rpc.system.name` in the stable ones.
+            let rpc = ["rpc.system", "rpc.system.name"];
+            let protocol = if rpc.iter().any(|key| callee.attribute_str(key).is_some()) {
                 "grpc"
             } else {
                 "http"
@@ -629,6 +644,50 @@ mod tests {
             40
         );
         assert_eq!(covered_nanos(0, 100, Vec::new()), 0);
+    }
+
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN=rpc` (stable RPC conventions) or `rpc/dup` (both, each
+    /// call recorded once per label set) in the services' environment: the gRPC rows and
+    /// edges are the same as with the old conventions.
+    #[test]
+    fn grpc_rows_and_edges_read_the_old_and_the_stable_rpc_conventions() {
+        let old = "\
+@bucket{rpc_system=\"grpc\",rpc_service=\"mesh.Payments\",rpc_method=\"Charge\",rpc_grpc_status_code=\"0\",error_type=\"\",le=\"+Inf\"} 19
+@count{rpc_system=\"grpc\",rpc_service=\"mesh.Payments\",rpc_method=\"Charge\",rpc_grpc_status_code=\"0\",error_type=\"\"} 19
+@bucket{rpc_system=\"grpc\",rpc_service=\"mesh.Payments\",rpc_method=\"Charge\",rpc_grpc_status_code=\"9\",error_type=\"\",le=\"+Inf\"} 1
+@count{rpc_system=\"grpc\",rpc_service=\"mesh.Payments\",rpc_method=\"Charge\",rpc_grpc_status_code=\"9\",error_type=\"\"} 1
+";
+        let stable = "\
+@bucket{rpc_system_name=\"grpc\",rpc_method=\"mesh.Payments/Charge\",rpc_status_code=\"OK\",error_type=\"\",le=\"+Inf\"} 19
+@count{rpc_system_name=\"grpc\",rpc_method=\"mesh.Payments/Charge\",rpc_status_code=\"OK\",error_type=\"\"} 19
+@bucket{rpc_system_name=\"grpc\",rpc_method=\"mesh.Payments/Charge\",rpc_status_code=\"FAILED_PRECONDITION\",error_type=\"\",le=\"+Inf\"} 1
+@count{rpc_system_name=\"grpc\",rpc_method=\"mesh.Payments/Charge\",rpc_status_code=\"FAILED_PRECONDITION\",error_type=\"\"} 1
+";
+        for text in [old.to_owned(), stable.to_owned(), format!("{old}{stable}")] {
+            let text = text.replace('@', "rpc_server_call_duration_seconds_");
+            let scrapes = vec![("payments".to_owned(), super::super::prom::parse(&text))];
+            let stats = route_stats(&scrapes, 10.0);
+            assert_eq!(stats.len(), 1, "{text}");
+            let charge = &stats[0];
+            assert_eq!(
+                (charge.protocol, charge.route.as_str(), charge.requests),
+                ("grpc", "mesh.Payments/Charge", 20),
+                "{text}"
+            );
+            assert!((charge.error_rate - 0.05).abs() < 1e-9, "{text}");
+        }
+
+        let mut trace = report_trace();
+        for span in &mut trace {
+            for attribute in &mut span.span.attributes {
+                if attribute.key == "rpc.system" {
+                    attribute.key = "rpc.system.name".to_owned();
+                }
+            }
+        }
+        let edges = service_map(&trace);
+        assert_eq!(edges[1].callee, "inventory");
+        assert_eq!(edges[1].protocol, "grpc");
     }
 
     #[test]

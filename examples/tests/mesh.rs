@@ -92,7 +92,11 @@ fn mesh() -> &'static MeshRun {
                 "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
                 "http://127.0.0.1:9/v1/logs",
             )
-            .env("OBS_LOG_FORMAT", "none");
+            .env("OBS_LOG_FORMAT", "none")
+            // Tracing switched off by obs's own filter: no spans, no map, no waterfall.
+            .env("OBS_TRACES_FILTER", "off")
+            // The stable RPC conventions beside the old ones: the report reads either.
+            .env("OTEL_SEMCONV_STABILITY_OPT_IN", "rpc/dup");
         let output = run_bounded(command, MESH_TIMEOUT);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(

@@ -82,9 +82,11 @@ pub(crate) struct ServiceProcess {
 /// What a user's environment may hold that would turn the services' telemetry off or send
 /// it past the runner's receiver (a per-signal endpoint wins over the general one): the
 /// report would then be empty with no hint why, so with the embedded receiver the services
-/// do not inherit them.
-const DIVERTING_VARIABLES: [&str; 10] = [
+/// do not inherit them. `OBS_TRACES_FILTER` (`off`, or `warn`: the middleware's spans are
+/// `info`) turns the traces off.
+const DIVERTING_VARIABLES: [&str; 11] = [
     "OTEL_SDK_DISABLED",
+    "OBS_TRACES_FILTER",
     "OTEL_TRACES_EXPORTER",
     "OTEL_METRICS_EXPORTER",
     "OTEL_LOGS_EXPORTER",

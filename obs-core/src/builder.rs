@@ -404,7 +404,10 @@ impl Builder {
 
     /// The configuration `init` would use: the environment, overridden by this builder.
     pub fn config(&self) -> Result<Config, InitError> {
-        self.config_with(&|k| std::env::var(k).ok())
+        let (config, not_utf8) = crate::config::read_process_env(|get| self.config_with(get));
+        let mut config = config?;
+        config.warnings.extend(not_utf8);
+        Ok(config)
     }
 
     /// Like [`Builder::config`], reading variables through `get` (a test's map, say).

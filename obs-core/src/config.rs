@@ -1161,6 +1161,28 @@ pub(crate) fn parse_key_values(v: &str) -> Result<Vec<(String, String)>, String>
         .collect()
 }
 
+/// Runs `read` with a lookup of the process environment, and returns what it made with a
+/// warning for each variable it asked for whose value is not UTF-8: such a value reads as
+/// unset, as `std::env::var` has it, and would otherwise be ignored silently.
+pub(crate) fn read_process_env<T>(read: impl FnOnce(Lookup<'_>) -> T) -> (T, Vec<String>) {
+    let not_utf8 = std::cell::RefCell::new(Vec::new());
+    let get = |name: &str| match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            let warning = format!("obs: ignoring {name}: its value is not valid UTF-8");
+            let mut warnings = not_utf8.borrow_mut();
+            // A general variable is read again for each signal.
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+            None
+        }
+    };
+    let made = read(&get);
+    (made, not_utf8.into_inner())
+}
+
 /// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
 /// Why a header valid in HTTP can't go over gRPC (its value withheld: usually a credential).
 pub(crate) const NOT_GRPC_METADATA: &str = "its value (withheld) is not valid gRPC metadata, \
@@ -1203,7 +1225,9 @@ impl Config {
 
     /// Reads the process environment.
     pub fn from_env() -> Config {
-        Config::from_lookup(&|k| std::env::var(k).ok())
+        let (mut config, not_utf8) = read_process_env(Config::from_lookup);
+        config.warnings.extend(not_utf8);
+        config
     }
 
     /// Reads variables through `get` (a test's map, say) instead of the process environment.

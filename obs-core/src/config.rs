@@ -963,6 +963,25 @@ impl EnvReader<'_> {
                     .endpoint
                     .as_ref()
                     .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
+                if let Some(set) = &general.endpoint
+                    && protocol == Protocol::HttpProtobuf
+                    && let Some(copied) = signal_path_at_end(set)
+                {
+                    // Spec behaviour, but rarely what was meant: said, once for all signals.
+                    let warning = format!(
+                        "obs: OTEL_EXPORTER_OTLP_ENDPOINT={set:?} ends with /v1/{}; over \
+                         http/protobuf it is a base URL each signal's path is appended to ({} \
+                         to {}): a full URL for one signal goes in \
+                         OTEL_EXPORTER_OTLP_{}_ENDPOINT",
+                        copied.as_str(),
+                        copied.as_str(),
+                        signal_url(set, protocol, copied),
+                        copied.upper(),
+                    );
+                    if !self.warnings.contains(&warning) {
+                        self.warnings.push(warning);
+                    }
+                }
                 (signal_url(base, protocol, signal), from)
             }
         };
@@ -1086,6 +1105,16 @@ pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> Stri
             url
         }
     }
+}
+
+/// The signal whose OTLP/HTTP path (`/v1/traces`, ...) ends `endpoint`'s path, if one does.
+fn signal_path_at_end(endpoint: &str) -> Option<Signal> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    let path = uri.path().trim_end_matches('/');
+    Signal::ALL.into_iter().find(|signal| {
+        path.strip_suffix(signal.as_str())
+            .is_some_and(|rest| rest.ends_with("/v1/"))
+    })
 }
 
 /// An endpoint must be an `http://` URL with a host, or `https://` with the `tls` feature.

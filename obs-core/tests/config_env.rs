@@ -1534,3 +1534,45 @@ fn a_bad_percent_escape_is_warned_about_as_such() {
     let warning = c.warnings.join("\n");
     assert!(warning.contains("not a key=value pair"), "{warning}");
 }
+
+/// Over http/protobuf the general endpoint is a base URL, each signal's path appended (OTLP
+/// exporter spec): one that already ends with a signal's path, copied from a per-signal
+/// example, sends every signal to `.../v1/traces/v1/{signal}`. That is what the spec says
+/// to do, so it is done, and said, once, with the variable that takes a full URL.
+#[test]
+fn a_general_endpoint_ending_with_a_signal_path_is_warned_about() {
+    let c = config(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/v1/traces/",
+    )]);
+    assert_eq!(
+        c.traces_otlp.endpoint,
+        "http://collector:4318/v1/traces/v1/traces"
+    );
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(warning.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{warning}");
+    assert!(
+        warning.contains("http://collector:4318/v1/traces/v1/traces"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        "{warning}"
+    );
+    // A base path of another name is no mistake.
+    for endpoint in [
+        "http://collector:4318/otlp/v1",
+        "http://collector:4318/v1/tracesx",
+    ] {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)]);
+        assert!(c.warnings.is_empty(), "{endpoint}: {:?}", c.warnings);
+    }
+    // A per-signal endpoint is a full URL: nothing to say.
+    let c = config(&[(
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "http://collector:4318/v1/logs",
+    )]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

@@ -1175,8 +1175,8 @@ fn members(v: &str) -> impl Iterator<Item = (&str, Result<(String, String), &'st
 
 /// The pairs of an `OTEL_RESOURCE_ATTRIBUTES` list, keys percent-decoded too: the resource
 /// spec has `,` and `=` percent-encoded "in keys and values" (a header name is an HTTP token,
-/// so `_HEADERS` keys are taken as written). Which member is malformed and why, if any: the resource
-/// spec says to discard the whole value then; the warning names the member.
+/// so `_HEADERS` keys are taken as written). Else which member is malformed and why: the
+/// resource spec says to discard the whole value then; the warning names the member.
 pub(crate) fn parse_key_values(v: &str) -> Result<Vec<(String, String)>, String> {
     members(v)
         .map(|(member, pair)| {
@@ -1212,12 +1212,12 @@ pub(crate) fn read_process_env<T>(read: impl FnOnce(Lookup<'_>) -> T) -> (T, Vec
     (made, not_utf8.into_inner())
 }
 
-/// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
 /// Why a header valid in HTTP can't go over gRPC (its value withheld: usually a credential).
 pub(crate) const NOT_GRPC_METADATA: &str = "its value (withheld) is not valid gRPC metadata, \
      which is visible ASCII and spaces only (no tab, no byte above 0x7F); a name ending in \
      `-bin` sends any bytes";
 
+/// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
     http::HeaderName::try_from(name).map_err(|_| "not a valid HTTP header name")?;
     http::HeaderValue::try_from(value).map_err(|_| "not a valid HTTP header value")?;

@@ -1,6 +1,7 @@
 //! A variable whose value is not UTF-8 (a Latin-1 `é` in `OTEL_SERVICE_NAME`, say) reads as
 //! unset, as `std::env::var` has it, and is warned about rather than ignored silently.
-//! Checked in a child process, since only the process environment can hold such a value.
+//! Checked in a child process, since only the process environment can hold such a value
+//! (spawned here, not by `support/child.rs`, whose variables are `String`s).
 #![cfg(unix)]
 
 use std::ffi::OsStr;

@@ -1231,20 +1231,33 @@ async fn an_upgrade_through_the_client_layer_ends_its_span_at_101() {
     assert_eq!(&pong, b"ping");
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_response_body_cut_off_fails_the_client_span() {
-    let (sink, _guard) = install();
+/// A raw HTTP/1.1 server on a free loopback port that reads one request and writes
+/// `response` as it is; then it closes the connection, or with `keep_open` waits for the
+/// client to close it.
+async fn answer_once(response: &'static [u8], keep_open: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut request = [0; 1024];
         let _ = stream.read(&mut request).await.unwrap();
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
-            .await
-            .unwrap();
+        stream.write_all(response).await.unwrap();
+        if keep_open {
+            let _ = stream.read(&mut request).await;
+        }
     });
+    addr
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_response_body_cut_off_fails_the_client_span() {
+    let (sink, _guard) = install();
+    // Ten bytes of a hundred, then the connection closes.
+    let addr = answer_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
+        false,
+    )
+    .await;
     let client = HttpClientLayer::new()
         .with_registry(&obs_metrics::Registry::new())
         .layer(legacy_client());
@@ -1272,19 +1285,12 @@ async fn a_response_body_cut_off_fails_the_client_span() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_response_body_the_caller_drops_mid_stream_ends_the_client_span_unfailed() {
     let (sink, _guard) = install();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = [0; 1024];
-        let _ = stream.read(&mut request).await.unwrap();
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-            .await
-            .unwrap();
-        // The rest never comes; the connection stays open until the client closes it.
-        let _ = stream.read(&mut request).await;
-    });
+    // The rest never comes; the connection stays open until the client closes it.
+    let addr = answer_once(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+        true,
+    )
+    .await;
     let registry = obs_metrics::Registry::new();
     let client = HttpClientLayer::new()
         .with_registry(&registry)

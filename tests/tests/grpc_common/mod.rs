@@ -96,9 +96,7 @@ impl Catalog {
 
     /// Serves the catalog behind `GrpcServerLayer` on a free loopback port.
     pub async fn serve(self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let (incoming, addr) = free_port().await;
         tokio::spawn(
             tonic::transport::Server::builder()
                 .layer(GrpcServerLayer::new())
@@ -115,9 +113,7 @@ impl Catalog {
     /// without `authorization` metadata before routing: as such layers do, it answers for
     /// made-up methods just as for the catalog's own.
     pub async fn serve_behind_auth(self, registry: &obs_metrics::Registry) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let (incoming, addr) = free_port().await;
         tokio::spawn(
             tonic::transport::Server::builder()
                 .layer(GrpcServerLayer::new().with_registry(registry))
@@ -135,9 +131,7 @@ impl Catalog {
     /// before routing, with an error (boxed, as tower layers box theirs): a
     /// `RESOURCE_EXHAUSTED` status for `fail: status`, an I/O error for any other value.
     pub async fn serve_behind_failures(self, registry: &obs_metrics::Registry) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let (incoming, addr) = free_port().await;
         tokio::spawn(
             tonic::transport::Server::builder()
                 .layer(GrpcServerLayer::new().with_registry(registry))
@@ -521,4 +515,11 @@ pub fn items(first: u32, count: u32) -> ItemStream {
             })
         },
     )))
+}
+
+/// A free loopback port, as the stream of connections tonic serves, and its address.
+async fn free_port() -> (tonic::transport::server::TcpIncoming, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (tonic::transport::server::TcpIncoming::from(listener), addr)
 }

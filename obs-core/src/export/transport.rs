@@ -281,25 +281,39 @@ pub(crate) struct OtlpClient {
     transport: Transport,
     settings: OtlpSettings,
     headers: http::HeaderMap,
-    /// Appended to a failed export's message ([`port_hint`]).
-    hint: &'static str,
+    /// The endpoint's port, for [`protocol_hint`].
+    port: Option<u16>,
 }
 
-/// A hint for an endpoint on the other protocol's default port, the likeliest cause of an
-/// export that fails with a protocol error ("invalid HTTP version parsed", "received
-/// unexpected message"), which names neither the port nor the protocol.
-fn port_hint(protocol: Protocol, port: Option<u16>) -> &'static str {
-    match (protocol, port) {
-        (Protocol::HttpProtobuf, Some(4317)) => {
-            " (port 4317 is OTLP/gRPC's default port: for gRPC, set \
-             OTEL_EXPORTER_OTLP_PROTOCOL=grpc or Builder::protocol)"
-        }
-        (Protocol::Grpc, Some(4318)) => {
-            " (port 4318 is OTLP/HTTP's default port: for HTTP, set \
-             OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or Builder::protocol)"
-        }
-        _ => "",
-    }
+/// What to append to a failed export's `message` when the endpoint likely speaks the other
+/// OTLP protocol: it is on that protocol's default port, or the error is one a server of
+/// the other protocol causes, which names neither the port nor the protocol. OTLP/HTTP to
+/// a gRPC server: hyper reads the server's HTTP/2 frames as "received unexpected message
+/// from connection" or "invalid HTTP version parsed". OTLP/gRPC to an HTTP server: h2 reads
+/// an HTTP/1.1 answer as a "frame with invalid size", and tonic an HTTP/2 one's body as a
+/// message with an "invalid compression flag".
+fn protocol_hint(protocol: Protocol, port: Option<u16>, message: &str) -> &'static str {
+    let (default_port, signatures, hint): (_, &[&str], _) = match protocol {
+        Protocol::HttpProtobuf => (
+            4317,
+            &[
+                "received unexpected message from connection",
+                "invalid HTTP version",
+            ],
+            " (is it an OTLP/gRPC endpoint? For gRPC, set OTEL_EXPORTER_OTLP_PROTOCOL=grpc or \
+             Builder::protocol; port 4317 is OTLP/gRPC's default)",
+        ),
+        Protocol::Grpc => (
+            4318,
+            &["frame with invalid size", "invalid compression flag"],
+            " (is it an OTLP/HTTP endpoint? For HTTP, set \
+             OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or Builder::protocol; port 4318 is \
+             OTLP/HTTP's default)",
+        ),
+    };
+    let mismatch =
+        port == Some(default_port) || signatures.iter().any(|&sign| message.contains(sign));
+    if mismatch { hint } else { "" }
 }
 
 impl fmt::Debug for OtlpClient {
@@ -332,7 +346,7 @@ impl OtlpClient {
             .endpoint
             .parse()
             .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
-        let hint = port_hint(settings.protocol, uri.port_u16());
+        let port = uri.port_u16();
         #[cfg(feature = "tls")]
         let tls = (uri.scheme_str() == Some("https"))
             .then(|| crate::export::tls::TlsMaterial::load(&settings.tls))
@@ -382,7 +396,7 @@ impl OtlpClient {
             transport,
             settings: settings.clone(),
             headers,
-            hint,
+            port,
         })
     }
 
@@ -408,7 +422,8 @@ impl OtlpClient {
         let result = self.send_with_retries(request, retrying).await;
         *retrying.lock() = None;
         result.map_err(|mut e| {
-            e.message.push_str(self.hint);
+            e.message
+                .push_str(protocol_hint(self.settings.protocol, self.port, &e.message));
             e
         })
     }
@@ -455,7 +470,8 @@ impl OtlpClient {
                     {
                         return Err(e);
                     }
-                    *retrying.lock() = Some(format!("{}{}", e.message, self.hint));
+                    let hint = protocol_hint(self.settings.protocol, self.port, &e.message);
+                    *retrying.lock() = Some(format!("{}{hint}", e.message));
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -730,33 +746,87 @@ mod tests {
 
     #[test]
     fn an_endpoint_on_the_other_protocols_port_gets_a_hint() {
-        assert!(port_hint(Protocol::HttpProtobuf, Some(4317)).contains("PROTOCOL=grpc"));
-        assert!(port_hint(Protocol::Grpc, Some(4318)).contains("PROTOCOL=http/protobuf"));
+        let grpc = "OTEL_EXPORTER_OTLP_PROTOCOL=grpc";
+        let http = "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf";
+        assert!(protocol_hint(Protocol::HttpProtobuf, Some(4317), "refused").contains(grpc));
+        assert!(protocol_hint(Protocol::Grpc, Some(4318), "refused").contains(http));
         for (protocol, port) in [
             (Protocol::HttpProtobuf, Some(4318)),
             (Protocol::Grpc, Some(4317)),
             (Protocol::HttpProtobuf, None),
             (Protocol::Grpc, Some(14317)),
         ] {
-            assert_eq!(port_hint(protocol, port), "", "{protocol:?} {port:?}");
+            assert_eq!(
+                protocol_hint(protocol, port, "refused"),
+                "",
+                "{protocol:?} {port:?}"
+            );
         }
     }
 
+    /// On any port, the error a server of the other protocol causes gets the hint: real
+    /// servers of each protocol (the test receiver's, and an HTTP/1.1 one answering 400 to
+    /// what it can't read, as HTTP/1.1-only servers do with gRPC's preface).
     #[tokio::test]
-    async fn a_failed_export_ends_with_the_hint() {
-        // A port nothing listens on any more: the export fails at once (refused).
+    async fn an_export_to_a_server_of_the_other_protocol_gets_a_hint() {
+        let receiver = OtlpReceiver::start(ReceiverConfig::default())
+            .await
+            .unwrap();
+        let http1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http1_base = format!("http://{}", http1.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((mut stream, _)) = http1.accept().await else {
+                    return;
+                };
+                let mut request = [0; 4096];
+                let _ = stream.read(&mut request).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        for (protocol, base, hint) in [
+            (
+                Protocol::HttpProtobuf,
+                receiver.grpc_endpoint(),
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+            ),
+            (
+                Protocol::Grpc,
+                receiver.http_endpoint(),
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+            ),
+            (
+                Protocol::Grpc,
+                http1_base,
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+            ),
+        ] {
+            let client = traces_client(&base, protocol, Duration::from_millis(500));
+            let error = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await
+                .expect_err("the other protocol's server takes nothing");
+            assert!(error.message.contains(hint), "{protocol:?} {base}: {error}");
+        }
+        // The right protocol's failure gets none.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
-            let mut client = traces_client(&base, protocol, Duration::from_millis(300));
-            client.hint = " (the hint)";
+            let client = traces_client(&base, protocol, Duration::from_millis(300));
             let error = client
                 .export(&ExportTraceServiceRequest::default(), &Mutex::default())
                 .await
                 .expect_err("nothing listens");
-            assert!(error.message.ends_with(" (the hint)"), "{error}");
+            assert!(
+                !error.message.contains("PROTOCOL="),
+                "{protocol:?}: {error}"
+            );
         }
+        receiver.shutdown().await;
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@ use obs_trace::{AttributeLimits, Propagators, RpcConventions, Sampler, SpanLimit
 
 use crate::config::{
     BatchSettings, Compression, Config, ExporterKind, NOT_GRPC_METADATA, Protocol, SetInCode,
-    Signal, TemporalityPreference, check_header, signal_url, validate_endpoint,
+    Signal, TemporalityPreference, check_header, signal_path_warning, signal_url,
+    validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -447,11 +448,21 @@ impl Builder {
             check_header(k, v)
                 .map_err(|why| invalid("otlp_header", format!("{k}: (value withheld)"), why))?;
         }
+        let mut endpoint_warning = None;
         for signal in Signal::ALL {
             let s = c.otlp_mut(signal);
             if let Some(e) = &self.endpoint {
                 validate_endpoint(e).map_err(|why| invalid("otlp_endpoint", e, why))?;
                 s.endpoint = signal_url(e, s.protocol, signal);
+                if let Some(warning) = signal_path_warning(e, s.protocol, |copied| {
+                    (
+                        format!("Builder::otlp_endpoint({e:?})"),
+                        format!("Builder::otlp_signal_endpoint(Signal::{copied:?}, ..)"),
+                    )
+                }) {
+                    // Once for all signals, below (`s` borrows the config).
+                    endpoint_warning = Some(warning);
+                }
             }
             if let Some((_, e)) = self
                 .signal_endpoints
@@ -500,6 +511,11 @@ impl Builder {
                 s.tls.client_certificate = Some(cert.clone());
                 s.tls.client_key = Some(key.clone());
             }
+        }
+        if let Some(warning) = endpoint_warning
+            && !c.warnings.contains(&warning)
+        {
+            c.warnings.push(warning);
         }
         #[cfg(feature = "tls")]
         {

@@ -964,23 +964,16 @@ impl EnvReader<'_> {
                     .as_ref()
                     .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
                 if let Some(set) = &general.endpoint
-                    && protocol == Protocol::HttpProtobuf
-                    && let Some(copied) = signal_path_at_end(set)
+                    && let Some(warning) = signal_path_warning(set, protocol, |copied| {
+                        (
+                            format!("OTEL_EXPORTER_OTLP_ENDPOINT={set:?}"),
+                            format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", copied.upper()),
+                        )
+                    })
+                    && !self.warnings.contains(&warning)
                 {
-                    // Spec behaviour, but rarely what was meant: said, once for all signals.
-                    let warning = format!(
-                        "obs: OTEL_EXPORTER_OTLP_ENDPOINT={set:?} ends with /v1/{}; over \
-                         http/protobuf it is a base URL each signal's path is appended to ({} \
-                         to {}): a full URL for one signal goes in \
-                         OTEL_EXPORTER_OTLP_{}_ENDPOINT",
-                        copied.as_str(),
-                        copied.as_str(),
-                        signal_url(set, protocol, copied),
-                        copied.upper(),
-                    );
-                    if !self.warnings.contains(&warning) {
-                        self.warnings.push(warning);
-                    }
+                    // Once for all signals.
+                    self.warnings.push(warning);
                 }
                 (signal_url(base, protocol, signal), from)
             }
@@ -1105,6 +1098,29 @@ pub(crate) fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> Stri
             url
         }
     }
+}
+
+/// A warning for a base endpoint `set` (named by `names`: the setting, and where a signal's
+/// full URL goes instead) whose path ends with a signal's OTLP/HTTP path: over
+/// http/protobuf the spec appends `/v1/{signal}` to it, which is right, but rarely what was
+/// meant (a per-signal example's URL, copied).
+pub(crate) fn signal_path_warning(
+    set: &str,
+    protocol: Protocol,
+    names: impl FnOnce(Signal) -> (String, String),
+) -> Option<String> {
+    if protocol != Protocol::HttpProtobuf {
+        return None;
+    }
+    let copied = signal_path_at_end(set)?;
+    let (setting, per_signal) = names(copied);
+    Some(format!(
+        "obs: {setting} ends with /v1/{}; over http/protobuf it is a base URL each signal's \
+         path is appended to ({} to {}): a full URL for one signal goes in {per_signal}",
+        copied.as_str(),
+        copied.as_str(),
+        signal_url(set, protocol, copied),
+    ))
 }
 
 /// The signal whose OTLP/HTTP path (`/v1/traces`, ...) ends `endpoint`'s path, if one does.

@@ -1576,3 +1576,40 @@ fn a_general_endpoint_ending_with_a_signal_path_is_warned_about() {
     )]);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+/// `Builder::otlp_endpoint` is the same base URL as `OTEL_EXPORTER_OTLP_ENDPOINT`, and gets
+/// the same word when it ends with a signal's path, naming the builder's settings.
+#[test]
+fn a_builder_endpoint_ending_with_a_signal_path_is_warned_about() {
+    let none = |_: &str| None;
+    let c = obs_core::builder()
+        .otlp_endpoint("http://collector:4318/v1/logs")
+        .config_with(&none)
+        .unwrap();
+    assert_eq!(
+        c.logs_otlp.endpoint,
+        "http://collector:4318/v1/logs/v1/logs"
+    );
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(warning.contains("Builder::otlp_endpoint"), "{warning}");
+    assert!(
+        warning.contains("otlp_signal_endpoint(Signal::Logs"),
+        "{warning}"
+    );
+    // Over gRPC the path is not used (warned about as such elsewhere), and a plain base
+    // URL is no mistake.
+    let grpc = obs_core::builder()
+        .protocol(obs_core::Protocol::Grpc)
+        .otlp_endpoint("http://collector:4317")
+        .config_with(&none)
+        .unwrap();
+    let base = obs_core::builder()
+        .otlp_endpoint("http://collector:4318")
+        .config_with(&none)
+        .unwrap();
+    for c in [grpc, base] {
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+}

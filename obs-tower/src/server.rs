@@ -210,12 +210,17 @@ fn request_attributes<B, M>(
         start.push_str("http.request.method_original", original.to_owned());
     }
     // A nested router's request has lost the nest's prefix: the path is the one received.
-    // An authority-form target (`CONNECT host:port`) has an empty path, recorded as such:
-    // `url.path` is Required, and the target URI rebuilt from such a request has an empty
-    // path and query (RFC 9112 §3.3), which "" says (the conventions tell an empty value
-    // from an unknown one).
+    // An authority-form target (`CONNECT host:port`) and an asterisk-form one (`OPTIONS *`)
+    // have an empty path, recorded as such: `url.path` is Required and is the URI's path
+    // component, and the target URI rebuilt from such a request has an empty path and query
+    // (RFC 9112 §3.3), which "" says (the conventions tell an empty value from an unknown
+    // one). `http` gives the asterisk as the path, so it is mapped here (one comparison).
     let target = route::original_uri(request.extensions()).unwrap_or(uri);
-    start.push_str("url.path", target.path().to_owned());
+    let path = match target.path() {
+        "*" => "",
+        path => path,
+    };
+    start.push_str("url.path", path.to_owned());
     if let Some(query) = target.query() {
         let query = semconv::redact_query(query, config.sensitive_query.as_slice());
         start.push_str("url.query", query.into_owned());

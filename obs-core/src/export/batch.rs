@@ -257,7 +257,7 @@ impl Destination {
                 .map_err(|e| e.message),
             Destination::Console => {
                 use std::io::Write;
-                let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+                let line = super::json::to_line(request).map_err(|e| e.to_string())?;
                 // Not `println!`: a closed stdout must cost a dropped batch, not a panic.
                 writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("stdout: {e}"))?;
                 Ok(0)

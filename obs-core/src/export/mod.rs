@@ -2,6 +2,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod convert;
+pub(crate) mod json;
 pub(crate) mod metrics;
 pub(crate) mod split;
 #[cfg(feature = "tls")]

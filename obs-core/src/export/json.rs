@@ -1,7 +1,7 @@
 //! The console exporter's JSON: serde_json's, except for non-finite doubles. serde_json
 //! writes NaN and ±Infinity as `null`, losing them; the OTLP JSON encoding follows the
 //! protobuf JSON mapping, which writes them as the strings `"NaN"`, `"Infinity"` and
-//! `"-Infinity"` (https://protobuf.dev/programming-guides/json/), so a line reads back with
+//! `"-Infinity"` (<https://protobuf.dev/programming-guides/json/>), so a line reads back with
 //! an OTLP JSON decoder as the value measured. opentelemetry-proto's serde derives do so
 //! only for an exemplar's value; this wrapper does it for every double (attribute values,
 //! data points, histogram sums, ...). Off the hot path: once per exported batch.
@@ -183,49 +183,53 @@ impl<S: Serializer> Serializer for NonFinite<S> {
     }
 }
 
-impl<S: SerializeSeq> SerializeSeq for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_element(&Json(value))
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
+/// The compound parts whose values come one at a time, each through [`Json`].
+macro_rules! values_through_json {
+    ($($part:ident :: $method:ident),*) => {$(
+        impl<S: $part> $part for NonFinite<S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
+                self.0.$method(&Json(value))
+            }
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.0.end()
+            }
+        }
+    )*};
 }
 
-impl<S: SerializeTuple> SerializeTuple for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_element(&Json(value))
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
+values_through_json!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// The compound parts whose values come with a field name, each through [`Json`].
+macro_rules! fields_through_json {
+    ($($part:ident),*) => {$(
+        impl<S: $part> $part for NonFinite<S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), S::Error> {
+                self.0.serialize_field(key, &Json(value))
+            }
+            fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
+                self.0.skip_field(key)
+            }
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.0.end()
+            }
+        }
+    )*};
 }
 
-impl<S: SerializeTupleStruct> SerializeTupleStruct for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_field(&Json(value))
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
-}
-
-impl<S: SerializeTupleVariant> SerializeTupleVariant for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_field(&Json(value))
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
-}
+fields_through_json!(SerializeStruct, SerializeStructVariant);
 
 impl<S: SerializeMap> SerializeMap for NonFinite<S> {
     type Ok = S::Ok;
@@ -235,42 +239,6 @@ impl<S: SerializeMap> SerializeMap for NonFinite<S> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
         self.0.serialize_value(&Json(value))
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
-}
-
-impl<S: SerializeStruct> SerializeStruct for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), S::Error> {
-        self.0.serialize_field(key, &Json(value))
-    }
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.0.skip_field(key)
-    }
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
-    }
-}
-
-impl<S: SerializeStructVariant> SerializeStructVariant for NonFinite<S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), S::Error> {
-        self.0.serialize_field(key, &Json(value))
-    }
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.0.skip_field(key)
     }
     fn end(self) -> Result<S::Ok, S::Error> {
         self.0.end()

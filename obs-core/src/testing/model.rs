@@ -219,6 +219,26 @@ impl ReceivedMetric {
         attribute_int(self.attributes(), key)
     }
 
+    /// The point, if it is an explicit-bucket histogram's.
+    pub fn histogram(&self) -> Option<&HistogramDataPoint> {
+        match &self.point {
+            MetricPoint::Histogram { point, .. } => Some(point),
+            _ => None,
+        }
+    }
+
+    /// The trace ids of the point's exemplars, as hex, in order (none for a summary, which
+    /// has no exemplars).
+    pub fn exemplar_trace_ids(&self) -> Vec<String> {
+        let exemplars = match &self.point {
+            MetricPoint::Gauge(point) | MetricPoint::Sum { point, .. } => &point.exemplars,
+            MetricPoint::Histogram { point, .. } => &point.exemplars,
+            MetricPoint::ExponentialHistogram { point, .. } => &point.exemplars,
+            MetricPoint::Summary(_) => return Vec::new(),
+        };
+        exemplars.iter().map(|e| to_hex(&e.trace_id)).collect()
+    }
+
     /// The value of a gauge or sum point as `f64` (integers converted); `None` for
     /// histograms and summaries, and for a number point without a value.
     pub fn number_value(&self) -> Option<f64> {

@@ -16,7 +16,6 @@ const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
 struct MeshRun {
     stdout: String,
     html: PathBuf,
-    _dir: TempDir,
 }
 
 /// A directory removed on drop.
@@ -70,8 +69,11 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Output {
 fn mesh() -> &'static MeshRun {
     static RUN: OnceLock<MeshRun> = OnceLock::new();
     RUN.get_or_init(|| {
-        let dir = TempDir::new("report");
-        let html = dir.0.join("report.html");
+        // In Cargo's scratch directory for integration tests, under `target/`, and removed
+        // by the test that reads it: the run is a static, never dropped, so a `TempDir` here
+        // was left behind in /tmp by every run.
+        let html = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("mesh-report-{}.html", std::process::id()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
         command
             .args(["--requests", "40", "--html"])
@@ -105,11 +107,7 @@ fn mesh() -> &'static MeshRun {
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
-        MeshRun {
-            stdout,
-            html,
-            _dir: dir,
-        }
+        MeshRun { stdout, html }
     })
 }
 
@@ -243,6 +241,8 @@ fn the_html_report_is_self_contained_and_renders_in_chromium_without_script_erro
 
     let profile = TempDir::new("chromium");
     let output = chromium(&run.html, &profile.0);
+    // This test is the page's only reader.
+    let _ = std::fs::remove_file(&run.html);
     let dom = String::from_utf8_lossy(&output.stdout);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(

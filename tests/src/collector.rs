@@ -121,6 +121,12 @@ impl Collector {
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Fails the test with `error` (a wait for telemetry that did not arrive) and what rotel
+    /// printed, which usually says why: `wait.unwrap_or_else(|e| collector.fail(e))`.
+    pub fn fail(&self, error: impl std::fmt::Display) -> ! {
+        panic!("{error}; collector output:\n{}", self.output())
+    }
 }
 
 /// Starts rotel on `grpc` and `http`, forwarding to `forward_to`, and waits until it listens

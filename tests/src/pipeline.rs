@@ -146,7 +146,7 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
         .store()
         .wait_for_spans(|s| s.len() >= 3, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let find = |name: &str| {
         spans
             .iter()
@@ -201,7 +201,7 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let log = logs
         .iter()
         .find(|r| r.body_str() == Some("charging"))
@@ -232,7 +232,7 @@ pub async fn round_trip(protocol: Protocol, compression: Compression, route: Rou
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let last = |name: &str| {
         points
             .iter()

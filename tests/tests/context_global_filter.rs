@@ -67,7 +67,7 @@ async fn a_global_filter_disabling_every_span_keeps_the_callers_trace_in_the_log
         .store()
         .wait_for_logs(|l| l.len() >= 2, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     telemetry.shutdown().await.expect("shutdown");
     for message in ["front called", "item looked up"] {
         let line = logs

@@ -85,7 +85,7 @@ async fn the_callers_trace_survives_quiet_logs_layer_order_and_user_spans() {
         .store()
         .wait_for_spans(|s| s.len() >= 4, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     telemetry
         .shutdown()
         .await
@@ -109,7 +109,7 @@ async fn the_callers_trace_survives_quiet_logs_layer_order_and_user_spans() {
         .store()
         .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let line = logs
         .iter()
         .find(|l| l.body_str() == Some("slow lookup"))

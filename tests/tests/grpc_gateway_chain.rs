@@ -198,7 +198,7 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
         .wait_for_spans(|s| s.len() >= 13, Duration::from_secs(20))
         .await;
     telemetry.shutdown().await.expect("shutdown");
-    let spans = spans.unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+    let spans = spans.unwrap_or_else(|e| collector.fail(e));
     assert_eq!(spans.len(), 13);
 
     let root = spans
@@ -249,7 +249,7 @@ async fn gateway_and_two_grpc_services_make_one_trace_at_the_collector() {
         .store()
         .wait_for_metrics(|m| m.iter().any(list_responses), Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let duration = points
         .iter()
         .rev()

@@ -69,7 +69,7 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
         .store()
         .wait_for_spans(|s| s.len() >= 5, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
 
     let get = "obs.test.Catalog/Get";
     for kind in [SpanKind::Client, SpanKind::Server] {
@@ -133,7 +133,7 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     telemetry.shutdown().await.expect("shutdown");
     let server_point = points.iter().rev().find(|p| server_duration(p)).unwrap();
     assert_eq!(server_point.unit, "s");

@@ -46,12 +46,12 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let spans = receiver
         .store()
         .wait_for_spans(|s| s.len() >= 2, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let server_span = spans
         .iter()
         .find(|s| s.name() == "GET /items/{id}")

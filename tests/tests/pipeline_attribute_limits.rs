@@ -68,12 +68,12 @@ async fn limits_cut_spans_and_log_records_before_the_collector() {
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let logs = receiver
         .store()
         .wait_for_logs(|l| l.len() >= 3, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     telemetry.shutdown().await.expect("shutdown");
 
     let report = spans.iter().find(|s| s.name() == "report").expect("report");

@@ -81,7 +81,7 @@ async fn wait_until(
         .store()
         .wait_for_metrics(predicate, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()))
+        .unwrap_or_else(|e| collector.fail(e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,7 +81,7 @@ async fn telemetry_configured_by_the_environment_reaches_a_real_collector() {
         .store()
         .wait_for_spans(|s| s.iter().any(|s| s.name() == "env-span"), wait)
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let span = spans.iter().find(|s| s.name() == "env-span").unwrap();
     assert_eq!(span.service_name(), Some("env-service"));
     assert_eq!(
@@ -92,12 +92,12 @@ async fn telemetry_configured_by_the_environment_reaches_a_real_collector() {
         .store()
         .wait_for_logs(|l| l.iter().any(|r| r.body_str() == Some("env-log")), wait)
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let points = receiver
         .store()
         .wait_for_metrics(|m| m.iter().any(|p| p.name == "env_orders"), wait)
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let orders = points
         .iter()
         .rev()

@@ -31,7 +31,7 @@ async fn a_batch_over_the_collectors_limit_arrives_in_parts() {
         .store()
         .wait_for_spans(|s| s.len() >= 26, Duration::from_secs(30))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     // The receiver can hold the last part before the exporter has read the collector's
     // answer and counted it; a flush waits for every export in flight.
     tokio::task::block_in_place(|| telemetry.force_flush()).expect("flush");

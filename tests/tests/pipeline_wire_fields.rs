@@ -146,7 +146,7 @@ async fn run_application(receiver: &OtlpReceiver, collector: &Collector) -> Know
                 Duration::from_secs(20),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+            .unwrap_or_else(|e| collector.fail(e));
         exports = export_times(&metrics, "wire_jobs").len();
     }
     Known {
@@ -204,14 +204,14 @@ async fn every_field_on_the_wire_follows_the_otlp_data_model_across_exports() {
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let logs = store
         .wait_for_logs(
             |l| l.iter().filter(|l| l.scope.name == "wire::jobs").count() >= 6,
             Duration::from_secs(20),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let metrics = store.metrics();
 
     // --- Resource: one, the same on every signal and every export.

@@ -90,7 +90,7 @@ async fn only_failed_and_slow_traces_are_exported_whole() {
         .store()
         .wait_for_spans(|s| s.len() >= 4, Duration::from_secs(20))
         .await
-        .unwrap_or_else(|e| panic!("{e}; collector output:\n{}", collector.output()));
+        .unwrap_or_else(|e| collector.fail(e));
     let mut servers: Vec<_> = spans
         .iter()
         .filter(|s| s.span.kind == 2)

@@ -38,8 +38,11 @@ use crate::{
 /// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
 /// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
 /// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error (inside a
-/// span the layer does not trace, the nearest traced span's); status
-/// Ok is final, and Unset is never set back (OpenTelemetry Trace API, Set Status).
+/// span the layer does not trace, the nearest traced span's), described by the event's
+/// `error` field if it has one; status Ok is final, and Unset is never set back
+/// (OpenTelemetry Trace API, Set Status). With span events on, an event with an `error`
+/// field and no message is recorded as the semantic conventions' `exception` event, the
+/// error in `exception.message`, as `tracing-opentelemetry` records it.
 ///
 /// A sampled span keeps within its [`SpanLimits`] ([`with_limits`](Self::with_limits), the
 /// spec's defaults unless set) as it records, not only at export: erroneous code that adds
@@ -1235,6 +1238,31 @@ where
     }
 }
 
+/// The field holding the error of an event that reports one (`#[instrument(err)]` emits
+/// `error = %err`, or `?err` with `err(Debug)`).
+const ERROR_FIELD: &str = "error";
+
+/// The text of `event`'s [`ERROR_FIELD`], for its span's status description.
+#[cold]
+fn error_text(event: &Event<'_>) -> String {
+    struct Text(String);
+    impl Visit for Text {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == ERROR_FIELD {
+                value.clone_into(&mut self.0);
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == ERROR_FIELD {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    let mut text = Text(String::new());
+    event.record(&mut text);
+    text.0
+}
+
 /// The span `id` was exited on this thread, which has no entry for it: an untraced span
 /// entered inside its parent (nothing was pushed for it), or a traced one left entered on
 /// another thread (see `active`).
@@ -1284,9 +1312,17 @@ impl SpanLayer {
     fn record_event(&self, rec: &mut Recording, event: &Event<'_>, is_error: bool) {
         // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
         // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
-        // An Ok status stays final (OpenTelemetry Trace API, Set Status).
+        // Its `error` field, if it has one, is the description (the error's text, which
+        // trace views show beside the status). An Ok status stays final (OpenTelemetry
+        // Trace API, Set Status).
+        let fields = event.metadata().fields();
+        let has_error = fields.field(ERROR_FIELD).is_some();
         if is_error && rec.status == Status::Unset {
-            rec.status = Status::error("");
+            rec.status = Status::error(if has_error {
+                error_text(event)
+            } else {
+                String::new()
+            });
         }
         if !self.inner.record_events {
             return;
@@ -1309,6 +1345,18 @@ impl SpanLayer {
             // attributes of it: the log record leaves them out too.
             tmp.attributes.clear();
             tmp.dropped_attributes = 0;
+        } else if has_error && fields.field("message").is_none() {
+            // An error with no message (`#[instrument(err)]`'s event) is an exception event:
+            // named `exception`, its text in `exception.message` (semantic conventions,
+            // "Exceptions on spans"), as `tracing-opentelemetry` makes it.
+            tmp.name = Cow::Borrowed("exception");
+            if let Some(kv) = tmp
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == ERROR_FIELD)
+            {
+                kv.key = Key::from_static_str("exception.message");
+            }
         }
         rec.events.push(SpanEvent {
             name: tmp.name,

@@ -105,3 +105,57 @@ fn an_error_event_inside_an_untraced_span_fails_the_nearest_traced_one() {
     assert!(matches!(status_of(&spans, "request"), Status::Error { .. }));
     assert_eq!(status_of(&spans, "quiet"), Status::Unset);
 }
+
+/// What `#[instrument(err)]` makes of an `Err` on the span, as `tracing-opentelemetry`
+/// makes it: an Error status described by the error, and, with span events on, an
+/// `exception` event carrying it in `exception.message`.
+#[test]
+fn an_error_field_describes_the_status_and_is_an_exception_event() {
+    let sink = InMemorySpanSink::default();
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_span_events(true),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        let _ = failing();
+        tracing::info_span!("with_message").in_scope(|| {
+            tracing::error!(error = %std::io::Error::other("timed out"), "could not save");
+        });
+        tracing::info_span!("described_first", otel.status_description = "quota")
+            .in_scope(|| tracing::error!(error = "later"));
+    });
+    let spans = sink.take();
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+    };
+    let failing = span("failing");
+    assert_eq!(failing.status, Status::error("disk full"));
+    let [event] = failing.events.as_slice() else {
+        panic!("one event: {:?}", failing.events);
+    };
+    assert_eq!(event.name, "exception");
+    assert_eq!(
+        event.attributes,
+        [obs_trace::opentelemetry::KeyValue::new(
+            "exception.message",
+            "disk full"
+        )]
+    );
+    // An error logged with a message: the status says what failed, the event is the log.
+    let with_message = span("with_message");
+    assert_eq!(with_message.status, Status::error("timed out"));
+    assert_eq!(with_message.events[0].name, "could not save");
+    assert_eq!(
+        with_message.events[0].attributes,
+        [obs_trace::opentelemetry::KeyValue::new(
+            "error",
+            "timed out"
+        )]
+    );
+    // A description set on the span is not replaced.
+    assert_eq!(span("described_first").status, Status::error("quota"));
+}

@@ -24,11 +24,15 @@
 //!
 //! obs records spans with its own layer, not `tracing-opentelemetry` (which it re-exports,
 //! as [`obs_core::tracing_opentelemetry`](tracing_opentelemetry), but does not use): on an
-//! obs span, `tracing_opentelemetry::OpenTelemetrySpanExt::context()` is an empty context
-//! and its `set_parent` does nothing. Read the span's ids with
-//! [`trace::SpanExt::span_context`], and make a span the child of a context from elsewhere
-//! (a message's `traceparent`) with [`trace::span_with_remote_parent`] and
-//! [`trace::extract`]. Code that injects through OpenTelemetry's global propagator keeps
+//! obs span, `tracing_opentelemetry::OpenTelemetrySpanExt` finds no layer of its own, so
+//! `context()` is an empty context, `set_parent` returns `Err(LayerNotFound)`, and
+//! `set_attribute`, `set_status`, `add_link` and `add_event` do nothing. Their counterparts
+//! are [`trace::SpanExt`]'s: [`span_context`](trace::SpanExt::span_context) reads the
+//! span's ids, and [`set_attribute`](trace::SpanExt::set_attribute),
+//! [`set_status`](trace::SpanExt::set_status) and [`add_link`](trace::SpanExt::add_link)
+//! do what theirs do (events are `tracing` events, span events with `OBS_SPAN_EVENTS`).
+//! Make a span the child of a context from elsewhere (a message's `traceparent`) with
+//! [`trace::span_with_remote_parent`] and [`trace::extract`]. Code that injects through OpenTelemetry's global propagator keeps
 //! working, since the propagator `init` installs writes the current obs span when the
 //! context it is given holds none.
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same

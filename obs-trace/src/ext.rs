@@ -1,5 +1,6 @@
 //! [`SpanExt`]: the OpenTelemetry identity of a `tracing::Span`, from user code.
 
+use opentelemetry::trace::Status;
 use opentelemetry::{Key, KeyValue, Value};
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
@@ -25,6 +26,25 @@ pub trait SpanExt {
     /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
     /// sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
+    /// Sets the span's status, as the OpenTelemetry Trace API's Set Status says: `Ok` is
+    /// final, and `Unset` is ignored (the counterpart of `tracing-opentelemetry`'s
+    /// `OpenTelemetrySpanExt::set_status`, for a span that declares no `otel.status_code`
+    /// field). A no-op if the span is not sampled or no [`SpanLayer`](crate::SpanLayer) saw
+    /// it.
+    ///
+    /// ```
+    /// use obs_trace::opentelemetry::trace::Status;
+    /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let sink = InMemorySpanSink::new();
+    /// let layer = SpanLayer::new().with_sink(std::sync::Arc::new(sink.clone()));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info_span!("charge").set_status(Status::error("card declined"));
+    /// });
+    /// assert_eq!(sink.take()[0].status, Status::error("card declined"));
+    /// ```
+    fn set_status(&self, status: Status);
     /// Links the span to `context` with `attributes` (OpenTelemetry Trace API, "Link"):
     /// to a context from elsewhere, such as the `traceparent` of each message a consumer
     /// handles in one batch. For another `tracing` span, `span.follows_from(&other)` does the
@@ -103,6 +123,10 @@ impl SpanExt for tracing::Span {
 
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {
         with_state_mut(self, |s| s.set_attribute(KeyValue::new(key, value)));
+    }
+
+    fn set_status(&self, status: Status) {
+        with_state_mut(self, |s| s.set_status(status));
     }
 
     fn add_link(&self, context: SpanContext, attributes: Vec<KeyValue>) {

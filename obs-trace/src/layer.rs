@@ -316,6 +316,14 @@ impl Recording {
         }
     }
 
+    /// Sets the status as the OpenTelemetry Trace API's Set Status says: Ok is final, and
+    /// an attempt to set Unset is ignored.
+    fn set_status(&mut self, status: Status) {
+        if status != Status::Unset && self.status != Status::Ok {
+            self.status = status;
+        }
+    }
+
     /// Brings attributes appended as they are (by [`SpanStart`]) within the limits: those
     /// over the count dropped and counted, strings cut.
     #[inline]
@@ -432,6 +440,13 @@ impl SpanState {
         match rec.attributes.iter_mut().find(|kv| kv.key == attribute.key) {
             Some(kv) => kv.value = attribute.value,
             None => rec.push(attribute),
+        }
+    }
+
+    /// Sets the span's status ([`Recording::set_status`]). Unsampled spans record nothing.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        if let Some(rec) = self.recording.as_mut() {
+            rec.set_status(status);
         }
     }
 
@@ -736,23 +751,19 @@ impl<'a> FieldVisitor<'a> {
                     self.rec.kind = k;
                 }
             }
-            // OpenTelemetry Trace API, Set Status: Ok is final, and an attempt to set Unset
-            // (or, here, a value that is no status) is ignored; a description goes with
-            // Error only.
-            "otel.status_code" if self.rec.status == Status::Ok => {}
+            // A value that is no status is ignored; a description goes with Error only, and
+            // an Error without one keeps the description it has.
             "otel.status_code" => {
                 if value.eq_ignore_ascii_case("ok") {
-                    self.rec.status = Status::Ok;
+                    self.rec.set_status(Status::Ok);
                 } else if value.eq_ignore_ascii_case("error")
                     && !matches!(self.rec.status, Status::Error { .. })
                 {
-                    self.rec.status = Status::error("");
+                    self.rec.set_status(Status::error(""));
                 }
             }
             "otel.status_description" | "otel.status_message" => {
-                if self.rec.status != Status::Ok {
-                    self.rec.status = Status::error(value.to_owned());
-                }
+                self.rec.set_status(Status::error(value.to_owned()));
             }
             _ => return false,
         }

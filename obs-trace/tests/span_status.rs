@@ -159,3 +159,29 @@ fn an_error_field_describes_the_status_and_is_an_exception_event() {
     // A description set on the span is not replaced.
     assert_eq!(span("described_first").status, Status::error("quota"));
 }
+
+/// `SpanExt::set_status`, for a span that declares no status field (what a user coming
+/// from `tracing-opentelemetry` calls `OpenTelemetrySpanExt::set_status` for): the Set
+/// Status rules hold, as for the fields.
+#[test]
+fn set_status_follows_the_set_status_rules() {
+    use obs_trace::SpanExt;
+    let spans = statuses(|| {
+        let failed = tracing::info_span!("failed");
+        failed.set_status(Status::Unset);
+        failed.set_status(Status::error("card declined"));
+        failed.set_status(Status::Unset);
+        let ok = tracing::info_span!("ok");
+        ok.set_status(Status::Ok);
+        ok.set_status(Status::error("too late"));
+        ok.in_scope(|| tracing::error!(error = "after the fact"));
+        let unset = tracing::info_span!("unset");
+        unset.set_status(Status::Unset);
+        let by_field = tracing::info_span!("by_field", otel.status_code = "ok");
+        by_field.set_status(Status::error("ignored"));
+    });
+    assert_eq!(status_of(&spans, "failed"), Status::error("card declined"));
+    assert_eq!(status_of(&spans, "ok"), Status::Ok);
+    assert_eq!(status_of(&spans, "unset"), Status::Unset);
+    assert_eq!(status_of(&spans, "by_field"), Status::Ok);
+}

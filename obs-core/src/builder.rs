@@ -352,8 +352,9 @@ impl Builder {
     }
 
     /// Whether `tracing` events inside a sampled span are also recorded as its span events
-    /// (with their fields as attributes). Defaults to `OBS_SPAN_EVENTS`, else `false`: events
-    /// are exported as log records already.
+    /// (with their fields as attributes): those the traces filter
+    /// ([`traces_filter`](Self::traces_filter)) lets through, by target and level. Defaults
+    /// to `OBS_SPAN_EVENTS`, else `false`: events are exported as log records already.
     pub fn span_events(mut self, on: bool) -> Self {
         self.span_events = Some(on);
         self

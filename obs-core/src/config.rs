@@ -318,7 +318,8 @@ pub struct Config {
     /// that long, or the trace id falls in the ratio. See [`obs_trace::TailSamplingSink`].
     pub tail_sampling: Option<obs_trace::TailSampling>,
     /// `OBS_SPAN_EVENTS`: whether `tracing` events inside a sampled span are also recorded
-    /// as its span events. Default `false`: events are log records already.
+    /// as its span events (those `OBS_TRACES_FILTER` lets through). Default `false`: events
+    /// are log records already.
     pub span_events: bool,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default. With
     /// `OTEL_METRICS_EXPORTER=prometheus` and no `OBS_METRICS_ADDR`,

@@ -165,8 +165,11 @@ impl SpanLayer {
         self.map(|i| i.sink = Some(sink))
     }
 
-    /// Records `tracing` events inside a sampled span as span events too. Defaults to `false`:
-    /// events are logs, and `obs-log` exports them as OTLP log records already.
+    /// Records `tracing` events inside a sampled span as span events too: those the traces
+    /// filter ([`with_traces_filter`](Self::with_traces_filter)) lets through, by their
+    /// target and level, as it does spans (so `debug!` and `trace!` stay out under the
+    /// default `info`). Defaults to `false`: events are logs, and `obs-log` exports them as
+    /// OTLP log records already.
     pub fn with_span_events(self, record: bool) -> Self {
         self.map(|i| i.record_events = record)
     }
@@ -228,10 +231,12 @@ impl SpanLayer {
         self.map(|i| i.unsampled_spans = unsampled_spans)
     }
 
-    /// Which spans, by target and level, become OpenTelemetry spans. Defaults to all. The
-    /// others are left to the other layers as they are; a traced span inside one takes the
-    /// nearest traced span around it as its parent, and an event inside one belongs to that
-    /// span (an `ERROR` fails it; with span events on, the event is one of its events).
+    /// Which spans, by target and level, become OpenTelemetry spans, and, with span events
+    /// on, which events become span events. Defaults to all. The other spans are left to
+    /// the other layers as they are; a traced span inside one takes the nearest traced span
+    /// around it as its parent, and an event inside one belongs to that span (an `ERROR`
+    /// fails it, whatever the filter says of the event; with span events on, an event the
+    /// filter lets through is one of its events).
     ///
     /// The layer filters for itself, rather than under a per-layer filter
     /// (`Layer::with_filter`), because a per-layer filter looks each span up in the registry
@@ -251,6 +256,15 @@ impl SpanLayer {
             .traces_filter
             .as_ref()
             .is_none_or(|f| f.would_enable(meta.target(), meta.level()))
+    }
+
+    /// Whether the traces filter lets `event` into a span's events: by its own target and
+    /// level, a `log` record's included (its callsite's target is `log`).
+    fn traces_event(&self, event: &Event<'_>) -> bool {
+        match event.normalized_metadata() {
+            Some(meta) => self.traces(&meta),
+            None => self.traces(event.metadata()),
+        }
     }
 }
 
@@ -1132,7 +1146,8 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let is_error = *event.metadata().level() == tracing::Level::ERROR;
-        if !self.inner.record_events && !is_error {
+        let span_event = self.inner.record_events && self.traces_event(event);
+        if !span_event && !is_error {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -1150,7 +1165,7 @@ where
         loop {
             if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
                 if let Some(rec) = state.recording.as_mut() {
-                    self.record_event(rec, event, is_error);
+                    self.record_event(rec, event, is_error, span_event);
                 }
                 return;
             }
@@ -1319,8 +1334,14 @@ fn enter_untraced<'a, R: LookupSpan<'a>>(
 
 impl SpanLayer {
     /// Records `event`, inside a span that records, on that span: an ERROR fails it, and
-    /// with span events on the event is kept as one (within the limits).
-    fn record_event(&self, rec: &mut Recording, event: &Event<'_>, is_error: bool) {
+    /// with `span_event` the event is kept as one (within the limits).
+    fn record_event(
+        &self,
+        rec: &mut Recording,
+        event: &Event<'_>,
+        is_error: bool,
+        span_event: bool,
+    ) {
         // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
         // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
         // Its `error` field, if it has one, is the description (the error's text, which
@@ -1335,7 +1356,7 @@ impl SpanLayer {
                 String::new()
             });
         }
-        if !self.inner.record_events {
+        if !span_event {
             return;
         }
         if rec.events.len() >= self.inner.limits.event_count {
@@ -1546,6 +1567,32 @@ mod tests {
         };
         assert_eq!(event.name, "loaded");
         assert_eq!(event.attributes, [KeyValue::new("rows", 3)]);
+    }
+
+    #[test]
+    fn span_events_are_the_events_the_traces_filter_lets_through() {
+        let traced = Targets::new()
+            .with_default(Level::INFO)
+            .with_target("verbose", Level::DEBUG)
+            .with_target("noisy", tracing_subscriber::filter::LevelFilter::OFF);
+        let span = only(record_with(
+            SpanLayer::new().with_traces_filter(traced),
+            || {
+                tracing::info_span!("request").in_scope(|| {
+                    tracing::trace!("polled");
+                    tracing::debug!("parsed");
+                    tracing::info!("loaded");
+                    tracing::debug!(target: "verbose", "cache hit");
+                    tracing::info!(target: "noisy", "frame");
+                    tracing::error!(target: "noisy", "reset");
+                });
+            },
+        ));
+        let names: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["loaded", "cache hit"]);
+        assert_eq!(span.dropped_events_count, 0, "filtered out, not dropped");
+        // An ERROR fails its span whatever the filter says, as before.
+        assert!(matches!(span.status, Status::Error { .. }));
     }
 
     fn linked(trace: u128, span: u64) -> SpanContext {

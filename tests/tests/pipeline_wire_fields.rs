@@ -186,6 +186,9 @@ async fn every_field_on_the_wire_follows_the_otlp_data_model_across_exports() {
         obs_tests::pipeline::via_collector("wire-test", ReceiverConfig::default()).await;
     let telemetry = builder
         .span_events(true)
+        // The traces filter says which events become span events, as it says which spans
+        // are traced: all of `wire`'s, to see each level's on the wire.
+        .traces_filter("info,wire=trace")
         .log_filter("warn,wire=trace")
         .metric_export_interval(Duration::from_millis(200))
         .init()

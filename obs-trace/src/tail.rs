@@ -56,6 +56,12 @@ impl TailSampling {
     /// Also keeps this fraction (0 to 1) of the traces that are neither failed nor slow,
     /// chosen by trace id the way `traceidratio` chooses, so that services with the same
     /// ratio keep the same ones. Defaults to 0. Values outside 0..=1 are clamped.
+    ///
+    /// Chosen by the same bits of the trace id as a ratio head sampler (`traceidratio`,
+    /// here or upstream) at ratio `h`, it is a fraction of all traces, not of those that
+    /// sampler lets through: a trace id within a ratio is within every larger one, so the
+    /// baseline is `min(ratio, h)` of all traces, and with `ratio >= h` every trace that
+    /// arrives is kept.
     pub fn with_keep_ratio(mut self, ratio: f64) -> Self {
         self.keep_ratio = if ratio.is_nan() {
             0.0

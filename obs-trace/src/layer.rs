@@ -532,6 +532,12 @@ fn has_pending_parent() -> bool {
 /// This is how middleware starts SERVER spans: the extracted context becomes the parent
 /// before the span's sampling decision is taken, so parent-based samplers honour the
 /// caller's `sampled` flag.
+///
+/// The span must reach the [`SpanLayer`] for the caller's context to live on in it: a
+/// span that a global filter disables (a `LevelFilter` added as a layer), or that a
+/// per-layer filter on the span layer hides from it, takes nothing, and what runs inside
+/// it starts a new trace. Leave such choices to [`SpanLayer::with_traces_filter`], under
+/// which a span it filters out still passes the caller's context on to what runs inside.
 pub fn span_with_remote_parent(
     parent: RemoteParent,
     make: impl FnOnce() -> tracing::Span,

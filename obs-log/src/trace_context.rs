@@ -12,7 +12,10 @@ use tracing_subscriber::registry::LookupSpan;
 ///
 /// - An explicit root event (`parent: None`) belongs to no trace: `None`.
 /// - An event with an explicit `parent:` other than the span being executed gets that
-///   parent's context ([`obs_trace::span_context_of`]).
+///   parent's context ([`obs_trace::span_context_of`]), also when the layer's filter
+///   disables that span (`RUST_LOG=error`): read from the subscriber itself then
+///   ([`ContextReader::span_context`]), since the layer's `Context` hides it, and an event
+///   inside it carries its ids whatever the filter.
 #[inline]
 pub(crate) fn current_ids<S>(
     event: &Event<'_>,
@@ -29,6 +32,7 @@ where
         && ctx.current_span().id() != Some(parent)
     {
         return obs_trace::span_context_of(ctx, parent)
+            .or_else(|| context.span_context(parent))
             .filter(obs_trace::SpanContext::is_valid)
             .map(|c| (c.trace_id, c.span_id, c.flags));
     }

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use tracing_core::Dispatch;
+use tracing_core::dispatcher::WeakDispatch;
 use tracing_subscriber::Registry;
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::{Baggage, SpanContext, SpanId};
 
@@ -470,6 +472,20 @@ fn with_innermost<R>(reader: usize, f: impl FnOnce(Option<&Entered>) -> R) -> R 
 #[derive(Clone, Debug, Default)]
 pub struct ContextReader {
     owner: Owner,
+    /// The subscriber itself, for [`span_context`](Self::span_context).
+    subscriber: Registered,
+}
+
+/// The subscriber a [`ContextReader`] is registered with, weak (the layer holding the reader
+/// is inside it). Replaced, like [`Owner`], when a clone is registered with another: span
+/// ids are per subscriber, and the old one's span of an id is another span.
+#[derive(Debug, Default)]
+struct Registered(Mutex<Option<WeakDispatch>>);
+
+impl Clone for Registered {
+    fn clone(&self) -> Self {
+        Registered(Mutex::new(self.0.lock().clone()))
+    }
 }
 
 impl ContextReader {
@@ -483,6 +499,21 @@ impl ContextReader {
     /// `Layer::on_register_dispatch`).
     pub fn register(&self, dispatch: &Dispatch) {
         self.owner.register(dispatch);
+        *self.subscriber.0.lock() = Some(dispatch.downgrade());
+    }
+
+    /// The context of the span `id` of the registered subscriber, or of the nearest traced
+    /// span around it (as [`SpanExt::span_context`](crate::SpanExt::span_context) says),
+    /// whatever the layer's own filter: for an event whose explicit `parent:` is a span that
+    /// filter disables (`RUST_LOG=error` and an `info_span!`), which
+    /// [`span_context_of`](crate::span_context_of) can't see through the layer's `Context`.
+    /// `None` if the reader is not registered, the subscriber is not built on a `Registry`,
+    /// or the span layer saw none of the span's scope.
+    #[cold]
+    pub fn span_context(&self, id: &tracing_core::span::Id) -> Option<SpanContext> {
+        let dispatch = self.subscriber.0.lock().as_ref()?.upgrade()?;
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        crate::ext::nearest_state(registry.span(id)?, |s| s.context.clone())
     }
 
     /// Calls `f` with the context current on this thread in the registered subscriber, if

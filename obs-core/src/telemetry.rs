@@ -542,7 +542,17 @@ where
         .with(span_layer)
         .with(json_layer.map(|l| l.with_filter(log_filter())))
         .with(log_layer.map(|l| l.with_filter(log_filter())));
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError::SubscriberAlreadySet)
+    let dispatch = tracing::Dispatch::new(subscriber);
+    // `Option` does not pass `on_register_dispatch` on: without this, the log layers would
+    // not know their subscriber, and an event whose explicit `parent:` is a span RUST_LOG
+    // disables for them would lose its trace (they read its context from the subscriber).
+    if let Some(layer) = dispatch.downcast_ref::<obs_log::JsonLayer<obs_log::NonBlocking>>() {
+        tracing_subscriber::Layer::<Registry>::on_register_dispatch(layer, &dispatch);
+    }
+    if let Some(layer) = dispatch.downcast_ref::<obs_log::OtlpLogLayer>() {
+        tracing_subscriber::Layer::<Registry>::on_register_dispatch(layer, &dispatch);
+    }
+    tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::SubscriberAlreadySet)
 }
 
 fn log_filter(config: &Config) -> EnvFilter {

@@ -255,25 +255,14 @@ impl SpanJson {
         escape::write_str(out, name);
     }
 
-    /// Applies `Span::record` values: a recorded field replaces its earlier value, so no key
-    /// appears twice; new fields go at the end.
-    pub(crate) fn update(
-        &mut self,
-        name: &str,
-        reserved: Reserved<'_>,
-        redaction: &Redaction,
-        record: impl FnOnce(&mut dyn Visit),
-    ) {
-        let mut fresh = Vec::new();
-        let mut fresh_members = Vec::new();
-        record(&mut MemberWriter {
-            out: &mut fresh,
-            members: &mut fresh_members,
-            reserved,
-            redaction,
-            skip_message: false,
-            skip_log_fields: false,
-        });
+    /// Applies `Span::record` values, rendered beforehand by [`RecordedFields::render`]: a
+    /// recorded field replaces its earlier value, so no key appears twice; new fields go at
+    /// the end.
+    pub(crate) fn update(&mut self, name: &str, recorded: &RecordedFields) {
+        let RecordedFields {
+            object: fresh,
+            members: fresh_members,
+        } = recorded;
         if fresh_members.is_empty() {
             return;
         }
@@ -300,6 +289,36 @@ impl SpanJson {
         object.push(b'}');
         self.object = object;
         self.members = members;
+    }
+}
+
+/// The values of one `Span::record` call as `,"key":value` members, rendered before the span's
+/// extensions are locked to [`update`](SpanJson::update) its rendering: a value's `Debug`
+/// that logs inside the span would otherwise wait for that lock on its own thread, for ever.
+pub(crate) struct RecordedFields {
+    object: Vec<u8>,
+    members: Vec<Member>,
+}
+
+impl RecordedFields {
+    pub(crate) fn render(
+        reserved: Reserved<'_>,
+        redaction: &Redaction,
+        record: impl FnOnce(&mut dyn Visit),
+    ) -> Self {
+        let mut fields = RecordedFields {
+            object: Vec::new(),
+            members: Vec::new(),
+        };
+        record(&mut MemberWriter {
+            out: &mut fields.object,
+            members: &mut fields.members,
+            reserved,
+            redaction,
+            skip_message: false,
+            skip_log_fields: false,
+        });
+        fields
     }
 }
 

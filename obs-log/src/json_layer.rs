@@ -15,7 +15,9 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::escape;
 use crate::event_time;
 use crate::field_names::{ECS_VERSION_KEY, FieldNames, LevelStyle, ReservedKeys};
-use crate::json_fields::{Member, MemberWriter, MessageWriter, Reserved, SpanJson, SpanJsonSet};
+use crate::json_fields::{
+    Member, MemberWriter, MessageWriter, RecordedFields, Reserved, SpanJson, SpanJsonSet,
+};
 use crate::redaction::Redaction;
 use crate::severity;
 use crate::timestamp::TimestampWriter;
@@ -439,15 +441,17 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // Formatted before the extensions are locked, as in `on_new_span`: a `Debug` that
+        // logs inside this span reads them.
+        let recorded =
+            RecordedFields::render(self.span_reserved(), &self.redaction, |v| values.record(v));
         let name = span.metadata().name();
         let mut ext = span.extensions_mut();
         if let Some(json) = ext
             .get_mut::<SpanJsonSet>()
             .and_then(|j| j.get_mut(self.id))
         {
-            json.update(name, self.span_reserved(), &self.redaction, |v| {
-                values.record(v)
-            });
+            json.update(name, &recorded);
         }
     }
 

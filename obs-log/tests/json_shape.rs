@@ -350,6 +350,45 @@ fn recorded_span_fields_replace_earlier_values() {
     assert_eq!(raw.matches("\"status\":").count(), 1);
 }
 
+/// A value whose `Debug` logs (a lazily loaded value that reports its loading).
+struct LogsWhenFormatted;
+
+impl std::fmt::Debug for LogsWhenFormatted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!("loading the value");
+        f.write_str("loaded")
+    }
+}
+
+/// `Span::record` of a value whose `Debug` logs inside the span: the inner line reads the
+/// span's fields, so they must not be locked while the value is formatted (that thread
+/// would wait for itself for ever).
+#[test]
+fn recording_a_value_that_logs_inside_its_span_does_not_deadlock() {
+    let out = captured();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new().with_writer(out.clone()));
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("s", value = field::Empty).entered();
+            span.record("value", field::debug(LogsWhenFormatted));
+            tracing::info!("recorded");
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the recording thread finished (not deadlocked)");
+    let objects = objects(&out);
+    let messages: Vec<_> = objects.iter().map(|o| o["message"].clone()).collect();
+    assert_eq!(messages, [json!("loading the value"), json!("recorded")]);
+    assert_eq!(objects[0]["spans"], json!([{"name": "s"}]));
+    assert_eq!(
+        objects[1]["spans"],
+        json!([{"name": "s", "value": "loaded"}])
+    );
+}
+
 #[test]
 fn redaction_applies_to_event_and_span_fields() {
     let out = captured();

@@ -24,9 +24,12 @@ use crate::trace_context;
 /// An attribute value, typed as OTLP's `AnyValue` scalars.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LogValue {
-    /// A string (also `Debug`/`Display` values, errors, byte strings, and integers beyond
-    /// the `i64` range, written in decimal).
+    /// A string (also `Debug`/`Display` values, errors, and integers beyond the `i64`
+    /// range, written in decimal).
     String(String),
+    /// A byte string (a `&[u8]` field value), as is: OTLP's `bytes_value`, which keeps
+    /// binary data (a digest, a raw id) that text would turn into replacement characters.
+    Bytes(Vec<u8>),
     /// A signed integer.
     I64(i64),
     /// A float.
@@ -44,6 +47,12 @@ impl From<&str> for LogValue {
 impl From<String> for LogValue {
     fn from(v: String) -> Self {
         LogValue::String(v)
+    }
+}
+
+impl From<Vec<u8>> for LogValue {
+    fn from(v: Vec<u8>) -> Self {
+        LogValue::Bytes(v)
     }
 }
 
@@ -337,6 +346,8 @@ impl RecordVisitor<'_> {
         if name == MESSAGE && self.body.is_none() {
             self.body = Some(match value(&UNLIMITED) {
                 LogValue::String(s) => s,
+                // The body is text here: a byte message is read as UTF-8.
+                LogValue::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
                 LogValue::I64(v) => v.to_string(),
                 LogValue::F64(v) => v.to_string(),
                 LogValue::Bool(v) => v.to_string(),
@@ -418,9 +429,7 @@ impl Visit for RecordVisitor<'_> {
         self.push(field, |l| LogValue::String(l.truncate(value).to_owned()));
     }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.push(field, |l| {
-            LogValue::String(l.truncate(&String::from_utf8_lossy(value)).to_owned())
-        });
+        self.push(field, |l| LogValue::Bytes(l.truncate_bytes(value).to_vec()));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.push(field, |l| {

@@ -271,6 +271,33 @@ fn attribute_limits_apply_as_the_record_is_made_and_leave_the_body_whole() {
     }
 }
 
+/// A `&[u8]` field value is binary data (a digest, a raw id): it becomes OTLP's bytes
+/// value, byte for byte, as `opentelemetry-appender-tracing` makes it, not text in which
+/// every invalid UTF-8 sequence is a replacement character. The value length limit counts
+/// its bytes, as the spec says of byte arrays.
+#[test]
+fn a_byte_string_is_a_bytes_attribute_kept_byte_for_byte() {
+    let sink = InMemoryLogSink::new();
+    let cut = InMemoryLogSink::new();
+    let digest: &[u8] = &[0xde, 0xad, 0xbe, 0xef, 0xff, 0x00];
+    let emit = || tracing::info!(digest, "stored");
+    tracing::subscriber::with_default(subscriber(OtlpLogLayer::new(sink.clone())), emit);
+    let limits = obs_trace::AttributeLimits {
+        value_length: Some(4),
+        ..obs_trace::AttributeLimits::DEFAULT
+    };
+    let layer = OtlpLogLayer::new(cut.clone()).with_limits(limits);
+    tracing::subscriber::with_default(subscriber(layer), emit);
+    assert_eq!(
+        sink.records()[0].attribute("digest"),
+        Some(&LogValue::Bytes(digest.to_vec()))
+    );
+    assert_eq!(
+        cut.records()[0].attribute("digest"),
+        Some(&LogValue::Bytes(digest[..4].to_vec()))
+    );
+}
+
 #[test]
 fn code_attributes_never_duplicate_fields_of_the_same_name() {
     let sink = InMemoryLogSink::new();

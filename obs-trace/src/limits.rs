@@ -16,8 +16,9 @@ pub struct AttributeLimits {
     /// Default 128.
     pub count: usize,
     /// The longest string value kept, in characters (each Unicode scalar value counts 1):
-    /// longer strings, strings inside arrays too, are cut to this length. Other values are
-    /// never cut. Default `None`, no limit.
+    /// longer strings, strings inside arrays too, are cut to this length; so are byte
+    /// arrays, each byte counting 1 ([`truncate_bytes`](Self::truncate_bytes)). Other values
+    /// are never cut. Default `None`, no limit.
     pub value_length: Option<usize>,
 }
 
@@ -46,6 +47,23 @@ impl AttributeLimits {
             // common case costs one comparison.
             Some(max) if s.len() > max => cut(s, max),
             _ => s,
+        }
+    }
+
+    /// `bytes` cut to at most [`value_length`](Self::value_length) bytes (the spec's limit
+    /// applies to byte arrays too, each byte counting one); all of `bytes` without a limit.
+    ///
+    /// ```
+    /// use obs_trace::AttributeLimits;
+    ///
+    /// let limits = AttributeLimits { value_length: Some(2), ..AttributeLimits::DEFAULT };
+    /// assert_eq!(limits.truncate_bytes(&[0xff, 0, 7]), [0xff, 0]);
+    /// ```
+    #[inline]
+    pub fn truncate_bytes<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        match self.value_length {
+            Some(max) if bytes.len() > max => &bytes[..max],
+            _ => bytes,
         }
     }
 }

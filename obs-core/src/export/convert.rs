@@ -291,6 +291,7 @@ fn log_value(v: &obs_log::LogValue, limits: &AttributeLimits) -> AnyValue {
     AnyValue {
         value: Some(match v {
             obs_log::LogValue::String(s) => V::StringValue(limits.truncate(s).to_owned()),
+            obs_log::LogValue::Bytes(b) => V::BytesValue(limits.truncate_bytes(b).to_vec()),
             obs_log::LogValue::I64(i) => V::IntValue(*i),
             obs_log::LogValue::F64(f) => V::DoubleValue(*f),
             obs_log::LogValue::Bool(b) => V::BoolValue(*b),
@@ -586,6 +587,21 @@ mod tests {
                 ("shop::http", vec!["b"]),
                 ("shop", vec!["d"])
             ]
+        );
+    }
+
+    /// Byte strings stay bytes on the wire, cut to the value length limit (which counts
+    /// each byte of a byte array as one), as strings are cut to it.
+    #[test]
+    fn log_bytes_values_are_bytes_cut_to_the_value_length() {
+        let limits = AttributeLimits {
+            count: 128,
+            value_length: Some(4),
+        };
+        let bytes = obs_log::LogValue::Bytes(vec![0xde, 0xad, 0xbe, 0xef, 0xff, 0x00]);
+        assert_eq!(
+            log_value(&bytes, &limits).value,
+            Some(any_value::Value::BytesValue(vec![0xde, 0xad, 0xbe, 0xef]))
         );
     }
 

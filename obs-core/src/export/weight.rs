@@ -57,6 +57,7 @@ pub(crate) fn log_record_bytes(record: &obs_log::LogRecord) -> usize {
         .map(|a| {
             let value = match &a.value {
                 obs_log::LogValue::String(s) => s.capacity(),
+                obs_log::LogValue::Bytes(b) => b.capacity(),
                 _ => 0,
             };
             size_of::<obs_log::LogAttribute>() + a.key.len() + value

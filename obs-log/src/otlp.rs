@@ -395,9 +395,17 @@ fn cut(mut s: String, limits: &AttributeLimits) -> LogValue {
     LogValue::String(s)
 }
 
-/// `args` formatted, or [`FORMAT_PANICKED`] if a value's `Debug` or `Display` panics.
+/// `args` formatted, or [`FORMAT_PANICKED`] if a value's `Debug` or `Display` panics. A
+/// value whose formatting returns an error keeps what it wrote, as in the JSON line:
+/// `fmt::format` would panic on that error, here, in obs. The same allocations as
+/// `fmt::format`, which reserves nothing ahead for a format string that starts with a value.
 fn format_guarded(args: fmt::Arguments<'_>) -> String {
-    format_panic::catch(|| fmt::format(args)).unwrap_or_else(|| FORMAT_PANICKED.to_owned())
+    format_panic::catch(|| {
+        let mut out = String::new();
+        let _ = fmt::write(&mut out, args);
+        out
+    })
+    .unwrap_or_else(|| FORMAT_PANICKED.to_owned())
 }
 
 fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {

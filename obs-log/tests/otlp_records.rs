@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 mod common;
 
-use common::{PanicsWhenFormatted, RequestFailed};
+use common::{FailsHalfway, PanicsWhenFormatted, RequestFailed};
 use obs_log::{FORMAT_PANICKED, InMemoryLogSink, LogValue, OtlpLogLayer, Redaction};
 use obs_trace::{SpanExt, SpanLayer, TraceFlags};
 use tracing_subscriber::EnvFilter;
@@ -341,6 +341,36 @@ fn a_value_whose_formatting_panics_neither_panics_the_caller_nor_loses_the_recor
 
 /// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"`'s time of day and nanoseconds, as those of a
 /// `SystemTime` since the epoch: `(seconds % 86400, subsec nanos)`.
+/// A value whose formatting returns an error (no panic of its own) keeps what it wrote, in
+/// the record as in the JSON line: `std::fmt::format` would panic on that error, inside obs
+/// (a panic message on stderr; with `panic = "abort"`, the process gone).
+#[test]
+fn a_value_whose_formatting_fails_keeps_what_it_wrote_as_the_json_line_does() {
+    let sink = InMemoryLogSink::new();
+    let out = common::captured();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(obs_log::JsonLayer::new().with_writer(out.clone()))
+        .with(OtlpLogLayer::new(sink.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(shown = %FailsHalfway, debug = ?FailsHalfway, "message {}", FailsHalfway);
+    });
+    let record = &sink.records()[0];
+    let line = &common::objects(&out)[0];
+    let written = LogValue::String("half written".into());
+    assert_eq!(record.attribute("shown"), Some(&written));
+    assert_eq!(record.attribute("debug"), Some(&written));
+    assert_eq!(record.body.as_deref(), Some("message half written"));
+    assert_eq!(
+        (&line["shown"], &line["debug"], &line["message"]),
+        (
+            &serde_json::json!("half written"),
+            &serde_json::json!("half written"),
+            &serde_json::json!("message half written")
+        )
+    );
+}
+
 fn time_of_day(rfc3339: &str) -> (u64, u32) {
     let field = |range: std::ops::Range<usize>| rfc3339[range].parse::<u64>().unwrap();
     let seconds = field(11..13) * 3600 + field(14..16) * 60 + field(17..19);

@@ -98,3 +98,20 @@ impl std::fmt::Debug for PanicsWhenFormatted {
         std::fmt::Display::fmt(self, f)
     }
 }
+
+/// A value whose `Display` and `Debug` write part of it, then return an error (as one that
+/// passes on the error of a nested `write!` does), without panicking.
+pub struct FailsHalfway;
+
+impl std::fmt::Display for FailsHalfway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half written")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::fmt::Debug for FailsHalfway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

@@ -523,7 +523,6 @@ fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, I
     })
 }
 
-/// Which events are logged: `RUST_LOG` (checked when the configuration was read).
 /// Installs `base` with obs's layers on it as the global subscriber: spans, then the JSON
 /// lines and the OTLP logs, each under the RUST_LOG filter. Stacked with `with`, not
 /// `Layer::and_then`: a `None` log layer inside an `and_then` chain turns the whole
@@ -555,6 +554,7 @@ where
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::SubscriberAlreadySet)
 }
 
+/// Which events are logged: `RUST_LOG` (checked when the configuration was read).
 fn log_filter(config: &Config) -> EnvFilter {
     EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }

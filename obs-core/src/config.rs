@@ -125,6 +125,16 @@ impl Signal {
         }
     }
 
+    /// What the signal's items are called in messages: `spans`, `log records`, `metric
+    /// points`.
+    pub(crate) fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric points",
+            Signal::Logs => "log records",
+        }
+    }
+
     fn upper(self) -> &'static str {
         match self {
             Signal::Traces => "TRACES",

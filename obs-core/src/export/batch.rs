@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{BatchSettings, Signal};
 use crate::export::split::{self, Dropped};
-use crate::export::transport::{OtlpClient, OtlpRequest};
+use crate::export::transport::{Accepted, OtlpClient, OtlpRequest};
 use crate::export::{limit, within};
 
 /// Export requests one signal may have in flight at once.
@@ -40,6 +40,8 @@ pub(crate) struct SignalStats {
     warned_full: AtomicBool,
     warned_export: AtomicBool,
     warned_too_large: AtomicBool,
+    warned_rejected: AtomicBool,
+    warned_by_receiver: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
     /// The error of the failed attempt an export waits to retry, if one does.
     pub(crate) retrying: Mutex<Option<String>>,
@@ -94,14 +96,53 @@ impl SignalStats {
         }
     }
 
-    pub(crate) fn export_result(&self, signal: Signal, items: u64, result: Result<u64, String>) {
+    /// Reports a partial success that rejected `rejected` of `items`: the receiver's
+    /// message is why they were lost, so it is the signal's last error (a flush or shutdown
+    /// reports it with the loss) and is warned about once.
+    fn rejected(&self, signal: Signal, items: u64, rejected: u64, message: &str) {
+        let why = if message.is_empty() {
+            "no reason given"
+        } else {
+            message
+        };
+        let error = format!(
+            "the {} receiver rejected {rejected} of {items} {}: {why}",
+            signal.as_str(),
+            signal.items()
+        );
+        if !self.warned_rejected.swap(true, Ordering::Relaxed) {
+            obs_trace::diagnostics::error(format_args!(
+                "obs: {error}; dropping and counting in obs_telemetry_dropped_total (warned once)"
+            ));
+        }
+        *self.last_error.lock() = Some(error);
+    }
+
+    pub(crate) fn export_result(
+        &self,
+        signal: Signal,
+        items: u64,
+        result: Result<Accepted, String>,
+    ) {
         match result {
-            Ok(rejected) => {
-                self.exported
-                    .fetch_add(items - rejected.min(items), Ordering::Relaxed);
+            Ok(accepted) => {
+                let rejected = accepted.rejected.min(items);
+                self.exported.fetch_add(items - rejected, Ordering::Relaxed);
                 if rejected > 0 {
                     self.dropped_export_failed
                         .fetch_add(rejected, Ordering::Relaxed);
+                    self.rejected(signal, items, rejected, &accepted.message);
+                } else if !accepted.message.is_empty()
+                    && !self.warned_by_receiver.swap(true, Ordering::Relaxed)
+                {
+                    // A warning the receiver sent with a full success (OTLP spec, "Partial
+                    // Success"): nothing was lost, but it is meant for the user.
+                    obs_trace::diagnostics::warn(format_args!(
+                        "obs: the {} receiver accepted all {} and warns: {} (warned once)",
+                        signal.as_str(),
+                        signal.items(),
+                        accepted.message
+                    ));
                 }
             }
             Err(e) => {
@@ -147,7 +188,7 @@ impl InFlight {
     }
 
     /// Counts the export's outcome.
-    pub(crate) fn settle(mut self, result: Result<u64, String>) {
+    pub(crate) fn settle(mut self, result: Result<Accepted, String>) {
         self.stats.export_result(self.signal, self.items, result);
         self.settled = true;
     }
@@ -249,7 +290,7 @@ impl Destination {
         &self,
         request: &R,
         retrying: &Mutex<Option<String>>,
-    ) -> Result<u64, String> {
+    ) -> Result<Accepted, String> {
         match self {
             Destination::Otlp(client) => client
                 .export(request, retrying)
@@ -260,7 +301,7 @@ impl Destination {
                 let line = super::json::to_line(request).map_err(|e| e.to_string())?;
                 // Not `println!`: a closed stdout must cost a dropped batch, not a panic.
                 writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("stdout: {e}"))?;
-                Ok(0)
+                Ok(Accepted::ALL)
             }
         }
     }

@@ -67,29 +67,59 @@ pub(crate) trait OtlpRequest:
     fn item_count(&self) -> u64 {
         self.count() as u64
     }
-    /// Items the receiver rejected (partial success).
-    fn rejected(response: &Self::Response) -> u64;
+    /// What the receiver said of the items it took (its partial success, if any).
+    fn accepted(response: &Self::Response) -> Accepted;
+}
+
+/// What a receiver that took a request said of it (OTLP spec, "Partial Success"): how many
+/// of its items it rejected, and its `error_message`, which says why, or, with nothing
+/// rejected, is a warning the spec lets a receiver send.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// Items rejected.
+    pub(crate) rejected: u64,
+    /// The receiver's message, trimmed to a line ([`server_text`]); empty if none.
+    pub(crate) message: String,
+}
+
+impl Accepted {
+    /// Everything accepted, nothing said: a plain success.
+    pub(crate) const ALL: Accepted = Accepted {
+        rejected: 0,
+        message: String::new(),
+    };
+
+    fn new(rejected: i64, message: &str) -> Accepted {
+        Accepted {
+            rejected: rejected.max(0) as u64,
+            message: server_text(message),
+        }
+    }
 }
 
 impl OtlpRequest for ExportTraceServiceRequest {
     type Response = ExportTraceServiceResponse;
     const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    fn rejected(response: &Self::Response) -> u64 {
+    fn accepted(response: &Self::Response) -> Accepted {
         response
             .partial_success
             .as_ref()
-            .map_or(0, |p| p.rejected_spans.max(0) as u64)
+            .map_or(Accepted::ALL, |p| {
+                Accepted::new(p.rejected_spans, &p.error_message)
+            })
     }
 }
 
 impl OtlpRequest for ExportLogsServiceRequest {
     type Response = ExportLogsServiceResponse;
     const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-    fn rejected(response: &Self::Response) -> u64 {
+    fn accepted(response: &Self::Response) -> Accepted {
         response
             .partial_success
             .as_ref()
-            .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+            .map_or(Accepted::ALL, |p| {
+                Accepted::new(p.rejected_log_records, &p.error_message)
+            })
     }
 }
 
@@ -97,12 +127,31 @@ impl OtlpRequest for ExportMetricsServiceRequest {
     type Response = ExportMetricsServiceResponse;
     const GRPC_PATH: &'static str =
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-    fn rejected(response: &Self::Response) -> u64 {
+    fn accepted(response: &Self::Response) -> Accepted {
         response
             .partial_success
             .as_ref()
-            .map_or(0, |p| p.rejected_data_points.max(0) as u64)
+            .map_or(Accepted::ALL, |p| {
+                Accepted::new(p.rejected_data_points, &p.error_message)
+            })
     }
+}
+
+/// The longest text of a receiver's shown (in diagnostics and errors), in characters.
+const MAX_SERVER_TEXT: usize = 512;
+
+/// A message from the receiver as one line of at most [`MAX_SERVER_TEXT`] characters: it
+/// goes to stderr and into errors, and a receiver's text may be long or hold line breaks.
+fn server_text(text: &str) -> String {
+    let mut chars = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c });
+    let mut line: String = chars.by_ref().take(MAX_SERVER_TEXT).collect();
+    if chars.next().is_some() {
+        line.push('…');
+    }
+    line
 }
 
 /// Why an export failed, after any retries.
@@ -410,15 +459,15 @@ impl OtlpClient {
         &self.settings.endpoint
     }
 
-    /// Sends `request`, retrying as the spec allows within the timeout. Returns how many
-    /// items the receiver rejected. While it waits to retry, `retrying` holds the error of
+    /// Sends `request`, retrying as the spec allows within the timeout. Returns what the
+    /// receiver said of its items (how many it rejected, and why). While it waits to retry, `retrying` holds the error of
     /// the attempt that failed, so that an export cut off or timed out meanwhile can say why
     /// it had not succeeded yet (no collector listening, say); it is cleared at the end.
     pub(crate) async fn export<R: OtlpRequest>(
         &self,
         request: &R,
         retrying: &Mutex<Option<String>>,
-    ) -> Result<u64, ExportError> {
+    ) -> Result<Accepted, ExportError> {
         let result = self.send_with_retries(request, retrying).await;
         *retrying.lock() = None;
         result.map_err(|mut e| {
@@ -432,7 +481,7 @@ impl OtlpClient {
         &self,
         request: &R,
         retrying: &Mutex<Option<String>>,
-    ) -> Result<u64, ExportError> {
+    ) -> Result<Accepted, ExportError> {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
         let deadline = limit(self.settings.timeout).map(|t| Instant::now() + t);
@@ -452,7 +501,7 @@ impl OtlpClient {
                 }),
             };
             match attempt {
-                Ok(rejected) => return Ok(rejected),
+                Ok(accepted) => return Ok(accepted),
                 Err(e) if e.retryable => {
                     let jitter =
                         Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
@@ -511,7 +560,7 @@ impl OtlpClient {
         &self,
         payload: &Payload,
         remaining: Option<Duration>,
-    ) -> Result<u64, ExportError> {
+    ) -> Result<Accepted, ExportError> {
         match &self.transport {
             Transport::Grpc(channel) => {
                 self.send_grpc::<R>(channel.clone(), payload.bytes.clone(), remaining)
@@ -526,7 +575,7 @@ impl OtlpClient {
         channel: Channel,
         message: Bytes,
         remaining: Option<Duration>,
-    ) -> Result<u64, ExportError> {
+    ) -> Result<Accepted, ExportError> {
         let mut grpc = tonic::client::Grpc::new(channel);
         if self.settings.compression == Compression::Gzip {
             grpc = grpc
@@ -564,7 +613,7 @@ impl OtlpClient {
             .unary(req, path, EncodedCodec::<R::Response>::default())
             .await
         {
-            Ok(resp) => Ok(R::rejected(resp.get_ref())),
+            Ok(resp) => Ok(R::accepted(resp.get_ref())),
             Err(status) => {
                 use tonic::Code::*;
                 let retry_after = retry_info(status.details());
@@ -602,7 +651,7 @@ impl OtlpClient {
         client: &Client<HttpConnect, Full<Bytes>>,
         uri: &http::Uri,
         payload: &Payload,
-    ) -> Result<u64, ExportError> {
+    ) -> Result<Accepted, ExportError> {
         let fail = |message: String, retryable: bool, retry_after: Option<Duration>| ExportError {
             message,
             retryable,
@@ -637,15 +686,15 @@ impl OtlpClient {
         let status = resp.status();
         if status.is_success() {
             // Only a success's body is read, for its partial success; one that is too long
-            // (or cut off) is still a success, with no count of rejected items.
+            // (or cut off) is still a success, with nothing rejected.
             let bytes = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
             return Ok(R::Response::decode(bytes)
-                .map(|r| R::rejected(&r))
-                .unwrap_or(0));
+                .map(|r| R::accepted(&r))
+                .unwrap_or(Accepted::ALL));
         }
         let retry_after = resp
             .headers()
@@ -842,7 +891,7 @@ mod tests {
             let sent = client
                 .export(&ExportTraceServiceRequest::default(), &Mutex::default())
                 .await;
-            assert_eq!(sent, Ok(0), "{protocol:?}");
+            assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
         receiver.shutdown().await;
     }
@@ -951,7 +1000,7 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0));
+        assert_eq!(sent, Ok(Accepted::ALL));
         let arrivals = arrivals.lock();
         assert_eq!(arrivals.len(), 2);
         let waited = arrivals[1].at - arrivals[0].at;
@@ -982,7 +1031,7 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0), "the receiver accepted the request");
+        assert_eq!(sent, Ok(Accepted::ALL), "the receiver accepted the request");
     }
 
     /// How the fake gRPC receiver answers a call.
@@ -1144,7 +1193,11 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0), "retried after the RetryInfo delay");
+        assert_eq!(
+            sent,
+            Ok(super::Accepted::ALL),
+            "retried after the RetryInfo delay"
+        );
         let arrivals = arrivals.lock().clone();
         assert_eq!(arrivals.len(), 2);
         let waited = arrivals[1].at - arrivals[0].at;
@@ -1236,7 +1289,7 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0), "delivered on a new connection");
+        assert_eq!(sent, Ok(Accepted::ALL), "delivered on a new connection");
         assert_eq!(arrivals.lock().len(), 3, "two hang-ups, then the answer");
     }
 
@@ -1255,18 +1308,18 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0));
+        assert_eq!(sent, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
     }
 
     #[tokio::test]
-    async fn a_partial_success_returns_the_rejected_count() {
+    async fn a_partial_success_returns_the_rejected_count_and_why() {
         let (base, _) = grpc_answering(0, vec![Answer::Accepted(3)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(3), "gRPC");
+        assert_eq!(sent, Ok(Accepted::new(3, "too old")), "gRPC");
 
         let (base, _) = http_answering(|_, stream| {
             let body = rejecting(3).encode_to_vec();
@@ -1284,7 +1337,7 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(3), "HTTP");
+        assert_eq!(sent, Ok(Accepted::new(3, "too old")), "HTTP");
     }
 
     #[tokio::test]
@@ -1296,7 +1349,7 @@ mod tests {
             let sent = client
                 .export(&ExportTraceServiceRequest::default(), &Mutex::default())
                 .await;
-            assert_eq!(sent, Ok(0), "{protocol:?}");
+            assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
         let http_agent = http_arrivals.lock()[0].user_agent.clone();
         assert_eq!(http_agent.as_deref(), Some(USER_AGENT));
@@ -1317,7 +1370,7 @@ mod tests {
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(0));
+        assert_eq!(sent, Ok(Accepted::ALL));
         let agent = http_arrivals.lock()[0].user_agent.clone();
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
     }

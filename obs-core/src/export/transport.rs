@@ -7,7 +7,8 @@
 //! also a connection that breaks mid-call) are retried with exponential backoff and
 //! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
-//! which means no limit); everything else fails at once.
+//! which means no limit); everything else fails at once. A failure's error carries what
+//! the receiver said: the gRPC status message, or the OTLP/HTTP error body's.
 
 use std::fmt;
 use std::io::Write;
@@ -219,10 +220,13 @@ impl<Resp: Message + Default + Send + 'static> tonic::codec::Codec for EncodedCo
     }
 }
 
-/// `google.rpc.Status`, which gRPC carries in `grpc-status-details-bin`: only its details
-/// are read.
+/// `google.rpc.Status`, which gRPC carries in `grpc-status-details-bin` and OTLP/HTTP in
+/// the body of every 4xx and 5xx: its message and details are read, not its code (the spec
+/// says clients are not to act on it).
 #[derive(Clone, PartialEq, prost::Message)]
 struct RpcStatus {
+    #[prost(string, tag = "2")]
+    message: String,
     #[prost(message, repeated, tag = "3")]
     details: Vec<ProtoAny>,
 }
@@ -295,6 +299,32 @@ fn retry_info(details: &[u8]) -> Option<Duration> {
         Duration::from_secs(delay.seconds.max(0) as u64)
             + Duration::from_nanos(delay.nanos.clamp(0, 999_999_999) as u64),
     )
+}
+
+/// The longest wait for the body of a failed OTLP/HTTP response, which only adds the
+/// receiver's words to the error: a receiver that sends its status and stalls must not hold
+/// the export (and the retry it may allow) for the rest of its timeout.
+const FAILURE_BODY_WAIT: Duration = Duration::from_secs(1);
+
+/// What the body of a failed OTLP/HTTP response says, by its `content_type`: the message of
+/// the `google.rpc.Status` the OTLP spec requires ("OTLP/HTTP Response", "Failures"), in
+/// protobuf or JSON, or the text of a `text/plain` body (a proxy's answer). `None` for
+/// anything else (an HTML error page says nothing a line could), or an empty message.
+fn failure_message(content_type: &str, body: &[u8]) -> Option<String> {
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    let said = match media_type.to_ascii_lowercase().as_str() {
+        "application/x-protobuf" | "application/protobuf" => RpcStatus::decode(body).ok()?.message,
+        "application/json" => match serde_json::from_slice(body).ok()? {
+            serde_json::Value::Object(mut status) => match status.remove("message") {
+                Some(serde_json::Value::String(message)) => message,
+                _ => return None,
+            },
+            _ => return None,
+        },
+        "text/plain" => String::from_utf8_lossy(body).into_owned(),
+        _ => return None,
+    };
+    Some(server_text(&said)).filter(|said| !said.is_empty())
 }
 
 /// An HTTP `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110, 10.2.3); a date
@@ -702,9 +732,23 @@ impl OtlpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
         let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES).collect();
+        let said = tokio::time::timeout(FAILURE_BODY_WAIT, body)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|body| failure_message(&content_type, &body.to_bytes()))
+            .map(|said| format!(": {said}"))
+            .unwrap_or_default();
         Err(fail(
             format!(
-                "OTLP/HTTP export to {} failed: HTTP {}",
+                "OTLP/HTTP export to {} failed: HTTP {}{said}",
                 self.endpoint(),
                 status.as_u16()
             ),
@@ -1103,6 +1147,7 @@ mod tests {
                         }),
                     };
                     let status = RpcStatus {
+                        message: String::new(),
                         details: vec![ProtoAny {
                             type_url: RETRY_INFO_TYPE.to_owned(),
                             value: info.encode_to_vec(),
@@ -1373,6 +1418,70 @@ mod tests {
         assert_eq!(sent, Ok(Accepted::ALL));
         let agent = http_arrivals.lock()[0].user_agent.clone();
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
+    }
+
+    /// A failed OTLP/HTTP export says what the receiver answered: the message of the
+    /// `google.rpc.Status` body the spec requires of every 4xx and 5xx (here the test
+    /// receiver's, for a per-signal endpoint with a typo in its path), or of the JSON or
+    /// plain text a proxy answers with; an HTML page is left out.
+    #[tokio::test]
+    async fn a_failed_http_export_says_what_the_receiver_answered() {
+        let receiver = OtlpReceiver::start(ReceiverConfig::default())
+            .await
+            .unwrap();
+        let client = OtlpClient::new(&OtlpSettings {
+            endpoint: format!("{}/v1/trace", receiver.http_endpoint()),
+            ..traces_client("http://unused", Protocol::HttpProtobuf, Duration::ZERO).settings
+        })
+        .unwrap();
+        let error = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await
+            .expect_err("no OTLP endpoint at that path");
+        assert!(
+            error.message.ends_with(
+                "HTTP 404: no OTLP endpoint at /v1/trace; use /v1/traces, /v1/logs or /v1/metrics"
+            ),
+            "{error}"
+        );
+        receiver.shutdown().await;
+
+        for (content_type, body, said) in [
+            (
+                "application/json",
+                r#"{"message": "invalid API key"}"#,
+                Some("invalid API key"),
+            ),
+            (
+                "text/plain; charset=utf-8",
+                "upstream connect error\n",
+                Some("upstream connect error"),
+            ),
+            ("text/html", "<html><body>Unauthorized</body></html>", None),
+        ] {
+            let (base, _) = http_answering(move |_, stream| {
+                let answer = format!(
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: {content_type}\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                respond(stream, answer)
+            })
+            .await;
+            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+            let error = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await
+                .expect_err("unauthorized");
+            let expected = match said {
+                Some(said) => format!("HTTP 401: {said}"),
+                None => "HTTP 401".to_owned(),
+            };
+            assert!(
+                error.message.ends_with(&expected),
+                "{content_type}: {error}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use obs_trace::{AttributeLimits, Propagators, RpcConventions, Sampler, SpanLimit
 
 use crate::config::{
     BatchSettings, Compression, Config, ExporterKind, NOT_GRPC_METADATA, Protocol, SetInCode,
-    Signal, TemporalityPreference, check_header, signal_path_warning, signal_url,
+    Signal, TemporalityPreference, check_header, shown_url, signal_path_warning, signal_url,
     validate_endpoint,
 };
 use crate::{InitError, Telemetry};
@@ -453,11 +453,11 @@ impl Builder {
         for signal in Signal::ALL {
             let s = c.otlp_mut(signal);
             if let Some(e) = &self.endpoint {
-                validate_endpoint(e).map_err(|why| invalid("otlp_endpoint", e, why))?;
+                validate_endpoint(e).map_err(|why| invalid("otlp_endpoint", shown_url(e), why))?;
                 s.endpoint = signal_url(e, s.protocol, signal);
                 if let Some(warning) = signal_path_warning(e, s.protocol, |copied| {
                     (
-                        format!("Builder::otlp_endpoint({e:?})"),
+                        format!("Builder::otlp_endpoint({:?})", shown_url(e)),
                         format!("Builder::otlp_signal_endpoint(Signal::{copied:?}, ..)"),
                     )
                 }) {
@@ -471,7 +471,8 @@ impl Builder {
                 .rev()
                 .find(|(sig, _)| *sig == signal)
             {
-                validate_endpoint(e).map_err(|why| invalid("otlp_signal_endpoint", e, why))?;
+                validate_endpoint(e)
+                    .map_err(|why| invalid("otlp_signal_endpoint", shown_url(e), why))?;
                 s.endpoint = e.clone();
             }
             // Header names are case-insensitive; the builder's replace the environment's.

@@ -151,7 +151,9 @@ pub struct OtlpSettings {
     /// per-signal endpoint as given (the root path `/` if it has none, as the spec says);
     /// for gRPC, the server's URL (a path in it is not used: the calls go to the collector's
     /// service paths, `/opentelemetry.proto.collector.*`; from a variable, it is warned
-    /// about). A port that is not a number from 0 to 65535 is refused.
+    /// about). A port that is not a number from 0 to 65535 is refused. Credentials in it
+    /// (`http://user:password@host`) are sent as HTTP Basic authorization, unless `headers`
+    /// has an `Authorization`, and are withheld from warnings and errors.
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
@@ -832,7 +834,7 @@ impl EnvReader<'_> {
         match validate_endpoint(&v) {
             Ok(()) => Some(v),
             Err(why) => {
-                self.warn_using(name, &v, &why, using);
+                self.warn_using(name, &shown_url(&v), &why, using);
                 None
             }
         }
@@ -977,7 +979,7 @@ impl EnvReader<'_> {
                 if let Some(set) = &general.endpoint
                     && let Some(warning) = signal_path_warning(set, protocol, |copied| {
                         (
-                            format!("OTEL_EXPORTER_OTLP_ENDPOINT={set:?}"),
+                            format!("OTEL_EXPORTER_OTLP_ENDPOINT={:?}", shown_url(set)),
                             format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", copied.upper()),
                         )
                     })
@@ -997,9 +999,10 @@ impl EnvReader<'_> {
             && !matches!(uri.path(), "" | "/")
         {
             let warning = format!(
-                "obs: the path {:?} of {name}={endpoint:?} is not used: OTLP/gRPC calls go to \
-                 the collector's service paths (/opentelemetry.proto.collector.*)",
-                uri.path()
+                "obs: the path {:?} of {name}={:?} is not used: OTLP/gRPC calls go to the \
+                 collector's service paths (/opentelemetry.proto.collector.*)",
+                uri.path(),
+                shown_url(&endpoint)
             );
             if !self.warnings.contains(&warning) {
                 self.warnings.push(warning);
@@ -1130,7 +1133,7 @@ pub(crate) fn signal_path_warning(
          path is appended to ({} to {}): a full URL for one signal goes in {per_signal}",
         copied.as_str(),
         copied.as_str(),
-        signal_url(set, protocol, copied),
+        signal_url(&shown_url(set), protocol, copied),
     ))
 }
 
@@ -1142,6 +1145,19 @@ fn signal_path_at_end(endpoint: &str) -> Option<Signal> {
         path.strip_suffix(signal.as_str())
             .is_some_and(|rest| rest.ends_with("/v1/"))
     })
+}
+
+/// `url` as shown in warnings and errors: its userinfo (`user:password@`, credentials)
+/// withheld as `***`, as header values are, since these go to stderr and so into the logs.
+pub(crate) fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]).into(),
+        None => url.into(),
+    }
 }
 
 /// An endpoint must be an `http://` URL with a host, or `https://` with the `tls` feature.
@@ -1251,7 +1267,8 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), &'static str> 
     Ok(())
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `s` with its `%XX` escapes decoded; `None` if one is malformed or the result is not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

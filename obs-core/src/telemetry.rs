@@ -516,7 +516,7 @@ fn destination(config: &Config, signal: Signal) -> Result<Option<Destination>, I
         ExporterKind::Otlp => Some(Destination::Otlp(Box::new(
             OtlpClient::new(config.otlp(signal)).map_err(|reason| InitError::InvalidSetting {
                 setting: "otlp",
-                value: config.otlp(signal).endpoint.clone(),
+                value: crate::config::shown_url(&config.otlp(signal).endpoint).into_owned(),
                 reason,
             })?,
         ))),

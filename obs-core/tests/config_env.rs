@@ -1613,3 +1613,52 @@ fn a_builder_endpoint_ending_with_a_signal_path_is_warned_about() {
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 }
+
+/// Credentials in an endpoint's URL (`http://user:password@host`, sent as Basic
+/// authorization) are withheld from every warning and error about the endpoint, as header
+/// values are: these go to stderr, and so into the logs.
+#[test]
+fn credentials_in_an_endpoint_are_withheld_from_warnings_and_errors() {
+    const SECRET: &str = "s3cret";
+    let cases: [&[(&str, &str)]; 3] = [
+        // Not a URL obs takes.
+        &[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "ftp://ingest:s3cret@collector:4318",
+        )],
+        // A base URL ending with a signal's path.
+        &[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://ingest:s3cret@collector:4318/v1/traces",
+        )],
+        // A path a gRPC endpoint does not use.
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://ingest:s3cret@collector:4317/otlp",
+            ),
+        ],
+    ];
+    for vars in cases {
+        let c = config(vars);
+        let [warning] = c.warnings.as_slice() else {
+            panic!("one warning: {:?}", c.warnings);
+        };
+        assert!(!warning.contains(SECRET), "{warning}");
+        assert!(warning.contains("://***@collector"), "{warning}");
+    }
+    let none = |_: &str| None;
+    let warned = obs_core::builder()
+        .otlp_endpoint("http://ingest:s3cret@collector:4318/v1/logs")
+        .config_with(&none)
+        .unwrap();
+    assert!(!format!("{:?}", warned.warnings).contains(SECRET));
+    let refused = obs_core::builder()
+        .otlp_signal_endpoint(Signal::Logs, "ftp://ingest:s3cret@collector:4318")
+        .config_with(&none)
+        .expect_err("not an http URL")
+        .to_string();
+    assert!(!refused.contains(SECRET), "{refused}");
+    assert!(refused.contains("ftp://***@collector:4318"), "{refused}");
+}

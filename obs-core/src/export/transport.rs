@@ -34,7 +34,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::metadata::{Ascii, Binary, MetadataKey, MetadataValue};
 use tonic::transport::Channel;
 
-use crate::config::{Compression, OtlpSettings, Protocol};
+use crate::config::{Compression, OtlpSettings, Protocol, percent_decode, shown_url};
 use crate::export::split::Items;
 use crate::export::{limit, within};
 
@@ -341,6 +341,37 @@ fn retry_after(value: &str) -> Option<Duration> {
     )
 }
 
+/// `uri` without its userinfo, and the credentials it held as an HTTP Basic `Authorization`
+/// value (RFC 7617), as curl and the Go and Python HTTP clients send a URL's `user:password`:
+/// hyper would drop them unsent, and tonic send them in `:authority`, which HTTP/2 forbids
+/// (RFC 9113, 8.3.1) and proxies log. Percent-escapes in them are decoded, as a URL needs
+/// them for reserved characters.
+fn take_credentials(uri: http::Uri) -> Result<(http::Uri, Option<http::HeaderValue>), String> {
+    use base64::Engine as _;
+    let Some((userinfo, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return Ok((uri, None));
+    };
+    let decoded = |part: &str| percent_decode(part).unwrap_or_else(|| part.to_owned());
+    // A user with no password (`http://token@host`) is `token:`, as those clients send it.
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let credentials = format!("{}:{}", decoded(user), decoded(password));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut basic =
+        http::HeaderValue::try_from(format!("Basic {encoded}")).map_err(|e| e.to_string())?;
+    basic.set_sensitive(true);
+    let host: http::uri::Authority = host
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let mut parts = uri.into_parts();
+    parts.authority = Some(host);
+    // A URL with a scheme needs a path; `/` is what an empty one means.
+    parts
+        .path_and_query
+        .get_or_insert(http::uri::PathAndQuery::from_static("/"));
+    let uri = http::Uri::from_parts(parts).map_err(|e| e.to_string())?;
+    Ok((uri, Some(basic)))
+}
+
 /// The HTTP client's connector: with the `tls` feature it speaks TLS to `https://` URLs.
 #[cfg(feature = "tls")]
 type HttpConnect = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -359,6 +390,8 @@ enum Transport {
 pub(crate) struct OtlpClient {
     transport: Transport,
     settings: OtlpSettings,
+    /// The endpoint as errors show it ([`shown_url`]).
+    shown: String,
     headers: http::HeaderMap,
     /// The endpoint's port, for [`protocol_hint`].
     port: Option<u16>,
@@ -421,26 +454,31 @@ impl OtlpClient {
             .or_insert(http::HeaderValue::from_static(USER_AGENT));
         let connect_timeout =
             limit(settings.timeout).map_or(MAX_CONNECT_TIMEOUT, |t| t.min(MAX_CONNECT_TIMEOUT));
+        let shown = shown_url(&settings.endpoint).into_owned();
         let uri: http::Uri = settings
             .endpoint
             .parse()
-            .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?;
+            .map_err(|e| format!("OTLP endpoint {shown:?}: {e}"))?;
+        let (uri, credentials) =
+            take_credentials(uri).map_err(|e| format!("OTLP endpoint {shown:?}: {e}"))?;
+        if let Some(basic) = credentials {
+            // Headers configured by name are the more specific setting.
+            headers.entry(http::header::AUTHORIZATION).or_insert(basic);
+        }
         let port = uri.port_u16();
         #[cfg(feature = "tls")]
         let tls = (uri.scheme_str() == Some("https"))
             .then(|| crate::export::tls::TlsMaterial::load(&settings.tls))
             .transpose()
-            .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?;
+            .map_err(|e| format!("TLS to {shown:?}: {e}"))?;
         let transport = match settings.protocol {
             Protocol::Grpc => {
-                let endpoint = Channel::from_shared(settings.endpoint.clone())
-                    .map_err(|e| format!("OTLP endpoint {:?}: {e}", settings.endpoint))?
-                    .connect_timeout(connect_timeout);
+                let endpoint = Channel::builder(uri).connect_timeout(connect_timeout);
                 #[cfg(feature = "tls")]
                 let endpoint = match &tls {
                     Some(tls) => endpoint
                         .tls_config(tls.tonic_config())
-                        .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?,
+                        .map_err(|e| format!("TLS to {shown:?}: {e}"))?,
                     None => endpoint,
                 };
                 Transport::Grpc(endpoint.connect_lazy())
@@ -457,7 +495,7 @@ impl OtlpClient {
                         // Never used for an `http://` URL, but the connector needs one.
                         None => crate::export::tls::trusting_nobody(),
                     }
-                    .map_err(|e| format!("TLS to {:?}: {e}", settings.endpoint))?;
+                    .map_err(|e| format!("TLS to {shown:?}: {e}"))?;
                     hyper_rustls::HttpsConnectorBuilder::new()
                         .with_tls_config(config)
                         .https_or_http()
@@ -474,6 +512,7 @@ impl OtlpClient {
         Ok(OtlpClient {
             transport,
             settings: settings.clone(),
+            shown,
             headers,
             port,
         })
@@ -484,9 +523,9 @@ impl OtlpClient {
         self.settings.max_request_bytes
     }
 
-    /// The endpoint, for error messages.
+    /// The endpoint, for error messages, its credentials withheld.
     pub(crate) fn endpoint(&self) -> &str {
-        &self.settings.endpoint
+        &self.shown
     }
 
     /// Sends `request`, retrying as the spec allows within the timeout. Returns what the
@@ -940,11 +979,22 @@ mod tests {
         receiver.shutdown().await;
     }
 
-    /// A request to a fake receiver: when it arrived, and its User-Agent.
+    /// A request to a fake receiver: when it arrived, and its headers (names in lower case;
+    /// over HTTP/2 `:authority` too).
     #[derive(Clone, Debug)]
     struct Arrival {
         at: Instant,
-        user_agent: Option<String>,
+        headers: Vec<(String, String)>,
+    }
+
+    impl Arrival {
+        /// The value of the header `name` (lower case), if it came.
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
     }
 
     /// The requests of a fake receiver, in order.
@@ -972,15 +1022,15 @@ mod tests {
                     return;
                 };
                 let mut reader = tokio::io::BufReader::new(stream);
-                let (mut length, mut user_agent) = (0, None);
+                let (mut length, mut headers) = (0, Vec::new());
                 let mut line = String::new();
                 while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    if lower.starts_with("user-agent:") {
-                        user_agent = Some(line["user-agent:".len()..].trim().to_owned());
+                    if let Some((name, value)) = line.split_once(':') {
+                        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_owned());
+                        if name == "content-length" {
+                            length = value.parse().unwrap_or(0);
+                        }
+                        headers.push((name, value));
                     }
                     line.clear();
                 }
@@ -990,7 +1040,7 @@ mod tests {
                 }
                 seen.lock().push(Arrival {
                     at: Instant::now(),
-                    user_agent,
+                    headers,
                 });
                 tokio::spawn(answer(index, reader.into_inner()));
             }
@@ -1189,7 +1239,7 @@ mod tests {
                 if connection < hang_ups {
                     seen.lock().push(Arrival {
                         at: Instant::now(),
-                        user_agent: None,
+                        headers: Vec::new(),
                     });
                     tokio::spawn(hang_up(stream));
                     continue;
@@ -1199,17 +1249,21 @@ mod tests {
                     move |request: http::Request<hyper::body::Incoming>| {
                         let (seen, answers) = (seen.clone(), answers.clone());
                         async move {
-                            let user_agent = request
-                                .headers()
-                                .get(http::header::USER_AGENT)
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned);
+                            let authority = request.uri().authority().map(|a| a.to_string());
+                            let headers = authority
+                                .map(|a| (":authority".to_owned(), a))
+                                .into_iter()
+                                .chain(request.headers().iter().map(|(name, value)| {
+                                    let value = String::from_utf8_lossy(value.as_bytes());
+                                    (name.as_str().to_owned(), value.into_owned())
+                                }))
+                                .collect();
                             let _ = request.into_body().collect().await;
                             let index = {
                                 let mut seen = seen.lock();
                                 seen.push(Arrival {
                                     at: Instant::now(),
-                                    user_agent,
+                                    headers,
                                 });
                                 seen.len() - 1 - hang_ups
                             };
@@ -1396,12 +1450,14 @@ mod tests {
                 .await;
             assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
-        let http_agent = http_arrivals.lock()[0].user_agent.clone();
+        let http_agent = http_arrivals.lock()[0]
+            .header("user-agent")
+            .map(str::to_owned);
         assert_eq!(http_agent.as_deref(), Some(USER_AGENT));
         let grpc_agent = grpc_arrivals.lock()[0]
-            .user_agent
-            .clone()
-            .unwrap_or_default();
+            .header("user-agent")
+            .unwrap_or_default()
+            .to_owned();
         assert!(grpc_agent.starts_with(USER_AGENT), "{grpc_agent}");
         assert_eq!(grpc_agent.matches(USER_AGENT).count(), 1, "{grpc_agent}");
 
@@ -1416,8 +1472,89 @@ mod tests {
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
-        let agent = http_arrivals.lock()[0].user_agent.clone();
+        let agent = http_arrivals.lock()[0]
+            .header("user-agent")
+            .map(str::to_owned);
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
+    }
+
+    /// Credentials in the endpoint's URL (`http://user:password@host`) go as HTTP Basic
+    /// authorization, as curl and the Go and Python HTTP clients send them, over both
+    /// protocols; the URL the requests go to carries none (HTTP/2 forbids userinfo in
+    /// `:authority`), nor does any error: header values are withheld from stderr, and so is
+    /// this.
+    #[tokio::test]
+    async fn credentials_in_the_endpoint_go_as_basic_auth_and_are_never_shown() {
+        // `user:pa ss`, the space percent-encoded as a URL needs.
+        const BASIC: &str = "Basic dXNlcjpwYSBzcw==";
+        let (http, http_arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let (grpc, grpc_arrivals) = grpc_answering(0, vec![Answer::Accepted(0)]).await;
+        for (base, protocol, arrivals, authority) in [
+            (&http, Protocol::HttpProtobuf, &http_arrivals, "host"),
+            (&grpc, Protocol::Grpc, &grpc_arrivals, ":authority"),
+        ] {
+            let with_credentials = base.replacen("http://", "http://user:pa%20ss@", 1);
+            let client = traces_client(&with_credentials, protocol, Duration::from_secs(30));
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
+            assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
+            let arrival = arrivals.lock()[0].clone();
+            assert_eq!(arrival.header("authorization"), Some(BASIC), "{protocol:?}");
+            let host = base.trim_start_matches("http://");
+            assert_eq!(arrival.header(authority), Some(host), "{protocol:?}");
+        }
+
+        // A user with no password is sent with an empty one.
+        let (http, http_arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let client = traces_client(
+            &http.replacen("http://", "http://token@", 1),
+            Protocol::HttpProtobuf,
+            Duration::from_secs(30),
+        );
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
+        assert_eq!(sent, Ok(Accepted::ALL));
+        let arrival = http_arrivals.lock()[0].clone();
+        assert_eq!(arrival.header("authorization"), Some("Basic dG9rZW46"));
+
+        // A configured Authorization header wins.
+        let (http, http_arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let client = OtlpClient::new(&OtlpSettings {
+            headers: vec![("Authorization".to_owned(), "Bearer t".to_owned())],
+            ..traces_client(
+                &http.replacen("http://", "http://user:pw@", 1),
+                Protocol::HttpProtobuf,
+                Duration::ZERO,
+            )
+            .settings
+        })
+        .unwrap();
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await;
+        assert_eq!(sent, Ok(Accepted::ALL));
+        let arrival = http_arrivals.lock()[0].clone();
+        assert_eq!(arrival.header("authorization"), Some("Bearer t"));
+
+        // Errors show the endpoint with its userinfo withheld.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+            let base = format!("http://user:secret@{addr}");
+            let client = traces_client(&base, protocol, Duration::from_millis(300));
+            let error = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await
+                .expect_err("nothing listens");
+            assert!(!error.message.contains("secret"), "{error}");
+            assert!(
+                error.message.contains(&format!("http://***@{addr}")),
+                "{error}"
+            );
+        }
     }
 
     /// A failed OTLP/HTTP export says what the receiver answered: the message of the

@@ -78,7 +78,8 @@ impl std::error::Error for InitError {}
 pub struct SignalFailure {
     /// The signal.
     pub signal: Signal,
-    /// What went wrong (the last export error, or the flush that timed out).
+    /// What went wrong (the last export error, the receiver's reason for rejecting items,
+    /// items too large to send, or the flush that timed out).
     pub error: String,
     /// Items (spans, log records, data points) that were not delivered by that flush or
     /// shutdown.
@@ -1022,13 +1023,13 @@ fn flush_all(p: &Pipeline, deadline: Instant, timeout: Duration, stop: bool) -> 
                 Signal::Logs => p.logs.as_deref()?,
                 Signal::Metrics => p.metrics.as_ref()?,
             };
-            let failed_before = stats.dropped_export_failed.load(Ordering::Relaxed);
+            let undelivered_before = stats.undelivered();
             let answer = exporter.ask(make);
-            Some((signal, stats, exporter, failed_before, answer))
+            Some((signal, stats, exporter, undelivered_before, answer))
         })
         .collect();
     let mut failures = Vec::new();
-    for (signal, stats, exporter, failed_before, answer) in asked {
+    for (signal, stats, exporter, undelivered_before, answer) in asked {
         let outcome = answer.and_then(|answer| {
             answer.recv_timeout(remaining()).map_err(|_| {
                 let pending = exporter.pending();
@@ -1040,7 +1041,7 @@ fn flush_all(p: &Pipeline, deadline: Instant, timeout: Duration, stop: bool) -> 
                 )
             })
         });
-        let failed = stats.dropped_export_failed.load(Ordering::Relaxed) - failed_before;
+        let undelivered = stats.undelivered() - undelivered_before;
         match outcome {
             Err(error) => {
                 // What is still queued or in export now is not delivered by this call (and,
@@ -1049,13 +1050,13 @@ fn flush_all(p: &Pipeline, deadline: Instant, timeout: Duration, stop: bool) -> 
                 failures.push(SignalFailure {
                     signal,
                     error,
-                    unsent: failed + pending.queued + pending.in_flight,
+                    unsent: undelivered + pending.queued + pending.in_flight,
                 });
             }
-            Ok(()) if failed > 0 => failures.push(SignalFailure {
+            Ok(()) if undelivered > 0 => failures.push(SignalFailure {
                 signal,
                 error: stats.last_error.lock().clone().unwrap_or_default(),
-                unsent: failed,
+                unsent: undelivered,
             }),
             Ok(()) => {}
         }

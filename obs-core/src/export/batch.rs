@@ -69,10 +69,26 @@ impl SignalStats {
         }
     }
 
-    /// Counts the items [`split::fit`] could not fit in a request of `max_bytes`.
+    /// Items taken for export and not delivered: failed or rejected, or too large to send.
+    /// (Those a full queue dropped were never taken: no flush was asked to deliver them.)
+    pub(crate) fn undelivered(&self) -> u64 {
+        self.dropped_export_failed.load(Ordering::Relaxed)
+            + self.dropped_too_large.load(Ordering::Relaxed)
+    }
+
+    /// Counts the items [`split::fit`] could not fit in a request of `max_bytes`. Why they
+    /// were lost is the signal's last error, which a flush or shutdown that lost them reports.
     pub(crate) fn too_large(&self, signal: Signal, dropped: Dropped, max_bytes: usize) {
         self.dropped_too_large
             .fetch_add(dropped.items, Ordering::Relaxed);
+        let error = format!(
+            "{} larger than the largest OTLP request the receiver takes ({max_bytes} bytes, \
+             Builder::max_request_bytes): {}, the largest {} bytes",
+            signal.items(),
+            dropped.items,
+            dropped.largest
+        );
+        *self.last_error.lock() = Some(error);
         if !self.warned_too_large.swap(true, Ordering::Relaxed) {
             let (item, remedy) = match signal {
                 Signal::Traces => (

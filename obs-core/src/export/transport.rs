@@ -7,8 +7,9 @@
 //! also a connection that breaks mid-call) are retried with exponential backoff and
 //! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
-//! which means no limit); everything else fails at once. A failure's error carries what
-//! the receiver said: the gRPC status message, or the OTLP/HTTP error body's.
+//! which means no limit); everything else fails at once, redirects too (not followed). A
+//! failure's error carries what the receiver said: the gRPC status message, or the
+//! OTLP/HTTP error body's, or where a redirect points.
 
 use std::fmt;
 use std::io::Write;
@@ -771,6 +772,20 @@ impl OtlpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
         let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+        // A redirect is not followed: it would take the headers, credentials included,
+        // wherever it points. Where that is is said, for the endpoint to be set to it.
+        let redirected = resp
+            .headers()
+            .get(http::header::LOCATION)
+            .filter(|_| status.is_redirection())
+            .and_then(|to| to.to_str().ok())
+            .map(|to| {
+                format!(
+                    ", redirected to {}: obs does not follow redirects; set the endpoint to it",
+                    shown_url(to)
+                )
+            })
+            .unwrap_or_default();
         let content_type = resp
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -787,7 +802,7 @@ impl OtlpClient {
             .unwrap_or_default();
         Err(fail(
             format!(
-                "OTLP/HTTP export to {} failed: HTTP {}{said}",
+                "OTLP/HTTP export to {} failed: HTTP {}{redirected}{said}",
                 self.endpoint(),
                 status.as_u16()
             ),
@@ -1476,6 +1491,33 @@ mod tests {
             .header("user-agent")
             .map(str::to_owned);
         assert_eq!(agent.as_deref(), Some("shop/2.0"));
+    }
+
+    /// A redirect is not followed, nor retried: the error says where it points, for the
+    /// endpoint to be set to that (an ingress sending `http://` on to `https://`, say).
+    #[tokio::test]
+    async fn a_redirect_says_where_it_points() {
+        const TO: &str = "https://collector.example:4318/v1/traces";
+        let (base, arrivals) = http_answering(|_, stream| {
+            let answer = format!(
+                "HTTP/1.1 308 Permanent Redirect\r\nLocation: {TO}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            respond(stream, answer)
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+        let error = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await
+            .expect_err("redirected");
+        assert!(
+            error
+                .message
+                .contains(&format!("HTTP 308, redirected to {TO}")),
+            "{error}"
+        );
+        assert_eq!(arrivals.lock().len(), 1, "neither followed nor retried");
     }
 
     /// Credentials in the endpoint's URL (`http://user:password@host`) go as HTTP Basic

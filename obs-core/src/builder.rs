@@ -144,7 +144,8 @@ impl Builder {
 
     /// Adds a header to every export request (an API key, say). It replaces any header of the
     /// same name (compared case-insensitively) from `OTEL_EXPORTER_OTLP_*HEADERS`; calling this
-    /// twice with one name sends both values.
+    /// twice with one name sends both values. The headers of the body (`Content-Type`,
+    /// `Content-Length`, `Content-Encoding`, `Transfer-Encoding`) are obs's and an error.
     pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

@@ -158,7 +158,8 @@ pub struct OtlpSettings {
     /// Transport.
     pub protocol: Protocol,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key; each a valid
-    /// HTTP header name and value. Over gRPC a name ending in `-bin` is binary metadata: the
+    /// HTTP header name and value, none of those obs sets for the body (`Content-Type`,
+    /// `Content-Length`, `Content-Encoding`, `Transfer-Encoding`). Over gRPC a name ending in `-bin` is binary metadata: the
     /// value's bytes go base64-encoded, as gRPC clients send any value under such a name.
     pub headers: Vec<(String, String)>,
     /// Per-export timeout, retries included. Default 10 s. Zero means no limit (the spec's
@@ -1260,9 +1261,26 @@ pub(crate) const NOT_GRPC_METADATA: &str = "its value (withheld) is not valid gR
      which is visible ASCII and spaces only (no tab, no byte above 0x7F); a name ending in \
      `-bin` sends any bytes";
 
-/// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata).
+/// The headers that frame and encode the body of an export, which obs sets: one configured
+/// would replace obs's (HTTP) or contradict the request (gRPC, where h2 refuses it) and break
+/// every export.
+const BODY_HEADERS: [http::HeaderName; 4] = [
+    http::header::CONTENT_ENCODING,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_TYPE,
+    http::header::TRANSFER_ENCODING,
+];
+
+/// Whether `name: value` can be sent as an HTTP header (and so as gRPC metadata), and is
+/// not one obs sets for the body.
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
-    http::HeaderName::try_from(name).map_err(|_| "not a valid HTTP header name")?;
+    let name = http::HeaderName::try_from(name).map_err(|_| "not a valid HTTP header name")?;
+    if BODY_HEADERS.contains(&name) {
+        return Err(
+            "obs sets it for the body it sends (gzip is OTEL_EXPORTER_OTLP_COMPRESSION, \
+             Builder::compression)",
+        );
+    }
     http::HeaderValue::try_from(value).map_err(|_| "not a valid HTTP header value")?;
     Ok(())
 }

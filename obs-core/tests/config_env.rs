@@ -1662,3 +1662,28 @@ fn credentials_in_an_endpoint_are_withheld_from_warnings_and_errors() {
     assert!(!refused.contains(SECRET), "{refused}");
     assert!(refused.contains("ftp://***@collector:4318"), "{refused}");
 }
+
+/// The headers that frame and encode the body obs sends (its length, type, coding) are
+/// obs's own: one set by a variable or the builder replaced obs's and broke every export
+/// (`content-encoding=gzip` on an uncompressed body, a `content-length` that cut it short,
+/// over gRPC an h2 protocol error). It is refused as a bad header is, saying what to use.
+#[test]
+fn a_header_that_frames_the_body_is_refused() {
+    let c = config(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "Content-Encoding=gzip,x-key=1,content-length=5,Content-Type=application/json,\
+         transfer-encoding=chunked",
+    )]);
+    assert_eq!(c.traces_otlp.headers, vec![("x-key".into(), "1".into())]);
+    assert_eq!(c.warnings.len(), 4, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("member 1") && c.warnings[0].contains("COMPRESSION"),
+        "{:?}",
+        c.warnings
+    );
+    let err = obs_core::builder()
+        .otlp_header("Content-Length", "5")
+        .config_with(&|_| None)
+        .expect_err("obs's own header");
+    assert!(err.to_string().contains("otlp_header"), "{err}");
+}

@@ -115,6 +115,9 @@ struct ActiveCall {
     responses: MessageCounter,
     response_count: u32,
     code: Option<Code>,
+    /// The code a response head without `grpc-status` implies by its HTTP status other
+    /// than 200: the call's status only if no `grpc-status` trailer follows.
+    http_code: Option<Code>,
     error_type: Option<&'static str>,
     /// The caller's deadline (`grpc-timeout`), counted from the call's start; `None` once
     /// a response head has come, after which tonic no longer enforces it.
@@ -144,6 +147,7 @@ impl GrpcCall {
                 responses: MessageCounter::default(),
                 response_count: 0,
                 code: None,
+                http_code: None,
                 error_type: None,
                 deadline,
             }),
@@ -238,11 +242,12 @@ impl CallHooks for GrpcCall {
         // A trailers-only response (an error, typically) puts the status in the headers; a
         // response that is not gRPC at all (an auth layer's 401, a proxy's 503) has only its
         // HTTP status, which both sides read as the client will (gRPC's
-        // doc/http-grpc-status-mapping.md), so that they agree.
-        let code = grpc::status(response.headers())
-            .or_else(|| grpc::code_of_http_status(response.status()));
-        if let Some(code) = code {
-            call.set_code(code, span);
+        // doc/http-grpc-status-mapping.md), so that they agree. The client reads it only if
+        // the stream ends with no `grpc-status` trailer (tonic's `infer_grpc_status`): kept
+        // until then, since a span's `error.type` and status cannot be taken back.
+        match grpc::status(response.headers()) {
+            Some(code) => call.set_code(code, span),
+            None => call.http_code = grpc::code_of_http_status(response.status()),
         }
     }
 
@@ -279,8 +284,9 @@ impl CallHooks for GrpcCall {
             && call.error_type.is_none()
         {
             // The stream ended without a `grpc-status` (truncated, or not gRPC): the client
-            // sees UNKNOWN, as tonic and the other gRPC libraries report it.
-            call.set_code(Code::Unknown, span);
+            // sees the code of the HTTP status, or for a 200 UNKNOWN, as tonic and the other
+            // gRPC libraries report it.
+            call.set_code(call.http_code.unwrap_or(Code::Unknown), span);
         }
     }
 

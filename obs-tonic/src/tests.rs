@@ -389,6 +389,74 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     }
 }
 
+/// A response with an HTTP status other than 200 that still ends with a `grpc-status`
+/// trailer (a proxy passing a gRPC answer on under its own status) ends with the trailer's
+/// status, as gRPC clients read it (tonic's `infer_grpc_status`): the HTTP mapping is only
+/// for a response that carries no `grpc-status` at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_grpc_status_trailer_wins_over_a_non_200_http_status_on_both_sides() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let behind_proxy = |code: &'static str| {
+        let mut response = streamed(vec![messages(1, b"x")], code);
+        *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        response
+    };
+    for (code, name, error_type) in [("0", "OK", None), ("5", "NOT_FOUND", Some("NOT_FOUND"))] {
+        let client = ServiceBuilder::new()
+            .layer(
+                GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
+                    .with_server_address("b", Some(1)),
+            )
+            .service_fn(move |_: Request<tonic::body::Body>| async move {
+                Ok::<_, Infallible>(behind_proxy(code))
+            });
+        let request = Request::post("http://b:1/shop.v1.Cart/Get")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        drain(client.oneshot(request).await.unwrap()).await;
+        let server = ServiceBuilder::new()
+            .layer(GrpcServerLayer::new())
+            .service_fn(
+                move |_: Request<_>| async move { Ok::<_, Infallible>(behind_proxy(code)) },
+            );
+        let response = server
+            .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+            .await
+            .unwrap();
+        drain(response).await;
+        let spans = sink.take();
+        assert_eq!(spans.len(), 2, "{spans:#?}");
+        for span in &spans {
+            // NOT_FOUND fails only the client span: it is the caller's error.
+            let client = span.kind == SpanKind::Client;
+            let error_type = error_type.filter(|_| client);
+            assert_eq!(
+                outcome(span),
+                expected(code, error_type),
+                "{name}: {span:?}"
+            );
+            assert_eq!(
+                matches!(span.status, Status::Error { .. }),
+                error_type.is_some(),
+                "{name}: {span:?}"
+            );
+        }
+    }
+    // The client's metric series carries the trailer's code, and no error for OK.
+    let points = points_with(
+        &registry,
+        "rpc_client_call_duration_seconds",
+        "rpc_grpc_status_code",
+    );
+    assert!(
+        points.iter().any(|(labels, _)| labels
+            .contains(&("rpc_grpc_status_code".into(), "0".into()))
+            && labels.contains(&("error_type".into(), String::new()))),
+        "{points:?}"
+    );
+}
+
 /// RPC spans, Name: "If `rpc.method` is unavailable or set to `_OTHER`, the span name
 /// SHOULD be `{rpc.system.name}`."
 #[tokio::test(flavor = "current_thread")]

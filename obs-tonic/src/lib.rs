@@ -46,6 +46,10 @@
 //! | duration labels | `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`, `error_type` | `rpc_system_name`, `rpc_method`, `rpc_status_code`, `error_type`; client also `server_address`, `server_port` |
 //! | messages per call | `rpc_{server,client}_{requests,responses}_per_rpc` | none (removed by the conventions) |
 //!
+//! The stable status attribute is `rpc.status_code`: `rpc.response.status_code`, its name in
+//! earlier drafts, is deprecated and renamed to it (the conventions' registry,
+//! `model/rpc/deprecated/registry-deprecated.yaml`).
+//!
 //! A layer does not see which methods a server has. It learns them from the calls that
 //! read their request, which tonic does before a handler runs: a method is the server's
 //! once a call to it has read its request and was not answered UNIMPLEMENTED (a proxy

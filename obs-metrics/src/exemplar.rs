@@ -100,6 +100,11 @@ pub(crate) struct ExemplarCell {
     span: AtomicU64,
     value: AtomicU64,
     time: AtomicU64,
+    /// The span whose further measurements are skipped (its exemplar is stored already),
+    /// or 0: cleared by each collection, so a span current across collections gives each
+    /// one its latest measurement (a delta export keeps only exemplars newer than the
+    /// previous one) without a store per measurement in between.
+    kept_span: AtomicU64,
 }
 
 impl ExemplarCell {
@@ -126,8 +131,8 @@ impl ExemplarCell {
 
     #[inline]
     fn store(&self, trace_id: TraceId, span_id: SpanId, value: f64) {
-        if self.span.load(Ordering::Relaxed) == span_id.to_u64() {
-            // Already this span's exemplar: keep its first measurement.
+        if self.kept_span.load(Ordering::Relaxed) == span_id.to_u64() {
+            // Already this span's exemplar since the latest collection: keep it.
             return;
         }
         let seq = self.seq.load(Ordering::Relaxed);
@@ -148,6 +153,7 @@ impl ExemplarCell {
         self.span.store(span_id.to_u64(), Ordering::Relaxed);
         self.value.store(value.to_bits(), Ordering::Relaxed);
         self.time.store(time, Ordering::Relaxed);
+        self.kept_span.store(span_id.to_u64(), Ordering::Relaxed);
         self.seq.store(seq + 2, Ordering::Release);
     }
 
@@ -171,6 +177,9 @@ impl ExemplarCell {
             let time = self.time.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == before {
+                // Collected: the span's next measurement is stored anew (a race with a
+                // store at most skips or refreshes one).
+                self.kept_span.store(0, Ordering::Relaxed);
                 return Some(Exemplar {
                     trace_id: TraceId::from_u128((u128::from(hi) << 64) | u128::from(lo)),
                     span_id: SpanId::from_u64(span),
@@ -222,19 +231,32 @@ pub(crate) mod tests {
         assert!(e.time_unix_nano > 0);
         // Later collections see the same time.
         assert_eq!(cell.load().unwrap().time_unix_nano, e.time_unix_nano);
-        // The same span again keeps its first measurement and its time.
-        cell.store(trace_id, span_id, 9.0);
-        let again = cell.load().unwrap();
-        assert_eq!(
-            (again.value, again.time_unix_nano),
-            (0.25, e.time_unix_nano)
-        );
         // Another span replaces it, with its own measurement's time.
         let other = SpanId::from_u64(7);
         cell.store(trace_id, other, 1.5);
         let replaced = cell.load().unwrap();
         assert_eq!((replaced.span_id, replaced.value), (other, 1.5));
         assert!(replaced.time_unix_nano >= e.time_unix_nano);
+    }
+
+    /// A span current across collections (a batch job, a long stream) keeps measuring:
+    /// each collection gets its latest measurement, with its time, or a delta export (which
+    /// keeps only exemplars newer than the previous export) would send none for it again.
+    #[test]
+    fn a_span_current_across_collections_gives_each_collection_a_new_exemplar() {
+        let cell = ExemplarCell::default();
+        let trace_id = TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c);
+        let span_id = SpanId::from_u64(0xb7ad6b7169203331);
+        cell.store(trace_id, span_id, 0.25);
+        // Until a collection, the same span keeps its first measurement and its time.
+        cell.store(trace_id, span_id, 2.0);
+        let first = cell.load().unwrap();
+        assert_eq!(first.value, 0.25);
+        cell.store(trace_id, span_id, 9.0);
+        cell.store(trace_id, span_id, 3.0);
+        let second = cell.load().unwrap();
+        assert_eq!((second.span_id, second.value), (span_id, 9.0));
+        assert!(second.time_unix_nano >= first.time_unix_nano);
     }
 
     #[test]

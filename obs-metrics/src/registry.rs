@@ -627,7 +627,8 @@ impl MetricBuilder<'_> {
     }
 
     /// Histograms only (other types have no buckets and ignore this): bucket upper bounds,
-    /// finite and strictly increasing (`+Inf` is implied). Defaults to [`DEFAULT_BUCKETS`].
+    /// finite and strictly increasing (`+Inf` is implied; a last `+Inf` given is that
+    /// bucket). Defaults to [`DEFAULT_BUCKETS`].
     pub fn buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
         self.buckets = Some(bounds.into());
         self
@@ -730,7 +731,12 @@ impl MetricBuilder<'_> {
     fn bounds(&self, name: &str, kind: MetricKind) -> Result<Arc<[f64]>, MetricsError> {
         let bounds: Arc<[f64]> = match &self.buckets {
             _ if kind != MetricKind::Histogram => Arc::new([]),
-            Some(b) => b.as_slice().into(),
+            // A last `+Inf` is the bucket every histogram has, as the Go and Python clients
+            // take it: accepted, and not kept twice.
+            Some(b) => match b.as_slice() {
+                [finite @ .., f64::INFINITY] => finite.into(),
+                all => all.into(),
+            },
             None => DEFAULT_BUCKETS.as_slice().into(),
         };
         if valid_bounds(&bounds) {
@@ -1231,6 +1237,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("snake_case"), "{e}");
+    }
+
+    #[test]
+    fn a_last_infinite_bound_is_the_implied_bucket() {
+        let r = Registry::new();
+        let h = r
+            .metric("wait_seconds", "W.")
+            .buckets([0.5, 1.0, f64::INFINITY])
+            .histogram()
+            .unwrap();
+        h.observe(0.7);
+        h.observe(5.0);
+        let families = r.collect();
+        let PointValue::Histogram(snapshot) = &families[0].points[0].value else {
+            panic!("a histogram point");
+        };
+        assert_eq!(&*snapshot.bounds, &[0.5, 1.0]);
+        assert_eq!(snapshot.bucket_counts, [0, 1, 1]);
+        // Only the last one: an infinite bound before it is still an error.
+        assert!(matches!(
+            r.metric("late_seconds", "L.")
+                .buckets([1.0, f64::INFINITY, f64::INFINITY])
+                .histogram(),
+            Err(MetricsError::InvalidBuckets { .. })
+        ));
     }
 
     #[test]

@@ -102,7 +102,9 @@ async fn run(mode: Mode, addr: SocketAddr) -> Result<(), BoxError> {
                 println!("obs metrics on http://{metrics}/metrics");
             }
             serve(addr, hello.layer(HttpServerLayer::new())).await?;
-            // Flush first so the counters printed are final; shutdown then only stops.
+            // Flush first so the counters printed are final with a collector that answers;
+            // exports still retrying at the flush's deadline (no collector) are counted by
+            // shutdown, whose error says how many went undelivered.
             let flushed = telemetry.force_flush();
             for c in telemetry.counts() {
                 println!(

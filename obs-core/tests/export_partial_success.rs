@@ -8,8 +8,10 @@
 
 #[path = "support/child.rs"]
 pub mod child;
+#[path = "support/http1.rs"]
+pub mod http1;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
@@ -35,21 +37,9 @@ fn partially_accepting() -> String {
     std::thread::spawn(move || {
         for (index, stream) in listener.incoming().take(10).enumerate() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
+            let Some(_body) = http1::read_request_body(&stream) else {
                 continue;
-            }
+            };
             let (rejected_spans, error_message) = match index {
                 0 => (1, REJECTED),
                 _ => (0, WARNING),

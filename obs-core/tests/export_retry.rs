@@ -2,7 +2,10 @@
 //! `Retry-After`) is retried with the same request until it is accepted; the resent bytes
 //! are the same.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "support/http1.rs"]
+pub mod http1;
+
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,19 +21,7 @@ fn flaky_receiver() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(10) {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
+            let body = http1::read_request_body(&stream).expect("a whole request");
             let first = {
                 let mut b = seen.lock().unwrap();
                 b.push(body);

@@ -1149,16 +1149,47 @@ fn signal_path_at_end(endpoint: &str) -> Option<Signal> {
 }
 
 /// `url` as shown in warnings and errors: its userinfo (`user:password@`, credentials)
-/// withheld as `***`, as header values are, since these go to stderr and so into the logs.
+/// withheld as `***`, and so is every query value (`?api_key=***`: some receivers take their
+/// key in the query), as header values are, since these go to stderr and so into the logs.
 pub(crate) fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.into();
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]).into(),
-        None => url.into(),
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let userinfo = authority.rfind('@');
+    let query = tail.find('?').map(|q| q + 1);
+    if userinfo.is_none() && query.is_none() {
+        return url.into();
     }
+    let mut shown = format!("{scheme}://");
+    match userinfo {
+        Some(at) => {
+            shown.push_str("***");
+            shown.push_str(&authority[at..]);
+        }
+        None => shown.push_str(authority),
+    }
+    let Some(query) = query else {
+        shown.push_str(tail);
+        return shown.into();
+    };
+    shown.push_str(&tail[..query]);
+    let (query, fragment) =
+        tail[query..].split_at(tail[query..].find('#').unwrap_or(tail.len() - query));
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            shown.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, value)) if !value.is_empty() => {
+                shown.push_str(name);
+                shown.push_str("=***");
+            }
+            _ => shown.push_str(pair),
+        }
+    }
+    shown.push_str(fragment);
+    shown.into()
 }
 
 /// An endpoint must be an `http://` URL with a host, or `https://` with the `tls` feature.

@@ -1648,6 +1648,19 @@ fn credentials_in_an_endpoint_are_withheld_from_warnings_and_errors() {
         assert!(!warning.contains(SECRET), "{warning}");
         assert!(warning.contains("://***@collector"), "{warning}");
     }
+    // A key in the query (some receivers take it there): every value withheld, names kept.
+    let c = config(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/v1/traces?api_key=s3cret&region=eu&flag#top",
+    )]);
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(!warning.contains(SECRET), "{warning}");
+    assert!(
+        warning.contains("http://collector:4318/v1/traces?api_key=***&region=***&flag#top"),
+        "{warning}"
+    );
     let none = |_: &str| None;
     let warned = obs_core::builder()
         .otlp_endpoint("http://ingest:s3cret@collector:4318/v1/logs")

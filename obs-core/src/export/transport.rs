@@ -8,6 +8,8 @@
 //! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
 //! which means no limit); everything else fails at once, redirects too (not followed). A
+//! delay longer than an export can wait also holds the next exports back until it has
+//! passed (at most 5 minutes): they wait for it within their timeout, or fail unsent. A
 //! failure's error carries what the receiver said: the gRPC status message, or the
 //! OTLP/HTTP error body's, or where a redirect points.
 
@@ -396,7 +398,15 @@ pub(crate) struct OtlpClient {
     headers: http::HeaderMap,
     /// The endpoint's port, for [`protocol_hint`].
     port: Option<u16>,
+    /// Until when the receiver asked not to be sent to (a `Retry-After` or `RetryInfo`
+    /// longer than an export could wait): the OTLP spec's client "MUST then throttle
+    /// itself", so later exports wait for it or fail unsent rather than ask again at once.
+    throttled_until: Mutex<Option<Instant>>,
 }
+
+/// The longest a receiver's requested delay holds back later exports: a delay of days (or
+/// `Retry-After: 18446744073709551615`) must not stop telemetry for good.
+const MAX_THROTTLE: Duration = Duration::from_secs(300);
 
 /// What to append to a failed export's `message` when the endpoint likely speaks the other
 /// OTLP protocol: it is on that protocol's default port, or the error is one a server of
@@ -516,6 +526,7 @@ impl OtlpClient {
             shown,
             headers,
             port,
+            throttled_until: Mutex::new(None),
         })
     }
 
@@ -555,6 +566,24 @@ impl OtlpClient {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
         let deadline = limit(self.settings.timeout).map(|t| Instant::now() + t);
+        let throttled = (*self.throttled_until.lock())
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .filter(|wait| !wait.is_zero());
+        if let Some(wait) = throttled {
+            if deadline.is_some_and(|d| wait >= d.saturating_duration_since(Instant::now())) {
+                return Err(ExportError {
+                    message: format!(
+                        "not sent: the receiver at {} asked for {} s more without requests \
+                         (Retry-After or RetryInfo)",
+                        self.endpoint(),
+                        wait.as_secs_f64().ceil()
+                    ),
+                    retryable: false,
+                    retry_after: None,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
         let mut backoff = Duration::from_millis(50);
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -587,6 +616,11 @@ impl OtlpClient {
                         .saturating_add(jitter);
                     if deadline.is_some_and(|d| wait >= d.saturating_duration_since(Instant::now()))
                     {
+                        if let Some(delay) = e.retry_after {
+                            let until = Instant::now() + delay.min(MAX_THROTTLE);
+                            let mut throttled = self.throttled_until.lock();
+                            *throttled = Some(throttled.map_or(until, |t| t.max(until)));
+                        }
                         return Err(e);
                     }
                     let hint = protocol_hint(self.settings.protocol, self.port, &e.message);
@@ -1091,6 +1125,51 @@ mod tests {
         let error = sent.expect_err("the wait ends after the deadline");
         assert!(error.message.contains("HTTP 503"), "{error}");
         assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
+    }
+
+    /// A receiver that asks for more time than an export can wait is not asked again before
+    /// it has passed (OTLP spec, "Failures": the client "MUST then throttle itself"): the
+    /// next export fails unsent, and once the delay is over exports go out again.
+    #[tokio::test]
+    async fn a_delay_longer_than_the_timeout_throttles_the_next_exports() {
+        let (base, arrivals) = http_answering(|index, stream| {
+            let answer = match index {
+                0 => unavailable("1"),
+                _ => OK.to_owned(),
+            };
+            respond(stream, answer)
+        })
+        .await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_millis(500));
+        let request = ExportTraceServiceRequest::default();
+        let first = client.export(&request, &Mutex::default()).await;
+        assert!(
+            first
+                .expect_err("asked to wait 1 s")
+                .message
+                .contains("HTTP 503")
+        );
+        let second = client.export(&request, &Mutex::default()).await;
+        let error = second.expect_err("throttled");
+        assert!(error.message.contains("not sent"), "{error}");
+        assert_eq!(arrivals.lock().len(), 1, "the receiver was not asked again");
+        // The delay over, the next export is sent (bounded: one try every 50 ms for 10 s).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let sent = loop {
+            let sent = client.export(&request, &Mutex::default()).await;
+            if sent.is_ok() || Instant::now() >= deadline {
+                break sent;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(sent, Ok(Accepted::ALL));
+        let arrivals = arrivals.lock();
+        assert_eq!(arrivals.len(), 2);
+        let waited = arrivals[1].at - arrivals[0].at;
+        assert!(
+            waited >= Duration::from_millis(900),
+            "sent again after {waited:?}"
+        );
     }
 
     #[tokio::test]

@@ -159,8 +159,9 @@ pub struct OtlpSettings {
     pub protocol: Protocol,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key; each a valid
     /// HTTP header name and value, none of those obs sets for the body (`Content-Type`,
-    /// `Content-Length`, `Content-Encoding`, `Transfer-Encoding`). Over gRPC a name ending in `-bin` is binary metadata: the
-    /// value's bytes go base64-encoded, as gRPC clients send any value under such a name.
+    /// `Content-Length`, `Content-Encoding`, `Transfer-Encoding`). Over gRPC a name ending
+    /// in `-bin` is binary metadata: the value's bytes go base64-encoded, as gRPC clients
+    /// send any value under such a name.
     pub headers: Vec<(String, String)>,
     /// Per-export timeout, retries included. Default 10 s. Zero means no limit (the spec's
     /// Timeout type): a retryable failure is retried until it succeeds, and only shutdown's

@@ -32,9 +32,9 @@
 //! [`set_status`](trace::SpanExt::set_status) and [`add_link`](trace::SpanExt::add_link)
 //! do what theirs do (events are `tracing` events, span events with `OBS_SPAN_EVENTS`).
 //! Make a span the child of a context from elsewhere (a message's `traceparent`) with
-//! [`trace::span_with_remote_parent`] and [`trace::extract`]. Code that injects through OpenTelemetry's global propagator keeps
-//! working, since the propagator `init` installs writes the current obs span when the
-//! context it is given holds none.
+//! [`trace::span_with_remote_parent`] and [`trace::extract`]. Code that injects through
+//! OpenTelemetry's global propagator keeps working, since the propagator `init` installs
+//! writes the current obs span when the context it is given holds none.
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use

@@ -541,9 +541,10 @@ impl OtlpClient {
     }
 
     /// Sends `request`, retrying as the spec allows within the timeout. Returns what the
-    /// receiver said of its items (how many it rejected, and why). While it waits to retry, `retrying` holds the error of
-    /// the attempt that failed, so that an export cut off or timed out meanwhile can say why
-    /// it had not succeeded yet (no collector listening, say); it is cleared at the end.
+    /// receiver said of its items (how many it rejected, and why). While it waits to retry,
+    /// `retrying` holds the error of the attempt that failed, so that an export cut off or
+    /// timed out meanwhile can say why it had not succeeded yet (no collector listening,
+    /// say); it is cleared at the end.
     pub(crate) async fn export<R: OtlpRequest>(
         &self,
         request: &R,

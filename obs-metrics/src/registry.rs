@@ -922,7 +922,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# HELP process_open_fds Mine.\n"), "{text}");
-        assert!(text.contains("\nprocess_open_fds 3\n"), "{text}");
+        assert!(text.contains("\nprocess_open_fds 3.0\n"), "{text}");
         // Read at collection, so asynchronous: `gauge_fn` and the collector's families.
         assert!(r.collect().iter().all(|f| f.asynchronous));
         // The other process metrics are still there.

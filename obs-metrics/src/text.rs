@@ -179,7 +179,7 @@ fn encode_family(family: &MetricFamilySnapshot, format: Format, out: &mut String
                     ""
                 };
                 sample_start(name, suffix, &point.labels, None, out);
-                write_value(value, out);
+                write_value(value, format, out);
                 if format == Format::OpenMetrics && family.kind == MetricKind::Counter {
                     write_exemplar(point.exemplars.first(), out);
                 }
@@ -224,7 +224,7 @@ fn encode_histogram(
     let sum_allowed = format == Format::Prometheus || h.counter_like_sum().is_some();
     if sum_allowed {
         sample_start(name, "_sum", labels, None, out);
-        write_f64(h.sum, out);
+        write_float(h.sum, format, out);
         out.push('\n');
         sample_start(name, "_count", labels, None, out);
         let _ = writeln!(out, "{}", h.count);
@@ -263,6 +263,7 @@ fn write_labels<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, out: &mut S
     }
 }
 
+/// An exemplar, which only OpenMetrics carries.
 fn write_exemplar(exemplar: Option<&Exemplar>, out: &mut String) {
     let Some(e) = exemplar else { return };
     let _ = write!(
@@ -270,7 +271,7 @@ fn write_exemplar(exemplar: Option<&Exemplar>, out: &mut String) {
         " # {{trace_id=\"{}\",span_id=\"{}\"}} ",
         e.trace_id, e.span_id
     );
-    write_f64(e.value, out);
+    write_float(e.value, Format::OpenMetrics, out);
     let _ = write!(
         out,
         " {}.{:09}",
@@ -279,7 +280,7 @@ fn write_exemplar(exemplar: Option<&Exemplar>, out: &mut String) {
     );
 }
 
-fn write_value(value: &PointValue, out: &mut String) {
+fn write_value(value: &PointValue, format: Format, out: &mut String) {
     match value {
         PointValue::U64(v) => {
             let _ = write!(out, "{v}");
@@ -287,8 +288,31 @@ fn write_value(value: &PointValue, out: &mut String) {
         PointValue::I64(v) => {
             let _ = write!(out, "{v}");
         }
-        PointValue::F64(v) => write_f64(*v, out),
-        PointValue::Histogram(h) => write_f64(h.sum, out),
+        PointValue::F64(v) => write_float(*v, format, out),
+        PointValue::Histogram(h) => write_float(h.sum, format, out),
+    }
+}
+
+/// A float value (an `f64` instrument's, a histogram's sum, an exemplar's) in `format`:
+/// as [`write_f64`], and in OpenMetrics marked as a float (see [`mark_float`]) when it is
+/// whole, since OpenMetrics tells a float from an integer by its text.
+fn write_float(v: f64, format: Format, out: &mut String) {
+    let start = out.len();
+    write_f64(v, out);
+    if v.is_finite() {
+        mark_float(start, format, out);
+    }
+}
+
+/// In OpenMetrics, appends `.0` to the finite number written at `start..` if it has neither
+/// a decimal point nor an exponent: OpenMetrics 1.0, Numbers: "Floating point numbers MUST
+/// be represented either with a decimal point or using scientific notation" (`1.0`,
+/// `100000.0`), while integers have none; parsers read `42` as an integer. Prometheus' Go
+/// client writes its OpenMetrics floats so. The 0.0.4 format has no integers, and the Go
+/// client writes `42` there.
+fn mark_float(start: usize, format: Format, out: &mut String) {
+    if format == Format::OpenMetrics && !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
     }
 }
 
@@ -327,9 +351,7 @@ fn write_le(bound: f64, format: Format, out: &mut String) {
     } else {
         write!(out, "{bound}")
     };
-    if format == Format::OpenMetrics && !out[start..].contains(['.', 'e']) {
-        out.push_str(".0");
-    }
+    mark_float(start, format, out);
 }
 
 /// HELP text: both formats escape `\` and line feed; only OpenMetrics escapes `"` (the
@@ -529,10 +551,10 @@ mod tests {
         let mut text = String::new();
         encode(&families, Format::OpenMetrics, &mut text);
         let ex = "# {trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\"}";
-        assert!(text.contains(&format!("jobs_total 1 {ex} 1 1700000000.250000000\n")));
+        assert!(text.contains(&format!("jobs_total 1 {ex} 1.0 1700000000.250000000\n")));
         assert!(text.contains("wait_seconds_bucket{le=\"1.0\"} 0\n"));
         assert!(text.contains(&format!(
-            "wait_seconds_bucket{{le=\"+Inf\"}} 1 {ex} 2 1700000000.250000000\n"
+            "wait_seconds_bucket{{le=\"+Inf\"}} 1 {ex} 2.0 1700000000.250000000\n"
         )));
         assert!(!text.contains("wait_seconds_sum"), "{text}");
         assert!(!text.contains("wait_seconds_count"), "{text}");

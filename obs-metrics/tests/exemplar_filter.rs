@@ -192,7 +192,10 @@ fn check(filter: ExemplarFilter, place: Place) {
                 "{case}\n{text}"
             );
             assert_eq!(total.len(), 1, "{case}\n{text}");
-            assert!(total[0].contains(&format!("{labels} 3 ")), "{case}\n{text}");
+            assert!(
+                total[0].contains(&format!("{labels} 3.0 ")),
+                "{case}\n{text}"
+            );
         }
     }
 }

@@ -130,27 +130,10 @@ fn promtool_check_metrics_reports_no_problem_on_prometheus_text() {
     );
 }
 
-#[test]
-fn python_openmetrics_parser_accepts_openmetrics_with_exemplars() {
-    let (registry, trace_id) = populated_registry();
-    let text = registry.encode(Format::OpenMetrics);
+/// Runs `script` with the `prometheus_client` package's Python on `text` (its stdin) and
+/// returns what it printed; fails the test if the script fails (the parser rejected `text`).
+fn python(script: &str, text: &str) -> String {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python");
-    // Parse strictly, then print what the parser saw: exemplar trace ids and totals.
-    let script = r#"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-# Not sys.stdin.read(): text mode would turn a carriage return into a line feed.
-families = list(text_string_to_metric_families(sys.stdin.buffer.read().decode("utf-8")))
-for f in families:
-    for s in f.samples:
-        if s.exemplar:
-            print("exemplar", f.name, s.name, s.exemplar.labels["trace_id"], s.exemplar.labels["span_id"])
-        if s.name == "misuse_requests_total":
-            print("misuse_requests", s.labels, s.value)
-        if s.name == "http_server_requests_total":
-            print("requests", s.labels.get("http_route", s.labels.get("otel_metric_overflow")), s.value)
-print("families", len(families))
-"#;
     let mut child = Command::new(&python)
         .args(["-c", script])
         .stdin(Stdio::piped())
@@ -170,12 +153,35 @@ print("families", len(families))
         .write_all(text.as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "parser rejected the output: {}\n--- input ---\n{text}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn python_openmetrics_parser_accepts_openmetrics_with_exemplars() {
+    let (registry, trace_id) = populated_registry();
+    let text = registry.encode(Format::OpenMetrics);
+    // Parse strictly, then print what the parser saw: exemplar trace ids and totals.
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+# Not sys.stdin.read(): text mode would turn a carriage return into a line feed.
+families = list(text_string_to_metric_families(sys.stdin.buffer.read().decode("utf-8")))
+for f in families:
+    for s in f.samples:
+        if s.exemplar:
+            print("exemplar", f.name, s.name, s.exemplar.labels["trace_id"], s.exemplar.labels["span_id"])
+        if s.name == "misuse_requests_total":
+            print("misuse_requests", s.labels, s.value)
+        if s.name == "http_server_requests_total":
+            print("requests", s.labels.get("http_route", s.labels.get("otel_metric_overflow")), s.value)
+print("families", len(families))
+"#;
+    let stdout = python(script, &text);
     let exemplar_lines: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("exemplar"))
@@ -205,4 +211,73 @@ print("families", len(families))
         stdout.contains("misuse_requests {'http_route': ''} 4\n"),
         "{stdout}"
     );
+}
+
+/// OpenMetrics 1.0 (Numbers): "Floating point numbers MUST be represented either with a
+/// decimal point or using scientific notation", and integers without one. A float whose
+/// value is whole (a gauge at 42.0, a histogram's sum, an exemplar's value) printed as `42`
+/// is an integer to a reader: Python's parser gave it as an `int`.
+#[test]
+fn python_openmetrics_parser_reads_floats_as_floats_and_integers_as_integers() {
+    let registry = Registry::new();
+    registry
+        .metric("load", "A float gauge.")
+        .gauge_f64()
+        .unwrap()
+        .set(42.0);
+    registry
+        .gauge_fn("answer_ratio", "A callback gauge.", || 1.0)
+        .unwrap();
+    let spent = registry
+        .metric("spent_seconds", "A float counter.")
+        .counter_f64()
+        .unwrap();
+    let wait = registry
+        .metric("wait_seconds", "A histogram.")
+        .buckets([1.0, 10.0])
+        .histogram()
+        .unwrap();
+    let jobs = registry.counter("jobs", "An integer counter.").unwrap();
+    registry
+        .gauge("depth", "An integer gauge.")
+        .unwrap()
+        .set(-3);
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sampler(Sampler::AlwaysOn));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request");
+        let _entered = span.enter();
+        spent.inc_by(3.0);
+        wait.observe(2.0);
+        jobs.inc_by(5);
+    });
+    let text = registry.encode(Format::OpenMetrics);
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for f in text_string_to_metric_families(sys.stdin.buffer.read().decode("utf-8")):
+    for s in f.samples:
+        print(s.name, s.labels.get("le", ""), type(s.value).__name__, s.value)
+        if s.exemplar:
+            print("exemplar", s.name, type(s.exemplar.value).__name__, s.exemplar.value)
+"#;
+    let stdout = python(script, &text);
+    for expected in [
+        "load  float 42.0",
+        "answer_ratio  float 1.0",
+        "spent_seconds_total  float 3.0",
+        "exemplar spent_seconds_total float 3.0",
+        "wait_seconds_sum  float 2.0",
+        "exemplar wait_seconds_bucket float 2.0",
+        // Counts and integer instruments stay integers.
+        "wait_seconds_bucket 10.0 int 1",
+        "wait_seconds_count  int 1",
+        "jobs_total  int 5",
+        "depth  int -3",
+    ] {
+        assert!(
+            stdout.lines().any(|line| line == expected),
+            "{expected:?} not in:\n{stdout}\n--- input ---\n{text}"
+        );
+    }
 }

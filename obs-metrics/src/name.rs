@@ -142,6 +142,35 @@ pub(crate) fn underscored(name: &str) -> String {
         .collect()
 }
 
+/// The Prometheus name of OpenTelemetry instrument `name` with `unit`, as the OpenTelemetry
+/// compatibility spec translates it ("Prometheus and OpenMetrics Compatibility", Metric
+/// Metadata: invalid characters become `_`, "multiple consecutive `_` characters MUST be
+/// replaced with a single `_`", and the unit is a suffix "unless the metric name already
+/// contains the unit", before any type suffix), in lower case: what a name outside the
+/// charset suggests writing instead.
+fn translated(name: &str, kind: MetricKind, unit: Option<Unit>) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in underscored(name).chars() {
+        if c != '_' || !out.ends_with('_') {
+            out.push(c);
+        }
+    }
+    if let Some(unit) = unit.map(Unit::as_str) {
+        let total = kind == MetricKind::Counter && out.ends_with("_total");
+        if total {
+            out.truncate(out.len() - "_total".len());
+        }
+        if !out.ends_with(&format!("_{unit}")) {
+            out.push('_');
+            out.push_str(unit);
+        }
+        if total {
+            out.push_str("_total");
+        }
+    }
+    out
+}
+
 /// Checks `name` for a metric of `kind`. Counters may be given with or without `_total`.
 pub(crate) fn validate_metric_name(
     name: &str,
@@ -151,8 +180,8 @@ pub(crate) fn validate_metric_name(
     if !metric_charset_ok(name) {
         const CHARSET: &str = "must match [a-zA-Z_:][a-zA-Z0-9_:]*";
         // An OpenTelemetry name (`http.server.request.duration`) or another separator:
-        // say what to write when underscores make a valid name of it.
-        let suggestion = underscored(name);
+        // say what to write when its translation is a valid name.
+        let suggestion = translated(name, kind, unit);
         let reason = if metric_charset_ok(&suggestion)
             && validate_metric_name(&suggestion, kind, unit).is_ok()
         {
@@ -511,6 +540,55 @@ mod tests {
                 "{name}: {reason}"
             );
         }
+        // An OpenTelemetry name with its unit: the name the OpenTelemetry compatibility
+        // spec translates them to, unit suffix included (before `_total`), and runs of
+        // replaced characters as one `_`.
+        for (name, kind, unit, suggestion) in [
+            (
+                "http.server.request.duration",
+                MetricKind::Histogram,
+                Unit::Seconds,
+                "http_server_request_duration_seconds",
+            ),
+            (
+                "http.server.request.body.size",
+                MetricKind::Histogram,
+                Unit::Bytes,
+                "http_server_request_body_size_bytes",
+            ),
+            (
+                "process.cpu.time",
+                MetricKind::Counter,
+                Unit::Seconds,
+                "process_cpu_time_seconds",
+            ),
+            (
+                "jobs.busy.total",
+                MetricKind::Counter,
+                Unit::Seconds,
+                "jobs_busy_seconds_total",
+            ),
+            (
+                "system.cpu.utilization",
+                MetricKind::Gauge,
+                Unit::Ratio,
+                "system_cpu_utilization_ratio",
+            ),
+            (
+                "queue.wait.seconds",
+                MetricKind::Histogram,
+                Unit::Seconds,
+                "queue_wait_seconds",
+            ),
+        ] {
+            let reason = reason(name, kind, Some(unit));
+            assert!(
+                reason.contains(&format!("write {suggestion:?}")),
+                "{name}: {reason}"
+            );
+        }
+        let runs = reason("app..queue - depth", MetricKind::Gauge, None);
+        assert!(runs.contains("write \"app_queue_depth\""), "{runs}");
         // No suggestion when replacing characters does not give a valid name.
         assert!(!reason("9lives", MetricKind::Gauge, None).contains("write"));
         assert!(!reason("", MetricKind::Gauge, None).contains("write"));

@@ -8,8 +8,8 @@ use obs_trace::{AttributeLimits, Propagators, RpcConventions, Sampler, SpanLimit
 
 use crate::config::{
     BatchSettings, Compression, Config, ExporterKind, NOT_GRPC_METADATA, Protocol, SetInCode,
-    Signal, TemporalityPreference, check_header, shown_url, signal_path_warning, signal_url,
-    validate_endpoint,
+    Signal, TemporalityPreference, check_header, root_path_warning, shown_url, signal_path_warning,
+    signal_url, validate_endpoint,
 };
 use crate::{InitError, Telemetry};
 
@@ -451,6 +451,8 @@ impl Builder {
                 .map_err(|why| invalid("otlp_header", format!("{k}: (value withheld)"), why))?;
         }
         let mut endpoint_warning = None;
+        // Pushed after the loop (`s` borrows the config).
+        let mut signal_warnings = Vec::new();
         for signal in Signal::ALL {
             let s = c.otlp_mut(signal);
             if let Some(e) = &self.endpoint {
@@ -475,6 +477,12 @@ impl Builder {
                 validate_endpoint(e)
                     .map_err(|why| invalid("otlp_signal_endpoint", shown_url(e), why))?;
                 s.endpoint = e.clone();
+                let setting = format!("Builder::otlp_signal_endpoint(Signal::{signal:?}, ..)");
+                if let Some(warning) = root_path_warning(e, s.protocol, signal, &setting, || {
+                    "Builder::otlp_endpoint".to_owned()
+                }) {
+                    signal_warnings.push(warning);
+                }
             }
             // Header names are case-insensitive; the builder's replace the environment's.
             s.headers
@@ -520,6 +528,7 @@ impl Builder {
         {
             c.warnings.push(warning);
         }
+        c.warnings.extend(signal_warnings);
         #[cfg(feature = "tls")]
         {
             use crate::config::TlsFiles;

@@ -968,7 +968,14 @@ impl EnvReader<'_> {
             &per_signal,
             &instead(general.endpoint.is_some(), "ENDPOINT"),
         ) {
-            Some(e) => (e, Some(per_signal.as_str())),
+            Some(e) => {
+                if let Some(warning) = root_path_warning(&e, protocol, signal, &per_signal, || {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()
+                }) {
+                    self.warnings.push(warning);
+                }
+                (e, Some(per_signal.as_str()))
+            }
             None => {
                 let base = general
                     .endpoint
@@ -1136,6 +1143,36 @@ pub(crate) fn signal_path_warning(
         copied.as_str(),
         copied.as_str(),
         signal_url(&shown_url(set), protocol, copied),
+    ))
+}
+
+/// A warning for a per-signal endpoint `set` (named by `setting`) with no path over
+/// http/protobuf: the spec has it used as is, its root path `/` included ("Endpoint URLs
+/// for OTLP/HTTP"), so it is, but no OTLP receiver serves `/`, and every export would fail
+/// with a bare 404 (a base URL, copied into the per-signal variable). `base` names where a
+/// base URL goes.
+pub(crate) fn root_path_warning(
+    set: &str,
+    protocol: Protocol,
+    signal: Signal,
+    setting: &str,
+    base: impl FnOnce() -> String,
+) -> Option<String> {
+    if protocol != Protocol::HttpProtobuf {
+        return None;
+    }
+    let uri: http::Uri = set.parse().ok()?;
+    if !matches!(uri.path(), "" | "/") {
+        return None;
+    }
+    let shown = shown_url(set);
+    Some(format!(
+        "obs: {setting}={shown:?} has no path; over http/protobuf a per-signal endpoint is \
+         used as is, so {signal} go to its root path, where OTLP receivers serve nothing: give \
+         the full URL ({}) or set the base URL in {} instead",
+        signal_url(&shown, protocol, signal),
+        base(),
+        signal = signal.as_str(),
     ))
 }
 

@@ -1700,3 +1700,65 @@ fn a_header_that_frames_the_body_is_refused() {
         .expect_err("obs's own header");
     assert!(err.to_string().contains("otlp_header"), "{err}");
 }
+
+/// The reverse mistake: a base URL (`http://collector:4318`) copied into a per-signal
+/// variable. Over http/protobuf the spec has it used as is, root path included, so every
+/// export got a bare `HTTP 404`; it is still used as is, and said once at init, with the
+/// full URL meant and where a base URL goes.
+#[test]
+fn a_per_signal_endpoint_without_a_path_is_warned_about() {
+    for endpoint in ["http://collector:4318", "http://collector:4318/"] {
+        let c = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)]);
+        assert_eq!(c.traces_otlp.endpoint, endpoint, "used as is");
+        let [warning] = c.warnings.as_slice() else {
+            panic!("{endpoint}: one warning: {:?}", c.warnings);
+        };
+        assert!(
+            warning.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("http://collector:4318/v1/traces"),
+            "{warning}"
+        );
+        assert!(warning.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{warning}");
+    }
+    // Over gRPC the path is not used; a full URL is no mistake.
+    for vars in [
+        [
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://collector:4317",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+        ],
+        [
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://collector:4318/v1/metrics",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+    ] {
+        let c = config(&vars);
+        assert!(c.warnings.is_empty(), "{vars:?}: {:?}", c.warnings);
+    }
+    // The builder's per-signal endpoint, named as such.
+    let none = |_: &str| None;
+    let c = obs_core::builder()
+        .otlp_signal_endpoint(Signal::Logs, "http://collector:4318")
+        .config_with(&none)
+        .unwrap();
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(
+        warning.contains("otlp_signal_endpoint(Signal::Logs"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("http://collector:4318/v1/logs"),
+        "{warning}"
+    );
+    assert!(warning.contains("Builder::otlp_endpoint"), "{warning}");
+}

@@ -37,8 +37,12 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// built with ([`RpcConventions`](crate::RpcConventions), see [the crate
 /// docs](crate#old-and-stable-rpc-conventions)).
 ///
-/// Per call it starts a CLIENT span named `{package.Service}/{Method}` (`grpc` for a path that
-/// names no method; child of the current span), writes that span's context into the metadata
+/// Per call (but those to the
+/// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES), health checks and
+/// reflection, which it passes through untraced unless
+/// [`with_excluded_services`](GrpcLayer::with_excluded_services) says otherwise) it starts a
+/// CLIENT span named `{package.Service}/{Method}` (`grpc` for a path that names no method;
+/// child of the current span), writes that span's context into the metadata
 /// (`traceparent`, and `tracestate` and `baggage` when there are any: an application's own
 /// `baggage` is left as it is when the context has none; only the formats
 /// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends

@@ -11,6 +11,13 @@
 //!
 //! Both are configured through one builder, [`GrpcLayer`].
 //!
+//! Calls to the gRPC health checking and reflection services
+//! ([`DEFAULT_EXCLUDED_SERVICES`]: `grpc.health.v1.Health`, `grpc.reflection.*`) pass
+//! through both layers untraced and unmeasured, with no span, no metrics and no
+//! `traceparent` sent: probes and tooling, frequent and not the application's own traffic.
+//! A `tonic-health` check is therefore no way to try the layers out.
+//! [`GrpcLayer::with_excluded_services`] sets the list; an empty one traces every call.
+//!
 //! gRPC rides on HTTP/2, so both are [`obs_tower::Hooks`] policies over `obs-tower`'s
 //! plumbing: the span is entered while the service and the response stream are polled, and
 //! the call ends when the stream does (trailers sent, or the body dropped when the client

@@ -743,6 +743,50 @@ async fn health_and_reflection_are_excluded_unless_configured() {
     assert_eq!(only(&sink).name, "grpc.health.v1.Health/Check");
 }
 
+/// The client side of the same default, which its docs say: a health check sends no
+/// `traceparent` and records nothing, unless the list is emptied.
+#[tokio::test(flavor = "current_thread")]
+async fn client_health_checks_are_excluded_unless_configured() {
+    let (sink, _guard) = capture();
+    let check = |layer: GrpcClientLayer, registry: &Registry| {
+        let seen = Arc::new(std::sync::Mutex::new(None::<HeaderMap>));
+        let captured = seen.clone();
+        let client = ServiceBuilder::new()
+            .layer(layer.with_registry(registry))
+            .service_fn(move |request: Request<tonic::body::Body>| {
+                *captured.lock().unwrap() = Some(request.headers().clone());
+                async { Ok::<_, Infallible>(streamed(vec![], "0")) }
+            });
+        let request = Request::post("/grpc.health.v1.Health/Check")
+            .body(tonic::body::Body::new(Full::new(messages(1, b""))))
+            .unwrap();
+        async move {
+            drain(client.oneshot(request).await.unwrap()).await;
+            let headers = seen.lock().unwrap().take().unwrap();
+            headers.contains_key("traceparent")
+        }
+    };
+    let registry = Registry::new();
+    let layer = GrpcClientLayer::new().with_server_address("orders", Some(50051));
+    assert!(!check(layer.clone(), &registry).await);
+    assert!(sink.take().is_empty());
+    assert!(
+        family(&registry, "rpc_client_call_duration_seconds")
+            .points
+            .is_empty()
+    );
+
+    let everything = layer.with_excluded_services(Vec::<String>::new());
+    assert!(check(everything, &registry).await);
+    assert_eq!(only(&sink).name, "grpc.health.v1.Health/Check");
+    assert_eq!(
+        family(&registry, "rpc_client_call_duration_seconds")
+            .points
+            .len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn malformed_metadata_starts_a_new_trace_and_the_call_succeeds() {
     let (sink, _guard) = capture();

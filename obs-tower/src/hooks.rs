@@ -212,10 +212,13 @@ impl<C: CallHooks> Ending<'_, C> {
         }
     }
 
-    /// Ends the call now (the span stays open until the [`Call`] is dropped).
+    /// Ends the call now, and its span's end time with it: the span stays open until the
+    /// [`Call`] is dropped, or later, while a task spawned inside it holds a clone (the
+    /// conventions' span measures the request, as the duration metric does).
     pub(crate) fn end(&mut self) {
         if let Some(hooks) = self.hooks.take() {
             hooks.on_end(self.span);
+            obs_trace::SpanExt::end(self.span);
         }
     }
 

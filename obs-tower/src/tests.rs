@@ -366,6 +366,60 @@ async fn the_span_ends_when_the_body_ends_not_when_the_head_is_sent() {
     assert_eq!(sink.spans().len(), 1);
 }
 
+/// A task spawned with `in_current_span` holds the server span after the response: the
+/// span is exported when the task ends, but ends, as the request and its duration metric
+/// do, with the response. Its end time was the task's end.
+#[tokio::test(flavor = "current_thread")]
+async fn a_task_spawned_in_the_request_does_not_stretch_its_span() {
+    use tracing::Instrument;
+    let (sink, _guard) = install();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = Arc::new(std::sync::Mutex::new(Some(released)));
+    let (finished, task_finished) = tokio::sync::oneshot::channel::<()>();
+    let finished = Arc::new(std::sync::Mutex::new(Some(finished)));
+    let app = Router::new()
+        .route(
+            "/background",
+            get(move || {
+                let released = released.lock().unwrap().take().unwrap();
+                let finished = finished.lock().unwrap().take().unwrap();
+                tokio::spawn(
+                    async move {
+                        let _ = released.await;
+                        tracing::info!("background work done");
+                        let _ = finished.send(());
+                    }
+                    .in_current_span(),
+                );
+                async { "accepted" }
+            }),
+        )
+        .layer(HttpServerLayer::new());
+    let request = Request::get("/background")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app, request).await.body(), "accepted");
+    assert!(sink.spans().is_empty(), "the task still holds the span");
+    // A moment after the response, on the spans' clock.
+    tracing::info_span!("after the response").in_scope(|| {});
+    release.send(()).unwrap();
+    task_finished.await.unwrap();
+
+    let server = only(&sink, SpanKind::Server);
+    let spans = sink.spans();
+    let after = spans
+        .iter()
+        .find(|s| s.name == "after the response")
+        .unwrap();
+    assert_eq!(server.name, "GET /background");
+    assert!(
+        server.end_time <= after.start_time,
+        "the span ended with the task, not the response: {:?} > {:?}",
+        server.end_time,
+        after.start_time
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_body_ends_the_span() {
     let (sink, _guard) = install();

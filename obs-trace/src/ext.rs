@@ -74,6 +74,34 @@ pub trait SpanExt {
     /// });
     /// ```
     fn add_link(&self, context: SpanContext, attributes: Vec<KeyValue>);
+    /// Ends the span now as far as its end time goes, as the OpenTelemetry Trace API's End
+    /// does, for a span whose `tracing` handles outlive the operation it measures: one
+    /// entered by a task spawned with `in_current_span` that runs on after the request. A
+    /// `tracing` span ends when its last handle is dropped; it is still exported then, but
+    /// with this end time. The first call wins; what is recorded into the span afterwards
+    /// (its status, attributes, events) is still kept. obs's HTTP and gRPC middleware call
+    /// it when a call ends. A no-op if the span is not sampled or no
+    /// [`SpanLayer`](crate::SpanLayer) saw it.
+    ///
+    /// ```
+    /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let sink = InMemorySpanSink::new();
+    /// let layer = SpanLayer::new().with_sink(std::sync::Arc::new(sink.clone()));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let request = tracing::info_span!("request");
+    ///     let background = request.clone(); // a task's, say
+    ///     request.end();
+    ///     drop(request);
+    ///     tracing::info_span!("later").in_scope(|| {});
+    ///     drop(background); // the span closes: exported
+    /// });
+    /// let spans = sink.take();
+    /// let (later, request) = (&spans[0], &spans[1]);
+    /// assert!(request.end_time <= later.start_time);
+    /// ```
+    fn end(&self);
 }
 
 /// Calls `f` with the state of the nearest traced span from the `tracing::Span` up.
@@ -138,6 +166,10 @@ impl SpanExt for tracing::Span {
             .flatten()
             .unwrap_or_default();
         with_state_mut(self, |s| s.add_link(context, attributes, &limits));
+    }
+
+    fn end(&self) {
+        with_state_mut(self, SpanState::end);
     }
 }
 

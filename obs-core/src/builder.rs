@@ -478,9 +478,9 @@ impl Builder {
                     .map_err(|why| invalid("otlp_signal_endpoint", shown_url(e), why))?;
                 s.endpoint = e.clone();
                 let setting = format!("Builder::otlp_signal_endpoint(Signal::{signal:?}, ..)");
-                if let Some(warning) = root_path_warning(e, s.protocol, signal, &setting, || {
-                    "Builder::otlp_endpoint".to_owned()
-                }) {
+                if let Some(warning) =
+                    root_path_warning(e, s.protocol, signal, &setting, "Builder::otlp_endpoint")
+                {
                     signal_warnings.push(warning);
                 }
             }

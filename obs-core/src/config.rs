@@ -969,9 +969,13 @@ impl EnvReader<'_> {
             &instead(general.endpoint.is_some(), "ENDPOINT"),
         ) {
             Some(e) => {
-                if let Some(warning) = root_path_warning(&e, protocol, signal, &per_signal, || {
-                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned()
-                }) {
+                if let Some(warning) = root_path_warning(
+                    &e,
+                    protocol,
+                    signal,
+                    &per_signal,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                ) {
                     self.warnings.push(warning);
                 }
                 (e, Some(per_signal.as_str()))
@@ -1156,7 +1160,7 @@ pub(crate) fn root_path_warning(
     protocol: Protocol,
     signal: Signal,
     setting: &str,
-    base: impl FnOnce() -> String,
+    base: &str,
 ) -> Option<String> {
     if protocol != Protocol::HttpProtobuf {
         return None;
@@ -1171,7 +1175,7 @@ pub(crate) fn root_path_warning(
          used as is, so {signal} go to its root path, where OTLP receivers serve nothing: give \
          the full URL ({}) or set the base URL in {} instead",
         signal_url(&shown, protocol, signal),
-        base(),
+        base,
         signal = signal.as_str(),
     ))
 }

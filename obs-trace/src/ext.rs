@@ -78,10 +78,11 @@ pub trait SpanExt {
     /// does, for a span whose `tracing` handles outlive the operation it measures: one
     /// entered by a task spawned with `in_current_span` that runs on after the request. A
     /// `tracing` span ends when its last handle is dropped; it is still exported then, but
-    /// with this end time. The first call wins; what is recorded into the span afterwards
-    /// (its status, attributes, events) is still kept. obs's HTTP and gRPC middleware call
-    /// it when a call ends. A no-op if the span is not sampled or no
-    /// [`SpanLayer`](crate::SpanLayer) saw it.
+    /// with this end time. The first call wins, and what comes after it (a status,
+    /// attributes, events, links) is ignored, as the Trace API has it ("ignore all
+    /// subsequent calls to End and any other Span methods"); child spans and log lines still
+    /// carry its context. obs's HTTP and gRPC middleware call it when a call ends. A no-op
+    /// if the span is not sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
     ///
     /// ```
     /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};

@@ -450,10 +450,21 @@ impl SpanState {
         }
     }
 
+    /// The recording while the span is open to updates: `None` if the span is not sampled
+    /// or [`SpanState::end`] has ended it, since the Trace API has an implementation "ignore
+    /// all subsequent calls to End and any other Span methods" (Span, End): a task spawned
+    /// with `in_current_span` that logs an error after the response does not fail the
+    /// request's span, nor add to it.
+    fn open_recording(&mut self) -> Option<&mut Recording> {
+        self.recording
+            .as_mut()
+            .filter(|rec| rec.ended_after.is_none())
+    }
+
     /// Sets an attribute whose key is only known at run time (a captured header); a later
     /// value for the same key replaces the earlier one. Unsampled spans record nothing.
     pub(crate) fn set_attribute(&mut self, mut attribute: KeyValue) {
-        let Some(rec) = self.recording.as_mut() else {
+        let Some(rec) = self.open_recording() else {
             return;
         };
         rec.limits.cut_value(&mut attribute.value);
@@ -466,9 +477,7 @@ impl SpanState {
     /// Ends the span now as far as its end time goes ([`SpanExt::end`](crate::SpanExt::end)):
     /// the first call wins. Unsampled spans record nothing.
     pub(crate) fn end(&mut self) {
-        if let Some(rec) = self.recording.as_mut()
-            && rec.ended_after.is_none()
-        {
+        if let Some(rec) = self.open_recording() {
             let start = rec.start_time.wall();
             let nanos = rec
                 .start_time
@@ -481,7 +490,7 @@ impl SpanState {
 
     /// Sets the span's status ([`Recording::set_status`]). Unsampled spans record nothing.
     pub(crate) fn set_status(&mut self, status: Status) {
-        if let Some(rec) = self.recording.as_mut() {
+        if let Some(rec) = self.open_recording() {
             rec.set_status(status);
         }
     }
@@ -495,7 +504,7 @@ impl SpanState {
         mut attributes: Vec<KeyValue>,
         limits: &SpanLimits,
     ) {
-        let Some(rec) = self.recording.as_mut() else {
+        let Some(rec) = self.open_recording() else {
             return;
         };
         if !context.is_valid() && attributes.is_empty() && context.trace_state.is_empty() {
@@ -1166,7 +1175,7 @@ where
         let mut ext = span.extensions_mut();
         if let Some(rec) = ext
             .get_mut::<SpanState>()
-            .and_then(|s| s.recording.as_mut())
+            .and_then(SpanState::open_recording)
         {
             values.record(&mut FieldVisitor::new(rec));
         }
@@ -1192,7 +1201,7 @@ where
         let mut span = span;
         loop {
             if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
-                if let Some(rec) = state.recording.as_mut() {
+                if let Some(rec) = state.open_recording() {
                     self.record_event(rec, event, is_error, span_event);
                 }
                 return;
@@ -1840,6 +1849,36 @@ mod tests {
         assert!(span.events.is_empty());
         assert_eq!(span.dropped_events_count, 1);
         assert!(matches!(span.status, Status::Error { .. }));
+    }
+
+    #[test]
+    fn an_ended_span_ignores_what_comes_after_its_end() {
+        let spans = record(SpanLimits::DEFAULT, || {
+            let request = tracing::info_span!("request", late = Empty);
+            request.in_scope(|| tracing::info!("before"));
+            let background = request.clone();
+            request.end();
+            drop(request);
+            // What a task spawned with `in_current_span` does after the response.
+            background.in_scope(|| tracing::error!("after"));
+            background.record("late", 1);
+            background.set_attribute("late.attribute", 1);
+            background.set_status(Status::error("late"));
+            let other = tracing::info_span!("other");
+            background.follows_from(&other);
+            drop(other);
+            drop(background);
+        });
+        let span = spans.iter().find(|s| s.name == "request").expect("request");
+        let names: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["before"]);
+        assert_eq!(span.status, Status::Unset);
+        assert!(
+            span.attributes
+                .iter()
+                .all(|kv| !kv.key.as_str().starts_with("late"))
+        );
+        assert!(span.links.is_empty());
     }
 
     #[test]

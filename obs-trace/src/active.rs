@@ -533,15 +533,29 @@ impl ContextReader {
 /// guard is not `Send`).
 #[cold]
 pub fn enter_context(context: &ActiveContext) -> EnteredContext {
-    push(
-        ANY,
-        NO_SPAN,
-        Entered {
-            active: context.clone(),
-            local_root: SpanId::INVALID,
-        },
-        false,
-    );
+    // Entered again right after its exit (a request's future polled, then its body read):
+    // the entry the exit left as the remembered one is entered as it is, as a remembered
+    // span's is, rather than replaced by a clone (an equal context is the same context).
+    let mut reentered = false;
+    with_active!(|a| {
+        reentered = a
+            .recent(ANY, NO_SPAN)
+            .is_some_and(|e| e.entered.active == *context);
+        if reentered {
+            a.entered += 1;
+        }
+    });
+    if !reentered {
+        push(
+            ANY,
+            NO_SPAN,
+            Entered {
+                active: context.clone(),
+                local_root: SpanId::INVALID,
+            },
+            false,
+        );
+    }
     EnteredContext {
         _not_send: std::marker::PhantomData,
     }

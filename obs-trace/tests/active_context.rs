@@ -89,3 +89,41 @@ fn a_context_entered_without_a_span_is_current_until_its_guard_drops() {
     assert_eq!(inside.parent_span_id, caller.span.span_id);
     assert_eq!(obs_trace::current(), None);
 }
+
+/// A context entered again right after its exit (middleware enters the caller's context for
+/// each poll of a request) is current again, and gone after the last exit; another context
+/// entered after an exit is that one, not the one exited.
+#[test]
+fn a_context_entered_again_is_current_and_another_one_replaces_it() {
+    let context = |span_id: u64| obs_trace::ActiveContext {
+        span: obs_trace::SpanContext {
+            trace_id: obs_trace::TraceId(*b"0123456789abcdef"),
+            span_id: obs_trace::SpanId(span_id.to_be_bytes()),
+            flags: obs_trace::TraceFlags::SAMPLED,
+            trace_state: obs_trace::TraceState::default(),
+            is_remote: true,
+        },
+        baggage: obs_trace::Baggage::default(),
+    };
+    let (first, second) = (context(1), context(2));
+    for _ in 0..3 {
+        let _entered = obs_trace::enter_context(&first);
+        assert_eq!(obs_trace::current(), Some(first.clone()));
+    }
+    assert_eq!(obs_trace::current(), None);
+    {
+        let _entered = obs_trace::enter_context(&second);
+        assert_eq!(obs_trace::current(), Some(second.clone()));
+        // Entered again inside itself: two entries, each left by its own guard.
+        {
+            let _again = obs_trace::enter_context(&second);
+            assert_eq!(obs_trace::current(), Some(second.clone()));
+        }
+        assert_eq!(obs_trace::current(), Some(second.clone()));
+        let _inner = obs_trace::enter_context(&first);
+        assert_eq!(obs_trace::current(), Some(first.clone()));
+    }
+    assert_eq!(obs_trace::current(), None);
+    let _entered = obs_trace::enter_context(&first);
+    assert_eq!(obs_trace::current(), Some(first));
+}

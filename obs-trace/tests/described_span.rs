@@ -161,3 +161,36 @@ fn roots_are_described_exactly_when_the_ratio_sampler_keeps_them() {
             .all(|s| s.name == "GET /users/{id}" && s.attributes.len() == 4)
     );
 }
+
+/// A description with more attributes than the span has fields (the room a recording is
+/// made with) keeps every one, in order.
+#[test]
+fn a_description_longer_than_the_spans_fields_is_kept_whole() {
+    let sink = InMemorySpanSink::new();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    tracing::subscriber::with_default(subscriber, || {
+        caller(TraceFlags::SAMPLED).span_with_attributes(
+            || tracing::info_span!("request", otel.kind = "server"),
+            |start| {
+                start.push_str("url.path", String::from("/users/7"));
+                start.push_str("user_agent.original", "curl/8");
+                start.push_i64("server.port", 8443);
+                start.push_str("url.scheme", "https");
+                start.push_str("client.address", String::from("192.0.2.7"));
+            },
+        );
+    });
+    let spans = sink.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].attributes,
+        vec![
+            KeyValue::new("url.path", "/users/7"),
+            KeyValue::new("user_agent.original", "curl/8"),
+            KeyValue::new("server.port", Value::I64(8443)),
+            KeyValue::new("url.scheme", "https"),
+            KeyValue::new("client.address", "192.0.2.7"),
+        ]
+    );
+}

@@ -70,9 +70,13 @@ impl Owner {
 
 /// The subscriber `dispatch` wraps, as an [`Owner`] value.
 fn subscriber_of(dispatch: &Dispatch) -> usize {
-    dispatch
-        .downcast_ref::<Registry>()
-        .map_or(0, |registry| std::ptr::from_ref(registry) as usize)
+    dispatch.downcast_ref::<Registry>().map_or(0, owner_of)
+}
+
+/// `registry`'s subscriber, as an [`Owner`] value.
+#[inline]
+pub(crate) fn owner_of(registry: &Registry) -> usize {
+    std::ptr::from_ref(registry) as usize
 }
 
 /// Whether an entry of `owner` is visible to a reader for `reader`. An unknown reader

@@ -160,9 +160,17 @@ impl Stamp {
     /// The wall-clock time now, measured from this moment: never before it.
     #[inline]
     pub(crate) fn elapsed_wall(self) -> SystemTime {
+        self.wall + Duration::from_nanos(self.elapsed_nanos())
+    }
+
+    /// The nanoseconds from this moment to now: never negative.
+    #[inline]
+    pub(crate) fn elapsed_nanos(self) -> u64 {
         match (self.ticks, COUNTER.get()) {
-            (Some(start), Some(clock)) => self.wall + clock.delta(start, clock.raw()),
-            _ => SystemTime::now().max(self.wall),
+            (Some(start), Some(clock)) => clock.delta_as_nanos(start, clock.raw()),
+            _ => SystemTime::now()
+                .duration_since(self.wall)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 }

@@ -5,6 +5,7 @@ use opentelemetry::{Key, KeyValue, Value};
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::active;
 use crate::layer::SpanState;
 use crate::{Baggage, SpanContext, SpanLayer};
 
@@ -133,6 +134,11 @@ fn with_state_mut(span: &tracing::Span, f: impl FnOnce(&mut SpanState)) {
         let Some(registry) = dispatch.downcast_ref::<Registry>() else {
             return;
         };
+        // Every change is a no-op on a span that does not record, which this thread often
+        // knows without a lookup: middleware ends its span right after its last exit.
+        if active::known_records(active::owner_of(registry), id.into_u64()) == Some(false) {
+            return;
+        }
         if let Some(data) = registry.span(id)
             && let Some(state) = data.extensions_mut().get_mut::<SpanState>()
         {

@@ -478,13 +478,7 @@ impl SpanState {
     /// the first call wins. Unsampled spans record nothing.
     pub(crate) fn end(&mut self) {
         if let Some(rec) = self.open_recording() {
-            let start = rec.start_time.wall();
-            let nanos = rec
-                .start_time
-                .elapsed_wall()
-                .duration_since(start)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            rec.ended_after = std::num::NonZeroU64::new(nanos.max(1));
+            rec.ended_after = std::num::NonZeroU64::new(rec.start_time.elapsed_nanos().max(1));
         }
     }
 

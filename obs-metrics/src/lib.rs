@@ -18,8 +18,10 @@
 //!   holds at most its cardinality limit of series ([`DEFAULT_CARDINALITY_LIMIT`]); more
 //!   label sets share one `otel_metric_overflow="true"` series.
 //! - Exposition: [`MetricsService`] (a tower service) and [`text`] print OpenMetrics or
-//!   Prometheus text 0.0.4 by `Accept`; [`Registry::collect`] gives the same state as
-//!   plain data for OTLP.
+//!   Prometheus text 0.0.4 by `Accept`, with the process's resource as one `target_info`
+//!   once [`Registry::set_target_info`] is given it (`obs_core::init` does, on the global
+//!   registry); [`Registry::collect`] gives the same state as plain data for OTLP, which
+//!   carries the resource itself and so has no `target_info`.
 //! - Extras: [`Registry::register_process_metrics`]; with feature `tokio`,
 //!   `Registry::register_tokio_metrics`; with feature `server`, `serve` and `serve_addr`
 //!   (a standalone `/metrics` listener).

@@ -151,9 +151,7 @@ pub(crate) fn underscored(name: &str) -> String {
 fn translated(name: &str, kind: MetricKind, unit: Option<Unit>) -> String {
     let mut out = String::with_capacity(name.len() + 8);
     for c in underscored(name).chars() {
-        if c != '_' || !out.ends_with('_') {
-            out.push(c);
-        }
+        push_squeezed(&mut out, c);
     }
     if let Some(unit) = unit.map(Unit::as_str) {
         let total = kind == MetricKind::Counter && out.ends_with("_total");
@@ -169,6 +167,31 @@ fn translated(name: &str, kind: MetricKind, unit: Option<Unit>) -> String {
         }
     }
     out
+}
+
+/// Pushes `c` onto `out`, unless both are `_`: the compatibility spec's "multiple
+/// consecutive `_` characters MUST be replaced with a single `_`".
+fn push_squeezed(out: &mut String, c: char) {
+    if c != '_' || !out.ends_with('_') {
+        out.push(c);
+    }
+}
+
+/// The Prometheus label name of OpenTelemetry attribute `key`, as the compatibility spec
+/// translates it ("Prometheus and OpenMetrics Compatibility", Metric Attributes: characters
+/// outside `[a-zA-Z0-9_]` become `_`, consecutive `_` one `_`), case kept
+/// (`service.name` -> `service_name`), with a `_` put before a leading digit, which no label
+/// name may start with. The squeeze also keeps the name off the `__` prefix Prometheus
+/// reserves. `None` for an empty key, which the OpenTelemetry common spec forbids.
+pub(crate) fn attribute_label(key: &str) -> Option<String> {
+    let mut out = String::with_capacity(key.len() + 1);
+    if key.starts_with(|c: char| c.is_ascii_digit()) {
+        out.push('_');
+    }
+    for c in key.chars() {
+        push_squeezed(&mut out, if c.is_ascii_alphanumeric() { c } else { '_' });
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Checks `name` for a metric of `kind`. Counters may be given with or without `_total`.
@@ -214,6 +237,16 @@ pub(crate) fn validate_metric_name(
     };
     if base.is_empty() || base.ends_with('_') {
         return Err(invalid(name, "must not be empty or end with _"));
+    }
+    // The OpenTelemetry compatibility spec: "There MUST be at most one `target_info`
+    // metric exposed on an SDK Prometheus endpoint", and OpenMetrics names its family
+    // `target`, so a family of either name would clash with it in one format or the other.
+    if base == "target" || base == "target_info" {
+        return Err(invalid(
+            name,
+            "reserved for target_info, the info metric of the process's resource \
+             (Registry::set_target_info; its OpenMetrics family is `target`)",
+        ));
     }
     for reserved in ["_bucket", "_count", "_sum", "_created", "_info", "_total"] {
         if base.ends_with(reserved) {
@@ -624,5 +657,56 @@ mod tests {
         ] {
             assert!(validate_label_name("m", "le", kind).is_err(), "{kind:?}");
         }
+    }
+
+    /// Without the reservation, a family named `target` printed a second `# TYPE target`
+    /// beside the target info family in OpenMetrics, which the parsers reject.
+    #[test]
+    fn target_and_target_info_are_reserved_for_every_kind() {
+        for kind in [
+            MetricKind::Counter,
+            MetricKind::Gauge,
+            MetricKind::UpDownCounter,
+            MetricKind::Histogram,
+        ] {
+            for name in ["target", "target_info"] {
+                let reason = match validate_metric_name(name, kind, None) {
+                    Err(MetricsError::InvalidName { reason, .. }) => reason,
+                    other => panic!("{name} ({kind:?}): {other:?}"),
+                };
+                assert!(reason.contains("set_target_info"), "{name}: {reason}");
+            }
+        }
+        // A counter's `_total` is no way around it; other names with the word are fine.
+        assert!(validate_metric_name("target_total", MetricKind::Counter, None).is_err());
+        assert!(validate_metric_name("target_info_total", MetricKind::Counter, None).is_err());
+        assert!(validate_metric_name("target_hits", MetricKind::Counter, None).is_ok());
+        assert!(validate_metric_name("scrape_target", MetricKind::Gauge, None).is_ok());
+    }
+
+    #[test]
+    fn attribute_keys_become_label_names_as_the_compatibility_spec_says() {
+        for (key, label) in [
+            ("service.name", "service_name"),
+            ("deployment.environment.name", "deployment_environment_name"),
+            ("k8s.pod.uid", "k8s_pod_uid"),
+            // Case is kept: label names may have capitals.
+            ("Region", "Region"),
+            // Runs of invalid characters and `_` become one `_`, which also keeps a key
+            // off the `__` prefix Prometheus reserves.
+            ("a..b__c", "a_b_c"),
+            ("__name__", "_name_"),
+            ("é", "_"),
+            // No label name starts with a digit.
+            ("1st.try", "_1st_try"),
+        ] {
+            assert_eq!(attribute_label(key).as_deref(), Some(label), "{key}");
+            assert!(
+                validate_label_name("m", label, MetricKind::Gauge).is_ok()
+                    || label.chars().any(|c| c.is_ascii_uppercase()),
+                "{label} is a valid label name"
+            );
+        }
+        assert_eq!(attribute_label(""), None);
     }
 }

@@ -10,7 +10,9 @@ use parking_lot::RwLock;
 use crate::exemplar::unix_nanos_now;
 use crate::family::{DEFAULT_CARDINALITY_LIMIT, MAX_DYN_LABELS, series_identity};
 use crate::instrument::{DEFAULT_BUCKETS, Instrument, valid_bounds};
-use crate::name::{ValidName, validate_label_name, validate_metric_name, validate_otel_names};
+use crate::name::{
+    ValidName, attribute_label, validate_label_name, validate_metric_name, validate_otel_names,
+};
 use crate::{
     Counter, DynFamily, Family, Gauge, Histogram, LabelSet, MetricFamilySnapshot, MetricKind,
     MetricsError, OtelAttribute, OtelNames, PointSnapshot, PointValue, Unit, UpDownCounter,
@@ -298,6 +300,9 @@ struct Inner {
     collectors: RwLock<Vec<Arc<dyn Collector>>>,
     cardinality_limit: AtomicUsize,
     flags: CollectorFlags,
+    /// The labels of `target_info` ([`Registry::set_target_info`]), sorted by name; empty:
+    /// no `target_info`.
+    target_info: RwLock<Vec<(String, String)>>,
 }
 
 /// Which built-in collectors are registered, so registering twice adds nothing.
@@ -365,6 +370,79 @@ impl Registry {
 
     pub(crate) fn flags(&self) -> &CollectorFlags {
         &self.inner.flags
+    }
+
+    /// Exposes `resource_attributes`, the OpenTelemetry resource of the process
+    /// (`service.name`, `service.instance.id`, ...), as the one `target_info` metric of the
+    /// text expositions ([`encode`](Self::encode), [`MetricsService`](crate::MetricsService),
+    /// `serve`), as the OpenTelemetry compatibility spec asks of a Prometheus pull exporter
+    /// ("Prometheus and OpenMetrics Compatibility", Resource Attributes): in OpenMetrics the
+    /// info family `target` (`# TYPE target info`), in the 0.0.4 text format, which has no
+    /// info type, the gauge `target_info`; one sample `target_info{...} 1` whose labels are
+    /// the attributes and nothing else. `obs_core::init` sets the global registry's from
+    /// its resource; a registry nobody sets it on has none.
+    ///
+    /// Keys become label names as the spec translates them: characters outside
+    /// `[a-zA-Z0-9_]` become `_` and runs of `_` one `_` (`service.name` ->
+    /// `service_name`), a leading digit gets a `_` before it; keys that become the same
+    /// name share the label, their values joined with `;` in the order of the keys (as
+    /// the spec says). An empty key is left out (the OpenTelemetry common spec forbids it;
+    /// reported once on stderr). Values are printed escaped, as every label value is.
+    ///
+    /// Each call replaces the previous attributes; none removes `target_info` (how to opt
+    /// out after `init`). [`collect`](Self::collect) leaves it out, so an OTLP exporter,
+    /// which sends the resource with every export, never sends it as a metric. The names
+    /// `target` and `target_info` are reserved for it: registering a metric of either name
+    /// is a [`MetricsError::InvalidName`], and a collector's family of either name is left
+    /// out.
+    ///
+    /// ```
+    /// use obs_metrics::Registry;
+    /// use obs_metrics::text::Format;
+    ///
+    /// let registry = Registry::new();
+    /// registry.set_target_info([("service.name", "checkout"), ("deployment.environment.name", "prod")]);
+    /// let text = registry.encode(Format::OpenMetrics);
+    /// assert!(text.starts_with(concat!(
+    ///     "# HELP target Target metadata\n",
+    ///     "# TYPE target info\n",
+    ///     "target_info{deployment_environment_name=\"prod\",service_name=\"checkout\"} 1\n",
+    /// )));
+    /// ```
+    pub fn set_target_info<'a>(
+        &self,
+        resource_attributes: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        // (label, key, value), sorted by label then key: the spec's order for a shared label.
+        let mut translated: Vec<(String, &str, &str)> = Vec::new();
+        for (key, value) in resource_attributes {
+            match attribute_label(key) {
+                Some(label) => translated.push((label, key, value)),
+                None => crate::error::warn_once("target_info empty key".to_owned(), || {
+                    format!(
+                        "a resource attribute with an empty key (value {value:?}) is left out \
+                         of target_info"
+                    )
+                }),
+            }
+        }
+        translated.sort_unstable();
+        let mut labels: Vec<(String, String)> = Vec::with_capacity(translated.len());
+        for (label, _, value) in translated {
+            match labels.last_mut() {
+                Some((last, joined)) if *last == label => {
+                    joined.push(';');
+                    joined.push_str(value);
+                }
+                _ => labels.push((label, value.to_owned())),
+            }
+        }
+        *self.inner.target_info.write() = labels;
+    }
+
+    /// The labels of `target_info`, sorted by name; empty when there is none.
+    pub(crate) fn target_info(&self) -> parking_lot::RwLockReadGuard<'_, Vec<(String, String)>> {
+        self.inner.target_info.read()
     }
 
     /// Starts a registration with options (unit, buckets, cardinality limit).
@@ -930,6 +1008,42 @@ mod tests {
             text.contains("# TYPE process_cpu_seconds counter\n"),
             "{text}"
         );
+    }
+
+    /// `target_info` stays one: a metric of its name or of its OpenMetrics family's name
+    /// is refused at registration, and a collector's is left out.
+    #[test]
+    fn no_family_takes_the_name_of_target_info() {
+        #[derive(Debug)]
+        struct Targets;
+        impl Collector for Targets {
+            fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
+                out.push(MetricFamilySnapshot {
+                    name: "target".to_owned(),
+                    help: "A collector's own.".to_owned(),
+                    unit: None,
+                    kind: MetricKind::Gauge,
+                    otel: Default::default(),
+                    asynchronous: true,
+                    points: vec![PointSnapshot {
+                        labels: Vec::new(),
+                        value: PointValue::I64(1),
+                        start_time_unix_nano: now,
+                        time_unix_nano: now,
+                        exemplars: Vec::new(),
+                    }],
+                });
+            }
+        }
+        let r = Registry::new();
+        r.set_target_info([("service.name", "checkout")]);
+        let refused = r.gauge("target", "Mine.").unwrap_err().to_string();
+        assert!(refused.contains("set_target_info"), "{refused}");
+        assert!(r.gauge_fn("target_info", "Mine.", || 1.0).is_err());
+        r.register_collector(Targets);
+        assert!(r.collect().is_empty());
+        let text = r.encode(crate::text::Format::OpenMetrics);
+        assert_eq!(text.matches("# TYPE target").count(), 1, "{text}");
     }
 
     #[test]

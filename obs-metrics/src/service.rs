@@ -18,7 +18,9 @@ use crate::text::Format;
 /// (OpenMetrics for Prometheus scrapers, labelled with the version they ask for; Prometheus
 /// text 0.0.4 otherwise: see [`Format::negotiate`]), gzipped when
 /// `Accept-Encoding` allows it (as Prometheus's does), whatever the path; other methods get
-/// `405 Method Not Allowed`.
+/// `405 Method Not Allowed`. The body is [`Registry::encode`]'s: the registry's
+/// `target_info` ([`Registry::set_target_info`], which `obs_core::init` sets on the global
+/// registry) and its families.
 ///
 /// ```
 /// use obs_metrics::{MetricsService, Registry};

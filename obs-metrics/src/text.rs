@@ -130,19 +130,46 @@ impl Format {
 }
 
 impl Registry {
-    /// The whole registry in `format`.
+    /// The whole registry in `format`: its `target_info`, if
+    /// [`set_target_info`](Registry::set_target_info) gave it one, then every family
+    /// [`collect`](Registry::collect) returns.
     pub fn encode(&self, format: Format) -> String {
+        let families = self.collect();
         let mut out = String::new();
-        encode(&self.collect(), format, &mut out);
+        encode_target_info(&self.target_info(), format, &mut out);
+        encode(&families, format, &mut out);
         out
     }
+}
+
+/// The `HELP` of `target_info`, as Prometheus' Go and OpenTelemetry's exporters write it.
+const TARGET_INFO_HELP: &str = "Target metadata";
+
+/// Prints `target_info` with `labels` (none: nothing printed). OpenMetrics 1.0 has an Info
+/// type for it ("Supporting target metadata in both push-based and pull-based systems": a
+/// family `target` whose one sample is `target_info`, value 1, no exemplar); the 0.0.4
+/// format has none, and prints it as the gauge `target_info`, as OpenTelemetry's Go
+/// exporter does (the compatibility spec: "a gauge-typed metric family named `target_info`
+/// with a constant value of 1").
+fn encode_target_info(labels: &[(String, String)], format: Format, out: &mut String) {
+    if labels.is_empty() {
+        return;
+    }
+    let (suffix, kind) = match format {
+        Format::OpenMetrics => ("", "info"),
+        Format::Prometheus => ("_info", "gauge"),
+    };
+    write_metadata("target", suffix, TARGET_INFO_HELP, kind, format, out);
+    sample_start("target", "_info", labels, None, out);
+    out.push_str("1\n");
 }
 
 /// Prints `families` in `format` to `out`. They are printed as they are: those
 /// [`Registry::collect`] returns are valid in both formats (it checks a
 /// [`Collector`](crate::Collector)'s families), while a hand-made snapshot that breaks the
 /// rules `collect` checks (a name, a repeated series, buckets that don't match their
-/// bounds) gives an exposition a scraper may reject.
+/// bounds) gives an exposition a scraper may reject. A registry's `target_info` is no
+/// family of a snapshot: [`Registry::encode`] prints it.
 pub fn encode(families: &[MetricFamilySnapshot], format: Format, out: &mut String) {
     for family in families {
         encode_family(family, format, out);
@@ -161,9 +188,7 @@ fn encode_family(family: &MetricFamilySnapshot, format: Format, out: &mut String
     } else {
         ""
     };
-    let _ = write!(out, "# HELP {name}{total} ");
-    escape(&family.help, format == Format::OpenMetrics, out);
-    let _ = writeln!(out, "\n# TYPE {name}{total} {}", family.kind.as_str());
+    write_metadata(name, total, &family.help, family.kind.as_str(), format, out);
     if let (Some(unit), Format::OpenMetrics) = (family.unit, format) {
         let _ = writeln!(out, "# UNIT {name} {}", unit.as_str());
     }
@@ -187,6 +212,21 @@ fn encode_family(family: &MetricFamilySnapshot, format: Format, out: &mut String
             }
         }
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of the family `name` + `suffix` (0.0.4 names a family
+/// by a sample name where OpenMetrics does not: `jobs_total`, `target_info`).
+fn write_metadata(
+    name: &str,
+    suffix: &str,
+    help: &str,
+    kind: &str,
+    format: Format,
+    out: &mut String,
+) {
+    let _ = write!(out, "# HELP {name}{suffix} ");
+    escape(help, format == Format::OpenMetrics, out);
+    let _ = writeln!(out, "\n# TYPE {name}{suffix} {kind}");
 }
 
 fn encode_histogram(
@@ -488,6 +528,73 @@ mod tests {
              # TYPE calls_total counter\n\
              calls_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"
         );
+    }
+
+    /// The resource as `target_info`, one sample with exactly its attributes as labels
+    /// (translated and escaped) and value 1: an OpenMetrics Info family `target`, a 0.0.4
+    /// gauge `target_info`; never a family of `collect` (what OTLP pushes).
+    #[test]
+    fn target_info_in_both_formats() {
+        let r = sample_registry();
+        r.set_target_info([
+            ("service.name", "checkout \"eu\"\\1\nnext"),
+            (
+                "service.instance.id",
+                "627cc493-f310-47de-96bd-71410b7dec09",
+            ),
+            ("1st.zone", "a"),
+            ("deployment.environment.name", ""),
+            // Two keys of one label name: values joined in the order of the keys.
+            ("host_name", "second"),
+            ("host.name", "first"),
+        ]);
+        let labels = "{_1st_zone=\"a\",deployment_environment_name=\"\",host_name=\"first;second\",\
+                      service_instance_id=\"627cc493-f310-47de-96bd-71410b7dec09\",\
+                      service_name=\"checkout \\\"eu\\\"\\\\1\\nnext\"}";
+        let openmetrics = r.encode(Format::OpenMetrics);
+        assert!(
+            openmetrics.starts_with(&format!(
+                "# HELP target Target metadata\n# TYPE target info\ntarget_info{labels} 1\n\
+                 # HELP jobs "
+            )),
+            "{openmetrics}"
+        );
+        assert_eq!(openmetrics.matches("target").count(), 3, "{openmetrics}");
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        let text = r.encode(Format::Prometheus);
+        assert!(
+            text.starts_with(&format!(
+                "# HELP target_info Target metadata\n# TYPE target_info gauge\n\
+                 target_info{labels} 1\n# HELP jobs_total "
+            )),
+            "{text}"
+        );
+        assert_eq!(text.matches("target").count(), 3, "{text}");
+        assert!(r.collect().iter().all(|f| !f.name.starts_with("target")));
+
+        // Set again: replaced, never two; set to nothing: gone.
+        r.set_target_info([("service.name", "billing")]);
+        let text = r.encode(Format::Prometheus);
+        assert_eq!(text.matches("# TYPE target_info").count(), 1, "{text}");
+        assert!(
+            text.contains("\ntarget_info{service_name=\"billing\"} 1\n"),
+            "{text}"
+        );
+        r.set_target_info([]);
+        assert_eq!(
+            r.encode(Format::Prometheus),
+            sample_registry().encode(Format::Prometheus)
+        );
+        // An empty key is no label.
+        r.set_target_info([("", "x")]);
+        assert!(!r.encode(Format::OpenMetrics).contains("target"));
+    }
+
+    #[test]
+    fn a_registry_nobody_gives_a_resource_has_no_target_info() {
+        for format in [Format::OpenMetrics, Format::Prometheus] {
+            assert!(!sample_registry().encode(format).contains("target"));
+        }
     }
 
     #[test]

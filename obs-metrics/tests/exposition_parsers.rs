@@ -24,11 +24,20 @@ mod misuse;
 use misuse::add_misuse;
 
 /// A registry with every kind of metric, escapes, the overflow series, exemplars
-/// recorded inside a sampled span and the misuse of [`add_misuse`]; returns it with the
-/// span's trace id.
+/// recorded inside a sampled span, a `target_info` with attributes to translate and
+/// values to escape, and the misuse of [`add_misuse`]; returns it with the span's trace id.
 fn populated_registry() -> (Registry, String) {
     let registry = Registry::new();
     add_misuse(&registry);
+    registry.set_target_info([
+        ("service.name", "checkout \"eu\" \\ 1\nnext"),
+        (
+            "service.instance.id",
+            "627cc493-f310-47de-96bd-71410b7dec09",
+        ),
+        ("k8s.pod.name", "café"),
+        ("9.weird..key", "x"),
+    ]);
     let requests = registry
         .metric(
             "http_server_requests",
@@ -179,6 +188,8 @@ for f in families:
             print("misuse_requests", s.labels, s.value)
         if s.name == "http_server_requests_total":
             print("requests", s.labels.get("http_route", s.labels.get("otel_metric_overflow")), s.value)
+    if f.name == "target":
+        print("target", f.type, [(s.name, sorted(s.labels.items()), s.value, s.exemplar) for s in f.samples])
 print("families", len(families))
 "#;
     let stdout = python(script, &text);
@@ -209,6 +220,20 @@ print("families", len(families))
     // The two label sets that print alike are one series.
     assert!(
         stdout.contains("misuse_requests {'http_route': ''} 4\n"),
+        "{stdout}"
+    );
+    // The resource: one info family, its attributes the only labels, escapes undone.
+    let target: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("target "))
+        .collect();
+    assert_eq!(
+        target,
+        [
+            "target info [('target_info', [('_9_weird_key', 'x'), ('k8s_pod_name', 'café'), \
+             ('service_instance_id', '627cc493-f310-47de-96bd-71410b7dec09'), \
+             ('service_name', 'checkout \"eu\" \\\\ 1\\nnext')], 1, None)]"
+        ],
         "{stdout}"
     );
 }

@@ -362,6 +362,8 @@ impl Builder {
     }
 
     /// Serves `/metrics` on `addr` from `init`. Defaults to `OBS_METRICS_ADDR`, else off.
+    /// Like every exposition of the global registry after `init`, it shows the resource as
+    /// one `target_info` (see [`obs_metrics::Registry::set_target_info`]).
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
         self.metrics_addr = Some(addr);
         self

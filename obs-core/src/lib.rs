@@ -96,7 +96,8 @@ pub use telemetry::{
 
 /// The logging pillar: JSON lines and OTLP log records.
 pub use obs_log as log;
-/// The metrics pillar: registries, instruments, `/metrics`.
+/// The metrics pillar: registries, instruments, `/metrics` (which, once `init` has run,
+/// shows the resource as one `target_info`: [`metrics::Registry::set_target_info`]).
 pub use obs_metrics as metrics;
 /// gRPC middleware for tonic (feature `tonic`).
 #[cfg(feature = "tonic")]

@@ -839,9 +839,14 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     }
     // Collectors last, once nothing can fail: a failed `init` left a collector behind in
     // the global registry, and the next one added a second (two families of one name).
-    // The exemplar filter too: a failed `init` leaves the process as it found it.
+    // The exemplar filter and `target_info` too: a failed `init` leaves the process as it
+    // found it.
     obs_metrics::set_exemplar_filter(config.exemplar_filter);
     let registry = obs_metrics::global();
+    // The resource as `/metrics`' one `target_info`, as the OpenTelemetry compatibility spec
+    // asks of a Prometheus pull exporter: a scrape carries no resource otherwise. The OTLP
+    // push reads `collect`, which leaves it out (every export carries the resource).
+    registry.set_target_info(resource.iter());
     registry.register_collector(pipeline_collector);
     if config.process_metrics {
         registry.register_process_metrics();

@@ -988,6 +988,25 @@ fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: &[&str]) -> 
 mod tests {
     use super::*;
 
+    /// A collector's gauge family of one unlabelled point.
+    fn one_gauge(name: &str, help: &str, value: PointValue, now: u64) -> MetricFamilySnapshot {
+        MetricFamilySnapshot {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            unit: None,
+            kind: MetricKind::Gauge,
+            otel: Default::default(),
+            asynchronous: true,
+            points: vec![PointSnapshot {
+                labels: Vec::new(),
+                value,
+                start_time_unix_nano: now,
+                time_unix_nano: now,
+                exemplars: Vec::new(),
+            }],
+        }
+    }
+
     #[test]
     fn a_collector_family_named_like_a_registered_metric_is_left_out() {
         let r = Registry::new();
@@ -1018,21 +1037,12 @@ mod tests {
         struct Targets;
         impl Collector for Targets {
             fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
-                out.push(MetricFamilySnapshot {
-                    name: "target".to_owned(),
-                    help: "A collector's own.".to_owned(),
-                    unit: None,
-                    kind: MetricKind::Gauge,
-                    otel: Default::default(),
-                    asynchronous: true,
-                    points: vec![PointSnapshot {
-                        labels: Vec::new(),
-                        value: PointValue::I64(1),
-                        start_time_unix_nano: now,
-                        time_unix_nano: now,
-                        exemplars: Vec::new(),
-                    }],
-                });
+                out.push(one_gauge(
+                    "target",
+                    "A collector's own.",
+                    PointValue::I64(1),
+                    now,
+                ));
             }
         }
         let r = Registry::new();
@@ -1581,21 +1591,12 @@ mod tests {
         impl Collector for Counting {
             fn collect(&self, now: u64, out: &mut Vec<MetricFamilySnapshot>) {
                 let families = self.0.collect();
-                out.push(MetricFamilySnapshot {
-                    name: "collected_families".to_owned(),
-                    help: "Families the registry had inside this collector.".to_owned(),
-                    unit: None,
-                    kind: MetricKind::Gauge,
-                    otel: Default::default(),
-                    asynchronous: true,
-                    points: vec![PointSnapshot {
-                        labels: Vec::new(),
-                        value: PointValue::F64(families.len() as f64),
-                        start_time_unix_nano: now,
-                        time_unix_nano: now,
-                        exemplars: Vec::new(),
-                    }],
-                });
+                out.push(one_gauge(
+                    "collected_families",
+                    "Families the registry had inside this collector.",
+                    PointValue::F64(families.len() as f64),
+                    now,
+                ));
             }
         }
         let r = Registry::new();

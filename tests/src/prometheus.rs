@@ -141,6 +141,19 @@ impl Prometheus {
         body["data"].as_array().cloned()
     }
 
+    /// Asserts that every scrape so far went through: each active target is up with no
+    /// scrape error, and Prometheus logged no error.
+    pub fn assert_scraped_cleanly(&self) {
+        let targets = self.targets().expect("the targets API answers");
+        assert!(!targets.is_empty(), "no target:\n{}", self.log());
+        for target in &targets {
+            assert_eq!(target["health"], "up", "{target}");
+            assert_eq!(target["lastError"], "", "{target}");
+        }
+        let log = self.log();
+        assert!(!log.contains("level=error"), "{log}");
+    }
+
     /// `GET /api/v1/targets`: the active targets.
     pub fn targets(&self) -> Option<Vec<serde_json::Value>> {
         let body = self.api("/api/v1/targets")?;

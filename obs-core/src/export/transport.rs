@@ -858,8 +858,9 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut source = error.source();
     while let Some(e) = source {
         let part = e.to_string();
-        // Some wrappers repeat their source's text.
-        if !text.ends_with(&part) {
+        // Some wrappers repeat their source's text, and tonic's connect failure names its
+        // innermost wrapper ("tcp connect error") before the chain that leads to it.
+        if !text.contains(&part) {
             text.push_str(": ");
             text.push_str(&part);
         }
@@ -910,6 +911,26 @@ mod tests {
         );
         let status = tonic::Status::from_error(Box::new(Wrapper("transport error", refused())));
         assert_eq!(causes(&status), "transport error: refused");
+        // tonic's connect failure: a status named after the innermost wrapper, whose source
+        // is the transport error that leads to it again.
+        #[derive(Debug)]
+        struct Transport(Wrapper);
+        impl fmt::Display for Transport {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("transport error")
+            }
+        }
+        impl std::error::Error for Transport {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        status.set_source(Arc::new(Transport(Wrapper("tcp connect error", refused()))));
+        assert_eq!(
+            causes(&status),
+            "tcp connect error: transport error: refused"
+        );
     }
 
     /// A client of the traces endpoint under `base`, with export timeout `timeout`.

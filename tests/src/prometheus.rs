@@ -27,10 +27,19 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` (`host:port`, path `/metrics`) every second and
     /// waits, up to 30 s, until it reports ready. Panics with the log if it does not.
     pub fn start(target: SocketAddr) -> Prometheus {
-        Prometheus::start_with_config(&format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: obs\n    static_configs:\n      - targets: ['{target}']\n"
-        ))
+        Prometheus::start_jobs(&[("obs", target)])
+    }
+
+    /// [`start`](Self::start) with one scrape job per `(job_name, target)`.
+    pub fn start_jobs(jobs: &[(&str, SocketAddr)]) -> Prometheus {
+        let mut config =
+            String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+        for (job, target) in jobs {
+            config.push_str(&format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+            ));
+        }
+        Prometheus::start_with_config(&config)
     }
 
     /// Starts Prometheus with the configuration file `config` (YAML) on a free port and
@@ -202,4 +211,33 @@ fn url_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Serves `registry` at `/metrics` on a free loopback port in the Prometheus 0.0.4 text
+/// format whatever the request's `Accept` (Prometheus 2.x has no setting to ask for it),
+/// until the returned task is aborted.
+pub async fn serve_text_format(
+    registry: obs_core::metrics::Registry,
+) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use obs_core::metrics::text::{Format, PROMETHEUS_CONTENT_TYPE};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = registry.clone();
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+                    registry.encode(Format::Prometheus),
+                )
+            }
+        }),
+    );
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, app).await }),
+    )
 }

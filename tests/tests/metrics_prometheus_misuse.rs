@@ -6,11 +6,8 @@
 
 use std::time::Duration;
 
-use axum::routing::get;
-use http::header::CONTENT_TYPE;
 use obs_metrics::Registry;
-use obs_metrics::text::{Format, PROMETHEUS_CONTENT_TYPE};
-use obs_tests::prometheus::Prometheus;
+use obs_tests::prometheus::{Prometheus, serve_text_format};
 
 // The misused registry of obs-metrics' exposition tests.
 #[path = "../../obs-metrics/tests/support/misuse.rs"]
@@ -30,28 +27,11 @@ async fn prometheus_scrapes_a_misused_registry_in_both_formats() {
     let openmetrics_addr = openmetrics.local_addr().unwrap();
     let openmetrics_server = tokio::spawn(obs_metrics::serve(openmetrics, registry.clone()));
     // The 0.0.4 text format, whatever the `Accept`.
-    let text = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let text_addr = text.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move {
-                (
-                    [(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
-                    registry.encode(Format::Prometheus),
-                )
-            }
-        }),
-    );
-    let text_server = tokio::spawn(async move { axum::serve(text, app).await });
+    let (text_addr, text_server) = serve_text_format(registry).await;
 
     tokio::task::spawn_blocking(move || {
-        let prometheus = Prometheus::start_with_config(&format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
-             \x20 - job_name: openmetrics\n    static_configs:\n      - targets: ['{openmetrics_addr}']\n\
-             \x20 - job_name: text\n    static_configs:\n      - targets: ['{text_addr}']\n"
-        ));
+        let prometheus =
+            Prometheus::start_jobs(&[("openmetrics", openmetrics_addr), ("text", text_addr)]);
         let wait = Duration::from_secs(30);
         let scraped = prometheus.wait_for(wait, |p| {
             let targets = p.targets()?;

@@ -8,11 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::routing::get;
-use http::header::CONTENT_TYPE;
-use obs_core::metrics::text::{Format, PROMETHEUS_CONTENT_TYPE};
 use obs_core::testing::ReceiverConfig;
-use obs_tests::prometheus::Prometheus;
+use obs_tests::prometheus::{Prometheus, serve_text_format};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_stores_target_info_and_otlp_carries_none() {
@@ -37,18 +34,7 @@ async fn prometheus_stores_target_info_and_otlp_carries_none() {
     // OpenMetrics: `init`'s own listener, as Prometheus' `Accept` asks of it.
     let openmetrics_addr = telemetry.metrics_addr().expect("the /metrics listener");
     // The 0.0.4 text format, whatever the `Accept`.
-    let text = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let text_addr = text.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(|| async {
-            (
-                [(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
-                obs_core::metrics::global().encode(Format::Prometheus),
-            )
-        }),
-    );
-    let text_server = tokio::spawn(async move { axum::serve(text, app).await });
+    let (text_addr, text_server) = serve_text_format(obs_core::metrics::global().clone()).await;
 
     let scraped_instance_id = instance_id.clone();
     // The spec's translation of these keys: `.` becomes `_`.
@@ -60,11 +46,8 @@ async fn prometheus_stores_target_info_and_otlp_carries_none() {
         .collect();
     expected_names.sort_unstable();
     tokio::task::spawn_blocking(move || {
-        let prometheus = Prometheus::start_with_config(&format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
-             \x20 - job_name: openmetrics\n    static_configs:\n      - targets: ['{openmetrics_addr}']\n\
-             \x20 - job_name: text\n    static_configs:\n      - targets: ['{text_addr}']\n"
-        ));
+        let prometheus =
+            Prometheus::start_jobs(&[("openmetrics", openmetrics_addr), ("text", text_addr)]);
         let wait = Duration::from_secs(30);
         for job in ["openmetrics", "text"] {
             let query = format!(r#"target_info{{job="{job}",service_name="target-info-test"}}"#);
@@ -97,7 +80,9 @@ async fn prometheus_stores_target_info_and_otlp_carries_none() {
             let names: Vec<&str> = labels.keys().copied().collect();
             assert_eq!(names, expected_names, "{labels:?}");
             assert_eq!(
-                prometheus.query_value(&format!(r#"count({{job="{job}",__name__=~"target(_info)?"}})"#)),
+                prometheus.query_value(&format!(
+                    r#"count({{job="{job}",__name__=~"target(_info)?"}})"#
+                )),
                 Some(1.0),
                 "one target_info and no other family of its names"
             );

@@ -739,10 +739,7 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
             let _enter = runtime.handle.enter();
             let listener = tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| InitError::Start(e.to_string()))?;
-            runtime
-                .handle
-                .spawn(obs_metrics::serve(listener, obs_metrics::global().clone()));
-            Some(local)
+            Some((listener, local))
         }
     };
 
@@ -856,6 +853,14 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     {
         registry.register_tokio_metrics(handle);
     }
+    // Served only now, so that no scrape sees the registry without `target_info` and the
+    // pipeline's own counters: a scraper that connected earlier waits in the backlog.
+    let metrics_addr = metrics_addr.map(|(listener, local)| {
+        runtime
+            .handle
+            .spawn(obs_metrics::serve(listener, registry.clone()));
+        local
+    });
 
     Ok(Telemetry {
         resource,

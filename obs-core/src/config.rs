@@ -153,7 +153,9 @@ pub struct OtlpSettings {
     /// service paths, `/opentelemetry.proto.collector.*`; from a variable, it is warned
     /// about). A port that is not a number from 0 to 65535 is refused. Credentials in it
     /// (`http://user:password@host`) are sent as HTTP Basic authorization, unless `headers`
-    /// has an `Authorization`, and are withheld from warnings and errors.
+    /// has an `Authorization`, and are withheld from warnings and errors. A gRPC endpoint
+    /// variable given as `host:port` gets `https://`, or `http://` under
+    /// `OTEL_EXPORTER_OTLP_INSECURE=true`, as the OTLP exporter spec says.
     pub endpoint: String,
     /// Transport.
     pub protocol: Protocol,
@@ -364,6 +366,8 @@ pub struct Config {
 struct OtlpGeneral {
     protocol: Option<Protocol>,
     endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_INSECURE`, if set.
+    insecure: Option<bool>,
     headers: Option<Vec<(String, String)>>,
     timeout: Option<Duration>,
     compression: Option<Compression>,
@@ -830,13 +834,59 @@ impl EnvReader<'_> {
         (!headers.is_empty()).then_some(headers)
     }
 
-    /// `None` if unset or not a usable URL (warned about as replaced by `using`).
+    /// `None` if unset or neither a usable URL nor a scheme-less `host:port` (warned about
+    /// as replaced by `using`). A `host:port` is kept as written: whether it can be used
+    /// depends on the signal's protocol ([`EnvReader::with_scheme`]).
     fn endpoint(&mut self, name: &str, using: &str) -> Option<String> {
         let v = self.var(name)?;
+        if is_host_port(&v) {
+            return Some(v);
+        }
         match validate_endpoint(&v) {
             Ok(()) => Some(v),
             Err(why) => {
                 self.warn_using(name, &shown_url(&v), &why, using);
+                None
+            }
+        }
+    }
+
+    /// The endpoint `v` read from `name`, with a scheme. The OTLP exporter spec has the gRPC
+    /// endpoint take "any form allowed by the underlying gRPC client" (gRPC's `host:port`,
+    /// as Go's and Python's exporters do) and the `insecure` option apply only to such a
+    /// scheme-less one: `http://` if `insecure`, else `https://`. OTLP/HTTP "always uses the
+    /// scheme provided", so there a `host:port` is warned about as replaced by `using`.
+    fn with_scheme(
+        &mut self,
+        name: &str,
+        v: String,
+        protocol: Protocol,
+        insecure: (bool, &str),
+        using: &str,
+    ) -> Option<String> {
+        if !is_host_port(&v) {
+            return Some(v);
+        }
+        let (insecure, insecure_name) = insecure;
+        if protocol != Protocol::Grpc {
+            self.warn_using(
+                name,
+                &v,
+                "over http/protobuf the URL must start with http:// or https:// (only \
+                 OTLP/gRPC takes a host:port)",
+                using,
+            );
+            return None;
+        }
+        let url = format!("{}://{v}", if insecure { "http" } else { "https" });
+        match validate_endpoint(&url) {
+            Ok(()) => Some(url),
+            Err(why) => {
+                let why = format!(
+                    "without a scheme, OTLP/gRPC connects over TLS unless {insecure_name}=true, \
+                     and {why}"
+                );
+                self.warn_using(name, &v, &why, using);
                 None
             }
         }
@@ -852,6 +902,7 @@ impl EnvReader<'_> {
                 None => self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL", DEFAULT),
             },
             endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT),
+            insecure: self.insecure("OTEL_EXPORTER_OTLP_INSECURE"),
             headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
             timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT),
             compression: self.compression("OTEL_EXPORTER_OTLP_COMPRESSION", DEFAULT),
@@ -861,6 +912,13 @@ impl EnvReader<'_> {
                 client_key: self.path("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
             },
         }
+    }
+
+    /// An `_INSECURE` variable: `true` or `false` if set (a value that is neither is
+    /// warned about and read as `false`, the spec's rule for booleans).
+    fn insecure(&mut self, name: &str) -> Option<bool> {
+        self.var(name)?;
+        Some(self.boolean(name, false))
     }
 
     fn path(&mut self, name: &str) -> Option<PathBuf> {
@@ -964,10 +1022,28 @@ impl EnvReader<'_> {
         // A per-signal endpoint is used as is; the base one gets `/v1/{signal}` appended for
         // HTTP (spec: "Endpoint URLs for OTLP/HTTP").
         let per_signal = format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT");
-        let (endpoint, from) = match self.endpoint(
-            &per_signal,
-            &instead(general.endpoint.is_some(), "ENDPOINT"),
-        ) {
+        let per_signal_insecure = format!("OTEL_EXPORTER_OTLP_{s}_INSECURE");
+        let insecure = match self.insecure(&per_signal_insecure) {
+            Some(insecure) => (insecure, per_signal_insecure.as_str()),
+            None => (
+                general.insecure.unwrap_or(false),
+                "OTEL_EXPORTER_OTLP_INSECURE",
+            ),
+        };
+        let general_endpoint = general.endpoint.clone().and_then(|e| {
+            self.with_scheme(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                e,
+                protocol,
+                insecure,
+                DEFAULT,
+            )
+        });
+        let using = instead(general_endpoint.is_some(), "ENDPOINT");
+        let (endpoint, from) = match self
+            .endpoint(&per_signal, &using)
+            .and_then(|e| self.with_scheme(&per_signal, e, protocol, insecure, &using))
+        {
             Some(e) => {
                 if let Some(warning) = root_path_warning(
                     &e,
@@ -981,15 +1057,13 @@ impl EnvReader<'_> {
                 (e, Some(per_signal.as_str()))
             }
             None => {
-                let base = general
-                    .endpoint
+                let base = general_endpoint
                     .as_deref()
                     .unwrap_or_else(|| protocol.default_endpoint());
-                let from = general
-                    .endpoint
+                let from = general_endpoint
                     .as_ref()
                     .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
-                if let Some(set) = &general.endpoint
+                if let Some(set) = &general_endpoint
                     && let Some(warning) = signal_path_warning(set, protocol, |copied| {
                         (
                             format!("OTEL_EXPORTER_OTLP_ENDPOINT={:?}", shown_url(set)),
@@ -1232,6 +1306,17 @@ pub(crate) fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
     }
     shown.push_str(fragment);
     shown.into()
+}
+
+/// Whether `v` is a scheme-less `host:port` (gRPC's target form), such as `collector:4317`
+/// or `[::1]:4317`: a host and a numeric port, nothing else.
+fn is_host_port(v: &str) -> bool {
+    !v.contains("://")
+        && v.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        })
+        && !v.contains(['/', '?', '#', '@'])
+        && validate_endpoint(&format!("http://{v}")).is_ok()
 }
 
 /// An endpoint must be an `http://` URL with a host, or `https://` with the `tls` feature.

@@ -528,6 +528,126 @@ fn an_endpoint_with_a_bad_port_is_refused() {
     }
 }
 
+/// The OTLP exporter spec has a gRPC endpoint take gRPC's own `host:port` form and the
+/// `insecure` option apply to it alone: `http://` if set to true, else `https://` (TLS). A
+/// scheme, when written, wins; OTLP/HTTP endpoints are always URLs.
+#[test]
+fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
+    let grpc = ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for o in [&c.traces_otlp, &c.metrics_otlp, &c.logs_otlp] {
+        assert_eq!(o.endpoint, "http://collector:4317");
+    }
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "[::1]:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.traces_otlp.endpoint, "http://[::1]:4317");
+
+    // Secure unless told otherwise: TLS, which needs the `tls` feature.
+    let secure = config(&[grpc, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]);
+    let falsy = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "false"),
+    ]);
+    for c in [&secure, &falsy] {
+        if cfg!(feature = "tls") {
+            assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+            assert_eq!(c.traces_otlp.endpoint, "https://collector:4317");
+        } else {
+            assert!(
+                c.warnings.iter().any(|w| w.contains("collector:4317")
+                    && w.contains("OTEL_EXPORTER_OTLP_INSECURE=true")
+                    && w.contains("tls")),
+                "{:?}",
+                c.warnings
+            );
+            assert_eq!(c.traces_otlp.endpoint, "http://localhost:4317");
+        }
+    }
+
+    // The per-signal setting wins over the general one.
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "false"),
+        ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true"),
+    ]);
+    assert_eq!(c.traces_otlp.endpoint, "http://collector:4317");
+    assert_eq!(c.metrics_otlp.endpoint, "http://collector:4317");
+    let logs = if cfg!(feature = "tls") {
+        "https://collector:4317"
+    } else {
+        "http://localhost:4317"
+    };
+    assert_eq!(c.logs_otlp.endpoint, logs);
+
+    // A scheme wins over `insecure`.
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "false"),
+    ]);
+    assert_eq!(c.traces_otlp.endpoint, "http://collector:4317");
+
+    // Not a boolean: warned about, and false.
+    let c = config(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "yes"),
+    ]);
+    assert!(warned(&c, "OTEL_EXPORTER_OTLP_INSECURE", "yes"));
+    assert_ne!(c.traces_otlp.endpoint, "http://collector:4317");
+
+    // Over http/protobuf a `host:port` is no URL: warned about, and the next setting used.
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("collector:4318") && w.contains("only OTLP/gRPC")),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(c.traces_otlp.endpoint, "http://localhost:4318/v1/traces");
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "metrics:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "traces:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]);
+    assert!(warned(
+        &c,
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "using OTEL_EXPORTER_OTLP_ENDPOINT"
+    ));
+    assert_eq!(c.metrics_otlp.endpoint, "http://general:4318/v1/metrics");
+    assert_eq!(c.traces_otlp.endpoint, "http://traces:4317");
+
+    // Not a `host:port`: no port, a path, a port that is not a number.
+    for bad in ["collector", "collector:4317/x", "collector:43l7", ":4317"] {
+        let c = config(&[
+            grpc,
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", bad),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ]);
+        assert!(warned(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", bad), "{bad}");
+        assert_eq!(c.traces_otlp.endpoint, "http://localhost:4317", "{bad}");
+    }
+}
+
 #[test]
 fn headers_timeout_compression() {
     let c = config(&[
@@ -1086,7 +1206,7 @@ fn a_bad_per_signal_value_is_warned_about_naming_the_general_variable_used() {
     ];
     let bad = [
         ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
-        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector:4317"),
         ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "-1"),
         ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd"),
     ];

@@ -295,8 +295,13 @@ async fn grpc_metadata_compression_and_deadlines_follow_the_variables() {
         TEST,
         vec![
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
-            // For gRPC the base URL is the server's: no `/v1/traces`.
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
+            // For gRPC the base URL is the server's: no `/v1/traces`. Given as gRPC's
+            // scheme-less `host:port`, plaintext because of `OTEL_EXPORTER_OTLP_INSECURE`.
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                base.trim_start_matches("http://").to_owned(),
+            ),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true".to_owned()),
             // A `-bin` name is binary metadata: its value is sent base64-encoded, as gRPC
             // clients do with any metadata value under such a name.
             (

@@ -34,6 +34,14 @@ pub const PANIC_ERROR_TYPE: &str = "panic";
 /// records for an abandoned stream: one value for one event in both layers' metrics.
 pub const CANCELLED_ERROR_TYPE: &str = "CANCELLED";
 
+/// The `error.type` of a server response whose body did not match the length its head
+/// announced (`Content-Length`, or the body's exact size): it ended short of it (the client
+/// waits for the rest, until hyper closes the connection), or, over HTTP/2 or HTTP/3, went
+/// past it (the client rejects such a message as malformed, RFC 9113 §8.1.1; over
+/// HTTP/1.1 hyper sends only the announced bytes, a complete response). The server's own
+/// failure, not the client's: not `CANCELLED`.
+pub const CONTENT_LENGTH_MISMATCH_ERROR_TYPE: &str = "content_length_mismatch";
+
 /// The `error.type` of an error of type `E` a service or body returned: its Rust type name
 /// (the conventions' "fully-qualified class name"), or `_OTHER`, their fallback, for a
 /// trait object (`Box<dyn Error + ..>`, tower's `BoxError`), whose name says nothing of

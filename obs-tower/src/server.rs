@@ -4,14 +4,16 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Buf;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use obs_trace::opentelemetry::trace::SpanKind;
 use obs_trace::{SpanStart, Stopwatch};
 use tracing::field::Empty;
 
 use crate::HttpLayer;
-use crate::classify::{CANCELLED_ERROR_TYPE, ErrorType, is_server_error};
+use crate::classify::{
+    CANCELLED_ERROR_TYPE, CONTENT_LENGTH_MISMATCH_ERROR_TYPE, ErrorType, is_server_error,
+};
 use crate::config::{HttpConfig, Outcome};
 use crate::forwarded::ProxyHeaders;
 use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
@@ -41,8 +43,11 @@ use crate::semconv::SpanName;
 /// `error.type` [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE): the response did not
 /// reach the client in full. A body the server stops polling because the protocol needs
 /// no more of it (a `HEAD` request, a 2xx to a `CONNECT`, `1xx`, `204`, `304`, its
-/// `Content-Length` or exact size reached) is delivered, not failed, though it never said
-/// it ended.
+/// `Content-Length` or exact size reached, or passed over HTTP/1.1: hyper sends no more
+/// than announced) is delivered, not failed, though it never said it ended. A body that
+/// ends short of its `Content-Length`, or passes it over HTTP/2, leaves the client a
+/// malformed response, and fails with `error.type`
+/// [`content_length_mismatch`](crate::classify::CONTENT_LENGTH_MISMATCH_ERROR_TYPE).
 ///
 /// Other `tracing` layers (JSON logs, say) see the span's name, `http.request.method`,
 /// `http.route` and, once known, `http.response.status_code` and `error.type`; the URL,
@@ -183,7 +188,7 @@ impl<B> Hooks<B> for HttpServerLayer {
             scheme,
             protocol: semconv::protocol_version(request.version()),
             outcome: Outcome::default(),
-            delivery: Delivery::new(request.method()),
+            delivery: Delivery::new(request.method(), request.version()),
         };
         (
             CallSpan {
@@ -275,13 +280,17 @@ fn request_attributes<B, M>(
 }
 
 /// How much of a response body went through the layer, to tell a body dropped before its
-/// end because the client left from one the protocol needed no more of.
+/// end because the client left from one the protocol needed no more of, and a body that
+/// did not match the length its head announced.
 #[derive(Debug)]
 struct Delivery {
     /// The request is a `HEAD`, whose response has no body.
     head: bool,
     /// The request is a `CONNECT`, whose 2xx response has no body.
     connect: bool,
+    /// The connection is HTTP/1, where the server sends no more than the announced length
+    /// (hyper cuts the rest off): a body past it still gives a complete response.
+    cuts_excess: bool,
     /// The body reached its end (or its trailers, the last frame there is).
     finished: bool,
     /// The body's length as the response announces it (`Content-Length`, or the body's
@@ -292,9 +301,9 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// Nothing delivered yet of the response to a `method` request.
+    /// Nothing delivered yet of the response to a `method` request over `version`.
     #[inline]
-    fn new(method: &Method) -> Self {
+    fn new(method: &Method, version: Version) -> Self {
         // One match on the method's tag for both.
         let (head, connect) = match *method {
             Method::HEAD => (true, false),
@@ -304,15 +313,17 @@ impl Delivery {
         Delivery {
             head,
             connect,
+            cuts_excess: version <= Version::HTTP_11,
             finished: false,
             length: None,
             passed: 0,
         }
     }
 
-    /// The response head: the body's announced length, its exact size, else (a stream) the
-    /// header an application sets for it. One size hint a response; the header is looked
-    /// up for streams only.
+    /// The response head: the body's announced length, its exact size (which hyper frames
+    /// the response by, whatever the header says), else (a stream) the header an
+    /// application sets for it. One size hint a response; the header is looked up for
+    /// streams only.
     fn response<B: Body>(&mut self, response: &Response<B>) {
         self.length = response
             .body()
@@ -335,32 +346,49 @@ impl Delivery {
 
     /// Ends the call's outcome: a response whose body was dropped before its end with more
     /// to deliver fails with `error.type`
-    /// [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE). HTTP spans, `error.type`: set
-    /// when the request "ends with an error", and a response that did not reach the client
-    /// in full is one. Asked only of a body that did not finish: a completed response pays
-    /// one test here.
+    /// [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE), one whose body did not match
+    /// its announced length with
+    /// [`content_length_mismatch`](crate::classify::CONTENT_LENGTH_MISMATCH_ERROR_TYPE).
+    /// HTTP spans, `error.type`: set when the request "ends with an error", and a response
+    /// that did not reach the client in full is one. A completed response pays one match
+    /// and a comparison or two here.
     fn end(&self, outcome: &mut Outcome, span: &tracing::Span) {
-        if !self.finished
+        // Framed by its length, the response is short of it (the client awaits the rest)
+        // or, where nothing cuts it, past it; with no length, it never reached its end.
+        let incomplete = match self.length {
+            Some(length) => self.passed < length || (self.passed > length && !self.cuts_excess),
+            None => !self.finished,
+        };
+        if incomplete
             && outcome.error.is_none()
             && let Some(status) = outcome.status
-            && self.undelivered(status)
+            && !self.bodiless(status)
         {
-            outcome.error(ErrorType::Type(CANCELLED_ERROR_TYPE), span);
+            outcome.error(ErrorType::Type(self.failure()), span);
         }
     }
 
-    /// Whether a response body dropped before its end (with no error) had more to deliver.
-    /// Servers stop polling a body the protocol needs no more of: the response to a `HEAD`,
-    /// a 2xx to a `CONNECT`, a `1xx`, `204` or `304` (RFC 9110 §6.4.1), one whose announced
-    /// length went out (hyper drops it then); only a client that left stops them earlier.
+    /// Whether the response has no body to deliver, whatever its head announces: servers
+    /// stop polling the body of the response to a `HEAD`, of a 2xx to a `CONNECT`, a
+    /// `1xx`, `204` or `304` (RFC 9110 §6.4.1). Asked only of an incomplete body.
     #[cold]
-    fn undelivered(&self, status: StatusCode) -> bool {
-        let bodiless = self.head
+    fn bodiless(&self, status: StatusCode) -> bool {
+        self.head
             || (self.connect && status.is_success())
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        !bodiless && self.length != Some(self.passed)
+            || status == StatusCode::NOT_MODIFIED
+    }
+
+    /// The `error.type` of an incomplete body: a body that ended, or went past its length,
+    /// did not match it (the server's doing); one dropped short of it lost its client.
+    #[cold]
+    fn failure(&self) -> &'static str {
+        if self.finished || self.length.is_some_and(|length| self.passed > length) {
+            CONTENT_LENGTH_MISMATCH_ERROR_TYPE
+        } else {
+            CANCELLED_ERROR_TYPE
+        }
     }
 }
 

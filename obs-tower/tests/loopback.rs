@@ -640,6 +640,109 @@ async fn bodies_the_protocol_cuts_short_are_not_failures() {
     no_active_requests(&registry).await;
 }
 
+/// A streamed body against its `Content-Length` (hyper frames the response by it): one
+/// ending short of it leaves the client an incomplete response (over HTTP/1.1 hyper closes
+/// the connection, over HTTP/2 the client resets the stream), one going past it gives an
+/// HTTP/1.1 client the whole announced response (hyper cuts the rest and drops the body:
+/// delivered, not a client that left) and an HTTP/2 client a malformed one (RFC 9113
+/// §8.1.1: it resets the stream). The failures are the server's, `content_length_mismatch`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_that_does_not_match_its_content_length_fails_where_the_client_gets_no_response() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let router = Router::new()
+        .route(
+            "/{length}",
+            get(|Path(length): Path<String>| async move {
+                let (mut sender, body) =
+                    http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
+                let mut response = Response::new(Body::new(body));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, 10.into());
+                let data: &'static [u8] = match length.as_str() {
+                    "short" => b"12345",
+                    _ => b"123456789012345",
+                };
+                // One frame, then the end of the stream (the sender dropped).
+                tokio::spawn(async move {
+                    let _ = sender.send_data(Bytes::from_static(data)).await;
+                });
+                response
+            }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&registry));
+    let addr = serve(router).await;
+    let http1 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let http2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let mut received = Vec::new();
+    for (client, version) in [(&http1, "1.1"), (&http2, "2")] {
+        for length in ["short", "long"] {
+            let uri = format!("http://{addr}/{length}").parse().unwrap();
+            let response = client.get(uri).await.unwrap();
+            let body = response.into_body().collect().await;
+            received.push((version, length, body.map(|b| b.to_bytes()).ok()));
+        }
+    }
+    assert_eq!(
+        received,
+        [
+            ("1.1", "short", None),
+            ("1.1", "long", Some(Bytes::from_static(b"1234567890"))),
+            ("2", "short", None),
+            ("2", "long", None),
+        ]
+    );
+    let spans = ended(&sink, SpanKind::Server, 4).await;
+    let mut outcomes: Vec<_> = spans
+        .iter()
+        .map(|span| {
+            (
+                str_attr(span, "network.protocol.version").unwrap(),
+                str_attr(span, "url.path").unwrap(),
+                str_attr(span, "error.type"),
+                matches!(span.status, Status::Error { .. }),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    let mismatch = Some("content_length_mismatch".to_owned());
+    assert_eq!(
+        outcomes,
+        [
+            ("1.1".to_owned(), "/long".to_owned(), None, false),
+            (
+                "1.1".to_owned(),
+                "/short".to_owned(),
+                mismatch.clone(),
+                true
+            ),
+            ("2".to_owned(), "/long".to_owned(), mismatch.clone(), true),
+            ("2".to_owned(), "/short".to_owned(), mismatch.clone(), true),
+        ]
+    );
+    no_active_requests(&registry).await;
+    let error_types: Vec<_> = durations(&registry, "http_server_request_duration_seconds")
+        .into_iter()
+        .map(|(labels, count)| {
+            let error_type = labels.into_iter().find(|(k, _)| k == "error_type");
+            (error_type.map(|(_, v)| v), count)
+        })
+        .collect();
+    assert_eq!(error_types.iter().map(|(_, count)| count).sum::<u64>(), 4);
+    assert_eq!(
+        error_types
+            .iter()
+            .filter(|(e, _)| *e == mismatch)
+            .map(|(_, c)| c)
+            .sum::<u64>(),
+        3
+    );
+}
+
 /// Serves `service` with plain hyper, HTTP/1.1 only, on a free loopback port.
 async fn serve_http1<S, B>(service: S) -> SocketAddr
 where

@@ -74,7 +74,7 @@ impl<S> Layer<S> for GrpcServerLayer {
 /// the connection's, in the versions of the conventions `conventions` says. An attribute
 /// both versions name holds the stable value.
 fn describe<B>(
-    request: &Request<B>,
+    request: &mut Request<B>,
     names: Option<&RpcNames>,
     conventions: RpcConventions,
     start: &mut SpanStart<'_>,
@@ -112,7 +112,7 @@ fn describe<B>(
             names.map_or(Cow::Borrowed(OTHER), RpcNames::method_value),
         );
     }
-    let peer = peer::Peer::of(request.extensions());
+    let peer = peer::Peer::of(request.extensions_mut());
     let (address, port) = obs_tower::interned_server_address(request.uri(), request.headers());
     if let Some(address) = address {
         start.push_str("server.address", address);

@@ -27,6 +27,11 @@ pub struct Pki {
     pub client_certificate: PathBuf,
     /// Its private key.
     pub client_key: PathBuf,
+    /// The server certificate (for 127.0.0.1 and `localhost`), PEM: what a server under
+    /// test serves, with [`server_key_pem`](Self::server_key_pem).
+    pub server_certificate_pem: String,
+    /// Its private key, PEM.
+    pub server_key_pem: String,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: Vec<u8>,
     ca_der: CertificateDer<'static>,
@@ -76,11 +81,30 @@ impl Pki {
             ca: write("ca.pem", ca.pem()),
             client_certificate: write("client.pem", client_cert.pem()),
             client_key: write("client-key.pem", client_key.serialize_pem()),
+            server_certificate_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
             server_chain: vec![server_cert.der().clone()],
             server_key: server_key.serialize_der(),
             ca_der: ca.der().clone(),
             dir,
         }
+    }
+}
+
+impl Pki {
+    /// A rustls server configuration serving the server certificate, without client
+    /// authentication, offering `h2` (a gRPC server's own TLS acceptor).
+    pub fn server_config(&self) -> rustls::ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone()));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(self.server_chain.clone(), key)
+            .expect("server certificate");
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config
     }
 }
 

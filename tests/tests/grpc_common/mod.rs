@@ -108,6 +108,48 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// Serves the catalog behind `GrpcServerLayer` over TLS on a free loopback port: with
+    /// tonic's TLS (`Server::tls_config`), or with the server's own acceptor, whose
+    /// connections tonic knows only as `TlsConnectInfo`.
+    pub async fn serve_tls(self, pki: &obs_tests::tls::Pki, own_acceptor: bool) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tonic::transport::Server::builder();
+        if own_acceptor {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(pki.server_config()));
+            // One connection at a time: enough for a test's client.
+            let incoming = futures_util::stream::unfold(listener, move |listener| {
+                let acceptor = acceptor.clone();
+                async move {
+                    let (tcp, _) = listener.accept().await.ok()?;
+                    let tls = acceptor.accept(tcp).await;
+                    Some((tls, listener))
+                }
+            });
+            tokio::spawn(
+                server
+                    .layer(GrpcServerLayer::new())
+                    .add_service(self)
+                    .serve_with_incoming(incoming),
+            );
+        } else {
+            let identity = tonic::transport::Identity::from_pem(
+                &pki.server_certificate_pem,
+                &pki.server_key_pem,
+            );
+            let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+            tokio::spawn(
+                server
+                    .tls_config(tls)
+                    .expect("TLS configuration")
+                    .layer(GrpcServerLayer::new())
+                    .add_service(self)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+            );
+        }
+        addr
+    }
+
     /// Serves the catalog on a free loopback port behind `GrpcServerLayer`, recording into
     /// `registry`, with an auth layer under it that answers UNAUTHENTICATED to any call
     /// without `authorization` metadata before routing: as such layers do, it answers for
@@ -363,10 +405,14 @@ impl CatalogClient {
 
     /// A client of the catalog at `addr` through `layer`, given the server's address.
     pub fn with_layer(addr: SocketAddr, layer: GrpcClientLayer) -> CatalogClient {
+        Self::on_channel(channel(addr), addr, layer)
+    }
+
+    /// A client of the catalog at `addr` over `channel` (TLS, say) through `layer`, given
+    /// the server's address.
+    pub fn on_channel(channel: Channel, addr: SocketAddr, layer: GrpcClientLayer) -> CatalogClient {
         let layer = layer.with_server_address(addr.ip().to_string(), Some(addr.port()));
-        let traced = tower::ServiceBuilder::new()
-            .layer(layer)
-            .service(channel(addr));
+        let traced = tower::ServiceBuilder::new().layer(layer).service(channel);
         CatalogClient {
             grpc: tonic::client::Grpc::new(traced),
         }

@@ -20,6 +20,10 @@ pub(crate) struct HttpConfig<M> {
     /// Whether a server reads proxy headers (set only through
     /// [`HttpServerLayer::with_forwarded_headers`](crate::HttpServerLayer::with_forwarded_headers)).
     pub(crate) forwarded_headers: bool,
+    /// `url.scheme` of a request whose target names no scheme: `https` on a server that
+    /// terminates TLS itself (set only through
+    /// [`HttpServerLayer::with_tls`](crate::HttpServerLayer::with_tls)), else `http`.
+    pub(crate) unnamed_scheme: &'static str,
     pub(crate) metrics: Option<M>,
 }
 
@@ -33,6 +37,7 @@ impl<M: Clone> HttpConfig<M> {
             sensitive_query: SensitiveQueryParams::default(),
             known_methods: KnownMethods::default(),
             forwarded_headers: false,
+            unnamed_scheme: "http",
             metrics,
         })
     }

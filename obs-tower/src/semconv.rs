@@ -130,13 +130,15 @@ impl SpanName {
     }
 }
 
-/// `url.scheme` of an incoming request: `https` when the request line or `:scheme` says so,
-/// else `http` (origin-form requests don't carry it; TLS terminated by a proxy is invisible
-/// here, only its headers tell, if the server reads them).
-pub(crate) fn server_scheme(scheme: Option<&str>) -> &'static str {
+/// `url.scheme` of an incoming request: what the request line or `:scheme` says (`https`,
+/// else `http`), or `unnamed` when the target names none (origin-form HTTP/1.1 targets:
+/// `https` only if the layer was told the server terminates TLS; TLS terminated by a proxy
+/// is invisible here, only its headers tell, if the server reads them).
+pub(crate) fn server_scheme(scheme: Option<&str>, unnamed: &'static str) -> &'static str {
     match scheme {
         Some("https") => "https",
-        _ => "http",
+        Some(_) => "http",
+        None => unnamed,
     }
 }
 

@@ -74,6 +74,9 @@ use crate::semconv::SpanName;
 /// Behind a reverse proxy, [`with_forwarded_headers`](Self::with_forwarded_headers) takes
 /// the original request's address, scheme and client from the proxy's headers.
 ///
+/// A server that terminates TLS itself says so with [`with_tls`](Self::with_tls): an
+/// HTTP/1.1 request does not tell, and `url.scheme` would read `http`.
+///
 /// Configured with the builder methods of [`HttpLayer`].
 ///
 /// [`MatchedPath`]: https://docs.rs/axum/0.8/axum/extract/struct.MatchedPath.html
@@ -102,6 +105,22 @@ impl HttpServerLayer {
     pub fn with_forwarded_headers(self, enabled: bool) -> Self {
         self.map(|c| c.forwarded_headers = enabled)
     }
+
+    /// Tells the layer that the server terminates TLS itself (a listener that completes
+    /// the handshake, as `axum-server`'s `bind_rustls` or hyper behind `tokio-rustls` do):
+    /// `url.scheme` (on spans and metrics) is then `https` for requests whose target names
+    /// no scheme, which every HTTP/1.1 request's origin-form target is (`GET /path`), so
+    /// that nothing else can tell the layer. HTTP/2's `:scheme` is taken as sent, and a
+    /// trusted proxy's header ([`with_forwarded_headers`](Self::with_forwarded_headers))
+    /// still comes first. For a server with a plaintext listener besides, give each its
+    /// own layer (the router cloned). Defaults to off (`http`).
+    ///
+    /// ```
+    /// let layer = obs_tower::HttpServerLayer::new().with_tls(true);
+    /// ```
+    pub fn with_tls(self, enabled: bool) -> Self {
+        self.map(|c| c.unnamed_scheme = if enabled { "https" } else { "http" })
+    }
 }
 
 impl<B> Hooks<B> for HttpServerLayer {
@@ -120,7 +139,9 @@ impl<B> Hooks<B> for HttpServerLayer {
         let scheme = proxy
             .as_ref()
             .and_then(ProxyHeaders::scheme)
-            .unwrap_or_else(|| semconv::server_scheme(request.uri().scheme_str()));
+            .unwrap_or_else(|| {
+                semconv::server_scheme(request.uri().scheme_str(), self.config.unnamed_scheme)
+            });
         let name = SpanName::new(
             semconv::span_name_method(method),
             route.as_ref().map(Route::as_str),

@@ -500,7 +500,11 @@ async fn a_cancelled_stream_ends_both_spans() {
         .await
         .unwrap();
     assert!(stream.message().await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Both ends get every chance to run (each yield lets the runtime poll the sockets
+    // first), with no wall-clock wait: neither may end its span while the stream is open.
+    for _ in 0..64 {
+        tokio::task::yield_now().await;
+    }
     assert!(
         sink.spans().is_empty(),
         "the stream is open: no span has ended"

@@ -30,8 +30,9 @@ pub const PANIC_ERROR_TYPE: &str = "panic";
 
 /// The `error.type` of a server response whose body was dropped before its end with more
 /// to send: the client left (closed its connection, reset its stream) in the middle of
-/// it. `CANCELLED` is gRPC's name for a call its client abandoned, the code `obs-tonic`
-/// records for an abandoned stream: one value for one event in both layers' metrics.
+/// it; and of a client call its caller dropped before the response head came. `CANCELLED`
+/// is gRPC's name for a call its client abandoned, the code `obs-tonic` records for an
+/// abandoned stream: one value for one event in every layer's metrics.
 pub const CANCELLED_ERROR_TYPE: &str = "CANCELLED";
 
 /// The `error.type` of a server response whose body did not match the length its head

@@ -7,7 +7,7 @@ use obs_trace::Stopwatch;
 use tracing::field::Empty;
 
 use crate::HttpLayer;
-use crate::classify::{ErrorType, is_client_error};
+use crate::classify::{CANCELLED_ERROR_TYPE, ErrorType, is_client_error};
 use crate::config::{HttpConfig, Outcome};
 use crate::hooks::{CallError, CallHooks, CallSpan, Hooks};
 use crate::metrics::{ClientLabels, ClientMetrics};
@@ -42,10 +42,11 @@ use crate::semconv;
 /// `url.full`; an IPv6 literal keeps its brackets there and loses them in
 /// `server.address`; `server.port` is the scheme's default port when the URI names none.
 ///
-/// A timeout belongs inside the layer (`ServiceBuilder::new().layer(HttpClientLayer::new())
-/// .timeout(..)`): its error then fails the span (`error.type` `_OTHER`, the fallback for a
-/// boxed error). A timeout around the layer, tower's or `tokio::time::timeout`, drops the
-/// call as a caller giving up would: the span ends with neither status nor error.
+/// A call the caller drops before the response head arrives (it gave up, or a timeout
+/// around the layer, tower's or `tokio::time::timeout`, fired) ends failed, with `error.type`
+/// [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE) and no status. A timeout inside the
+/// layer (`ServiceBuilder::new().layer(HttpClientLayer::new()).timeout(..)`) fails it with
+/// its own error instead (`error.type` `_OTHER`, the fallback for a boxed error).
 ///
 /// A retry or redirect layer wrapped around this one (tower's `Retry`, tower-http's
 /// `FollowRedirect`) sends each attempt through it: a span and a fresh `traceparent` per
@@ -172,7 +173,15 @@ impl CallHooks for HttpClientCall {
             .error(ErrorType::Type(error.error_type()), span);
     }
 
-    fn on_end(self, _span: &tracing::Span) {
+    fn on_end(mut self, span: &tracing::Span) {
+        // Neither a response nor an error: the caller dropped the call first (gave up, or a
+        // timeout around the layer fired). The request ended without a response, which the
+        // HTTP conventions count as an error ("fails with an error before response status
+        // code was ... received"), as other SDKs' clients do for a cancelled request.
+        if self.outcome.status.is_none() && self.outcome.error.is_none() {
+            self.outcome
+                .error(ErrorType::Type(CANCELLED_ERROR_TYPE), span);
+        }
         if let Some(metrics) = &self.config.metrics {
             let elapsed = self.start.elapsed();
             let labels = ClientLabels {

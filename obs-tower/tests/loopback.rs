@@ -1267,6 +1267,18 @@ async fn reqwest_timeouts_are_timeout_errors() {
     assert!(error.is_timeout(), "{error:?}");
     let span = &ended(&sink, SpanKind::Client, 1).await[0];
     assert_eq!(str_attr(span, "error.type").as_deref(), Some("timeout"));
+
+    // A timeout of the caller's, around the client, drops the call: cancelled.
+    let client = reqwest_client(&obs_metrics::Registry::new(), reqwest::Client::new());
+    let call = client.get(format!("http://{addr}/pending")).send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), call)
+            .await
+            .is_err()
+    );
+    let span = &ended(&sink, SpanKind::Client, 2).await[1];
+    assert_eq!(str_attr(span, "error.type").as_deref(), Some("CANCELLED"));
+    assert_eq!(attr(span, "http.response.status_code"), None);
 }
 
 type LegacyClient = hyper_util::client::legacy::Client<
@@ -1732,7 +1744,7 @@ async fn pipelined_requests_keep_their_own_context() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() {
+async fn a_timeout_fails_the_client_span_inside_or_around_the_layer() {
     let (sink, _guard) = install();
     let addr = serve(app(&obs_metrics::Registry::new(), Streams::default())).await;
     let request = || {
@@ -1747,10 +1759,11 @@ async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() 
         .timeout(Duration::from_millis(50))
         .service(legacy_client());
     assert!(inside.oneshot(request()).await.is_err());
-    // Around it: the call is dropped, as a caller giving up would.
+    // Around it: the call is dropped before a response, as a caller giving up would.
+    let registry = obs_metrics::Registry::new();
     let around = tower::ServiceBuilder::new()
         .timeout(Duration::from_millis(50))
-        .layer(layer())
+        .layer(HttpClientLayer::new().with_registry(&registry))
         .service(legacy_client());
     assert!(around.oneshot(request()).await.is_err());
     let spans = ended(&sink, SpanKind::Client, 2).await;
@@ -1767,9 +1780,22 @@ async fn a_timeout_around_the_hyper_client_is_a_failure_only_inside_the_layer() 
                     description: "".into()
                 }
             ),
-            (None, Status::Unset),
+            (
+                Some("CANCELLED".to_owned()),
+                Status::Error {
+                    description: "".into()
+                }
+            ),
         ]
     );
+    let error_types: Vec<_> = durations(&registry, "http_client_request_duration_seconds")
+        .into_iter()
+        .map(|(labels, count)| {
+            let error_type = labels.into_iter().find(|(k, _)| k == "error_type");
+            (error_type.map(|(_, v)| v), count)
+        })
+        .collect();
+    assert_eq!(error_types, [(Some("CANCELLED".to_owned()), 1)]);
 }
 
 #[tokio::test(flavor = "current_thread")]

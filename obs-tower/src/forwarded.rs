@@ -73,10 +73,17 @@ impl<'a> ProxyHeaders<'a> {
 
     /// `client.address`, the original client's: `Forwarded` `for=`, else the first
     /// `X-Forwarded-For` entry. A string, not an IP: a proxy may name the client by host
-    /// name.
+    /// name. An IPv4-mapped IPv6 address (`::ffff:192.0.2.7`, what a proxy listening on
+    /// `[::]` sees of an IPv4 client) is the IPv4 one, as for the connection's peer: one
+    /// client, one value.
     pub(crate) fn client_address(&self) -> Option<String> {
         self.first_of(self.forwarded.r#for.as_deref(), &X_FORWARDED_FOR, |node| {
-            node_host(node).map(str::to_owned)
+            node_host(node).map(|host| match host.parse::<IpAddr>() {
+                Ok(ip @ IpAddr::V6(_)) if ip.to_canonical().is_ipv4() => {
+                    ip.to_canonical().to_string()
+                }
+                _ => host.to_owned(),
+            })
         })
     }
 
@@ -249,6 +256,12 @@ mod tests {
                 &[("forwarded", r#"for="192.0.2.60:4711""#)],
                 Some("192.0.2.60"),
             ),
+            // IPv4-mapped IPv6: the IPv4 address, bracketed or not.
+            (
+                &[("forwarded", r#"for="[::ffff:192.0.2.7]:4711""#)],
+                Some("192.0.2.7"),
+            ),
+            (&[("x-forwarded-for", "::FFFF:c000:207")], Some("192.0.2.7")),
             // Escapes are read, quotes removed.
             (
                 &[("forwarded", r#"for="[2001:db8::\1]""#)],

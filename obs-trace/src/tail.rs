@@ -14,7 +14,7 @@
 //! traces of a service at the cost of its memory, bounded by
 //! [`TailSampling::max_buffered_spans`] and [`TailSampling::max_wait`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -184,9 +184,12 @@ impl fmt::Debug for TailSamplingSink {
     }
 }
 
-/// Decisions remembered for the spans that end after their local trace was decided (a
-/// detached task's span, or a root still running when its trace was decided early), and
-/// local traces dropped early but not over yet.
+/// Decisions remembered for the spans that end after their local root (rare: `tracing`
+/// closes a span only after its children, so the root normally ends last), and, apart from
+/// them, the decisions taken early for local traces whose root has not ended yet (kept, or
+/// dropped so far). Apart: the many traces decided when their root ends must not push out
+/// the decision of one still running, or its later spans and root would be judged again,
+/// as a new trace, on part of it.
 const REMEMBERED_DECISIONS: usize = 4096;
 
 /// Everything is keyed by local root span id ([`SpanData::local_root_span_id`]): ids this
@@ -199,15 +202,20 @@ struct State {
     /// or compacted away once they outnumber the entries).
     order: VecDeque<SpanId>,
     buffered: usize,
+    /// Decisions taken when the local root ended (`true`: kept), the latest
+    /// [`REMEMBERED_DECISIONS`], for a span that ends after its root.
     decided: HashMap<SpanId, bool, LocalIds>,
     decided_order: VecDeque<SpanId>,
-    /// Local traces whose spans so far were dropped early (to bound memory, before their
-    /// root ended, with nothing failed or slow yet), oldest first. Their later spans wait
-    /// for a decision of their own, so that a later failure or a slow root is still kept;
-    /// the trace is counted once, when its root ends (or on flush, or when forgotten).
-    dropped_early: HashSet<SpanId, LocalIds>,
-    /// [`State::dropped_early`], oldest first (an id may outlive its entry: skipped).
-    dropped_early_order: VecDeque<SpanId>,
+    /// Local traces decided early (to bound memory or time, before their root ended) whose
+    /// root has not ended yet; an entry goes when the root ends. `true`: kept, for good
+    /// (counted then), so their later spans and root are passed on as they end. `false`:
+    /// their spans so far were dropped (nothing failed or slow yet); their later spans
+    /// wait for a decision of their own, so that a later failure or a slow root is still
+    /// kept, and the trace is counted once, when its root ends (or on flush, or when
+    /// forgotten). At most [`REMEMBERED_DECISIONS`], the oldest forgotten first.
+    early: HashMap<SpanId, bool, LocalIds>,
+    /// [`State::early`], oldest first (an id may outlive its entry: skipped).
+    early_order: VecDeque<SpanId>,
     /// Set by [`TailSamplingSink::shutdown`]: nothing will decide a waiting trace any more
     /// (no flush, no overdue check), so a span that ends now is decided at once.
     shut_down: bool,
@@ -308,10 +316,11 @@ impl TailSamplingSink {
             while let Some(root) = state.order.pop_front() {
                 self.decide_early(&mut state, root, true, &mut outcome);
             }
-            // Dropped early, and nothing of theirs waits: the drop is final.
-            outcome.dropped_traces += state.dropped_early.len() as u64;
-            state.dropped_early.clear();
-            state.dropped_early_order.clear();
+            // Dropped early, and nothing of theirs waits: the drop is final. Those kept
+            // early stay kept: what is left of them is still passed on as it ends.
+            let early = state.early.len();
+            state.early.retain(|_, kept| *kept);
+            outcome.dropped_traces += (early - state.early.len()) as u64;
         }
         self.finish(outcome);
     }
@@ -352,39 +361,43 @@ impl TailSamplingSink {
     /// Decides the local trace under `root` before the root ended, on what is known: a
     /// failed span, or having waited at least the latency threshold. A trace kept is kept
     /// for good. A trace dropped here to make room is dropped for now: its spans so far go,
-    /// and the later ones wait for a decision of their own ([`State::dropped_early`]),
-    /// unless `last` (a flush: nothing more will be decided) makes it final.
+    /// and the later ones wait for a decision of their own ([`State::early`]), unless
+    /// `last` (a flush: nothing more will be decided) makes it final.
     fn decide_early(&self, state: &mut State, root: SpanId, last: bool, outcome: &mut Outcome) {
         let Some(pending) = state.take_pending(root) else {
             return;
         };
         let slow = pending.since.elapsed() >= self.policy.latency;
         let keep = self.is_kept(pending.trace_id, pending.spans.iter().any(failed), slow);
-        if keep || last {
-            decide(state, root, keep, pending.spans, outcome);
+        if keep {
+            outcome.kept_traces += 1;
+            outcome.keep.extend(pending.spans);
+        } else if last {
+            state.early.remove(&root);
+            decide(state, root, false, pending.spans, outcome);
             return;
+        } else {
+            outcome.dropped_spans += pending.spans.len() as u64;
         }
-        outcome.dropped_spans += pending.spans.len() as u64;
-        if state.dropped_early.insert(root) {
-            state.dropped_early_order.push_back(root);
+        if state.early.insert(root, keep).is_none() {
+            state.early_order.push_back(root);
         }
-        while state.dropped_early.len() > REMEMBERED_DECISIONS {
-            let Some(oldest) = state.dropped_early_order.pop_front() else {
+        while state.early.len() > REMEMBERED_DECISIONS {
+            let Some(oldest) = state.early_order.pop_front() else {
                 break;
             };
-            if state.dropped_early.remove(&oldest) {
-                // Forgotten: its drop is final, and counted now.
+            if state.early.remove(&oldest) == Some(false) {
+                // Forgotten: its drop is final, and counted now (a keep was counted when
+                // taken).
                 outcome.dropped_traces += 1;
             }
         }
-        // Ids of traces decided since stay in the order until met: keep it near the set's size.
-        if state.dropped_early_order.len() > 2 * REMEMBERED_DECISIONS {
+        // Ids of traces decided since stay in the order until met: keep it near the map's size.
+        if state.early_order.len() > 2 * REMEMBERED_DECISIONS {
             let State {
-                dropped_early,
-                dropped_early_order,
-                ..
+                early, early_order, ..
             } = state;
-            dropped_early_order.retain(|id| dropped_early.contains(id));
+            early_order.retain(|id| early.contains_key(id));
         }
     }
 
@@ -401,7 +414,8 @@ impl TailSamplingSink {
     }
 }
 
-/// Records the decision for the local trace under `root`, so that its stragglers follow it.
+/// Decides the local trace under `root` for good, and counts it once (the caller takes it
+/// out of [`State::early`] first).
 fn decide(
     state: &mut State,
     root: SpanId,
@@ -409,8 +423,19 @@ fn decide(
     spans: Vec<SpanData>,
     outcome: &mut Outcome,
 ) {
-    // A trace dropped early is decided for good now, and counted once.
-    state.dropped_early.remove(&root);
+    remember(state, root, keep);
+    if keep {
+        outcome.kept_traces += 1;
+        outcome.keep.extend(spans);
+    } else {
+        outcome.dropped_traces += 1;
+        outcome.dropped_spans += spans.len() as u64;
+    }
+}
+
+/// Remembers the final decision for the local trace under `root`, so that a span ending
+/// after it follows it.
+fn remember(state: &mut State, root: SpanId, keep: bool) {
     if state.decided.insert(root, keep).is_none() {
         state.decided_order.push_back(root);
         if state.decided_order.len() > REMEMBERED_DECISIONS
@@ -418,13 +443,6 @@ fn decide(
         {
             state.decided.remove(&oldest);
         }
-    }
-    if keep {
-        outcome.kept_traces += 1;
-        outcome.keep.extend(spans);
-    } else {
-        outcome.dropped_traces += 1;
-        outcome.dropped_spans += spans.len() as u64;
     }
 }
 
@@ -441,15 +459,24 @@ impl SpanSink for TailSamplingSink {
         {
             let mut state = self.state.lock();
             if let Some(&keep) = state.decided.get(&root) {
-                // Its local trace was decided already: it ended after its root (a detached
-                // task), or it is the root, still running when its trace was decided early.
-                // It follows that decision, and is not counted as a trace again.
+                // Its local trace was decided for good already, its root ended or not: it
+                // follows that decision, and is not counted as a trace again.
                 if keep {
                     outcome.keep.push(span);
                 } else {
                     outcome.dropped_spans += 1;
                 }
+            } else if state.early.get(&root) == Some(&true) {
+                // Kept early, its root still running: passed on as it ends, and the root too
+                // (which ends its entry), however many traces were decided meanwhile.
+                if span.span_context.span_id == root {
+                    state.early.remove(&root);
+                    remember(&mut state, root, true);
+                }
+                outcome.keep.push(span);
             } else if span.span_context.span_id == root {
+                // Dropped early so far, if at all: judged now on what is left, counted once.
+                state.early.remove(&root);
                 let mut spans = state.take_pending(root).map_or_else(Vec::new, |p| p.spans);
                 let lasted = span
                     .end_time
@@ -668,6 +695,57 @@ mod tests {
         assert_eq!(counts.kept_traces, 1);
         assert_eq!(counts.dropped_traces, 4);
         assert_eq!(counts.dropped_spans, 4);
+    }
+
+    #[test]
+    fn a_trace_kept_early_stays_kept_whole_however_many_traces_end_before_its_root() {
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_secs(60)).with_max_buffered_spans(2));
+        // A long request: a child failed, its root still runs.
+        tail.on_end(span(1, 11, 10, 1, true));
+        tail.on_end(span(2, 21, 20, 1, false));
+        // Room for trace 3: trace 1 is decided early, and kept (it failed).
+        tail.on_end(span(3, 31, 30, 1, false));
+        assert_eq!(ids(&exported.spans()), [11]);
+        tail.on_end(span(2, 20, 0, 1, false));
+        tail.on_end(span(3, 30, 0, 1, false));
+        // Meanwhile more quick requests are decided than the sampler remembers decisions.
+        let quick = REMEMBERED_DECISIONS as u64 + 1;
+        for n in 100..100 + quick {
+            tail.on_end(span(u128::from(n), n * 10, 0, 1, false));
+        }
+        // The long request's last child and its (quick, fine) root end: they follow the
+        // decision, and the trace is counted once.
+        tail.on_end(span(1, 12, 10, 1, false));
+        tail.on_end(span(1, 10, 0, 1, false));
+        assert_eq!(ids(&exported.spans()), [11, 12, 10]);
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 1,
+                dropped_traces: 2 + quick,
+                dropped_spans: 4 + quick,
+            }
+        );
+        assert!(tail.state.lock().early.is_empty(), "gone with its root");
+    }
+
+    #[test]
+    fn early_decisions_of_traces_whose_roots_never_end_stay_bounded() {
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_secs(60)).with_max_buffered_spans(1));
+        // Failed children of roots that never end, each decided early to make room.
+        let traces = 3 * REMEMBERED_DECISIONS as u64;
+        for n in 1..=traces {
+            tail.on_end(span(u128::from(n), n * 10 + 1, n * 10, 1, true));
+        }
+        let state = tail.state.lock();
+        assert_eq!(state.early.len(), REMEMBERED_DECISIONS);
+        assert!(state.early_order.len() <= 2 * REMEMBERED_DECISIONS);
+        drop(state);
+        // Each kept, and counted, once.
+        assert_eq!(exported.spans().len() as u64, traces - 1);
+        assert_eq!(tail.counts().kept_traces, traces - 1);
     }
 
     #[test]

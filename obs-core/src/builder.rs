@@ -345,7 +345,10 @@ impl Builder {
 
     /// Tail sampling: exports only the local traces that failed, were slow, or fall in the
     /// policy's baseline ratio, decided when each trace's local root ends. Defaults to
-    /// `OBS_TAIL_SAMPLING_LATENCY_MS` / `OBS_TAIL_SAMPLING_RATIO`, else off. See
+    /// `OBS_TAIL_SAMPLING_LATENCY_MS` / `OBS_TAIL_SAMPLING_RATIO`, else off. It judges
+    /// only the traces the head [`sampler`](Self::sampler) sampled (a caller's unsampled
+    /// trace, under `parentbased_*`, never reaches it); with one that samples nothing
+    /// (`always_off`) it keeps nothing, and `init` warns. See
     /// [`obs_trace::TailSamplingSink`].
     pub fn tail_sampling(mut self, policy: obs_trace::TailSampling) -> Self {
         self.tail_sampling = Some(policy);
@@ -685,6 +688,16 @@ impl Builder {
         if let Some(on) = self.runtime_metrics {
             c.runtime_metrics = on;
         }
+        // Only sampled spans reach the tail sampler: behind a head sampler that samples
+        // nothing it keeps nothing, not even the failed traces it is there for.
+        if c.tail_sampling.is_some() && samples_nothing(&c.sampler) {
+            c.warnings.push(format!(
+                "obs: tail sampling keeps nothing: the head sampler ({:?}) samples no trace, \
+                 and only sampled spans reach tail sampling; use parentbased_always_on (the \
+                 default) to let tail sampling decide",
+                c.sampler
+            ));
+        }
         Ok(c)
     }
 
@@ -729,6 +742,15 @@ impl Builder {
     {
         let config = self.config()?;
         crate::telemetry::start(config, Some(Box::new(layer)))
+    }
+}
+
+/// Whether `s` samples no span whatever the parent (`always_off`, `traceidratio` of 0).
+fn samples_nothing(s: &Sampler) -> bool {
+    match s {
+        Sampler::AlwaysOff => true,
+        Sampler::TraceIdRatio(r) => *r <= 0.0,
+        _ => false,
     }
 }
 

@@ -953,6 +953,48 @@ fn tail_sampling_is_off_unless_a_latency_is_set() {
     );
 }
 
+/// Only sampled spans reach the tail sampler: with a head sampler that samples nothing it
+/// keeps nothing, not even a failed trace, which is said rather than left to be found out.
+#[test]
+fn tail_sampling_behind_a_head_sampler_that_samples_nothing_is_warned_about() {
+    use obs_core::trace::{Sampler, TailSampling};
+    use std::time::Duration;
+    let env = |sampler: &'static str, arg: &'static str| {
+        move |k: &str| match k {
+            "OBS_TAIL_SAMPLING_LATENCY_MS" => Some("250".to_owned()),
+            "OTEL_TRACES_SAMPLER" => Some(sampler.to_owned()),
+            "OTEL_TRACES_SAMPLER_ARG" => Some(arg.to_owned()),
+            _ => None,
+        }
+    };
+    let tail_warned = |c: &Config| c.warnings.iter().any(|w| w.contains("tail sampling"));
+    for (sampler, arg) in [("always_off", ""), ("traceidratio", "0")] {
+        let c = obs_core::builder().config_with(&env(sampler, arg)).unwrap();
+        assert!(tail_warned(&c), "{sampler} {arg}: {:?}", c.warnings);
+    }
+    let c = obs_core::builder()
+        .sampler(Sampler::AlwaysOff)
+        .tail_sampling(TailSampling::new(Duration::from_secs(1)))
+        .config_with(&|_| None)
+        .unwrap();
+    assert!(tail_warned(&c), "{:?}", c.warnings);
+    // A head sampler that lets some traces through is a choice, not a mistake: callers'
+    // sampled traces (parentbased_always_off), or a share of them.
+    for (sampler, arg) in [
+        ("parentbased_always_off", ""),
+        ("traceidratio", "0.1"),
+        ("parentbased_always_on", ""),
+    ] {
+        let c = obs_core::builder().config_with(&env(sampler, arg)).unwrap();
+        assert!(!tail_warned(&c), "{sampler} {arg}: {:?}", c.warnings);
+    }
+    // Without tail sampling, always_off is no mistake either.
+    let c = obs_core::builder()
+        .config_with(&|k| (k == "OTEL_TRACES_SAMPLER").then(|| "always_off".to_owned()))
+        .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
 #[test]
 fn process_and_runtime_metric_switches() {
     let c = config(&[]);

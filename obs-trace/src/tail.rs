@@ -186,11 +186,26 @@ impl fmt::Debug for TailSamplingSink {
 
 /// Decisions remembered for the spans that end after their local root (rare: `tracing`
 /// closes a span only after its children, so the root normally ends last), and, apart from
-/// them, the decisions taken early for local traces whose root has not ended yet (kept, or
-/// dropped so far). Apart: the many traces decided when their root ends must not push out
-/// the decision of one still running, or its later spans and root would be judged again,
-/// as a new trace, on part of it.
+/// them, the decisions taken before the root ended, for local traces still running. Apart:
+/// the many traces decided when their root ends must not push out the decision of one
+/// still running, or its later spans and root would be judged again, as a new trace, on
+/// part of it.
 const REMEMBERED_DECISIONS: usize = 4096;
+
+/// A decision taken for a local trace before its root ended ([`State::early`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Early {
+    /// Kept for good (and counted): its later spans and root are passed on as they end.
+    Kept,
+    /// Dropped for good (and counted), by a flush or at shutdown: its later spans and root
+    /// are dropped as they end.
+    Dropped,
+    /// Its spans so far were dropped to bound memory or time, with nothing failed or slow
+    /// yet: its later spans wait for a decision of their own, so that a later failure or a
+    /// slow root is still kept, and the trace is counted once, when its root ends (or at a
+    /// flush, or when forgotten).
+    DroppedSoFar,
+}
 
 /// Everything is keyed by local root span id ([`SpanData::local_root_span_id`]): ids this
 /// process made, at random, so they are hashed as they are (callers choose trace ids, never
@@ -206,14 +221,10 @@ struct State {
     /// [`REMEMBERED_DECISIONS`], for a span that ends after its root.
     decided: HashMap<SpanId, bool, LocalIds>,
     decided_order: VecDeque<SpanId>,
-    /// Local traces decided early (to bound memory or time, before their root ended) whose
-    /// root has not ended yet; an entry goes when the root ends. `true`: kept, for good
-    /// (counted then), so their later spans and root are passed on as they end. `false`:
-    /// their spans so far were dropped (nothing failed or slow yet); their later spans
-    /// wait for a decision of their own, so that a later failure or a slow root is still
-    /// kept, and the trace is counted once, when its root ends (or on flush, or when
-    /// forgotten). At most [`REMEMBERED_DECISIONS`], the oldest forgotten first.
-    early: HashMap<SpanId, bool, LocalIds>,
+    /// Local traces decided before their root ended (to bound memory or time, or by a
+    /// flush), whose root has not ended yet; an entry goes when the root ends. At most
+    /// [`REMEMBERED_DECISIONS`], the oldest forgotten first.
+    early: HashMap<SpanId, Early, LocalIds>,
     /// [`State::early`], oldest first (an id may outlive its entry: skipped).
     early_order: VecDeque<SpanId>,
     /// Set by [`TailSamplingSink::shutdown`]: nothing will decide a waiting trace any more
@@ -316,11 +327,14 @@ impl TailSamplingSink {
             while let Some(root) = state.order.pop_front() {
                 self.decide_early(&mut state, root, true, &mut outcome);
             }
-            // Dropped early, and nothing of theirs waits: the drop is final. Those kept
-            // early stay kept: what is left of them is still passed on as it ends.
-            let early = state.early.len();
-            state.early.retain(|_, kept| *kept);
-            outcome.dropped_traces += (early - state.early.len()) as u64;
+            // Dropped early, and nothing of theirs waits: the drop is final, counted now, and
+            // followed by what of them ends later.
+            for early in state.early.values_mut() {
+                if *early == Early::DroppedSoFar {
+                    *early = Early::Dropped;
+                    outcome.dropped_traces += 1;
+                }
+            }
         }
         self.finish(outcome);
     }
@@ -369,24 +383,27 @@ impl TailSamplingSink {
         };
         let slow = pending.since.elapsed() >= self.policy.latency;
         let keep = self.is_kept(pending.trace_id, pending.spans.iter().any(failed), slow);
-        if keep {
+        let early = if keep {
             outcome.kept_traces += 1;
             outcome.keep.extend(pending.spans);
-        } else if last {
-            state.early.remove(&root);
-            decide(state, root, false, pending.spans, outcome);
-            return;
+            Early::Kept
         } else {
             outcome.dropped_spans += pending.spans.len() as u64;
-        }
-        if state.early.insert(root, keep).is_none() {
+            if last {
+                outcome.dropped_traces += 1;
+                Early::Dropped
+            } else {
+                Early::DroppedSoFar
+            }
+        };
+        if state.early.insert(root, early).is_none() {
             state.early_order.push_back(root);
         }
         while state.early.len() > REMEMBERED_DECISIONS {
             let Some(oldest) = state.early_order.pop_front() else {
                 break;
             };
-            if state.early.remove(&oldest) == Some(false) {
+            if state.early.remove(&oldest) == Some(Early::DroppedSoFar) {
                 // Forgotten: its drop is final, and counted now (a keep was counted when
                 // taken).
                 outcome.dropped_traces += 1;
@@ -414,8 +431,7 @@ impl TailSamplingSink {
     }
 }
 
-/// Decides the local trace under `root` for good, and counts it once (the caller takes it
-/// out of [`State::early`] first).
+/// Decides the local trace under `root` for good as its root ends, and counts it once.
 fn decide(
     state: &mut State,
     root: SpanId,
@@ -466,14 +482,21 @@ impl SpanSink for TailSamplingSink {
                 } else {
                     outcome.dropped_spans += 1;
                 }
-            } else if state.early.get(&root) == Some(&true) {
-                // Kept early, its root still running: passed on as it ends, and the root too
-                // (which ends its entry), however many traces were decided meanwhile.
+            } else if let Some(early @ (Early::Kept | Early::Dropped)) =
+                state.early.get(&root).copied()
+            {
+                // Decided for good before its root ended: it follows, the root too (which
+                // ends the entry), however many traces were decided meanwhile.
+                let keep = early == Early::Kept;
                 if span.span_context.span_id == root {
                     state.early.remove(&root);
-                    remember(&mut state, root, true);
+                    remember(&mut state, root, keep);
                 }
-                outcome.keep.push(span);
+                if keep {
+                    outcome.keep.push(span);
+                } else {
+                    outcome.dropped_spans += 1;
+                }
             } else if span.span_context.span_id == root {
                 // Dropped early so far, if at all: judged now on what is left, counted once.
                 state.early.remove(&root);
@@ -728,6 +751,46 @@ mod tests {
             }
         );
         assert!(tail.state.lock().early.is_empty(), "gone with its root");
+    }
+
+    #[test]
+    fn a_trace_decided_at_shutdown_is_counted_once_whatever_of_it_ends_after() {
+        let (tail, exported) =
+            sink(TailSampling::new(Duration::from_secs(60)).with_max_buffered_spans(1));
+        // Two requests still running at shutdown: room for trace 2 drops trace 1's span so
+        // far, trace 2's span waits.
+        tail.on_end(span(1, 11, 10, 1, false));
+        tail.on_end(span(2, 21, 20, 1, false));
+        tail.shutdown();
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 0,
+                dropped_traces: 2,
+                dropped_spans: 2,
+            }
+        );
+        // Quick requests are decided meanwhile, then the two end: their spans follow the
+        // drop, and neither trace is counted again.
+        let quick = REMEMBERED_DECISIONS as u64 + 1;
+        for n in 100..100 + quick {
+            tail.on_end(span(u128::from(n), n * 10, 0, 1, false));
+        }
+        for (trace, root) in [(1, 10), (2, 20)] {
+            tail.on_end(span(trace, root + 2, root, 1, false));
+            tail.on_end(span(trace, root, 0, 1, false));
+        }
+        assert!(exported.spans().is_empty());
+        assert_eq!(
+            tail.counts(),
+            TailSamplingCounts {
+                kept_traces: 0,
+                dropped_traces: 2 + quick,
+                dropped_spans: 2 + quick + 4,
+            }
+        );
+        let state = tail.state.lock();
+        assert!(state.pending.is_empty() && state.early.is_empty());
     }
 
     #[test]

@@ -138,7 +138,10 @@ pub struct TailSamplingCounts {
 /// are the job of a collector's tail-sampling processor.
 ///
 /// Only sampled spans reach a sink, so the head sampler should keep everything it can
-/// afford to look at (the default, `parentbased_always_on`, does).
+/// afford to look at. The default, `parentbased_always_on`, samples every trace this
+/// service starts but follows its callers for the others: a request whose `traceparent`
+/// says "not sampled" never reaches tail sampling, even if it fails. `always_on` judges
+/// those too, at the price of marking them sampled for the services it calls.
 ///
 /// ```
 /// use obs_trace::{InMemorySpanSink, SpanLayer, TailSampling, TailSamplingSink};

@@ -348,7 +348,9 @@ impl Builder {
     /// `OBS_TAIL_SAMPLING_LATENCY_MS` / `OBS_TAIL_SAMPLING_RATIO`, else off. It judges
     /// only the traces the head [`sampler`](Self::sampler) sampled (a caller's unsampled
     /// trace, under `parentbased_*`, never reaches it); with one that samples nothing
-    /// (`always_off`) it keeps nothing, and `init` warns. See
+    /// (`always_off`) it keeps nothing, and `init` warns. Exemplars are taken as
+    /// measurements are made, before their trace is decided, so those on `/metrics` and in
+    /// the metrics export may name a trace tail sampling then drops. See
     /// [`obs_trace::TailSamplingSink`].
     pub fn tail_sampling(mut self, policy: obs_trace::TailSampling) -> Self {
         self.tail_sampling = Some(policy);

@@ -11,7 +11,9 @@
 //! delay longer than an export can wait also holds the next exports back until it has
 //! passed (at most 5 minutes): they wait for it within their timeout, or fail unsent. A
 //! failure's error carries what the receiver said: the gRPC status message, or the
-//! OTLP/HTTP error body's, or where a redirect points.
+//! OTLP/HTTP error body's, or where a redirect points. An OTLP/HTTP 2xx is a success only
+//! with the signal's response message in its body, as a gRPC call's is: anything else (a
+//! web page at a wrong endpoint, a body cut off) fails the export, unretried.
 
 use std::fmt;
 use std::io::Write;
@@ -790,16 +792,22 @@ impl OtlpClient {
         })?;
         let status = resp.status();
         if status.is_success() {
-            // Only a success's body is read, for its partial success; one that is too long
-            // (or cut off) is still a success, with nothing rejected.
-            let bytes = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+            let (head, body) = resp.into_parts();
+            let body = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            return Ok(R::Response::decode(bytes)
-                .map(|r| R::accepted(&r))
-                .unwrap_or(Accepted::ALL));
+                .map(|b| b.to_bytes());
+            return success::<R>(&head.headers, body).map_err(|why| {
+                fail(
+                    format!(
+                        "OTLP/HTTP export to {} failed: HTTP {} {why}",
+                        self.endpoint(),
+                        status.as_u16()
+                    ),
+                    false,
+                    None,
+                )
+            });
         }
         let retry_after = resp
             .headers()
@@ -821,12 +829,7 @@ impl OtlpClient {
                 )
             })
             .unwrap_or_default();
-        let content_type = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = content_type(resp.headers()).to_owned();
         let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES).collect();
         let said = tokio::time::timeout(FAILURE_BODY_WAIT, body)
             .await
@@ -845,6 +848,48 @@ impl OtlpClient {
             retry_after,
         ))
     }
+}
+
+/// A response's `Content-Type`, empty if it has none (or one that is not text).
+fn content_type(headers: &http::HeaderMap) -> &str {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// What a 2xx OTLP/HTTP response with `headers` and `body` (read up to [`MAX_RESPONSE_BYTES`]) says of
+/// the request's items, or why it confirms nothing. A full or partial success is a 2xx
+/// whose body is the signal's `Export<signal>ServiceResponse` (OTLP spec, "OTLP/HTTP
+/// Response": "The response body MUST be the appropriate serialized Protobuf message";
+/// an empty body is that message with nothing set). A web server's page at a wrong
+/// endpoint, or a body cut off or longer than any response, says nothing of the items:
+/// counting them as exported would hide their loss, so the export fails, as a gRPC call
+/// whose response message can't be decoded does. The caller does not retry it: the
+/// receiver may have taken them.
+fn success<R: OtlpRequest>(
+    headers: &http::HeaderMap,
+    body: Result<Bytes, Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<Accepted, String> {
+    let body = body.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            format!("whose body is longer than an OTLP response ({MAX_RESPONSE_BYTES} bytes)")
+        } else {
+            format!("whose body was cut off: {}", causes(e.as_ref()))
+        }
+    })?;
+    R::Response::decode(body)
+        .map(|response| R::accepted(&response))
+        .map_err(|_| {
+            let shown = match content_type(headers).trim() {
+                "" => String::new(),
+                content_type => format!(" (Content-Type: {})", server_text(content_type)),
+            };
+            format!(
+                "with a body that is not an OTLP export response{shown}: is the endpoint an \
+                 OTLP/HTTP receiver?"
+            )
+        })
 }
 
 /// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
@@ -1229,10 +1274,62 @@ mod tests {
         })
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
+        let error = client
+            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .await
+            .expect_err("a body of no OTLP response");
+        // Given up at the cap, not at the export's timeout nor at the body's end.
+        assert!(
+            error
+                .message
+                .ends_with("HTTP 200 whose body is longer than an OTLP response (65536 bytes)"),
+            "{error}"
+        );
+    }
+
+    /// A 200 is a success only with the OTLP response in its body: a web page (an endpoint
+    /// that is some web server, answering 200 to any POST), bytes that are no
+    /// `ExportTraceServiceResponse`, or a body cut off by a reset confirm nothing, and the
+    /// export fails, once (the receiver may have taken the items: no retry), saying what
+    /// came back. An empty body is the response with nothing set: a full success.
+    #[tokio::test]
+    async fn a_200_without_an_otlp_response_fails_the_export() {
+        for (answer, says) in [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 29\r\n\
+                 Connection: close\r\n\r\n<html><body>Hi!</body></html>",
+                "HTTP 200 with a body that is not an OTLP export response (Content-Type: \
+                 text/html): is the endpoint an OTLP/HTTP receiver?",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 3\r\n\
+                 Connection: close\r\n\r\n\x0a\x05x",
+                "HTTP 200 with a body that is not an OTLP export response (Content-Type: \
+                 application/x-protobuf)",
+            ),
+            (
+                // 100 bytes announced, 1 sent, then the connection closes.
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\
+                 Connection: close\r\n\r\n\x0a",
+                "HTTP 200 whose body was cut off",
+            ),
+        ] {
+            let (base, arrivals) = http_answering(move |_, stream| respond(stream, answer)).await;
+            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+            let error = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await
+                .expect_err("no OTLP response, no success");
+            assert!(error.message.contains(says), "{error}");
+            assert_eq!(arrivals.lock().len(), 1, "not retried: {error}");
+        }
+        let empty = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let (base, _) = http_answering(move |_, stream| respond(stream, empty)).await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
-        assert_eq!(sent, Ok(Accepted::ALL), "the receiver accepted the request");
+        assert_eq!(sent, Ok(Accepted::ALL));
     }
 
     /// How the fake gRPC receiver answers a call.

@@ -13,10 +13,12 @@
 //! failure's error carries what the receiver said: the gRPC status message, or the
 //! OTLP/HTTP error body's, or where a redirect points. An OTLP/HTTP 2xx is a success only
 //! with the signal's response message in its body, as a gRPC call's is: anything else (a
-//! web page at a wrong endpoint, a body cut off) fails the export, unretried.
+//! web page at a wrong endpoint, a body cut off) fails the export, unretried. A call left
+//! unanswered (timed out) makes the next one connect anew, over either protocol.
 
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -384,11 +386,56 @@ type HttpConnect = hyper_rustls::HttpsConnector<HttpConnector>;
 type HttpConnect = HttpConnector;
 
 enum Transport {
-    Grpc(Channel),
+    Grpc(Box<GrpcChannel>),
     Http {
         client: Box<Client<HttpConnect, Full<Bytes>>>,
         uri: http::Uri,
     },
+}
+
+/// The gRPC channel, made anew after a call that ended with no answer from the receiver
+/// (cut off by the export's timeout, or its connection broken). tonic keeps a connection
+/// for as long as it stays open, and one whose peer went away without a reset (a host
+/// gone, a partition, a conntrack entry to a pod that is no more) stays open until the
+/// kernel gives up retransmitting, a quarter of an hour: every export meanwhile would wait
+/// on it, even once the collector is back elsewhere. OTLP/HTTP's client drops the
+/// connection of a request cut off, so its next export connects anew; this does the same.
+/// Calls still under way on the old channel keep it until they end.
+struct GrpcChannel {
+    endpoint: tonic::transport::Endpoint,
+    channel: Mutex<Channel>,
+    /// Set when a call ended unanswered: the next call gets a new channel.
+    suspect: AtomicBool,
+}
+
+impl GrpcChannel {
+    /// The channel for the next call. Must run on the export runtime (a new channel's
+    /// worker is spawned there).
+    fn current(&self) -> Channel {
+        let mut channel = self.channel.lock();
+        if self.suspect.swap(false, Ordering::Relaxed) {
+            *channel = self.endpoint.connect_lazy();
+        }
+        channel.clone()
+    }
+}
+
+/// Marks its channel suspect when dropped before [`Unanswered::answered`]: a call dropped
+/// unfinished (its export timed out) or one that ended with no answer from the receiver.
+struct Unanswered<'a>(Option<&'a AtomicBool>);
+
+impl Unanswered<'_> {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(suspect) = self.0 {
+            suspect.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// An OTLP client for one signal's endpoint.
@@ -494,7 +541,11 @@ impl OtlpClient {
                         .map_err(|e| format!("TLS to {shown:?}: {e}"))?,
                     None => endpoint,
                 };
-                Transport::Grpc(endpoint.connect_lazy())
+                Transport::Grpc(Box::new(GrpcChannel {
+                    channel: Mutex::new(endpoint.connect_lazy()),
+                    endpoint,
+                    suspect: AtomicBool::new(false),
+                }))
             }
             Protocol::HttpProtobuf => {
                 let mut connector = HttpConnector::new();
@@ -670,7 +721,7 @@ impl OtlpClient {
     ) -> Result<Accepted, ExportError> {
         match &self.transport {
             Transport::Grpc(channel) => {
-                self.send_grpc::<R>(channel.clone(), payload.bytes.clone(), remaining)
+                self.send_grpc::<R>(channel, payload.bytes.clone(), remaining)
                     .await
             }
             Transport::Http { client, uri } => self.send_http::<R>(client, uri, payload).await,
@@ -679,11 +730,12 @@ impl OtlpClient {
 
     async fn send_grpc<R: OtlpRequest>(
         &self,
-        channel: Channel,
+        channel: &GrpcChannel,
         message: Bytes,
         remaining: Option<Duration>,
     ) -> Result<Accepted, ExportError> {
-        let mut grpc = tonic::client::Grpc::new(channel);
+        let unanswered = Unanswered(Some(&channel.suspect));
+        let mut grpc = tonic::client::Grpc::new(channel.current());
         if self.settings.compression == Compression::Gzip {
             grpc = grpc
                 .send_compressed(CompressionEncoding::Gzip)
@@ -694,12 +746,14 @@ impl OtlpClient {
             retryable,
             retry_after: None,
         };
-        grpc.ready().await.map_err(|e| {
-            fail(
+        if let Err(e) = grpc.ready().await {
+            // No connection, which tonic makes again itself.
+            unanswered.answered();
+            return Err(fail(
                 format!("OTLP/gRPC {} not ready: {}", self.endpoint(), causes(&e)),
                 true,
-            )
-        })?;
+            ));
+        }
         let mut req = tonic::Request::new(message);
         // Tells the server how long the client waits (`grpc-timeout`); none without a limit,
         // nor for one longer than the header can say (tonic panics on it): the client keeps
@@ -720,16 +774,23 @@ impl OtlpClient {
             .unary(req, path, EncodedCodec::<R::Response>::default())
             .await
         {
-            Ok(resp) => Ok(R::accepted(resp.get_ref())),
+            Ok(resp) => {
+                unanswered.answered();
+                Ok(R::accepted(resp.get_ref()))
+            }
             Err(status) => {
                 use tonic::Code::*;
                 let retry_after = retry_info(status.details());
                 // A connection that broke mid-call (a receiver that crashed or restarted)
                 // brings no status from the receiver: tonic makes an UNKNOWN one caused by a
                 // transport error. gRPC calls that condition UNAVAILABLE, and it is retried as
-                // a broken HTTP connection is.
+                // a broken HTTP connection is. So does the `grpc-timeout` running out with no
+                // answer (a CANCELLED of tonic's own).
                 let broken = std::error::Error::source(&status)
                     .is_some_and(|cause| cause.is::<tonic::transport::Error>());
+                if !broken {
+                    unanswered.answered();
+                }
                 let retryable = broken
                     || match status.code() {
                         Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable
@@ -1425,10 +1486,35 @@ mod tests {
         response
     }
 
+    /// What the fake gRPC receiver does with the connections it does not serve.
+    #[derive(Clone, Copy)]
+    enum Unserved {
+        /// Reads the first call and hangs up ([`hang_up`]).
+        HangUp,
+        /// Takes whatever comes and never answers, for as long as the client keeps the
+        /// connection open ([`silent`]).
+        Silent,
+    }
+
+    /// Reads `stream` to its end and answers nothing: the connection of a collector whose
+    /// host went away without a reset (a partition, a conntrack entry to a dead pod).
+    async fn silent(mut stream: tokio::net::TcpStream) {
+        let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+    }
+
     /// A gRPC receiver on a free loopback port that hangs up on the first `hang_ups` calls
     /// (each on a connection of its own) and answers the calls after them in turn with
     /// `answers` (the last one again once they run out). Returns its base URL.
     async fn grpc_answering(hang_ups: usize, answers: Vec<Answer>) -> (String, Arrivals) {
+        grpc_receiver(hang_ups, Unserved::HangUp, answers).await
+    }
+
+    /// [`grpc_answering`], with the first `unserved` connections treated as `how` says.
+    async fn grpc_receiver(
+        hang_ups: usize,
+        how: Unserved,
+        answers: Vec<Answer>,
+    ) -> (String, Arrivals) {
         use hyper_util::rt::TokioIo;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -1445,7 +1531,12 @@ mod tests {
                         at: Instant::now(),
                         headers: Vec::new(),
                     });
-                    tokio::spawn(hang_up(stream));
+                    tokio::spawn(async move {
+                        match how {
+                            Unserved::HangUp => hang_up(stream).await,
+                            Unserved::Silent => silent(stream).await,
+                        }
+                    });
                     continue;
                 }
                 let (seen, answers) = (seen.clone(), answers.clone());
@@ -1613,6 +1704,30 @@ mod tests {
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
+    }
+
+    /// A connection that takes calls and never answers them (a collector whose host went
+    /// away without a reset): once a call on it is cut off by the export's timeout, the
+    /// next export goes over a new connection, as OTLP/HTTP's do, rather than wait on the
+    /// dead one until the kernel gives up on it (a quarter of an hour with data unacked).
+    #[tokio::test]
+    async fn after_a_grpc_call_cut_off_unanswered_the_next_goes_over_a_new_connection() {
+        let (base, arrivals) = grpc_receiver(1, Unserved::Silent, vec![Answer::Accepted(0)]).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_millis(500));
+        let request = ExportTraceServiceRequest::default();
+        let first = client.export(&request, &Mutex::default()).await;
+        // Timed out: by the export's deadline or by tonic's `grpc-timeout`, whichever first.
+        assert!(
+            first.is_err(),
+            "the silent connection answers nothing: {first:?}"
+        );
+        let second = client.export(&request, &Mutex::default()).await;
+        assert_eq!(second, Ok(Accepted::ALL), "over a new connection");
+        assert_eq!(
+            arrivals.lock().len(),
+            2,
+            "the silent connection, then a served one"
+        );
     }
 
     #[tokio::test]

@@ -68,7 +68,7 @@ pub(crate) trait OtlpRequest:
     Items + Message + Default + Clone + serde::Serialize + Send + Sync + 'static
 {
     /// The matching response.
-    type Response: Message + Default + Send + Sync + 'static;
+    type Response: Message + Default + serde::de::DeserializeOwned + Send + Sync + 'static;
     /// The gRPC method path.
     const GRPC_PATH: &'static str;
     /// Spans, log records or data points in the request.
@@ -318,8 +318,7 @@ const FAILURE_BODY_WAIT: Duration = Duration::from_secs(1);
 /// protobuf or JSON, or the text of a `text/plain` body (a proxy's answer). `None` for
 /// anything else (an HTML error page says nothing a line could), or an empty message.
 fn failure_message(content_type: &str, body: &[u8]) -> Option<String> {
-    let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    let said = match media_type.to_ascii_lowercase().as_str() {
+    let said = match media_type(content_type).as_str() {
         "application/x-protobuf" | "application/protobuf" => RpcStatus::decode(body).ok()?.message,
         "application/json" => match serde_json::from_slice(body).ok()? {
             serde_json::Value::Object(mut status) => match status.remove("message") {
@@ -919,11 +918,20 @@ fn content_type(headers: &http::HeaderMap) -> &str {
         .unwrap_or_default()
 }
 
-/// What a 2xx OTLP/HTTP response with `headers` and `body` (read up to [`MAX_RESPONSE_BYTES`]) says of
-/// the request's items, or why it confirms nothing. A full or partial success is a 2xx
-/// whose body is the signal's `Export<signal>ServiceResponse` (OTLP spec, "OTLP/HTTP
-/// Response": "The response body MUST be the appropriate serialized Protobuf message";
-/// an empty body is that message with nothing set). A web server's page at a wrong
+/// The media type of a `Content-Type` value, in lower case (`text/plain; charset=utf-8`:
+/// `text/plain`).
+fn media_type(content_type: &str) -> String {
+    let media_type = content_type.split(';').next().unwrap_or_default();
+    media_type.trim().to_ascii_lowercase()
+}
+
+/// What a 2xx OTLP/HTTP response with `headers` and `body` (read up to
+/// [`MAX_RESPONSE_BYTES`]) says of the request's items, or why it confirms nothing. A full
+/// or partial success is a 2xx whose body is the signal's `Export<signal>ServiceResponse`
+/// (OTLP spec, "OTLP/HTTP Response": "The response body MUST be the appropriate serialized
+/// Protobuf message"; an empty body is that message with nothing set), read as JSON when
+/// the receiver says it is (the spec has it answer in the request's encoding, but a
+/// receiver that answers JSON still says what it took). A web server's page at a wrong
 /// endpoint, or a body cut off or longer than any response, says nothing of the items:
 /// counting them as exported would hide their loss, so the export fails, as a gRPC call
 /// whose response message can't be decoded does. The caller does not retry it: the
@@ -939,9 +947,16 @@ fn success<R: OtlpRequest>(
             format!("whose body was cut off: {}", causes(e.as_ref()))
         }
     })?;
-    R::Response::decode(body)
+    let response = if body.is_empty() {
+        Some(R::Response::default())
+    } else if media_type(content_type(headers)) == "application/json" {
+        serde_json::from_slice(&body).ok()
+    } else {
+        R::Response::decode(body).ok()
+    };
+    response
         .map(|response| R::accepted(&response))
-        .map_err(|_| {
+        .ok_or_else(|| {
             let shown = match content_type(headers).trim() {
                 "" => String::new(),
                 content_type => format!(" (Content-Type: {})", server_text(content_type)),
@@ -1391,6 +1406,35 @@ mod tests {
             .export(&ExportTraceServiceRequest::default(), &Mutex::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
+    }
+
+    /// A receiver that answers a protobuf request in JSON (the spec has it answer in the
+    /// request's encoding) still says what it took: its partial success is read, and an
+    /// empty object is a full success.
+    #[tokio::test]
+    async fn a_json_response_to_a_protobuf_request_is_read() {
+        for (body, accepted) in [
+            (
+                r#"{"partialSuccess": {"rejectedSpans": 3, "errorMessage": "too old"}}"#,
+                Accepted::new(3, "too old"),
+            ),
+            ("{}", Accepted::ALL),
+        ] {
+            let (base, _) = http_answering(move |_, stream| {
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                respond(stream, answer)
+            })
+            .await;
+            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+            let sent = client
+                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .await;
+            assert_eq!(sent, Ok(accepted), "{body}");
+        }
     }
 
     /// How the fake gRPC receiver answers a call.

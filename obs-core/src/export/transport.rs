@@ -950,7 +950,7 @@ fn success<R: OtlpRequest>(
     let response = if body.is_empty() {
         Some(R::Response::default())
     } else if media_type(content_type(headers)) == "application/json" {
-        serde_json::from_slice(&body).ok()
+        json_response::<R>(&body)
     } else {
         R::Response::decode(body).ok()
     };
@@ -966,6 +966,28 @@ fn success<R: OtlpRequest>(
                  OTLP/HTTP receiver?"
             )
         })
+}
+
+/// The signal's response read from a JSON body. OTLP/JSON writes 64-bit integers, such as
+/// the `rejected_<signal>` count, as decimal strings, and a reader takes numbers or strings
+/// (OTLP/JSON follows Protobuf's JSON mapping: "JSON value will be a decimal string. Either
+/// numbers or strings are accepted"); opentelemetry-proto's serde reads only numbers
+/// there, so a string is made a number first. Unknown fields are ignored.
+fn json_response<R: OtlpRequest>(body: &[u8]) -> Option<R::Response> {
+    let mut response: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if let Some(partial) = response
+        .get_mut("partialSuccess")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for (key, count) in partial.iter_mut() {
+            if key.starts_with("rejected")
+                && let Some(n) = count.as_str().and_then(|s| s.parse::<i64>().ok())
+            {
+                *count = n.into();
+            }
+        }
+    }
+    serde_json::from_value(response).ok()
 }
 
 /// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
@@ -1419,6 +1441,12 @@ mod tests {
                 Accepted::new(3, "too old"),
             ),
             ("{}", Accepted::ALL),
+            // 64-bit integers as OTLP/JSON writes them, and fields it does not know.
+            (
+                r#"{"partialSuccess": {"rejectedSpans": "2", "errorMessage": "x"}}"#,
+                Accepted::new(2, "x"),
+            ),
+            (r#"{"status": "ok"}"#, Accepted::ALL),
         ] {
             let (base, _) = http_answering(move |_, stream| {
                 let answer = format!(

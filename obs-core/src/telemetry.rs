@@ -801,6 +801,12 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     // filters obs's layers too, as `tracing` users expect; the middleware still carries
     // the callers' traces through spans such a filter disables.
     let log_filters = || log_filter(&config);
+    // The `log` records the application's layer wants (as many as its own filter lets
+    // through: all, if it says nothing), which RUST_LOG must not cap for it.
+    let user_level = user_layer.as_ref().map(|layer| {
+        tracing_subscriber::Layer::<Registry>::max_level_hint(&**layer)
+            .unwrap_or(tracing::level_filters::LevelFilter::TRACE)
+    });
     match user_layer {
         None => install(
             tracing_subscriber::registry(),
@@ -822,10 +828,14 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     obs_trace::set_propagators(config.propagators);
     obs_trace::set_rpc_conventions(config.rpc_conventions);
     // Libraries that log through the `log` crate: their records become `tracing` events,
-    // at the levels RUST_LOG lets through, and reach the JSON lines and OTLP logs too.
+    // at the levels RUST_LOG lets through (or the application's layer wants), and reach the
+    // JSON lines and OTLP logs too.
     let log_level = log_filter(&config)
         .max_level_hint()
-        .map_or(tracing_log::log::LevelFilter::Trace, |level| level.as_log());
+        .map_or(tracing::level_filters::LevelFilter::TRACE, |level| {
+            level.max(user_level.unwrap_or(level))
+        })
+        .as_log();
     if let Err(e) = tracing_log::LogTracer::builder()
         .with_max_level(log_level)
         .init()

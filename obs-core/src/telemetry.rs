@@ -762,10 +762,15 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
         span_layer = span_layer.with_sink(Arc::new(QueueSink(q.clone())));
     }
     // Filters were checked when the configuration was read.
-    let traces_filter = config
+    let traces_filter: Targets = config
         .traces_filter
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // Span events are the events the traces filter lets through, `log` records included.
+    let span_events_level = config
+        .span_events
+        .then(|| tracing_subscriber::layer::Filter::<Registry>::max_level_hint(&traces_filter))
+        .flatten();
     // Without a layer of the application's, the log layers are the only others, both under
     // the RUST_LOG filter (or none of them): an event callsite that filter rules out, and
     // the span layer doesn't need, is disabled for good instead of built and dropped by
@@ -801,8 +806,8 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     // filters obs's layers too, as `tracing` users expect; the middleware still carries
     // the callers' traces through spans such a filter disables.
     let log_filters = || log_filter(&config);
-    // The `log` records the application's layer wants (as many as its own filter lets
-    // through: all, if it says nothing), which RUST_LOG must not cap for it.
+    // The application's layer wants `log` records as its own filter lets them through (all,
+    // if it says nothing): RUST_LOG must not cap them for it.
     let user_level = user_layer.as_ref().map(|layer| {
         tracing_subscriber::Layer::<Registry>::max_level_hint(&**layer)
             .unwrap_or(tracing::level_filters::LevelFilter::TRACE)
@@ -828,12 +833,16 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     obs_trace::set_propagators(config.propagators);
     obs_trace::set_rpc_conventions(config.rpc_conventions);
     // Libraries that log through the `log` crate: their records become `tracing` events,
-    // at the levels RUST_LOG lets through (or the application's layer wants), and reach the
-    // JSON lines and OTLP logs too.
+    // at the levels any layer may want them (RUST_LOG's for the JSON lines and OTLP logs,
+    // the traces filter's for span events, the application layer's), and reach those
+    // layers as `tracing` events do. Above all of them, `log`'s macros skip them for free.
     let log_level = log_filter(&config)
         .max_level_hint()
         .map_or(tracing::level_filters::LevelFilter::TRACE, |level| {
-            level.max(user_level.unwrap_or(level))
+            [span_events_level, user_level]
+                .into_iter()
+                .flatten()
+                .fold(level, Ord::max)
         })
         .as_log();
     if let Err(e) = tracing_log::LogTracer::builder()

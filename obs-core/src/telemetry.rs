@@ -834,15 +834,20 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
     obs_trace::set_rpc_conventions(config.rpc_conventions);
     // Libraries that log through the `log` crate: their records become `tracing` events,
     // at the levels any layer may want them (RUST_LOG's for the JSON lines and OTLP logs,
-    // the traces filter's for span events, the application layer's), and reach those
-    // layers as `tracing` events do. Above all of them, `log`'s macros skip them for free.
+    // ERROR for the span layer, which fails a span on an ERROR event in it, the traces
+    // filter's for span events, the application layer's), and reach those layers as
+    // `tracing` events do. Above all of them, `log`'s macros skip them for free.
     let log_level = log_filter(&config)
         .max_level_hint()
         .map_or(tracing::level_filters::LevelFilter::TRACE, |level| {
-            [span_events_level, user_level]
-                .into_iter()
-                .flatten()
-                .fold(level, Ord::max)
+            [
+                Some(tracing::level_filters::LevelFilter::ERROR),
+                span_events_level,
+                user_level,
+            ]
+            .into_iter()
+            .flatten()
+            .fold(level, Ord::max)
         })
         .as_log();
     if let Err(e) = tracing_log::LogTracer::builder()

@@ -343,8 +343,13 @@ impl CallHooks for GrpcCall {
             // abandoned (the client cancelled, or the caller dropped the response), or cut
             // off at the caller's deadline (tonic's server drops the call then, and answers
             // CANCELLED where gRPC's doc/statuscodes.md has DEADLINE_EXCEEDED, a server
-            // fault that must not pass for the caller's cancellation).
-            let code = if call.deadline_passed() {
+            // fault that must not pass for the caller's cancellation). An answer that was
+            // not gRPC (a proxy's 502 with an HTML page) was over with its head: tonic's
+            // client gives up at the page's first bytes and drops the rest, and the call
+            // ended with the code of its HTTP status, not by a cancellation.
+            let code = if let Some(code) = call.http_code {
+                code
+            } else if call.deadline_passed() {
                 Code::DeadlineExceeded
             } else {
                 Code::Cancelled

@@ -1,0 +1,138 @@
+//! Real tonic servers and clients over loopback, spans in memory: answers that are not gRPC
+//! (what a proxy or an authentication layer sends: an HTTP error status, an HTML page)
+//! end both spans with the code of their HTTP status (gRPC's
+//! doc/http-grpc-status-mapping.md), however the client reads their body.
+
+mod grpc_common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
+use grpc_common::{BoxFuture, Item, ItemRequest};
+use http::uri::PathAndQuery;
+use obs_tonic::{GrpcClientLayer, GrpcServerLayer};
+use obs_trace::opentelemetry::trace::SpanKind;
+use tonic::server::NamedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_prost::ProstCodec;
+
+/// A service answering every call as a proxy whose upstream is down: a `502` HTML page whose
+/// first bytes come at once and whose rest never does (a large page, a slow proxy).
+#[derive(Clone)]
+struct BadGateway;
+
+impl NamedService for BadGateway {
+    const NAME: &'static str = "obs.test.Gateway";
+}
+
+impl<B: Send + 'static> tower_service::Service<http::Request<B>> for BadGateway {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<B>) -> Self::Future {
+        let start = http_body::Frame::data(bytes::Bytes::from_static(b"<html><body>"));
+        let frames = futures_util::StreamExt::chain(
+            futures_util::stream::iter([Ok::<_, Infallible>(start)]),
+            futures_util::stream::pending(),
+        );
+        let response = http::Response::builder()
+            .status(502)
+            .header("content-type", "text/html")
+            .body(tonic::body::Body::new(http_body_util::StreamBody::new(
+                frames,
+            )))
+            .expect("a valid response");
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+async fn serve(registry: &obs_metrics::Registry) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(GrpcServerLayer::new().with_registry(registry))
+            .add_service(BadGateway)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    addr
+}
+
+/// The `rpc_grpc_status_code` and `error_type` labels of the one series of the duration
+/// family `name` of `registry`.
+fn outcome(registry: &obs_metrics::Registry, name: &str) -> (String, String) {
+    let family = registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == name)
+        .expect("the duration family");
+    assert_eq!(family.points.len(), 1, "{family:?}");
+    let label = |key: &str| {
+        let labels = &family.points[0].labels;
+        let found = labels.iter().find(|(k, _)| k == key);
+        found.map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    (label("rpc_grpc_status_code"), label("error_type"))
+}
+
+/// tonic's client reads the page's first byte as a message's compression flag, fails the
+/// call (INTERNAL) and drops the response unfinished; the server's stream is reset. Neither
+/// side cancelled: the call ended with a 502, UNAVAILABLE, on both spans and in both
+/// duration metrics, as it does when the page arrives whole.
+#[tokio::test(flavor = "current_thread")]
+async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
+    let (sink, _guard) = capture();
+    let server_registry = obs_metrics::Registry::new();
+    let client_registry = obs_metrics::Registry::new();
+    let addr = serve(&server_registry).await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let layer = GrpcClientLayer::new()
+        .with_registry(&client_registry)
+        .with_server_address(addr.ip().to_string(), Some(addr.port()));
+    let mut grpc =
+        tonic::client::Grpc::new(tower::ServiceBuilder::new().layer(layer).service(channel));
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            Request::new(ItemRequest::default()),
+            PathAndQuery::from_static("/obs.test.Gateway/Get"),
+            ProstCodec::<ItemRequest, Item>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+
+    let spans = take_spans(&sink, 2).await;
+    for kind in [SpanKind::Client, SpanKind::Server] {
+        let span = of_kind(&spans, kind.clone());
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("14"),
+            "{kind:?}: {span:#?}"
+        );
+        assert_eq!(
+            attribute(span, "error.type").as_deref(),
+            Some("UNAVAILABLE")
+        );
+        assert!(is_error(span), "{kind:?}");
+    }
+    let unavailable = ("14".to_owned(), "UNAVAILABLE".to_owned());
+    assert_eq!(
+        outcome(&client_registry, "rpc_client_call_duration_seconds"),
+        unavailable
+    );
+    assert_eq!(
+        outcome(&server_registry, "rpc_server_call_duration_seconds"),
+        unavailable
+    );
+}

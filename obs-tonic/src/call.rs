@@ -14,7 +14,7 @@ use tonic::Code;
 
 use crate::classify::{is_client_error, is_server_error};
 use crate::counting::MessageCounts;
-use crate::grpc::{self, MessageCounter, OTHER, RpcNames};
+use crate::grpc::{self, MessageCounter, OTHER, RpcNames, WebTrailers};
 use crate::metrics::{RpcLabels, RpcMetrics, ServerLabel, Side};
 use crate::served::ServedMethods;
 
@@ -115,9 +115,12 @@ struct ActiveCall {
     responses: MessageCounter,
     response_count: u32,
     code: Option<Code>,
-    /// The code a response head without `grpc-status` implies by its HTTP status other
-    /// than 200: the call's status only if no `grpc-status` trailer follows.
-    http_code: Option<Code>,
+    /// The code the call ends with if no `grpc-status` header or trailer comes: that of a
+    /// response head's HTTP status other than 200 (a head without `grpc-status`), or the
+    /// status in a gRPC-Web trailers frame.
+    implied_code: Option<Code>,
+    /// The `grpc-status` of a gRPC-Web trailers frame, read as the frame goes by.
+    web_trailers: WebTrailers,
     error_type: Option<&'static str>,
     /// The caller's deadline (`grpc-timeout`), counted from the call's start; `None` once
     /// a response head has come, after which tonic no longer enforces it.
@@ -147,7 +150,8 @@ impl GrpcCall {
                 responses: MessageCounter::default(),
                 response_count: 0,
                 code: None,
-                http_code: None,
+                implied_code: None,
+                web_trailers: WebTrailers::default(),
                 error_type: None,
                 deadline,
             }),
@@ -247,7 +251,7 @@ impl CallHooks for GrpcCall {
         // until then, since a span's `error.type` and status cannot be taken back.
         match grpc::status(response.headers()) {
             Some(code) => call.set_code(code, span),
-            None => call.http_code = grpc::code_of_http_status(response.status()),
+            None => call.implied_code = grpc::code_of_http_status(response.status()),
         }
     }
 
@@ -256,15 +260,21 @@ impl CallHooks for GrpcCall {
             return;
         };
         let mut started = 0;
+        // A gRPC-Web answer's status is in its last frame, not in trailers.
+        let mut trailers = |block: &[u8], end: bool| {
+            if let Some(code) = call.web_trailers.feed(block, end) {
+                call.implied_code = Some(code);
+            }
+        };
         if data.chunk().len() == data.remaining() {
             // tonic's bodies carry `Bytes`: one chunk, the whole frame.
-            started = call.responses.feed(data.chunk());
+            started = call.responses.feed_with(data.chunk(), &mut trailers);
         } else {
             // A buffer in pieces is read where it lies (the frame passes on untouched).
             let mut pieces = [std::io::IoSlice::new(&[]); 16];
             let filled = data.chunks_vectored(&mut pieces);
             for piece in &pieces[..filled] {
-                started += call.responses.feed(piece);
+                started += call.responses.feed_with(piece, &mut trailers);
             }
         }
         call.response_count = call.response_count.saturating_add(started);
@@ -283,10 +293,11 @@ impl CallHooks for GrpcCall {
             && call.code.is_none()
             && call.error_type.is_none()
         {
-            // The stream ended without a `grpc-status` (truncated, or not gRPC): the client
-            // sees the code of the HTTP status, or for a 200 UNKNOWN, as tonic and the other
-            // gRPC libraries report it.
-            call.set_code(call.http_code.unwrap_or(Code::Unknown), span);
+            // The stream ended without a `grpc-status` header or trailer: a gRPC-Web
+            // answer's status, from its trailers frame; else (truncated, or not gRPC) the
+            // client sees the code of the HTTP status, or for a 200 UNKNOWN, as tonic and
+            // the other gRPC libraries report it.
+            call.set_code(call.implied_code.unwrap_or(Code::Unknown), span);
         }
     }
 
@@ -347,7 +358,7 @@ impl CallHooks for GrpcCall {
             // not gRPC (a proxy's 502 with an HTML page) was over with its head: tonic's
             // client gives up at the page's first bytes and drops the rest, and the call
             // ended with the code of its HTTP status, not by a cancellation.
-            let code = if let Some(code) = call.http_code {
+            let code = if let Some(code) = call.implied_code {
                 code
             } else if call.deadline_passed() {
                 Code::DeadlineExceeded

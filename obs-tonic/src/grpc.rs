@@ -217,53 +217,177 @@ pub(crate) fn code_name_and_label(code: Code) -> (&'static str, &'static str) {
 
 /// Counts the messages of a gRPC stream as its bytes go by, without decoding them: each
 /// message is a 1-byte compressed flag, a 4-byte big-endian length, then that many bytes.
-/// A message counts once its 5-byte prefix is complete.
+/// A message counts once its 5-byte prefix is complete. A frame whose flag has its top bit
+/// set is gRPC-Web's trailers frame (doc/PROTOCOL-WEB.md), no message: a server layer
+/// outside tonic-web's `GrpcWebLayer` sees the status there.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MessageCounter {
     /// Bytes of the current prefix read so far (0 to 4).
     prefix_read: u8,
+    /// Whether the current frame is a gRPC-Web trailers frame.
+    trailers: bool,
     /// The length read from the current prefix so far.
     length: u32,
-    /// Payload bytes of the current message still to skip.
+    /// Payload bytes of the current frame still to skip.
     payload_left: u64,
 }
 
 /// The length of a message's prefix.
 const PREFIX_LEN: usize = 5;
 
+/// The flag bit of a gRPC-Web trailers frame (PROTOCOL-WEB.md, "Protocol differences vs
+/// gRPC over HTTP2": "the MSB of the first byte" of the frame).
+const TRAILERS_FLAG: u8 = 0x80;
+
 impl MessageCounter {
     /// Feeds the next bytes of the stream; returns how many messages started in them.
-    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> u32 {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> u32 {
+        self.feed_with(bytes, |_, _| {})
+    }
+
+    /// [`feed`](Self::feed), handing the bytes of a gRPC-Web trailers frame to `trailers`
+    /// as they go by, with whether the frame ends with them.
+    pub(crate) fn feed_with(
+        &mut self,
+        mut bytes: &[u8],
+        mut trailers: impl FnMut(&[u8], bool),
+    ) -> u32 {
         let mut started = 0;
         while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let skip = bytes.len().min(self.payload_left as usize);
                 self.payload_left -= skip as u64;
+                if self.trailers {
+                    trailers(&bytes[..skip], self.payload_left == 0);
+                }
                 bytes = &bytes[skip..];
                 continue;
             }
             // Fast path: a whole prefix at hand.
             if self.prefix_read == 0 && bytes.len() >= PREFIX_LEN {
+                self.trailers = bytes[0] & TRAILERS_FLAG != 0;
                 let length = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-                started += 1;
-                self.payload_left = u64::from(length);
+                started += self.start_frame(length, &mut trailers);
                 bytes = &bytes[PREFIX_LEN..];
                 continue;
             }
             // A prefix split across frames: one byte at a time (byte 0 is the flag).
             if self.prefix_read > 0 {
                 self.length = (self.length << 8) | u32::from(bytes[0]);
+            } else {
+                self.trailers = bytes[0] & TRAILERS_FLAG != 0;
             }
             self.prefix_read += 1;
             bytes = &bytes[1..];
             if usize::from(self.prefix_read) == PREFIX_LEN {
-                started += 1;
-                self.payload_left = u64::from(self.length);
+                started += self.start_frame(self.length, &mut trailers);
                 self.prefix_read = 0;
                 self.length = 0;
             }
         }
         started
+    }
+
+    /// Starts the frame whose prefix was just read: 1 if it is a message, 0 for a trailers
+    /// frame (an empty one ends at once).
+    #[inline]
+    fn start_frame(&mut self, length: u32, trailers: &mut impl FnMut(&[u8], bool)) -> u32 {
+        self.payload_left = u64::from(length);
+        if !self.trailers {
+            return 1;
+        }
+        if length == 0 {
+            trailers(&[], true);
+        }
+        0
+    }
+}
+
+/// The name of the status in a gRPC-Web trailers frame, lower-cased.
+const GRPC_STATUS_KEY: &[u8] = b"grpc-status";
+
+/// Reads `grpc-status` from a gRPC-Web trailers frame's header block (`key:value` lines
+/// ending in CRLF, keys in any case) as its bytes go by, split anywhere, keeping nothing
+/// but a few bytes of state.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WebTrailers {
+    /// Where in a line: in its key, `matched` bytes of `grpc-status` so far
+    /// ([`GRPC_STATUS_KEY`]); past the `:` of `grpc-status`; or in a line to skip.
+    state: WebTrailersState,
+    /// The status value's first bytes (a code has at most two digits).
+    value: [u8; 2],
+    /// The status value's length, up to 3 (a longer value is no code).
+    value_len: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WebTrailersState {
+    Key { matched: u8 },
+    Value,
+    Skip,
+}
+
+impl Default for WebTrailersState {
+    fn default() -> Self {
+        WebTrailersState::Key { matched: 0 }
+    }
+}
+
+impl WebTrailers {
+    /// Feeds the next bytes of the header block (`end`: the frame ends with them); returns
+    /// the status once its line is complete. A value that is no code reads as `UNKNOWN`,
+    /// as in [`status`].
+    pub(crate) fn feed(&mut self, bytes: &[u8], end: bool) -> Option<Code> {
+        let mut found = None;
+        for &byte in bytes {
+            match (self.state, byte) {
+                (WebTrailersState::Value, b'\r' | b'\n') => {
+                    found = Some(self.code());
+                    self.state = if byte == b'\n' {
+                        WebTrailersState::default()
+                    } else {
+                        WebTrailersState::Skip
+                    };
+                }
+                // Optional white space around the value.
+                (WebTrailersState::Value, b' ' | b'\t') => {}
+                (WebTrailersState::Value, _) => {
+                    if let Some(slot) = self.value.get_mut(usize::from(self.value_len)) {
+                        *slot = byte;
+                    }
+                    self.value_len = (self.value_len + 1).min(3);
+                }
+                (_, b'\n') => self.state = WebTrailersState::default(),
+                (WebTrailersState::Key { matched }, b':')
+                    if usize::from(matched) == GRPC_STATUS_KEY.len() =>
+                {
+                    self.state = WebTrailersState::Value;
+                    self.value_len = 0;
+                }
+                (WebTrailersState::Key { matched }, _)
+                    if GRPC_STATUS_KEY.get(usize::from(matched))
+                        == Some(&byte.to_ascii_lowercase()) =>
+                {
+                    self.state = WebTrailersState::Key {
+                        matched: matched + 1,
+                    };
+                }
+                _ => self.state = WebTrailersState::Skip,
+            }
+        }
+        if end && matches!(self.state, WebTrailersState::Value) {
+            // The last line needs no line end.
+            found = Some(self.code());
+            self.state = WebTrailersState::Skip;
+        }
+        found
+    }
+
+    fn code(&self) -> Code {
+        match self.value.get(..usize::from(self.value_len)) {
+            Some(value) => Code::from_bytes(value),
+            None => Code::Unknown,
+        }
     }
 }
 
@@ -405,6 +529,56 @@ mod tests {
             code_name_and_label(Code::DeadlineExceeded).0,
             "DEADLINE_EXCEEDED"
         );
+    }
+
+    #[test]
+    fn a_grpc_web_status_is_read_however_the_block_is_split() {
+        let read = |block: &[u8], split: usize| {
+            let mut trailers = WebTrailers::default();
+            let (a, b) = block.split_at(split);
+            let first = trailers.feed(a, false);
+            trailers.feed(b, true).or(first)
+        };
+        let cases: [(&[u8], Option<Code>); 6] = [
+            (b"grpc-status:5\r\ngrpc-message:x\r\n", Some(Code::NotFound)),
+            // Bare line feeds, a look-alike key first, the status last with no line end.
+            (
+                b"grpc-status-details-bin:AAA\ngrpc-message:x\nGRPC-STATUS: 14 ",
+                Some(Code::Unavailable),
+            ),
+            (b"grpc-status:\r\n", Some(Code::Unknown)),
+            (b"grpc-status:123\r\n", Some(Code::Unknown)),
+            (b"x-grpc-status:5\r\ngrpc-message:grpc-status:5\r\n", None),
+            (b"", None),
+        ];
+        for (block, code) in cases {
+            for split in 0..=block.len() {
+                assert_eq!(read(block, split), code, "{block:?} split at {split}");
+            }
+        }
+        // Message frames and a trailers frame: the frame's bytes, not the messages', reach
+        // the reader, and only messages count.
+        let mut stream = frame(b"grpc-status:0");
+        stream.extend(frame(b"hi"));
+        stream.extend([TRAILERS_FLAG, 0, 0, 0, 13]);
+        stream.extend_from_slice(b"grpc-status:7");
+        for split in 0..=stream.len() {
+            let mut counter = MessageCounter::default();
+            let mut trailers = WebTrailers::default();
+            let mut found = None;
+            let (a, b) = stream.split_at(split);
+            let mut started = 0;
+            for part in [a, b] {
+                started += counter.feed_with(part, |block, end| {
+                    found = trailers.feed(block, end).or(found);
+                });
+            }
+            assert_eq!(
+                (started, found),
+                (2, Some(Code::PermissionDenied)),
+                "{split}"
+            );
+        }
     }
 
     #[test]

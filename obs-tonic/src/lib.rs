@@ -22,8 +22,11 @@
 //! plumbing: the span is entered while the service and the response stream are polled, and
 //! the call ends when the stream does (trailers sent, or the body dropped when the client
 //! cancels), so a streaming call's span covers the whole stream. The status is read from
-//! the `grpc-status` of a trailers-only response or from the trailers; messages are
-//! counted from their 5-byte length prefixes, without decoding.
+//! the `grpc-status` of a trailers-only response or from the trailers (for gRPC-Web, which
+//! a server layer outside tonic-web's `GrpcWebLayer` sees, from the trailers frame ending
+//! the body; not from `application/grpc-web-text`, base64 the layer does not decode: put
+//! the layer inside `GrpcWebLayer` for that); messages are counted from their 5-byte
+//! length prefixes, without decoding.
 //!
 //! Metrics (into [`obs_metrics::global()`] unless `with_registry` says otherwise), each
 //! labelled `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` and

@@ -35,7 +35,8 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `grpc-timeout` has run out (tonic's server cuts it off then) is `DEADLINE_EXCEEDED`, gRPC's
 /// code for it, though tonic answers `CANCELLED`; a deadline set only with tonic's
 /// `Server::timeout` is not seen by the layer, and such a call reads as `CANCELLED`. The status
-/// comes from the `grpc-status` header of a trailers-only response or from the trailers.
+/// comes from the `grpc-status` header of a trailers-only response or from the trailers (or
+/// gRPC-Web's trailers frame, see [the crate docs](crate)).
 /// `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`
 /// mark the span as failed; other codes are the caller's errors. A service under the layer
 /// that fails with a `tonic::Status` (returned, or in a boxed error's source chain) ends the

@@ -326,6 +326,80 @@ async fn trailers_only_status_is_read_from_the_headers() {
     assert_eq!(outcome(&span), expected("12", Some("UNIMPLEMENTED")));
 }
 
+/// gRPC-Web (gRPC's doc/PROTOCOL-WEB.md), as a server layer outside tonic-web's
+/// `GrpcWebLayer` sees it: the trailers travel as the body's last frame, flagged by the top
+/// bit of its first byte, in HTTP/1 header form. That frame holds the call's status and is
+/// no message; a whole frame, or one split across data frames, reads the same.
+#[tokio::test(flavor = "current_thread")]
+async fn a_grpc_web_answer_ends_with_the_status_in_its_trailers_frame() {
+    let (sink, _guard) = capture();
+    let trailers_frame = |block: &'static [u8]| {
+        let mut frame = vec![0x80];
+        frame.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        frame.extend_from_slice(block);
+        Bytes::from(frame)
+    };
+    let cases: [(Vec<Bytes>, &str, Option<&str>); 4] = [
+        // tonic-web's encoding: `key:value\r\n`, the status first.
+        (
+            vec![messages(1, b"pong"), trailers_frame(b"grpc-status:0\r\n")],
+            "0",
+            None,
+        ),
+        (
+            vec![trailers_frame(
+                b"grpc-message:no%20way\r\nGrpc-Status: 13\r\n",
+            )],
+            "13",
+            Some("INTERNAL"),
+        ),
+        // No line end after the last header, and a status that is no code.
+        (
+            vec![trailers_frame(b"grpc-status:99")],
+            "2",
+            Some("UNKNOWN"),
+        ),
+        // The frame in pieces, its prefix split too.
+        {
+            let whole = trailers_frame(b"grpc-status:5\r\n");
+            let pieces = [0, 3, 9, whole.len()]
+                .windows(2)
+                .map(|at| whole.slice(at[0]..at[1]))
+                .collect();
+            (pieces, "5", None)
+        },
+    ];
+    for (chunks, code, error_type) in cases {
+        let registry = Registry::new();
+        let service = ServiceBuilder::new()
+            .layer(GrpcServerLayer::new().with_registry(&registry))
+            .service_fn(move |_: Request<_>| {
+                let frames: Vec<FrameResult> =
+                    chunks.iter().cloned().map(Frame::data).map(Ok).collect();
+                async move {
+                    let response = Response::builder()
+                        .header("content-type", "application/grpc-web+proto")
+                        .body(StreamBody::new(futures_util::stream::iter(frames)))
+                        .unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            });
+        let response = service
+            .oneshot(grpc_request("/shop.v1.Orders/Get", messages(1, b"ping")))
+            .await
+            .unwrap();
+        drain(response).await;
+        let span = only(&sink);
+        assert_eq!(outcome(&span), expected(code, error_type), "{code}");
+        let responses = if code == "0" { 1.0 } else { 0.0 };
+        assert_eq!(
+            histogram(&registry, "rpc_server_responses_per_rpc").1,
+            responses,
+            "the trailers frame is no message"
+        );
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_sides() {
     let (sink, _guard) = capture();

@@ -74,8 +74,8 @@ impl Config {
             metrics: self.metrics.clone(),
             server_address: self.server_address.clone(),
             warned_no_server_address: AtomicBool::new(false),
-            // Builders run before any call: nothing served yet.
-            served: ServedMethods::new(),
+            // Builders run before any call: the configured methods only.
+            served: self.served.copied(),
         };
         f(&mut config);
         config

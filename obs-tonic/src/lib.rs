@@ -72,6 +72,8 @@
 //! not learnt yet (all of them rejected before routing so far, or all answered
 //! UNIMPLEMENTED by its handler) are counted as `_OTHER` too; spans keep the name the
 //! caller used unless the method is unknown. At most 1024 methods are learnt per layer.
+//! [`GrpcServerLayer::with_methods`] lists methods the server has, named from the first
+//! call whatever answers it.
 //!
 //! Span names, `error.type` (the code's name, for the codes that are errors on each side)
 //! and the duration metrics' names, unit and buckets are the same in both. With `rpc/dup`

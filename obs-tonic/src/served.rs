@@ -81,7 +81,25 @@ impl ServedMethods {
         known
     }
 
-    /// Whether a call to `method` has been seen to read its request.
+    /// Adds methods the server is configured to have
+    /// ([`GrpcServerLayer::with_methods`](crate::GrpcServerLayer::with_methods)), beyond
+    /// the bound on those learnt: the application's own list.
+    pub(crate) fn add_configured<I: IntoIterator<Item = Box<str>>>(&self, methods: I) {
+        if let Ok(mut known) = self.methods.write() {
+            known.extend(methods);
+        }
+    }
+
+    /// A new set (its own id) holding this one's methods: a layer's copy made by a builder.
+    pub(crate) fn copied(&self) -> ServedMethods {
+        let copy = ServedMethods::new();
+        if let Ok(methods) = self.methods.read() {
+            copy.add_configured(methods.iter().cloned());
+        }
+        copy
+    }
+
+    /// Whether a call to `method` has been seen to read its request, or is configured.
     pub(crate) fn contains(&self, method: &RpcNames) -> bool {
         self.methods
             .read()

@@ -62,6 +62,25 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// attributes are silently missing. Configured with the builder methods of [`GrpcLayer`].
 pub type GrpcServerLayer = GrpcLayer<ServerSide>;
 
+impl GrpcServerLayer {
+    /// Methods (`package.Service/Method`) the server has, named in metric labels from the
+    /// first call. The layer otherwise learns a method from a call that reached its handler
+    /// (see [the crate docs](crate)) and labels the calls before that `_OTHER`: a method
+    /// whose calls are all answered before routing (by an authentication layer under this
+    /// one, say) would stay `_OTHER`. The RPC conventions ask for this list of an
+    /// instrumentation that "could end up converting valid RPC methods to `_OTHER`"
+    /// (`rpc.method`). A method listed also keeps its name on spans when answered
+    /// UNIMPLEMENTED. Defaults to none; adds to any given before.
+    pub fn with_methods<I, N>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        let methods = methods.into_iter().map(|m| m.into().into_boxed_str());
+        self.map(|c| c.served.add_configured(methods))
+    }
+}
+
 impl<S> Layer<S> for GrpcServerLayer {
     type Service = GrpcServerService<S>;
 

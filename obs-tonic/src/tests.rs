@@ -592,6 +592,49 @@ async fn unimplemented_methods_are_other_in_metric_labels() {
     assert_eq!(labels[2], ("rpc_method".to_owned(), "_OTHER".to_owned()));
 }
 
+/// RPC conventions, `rpc.method`: an instrumentation that "could end up converting valid
+/// RPC methods to `_OTHER`" (here, a method whose calls are all answered before routing,
+/// never read) "SHOULD provide a way to configure the list of recognized RPC methods".
+#[tokio::test(flavor = "current_thread")]
+async fn configured_methods_are_named_in_metric_labels_before_any_call_reaches_them() {
+    let (_sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::new()
+        .with_registry(&registry)
+        .with_methods(["shop.v1.Cart/Get"])
+        .with_methods([String::from("shop.v1.Cart/Put")]);
+    // An authentication layer under the server layer: every call UNAUTHENTICATED, no
+    // request read.
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_: Request<_>| async {
+            let response = Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "16")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    for path in ["/shop.v1.Cart/Get", "/shop.v1.Cart/Put", "/made.Up/Name"] {
+        let response = service
+            .clone()
+            .oneshot(grpc_request(path, messages(1, b"")))
+            .await
+            .unwrap();
+        drain(response).await;
+    }
+    let mut methods: Vec<String> = family(&registry, "rpc_server_call_duration_seconds")
+        .points
+        .iter()
+        .map(|p| {
+            let method = p.labels.iter().find(|(k, _)| k == "rpc_method");
+            method.map(|(_, v)| v.clone()).unwrap_or_default()
+        })
+        .collect();
+    methods.sort();
+    assert_eq!(methods, ["Get", "Put", "_OTHER"]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_cancelled_stream_ends_its_span_as_cancelled() {
     let (sink, _guard) = capture();

@@ -8,7 +8,9 @@
 //!
 //! Behind a reverse proxy, [`HttpServerLayer::with_forwarded_headers`] takes the original
 //! request's `server.address`, `url.scheme` and `client.address` from `Forwarded` or
-//! `X-Forwarded-*`; it is off by default, as clients can forge these headers.
+//! `X-Forwarded-*`; it is off by default, as clients can forge these headers. A server
+//! that terminates TLS itself says so with [`HttpServerLayer::with_tls`] (an HTTP/1.1
+//! request does not name its scheme, so `url.scheme` would read `http`).
 //!
 //! A caller's trace is never dropped: when no span layer sees the server span (a global
 //! filter such as a `LevelFilter` layer disabled it, or the subscriber has no

@@ -599,6 +599,48 @@ impl EnvReader<'_> {
         self.warn_using(NAME, &v, why, "explicit_bucket_histogram");
     }
 
+    /// The variables of the SDK environment-variable spec that obs does not implement, each
+    /// warned about when set: ignored silently, each would leave the user believing it in
+    /// force. `OTEL_CONFIG_FILE` most of all, since the spec has its file take precedence
+    /// over every other variable ("Declarative configuration"); obs reads the variables.
+    fn unsupported(&mut self) {
+        const ENV: &str = "the environment variables and the builder's settings";
+        const UNSUPPORTED: [(&str, &str, &str); 5] = [
+            (
+                "OTEL_CONFIG_FILE",
+                "declarative configuration files are not supported",
+                ENV,
+            ),
+            (
+                "OTEL_EXPERIMENTAL_CONFIG_FILE",
+                "declarative configuration files are not supported",
+                ENV,
+            ),
+            (
+                "OTEL_ENTITIES",
+                "entities are not supported (their attributes can go in \
+                 OTEL_RESOURCE_ATTRIBUTES)",
+                "no entities",
+            ),
+            // The spec's obsolete names of the per-signal `_INSECURE` variables.
+            (
+                "OTEL_EXPORTER_OTLP_SPAN_INSECURE",
+                "an obsolete name, not supported",
+                "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRIC_INSECURE",
+                "an obsolete name, not supported",
+                "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+            ),
+        ];
+        for (name, why, using) in UNSUPPORTED {
+            if let Some(v) = self.var(name) {
+                self.warn_using(name, &v, why, using);
+            }
+        }
+    }
+
     /// A limit: a non-negative integer (zero allowed: nothing kept); `None` if unset or
     /// unparsable.
     fn limit(&mut self, name: &str) -> Option<usize> {
@@ -1616,6 +1658,7 @@ impl Config {
             }),
         };
         r.histogram_aggregation();
+        r.unsupported();
         let tail_sampling = r.tail_sampling();
         let (span_limits, log_limits) = r.limits();
         let propagators = r.propagators();

@@ -1924,3 +1924,57 @@ fn a_per_signal_endpoint_without_a_path_is_warned_about() {
     );
     assert!(warning.contains("Builder::otlp_endpoint"), "{warning}");
 }
+
+/// The spec's variables obs does not implement are warned about when set, not ignored
+/// silently: `OTEL_CONFIG_FILE`'s file would take precedence over every other variable
+/// ("Declarative configuration"), so a user setting it believes the variables beside it
+/// ignored, and the file in force; `OTEL_ENTITIES` reads as if it added to the resource; the
+/// obsolete `_SPAN_`/`_METRIC_INSECURE` names as if they made a gRPC endpoint plaintext.
+#[test]
+fn unsupported_spec_variables_are_warned_about_when_set() {
+    for (name, value, using) in [
+        (
+            "OTEL_CONFIG_FILE",
+            "/etc/otel/sdk.yaml",
+            "using the environment variables",
+        ),
+        (
+            "OTEL_EXPERIMENTAL_CONFIG_FILE",
+            "/etc/otel/sdk.yaml",
+            "using the environment variables",
+        ),
+        (
+            "OTEL_ENTITIES",
+            "service{service.name=orders}[service.version=1.0]",
+            "using no entities",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_SPAN_INSECURE",
+            "true",
+            "using OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRIC_INSECURE",
+            "true",
+            "using OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+        ),
+    ] {
+        let c = config(&[(name, value)]);
+        let [warning] = c.warnings.as_slice() else {
+            panic!("{name}: one warning: {:?}", c.warnings);
+        };
+        assert!(
+            warning.contains(name) && warning.contains(value),
+            "{warning}"
+        );
+        assert!(warning.contains(using), "{warning}");
+        // Empty is unset, as for every variable.
+        assert!(config(&[(name, "")]).warnings.is_empty(), "{name}");
+    }
+    // Nothing else changes: the variables beside them stay in force.
+    let c = config(&[
+        ("OTEL_CONFIG_FILE", "/etc/otel/sdk.yaml"),
+        ("OTEL_SERVICE_NAME", "orders"),
+    ]);
+    assert_eq!(c.service_name.as_deref(), Some("orders"));
+}

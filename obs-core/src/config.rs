@@ -95,7 +95,8 @@ impl TemporalityPreference {
 pub enum ExporterKind {
     /// OTLP to the configured endpoint (default).
     Otlp,
-    /// OTLP/JSON lines on stdout, for debugging.
+    /// OTLP/JSON lines on stdout, for debugging (`console`, or `otlp/stdout`: the same
+    /// lines are the OTLP File exporter's format).
     Console,
     /// Not exported.
     None,
@@ -742,9 +743,9 @@ impl EnvReader<'_> {
             return ExporterKind::Otlp;
         };
         let supported = if signal == Signal::Metrics {
-            "otlp, prometheus, console, none"
+            "otlp, prometheus, console, otlp/stdout, none"
         } else {
-            "otlp, console, none"
+            "otlp, console, otlp/stdout, none"
         };
         // The value is a comma-separated list; obs runs one exporter per signal, so the first
         // known value wins and the others are reported, once the one in use is known (a
@@ -755,7 +756,9 @@ impl EnvReader<'_> {
             let lower = item.to_ascii_lowercase();
             let kind = match lower.as_str() {
                 "otlp" => Some(ExporterKind::Otlp),
-                "console" | "logging" => Some(ExporterKind::Console),
+                // `otlp/stdout` (the spec's in-development OTLP File exporter to stdout) is
+                // what `console` prints: OTLP/JSON lines, one request per batch.
+                "console" | "logging" | "otlp/stdout" => Some(ExporterKind::Console),
                 "none" => Some(ExporterKind::None),
                 // The spec's pull exporter: nothing pushed, `/metrics` served
                 // (`OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`).

@@ -1978,3 +1978,23 @@ fn unsupported_spec_variables_are_warned_about_when_set() {
     ]);
     assert_eq!(c.service_name.as_deref(), Some("orders"));
 }
+
+/// `otlp/stdout`, the spec's (in-development) OTLP File exporter writing to stdout, asks for
+/// OTLP/JSON lines, one request per line: what the console exporter prints. It was refused
+/// as "not a supported exporter", and the signal sent over OTLP instead.
+#[test]
+fn the_otlp_stdout_exporter_is_the_console_one() {
+    let c = config(&[
+        ("OTEL_TRACES_EXPORTER", "otlp/stdout"),
+        ("OTEL_METRICS_EXPORTER", "OTLP/stdout"),
+        ("OTEL_LOGS_EXPORTER", " otlp/stdout "),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    for s in Signal::ALL {
+        assert_eq!(c.exporter(s), ExporterKind::Console, "{s:?}");
+    }
+    // Another exporter beside it is still one too many.
+    let c = config(&[("OTEL_TRACES_EXPORTER", "otlp/stdout,otlp")]);
+    assert_eq!(c.traces_exporter, ExporterKind::Console);
+    assert!(warned(&c, "OTEL_TRACES_EXPORTER", "using otlp/stdout"));
+}

@@ -779,6 +779,13 @@ impl EnvReader<'_> {
                 }
             }
         }
+        // The spec keeps `logging` "for backwards compatibility" only: it works, and says so.
+        if chosen.as_ref().is_some_and(|(_, first)| first == "logging") {
+            self.warnings.push(format!(
+                "obs: {name}=logging is the spec's deprecated name of console, which it \
+                 prints to; set console instead"
+            ));
+        }
         let using = chosen.as_ref().map_or(DEFAULT, |(_, first)| first.as_str());
         for (item, why) in left_out {
             self.warn_using(&name, item, &why, using);

@@ -1998,3 +1998,24 @@ fn the_otlp_stdout_exporter_is_the_console_one() {
     assert_eq!(c.traces_exporter, ExporterKind::Console);
     assert!(warned(&c, "OTEL_TRACES_EXPORTER", "using otlp/stdout"));
 }
+
+/// `logging` is the spec's deprecated name of `console`, kept "for backwards compatibility"
+/// and one that "SHOULD NOT be supported by new implementations": obs still prints to stdout
+/// with it, and says to use `console`, rather than take it silently.
+#[test]
+fn the_deprecated_logging_exporter_prints_and_is_warned_about() {
+    let c = config(&[("OTEL_TRACES_EXPORTER", "Logging")]);
+    assert_eq!(c.traces_exporter, ExporterKind::Console);
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(
+        warning.contains("OTEL_TRACES_EXPORTER=logging") && warning.contains("set console"),
+        "{warning}"
+    );
+    assert!(
+        config(&[("OTEL_LOGS_EXPORTER", "console")])
+            .warnings
+            .is_empty()
+    );
+}

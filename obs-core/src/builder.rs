@@ -54,6 +54,7 @@ pub struct Builder {
     span_limits: Option<SpanLimits>,
     log_limits: Option<AttributeLimits>,
     metric_export_interval: Option<Duration>,
+    metric_export_timeout: Option<Duration>,
     exemplar_filter: Option<obs_metrics::ExemplarFilter>,
     metrics_temporality: Option<TemporalityPreference>,
     log_filter: Option<String>,
@@ -262,9 +263,18 @@ impl Builder {
         self
     }
 
-    /// How often metrics are pushed. Defaults to 60 s.
+    /// How often metrics are pushed. Defaults to `OTEL_METRIC_EXPORT_INTERVAL`, else 60 s.
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
         self.metric_export_interval = Some(interval);
+        self
+    }
+
+    /// The longest one metrics push may take, retries included: the code equivalent of
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`, which the spec requires every variable to have. Defaults
+    /// to that variable, else 30 s. Zero means no limit, as the spec's Timeout type says;
+    /// shutdown still ends within its own timeout.
+    pub fn metric_export_timeout(mut self, timeout: Duration) -> Self {
+        self.metric_export_timeout = Some(timeout);
         self
     }
 
@@ -632,6 +642,9 @@ impl Builder {
                 ));
             }
             c.metric_export_interval = checked("metric_export_interval", i)?;
+        }
+        if let Some(t) = self.metric_export_timeout {
+            c.metric_export_timeout = checked("metric_export_timeout", t)?;
         }
         if let Some(f) = self.exemplar_filter {
             c.exemplar_filter = f;

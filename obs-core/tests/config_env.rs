@@ -2019,3 +2019,30 @@ fn the_deprecated_logging_exporter_prints_and_is_warned_about() {
             .is_empty()
     );
 }
+
+/// The spec: "The environment-based configuration MUST have a direct code configuration
+/// equivalent". `OTEL_METRIC_EXPORT_TIMEOUT` had none (its interval had one): the builder's
+/// wins over the variable, zero is no limit, and a duration obs can't wait is refused.
+#[test]
+fn the_metric_export_timeout_has_a_builder_setting_that_wins() {
+    let env = |k: &str| (k == "OTEL_METRIC_EXPORT_TIMEOUT").then(|| "900".to_owned());
+    let c = obs_core::builder().config_with(&env).unwrap();
+    assert_eq!(c.metric_export_timeout, Duration::from_millis(900));
+    for timeout in [Duration::from_secs(5), Duration::ZERO] {
+        let c = obs_core::builder()
+            .metric_export_timeout(timeout)
+            .config_with(&env)
+            .unwrap();
+        assert_eq!(c.metric_export_timeout, timeout);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+    match obs_core::builder()
+        .metric_export_timeout(Duration::MAX)
+        .config_with(&env)
+    {
+        Err(e @ InitError::InvalidSetting { .. }) => {
+            assert!(e.to_string().contains("metric_export_timeout"), "{e}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

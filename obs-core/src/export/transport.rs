@@ -1262,6 +1262,16 @@ mod tests {
         (base, arrivals)
     }
 
+    /// An HTTP/1.1 response with `status` (`200 OK`), a `content_type` body, and the
+    /// connection closed after it.
+    fn closing_response(status: &str, content_type: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
     /// Writes `response` and closes the connection.
     async fn respond(mut stream: tokio::net::TcpStream, response: impl AsRef<[u8]>) {
         use tokio::io::AsyncWriteExt;
@@ -1449,12 +1459,7 @@ mod tests {
             (r#"{"status": "ok"}"#, Accepted::ALL),
         ] {
             let (base, _) = http_answering(move |_, stream| {
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                respond(stream, answer)
+                respond(stream, closing_response("200 OK", "application/json", body))
             })
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
@@ -2015,12 +2020,10 @@ mod tests {
             ("text/html", "<html><body>Unauthorized</body></html>", None),
         ] {
             let (base, _) = http_answering(move |_, stream| {
-                let answer = format!(
-                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: {content_type}\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                respond(stream, answer)
+                respond(
+                    stream,
+                    closing_response("401 Unauthorized", content_type, body),
+                )
             })
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));

@@ -395,6 +395,7 @@ const fn pipeline_otel(name: &'static str, unit: &'static str) -> OtelNames {
         name: Some(name),
         attributes: &PIPELINE_ATTRIBUTES,
         unit: Some(unit),
+        scope: None,
     }
 }
 

@@ -21,6 +21,7 @@ const fn otel(name: &'static str, unit: Option<&'static str>) -> OtelNames {
         name: Some(name),
         attributes: &[],
         unit,
+        scope: None,
     }
 }
 

@@ -287,8 +287,8 @@ fn describe(kind: MetricKind, shape: &str, help: &str, otel: &OtelNames) -> Stri
     let mut described = format!("a {} ({shape}) with help {help:?}", kind.as_str());
     if *otel != OtelNames::default() {
         described.push_str(&format!(
-            ", OpenTelemetry name {:?} and attributes {:?}",
-            otel.name, otel.attributes
+            ", OpenTelemetry name {:?}, attributes {:?} and scope {:?}",
+            otel.name, otel.attributes, otel.scope
         ));
     }
     described
@@ -793,6 +793,28 @@ impl MetricBuilder<'_> {
     /// ```
     pub fn otel_unit(mut self, unit: &'static str) -> Self {
         self.otel.unit = Some(unit);
+        self
+    }
+
+    /// The instrumentation scope OTLP exporters send the family under, for a library that
+    /// instruments others: give it the name its spans' scope has (its crate name, the
+    /// first segment of its `tracing` target), so that its spans and metrics arrive
+    /// under one scope. Families without one share the exporter's default scope. See
+    /// [`OtelNames`].
+    ///
+    /// ```
+    /// use obs_metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry
+    ///     .metric("jobs_run", "Jobs run.")
+    ///     .otel_scope(env!("CARGO_CRATE_NAME"))
+    ///     .counter()
+    ///     .unwrap();
+    /// assert_eq!(registry.collect()[0].otel.scope, Some(env!("CARGO_CRATE_NAME")));
+    /// ```
+    pub fn otel_scope(mut self, scope: &'static str) -> Self {
+        self.otel.scope = Some(scope);
         self
     }
 

@@ -41,7 +41,8 @@ impl MetricKind {
 /// (`http_response_status_code` is `http.response.status_code`), so both are given, with
 /// [`MetricBuilder::otel_name`](crate::MetricBuilder::otel_name) and
 /// [`MetricBuilder::otel_attributes`](crate::MetricBuilder::otel_attributes), and the unit
-/// of a count, which no Prometheus suffix carries ([`MetricBuilder::otel_unit`](crate::MetricBuilder::otel_unit)).
+/// of a count, which no Prometheus suffix carries ([`MetricBuilder::otel_unit`](crate::MetricBuilder::otel_unit)),
+/// and the instrumentation scope of a library's own metrics ([`MetricBuilder::otel_scope`](crate::MetricBuilder::otel_scope)).
 /// OTLP exporters (`obs-core`'s push) send these; the text exposition ignores them. The
 /// default keeps the Prometheus names over OTLP too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +56,11 @@ pub struct OtelNames {
     /// such as `{count}` or `{request}`, which the semantic conventions give counts and
     /// Prometheus names leave out. `None`: the [`Unit`]'s UCUM code, if any.
     pub unit: Option<&'static str>,
+    /// The instrumentation scope OTLP exporters send the family under: the library that
+    /// instruments (`obs_tower` for the HTTP layers' metrics, the scope of their spans too,
+    /// as a Tracer and a Meter of one library share a scope). `None`: the exporter's
+    /// default scope, `obs-metrics`.
+    pub scope: Option<&'static str>,
 }
 
 impl OtelNames {

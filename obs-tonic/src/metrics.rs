@@ -47,6 +47,11 @@ use tonic::Code;
 
 use crate::grpc::{OTHER, SYSTEM, code_name_and_label};
 
+/// The instrumentation scope of the metrics over OTLP: this crate's name, which is also
+/// the scope of its spans (their `tracing` target's crate), so both signals of the
+/// instrumentation arrive under one scope.
+const SCOPE: &str = env!("CARGO_CRATE_NAME");
+
 /// Buckets for messages per call: powers of two up to 1024.
 const MESSAGE_BUCKETS: [f64; 11] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
@@ -317,6 +322,7 @@ impl RpcMetrics {
                 .metric(name, help)
                 .otel_name(otel_name)
                 .otel_attributes(&RPC_ATTRIBUTES)
+                .otel_scope(SCOPE)
                 // rpc-metrics.md (v1.37): the unit of both message counts.
                 .otel_unit("{count}")
                 .buckets(MESSAGE_BUCKETS)
@@ -334,6 +340,7 @@ impl RpcMetrics {
                     )
                     .otel_name(duration.1)
                     .otel_attributes(&RPC_ATTRIBUTES)
+                    .otel_scope(SCOPE)
                     .unit(Unit::Seconds)
                     .buckets(DEFAULT_BUCKETS)
                     .dyn_family(duration_labels)?,

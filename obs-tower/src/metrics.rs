@@ -38,6 +38,11 @@ pub struct ServerMetrics {
     active_series: Arc<[OnceLock<UpDownCounter>; METHODS.len() * SCHEMES.len()]>,
 }
 
+/// The instrumentation scope of the metrics over OTLP: this crate's name, which is also
+/// the scope of its spans (their `tracing` target's crate), so both signals of the
+/// instrumentation arrive under one scope.
+const SCOPE: &str = env!("CARGO_CRATE_NAME");
+
 /// The OpenTelemetry attribute of every label of the HTTP metrics, server and client, as
 /// the stable conventions key and type them (`http.response.status_code` and `server.port`
 /// are `int`).
@@ -117,6 +122,7 @@ impl HttpInstruments for ServerMetrics {
                     )
                     .otel_name("http.server.request.duration")
                     .otel_attributes(&HTTP_ATTRIBUTES)
+                    .otel_scope(SCOPE)
                     .unit(Unit::Seconds)
                     .buckets(DEFAULT_BUCKETS)
                     .family()?,
@@ -127,6 +133,7 @@ impl HttpInstruments for ServerMetrics {
                     )
                     .otel_name("http.server.active_requests")
                     .otel_attributes(&HTTP_ATTRIBUTES)
+                    .otel_scope(SCOPE)
                     // http-metrics.md: "UpDownCounter | `{request}`".
                     .otel_unit("{request}")
                     .dyn_family(&["http_request_method", "url_scheme"])?,
@@ -218,6 +225,7 @@ impl HttpInstruments for ClientMetrics {
             )
             .otel_name("http.client.request.duration")
             .otel_attributes(&HTTP_ATTRIBUTES)
+            .otel_scope(SCOPE)
             .unit(Unit::Seconds)
             .buckets(DEFAULT_BUCKETS)
             .family()

@@ -145,12 +145,26 @@ async fn stable_rpc_conventions_reach_the_collector_on_spans_and_metrics() {
         assert_eq!(server_point.attribute(old), None, "{old}");
     }
     assert!(server_point.histogram().is_some(), "a histogram");
+    // The instrumentation scope is the library that instruments, obs-tonic, on spans and
+    // metrics alike (a Tracer and a Meter of one scope).
+    for (what, scope) in [
+        ("server span", &server.scope),
+        ("client span", &span(&spans, SpanKind::Client, get).scope),
+        ("server metric", &server_point.scope),
+    ] {
+        assert_eq!(
+            (scope.name.as_str(), scope.version.as_str()),
+            ("obs_tonic", env!("CARGO_PKG_VERSION")),
+            "{what}"
+        );
+    }
     assert_eq!(
         server_point.exemplar_trace_ids().first(),
         Some(&server.trace_id_hex()),
         "a span exemplar"
     );
     let client_point = points.iter().rev().find(|p| client_duration(p)).unwrap();
+    assert_eq!(client_point.scope, server_point.scope);
     assert_eq!(
         client_point.attribute_str("server.address"),
         Some("127.0.0.1")

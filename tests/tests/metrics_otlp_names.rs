@@ -75,7 +75,26 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         "the span's exemplar"
     );
 
+    // The instrumentation scope is the library that instruments, obs-tower, on spans and
+    // metrics alike (a Tracer and a Meter of one scope); the process metrics and obs's
+    // own counters stay under obs-metrics.
     let client = metrics.iter().rev().find(|m| client_duration(m)).unwrap();
+    let client_span = spans
+        .iter()
+        .find(|s| s.name() == "GET")
+        .expect("client span");
+    for (what, scope) in [
+        ("server span", &server_span.scope),
+        ("client span", &client_span.scope),
+        ("server metric", &server.scope),
+        ("client metric", &client.scope),
+    ] {
+        assert_eq!(
+            (scope.name.as_str(), scope.version.as_str()),
+            ("obs_tower", env!("CARGO_PKG_VERSION")),
+            "{what}"
+        );
+    }
     assert_eq!(client.unit, "s");
     assert_eq!(client.attribute_str("http.request.method"), Some("GET"));
     assert_eq!(client.attribute_str("server.address"), Some("127.0.0.1"));
@@ -101,6 +120,7 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         "an UpDownCounter: {active:?}"
     );
     assert_eq!(active.unit, "{request}");
+    assert_eq!(active.scope, server.scope);
     assert_eq!(active.attribute_str("http.request.method"), Some("GET"));
     assert_eq!(active.attribute_str("url.scheme"), Some("http"));
 
@@ -137,6 +157,7 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
             "{name}: {metric:?}"
         );
         assert!(metric.attributes().is_empty(), "{name}: {metric:?}");
+        assert_eq!(metric.scope.name, "obs-metrics", "{name}");
     }
     // No convention: the Prometheus names.
     assert_eq!(process("process_max_fds").unit, "");
@@ -161,6 +182,7 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
     let exported = pipeline("obs.telemetry.exported", "obs.signal", "traces");
     assert_eq!(exported.unit, "{item}");
     assert_eq!(exported.attributes().len(), 1, "{exported:?}");
+    assert_eq!(exported.scope.name, "obs-metrics");
     let dropped = pipeline("obs.telemetry.dropped", "error.type", "queue_full");
     assert_eq!(dropped.unit, "{item}");
     assert!(dropped.attribute_str("obs.signal").is_some(), "{dropped:?}");

@@ -243,7 +243,7 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
 }
 
 /// Groups items by instrumentation scope, keeping first-seen order of scopes and items.
-fn by_scope<T, P>(
+pub(crate) fn by_scope<T, P>(
     items: Vec<T>,
     scope_of: impl Fn(&T) -> &str,
     convert: impl Fn(T) -> P,

@@ -30,7 +30,10 @@ use crate::config::{Signal, TemporalityPreference};
 use crate::export::batch::{
     Ack, BUSY, Control, Controlled, Destination, Pending, STOPPED, SignalStats,
 };
-use crate::export::convert::{scope, string_value};
+use crate::export::convert::{by_scope, string_value};
+
+/// The scope of the families that name none: the registry's library.
+const DEFAULT_SCOPE: &str = "obs-metrics";
 
 /// The attributes of `p`, a point of a family named `otel` in OpenTelemetry.
 fn labels(p: &PointSnapshot, otel: &OtelNames) -> Vec<KeyValue> {
@@ -315,7 +318,7 @@ impl MetricsConverter {
             .filter_map(|f| {
                 if !is_delta(self.preference, f) {
                     return (!f.points.is_empty())
-                        .then(|| metric(f, &f.points, AggregationTemporality::Cumulative));
+                        .then(|| (f, metric(f, &f.points, AggregationTemporality::Cumulative)));
                 }
                 let points: Vec<PointSnapshot> = f
                     .points
@@ -339,18 +342,27 @@ impl MetricsConverter {
                         (f.asynchronous || was_measured(&delta.value)).then_some(delta)
                     })
                     .collect();
-                (!points.is_empty()).then(|| metric(f, &points, AggregationTemporality::Delta))
+                (!points.is_empty()).then(|| (f, metric(f, &points, AggregationTemporality::Delta)))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // One scope per instrumenting library (`OtelNames::scope`), the rest under ours.
+        let scope_metrics = by_scope(
+            metrics,
+            |(f, _)| f.otel.scope.unwrap_or(DEFAULT_SCOPE),
+            |(_, m)| m,
+        )
+        .into_iter()
+        .map(|(scope, metrics)| ScopeMetrics {
+            scope: Some(scope),
+            metrics,
+            schema_url: String::new(),
+        })
+        .collect();
         self.evict_absent(now);
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(self.resource.clone()),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope("obs-metrics")),
-                    metrics,
-                    schema_url: String::new(),
-                }],
+                scope_metrics,
                 schema_url: String::new(),
             }],
         }
@@ -590,7 +602,14 @@ mod tests {
         families: &[MetricFamilySnapshot],
     ) -> Vec<Metric> {
         let request = converter.request(families);
-        request.resource_metrics[0].scope_metrics[0].metrics.clone()
+        let [resource] = request.resource_metrics.as_slice() else {
+            panic!("one resource: {request:?}");
+        };
+        resource
+            .scope_metrics
+            .iter()
+            .flat_map(|s| s.metrics.iter().cloned())
+            .collect()
     }
 
     fn named<'m>(metrics: &'m [Metric], name: &str) -> &'m metric::Data {
@@ -1170,6 +1189,46 @@ mod tests {
         // 100 was recorded by the previous export's time, 150 and 200 since.
         let second = converted(&mut converter, &jobs(2, 200, &[100, 150, 200]));
         assert_eq!(times(&second), [150, 200]);
+    }
+
+    #[test]
+    fn families_go_under_their_own_scope_else_obs_metrics_in_either_temporality() {
+        let registry = Registry::new();
+        let counter = |name, scope: Option<&'static str>| {
+            let builder = registry.metric(name, "C.");
+            let builder = match scope {
+                Some(scope) => builder.otel_scope(scope),
+                None => builder,
+            };
+            builder.counter().unwrap().inc();
+        };
+        counter("served", Some("a_library"));
+        counter("jobs", None);
+        counter("called", Some("a_library"));
+        for preference in [
+            TemporalityPreference::Cumulative,
+            TemporalityPreference::Delta,
+        ] {
+            let mut converter = MetricsConverter::new(Resource::default(), preference);
+            let request = converter.request(&registry.collect());
+            let scopes: Vec<(&str, &str, Vec<&str>)> = request.resource_metrics[0]
+                .scope_metrics
+                .iter()
+                .map(|s| {
+                    let scope = s.scope.as_ref().expect("a scope");
+                    let names = s.metrics.iter().map(|m| m.name.as_str()).collect();
+                    (scope.name.as_str(), scope.version.as_str(), names)
+                })
+                .collect();
+            assert_eq!(
+                scopes,
+                [
+                    ("a_library", "", vec!["served", "called"]),
+                    ("obs-metrics", obs_metrics::VERSION, vec!["jobs"]),
+                ],
+                "{preference:?}"
+            );
+        }
     }
 
     #[test]

@@ -499,6 +499,28 @@ fn check_metrics(metrics: &[ReceivedMetric], known: &Known) {
             ("obs-metrics", env!("CARGO_PKG_VERSION"))
         );
     }
+    // Every cumulative series, obs's own and the process collector's included, keeps one
+    // start across exports (metrics.proto: a cumulative stream's start_time_unix_nano
+    // stays put until a reset).
+    let mut cumulative_starts: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for m in metrics {
+        let cumulative = match &m.point {
+            MetricPoint::Sum { temporality, .. } | MetricPoint::Histogram { temporality, .. } => {
+                *temporality == AggregationTemporality::Cumulative
+            }
+            _ => false,
+        };
+        if cumulative {
+            cumulative_starts
+                .entry(format!("{} {:?}", m.name, m.attributes()))
+                .or_default()
+                .insert(point_times(m).0);
+        }
+    }
+    assert!(cumulative_starts.len() > 3, "{cumulative_starts:?}");
+    for (series, starts) in &cumulative_starts {
+        assert_eq!(starts.len(), 1, "{series}: one start: {starts:?}");
+    }
     let ours = |name: &str| -> Vec<&ReceivedMetric> {
         metrics.iter().filter(|m| m.name == name).collect()
     };

@@ -7,6 +7,14 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use crate::config::Config;
 use crate::export::convert::string_value;
 
+/// The schema URL of the resource: the semantic conventions version whose attributes
+/// obs detects (`service.*`, `telemetry.sdk.*`, `host.name`, `process.pid`). The resource
+/// SDK spec: "Resource detectors that populate resource attributes according to
+/// OpenTelemetry semantic conventions MUST ensure that the resource has a Schema URL set
+/// to a value that matches the semantic conventions"; `OTEL_RESOURCE_ATTRIBUTES` has none
+/// (its schema is unknown), and Merge keeps the non-empty one.
+pub(crate) const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.44.0";
+
 /// The attributes describing this process, in precedence order resolved: detected values,
 /// then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, then the builder.
 #[derive(Clone, Debug, PartialEq)]

@@ -238,6 +238,14 @@ async fn every_field_on_the_wire_follows_the_otlp_data_model_across_exports() {
         Some(&any_value::Value::IntValue(i64::from(std::process::id()))),
         "an int, as the semantic conventions type it"
     );
+    // Resource SDK spec: "Resource detectors that populate resource attributes according
+    // to OpenTelemetry semantic conventions MUST ensure that the resource has a Schema URL
+    // set to a value that matches the semantic conventions" (`OTEL_RESOURCE_ATTRIBUTES`,
+    // whose schema is unknown, has none, and Merge keeps the non-empty one).
+    let schema = "https://opentelemetry.io/schemas/1.44.0";
+    assert!(spans.iter().all(|s| &*s.resource_schema_url == schema));
+    assert!(logs.iter().all(|l| &*l.resource_schema_url == schema));
+    assert!(metrics.iter().all(|m| &*m.resource_schema_url == schema));
     let keys: HashSet<&str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(keys.len(), attrs.len(), "keys are unique: {attrs:?}");
     assert_eq!(resource.dropped_attributes_count, 0);

@@ -489,6 +489,7 @@ mod tests {
         ReceivedSpan {
             transport: Transport::HttpProtobuf,
             resource: Arc::new(resource),
+            resource_schema_url: Arc::from(""),
             scope: Arc::default(),
             span: Span {
                 trace_id: vec![1; 16],

@@ -281,7 +281,7 @@ pub(crate) fn traces_request(
         resource_spans: vec![ResourceSpans {
             resource: Some(resource.clone()),
             scope_spans,
-            schema_url: String::new(),
+            schema_url: crate::resource::SCHEMA_URL.to_owned(),
         }],
     }
 }
@@ -355,7 +355,7 @@ pub(crate) fn logs_request(
         resource_logs: vec![ResourceLogs {
             resource: Some(resource.clone()),
             scope_logs,
-            schema_url: String::new(),
+            schema_url: crate::resource::SCHEMA_URL.to_owned(),
         }],
     }
 }

@@ -363,7 +363,7 @@ impl MetricsConverter {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(self.resource.clone()),
                 scope_metrics,
-                schema_url: String::new(),
+                schema_url: crate::resource::SCHEMA_URL.to_owned(),
             }],
         }
     }

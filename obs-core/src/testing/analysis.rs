@@ -264,6 +264,7 @@ mod tests {
         ReceivedSpan {
             transport: Transport::Grpc,
             resource: Arc::new(resource),
+            resource_schema_url: Arc::from(""),
             scope: Arc::default(),
             span: Span {
                 trace_id: vec![trace; 16],

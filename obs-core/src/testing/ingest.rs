@@ -16,14 +16,18 @@ use super::model::{MetricPoint, ReceivedLog, ReceivedMetric, ReceivedSpan, Trans
 struct Origin {
     transport: Transport,
     resource: Arc<Resource>,
+    resource_schema_url: Arc<str>,
     scope: Arc<InstrumentationScope>,
 }
+
+/// A resource group taken apart: its resource, schema URL and scope groups.
+type ResourceParts<S> = (Option<Resource>, String, Vec<S>);
 
 /// Walks the resource → scope → item nesting that all three OTLP signals share.
 fn flatten<R, S, I, T, Expanded>(
     transport: Transport,
     resources: Vec<R>,
-    split_resource: fn(R) -> (Option<Resource>, Vec<S>),
+    split_resource: fn(R) -> ResourceParts<S>,
     split_scope: fn(S) -> (Option<InstrumentationScope>, Vec<I>),
     mut expand: impl FnMut(&Origin, I) -> Expanded,
 ) -> Vec<T>
@@ -32,13 +36,15 @@ where
 {
     let mut records = Vec::new();
     for resource_items in resources {
-        let (resource, scopes) = split_resource(resource_items);
+        let (resource, schema_url, scopes) = split_resource(resource_items);
         let resource = Arc::new(resource.unwrap_or_default());
+        let resource_schema_url: Arc<str> = schema_url.into();
         for scope_items in scopes {
             let (scope, items) = split_scope(scope_items);
             let origin = Origin {
                 transport,
                 resource: Arc::clone(&resource),
+                resource_schema_url: Arc::clone(&resource_schema_url),
                 scope: Arc::new(scope.unwrap_or_default()),
             };
             for item in items {
@@ -53,12 +59,13 @@ pub(crate) fn spans(request: ExportTraceServiceRequest, transport: Transport) ->
     flatten(
         transport,
         request.resource_spans,
-        |resource| (resource.resource, resource.scope_spans),
+        |resource| (resource.resource, resource.schema_url, resource.scope_spans),
         |scope| (scope.scope, scope.spans),
         |origin, span| {
             Some(ReceivedSpan {
                 transport: origin.transport,
                 resource: Arc::clone(&origin.resource),
+                resource_schema_url: Arc::clone(&origin.resource_schema_url),
                 scope: Arc::clone(&origin.scope),
                 span,
             })
@@ -70,12 +77,13 @@ pub(crate) fn logs(request: ExportLogsServiceRequest, transport: Transport) -> V
     flatten(
         transport,
         request.resource_logs,
-        |resource| (resource.resource, resource.scope_logs),
+        |resource| (resource.resource, resource.schema_url, resource.scope_logs),
         |scope| (scope.scope, scope.log_records),
         |origin, record| {
             Some(ReceivedLog {
                 transport: origin.transport,
                 resource: Arc::clone(&origin.resource),
+                resource_schema_url: Arc::clone(&origin.resource_schema_url),
                 scope: Arc::clone(&origin.scope),
                 record,
             })
@@ -90,7 +98,13 @@ pub(crate) fn metric_points(
     flatten(
         transport,
         request.resource_metrics,
-        |resource| (resource.resource, resource.scope_metrics),
+        |resource| {
+            (
+                resource.resource,
+                resource.schema_url,
+                resource.scope_metrics,
+            )
+        },
         |scope| (scope.scope, scope.metrics),
         |origin, metric| {
             let Metric {
@@ -104,6 +118,7 @@ pub(crate) fn metric_points(
             points(data).into_iter().map(move |point| ReceivedMetric {
                 transport: origin.transport,
                 resource: Arc::clone(&origin.resource),
+                resource_schema_url: Arc::clone(&origin.resource_schema_url),
                 scope: Arc::clone(&origin.scope),
                 name: name.clone(),
                 description: description.clone(),

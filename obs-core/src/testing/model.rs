@@ -41,6 +41,9 @@ pub struct ReceivedSpan {
     pub transport: Transport,
     /// The resource of the enclosing `ResourceSpans` (empty when the sender sent none).
     pub resource: Arc<Resource>,
+    /// The schema URL of the enclosing `ResourceSpans`: the semantic conventions version its
+    /// resource follows (empty when the sender gave none).
+    pub resource_schema_url: Arc<str>,
     /// The instrumentation scope of the enclosing `ScopeSpans` (empty when the sender sent none).
     pub scope: Arc<InstrumentationScope>,
     /// The span as the sender encoded it.
@@ -131,6 +134,9 @@ pub struct ReceivedLog {
     pub transport: Transport,
     /// The resource of the enclosing `ResourceLogs`.
     pub resource: Arc<Resource>,
+    /// The schema URL of the enclosing `ResourceLogs`: the semantic conventions version its
+    /// resource follows (empty when the sender gave none).
+    pub resource_schema_url: Arc<str>,
     /// The instrumentation scope of the enclosing `ScopeLogs`.
     pub scope: Arc<InstrumentationScope>,
     /// The log record as the sender encoded it.
@@ -176,6 +182,9 @@ pub struct ReceivedMetric {
     pub transport: Transport,
     /// The resource of the enclosing `ResourceMetrics`.
     pub resource: Arc<Resource>,
+    /// The schema URL of the enclosing `ResourceMetrics`: the semantic conventions version its
+    /// resource follows (empty when the sender gave none).
+    pub resource_schema_url: Arc<str>,
     /// The instrumentation scope of the enclosing `ScopeMetrics`.
     pub scope: Arc<InstrumentationScope>,
     /// The metric's name.

@@ -31,12 +31,10 @@ impl ResourceAttributes {
         r.set("telemetry.sdk.name", "obs");
         r.set("telemetry.sdk.language", "rust");
         r.set("telemetry.sdk.version", env!("CARGO_PKG_VERSION"));
-        // Spec default: `unknown_service:` + the executable's name.
         let exe = std::env::current_exe()
             .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        r.set("service.name", &format!("unknown_service:{exe}"));
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        r.set("service.name", &default_service_name(exe.as_deref()));
         r.set("service.instance.id", &random_uuid());
         if let Some(host) = host_name() {
             r.set("host.name", &host);
@@ -107,6 +105,16 @@ impl ResourceAttributes {
     }
 }
 
+/// The `service.name` of a service that names none (semantic conventions, `service.name`):
+/// "`unknown_service:` concatenated with the process executable name", and "If the process
+/// executable name is not available, the value MUST be set to `unknown_service`".
+fn default_service_name(executable: Option<&str>) -> String {
+    match executable {
+        Some(name) if !name.is_empty() => format!("unknown_service:{name}"),
+        _ => "unknown_service".to_owned(),
+    }
+}
+
 fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -133,6 +141,13 @@ fn random_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_service_name_has_the_executable_name_when_known() {
+        assert_eq!(default_service_name(Some("bash")), "unknown_service:bash");
+        assert_eq!(default_service_name(None), "unknown_service");
+        assert_eq!(default_service_name(Some("")), "unknown_service");
+    }
 
     #[test]
     fn uuid_is_version_4() {

@@ -9,11 +9,14 @@
 //! (the test re-runs itself with [`CHILD`] naming the scenario).
 
 // The tests crate's bounded wait (this crate can't depend on that one, which depends on it).
+#[path = "support/accounting.rs"]
+pub mod accounting;
 #[path = "support/child.rs"]
 pub mod child;
 #[path = "support/wait.rs"]
 pub mod wait;
 
+use accounting::accounted;
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -40,21 +43,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// `signal`'s spans or log records exported or dropped, whatever the reason, as
-/// `obs_telemetry_exported_total` and `obs_telemetry_dropped_total` count them.
-fn accounted(signal: Signal) -> u64 {
-    let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
-    let label = format!("signal=\"{}\"", signal.as_str());
-    text.lines()
-        .filter(|l| {
-            (l.starts_with("obs_telemetry_dropped_total{")
-                || l.starts_with("obs_telemetry_exported_total{"))
-                && l.contains(&label)
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Waits (bounded) until `n` spans and `n` log records are accounted for, then checks that

@@ -9,11 +9,14 @@
 //!
 //! `init` is once per process, so each scenario runs in a child process of this test binary.
 
+#[path = "support/accounting.rs"]
+pub mod accounting;
 #[path = "support/child.rs"]
 pub mod child;
 #[path = "support/wait.rs"]
 pub mod wait;
 
+use accounting::accounted;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -319,21 +322,6 @@ const MISBEHAVIOURS: &[Misbehaviour] = &[
         https: false,
     },
 ];
-
-/// `signal`'s items exported or dropped, whatever the reason, as
-/// `obs_telemetry_exported_total` and `obs_telemetry_dropped_total` count them.
-fn accounted(signal: Signal) -> u64 {
-    let text = obs_core::metrics::global().encode(obs_core::metrics::text::Format::Prometheus);
-    let label = format!("signal=\"{}\"", signal.as_str());
-    text.lines()
-        .filter(|l| {
-            (l.starts_with("obs_telemetry_dropped_total{")
-                || l.starts_with("obs_telemetry_exported_total{"))
-                && l.contains(&label)
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
 
 /// obs exporting only the test's spans and log records, and its counter, to `endpoint`.
 fn init(protocol: Protocol, endpoint: String) -> obs_core::Telemetry {

@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -367,16 +367,30 @@ fn wait_for(telemetry: &obs_core::Telemetry, done: fn(&SignalCounts) -> bool) ->
     })
 }
 
+/// Runs `work` on a thread of its own and waits for it, at most `limit`: its result, or
+/// `None` if it had not finished (or panicked) by then.
+fn finished_within<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    result.recv_timeout(limit).ok()
+}
+
 fn misbehaving(m: &Misbehaviour) {
     let addr = fake(m.serve);
     let scheme = if m.https { "https" } else { "http" };
     let telemetry = init(m.protocol, format!("{scheme}://{addr}"));
     // A thread that waited for the exports would take the export timeout per batch: more
     // than 15 s for the 31 batches of the 2,000 spans.
-    let started = Instant::now();
-    emit(0, ITEMS);
-    let took = started.elapsed();
-    assert!(took < SLACK, "{}: {ITEMS} spans took {took:?}", m.name);
+    assert!(
+        finished_within(SLACK, || emit(0, ITEMS)).is_some(),
+        "{}: {ITEMS} spans not made within {SLACK:?}",
+        m.name
+    );
     let failed = wait_for(&telemetry, |c| c.dropped_export_failed > 0);
     assert!(
         failed.is_some(),
@@ -387,16 +401,9 @@ fn misbehaving(m: &Misbehaviour) {
     for c in telemetry.counts() {
         assert_eq!(c.exported, 0, "{}: nothing was delivered: {c:?}", m.name);
     }
-    let stop = Instant::now();
-    let error = telemetry
-        .shutdown_blocking()
+    let error = finished_within(SHUTDOWN + SLACK, move || telemetry.shutdown_blocking())
+        .unwrap_or_else(|| panic!("{}: shutdown past its deadline", m.name))
         .expect_err("nothing delivered");
-    let took = stop.elapsed();
-    assert!(
-        took < SHUTDOWN + SLACK,
-        "{}: shutdown took {took:?}",
-        m.name
-    );
     for signal in [Signal::Traces, Signal::Logs] {
         assert_eq!(accounted(signal), ITEMS, "{}: {signal:?}: {error}", m.name);
     }

@@ -451,8 +451,8 @@ impl Builder {
         c.resource_attributes
             .extend(self.resource_attributes.iter().cloned());
         // `OTEL_SERVICE_NAME` is applied after the resource attributes, so a `service.name`
-        // attribute from code must replace it to win; an empty one keeps it (resource spec,
-        // Merge: an empty primary value leaves the secondary one).
+        // attribute from code must replace it to win; an empty one specifies no name (the
+        // resource falls back from an empty name too), so it keeps the variable's.
         if self.service_name.is_none()
             && let Some((_, name)) = self
                 .resource_attributes

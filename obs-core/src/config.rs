@@ -256,8 +256,8 @@ pub struct Config {
     pub service_name: Option<String>,
     /// `service.version`.
     pub service_version: Option<String>,
-    /// `OTEL_RESOURCE_ATTRIBUTES` and builder attributes, in order (later wins, but an empty
-    /// value does not replace an earlier one, as the resource spec's Merge says).
+    /// `OTEL_RESOURCE_ATTRIBUTES` and builder attributes, in order (later wins, even with an
+    /// empty value, as the resource spec's Merge says).
     pub resource_attributes: Vec<(String, String)>,
     /// Exporter per signal.
     pub traces_exporter: ExporterKind,

@@ -49,16 +49,20 @@ impl ResourceAttributes {
         if let Some(version) = &config.service_version {
             r.set("service.version", version);
         }
+        // An empty name names nothing: the semantic conventions' fallback for a service
+        // that specifies no `service.name` applies (a template whose variable was empty, say).
+        if r.get("service.name").is_some_and(str::is_empty) {
+            r.set("service.name", &default_service_name(exe.as_deref()));
+        }
         r
     }
 
-    /// Sets `key` from a source of higher precedence than those set before. As the resource
-    /// spec's Merge says, an empty value keeps the one there ("If the value on the primary
-    /// resource is an empty string, the result has the value of the secondary resource").
+    /// Sets `key` from a source of higher precedence than those set before. The resource
+    /// spec's Merge: "the value of the updating resource MUST be picked (even if the updated
+    /// value is empty)".
     fn set(&mut self, key: &str, value: &str) {
         match self.attributes.iter_mut().find(|(k, _)| k == key) {
-            Some(_) if value.is_empty() => {}
-            Some(kv) => kv.1 = value.to_owned(),
+            Some(kv) => value.clone_into(&mut kv.1),
             None => self.attributes.push((key.to_owned(), value.to_owned())),
         }
     }

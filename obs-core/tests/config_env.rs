@@ -337,11 +337,12 @@ fn a_percent_escape_takes_two_hex_digits_and_no_sign() {
     );
 }
 
-/// The resource spec's Merge: "If the value on the primary resource is an empty string, the
-/// result has the value of the secondary resource", so `service.name=` (a template whose
-/// variable was empty, say) keeps the default name rather than naming the service "".
+/// The resource spec's Merge: "the value of the updating resource MUST be picked (even if
+/// the updated value is empty)". An empty `service.name` names nothing, so the semantic
+/// conventions' fallback applies (a template whose variable was empty, say) rather than
+/// naming the service "".
 #[test]
-fn an_empty_resource_attribute_value_does_not_replace_a_value() {
+fn an_empty_resource_attribute_value_replaces_a_value_but_names_no_service() {
     let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=,host.name=,team=")]);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     let r = obs_core::ResourceAttributes::from_config(&c);
@@ -350,7 +351,11 @@ fn an_empty_resource_attribute_value_does_not_replace_a_value() {
         "{:?}",
         r.service_name()
     );
-    assert!(r.get("host.name").is_some_and(|h| !h.is_empty()));
+    assert_eq!(
+        r.get("host.name"),
+        Some(""),
+        "the detected host name is replaced"
+    );
     assert_eq!(r.get("team"), Some(""), "a new key keeps its empty value");
     let c = obs_core::builder()
         .resource_attribute("team", "")
@@ -358,10 +363,11 @@ fn an_empty_resource_attribute_value_does_not_replace_a_value() {
         .unwrap();
     assert_eq!(
         obs_core::ResourceAttributes::from_config(&c).get("team"),
-        Some("a")
+        Some(""),
+        "code's empty value wins over the variable's"
     );
-    // An empty `service.name` from code keeps `OTEL_SERVICE_NAME` too, which is applied
-    // after the attributes: it must not be replaced by the empty value.
+    // An empty `service.name` from code names no service, so `OTEL_SERVICE_NAME` (applied
+    // after the attributes) still names it.
     let c = obs_core::builder()
         .resource_attribute("service.name", "")
         .config_with(&|k| (k == "OTEL_SERVICE_NAME").then(|| "orders".to_owned()))
@@ -369,6 +375,16 @@ fn an_empty_resource_attribute_value_does_not_replace_a_value() {
     assert_eq!(
         obs_core::ResourceAttributes::from_config(&c).service_name(),
         "orders"
+    );
+    // Without one, the fallback applies as for no name at all.
+    let c = obs_core::builder()
+        .resource_attribute("service.name", "")
+        .config_with(&|_| None)
+        .unwrap();
+    assert!(
+        obs_core::ResourceAttributes::from_config(&c)
+            .service_name()
+            .starts_with("unknown_service:")
     );
 }
 

@@ -115,9 +115,10 @@ impl Builder {
         self
     }
 
-    /// Adds a resource attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`, and for `service.name`
-    /// over `OTEL_SERVICE_NAME`, unless its value is empty: as the resource spec's Merge says,
-    /// an empty value keeps the one it would replace).
+    /// Adds a resource attribute. It wins over `OTEL_RESOURCE_ATTRIBUTES`, even with an empty
+    /// value, as the resource spec's Merge says; a non-empty `service.name` wins over
+    /// `OTEL_SERVICE_NAME` too (an empty one names no service, so the variable's name, else
+    /// `unknown_service:<binary>`, stays).
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self

@@ -17,8 +17,9 @@ use crate::{InitError, Telemetry};
 /// [`Builder::init`] return [`InitError::InvalidSetting`] naming it. An OTLP setting for all
 /// signals ([`Builder::otlp_endpoint`], [`Builder::protocol`], [`Builder::otlp_timeout`],
 /// [`Builder::compression`], the TLS files) wins over the per-signal variables
-/// (`OTEL_EXPORTER_OTLP_TRACES_*`, ...) too; [`Builder::otlp_signal_endpoint`] sets one
-/// signal's.
+/// (`OTEL_EXPORTER_OTLP_TRACES_*`, ...) too; [`Builder::otlp_signal_endpoint`],
+/// [`Builder::otlp_signal_header`], [`Builder::otlp_signal_timeout`] and
+/// [`Builder::otlp_signal_compression`] set one signal's, and win over both.
 ///
 /// ```
 /// let builder = obs_core::builder()
@@ -39,8 +40,11 @@ pub struct Builder {
     signal_endpoints: Vec<(Signal, String)>,
     protocol: Option<Protocol>,
     headers: Vec<(String, String)>,
+    signal_headers: Vec<(Signal, String, String)>,
     timeout: Option<Duration>,
+    signal_timeouts: Vec<(Signal, Duration)>,
     compression: Option<Compression>,
+    signal_compressions: Vec<(Signal, Compression)>,
     max_request_bytes: Option<usize>,
     tls_certificate: Option<PathBuf>,
     tls_identity: Option<(PathBuf, PathBuf)>,
@@ -153,6 +157,21 @@ impl Builder {
         self
     }
 
+    /// Adds a header to one signal's export requests, like `OTEL_EXPORTER_OTLP_TRACES_HEADERS`
+    /// (a backend that takes each signal under its own key or dataset, say). It replaces any
+    /// header of the same name from the variables and from [`Builder::otlp_header`]; the rules
+    /// of [`Builder::otlp_header`] apply.
+    pub fn otlp_signal_header(
+        mut self,
+        signal: Signal,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.signal_headers
+            .push((signal, name.into(), value.into()));
+        self
+    }
+
     /// The per-export timeout, retries included. Defaults to 10 s. Zero means no limit, as
     /// `OTEL_EXPORTER_OTLP_TIMEOUT=0` does (the spec's Timeout type), and as a zero
     /// [`BatchSettings::export_timeout`] does; shutdown still ends within its own timeout.
@@ -161,9 +180,23 @@ impl Builder {
         self
     }
 
+    /// One signal's per-export timeout, like `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`; wins over
+    /// [`Builder::otlp_timeout`]. Zero means no limit.
+    pub fn otlp_signal_timeout(mut self, signal: Signal, timeout: Duration) -> Self {
+        self.signal_timeouts.push((signal, timeout));
+        self
+    }
+
     /// Payload compression. Defaults to none.
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
+        self
+    }
+
+    /// One signal's payload compression, like `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`; wins
+    /// over [`Builder::compression`].
+    pub fn otlp_signal_compression(mut self, signal: Signal, compression: Compression) -> Self {
+        self.signal_compressions.push((signal, compression));
         self
     }
 
@@ -463,10 +496,19 @@ impl Builder {
         {
             c.service_name = Some(name.clone());
         }
-        for (k, v) in &self.headers {
+        let header_settings = self
+            .headers
+            .iter()
+            .map(|(k, v)| ("otlp_header", k, v))
+            .chain(
+                self.signal_headers
+                    .iter()
+                    .map(|(_, k, v)| ("otlp_signal_header", k, v)),
+            );
+        for (setting, k, v) in header_settings {
             // The value is withheld: it is usually a credential, and the error gets printed.
             check_header(k, v)
-                .map_err(|why| invalid("otlp_header", format!("{k}: (value withheld)"), why))?;
+                .map_err(|why| invalid(setting, format!("{k}: (value withheld)"), why))?;
         }
         let mut endpoint_warning = None;
         // Pushed after the loop (`s` borrows the config).
@@ -502,25 +544,50 @@ impl Builder {
                     signal_warnings.push(warning);
                 }
             }
-            // Header names are case-insensitive; the builder's replace the environment's.
-            s.headers
-                .retain(|(k, _)| !self.headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
-            s.headers.extend(self.headers.iter().cloned());
-            if s.protocol == Protocol::Grpc
-                && let Some((k, _)) = self.headers.iter().find(|(k, v)| {
-                    crate::export::transport::grpc_metadata(k, v.as_bytes()).is_none()
-                })
+            let signal_headers: Vec<(String, String)> = self
+                .signal_headers
+                .iter()
+                .filter(|(sig, _, _)| *sig == signal)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
+            // Header names are case-insensitive; the builder's replace the environment's, and
+            // one signal's replace those for all.
+            for (setting, headers) in [
+                ("otlp_header", &self.headers),
+                ("otlp_signal_header", &signal_headers),
+            ] {
+                s.headers
+                    .retain(|(k, _)| !headers.iter().any(|(b, _)| b.eq_ignore_ascii_case(k)));
+                s.headers.extend(headers.iter().cloned());
+                if s.protocol == Protocol::Grpc
+                    && let Some((k, _)) = headers.iter().find(|(k, v)| {
+                        crate::export::transport::grpc_metadata(k, v.as_bytes()).is_none()
+                    })
+                {
+                    return Err(invalid(
+                        setting,
+                        format!("{k}: (value withheld)"),
+                        NOT_GRPC_METADATA,
+                    ));
+                }
+            }
+            let signal_timeout = self
+                .signal_timeouts
+                .iter()
+                .rev()
+                .find(|(sig, _)| *sig == signal)
+                .map(|(_, t)| ("otlp_signal_timeout", *t));
+            if let Some((setting, t)) = signal_timeout.or(self.timeout.map(|t| ("otlp_timeout", t)))
             {
-                return Err(invalid(
-                    "otlp_header",
-                    format!("{k}: (value withheld)"),
-                    NOT_GRPC_METADATA,
-                ));
+                s.timeout = checked(setting, t)?;
             }
-            if let Some(t) = self.timeout {
-                s.timeout = checked("otlp_timeout", t)?;
-            }
-            if let Some(comp) = self.compression {
+            let signal_compression = self
+                .signal_compressions
+                .iter()
+                .rev()
+                .find(|(sig, _)| *sig == signal)
+                .map(|(_, c)| *c);
+            if let Some(comp) = signal_compression.or(self.compression) {
                 s.compression = comp;
             }
             if let Some(bytes) = self.max_request_bytes {

@@ -1478,6 +1478,82 @@ fn a_builder_header_replaces_the_environments_of_the_same_name() {
     assert_eq!(c.traces_otlp.headers, vec![("x-key".into(), "b".into())]);
 }
 
+/// One signal's settings in code win over those for all signals, in code or variables, and
+/// leave the other signals alone (a backend that takes each signal under its own dataset).
+#[test]
+fn a_builder_signal_setting_wins_over_the_general_ones_for_its_signal_only() {
+    let env: HashMap<&str, &str> = [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "x-dataset=env-traces,x-team=a",
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3000"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
+    ]
+    .into_iter()
+    .collect();
+    let get = move |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .otlp_header("X-Dataset", "all")
+        .otlp_signal_header(Signal::Traces, "x-dataset", "traces")
+        .otlp_signal_header(Signal::Metrics, "x-dataset", "metrics")
+        .otlp_timeout(Duration::from_secs(20))
+        .otlp_signal_timeout(Signal::Metrics, Duration::from_secs(2))
+        .compression(Compression::Gzip)
+        .otlp_signal_compression(Signal::Logs, Compression::None)
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(
+        c.traces_otlp.headers,
+        vec![
+            ("x-team".into(), "a".into()),
+            ("x-dataset".into(), "traces".into())
+        ]
+    );
+    assert_eq!(
+        c.metrics_otlp.headers,
+        vec![("x-dataset".into(), "metrics".into())]
+    );
+    assert_eq!(
+        c.logs_otlp.headers,
+        vec![("X-Dataset".into(), "all".into())]
+    );
+    assert_eq!(c.traces_otlp.timeout, Duration::from_secs(20));
+    assert_eq!(c.metrics_otlp.timeout, Duration::from_secs(2));
+    assert_eq!(c.logs_otlp.timeout, Duration::from_secs(20));
+    assert_eq!(c.traces_otlp.compression, Compression::Gzip);
+    assert_eq!(c.metrics_otlp.compression, Compression::Gzip);
+    assert_eq!(c.logs_otlp.compression, Compression::None);
+
+    // The same checks as for all signals, naming the per-signal setting.
+    let err = obs_core::builder()
+        .otlp_signal_header(Signal::Logs, "authorization", "Bearer s3cret\n")
+        .config_with(&|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("otlp_signal_header") && err.contains("authorization"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let err = obs_core::builder()
+        .protocol(Protocol::Grpc)
+        .otlp_signal_header(Signal::Metrics, "authorization", "Bearer s3cr\u{e9}t")
+        .config_with(&|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("otlp_signal_header") && err.contains("gRPC metadata"),
+        "{err}"
+    );
+    let err = obs_core::builder()
+        .otlp_signal_timeout(Signal::Traces, Duration::MAX)
+        .config_with(&|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("otlp_signal_timeout"), "{err}");
+}
+
 #[test]
 fn a_service_name_from_the_builder_wins_over_every_variable() {
     let env: HashMap<&str, &str> = [

@@ -957,7 +957,9 @@ impl Telemetry {
     }
 
     /// Flushes traces, logs and metrics and stops exporting. The signals flush at once,
-    /// within the shutdown timeout, so one that fails or hangs costs the others nothing;
+    /// within the shutdown timeout, so one that fails or hangs costs the others nothing; an
+    /// export that can't connect to its collector (none running) is given up at once rather
+    /// than retried until the timeout;
     /// the error lists each failure and how much could not be sent (failed, still queued or
     /// still in export; all of them are counted in `obs_telemetry_dropped_total` by the time
     /// this returns), and the JSON log lines stdout did not take in time
@@ -1041,6 +1043,11 @@ fn flush_all(p: &Pipeline, deadline: Instant, timeout: Duration, stop: bool) -> 
         // them waiting, since deciding a trace whose root is still running would drop it
         // before an error could keep it.
         tail.shutdown();
+    }
+    if stop {
+        for (_, stats) in &p.stats {
+            stats.retries.stop();
+        }
     }
     // Every signal is asked at once and then awaited against the one deadline, so that an
     // unreachable collector for one signal can't use up the others' time.

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{BatchSettings, Signal};
 use crate::export::split::{self, Dropped};
-use crate::export::transport::{Accepted, OtlpClient, OtlpRequest};
+use crate::export::transport::{Accepted, OtlpClient, OtlpRequest, Retries};
 use crate::export::{limit, within};
 
 /// Export requests one signal may have in flight at once.
@@ -43,15 +43,16 @@ pub(crate) struct SignalStats {
     warned_rejected: AtomicBool,
     warned_by_receiver: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
-    /// The error of the failed attempt an export waits to retry, if one does.
-    pub(crate) retrying: Mutex<Option<String>>,
+    /// The retries of the signal's exports.
+    pub(crate) retries: Retries,
 }
 
 impl SignalStats {
     /// `, while retrying after: <error>` when an export waits to retry, else nothing: why an
     /// export still under way when it is timed out or cut off had not succeeded.
     pub(crate) fn retrying_note(&self) -> String {
-        self.retrying
+        self.retries
+            .waiting_after
             .lock()
             .as_deref()
             .map(|e| format!(", while retrying after: {e}"))
@@ -219,7 +220,7 @@ impl InFlight {
         started: Instant,
     ) {
         let remaining = limit(timeout).map(|t| t.saturating_sub(started.elapsed()));
-        let sent = destination.send(request, &self.stats.retrying);
+        let sent = destination.send(request, &self.stats.retries);
         let result = match within(remaining, sent).await {
             Some(r) => r,
             None => Err(format!(
@@ -300,18 +301,17 @@ impl Destination {
             .collect()
     }
 
-    /// Sends `request`; `retrying` holds the error of the attempt an OTLP export waits to
-    /// retry, if one does (see [`OtlpClient::export`]).
+    /// Sends `request`, an OTLP export retrying as `retries` allows (see
+    /// [`OtlpClient::export`]).
     pub(crate) async fn send<R: OtlpRequest>(
         &self,
         request: &R,
-        retrying: &Mutex<Option<String>>,
+        retries: &Retries,
     ) -> Result<Accepted, String> {
         match self {
-            Destination::Otlp(client) => client
-                .export(request, retrying)
-                .await
-                .map_err(|e| e.message),
+            Destination::Otlp(client) => {
+                client.export(request, retries).await.map_err(|e| e.message)
+            }
             Destination::Console => {
                 use std::io::Write;
                 let line = super::json::to_line(request).map_err(|e| e.to_string())?;

@@ -7,7 +7,8 @@
 //! also a connection that breaks mid-call) are retried with exponential backoff and
 //! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
-//! which means no limit); everything else fails at once, redirects too (not followed). A
+//! which means no limit), or, for a connection that can't be made, until shutdown begins
+//! ([`Retries::stop`]); everything else fails at once, redirects too (not followed). A
 //! delay longer than an export can wait also holds the next exports back until it has
 //! passed (at most 5 minutes): they wait for it within their timeout, or fail unsent. A
 //! failure's error carries what the receiver said: the gRPC status message, or the
@@ -169,6 +170,46 @@ pub struct ExportError {
     pub message: String,
     retryable: bool,
     retry_after: Option<Duration>,
+    /// No connection to the receiver could be made (nothing listens there, say): retried
+    /// while the application runs, not once shutdown has begun (see [`Retries::stop`]).
+    unreachable: bool,
+}
+
+/// What the exports of one signal share with the rest of the pipeline while they retry.
+#[derive(Debug, Default)]
+pub(crate) struct Retries {
+    /// The error of the failed attempt an export waits to retry, if one does: why an export
+    /// still under way when it is timed out or cut off had not succeeded.
+    pub(crate) waiting_after: Mutex<Option<String>>,
+    stopping: AtomicBool,
+    stop: tokio::sync::Notify,
+}
+
+impl Retries {
+    /// Shutdown has begun: an export waiting to retry tries again at once, and one that
+    /// finds no receiver to connect to gives up rather than wait for one to start until
+    /// the shutdown deadline (a service stopped with no collector running, or with its
+    /// sidecar collector stopped first, would otherwise take that long to exit). A receiver
+    /// that answers is still retried as the OTLP spec allows, within the deadline.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+    }
+
+    /// Waits `delay`, or less if shutdown begins meanwhile.
+    async fn wait(&self, delay: Duration) {
+        let stop = self.stop.notified();
+        tokio::pin!(stop);
+        // Registered before the flag is read, so that a `stop` between the two still wakes
+        // this wait.
+        stop.as_mut().enable();
+        if !self.stopping.load(Ordering::SeqCst) {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop => {}
+            }
+        }
+    }
 }
 
 impl fmt::Display for ExportError {
@@ -592,18 +633,18 @@ impl OtlpClient {
         &self.shown
     }
 
-    /// Sends `request`, retrying as the spec allows within the timeout. Returns what the
-    /// receiver said of its items (how many it rejected, and why). While it waits to retry,
-    /// `retrying` holds the error of the attempt that failed, so that an export cut off or
-    /// timed out meanwhile can say why it had not succeeded yet (no collector listening,
-    /// say); it is cleared at the end.
+    /// Sends `request`, retrying as the spec allows within the timeout (and as `retries`
+    /// allows once shutdown has begun). Returns what the receiver said of its items (how
+    /// many it rejected, and why). While it waits to retry, `retries` holds the error of the
+    /// attempt that failed, so that an export cut off or timed out meanwhile can say why it
+    /// had not succeeded yet (no collector listening, say); it is cleared at the end.
     pub(crate) async fn export<R: OtlpRequest>(
         &self,
         request: &R,
-        retrying: &Mutex<Option<String>>,
+        retries: &Retries,
     ) -> Result<Accepted, ExportError> {
-        let result = self.send_with_retries(request, retrying).await;
-        *retrying.lock() = None;
+        let result = self.send_with_retries(request, retries).await;
+        *retries.waiting_after.lock() = None;
         result.map_err(|mut e| {
             e.message
                 .push_str(protocol_hint(self.settings.protocol, self.port, &e.message));
@@ -614,7 +655,7 @@ impl OtlpClient {
     async fn send_with_retries<R: OtlpRequest>(
         &self,
         request: &R,
-        retrying: &Mutex<Option<String>>,
+        retries: &Retries,
     ) -> Result<Accepted, ExportError> {
         // Encoded (and for HTTP compressed) once: every retry resends the same bytes.
         let payload = self.payload(request);
@@ -633,6 +674,7 @@ impl OtlpClient {
                     ),
                     retryable: false,
                     retry_after: None,
+                    unreachable: false,
                 });
             }
             tokio::time::sleep(wait).await;
@@ -650,10 +692,14 @@ impl OtlpClient {
                     ),
                     retryable: false,
                     retry_after: None,
+                    unreachable: false,
                 }),
             };
             match attempt {
                 Ok(accepted) => return Ok(accepted),
+                Err(e) if e.unreachable && retries.stopping.load(Ordering::SeqCst) => {
+                    return Err(e);
+                }
                 Err(e) if e.retryable => {
                     let jitter =
                         Duration::from_micros(u64::from(obs_trace::SpanId::random().0[0]) * 100);
@@ -677,8 +723,8 @@ impl OtlpClient {
                         return Err(e);
                     }
                     let hint = protocol_hint(self.settings.protocol, self.port, &e.message);
-                    *retrying.lock() = Some(format!("{}{hint}", e.message));
-                    tokio::time::sleep(wait).await;
+                    *retries.waiting_after.lock() = Some(format!("{}{hint}", e.message));
+                    retries.wait(wait).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e),
@@ -744,14 +790,18 @@ impl OtlpClient {
             message,
             retryable,
             retry_after: None,
+            unreachable: false,
         };
         if let Err(e) = grpc.ready().await {
             // No connection, which tonic makes again itself.
             unanswered.answered();
-            return Err(fail(
-                format!("OTLP/gRPC {} not ready: {}", self.endpoint(), causes(&e)),
-                true,
-            ));
+            return Err(ExportError {
+                unreachable: true,
+                ..fail(
+                    format!("OTLP/gRPC {} not ready: {}", self.endpoint(), causes(&e)),
+                    true,
+                )
+            });
         }
         let mut req = tonic::Request::new(message);
         // Tells the server how long the client waits (`grpc-timeout`); none without a limit,
@@ -808,6 +858,8 @@ impl OtlpClient {
                     ),
                     retryable,
                     retry_after,
+                    // tonic connects when the call is made: a refused connection fails it.
+                    unreachable: broken && refused(&status),
                 })
             }
         }
@@ -823,6 +875,7 @@ impl OtlpClient {
             message,
             retryable,
             retry_after,
+            unreachable: false,
         };
         let mut builder = http::Request::post(uri.clone())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
@@ -839,8 +892,9 @@ impl OtlpClient {
                 )
             })?;
         req.headers_mut().extend(self.headers.clone());
-        let resp = client.request(req).await.map_err(|e| {
-            fail(
+        let resp = client.request(req).await.map_err(|e| ExportError {
+            unreachable: e.is_connect(),
+            ..fail(
                 format!(
                     "OTLP/HTTP export to {} failed: {}",
                     self.endpoint(),
@@ -993,6 +1047,20 @@ fn json_response<R: OtlpRequest>(body: &[u8]) -> Option<R::Response> {
 /// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
 /// "client error (Connect)") say little; the cause (connection refused, a certificate the
 /// receiver did not trust) is inside. A tonic `Status` shows its message, not its code.
+/// Whether `error` was caused by a refused connection: nothing listens at the endpoint.
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = match error.downcast_ref::<tonic::Status>() {
         Some(status) => status.message().to_owned(),
@@ -1152,7 +1220,7 @@ mod tests {
         ] {
             let client = traces_client(&base, protocol, Duration::from_millis(500));
             let error = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await
                 .expect_err("the other protocol's server takes nothing");
             assert!(error.message.contains(hint), "{protocol:?} {base}: {error}");
@@ -1164,7 +1232,7 @@ mod tests {
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
             let client = traces_client(&base, protocol, Duration::from_millis(300));
             let error = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await
                 .expect_err("nothing listens");
             assert!(
@@ -1186,7 +1254,7 @@ mod tests {
         ] {
             let client = traces_client(&base, protocol, Duration::ZERO);
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
@@ -1295,7 +1363,7 @@ mod tests {
             http_answering(|_, stream| respond(stream, unavailable(&u64::MAX.to_string()))).await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         let error = sent.expect_err("the wait ends after the deadline");
         assert!(error.message.contains("HTTP 503"), "{error}");
@@ -1321,19 +1389,19 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let request = ExportTraceServiceRequest::default();
-        let first = client.export(&request, &Mutex::default()).await;
+        let first = client.export(&request, &Retries::default()).await;
         let error = first.expect_err("asked to wait 60 s, more than the 30 s timeout");
         assert!(error.message.contains("HTTP 503"), "{error}");
         // Throttled until 60 s after the answer: later than the timeout would have reached.
         let until = client.throttled_until.lock().expect("throttled");
         assert!(until > Instant::now() + Duration::from_secs(30));
-        let second = client.export(&request, &Mutex::default()).await;
+        let second = client.export(&request, &Retries::default()).await;
         let error = second.expect_err("throttled");
         assert!(error.message.contains("not sent"), "{error}");
         assert_eq!(arrivals.lock().len(), 1, "the receiver was not asked again");
         // The delay over, the next export is sent.
         *client.throttled_until.lock() = Some(Instant::now());
-        let third = client.export(&request, &Mutex::default()).await;
+        let third = client.export(&request, &Retries::default()).await;
         assert_eq!(third, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
     }
@@ -1352,7 +1420,7 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         let arrivals = arrivals.lock();
@@ -1383,7 +1451,7 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
         let error = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await
             .expect_err("a body of no OTLP response");
         // Given up at the cap, not at the export's timeout nor at the body's end.
@@ -1425,7 +1493,7 @@ mod tests {
             let (base, arrivals) = http_answering(move |_, stream| respond(stream, answer)).await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
             let error = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await
                 .expect_err("no OTLP response, no success");
             assert!(error.message.contains(says), "{error}");
@@ -1435,7 +1503,7 @@ mod tests {
         let (base, _) = http_answering(move |_, stream| respond(stream, empty)).await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
     }
@@ -1464,7 +1532,7 @@ mod tests {
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent, Ok(accepted), "{body}");
         }
@@ -1662,7 +1730,7 @@ mod tests {
             grpc_answering(0, vec![Failed(ResourceExhausted, Some(delay)), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(
             sent,
@@ -1678,7 +1746,7 @@ mod tests {
             grpc_answering(0, vec![Failed(ResourceExhausted, None), Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         let error = sent.expect_err("no RetryInfo: not retryable");
         assert!(error.message.contains("ResourceExhausted"), "{error}");
@@ -1692,7 +1760,7 @@ mod tests {
             grpc_answering(0, vec![Answer::Failed(tonic::Code::Unavailable, delay)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert!(sent.is_err());
         // Without the RetryInfo's delay, backoff would have retried it several times.
@@ -1714,7 +1782,7 @@ mod tests {
             let (base, arrivals) = grpc_answering(0, answers).await;
             let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent.is_ok(), retried, "{code:?}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{code:?}");
@@ -1746,7 +1814,7 @@ mod tests {
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent.is_ok(), retried, "{status}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{status}");
@@ -1758,7 +1826,7 @@ mod tests {
         let (base, arrivals) = grpc_answering(2, vec![Answer::Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL), "delivered on a new connection");
         assert_eq!(arrivals.lock().len(), 3, "two hang-ups, then the answer");
@@ -1777,7 +1845,7 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
@@ -1792,13 +1860,13 @@ mod tests {
         let (base, arrivals) = grpc_receiver(1, Unserved::Silent, vec![Answer::Accepted(0)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_millis(500));
         let request = ExportTraceServiceRequest::default();
-        let first = client.export(&request, &Mutex::default()).await;
+        let first = client.export(&request, &Retries::default()).await;
         // Timed out: by the export's deadline or by tonic's `grpc-timeout`, whichever first.
         assert!(
             first.is_err(),
             "the silent connection answers nothing: {first:?}"
         );
-        let second = client.export(&request, &Mutex::default()).await;
+        let second = client.export(&request, &Retries::default()).await;
         assert_eq!(second, Ok(Accepted::ALL), "over a new connection");
         assert_eq!(
             arrivals.lock().len(),
@@ -1812,7 +1880,7 @@ mod tests {
         let (base, _) = grpc_answering(0, vec![Answer::Accepted(3)]).await;
         let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::new(3, "too old")), "gRPC");
 
@@ -1830,7 +1898,7 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::new(3, "too old")), "HTTP");
     }
@@ -1842,7 +1910,7 @@ mod tests {
         for (base, protocol) in [(&http, Protocol::HttpProtobuf), (&grpc, Protocol::Grpc)] {
             let client = traces_client(base, protocol, Duration::from_secs(30));
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
@@ -1865,7 +1933,7 @@ mod tests {
         })
         .unwrap();
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         let agent = http_arrivals.lock()[0]
@@ -1889,7 +1957,7 @@ mod tests {
         .await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
         let error = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await
             .expect_err("redirected");
         assert!(
@@ -1919,7 +1987,7 @@ mod tests {
             let with_credentials = base.replacen("http://", "http://user:pa%20ss@", 1);
             let client = traces_client(&with_credentials, protocol, Duration::from_secs(30));
             let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await;
             assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
             let arrival = arrivals.lock()[0].clone();
@@ -1936,7 +2004,7 @@ mod tests {
             Duration::from_secs(30),
         );
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         let arrival = http_arrivals.lock()[0].clone();
@@ -1955,7 +2023,7 @@ mod tests {
         })
         .unwrap();
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert_eq!(sent, Ok(Accepted::ALL));
         let arrival = http_arrivals.lock()[0].clone();
@@ -1969,7 +2037,7 @@ mod tests {
             let base = format!("http://user:secret@{addr}");
             let client = traces_client(&base, protocol, Duration::from_millis(300));
             let error = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await
                 .expect_err("nothing listens");
             assert!(!error.message.contains("secret"), "{error}");
@@ -1995,7 +2063,7 @@ mod tests {
         })
         .unwrap();
         let error = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await
             .expect_err("no OTLP endpoint at that path");
         assert!(
@@ -2028,7 +2096,7 @@ mod tests {
             .await;
             let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
             let error = client
-                .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+                .export(&ExportTraceServiceRequest::default(), &Retries::default())
                 .await
                 .expect_err("unauthorized");
             let expected = match said {
@@ -2047,7 +2115,7 @@ mod tests {
         let (base, arrivals) = http_answering(|_, stream| respond(stream, unavailable("0"))).await;
         let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(2));
         let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Mutex::default())
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
             .await;
         assert!(sent.is_err(), "never accepted");
         // Waits of 50 ms doubling: six attempts in 2 s (without the backoff, one every few

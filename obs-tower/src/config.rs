@@ -51,11 +51,11 @@ impl<M: Clone> HttpConfig<M> {
     }
 
     pub(crate) fn set_request_headers(&mut self, names: impl IntoIterator<Item = HeaderName>) {
-        self.request_headers = CapturedHeaders::new("http.request.header.", names);
+        self.request_headers = CapturedHeaders::new(&["http.request.header."], names);
     }
 
     pub(crate) fn set_response_headers(&mut self, names: impl IntoIterator<Item = HeaderName>) {
-        self.response_headers = CapturedHeaders::new("http.response.header.", names);
+        self.response_headers = CapturedHeaders::new(&["http.response.header."], names);
     }
 }
 

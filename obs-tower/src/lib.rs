@@ -83,6 +83,7 @@ mod service;
 pub use body::ResponseBody;
 pub use client::{HttpClientCall, HttpClientLayer};
 pub use future::ResponseFuture;
+pub use headers::{CREDENTIAL_HEADERS, CapturedHeaders, CapturedValues};
 pub use hooks::{CallError, CallHooks, CallSpan, Hooks};
 pub use layer::{HttpInstruments, HttpLayer};
 pub use metrics::{ClientMetrics, ServerMetrics};

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bytes::Buf;
-use http::Response;
-use obs_tower::{CallError, CallHooks};
+use http::{HeaderName, Response};
+use obs_tower::{CallError, CallHooks, CapturedHeaders, CapturedValues};
 use obs_trace::{RpcConventions, Stopwatch};
 use tonic::Code;
 
@@ -43,6 +43,18 @@ pub(crate) struct Config {
     pub(crate) warned_no_server_address: AtomicBool,
     /// Servers only: the methods calls have been seen to reach, named in metric labels.
     pub(crate) served: ServedMethods,
+    /// The request metadata recorded on spans (`rpc.request.metadata.<key>`).
+    pub(crate) request_metadata: CapturedHeaders,
+    /// The response metadata, headers and trailers, recorded on spans
+    /// (`rpc.response.metadata.<key>`).
+    pub(crate) response_metadata: CapturedHeaders,
+}
+
+/// Which metadata a [`Config`] captures.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Metadata {
+    Request,
+    Response,
 }
 
 impl Config {
@@ -62,6 +74,8 @@ impl Config {
             server_address: None,
             warned_no_server_address: AtomicBool::new(false),
             served: ServedMethods::new(),
+            request_metadata: CapturedHeaders::default(),
+            response_metadata: CapturedHeaders::default(),
         }
     }
 
@@ -76,9 +90,49 @@ impl Config {
             warned_no_server_address: AtomicBool::new(false),
             // Builders run before any call: the configured methods only.
             served: self.served.copied(),
+            request_metadata: self.request_metadata.clone(),
+            response_metadata: self.response_metadata.clone(),
         };
         f(&mut config);
         config
+    }
+
+    /// Captures the metadata `keys` of `which` side of each call, under the attribute names
+    /// of the layer's conventions. Binary metadata (`-bin` keys) is left out, and said so on
+    /// stderr: its values are bytes, not the strings the conventions record.
+    pub(crate) fn set_metadata(
+        &mut self,
+        which: Metadata,
+        keys: impl IntoIterator<Item = HeaderName>,
+    ) {
+        // The old conventions' `rpc.grpc.request.metadata.<key>` was renamed
+        // `rpc.request.metadata.<key>` (rpc-migration.md; the registry's
+        // `model/rpc/deprecated/registry-deprecated.yaml`), both `string[]`.
+        let (old, stable) = match which {
+            Metadata::Request => ("rpc.grpc.request.metadata.", "rpc.request.metadata."),
+            Metadata::Response => ("rpc.grpc.response.metadata.", "rpc.response.metadata."),
+        };
+        let prefixes: &[&str] = match self.conventions {
+            RpcConventions::Old => &[old],
+            RpcConventions::Stable => &[stable],
+            RpcConventions::Both => &[old, stable],
+        };
+        let keys = keys.into_iter().filter(|key| {
+            let binary = key.as_str().ends_with("-bin");
+            if binary {
+                obs_trace::diagnostics::warn(format_args!(
+                    "obs: GrpcLayer does not record binary metadata such as `{}` (its values \
+                     are bytes, base64 on the wire, not text): left out of the captured keys",
+                    key.as_str()
+                ));
+            }
+            !binary
+        });
+        let captured = CapturedHeaders::new(prefixes, keys);
+        match which {
+            Metadata::Request => self.request_metadata = captured,
+            Metadata::Response => self.response_metadata = captured,
+        }
     }
 
     /// Whether calls to `service` are not traced or measured.
@@ -125,6 +179,9 @@ struct ActiveCall {
     /// The caller's deadline (`grpc-timeout`), counted from the call's start; `None` once
     /// a response head has come, after which tonic no longer enforces it.
     deadline: Option<Duration>,
+    /// The captured metadata of the response head, kept for its trailers to add theirs to
+    /// (empty, and allocating nothing, unless response metadata is captured and came).
+    response_metadata: CapturedValues,
 }
 
 impl GrpcCall {
@@ -154,6 +211,7 @@ impl GrpcCall {
                 web_trailers: WebTrailers::default(),
                 error_type: None,
                 deadline,
+                response_metadata: CapturedValues::default(),
             }),
         }
     }
@@ -253,6 +311,16 @@ impl CallHooks for GrpcCall {
             Some(code) => call.set_code(code, span),
             None => call.implied_code = grpc::code_of_http_status(response.status()),
         }
+        let captured = &call.config.response_metadata;
+        if !captured.is_empty() {
+            // Recorded now, in case no trailers come (a trailers-only response has
+            // everything in its head; a cancelled stream ends early), and kept for them.
+            let values = captured.values(response.headers());
+            if !values.is_empty() {
+                captured.record_values(values.clone(), span);
+                call.response_metadata = values;
+            }
+        }
     }
 
     fn on_data<D: Buf>(&mut self, data: &D) {
@@ -281,10 +349,23 @@ impl CallHooks for GrpcCall {
     }
 
     fn on_trailers(&mut self, trailers: &http::HeaderMap, span: &tracing::Span) {
-        if let Some(call) = self.active.as_mut()
-            && let Some(code) = grpc::status(trailers)
-        {
+        let Some(call) = self.active.as_mut() else {
+            return;
+        };
+        if let Some(code) = grpc::status(trailers) {
             call.set_code(code, span);
+        }
+        let captured = &call.config.response_metadata;
+        if !captured.is_empty() {
+            // gRPC's response metadata is the head's (initial metadata) and the trailers'
+            // (trailing metadata): a key sent in both has the head's values, then the
+            // trailers'.
+            let later = captured.values(trailers);
+            if !later.is_empty() {
+                let mut values = std::mem::take(&mut call.response_metadata);
+                values.append(later);
+                captured.record_values(values, span);
+            }
         }
     }
 

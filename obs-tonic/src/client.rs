@@ -148,6 +148,12 @@ impl<B> Hooks<CountedBody<B>> for GrpcClientLayer {
                 error.type = Empty,
             ),
         };
+        // Before the context is injected: the application's metadata, as it sent it.
+        if !self.config.request_metadata.is_empty() {
+            self.config
+                .request_metadata
+                .record(request.headers(), &span);
+        }
         // Inside the client span, the current context is the client span's; if the span is
         // disabled, it is the caller's, so the trace still goes on.
         span.in_scope(|| obs_trace::inject_current(request.headers_mut()));

@@ -4,10 +4,10 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use http::Request;
+use http::{HeaderName, Request};
 use obs_trace::{RpcConventions, Stopwatch};
 
-use crate::call::{Config, GrpcCall};
+use crate::call::{Config, GrpcCall, Metadata};
 use crate::counting::CountedBody;
 use crate::grpc::{self, RpcNames};
 use crate::metrics::{RpcMetrics, ServerLabel, Side};
@@ -105,6 +105,35 @@ impl<K: CallSide> GrpcLayer<K> {
     {
         let excluded = services.into_iter().map(Into::into).collect();
         self.map(|c| c.excluded = excluded)
+    }
+
+    /// Records these request metadata keys on each call's span, all their values in order
+    /// as a string array: `rpc.grpc.request.metadata.<key>` with the old RPC conventions,
+    /// `rpc.request.metadata.<key>` with the stable ones, both with both
+    /// ([`RpcConventions`]). Keys are lower case (a [`HeaderName`] is). `authorization`,
+    /// `proxy-authorization`, `cookie` and `set-cookie` are never recorded, even if listed
+    /// ([`obs_tower::CREDENTIAL_HEADERS`]), and neither is binary metadata (keys ending in
+    /// `-bin`: their values are bytes, not text, and left out with a warning on stderr).
+    /// Defaults to none, as the conventions ask: metadata may carry secrets.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// let layer = obs_tonic::GrpcServerLayer::new()
+    ///     .with_request_metadata([HeaderName::from_static("x-tenant-id")])
+    ///     .with_response_metadata([HeaderName::from_static("x-shard")]);
+    /// ```
+    pub fn with_request_metadata(self, keys: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.map(|c| c.set_metadata(Metadata::Request, keys))
+    }
+
+    /// Records these response metadata keys, from the response's headers and its
+    /// trailers (a key in both: the headers' values, then the trailers'), as
+    /// `rpc.grpc.response.metadata.<key>` (old conventions) or
+    /// `rpc.response.metadata.<key>` (stable), with the same rules as
+    /// [`with_request_metadata`](Self::with_request_metadata). Not from a gRPC-Web
+    /// answer's trailers frame, which is body. Defaults to none.
+    pub fn with_response_metadata(self, keys: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.map(|c| c.set_metadata(Metadata::Response, keys))
     }
 
     /// The start of a call through either side, or `None` for an excluded service, which

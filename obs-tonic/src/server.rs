@@ -178,6 +178,11 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
             || server_span(conventions, names),
             |start| describe(request, names, conventions, start),
         );
+        if !self.config.request_metadata.is_empty() {
+            self.config
+                .request_metadata
+                .record(request.headers(), &span);
+        }
         (
             CallSpan {
                 span,

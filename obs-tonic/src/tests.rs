@@ -1558,3 +1558,208 @@ async fn both_conventions_expose_one_family_whose_two_series_leave_the_other_lab
         1
     );
 }
+
+/// The string array `values`, as a captured header's attribute.
+fn strings(values: &[&'static str]) -> Option<obs_trace::opentelemetry::Value> {
+    use obs_trace::opentelemetry::{Array, StringValue, Value};
+    Some(Value::Array(Array::String(
+        values.iter().map(|&v| StringValue::from(v)).collect(),
+    )))
+}
+
+/// The value of the span's attribute `key`.
+fn value(span: &SpanData, key: &str) -> Option<obs_trace::opentelemetry::Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+/// The metadata keys the capture tests list: two that are sent, two credentials that are
+/// sent, one binary key that is sent, one that is never sent.
+fn listed_metadata() -> Vec<http::HeaderName> {
+    [
+        "x-tenant",
+        "x-shard",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "x-blob-bin",
+        "x-absent",
+    ]
+    .into_iter()
+    .map(http::HeaderName::from_static)
+    .collect()
+}
+
+/// A request carrying listed metadata (`x-tenant` twice, credentials, binary), and some
+/// that is not listed.
+fn request_with_metadata() -> Request<Full<Bytes>> {
+    let mut request = grpc_request("/shop.v1.Orders/Get", messages(1, b"ping"));
+    let headers = request.headers_mut();
+    for (key, value) in [
+        ("x-tenant", "acme"),
+        ("x-tenant", "beta"),
+        ("authorization", "Bearer secret"),
+        ("cookie", "session=secret"),
+        ("x-blob-bin", "AAEC"),
+        ("x-unlisted", "nope"),
+    ] {
+        headers.append(key, HeaderValue::from_static(value));
+    }
+    request
+}
+
+/// A response whose head has `x-shard: a` (and credentials, and unlisted metadata) and
+/// whose trailers have `x-shard: b` and `grpc-status: code`.
+fn response_with_metadata(code: &'static str) -> Response<Frames> {
+    let mut response = streamed(vec![messages(1, b"pong")], code);
+    let head = response.headers_mut();
+    head.insert("x-shard", HeaderValue::from_static("a"));
+    head.insert("set-cookie", HeaderValue::from_static("session=secret"));
+    head.insert("x-unlisted", HeaderValue::from_static("nope"));
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static(code));
+    trailers.insert("x-shard", HeaderValue::from_static("b"));
+    trailers.insert("x-blob-bin", HeaderValue::from_static("AAEC"));
+    let frames: Vec<FrameResult> = vec![
+        Ok(Frame::data(messages(1, b"pong"))),
+        Ok(Frame::trailers(trailers)),
+    ];
+    response.map(|_| StreamBody::new(futures_util::stream::iter(frames)))
+}
+
+/// Asserts that the captured metadata of `span` under `prefix` (`rpc.request.metadata.`'s
+/// and `rpc.response.metadata.`'s common start, `rpc.` or `rpc.grpc.`) is the listed keys
+/// that came, with all their values (the response's from its head, then its trailers), and
+/// nothing else: no credential, no binary key, no unlisted key.
+fn assert_captured(span: &SpanData, prefix: &str, response: Option<&'static [&'static str]>) {
+    let request = format!("{prefix}request.metadata.");
+    let response_prefix = format!("{prefix}response.metadata.");
+    assert_eq!(
+        value(span, &format!("{request}x-tenant")),
+        strings(&["acme", "beta"])
+    );
+    assert_eq!(
+        value(span, &format!("{response_prefix}x-shard")),
+        response.and_then(strings)
+    );
+    let captured: Vec<&str> = span
+        .attributes
+        .iter()
+        .map(|kv| kv.key.as_str())
+        .filter(|key| key.starts_with(&request) || key.starts_with(&response_prefix))
+        .collect();
+    let expected = if response.is_some() { 2 } else { 1 };
+    assert_eq!(captured.len(), expected, "{captured:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_records_listed_metadata_of_requests_headers_and_trailers_and_never_credentials() {
+    for (conventions, prefixes, absent) in [
+        (RpcConventions::Old, &["rpc.grpc."][..], "rpc."),
+        (RpcConventions::Stable, &["rpc."][..], "rpc.grpc."),
+        (RpcConventions::Both, &["rpc.grpc.", "rpc."][..], ""),
+    ] {
+        let (sink, _guard) = capture();
+        let layer = GrpcServerLayer::with_conventions_in(conventions, &Registry::new())
+            .with_request_metadata(listed_metadata())
+            .with_response_metadata(listed_metadata());
+        let service = ServiceBuilder::new().layer(layer).service_fn(
+            |request: Request<CountedBody<Full<Bytes>>>| async move {
+                request.into_body().collect().await.unwrap();
+                Ok::<_, Infallible>(response_with_metadata("0"))
+            },
+        );
+        let response = service.oneshot(request_with_metadata()).await.unwrap();
+        drain(response).await;
+
+        let span = only(&sink);
+        for prefix in prefixes {
+            assert_captured(&span, prefix, Some(&["a", "b"]));
+        }
+        if !absent.is_empty() {
+            // The other version's names are not recorded.
+            assert_eq!(
+                value(&span, &format!("{absent}request.metadata.x-tenant")),
+                None,
+                "{conventions:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_trailers_only_response_has_its_metadata_in_its_head() {
+    let (sink, _guard) = capture();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Stable, &Registry::new())
+        .with_response_metadata(listed_metadata());
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|_: Request<_>| async {
+            let response = Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "5")
+                .header("x-shard", "a")
+                .header("x-shard", "c")
+                .header("set-cookie", "session=secret")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        });
+    drain(service.oneshot(request_with_metadata()).await.unwrap()).await;
+
+    let span = only(&sink);
+    assert_eq!(
+        value(&span, "rpc.response.metadata.x-shard"),
+        strings(&["a", "c"])
+    );
+    assert_eq!(value(&span, "rpc.response.metadata.set-cookie"), None);
+    // Request metadata was not asked for.
+    assert_eq!(value(&span, "rpc.request.metadata.x-tenant"), None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_records_listed_metadata_as_sent_and_as_answered_and_never_credentials() {
+    let (sink, _guard) = capture();
+    let client = ServiceBuilder::new()
+        .layer(
+            GrpcClientLayer::with_conventions_in(RpcConventions::Stable, &Registry::new())
+                .with_server_address("orders", Some(50051))
+                .with_request_metadata(listed_metadata())
+                .with_response_metadata(listed_metadata()),
+        )
+        .service_fn(|request: Request<tonic::body::Body>| async move {
+            request.into_body().collect().await.unwrap();
+            Ok::<_, Infallible>(response_with_metadata("5"))
+        });
+    let (parts, body) = request_with_metadata().into_parts();
+    let request = Request::from_parts(parts, tonic::body::Body::new(body));
+    drain(client.oneshot(request).await.unwrap()).await;
+
+    let span = only(&sink);
+    assert_eq!(span.kind, SpanKind::Client);
+    assert_captured(&span, "rpc.", Some(&["a", "b"]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_is_captured_unless_configured() {
+    let (sink, _guard) = capture();
+    let layer = GrpcServerLayer::with_conventions_in(RpcConventions::Both, &Registry::new());
+    let service = ServiceBuilder::new().layer(layer).service_fn(
+        |request: Request<CountedBody<Full<Bytes>>>| async move {
+            request.into_body().collect().await.unwrap();
+            Ok::<_, Infallible>(response_with_metadata("0"))
+        },
+    );
+    drain(service.oneshot(request_with_metadata()).await.unwrap()).await;
+
+    let span = only(&sink);
+    let captured: Vec<&str> = span
+        .attributes
+        .iter()
+        .map(|kv| kv.key.as_str())
+        .filter(|key| key.contains(".metadata."))
+        .collect();
+    assert!(captured.is_empty(), "{captured:?}");
+}

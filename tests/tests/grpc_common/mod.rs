@@ -96,10 +96,15 @@ impl Catalog {
 
     /// Serves the catalog behind `GrpcServerLayer` on a free loopback port.
     pub async fn serve(self) -> SocketAddr {
+        self.serve_with(GrpcServerLayer::new()).await
+    }
+
+    /// Serves the catalog behind `layer` on a free loopback port.
+    pub async fn serve_with(self, layer: GrpcServerLayer) -> SocketAddr {
         let (incoming, addr) = free_port().await;
         tokio::spawn(
             tonic::transport::Server::builder()
-                .layer(GrpcServerLayer::new())
+                .layer(layer)
                 .add_service(self)
                 .serve_with_incoming(incoming),
         );

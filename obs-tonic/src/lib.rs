@@ -18,6 +18,14 @@
 //! A `tonic-health` check is therefore no way to try the layers out.
 //! [`GrpcLayer::with_excluded_services`] sets the list; an empty one traces every call.
 //!
+//! Metadata is recorded only when listed, as the RPC conventions ask (it may carry
+//! secrets): [`GrpcLayer::with_request_metadata`] and [`GrpcLayer::with_response_metadata`]
+//! record the listed keys' values as string arrays (`rpc.request.metadata.<key>`, or
+//! `rpc.grpc.request.metadata.<key>` with the old conventions; the response's from its
+//! headers and trailers), the counterpart of `obs-tower`'s HTTP header capture, whose
+//! allow-list they share: `authorization`, `proxy-authorization`, `cookie` and `set-cookie`
+//! are never recorded, nor is binary (`-bin`) metadata.
+//!
 //! gRPC rides on HTTP/2, so both are [`obs_tower::Hooks`] policies over `obs-tower`'s
 //! plumbing: the span is entered while the service and the response stream are polled, and
 //! the call ends when the stream does (trailers sent, or the body dropped when the client
@@ -54,6 +62,7 @@
 //! | server peer | `client.address`, `client.port` | `network.peer.address`, `network.peer.port` |
 //! | server `server.port` | from `:authority`, else the local port | from `:authority` only |
 //! | duration labels | `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`, `error_type` | `rpc_system_name`, `rpc_method`, `rpc_status_code`, `error_type`; client also `server_address`, `server_port` |
+//! | captured metadata (opt-in) | `rpc.grpc.request.metadata.<key>`, `rpc.grpc.response.metadata.<key>` | `rpc.request.metadata.<key>`, `rpc.response.metadata.<key>` |
 //! | messages per call | `rpc_{server,client}_{requests,responses}_per_rpc` | none (removed by the conventions) |
 //!
 //! The stable status attribute is `rpc.status_code`: `rpc.response.status_code`, its name in

@@ -134,3 +134,58 @@ fn set(keys: &[Key], values: Vec<StringValue>, span: &tracing::Span) {
         span.set_attribute(last.clone(), Value::Array(Array::String(values)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use obs_trace::{InMemorySpanSink, SpanLayer};
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+
+    fn map(lines: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in lines {
+            headers.append(*name, http::HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn strings(values: &[&'static str]) -> Option<Value> {
+        Some(Value::Array(Array::String(
+            values.iter().map(|&v| StringValue::from(v)).collect(),
+        )))
+    }
+
+    /// Each header under every prefix; a later map's values after an earlier one's, header
+    /// by header; credentials never, even when listed.
+    #[test]
+    fn later_values_follow_earlier_ones_under_every_prefix() {
+        let sink = InMemorySpanSink::new();
+        let layer = SpanLayer::new().with_sink(Arc::new(sink.clone()));
+        let names = ["x-a", "x-b", "authorization", "x-a"].map(HeaderName::from_static);
+        let captured = CapturedHeaders::new(&["old.", "new."], names);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!("call");
+            let mut values = captured.values(&map(&[("x-a", "1"), ("authorization", "s")]));
+            values.append(captured.values(&map(&[("x-b", "2"), ("x-a", "3"), ("x-a", "4")])));
+            captured.record_values(values, &span);
+        });
+        let span = &sink.spans()[0];
+        let attribute = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.clone())
+        };
+        for prefix in ["old.", "new."] {
+            let a = attribute(&format!("{prefix}x-a"));
+            assert_eq!(a, strings(&["1", "3", "4"]), "{prefix}");
+            assert_eq!(
+                attribute(&format!("{prefix}x-b")),
+                strings(&["2"]),
+                "{prefix}"
+            );
+        }
+        assert_eq!(span.attributes.len(), 4, "{:?}", span.attributes);
+    }
+}

@@ -87,6 +87,25 @@ fn invalid(setting: &'static str, value: impl ToString, reason: impl ToString) -
     }
 }
 
+/// Checks a filter given in code: unlike `RUST_LOG`, whose bad directives are left out
+/// with a warning, a bad one here is an error, naming the first bad directive (the
+/// parsers' own errors don't say which).
+fn check_directives<E: std::fmt::Display>(
+    setting: &'static str,
+    filter: &str,
+    check: impl Fn(&str) -> Result<(), E>,
+) -> Result<(), InitError> {
+    let (_, bad) = crate::config::split_directives(filter, |d| check(d).map_err(|e| e.to_string()));
+    match bad.first() {
+        None => Ok(()),
+        Some((directive, e)) => Err(invalid(
+            setting,
+            filter,
+            format!("the directive {directive:?} is invalid ({e})"),
+        )),
+    }
+}
+
 /// The longest duration a setting takes: what the `OTEL_*` millisecond variables can say
 /// (2^64 - 1 ms, some 584 million years). A longer one, such as `Duration::MAX` meant as
 /// "for ever", overflowed when added to the current time for a deadline or the next export,
@@ -329,7 +348,9 @@ impl Builder {
         self
     }
 
-    /// The log filter, in `RUST_LOG` syntax. Defaults to `RUST_LOG`, else `info`.
+    /// The log filter, in `RUST_LOG` syntax. Defaults to `RUST_LOG`, else `info`. A bad
+    /// directive here is an [`InitError::InvalidSetting`] naming it (in `RUST_LOG`, it is left
+    /// out with a warning).
     pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
         self.log_filter = Some(filter.into());
         self
@@ -721,12 +742,15 @@ impl Builder {
             c.metrics_temporality = t;
         }
         if let Some(f) = &self.log_filter {
-            tracing_subscriber::EnvFilter::try_new(f).map_err(|e| invalid("log_filter", f, e))?;
+            check_directives("log_filter", f, |d| {
+                tracing_subscriber::EnvFilter::try_new(d).map(drop)
+            })?;
             c.log_filter = f.clone();
         }
         if let Some(f) = &self.traces_filter {
-            f.parse::<tracing_subscriber::filter::Targets>()
-                .map_err(|e| invalid("traces_filter", f, e))?;
+            check_directives("traces_filter", f, |d| {
+                d.parse::<tracing_subscriber::filter::Targets>().map(drop)
+            })?;
             c.traces_filter = f.clone();
         }
         if let Some(names) = &self.json_field_names {

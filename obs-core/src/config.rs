@@ -305,11 +305,14 @@ pub struct Config {
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (`cumulative`, `delta`,
     /// `lowmemory`), default cumulative: the temporality of pushed metrics.
     pub metrics_temporality: TemporalityPreference,
-    /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`.
+    /// `RUST_LOG`: which events become log lines and OTLP log records. Default `info`. A bad
+    /// directive is left out with a warning and the others kept, as
+    /// `EnvFilter::from_env` does.
     pub log_filter: String,
     /// `OBS_TRACES_FILTER`: which `tracing` spans become OpenTelemetry spans, as
     /// `target=level` directives (`RUST_LOG` syntax without span and field directives).
-    /// Default `info`, independent of `RUST_LOG`, so quieting logs never loses a trace.
+    /// Default `info`, independent of `RUST_LOG`, so quieting logs never loses a trace. A bad
+    /// directive is left out with a warning, as in `RUST_LOG`.
     pub traces_filter: String,
     /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
     pub json_logs: bool,
@@ -388,6 +391,23 @@ const DEFAULT: &str = "the default";
 
 /// Reads `name`; empty counts as unset, per the spec.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The directives of a comma-separated list (split as `EnvFilter` and `Targets` split
+/// it) that `check` accepts, in order, and those it rejects, with why.
+pub(crate) fn split_directives(
+    list: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> (Vec<&str>, Vec<(&str, String)>) {
+    let mut kept = Vec::new();
+    let mut bad = Vec::new();
+    for directive in list.split(',') {
+        match check(directive) {
+            Ok(()) => kept.push(directive),
+            Err(e) => bad.push((directive, e)),
+        }
+    }
+    (kept, bad)
+}
 
 struct EnvReader<'a> {
     get: Lookup<'a>,
@@ -704,24 +724,39 @@ impl EnvReader<'_> {
         }
     }
 
-    /// A directive list that `check` accepts (it says what is wrong otherwise); `info` by
-    /// default, or with a warning when it is not `what`.
+    /// A directive list, each directive checked by `check` (which says what is wrong with
+    /// one); `info` when unset. A bad directive is left out with a warning naming it, and
+    /// the others are kept, as `EnvFilter::parse_lossy` does (which `EnvFilter::from_env`
+    /// uses): `RUST_LOG=info,my_crate=debug,bad=[[[` keeps `my_crate=debug`. `info` when
+    /// none is good.
     fn directives(
         &mut self,
         name: &str,
         what: &str,
         check: impl Fn(&str) -> Result<(), String>,
     ) -> String {
-        match self.var(name) {
-            None => "info".to_owned(),
-            Some(v) => match check(&v) {
-                Ok(()) => v,
-                Err(e) => {
-                    self.warn(name, &v, &format!("not {what} ({e})"));
-                    "info".to_owned()
-                }
-            },
+        let Some(v) = self.var(name) else {
+            return "info".to_owned();
+        };
+        let (kept, bad) = split_directives(&v, check);
+        if bad.is_empty() {
+            return v;
         }
+        let using = if kept.iter().all(|d| d.trim().is_empty()) {
+            "info".to_owned()
+        } else {
+            kept.join(",")
+        };
+        for (directive, e) in bad {
+            let warning = format!(
+                "obs: ignoring the directive {directive:?} of {name}: not {what} ({e}); \
+                 using {name}={using:?}"
+            );
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
+        using
     }
 
     /// `true` or `false`, case-insensitive.

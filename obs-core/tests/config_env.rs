@@ -880,6 +880,43 @@ fn traces_filter_takes_target_level_directives() {
     assert!(warned(&c, "OBS_TRACES_FILTER", "[request{id=1}]=trace"));
 }
 
+/// One bad directive costs only itself, as in `EnvFilter::from_env` (`parse_lossy`): the
+/// others are kept, and the warning names the one left out.
+#[test]
+fn a_bad_directive_is_left_out_and_the_others_kept() {
+    let c = config(&[("RUST_LOG", "info,my_crate=debug,bad=[[[")]);
+    assert_eq!(c.log_filter, "info,my_crate=debug");
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
+    assert!(warning.contains("\"bad=[[[\""), "{warning}");
+    assert!(
+        warning.contains("RUST_LOG=\"info,my_crate=debug\""),
+        "{warning}"
+    );
+    // Span directives stay with the log filter.
+    let c = config(&[("RUST_LOG", "warn,[request{id=1}]=trace,x=[[[")]);
+    assert_eq!(c.log_filter, "warn,[request{id=1}]=trace");
+    // Each bad one is named; the traces filter, `target=level` only, keeps its good ones.
+    let c = config(&[(
+        "OBS_TRACES_FILTER",
+        "orders=debug,[request{id=1}]=trace,warn,a=b=c",
+    )]);
+    assert_eq!(c.traces_filter, "orders=debug,warn");
+    assert!(warned(&c, "OBS_TRACES_FILTER", "\"[request{id=1}]=trace\""));
+    assert!(warned(&c, "OBS_TRACES_FILTER", "\"a=b=c\""));
+    // Nothing good: the default.
+    let c = config(&[("RUST_LOG", "[[[,x=[[[")]);
+    assert_eq!(c.log_filter, "info");
+    assert!(warned(&c, "RUST_LOG", "using RUST_LOG=\"info\""));
+    // In code, a bad directive is an error that names it.
+    let err = obs_core::builder()
+        .log_filter("info,my_crate=debug,bad=[[[")
+        .config_with(&|_| None)
+        .unwrap_err();
+    assert!(err.to_string().contains("\"bad=[[[\""), "{err}");
+}
+
 #[test]
 fn unsampled_spans_follow_the_json_logs_unless_set() {
     use obs_core::trace::UnsampledSpans;

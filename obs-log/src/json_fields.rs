@@ -4,9 +4,9 @@
 use std::fmt;
 use std::ops::Range;
 
+use obs_trace::ErrorChain;
 use tracing_core::field::{Field, Visit};
 
-use crate::error_chain::ErrorChain;
 use crate::escape;
 use crate::field_names::{ReservedKeys, USER_FIELD_PREFIX};
 use crate::redaction::{REDACTED, Redaction};

@@ -89,7 +89,6 @@
 //! assert_eq!(line["spans"][0], serde_json::json!({"name": "request", "method": "GET"}));
 //! ```
 
-mod error_chain;
 mod escape;
 mod event_time;
 mod field_names;

@@ -6,14 +6,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use obs_trace::{AttributeLimits, ContextReader, SpanId, TraceFlags, TraceId};
+use obs_trace::{AttributeLimits, ContextReader, ErrorChain, SpanId, TraceFlags, TraceId};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::error_chain::ErrorChain;
 use crate::event_time;
 use crate::format_panic::{self, FORMAT_PANICKED};
 use crate::json_fields::MESSAGE;

@@ -26,8 +26,9 @@ use crate::clock::Stamp;
 use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
 use crate::{
-    AttributeLimits, Baggage, Sampler, SpanContext, SpanData, SpanEvent, SpanId, SpanLimits,
-    SpanLink, SpanSink, TraceFlags, TraceId, UnsampledSpans,
+    AttributeLimits, Baggage, ERROR_FIELD, EXCEPTION_MESSAGE, ErrorChain, Sampler, SpanContext,
+    SpanData, SpanEvent, SpanId, SpanLimits, SpanLink, SpanSink, TraceFlags, TraceId,
+    UnsampledSpans,
 };
 
 /// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
@@ -42,7 +43,9 @@ use crate::{
 /// `error` field if it has one; status Ok is final, and Unset is never set back
 /// (OpenTelemetry Trace API, Set Status). With span events on, an event with an `error`
 /// field and no message is recorded as the semantic conventions' `exception` event, the
-/// error in `exception.message`, as `tracing-opentelemetry` records it.
+/// error in `exception.message`, as `tracing-opentelemetry` records it. An error value
+/// (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its sources, as
+/// in `obs-log`'s records and lines.
 ///
 /// A sampled span keeps within its [`SpanLimits`] ([`with_limits`](Self::with_limits), the
 /// spec's defaults unless set) as it records, not only at export: erroneous code that adds
@@ -946,6 +949,11 @@ impl Visit for FieldVisitor<'_> {
             self.set(field, Value::String(out.text.into()));
         }
     }
+    // With its sources, as the log records and JSON lines show it (`Visit`'s default would
+    // give its `Display` alone, which for most errors leaves the cause out).
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &ErrorChain(value));
+    }
 }
 
 /// A formatting buffer on the heap that takes at most `left` more characters; writing past
@@ -1320,10 +1328,6 @@ where
     }
 }
 
-/// The field holding the error of an event that reports one (`#[instrument(err)]` emits
-/// `error = %err`, or `?err` with `err(Debug)`).
-const ERROR_FIELD: &str = "error";
-
 /// The text of `event`'s [`ERROR_FIELD`], for its span's status description.
 #[cold]
 fn error_text(event: &Event<'_>) -> String {
@@ -1338,6 +1342,9 @@ fn error_text(event: &Event<'_>) -> String {
             if field.name() == ERROR_FIELD {
                 self.0 = format!("{value:?}");
             }
+        }
+        fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+            self.record_debug(field, &ErrorChain(value));
         }
     }
     let mut text = Text(String::new());
@@ -1443,7 +1450,7 @@ impl SpanLayer {
                 .iter_mut()
                 .find(|kv| kv.key.as_str() == ERROR_FIELD)
             {
-                kv.key = Key::from_static_str("exception.message");
+                kv.key = Key::from_static_str(EXCEPTION_MESSAGE);
             }
         }
         rec.events.push(SpanEvent {

@@ -160,6 +160,63 @@ fn an_error_field_describes_the_status_and_is_an_exception_event() {
     assert_eq!(span("described_first").status, Status::error("quota"));
 }
 
+/// An error with a source, logged as an error value.
+#[derive(Debug)]
+struct RequestFailed(std::io::Error);
+
+impl std::fmt::Display for RequestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request failed")
+    }
+}
+
+impl std::error::Error for RequestFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// An error value (`error = &err as &dyn Error`) reads the same on the span as in the
+/// logs (`obs_trace::ErrorChain`): with its sources, in the status description, the
+/// `exception` event's `exception.message` and any other event's or span's attribute;
+/// `Display` alone would lose the cause.
+#[test]
+fn an_error_value_keeps_its_sources_on_the_span() {
+    use obs_trace::opentelemetry::KeyValue;
+    let sink = InMemorySpanSink::default();
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_span_events(true),
+    );
+    let err = RequestFailed(std::io::Error::other("connection refused"));
+    let chain = "request failed: connection refused";
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("exception").in_scope(|| {
+            tracing::error!(error = &err as &(dyn std::error::Error + 'static));
+        });
+        let span = tracing::info_span!("logged", cause = tracing::field::Empty);
+        span.record("cause", &err as &(dyn std::error::Error + 'static));
+        span.in_scope(|| {
+            tracing::warn!(
+                error = &err as &(dyn std::error::Error + 'static),
+                "retrying"
+            );
+        });
+    });
+    let spans = sink.take();
+    let exception = spans.iter().find(|s| s.name == "exception").unwrap();
+    assert_eq!(exception.status, Status::error(chain));
+    assert_eq!(exception.events[0].name, "exception");
+    assert_eq!(
+        exception.events[0].attributes,
+        [KeyValue::new("exception.message", chain)]
+    );
+    let logged = spans.iter().find(|s| s.name == "logged").unwrap();
+    assert_eq!(logged.attributes, [KeyValue::new("cause", chain)]);
+    assert_eq!(logged.events[0].attributes, [KeyValue::new("error", chain)]);
+}
+
 /// `SpanExt::set_status`, for a span that declares no status field (what a user coming
 /// from `tracing-opentelemetry` calls `OpenTelemetrySpanExt::set_status` for): the Set
 /// Status rules hold, as for the fields.

@@ -51,11 +51,12 @@
 //! twice: the formatted text is the message, and the field is written as `fields.message`
 //! (the OTLP record's attribute `message`). An error value
 //! (`error = &e as &dyn Error`) is written with its sources: `"request failed: connection
-//! refused"`. A float always has a fraction or an exponent (`2.0`, `1e300`), so no reader
-//! takes it for an integer; non-finite floats are written as the strings `"NaN"`,
-//! `"Infinity"`, `"-Infinity"`. A value (or message argument) whose `Debug` or `Display`
-//! panics is written as [`FORMAT_PANICKED`], in the line and the OTLP record alike: the
-//! panic goes to the panic hook, not to the code that logs. Other schemas: [`FieldNames::ecs`], [`FieldNames::otel`],
+//! refused"` (in the OTLP record, the `error` field is `exception.message`). A float always
+//! has a fraction or an exponent (`2.0`, `1e300`), so no reader takes it for an integer;
+//! non-finite floats are written as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`. A
+//! value (or message argument) whose `Debug` or `Display` panics is written as
+//! [`FORMAT_PANICKED`], in the line and the OTLP record alike: the panic goes to the panic
+//! hook, not to the code that logs. Other schemas: [`FieldNames::ecs`], [`FieldNames::otel`],
 //! [`FieldNames::loki`].
 //!
 //! # Example

@@ -6,7 +6,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use obs_trace::{AttributeLimits, ContextReader, ErrorChain, SpanId, TraceFlags, TraceId};
+use obs_trace::{
+    AttributeLimits, ContextReader, ERROR_FIELD, EXCEPTION_MESSAGE, ErrorChain, SpanId, TraceFlags,
+    TraceId,
+};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
@@ -111,7 +114,8 @@ pub struct LogRecord {
     /// instrumentation scope.
     pub target: Cow<'static, str>,
     /// The event's fields except the message (a `message` field given next to a format
-    /// string is one of them: `message`), redacted, in call-site order; plus
+    /// string is one of them: `message`), redacted, in call-site order, the `error` field
+    /// as `exception.message` when its value is text (see [`OtlpLogLayer`]); plus
     /// `code.file.path` and `code.line.number` if [enabled](OtlpLogLayer::with_code_attributes)
     /// and no field has that name. Keys are unique: a field given twice keeps its first value.
     /// Within the layer's [limits](OtlpLogLayer::with_limits).
@@ -203,6 +207,14 @@ impl LogSink for InMemoryLogSink {
 /// body, and the current span context (of the layer's subscriber, from
 /// [`obs_trace::ContextReader`], whatever the filters) the record's trace id, span id and flags. Span fields are not copied: they
 /// belong to the spans, which carry the same ids.
+///
+/// The event's `error` field, when its value is text (an error value, with its sources as
+/// [`obs_trace::ErrorChain`] shows them; `#[instrument(err)]`'s `error = %err` or `?err`; a
+/// string), is the attribute `exception.message`, as the semantic conventions record an
+/// exception on a log record ("Exceptions on logs"), so that backends see it as one.
+/// There is no `exception.type`: a `dyn Error` does not know its type's name, and the
+/// conventions require the message or the type. Other fields, error values included, keep
+/// their names; the JSON line keeps `error`.
 ///
 /// ```
 /// use obs_log::{InMemoryLogSink, LogValue, OtlpLogLayer};
@@ -333,8 +345,14 @@ const UNLIMITED: AttributeLimits = AttributeLimits {
 
 impl RecordVisitor<'_> {
     /// Takes a field; `value` makes its value within the limits it is given (the attribute
-    /// limits, or none for the body), only if it is kept.
-    fn push(&mut self, field: &Field, value: impl FnOnce(&AttributeLimits) -> LogValue) {
+    /// limits, or none for the body), only if it is kept. `text`: the value is text (a
+    /// string, a `Debug` or `Display` value, an error).
+    fn push(
+        &mut self,
+        field: &Field,
+        text: bool,
+        value: impl FnOnce(&AttributeLimits) -> LogValue,
+    ) {
         let name = field.name();
         if self.skip_log_fields && name.starts_with("log.") {
             return;
@@ -353,11 +371,18 @@ impl RecordVisitor<'_> {
             });
             return;
         }
+        // The event's error is `exception.message` (see `OtlpLogLayer`); a flag or a code
+        // (`error = true`) is no message and keeps its name.
+        let key = if text && name == ERROR_FIELD {
+            EXCEPTION_MESSAGE
+        } else {
+            name
+        };
         if self.redaction.is_redacted(name) {
-            self.attribute(name, || LogValue::String(REDACTED.to_owned()));
+            self.attribute(key, || LogValue::String(REDACTED.to_owned()));
         } else {
             let limits = self.limits;
-            self.attribute(name, || value(limits));
+            self.attribute(key, || value(limits));
         }
     }
 
@@ -414,37 +439,43 @@ fn wide_int<T: TryInto<i64> + ToString + Copy>(v: T) -> LogValue {
 
 impl Visit for RecordVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, |_| LogValue::F64(value));
+        self.push(field, false, |_| LogValue::F64(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, |_| LogValue::I64(value));
+        self.push(field, false, |_| LogValue::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, |_| wide_int(value));
+        self.push(field, false, |_| wide_int(value));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.push(field, |_| wide_int(value));
+        self.push(field, false, |_| wide_int(value));
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.push(field, |_| wide_int(value));
+        self.push(field, false, |_| wide_int(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, |_| LogValue::Bool(value));
+        self.push(field, false, |_| LogValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         // Cut before it is copied: a long value is never copied whole.
-        self.push(field, |l| LogValue::String(l.truncate(value).to_owned()));
+        self.push(field, true, |l| {
+            LogValue::String(l.truncate(value).to_owned())
+        });
     }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.push(field, |l| LogValue::Bytes(l.truncate_bytes(value).to_vec()));
+        self.push(field, false, |l| {
+            LogValue::Bytes(l.truncate_bytes(value).to_vec())
+        });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, |l| {
+        self.push(field, true, |l| {
             cut(format_guarded(format_args!("{}", ErrorChain(value))), l)
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, |l| cut(format_guarded(format_args!("{value:?}")), l));
+        self.push(field, true, |l| {
+            cut(format_guarded(format_args!("{value:?}")), l)
+        });
     }
 }
 

@@ -225,10 +225,83 @@ fn attribute_keys_are_unique_and_errors_keep_their_sources() {
         [
             ("user", &LogValue::String("ann".into())),
             (
-                "error",
+                "exception.message",
                 &LogValue::String("request failed: connection refused".into())
             ),
         ]
+    );
+}
+
+/// The event's `error` field is the semantic conventions' `exception.message` ("Exceptions
+/// on logs"), whether it is an error value (with its sources), or `#[instrument(err)]`'s
+/// `%err` / `?err`; a flag named `error` is no message and keeps its name; other fields,
+/// errors included, keep theirs. The JSON line keeps the key `error`, with the sources.
+#[test]
+fn the_error_field_is_the_exception_message() {
+    let sink = InMemoryLogSink::new();
+    let out = common::captured();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanLayer::new())
+        .with(OtlpLogLayer::new(sink.clone()))
+        .with(obs_log::JsonLayer::new().with_writer(out.clone()));
+    let err = RequestFailed(std::io::Error::other("connection refused"));
+    let io = std::io::Error::other("disk full");
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::error!(
+            attempt = 2,
+            error = &err as &(dyn std::error::Error + 'static),
+            "upstream"
+        );
+        tracing::error!(error = %io);
+        tracing::warn!(error = ?io, "debug form");
+        tracing::info!(
+            error = true,
+            cause = &err as &dyn std::error::Error,
+            "a flag"
+        );
+    });
+    let records = sink.take();
+    let attributes = |i: usize| -> Vec<(String, LogValue)> {
+        records[i]
+            .attributes
+            .iter()
+            .map(|a| (a.key.to_string(), a.value.clone()))
+            .collect()
+    };
+    let text = |v: &str| LogValue::String(v.into());
+    assert_eq!(
+        attributes(0),
+        [
+            ("attempt".into(), LogValue::I64(2)),
+            (
+                "exception.message".into(),
+                text("request failed: connection refused")
+            ),
+        ]
+    );
+    assert_eq!(records[0].body.as_deref(), Some("upstream"));
+    assert_eq!(
+        attributes(1),
+        [("exception.message".into(), text("disk full"))]
+    );
+    assert_eq!(
+        attributes(2),
+        [("exception.message".into(), text(&format!("{io:?}")))]
+    );
+    assert_eq!(
+        attributes(3),
+        [
+            ("error".into(), LogValue::Bool(true)),
+            ("cause".into(), text("request failed: connection refused")),
+        ]
+    );
+    // The line: unchanged, the error under its own name, with its sources.
+    let lines = common::objects(&out);
+    assert_eq!(lines[0]["error"], "request failed: connection refused");
+    assert!(
+        lines[0].get("exception.message").is_none(),
+        "{:?}",
+        lines[0]
     );
 }
 
@@ -259,7 +332,7 @@ fn attribute_limits_apply_as_the_record_is_made_and_leave_the_body_whole() {
     let text = |v: &str| Some(LogValue::String(v.into()));
     assert_eq!(r.attribute("text").cloned(), text("üüüü"));
     assert_eq!(r.attribute("debug").cloned(), text("\"üüü"));
-    assert_eq!(r.attribute("error").cloned(), text("requ"));
+    assert_eq!(r.attribute("exception.message").cloned(), text("requ"));
     // The fourth field and both code attributes are past the count.
     assert_eq!(r.attributes.len(), 3);
     assert_eq!(r.dropped_attributes_count, 3);

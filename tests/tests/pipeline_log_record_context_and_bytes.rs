@@ -1,7 +1,8 @@
 //! What a log record carries reaches a real collector (rotel, forwarding to an in-memory
 //! receiver) as the layer made it: with `RUST_LOG=error`, an error whose explicit `parent:`
 //! is an `info_span!` (disabled for the log layers) keeps that span's trace and span ids,
-//! and a `&[u8]` field arrives as OTLP bytes, byte for byte.
+//! a `&[u8]` field arrives as OTLP bytes, byte for byte, and the `error` field as the
+//! semantic conventions' `exception.message`.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use obs_core::trace::SpanExt;
 use obs_core::{ExporterKind, Signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ids_of_a_filtered_explicit_parent_and_bytes_values_reach_the_collector() {
+async fn ids_of_a_filtered_explicit_parent_bytes_values_and_errors_reach_the_collector() {
     let (receiver, collector, builder) =
         obs_tests::pipeline::via_collector("log-wire", ReceiverConfig::default()).await;
     let telemetry = builder
@@ -23,7 +24,13 @@ async fn ids_of_a_filtered_explicit_parent_and_bytes_values_reach_the_collector(
     let digest: &[u8] = &[0xde, 0xad, 0xbe, 0xef, 0xff, 0x00];
     let request = tracing::info_span!("request");
     let context = request.span_context().expect("traced");
-    tracing::error!(parent: &request, digest, "failed, outside its span");
+    let error = std::io::Error::other("connection refused");
+    tracing::error!(
+        parent: &request,
+        digest,
+        error = &error as &dyn std::error::Error,
+        "failed, outside its span"
+    );
     drop(request);
 
     let logs = receiver
@@ -42,6 +49,14 @@ async fn ids_of_a_filtered_explicit_parent_and_bytes_values_reach_the_collector(
         Some(any_value::Value::BytesValue(digest.to_vec())),
         "{record:#?}"
     );
+    assert_eq!(
+        record
+            .attribute("exception.message")
+            .and_then(|v| v.value.clone()),
+        Some(any_value::Value::StringValue("connection refused".into())),
+        "{record:#?}"
+    );
+    assert!(record.attribute("error").is_none(), "{record:#?}");
 
     telemetry.shutdown().await.expect("shutdown");
     receiver.shutdown().await;

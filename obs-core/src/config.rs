@@ -341,7 +341,8 @@ pub struct Config {
     /// as its span events (those `OBS_TRACES_FILTER` lets through). Default `false`: events
     /// are log records already.
     pub span_events: bool,
-    /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs; off by default. With
+    /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs (`127.0.0.1:9464`, or a
+    /// host name with a port, `localhost:9464`, resolved by `init`); off by default. With
     /// `OTEL_METRICS_EXPORTER=prometheus` and no `OBS_METRICS_ADDR`,
     /// `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`).
     pub metrics_addr: Option<SocketAddr>,
@@ -388,6 +389,21 @@ pub(crate) struct SetInCode {
 
 /// What replaces a bad value with no more general variable behind it.
 const DEFAULT: &str = "the default";
+
+/// Where a listener for `host` (a name, or an IP address, an IPv6 one bracketed or not) and
+/// `port` binds: an IPv4 address of the name if it has one, as `localhost` is where scrapers
+/// usually look; `None` if it does not resolve.
+fn resolve_listen_addr(host: &str, port: u16) -> Option<SocketAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(bare, port))
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .copied()
+}
 
 /// Reads `name`; empty counts as unset, per the spec.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -843,19 +859,33 @@ impl EnvReader<'_> {
             }),
         };
         let host = self.var(HOST).unwrap_or_else(|| "localhost".to_owned());
-        // An IPv6 literal may come bracketed, as in a URL.
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(bare, port))
-            .map(Iterator::collect)
-            .unwrap_or_default();
-        let addr = resolved
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or(resolved.first())
-            .copied();
+        let addr = resolve_listen_addr(&host, port);
         if addr.is_none() {
             self.warn_using(HOST, &host, "not a host name or address", "localhost");
             return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        addr
+    }
+
+    /// `OBS_METRICS_ADDR`: a socket address (`127.0.0.1:9464`, `[::1]:9464`) or, like
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST`, a host name with a port (`localhost:9464`), resolved
+    /// once, here. `None` (warned about: no listener runs) if it is neither.
+    fn metrics_addr(&mut self, value: &str) -> Option<SocketAddr> {
+        if let Ok(addr) = value.parse::<SocketAddr>() {
+            return Some(addr);
+        }
+        let addr = value
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(host, port)| resolve_listen_addr(host, port));
+        if addr.is_none() {
+            self.warn_using(
+                "OBS_METRICS_ADDR",
+                value,
+                "not an address like 127.0.0.1:9464 or localhost:9464",
+                "no /metrics listener",
+            );
         }
         addr
     }
@@ -1643,17 +1673,7 @@ impl Config {
             // The Prometheus exporter is an SDK exporter: off with the SDK.
             None if r.prometheus && !sdk_disabled => r.prometheus_addr(),
             None => None,
-            Some(v) => match v.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    r.warn(
-                        "OBS_METRICS_ADDR",
-                        &v,
-                        "not a socket address like 127.0.0.1:9464",
-                    );
-                    None
-                }
-            },
+            Some(v) => r.metrics_addr(&v),
         };
         // Enum values are case-insensitive, like the spec's.
         let json_logs = match r.var("OBS_LOG_FORMAT") {

@@ -869,6 +869,25 @@ fn log_filter_metrics_addr_and_log_format() {
     assert!(!config(&[("OBS_LOG_FORMAT", "none")]).json_logs);
 }
 
+/// `localhost:9464` is how the Prometheus exporter's own default reads, and what a user
+/// coming from it writes: a host name with a port is resolved, as
+/// `OTEL_EXPORTER_PROMETHEUS_HOST` is; what is neither is warned about as serving nothing.
+#[test]
+fn metrics_addr_takes_a_host_name_with_a_port() {
+    let c = config(&[("OBS_METRICS_ADDR", "localhost:9464")]);
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = config(&[("OBS_METRICS_ADDR", "[::1]:9464")]);
+    assert_eq!(c.metrics_addr, Some("[::1]:9464".parse().unwrap()));
+    for bad in [":9464", "9464", "localhost", "localhost:http"] {
+        let c = config(&[("OBS_METRICS_ADDR", bad)]);
+        assert_eq!(c.metrics_addr, None, "{bad}");
+        let warning = c.warnings.join("\n");
+        assert!(warned(&c, "OBS_METRICS_ADDR", bad), "{bad}: {warning}");
+        assert!(warning.contains("no /metrics listener"), "{warning}");
+    }
+}
+
 #[test]
 fn traces_filter_takes_target_level_directives() {
     assert_eq!(config(&[]).traces_filter, "info");

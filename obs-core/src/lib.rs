@@ -10,7 +10,11 @@
 //!     let telemetry = obs_core::init()?; // everything from OTEL_* variables
 //!     tracing::info!(order_id = 7, "started");
 //!     serve().await;
-//!     telemetry.shutdown().await?; // also on drop: flushes traces, logs, metrics
+//!     // Flushes traces, logs and metrics (also on drop). An error says what could not be
+//!     // delivered (no collector listening, say): worth a line, not a failed exit.
+//!     if let Err(e) = telemetry.shutdown().await {
+//!         eprintln!("telemetry not fully delivered: {e}");
+//!     }
 //!     Ok(())
 //! }
 //! ```

@@ -111,6 +111,29 @@ fn mesh() -> &'static MeshRun {
     })
 }
 
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set the services export there and the runner sees
+/// none of it: when nothing listens there, the services say so on stderr, and the runner
+/// must pass that on rather than leave only its "exported to" line.
+#[test]
+fn undelivered_telemetry_of_an_external_endpoint_is_reported() {
+    let nothing_listens = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
+    command.args(["--requests", "8"]).env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://127.0.0.1:{nothing_listens}"),
+    );
+    let output = run_bounded(command, MESH_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}\n{stderr}", output.status);
+    for service in ["gateway", "orders", "reports", "inventory", "payments"] {
+        let said = format!("mesh: {service}: telemetry was not fully flushed: ");
+        assert!(stderr.contains(&said), "no {said:?} in:\n{stderr}");
+    }
+}
+
 #[test]
 fn the_text_report_names_the_slow_service_and_span_with_logs_from_four_services() {
     let out = &mesh().stdout;

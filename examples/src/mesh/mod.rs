@@ -167,6 +167,14 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
             return Err(e);
         }
     };
+    // What the services said on stderr: obs's warnings, above all that their telemetry was
+    // not delivered (an `OTEL_EXPORTER_OTLP_ENDPOINT` where nothing listens, which the
+    // report, seeing no spans either way, cannot tell from one that took everything).
+    for service in &services {
+        for line in service.stderr_text().lines() {
+            eprintln!("mesh: {}: {line}", service.name());
+        }
+    }
 
     let spans = match receiver {
         Some(receiver) => {

@@ -19,22 +19,28 @@ fn percent(fraction: f64) -> String {
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let traffic = &summary.traffic;
-    let statuses: Vec<String> = traffic
+    // "75× 200, 214× 201, 3 unanswered": what came back, then what did not.
+    let mut outcomes: Vec<String> = traffic
         .statuses
         .iter()
         .map(|(status, count)| format!("{count}× {status}"))
         .collect();
+    if traffic.failed > 0 {
+        outcomes.push(format!("{} unanswered", traffic.failed));
+    }
     let _ = writeln!(
         out,
-        "obs mesh: {} requests answered in {:.1} s ({} at a time; {}{}); telemetry: {}",
-        traffic.requests,
+        "obs mesh: {} answered in {:.1} s ({} at a time{}); telemetry: {}",
+        match traffic.requests {
+            1 => "1 request".to_owned(),
+            n => format!("{n} requests"),
+        },
         traffic.seconds,
         traffic.concurrency,
-        statuses.join(", "),
-        if traffic.failed > 0 {
-            format!(", {} unanswered", traffic.failed)
-        } else {
+        if outcomes.is_empty() {
             String::new()
+        } else {
+            format!("; {}", outcomes.join(", "))
         },
         summary.telemetry
     );
@@ -159,4 +165,55 @@ pub fn render(summary: &Summary) -> String {
     }
     let _ = writeln!(out, "\n{}", slow.verdict());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::summary::Traffic;
+
+    fn first_line(traffic: Traffic) -> String {
+        let summary = Summary {
+            traffic,
+            telemetry: "nowhere".to_owned(),
+            routes: Vec::new(),
+            edges: Vec::new(),
+            slowest: None,
+        };
+        render(&summary)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// When no request got an answer (the gateway died), or only one did, the headline
+    /// still reads as a sentence: no ", 5 unanswered" after an empty list, no "1 requests".
+    #[test]
+    fn the_headline_reads_well_with_no_answer_or_one() {
+        let traffic = |requests, failed, statuses: &[(u16, usize)]| Traffic {
+            requests,
+            failed,
+            statuses: statuses.iter().copied().collect(),
+            seconds: 1.0,
+            concurrency: 8,
+        };
+        assert_eq!(
+            first_line(traffic(0, 5, &[])),
+            "obs mesh: 0 requests answered in 1.0 s (8 at a time; 5 unanswered); telemetry: nowhere"
+        );
+        assert_eq!(
+            first_line(traffic(0, 0, &[])),
+            "obs mesh: 0 requests answered in 1.0 s (8 at a time); telemetry: nowhere"
+        );
+        assert_eq!(
+            first_line(traffic(1, 0, &[(201, 1)])),
+            "obs mesh: 1 request answered in 1.0 s (8 at a time; 1× 201); telemetry: nowhere"
+        );
+        assert_eq!(
+            first_line(traffic(3, 2, &[(200, 1), (402, 2)])),
+            "obs mesh: 3 requests answered in 1.0 s (8 at a time; 1× 200, 2× 402, 2 unanswered); \
+             telemetry: nowhere"
+        );
+    }
 }

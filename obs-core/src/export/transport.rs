@@ -502,8 +502,10 @@ const MAX_THROTTLE: Duration = Duration::from_secs(300);
 /// the other protocol causes, which names neither the port nor the protocol. OTLP/HTTP to
 /// a gRPC server: hyper reads the server's HTTP/2 frames as "received unexpected message
 /// from connection" or "invalid HTTP version parsed". OTLP/gRPC to an HTTP server: h2 reads
-/// an HTTP/1.1 answer as a "frame with invalid size", and tonic an HTTP/2 one's body as a
-/// message with an "invalid compression flag".
+/// an HTTP/1.1 answer as a "frame with invalid size", tonic an HTTP/2 one's body as a
+/// message with an "invalid compression flag", and an HTTP/2 404 without a body (rotel's
+/// OTLP/HTTP receiver's, for the gRPC method's path) as "grpc-status header missing, mapped
+/// from HTTP status code 404".
 fn protocol_hint(protocol: Protocol, port: Option<u16>, message: &str) -> &'static str {
     let (default_port, signatures, hint): (_, &[&str], _) = match protocol {
         Protocol::HttpProtobuf => (
@@ -517,7 +519,11 @@ fn protocol_hint(protocol: Protocol, port: Option<u16>, message: &str) -> &'stat
         ),
         Protocol::Grpc => (
             4318,
-            &["frame with invalid size", "invalid compression flag"],
+            &[
+                "frame with invalid size",
+                "invalid compression flag",
+                "mapped from HTTP status code 404",
+            ],
             " (is it an OTLP/HTTP endpoint? For HTTP, set \
              OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or Builder::protocol; port 4318 is \
              OTLP/HTTP's default)",
@@ -1201,11 +1207,39 @@ mod tests {
                     .await;
             }
         });
+        // An OTLP/HTTP receiver that speaks HTTP/2 too may answer the gRPC method's path
+        // with a 404 and no body, as rotel's does.
+        let h2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let h2_base = format!("http://{}", h2.local_addr().unwrap());
+        tokio::spawn(async move {
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((stream, _)) = h2.accept().await else {
+                    return;
+                };
+                let not_found = hyper::service::service_fn(
+                    |_request: http::Request<hyper::body::Incoming>| async {
+                        let body = Full::new(Bytes::new());
+                        let mut response = http::Response::new(body);
+                        *response.status_mut() = http::StatusCode::NOT_FOUND;
+                        Ok::<_, std::convert::Infallible>(response)
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), not_found),
+                );
+            }
+        });
         for (protocol, base, hint) in [
             (
                 Protocol::HttpProtobuf,
                 receiver.grpc_endpoint(),
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+            ),
+            (
+                Protocol::Grpc,
+                h2_base,
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
             ),
             (
                 Protocol::Grpc,

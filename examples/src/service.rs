@@ -27,44 +27,13 @@ pub fn start_telemetry(default_name: &str) -> Result<Telemetry, BoxError> {
     Ok(builder.init()?)
 }
 
-/// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C. The
-/// handlers are installed by this call, not when the future is first polled: a service
-/// calls it before it says it listens, so a signal sent as soon as it does (a script's
-/// `kill` after that line) is caught rather than ending the process with the default action.
-/// Must be called inside a Tokio runtime.
+/// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C, and says
+/// so in the log ([`obs_core::shutdown_signal`]). Must be called inside a Tokio runtime,
+/// before the service says it listens.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let (mut terminate, mut interrupt) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::terminate()).ok(),
-            signal(SignalKind::interrupt()).ok(),
-        )
-    };
+    let stop = obs_core::shutdown_signal();
     async move {
-        #[cfg(unix)]
-        {
-            let terminated = async {
-                match terminate.as_mut() {
-                    Some(terminate) => drop(terminate.recv().await),
-                    None => std::future::pending().await,
-                }
-            };
-            let interrupted = async {
-                match interrupt.as_mut() {
-                    Some(interrupt) => drop(interrupt.recv().await),
-                    None => drop(tokio::signal::ctrl_c().await),
-                }
-            };
-            tokio::select! {
-                () = terminated => {}
-                () = interrupted => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        stop.await;
         tracing::info!("shutting down");
     }
 }

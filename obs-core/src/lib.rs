@@ -82,6 +82,7 @@ mod builder;
 mod config;
 mod export;
 mod resource;
+mod signal;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -94,6 +95,7 @@ pub use config::{
 pub use export::ExportError;
 pub use obs_trace::{AttributeLimits, SpanLimits};
 pub use resource::ResourceAttributes;
+pub use signal::shutdown_signal;
 pub use telemetry::{
     InitError, JsonLinesFailure, ShutdownError, SignalCounts, SignalFailure, Telemetry,
 };

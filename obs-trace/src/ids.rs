@@ -289,10 +289,24 @@ impl TraceFlags {
         }
     }
 
-    /// The raw byte.
+    /// B3's debug flag ("force trace"), received in a `b3` header's `d` or `X-B3-Flags: 1`.
+    /// The W3C byte has no such bit, but the OpenTelemetry B3 requirements say it MUST be
+    /// propagated with subsequent requests: obs keeps it in this bit, which the child spans
+    /// inherit with the other flags, and clears it from everything else it writes
+    /// (`traceparent`, exports, logs: see [`to_u8`](Self::to_u8)).
+    pub(crate) const B3_DEBUG: TraceFlags = TraceFlags(0x80);
+
+    /// Whether B3's debug flag came with the trace (see `B3_DEBUG`).
+    #[inline]
+    pub(crate) const fn is_b3_debug(self) -> bool {
+        self.0 & Self::B3_DEBUG.0 != 0
+    }
+
+    /// The W3C `trace-flags` byte, as exported and logged: the raw byte without the bit in
+    /// which obs carries B3's debug flag.
     #[inline]
     pub const fn to_u8(self) -> u8 {
-        self.0
+        self.0 & !Self::B3_DEBUG.0
     }
 }
 

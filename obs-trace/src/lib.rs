@@ -29,6 +29,7 @@
 //! ```
 
 mod active;
+mod b3;
 mod baggage;
 mod clock;
 mod context;

@@ -1,5 +1,5 @@
-//! W3C Trace Context and Baggage on an `http::HeaderMap`, and the same as an OpenTelemetry
-//! text-map propagator.
+//! W3C Trace Context and Baggage, and B3 when configured, on an `http::HeaderMap`, and the
+//! same as an OpenTelemetry text-map propagator.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -9,6 +9,9 @@ use opentelemetry::baggage::{Baggage as OtelBaggage, BaggageExt};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator};
 use opentelemetry::trace::{self as otel, TraceContextExt};
 
+use crate::b3::{
+    self, B3, X_B3_FLAGS, X_B3_PARENT_SPAN_ID, X_B3_SAMPLED, X_B3_SPAN_ID, X_B3_TRACE_ID,
+};
 use crate::traceparent::{KNOWN_FLAGS, TraceParent};
 use crate::{
     ActiveContext, Baggage, RemoteParent, SpanContext, SpanId, TraceFlags, TraceId, TraceState,
@@ -22,16 +25,33 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// The `baggage` header name.
 pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
-/// Which W3C formats [`extract`], [`inject`] (so every obs middleware) and
-/// [`W3CPropagator`] read and write, process-wide: what `OTEL_PROPAGATORS` chooses
-/// (`tracecontext`, `baggage`, `none`; `obs_core::init` sets it). A format left out is
+/// Which formats [`extract`], [`inject`] (so every obs middleware) and [`W3CPropagator`]
+/// read and write, process-wide: what `OTEL_PROPAGATORS` chooses (`tracecontext`,
+/// `baggage`, `b3`, `b3multi`, `none`; `obs_core::init` sets it). A format left out is
 /// neither read nor written: its headers pass through untouched.
+///
+/// The formats make one composite propagator, which "will invoke the `Propagator`s ... in
+/// the order they were specified" (OpenTelemetry, "Composite Propagator"): each extraction
+/// replaces the span context an earlier one found, so when both a valid `traceparent` and
+/// a valid B3 context come, the format listed last gives the parent
+/// ([`trace_context_last`](Self::trace_context_last)). Inject writes every format chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Propagators {
     /// `tracecontext`: `traceparent` and `tracestate`.
     pub trace_context: bool,
     /// `baggage`: the `baggage` header.
     pub baggage: bool,
+    /// `b3`: B3 is read from the `b3` header or else the `X-B3-*` headers, and written as
+    /// the single `b3` header.
+    pub b3: bool,
+    /// `b3multi`: B3 is read as with [`b3`](Self::b3), and written as `X-B3-TraceId`,
+    /// `X-B3-SpanId` and `X-B3-Sampled` (`X-B3-Flags: 1` for a debug trace).
+    pub b3_multi: bool,
+    /// With Trace Context and B3 both chosen: `tracecontext` comes after `b3`/`b3multi` in
+    /// the list, so a valid `traceparent` wins over a valid B3 context. Otherwise (`false`,
+    /// as in `tracecontext,baggage,b3`) the B3 context wins. Either way a format whose
+    /// headers are absent or invalid leaves the other's context in place.
+    pub trace_context_last: bool,
 }
 
 impl Propagators {
@@ -39,26 +59,67 @@ impl Propagators {
     pub const W3C: Propagators = Propagators {
         trace_context: true,
         baggage: true,
+        b3: false,
+        b3_multi: false,
+        trace_context_last: false,
     };
 
     /// `none`: no context is read from or written into headers.
     pub const NONE: Propagators = Propagators {
         trace_context: false,
         baggage: false,
+        b3: false,
+        b3_multi: false,
+        trace_context_last: false,
     };
 
     const TRACE_CONTEXT_BIT: u8 = 1;
     const BAGGAGE_BIT: u8 = 2;
+    const B3_BIT: u8 = 4;
+    const B3_MULTI_BIT: u8 = 8;
+    /// The formats' bits, an index into the [`FIELDS`] table.
+    const FORMAT_BITS: u8 = 15;
+    const TRACE_CONTEXT_LAST_BIT: u8 = 16;
 
     fn to_bits(self) -> u8 {
         (u8::from(self.trace_context) * Self::TRACE_CONTEXT_BIT)
             | (u8::from(self.baggage) * Self::BAGGAGE_BIT)
+            | (u8::from(self.b3) * Self::B3_BIT)
+            | (u8::from(self.b3_multi) * Self::B3_MULTI_BIT)
+            | (u8::from(self.trace_context_last) * Self::TRACE_CONTEXT_LAST_BIT)
     }
 
     fn from_bits(bits: u8) -> Propagators {
         Propagators {
             trace_context: bits & Self::TRACE_CONTEXT_BIT != 0,
             baggage: bits & Self::BAGGAGE_BIT != 0,
+            b3: bits & Self::B3_BIT != 0,
+            b3_multi: bits & Self::B3_MULTI_BIT != 0,
+            trace_context_last: bits & Self::TRACE_CONTEXT_LAST_BIT != 0,
+        }
+    }
+
+    /// Whether B3 is read (either B3 value chosen).
+    #[inline]
+    fn reads_b3(self) -> bool {
+        self.b3 || self.b3_multi
+    }
+
+    /// The span context the composite extraction ends with: Trace Context's and B3's
+    /// (each read only when chosen, and B3's only when it can matter), the format listed
+    /// last winning when both found one.
+    fn choose_span(
+        self,
+        trace_context: impl FnOnce() -> Option<SpanContext>,
+        b3: impl FnOnce() -> Option<SpanContext>,
+    ) -> Option<SpanContext> {
+        let trace_context = || self.trace_context.then(trace_context).flatten();
+        if !self.reads_b3() {
+            trace_context()
+        } else if self.trace_context_last {
+            trace_context().or_else(b3)
+        } else {
+            b3().or_else(trace_context)
         }
     }
 }
@@ -73,12 +134,12 @@ impl Default for Propagators {
 static PROPAGATORS: AtomicU8 =
     AtomicU8::new(Propagators::TRACE_CONTEXT_BIT | Propagators::BAGGAGE_BIT);
 
-/// Sets which W3C formats are propagated, process-wide (see [`Propagators`]).
+/// Sets which formats are propagated, process-wide (see [`Propagators`]).
 pub fn set_propagators(propagators: Propagators) {
     PROPAGATORS.store(propagators.to_bits(), Ordering::Relaxed);
 }
 
-/// Which W3C formats are propagated (see [`Propagators`]).
+/// Which formats are propagated (see [`Propagators`]).
 pub fn propagators() -> Propagators {
     Propagators::from_bits(PROPAGATORS.load(Ordering::Relaxed))
 }
@@ -86,7 +147,11 @@ pub fn propagators() -> Propagators {
 /// Reads the caller's context from request headers. Never fails: a missing or invalid
 /// `traceparent` gives `span: None` (the request starts a new trace); baggage is kept even
 /// without a `traceparent`, since the two specs are independent. A format left out of
-/// [`propagators`] is not read.
+/// [`propagators`] is not read. With B3 chosen, its context is read too (see
+/// [`Propagators`] for which wins when both come): a valid `b3` header, else valid
+/// `X-B3-TraceId` and `X-B3-SpanId` (the first of each name); a 64-bit trace id is
+/// left-padded to 128 bits, debug (`d`, `X-B3-Flags: 1`) is sampled and passed on, a deny
+/// (`0`) is not sampled, and a sampling state without ids is no context.
 ///
 /// Trace Context, "Processing Model": more than one `traceparent` field is invalid (the W3C
 /// test `test_traceparent_duplicated` expects a new trace), and `tracestate` is only read
@@ -125,9 +190,8 @@ pub fn extract(headers: &HeaderMap) -> RemoteParent {
     }
     let on = propagators();
     RemoteParent {
-        span: on
-            .trace_context
-            .then(|| {
+        span: on.choose_span(
+            || {
                 extract_span_context(traceparents.into_iter().flatten(), || {
                     tracestate.then(|| {
                         headers
@@ -136,8 +200,9 @@ pub fn extract(headers: &HeaderMap) -> RemoteParent {
                             .map(HeaderValue::as_bytes)
                     })
                 })
-            })
-            .flatten(),
+            },
+            || b3::extract(headers),
+        ),
         baggage: if baggage && on.baggage {
             Baggage::from_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes))
         } else {
@@ -186,7 +251,10 @@ where
 /// propagators API) and otherwise left as it is: with nothing to inject, the one the
 /// application (or a layer above) set is its data, not a stale context. An invalid span
 /// context writes no trace headers. A format left out of [`propagators`] is not written,
-/// and its headers are left as they are.
+/// and its headers are left as they are. B3 is written, when chosen, as the `b3` header
+/// (`b3`) and the `X-B3-*` headers (`b3multi`), with no `X-B3-ParentSpanId`, which the
+/// OpenTelemetry B3 requirements forbid; stale `b3` and `X-B3-*` values are replaced or
+/// removed like `traceparent`.
 ///
 /// ```
 /// use obs_trace::{ActiveContext, SpanContext, SpanId, TraceFlags, TraceId};
@@ -224,6 +292,9 @@ pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
         headers.remove(TRACEPARENT);
         headers.remove(TRACESTATE);
     }
+    if on.reads_b3() {
+        inject_b3(on, span, headers);
+    }
     // No baggage in the context: nothing to inject, and an application's own header stays.
     // With baggage, the context's replaces it rather than merging with it: a merge would
     // have to settle duplicate keys and the 8192-byte and 64-member limits, and
@@ -233,6 +304,51 @@ pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
         && let Ok(value) = HeaderValue::try_from(active.baggage.to_header())
     {
         headers.insert(BAGGAGE, value);
+    }
+}
+
+/// The B3 part of [`inject`]: the chosen encodings' headers, without stale ones.
+fn inject_b3(on: Propagators, span: &SpanContext, headers: &mut HeaderMap) {
+    if on.b3 {
+        headers.remove(B3);
+    }
+    if on.b3_multi {
+        // Which of `X-B3-Sampled` and `X-B3-Flags` is written depends on the context, and
+        // a parent span id is never written: remove them all first.
+        for name in [
+            X_B3_TRACE_ID,
+            X_B3_SPAN_ID,
+            X_B3_SAMPLED,
+            X_B3_FLAGS,
+            X_B3_PARENT_SPAN_ID,
+        ] {
+            headers.remove(name);
+        }
+    }
+    if span.is_valid() {
+        for_each_b3_header(on, span, |name, value| {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                headers.insert(name, value);
+            }
+        });
+    }
+}
+
+/// Calls `write` with each B3 header the chosen encodings write for a valid `span`.
+fn for_each_b3_header(
+    on: Propagators,
+    span: &SpanContext,
+    mut write: impl FnMut(HeaderName, &[u8]),
+) {
+    if on.b3 {
+        write(B3, &b3::format_single(span));
+    }
+    if on.b3_multi {
+        let values = b3::multi_values(span);
+        write(X_B3_TRACE_ID, &values.trace_id);
+        write(X_B3_SPAN_ID, &values.span_id);
+        let (name, value) = values.sampling;
+        write(name, value.as_bytes());
     }
 }
 
@@ -273,18 +389,40 @@ pub fn inject_current(headers: &mut HeaderMap) {
     });
 }
 
-static FIELDS: LazyLock<[String; 3]> =
-    LazyLock::new(|| [TRACEPARENT, TRACESTATE, BAGGAGE].map(|name| name.as_str().to_owned()));
+/// The header names each choice of formats injects (OpenTelemetry "Fields": "the headers
+/// used for the inject operation"), indexed by [`Propagators::FORMAT_BITS`].
+static FIELDS: LazyLock<[Vec<String>; 16]> = LazyLock::new(|| {
+    std::array::from_fn(|bits| {
+        let on = Propagators::from_bits(bits as u8);
+        let formats: [(bool, &[HeaderName]); 4] = [
+            (on.trace_context, &[TRACEPARENT, TRACESTATE]),
+            (on.baggage, &[BAGGAGE]),
+            (on.b3, &[B3]),
+            (
+                on.b3_multi,
+                &[X_B3_TRACE_ID, X_B3_SPAN_ID, X_B3_SAMPLED, X_B3_FLAGS],
+            ),
+        ];
+        formats
+            .into_iter()
+            .filter(|&(chosen, _)| chosen)
+            .flat_map(|(_, names)| names.iter().map(|name| name.as_str().to_owned()))
+            .collect()
+    })
+});
 
-/// W3C Trace Context (Level 2) and W3C Baggage as an OpenTelemetry [`TextMapPropagator`],
-/// with the same parsing rules as [`extract`] and [`inject`], so OpenTelemetry-based code
-/// (`opentelemetry-http`, `tonic` interceptors, other libraries) interoperates with `obs`.
+/// W3C Trace Context (Level 2) and W3C Baggage, and B3 when chosen, as an OpenTelemetry
+/// [`TextMapPropagator`], with the same parsing rules as [`extract`] and [`inject`] and the
+/// formats [`propagators`] chooses, so OpenTelemetry-based code (`opentelemetry-http`,
+/// `tonic` interceptors, other libraries) interoperates with `obs`.
 ///
 /// When the OpenTelemetry [`Context`](opentelemetry::Context) given to `inject_context`
 /// holds no valid span context, the current `obs` span ([`with_current`]) is injected.
 ///
 /// OpenTelemetry's own `TraceState` applies an older key grammar: on conversion, members it
-/// refuses (such as `foo@@bar`) are left out of the OpenTelemetry context.
+/// refuses (such as `foo@@bar`) are left out of the OpenTelemetry context. B3's debug flag
+/// has no place in an OpenTelemetry span context: one extracted into it is sampled, and an
+/// injection from it writes "sampled", not "debug".
 #[derive(Clone, Copy, Debug, Default)]
 pub struct W3CPropagator;
 
@@ -295,7 +433,8 @@ impl W3CPropagator {
     }
 }
 
-/// Installs [`W3CPropagator`] as OpenTelemetry's global text-map propagator.
+/// Installs [`W3CPropagator`] as OpenTelemetry's global text-map propagator (it follows
+/// [`propagators`], B3 included).
 pub fn install_global_propagator() {
     opentelemetry::global::set_text_map_propagator(W3CPropagator::new());
 }
@@ -308,7 +447,8 @@ fn to_otel_span_context(span: &SpanContext) -> otel::SpanContext {
     otel::SpanContext::new(
         otel::TraceId::from_bytes(span.trace_id.to_bytes()),
         otel::SpanId::from_bytes(span.span_id.to_bytes()),
-        otel::TraceFlags::new(span.flags.0),
+        // The W3C byte: B3's debug bit is obs's own, not OpenTelemetry's.
+        otel::TraceFlags::new(span.flags.to_u8()),
         span.is_remote,
         to_otel_trace_state(&span.trace_state),
     )
@@ -331,7 +471,8 @@ fn from_otel_span_context(span: &otel::SpanContext) -> SpanContext {
     SpanContext {
         trace_id: TraceId(span.trace_id().to_bytes()),
         span_id: SpanId(span.span_id().to_bytes()),
-        flags: TraceFlags(span.trace_flags().to_u8()),
+        // Bits obs does not know are not taken (one would read as B3's debug).
+        flags: TraceFlags(span.trace_flags().to_u8() & KNOWN_FLAGS),
         trace_state: TraceState::from_header(span.trace_state().header()).unwrap_or_default(),
         is_remote: span.is_remote(),
     }
@@ -365,12 +506,18 @@ fn set_header(injector: &mut dyn Injector, name: &HeaderName, value: String) {
     }
 }
 
-fn inject_span(span: &SpanContext, injector: &mut dyn Injector) {
-    let traceparent = traceparent_of(span);
-    // Hex digits and dashes are ASCII.
-    let traceparent = String::from_utf8_lossy(&traceparent).into_owned();
-    injector.set(TRACEPARENT.as_str(), traceparent);
-    set_header(injector, &TRACESTATE, span.trace_state.header().to_owned());
+/// Writes the span context of a valid span in the chosen trace formats.
+fn inject_span(on: Propagators, span: &SpanContext, injector: &mut dyn Injector) {
+    if on.trace_context {
+        let traceparent = traceparent_of(span);
+        // Hex digits and dashes are ASCII.
+        let traceparent = String::from_utf8_lossy(&traceparent).into_owned();
+        injector.set(TRACEPARENT.as_str(), traceparent);
+        set_header(injector, &TRACESTATE, span.trace_state.header().to_owned());
+    }
+    for_each_b3_header(on, span, |name, value| {
+        injector.set(name.as_str(), String::from_utf8_lossy(value).into_owned());
+    });
 }
 
 impl TextMapPropagator for W3CPropagator {
@@ -380,9 +527,7 @@ impl TextMapPropagator for W3CPropagator {
         let otel_span_context = otel_span.span_context();
         let otel_baggage = cx.baggage();
         if otel_span_context.is_valid() {
-            if on.trace_context {
-                inject_span(&from_otel_span_context(otel_span_context), injector);
-            }
+            inject_span(on, &from_otel_span_context(otel_span_context), injector);
             if on.baggage {
                 set_header(
                     injector,
@@ -393,8 +538,8 @@ impl TextMapPropagator for W3CPropagator {
             return;
         }
         with_current(|active| {
-            if let Some(active) = active.filter(|a| on.trace_context && a.span.is_valid()) {
-                inject_span(&active.span, injector);
+            if let Some(active) = active.filter(|a| a.span.is_valid()) {
+                inject_span(on, &active.span, injector);
             }
             if on.baggage {
                 let baggage = if otel_baggage.is_empty() {
@@ -413,16 +558,27 @@ impl TextMapPropagator for W3CPropagator {
         extractor: &dyn Extractor,
     ) -> opentelemetry::Context {
         let on = propagators();
-        let span = on
-            .trace_context
-            .then(|| {
+        let span = on.choose_span(
+            || {
                 let tracestates = all(extractor, &TRACESTATE);
                 extract_span_context(
                     all(extractor, &TRACEPARENT).into_iter().map(str::as_bytes),
                     || (!tracestates.is_empty()).then(|| tracestates.iter().map(|s| s.as_bytes())),
                 )
-            })
-            .flatten();
+            },
+            || {
+                let get = |name: &HeaderName| extractor.get(name.as_str()).map(str::as_bytes);
+                get(&B3).and_then(b3::parse_single).or_else(|| {
+                    b3::parse_multi(b3::Multi {
+                        trace_id: get(&X_B3_TRACE_ID),
+                        span_id: get(&X_B3_SPAN_ID),
+                        sampled: get(&X_B3_SAMPLED),
+                        flags: get(&X_B3_FLAGS),
+                        parent_span_id: get(&X_B3_PARENT_SPAN_ID),
+                    })
+                })
+            },
+        );
         let mut cx = match span {
             Some(span) => cx.with_remote_span_context(to_otel_span_context(&span)),
             None => cx.clone(),
@@ -440,22 +596,7 @@ impl TextMapPropagator for W3CPropagator {
     }
 
     fn fields(&self) -> text_map_propagator::FieldIter<'_> {
-        // `traceparent` and `tracestate`, then `baggage`.
-        let fields = match propagators() {
-            Propagators {
-                trace_context: true,
-                baggage: true,
-            } => &FIELDS[..],
-            Propagators {
-                trace_context: true,
-                baggage: false,
-            } => &FIELDS[..2],
-            Propagators {
-                trace_context: false,
-                baggage: true,
-            } => &FIELDS[2..],
-            Propagators::NONE => &[],
-        };
-        text_map_propagator::FieldIter::new(fields)
+        let bits = propagators().to_bits() & Propagators::FORMAT_BITS;
+        text_map_propagator::FieldIter::new(&FIELDS[usize::from(bits)])
     }
 }

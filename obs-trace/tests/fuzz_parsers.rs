@@ -1,6 +1,7 @@
 //! A fuzz harness for the propagation parsers that runs on the stable toolchain.
 //!
 //! Feeds `parse_traceparent`, `TraceState::from_header`, `Baggage::from_header` and `extract`
+//! (B3 chosen beside the W3C formats, so its `b3` and `X-B3-*` headers are parsed too)
 //! random and mutated-from-corpus byte strings. Each input must not panic, and whatever
 //! parses must re-format to something that parses to the same value.
 //!
@@ -13,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use obs_trace::{
-    ActiveContext, Baggage, TRACEPARENT_LEN, TraceState, extract, inject, parse_traceparent,
+    ActiveContext, Baggage, Propagators, TRACEPARENT_LEN, TraceState, extract, inject,
+    parse_traceparent, set_propagators,
 };
 
 /// xorshift64*: enough to explore inputs, reproducible from the seed.
@@ -50,7 +52,20 @@ const CORPUS: &[&[u8]] = &[
     b"key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue",
     b"check=%E2%9C%93,bad=%FF,p=%zz,%=%25",
     b"a=\"x\",b=x\\y,c=x y,d=",
+    b"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+    b"a3ce929d0e0e4736-e457b5a2e4d86bd1-d",
+    b"e457b5a2e4d86bd1",
+    b"true",
 ];
+
+/// B3 read beside Trace Context, `traceparent` winning when both are valid: what `extract`
+/// is fuzzed with. Set by both tests of this binary (the choice is process-wide).
+const PROPAGATORS: Propagators = Propagators {
+    b3: true,
+    b3_multi: true,
+    trace_context_last: true,
+    ..Propagators::W3C
+};
 
 /// Bytes that matter to the grammars, picked more often than chance would.
 const SPECIAL: &[u8] = b"-,=;@% \t0af9FZ.\"\\*/_~\x00\x7f\xff";
@@ -144,7 +159,17 @@ fn check_extract(rng: &mut Rng, input: &[u8]) -> bool {
     };
     let mut headers = HeaderMap::new();
     for _ in 0..=rng.below(3) {
-        let name = *rng.pick(&["traceparent", "tracestate", "baggage"]);
+        let name = *rng.pick(&[
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "b3",
+            "x-b3-traceid",
+            "x-b3-spanid",
+            "x-b3-sampled",
+            "x-b3-flags",
+            "x-b3-parentspanid",
+        ]);
         headers.append(HeaderName::from_static(name), value.clone());
     }
     let parent = extract(&headers);
@@ -153,13 +178,24 @@ fn check_extract(rng: &mut Rng, input: &[u8]) -> bool {
         let mut out = HeaderMap::new();
         inject(
             &ActiveContext {
-                span,
+                span: span.clone(),
                 baggage: parent.baggage.clone(),
             },
             &mut out,
         );
-        let again = extract(&out);
-        assert_eq!(again.span, parent.span);
+        // `traceparent` is written too, and read back first: the same context, apart from
+        // B3's debug flag, which it does not carry.
+        let again = extract(&out).span.expect("injected context extracts");
+        let key = |s: &obs_trace::SpanContext| {
+            (
+                s.trace_id,
+                s.span_id,
+                s.flags.to_u8(),
+                s.trace_state.clone(),
+            )
+        };
+        assert_eq!(key(&again), key(&span));
+        assert!(again.is_remote);
     }
     parent.span.is_some()
 }
@@ -170,6 +206,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn parsers_never_panic_and_round_trip() {
+    set_propagators(PROPAGATORS);
     let seed = env_u64("OBS_FUZZ_SEED").unwrap_or(0x0b5_7ace);
     let deadline = env_u64("OBS_FUZZ_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
     // With a time budget the count is only a backstop.
@@ -224,6 +261,7 @@ fn parsers_never_panic_and_round_trip() {
 
 #[test]
 fn huge_values_are_handled() {
+    set_propagators(PROPAGATORS);
     let huge_list = "a=1,".repeat(64 * 1024);
     let huge_value = format!("k={}", "v".repeat(256 * 1024));
     for input in [huge_list.as_bytes(), huge_value.as_bytes()] {

@@ -1,6 +1,6 @@
 //! The hot path of propagation allocates nothing: `traceparent` parse and format, `extract`
-//! of a request that carries only a `traceparent`, and cloning the context the span layer
-//! clones on every span enter.
+//! of a request that carries only a `traceparent` or only B3 headers (B3 chosen), and
+//! cloning the context the span layer clones on every span enter.
 //!
 //! One test in this binary, so no other test thread allocates while it counts.
 
@@ -8,7 +8,10 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use http::{HeaderMap, HeaderValue};
-use obs_trace::{Baggage, SpanContext, TraceState, extract, format_traceparent, parse_traceparent};
+use obs_trace::{
+    Baggage, Propagators, SpanContext, TraceState, extract, format_traceparent, parse_traceparent,
+    set_propagators,
+};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -50,8 +53,31 @@ fn propagation_hot_path_does_not_allocate() {
         is_remote: true,
     };
     let baggage = Baggage::from_header("userId=alice");
+    // B3 read beside Trace Context: the `traceparent` request walks the B3 path too.
+    set_propagators(Propagators {
+        b3: true,
+        b3_multi: true,
+        ..Propagators::W3C
+    });
+    let mut b3_single = HeaderMap::new();
+    b3_single.insert(
+        "b3",
+        HeaderValue::from_static(
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90",
+        ),
+    );
+    let mut b3_multi = HeaderMap::new();
+    for (name, value) in [
+        ("x-b3-traceid", "a3ce929d0e0e4736"),
+        ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ("x-b3-parentspanid", "05e3ac9a4f6e3b90"),
+        ("x-b3-sampled", "true"),
+        ("x-b3-flags", "1"),
+    ] {
+        b3_multi.insert(name, HeaderValue::from_static(value));
+    }
 
-    let checks: [(&str, &mut dyn FnMut()); 7] = [
+    let checks: [(&str, &mut dyn FnMut()); 9] = [
         ("parse_traceparent", &mut || {
             black_box(parse_traceparent(black_box(TP)).ok());
         }),
@@ -64,6 +90,12 @@ fn propagation_hot_path_does_not_allocate() {
         }),
         ("extract with only a traceparent", &mut || {
             black_box(extract(black_box(&headers)));
+        }),
+        ("extract with only a b3 header", &mut || {
+            assert!(black_box(extract(black_box(&b3_single))).span.is_some());
+        }),
+        ("extract with only X-B3 headers", &mut || {
+            assert!(black_box(extract(black_box(&b3_multi))).span.is_some());
         }),
         ("clone an empty TraceState and Baggage", &mut || {
             black_box((TraceState::default().clone(), Baggage::default().clone()));

@@ -63,7 +63,7 @@ fn only_the_chosen_formats_are_read_and_written() {
 
     set_propagators(Propagators {
         trace_context: true,
-        baggage: false,
+        ..Propagators::NONE
     });
     let parent = extract(&incoming());
     assert!(parent.span.is_some());
@@ -79,8 +79,8 @@ fn only_the_chosen_formats_are_read_and_written() {
     assert!(carrier.contains_key("traceparent") && !carrier.contains_key("baggage"));
 
     set_propagators(Propagators {
-        trace_context: false,
         baggage: true,
+        ..Propagators::NONE
     });
     let parent = extract(&incoming());
     assert_eq!(parent.span, None);

@@ -262,8 +262,20 @@ impl Builder {
         self
     }
 
-    /// Which W3C formats (Trace Context, Baggage) every obs middleware reads from and writes
-    /// into headers, process-wide. Defaults to `OTEL_PROPAGATORS`, else both.
+    /// Which formats (W3C Trace Context and Baggage, B3 single or multiple headers) every
+    /// obs middleware, and the global OpenTelemetry propagator `init` installs, read from
+    /// and write into headers, process-wide. Defaults to `OTEL_PROPAGATORS`, else the two
+    /// W3C ones.
+    ///
+    /// ```
+    /// use obs_core::trace::Propagators;
+    /// // `tracecontext,baggage,b3`: B3's context wins when both come.
+    /// let builder = obs_core::builder().propagators(Propagators {
+    ///     b3: true,
+    ///     ..Propagators::W3C
+    /// });
+    /// # let _ = builder;
+    /// ```
     pub fn propagators(mut self, propagators: Propagators) -> Self {
         self.propagators = Some(propagators);
         self

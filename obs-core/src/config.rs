@@ -273,8 +273,9 @@ pub struct Config {
     pub logs_otlp: OtlpSettings,
     /// `OTEL_TRACES_SAMPLER` (+ `_ARG`); `parentbased_always_on` by default.
     pub sampler: Sampler,
-    /// `OTEL_PROPAGATORS`: which W3C formats every obs middleware reads and writes
-    /// ([`obs_trace::Propagators`], set process-wide by `init`). Both by default.
+    /// `OTEL_PROPAGATORS`: which formats (W3C Trace Context and Baggage, B3) every obs
+    /// middleware reads and writes ([`obs_trace::Propagators`], set process-wide by `init`).
+    /// The two W3C ones by default.
     pub propagators: Propagators,
     /// `OTEL_SEMCONV_STABILITY_OPT_IN`'s `rpc` (the stable RPC conventions) or `rpc/dup`
     /// (both): what obs-tonic's layers emit ([`obs_trace::RpcConventions`], set
@@ -510,10 +511,13 @@ impl EnvReader<'_> {
         })
     }
 
-    /// `OTEL_PROPAGATORS`: which of W3C Trace Context (`tracecontext`) and Baggage
-    /// (`baggage`) are propagated, or `none`. The other formats the spec names (`b3`,
-    /// `jaeger`, `xray`, ...) are not implemented: they are warned about, and a list with
-    /// nothing else in it is ignored (the default used), as an enum value not recognized is.
+    /// `OTEL_PROPAGATORS`: which of W3C Trace Context (`tracecontext`), W3C Baggage
+    /// (`baggage`) and B3 (`b3`: single header, `b3multi`: `X-B3-*` headers) are
+    /// propagated, or `none`. Where `tracecontext` stands against `b3`/`b3multi` decides
+    /// which wins when both come ([`Propagators::trace_context_last`]). The other formats
+    /// the spec names (`jaeger`, `xray`, `ottrace`) are not implemented: they are warned
+    /// about, and a list with nothing else in it is ignored (the default used), as an enum
+    /// value not recognized is.
     fn propagators(&mut self) -> Propagators {
         const NAME: &str = "OTEL_PROPAGATORS";
         let Some(v) = self.var(NAME) else {
@@ -523,12 +527,25 @@ impl EnvReader<'_> {
         let (mut none, mut unsupported) = (false, Vec::new());
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item.to_ascii_lowercase().as_str() {
-                "tracecontext" => chosen.trace_context = true,
+                "tracecontext" => {
+                    chosen.trace_context = true;
+                    chosen.trace_context_last = true;
+                }
                 "baggage" => chosen.baggage = true,
+                "b3" => {
+                    chosen.b3 = true;
+                    chosen.trace_context_last = false;
+                }
+                "b3multi" => {
+                    chosen.b3_multi = true;
+                    chosen.trace_context_last = false;
+                }
                 "none" => none = true,
                 _ => unsupported.push(item),
             }
         }
+        // The order only matters between the two; without both, one value for equality.
+        chosen.trace_context_last &= chosen.b3 || chosen.b3_multi;
         let mut why = Vec::new();
         if !unsupported.is_empty() {
             why.push(format!("{} not supported", unsupported.join(", ")));
@@ -540,16 +557,7 @@ impl EnvReader<'_> {
             chosen = Propagators::W3C;
         }
         if !why.is_empty() {
-            let using = match chosen {
-                Propagators::W3C => "tracecontext,baggage",
-                Propagators::NONE => "none",
-                Propagators {
-                    trace_context: true,
-                    ..
-                } => "tracecontext",
-                Propagators { .. } => "baggage",
-            };
-            self.warn_using(NAME, &v, &why.join("; "), using);
+            self.warn_using(NAME, &v, &why.join("; "), &propagator_names(chosen));
         }
         chosen
     }
@@ -1805,5 +1813,31 @@ impl Config {
             Signal::Metrics => &mut self.metrics_otlp,
             Signal::Logs => &mut self.logs_otlp,
         }
+    }
+}
+
+/// `propagators` as an `OTEL_PROPAGATORS` value, for warnings: the formats in an order
+/// that gives the same choice.
+fn propagator_names(propagators: Propagators) -> String {
+    let trace_context = [(propagators.trace_context, "tracecontext")];
+    let rest = [
+        (propagators.baggage, "baggage"),
+        (propagators.b3, "b3"),
+        (propagators.b3_multi, "b3multi"),
+    ];
+    let (first, last): (&[_], &[_]) = if propagators.trace_context_last {
+        (&rest, &trace_context)
+    } else {
+        (&trace_context, &rest)
+    };
+    let names: Vec<&str> = first
+        .iter()
+        .chain(last)
+        .filter_map(|&(chosen, name)| chosen.then_some(name))
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
     }
 }

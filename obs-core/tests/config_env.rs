@@ -65,15 +65,29 @@ fn defaults_follow_the_spec() {
 }
 
 #[test]
-fn propagators_choose_the_w3c_formats_and_others_are_warned_about() {
+fn propagators_choose_the_w3c_and_b3_formats_and_others_are_warned_about() {
     use obs_core::trace::Propagators;
     const TRACE_CONTEXT: Propagators = Propagators {
         trace_context: true,
-        baggage: false,
+        ..Propagators::NONE
     };
     const BAGGAGE: Propagators = Propagators {
-        trace_context: false,
         baggage: true,
+        ..Propagators::NONE
+    };
+    const B3: Propagators = Propagators {
+        b3: true,
+        ..Propagators::NONE
+    };
+    const B3_MULTI: Propagators = Propagators {
+        b3_multi: true,
+        ..Propagators::NONE
+    };
+    // Listed after B3, `tracecontext` wins when both come.
+    const B3_THEN_W3C: Propagators = Propagators {
+        b3: true,
+        trace_context_last: true,
+        ..Propagators::W3C
     };
     assert_eq!(config(&[]).propagators, Propagators::W3C);
     for (value, chosen) in [
@@ -84,38 +98,112 @@ fn propagators_choose_the_w3c_formats_and_others_are_warned_about() {
         ("baggage", BAGGAGE),
         ("none", Propagators::NONE),
         ("NONE", Propagators::NONE),
+        ("b3", B3),
+        ("B3", B3),
+        ("b3multi", B3_MULTI),
+        ("B3Multi", B3_MULTI),
+        (
+            "b3,b3multi",
+            Propagators {
+                b3_multi: true,
+                ..B3
+            },
+        ),
+        (
+            "tracecontext,baggage,b3",
+            Propagators {
+                b3: true,
+                ..Propagators::W3C
+            },
+        ),
+        (
+            "tracecontext,b3multi,baggage",
+            Propagators {
+                b3_multi: true,
+                ..Propagators::W3C
+            },
+        ),
+        ("b3,tracecontext,baggage", B3_THEN_W3C),
+        ("baggage, b3 ,tracecontext", B3_THEN_W3C),
+        // The last place counts, as a composite of the list would extract.
+        (
+            "tracecontext,b3,tracecontext",
+            Propagators {
+                baggage: false,
+                ..B3_THEN_W3C
+            },
+        ),
+        (
+            "b3,tracecontext,b3multi",
+            Propagators {
+                b3: true,
+                b3_multi: true,
+                ..TRACE_CONTEXT
+            },
+        ),
     ] {
         let c = config(&[("OTEL_PROPAGATORS", value)]);
         assert!(c.warnings.is_empty(), "{value}: {:?}", c.warnings);
         assert_eq!(c.propagators, chosen, "{value}");
     }
-    // A format obs does not implement is warned about; the W3C ones listed are used.
+    // A format obs does not implement is warned about; the others listed are used.
     let c = config(&[("OTEL_PROPAGATORS", "b3multi,tracecontext,xray")]);
-    assert_eq!(c.propagators, TRACE_CONTEXT);
+    assert_eq!(
+        c.propagators,
+        Propagators {
+            b3_multi: true,
+            trace_context_last: true,
+            ..TRACE_CONTEXT
+        }
+    );
     let [warning] = c.warnings.as_slice() else {
         panic!("one warning: {:?}", c.warnings);
     };
-    assert!(warning.contains("b3multi, xray not supported"), "{warning}");
-    assert!(warning.ends_with("using tracecontext"), "{warning}");
+    assert!(
+        warning.contains(": xray not supported;"),
+        "b3multi is supported: {warning}"
+    );
+    assert!(warning.ends_with("using b3multi,tracecontext"), "{warning}");
     // Nothing usable listed: the setting is ignored, as the spec says of an enum value not
     // recognized, and the default used.
-    let c = config(&[("OTEL_PROPAGATORS", "b3")]);
+    let c = config(&[("OTEL_PROPAGATORS", "jaeger, ottrace")]);
     assert_eq!(c.propagators, Propagators::W3C);
+    let [warning] = c.warnings.as_slice() else {
+        panic!("one warning: {:?}", c.warnings);
+    };
     assert!(
-        c.warnings[0].ends_with("using tracecontext,baggage"),
-        "{:?}",
-        c.warnings
+        warning.contains("jaeger, ottrace not supported"),
+        "{warning}"
     );
+    assert!(warning.ends_with("using tracecontext,baggage"), "{warning}");
     // `none` means no propagator: beside others it means nothing.
     let c = config(&[("OTEL_PROPAGATORS", "none,baggage")]);
     assert_eq!(c.propagators, BAGGAGE);
     assert!(warned(&c, "OTEL_PROPAGATORS", "none,baggage"));
-    // The builder's choice wins.
+    let c = config(&[("OTEL_PROPAGATORS", "b3,none,baggage")]);
+    assert_eq!(
+        c.propagators,
+        Propagators {
+            baggage: true,
+            ..B3
+        }
+    );
+    assert!(
+        c.warnings[0].ends_with("using baggage,b3"),
+        "{:?}",
+        c.warnings
+    );
+    // The builder's choice wins, B3 included.
     let c = obs_core::builder()
         .propagators(Propagators::NONE)
         .config_with(&|k| (k == "OTEL_PROPAGATORS").then(|| "tracecontext".to_owned()))
         .unwrap();
     assert_eq!(c.propagators, Propagators::NONE);
+    let c = obs_core::builder()
+        .propagators(B3_MULTI)
+        .config_with(&|k| (k == "OTEL_PROPAGATORS").then(|| "tracecontext".to_owned()))
+        .unwrap();
+    assert_eq!(c.propagators, B3_MULTI);
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn child_stderr(test: &str, log_level: Option<&str>) -> String {
     child
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
-        .env("OTEL_PROPAGATORS", "b3")
+        .env("OTEL_PROPAGATORS", "xray")
         .env_remove("OTEL_LOG_LEVEL");
     if let Some(level) = log_level {
         child.env("OTEL_LOG_LEVEL", level);

@@ -1,9 +1,12 @@
-//! `OTEL_PROPAGATORS` chooses, process-wide, which W3C formats `init` has obs read and write;
-//! `OTEL_SDK_DISABLED` leaves that alone, as the spec says. Checked in a child process whose
-//! environment sets them (`init` is once per process).
+//! `OTEL_PROPAGATORS` chooses, process-wide, which formats `init` has obs, and the global
+//! OpenTelemetry propagator it installs, read and write; `OTEL_SDK_DISABLED` leaves that
+//! alone, as the spec says. Checked in a child process whose environment sets them (`init`
+//! is once per process).
 
+use std::collections::HashMap;
 use std::process::Command;
 
+use obs_core::opentelemetry::trace::TraceContextExt;
 use obs_core::trace::Propagators;
 
 #[test]
@@ -13,8 +16,9 @@ fn init_propagates_only_the_formats_otel_propagators_lists() {
         assert_eq!(
             obs_core::trace::propagators(),
             Propagators {
-                trace_context: false,
                 baggage: true,
+                b3_multi: true,
+                ..Propagators::NONE
             }
         );
         let mut headers = http::HeaderMap::new();
@@ -28,6 +32,30 @@ fn init_propagates_only_the_formats_otel_propagators_lists() {
         let parent = obs_core::trace::extract(&headers);
         assert_eq!(parent.span, None, "tracecontext is not listed");
         assert_eq!(parent.baggage.get("user"), Some("alice"));
+        // The global OpenTelemetry propagator follows the same choice: B3 read (the
+        // single header too) and written as `X-B3-*`, no `traceparent`.
+        let b3 = HashMap::from([(
+            "b3".to_owned(),
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1".to_owned(),
+        )]);
+        let cx = obs_core::opentelemetry::global::get_text_map_propagator(|p| p.extract(&b3));
+        let span = cx.span().span_context().clone();
+        assert_eq!(
+            span.trace_id().to_string(),
+            "80f198ee56343ba864fe8b2a57d3eff7"
+        );
+        assert!(span.is_sampled() && span.is_remote());
+        let mut out = HashMap::new();
+        obs_core::opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut out);
+        });
+        assert_eq!(out["x-b3-traceid"], "80f198ee56343ba864fe8b2a57d3eff7");
+        assert_eq!(out["x-b3-spanid"], "e457b5a2e4d86bd1");
+        assert_eq!(out["x-b3-sampled"], "1");
+        assert!(
+            !out.contains_key("traceparent") && !out.contains_key("b3"),
+            "{out:?}"
+        );
         telemetry.shutdown_blocking().expect("shutdown");
         return;
     }
@@ -39,7 +67,7 @@ fn init_propagates_only_the_formats_otel_propagators_lists() {
             "--test-threads=1",
         ])
         .env("OBS_PROPAGATORS_CHILD", "1")
-        .env("OTEL_PROPAGATORS", "baggage")
+        .env("OTEL_PROPAGATORS", "baggage,b3multi")
         .env("OTEL_SDK_DISABLED", "true")
         .env("OBS_LOG_FORMAT", "none")
         .output()

@@ -45,7 +45,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// child of the current span), writes that span's context into the metadata
 /// (`traceparent`, and `tracestate` and `baggage` when there are any: an application's own
 /// `baggage` is left as it is when the context has none; only the formats
-/// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise), and ends
+/// [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise, which may
+/// add B3), and ends
 /// the span when the response stream ends, or when the caller drops it (status `CANCELLED`). A
 /// call the channel gives up on at the request's deadline (`Request::set_timeout`, sent as
 /// `grpc-timeout`) is `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller

@@ -22,8 +22,8 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `tonic::transport::Server::builder().layer(..)` or any tower service of gRPC over HTTP/2.
 ///
 /// Per call it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`; only
-/// the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise)
-/// from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
+/// the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says otherwise,
+/// which may add B3) from the metadata, starts a SERVER span named `{package.Service}/{Method}` (`grpc` for a
 /// path that names no method) with the RPC semantic-convention attributes (`rpc.system`,
 /// `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `server.address`, `server.port`,
 /// `client.address`, `client.port`, `error.type`; with the stable conventions

@@ -20,7 +20,8 @@ use crate::semconv;
 /// writes that span's context into the request (`traceparent` replaced, so there is
 /// exactly one, with a fresh parent id per call; `tracestate` when there is one, else
 /// removed; `baggage` when there is any, else an application's own left as it is; only the formats [`obs_trace::propagators`] lists, both unless
-/// `OTEL_PROPAGATORS` says otherwise: the others' headers are left as they are), and ends
+/// `OTEL_PROPAGATORS` says otherwise, which may add B3: the others' headers are left as
+/// they are), and ends
 /// the span when the response body ends. 4xx and 5xx (and
 /// codes above 599) mark the span as failed, as does an error of the inner service or a panic
 /// (`error.type` [`panic`](crate::classify::PANIC_ERROR_TYPE)).

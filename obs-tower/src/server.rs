@@ -27,7 +27,7 @@ use crate::semconv::SpanName;
 ///
 /// Per request it extracts the caller's W3C context (`traceparent`, `tracestate`, `baggage`;
 /// only the formats [`obs_trace::propagators`] lists, both unless `OTEL_PROPAGATORS` says
-/// otherwise), starts a SERVER span named `{method} {route}` (`{method}` when no route template
+/// otherwise, which may add B3), starts a SERVER span named `{method} {route}` (`{method}` when no route template
 /// is known) with the stable HTTP semantic-convention attributes, runs the inner service inside
 /// it, and ends it when the response body has been sent. A status of 5xx (or above, see
 /// [`classify`](crate::classify)), or an error of the inner service or of the response body (a

@@ -16,7 +16,7 @@ pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
 }
 
 /// Decodes lowercase hex only: W3C Trace Context forbids upper case in `traceparent`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_hex_lower<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     if hex.len() != 2 * N {
         return None;
@@ -25,11 +25,16 @@ pub(crate) fn decode_hex_lower<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     // Eight characters at a time in one `u64` (ids are 16 and 32 characters), the rest by
     // table: no branch per character, which keeps `traceparent` parsing in the tens of
     // nanoseconds.
+    // Inlined (a `traceparent` decodes three lengths): the loops unroll for each. Validity
+    // is tested once, at the end, not per word.
     let mut sources = hex.chunks_exact(8);
     let mut targets = out.chunks_exact_mut(4);
+    let mut invalid_words = 0u64;
     for (source, target) in (&mut sources).zip(&mut targets) {
         let chars = u64::from_le_bytes(source.try_into().ok()?);
-        target.copy_from_slice(&decode_8_hex_lower(chars)?.to_le_bytes());
+        let (bytes, invalid) = decode_8_hex_lower(chars);
+        invalid_words |= invalid;
+        target.copy_from_slice(&bytes.to_le_bytes());
     }
     let mut invalid = 0u8;
     for (byte, pair) in targets
@@ -41,24 +46,22 @@ pub(crate) fn decode_hex_lower<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
         invalid |= hi | lo;
         *byte = (hi << 4) | (lo & 0x0f);
     }
-    (invalid & INVALID_NIBBLE == 0).then_some(out)
+    (invalid_words == 0 && invalid & INVALID_NIBBLE == 0).then_some(out)
 }
 
 /// Eight lowercase hex characters (first one in the lowest byte) as four bytes (first in
-/// the lowest byte), or `None` if one is not `0-9a-f`: byte-wise range checks and
-/// arithmetic in one register ("SWAR").
-#[inline]
-fn decode_8_hex_lower(chars: u64) -> Option<u32> {
+/// the lowest byte), and a word that is not zero if one of them is not `0-9a-f` (the bytes
+/// are then meaningless): byte-wise range checks and arithmetic in one register ("SWAR").
+#[inline(always)]
+fn decode_8_hex_lower(chars: u64) -> (u32, u64) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // For a byte below 0x80, adding 0x80 - k sets its high bit exactly when it is >= k,
-    // and never carries into the next byte. Bytes from 0x80 up are rejected first.
+    // and never carries into the next byte. Bytes from 0x80 up are invalid (`chars & HIGH`).
     let at_least = |k: u64| chars.wrapping_add(ONES * (0x80 - k)) & HIGH;
     let digit = at_least(0x30) & !at_least(0x3a);
     let letter = at_least(0x61) & !at_least(0x67);
-    if chars & HIGH != 0 || (digit | letter) != HIGH {
-        return None;
-    }
+    let invalid = (chars & HIGH) | ((digit | letter) ^ HIGH);
     // '0'..'9' are 0x30..0x39 and 'a'..'f' are 0x61..0x66: the low nibble, plus 9 for a
     // letter.
     let nibbles = (chars & (ONES * 0x0f)) + (letter >> 7) * 9;
@@ -66,7 +69,7 @@ fn decode_8_hex_lower(chars: u64) -> Option<u32> {
     let lanes = ((nibbles & 0x000f_000f_000f_000f) << 4) | ((nibbles >> 8) & 0x000f_000f_000f_000f);
     // ...then the four lanes packed into the low 32 bits.
     let pairs = (lanes | (lanes >> 8)) & 0x0000_ffff_0000_ffff;
-    Some((pairs | (pairs >> 16)) as u32)
+    ((pairs | (pairs >> 16)) as u32, invalid)
 }
 
 /// Marks a byte that is not a lowercase hex digit in [`NIBBLE`].
@@ -334,11 +337,27 @@ mod tests {
                 let mut chars = base;
                 chars[position] = byte;
                 let expected: Option<Vec<u8>> = chars.chunks_exact(2).map(by_table).collect();
-                let got =
-                    decode_8_hex_lower(u64::from_le_bytes(chars)).map(|v| v.to_le_bytes().to_vec());
+                let (bytes, invalid) = decode_8_hex_lower(u64::from_le_bytes(chars));
+                let got = (invalid == 0).then(|| bytes.to_le_bytes().to_vec());
                 assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(&chars));
             }
         }
+    }
+
+    /// One bad character anywhere, in any of the words decoded together, rejects the id.
+    #[test]
+    fn a_bad_character_in_any_position_rejects_the_whole_id() {
+        let good = *b"0af7651916cd43dd8448eb211c80319c";
+        for position in 0..good.len() {
+            for bad in [b'g', b'A', b'-', 0x80, 0xff] {
+                let mut hex = good;
+                hex[position] = bad;
+                assert_eq!(decode_hex_lower::<16>(&hex), None, "{position} {bad:#x}");
+                let first_half = decode_hex_lower::<8>(&hex[..16]);
+                assert_eq!(first_half.is_none(), position < 16, "{position} {bad:#x}");
+            }
+        }
+        assert!(decode_hex_lower::<16>(&good).is_some());
     }
 
     #[test]

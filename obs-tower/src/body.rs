@@ -81,8 +81,8 @@ where
             (polled, true)
         });
         if ended {
-            // Closes the span.
-            this.call.take();
+            // Closes the span. Dropped where it lies: `take` would copy the call out first.
+            *this.call = None;
         }
         polled
     }

@@ -90,8 +90,12 @@ where
         if polled.is_pending() {
             return Poll::Pending;
         }
-        // An ended call closes its span here; otherwise the body takes it over.
-        let call = this.call.take().filter(|_| !ended);
+        // An ended call closes its span here (dropped where it lies: `take` would copy it
+        // out first); otherwise the body takes it over.
+        if ended {
+            *this.call = None;
+        }
+        let call = this.call.take();
         polled.map_ok(|response| response.map(|body| ResponseBody::new(body, call)))
     }
 }

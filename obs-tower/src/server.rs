@@ -1,10 +1,11 @@
 //! [`HttpServerLayer`]: SERVER spans and `http.server.*` metrics for incoming requests.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Buf;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use obs_trace::opentelemetry::trace::SpanKind;
 use obs_trace::{SpanStart, Stopwatch};
@@ -289,16 +290,50 @@ fn request_attributes<B, M>(
         start.push_str("network.protocol.version", version);
     }
     if let Some(user_agent) = headers.get(http::header::USER_AGENT) {
-        // The header's value as sent. `to_str` (the cheap check) takes visible ASCII only:
-        // a UTF-8 user agent (device names in them are common) is taken as UTF-8, and
-        // bytes that are not UTF-8 become U+FFFD rather than losing the attribute.
-        let user_agent = match user_agent.to_str() {
-            Ok(ascii) => ascii.to_owned(),
-            Err(_) => String::from_utf8_lossy(user_agent.as_bytes()).into_owned(),
-        };
-        start.push_str("user_agent.original", user_agent);
+        start.push_shared_str("user_agent.original", user_agent_original(user_agent));
     }
 }
+
+/// `user_agent.original`: the header's value as sent. `to_str` (the cheap check) takes
+/// visible ASCII only: a UTF-8 user agent (device names in them are common) is taken as
+/// UTF-8, and bytes that are not UTF-8 become U+FFFD rather than losing the attribute.
+///
+/// A client sends the same user agent request after request: each thread keeps the last
+/// one it saw (if no longer than [`SHARED_USER_AGENT_MAX`]), and a request that repeats it
+/// shares it, where its own copy would cost a check of every byte, an allocation and, once
+/// the span is exported, a free. Only a value whose text is the header's bytes is kept, so
+/// a repeat is the same text whichever way it was read.
+fn user_agent_original(value: &HeaderValue) -> Arc<str> {
+    thread_local! {
+        static LAST: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    }
+    let bytes = value.as_bytes();
+    let last = LAST.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        last.as_ref()
+            .filter(|last| last.as_bytes() == bytes)
+            .cloned()
+    });
+    if let Ok(Some(shared)) = last {
+        return shared;
+    }
+    let text: Arc<str> = match value.to_str() {
+        Ok(ascii) => Arc::from(ascii),
+        Err(_) => Arc::from(String::from_utf8_lossy(bytes)),
+    };
+    if text.len() <= SHARED_USER_AGENT_MAX && text.as_bytes() == bytes {
+        let _ = LAST.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some(Arc::clone(&text));
+            }
+        });
+    }
+    text
+}
+
+/// The longest user agent a thread keeps for the next request (browsers' are 100 to 200
+/// bytes).
+const SHARED_USER_AGENT_MAX: usize = 512;
 
 /// How much of a response body went through the layer, to tell a body dropped before its
 /// end because the client left from one the protocol needed no more of, and a body that

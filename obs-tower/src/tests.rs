@@ -124,6 +124,69 @@ async fn ok_response_makes_a_server_span_with_the_semconv_attributes() {
     assert_eq!(attr(&span, "http.request.method_original"), None);
 }
 
+/// A repeated `Host` or `User-Agent` (malformed, but sent) is read as its first value, as a
+/// header lookup gives it.
+#[tokio::test(flavor = "current_thread")]
+async fn repeated_host_and_user_agent_give_their_first_values() {
+    let (sink, _guard) = install();
+    let request = Request::get("/status/200")
+        .header("user-agent", "first/1")
+        .header("host", "first.example:8443")
+        .header("x-other", "between")
+        .header("user-agent", "second/2")
+        .header("host", "second.example:9443")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app(), request).await.status(), 200);
+
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        str_attr(&span, "user_agent.original").as_deref(),
+        Some("first/1")
+    );
+    assert_eq!(
+        str_attr(&span, "server.address").as_deref(),
+        Some("first.example")
+    );
+    assert_eq!(attr(&span, "server.port"), Some(Value::I64(8443)));
+}
+
+/// A thread shares the last user agent it saw with the requests that repeat it: each span
+/// still records its own request's, whether it repeats the last one or not, and a value that
+/// is not UTF-8 (recorded with U+FFFD) is never taken for another.
+#[tokio::test(flavor = "current_thread")]
+async fn each_span_records_its_own_user_agent_when_they_repeat() {
+    let (sink, _guard) = install();
+    let agents: [&[u8]; 9] = [
+        b"a/1",
+        b"a/1",
+        b"b/2",
+        b"caf\xe9",
+        b"caf\xe9",
+        "caf\u{fffd}".as_bytes(),
+        "小米 13".as_bytes(),
+        "小米 13".as_bytes(),
+        b"a/1",
+    ];
+    for agent in agents {
+        let request = Request::get("/status/200")
+            .header("user-agent", http::HeaderValue::from_bytes(agent).unwrap())
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(send(app(), request).await.status(), 200);
+    }
+    let recorded: Vec<_> = sink
+        .take()
+        .iter()
+        .map(|span| str_attr(span, "user_agent.original"))
+        .collect();
+    let expected: Vec<_> = agents
+        .iter()
+        .map(|agent| Some(String::from_utf8_lossy(agent).into_owned()))
+        .collect();
+    assert_eq!(recorded, expected);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn client_errors_are_not_server_span_errors_but_server_errors_are() {
     let (sink, _guard) = install();

@@ -657,6 +657,18 @@ impl SpanStart<'_> {
         });
     }
 
+    /// Appends the string attribute `key` = `value`, shared rather than copied: for a value
+    /// that span after span carries alike (a client's user agent), which the caller keeps.
+    #[inline(always)]
+    pub fn push_shared_str(&mut self, key: &'static str, value: Arc<str>) {
+        push_in_place(&mut self.rec.attributes, || {
+            KeyValue::new(
+                Key::from_static_str(key),
+                Value::String(StringValue::from(value)),
+            )
+        });
+    }
+
     /// Appends the integer attribute `key` = `value`.
     #[inline(always)]
     pub fn push_i64(&mut self, key: &'static str, value: i64) {

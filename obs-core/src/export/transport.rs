@@ -186,28 +186,31 @@ pub(crate) struct Retries {
 }
 
 impl Retries {
-    /// Shutdown has begun: an export waiting to retry tries again at once, and one that
-    /// finds no receiver to connect to gives up rather than wait for one to start until
-    /// the shutdown deadline (a service stopped with no collector running, or with its
-    /// sidecar collector stopped first, would otherwise take that long to exit). A receiver
-    /// that answers is still retried as the OTLP spec allows, within the deadline.
+    /// Shutdown has begun: an export waiting to retry tries again at once (once: its later
+    /// retries back off as before), and one that finds no receiver to connect to gives up
+    /// rather than wait for one to start until the shutdown deadline (a service stopped
+    /// with no collector running, or with its sidecar collector stopped first, would
+    /// otherwise take that long to exit). A receiver that answers is still retried as the
+    /// OTLP spec allows, within the deadline.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.notify_waiters();
     }
 
-    /// Waits `delay`, or less if shutdown begins meanwhile.
-    async fn wait(&self, delay: Duration) {
+    /// Waits `delay`, or less if shutdown begins meanwhile (or has begun): `true` when cut
+    /// short so.
+    async fn wait(&self, delay: Duration) -> bool {
         let stop = self.stop.notified();
         tokio::pin!(stop);
         // Registered before the flag is read, so that a `stop` between the two still wakes
         // this wait.
         stop.as_mut().enable();
-        if !self.stopping.load(Ordering::SeqCst) {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stop => {}
-            }
+        if self.stopping.load(Ordering::SeqCst) {
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            () = stop => true,
         }
     }
 }
@@ -686,6 +689,7 @@ impl OtlpClient {
             tokio::time::sleep(wait).await;
         }
         let mut backoff = Duration::from_millis(50);
+        let mut hurried = false;
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let attempt = match within(remaining, self.send_once::<R>(&payload, remaining)).await {
@@ -730,7 +734,14 @@ impl OtlpClient {
                     }
                     let hint = protocol_hint(self.settings.protocol, self.port, &e.message);
                     *retries.waiting_after.lock() = Some(format!("{}{hint}", e.message));
-                    retries.wait(wait).await;
+                    // Shutdown cuts one wait short; the later ones back off as before, or a
+                    // collector that answers (a draining one says 503 or UNAVAILABLE) would
+                    // be asked again in a loop until the deadline.
+                    if hurried {
+                        tokio::time::sleep(wait).await;
+                    } else {
+                        hurried = retries.wait(wait).await;
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e),
@@ -2156,5 +2167,26 @@ mod tests {
         // milliseconds: as many as the receiver takes).
         let attempts = arrivals.lock().len();
         assert!(attempts <= 8, "{attempts} attempts in 2 s");
+    }
+
+    #[tokio::test]
+    async fn after_shutdown_begins_an_answering_receiver_is_still_retried_with_backoff() {
+        // Shutdown cuts short the wait an export is in; a collector that answers (a
+        // draining one answers 503 or UNAVAILABLE) is then retried with backoff until the
+        // shutdown deadline cuts the export off, not asked again in a loop.
+        let (base, arrivals) = http_answering(|_, stream| respond(stream, unavailable("0"))).await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
+        let retries = Retries::default();
+        retries.stop();
+        let request = ExportTraceServiceRequest::default();
+        let sent = within(
+            Some(Duration::from_secs(1)),
+            client.export(&request, &retries),
+        )
+        .await;
+        assert_eq!(sent, None, "still retrying at the shutdown deadline");
+        // Waits of 50 ms doubling: five attempts in 1 s.
+        let attempts = arrivals.lock().len();
+        assert!(attempts <= 8, "{attempts} attempts in 1 s");
     }
 }

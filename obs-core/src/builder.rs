@@ -519,13 +519,15 @@ impl Builder {
             .extend(self.resource_attributes.iter().cloned());
         // `OTEL_SERVICE_NAME` is applied after the resource attributes, so a `service.name`
         // attribute from code must replace it to win; an empty one specifies no name (the
-        // resource falls back from an empty name too), so it keeps the variable's.
+        // resource falls back from an empty name too), so it keeps the variable's. The last
+        // one counts, an empty one too: it takes back an earlier name.
         if self.service_name.is_none()
             && let Some((_, name)) = self
                 .resource_attributes
                 .iter()
                 .rev()
-                .find(|(k, v)| k == "service.name" && !v.is_empty())
+                .find(|(k, _)| k == "service.name")
+                .filter(|(_, v)| !v.is_empty())
         {
             c.service_name = Some(name.clone());
         }

@@ -474,6 +474,17 @@ fn an_empty_resource_attribute_value_replaces_a_value_but_names_no_service() {
             .service_name()
             .starts_with("unknown_service:")
     );
+    // The last `service.name` from code counts, as with any attribute: an empty one after
+    // a name takes it back, and the variable's name (else the fallback) applies.
+    for (env, expected) in [(Some("orders"), "orders"), (None, "unknown_service:")] {
+        let c = obs_core::builder()
+            .resource_attribute("service.name", "checkout")
+            .resource_attribute("service.name", "")
+            .config_with(&|k| env.filter(|_| k == "OTEL_SERVICE_NAME").map(str::to_owned))
+            .unwrap();
+        let r = obs_core::ResourceAttributes::from_config(&c);
+        assert!(r.service_name().starts_with(expected), "{env:?}: {r:?}");
+    }
 }
 
 #[test]

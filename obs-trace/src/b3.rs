@@ -377,6 +377,10 @@ mod tests {
             assert_eq!(back.flags.0, flags & !TraceFlags::RANDOM.0);
             assert_eq!((back.trace_id, back.span_id), (span.trace_id, span.span_id));
         }
+        // Debug stays out of a `traceparent` formatted from the context's flags.
+        let span = context(0x81);
+        let traceparent = crate::format_traceparent(span.trace_id, span.span_id, span.flags);
+        assert_eq!(traceparent[..], *format!("00-{TRACE}-{SPAN}-01").as_bytes());
         // A 64-bit id goes out as 32 characters, zero-padded.
         let mut span = context(1);
         span.trace_id = TraceId::from_u128(0xa3ce929d0e0e4736);

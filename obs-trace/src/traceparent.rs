@@ -29,7 +29,8 @@ pub struct TraceParent {
 
 impl TraceParent {
     /// Formats this context as a version `00` header (a higher version is downgraded, as the
-    /// spec's "Versioning of traceparent" asks: a vendor writes the version it understands).
+    /// spec's "Versioning of traceparent" asks: a vendor writes the version it understands),
+    /// its flags as [`format_traceparent`] writes them.
     #[inline]
     pub fn to_bytes(&self) -> [u8; TRACEPARENT_LEN] {
         format_traceparent(self.trace_id, self.parent_id, self.flags)
@@ -147,7 +148,9 @@ pub fn parse_traceparent(value: &[u8]) -> Result<TraceParent, TraceParentError> 
     })
 }
 
-/// Formats a version `00` `traceparent` value on the stack. The flags are written as given.
+/// Formats a version `00` `traceparent` value on the stack. The flags are written as given,
+/// but for the bit in which obs keeps B3's debug flag, which W3C's byte does not have (see
+/// [`TraceFlags::to_u8`]): a span context's flags can be passed as they are.
 ///
 /// ```
 /// use obs_trace::{SpanId, TraceFlags, TraceId};
@@ -169,6 +172,6 @@ pub fn format_traceparent(
     out[1] = b'0';
     encode_hex(&trace_id.0, &mut out[3..35]);
     encode_hex(&span_id.0, &mut out[36..52]);
-    encode_hex(&[flags.0], &mut out[53..55]);
+    encode_hex(&[flags.to_u8()], &mut out[53..55]);
     out
 }

@@ -875,8 +875,9 @@ impl OtlpClient {
                     ),
                     retryable,
                     retry_after,
-                    // tonic connects when the call is made: a refused connection fails it.
-                    unreachable: broken && refused(&status),
+                    // tonic connects when the call is made: a connection it can't make
+                    // fails it.
+                    unreachable: broken && connect_failed(&status),
                 })
             }
         }
@@ -1061,16 +1062,14 @@ fn json_response<R: OtlpRequest>(body: &[u8]) -> Option<R::Response> {
     serde_json::from_value(response).ok()
 }
 
-/// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
-/// "client error (Connect)") say little; the cause (connection refused, a certificate the
-/// receiver did not trust) is inside. A tonic `Status` shows its message, not its code.
-/// Whether `error` was caused by a refused connection: nothing listens at the endpoint.
-fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether `error` was raised while connecting to the receiver (tonic wraps every such
+/// failure in its `ConnectError`: the name not resolved, the connection refused or timed
+/// out, the TLS handshake): the gRPC counterpart of hyper-util's `is_connect`, which
+/// classifies OTLP/HTTP's.
+fn connect_failed(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(e) = source {
-        if e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-        {
+        if e.is::<tonic::ConnectError>() {
             return true;
         }
         source = e.source();
@@ -1078,6 +1077,9 @@ fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// `error` and its sources, `: `-separated: the transport's outer errors ("transport error",
+/// "client error (Connect)") say little; the cause (connection refused, a certificate the
+/// receiver did not trust) is inside. A tonic `Status` shows its message, not its code.
 fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = match error.downcast_ref::<tonic::Status>() {
         Some(status) => status.message().to_owned(),
@@ -2188,5 +2190,30 @@ mod tests {
         // Waits of 50 ms doubling: five attempts in 1 s.
         let attempts = arrivals.lock().len();
         assert!(attempts <= 8, "{attempts} attempts in 1 s");
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_a_name_that_does_not_resolve_is_given_up_over_either_protocol() {
+        // `.invalid` never resolves (RFC 6761). OTLP/HTTP counts a DNS failure as a
+        // connection not made (hyper-util's `is_connect`); OTLP/gRPC must agree, or its
+        // final export waits out the shutdown deadline for a collector whose name is gone.
+        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+            let client = traces_client(
+                "http://collector.invalid:4317",
+                protocol,
+                Duration::from_secs(30),
+            );
+            let retries = Retries::default();
+            retries.stop();
+            let request = ExportTraceServiceRequest::default();
+            let sent = within(
+                Some(Duration::from_secs(10)),
+                client.export(&request, &retries),
+            )
+            .await
+            .unwrap_or_else(|| panic!("{protocol:?}: still retrying after 10 s"));
+            let error = sent.expect_err("nothing resolves");
+            assert!(error.unreachable, "{protocol:?}: {error}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! tonic gRPC middleware: W3C context in and out of the metadata, RPC semantic-convention
-//! spans, and the `rpc.server.*` / `rpc.client.*` metrics, with no code in the service.
+//! tonic gRPC middleware: W3C context (and B3 when `OTEL_PROPAGATORS` says so) in and out
+//! of the metadata, RPC semantic-convention spans, and the `rpc.server.*` / `rpc.client.*`
+//! metrics, with no code in the service.
 //!
 //! - [`GrpcServerLayer`] for `tonic::transport::Server::builder().layer(..)`: a SERVER
 //!   span per call, child of the caller's `traceparent`.

@@ -1,5 +1,6 @@
-//! Tower middleware that traces and measures HTTP: W3C context in and out, stable
-//! semantic-convention spans, and the standard `http.server.*` / `http.client.*` metrics.
+//! Tower middleware that traces and measures HTTP: W3C context (and B3 when
+//! `OTEL_PROPAGATORS` says so) in and out, stable semantic-convention spans, and the
+//! standard `http.server.*` / `http.client.*` metrics.
 //!
 //! - [`HttpServerLayer`] for incoming requests (axum, hyper, any tower HTTP service).
 //! - [`HttpClientLayer`] for outgoing requests (hyper-util's client or any tower HTTP

@@ -2193,16 +2193,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn at_shutdown_a_name_that_does_not_resolve_is_given_up_over_either_protocol() {
-        // `.invalid` never resolves (RFC 6761). OTLP/HTTP counts a DNS failure as a
-        // connection not made (hyper-util's `is_connect`); OTLP/gRPC must agree, or its
-        // final export waits out the shutdown deadline for a collector whose name is gone.
-        for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
-            let client = traces_client(
-                "http://collector.invalid:4317",
-                protocol,
-                Duration::from_secs(30),
-            );
+    async fn at_shutdown_a_connection_not_made_is_given_up_over_either_protocol() {
+        // OTLP/HTTP counts any connection not made as such (hyper-util's `is_connect`: a
+        // refused connection, a name that does not resolve, a connect timeout); OTLP/gRPC
+        // must agree (tonic's `ConnectError`), or its final export waits out the shutdown
+        // deadline for a collector that is gone. Shown with a refused connection, and with
+        // one the kernel will not try (TCP to the limited broadcast address fails at once,
+        // "network unreachable" or "permission denied", without a packet sent): a name that
+        // does not resolve or a connect timeout would need a network tests do not use.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let bases = [refused.as_str(), "http://255.255.255.255:4317"];
+        for (base, protocol) in bases
+            .into_iter()
+            .flat_map(|base| [Protocol::HttpProtobuf, Protocol::Grpc].map(|p| (base, p)))
+        {
+            let client = traces_client(base, protocol, Duration::from_secs(30));
             let retries = Retries::default();
             retries.stop();
             let request = ExportTraceServiceRequest::default();
@@ -2211,9 +2218,9 @@ mod tests {
                 client.export(&request, &retries),
             )
             .await
-            .unwrap_or_else(|| panic!("{protocol:?}: still retrying after 10 s"));
-            let error = sent.expect_err("nothing resolves");
-            assert!(error.unreachable, "{protocol:?}: {error}");
+            .unwrap_or_else(|| panic!("{base} {protocol:?}: still retrying after 10 s"));
+            let error = sent.expect_err("no connection");
+            assert!(error.unreachable, "{base} {protocol:?}: {error}");
         }
     }
 }

@@ -540,6 +540,15 @@ impl Builder {
                     .iter()
                     .map(|(_, k, v)| ("otlp_signal_header", k, v)),
             );
+        // Every timeout given is checked, also one that a signal's own replaces everywhere.
+        let timeout_settings = self.timeout.map(|t| ("otlp_timeout", t)).into_iter().chain(
+            self.signal_timeouts
+                .iter()
+                .map(|(_, t)| ("otlp_signal_timeout", *t)),
+        );
+        for (setting, t) in timeout_settings {
+            checked(setting, t)?;
+        }
         for (setting, k, v) in header_settings {
             // The value is withheld: it is usually a credential, and the error gets printed.
             check_header(k, v)
@@ -611,10 +620,9 @@ impl Builder {
                 .iter()
                 .rev()
                 .find(|(sig, _)| *sig == signal)
-                .map(|(_, t)| ("otlp_signal_timeout", *t));
-            if let Some((setting, t)) = signal_timeout.or(self.timeout.map(|t| ("otlp_timeout", t)))
-            {
-                s.timeout = checked(setting, t)?;
+                .map(|(_, t)| *t);
+            if let Some(t) = signal_timeout.or(self.timeout) {
+                s.timeout = t;
             }
             let signal_compression = self
                 .signal_compressions

@@ -1707,6 +1707,13 @@ fn a_builder_signal_setting_wins_over_the_general_ones_for_its_signal_only() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("otlp_signal_timeout"), "{err}");
+    // A general timeout that every signal's own replaces is still checked.
+    let mut builder = obs_core::builder().otlp_timeout(Duration::MAX);
+    for signal in Signal::ALL {
+        builder = builder.otlp_signal_timeout(signal, Duration::from_secs(1));
+    }
+    let err = builder.config_with(&|_| None).unwrap_err().to_string();
+    assert!(err.contains("otlp_timeout"), "{err}");
 }
 
 #[test]

@@ -106,6 +106,15 @@ fn check_directives<E: std::fmt::Display>(
     }
 }
 
+/// The value last set for `signal` in a list of per-signal settings: a later call wins.
+fn last_for<T>(settings: &[(Signal, T)], signal: Signal) -> Option<&T> {
+    settings
+        .iter()
+        .rev()
+        .find(|(sig, _)| *sig == signal)
+        .map(|(_, value)| value)
+}
+
 /// The longest duration a setting takes: what the `OTEL_*` millisecond variables can say
 /// (2^64 - 1 ms, some 584 million years). A longer one, such as `Duration::MAX` meant as
 /// "for ever", overflowed when added to the current time for a deadline or the next export,
@@ -572,12 +581,7 @@ impl Builder {
                     endpoint_warning = Some(warning);
                 }
             }
-            if let Some((_, e)) = self
-                .signal_endpoints
-                .iter()
-                .rev()
-                .find(|(sig, _)| *sig == signal)
-            {
+            if let Some(e) = last_for(&self.signal_endpoints, signal) {
                 validate_endpoint(e)
                     .map_err(|why| invalid("otlp_signal_endpoint", shown_url(e), why))?;
                 s.endpoint = e.clone();
@@ -615,22 +619,16 @@ impl Builder {
                     ));
                 }
             }
-            let signal_timeout = self
-                .signal_timeouts
-                .iter()
-                .rev()
-                .find(|(sig, _)| *sig == signal)
-                .map(|(_, t)| *t);
-            if let Some(t) = signal_timeout.or(self.timeout) {
+            if let Some(t) = last_for(&self.signal_timeouts, signal)
+                .copied()
+                .or(self.timeout)
+            {
                 s.timeout = t;
             }
-            let signal_compression = self
-                .signal_compressions
-                .iter()
-                .rev()
-                .find(|(sig, _)| *sig == signal)
-                .map(|(_, c)| *c);
-            if let Some(comp) = signal_compression.or(self.compression) {
+            if let Some(comp) = last_for(&self.signal_compressions, signal)
+                .copied()
+                .or(self.compression)
+            {
                 s.compression = comp;
             }
             if let Some(bytes) = self.max_request_bytes {

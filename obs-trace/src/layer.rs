@@ -652,20 +652,21 @@ impl SpanStart<'_> {
             Cow::Borrowed(s) => StringValue::from(s),
             Cow::Owned(s) => StringValue::from(s),
         };
-        push_in_place(&mut self.rec.attributes, || {
-            KeyValue::new(Key::from_static_str(key), Value::String(value))
-        });
+        self.push_string(key, value);
     }
 
     /// Appends the string attribute `key` = `value`, shared rather than copied: for a value
     /// that span after span carries alike (a client's user agent), which the caller keeps.
     #[inline(always)]
     pub fn push_shared_str(&mut self, key: &'static str, value: Arc<str>) {
+        self.push_string(key, StringValue::from(value));
+    }
+
+    /// Appends the string attribute `key` = `value`, built in place.
+    #[inline(always)]
+    fn push_string(&mut self, key: &'static str, value: StringValue) {
         push_in_place(&mut self.rec.attributes, || {
-            KeyValue::new(
-                Key::from_static_str(key),
-                Value::String(StringValue::from(value)),
-            )
+            KeyValue::new(Key::from_static_str(key), Value::String(value))
         });
     }
 

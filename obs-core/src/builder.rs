@@ -259,7 +259,9 @@ impl Builder {
         self
     }
 
-    /// The exporter of one signal. Defaults to OTLP.
+    /// The exporter of one signal. Defaults to OTLP. Wins over `OTEL_{SIGNAL}_EXPORTER`: for
+    /// metrics, a Prometheus exporter that variable names serves no `/metrics` (obs's own
+    /// [`Builder::metrics_addr`] and `OBS_METRICS_ADDR` still do).
     pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
         self.exporters.push((signal, kind));
         self
@@ -513,6 +515,7 @@ impl Builder {
             SetInCode {
                 protocol: self.protocol,
                 sdk_disabled: self.sdk_disabled,
+                metrics_exporter: last_for(&self.exporters, Signal::Metrics).copied(),
             },
         );
         if let Some(name) = &self.service_name {

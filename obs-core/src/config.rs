@@ -344,8 +344,9 @@ pub struct Config {
     pub span_events: bool,
     /// `OBS_METRICS_ADDR`: where a standalone `/metrics` listener runs (`127.0.0.1:9464`, or a
     /// host name with a port, `localhost:9464`, resolved by `init`); off by default. With
-    /// `OTEL_METRICS_EXPORTER=prometheus` and no `OBS_METRICS_ADDR`,
-    /// `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (`localhost:9464`).
+    /// `OTEL_METRICS_EXPORTER=prometheus` (and no metrics exporter chosen in code) and no
+    /// `OBS_METRICS_ADDR`, `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`
+    /// (`localhost:9464`).
     pub metrics_addr: Option<SocketAddr>,
     /// How long `shutdown` waits for all three signals together. Default 5 s.
     pub shutdown_timeout: Duration,
@@ -381,11 +382,13 @@ struct OtlpGeneral {
 }
 
 /// Builder settings that variables depend on: the protocol (the default endpoints follow
-/// it) and whether the SDK is disabled (the Prometheus exporter's listener follows it).
+/// it), whether the SDK is disabled and the metrics exporter (the Prometheus exporter's
+/// listener follows both).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SetInCode {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) sdk_disabled: Option<bool>,
+    pub(crate) metrics_exporter: Option<ExporterKind>,
 }
 
 /// What replaces a bad value with no more general variable behind it.
@@ -1676,7 +1679,12 @@ impl Config {
                 }
             }
         };
-        let metrics_exporter = r.exporter(Signal::Metrics);
+        // An exporter chosen in code makes `OTEL_METRICS_EXPORTER` irrelevant, its
+        // Prometheus listener included.
+        let metrics_exporter = match in_code.metrics_exporter {
+            Some(kind) => kind,
+            None => r.exporter(Signal::Metrics),
+        };
         let metrics_addr = match r.var("OBS_METRICS_ADDR") {
             // The Prometheus exporter is an SDK exporter: off with the SDK.
             None if r.prometheus && !sdk_disabled => r.prometheus_addr(),

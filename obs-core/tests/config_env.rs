@@ -333,6 +333,46 @@ fn a_disabled_sdk_serves_no_prometheus_exporter() {
     assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
 }
 
+/// A metrics exporter chosen in code wins over `OTEL_METRICS_EXPORTER`, so the Prometheus
+/// exporter that variable names serves no `/metrics`: its listener on 9464 (bound by `init`,
+/// which fails if the port is taken) would run beside the OTLP push the code chose.
+/// `OBS_METRICS_ADDR`, obs's own listener, still serves.
+#[test]
+fn a_metrics_exporter_chosen_in_code_serves_no_prometheus_exporter() {
+    let prometheus = |k: &str| (k == "OTEL_METRICS_EXPORTER").then(|| "prometheus".to_owned());
+    for kind in [
+        ExporterKind::Otlp,
+        ExporterKind::Console,
+        ExporterKind::None,
+    ] {
+        let c = obs_core::builder()
+            .exporter(Signal::Metrics, kind)
+            .config_with(&prometheus)
+            .unwrap();
+        assert_eq!(
+            (c.metrics_exporter, c.metrics_addr),
+            (kind, None),
+            "{kind:?}"
+        );
+    }
+    // Another signal's exporter in code leaves the variable's choice for metrics.
+    let c = obs_core::builder()
+        .exporter(Signal::Traces, ExporterKind::None)
+        .config_with(&prometheus)
+        .unwrap();
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    let own = |k: &str| match k {
+        "OTEL_METRICS_EXPORTER" => Some("prometheus".to_owned()),
+        "OBS_METRICS_ADDR" => Some("127.0.0.1:9999".to_owned()),
+        _ => None,
+    };
+    let c = obs_core::builder()
+        .exporter(Signal::Metrics, ExporterKind::Otlp)
+        .config_with(&own)
+        .unwrap();
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
+}
+
 #[test]
 fn service_name_and_resource_attributes() {
     let c = config(&[

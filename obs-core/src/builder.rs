@@ -510,12 +510,17 @@ impl Builder {
 
     /// Like [`Builder::config`], reading variables through `get` (a test's map, say).
     pub fn config_with(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<Config, InitError> {
+        let mut endpoints = [self.endpoint.is_some(); 3];
+        for (signal, _) in &self.signal_endpoints {
+            endpoints[*signal as usize] = true;
+        }
         let mut c = Config::from_lookup_with(
             get,
             SetInCode {
                 protocol: self.protocol,
                 sdk_disabled: self.sdk_disabled,
                 metrics_exporter: last_for(&self.exporters, Signal::Metrics).copied(),
+                endpoints,
             },
         );
         if let Some(name) = &self.service_name {

@@ -383,12 +383,22 @@ struct OtlpGeneral {
 
 /// Builder settings that variables depend on: the protocol (the default endpoints follow
 /// it), whether the SDK is disabled and the metrics exporter (the Prometheus exporter's
-/// listener follows both).
+/// listener follows both), and which signals' endpoints are set (their variables are then
+/// not read).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SetInCode {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) sdk_disabled: Option<bool>,
     pub(crate) metrics_exporter: Option<ExporterKind>,
+    /// Whether each signal's endpoint is set in code, indexed by `Signal as usize`.
+    pub(crate) endpoints: [bool; 3],
+}
+
+impl SetInCode {
+    /// Whether `signal`'s endpoint is set in code.
+    fn endpoint(&self, signal: Signal) -> bool {
+        self.endpoints[signal as usize]
+    }
 }
 
 /// What replaces a bad value with no more general variable behind it.
@@ -432,7 +442,7 @@ pub(crate) fn split_directives(
 struct EnvReader<'a> {
     get: Lookup<'a>,
     warnings: Vec<String>,
-    protocol_override: Option<Protocol>,
+    in_code: SetInCode,
     /// `OTEL_METRICS_EXPORTER=prometheus`: metrics are scraped, not pushed.
     prometheus: bool,
 }
@@ -1025,11 +1035,16 @@ impl EnvReader<'_> {
     fn otlp_general(&mut self) -> OtlpGeneral {
         OtlpGeneral {
             // A protocol set in code makes the variables irrelevant.
-            protocol: match self.protocol_override {
+            protocol: match self.in_code.protocol {
                 Some(_) => None,
                 None => self.protocol("OTEL_EXPORTER_OTLP_PROTOCOL", DEFAULT),
             },
-            endpoint: self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT),
+            // Nor is it read when code sets every signal's endpoint.
+            endpoint: if self.in_code.endpoints.iter().all(|&set| set) {
+                None
+            } else {
+                self.endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT)
+            },
             insecure: self.insecure("OTEL_EXPORTER_OTLP_INSECURE"),
             headers: self.headers("OTEL_EXPORTER_OTLP_HEADERS"),
             timeout: self.millis_opt("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT),
@@ -1137,7 +1152,7 @@ impl EnvReader<'_> {
                 DEFAULT.to_owned()
             }
         };
-        let protocol = match self.protocol_override {
+        let protocol = match self.in_code.protocol {
             Some(p) => p,
             None => self
                 .protocol(
@@ -1158,52 +1173,61 @@ impl EnvReader<'_> {
                 "OTEL_EXPORTER_OTLP_INSECURE",
             ),
         };
-        let general_endpoint = general.endpoint.clone().and_then(|e| {
-            self.with_scheme(
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                e,
-                protocol,
-                insecure,
-                DEFAULT,
+        // An endpoint set in code replaces the variables: they are not read, so that no
+        // warning describes where telemetry would go by them.
+        let (endpoint, from) = if self.in_code.endpoint(signal) {
+            (
+                signal_url(protocol.default_endpoint(), protocol, signal),
+                None,
             )
-        });
-        let using = instead(general_endpoint.is_some(), "ENDPOINT");
-        let (endpoint, from) = match self
-            .endpoint(&per_signal, &using)
-            .and_then(|e| self.with_scheme(&per_signal, e, protocol, insecure, &using))
-        {
-            Some(e) => {
-                if let Some(warning) = root_path_warning(
-                    &e,
-                    protocol,
-                    signal,
-                    &per_signal,
+        } else {
+            let general_endpoint = general.endpoint.clone().and_then(|e| {
+                self.with_scheme(
                     "OTEL_EXPORTER_OTLP_ENDPOINT",
-                ) {
-                    self.warnings.push(warning);
+                    e,
+                    protocol,
+                    insecure,
+                    DEFAULT,
+                )
+            });
+            let using = instead(general_endpoint.is_some(), "ENDPOINT");
+            match self
+                .endpoint(&per_signal, &using)
+                .and_then(|e| self.with_scheme(&per_signal, e, protocol, insecure, &using))
+            {
+                Some(e) => {
+                    if let Some(warning) = root_path_warning(
+                        &e,
+                        protocol,
+                        signal,
+                        &per_signal,
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    ) {
+                        self.warnings.push(warning);
+                    }
+                    (e, Some(per_signal.as_str()))
                 }
-                (e, Some(per_signal.as_str()))
-            }
-            None => {
-                let base = general_endpoint
-                    .as_deref()
-                    .unwrap_or_else(|| protocol.default_endpoint());
-                let from = general_endpoint
-                    .as_ref()
-                    .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
-                if let Some(set) = &general_endpoint
-                    && let Some(warning) = signal_path_warning(set, protocol, |copied| {
-                        (
-                            format!("OTEL_EXPORTER_OTLP_ENDPOINT={:?}", shown_url(set)),
-                            format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", copied.upper()),
-                        )
-                    })
-                    && !self.warnings.contains(&warning)
-                {
-                    // Once for all signals.
-                    self.warnings.push(warning);
+                None => {
+                    let base = general_endpoint
+                        .as_deref()
+                        .unwrap_or_else(|| protocol.default_endpoint());
+                    let from = general_endpoint
+                        .as_ref()
+                        .map(|_| "OTEL_EXPORTER_OTLP_ENDPOINT");
+                    if let Some(set) = &general_endpoint
+                        && let Some(warning) = signal_path_warning(set, protocol, |copied| {
+                            (
+                                format!("OTEL_EXPORTER_OTLP_ENDPOINT={:?}", shown_url(set)),
+                                format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", copied.upper()),
+                            )
+                        })
+                        && !self.warnings.contains(&warning)
+                    {
+                        // Once for all signals.
+                        self.warnings.push(warning);
+                    }
+                    (signal_url(base, protocol, signal), from)
                 }
-                (signal_url(base, protocol, signal), from)
             }
         };
         // A gRPC call goes to its service's path, whatever the endpoint's (tonic keeps only
@@ -1618,7 +1642,7 @@ impl Config {
         let mut r = EnvReader {
             get,
             warnings: Vec::new(),
-            protocol_override: in_code.protocol,
+            in_code,
             prometheus: false,
         };
         let sdk_disabled = match in_code.sdk_disabled {

@@ -373,6 +373,64 @@ fn a_metrics_exporter_chosen_in_code_serves_no_prometheus_exporter() {
     assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
 }
 
+/// An endpoint set in code replaces the endpoint variables of the signals it is for, so no
+/// warning about those variables is given: each told where telemetry would go (a root path,
+/// a doubled `/v1/traces`, the default for a bad value), and none of it did.
+#[test]
+fn endpoint_variables_an_endpoint_in_code_replaces_are_not_warned_about() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/v1/traces"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://l:4318"),
+    ]
+    .into_iter()
+    .collect();
+    let get = |k: &str| env.get(k).map(|v| (*v).to_owned());
+    let c = obs_core::builder()
+        .otlp_endpoint("http://b:4318")
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(c.traces_otlp.endpoint, "http://b:4318/v1/traces");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+    // One signal's endpoint in code: the others' variables still count, and are warned about.
+    let c = obs_core::builder()
+        .otlp_signal_endpoint(Signal::Traces, "http://b:4318/v1/traces")
+        .config_with(&get)
+        .unwrap();
+    assert_eq!(c.traces_otlp.endpoint, "http://b:4318/v1/traces");
+    assert_eq!(c.logs_otlp.endpoint, "http://l:4318");
+    assert!(
+        !warned(&c, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "t:4318"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        warned(&c, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "l:4318"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        warned(&c, "OTEL_EXPORTER_OTLP_ENDPOINT", "/v1/traces"),
+        "{:?}",
+        c.warnings
+    );
+
+    // A bad one, and a path gRPC does not use.
+    let bad = |k: &str| match k {
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("ftp://c".to_owned()),
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" => Some("http://m:4317/v1/metrics".to_owned()),
+        _ => None,
+    };
+    let c = obs_core::builder()
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint("http://b:4317")
+        .config_with(&bad)
+        .unwrap();
+    assert_eq!(c.metrics_otlp.endpoint, "http://b:4317");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
 #[test]
 fn service_name_and_resource_attributes() {
     let c = config(&[

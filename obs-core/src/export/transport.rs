@@ -309,8 +309,6 @@ struct ProtoDuration {
 
 const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
-/// The delay of the `RetryInfo` in a gRPC status's details, if it has one; a negative
-/// delay counts as none to wait.
 /// An OTLP header as gRPC metadata.
 pub(crate) enum GrpcMetadata {
     Ascii(MetadataKey<Ascii>, MetadataValue<Ascii>),
@@ -336,6 +334,8 @@ pub(crate) fn grpc_metadata(name: &str, value: &[u8]) -> Option<GrpcMetadata> {
     Some(GrpcMetadata::Ascii(key, value))
 }
 
+/// The delay of the `RetryInfo` in a gRPC status's details, if it has one; a negative
+/// delay counts as none to wait.
 fn retry_info(details: &[u8]) -> Option<Duration> {
     let status = RpcStatus::decode(details).ok()?;
     let info = status

@@ -25,7 +25,9 @@
 //!
 //! One difference with the tower layer: `reqwest` hands the response body to the caller,
 //! so the CLIENT span and `http.client.request.duration` end when the response head
-//! arrives, not when the body has been read.
+//! arrives, not when the body has been read. Another: `reqwest` tells the address it
+//! connected to, which a response's span records as `network.peer.address` and
+//! `network.peer.port`.
 //!
 //! Resends, as the HTTP semantic conventions count them: a retry middleware added *before*
 //! this one (`reqwest-retry`'s `RetryTransientMiddleware`) sends each attempt through it,
@@ -34,7 +36,7 @@
 //! attempts. Redirects are followed inside `reqwest::Client`, below every middleware: one
 //! span covers the whole chain (the conventions' span for "the top-most operation", when a
 //! library has no hook per attempt), with the first request's `url.full` and the last
-//! response's status, and every hop receives the same `traceparent`. For a span per hop,
+//! response's status and peer, and every hop receives the same `traceparent`. For a span per hop,
 //! build the client with `reqwest::redirect::Policy::none()` and follow redirects in a
 //! middleware added before this one: each hop is then a resend.
 //!
@@ -113,6 +115,9 @@ impl Middleware for TracingMiddleware {
                                 response.headers(),
                                 span,
                             );
+                            if let Some(peer) = response.remote_addr() {
+                                record_peer(peer, span);
+                            }
                         }),
                         Err(error) => state.with(|hooks, span| {
                             hooks.on_error(CallError::classified(error, error_type(error)), span);
@@ -125,6 +130,17 @@ impl Middleware for TracingMiddleware {
             .instrument(span),
         )
     }
+}
+
+/// `network.peer.address` and `network.peer.port` (Recommended on HTTP client spans): the
+/// address reqwest connected to, which it knows (`server.address` is the name asked for).
+/// Typed attributes, set only on a recording span: the `tracing` fields of
+/// [`HttpClientLayer`]'s span, which the tower layer shares and cannot fill, stay as they
+/// are. An IPv4-mapped IPv6 peer is its IPv4 address, as on server spans.
+fn record_peer(peer: std::net::SocketAddr, span: &tracing::Span) {
+    use obs_trace::SpanExt;
+    span.set_attribute("network.peer.address", peer.ip().to_canonical().to_string());
+    span.set_attribute("network.peer.port", i64::from(peer.port()));
 }
 
 /// How many times one `send` went through the middleware so far. `reqwest-middleware`

@@ -1214,6 +1214,34 @@ async fn reqwest_follows_redirects_under_one_client_span() {
     }
 }
 
+/// HTTP client spans, `network.peer.address` and `network.peer.port`: Recommended, and
+/// reqwest knows the address it connected to (`Response::remote_addr`).
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_spans_name_the_peer_they_connected_to() {
+    let (sink, _guard) = install();
+    let addr = serve(app(&obs_metrics::Registry::new(), Streams::default())).await;
+    let client = reqwest_client(&obs_metrics::Registry::new(), reqwest::Client::new());
+    let response = client
+        .get(format!("http://localhost:{}/ok", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let span = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(
+        str_attr(span, "server.address").as_deref(),
+        Some("localhost")
+    );
+    assert_eq!(
+        str_attr(span, "network.peer.address").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        attr(span, "network.peer.port"),
+        Some(Value::I64(i64::from(addr.port())))
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn reqwest_connection_refused_is_a_connect_error() {
     let (sink, _guard) = install();

@@ -86,7 +86,14 @@ impl<B> Hooks<B> for HttpClientLayer {
 
     fn on_request(&self, request: &mut Request<B>) -> (CallSpan, HttpClientCall) {
         // No resend count: see the type's docs on retry and redirect layers.
-        let (span, call) = self.start(request.method(), request.uri(), request.headers(), None);
+        // An `http::Uri` has no fragment to give.
+        let (span, call) = self.start(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            None,
+            None,
+        );
         inject(&span, request.headers_mut());
         (span.into(), call)
     }
@@ -101,20 +108,27 @@ pub(crate) fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
 
 impl HttpClientLayer {
     /// Starts the CLIENT span and the call state of a request (headers not yet injected);
-    /// `resend_count` is `http.request.resend_count`, for a resent request only.
+    /// `resend_count` is `http.request.resend_count`, for a resent request only, and
+    /// `fragment` the URL's fragment, when the client knows it (`url.full`: "the fragment
+    /// is not transmitted over HTTP, but if it is known, it SHOULD be included").
     pub(crate) fn start(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         resend_count: Option<u32>,
+        fragment: Option<&str>,
     ) -> (tracing::Span, HttpClientCall) {
         let start = Stopwatch::start();
         let (method, method_original) = semconv::method(method, &self.config.known_methods);
         let (address, port) = semconv::server_address(uri, headers);
         // Semconv: `server.port` only with `server.address`.
         let port = address.and(port.or_else(|| semconv::default_port(uri.scheme_str())));
-        let url = semconv::full_url(uri, headers, self.config.sensitive_query.as_slice());
+        let mut url = semconv::full_url(uri, headers, self.config.sensitive_query.as_slice());
+        if let (Some(url), Some(fragment)) = (url.as_mut(), fragment) {
+            url.push('#');
+            url.push_str(fragment);
+        }
         let span = tracing::info_span!(
             "HTTP request",
             otel.name = semconv::span_name_method(method),

@@ -25,9 +25,10 @@
 //!
 //! One difference with the tower layer: `reqwest` hands the response body to the caller,
 //! so the CLIENT span and `http.client.request.duration` end when the response head
-//! arrives, not when the body has been read. Another: `reqwest` tells the address it
+//! arrives, not when the body has been read. Others: `reqwest` tells the address it
 //! connected to, which a response's span records as `network.peer.address` and
-//! `network.peer.port`.
+//! `network.peer.port`, and its URLs keep their fragment, which `url.full` includes (the
+//! conventions want it included when known, though it is never sent).
 //!
 //! Resends, as the HTTP semantic conventions count them: a retry middleware added *before*
 //! this one (`reqwest-retry`'s `RetryTransientMiddleware`) sends each attempt through it,
@@ -98,9 +99,13 @@ impl Middleware for TracingMiddleware {
         // but the request goes out unchanged.
         let uri: Uri = request.url().as_str().parse().unwrap_or_default();
         let resend_count = Sends::count(extensions);
-        let (span, hooks) =
-            self.layer
-                .start(request.method(), &uri, request.headers(), resend_count);
+        let (span, hooks) = self.layer.start(
+            request.method(),
+            &uri,
+            request.headers(),
+            resend_count,
+            request.url().fragment(),
+        );
         crate::client::inject(&span, request.headers_mut());
         let mut call = Call::new(span.clone().into(), hooks);
         Box::pin(

@@ -1242,6 +1242,33 @@ async fn reqwest_spans_name_the_peer_they_connected_to() {
     );
 }
 
+/// HTTP client spans, `url.full`: "the fragment is not transmitted over HTTP, but if it is
+/// known, it SHOULD be included nevertheless". A reqwest URL keeps it.
+#[tokio::test(flavor = "current_thread")]
+async fn reqwest_url_full_keeps_the_fragment() {
+    let (sink, _guard) = install();
+    let addr = serve(app(&obs_metrics::Registry::new(), Streams::default())).await;
+    let client = reqwest_client(&obs_metrics::Registry::new(), reqwest::Client::new());
+    for url in [
+        format!("http://{addr}/ok?sig=s&a=1#part-2"),
+        format!("http://{addr}/ok#"),
+        format!("http://{addr}/ok"),
+    ] {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let spans = ended(&sink, SpanKind::Client, 3).await;
+    let urls: Vec<_> = spans.iter().map(|s| str_attr(s, "url.full")).collect();
+    assert_eq!(
+        urls,
+        [
+            Some(format!("http://{addr}/ok?sig=REDACTED&a=1#part-2")),
+            Some(format!("http://{addr}/ok#")),
+            Some(format!("http://{addr}/ok")),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn reqwest_connection_refused_is_a_connect_error() {
     let (sink, _guard) = install();

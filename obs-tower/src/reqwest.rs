@@ -39,7 +39,10 @@
 //! library has no hook per attempt), with the first request's `url.full` and the last
 //! response's status and peer, and every hop receives the same `traceparent`. For a span per hop,
 //! build the client with `reqwest::redirect::Policy::none()` and follow redirects in a
-//! middleware added before this one: each hop is then a resend.
+//! middleware added before this one: each hop is then a resend. reqwest's own retries
+//! (`ClientBuilder::retry`, and by default those of a request an HTTP/2 server refused
+//! before processing it) are made below every middleware too, within the same one span
+//! and without a resend count.
 //!
 //! `error.type` of a request that got no response: `timeout` (reqwest's timeouts, connect
 //! timeouts included), `connect` (no connection: refused, unreachable, DNS), else

@@ -192,7 +192,9 @@ impl CallHooks for HttpClientCall {
         // Neither a response nor an error: the caller dropped the call first (gave up, or a
         // timeout around the layer fired). The request ended without a response, which the
         // HTTP conventions count as an error ("fails with an error before response status
-        // code was ... received"), as other SDKs' clients do for a cancelled request.
+        // code was ... received"). Their exception, a cancellation "the instrumentation can
+        // detect ... was cancelled intentionally by the caller", does not apply: a dropped
+        // future looks the same whether a timeout or a deliberate abort dropped it.
         if self.outcome.status.is_none() && self.outcome.error.is_none() {
             self.outcome
                 .error(ErrorType::Type(CANCELLED_ERROR_TYPE), span);

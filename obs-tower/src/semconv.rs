@@ -45,7 +45,7 @@ pub(crate) struct KnownMethods(Option<Box<[&'static str]>>);
 
 impl KnownMethods {
     /// Exactly `methods`: the semantic conventions' override is "a full override of the
-    /// default known method[s], not a list of known methods in addition to the defaults".
+    /// default known methods, not a list of known methods in addition to the defaults".
     pub(crate) fn new(methods: impl IntoIterator<Item = Method>) -> Self {
         let mut list: Vec<&'static str> = Vec::new();
         for method in methods {

@@ -170,8 +170,9 @@ struct ActiveCall {
     response_count: u32,
     code: Option<Code>,
     /// The code the call ends with if no `grpc-status` header or trailer comes: that of a
-    /// response head's HTTP status other than 200 (a head without `grpc-status`), or the
-    /// status in a gRPC-Web trailers frame.
+    /// response head's HTTP status other than 200 (a head without `grpc-status`), the
+    /// status in a gRPC-Web trailers frame, or INTERNAL for a 200 whose body is no gRPC
+    /// stream.
     implied_code: Option<Code>,
     /// The `grpc-status` of a gRPC-Web trailers frame, read as the frame goes by.
     web_trailers: WebTrailers,
@@ -346,6 +347,14 @@ impl CallHooks for GrpcCall {
             }
         }
         call.response_count = call.response_count.saturating_add(started);
+        if call.responses.is_not_grpc() && call.implied_code.is_none() {
+            // A 200 whose body is no gRPC stream (a web page): tonic's client fails the
+            // call with INTERNAL at the first byte that is no flag, and drops the response
+            // unread; the call ends with that code, not as a cancellation, on both sides
+            // (the server's stream is reset then). A non-200's code stays that of its HTTP
+            // status, as a `grpc-status` would stay its own.
+            call.implied_code = Some(Code::Internal);
+        }
     }
 
     fn on_trailers(&mut self, trailers: &http::HeaderMap, span: &tracing::Span) {

@@ -219,13 +219,16 @@ pub(crate) fn code_name_and_label(code: Code) -> (&'static str, &'static str) {
 /// message is a 1-byte compressed flag, a 4-byte big-endian length, then that many bytes.
 /// A message counts once its 5-byte prefix is complete. A frame whose flag has its top bit
 /// set is gRPC-Web's trailers frame (doc/PROTOCOL-WEB.md), no message: a server layer
-/// outside tonic-web's `GrpcWebLayer` sees the status there.
+/// outside tonic-web's `GrpcWebLayer` sees the status there. A flag with any other bit set
+/// is no gRPC stream at all (a web page, say): nothing after it is counted.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MessageCounter {
     /// Bytes of the current prefix read so far (0 to 4).
     prefix_read: u8,
     /// Whether the current frame is a gRPC-Web trailers frame.
     trailers: bool,
+    /// Whether a frame's flag byte was none of gRPC's: the stream is not gRPC.
+    not_grpc: bool,
     /// The length read from the current prefix so far.
     length: u32,
     /// Payload bytes of the current frame still to skip.
@@ -238,6 +241,9 @@ const PREFIX_LEN: usize = 5;
 /// The flag bit of a gRPC-Web trailers frame (PROTOCOL-WEB.md, "Protocol differences vs
 /// gRPC over HTTP2": "the MSB of the first byte" of the frame).
 const TRAILERS_FLAG: u8 = 0x80;
+
+/// The flag bit of a compressed message (PROTOCOL-HTTP2.md, "Compressed-Flag").
+const COMPRESSED_FLAG: u8 = 0x01;
 
 impl MessageCounter {
     /// Feeds the next bytes of the stream; returns how many messages started in them.
@@ -253,7 +259,7 @@ impl MessageCounter {
         mut trailers: impl FnMut(&[u8], bool),
     ) -> u32 {
         let mut started = 0;
-        while !bytes.is_empty() {
+        while !bytes.is_empty() && !self.not_grpc {
             if self.payload_left > 0 {
                 let skip = bytes.len().min(self.payload_left as usize);
                 self.payload_left -= skip as u64;
@@ -265,7 +271,9 @@ impl MessageCounter {
             }
             // Fast path: a whole prefix at hand.
             if self.prefix_read == 0 && bytes.len() >= PREFIX_LEN {
-                self.trailers = bytes[0] & TRAILERS_FLAG != 0;
+                if !self.read_flag(bytes[0]) {
+                    break;
+                }
                 let length = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
                 started += self.start_frame(length, &mut trailers);
                 bytes = &bytes[PREFIX_LEN..];
@@ -274,8 +282,8 @@ impl MessageCounter {
             // A prefix split across frames: one byte at a time (byte 0 is the flag).
             if self.prefix_read > 0 {
                 self.length = (self.length << 8) | u32::from(bytes[0]);
-            } else {
-                self.trailers = bytes[0] & TRAILERS_FLAG != 0;
+            } else if !self.read_flag(bytes[0]) {
+                break;
             }
             self.prefix_read += 1;
             bytes = &bytes[1..];
@@ -286,6 +294,22 @@ impl MessageCounter {
             }
         }
         started
+    }
+
+    /// Reads a frame's flag byte; `false` if it is none of gRPC's (a message's 0 or 1, a
+    /// gRPC-Web trailers frame's), and the stream no gRPC stream.
+    #[inline]
+    fn read_flag(&mut self, flag: u8) -> bool {
+        self.trailers = flag & TRAILERS_FLAG != 0;
+        self.not_grpc = flag & !(TRAILERS_FLAG | COMPRESSED_FLAG) != 0;
+        !self.not_grpc
+    }
+
+    /// Whether the stream turned out not to be gRPC: a frame's first byte was no flag of
+    /// gRPC's. tonic's client fails such a response with INTERNAL ("protocol error:
+    /// received message with invalid compression flag") and drops it.
+    pub(crate) fn is_not_grpc(&self) -> bool {
+        self.not_grpc
     }
 
     /// Starts the frame whose prefix was just read: 1 if it is a message, 0 for a trailers
@@ -579,6 +603,31 @@ mod tests {
                 "{split}"
             );
         }
+    }
+
+    #[test]
+    fn a_stream_whose_flag_is_none_of_grpcs_is_no_grpc_stream_however_split() {
+        // A message, compressed or not, and a gRPC-Web trailers frame are gRPC.
+        let mut stream = frame(b"a");
+        stream.extend([COMPRESSED_FLAG, 0, 0, 0, 1, b'b']);
+        stream.extend([TRAILERS_FLAG, 0, 0, 0, 0]);
+        let mut counter = MessageCounter::default();
+        assert_eq!(counter.feed(&stream), 2);
+        assert!(!counter.is_not_grpc());
+        // A web page is not, from its first byte (`<`, no flag), even split before it.
+        let page = b"<html><body>0000000000";
+        for split in 0..=page.len() {
+            let mut counter = MessageCounter::default();
+            let (a, b) = page.split_at(split);
+            assert_eq!(counter.feed(a) + counter.feed(b), 0, "split at {split}");
+            assert!(counter.is_not_grpc(), "split at {split}");
+        }
+        // Nor a stream whose second frame's flag is none of gRPC's.
+        let mut counter = MessageCounter::default();
+        let mut stream = frame(b"a");
+        stream.extend(b"{\"id\": 1}");
+        assert_eq!(counter.feed(&stream), 1);
+        assert!(counter.is_not_grpc());
     }
 
     #[test]

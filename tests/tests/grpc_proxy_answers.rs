@@ -1,7 +1,8 @@
 //! Real tonic servers and clients over loopback, spans in memory: answers that are not gRPC
 //! (what a proxy or an authentication layer sends: an HTTP error status, an HTML page)
 //! end both spans with the code of their HTTP status (gRPC's
-//! doc/http-grpc-status-mapping.md), however the client reads their body.
+//! doc/http-grpc-status-mapping.md), however the client reads their body; a `200` page with
+//! the INTERNAL tonic's client fails on, since its bytes are no gRPC messages.
 
 mod grpc_common;
 
@@ -20,9 +21,10 @@ use tonic::{Code, Request};
 use tonic_prost::ProstCodec;
 
 /// A service answering every call as a proxy whose upstream is down: a `502` HTML page whose
-/// first bytes come at once and whose rest never does (a large page, a slow proxy).
+/// first bytes come at once and whose rest never does (a large page, a slow proxy). With
+/// another status, a web server answering what it took for a page request (a `200` page).
 #[derive(Clone)]
-struct BadGateway;
+struct BadGateway(u16);
 
 impl NamedService for BadGateway {
     const NAME: &'static str = "obs.test.Gateway";
@@ -44,7 +46,7 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for BadGateway 
             futures_util::stream::pending(),
         );
         let response = http::Response::builder()
-            .status(502)
+            .status(self.0)
             .header("content-type", "text/html")
             .body(tonic::body::Body::new(http_body_util::StreamBody::new(
                 frames,
@@ -54,13 +56,13 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for BadGateway 
     }
 }
 
-async fn serve(registry: &obs_metrics::Registry) -> SocketAddr {
+async fn serve(registry: &obs_metrics::Registry, status: u16) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(GrpcServerLayer::new().with_registry(registry))
-            .add_service(BadGateway)
+            .add_service(BadGateway(status))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     addr
@@ -83,16 +85,15 @@ fn outcome(registry: &obs_metrics::Registry, name: &str) -> (String, String) {
     (label("rpc_grpc_status_code"), label("error_type"))
 }
 
-/// tonic's client reads the page's first byte as a message's compression flag, fails the
-/// call (INTERNAL) and drops the response unfinished; the server's stream is reset. Neither
-/// side cancelled: the call ended with a 502, UNAVAILABLE, on both spans and in both
-/// duration metrics, as it does when the page arrives whole.
-#[tokio::test(flavor = "current_thread")]
-async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
+/// Calls `/obs.test.Gateway/Get` through the client layer on a server answering with a
+/// page of HTTP `status`; checks that tonic's caller gets INTERNAL (the page's first byte
+/// read as a message's compression flag), and that both spans and both duration series end
+/// with `code` (its number and name).
+async fn assert_page_ends_both_sides_with(status: u16, code: Code, name: &str) {
     let (sink, _guard) = capture();
     let server_registry = obs_metrics::Registry::new();
     let client_registry = obs_metrics::Registry::new();
-    let addr = serve(&server_registry).await;
+    let addr = serve(&server_registry, status).await;
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_lazy();
@@ -102,7 +103,7 @@ async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
     let mut grpc =
         tonic::client::Grpc::new(tower::ServiceBuilder::new().layer(layer).service(channel));
     grpc.ready().await.unwrap();
-    let status = grpc
+    let returned = grpc
         .unary(
             Request::new(ItemRequest::default()),
             PathAndQuery::from_static("/obs.test.Gateway/Get"),
@@ -110,29 +111,46 @@ async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
         )
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(returned.code(), Code::Internal, "{returned:?}");
 
+    let number = (code as i32).to_string();
     let spans = take_spans(&sink, 2).await;
     for kind in [SpanKind::Client, SpanKind::Server] {
         let span = of_kind(&spans, kind.clone());
         assert_eq!(
             attribute(span, "rpc.grpc.status_code").as_deref(),
-            Some("14"),
+            Some(number.as_str()),
             "{kind:?}: {span:#?}"
         );
-        assert_eq!(
-            attribute(span, "error.type").as_deref(),
-            Some("UNAVAILABLE")
-        );
+        assert_eq!(attribute(span, "error.type").as_deref(), Some(name));
         assert!(is_error(span), "{kind:?}");
     }
-    let unavailable = ("14".to_owned(), "UNAVAILABLE".to_owned());
+    let expected = (number, name.to_owned());
     assert_eq!(
         outcome(&client_registry, "rpc_client_call_duration_seconds"),
-        unavailable
+        expected
     );
     assert_eq!(
         outcome(&server_registry, "rpc_server_call_duration_seconds"),
-        unavailable
+        expected
     );
+}
+
+/// tonic's client reads the page's first byte as a message's compression flag, fails the
+/// call (INTERNAL) and drops the response unfinished; the server's stream is reset. Neither
+/// side cancelled: the call ended with a 502, UNAVAILABLE, on both spans and in both
+/// duration metrics, as it does when the page arrives whole.
+#[tokio::test(flavor = "current_thread")]
+async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
+    assert_page_ends_both_sides_with(502, Code::Unavailable, "UNAVAILABLE").await;
+}
+
+/// A `200` page (a web server at the gRPC address): no HTTP status to map, and its first
+/// byte is no compression flag (0 or 1), a protocol error tonic's client fails the call
+/// with, INTERNAL (as gRPC's doc/compression.md has an ill-flagged message fail), before
+/// dropping the response. Neither side cancelled: INTERNAL on both spans and in both
+/// duration metrics, a failure on each side.
+#[tokio::test(flavor = "current_thread")]
+async fn a_200_page_that_is_no_grpc_stream_is_internal_on_both_sides() {
+    assert_page_ends_both_sides_with(200, Code::Internal, "INTERNAL").await;
 }

@@ -386,8 +386,14 @@ impl CallHooks for GrpcCall {
             // The stream ended without a `grpc-status` header or trailer: a gRPC-Web
             // answer's status, from its trailers frame; else (truncated, or not gRPC) the
             // client sees the code of the HTTP status, or for a 200 UNKNOWN, as tonic and
-            // the other gRPC libraries report it.
-            call.set_code(call.implied_code.unwrap_or(Code::Unknown), span);
+            // the other gRPC libraries report it; INTERNAL if it ended inside a message,
+            // which tonic's client fails as a protocol error before looking for a status.
+            let code = match call.implied_code {
+                Some(code) => code,
+                None if call.responses.is_mid_frame() => Code::Internal,
+                None => Code::Unknown,
+            };
+            call.set_code(code, span);
         }
     }
 

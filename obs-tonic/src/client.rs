@@ -58,7 +58,8 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// the span as failed, as does a panic (`error.type`
 /// [`panic`](obs_tower::classify::PANIC_ERROR_TYPE), no status code: none came back); a
 /// response without `grpc-status` takes its code from the HTTP status, as gRPC clients do,
-/// and a `200` whose body is no gRPC stream (a web page) is INTERNAL, as tonic fails it.
+/// and a `200` whose body is no gRPC stream (a web page) or stops inside a message is
+/// INTERNAL, as tonic fails it.
 ///
 /// `server.address` and `server.port` come from the request URI. A `Channel` adds the
 /// authority only below this layer, and generated clients built with `new(channel)` send

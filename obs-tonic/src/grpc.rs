@@ -312,6 +312,13 @@ impl MessageCounter {
         self.not_grpc
     }
 
+    /// Whether the stream stopped inside a frame: its prefix, or its payload, incomplete.
+    /// tonic's client fails a response that ends so with INTERNAL ("Unexpected EOF
+    /// decoding stream").
+    pub(crate) fn is_mid_frame(&self) -> bool {
+        self.prefix_read > 0 || self.payload_left > 0
+    }
+
     /// Starts the frame whose prefix was just read: 1 if it is a message, 0 for a trailers
     /// frame (an empty one ends at once).
     #[inline]
@@ -628,6 +635,22 @@ mod tests {
         stream.extend(b"{\"id\": 1}");
         assert_eq!(counter.feed(&stream), 1);
         assert!(counter.is_not_grpc());
+    }
+
+    #[test]
+    fn a_stream_is_mid_frame_until_its_prefix_and_payload_are_complete() {
+        let mut counter = MessageCounter::default();
+        assert!(!counter.is_mid_frame());
+        let mut stream = frame(b"abc");
+        stream.extend(frame(b""));
+        let mut started = 0;
+        for (at, byte) in stream.iter().enumerate() {
+            started += counter.feed(std::slice::from_ref(byte));
+            // The first frame ends at byte 8, the second (empty) with its prefix.
+            let mid_frame = at != 7 && at + 1 < stream.len();
+            assert_eq!(counter.is_mid_frame(), mid_frame, "at {at}");
+        }
+        assert_eq!(started, 2);
     }
 
     #[test]

@@ -463,6 +463,53 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
     }
 }
 
+/// A stream cut off in the middle of a message, with no trailers (a proxy's reset, which
+/// hyper reads as a clean end when its reason is NO_ERROR or CANCEL): tonic's client fails
+/// the call with INTERNAL ("Unexpected EOF decoding stream"), not the UNKNOWN of a stream
+/// that ends between messages without a status. Both sides say so.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stream_cut_off_mid_message_is_internal_on_both_sides() {
+    let (sink, _guard) = capture();
+    let cut = || {
+        // A message announcing ten bytes, of which three come.
+        let frames: Vec<FrameResult> = vec![Ok(Frame::data(Bytes::from_static(&[
+            0, 0, 0, 0, 10, 1, 2, 3,
+        ])))];
+        Response::builder()
+            .header("content-type", "application/grpc")
+            .body(StreamBody::new(futures_util::stream::iter(frames)))
+            .unwrap()
+    };
+    let client = ServiceBuilder::new()
+        .layer(GrpcClientLayer::new().with_server_address("b", Some(1)))
+        .service_fn(move |_: Request<tonic::body::Body>| async move { Ok::<_, Infallible>(cut()) });
+    let mut grpc = tonic::client::Grpc::new(client);
+    grpc.ready().await.unwrap();
+    let returned = grpc
+        .unary(
+            tonic::Request::new(()),
+            http::uri::PathAndQuery::from_static("/shop.v1.Cart/Get"),
+            tonic_prost::ProstCodec::<(), ()>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(returned.code(), tonic::Code::Internal, "{returned:?}");
+    let server = ServiceBuilder::new()
+        .layer(GrpcServerLayer::new())
+        .service_fn(move |_: Request<_>| async move { Ok::<_, Infallible>(cut()) });
+    let response = server
+        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+        .await
+        .unwrap();
+    drain(response).await;
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for span in spans {
+        assert_eq!(outcome(&span), expected("13", Some("INTERNAL")), "{span:?}");
+        assert!(matches!(span.status, Status::Error { .. }));
+    }
+}
+
 /// A response with an HTTP status other than 200 that still ends with a `grpc-status`
 /// trailer (a proxy passing a gRPC answer on under its own status) ends with the trailer's
 /// status, as gRPC clients read it (tonic's `infer_grpc_status`): the HTTP mapping is only

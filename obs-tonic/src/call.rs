@@ -252,6 +252,21 @@ impl ActiveCall {
         }
     }
 
+    /// The code of a call whose stream ended without a `grpc-status` header or trailer
+    /// (`trailers`: with trailers lacking one), as the client reads it: a gRPC-Web answer's
+    /// status, from its trailers frame; else (truncated, or not gRPC) the code of the HTTP
+    /// status, or for a 200 UNKNOWN, as tonic and the other gRPC libraries report it; but
+    /// INTERNAL for a stream that ended inside a message with no trailers, which tonic's
+    /// client fails as a protocol error ("Unexpected EOF decoding stream") before looking
+    /// for a status.
+    fn inferred_code(&self, trailers: bool) -> Code {
+        match self.implied_code {
+            Some(code) => code,
+            None if !trailers && self.responses.is_mid_frame() => Code::Internal,
+            None => Code::Unknown,
+        }
+    }
+
     /// Records the call's status: `rpc.grpc.status_code` (old conventions) or
     /// `rpc.status_code` (stable), and for the codes that are errors on this side,
     /// `error.type` (the code's name) and the span status.
@@ -361,8 +376,16 @@ impl CallHooks for GrpcCall {
         let Some(call) = self.active.as_mut() else {
             return;
         };
-        if let Some(code) = grpc::status(trailers) {
-            call.set_code(code, span);
+        match grpc::status(trailers) {
+            Some(code) => call.set_code(code, span),
+            // Trailers end the stream (HTTP/2 sends them last; a server's body need not say
+            // so, and a client's reader stops there): without a `grpc-status`, the call ends
+            // with the code the client infers from them (tonic's `infer_grpc_status`), not
+            // as a cancellation once the body is dropped.
+            None if call.code.is_none() && call.error_type.is_none() => {
+                call.set_code(call.inferred_code(true), span);
+            }
+            None => {}
         }
         let captured = &call.config.response_metadata;
         if !captured.is_empty() {
@@ -383,17 +406,9 @@ impl CallHooks for GrpcCall {
             && call.code.is_none()
             && call.error_type.is_none()
         {
-            // The stream ended without a `grpc-status` header or trailer: a gRPC-Web
-            // answer's status, from its trailers frame; else (truncated, or not gRPC) the
-            // client sees the code of the HTTP status, or for a 200 UNKNOWN, as tonic and
-            // the other gRPC libraries report it; INTERNAL if it ended inside a message,
-            // which tonic's client fails as a protocol error before looking for a status.
-            let code = match call.implied_code {
-                Some(code) => code,
-                None if call.responses.is_mid_frame() => Code::Internal,
-                None => Code::Unknown,
-            };
-            call.set_code(code, span);
+            // The stream ended without a `grpc-status` header or trailer, and without
+            // trailers at all (else `on_trailers` set the code).
+            call.set_code(call.inferred_code(false), span);
         }
     }
 

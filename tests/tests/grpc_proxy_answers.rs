@@ -2,7 +2,8 @@
 //! (what a proxy or an authentication layer sends: an HTTP error status, an HTML page)
 //! end both spans with the code of their HTTP status (gRPC's
 //! doc/http-grpc-status-mapping.md), however the client reads their body; a `200` page with
-//! the INTERNAL tonic's client fails on, since its bytes are no gRPC messages.
+//! the INTERNAL tonic's client fails on, since its bytes are no gRPC messages; trailers
+//! without a `grpc-status` with the UNKNOWN tonic's client infers from them.
 
 mod grpc_common;
 
@@ -50,6 +51,51 @@ impl<B: Send + 'static> tower_service::Service<http::Request<B>> for BadGateway 
             .header("content-type", "text/html")
             .body(tonic::body::Body::new(http_body_util::StreamBody::new(
                 frames,
+            )))
+            .expect("a valid response");
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+/// A service answering every call with a `200` gRPC response whose trailers carry no
+/// `grpc-status` (a proxy that dropped it): after a whole message, or after part of one
+/// when `cut`.
+#[derive(Clone)]
+struct NoStatus {
+    cut: bool,
+}
+
+impl NamedService for NoStatus {
+    const NAME: &'static str = "obs.test.NoStatus";
+}
+
+impl<B: Send + 'static> tower_service::Service<http::Request<B>> for NoStatus {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<B>) -> Self::Future {
+        // An empty message; or one announcing ten bytes, of which two come.
+        let data: &'static [u8] = if self.cut {
+            &[0, 0, 0, 0, 10, 1, 2]
+        } else {
+            &[0, 0, 0, 0, 0]
+        };
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-message", http::HeaderValue::from_static("no status"));
+        let frames = [
+            http_body::Frame::data(bytes::Bytes::from_static(data)),
+            http_body::Frame::trailers(trailers),
+        ]
+        .map(Ok::<_, Infallible>);
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(tonic::body::Body::new(http_body_util::StreamBody::new(
+                futures_util::stream::iter(frames),
             )))
             .expect("a valid response");
         Box::pin(async move { Ok(response) })
@@ -153,4 +199,53 @@ async fn a_502_page_dropped_unread_is_unavailable_on_both_sides() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_200_page_that_is_no_grpc_stream_is_internal_on_both_sides() {
     assert_page_ends_both_sides_with(200, Code::Internal, "INTERNAL").await;
+}
+
+/// Trailers end the stream; without a `grpc-status` in them, tonic's client infers the
+/// call's code from the HTTP status, UNKNOWN for a `200`, whether a whole message came
+/// before or part of one. Both spans end with it: not CANCELLED on the server (whose
+/// stream is over once the trailers are sent, though its body never says it has ended),
+/// nor INTERNAL on the client for the message cut short (tonic reads the trailers first).
+#[tokio::test(flavor = "current_thread")]
+async fn trailers_without_grpc_status_are_unknown_on_both_sides() {
+    for cut in [false, true] {
+        let (sink, _guard) = capture();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(GrpcServerLayer::new())
+                .add_service(NoStatus { cut })
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let layer =
+            GrpcClientLayer::new().with_server_address(addr.ip().to_string(), Some(addr.port()));
+        let mut grpc =
+            tonic::client::Grpc::new(tower::ServiceBuilder::new().layer(layer).service(channel));
+        grpc.ready().await.unwrap();
+        let returned = grpc
+            .unary(
+                Request::new(ItemRequest::default()),
+                PathAndQuery::from_static("/obs.test.NoStatus/Get"),
+                ProstCodec::<ItemRequest, Item>::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(returned.code(), Code::Unknown, "{returned:?}");
+
+        let spans = take_spans(&sink, 2).await;
+        for kind in [SpanKind::Client, SpanKind::Server] {
+            let span = of_kind(&spans, kind.clone());
+            assert_eq!(
+                attribute(span, "rpc.grpc.status_code").as_deref(),
+                Some("2"),
+                "cut {cut}, {kind:?}: {span:#?}"
+            );
+            assert_eq!(attribute(span, "error.type").as_deref(), Some("UNKNOWN"));
+            assert!(is_error(span), "cut {cut}, {kind:?}");
+        }
+    }
 }

@@ -45,6 +45,18 @@ pub enum MetricsError {
         /// What was asked for.
         requested: String,
     },
+    /// Another metric of the registry is pushed over OTLP under the name (and scope) this
+    /// one would be: an OTLP receiver would take the two for one metric and mix their
+    /// points. Give one of them another [`otel_name`](crate::MetricBuilder::otel_name) or
+    /// [`otel_scope`](crate::MetricBuilder::otel_scope).
+    OtelNameTaken {
+        /// The metric name.
+        name: String,
+        /// The OpenTelemetry instrument name it would be pushed under.
+        otel_name: String,
+        /// The metric already pushed under it.
+        existing: String,
+    },
 }
 
 impl fmt::Display for MetricsError {
@@ -75,6 +87,15 @@ impl fmt::Display for MetricsError {
             } => write!(
                 f,
                 "metric {name:?} is already registered as {existing}, cannot register it as {requested}"
+            ),
+            MetricsError::OtelNameTaken {
+                name,
+                otel_name,
+                existing,
+            } => write!(
+                f,
+                "metric {name:?} would be pushed over OTLP as {otel_name:?}, the name metric \
+                 {existing:?} is already pushed under in that scope"
             ),
         }
     }

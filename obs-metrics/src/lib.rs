@@ -105,6 +105,10 @@ pub use snapshot::{
 /// `obs-core` exports the registry, is exported with it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The OTLP instrumentation scope of the families that name none
+/// ([`OtelNames::scope`] `None`): `obs-core` pushes them under this crate's name.
+pub const SCOPE: &str = "obs-metrics";
+
 /// Derive for typed label sets (`#[derive(EncodeLabelSet)]`), from prometheus-client. Its
 /// expansion names `::prometheus_client`, which only a crate's own dependency provides: a
 /// crate deriving it adds `prometheus-client = "0.26"` (the release obs uses), or else the

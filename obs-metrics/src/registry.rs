@@ -283,6 +283,18 @@ impl Entry {
     }
 }
 
+/// Whether two families (Prometheus name and OpenTelemetry names) are pushed as one OTLP
+/// metric: one instrument name (a family without one goes under its Prometheus name) in
+/// one scope. Instrument names are case-insensitive (the metrics API spec, "Instrument
+/// name syntax"), and no scope is [`SCOPE`](crate::SCOPE).
+fn same_otlp_metric(a: (&str, &OtelNames), b: (&str, &OtelNames)) -> bool {
+    fn name<'a>((name, otel): (&'a str, &OtelNames)) -> &'a str {
+        otel.name.unwrap_or(name)
+    }
+    let scope = |otel: &OtelNames| otel.scope.unwrap_or(crate::SCOPE);
+    scope(a.1) == scope(b.1) && name(a).eq_ignore_ascii_case(name(b))
+}
+
 fn describe(kind: MetricKind, shape: &str, help: &str, otel: &OtelNames) -> String {
     let mut described = format!("a {} ({shape}) with help {help:?}", kind.as_str());
     if *otel != OtelNames::default() {
@@ -655,6 +667,16 @@ impl Registry {
                 requested: describe(kind, &shape, &help, &otel),
             });
         }
+        if let Some(e) = entries
+            .iter()
+            .find(|e| same_otlp_metric((&e.name, &e.otel), (&valid.name, &otel)))
+        {
+            return Err(MetricsError::OtelNameTaken {
+                otel_name: otel.name.unwrap_or(&valid.name).to_owned(),
+                name: valid.name,
+                existing: e.name.clone(),
+            });
+        }
         let (handle, source) = make(&valid.name);
         entries.push(Entry {
             name: valid.name,
@@ -736,7 +758,9 @@ impl MetricBuilder<'_> {
     /// (`http.server.request.duration`) of a metric exposed as
     /// `http_server_request_duration_seconds`. The unit travels apart (OTLP's `unit`), so
     /// the name has none. Must follow the OpenTelemetry instrument name syntax
-    /// (`[A-Za-z][A-Za-z0-9_.\-/]*`, at most 255 characters). See [`OtelNames`].
+    /// (`[A-Za-z][A-Za-z0-9_.\-/]*`, at most 255 characters), and be no other family's
+    /// OTLP name in the same [scope](Self::otel_scope) (a
+    /// [`MetricsError::OtelNameTaken`]). See [`OtelNames`].
     ///
     /// ```
     /// use obs_metrics::{OtelAttribute, Registry, Unit};
@@ -1281,6 +1305,62 @@ mod tests {
         conflict(r.gauge_fn("temperature_celsius", "T.", || 21.0));
         let err = r.gauge("jobs", "Jobs.").unwrap_err().to_string();
         assert!(err.contains("already registered as a counter"), "{err}");
+    }
+
+    /// Two families pushed under one OTLP name in one scope would reach a receiver as one
+    /// metric fed by two writers, their points (of the same attribute sets) mixed: what
+    /// an OpenTelemetry SDK aggregates as one instrument, or passes through apart with a
+    /// warning when the two differ ("Duplicate instrument registration"), and what
+    /// Prometheus' own name check refuses here. Instrument names compare ignoring case.
+    #[test]
+    fn a_family_is_refused_the_otlp_name_another_is_pushed_under() {
+        let r = Registry::new();
+        r.metric("jobs_run", "J.")
+            .otel_name("jobs.run")
+            .counter()
+            .unwrap();
+        r.counter("queue_jobs", "J.").unwrap();
+        for (name, otel, scope) in [
+            ("jobs_started", "jobs.run", None),
+            ("jobs_started", "Jobs.Run", None),
+            // No scope is the default scope, `obs-metrics`, whatever way it is said.
+            ("jobs_started", "jobs.run", Some(crate::SCOPE)),
+            // The Prometheus name of a family without an OpenTelemetry name is its
+            // OTLP name.
+            ("queued_jobs", "queue_jobs", None),
+        ] {
+            let mut builder = r.metric(name, "J.").otel_name(otel);
+            if let Some(scope) = scope {
+                builder = builder.otel_scope(scope);
+            }
+            let err = builder.counter().unwrap_err();
+            assert!(
+                matches!(&err, MetricsError::OtelNameTaken { name: n, .. } if n == name),
+                "{name} as {otel} ({scope:?}): {err:?}"
+            );
+        }
+        // Another scope is another metric; registering the same family again is fine.
+        r.metric("jobs_started", "J.")
+            .otel_name("jobs.run")
+            .otel_scope("worker")
+            .counter()
+            .unwrap();
+        r.metric("jobs_run", "J.")
+            .otel_name("jobs.run")
+            .counter()
+            .unwrap();
+        let err = r
+            .metric("jobs_done", "J.")
+            .otel_name("queue_jobs")
+            .counter()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"jobs_done\"") && err.contains("\"queue_jobs\""),
+            "{err}"
+        );
+        let names: Vec<_> = r.collect().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["jobs_run", "queue_jobs", "jobs_started"]);
     }
 
     #[test]

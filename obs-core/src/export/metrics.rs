@@ -33,7 +33,7 @@ use crate::export::batch::{
 use crate::export::convert::{by_scope, string_value};
 
 /// The scope of the families that name none: the registry's library.
-const DEFAULT_SCOPE: &str = "obs-metrics";
+const DEFAULT_SCOPE: &str = obs_metrics::SCOPE;
 
 /// The attributes of `p`, a point of a family named `otel` in OpenTelemetry.
 fn labels(p: &PointSnapshot, otel: &OtelNames) -> Vec<KeyValue> {

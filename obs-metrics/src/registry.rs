@@ -884,7 +884,7 @@ impl MetricBuilder<'_> {
     fn single<M: Instrument>(self) -> Result<M, MetricsError> {
         let valid = self.check(M::KIND)?;
         let bounds = self.bounds(&valid.name, M::KIND)?;
-        let shape = shape_of::<M>(&bounds, self.exemplars, &[]);
+        let shape = shape_of::<M>(&bounds, self.exemplars, None);
         self.registry
             .register(valid, self.help, M::KIND, shape, self.otel, |_| {
                 let m = M::new_series(&bounds, self.exemplars);
@@ -972,7 +972,7 @@ impl MetricBuilder<'_> {
         let limit = self.limit();
         let shape = format!(
             "{} by {}",
-            shape_of::<M>(&bounds, self.exemplars, &[]),
+            shape_of::<M>(&bounds, self.exemplars, None),
             std::any::type_name::<L>()
         );
         self.registry
@@ -1007,7 +1007,7 @@ impl MetricBuilder<'_> {
         }
         let bounds = self.bounds(&valid.name, M::KIND)?;
         let limit = self.limit();
-        let shape = shape_of::<M>(&bounds, self.exemplars, label_names);
+        let shape = shape_of::<M>(&bounds, self.exemplars, Some(label_names));
         self.registry
             .register(valid, self.help, M::KIND, shape, self.otel, |name| {
                 let family = DynFamily::<M>::new(name, label_names, limit, bounds, self.exemplars);
@@ -1016,7 +1016,10 @@ impl MetricBuilder<'_> {
     }
 }
 
-fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: &[&str]) -> String {
+/// What a registration makes besides its kind and help: the instrument, its buckets and
+/// the label names of a [`DynFamily`] (`None` for other metrics: a family without labels
+/// says so, as it is another handle than a plain metric's).
+fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: Option<&[&str]>) -> String {
     let mut shape = std::any::type_name::<M>().to_owned();
     if M::KIND == MetricKind::Histogram {
         shape.push_str(&format!(" buckets {bounds:?}"));
@@ -1024,7 +1027,7 @@ fn shape_of<M: Instrument>(bounds: &[f64], exemplars: bool, labels: &[&str]) -> 
             shape.push_str(" without exemplars");
         }
     }
-    if !labels.is_empty() {
+    if let Some(labels) = labels {
         shape.push_str(&format!(" labels {labels:?}"));
     }
     shape
@@ -1305,6 +1308,36 @@ mod tests {
         conflict(r.gauge_fn("temperature_celsius", "T.", || 21.0));
         let err = r.gauge("jobs", "Jobs.").unwrap_err().to_string();
         assert!(err.contains("already registered as a counter"), "{err}");
+    }
+
+    /// A plain metric and a family without labels are one series to a scraper but two
+    /// kinds of handle, so the second registration is a conflict: its message must tell
+    /// the two apart, or it reads "already registered as X, cannot register it as X".
+    #[test]
+    fn a_conflict_with_a_family_without_labels_says_which_is_which() {
+        let r = Registry::new();
+        r.counter("jobs", "J.").unwrap();
+        r.dyn_family::<Counter>("queued", "Q.", &[]).unwrap();
+        for result in [
+            r.dyn_family::<Counter>("jobs", "J.", &[]).map(drop),
+            r.counter("queued", "Q.").map(drop),
+        ] {
+            let Err(MetricsError::Conflict {
+                existing,
+                requested,
+                ..
+            }) = result
+            else {
+                panic!("not a conflict: {result:?}");
+            };
+            assert_ne!(existing, requested);
+            assert!(
+                existing.contains("labels []") != requested.contains("labels []"),
+                "{existing} / {requested}"
+            );
+        }
+        // The family without labels is still found again as itself.
+        r.dyn_family::<Counter>("queued", "Q.", &[]).unwrap();
     }
 
     /// Two families pushed under one OTLP name in one scope would reach a receiver as one

@@ -209,6 +209,11 @@ struct Baseline {
 fn difference(current: &PointValue, previous: &PointValue) -> Option<PointValue> {
     match (current, previous) {
         (PointValue::U64(c), PointValue::U64(p)) => c.checked_sub(*p).map(PointValue::U64),
+        // A collector's count in `i64`: never negative (`Registry::collect` checks), so a
+        // change below zero is a reset.
+        (PointValue::I64(c), PointValue::I64(p)) => {
+            c.checked_sub(*p).filter(|d| *d >= 0).map(PointValue::I64)
+        }
         // NaN compares false: reported whole, as a reset, rather than as a NaN delta.
         (PointValue::F64(c), PointValue::F64(p)) => (c >= p).then(|| PointValue::F64(c - p)),
         (PointValue::Histogram(c), PointValue::Histogram(p)) if c.bounds == p.bounds => {
@@ -947,6 +952,38 @@ mod tests {
             ),
             (Some(number_data_point::Value::AsInt(-3)), 10),
             "a gauge is its current value, whatever the preference"
+        );
+    }
+
+    /// A collector may count in `i64` (`PointValue::I64`; `Registry::collect` refuses
+    /// only negative counts): its delta is the change like any count's, not the whole
+    /// total again at every push, which would add up to far more than was counted.
+    #[test]
+    fn an_integer_counter_of_a_collector_is_pushed_as_its_change() {
+        let mut converter = delta();
+        let snapshot = |time, total| {
+            vec![family(
+                "rows_read",
+                MetricKind::Counter,
+                true,
+                vec![point("db", PointValue::I64(total), 10, time)],
+            )]
+        };
+        let mut pushed = Vec::new();
+        for (time, total) in [(100, 5), (200, 8), (300, 8), (400, 2)] {
+            let metrics = converted(&mut converter, &snapshot(time, total));
+            pushed.extend(sum_points(&metrics, "rows_read").1);
+        }
+        assert_eq!(
+            pushed,
+            [
+                ("db".to_owned(), 5.0, 10, 100),
+                ("db".to_owned(), 3.0, 100, 200),
+                // Observed, so sent, with nothing counted.
+                ("db".to_owned(), 0.0, 200, 300),
+                // Down: a reset, its whole new value the change.
+                ("db".to_owned(), 2.0, 300, 400),
+            ]
         );
     }
 

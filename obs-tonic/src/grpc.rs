@@ -140,6 +140,19 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
     find(headers, &GRPC_STATUS).map(|value| Code::from_bytes(value.as_bytes()))
 }
 
+/// Whether a request is a gRPC call: its `content-type` begins with `application/grpc`
+/// (gRPC over HTTP/2, `+proto` and the like, and gRPC-Web's). PROTOCOL-HTTP2, "Requests":
+/// "If Content-Type does not begin with "application/grpc", gRPC servers SHOULD respond
+/// with HTTP status of 415": any other request is not gRPC (a `/metrics` scrape or a REST
+/// route beside the gRPC services). Media types compare without regard to case.
+pub(crate) fn is_grpc_request(headers: &HeaderMap) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.as_bytes().get(..GRPC.len()))
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(GRPC))
+}
+
 /// The caller's deadline in a request's `grpc-timeout` (PROTOCOL-HTTP2, "Requests":
 /// at most 8 digits, then `H`, `M`, `S`, `m`, `u` or `n`), or `None` if it has none or
 /// a malformed one (which tonic ignores too).

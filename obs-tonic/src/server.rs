@@ -11,7 +11,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountedBody};
-use crate::grpc::{OTHER, RpcNames, SYSTEM};
+use crate::grpc::{self, OTHER, RpcNames, SYSTEM};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
@@ -54,7 +54,9 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 ///
 /// Malformed metadata never fails a call: an invalid `traceparent` starts a new trace.
 /// Calls to [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) are passed
-/// through untraced.
+/// through untraced, and so are requests that are no gRPC call, whose `content-type` does
+/// not begin with `application/grpc` (an HTTP route served beside the gRPC services, such
+/// as `/metrics`: put [`obs_tower::HttpServerLayer`] on those routes).
 ///
 /// `client.address` needs the `transport` feature (tonic's `TcpConnectInfo`), and a server
 /// of the tonic release this crate is built with: another release's server compiles with
@@ -166,7 +168,13 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
     type Call = GrpcCall;
 
     fn on_request(&self, request: &mut Request<CountedBody<B>>) -> (CallSpan, GrpcCall) {
-        let Some(call) = self.begin(request, || None) else {
+        // A request that is no gRPC call (an HTTP route served beside the gRPC services)
+        // is passed through untraced, as a call to an excluded service is: recorded as a
+        // call, it would be a failed one, and its route's own HTTP layer traces it.
+        let call = grpc::is_grpc_request(request.headers())
+            .then(|| self.begin(request, || None))
+            .flatten();
+        let Some(call) = call else {
             return (tracing::Span::none().into(), GrpcCall::excluded());
         };
         let names = call.names();

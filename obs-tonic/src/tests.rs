@@ -907,6 +907,71 @@ async fn health_and_reflection_are_excluded_unless_configured() {
     assert_eq!(only(&sink).name, "grpc.health.v1.Health/Check");
 }
 
+/// A server layer over a router that also serves plain HTTP (a `/metrics` scrape beside
+/// the gRPC services): only requests whose `content-type` begins with `application/grpc`,
+/// in any case and with any suffix, are gRPC calls; the rest pass through untouched, not
+/// recorded as failed calls.
+#[tokio::test(flavor = "current_thread")]
+async fn requests_that_are_no_grpc_call_pass_through_untraced() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::new().with_registry(&registry);
+    let page = || Request::get("http://svc.local:50051/metrics").header("traceparent", TRACEPARENT);
+    let not_grpc = [
+        page().body(Full::new(Bytes::new())).unwrap(),
+        page()
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+        page()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap(),
+        page()
+            .header("content-type", "application/grp")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    ];
+    for request in not_grpc {
+        let service = ServiceBuilder::new().layer(layer.clone()).service_fn(
+            |_: Request<CountedBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"up 1\n"))))
+            },
+        );
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, Bytes::from_static(b"up 1\n"));
+    }
+    assert!(sink.take().is_empty());
+    assert!(
+        family(&registry, "rpc_server_call_duration_seconds")
+            .points
+            .is_empty()
+    );
+
+    for content_type in [
+        "application/grpc+proto",
+        "Application/GRPC",
+        "application/grpc-web+proto",
+    ] {
+        let mut request = grpc_request("/shop.Orders/Get", messages(1, b"x"));
+        request
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static(content_type));
+        let response = server(layer.clone(), vec![messages(1, b"y")], "0")
+            .oneshot(request)
+            .await
+            .unwrap();
+        drain(response).await;
+        assert_eq!(only(&sink).name, "shop.Orders/Get", "{content_type}");
+    }
+    assert_eq!(
+        histogram(&registry, "rpc_server_call_duration_seconds").2,
+        3
+    );
+}
+
 /// The client side of the same default, which its docs say: a health check sends no
 /// `traceparent` and records nothing, unless the list is emptied.
 #[tokio::test(flavor = "current_thread")]

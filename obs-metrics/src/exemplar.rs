@@ -145,6 +145,12 @@ impl ExemplarCell {
             // Another thread is writing this cell: its exemplar is as good as ours.
             return;
         }
+        // Orders the odd `seq` before the stores below, for the reader's acquire fence to
+        // pair with: the CAS's acquire does not keep them from becoming visible first (on
+        // ARM they can), and a reader would then take a half-written exemplar for whole
+        // (Boehm, "Can Seqlocks Get Along With Programming Language Memory Models?";
+        // crossbeam's `SeqLock::write` does the same). Free on x86.
+        fence(Ordering::Release);
         // Read only by the writer that took the cell: the others keep the exemplar there.
         let time = obs_trace::unix_nanos_now();
         let trace = trace_id.to_u128();

@@ -18,6 +18,11 @@ use crate::{
     MetricsError, OtelAttribute, OtelNames, PointSnapshot, PointValue, Unit, UpDownCounter,
 };
 
+/// The overflow counter's label over OTLP: the overflowing family's name, in obs's
+/// namespace.
+static OVERFLOW_ATTRIBUTES: [OtelAttribute; 1] =
+    [OtelAttribute::string("metric_name", "obs.metric.name")];
+
 /// Produces metric families at collection time, for values that live elsewhere (process
 /// statistics, runtime counters).
 ///
@@ -529,7 +534,8 @@ impl Registry {
     /// A snapshot of every metric: registered ones in registration order, then collectors'
     /// families, then (if any family overflowed its cardinality limit)
     /// `obs_metrics_cardinality_overflow_measurements_total{metric_name}` (the lookups
-    /// given the overflow series, as [`DynFamily::overflowed`] counts). Collectors'
+    /// given the overflow series, as [`DynFamily::overflowed`] counts; over OTLP
+    /// `obs.metrics.cardinality_overflow` with `obs.metric.name`). Collectors'
     /// families and the overflow counter are marked
     /// [`asynchronous`](MetricFamilySnapshot::asynchronous), as `gauge_fn` gauges are.
     pub fn collect(&self) -> Vec<MetricFamilySnapshot> {
@@ -609,7 +615,13 @@ impl Registry {
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
-                otel: Default::default(),
+                // Over OTLP in obs's namespace, as obs-core's own counters are.
+                otel: OtelNames {
+                    name: Some("obs.metrics.cardinality_overflow"),
+                    attributes: &OVERFLOW_ATTRIBUTES,
+                    unit: Some("{measurement}"),
+                    scope: None,
+                },
                 // Read from the families' overflow counts at collection.
                 asynchronous: true,
                 points: overflow,

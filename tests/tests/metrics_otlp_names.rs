@@ -3,7 +3,7 @@
 //! conventions (`http.server.request.duration`, unit `s`, `http.request.method`,
 //! `http.response.status_code` an integer), and the process metrics under the OS process
 //! conventions' names (`process.cpu.time`) and obs's own counters in its namespace
-//! (`obs.telemetry.exported`), while `/metrics` keeps their Prometheus names
+//! (`obs.telemetry.exported`, `obs.metrics.cardinality_overflow`), while `/metrics` keeps their Prometheus names
 //! (`http_server_request_duration_seconds`, `http_request_method`, `process_cpu_seconds`,
 //! `obs_telemetry_exported`).
 
@@ -24,6 +24,16 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
         .metric_export_interval(Duration::from_millis(200))
         .init()
         .expect("init");
+    // A family past its cardinality limit: the overflow counter goes out in obs's
+    // namespace too.
+    let by_user = obs_core::metrics::global()
+        .metric("otlp_names_requests_by_user", "Requests per user.")
+        .cardinality_limit(1)
+        .dyn_family::<obs_core::metrics::Counter>(&["user"])
+        .expect("family");
+    for user in ["a", "b", "c"] {
+        by_user.get(&[("user", user)]).inc();
+    }
 
     let server = Router::new()
         .route("/items/{id}", get(|| async { "item" }))
@@ -186,6 +196,16 @@ async fn http_metrics_go_over_otlp_under_their_conventions_names() {
     let dropped = pipeline("obs.telemetry.dropped", "error.type", "queue_full");
     assert_eq!(dropped.unit, "{item}");
     assert!(dropped.attribute_str("obs.signal").is_some(), "{dropped:?}");
+    let overflow = pipeline(
+        "obs.metrics.cardinality_overflow",
+        "obs.metric.name",
+        "otlp_names_requests_by_user",
+    );
+    assert_eq!(overflow.unit, "{measurement}");
+    assert_eq!(overflow.scope.name, "obs-metrics");
+    assert_eq!(overflow.attributes().len(), 1, "{overflow:?}");
+    // Three label sets, one series: two lookups overflowed (cumulative by default).
+    assert_eq!(overflow.number_value(), Some(2.0));
     assert!(
         !metrics.iter().any(|m| m.name.starts_with("obs_")),
         "{:?}",

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::format_panic::{self, FORMAT_PANICKED};
+use obs_trace::{FORMAT_PANICKED, catch_format_panic};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -134,7 +134,7 @@ fn write_formatted(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
     // Formatting into a Vec cannot fail; an impl that returns an error anyway leaves what it
     // wrote so far, which is still a well-formed string once closed. One that panics leaves
     // half a value: cut back.
-    if format_panic::catch(|| fmt::write(&mut EscapingWriter(out), args)).is_none() {
+    if catch_format_panic(|| fmt::write(&mut EscapingWriter(out), args)).is_none() {
         out.truncate(start);
         escape_into(out, FORMAT_PANICKED);
     }

@@ -93,7 +93,6 @@
 mod escape;
 mod event_time;
 mod field_names;
-mod format_panic;
 mod json_fields;
 mod json_layer;
 mod non_blocking;
@@ -105,12 +104,12 @@ mod trace_context;
 mod writer;
 
 pub use field_names::{FieldNames, LevelStyle};
-pub use format_panic::FORMAT_PANICKED;
 pub use json_layer::{JsonLayer, SpanFields};
 pub use non_blocking::{
     DEFAULT_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DropCounter, FlushGuard, NonBlocking,
     NonBlockingBuilder,
 };
+pub use obs_trace::FORMAT_PANICKED;
 pub use otlp::{InMemoryLogSink, LogAttribute, LogRecord, LogSink, LogValue, OtlpLogLayer};
 pub use redaction::{REDACTED, Redaction};
 pub use writer::{LogWriter, Stdout};

@@ -17,11 +17,11 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::event_time;
-use crate::format_panic::{self, FORMAT_PANICKED};
 use crate::json_fields::MESSAGE;
 use crate::redaction::{REDACTED, Redaction};
 use crate::severity;
 use crate::trace_context;
+use obs_trace::{FORMAT_PANICKED, catch_format_panic};
 
 /// An attribute value, typed as OTLP's `AnyValue` scalars.
 #[derive(Clone, Debug, PartialEq)]
@@ -424,7 +424,7 @@ fn cut(mut s: String, limits: &AttributeLimits) -> LogValue {
 /// `fmt::format` would panic on that error, here, in obs. The same allocations as
 /// `fmt::format`, which reserves nothing ahead for a format string that starts with a value.
 fn format_guarded(args: fmt::Arguments<'_>) -> String {
-    format_panic::catch(|| {
+    catch_format_panic(|| {
         let mut out = String::new();
         let _ = fmt::write(&mut out, args);
         out

@@ -26,9 +26,9 @@ use crate::clock::Stamp;
 use crate::ext::nearest_state;
 use crate::unsampled::inside_unsampled_trace;
 use crate::{
-    AttributeLimits, Baggage, ERROR_FIELD, EXCEPTION_MESSAGE, ErrorChain, Sampler, SpanContext,
-    SpanData, SpanEvent, SpanId, SpanLimits, SpanLink, SpanSink, TraceFlags, TraceId,
-    UnsampledSpans,
+    AttributeLimits, Baggage, ERROR_FIELD, EXCEPTION_MESSAGE, ErrorChain, FORMAT_PANICKED, Sampler,
+    SpanContext, SpanData, SpanEvent, SpanId, SpanLimits, SpanLink, SpanSink, TraceFlags, TraceId,
+    UnsampledSpans, catch_format_panic,
 };
 
 /// A `tracing-subscriber` layer that gives every span an OpenTelemetry identity, samples it
@@ -945,21 +945,28 @@ impl Visit for FieldVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // Formatted on the stack first, so the value is allocated once, at its exact size
         // (or not at all when it is a known value, e.g. a span name `GET`).
+        // A `Debug` or `Display` that panics (user code) is recorded as the placeholder, as
+        // the log layers write it: the panic must not unwind into the code that records.
         let mut buf = StackBuf::new();
-        if fmt::write(&mut buf, format_args!("{value:?}")).is_ok() {
-            self.set_str(field, buf.as_str());
-        } else {
-            // On the heap, and only as far as the value length limit (an event's message,
-            // its name, is whole): a huge value is never copied whole.
-            let limit = if self.event && field.name() == "message" {
-                None
-            } else {
-                self.rec.limits.value_length()
-            };
-            let mut out = CappedString::new(limit);
-            // An error is the limit reached (or the value's own, after what it wrote).
-            let _ = fmt::write(&mut out, format_args!("{value:?}"));
-            self.set(field, Value::String(out.text.into()));
+        match catch_format_panic(|| fmt::write(&mut buf, format_args!("{value:?}"))) {
+            Some(Ok(())) => self.set_str(field, buf.as_str()),
+            None => self.set_str(field, FORMAT_PANICKED),
+            Some(Err(_)) => {
+                // On the heap, and only as far as the value length limit (an event's
+                // message, its name, is whole): a huge value is never copied whole.
+                let limit = if self.event && field.name() == "message" {
+                    None
+                } else {
+                    self.rec.limits.value_length()
+                };
+                let mut out = CappedString::new(limit);
+                // An error is the limit reached (or the value's own, after what it wrote).
+                let text = catch_format_panic(|| {
+                    let _ = fmt::write(&mut out, format_args!("{value:?}"));
+                })
+                .map_or_else(|| FORMAT_PANICKED.to_owned(), |()| out.text);
+                self.set(field, Value::String(text.into()));
+            }
         }
     }
     // With its sources, as the log records and JSON lines show it (`Visit`'s default would
@@ -1353,7 +1360,8 @@ fn error_text(event: &Event<'_>) -> String {
         }
         fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
             if field.name() == ERROR_FIELD {
-                self.0 = format!("{value:?}");
+                self.0 = catch_format_panic(|| format!("{value:?}"))
+                    .unwrap_or_else(|| FORMAT_PANICKED.to_owned());
             }
         }
         fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -1572,6 +1580,46 @@ mod tests {
             .with_span_events(true);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
         sink.take()
+    }
+
+    /// A value whose `Debug` and `Display` panic: a bug in a user type.
+    struct Panics;
+    impl fmt::Debug for Panics {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("Debug of a user type panics")
+        }
+    }
+    impl fmt::Display for Panics {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("Display of a user type panics")
+        }
+    }
+
+    #[test]
+    fn values_whose_formatting_panics_are_recorded_as_the_placeholder() {
+        let spans = record(SpanLimits::default(), || {
+            let span = tracing::info_span!("p", debug = ?Panics, shown = %Panics, later = Empty);
+            span.record("later", tracing::field::debug(Panics));
+            span.in_scope(|| {
+                tracing::info!(value = ?Panics, "event");
+                // An ERROR's `error` field is its span's status description, read while the
+                // span's state is locked: a panic there poisoned the lock and aborted.
+                tracing::error!(error = ?Panics);
+            });
+        });
+        let span = only(spans);
+        let value = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.as_str().into_owned())
+        };
+        for key in ["debug", "shown", "later"] {
+            assert_eq!(value(key).as_deref(), Some(FORMAT_PANICKED), "{key}");
+        }
+        assert_eq!(span.status, Status::error(FORMAT_PANICKED));
+        let event = &span.events[0];
+        assert_eq!(event.attributes[0].value.as_str(), FORMAT_PANICKED);
     }
 
     #[test]

@@ -453,11 +453,18 @@ impl SpanState {
         }
     }
 
-    /// The recording while the span is open to updates: `None` if the span is not sampled
-    /// or [`SpanState::end`] has ended it, since the Trace API has an implementation "ignore
+    /// Whether the span is open to updates: not if it is not sampled or
+    /// [`SpanState::end`] has ended it, since the Trace API has an implementation "ignore
     /// all subsequent calls to End and any other Span methods" (Span, End): a task spawned
     /// with `in_current_span` that logs an error after the response does not fail the
     /// request's span, nor add to it.
+    fn is_open(&self) -> bool {
+        self.recording
+            .as_ref()
+            .is_some_and(|rec| rec.ended_after.is_none())
+    }
+
+    /// The recording while it is open ([`SpanState::is_open`]), to update.
     fn open_recording(&mut self) -> Option<&mut Recording> {
         self.recording
             .as_mut()
@@ -952,20 +959,13 @@ impl Visit for FieldVisitor<'_> {
             Some(Ok(())) => self.set_str(field, buf.as_str()),
             None => self.set_str(field, FORMAT_PANICKED),
             Some(Err(_)) => {
-                // On the heap, and only as far as the value length limit (an event's
-                // message, its name, is whole): a huge value is never copied whole.
+                // An event's message, its name, is whole.
                 let limit = if self.event && field.name() == "message" {
                     None
                 } else {
                     self.rec.limits.value_length()
                 };
-                let mut out = CappedString::new(limit);
-                // An error is the limit reached (or the value's own, after what it wrote).
-                let text = catch_format_panic(|| {
-                    let _ = fmt::write(&mut out, format_args!("{value:?}"));
-                })
-                .map_or_else(|| FORMAT_PANICKED.to_owned(), |()| out.text);
-                self.set(field, Value::String(text.into()));
+                self.set(field, Value::String(format_capped(value, limit).into()));
             }
         }
     }
@@ -973,6 +973,90 @@ impl Visit for FieldVisitor<'_> {
     // give its `Display` alone, which for most errors leaves the cause out).
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.record_debug(field, &ErrorChain(value));
+    }
+}
+
+/// `value`'s `Debug` output on the heap, only as far as `limit` (characters): a huge value
+/// is never copied whole. [`FORMAT_PANICKED`] if it panics.
+fn format_capped(value: &dyn fmt::Debug, limit: Option<usize>) -> String {
+    let mut out = CappedString::new(limit);
+    // An error is the limit reached (or the value's own, after what it wrote).
+    catch_format_panic(|| {
+        let _ = fmt::write(&mut out, format_args!("{value:?}"));
+    })
+    .map_or_else(|| FORMAT_PANICKED.to_owned(), |()| out.text)
+}
+
+/// The `Debug` and `Display` values of a record, formatted before the span's state is
+/// locked: they are user code, which may log inside the span or call [`SpanExt`] on it,
+/// and either waits for that lock (the span layer's, or a log layer's reading the span's
+/// fields) for ever on this thread. [`Replay`] then records them under the lock. Visits
+/// the same values as [`FieldVisitor`] formats (what it does not override goes to
+/// `record_debug` for both).
+///
+/// [`SpanExt`]: crate::SpanExt
+struct Preformat {
+    limit: Option<usize>,
+    texts: Vec<String>,
+}
+
+impl Visit for Preformat {
+    fn record_f64(&mut self, _: &Field, _: f64) {}
+    fn record_i64(&mut self, _: &Field, _: i64) {}
+    fn record_u64(&mut self, _: &Field, _: u64) {}
+    fn record_i128(&mut self, _: &Field, _: i128) {}
+    fn record_u128(&mut self, _: &Field, _: u128) {}
+    fn record_bool(&mut self, _: &Field, _: bool) {}
+    fn record_str(&mut self, _: &Field, _: &str) {}
+    fn record_debug(&mut self, _: &Field, value: &dyn fmt::Debug) {
+        self.texts.push(format_capped(value, self.limit));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &ErrorChain(value));
+    }
+}
+
+/// Records a record's values with a [`FieldVisitor`], taking the `Debug` and `Display`
+/// ones from their [`Preformat`]ted texts, in the order they were visited.
+struct Replay<'a> {
+    visitor: FieldVisitor<'a>,
+    texts: std::vec::IntoIter<String>,
+}
+
+impl Visit for Replay<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.visitor.record_f64(field, value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.visitor.record_i64(field, value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.visitor.record_u64(field, value);
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.visitor.record_i128(field, value);
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.visitor.record_u128(field, value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.visitor.record_bool(field, value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.visitor.record_str(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, _: &dyn fmt::Debug) {
+        let text = self.texts.next().unwrap_or_default();
+        // A known value or one of few is borrowed or interned (`set_str`); any other
+        // keeps the text formatted for it, with no copy.
+        if known_value(&text).is_some() || has_few_values(field.name()) {
+            self.visitor.set_str(field, &text);
+        } else {
+            self.visitor.set(field, Value::String(text.into()));
+        }
+    }
+    fn record_error(&mut self, field: &Field, _: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &());
     }
 }
 
@@ -1216,12 +1300,28 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        if !span
+            .extensions()
+            .get::<SpanState>()
+            .is_some_and(SpanState::is_open)
+        {
+            return;
+        }
+        // User code (`Debug`, `Display`) runs before the lock is taken: see `Preformat`.
+        let mut formatted = Preformat {
+            limit: self.inner.span_attributes.value_length(),
+            texts: Vec::new(),
+        };
+        values.record(&mut formatted);
         let mut ext = span.extensions_mut();
         if let Some(rec) = ext
             .get_mut::<SpanState>()
             .and_then(SpanState::open_recording)
         {
-            values.record(&mut FieldVisitor::new(rec));
+            values.record(&mut Replay {
+                visitor: FieldVisitor::new(rec),
+                texts: formatted.texts.into_iter(),
+            });
         }
     }
 
@@ -1242,16 +1342,43 @@ where
         // looks a parent up only when the event's own span has none (`iter::successors`
         // would look it up before the span is even tried). Bounded: it climbs the span's
         // ancestors, towards a root.
+        // The fields (user code: `Debug`, `Display`) are formatted between a look at the
+        // span and the update, with its state unlocked: a value that logs inside the span
+        // or calls `SpanExt` on it would wait for that lock for ever.
         let mut span = span;
-        loop {
-            if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
-                if let Some(rec) = state.open_recording() {
-                    self.record_event(rec, event, is_error, span_event);
-                }
-                return;
+        let (fails, kept) = loop {
+            let ext = span.extensions();
+            if let Some(state) = ext.get::<SpanState>() {
+                let Some(rec) = state.recording.as_ref().filter(|_| state.is_open()) else {
+                    return;
+                };
+                break (
+                    is_error && rec.status == Status::Unset,
+                    span_event && rec.events.len() < self.inner.limits.event_count,
+                );
             }
+            drop(ext);
             let Some(parent) = span.parent() else { return };
             span = parent;
+        };
+        let status = fails.then(|| error_status(event));
+        let recorded = kept.then(|| self.span_event(event));
+        if let Some(rec) = span
+            .extensions_mut()
+            .get_mut::<SpanState>()
+            .and_then(SpanState::open_recording)
+        {
+            if let Some(status) = status
+                && rec.status == Status::Unset
+            {
+                rec.status = status;
+            }
+            if span_event {
+                match recorded.filter(|_| rec.events.len() < self.inner.limits.event_count) {
+                    Some(recorded) => rec.events.push(recorded),
+                    None => rec.dropped_events = rec.dropped_events.saturating_add(1),
+                }
+            }
         }
     }
 
@@ -1348,6 +1475,19 @@ where
     }
 }
 
+/// The status an ERROR event gives the span it is in (what `#[instrument(err)]` emits for
+/// an `Err`), as `tracing-opentelemetry` does by default: tail sampling then keeps the
+/// trace. Its `error` field, if it has one, is the description (the error's text, which
+/// trace views show beside the status). The caller leaves an Ok status as it is
+/// (OpenTelemetry Trace API, Set Status: Ok is final).
+fn error_status(event: &Event<'_>) -> Status {
+    if event.metadata().fields().field(ERROR_FIELD).is_some() {
+        Status::error(error_text(event))
+    } else {
+        Status::error("")
+    }
+}
+
 /// The text of `event`'s [`ERROR_FIELD`], for its span's status description.
 #[cold]
 fn error_text(event: &Event<'_>) -> String {
@@ -1417,51 +1557,23 @@ fn enter_untraced<'a, R: LookupSpan<'a>>(
 }
 
 impl SpanLayer {
-    /// Records `event`, inside a span that records, on that span: an ERROR fails it, and
-    /// with `span_event` the event is kept as one (within the limits).
-    fn record_event(
-        &self,
-        rec: &mut Recording,
-        event: &Event<'_>,
-        is_error: bool,
-        span_event: bool,
-    ) {
-        // An ERROR event inside a span (what `#[instrument(err)]` emits for an `Err`) fails
-        // it, as `tracing-opentelemetry` does by default: tail sampling then keeps the trace.
-        // Its `error` field, if it has one, is the description (the error's text, which
-        // trace views show beside the status). An Ok status stays final (OpenTelemetry
-        // Trace API, Set Status).
-        let fields = event.metadata().fields();
-        let has_error = fields.field(ERROR_FIELD).is_some();
-        if is_error && rec.status == Status::Unset {
-            rec.status = Status::error(if has_error {
-                error_text(event)
-            } else {
-                String::new()
-            });
-        }
-        if !span_event {
-            return;
-        }
-        if rec.events.len() >= self.inner.limits.event_count {
-            rec.dropped_events = rec.dropped_events.saturating_add(1);
-            return;
-        }
-        // The event's fields are recorded as a span's are, with the event's limits; its
-        // `message` becomes its name.
+    /// `event` as a span event, with the event's attribute limits; its `message` is its
+    /// name.
+    fn span_event(&self, event: &Event<'_>) -> SpanEvent {
         let mut tmp = Recording::new(
             Cow::Borrowed(event.metadata().name()),
             self.inner.event_attributes,
             0,
         );
         event.record(&mut FieldVisitor::event(&mut tmp));
+        let fields = event.metadata().fields();
         if event.is_log() {
             // A `log` record comes through `tracing` as its message and its metadata
             // (`log.target`, `log.module_path`, `log.file`, `log.line`), which are no
             // attributes of it: the log record leaves them out too.
             tmp.attributes.clear();
             tmp.dropped_attributes = 0;
-        } else if has_error && fields.field("message").is_none() {
+        } else if fields.field(ERROR_FIELD).is_some() && fields.field("message").is_none() {
             // An error with no message (`#[instrument(err)]`'s event) is an exception event:
             // named `exception`, its text in `exception.message` (semantic conventions,
             // "Exceptions on spans"), as `tracing-opentelemetry` makes it.
@@ -1474,12 +1586,12 @@ impl SpanLayer {
                 kv.key = Key::from_static_str(EXCEPTION_MESSAGE);
             }
         }
-        rec.events.push(SpanEvent {
+        SpanEvent {
             name: tmp.name,
             time: tmp.start_time.wall(),
             attributes: tmp.attributes,
             dropped_attributes_count: tmp.dropped_attributes,
-        });
+        }
     }
 
     fn new_state(

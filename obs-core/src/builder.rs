@@ -259,9 +259,9 @@ impl Builder {
         self
     }
 
-    /// The exporter of one signal. Defaults to OTLP. Wins over `OTEL_{SIGNAL}_EXPORTER`: for
-    /// metrics, a Prometheus exporter that variable names serves no `/metrics` (obs's own
-    /// [`Builder::metrics_addr`] and `OBS_METRICS_ADDR` still do).
+    /// The exporter of one signal. Defaults to OTLP. Replaces `OTEL_{SIGNAL}_EXPORTER`, which
+    /// is then not read: for metrics, a Prometheus exporter that variable names serves no
+    /// `/metrics` (obs's own [`Builder::metrics_addr`] and `OBS_METRICS_ADDR` still do).
     pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
         self.exporters.push((signal, kind));
         self
@@ -514,12 +514,16 @@ impl Builder {
         for (signal, _) in &self.signal_endpoints {
             endpoints[*signal as usize] = true;
         }
+        let mut exporters = [None; 3];
+        for (signal, kind) in &self.exporters {
+            exporters[*signal as usize] = Some(*kind);
+        }
         let mut c = Config::from_lookup_with(
             get,
             SetInCode {
                 protocol: self.protocol,
                 sdk_disabled: self.sdk_disabled,
-                metrics_exporter: last_for(&self.exporters, Signal::Metrics).copied(),
+                exporters,
                 endpoints,
             },
         );

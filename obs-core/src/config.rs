@@ -383,13 +383,14 @@ struct OtlpGeneral {
 
 /// Builder settings that variables depend on: the protocol (the default endpoints follow
 /// it), whether the SDK is disabled and the metrics exporter (the Prometheus exporter's
-/// listener follows both), and which signals' endpoints are set (their variables are then
-/// not read).
+/// listener follows both), and which signals' exporters and endpoints are set (their
+/// variables are then not read).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SetInCode {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) sdk_disabled: Option<bool>,
-    pub(crate) metrics_exporter: Option<ExporterKind>,
+    /// Each signal's exporter chosen in code, indexed by `Signal as usize`.
+    pub(crate) exporters: [Option<ExporterKind>; 3],
     /// Whether each signal's endpoint is set in code, indexed by `Signal as usize`.
     pub(crate) endpoints: [bool; 3],
 }
@@ -810,6 +811,11 @@ impl EnvReader<'_> {
     }
 
     fn exporter(&mut self, signal: Signal) -> ExporterKind {
+        // An exporter chosen in code makes the variable irrelevant (for metrics, the
+        // Prometheus listener it may ask for included): not read, so not warned about.
+        if let Some(kind) = self.in_code.exporters[signal as usize] {
+            return kind;
+        }
         let name = format!("OTEL_{}_EXPORTER", signal.upper());
         let Some(v) = self.var(&name) else {
             return ExporterKind::Otlp;
@@ -1703,12 +1709,7 @@ impl Config {
                 }
             }
         };
-        // An exporter chosen in code makes `OTEL_METRICS_EXPORTER` irrelevant, its
-        // Prometheus listener included.
-        let metrics_exporter = match in_code.metrics_exporter {
-            Some(kind) => kind,
-            None => r.exporter(Signal::Metrics),
-        };
+        let metrics_exporter = r.exporter(Signal::Metrics);
         let metrics_addr = match r.var("OBS_METRICS_ADDR") {
             // The Prometheus exporter is an SDK exporter: off with the SDK.
             None if r.prometheus && !sdk_disabled => r.prometheus_addr(),

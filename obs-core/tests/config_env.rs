@@ -373,6 +373,46 @@ fn a_metrics_exporter_chosen_in_code_serves_no_prometheus_exporter() {
     assert_eq!(c.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
 }
 
+/// An exporter chosen in code replaces `OTEL_{SIGNAL}_EXPORTER` for every signal, not only
+/// for metrics: the variable is not read, so no warning says which exporter runs by it
+/// ("using otlp") when the code's runs.
+#[test]
+fn exporter_variables_an_exporter_in_code_replaces_are_not_warned_about() {
+    let env = |k: &str| match k {
+        "OTEL_TRACES_EXPORTER" => Some("zipkin".to_owned()),
+        "OTEL_LOGS_EXPORTER" => Some("console,otlp".to_owned()),
+        "OTEL_METRICS_EXPORTER" => Some("jaeger".to_owned()),
+        _ => None,
+    };
+    let c = obs_core::builder()
+        .exporter(Signal::Traces, ExporterKind::None)
+        .exporter(Signal::Logs, ExporterKind::Otlp)
+        .exporter(Signal::Metrics, ExporterKind::Console)
+        .config_with(&env)
+        .unwrap();
+    assert_eq!(
+        [Signal::Traces, Signal::Logs, Signal::Metrics].map(|s| c.exporter(s)),
+        [
+            ExporterKind::None,
+            ExporterKind::Otlp,
+            ExporterKind::Console
+        ]
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // A signal whose exporter the code leaves to the variable still reads it.
+    let c = obs_core::builder()
+        .exporter(Signal::Traces, ExporterKind::None)
+        .config_with(&env)
+        .unwrap();
+    assert!(
+        !warned(&c, "OTEL_TRACES_EXPORTER", "zipkin"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(warned(&c, "OTEL_LOGS_EXPORTER", "otlp"), "{:?}", c.warnings);
+    assert_eq!(c.exporter(Signal::Logs), ExporterKind::Console);
+}
+
 /// An endpoint set in code replaces the endpoint variables of the signals it is for, so no
 /// warning about those variables is given: each told where telemetry would go (a root path,
 /// a doubled `/v1/traces`, the default for a bad value), and none of it did.

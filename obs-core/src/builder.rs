@@ -454,7 +454,9 @@ impl Builder {
         self
     }
 
-    /// Serves `/metrics` on `addr` from `init`. Defaults to `OBS_METRICS_ADDR`, else off.
+    /// Serves `/metrics` on `addr` from `init`. Defaults to `OBS_METRICS_ADDR`, else off;
+    /// replaces it and the Prometheus exporter's `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`,
+    /// which are then not read.
     /// Like every exposition of the global registry after `init`, it shows the resource as
     /// one `target_info` (see [`obs_metrics::Registry::set_target_info`]).
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
@@ -525,6 +527,7 @@ impl Builder {
                 sdk_disabled: self.sdk_disabled,
                 exporters,
                 endpoints,
+                metrics_addr: self.metrics_addr.is_some(),
             },
         );
         if let Some(name) = &self.service_name {

@@ -383,8 +383,8 @@ struct OtlpGeneral {
 
 /// Builder settings that variables depend on: the protocol (the default endpoints follow
 /// it), whether the SDK is disabled and the metrics exporter (the Prometheus exporter's
-/// listener follows both), and which signals' exporters and endpoints are set (their
-/// variables are then not read).
+/// listener follows both), and which signals' exporters and endpoints are set, and whether
+/// the `/metrics` address is (their variables are then not read).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SetInCode {
     pub(crate) protocol: Option<Protocol>,
@@ -393,6 +393,8 @@ pub(crate) struct SetInCode {
     pub(crate) exporters: [Option<ExporterKind>; 3],
     /// Whether each signal's endpoint is set in code, indexed by `Signal as usize`.
     pub(crate) endpoints: [bool; 3],
+    /// Whether the `/metrics` address is set in code.
+    pub(crate) metrics_addr: bool,
 }
 
 impl SetInCode {
@@ -1710,11 +1712,17 @@ impl Config {
             }
         };
         let metrics_exporter = r.exporter(Signal::Metrics);
-        let metrics_addr = match r.var("OBS_METRICS_ADDR") {
-            // The Prometheus exporter is an SDK exporter: off with the SDK.
-            None if r.prometheus && !sdk_disabled => r.prometheus_addr(),
-            None => None,
-            Some(v) => r.metrics_addr(&v),
+        // An address set in code replaces these variables: not read, so that no warning
+        // says where `/metrics` would be served by them (nor is a host name resolved).
+        let metrics_addr = if in_code.metrics_addr {
+            None
+        } else {
+            match r.var("OBS_METRICS_ADDR") {
+                // The Prometheus exporter is an SDK exporter: off with the SDK.
+                None if r.prometheus && !sdk_disabled => r.prometheus_addr(),
+                None => None,
+                Some(v) => r.metrics_addr(&v),
+            }
         };
         // Enum values are case-insensitive, like the spec's.
         let json_logs = match r.var("OBS_LOG_FORMAT") {

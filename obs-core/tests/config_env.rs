@@ -413,6 +413,38 @@ fn exporter_variables_an_exporter_in_code_replaces_are_not_warned_about() {
     assert_eq!(c.exporter(Signal::Logs), ExporterKind::Console);
 }
 
+/// A `/metrics` address set in code replaces `OBS_METRICS_ADDR` and the Prometheus
+/// exporter's host and port: they are not read (nor their host names resolved), so no
+/// warning says where `/metrics` would be served ("no /metrics listener", "using
+/// localhost") when it is served at the code's address.
+#[test]
+fn metrics_address_variables_an_address_in_code_replaces_are_not_warned_about() {
+    let addr: std::net::SocketAddr = "127.0.0.1:9999".parse().unwrap();
+    let envs: [&[(&str, &str)]; 2] = [
+        &[("OBS_METRICS_ADDR", "nowhere")],
+        &[
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "a port"),
+        ],
+    ];
+    for env in envs {
+        let get = |k: &str| {
+            env.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let c = obs_core::builder()
+            .metrics_addr(addr)
+            .config_with(&get)
+            .unwrap();
+        assert_eq!(c.metrics_addr, Some(addr));
+        assert!(c.warnings.is_empty(), "{env:?}: {:?}", c.warnings);
+        // Without an address in code, the variables count, and are warned about.
+        let c = obs_core::builder().config_with(&get).unwrap();
+        assert!(!c.warnings.is_empty(), "{env:?}");
+    }
+}
+
 /// An endpoint set in code replaces the endpoint variables of the signals it is for, so no
 /// warning about those variables is given: each told where telemetry would go (a root path,
 /// a doubled `/v1/traces`, the default for a bad value), and none of it did.

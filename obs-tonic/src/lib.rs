@@ -18,6 +18,9 @@
 //! `traceparent` sent: probes and tooling, frequent and not the application's own traffic.
 //! A `tonic-health` check is therefore no way to try the layers out.
 //! [`GrpcLayer::with_excluded_services`] sets the list; an empty one traces every call.
+//! Requests that are no gRPC call, whose `content-type` does not begin with
+//! `application/grpc` (an HTTP route or a `/metrics` served beside the gRPC services, a
+//! liveness probe), pass through the server layer untraced too, whatever tonic answers them.
 //!
 //! Metadata is recorded only when listed, as the RPC conventions ask (it may carry
 //! secrets): [`GrpcLayer::with_request_metadata`] and [`GrpcLayer::with_response_metadata`]

@@ -34,7 +34,7 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// ```
 ///
 /// The span's attributes and the metrics' labels follow the RPC conventions the layer was
-/// built with ([`RpcConventions`](crate::RpcConventions), see [the crate
+/// built with ([`RpcConventions`], see [the crate
 /// docs](crate#old-and-stable-rpc-conventions)).
 ///
 /// Per call (but those to the

@@ -9,14 +9,14 @@ use crate::active;
 use crate::layer::SpanState;
 use crate::{Baggage, SpanContext, SpanLayer};
 
-/// Reads the OpenTelemetry context [`SpanLayer`](crate::SpanLayer) gave a `tracing::Span`
+/// Reads the OpenTelemetry context [`SpanLayer`] gave a `tracing::Span`
 /// (the counterpart of `tracing-opentelemetry`'s `OpenTelemetrySpanExt::context`).
 ///
 /// To give a span a remote parent, create it inside
 /// [`span_with_remote_parent`](crate::span_with_remote_parent): the parent must be known
 /// before the sampling decision, which is taken when the span is created.
 pub trait SpanExt {
-    /// The span's context, if the span exists and a [`SpanLayer`](crate::SpanLayer) saw it.
+    /// The span's context, if the span exists and a [`SpanLayer`] saw it.
     /// For a span the layer gave no identity of its own (left out by its traces filter, or
     /// kept only for the log layers inside an unsampled trace), the context of the nearest
     /// traced span around it: the trace it runs in.
@@ -25,12 +25,12 @@ pub trait SpanExt {
     fn baggage(&self) -> Baggage;
     /// Sets an attribute whose key is only known at run time (`tracing` fields are fixed
     /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
-    /// sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
+    /// sampled or no [`SpanLayer`] saw it.
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>);
     /// Sets the span's status, as the OpenTelemetry Trace API's Set Status says: `Ok` is
     /// final, and `Unset` is ignored (the counterpart of `tracing-opentelemetry`'s
     /// `OpenTelemetrySpanExt::set_status`, for a span that declares no `otel.status_code`
-    /// field). A no-op if the span is not sampled or no [`SpanLayer`](crate::SpanLayer) saw
+    /// field). A no-op if the span is not sampled or no [`SpanLayer`] saw
     /// it.
     ///
     /// ```
@@ -50,7 +50,7 @@ pub trait SpanExt {
     /// to a context from elsewhere, such as the `traceparent` of each message a consumer
     /// handles in one batch. For another `tracing` span, `span.follows_from(&other)` does the
     /// same. Kept within the layer's [`SpanLimits`](crate::SpanLimits); a no-op if the span
-    /// is not sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
+    /// is not sampled or no [`SpanLayer`] saw it.
     ///
     /// ```
     /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer, extract, opentelemetry};
@@ -83,7 +83,7 @@ pub trait SpanExt {
     /// attributes, events, links) is ignored, as the Trace API has it ("ignore all
     /// subsequent calls to End and any other Span methods"); child spans and log lines still
     /// carry its context. obs's HTTP and gRPC middleware call it when a call ends. A no-op
-    /// if the span is not sampled or no [`SpanLayer`](crate::SpanLayer) saw it.
+    /// if the span is not sampled or no [`SpanLayer`] saw it.
     ///
     /// ```
     /// use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};
@@ -116,7 +116,7 @@ fn with_nearest_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) 
 }
 
 /// Calls `f` with the state of the nearest traced span from `span` up: the span itself, or,
-/// if [`SpanLayer`](crate::SpanLayer) gave it no identity, the closest ancestor it did.
+/// if [`SpanLayer`] gave it no identity, the closest ancestor it did.
 pub(crate) fn nearest_state<'a, R: LookupSpan<'a>, T>(
     span: tracing_subscriber::registry::SpanRef<'a, R>,
     f: impl FnOnce(&SpanState) -> T,
@@ -180,7 +180,7 @@ impl SpanExt for tracing::Span {
     }
 }
 
-/// The context [`SpanLayer`](crate::SpanLayer) gave the span `id` (or the nearest traced
+/// The context [`SpanLayer`] gave the span `id` (or the nearest traced
 /// span around it, as [`SpanExt::span_context`] says), looked up from another layer's
 /// callback: for an event whose explicit `parent:` is not the current span. `None` if the
 /// span is not visible to that layer or the span layer saw none of its scope.

@@ -160,7 +160,28 @@ impl Active {
     /// Makes `entry` the remembered one, in place of any other.
     fn set_recent(&mut self, entry: Entry) {
         self.entries.truncate(self.entered);
+        self.drop_hidden_closed();
         self.entries.push(entry);
+    }
+
+    /// Drops a closed span (left entered here, closed elsewhere: never exited here) that
+    /// lies on another of its subscriber's: it hides from each reader what that one
+    /// hides, no more. Else a thread where spans are left again and again (a task
+    /// entering its span by hand, the exit made on whichever worker it resumed on) grows
+    /// its stack by one entry each time for as long as it lives, and each sweep (see
+    /// [`Active::sweep`]) scans them all. Here, before every span made or entered on the
+    /// thread, as marks are only set when the thread reads its stack, which creating or
+    /// entering a span does first; one load while the top entry is open.
+    #[inline]
+    fn drop_hidden_closed(&mut self) {
+        while let [.., below, top] = &self.entries[..self.entered]
+            && top.closed.get()
+            && below.closed.get()
+            && below.owner == top.owner
+        {
+            self.entered -= 1;
+            self.entries.truncate(self.entered);
+        }
     }
 }
 
@@ -668,6 +689,42 @@ mod tests {
             pop(OWNER, 4);
             assert_eq!(current_id(), Some(40), "not the other subscriber's span");
             pop(OWNER + 1, 4);
+            assert_eq!(current_id(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// This thread's entered entries.
+    fn entered_count() -> usize {
+        ACTIVE.with_borrow(|a| a.entered)
+    }
+
+    #[test]
+    fn spans_left_entered_here_again_and_again_keep_the_stack_bounded() {
+        std::thread::spawn(|| {
+            // A connection's span, entered for good.
+            push(OWNER, 1, entered(1), true);
+            for id in 2..2_000 {
+                // Created and entered here, exited on another thread, closed there.
+                remember(OWNER, id, entered(id), true);
+                assert!(enter_remembered(OWNER, id));
+                std::thread::spawn(move || {
+                    assert!(!pop(OWNER, id), "no entry on that thread");
+                    left_elsewhere(OWNER, id, SpanId::from_u64(id));
+                    closing(OWNER, id);
+                })
+                .join()
+                .unwrap();
+                // Nothing is current here, as in `tracing`'s registry.
+                assert_eq!(current_id(), None);
+            }
+            // One closed entry hides the connection's span as well as 1,998 do.
+            assert!(entered_count() <= 3, "{} entries", entered_count());
+            remember(OWNER, 5_000, entered(5_000), true);
+            assert!(enter_remembered(OWNER, 5_000));
+            assert_eq!(current_id(), Some(5_000));
+            pop(OWNER, 5_000);
             assert_eq!(current_id(), None);
         })
         .join()

@@ -5,11 +5,13 @@
 //! exporter's, after the span is sent; an interned string is shared and never freed, so a
 //! span named and attributed from interned strings costs no allocation for them. Only
 //! values drawn from a small set belong here: the set is capped, and once full (a client
-//! sending made-up paths can fill it), new strings are copied as if there were no interner.
+//! sending made-up paths can fill it), new strings are copied as if there were no interner,
+//! and the strings it holds are found without a lock.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::thread::LocalKey;
 
 use parking_lot::Mutex;
@@ -54,7 +56,48 @@ impl Interned {
     }
 }
 
-static INTERNED: Mutex<Option<Interned>> = Mutex::new(None);
+/// The set while strings are added, then, once it has refused one (so is full but for a
+/// few bytes), the same set frozen: it never changes again, so a thread whose cache misses
+/// looks it up without the lock. A full interner is the lot of a long-running service
+/// whose clients sent made-up values; from then on every string the set does not hold
+/// misses the caches, and a lock taken on each such request would serialize them all.
+struct Interner {
+    growing: Mutex<Option<Interned>>,
+    frozen: OnceLock<HashSet<&'static str>>,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Interner {
+    const fn new(max_entries: usize, max_bytes: usize) -> Interner {
+        Interner {
+            growing: Mutex::new(None),
+            frozen: OnceLock::new(),
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    /// The shared copy of `s`, added if there is room.
+    fn shared(&self, s: &str) -> Option<&'static str> {
+        if let Some(frozen) = self.frozen.get() {
+            return frozen.get(s).copied();
+        }
+        let mut growing = self.growing.lock();
+        // Frozen while this thread waited for the lock.
+        if let Some(frozen) = self.frozen.get() {
+            return frozen.get(s).copied();
+        }
+        let table = growing.get_or_insert_with(|| Interned::new(self.max_entries, self.max_bytes));
+        let shared = table.find_or_add(s);
+        if shared.is_none() {
+            let _ = self.frozen.set(std::mem::take(&mut table.strings));
+        }
+        shared
+    }
+}
+
+static INTERNER: Interner = Interner::new(MAX_ENTRIES, MAX_BYTES);
 
 /// Sets of the per-thread cache in front of the shared set, two strings each (the one used
 /// last first): a hit costs a hash of the string and at most two comparisons, with no lock.
@@ -102,10 +145,7 @@ fn interned(s: &str) -> Option<&'static str> {
     }) {
         return Some(cached);
     }
-    let shared = INTERNED
-        .lock()
-        .get_or_insert_with(|| Interned::new(MAX_ENTRIES, MAX_BYTES))
-        .find_or_add(s)?;
+    let shared = INTERNER.shared(s)?;
     let _ = RECENT.try_with(|recent| {
         let [first, second] = &recent[set];
         second.set(first.replace(shared));
@@ -218,7 +258,7 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The cache set of `s`: a multiplicative hash of its bytes, 8 at a time, the last 8
 /// (overlapping) for the rest, so no partial word is copied (no need to resist collisions:
-/// a collision is a miss that takes the lock).
+/// a collision is a miss that looks in the shared set).
 #[inline]
 fn set_of(s: &str) -> usize {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -330,5 +370,24 @@ mod tests {
         assert_eq!(interned.find_or_add("678"), Some("678"));
         // What is in stays found.
         assert_eq!(interned.find_or_add("12345"), Some("12345"));
+    }
+
+    #[test]
+    fn a_full_interner_is_read_without_its_lock() {
+        let interner: &'static Interner = Box::leak(Box::new(Interner::new(2, 64)));
+        assert_eq!(interner.shared("a/1"), Some("a/1"));
+        assert_eq!(interner.shared("b/2"), Some("b/2"));
+        assert_eq!(interner.shared("c/3"), None, "full");
+        // Once full, the lock another thread holds (a long wait under contention) is no
+        // longer in the way of a lookup.
+        let _held = interner.growing.lock();
+        let (found, recv) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = found.send([interner.shared("a/1"), interner.shared("c/3")]);
+        });
+        let found = recv
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the lookup waited for the lock");
+        assert_eq!(found, [Some("a/1"), None]);
     }
 }

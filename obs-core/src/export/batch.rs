@@ -777,6 +777,17 @@ mod tests {
 
     const BATCH: usize = 4;
 
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_queue_slot_takes_what_max_queue_size_says() {
+        // `BatchSettings::MAX_QUEUE_SIZE` gives the bytes a queue allocates per slot, which
+        // bound a full-size queue's memory: a slot of crossbeam's `ArrayQueue` is its item
+        // and a `usize` stamp. A change of `SpanData` or `LogRecord` changes those figures.
+        let slot = |item: usize| item + size_of::<usize>();
+        assert_eq!(slot(size_of::<obs_trace::SpanData>()), 248);
+        assert_eq!(slot(size_of::<obs_log::LogRecord>()), 192);
+    }
+
     /// Asks `queue` for a flush or a shutdown and waits (bounded) for its answer.
     fn answered(queue: &impl Controlled, make: fn(Ack) -> Control) {
         let timeout = Duration::from_secs(10);

@@ -3,7 +3,8 @@
 //! limit per family.
 //!
 //! Register once (names are checked against the Prometheus conventions here, never at
-//! scrape time), keep the handle, update it with one atomic operation. A measurement made
+//! scrape time), keep the handle, update it with one atomic operation (two for a
+//! histogram: its bucket and its sum; the count is the buckets' total). A measurement made
 //! inside a sampled span carries that span's `trace_id` and `span_id` as its exemplar,
 //! with no code at the call site; [`set_exemplar_filter`] changes which measurements do
 //! (`OTEL_METRICS_EXEMPLAR_FILTER`).

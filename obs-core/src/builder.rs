@@ -141,7 +141,8 @@ impl Builder {
         self
     }
 
-    /// `service.version`. Defaults to none.
+    /// `service.version`; wins over a `service.version` in `OTEL_RESOURCE_ATTRIBUTES`.
+    /// Defaults to that, else none.
     pub fn service_version(mut self, version: impl Into<String>) -> Self {
         self.service_version = Some(version.into());
         self
@@ -157,8 +158,8 @@ impl Builder {
     }
 
     /// The base OTLP endpoint for all signals, like `OTEL_EXPORTER_OTLP_ENDPOINT`: for HTTP,
-    /// `/v1/traces` etc. are appended. Defaults to `http://localhost:4318` (HTTP) or
-    /// `http://localhost:4317` (gRPC).
+    /// `/v1/traces` etc. are appended. Defaults to that variable, else
+    /// `http://localhost:4318` (HTTP) or `http://localhost:4317` (gRPC).
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
@@ -170,7 +171,8 @@ impl Builder {
         self
     }
 
-    /// The OTLP transport for all signals. Defaults to `http/protobuf`, as the spec says.
+    /// The OTLP transport for all signals. Defaults to `OTEL_EXPORTER_OTLP_PROTOCOL`, else
+    /// `http/protobuf`, as the spec says.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
         self
@@ -200,9 +202,10 @@ impl Builder {
         self
     }
 
-    /// The per-export timeout, retries included. Defaults to 10 s. Zero means no limit, as
-    /// `OTEL_EXPORTER_OTLP_TIMEOUT=0` does (the spec's Timeout type), and as a zero
-    /// [`BatchSettings::export_timeout`] does; shutdown still ends within its own timeout.
+    /// The per-export timeout, retries included. Defaults to `OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// else 10 s. Zero means no limit, as `OTEL_EXPORTER_OTLP_TIMEOUT=0` does (the spec's
+    /// Timeout type), and as a zero [`BatchSettings::export_timeout`] does; shutdown still
+    /// ends within its own timeout.
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -215,7 +218,7 @@ impl Builder {
         self
     }
 
-    /// Payload compression. Defaults to none.
+    /// Payload compression. Defaults to `OTEL_EXPORTER_OTLP_COMPRESSION`, else none.
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
         self
@@ -259,15 +262,17 @@ impl Builder {
         self
     }
 
-    /// The exporter of one signal. Defaults to OTLP. Replaces `OTEL_{SIGNAL}_EXPORTER`, which
-    /// is then not read: for metrics, a Prometheus exporter that variable names serves no
-    /// `/metrics` (obs's own [`Builder::metrics_addr`] and `OBS_METRICS_ADDR` still do).
+    /// The exporter of one signal. Defaults to `OTEL_{SIGNAL}_EXPORTER`, else OTLP. Replaces
+    /// that variable, which is then not read: for metrics, a Prometheus exporter that
+    /// variable names serves no `/metrics` (obs's own [`Builder::metrics_addr`] and
+    /// `OBS_METRICS_ADDR` still do).
     pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
         self.exporters.push((signal, kind));
         self
     }
 
-    /// The head sampler. Defaults to `parentbased_always_on`.
+    /// The head sampler. Defaults to `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`),
+    /// else `parentbased_always_on`.
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self
@@ -386,7 +391,8 @@ impl Builder {
         self
     }
 
-    /// Whether JSON log lines go to stdout. Defaults to `true`.
+    /// Whether JSON log lines go to stdout. Defaults to `OBS_LOG_FORMAT` (`json` or `none`),
+    /// else `true`.
     pub fn json_logs(mut self, on: bool) -> Self {
         self.json_logs = Some(on);
         self

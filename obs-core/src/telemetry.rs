@@ -43,7 +43,10 @@ pub enum InitError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A background thread or the export runtime could not start.
+    /// A background thread or the export runtime could not start, or the `/metrics`
+    /// listener (`OBS_METRICS_ADDR`, [`Builder::metrics_addr`](crate::Builder::metrics_addr),
+    /// the Prometheus exporter's host and port) could not bind its address: a port another
+    /// process holds is an error, not a service without `/metrics`.
     Start(String),
 }
 

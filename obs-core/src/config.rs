@@ -223,9 +223,10 @@ pub struct BatchSettings {
 
 impl BatchSettings {
     /// The largest `max_queue_size`: 2^20 items, 512 times the spec's default. The queue's
-    /// slots are allocated when `init` starts it (248 bytes per span, 192 per log record, on
-    /// 64-bit targets), so this bounds that allocation at 248 MiB; a larger value, such as
-    /// `2147483647` meant as "unbounded", asked for hundreds of GiB and aborted the process.
+    /// slots are allocated when `init` starts it (at most 256 bytes each on 64-bit targets:
+    /// 248 per span, 192 per log record), so this bounds that allocation at 256 MiB; a
+    /// larger value, such as `2147483647` meant as "unbounded", asked for hundreds of GiB
+    /// and aborted the process.
     pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 
     /// Spec defaults for spans: 5000 ms, 30000 ms, 2048, 512.

@@ -780,12 +780,12 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_queue_slot_takes_what_max_queue_size_says() {
-        // `BatchSettings::MAX_QUEUE_SIZE` gives the bytes a queue allocates per slot, which
-        // bound a full-size queue's memory: a slot of crossbeam's `ArrayQueue` is its item
-        // and a `usize` stamp. A change of `SpanData` or `LogRecord` changes those figures.
+        // `BatchSettings::MAX_QUEUE_SIZE` bounds a full-size queue's memory by at most 256
+        // bytes per slot (a slot of crossbeam's `ArrayQueue` is its item and a `usize`
+        // stamp): a `SpanData` or `LogRecord` grown past that needs the doc changed.
         let slot = |item: usize| item + size_of::<usize>();
-        assert_eq!(slot(size_of::<obs_trace::SpanData>()), 248);
-        assert_eq!(slot(size_of::<obs_log::LogRecord>()), 192);
+        assert!(slot(size_of::<obs_trace::SpanData>()) <= 256);
+        assert!(slot(size_of::<obs_log::LogRecord>()) <= 256);
     }
 
     /// Asks `queue` for a flush or a shutdown and waits (bounded) for its answer.

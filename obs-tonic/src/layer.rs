@@ -113,7 +113,8 @@ impl<K: CallSide> GrpcLayer<K> {
     /// ([`RpcConventions`]). Keys are lower case (a [`HeaderName`] is). `authorization`,
     /// `proxy-authorization`, `cookie` and `set-cookie` are never recorded, even if listed
     /// ([`obs_tower::CREDENTIAL_HEADERS`]), and neither is binary metadata (keys ending in
-    /// `-bin`: their values are bytes, not text, and left out with a warning on stderr).
+    /// `-bin`: their values are bytes, not text, and left out with a warning on stderr); a
+    /// value marked [sensitive](http::HeaderValue::is_sensitive) is recorded as `REDACTED`.
     /// Defaults to none, as the conventions ask: metadata may carry secrets.
     ///
     /// ```

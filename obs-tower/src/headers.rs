@@ -9,6 +9,8 @@ use http::{HeaderMap, HeaderName, header};
 use obs_trace::SpanExt;
 use obs_trace::opentelemetry::{Array, Key, StringValue, Value};
 
+use crate::semconv::REDACTED;
+
 /// Headers that carry credentials: never recorded by a [`CapturedHeaders`], even when
 /// listed.
 pub const CREDENTIAL_HEADERS: [HeaderName; 4] = [
@@ -21,7 +23,8 @@ pub const CREDENTIAL_HEADERS: [HeaderName; 4] = [
 /// An allow-list of headers to record on a span, each under one attribute per prefix
 /// (`{prefix}{name}`, all its values in order as a string array), keys built once. What
 /// [`HttpLayer::with_request_headers`](crate::HttpLayer::with_request_headers) and its
-/// response twin configure, and `obs-tonic`'s metadata capture reuses. Empty by default.
+/// response twin configure, and `obs-tonic`'s metadata capture reuses. Values marked
+/// [sensitive](http::HeaderValue::is_sensitive) are recorded as `REDACTED`. Empty by default.
 #[derive(Clone, Debug, Default)]
 pub struct CapturedHeaders {
     entries: Vec<(HeaderName, Box<[Key]>)>,
@@ -116,12 +119,20 @@ impl CapturedValues {
 }
 
 /// The values of header `name` in `headers`, in order (not valid UTF-8: with U+FFFD for
-/// the invalid bytes).
+/// the invalid bytes). A value marked [sensitive](http::HeaderValue::is_sensitive) (by
+/// tower-http's `SetSensitiveHeadersLayer`, say: "not to be logged or shown") is
+/// `REDACTED`, as sensitive query values are: listed or not, the application said so.
 fn values_of(name: &HeaderName, headers: &HeaderMap) -> Vec<StringValue> {
     headers
         .get_all(name)
         .iter()
-        .map(|v| StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|v| {
+            if v.is_sensitive() {
+                StringValue::from(REDACTED)
+            } else {
+                StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned())
+            }
+        })
         .collect()
 }
 

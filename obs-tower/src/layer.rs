@@ -56,7 +56,9 @@ impl<M: HttpInstruments> HttpLayer<M> {
 
     /// Records these request headers as `http.request.header.<name>` (all values, as a
     /// string array). `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` are
-    /// never recorded, even if listed. Defaults to none.
+    /// never recorded, even if listed, and a value marked
+    /// [sensitive](http::HeaderValue::is_sensitive) (tower-http's `SetSensitiveHeadersLayer`
+    /// marks them) is recorded as `REDACTED`. Defaults to none.
     pub fn with_request_headers(self, names: impl IntoIterator<Item = HeaderName>) -> Self {
         self.map(|c| c.set_request_headers(names))
     }

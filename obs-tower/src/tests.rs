@@ -404,6 +404,65 @@ async fn listed_headers_are_captured_and_credentials_never() {
     }
 }
 
+/// `http::HeaderValue::is_sensitive`: a value the application marked as not to be shown
+/// (tower-http's `SetSensitiveHeadersLayer` does, for `TraceLayer`'s logs) is captured as
+/// `REDACTED`, even when its header is listed; its neighbours as sent.
+#[tokio::test(flavor = "current_thread")]
+async fn header_values_marked_sensitive_are_captured_redacted() {
+    use tower_http::sensitive_headers::{
+        SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+    };
+    let (sink, _guard) = install();
+    let api_key = HeaderName::from_static("x-api-key");
+    let session = HeaderName::from_static("x-session");
+    let layer = HttpServerLayer::new()
+        .with_request_headers([api_key.clone(), HeaderName::from_static("x-request-id")])
+        .with_response_headers([session.clone(), http::header::CONTENT_TYPE]);
+    let app = Router::new()
+        .route(
+            "/h",
+            get(|| async {
+                (
+                    [("x-session", "s3cr3t"), ("content-type", "text/plain")],
+                    "ok",
+                )
+            }),
+        )
+        // The usual places: requests marked on the way in, before the layer sees them;
+        // responses marked by the handler's side, before the layer sees them.
+        .layer(SetSensitiveResponseHeadersLayer::new([session]))
+        .layer(layer)
+        .layer(SetSensitiveRequestHeadersLayer::new([api_key]));
+    let request = Request::get("/h")
+        .header("x-api-key", "k3y")
+        .header("x-request-id", "r1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    send(app, request).await;
+    let span = only(&sink, SpanKind::Server);
+    let strings = |v: &[&'static str]| {
+        Some(Value::Array(Array::String(
+            v.iter().map(|&s| StringValue::from(s)).collect(),
+        )))
+    };
+    assert_eq!(
+        attr(&span, "http.request.header.x-api-key"),
+        strings(&["REDACTED"])
+    );
+    assert_eq!(
+        attr(&span, "http.request.header.x-request-id"),
+        strings(&["r1"])
+    );
+    assert_eq!(
+        attr(&span, "http.response.header.x-session"),
+        strings(&["REDACTED"])
+    );
+    assert_eq!(
+        attr(&span, "http.response.header.content-type"),
+        strings(&["text/plain"])
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_span_ends_when_the_body_ends_not_when_the_head_is_sent() {
     let (sink, _guard) = install();

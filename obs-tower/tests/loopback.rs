@@ -1009,12 +1009,15 @@ async fn an_http2_request_without_authority_has_no_server_address() {
     no_active_requests(&registry).await;
 }
 
+/// tower-http's `CatchPanic` around the server layer: the panic went through the layer,
+/// which ends the request failed with `error.type` `panic` (and no status: the 500 is made
+/// outside). Inside it: the layer sees the 500 the client gets, a server error like any.
+/// Either way the request is counted once and is no longer active.
 #[tokio::test(flavor = "current_thread")]
 async fn a_panic_caught_by_catch_panic_is_a_failed_request_and_a_500() {
     let (sink, _guard) = install();
-    let registry = obs_metrics::Registry::new();
-    let router = Router::new()
-        .route(
+    let boom = || {
+        Router::new().route(
             "/boom",
             get(|| async {
                 if true {
@@ -1023,15 +1026,35 @@ async fn a_panic_caught_by_catch_panic_is_a_failed_request_and_a_500() {
                 ""
             }),
         )
-        .layer(HttpServerLayer::new().with_registry(&registry))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new());
-    let addr = serve(router).await;
-    let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let span = &ended(&sink, SpanKind::Server, 1).await[0];
-    assert!(matches!(span.status, Status::Error { .. }));
-    assert_eq!(str_attr(span, "error.type").as_deref(), Some("panic"));
-    no_active_requests(&registry).await;
+    };
+    let catch_panic = tower_http::catch_panic::CatchPanicLayer::new;
+    let expected = [
+        (None, "panic", "around"),
+        (Some(Value::I64(500)), "500", "inside"),
+    ];
+    for (status, error_type, placement) in expected {
+        let registry = obs_metrics::Registry::new();
+        let layer = HttpServerLayer::new().with_registry(&registry);
+        let router = match placement {
+            "around" => boom().layer(layer).layer(catch_panic()),
+            _ => boom().layer(catch_panic()).layer(layer),
+        };
+        let addr = serve(router).await;
+        let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let span = &ended(&sink, SpanKind::Server, 1).await[0];
+        assert!(matches!(span.status, Status::Error { .. }), "{placement}");
+        assert_eq!(str_attr(span, "error.type").as_deref(), Some(error_type));
+        assert_eq!(attr(span, "http.response.status_code"), status);
+        no_active_requests(&registry).await;
+        let counted: Vec<_> = durations(&registry, "http_server_request_duration_seconds")
+            .into_iter()
+            .map(|(labels, count)| (labels.last().cloned().unwrap(), count))
+            .collect();
+        let error_label = ("error_type".to_owned(), error_type.to_owned());
+        assert_eq!(counted, [(error_label, 1)], "{placement}");
+        sink.take();
+    }
 }
 
 /// The server span of one raw `request` to the app.
@@ -1540,6 +1563,94 @@ async fn each_call_through_the_hyper_client_injects_a_fresh_parent() {
         assert!(sent[0].starts_with(&ids), "{sent:?} {ids}");
     }
     assert_ne!(seen[0], seen[1]);
+}
+
+/// HTTP spans, "HTTP request retries and redirects": tower-http's `FollowRedirect` around
+/// the client layer sends each hop through it, so each physical request has its own span
+/// and `traceparent` (no `http.request.resend_count`: the layer cannot tell a hop from a
+/// first send). Inside it, the layer sees one logical request: one span, `url.full` the URL
+/// first asked for, its final status, and both hops its children.
+#[tokio::test(flavor = "current_thread")]
+async fn follow_redirect_around_the_client_layer_gives_each_hop_its_own_span() {
+    use tower_http::follow_redirect::FollowRedirectLayer;
+    let (sink, _guard) = install();
+    let router = Router::new()
+        .route("/ok", get(|| async { "hello" }))
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ok")], "moved") }),
+        )
+        .layer(HttpServerLayer::new().with_registry(&obs_metrics::Registry::new()));
+    let addr = serve(router).await;
+    let layer = || HttpClientLayer::new().with_registry(&obs_metrics::Registry::new());
+    let around = tower::ServiceBuilder::new()
+        .layer(FollowRedirectLayer::new())
+        .layer(layer())
+        .service(legacy_client());
+    let inside = tower::ServiceBuilder::new()
+        .layer(layer())
+        .layer(FollowRedirectLayer::new())
+        .service(legacy_client());
+    let moved = format!("http://{addr}/moved");
+    let request = || {
+        Request::get(&moved)
+            .body(http_body_util::Empty::new())
+            .unwrap()
+    };
+    let caller = tracing::info_span!("caller");
+    let response = tracing::Instrument::instrument(around.oneshot(request()), caller.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "hello"
+    );
+    let hops = ended(&sink, SpanKind::Client, 2).await;
+    let seen: Vec<_> = hops
+        .iter()
+        .map(|s| {
+            (
+                str_attr(s, "url.full").unwrap(),
+                attr(s, "http.response.status_code"),
+                s.status.clone(),
+                attr(s, "http.request.resend_count"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (moved.clone(), Some(Value::I64(302)), Status::Unset, None),
+            (
+                format!("http://{addr}/ok"),
+                Some(Value::I64(200)),
+                Status::Unset,
+                None
+            ),
+        ]
+    );
+    let caller_id = obs_trace::SpanExt::span_context(&caller).unwrap().span_id;
+    let servers = ended(&sink, SpanKind::Server, 2).await;
+    for (server, hop) in servers.iter().zip(&hops) {
+        assert_eq!(hop.parent_span_id, caller_id);
+        assert_eq!(server.parent_span_id, hop.span_context.span_id);
+    }
+    sink.take();
+
+    let response = inside.oneshot(request()).await.unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "hello"
+    );
+    let client = &ended(&sink, SpanKind::Client, 1).await[0];
+    assert_eq!(str_attr(client, "url.full"), Some(moved));
+    assert_eq!(
+        attr(client, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+    for server in ended(&sink, SpanKind::Server, 2).await {
+        assert_eq!(server.parent_span_id, client.span_context.span_id);
+    }
 }
 
 /// Resends a request once when the answer is 503, as reqwest-retry does: each attempt goes

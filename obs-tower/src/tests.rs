@@ -305,6 +305,93 @@ async fn configured_known_methods_replace_the_default_list() {
     assert_eq!(methods, ["PROPFIND", "_OTHER"]);
 }
 
+/// `http.route` is the template axum matched, and absent where it matched none (never the
+/// raw path): the span is named `{method} {route}` or `{method}`. With `Router::layer` the
+/// layer sees every route, the method router's 405 and the fallback; with `route_layer`
+/// matched routes only (an unmatched request gets no span); around the whole router it
+/// runs before routing and knows no route. `nest_service` matches its prefix by a template
+/// but what lies under it by a wildcard axum keeps to itself: no route there.
+#[tokio::test(flavor = "current_thread")]
+async fn the_route_is_the_matched_template_wherever_axum_has_one() {
+    fn routes() -> Router {
+        let users = Router::new().route("/users/{id}", get(|| async { "user" }));
+        let merged = Router::new().route("/merged/{x}", post(|| async { "merged" }));
+        let files = tower::service_fn(|_: Request<axum::body::Body>| async {
+            Ok::<_, Infallible>(Response::new(axum::body::Body::from("file")))
+        });
+        Router::new()
+            .nest("/api", users)
+            .nest_service("/static", files)
+            .merge(merged)
+            .fallback(|| async { (StatusCode::NOT_FOUND, "fallback") })
+    }
+    let requests = [
+        ("GET", "/api/users/7", 200),
+        ("HEAD", "/api/users/7", 200),
+        ("DELETE", "/api/users/7", 405),
+        ("PURGE", "/api/users/7", 405),
+        ("GET", "/api/users/7/", 404),
+        ("POST", "/merged/3", 200),
+        ("GET", "/static", 200),
+        ("GET", "/static/a/b.css", 200),
+        ("GET", "/nothing/42", 404),
+    ];
+    let routed = [
+        Some("GET /api/users/{id}"),
+        Some("HEAD /api/users/{id}"),
+        Some("DELETE /api/users/{id}"),
+        Some("HTTP /api/users/{id}"),
+        Some("GET"),
+        Some("POST /merged/{x}"),
+        Some("GET /static"),
+        Some("GET"),
+        Some("GET"),
+    ];
+    let mut route_layered = routed;
+    route_layered[4] = None;
+    route_layered[8] = None;
+    let unrouted = [
+        "GET", "HEAD", "DELETE", "HTTP", "GET", "POST", "GET", "GET", "GET",
+    ]
+    .map(Some);
+    let placements = [
+        ("layer", routes().layer(HttpServerLayer::new()), routed),
+        (
+            "route_layer",
+            routes().route_layer(HttpServerLayer::new()),
+            route_layered,
+        ),
+        (
+            "around",
+            Router::new().fallback_service(crate::Layer::layer(&HttpServerLayer::new(), routes())),
+            unrouted,
+        ),
+    ];
+    let (sink, _guard) = install();
+    for (placement, app, expected) in placements {
+        for ((method, path, status), expected) in requests.iter().zip(expected) {
+            let request = Request::builder()
+                .method(Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(*path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = send(app.clone(), request).await;
+            assert_eq!(response.status(), *status, "{placement} {method} {path}");
+            let spans = sink.take();
+            let seen = spans.first().map(|span| {
+                let route = str_attr(span, "http.route");
+                let name = span.name.to_string();
+                // The route is the name's target, when there is one.
+                assert_eq!(route.as_deref(), name.split_once(' ').map(|(_, r)| r));
+                assert_eq!(str_attr(span, "url.path").as_deref(), Some(*path));
+                name
+            });
+            assert!(spans.len() <= 1, "{spans:#?}");
+            assert_eq!(seen.as_deref(), expected, "{placement} {method} {path}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_nested_router_records_the_path_it_received() {
     let (sink, _guard) = install();

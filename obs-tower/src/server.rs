@@ -70,7 +70,12 @@ use crate::semconv::SpanName;
 /// say, so that the span and the metrics get the response the client does: a layer
 /// around this one that answers in its place (a timeout's `408` or `503`) drops the call
 /// inside, which then ends as if the client had left, with no status and no error. A
-/// panic is the exception: it is recorded wherever it is caught.
+/// panic is the exception: it is recorded wherever it is caught. Likewise for a layer
+/// around this one that replaces the response it gets (axum's `map_response` swapping the
+/// body for an error page, say): the body this layer handed out is dropped unread, which
+/// is what a client leaving mid-body looks like, so the call fails with `error.type`
+/// [`CANCELLED`](crate::classify::CANCELLED_ERROR_TYPE), its `4xx` too. Put such layers
+/// inside this one, where the response they make is the one measured.
 ///
 /// Behind a reverse proxy, [`with_forwarded_headers`](Self::with_forwarded_headers) takes
 /// the original request's address, scheme and client from the proxy's headers.

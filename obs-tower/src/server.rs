@@ -56,7 +56,9 @@ use crate::semconv::SpanName;
 /// only for spans it records.
 ///
 /// With the `axum` feature the route comes from [`MatchedPath`]: add the layer with
-/// `Router::layer` (which runs after routing), not around the router from outside. That is
+/// `Router::layer` (which runs after routing), not around the router from outside; routes
+/// added to the router after that call (a health check probed every few seconds, say) are
+/// neither traced nor measured. That is
 /// axum 0.8's `MatchedPath`: a router of another axum release compiles with the layer (both
 /// speak `http` 1) but its routes are never found, so spans are named by method alone. In a
 /// router nested with `Router::nest`, `url.path` and `url.query` come from axum's

@@ -392,6 +392,32 @@ async fn the_route_is_the_matched_template_wherever_axum_has_one() {
     }
 }
 
+/// Routes added after `Router::layer` (health checks) are neither traced nor measured,
+/// as the layer's docs say and the examples' services rely on.
+#[tokio::test(flavor = "current_thread")]
+async fn routes_added_after_the_layer_stay_out_of_traces_and_metrics() {
+    let (sink, _guard) = install();
+    let registry = obs_metrics::Registry::new();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(HttpServerLayer::new().with_registry(&registry))
+        .route("/healthz", get(|| async { "ok" }));
+    let get_of = |path: &str| Request::get(path).body(axum::body::Body::empty()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(send(app.clone(), get_of("/healthz")).await.body(), "ok");
+    }
+    assert!(sink.take().is_empty());
+    assert_eq!(send(app.clone(), get_of("/orders/7")).await.body(), "order");
+    let span = only(&sink, SpanKind::Server);
+    assert_eq!(
+        str_attr(&span, "http.route").as_deref(),
+        Some("/orders/{id}")
+    );
+    let (labels, count) = server_duration(&registry);
+    assert_eq!(count, 1);
+    assert!(labels.contains(&("http_route".to_owned(), "/orders/{id}".to_owned())));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_nested_router_records_the_path_it_received() {
     let (sink, _guard) = install();

@@ -424,8 +424,8 @@ impl CallHooks for GrpcCall {
                 return;
             }
             if call.code.is_none()
-                && let Some(status) = returned_status(&error)
-                && !(client && status.code() == Code::Ok)
+                && let Some(code) = returned_code(&error)
+                && !(client && code == Code::Ok)
             {
                 // The call ends with this status. A client's: no status came from the
                 // server (a refused connection, a stream broken mid-way), and tonic hands
@@ -437,7 +437,7 @@ impl CallHooks for GrpcCall {
                 // ended with (`rpc.grpc.status_code`, and `error.type` the code's name when
                 // it fails the span: "If a status code is returned and it indicates an
                 // error, `error.type` SHOULD be set to that status code").
-                call.set_code(status.code(), span);
+                call.set_code(code, span);
                 return;
             }
             if call.code.is_none() && !client {
@@ -502,20 +502,25 @@ impl CallHooks for GrpcCall {
     }
 }
 
-/// The `tonic::Status` a call failed with: the error itself, or the first status in the
-/// source chain of a boxed error (tower's `BoxError`, what layers box theirs into). That
-/// status is what tonic's server answers the call with (`Status::try_from_error`, in its
-/// `RecoverError`), and what tonic's client hands its caller. Other errors (of other types,
-/// or boxed without a status) hold none.
-fn returned_status<'a>(error: &CallError<'a>) -> Option<&'a tonic::Status> {
+/// The code of the `tonic::Status` a call failed with: the error itself, or the first
+/// status in the source chain of a boxed error (tower's `BoxError`, what layers box theirs
+/// into); or RESOURCE_EXHAUSTED for tower's `Overloaded` (a `LoadShed` under the server
+/// layer shedding the call), boxed as `LoadShed` boxes it. That is what tonic's server answers
+/// the call with (`Status::try_from_error`, in its `RecoverError`), and what tonic's client
+/// hands its caller. Other errors (of other types, or boxed without a status) hold none.
+fn returned_code(error: &CallError<'_>) -> Option<Code> {
     if let Some(status) = error.downcast_ref::<tonic::Status>() {
-        return Some(status);
+        return Some(status.code());
     }
     let boxed = error.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()?;
+    if boxed.is::<tower::load_shed::error::Overloaded>() {
+        // tonic checks the boxed error itself, not its sources, for `Overloaded`.
+        return Some(Code::ResourceExhausted);
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(boxed.as_ref());
     while let Some(error) = source {
         if let Some(status) = error.downcast_ref::<tonic::Status>() {
-            return Some(status);
+            return Some(status.code());
         }
         source = error.source();
     }

@@ -40,7 +40,9 @@ pub type GrpcServerService<S> = CountMessages<Instrumented<S, GrpcServerLayer>>;
 /// `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`
 /// mark the span as failed; other codes are the caller's errors. A service under the layer
 /// that fails with a `tonic::Status` (returned, or in a boxed error's source chain) ends the
-/// call with that status, which tonic's server sends the caller. A handler that panics, or
+/// call with that status, which tonic's server sends the caller; one failing with tower's
+/// `Overloaded` (a `LoadShedLayer` under this one) with the RESOURCE_EXHAUSTED tonic's
+/// server sends for it. A handler that panics, or
 /// a service failing with an error that holds no status, ends it with `UNKNOWN`: gRPC's code
 /// for a server application that ended other than with a status (tonic resets the stream;
 /// the client sees an error). Either way `error.type` is the code's name when the code fails

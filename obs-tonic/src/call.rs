@@ -415,11 +415,17 @@ impl CallHooks for GrpcCall {
     fn on_error(&mut self, error: CallError<'_>, span: &tracing::Span) {
         if let Some(call) = self.active.as_mut() {
             let client = matches!(call.config.side, Side::Client);
-            if !error.is_panic() && call.code.is_none() && client && call.deadline_passed() {
+            if !error.is_panic()
+                && call.code.is_none()
+                && client
+                && (call.deadline_passed() || timed_out(&error))
+            {
                 // The channel gave up at the caller's deadline (tonic's `TimeoutExpired`,
                 // which tonic hands the caller as CANCELLED): a gRPC client reports
                 // DEADLINE_EXCEEDED (gRPC doc/statuscodes.md), so the span and metrics say
-                // what timed out rather than CANCELLED.
+                // what timed out rather than CANCELLED. The deadline is the request's
+                // `grpc-timeout`, or the channel's own (`Endpoint::timeout`, sent to no one:
+                // known only from the error).
                 call.set_code(Code::DeadlineExceeded, span);
                 return;
             }
@@ -525,6 +531,22 @@ fn returned_code(error: &CallError<'_>) -> Option<Code> {
         source = error.source();
     }
     None
+}
+
+/// Whether a client call failed at a deadline of tonic's channel: the `tonic::Status` the
+/// request side made of the error (CANCELLED) holds tonic's `TimeoutExpired` in its
+/// source chain (`Status::try_from_error` keeps the error it read the status from).
+fn timed_out(error: &CallError<'_>) -> bool {
+    let mut source = error
+        .downcast_ref::<tonic::Status>()
+        .and_then(std::error::Error::source);
+    while let Some(error) = source {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -49,9 +49,9 @@ pub type GrpcClientService<S> = CountMessages<Instrumented<TonicRequestBody<S>, 
 /// add B3), and ends
 /// the span when the response stream ends, or when the caller drops it (status `CANCELLED`). A
 /// call the channel gives up on at the request's deadline (`Request::set_timeout`, sent as
-/// `grpc-timeout`) is `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the caller
-/// `CANCELLED`; a deadline set only with `Endpoint::timeout` is not seen by the layer, and such
-/// a call is `CANCELLED`, as tonic says. A call that fails without a status from the server
+/// `grpc-timeout`) or at its own (`Endpoint::timeout`, sent to no one, known from tonic's
+/// `TimeoutExpired` error) is `DEADLINE_EXCEEDED`, gRPC's code for it, though tonic hands the
+/// caller `CANCELLED`. A call that fails without a status from the server
 /// (a refused connection, a stream broken mid-way) ends with the status tonic hands the
 /// caller (`UNAVAILABLE`, `INTERNAL`, ...): the service's errors are `tonic::Status`es, made
 /// as tonic's client makes them, which it passes on unchanged. Every status but `OK` marks

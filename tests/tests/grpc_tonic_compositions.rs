@@ -1,5 +1,5 @@
 //! Real tonic servers and clients over loopback, spans in memory, composed as tonic services
-//! are in practice: tower's load shedding under the server layer.
+//! are in practice: tower's load shedding under the server layer, a channel's own timeout.
 //!
 //! The tests run on current-thread runtimes, so the servers' tasks run on the test's thread
 //! and see its default subscriber.
@@ -13,7 +13,7 @@ use std::time::Duration;
 use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
 use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
 use obs_tests::wait::wait_until;
-use obs_tonic::GrpcServerLayer;
+use obs_tonic::{GrpcClientLayer, GrpcServerLayer};
 use obs_trace::opentelemetry::trace::SpanKind;
 use tonic::{Code, Request, Response};
 
@@ -124,4 +124,54 @@ async fn a_call_shed_under_the_server_layer_is_resource_exhausted_on_both_sides(
 
     gate.notify_one();
     held.await.unwrap().unwrap();
+}
+
+/// A channel's own timeout (`Endpoint::timeout`, which sends no `grpc-timeout`) runs out
+/// before the answer: tonic's channel gives up with its `TimeoutExpired`, which it hands
+/// the caller as CANCELLED, as it does at a `grpc-timeout` deadline. It is the client's
+/// deadline all the same, which gRPC reports as DEADLINE_EXCEEDED (doc/statuscodes.md:
+/// "Deadline expires before server returns status"): the client span and metrics say so,
+/// as for a `grpc-timeout` deadline. The server saw the client reset the stream: CANCELLED.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_past_its_channels_timeout_is_deadline_exceeded_on_the_client() {
+    let (sink, _guard) = capture();
+    let entered = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let addr = gated_catalog(entered, gate).serve().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .timeout(Duration::from_millis(100))
+        .connect_lazy();
+    let registry = obs_metrics::Registry::new();
+    let layer = GrpcClientLayer::new().with_registry(&registry);
+    let mut client = CatalogClient::on_channel(channel, addr, layer);
+    let request = ItemRequest { id: HOLD, count: 0 };
+    let status = client.get(Request::new(request)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+
+    let spans = take_spans(&sink, 2).await;
+    let client = of_kind(&spans, SpanKind::Client);
+    assert_eq!(
+        attribute(client, "rpc.grpc.status_code").as_deref(),
+        Some("4"),
+        "{client:#?}"
+    );
+    assert_eq!(
+        attribute(client, "error.type").as_deref(),
+        Some("DEADLINE_EXCEEDED")
+    );
+    assert!(is_error(client));
+    assert_eq!(
+        outcomes(&registry, "rpc_client_call_duration_seconds"),
+        [("4".to_owned(), "DEADLINE_EXCEEDED".to_owned(), 1)]
+    );
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(
+        attribute(server, "rpc.grpc.status_code").as_deref(),
+        Some("1")
+    );
+    assert!(
+        !is_error(server),
+        "the client gave up: CANCELLED, no server fault"
+    );
 }

@@ -1,21 +1,28 @@
 //! Real tonic servers and clients over loopback, spans in memory, composed as tonic services
-//! are in practice: tower's load shedding under the server layer, a channel's own timeout.
+//! are in practice: tower's load shedding under the server layer, a channel's own timeout,
+//! an interceptor rejecting calls, gzip both ways, a client stream answered early.
 //!
 //! The tests run on current-thread runtimes, so the servers' tasks run on the test's thread
 //! and see its default subscriber.
 
 mod grpc_common;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
-use grpc_common::{Catalog, CatalogClient, Item, ItemRequest, ItemStream};
+use grpc_common::{BoxFuture, Catalog, CatalogClient, Item, ItemRequest, ItemStream};
+use http::uri::PathAndQuery;
 use obs_tests::wait::wait_until;
 use obs_tonic::{GrpcClientLayer, GrpcServerLayer};
 use obs_trace::opentelemetry::trace::SpanKind;
-use tonic::{Code, Request, Response};
+use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
+use tonic::{Code, Request, Response, Status, Streaming};
+use tonic_prost::ProstCodec;
 
 /// The `id` of a `Get` that holds its handler until the gate opens.
 const HOLD: u32 = 1;
@@ -174,4 +181,273 @@ async fn a_call_past_its_channels_timeout_is_deadline_exceeded_on_the_client() {
         !is_error(server),
         "the client gave up: CANCELLED, no server fault"
     );
+}
+
+/// An interceptor (`InterceptedService`, inside tonic's router) that rejects a call before
+/// its handler, without reading the request: the status it answers is the server span's and
+/// the server metric's (not a server fault), and the client's (failed). The method is no
+/// method the server is known to have yet (no call reached a handler): `_OTHER` in the
+/// metric labels, as for any call answered before the handler (see the crate docs), while
+/// the span keeps its name.
+#[tokio::test(flavor = "current_thread")]
+async fn an_interceptor_rejecting_a_call_records_its_status_on_both_sides() {
+    let (sink, _guard) = capture();
+    let registry = obs_metrics::Registry::new();
+    let catalog = gated_catalog(Arc::default(), Arc::default());
+    let intercepted =
+        tonic::service::interceptor::InterceptedService::new(catalog, |request: Request<()>| {
+            match request.metadata().get("authorization") {
+                Some(_) => Ok(request),
+                None => Err(Status::unauthenticated("no credentials")),
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(GrpcServerLayer::new().with_registry(&registry))
+            .add_service(intercepted)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let status = CatalogClient::new(addr)
+        .get(Request::new(ItemRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    let spans = take_spans(&sink, 2).await;
+    let server = of_kind(&spans, SpanKind::Server);
+    let client = of_kind(&spans, SpanKind::Client);
+    for span in [server, client] {
+        assert_eq!(span.name, "obs.test.Catalog/Get");
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("16")
+        );
+    }
+    assert!(!is_error(server), "UNAUTHENTICATED is the caller's error");
+    assert_eq!(attribute(server, "error.type"), None);
+    assert!(is_error(client));
+    assert_eq!(
+        attribute(client, "error.type").as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    let family = registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == "rpc_server_call_duration_seconds")
+        .expect("the duration family");
+    let [point] = family.points.as_slice() else {
+        panic!("one series: {family:#?}");
+    };
+    for (key, value) in [
+        ("rpc_method", "_OTHER"),
+        ("rpc_grpc_status_code", "16"),
+        ("error_type", ""),
+    ] {
+        assert!(
+            has_label(&point.labels, key, value),
+            "{key}={value}: {point:#?}"
+        );
+    }
+}
+
+/// Whether `labels` hold `key` with `value`.
+fn has_label(labels: &[(String, String)], key: &str, value: &str) -> bool {
+    labels.iter().any(|(k, v)| k == key && v == value)
+}
+
+/// A catalog whose `Get` answers with `count` bytes of name and `Collect` answers with the
+/// `id` of the first request of its stream without reading the others; gzip both ways.
+#[derive(Clone, Debug)]
+struct GzipCatalog;
+
+impl NamedService for GzipCatalog {
+    const NAME: &'static str = grpc_common::SERVICE;
+}
+
+/// `GzipCatalog`'s `Get`.
+struct Named;
+
+impl tonic::server::UnaryService<ItemRequest> for Named {
+    type Response = Item;
+    type Future = BoxFuture<Result<Response<Item>, Status>>;
+
+    fn call(&mut self, request: Request<ItemRequest>) -> Self::Future {
+        let request = request.into_inner();
+        let name = "x".repeat(request.count as usize);
+        Box::pin(async move {
+            Ok(Response::new(Item {
+                id: request.id,
+                name,
+            }))
+        })
+    }
+}
+
+/// `GzipCatalog`'s `Collect`.
+struct FirstOnly;
+
+impl tower_service::Service<Request<Streaming<ItemRequest>>> for FirstOnly {
+    type Response = Response<Item>;
+    type Error = Status;
+    type Future = BoxFuture<Result<Response<Item>, Status>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Streaming<ItemRequest>>) -> Self::Future {
+        Box::pin(async move {
+            let first = request.into_inner().message().await?.unwrap_or_default();
+            Ok(Response::new(Item {
+                id: first.id,
+                name: String::new(),
+            }))
+        })
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for GzipCatalog
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(ProstCodec::<Item, ItemRequest>::default())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip);
+            Ok(match request.uri().path() {
+                "/obs.test.Catalog/Get" => grpc.unary(Named, request).await,
+                "/obs.test.Catalog/Collect" => grpc.client_streaming(FirstOnly, request).await,
+                _ => Status::unimplemented("no such method").into_http(),
+            })
+        })
+    }
+}
+
+/// The metadata key naming a message's compression (PROTOCOL-HTTP2, "Message-Encoding").
+const GRPC_ENCODING: http::HeaderName = http::HeaderName::from_static("grpc-encoding");
+
+/// `(rpc_method, count, sum)` of each series of the histogram family `name` in `registry`.
+fn per_method(registry: &obs_metrics::Registry, name: &str) -> Vec<(String, u64, f64)> {
+    let family = registry.collect().into_iter().find(|f| f.name == name);
+    let mut points: Vec<_> = family
+        .expect("the family")
+        .points
+        .into_iter()
+        .map(|p| {
+            let method = p.labels.iter().find(|(k, _)| k == "rpc_method");
+            let method = method.map(|(_, v)| v.clone()).unwrap_or_default();
+            match p.value {
+                obs_metrics::PointValue::Histogram(h) => (method, h.count, h.sum),
+                other => panic!("not a histogram: {other:?}"),
+            }
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+    points
+}
+
+/// Messages compressed both ways (`send_compressed` / `accept_compressed`, gzip) are counted
+/// from their length prefixes as any others (PROTOCOL-HTTP2: the prefix's flag says
+/// compressed, its length is the compressed length); and a client stream the server answers
+/// after its first message, the client still streaming, ends both spans OK with the answer.
+#[tokio::test(flavor = "current_thread")]
+async fn gzip_both_ways_and_a_client_stream_answered_early_are_counted_and_ok() {
+    let (sink, _guard) = capture();
+    let (server_registry, client_registry) =
+        (obs_metrics::Registry::new(), obs_metrics::Registry::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(
+                GrpcServerLayer::new()
+                    .with_registry(&server_registry)
+                    .with_request_metadata([GRPC_ENCODING]),
+            )
+            .add_service(GzipCatalog)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let layer = GrpcClientLayer::new()
+        .with_registry(&client_registry)
+        .with_response_metadata([GRPC_ENCODING])
+        .with_server_address(addr.ip().to_string(), Some(addr.port()));
+    let traced = tower::ServiceBuilder::new().layer(layer).service(channel);
+    let mut grpc = tonic::client::Grpc::new(traced)
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+
+    grpc.ready().await.unwrap();
+    let request = Request::new(ItemRequest { id: 3, count: 4096 });
+    let path = PathAndQuery::from_static("/obs.test.Catalog/Get");
+    let item = grpc
+        .unary(request, path, ProstCodec::<ItemRequest, Item>::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((item.id, item.name.len()), (3, 4096));
+
+    grpc.ready().await.unwrap();
+    // The client never ends its stream: the answer ends the call.
+    let requests = futures_util::StreamExt::chain(
+        futures_util::stream::iter([ItemRequest { id: 5, count: 0 }]),
+        futures_util::stream::pending(),
+    );
+    let path = PathAndQuery::from_static("/obs.test.Catalog/Collect");
+    let item = grpc
+        .client_streaming(
+            Request::new(requests),
+            path,
+            ProstCodec::<ItemRequest, Item>::default(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(item.id, 5);
+
+    let spans = take_spans(&sink, 4).await;
+    for span in &spans {
+        // Compressed both ways: each side says so in the metadata it captured.
+        let encoding = match span.kind {
+            SpanKind::Server => "rpc.grpc.request.metadata.grpc-encoding",
+            _ => "rpc.grpc.response.metadata.grpc-encoding",
+        };
+        assert_eq!(
+            attribute(span, encoding).as_deref(),
+            Some("[\"gzip\"]"),
+            "{span:#?}"
+        );
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("0"),
+            "{span:#?}"
+        );
+        assert!(!is_error(span), "{span:#?}");
+    }
+    for (side, registry) in [("server", &server_registry), ("client", &client_registry)] {
+        assert_eq!(
+            per_method(registry, &format!("rpc_{side}_requests_per_rpc")),
+            [("Collect".to_owned(), 1, 1.0), ("Get".to_owned(), 1, 1.0)],
+            "{side}"
+        );
+        assert_eq!(
+            per_method(registry, &format!("rpc_{side}_responses_per_rpc")),
+            [("Collect".to_owned(), 1, 1.0), ("Get".to_owned(), 1, 1.0)],
+            "{side}"
+        );
+    }
 }

@@ -298,10 +298,11 @@ pub fn inject(active: &ActiveContext, headers: &mut HeaderMap) {
     // No baggage in the context: nothing to inject, and an application's own header stays.
     // With baggage, the context's replaces it rather than merging with it: a merge would
     // have to settle duplicate keys and the 8192-byte and 64-member limits, and
-    // an application wanting both puts its entries into the context.
+    // an application wanting both puts its entries into the context. Baggage none of
+    // which fits the limits is nothing to inject too: an empty field is no `baggage-string`.
     if on.baggage
         && !active.baggage.is_empty()
-        && let Ok(value) = HeaderValue::try_from(active.baggage.to_header())
+        && let Some(value) = non_empty(active.baggage.to_header())
     {
         headers.insert(BAGGAGE, value);
     }

@@ -53,6 +53,22 @@ fn inject_replaces_every_existing_value() {
     assert_eq!(all(&headers, "baggage"), ["k=v%20a"]);
 }
 
+/// W3C Baggage, "Limits": a member too big for 8192 bytes is left out whole. When none is
+/// left there is nothing to inject: no empty `baggage` field (a `baggage-string` has at
+/// least one list-member), and an application's header stays, as with no baggage at all.
+#[test]
+fn baggage_too_big_to_send_writes_no_empty_header() {
+    let mut context = active("", "");
+    let too_big = "x".repeat(obs_trace::MAX_BAGGAGE_BYTES);
+    context.baggage.insert("big", too_big).expect("a valid key");
+    let mut headers = HeaderMap::new();
+    inject(&context, &mut headers);
+    assert_eq!(all(&headers, "baggage"), Vec::<&str>::new());
+    headers.insert("baggage", HeaderValue::from_static("app=1"));
+    inject(&context, &mut headers);
+    assert_eq!(all(&headers, "baggage"), ["app=1"]);
+}
+
 #[test]
 fn reserved_flag_bits_are_not_propagated() {
     let mut context = active("", "");

@@ -591,7 +591,12 @@ impl TextMapPropagator for W3CPropagator {
         };
         if !baggage_headers.is_empty() {
             let baggage = Baggage::from_headers(baggage_headers);
-            cx = cx.with_baggage(to_otel_baggage(&baggage));
+            // "If a value can not be parsed from the carrier ... MUST NOT store a new value
+            // in the Context, in order to preserve any previously existing valid value"
+            // (OpenTelemetry, Propagators API, "Extract").
+            if !baggage.is_empty() {
+                cx = cx.with_baggage(to_otel_baggage(&baggage));
+            }
         }
         cx
     }

@@ -135,6 +135,21 @@ fn invalid_traceparent_keeps_the_given_context_and_baggage() {
     assert_eq!(out["baggage"], "a=1");
 }
 
+/// OpenTelemetry, "Extract": a value that "can not be parsed from the carrier" MUST NOT be
+/// stored in the `Context`, "to preserve any previously existing valid value": a `baggage`
+/// header with no valid list-member leaves the given context's baggage in place.
+#[test]
+fn a_baggage_header_with_no_valid_member_keeps_the_given_baggage() {
+    let given = Context::new().with_baggage([opentelemetry::KeyValue::new("a", "1")]);
+    let cx =
+        W3CPropagator::new().extract_with_context(&given, &carrier(&[("baggage", "bad key=2,=3")]));
+    assert_eq!(
+        cx.baggage().get("a").map(|v| v.as_str().to_owned()),
+        Some("1".to_owned())
+    );
+    assert_eq!(cx.baggage().len(), 1);
+}
+
 #[test]
 fn inject_falls_back_to_the_current_obs_span() {
     let sink = InMemorySpanSink::new();

@@ -14,8 +14,8 @@ use crate::b3::{
 };
 use crate::traceparent::{KNOWN_FLAGS, TraceParent};
 use crate::{
-    ActiveContext, Baggage, RemoteParent, SpanContext, SpanId, TraceFlags, TraceId, TraceState,
-    format_traceparent, parse_traceparent, with_current,
+    ActiveContext, Baggage, BaggageError, RemoteParent, SpanContext, SpanId, TraceFlags, TraceId,
+    TraceState, format_traceparent, parse_traceparent, with_current,
 };
 
 /// The `traceparent` header name.
@@ -495,8 +495,15 @@ fn from_otel_baggage(otel_baggage: &OtelBaggage) -> Baggage {
     let mut baggage = Baggage::new();
     for (key, (value, metadata)) in otel_baggage {
         // OpenTelemetry validates keys with a looser rule; entries that are not W3C tokens
-        // cannot be sent and are skipped.
-        let _ = baggage.insert_with_properties(key.as_str(), value.as_str(), metadata.as_str());
+        // cannot be sent and are skipped. Its metadata is "an opaque wrapper for a string"
+        // (Baggage API, Set Value): when that is no W3C property list, the entry goes
+        // without it.
+        let (key, value) = (key.as_str(), value.as_str());
+        if baggage.insert_with_properties(key, value, metadata.as_str())
+            == Err(BaggageError::InvalidProperties)
+        {
+            let _ = baggage.insert(key, value);
+        }
     }
     baggage
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use obs_trace::{InMemorySpanSink, SpanLayer, W3CPropagator, install_global_propagator};
 use opentelemetry::Context;
-use opentelemetry::baggage::BaggageExt;
+use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -148,6 +148,30 @@ fn a_baggage_header_with_no_valid_member_keeps_the_given_baggage() {
         Some("1".to_owned())
     );
     assert_eq!(cx.baggage().len(), 1);
+}
+
+/// OpenTelemetry's baggage metadata is "an opaque wrapper for a string" (Baggage API, Set
+/// Value), and the SDK's propagator percent-decodes property values on extract: metadata
+/// that is no W3C property list is left out on inject, and its entry's value still goes.
+#[test]
+fn metadata_that_is_no_property_list_does_not_drop_its_entry() {
+    let incoming = carrier(&[("baggage", "k=v;p=a%20b")]);
+    let sdk_cx = BaggagePropagator::new().extract_with_context(&Context::new(), &incoming);
+    let cx = sdk_cx.with_baggage(
+        sdk_cx
+            .baggage()
+            .iter()
+            .map(|(k, (v, m))| KeyValueMetadata::new(k.clone(), v.clone(), m.clone()))
+            .chain([KeyValueMetadata::new("tenant", "acme", "free text")]),
+    );
+    let mut out = HashMap::new();
+    W3CPropagator::new().inject_context(&cx, &mut out);
+    let sent = obs_trace::Baggage::from_header(&out["baggage"]);
+    assert_eq!(
+        (sent.get("k"), sent.get("tenant")),
+        (Some("v"), Some("acme"))
+    );
+    assert_eq!(sent.len(), 2);
 }
 
 #[test]

@@ -1191,6 +1191,47 @@ async fn a_server_span_no_span_layer_saw_still_passes_the_callers_trace_on() {
     }
 }
 
+/// W3C Baggage does not hang on Trace Context: with the server span disabled for every
+/// layer (a global filter, or no span layer), baggage that came without a `traceparent`
+/// still reaches the handler's outgoing call, as baggage that came with one does.
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_span_no_span_layer_saw_still_passes_baggage_on_without_a_traceparent() {
+    for (with_span_layer, flags) in [(true, None), (false, None), (true, Some("01"))] {
+        let sink = InMemorySpanSink::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::ERROR)
+            .with(with_span_layer.then(|| SpanLayer::new().with_sink(Arc::new(sink.clone()))));
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let seen = Captured::default();
+        let mut request = Request::get("/").header("baggage", "tenant=acme");
+        if let Some(flags) = flags {
+            request = request.header("traceparent", traceparent(flags));
+        }
+        let service =
+            server_calling_downstream_with(seen.clone(), StatusCode::OK, HeaderMap::new());
+        drop(
+            service
+                .oneshot(request.body(Empty::new()).unwrap())
+                .await
+                .unwrap(),
+        );
+        let case = format!("span layer {with_span_layer}, flags {flags:?}");
+        assert!(sink.spans().is_empty(), "{case}: every span is disabled");
+        let sent = &seen.all()[0];
+        assert_eq!(
+            sent.get("baggage").map(|v| v.to_str().unwrap()),
+            Some("tenant=acme"),
+            "{case}"
+        );
+        let expected = flags.map(traceparent);
+        let traceparent = sent
+            .get("traceparent")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(traceparent, expected, "{case}");
+        assert_eq!(obs_trace::current_span_context(), None, "{case}");
+    }
+}
+
 /// Under a global filter that disables the server span, a span the filter lets through in
 /// the handler continues the caller's trace, as the server span's child would.
 #[tokio::test(flavor = "current_thread")]

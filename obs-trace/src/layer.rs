@@ -735,17 +735,21 @@ impl RemoteParent {
     /// with [`enter_context`](crate::enter_context) while the request runs, so that the
     /// caller's trace still reaches the handler's logs and outgoing calls, as W3C Trace
     /// Context asks of a participant that records nothing (it passes the trace on). `None`
-    /// when a span layer took the span, or when there is no caller's trace to carry.
+    /// when a span layer took the span, or when there is neither a caller's trace nor
+    /// baggage to carry.
     pub fn span_or_parent(
         self,
         make: impl FnOnce() -> tracing::Span,
         describe: impl FnOnce(&mut SpanStart<'_>),
     ) -> (tracing::Span, Option<Box<ActiveContext>>) {
         let (span, untaken) = with_pending_parent(self, true, make);
+        // Baggage is carried without a trace too (the two specs are independent), as a
+        // span layer's carrier state carries it.
         let untraced_parent = untaken.and_then(|parent| {
-            parent.span.filter(SpanContext::is_valid).map(|span| {
+            let span = parent.span.filter(SpanContext::is_valid);
+            (span.is_some() || !parent.baggage.is_empty()).then(|| {
                 Box::new(ActiveContext {
-                    span,
+                    span: span.unwrap_or_default(),
                     baggage: parent.baggage,
                 })
             })

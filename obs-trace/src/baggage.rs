@@ -7,9 +7,11 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use crate::traceparent::trim_ows;
 
-/// W3C Baggage "Limits": a platform MUST propagate at least 64 list-members...
+/// W3C Baggage "Limits": a platform MUST propagate all list-members when the resulting
+/// `baggage-string` has 64 list-members or less...
 pub const MAX_BAGGAGE_MEMBERS: usize = 64;
-/// ...and at least 8192 bytes; beyond that it may drop whole list-members only.
+/// ...and is 8192 bytes or less; past either it MAY drop list-members until both hold, and
+/// "MUST NOT propagate any partial list-members".
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 
 /// Bytes that are not `baggage-octet` (`%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`) and
@@ -61,6 +63,8 @@ impl BaggageEntry {
     }
 
     /// The properties (metadata) as `prop1;prop2=value`, without OWS; empty when none.
+    /// Property values are as sent, percent-encoded (W3C Baggage, "property": the value
+    /// rules apply to them): they pass on unchanged, and decoding them is the reader's.
     pub fn properties(&self) -> &str {
         &self.properties
     }
@@ -266,8 +270,9 @@ impl Baggage {
         self.insert_with_properties(key, value, "")
     }
 
-    /// Sets `key` to `value` with `properties` (`prop1;prop2=value`, OWS allowed). A new key
-    /// goes last; an existing key keeps its place.
+    /// Sets `key` to `value` with `properties` (`prop1;prop2=value`, OWS allowed, property
+    /// values already percent-encoded: they are sent as given). A new key goes last; an
+    /// existing key keeps its place.
     pub fn insert_with_properties(
         &mut self,
         key: impl Into<String>,

@@ -40,14 +40,21 @@ pub fn exit(program: &str, result: Result<(), crate::service::BoxError>) -> std:
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<ArgError>().is_some_and(ArgError::is_help) => {
-            println!("{e}");
+            say(std::io::stdout(), e);
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{program}: {e}");
+            say(std::io::stderr(), format_args!("{program}: {e}"));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `line` and a newline to `out` (stdout or stderr), if it can: a reader that has
+/// gone (`mesh --help | true`, `mesh 2>&1 | head -1`) is no reason to stop, and
+/// `println!`/`eprintln!` would panic on the closed pipe (Rust ignores SIGPIPE).
+pub fn say(mut out: impl std::io::Write, line: impl fmt::Display) {
+    let _ = writeln!(out, "{line}");
 }
 
 impl std::error::Error for ArgError {}

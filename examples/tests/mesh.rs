@@ -294,3 +294,43 @@ fn the_html_report_is_self_contained_and_renders_in_chromium_without_script_erro
     assert!(dom.contains("id=\"service-map\""), "{dom}");
     assert!(dom.contains("report.render"), "{dom}");
 }
+
+/// A pipe whose reader is already gone: every write to it fails with EPIPE (Rust ignores
+/// SIGPIPE), as after `mesh | head -1` once `head` has exited.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+/// `mesh 2>&1 | head -1`, `mesh --html report.html | true`: a reader that stops reading
+/// must not turn the run into a panic (`print!` and `eprintln!` panic on a closed pipe),
+/// nor cost the HTML page asked for.
+#[test]
+fn a_reader_that_has_gone_fails_neither_the_run_nor_the_html_page() {
+    let help = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .arg("--help")
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
+        .status()
+        .expect("mesh --help runs");
+    assert!(help.success(), "mesh --help to a closed pipe: {help}");
+
+    let html = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mesh-closed-pipe-{}.html", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["--requests", "4", "--html"])
+        .arg(&html)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
+        .spawn()
+        .expect("mesh starts");
+    let status = support::wait_bounded(&mut child, MESH_TIMEOUT, "mesh with closed output");
+    let page = std::fs::read_to_string(&html);
+    let _ = std::fs::remove_file(&html);
+    assert!(status.success(), "mesh to closed pipes: {status}");
+    let page = page.expect("the HTML page was written");
+    assert!(page.contains("report.render"), "{page}");
+}

@@ -4,7 +4,9 @@
 //! `mesh serve <service> [flags]` runs one service instead (what the runner starts in
 //! each child process), the same as the service's own binary.
 
-use obs_examples::args::{self, Args};
+use std::io::{ErrorKind, Write, stderr, stdout};
+
+use obs_examples::args::{self, Args, say};
 use obs_examples::mesh::{self, MeshOptions};
 use obs_examples::service::BoxError;
 
@@ -30,11 +32,21 @@ async fn run() -> Result<(), BoxError> {
             return Err(format!("stopped by {signal}; the services were stopped too").into());
         }
     };
-    print!("{}", mesh::text::render(&summary));
+    // A reader that has gone (`mesh | head -0`) leaves the run a success, with its HTML
+    // page; `print!` would panic on the closed pipe. Any other failure is one.
+    let mut out = stdout();
+    let printed = out
+        .write_all(mesh::text::render(&summary).as_bytes())
+        .and_then(|()| out.flush());
+    if let Err(e) = printed
+        && e.kind() != ErrorKind::BrokenPipe
+    {
+        return Err(format!("cannot print the report: {e}").into());
+    }
     if let Some(path) = &options.html {
         std::fs::write(path, mesh::html::render(&summary))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("mesh: wrote {}", path.display());
+        say(stderr(), format_args!("mesh: wrote {}", path.display()));
     }
     Ok(())
 }

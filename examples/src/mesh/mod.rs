@@ -11,13 +11,14 @@ pub mod text;
 mod process;
 mod traffic;
 
+use std::io::stderr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
 
-use crate::args::Args;
+use crate::args::{Args, say};
 use crate::service::BoxError;
 use process::{Launcher, ServiceProcess, ServiceSpec};
 use summary::Summary;
@@ -140,12 +141,18 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
     for spec in specs {
         services.push(ServiceProcess::spawn(&launcher, spec, endpoint.as_deref())?);
     }
-    eprintln!(
-        "mesh: started {} services; waiting until they listen",
-        services.len()
+    say(
+        stderr(),
+        format_args!(
+            "mesh: started {} services; waiting until they listen",
+            services.len()
+        ),
     );
     let outcome = drive(options, &mut services).await;
-    eprintln!("mesh: stopping the services (SIGTERM, so they flush telemetry)");
+    say(
+        stderr(),
+        format_args!("mesh: stopping the services (SIGTERM, so they flush telemetry)"),
+    );
     let mut logs = Vec::new();
     for service in &mut services {
         service.terminate();
@@ -158,10 +165,13 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
         Ok(done) => done,
         Err(e) => {
             for service in &services {
-                eprintln!(
-                    "--- {} stderr ---\n{}",
-                    service.name(),
-                    service.stderr_text()
+                say(
+                    stderr(),
+                    format_args!(
+                        "--- {} stderr ---\n{}",
+                        service.name(),
+                        service.stderr_text()
+                    ),
                 );
             }
             return Err(e);
@@ -172,7 +182,7 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
     // report, seeing no spans either way, cannot tell from one that took everything).
     for service in &services {
         for line in service.stderr_text().lines() {
-            eprintln!("mesh: {}: {line}", service.name());
+            say(stderr(), format_args!("mesh: {}: {line}", service.name()));
         }
     }
 
@@ -212,11 +222,14 @@ async fn drive(
         .iter()
         .find(|service| service.name() == "gateway")
         .ok_or("no gateway")?;
-    eprintln!(
-        "mesh: sending {} requests to the gateway at http://{} ({} at a time)",
-        options.requests,
-        gateway.addr(),
-        options.concurrency
+    say(
+        stderr(),
+        format_args!(
+            "mesh: sending {} requests to the gateway at http://{} ({} at a time)",
+            options.requests,
+            gateway.addr(),
+            options.concurrency
+        ),
     );
     let traffic = traffic::send(&client, gateway.addr(), options).await;
     let mut scrapes = Vec::with_capacity(services.len());

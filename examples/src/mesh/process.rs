@@ -1,6 +1,7 @@
 //! One service as a child process: its environment, its captured output, readiness and
 //! a graceful stop.
 
+use std::io::stderr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,6 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::traffic::{PlainClient, get_status};
+use crate::args::say;
 use crate::service::BoxError;
 
 /// How often readiness is polled.
@@ -240,13 +242,19 @@ impl ServiceProcess {
     pub(crate) async fn wait(&mut self, timeout: Duration) {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(Ok(status)) if !status.success() => {
-                eprintln!("mesh: {} exited with {status}", self.name());
+                say(
+                    stderr(),
+                    format_args!("mesh: {} exited with {status}", self.name()),
+                );
             }
             Ok(_) => {}
             Err(_) => {
-                eprintln!(
-                    "mesh: {} did not stop within {timeout:?}; killing it",
-                    self.name()
+                say(
+                    stderr(),
+                    format_args!(
+                        "mesh: {} did not stop within {timeout:?}; killing it",
+                        self.name()
+                    ),
                 );
                 let _ = self.child.kill().await;
             }

@@ -28,14 +28,46 @@ pub fn start_telemetry(default_name: &str) -> Result<Telemetry, BoxError> {
 }
 
 /// Completes on `SIGTERM` (what Kubernetes and the mesh runner send) or Ctrl-C, and says
-/// so in the log ([`obs_core::shutdown_signal`]). Must be called inside a Tokio runtime,
+/// so in the log ([`obs_core::shutdown_signal`]); under the mesh runner also when stdin
+/// ends ([`STOP_WITH_STDIN`]). Must be called inside a Tokio runtime,
 /// before the service says it listens.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     let stop = obs_core::shutdown_signal();
+    let orphaned = stdin_closed();
     async move {
-        stop.await;
+        match orphaned {
+            Some(orphaned) => {
+                tokio::select! {
+                    () = stop => {}
+                    _ = orphaned => tracing::info!("stdin closed: the mesh runner has gone"),
+                }
+            }
+            None => stop.await,
+        }
         tracing::info!("shutting down");
     }
+}
+
+/// Set (to anything) by the mesh runner, which holds the other end of the service's stdin
+/// and never writes to it: the service also stops when its stdin ends.
+pub const STOP_WITH_STDIN: &str = "MESH_STOP_WITH_STDIN";
+
+/// With [`STOP_WITH_STDIN`] set, completes when stdin ends: the runner has exited, killed
+/// by `SIGKILL` maybe, which gave it no chance to stop its services, and a service left
+/// without it would hold its ports for good.
+fn stdin_closed() -> Option<tokio::sync::oneshot::Receiver<()>> {
+    std::env::var_os(STOP_WITH_STDIN)?;
+    let (closed, receiver) = tokio::sync::oneshot::channel();
+    // A thread of its own: `tokio::io::stdin`'s read could not be cancelled, and would
+    // hold up the runtime's shutdown until the runner exits.
+    std::thread::Builder::new()
+        .name("stdin-watch".to_owned())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = closed.send(());
+        })
+        .ok()?;
+    Some(receiver)
 }
 
 /// Serves `routes` on `addr`, traced and measured by [`HttpServerLayer`], plus an untraced

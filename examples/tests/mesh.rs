@@ -334,3 +334,91 @@ fn a_reader_that_has_gone_fails_neither_the_run_nor_the_html_page() {
     let page = page.expect("the HTML page was written");
     assert!(page.contains("report.render"), "{page}");
 }
+
+/// The processes whose parent is `parent` and that are alive (not zombies), from `/proc`.
+fn live_children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let mut fields = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next().and_then(|ppid| ppid.parse::<u32>().ok());
+            state != Some("Z") && ppid == Some(parent)
+        })
+        .collect()
+}
+
+/// Whether process `pid` is gone (or a zombie, dead but not yet reaped).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// SIGKILL (a CI job's hard timeout, the OOM killer, `kill -9`) gives the runner no chance
+/// to stop its services: they must notice on their own, or they keep running, holding
+/// their ports, with no parent.
+#[test]
+fn the_services_stop_when_the_runner_is_killed() {
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["--requests", "1000000", "--max-seconds", "100"])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mesh starts");
+    let pid = runner.id();
+    // Wait until it sends traffic: all five services are up.
+    let stderr = runner.stderr.take().expect("stderr is piped");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let sending = support::wait::poll_blocking(MESH_TIMEOUT, Duration::from_millis(50), || {
+        received
+            .try_iter()
+            .any(|line| line.starts_with("mesh: sending"))
+            .then_some(())
+    });
+    let services = live_children(pid);
+    runner.kill().expect("SIGKILL the runner");
+    let _ = runner.wait();
+    assert!(sending.is_some(), "mesh did not start sending traffic");
+    assert_eq!(services.len(), 5, "the runner's children: {services:?}");
+
+    let left =
+        support::wait::poll_blocking(Duration::from_secs(30), Duration::from_millis(50), || {
+            services.iter().all(|&service| gone(service)).then_some(())
+        });
+    let running: Vec<u32> = services
+        .into_iter()
+        .filter(|&service| !gone(service))
+        .collect();
+    // Not left behind by this test either.
+    for service in &running {
+        let _ = Command::new("kill")
+            .args(["-KILL", &service.to_string()])
+            .status();
+    }
+    assert!(
+        left.is_some(),
+        "services still running after their runner was killed: {running:?}"
+    );
+}

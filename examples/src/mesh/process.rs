@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::traffic::{PlainClient, get_status};
 use crate::args::say;
-use crate::service::BoxError;
+use crate::service::{BoxError, STOP_WITH_STDIN};
 
 /// How often readiness is polled.
 const READY_POLL: Duration = Duration::from_millis(100);
@@ -129,7 +129,9 @@ impl ServiceProcess {
             // The logs section reads the JSON lines of stdout.
             .env("OBS_LOG_FORMAT", "json")
             .envs(spec.env.iter().map(|(key, value)| (*key, value)))
-            .stdin(Stdio::null())
+            // Never written, and closed when the runner exits, however it ends.
+            .env(STOP_WITH_STDIN, "1")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

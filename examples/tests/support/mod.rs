@@ -7,7 +7,7 @@ use std::time::Duration;
 // Only its blocking half serves here, and its items are `pub` for those crates.
 #[path = "../../../obs-core/tests/support/wait.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod wait;
+pub(crate) mod wait;
 
 /// Waits for `child` to exit, at most `timeout`; kills it and fails past that, naming
 /// `what`.

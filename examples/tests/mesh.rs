@@ -422,3 +422,31 @@ fn the_services_stop_when_the_runner_is_killed() {
         "services still running after their runner was killed: {running:?}"
     );
 }
+
+/// A shell with `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SDK_DISABLED=true` (or
+/// `OTEL_TRACES_EXPORTER=none`): the services inherit both and export nothing, so the
+/// report must not say the spans went to that endpoint, where a user would look for them.
+#[test]
+fn the_report_does_not_claim_an_export_the_environment_turned_off() {
+    for off in [
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
+        command
+            .args(["--requests", "4"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+            .env_remove("OTEL_SDK_DISABLED")
+            .env_remove("OTEL_TRACES_EXPORTER")
+            .env(off.0, off.1);
+        let output = run_bounded(command, MESH_TIMEOUT);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}\n{stdout}", output.status);
+        let headline = stdout.lines().next().unwrap_or_default();
+        assert!(
+            !headline.contains("telemetry: exported to"),
+            "{off:?}: {headline}"
+        );
+        assert!(headline.contains(off.0), "{off:?}: {headline}");
+    }
+}

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use obs_core::testing::{OtlpReceiver, ReceiverConfig};
+use obs_core::{ExporterKind, Signal};
 
 use crate::args::{Args, say};
 use crate::service::BoxError;
@@ -97,10 +98,7 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
             "OTLP/HTTP to the runner's embedded receiver at {}",
             receiver.http_endpoint()
         ),
-        None => format!(
-            "exported to {} (OTEL_EXPORTER_OTLP_ENDPOINT): the runner sees no spans, so there is no service map or waterfall below",
-            external.as_deref().unwrap_or_default()
-        ),
+        None => external_traces(external.as_deref().unwrap_or_default()),
     };
 
     let ports = free_ports(10)?;
@@ -207,6 +205,25 @@ pub async fn run(options: &MeshOptions) -> Result<Summary, BoxError> {
         traffic,
         telemetry,
     })
+}
+
+/// Where the services' traces go with the shell's `OTEL_EXPORTER_OTLP_ENDPOINT`, which they
+/// inherit with the rest of that environment: read as obs reads it, since a shell that
+/// also turns them off leaves nothing at `endpoint` to look up.
+fn external_traces(endpoint: &str) -> String {
+    const NO_RECEIVER: &str = "with OTEL_EXPORTER_OTLP_ENDPOINT set, the runner starts no \
+        receiver of its own, so there is no service map or waterfall below";
+    let config = obs_core::Config::from_env();
+    if config.sdk_disabled {
+        format!("nothing exported (OTEL_SDK_DISABLED); {NO_RECEIVER}")
+    } else if config.exporter(Signal::Traces) != ExporterKind::Otlp {
+        format!("traces not sent to {endpoint} (OTEL_TRACES_EXPORTER); {NO_RECEIVER}")
+    } else {
+        format!(
+            "exported to {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT): the runner sees no spans, \
+             so there is no service map or waterfall below"
+        )
+    }
 }
 
 /// Waits for readiness, sends the traffic, scrapes every `/metrics`.

@@ -335,35 +335,25 @@ fn a_reader_that_has_gone_fails_neither_the_run_nor_the_html_page() {
     assert!(page.contains("report.render"), "{page}");
 }
 
-/// The processes whose parent is `parent` and that are alive (not zombies), from `/proc`.
+/// The parent of process `pid` if it is alive (not a zombie, dead but not yet reaped), from
+/// Linux's `/proc/<pid>/stat`: `pid (comm) state ppid ...`, where comm may hold spaces and
+/// parentheses.
+fn live_parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    (state != "Z").then(|| fields.next()?.parse().ok())?
+}
+
+/// The live processes whose parent is `parent`.
 fn live_children(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let mut fields = stat
-                .rsplit_once(')')
-                .map_or("", |(_, rest)| rest)
-                .split_whitespace();
-            let state = fields.next();
-            let ppid = fields.next().and_then(|ppid| ppid.parse::<u32>().ok());
-            state != Some("Z") && ppid == Some(parent)
-        })
+        .filter(|&pid| live_parent(pid) == Some(parent))
         .collect()
-}
-
-/// Whether process `pid` is gone (or a zombie, dead but not yet reaped).
-fn gone(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
 }
 
 /// SIGKILL (a CI job's hard timeout, the OOM killer, `kill -9`) gives the runner no chance
@@ -405,11 +395,14 @@ fn the_services_stop_when_the_runner_is_killed() {
 
     let left =
         support::wait::poll_blocking(Duration::from_secs(30), Duration::from_millis(50), || {
-            services.iter().all(|&service| gone(service)).then_some(())
+            services
+                .iter()
+                .all(|&service| live_parent(service).is_none())
+                .then_some(())
         });
     let running: Vec<u32> = services
         .into_iter()
-        .filter(|&service| !gone(service))
+        .filter(|&service| live_parent(service).is_some())
         .collect();
     // Not left behind by this test either.
     for service in &running {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 
 use super::traffic::{PlainClient, get_status};
@@ -79,6 +79,9 @@ pub(crate) struct ServiceProcess {
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
+    /// The service's stdin, never written: it ends when the runner drops it or exits, and
+    /// the service stops then. Held apart from `child`, whose `wait` would close it.
+    _stdin: Option<ChildStdin>,
 }
 
 /// What a user's environment may hold that would turn the services' telemetry off or send
@@ -159,12 +162,14 @@ impl ServiceProcess {
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(collect_lines(err, Arc::clone(&stderr))));
         }
+        let stdin = child.stdin.take();
         Ok(ServiceProcess {
             spec,
             child,
             stdout,
             stderr,
             readers,
+            _stdin: stdin,
         })
     }
 

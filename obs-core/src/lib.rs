@@ -36,7 +36,10 @@
 //! [`set_status`](trace::SpanExt::set_status) and [`add_link`](trace::SpanExt::add_link)
 //! do what theirs do (events are `tracing` events, span events with `OBS_SPAN_EVENTS`).
 //! Make a span the child of a context from elsewhere (a message's `traceparent`) with
-//! [`trace::span_with_remote_parent`] and [`trace::extract`]. Code that injects through
+//! [`trace::span_with_remote_parent`] and [`trace::extract`]; code written for
+//! `tracing-opentelemetry` that attaches the extracted context instead
+//! (`let _guard = cx.attach();`) and then creates its span also works: as there, a span
+//! created with no `tracing` span current takes the attached context as its parent. Code that injects through
 //! OpenTelemetry's global propagator keeps working, since the propagator `init` installs
 //! writes the current obs span when the context it is given holds none.
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same

@@ -47,6 +47,10 @@ use crate::{
 /// (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its sources, as
 /// in `obs-log`'s records and lines.
 ///
+/// A span created with no `tracing` span current (and no explicit parent) takes the
+/// OpenTelemetry context attached on the thread (`Context::attach`), if any, as its parent
+/// and baggage, as `tracing-opentelemetry` does.
+///
 /// A sampled span keeps within its [`SpanLimits`] ([`with_limits`](Self::with_limits), the
 /// spec's defaults unless set) as it records, not only at export: erroneous code that adds
 /// attributes or events without end, or a huge string, can't grow a long-lived span's memory
@@ -1280,6 +1284,14 @@ where
                             )
                         })
                     })
+                    // No span current: the OpenTelemetry context attached on the thread, as
+                    // `tracing-opentelemetry` takes it (read only for a trace's first span).
+                    .or_else(|| {
+                        attrs.is_contextual().then(|| {
+                            crate::propagation::attached_context()
+                                .map(|(span, baggage)| (Some(span), baggage, SpanId::INVALID))
+                        })?
+                    })
                     .unwrap_or_default()
                 } else {
                     (None, Baggage::default(), SpanId::INVALID)
@@ -1843,6 +1855,49 @@ mod tests {
             is_remote: true,
             ..Default::default()
         }
+    }
+
+    /// Library code written for `tracing-opentelemetry` that continues a trace by attaching
+    /// an extracted OpenTelemetry context (`let _guard = cx.attach();`) and then making its
+    /// span: with no `tracing` span current, that layer takes `Context::current()` as the
+    /// parent, and so does this one (the baggage too). A current span and an explicit root
+    /// (`parent: None`) are not affected.
+    #[test]
+    fn an_attached_opentelemetry_context_parents_a_span_with_no_current_span() {
+        use opentelemetry::baggage::BaggageExt;
+        use opentelemetry::trace::TraceContextExt;
+
+        let remote = linked(0xabc, 0x123);
+        let attached = opentelemetry::Context::new()
+            .with_remote_span_context(opentelemetry::trace::SpanContext::new(
+                opentelemetry::trace::TraceId::from_bytes(remote.trace_id.to_bytes()),
+                opentelemetry::trace::SpanId::from_bytes(remote.span_id.to_bytes()),
+                opentelemetry::trace::TraceFlags::SAMPLED,
+                true,
+                Default::default(),
+            ))
+            .with_baggage([opentelemetry::KeyValue::new("tenant", "acme")]);
+        let mut baggage = None;
+        let spans = record(SpanLimits::DEFAULT, || {
+            let _guard = attached.attach();
+            tracing::info_span!("consume").in_scope(|| {
+                baggage = crate::active::with_current(|c| c.map(|c| c.baggage.clone()));
+                tracing::info_span!("child").in_scope(|| {});
+            });
+            tracing::info_span!(parent: None, "explicit root").in_scope(|| {});
+        });
+        let span = |name: &str| spans.iter().find(|s| s.name == name).expect(name);
+        let consume = span("consume");
+        assert_eq!(consume.span_context.trace_id, remote.trace_id);
+        assert_eq!(consume.parent_span_id, remote.span_id);
+        assert!(consume.parent_is_remote);
+        let child = span("child");
+        assert_eq!(child.parent_span_id, consume.span_context.span_id);
+        let root = span("explicit root");
+        assert_ne!(root.span_context.trace_id, remote.trace_id);
+        assert_eq!(root.parent_span_id, SpanId::INVALID);
+        let baggage = baggage.expect("a current context");
+        assert_eq!(baggage.get("tenant"), Some("acme"), "{baggage:?}");
     }
 
     #[test]

@@ -479,6 +479,29 @@ fn from_otel_span_context(span: &otel::SpanContext) -> SpanContext {
     }
 }
 
+/// The span context and baggage of the OpenTelemetry context attached on this thread
+/// (`Context::attach`), if it holds either. `tracing-opentelemetry` makes it the parent of
+/// a span created with no `tracing` span current, and [`SpanLayer`](crate::SpanLayer) does
+/// too, so that library code written for it (attach an extracted context, then create the
+/// span) continues the caller's trace. OpenTelemetry's thread-local panics when it is read
+/// as the thread exits (a span made in another thread-local's destructor): no context then.
+pub(crate) fn attached_context() -> Option<(SpanContext, Baggage)> {
+    std::panic::catch_unwind(|| {
+        opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let baggage = cx.baggage();
+            (span.span_context().is_valid() || !baggage.is_empty()).then(|| {
+                (
+                    from_otel_span_context(span.span_context()),
+                    from_otel_baggage(baggage),
+                )
+            })
+        })
+    })
+    .ok()
+    .flatten()
+}
+
 fn to_otel_baggage(baggage: &Baggage) -> OtelBaggage {
     let mut otel_baggage = OtelBaggage::new();
     for entry in baggage {

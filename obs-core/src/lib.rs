@@ -41,7 +41,10 @@
 //! (`let _guard = cx.attach();`) and then creates its span also works: as there, a span
 //! created with no `tracing` span current takes the attached context as its parent. Code that injects through
 //! OpenTelemetry's global propagator keeps working, since the propagator `init` installs
-//! writes the current obs span when the context it is given holds none.
+//! writes the current obs span when the context it is given holds none; but
+//! `opentelemetry::Context::current()` never holds an obs span (obs does not attach one as a
+//! span is entered, which `tracing-opentelemetry` does by default): read the current span's
+//! ids with [`trace::SpanExt::span_context`] on `Span::current()`.
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use

@@ -60,6 +60,60 @@
 //! )));
 //! ```
 
+//! # In a library
+//!
+//! A library registers its metrics once (a `LazyLock`) in [`global()`], the registry that
+//! `obs_core::init` serves on `/metrics` and pushes over OTLP, and keeps the handles.
+//! Measurements made before `init` are kept and exported once it runs. A second
+//! registration of a name with the same type, help, unit, buckets, labels and OpenTelemetry
+//! names returns the first one's metric; anything else is a [`MetricsError::Conflict`],
+//! which a library that must not panic turns into no metric. That includes the names obs
+//! registers itself: `target_info` is reserved, and a name `obs-tower`'s or `obs-tonic`'s
+//! layer registers (`http_server_request_duration_seconds`, ...) registered first by a
+//! library disables that layer's metrics (reported on stderr). A name a collector of
+//! obs's uses (`process_*`, `obs_telemetry_*`) is the library's: the collector's family
+//! is left out (reported once). Give the families the library's crate name as their
+//! [scope](MetricBuilder::otel_scope), the scope of its spans, else OTLP receives them
+//! under `obs-metrics`; a metric of the semantic conventions also takes its
+//! [OpenTelemetry name](MetricBuilder::otel_name) and
+//! [attribute keys](MetricBuilder::otel_attributes).
+//!
+//! The global registry is one per copy of this crate in a build: depend on the release the
+//! application's `obs-core` uses (`obs-metrics = "0.1"`). Cargo builds a library that asks
+//! for another, semver-incompatible, release (`0.2`) as a second crate, whose registry
+//! nobody serves or pushes: its metrics go nowhere, with no error
+//! (`cargo tree -d -i obs-metrics` lists the releases in a build).
+//!
+//! ```
+//! use std::sync::LazyLock;
+//!
+//! use obs_metrics::{DynFamily, Histogram, OtelAttribute, Unit};
+//!
+//! static ATTRIBUTES: [OtelAttribute; 1] =
+//!     [OtelAttribute::string("db_system_name", "db.system.name")];
+//!
+//! // `None` if another crate registered the name otherwise.
+//! static DURATION: LazyLock<Option<DynFamily<Histogram>>> = LazyLock::new(|| {
+//!     obs_metrics::global()
+//!         .metric("db_client_operation_duration_seconds", "Duration of database client operations.")
+//!         .unit(Unit::Seconds)
+//!         .otel_name("db.client.operation.duration")
+//!         .otel_attributes(&ATTRIBUTES)
+//!         .otel_scope(env!("CARGO_CRATE_NAME"))
+//!         .dyn_family(&["db_system_name"])
+//!         .inspect_err(|e| tracing::error!("database client metrics disabled: {e}"))
+//!         .ok()
+//! });
+//!
+//! pub fn query() {
+//!     if let Some(duration) = &*DURATION {
+//!         duration.get(&[("db_system_name", "postgresql")]).observe(0.004);
+//!     }
+//! }
+//! # query();
+//! # assert!(obs_metrics::global().collect().iter().any(|f| f.otel.name == Some("db.client.operation.duration")));
+//! ```
+
 // On docs.rs (`--cfg docsrs`, see Cargo.toml), each feature-gated item says which feature
 // enables it.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -358,7 +358,8 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// The registry `obs-core` exposes on `/metrics` and exports over OTLP.
+/// The registry `obs-core` exposes on `/metrics` and exports over OTLP, where libraries
+/// register their metrics too (see the crate's "In a library").
 pub fn global() -> &'static Registry {
     static GLOBAL: OnceLock<Registry> = OnceLock::new();
     GLOBAL.get_or_init(Registry::new)

@@ -3,7 +3,12 @@
 //!
 //! A library that only emits telemetry needs nothing but `tracing`; middleware and
 //! applications use this crate to propagate context, and `obs-core` wires [`SpanLayer`] to
-//! the OTLP pipeline.
+//! the OTLP pipeline. Fields named as the semantic conventions name attributes
+//! (`db.system.name`, `server.port`) are exported under those names, with their types, and
+//! the `otel.*` fields of `tracing-opentelemetry` steer the span (see [`SpanLayer`]).
+//! The current context lives in this crate: a library that reads it (to [`inject`] it into
+//! a message, say) depends on the release the application's `obs-core` uses, since a
+//! semver-incompatible one is a second crate whose context no span layer sets.
 //!
 //! ```
 //! use obs_trace::{InMemorySpanSink, SpanExt, SpanLayer};

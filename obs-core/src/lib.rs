@@ -124,7 +124,9 @@ pub use obs_trace as trace;
 /// The exact OpenTelemetry API obs is built with: use it instead of your own dependency so
 /// versions cannot skew (its types, the global text-map propagator obs installs). Spans are
 /// made with `tracing`: obs installs no OpenTelemetry tracer provider, so a tracer taken
-/// from `opentelemetry::global` records nothing.
+/// from `opentelemetry::global` records nothing. Nor a meter provider: the instruments of a
+/// meter from `opentelemetry::global::meter` (a library instrumented with the OpenTelemetry
+/// metrics API) record nothing either; obs exports the metrics of [`metrics::global`].
 pub use opentelemetry;
 /// The OpenTelemetry SDK release that matches [`opentelemetry`], for code that runs an SDK
 /// beside obs (a comparison, a foreign tracer provider). obs itself does not use it: its

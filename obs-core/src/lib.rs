@@ -191,6 +191,13 @@ pub use tracing_subscriber;
 /// Never panics: a second call returns [`InitError::AlreadyInitialized`], also once the first
 /// guard has shut down; it works inside or outside a Tokio runtime (exports run on a runtime
 /// of their own). An `init` that fails leaves none of its threads behind.
+///
+/// Call it first in `main`: `tracing` spans and events made before it (a library's, from a
+/// static initialised early, say) have no subscriber and are lost, counted nowhere, and a
+/// span made then stays untraced. Metrics are not: the global registry exists from its
+/// first use, so what is measured before `init` is served and pushed once it runs. After
+/// the guard has shut down, spans and OTLP log records are dropped and counted, and metrics
+/// keep counting with nothing left to export them.
 pub fn init() -> Result<Telemetry, InitError> {
     builder().init()
 }

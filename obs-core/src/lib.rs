@@ -39,8 +39,9 @@
 //! [`trace::span_with_remote_parent`] and [`trace::extract`]; code written for
 //! `tracing-opentelemetry` that attaches the extracted context instead
 //! (`let _guard = cx.attach();`) and then creates its span also works: as there, a span
-//! created with no `tracing` span current takes the attached context as its parent. Code that injects through
-//! OpenTelemetry's global propagator keeps working, since the propagator `init` installs
+//! created with no `tracing` span current takes the attached context as its parent. Code
+//! that injects through OpenTelemetry's global propagator keeps working, since the
+//! propagator `init` installs
 //! writes the current obs span when the context it is given holds none; but
 //! `opentelemetry::Context::current()` never holds an obs span (obs does not attach one as a
 //! span is entered, which `tracing-opentelemetry` does by default): read the current span's

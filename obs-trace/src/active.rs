@@ -113,7 +113,14 @@ struct Active {
     /// How many spans left entered elsewhere had closed when this thread last swept its
     /// stack ([`Active::sweep`]). Cells, as the marks: readers sweep.
     swept: Cell<u64>,
+    /// [`BAGGAGE_SETS`] when this thread last entered a remembered span.
+    baggage_sets_seen: u64,
 }
+
+/// How many times a span's baggage was set ([`set_baggage`]), in the whole process: a span
+/// remembered on a thread before its baggage was set on another holds the old baggage,
+/// so a thread that sees this change enters its remembered span by lookup instead.
+static BAGGAGE_SETS: AtomicU64 = AtomicU64::new(0);
 
 impl Active {
     #[inline]
@@ -164,6 +171,12 @@ impl Active {
         self.entries.push(entry);
     }
 
+    /// Enters `entry`, innermost.
+    fn push(&mut self, entry: Entry) {
+        self.set_recent(entry);
+        self.entered += 1;
+    }
+
     /// Drops a closed span (left entered here, closed elsewhere: never exited here) that
     /// lies on another of its subscriber's: it hides from each reader what that one
     /// hides, no more. Else a thread where spans are left again and again (a task
@@ -195,6 +208,7 @@ thread_local! {
             entries: Vec::new(),
             entered: 0,
             swept: Cell::new(0),
+            baggage_sets_seen: 0,
         })
     };
 }
@@ -275,10 +289,62 @@ pub(crate) fn enter_remembered(owner: usize, id: u64) -> bool {
     with_active!(|a| {
         remembered = a.recent(owner, id).is_some();
         if remembered {
-            a.entered += 1;
+            // One relaxed load of a line written only when a baggage is set.
+            let sets = BAGGAGE_SETS.load(Ordering::Relaxed);
+            if sets == a.baggage_sets_seen {
+                a.entered += 1;
+            } else {
+                forget_stale(a, sets);
+                remembered = false;
+            }
         }
     });
     remembered
+}
+
+/// Forgets the remembered entry, which may hold a baggage set since on another thread: the
+/// span is entered by lookup, from its state.
+#[cold]
+fn forget_stale(a: &mut Active, sets: u64) {
+    a.baggage_sets_seen = sets;
+    a.entries.truncate(a.entered);
+}
+
+/// Gives the span `id`'s entries on this thread (entered and remembered) `entered`, whose
+/// baggage [`SpanExt::set_baggage`](crate::SpanExt::set_baggage) just set, and pushes one
+/// for it if it has none and is `innermost`, the innermost span `tracing` has entered here
+/// (a span entered inside its parent shares the parent's entry): the code it runs from now
+/// on sees the baggage. Other threads see it at their next enter of the span (see
+/// [`BAGGAGE_SETS`]).
+#[cold]
+pub(crate) fn set_baggage(
+    owner: usize,
+    id: u64,
+    entered: &Entered,
+    records: bool,
+    innermost: bool,
+) {
+    let before = BAGGAGE_SETS.fetch_add(1, Ordering::Relaxed);
+    with_active!(|a| {
+        // This thread's entries of the span are brought up to date here: its remembered
+        // one need not be forgotten for this set (it still is for sets made elsewhere).
+        if a.baggage_sets_seen == before {
+            a.baggage_sets_seen = before.wrapping_add(1);
+        }
+        let is_span = |e: &Entry| e.id == id && e.owner == owner;
+        for e in a.entries.iter_mut().filter(|e| is_span(e)) {
+            e.entered.clone_from(entered);
+        }
+        if innermost && !a.entries[..a.entered].iter().any(is_span) {
+            a.push(Entry {
+                owner,
+                id,
+                entered: entered.clone(),
+                records,
+                closed: Cell::new(false),
+            });
+        }
+    });
 }
 
 /// Forgets the span `id` if it is the one remembered (called on close, and on creating a
@@ -294,16 +360,13 @@ pub(crate) fn forget_remembered(owner: usize, id: u64) {
 
 /// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
 pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
-    with_active!(|a| {
-        a.set_recent(Entry {
-            owner,
-            id,
-            entered,
-            records,
-            closed: Cell::new(false),
-        });
-        a.entered += 1;
-    });
+    with_active!(|a| a.push(Entry {
+        owner,
+        id,
+        entered,
+        records,
+        closed: Cell::new(false),
+    }));
 }
 
 /// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
@@ -556,6 +619,12 @@ impl ContextReader {
 /// Every subscriber's layers see it, and spans created inside take it as their parent.
 /// Guards must drop in the reverse order of entering, on the thread that entered them (the
 /// guard is not `Send`).
+///
+/// Not the way for application code to add baggage: a span created inside and entered after
+/// the guard drops (a future given it with `.instrument(span)`) carries the context only if
+/// the span layer traces that span, which it does not inside an unsampled trace or when its
+/// traces filter leaves the span out. [`SpanExt::set_baggage`](crate::SpanExt::set_baggage)
+/// sets it on the span, which carries it wherever it is entered.
 #[cold]
 pub fn enter_context(context: &ActiveContext) -> EnteredContext {
     // Entered again right after its exit (a request's future polled, then its body read):

@@ -2,6 +2,7 @@
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Key, KeyValue, Value};
+use tracing_core::Subscriber;
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -21,8 +22,70 @@ pub trait SpanExt {
     /// kept only for the log layers inside an unsampled trace), the context of the nearest
     /// traced span around it: the trace it runs in.
     fn span_context(&self) -> Option<SpanContext>;
-    /// The baggage in effect in the span (found the same way as its context).
+    /// The baggage in effect in the span (found the same way as its context); for a span
+    /// that does not exist (disabled), that of `Span::current()`, as
+    /// [`set_baggage`](Self::set_baggage) says.
     fn baggage(&self) -> Baggage;
+    /// Sets the baggage of the span: the span and what runs in it from now on carry
+    /// `baggage` (W3C Baggage), so the outgoing calls made there (obs's HTTP and gRPC client
+    /// layers, [`inject_current`](crate::inject_current)) send it downstream, and the spans
+    /// created in it inherit it. This is obs's `Context::current_with_baggage(..).attach()`:
+    /// to add to what came in, take [`baggage`](Self::baggage), insert, and set it on the
+    /// span the code runs in, `tracing::Span::current()` (in a handler behind obs's server
+    /// middleware, the SERVER span or one inside it). obs keeps its context in `tracing`'s
+    /// spans, not in OpenTelemetry's `Context`, which its middleware does not read:
+    /// baggage attached with `Context::current_with_baggage(..).attach()` is not sent by
+    /// them (only by [`W3CPropagator`](crate::W3CPropagator), to which that `Context` is
+    /// given).
+    ///
+    /// ```
+    /// use obs_trace::{SpanExt, SpanLayer};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let subscriber = tracing_subscriber::registry().with(SpanLayer::new());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let request = tracing::info_span!("request");
+    ///     let _entered = request.enter();
+    ///     // In the handler:
+    ///     let span = tracing::Span::current();
+    ///     let mut baggage = span.baggage();
+    ///     baggage.insert("tenant.id", "42")?;
+    ///     span.set_baggage(baggage);
+    ///     // An outgoing call, as obs's client layers make it.
+    ///     let mut headers = obs_trace::http::HeaderMap::new();
+    ///     tracing::info_span!("call").in_scope(|| obs_trace::inject_current(&mut headers));
+    ///     assert_eq!(headers["baggage"], "tenant.id=42");
+    ///     Ok::<(), obs_trace::BaggageError>(())
+    /// })?;
+    /// # Ok::<(), obs_trace::BaggageError>(())
+    /// ```
+    ///
+    /// Set on the span, not made current with a guard, because a span is what follows the
+    /// code in `tracing`: into `.instrument(span)`ed futures, across the threads they are
+    /// polled on, into spans created inside. It works the same for a span the layer gives no
+    /// identity of its own (inside an unsampled trace under [`UnsampledSpans::Keep`], or
+    /// left out by the traces filter): such a span is given a state that carries the
+    /// context of the nearest traced span around it with this baggage. Spans already
+    /// created inside keep the baggage they had. A span that does not exist (disabled for
+    /// every layer: by a global filter, or under [`UnsampledSpans::Skip`] in an unsampled
+    /// trace) can carry nothing: the baggage goes on `Span::current()` instead, the span
+    /// that code "in" a disabled span runs in, so it reaches the calls made there, and
+    /// those made in the current span after it. With no span at all (a global filter
+    /// disabled obs's server span too) and without a [`SpanLayer`] it is a no-op. On another
+    /// thread where the span is entered at that moment, the baggage takes effect at its
+    /// next enter.
+    ///
+    /// Cost: a registry lookup and the baggage's clones, on the call. Spans that never set
+    /// baggage pay nothing more to be created, exited or closed, and no allocation;
+    /// entering a span created or exited last on its thread (the enter that needs no lookup)
+    /// reads one process-wide counter and branches on it. Only this call changes the
+    /// counter: a thread that sees it changed enters its remembered span once by lookup,
+    /// so that a span remembered before its baggage was set on another thread is not
+    /// entered with the old baggage.
+    ///
+    /// [`UnsampledSpans::Keep`]: crate::UnsampledSpans::Keep
+    /// [`UnsampledSpans::Skip`]: crate::UnsampledSpans::Skip
+    fn set_baggage(&self, baggage: Baggage);
     /// Sets an attribute whose key is only known at run time (`tracing` fields are fixed
     /// at the callsite), e.g. `http.request.header.<name>`; a no-op if the span is not
     /// sampled or no [`SpanLayer`] saw it.
@@ -147,13 +210,66 @@ fn with_state_mut(span: &tracing::Span, f: impl FnOnce(&mut SpanState)) {
     });
 }
 
+/// `span`, or, if it does not exist (disabled), the current span, kept in `current`: what
+/// runs "in" a disabled span runs in the current one, and carries its baggage.
+fn existing_or_current<'a>(
+    span: &'a tracing::Span,
+    current: &'a mut Option<tracing::Span>,
+) -> &'a tracing::Span {
+    if span.is_disabled() {
+        current.insert(tracing::Span::current())
+    } else {
+        span
+    }
+}
+
 impl SpanExt for tracing::Span {
     fn span_context(&self) -> Option<SpanContext> {
         with_nearest_state(self, |s| s.context.clone())
     }
 
     fn baggage(&self) -> Baggage {
-        with_nearest_state(self, |s| s.baggage.clone()).unwrap_or_default()
+        let mut current = None;
+        let span = existing_or_current(self, &mut current);
+        with_nearest_state(span, |s| s.baggage.clone()).unwrap_or_default()
+    }
+
+    fn set_baggage(&self, baggage: Baggage) {
+        let mut current = None;
+        let span = existing_or_current(self, &mut current);
+        span.with_subscriber(|(id, dispatch)| {
+            // Only a span layer pops what is entered below.
+            if dispatch.downcast_ref::<SpanLayer>().is_none() {
+                return;
+            }
+            let Some(registry) = dispatch.downcast_ref::<Registry>() else {
+                return;
+            };
+            let Some(span) = registry.span(id) else {
+                return;
+            };
+            let owner = active::owner_of(registry);
+            let mut ext = span.extensions_mut();
+            let (entered, records) = if let Some(state) = ext.get_mut::<SpanState>() {
+                state.baggage = baggage;
+                (state.active(), state.records())
+            } else {
+                drop(ext);
+                // No identity of its own: it carries the context it runs in, that of the
+                // nearest traced span around it, or else (a root) what is current here.
+                let around = span
+                    .parent()
+                    .and_then(|parent| nearest_state(parent, SpanState::active))
+                    .or_else(|| active::with_current_entered(owner, |e| e.cloned()))
+                    .unwrap_or_default();
+                let state = SpanState::inheriting(around, baggage);
+                let entered = state.active();
+                span.extensions_mut().insert(state);
+                (entered, false)
+            };
+            let innermost = registry.current_span().id() == Some(id);
+            active::set_baggage(owner, id.into_u64(), &entered, records, innermost);
+        });
     }
 
     fn set_attribute(&self, key: impl Into<Key>, value: impl Into<Value>) {

@@ -286,6 +286,9 @@ pub(crate) struct SpanState {
     local_root: SpanId,
     // Inline, not boxed: the extension map already boxes the whole state once.
     recording: Option<Recording>,
+    /// The context is not the span's own but that of the nearest traced span around it
+    /// ([`SpanState::inheriting`]): its events go to that span.
+    inherited: bool,
 }
 
 struct Recording {
@@ -443,11 +446,33 @@ impl SpanState {
             parent_is_remote: true,
             local_root: SpanId::INVALID,
             recording: None,
+            inherited: false,
         }
     }
 
+    /// The state of an untraced span given baggage of its own
+    /// ([`SpanExt::set_baggage`](crate::SpanExt::set_baggage)): `around`, the context it runs
+    /// in (the nearest traced span's around it), with `baggage`; never recorded.
+    pub(crate) fn inheriting(around: Entered, baggage: Baggage) -> SpanState {
+        let context = around.active.span;
+        SpanState {
+            parent_span_id: context.span_id,
+            parent_is_remote: context.is_remote,
+            context,
+            baggage,
+            local_root: around.local_root,
+            recording: None,
+            inherited: true,
+        }
+    }
+
+    /// Whether the span records (is sampled and will be exported).
+    pub(crate) fn records(&self) -> bool {
+        self.recording.is_some()
+    }
+
     /// What becomes current on this thread while the span is entered.
-    fn active(&self) -> Entered {
+    pub(crate) fn active(&self) -> Entered {
         Entered {
             active: ActiveContext {
                 span: self.context.clone(),
@@ -1354,7 +1379,8 @@ where
         // would: the span it is in may be one this layer leaves alone (its traces filter,
         // e.g. a `#[instrument(level = "debug", err)]` under the default `info`), whose
         // ERROR must still fail the trace, or tail sampling would drop a failed trace. The
-        // walk stops at the first span with a state (an unsampled one records nothing), and
+        // walk stops at the first span with a state of its own (an unsampled one records
+        // nothing; one given baggage by `SpanExt::set_baggage` carries its ancestor's), and
         // looks a parent up only when the event's own span has none (`iter::successors`
         // would look it up before the span is even tried). Bounded: it climbs the span's
         // ancestors, towards a root.
@@ -1364,7 +1390,7 @@ where
         let mut span = span;
         let (fails, kept) = loop {
             let ext = span.extensions();
-            if let Some(state) = ext.get::<SpanState>() {
+            if let Some(state) = ext.get::<SpanState>().filter(|s| !s.inherited) {
                 let Some(rec) = state.recording.as_ref().filter(|_| state.is_open()) else {
                     return;
                 };
@@ -1679,6 +1705,7 @@ impl SpanLayer {
             parent_is_remote,
             local_root,
             recording,
+            inherited: false,
         }
     }
 }

@@ -32,6 +32,27 @@
 //! assert_eq!(spans[0].parent_span_id, spans[1].span_context.span_id);
 //! assert_eq!(spans[0].span_context.trace_id, spans[1].span_context.trace_id);
 //! ```
+//!
+//! W3C Baggage comes in and goes out with the trace context: obs's server middleware
+//! extracts the caller's, its client middleware injects the baggage of the span the call is
+//! made in. Code adds to it with [`SpanExt::set_baggage`] on the span it runs in (obs's
+//! `Context::current_with_baggage(..).attach()`; OpenTelemetry's `Context` is not read):
+//! every call made in that span from then on, and every span created in it, carries it,
+//! whether the trace is sampled or not.
+//!
+//! ```
+//! use obs_trace::{BaggageError, SpanExt};
+//!
+//! /// In a handler: the services it calls from here on get `tenant.id`.
+//! fn tag_tenant(tenant: &str) -> Result<(), BaggageError> {
+//!     let span = tracing::Span::current();
+//!     let mut baggage = span.baggage(); // the caller's, and what was set since
+//!     baggage.insert("tenant.id", tenant)?;
+//!     span.set_baggage(baggage);
+//!     Ok(())
+//! }
+//! # tag_tenant("42").unwrap();
+//! ```
 
 mod active;
 mod b3;

@@ -120,3 +120,50 @@ async fn baggage_is_forwarded_normalised_with_what_the_handler_added() {
         assert_eq!(get("/forward", &[&over]).await, large[..8].join(","));
     }
 }
+
+/// Baggage the handler adds with `SpanExt::set_baggage` reaches a call made through reqwest
+/// (`reqwest_middleware` with obs's `TracingMiddleware`), with what came in, whether the
+/// caller's trace is sampled, not sampled, or absent; on a multi-threaded runtime, where the
+/// handler's future moves between workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baggage_set_in_the_handler_reaches_a_reqwest_call() {
+    tracing_subscriber::registry().with(SpanLayer::new()).init();
+    let downstream = serve(Router::new().route("/", get(echo_baggage))).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(obs_tower::reqwest::TracingMiddleware::new(
+            HttpClientLayer::new().with_registry(&obs_metrics::Registry::new()),
+        ))
+        .build();
+    let handler = move || {
+        let client = client.clone();
+        async move {
+            let current = tracing::Span::current();
+            let mut baggage = current.baggage();
+            baggage.insert("tenant.id", "42").unwrap();
+            current.set_baggage(baggage);
+            let response = client.get(format!("http://{downstream}/")).send().await;
+            response.unwrap().text().await.unwrap()
+        }
+    };
+    let upstream = serve(
+        Router::new()
+            .route("/", get(handler))
+            .layer(HttpServerLayer::new()),
+    )
+    .await;
+    let traceparents = [
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"),
+        None,
+    ];
+    for traceparent in traceparents {
+        let mut request = reqwest::Client::new()
+            .get(format!("http://{upstream}/"))
+            .header("baggage", "user=alice");
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let received = request.send().await.unwrap().text().await.unwrap();
+        assert_eq!(received, "user=alice,tenant.id=42", "{traceparent:?}");
+    }
+}

@@ -34,9 +34,10 @@ pub trait SpanExt {
     /// span the code runs in, `tracing::Span::current()` (in a handler behind obs's server
     /// middleware, the SERVER span or one inside it). obs keeps its context in `tracing`'s
     /// spans, not in OpenTelemetry's `Context`, which its middleware does not read:
-    /// baggage attached with `Context::current_with_baggage(..).attach()` is not sent by
-    /// them (only by [`W3CPropagator`](crate::W3CPropagator), to which that `Context` is
-    /// given).
+    /// baggage attached with `Context::current_with_baggage(..).attach()` inside a span is
+    /// not sent by them (only by [`W3CPropagator`](crate::W3CPropagator), to which that
+    /// `Context` is given); the attached context is read only as the parent of a span
+    /// created with no span current (see [`SpanLayer`]).
     ///
     /// ```
     /// use obs_trace::{SpanExt, SpanLayer};

@@ -36,7 +36,8 @@
 //! W3C Baggage comes in and goes out with the trace context: obs's server middleware
 //! extracts the caller's, its client middleware injects the baggage of the span the call is
 //! made in. Code adds to it with [`SpanExt::set_baggage`] on the span it runs in (obs's
-//! `Context::current_with_baggage(..).attach()`; OpenTelemetry's `Context` is not read):
+//! `Context::current_with_baggage(..).attach()`; OpenTelemetry's attached `Context` is read
+//! only as the parent of a span created with no span current):
 //! every call made in that span from then on, and every span created in it, carries it,
 //! whether the trace is sampled or not.
 //!

@@ -1,6 +1,7 @@
 //! W3C Trace Context and Baggage, and B3 when configured, on an `http::HeaderMap`, and the
 //! same as an OpenTelemetry text-map propagator.
 
+use std::cell::Cell;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -484,9 +485,18 @@ fn from_otel_span_context(span: &otel::SpanContext) -> SpanContext {
 /// a span created with no `tracing` span current, and [`SpanLayer`](crate::SpanLayer) does
 /// too, so that library code written for it (attach an extracted context, then create the
 /// span) continues the caller's trace. OpenTelemetry's thread-local panics when it is read
-/// as the thread exits (a span made in another thread-local's destructor): no context then.
+/// as the thread exits (a span made in another thread-local's destructor), once torn down:
+/// no context then, and no read (a caught panic still runs the panic hook, and aborts under
+/// `panic = "abort"`). [`OtelContextRead`] tells when.
 pub(crate) fn attached_context() -> Option<(SpanContext, Baggage)> {
-    std::panic::catch_unwind(|| {
+    let state = OTEL_CONTEXT.get();
+    if state == OtelContext::Gone {
+        return None;
+    }
+    // Caught where a first read comes as the thread exits, after code other than obs set
+    // OpenTelemetry's thread-local up (the hook still runs, that once), or where the read
+    // comes from inside OpenTelemetry's own use of it (a `RefCell` borrowed mutably).
+    let Ok(read) = std::panic::catch_unwind(|| {
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
             let baggage = cx.baggage();
@@ -497,9 +507,45 @@ pub(crate) fn attached_context() -> Option<(SpanContext, Baggage)> {
                 )
             })
         })
-    })
-    .ok()
-    .flatten()
+    }) else {
+        if state == OtelContext::Unknown {
+            OTEL_CONTEXT.set(OtelContext::Gone);
+        }
+        return None;
+    };
+    if state == OtelContext::Unknown {
+        // OpenTelemetry's thread-local is set up by now (the read did it, if nothing had):
+        // the guard, set up after it, is torn down before it.
+        let _ = OTEL_CONTEXT_GUARD.try_with(|_| OTEL_CONTEXT.set(OtelContext::Live));
+    }
+    read
+}
+
+/// Whether OpenTelemetry's current-context thread-local can be read on this thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OtelContext {
+    /// Not read by obs on this thread yet.
+    Unknown,
+    /// Read, and [`OTEL_CONTEXT_GUARD`] set up after it: alive while the guard is.
+    Live,
+    /// The guard is torn down (OpenTelemetry's may be too), or the first read panicked.
+    Gone,
+}
+
+/// Dropped as the thread exits, before OpenTelemetry's thread-local (thread-locals are torn
+/// down in the reverse order of their setup, and this one is set up after it).
+struct OtelContextRead;
+
+impl Drop for OtelContextRead {
+    fn drop(&mut self) {
+        OTEL_CONTEXT.set(OtelContext::Gone);
+    }
+}
+
+thread_local! {
+    /// No destructor: readable while the thread exits.
+    static OTEL_CONTEXT: Cell<OtelContext> = const { Cell::new(OtelContext::Unknown) };
+    static OTEL_CONTEXT_GUARD: OtelContextRead = const { OtelContextRead };
 }
 
 fn to_otel_baggage(baggage: &Baggage) -> OtelBaggage {

@@ -672,10 +672,11 @@ impl Drop for EnteredContext {
     }
 }
 
-/// The current span context on this thread (a clone), if a span is entered.
+/// The current span context on this thread (a clone), if a span is entered: a valid one
+/// (a context entered for baggage alone, which came with no `traceparent`, has none).
 #[inline]
 pub fn current_span_context() -> Option<SpanContext> {
-    with_current(|a| a.map(|a| a.span.clone()))
+    with_current(|a| a.map(|a| a.span.clone())).filter(SpanContext::is_valid)
 }
 
 /// The current span context and baggage on this thread (a clone), if a span is entered.
@@ -798,5 +799,18 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_context_entered_for_baggage_alone_has_no_current_span_context() {
+        let mut baggage = Baggage::new();
+        baggage.insert("tenant", "acme").unwrap();
+        let context = ActiveContext {
+            span: SpanContext::default(),
+            baggage,
+        };
+        let _entered = enter_context(&context);
+        assert_eq!(current_span_context(), None);
+        assert_eq!(current().map(|c| c.baggage), Some(context.baggage.clone()));
     }
 }

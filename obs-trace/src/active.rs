@@ -115,7 +115,17 @@ struct Active {
     swept: Cell<u64>,
     /// [`BAGGAGE_SETS`] when this thread last entered a remembered span.
     baggage_sets_seen: u64,
+    /// The untraced spans entered here inside the span whose entry they share (nothing is
+    /// pushed for them, see [`enter_shared`]), innermost last, as (owner, id), until they
+    /// exit. [`set_baggage`] pushes an entry for such a span only if it is here: a span
+    /// the span layer never saw entered (a per-layer filter hides it) is never seen to
+    /// exit, and its entry would stay current on the thread for good. At most
+    /// [`MAX_SHARED`] (a span exited on another thread leaves its mark here).
+    shared: Vec<(usize, u64)>,
 }
+
+/// How many marks [`Active::shared`] keeps; the oldest go first.
+const MAX_SHARED: usize = 32;
 
 /// How many times a span's baggage was set ([`set_baggage`]), in the whole process: a span
 /// remembered on a thread before its baggage was set on another holds the old baggage,
@@ -209,6 +219,7 @@ thread_local! {
             entered: 0,
             swept: Cell::new(0),
             baggage_sets_seen: 0,
+            shared: Vec::new(),
         })
     };
 }
@@ -335,7 +346,13 @@ pub(crate) fn set_baggage(
         for e in a.entries.iter_mut().filter(|e| is_span(e)) {
             e.entered.clone_from(entered);
         }
-        if innermost && !a.entries[..a.entered].iter().any(is_span) {
+        // Only for a span the span layer saw entered here (marked in `shared`): it will see
+        // it exit, and pop the entry.
+        if innermost
+            && !a.entries[..a.entered].iter().any(is_span)
+            && a.shared.last() == Some(&(owner, id))
+        {
+            a.shared.pop();
             a.push(Entry {
                 owner,
                 id,
@@ -370,7 +387,8 @@ pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
 }
 
 /// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
-/// (called on exit); `false` if this thread has no entry for it.
+/// (called on exit), or the mark of an untraced span entered here inside the span whose
+/// entry it shares; `false` if this thread has neither for it.
 pub(crate) fn pop(owner: usize, id: u64) -> bool {
     let mut found = true;
     with_active!(|a| {
@@ -383,6 +401,9 @@ pub(crate) fn pop(owner: usize, id: u64) -> bool {
             let exited = a.entries.remove(pos);
             a.entered -= 1;
             a.set_recent(exited);
+        } else if a.shared.last() == Some(&(owner, id)) {
+            // An untraced span entered inside the span whose entry it shares.
+            a.shared.pop();
         } else {
             found = false;
         }
@@ -505,13 +526,28 @@ pub(crate) fn with_current_entered<R>(owner: usize, f: impl FnOnce(Option<&Enter
     with_innermost(owner, f)
 }
 
-/// The tracing id of `owner`'s innermost entered span on this thread.
+/// Enters the untraced span `id` inside the span whose entry it shares, if `parent`, its
+/// parent's tracing id, is `owner`'s innermost entered span here (or both are `None`): then
+/// nothing is pushed, the span is only marked (see [`Active::shared`]), and `true`.
 #[inline]
-pub(crate) fn innermost_id(owner: usize) -> Option<u64> {
-    ACTIVE
-        .try_with(|a| a.try_borrow().ok()?.innermost(owner).map(|e| e.id))
-        .ok()
-        .flatten()
+pub(crate) fn enter_shared(owner: usize, id: u64, parent: Option<u64>) -> bool {
+    let Ok(shares) = ACTIVE.try_with(|cell| {
+        let Ok(mut a) = cell.try_borrow_mut() else {
+            // Lent out by `with_current`: what is current stays as it is.
+            return true;
+        };
+        let shares = a.innermost(owner).map(|e| e.id) == parent;
+        if shares {
+            if a.shared.len() == MAX_SHARED {
+                a.shared.remove(0);
+            }
+            a.shared.push((owner, id));
+        }
+        shares
+    }) else {
+        return true;
+    };
+    shares
 }
 
 /// Calls `f` with the innermost entry of `reader`'s subscriber.

@@ -1589,7 +1589,11 @@ fn enter_untraced<'a, R: LookupSpan<'a>>(
     span: &tracing_subscriber::registry::SpanRef<'a, R>,
 ) {
     let parent = span.parent();
-    if active::innermost_id(owner) == parent.as_ref().map(|p| p.id().into_u64()) {
+    if active::enter_shared(
+        owner,
+        id.into_u64(),
+        parent.as_ref().map(|p| p.id().into_u64()),
+    ) {
         return;
     }
     let entered = parent

@@ -229,3 +229,28 @@ fn an_error_in_a_filtered_span_with_baggage_still_fails_the_traced_span_around_i
         obs_trace::opentelemetry::trace::Status::error("")
     );
 }
+
+/// A layer that wants every span: the log layer beside a span layer under a per-layer filter.
+struct Everything;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Everything {}
+
+/// Under a per-layer filter (`SpanLayer::with_filter`), a span the filter hides is neither
+/// entered nor exited for the span layer: baggage set on it must not stay current on the
+/// thread once it exits (the rest of the request, and the next requests the thread
+/// serves, would send it and log in its trace).
+#[test]
+fn baggage_set_on_a_span_a_per_layer_filter_hides_does_not_outlive_it() {
+    let layer = SpanLayer::new().with_filter(LevelFilter::INFO);
+    let subscriber = tracing_subscriber::registry().with(layer).with(Everything);
+    tracing::subscriber::with_default(subscriber, || {
+        let server = span_with_remote_parent(extract(&incoming(Some("01"))), || {
+            tracing::info_span!("server", "otel.kind" = "server")
+        });
+        server.in_scope(|| {
+            tracing::debug_span!("step").in_scope(|| add_tenant(&Span::current()));
+            assert_eq!(call().as_deref(), Some("user=alice"));
+        });
+        assert_eq!(obs_trace::current(), None);
+    });
+}

@@ -95,6 +95,9 @@ struct Entry {
     records: bool,
     /// A span left entered here that has closed since (see [`Active::sweep`]).
     closed: Cell<bool>,
+    /// Made before a baggage was set on another thread ([`forget_stale`]): its exit does
+    /// not keep it as the remembered entry, whose enter would bring back the old baggage.
+    stale: bool,
 }
 
 /// This thread's entered spans and the span created or exited last, in one vector:
@@ -253,6 +256,7 @@ pub(crate) fn remember(owner: usize, id: u64, entered: Entered, records: bool) {
         entered,
         records,
         closed: Cell::new(false),
+        stale: false,
     }));
 }
 
@@ -314,11 +318,15 @@ pub(crate) fn enter_remembered(owner: usize, id: u64) -> bool {
 }
 
 /// Forgets the remembered entry, which may hold a baggage set since on another thread: the
-/// span is entered by lookup, from its state.
+/// span is entered by lookup, from its state. The entered entries may hold one too: they
+/// are marked, so that their exits do not make them remembered once `sets` is seen.
 #[cold]
 fn forget_stale(a: &mut Active, sets: u64) {
     a.baggage_sets_seen = sets;
     a.entries.truncate(a.entered);
+    for e in &mut a.entries {
+        e.stale = true;
+    }
 }
 
 /// Gives the span `id`'s entries on this thread (entered and remembered) `entered`, whose
@@ -345,6 +353,7 @@ pub(crate) fn set_baggage(
         let is_span = |e: &Entry| e.id == id && e.owner == owner;
         for e in a.entries.iter_mut().filter(|e| is_span(e)) {
             e.entered.clone_from(entered);
+            e.stale = false;
         }
         // Only for a span the span layer saw entered here (marked in `shared`): it will see
         // it exit, and pop the entry.
@@ -359,6 +368,7 @@ pub(crate) fn set_baggage(
                 entered: entered.clone(),
                 records,
                 closed: Cell::new(false),
+                stale: false,
             });
         }
     });
@@ -383,6 +393,7 @@ pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
         entered,
         records,
         closed: Cell::new(false),
+        stale: false,
     }));
 }
 
@@ -397,10 +408,17 @@ pub(crate) fn pop(owner: usize, id: u64) -> bool {
         if a.entries[..a.entered].last().is_some_and(is_exited) {
             a.entries.truncate(a.entered);
             a.entered -= 1;
+            if a.entries.last().is_some_and(|e| e.stale) {
+                a.entries.truncate(a.entered);
+            }
         } else if let Some(pos) = a.entries[..a.entered].iter().rposition(is_exited) {
             let exited = a.entries.remove(pos);
             a.entered -= 1;
-            a.set_recent(exited);
+            if exited.stale {
+                a.entries.truncate(a.entered);
+            } else {
+                a.set_recent(exited);
+            }
         } else if a.shared.last() == Some(&(owner, id)) {
             // An untraced span entered inside the span whose entry it shares.
             a.shared.pop();

@@ -152,6 +152,33 @@ fn a_span_remembered_on_another_thread_is_entered_with_the_baggage_set_since() {
     }
 }
 
+/// A span entered on this thread while its baggage is set on another is entered with the
+/// new baggage next time, though this thread entered another span in between (which took
+/// note of the set, and must not let the entry made before it be entered again).
+#[test]
+fn a_span_entered_while_its_baggage_is_set_elsewhere_is_entered_next_with_the_new_one() {
+    let subscriber = tracing_subscriber::registry().with(SpanLayer::new());
+    let dispatch = tracing::Dispatch::new(subscriber);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let server = span_with_remote_parent(extract(&incoming(Some("01"))), || {
+            tracing::info_span!("server", "otel.kind" = "server")
+        });
+        let entered = server.enter();
+        let (elsewhere, span) = (dispatch.clone(), server.clone());
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&elsewhere, || add_tenant(&span));
+        })
+        .join()
+        .unwrap();
+        tracing::info_span!("step").in_scope(|| {});
+        drop(entered);
+        assert_eq!(
+            server.in_scope(call).as_deref(),
+            Some("user=alice,tenant.id=42")
+        );
+    });
+}
+
 /// Spans created before the baggage was set keep what they had; the span's own baggage
 /// is the new one, and a subscriber without a span layer ignores the call.
 #[test]

@@ -119,12 +119,31 @@ struct Active {
     /// [`BAGGAGE_SETS`] when this thread last entered a remembered span.
     baggage_sets_seen: u64,
     /// The untraced spans entered here inside the span whose entry they share (nothing is
-    /// pushed for them, see [`enter_shared`]), innermost last, as (owner, id), until they
-    /// exit. [`set_baggage`] pushes an entry for such a span only if it is here: a span
-    /// the span layer never saw entered (a per-layer filter hides it) is never seen to
-    /// exit, and its entry would stay current on the thread for good. At most
-    /// [`MAX_SHARED`] (a span exited on another thread leaves its mark here).
-    shared: Vec<(usize, u64)>,
+    /// pushed for them, see [`enter_shared`]), innermost last, until they exit.
+    /// [`set_baggage`] pushes an entry for such a span only if it is here: a span the span
+    /// layer never saw entered (a per-layer filter hides it) is never seen to exit, and
+    /// its entry would stay current on the thread for good. At most [`MAX_SHARED`] (a span
+    /// exited on another thread leaves its mark here).
+    shared: Vec<Shared>,
+}
+
+/// The mark of an untraced span entered inside the span whose entry it shares.
+struct Shared {
+    owner: usize,
+    id: u64,
+    /// [`Active::entered`] when it was entered: while it still is, the span is the
+    /// innermost one this thread has an entry or a mark for.
+    depth: usize,
+    /// Its entry, with the baggage set on it while it was not innermost (a span entered
+    /// inside it was): pushed once that span exits ([`pop`]), so that the rest of the span
+    /// runs with the baggage, as when it is set on the innermost span.
+    pending: Option<Box<(Entered, bool)>>,
+}
+
+impl Shared {
+    fn is(&self, owner: usize, id: u64) -> bool {
+        self.owner == owner && self.id == id
+    }
 }
 
 /// How many marks [`Active::shared`] keeps; the oldest go first.
@@ -175,6 +194,34 @@ impl Active {
                 entry.closed.set(true);
             }
         }
+    }
+
+    /// The span whose mark is on top with an entry waiting ([`Shared::pending`]), if no
+    /// span has been entered here since: it is innermost again.
+    #[inline]
+    fn pending_top(&self) -> Option<(usize, u64)> {
+        self.shared
+            .last()
+            .filter(|m| m.pending.is_some() && m.depth == self.entered)
+            .map(|m| (m.owner, m.id))
+    }
+
+    /// Replaces the top mark, the span `id`'s, by its entry, if one waits.
+    fn enter_pending(&mut self, owner: usize, id: u64) {
+        if self.pending_top() != Some((owner, id)) {
+            return;
+        }
+        let Some((entered, records)) = self.shared.pop().and_then(|m| m.pending).map(|p| *p) else {
+            return;
+        };
+        self.push(Entry {
+            owner,
+            id,
+            entered,
+            records,
+            closed: Cell::new(false),
+            stale: false,
+        });
     }
 
     /// Makes `entry` the remembered one, in place of any other.
@@ -331,10 +378,10 @@ fn forget_stale(a: &mut Active, sets: u64) {
 
 /// Gives the span `id`'s entries on this thread (entered and remembered) `entered`, whose
 /// baggage [`SpanExt::set_baggage`](crate::SpanExt::set_baggage) just set, and pushes one
-/// for it if it has none and is `innermost`, the innermost span `tracing` has entered here
-/// (a span entered inside its parent shares the parent's entry): the code it runs from now
-/// on sees the baggage. Other threads see it at their next enter of the span (see
-/// [`BAGGAGE_SETS`]).
+/// for it if it has none (it shares its parent's) and is `innermost`, the innermost span
+/// `tracing` has entered here, or, if it is not, once the spans entered inside it exit
+/// (see [`Shared::pending`]): the code it runs from now on sees the baggage. Other threads
+/// see it at their next enter of the span (see [`BAGGAGE_SETS`]).
 #[cold]
 pub(crate) fn set_baggage(
     owner: usize,
@@ -357,19 +404,32 @@ pub(crate) fn set_baggage(
         }
         // Only for a span the span layer saw entered here (marked in `shared`): it will see
         // it exit, and pop the entry.
-        if innermost
-            && !a.entries[..a.entered].iter().any(is_span)
-            && a.shared.last() == Some(&(owner, id))
-        {
+        if !a.entries[..a.entered].iter().any(is_span) {
+            for mark in a.shared.iter_mut().filter(|m| m.is(owner, id)) {
+                mark.pending = Some(Box::new((entered.clone(), records)));
+            }
+            if innermost {
+                a.enter_pending(owner, id);
+            }
+        }
+    });
+}
+
+/// Pushes the entry of the span `id` (innermost in `tracing` on this thread) whose baggage
+/// was set while it was not innermost (see [`Shared::pending`]), if [`pop`] found one
+/// waiting.
+#[cold]
+pub(crate) fn enter_pending(owner: usize, id: u64) {
+    with_active!(|a| a.enter_pending(owner, id));
+}
+
+/// Forgets the baggage waiting for the span `id`, which [`pop`] found but which is not the
+/// innermost span in `tracing` on this thread (exited on another thread).
+#[cold]
+pub(crate) fn drop_pending(owner: usize, id: u64) {
+    with_active!(|a| {
+        if a.pending_top() == Some((owner, id)) {
             a.shared.pop();
-            a.push(Entry {
-                owner,
-                id,
-                entered: entered.clone(),
-                records,
-                closed: Cell::new(false),
-                stale: false,
-            });
         }
     });
 }
@@ -397,11 +457,24 @@ pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
     }));
 }
 
+/// What [`pop`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Popped {
+    /// The span's entry or mark.
+    Found,
+    /// Nothing for the span on this thread.
+    Nothing,
+    /// The span's entry or mark, and under it the span (owner, id), which baggage was set
+    /// on while it was not innermost: [`enter_pending`] if it is innermost in `tracing`,
+    /// [`drop_pending`] if not.
+    Pending(usize, u64),
+}
+
 /// Exits the innermost entry for the tracing span `id`, which becomes the remembered one
 /// (called on exit), or the mark of an untraced span entered here inside the span whose
-/// entry it shares; `false` if this thread has neither for it.
-pub(crate) fn pop(owner: usize, id: u64) -> bool {
-    let mut found = true;
+/// entry it shares.
+pub(crate) fn pop(owner: usize, id: u64) -> Popped {
+    let mut found = Popped::Found;
     with_active!(|a| {
         let is_exited = |e: &Entry| e.id == id && e.owner == owner;
         // Spans are almost always exited in the reverse order of entering.
@@ -419,11 +492,15 @@ pub(crate) fn pop(owner: usize, id: u64) -> bool {
             } else {
                 a.set_recent(exited);
             }
-        } else if a.shared.last() == Some(&(owner, id)) {
+        } else if a.shared.last().is_some_and(|m| m.is(owner, id)) {
             // An untraced span entered inside the span whose entry it shares.
             a.shared.pop();
         } else {
-            found = false;
+            found = Popped::Nothing;
+            return;
+        }
+        if let Some((owner, id)) = a.pending_top() {
+            found = Popped::Pending(owner, id);
         }
     });
     found
@@ -559,7 +636,13 @@ pub(crate) fn enter_shared(owner: usize, id: u64, parent: Option<u64>) -> bool {
             if a.shared.len() == MAX_SHARED {
                 a.shared.remove(0);
             }
-            a.shared.push((owner, id));
+            let depth = a.entered;
+            a.shared.push(Shared {
+                owner,
+                id,
+                depth,
+                pending: None,
+            });
         }
         shares
     }) else {
@@ -722,7 +805,12 @@ pub struct EnteredContext {
 
 impl Drop for EnteredContext {
     fn drop(&mut self) {
-        pop(ANY, NO_SPAN);
+        // A span under the context waiting for its entry (see `Shared::pending`) can't be
+        // told innermost in `tracing` here: it goes without, rather than risk an entry that
+        // is never popped.
+        if let Popped::Pending(owner, id) = pop(ANY, NO_SPAN) {
+            drop_pending(owner, id);
+        }
     }
 }
 
@@ -834,7 +922,7 @@ mod tests {
                 remember(OWNER, id, entered(id), true);
                 assert!(enter_remembered(OWNER, id));
                 std::thread::spawn(move || {
-                    assert!(!pop(OWNER, id), "no entry on that thread");
+                    assert_eq!(pop(OWNER, id), Popped::Nothing, "no entry on that thread");
                     left_elsewhere(OWNER, id, SpanId::from_u64(id));
                     closing(OWNER, id);
                 })

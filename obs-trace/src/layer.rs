@@ -1470,8 +1470,10 @@ where
     #[inline]
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let owner = self.owner.get();
-        if !active::pop(owner, id.into_u64()) {
-            exited_elsewhere(owner, id, &ctx);
+        match active::pop(owner, id.into_u64()) {
+            active::Popped::Found => {}
+            active::Popped::Nothing => exited_elsewhere(owner, id, &ctx),
+            active::Popped::Pending(owner, pending) => enter_pending(owner, pending, &ctx),
         }
     }
 
@@ -1568,6 +1570,23 @@ where
         && let Some(state) = span.extensions().get::<SpanState>()
     {
         active::left_elsewhere(owner, id.into_u64(), state.context.span_id);
+    }
+}
+
+/// The exit just made leaves the untraced span `pending`, whose baggage was set while a
+/// span was entered inside it, innermost on this thread's stack: its entry, with the
+/// baggage, is pushed if `tracing` agrees that it is the current span here (its exit will
+/// be seen here), and forgotten if not (it was exited on another thread).
+#[cold]
+#[inline(never)]
+fn enter_pending<S>(owner: usize, pending: u64, ctx: &Context<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if ctx.lookup_current().map(|s| s.id().into_u64()) == Some(pending) {
+        active::enter_pending(owner, pending);
+    } else {
+        active::drop_pending(owner, pending);
     }
 }
 

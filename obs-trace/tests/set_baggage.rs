@@ -152,6 +152,28 @@ fn a_span_remembered_on_another_thread_is_entered_with_the_baggage_set_since() {
     }
 }
 
+/// Baggage set on a span while a span is entered inside it (given the span from outside, or
+/// the span entered in itself again) is there for the rest of the span once that one
+/// exits, sampled or not, and whether the layer traces the span or not.
+#[test]
+fn baggage_set_on_a_span_while_another_is_entered_inside_it_stays_for_the_rest_of_it() {
+    check(|| {
+        let work = tracing::info_span!(target: "work", "work");
+        work.in_scope(|| {
+            tracing::info_span!(target: "work", "inner").in_scope(|| add_tenant(&work));
+            tracing::info_span!("traced").in_scope(|| {});
+            call()
+        })
+    });
+    check(|| {
+        let work = tracing::info_span!(target: "work", "work");
+        work.in_scope(|| {
+            work.in_scope(|| add_tenant(&work));
+            call()
+        })
+    });
+}
+
 /// A span entered on this thread while its baggage is set on another is entered with the
 /// new baggage next time, though this thread entered another span in between (which took
 /// note of the set, and must not let the entry made before it be entered again).

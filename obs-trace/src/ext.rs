@@ -74,15 +74,22 @@ pub trait SpanExt {
     /// those made in the current span after it. With no span at all (a global filter
     /// disabled obs's server span too) and without a [`SpanLayer`] it is a no-op. On another
     /// thread where the span is entered at that moment, the baggage takes effect at its
-    /// next enter.
+    /// next enter. Under a per-layer filter (`SpanLayer::new().with_filter(..)`), a span the
+    /// filter hides is never entered for the span layer: baggage set on it, or set while it
+    /// is the innermost span, is carried by the spans created in it and takes effect once
+    /// the code is back in a span the filter lets through.
     ///
     /// Cost: a registry lookup and the baggage's clones, on the call. Spans that never set
-    /// baggage pay nothing more to be created, exited or closed, and no allocation;
+    /// baggage pay nothing more to be created or closed, and no allocation; an exit reads
+    /// a flag of the entry it pops and the top of a thread-local stack of marks (the
+    /// untraced spans entered inside their parent, for which it saves a registry lookup);
     /// entering a span created or exited last on its thread (the enter that needs no lookup)
     /// reads one process-wide counter and branches on it. Only this call changes the
     /// counter: a thread that sees it changed enters its remembered span once by lookup,
     /// so that a span remembered before its baggage was set on another thread is not
-    /// entered with the old baggage.
+    /// entered with the old baggage; a server that sets baggage on every request makes
+    /// each thread's next such enter a lookup, as every enter was before spans were
+    /// remembered.
     ///
     /// [`UnsampledSpans::Keep`]: crate::UnsampledSpans::Keep
     /// [`UnsampledSpans::Skip`]: crate::UnsampledSpans::Skip

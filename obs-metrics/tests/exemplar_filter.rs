@@ -92,7 +92,9 @@ fn measure_in(place: Place, f: impl FnOnce()) -> Option<SpanContext> {
                     || tracing::info_span!(target: "untraced", "work"),
                 );
                 let _entered = span.enter();
-                let ctx = current().expect("a span is current");
+                // The baggage's context is current, with no trace: no span context.
+                assert_eq!(current(), None);
+                let ctx = obs_trace::current().expect("a context is current").span;
                 assert!(!ctx.is_valid(), "{ctx:?}");
                 f();
                 Some(ctx)

@@ -100,6 +100,21 @@ struct Entry {
     stale: bool,
 }
 
+impl Entry {
+    /// The entry of the span `id` of `owner`'s subscriber, open and up to date.
+    #[inline]
+    fn new(owner: usize, id: u64, entered: Entered, records: bool) -> Entry {
+        Entry {
+            owner,
+            id,
+            entered,
+            records,
+            closed: Cell::new(false),
+            stale: false,
+        }
+    }
+}
+
 /// This thread's entered spans and the span created or exited last, in one vector:
 /// `entries[..entered]` are the entered spans, innermost last, and `entries[entered]`, when
 /// there, is the span created or exited last, kept for its next enter. Creating a span and
@@ -214,14 +229,7 @@ impl Active {
         let Some((entered, records)) = self.shared.pop().and_then(|m| m.pending).map(|p| *p) else {
             return;
         };
-        self.push(Entry {
-            owner,
-            id,
-            entered,
-            records,
-            closed: Cell::new(false),
-            stale: false,
-        });
+        self.push(Entry::new(owner, id, entered, records));
     }
 
     /// Makes `entry` the remembered one, in place of any other.
@@ -297,14 +305,7 @@ macro_rules! with_active {
 /// records (is sampled and will be exported).
 #[inline]
 pub(crate) fn remember(owner: usize, id: u64, entered: Entered, records: bool) {
-    with_active!(|a| a.set_recent(Entry {
-        owner,
-        id,
-        entered,
-        records,
-        closed: Cell::new(false),
-        stale: false,
-    }));
+    with_active!(|a| a.set_recent(Entry::new(owner, id, entered, records)));
 }
 
 /// Whether the span `id` records, if this thread knows without a registry lookup: it is
@@ -447,14 +448,7 @@ pub(crate) fn forget_remembered(owner: usize, id: u64) {
 
 /// Pushes `entered` for the tracing span `id`, which records or not (called on enter).
 pub(crate) fn push(owner: usize, id: u64, entered: Entered, records: bool) {
-    with_active!(|a| a.push(Entry {
-        owner,
-        id,
-        entered,
-        records,
-        closed: Cell::new(false),
-        stale: false,
-    }));
+    with_active!(|a| a.push(Entry::new(owner, id, entered, records)));
 }
 
 /// What [`pop`] found.

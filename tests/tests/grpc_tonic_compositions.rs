@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use grpc_common::outcomes;
 use grpc_common::spans::{attribute, capture, is_error, of_kind, take_spans};
 use grpc_common::{BoxFuture, Catalog, CatalogClient, Item, ItemRequest, ItemStream};
 use http::uri::PathAndQuery;
@@ -46,34 +47,6 @@ fn gated_catalog(entered: Arc<AtomicBool>, gate: Arc<tokio::sync::Notify>) -> Ca
             Ok(Response::new(none))
         },
     )
-}
-
-/// `(rpc_grpc_status_code, error_type, count)` of each series of the duration family
-/// `name` in `registry`.
-fn outcomes(registry: &obs_metrics::Registry, name: &str) -> Vec<(String, String, u64)> {
-    let family = registry
-        .collect()
-        .into_iter()
-        .find(|f| f.name == name)
-        .expect("the duration family");
-    let mut outcomes: Vec<_> = family
-        .points
-        .iter()
-        .map(|p| {
-            let label = |key: &str| {
-                let found = p.labels.iter().find(|(k, _)| k == key);
-                found.map(|(_, v)| v.clone()).unwrap_or_default()
-            };
-            match &p.value {
-                obs_metrics::PointValue::Histogram(h) => {
-                    (label("rpc_grpc_status_code"), label("error_type"), h.count)
-                }
-                other => panic!("not a histogram: {other:?}"),
-            }
-        })
-        .collect();
-    outcomes.sort();
-    outcomes
 }
 
 /// tower's `LoadShedLayer` over a `ConcurrencyLimitLayer`, under the server layer (as

@@ -574,3 +574,32 @@ async fn free_port() -> (tonic::transport::server::TcpIncoming, SocketAddr) {
     let addr = listener.local_addr().unwrap();
     (tonic::transport::server::TcpIncoming::from(listener), addr)
 }
+
+/// `(rpc_grpc_status_code, error_type, count)` of each series of the duration family
+/// `name` (`rpc_client_call_duration_seconds`, `rpc_server_call_duration_seconds`) of
+/// `registry`, sorted.
+pub fn outcomes(registry: &obs_metrics::Registry, name: &str) -> Vec<(String, String, u64)> {
+    let family = registry
+        .collect()
+        .into_iter()
+        .find(|f| f.name == name)
+        .expect("the duration family");
+    let mut outcomes: Vec<_> = family
+        .points
+        .iter()
+        .map(|p| {
+            let label = |key: &str| {
+                let found = p.labels.iter().find(|(k, _)| k == key);
+                found.map(|(_, v)| v.clone()).unwrap_or_default()
+            };
+            match &p.value {
+                obs_metrics::PointValue::Histogram(h) => {
+                    (label("rpc_grpc_status_code"), label("error_type"), h.count)
+                }
+                other => panic!("not a histogram: {other:?}"),
+            }
+        })
+        .collect();
+    outcomes.sort();
+    outcomes
+}

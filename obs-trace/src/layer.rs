@@ -1593,7 +1593,9 @@ where
 /// Enters the untraced span `id` (filtered out, or kept for the log layers inside an
 /// unsampled trace): it makes the nearest traced span up from it current (none for a
 /// root), as `tracing` sees it. Entered inside its parent (the usual case: the parent is
-/// the innermost span entered here) it changes nothing. Entered anywhere else, that
+/// the innermost span entered here) it changes what is current in nothing: it is only
+/// marked, so that baggage set on it later (`SpanExt::set_baggage`) can be made current
+/// until it exits. Entered anywhere else, that
 /// context must come with it: a task spawned with `.instrument(step)` or a blocking task
 /// given the span runs where its request's span is not entered, and a span that names
 /// another parent (`debug_span!(parent: &other_request, ..)`, `parent: None`) may be

@@ -494,11 +494,6 @@ async fn listed_headers_are_captured_and_credentials_never() {
         .unwrap();
     send(app, request).await;
     let span = only(&sink, SpanKind::Server);
-    let strings = |v: &[&'static str]| {
-        Some(Value::Array(Array::String(
-            v.iter().map(|&s| StringValue::from(s)).collect(),
-        )))
-    };
     assert_eq!(
         attr(&span, "http.request.header.x-request-id"),
         strings(&["r1", "r2"])
@@ -515,6 +510,13 @@ async fn listed_headers_are_captured_and_credentials_never() {
     ] {
         assert_eq!(attr(&span, forbidden), None, "{forbidden}");
     }
+}
+
+/// A captured header attribute's value: its values in order, as a string array.
+fn strings(values: &[&'static str]) -> Option<Value> {
+    Some(Value::Array(Array::String(
+        values.iter().map(|&s| StringValue::from(s)).collect(),
+    )))
 }
 
 /// `http::HeaderValue::is_sensitive`: a value the application marked as not to be shown
@@ -553,11 +555,6 @@ async fn header_values_marked_sensitive_are_captured_redacted() {
         .unwrap();
     send(app, request).await;
     let span = only(&sink, SpanKind::Server);
-    let strings = |v: &[&'static str]| {
-        Some(Value::Array(Array::String(
-            v.iter().map(|&s| StringValue::from(s)).collect(),
-        )))
-    };
     assert_eq!(
         attr(&span, "http.request.header.x-api-key"),
         strings(&["REDACTED"])

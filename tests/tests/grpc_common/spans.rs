@@ -44,3 +44,18 @@ pub fn attribute(span: &SpanData, key: &str) -> Option<String> {
 pub fn is_error(span: &SpanData) -> bool {
     matches!(span.status, SpanStatus::Error { .. })
 }
+
+/// Asserts that `client`, a client span whose channel gave up at a deadline (tonic hands
+/// the caller CANCELLED), records gRPC's code for it: DEADLINE_EXCEEDED, failed.
+pub fn assert_client_deadline_exceeded(client: &SpanData) {
+    assert_eq!(
+        attribute(client, "rpc.grpc.status_code").as_deref(),
+        Some("4"),
+        "{client:#?}"
+    );
+    assert_eq!(
+        attribute(client, "error.type").as_deref(),
+        Some("DEADLINE_EXCEEDED")
+    );
+    assert!(is_error(client));
+}

@@ -144,9 +144,7 @@
 //! let span = &sink.spans()[0];
 //! assert_eq!(span.name, "shop.v1.Orders/Get");
 //! assert_eq!(span.parent_span_id.to_string(), "b7ad6b7169203331");
-//! let attribute = |key: &str| {
-//!     span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
-//! };
+//! let attribute = |key: &str| span.attribute(key).map(ToString::to_string);
 //! assert_eq!(attribute("rpc.service").as_deref(), Some("shop.v1.Orders"));
 //! assert_eq!(attribute("rpc.method").as_deref(), Some("Get"));
 //! assert_eq!(attribute("rpc.grpc.status_code").as_deref(), Some("5"));

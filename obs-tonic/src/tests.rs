@@ -29,10 +29,7 @@ fn capture() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
 }
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
+    span.attribute(key).map(ToString::to_string)
 }
 
 /// The span's `rpc.grpc.status_code` and `error.type`.
@@ -1681,10 +1678,7 @@ fn strings(values: &[&'static str]) -> Option<obs_trace::opentelemetry::Value> {
 
 /// The value of the span's attribute `key`.
 fn value(span: &SpanData, key: &str) -> Option<obs_trace::opentelemetry::Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.clone())
+    span.attribute(key).cloned()
 }
 
 /// The metadata keys the capture tests list: two that are sent, two credentials that are

@@ -182,12 +182,7 @@ mod tests {
             captured.record_values(values, &span);
         });
         let span = &sink.spans()[0];
-        let attribute = |key: &str| {
-            span.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .map(|kv| kv.value.clone())
-        };
+        let attribute = |key: &str| span.attribute(key).cloned();
         for prefix in ["old.", "new."] {
             let a = attribute(&format!("{prefix}x-a"));
             assert_eq!(a, strings(&["1", "3", "4"]), "{prefix}");

@@ -42,10 +42,7 @@ fn install() -> (InMemorySpanSink, tracing::subscriber::DefaultGuard) {
 }
 
 fn attr(span: &SpanData, key: &str) -> Option<Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.clone())
+    span.attribute(key).cloned()
 }
 
 fn str_attr(span: &SpanData, key: &str) -> Option<String> {

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{KeyValue, Value};
 use parking_lot::Mutex;
 
 use crate::{SpanContext, SpanId};
@@ -79,6 +79,16 @@ pub struct SpanData {
     pub status: Status,
     /// The instrumentation scope: the `tracing` target's crate.
     pub scope: &'static str,
+}
+
+impl SpanData {
+    /// The value of the attribute `key`, if present.
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
 }
 
 /// Where finished spans go. Implementations must not block: the call is made on the

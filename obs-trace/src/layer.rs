@@ -1788,12 +1788,7 @@ mod tests {
             });
         });
         let span = only(spans);
-        let value = |key: &str| {
-            span.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .map(|kv| kv.value.as_str().into_owned())
-        };
+        let value = |key: &str| span.attribute(key).map(|v| v.as_str().into_owned());
         for key in ["debug", "shown", "later"] {
             assert_eq!(value(key).as_deref(), Some(FORMAT_PANICKED), "{key}");
         }

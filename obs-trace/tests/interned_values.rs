@@ -9,11 +9,9 @@ use obs_trace::{InMemorySpanSink, SpanData, SpanLayer};
 use tracing_subscriber::prelude::*;
 
 fn string_attribute<'a>(span: &'a SpanData, key: &str) -> &'a str {
-    match span.attributes.iter().find(|kv| kv.key.as_str() == key) {
-        Some(kv) => match &kv.value {
-            Value::String(s) => s.as_str(),
-            other => panic!("{key} is not a string: {other:?}"),
-        },
+    match span.attribute(key) {
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => panic!("{key} is not a string: {other:?}"),
         None => panic!("{key} missing"),
     }
 }

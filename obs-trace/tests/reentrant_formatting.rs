@@ -59,12 +59,7 @@ fn values_that_log_or_update_their_span_while_recorded_do_not_deadlock() {
     let spans = sink.take();
     assert_eq!(spans.len(), 1, "{spans:?}");
     let span = &spans[0];
-    let value = |key: &str| {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.clone())
-    };
+    let value = |key: &str| span.attribute(key).cloned();
     assert_eq!(value("recorded"), Some(Value::from("shown")));
     assert_eq!(value("set.while.formatting"), Some(Value::Bool(true)));
     // The ERROR logged while the outer one's `error` field was formatted came first: its

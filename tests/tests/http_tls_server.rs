@@ -80,10 +80,7 @@ async fn get_over_tls(pki: &Pki, addr: SocketAddr, path: &str) -> String {
 }
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
+    span.attribute(key).map(ToString::to_string)
 }
 
 #[tokio::test(flavor = "current_thread")]

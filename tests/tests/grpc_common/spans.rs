@@ -34,10 +34,7 @@ pub fn of_kind(spans: &[SpanData], kind: SpanKind) -> &SpanData {
 
 /// The value of the span's attribute `key`, as a string.
 pub fn attribute(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
+    span.attribute(key).map(ToString::to_string)
 }
 
 /// Whether the span's status is an error.

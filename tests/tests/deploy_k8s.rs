@@ -2,7 +2,8 @@
 //! checks the rendered objects against each other and the service contract: container
 //! ports, probes, Service selectors and target ports, ServiceMonitor selectors and port
 //! names, the collector endpoint the services export to, and the dashboard ConfigMap; then
-//! runs the rendered probes against the real services.
+//! runs the rendered probes against the real services. The README's Helm installs pin
+//! their chart versions.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -475,4 +476,68 @@ fn the_rendered_probes_succeed_against_the_real_services() {
             }
         }
     }
+}
+
+/// The `helm install` commands of deploy/README.md, each joined from its `\`-continued lines.
+fn readme_helm_installs() -> Vec<String> {
+    let readme = std::fs::read_to_string(deploy_path("README.md")).expect("deploy/README.md");
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in readme.lines() {
+        let line = line.trim();
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                if current.starts_with("helm install ") {
+                    commands.push(current.clone());
+                }
+                current.clear();
+            }
+        }
+    }
+    commands
+}
+
+#[test]
+fn the_readme_installs_pinned_chart_versions() {
+    // An unpinned chart is whatever the repository serves that day: Jaeger's chart 4.x, say,
+    // replaced the `jaeger-collector` and `jaeger-query` Services collector.yaml and the
+    // Grafana values name with a single `jaeger` Service.
+    let installs = readme_helm_installs();
+    assert!(
+        installs.len() >= 5,
+        "cert-manager, the operator, kube-prometheus-stack, Loki and Jaeger: {installs:#?}"
+    );
+    for install in &installs {
+        let args: Vec<&str> = install.split_whitespace().collect();
+        let version = args
+            .iter()
+            .position(|a| *a == "--version")
+            .and_then(|i| args.get(i + 1));
+        assert!(
+            version.is_some_and(|v| v.chars().any(|c| c.is_ascii_digit())),
+            "`{install}` does not pin --version"
+        );
+    }
+
+    // Kubernetes runs the Jaeger the compose stack runs.
+    let compose: Value = serde_norway::from_str(
+        &std::fs::read_to_string(deploy_path("compose/docker-compose.yml")).expect("compose"),
+    )
+    .expect("compose is YAML");
+    let image = compose["services"]["jaeger"]["image"]
+        .as_str()
+        .expect("jaeger image");
+    let (_, tag) = image
+        .rsplit_once(':')
+        .expect("the compose jaeger image is pinned");
+    let jaeger = installs
+        .iter()
+        .find(|i| i.contains("jaegertracing/jaeger"))
+        .expect("a Jaeger install");
+    assert!(
+        jaeger.contains(&format!("allInOne.image.tag={tag}")),
+        "`{jaeger}` does not run Jaeger {tag} like the compose stack"
+    );
 }

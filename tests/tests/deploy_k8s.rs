@@ -541,3 +541,21 @@ fn the_readme_installs_pinned_chart_versions() {
         "`{jaeger}` does not run Jaeger {tag} like the compose stack"
     );
 }
+
+#[test]
+fn the_readme_loki_install_fits_a_laptop_cluster() {
+    // Loki's chart 6 runs memcached caches by default; the chunk cache alone requests
+    // 9.6 GiB of memory (allocatedMemory 8192 MiB × 1.2), so on a laptop's kind node its pod
+    // stays Pending.
+    let installs = readme_helm_installs();
+    let loki = installs
+        .iter()
+        .find(|i| i.contains("grafana/loki"))
+        .expect("a Loki install");
+    for cache in ["chunksCache", "resultsCache"] {
+        assert!(
+            loki.contains(&format!("{cache}.enabled=false")),
+            "`{loki}` leaves {cache} on"
+        );
+    }
+}

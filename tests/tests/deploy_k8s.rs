@@ -559,3 +559,17 @@ fn the_readme_loki_install_fits_a_laptop_cluster() {
         );
     }
 }
+
+#[test]
+fn the_readme_helm_arguments_survive_zsh() {
+    // zsh (macOS's shell) globs an unquoted `configs[0]` and, matching no file, refuses to
+    // run the command ("no matches found"); bash passes it on. Quoted, both pass it as is.
+    for install in readme_helm_installs() {
+        for arg in install.split_whitespace() {
+            assert!(
+                !arg.contains(['[', '*', '?']) || arg.starts_with(['\'', '"']),
+                "`{arg}` in `{install}` is a glob pattern to zsh: quote it"
+            );
+        }
+    }
+}

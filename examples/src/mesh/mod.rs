@@ -13,6 +13,7 @@ mod traffic;
 
 use std::io::stderr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the runner waits for the slow trace's spans after the services exited.
 const TELEMETRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `--concurrency` when not given.
+const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(8).unwrap();
 
 /// What `mesh` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +65,14 @@ impl MeshOptions {
             ("html", "MESH_HTML"),
             ("bin-dir", "MESH_BIN_DIR"),
         ])?;
+        let requests = args.value("requests", "MESH_REQUESTS", 300)?;
+        // Zero requests in flight would send nothing: an error, not a silent 1. More workers
+        // than requests would idle, and the headline would claim them.
+        let concurrency: NonZeroUsize =
+            args.value("concurrency", "MESH_CONCURRENCY", DEFAULT_CONCURRENCY)?;
         Ok(MeshOptions {
-            requests: args.value("requests", "MESH_REQUESTS", 300)?,
-            concurrency: args
-                .value::<usize>("concurrency", "MESH_CONCURRENCY", 8)?
-                .max(1),
+            requests,
+            concurrency: concurrency.get().min(requests.max(1)),
             slow_ms: args.value(
                 "slow-ms",
                 "SLOW_MS",
@@ -266,4 +273,30 @@ fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
         .iter()
         .map(|listener| listener.local_addr().map(|addr| addr.port()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(argv: &[&str]) -> Result<MeshOptions, String> {
+        let args = Args::parse_from(argv.iter().copied()).map_err(|e| e.to_string())?;
+        MeshOptions::from_args(&args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn zero_concurrency_is_an_error_naming_the_flag() {
+        let error = options(&["--concurrency", "0"]).expect_err("0 requests in flight");
+        assert!(error.contains("--concurrency \"0\""), "{error}");
+    }
+
+    #[test]
+    fn concurrency_is_at_most_the_number_of_requests() {
+        let few = options(&["--requests", "3", "--concurrency", "50"]).expect("valid");
+        assert_eq!((few.requests, few.concurrency), (3, 3));
+        let none = options(&["--requests", "0"]).expect("valid");
+        assert_eq!(none.concurrency, 1);
+        let default = options(&[]).expect("valid");
+        assert_eq!((default.requests, default.concurrency), (300, 8));
+    }
 }

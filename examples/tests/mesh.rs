@@ -116,15 +116,12 @@ fn mesh() -> &'static MeshRun {
 /// must pass that on rather than leave only its "exported to" line.
 #[test]
 fn undelivered_telemetry_of_an_external_endpoint_is_reported() {
-    let nothing_listens = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    // Port 9 (discard), where nothing listens on loopback: a port freed by dropping a
+    // listener can be taken by another test's receiver meanwhile, which then accepts it all.
     let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
-    command.args(["--requests", "8"]).env(
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        format!("http://127.0.0.1:{nothing_listens}"),
-    );
+    command
+        .args(["--requests", "8"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
     let output = run_bounded(command, MESH_TIMEOUT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{}\n{stderr}", output.status);
@@ -333,6 +330,30 @@ fn a_reader_that_has_gone_fails_neither_the_run_nor_the_html_page() {
     assert!(status.success(), "mesh to closed pipes: {status}");
     let page = page.expect("the HTML page was written");
     assert!(page.contains("report.render"), "{page}");
+}
+
+/// An `--html` path that can't be written fails the run at once, naming the path, before
+/// any service starts or any traffic is sent.
+#[test]
+fn an_unwritable_html_path_fails_before_the_run() {
+    let dir = TempDir::new("unwritable-html");
+    let path = dir.0.join("no-such-directory").join("report.html");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
+    command
+        .args(["--requests", "4", "--html"])
+        .arg(&path)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let output = run_bounded(command, MESH_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write {}", path.display())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mesh: sending"),
+        "traffic was sent:\n{stderr}"
+    );
 }
 
 /// The parent of process `pid` if it is alive (not a zombie, dead but not yet reaped), from

@@ -4,6 +4,7 @@
 //! `mesh serve <service> [flags]` runs one service instead (what the runner starts in
 //! each child process), the same as the service's own binary.
 
+use std::fs::File;
 use std::io::{ErrorKind, Write, stderr, stdout};
 
 use obs_examples::args::{self, Args, say};
@@ -23,6 +24,15 @@ async fn run() -> Result<(), BoxError> {
         return obs_examples::services::run(&name, Args::parse_from(argv)?).await;
     }
     let options = MeshOptions::from_args(&Args::parse_from(first.into_iter().chain(argv))?)?;
+    // Opened before the run, as a shell redirection is: an unwritable `--html` path fails
+    // at once, not after a minute of traffic.
+    let html = match &options.html {
+        Some(path) => Some((
+            path,
+            File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
     // Stopped by SIGINT or SIGTERM (`timeout`, a CI cancel, an IDE's stop button), the
     // runner drops the run, and with it the service processes it started: none is left
     // running without its parent.
@@ -43,8 +53,8 @@ async fn run() -> Result<(), BoxError> {
     {
         return Err(format!("cannot print the report: {e}").into());
     }
-    if let Some(path) = &options.html {
-        std::fs::write(path, mesh::html::render(&summary))
+    if let Some((path, mut file)) = html {
+        file.write_all(mesh::html::render(&summary).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         say(stderr(), format_args!("mesh: wrote {}", path.display()));
     }

@@ -750,6 +750,20 @@ mod tests {
         );
     }
 
+    /// OpenMetrics 1.0 (Label): "Label names beginning with underscores are RESERVED and
+    /// MUST NOT be used": a field such as `_shard` is exposed under a name that is not.
+    #[test]
+    fn a_typed_label_name_with_a_leading_underscore_is_renamed() {
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct Private {
+            _shard: u8,
+        }
+        assert_eq!(
+            label_pairs("m", MetricKind::Counter, &Private { _shard: 3 }),
+            vec![("label__shard".to_owned(), "3".to_owned())]
+        );
+    }
+
     #[test]
     fn typed_label_names_that_repeat_are_made_unique() {
         // A flattened set repeating a name, and a rename landing on a declared name:

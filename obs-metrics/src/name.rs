@@ -180,16 +180,20 @@ fn push_squeezed(out: &mut String, c: char) {
 /// The Prometheus label name of OpenTelemetry attribute `key`, as the compatibility spec
 /// translates it ("Prometheus and OpenMetrics Compatibility", Metric Attributes: characters
 /// outside `[a-zA-Z0-9_]` become `_`, consecutive `_` one `_`), case kept
-/// (`service.name` -> `service_name`), with a `_` put before a leading digit, which no label
-/// name may start with. The squeeze also keeps the name off the `__` prefix Prometheus
-/// reserves. `None` for an empty key, which the OpenTelemetry common spec forbids.
+/// (`service.name` -> `service_name`). A name that would start with a digit (no label name
+/// may) or with `_` (OpenMetrics 1.0 reserves those; the squeeze already keeps it off the
+/// `__` Prometheus reserves) gets the prefix the collector's Prometheus exporters give it,
+/// `key_` (`1st.zone` -> `key_1st_zone`, `_tier` -> `key_tier`). `None` for an empty key,
+/// which the OpenTelemetry common spec forbids.
 pub(crate) fn attribute_label(key: &str) -> Option<String> {
-    let mut out = String::with_capacity(key.len() + 1);
-    if key.starts_with(|c: char| c.is_ascii_digit()) {
-        out.push('_');
-    }
+    let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         push_squeezed(&mut out, if c.is_ascii_alphanumeric() { c } else { '_' });
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "key_");
+    } else if out.starts_with('_') {
+        out.insert_str(0, "key");
     }
     (!out.is_empty()).then_some(out)
 }
@@ -224,8 +228,13 @@ pub(crate) fn validate_metric_name(
             "use snake_case (lower case words joined by _)",
         ));
     }
-    if name.starts_with("__") {
-        return Err(invalid(name, "names starting with __ are reserved"));
+    // OpenMetrics 1.0 (MetricFamily, Name): "MetricFamily names beginning with underscores
+    // are RESERVED and MUST NOT be used" (Prometheus itself reserves `__`).
+    if name.starts_with('_') {
+        return Err(invalid(
+            name,
+            "names starting with _ are reserved (OpenMetrics; Prometheus reserves __)",
+        ));
     }
     let base = match (kind, name.strip_suffix("_total")) {
         (MetricKind::Counter, Some(base)) => base,
@@ -351,8 +360,12 @@ pub(crate) fn validate_label_name(
     if !charset_ok {
         return Err(err("must match [a-zA-Z_][a-zA-Z0-9_]*"));
     }
-    if label.starts_with("__") {
-        return Err(err("names starting with __ are reserved for Prometheus"));
+    // OpenMetrics 1.0 (Label): "Label names beginning with underscores are RESERVED and
+    // MUST NOT be used" (Prometheus itself reserves `__`).
+    if label.starts_with('_') {
+        return Err(err(
+            "names starting with _ are reserved (OpenMetrics; Prometheus reserves __)",
+        ));
     }
     if bytes.iter().any(u8::is_ascii_uppercase) {
         return Err(err("use snake_case"));
@@ -551,8 +564,10 @@ mod tests {
             assert_eq!(ok(name, kind).unit, None, "{name}");
         }
         assert!(reason("seconds", MetricKind::Gauge, Some(Unit::Seconds)).contains("_seconds"));
-        // An underscore before the unit word is all OpenMetrics asks for.
-        assert_eq!(ok("_seconds", MetricKind::Gauge).unit, Some(Unit::Seconds));
+        // A word before the unit word is all OpenMetrics asks for; a bare underscore
+        // would start a name OpenMetrics reserves.
+        assert_eq!(ok("a_seconds", MetricKind::Gauge).unit, Some(Unit::Seconds));
+        assert!(reason("_seconds", MetricKind::Gauge, None).contains("reserved"));
     }
 
     #[test]
@@ -638,6 +653,9 @@ mod tests {
         assert!(reason("latency_bucket", MetricKind::Histogram, None).contains("_bucket"));
         assert!(reason("errors_counter", MetricKind::Counter, None).contains("type"));
         assert!(reason("__private", MetricKind::Gauge, None).contains("reserved"));
+        // OpenMetrics reserves a single leading underscore too.
+        assert!(reason("_private", MetricKind::Gauge, None).contains("reserved"));
+        assert!(reason("_jobs_total", MetricKind::Counter, None).contains("reserved"));
     }
 
     #[test]
@@ -646,6 +664,8 @@ mod tests {
         assert!(check("http_route").is_ok());
         assert!(check("le").is_err());
         assert!(check("__name__").is_err());
+        // OpenMetrics 1.0: "Label names beginning with underscores are RESERVED".
+        assert!(check("_shard").is_err());
         assert!(check("Route").is_err());
         assert!(check("1st").is_err());
         assert!(check("otel_metric_overflow").is_err());
@@ -692,13 +712,14 @@ mod tests {
             ("k8s.pod.uid", "k8s_pod_uid"),
             // Case is kept: label names may have capitals.
             ("Region", "Region"),
-            // Runs of invalid characters and `_` become one `_`, which also keeps a key
-            // off the `__` prefix Prometheus reserves.
+            // Runs of invalid characters and `_` become one `_`.
             ("a..b__c", "a_b_c"),
-            ("__name__", "_name_"),
-            ("é", "_"),
-            // No label name starts with a digit.
-            ("1st.try", "_1st_try"),
+            // No label name starts with `_` (OpenMetrics reserves it, Prometheus `__`) or
+            // a digit: `key_` before it, as the collector's Prometheus exporters write it.
+            ("__name__", "key_name_"),
+            ("_tier", "key_tier"),
+            ("é", "key_"),
+            ("1st.try", "key_1st_try"),
         ] {
             assert_eq!(attribute_label(key).as_deref(), Some(label), "{key}");
             assert!(

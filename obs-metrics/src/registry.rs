@@ -402,7 +402,9 @@ impl Registry {
     ///
     /// Keys become label names as the spec translates them: characters outside
     /// `[a-zA-Z0-9_]` become `_` and runs of `_` one `_` (`service.name` ->
-    /// `service_name`), a leading digit gets a `_` before it; keys that become the same
+    /// `service_name`), a name that would start with a digit or `_` gets `key_` before it
+    /// (`1st.zone` -> `key_1st_zone`), as the collector's Prometheus exporters write it;
+    /// keys that become the same
     /// name share the label, their values joined with `;` in the order of the keys (as
     /// the spec says). An empty key is left out (the OpenTelemetry common spec forbids it;
     /// reported once on stderr). Values are printed escaped, as every label value is.

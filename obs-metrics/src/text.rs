@@ -548,7 +548,7 @@ mod tests {
             ("host_name", "second"),
             ("host.name", "first"),
         ]);
-        let labels = "{_1st_zone=\"a\",deployment_environment_name=\"\",host_name=\"first;second\",\
+        let labels = "{deployment_environment_name=\"\",host_name=\"first;second\",key_1st_zone=\"a\",\
                       service_instance_id=\"627cc493-f310-47de-96bd-71410b7dec09\",\
                       service_name=\"checkout \\\"eu\\\"\\\\1\\nnext\"}";
         let openmetrics = r.encode(Format::OpenMetrics);

@@ -230,7 +230,7 @@ print("families", len(families))
     assert_eq!(
         target,
         [
-            "target info [('target_info', [('_9_weird_key', 'x'), ('k8s_pod_name', 'café'), \
+            "target info [('target_info', [('k8s_pod_name', 'café'), ('key_9_weird_key', 'x'), \
              ('service_instance_id', '627cc493-f310-47de-96bd-71410b7dec09'), \
              ('service_name', 'checkout \"eu\" \\\\ 1\\nnext')], 1, None)]"
         ],

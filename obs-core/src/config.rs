@@ -272,7 +272,8 @@ pub struct Config {
     pub metrics_otlp: OtlpSettings,
     /// OTLP settings per signal.
     pub logs_otlp: OtlpSettings,
-    /// `OTEL_TRACES_SAMPLER` (+ `_ARG`); `parentbased_always_on` by default.
+    /// `OTEL_TRACES_SAMPLER` (+ `_ARG`); `parentbased_always_on` by default. A Jaeger remote
+    /// sampler's strategy is polled by `init` (see [`Sampler::from_spec_name`]).
     pub sampler: Sampler,
     /// `OTEL_PROPAGATORS`: which formats (W3C Trace Context and Baggage, B3) every obs
     /// middleware reads and writes ([`obs_trace::Propagators`], set process-wide by `init`).
@@ -1682,13 +1683,22 @@ impl Config {
             }
             Some(name) => {
                 let arg = r.var(SAMPLER_ARG);
-                match Sampler::from_spec_name(&name, arg.as_deref()) {
-                    Ok(s) => {
-                        // Only the ratio samplers take an argument; to the others it is
-                        // unrecognized input, which the spec says "MUST be logged".
+                match Sampler::from_spec_name_lenient(&name, arg.as_deref()) {
+                    Ok((s, problems)) => {
+                        // A Jaeger argument is a list: its bad parts are left at their
+                        // defaults, each alone (as opentelemetry-java reads it), so a typo in
+                        // one key does not send the poller to another endpoint.
+                        for problem in problems {
+                            r.warnings.push(format!(
+                                "obs: OTEL_TRACES_SAMPLER_ARG: {problem}; using its default"
+                            ));
+                        }
+                        // Only the ratio and Jaeger samplers take an argument; to the others
+                        // it is unrecognized input, which the spec says "MUST be logged".
                         let ratio = |s: &Sampler| matches!(s, Sampler::TraceIdRatio(_));
-                        let takes_arg =
-                            ratio(&s) || matches!(&s, Sampler::ParentBased(root) if ratio(root));
+                        let takes_arg = ratio(&s)
+                            || matches!(&s, Sampler::ParentBased(root) if ratio(root))
+                            || s.jaeger_remote().is_some();
                         if let Some(arg) = arg.as_deref().filter(|_| !takes_arg) {
                             let why = format!("{name} takes no argument");
                             r.warn_using(SAMPLER_ARG, arg, &why, &name);

@@ -1007,8 +1007,71 @@ fn samplers() {
         Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(1.0)))
     );
     assert!(warned(&c, "OTEL_TRACES_SAMPLER_ARG", "2"));
+    // X-Ray's centralized sampling (a third-party protocol) is not supported: the default.
+    let c = config(&[("OTEL_TRACES_SAMPLER", "xray")]);
+    assert!(warned(&c, "OTEL_TRACES_SAMPLER", "xray"));
+    assert_eq!(c.sampler, Sampler::default());
+}
+
+/// `jaeger_remote` and `parentbased_jaeger_remote` (SDK environment variables spec): the
+/// argument's `endpoint`, `pollingIntervalMs` and `initialSamplingRate`, each defaulted
+/// alone when missing or bad (and a bad one warned about).
+#[test]
+fn jaeger_remote_samplers_take_their_list_argument() {
+    use obs_core::trace::JaegerRemoteConfig;
     let c = config(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]);
-    assert!(warned(&c, "OTEL_TRACES_SAMPLER", "jaeger_remote"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(
+        matches!(c.sampler, Sampler::JaegerRemote(_)),
+        "{:?}",
+        c.sampler
+    );
+    assert_eq!(
+        c.sampler.jaeger_remote().unwrap().config(),
+        &JaegerRemoteConfig::default()
+    );
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote"),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "endpoint=http://jaeger:14250,pollingIntervalMs=5000,initialSamplingRate=0.25",
+        ),
+    ]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let Sampler::ParentBased(root) = &c.sampler else {
+        panic!("{:?}", c.sampler)
+    };
+    assert_eq!(
+        root.jaeger_remote().unwrap().config(),
+        &JaegerRemoteConfig {
+            endpoint: "http://jaeger:14250".to_owned(),
+            polling_interval: Duration::from_secs(5),
+            initial_sampling_rate: 0.25,
+        }
+    );
+    let c = config(&[
+        ("OTEL_TRACES_SAMPLER", "Jaeger_Remote"),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "endpoint=jaeger,pollingIntervalMs=soon,initialSamplingRate=0.5",
+        ),
+    ]);
+    let remote = c.sampler.jaeger_remote().expect("jaeger_remote");
+    assert_eq!(
+        remote.config(),
+        &JaegerRemoteConfig {
+            initial_sampling_rate: 0.5,
+            ..Default::default()
+        },
+        "the good part kept"
+    );
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(warned(&c, "OTEL_TRACES_SAMPLER_ARG", "endpoint=\"jaeger\""));
+    assert!(warned(
+        &c,
+        "OTEL_TRACES_SAMPLER_ARG",
+        "pollingIntervalMs=\"soon\""
+    ));
 }
 
 /// The spec: invalid or unrecognized `OTEL_TRACES_SAMPLER_ARG` input "MUST be logged". A

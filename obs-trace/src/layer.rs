@@ -1198,6 +1198,57 @@ impl fmt::Write for StackBuf {
     }
 }
 
+/// Calls `decide` with the span's name as it is when the span is created: its `otel.name`
+/// (middleware sets the route's, `GET /users/{id}`), else its `tracing` name. Asked for by
+/// the samplers that decide by name only (a Jaeger per-operation strategy, whose operation
+/// is the span name), when a trace's first span in this process is decided.
+#[cold]
+#[inline(never)]
+fn with_span_name(attrs: &Attributes<'_>, decide: &mut dyn FnMut(&str) -> bool) -> bool {
+    struct Name<'d> {
+        decide: &'d mut dyn FnMut(&str) -> bool,
+        answer: Option<bool>,
+    }
+    impl Visit for Name<'_> {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "otel.name" {
+                self.answer = Some((self.decide)(value));
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() != "otel.name" {
+                return;
+            }
+            let mut buf = StackBuf::new();
+            match catch_format_panic(|| fmt::write(&mut buf, format_args!("{value:?}"))) {
+                Some(Ok(())) => self.answer = Some((self.decide)(buf.as_str())),
+                // Longer than the stack buffer: rare enough to allocate.
+                Some(Err(_)) => {
+                    if let Some(name) = catch_format_panic(|| format!("{value:?}")) {
+                        self.answer = Some((self.decide)(&name));
+                    }
+                }
+                // A `Debug` that panics leaves the `tracing` name, as recording does.
+                None => {}
+            }
+        }
+    }
+    let meta = attrs.metadata();
+    if meta.fields().field("otel.name").is_none() {
+        return decide(meta.name());
+    }
+    let mut name = Name {
+        decide,
+        answer: None,
+    };
+    attrs.record(&mut name);
+    match name.answer {
+        Some(answer) => answer,
+        // Declared `Empty`, to be recorded later: the `tracing` name is all there is now.
+        None => (name.decide)(meta.name()),
+    }
+}
+
 fn scope_of(target: &'static str) -> &'static str {
     // A crate name has no ':', so the first one starts the first `::` (a one-byte search,
     // much cheaper than a substring search or `split`).
@@ -1673,7 +1724,12 @@ impl SpanLayer {
             // A local parent's decision holds for the whole local subtree.
             Some(p) if !p.is_remote => (p.trace_id, p.flags, p.trace_state, p.span_id, false),
             Some(p) => {
-                let sampled = self.inner.sampler.should_sample(Some(&p), p.trace_id);
+                let sampled =
+                    self.inner
+                        .sampler
+                        .should_sample_span(Some(&p), p.trace_id, |decide| {
+                            with_span_name(attrs, decide)
+                        });
                 (
                     p.trace_id,
                     p.flags.with_sampled(sampled),
@@ -1684,7 +1740,10 @@ impl SpanLayer {
             }
             None => {
                 let trace_id = TraceId::random();
-                let sampled = self.inner.sampler.should_sample(None, trace_id);
+                let sampled = self
+                    .inner
+                    .sampler
+                    .should_sample_span(None, trace_id, |decide| with_span_name(attrs, decide));
                 // Our trace ids are fully random, so W3C Level 2 lets us say so.
                 (
                     trace_id,
@@ -1760,6 +1819,60 @@ mod tests {
             .with_span_events(true);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
         sink.take()
+    }
+
+    /// A Jaeger per-operation strategy decides a root by its span name as created: the
+    /// `otel.name` middleware gives (`%` or plain), else the `tracing` name; a remote
+    /// parent's flag is followed under `ParentBased`.
+    #[test]
+    fn a_per_operation_strategy_decides_by_the_span_name() {
+        use crate::{JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy};
+        let remote = JaegerRemoteSampler::new(JaegerRemoteConfig::default());
+        remote.set_strategy(crate::SamplingStrategy::PerOperation(
+            PerOperationStrategy {
+                default_probability: 0.0,
+                lower_bound_per_second: 0.0,
+                operations: vec![
+                    ("GET /users/{id}".to_owned(), 1.0),
+                    ("checkout".to_owned(), 1.0),
+                ],
+            },
+        ));
+        let layer = SpanLayer::new().with_sampler(Sampler::ParentBased(Box::new(
+            Sampler::JaegerRemote(remote),
+        )));
+        let route = "GET /users/{id}".to_owned();
+        let long = format!("{:0>200}", "x");
+        let sampled = |span: tracing::Span| span.span_context().is_some_and(|c| c.is_sampled());
+        let mut seen = Vec::new();
+        record_with(layer, || {
+            seen.push(sampled(tracing::info_span!(
+                "request",
+                otel.name = route.as_str()
+            )));
+            seen.push(sampled(tracing::info_span!("request", otel.name = %route)));
+            seen.push(sampled(tracing::info_span!("checkout")));
+            seen.push(sampled(tracing::info_span!("request")));
+            seen.push(sampled(tracing::info_span!("checkout", otel.name = %long)));
+            seen.push(sampled(tracing::info_span!(
+                "checkout",
+                otel.name = tracing::field::Empty
+            )));
+            let parent = RemoteParent {
+                span: Some(SpanContext {
+                    trace_id: TraceId::from_u128(7),
+                    span_id: SpanId::from_u64(7),
+                    flags: TraceFlags::SAMPLED,
+                    is_remote: true,
+                    ..Default::default()
+                }),
+                baggage: Default::default(),
+            };
+            seen.push(sampled(span_with_remote_parent(parent, || {
+                tracing::info_span!("request")
+            })));
+        });
+        assert_eq!(seen, [true, true, true, false, false, true, true]);
     }
 
     /// A value whose `Debug` and `Display` panic: a bug in a user type.

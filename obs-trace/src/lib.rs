@@ -68,6 +68,7 @@ mod ext;
 mod format_panic;
 mod ids;
 mod intern;
+mod jaeger_remote;
 mod layer;
 mod limits;
 mod propagation;
@@ -91,6 +92,9 @@ pub use ext::{SpanExt, span_context_of};
 pub use format_panic::{FORMAT_PANICKED, catch_format_panic};
 pub use ids::{SpanId, TraceFlags, TraceId};
 pub use intern::{LastSeen, intern};
+pub use jaeger_remote::{
+    JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy, SamplingStrategy,
+};
 pub use layer::{RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
 pub use limits::{AttributeLimits, SpanLimits};
 pub use propagation::{

@@ -5,7 +5,8 @@
 //! real collector receives, the `traceparent` sent downstream and the JSON log lines must
 //! agree with the OpenTelemetry SDK's own sampler for that value (`TraceIdRatioBased` with
 //! the same ratio decides the same trace ids, so a ratio's sampled set is within a higher
-//! ratio's); the samplers obs does not support fall back to the default,
+//! ratio's); the Jaeger remote samplers, whose endpoint serves nothing here, sample at their
+//! initial rate by trace id; `xray`, which obs does not support, falls back to the default,
 //! `parentbased_always_on`, and a bad ratio argument to 1.0, as the specification says.
 //! Each configuration is a child process of this test (`init` is once per process).
 
@@ -133,19 +134,22 @@ fn cases() -> Vec<Case> {
             Some("-1"),
             parent_based(Sampler::TraceIdRatioBased(1.0)),
         ),
-        // Unsupported (a remote sampling service) or unknown: the default.
+        // Jaeger remote sampling with no `SamplingManager` at its endpoint: the initial rate,
+        // by trace id (`TraceIdRatioBased`'s algorithm), until a fetch succeeds; alone it
+        // decides whatever the parent says.
         case(
             "jaeger",
             "jaeger_remote",
-            Some("endpoint=http://localhost:14250"),
-            parent_based(Sampler::AlwaysOn),
+            Some("endpoint=http://127.0.0.1:1,initialSamplingRate=0.5"),
+            Sampler::TraceIdRatioBased(0.5),
         ),
         case(
             "parentbased-jaeger",
             "parentbased_jaeger_remote",
-            None,
-            parent_based(Sampler::AlwaysOn),
+            Some("endpoint=http://127.0.0.1:1"),
+            parent_based(Sampler::TraceIdRatioBased(0.001)),
         ),
+        // Unsupported (AWS X-Ray's, a third-party protocol) or unknown: the default.
         case("xray", "xray", None, parent_based(Sampler::AlwaysOn)),
         case("bogus", "sometimes", None, parent_based(Sampler::AlwaysOn)),
     ]
@@ -347,6 +351,11 @@ async fn every_head_sampler_decides_as_the_spec_says_at_a_real_collector() {
         sampled_sets[service].intersection(&ids).cloned().collect()
     };
     assert_eq!(fixed("ratio-half-a"), fixed("ratio-half-b"));
+    assert_eq!(
+        fixed("jaeger"),
+        fixed("ratio-half-a"),
+        "a remote rate decides alike"
+    );
     assert!(fixed("ratio-quarter").is_subset(&fixed("ratio-half-a")));
     assert!(!fixed("ratio-quarter").is_empty() && fixed("ratio-quarter") != fixed("ratio-half-a"));
 

@@ -272,7 +272,25 @@ impl Builder {
     }
 
     /// The head sampler. Defaults to `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`),
-    /// else `parentbased_always_on`.
+    /// else `parentbased_always_on`. With a [`Sampler::JaegerRemote`] (alone or as
+    /// `ParentBased`'s root), `init` polls its endpoint for the service's strategy until
+    /// shutdown:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use obs_core::trace::{JaegerRemoteConfig, JaegerRemoteSampler, Sampler};
+    ///
+    /// let remote = JaegerRemoteSampler::new(JaegerRemoteConfig {
+    ///     endpoint: "http://jaeger-collector:14250".to_owned(),
+    ///     polling_interval: Duration::from_secs(30),
+    ///     initial_sampling_rate: 0.01,
+    /// });
+    /// let telemetry = obs_core::builder()
+    ///     .service_name("checkout")
+    ///     .sampler(Sampler::ParentBased(Box::new(Sampler::JaegerRemote(remote))))
+    ///     .init();
+    /// ```
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self

@@ -88,6 +88,7 @@
 mod builder;
 mod config;
 mod export;
+mod jaeger_remote;
 mod resource;
 mod signal;
 mod telemetry;

@@ -747,6 +747,9 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
         }
     };
 
+    // A Jaeger remote sampler's strategy is polled on the export runtime, which stops with
+    // the pipeline.
+    crate::jaeger_remote::start(&runtime.handle, &config.sampler, resource.service_name());
     let mut span_layer = SpanLayer::new()
         .with_sampler(config.sampler.clone())
         .with_span_events(config.span_events)

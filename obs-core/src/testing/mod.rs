@@ -84,6 +84,7 @@ mod grpc;
 mod hex;
 mod http;
 mod ingest;
+mod jaeger;
 mod model;
 mod receiver;
 mod store;
@@ -95,6 +96,7 @@ pub use opentelemetry_proto as proto;
 pub use self::analysis::{SpanRow, SpanTree, Trace, group_by_trace};
 pub use self::config::ReceiverConfig;
 pub use self::hex::{from_hex, to_hex};
+pub use self::jaeger::SamplingServer;
 pub use self::model::{
     MetricPoint, ReceivedLog, ReceivedMetric, ReceivedSpan, SERVICE_NAME, Transport, any_value_str,
     attribute, attribute_int, attribute_str, service_name,

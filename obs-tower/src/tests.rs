@@ -123,6 +123,38 @@ async fn ok_response_makes_a_server_span_with_the_semconv_attributes() {
 
 /// A repeated `Host` or `User-Agent` (malformed, but sent) is read as its first value, as a
 /// header lookup gives it.
+/// A Jaeger per-operation strategy's operation is the server span's name as the layer
+/// creates it (`GET /status/{code}`, method and route), not the `tracing` span's name.
+#[tokio::test(flavor = "current_thread")]
+async fn a_per_operation_strategy_decides_a_request_by_its_route() {
+    use obs_trace::{
+        JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy, Sampler, SamplingStrategy,
+    };
+    let remote = JaegerRemoteSampler::new(JaegerRemoteConfig::default());
+    remote.set_strategy(SamplingStrategy::PerOperation(PerOperationStrategy {
+        default_probability: 0.0,
+        lower_bound_per_second: 0.0,
+        operations: vec![("GET /status/{code}".to_owned(), 1.0)],
+    }));
+    let sink = InMemorySpanSink::new();
+    let layer = SpanLayer::new()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::JaegerRemote(
+            remote,
+        ))))
+        .with_sink(Arc::new(sink.clone()));
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    for uri in ["/status/200", "/status/204", "/echo"] {
+        let request = Request::builder()
+            .method(if uri == "/echo" { "POST" } else { "GET" })
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        send(app(), request).await;
+    }
+    let names: Vec<_> = sink.spans().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["GET /status/{code}", "GET /status/{code}"]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn repeated_host_and_user_agent_give_their_first_values() {
     let (sink, _guard) = install();

@@ -15,6 +15,9 @@
 //!   encoding; errors are `400`/`404`/`405`/`413`/`415` with a `google.rpc.Status` body, as
 //!   the [OTLP/HTTP spec](https://opentelemetry.io/docs/specs/otlp/#otlphttp-response) says.
 //!
+//! [`SamplingServer`] stands in for Jaeger's `SamplingManager` (gRPC) in tests of the
+//! `jaeger_remote` samplers: it serves the strategy a test sets.
+//!
 //! To use it in your own tests, enable the feature for tests only:
 //! `obs-core = { version = "…", features = ["testing"] }` under `[dev-dependencies]`.
 //!

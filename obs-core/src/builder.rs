@@ -11,6 +11,7 @@ use crate::config::{
     Signal, TemporalityPreference, check_header, root_path_warning, shown_url, signal_path_warning,
     signal_url, validate_endpoint,
 };
+use crate::telemetry::JsonWriter;
 use crate::{InitError, Telemetry};
 
 /// Settings given in code. Each one wins over its environment variable; an invalid one makes
@@ -64,6 +65,7 @@ pub struct Builder {
     log_filter: Option<String>,
     traces_filter: Option<String>,
     json_logs: Option<bool>,
+    json_writer: Option<JsonWriter>,
     json_field_names: Option<obs_log::FieldNames>,
     json_span_fields: Option<obs_log::SpanFields>,
     json_file_line: Option<bool>,
@@ -409,10 +411,34 @@ impl Builder {
         self
     }
 
-    /// Whether JSON log lines go to stdout. Defaults to `OBS_LOG_FORMAT` (`json` or `none`),
-    /// else `true`.
+    /// Whether JSON log lines are written (to stdout, or [`Builder::json_writer`]'s writer).
+    /// Defaults to `OBS_LOG_FORMAT` (`json` or `none`), else `true`.
     pub fn json_logs(mut self, on: bool) -> Self {
         self.json_logs = Some(on);
+        self
+    }
+
+    /// Where the JSON log lines go instead of stdout: a file
+    /// (`File::options().append(true).create(true).open(path)?`), a socket, any
+    /// `io::Write`. As on stdout, the lines go through a bounded buffer to a thread of
+    /// their own that writes and flushes them, so a slow disk never holds up the code that
+    /// logs: the lines it can't take, or `writer` fails to write, are dropped and counted in
+    /// `obs_log_dropped_total`; the [`Telemetry`] guard flushes them at shutdown and on drop.
+    /// Whether lines are written at all is still [`Builder::json_logs`] (`OBS_LOG_FORMAT`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let file = std::fs::File::options()
+    ///     .append(true)
+    ///     .create(true)
+    ///     .open("/var/log/orders.jsonl")?;
+    /// let telemetry = obs_core::builder().json_writer(file).init()?;
+    /// # drop(telemetry);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn json_writer(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
+        self.json_writer = Some(JsonWriter::new(writer));
         self
     }
 
@@ -870,7 +896,7 @@ impl Builder {
     /// Starts telemetry: see [`crate::init`].
     pub fn init(self) -> Result<Telemetry, InitError> {
         let config = self.config()?;
-        crate::telemetry::start(config, None)
+        crate::telemetry::start(config, self.json_writer, None)
     }
 
     /// [`init`](Self::init), with `layer`, a `tracing` layer of the application's, added to
@@ -907,7 +933,7 @@ impl Builder {
         L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
     {
         let config = self.config()?;
-        crate::telemetry::start(config, Some(Box::new(layer)))
+        crate::telemetry::start(config, self.json_writer, Some(Box::new(layer)))
     }
 }
 

@@ -317,7 +317,8 @@ pub struct Config {
     /// Default `info`, independent of `RUST_LOG`, so quieting logs never loses a trace. A bad
     /// directive is left out with a warning, as in `RUST_LOG`.
     pub traces_filter: String,
-    /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines to stdout; `none` writes none.
+    /// `OBS_LOG_FORMAT`: `json` (default) writes JSON lines (to stdout, or the writer of
+    /// [`Builder::json_writer`](crate::Builder::json_writer)); `none` writes none.
     pub json_logs: bool,
     /// The key names of the JSON lines (a schema: obs's default, ECS, the OTel log data
     /// model, Loki). Default [`obs_log::FieldNames::default`].

@@ -600,11 +600,56 @@ fn start_queue<T: Send + 'static, R: crate::export::transport::OtlpRequest>(
 /// ([`Builder::init_with`](crate::Builder::init_with)).
 pub(crate) type UserLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
 
-pub(crate) fn start(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry, InitError> {
+/// Where `init` writes the JSON lines instead of stdout ([`Builder::json_writer`](
+/// crate::Builder::json_writer)). Shared, as a `Builder` is `Clone`: a clone kept to try
+/// `init` again after one that failed still has it. Only the JSON lines' writer thread
+/// writes through it, so its lock is never contended and the thread that logs never takes
+/// it.
+#[derive(Clone)]
+pub(crate) struct JsonWriter(Arc<std::sync::Mutex<Box<dyn std::io::Write + Send>>>);
+
+impl JsonWriter {
+    pub(crate) fn new(writer: impl std::io::Write + Send + 'static) -> Self {
+        JsonWriter(Arc::new(std::sync::Mutex::new(Box::new(writer))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn std::io::Write + Send>> {
+        // A user's writer that panicked is caught by the writer thread, which carries on.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for JsonWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JsonWriter")
+    }
+}
+
+impl std::io::Write for JsonWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+pub(crate) fn start(
+    config: Config,
+    json_writer: Option<JsonWriter>,
+    user_layer: Option<UserLayer>,
+) -> Result<Telemetry, InitError> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
         return Err(InitError::AlreadyInitialized);
     }
-    let result = start_once(config, user_layer);
+    let result = start_once(config, json_writer, user_layer);
     if result.is_err() {
         INITIALIZED.store(false, Ordering::SeqCst);
     }
@@ -623,7 +668,11 @@ fn foreign_tracer_provider() -> bool {
     valid
 }
 
-fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry, InitError> {
+fn start_once(
+    config: Config,
+    json_writer: Option<JsonWriter>,
+    user_layer: Option<UserLayer>,
+) -> Result<Telemetry, InitError> {
     // First, so that it filters the configuration's own warnings too.
     obs_trace::diagnostics::set_level(config.diagnostics);
     for w in &config.warnings {
@@ -684,11 +733,14 @@ fn start_once(config: Config, user_layer: Option<UserLayer>) -> Result<Telemetry
             }
         }
     };
-    // JSON lines to stdout through a bounded buffer: a slow terminal or pipe drops (and
-    // counts) lines instead of stalling requests.
+    // JSON lines to stdout (or the builder's writer) through a bounded buffer: a slow
+    // terminal, pipe or disk drops (and counts) lines instead of stalling requests.
     let (json_writer, json_flush) = if config.json_logs {
-        let (writer, guard) = obs_log::NonBlocking::new(std::io::stdout())
-            .map_err(|e| InitError::Start(e.to_string()))?;
+        let (writer, guard) = match json_writer {
+            Some(w) => obs_log::NonBlocking::new(w),
+            None => obs_log::NonBlocking::new(std::io::stdout()),
+        }
+        .map_err(|e| InitError::Start(e.to_string()))?;
         (Some(writer), Some(guard))
     } else {
         (None, None)

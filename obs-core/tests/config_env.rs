@@ -933,6 +933,39 @@ fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
     }
 }
 
+/// Each per-signal variable applies to its own signal only, metrics included (whose
+/// headers and timeout no other test sets).
+#[test]
+fn each_signal_reads_its_own_headers_and_timeout() {
+    for signal in ["TRACES", "METRICS", "LOGS"] {
+        let headers = format!("OTEL_EXPORTER_OTLP_{signal}_HEADERS");
+        let timeout = format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT");
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "all=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            (&headers, "only=2"),
+            (&timeout, "700"),
+        ]);
+        for (name, otlp) in [
+            ("TRACES", &c.traces_otlp),
+            ("METRICS", &c.metrics_otlp),
+            ("LOGS", &c.logs_otlp),
+        ] {
+            let (header, ms) = if name == signal {
+                (("only".to_owned(), "2".to_owned()), 700)
+            } else {
+                (("all".to_owned(), "1".to_owned()), 2500)
+            };
+            assert_eq!(otlp.headers, vec![header], "{signal} set, {name} read");
+            assert_eq!(
+                otlp.timeout,
+                Duration::from_millis(ms),
+                "{signal} set, {name} read"
+            );
+        }
+    }
+}
+
 #[test]
 fn headers_timeout_compression() {
     let c = config(&[

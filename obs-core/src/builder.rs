@@ -465,7 +465,8 @@ impl Builder {
     }
 
     /// The fields (of events and of the spans around them) whose values the JSON lines
-    /// and the OTLP log records show as `[REDACTED]`. Defaults to
+    /// and the OTLP log records show as `[REDACTED]`, and so do span events
+    /// ([`Builder::span_events`]), which are the same events. Defaults to
     /// [`obs_log::Redaction::default`]; [`obs_log::Redaction::none`] turns it off.
     /// Span attributes exported as traces are not redacted.
     pub fn log_redaction(mut self, redaction: obs_log::Redaction) -> Self {

@@ -846,6 +846,12 @@ fn start_once(
             })
     });
     let span_layer = span_layer.with_traces_filter(traces_filter);
+    // Span events (off by default) are the same events as the log records: the same
+    // fields are hidden.
+    let span_layer = {
+        let redaction = config.log_redaction.clone();
+        span_layer.with_event_redaction(move |field| redaction.is_redacted(field))
+    };
     let json_layer = json_writer.map(|w| {
         obs_log::JsonLayer::new()
             .with_writer(w)

@@ -1,7 +1,8 @@
 //! [`Redaction`]: field names whose values never leave the process.
 
-/// The value written in place of a redacted field's value.
-pub const REDACTED: &str = "[REDACTED]";
+/// The value written in place of a redacted field's value (`obs-trace`'s, which span events
+/// show too).
+pub use obs_trace::REDACTED;
 
 /// The field names whose values are replaced by `"[REDACTED]"`, in JSON lines
 /// ([`JsonLayer`](crate::JsonLayer)) and OTLP records ([`OtlpLogLayer`](crate::OtlpLogLayer))

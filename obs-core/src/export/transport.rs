@@ -8,7 +8,8 @@
 //! jitter, honouring the gRPC `RetryInfo` delay and HTTP `Retry-After` (seconds or a date)
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
 //! which means no limit), or, for a connection that can't be made, until shutdown begins
-//! ([`Retries::stop`]); everything else fails at once, redirects too (not followed). A
+//! ([`Retries::stop`]); everything else fails at once, redirects too (not followed), and so
+//! does an OTLP/HTTP answer that is not HTTP/1.1 (an OTLP/gRPC receiver's HTTP/2). A
 //! delay longer than an export can wait also holds the next exports back until it has
 //! passed (at most 5 minutes): they wait for it within their timeout, or fail unsent. A
 //! failure's error carries what the receiver said: the gRPC status message, or the
@@ -500,6 +501,22 @@ pub(crate) struct OtlpClient {
 /// `Retry-After: 18446744073709551615`) must not stop telemetry for good.
 const MAX_THROTTLE: Duration = Duration::from_secs(300);
 
+/// hyper's text for bytes a connection received when it was not waiting for any: what an
+/// OTLP/gRPC receiver's HTTP/2 greeting is to an HTTP/1.1 client that has not read its
+/// answer yet. hyper gives this kind no predicate.
+const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
+
+/// Whether an OTLP/HTTP request failed because the receiver does not answer in HTTP/1.1 (an
+/// OTLP/gRPC receiver answers in HTTP/2): a response hyper can't parse, or bytes it did not
+/// wait for (the cause of a request hyper then reports as canceled). Not retried: no retry
+/// changes the protocol a receiver speaks, and the OTLP spec retries only a connection not
+/// made and the answers 429, 502, 503 and 504.
+fn not_http(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(|e| e.is_parse() || e.to_string() == UNEXPECTED_MESSAGE)
+}
+
 /// What to append to a failed export's `message` when the endpoint likely speaks the other
 /// OTLP protocol: it is on that protocol's default port, or the error is one a server of
 /// the other protocol causes, which names neither the port nor the protocol. OTLP/HTTP to
@@ -513,10 +530,7 @@ fn protocol_hint(protocol: Protocol, port: Option<u16>, message: &str) -> &'stat
     let (default_port, signatures, hint): (_, &[&str], _) = match protocol {
         Protocol::HttpProtobuf => (
             4317,
-            &[
-                "received unexpected message from connection",
-                "invalid HTTP version",
-            ],
+            &[UNEXPECTED_MESSAGE, "invalid HTTP version"],
             " (is it an OTLP/gRPC endpoint? For gRPC, set OTEL_EXPORTER_OTLP_PROTOCOL=grpc or \
              Builder::protocol; port 4317 is OTLP/gRPC's default)",
         ),
@@ -918,7 +932,7 @@ impl OtlpClient {
                     self.endpoint(),
                     causes(&e)
                 ),
-                true,
+                !not_http(&e),
                 None,
             )
         })?;
@@ -1451,6 +1465,60 @@ mod tests {
         let third = client.export(&request, &Retries::default()).await;
         assert_eq!(third, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
+    }
+
+    /// The first bytes an OTLP/gRPC receiver sends: an HTTP/2 SETTINGS frame, empty.
+    const H2_SETTINGS: &[u8] = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+    /// OTLP/HTTP sent to an OTLP/gRPC receiver (the issue's own `otlp_endpoint(":4317")`
+    /// with the default protocol) is answered in HTTP/2, whether the frames come after the
+    /// request or before it: a receiver of the other protocol, which no retry changes. It
+    /// fails at once, as a web page at a wrong endpoint does, instead of being retried until
+    /// the export timeout (and holding shutdown for its whole timeout).
+    #[tokio::test]
+    async fn http_to_a_grpc_receiver_fails_at_once() {
+        // After the request: hyper reads the frame as a response of an unknown version.
+        let (base, arrivals) = http_answering(|_, stream| respond(stream, H2_SETTINGS)).await;
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
+            .await;
+        let error = sent.expect_err("an HTTP/2 answer");
+        assert!(!error.retryable, "{error}");
+        assert!(error.message.contains("OTLP/gRPC endpoint?"), "{error}");
+        assert_eq!(arrivals.lock().len(), 1, "not retried: {error}");
+
+        // Before it, as a gRPC server greets each connection: bytes hyper did not wait for.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            for _ in 0..MAX_CONNECTIONS {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let _ = stream.write_all(H2_SETTINGS).await;
+                    // Held open, reading, as a server waiting for the HTTP/2 preface.
+                    let mut sink = [0; 1024];
+                    while stream.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
+            .await;
+        let error = sent.expect_err("HTTP/2 frames first");
+        assert!(!error.retryable, "{error}");
+        assert_eq!(
+            connections.load(Ordering::Relaxed),
+            1,
+            "not retried: {error}"
+        );
     }
 
     #[tokio::test]

@@ -9,7 +9,8 @@
 //! as the least wait, until the export timeout runs out (for ever with a zero timeout,
 //! which means no limit), or, for a connection that can't be made, until shutdown begins
 //! ([`Retries::stop`]); everything else fails at once, redirects too (not followed), and so
-//! does an OTLP/HTTP answer that is not HTTP/1.1 (an OTLP/gRPC receiver's HTTP/2). A
+//! does an answer in the other HTTP version (an OTLP/gRPC receiver's HTTP/2 to OTLP/HTTP,
+//! an HTTP/1.1-only receiver's HTTP/1.1 to OTLP/gRPC). A
 //! delay longer than an export can wait also holds the next exports back until it has
 //! passed (at most 5 minutes): they wait for it within their timeout, or fail unsent. A
 //! failure's error carries what the receiver said: the gRPC status message, or the
@@ -517,6 +518,18 @@ fn not_http(error: &(dyn std::error::Error + 'static)) -> bool {
         .any(|e| e.is_parse() || e.to_string() == UNEXPECTED_MESSAGE)
 }
 
+/// h2's text for a frame longer than it allows: what an HTTP/1.1 answer is to an HTTP/2
+/// client, which reads its first bytes (`HTTP/1.1 4..`) as a frame's length.
+const FRAME_TOO_LARGE: &str = "frame with invalid size";
+
+/// Whether an OTLP/gRPC call failed because the receiver answered in HTTP/1.1 (an OTLP/HTTP
+/// receiver that does not speak HTTP/2). Not retried, as [`not_http`] is not. h2's error
+/// type is not one obs depends on, so it is told by its text.
+fn not_http2(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| e.to_string().contains(FRAME_TOO_LARGE))
+}
+
 /// What to append to a failed export's `message` when the endpoint likely speaks the other
 /// OTLP protocol: it is on that protocol's default port, or the error is one a server of
 /// the other protocol causes, which names neither the port nor the protocol. OTLP/HTTP to
@@ -537,7 +550,7 @@ fn protocol_hint(protocol: Protocol, port: Option<u16>, message: &str) -> &'stat
         Protocol::Grpc => (
             4318,
             &[
-                "frame with invalid size",
+                FRAME_TOO_LARGE,
                 "invalid compression flag",
                 "mapped from HTTP status code 404",
             ],
@@ -865,9 +878,11 @@ impl OtlpClient {
                 // brings no status from the receiver: tonic makes an UNKNOWN one caused by a
                 // transport error. gRPC calls that condition UNAVAILABLE, and it is retried as
                 // a broken HTTP connection is. So does the `grpc-timeout` running out with no
-                // answer (a CANCELLED of tonic's own).
+                // answer (a CANCELLED of tonic's own). Not an answer in HTTP/1.1, which is no
+                // broken connection but a receiver of the other protocol.
                 let broken = std::error::Error::source(&status)
-                    .is_some_and(|cause| cause.is::<tonic::transport::Error>());
+                    .is_some_and(|cause| cause.is::<tonic::transport::Error>())
+                    && !not_http2(&status);
                 if !broken {
                     unanswered.answered();
                 }
@@ -1519,6 +1534,22 @@ mod tests {
             1,
             "not retried: {error}"
         );
+    }
+
+    /// OTLP/gRPC sent to an HTTP/1.1-only receiver (an OTLP/HTTP port that does not speak
+    /// HTTP/2): h2 reads its HTTP/1.1 answer as a frame of an impossible size. A receiver of
+    /// the other protocol, which no retry changes: the export fails at once.
+    #[tokio::test]
+    async fn grpc_to_an_http1_receiver_fails_at_once() {
+        let (base, arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
+        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
+        let sent = client
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
+            .await;
+        let error = sent.expect_err("an HTTP/1.1 answer");
+        assert!(!error.retryable, "{error}");
+        assert!(error.message.contains("OTLP/HTTP endpoint?"), "{error}");
+        assert_eq!(arrivals.lock().len(), 1, "not retried: {error}");
     }
 
     #[tokio::test]

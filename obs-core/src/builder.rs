@@ -153,7 +153,8 @@ impl Builder {
     /// Adds a resource attribute. It wins over `OTEL_RESOURCE_ATTRIBUTES`, even with an empty
     /// value, as the resource spec's Merge says; a non-empty `service.name` wins over
     /// `OTEL_SERVICE_NAME` too (an empty one names no service, so the variable's name, else
-    /// `unknown_service:<binary>`, stays).
+    /// `unknown_service:<binary>`, stays). An empty key makes `init` fail: an attribute key
+    /// "MUST be a non-null and non-empty string" (the common spec).
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource_attributes.push((key.into(), value.into()));
         self
@@ -589,6 +590,14 @@ impl Builder {
         }
         if let Some(v) = &self.service_version {
             c.service_version = Some(v.clone());
+        }
+        // The common spec: an attribute key "MUST be a non-null and non-empty string".
+        if let Some((k, v)) = self.resource_attributes.iter().find(|(k, _)| k.is_empty()) {
+            return Err(invalid(
+                "resource_attribute",
+                format!("{k}={v}"),
+                "the key must not be empty",
+            ));
         }
         c.resource_attributes
             .extend(self.resource_attributes.iter().cloned());

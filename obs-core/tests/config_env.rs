@@ -1576,6 +1576,11 @@ fn invalid_builder_values_are_errors_that_name_the_setting() {
             "sampler",
         ),
         (obs_core::builder().service_name(" "), "service_name"),
+        // The common spec: an attribute key "MUST be a non-null and non-empty string".
+        (
+            obs_core::builder().resource_attribute("", "x"),
+            "resource_attribute",
+        ),
         (obs_core::builder().log_filter("[[["), "log_filter"),
         (
             obs_core::builder().traces_filter("orders=loud"),

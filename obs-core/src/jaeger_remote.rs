@@ -130,19 +130,19 @@ pub(crate) fn strategy_of(
     first.or(second).ok_or("the response holds no strategy")
 }
 
-/// A poll's bound: a server that takes longer is one that failed. Within the interval, so
-/// that polls never pile up.
-fn poll_timeout(interval: Duration) -> Duration {
-    interval.min(Duration::from_secs(10))
-}
+/// A poll's bound: a server that takes longer is one that failed (opentelemetry-go-contrib's
+/// `defaultRemoteSamplingTimeout`). Not tied to the interval: polls run one after another,
+/// so a slow one only delays the next, and a server slower than a short interval must still
+/// be heard.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The channel to the sampler's endpoint (connected at the first poll).
 pub(crate) fn channel(sampler: &JaegerRemoteSampler) -> Result<tonic::transport::Channel, String> {
     let config = sampler.config();
     let endpoint = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
         .map_err(|e| format!("jaeger_remote endpoint {:?}: {e}", config.endpoint))?
-        .connect_timeout(poll_timeout(config.polling_interval))
-        .timeout(poll_timeout(config.polling_interval));
+        .connect_timeout(POLL_TIMEOUT)
+        .timeout(POLL_TIMEOUT);
     #[cfg(feature = "tls")]
     let endpoint = if config.endpoint.starts_with("https://") {
         let tls = crate::export::tls::TlsMaterial::load(&Default::default())
@@ -160,7 +160,6 @@ pub(crate) fn channel(sampler: &JaegerRemoteSampler) -> Result<tonic::transport:
 async fn fetch(
     channel: &tonic::transport::Channel,
     service_name: &str,
-    timeout: Duration,
 ) -> Result<SamplingStrategy, String> {
     let call = async {
         let mut grpc = tonic::client::Grpc::new(channel.clone());
@@ -180,9 +179,9 @@ async fn fetch(
         strategy_of(response.into_inner()).map_err(str::to_owned)
     };
     // The channel's own timeouts bound the connection and the call; this bounds the whole.
-    tokio::time::timeout(timeout, call)
+    tokio::time::timeout(POLL_TIMEOUT, call)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+        .unwrap_or_else(|_| Err(format!("no answer within {POLL_TIMEOUT:?}")))
 }
 
 /// Polls for `service_name`'s strategy at once and then every polling interval, for as long
@@ -199,7 +198,7 @@ pub(crate) async fn poll(
     let mut failing = false;
     loop {
         tick.tick().await;
-        match fetch(&channel, &service_name, poll_timeout(interval)).await {
+        match fetch(&channel, &service_name).await {
             Ok(strategy) => {
                 sampler.set_strategy(strategy);
                 failing = false;
@@ -379,6 +378,25 @@ mod tests {
         assert!(wait_until(|| sampler.strategy() == per_op).await);
         server.set_strategy(Some(SamplingStrategy::Probabilistic(0.75)));
         assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(0.75)).await);
+        assert!(warnings.lock().unwrap().is_empty());
+        task.abort();
+    }
+
+    /// Polls run one after another, so one that outlasts the interval only delays the next:
+    /// a server slower than a short interval is still heard.
+    #[tokio::test]
+    async fn a_server_slower_than_the_interval_is_heard() {
+        let server = SamplingServer::start(Some(SamplingStrategy::Probabilistic(1.0)))
+            .await
+            .unwrap();
+        server.set_delay(Duration::from_millis(100));
+        let sampler = sampler(server.endpoint());
+        let (task, warnings) = spawn(&sampler);
+        assert!(
+            wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(1.0)).await,
+            "{:?}",
+            warnings.lock().unwrap()
+        );
         assert!(warnings.lock().unwrap().is_empty());
         task.abort();
     }

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use obs_trace::SamplingStrategy;
 use tokio::net::TcpListener;
@@ -22,6 +23,7 @@ use crate::jaeger_remote::proto;
 struct State {
     strategy: Option<SamplingStrategy>,
     requests: Vec<String>,
+    delay: Duration,
 }
 
 /// An in-process Jaeger `SamplingManager` on a loopback port: it answers every
@@ -50,6 +52,7 @@ impl SamplingServer {
         let state = Arc::new(Mutex::new(State {
             strategy,
             requests: Vec::new(),
+            delay: Duration::ZERO,
         }));
         let (stop, stopped) = watch::channel(false);
         let manager = Manager(state.clone());
@@ -77,6 +80,12 @@ impl SamplingServer {
     /// Answers with `strategy` from now on (`None`: `UNAVAILABLE`).
     pub fn set_strategy(&self, strategy: Option<SamplingStrategy>) {
         self.lock().strategy = strategy;
+    }
+
+    /// Answers each call `delay` after it arrives from now on, as a distant or loaded
+    /// Jaeger does.
+    pub fn set_delay(&self, delay: Duration) {
+        self.lock().delay = delay;
     }
 
     /// The service names asked for so far, in order.
@@ -134,14 +143,19 @@ impl tonic::server::NamedService for Manager {
 
 impl tonic::server::UnaryService<proto::SamplingStrategyParameters> for Manager {
     type Response = proto::SamplingStrategyResponse;
-    type Future = std::future::Ready<Result<tonic::Response<Self::Response>, tonic::Status>>;
+    type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
 
     fn call(&mut self, request: tonic::Request<proto::SamplingStrategyParameters>) -> Self::Future {
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         state.requests.push(request.into_inner().service_name);
-        std::future::ready(match &state.strategy {
+        let answer = match &state.strategy {
             Some(strategy) => Ok(tonic::Response::new(response(strategy))),
             None => Err(tonic::Status::unavailable("no strategy set")),
+        };
+        let delay = state.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            answer
         })
     }
 }

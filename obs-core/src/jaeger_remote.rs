@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use obs_trace::{JaegerRemoteSampler, PerOperationStrategy, SamplingStrategy};
+use obs_trace::{JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy, SamplingStrategy};
 
 /// The message types of `sampling.proto` that the call uses, written out rather than
 /// generated (no `protoc` in the build for five messages).
@@ -192,7 +192,15 @@ pub(crate) async fn poll(
     service_name: String,
     warn: impl Fn(&str),
 ) {
-    let interval = sampler.config().polling_interval;
+    let mut interval = sampler.config().polling_interval;
+    if interval.is_zero() {
+        // Only `JaegerRemoteConfig` built in code can hold it (`pollingIntervalMs=0` is
+        // refused), and Tokio's `interval` panics on it: the default, as for the variable.
+        interval = JaegerRemoteConfig::default().polling_interval;
+        warn(&format!(
+            "obs: a jaeger_remote polling interval of 0 is no interval; polling every {interval:?}"
+        ));
+    }
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -247,8 +255,6 @@ pub(crate) fn start(
 mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
-
-    use obs_trace::JaegerRemoteConfig;
 
     use super::*;
     use crate::testing::SamplingServer;
@@ -379,6 +385,29 @@ mod tests {
         server.set_strategy(Some(SamplingStrategy::Probabilistic(0.75)));
         assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(0.75)).await);
         assert!(warnings.lock().unwrap().is_empty());
+        task.abort();
+    }
+
+    /// `JaegerRemoteConfig`'s fields are public, so the poller can be handed a zero interval,
+    /// which `OTEL_TRACES_SAMPLER_ARG` refuses (Tokio's `interval` panics on it, which killed
+    /// the poller before its first fetch).
+    #[tokio::test]
+    async fn a_zero_interval_is_warned_about_and_the_strategy_still_fetched() {
+        let server = SamplingServer::start(Some(SamplingStrategy::Probabilistic(1.0)))
+            .await
+            .unwrap();
+        let sampler = JaegerRemoteSampler::new(JaegerRemoteConfig {
+            endpoint: server.endpoint(),
+            polling_interval: Duration::ZERO,
+            initial_sampling_rate: 0.25,
+        });
+        let (task, warnings) = spawn(&sampler);
+        assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(1.0)).await);
+        let warned = warnings.lock().unwrap().clone();
+        assert!(
+            warned.len() == 1 && warned[0].contains("polling interval of 0"),
+            "{warned:?}"
+        );
         task.abort();
     }
 

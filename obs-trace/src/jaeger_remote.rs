@@ -28,7 +28,8 @@ pub struct JaegerRemoteConfig {
     /// `scheme://host:port` of the gRPC server serving `jaeger.api_v2.SamplingManager`
     /// (`endpoint`; `http://localhost:14250` by default, Jaeger's collector port).
     pub endpoint: String,
-    /// How often the strategy is fetched (`pollingIntervalMs`; 60 s by default).
+    /// How often the strategy is fetched (`pollingIntervalMs`; 60 s by default, which a
+    /// zero interval is taken as, with a warning).
     pub polling_interval: Duration,
     /// The probability used until a strategy is fetched (`initialSamplingRate`; 0.001 by
     /// default).

@@ -121,8 +121,6 @@ async fn ok_response_makes_a_server_span_with_the_semconv_attributes() {
     assert_eq!(attr(&span, "http.request.method_original"), None);
 }
 
-/// A repeated `Host` or `User-Agent` (malformed, but sent) is read as its first value, as a
-/// header lookup gives it.
 /// A Jaeger per-operation strategy's operation is the server span's name as the layer
 /// creates it (`GET /status/{code}`, method and route), not the `tracing` span's name.
 #[tokio::test(flavor = "current_thread")]
@@ -155,6 +153,8 @@ async fn a_per_operation_strategy_decides_a_request_by_its_route() {
     assert_eq!(names, ["GET /status/{code}", "GET /status/{code}"]);
 }
 
+/// A repeated `Host` or `User-Agent` (malformed, but sent) is read as its first value, as a
+/// header lookup gives it.
 #[tokio::test(flavor = "current_thread")]
 async fn repeated_host_and_user_agent_give_their_first_values() {
     let (sink, _guard) = install();

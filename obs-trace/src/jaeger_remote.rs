@@ -147,8 +147,8 @@ struct Shared {
     /// a probabilistic strategy follows (a decision that read [`OTHER`] just before still
     /// finds a strategy).
     other: RwLock<Other>,
-    /// The strategy last set, to tell a poll that changed nothing (whose rate limiters keep
-    /// their balance) from one that did.
+    /// The strategy last set, to tell a poll that changed nothing from one that did, and
+    /// whether the buckets in [`Shared::other`] are the ones in use (kept across a change).
     current: Mutex<SamplingStrategy>,
 }
 
@@ -205,10 +205,32 @@ impl RateLimiter {
         }
     }
 
-    fn check_credit(&mut self, now: Instant) -> bool {
+    /// Adds the credits earned since the last call.
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.balance = (self.balance + elapsed * self.per_second).min(self.max_balance);
+    }
+
+    /// A new rate, keeping the balance pro-rated to the new bucket (Go's
+    /// `RateLimiter.Update`): a fresh full bucket at each changed strategy would let a burst
+    /// through every poll that changed anything.
+    fn update(&mut self, per_second: f64, now: Instant) {
+        self.refill(now);
+        let new = RateLimiter::new(per_second, now);
+        let balance = self.balance / self.max_balance * new.max_balance;
+        // NaN only from an infinite bucket (an infinite rate): full, as a new one is.
+        self.balance = if balance.is_nan() {
+            new.max_balance
+        } else {
+            balance
+        };
+        self.per_second = new.per_second;
+        self.max_balance = new.max_balance;
+    }
+
+    fn check_credit(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.balance >= 1.0 {
             self.balance -= 1.0;
             true
@@ -260,8 +282,9 @@ impl JaegerRemoteSampler {
     }
 
     /// Samples by `strategy` from now on (the poller's hand-off). Probabilities are clamped
-    /// to [0, 1], as the Go SDK does. The same strategy again changes nothing, so the rate
-    /// limiters keep their balance across polls.
+    /// to [0, 1], as the Go SDK does. The same strategy again changes nothing; a changed
+    /// rate-limiting or per-operation one keeps the balance of the buckets it had (the rate
+    /// limiter's, each listed operation's), pro-rated to the new rate as the Go SDK does.
     pub fn set_strategy(&self, strategy: SamplingStrategy) {
         let strategy = clamped(strategy);
         let mut current = self.shared.current.lock();
@@ -276,16 +299,40 @@ impl JaegerRemoteSampler {
                     .store(p.to_bits(), Ordering::Release);
             }
             SamplingStrategy::RateLimiting(per_second) => {
-                *self.shared.other.write() =
-                    Other::RateLimiting(Mutex::new(RateLimiter::new(*per_second, now)));
+                let mut other = self.shared.other.write();
+                match (&*current, &mut *other) {
+                    // The bucket in use keeps its balance.
+                    (SamplingStrategy::RateLimiting(_), Other::RateLimiting(limiter)) => {
+                        limiter.get_mut().update(*per_second, now);
+                    }
+                    _ => {
+                        *other = Other::RateLimiting(Mutex::new(RateLimiter::new(*per_second, now)))
+                    }
+                }
+                drop(other);
                 self.shared.probability.store(OTHER, Ordering::Release);
             }
             SamplingStrategy::PerOperation(s) => {
+                let mut other = self.shared.other.write();
+                // The operations in use keep their buckets' balance.
+                let mut kept = match (&*current, &mut *other) {
+                    (SamplingStrategy::PerOperation(_), Other::PerOperation(old)) => {
+                        std::mem::take(&mut old.operations)
+                    }
+                    _ => HashMap::new(),
+                };
                 let operations = s
                     .operations
                     .iter()
                     .map(|(name, probability)| {
-                        let lower_bound = RateLimiter::new(s.lower_bound_per_second, now);
+                        let lower_bound = match kept.remove(name) {
+                            Some(op) => {
+                                let mut limiter = op.lower_bound.into_inner();
+                                limiter.update(s.lower_bound_per_second, now);
+                                limiter
+                            }
+                            None => RateLimiter::new(s.lower_bound_per_second, now),
+                        };
                         (
                             name.clone(),
                             GuaranteedThroughput {
@@ -295,10 +342,11 @@ impl JaegerRemoteSampler {
                         )
                     })
                     .collect();
-                *self.shared.other.write() = Other::PerOperation(PerOperation {
+                *other = Other::PerOperation(PerOperation {
                     default_probability: s.default_probability,
                     operations,
                 });
+                drop(other);
                 self.shared.probability.store(OTHER, Ordering::Release);
             }
         }
@@ -471,6 +519,44 @@ mod tests {
         let n = count(&s, 1_000, "op");
         let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
         assert!(n <= refilled, "{n} ({refilled} refilled)");
+    }
+
+    /// A changed strategy keeps the buckets' balance (pro-rated to the new size), as the Go
+    /// SDK's `RateLimiter.Update` does "to avoid thundering herd when sampling strategies are
+    /// updated": a fresh full bucket at each change would let through a burst over the rate
+    /// (and, per operation, a trace of an operation set to 0 with no lower bound) every poll
+    /// that changed anything, as adaptive sampling's do.
+    #[test]
+    fn a_changed_strategy_keeps_the_balance_of_its_buckets() {
+        let s = JaegerRemoteSampler::new(JaegerRemoteConfig::default());
+        s.set_strategy(SamplingStrategy::RateLimiting(5.0));
+        let started = Instant::now();
+        assert!(count(&s, 10_000, "op") >= 5);
+        s.set_strategy(SamplingStrategy::RateLimiting(6.0));
+        let n = count(&s, 1_000, "op");
+        let refilled = (started.elapsed().as_secs_f64() * 6.0).ceil() as usize;
+        assert!(n <= refilled, "{n} ({refilled} refilled)");
+
+        let per_op = |operations: &[(&str, f64)]| {
+            SamplingStrategy::PerOperation(PerOperationStrategy {
+                default_probability: 0.0,
+                lower_bound_per_second: 0.0,
+                operations: operations
+                    .iter()
+                    .map(|(name, p)| (name.to_string(), *p))
+                    .collect(),
+            })
+        };
+        s.set_strategy(per_op(&[("GET /health", 0.0)]));
+        // A bound of 0 a second: one credit, spent at once and never refilled.
+        assert_eq!(count(&s, 100, "GET /health"), 1);
+        s.set_strategy(per_op(&[("GET /health", 0.0), ("GET /users/{id}", 0.5)]));
+        assert_eq!(count(&s, 100, "GET /health"), 0, "no new credit");
+        assert_eq!(
+            count(&s, 1, "GET /users/{id}"),
+            1,
+            "a new operation's starts full"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use obs_trace::{JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy, SamplingStrategy};
 
 /// The message types of `sampling.proto` that the call uses, written out rather than
-/// generated (no `protoc` in the build for five messages).
+/// generated (no `protoc` in the build for six messages).
 pub(crate) mod proto {
     /// `jaeger.api_v2.SamplingStrategyParameters`.
     #[derive(Clone, PartialEq, prost::Message)]

@@ -2,12 +2,16 @@
 //! sampling strategy fetched from a Jaeger-compatible `SamplingManager` (the poller lives in
 //! `obs-core`, which has the gRPC client and the runtime), swapped in at each poll.
 //!
-//! The decisions are those the OpenTelemetry SDKs make (opentelemetry-go-contrib's
-//! `samplers/jaegerremote`, opentelemetry-java's `JaegerRemoteSampler`,
-//! opentelemetry_sdk's `jaeger_remote`): probabilistic by trace id (the `TraceIdRatioBased`
-//! algorithm, so services with the same rate agree), rate limiting by a leaky bucket, and
-//! per operation (the span name) probabilistic with a guaranteed lower bound of traces per
-//! second, unknown operations at the default probability.
+//! The decisions are those of opentelemetry-go-contrib's `samplers/jaegerremote` (the
+//! Jaeger clients' port): probabilistic by trace id (the `TraceIdRatioBased` algorithm, so
+//! services with the same rate agree), rate limiting by a leaky bucket, and per operation
+//! (the span name) probabilistic with a guaranteed lower bound of traces per second. Two
+//! differences: an operation not listed is decided at the default probability alone, as
+//! opentelemetry-java and opentelemetry_sdk do (Go also gives the first 256 such
+//! operations a lower bound each, which would take a lock to insert on the decision path;
+//! Java and Rust have no lower bound at all); and a response holding both a probabilistic
+//! and a rate-limiting strategy is read by its `strategyType` (Java's way) where Go takes
+//! the probabilistic one.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -144,11 +144,12 @@ pub struct JaegerRemoteSampler {
 struct Shared {
     config: JaegerRemoteConfig,
     /// The probability while the strategy is probabilistic (its `f64` bits), else
-    /// [`OTHER`]: one atomic load decides the common case, with no lock.
+    /// [`RATE_LIMITING`] or [`PER_OPERATION`]: one atomic load decides the common case, with
+    /// no lock.
     probability: AtomicU64,
-    /// The strategy itself, read only when `probability` says [`OTHER`] (rate limiting, per
-    /// operation); written before `probability` is set to [`OTHER`], and left as it is when
-    /// a probabilistic strategy follows (a decision that read [`OTHER`] just before still
+    /// The strategy itself, read only when `probability` says so (rate limiting, per
+    /// operation); written before `probability` is set, and left as it is when a
+    /// probabilistic strategy follows (a decision that read the old value just before still
     /// finds a strategy).
     other: RwLock<Other>,
     /// The strategy last set, to tell a poll that changed nothing from one that did, and
@@ -156,8 +157,11 @@ struct Shared {
     current: Mutex<SamplingStrategy>,
 }
 
-/// A NaN, which no probability is: "see [`Shared::other`]".
-const OTHER: u64 = 0x7ff8_dead_beef_0001;
+/// NaNs, which no probability is: "see [`Shared::other`]", a rate-limiting or a
+/// per-operation strategy. They differ in the lowest bit only, so that one test
+/// (`bits | 1 == PER_OPERATION`) tells both from a probability.
+const RATE_LIMITING: u64 = 0x7ff8_dead_beef_0000;
+const PER_OPERATION: u64 = RATE_LIMITING | 1;
 
 enum Other {
     None,
@@ -314,7 +318,9 @@ impl JaegerRemoteSampler {
                     }
                 }
                 drop(other);
-                self.shared.probability.store(OTHER, Ordering::Release);
+                self.shared
+                    .probability
+                    .store(RATE_LIMITING, Ordering::Release);
             }
             SamplingStrategy::PerOperation(s) => {
                 let mut other = self.shared.other.write();
@@ -351,7 +357,9 @@ impl JaegerRemoteSampler {
                     operations,
                 });
                 drop(other);
-                self.shared.probability.store(OTHER, Ordering::Release);
+                self.shared
+                    .probability
+                    .store(PER_OPERATION, Ordering::Release);
             }
         }
         *current = strategy;
@@ -368,27 +376,41 @@ impl JaegerRemoteSampler {
         operation: impl FnOnce(&mut dyn FnMut(&str) -> bool) -> bool,
     ) -> bool {
         let bits = self.shared.probability.load(Ordering::Acquire);
-        if bits != OTHER {
+        if bits | 1 != PER_OPERATION {
             return ratio_sampled(f64::from_bits(bits), trace_id);
         }
-        self.sample_by_other(trace_id, operation)
+        self.sample_by_other(bits, trace_id, operation)
     }
 
     #[inline(never)]
     fn sample_by_other(
         &self,
+        bits: u64,
         trace_id: TraceId,
         operation: impl FnOnce(&mut dyn FnMut(&str) -> bool) -> bool,
     ) -> bool {
+        if bits == PER_OPERATION {
+            // The name is read before the lock is taken: reading it runs the application's
+            // code (an `otel.name` value's `Display`), which may make a span and so a decision
+            // of its own, and a read lock taken again while the poller waits to write
+            // deadlocks (parking_lot's lock is task-fair).
+            operation(&mut |name| self.sample_by_strategy(trace_id, Some(name)))
+        } else {
+            self.sample_by_strategy(trace_id, None)
+        }
+    }
+
+    /// The decision of the strategy in [`Shared::other`], which may have changed since
+    /// `probability` was read (a per-operation strategy given no name decides by its default
+    /// probability).
+    fn sample_by_strategy(&self, trace_id: TraceId, operation: Option<&str>) -> bool {
         let other = self.shared.other.read();
         match &*other {
             Other::RateLimiting(limiter) => limiter.lock().check_credit(Instant::now()),
-            Other::PerOperation(per_op) => {
-                operation(&mut |name| match per_op.operations.get(name) {
-                    Some(op) => op.sampled(trace_id),
-                    None => ratio_sampled(per_op.default_probability, trace_id),
-                })
-            }
+            Other::PerOperation(per_op) => match operation.and_then(|o| per_op.operations.get(o)) {
+                Some(op) => op.sampled(trace_id),
+                None => ratio_sampled(per_op.default_probability, trace_id),
+            },
             // Not reached: `other` is written before `probability` says to read it.
             Other::None => false,
         }
@@ -618,6 +640,63 @@ mod tests {
         let refilled = (started.elapsed().as_secs_f64() * 3.0).ceil() as usize;
         assert!(n >= 3 && n <= 3 + refilled, "{n}");
         assert_eq!(count(&s, 1_000, "unlisted"), 0, "no bound for the default");
+    }
+
+    /// Waits up to 10 s for `done`.
+    fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        done()
+    }
+
+    /// Reading the operation's name runs the application's code (the `Display` of an
+    /// `otel.name` value), which can make a span, and so a decision, of its own. That decision
+    /// must not wait for a strategy change waiting for the first one: parking_lot's lock is
+    /// task-fair, so a read taken again under a read while the poller waits to write blocked
+    /// both threads for ever.
+    #[test]
+    fn a_decision_made_while_the_name_is_read_does_not_deadlock_with_a_poll() {
+        use std::sync::atomic::AtomicBool;
+        fn per_op(default_probability: f64) -> SamplingStrategy {
+            SamplingStrategy::PerOperation(PerOperationStrategy {
+                default_probability,
+                ..Default::default()
+            })
+        }
+        let s = JaegerRemoteSampler::new(JaegerRemoteConfig::default());
+        s.set_strategy(per_op(0.0));
+        let written = Arc::new(AtomicBool::new(false));
+        let decided = Arc::new(AtomicBool::new(false));
+        let _reader = {
+            let (s, written, decided) = (s.clone(), written.clone(), decided.clone());
+            std::thread::spawn(move || {
+                s.should_sample(TraceId::random(), |decide| {
+                    let _writer = {
+                        let (s, written) = (s.clone(), written.clone());
+                        std::thread::spawn(move || {
+                            s.set_strategy(per_op(1.0));
+                            written.store(true, Ordering::SeqCst);
+                        })
+                    };
+                    // Until the poller waits behind this decision (its write bit is set), or
+                    // is done.
+                    wait_until(|| {
+                        s.shared.other.is_locked_exclusive() || written.load(Ordering::SeqCst)
+                    });
+                    s.should_sample(TraceId::random(), |decide| decide("inner"));
+                    decided.store(true, Ordering::SeqCst);
+                    decide("outer")
+                })
+            })
+        };
+        assert!(wait_until(|| decided.load(Ordering::SeqCst)), "deadlocked");
+        assert!(wait_until(|| written.load(Ordering::SeqCst)));
+        assert_eq!(count(&s, 100, "op"), 100, "the new strategy");
     }
 
     #[test]

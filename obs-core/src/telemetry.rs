@@ -89,15 +89,16 @@ pub struct SignalFailure {
     pub unsent: u64,
 }
 
-/// The JSON log lines (to stdout) a flush or shutdown did not write.
+/// The JSON log lines (to stdout, or [`Builder::json_writer`](crate::Builder::json_writer)'s
+/// writer) a flush or shutdown did not write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonLinesFailure {
     /// What went wrong.
     pub error: String,
-    /// Lines dropped during the flush or shutdown (stdout failed, the buffer was full, or,
-    /// at shutdown, they were still buffered when time was up: all of them counted in
+    /// Lines dropped during the flush or shutdown (the writer failed, the buffer was full,
+    /// or, at shutdown, they were still buffered when time was up: all of them counted in
     /// `obs_log_dropped_total`), plus those still waiting or being written when it
-    /// returned (after a shutdown, written only if stdout takes them before the process
+    /// returned (after a shutdown, written only if the writer takes them before the process
     /// ends).
     pub unsent: u64,
 }
@@ -302,6 +303,10 @@ struct JsonLines {
     guard: obs_log::FlushGuard,
     /// The writer's drop count (`obs_log_dropped_total`).
     dropped: obs_log::DropCounter,
+    /// The writer, as a failure names it: stdout, or the application's
+    /// ([`Builder::json_writer`](crate::Builder::json_writer)), which a message blaming
+    /// stdout would send the reader looking in the wrong place.
+    writer: &'static str,
 }
 
 impl JsonLines {
@@ -319,7 +324,13 @@ impl JsonLines {
         } else {
             self.guard.unwritten_lines()
         };
-        failure(&self.dropped, dropped_before, unwritten, timeout)
+        failure(
+            &self.dropped,
+            self.writer,
+            dropped_before,
+            unwritten,
+            timeout,
+        )
     }
 
     /// Stops the writer thread, waiting for what is buffered until `deadline` at most: the
@@ -332,14 +343,15 @@ impl JsonLines {
         dropped_before: u64,
     ) -> Option<JsonLinesFailure> {
         let writing = self.guard.stop(until(deadline));
-        failure(&self.dropped, dropped_before, writing, timeout)
+        failure(&self.dropped, self.writer, dropped_before, writing, timeout)
     }
 }
 
-/// The failure of the JSON lines: those `dropped` counts since it read `dropped_before`,
-/// and `unwritten` more, if any.
+/// The failure of the JSON lines written to `writer`: those `dropped` counts since it read
+/// `dropped_before`, and `unwritten` more, if any.
 fn failure(
     dropped: &obs_log::DropCounter,
+    writer: &str,
     dropped_before: u64,
     unwritten: u64,
     timeout: Duration,
@@ -349,11 +361,11 @@ fn failure(
     (unsent > 0).then(|| JsonLinesFailure {
         error: if unwritten > 0 {
             format!(
-                "not written within {timeout:?}: {dropped} dropped, {unwritten} still \
-                 waiting or being written"
+                "{writer} did not write them within {timeout:?}: {dropped} dropped, \
+                 {unwritten} still waiting or being written"
             )
         } else {
-            format!("{dropped} dropped: stdout failed or the buffer was full")
+            format!("{dropped} dropped: {writer} failed or the buffer was full")
         },
         unsent,
     })
@@ -444,7 +456,7 @@ impl obs_metrics::Collector for PipelineCollector {
         if let Some(lines) = &self.log_lines_dropped {
             out.push(MetricFamilySnapshot {
                 name: "obs_log_dropped".to_owned(),
-                help: "JSON log lines dropped: the writer's buffer was full or stdout failed."
+                help: "JSON log lines dropped: the writer's buffer was full or the writer failed."
                     .to_owned(),
                 unit: None,
                 kind: MetricKind::Counter,
@@ -736,12 +748,12 @@ fn start_once(
     // JSON lines to stdout (or the builder's writer) through a bounded buffer: a slow
     // terminal, pipe or disk drops (and counts) lines instead of stalling requests.
     let (json_writer, json_flush) = if config.json_logs {
-        let (writer, guard) = match json_writer {
-            Some(w) => obs_log::NonBlocking::new(w),
-            None => obs_log::NonBlocking::new(std::io::stdout()),
-        }
-        .map_err(|e| InitError::Start(e.to_string()))?;
-        (Some(writer), Some(guard))
+        let (started, name) = match json_writer {
+            Some(w) => (obs_log::NonBlocking::new(w), "the json_writer"),
+            None => (obs_log::NonBlocking::new(std::io::stdout()), "stdout"),
+        };
+        let (writer, guard) = started.map_err(|e| InitError::Start(e.to_string()))?;
+        (Some(writer), Some((guard, name)))
     } else {
         (None, None)
     };
@@ -963,7 +975,11 @@ fn start_once(
             metrics,
             json: json_flush
                 .zip(json_dropped)
-                .map(|(guard, dropped)| JsonLines { guard, dropped }),
+                .map(|((guard, writer), dropped)| JsonLines {
+                    guard,
+                    dropped,
+                    writer,
+                }),
             stats,
         }),
     })
@@ -1026,7 +1042,7 @@ impl Telemetry {
     /// than retried until the timeout;
     /// the error lists each failure and how much could not be sent (failed, still queued or
     /// still in export; all of them are counted in `obs_telemetry_dropped_total` by the time
-    /// this returns), and the JSON log lines stdout did not take in time
+    /// this returns), and the JSON log lines stdout (or the `json_writer`) did not take in time
     /// ([`ShutdownError::json_lines`]: those dropped, counted in `obs_log_dropped_total`,
     /// and those still being written). Safe to
     /// call from any thread or runtime: the waiting happens on a thread of its own, so the
@@ -1281,6 +1297,7 @@ mod tests {
                 json: Some(JsonLines {
                     guard,
                     dropped: writer.drop_counter(),
+                    writer: "stdout",
                 }),
                 stats: Vec::new(),
             }),

@@ -15,7 +15,8 @@ fn init_writes_the_json_lines_to_the_builders_writer() {
         .service_name("json-writer")
         .sdk_disabled(true)
         .log_filter("info")
-        // Buffered: only the guard's flush puts the line in the file.
+        // Buffered: the line reaches the file only through the flush the writer thread
+        // does after each batch it writes, which shutdown waits for.
         .json_writer(std::io::BufWriter::new(file))
         .init()
         .expect("init");

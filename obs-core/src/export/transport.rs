@@ -509,9 +509,12 @@ const UNEXPECTED_MESSAGE: &str = "received unexpected message from connection";
 
 /// Whether an OTLP/HTTP request failed because the receiver does not answer in HTTP/1.1 (an
 /// OTLP/gRPC receiver answers in HTTP/2): a response hyper can't parse, or bytes it did not
-/// wait for (the cause of a request hyper then reports as canceled). Not retried: no retry
-/// changes the protocol a receiver speaks, and the OTLP spec retries only a connection not
-/// made and the answers 429, 502, 503 and 504.
+/// wait for (the cause of a request hyper then reports as canceled). A malformed HTTP/1.1
+/// head (a bad header, a head over hyper's limits) is such a response too. Not retried: no
+/// retry changes what a receiver speaks. The OTLP spec retries the answers 429, 502, 503 and
+/// 504, a connection that can't be made, and a server that "disconnects without returning a
+/// response" (OTLP/HTTP, "All Other Responses"); this receiver did answer, in bytes that are
+/// no HTTP/1.1 response.
 fn not_http(error: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(error), |e| e.source())
         .filter_map(|e| e.downcast_ref::<hyper::Error>())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use obs_core::testing::proto::tonic::common::v1::any_value;
+use obs_core::testing::attribute_str;
 use obs_core::{ExporterKind, Signal};
 
 mod common;
@@ -35,21 +35,7 @@ fn span_events_redact_the_fields_the_logs_redact() {
     let [event] = spans[0].span.events.as_slice() else {
         panic!("one span event: {spans:#?}");
     };
-    let value = |key: &str| {
-        event
-            .attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref()?.value.clone())
-    };
-    assert_eq!(
-        value("password"),
-        Some(any_value::Value::StringValue("[REDACTED]".into())),
-        "{event:#?}"
-    );
-    assert_eq!(
-        value("user"),
-        Some(any_value::Value::StringValue("ann".into())),
-        "{event:#?}"
-    );
+    let value = |key: &str| attribute_str(&event.attributes, key);
+    assert_eq!(value("password"), Some("[REDACTED]"), "{event:#?}");
+    assert_eq!(value("user"), Some("ann"), "{event:#?}");
 }

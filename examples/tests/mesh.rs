@@ -356,6 +356,30 @@ fn an_unwritable_html_path_fails_before_the_run() {
     );
 }
 
+/// A run that fails (here: no service binaries where `--bin-dir` says) leaves the report
+/// an earlier run wrote as it was, not emptied.
+#[test]
+fn a_failed_run_keeps_the_previous_html_report() {
+    let dir = TempDir::new("failed-run-html");
+    let path = dir.0.join("report.html");
+    std::fs::write(&path, "<p>the previous report</p>").expect("write the earlier report");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh"));
+    command
+        .args(["--requests", "4", "--html"])
+        .arg(&path)
+        .arg("--bin-dir")
+        .arg(dir.0.join("no-binaries-here"))
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let output = run_bounded(command, MESH_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("the report is still there"),
+        "<p>the previous report</p>",
+        "{stderr}"
+    );
+}
+
 /// The parent of process `pid` if it is alive (not a zombie, dead but not yet reaped), from
 /// Linux's `/proc/<pid>/stat`: `pid (comm) state ppid ...`, where comm may hold spaces and
 /// parentheses.

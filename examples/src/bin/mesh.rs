@@ -24,12 +24,18 @@ async fn run() -> Result<(), BoxError> {
         return obs_examples::services::run(&name, Args::parse_from(argv)?).await;
     }
     let options = MeshOptions::from_args(&Args::parse_from(first.into_iter().chain(argv))?)?;
-    // Opened before the run, as a shell redirection is: an unwritable `--html` path fails
-    // at once, not after a minute of traffic.
+    // Opened before the run: an unwritable `--html` path fails at once, not after a minute
+    // of traffic. Not truncated until the page is written, so a run that fails or is
+    // stopped leaves the previous report as it was.
     let html = match &options.html {
         Some(path) => Some((
             path,
-            File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            File::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
         )),
         None => None,
     };
@@ -54,7 +60,8 @@ async fn run() -> Result<(), BoxError> {
         return Err(format!("cannot print the report: {e}").into());
     }
     if let Some((path, mut file)) = html {
-        file.write_all(mesh::html::render(&summary).as_bytes())
+        file.set_len(0)
+            .and_then(|()| file.write_all(mesh::html::render(&summary).as_bytes()))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         say(stderr(), format_args!("mesh: wrote {}", path.display()));
     }

@@ -254,22 +254,13 @@ pub(crate) fn start(
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-    use std::time::Instant;
 
     use super::*;
     use crate::testing::SamplingServer;
+    use crate::wait::wait_until;
 
-    /// Waits up to 10 s for `done`, checking every few milliseconds.
-    async fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if done() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        done()
-    }
+    /// How long a test waits for the poller to do what it asserts.
+    const WAIT: Duration = Duration::from_secs(10);
 
     fn sampler(endpoint: String) -> JaegerRemoteSampler {
         JaegerRemoteSampler::new(JaegerRemoteConfig {
@@ -367,7 +358,9 @@ mod tests {
         assert_eq!(sampler.strategy(), SamplingStrategy::Probabilistic(0.25));
         let (task, warnings) = spawn(&sampler);
         assert!(
-            wait_until(|| sampler.strategy() == SamplingStrategy::RateLimiting(3.0)).await,
+            wait_until(WAIT, || sampler.strategy()
+                == SamplingStrategy::RateLimiting(3.0))
+            .await,
             "{:?}",
             sampler.strategy()
         );
@@ -381,9 +374,13 @@ mod tests {
             operations: vec![("GET /users/{id}".into(), 1.0)],
         });
         server.set_strategy(Some(per_op.clone()));
-        assert!(wait_until(|| sampler.strategy() == per_op).await);
+        assert!(wait_until(WAIT, || sampler.strategy() == per_op).await);
         server.set_strategy(Some(SamplingStrategy::Probabilistic(0.75)));
-        assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(0.75)).await);
+        assert!(
+            wait_until(WAIT, || sampler.strategy()
+                == SamplingStrategy::Probabilistic(0.75))
+            .await
+        );
         assert!(warnings.lock().unwrap().is_empty());
         task.abort();
     }
@@ -402,7 +399,11 @@ mod tests {
             initial_sampling_rate: 0.25,
         });
         let (task, warnings) = spawn(&sampler);
-        assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(1.0)).await);
+        assert!(
+            wait_until(WAIT, || sampler.strategy()
+                == SamplingStrategy::Probabilistic(1.0))
+            .await
+        );
         let warned = warnings.lock().unwrap().clone();
         assert!(
             warned.len() == 1 && warned[0].contains("polling interval of 0"),
@@ -422,7 +423,9 @@ mod tests {
         let sampler = sampler(server.endpoint());
         let (task, warnings) = spawn(&sampler);
         assert!(
-            wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(1.0)).await,
+            wait_until(WAIT, || sampler.strategy()
+                == SamplingStrategy::Probabilistic(1.0))
+            .await,
             "{:?}",
             warnings.lock().unwrap()
         );
@@ -438,7 +441,7 @@ mod tests {
         drop(closed);
         let sampler = sampler(endpoint);
         let (task, warnings) = spawn(&sampler);
-        assert!(wait_until(|| !warnings.lock().unwrap().is_empty()).await);
+        assert!(wait_until(WAIT, || !warnings.lock().unwrap().is_empty()).await);
         assert_eq!(sampler.strategy(), SamplingStrategy::Probabilistic(0.25));
         let warned = warnings.lock().unwrap().clone();
         assert!(
@@ -454,16 +457,20 @@ mod tests {
         let sampler = sampler(server.endpoint());
         let (task, warnings) = spawn(&sampler);
         // Polls go on at the interval, each failing: warned about once.
-        assert!(wait_until(|| server.requests().len() >= 5).await);
+        assert!(wait_until(WAIT, || server.requests().len() >= 5).await);
         let warned = warnings.lock().unwrap().clone();
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(warned[0].contains("Unavailable"), "{warned:?}");
         assert_eq!(sampler.strategy(), SamplingStrategy::Probabilistic(0.25));
         server.set_strategy(Some(SamplingStrategy::Probabilistic(1.0)));
-        assert!(wait_until(|| sampler.strategy() == SamplingStrategy::Probabilistic(1.0)).await);
+        assert!(
+            wait_until(WAIT, || sampler.strategy()
+                == SamplingStrategy::Probabilistic(1.0))
+            .await
+        );
         // A new outage is a new warning.
         server.set_strategy(None);
-        assert!(wait_until(|| warnings.lock().unwrap().len() == 2).await);
+        assert!(wait_until(WAIT, || warnings.lock().unwrap().len() == 2).await);
         assert_eq!(
             sampler.strategy(),
             SamplingStrategy::Probabilistic(1.0),

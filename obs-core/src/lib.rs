@@ -94,6 +94,12 @@ mod signal;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+/// The integration tests' bounded condition waits, for the unit tests too (`pub` there, for
+/// the tests' support module).
+#[cfg(test)]
+#[allow(unreachable_pub)]
+#[path = "../tests/support/wait.rs"]
+mod wait;
 
 pub use builder::Builder;
 pub use config::{

@@ -859,11 +859,9 @@ mod tests {
 
     /// Waits until `done` holds, for at most 10 s; whether it does.
     fn wait_until(done: impl Fn() -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !done() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        done()
+        let every = Duration::from_millis(1);
+        crate::wait::poll_blocking(Duration::from_secs(10), every, || done().then_some(()))
+            .is_some()
     }
 
     /// Waits (bounded) until `stats` counts `n` exported items; returns the count.

@@ -69,7 +69,7 @@ pub struct Builder {
     json_field_names: Option<obs_log::FieldNames>,
     json_span_fields: Option<obs_log::SpanFields>,
     json_file_line: Option<bool>,
-    log_redaction: Option<obs_log::Redaction>,
+    redaction: Option<obs_log::Redaction>,
     unsampled_spans: Option<obs_trace::UnsampledSpans>,
     tail_sampling: Option<obs_trace::TailSampling>,
     metrics_addr: Option<SocketAddr>,
@@ -465,13 +465,13 @@ impl Builder {
         self
     }
 
-    /// The fields (of events and of the spans around them) whose values the JSON lines
-    /// and the OTLP log records show as `[REDACTED]`, and so do span events
-    /// ([`Builder::span_events`]), which are the same events. Defaults to
+    /// The fields whose values never leave the process: shown as `[REDACTED]` in the JSON
+    /// lines and OTLP log records (the fields of events and of the spans around them) and in
+    /// exported spans (span attributes, which are span fields, and the attributes of span
+    /// events and links). One list, so a secret one output hides is hidden in all. Defaults to
     /// [`obs_log::Redaction::default`]; [`obs_log::Redaction::none`] turns it off.
-    /// Span attributes exported as traces are not redacted.
-    pub fn log_redaction(mut self, redaction: obs_log::Redaction) -> Self {
-        self.log_redaction = Some(redaction);
+    pub fn redaction(mut self, redaction: obs_log::Redaction) -> Self {
+        self.redaction = Some(redaction);
         self
     }
 
@@ -857,8 +857,8 @@ impl Builder {
         if let Some(on) = self.json_file_line {
             c.json_file_line = on;
         }
-        if let Some(redaction) = &self.log_redaction {
-            c.log_redaction = redaction.clone();
+        if let Some(redaction) = &self.redaction {
+            c.redaction = redaction.clone();
         }
         if let Some(j) = self.json_logs {
             c.json_logs = j;

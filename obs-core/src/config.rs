@@ -328,9 +328,10 @@ pub struct Config {
     pub json_span_fields: obs_log::SpanFields,
     /// Whether the JSON lines carry each event's source `file` and `line`. Default `false`.
     pub json_file_line: bool,
-    /// The fields whose values JSON lines and OTLP log records show as `[REDACTED]`.
-    /// Default [`obs_log::Redaction::default`].
-    pub log_redaction: obs_log::Redaction,
+    /// The fields whose values JSON lines, OTLP log records and exported spans show as
+    /// `[REDACTED]` ([`Builder::redaction`](crate::Builder::redaction)). Default
+    /// [`obs_log::Redaction::default`].
+    pub redaction: obs_log::Redaction,
     /// `OBS_UNSAMPLED_SPANS`: `skip` creates no span inside an unsampled trace but the
     /// SERVER and CLIENT ones; `keep` creates them. Unset (`None`): `keep` when JSON log
     /// lines are written (they show every span's fields), `skip` otherwise. See
@@ -1828,7 +1829,7 @@ impl Config {
             json_field_names: obs_log::FieldNames::default(),
             json_span_fields: obs_log::SpanFields::default(),
             json_file_line: false,
-            log_redaction: obs_log::Redaction::default(),
+            redaction: obs_log::Redaction::default(),
             unsampled_spans,
             tail_sampling,
             span_events: r.boolean("OBS_SPAN_EVENTS", false),

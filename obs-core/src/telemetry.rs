@@ -712,7 +712,8 @@ fn start_once(
         &mut stats,
         {
             let (resource, limits) = (proto_resource.clone(), config.span_limits);
-            move |spans| convert::traces_request(&resource, &limits, spans)
+            let redaction = config.redaction.clone();
+            move |spans| convert::traces_request(&resource, &limits, &redaction, spans)
         },
     )?;
     let logs = start_queue(
@@ -858,12 +859,6 @@ fn start_once(
             })
     });
     let span_layer = span_layer.with_traces_filter(traces_filter);
-    // Span events (off by default) are the same events as the log records: the same
-    // fields are hidden.
-    let span_layer = {
-        let redaction = config.log_redaction.clone();
-        span_layer.with_event_redaction(move |field| redaction.is_redacted(field))
-    };
     let json_layer = json_writer.map(|w| {
         obs_log::JsonLayer::new()
             .with_writer(w)
@@ -871,12 +866,12 @@ fn start_once(
             .with_field_names(config.json_field_names.clone())
             .with_span_fields(config.json_span_fields)
             .with_file_line(config.json_file_line)
-            .with_redaction(config.log_redaction.clone())
+            .with_redaction(config.redaction.clone())
     });
     let log_layer = logs.clone().map(|q| {
         obs_log::OtlpLogLayer::new(QueueSink(q))
             .with_limits(config.log_limits)
-            .with_redaction(config.log_redaction.clone())
+            .with_redaction(config.redaction.clone())
     });
     // The application's layer sits on the registry, under obs's: its type names no obs
     // type, and a global filter in it (a `LevelFilter`, an `EnvFilter` added as a layer)
@@ -1353,7 +1348,14 @@ mod tests {
                     max_bytes: Config::DEFAULT_MAX_QUEUE_BYTES,
                     weigh: weight::span_bytes,
                 },
-                |spans| convert::traces_request(&Default::default(), &Default::default(), spans),
+                |spans| {
+                    convert::traces_request(
+                        &Default::default(),
+                        &Default::default(),
+                        &obs_log::Redaction::none(),
+                        spans,
+                    )
+                },
             )
             .unwrap(),
         );

@@ -1,5 +1,5 @@
 //! The JSON lines `init` writes take their schema and redaction from the builder
-//! (`json_field_names`, `json_span_fields`, `json_file_line`, `log_redaction`): `init` is once per process and
+//! (`json_field_names`, `json_span_fields`, `json_file_line`, `redaction`): `init` is once per process and
 //! writes to stdout, so the case runs in a child process whose stdout the test reads.
 
 #[path = "support/child.rs"]
@@ -18,7 +18,7 @@ fn init_writes_json_lines_in_the_configured_schema_and_redaction() {
             .json_field_names(FieldNames::ecs())
             .json_span_fields(SpanFields::Flatten)
             .json_file_line(true)
-            .log_redaction(Redaction::new(["card"]))
+            .redaction(Redaction::new(["card"]))
             .init()
             .expect("init");
         tracing::info_span!("checkout", order = 7).in_scope(|| {

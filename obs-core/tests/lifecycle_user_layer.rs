@@ -1,7 +1,7 @@
 //! `Builder::init_with`: the application's own `tracing` layer joins the subscriber `init`
 //! installs. It sees obs's spans and ids and the events `RUST_LOG` keeps from obs's own
 //! log layers, while obs exports as before (its OTLP log records redacted as
-//! `Builder::log_redaction` says).
+//! `Builder::redaction` says).
 
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +55,7 @@ fn an_application_layer_sees_obs_spans_and_events_obs_logs_filter_out() {
         .runtime_metrics(false)
         .log_filter("info")
         // The OTLP records take the builder's redaction list.
-        .log_redaction(obs_core::log::Redaction::new(["card"]))
+        .redaction(obs_core::log::Redaction::new(["card"]))
         .init_with(seen.clone().with_filter(LevelFilter::DEBUG))
         .expect("init");
 

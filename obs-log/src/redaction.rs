@@ -1,8 +1,8 @@
 //! [`Redaction`]: field names whose values never leave the process.
 
-/// The value written in place of a redacted field's value (`obs-trace`'s, which span events
-/// show too).
-pub use obs_trace::REDACTED;
+/// The value written in place of a redacted field's value (`obs_core` writes it in exported
+/// spans too).
+pub const REDACTED: &str = "[REDACTED]";
 
 /// The field names whose values are replaced by `"[REDACTED]"`, in JSON lines
 /// ([`JsonLayer`](crate::JsonLayer)) and OTLP records ([`OtlpLogLayer`](crate::OtlpLogLayer))
@@ -40,8 +40,10 @@ pub use obs_trace::REDACTED;
 ///   whole, secret members included.
 /// - Names that run the word on with no separator or case change are not matched:
 ///   `dbpassword`, `DBPASSWORD`, `mytoken`. List them ([`with_name`](Self::with_name)).
-/// - It applies to log lines and log records. The fields of spans exported as traces
-///   (`obs_trace::SpanLayer`) are span attributes, which it does not touch.
+/// - The log layers apply it to log lines and log records. Spans exported as traces
+///   (`obs_trace::SpanLayer`) keep their fields as span attributes in the process;
+///   `obs_core::init` applies the same redaction when it encodes them for export (span,
+///   span event and link attributes), so a secret a log line hides never leaves in a span.
 ///
 /// The check runs for every field of every line, and allocates nothing: a field whose
 /// last byte ends no listed name is cleared with one bit test, the others by comparing

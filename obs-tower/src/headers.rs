@@ -25,6 +25,9 @@ pub const CREDENTIAL_HEADERS: [HeaderName; 4] = [
 /// [`HttpLayer::with_request_headers`](crate::HttpLayer::with_request_headers) and its
 /// response twin configure, and `obs-tonic`'s metadata capture reuses. Values marked
 /// [sensitive](http::HeaderValue::is_sensitive) are recorded as `REDACTED`. Empty by default.
+/// Under `obs_core::init`, whose redaction applies to exported span attributes, a listed
+/// header whose name ends with a secret word (`x-api-key`, `x-auth-token`) is exported as
+/// `[REDACTED]` too.
 #[derive(Clone, Debug, Default)]
 pub struct CapturedHeaders {
     entries: Vec<(HeaderName, Box<[Key]>)>,

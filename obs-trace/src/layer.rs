@@ -80,20 +80,10 @@ struct Inner {
     /// Whether the subscriber's other layers may want an event callsite
     /// ([`SpanLayer::with_other_layers_events`]); `None`: unknown, so every one is kept.
     others_want_event: Option<EventCallsiteFilter>,
-    /// Whether a span event shows a field's value as [`REDACTED`]
-    /// ([`SpanLayer::with_event_redaction`]); `None`: every value is shown.
-    event_redaction: Option<FieldPredicate>,
 }
 
 /// What [`SpanLayer::with_other_layers_events`] takes.
 type EventCallsiteFilter = Arc<dyn Fn(&'static Metadata<'static>) -> bool + Send + Sync>;
-
-/// What [`SpanLayer::with_event_redaction`] takes: whether a field name is redacted.
-type FieldPredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// The value a span event shows in place of a redacted field's
-/// ([`SpanLayer::with_event_redaction`]), as `obs-log`'s layers write it.
-pub const REDACTED: &str = "[REDACTED]";
 
 impl Inner {
     fn set_limits(&mut self, limits: SpanLimits) {
@@ -115,10 +105,6 @@ impl fmt::Debug for SpanLayer {
             .field(
                 "other_layers_events",
                 &self.inner.others_want_event.as_ref().map(|_| ".."),
-            )
-            .field(
-                "event_redaction",
-                &self.inner.event_redaction.as_ref().map(|_| ".."),
             )
             .finish()
     }
@@ -153,7 +139,6 @@ impl SpanLayer {
                     SpanLimits::DEFAULT.attributes,
                 ),
                 others_want_event: None,
-                event_redaction: None,
             }),
         }
     }
@@ -169,7 +154,6 @@ impl SpanLayer {
             span_attributes: shared.span_attributes,
             event_attributes: shared.event_attributes,
             others_want_event: shared.others_want_event.clone(),
-            event_redaction: shared.event_redaction.clone(),
         });
         f(&mut inner);
         SpanLayer {
@@ -224,18 +208,6 @@ impl SpanLayer {
         others_want: impl Fn(&'static Metadata<'static>) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.map(|i| i.others_want_event = Some(Arc::new(others_want)))
-    }
-
-    /// Span events ([`with_span_events`](Self::with_span_events)) show the value of each
-    /// field `redacted` says yes to as [`REDACTED`], as the log layers show the same event's
-    /// fields: an event's secrets must not leave the process as a span event when its log
-    /// line and log record hide them. `obs_core::init` passes its log redaction here.
-    /// Defaults to none. Span attributes (span fields) are not redacted.
-    pub fn with_event_redaction(
-        self,
-        redacted: impl Fn(&str) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.map(|i| i.event_redaction = Some(Arc::new(redacted)))
     }
 
     /// The limits a sampled span keeps within as it records. Defaults to
@@ -1712,13 +1684,6 @@ impl SpanLayer {
             0,
         );
         event.record(&mut FieldVisitor::event(&mut tmp));
-        if let Some(redacted) = &self.inner.event_redaction {
-            for kv in &mut tmp.attributes {
-                if redacted(kv.key.as_str()) {
-                    kv.value = Value::String(StringValue::from(REDACTED));
-                }
-            }
-        }
         let fields = event.metadata().fields();
         if event.is_log() {
             // A `log` record comes through `tracing` as its message and its metadata

@@ -95,7 +95,7 @@ pub use intern::{LastSeen, intern};
 pub use jaeger_remote::{
     JaegerRemoteConfig, JaegerRemoteSampler, PerOperationStrategy, SamplingStrategy,
 };
-pub use layer::{REDACTED, RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
+pub use layer::{RemoteParent, SpanLayer, SpanStart, span_with_remote_parent};
 pub use limits::{AttributeLimits, SpanLimits};
 pub use propagation::{
     BAGGAGE, Propagators, TRACEPARENT, TRACESTATE, W3CPropagator, extract, inject, inject_current,

@@ -131,7 +131,11 @@ static SPAN_LINKS_WARNED: AtomicBool = AtomicBool::new(false);
 static LINK_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 static LOG_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 
-fn span(s: SpanData, limits: &SpanLimits) -> Span {
+/// `s` as OTLP: within `limits`, and with the values of the attributes `redaction` names
+/// (the span's, its events' and its links') as [`obs_log::REDACTED`]. Redacted here, where
+/// spans leave the process, rather than as they record: the request path pays nothing for
+/// it, and the JSON lines and log records of the same fields hide the same values.
+fn span(s: SpanData, limits: &SpanLimits, redaction: &obs_log::Redaction) -> Span {
     let parent_span_id = if s.parent_span_id.is_valid() {
         s.parent_span_id.to_bytes().to_vec()
     } else {
@@ -157,7 +161,17 @@ fn span(s: SpanData, limits: &SpanLimits) -> Span {
                 list,
                 count,
                 earlier,
-                |kv| key_value(kv, &limits.attributes),
+                |kv| {
+                    if redaction.is_redacted(kv.key.as_str()) {
+                        KeyValue {
+                            key: kv.key.as_str().to_owned(),
+                            value: Some(string_value(obs_log::REDACTED)),
+                            ..Default::default()
+                        }
+                    } else {
+                        key_value(kv, &limits.attributes)
+                    }
+                },
                 warned,
                 what,
             )
@@ -267,9 +281,10 @@ pub(crate) fn by_scope<T, P>(
 pub(crate) fn traces_request(
     resource: &Resource,
     limits: &SpanLimits,
+    redaction: &obs_log::Redaction,
     spans: Vec<SpanData>,
 ) -> ExportTraceServiceRequest {
-    let scope_spans = by_scope(spans, |s| s.scope, |s| span(s, limits))
+    let scope_spans = by_scope(spans, |s| s.scope, |s| span(s, limits, redaction))
         .into_iter()
         .map(|(scope, spans)| ScopeSpans {
             scope: Some(scope),
@@ -364,6 +379,7 @@ pub(crate) fn logs_request(
 mod tests {
     use std::borrow::Cow;
 
+    use obs_log::Redaction;
     use opentelemetry::{KeyValue as OtelKeyValue, StringValue};
 
     use super::*;
@@ -460,7 +476,7 @@ mod tests {
                 ])),
             ),
         );
-        let s = span(data, &limits);
+        let s = span(data, &limits, &Redaction::none());
         // The first three set are kept, in order; the other four are counted.
         let keys: Vec<&str> = s.attributes.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["tags", "a0", "a1"]);
@@ -491,11 +507,70 @@ mod tests {
         assert_eq!(link.flags, 0x100, "not sampled, known to be local");
     }
 
+    /// The fields a log line hides are hidden where spans leave the process: the span's
+    /// attributes (its fields), its events' and its links', by the same name rules; other
+    /// attributes and their order are kept, and a redacted value counts as a string.
+    #[test]
+    fn redacted_attributes_of_spans_events_and_links_leave_as_redacted() {
+        let secrets = || {
+            vec![
+                OtelKeyValue::new("user.id", 7_i64),
+                OtelKeyValue::new("db_password", "hunter2"),
+                OtelKeyValue::new("accessToken", 42_i64),
+                OtelKeyValue::new("token_count", 3_i64),
+            ]
+        };
+        let mut data = span_data(0, 1);
+        data.attributes = secrets();
+        data.events[0].attributes = secrets();
+        data.links.push(obs_trace::SpanLink {
+            span_context: obs_trace::SpanContext::default(),
+            attributes: secrets(),
+            dropped_attributes_count: 0,
+        });
+        let s = span(data, &SpanLimits::DEFAULT, &Redaction::default());
+        for (what, attributes) in [
+            ("span", &s.attributes),
+            ("event", &s.events[0].attributes),
+            ("link", &s.links[0].attributes),
+        ] {
+            let shown: Vec<(&str, String)> = attributes
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.key.as_str(),
+                        format!("{:?}", kv.value.as_ref().unwrap().value),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    ("user.id", "Some(IntValue(7))".to_owned()),
+                    (
+                        "db_password",
+                        "Some(StringValue(\"[REDACTED]\"))".to_owned()
+                    ),
+                    (
+                        "accessToken",
+                        "Some(StringValue(\"[REDACTED]\"))".to_owned()
+                    ),
+                    ("token_count", "Some(IntValue(3))".to_owned()),
+                ],
+                "{what}"
+            );
+        }
+        let mut clear = span_data(0, 0);
+        clear.attributes = secrets();
+        let clear = span(clear, &SpanLimits::DEFAULT, &Redaction::none());
+        assert_eq!(text(clear.attributes[1].value.as_ref().unwrap()), "hunter2");
+    }
+
     #[test]
     fn the_default_limits_keep_128_attributes_of_any_length() {
         let mut data = span_data(130, 0);
         data.attributes[0].value = Value::from("x".repeat(100_000));
-        let s = span(data, &SpanLimits::DEFAULT);
+        let s = span(data, &SpanLimits::DEFAULT, &Redaction::none());
         assert_eq!(s.attributes.len(), 128);
         assert_eq!(s.dropped_attributes_count, 2);
         assert_eq!(text(s.attributes[0].value.as_ref().unwrap()).len(), 100_000);
@@ -517,7 +592,7 @@ mod tests {
         within.dropped_attributes_count = 5;
         within.dropped_events_count = 7;
         within.events[0].dropped_attributes_count = 1;
-        let s = span(within, &limits);
+        let s = span(within, &limits, &Redaction::none());
         assert_eq!(s.attributes.len(), 3);
         assert_eq!(s.dropped_attributes_count, 5);
         assert_eq!(s.events.len(), 2);
@@ -529,7 +604,7 @@ mod tests {
         looser.dropped_attributes_count = 5;
         looser.dropped_events_count = 7;
         looser.events[0].dropped_attributes_count = 1;
-        let s = span(looser, &limits);
+        let s = span(looser, &limits, &Redaction::none());
         assert_eq!(s.attributes.len(), 3);
         assert_eq!(s.dropped_attributes_count, 5 + 3);
         assert_eq!(s.events.len(), 2);
@@ -539,7 +614,10 @@ mod tests {
         // No overflow, however many were dropped.
         let mut many = span_data(4, 0);
         many.dropped_attributes_count = u32::MAX;
-        assert_eq!(span(many, &limits).dropped_attributes_count, u32::MAX);
+        assert_eq!(
+            span(many, &limits, &Redaction::none()).dropped_attributes_count,
+            u32::MAX
+        );
     }
 
     /// Logs Bridge API, Get a Logger: "For log sources which define a logger name (e.g.

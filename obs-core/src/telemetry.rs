@@ -490,6 +490,22 @@ impl obs_metrics::Collector for PipelineCollector {
                 points: vec![point(Vec::new(), counts.dropped_spans)],
             });
         }
+        let baggage = obs_trace::BaggageDrops::now();
+        let reason = |r: &str| vec![("reason".to_owned(), r.to_owned())];
+        out.push(MetricFamilySnapshot {
+            name: "obs_baggage_dropped".to_owned(),
+            help: "W3C Baggage list-members dropped: invalid ones received, or over the \
+                   limits (64 members, 8192 bytes) received or sent."
+                .to_owned(),
+            unit: None,
+            kind: MetricKind::Counter,
+            otel: pipeline_otel("obs.baggage.dropped", "{member}"),
+            asynchronous: true,
+            points: vec![
+                point(reason("invalid"), baggage.invalid),
+                point(reason("limit"), baggage.over_limit),
+            ],
+        });
         out.push(MetricFamilySnapshot {
             name: "obs_telemetry_exported".to_owned(),
             help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
@@ -24,6 +25,51 @@ const VALUE_ENCODE: &AsciiSet = &CONTROLS
     .add(b';')
     .add(b'\\')
     .add(b'%');
+
+/// List-members skipped as invalid when parsing ([`BaggageDrops::invalid`]).
+static DROPPED_INVALID: AtomicU64 = AtomicU64::new(0);
+/// List-members skipped or left out for the W3C limits ([`BaggageDrops::over_limit`]).
+static DROPPED_OVER_LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// The baggage list-members this process dropped so far: counted, since the caller that
+/// sent them (or the code that set them) loses them silently otherwise. `obs_core::init`
+/// exports them as the counter `obs_baggage_dropped{reason="invalid"|"limit"}`.
+///
+/// ```
+/// use obs_trace::{Baggage, BaggageDrops};
+///
+/// let before = BaggageDrops::now();
+/// let baggage = Baggage::from_header("a=1, bad key=2, ,b=3");
+/// assert_eq!(baggage.len(), 2);
+/// // The empty member between the commas is no member; `bad key` is an invalid one.
+/// assert!(BaggageDrops::now().invalid >= before.invalid + 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BaggageDrops {
+    /// Non-empty list-members of a received `baggage` header that don't match the grammar,
+    /// skipped as the spec allows (the rest of the header is kept).
+    pub invalid: u64,
+    /// List-members over the W3C limits (64 members, 8192 bytes): skipped when received, or
+    /// left out when sent.
+    pub over_limit: u64,
+}
+
+impl BaggageDrops {
+    /// The counts so far, process-wide.
+    pub fn now() -> Self {
+        BaggageDrops {
+            invalid: DROPPED_INVALID.load(Ordering::Relaxed),
+            over_limit: DROPPED_OVER_LIMIT.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts `n` list-members dropped under `counter` (cold: only when something is dropped).
+#[cold]
+fn count_dropped(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
 
 /// W3C Baggage: application key/value pairs that travel with a request, each with optional
 /// properties (metadata), in the order received.
@@ -182,7 +228,8 @@ impl Baggage {
     /// Never fails: an invalid list-member is skipped, not the whole header; OWS around
     /// members, keys, values and properties is trimmed; values are percent-decoded. A
     /// repeated key keeps the last value. At most the first 64 distinct keys are kept, the
-    /// number this crate propagates, and a member longer than 8192 bytes is skipped.
+    /// number this crate propagates, and a member longer than 8192 bytes is skipped. Each
+    /// member skipped is counted ([`BaggageDrops`]).
     pub fn from_headers<I>(values: I) -> Self
     where
         I: IntoIterator,
@@ -195,15 +242,22 @@ impl Baggage {
                 // A member over the total byte limit can never be propagated: the sender
                 // broke the limit, and keeping it would only hold memory.
                 if member.len() > MAX_BAGGAGE_BYTES {
+                    count_dropped(&DROPPED_OVER_LIMIT, 1);
                     continue;
                 }
                 let Some(entry) = parse_member(member) else {
+                    // An empty member (`a=1,,b=2`, a trailing comma) is no member at all.
+                    if !member.is_empty() {
+                        count_dropped(&DROPPED_INVALID, 1);
+                    }
                     continue;
                 };
                 if let Some(existing) = entries.iter_mut().find(|e| e.key == entry.key) {
                     *existing = entry;
                 } else if entries.len() < MAX_BAGGAGE_MEMBERS {
                     entries.push(entry);
+                } else {
+                    count_dropped(&DROPPED_OVER_LIMIT, 1);
                 }
             }
         }
@@ -230,12 +284,14 @@ impl Baggage {
     ///
     /// Keeps to the W3C Baggage limits: at most 64 list-members and 8192 bytes. A member
     /// that would go over is left out whole ("MUST NOT propagate any partial list-members")
-    /// and later, smaller members may still fit.
+    /// and later, smaller members may still fit. Each member left out is counted
+    /// ([`BaggageDrops`]).
     pub fn write_header(&self, out: &mut String) {
         let base = out.len();
         let mut written = 0;
-        for entry in self.iter() {
+        for (i, entry) in self.iter().enumerate() {
             if written == MAX_BAGGAGE_MEMBERS {
+                count_dropped(&DROPPED_OVER_LIMIT, self.len() - i);
                 break;
             }
             let before = out.len();
@@ -245,6 +301,7 @@ impl Baggage {
             entry.write(out);
             if out.len() - base > MAX_BAGGAGE_BYTES {
                 out.truncate(before);
+                count_dropped(&DROPPED_OVER_LIMIT, 1);
             } else {
                 written += 1;
             }

@@ -82,7 +82,9 @@ pub use active::{
     ActiveContext, ContextReader, EnteredContext, current, current_span_context, enter_context,
     with_current,
 };
-pub use baggage::{Baggage, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
+pub use baggage::{
+    Baggage, BaggageDrops, BaggageEntry, BaggageError, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS,
+};
 pub use clock::{Stopwatch, unix_nanos_now};
 pub use context::SpanContext;
 pub use conventions::{RpcConventions, rpc_conventions, set_rpc_conventions};

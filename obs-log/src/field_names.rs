@@ -23,6 +23,7 @@ pub enum LevelStyle {
 /// | severity number          | -               | -                      | `severity_number` (9) | -            |
 /// | message                  | `message`       | `message`              | `body`              | `msg`          |
 /// | target                   | `target`        | `log.logger`           | `scope.name`        | `logger`       |
+/// | event name (`name:`)     | `event_name`    | `event.action`         | `event_name`        | `event_name`   |
 /// | service name             | `service`       | `service.name`         | `service.name`      | `service_name` |
 /// | trace id                 | `trace_id`      | `trace.id`             | `trace_id`          | `trace_id`     |
 /// | span id                  | `span_id`       | `span.id`              | `span_id`           | `span_id`      |
@@ -36,12 +37,13 @@ pub enum LevelStyle {
 ///   "Trace Context in non-OTLP Log Formats" (`trace_id`, `span_id`, `trace_flags`; ids in
 ///   lowercase hex, flags as two hex digits), so the same search works whatever the preset.
 /// - ECS: Elastic Common Schema 8 field names in dotted form, as `ecs-logging` writes them.
-///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`. Every line
+///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`. An event's name
+///   is its `event.action` ("the action captured by the event"). Every line
 ///   carries `ecs.version`, which ECS requires on every event
 ///   (<https://www.elastic.co/guide/en/ecs/current/ecs-ecs.html>, and the `ecs-logging`
 ///   spec), so that Elastic's integrations know which schema a line follows.
 /// - OTel: the log data model's field names in snake case (`severity_text`,
-///   `severity_number`, `body`), the resource attribute `service.name`, and the stable
+///   `severity_number`, `body`, `event_name`), the resource attribute `service.name`, and the stable
 ///   semantic conventions `code.file.path` / `code.line.number`.
 /// - Loki: the keys Grafana's log level detection and Loki's own logs use (`level` in lower
 ///   case, `ts`, `msg`), and `service_name`, the label Loki derives a service from.
@@ -77,6 +79,10 @@ pub struct FieldNames {
     pub message: Cow<'static, str>,
     /// Key of the event's target.
     pub target: Cow<'static, str>,
+    /// Key of the event's name, written only when the code gave one
+    /// (`info!(name: "cart.abandoned", ..)`; `tracing`'s default, `event <file>:<line>`, is
+    /// not): the log data model's `EventName`, which the OTLP record carries too.
+    pub event_name: Cow<'static, str>,
     /// Key of the service name.
     pub service: Cow<'static, str>,
     /// Key of the trace id.
@@ -112,6 +118,7 @@ impl Default for FieldNames {
             severity_number: None,
             message: "message".into(),
             target: "target".into(),
+            event_name: "event_name".into(),
             service: "service".into(),
             trace_id: "trace_id".into(),
             span_id: "span_id".into(),
@@ -136,6 +143,7 @@ impl FieldNames {
             timestamp: "@timestamp".into(),
             level: "log.level".into(),
             target: "log.logger".into(),
+            event_name: "event.action".into(),
             service: "service.name".into(),
             trace_id: "trace.id".into(),
             span_id: "span.id".into(),
@@ -201,6 +209,7 @@ impl ReservedKeys {
             &names.level,
             &names.message,
             &names.target,
+            &names.event_name,
             &names.service,
             &names.trace_id,
             &names.span_id,

@@ -13,6 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::escape;
+use crate::event_name;
 use crate::event_time;
 use crate::field_names::{ECS_VERSION_KEY, FieldNames, LevelStyle, ReservedKeys};
 use crate::json_fields::{
@@ -99,6 +100,8 @@ struct Keys {
     message: Box<[u8]>,
     /// `,"target":`
     target: Box<[u8]>,
+    /// `,"event_name":`
+    event_name: Box<[u8]>,
     /// The members every line carries unchanged: `,"service":"<name>"` when a service name
     /// is set, then `,"ecs.version":"<version>"` when the names give one. `None` when
     /// neither: one branch a line either way.
@@ -136,6 +139,7 @@ impl Keys {
                 .map(|n| key(b",\"", n, b"\":")),
             message: key(b",\"", &names.message, b"\":"),
             target: key(b",\"", &names.target, b"\":"),
+            event_name: key(b",\"", &names.event_name, b"\":"),
             constant: {
                 let mut out = Vec::new();
                 if let Some(service) = service {
@@ -326,6 +330,10 @@ impl<W: LogWriter> JsonLayer<W> {
 
         out.extend_from_slice(&keys.target);
         escape::write_str(out, meta.target());
+        if let Some(name) = event_name::given(event.metadata()) {
+            out.extend_from_slice(&keys.event_name);
+            escape::write_str(out, name);
+        }
         if let Some(constant) = &keys.constant {
             out.extend_from_slice(constant);
         }

@@ -11,11 +11,12 @@ use obs_trace::{
     TraceId,
 };
 use tracing_core::field::{Field, Visit};
-use tracing_core::{Dispatch, Event, Metadata, Subscriber};
+use tracing_core::{Dispatch, Event, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::event_name;
 use crate::event_time;
 use crate::json_fields::MESSAGE;
 use crate::redaction::{REDACTED, Redaction};
@@ -306,26 +307,6 @@ impl OtlpLogLayer {
     }
 }
 
-/// Whether `meta` carries `tracing`'s default event name, `event <file>:<line>` (or
-/// `log event`, the name of events bridged from the `log` crate), rather than a `name:`.
-fn has_default_name(meta: &Metadata<'_>) -> bool {
-    let name = meta.name();
-    if name == "log event" {
-        return true;
-    }
-    let Some(rest) = name.strip_prefix("event ") else {
-        return false;
-    };
-    match (meta.file(), meta.line()) {
-        (Some(file), Some(line)) => rest
-            .strip_prefix(file)
-            .and_then(|r| r.strip_prefix(':'))
-            .is_some_and(|r| r.parse::<u32>() == Ok(line)),
-        // Without a location the macro could not have produced it; a `name:` it is.
-        _ => false,
-    }
-}
-
 /// Collects an event's fields as the body and typed attributes.
 struct RecordVisitor<'a> {
     redaction: &'a Redaction,
@@ -525,11 +506,7 @@ where
             Some(log) => Cow::Owned(log.target().to_owned()),
             None => Cow::Borrowed(static_meta.target()),
         };
-        let event_name = if has_default_name(static_meta) {
-            Cow::Borrowed("")
-        } else {
-            Cow::Borrowed(static_meta.name())
-        };
+        let event_name = Cow::Borrowed(event_name::given(static_meta).unwrap_or_default());
         let record = LogRecord {
             timestamp: now,
             observed_timestamp: now,

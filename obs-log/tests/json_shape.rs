@@ -261,17 +261,17 @@ fn presets_and_file_line() {
         (
             FieldNames::ecs(),
             "@timestamp",
-            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","service.name":"svc","ecs.version":"8.17.0","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
+            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","event.action":"cart.abandoned","service.name":"svc","ecs.version":"8.17.0","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
         ),
         (
             FieldNames::otel(),
             "timestamp",
-            r#"{"timestamp":"<ts>","severity_text":"WARN","severity_number":13,"body":"m","scope.name":"t","service.name":"svc","trace_id":"<trace>","span_id":"<span>","trace_flags":"03","k":1,"spans":[{"name":"s"}],"code.file.path":"<file>","code.line.number":<line>}"#,
+            r#"{"timestamp":"<ts>","severity_text":"WARN","severity_number":13,"body":"m","scope.name":"t","event_name":"cart.abandoned","service.name":"svc","trace_id":"<trace>","span_id":"<span>","trace_flags":"03","k":1,"spans":[{"name":"s"}],"code.file.path":"<file>","code.line.number":<line>}"#,
         ),
         (
             FieldNames::loki(),
             "ts",
-            r#"{"ts":"<ts>","level":"warn","msg":"m","logger":"t","service_name":"svc","trace_id":"<trace>","span_id":"<span>","trace_flags":"03","k":1,"spans":[{"name":"s"}],"file":"<file>","line":<line>}"#,
+            r#"{"ts":"<ts>","level":"warn","msg":"m","logger":"t","event_name":"cart.abandoned","service_name":"svc","trace_id":"<trace>","span_id":"<span>","trace_flags":"03","k":1,"spans":[{"name":"s"}],"file":"<file>","line":<line>}"#,
         ),
     ];
     for (names, ts_key, expected) in cases {
@@ -288,7 +288,7 @@ fn presets_and_file_line() {
         tracing::subscriber::with_default(subscriber, || {
             let entered = tracing::info_span!("s").entered();
             line_no = line!() + 1;
-            tracing::warn!(target: "t", k = 1, "m");
+            tracing::warn!(name: "cart.abandoned", target: "t", k = 1, "m");
             span = entered.exit();
         });
         let got = golden(&lines(&out)[0], ts_key, &span)
@@ -296,6 +296,35 @@ fn presets_and_file_line() {
             .replace(&format!(":{line_no}}}"), ":<line>}");
         assert_eq!(got, expected);
     }
+}
+
+/// The log data model's `EventName`: only a name given with `name:` is written (as the OTLP
+/// record has one only then); `tracing`'s default, `event <file>:<line>`, and a target are
+/// not. A user field of that name is renamed like any reserved key's.
+#[test]
+fn only_events_given_a_name_carry_one() {
+    let out = captured();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new().with_writer(out.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(name: "payment.declined", "declined");
+        tracing::info!(target: "shop::payments", "no name");
+        tracing::info!(event_name = "mine", "no name either");
+    });
+    let names: Vec<(serde_json::Value, serde_json::Value)> = objects(&out)
+        .into_iter()
+        .map(|o| {
+            let get = |k: &str| o.get(k).cloned().unwrap_or_default();
+            (get("event_name"), get("fields.event_name"))
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (json!("payment.declined"), json!(null)),
+            (json!(null), json!(null)),
+            (json!(null), json!("mine")),
+        ]
+    );
 }
 
 #[test]

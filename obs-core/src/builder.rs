@@ -843,9 +843,7 @@ impl Builder {
             c.log_filter = f.clone();
         }
         if let Some(f) = &self.traces_filter {
-            check_directives("traces_filter", f, |d| {
-                d.parse::<tracing_subscriber::filter::Targets>().map(drop)
-            })?;
+            check_directives("traces_filter", f, crate::config::check_traces_directive)?;
             c.traces_filter = f.clone();
         }
         if let Some(names) = &self.json_field_names {

@@ -429,6 +429,25 @@ fn resolve_listen_addr(host: &str, port: u16) -> Option<SocketAddr> {
 /// Reads `name`; empty counts as unset, per the spec.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Checks one directive of the traces filter (`OBS_TRACES_FILTER`,
+/// [`Builder::traces_filter`](crate::Builder::traces_filter)): `target=level`, as `Targets`
+/// parses it. `RUST_LOG`'s span (`[span]`) and field (`{field}`) directives are refused by
+/// name: `Targets` reads most of them as a target no span has, which would match nothing,
+/// silently. (No Rust module path holds a `[` or a `{`.)
+pub(crate) fn check_traces_directive(directive: &str) -> Result<(), String> {
+    if directive.contains(['[', '{']) {
+        return Err(
+            "span and field directives ([span], {field}) are for the log filter; \
+                    spans are traced by target and level"
+                .to_owned(),
+        );
+    }
+    directive
+        .parse::<Targets>()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// The directives of a comma-separated list (split as `EnvFilter` and `Targets` split
 /// it) that `check` accepts, in order, and those it rejects, with why.
 pub(crate) fn split_directives(
@@ -1822,9 +1841,11 @@ impl Config {
             }),
             // Spans are traced by target and level: `RUST_LOG` syntax without span and
             // field directives.
-            traces_filter: r.directives("OBS_TRACES_FILTER", "a target=level filter", |v| {
-                v.parse::<Targets>().map(drop).map_err(|e| e.to_string())
-            }),
+            traces_filter: r.directives(
+                "OBS_TRACES_FILTER",
+                "a target=level filter",
+                check_traces_directive,
+            ),
             json_logs,
             json_field_names: obs_log::FieldNames::default(),
             json_span_fields: obs_log::SpanFields::default(),

@@ -1262,6 +1262,22 @@ fn traces_filter_takes_target_level_directives() {
     let c = config(&[("OBS_TRACES_FILTER", "[request{id=1}]=trace")]);
     assert_eq!(c.traces_filter, "info");
     assert!(warned(&c, "OBS_TRACES_FILTER", "[request{id=1}]=trace"));
+    // `Targets` reads these as targets no span has: they would match nothing, silently.
+    for directive in [
+        "[request]=debug",
+        "[]=debug",
+        "{id}=trace",
+        "orders[x]=debug",
+    ] {
+        let c = config(&[("OBS_TRACES_FILTER", &format!("warn,{directive}"))]);
+        assert_eq!(c.traces_filter, "warn", "{directive}");
+        assert!(warned(&c, "OBS_TRACES_FILTER", directive), "{c:?}");
+        let err = obs_core::builder()
+            .traces_filter(directive)
+            .config_with(&|_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("span and field"), "{err}");
+    }
 }
 
 /// One bad directive costs only itself, as in `EnvFilter::from_env` (`parse_lossy`): the

@@ -183,6 +183,9 @@ struct ActiveCall {
     /// The captured metadata of the response head, kept for its trailers to add theirs to
     /// (empty, and allocating nothing, unless response metadata is captured and came).
     response_metadata: CapturedValues,
+    /// The call is gRPC-Web's, seen by a server layer outside tonic-web's `GrpcWebLayer`:
+    /// its answer may be base64.
+    web: bool,
 }
 
 impl GrpcCall {
@@ -213,7 +216,16 @@ impl GrpcCall {
                 error_type: None,
                 deadline,
                 response_metadata: CapturedValues::default(),
+                web: false,
             }),
+        }
+    }
+
+    /// Marks the call as gRPC-Web's: its answer is read through its base64 if it is in
+    /// the text mode.
+    pub(crate) fn mark_web(&mut self) {
+        if let Some(call) = self.active.as_mut() {
+            call.web = true;
         }
     }
 
@@ -317,6 +329,12 @@ impl CallHooks for GrpcCall {
         // From here on, a stream that stops without a status was given up on, whatever
         // the time: tonic enforces no deadline past the head.
         call.deadline = None;
+        // A gRPC-Web answer (from outside tonic-web's layer) in the text mode: its frames,
+        // the trailers frame with the status included, are base64. Looked up for gRPC-Web
+        // calls only.
+        if call.web && grpc::is_base64_response(response.headers()) {
+            call.responses.decode_base64();
+        }
         // A trailers-only response (an error, typically) puts the status in the headers; a
         // response that is not gRPC at all (an auth layer's 401, a proxy's 503) has only its
         // HTTP status, which both sides read as the client will (gRPC's

@@ -85,6 +85,11 @@ impl<B> CountedBody<B> {
     pub fn counts(&self) -> &Arc<MessageCounts> {
         &self.counts
     }
+
+    /// Counts the messages through the base64 of gRPC-Web's text mode.
+    pub(crate) fn decode_base64(&mut self) {
+        self.counter.decode_base64();
+    }
 }
 
 impl<B> std::fmt::Debug for CountedBody<B> {

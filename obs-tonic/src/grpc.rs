@@ -140,17 +140,65 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
     find(headers, &GRPC_STATUS).map(|value| Code::from_bytes(value.as_bytes()))
 }
 
-/// Whether a request is a gRPC call: its `content-type` begins with `application/grpc`
-/// (gRPC over HTTP/2, `+proto` and the like, and gRPC-Web's). PROTOCOL-HTTP2, "Requests":
-/// "If Content-Type does not begin with "application/grpc", gRPC servers SHOULD respond
-/// with HTTP status of 415": any other request is not gRPC (a `/metrics` scrape or a REST
-/// route beside the gRPC services). Media types compare without regard to case.
-pub(crate) fn is_grpc_request(headers: &HeaderMap) -> bool {
-    const GRPC: &[u8] = b"application/grpc";
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.as_bytes().get(..GRPC.len()))
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(GRPC))
+/// What a request's `content-type` says of a gRPC call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GrpcRequest {
+    /// gRPC over HTTP/2 (`application/grpc`, `+proto` and the like).
+    Grpc,
+    /// gRPC-Web (`application/grpc-web...`), whose answer may be base64 whatever the
+    /// request is (tonic-web answers in the encoding the `Accept` header asks for);
+    /// `base64`: the request body is, in gRPC-Web's text mode
+    /// (`application/grpc-web-text`).
+    Web { base64: bool },
+}
+
+/// The prefix of every gRPC `content-type`.
+const GRPC_CONTENT_TYPE: &[u8] = b"application/grpc";
+
+/// What follows [`GRPC_CONTENT_TYPE`] in gRPC-Web's `content-type`s.
+const WEB: &[u8] = b"-web";
+
+/// What follows [`GRPC_CONTENT_TYPE`] in gRPC-Web's text mode's (PROTOCOL-WEB.md,
+/// "Protocol differences vs gRPC over HTTP2": `application/grpc-web-text`, the body
+/// base64-encoded).
+const WEB_TEXT: &[u8] = b"-web-text";
+
+/// Whether a request is a gRPC call, and which: its `content-type` begins with
+/// `application/grpc` (gRPC over HTTP/2, `+proto` and the like, and gRPC-Web's).
+/// PROTOCOL-HTTP2, "Requests": "If Content-Type does not begin with "application/grpc",
+/// gRPC servers SHOULD respond with HTTP status of 415": any other request is not gRPC (a
+/// `/metrics` scrape or a REST route beside the gRPC services). Media types compare
+/// without regard to case.
+pub(crate) fn grpc_request(headers: &HeaderMap) -> Option<GrpcRequest> {
+    let value = headers.get(http::header::CONTENT_TYPE)?.as_bytes();
+    if !starts_with_ignore_case(value, GRPC_CONTENT_TYPE) {
+        return None;
+    }
+    let rest = &value[GRPC_CONTENT_TYPE.len()..];
+    Some(if starts_with_ignore_case(rest, WEB) {
+        GrpcRequest::Web {
+            base64: starts_with_ignore_case(rest, WEB_TEXT),
+        }
+    } else {
+        GrpcRequest::Grpc
+    })
+}
+
+/// Whether a response's body is base64, gRPC-Web's text mode
+/// (`application/grpc-web-text`, tonic-web's `application/grpc-web-text+proto`).
+pub(crate) fn is_base64_response(headers: &HeaderMap) -> bool {
+    find(headers, &http::header::CONTENT_TYPE).is_some_and(|value| {
+        let value = value.as_bytes();
+        starts_with_ignore_case(value, GRPC_CONTENT_TYPE)
+            && starts_with_ignore_case(&value[GRPC_CONTENT_TYPE.len()..], WEB_TEXT)
+    })
+}
+
+/// Whether `bytes` begins with `prefix`, without regard to ASCII case.
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
 /// The caller's deadline in a request's `grpc-timeout` (PROTOCOL-HTTP2, "Requests":
@@ -233,7 +281,9 @@ pub(crate) fn code_name_and_label(code: Code) -> (&'static str, &'static str) {
 /// A message counts once its 5-byte prefix is complete. A frame whose flag has its top bit
 /// set is gRPC-Web's trailers frame (doc/PROTOCOL-WEB.md), no message: a server layer
 /// outside tonic-web's `GrpcWebLayer` sees the status there. A flag with any other bit set
-/// is no gRPC stream at all (a web page, say): nothing after it is counted.
+/// is no gRPC stream at all (a web page, say): nothing after it is counted. In gRPC-Web's
+/// text mode ([`decode_base64`](Self::decode_base64)) the frames are read through their
+/// base64.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MessageCounter {
     /// Bytes of the current prefix read so far (0 to 4).
@@ -246,6 +296,8 @@ pub(crate) struct MessageCounter {
     length: u32,
     /// Payload bytes of the current frame still to skip.
     payload_left: u64,
+    /// The stream is base64 (gRPC-Web's text mode), decoded so far.
+    base64: Option<Base64>,
 }
 
 /// The length of a message's prefix.
@@ -264,13 +316,51 @@ impl MessageCounter {
         self.feed_with(bytes, |_, _| {})
     }
 
+    /// Reads the stream from here on as base64, gRPC-Web's text mode, whose frames are
+    /// encoded (tonic-web encodes each on its own, padded).
+    pub(crate) fn decode_base64(&mut self) {
+        self.base64 = Some(Base64::default());
+    }
+
     /// [`feed`](Self::feed), handing the bytes of a gRPC-Web trailers frame to `trailers`
     /// as they go by, with whether the frame ends with them.
-    pub(crate) fn feed_with(
-        &mut self,
-        mut bytes: &[u8],
-        mut trailers: impl FnMut(&[u8], bool),
-    ) -> u32 {
+    #[inline]
+    pub(crate) fn feed_with(&mut self, bytes: &[u8], mut trailers: impl FnMut(&[u8], bool)) -> u32 {
+        match self.base64 {
+            None => self.feed_frames(bytes, &mut trailers),
+            Some(_) => self.feed_base64(bytes, &mut trailers),
+        }
+    }
+
+    /// [`feed_with`](Self::feed_with) of base64 text, decoded a piece at a time on the
+    /// stack. A character that is no base64 makes the stream no gRPC stream: its reader
+    /// fails it (tonic-web's with INTERNAL, "malformed base64").
+    #[cold]
+    #[inline(never)]
+    fn feed_base64(&mut self, text: &[u8], trailers: &mut impl FnMut(&[u8], bool)) -> u32 {
+        // Each group of up to four characters gives at most 3 bytes, and a piece may end
+        // the group the previous one left with up to 3 characters.
+        const PIECE: usize = 512;
+        let mut decoded = [0; (PIECE + 3).div_ceil(4) * 3];
+        let mut started = 0;
+        for piece in text.chunks(PIECE) {
+            if self.not_grpc {
+                break;
+            }
+            let Some(base64) = self.base64.as_mut() else {
+                break;
+            };
+            match base64.decode(piece, &mut decoded) {
+                Some(len) => started += self.feed_frames(&decoded[..len], trailers),
+                None => self.not_grpc = true,
+            }
+        }
+        started
+    }
+
+    /// [`feed_with`](Self::feed_with) of the frames themselves.
+    #[inline]
+    fn feed_frames(&mut self, mut bytes: &[u8], trailers: &mut impl FnMut(&[u8], bool)) -> u32 {
         let mut started = 0;
         while !bytes.is_empty() && !self.not_grpc {
             if self.payload_left > 0 {
@@ -288,7 +378,7 @@ impl MessageCounter {
                     break;
                 }
                 let length = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-                started += self.start_frame(length, &mut trailers);
+                started += self.start_frame(length, trailers);
                 bytes = &bytes[PREFIX_LEN..];
                 continue;
             }
@@ -301,7 +391,7 @@ impl MessageCounter {
             self.prefix_read += 1;
             bytes = &bytes[1..];
             if usize::from(self.prefix_read) == PREFIX_LEN {
-                started += self.start_frame(self.length, &mut trailers);
+                started += self.start_frame(self.length, trailers);
                 self.prefix_read = 0;
                 self.length = 0;
             }
@@ -344,6 +434,58 @@ impl MessageCounter {
             trailers(&[], true);
         }
         0
+    }
+}
+
+/// A base64 stream (RFC 4648 §4, gRPC-Web's text mode) decoded as it goes by: the
+/// characters of a group of four not yet complete. Padding may come anywhere, not only at
+/// the end: PROTOCOL-WEB.md lets a server flush (and pad) its base64 at any point, and
+/// tonic-web encodes each frame on its own.
+#[derive(Clone, Copy, Debug, Default)]
+struct Base64 {
+    /// The 6-bit values of the group so far, the first in the highest bits.
+    bits: u32,
+    /// How many characters of the group have come (0 to 3).
+    chars: u8,
+}
+
+impl Base64 {
+    /// Decodes `text` into `out` (room for 3 bytes per 4 characters, plus 3 for a group
+    /// begun before); the bytes written, or `None` at a character that is no base64.
+    fn decode(&mut self, text: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut len = 0;
+        for &c in text {
+            let value = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                // Padding ends the group: its 2 or 3 characters make 1 or 2 bytes (a
+                // second `=`, the group already ended, adds nothing).
+                b'=' => {
+                    let bytes = match self.chars {
+                        0 => continue,
+                        1 => return None,
+                        chars => usize::from(chars - 1),
+                    };
+                    let group = self.bits << (6 * (4 - u32::from(self.chars)));
+                    out[len..len + bytes].copy_from_slice(&group.to_be_bytes()[1..=bytes]);
+                    len += bytes;
+                    *self = Base64::default();
+                    continue;
+                }
+                _ => return None,
+            };
+            self.bits = (self.bits << 6) | u32::from(value);
+            self.chars += 1;
+            if self.chars == 4 {
+                out[len..len + 3].copy_from_slice(&self.bits.to_be_bytes()[1..]);
+                len += 3;
+                *self = Base64::default();
+            }
+        }
+        Some(len)
     }
 }
 
@@ -444,6 +586,54 @@ mod tests {
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         out.extend_from_slice(payload);
         out
+    }
+
+    /// Base64 padding within the stream (each flush padded), groups split across chunks,
+    /// and a character that is no base64, which ends the stream as no gRPC stream.
+    #[test]
+    fn base64_streams_are_decoded_across_chunks_and_padding() {
+        let decode = |chunks: &[&str]| {
+            let mut base64 = Base64::default();
+            let mut out = Vec::new();
+            for chunk in chunks {
+                let mut decoded = [0; 64];
+                let len = base64.decode(chunk.as_bytes(), &mut decoded)?;
+                out.extend_from_slice(&decoded[..len]);
+            }
+            Some(out)
+        };
+        assert_eq!(decode(&["aGVsbG8="]).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            decode(&["aG", "Vsb", "G8=", "IHdvcmxk"]).as_deref(),
+            Some(&b"hello world"[..])
+        );
+        assert_eq!(decode(&["YQ==Yg==", "Yw="]).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(decode(&["YQ=", "=Yg=="]).as_deref(), Some(&b"ab"[..]));
+        for invalid in ["aGVs bG8=", "Y===", "aGVs\r\n", "aGVs-_"] {
+            assert_eq!(decode(&[invalid]), None, "{invalid:?}");
+        }
+
+        let mut counter = MessageCounter::default();
+        counter.decode_base64();
+        assert_eq!(counter.feed(b"AAAAAAJoaQ=="), 1);
+        assert!(!counter.is_mid_frame() && !counter.is_not_grpc());
+        // A message's prefix whose base64 stops short: mid-frame, as a reader finds it.
+        assert_eq!(counter.feed(b"AAAAAA"), 0);
+        assert!(counter.is_mid_frame());
+        counter.feed(b"not base64!");
+        assert!(counter.is_not_grpc());
+
+        // The most bytes one piece of text can give: a group begun before it (3
+        // characters), ended by its first, 127 groups, then a padded one.
+        let mut counter = MessageCounter::default();
+        counter.decode_base64();
+        let mut text = b"AAAA".repeat(128);
+        text.extend_from_slice(b"AA=");
+        let (before, piece) = text.split_at(3);
+        counter.feed(before);
+        assert_eq!(piece.len(), 512);
+        // 385 zero bytes: 77 empty messages.
+        assert_eq!(counter.feed(piece), 77);
     }
 
     #[test]

@@ -36,9 +36,9 @@
 //! cancels), so a streaming call's span covers the whole stream. The status is read from
 //! the `grpc-status` of a trailers-only response or from the trailers (for gRPC-Web, which
 //! a server layer outside tonic-web's `GrpcWebLayer` sees, from the trailers frame ending
-//! the body; not from `application/grpc-web-text`, base64 the layer does not decode: put
-//! the layer inside `GrpcWebLayer` for that); messages are counted from their 5-byte
-//! length prefixes, without decoding.
+//! the body, read through its base64 in the text mode, `application/grpc-web-text`, the
+//! grpc-web JavaScript client's default); messages are counted from their 5-byte length
+//! prefixes, without decoding.
 //!
 //! Metrics (into [`obs_metrics::global()`] unless `with_registry` says otherwise), each
 //! labelled `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code` and

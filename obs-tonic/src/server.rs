@@ -11,7 +11,7 @@ use tracing::field::Empty;
 
 use crate::call::GrpcCall;
 use crate::counting::{CountMessages, CountedBody};
-use crate::grpc::{self, OTHER, RpcNames, SYSTEM};
+use crate::grpc::{self, GrpcRequest, OTHER, RpcNames, SYSTEM};
 use crate::layer::{GrpcLayer, ServerSide};
 use crate::peer;
 
@@ -173,12 +173,18 @@ impl<B> Hooks<CountedBody<B>> for GrpcServerLayer {
         // A request that is no gRPC call (an HTTP route served beside the gRPC services)
         // is passed through untraced, as a call to an excluded service is: recorded as a
         // call, it would be a failed one, and its route's own HTTP layer traces it.
-        let call = grpc::is_grpc_request(request.headers())
-            .then(|| self.begin(request, || None))
-            .flatten();
-        let Some(call) = call else {
+        let kind = grpc::grpc_request(request.headers());
+        let Some(mut call) = kind.and_then(|_| self.begin(request, || None)) else {
             return (tracing::Span::none().into(), GrpcCall::excluded());
         };
+        if let Some(GrpcRequest::Web { base64 }) = kind {
+            // gRPC-Web seen from outside tonic-web's `GrpcWebLayer`: in its text mode,
+            // the request's messages and the answer's (status included) are base64.
+            if base64 {
+                request.body_mut().decode_base64();
+            }
+            call.mark_web();
+        }
         let names = call.names();
         let conventions = self.config.conventions;
         // The identifying fields are `tracing` fields for the other layers (logs

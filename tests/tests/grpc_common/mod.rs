@@ -173,6 +173,24 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// Serves the catalog on a free loopback port for gRPC-Web clients too (HTTP/1.1,
+    /// tonic-web's `GrpcWebLayer`), behind `GrpcServerLayer`, recording into `registry`:
+    /// the server layer outside the gRPC-Web one sees gRPC-Web as the browser sends it.
+    pub async fn serve_grpc_web(self, registry: &obs_metrics::Registry) -> SocketAddr {
+        let (incoming, addr) = free_port().await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .accept_http1(true)
+                .layer(GrpcServerLayer::new().with_registry(registry))
+                .layer(tonic_web::GrpcWebLayer::new())
+                .add_service(self)
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+}
+
+impl Catalog {
     /// Serves the catalog on a free loopback port behind `GrpcServerLayer`, recording into
     /// `registry`, with a layer under it that fails the calls carrying `fail` metadata
     /// before routing, with an error (boxed, as tower layers box theirs): a

@@ -395,6 +395,10 @@ impl CallHooks for GrpcCall {
             return;
         };
         match grpc::status(trailers) {
+            // A status in the head made the answer Trailers-Only (PROTOCOL-HTTP2,
+            // "Responses"): the client took the call's status from there and read no
+            // further, whatever a broken server sends after it.
+            Some(_) if call.code.is_some() => {}
             Some(code) => call.set_code(code, span),
             // Trailers end the stream (HTTP/2 sends them last; a server's body need not say
             // so, and a client's reader stops there): without a `grpc-status`, the call ends

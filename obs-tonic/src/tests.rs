@@ -676,6 +676,67 @@ async fn a_grpc_status_trailer_wins_over_a_non_200_http_status_on_both_sides() {
     );
 }
 
+/// A `grpc-status` in the response head makes it a Trailers-Only response
+/// (PROTOCOL-HTTP2, "Responses"): a client takes the call's status from there and reads no
+/// further (tonic's returns an error status at once), so a status in trailers that a
+/// broken server or proxy sends after a body does not change the call's. Overwritten, it
+/// left the span with the head's `error.type` beside the trailers' code, and the metric
+/// series labelled `rpc_grpc_status_code="0", error_type="INTERNAL"`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_status_in_the_head_is_the_calls_whatever_trailers_follow_on_both_sides() {
+    let (sink, _guard) = capture();
+    let registry = Registry::new();
+    let head_and_trailers = || {
+        let mut response = streamed(vec![messages(1, b"x")], "0");
+        response
+            .headers_mut()
+            .insert("grpc-status", HeaderValue::from_static("13"));
+        response
+    };
+    let client = ServiceBuilder::new()
+        .layer(
+            GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
+                .with_server_address("b", Some(1)),
+        )
+        .service_fn(move |_: Request<tonic::body::Body>| async move {
+            Ok::<_, Infallible>(head_and_trailers())
+        });
+    let request = Request::post("http://b:1/shop.v1.Cart/Get")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+    let server = ServiceBuilder::new()
+        .layer(GrpcServerLayer::with_conventions_in(
+            RpcConventions::Old,
+            &registry,
+        ))
+        .service_fn(move |_: Request<_>| async move { Ok::<_, Infallible>(head_and_trailers()) });
+    let response = server
+        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+        .await
+        .unwrap();
+    drain(response).await;
+    let spans = sink.take();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(outcome(span), expected("13", Some("INTERNAL")), "{span:?}");
+        assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    }
+    for name in [
+        "rpc_client_call_duration_seconds",
+        "rpc_server_call_duration_seconds",
+    ] {
+        let points = points_with(&registry, name, "rpc_grpc_status_code");
+        assert_eq!(points.len(), 1, "{name}: {points:?}");
+        let labels = &points[0].0;
+        assert!(
+            labels.contains(&("rpc_grpc_status_code".into(), "13".into()))
+                && labels.contains(&("error_type".into(), "INTERNAL".into())),
+            "{name}: {labels:?}"
+        );
+    }
+}
+
 /// RPC spans, Name: "If `rpc.method` is unavailable or set to `_OTHER`, the span name
 /// SHOULD be `{rpc.system.name}`."
 #[tokio::test(flavor = "current_thread")]

@@ -80,6 +80,33 @@ fn limited<A, O>(
     (converted, dropped)
 }
 
+/// Leaves one attribute per key in `items`, the first given: the common spec's "Attribute
+/// Collections" has exported collections "contain only unique keys". A `tracing` field
+/// given twice (`info_span!("load", shard = 1, shard = 2)` compiles) reaches a span, an
+/// event or a record once per value; the first is kept, as in the log records and JSON
+/// lines (`obs_log`), while `Span::record` still replaces a value (the span layer's
+/// update). Done here, on the export thread, rather than as the span layer records, where
+/// a new span's fields skip the search for an earlier key to keep span creation cheap.
+/// Not counted as dropped: no limit left the value out.
+fn first_of_each_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &str) {
+    // Pairwise for the usual handful of keys, with nothing allocated unless a key repeats;
+    // a set past that, where pairs grow as the square (the default limit of 128 attributes
+    // would make 8,128 comparisons).
+    const PAIRWISE_UP_TO: usize = 16;
+    let keep: Vec<bool> = if items.len() <= PAIRWISE_UP_TO {
+        let is_first = |i: usize| !items[..i].iter().any(|e| key(e) == key(&items[i]));
+        if (0..items.len()).all(is_first) {
+            return;
+        }
+        (0..items.len()).map(is_first).collect()
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        items.iter().map(|item| seen.insert(key(item))).collect()
+    };
+    let mut kept = keep.into_iter();
+    items.retain(|_| kept.next().unwrap_or(true));
+}
+
 fn key_value(kv: &opentelemetry::KeyValue, limits: &AttributeLimits) -> KeyValue {
     KeyValue {
         key: kv.key.as_str().to_owned(),
@@ -131,11 +158,22 @@ static SPAN_LINKS_WARNED: AtomicBool = AtomicBool::new(false);
 static LINK_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 static LOG_ATTRIBUTES_WARNED: AtomicBool = AtomicBool::new(false);
 
-/// `s` as OTLP: within `limits`, and with the values of the attributes `redaction` names
-/// (the span's, its events' and its links') as [`obs_log::REDACTED`]. Redacted here, where
-/// spans leave the process, rather than as they record: the request path pays nothing for
-/// it, and the JSON lines and log records of the same fields hide the same values.
-fn span(s: SpanData, limits: &SpanLimits, redaction: &obs_log::Redaction) -> Span {
+/// `s` as OTLP: within `limits`, with one value per attribute key (the first), and with the
+/// values of the attributes `redaction` names (the span's, its events' and its links') as
+/// [`obs_log::REDACTED`]. Redacted here, where spans leave the process, rather than as they
+/// record: the request path pays nothing for it, and the JSON lines and log records of the
+/// same fields hide the same values.
+fn span(mut s: SpanData, limits: &SpanLimits, redaction: &obs_log::Redaction) -> Span {
+    fn key(kv: &opentelemetry::KeyValue) -> &str {
+        kv.key.as_str()
+    }
+    first_of_each_key(&mut s.attributes, key);
+    for event in &mut s.events {
+        first_of_each_key(&mut event.attributes, key);
+    }
+    for link in &mut s.links {
+        first_of_each_key(&mut link.attributes, key);
+    }
     let parent_span_id = if s.parent_span_id.is_valid() {
         s.parent_span_id.to_bytes().to_vec()
     } else {
@@ -314,9 +352,10 @@ fn log_value(v: &obs_log::LogValue, limits: &AttributeLimits) -> AnyValue {
     }
 }
 
-fn log_record(r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
-    // The layer applied the limits as it made the record; again here for records from any
-    // other sink's producer, adding what the layer left out.
+fn log_record(mut r: obs_log::LogRecord, limits: &AttributeLimits) -> LogRecord {
+    // The layer applied the limits and kept one value per key as it made the record; again
+    // here for records from any other sink's producer, adding what the layer left out.
+    first_of_each_key(&mut r.attributes, |a| &a.key);
     let (attributes, dropped_attributes_count) = limited(
         &r.attributes,
         limits.count,
@@ -566,6 +605,77 @@ mod tests {
         assert_eq!(text(clear.attributes[1].value.as_ref().unwrap()), "hunter2");
     }
 
+    /// Common spec, "Attribute Collections": exported attribute collections "contain only
+    /// unique keys". `tracing` takes a field name twice (`info_span!("x", a = 1, a = 2)`),
+    /// and the span layer records each value: the first is kept, as in log records.
+    #[test]
+    fn a_key_given_twice_is_exported_once_with_its_first_value() {
+        let kv = |key: &'static str, value: i64| OtelKeyValue::new(key, value);
+        let int = |kv: &KeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::IntValue(i)) => (kv.key.clone(), *i),
+            other => panic!("not an int: {other:?}"),
+        };
+        let pairs = |list: &[KeyValue]| list.iter().map(int).collect::<Vec<_>>();
+        let owned = |list: &[(&str, i64)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect::<Vec<_>>()
+        };
+        let mut data = span_data(0, 1);
+        data.attributes = vec![kv("a", 1), kv("b", 2), kv("a", 3), kv("b", 4), kv("c", 5)];
+        data.events[0].attributes = vec![kv("e", 1), kv("e", 2)];
+        data.links = vec![obs_trace::SpanLink {
+            span_context: obs_trace::SpanContext {
+                trace_id: obs_trace::TraceId::from_u128(7),
+                span_id: obs_trace::SpanId::from_u64(8),
+                ..Default::default()
+            },
+            attributes: vec![kv("l", 1), kv("m", 2), kv("l", 3)],
+            dropped_attributes_count: 0,
+        }];
+        let s = span(data, &SpanLimits::DEFAULT, &Redaction::none());
+        assert_eq!(pairs(&s.attributes), owned(&[("a", 1), ("b", 2), ("c", 5)]));
+        assert_eq!(pairs(&s.events[0].attributes), owned(&[("e", 1)]));
+        assert_eq!(pairs(&s.links[0].attributes), owned(&[("l", 1), ("m", 2)]));
+        // Merged, not dropped by a limit.
+        assert_eq!(s.dropped_attributes_count, 0);
+        assert_eq!(s.events[0].dropped_attributes_count, 0);
+        assert_eq!(s.links[0].dropped_attributes_count, 0);
+
+        // As `tracing` hands them over: both values of the span's and the event's field.
+        use tracing_subscriber::layer::SubscriberExt;
+        let sink = obs_trace::InMemorySpanSink::new();
+        let layer = obs_trace::SpanLayer::new()
+            .with_sink(std::sync::Arc::new(sink.clone()))
+            .with_span_events(true);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("load", shard = 1_i64, shard = 2_i64)
+                .in_scope(|| tracing::info!(row = 3_i64, row = 4_i64, "loaded"));
+        });
+        let [recorded] = sink.take().try_into().expect("one span");
+        assert_eq!(recorded.attributes.len(), 2, "the span layer keeps both");
+        let s = span(recorded, &SpanLimits::DEFAULT, &Redaction::none());
+        assert_eq!(pairs(&s.attributes), owned(&[("shard", 1)]));
+        assert_eq!(pairs(&s.events[0].attributes), owned(&[("row", 3)]));
+
+        // Past the pairwise search too.
+        let mut wide = span_data(40, 0);
+        wide.attributes.push(OtelKeyValue::new("a7", "again"));
+        wide.attributes.insert(0, OtelKeyValue::new("a39", "first"));
+        let s = span(wide, &SpanLimits::DEFAULT, &Redaction::none());
+        assert_eq!(s.attributes.len(), 40);
+        assert_eq!(s.attributes[0].key, "a39");
+        assert_eq!(text(s.attributes[0].value.as_ref().unwrap()), "first");
+        let a7: Vec<&str> = s
+            .attributes
+            .iter()
+            .filter(|kv| kv.key == "a7")
+            .map(|kv| text(kv.value.as_ref().unwrap()))
+            .collect();
+        assert_eq!(a7, ["välue-7"]);
+    }
+
     #[test]
     fn the_default_limits_keep_128_attributes_of_any_length() {
         let mut data = span_data(130, 0);
@@ -681,6 +791,42 @@ mod tests {
             log_value(&bytes, &limits).value,
             Some(any_value::Value::BytesValue(vec![0xde, 0xad, 0xbe, 0xef]))
         );
+    }
+
+    /// A record from another producer than `obs_log`'s layer (which keeps one value per
+    /// key itself) is exported with unique keys too, the first value kept.
+    #[test]
+    fn a_log_record_key_given_twice_is_exported_once() {
+        let attribute = |key: &'static str, value: &str| obs_log::LogAttribute {
+            key: Cow::Borrowed(key),
+            value: value.to_owned().into(),
+        };
+        let record = obs_log::LogRecord {
+            timestamp: SystemTime::now(),
+            observed_timestamp: SystemTime::now(),
+            severity_number: 9,
+            severity_text: "INFO",
+            body: None,
+            event_name: Cow::Borrowed(""),
+            target: Cow::Borrowed("app"),
+            attributes: vec![
+                attribute("user", "alexandra"),
+                attribute("tenant", "t1"),
+                attribute("user", "bob"),
+            ],
+            dropped_attributes_count: 0,
+            trace_id: None,
+            span_id: None,
+            trace_flags: None,
+        };
+        let r = log_record(record, &AttributeLimits::DEFAULT);
+        let pairs: Vec<(&str, &str)> = r
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.as_str(), text(kv.value.as_ref().unwrap())))
+            .collect();
+        assert_eq!(pairs, [("user", "alexandra"), ("tenant", "t1")]);
+        assert_eq!(r.dropped_attributes_count, 0);
     }
 
     #[test]

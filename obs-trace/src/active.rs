@@ -908,6 +908,10 @@ mod tests {
 
     #[test]
     fn spans_left_entered_here_again_and_again_keep_the_stack_bounded() {
+        // A subscriber of its own: the spans it closes are marked for every thread, and
+        // another test's span with the same owner, id and span id, entered meanwhile on its
+        // own thread, would be swept off that thread's stack.
+        const OWNER: usize = self::OWNER + 100;
         std::thread::spawn(|| {
             // A connection's span, entered for good.
             push(OWNER, 1, entered(1), true);

@@ -38,14 +38,16 @@ use crate::{
 /// uses): `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`, `consumer`,
 /// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
 /// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
-/// `ERROR` event inside a span (`#[instrument(err)]`'s) sets its status to Error (inside a
-/// span the layer does not trace, the nearest traced span's), described by the event's
-/// `error` field if it has one; status Ok is final, and Unset is never set back
-/// (OpenTelemetry Trace API, Set Status). With span events on, an event with an `error`
-/// field and no message is recorded as the semantic conventions' `exception` event, the
-/// error in `exception.message`, as `tracing-opentelemetry` records it. An error value
-/// (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its sources, as
-/// in `obs-log`'s records and lines.
+/// `ERROR` event inside a span sets its status to Error (inside a span the layer does not
+/// trace, the nearest traced span's), described by the event's `error` field if it has
+/// one, and so does an event of any level with an `error` field and no message
+/// (`#[instrument(err)]`'s, `err(level = "warn")`'s too: the call failed, whatever level
+/// its error is logged at), as `tracing-opentelemetry` sets it; status Ok is final, and
+/// Unset is never set back (OpenTelemetry Trace API, Set Status). With span events on,
+/// such an error with no message is recorded as the semantic conventions' `exception`
+/// event, the error in `exception.message`, as `tracing-opentelemetry` records it. An
+/// error value (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its
+/// sources, as in `obs-log`'s records and lines.
 ///
 /// A span created with no `tracing` span current (and no explicit parent) takes the
 /// OpenTelemetry context attached on the thread (`Context::attach`), if any, as its parent
@@ -188,9 +190,9 @@ impl SpanLayer {
     /// of the application and of its dependencies (hyper and h2 log every connection and
     /// frame), has its fields evaluated and is dispatched to every layer, only for each
     /// filter to drop it. With it, an event callsite this layer doesn't need (it needs ERROR
-    /// events, which fail their span, and every event with span events on) and that
-    /// `others_want` rules out is disabled for good: `obs_core::init` passes its `RUST_LOG`
-    /// filter here.
+    /// events and errors with no message, which fail their span, and every event with span
+    /// events on) and that `others_want` rules out is disabled for good: `obs_core::init`
+    /// passes its `RUST_LOG` filter here.
     ///
     /// ```
     /// use tracing_subscriber::{EnvFilter, Registry, layer::Filter, prelude::*};
@@ -241,9 +243,9 @@ impl SpanLayer {
     /// Which spans, by target and level, become OpenTelemetry spans, and, with span events
     /// on, which events become span events. Defaults to all. The other spans are left to
     /// the other layers as they are; a traced span inside one takes the nearest traced span
-    /// around it as its parent, and an event inside one belongs to that span (an `ERROR`
-    /// fails it, whatever the filter says of the event; with span events on, an event the
-    /// filter lets through is one of its events).
+    /// around it as its parent, and an event inside one belongs to that span (an `ERROR`,
+    /// or an error with no message, fails it, whatever the filter says of the event; with
+    /// span events on, an event the filter lets through is one of its events).
     ///
     /// The layer filters for itself, rather than under a per-layer filter
     /// (`Layer::with_filter`), because a per-layer filter looks each span up in the registry
@@ -1272,7 +1274,7 @@ where
             Interest::sometimes()
         } else if meta.is_event()
             && !self.inner.record_events
-            && *meta.level() != tracing_core::Level::ERROR
+            && !fails_span(meta)
             && self
                 .inner
                 .others_want_event
@@ -1418,9 +1420,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let is_error = *event.metadata().level() == tracing::Level::ERROR;
+        let failing = fails_span(event.metadata());
         let span_event = self.inner.record_events && self.traces_event(event);
-        if !span_event && !is_error {
+        if !span_event && !failing {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -1429,7 +1431,7 @@ where
         // The event belongs to the nearest traced span around it, as a traced child span
         // would: the span it is in may be one this layer leaves alone (its traces filter,
         // e.g. a `#[instrument(level = "debug", err)]` under the default `info`), whose
-        // ERROR must still fail the trace, or tail sampling would drop a failed trace. The
+        // error must still fail the trace, or tail sampling would drop a failed trace. The
         // walk stops at the first span with a state of its own (an unsampled one records
         // nothing; one given baggage by `SpanExt::set_baggage` carries its ancestor's), and
         // looks a parent up only when the event's own span has none (`iter::successors`
@@ -1446,7 +1448,7 @@ where
                     return;
                 };
                 break (
-                    is_error && rec.status == Status::Unset,
+                    failing && rec.status == Status::Unset,
                     span_event && rec.events.len() < self.inner.limits.event_count,
                 );
             }
@@ -1570,9 +1572,26 @@ where
     }
 }
 
-/// The status an ERROR event gives the span it is in (what `#[instrument(err)]` emits for
-/// an `Err`), as `tracing-opentelemetry` does by default: tail sampling then keeps the
-/// trace. Its `error` field, if it has one, is the description (the error's text, which
+/// Whether an event fails the span it is in: an `ERROR` event, or an [exception
+/// event](is_exception) of any level (`#[instrument(err(level = "warn"))]`'s: the call
+/// failed, whatever level its error is logged at), as `tracing-opentelemetry` fails it.
+#[inline(always)]
+fn fails_span(meta: &Metadata<'_>) -> bool {
+    *meta.level() == tracing_core::Level::ERROR || is_exception(meta)
+}
+
+/// Whether an event is an error with no message: what `#[instrument(err)]` emits for an
+/// `Err`, which the semantic conventions' `exception` event records. A look at the
+/// callsite's field names (a few, most of another length than `error`), no formatting.
+#[inline]
+fn is_exception(meta: &Metadata<'_>) -> bool {
+    let fields = meta.fields();
+    fields.field(ERROR_FIELD).is_some() && fields.field("message").is_none()
+}
+
+/// The status an event that fails its span ([`fails_span`]) gives it (what
+/// `#[instrument(err)]` emits for an `Err`), as `tracing-opentelemetry` does by default:
+/// tail sampling then keeps the trace. Its `error` field, if it has one, is the description (the error's text, which
 /// trace views show beside the status). The caller leaves an Ok status as it is
 /// (OpenTelemetry Trace API, Set Status: Ok is final).
 fn error_status(event: &Event<'_>) -> Status {
@@ -1684,14 +1703,13 @@ impl SpanLayer {
             0,
         );
         event.record(&mut FieldVisitor::event(&mut tmp));
-        let fields = event.metadata().fields();
         if event.is_log() {
             // A `log` record comes through `tracing` as its message and its metadata
             // (`log.target`, `log.module_path`, `log.file`, `log.line`), which are no
             // attributes of it: the log record leaves them out too.
             tmp.attributes.clear();
             tmp.dropped_attributes = 0;
-        } else if fields.field(ERROR_FIELD).is_some() && fields.field("message").is_none() {
+        } else if is_exception(event.metadata()) {
             // An error with no message (`#[instrument(err)]`'s event) is an exception event:
             // named `exception`, its text in `exception.message` (semantic conventions,
             // "Exceptions on spans"), as `tracing-opentelemetry` makes it.

@@ -84,6 +84,59 @@ fn an_error_event_fails_its_span_unless_it_is_ok() {
     assert_eq!(status_of(&spans, "ok_first"), Status::Ok);
 }
 
+#[tracing::instrument(err(level = "warn"))]
+fn failing_with_a_warning() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("not found"))
+}
+
+#[tracing::instrument(err(level = "info"))]
+fn failing_with_an_info() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("gone"))
+}
+
+/// `#[instrument(err(level = ..))]` logs an `Err` at the level it is given, but the call
+/// still failed: its span fails, described by the error, as `tracing-opentelemetry` fails
+/// it for an event with an `error` field and no message at any level (so code migrated
+/// from it keeps its failed spans, and tail sampling its failed traces). An event with a
+/// message below ERROR is a log line about the span, and fails nothing. Also when the
+/// other layers' filter rules these levels out (`RUST_LOG=error`).
+#[test]
+fn an_error_event_of_any_level_fails_its_span() {
+    for others_want_warnings in [true, false] {
+        let sink = InMemorySpanSink::default();
+        let subscriber = tracing_subscriber::registry().with(
+            SpanLayer::new()
+                .with_sink(Arc::new(sink.clone()))
+                .with_other_layers_events(move |meta| {
+                    others_want_warnings || *meta.level() == tracing::Level::ERROR
+                }),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = failing_with_a_warning();
+            let _ = failing_with_an_info();
+            tracing::info_span!("retried").in_scope(|| {
+                tracing::warn!(error = %std::io::Error::other("reset"), "retrying");
+            });
+        });
+        let spans: Vec<_> = sink
+            .take()
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.status))
+            .collect();
+        assert_eq!(
+            status_of(&spans, "failing_with_a_warning"),
+            Status::error("not found"),
+            "others want warnings: {others_want_warnings}"
+        );
+        assert_eq!(
+            status_of(&spans, "failing_with_an_info"),
+            Status::error("gone"),
+            "others want warnings: {others_want_warnings}"
+        );
+        assert_eq!(status_of(&spans, "retried"), Status::Unset);
+    }
+}
+
 #[tracing::instrument(level = "debug", err)]
 fn failing_quietly() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("disk full"))

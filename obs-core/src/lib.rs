@@ -41,11 +41,28 @@
 //! (`let _guard = cx.attach();`) and then creates its span also works: as there, a span
 //! created with no `tracing` span current takes the attached context as its parent. Code
 //! that injects through OpenTelemetry's global propagator keeps working, since the
-//! propagator `init` installs
-//! writes the current obs span when the context it is given holds none; but
-//! `opentelemetry::Context::current()` never holds an obs span (obs does not attach one as a
-//! span is entered, which `tracing-opentelemetry` does by default): read the current span's
-//! ids with [`trace::SpanExt::span_context`] on `Span::current()`.
+//! propagator `init` installs writes the current obs span when the context it is given
+//! holds none; but neither `opentelemetry::Context::current()` nor `span.context()` ever
+//! holds an obs span (obs does not attach one as a span is entered, which
+//! `tracing-opentelemetry` does by default), so inject where the span is current
+//! (`span.in_scope(|| ..)`: outside it, the current span's context goes out instead), and
+//! read the current span's ids with [`trace::SpanExt::span_context`] on `Span::current()`.
+//! For the same reason, drop your own `global::set_text_map_propagator(..)` call: a
+//! propagator installed after `init` (`opentelemetry_sdk`'s `TraceContextPropagator`, which
+//! injects nothing when called directly either) finds no span in the context it is given,
+//! and injects none.
+//!
+//! The `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description` (or
+//! `otel.status_message`) fields steer the span as there, set at creation or recorded later,
+//! and an `Err` of `#[instrument(err)]` fails its span as there, whatever level it is logged
+//! at ([`trace::SpanLayer`]). What differs: events become span events only with
+//! `OBS_SPAN_EVENTS` (or [`Builder::span_events`]); which spans, and span events, are
+//! recorded is `OBS_TRACES_FILTER`'s to say (`info` and above by default), not `RUST_LOG`'s,
+//! which filters the logs only; spans carry their fields, not the attributes
+//! `tracing-opentelemetry` adds of its own (`code.*`, `thread.*`, `target`, `busy_ns`,
+//! `idle_ns`; `level` and `target` on events), each span's crate being its instrumentation
+//! scope; and `opentelemetry::global::tracer(..)` and `global::meter(..)` record nothing, as
+//! obs installs neither provider: make spans with `tracing` and metrics with [`metrics`].
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use

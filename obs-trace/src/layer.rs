@@ -36,8 +36,10 @@ use crate::{
 ///
 /// Fields with these names steer the OpenTelemetry span (the names `tracing-opentelemetry`
 /// uses): `otel.name` (span name), `otel.kind` (`server`, `client`, `producer`, `consumer`,
-/// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description`. Every other
-/// field becomes an attribute, dotted names (`http.request.method`) kept as written. An
+/// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description` (or
+/// `otel.status_message`: an Error status with that description), whether given when the
+/// span is created or recorded later. Every other field becomes an attribute, dotted names
+/// (`http.request.method`) kept as written. An
 /// `ERROR` event inside a span sets its status to Error (inside a span the layer does not
 /// trace, the nearest traced span's), described by the event's `error` field if it has
 /// one, and so does an event of any level with an `error` field and no message

@@ -64,6 +64,57 @@ fn ok_is_final_and_unset_or_unknown_values_are_ignored() {
     assert_eq!(status_of(&spans, "error_then_ok"), Status::Ok);
 }
 
+/// `otel.kind`, `otel.name` and the status fields steer the span as
+/// `tracing-opentelemetry`'s do, given at creation or recorded later; obs also takes
+/// `otel.status_message` (the Trace API's name) for `otel.status_description`.
+#[test]
+fn otel_fields_given_at_creation_or_recorded_later_steer_the_span() {
+    use obs_trace::opentelemetry::trace::SpanKind;
+    let sink = InMemorySpanSink::default();
+    let subscriber =
+        tracing_subscriber::registry().with(SpanLayer::new().with_sink(Arc::new(sink.clone())));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!(
+            "created",
+            otel.name = "publish orders",
+            otel.kind = "producer",
+            otel.status_message = "broker down"
+        )
+        .in_scope(|| {});
+        let later = tracing::info_span!(
+            "recorded",
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        later.record("otel.name", "consume orders");
+        later.record("otel.kind", "consumer");
+        later.record("otel.status_code", "error");
+        later.record("otel.status_message", "bad message");
+    });
+    let spans = sink.take();
+    let got: Vec<_> = spans
+        .iter()
+        .map(|s| (s.name.as_ref(), s.kind.clone(), s.status.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "publish orders",
+                SpanKind::Producer,
+                Status::error("broker down")
+            ),
+            (
+                "consume orders",
+                SpanKind::Consumer,
+                Status::error("bad message")
+            ),
+        ]
+    );
+}
+
 #[tracing::instrument(err)]
 fn failing() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("disk full"))

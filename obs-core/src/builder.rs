@@ -477,7 +477,9 @@ impl Builder {
 
     /// Whether spans inside unsampled traces are created for the log layers. Defaults to
     /// `OBS_UNSAMPLED_SPANS`, else `Keep` when JSON log lines are written (they show every
-    /// span's fields) and `Skip` when not (see [`obs_trace::UnsampledSpans`]).
+    /// span's fields), when [`init_with`](Self::init_with) adds a layer, or when OTLP log
+    /// records are filtered by `RUST_LOG` span directives (`[request]=debug`, which need the
+    /// span to exist), and `Skip` when not (see [`obs_trace::UnsampledSpans`]).
     pub fn unsampled_spans(mut self, unsampled_spans: obs_trace::UnsampledSpans) -> Self {
         self.unsampled_spans = Some(unsampled_spans);
         self

@@ -334,8 +334,9 @@ pub struct Config {
     pub redaction: obs_log::Redaction,
     /// `OBS_UNSAMPLED_SPANS`: `skip` creates no span inside an unsampled trace but the
     /// SERVER and CLIENT ones; `keep` creates them. Unset (`None`): `keep` when JSON log
-    /// lines are written (they show every span's fields), `skip` otherwise. See
-    /// [`obs_trace::UnsampledSpans`].
+    /// lines are written (they show every span's fields), the application adds a layer, or
+    /// OTLP log records are filtered by `RUST_LOG` span directives (`[request]=debug`),
+    /// `skip` otherwise. See [`obs_trace::UnsampledSpans`].
     pub unsampled_spans: Option<obs_trace::UnsampledSpans>,
     /// `OBS_TAIL_SAMPLING_LATENCY_MS` (and `OBS_TAIL_SAMPLING_RATIO`, the baseline keep
     /// ratio): tail sampling, off by default. When set, the spans of each local trace wait

@@ -588,6 +588,13 @@ where
 }
 
 /// Which events are logged: `RUST_LOG` (checked when the configuration was read).
+/// Whether a `RUST_LOG` filter has span directives (`[request]=debug`,
+/// `my_crate[{user=ann}]=trace`), which let events through by the spans they are in: `[`
+/// opens a directive's span part and appears nowhere else in the syntax.
+fn has_span_directives(filter: &str) -> bool {
+    filter.contains('[')
+}
+
 fn log_filter(config: &Config) -> EnvFilter {
     EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
@@ -836,9 +843,13 @@ fn start_once(
         .with_span_events(config.span_events)
         .with_limits(config.span_limits)
         .with_unsampled_spans(config.unsampled_spans.unwrap_or(
-            if json_writer.is_some() || user_layer.is_some() {
-                // JSON log lines show the fields of every span around an event, and the
-                // application's own layer may want every span.
+            if json_writer.is_some()
+                || user_layer.is_some()
+                || (logs.is_some() && has_span_directives(&config.log_filter))
+            {
+                // JSON log lines show the fields of every span around an event, the
+                // application's own layer may want every span, and a `RUST_LOG` span
+                // directive lets the OTLP log records of a span through only if it exists.
                 obs_trace::UnsampledSpans::Keep
             } else {
                 obs_trace::UnsampledSpans::Skip

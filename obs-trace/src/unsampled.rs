@@ -7,7 +7,8 @@ use crate::active;
 /// What becomes of a span created while the current trace on this thread is not sampled.
 ///
 /// `obs_core::init` skips them unless JSON log lines are written, which show the fields of
-/// every span around an event; [`SpanLayer`](crate::SpanLayer) on its own keeps them.
+/// every span around an event, or the log layers need them (a layer of the application's,
+/// `RUST_LOG` span directives); [`SpanLayer`](crate::SpanLayer) on its own keeps them.
 ///
 /// Either way the trace id stays current (logs carry it, outgoing calls propagate it with the
 /// `sampled` flag off) and spans that declare an `otel.kind` field (the SERVER and CLIENT spans

@@ -54,15 +54,16 @@
 //!
 //! The `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description` (or
 //! `otel.status_message`) fields steer the span as there, set at creation or recorded later,
-//! and an `Err` of `#[instrument(err)]` fails its span as there, whatever level it is logged
-//! at ([`trace::SpanLayer`]). What differs: events become span events only with
-//! `OBS_SPAN_EVENTS` (or [`Builder::span_events`]); which spans, and span events, are
-//! recorded is `OBS_TRACES_FILTER`'s to say (`info` and above by default), not `RUST_LOG`'s,
-//! which filters the logs only; spans carry their fields, not the attributes
-//! `tracing-opentelemetry` adds of its own (`code.*`, `thread.*`, `target`, `busy_ns`,
-//! `idle_ns`; `level` and `target` on events), each span's crate being its instrumentation
-//! scope; and `opentelemetry::global::tracer(..)` and `global::meter(..)` record nothing, as
-//! obs installs neither provider: make spans with `tracing` and metrics with [`metrics`].
+//! and an `Err` of `#[instrument(err)]` fails its span as there, at `ERROR` or any level
+//! `OBS_TRACES_FILTER` lets through ([`trace::SpanLayer`]). What differs: events become
+//! span events only with `OBS_SPAN_EVENTS` (or [`Builder::span_events`]); which spans, and
+//! span events, are recorded is `OBS_TRACES_FILTER`'s to say (`info` and above by
+//! default), not `RUST_LOG`'s, which filters the logs only; spans carry their fields, not
+//! the attributes `tracing-opentelemetry` adds of its own (`code.*`, `thread.*`, `target`,
+//! `busy_ns`, `idle_ns`; `level` and `target` on events), each span's crate being its
+//! instrumentation scope; and `opentelemetry::global::tracer(..)` and `global::meter(..)`
+//! record nothing, as obs installs neither provider: make spans with `tracing` and metrics
+//! with [`metrics`].
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use

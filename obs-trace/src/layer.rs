@@ -39,17 +39,17 @@ use crate::{
 /// `internal`), `otel.status_code` (`ok`, `error`), `otel.status_description` (or
 /// `otel.status_message`: an Error status with that description), whether given when the
 /// span is created or recorded later. Every other field becomes an attribute, dotted names
-/// (`http.request.method`) kept as written. An
-/// `ERROR` event inside a span sets its status to Error (inside a span the layer does not
-/// trace, the nearest traced span's), described by the event's `error` field if it has
-/// one, and so does an event of any level with an `error` field and no message
-/// (`#[instrument(err)]`'s, `err(level = "warn")`'s too: the call failed, whatever level
-/// its error is logged at), as `tracing-opentelemetry` sets it; status Ok is final, and
-/// Unset is never set back (OpenTelemetry Trace API, Set Status). With span events on,
-/// such an error with no message is recorded as the semantic conventions' `exception`
-/// event, the error in `exception.message`, as `tracing-opentelemetry` records it. An
-/// error value (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its
-/// sources, as in `obs-log`'s records and lines.
+/// (`http.request.method`) kept as written. An `ERROR` event inside a span sets its status
+/// to Error (inside a span the layer does not trace, the nearest traced span's), described
+/// by the event's `error` field if it has one, and so does an event with an `error` field
+/// and no message that the traces filter lets through (`#[instrument(err)]`'s,
+/// `err(level = "warn")`'s too: the call failed, whatever level its error is logged at),
+/// as `tracing-opentelemetry` sets it; status Ok is final, and Unset is never set back
+/// (OpenTelemetry Trace API, Set Status). With span events on, such an error with no
+/// message is recorded as the semantic conventions' `exception` event, the error in
+/// `exception.message`, as `tracing-opentelemetry` records it. An error value
+/// (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its sources, as
+/// in `obs-log`'s records and lines.
 ///
 /// A span created with no `tracing` span current (and no explicit parent) takes the
 /// OpenTelemetry context attached on the thread (`Context::attach`), if any, as its parent
@@ -192,9 +192,9 @@ impl SpanLayer {
     /// of the application and of its dependencies (hyper and h2 log every connection and
     /// frame), has its fields evaluated and is dispatched to every layer, only for each
     /// filter to drop it. With it, an event callsite this layer doesn't need (it needs ERROR
-    /// events and errors with no message, which fail their span, and every event with span
-    /// events on) and that `others_want` rules out is disabled for good: `obs_core::init`
-    /// passes its `RUST_LOG` filter here.
+    /// events and the errors with no message its traces filter lets through, which fail
+    /// their span, and every event with span events on) and that `others_want` rules out
+    /// is disabled for good: `obs_core::init` passes its `RUST_LOG` filter here.
     ///
     /// ```
     /// use tracing_subscriber::{EnvFilter, Registry, layer::Filter, prelude::*};
@@ -242,12 +242,13 @@ impl SpanLayer {
         self.map(|i| i.unsampled_spans = unsampled_spans)
     }
 
-    /// Which spans, by target and level, become OpenTelemetry spans, and, with span events
-    /// on, which events become span events. Defaults to all. The other spans are left to
-    /// the other layers as they are; a traced span inside one takes the nearest traced span
-    /// around it as its parent, and an event inside one belongs to that span (an `ERROR`,
-    /// or an error with no message, fails it, whatever the filter says of the event; with
-    /// span events on, an event the filter lets through is one of its events).
+    /// Which spans, by target and level, become OpenTelemetry spans, which errors with no
+    /// message fail their span, and, with span events on, which events become span events.
+    /// Defaults to all. The other spans are left to the other layers as they are; a traced
+    /// span inside one takes the nearest traced span around it as its parent, and an event
+    /// inside one belongs to that span (an `ERROR` fails it, whatever the filter says of
+    /// the event; with span events on, an event the filter lets through is one of its
+    /// events).
     ///
     /// The layer filters for itself, rather than under a per-layer filter
     /// (`Layer::with_filter`), because a per-layer filter looks each span up in the registry
@@ -1276,7 +1277,7 @@ where
             Interest::sometimes()
         } else if meta.is_event()
             && !self.inner.record_events
-            && !fails_span(meta)
+            && !self.fails_span(meta)
             && self
                 .inner
                 .others_want_event
@@ -1422,7 +1423,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let failing = fails_span(event.metadata());
+        let failing = self.fails_span(event.metadata());
         let span_event = self.inner.record_events && self.traces_event(event);
         if !span_event && !failing {
             return;
@@ -1574,14 +1575,6 @@ where
     }
 }
 
-/// Whether an event fails the span it is in: an `ERROR` event, or an [exception
-/// event](is_exception) of any level (`#[instrument(err(level = "warn"))]`'s: the call
-/// failed, whatever level its error is logged at), as `tracing-opentelemetry` fails it.
-#[inline(always)]
-fn fails_span(meta: &Metadata<'_>) -> bool {
-    *meta.level() == tracing_core::Level::ERROR || is_exception(meta)
-}
-
 /// Whether an event is an error with no message: what `#[instrument(err)]` emits for an
 /// `Err`, which the semantic conventions' `exception` event records. A look at the
 /// callsite's field names (a few, most of another length than `error`), no formatting.
@@ -1591,7 +1584,7 @@ fn is_exception(meta: &Metadata<'_>) -> bool {
     fields.field(ERROR_FIELD).is_some() && fields.field("message").is_none()
 }
 
-/// The status an event that fails its span ([`fails_span`]) gives it (what
+/// The status an event that fails its span ([`SpanLayer::fails_span`]) gives it (what
 /// `#[instrument(err)]` emits for an `Err`), as `tracing-opentelemetry` does by default:
 /// tail sampling then keeps the trace. Its `error` field, if it has one, is the description (the error's text, which
 /// trace views show beside the status). The caller leaves an Ok status as it is
@@ -1696,6 +1689,17 @@ fn enter_untraced<'a, R: LookupSpan<'a>>(
 }
 
 impl SpanLayer {
+    /// Whether an event fails the span it is in: an `ERROR` event, or an [exception
+    /// event](is_exception) of a level the traces filter lets through
+    /// (`#[instrument(err(level = "warn"))]`'s: the call failed, whatever level its error is
+    /// logged at), as `tracing-opentelemetry` fails the events that reach it. Those the
+    /// filter leaves out (a dependency's `debug!(error = ..)`) do not: in the usual stack,
+    /// a global `RUST_LOG` filter keeps them from `tracing-opentelemetry`.
+    #[inline(always)]
+    fn fails_span(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() == tracing_core::Level::ERROR || (is_exception(meta) && self.traces(meta))
+    }
+
     /// `event` as a span event, with the event's attribute limits; its `message` is its
     /// name.
     fn span_event(&self, event: &Event<'_>) -> SpanEvent {

@@ -148,16 +148,19 @@ fn failing_with_an_info() -> Result<(), std::io::Error> {
 /// `#[instrument(err(level = ..))]` logs an `Err` at the level it is given, but the call
 /// still failed: its span fails, described by the error, as `tracing-opentelemetry` fails
 /// it for an event with an `error` field and no message at any level (so code migrated
-/// from it keeps its failed spans, and tail sampling its failed traces). An event with a
-/// message below ERROR is a log line about the span, and fails nothing. Also when the
-/// other layers' filter rules these levels out (`RUST_LOG=error`).
+/// from it keeps its failed spans, and tail sampling its failed traces), also when the
+/// other layers' filter rules that level out (`RUST_LOG=error`). Not an event below the
+/// traces filter (a dependency's `debug!(error = ..)`), which in the usual stack a global
+/// `RUST_LOG=info` keeps from `tracing-opentelemetry`; nor an event with a message below
+/// ERROR, a log line about the span.
 #[test]
-fn an_error_event_of_any_level_fails_its_span() {
+fn an_error_with_no_message_the_traces_filter_lets_through_fails_its_span() {
     for others_want_warnings in [true, false] {
         let sink = InMemorySpanSink::default();
         let subscriber = tracing_subscriber::registry().with(
             SpanLayer::new()
                 .with_sink(Arc::new(sink.clone()))
+                .with_traces_filter(Targets::new().with_default(tracing::Level::INFO))
                 .with_other_layers_events(move |meta| {
                     others_want_warnings || *meta.level() == tracing::Level::ERROR
                 }),
@@ -168,23 +171,28 @@ fn an_error_event_of_any_level_fails_its_span() {
             tracing::info_span!("retried").in_scope(|| {
                 tracing::warn!(error = %std::io::Error::other("reset"), "retrying");
             });
+            tracing::info_span!("dependency").in_scope(|| {
+                tracing::debug!(error = %std::io::Error::other("connection closed"));
+            });
         });
         let spans: Vec<_> = sink
             .take()
             .into_iter()
             .map(|s| (s.name.to_string(), s.status))
             .collect();
+        let context = format!("others want warnings: {others_want_warnings}");
         assert_eq!(
             status_of(&spans, "failing_with_a_warning"),
             Status::error("not found"),
-            "others want warnings: {others_want_warnings}"
+            "{context}"
         );
         assert_eq!(
             status_of(&spans, "failing_with_an_info"),
             Status::error("gone"),
-            "others want warnings: {others_want_warnings}"
+            "{context}"
         );
-        assert_eq!(status_of(&spans, "retried"), Status::Unset);
+        assert_eq!(status_of(&spans, "retried"), Status::Unset, "{context}");
+        assert_eq!(status_of(&spans, "dependency"), Status::Unset, "{context}");
     }
 }
 

@@ -587,7 +587,6 @@ where
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::SubscriberAlreadySet)
 }
 
-/// Which events are logged: `RUST_LOG` (checked when the configuration was read).
 /// Whether a `RUST_LOG` filter has span directives (`[request]=debug`,
 /// `my_crate[{user=ann}]=trace`), which let events through by the spans they are in: `[`
 /// opens a directive's span part and appears nowhere else in the syntax.
@@ -595,6 +594,7 @@ fn has_span_directives(filter: &str) -> bool {
     filter.contains('[')
 }
 
+/// Which events are logged: `RUST_LOG` (checked when the configuration was read).
 fn log_filter(config: &Config) -> EnvFilter {
     EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }

@@ -287,11 +287,19 @@ impl Baggage {
     /// and later, smaller members may still fit. Each member left out is counted
     /// ([`BaggageDrops`]).
     pub fn write_header(&self, out: &mut String) {
+        let left_out = self.write_within_limits(out);
+        if left_out > 0 {
+            count_dropped(&DROPPED_OVER_LIMIT, left_out);
+        }
+    }
+
+    /// [`write_header`](Self::write_header) without counting: the number of members left
+    /// out. Formatting ([`Display`](fmt::Display)) sends nothing, so drops nothing.
+    fn write_within_limits(&self, out: &mut String) -> usize {
         let base = out.len();
         let mut written = 0;
-        for (i, entry) in self.iter().enumerate() {
+        for entry in self.iter() {
             if written == MAX_BAGGAGE_MEMBERS {
-                count_dropped(&DROPPED_OVER_LIMIT, self.len() - i);
                 break;
             }
             let before = out.len();
@@ -301,11 +309,11 @@ impl Baggage {
             entry.write(out);
             if out.len() - base > MAX_BAGGAGE_BYTES {
                 out.truncate(before);
-                count_dropped(&DROPPED_OVER_LIMIT, 1);
             } else {
                 written += 1;
             }
         }
+        self.len() - written
     }
 
     /// The value of `key`, if present.
@@ -396,9 +404,13 @@ impl<'a> IntoIterator for &'a Baggage {
     }
 }
 
+/// The header value [`write_header`](Baggage::write_header) would send; members left out
+/// are not counted as dropped, since nothing is sent.
 impl fmt::Display for Baggage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_header())
+        let mut out = String::new();
+        self.write_within_limits(&mut out);
+        f.write_str(&out)
     }
 }
 

@@ -51,7 +51,9 @@ pub struct BaggageDrops {
     /// skipped as the spec allows (the rest of the header is kept).
     pub invalid: u64,
     /// List-members over the W3C limits (64 members, 8192 bytes): skipped when received, or
-    /// left out when sent.
+    /// left out when sent (or refused by OpenTelemetry's `Baggage`, which holds 8192 bytes
+    /// of keys, values and metadata in all, when extracted through
+    /// [`W3CPropagator`](crate::W3CPropagator)).
     pub over_limit: u64,
 }
 
@@ -69,6 +71,14 @@ impl BaggageDrops {
 #[cold]
 fn count_dropped(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// Counts `n` list-members dropped for the limits, if any: left out of a header sent, or
+/// refused by OpenTelemetry's `Baggage` in the propagator's extract.
+pub(crate) fn count_over_limit(n: usize) {
+    if n > 0 {
+        count_dropped(&DROPPED_OVER_LIMIT, n);
+    }
 }
 
 /// W3C Baggage: application key/value pairs that travel with a request, each with optional
@@ -287,10 +297,7 @@ impl Baggage {
     /// and later, smaller members may still fit. Each member left out is counted
     /// ([`BaggageDrops`]).
     pub fn write_header(&self, out: &mut String) {
-        let left_out = self.write_within_limits(out);
-        if left_out > 0 {
-            count_dropped(&DROPPED_OVER_LIMIT, left_out);
-        }
+        count_over_limit(self.write_within_limits(out));
     }
 
     /// [`write_header`](Self::write_header) without counting: the number of members left

@@ -548,6 +548,9 @@ thread_local! {
     static OTEL_CONTEXT_GUARD: OtelContextRead = const { OtelContextRead };
 }
 
+/// `baggage` as OpenTelemetry's, which holds at most 8192 bytes of keys, values and
+/// metadata in all where [`Baggage::from_headers`] keeps members of up to 8192 bytes each:
+/// the members it refuses are dropped, and counted ([`BaggageDrops`](crate::BaggageDrops)).
 fn to_otel_baggage(baggage: &Baggage) -> OtelBaggage {
     let mut otel_baggage = OtelBaggage::new();
     for entry in baggage {
@@ -557,6 +560,8 @@ fn to_otel_baggage(baggage: &Baggage) -> OtelBaggage {
             entry.properties(),
         );
     }
+    // The keys are distinct: each member refused left the length as it was.
+    crate::baggage::count_over_limit(baggage.len().saturating_sub(otel_baggage.len()));
     otel_baggage
 }
 

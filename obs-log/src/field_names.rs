@@ -23,7 +23,7 @@ pub enum LevelStyle {
 /// | severity number          | -               | -                      | `severity_number` (9) | -            |
 /// | message                  | `message`       | `message`              | `body`              | `msg`          |
 /// | target                   | `target`        | `log.logger`           | `scope.name`        | `logger`       |
-/// | event name (`name:`)     | `event_name`    | `event.action`         | `event_name`        | `event_name`   |
+/// | event name (`name:`)     | `event_name`    | -                      | `event_name`        | `event_name`   |
 /// | service name             | `service`       | `service.name`         | `service.name`      | `service_name` |
 /// | trace id                 | `trace_id`      | `trace.id`             | `trace_id`          | `trace_id`     |
 /// | span id                  | `span_id`       | `span.id`              | `span_id`           | `span_id`      |
@@ -37,8 +37,9 @@ pub enum LevelStyle {
 ///   "Trace Context in non-OTLP Log Formats" (`trace_id`, `span_id`, `trace_flags`; ids in
 ///   lowercase hex, flags as two hex digits), so the same search works whatever the preset.
 /// - ECS: Elastic Common Schema 8 field names in dotted form, as `ecs-logging` writes them.
-///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`. An event's name
-///   is its `event.action` ("the action captured by the event"). Every line
+///   ECS has no trace flags field; `trace.flags` sits next to `trace.id`. An event's
+///   `name:` is not written: ECS's nearest field, `event.action`, is one applications set
+///   as a field of their own, which a reserved key would rename on every line. Every line
 ///   carries `ecs.version`, which ECS requires on every event
 ///   (<https://www.elastic.co/guide/en/ecs/current/ecs-ecs.html>, and the `ecs-logging`
 ///   spec), so that Elastic's integrations know which schema a line follows.
@@ -79,10 +80,11 @@ pub struct FieldNames {
     pub message: Cow<'static, str>,
     /// Key of the event's target.
     pub target: Cow<'static, str>,
-    /// Key of the event's name, written only when the code gave one
+    /// Key of the event's name, if written at all: written only when the code gave one
     /// (`info!(name: "cart.abandoned", ..)`; `tracing`'s default, `event <file>:<line>`, is
-    /// not): the log data model's `EventName`, which the OTLP record carries too.
-    pub event_name: Cow<'static, str>,
+    /// not), the log data model's `EventName`, which the OTLP record carries too. Like every
+    /// key, it is reserved on every line, named event or not.
+    pub event_name: Option<Cow<'static, str>>,
     /// Key of the service name.
     pub service: Cow<'static, str>,
     /// Key of the trace id.
@@ -118,7 +120,7 @@ impl Default for FieldNames {
             severity_number: None,
             message: "message".into(),
             target: "target".into(),
-            event_name: "event_name".into(),
+            event_name: Some("event_name".into()),
             service: "service".into(),
             trace_id: "trace_id".into(),
             span_id: "span_id".into(),
@@ -143,7 +145,7 @@ impl FieldNames {
             timestamp: "@timestamp".into(),
             level: "log.level".into(),
             target: "log.logger".into(),
-            event_name: "event.action".into(),
+            event_name: None,
             service: "service.name".into(),
             trace_id: "trace.id".into(),
             span_id: "span.id".into(),
@@ -209,7 +211,6 @@ impl ReservedKeys {
             &names.level,
             &names.message,
             &names.target,
-            &names.event_name,
             &names.service,
             &names.trace_id,
             &names.span_id,
@@ -221,6 +222,7 @@ impl ReservedKeys {
         .into_iter()
         .map(|k| k.as_ref())
         .chain(names.severity_number.as_deref())
+        .chain(names.event_name.as_deref())
         .chain(names.ecs_version.as_ref().map(|_| ECS_VERSION_KEY))
         .map(Box::from)
         .collect();

@@ -100,8 +100,8 @@ struct Keys {
     message: Box<[u8]>,
     /// `,"target":`
     target: Box<[u8]>,
-    /// `,"event_name":`
-    event_name: Box<[u8]>,
+    /// `,"event_name":`, when written.
+    event_name: Option<Box<[u8]>>,
     /// The members every line carries unchanged: `,"service":"<name>"` when a service name
     /// is set, then `,"ecs.version":"<version>"` when the names give one. `None` when
     /// neither: one branch a line either way.
@@ -139,7 +139,7 @@ impl Keys {
                 .map(|n| key(b",\"", n, b"\":")),
             message: key(b",\"", &names.message, b"\":"),
             target: key(b",\"", &names.target, b"\":"),
-            event_name: key(b",\"", &names.event_name, b"\":"),
+            event_name: names.event_name.as_deref().map(|n| key(b",\"", n, b"\":")),
             constant: {
                 let mut out = Vec::new();
                 if let Some(service) = service {
@@ -330,8 +330,10 @@ impl<W: LogWriter> JsonLayer<W> {
 
         out.extend_from_slice(&keys.target);
         escape::write_str(out, meta.target());
-        if let Some(name) = event_name::given(event.metadata()) {
-            out.extend_from_slice(&keys.event_name);
+        if let Some(key) = &keys.event_name
+            && let Some(name) = event_name::given(event.metadata())
+        {
+            out.extend_from_slice(key);
             escape::write_str(out, name);
         }
         if let Some(constant) = &keys.constant {

@@ -32,7 +32,7 @@
 //! | `level` | always | `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR` |
 //! | `message` | always | the formatted message, `""` if the event has none |
 //! | `target` | always | the event's target (module path unless set) |
-//! | `event_name` | the event was given a `name:` | that name (the log data model's `EventName`) |
+//! | `event_name` | the event was given a `name:` (not with [`FieldNames::ecs`]) | that name (the log data model's `EventName`) |
 //! | `service` | if [set](JsonLayer::with_service_name) | the service name |
 //! | `ecs.version` | with [`FieldNames::ecs`] only | [`FieldNames::ECS_VERSION`], which ECS requires on every event |
 //! | `trace_id`, `span_id`, `trace_flags` | a span context is current (for an explicit `parent:`, that parent's) | lowercase hex as in `traceparent` |

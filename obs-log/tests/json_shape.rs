@@ -261,7 +261,7 @@ fn presets_and_file_line() {
         (
             FieldNames::ecs(),
             "@timestamp",
-            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","event.action":"cart.abandoned","service.name":"svc","ecs.version":"8.17.0","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
+            r#"{"@timestamp":"<ts>","log.level":"WARN","message":"m","log.logger":"t","service.name":"svc","ecs.version":"8.17.0","trace.id":"<trace>","span.id":"<span>","trace.flags":"03","k":1,"spans":[{"name":"s"}],"log.origin.file.name":"<file>","log.origin.file.line":<line>}"#,
         ),
         (
             FieldNames::otel(),
@@ -325,6 +325,21 @@ fn only_events_given_a_name_carry_one() {
             (json!(null), json!("mine")),
         ]
     );
+
+    // ECS writes no event name: `event.action`, its nearest field, is the application's to
+    // set, and stays where it put it.
+    let out = captured();
+    let subscriber = tracing_subscriber::registry().with(
+        JsonLayer::new()
+            .with_writer(out.clone())
+            .with_field_names(FieldNames::ecs()),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(name: "payment.declined", { event.action = "login" }, "declined");
+    });
+    let [line] = objects(&out).try_into().expect("one line");
+    assert_eq!(line.get("event.action"), Some(&json!("login")), "{line:?}");
+    assert!(!line.contains_key("fields.event.action"), "{line:?}");
 }
 
 #[test]

@@ -43,8 +43,9 @@ use crate::{
 /// to Error (inside a span the layer does not trace, the nearest traced span's), described
 /// by the event's `error` field if it has one, and so does an event with an `error` field
 /// and no message that the traces filter lets through (`#[instrument(err)]`'s,
-/// `err(level = "warn")`'s too: the call failed, whatever level its error is logged at),
-/// as `tracing-opentelemetry` sets it; status Ok is final, and Unset is never set back
+/// `err(level = "warn")`'s too: the call failed, whatever level its error is logged at;
+/// not `info!(error = false)`, whose `error` is a flag or a number, no error), as
+/// `tracing-opentelemetry` sets it; status Ok is final, and Unset is never set back
 /// (OpenTelemetry Trace API, Set Status). With span events on, such an error with no
 /// message is recorded as the semantic conventions' `exception` event, the error in
 /// `exception.message`, as `tracing-opentelemetry` records it. An error value
@@ -1459,7 +1460,10 @@ where
             let Some(parent) = span.parent() else { return };
             span = parent;
         };
-        let status = fails.then(|| error_status(event));
+        let status = fails.then(|| error_status(event)).flatten();
+        if status.is_none() && !span_event {
+            return;
+        }
         let recorded = kept.then(|| self.span_event(event));
         if let Some(rec) = span
             .extensions_mut()
@@ -1586,40 +1590,80 @@ fn is_exception(meta: &Metadata<'_>) -> bool {
 
 /// The status an event that fails its span ([`SpanLayer::fails_span`]) gives it (what
 /// `#[instrument(err)]` emits for an `Err`), as `tracing-opentelemetry` does by default:
-/// tail sampling then keeps the trace. Its `error` field, if it has one, is the description (the error's text, which
-/// trace views show beside the status). The caller leaves an Ok status as it is
-/// (OpenTelemetry Trace API, Set Status: Ok is final).
-fn error_status(event: &Event<'_>) -> Status {
+/// tail sampling then keeps the trace. Its `error` field, if it has one, is the
+/// description (the error's text, which trace views show beside the status). The caller
+/// leaves an Ok status as it is (OpenTelemetry Trace API, Set Status: Ok is final).
+///
+/// `None` for an event below `ERROR` whose `error` is a flag or a number
+/// (`info!(error = false)`), no error: `tracing-opentelemetry` takes a status from an
+/// `error` given as text, `Debug` or `Display` only. Known only from the value, so here,
+/// off the hot path, rather than in [`SpanLayer::fails_span`].
+fn error_status(event: &Event<'_>) -> Option<Status> {
     if event.metadata().fields().field(ERROR_FIELD).is_some() {
-        Status::error(error_text(event))
+        let (text, an_error) = error_text(event);
+        (an_error || *event.metadata().level() == tracing_core::Level::ERROR)
+            .then(|| Status::error(text))
     } else {
-        Status::error("")
+        Some(Status::error(""))
     }
 }
 
-/// The text of `event`'s [`ERROR_FIELD`], for its span's status description.
+/// The text of `event`'s [`ERROR_FIELD`], for its span's status description, and whether
+/// it is an error's (text, `Debug`, `Display`, `&dyn Error`) rather than a flag's or a
+/// number's.
 #[cold]
-fn error_text(event: &Event<'_>) -> String {
-    struct Text(String);
+fn error_text(event: &Event<'_>) -> (String, bool) {
+    #[derive(Default)]
+    struct Text {
+        text: String,
+        an_error: bool,
+    }
+    impl Text {
+        fn scalar(&mut self, field: &Field, value: impl fmt::Debug) {
+            if field.name() == ERROR_FIELD {
+                self.text = format!("{value:?}");
+            }
+        }
+    }
     impl Visit for Text {
         fn record_str(&mut self, field: &Field, value: &str) {
             if field.name() == ERROR_FIELD {
-                value.clone_into(&mut self.0);
+                value.clone_into(&mut self.text);
+                self.an_error = true;
             }
         }
         fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
             if field.name() == ERROR_FIELD {
-                self.0 = catch_format_panic(|| format!("{value:?}"))
+                self.text = catch_format_panic(|| format!("{value:?}"))
                     .unwrap_or_else(|| FORMAT_PANICKED.to_owned());
+                self.an_error = true;
             }
         }
         fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
             self.record_debug(field, &ErrorChain(value));
         }
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.scalar(field, value);
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.scalar(field, value);
+        }
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.scalar(field, value);
+        }
+        fn record_i128(&mut self, field: &Field, value: i128) {
+            self.scalar(field, value);
+        }
+        fn record_u128(&mut self, field: &Field, value: u128) {
+            self.scalar(field, value);
+        }
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.scalar(field, value);
+        }
     }
-    let mut text = Text(String::new());
+    let mut text = Text::default();
     event.record(&mut text);
-    text.0
+    (text.text, text.an_error)
 }
 
 /// The span `id` was exited on this thread, which has no entry for it: an untraced span
@@ -1694,7 +1738,8 @@ impl SpanLayer {
     /// (`#[instrument(err(level = "warn"))]`'s: the call failed, whatever level its error is
     /// logged at), as `tracing-opentelemetry` fails the events that reach it. Those the
     /// filter leaves out (a dependency's `debug!(error = ..)`) do not: in the usual stack,
-    /// a global `RUST_LOG` filter keeps them from `tracing-opentelemetry`.
+    /// a global `RUST_LOG` filter keeps them from `tracing-opentelemetry`. Below `ERROR`,
+    /// an `error` that is a flag or a number fails nothing after all ([`error_status`]).
     #[inline(always)]
     fn fails_span(&self, meta: &Metadata<'_>) -> bool {
         *meta.level() == tracing_core::Level::ERROR || (is_exception(meta) && self.traces(meta))

@@ -174,6 +174,10 @@ fn an_error_with_no_message_the_traces_filter_lets_through_fails_its_span() {
             tracing::info_span!("dependency").in_scope(|| {
                 tracing::debug!(error = %std::io::Error::other("connection closed"));
             });
+            // A flag or a count named `error`, no error: `tracing-opentelemetry` takes a
+            // status from text, `Debug` and `Display` values only.
+            tracing::info_span!("flag").in_scope(|| tracing::info!(error = false));
+            tracing::info_span!("count").in_scope(|| tracing::warn!(error = 3_u64));
         });
         let spans: Vec<_> = sink
             .take()
@@ -193,6 +197,8 @@ fn an_error_with_no_message_the_traces_filter_lets_through_fails_its_span() {
         );
         assert_eq!(status_of(&spans, "retried"), Status::Unset, "{context}");
         assert_eq!(status_of(&spans, "dependency"), Status::Unset, "{context}");
+        assert_eq!(status_of(&spans, "flag"), Status::Unset, "{context}");
+        assert_eq!(status_of(&spans, "count"), Status::Unset, "{context}");
     }
 }
 

@@ -1993,13 +1993,16 @@ mod tests {
             }
         }
         macro_rules! site {
-            ($level:expr, $kind:expr) => {{
+            ($level:expr, $kind:expr) => {
+                site!($level, $kind, &[])
+            };
+            ($level:expr, $kind:expr, $fields:expr) => {{
                 static SITE: Site = Site(&META);
                 static META: Metadata<'static> = tracing_core::metadata! {
                     name: "site",
                     target: "app",
                     level: $level,
-                    fields: &[],
+                    fields: $fields,
                     callsite: &SITE,
                     kind: $kind,
                 };
@@ -2021,6 +2024,23 @@ mod tests {
             interest(&nobody, span).is_always(),
             "spans carry the context"
         );
+        // An error with no message fails its span if the traces filter lets it through:
+        // decided here once for the callsite, as `on_event` decides it for each event.
+        let warn_error = site!(Level::WARN, Kind::EVENT, &[ERROR_FIELD]);
+        let debug_error = site!(Level::DEBUG, Kind::EVENT, &[ERROR_FIELD]);
+        let warn_logged = site!(Level::WARN, Kind::EVENT, &["message", ERROR_FIELD]);
+        let traced = nobody
+            .clone()
+            .with_traces_filter(Targets::new().with_default(Level::INFO));
+        assert!(
+            interest(&traced, warn_error).is_always(),
+            "it fails its span"
+        );
+        assert!(
+            interest(&traced, debug_error).is_never(),
+            "below the filter"
+        );
+        assert!(interest(&traced, warn_logged).is_never(), "a log line");
         let recording = nobody.with_span_events(true);
         assert!(interest(&recording, debug).is_always(), "a span event");
         let wanted = SpanLayer::new().with_other_layers_events(|meta| meta.target() == "app");

@@ -136,6 +136,41 @@ async fn drain<B: http_body::Body<Error = Infallible>>(response: Response<B>) ->
         .trailers()
         .cloned()
 }
+
+/// One call answered with `answer()` under `client` (as the called server's answer) and one
+/// behind `server`, each answer read to its end: for the tests of what the two sides read
+/// from the same answer.
+async fn answer_both_sides<B>(
+    client: GrpcClientLayer,
+    server: GrpcServerLayer,
+    answer: impl Fn() -> Response<B> + Clone + Send + 'static,
+) where
+    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
+{
+    let client_answer = answer.clone();
+    let client =
+        ServiceBuilder::new()
+            .layer(client)
+            .service_fn(move |_: Request<tonic::body::Body>| {
+                let answer = client_answer.clone();
+                async move { Ok::<_, Infallible>(answer()) }
+            });
+    let request = Request::post("http://b:1/shop.v1.Cart/Get")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    drain(client.oneshot(request).await.unwrap()).await;
+    let server = ServiceBuilder::new()
+        .layer(server)
+        .service_fn(move |_: Request<_>| {
+            let answer = answer.clone();
+            async move { Ok::<_, Infallible>(answer()) }
+        });
+    let response = server
+        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
+        .await
+        .unwrap();
+    drain(response).await;
+}
 /// Asserts each of `expected` on `span`: the attribute's value, `None` for one it lacks.
 fn assert_attributes(span: &SpanData, expected: &[(&str, Option<&str>)]) {
     for (key, value) in expected {
@@ -536,23 +571,7 @@ async fn responses_without_grpc_status_get_the_status_the_client_sees_on_both_si
             .body(StreamBody::new(futures_util::stream::iter(frames)))
             .unwrap()
     };
-    let server = ServiceBuilder::new()
-        .layer(GrpcServerLayer::new())
-        .service_fn(move |_: Request<_>| async move { Ok::<_, Infallible>(truncated()) });
-    let response = server
-        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
-        .await
-        .unwrap();
-    drain(response).await;
-    let client = ServiceBuilder::new()
-        .layer(GrpcClientLayer::new())
-        .service_fn(move |_: Request<tonic::body::Body>| async move {
-            Ok::<_, Infallible>(truncated())
-        });
-    let request = Request::post("http://b:1/shop.v1.Cart/Get")
-        .body(tonic::body::Body::empty())
-        .unwrap();
-    drain(client.oneshot(request).await.unwrap()).await;
+    answer_both_sides(GrpcClientLayer::new(), GrpcServerLayer::new(), truncated).await;
     let spans = sink.take();
     assert_eq!(spans.len(), 2, "{spans:#?}");
     for span in spans {
@@ -622,28 +641,13 @@ async fn a_grpc_status_trailer_wins_over_a_non_200_http_status_on_both_sides() {
         response
     };
     for (code, name, error_type) in [("0", "OK", None), ("5", "NOT_FOUND", Some("NOT_FOUND"))] {
-        let client = ServiceBuilder::new()
-            .layer(
-                GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
-                    .with_server_address("b", Some(1)),
-            )
-            .service_fn(move |_: Request<tonic::body::Body>| async move {
-                Ok::<_, Infallible>(behind_proxy(code))
-            });
-        let request = Request::post("http://b:1/shop.v1.Cart/Get")
-            .body(tonic::body::Body::empty())
-            .unwrap();
-        drain(client.oneshot(request).await.unwrap()).await;
-        let server = ServiceBuilder::new()
-            .layer(GrpcServerLayer::new())
-            .service_fn(
-                move |_: Request<_>| async move { Ok::<_, Infallible>(behind_proxy(code)) },
-            );
-        let response = server
-            .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
-            .await
-            .unwrap();
-        drain(response).await;
+        answer_both_sides(
+            GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
+                .with_server_address("b", Some(1)),
+            GrpcServerLayer::new(),
+            move || behind_proxy(code),
+        )
+        .await;
         let spans = sink.take();
         assert_eq!(spans.len(), 2, "{spans:#?}");
         for span in &spans {
@@ -693,29 +697,13 @@ async fn a_status_in_the_head_is_the_calls_whatever_trailers_follow_on_both_side
             .insert("grpc-status", HeaderValue::from_static("13"));
         response
     };
-    let client = ServiceBuilder::new()
-        .layer(
-            GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
-                .with_server_address("b", Some(1)),
-        )
-        .service_fn(move |_: Request<tonic::body::Body>| async move {
-            Ok::<_, Infallible>(head_and_trailers())
-        });
-    let request = Request::post("http://b:1/shop.v1.Cart/Get")
-        .body(tonic::body::Body::empty())
-        .unwrap();
-    drain(client.oneshot(request).await.unwrap()).await;
-    let server = ServiceBuilder::new()
-        .layer(GrpcServerLayer::with_conventions_in(
-            RpcConventions::Old,
-            &registry,
-        ))
-        .service_fn(move |_: Request<_>| async move { Ok::<_, Infallible>(head_and_trailers()) });
-    let response = server
-        .oneshot(grpc_request("/shop.v1.Cart/Get", Bytes::new()))
-        .await
-        .unwrap();
-    drain(response).await;
+    answer_both_sides(
+        GrpcClientLayer::with_conventions_in(RpcConventions::Old, &registry)
+            .with_server_address("b", Some(1)),
+        GrpcServerLayer::with_conventions_in(RpcConventions::Old, &registry),
+        head_and_trailers,
+    )
+    .await;
     let spans = sink.take();
     assert_eq!(spans.len(), 2, "{spans:#?}");
     for span in &spans {

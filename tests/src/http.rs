@@ -78,3 +78,21 @@ pub async fn serve(router: Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, router).await });
     addr
 }
+
+/// Serves, behind `HttpServerLayer`, a service whose `/echo` answers with the `baggage`
+/// header it received (empty without one); returns that URL. The downstream end of the
+/// baggage tests.
+pub async fn serve_baggage_echo() -> String {
+    let echo = Router::new()
+        .route(
+            "/echo",
+            axum::routing::get(|headers: http::HeaderMap| async move {
+                headers
+                    .get("baggage")
+                    .map(|v| v.to_str().unwrap_or("not text").to_owned())
+                    .unwrap_or_default()
+            }),
+        )
+        .layer(obs_core::tower::HttpServerLayer::new());
+    format!("http://{}/echo", serve(echo).await)
+}

@@ -6,12 +6,11 @@
 
 use axum::Router;
 use axum::routing::get;
-use http::HeaderMap;
 use obs_core::tower::HttpServerLayer;
 use obs_core::trace::SpanExt;
 use obs_core::tracing::Span;
 use obs_core::{ExporterKind, Signal};
-use obs_tests::http::{get_plain, get_text, serve, traced_client};
+use obs_tests::http::{get_plain, get_text, serve, serve_baggage_echo, traced_client};
 
 /// The value of the sample `series` in the global registry's text, if present.
 fn sample(series: &str) -> Option<String> {
@@ -34,18 +33,7 @@ async fn baggage_members_dropped_on_the_way_in_and_out_are_counted() {
         Some("0")
     );
 
-    let b = Router::new()
-        .route(
-            "/echo",
-            get(|headers: HeaderMap| async move {
-                headers
-                    .get("baggage")
-                    .map(|v| v.to_str().unwrap_or("not text").to_owned())
-                    .unwrap_or_default()
-            }),
-        )
-        .layer(HttpServerLayer::new());
-    let echo = format!("http://{}/echo", serve(b).await);
+    let echo = serve_baggage_echo().await;
     let client = traced_client();
     let a = Router::new()
         .route(

@@ -8,12 +8,11 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
-use http::HeaderMap;
 use obs_core::tower::HttpServerLayer;
 use obs_core::trace::{SpanExt, SpanLayer, UnsampledSpans};
 use obs_core::tracing::{self, Instrument, Span};
 use obs_core::tracing_subscriber::prelude::*;
-use obs_tests::http::{get_plain, get_text, serve, traced_client};
+use obs_tests::http::{get_plain, get_text, serve, serve_baggage_echo, traced_client};
 
 /// Adds `tenant.id=42` to the baggage of `span`.
 fn add_tenant(span: &Span) {
@@ -26,18 +25,7 @@ fn add_tenant(span: &Span) {
 /// baggage and call B: `/current` on the span the handler runs in, `/instrumented` on a span
 /// it creates and gives the call's future with `.instrument(span)`. Returns A's address.
 async fn start() -> SocketAddr {
-    let b = Router::new()
-        .route(
-            "/echo",
-            get(|headers: HeaderMap| async move {
-                headers
-                    .get("baggage")
-                    .map(|v| v.to_str().unwrap_or("not text").to_owned())
-                    .unwrap_or_default()
-            }),
-        )
-        .layer(HttpServerLayer::new());
-    let echo = format!("http://{}/echo", serve(b).await);
+    let echo = serve_baggage_echo().await;
     let client = traced_client();
     let (current, instrumented) = ((client.clone(), echo.clone()), (client, echo));
     let a = Router::new()

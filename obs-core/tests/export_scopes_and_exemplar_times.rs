@@ -77,9 +77,7 @@ fn scopes_carry_obs_versions_and_exemplars_their_measurement_time() {
         ("obs-metrics", env!("CARGO_PKG_VERSION")),
         "obs's scope, with its version (every obs crate has the workspace's)"
     );
-    let spans = runtime
-        .block_on(store.wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)))
-        .expect("the span arrived");
+    let spans = common::spans_arrived(&runtime, &receiver, "the span arrived");
     let work = spans.iter().find(|s| s.name() == "work").expect("work");
     assert_eq!(
         (work.scope.name.as_str(), work.scope.version.as_str()),

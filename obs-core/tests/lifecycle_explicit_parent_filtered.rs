@@ -2,8 +2,6 @@
 //! is a span that filter disables (`RUST_LOG=error`, an `info_span!`) still belongs to that
 //! span's trace, on the wire as in the process, as an event inside it does.
 
-use std::time::Duration;
-
 use obs_core::trace::SpanExt;
 use obs_core::{ExporterKind, Signal};
 
@@ -24,13 +22,7 @@ fn an_explicit_parent_ruled_out_by_rust_log_still_stamps_the_record() {
     drop(request);
     telemetry.shutdown_blocking().expect("shutdown");
 
-    let logs = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the log record arrived");
+    let logs = common::logs_arrived(&runtime, &receiver, "the log record arrived");
     assert_eq!(logs.len(), 1, "{logs:#?}");
     assert_eq!(logs[0].trace_id_hex(), context.trace_id.to_string());
     assert_eq!(logs[0].span_id_hex(), context.span_id.to_string());

@@ -40,13 +40,7 @@ fn a_span_too_large_to_send_fails_the_flush_that_drops_it() {
     );
 
     // The small one arrived; a flush with nothing too large succeeds.
-    let spans = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the small span arrived");
+    let spans = common::spans_arrived(&runtime, &receiver, "the small span arrived");
     assert_eq!(spans[0].name(), "small");
     tracing::info_span!("after").in_scope(|| {});
     telemetry.force_flush().expect("nothing too large");

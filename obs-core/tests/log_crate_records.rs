@@ -2,8 +2,6 @@
 //! their own target, under the same RUST_LOG filter, stamped with the current span, and
 //! are events of that span.
 
-use std::time::Duration;
-
 use obs_core::trace::SpanExt;
 use obs_core::{ExporterKind, Signal};
 use tracing_log::log;
@@ -32,13 +30,7 @@ fn log_crate_records_become_log_records_in_their_span() {
     drop(span);
     telemetry.shutdown_blocking().expect("shutdown");
 
-    let logs = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the log record arrived");
+    let logs = common::logs_arrived(&runtime, &receiver, "the log record arrived");
     assert_eq!(logs.len(), 1, "the debug record is filtered out: {logs:#?}");
     let record = &logs[0];
     assert_eq!(record.body_str(), Some("slow query took 42 ms"));
@@ -64,13 +56,7 @@ fn log_crate_records_become_log_records_in_their_span() {
     assert!((nanos(before)..=nanos(after)).contains(&time), "{time}");
     assert_eq!(record.record.observed_time_unix_nano, time);
 
-    let spans = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the span arrived");
+    let spans = common::spans_arrived(&runtime, &receiver, "the span arrived");
     // The same record as an event of its span: its message the name, and, as on the log
     // record, none of the `log.*` fields that carry a `log` record's metadata through
     // `tracing`.

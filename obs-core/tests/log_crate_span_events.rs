@@ -2,8 +2,6 @@
 //! event as a `tracing` event of the same target and level does, even below `RUST_LOG`
 //! (which filters only the log lines and OTLP log records).
 
-use std::time::Duration;
-
 use obs_core::{ExporterKind, Signal};
 use tracing_log::log;
 
@@ -29,13 +27,7 @@ fn log_records_the_traces_filter_lets_through_are_span_events_below_rust_log() {
     });
     telemetry.shutdown_blocking().expect("shutdown");
 
-    let spans = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the span arrived");
+    let spans = common::spans_arrived(&runtime, &receiver, "the span arrived");
     let events: Vec<&str> = spans[0]
         .span
         .events

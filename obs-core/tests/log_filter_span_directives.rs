@@ -2,8 +2,6 @@
 //! directives apply to the OTLP log records `init` makes, for `tracing` events and for
 //! `log` crate records alike: a record is let through by the span it is logged in.
 
-use std::time::Duration;
-
 use obs_core::{ExporterKind, Signal};
 use tracing_log::log;
 
@@ -35,13 +33,7 @@ fn span_field_and_target_directives_select_events_and_log_records() {
     telemetry.shutdown_blocking().expect("shutdown");
 
     // Everything was exported by the end of the shutdown.
-    let logs = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("log records arrived");
+    let logs = common::logs_arrived(&runtime, &receiver, "log records arrived");
     let mut got: Vec<(&str, &str)> = logs
         .iter()
         .map(|l| (l.scope.name.as_str(), l.body_str().unwrap_or_default()))

@@ -4,8 +4,6 @@
 //! layers then, as it does for the JSON lines (`OBS_UNSAMPLED_SPANS` unset). Sampling is a
 //! decision about traces, not about which logs a filter lets through.
 
-use std::time::Duration;
-
 use obs_core::trace::Sampler;
 use obs_core::{ExporterKind, Signal};
 
@@ -28,13 +26,7 @@ fn a_span_directive_selects_log_records_in_unsampled_traces() {
     });
     telemetry.shutdown_blocking().expect("shutdown");
 
-    let logs = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_logs(|l| !l.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("log records arrived");
+    let logs = common::logs_arrived(&runtime, &receiver, "log records arrived");
     let bodies: Vec<_> = logs.iter().map(|l| l.body_str()).collect();
     assert_eq!(bodies, [Some("in the query")]);
     assert!(

@@ -3,8 +3,6 @@
 //! OTLP log record: a secret the log redaction keeps in the process must not leave in a
 //! span.
 
-use std::time::Duration;
-
 use obs_core::testing::attribute_str;
 use obs_core::{ExporterKind, Signal};
 
@@ -34,13 +32,7 @@ fn spans_and_span_events_redact_the_fields_the_logs_redact() {
     drop(span);
     telemetry.shutdown_blocking().expect("shutdown");
 
-    let spans = runtime
-        .block_on(
-            receiver
-                .store()
-                .wait_for_spans(|s| !s.is_empty(), Duration::from_secs(10)),
-        )
-        .expect("the span arrived");
+    let spans = common::spans_arrived(&runtime, &receiver, "the span arrived");
     let span = &spans[0].span;
     let field = |key: &str| attribute_str(&span.attributes, key);
     assert_eq!(field("db_password"), Some("[REDACTED]"), "{span:#?}");

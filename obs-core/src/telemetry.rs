@@ -443,78 +443,70 @@ impl obs_metrics::Collector for PipelineCollector {
             }
             exported.push(point(vec![sig()], s.exported.load(Ordering::Relaxed)));
         }
-        out.push(MetricFamilySnapshot {
-            name: "obs_telemetry_dropped".to_owned(),
-            help: "Spans, log records and metric points obs dropped instead of exporting."
-                .to_owned(),
+        // Every family here is an asynchronous counter: obs reads its own counts.
+        let counter = |name: &str,
+                       help: &str,
+                       (otel_name, unit): (&'static str, &'static str),
+                       points: Vec<PointSnapshot>| MetricFamilySnapshot {
+            name: name.to_owned(),
+            help: help.to_owned(),
             unit: None,
             kind: MetricKind::Counter,
-            otel: pipeline_otel("obs.telemetry.dropped", "{item}"),
+            otel: pipeline_otel(otel_name, unit),
             asynchronous: true,
-            points: dropped,
-        });
+            points,
+        };
+        out.push(counter(
+            "obs_telemetry_dropped",
+            "Spans, log records and metric points obs dropped instead of exporting.",
+            ("obs.telemetry.dropped", "{item}"),
+            dropped,
+        ));
         if let Some(lines) = &self.log_lines_dropped {
-            out.push(MetricFamilySnapshot {
-                name: "obs_log_dropped".to_owned(),
-                help: "JSON log lines dropped: the writer's buffer was full or the writer failed."
-                    .to_owned(),
-                unit: None,
-                kind: MetricKind::Counter,
-                otel: pipeline_otel("obs.log.dropped", "{line}"),
-                asynchronous: true,
-                points: vec![point(Vec::new(), lines.get())],
-            });
+            out.push(counter(
+                "obs_log_dropped",
+                "JSON log lines dropped: the writer's buffer was full or the writer failed.",
+                ("obs.log.dropped", "{line}"),
+                vec![point(Vec::new(), lines.get())],
+            ));
         }
         if let Some(tail) = &self.tail {
             let counts = tail.counts();
             let decision = |d: &str| vec![("decision".to_owned(), d.to_owned())];
-            out.push(MetricFamilySnapshot {
-                name: "obs_tail_sampling_traces".to_owned(),
-                help: "Local traces tail sampling kept or dropped.".to_owned(),
-                unit: None,
-                kind: MetricKind::Counter,
-                otel: pipeline_otel("obs.tail_sampling.traces", "{trace}"),
-                asynchronous: true,
-                points: vec![
+            out.push(counter(
+                "obs_tail_sampling_traces",
+                "Local traces tail sampling kept or dropped.",
+                ("obs.tail_sampling.traces", "{trace}"),
+                vec![
                     point(decision("kept"), counts.kept_traces),
                     point(decision("dropped"), counts.dropped_traces),
                 ],
-            });
-            out.push(MetricFamilySnapshot {
-                name: "obs_tail_sampling_dropped_spans".to_owned(),
-                help: "Spans of the traces tail sampling dropped.".to_owned(),
-                unit: None,
-                kind: MetricKind::Counter,
-                otel: pipeline_otel("obs.tail_sampling.dropped_spans", "{span}"),
-                asynchronous: true,
-                points: vec![point(Vec::new(), counts.dropped_spans)],
-            });
+            ));
+            out.push(counter(
+                "obs_tail_sampling_dropped_spans",
+                "Spans of the traces tail sampling dropped.",
+                ("obs.tail_sampling.dropped_spans", "{span}"),
+                vec![point(Vec::new(), counts.dropped_spans)],
+            ));
         }
         let baggage = obs_trace::BaggageDrops::now();
         let reason = |r: &str| vec![("reason".to_owned(), r.to_owned())];
-        out.push(MetricFamilySnapshot {
-            name: "obs_baggage_dropped".to_owned(),
-            help: "W3C Baggage list-members dropped: invalid ones received, or over the \
-                   limits (64 members, 8192 bytes) received or sent."
-                .to_owned(),
-            unit: None,
-            kind: MetricKind::Counter,
-            otel: pipeline_otel("obs.baggage.dropped", "{member}"),
-            asynchronous: true,
-            points: vec![
+        out.push(counter(
+            "obs_baggage_dropped",
+            "W3C Baggage list-members dropped: invalid ones received, or over the limits \
+             (64 members, 8192 bytes) received or sent.",
+            ("obs.baggage.dropped", "{member}"),
+            vec![
                 point(reason("invalid"), baggage.invalid),
                 point(reason("limit"), baggage.over_limit),
             ],
-        });
-        out.push(MetricFamilySnapshot {
-            name: "obs_telemetry_exported".to_owned(),
-            help: "Spans, log records and metric points the OTLP receiver accepted.".to_owned(),
-            unit: None,
-            kind: MetricKind::Counter,
-            otel: pipeline_otel("obs.telemetry.exported", "{item}"),
-            asynchronous: true,
-            points: exported,
-        });
+        ));
+        out.push(counter(
+            "obs_telemetry_exported",
+            "Spans, log records and metric points the OTLP receiver accepted.",
+            ("obs.telemetry.exported", "{item}"),
+            exported,
+        ));
     }
 }
 

@@ -60,11 +60,11 @@
 //! span events, are recorded is `OBS_TRACES_FILTER`'s to say (`info` and above by
 //! default), not `RUST_LOG`'s, which filters the logs only; an Ok status stays Ok (Trace
 //! API, Set Status), where an error with no message replaces it there; spans carry their
-//! fields, not the attributes `tracing-opentelemetry` adds of its own (`code.*`,
-//! `thread.*`, `busy_ns`, `idle_ns`; `level` and `target` on events), each span's crate
-//! being its instrumentation scope; and `opentelemetry::global::tracer(..)` and
-//! `global::meter(..)` record nothing, as obs installs neither provider: make spans with
-//! `tracing` and metrics with [`metrics`].
+//! fields, not the attributes `tracing-opentelemetry` (0.34) adds of its own (`code.*`,
+//! `thread.*`, `target`, `busy_ns`, `idle_ns`; `level` and `target` on events), each
+//! span's crate being its instrumentation scope; and `opentelemetry::global::tracer(..)`
+//! and `global::meter(..)` record nothing, as obs installs neither provider: make spans
+//! with `tracing` and metrics with [`metrics`].
 //! Take `opentelemetry` from [`obs_core::opentelemetry`](opentelemetry) (or the same
 //! release, which Cargo unifies with it): a provider or propagator installed through another
 //! `opentelemetry` release lives in that release's own `global`, which obs can neither use

@@ -46,9 +46,9 @@ use crate::{
 /// `err(level = "warn")`'s too: the call failed, whatever level its error is logged at;
 /// not `info!(error = false)`, whose `error` is a flag or a number, no error), as
 /// `tracing-opentelemetry` sets it; status Ok is final, and Unset is never set back
-/// (OpenTelemetry Trace API, Set Status). With span events on, such an error with no
-/// message is recorded as the semantic conventions' `exception` event, the error in
-/// `exception.message`, as `tracing-opentelemetry` records it. An error value
+/// (OpenTelemetry Trace API, Set Status). With span events on, an error with no message
+/// (not a flag or a number) is recorded as the semantic conventions' `exception` event, the
+/// error in `exception.message`, as `tracing-opentelemetry` records it. An error value
 /// (`error = &err as &dyn Error`) reads as [`ErrorChain`] shows it, with its sources, as
 /// in `obs-log`'s records and lines.
 ///
@@ -1760,18 +1760,20 @@ impl SpanLayer {
             // attributes of it: the log record leaves them out too.
             tmp.attributes.clear();
             tmp.dropped_attributes = 0;
-        } else if is_exception(event.metadata()) {
+        } else if is_exception(event.metadata())
             // An error with no message (`#[instrument(err)]`'s event) is an exception event:
             // named `exception`, its text in `exception.message` (semantic conventions,
-            // "Exceptions on spans"), as `tracing-opentelemetry` makes it.
-            tmp.name = Cow::Borrowed("exception");
-            if let Some(kv) = tmp
+            // "Exceptions on spans"), as `tracing-opentelemetry` makes it of an `error`
+            // given as text, `Debug` or `Display`. A flag or a number
+            // (`info!(error = false)`) is no error's text: a plain attribute there too.
+            && let Some(kv) = tmp
                 .attributes
                 .iter_mut()
                 .find(|kv| kv.key.as_str() == ERROR_FIELD)
-            {
-                kv.key = Key::from_static_str(EXCEPTION_MESSAGE);
-            }
+            && matches!(kv.value, Value::String(_))
+        {
+            tmp.name = Cow::Borrowed("exception");
+            kv.key = Key::from_static_str(EXCEPTION_MESSAGE);
         }
         SpanEvent {
             name: tmp.name,

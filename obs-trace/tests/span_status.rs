@@ -278,6 +278,46 @@ fn an_error_field_describes_the_status_and_is_an_exception_event() {
     assert_eq!(span("described_first").status, Status::error("quota"));
 }
 
+/// An `error` field that is a flag or a number is no error: with span events on, its event
+/// is no `exception` event (whose `exception.message` is the error's text), as
+/// `tracing-opentelemetry` records a bool or a number as a plain attribute; at ERROR the
+/// event still fails its span.
+#[test]
+fn an_error_flag_or_number_is_no_exception_event() {
+    use obs_trace::opentelemetry::KeyValue;
+    let sink = InMemorySpanSink::default();
+    let subscriber = tracing_subscriber::registry().with(
+        SpanLayer::new()
+            .with_sink(Arc::new(sink.clone()))
+            .with_span_events(true),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("flag").in_scope(|| tracing::info!(error = false));
+        tracing::info_span!("count").in_scope(|| tracing::error!(error = 3_i64));
+    });
+    let spans = sink.take();
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+    };
+    let flag = span("flag");
+    assert_eq!(flag.status, Status::Unset);
+    let [event] = flag.events.as_slice() else {
+        panic!("one event: {:?}", flag.events);
+    };
+    assert_ne!(event.name, "exception");
+    assert_eq!(event.attributes, [KeyValue::new("error", false)]);
+    let count = span("count");
+    assert!(matches!(count.status, Status::Error { .. }), "{count:?}");
+    let [event] = count.events.as_slice() else {
+        panic!("one event: {:?}", count.events);
+    };
+    assert_ne!(event.name, "exception");
+    assert_eq!(event.attributes, [KeyValue::new("error", 3_i64)]);
+}
+
 /// An error with a source, logged as an error value.
 #[derive(Debug)]
 struct RequestFailed(std::io::Error);

@@ -29,24 +29,11 @@ fn catalog() -> Catalog {
     )
 }
 
-/// `bytes` in base64 with padding (RFC 4648 §4).
+/// `bytes` in base64 with padding (RFC 4648 §4), by the `base64` crate: an encoder
+/// independent of the layer's decoder.
 fn base64(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for group in bytes.chunks(3) {
-        let bits = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |bits, (i, &b)| bits | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            out.push(if i <= group.len() {
-                char::from(DIGITS[((bits >> (18 - 6 * i)) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Calls `Get` for `id` over HTTP/1.1 as gRPC-Web (`text`: its text mode, request and

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use obs_trace::opentelemetry::trace::Status;
-use obs_trace::{InMemorySpanSink, Sampler, SpanLayer};
+use obs_trace::{InMemorySpanSink, Sampler, SpanData, SpanLayer};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
@@ -224,18 +224,32 @@ fn an_error_event_inside_an_untraced_span_fails_the_nearest_traced_one() {
     assert_eq!(status_of(&spans, "quiet"), Status::Unset);
 }
 
-/// What `#[instrument(err)]` makes of an `Err` on the span, as `tracing-opentelemetry`
-/// makes it: an Error status described by the error, and, with span events on, an
-/// `exception` event carrying it in `exception.message`.
-#[test]
-fn an_error_field_describes_the_status_and_is_an_exception_event() {
+/// The spans `f` ends, recorded with span events on.
+fn with_span_events(f: impl FnOnce()) -> Vec<SpanData> {
     let sink = InMemorySpanSink::default();
     let subscriber = tracing_subscriber::registry().with(
         SpanLayer::new()
             .with_sink(Arc::new(sink.clone()))
             .with_span_events(true),
     );
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(subscriber, f);
+    sink.take()
+}
+
+/// The span of `spans` named `name`.
+fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
+}
+
+/// What `#[instrument(err)]` makes of an `Err` on the span, as `tracing-opentelemetry`
+/// makes it: an Error status described by the error, and, with span events on, an
+/// `exception` event carrying it in `exception.message`.
+#[test]
+fn an_error_field_describes_the_status_and_is_an_exception_event() {
+    let spans = with_span_events(|| {
         let _ = failing();
         tracing::info_span!("with_message").in_scope(|| {
             tracing::error!(error = %std::io::Error::other("timed out"), "could not save");
@@ -243,13 +257,7 @@ fn an_error_field_describes_the_status_and_is_an_exception_event() {
         tracing::info_span!("described_first", otel.status_description = "quota")
             .in_scope(|| tracing::error!(error = "later"));
     });
-    let spans = sink.take();
-    let span = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
-    };
+    let span = |name: &str| named(&spans, name);
     let failing = span("failing");
     assert_eq!(failing.status, Status::error("disk full"));
     let [event] = failing.events.as_slice() else {
@@ -285,23 +293,11 @@ fn an_error_field_describes_the_status_and_is_an_exception_event() {
 #[test]
 fn an_error_flag_or_number_is_no_exception_event() {
     use obs_trace::opentelemetry::KeyValue;
-    let sink = InMemorySpanSink::default();
-    let subscriber = tracing_subscriber::registry().with(
-        SpanLayer::new()
-            .with_sink(Arc::new(sink.clone()))
-            .with_span_events(true),
-    );
-    tracing::subscriber::with_default(subscriber, || {
+    let spans = with_span_events(|| {
         tracing::info_span!("flag").in_scope(|| tracing::info!(error = false));
         tracing::info_span!("count").in_scope(|| tracing::error!(error = 3_i64));
     });
-    let spans = sink.take();
-    let span = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
-    };
+    let span = |name: &str| named(&spans, name);
     let flag = span("flag");
     assert_eq!(flag.status, Status::Unset);
     let [event] = flag.events.as_slice() else {
@@ -341,15 +337,9 @@ impl std::error::Error for RequestFailed {
 #[test]
 fn an_error_value_keeps_its_sources_on_the_span() {
     use obs_trace::opentelemetry::KeyValue;
-    let sink = InMemorySpanSink::default();
-    let subscriber = tracing_subscriber::registry().with(
-        SpanLayer::new()
-            .with_sink(Arc::new(sink.clone()))
-            .with_span_events(true),
-    );
     let err = RequestFailed(std::io::Error::other("connection refused"));
     let chain = "request failed: connection refused";
-    tracing::subscriber::with_default(subscriber, || {
+    let spans = with_span_events(|| {
         tracing::info_span!("exception").in_scope(|| {
             tracing::error!(error = &err as &(dyn std::error::Error + 'static));
         });
@@ -362,7 +352,6 @@ fn an_error_value_keeps_its_sources_on_the_span() {
             );
         });
     });
-    let spans = sink.take();
     let exception = spans.iter().find(|s| s.name == "exception").unwrap();
     assert_eq!(exception.status, Status::error(chain));
     assert_eq!(exception.events[0].name, "exception");

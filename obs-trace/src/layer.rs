@@ -1610,20 +1610,14 @@ fn error_status(event: &Event<'_>) -> Option<Status> {
 
 /// The text of `event`'s [`ERROR_FIELD`], for its span's status description, and whether
 /// it is an error's (text, `Debug`, `Display`, `&dyn Error`) rather than a flag's or a
-/// number's.
+/// number's, which has none: an `error!(error = false)` fails its span undescribed, as
+/// `tracing-opentelemetry`'s ERROR events do.
 #[cold]
 fn error_text(event: &Event<'_>) -> (String, bool) {
     #[derive(Default)]
     struct Text {
         text: String,
         an_error: bool,
-    }
-    impl Text {
-        fn scalar(&mut self, field: &Field, value: impl fmt::Debug) {
-            if field.name() == ERROR_FIELD {
-                self.text = format!("{value:?}");
-            }
-        }
     }
     impl Visit for Text {
         fn record_str(&mut self, field: &Field, value: &str) {
@@ -1642,24 +1636,14 @@ fn error_text(event: &Event<'_>) -> (String, bool) {
         fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
             self.record_debug(field, &ErrorChain(value));
         }
-        fn record_bool(&mut self, field: &Field, value: bool) {
-            self.scalar(field, value);
-        }
-        fn record_i64(&mut self, field: &Field, value: i64) {
-            self.scalar(field, value);
-        }
-        fn record_u64(&mut self, field: &Field, value: u64) {
-            self.scalar(field, value);
-        }
-        fn record_i128(&mut self, field: &Field, value: i128) {
-            self.scalar(field, value);
-        }
-        fn record_u128(&mut self, field: &Field, value: u128) {
-            self.scalar(field, value);
-        }
-        fn record_f64(&mut self, field: &Field, value: f64) {
-            self.scalar(field, value);
-        }
+        // A flag or a number is no error's text; `Visit`'s default would record it
+        // through `record_debug`, as one.
+        fn record_bool(&mut self, _: &Field, _: bool) {}
+        fn record_i64(&mut self, _: &Field, _: i64) {}
+        fn record_u64(&mut self, _: &Field, _: u64) {}
+        fn record_i128(&mut self, _: &Field, _: i128) {}
+        fn record_u128(&mut self, _: &Field, _: u128) {}
+        fn record_f64(&mut self, _: &Field, _: f64) {}
     }
     let mut text = Text::default();
     event.record(&mut text);

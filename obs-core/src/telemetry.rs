@@ -945,8 +945,13 @@ fn start_once(
         .with_max_level(log_level)
         .init()
     {
+        // Often tracing-log's own `LogTracer`, set up by code migrating to obs, which still
+        // forwards to `tracing` and so to obs: say so, rather than only that records go
+        // elsewhere.
         obs_trace::diagnostics::warn(format_args!(
-            "obs: `log` records keep going to the logger installed before obs_core::init ({e})"
+            "obs: `log` records keep going to the logger installed before obs_core::init \
+             ({e}); if that is `tracing_log::LogTracer`, they still reach obs, up to the level \
+             it was given; any other logger, remove it to have them in obs"
         ));
     }
     // Collectors last, once nothing can fail: a failed `init` left a collector behind in

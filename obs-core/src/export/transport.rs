@@ -1196,6 +1196,17 @@ mod tests {
     }
 
     /// A client of the traces endpoint under `base`, with export timeout `timeout`.
+    /// One empty traces export to `base` (retries at their defaults), as a test's only call.
+    async fn export_once(
+        base: &str,
+        protocol: Protocol,
+        timeout: Duration,
+    ) -> Result<Accepted, ExportError> {
+        traces_client(base, protocol, timeout)
+            .export(&ExportTraceServiceRequest::default(), &Retries::default())
+            .await
+    }
+
     fn traces_client(base: &str, protocol: Protocol, timeout: Duration) -> OtlpClient {
         OtlpClient::new(&OtlpSettings {
             endpoint: signal_url(base, protocol, Signal::Traces),
@@ -1331,10 +1342,7 @@ mod tests {
             (Protocol::HttpProtobuf, receiver.http_endpoint()),
             (Protocol::Grpc, receiver.grpc_endpoint()),
         ] {
-            let client = traces_client(&base, protocol, Duration::ZERO);
-            let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Retries::default())
-                .await;
+            let sent = export_once(&base, protocol, Duration::ZERO).await;
             assert_eq!(sent, Ok(Accepted::ALL), "{protocol:?}");
         }
         receiver.shutdown().await;
@@ -1497,10 +1505,7 @@ mod tests {
     async fn http_to_a_grpc_receiver_fails_at_once() {
         // After the request: hyper reads the frame as a response of an unknown version.
         let (base, arrivals) = http_answering(|_, stream| respond(stream, H2_SETTINGS)).await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(5)).await;
         let error = sent.expect_err("an HTTP/2 answer");
         assert!(!error.retryable, "{error}");
         assert!(error.message.contains("OTLP/gRPC endpoint?"), "{error}");
@@ -1526,10 +1531,7 @@ mod tests {
                 });
             }
         });
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(5));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(5)).await;
         let error = sent.expect_err("HTTP/2 frames first");
         assert!(!error.retryable, "{error}");
         assert_eq!(
@@ -1545,10 +1547,7 @@ mod tests {
     #[tokio::test]
     async fn grpc_to_an_http1_receiver_fails_at_once() {
         let (base, arrivals) = http_answering(|_, stream| respond(stream, OK)).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(5)).await;
         let error = sent.expect_err("an HTTP/1.1 answer");
         assert!(!error.retryable, "{error}");
         assert!(error.message.contains("OTLP/HTTP endpoint?"), "{error}");
@@ -1567,10 +1566,7 @@ mod tests {
             respond(stream, answer)
         })
         .await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::ALL));
         let arrivals = arrivals.lock();
         assert_eq!(arrivals.len(), 2);
@@ -1650,10 +1646,7 @@ mod tests {
         }
         let empty = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let (base, _) = http_answering(move |_, stream| respond(stream, empty)).await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::ALL));
     }
 
@@ -1679,10 +1672,7 @@ mod tests {
                 respond(stream, closing_response("200 OK", "application/json", body))
             })
             .await;
-            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-            let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Retries::default())
-                .await;
+            let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
             assert_eq!(sent, Ok(accepted), "{body}");
         }
     }
@@ -1877,10 +1867,7 @@ mod tests {
         let delay = Duration::from_millis(300);
         let (base, arrivals) =
             grpc_answering(0, vec![Failed(ResourceExhausted, Some(delay)), Accepted(0)]).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(30)).await;
         assert_eq!(
             sent,
             Ok(super::Accepted::ALL),
@@ -1893,10 +1880,7 @@ mod tests {
 
         let (base, arrivals) =
             grpc_answering(0, vec![Failed(ResourceExhausted, None), Accepted(0)]).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(30)).await;
         let error = sent.expect_err("no RetryInfo: not retryable");
         assert!(error.message.contains("ResourceExhausted"), "{error}");
         assert_eq!(arrivals.lock().len(), 1);
@@ -1907,10 +1891,7 @@ mod tests {
         let delay = Some(Duration::from_secs(60));
         let (base, arrivals) =
             grpc_answering(0, vec![Answer::Failed(tonic::Code::Unavailable, delay)]).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(5));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(5)).await;
         assert!(sent.is_err());
         // Without the RetryInfo's delay, backoff would have retried it several times.
         assert_eq!(arrivals.lock().len(), 1, "no retry within the deadline");
@@ -1929,10 +1910,7 @@ mod tests {
         ] {
             let answers = vec![Answer::Failed(code, None), Answer::Accepted(0)];
             let (base, arrivals) = grpc_answering(0, answers).await;
-            let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-            let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Retries::default())
-                .await;
+            let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(30)).await;
             assert_eq!(sent.is_ok(), retried, "{code:?}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{code:?}");
         }
@@ -1961,10 +1939,7 @@ mod tests {
                 respond(stream, answer)
             })
             .await;
-            let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-            let sent = client
-                .export(&ExportTraceServiceRequest::default(), &Retries::default())
-                .await;
+            let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
             assert_eq!(sent.is_ok(), retried, "{status}: {sent:?}");
             assert_eq!(arrivals.lock().len(), 1 + usize::from(retried), "{status}");
         }
@@ -1973,10 +1948,7 @@ mod tests {
     #[tokio::test]
     async fn a_grpc_receiver_that_hangs_up_mid_call_is_retried() {
         let (base, arrivals) = grpc_answering(2, vec![Answer::Accepted(0)]).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::ALL), "delivered on a new connection");
         assert_eq!(arrivals.lock().len(), 3, "two hang-ups, then the answer");
     }
@@ -1992,10 +1964,7 @@ mod tests {
             respond(stream, answer)
         })
         .await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::ALL));
         assert_eq!(arrivals.lock().len(), 2);
     }
@@ -2027,10 +1996,7 @@ mod tests {
     #[tokio::test]
     async fn a_partial_success_returns_the_rejected_count_and_why() {
         let (base, _) = grpc_answering(0, vec![Answer::Accepted(3)]).await;
-        let client = traces_client(&base, Protocol::Grpc, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::Grpc, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::new(3, "too old")), "gRPC");
 
         let (base, _) = http_answering(|_, stream| {
@@ -2045,10 +2011,7 @@ mod tests {
             respond(stream, answer)
         })
         .await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(30));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(30)).await;
         assert_eq!(sent, Ok(Accepted::new(3, "too old")), "HTTP");
     }
 
@@ -2262,10 +2225,7 @@ mod tests {
     #[tokio::test]
     async fn a_zero_retry_after_still_backs_off() {
         let (base, arrivals) = http_answering(|_, stream| respond(stream, unavailable("0"))).await;
-        let client = traces_client(&base, Protocol::HttpProtobuf, Duration::from_secs(2));
-        let sent = client
-            .export(&ExportTraceServiceRequest::default(), &Retries::default())
-            .await;
+        let sent = export_once(&base, Protocol::HttpProtobuf, Duration::from_secs(2)).await;
         assert!(sent.is_err(), "never accepted");
         // Waits of 50 ms doubling: six attempts in 2 s (without the backoff, one every few
         // milliseconds: as many as the receiver takes).

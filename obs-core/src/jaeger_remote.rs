@@ -435,11 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_down_keeps_the_initial_rate_and_is_warned_about() {
-        // Nothing listens: a port just bound and let go.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
-        let sampler = sampler(endpoint);
+        let sampler = sampler(format!("http://{}", crate::testing::NOTHING_LISTENS));
         let (task, warnings) = spawn(&sampler);
         assert!(wait_until(WAIT, || !warnings.lock().unwrap().is_empty()).await);
         assert_eq!(sampler.strategy(), SamplingStrategy::Probabilistic(0.25));

@@ -1227,13 +1227,11 @@ mod tests {
     /// An OTLP/HTTP destination for `signal` where nothing listens: whatever is exported in
     /// the end fails, and is counted.
     fn unreachable(signal: Signal) -> Arc<Destination> {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!(
             "http://{}/v1/{}",
-            closed.local_addr().unwrap(),
+            crate::testing::NOTHING_LISTENS,
             signal.as_str()
         );
-        drop(closed);
         let client = OtlpClient::new(&OtlpSettings {
             endpoint,
             protocol: Protocol::HttpProtobuf,

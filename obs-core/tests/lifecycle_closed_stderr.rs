@@ -16,11 +16,11 @@ const TEST: &str = "warnings_to_a_closed_stderr_are_not_fatal";
 #[test]
 fn warnings_to_a_closed_stderr_are_not_fatal() {
     if child::scenario().is_some() {
-        // Nothing listens on port 9 of loopback: every export fails and the queue fills.
+        // Nothing listens there: every export fails and the queue fills.
         let telemetry = obs_core::builder()
             .service_name("closed-stderr")
             .protocol(Protocol::HttpProtobuf)
-            .otlp_endpoint("http://127.0.0.1:9")
+            .otlp_endpoint(format!("http://{}", obs_core::testing::NOTHING_LISTENS))
             .exporter(Signal::Metrics, ExporterKind::None)
             .exporter(Signal::Logs, ExporterKind::None)
             .json_logs(false)

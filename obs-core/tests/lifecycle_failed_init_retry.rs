@@ -10,7 +10,7 @@ fn builder() -> obs_core::Builder {
     // overflows it, so the live pipeline's counters move.
     obs_core::builder()
         .json_logs(false)
-        .otlp_endpoint("http://127.0.0.1:9")
+        .otlp_endpoint(format!("http://{}", obs_core::testing::NOTHING_LISTENS))
         .exporter(Signal::Logs, ExporterKind::None)
         .exporter(Signal::Metrics, ExporterKind::None)
         .span_batch(BatchSettings {

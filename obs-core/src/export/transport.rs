@@ -1141,7 +1141,7 @@ mod tests {
 
     use super::*;
     use crate::config::{Signal, signal_url};
-    use crate::testing::{OtlpReceiver, ReceiverConfig};
+    use crate::testing::{NOTHING_LISTENS, OtlpReceiver, ReceiverConfig};
 
     /// An error that says little and carries its cause, as transport errors do.
     #[derive(Debug)]
@@ -1315,10 +1315,8 @@ mod tests {
                 .expect_err("the other protocol's server takes nothing");
             assert!(error.message.contains(hint), "{protocol:?} {base}: {error}");
         }
-        // The right protocol's failure gets none. Port 9 (discard), which nothing here
-        // listens on: a free port found by binding and dropping a listener could be taken
-        // by a receiver another test of this binary starts meanwhile (it was, once).
-        let base = "http://127.0.0.1:9".to_owned();
+        // The right protocol's failure gets none.
+        let base = format!("http://{NOTHING_LISTENS}");
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
             let client = traces_client(&base, protocol, Duration::from_millis(300));
             let error = client
@@ -2142,11 +2140,8 @@ mod tests {
         assert_eq!(arrival.header("authorization"), Some("Bearer t"));
 
         // Errors show the endpoint with its userinfo withheld.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = closed.local_addr().unwrap();
-        drop(closed);
         for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
-            let base = format!("http://user:secret@{addr}");
+            let base = format!("http://user:secret@{NOTHING_LISTENS}");
             let client = traces_client(&base, protocol, Duration::from_millis(300));
             let error = client
                 .export(&ExportTraceServiceRequest::default(), &Retries::default())
@@ -2154,7 +2149,9 @@ mod tests {
                 .expect_err("nothing listens");
             assert!(!error.message.contains("secret"), "{error}");
             assert!(
-                error.message.contains(&format!("http://***@{addr}")),
+                error
+                    .message
+                    .contains(&format!("http://***@{NOTHING_LISTENS}")),
                 "{error}"
             );
         }
@@ -2263,9 +2260,7 @@ mod tests {
         // one the kernel will not try (TCP to the limited broadcast address fails at once,
         // "network unreachable" or "permission denied", without a packet sent): a name that
         // does not resolve or a connect timeout would need a network tests do not use.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let refused = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let refused = format!("http://{NOTHING_LISTENS}");
         let bases = [refused.as_str(), "http://255.255.255.255:4317"];
         for (base, protocol) in bases
             .into_iter()

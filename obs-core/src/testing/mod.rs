@@ -106,3 +106,9 @@ pub use self::model::{
 };
 pub use self::receiver::OtlpReceiver;
 pub use self::store::{ReceiverStats, TelemetryStore, WaitTimeout};
+
+/// A loopback address where nothing listens, for tests of a collector that is gone: port 9
+/// (discard), which no test serves and test machines don't run. A free port found by binding
+/// and dropping a listener can be taken meanwhile by a receiver another test of the same
+/// binary starts, which turns the "nothing listens" test into a flaky one (it did, once).
+pub const NOTHING_LISTENS: &str = "127.0.0.1:9";

@@ -140,15 +140,14 @@ pub(crate) fn status(headers: &HeaderMap) -> Option<Code> {
     find(headers, &GRPC_STATUS).map(|value| Code::from_bytes(value.as_bytes()))
 }
 
-/// What a request's `content-type` says of a gRPC call.
+/// What a `content-type` says of a gRPC call's request or answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GrpcRequest {
     /// gRPC over HTTP/2 (`application/grpc`, `+proto` and the like).
     Grpc,
     /// gRPC-Web (`application/grpc-web...`), whose answer may be base64 whatever the
     /// request is (tonic-web answers in the encoding the `Accept` header asks for);
-    /// `base64`: the request body is, in gRPC-Web's text mode
-    /// (`application/grpc-web-text`).
+    /// `base64`: the body is, in gRPC-Web's text mode (`application/grpc-web-text`).
     Web { base64: bool },
 }
 
@@ -170,7 +169,7 @@ const WEB_TEXT: &[u8] = b"-web-text";
 /// `/metrics` scrape or a REST route beside the gRPC services). Media types compare
 /// without regard to case.
 pub(crate) fn grpc_request(headers: &HeaderMap) -> Option<GrpcRequest> {
-    let value = headers.get(http::header::CONTENT_TYPE)?.as_bytes();
+    let value = find(headers, &http::header::CONTENT_TYPE)?.as_bytes();
     if !starts_with_ignore_case(value, GRPC_CONTENT_TYPE) {
         return None;
     }
@@ -185,13 +184,10 @@ pub(crate) fn grpc_request(headers: &HeaderMap) -> Option<GrpcRequest> {
 }
 
 /// Whether a response's body is base64, gRPC-Web's text mode
-/// (`application/grpc-web-text`, tonic-web's `application/grpc-web-text+proto`).
+/// (`application/grpc-web-text`, tonic-web's `application/grpc-web-text+proto`): its
+/// `content-type` read as a request's.
 pub(crate) fn is_base64_response(headers: &HeaderMap) -> bool {
-    find(headers, &http::header::CONTENT_TYPE).is_some_and(|value| {
-        let value = value.as_bytes();
-        starts_with_ignore_case(value, GRPC_CONTENT_TYPE)
-            && starts_with_ignore_case(&value[GRPC_CONTENT_TYPE.len()..], WEB_TEXT)
-    })
+    grpc_request(headers) == Some(GrpcRequest::Web { base64: true })
 }
 
 /// Whether `bytes` begins with `prefix`, without regard to ASCII case.
